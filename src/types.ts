@@ -1,0 +1,319 @@
+import type { Observable } from 'rxjs';
+import type { StandardSchemaV1 } from './internal/standard-schema.js';
+import type { HarborSyncError, SchemaError } from './errors.js';
+
+/** An entity's identity: a non-empty string (at most 1,024 characters) or a finite number. */
+export type EntityKey = string | number;
+
+/** Any entity: a plain object. */
+export type Entity = Record<string, unknown>;
+
+/** An equality object (every listed field equal) or a predicate run on the client. */
+export type Where<T> = { readonly [K in keyof T]?: T[K] } | ((entity: T) => boolean);
+
+export type SortDirection = 'asc' | 'desc';
+export type OrderBy<T> =
+  | (keyof T & string)
+  | ReadonlyArray<(keyof T & string) | readonly [keyof T & string, SortDirection]>;
+
+/** What a live query shows: filter, order (ties broken by key), and at most `limit` rows. */
+export interface Query<T> {
+  where?: Where<T>;
+  orderBy?: OrderBy<T>;
+  limit?: number;
+}
+
+export type Status = 'loading' | 'success' | 'error';
+
+export interface QueryState<T> {
+  /** Server state with pending local changes applied. */
+  data: T[];
+  /** `loading`: nothing cached and the first fetch in flight. */
+  status: Status;
+  error: Error | null;
+  isFetching: boolean;
+  /** Ids with local changes the server has not confirmed (pending deletes included). */
+  pendingIds: ReadonlySet<string>;
+  /** When the server last confirmed this resource. */
+  lastSyncedAt: number | null;
+  /** On-demand resources: the server has more beyond `limit`. */
+  hasMore: boolean;
+}
+
+export interface EntityState<T> {
+  data: T | undefined;
+  status: Status;
+  error: Error | null;
+  isFetching: boolean;
+  pending: boolean;
+}
+
+export interface SyncStatus {
+  online: boolean;
+  /** This tab replays the outbox. */
+  leader: boolean;
+  syncing: boolean;
+  pending: number;
+  failed: number;
+  conflicts: number;
+  paused: 'offline' | 'unauthorized' | 'manual' | null;
+  nextRetryAt: number | null;
+  lastSyncedAt: number | null;
+  lastError: Error | null;
+}
+
+export type ConflictChoice<T> = 'local' | 'remote' | { value: Partial<T> };
+
+export interface Conflict<T = Entity> {
+  resource: string;
+  id: string;
+  /** The server state the change was made on (null for a create). */
+  base: T | null;
+  /** The local view (null: deleted locally). */
+  local: T | null;
+  /** The server's current state (null: deleted on the server). */
+  remote: T | null;
+  /** Fields changed on both sides, differently (dotted paths for nested objects). */
+  fields: string[];
+  resolve(choice: ConflictChoice<T>): Promise<void>;
+}
+
+export type MutationOp = 'create' | 'update' | 'delete';
+
+export interface FailedMutation {
+  resource: string;
+  id: string;
+  op: MutationOp;
+  payload: unknown;
+  error: { status?: number; message: string; body?: unknown };
+  /** Send it again (a fresh attempt count, the same logical change). */
+  retry(): Promise<void>;
+  /** Drop it and roll the local view back to the server state. */
+  discard(): Promise<void>;
+}
+
+/** What a conflict resolver function sees. */
+export interface ConflictContext<T = Entity> {
+  resource: string;
+  id: string;
+  op: MutationOp;
+  base: T | null;
+  local: T | null;
+  remote: T | null;
+  fields: string[];
+}
+
+export type ConflictDecision<T> = 'local' | 'remote' | { value: Partial<T> } | 'manual';
+
+/** A resolver function; declared as a method so a resource's typed resolver fits the client's list. */
+export type ConflictResolver<T = Entity> = {
+  bivariance(context: ConflictContext<T>): ConflictDecision<T> | Promise<ConflictDecision<T>>;
+}['bivariance'];
+
+export type ConflictStrategy<T = Entity> = 'merge' | 'server-wins' | 'client-wins' | 'manual' | ConflictResolver<T>;
+
+/** A typed log of what the client does, for devtools and for telling the user. */
+export type SyncEvent =
+  | { type: 'enqueued'; at: number; resource: string; id: string; op: MutationOp; seq: number }
+  | { type: 'sent'; at: number; resource: string; id: string; op: MutationOp; seq: number; attempt: number }
+  | { type: 'succeeded'; at: number; resource: string; id: string; op: MutationOp; seq: number }
+  | {
+      type: 'retrying';
+      at: number;
+      resource: string;
+      id: string;
+      op: MutationOp;
+      seq: number;
+      attempt: number;
+      delayMs: number;
+      error: HarborSyncError;
+    }
+  | { type: 'failed'; at: number; resource: string; id: string; op: MutationOp; seq: number; error: HarborSyncError }
+  | { type: 'rolledBack'; at: number; resource: string; id: string }
+  | { type: 'conflict'; at: number; resource: string; id: string; fields: string[] }
+  | {
+      type: 'resolved';
+      at: number;
+      resource: string;
+      id: string;
+      strategy: string;
+      choice: 'local' | 'remote' | 'value' | 'merged';
+      /** The values the resolution overwrote, by field: what the losing side had. */
+      overwritten: Record<string, { local: unknown; remote: unknown }>;
+    }
+  | { type: 'pulled'; at: number; resource: string; count: number; removed: number }
+  | { type: 'schemaError'; at: number; resource: string; id: string | undefined; error: SchemaError }
+  | { type: 'idRemapped'; at: number; resource: string; from: string; to: string }
+  | { type: 'paused'; at: number; reason: 'offline' | 'unauthorized' | 'manual' }
+  | { type: 'resumed'; at: number }
+  | { type: 'leader'; at: number; leader: boolean }
+  | { type: 'storageError'; at: number; error: HarborSyncError }
+  | { type: 'error'; at: number; resource: string | undefined; error: HarborSyncError };
+
+export interface WriteOptions {
+  /** 'local' (default): resolve once durable locally. 'server': resolve with the server's confirmed entity. */
+  wait?: 'local' | 'server';
+  /** Stops the wait only; the change goes on. */
+  signal?: AbortSignal;
+}
+
+/** The per-resource handle from `client.resource()`. */
+export interface ResourceHandle<T extends object> {
+  readonly name: string;
+  get$(id: EntityKey): Observable<EntityState<T>>;
+  query$(query?: Query<T>): Observable<QueryState<T>>;
+  get(id: EntityKey): Promise<T | undefined>;
+  list(query?: Query<T>): Promise<T[]>;
+  create(value: CreateInput<T>, options?: WriteOptions): Promise<T>;
+  update(id: EntityKey, patch: Partial<T>, options?: WriteOptions): Promise<T>;
+  delete(id: EntityKey, options?: WriteOptions): Promise<void>;
+  /** Pull this resource from the server now. */
+  refresh(): Promise<void>;
+}
+
+/** What `create` accepts: the entity, with the key and version optional. */
+export type CreateInput<T> = Omit<T, 'version' | 'id'> & Partial<Pick<T, Extract<keyof T, 'version' | 'id'>>>;
+
+/** The query in a form an on-demand request is built from. */
+export interface PushedQuery {
+  where: Record<string, string | number | boolean | null>;
+  orderBy: Array<readonly [string, SortDirection]>;
+  limit: number;
+  cursor: string | null;
+}
+
+export interface ResourceOptions<S extends StandardSchemaV1<unknown, object>> {
+  /** Unique; also the default path `/{name}`. */
+  name: string;
+  schema: S;
+  /** The identity field. Default `'id'`. */
+  key?: string;
+  /** The server-maintained version field. Default `'version'`. */
+  version?: string;
+  /** Relative to `baseUrl`. Default `'/{name}'`. */
+  path?: string;
+  /** The server serves `GET ?since=<cursor>`. Default false. */
+  delta?: boolean;
+  /** Overrides the client's strategy for this resource. */
+  conflicts?: ConflictStrategy<StandardSchemaV1.InferOutput<S>>;
+  /** 'server': `create()` uses a temporary id until the server names the real one. Default 'client'. */
+  ids?: 'client' | 'server';
+  /** Fields holding other resources' ids, rewritten when those ids are remapped. */
+  references?: Record<string, string>;
+  /** 'on-demand': `query$` fetches only what it shows. Default 'all'. */
+  load?: 'all' | 'on-demand';
+  /** On-demand: entities kept beyond live queries' needs. Default 50,000. */
+  cacheLimit?: number;
+  /** On-demand: another query dialect for the request's search parameters. */
+  toSearchParams?: (query: PushedQuery) => URLSearchParams;
+}
+
+/** A resource definition from `defineResource`: frozen, shareable between clients. */
+export interface ResourceDefinition<T extends object = Entity> {
+  readonly name: string;
+  readonly schema: StandardSchemaV1<unknown, T>;
+  readonly key: string;
+  readonly version: string;
+  readonly path: string;
+  readonly delta: boolean;
+  readonly conflicts: ConflictStrategy<T> | undefined;
+  readonly ids: 'client' | 'server';
+  readonly references: Readonly<Record<string, string>>;
+  readonly load: 'all' | 'on-demand';
+  readonly cacheLimit: number;
+  readonly toSearchParams: ((query: PushedQuery) => URLSearchParams) | undefined;
+  /** Type-only marker so the entity type flows from the definition. */
+  readonly __entity?: T;
+}
+
+export type EntityOf<R> = R extends ResourceDefinition<infer T> ? T : never;
+
+export interface AuthOptions {
+  getToken: () => string | null | undefined | Promise<string | null | undefined>;
+  refreshToken?: () => string | null | undefined | Promise<string | null | undefined>;
+}
+
+export interface RetryOptions {
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Retryable failures before an entry is parked in `failed$`. Default 10. */
+  maxAttempts?: number;
+  /** Age of retryable failures before an entry is parked in `failed$`. Default 24 h. */
+  maxAgeMs?: number;
+}
+
+/** The six calls a transport makes. The default is REST over ky (DESIGN section 2). */
+export interface Transport {
+  list(resource: ResourceDefinition<object>): Promise<unknown>;
+  delta(resource: ResourceDefinition<object>, cursor: string | null): Promise<unknown>;
+  one(resource: ResourceDefinition<object>, id: string): Promise<unknown>;
+  query(resource: ResourceDefinition<object>, query: PushedQuery, signal?: AbortSignal): Promise<unknown>;
+  create(resource: ResourceDefinition<object>, body: Entity, idempotencyKey: string): Promise<unknown>;
+  update(
+    resource: ResourceDefinition<object>,
+    id: string,
+    patch: Entity,
+    version: unknown,
+    idempotencyKey: string,
+  ): Promise<unknown>;
+  remove(resource: ResourceDefinition<object>, id: string, version: unknown, idempotencyKey: string): Promise<unknown>;
+}
+
+export interface LockManagerLike {
+  request<R>(name: string, options: { signal?: AbortSignal }, callback: (lock: unknown) => Promise<R>): Promise<R>;
+}
+
+export interface BroadcastChannelLike {
+  postMessage(message: unknown): void;
+  close(): void;
+  onmessage: ((event: MessageEvent) => void) | null;
+}
+
+export interface SyncClientOptions {
+  baseUrl: string;
+  resources: ReadonlyArray<ResourceDefinition<object>>;
+  /** One IndexedDB database per namespace: `harborsync:{namespace}`. Default 'default'. */
+  namespace?: string;
+  auth?: AuthOptions;
+  /** Default 'merge'. */
+  conflicts?: ConflictStrategy;
+  retry?: RetryOptions;
+  /** A new subscriber to cached data older than this refetches. Default 30,000. */
+  staleTimeMs?: number;
+  /** Wait this long after an entity's last change before sending it. Default 0. */
+  sendDelayMs?: number;
+  /** A request with no answer after this long is a network error. Default 30,000. */
+  timeoutMs?: number;
+  /** Replace the REST transport (GraphQL, RPC, another REST shape). */
+  transport?: Transport;
+  // Injection seams (tests and non-browser hosts).
+  indexedDB?: IDBFactory;
+  fetch?: typeof globalThis.fetch;
+  now?: () => number;
+  random?: () => number;
+  online?: Observable<boolean>;
+  locks?: LockManagerLike | null;
+  BroadcastChannel?: (new (name: string) => BroadcastChannelLike) | null;
+  /** Timer seam; defaults to the global setTimeout. */
+  setTimer?: (callback: () => void, ms: number) => () => void;
+}
+
+export interface ClearOptions {
+  discardPending?: boolean;
+}
+
+export interface SyncClient {
+  resource<T extends object>(definition: ResourceDefinition<T>): ResourceHandle<T>;
+  resource(name: string): ResourceHandle<Entity>;
+  readonly status$: Observable<SyncStatus>;
+  readonly conflicts$: Observable<Conflict[]>;
+  readonly failed$: Observable<FailedMutation[]>;
+  readonly events$: Observable<SyncEvent>;
+  /** Send what can be sent now; resolves when nothing more can be. */
+  flush(): Promise<void>;
+  pause(): void;
+  resume(): void;
+  /** Delete this namespace's local data (logout). */
+  clear(options?: ClearOptions): Promise<void>;
+  close(): Promise<void>;
+}
