@@ -226,6 +226,10 @@ export interface ResourceDefinition<T extends object = Entity> {
   readonly __entity?: T;
 }
 
+/** The entity type a schema produces. */
+export type InferEntity<S extends StandardSchemaV1<unknown, object>> =
+  StandardSchemaV1.InferOutput<S> extends infer T extends object ? T : never;
+
 export type EntityOf<R> = R extends ResourceDefinition<infer T> ? T : never;
 
 export interface AuthOptions {

@@ -1,0 +1,51 @@
+import type { StandardSchemaV1 } from './internal/standard-schema.js';
+import type { InferEntity, ResourceDefinition, ResourceOptions } from './types.js';
+
+const NAME = /^[A-Za-z0-9_.-]+$/;
+
+/**
+ * Declares a resource: its name, schema and how it syncs. Pure: the definition is a frozen
+ * value that any number of clients can share.
+ *
+ * @example
+ * const todos = defineResource({
+ *   name: 'todos',
+ *   schema: z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() }),
+ *   delta: true,
+ * });
+ */
+export function defineResource<S extends StandardSchemaV1<unknown, object>>(
+  options: ResourceOptions<S>,
+): ResourceDefinition<InferEntity<S>> {
+  const { name, schema } = options;
+  if (typeof name !== 'string' || !NAME.test(name)) {
+    throw new TypeError(`defineResource: name must be a non-empty string of letters, digits, "_", "-" or ".", got ${JSON.stringify(name)}`);
+  }
+  if (!schema || typeof schema !== 'object' || !('~standard' in schema)) {
+    throw new TypeError(`defineResource(${name}): schema must implement Standard Schema (zod 4, valibot, arktype)`);
+  }
+  const key = options.key ?? 'id';
+  const version = options.version ?? 'version';
+  if (key === version) throw new TypeError(`defineResource(${name}): key and version must be different fields`);
+  const path = options.path ?? `/${name}`;
+  if (!path.startsWith('/')) throw new TypeError(`defineResource(${name}): path must start with "/", got "${path}"`);
+  const cacheLimit = options.cacheLimit ?? 50_000;
+  if (!Number.isInteger(cacheLimit) || cacheLimit < 0) {
+    throw new TypeError(`defineResource(${name}): cacheLimit must be a non-negative integer, got ${cacheLimit}`);
+  }
+  const definition: ResourceDefinition<InferEntity<S>> = {
+    name,
+    schema: schema as unknown as StandardSchemaV1<unknown, InferEntity<S>>,
+    key,
+    version,
+    path: path.replace(/\/+$/, '') || '/',
+    delta: options.delta ?? false,
+    conflicts: options.conflicts as ResourceDefinition<InferEntity<S>>['conflicts'],
+    ids: options.ids ?? 'client',
+    references: Object.freeze({ ...(options.references ?? {}) }),
+    load: options.load ?? 'all',
+    cacheLimit,
+    toSearchParams: options.toSearchParams,
+  };
+  return Object.freeze(definition);
+}
