@@ -1,0 +1,187 @@
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import { applyPatch, deepEqual, FORBIDDEN_KEYS, isForbiddenKey, isPlainObject } from './plain.js';
+
+const jsonValue = fc.jsonValue({ maxDepth: 3 });
+const key = fc.oneof(fc.string({ maxLength: 4 }), fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString'));
+const record = fc.dictionary(key, jsonValue, { maxKeys: 6 });
+
+function assertPrototypeClean(): void {
+  expect(Object.keys(Object.prototype)).toEqual([]);
+  expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+}
+
+afterEach(assertPrototypeClean);
+
+describe('FORBIDDEN_KEYS', () => {
+  it('lists exactly the prototype-reaching keys', () => {
+    expect([...FORBIDDEN_KEYS].sort()).toEqual(['__proto__', 'constructor', 'prototype']);
+    for (const key of FORBIDDEN_KEYS) expect(isForbiddenKey(key)).toBe(true);
+    expect(isForbiddenKey('proto')).toBe(false);
+    expect(isForbiddenKey('Constructor')).toBe(false);
+  });
+});
+
+describe('isPlainObject', () => {
+  it('accepts object literals, null-prototype objects and parsed JSON', () => {
+    expect(isPlainObject({})).toBe(true);
+    expect(isPlainObject({ a: 1 })).toBe(true);
+    expect(isPlainObject(Object.create(null))).toBe(true);
+    expect(isPlainObject(JSON.parse('{"__proto__":{"x":1}}'))).toBe(true);
+    expect(isPlainObject(structuredClone({ a: [1] }))).toBe(true);
+  });
+
+  it('rejects everything else', () => {
+    class Thing {}
+    for (const value of [null, undefined, 0, 'a', true, [], [1], new Date(), new Map(), new Thing(), () => 1, /x/]) {
+      expect(isPlainObject(value)).toBe(false);
+    }
+  });
+});
+
+describe('deepEqual', () => {
+  it('compares primitives by identity', () => {
+    expect(deepEqual(1, 1)).toBe(true);
+    expect(deepEqual(0, -0)).toBe(true);
+    expect(deepEqual('a', 'a')).toBe(true);
+    expect(deepEqual(null, null)).toBe(true);
+    expect(deepEqual(undefined, undefined)).toBe(true);
+    expect(deepEqual(1, '1')).toBe(false);
+    expect(deepEqual(null, undefined)).toBe(false);
+    expect(deepEqual(null, {})).toBe(false);
+    expect(deepEqual(0, false)).toBe(false);
+  });
+
+  it('compares arrays element-wise and never equal to objects', () => {
+    expect(deepEqual([1, [2, { a: 3 }]], [1, [2, { a: 3 }]])).toBe(true);
+    expect(deepEqual([1, 2], [2, 1])).toBe(false);
+    expect(deepEqual([1], [1, 2])).toBe(false);
+    expect(deepEqual([], {})).toBe(false);
+    expect(deepEqual({}, [])).toBe(false);
+    expect(deepEqual({ 0: 'a', length: 1 }, ['a'])).toBe(false);
+  });
+
+  it('ignores key order and treats an undefined property as absent', () => {
+    expect(deepEqual({ a: 1, b: 2 }, { b: 2, a: 1 })).toBe(true);
+    expect(deepEqual({ a: 1, b: undefined }, { a: 1 })).toBe(true);
+    expect(deepEqual({ a: 1 }, { a: 1, b: undefined })).toBe(true);
+    expect(deepEqual({ a: 1 }, { a: 1, b: null })).toBe(false);
+    expect(deepEqual({ a: { b: 1 } }, { a: { b: 2 } })).toBe(false);
+    expect(deepEqual({ a: 1 }, { a: 1, b: 2 })).toBe(false);
+    expect(deepEqual({ a: 1, b: 2 }, { a: 1 })).toBe(false);
+  });
+
+  it('compares dates by time and other objects by identity', () => {
+    expect(deepEqual(new Date(5), new Date(5))).toBe(true);
+    expect(deepEqual(new Date(5), new Date(6))).toBe(false);
+    expect(deepEqual(new Date(5), {})).toBe(false);
+    expect(deepEqual({}, new Date(5))).toBe(false);
+    const map = new Map();
+    expect(deepEqual(map, map)).toBe(true);
+    expect(deepEqual(new Map(), new Map())).toBe(false);
+  });
+
+  it('reads own data keys named __proto__ as data', () => {
+    const a = JSON.parse('{"__proto__":{"x":1}}') as unknown;
+    const b = JSON.parse('{"__proto__":{"x":2}}') as unknown;
+    expect(deepEqual(a, JSON.parse('{"__proto__":{"x":1}}'))).toBe(true);
+    expect(deepEqual(a, b)).toBe(false);
+    expect(deepEqual(a, {})).toBe(false);
+  });
+
+  it('is reflexive on clones, symmetric, and agrees with JSON text on canonical values', () => {
+    fc.assert(fc.property(jsonValue, (v) => deepEqual(v, structuredClone(v))));
+    fc.assert(
+      fc.property(jsonValue, jsonValue, (a, b) => {
+        expect(deepEqual(a, b)).toBe(deepEqual(b, a));
+      }),
+    );
+    // Sorting keys makes JSON text canonical, so equal text ⇔ deepEqual for JSON values.
+    const canonical = (v: unknown): string =>
+      JSON.stringify(v, (_k, x: unknown) =>
+        isPlainObject(x) ? Object.fromEntries(Object.entries(x).sort(([p], [q]) => (p < q ? -1 : 1))) : x,
+      );
+    fc.assert(
+      fc.property(jsonValue, jsonValue, (a, b) => {
+        expect(deepEqual(a, b)).toBe(canonical(a) === canonical(b));
+      }),
+    );
+  });
+});
+
+describe('applyPatch', () => {
+  it('replaces top-level fields in a new object and mutates nothing', () => {
+    const target = { a: 1, b: { c: 2 }, d: 'x' };
+    const patch = { b: { e: 3 }, f: true };
+    const result = applyPatch(target, patch);
+    expect(result).toEqual({ a: 1, b: { e: 3 }, d: 'x', f: true });
+    expect(result).not.toBe(target);
+    expect(target).toEqual({ a: 1, b: { c: 2 }, d: 'x' });
+    expect(patch).toEqual({ b: { e: 3 }, f: true });
+  });
+
+  it('sets undefined values (equal to absent)', () => {
+    const result = applyPatch({ a: 1, b: 2 }, { b: undefined });
+    expect(Object.hasOwn(result, 'b')).toBe(true);
+    expect(deepEqual(result, { a: 1 })).toBe(true);
+  });
+
+  it('skips forbidden keys of the patch and never touches a prototype', () => {
+    const payloads = [
+      '{"__proto__":{"polluted":1}}',
+      '{"constructor":{"prototype":{"polluted":1}}}',
+      '{"prototype":{"polluted":1}}',
+      '{"a":1,"__proto__":{"polluted":1},"constructor":1}',
+    ];
+    for (const text of payloads) {
+      const result = applyPatch({ keep: 1 }, JSON.parse(text) as Record<string, unknown>);
+      expect(Object.getPrototypeOf(result)).toBe(Object.prototype);
+      expect(Object.hasOwn(result, '__proto__')).toBe(false);
+      expect(Object.hasOwn(result, 'constructor')).toBe(false);
+      expect(Object.hasOwn(result, 'prototype')).toBe(false);
+      expect(result['keep']).toBe(1);
+      expect(result['polluted']).toBeUndefined();
+      assertPrototypeClean();
+    }
+  });
+
+  it('keeps a forbidden key already own data of the target as plain data', () => {
+    const target = JSON.parse('{"__proto__":{"polluted":1},"a":1}') as Record<string, unknown>;
+    const result = applyPatch(target, { a: 2 });
+    expect(Object.getPrototypeOf(result)).toBe(Object.prototype);
+    expect(Object.hasOwn(result, '__proto__')).toBe(true);
+    expect(result['polluted']).toBeUndefined();
+    expect(result['a']).toBe(2);
+  });
+
+  it('ignores inherited keys of the patch', () => {
+    const patch = Object.create({ inherited: 1 }) as Record<string, unknown>;
+    patch['own'] = 2;
+    expect(applyPatch({}, patch)).toEqual({ own: 2 });
+  });
+
+  it('law: every patch field wins, every other target field stays', () => {
+    fc.assert(
+      fc.property(record, record, (target, patch) => {
+        const before = structuredClone(target);
+        const result = applyPatch(target, patch);
+        for (const key of Object.keys(patch)) {
+          if (!isForbiddenKey(key)) expect(result[key]).toBe(patch[key]);
+        }
+        for (const key of Object.keys(target)) {
+          if (!Object.hasOwn(patch, key) || isForbiddenKey(key)) expect(result[key]).toBe(target[key]);
+        }
+        expect(target).toEqual(before);
+        expect(Object.getPrototypeOf(result)).toBe(Object.prototype);
+      }),
+    );
+  });
+
+  it('law: patches compose like one merged patch', () => {
+    fc.assert(
+      fc.property(record, record, record, (target, p1, p2) => {
+        expect(deepEqual(applyPatch(applyPatch(target, p1), p2), applyPatch(target, applyPatch(p1, p2)))).toBe(true);
+      }),
+    );
+  });
+});
