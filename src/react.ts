@@ -1,0 +1,137 @@
+import { createContext, createElement, useContext, useMemo, useSyncExternalStore } from 'react';
+import type { ReactElement, ReactNode } from 'react';
+import type { Observable } from 'rxjs';
+import type {
+  Conflict,
+  Entity,
+  EntityKey,
+  EntityState,
+  FailedMutation,
+  Query,
+  QueryState,
+  ResourceDefinition,
+  ResourceHandle,
+  SyncClient,
+  SyncStatus,
+} from './index.js';
+import {
+  EMPTY_LIST,
+  INITIAL_STATUS,
+  LOADING_ENTITY,
+  LOADING_QUERY,
+  createExternalStore,
+  queryKey,
+  queryPredicate,
+} from './internal/external-store.js';
+
+const ClientContext = /* @__PURE__ */ createContext<SyncClient | null>(null);
+
+export interface SyncProviderProps {
+  client: SyncClient;
+  children?: ReactNode;
+}
+
+/**
+ * Makes a client available to the hooks below it.
+ *
+ * @example
+ * const client = createSyncClient({ baseUrl: '/api', resources: [todos] });
+ * createRoot(el).render(<SyncProvider client={client}><App /></SyncProvider>);
+ */
+export function SyncProvider({ client, children }: SyncProviderProps): ReactElement {
+  return createElement(ClientContext.Provider, { value: client }, children);
+}
+
+/**
+ * The client from the nearest `SyncProvider`.
+ *
+ * @example
+ * const client = useSyncClient();
+ * const onToggle = (t: Todo) => client.resource(todos).update(t.id, { done: !t.done });
+ */
+export function useSyncClient(): SyncClient {
+  const client = useContext(ClientContext);
+  if (!client) throw new Error('harborsync/react: no <SyncProvider client={...}> above this component');
+  return client;
+}
+
+/**
+ * A live query. Re-renders only when its result changes; the query is compared by value (a
+ * predicate `where` by identity), so an inline object does not resubscribe. On the server and
+ * before the first result: `status: 'loading'`, `data: []`.
+ *
+ * @example
+ * const { data, status, pendingIds } = useQuery(todos, { where: { done: false }, orderBy: 'title' });
+ */
+export function useQuery<T extends object>(resource: ResourceDefinition<T>, query?: Query<T>): QueryState<T>;
+export function useQuery(resource: string, query?: Query<Entity>): QueryState<Entity>;
+export function useQuery(resource: ResourceDefinition<Entity> | string, query?: Query<Entity>): QueryState<Entity> {
+  const client = useSyncClient();
+  const key = queryKey(query);
+  const predicate = queryPredicate(query);
+  // `query` itself is not a dependency: one equal by key and predicate selects the same rows.
+  return useStore(
+    () => handle(client, resource).query$(query),
+    LOADING_QUERY,
+    [client, resource, key, predicate],
+  );
+}
+
+/**
+ * One entity, live. On the server and before the first result: `status: 'loading'`, `data: undefined`.
+ *
+ * @example
+ * const { data: todo, pending } = useEntity(todos, id);
+ */
+export function useEntity<T extends object>(resource: ResourceDefinition<T>, id: EntityKey): EntityState<T>;
+export function useEntity(resource: string, id: EntityKey): EntityState<Entity>;
+export function useEntity(resource: ResourceDefinition<Entity> | string, id: EntityKey): EntityState<Entity> {
+  const client = useSyncClient();
+  return useStore(() => handle(client, resource).get$(id), LOADING_ENTITY, [client, resource, id]);
+}
+
+/**
+ * The client's sync status: online, pending count, paused reason, next retry.
+ *
+ * @example
+ * const { online, pending } = useSyncStatus();
+ * return <span>{online ? `${pending} to send` : 'offline'}</span>;
+ */
+export function useSyncStatus(): SyncStatus {
+  const client = useSyncClient();
+  return useStore(() => client.status$, INITIAL_STATUS, [client]);
+}
+
+/**
+ * Conflicts awaiting a decision.
+ *
+ * @example
+ * const conflicts = useConflicts();
+ * conflicts.map((c) => <button onClick={() => c.resolve('local')}>Keep mine</button>);
+ */
+export function useConflicts(): Conflict[] {
+  const client = useSyncClient();
+  return useStore(() => client.conflicts$, EMPTY_LIST, [client]);
+}
+
+/**
+ * Changes the server rejected, kept until retried or discarded.
+ *
+ * @example
+ * const failed = useFailed();
+ * failed.map((f) => <p>{f.error.message} <button onClick={() => f.discard()}>Undo</button></p>);
+ */
+export function useFailed(): FailedMutation[] {
+  const client = useSyncClient();
+  return useStore(() => client.failed$, EMPTY_LIST, [client]);
+}
+
+function handle(client: SyncClient, resource: ResourceDefinition<Entity> | string): ResourceHandle<Entity> {
+  return typeof resource === 'string' ? client.resource(resource) : client.resource(resource);
+}
+
+/** `deps` are the store's identity: `open` is the one from the render that created it. */
+function useStore<T>(open: () => Observable<T>, initial: T, deps: readonly unknown[]): T {
+  const store = useMemo(() => createExternalStore(open, initial), deps);
+  return useSyncExternalStore(store.subscribe, store.getSnapshot, () => initial);
+}

@@ -1,0 +1,215 @@
+// @vitest-environment happy-dom
+import { StrictMode, useState } from 'react';
+import type { ReactNode } from 'react';
+import { renderToString } from 'react-dom/server';
+import { act, cleanup, render, screen } from '@testing-library/react';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  SyncProvider,
+  useConflicts,
+  useEntity,
+  useFailed,
+  useQuery,
+  useSyncClient,
+  useSyncStatus,
+} from '../../src/react.js';
+import type { Conflict, EntityState, Query, QueryState, SyncClient } from '../../src/types.js';
+import { STATUS, createFakeClient, todos, untouchableClient } from './fake-client.js';
+import type { Todo } from './fake-client.js';
+
+// React warns unless told that the test environment flushes with act().
+(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+
+afterEach(cleanup);
+
+const t1: Todo = { id: 't1', title: 'Milk', done: false, version: 1 };
+const t2: Todo = { id: 't2', title: 'Bread', done: true, version: 1 };
+
+function wrap(client: SyncClient, children: ReactNode) {
+  return (
+    <StrictMode>
+      <SyncProvider client={client}>{children}</SyncProvider>
+    </StrictMode>
+  );
+}
+
+describe('harborsync/react', () => {
+  it('shows the loading state, then the query result', () => {
+    const fake = createFakeClient();
+    const states: QueryState<Todo>[] = [];
+    function List() {
+      const state = useQuery(todos, { orderBy: 'title' });
+      states.push(state);
+      return <p>{state.status === 'loading' ? 'loading' : state.data.map((t) => t.title).join(',')}</p>;
+    }
+    render(wrap(fake.client, <List />));
+    expect(screen.getByText('loading')).toBeTruthy();
+    expect(states[0]).toMatchObject({ status: 'loading', data: [], error: null, hasMore: false, lastSyncedAt: null });
+
+    act(() => fake.load('todos', [t1, t2]));
+    expect(screen.getByText('Bread,Milk')).toBeTruthy();
+    expect(states.at(-1)?.status).toBe('success');
+  });
+
+  it('re-renders only the components whose data changed', async () => {
+    const fake = createFakeClient();
+    fake.load('todos', [t1, t2]);
+    const renders = { open: 0, t2: 0, status: 0 };
+    function Open() {
+      renders.open += 1;
+      return <p>{useQuery(todos, { where: { done: false } }).data.length}</p>;
+    }
+    function Second() {
+      renders.t2 += 1;
+      return <p>{useEntity(todos, 't2').data?.title}</p>;
+    }
+    function Status() {
+      renders.status += 1;
+      return <p>{useSyncStatus().pending}</p>;
+    }
+    render(
+      <SyncProvider client={fake.client}>
+        <Open />
+        <Second />
+        <Status />
+      </SyncProvider>,
+    );
+    const before = { ...renders };
+
+    await act(() => fake.client.resource(todos).update('t1', { title: 'Oat milk' }));
+    expect(renders.open).toBe(before.open + 1);
+    expect(renders.t2).toBe(before.t2);
+    expect(renders.status).toBe(before.status);
+
+    await act(() => fake.client.resource(todos).update('t2', { title: 'Rye' }));
+    expect(renders.open).toBe(before.open + 1);
+    expect(renders.t2).toBe(before.t2 + 1);
+    expect(screen.getByText('Rye')).toBeTruthy();
+  });
+
+  it('returns the same object between renders and compares an inline query by value', () => {
+    const fake = createFakeClient();
+    fake.load('todos', [t1, t2]);
+    const seen: Array<{ query: QueryState<Todo>; entity: EntityState<Todo> }> = [];
+    let rerender = (): void => {};
+    function Screen() {
+      const [tick, setTick] = useState(0);
+      rerender = () => setTick(tick + 1);
+      seen.push({
+        query: useQuery(todos, { where: { done: false }, orderBy: ['title'], limit: 10 }),
+        entity: useEntity(todos, 't1'),
+      });
+      return <p>{tick}</p>;
+    }
+    render(wrap(fake.client, <Screen />));
+    const opened = fake.counts.opened;
+    act(() => rerender());
+    act(() => rerender());
+
+    // The first render (before the effect subscribes) shows the loading state.
+    expect(seen[0]?.query.status).toBe('loading');
+    const loaded = seen.filter((s) => s.query.status === 'success');
+    expect(loaded.length).toBeGreaterThan(2);
+    const last = loaded.at(-1);
+    expect(loaded.every((s) => s.query === last?.query && s.entity === last?.entity)).toBe(true);
+    expect(fake.counts.opened).toBe(opened);
+  });
+
+  it('resubscribes when the query changes, by value or by predicate identity', () => {
+    const fake = createFakeClient();
+    fake.load('todos', [t1, t2]);
+    function Screen({ query }: { query: Query<Todo> }) {
+      return <p>{useQuery(todos, query).data.map((t) => t.id).join(',') || 'none'}</p>;
+    }
+    const isDone = (t: Todo) => t.done;
+    const { rerender } = render(wrap(fake.client, <Screen query={{ where: { done: false } }} />));
+    expect(screen.getByText('t1')).toBeTruthy();
+    const opened = fake.counts.opened;
+
+    rerender(wrap(fake.client, <Screen query={{ where: { done: true } }} />));
+    expect(screen.getByText('t2')).toBeTruthy();
+    expect(fake.counts.opened).toBeGreaterThan(opened);
+
+    rerender(wrap(fake.client, <Screen query={{ where: isDone }} />));
+    const withPredicate = fake.counts.opened;
+    rerender(wrap(fake.client, <Screen query={{ where: isDone }} />));
+    expect(fake.counts.opened).toBe(withPredicate);
+    rerender(wrap(fake.client, <Screen query={{ where: (t) => !t.done }} />));
+    expect(fake.counts.opened).toBeGreaterThan(withPredicate);
+    expect(screen.getByText('t1')).toBeTruthy();
+    expect(fake.queries.at(-1)?.where).toBeTypeOf('function');
+  });
+
+  it('unsubscribes everything on unmount', () => {
+    const fake = createFakeClient();
+    fake.load('todos', [t1]);
+    function Screen() {
+      useQuery('todos', { where: { done: false } });
+      useEntity('todos', 't1');
+      useSyncStatus();
+      useConflicts();
+      useFailed();
+      return null;
+    }
+    const { unmount } = render(wrap(fake.client, <Screen />));
+    expect(fake.counts.active).toBe(5);
+    unmount();
+    expect(fake.counts.active).toBe(0);
+  });
+
+  it('follows status, conflicts and failed mutations', () => {
+    const fake = createFakeClient();
+    function Panel() {
+      const status = useSyncStatus();
+      const conflicts = useConflicts();
+      const failed = useFailed();
+      return <p>{`${status.online ? 'online' : 'offline'}/${conflicts.length}/${failed.length}`}</p>;
+    }
+    render(wrap(fake.client, <Panel />));
+    expect(screen.getByText('online/0/0')).toBeTruthy();
+
+    const conflict: Conflict = {
+      resource: 'todos',
+      id: 't1',
+      base: null,
+      local: null,
+      remote: null,
+      fields: [],
+      resolve: async () => {},
+    };
+    act(() => {
+      fake.status.next({ ...STATUS, online: false });
+      fake.conflicts.next([conflict]);
+    });
+    expect(screen.getByText('offline/1/0')).toBeTruthy();
+  });
+
+  it('renders the loading state on the server without touching the client', () => {
+    function Screen() {
+      const query = useQuery(todos, { where: { done: false } });
+      const entity = useEntity(todos, 't1');
+      const status = useSyncStatus();
+      const lists = useConflicts().length + useFailed().length;
+      return <p>{`${query.status}:${query.data.length}/${entity.status}/${String(status.online)}/${lists}`}</p>;
+    }
+    const html = renderToString(
+      <SyncProvider client={untouchableClient()}>
+        <Screen />
+      </SyncProvider>,
+    );
+    expect(html).toBe('<p>loading:0/loading/true/0</p>');
+  });
+
+  it('gives the client to useSyncClient and says when there is no provider', () => {
+    const fake = createFakeClient();
+    let found: SyncClient | undefined;
+    function Probe() {
+      found = useSyncClient();
+      return null;
+    }
+    render(wrap(fake.client, <Probe />));
+    expect(found).toBe(fake.client);
+
+    expect(() => renderToString(<Probe />)).toThrow(/SyncProvider/);
+  });
+});
