@@ -1,0 +1,184 @@
+import { inject, onScopeDispose, shallowReadonly, shallowRef, toRaw, toValue, watch } from 'vue';
+import type { InjectionKey, MaybeRefOrGetter, Plugin, Ref, WatchSource } from 'vue';
+import type { Observable } from 'rxjs';
+import type {
+  Conflict,
+  Entity,
+  EntityKey,
+  EntityState,
+  FailedMutation,
+  Query,
+  QueryState,
+  ResourceDefinition,
+  ResourceHandle,
+  SyncClient,
+  SyncStatus,
+} from './index.js';
+import {
+  EMPTY_LIST,
+  INITIAL_STATUS,
+  LOADING_ENTITY,
+  LOADING_QUERY,
+  createExternalStore,
+  queryKey,
+  queryPredicate,
+} from './internal/external-store.js';
+
+const CLIENT: InjectionKey<SyncClient> = /* @__PURE__ */ Symbol('harborsync');
+
+/**
+ * The plugin that provides a client to every component's composables.
+ *
+ * @example
+ * const client = createSyncClient({ baseUrl: '/api', resources: [todos] });
+ * createApp(App).use(harborSync(client)).mount('#app');
+ */
+export function harborSync(client: SyncClient): Plugin {
+  return {
+    install(app) {
+      app.provide(CLIENT, client);
+    },
+  };
+}
+
+/**
+ * The client the app was given with `harborSync(client)`. Call it in `setup()`.
+ *
+ * @example
+ * const client = useSyncClient();
+ * const toggle = (t: Todo) => client.resource(todos).update(t.id, { done: !t.done });
+ */
+export function useSyncClient(): SyncClient {
+  const client = inject(CLIENT, null);
+  if (!client) throw new Error('harborsync/vue: no client; install it with app.use(harborSync(client))');
+  return client;
+}
+
+/**
+ * A live query as a readonly ref. The resource and the query may be plain values, refs or
+ * getters; a change of value (a predicate `where`: of identity) resubscribes. Before the first
+ * result: `status: 'loading'`, `data: []`.
+ *
+ * @example
+ * const filter = ref(false);
+ * const todosState = useQuery(todos, () => ({ where: { done: filter.value }, orderBy: 'title' }));
+ * // template: <li v-for="t in todosState.data" :key="t.id">{{ t.title }}</li>
+ */
+export function useQuery<T extends object>(
+  resource: MaybeRefOrGetter<ResourceDefinition<T>>,
+  query?: MaybeRefOrGetter<Query<T> | undefined>,
+): Readonly<Ref<QueryState<T>>>;
+export function useQuery(
+  resource: MaybeRefOrGetter<string>,
+  query?: MaybeRefOrGetter<Query<Entity> | undefined>,
+): Readonly<Ref<QueryState<Entity>>>;
+export function useQuery(
+  resource: MaybeRefOrGetter<ResourceDefinition<Entity> | string>,
+  query?: MaybeRefOrGetter<Query<Entity> | undefined>,
+): Readonly<Ref<QueryState<Entity>>> {
+  const client = useSyncClient();
+  return follow(
+    [() => toValue(resource), () => queryKey(toValue(query)), () => queryPredicate(toValue(query))],
+    () => handle(client, toValue(resource)).query$(rawQuery(toValue(query))),
+    LOADING_QUERY,
+  );
+}
+
+/**
+ * One entity as a readonly ref; the id may be a ref or a getter. Before the first result:
+ * `status: 'loading'`, `data: undefined`.
+ *
+ * @example
+ * const props = defineProps<{ id: string }>();
+ * const todo = useEntity(todos, () => props.id);
+ */
+export function useEntity<T extends object>(
+  resource: MaybeRefOrGetter<ResourceDefinition<T>>,
+  id: MaybeRefOrGetter<EntityKey>,
+): Readonly<Ref<EntityState<T>>>;
+export function useEntity(
+  resource: MaybeRefOrGetter<string>,
+  id: MaybeRefOrGetter<EntityKey>,
+): Readonly<Ref<EntityState<Entity>>>;
+export function useEntity(
+  resource: MaybeRefOrGetter<ResourceDefinition<Entity> | string>,
+  id: MaybeRefOrGetter<EntityKey>,
+): Readonly<Ref<EntityState<Entity>>> {
+  const client = useSyncClient();
+  return follow(
+    [() => toValue(resource), () => toValue(id)],
+    () => handle(client, toValue(resource)).get$(toValue(id)),
+    LOADING_ENTITY,
+  );
+}
+
+/**
+ * The client's sync status as a readonly ref.
+ *
+ * @example
+ * const status = useSyncStatus();
+ * // template: <span v-if="!status.online">offline, {{ status.pending }} to send</span>
+ */
+export function useSyncStatus(): Readonly<Ref<SyncStatus>> {
+  const client = useSyncClient();
+  return follow([], () => client.status$, INITIAL_STATUS);
+}
+
+/**
+ * Conflicts awaiting a decision, as a readonly ref.
+ *
+ * @example
+ * const conflicts = useConflicts();
+ * // template: <button v-for="c in conflicts" @click="c.resolve('local')">Keep mine</button>
+ */
+export function useConflicts(): Readonly<Ref<Conflict[]>> {
+  const client = useSyncClient();
+  return follow([], () => client.conflicts$, EMPTY_LIST);
+}
+
+/**
+ * Changes the server rejected, kept until retried or discarded, as a readonly ref.
+ *
+ * @example
+ * const failed = useFailed();
+ * // template: <p v-for="f in failed">{{ f.error.message }} <button @click="f.discard()">Undo</button></p>
+ */
+export function useFailed(): Readonly<Ref<FailedMutation[]>> {
+  const client = useSyncClient();
+  return follow([], () => client.failed$, EMPTY_LIST);
+}
+
+function handle(client: SyncClient, resource: ResourceDefinition<Entity> | string): ResourceHandle<Entity> {
+  return typeof resource === 'string' ? client.resource(resource) : client.resource(resource);
+}
+
+/** A reactive query as the plain object the client keeps (nested objects of a proxy are raw already). */
+function rawQuery(query: Query<Entity> | undefined): Query<Entity> | undefined {
+  return query && toRaw(query);
+}
+
+/**
+ * A shallow ref following `open()`'s latest value; `open` runs again (from `initial`) whenever a
+ * source changes, and the subscription ends with the enclosing scope.
+ */
+function follow<T>(sources: WatchSource[], open: () => Observable<T>, initial: T): Readonly<Ref<T>> {
+  const state = shallowRef(initial);
+  let close: (() => void) | undefined;
+  watch(
+    sources,
+    () => {
+      close?.();
+      const store = createExternalStore(open, initial);
+      close = store.subscribe(() => {
+        state.value = store.getSnapshot();
+      });
+      state.value = store.getSnapshot();
+    },
+    { immediate: true },
+  );
+  onScopeDispose(() => {
+    close?.();
+    close = undefined;
+  });
+  return shallowReadonly(state);
+}

@@ -1,0 +1,167 @@
+// @vitest-environment happy-dom
+import { createApp, defineComponent, effectScope, h, isReadonly, nextTick, ref } from 'vue';
+import { mount } from '@vue/test-utils';
+import { describe, expect, it } from 'vitest';
+import { harborSync, useConflicts, useEntity, useFailed, useQuery, useSyncClient, useSyncStatus } from '../../src/vue.js';
+import type { Query, SyncClient } from '../../src/types.js';
+import { STATUS, createFakeClient, todos } from './fake-client.js';
+import type { Todo } from './fake-client.js';
+
+const t1: Todo = { id: 't1', title: 'Milk', done: false, version: 1 };
+const t2: Todo = { id: 't2', title: 'Bread', done: true, version: 1 };
+
+/** Runs composables inside an app's injection context and an effect scope, as `setup()` would. */
+function inScope<T>(client: SyncClient, run: () => T) {
+  const app = createApp({});
+  app.use(harborSync(client));
+  const scope = effectScope();
+  const result = app.runWithContext(() => scope.run(run)) as T;
+  return { result, stop: () => scope.stop() };
+}
+
+describe('harborsync/vue', () => {
+  it('shows the loading state, then the query result, in a component', async () => {
+    const fake = createFakeClient();
+    const Listing = defineComponent({
+      setup() {
+        const state = useQuery(todos, { orderBy: 'title' });
+        return () =>
+          h('p', state.value.status === 'loading' ? 'loading' : state.value.data.map((t) => t.title).join(','));
+      },
+    });
+    const wrapper = mount(Listing, { global: { plugins: [harborSync(fake.client)] } });
+    expect(wrapper.text()).toBe('loading');
+
+    fake.load('todos', [t1, t2]);
+    await nextTick();
+    expect(wrapper.text()).toBe('Bread,Milk');
+    wrapper.unmount();
+    expect(fake.counts.active).toBe(0);
+  });
+
+  it('re-renders only the components whose data changed', async () => {
+    const fake = createFakeClient();
+    fake.load('todos', [t1, t2]);
+    const renders = { open: 0, t2: 0 };
+    const Open = defineComponent({
+      setup() {
+        const state = useQuery(todos, { where: { done: false } });
+        return () => {
+          renders.open += 1;
+          return h('p', state.value.data.map((t) => t.title).join(','));
+        };
+      },
+    });
+    const Second = defineComponent({
+      setup() {
+        const state = useEntity(todos, 't2');
+        return () => {
+          renders.t2 += 1;
+          return h('p', state.value.data?.title);
+        };
+      },
+    });
+    const wrapper = mount(
+      defineComponent({ setup: () => () => h('div', [h(Open), h(Second)]) }),
+      { global: { plugins: [harborSync(fake.client)] } },
+    );
+    const before = { ...renders };
+
+    await fake.client.resource(todos).update('t1', { title: 'Oat milk' });
+    await nextTick();
+    expect(renders).toEqual({ open: before.open + 1, t2: before.t2 });
+    expect(wrapper.text()).toContain('Oat milk');
+    wrapper.unmount();
+  });
+
+  it('returns readonly refs that keep the same object while nothing changes', async () => {
+    const fake = createFakeClient();
+    fake.load('todos', [t1, t2]);
+    const { result, stop } = inScope(fake.client, () => ({
+      query: useQuery(todos, { where: { done: false } }),
+      status: useSyncStatus(),
+    }));
+    expect(isReadonly(result.query)).toBe(true);
+    const first = result.query.value;
+    expect(first.data).toEqual([t1]);
+
+    await fake.client.resource(todos).update('t2', { title: 'Rye' });
+    expect(result.query.value).toBe(first);
+
+    fake.status.next({ ...STATUS, pending: 3 });
+    expect(result.status.value.pending).toBe(3);
+    stop();
+  });
+
+  it('resubscribes when a ref or getter argument changes', async () => {
+    const fake = createFakeClient();
+    fake.load('todos', [t1, t2]);
+    const id = ref('t1');
+    const done = ref(false);
+    const { result, stop } = inScope(fake.client, () => ({
+      entity: useEntity(todos, id),
+      query: useQuery(todos, () => ({ where: { done: done.value } })),
+    }));
+    expect(result.entity.value.data).toEqual(t1);
+    expect(result.query.value.data).toEqual([t1]);
+    expect(fake.counts.active).toBe(2);
+
+    id.value = 't2';
+    done.value = true;
+    await nextTick();
+    expect(result.entity.value.data).toEqual(t2);
+    expect(result.query.value.data).toEqual([t2]);
+    expect(fake.counts.active).toBe(2);
+    stop();
+  });
+
+  it('compares the query by value, and a predicate by identity', async () => {
+    const fake = createFakeClient();
+    fake.load('todos', [t1, t2]);
+    const isDone = (t: Todo) => t.done;
+    const query = ref<Query<Todo>>({ where: { done: false } });
+    const { result, stop } = inScope(fake.client, () => useQuery(todos, query));
+    const opened = fake.counts.opened;
+
+    query.value = { where: { done: false } };
+    await nextTick();
+    expect(fake.counts.opened).toBe(opened);
+
+    query.value = { where: isDone };
+    await nextTick();
+    expect(result.value.data).toEqual([t2]);
+    const withPredicate = fake.counts.opened;
+    query.value = { where: isDone };
+    await nextTick();
+    expect(fake.counts.opened).toBe(withPredicate);
+    stop();
+  });
+
+  it('ends every subscription when the scope is disposed', () => {
+    const fake = createFakeClient();
+    const { result, stop } = inScope(fake.client, () => ({
+      query: useQuery('todos'),
+      entity: useEntity('todos', 't1'),
+      status: useSyncStatus(),
+      conflicts: useConflicts(),
+      failed: useFailed(),
+      client: useSyncClient(),
+    }));
+    expect(result.client).toBe(fake.client);
+    expect(result.query.value.status).toBe('loading');
+    expect(result.conflicts.value).toEqual([]);
+    expect(fake.counts.active).toBe(5);
+    stop();
+    expect(fake.counts.active).toBe(0);
+  });
+
+  it('says when the plugin is missing', () => {
+    const Orphan = defineComponent({
+      setup() {
+        useSyncClient();
+      },
+      render: () => null,
+    });
+    expect(() => mount(Orphan)).toThrow(/harborSync\(client\)/);
+  });
+});
