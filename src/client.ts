@@ -1,0 +1,623 @@
+import { BehaviorSubject, Subject, distinctUntilChanged, type Observable, type Subscription } from 'rxjs';
+import {
+  ClosedError,
+  ConflictError,
+  HarborSyncError,
+  HttpError,
+  PendingMutationsError,
+  SchemaError,
+  StorageError,
+} from './errors.js';
+import { resolveEnv, type Env } from './env.js';
+import { normalizeId } from './internal/ids.js';
+import { validate } from './internal/schema.js';
+import type { OutboxEntry } from './outbox/entry.js';
+import { Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
+import { fromDecision } from './conflict/resolve.js';
+import { LocalStore, type ViewChange } from './store/local-store.js';
+import { ResourceMirror } from './store/mirror.js';
+import { openTabChannel, type TabChannel, type TabMessage } from './sync/broadcast.js';
+import { electLeader } from './sync/leader.js';
+import { pull, syncedAtKey } from './sync/pull.js';
+import { createRestTransport } from './transport/rest.js';
+import { ResourceHandleImpl, type HandleHost } from './resource-handle.js';
+import type {
+  ClearOptions,
+  Conflict,
+  ConflictChoice,
+  ConflictStrategy,
+  Entity,
+  FailedMutation,
+  ResourceDefinition,
+  ResourceHandle,
+  SyncClient,
+  SyncClientOptions,
+  SyncEvent,
+  SyncStatus,
+  Transport,
+} from './types.js';
+
+type Rec = Record<string, unknown>;
+type Def = ResourceDefinition<object>;
+
+const DEFAULTS = {
+  namespace: 'default',
+  staleTimeMs: 30_000,
+  sendDelayMs: 0,
+  timeoutMs: 30_000,
+  baseDelayMs: 1_000,
+  maxDelayMs: 60_000,
+  maxAttempts: 10,
+  maxAgeMs: 24 * 60 * 60 * 1000,
+};
+
+const sameEntries = (a: readonly OutboxEntry[], b: readonly OutboxEntry[]) =>
+  a.length === b.length && a.every((entry, i) => entry === b[i]);
+
+function checkOptions(options: SyncClientOptions): Map<string, Def> {
+  if (!options || typeof options !== 'object') throw new TypeError('createSyncClient: options are required');
+  if (typeof options.baseUrl !== 'string' || !URL.canParse(options.baseUrl)) {
+    throw new TypeError(`createSyncClient: baseUrl must be an absolute URL, got ${JSON.stringify(options.baseUrl)}`);
+  }
+  if (!Array.isArray(options.resources) || options.resources.length === 0) {
+    throw new TypeError('createSyncClient: resources must list at least one defineResource() definition');
+  }
+  const defs = new Map<string, Def>();
+  for (const def of options.resources) {
+    if (defs.has(def.name)) throw new TypeError(`createSyncClient: resource "${def.name}" is listed twice`);
+    defs.set(def.name, def);
+  }
+  const ns = options.namespace ?? DEFAULTS.namespace;
+  if (typeof ns !== 'string' || ns.length === 0) throw new TypeError('createSyncClient: namespace must be a non-empty string');
+  for (const key of ['staleTimeMs', 'sendDelayMs', 'timeoutMs'] as const) {
+    const v = options[key];
+    if (v !== undefined && !(typeof v === 'number' && v >= 0)) {
+      throw new TypeError(`createSyncClient: ${key} must be a non-negative number, got ${String(v)}`);
+    }
+  }
+  return defs;
+}
+
+/**
+ * Creates a client: one IndexedDB database for the namespace, a mirror per resource, the outbox
+ * replay (in the leader tab), and the observables the UI reads.
+ *
+ * @example
+ * const client = createSyncClient({ baseUrl: 'https://api.example.com', resources: [todos] });
+ * client.resource(todos).query$({ where: { done: false } }).subscribe(render);
+ */
+export function createSyncClient(options: SyncClientOptions): SyncClient {
+  return new Client(options);
+}
+
+class Client implements SyncClient, HandleHost {
+  readonly env: Env;
+  readonly defs: Map<string, Def>;
+  readonly store: LocalStore;
+  readonly transport: Transport;
+  readonly origin: string;
+  readonly staleTimeMs: number;
+  readonly sendDelayMs: number;
+  private readonly mirrors = new Map<string, ResourceMirror<object>>();
+  private readonly hydrating = new Map<string, Promise<void>>();
+  private readonly pulling = new Map<string, Promise<void>>();
+  private readonly handles = new Map<string, ResourceHandleImpl<object>>();
+  private readonly waiters = new Map<number, Array<(outcome: { value: Rec | null } | { error: HarborSyncError }) => void>>();
+  private readonly statusSubject: BehaviorSubject<SyncStatus>;
+  private readonly conflictsSubject = new BehaviorSubject<Conflict[]>([]);
+  private readonly failedSubject = new BehaviorSubject<FailedMutation[]>([]);
+  private readonly eventsSubject = new Subject<SyncEvent>();
+  private readonly replayer: Replayer;
+  private readonly subscriptions: Subscription[] = [];
+  private readonly channel: TabChannel;
+  private releaseLeadership: () => void = () => undefined;
+  private manualPause = false;
+  private unauthorized = false;
+  private online = true;
+  private closedError: ClosedError | null = null;
+  private storageFailure: StorageError | null = null;
+  private readonly strategyDefault: ConflictStrategy<Rec>;
+  private conflictEntries: OutboxEntry[] = [];
+  private failedEntries: OutboxEntry[] = [];
+
+  readonly status$: Observable<SyncStatus>;
+  readonly conflicts$: Observable<Conflict[]>;
+  readonly failed$: Observable<FailedMutation[]>;
+  readonly events$: Observable<SyncEvent>;
+
+  constructor(options: SyncClientOptions) {
+    this.defs = checkOptions(options);
+    this.env = resolveEnv(options);
+    if (!this.env.indexedDB) {
+      throw new StorageError('IndexedDB is not available here (private mode or a non-browser host); pass the indexedDB option');
+    }
+    const namespace = options.namespace ?? DEFAULTS.namespace;
+    this.staleTimeMs = options.staleTimeMs ?? DEFAULTS.staleTimeMs;
+    this.sendDelayMs = options.sendDelayMs ?? DEFAULTS.sendDelayMs;
+    this.strategyDefault = (options.conflicts ?? 'merge') as ConflictStrategy<Rec>;
+    this.origin = `${this.env.clock.now().toString(36)}-${Math.floor(this.env.random() * 2 ** 32).toString(36)}`;
+    this.store = new LocalStore(this.env.indexedDB, namespace, {
+      onLost: (error) => this.storageLost(error),
+      onBlocked: () =>
+        this.emit({ type: 'storageError', at: this.env.clock.now(), error: new StorageError(`opening "harborsync:${namespace}" is blocked by another tab holding an older version`) }),
+      onCorrupt: (r, id, detail) =>
+        this.emit({ type: 'error', at: this.env.clock.now(), resource: r, error: new StorageError(detail, { resource: r, id }) }),
+    });
+    this.transport =
+      options.transport ??
+      createRestTransport({ baseUrl: options.baseUrl, fetch: this.env.fetch, auth: options.auth, timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs });
+    this.statusSubject = new BehaviorSubject<SyncStatus>({
+      online: true,
+      leader: false,
+      syncing: false,
+      pending: 0,
+      failed: 0,
+      conflicts: 0,
+      paused: null,
+      nextRetryAt: null,
+      lastSyncedAt: null,
+      lastError: null,
+    });
+    this.status$ = this.statusSubject.asObservable();
+    this.conflicts$ = this.conflictsSubject.asObservable();
+    this.failed$ = this.failedSubject.asObservable();
+    this.events$ = this.eventsSubject.asObservable();
+    const retry = options.retry ?? {};
+    this.replayer = new Replayer(this.replayHost({
+      baseDelayMs: retry.baseDelayMs ?? DEFAULTS.baseDelayMs,
+      maxDelayMs: retry.maxDelayMs ?? DEFAULTS.maxDelayMs,
+      maxAttempts: retry.maxAttempts ?? DEFAULTS.maxAttempts,
+      maxAgeMs: retry.maxAgeMs ?? DEFAULTS.maxAgeMs,
+      sendDelayMs: this.sendDelayMs,
+    }));
+    this.channel = openTabChannel(this.env.BroadcastChannel, namespace, (message) => void this.onTabMessage(message));
+    this.subscriptions.push(
+      this.env.online$.pipe(distinctUntilChanged()).subscribe((online) => this.setOnline(online)),
+    );
+    void this.store
+      .open()
+      .then(() => {
+        if (this.closedError) return;
+        this.outboxChanged();
+        this.releaseLeadership = electLeader(this.env.locks, namespace, (leader) => this.setLeader(leader));
+      })
+      .catch((error: unknown) => this.storageLost(error instanceof StorageError ? error : new StorageError(String(error))));
+  }
+
+  // ---- lifecycle and state --------------------------------------------------------------
+
+  assertOpen(what: string): void {
+    if (this.closedError) throw new ClosedError(what);
+    if (this.storageFailure) throw this.storageFailure;
+  }
+
+  private storageLost(error: StorageError): void {
+    this.storageFailure = error;
+    this.emit({ type: 'storageError', at: this.env.clock.now(), error });
+    this.patchStatus({ lastError: error });
+  }
+
+  emit(event: SyncEvent): void {
+    this.eventsSubject.next(event);
+  }
+
+  private patchStatus(patch: Partial<SyncStatus>): void {
+    const current = this.statusSubject.value;
+    const next = { ...current, ...patch };
+    const keys = Object.keys(patch) as Array<keyof SyncStatus>;
+    if (keys.every((k) => current[k] === next[k])) return;
+    this.statusSubject.next(next);
+  }
+
+  private pausedReason(): SyncStatus['paused'] {
+    if (this.manualPause) return 'manual';
+    if (this.unauthorized) return 'unauthorized';
+    if (!this.online) return 'offline';
+    return null;
+  }
+
+  private updatePaused(): void {
+    const before = this.statusSubject.value.paused;
+    const paused = this.pausedReason();
+    this.patchStatus({ paused, online: this.online });
+    if (before === paused) return;
+    const at = this.env.clock.now();
+    this.emit(paused ? { type: 'paused', at, reason: paused } : { type: 'resumed', at });
+  }
+
+  private setOnline(online: boolean): void {
+    const cameBack = online && !this.online;
+    this.online = online;
+    this.updatePaused();
+    if (!cameBack) return;
+    this.replayer.forgetBackoff();
+    for (const [name, mirror] of this.mirrors) {
+      if (mirror.hasListeners) void this.refreshResource(this.defs.get(name)!).catch(() => undefined);
+    }
+  }
+
+  private setLeader(leader: boolean): void {
+    this.patchStatus({ leader });
+    this.emit({ type: 'leader', at: this.env.clock.now(), leader });
+    if (leader && !this.closedError) this.replayer.start();
+  }
+
+  pause(): void {
+    this.manualPause = true;
+    this.updatePaused();
+  }
+
+  resume(): void {
+    this.manualPause = false;
+    this.unauthorized = false;
+    this.updatePaused();
+    this.replayer.wake();
+  }
+
+  async flush(): Promise<void> {
+    this.assertOpen('flush()');
+    await this.store.open();
+    if (!this.statusSubject.value.leader) return;
+    await this.replayer.flush();
+  }
+
+  async clear(options: ClearOptions = {}): Promise<void> {
+    this.assertOpen('clear()');
+    await this.store.open();
+    const pending = this.store.outbox.size;
+    if (pending > 0 && !options.discardPending) throw new PendingMutationsError(pending);
+    await this.store.destroy();
+    for (const mirror of this.mirrors.values()) {
+      mirror.batch(() => {
+        for (const id of [...mirror.entities.keys()]) mirror.set(id, undefined, false);
+        mirror.setFlags({ lastSyncedAt: null });
+      });
+    }
+    this.hydrating.clear();
+    await this.store.open();
+    this.outboxChanged();
+    this.channel.post({ t: 'cleared' });
+  }
+
+  async close(): Promise<void> {
+    if (this.closedError) return;
+    this.closedError = new ClosedError('close()');
+    this.releaseLeadership();
+    await this.replayer.stop();
+    for (const s of this.subscriptions) s.unsubscribe();
+    this.channel.close();
+    for (const [seq] of this.waiters) this.settled(seq, { error: new ClosedError('a write waiting for the server') });
+    this.store.close();
+  }
+
+  // ---- resources -------------------------------------------------------------------------
+
+  resource<T extends object>(definition: ResourceDefinition<T>): ResourceHandle<T>;
+  resource(name: string): ResourceHandle<Entity>;
+  resource(definition: ResourceDefinition<object> | string): ResourceHandle<object> {
+    const name = typeof definition === 'string' ? definition : definition.name;
+    const def = this.defs.get(name);
+    if (!def) throw new TypeError(`resource("${name}"): not one of this client's resources (${[...this.defs.keys()].join(', ')})`);
+    let handle = this.handles.get(name);
+    if (!handle) this.handles.set(name, (handle = new ResourceHandleImpl(this, def)));
+    return handle;
+  }
+
+  mirror(def: Def): ResourceMirror<object> {
+    let mirror = this.mirrors.get(def.name);
+    if (!mirror) this.mirrors.set(def.name, (mirror = new ResourceMirror(def.name, def.key)));
+    return mirror;
+  }
+
+  /** Loads the resource from IndexedDB into its mirror, once. */
+  hydrate(def: Def): Promise<void> {
+    let done = this.hydrating.get(def.name);
+    if (!done) {
+      const mirror = this.mirror(def);
+      done = (async () => {
+        const records = await this.store.loadResource(def.name);
+        const syncedAt = (await this.store.getMeta<number>(syncedAtKey(def.name))) ?? null;
+        mirror.batch(() => {
+          for (const record of records) {
+            mirror.set(record.id, (record.view ?? undefined) as object | undefined, this.store.outbox.isPending(def.name, record.id));
+          }
+          mirror.setFlags({ hydrated: true, lastSyncedAt: syncedAt });
+        });
+      })();
+      done.catch((error: unknown) => {
+        this.hydrating.delete(def.name);
+        mirror.setFlags({ error: error instanceof Error ? error : new Error(String(error)) });
+      });
+      this.hydrating.set(def.name, done);
+    }
+    return done;
+  }
+
+  /** A subscriber arrived: serve the cache, and revalidate when it is stale. */
+  revalidate(def: Def): void {
+    void this.hydrate(def)
+      .then(() => {
+        const { lastSyncedAt } = this.mirror(def).flags;
+        const age = lastSyncedAt === null ? Infinity : this.env.clock.now() - lastSyncedAt;
+        if (age > this.staleTimeMs || age < 0) return this.refreshResource(def);
+        return undefined;
+      })
+      .catch(() => undefined);
+  }
+
+  refreshResource(def: Def): Promise<void> {
+    let running = this.pulling.get(def.name);
+    if (!running) {
+      running = this.hydrate(def)
+        .then(() => pull(this.pullHost(), def, this.mirror(def)))
+        .then(() => this.patchStatus({ lastSyncedAt: this.env.clock.now() }))
+        .finally(() => this.pulling.delete(def.name));
+      this.pulling.set(def.name, running);
+    }
+    return running;
+  }
+
+  /** Parses a server entity; an invalid one is reported on events$ and not cached. */
+  async parse(def: Def, value: unknown, id: string | undefined): Promise<Rec | undefined> {
+    const result = await validate(def.schema, value);
+    const key = result.ok ? normalizeId((result.value as Rec)[def.key]) : undefined;
+    if (result.ok && key !== undefined) return result.value as Rec;
+    const rawId = typeof value === 'object' && value !== null ? (value as Rec)[def.key] : undefined;
+    const entityId = id ?? (typeof rawId === 'string' || typeof rawId === 'number' ? String(rawId) : undefined);
+    const issues = result.ok ? [{ field: def.key, message: 'is not a valid id (a non-empty string or a finite number)' }] : result.issues;
+    const error = new SchemaError(issues, { resource: def.name, id: entityId });
+    this.emit({ type: 'schemaError', at: this.env.clock.now(), resource: def.name, id: entityId, error });
+    return undefined;
+  }
+
+  /** Committed view changes reach the mirrors; entities with a local write still committing keep their optimistic view. */
+  applied(changes: ViewChange | readonly ViewChange[]): void {
+    const list = Array.isArray(changes) ? changes : [changes as ViewChange];
+    const byResource = new Map<string, ViewChange[]>();
+    for (const change of list) {
+      const group = byResource.get(change.r);
+      if (group) group.push(change);
+      else byResource.set(change.r, [change]);
+    }
+    for (const [r, group] of byResource) {
+      const def = this.defs.get(r);
+      if (!def) continue;
+      const mirror = this.mirror(def);
+      const handle = this.handles.get(r);
+      mirror.batch(() => {
+        for (const { id, view } of group) {
+          if (handle?.isWriting(id)) continue;
+          mirror.set(id, (view ?? undefined) as object | undefined, this.store.outbox.isPending(r, id));
+        }
+      });
+    }
+    this.outboxChanged();
+  }
+
+  /** Recomputes status counts, conflicts$ and failed$ from the outbox. */
+  outboxChanged(): void {
+    const entries = this.store.outbox.all();
+    let pending = 0;
+    const conflicts: Conflict[] = [];
+    const failed: FailedMutation[] = [];
+    for (const entry of entries) {
+      if (entry.state === 'queued') pending++;
+      else if (entry.state === 'conflict' && entry.conflict) conflicts.push(this.toConflict(entry));
+      else if (entry.state === 'failed') failed.push(this.toFailed(entry));
+    }
+    this.patchStatus({ pending, conflicts: conflicts.length, failed: failed.length });
+    const conflictEntries = entries.filter((e) => e.state === 'conflict' && e.conflict);
+    const failedEntries = entries.filter((e) => e.state === 'failed');
+    // Entries are replaced, never mutated, on every commit: identity tells what changed.
+    if (!sameEntries(this.conflictEntries, conflictEntries)) {
+      this.conflictEntries = conflictEntries;
+      this.conflictsSubject.next(conflicts);
+    }
+    if (!sameEntries(this.failedEntries, failedEntries)) {
+      this.failedEntries = failedEntries;
+      this.failedSubject.next(failed);
+    }
+  }
+
+  private toConflict(entry: OutboxEntry): Conflict {
+    const { base, local, remote, fields } = entry.conflict!;
+    const conflict = {
+      resource: entry.r,
+      id: entry.id,
+      base,
+      local,
+      remote,
+      fields,
+      resolve: (choice: ConflictChoice<Rec>) => this.resolveConflict(entry, choice),
+    };
+    return conflict;
+  }
+
+  private async resolveConflict(entry: OutboxEntry, choice: ConflictChoice<Rec>): Promise<void> {
+    this.assertOpen('Conflict.resolve()');
+    const def = this.defs.get(entry.r)!;
+    const current = this.store.outbox.get(entry.seq);
+    if (!current || current.state !== 'conflict' || !current.conflict) return;
+    const { base, local, remote, fields } = current.conflict;
+    const input = { op: current.op, base, local, remote, ignore: [def.version] };
+    const outcome = fromDecision(choice, input, fields);
+    await applyOutcome(this.replayHostBase(), def, current, input, outcome, 'manual');
+    this.replayer.wake();
+  }
+
+  private toFailed(entry: OutboxEntry): FailedMutation {
+    const def = this.defs.get(entry.r)!;
+    const failed = {
+      resource: entry.r,
+      id: entry.id,
+      op: entry.op,
+      payload: entry.payload,
+      error: entry.failure ?? { message: 'failed' },
+      retry: async () => {
+        this.assertOpen('FailedMutation.retry()');
+        const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => ({
+          base,
+          entries: entries.map((e) =>
+            e.seq === entry.seq
+              ? { ...e, state: 'queued' as const, failure: null, attempts: 0, firstFailureAt: null, nextAttemptAt: 0, frozen: false, rekeys: e.rekeys + 1 }
+              : e,
+          ),
+        }));
+        this.applied(change);
+        this.announce();
+        this.replayer.wake();
+      },
+      discard: async () => {
+        this.assertOpen('FailedMutation.discard()');
+        const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => ({
+          base,
+          entries: entries.filter((e) => e.seq !== entry.seq),
+        }));
+        this.applied(change);
+        this.emit({ type: 'rolledBack', at: this.env.clock.now(), resource: entry.r, id: entry.id });
+        this.announce();
+        this.replayer.wake();
+      },
+    };
+    return failed;
+  }
+
+  strategy(def: Def): ConflictStrategy<Rec> {
+    return (def.conflicts ?? this.strategyDefault) as ConflictStrategy<Rec>;
+  }
+
+  // ---- writes ------------------------------------------------------------------------------
+
+  /** A local write committed: tell the other tabs and the replay loop. */
+  written(r: string, id: string): void {
+    this.outboxChanged();
+    this.channel.post({ t: 'changed', r, ids: [id], outbox: true });
+    this.replayer.wake();
+  }
+
+  announce(): void {
+    this.channel.post({ t: 'outbox' });
+  }
+
+  /** Resolves with the server's answer to the entry `seq` (or rejects with what it ended in). */
+  waitFor(seq: number, signal: AbortSignal | undefined): Promise<Rec | null> {
+    return new Promise<Rec | null>((resolve, reject) => {
+      const onAbort = () => {
+        remove();
+        reject(signal?.reason instanceof DOMException ? signal.reason : new DOMException('The wait was aborted', 'AbortError'));
+      };
+      const listener = (outcome: { value: Rec | null } | { error: HarborSyncError }) => {
+        signal?.removeEventListener('abort', onAbort);
+        if ('error' in outcome) reject(outcome.error);
+        else resolve(outcome.value);
+      };
+      const remove = () => {
+        const list = this.waiters.get(seq);
+        if (!list) return;
+        const rest = list.filter((l) => l !== listener);
+        if (rest.length) this.waiters.set(seq, rest);
+        else this.waiters.delete(seq);
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const list = this.waiters.get(seq);
+      if (list) list.push(listener);
+      else this.waiters.set(seq, [listener]);
+      if (!this.store.outbox.get(seq)) listener({ value: null });
+    });
+  }
+
+  settled(seq: number, outcome: { value: Rec | null } | { error: HarborSyncError }, fromTab = false): void {
+    const list = this.waiters.get(seq);
+    if (list) {
+      this.waiters.delete(seq);
+      for (const listener of list) listener(outcome);
+    }
+    if (fromTab) return;
+    this.channel.post(
+      'error' in outcome
+        ? { t: 'settled', seq, error: { name: outcome.error.name, message: outcome.error.message, ...(outcome.error instanceof HttpError ? { status: outcome.error.status } : {}) } }
+        : { t: 'settled', seq, value: outcome.value },
+    );
+  }
+
+  private async onTabMessage(message: TabMessage): Promise<void> {
+    if (this.closedError) return;
+    if (message.t === 'settled') {
+      const error = message.error;
+      this.settled(
+        message.seq,
+        error
+          ? { error: error.status !== undefined ? new HttpError({ status: error.status, method: 'SEND', url: '', detail: error.message }) : new ConflictError([], { detail: error.message }) }
+          : { value: message.value ?? null },
+        true,
+      );
+      return;
+    }
+    if (message.t === 'cleared') {
+      this.hydrating.clear();
+      for (const [name, mirror] of this.mirrors) {
+        mirror.batch(() => {
+          for (const id of [...mirror.entities.keys()]) mirror.set(id, undefined, false);
+        });
+        if (mirror.hasListeners) void this.hydrate(this.defs.get(name)!);
+      }
+      await this.store.reloadOutbox().catch(() => undefined);
+      this.outboxChanged();
+      return;
+    }
+    await this.store.reloadOutbox().catch(() => undefined);
+    if (message.t === 'changed') {
+      const def = this.defs.get(message.r);
+      if (def && this.hydrating.has(def.name)) {
+        const records = await this.store.loadRecords(def.name, message.ids);
+        this.applied(message.ids.map((id) => ({ r: def.name, id, view: records.get(id)?.view ?? null })));
+      }
+    }
+    this.outboxChanged();
+    this.replayer.wake();
+  }
+
+  // ---- seams for the loops -------------------------------------------------------------
+
+  private replayHostBase() {
+    return {
+      env: this.env,
+      store: this.store,
+      applied: (change: ViewChange) => this.applied(change),
+      emit: (event: SyncEvent) => this.emit(event),
+      settled: (seq: number, outcome: { value: Rec | null } | { error: HarborSyncError }) => this.settled(seq, outcome),
+      announce: () => this.announce(),
+    };
+  }
+
+  private replayHost(options: ReplayHost['options']): ReplayHost {
+    return {
+      ...this.replayHostBase(),
+      transport: this.transport,
+      options,
+      definition: (r) => this.defs.get(r),
+      strategy: (def) => this.strategy(def),
+      parse: (def, value, id) => this.parse(def, value, id),
+      canSend: () => this.pausedReason() === null && !this.closedError && !this.storageFailure,
+      pauseUnauthorized: () => {
+        this.unauthorized = true;
+        this.updatePaused();
+      },
+      setSyncing: (syncing, nextRetryAt, lastError) => {
+        this.patchStatus(lastError === undefined ? { syncing, nextRetryAt } : { syncing, nextRetryAt, lastError });
+      },
+    };
+  }
+
+  private pullHost() {
+    return {
+      store: this.store,
+      transport: this.transport,
+      now: () => this.env.clock.now(),
+      parse: (def: Def, value: unknown, id: string | undefined) => this.parse(def, value, id),
+      applied: (changes: readonly ViewChange[]) => this.applied(changes),
+      emit: (event: SyncEvent) => this.emit(event),
+    };
+  }
+}

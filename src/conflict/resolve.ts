@@ -1,0 +1,107 @@
+import { deepEqual } from '../internal/plain.js';
+import type { OutboxEntry, ParkedConflict } from '../outbox/entry.js';
+import type { ConflictContext, ConflictDecision, ConflictStrategy } from '../types.js';
+import { diffFields, threeWayMerge } from './merge.js';
+
+type Rec = Record<string, unknown>;
+
+/** What a conflicted entity becomes. */
+export type Outcome =
+  | { kind: 'remote' }
+  | { kind: 'target'; value: Rec | null; choice: 'local' | 'value' | 'merged' }
+  | { kind: 'park'; fields: string[] };
+
+export interface ConflictInput {
+  op: OutboxEntry['op'];
+  base: Rec | null;
+  local: Rec | null;
+  remote: Rec | null;
+  ignore: readonly string[];
+}
+
+/** Fields changed on both sides differently; when one side is gone, what the other changed. */
+export function conflictFields(input: ConflictInput): string[] {
+  const { base, local, remote, ignore } = input;
+  if (local && remote) return threeWayMerge(base, local, remote, { ignore }).conflicts;
+  const other = local ?? remote;
+  return other ? diffFields(base ?? {}, other, ignore) : [];
+}
+
+/** True when the server already holds what the change meant to write (our own earlier write). */
+export function remoteMatchesIntent(entry: OutboxEntry, remote: Rec | null, ignore: readonly string[]): boolean {
+  if (entry.op === 'delete') return remote === null;
+  if (remote === null || entry.payload === null) return false;
+  const fields = Object.keys(entry.payload).filter((f) => !ignore.includes(f));
+  return fields.every((f) => deepEqual(entry.payload![f], remote[f]));
+}
+
+/** Applies a strategy to a conflict; async because a resolver function may be. */
+export async function decide<T>(strategy: ConflictStrategy<T>, input: ConflictInput, context: ConflictContext<T>): Promise<Outcome> {
+  if (strategy === 'server-wins') return { kind: 'remote' };
+  if (strategy === 'client-wins') return { kind: 'target', value: input.local, choice: 'local' };
+  if (strategy === 'manual') return { kind: 'park', fields: context.fields };
+  if (strategy === 'merge') {
+    if (!input.local || !input.remote) return { kind: 'park', fields: context.fields };
+    const merged = threeWayMerge(input.base, input.local, input.remote, { ignore: input.ignore });
+    return merged.conflicts.length
+      ? { kind: 'park', fields: merged.conflicts }
+      : { kind: 'target', value: merged.value, choice: 'merged' };
+  }
+  return fromDecision(await strategy(context), input, context.fields);
+}
+
+export function fromDecision<T>(decision: ConflictDecision<T>, input: ConflictInput, fields: string[]): Outcome {
+  if (decision === 'remote') return { kind: 'remote' };
+  if (decision === 'local') return { kind: 'target', value: input.local, choice: 'local' };
+  if (decision === 'manual') return { kind: 'park', fields };
+  const start =
+    input.local && input.remote
+      ? threeWayMerge(input.base, input.local, input.remote, { ignore: input.ignore }).value
+      : (input.local ?? input.remote ?? {});
+  const value: Rec = { ...start };
+  for (const [field, v] of Object.entries(decision.value as Rec)) {
+    if (field === '__proto__' || field === 'constructor' || field === 'prototype') continue;
+    value[field] = v;
+  }
+  return { kind: 'target', value, choice: 'value' };
+}
+
+/** What a resolution overwrote, by field, so an app can tell the user. */
+export function overwritten(local: Rec | null, remote: Rec | null, ignore: readonly string[]) {
+  const out: Record<string, { local: unknown; remote: unknown }> = {};
+  for (const field of diffFields(local ?? {}, remote ?? {}, ignore)) {
+    out[field] = { local: local?.[field], remote: remote?.[field] };
+  }
+  return out;
+}
+
+/**
+ * The entity's queue after a decision. The conflicted entry keeps its place and logical key but
+ * gets a new key suffix, because its content changed; later entries are folded into it, since the
+ * target already holds their changes.
+ */
+export function requeue(
+  head: OutboxEntry,
+  target: Rec | null,
+  remote: Rec | null,
+  fields: { key: string; version: string },
+): OutboxEntry[] {
+  const reset = { frozen: false, attempts: 0, firstFailureAt: null, nextAttemptAt: 0, state: 'queued' as const, conflict: null, failure: null, rekeys: head.rekeys + 1 };
+  if (remote === null) {
+    if (target === null) return [];
+    const { [fields.version]: _version, ...value } = target;
+    return [{ ...head, ...reset, op: 'create', payload: value, baseVersion: null }];
+  }
+  if (target === null) return [{ ...head, ...reset, op: 'delete', payload: null, baseVersion: remote[fields.version] }];
+  const patch: Rec = {};
+  for (const field of diffFields(remote, target, [fields.key, fields.version])) {
+    if (field in target) patch[field] = target[field];
+    else patch[field] = null;
+  }
+  if (Object.keys(patch).length === 0) return [];
+  return [{ ...head, ...reset, op: 'update', payload: patch, baseVersion: remote[fields.version] }];
+}
+
+export function parked(head: OutboxEntry, conflict: ParkedConflict): OutboxEntry {
+  return { ...head, state: 'conflict', conflict };
+}

@@ -1,0 +1,23 @@
+/** A random RFC 4122 version-4 UUID drawn from the injected `random` (tests make it reproducible). */
+export function uuid(random: () => number): string {
+  const hex: string[] = [];
+  for (let i = 0; i < 32; i++) {
+    let nibble = Math.floor(random() * 16) & 15;
+    if (i === 12) nibble = 4;
+    if (i === 16) nibble = (nibble & 3) | 8;
+    hex.push(nibble.toString(16));
+  }
+  const s = hex.join('');
+  return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
+}
+
+export const MAX_ID_LENGTH = 1024;
+
+/** The string form an entity's key is stored and indexed under; undefined when it is not a valid id. */
+export function normalizeId(value: unknown): string | undefined {
+  if (typeof value === 'string') return value.length > 0 && value.length <= MAX_ID_LENGTH ? value : undefined;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return undefined;
+}
+
+export const TEMP_ID_PREFIX = 'tmp:';

@@ -1,0 +1,237 @@
+import { Observable } from 'rxjs';
+import type { Env } from './env.js';
+import { HarborSyncError, StorageError, ValidationError } from './errors.js';
+import { normalizeId, TEMP_ID_PREFIX, uuid } from './internal/ids.js';
+import { applyPatch, deepEqual, FORBIDDEN_KEYS } from './internal/plain.js';
+import { validate } from './internal/schema.js';
+import type { PendingOp } from './outbox/coalesce.js';
+import type { NewEntry } from './outbox/entry.js';
+import type { LocalStore, ViewChange } from './store/local-store.js';
+import type { ResourceMirror } from './store/mirror.js';
+import type {
+  CreateInput,
+  EntityKey,
+  EntityState,
+  Query,
+  QueryState,
+  ResourceDefinition,
+  ResourceHandle,
+  SyncEvent,
+  WriteOptions,
+} from './types.js';
+
+type Rec = Record<string, unknown>;
+type Def = ResourceDefinition<object>;
+
+/** What a handle needs from its client. */
+export interface HandleHost {
+  readonly env: Env;
+  readonly store: LocalStore;
+  readonly origin: string;
+  assertOpen(what: string): void;
+  mirror(def: Def): ResourceMirror<object>;
+  hydrate(def: Def): Promise<void>;
+  revalidate(def: Def): void;
+  refreshResource(def: Def): Promise<void>;
+  applied(change: ViewChange): void;
+  written(r: string, id: string): void;
+  emit(event: SyncEvent): void;
+  waitFor(seq: number, signal: AbortSignal | undefined): Promise<Rec | null>;
+}
+
+function ownFields(input: Rec): Rec {
+  const out: Rec = {};
+  for (const key of Object.keys(input)) if (!FORBIDDEN_KEYS.has(key)) out[key] = input[key];
+  return out;
+}
+
+/**
+ * The per-resource facade. Reads come from the mirror; a write validates, shows in every live
+ * query in the same call, and resolves once its transaction (entity + outbox entry) is durable.
+ */
+export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
+  private readonly writing = new Map<string, number>();
+
+  constructor(
+    private readonly host: HandleHost,
+    private readonly def: Def,
+  ) {}
+
+  get name(): string {
+    return this.def.name;
+  }
+
+  /** An optimistic write for this id is not committed yet. */
+  isWriting(id: string): boolean {
+    return this.writing.has(id);
+  }
+
+  private id(value: EntityKey, what: string): string {
+    const id = normalizeId(value);
+    if (id === undefined) {
+      throw new ValidationError([{ field: this.def.key, message: 'must be a non-empty string of at most 1,024 characters or a finite number' }], { resource: this.def.name, id: String(value).slice(0, 64) });
+    }
+    this.host.assertOpen(what);
+    return id;
+  }
+
+  get$(key: EntityKey): Observable<EntityState<T>> {
+    const id = this.id(key, 'get$()');
+    return new Observable<EntityState<T>>((subscriber) => {
+      const mirror = this.host.mirror(this.def);
+      const stop = mirror.watchEntity(id, (state) => subscriber.next(state as EntityState<T>));
+      this.host.revalidate(this.def);
+      return stop;
+    });
+  }
+
+  query$(query?: Query<T>): Observable<QueryState<T>> {
+    this.host.assertOpen('query$()');
+    const live = this.host.mirror(this.def).createQuery(query as Query<object> | undefined);
+    return new Observable<QueryState<T>>((subscriber) => {
+      const stop = live.subscribe((state) => subscriber.next(state as QueryState<T>));
+      this.host.revalidate(this.def);
+      return stop;
+    });
+  }
+
+  async get(key: EntityKey): Promise<T | undefined> {
+    const id = this.id(key, 'get()');
+    await this.host.hydrate(this.def);
+    return this.host.mirror(this.def).entities.get(id) as T | undefined;
+  }
+
+  async list(query?: Query<T>): Promise<T[]> {
+    this.host.assertOpen('list()');
+    await this.host.hydrate(this.def);
+    return this.host.mirror(this.def).snapshot(query as Query<object> | undefined) as T[];
+  }
+
+  refresh(): Promise<void> {
+    this.host.assertOpen('refresh()');
+    return this.host.refreshResource(this.def);
+  }
+
+  async create(value: CreateInput<T>, options: WriteOptions = {}): Promise<T> {
+    this.host.assertOpen('create()');
+    if (typeof value !== 'object' || value === null) {
+      throw new ValidationError([{ field: '', message: 'create() takes an object' }], { resource: this.def.name });
+    }
+    const fields = ownFields(value as Rec);
+    delete fields[this.def.version];
+    const given = fields[this.def.key];
+    const id = given === undefined || given === null ? this.newId() : this.id(given as EntityKey, 'create()');
+    if (given === undefined || given === null) fields[this.def.key] = id;
+    const mirror = await this.ready();
+    if (mirror.entities.has(id)) {
+      throw new ValidationError([{ field: this.def.key, message: 'an entity with this id already exists' }], { resource: this.def.name, id });
+    }
+    const entity = await this.validated(fields, id);
+    return (await this.commit(id, entity, { op: 'create', value: entity }, options)) as T;
+  }
+
+  async update(key: EntityKey, patch: Partial<T>, options: WriteOptions = {}): Promise<T> {
+    const id = this.id(key, 'update()');
+    if (typeof patch !== 'object' || patch === null) {
+      throw new ValidationError([{ field: '', message: 'update() takes an object of changed fields' }], { resource: this.def.name, id });
+    }
+    const mirror = await this.ready();
+    const current = mirror.entities.get(id) as Rec | undefined;
+    if (!current) throw new ValidationError([{ field: this.def.key, message: 'no entity with this id' }], { resource: this.def.name, id });
+    const changes = ownFields(patch as Rec);
+    delete changes[this.def.version];
+    if (this.def.key in changes && normalizeId(changes[this.def.key]) !== id) {
+      throw new ValidationError([{ field: this.def.key, message: 'the key cannot be changed' }], { resource: this.def.name, id });
+    }
+    delete changes[this.def.key];
+    for (const field of Object.keys(changes)) if (deepEqual(changes[field], current[field])) delete changes[field];
+    if (Object.keys(changes).length === 0) return current as T;
+    const view = await this.validated(applyPatch(current, changes), id);
+    return (await this.commit(id, view, { op: 'update', patch: changes }, options)) as T;
+  }
+
+  async delete(key: EntityKey, options: WriteOptions = {}): Promise<void> {
+    const id = this.id(key, 'delete()');
+    const mirror = await this.ready();
+    if (!mirror.entities.has(id)) throw new ValidationError([{ field: this.def.key, message: 'no entity with this id' }], { resource: this.def.name, id });
+    await this.commit(id, undefined, { op: 'delete' }, options);
+  }
+
+  private newId(): string {
+    const id = uuid(this.host.env.random);
+    return this.def.ids === 'server' ? TEMP_ID_PREFIX + id : id;
+  }
+
+  private async ready(): Promise<ResourceMirror<object>> {
+    const mirror = this.host.mirror(this.def);
+    if (!mirror.flags.hydrated) await this.host.hydrate(this.def);
+    return mirror;
+  }
+
+  private async validated(candidate: Rec, id: string): Promise<Rec> {
+    const checked = validate(this.def.schema, candidate, this.def.version);
+    const result = checked instanceof Promise ? await checked : checked;
+    if (!result.ok) throw new ValidationError(result.issues, { resource: this.def.name, id });
+    return result.value as Rec;
+  }
+
+  /**
+   * Shows the change at once, then commits it with its outbox entry. A failed commit rolls the
+   * mirror back to what is stored.
+   */
+  private async commit(id: string, view: Rec | undefined, op: PendingOp, options: WriteOptions): Promise<Rec | undefined> {
+    const { host, def } = this;
+    const mirror = host.mirror(def);
+    const before = mirror.entities.get(id);
+    const wasPending = mirror.isPending(id);
+    this.writing.set(id, (this.writing.get(id) ?? 0) + 1);
+    mirror.set(id, view, true);
+    let change: ViewChange;
+    try {
+      change = await host.store.write(def, id, op, (): NewEntry => this.freshEntry(id, op));
+    } catch (error) {
+      this.release(id);
+      if (!this.isWriting(id)) mirror.set(id, before, wasPending);
+      throw error instanceof HarborSyncError ? error : new StorageError(String(error), { resource: def.name, id });
+    }
+    this.release(id);
+    if (!this.isWriting(id)) host.applied(change);
+    const entries = host.store.outbox.entriesOf(def.name, id);
+    const last = entries.at(-1);
+    host.emit({ type: 'enqueued', at: host.env.clock.now(), resource: def.name, id, op: op.op, seq: last?.seq ?? -1 });
+    host.written(def.name, id);
+    if (options.wait === 'server') {
+      const answer = last ? await host.waitFor(last.seq, options.signal) : null;
+      return answer ?? undefined;
+    }
+    return view;
+  }
+
+  private release(id: string): void {
+    const n = (this.writing.get(id) ?? 1) - 1;
+    if (n <= 0) this.writing.delete(id);
+    else this.writing.set(id, n);
+  }
+
+  private freshEntry(id: string, op: PendingOp): NewEntry {
+    const now = this.host.env.clock.now();
+    return {
+      r: this.def.name,
+      id,
+      op: op.op,
+      payload: op.op === 'create' ? op.value : op.op === 'update' ? op.patch : null,
+      baseVersion: null,
+      key: uuid(this.host.env.random),
+      rekeys: 0,
+      frozen: false,
+      attempts: 0,
+      firstFailureAt: null,
+      nextAttemptAt: 0,
+      changedAt: now,
+      state: 'queued',
+      conflict: null,
+      failure: null,
+      origin: this.host.origin,
+    };
+  }
+}

@@ -1,0 +1,112 @@
+import { wrap, type DBSchema, type IDBPDatabase } from 'idb';
+import { StorageError } from '../errors.js';
+import type { OutboxEntry } from '../outbox/entry.js';
+
+/** One entity as stored: the last server-confirmed state and the local view while changes are pending. */
+export interface EntityRecord {
+  r: string;
+  id: string;
+  /** Last server-confirmed state; null when the server has not confirmed it (a create) or deleted it. */
+  base: Record<string, unknown> | null;
+  /** The local view: base with pending changes applied; null when deleted locally. */
+  view: Record<string, unknown> | null;
+}
+
+export interface HarborSchema extends DBSchema {
+  entities: { key: [string, string]; value: EntityRecord; indexes: { r: string } };
+  outbox: { key: number; value: OutboxEntry; indexes: { entity: [string, string] } };
+  meta: { key: string; value: unknown };
+}
+
+export type HarborDB = IDBPDatabase<HarborSchema>;
+
+export const DB_VERSION = 1;
+export const dbName = (namespace: string) => `harborsync:${namespace}`;
+
+/**
+ * Ordered, additive upgrade steps: step i brings a database from version i to i + 1.
+ * A step never drops a store that may hold queued changes.
+ */
+const migrations: Array<(db: IDBDatabase) => void> = [
+  (db) => {
+    const entities = db.createObjectStore('entities', { keyPath: ['r', 'id'] });
+    entities.createIndex('r', 'r');
+    const outbox = db.createObjectStore('outbox', { keyPath: 'seq', autoIncrement: true });
+    outbox.createIndex('entity', ['r', 'id']);
+    db.createObjectStore('meta');
+  },
+];
+
+export function toStorageError(error: unknown, what: string): StorageError {
+  if (error instanceof StorageError) return error;
+  const name = error instanceof Error || error instanceof DOMException ? error.name : '';
+  const detail =
+    name === 'QuotaExceededError'
+      ? 'storage quota exceeded'
+      : error instanceof Error || error instanceof DOMException
+        ? `${name}: ${error.message}`
+        : String(error);
+  return new StorageError(`${what} failed: ${detail}`, { cause: error });
+}
+
+export interface OpenCallbacks {
+  /** Another connection wants a newer version, or the browser closed ours. The connection is gone. */
+  onLost(error: StorageError): void;
+  /** An older connection elsewhere keeps this open waiting. */
+  onBlocked(): void;
+}
+
+/**
+ * Opens through the injected factory (idb's openDB always uses the global one) and wraps the
+ * request with idb.
+ */
+export async function openDatabase(
+  factory: IDBFactory | undefined,
+  namespace: string,
+  callbacks: OpenCallbacks,
+): Promise<HarborDB> {
+  if (!factory) throw new StorageError(`IndexedDB is not available here; cannot open "${dbName(namespace)}"`);
+  let request: IDBOpenDBRequest;
+  try {
+    request = factory.open(dbName(namespace), DB_VERSION);
+  } catch (error) {
+    throw toStorageError(error, `opening "${dbName(namespace)}"`);
+  }
+  request.onupgradeneeded = (event) => {
+    const db = request.result;
+    for (let v = event.oldVersion; v < DB_VERSION; v++) migrations[v]!(db);
+  };
+  request.onblocked = () => callbacks.onBlocked();
+  let db: HarborDB;
+  try {
+    db = (await wrap(request)) as unknown as HarborDB;
+  } catch (error) {
+    throw toStorageError(error, `opening "${dbName(namespace)}"`);
+  }
+  db.addEventListener('versionchange', () => {
+    db.close();
+    callbacks.onLost(
+      new StorageError(`"${dbName(namespace)}" is being upgraded or deleted by another tab; reload this page`),
+    );
+  });
+  db.addEventListener('close', () =>
+    callbacks.onLost(new StorageError(`the connection to "${dbName(namespace)}" was closed by the browser`)),
+  );
+  return db;
+}
+
+export function deleteDatabase(factory: IDBFactory, namespace: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const request = factory.deleteDatabase(dbName(namespace));
+    request.onsuccess = () => resolve();
+    request.onerror = () => reject(toStorageError(request.error, `deleting "${dbName(namespace)}"`));
+  });
+}
+
+/** Shape check for a record read back from IndexedDB; anything else is corruption. */
+export function isEntityRecord(value: unknown): value is EntityRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  const isObjOrNull = (x: unknown) => x === null || (typeof x === 'object' && !Array.isArray(x));
+  return typeof v['r'] === 'string' && typeof v['id'] === 'string' && isObjOrNull(v['base']) && isObjOrNull(v['view']);
+}

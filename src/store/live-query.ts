@@ -1,0 +1,109 @@
+import type { QueryState } from '../types.js';
+import { binarySearch, insertSorted, type CompiledQuery } from './query.js';
+
+/** What every query of a resource shares: fetch state and confirmation time. */
+export interface ResourceFlags {
+  hydrated: boolean;
+  isFetching: boolean;
+  error: Error | null;
+  lastSyncedAt: number | null;
+  hasMore: boolean;
+}
+
+const EMPTY_IDS: ReadonlySet<string> = new Set();
+
+export function queryStatus(flags: ResourceFlags, cached: boolean): QueryState<unknown>['status'] {
+  if (!flags.hydrated) return 'loading';
+  if (cached || flags.lastSyncedAt !== null) return 'success';
+  if (flags.error) return 'error';
+  return flags.isFetching ? 'loading' : 'success';
+}
+
+/**
+ * One live query: the sorted list of every matching entity, kept up to date one change at a time
+ * (binary-search splice, no rescan), and the state last emitted. Emits only when what it shows changed.
+ */
+export class LiveQuery<T extends object> {
+  private sorted: T[] = [];
+  private pendingIds = new Set<string>();
+  private pendingView: ReadonlySet<string> = EMPTY_IDS;
+  private dirty = false;
+  state!: QueryState<T>;
+  readonly listeners = new Set<(state: QueryState<T>) => void>();
+
+  constructor(
+    readonly compiled: CompiledQuery<T>,
+    private readonly idOf: (entity: T) => string,
+  ) {}
+
+  /** Full recompute: the initial fill, and a batch too large to splice one by one. */
+  reset(all: Iterable<T>, isPending: (id: string) => boolean): void {
+    const { matches, compare } = this.compiled;
+    const sorted: T[] = [];
+    const pending = new Set<string>();
+    for (const entity of all) {
+      if (!matches(entity)) continue;
+      sorted.push(entity);
+      const id = this.idOf(entity);
+      if (isPending(id)) pending.add(id);
+    }
+    sorted.sort(compare);
+    // Pending deletes of entities this query showed stay listed.
+    for (const id of this.pendingIds) if (isPending(id) && !pending.has(id)) pending.add(id);
+    this.sorted = sorted;
+    this.pendingIds = pending;
+    this.pendingView = new Set(pending);
+    this.dirty = true;
+  }
+
+  /** Splices one change in; returns whether what the query shows changed. */
+  apply(id: string, before: T | undefined, after: T | undefined, pending: boolean): boolean {
+    const { matches, compare, limit } = this.compiled;
+    let changed = false;
+    const wasIn = before !== undefined && matches(before);
+    const isIn = after !== undefined && matches(after);
+    if (wasIn) {
+      const at = binarySearch(this.sorted, before, compare);
+      if (at >= 0) {
+        this.sorted.splice(at, 1);
+        if (at < limit) changed = true;
+      }
+    }
+    if (isIn) {
+      const at = insertSorted(this.sorted, after, compare);
+      if (at < limit) changed = true;
+    }
+    const listed = isIn || ((wasIn || this.pendingIds.has(id)) && after === undefined);
+    const shouldPend = pending && listed;
+    if (shouldPend !== this.pendingIds.has(id)) {
+      if (shouldPend) this.pendingIds.add(id);
+      else this.pendingIds.delete(id);
+      this.pendingView = new Set(this.pendingIds);
+      changed = true;
+    }
+    if (changed) this.dirty = true;
+    return changed;
+  }
+
+  markDirty(): void {
+    this.dirty = true;
+  }
+
+  /** Builds the next state (sharing what did not change) and emits it, if anything changed. */
+  flush(flags: ResourceFlags, cachedCount: number): void {
+    if (!this.dirty) return;
+    this.dirty = false;
+    const { limit } = this.compiled;
+    const data = limit === Infinity ? this.sorted.slice() : this.sorted.slice(0, limit);
+    this.state = {
+      data,
+      status: queryStatus(flags, cachedCount > 0),
+      error: flags.error,
+      isFetching: flags.isFetching,
+      pendingIds: this.pendingView,
+      lastSyncedAt: flags.lastSyncedAt,
+      hasMore: flags.hasMore || this.sorted.length > limit,
+    };
+    for (const listener of this.listeners) listener(this.state);
+  }
+}

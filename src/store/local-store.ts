@@ -1,0 +1,312 @@
+import type { IDBPTransaction } from 'idb';
+import { StorageError } from '../errors.js';
+import { coalesce, type PendingOp } from '../outbox/coalesce.js';
+import { foldView, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
+import { OutboxMemory } from '../outbox/outbox-memory.js';
+import type { ResourceDefinition } from '../types.js';
+import { deleteDatabase, isEntityRecord, openDatabase, toStorageError, type EntityRecord, type HarborDB, type HarborSchema } from './db.js';
+
+type Rec = Record<string, unknown>;
+type Def = ResourceDefinition<object>;
+type WriteTx = IDBPTransaction<HarborSchema, ('entities' | 'outbox' | 'meta')[], 'readwrite'>;
+
+/** An entity whose local view a committed transaction changed. */
+export interface ViewChange {
+  r: string;
+  id: string;
+  view: Rec | null;
+}
+
+export interface StoreCallbacks {
+  onLost(error: StorageError): void;
+  onBlocked(): void;
+  onCorrupt(r: string, id: string | undefined, detail: string): void;
+}
+
+/** Server versions are ordered when both are numbers; otherwise a different one counts as newer. */
+export function isOlderVersion(candidate: unknown, cached: unknown): boolean {
+  return typeof candidate === 'number' && typeof cached === 'number' && candidate < cached;
+}
+
+/**
+ * Every IndexedDB transaction of a client: local writes with their outbox entries, server
+ * answers, pulls, and reads. Each method is one transaction; the in-memory outbox copy is
+ * updated only after that transaction committed.
+ */
+export class LocalStore {
+  readonly outbox = new OutboxMemory();
+  private db: HarborDB | null = null;
+  private lost: StorageError | null = null;
+  private opening: Promise<HarborDB> | null = null;
+
+  constructor(
+    private readonly factory: IDBFactory | undefined,
+    readonly namespace: string,
+    private readonly callbacks: StoreCallbacks,
+  ) {}
+
+  /** Opens the database and loads the outbox, once. */
+  open(): Promise<HarborDB> {
+    this.opening ??= (async () => {
+      const db = await openDatabase(this.factory, this.namespace, {
+        onLost: (error) => {
+          this.lost = error;
+          this.db = null;
+          this.callbacks.onLost(error);
+        },
+        onBlocked: () => this.callbacks.onBlocked(),
+      });
+      this.db = db;
+      await this.reloadOutbox();
+      return db;
+    })();
+    return this.opening;
+  }
+
+  private async handle(): Promise<HarborDB> {
+    if (this.lost) throw this.lost;
+    const db = await this.open();
+    if (this.lost) throw this.lost;
+    return db;
+  }
+
+  close(): void {
+    this.db?.close();
+    this.db = null;
+    this.lost ??= new StorageError('the database connection is closed');
+  }
+
+  private async writeTx<R>(what: string, body: (tx: WriteTx) => Promise<R>): Promise<R> {
+    const db = await this.handle();
+    let tx: WriteTx;
+    try {
+      tx = db.transaction(['entities', 'outbox', 'meta'], 'readwrite', { durability: 'strict' });
+    } catch (error) {
+      throw toStorageError(error, what);
+    }
+    try {
+      const result = await body(tx);
+      await tx.done;
+      return result;
+    } catch (error) {
+      try {
+        tx.abort();
+      } catch {
+        // Already finished or aborted: the original error is the one to report.
+      }
+      await tx.done.catch(() => undefined);
+      throw toStorageError(error, what);
+    }
+  }
+
+  async reloadOutbox(): Promise<void> {
+    const db = await this.handle();
+    const entries = await db.getAll('outbox');
+    this.outbox.replaceAll(entries.filter((e) => typeof e === 'object' && e !== null && typeof e.seq === 'number'));
+  }
+
+  /** Reads one resource's records, skipping (and reporting) corrupted ones. */
+  async loadResource(r: string): Promise<EntityRecord[]> {
+    const db = await this.handle();
+    const raw = await db.getAllFromIndex('entities', 'r', r);
+    const records: EntityRecord[] = [];
+    for (const record of raw) {
+      if (isEntityRecord(record)) records.push(record);
+      else this.callbacks.onCorrupt(r, undefined, 'a stored record has an unexpected shape and was skipped');
+    }
+    return records;
+  }
+
+  async loadRecords(r: string, ids: readonly string[]): Promise<Map<string, EntityRecord | undefined>> {
+    const db = await this.handle();
+    const tx = db.transaction('entities', 'readonly');
+    const out = new Map<string, EntityRecord | undefined>();
+    await Promise.all(
+      ids.map(async (id) => {
+        const record = await tx.store.get([r, id]);
+        out.set(id, isEntityRecord(record) ? record : undefined);
+      }),
+    );
+    await tx.done;
+    return out;
+  }
+
+  async getMeta<T>(key: string): Promise<T | undefined> {
+    const db = await this.handle();
+    return (await db.get('meta', key)) as T | undefined;
+  }
+
+  /**
+   * A local change and its outbox entry in ONE transaction: coalesced into the newest entry of the
+   * entity when that was never sent, appended otherwise. The view is recomputed from what is
+   * stored, so a pull committed meanwhile is not undone.
+   */
+  async write(def: Def, id: string, op: PendingOp, fresh: () => NewEntry): Promise<ViewChange> {
+    // `fresh` builds a new entry; when the change coalesces, only its time is taken.
+    const r = def.name;
+    const { entries, view } = await this.writeTx(`saving ${r}/${id}`, async (tx) => {
+      const entities = tx.objectStore('entities');
+      const outbox = tx.objectStore('outbox');
+      const record = (await entities.get([r, id])) ?? { r, id, base: null, view: null };
+      const entries = await outbox.index('entity').getAll([r, id]);
+      const last = entries.at(-1);
+      const merged =
+        last && !last.frozen && last.state === 'queued' ? coalesce(toPendingOp(last), op) : ({ kind: 'append' } as const);
+      if (merged.kind === 'cancel' && last) {
+        await outbox.delete(last.seq);
+        entries.pop();
+      } else if (merged.kind === 'replace' && last) {
+        const next = fresh();
+        const updated: OutboxEntry = {
+          ...last,
+          op: merged.op.op,
+          payload: payloadOf(merged.op),
+          changedAt: next.changedAt,
+        };
+        await outbox.put(updated);
+        entries[entries.length - 1] = updated;
+      } else {
+        const baseVersion = record.view ? record.view[def.version] ?? null : null;
+        const stored = { ...fresh(), op: op.op, payload: payloadOf(op), baseVersion: op.op === 'create' ? null : baseVersion } as OutboxEntry;
+        const seq = await outbox.add(stored as unknown as OutboxEntry);
+        entries.push({ ...stored, seq: seq as number });
+      }
+      const view = foldView(record.base, entries);
+      if (view === null && record.base === null && entries.length === 0) await entities.delete([r, id]);
+      else await entities.put({ ...record, view });
+      return { entries, view };
+    });
+    this.outbox.setEntity(r, id, entries);
+    return { r, id, view };
+  }
+
+  /**
+   * The server's answer to `entry`: the entry leaves the queue in the same transaction that stores
+   * the answer as the new base; later entries are rebased on it. Returns null when another tab
+   * already settled it.
+   */
+  async settle(def: Def, entry: OutboxEntry, answer: Rec | null): Promise<ViewChange | null> {
+    const r = def.name;
+    const result = await this.writeTx(`storing the answer for ${r}/${entry.id}`, async (tx) => {
+      const entities = tx.objectStore('entities');
+      const outbox = tx.objectStore('outbox');
+      if (!(await outbox.get(entry.seq))) return null;
+      await outbox.delete(entry.seq);
+      const rest = (await outbox.index('entity').getAll([r, entry.id])).filter((e) => e.seq !== entry.seq);
+      const version = answer ? answer[def.version] : null;
+      for (const later of rest) {
+        if (later.frozen || later.op === 'create') continue;
+        later.baseVersion = version;
+        await outbox.put(later);
+      }
+      const view = foldView(answer, rest);
+      if (answer === null && rest.length === 0) await entities.delete([r, entry.id]);
+      else await entities.put({ r, id: entry.id, base: answer, view });
+      return { rest, view };
+    });
+    if (!result) {
+      await this.reloadOutbox();
+      return null;
+    }
+    this.outbox.setEntity(r, entry.id, result.rest);
+    return { r, id: entry.id, view: result.view };
+  }
+
+  /** Replaces an entity's queued entries (after a conflict decision or a failure) and its base. */
+  async rewrite(
+    def: Def,
+    id: string,
+    change: (current: { base: Rec | null; entries: OutboxEntry[] }) => { base: Rec | null; entries: OutboxEntry[] },
+  ): Promise<ViewChange> {
+    const r = def.name;
+    const { entries, view } = await this.writeTx(`updating ${r}/${id}`, async (tx) => {
+      const entities = tx.objectStore('entities');
+      const outbox = tx.objectStore('outbox');
+      const record = (await entities.get([r, id])) ?? { r, id, base: null, view: null };
+      const current = await outbox.index('entity').getAll([r, id]);
+      const next = change({ base: record.base, entries: current });
+      const keep = new Set(next.entries.map((e) => e.seq));
+      for (const old of current) if (!keep.has(old.seq)) await outbox.delete(old.seq);
+      for (const entry of next.entries) await outbox.put(entry);
+      const view = foldView(next.base, next.entries);
+      if (next.base === null && next.entries.length === 0) await entities.delete([r, id]);
+      else await entities.put({ r, id, base: next.base, view });
+      return { entries: next.entries, view };
+    });
+    this.outbox.setEntity(r, id, entries);
+    return { r, id, view };
+  }
+
+  /**
+   * Server data for a resource in one transaction. `authoritative`: records missing from `items`
+   * with no queued change are removed. Answers older than the cached version are ignored; pending
+   * changes are re-applied on a newer base.
+   */
+  async applyPull(
+    def: Def,
+    items: readonly Rec[],
+    options: {
+      authoritative: boolean;
+      deleted?: readonly string[];
+      /** Ids the answer named but that failed the schema: their cached copy stays. */
+      keep?: readonly string[];
+      meta?: Record<string, unknown>;
+    },
+  ): Promise<{ changes: ViewChange[]; removed: number }> {
+    const r = def.name;
+    return this.writeTx(`caching ${r}`, async (tx) => {
+      const entities = tx.objectStore('entities');
+      const changes: ViewChange[] = [];
+      let removed = 0;
+      const existing = new Map<string, EntityRecord>();
+      for (const record of await entities.index('r').getAll(r)) if (isEntityRecord(record)) existing.set(record.id, record);
+      const seen = new Set<string>(options.keep ?? []);
+      for (const item of items) {
+        const id = String(item[def.key]);
+        seen.add(id);
+        const record = existing.get(id);
+        if (record?.base && isOlderVersion(item[def.version], record.base[def.version])) continue;
+        const entries = this.outbox.entriesOf(r, id);
+        const view = entries.length ? foldView(item, entries) : item;
+        void entities.put({ r, id, base: item, view });
+        changes.push({ r, id, view });
+      }
+      const drop = (id: string) => {
+        const entries = this.outbox.entriesOf(r, id);
+        if (entries.length === 0) {
+          void entities.delete([r, id]);
+          changes.push({ r, id, view: null });
+          removed++;
+        } else {
+          const view = foldView(null, entries);
+          void entities.put({ r, id, base: null, view });
+          changes.push({ r, id, view });
+        }
+      };
+      if (options.authoritative) for (const id of existing.keys()) if (!seen.has(id)) drop(id);
+      for (const id of options.deleted ?? []) if (existing.has(id)) drop(id);
+      for (const [key, value] of Object.entries(options.meta ?? {})) void tx.objectStore('meta').put(value, key);
+      return { changes, removed };
+    });
+  }
+
+  async setMeta(key: string, value: unknown): Promise<void> {
+    await this.writeTx(`saving ${key}`, async (tx) => {
+      await tx.objectStore('meta').put(value, key);
+    });
+  }
+
+  /** Closes the connection and deletes the namespace's database; the next use opens a fresh one. */
+  async destroy(): Promise<void> {
+    const db = await this.handle();
+    db.close();
+    this.db = null;
+    this.opening = null;
+    this.outbox.replaceAll([]);
+    if (this.factory) await deleteDatabase(this.factory, this.namespace);
+  }
+}
+
+function payloadOf(op: PendingOp): Rec | null {
+  return op.op === 'create' ? op.value : op.op === 'update' ? op.patch : null;
+}

@@ -1,0 +1,114 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Query, QueryState } from '../types.js';
+import { ResourceMirror } from './mirror.js';
+import { compileQuery } from './query.js';
+
+interface Todo {
+  id: string;
+  title: string;
+  done: boolean;
+  n: number;
+}
+
+const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+const todoArb = (id: string) =>
+  fc.record({ id: fc.constant(id), title: fc.constantFrom('x', 'y', 'z'), done: fc.boolean(), n: fc.integer({ min: 0, max: 4 }) });
+const stepArb = fc.constantFrom(...ids).chain((id) =>
+  fc.record({ id: fc.constant(id), value: fc.option(todoArb(id), { nil: undefined }), pending: fc.boolean() }),
+);
+const queryArb: fc.Arbitrary<Query<Todo>> = fc.record(
+  {
+    where: fc.oneof(fc.constant(undefined), fc.record({ done: fc.boolean() }), fc.record({ title: fc.constantFrom('x', 'y') })),
+    orderBy: fc.oneof(
+      fc.constant(undefined),
+      fc.constantFrom<Query<Todo>['orderBy']>('title', [['n', 'desc'], 'title'], [['done', 'asc'], ['n', 'asc']]),
+    ),
+    limit: fc.oneof(fc.constant(undefined), fc.integer({ min: 0, max: 4 })),
+  },
+  { requiredKeys: [] },
+);
+
+function recompute(all: Map<string, Todo>, query: Query<Todo>): Todo[] {
+  const { matches, compare, limit } = compileQuery(query, 'id');
+  const out = [...all.values()].filter(matches).sort(compare);
+  return limit === Infinity ? out : out.slice(0, limit);
+}
+
+describe('ResourceMirror live queries', () => {
+  it('stay equal to a full recompute after any sequence of changes, and emit only on visible changes', () => {
+    fc.assert(
+      fc.property(fc.array(queryArb, { minLength: 1, maxLength: 3 }), fc.array(stepArb, { maxLength: 40 }), (queries, steps) => {
+        const mirror = new ResourceMirror<Todo>('todos', 'id');
+        mirror.setFlags({ hydrated: true });
+        const model = new Map<string, Todo>();
+        const pending = new Set<string>();
+        const last: Array<QueryState<Todo>> = [];
+        const emissions = queries.map(() => 0);
+        queries.forEach((q, i) =>
+          mirror.createQuery(q).subscribe((state) => {
+            last[i] = state;
+            emissions[i]!++;
+          }),
+        );
+        for (const step of steps) {
+          const before = last.map((s) => s);
+          const countsBefore = [...emissions];
+          mirror.set(step.id, step.value, step.pending);
+          if (step.value) model.set(step.id, step.value);
+          else model.delete(step.id);
+          if (step.pending) pending.add(step.id);
+          else pending.delete(step.id);
+          queries.forEach((q, i) => {
+            const expected = recompute(model, q);
+            expect(last[i]!.data).toEqual(expected);
+            for (const id of last[i]!.pendingIds) expect(pending.has(id)).toBe(true);
+            for (const row of expected) expect(last[i]!.pendingIds.has(row.id)).toBe(pending.has(row.id));
+            if (emissions[i] === countsBefore[i]) expect(before[i]!.data).toEqual(expected);
+            else expect(emissions[i]).toBe(countsBefore[i]! + 1);
+          });
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('recomputes a batch too large to splice and emits once', () => {
+    const mirror = new ResourceMirror<Todo>('todos', 'id');
+    mirror.setFlags({ hydrated: true });
+    const states: Array<QueryState<Todo>> = [];
+    mirror.createQuery({ where: { done: false }, orderBy: [['n', 'desc']], limit: 5 }).subscribe((s) => states.push(s));
+    mirror.batch(() => {
+      for (let i = 0; i < 1000; i++) mirror.set(`t${i}`, { id: `t${i}`, title: 't', done: i % 2 === 0, n: i }, false);
+    });
+    expect(states).toHaveLength(2);
+    expect(states[1]!.data.map((t) => t.n)).toEqual([999, 997, 995, 993, 991]);
+    expect(states[1]!.hasMore).toBe(true);
+  });
+
+  it('replays the latest state to a late subscriber and shares one live query', () => {
+    const mirror = new ResourceMirror<Todo>('todos', 'id');
+    mirror.setFlags({ hydrated: true });
+    const live = mirror.createQuery({ orderBy: 'title' });
+    const first: Array<QueryState<Todo>> = [];
+    live.subscribe((s) => first.push(s));
+    mirror.set('a', { id: 'a', title: 'b', done: false, n: 1 }, true);
+    const late: Array<QueryState<Todo>> = [];
+    live.subscribe((s) => late.push(s));
+    expect(late).toEqual([first.at(-1)]);
+    expect(late[0]!.pendingIds.has('a')).toBe(true);
+  });
+
+  it('does not emit to a query whose window the change does not reach', () => {
+    const mirror = new ResourceMirror<Todo>('todos', 'id');
+    mirror.setFlags({ hydrated: true });
+    for (let i = 0; i < 10; i++) mirror.set(`t${i}`, { id: `t${i}`, title: 't', done: false, n: i }, false);
+    let emissions = 0;
+    mirror.createQuery({ orderBy: 'n', limit: 3 }).subscribe(() => emissions++);
+    mirror.set('t9', { id: 't9', title: 'u', done: false, n: 9 }, false);
+    mirror.set('t8', { id: 't8', title: 'u', done: true, n: 8 }, false);
+    expect(emissions).toBe(1);
+    mirror.set('t9', { id: 't9', title: 'u', done: false, n: -1 }, false);
+    expect(emissions).toBe(2);
+  });
+});

@@ -1,0 +1,181 @@
+import type { EntityState, Query, QueryState } from '../types.js';
+import { LiveQuery, queryStatus, type ResourceFlags } from './live-query.js';
+import { compileQuery } from './query.js';
+
+type Listener<S> = (state: S) => void;
+
+/** Above this many changes in one batch, a live query is recomputed instead of spliced. */
+const SPLICE_LIMIT = 256;
+
+/**
+ * The in-memory copy of one resource's local view: answers every query, and pushes each change
+ * to the live queries and entity subscribers it concerns.
+ */
+export class ResourceMirror<T extends object> {
+  readonly entities = new Map<string, T>();
+  private readonly pending = new Set<string>();
+  private readonly queries = new Set<LiveQuery<T>>();
+  private readonly entityListeners = new Map<string, Set<Listener<EntityState<T>>>>();
+  private readonly entityStates = new Map<string, EntityState<T>>();
+  readonly flags: ResourceFlags = { hydrated: false, isFetching: false, error: null, lastSyncedAt: null, hasMore: false };
+  private batchDepth = 0;
+  private batchChanges = 0;
+  private readonly touchedIds = new Set<string>();
+  private flagsChanged = false;
+
+  constructor(
+    readonly name: string,
+    private readonly keyField: string,
+  ) {}
+
+  readonly idOf = (entity: T): string => String((entity as Record<string, unknown>)[this.keyField]);
+
+  isPending(id: string): boolean {
+    return this.pending.has(id);
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Sets an entity's local view (undefined: absent) and whether it has unconfirmed changes. */
+  set(id: string, view: T | undefined, pending: boolean): void {
+    const before = this.entities.get(id);
+    const wasPending = this.pending.has(id);
+    if (before === view && wasPending === pending) return;
+    if (view === undefined) this.entities.delete(id);
+    else this.entities.set(id, view);
+    if (pending) this.pending.add(id);
+    else this.pending.delete(id);
+    this.batchChanges++;
+    if (this.batchDepth === 0 || this.batchChanges <= SPLICE_LIMIT) {
+      for (const query of this.queries) query.apply(id, before, view, pending);
+    }
+    this.touchedIds.add(id);
+    if (this.batchDepth === 0) this.flush();
+  }
+
+  setFlags(patch: Partial<ResourceFlags>): void {
+    let changed = false;
+    for (const key of Object.keys(patch) as Array<keyof ResourceFlags>) {
+      if (this.flags[key] !== patch[key]) {
+        (this.flags as unknown as Record<string, unknown>)[key] = patch[key];
+        changed = true;
+      }
+    }
+    if (!changed) return;
+    this.flagsChanged = true;
+    if (this.batchDepth === 0) this.flush();
+  }
+
+  /** Runs `fn` and emits once at the end, however many entities it changed. */
+  batch(fn: () => void): void {
+    this.batchDepth++;
+    try {
+      fn();
+    } finally {
+      if (--this.batchDepth === 0) this.flush();
+    }
+  }
+
+  private flush(): void {
+    if (this.batchChanges > SPLICE_LIMIT) {
+      for (const query of this.queries) query.reset(this.entities.values(), (id) => this.pending.has(id));
+    }
+    if (this.flagsChanged) for (const query of this.queries) query.markDirty();
+    for (const query of this.queries) query.flush(this.flags, this.entities.size);
+    if (this.flagsChanged) {
+      for (const id of this.entityListeners.keys()) this.emitEntity(id);
+    } else {
+      for (const id of this.touchedIds) if (this.entityListeners.has(id)) this.emitEntity(id);
+    }
+    this.touchedIds.clear();
+    this.batchChanges = 0;
+    this.flagsChanged = false;
+  }
+
+  private entityState(id: string): EntityState<T> {
+    const data = this.entities.get(id);
+    return {
+      data,
+      status: queryStatus(this.flags, data !== undefined),
+      error: this.flags.error,
+      isFetching: this.flags.isFetching,
+      pending: this.pending.has(id),
+    };
+  }
+
+  private emitEntity(id: string): void {
+    const previous = this.entityStates.get(id);
+    const next = this.entityState(id);
+    if (
+      previous &&
+      previous.data === next.data &&
+      previous.status === next.status &&
+      previous.error === next.error &&
+      previous.isFetching === next.isFetching &&
+      previous.pending === next.pending
+    ) {
+      return;
+    }
+    this.entityStates.set(id, next);
+    for (const listener of this.entityListeners.get(id) ?? []) listener(next);
+  }
+
+  watchEntity(id: string, listener: Listener<EntityState<T>>): () => void {
+    let set = this.entityListeners.get(id);
+    if (!set) this.entityListeners.set(id, (set = new Set()));
+    set.add(listener);
+    let state = this.entityStates.get(id);
+    if (!state) this.entityStates.set(id, (state = this.entityState(id)));
+    listener(state);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) {
+        this.entityListeners.delete(id);
+        this.entityStates.delete(id);
+      }
+    };
+  }
+
+  /** A live query shared by its subscribers; torn down with the last one. */
+  createQuery(query: Query<T> | undefined): {
+    subscribe(listener: Listener<QueryState<T>>): () => void;
+  } {
+    const compiled = compileQuery(query, this.keyField);
+    let live: LiveQuery<T> | undefined;
+    return {
+      subscribe: (listener) => {
+        if (!live) {
+          live = new LiveQuery(compiled, this.idOf);
+          live.reset(this.entities.values(), (id) => this.pending.has(id));
+          live.flush(this.flags, this.entities.size);
+          this.queries.add(live);
+        }
+        const current = live;
+        current.listeners.add(listener);
+        listener(current.state);
+        return () => {
+          current.listeners.delete(listener);
+          if (current.listeners.size === 0) {
+            this.queries.delete(current);
+            if (live === current) live = undefined;
+          }
+        };
+      },
+    };
+  }
+
+  /** A one-shot answer from the mirror. */
+  snapshot(query: Query<T> | undefined): T[] {
+    const { matches, compare, limit } = compileQuery(query, this.keyField);
+    const out: T[] = [];
+    for (const entity of this.entities.values()) if (matches(entity)) out.push(entity);
+    out.sort(compare);
+    return limit === Infinity ? out : out.slice(0, limit);
+  }
+
+  get hasListeners(): boolean {
+    return this.queries.size > 0 || this.entityListeners.size > 0;
+  }
+}

@@ -1,0 +1,95 @@
+import { HarborSyncError, SchemaError } from '../errors.js';
+import type { LocalStore, ViewChange } from '../store/local-store.js';
+import type { ResourceMirror } from '../store/mirror.js';
+import type { ResourceDefinition, SyncEvent, Transport } from '../types.js';
+
+type Rec = Record<string, unknown>;
+type Def = ResourceDefinition<object>;
+
+export interface PullHost {
+  store: LocalStore;
+  transport: Transport;
+  now(): number;
+  parse(def: Def, value: unknown, id: string | undefined): Promise<Rec | undefined>;
+  applied(changes: readonly ViewChange[]): void;
+  emit(event: SyncEvent): void;
+}
+
+/** Pages of one delta pull, at most; a server that never says "no more" cannot loop us forever. */
+const MAX_DELTA_PAGES = 10_000;
+
+export const cursorKey = (r: string) => `cursor:${r}`;
+export const syncedAtKey = (r: string) => `syncedAt:${r}`;
+
+async function parseAll(host: PullHost, def: Def, items: readonly unknown[]): Promise<{ valid: Rec[]; invalidIds: string[] }> {
+  const valid: Rec[] = [];
+  const invalidIds: string[] = [];
+  for (const item of items) {
+    const parsed = await host.parse(def, item, undefined);
+    if (parsed) valid.push(parsed);
+    else if (typeof item === 'object' && item !== null) {
+      const id = (item as Rec)[def.key];
+      if (typeof id === 'string' || typeof id === 'number') invalidIds.push(String(id));
+    }
+  }
+  return { valid, invalidIds };
+}
+
+function shapeError(def: Def, detail: string): SchemaError {
+  return new SchemaError([{ field: '', message: detail }], { resource: def.name });
+}
+
+/**
+ * Pulls one resource: the whole list (authoritative) or the delta since the stored cursor. Each
+ * answer commits in one transaction; the cursor moves only with the items it covers.
+ */
+export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<object>): Promise<void> {
+  mirror.setFlags({ isFetching: true });
+  try {
+    const at = host.now();
+    let count = 0;
+    let removed = 0;
+    if (def.delta) {
+      let cursor = (await host.store.getMeta<string>(cursorKey(def.name))) ?? null;
+      for (let page = 0; page < MAX_DELTA_PAGES; page++) {
+        const answer = (await host.transport.delta(def, cursor)) as Rec | null;
+        if (typeof answer !== 'object' || answer === null || !Array.isArray(answer['items'])) {
+          throw shapeError(def, 'the delta answer is not { items, deleted, cursor }');
+        }
+        const deleted = Array.isArray(answer['deleted']) ? answer['deleted'].map(String) : [];
+        const next = answer['cursor'];
+        if (typeof next !== 'string') throw shapeError(def, 'the delta answer has no string cursor');
+        const { valid } = await parseAll(host, def, answer['items']);
+        const result = await host.store.applyPull(def, valid, {
+          authoritative: false,
+          deleted,
+          meta: { [cursorKey(def.name)]: next, [syncedAtKey(def.name)]: at },
+        });
+        host.applied(result.changes);
+        count += valid.length;
+        removed += result.removed;
+        cursor = next;
+        if (answer['hasMore'] !== true) break;
+      }
+    } else {
+      const answer = await host.transport.list(def);
+      if (!Array.isArray(answer)) throw shapeError(def, 'the list answer is not an array');
+      const { valid, invalidIds } = await parseAll(host, def, answer);
+      const result = await host.store.applyPull(def, valid, {
+        authoritative: true,
+        keep: invalidIds,
+        meta: { [syncedAtKey(def.name)]: at },
+      });
+      host.applied(result.changes);
+      count = valid.length;
+      removed = result.removed;
+    }
+    mirror.setFlags({ isFetching: false, error: null, lastSyncedAt: at });
+    host.emit({ type: 'pulled', at, resource: def.name, count, removed });
+  } catch (error) {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    mirror.setFlags({ isFetching: false, error: failure });
+    if (failure instanceof HarborSyncError) host.emit({ type: 'error', at: host.now(), resource: def.name, error: failure });
+    throw failure;
+  }
+}
