@@ -1,0 +1,504 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Query, SortDirection } from '../types.js';
+import {
+  binarySearch,
+  compareValues,
+  compileQuery,
+  insertSorted,
+  queryKey,
+  removeAt,
+  removeSorted,
+} from './query.js';
+
+interface Todo {
+  id: string;
+  title?: unknown;
+  done?: unknown;
+  n?: unknown;
+}
+
+const ids = (list: readonly { id: unknown }[]): unknown[] => list.map((e) => e.id);
+const sign = (x: number): number => (x < 0 ? -1 : x > 0 ? 1 : 0);
+
+describe('compareValues', () => {
+  it('orders types: undefined < null < booleans < numbers < strings < other', () => {
+    const ladder = [undefined, null, false, true, -Infinity, -1, 0, 2.5, Infinity, '', 'a', [], {}];
+    for (let i = 0; i < ladder.length; i++) {
+      for (let j = 0; j < ladder.length; j++) {
+        expect(sign(compareValues(ladder[i], ladder[j])), `${i} vs ${j}`).toBe(sign(i - j));
+      }
+    }
+  });
+
+  it('orders numbers numerically, -0 equal to 0, NaN first among numbers', () => {
+    expect(compareValues(2, 10)).toBe(-1);
+    expect(compareValues(10, 2)).toBe(1);
+    expect(compareValues(-0, 0)).toBe(0);
+    expect(compareValues(NaN, NaN)).toBe(0);
+    expect(compareValues(NaN, -Infinity)).toBe(-1);
+    expect(compareValues(-Infinity, NaN)).toBe(1);
+    expect(compareValues(NaN, null)).toBe(1);
+    expect(compareValues(NaN, '')).toBe(-1);
+  });
+
+  it('orders strings by UTF-16 code unit, not locale', () => {
+    expect(compareValues('B', 'a')).toBe(-1); // 'B' is 0x42, 'a' 0x61
+    expect(compareValues('Z', 'a')).toBe(-1);
+    expect(compareValues('z', 'ä')).toBe(-1);
+    expect(compareValues('10', '9')).toBe(-1);
+    expect(compareValues('a', 'aa')).toBe(-1);
+    expect(compareValues('\uffff', '\u{1F600}')).toBe(1); // surrogate 0xD83D sorts below 0xFFFF
+    expect(compareValues('same', 'same')).toBe(0);
+  });
+
+  it('orders other values by JSON text, dates chronologically', () => {
+    expect(compareValues([1, 2], [1, 3])).toBe(-1);
+    expect(compareValues({ a: 2 }, { a: 1 })).toBe(1);
+    expect(compareValues({ a: 1 }, { a: 1 })).toBe(0);
+    expect(compareValues(new Date('2020-01-02'), new Date('2021-01-01'))).toBe(-1);
+    expect(compareValues([], {})).toBe(-1); // '[]' < '{}'
+  });
+
+  it('never throws on values JSON cannot write', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    expect(() => compareValues(10n, 9n)).not.toThrow();
+    expect(() => compareValues(cyclic, {})).not.toThrow();
+    expect(() => compareValues(() => 1, Symbol('s'))).not.toThrow();
+  });
+
+  const value = fc.oneof(
+    fc.jsonValue({ maxDepth: 2 }),
+    fc.constantFrom(undefined, NaN, -0, Infinity, -Infinity, new Date(0), new Date(1)),
+  );
+
+  it('laws: reflexive, antisymmetric, transitive', () => {
+    fc.assert(fc.property(value, (a) => compareValues(a, a) === 0));
+    fc.assert(
+      fc.property(value, value, (a, b) => {
+        expect(sign(compareValues(a, b))).toBe(0 - sign(compareValues(b, a)));
+      }),
+    );
+    fc.assert(
+      fc.property(value, value, value, (a, b, c) => {
+        // Boxed: Array.prototype.sort moves undefined elements to the end without comparing them.
+        const [x, y, z] = [a, b, c]
+          .map((v) => ({ v }))
+          .sort((p, q) => compareValues(p.v, q.v))
+          .map((p) => p.v);
+        expect(compareValues(x, y)).toBeLessThanOrEqual(0);
+        expect(compareValues(y, z)).toBeLessThanOrEqual(0);
+        expect(compareValues(x, z)).toBeLessThanOrEqual(0);
+      }),
+    );
+  });
+
+  it('agrees with an independent rank-then-value oracle', () => {
+    const typeRank = (v: unknown): number =>
+      v === undefined ? 0 : v === null ? 1 : typeof v === 'boolean' ? 2 : typeof v === 'number' ? 3 : typeof v === 'string' ? 4 : 5;
+    const units = (s: string): number[] => Array.from({ length: s.length }, (_, i) => s.charCodeAt(i));
+    const lexical = (p: number[], q: number[]): number => {
+      for (let i = 0; i < Math.min(p.length, q.length); i++) if (p[i] !== q[i]) return p[i]! - q[i]!;
+      return p.length - q.length;
+    };
+    const oracle = (a: unknown, b: unknown): number => {
+      if (typeRank(a) !== typeRank(b)) return typeRank(a) - typeRank(b);
+      if (typeof a === 'boolean') return Number(a) - Number(b);
+      if (typeof a === 'number') {
+        const [p, q] = [a, b as number].map((x) => (Number.isNaN(x) ? -Infinity : x) as number);
+        if (Number.isNaN(a) !== Number.isNaN(b)) return Number.isNaN(a) ? -1 : 1;
+        return p! === q! ? 0 : p! < q! ? -1 : 1;
+      }
+      if (typeof a === 'string') return lexical(units(a), units(b as string));
+      if (typeRank(a) === 5) return lexical(units(JSON.stringify(a)), units(JSON.stringify(b)));
+      return 0;
+    };
+    fc.assert(
+      fc.property(value, value, (a, b) => {
+        expect(sign(compareValues(a, b))).toBe(sign(oracle(a, b)));
+      }),
+    );
+  });
+});
+
+describe('compileQuery', () => {
+  const rows: Todo[] = [
+    { id: 'c', title: 'b', done: false, n: 2 },
+    { id: 'a', title: 'a', done: true, n: null },
+    { id: 'b', title: 'b', done: false },
+    { id: 'd', title: 'B', done: true, n: 1 },
+  ];
+  const run = (query: Query<Todo> | undefined, key = 'id'): unknown[] => {
+    const q = compileQuery<Todo>(query, key);
+    return ids(rows.filter(q.matches).sort(q.compare));
+  };
+
+  it('without a query matches everything, sorted by key, unlimited', () => {
+    const q = compileQuery<Todo>(undefined, 'id');
+    expect(q.limit).toBe(Infinity);
+    expect(q.order).toEqual([['id', 'asc']]);
+    expect(q.equality).toBeNull();
+    expect(run(undefined)).toEqual(['a', 'b', 'c', 'd']);
+    expect(run({})).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('equality where: every listed field equal, undefined fields ignored', () => {
+    expect(run({ where: { done: false } })).toEqual(['b', 'c']);
+    expect(run({ where: { done: false, title: 'b' } })).toEqual(['b', 'c']);
+    expect(run({ where: { done: true, title: undefined } })).toEqual(['a', 'd']);
+    expect(run({ where: { n: null } })).toEqual(['a']); // null matches null, not absent
+    expect(run({ where: { n: undefined } })).toEqual(['a', 'b', 'c', 'd']);
+    expect(run({ where: { title: 'x' } })).toEqual([]);
+    expect(run({ where: {} })).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('equality where compares objects and arrays structurally', () => {
+    const q = compileQuery<Record<string, unknown>>({ where: { tags: ['x', 'y'], at: { lat: 1, lng: 2 } } }, 'id');
+    expect(q.matches({ id: 1, tags: ['x', 'y'], at: { lng: 2, lat: 1 } })).toBe(true);
+    expect(q.matches({ id: 1, tags: ['y', 'x'], at: { lng: 2, lat: 1 } })).toBe(false);
+    expect(q.matches({ id: 1, tags: ['x', 'y'] })).toBe(false);
+  });
+
+  it('equality is a frozen copy without undefined fields', () => {
+    const where = { done: false, title: undefined };
+    const q = compileQuery<Todo>({ where }, 'id');
+    expect(q.equality).toEqual({ done: false });
+    expect(Object.keys(q.equality!)).toEqual(['done']);
+    expect(Object.isFrozen(q.equality)).toBe(true);
+    expect(q.equality).not.toBe(where);
+  });
+
+  it('reads fields named after Object.prototype members as own data only', () => {
+    const q = compileQuery<Record<string, unknown>>({ where: { constructor: Object } }, 'id');
+    expect(q.matches({ id: 1 })).toBe(false);
+    const parsed = JSON.parse('{"__proto__":"x"}') as Record<string, unknown>;
+    const p = compileQuery<Record<string, unknown>>({ where: parsed }, 'id');
+    expect(p.equality && Object.hasOwn(p.equality, '__proto__')).toBe(true);
+    expect(p.matches({ id: 1 })).toBe(false);
+    expect(p.matches(JSON.parse('{"id":1,"__proto__":"x"}') as Record<string, unknown>)).toBe(true);
+    const sorted = compileQuery<Record<string, unknown>>({ orderBy: 'toString' }, 'id');
+    expect(sorted.compare({ id: 1 }, { id: 2 })).toBe(-1); // both undefined, key decides
+  });
+
+  it('predicate where: equality is null and truthy results count as true', () => {
+    const q = compileQuery<Todo>({ where: (t) => t.n === 2 }, 'id');
+    expect(q.equality).toBeNull();
+    expect(rows.filter(q.matches).map((r) => r.id)).toEqual(['c']);
+    const truthy = compileQuery<Todo>({ where: ((t: Todo) => t.n) as unknown as (t: Todo) => boolean }, 'id');
+    expect(truthy.matches(rows[0]!)).toBe(true);
+    expect(truthy.matches(rows[1]!)).toBe(false);
+  });
+
+  it('orderBy forms: a field, fields, tuples, desc; ties broken by key ascending', () => {
+    expect(run({ orderBy: 'title' })).toEqual(['d', 'a', 'b', 'c']);
+    expect(run({ orderBy: ['title'] })).toEqual(['d', 'a', 'b', 'c']);
+    expect(run({ orderBy: [['title', 'asc']] })).toEqual(['d', 'a', 'b', 'c']);
+    // desc reverses the field, never the key tie-break
+    expect(run({ orderBy: [['title', 'desc']] })).toEqual(['b', 'c', 'a', 'd']);
+    expect(run({ orderBy: [['done', 'desc'], 'title'] })).toEqual(['d', 'a', 'b', 'c']);
+    expect(run({ orderBy: [['done', 'asc'], ['n', 'desc']] })).toEqual(['c', 'b', 'd', 'a']);
+  });
+
+  it('missing and null values sort first ascending and last descending', () => {
+    expect(run({ orderBy: 'n' })).toEqual(['b', 'a', 'd', 'c']);
+    expect(run({ orderBy: [['n', 'desc']] })).toEqual(['c', 'd', 'a', 'b']);
+  });
+
+  it('mixed types in one field follow the type order', () => {
+    const mixed = [
+      { id: 1, v: 'x' },
+      { id: 2, v: 3 },
+      { id: 3, v: true },
+      { id: 4, v: null },
+      { id: 5 },
+      { id: 6, v: [1] },
+      { id: 7, v: false },
+    ];
+    const q = compileQuery<Record<string, unknown>>({ orderBy: 'v' }, 'id');
+    expect(ids([...mixed].sort(q.compare))).toEqual([5, 4, 7, 3, 2, 1, 6]);
+  });
+
+  it('order: repeats dropped, cut after the key, key appended otherwise', () => {
+    expect(compileQuery<Todo>({ orderBy: ['title', ['title', 'desc'], 'n'] }, 'id').order).toEqual([
+      ['title', 'asc'],
+      ['n', 'asc'],
+      ['id', 'asc'],
+    ]);
+    expect(compileQuery<Todo>({ orderBy: [['id', 'desc'], 'title'] }, 'id').order).toEqual([['id', 'desc']]);
+    expect(run({ orderBy: [['id', 'desc']] })).toEqual(['d', 'c', 'b', 'a']);
+    expect(compileQuery<Todo>({ orderBy: [['title', 'desc'], 'id'] }, 'id').order).toEqual([
+      ['title', 'desc'],
+      ['id', 'asc'],
+    ]);
+    expect(Object.isFrozen(compileQuery<Todo>(undefined, 'id').order)).toBe(true);
+  });
+
+  it('uses the given key field for the tie-break', () => {
+    const q = compileQuery<Record<string, unknown>>({ orderBy: 'g' }, 'uid');
+    const list = [
+      { uid: 2, g: 1 },
+      { uid: 1, g: 1 },
+    ];
+    expect(list.sort(q.compare).map((r) => r['uid'])).toEqual([1, 2]);
+    expect(q.order).toEqual([
+      ['g', 'asc'],
+      ['uid', 'asc'],
+    ]);
+  });
+
+  it('compare is 0 only for the same key', () => {
+    const entity = fc.record({
+      id: fc.constantFrom('a', 'b', 'c', 1, 2),
+      title: fc.constantFrom('x', 'y', undefined),
+      n: fc.constantFrom(1, 2, null),
+    });
+    const q = compileQuery<Record<string, unknown>>({ orderBy: ['title', ['n', 'desc']] }, 'id');
+    fc.assert(
+      fc.property(entity, entity, (a, b) => {
+        if (a.id !== b.id) expect(q.compare(a, b)).not.toBe(0);
+        expect(sign(q.compare(a, b))).toBe(0 - sign(q.compare(b, a)));
+      }),
+    );
+  });
+
+  it('limit: a non-negative integer or undefined', () => {
+    expect(compileQuery<Todo>({ limit: 0 }, 'id').limit).toBe(0);
+    expect(compileQuery<Todo>({ limit: 50 }, 'id').limit).toBe(50);
+    expect(compileQuery<Todo>({ limit: undefined }, 'id').limit).toBe(Infinity);
+    const bad: Array<[unknown, string]> = [
+      [-1, '-1'],
+      [1.5, '1.5'],
+      [NaN, 'NaN'],
+      [Infinity, 'Infinity'],
+      ['5', '"5"'],
+      [null, 'null'],
+    ];
+    for (const [limit, named] of bad) {
+      expect(() => compileQuery<Todo>({ limit } as Query<Todo>, 'id')).toThrow(TypeError);
+      expect(() => compileQuery<Todo>({ limit } as Query<Todo>, 'id')).toThrow(`received ${named}`);
+    }
+  });
+
+  it('rejects malformed orderBy, where and key field with a TypeError', () => {
+    const bad: unknown[] = [
+      { orderBy: '' },
+      { orderBy: [''] },
+      { orderBy: [['', 'asc']] },
+      { orderBy: [['title', 'up']] },
+      { orderBy: 5 },
+      { orderBy: [5] },
+      { where: 5 },
+      { where: 'done' },
+      { where: [] },
+      { where: null },
+      { where: new Date() },
+    ];
+    for (const query of bad) {
+      expect(() => compileQuery(query as Query<Todo>, 'id'), JSON.stringify(query)).toThrow(TypeError);
+      expect(() => queryKey(query as Query<Todo>, 'id'), JSON.stringify(query)).toThrow(TypeError);
+    }
+    expect(() => compileQuery<Todo>({ orderBy: [['title', 'up']] } as unknown as Query<Todo>, 'id')).toThrow(`"up"`);
+    expect(() => compileQuery<Todo>(undefined, '')).toThrow(TypeError);
+  });
+});
+
+describe('queryKey', () => {
+  it('is the same for equivalent queries', () => {
+    const same: Array<Query<Todo>> = [
+      { where: { done: false, title: 'a' }, orderBy: 'title', limit: 5 },
+      { where: { title: 'a', done: false, n: undefined }, orderBy: [['title', 'asc']], limit: 5 },
+      { where: { title: 'a', done: false }, orderBy: ['title', 'title', 'id', 'n'], limit: 5 },
+    ];
+    const keys = same.map((q) => queryKey(q, 'id'));
+    expect(new Set(keys).size).toBe(1);
+    expect(queryKey(undefined, 'id')).toBe(queryKey({}, 'id'));
+    expect(queryKey({ where: {} }, 'id')).toBe(queryKey({}, 'id'));
+    expect(queryKey({ where: { n: { a: 1, b: [1, { c: 2, d: 3 }] } } }, 'id')).toBe(
+      queryKey({ where: { n: { b: [1, { d: 3, c: 2 }], a: 1 } } }, 'id'),
+    );
+  });
+
+  it('differs when what the query shows differs', () => {
+    const distinct: Array<Query<Todo>> = [
+      {},
+      { where: { done: false } },
+      { where: { done: 'false' } },
+      { where: { done: null } },
+      { where: { n: [undefined] } },
+      { where: { n: [null] } },
+      { where: { n: new Date(0) } },
+      { where: { n: '1970-01-01T00:00:00.000Z' } },
+      { orderBy: 'title' },
+      { orderBy: [['title', 'desc']] },
+      { orderBy: ['title', 'n'] },
+      { orderBy: ['n', 'title'] },
+      { limit: 0 },
+      { limit: 1 },
+    ];
+    const keys = distinct.map((q) => queryKey(q, 'id'));
+    expect(new Set(keys).size).toBe(distinct.length);
+    expect(queryKey({}, 'id')).not.toBe(queryKey({}, 'uid'));
+  });
+
+  it('is null for a predicate', () => {
+    expect(queryKey<Todo>({ where: () => true }, 'id')).toBeNull();
+  });
+
+  it('law: equal keys exactly when equality, order and limit are equal', () => {
+    const where = fc.option(
+      fc.record(
+        { title: fc.constantFrom('a', 'b', undefined), done: fc.constantFrom(true, false, null, undefined) },
+        { requiredKeys: [] },
+      ),
+      { nil: undefined },
+    );
+    const field = fc.constantFrom('title', 'done', 'n', 'id');
+    const orderBy = fc.option(fc.array(fc.oneof(field, fc.tuple(field, fc.constantFrom<SortDirection>('asc', 'desc'))), { maxLength: 3 }), {
+      nil: undefined,
+    });
+    const query = fc.record({ where, orderBy, limit: fc.constantFrom(undefined, 0, 3) }) as fc.Arbitrary<Query<Todo>>;
+    fc.assert(
+      fc.property(query, query, (a, b) => {
+        const [ca, cb] = [compileQuery(a, 'id'), compileQuery(b, 'id')];
+        const same =
+          JSON.stringify(ca.order) === JSON.stringify(cb.order) &&
+          ca.limit === cb.limit &&
+          JSON.stringify(Object.entries(ca.equality ?? {}).sort()) === JSON.stringify(Object.entries(cb.equality ?? {}).sort());
+        expect(queryKey(a, 'id') === queryKey(b, 'id')).toBe(same);
+      }),
+    );
+  });
+});
+
+describe('binarySearch, insertSorted, removeSorted, removeAt', () => {
+  const byNumber = (a: number, b: number): number => a - b;
+
+  it('finds present items and encodes the insertion point of absent ones', () => {
+    expect(binarySearch([], 1, byNumber)).toBe(-1);
+    const list = [10, 20, 30];
+    expect(binarySearch(list, 10, byNumber)).toBe(0);
+    expect(binarySearch(list, 30, byNumber)).toBe(2);
+    expect(binarySearch(list, 5, byNumber)).toBe(-1);
+    expect(binarySearch(list, 25, byNumber)).toBe(-3);
+    expect(binarySearch(list, 35, byNumber)).toBe(-4);
+  });
+
+  it('agrees with a linear scan', () => {
+    const sortedUnique = fc.uniqueArray(fc.integer({ min: -50, max: 50 })).map((a) => a.sort(byNumber));
+    fc.assert(
+      fc.property(sortedUnique, fc.integer({ min: -60, max: 60 }), (list, x) => {
+        const found = binarySearch(list, x, byNumber);
+        const index = list.indexOf(x);
+        if (index >= 0) expect(found).toBe(index);
+        else expect(-found - 1).toBe(list.filter((y) => y < x).length);
+      }),
+    );
+  });
+
+  it('insertSorted inserts at the position and replaces an equal item in place', () => {
+    const list = [10, 30];
+    expect(insertSorted(list, 20, byNumber)).toBe(1);
+    expect(insertSorted(list, 5, byNumber)).toBe(0);
+    expect(insertSorted(list, 40, byNumber)).toBe(4);
+    expect(list).toEqual([5, 10, 20, 30, 40]);
+    const byId = (a: { id: number }, b: { id: number }): number => a.id - b.id;
+    const rows = [{ id: 1 }, { id: 2 }];
+    const replacement = { id: 2 };
+    expect(insertSorted(rows, replacement, byId)).toBe(1);
+    expect(rows).toHaveLength(2);
+    expect(rows[1]).toBe(replacement);
+  });
+
+  it('removeSorted removes the equal item, or returns -1', () => {
+    const list = [1, 2, 3];
+    expect(removeSorted(list, 2, byNumber)).toBe(1);
+    expect(list).toEqual([1, 3]);
+    expect(removeSorted(list, 2, byNumber)).toBe(-1);
+    expect(removeSorted([], 2, byNumber)).toBe(-1);
+    expect(list).toEqual([1, 3]);
+  });
+
+  it('removeAt removes and returns the item, ignoring indexes out of range', () => {
+    const list = ['a', 'b', 'c'];
+    expect(removeAt(list, 1)).toBe('b');
+    expect(list).toEqual(['a', 'c']);
+    for (const index of [-1, 2, 0.5, NaN]) expect(removeAt(list, index)).toBeUndefined();
+    expect(list).toEqual(['a', 'c']);
+  });
+});
+
+describe('incremental maintenance equals a full recompute', () => {
+  const idArb = fc.constantFrom('e0', 'e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7');
+  const titleArb = fc.constantFrom<unknown>(undefined, null, '', 'a', 'B', 'b', 'ä', 'aa');
+  const doneArb = fc.constantFrom<unknown>(true, false, null);
+  const nArb = fc.constantFrom<unknown>(undefined, null, 0, -1, 1, 2.5, NaN, '1', [1], { x: 1 });
+  const fieldsArb = fc.record({ title: titleArb, done: doneArb, n: nArb }, { requiredKeys: [] });
+
+  type Step =
+    | { type: 'put'; id: string; fields: Partial<Todo> }
+    | { type: 'patch'; id: string; fields: Partial<Todo> }
+    | { type: 'delete'; id: string };
+  const stepArb: fc.Arbitrary<Step> = fc.oneof(
+    fc.record({ type: fc.constant('put' as const), id: idArb, fields: fieldsArb }),
+    fc.record({ type: fc.constant('patch' as const), id: idArb, fields: fieldsArb }),
+    fc.record({ type: fc.constant('delete' as const), id: idArb }),
+  );
+
+  const predicates: Array<(t: Todo) => boolean> = [
+    (t) => typeof t.n === 'number' && t.n > 0,
+    (t) => t.done !== true,
+    (t) => typeof t.title === 'string' && t.title.length <= 1,
+  ];
+  const whereArb = fc.oneof(
+    fc.constant(undefined),
+    fc.record({ title: titleArb, done: doneArb, n: nArb }, { requiredKeys: [] }),
+    fc.constantFrom(...predicates),
+  );
+  const fieldArb = fc.constantFrom('title', 'done', 'n', 'id');
+  const orderByArb = fc.oneof(
+    fc.constant(undefined),
+    fieldArb,
+    fc.array(fc.oneof(fieldArb, fc.tuple(fieldArb, fc.constantFrom<SortDirection>('asc', 'desc'))), { maxLength: 4 }),
+  );
+  const queryArb = fc.record({ where: whereArb, orderBy: orderByArb, limit: fc.constantFrom(undefined, 0, 2, 5) });
+
+  it('after every insert, update and delete', () => {
+    fc.assert(
+      fc.property(queryArb, fc.array(stepArb, { maxLength: 60 }), (query, steps) => {
+        const q = compileQuery<Todo>(query as Query<Todo>, 'id');
+        const store = new Map<string, Todo>();
+        const sorted: Todo[] = [];
+        for (const step of steps) {
+          const old = store.get(step.id);
+          let next: Todo | undefined;
+          if (step.type === 'put') next = { ...step.fields, id: step.id };
+          else if (step.type === 'patch') next = old && { ...old, ...step.fields };
+          else next = undefined;
+          if (old && q.matches(old)) expect(removeSorted(sorted, old, q.compare)).toBeGreaterThanOrEqual(0);
+          if (next) store.set(step.id, next);
+          else store.delete(step.id);
+          if (next && q.matches(next)) insertSorted(sorted, next, q.compare);
+
+          const full = [...store.values()].filter(q.matches).sort(q.compare);
+          expect(sorted).toHaveLength(full.length);
+          sorted.forEach((entity, i) => expect(entity).toBe(full[i]));
+          for (const [i, entity] of sorted.entries()) expect(binarySearch(sorted, entity, q.compare)).toBe(i);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('the full result does not depend on the order entities arrived in', () => {
+    fc.assert(
+      fc.property(queryArb, fc.uniqueArray(fc.record({ id: idArb, f: fieldsArb }), { selector: (r) => r.id }), (query, raw) => {
+        const q = compileQuery<Todo>(query as Query<Todo>, 'id');
+        const entities: Todo[] = raw.map((r) => ({ ...r.f, id: r.id }));
+        const forward = entities.filter(q.matches).sort(q.compare);
+        const backward = [...entities].reverse().filter(q.matches).sort(q.compare);
+        expect(ids(forward)).toEqual(ids(backward));
+      }),
+    );
+  });
+});
