@@ -1,0 +1,150 @@
+// One tiny database adapter over two drivers that speak the same SQL: PGlite
+// (embedded Postgres in WebAssembly, the default, in memory without a dataDir)
+// and `pg` (a real Postgres server, when a connection URL is given). The rest
+// of the server only sees `query`, `exec` and `transaction`.
+//
+// Opening a fresh PGlite takes seconds, so tests open one database and share
+// it between servers (`startServer({ database })`) and between tests
+// (`resetDatabase`).
+
+import { mkdir } from 'node:fs/promises';
+
+import { migrate } from './migrate.mjs';
+
+/**
+ * @typedef {object} Queryable
+ * @property {(sql: string, params?: unknown[]) => Promise<any[]>} query one statement, returns its rows
+ * @property {(sql: string) => Promise<void>} exec several statements without parameters
+ */
+
+/**
+ * @typedef {Queryable & {
+ *   kind: 'pglite' | 'pg',
+ *   transaction: <T>(fn: (tx: Queryable) => Promise<T>) => Promise<T>,
+ *   close: () => Promise<void>,
+ * }} Database
+ */
+
+/**
+ * Opens (and migrates) a database: Postgres at `databaseUrl`, else PGlite in
+ * `dataDir`, else an in-memory PGlite.
+ * @param {{ databaseUrl?: string, dataDir?: string }} [options]
+ * @returns {Promise<Database>}
+ */
+export async function openDatabase({ databaseUrl, dataDir } = {}) {
+  const db = databaseUrl ? await openPg(databaseUrl) : await openPglite(dataDir);
+  try {
+    await migrate(db);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  return db;
+}
+
+/**
+ * Empties every table and restarts the sequences (ids, cursors, ledger), so
+ * tests sharing one database start from the same state. Migrations stay.
+ * @param {Queryable} db
+ */
+export async function resetDatabase(db) {
+  await db.exec('TRUNCATE entities, idempotency_keys, ledger, id_counters RESTART IDENTITY');
+}
+
+/**
+ * @param {string | undefined} dataDir
+ * @returns {Promise<Database>}
+ */
+async function openPglite(dataDir) {
+  const { PGlite } = await import('@electric-sql/pglite');
+  if (dataDir) await mkdir(dataDir, { recursive: true });
+  let pglite;
+  try {
+    pglite = dataDir ? await PGlite.create(dataDir) : await PGlite.create();
+  } catch (error) {
+    // A folder written by another PGlite (Postgres) version fails with a bare
+    // "PGlite failed to initialize properly"; say which folder and what to do.
+    if (!dataDir) throw error;
+    throw new Error(
+      `Cannot open the PGlite data folder ${dataDir}: ${errorMessage(error)}. ` +
+        'It may have been written by another PGlite version: delete the folder or set DATA_DIR to another one.',
+      { cause: error },
+    );
+  }
+  /** @param {import('@electric-sql/pglite').Transaction | import('@electric-sql/pglite').PGlite} target */
+  const queryable = (target) => ({
+    /** @param {string} sql @param {unknown[]} [params] */
+    query: async (sql, params) => (await target.query(sql, params)).rows,
+    /** @param {string} sql */
+    exec: async (sql) => {
+      await target.exec(sql);
+    },
+  });
+  return {
+    kind: 'pglite',
+    ...queryable(pglite),
+    // PGlite runs one transaction at a time; others wait for it.
+    transaction: (fn) => pglite.transaction((tx) => fn(queryable(tx))),
+    close: () => pglite.close(),
+  };
+}
+
+/**
+ * @param {string} connectionString
+ * @returns {Promise<Database>}
+ */
+async function openPg(connectionString) {
+  const { default: pg } = await import('pg');
+  const pool = new pg.Pool({ connectionString, max: 10 });
+  /** @param {import('pg').Pool | import('pg').PoolClient} target */
+  const queryable = (target) => ({
+    /** @param {string} sql @param {unknown[]} [params] */
+    query: async (sql, params) => (await target.query(sql, params)).rows,
+    // Without parameters pg uses the simple protocol, which runs several statements.
+    /** @param {string} sql */
+    exec: async (sql) => {
+      await target.query(sql);
+    },
+  });
+  // Fail at start, not at the first request, when the server is unreachable.
+  await pool.query('SELECT 1').catch(async (error) => {
+    await pool.end();
+    throw new Error(`Cannot connect to Postgres at ${redact(connectionString)}: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  });
+  return {
+    kind: 'pg',
+    ...queryable(pool),
+    transaction: async (fn) => {
+      const client = await pool.connect();
+      /** @type {unknown} a failed ROLLBACK leaves the connection unusable: release(error) discards it */
+      let broken;
+      try {
+        await client.query('BEGIN');
+        const result = await fn(queryable(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        broken = await client.query('ROLLBACK').then(
+          () => undefined,
+          (rollbackError) => rollbackError,
+        );
+        throw error;
+      } finally {
+        client.release(broken instanceof Error ? broken : undefined);
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+/** @param {unknown} error */
+function errorMessage(error) {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Hides the password of a connection URL in messages. @param {string} url */
+function redact(url) {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}

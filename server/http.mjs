@@ -1,0 +1,169 @@
+// HTTP plumbing: CORS headers on every answer (errors included, or a browser
+// reports a 5xx as a network error), preflights for any path, request
+// parsing, JSON answers, and dispatch to /api, /admin and static files.
+
+import { HttpError } from './http-error.mjs';
+import { serveStatic } from './static.mjs';
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+const CORS_HEADERS = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Expose-Headers': 'Retry-After, Date, ETag, Idempotent-Replayed',
+};
+
+const PREFLIGHT_HEADERS = {
+  'Access-Control-Allow-Methods': 'GET,POST,PATCH,DELETE,OPTIONS',
+  'Access-Control-Allow-Headers': 'Authorization, Content-Type, Idempotency-Key, If-Match',
+  'Access-Control-Max-Age': '600',
+};
+
+/**
+ * @typedef {object} RequestContext
+ * @property {import('node:http').IncomingMessage} req
+ * @property {import('node:http').ServerResponse} res
+ * @property {string} method
+ * @property {string} path the raw path, without the query
+ * @property {string[]} segments decoded path segments below the handler's root (/api, /admin)
+ * @property {URLSearchParams} query
+ * @property {string} body the raw request body ('' when none)
+ * @property {AbortSignal} signal aborts when the server closes
+ * @typedef {(context: RequestContext) => Promise<void>} Handler
+ */
+
+/**
+ * @param {{ api: Handler, admin: Handler, staticDir?: string, log?: boolean, signal: AbortSignal }} options
+ *   `signal` aborts when the server closes: errors of requests cut short by it are expected, not logged
+ * @returns {{ listener: import('node:http').RequestListener, idle: () => Promise<void> }}
+ *   `idle` settles once every request handled so far has finished (so the database can close after it)
+ */
+export function createListener({ api, admin, staticDir, log = false, signal }) {
+  /** @type {Set<Promise<void>>} */
+  const inflight = new Set();
+  /**
+   * @param {import('node:http').IncomingMessage} req
+   * @param {import('node:http').ServerResponse} res
+   */
+  const route = async (req, res) => {
+    for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, PREFLIGHT_HEADERS).end();
+      return;
+    }
+    const context = await readRequest(req, res, signal);
+    const [root, ...below] = context.segments;
+    if (root === 'api') return api({ ...context, segments: below });
+    if (root === 'admin') {
+      // The switch can break the server on purpose: never expose it beyond this machine.
+      if (!isLoopback(req.socket.remoteAddress)) throw new HttpError(403, 'admin endpoints answer loopback clients only');
+      return admin({ ...context, segments: below });
+    }
+    if (staticDir && (req.method === 'GET' || req.method === 'HEAD')) return serveStatic(context, staticDir);
+    throw new HttpError(404, `no route for ${req.method} ${context.path}`);
+  };
+
+  /** @type {import('node:http').RequestListener} */
+  const listener = (req, res) => {
+    const started = performance.now();
+    if (log) {
+      res.on('close', () => {
+        const outcome = res.writableFinished ? res.statusCode : 'dropped';
+        console.log(`${req.method} ${req.url} ${outcome} ${Math.round(performance.now() - started)}ms`);
+      });
+    }
+    const handled = route(req, res).catch((error) => {
+      if (error instanceof HttpError) {
+        send(res, error.status, { error: error.message }, error.headers);
+        return;
+      }
+      if (!signal.aborted) console.error(error);
+      send(res, 500, { error: 'internal server error' });
+    });
+    inflight.add(handled);
+    void handled.finally(() => inflight.delete(handled));
+  };
+  return { listener, idle: async () => void (await Promise.allSettled([...inflight])) };
+}
+
+/**
+ * Answers with a JSON body (none for 204 or an undefined body).
+ * @param {import('node:http').ServerResponse} res
+ * @param {number} status
+ * @param {unknown} [body]
+ * @param {Record<string, string>} [headers]
+ */
+export function send(res, status, body, headers = {}) {
+  if (res.headersSent || res.destroyed) return;
+  const text = status === 204 || body === undefined ? '' : JSON.stringify(body);
+  const type = text ? { 'Content-Type': 'application/json; charset=utf-8' } : {};
+  res.writeHead(status, { ...type, ...headers }).end(text);
+}
+
+/**
+ * Destroys the connection without an answer: the client sees a network error.
+ * @param {RequestContext} context
+ */
+export function drop(context) {
+  context.req.socket.destroy();
+}
+
+/**
+ * The request body as a JSON object; 400 when it is anything else.
+ * @param {RequestContext} context
+ * @returns {Record<string, any>}
+ */
+export function objectBody(context) {
+  /** @type {unknown} */
+  let body;
+  try {
+    body = JSON.parse(context.body);
+  } catch {
+    throw new HttpError(400, 'the request body is not valid JSON');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new HttpError(400, 'the request body must be a JSON object');
+  }
+  return body;
+}
+
+/**
+ * @param {import('node:http').IncomingMessage} req
+ * @param {import('node:http').ServerResponse} res
+ * @param {AbortSignal} signal
+ * @returns {Promise<RequestContext>}
+ */
+async function readRequest(req, res, signal) {
+  const target = req.url ?? '/';
+  const queryStart = target.indexOf('?');
+  const path = queryStart === -1 ? target : target.slice(0, queryStart);
+  // Split the raw path before decoding, so an id holding "%2F" stays one segment
+  // and "../" inside an id never reaches another route.
+  let segments;
+  try {
+    segments = path.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    throw new HttpError(400, 'malformed percent-encoding in the path');
+  }
+  const query = new URLSearchParams(queryStart === -1 ? '' : target.slice(queryStart + 1));
+  /** @type {Buffer[]} */
+  const chunks = [];
+  let size = 0;
+  try {
+    for await (const chunk of req) {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) break;
+      chunks.push(chunk);
+    }
+  } catch {
+    // The client went away mid-body; nobody is left to answer.
+    throw new HttpError(400, 'the request body was cut short');
+  }
+  if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`);
+  const body = Buffer.concat(chunks).toString('utf8');
+  return { req, res, method: req.method ?? 'GET', path, segments, query, body, signal };
+}
+
+/** @param {string | undefined} address */
+function isLoopback(address) {
+  return address !== undefined && /^(::ffff:)?127\.|^::1$/.test(address);
+}
