@@ -1,0 +1,360 @@
+// Conformance checks: does a backend speak DESIGN section 2's wire protocol
+// the way harborsync's default REST transport needs? Every check uses fresh
+// random ids and keys, so the kit can run against any server, repeatedly,
+// next to real data. Each check stands alone: one failure does not hide the
+// others.
+
+const TIMEOUT_MS = 15_000;
+const MAX_PAGES = 5_000;
+
+/**
+ * @typedef {{ name: string, ok: boolean, expected: string, actual: string }} CheckResult
+ * @typedef {{ status: number, headers: Headers, body: any }} Reply
+ * @typedef {{ body?: unknown, headers?: Record<string, string>, auth?: boolean }} CallOptions
+ */
+
+/**
+ * @param {{ apiUrl: string, resource?: string, token: string, fetch?: typeof fetch }} options
+ * @returns {Promise<CheckResult[]>}
+ */
+export async function runConformance({ apiUrl, resource = 'todos', token, fetch = globalThis.fetch }) {
+  const collection = `${apiUrl.replace(/\/+$/, '')}/${encodeURIComponent(resource)}`;
+  const run = `conformance-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  let counter = 0;
+  const unique = () => `${run}-${++counter}`;
+
+  /**
+   * @param {string} method
+   * @param {string} url
+   * @param {CallOptions} [options]
+   * @returns {Promise<Reply>}
+   */
+  const call = async (method, url, { body, headers = {}, auth = true } = {}) => {
+    const response = await fetch(url, {
+      method,
+      headers: {
+        ...(auth ? { Authorization: `Bearer ${token}` } : {}),
+        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        ...headers,
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      redirect: 'manual',
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, body: parseJson(text) };
+  };
+  /** @param {string} id */
+  const item = (id) => `${collection}/${encodeURIComponent(id)}`;
+  /** @param {Record<string, unknown>} fields @param {string} [key] */
+  const create = (fields, key = unique()) =>
+    call('POST', collection, { body: fields, headers: { 'Idempotency-Key': key } });
+  /** Creates a todo and returns it; throws when the server refuses, since the check cannot go on. */
+  const created = async () => {
+    const reply = await create({ id: unique(), title: 'conformance', done: false });
+    if (!isEntity(reply.body) || reply.status >= 300) throw new Error(`setup create answered ${describe(reply)}`);
+    return reply.body;
+  };
+  /** @param {{ id: string, version: number }} entity @param {Record<string, unknown>} patch @param {string} [key] */
+  const update = (entity, patch, key = unique()) =>
+    call('PATCH', item(entity.id), { body: patch, headers: { 'Idempotency-Key': key, 'If-Match': `"${entity.version}"` } });
+  /** @param {{ id: string, version: number }} entity */
+  const remove = (entity) =>
+    call('DELETE', item(entity.id), { headers: { 'Idempotency-Key': unique(), 'If-Match': `"${entity.version}"` } });
+
+  /** @type {Array<{ name: string, expected: string, check: () => Promise<{ ok: boolean, actual: string }> }>} */
+  const checks = [
+    {
+      name: 'list is an array',
+      expected: '200 with a JSON array',
+      check: async () => {
+        const reply = await call('GET', collection);
+        return { ok: reply.status === 200 && Array.isArray(reply.body), actual: describe(reply) };
+      },
+    },
+    {
+      name: '401 without token',
+      expected: '401',
+      check: async () => {
+        const reply = await call('GET', collection, { auth: false });
+        return { ok: reply.status === 401, actual: String(reply.status) };
+      },
+    },
+    {
+      name: 'CORS preflight allows the four headers',
+      expected: 'a 2xx preflight allowing the origin, PATCH and Authorization, Content-Type, Idempotency-Key, If-Match',
+      check: async () => {
+        const reply = await call('OPTIONS', item(unique()), {
+          auth: false,
+          headers: {
+            Origin: 'https://app.example',
+            'Access-Control-Request-Method': 'PATCH',
+            'Access-Control-Request-Headers': 'authorization,content-type,idempotency-key,if-match',
+          },
+        });
+        const allowed = (reply.headers.get('access-control-allow-headers') ?? '').toLowerCase().split(/\s*,\s*/);
+        const methods = (reply.headers.get('access-control-allow-methods') ?? '').toUpperCase().split(/\s*,\s*/);
+        const origin = reply.headers.get('access-control-allow-origin');
+        // A wildcard never covers Authorization (Fetch standard).
+        const headersOk = ['authorization', 'content-type', 'idempotency-key', 'if-match'].every(
+          (name) => allowed.includes(name) || (allowed.includes('*') && name !== 'authorization'),
+        );
+        const ok =
+          reply.status >= 200 &&
+          reply.status < 300 &&
+          (origin === '*' || origin === 'https://app.example') &&
+          (methods.includes('PATCH') || methods.includes('*')) &&
+          headersOk;
+        return {
+          ok,
+          actual: `${reply.status}, origin ${origin}, methods ${methods.join(',')}, headers ${allowed.join(',')}`,
+        };
+      },
+    },
+    {
+      name: 'create returns 201 with version',
+      expected: '201 (or 200) with the entity, its id and an integer version',
+      check: async () => {
+        const reply = await create({ id: unique(), title: 'created', done: false });
+        const ok = (reply.status === 201 || reply.status === 200) && isEntity(reply.body) && reply.body.title === 'created';
+        return { ok, actual: describe(reply) };
+      },
+    },
+    {
+      name: 'get returns the created entity',
+      expected: '200 with the same id, fields and version',
+      check: async () => {
+        const entity = await created();
+        const reply = await call('GET', item(entity.id));
+        return { ok: reply.status === 200 && sameJson(reply.body, entity), actual: describe(reply) };
+      },
+    },
+    {
+      name: 'versions bump on update',
+      expected: '200 with the change and a higher version, which a GET then shows',
+      check: async () => {
+        const entity = await created();
+        const reply = await update(entity, { title: 'updated' });
+        const after = await call('GET', item(entity.id));
+        const ok =
+          reply.status === 200 &&
+          isEntity(reply.body) &&
+          reply.body.version > entity.version &&
+          reply.body.title === 'updated' &&
+          after.body?.version === reply.body.version;
+        return { ok, actual: `${describe(reply)}; then GET ${describe(after)}` };
+      },
+    },
+    {
+      name: 'PATCH without If-Match → 428',
+      expected: '428 and the entity unchanged',
+      check: async () => {
+        const entity = await created();
+        const reply = await call('PATCH', item(entity.id), {
+          body: { title: 'unconditional' },
+          headers: { 'Idempotency-Key': unique() },
+        });
+        const after = await call('GET', item(entity.id));
+        return {
+          ok: reply.status === 428 && after.body?.version === entity.version,
+          actual: `${reply.status}; then GET ${describe(after)}`,
+        };
+      },
+    },
+    {
+      name: 'stale If-Match → 409/412 with the current entity',
+      expected: '409 or 412 whose body (or body.current) is the entity at its current version',
+      check: async () => {
+        const entity = await created();
+        const first = await update(entity, { title: 'first' });
+        const stale = await update(entity, { title: 'second' });
+        const current = isEntity(stale.body?.current) ? stale.body.current : stale.body;
+        const ok =
+          (stale.status === 409 || stale.status === 412) &&
+          isEntity(current) &&
+          current.version === first.body?.version &&
+          current.title === 'first';
+        return { ok, actual: describe(stale) };
+      },
+    },
+    {
+      name: 'create replay returns the first answer',
+      expected: 'the same status and body again, and no second entity',
+      check: async () => {
+        const key = unique();
+        const fields = { id: unique(), title: 'replayed create', done: false };
+        const first = await create(fields, key);
+        const again = await create(fields, key);
+        return {
+          ok: first.status < 300 && again.status === first.status && sameJson(again.body, first.body),
+          actual: `first ${describe(first)}; replay ${describe(again)}`,
+        };
+      },
+    },
+    {
+      name: 'idempotent replay returns the first answer and applies nothing',
+      expected: 'the same status and body again, and the version of the first answer',
+      check: async () => {
+        const entity = await created();
+        const key = unique();
+        const first = await update(entity, { title: 'once' }, key);
+        const again = await update(entity, { title: 'once' }, key);
+        const after = await call('GET', item(entity.id));
+        const ok =
+          first.status === 200 &&
+          again.status === first.status &&
+          sameJson(again.body, first.body) &&
+          after.body?.version === first.body?.version;
+        return { ok, actual: `first ${describe(first)}; replay ${describe(again)}; then GET ${describe(after)}` };
+      },
+    },
+    {
+      name: 'key reused with a different body → 422',
+      expected: '422 and the first change only',
+      check: async () => {
+        const entity = await created();
+        const key = unique();
+        const first = await update(entity, { title: 'first body' }, key);
+        const reused = await update(entity, { title: 'other body' }, key);
+        const after = await call('GET', item(entity.id));
+        const ok = reused.status === 422 && after.body?.title === 'first body' && after.body?.version === first.body?.version;
+        return { ok, actual: `${describe(reused)}; then GET ${describe(after)}` };
+      },
+    },
+    {
+      name: 'delete → 204/200, then GET → 404',
+      expected: '204 or 200, then 404',
+      check: async () => {
+        const entity = await created();
+        const reply = await remove(entity);
+        const after = await call('GET', item(entity.id));
+        return {
+          ok: (reply.status === 204 || reply.status === 200) && after.status === 404,
+          actual: `${reply.status}, then ${after.status}`,
+        };
+      },
+    },
+    {
+      name: 'update after delete → 404',
+      expected: '404',
+      check: async () => {
+        const entity = await created();
+        await remove(entity);
+        const reply = await update(entity, { title: 'too late' });
+        return { ok: reply.status === 404, actual: describe(reply) };
+      },
+    },
+    {
+      name: 'delta pages with tombstones and a cursor',
+      expected: 'pages of at most 2 changes with hasMore, string cursors, ending with the live entities and the deleted id',
+      check: async () => {
+        const start = await walkDelta(call, collection, '', 500);
+        const [kept, edited, deleted] = [await created(), await created(), await created()];
+        const edit = await update(edited, { title: 'edited' });
+        await remove(deleted);
+        const walk = await walkDelta(call, collection, start.cursor, 2);
+        const problems = [
+          ...walk.problems,
+          walk.largestPage > 2 ? `a page held ${walk.largestPage} changes` : '',
+          walk.pages < 2 ? `hasMore never true (${walk.pages} page)` : '',
+          walk.state.has(kept.id) ? '' : `${kept.id} missing`,
+          walk.state.get(edited.id)?.version === edit.body?.version ? '' : `${edited.id} not at its edited version`,
+          walk.state.has(deleted.id) ? `${deleted.id} still live` : '',
+          walk.deleted.has(deleted.id) ? '' : `${deleted.id} not in deleted`,
+        ].filter(Boolean);
+        return { ok: problems.length === 0, actual: problems.join('; ') || 'as expected' };
+      },
+    },
+  ];
+
+  /** @type {CheckResult[]} */
+  const results = [];
+  for (const { name, expected, check } of checks) {
+    try {
+      const { ok, actual } = await check();
+      results.push({ name, ok, expected, actual });
+    } catch (error) {
+      results.push({ name, ok: false, expected, actual: `error: ${error instanceof Error ? error.message : error}` });
+    }
+  }
+  return results;
+}
+
+/**
+ * Follows a delta feed from `since` until hasMore is false (bounded), applying
+ * each page in order.
+ * @param {(method: string, url: string) => Promise<Reply>} call
+ * @param {string} collection
+ * @param {string} since
+ * @param {number} limit
+ */
+async function walkDelta(call, collection, since, limit) {
+  /** @type {Map<string, any>} */
+  const state = new Map();
+  const deleted = new Set();
+  /** @type {string[]} */
+  const problems = [];
+  let cursor = since;
+  let pages = 0;
+  let largestPage = 0;
+  while (pages < MAX_PAGES) {
+    const reply = await call('GET', `${collection}?since=${encodeURIComponent(cursor)}&limit=${limit}`);
+    pages += 1;
+    const page = reply.body;
+    if (reply.status !== 200 || !Array.isArray(page?.items) || !Array.isArray(page?.deleted)) {
+      problems.push(`page ${pages}: ${describe(reply)}`);
+      break;
+    }
+    if (typeof page.cursor !== 'string') problems.push(`page ${pages}: cursor ${JSON.stringify(page.cursor)} is not a string`);
+    largestPage = Math.max(largestPage, page.items.length + page.deleted.length);
+    for (const entity of page.items) {
+      state.set(entity.id, entity);
+      deleted.delete(entity.id);
+    }
+    for (const id of page.deleted) {
+      state.delete(id);
+      deleted.add(id);
+    }
+    cursor = String(page.cursor);
+    if (page.hasMore !== true) break;
+  }
+  if (pages === MAX_PAGES) problems.push(`still hasMore after ${MAX_PAGES} pages`);
+  return { state, deleted, cursor, pages, largestPage, problems };
+}
+
+/** @param {unknown} value @returns {value is { id: string, version: number } & Record<string, unknown>} */
+function isEntity(value) {
+  const entity = /** @type {{ id?: unknown, version?: unknown } | null} */ (value);
+  return typeof entity?.id === 'string' && Number.isInteger(entity.version);
+}
+
+/** @param {string} text */
+function parseJson(text) {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Deep equality of JSON values, whatever the key order. @param {unknown} a @param {unknown} b */
+function sameJson(a, b) {
+  return canonical(a) === canonical(b);
+}
+
+/** @param {unknown} value @returns {string} */
+function canonical(value) {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const keys = Object.keys(value).sort();
+    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonical(/** @type {any} */ (value)[key])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'undefined';
+}
+
+/** @param {Reply} reply */
+function describe(reply) {
+  const body = reply.body === undefined ? '' : ` ${JSON.stringify(reply.body)}`;
+  return `${reply.status}${body.length > 200 ? `${body.slice(0, 200)}…` : body}`;
+}
