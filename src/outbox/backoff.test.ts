@@ -1,0 +1,206 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { backoffDelay, parseRetryAfter, RETRY_AFTER_CEILING_MS, retryDelay } from './backoff.js';
+
+const options = { baseDelayMs: 1000, maxDelayMs: 60_000 };
+const unitRandom = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true });
+const anyNumber = fc.oneof(
+  fc.double(),
+  fc.integer(),
+  fc.constantFrom(NaN, Infinity, -Infinity, -0, Number.MAX_VALUE, Number.MIN_VALUE, 1e308, 2 ** 53),
+);
+const isDelay = (ms: number): boolean => Number.isInteger(ms) && ms >= 0 && ms <= 2_147_483_647;
+
+const NOW = Date.UTC(2024, 0, 15, 12, 0, 0);
+
+describe('backoffDelay', () => {
+  it('is full jitter over base * 2^(attempt-1), capped', () => {
+    expect(backoffDelay(1, 0.5, options)).toBe(500);
+    expect(backoffDelay(2, 0.5, options)).toBe(1000);
+    expect(backoffDelay(3, 0.999, options)).toBe(3996);
+    expect(backoffDelay(7, 0.5, options)).toBe(30_000); // 64 s capped to 60 s
+    expect(backoffDelay(100, 0.5, options)).toBe(30_000);
+    expect(backoffDelay(5, 0, options)).toBe(0);
+  });
+
+  it('law: exactly the formula for in-range inputs', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 60 }),
+        unitRandom,
+        fc.integer({ min: 0, max: 100_000 }),
+        fc.integer({ min: 0, max: 10_000_000 }),
+        (attempt, random, baseDelayMs, maxDelayMs) => {
+          const expected = Math.floor(random * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)));
+          expect(backoffDelay(attempt, random, { baseDelayMs, maxDelayMs })).toBe(expected);
+        },
+      ),
+    );
+  });
+
+  it('law: 0 <= delay <= maxDelayMs', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -5, max: 5000 }), unitRandom, fc.nat(), fc.nat(), (attempt, random, base, max) => {
+        const delay = backoffDelay(attempt, random, { baseDelayMs: base, maxDelayMs: max });
+        expect(delay).toBeGreaterThanOrEqual(0);
+        expect(delay).toBeLessThanOrEqual(max);
+      }),
+    );
+  });
+
+  it('law: never NaN, negative, fractional or beyond a timer for absurd inputs', () => {
+    fc.assert(
+      fc.property(anyNumber, anyNumber, anyNumber, anyNumber, (attempt, random, baseDelayMs, maxDelayMs) => {
+        expect(isDelay(backoffDelay(attempt, random, { baseDelayMs, maxDelayMs }))).toBe(true);
+      }),
+    );
+    expect(backoffDelay(Infinity, 0.5, options)).toBe(30_000);
+    expect(backoffDelay(1e9, 0.5, { baseDelayMs: 0, maxDelayMs: 60_000 })).toBe(0); // not 0 * Infinity
+    expect(backoffDelay(2000, 0.999, { baseDelayMs: 1e300, maxDelayMs: Infinity })).toBe(Math.floor(0.999 * 2_147_483_647));
+    expect(backoffDelay(NaN, 0.5, options)).toBe(500);
+    expect(backoffDelay(1, NaN, options)).toBe(0);
+  });
+
+  it('grows monotonically with the attempt for a fixed random', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 80 }), unitRandom, (attempt, random) => {
+        expect(backoffDelay(attempt + 1, random, options)).toBeGreaterThanOrEqual(backoffDelay(attempt, random, options));
+      }),
+    );
+  });
+});
+
+describe('parseRetryAfter', () => {
+  it('reads delay-seconds', () => {
+    expect(parseRetryAfter('0', NOW)).toBe(0);
+    expect(parseRetryAfter('120', NOW)).toBe(120_000);
+    expect(parseRetryAfter(' 5 ', NOW)).toBe(5000);
+    expect(parseRetryAfter('3600', NOW)).toBe(RETRY_AFTER_CEILING_MS);
+    expect(parseRetryAfter('3601', NOW)).toBe(RETRY_AFTER_CEILING_MS);
+    expect(parseRetryAfter('9'.repeat(400), NOW)).toBe(RETRY_AFTER_CEILING_MS);
+  });
+
+  it('is null when absent, negative or garbage', () => {
+    for (const value of [null, undefined, '', '  ', '-1', '1.5', '1e3', '+5', '0x10', 'soon', 'x 1', '5 s', 'Infinity', 'NaN']) {
+      expect(parseRetryAfter(value, NOW), String(value)).toBeNull();
+    }
+  });
+
+  it('reads the three HTTP-date forms against now', () => {
+    expect(parseRetryAfter('Mon, 15 Jan 2024 12:00:30 GMT', NOW)).toBe(30_000);
+    expect(parseRetryAfter('Monday, 15-Jan-24 12:01:00 GMT', NOW)).toBe(60_000);
+    expect(parseRetryAfter('Mon Jan 15 12:00:10 2024', NOW)).toBe(10_000);
+    expect(parseRetryAfter('Mon Jan  1 00:00:00 2024', NOW)).toBe(0);
+    expect(parseRetryAfter('mon, 15 jan 2024 12:00:30 gmt', NOW)).toBe(30_000); // case-insensitive
+  });
+
+  it('gives 0 for a past date and caps a far one', () => {
+    expect(parseRetryAfter('Sun, 06 Nov 1994 08:49:37 GMT', NOW)).toBe(0);
+    expect(parseRetryAfter('Fri, 15 Jan 2100 12:00:00 GMT', NOW)).toBe(RETRY_AFTER_CEILING_MS);
+  });
+
+  it('places RFC 850 two-digit years within 50 years ahead of now', () => {
+    expect(parseRetryAfter('Sunday, 06-Nov-94 08:49:37 GMT', NOW)).toBe(0); // 1994, not 2094
+    expect(parseRetryAfter('Tuesday, 15-Jan-74 12:00:00 GMT', NOW)).toBe(RETRY_AFTER_CEILING_MS); // 2074
+  });
+
+  it('rejects malformed and impossible dates', () => {
+    for (const value of [
+      'Mon, 31 Feb 2024 12:00:00 GMT',
+      'Mon, 15 Jan 2024 24:00:00 GMT',
+      'Mon, 15 Jan 2024 12:60:00 GMT',
+      'Mon, 15 Jan 2024 12:00:00 UTC',
+      'Mon, 15 Jan 2024 12:00:00',
+      'Mon, 5 Jan 2024 12:00:00 GMT',
+      'Mon, 15 Foo 2024 12:00:00 GMT',
+      '2024-01-15T12:00:30Z',
+      'Mon Jan 15 12:00:10 2024 GMT',
+    ]) {
+      expect(parseRetryAfter(value, NOW), value).toBeNull();
+    }
+  });
+
+  it('measures a date against the server Date header when it parses, cancelling clock skew', () => {
+    const skewedNow = NOW + 10 * 60_000; // the client clock runs 10 minutes fast
+    const retryAt = 'Mon, 15 Jan 2024 12:00:30 GMT';
+    const serverDate = 'Mon, 15 Jan 2024 12:00:00 GMT';
+    expect(parseRetryAfter(retryAt, skewedNow)).toBe(0);
+    expect(parseRetryAfter(retryAt, skewedNow, serverDate)).toBe(30_000);
+    expect(parseRetryAfter(retryAt, skewedNow, 'Sunday, 15-Jan-24 11:59:00 GMT')).toBe(90_000);
+    expect(parseRetryAfter(retryAt, NOW, 'garbage')).toBe(30_000); // falls back to now
+    expect(parseRetryAfter(retryAt, NOW, null)).toBe(30_000);
+    expect(parseRetryAfter('30', skewedNow, serverDate)).toBe(30_000); // seconds need no reference
+  });
+
+  it('is null rather than NaN when now is not a number and no server date helps', () => {
+    expect(parseRetryAfter('Mon, 15 Jan 2024 12:00:30 GMT', NaN)).toBeNull();
+    expect(parseRetryAfter('Mon, 15 Jan 2024 12:00:30 GMT', NaN, 'Mon, 15 Jan 2024 12:00:00 GMT')).toBe(30_000);
+  });
+
+  it('law: seconds round-trip up to the ceiling', () => {
+    fc.assert(
+      fc.property(fc.nat({ max: 10_000 }), (seconds) => {
+        expect(parseRetryAfter(String(seconds), NOW)).toBe(Math.min(seconds * 1000, RETRY_AFTER_CEILING_MS));
+      }),
+    );
+  });
+
+  it('law: an IMF-fixdate written by toUTCString parses back to its delay', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -86_400, max: 7200 }), (seconds) => {
+        const header = new Date(NOW + seconds * 1000).toUTCString();
+        expect(parseRetryAfter(header, NOW)).toBe(Math.min(Math.max(seconds * 1000, 0), RETRY_AFTER_CEILING_MS));
+      }),
+    );
+  });
+
+  it('law: never NaN or negative; null or within [0, ceiling] for any string', () => {
+    fc.assert(
+      fc.property(fc.string(), anyNumber, fc.option(fc.string(), { nil: undefined }), (value, now, serverDate) => {
+        const ms = parseRetryAfter(value, now, serverDate);
+        if (ms !== null) expect(ms >= 0 && ms <= RETRY_AFTER_CEILING_MS).toBe(true);
+      }),
+    );
+  });
+});
+
+describe('retryDelay', () => {
+  it('uses Retry-After when present, clamped to [0, ceiling]', () => {
+    expect(retryDelay(1, 0.5, options, 5000)).toBe(5000);
+    expect(retryDelay(1, 0.5, options, 0)).toBe(0);
+    expect(retryDelay(1, 0.5, options, -5)).toBe(0);
+    expect(retryDelay(1, 0.5, options, 10 * RETRY_AFTER_CEILING_MS)).toBe(RETRY_AFTER_CEILING_MS);
+    expect(retryDelay(1, 0.5, options, Infinity)).toBe(RETRY_AFTER_CEILING_MS);
+    expect(retryDelay(1, 0.5, options, 1.2)).toBe(2);
+  });
+
+  it('falls back to backoff without Retry-After', () => {
+    expect(retryDelay(2, 0.5, options, null)).toBe(1000);
+    expect(retryDelay(2, 0.5, options, NaN)).toBe(1000);
+    expect(retryDelay(2, 0.5, options, undefined as unknown as null)).toBe(1000);
+  });
+
+  it('law: Retry-After wins over backoff, even above maxDelayMs', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 50 }), unitRandom, fc.nat({ max: RETRY_AFTER_CEILING_MS }), (attempt, random, after) => {
+        expect(retryDelay(attempt, random, options, after)).toBe(after);
+      }),
+    );
+  });
+
+  it('law: without Retry-After it is backoffDelay', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 50 }), unitRandom, (attempt, random) => {
+        expect(retryDelay(attempt, random, options, null)).toBe(backoffDelay(attempt, random, options));
+      }),
+    );
+  });
+
+  it('law: never NaN or negative for any inputs', () => {
+    fc.assert(
+      fc.property(anyNumber, anyNumber, anyNumber, anyNumber, fc.option(anyNumber, { nil: null }), (a, r, b, m, after) => {
+        expect(isDelay(retryDelay(a, r, { baseDelayMs: b, maxDelayMs: m }, after))).toBe(true);
+      }),
+    );
+  });
+});
