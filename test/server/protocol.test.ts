@@ -1,0 +1,354 @@
+// The reference server's wire protocol (DESIGN section 2): versions,
+// preconditions, idempotency (also across two instances and under
+// concurrency), tombstones and the delta feed, auth, CORS, server ids and
+// the ledger.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+import { createTestBackend, type RunningServer } from '../../server/index.mjs';
+import { api, freshKey } from './api.js';
+
+const backend = createTestBackend();
+let server: RunningServer;
+let alice: ReturnType<typeof api>;
+
+beforeAll(async () => {
+  server = await backend.start({ resources: [{ name: 'todos', delta: true }, { name: 'notes' }] });
+  alice = api(server.apiUrl);
+});
+afterAll(() => backend.close());
+beforeEach(() => backend.reset());
+
+describe('entities and versions', () => {
+  it('creates with version 1, bumps on every write and serves the ETag', async () => {
+    const created = await alice.create('todos', { id: 't1', title: 'milk', done: false, version: 7 });
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual({ id: 't1', title: 'milk', done: false, version: 1 });
+    expect(created.headers.get('etag')).toBe('"1"');
+
+    const updated = await alice.update('todos', 't1', 1, { done: true });
+    expect(updated.status).toBe(200);
+    expect(updated.body).toEqual({ id: 't1', title: 'milk', done: true, version: 2 });
+
+    const one = await alice.get('/todos/t1');
+    expect(one.body).toEqual(updated.body);
+    expect(one.headers.get('etag')).toBe('"2"');
+    expect((await alice.get('/todos')).body).toEqual([updated.body]);
+  });
+
+  it('ignores id and version inside a patch', async () => {
+    await alice.create('todos', { id: 't1', title: 'a' });
+    const updated = await alice.update('todos', 't1', 1, { id: 'other', version: 99, title: 'b' });
+    expect(updated.body).toEqual({ id: 't1', title: 'b', version: 2 });
+    expect((await alice.get('/todos/other')).status).toBe(404);
+  });
+
+  it('answers 409 with the current entity when the id exists', async () => {
+    await alice.create('todos', { id: 't1', title: 'first' });
+    const again = await alice.create('todos', { id: 't1', title: 'second' });
+    expect(again.status).toBe(409);
+    expect(again.body).toEqual({ id: 't1', title: 'first', version: 1 });
+  });
+
+  it('answers 412 with the current entity for a stale If-Match, and for a weak one', async () => {
+    await alice.create('todos', { id: 't1', title: 'a' });
+    await alice.update('todos', 't1', 1, { title: 'b' });
+    const stale = await alice.update('todos', 't1', 1, { title: 'c' });
+    expect(stale.status).toBe(412);
+    expect(stale.body).toEqual({ id: 't1', title: 'b', version: 2 });
+    const weak = await alice.call('PATCH', '/todos/t1', {
+      body: { title: 'c' },
+      headers: { 'Idempotency-Key': freshKey(), 'If-Match': 'W/"2"' },
+    });
+    expect(weak.status).toBe(412);
+    const staleDelete = await alice.remove('todos', 't1', 1);
+    expect(staleDelete.status).toBe(412);
+    expect(staleDelete.body.version).toBe(2);
+  });
+
+  it('requires If-Match (428) and an Idempotency-Key (400) on writes, applying nothing', async () => {
+    await alice.create('todos', { id: 't1', title: 'a' });
+    const noPrecondition = await alice.call('PATCH', '/todos/t1', {
+      body: { title: 'b' },
+      headers: { 'Idempotency-Key': freshKey() },
+    });
+    expect(noPrecondition.status).toBe(428);
+    const noKey = await alice.call('POST', '/todos', { body: { id: 't2', title: 'b' } });
+    expect(noKey.status).toBe(400);
+    expect((await backend.ledger()).map((entry) => entry.entityId)).toEqual(['t1']);
+  });
+
+  it('rejects a body that is not a JSON object, and a create without an id', async () => {
+    const headers = { 'Idempotency-Key': freshKey(), 'Content-Type': 'application/json' };
+    expect((await alice.call('POST', '/todos', { body: [1], headers })).status).toBe(400);
+    expect((await alice.create('todos', { title: 'no id' })).status).toBe(400);
+    const raw = await fetch(`${server.apiUrl}/todos`, {
+      method: 'POST',
+      headers: { ...headers, Authorization: 'Bearer demo-alice' },
+      body: '{"id":',
+    });
+    expect(raw.status).toBe(400);
+  });
+
+  it('deletes with a tombstone: 204, then 404 for GET, PATCH and DELETE', async () => {
+    await alice.create('todos', { id: 't1', title: 'a' });
+    expect((await alice.remove('todos', 't1', 1)).status).toBe(204);
+    expect((await alice.get('/todos/t1')).status).toBe(404);
+    expect((await alice.update('todos', 't1', 2, { title: 'b' })).status).toBe(404);
+    expect((await alice.remove('todos', 't1', 2)).status).toBe(404);
+    expect((await alice.get('/todos')).body).toEqual([]);
+  });
+
+  it('re-creates a deleted id continuing its version line', async () => {
+    await alice.create('todos', { id: 't1', title: 'a' });
+    await alice.remove('todos', 't1', 1);
+    const again = await alice.create('todos', { id: 't1', title: 'again' });
+    expect(again.status).toBe(201);
+    expect(again.body).toEqual({ id: 't1', title: 'again', version: 3 });
+  });
+
+  it('keeps an id holding a slash or dots in one path segment', async () => {
+    await alice.create('todos', { id: '../admin/reset', title: 'odd' });
+    const one = await alice.get(`/todos/${encodeURIComponent('../admin/reset')}`);
+    expect(one.body).toEqual({ id: '../admin/reset', title: 'odd', version: 1 });
+  });
+
+  it('answers 404 for unknown resources and 405 for unsupported methods', async () => {
+    expect((await alice.get('/nothing')).status).toBe(404);
+    expect((await alice.get('/todos/a/b')).status).toBe(404);
+    const put = await alice.call('PUT', '/todos/t1', { body: {} });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, PATCH, DELETE');
+  });
+});
+
+describe('idempotency', () => {
+  it('replays the first answer byte for byte and applies once', async () => {
+    const key = freshKey();
+    const first = await alice.create('todos', { title: 'once', id: 't1', done: false }, key);
+    const again = await alice.create('todos', { done: false, id: 't1', title: 'once' }, key);
+    expect(again.status).toBe(201);
+    expect(again.text).toBe(first.text);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    expect(await backend.ledger()).toHaveLength(1);
+  });
+
+  it('replays a refusal as the first answer too', async () => {
+    await alice.create('todos', { id: 't1', title: 'a' });
+    await alice.update('todos', 't1', 1, { title: 'b' });
+    const key = freshKey();
+    const stale = await alice.update('todos', 't1', 1, { title: 'c' }, key);
+    await alice.update('todos', 't1', 2, { title: 'd' });
+    const replay = await alice.update('todos', 't1', 1, { title: 'c' }, key);
+    expect(replay.status).toBe(412);
+    expect(replay.text).toBe(stale.text);
+  });
+
+  it('answers 422 to a key reused for another request, applying nothing', async () => {
+    await alice.create('todos', { id: 't1', title: 'a' });
+    const key = freshKey();
+    await alice.update('todos', 't1', 1, { title: 'b' }, key);
+    const otherBody = await alice.update('todos', 't1', 2, { title: 'c' }, key);
+    const otherPath = await alice.create('todos', { id: 't2', title: 'c' }, key);
+    expect(otherBody.status).toBe(422);
+    expect(otherPath.status).toBe(422);
+    expect((await alice.get('/todos/t1')).body).toEqual({ id: 't1', title: 'b', version: 2 });
+    expect((await alice.get('/todos/t2')).status).toBe(404);
+    expect((await backend.ledger()).map((entry) => entry.op)).toEqual(['create', 'update']);
+  });
+
+  it('scopes keys per user', async () => {
+    const key = freshKey();
+    const bob = api(server.apiUrl, 'demo-bob');
+    expect((await alice.create('todos', { id: 't1', title: 'a' }, key)).status).toBe(201);
+    expect((await bob.create('todos', { id: 't2', title: 'b' }, key)).status).toBe(201);
+    expect((await backend.ledger()).map((entry) => [entry.user, entry.entityId])).toEqual([
+      ['alice', 't1'],
+      ['bob', 't2'],
+    ]);
+  });
+
+  it('applies concurrent requests with one key once, answering all alike', async () => {
+    await alice.create('todos', { id: 't1', title: 'a' });
+    const key = freshKey();
+    const replies = await Promise.all(
+      Array.from({ length: 8 }, () => alice.update('todos', 't1', 1, { title: 'together' }, key)),
+    );
+    expect(replies.map((reply) => reply.status)).toEqual(Array(8).fill(200));
+    expect(new Set(replies.map((reply) => reply.text)).size).toBe(1);
+    expect((await backend.ledger()).filter((entry) => entry.op === 'update')).toHaveLength(1);
+  });
+
+  it('answers a retry on a second instance from the record of the first (shared database)', async () => {
+    const other = await backend.start({ resources: [{ name: 'todos', delta: true }] });
+    try {
+      await alice.create('todos', { id: 't1', title: 'a' });
+      await server.admin.faults({ dropAfterApply: { count: 1 } });
+      const key = freshKey();
+      await expect(alice.update('todos', 't1', 1, { title: 'lost answer' }, key)).rejects.toThrow();
+      expect((await backend.ledger()).map((entry) => entry.op)).toEqual(['create', 'update']);
+
+      const retry = await api(other.apiUrl).update('todos', 't1', 1, { title: 'lost answer' }, key);
+      expect(retry.status).toBe(200);
+      expect(retry.body).toEqual({ id: 't1', title: 'lost answer', version: 2 });
+      expect(retry.headers.get('idempotent-replayed')).toBe('true');
+      expect((await backend.ledger()).map((entry) => entry.op)).toEqual(['create', 'update']);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('delta feed', () => {
+  it('pages changes with a cursor, reporting deletes as tombstones', async () => {
+    for (const id of ['a', 'b', 'c']) await alice.create('todos', { id, title: id });
+    await alice.update('todos', 'a', 1, { title: 'a2' });
+    await alice.remove('todos', 'b', 1);
+
+    const first = await alice.get('/todos?since=&limit=2');
+    expect(first.body).toEqual({
+      items: [{ id: 'c', title: 'c', version: 1 }, { id: 'a', title: 'a2', version: 2 }],
+      deleted: [],
+      cursor: expect.any(String),
+      hasMore: true,
+    });
+    const second = await alice.get(`/todos?since=${first.body.cursor}&limit=2`);
+    expect(second.body).toEqual({ items: [], deleted: ['b'], cursor: expect.any(String), hasMore: false });
+    const idle = await alice.get(`/todos?since=${second.body.cursor}`);
+    expect(idle.body).toEqual({ items: [], deleted: [], cursor: second.body.cursor, hasMore: false });
+
+    await alice.update('todos', 'c', 1, { title: 'c2' });
+    const next = await alice.get(`/todos?since=${second.body.cursor}`);
+    expect(next.body.items).toEqual([{ id: 'c', title: 'c2', version: 2 }]);
+  });
+
+  it('starts from the beginning without a cursor value', async () => {
+    await alice.create('todos', { id: 'a', title: 'a' });
+    expect((await alice.get('/todos?since=')).body.items).toHaveLength(1);
+  });
+
+  it('answers 400 to a malformed cursor or limit, 410 to a cursor it never issued', async () => {
+    expect((await alice.get('/todos?since=abc')).status).toBe(400);
+    expect((await alice.get('/todos?since=&limit=0')).status).toBe(400);
+    expect((await alice.get('/todos?since=42')).status).toBe(410);
+  });
+
+  it('is off for a resource configured without delta', async () => {
+    expect((await alice.get('/notes?since=')).status).toBe(400);
+    expect((await alice.get('/notes')).body).toEqual([]);
+  });
+});
+
+describe('auth and CORS', () => {
+  it('answers 401 without a token or with an unknown one, with CORS headers', async () => {
+    for (const token of [null, 'demo-mallory']) {
+      const reply = await alice.call('GET', '/todos', { token });
+      expect(reply.status).toBe(401);
+      expect(reply.body).toEqual({ error: expect.any(String) });
+      expect(reply.headers.get('access-control-allow-origin')).toBe('*');
+    }
+  });
+
+  it('accepts a configured tokens map', async () => {
+    const custom = await backend.start({ tokens: { secret: 'carol' } });
+    try {
+      const carol = api(custom.apiUrl, 'secret');
+      await carol.create('todos', { id: 't1', title: 'x' });
+      expect((await api(custom.apiUrl).get('/todos')).status).toBe(401);
+      expect((await backend.ledger())[0]?.user).toBe('carol');
+    } finally {
+      await custom.close();
+    }
+  });
+
+  it('answers preflights on any path', async () => {
+    const reply = await fetch(`${server.url}anything/at/all`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'PATCH' },
+    });
+    expect(reply.status).toBe(204);
+    expect(reply.headers.get('access-control-allow-origin')).toBe('*');
+    expect(reply.headers.get('access-control-allow-methods')).toBe('GET,POST,PATCH,DELETE,OPTIONS');
+    expect(reply.headers.get('access-control-allow-headers')).toBe(
+      'Authorization, Content-Type, Idempotency-Key, If-Match',
+    );
+    expect(reply.headers.get('access-control-expose-headers')).toContain('Retry-After, Date, ETag');
+  });
+});
+
+describe('server ids', () => {
+  it("assigns '1', '2', ... ignoring client ids, and a replay keeps the first id", async () => {
+    const assigning = await backend.start({ serverIds: true });
+    try {
+      const client = api(assigning.apiUrl);
+      const key = freshKey();
+      const first = await client.create('todos', { id: 'client-id', title: 'a' }, key);
+      const second = await client.create('todos', { title: 'b' });
+      const replay = await client.create('todos', { id: 'client-id', title: 'a' }, key);
+      expect(first.body).toEqual({ id: '1', title: 'a', version: 1 });
+      expect(second.body).toEqual({ id: '2', title: 'b', version: 1 });
+      expect(replay.body).toEqual(first.body);
+      expect((await client.get('/todos')).body.map((todo: { id: string }) => todo.id)).toEqual(['1', '2']);
+    } finally {
+      await assigning.close();
+    }
+  });
+});
+
+describe('ledger and admin edits', () => {
+  it('records every applied write with key, versions, body and user', async () => {
+    const key = freshKey();
+    await alice.create('todos', { id: 't1', title: 'a' }, key);
+    await alice.update('todos', 't1', 1, { title: 'b' });
+    await alice.remove('todos', 't1', 2);
+    await alice.create('notes', { id: 'n1', text: 'x' });
+    const ledger = await server.admin.ledger('todos');
+    expect(ledger.map(({ seq, at, idempotencyKey, ...rest }) => rest)).toEqual([
+      { resource: 'todos', entityId: 't1', op: 'create', versionBefore: null, versionAfter: 1, body: { id: 't1', title: 'a' }, user: 'alice' },
+      { resource: 'todos', entityId: 't1', op: 'update', versionBefore: 1, versionAfter: 2, body: { title: 'b' }, user: 'alice' },
+      { resource: 'todos', entityId: 't1', op: 'delete', versionBefore: 2, versionAfter: 3, body: null, user: 'alice' },
+    ]);
+    expect(ledger[0]?.idempotencyKey).toBe(key);
+    expect((await server.admin.ledger()).map((entry) => entry.resource)).toEqual(['todos', 'todos', 'todos', 'notes']);
+  });
+
+  it("edits as 'mallory': the version moves, the ledger says who, a stale client gets 412", async () => {
+    await alice.create('todos', { id: 't1', title: 'a', done: false });
+    const edit = await server.admin.edit({ resource: 'todos', id: 't1', patch: { done: true } });
+    expect(edit).toEqual({ status: 200, body: { id: 't1', title: 'a', done: true, version: 2 } });
+    const stale = await alice.update('todos', 't1', 1, { title: 'b' });
+    expect(stale.status).toBe(412);
+    expect(stale.body.done).toBe(true);
+
+    expect((await server.admin.edit({ resource: 'todos', create: { id: 't2', title: 'theirs' } })).status).toBe(201);
+    expect((await server.admin.edit({ resource: 'todos', id: 't2', delete: true })).status).toBe(204);
+    expect((await server.admin.edit({ resource: 'todos', id: 'missing', patch: {} })).status).toBe(404);
+    const ledger = await backend.ledger();
+    expect(ledger.map((entry) => [entry.user, entry.op, entry.entityId])).toEqual([
+      ['alice', 'create', 't1'],
+      ['mallory', 'update', 't1'],
+      ['mallory', 'create', 't2'],
+      ['mallory', 'delete', 't2'],
+    ]);
+    expect(ledger.every((entry) => entry.user !== 'mallory' || entry.idempotencyKey === null)).toBe(true);
+  });
+
+  it('rejects malformed admin requests', async () => {
+    const post = (path: string, body: unknown) =>
+      fetch(`${server.url}admin/${path}`, { method: 'POST', body: JSON.stringify(body) }).then((r) => r.status);
+    expect(await post('edit', { resource: 'nothing', id: 'x', patch: {} })).toBe(404);
+    expect(await post('edit', { resource: 'todos', id: 'x' })).toBe(400);
+    expect(await post('seed', { resource: 'todos', count: 0 })).toBe(400);
+    expect(await post('nothing', {})).toBe(404);
+  });
+
+  it('reset empties the tables and restarts the sequences', async () => {
+    await alice.create('todos', { id: 't1', title: 'a' });
+    await server.admin.reset();
+    expect((await alice.get('/todos')).body).toEqual([]);
+    expect(await backend.ledger()).toEqual([]);
+    await alice.create('todos', { id: 't2', title: 'b' });
+    expect((await alice.get('/todos?since=')).body.cursor).toBe('1');
+    expect((await backend.ledger())[0]?.seq).toBe(1);
+  });
+});
