@@ -1,0 +1,233 @@
+// The conformance kit passes against the reference server, and catches
+// deliberately broken servers: the reference server behind a proxy that
+// breaks one rule of the protocol ("test the tests").
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+import { runConformance } from '../../server/conformance/checks.mjs';
+import { createTestBackend, type RunningServer } from '../../server/index.mjs';
+
+const CLI = fileURLToPath(new URL('../../server/conformance/cli.mjs', import.meta.url));
+const run = promisify(execFile);
+
+interface Exchange {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+}
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+interface Breakage {
+  request?: (request: Exchange) => void | Promise<void>;
+  response?: (answer: Answer, request: Exchange) => void;
+}
+
+/** A proxy in front of the reference server that lets `breakage` rewrite requests and answers. */
+async function brokenProxy(target: RunningServer, breakage: Breakage) {
+  const proxy = createServer((req, res) => {
+    void (async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const request: Exchange = {
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        headers: plainHeaders(req.headers),
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
+      await breakage.request?.(request);
+      const upstream = await fetch(new URL(request.path, target.url), {
+        method: request.method,
+        headers: request.headers,
+        body: request.body === '' ? undefined : request.body,
+      });
+      const answer: Answer = {
+        status: upstream.status,
+        headers: Object.fromEntries(upstream.headers),
+        body: await upstream.text(),
+      };
+      breakage.response?.(answer, request);
+      delete answer.headers['content-length'];
+      delete answer.headers['content-encoding'];
+      res.writeHead(answer.status, answer.headers).end(answer.body);
+    })().catch((error: unknown) => {
+      res.writeHead(502).end(String(error));
+    });
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const { port } = proxy.address() as AddressInfo;
+  return {
+    apiUrl: `http://127.0.0.1:${port}/api`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        proxy.close(() => resolve());
+        proxy.closeAllConnections();
+      }),
+  };
+}
+
+function plainHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || ['host', 'connection', 'content-length'].includes(name)) continue;
+    result[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return result;
+}
+
+/** Rewrites a JSON answer body. */
+function editJson(answer: Answer, edit: (body: any) => void) {
+  if (!answer.body) return;
+  const body = JSON.parse(answer.body);
+  edit(body);
+  answer.body = JSON.stringify(body);
+}
+
+const backend = createTestBackend();
+let server: RunningServer;
+
+beforeAll(async () => {
+  server = await backend.start();
+});
+afterAll(() => backend.close());
+beforeEach(() => backend.reset());
+
+const failing = async (apiUrl: string) =>
+  (await runConformance({ apiUrl, token: 'demo-alice' })).filter((result) => !result.ok).map((result) => result.name);
+
+describe('against the reference server', () => {
+  it('passes every check, and again on the same data', async () => {
+    const results = await runConformance({ apiUrl: server.apiUrl, token: 'demo-alice' });
+    expect(results.length).toBeGreaterThanOrEqual(14);
+    expect(results.filter((result) => !result.ok)).toEqual([]);
+    expect(await failing(server.apiUrl)).toEqual([]);
+  });
+
+  it('passes with server-assigned ids', async () => {
+    const assigning = await backend.start({ serverIds: true });
+    try {
+      expect(await failing(assigning.apiUrl)).toEqual([]);
+    } finally {
+      await assigning.close();
+    }
+  });
+});
+
+describe('catches broken servers', () => {
+  const cases: Array<{ name: string; breakage: Breakage; caught: string[]; only?: boolean }> = [
+    {
+      name: 'a server that ignores idempotency keys',
+      breakage: {
+        request: (request) => {
+          if (request.headers['idempotency-key']) request.headers['idempotency-key'] = randomUUID();
+        },
+      },
+      caught: [
+        'create replay returns the first answer',
+        'idempotent replay returns the first answer and applies nothing',
+        'key reused with a different body → 422',
+      ],
+      only: true,
+    },
+    {
+      name: 'a server that does not bump versions on update',
+      breakage: {
+        response: (answer, request) => {
+          if (request.method === 'PATCH' && answer.status === 200) editJson(answer, (body) => (body.version -= 1));
+        },
+      },
+      caught: ['versions bump on update'],
+    },
+    {
+      name: 'a server that does not require If-Match',
+      breakage: {
+        request: async (request) => {
+          if (request.method !== 'PATCH' || request.headers['if-match']) return;
+          const current = await fetch(new URL(request.path, server.url), {
+            headers: { authorization: request.headers.authorization ?? '' },
+          });
+          request.headers['if-match'] = `"${((await current.json()) as { version: number }).version}"`;
+        },
+      },
+      caught: ['PATCH without If-Match → 428'],
+      only: true,
+    },
+    {
+      name: 'a server that forgets tombstones',
+      breakage: {
+        response: (answer, request) => {
+          if (request.path.includes('since=')) editJson(answer, (body) => (body.deleted = []));
+        },
+      },
+      caught: ['delta pages with tombstones and a cursor'],
+      only: true,
+    },
+    {
+      name: 'a server without CORS headers',
+      breakage: {
+        response: (answer) => {
+          for (const name of Object.keys(answer.headers)) {
+            if (name.startsWith('access-control-')) delete answer.headers[name];
+          }
+        },
+      },
+      caught: ['CORS preflight allows the four headers'],
+      only: true,
+    },
+    {
+      name: 'a server that answers without auth',
+      breakage: {
+        request: (request) => {
+          request.headers.authorization = 'Bearer demo-alice';
+        },
+      },
+      caught: ['401 without token'],
+      only: true,
+    },
+  ];
+
+  for (const { name, breakage, caught, only } of cases) {
+    it(name, async () => {
+      const proxy = await brokenProxy(server, breakage);
+      try {
+        const failed = await failing(proxy.apiUrl);
+        if (only) expect(failed).toEqual(caught);
+        else expect(failed).toEqual(expect.arrayContaining(caught));
+      } finally {
+        await proxy.close();
+      }
+    });
+  }
+});
+
+describe('the command line', () => {
+  it('prints PASS lines and a summary, exiting 0', async () => {
+    const { stdout } = await run(process.execPath, [CLI, server.apiUrl, '--token', 'demo-bob']);
+    const lines = stdout.trim().split('\n');
+    expect(lines.slice(0, -1).every((line) => line.startsWith('PASS '))).toBe(true);
+    expect(lines.at(-1)).toBe(`${lines.length - 1} passed, 0 failed`);
+  });
+
+  it('prints FAIL with expected and actual, exiting 1', async () => {
+    const failure = await run(process.execPath, [CLI, server.apiUrl, '--token', 'nobody']).catch(
+      (error: { code: number; stdout: string }) => error,
+    );
+    expect(failure).toMatchObject({ code: 1 });
+    const { stdout } = failure as { stdout: string };
+    expect(stdout).toMatch(/^FAIL list is an array: expected 200 with a JSON array, got 401 /m);
+    expect(stdout).toMatch(/^PASS 401 without token$/m);
+    expect(stdout).toMatch(/^\d+ passed, \d+ failed$/m);
+  });
+
+  it('exits 2 on bad arguments', async () => {
+    await expect(run(process.execPath, [CLI, 'not a url'])).rejects.toMatchObject({ code: 2 });
+  });
+});
