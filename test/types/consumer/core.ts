@@ -1,0 +1,45 @@
+// @ts-nocheck -- checked by test/types/consumer.test.ts against the built package (the root typecheck has no dist/)
+import { createSyncClient, isHarborSyncError, ValidationError } from 'harborsync';
+import type { Conflict, EntityOf, EntityState, QueryState, SyncClient, SyncStatus } from 'harborsync';
+import type { Observable } from 'rxjs';
+import { todos } from './shared.js';
+import type { Equal, Todo } from './shared.js';
+import { expectType } from './shared.js';
+
+expectType<Equal<EntityOf<typeof todos>, Todo>>();
+
+const client: SyncClient = createSyncClient({ baseUrl: '/api', resources: [todos] });
+const handle = client.resource(todos);
+
+const query$ = handle.query$({ where: { done: false }, orderBy: [['title', 'asc']], limit: 10 });
+expectType<Equal<typeof query$, Observable<QueryState<Todo>>>>();
+expectType<Equal<ReturnType<typeof handle.get$>, Observable<EntityState<Todo>>>>();
+handle.query$({ where: (todo) => todo.title.length > 3 });
+
+export async function writes(): Promise<void> {
+  const created = await handle.create({ title: 'Milk', done: false });
+  expectType<Equal<typeof created, Todo>>();
+  const updated = await handle.update('t1', { done: true }, { wait: 'server' });
+  expectType<Equal<typeof updated, Todo>>();
+  await handle.delete(created.id);
+
+  // @ts-expect-error done is a boolean
+  await handle.update('t1', { done: 'yes' });
+  // @ts-expect-error title is required
+  await handle.create({ done: false });
+  // @ts-expect-error no such field
+  handle.query$({ where: { priority: 1 } });
+  // @ts-expect-error orderBy names fields
+  handle.query$({ orderBy: 'priority' });
+}
+
+const byName = client.resource('todos');
+expectType<Equal<typeof byName.name, string>>();
+
+client.status$.subscribe((status) => expectType<Equal<typeof status, SyncStatus>>());
+client.conflicts$.subscribe((conflicts) => expectType<Equal<typeof conflicts, Conflict[]>>());
+
+export function guard(error: unknown): string | undefined {
+  if (error instanceof ValidationError) return error.message;
+  return isHarborSyncError(error) ? error.name : undefined;
+}
