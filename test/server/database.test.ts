@@ -1,0 +1,48 @@
+// Storage: a PGlite data folder keeps data across restarts, migrations apply
+// once, a shared database outlives the servers using it, and an unreadable
+// folder fails with a message that says what to do.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { openDatabase, startServer } from '../../server/index.mjs';
+import { api } from './api.js';
+
+let folder: string;
+
+beforeAll(async () => {
+  folder = await mkdtemp(join(tmpdir(), 'harborsync-db-'));
+});
+afterAll(() => rm(folder, { recursive: true, force: true }));
+
+describe('a PGlite data folder', () => {
+  it('keeps data across restarts and applies each migration once', async () => {
+    const dataDir = join(folder, 'data');
+    const first = await startServer({ dataDir });
+    await api(first.apiUrl).create('todos', { id: 't1', title: 'kept' });
+    await first.close();
+
+    const db = await openDatabase({ dataDir });
+    try {
+      const second = await startServer({ database: db });
+      expect((await api(second.apiUrl).get('/todos/t1')).body).toEqual({ id: 't1', title: 'kept', version: 1 });
+      await second.close();
+      // The server did not own the shared database: it is still open.
+      const migrations = await db.query('SELECT version, name FROM schema_migrations ORDER BY version');
+      expect(migrations).toEqual([{ version: 1, name: '001_init.sql' }]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('that PGlite cannot read fails naming the folder and the fix', async () => {
+    // As if written by an older Postgres: PGlite refuses the folder.
+    const dataDir = join(folder, 'foreign');
+    await mkdir(dataDir);
+    await writeFile(join(dataDir, 'PG_VERSION'), '9\n');
+    await expect(openDatabase({ dataDir })).rejects.toThrow(
+      new RegExp(`${dataDir}.*delete the folder or set DATA_DIR`),
+    );
+  });
+});
