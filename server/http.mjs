@@ -54,8 +54,14 @@ export function createListener({ api, admin, staticDir, log = false, signal }) {
     const [root, ...below] = context.segments;
     if (root === 'api') return api({ ...context, segments: below });
     if (root === 'admin') {
-      // The switch can break the server on purpose: never expose it beyond this machine.
+      // The switch can break the server on purpose: never expose it beyond this
+      // machine, nor to other sites open in a browser on it (a browser sends
+      // Origin with every cross-origin write; tests and scripts send none).
       if (!isLoopback(req.socket.remoteAddress)) throw new HttpError(403, 'admin endpoints answer loopback clients only');
+      const origin = req.headers.origin;
+      if (origin !== undefined && origin !== `http://${req.headers.host}`) {
+        throw new HttpError(403, `admin endpoints refuse pages from ${origin}`);
+      }
       return admin({ ...context, segments: below });
     }
     if (staticDir && (req.method === 'GET' || req.method === 'HEAD')) return serveStatic(context, staticDir);

@@ -2,6 +2,9 @@
 // preconditions, idempotency (also across two instances and under
 // concurrency), tombstones and the delta feed, auth, CORS, server ids and
 // the ledger.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { createTestBackend, type RunningServer } from '../../server/index.mjs';
@@ -350,5 +353,33 @@ describe('ledger and admin edits', () => {
     await alice.create('todos', { id: 't2', title: 'b' });
     expect((await alice.get('/todos?since=')).body.cursor).toBe('1');
     expect((await backend.ledger())[0]?.seq).toBe(1);
+  });
+});
+
+describe('around the API', () => {
+  it('refuses admin calls from pages of other origins', async () => {
+    const fromSite = await fetch(`${server.url}admin/reset`, { method: 'POST', headers: { Origin: 'https://evil.example' } });
+    expect(fromSite.status).toBe(403);
+    const sameOrigin = await fetch(`${server.url}admin/faults`, { headers: { Origin: server.url.slice(0, -1) } });
+    expect(sameOrigin.status).toBe(200);
+  });
+
+  it('serves static files from staticDir, never outside it', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'harborsync-static-'));
+    const site = await backend.start({ staticDir: folder });
+    try {
+      await writeFile(join(folder, 'index.html'), '<h1>demo</h1>');
+      await writeFile(join(folder, 'app.js'), 'export {};');
+      const index = await fetch(site.url);
+      expect(index.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(await index.text()).toBe('<h1>demo</h1>');
+      expect((await fetch(`${site.url}app.js`)).headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+      expect((await fetch(`${site.url}missing.js`)).status).toBe(404);
+      expect((await fetch(`${site.url}%2E%2E%2Fetc%2Fpasswd`)).status).toBe(404);
+      expect((await api(site.apiUrl).get('/todos')).status).toBe(200);
+    } finally {
+      await site.close();
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });
