@@ -33,11 +33,27 @@ async function coreAsShipped() {
   });
   const { output } = await bundle.generate({ format: 'es', plugins: [terser({ ecma: 2020, module: true })] });
   await bundle.close();
-  return output.map((file) => (file.type === 'chunk' ? file.code : '')).join('');
+  const [chunk] = output;
+  return { code: chunk.code, shares: shares(chunk.modules) };
 }
 
+/** Each package's part of the tree-shaken code before minifying: where to look when over budget. */
+function shares(modules) {
+  const bytes = {};
+  for (const [id, { renderedLength }] of Object.entries(modules)) {
+    const name = id.includes('node_modules') ? id.split(/node_modules[\\/]/).at(-1).split(/[\\/]/)[0] : 'harborsync';
+    bytes[name] = (bytes[name] ?? 0) + renderedLength;
+  }
+  const total = Object.values(bytes).reduce((a, b) => a + b, 0);
+  return Object.entries(bytes)
+    .sort(([, a], [, b]) => b - a)
+    .map(([name, size]) => `${name} ${Math.round((100 * size) / total)}%`)
+    .join(', ');
+}
+
+const core = await coreAsShipped();
 const rows = [
-  { name: 'core', what: 'dist/index.js + idb, rxjs, ky (zod external)', code: await coreAsShipped() },
+  { name: 'core', what: `dist/index.js + idb, rxjs, ky (zod external): ${core.shares}`, code: core.code },
   { name: 'umd', what: 'dist/harborsync.umd.min.js', code: readFileSync(dist('harborsync.umd.min.js'), 'utf8') },
 ];
 
