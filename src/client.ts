@@ -274,7 +274,6 @@ class Client implements SyncClient, HandleHost {
       });
     }
     this.hydrating.clear();
-    await this.store.open();
     this.outboxChanged();
     this.channel.post({ t: 'cleared' });
   }

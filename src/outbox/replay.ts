@@ -202,7 +202,8 @@ export class Replayer {
         error instanceof HarborSyncError ? error : new SchemaError([{ field: '', message: String(error) }], { resource: entry.r });
       return this.retry(def, entry, failure, null);
     }
-    const outcome = classifyStatus(error.status, entry.op, error.body, (v) => typeof v === 'object' && v !== null && !Array.isArray(v));
+    const isEntity = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v) && def.key in v;
+    const outcome = classifyStatus(error.status, entry.op, error.body, isEntity);
     if (outcome === 'retry') {
       const retryAfter = parseRetryAfter(error.retryAfter, host.env.clock.now(), error.serverDate);
       return this.retry(def, entry, error, retryAfter);
@@ -219,7 +220,7 @@ export class Replayer {
       if (entry.op === 'delete') return this.succeed(def, entry, null);
       return this.conflict(def, entry, null);
     }
-    let remote: unknown = conflictEntity(error.body, (v) => typeof v === 'object' && v !== null && !Array.isArray(v));
+    let remote: unknown = conflictEntity(error.body, isEntity);
     if (remote === undefined) {
       try {
         remote = await host.transport.one(def, entry.id);

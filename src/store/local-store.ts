@@ -57,7 +57,7 @@ export class LocalStore {
         onBlocked: () => this.callbacks.onBlocked(),
       });
       this.db = db;
-      await this.reloadOutbox();
+      await this.loadOutbox(db);
       return db;
     })();
     return this.opening;
@@ -100,7 +100,10 @@ export class LocalStore {
   }
 
   async reloadOutbox(): Promise<void> {
-    const db = await this.handle();
+    await this.loadOutbox(await this.handle());
+  }
+
+  private async loadOutbox(db: HarborDB): Promise<void> {
     const entries = await db.getAll('outbox');
     this.outbox.replaceAll(entries.filter((e) => typeof e === 'object' && e !== null && typeof e.seq === 'number'));
   }
@@ -278,7 +281,9 @@ export class LocalStore {
           changes.push({ r, id, view: null });
           removed++;
         } else {
-          const view = foldView(null, entries);
+          // Deleted on the server under a pending change: the user's view stays until the change
+          // meets the deletion (a conflict with remote null), never silently dropped.
+          const view = existing.get(id)?.view ?? foldView(null, entries);
           void entities.put({ r, id, base: null, view });
           changes.push({ r, id, view });
         }

@@ -1,0 +1,76 @@
+import { IDBFactory } from 'fake-indexeddb';
+import { BehaviorSubject } from 'rxjs';
+import { z } from 'zod';
+import { createSyncClient, defineResource, type SyncClient, type SyncClientOptions, type SyncEvent } from '../../src/index.js';
+import { ManualClock, seededRandom, settle } from './manual-clock.js';
+
+export const todoSchema = z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() });
+export type Todo = z.infer<typeof todoSchema>;
+export const todos = defineResource({ name: 'todos', schema: todoSchema, delta: true });
+export const notes = defineResource({
+  name: 'notes',
+  schema: z.object({ id: z.string(), text: z.string(), version: z.number().int() }),
+});
+
+/** Every request a client makes, as "METHOD /path?query". */
+export function recordingFetch(inner: typeof fetch = fetch) {
+  const calls: string[] = [];
+  const wrapped: typeof fetch = async (input, init) => {
+    const request = input instanceof Request ? input : new Request(input, init);
+    const url = new URL(request.url);
+    calls.push(`${request.method} ${url.pathname}${url.search}`);
+    return inner(request);
+  };
+  return { fetch: wrapped, calls };
+}
+
+export interface Device {
+  client: SyncClient;
+  clock: ManualClock;
+  online: BehaviorSubject<boolean>;
+  events: SyncEvent[];
+  indexedDB: IDBFactory;
+  calls: string[];
+  reopen(overrides?: Partial<SyncClientOptions>): Device;
+}
+
+/** A client on its own IndexedDB, with a manual clock, a seeded random and an online switch. */
+export function device(apiUrl: string, overrides: Partial<SyncClientOptions> = {}, indexedDB = new IDBFactory(), clock = new ManualClock()): Device {
+  const online = new BehaviorSubject(true);
+  const recorded = recordingFetch(overrides.fetch ?? fetch);
+  const client = createSyncClient({
+    baseUrl: apiUrl,
+    resources: [todos, notes],
+    auth: { getToken: () => 'demo-alice' },
+    indexedDB,
+    now: clock.now,
+    setTimer: clock.setTimer,
+    random: seededRandom(),
+    online,
+    locks: null,
+    BroadcastChannel: null,
+    ...overrides,
+    fetch: recorded.fetch,
+  });
+  const events: SyncEvent[] = [];
+  client.events$.subscribe((e) => events.push(e));
+  return {
+    client,
+    clock,
+    online,
+    events,
+    indexedDB,
+    calls: recorded.calls,
+    reopen: (more = {}) => device(apiUrl, { ...overrides, ...more }, indexedDB, clock),
+  };
+}
+
+/** Waits (bounded) until `check` holds, letting real IO and the manual clock's due timers run. */
+export async function until(check: () => boolean | Promise<boolean>, what = 'condition', rounds = 400): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    if (await check()) return;
+    await settle(2);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

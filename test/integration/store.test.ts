@@ -1,0 +1,187 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestBackend } from '../../server/index.mjs';
+import { HttpError, SchemaError, type QueryState } from '../../src/index.js';
+import { device, notes, todos, until, type Device, type Todo } from '../helpers/harness.js';
+
+const backend = createTestBackend();
+let server: Awaited<ReturnType<typeof backend.start>>;
+const open: Device[] = [];
+const make = (...args: Parameters<typeof device>) => {
+  const d = device(...args);
+  open.push(d);
+  return d;
+};
+
+beforeAll(async () => {
+  server = await backend.start({ resources: [{ name: 'todos', delta: true }, { name: 'notes' }] });
+});
+afterAll(() => backend.close());
+beforeEach(() => backend.reset());
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((d) => d.client.close()));
+});
+
+async function seedTodos(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    await server.admin.edit({ resource: 'todos', create: { id: `t${i}`, title: `todo ${i}`, done: i % 2 === 0 } });
+  }
+}
+
+describe('reading and caching', () => {
+  it('refresh() pulls the resource into the cache and live queries show it', async () => {
+    await seedTodos(3);
+    const d = make(server.apiUrl);
+    const states: Array<QueryState<Todo>> = [];
+    d.client.resource(todos).query$({ orderBy: 'title' }).subscribe((s) => states.push(s));
+    await d.client.resource(todos).refresh();
+    const last = states.at(-1)!;
+    expect(last.status).toBe('success');
+    expect(last.data.map((t) => t.id)).toEqual(['t0', 't1', 't2']);
+    expect(last.lastSyncedAt).toBe(d.clock.now());
+    expect(await d.client.resource(todos).get('t1')).toMatchObject({ title: 'todo 1', version: 1 });
+  });
+
+  it('serves the cache before the network answers, after a reload', async () => {
+    await seedTodos(2);
+    const first = make(server.apiUrl);
+    await first.client.resource(todos).refresh();
+    await first.client.close();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const reload = make(server.apiUrl, { fetch: async (input, init) => (await gate, fetch(input, init)) }, first.indexedDB, first.clock);
+    first.clock.jump(60_000);
+    const states: Array<QueryState<Todo>> = [];
+    reload.client.resource(todos).query$().subscribe((s) => states.push(s));
+    await until(() => states.some((s) => s.isFetching), 'the background revalidation to start');
+    const served = states.find((s) => s.data.length > 0);
+    expect(served?.status).toBe('success');
+    expect(served?.data.map((t) => t.id).sort()).toEqual(['t0', 't1']);
+    expect(states.at(-1)!.isFetching).toBe(true);
+    release();
+    await until(() => states.at(-1)!.isFetching === false, 'the revalidation to finish');
+    expect(states.at(-1)!.lastSyncedAt).toBe(first.clock.now());
+  });
+
+  it('revalidates only when the cache is older than staleTimeMs', async () => {
+    await seedTodos(1);
+    const d = make(server.apiUrl, { staleTimeMs: 10_000 });
+    await d.client.resource(todos).refresh();
+    const pulls = () => d.calls.filter((c) => c.startsWith('GET /api/todos')).length;
+    expect(pulls()).toBe(1);
+    const sub = d.client.resource(todos).query$().subscribe();
+    await until(async () => (await d.client.resource(todos).list()).length === 1);
+    expect(pulls()).toBe(1);
+    sub.unsubscribe();
+    await d.clock.advance(10_001);
+    const again = d.client.resource(todos).get$('t0').subscribe();
+    await until(() => pulls() === 2, 'a revalidating pull');
+    again.unsubscribe();
+  });
+
+  it('treats a list answer as authoritative: entities missing from it are removed', async () => {
+    await server.admin.edit({ resource: 'notes', create: { id: 'n1', text: 'a' } });
+    await server.admin.edit({ resource: 'notes', create: { id: 'n2', text: 'b' } });
+    const d = make(server.apiUrl);
+    await d.client.resource(notes).refresh();
+    expect((await d.client.resource(notes).list()).map((n) => n.id).sort()).toEqual(['n1', 'n2']);
+    await server.admin.edit({ resource: 'notes', id: 'n1', delete: true });
+    await d.client.resource(notes).refresh();
+    expect((await d.client.resource(notes).list()).map((n) => n.id)).toEqual(['n2']);
+    expect(d.events.some((e) => e.type === 'pulled' && e.removed === 1)).toBe(true);
+  });
+
+  it('keeps an entity with a pending change that a list answer leaves out', async () => {
+    await server.admin.edit({ resource: 'notes', create: { id: 'n1', text: 'a' } });
+    const d = make(server.apiUrl);
+    await d.client.resource(notes).refresh();
+    d.online.next(false);
+    await d.client.resource(notes).update('n1', { text: 'mine' });
+    await server.admin.edit({ resource: 'notes', id: 'n1', delete: true });
+    await d.client.resource(notes).refresh();
+    expect(await d.client.resource(notes).get('n1')).toMatchObject({ text: 'mine' });
+  });
+
+  it('follows a delta feed with tombstones, paging and a persisted cursor', async () => {
+    await seedTodos(5);
+    const paged: typeof fetch = (input, init) => {
+      const request = new Request(input, init);
+      const url = new URL(request.url);
+      if (url.searchParams.has('since')) url.searchParams.set('limit', '2');
+      return fetch(new Request(url, request));
+    };
+    const d = make(server.apiUrl, { fetch: paged });
+    await d.client.resource(todos).refresh();
+    expect(d.calls.filter((c) => c.includes('since=')).length).toBe(3);
+    expect((await d.client.resource(todos).list()).length).toBe(5);
+    await server.admin.edit({ resource: 'todos', id: 't1', delete: true });
+    await server.admin.edit({ resource: 'todos', id: 't2', patch: { title: 'renamed' } });
+    await d.client.close();
+    const reload = make(server.apiUrl, { fetch: paged }, d.indexedDB, d.clock);
+    await reload.client.resource(todos).refresh();
+    const since = reload.calls.filter((c) => c.includes('since='));
+    expect(since).toHaveLength(1);
+    expect(since[0]).not.toContain('since=&');
+    const list = await reload.client.resource(todos).list({ orderBy: 'id' });
+    expect(list.map((t) => t.id)).toEqual(['t0', 't2', 't3', 't4']);
+    expect(list[1]).toMatchObject({ title: 'renamed', version: 2 });
+  });
+
+  it('skips and reports invalid items, caching the valid rest', async () => {
+    await seedTodos(2);
+    const corrupting: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      const body = await response.json();
+      body.items[1].done = 'yes';
+      return new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } });
+    };
+    const d = make(server.apiUrl, { fetch: corrupting });
+    await d.client.resource(todos).refresh();
+    expect((await d.client.resource(todos).list()).map((t) => t.id)).toEqual(['t0']);
+    const reported = d.events.find((e) => e.type === 'schemaError');
+    expect(reported).toBeDefined();
+    if (reported?.type !== 'schemaError') throw new Error('no schema error');
+    expect(reported.id).toBe('t1');
+    expect(reported.error).toBeInstanceOf(SchemaError);
+    expect(reported.error.message).toContain('todos/t1');
+    expect(reported.error.message).toContain('"done"');
+  });
+
+  it('leaves the cache untouched on malformed JSON or a non-array list', async () => {
+    await server.admin.edit({ resource: 'notes', create: { id: 'n1', text: 'a' } });
+    const d = make(server.apiUrl);
+    await d.client.resource(notes).refresh();
+    for (const body of ['{ not json', '{"items": []}']) {
+      const broken = make(server.apiUrl, { fetch: async () => new Response(body, { status: 200 }) }, d.indexedDB, d.clock);
+      await expect(broken.client.resource(notes).refresh()).rejects.toBeInstanceOf(SchemaError);
+      expect((await broken.client.resource(notes).list()).map((n) => n.id)).toEqual(['n1']);
+      await broken.client.close();
+    }
+  });
+
+  it('reports an HTTP failure in the query state and keeps the cached data', async () => {
+    await seedTodos(1);
+    const d = make(server.apiUrl);
+    await d.client.resource(todos).refresh();
+    await server.admin.faults({ errorRate: 1, errorStatus: 500 });
+    const states: Array<QueryState<Todo>> = [];
+    d.client.resource(todos).query$().subscribe((s) => states.push(s));
+    await expect(d.client.resource(todos).refresh()).rejects.toBeInstanceOf(HttpError);
+    const last = states.at(-1)!;
+    expect(last.status).toBe('success');
+    expect(last.error).toBeInstanceOf(HttpError);
+    expect(last.data).toHaveLength(1);
+  });
+
+  it('sends Authorization only to the baseUrl origin and never stores the token', async () => {
+    const seen: Array<string | null> = [];
+    const d = make(server.apiUrl, {
+      fetch: (input, init) => {
+        const request = new Request(input, init);
+        seen.push(request.headers.get('Authorization'));
+        return fetch(request);
+      },
+    });
+    await d.client.resource(todos).refresh();
+    expect(seen).toEqual(['Bearer demo-alice']);
+  });
+});
