@@ -1,4 +1,4 @@
-import { inject, onScopeDispose, shallowReadonly, shallowRef, toRaw, toValue, watch } from 'vue';
+import { inject, onScopeDispose, shallowReadonly, shallowRef, ssrContextKey, toRaw, toValue, watch } from 'vue';
 import type { InjectionKey, MaybeRefOrGetter, Plugin, Ref, WatchSource } from 'vue';
 import type { Observable } from 'rxjs';
 import type {
@@ -57,7 +57,7 @@ export function useSyncClient(): SyncClient {
 /**
  * A live query as a readonly ref. The resource and the query may be plain values, refs or
  * getters; a change of value (a predicate `where`: of identity) resubscribes. Before the first
- * result: `status: 'loading'`, `data: []`.
+ * result, and in a server render: `status: 'loading'`, `data: []`.
  *
  * @example
  * const filter = ref(false);
@@ -85,8 +85,8 @@ export function useQuery(
 }
 
 /**
- * One entity as a readonly ref; the id may be a ref or a getter. Before the first result:
- * `status: 'loading'`, `data: undefined`.
+ * One entity as a readonly ref; the id may be a ref or a getter. Before the first result, and
+ * in a server render: `status: 'loading'`, `data: undefined`.
  *
  * @example
  * const props = defineProps<{ id: string }>();
@@ -159,10 +159,12 @@ function rawQuery(query: Query<Entity> | undefined): Query<Entity> | undefined {
 
 /**
  * A shallow ref following `open()`'s latest value; `open` runs again (from `initial`) whenever a
- * source changes, and the subscription ends with the enclosing scope.
+ * source changes, and the subscription ends with the enclosing scope. In a server render (the
+ * renderer provides its context) it stays at `initial` and never reaches the client.
  */
 function follow<T>(sources: WatchSource[], open: () => Observable<T>, initial: T): Readonly<Ref<T>> {
   const state = shallowRef(initial);
+  if (inject(ssrContextKey, null)) return shallowReadonly(state);
   let close: (() => void) | undefined;
   watch(
     sources,

@@ -1,10 +1,11 @@
 // @vitest-environment happy-dom
-import { createApp, defineComponent, effectScope, h, isReadonly, nextTick, ref } from 'vue';
+import { createApp, createSSRApp, defineComponent, effectScope, h, isReadonly, nextTick, ref } from 'vue';
+import { renderToString } from 'vue/server-renderer';
 import { mount } from '@vue/test-utils';
 import { describe, expect, it } from 'vitest';
 import { harborSync, useConflicts, useEntity, useFailed, useQuery, useSyncClient, useSyncStatus } from '../../src/vue.js';
 import type { Query, SyncClient } from '../../src/types.js';
-import { STATUS, createFakeClient, todos } from './fake-client.js';
+import { STATUS, createFakeClient, todos, untouchableClient } from './fake-client.js';
 import type { Todo } from './fake-client.js';
 
 const t1: Todo = { id: 't1', title: 'Milk', done: false, version: 1 };
@@ -153,6 +154,21 @@ describe('harborsync/vue', () => {
     expect(fake.counts.active).toBe(5);
     stop();
     expect(fake.counts.active).toBe(0);
+  });
+
+  it('renders the loading state on the server without touching the client', async () => {
+    const Screen = defineComponent({
+      setup() {
+        const query = useQuery(todos, { where: { done: false } });
+        const entity = useEntity(todos, 't1');
+        const status = useSyncStatus();
+        const lists = useConflicts().value.length + useFailed().value.length;
+        return () =>
+          h('p', `${query.value.status}:${query.value.data.length}/${entity.value.status}/${status.value.online}/${lists}`);
+      },
+    });
+    const html = await renderToString(createSSRApp(Screen).use(harborSync(untouchableClient())));
+    expect(html).toBe('<p>loading:0/loading/true/0</p>');
   });
 
   it('says when the plugin is missing', () => {
