@@ -2,7 +2,7 @@
 import { StrictMode, useState } from 'react';
 import type { ReactNode } from 'react';
 import { renderToString } from 'react-dom/server';
-import { act, cleanup, render, screen } from '@testing-library/react';
+import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   SyncProvider,
@@ -16,6 +16,7 @@ import {
 import type { Conflict, EntityState, Query, QueryState, SyncClient } from '../../src/types.js';
 import { STATUS, createFakeClient, todos, untouchableClient } from './fake-client.js';
 import type { Todo } from './fake-client.js';
+import { realClient } from './stub-api.js';
 
 // React warns unless told that the test environment flushes with act().
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
@@ -211,5 +212,25 @@ describe('harborsync/react', () => {
     expect(found).toBe(fake.client);
 
     expect(() => renderToString(<Probe />)).toThrow(/SyncProvider/);
+  });
+
+  it('works with the real client: cached, fetched, written, unsubscribed', async () => {
+    const { client, table } = realClient([t1, t2]);
+    function List() {
+      const { data, status } = useQuery(todos, { where: { done: false } });
+      const { pending } = useSyncStatus();
+      return <p>{status === 'loading' ? 'loading' : `${data.map((t) => t.title).join(',')} (${pending} pending)`}</p>;
+    }
+    const { unmount } = render(wrap(client, <List />));
+    expect(screen.getByText('loading')).toBeTruthy();
+    await screen.findByText('Milk (0 pending)');
+
+    await act(() => client.resource(todos).update('t1', { title: 'Oat milk' }));
+    await screen.findByText(/^Oat milk/);
+    await waitFor(() => expect(table.get('t1')).toMatchObject({ title: 'Oat milk', version: 2 }));
+    await screen.findByText('Oat milk (0 pending)');
+
+    unmount();
+    await client.close();
   });
 });

@@ -2,11 +2,12 @@
 import { createApp, createSSRApp, defineComponent, effectScope, h, isReadonly, nextTick, ref } from 'vue';
 import { renderToString } from 'vue/server-renderer';
 import { mount } from '@vue/test-utils';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { harborSync, useConflicts, useEntity, useFailed, useQuery, useSyncClient, useSyncStatus } from '../../src/vue.js';
 import type { Query, SyncClient } from '../../src/types.js';
 import { STATUS, createFakeClient, todos, untouchableClient } from './fake-client.js';
 import type { Todo } from './fake-client.js';
+import { realClient } from './stub-api.js';
 
 const t1: Todo = { id: 't1', title: 'Milk', done: false, version: 1 };
 const t2: Todo = { id: 't2', title: 'Bread', done: true, version: 1 };
@@ -179,5 +180,33 @@ describe('harborsync/vue', () => {
       render: () => null,
     });
     expect(() => mount(Orphan)).toThrow(/harborSync\(client\)/);
+  });
+
+  it('works with the real client: cached, fetched, written, unsubscribed', async () => {
+    const { client, table } = realClient([t1, t2]);
+    const Listing = defineComponent({
+      setup() {
+        const state = useQuery(todos, { where: { done: false } });
+        const status = useSyncStatus();
+        return () =>
+          h(
+            'p',
+            state.value.status === 'loading'
+              ? 'loading'
+              : `${state.value.data.map((t) => t.title).join(',')} (${status.value.pending} pending)`,
+          );
+      },
+    });
+    const wrapper = mount(Listing, { global: { plugins: [harborSync(client)] } });
+    expect(wrapper.text()).toBe('loading');
+    await vi.waitFor(() => expect(wrapper.text()).toBe('Milk (0 pending)'));
+
+    await client.resource(todos).update('t1', { title: 'Oat milk' });
+    await vi.waitFor(() => expect(wrapper.text()).toMatch(/^Oat milk/));
+    await vi.waitFor(() => expect(table.get('t1')).toMatchObject({ title: 'Oat milk', version: 2 }));
+    await vi.waitFor(() => expect(wrapper.text()).toBe('Oat milk (0 pending)'));
+
+    wrapper.unmount();
+    await client.close();
   });
 });
