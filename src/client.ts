@@ -336,6 +336,8 @@ class Client implements SyncClient, HandleHost {
   revalidate(def: Def): void {
     void this.hydrate(def)
       .then(() => {
+        // Offline, the cache answers; coming back online refetches what is watched.
+        if (!this.online) return undefined;
         const { lastSyncedAt } = this.mirror(def).flags;
         const age = lastSyncedAt === null ? Infinity : this.env.clock.now() - lastSyncedAt;
         if (age > this.staleTimeMs || age < 0) return this.refreshResource(def);
@@ -451,7 +453,7 @@ class Client implements SyncClient, HandleHost {
       id: entry.id,
       op: entry.op,
       payload: entry.payload,
-      error: entry.failure ?? { message: 'failed' },
+      error: { status: entry.failure?.status, message: entry.failure?.message ?? 'failed', body: entry.failure?.body },
       retry: async () => {
         this.assertOpen('FailedMutation.retry()');
         const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => ({

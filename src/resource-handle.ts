@@ -3,7 +3,8 @@ import type { Env } from './env.js';
 import { HarborSyncError, StorageError, ValidationError } from './errors.js';
 import { normalizeId, TEMP_ID_PREFIX, uuid } from './internal/ids.js';
 import { applyPatch, deepEqual, FORBIDDEN_KEYS } from './internal/plain.js';
-import { validate } from './internal/schema.js';
+import { validate, type Validation } from './internal/schema.js';
+import type { StandardSchemaV1 } from './internal/standard-schema.js';
 import type { PendingOp } from './outbox/coalesce.js';
 import type { NewEntry } from './outbox/entry.js';
 import type { LocalStore, ViewChange } from './store/local-store.js';
@@ -112,49 +113,64 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     return this.host.refreshResource(this.def);
   }
 
-  async create(value: CreateInput<T>, options: WriteOptions = {}): Promise<T> {
-    this.host.assertOpen('create()');
-    if (typeof value !== 'object' || value === null) {
-      throw new ValidationError([{ field: '', message: 'create() takes an object' }], { resource: this.def.name });
-    }
-    const fields = ownFields(value as Rec);
-    delete fields[this.def.version];
-    const given = fields[this.def.key];
-    const id = given === undefined || given === null ? this.newId() : this.id(given as EntityKey, 'create()');
-    if (given === undefined || given === null) fields[this.def.key] = id;
-    const mirror = await this.ready();
-    if (mirror.entities.has(id)) {
-      throw new ValidationError([{ field: this.def.key, message: 'an entity with this id already exists' }], { resource: this.def.name, id });
-    }
-    const entity = await this.validated(fields, id);
-    return (await this.commit(id, entity, { op: 'create', value: entity }, options)) as T;
+  create(value: CreateInput<T>, options: WriteOptions = {}): Promise<T> {
+    return this.whenReady('create()', (mirror) => {
+      if (typeof value !== 'object' || value === null) {
+        throw new ValidationError([{ field: '', message: 'create() takes an object' }], { resource: this.def.name });
+      }
+      const fields = ownFields(value as Rec);
+      delete fields[this.def.version];
+      const given = fields[this.def.key];
+      const id = given === undefined || given === null ? this.newId() : this.id(given as EntityKey, 'create()');
+      fields[this.def.key] = given === undefined || given === null ? id : given;
+      if (mirror.entities.has(id)) {
+        throw new ValidationError([{ field: this.def.key, message: 'an entity with this id already exists' }], { resource: this.def.name, id });
+      }
+      return this.validated(fields, id, (entity) => this.commit(id, entity, { op: 'create', value: entity }, options));
+    }) as Promise<T>;
   }
 
-  async update(key: EntityKey, patch: Partial<T>, options: WriteOptions = {}): Promise<T> {
-    const id = this.id(key, 'update()');
-    if (typeof patch !== 'object' || patch === null) {
-      throw new ValidationError([{ field: '', message: 'update() takes an object of changed fields' }], { resource: this.def.name, id });
-    }
-    const mirror = await this.ready();
-    const current = mirror.entities.get(id) as Rec | undefined;
-    if (!current) throw new ValidationError([{ field: this.def.key, message: 'no entity with this id' }], { resource: this.def.name, id });
-    const changes = ownFields(patch as Rec);
-    delete changes[this.def.version];
-    if (this.def.key in changes && normalizeId(changes[this.def.key]) !== id) {
-      throw new ValidationError([{ field: this.def.key, message: 'the key cannot be changed' }], { resource: this.def.name, id });
-    }
-    delete changes[this.def.key];
-    for (const field of Object.keys(changes)) if (deepEqual(changes[field], current[field])) delete changes[field];
-    if (Object.keys(changes).length === 0) return current as T;
-    const view = await this.validated(applyPatch(current, changes), id);
-    return (await this.commit(id, view, { op: 'update', patch: changes }, options)) as T;
+  update(key: EntityKey, patch: Partial<T>, options: WriteOptions = {}): Promise<T> {
+    return this.whenReady('update()', (mirror) => {
+      const id = this.id(key, 'update()');
+      if (typeof patch !== 'object' || patch === null) {
+        throw new ValidationError([{ field: '', message: 'update() takes an object of changed fields' }], { resource: this.def.name, id });
+      }
+      const current = mirror.entities.get(id) as Rec | undefined;
+      if (!current) throw new ValidationError([{ field: this.def.key, message: 'no entity with this id' }], { resource: this.def.name, id });
+      const changes = ownFields(patch as Rec);
+      delete changes[this.def.version];
+      if (this.def.key in changes && normalizeId(changes[this.def.key]) !== id) {
+        throw new ValidationError([{ field: this.def.key, message: 'the key cannot be changed' }], { resource: this.def.name, id });
+      }
+      delete changes[this.def.key];
+      for (const field of Object.keys(changes)) if (deepEqual(changes[field], current[field])) delete changes[field];
+      if (Object.keys(changes).length === 0) return Promise.resolve(current);
+      return this.validated(applyPatch(current, changes), id, (view) => this.commit(id, view, { op: 'update', patch: changes }, options));
+    }) as Promise<T>;
   }
 
-  async delete(key: EntityKey, options: WriteOptions = {}): Promise<void> {
-    const id = this.id(key, 'delete()');
-    const mirror = await this.ready();
-    if (!mirror.entities.has(id)) throw new ValidationError([{ field: this.def.key, message: 'no entity with this id' }], { resource: this.def.name, id });
-    await this.commit(id, undefined, { op: 'delete' }, options);
+  delete(key: EntityKey, options: WriteOptions = {}): Promise<void> {
+    return this.whenReady('delete()', (mirror) => {
+      const id = this.id(key, 'delete()');
+      if (!mirror.entities.has(id)) throw new ValidationError([{ field: this.def.key, message: 'no entity with this id' }], { resource: this.def.name, id });
+      return this.commit(id, undefined, { op: 'delete' }, options);
+    }).then(() => undefined);
+  }
+
+  /**
+   * Runs a write once the resource is loaded: in the same call when it already is, so the change
+   * reaches live queries before the caller's next line. Thrown errors become rejections.
+   */
+  private whenReady<R>(what: string, write: (mirror: ResourceMirror<object>) => Promise<R>): Promise<R> {
+    try {
+      this.host.assertOpen(what);
+      const mirror = this.host.mirror(this.def);
+      if (!mirror.flags.hydrated) return this.host.hydrate(this.def).then(() => this.whenReady(what, write));
+      return write(mirror);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   private newId(): string {
@@ -162,17 +178,14 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     return this.def.ids === 'server' ? TEMP_ID_PREFIX + id : id;
   }
 
-  private async ready(): Promise<ResourceMirror<object>> {
-    const mirror = this.host.mirror(this.def);
-    if (!mirror.flags.hydrated) await this.host.hydrate(this.def);
-    return mirror;
-  }
-
-  private async validated(candidate: Rec, id: string): Promise<Rec> {
-    const checked = validate(this.def.schema, candidate, this.def.version);
-    const result = checked instanceof Promise ? await checked : checked;
-    if (!result.ok) throw new ValidationError(result.issues, { resource: this.def.name, id });
-    return result.value as Rec;
+  /** Validates synchronously when the schema does, so a sync schema keeps the write in one call. */
+  private validated<R>(candidate: Rec, id: string, then: (value: Rec) => Promise<R>): Promise<R> {
+    const finish = (result: Validation<Rec>) => {
+      if (!result.ok) throw new ValidationError(result.issues, { resource: this.def.name, id });
+      return then(result.value);
+    };
+    const checked = validate(this.def.schema as StandardSchemaV1<unknown, Rec>, candidate, this.def.version);
+    return checked instanceof Promise ? checked.then(finish) : finish(checked);
   }
 
   /**

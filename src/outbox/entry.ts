@@ -14,6 +14,8 @@ export interface EntryFailure {
   status?: number;
   message: string;
   body?: unknown;
+  /** The server refused the change (a permanent 4xx): the view is rolled back until retry(). */
+  rejected: boolean;
 }
 
 /** One logical mutation in the durable queue. */
@@ -57,14 +59,20 @@ export function toPendingOp(entry: Pick<OutboxEntry, 'op' | 'payload'>): Pending
   return { op: 'update', patch: entry.payload ?? {} };
 }
 
+/** Refused by the server: left out of the view until retried. */
+export function isRolledBack(entry: Pick<OutboxEntry, 'state' | 'failure'>): boolean {
+  return entry.state === 'failed' && entry.failure?.rejected === true;
+}
+
 /**
  * The local view: the server state with the entity's queued changes applied in order.
- * Failed entries are rolled back (left out) until retried.
+ * Entries the server refused are rolled back (left out) until retried; entries parked after
+ * too many retryable failures still show.
  */
 export function foldView(base: Rec | null, entries: readonly OutboxEntry[]): Rec | null {
   let view = base;
   for (const entry of entries) {
-    if (entry.state === 'failed') continue;
+    if (isRolledBack(entry)) continue;
     if (entry.op !== 'create' && view === null) continue;
     view = applyOp(view, toPendingOp(entry));
   }

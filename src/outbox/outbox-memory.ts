@@ -1,4 +1,4 @@
-import type { OutboxEntry } from './entry.js';
+import { isRolledBack, type OutboxEntry } from './entry.js';
 
 const entityKey = (r: string, id: string) => `${r}\u0000${id}`;
 
@@ -46,7 +46,7 @@ export class OutboxMemory {
 
   /** Pending in the view's sense: some change not rolled back is unconfirmed. */
   isPending(r: string, id: string): boolean {
-    return this.entriesOf(r, id).some((e) => e.state !== 'failed');
+    return this.entriesOf(r, id).some((e) => !isRolledBack(e));
   }
 
   /** Every entry in global order. */

@@ -4,7 +4,7 @@ import type { Env } from '../env.js';
 import type { LocalStore, ViewChange } from '../store/local-store.js';
 import type { ConflictStrategy, ResourceDefinition, SyncEvent, Transport } from '../types.js';
 import { retryDelay, parseRetryAfter } from './backoff.js';
-import { idempotencyKey, type OutboxEntry } from './entry.js';
+import { idempotencyKey, type EntryFailure, type OutboxEntry } from './entry.js';
 import { conflictFields, decide, overwritten, parked, remoteMatchesIntent, requeue, type Outcome } from '../conflict/resolve.js';
 
 type Rec = Record<string, unknown>;
@@ -172,7 +172,7 @@ export class Replayer {
     const parsed = await host.parse(def, answer, entry.id);
     if (!parsed) {
       const error = new SchemaError([{ field: '', message: 'the server answered with an entity that fails the schema' }], { resource: entry.r, id: entry.id });
-      return this.park(def, entry, 'failed', { message: error.message, body: answer }, error);
+      return this.park(def, entry, { message: error.message, body: answer, rejected: false }, error);
     }
     return this.succeed(def, entry, parsed);
   }
@@ -214,7 +214,7 @@ export class Replayer {
       return;
     }
     if (outcome === 'permanent') {
-      return this.park(def, entry, 'failed', { status: error.status, message: error.message, body: error.body }, error);
+      return this.park(def, entry, { status: error.status, message: error.message, body: error.body, rejected: true }, error);
     }
     if (outcome === 'gone') {
       if (entry.op === 'delete') return this.succeed(def, entry, null);
@@ -240,7 +240,7 @@ export class Replayer {
     const attempts = entry.attempts + 1;
     const firstFailureAt = entry.firstFailureAt ?? now;
     if (attempts >= host.options.maxAttempts || now - firstFailureAt >= host.options.maxAgeMs) {
-      return this.park(def, entry, 'failed', { message: `gave up after ${attempts} attempts: ${error.message}` }, error, true);
+      return this.park(def, entry, { message: `gave up after ${attempts} attempts: ${error.message}`, rejected: false }, error);
     }
     const delayMs = retryDelay(attempts, host.env.random(), host.options, retryAfterMs);
     await host.store.rewrite(def, entry.id, ({ base, entries }) => ({
@@ -252,23 +252,16 @@ export class Replayer {
   }
 
   /** Moves the entity's head entry to failed$ (rolled back in the view) or leaves it for conflicts$. */
-  private async park(
-    def: Def,
-    entry: OutboxEntry,
-    state: 'failed',
-    failure: OutboxEntry['failure'],
-    error: HarborSyncError,
-    keepView = false,
-  ): Promise<void> {
+  private async park(def: Def, entry: OutboxEntry, failure: EntryFailure, error: HarborSyncError): Promise<void> {
     const { host } = this;
     const change = await host.store.rewrite(def, entry.id, ({ base, entries }) => ({
       base,
-      entries: entries.map((e) => (e.seq === entry.seq ? { ...e, state, failure } : e)),
+      entries: entries.map((e) => (e.seq === entry.seq ? { ...e, state: 'failed' as const, failure } : e)),
     }));
     host.applied(change);
     const at = host.env.clock.now();
     host.emit({ type: 'failed', at, resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, error });
-    if (!keepView) host.emit({ type: 'rolledBack', at, resource: entry.r, id: entry.id });
+    if (failure.rejected) host.emit({ type: 'rolledBack', at, resource: entry.r, id: entry.id });
     host.settled(entry.seq, { error });
     host.announce();
   }

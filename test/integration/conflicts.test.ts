@@ -1,0 +1,205 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
+import { ConflictError, type Conflict, type ConflictStrategy, type SyncClientOptions } from '../../src/index.js';
+import { device, todos, type Device, type Todo } from '../helpers/harness.js';
+
+const backend = createTestBackend();
+let server: Awaited<ReturnType<typeof backend.start>>;
+const open: Device[] = [];
+
+beforeAll(async () => {
+  server = await backend.start();
+});
+afterAll(() => backend.close());
+beforeEach(() => backend.reset());
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((d) => d.client.close()));
+});
+
+const ledger = async () => (await server.admin.ledger('todos')).filter((r: LedgerEntry) => r.user !== 'mallory');
+const serverTodo = async (id: string) => {
+  const response = await fetch(`${server.apiUrl}/todos/${id}`, { headers: { Authorization: 'Bearer demo-alice' } });
+  return response.status === 404 ? null : ((await response.json()) as Todo);
+};
+
+/** A device holding todo `a` (title A, done false) confirmed, then offline. */
+async function offlineWithTodo(options: Partial<SyncClientOptions> = {}): Promise<Device> {
+  const d = device(server.apiUrl, options);
+  open.push(d);
+  await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+  await d.client.flush();
+  d.online.next(false);
+  return d;
+}
+
+async function reconnect(d: Device): Promise<void> {
+  d.online.next(true);
+  await d.client.flush();
+}
+
+function latestConflicts(d: Device): Conflict[] {
+  let value: Conflict[] = [];
+  d.client.conflicts$.subscribe((c) => (value = c)).unsubscribe();
+  return value;
+}
+
+const theirs = (patch: Record<string, unknown>) => server.admin.edit({ resource: 'todos', id: 'a', patch });
+
+describe("'merge' (default)", () => {
+  it('merges fields changed on one side each and re-sends against the remote version', async () => {
+    const d = await offlineWithTodo();
+    await d.client.resource(todos).update('a', { done: true });
+    await theirs({ title: 'B' });
+    await reconnect(d);
+    expect(await serverTodo('a')).toEqual({ id: 'a', title: 'B', done: true, version: 3 });
+    expect(await d.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'B', done: true, version: 3 });
+    const resolved = d.events.find((e) => e.type === 'resolved');
+    expect(resolved).toMatchObject({ choice: 'merged', strategy: 'merge' });
+    expect(latestConflicts(d)).toEqual([]);
+  });
+
+  it('puts a field changed on both sides into conflicts$, holding back only that entity', async () => {
+    const d = await offlineWithTodo();
+    const h = d.client.resource(todos);
+    await h.update('a', { title: 'mine' });
+    await h.create({ id: 'b', title: 'other', done: false });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    const [conflict] = latestConflicts(d);
+    expect(conflict).toMatchObject({ resource: 'todos', id: 'a', fields: ['title'] });
+    expect(conflict!.base).toMatchObject({ title: 'A' });
+    expect(conflict!.local).toMatchObject({ title: 'mine' });
+    expect(conflict!.remote).toMatchObject({ title: 'theirs', version: 2 });
+    expect(await serverTodo('b')).not.toBeNull();
+    expect(await h.get('a')).toMatchObject({ title: 'mine' });
+    await conflict!.resolve({ value: { title: 'both' } });
+    await d.client.flush();
+    expect(await serverTodo('a')).toMatchObject({ title: 'both', version: 3 });
+    expect(latestConflicts(d)).toEqual([]);
+  });
+
+  it('keeps an unresolved conflict across a reload and resolves it after', async () => {
+    const d = await offlineWithTodo();
+    await d.client.resource(todos).update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    expect(latestConflicts(d)).toHaveLength(1);
+    await d.client.close();
+    const reloaded = d.reopen();
+    open.push(reloaded);
+    await reloaded.client.flush();
+    const conflicts = latestConflicts(reloaded);
+    expect(conflicts).toHaveLength(1);
+    await conflicts[0]!.resolve('local');
+    await reloaded.client.flush();
+    expect(await serverTodo('a')).toMatchObject({ title: 'mine', version: 3 });
+  });
+
+  it('local update vs remote delete: conflicts$ with remote null; resolve(remote) removes, resolve(local) re-creates', async () => {
+    for (const choice of ['remote', 'local'] as const) {
+      await backend.reset();
+      const d = await offlineWithTodo();
+      await d.client.resource(todos).update('a', { title: 'mine' });
+      await server.admin.edit({ resource: 'todos', id: 'a', delete: true });
+      await reconnect(d);
+      const [conflict] = latestConflicts(d);
+      expect(conflict).toMatchObject({ id: 'a', remote: null });
+      await conflict!.resolve(choice);
+      await d.client.flush();
+      if (choice === 'remote') {
+        expect(await d.client.resource(todos).get('a')).toBeUndefined();
+        expect(await serverTodo('a')).toBeNull();
+      } else {
+        expect(await serverTodo('a')).toMatchObject({ title: 'mine', done: false });
+      }
+    }
+  });
+
+  it('local delete vs remote update: conflicts$ (the remote edit is not silently deleted)', async () => {
+    const d = await offlineWithTodo();
+    await d.client.resource(todos).delete('a');
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    const [conflict] = latestConflicts(d);
+    expect(conflict).toMatchObject({ id: 'a', local: null, fields: ['title'] });
+    await conflict!.resolve('local');
+    await d.client.flush();
+    expect(await serverTodo('a')).toBeNull();
+  });
+
+  it('create of an id that exists on the server: equal content is success, different content conflicts', async () => {
+    await server.admin.edit({ resource: 'todos', create: { id: 'x', title: 'same', done: false } });
+    await server.admin.edit({ resource: 'todos', create: { id: 'y', title: 'theirs', done: false } });
+    const d = device(server.apiUrl);
+    open.push(d);
+    await d.client.resource(todos).create({ id: 'x', title: 'same', done: false });
+    await d.client.resource(todos).create({ id: 'y', title: 'mine', done: false });
+    await d.client.flush();
+    expect(latestConflicts(d).map((c) => [c.id, c.fields])).toEqual([['y', ['title']]]);
+    expect(await d.client.resource(todos).get('x')).toMatchObject({ version: 1 });
+  });
+
+  it('a delete of an entity already deleted on the server is success', async () => {
+    const d = await offlineWithTodo();
+    await d.client.resource(todos).delete('a');
+    await server.admin.edit({ resource: 'todos', id: 'a', delete: true });
+    await reconnect(d);
+    expect(latestConflicts(d)).toEqual([]);
+    expect(await d.client.resource(todos).get('a')).toBeUndefined();
+  });
+
+  it('rejects a wait: server write that ends in conflicts$ with ConflictError', async () => {
+    const d = await offlineWithTodo();
+    const waiting = d.client.resource(todos).update('a', { title: 'mine' }, { wait: 'server' });
+    await theirs({ title: 'theirs' });
+    d.online.next(true);
+    await expect(waiting).rejects.toBeInstanceOf(ConflictError);
+  });
+});
+
+describe('other strategies', () => {
+  it("'server-wins' drops the local change and logs what it overwrote", async () => {
+    const d = await offlineWithTodo({ conflicts: 'server-wins' });
+    await d.client.resource(todos).update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    expect(await d.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'theirs', done: false, version: 2 });
+    expect((await ledger()).map((r) => r.op)).toEqual(['create']);
+    expect(d.events.find((e) => e.type === 'resolved')).toMatchObject({
+      choice: 'remote',
+      overwritten: { title: { local: 'mine', remote: 'theirs' } },
+    });
+  });
+
+  it("'client-wins' re-sends the local view against the remote version", async () => {
+    const d = await offlineWithTodo({ conflicts: 'client-wins' });
+    await d.client.resource(todos).update('a', { title: 'mine' });
+    await d.client.resource(todos).update('a', { done: true });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    expect(await serverTodo('a')).toEqual({ id: 'a', title: 'mine', done: true, version: 3 });
+    expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
+  });
+
+  it("'manual' sends every conflict to conflicts$", async () => {
+    const d = await offlineWithTodo({ conflicts: 'manual' });
+    await d.client.resource(todos).update('a', { done: true });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    expect(latestConflicts(d)).toHaveLength(1);
+  });
+
+  it('a resolver function (async) decides, and a per-resource strategy overrides the client', async () => {
+    const seen: string[][] = [];
+    const resolver: ConflictStrategy<Todo> = async (ctx) => {
+      seen.push(ctx.fields);
+      return { value: { title: `${String(ctx.local?.title)}+${String(ctx.remote?.title)}` } };
+    };
+    const d = await offlineWithTodo({ conflicts: resolver as ConflictStrategy });
+    await d.client.resource(todos).update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    expect(seen).toEqual([['title']]);
+    expect(await serverTodo('a')).toMatchObject({ title: 'mine+theirs' });
+  });
+});

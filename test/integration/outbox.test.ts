@@ -1,0 +1,300 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
+import {
+  ClosedError,
+  HttpError,
+  PendingMutationsError,
+  ValidationError,
+  type FailedMutation,
+  type QueryState,
+  type SyncStatus,
+} from '../../src/index.js';
+import { device, todos, until, type Device, type Todo } from '../helpers/harness.js';
+
+const backend = createTestBackend();
+let server: Awaited<ReturnType<typeof backend.start>>;
+const open: Device[] = [];
+const make = (...args: Parameters<typeof device>) => {
+  const d = device(...args);
+  open.push(d);
+  return d;
+};
+
+beforeAll(async () => {
+  server = await backend.start();
+});
+afterAll(() => backend.close());
+beforeEach(() => backend.reset());
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((d) => d.client.close()));
+});
+
+const ledger = async (): Promise<LedgerEntry[]> => server.admin.ledger('todos');
+const serverTodo = async (id: string) => {
+  const response = await fetch(`${server.apiUrl}/todos/${id}`, { headers: { Authorization: 'Bearer demo-alice' } });
+  return response.status === 404 ? null : ((await response.json()) as Todo);
+};
+
+describe('optimistic writes', () => {
+  it('shows a write in live queries before its promise resolves, pending until the server confirms', async () => {
+    const d = make(server.apiUrl);
+    d.online.next(false);
+    const h = d.client.resource(todos);
+    const states: Array<QueryState<Todo>> = [];
+    h.query$({ where: { done: false } }).subscribe((s) => states.push(s));
+    await until(() => states.at(-1)?.status === 'success', 'the cache to load');
+    const writing = h.create({ id: 't1', title: 'Milk', done: false });
+    const shown = states.at(-1)!;
+    expect(shown.data.map((t) => t.id)).toEqual(['t1']);
+    expect(shown.pendingIds.has('t1')).toBe(true);
+    const created = await writing;
+    expect(created).toEqual({ id: 't1', title: 'Milk', done: false });
+    d.online.next(true);
+    await d.client.flush();
+    const confirmed = states.at(-1)!;
+    expect(confirmed.pendingIds.size).toBe(0);
+    expect(confirmed.data[0]).toEqual({ id: 't1', title: 'Milk', done: false, version: 1 });
+  });
+
+  it('rejects invalid input with ValidationError naming the field, writing nothing', async () => {
+    const d = make(server.apiUrl);
+    const h = d.client.resource(todos);
+    await expect(h.create({ id: 't1', title: 42 as unknown as string, done: false })).rejects.toThrow(ValidationError);
+    await expect(h.create({ id: 't1', title: 42 as unknown as string, done: false })).rejects.toThrow(/todos\/t1: field "title"/);
+    expect(await h.list()).toEqual([]);
+    await h.create({ id: 't1', title: 'ok', done: false });
+    await expect(h.update('t1', { done: 'no' as unknown as boolean })).rejects.toThrow(/field "done"/);
+    expect(await h.get('t1')).toMatchObject({ done: false });
+    await expect(h.update('', { done: true })).rejects.toThrow(ValidationError);
+    await expect(h.update('x'.repeat(1025), { done: true })).rejects.toThrow(ValidationError);
+    await expect(h.update('missing', { done: true })).rejects.toThrow(/no entity/);
+  });
+
+  it('generates the key when absent', async () => {
+    const d = make(server.apiUrl);
+    const created = await d.client.resource(todos).create({ title: 'no id', done: false });
+    expect(created.id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
+describe('delivery', () => {
+  it('delivers offline changes once, in order, when the network returns', async () => {
+    const d = make(server.apiUrl);
+    const h = d.client.resource(todos);
+    d.online.next(false);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await h.create({ id: 'b', title: 'B', done: false });
+    await h.update('a', { done: true });
+    await h.delete('b');
+    await h.create({ id: 'c', title: 'C', done: false });
+    const status = await new Promise<SyncStatus>((resolve) => d.client.status$.subscribe(resolve).unsubscribe());
+    expect(status).toMatchObject({ online: false, paused: 'offline', pending: 2 });
+    d.online.next(true);
+    await d.client.flush();
+    const rows = await ledger();
+    expect(rows.map((r) => `${r.op} ${r.entityId}`)).toEqual(['create a', 'create c']);
+    expect(await serverTodo('a')).toMatchObject({ done: true, version: 1 });
+    expect(await serverTodo('b')).toBeNull();
+  });
+
+  it('coalesces ten offline updates of one entity into one request', async () => {
+    const d = make(server.apiUrl);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    d.online.next(false);
+    for (let i = 0; i < 10; i++) await h.update('a', { title: `A${i}` });
+    d.online.next(true);
+    await d.client.flush();
+    const rows = await ledger();
+    expect(rows.map((r) => r.op)).toEqual(['create', 'update']);
+    expect(rows[1]!.body).toMatchObject({ title: 'A9' });
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'A9', done: false, version: 2 });
+  });
+
+  it('retries a dropped request with the same key: applied once', async () => {
+    const d = make(server.apiUrl, { retry: { baseDelayMs: 100, maxDelayMs: 1000 } });
+    await server.admin.faults({ dropBeforeApply: { count: 1 } });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
+    await d.clock.advance(1000);
+    await d.client.flush();
+    expect((await ledger()).map((r) => r.op)).toEqual(['create']);
+  });
+
+  it('a response lost after the server applied the write is not applied twice', async () => {
+    const d = make(server.apiUrl, { retry: { baseDelayMs: 100, maxDelayMs: 1000 } });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    await server.admin.faults({ dropAfterApply: { count: 1 } });
+    await d.client.resource(todos).update('a', { title: 'B' });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
+    await d.clock.advance(1000);
+    await d.client.flush();
+    const rows = await ledger();
+    expect(rows.map((r) => r.op)).toEqual(['create', 'update']);
+    const sent = d.events.filter((e) => e.type === 'sent' && e.op === 'update');
+    expect(sent).toHaveLength(2);
+    expect(await d.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'B', done: false, version: 2 });
+  });
+
+  it('backs off on 503 and honours 429 Retry-After', async () => {
+    const d = make(server.apiUrl, { retry: { baseDelayMs: 1000, maxDelayMs: 8000 } });
+    await server.admin.faults({ rateLimit: { count: 1, retryAfter: '30' } });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
+    const retry = d.events.find((e) => e.type === 'retrying');
+    expect(retry).toMatchObject({ delayMs: 30_000, attempt: 1 });
+    const status = await new Promise<SyncStatus>((resolve) => d.client.status$.subscribe(resolve).unsubscribe());
+    expect(status.nextRetryAt).toBe(d.clock.now() + 30_000);
+    await d.clock.advance(29_000);
+    expect(await ledger()).toHaveLength(0);
+    await d.clock.advance(1_000);
+    await d.client.flush();
+    expect(await ledger()).toHaveLength(1);
+    await server.admin.faults({ errorRate: { count: 2 }, errorStatus: 503 });
+    await d.client.resource(todos).update('a', { done: true });
+    await until(() => d.events.filter((e) => e.type === 'retrying').length === 2);
+    await d.clock.advance(8000);
+    await until(() => d.events.filter((e) => e.type === 'retrying').length === 3);
+    await d.clock.advance(8000);
+    await d.client.flush();
+    expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
+  });
+
+  it('coming back online replays at once, ignoring the backoff', async () => {
+    const d = make(server.apiUrl, { retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
+    await server.admin.faults({ offline: true });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => d.events.some((e) => e.type === 'retrying'));
+    await server.admin.faults({ offline: false });
+    d.online.next(false);
+    d.online.next(true);
+    await d.client.flush();
+    expect(await ledger()).toHaveLength(1);
+  });
+
+  it('401 refreshes the token once; still 401 pauses as unauthorized until resume()', async () => {
+    let token = 'stale';
+    let refreshes = 0;
+    const d = make(server.apiUrl, {
+      auth: {
+        getToken: () => token,
+        refreshToken: () => {
+          refreshes++;
+          token = refreshes === 1 ? 'still-bad' : 'demo-alice';
+          return token;
+        },
+      },
+    });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(async () => (await new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe())).paused === 'unauthorized');
+    expect(refreshes).toBe(1);
+    expect(await ledger()).toHaveLength(0);
+    d.client.resume();
+    await d.client.flush();
+    expect(refreshes).toBe(2);
+    expect(await ledger()).toHaveLength(1);
+  });
+
+  it('a permanent 4xx moves the entry to failed$ and rolls the view back; retry() and discard() work', async () => {
+    const d = make(server.apiUrl);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    await server.admin.faults({ failStatus: { status: 422, match: 'forbidden', count: 1 } });
+    await h.update('a', { title: 'forbidden' });
+    await d.client.flush();
+    let failed: FailedMutation[] = [];
+    d.client.failed$.subscribe((f) => (failed = f));
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ resource: 'todos', id: 'a', op: 'update', error: { status: 422 } });
+    expect(await h.get('a')).toMatchObject({ title: 'A' });
+    await failed[0]!.retry();
+    await d.client.flush();
+    expect(failed).toHaveLength(0);
+    expect(await h.get('a')).toMatchObject({ title: 'forbidden', version: 2 });
+    await server.admin.faults({ failStatus: { status: 400, count: 1 } });
+    await h.update('a', { title: 'again' });
+    await d.client.flush();
+    await failed[0]!.discard();
+    expect(failed).toHaveLength(0);
+    expect(await h.get('a')).toMatchObject({ title: 'forbidden' });
+    expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
+  });
+
+  it('parks an entry after maxAttempts retryable failures, holding back only its entity', async () => {
+    const d = make(server.apiUrl, { retry: { baseDelayMs: 10, maxDelayMs: 10, maxAttempts: 3 } });
+    await server.admin.faults({ failStatus: { status: 503, match: 'poison' } });
+    await d.client.resource(todos).create({ id: 'p', title: 'poison', done: false });
+    await d.client.resource(todos).create({ id: 'q', title: 'fine', done: false });
+    for (let i = 0; i < 5; i++) {
+      await d.client.flush();
+      await d.clock.advance(10);
+    }
+    await d.client.flush();
+    expect((await ledger()).map((r) => r.entityId)).toEqual(['q']);
+    const status = await new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe());
+    expect(status.failed).toBe(1);
+    expect(await d.client.resource(todos).get('p')).toMatchObject({ title: 'poison' });
+  });
+});
+
+describe('crash safety and lifecycle', () => {
+  it('an entry in flight when the page died is re-sent on the next start with the same key', async () => {
+    const d = make(server.apiUrl);
+    await server.admin.faults({ dropAfterApply: { count: 1 } });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(async () => (await ledger()).length === 1, 'the server applying the write');
+    await d.client.close();
+    const reopened = make(server.apiUrl, {}, d.indexedDB, d.clock);
+    await d.clock.advance(60_000);
+    await reopened.client.flush();
+    const rows = await ledger();
+    expect(rows).toHaveLength(1);
+    expect(await reopened.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'A', done: false, version: 1 });
+    const status = await new Promise<SyncStatus>((r) => reopened.client.status$.subscribe(r).unsubscribe());
+    expect(status.pending).toBe(0);
+  });
+
+  it('a pull of a newer version rebases pending changes on it', async () => {
+    const d = make(server.apiUrl);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    d.online.next(false);
+    await h.update('a', { done: true });
+    await server.admin.edit({ resource: 'todos', id: 'a', patch: { title: 'theirs' } });
+    await h.refresh();
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'theirs', done: true, version: 2 });
+    d.online.next(true);
+    await d.client.flush();
+    expect(await serverTodo('a')).toMatchObject({ title: 'theirs', done: true });
+  });
+
+  it('clear() refuses with pending changes unless told to discard them', async () => {
+    const d = make(server.apiUrl);
+    d.online.next(false);
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await expect(d.client.clear()).rejects.toBeInstanceOf(PendingMutationsError);
+    await d.client.clear({ discardPending: true });
+    expect(await d.indexedDB.databases()).toEqual([]);
+    expect(await d.client.resource(todos).list()).toEqual([]);
+  });
+
+  it('close() makes later calls reject with ClosedError', async () => {
+    const d = make(server.apiUrl);
+    await d.client.close();
+    await expect(d.client.resource(todos).create({ title: 'x', done: false })).rejects.toBeInstanceOf(ClosedError);
+    await expect(d.client.flush()).rejects.toBeInstanceOf(ClosedError);
+  });
+
+  it('wait: server resolves with the confirmed entity, or rejects with what it ended in', async () => {
+    const d = make(server.apiUrl);
+    const h = d.client.resource(todos);
+    const confirmed = await h.create({ id: 'a', title: 'A', done: false }, { wait: 'server' });
+    expect(confirmed).toEqual({ id: 'a', title: 'A', done: false, version: 1 });
+    await server.admin.faults({ failStatus: { status: 422, count: 1 } });
+    await expect(h.update('a', { title: 'B' }, { wait: 'server' })).rejects.toBeInstanceOf(HttpError);
+  });
+});
