@@ -309,7 +309,7 @@ class Client implements SyncClient, HandleHost {
   }
 
   /** Loads the resource from IndexedDB into its mirror, once. */
-  hydrate(def: Def): Promise<void> {
+  hydrate(def: Def, revalidating = false): Promise<void> {
     let done = this.hydrating.get(def.name);
     if (!done) {
       const mirror = this.mirror(def);
@@ -320,7 +320,9 @@ class Client implements SyncClient, HandleHost {
           for (const record of records) {
             mirror.set(record.id, (record.view ?? undefined) as object | undefined, this.store.outbox.isPending(def.name, record.id));
           }
-          mirror.setFlags({ hydrated: true, lastSyncedAt: syncedAt });
+          // A subscriber that will revalidate sees "fetching" from the first state, not an empty success.
+          const fetching = mirror.flags.isFetching || (revalidating && this.needsPull(syncedAt));
+          mirror.setFlags({ hydrated: true, lastSyncedAt: syncedAt, isFetching: fetching });
         });
       })();
       done.catch((error: unknown) => {
@@ -332,25 +334,32 @@ class Client implements SyncClient, HandleHost {
     return done;
   }
 
-  /** A subscriber arrived: serve the cache, and revalidate when it is stale. */
+  /** Online and the cache is older than staleTimeMs (or from the future: a clock that jumped back). */
+  private needsPull(lastSyncedAt: number | null): boolean {
+    if (!this.online) return false;
+    const age = lastSyncedAt === null ? Infinity : this.env.clock.now() - lastSyncedAt;
+    return age > this.staleTimeMs || age < 0;
+  }
+
+  /** A subscriber arrives: serve the cache, and revalidate when it is stale. Offline, the cache answers. */
   revalidate(def: Def): void {
-    void this.hydrate(def)
-      .then(() => {
-        // Offline, the cache answers; coming back online refetches what is watched.
-        if (!this.online) return undefined;
-        const { lastSyncedAt } = this.mirror(def).flags;
-        const age = lastSyncedAt === null ? Infinity : this.env.clock.now() - lastSyncedAt;
-        if (age > this.staleTimeMs || age < 0) return this.refreshResource(def);
-        return undefined;
-      })
+    const mirror = this.mirror(def);
+    if (mirror.flags.hydrated) {
+      if (this.needsPull(mirror.flags.lastSyncedAt)) void this.refreshResource(def).catch(() => undefined);
+      return;
+    }
+    void this.hydrate(def, true)
+      .then(() => (this.needsPull(mirror.flags.lastSyncedAt) ? this.refreshResource(def) : undefined))
       .catch(() => undefined);
   }
 
   refreshResource(def: Def): Promise<void> {
     let running = this.pulling.get(def.name);
     if (!running) {
+      const mirror = this.mirror(def);
+      if (mirror.flags.hydrated) mirror.setFlags({ isFetching: true });
       running = this.hydrate(def)
-        .then(() => pull(this.pullHost(), def, this.mirror(def)))
+        .then(() => pull(this.pullHost(), def, mirror))
         .then(() => this.patchStatus({ lastSyncedAt: this.env.clock.now() }))
         .finally(() => this.pulling.delete(def.name));
       this.pulling.set(def.name, running);

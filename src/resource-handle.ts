@@ -79,10 +79,8 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   get$(key: EntityKey): Observable<EntityState<T>> {
     const id = this.id(key, 'get$()');
     return new Observable<EntityState<T>>((subscriber) => {
-      const mirror = this.host.mirror(this.def);
-      const stop = mirror.watchEntity(id, (state) => subscriber.next(state as EntityState<T>));
       this.host.revalidate(this.def);
-      return stop;
+      return this.host.mirror(this.def).watchEntity(id, (state) => subscriber.next(state as EntityState<T>));
     });
   }
 
@@ -90,9 +88,8 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     this.host.assertOpen('query$()');
     const live = this.host.mirror(this.def).createQuery(query as Query<object> | undefined);
     return new Observable<QueryState<T>>((subscriber) => {
-      const stop = live.subscribe((state) => subscriber.next(state as QueryState<T>));
       this.host.revalidate(this.def);
-      return stop;
+      return live.subscribe((state) => subscriber.next(state as QueryState<T>));
     });
   }
 

@@ -41,6 +41,31 @@ describe('reading and caching', () => {
     expect(await d.client.resource(todos).get('t1')).toMatchObject({ title: 'todo 1', version: 1 });
   });
 
+  it('a first subscriber sees loading, then the data: never an empty success in between', async () => {
+    await seedTodos(2);
+    const d = make(server.apiUrl);
+    const states: Array<QueryState<Todo>> = [];
+    d.client.resource(todos).query$().subscribe((s) => states.push(s));
+    await until(() => states.at(-1)?.data.length === 2, 'the first fetch');
+    expect(states.map((s) => s.status)).not.toContain('error');
+    const firstSuccess = states.find((s) => s.status === 'success');
+    expect(firstSuccess?.data).toHaveLength(2);
+    expect(states[0]).toMatchObject({ status: 'loading', data: [] });
+  });
+
+  it('offline with nothing cached: success with no rows, and a fetch once back online', async () => {
+    await seedTodos(1);
+    const d = make(server.apiUrl);
+    d.online.next(false);
+    const states: Array<QueryState<Todo>> = [];
+    d.client.resource(todos).query$().subscribe((s) => states.push(s));
+    await until(() => states.at(-1)?.status === 'success', 'the cache to load');
+    expect(states.at(-1)).toMatchObject({ data: [], isFetching: false });
+    expect(d.calls).toEqual([]);
+    d.online.next(true);
+    await until(() => states.at(-1)?.data.length === 1, 'the refetch after reconnecting');
+  });
+
   it('serves the cache before the network answers, after a reload', async () => {
     await seedTodos(2);
     const first = make(server.apiUrl);
