@@ -118,6 +118,7 @@ class Client implements SyncClient, HandleHost {
   private storageFailure: StorageError | null = null;
   private readonly strategyDefault: ConflictStrategy<Rec>;
   private conflictEntries: OutboxEntry[] = [];
+  private readonly aliases = new Map<string, string>();
   private failedEntries: OutboxEntry[] = [];
 
   readonly status$: Observable<SyncStatus>;
@@ -496,6 +497,18 @@ class Client implements SyncClient, HandleHost {
     return (def.conflicts ?? this.strategyDefault) as ConflictStrategy<Rec>;
   }
 
+  /** A temporary id now names a server id; `get$(from)` subscribers move along, for the client's lifetime. */
+  private remapped(r: string, from: string, to: string): void {
+    this.aliases.set(`${r}\u0000${from}`, to);
+    const def = this.defs.get(r);
+    if (def) this.mirror(def).follow(from, to);
+  }
+
+  /** The id an entity has now: a temporary id the server renamed resolves to the server's. */
+  currentId(r: string, id: string): string {
+    return this.aliases.get(`${r}\u0000${id}`) ?? id;
+  }
+
   // ---- writes ------------------------------------------------------------------------------
 
   /** A local write committed: tell the other tabs and the replay loop. */
@@ -564,6 +577,10 @@ class Client implements SyncClient, HandleHost {
       );
       return;
     }
+    if (message.t === 'remapped') {
+      this.remapped(message.r, message.from, message.to);
+      return;
+    }
     if (message.t === 'cleared') {
       this.hydrating.clear();
       for (const [name, mirror] of this.mirrors) {
@@ -607,6 +624,11 @@ class Client implements SyncClient, HandleHost {
       transport: this.transport,
       options,
       definition: (r) => this.defs.get(r),
+      definitions: () => this.defs.values(),
+      remapped: (r, from, to) => {
+        this.remapped(r, from, to);
+        this.channel.post({ t: 'remapped', r, from, to });
+      },
       strategy: (def) => this.strategy(def),
       parse: (def, value, id) => this.parse(def, value, id),
       canSend: () => this.pausedReason() === null && !this.closedError && !this.storageFailure,

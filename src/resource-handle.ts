@@ -38,6 +38,7 @@ export interface HandleHost {
   written(r: string, id: string): void;
   emit(event: SyncEvent): void;
   waitFor(seq: number, signal: AbortSignal | undefined): Promise<Rec | null>;
+  currentId(r: string, id: string): string;
 }
 
 function ownFields(input: Rec): Rec {
@@ -73,7 +74,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       throw new ValidationError([{ field: this.def.key, message: 'must be a non-empty string of at most 1,024 characters or a finite number' }], { resource: this.def.name, id: String(value).slice(0, 64) });
     }
     this.host.assertOpen(what);
-    return id;
+    return this.host.currentId(this.def.name, id);
   }
 
   get$(key: EntityKey): Observable<EntityState<T>> {

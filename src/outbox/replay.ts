@@ -4,6 +4,8 @@ import type { Env } from '../env.js';
 import type { LocalStore, ViewChange } from '../store/local-store.js';
 import type { ConflictStrategy, ResourceDefinition, SyncEvent, Transport } from '../types.js';
 import { retryDelay, parseRetryAfter } from './backoff.js';
+import { normalizeId } from '../internal/ids.js';
+import { referrersOf, waitsForId } from './remap.js';
 import { idempotencyKey, type EntryFailure, type OutboxEntry } from './entry.js';
 import { conflictFields, decide, overwritten, parked, remoteMatchesIntent, requeue, type Outcome } from '../conflict/resolve.js';
 
@@ -25,10 +27,13 @@ export interface ReplayHost {
   transport: Transport;
   options: ReplayOptions;
   definition(r: string): Def | undefined;
+  definitions(): Iterable<Def>;
+  /** The entity `from` is now `to`: handles follow it. */
+  remapped(r: string, from: string, to: string): void;
   strategy(def: Def): ConflictStrategy<Rec>;
   /** Parses a server entity with the resource's schema; undefined (reported) when invalid. */
   parse(def: Def, value: unknown, id: string | undefined): Promise<Rec | undefined>;
-  applied(change: ViewChange): void;
+  applied(change: ViewChange | readonly ViewChange[]): void;
   emit(event: SyncEvent): void;
   settled(seq: number, outcome: { value: Rec | null } | { error: HarborSyncError }): void;
   canSend(): boolean;
@@ -98,7 +103,7 @@ export class Replayer {
   private next(now: number): { entry: OutboxEntry | null; dueAt: number | null } {
     let dueAt: number | null = null;
     for (const head of this.host.store.outbox.heads()) {
-      if (head.state !== 'queued') continue;
+      if (head.state !== 'queued' || this.waitsForServerId(head)) continue;
       const readyAt = Math.max(head.nextAttemptAt, this.flushing ? 0 : head.changedAt + this.host.options.sendDelayMs);
       if (readyAt <= now) return { entry: head, dueAt: null };
       dueAt = dueAt === null ? readyAt : Math.min(dueAt, readyAt);
@@ -126,6 +131,12 @@ export class Replayer {
       this.releaseIdle();
       await this.sleep(dueAt === null ? null : Math.max(0, dueAt - env.clock.now()));
     }
+  }
+
+  /** An entry pointing at an entity the server has not named yet waits for that entity's POST. */
+  private waitsForServerId(entry: OutboxEntry): boolean {
+    const def = this.host.definition(entry.r);
+    return def !== undefined && waitsForId(entry.payload, Object.keys(def.references));
   }
 
   private nextIsBackoff(): boolean {
@@ -180,15 +191,29 @@ export class Replayer {
   private request(def: Def, entry: OutboxEntry): Promise<unknown> {
     const { transport } = this.host;
     const key = idempotencyKey(entry);
-    if (entry.op === 'create') return transport.create(def, entry.payload ?? {}, key);
+    if (entry.op === 'create') {
+      const { [def.key]: temporary, ...named } = entry.payload ?? {};
+      // The server names the entity: the temporary id never leaves the client.
+      return transport.create(def, def.ids === 'server' ? named : (entry.payload ?? {}), key);
+    }
     if (entry.op === 'update') return transport.update(def, entry.id, entry.payload ?? {}, entry.baseVersion, key);
     return transport.remove(def, entry.id, entry.baseVersion, key);
   }
 
   private async succeed(def: Def, entry: OutboxEntry, answer: Rec | null): Promise<void> {
     const { host } = this;
-    const change = await host.store.settle(def, entry, answer);
-    if (change) host.applied(change);
+    const newId = answer && entry.op === 'create' ? normalizeId(answer[def.key]) : undefined;
+    if (answer && newId !== undefined && newId !== entry.id) {
+      const changes = await host.store.settleRemapped(def, entry, answer, newId, referrersOf(host.definitions(), def.name));
+      if (changes) {
+        host.remapped(def.name, entry.id, newId);
+        host.applied(changes);
+        host.emit({ type: 'idRemapped', at: host.env.clock.now(), resource: def.name, from: entry.id, to: newId });
+      }
+    } else {
+      const change = await host.store.settle(def, entry, answer);
+      if (change) host.applied(change);
+    }
     host.emit({ type: 'succeeded', at: host.env.clock.now(), resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq });
     host.settled(entry.seq, { value: answer });
     host.announce();

@@ -3,6 +3,7 @@ import { StorageError } from '../errors.js';
 import { coalesce, type PendingOp } from '../outbox/coalesce.js';
 import { foldView, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
 import { OutboxMemory } from '../outbox/outbox-memory.js';
+import { replaceReferences, type Referrer } from '../outbox/remap.js';
 import type { ResourceDefinition } from '../types.js';
 import { deleteDatabase, isEntityRecord, openDatabase, toStorageError, type EntityRecord, type HarborDB, type HarborSchema } from './db.js';
 
@@ -213,6 +214,57 @@ export class LocalStore {
     }
     this.outbox.setEntity(r, entry.id, result.rest);
     return { r, id: entry.id, view: result.view };
+  }
+
+  /**
+   * The answer to a create that named the entity's real id. ONE transaction settles the entry,
+   * re-keys the entity and its queued entries, and rewrites every referencing field in other
+   * resources' local views and queued payloads. A crash before it commits changes nothing: the
+   * create is re-sent with its key and the server answers with the same id.
+   */
+  async settleRemapped(def: Def, entry: OutboxEntry, answer: Rec, to: string, referrers: readonly Referrer[]): Promise<ViewChange[] | null> {
+    const r = def.name;
+    const from = entry.id;
+    const changes = await this.writeTx(`storing the new id of ${r}/${from}`, async (tx) => {
+      const entities = tx.objectStore('entities');
+      const outbox = tx.objectStore('outbox');
+      if (!(await outbox.get(entry.seq))) return null;
+      await outbox.delete(entry.seq);
+      const rest = (await outbox.index('entity').getAll([r, from])).filter((e) => e.seq !== entry.seq);
+      const rekeyed = rest.map((e) => ({
+        ...e,
+        id: to,
+        baseVersion: e.frozen || e.op === 'create' ? e.baseVersion : answer[def.version],
+      }));
+      for (const e of rekeyed) await outbox.put(e);
+      await entities.delete([r, from]);
+      const view = foldView(answer, rekeyed);
+      await entities.put({ r, id: to, base: answer, view });
+      const changes: ViewChange[] = [
+        { r, id: from, view: null },
+        { r, id: to, view },
+      ];
+      for (const referrer of referrers) {
+        for (const record of await entities.index('r').getAll(referrer.r)) {
+          const base = replaceReferences(record.base, referrer.fields, from, to);
+          const local = replaceReferences(record.view, referrer.fields, from, to);
+          if (base === record.base && local === record.view) continue;
+          await entities.put({ ...record, base, view: local });
+          changes.push({ r: referrer.r, id: record.id, view: local });
+        }
+      }
+      if (referrers.length) {
+        for (const queued of await outbox.getAll()) {
+          const referrer = referrers.find((x) => x.r === queued.r);
+          if (!referrer) continue;
+          const payload = replaceReferences(queued.payload, referrer.fields, from, to);
+          if (payload !== queued.payload) await outbox.put({ ...queued, payload });
+        }
+      }
+      return changes;
+    });
+    await this.reloadOutbox();
+    return changes;
   }
 
   /** Replaces an entity's queued entries (after a conflict decision or a failure) and its base. */

@@ -138,6 +138,20 @@ export class ResourceMirror<T extends object> {
     };
   }
 
+  /**
+   * Moves `get$(from)` subscribers to `to` (a temporary id the server renamed). They hear of it
+   * when `to` is set, so they never see the entity missing.
+   */
+  follow(from: string, to: string): void {
+    const moving = this.entityListeners.get(from);
+    if (!moving) return;
+    this.entityListeners.delete(from);
+    this.entityStates.delete(from);
+    let target = this.entityListeners.get(to);
+    if (!target) this.entityListeners.set(to, (target = new Set()));
+    for (const listener of moving) target.add(listener);
+  }
+
   /** A live query shared by its subscribers; torn down with the last one. */
   createQuery(query: Query<T> | undefined): {
     subscribe(listener: Listener<QueryState<T>>): () => void;

@@ -5,6 +5,7 @@ export type TabMessage =
   | { t: 'changed'; r: string; ids: string[]; outbox: boolean }
   | { t: 'outbox' }
   | { t: 'settled'; seq: number; value?: Record<string, unknown> | null; error?: { name: string; message: string; status?: number } }
+  | { t: 'remapped'; r: string; from: string; to: string }
   | { t: 'cleared' };
 
 export interface TabChannel {

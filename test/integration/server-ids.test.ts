@@ -1,0 +1,185 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
+import { defineResource, type EntityState, type QueryState } from '../../src/index.js';
+import { LocalStore } from '../../src/store/local-store.js';
+import { StorageError } from '../../src/errors.js';
+import { device, until, type Device } from '../helpers/harness.js';
+
+const projects = defineResource({
+  name: 'projects',
+  schema: z.object({ id: z.string(), name: z.string(), version: z.number().int() }),
+  ids: 'server',
+});
+const tasks = defineResource({
+  name: 'tasks',
+  schema: z.object({ id: z.string(), title: z.string(), projectId: z.string(), version: z.number().int() }),
+  ids: 'server',
+  references: { projectId: 'projects' },
+});
+type Project = { id: string; name: string; version: number };
+type Task = { id: string; title: string; projectId: string; version: number };
+
+const backend = createTestBackend();
+let server: Awaited<ReturnType<typeof backend.start>>;
+const open: Device[] = [];
+const make = (d: Device) => (open.push(d), d);
+
+beforeAll(async () => {
+  server = await backend.start({ serverIds: true, resources: [{ name: 'projects' }, { name: 'tasks' }] });
+});
+afterAll(() => backend.close());
+beforeEach(() => backend.reset());
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((d) => d.client.close()));
+});
+
+const api = async <T,>(path: string): Promise<T> =>
+  (await (await fetch(`${server.apiUrl}${path}`, { headers: { Authorization: 'Bearer demo-alice' } })).json()) as T;
+const applied = async (): Promise<LedgerEntry[]> => server.admin.ledger();
+
+/** Offline: a project, three tasks pointing at it, edits to both. */
+async function offlineGraph(d: Device) {
+  d.online.next(false);
+  const p = d.client.resource(projects);
+  const t = d.client.resource(tasks);
+  const project = await p.create({ name: 'Launch' });
+  expect(project.id).toMatch(/^tmp:/);
+  const created = [];
+  for (const title of ['one', 'two', 'three']) created.push(await t.create({ title, projectId: project.id }));
+  await p.update(project.id, { name: 'Launch v2' });
+  await t.update(created[0]!.id, { title: 'one!' });
+  return { project, tasks: created };
+}
+
+async function expectDelivered(d: Device) {
+  const serverProjects = await api<Project[]>('/projects');
+  const serverTasks = await api<Task[]>('/tasks');
+  expect(serverProjects).toHaveLength(1);
+  expect(serverProjects[0]).toMatchObject({ name: 'Launch v2' });
+  const realId = serverProjects[0]!.id;
+  expect(realId).not.toMatch(/^tmp:/);
+  expect(serverTasks.map((t) => t.title).sort()).toEqual(['one!', 'three', 'two']);
+  expect(serverTasks.every((t) => t.projectId === realId)).toBe(true);
+  const rows = await applied();
+  expect(rows.filter((r) => r.op === 'create')).toHaveLength(4);
+  const local = await d.client.resource(tasks).list();
+  expect(local.every((t) => t.projectId === realId && !t.id.startsWith('tmp:'))).toBe(true);
+  expect((await d.client.resource(projects).list()).map((p) => p.id)).toEqual([realId]);
+  return realId;
+}
+
+describe("ids: 'server'", () => {
+  it('creates offline under temporary ids, then re-keys everything once the server names them', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const projectStates: Array<QueryState<Project>> = [];
+    const taskStates: Array<QueryState<Task>> = [];
+    d.client.resource(projects).query$().subscribe((s) => projectStates.push(s));
+    d.client.resource(tasks).query$({ orderBy: 'title' }).subscribe((s) => taskStates.push(s));
+    const { project } = await offlineGraph(d);
+    const followed: Array<EntityState<Project>> = [];
+    d.client.resource(projects).get$(project.id).subscribe((s) => followed.push(s));
+    d.online.next(true);
+    await d.client.flush();
+    const realId = await expectDelivered(d);
+    const afterFirst = projectStates.slice(projectStates.findIndex((s) => s.data.length === 1));
+    expect(afterFirst.every((s) => s.data.length === 1)).toBe(true);
+    const tasksAfter = taskStates.slice(taskStates.findIndex((s) => s.data.length === 3));
+    expect(tasksAfter.every((s) => s.data.length === 3)).toBe(true);
+    expect(followed.at(-1)!.data).toMatchObject({ id: realId, name: 'Launch v2' });
+    expect(followed.every((s, i) => i === 0 || s.data !== undefined)).toBe(true);
+    expect(await d.client.resource(projects).get(project.id)).toMatchObject({ id: realId });
+    await d.client.resource(projects).update(project.id, { name: 'renamed' });
+    await d.client.flush();
+    expect((await api<Project[]>('/projects'))[0]).toMatchObject({ id: realId, name: 'renamed' });
+    expect(d.events.filter((e) => e.type === 'idRemapped').map((e) => e.type === 'idRemapped' && e.from)).toContain(project.id);
+  });
+
+  it('survives a reload before the POST', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    await offlineGraph(d);
+    await d.client.close();
+    const reopened = make(d.reopen());
+    await reopened.client.flush();
+    await expectDelivered(reopened);
+  });
+
+  it('survives the POST applied with its answer lost, then a reload', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    await offlineGraph(d);
+    await server.admin.faults({ dropAfterApply: { count: 1 } });
+    d.online.next(true);
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'the lost answer');
+    await d.client.close();
+    const reopened = make(d.reopen());
+    await reopened.clock.advance(120_000);
+    await reopened.client.flush();
+    await expectDelivered(reopened);
+  });
+
+  it('survives a crash in the re-keying transaction', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    await offlineGraph(d);
+    const original = LocalStore.prototype.settleRemapped;
+    let failures = 0;
+    LocalStore.prototype.settleRemapped = function (...args) {
+      if (failures++ === 0) return Promise.reject(new StorageError('injected abort of the re-keying transaction'));
+      return original.apply(this, args);
+    };
+    try {
+      d.online.next(true);
+      await until(() => failures > 0, 'the failing remap');
+      await d.client.close();
+    } finally {
+      LocalStore.prototype.settleRemapped = original;
+    }
+    const reopened = make(d.reopen());
+    await reopened.clock.advance(120_000);
+    await reopened.client.flush();
+    await expectDelivered(reopened);
+  });
+});
+
+describe('{ wait: server }', () => {
+  it('waits through offline and resolves once the server confirms; an aborted wait leaves the change going', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    d.online.next(false);
+    const waiting = d.client.resource(projects).create({ name: 'P' }, { wait: 'server' });
+    const controller = new AbortController();
+    const aborted = d.client.resource(projects).create({ name: 'Q' }, { wait: 'server', signal: controller.signal });
+    controller.abort();
+    await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+    d.online.next(true);
+    const confirmed = await waiting;
+    expect(confirmed).toMatchObject({ name: 'P', version: 1 });
+    expect(confirmed.id).not.toMatch(/^tmp:/);
+    await d.client.flush();
+    expect((await api<Project[]>('/projects')).map((p) => p.name).sort()).toEqual(['P', 'Q']);
+  });
+});
+
+describe('sendDelayMs', () => {
+  it('turns 50 keystrokes over 5 seconds into a few requests carrying the final text', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks], sendDelayMs: 300 }));
+    const p = d.client.resource(projects);
+    const project = await p.create({ name: '' });
+    await d.client.flush();
+    const text = 'The quick brown fox jumps over the lazy dog again!';
+    for (let i = 1; i <= 50; i++) {
+      await p.update(project.id, { name: text.slice(0, i) });
+      await d.clock.advance(100);
+    }
+    await d.clock.advance(300);
+    await until(async () => (await api<Project[]>('/projects'))[0]?.name === text, 'the final text');
+    const updates = (await applied()).filter((r) => r.op === 'update');
+    expect(updates.length).toBeLessThanOrEqual(3);
+    expect(d.calls.filter((c) => c.startsWith('PATCH')).length).toBeLessThanOrEqual(3);
+  });
+
+  it('flush() sends a delayed change at once', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks], sendDelayMs: 60_000 }));
+    await d.client.resource(projects).create({ name: 'now' });
+    await d.client.flush();
+    expect(await api<Project[]>('/projects')).toHaveLength(1);
+  });
+});
