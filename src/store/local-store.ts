@@ -334,9 +334,12 @@ export class LocalStore {
           removed++;
         } else {
           // Deleted on the server under a pending change: the user's view stays until the change
-          // meets the deletion (a conflict with remote null), never silently dropped.
-          const view = existing.get(id)?.view ?? foldView(null, entries);
-          void entities.put({ r, id, base: null, view });
+          // meets the deletion (a conflict with remote null), never silently dropped. The base
+          // stays too: it is what the pending changes apply to (a null base would fold them
+          // away at the entry's next rewrite) and the conflict's `base`.
+          const record = existing.get(id);
+          const view = record?.view ?? foldView(null, entries);
+          void entities.put({ r, id, base: record?.base ?? null, view });
           changes.push({ r, id, view });
         }
       };
