@@ -449,7 +449,11 @@ class Client implements SyncClient, HandleHost {
     const def = this.defs.get(entry.r)!;
     const current = this.store.outbox.get(entry.seq);
     if (!current || current.state !== 'conflict' || !current.conflict) return;
-    const { base, local, remote, fields } = current.conflict;
+    const { base, remote, fields } = current.conflict;
+    // The local side is the view now: changes queued after the conflict was parked belong to it,
+    // and the decision replaces the entity's whole queue.
+    const stored = (await this.store.loadRecords(entry.r, [entry.id])).get(entry.id);
+    const local = stored ? stored.view : current.conflict.local;
     const input = { op: current.op, base, local, remote, ignore: [def.version] };
     const outcome = fromDecision(choice, input, fields);
     await applyOutcome(this.replayHostBase(), def, current, input, outcome, 'manual');

@@ -56,4 +56,23 @@ describe('chaos findings', () => {
     expect(await serverTodo('a')).toMatchObject({ title: 'mine' });
     expect(await h.get('a')).toMatchObject({ title: 'mine' });
   });
+
+  it("resolve('local') keeps the changes queued after the conflict was parked (seed 1)", async () => {
+    const d = make(server.apiUrl);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    await h.update('a', { title: 'mine' });
+    await server.admin.edit({ resource: 'todos', id: 'a', patch: { title: 'theirs' } });
+    await d.client.flush();
+    expect(conflictsOf(d)).toHaveLength(1);
+    await h.update('a', { title: 'later', done: true }); // queued behind the parked conflict
+    await conflictsOf(d)[0]!.resolve('local');
+    await d.client.flush();
+    expect(await serverTodo('a')).toMatchObject({ title: 'later', done: true });
+    expect(await h.get('a')).toMatchObject({ title: 'later', done: true });
+    expect(conflictsOf(d)).toEqual([]);
+    // Nothing reached the server twice: create, then the one re-sent update.
+    expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
+  });
 });
