@@ -1,9 +1,7 @@
 import { BehaviorSubject, Subject, distinctUntilChanged, type Observable, type Subscription } from 'rxjs';
 import {
   ClosedError,
-  ConflictError,
   HarborSyncError,
-  HttpError,
   PendingMutationsError,
   SchemaError,
   StorageError,
@@ -16,9 +14,10 @@ import { Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
 import { fromDecision } from './conflict/resolve.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
 import { ResourceMirror } from './store/mirror.js';
-import { openTabChannel, type TabChannel, type TabMessage } from './sync/broadcast.js';
+import { fromTabError, openTabChannel, toTabError, type TabChannel, type TabMessage } from './sync/broadcast.js';
 import { electLeader } from './sync/leader.js';
 import { pull, syncedAtKey } from './sync/pull.js';
+import { OnDemandLoader } from './sync/on-demand.js';
 import { createRestTransport } from './transport/rest.js';
 import { ResourceHandleImpl, type HandleHost } from './resource-handle.js';
 import type {
@@ -28,6 +27,7 @@ import type {
   ConflictStrategy,
   Entity,
   FailedMutation,
+  Query,
   ResourceDefinition,
   ResourceHandle,
   SyncClient,
@@ -110,6 +110,13 @@ class Client implements SyncClient, HandleHost {
   private readonly replayer: Replayer;
   private readonly subscriptions: Subscription[] = [];
   private readonly channel: TabChannel;
+  /** Messages from other tabs, handled one at a time in arrival order. */
+  private readonly inbox: TabMessage[] = [];
+  private draining = false;
+  /** Entities whose committed change the other tabs have not been told of yet, per resource. */
+  private readonly unannounced = new Map<string, { ids: Set<string>; outbox: boolean }>();
+  /** The entity each `{ wait: 'server' }` is about, to answer it from storage if its 'settled' message never comes. */
+  private readonly waitedEntities = new Map<number, { r: string; id: string }>();
   private releaseLeadership: () => void = () => undefined;
   private manualPause = false;
   private unauthorized = false;
@@ -119,6 +126,7 @@ class Client implements SyncClient, HandleHost {
   private readonly strategyDefault: ConflictStrategy<Rec>;
   private conflictEntries: OutboxEntry[] = [];
   private readonly aliases = new Map<string, string>();
+  private readonly onDemand: OnDemandLoader;
   private failedEntries: OutboxEntry[] = [];
 
   readonly status$: Observable<SyncStatus>;
@@ -139,8 +147,12 @@ class Client implements SyncClient, HandleHost {
     this.origin = `${this.env.clock.now().toString(36)}-${Math.floor(this.env.random() * 2 ** 32).toString(36)}`;
     this.store = new LocalStore(this.env.indexedDB, namespace, {
       onLost: (error) => this.storageLost(error),
-      onBlocked: () =>
-        this.emit({ type: 'storageError', at: this.env.clock.now(), error: new StorageError(`opening "harborsync:${namespace}" is blocked by another tab holding an older version`) }),
+      onDeleted: () => this.forgetLocalData(),
+      onBlocked: () => {
+        const error = new StorageError(`"harborsync:${namespace}" is blocked: another connection (an older tab) does not close it`);
+        this.emit({ type: 'storageError', at: this.env.clock.now(), error });
+        this.patchStatus({ lastError: error });
+      },
       onCorrupt: (r, id, detail) =>
         this.emit({ type: 'error', at: this.env.clock.now(), resource: r, error: new StorageError(detail, { resource: r, id }) }),
     });
@@ -171,6 +183,18 @@ class Client implements SyncClient, HandleHost {
       maxAgeMs: retry.maxAgeMs ?? DEFAULTS.maxAgeMs,
       sendDelayMs: this.sendDelayMs,
     }));
+    this.onDemand = new OnDemandLoader({
+      store: this.store,
+      transport: this.transport,
+      now: () => this.env.clock.now(),
+      online: () => this.online,
+      staleTimeMs: this.staleTimeMs,
+      mirror: (def) => this.mirror(def),
+      hydrate: (def) => this.hydrate(def),
+      parse: (def, value, id) => this.parse(def, value, id),
+      applied: (changes) => this.applied(changes),
+      emit: (event) => this.emit(event),
+    });
     this.channel = openTabChannel(this.env.BroadcastChannel, namespace, (message) => void this.onTabMessage(message));
     this.subscriptions.push(
       this.env.online$.pipe(distinctUntilChanged()).subscribe((online) => this.setOnline(online)),
@@ -180,9 +204,14 @@ class Client implements SyncClient, HandleHost {
       .then(() => {
         if (this.closedError) return;
         this.outboxChanged();
-        this.releaseLeadership = electLeader(this.env.locks, namespace, (leader) => this.setLeader(leader));
+        // A follower's writes reach the lock holder only by broadcast: without BroadcastChannel
+        // every tab sends its own (as without Web Locks).
+        const locks = this.env.BroadcastChannel ? this.env.locks : undefined;
+        this.releaseLeadership = electLeader(locks, namespace, (leader) => this.setLeader(leader));
       })
-      .catch((error: unknown) => this.storageLost(error instanceof StorageError ? error : new StorageError(String(error))));
+      .catch((error: unknown) => {
+        if (!this.closedError) this.storageLost(error instanceof StorageError ? error : new StorageError(String(error)));
+      });
   }
 
   // ---- lifecycle and state --------------------------------------------------------------
@@ -193,9 +222,14 @@ class Client implements SyncClient, HandleHost {
   }
 
   private storageLost(error: StorageError): void {
+    if (this.closedError) return;
     this.storageFailure = error;
     this.emit({ type: 'storageError', at: this.env.clock.now(), error });
     this.patchStatus({ lastError: error });
+    // This tab can no longer commit an answer: let a tab that can (the newer one) replay.
+    this.releaseLeadership();
+    this.releaseLeadership = () => undefined;
+    void this.replayer.stop();
   }
 
   emit(event: SyncEvent): void {
@@ -240,7 +274,16 @@ class Client implements SyncClient, HandleHost {
   private setLeader(leader: boolean): void {
     this.patchStatus({ leader });
     this.emit({ type: 'leader', at: this.env.clock.now(), leader });
-    if (leader && !this.closedError) this.replayer.start();
+    if (!leader || this.closedError || this.storageFailure) return;
+    // A follower may have missed messages: replay what IndexedDB holds, not what this tab last heard.
+    void this.store
+      .reloadOutbox()
+      .catch(() => undefined)
+      .then(() => {
+        if (this.closedError || this.storageFailure) return;
+        this.outboxChanged();
+        this.replayer.start();
+      });
   }
 
   pause(): void {
@@ -276,7 +319,7 @@ class Client implements SyncClient, HandleHost {
     }
     this.hydrating.clear();
     this.outboxChanged();
-    this.channel.post({ t: 'cleared' });
+    this.post({ t: 'cleared' });
   }
 
   async close(): Promise<void> {
@@ -286,6 +329,8 @@ class Client implements SyncClient, HandleHost {
     await this.replayer.stop();
     for (const s of this.subscriptions) s.unsubscribe();
     this.channel.close();
+    this.inbox.length = 0;
+    this.unannounced.clear();
     for (const [seq] of this.waiters) this.settled(seq, { error: new ClosedError('a write waiting for the server') });
     this.store.close();
   }
@@ -305,7 +350,10 @@ class Client implements SyncClient, HandleHost {
 
   mirror(def: Def): ResourceMirror<object> {
     let mirror = this.mirrors.get(def.name);
-    if (!mirror) this.mirrors.set(def.name, (mirror = new ResourceMirror(def.name, def.key)));
+    if (!mirror) {
+      this.mirrors.set(def.name, (mirror = new ResourceMirror(def.name, def.key)));
+      mirror.trackShown = def.load === 'on-demand';
+    }
     return mirror;
   }
 
@@ -335,6 +383,11 @@ class Client implements SyncClient, HandleHost {
     return done;
   }
 
+  /** An on-demand live query: fetches what it shows while subscribed. */
+  watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): () => void {
+    return this.onDemand.watch({ def, query, setServerHasMore });
+  }
+
   /** Online and the cache is older than staleTimeMs (or from the future: a clock that jumped back). */
   private needsPull(lastSyncedAt: number | null): boolean {
     if (!this.online) return false;
@@ -345,6 +398,11 @@ class Client implements SyncClient, HandleHost {
   /** A subscriber arrives: serve the cache, and revalidate when it is stale. Offline, the cache answers. */
   revalidate(def: Def): void {
     const mirror = this.mirror(def);
+    // On-demand resources load per query (watchQuery), never whole.
+    if (def.load === 'on-demand') {
+      void this.hydrate(def, true).catch(() => undefined);
+      return;
+    }
     if (mirror.flags.hydrated) {
       if (this.needsPull(mirror.flags.lastSyncedAt)) void this.refreshResource(def).catch(() => undefined);
       return;
@@ -355,6 +413,7 @@ class Client implements SyncClient, HandleHost {
   }
 
   refreshResource(def: Def): Promise<void> {
+    if (def.load === 'on-demand') return this.onDemand.reload(def);
     let running = this.pulling.get(def.name);
     if (!running) {
       const mirror = this.mirror(def);
@@ -382,8 +441,10 @@ class Client implements SyncClient, HandleHost {
   }
 
   /** Committed view changes reach the mirrors; entities with a local write still committing keep their optimistic view. */
-  applied(changes: ViewChange | readonly ViewChange[]): void {
+  applied(changes: ViewChange | readonly ViewChange[], from: 'here' | 'server-read' | 'tab' = 'here'): void {
     const list = Array.isArray(changes) ? changes : [changes as ViewChange];
+    // What this tab committed, the other tabs learn (a pull's changes leave the outbox alone).
+    if (from !== 'tab') for (const change of list) this.unannounce(change.r, change.id, from === 'here');
     const byResource = new Map<string, ViewChange[]>();
     for (const change of list) {
       const group = byResource.get(change.r);
@@ -518,12 +579,40 @@ class Client implements SyncClient, HandleHost {
   /** A local write committed: tell the other tabs and the replay loop. */
   written(r: string, id: string): void {
     this.outboxChanged();
-    this.channel.post({ t: 'changed', r, ids: [id], outbox: true });
+    this.unannounce(r, id, true);
     this.replayer.wake();
   }
 
+  /** The outbox changed: tell the other tabs (with the entities changed before it, first). */
   announce(): void {
-    this.channel.post({ t: 'outbox' });
+    this.post({ t: 'outbox' });
+  }
+
+  /**
+   * Queues an entity for the next 'changed' message. Changes of one synchronous run go out as
+   * one message per resource, in a microtask, or before any other message this tab posts, so
+   * other tabs see them in commit order.
+   */
+  private unannounce(r: string, id: string, outbox: boolean): void {
+    if (this.closedError) return;
+    const first = this.unannounced.size === 0;
+    let group = this.unannounced.get(r);
+    if (!group) this.unannounced.set(r, (group = { ids: new Set(), outbox: false }));
+    group.ids.add(id);
+    group.outbox ||= outbox;
+    if (first) queueMicrotask(() => this.flushAnnouncements());
+  }
+
+  private flushAnnouncements(): void {
+    if (this.unannounced.size === 0) return;
+    const groups = [...this.unannounced];
+    this.unannounced.clear();
+    for (const [r, { ids, outbox }] of groups) this.channel.post({ t: 'changed', r, ids: [...ids], outbox });
+  }
+
+  private post(message: TabMessage): void {
+    this.flushAnnouncements();
+    this.channel.post(message);
   }
 
   /** Resolves with the server's answer to the entry `seq` (or rejects with what it ended in). */
@@ -543,70 +632,124 @@ class Client implements SyncClient, HandleHost {
         if (!list) return;
         const rest = list.filter((l) => l !== listener);
         if (rest.length) this.waiters.set(seq, rest);
-        else this.waiters.delete(seq);
+        else {
+          this.waiters.delete(seq);
+          this.waitedEntities.delete(seq);
+        }
       };
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
       const list = this.waiters.get(seq);
       if (list) list.push(listener);
       else this.waiters.set(seq, [listener]);
-      if (!this.store.outbox.get(seq)) listener({ value: null });
+      const entry = this.store.outbox.get(seq);
+      if (!entry) return listener({ value: null });
+      this.waitedEntities.set(seq, { r: entry.r, id: entry.id });
     });
   }
 
   settled(seq: number, outcome: { value: Rec | null } | { error: HarborSyncError }, fromTab = false): void {
     const list = this.waiters.get(seq);
+    this.waitedEntities.delete(seq);
     if (list) {
       this.waiters.delete(seq);
       for (const listener of list) listener(outcome);
     }
     if (fromTab) return;
-    this.channel.post(
-      'error' in outcome
-        ? { t: 'settled', seq, error: { name: outcome.error.name, message: outcome.error.message, ...(outcome.error instanceof HttpError ? { status: outcome.error.status } : {}) } }
-        : { t: 'settled', seq, value: outcome.value },
-    );
+    this.post('error' in outcome ? { t: 'settled', seq, error: toTabError(outcome.error) } : { t: 'settled', seq, value: outcome.value });
   }
 
-  private async onTabMessage(message: TabMessage): Promise<void> {
+  /** Another tab's message: queued and handled in arrival order, runs of change hints at once. */
+  private onTabMessage(message: TabMessage): void {
     if (this.closedError) return;
-    if (message.t === 'settled') {
-      const error = message.error;
-      this.settled(
-        message.seq,
-        error
-          ? { error: error.status !== undefined ? new HttpError({ status: error.status, method: 'SEND', url: '', detail: error.message }) : new ConflictError([], { detail: error.message }) }
-          : { value: message.value ?? null },
-        true,
-      );
-      return;
-    }
-    if (message.t === 'remapped') {
-      this.remapped(message.r, message.from, message.to);
-      return;
-    }
-    if (message.t === 'cleared') {
-      this.hydrating.clear();
-      for (const [name, mirror] of this.mirrors) {
-        mirror.batch(() => {
-          for (const id of [...mirror.entities.keys()]) mirror.set(id, undefined, false);
-        });
-        if (mirror.hasListeners) void this.hydrate(this.defs.get(name)!);
+    this.inbox.push(message);
+    if (!this.draining) void this.drainInbox();
+  }
+
+  private async drainInbox(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.inbox.length > 0 && !this.closedError) {
+        const message = this.inbox.shift()!;
+        if (message.t === 'settled') {
+          const outcome = message.error ? { error: fromTabError(message.error) } : { value: message.value ?? null };
+          this.settled(message.seq, outcome, true);
+        } else if (message.t === 'remapped') {
+          this.remapped(message.r, message.from, message.to);
+        } else if (message.t === 'cleared') {
+          this.forgetLocalData();
+          await this.store.reloadOutbox().catch(() => undefined);
+          this.outboxChanged();
+        } else {
+          const run: TabMessage[] = [message];
+          while (this.inbox[0]?.t === 'changed' || this.inbox[0]?.t === 'outbox') run.push(this.inbox.shift()!);
+          await this.reread(run);
+        }
       }
-      await this.store.reloadOutbox().catch(() => undefined);
-      this.outboxChanged();
-      return;
+    } catch (error) {
+      this.emit({ type: 'error', at: this.env.clock.now(), resource: undefined, error: error instanceof HarborSyncError ? error : new StorageError(String(error)) });
+    } finally {
+      this.draining = false;
     }
-    await this.store.reloadOutbox().catch(() => undefined);
-    if (message.t === 'changed') {
-      const def = this.defs.get(message.r);
-      if (def && this.hydrating.has(def.name)) {
-        const records = await this.store.loadRecords(def.name, message.ids);
-        this.applied(message.ids.map((id) => ({ r: def.name, id, view: records.get(id)?.view ?? null })));
-      }
+    if (this.inbox.length > 0 && !this.closedError) void this.drainInbox();
+  }
+
+  /** Change hints from other tabs: re-read the outbox and the named entities from IndexedDB, once. */
+  private async reread(run: readonly TabMessage[]): Promise<void> {
+    const ids = new Map<string, Set<string>>();
+    let outbox = false;
+    for (const message of run) {
+      if (message.t === 'outbox') outbox = true;
+      if (message.t !== 'changed') continue;
+      outbox ||= message.outbox;
+      let set = ids.get(message.r);
+      if (!set) ids.set(message.r, (set = new Set()));
+      for (const id of message.ids) set.add(id);
+    }
+    if (outbox) await this.store.reloadOutbox().catch(() => undefined);
+    const changes: ViewChange[] = [];
+    for (const [r, set] of ids) {
+      const loading = this.hydrating.get(r);
+      if (!loading) continue; // never loaded here: it will be read whole when first used
+      await loading.catch(() => undefined);
+      const records = await this.store.loadRecords(r, [...set]).catch(() => null);
+      if (!records) continue;
+      for (const id of set) changes.push({ r, id, view: records.get(id)?.view ?? null });
+    }
+    if (this.closedError) return;
+    if (changes.length) this.applied(changes, 'tab');
+    else this.outboxChanged();
+    if (outbox) await this.answerVanishedWaits();
+    this.replayer.wake();
+  }
+
+  /**
+   * A write waiting for the server whose entry is gone from the outbox, with no 'settled'
+   * message (the tab that sent it closed in between): the stored server state is its answer.
+   */
+  private async answerVanishedWaits(): Promise<void> {
+    for (const [seq, { r, id }] of [...this.waitedEntities]) {
+      if (this.store.outbox.get(seq)) continue;
+      // Its 'settled' message may be right behind the hint: let it answer first.
+      if (this.inbox.some((m) => m.t === 'settled' && m.seq === seq)) continue;
+      const current = this.currentId(r, id);
+      const record = (await this.store.loadRecords(r, [current]).catch(() => null))?.get(current);
+      if (this.waiters.has(seq)) this.settled(seq, { value: record?.base ?? null }, true);
+    }
+  }
+
+  /** The namespace's data was deleted (clear() here or in another tab): empty every view, reload what is shown. */
+  private forgetLocalData(): void {
+    if (this.closedError) return;
+    this.hydrating.clear();
+    for (const [name, mirror] of this.mirrors) {
+      mirror.batch(() => {
+        for (const id of [...mirror.entities.keys()]) mirror.set(id, undefined, false);
+        mirror.setFlags({ lastSyncedAt: null });
+      });
+      if (mirror.hasListeners) void this.hydrate(this.defs.get(name)!).catch(() => undefined);
     }
     this.outboxChanged();
-    this.replayer.wake();
   }
 
   // ---- seams for the loops -------------------------------------------------------------
@@ -631,7 +774,7 @@ class Client implements SyncClient, HandleHost {
       definitions: () => this.defs.values(),
       remapped: (r, from, to) => {
         this.remapped(r, from, to);
-        this.channel.post({ t: 'remapped', r, from, to });
+        this.post({ t: 'remapped', r, from, to });
       },
       strategy: (def) => this.strategy(def),
       parse: (def, value, id) => this.parse(def, value, id),
@@ -652,7 +795,7 @@ class Client implements SyncClient, HandleHost {
       transport: this.transport,
       now: () => this.env.clock.now(),
       parse: (def: Def, value: unknown, id: string | undefined) => this.parse(def, value, id),
-      applied: (changes: readonly ViewChange[]) => this.applied(changes),
+      applied: (changes: readonly ViewChange[]) => this.applied(changes, 'server-read'),
       emit: (event: SyncEvent) => this.emit(event),
     };
   }

@@ -39,6 +39,7 @@ export interface HandleHost {
   emit(event: SyncEvent): void;
   waitFor(seq: number, signal: AbortSignal | undefined): Promise<Rec | null>;
   currentId(r: string, id: string): string;
+  watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): () => void;
 }
 
 function ownFields(input: Rec): Rec {
@@ -90,7 +91,13 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     const live = this.host.mirror(this.def).createQuery(query as Query<object> | undefined);
     return new Observable<QueryState<T>>((subscriber) => {
       this.host.revalidate(this.def);
-      return live.subscribe((state) => subscriber.next(state as QueryState<T>));
+      const stop = live.subscribe((state) => subscriber.next(state as QueryState<T>));
+      if (this.def.load !== 'on-demand') return stop;
+      const unwatch = this.host.watchQuery(this.def, query as Query<object> | undefined, live.setServerHasMore);
+      return () => {
+        unwatch();
+        stop();
+      };
     });
   }
 

@@ -29,6 +29,8 @@ export class LiveQuery<T extends object> {
   private pendingView: ReadonlySet<string> = EMPTY_IDS;
   private dirty = false;
   state!: QueryState<T>;
+  /** On-demand: the server said it has more beyond what was loaded. */
+  serverHasMore = false;
   readonly listeners = new Set<(state: QueryState<T>) => void>();
 
   constructor(
@@ -102,7 +104,7 @@ export class LiveQuery<T extends object> {
       isFetching: flags.isFetching,
       pendingIds: this.pendingView,
       lastSyncedAt: flags.lastSyncedAt,
-      hasMore: flags.hasMore || this.sorted.length > limit,
+      hasMore: this.serverHasMore || flags.hasMore || this.sorted.length > limit,
     };
     for (const listener of this.listeners) listener(this.state);
   }

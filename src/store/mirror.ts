@@ -22,6 +22,10 @@ export class ResourceMirror<T extends object> {
   private batchChanges = 0;
   private readonly touchedIds = new Set<string>();
   private flagsChanged = false;
+  /** On-demand resources remember when each entity was last shown, for eviction. */
+  private readonly shownAt = new Map<string, number>();
+  private shownTick = 0;
+  trackShown = false;
 
   constructor(
     readonly name: string,
@@ -84,6 +88,7 @@ export class ResourceMirror<T extends object> {
     }
     if (this.flagsChanged) for (const query of this.queries) query.markDirty();
     for (const query of this.queries) query.flush(this.flags, this.entities.size);
+    if (this.trackShown) this.markShown();
     if (this.flagsChanged) {
       for (const id of this.entityListeners.keys()) this.emitEntity(id);
     } else {
@@ -92,6 +97,24 @@ export class ResourceMirror<T extends object> {
     this.touchedIds.clear();
     this.batchChanges = 0;
     this.flagsChanged = false;
+  }
+
+  private markShown(): void {
+    const tick = ++this.shownTick;
+    for (const query of this.queries) for (const entity of query.state.data) this.shownAt.set(this.idOf(entity), tick);
+  }
+
+  /** Ids some live query shows now. */
+  shownIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const query of this.queries) for (const entity of query.state.data) ids.add(this.idOf(entity));
+    for (const id of this.entityListeners.keys()) ids.add(id);
+    return ids;
+  }
+
+  /** When the entity was last shown (a counter, not a time); 0 when never. */
+  lastShown(id: string): number {
+    return this.shownAt.get(id) ?? 0;
   }
 
   private entityState(id: string): EntityState<T> {
@@ -155,13 +178,23 @@ export class ResourceMirror<T extends object> {
   /** A live query shared by its subscribers; torn down with the last one. */
   createQuery(query: Query<T> | undefined): {
     subscribe(listener: Listener<QueryState<T>>): () => void;
+    setServerHasMore(hasMore: boolean): void;
   } {
     const compiled = compileQuery(query, this.keyField);
     let live: LiveQuery<T> | undefined;
+    let serverHasMore = false;
     return {
+      setServerHasMore: (hasMore) => {
+        serverHasMore = hasMore;
+        if (!live || live.serverHasMore === hasMore) return;
+        live.serverHasMore = hasMore;
+        live.markDirty();
+        live.flush(this.flags, this.entities.size);
+      },
       subscribe: (listener) => {
         if (!live) {
           live = new LiveQuery(compiled, this.idOf);
+          live.serverHasMore = serverHasMore;
           live.reset(this.entities.values(), (id) => this.pending.has(id));
           live.flush(this.flags, this.entities.size);
           this.queries.add(live);

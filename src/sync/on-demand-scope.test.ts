@@ -1,0 +1,66 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { compileQuery } from '../store/query.js';
+import { inScope, pickEvictions, pushDown } from './on-demand-scope.js';
+
+type Row = { id: string; n: number; done: boolean };
+
+describe('pushDown', () => {
+  it('sends equality filters and the order, with the key as the last tie-breaker', () => {
+    const compiled = compileQuery<Row>({ where: { done: false }, orderBy: [['n', 'desc']], limit: 50 }, 'id');
+    expect(pushDown(compiled as never, 'id', 50, null)).toEqual({
+      where: { done: false },
+      orderBy: [['n', 'desc'], ['id', 'asc']],
+      limit: 50,
+      cursor: null,
+    });
+  });
+
+  it('never sends a predicate', () => {
+    const compiled = compileQuery<Row>({ where: (r) => r.n > 2 }, 'id');
+    expect(pushDown(compiled as never, 'id', 10, 'c1')).toEqual({ where: {}, orderBy: [['id', 'asc']], limit: 10, cursor: 'c1' });
+  });
+});
+
+describe('inScope', () => {
+  const compiled = compileQuery<Row>({ where: { done: false }, orderBy: 'n' }, 'id');
+  const row = (id: string, n: number, done = false): Row => ({ id, n, done });
+
+  it('covers matching rows after the previous page and up to the last row of this one', () => {
+    const scope = { after: row('a', 2), last: row('b', 5) };
+    expect(inScope(row('x', 3), scope, compiled)).toBe(true);
+    expect(inScope(row('b', 5), scope, compiled)).toBe(true);
+    expect(inScope(row('a', 2), scope, compiled)).toBe(false);
+    expect(inScope(row('y', 6), scope, compiled)).toBe(false);
+    expect(inScope(row('z', 3, true), scope, compiled)).toBe(false);
+  });
+
+  it('runs to the end when the server has no more', () => {
+    fc.assert(
+      fc.property(fc.integer(), (n) => {
+        expect(inScope(row('q', n), { after: null, last: null }, compiled)).toBe(true);
+      }),
+    );
+  });
+});
+
+describe('pickEvictions', () => {
+  it('evicts only the excess, least recently shown first', () => {
+    const candidates = [
+      { id: 'a', lastShown: 5 },
+      { id: 'b', lastShown: 1 },
+      { id: 'c', lastShown: 0 },
+    ];
+    expect(pickEvictions(candidates, 12, 10)).toEqual(['c', 'b']);
+    expect(pickEvictions(candidates, 10, 10)).toEqual([]);
+  });
+
+  it('never evicts more than the candidates or the excess', () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ id: fc.string(), lastShown: fc.nat() })), fc.nat(200), fc.nat(200), (candidates, total, limit) => {
+        const out = pickEvictions(candidates, total, limit);
+        expect(out.length).toBeLessThanOrEqual(Math.min(candidates.length, Math.max(0, total - limit)));
+      }),
+    );
+  });
+});

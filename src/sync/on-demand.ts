@@ -1,0 +1,176 @@
+import { SchemaError } from '../errors.js';
+import type { LocalStore, ViewChange } from '../store/local-store.js';
+import type { ResourceMirror } from '../store/mirror.js';
+import { compileQuery, queryKey } from '../store/query.js';
+import type { Query, ResourceDefinition, SyncEvent, Transport } from '../types.js';
+import { inScope, pickEvictions, pushDown, type PageScope } from './on-demand-scope.js';
+
+type Rec = Record<string, unknown>;
+type Def = ResourceDefinition<object>;
+
+/** Rows asked for when a query has no limit. */
+export const DEFAULT_PAGE = 50;
+
+export interface OnDemandHost {
+  store: LocalStore;
+  transport: Transport;
+  now(): number;
+  online(): boolean;
+  staleTimeMs: number;
+  mirror(def: Def): ResourceMirror<object>;
+  hydrate(def: Def): Promise<void>;
+  parse(def: Def, value: unknown, id: string | undefined): Promise<Rec | undefined>;
+  applied(changes: readonly ViewChange[]): void;
+  emit(event: SyncEvent): void;
+}
+
+/** What is loaded of one (filter, order): how many rows, up to which cursor. */
+interface Pages {
+  loaded: number;
+  cursor: string | null;
+  exhausted: boolean;
+  last: object | null;
+  fetchedAt: number;
+}
+
+export interface WatchedQuery {
+  def: Def;
+  query: Query<object> | undefined;
+  setServerHasMore(hasMore: boolean): void;
+}
+
+const predicateIds = new WeakMap<object, number>();
+let nextPredicateId = 0;
+
+/** Identifies what a query asks the server for, whatever its limit. */
+function pagesKey(def: Def, query: Query<object> | undefined): string {
+  const unlimited = { ...query, limit: undefined };
+  const key = queryKey(unlimited, def.key);
+  if (key !== null) return `${def.name}|${key}`;
+  const where = query!.where as object;
+  let id = predicateIds.get(where);
+  if (id === undefined) predicateIds.set(where, (id = nextPredicateId++));
+  return `${def.name}|fn${id}|${queryKey({ orderBy: query?.orderBy }, def.key)}`;
+}
+
+/**
+ * `load: 'on-demand'`: each live query fetches what it shows, with the filter, order and page
+ * pushed to the server. An answer is authoritative inside its own scope only.
+ */
+export class OnDemandLoader {
+  private readonly pages = new Map<string, Pages>();
+  private readonly inflight = new Map<string, Promise<void>>();
+  private readonly watched = new Set<WatchedQuery>();
+
+  constructor(private readonly host: OnDemandHost) {}
+
+  watch(query: WatchedQuery): () => void {
+    this.watched.add(query);
+    void this.load(query).catch(() => undefined);
+    return () => this.watched.delete(query);
+  }
+
+  /** Refetches every watched query from its first page (refresh(), or back online). */
+  async reload(def?: Def): Promise<void> {
+    const targets = [...this.watched].filter((w) => !def || w.def.name === def.name);
+    for (const w of targets) this.pages.delete(pagesKey(w.def, w.query));
+    await Promise.all(targets.map((w) => this.load(w)));
+  }
+
+  /** Loads what the query shows and is not loaded yet; identical requests in flight are shared. */
+  async load(watched: WatchedQuery): Promise<void> {
+    const { def, query } = watched;
+    const { host } = this;
+    await host.hydrate(def);
+    if (!host.online()) return;
+    const key = pagesKey(def, query);
+    const compiled = compileQuery(query, def.key);
+    const wanted = compiled.limit === Infinity ? DEFAULT_PAGE : compiled.limit;
+    let pages = this.pages.get(key);
+    if (!pages || host.now() - pages.fetchedAt > host.staleTimeMs) {
+      pages = { loaded: 0, cursor: null, exhausted: false, last: null, fetchedAt: host.now() };
+      this.pages.set(key, pages);
+    }
+    const missing = wanted - pages.loaded;
+    if (missing <= 0 || pages.exhausted) {
+      watched.setServerHasMore(!pages.exhausted);
+      if (!this.fetching(def)) host.mirror(def).setFlags({ isFetching: false });
+      return;
+    }
+    const requestKey = `${key}|${pages.cursor ?? ''}|${missing}`;
+    let running = this.inflight.get(requestKey);
+    if (!running) {
+      running = this.fetchPage(def, query, pages, missing).finally(() => this.inflight.delete(requestKey));
+      this.inflight.set(requestKey, running);
+    }
+    await running;
+    watched.setServerHasMore(!pages.exhausted);
+  }
+
+  private fetching(def: Def): boolean {
+    for (const key of this.inflight.keys()) if (key.startsWith(`${def.name}|`)) return true;
+    return false;
+  }
+
+  private async fetchPage(def: Def, query: Query<object> | undefined, pages: Pages, count: number): Promise<void> {
+    const { host } = this;
+    const mirror = host.mirror(def);
+    const compiled = compileQuery(query, def.key);
+    mirror.setFlags({ isFetching: true });
+    try {
+      const answer = (await host.transport.query(def, pushDown(compiled as never, def.key, count, pages.cursor))) as Rec | null;
+      if (typeof answer !== 'object' || answer === null || !Array.isArray(answer['items'])) {
+        throw new SchemaError([{ field: '', message: 'the query answer is not { items, cursor }' }], { resource: def.name });
+      }
+      const cursor = answer['cursor'];
+      if (cursor !== null && typeof cursor !== 'string') {
+        throw new SchemaError([{ field: 'cursor', message: 'must be a string or null' }], { resource: def.name });
+      }
+      const items: Rec[] = [];
+      for (const raw of answer['items']) {
+        const parsed = await host.parse(def, raw, undefined);
+        if (parsed) items.push(parsed);
+      }
+      // The server's answer speaks for what it filtered: the pushed equality, in the pushed order.
+      const scopeQuery = compileQuery<object>({ where: (compiled.equality ?? undefined) as Query<object>['where'], orderBy: query?.orderBy }, def.key);
+      const last = items.at(-1) ?? null;
+      const scope: PageScope<object> = { after: pages.last, last: cursor === null ? null : last };
+      const answered = new Set(items.map((item) => String(item[def.key])));
+      const removed: string[] = [];
+      for (const [id, entity] of mirror.entities) {
+        if (!answered.has(id) && !mirror.isPending(id) && inScope(entity, scope, scopeQuery)) removed.push(id);
+      }
+      const result = await host.store.applyPull(def, items, { authoritative: false, deleted: removed });
+      host.applied(result.changes);
+      pages.loaded += answer['items'].length;
+      pages.cursor = cursor;
+      pages.exhausted = cursor === null;
+      if (last) pages.last = last;
+      const at = host.now();
+      pages.fetchedAt = at;
+      mirror.setFlags({ isFetching: this.inflight.size > 1 && this.fetching(def), error: null, lastSyncedAt: at });
+      host.emit({ type: 'pulled', at, resource: def.name, count: items.length, removed: result.removed });
+      await this.evict(def);
+    } catch (error) {
+      mirror.setFlags({ isFetching: false, error: error instanceof Error ? error : new Error(String(error)) });
+      throw error;
+    }
+  }
+
+  /** Keeps at most `cacheLimit` entities beyond what live queries show and pending changes hold. */
+  private async evict(def: Def): Promise<void> {
+    const mirror = this.host.mirror(def);
+    if (mirror.entities.size <= def.cacheLimit) return;
+    const shown = mirror.shownIds();
+    const candidates: Array<{ id: string; lastShown: number }> = [];
+    for (const id of mirror.entities.keys()) {
+      if (!shown.has(id) && !mirror.isPending(id)) candidates.push({ id, lastShown: mirror.lastShown(id) });
+    }
+    const evicted = pickEvictions(candidates, mirror.entities.size, def.cacheLimit);
+    if (evicted.length === 0) return;
+    const result = await this.host.store.applyPull(def, [], { authoritative: false, deleted: evicted });
+    this.host.applied(result.changes);
+    // Evicted entities may be in a loaded range: the next query that needs them fetches again.
+    for (const [key] of this.pages) if (key.startsWith(`${def.name}|`)) this.pages.delete(key);
+  }
+}

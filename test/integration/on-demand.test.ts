@@ -1,0 +1,140 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createTestBackend } from '../../server/index.mjs';
+import { defineResource, type QueryState } from '../../src/index.js';
+import { device, until, type Device } from '../helpers/harness.js';
+
+const orderSchema = z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() });
+type Order = z.infer<typeof orderSchema>;
+const orders = defineResource({ name: 'orders', schema: orderSchema, load: 'on-demand', cacheLimit: 120 });
+
+const backend = createTestBackend();
+let server: Awaited<ReturnType<typeof backend.start>>;
+const open: Device[] = [];
+const make = (overrides = {}) => {
+  const d = device(server.apiUrl, { resources: [orders], ...overrides });
+  open.push(d);
+  return d;
+};
+
+beforeAll(async () => {
+  server = await backend.start({ resources: [{ name: 'orders' }] });
+  await backend.reset();
+  await server.admin.seed('orders', 100_000);
+}, 120_000);
+afterAll(() => backend.close());
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((d) => d.client.close()));
+});
+
+const queries = (d: Device) => d.calls.filter((c) => c.startsWith('GET /api/orders?'));
+const title = (n: number) => `Todo ${String(n).padStart(6, '0')}`;
+
+function watch(d: Device, query: Parameters<ReturnType<Device['client']['resource']>['query$']>[0]) {
+  const states: Array<QueryState<Order>> = [];
+  const sub = d.client.resource(orders).query$(query as never).subscribe((s) => states.push(s as QueryState<Order>));
+  return { states, last: () => states.at(-1)!, stop: () => sub.unsubscribe() };
+}
+
+describe("load: 'on-demand' over 100,000 rows", () => {
+  it('fetches the first page of a filtered, sorted query with one request of limit rows', async () => {
+    const d = make();
+    const q = watch(d, { where: { done: true }, orderBy: [['title', 'desc']], limit: 50 });
+    await until(() => q.last().data.length === 50, 'the first page');
+    expect(queries(d)).toEqual(['GET /api/orders?filter%5Bdone%5D=true&sort=-title%2Cid&limit=50']);
+    expect(q.last().data[0]).toMatchObject({ title: title(100_000), done: true });
+    expect(q.last().data[49]).toMatchObject({ title: title(99_902) });
+    expect(q.last()).toMatchObject({ status: 'success', hasMore: true, isFetching: false });
+    expect(q.states.some((s) => s.status === 'success' && s.data.length === 0)).toBe(false);
+  });
+
+  it('shares identical queries in flight and fetches only the missing page when the limit grows', async () => {
+    const d = make();
+    const a = watch(d, { where: { done: false }, orderBy: 'title', limit: 20 });
+    const b = watch(d, { where: { done: false }, orderBy: 'title', limit: 20 });
+    await until(() => a.last().data.length === 20 && b.last().data.length === 20, 'both queries');
+    expect(queries(d)).toHaveLength(1);
+    const more = watch(d, { where: { done: false }, orderBy: 'title', limit: 30 });
+    await until(() => more.last().data.length === 30, 'the grown query');
+    const calls = queries(d);
+    expect(calls).toHaveLength(2);
+    expect(calls[1]).toMatch(/cursor=[^&]+/);
+    expect(calls[1]).toContain('limit=10');
+    expect(more.last().data.map((o) => o.title)).toEqual(Array.from({ length: 30 }, (_, i) => title(2 * i + 1)));
+  });
+
+  it('shows a local write in every query it matches and removes it from those it leaves, before the server answers', async () => {
+    const d = make();
+    const doneQ = watch(d, { where: { done: true }, orderBy: 'title', limit: 5 });
+    const openQ = watch(d, { where: { done: false }, orderBy: 'title', limit: 5 });
+    await until(() => doneQ.last().data.length === 5 && openQ.last().data.length === 5);
+    d.online.next(false);
+    const moving = doneQ.last().data[0]!;
+    await d.client.resource(orders).update(moving.id, { done: false, title: 'Todo 000000' });
+    expect(doneQ.last().data.map((o) => o.id)).not.toContain(moving.id);
+    expect(openQ.last().data[0]).toMatchObject({ id: moving.id, title: 'Todo 000000' });
+    expect(openQ.last().pendingIds.has(moving.id)).toBe(true);
+    d.online.next(true);
+    await d.client.flush();
+    await server.admin.edit({ resource: 'orders', id: moving.id, patch: { done: true, title: moving.title } });
+  });
+
+  it('treats an answer as authoritative only inside its scope', async () => {
+    const d = make();
+    const inside = watch(d, { where: { done: true }, orderBy: 'title', limit: 10 });
+    const outside = watch(d, { where: { done: false }, orderBy: 'title', limit: 10 });
+    await until(() => inside.last().data.length === 10 && outside.last().data.length === 10);
+    const gone = inside.last().data[3]!;
+    const untouched = outside.last().data[3]!;
+    await server.admin.edit({ resource: 'orders', id: gone.id, delete: true });
+    await server.admin.edit({ resource: 'orders', id: untouched.id, delete: true });
+    inside.stop();
+    outside.stop();
+    await d.clock.advance(60_000);
+    const again = watch(d, { where: { done: true }, orderBy: 'title', limit: 10 });
+    await until(() => !again.last().data.some((o) => o.id === gone.id), 'the refetch to remove the deleted order');
+    expect(await d.client.resource(orders).get(untouched.id)).toBeDefined();
+    await server.admin.edit({ resource: 'orders', create: gone });
+    await server.admin.edit({ resource: 'orders', create: untouched });
+  });
+
+  it('evicts beyond cacheLimit the least recently shown entities, and refetches them when needed', async () => {
+    const d = make();
+    const first = watch(d, { where: { done: true }, orderBy: 'title', limit: 100 });
+    await until(() => first.last().data.length === 100);
+    first.stop();
+    const second = watch(d, { where: { done: false }, orderBy: 'title', limit: 100 });
+    await until(() => second.last().data.length === 100);
+    await until(async () => (await d.client.resource(orders).list()).length <= 120, 'the eviction');
+    const cached = await d.client.resource(orders).list();
+    expect(cached).toHaveLength(120);
+    expect(cached.filter((o) => !o.done)).toHaveLength(100);
+    await d.clock.advance(60_000);
+    const back = watch(d, { where: { done: true }, orderBy: 'title', limit: 100 });
+    await until(() => back.last().data.length === 100, 'the evicted page fetched again');
+  });
+
+  it('offline, answers from what was loaded, says it is not fetching, and refetches when online', async () => {
+    const d = make();
+    const q = watch(d, { where: { done: true }, orderBy: 'title', limit: 10 });
+    await until(() => q.last().data.length === 10);
+    q.stop();
+    d.online.next(false);
+    await d.clock.advance(60_000);
+    const offline = watch(d, { where: { done: true }, orderBy: 'title', limit: 10 });
+    await until(() => offline.last().data.length === 10);
+    expect(offline.last()).toMatchObject({ status: 'success', isFetching: false });
+    const before = queries(d).length;
+    d.online.next(true);
+    await until(() => queries(d).length > before, 'a refetch once online');
+  });
+
+  it('filters a predicate where on the client, never sending it', async () => {
+    const d = make();
+    const endsInZero = (o: Order) => o.title.endsWith('0');
+    const q = watch(d, { where: endsInZero as (o: object) => boolean, orderBy: 'title', limit: 50 });
+    await until(() => queries(d).length === 1 && !q.last().isFetching);
+    expect(queries(d)[0]).not.toContain('filter');
+    expect(q.last().data.every((o) => o.title.endsWith('0'))).toBe(true);
+  });
+});
