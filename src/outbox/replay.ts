@@ -166,7 +166,10 @@ export class Replayer {
         base,
         entries: entries.map((e) => (e.seq === entry.seq ? { ...e, frozen: true } : e)),
       }));
-      entry = store.outbox.get(entry.seq) ?? entry;
+      const stored = store.outbox.get(entry.seq);
+      // Gone from IndexedDB: another tab (a second sender where Web Locks are missing) settled it.
+      if (!stored) return;
+      entry = stored;
     }
     host.setSyncing(true, null);
     const attempt = entry.attempts + 1;
@@ -330,8 +333,16 @@ export async function applyOutcome(
   }
   const target = outcome.kind === 'remote' ? remote : outcome.value;
   const requeued = outcome.kind === 'remote' ? [] : requeue(head, target, remote, { key: def.key, version: def.version });
-  const change = await host.store.rewrite(def, head.id, () => ({ base: remote, entries: requeued }));
+  let decidedElsewhere = false as boolean;
+  const change = await host.store.rewrite(def, head.id, (stored) => {
+    // Two senders (no Web Locks) may meet the same conflict: the first decision stands.
+    const current = stored.entries.find((e) => e.seq === head.seq);
+    if (current && current.rekeys === head.rekeys) return { base: remote, entries: requeued };
+    decidedElsewhere = true;
+    return stored;
+  });
   host.applied(change);
+  if (decidedElsewhere) return;
   host.emit({
     type: 'resolved',
     at,

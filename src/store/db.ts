@@ -52,6 +52,11 @@ export function toStorageError(error: unknown, what: string): StorageError {
 export interface OpenCallbacks {
   /** Another connection wants a newer version, or the browser closed ours. The connection is gone. */
   onLost(error: StorageError): void;
+  /**
+   * Another tab of this namespace deletes the database (its `clear()`): the connection is closed
+   * so the deletion can proceed; opening again later gives the fresh, empty database.
+   */
+  onDeleted(): void;
   /** An older connection elsewhere keeps this open waiting. */
   onBlocked(): void;
 }
@@ -83,10 +88,15 @@ export async function openDatabase(
   } catch (error) {
     throw toStorageError(error, `opening "${dbName(namespace)}"`);
   }
-  db.addEventListener('versionchange', () => {
+  // Closed at once, inside the event: a newer tab's upgrade (or another tab's clear()) never
+  // waits for this one, and its `blocked` event does not fire because of us.
+  db.addEventListener('versionchange', (event) => {
     db.close();
+    if ((event as IDBVersionChangeEvent).newVersion === null) return callbacks.onDeleted();
     callbacks.onLost(
-      new StorageError(`"${dbName(namespace)}" is being upgraded or deleted by another tab; reload this page`),
+      new StorageError(
+        `"${dbName(namespace)}" is being upgraded to version ${(event as IDBVersionChangeEvent).newVersion} by a newer tab; reload this page`,
+      ),
     );
   });
   db.addEventListener('close', () =>
@@ -95,9 +105,11 @@ export async function openDatabase(
   return db;
 }
 
-export function deleteDatabase(factory: IDBFactory, namespace: string): Promise<void> {
+/** Deletes the namespace's database; `onBlocked` hears of a connection elsewhere that does not let go. */
+export function deleteDatabase(factory: IDBFactory, namespace: string, onBlocked: () => void = () => undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const request = factory.deleteDatabase(dbName(namespace));
+    request.onblocked = () => onBlocked();
     request.onsuccess = () => resolve();
     request.onerror = () => reject(toStorageError(request.error, `deleting "${dbName(namespace)}"`));
   });

@@ -20,6 +20,8 @@ export interface ViewChange {
 
 export interface StoreCallbacks {
   onLost(error: StorageError): void;
+  /** Another tab deleted the database (its clear()): the local copy is gone; the next use reopens. */
+  onDeleted(): void;
   onBlocked(): void;
   onCorrupt(r: string, id: string | undefined, detail: string): void;
 }
@@ -55,8 +57,20 @@ export class LocalStore {
           this.db = null;
           this.callbacks.onLost(error);
         },
+        onDeleted: () => {
+          if (this.db !== db) return;
+          this.db = null;
+          this.opening = null;
+          this.outbox.replaceAll([]);
+          this.callbacks.onDeleted();
+        },
         onBlocked: () => this.callbacks.onBlocked(),
       });
+      if (this.lost) {
+        // close() ran while the database was opening: let the connection go at once.
+        db.close();
+        throw this.lost;
+      }
       this.db = db;
       await this.loadOutbox(db);
       return db;
@@ -363,7 +377,7 @@ export class LocalStore {
     this.db = null;
     this.opening = null;
     this.outbox.replaceAll([]);
-    if (this.factory) await deleteDatabase(this.factory, this.namespace);
+    if (this.factory) await deleteDatabase(this.factory, this.namespace, () => this.callbacks.onBlocked());
   }
 }
 

@@ -1,11 +1,45 @@
+import {
+  ClosedError,
+  ConflictError,
+  HarborSyncError,
+  HttpError,
+  NetworkError,
+  SchemaError,
+  StorageError,
+  ValidationError,
+  type FieldIssue,
+  type HarborSyncErrorCode,
+} from '../errors.js';
 import type { BroadcastChannelLike } from '../types.js';
 
-/** What one tab tells the others of the same namespace. */
+/** A harborsync error as it crosses to another tab (structured clone keeps no class). */
+export interface TabError {
+  name: string;
+  code?: string;
+  message: string;
+  resource?: string;
+  id?: string;
+  status?: number;
+  body?: unknown;
+  method?: string;
+  url?: string;
+  fields?: readonly string[];
+  issues?: readonly FieldIssue[];
+}
+
+/**
+ * What one tab tells the others of the same namespace. Only hints: a receiver re-reads
+ * IndexedDB, which stays the truth, so a lost message delays a view but never corrupts it.
+ */
 export type TabMessage =
+  /** Entities whose stored view changed (a write, a server answer, a pull); `outbox`: the queue changed too. */
   | { t: 'changed'; r: string; ids: string[]; outbox: boolean }
+  /** The queue changed (states, attempts) without a view change. */
   | { t: 'outbox' }
-  | { t: 'settled'; seq: number; value?: Record<string, unknown> | null; error?: { name: string; message: string; status?: number } }
+  /** The entry `seq` got its final answer: a `{ wait: 'server' }` in any tab resolves or rejects with it. */
+  | { t: 'settled'; seq: number; value?: Record<string, unknown> | null; error?: TabError }
   | { t: 'remapped'; r: string; from: string; to: string }
+  /** The namespace's database was deleted (clear()). */
   | { t: 'cleared' };
 
 export interface TabChannel {
@@ -13,23 +47,100 @@ export interface TabChannel {
   close(): void;
 }
 
+/** One BroadcastChannel per namespace. Without BroadcastChannel (or if it cannot be made), posting does nothing. */
 export function openTabChannel(
   Channel: (new (name: string) => BroadcastChannelLike) | undefined,
   namespace: string,
   onMessage: (message: TabMessage) => void,
 ): TabChannel {
-  if (!Channel) return { post: () => undefined, close: () => undefined };
-  const channel = new Channel(`harborsync:${namespace}`);
-  channel.onmessage = (event) => onMessage(event.data as TabMessage);
+  let channel: BroadcastChannelLike | null = null;
+  try {
+    channel = Channel ? new Channel(`harborsync:${namespace}`) : null;
+  } catch {
+    channel = null;
+  }
+  if (!channel) return { post: () => undefined, close: () => undefined };
+  const open = channel;
+  open.onmessage = (event) => {
+    const data = event.data as TabMessage | null;
+    if (data && typeof data === 'object' && typeof data.t === 'string') onMessage(data);
+  };
   let closed = false;
   return {
     post: (message) => {
-      if (!closed) channel.postMessage(message);
+      if (closed) return;
+      try {
+        open.postMessage(message);
+      } catch {
+        // A value that cannot be cloned: the other tabs still re-read IndexedDB on the next hint.
+        // Never let a broadcast fail the write that caused it.
+        if (message.t === 'settled') {
+          try {
+            open.postMessage({ t: 'outbox' } satisfies TabMessage);
+          } catch {
+            // Nothing more to do.
+          }
+        }
+      }
     },
     close: () => {
+      if (closed) return;
       closed = true;
-      channel.onmessage = null;
-      channel.close();
+      open.onmessage = null;
+      open.close();
     },
   };
+}
+
+/** The plain fields of a harborsync error, for another tab. */
+export function toTabError(error: HarborSyncError): TabError {
+  const out: TabError = { name: error.name, code: error.code, message: error.message };
+  if (error.resource !== undefined) out.resource = error.resource;
+  if (error.id !== undefined) out.id = error.id;
+  if (error instanceof HttpError) {
+    out.status = error.status;
+    out.method = error.method;
+    out.url = error.url;
+    if (error.body !== undefined) out.body = error.body;
+  }
+  if (error instanceof NetworkError) {
+    out.method = error.method;
+    out.url = error.url;
+  }
+  if (error instanceof ConflictError) out.fields = [...error.fields];
+  if (error instanceof SchemaError || error instanceof ValidationError) out.issues = error.issues.map((i) => ({ ...i }));
+  return out;
+}
+
+/** The same error class again, with the original message, in the receiving tab. */
+export function fromTabError(data: TabError): HarborSyncError {
+  const context = { resource: data.resource, id: data.id };
+  let error: HarborSyncError;
+  switch (data.name) {
+    case 'HttpError':
+      error = new HttpError({ status: data.status ?? 0, body: data.body, method: data.method ?? '', url: data.url ?? '' }, context);
+      break;
+    case 'NetworkError':
+      error = new NetworkError({ method: data.method ?? '', url: data.url ?? '', reason: '' }, context);
+      break;
+    case 'ConflictError':
+      error = new ConflictError(data.fields ?? [], context);
+      break;
+    case 'SchemaError':
+      error = new SchemaError(data.issues ?? [], context);
+      break;
+    case 'ValidationError':
+      error = new ValidationError(data.issues ?? [], context);
+      break;
+    case 'StorageError':
+      error = new StorageError('', context);
+      break;
+    case 'ClosedError':
+      error = new ClosedError('');
+      break;
+    default:
+      error = new HarborSyncError((data.code ?? 'HTTP') as HarborSyncErrorCode, '', context);
+  }
+  error.message = data.message;
+  return error;
 }
