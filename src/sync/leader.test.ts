@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { FakeLocks } from '../../test/helpers/tabs.js';
+import type { LockManagerLike } from '../types.js';
+import { electLeader, leaderLockName } from './leader.js';
+
+/** Lets the fake's tasks (grants, releases) run. */
+const tasks = async (n = 5) => {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+};
+
+function elector(locks: LockManagerLike | undefined, namespace = 'ns') {
+  const seen: boolean[] = [];
+  const release = electLeader(locks, namespace, (leader) => seen.push(leader));
+  return { seen, release, get leader() { return seen.at(-1) ?? false; } };
+}
+
+describe('electLeader with Web Locks', () => {
+  it('makes exactly one of several tabs the leader, on the namespace lock', async () => {
+    const locks = new FakeLocks();
+    const tabs = [elector(locks), elector(locks), elector(locks)];
+    await tasks();
+    expect(tabs.map((t) => t.leader)).toEqual([true, false, false]);
+    expect(locks.held()).toEqual([leaderLockName('ns')]);
+    expect(locks.waiting()).toBe(2);
+    for (const t of tabs) t.release();
+  });
+
+  it('hands leadership to the next waiting tab, in request order, when the leader releases', async () => {
+    const locks = new FakeLocks();
+    const [a, b, c] = [elector(locks), elector(locks), elector(locks)];
+    await tasks();
+    a.release();
+    expect(a.seen).toEqual([true, false]);
+    await tasks();
+    expect([b.leader, c.leader]).toEqual([true, false]);
+    b.release();
+    await tasks();
+    expect(c.leader).toBe(true);
+    c.release();
+    await tasks();
+    expect(locks.held()).toEqual([]);
+    expect(locks.waiting()).toBe(0);
+  });
+
+  it('a tab that gives up while waiting leaves the queue and never leads', async () => {
+    const locks = new FakeLocks();
+    const a = elector(locks);
+    const b = elector(locks);
+    await tasks();
+    b.release();
+    await tasks();
+    expect(locks.waiting()).toBe(0);
+    a.release();
+    await tasks();
+    expect(b.seen).toEqual([]);
+    expect(locks.held()).toEqual([]);
+  });
+
+  it('a tab that gives up before its request was even granted does not hold the lock', async () => {
+    const locks = new FakeLocks();
+    const a = elector(locks);
+    a.release();
+    await tasks();
+    expect(a.seen).toEqual([]);
+    expect(locks.held()).toEqual([]);
+    expect(locks.waiting()).toBe(0);
+  });
+
+  it('namespaces elect independently', async () => {
+    const locks = new FakeLocks();
+    const a = elector(locks, 'alice');
+    const b = elector(locks, 'bob');
+    await tasks();
+    expect([a.leader, b.leader]).toEqual([true, true]);
+    a.release();
+    b.release();
+  });
+
+  it('releasing twice is harmless', async () => {
+    const locks = new FakeLocks();
+    const a = elector(locks);
+    await tasks();
+    a.release();
+    a.release();
+    expect(a.seen).toEqual([true, false]);
+  });
+
+  it('leaves no held lock or waiting request after many tabs come and go', async () => {
+    const locks = new FakeLocks();
+    const live: Array<ReturnType<typeof elector>> = [];
+    for (let i = 0; i < 50; i++) {
+      live.push(elector(locks));
+      if (i % 3 === 0) await tasks(1);
+      if (i % 2 === 0) live.shift()!.release();
+    }
+    await tasks();
+    expect(live.filter((t) => t.leader)).toHaveLength(1);
+    for (const t of live) t.release();
+    await tasks();
+    expect(locks.held()).toEqual([]);
+    expect(locks.waiting()).toBe(0);
+  });
+});
+
+describe('electLeader without Web Locks', () => {
+  it('every tab leads at once, and says so', () => {
+    const a = elector(undefined);
+    const b = elector(undefined);
+    expect([a.leader, b.leader]).toEqual([true, true]);
+    a.release();
+    expect(a.seen).toEqual([true, false]);
+  });
+
+  it('leads when the lock manager refuses (an opaque origin), instead of never sending', async () => {
+    const rejecting: LockManagerLike = { request: () => Promise.reject(new DOMException('no locks here', 'SecurityError')) };
+    const throwing: LockManagerLike = {
+      request: () => {
+        throw new DOMException('no locks here', 'SecurityError');
+      },
+    };
+    const a = elector(rejecting);
+    const b = elector(throwing);
+    await tasks();
+    expect([a.leader, b.leader]).toEqual([true, true]);
+  });
+});

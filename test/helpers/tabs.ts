@@ -1,0 +1,152 @@
+// In-process stand-ins for what several tabs of one origin share: the Web Locks API and
+// BroadcastChannel. Two clients given the same FakeLocks, the same BroadcastHub's Channel and the
+// same IDBFactory behave like two tabs of one browser profile.
+import type { BroadcastChannelLike, LockManagerLike } from '../../src/index.js';
+
+const abortError = (signal: AbortSignal) =>
+  signal.reason instanceof Error || signal.reason instanceof DOMException
+    ? signal.reason
+    : new DOMException('The lock request was aborted', 'AbortError');
+
+interface Waiter {
+  name: string;
+  grant(): void;
+}
+
+/**
+ * A LockManager with the Web Locks semantics harborsync relies on: exclusive mode only, one
+ * holder per name, a FIFO queue, the callback runs in a later task once granted, the lock is held
+ * until the callback's promise settles, and an aborted signal takes a *waiting* request out of
+ * the queue (rejecting it with the signal's reason). A granted lock is not affected by its signal.
+ */
+export class FakeLocks implements LockManagerLike {
+  private readonly holders = new Map<string, number>();
+  private readonly queues = new Map<string, Waiter[]>();
+  private nextId = 1;
+  /** Every grant, in order: `name#requestId`. */
+  readonly grants: string[] = [];
+
+  request<R>(name: string, options: { signal?: AbortSignal }, callback: (lock: unknown) => Promise<R>): Promise<R> {
+    const { signal } = options;
+    return new Promise<R>((resolve, reject) => {
+      if (signal?.aborted) return reject(abortError(signal));
+      const id = this.nextId++;
+      const onAbort = () => {
+        const queue = this.queues.get(name) ?? [];
+        const at = queue.indexOf(waiter);
+        if (at < 0) return; // already granted: the signal no longer matters
+        queue.splice(at, 1);
+        reject(abortError(signal!));
+      };
+      const waiter: Waiter = {
+        name,
+        grant: () => {
+          signal?.removeEventListener('abort', onAbort);
+          this.holders.set(name, id);
+          this.grants.push(`${name}#${id}`);
+          let result: Promise<R>;
+          try {
+            result = Promise.resolve(callback({ name, mode: 'exclusive' }));
+          } catch (error) {
+            result = Promise.reject(error);
+          }
+          result.then(resolve, reject).finally(() => {
+            this.holders.delete(name);
+            this.pump(name);
+          });
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const queue = this.queues.get(name) ?? [];
+      queue.push(waiter);
+      this.queues.set(name, queue);
+      this.pump(name);
+    });
+  }
+
+  private pump(name: string): void {
+    // Granting is a task of its own, as in browsers: never inside the caller's stack.
+    setTimeout(() => {
+      if (this.holders.has(name)) return;
+      const queue = this.queues.get(name);
+      const next = queue?.shift();
+      if (queue && queue.length === 0) this.queues.delete(name);
+      next?.grant();
+    }, 0);
+  }
+
+  /** Names currently held. */
+  held(): string[] {
+    return [...this.holders.keys()];
+  }
+
+  /** Requests waiting for a lock, over every name. */
+  waiting(): number {
+    let n = 0;
+    for (const queue of this.queues.values()) n += queue.length;
+    return n;
+  }
+}
+
+interface Delivery {
+  from: FakeChannelBase;
+  data: unknown;
+}
+
+abstract class FakeChannelBase implements BroadcastChannelLike {
+  onmessage: ((event: MessageEvent) => void) | null = null;
+  closed = false;
+  constructor(readonly name: string) {}
+  abstract postMessage(message: unknown): void;
+  abstract close(): void;
+}
+
+/**
+ * BroadcastChannel semantics: a message is cloned when posted (structuredClone, so what cannot
+ * cross a tab boundary fails here too), then delivered in a later task to every OTHER open
+ * instance of the same name, in posting order; never to the sender; not to instances closed
+ * before delivery. `drop` loses messages on purpose (a broadcast is only a hint).
+ */
+export class BroadcastHub {
+  private readonly instances = new Set<FakeChannelBase>();
+  /** Every message posted, as cloned: for assertions on what tabs told each other. */
+  readonly posted: Array<{ name: string; data: unknown }> = [];
+  /** Return true to lose a message (for every receiver). */
+  drop: (data: unknown) => boolean = () => false;
+  readonly Channel: new (name: string) => BroadcastChannelLike;
+
+  constructor() {
+    const hub = this;
+    this.Channel = class FakeBroadcastChannel extends FakeChannelBase {
+      constructor(name: string) {
+        super(String(name));
+        hub.instances.add(this);
+      }
+      postMessage(message: unknown): void {
+        if (this.closed) throw new DOMException('BroadcastChannel is closed', 'InvalidStateError');
+        hub.deliver({ from: this, data: structuredClone(message) });
+      }
+      close(): void {
+        this.closed = true;
+        hub.instances.delete(this);
+      }
+    };
+  }
+
+  private deliver({ from, data }: Delivery): void {
+    this.posted.push({ name: from.name, data });
+    if (this.drop(data)) return;
+    const receivers = [...this.instances].filter((c) => c !== from && c.name === from.name);
+    setTimeout(() => {
+      for (const receiver of receivers) {
+        if (receiver.closed) continue;
+        receiver.onmessage?.({ data: structuredClone(data) } as MessageEvent);
+      }
+    }, 0);
+  }
+
+  /** Open instances (of `name`, or of every name). */
+  open(name?: string): number {
+    return [...this.instances].filter((c) => name === undefined || c.name === name).length;
+  }
+}
