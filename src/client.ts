@@ -311,14 +311,7 @@ class Client implements SyncClient, HandleHost {
     const pending = this.store.outbox.size;
     if (pending > 0 && !options.discardPending) throw new PendingMutationsError(pending);
     await this.store.destroy();
-    for (const mirror of this.mirrors.values()) {
-      mirror.batch(() => {
-        for (const id of [...mirror.entities.keys()]) mirror.set(id, undefined, false);
-        mirror.setFlags({ lastSyncedAt: null });
-      });
-    }
-    this.hydrating.clear();
-    this.outboxChanged();
+    this.forgetLocalData();
     this.post({ t: 'cleared' });
   }
 
@@ -738,17 +731,22 @@ class Client implements SyncClient, HandleHost {
     }
   }
 
-  /** The namespace's data was deleted (clear() here or in another tab): empty every view, reload what is shown. */
+  /**
+   * The namespace's data was deleted (clear() here or in another tab): every view empties, and
+   * each loaded resource is read again from the fresh database, so later changes (of any tab)
+   * keep reaching it.
+   */
   private forgetLocalData(): void {
     if (this.closedError) return;
+    const loaded = [...this.hydrating.keys()];
     this.hydrating.clear();
-    for (const [name, mirror] of this.mirrors) {
+    for (const mirror of this.mirrors.values()) {
       mirror.batch(() => {
         for (const id of [...mirror.entities.keys()]) mirror.set(id, undefined, false);
         mirror.setFlags({ lastSyncedAt: null });
       });
-      if (mirror.hasListeners) void this.hydrate(this.defs.get(name)!).catch(() => undefined);
     }
+    for (const name of loaded) void this.hydrate(this.defs.get(name)!).catch(() => undefined);
     this.outboxChanged();
   }
 

@@ -1,0 +1,415 @@
+// Two tabs of one browser profile, in process: two clients on ONE fake IDBFactory, sharing a fake
+// LockManager and a fake BroadcastChannel hub, against the reference server.
+import { IDBFactory } from 'fake-indexeddb';
+import type { Observable } from 'rxjs';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
+import {
+  ConflictError,
+  HttpError,
+  StorageError,
+  type Conflict,
+  type FailedMutation,
+  type QueryState,
+  type SyncClientOptions,
+  type SyncStatus,
+} from '../../src/index.js';
+import { device, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
+import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
+
+const NAMESPACE = 'tabs';
+const DB_NAME = `harborsync:${NAMESPACE}`;
+
+const backend = createTestBackend();
+let server: Awaited<ReturnType<typeof backend.start>>;
+const open: Device[] = [];
+
+/** What several tabs of one profile share. */
+interface Browser {
+  indexedDB: IDBFactory;
+  locks: FakeLocks;
+  hub: BroadcastHub;
+  clock: ManualClock;
+  tab(overrides?: Partial<SyncClientOptions>): Device;
+}
+
+function browser(): Browser {
+  const indexedDB = new IDBFactory();
+  const locks = new FakeLocks();
+  const hub = new BroadcastHub();
+  const clock = new ManualClock();
+  let seed = 1;
+  return {
+    indexedDB,
+    locks,
+    hub,
+    clock,
+    tab: (overrides = {}) => {
+      // Each tab its own random sequence, as in a browser: ids and idempotency keys differ between tabs.
+      const random = seededRandom(seed++);
+      const d = device(server.apiUrl, { namespace: NAMESPACE, locks, BroadcastChannel: hub.Channel, random, ...overrides }, indexedDB, clock);
+      open.push(d);
+      return d;
+    },
+  };
+}
+
+/** The latest value of an observable that replays (status$, conflicts$, query$ ...). */
+function latest<T>(source: Observable<T>): { readonly value: T | undefined } {
+  const box: { value: T | undefined } = { value: undefined };
+  const subscription = source.subscribe((v) => (box.value = v));
+  subscriptions.push(() => subscription.unsubscribe());
+  return box;
+}
+const subscriptions: Array<() => void> = [];
+
+const status = (d: Device): SyncStatus => {
+  let value!: SyncStatus;
+  d.client.status$.subscribe((s) => (value = s)).unsubscribe();
+  return value;
+};
+
+/** Waits until exactly one of the tabs leads; returns [leader, follower]. */
+async function roles(a: Device, b: Device): Promise<[Device, Device]> {
+  await until(() => status(a).leader || status(b).leader, 'a leader');
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  expect([status(a).leader, status(b).leader].filter(Boolean)).toHaveLength(1);
+  return status(a).leader ? [a, b] : [b, a];
+}
+
+const ledger = async (): Promise<LedgerEntry[]> => server.admin.ledger('todos');
+const applied = async () => (await ledger()).map((r) => `${r.op} ${r.entityId}`);
+const sentIds = (d: Device) => d.events.flatMap((e) => (e.type === 'sent' ? [e.id] : []));
+const ids = (s: QueryState<Todo> | undefined) => (s?.data ?? []).map((t) => t.id);
+
+beforeAll(async () => {
+  server = await backend.start();
+});
+afterAll(() => backend.close());
+beforeEach(() => backend.reset());
+afterEach(async () => {
+  for (const stop of subscriptions.splice(0)) stop();
+  await Promise.all(open.splice(0).map((d) => d.client.close()));
+});
+
+describe('one sender', () => {
+  it('exactly one tab leads, holding the namespace lock; status$ and events$ say which', async () => {
+    const b = browser();
+    const one = b.tab();
+    const two = b.tab();
+    const [leader, follower] = await roles(one, two);
+    expect(b.locks.held()).toEqual([`${DB_NAME}:leader`]);
+    expect(b.locks.waiting()).toBe(1);
+    expect(leader.events.filter((e) => e.type === 'leader')).toEqual([expect.objectContaining({ leader: true })]);
+    expect(follower.events.some((e) => e.type === 'leader')).toBe(false);
+  });
+
+  it("a write in the follower appears in the leader's live query and wakes its replay: sent once, by the leader", async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    const inLeader = latest(leader.client.resource(todos).query$({ orderBy: 'title' }));
+    const inFollower = latest(follower.client.resource(todos).query$({ orderBy: 'title' }));
+    await until(() => inLeader.value?.status === 'success' && inFollower.value?.status === 'success', 'both views loaded');
+
+    await follower.client.resource(todos).create({ id: 'a', title: 'From the follower', done: false });
+    await until(() => ids(inLeader.value).includes('a'), "the write in the leader's view");
+    await until(async () => (await ledger()).length === 1, 'the change on the server');
+    await until(
+      () => inFollower.value?.data[0]?.version === 1 && inLeader.value?.data[0]?.version === 1,
+      'the confirmed entity in both views',
+    );
+    expect(inFollower.value!.pendingIds.size).toBe(0);
+    expect(inLeader.value!.pendingIds.size).toBe(0);
+    expect(await applied()).toEqual(['create a']);
+    expect(sentIds(leader)).toEqual(['a']);
+    expect(sentIds(follower)).toEqual([]);
+    await until(() => status(follower).pending === 0, "the follower's pending count");
+  });
+
+  it('a write in the leader appears in the follower (with its server answer) at once', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    const inFollower = latest(follower.client.resource(todos).query$());
+    await until(() => inFollower.value?.status === 'success', 'loaded');
+    await leader.client.resource(todos).create({ id: 'l', title: 'From the leader', done: false });
+    await until(() => ids(inFollower.value).includes('l'), 'the write in the follower');
+    await until(() => inFollower.value?.data[0]?.version === 1 && inFollower.value.pendingIds.size === 0, 'confirmed in the follower');
+  });
+
+  it('closing the leader hands leadership to the other tab, which replays what is pending: applied once', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab({ retry: { baseDelayMs: 1000, maxDelayMs: 1000 } }), b.tab({ retry: { baseDelayMs: 1000, maxDelayMs: 1000 } }));
+    await server.admin.faults({ offline: true });
+    await follower.client.resource(todos).create({ id: 'p', title: 'Pending', done: false });
+    await until(() => leader.events.some((e) => e.type === 'retrying'), 'the leader to fail once');
+
+    await leader.client.close();
+    await until(() => status(follower).leader, 'the follower to lead');
+    await server.admin.faults({ offline: false });
+    await b.clock.advance(1000);
+    await until(async () => (await ledger()).length === 1, 'the pending change on the server');
+    await until(() => status(follower).pending === 0, 'nothing pending');
+    expect(await applied()).toEqual(['create p']);
+    expect(sentIds(follower)).toContain('p');
+    expect(b.locks.held()).toEqual([`${DB_NAME}:leader`]);
+  });
+
+  it('a leader closed mid-request: the next leader re-sends with the same key, applied once', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    await server.admin.faults({ latencyMs: 400 });
+    const created = follower.client.resource(todos).create({ id: 'm', title: 'Mid-flight', done: false }, { wait: 'server' });
+    await until(() => sentIds(leader).includes('m'), 'the request in flight from the leader');
+    const closing = leader.client.close();
+    await until(() => status(follower).leader, 'the follower to lead');
+    await until(() => sentIds(follower).includes('m'), 'the re-send');
+    await expect(created).resolves.toMatchObject({ id: 'm', version: 1 });
+    await closing;
+    const rows = await ledger();
+    expect(rows.map((r) => `${r.op} ${r.entityId}`)).toEqual(['create m']);
+    const seqs = [...leader.events, ...follower.events].flatMap((e) => (e.type === 'sent' ? [e.seq] : []));
+    expect(new Set(seqs).size).toBe(1);
+  });
+
+  it('without Web Locks both tabs lead and send; idempotency keys keep every change applied once', async () => {
+    const b = browser();
+    const one = b.tab({ locks: null });
+    const two = b.tab({ locks: null });
+    await until(() => status(one).leader && status(two).leader, 'both tabs to say they lead');
+    const inOne = latest(one.client.resource(todos).query$({ orderBy: 'title' }));
+    const inTwo = latest(two.client.resource(todos).query$({ orderBy: 'title' }));
+    await until(() => inOne.value?.status === 'success' && inTwo.value?.status === 'success', 'both views loaded');
+    await server.admin.faults({ latencyMs: 150 });
+
+    await two.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await one.client.resource(todos).create({ id: 'b', title: 'B', done: false });
+    await until(() => sentIds(one).includes('a') && sentIds(two).includes('a'), 'both tabs to send a');
+    await until(() => status(one).pending === 0 && status(two).pending === 0, 'nothing pending');
+    await two.client.resource(todos).update('a', { done: true });
+    await until(() => status(one).pending === 0 && status(two).pending === 0 && inOne.value?.data[0]?.version === 2, 'the update confirmed');
+
+    const rows = await ledger();
+    expect(rows.map((r) => `${r.op} ${r.entityId}`).sort()).toEqual(['create a', 'create b', 'update a']);
+    expect(new Set(rows.map((r) => r.idempotencyKey)).size).toBe(3);
+    expect(inOne.value!.data).toEqual(inTwo.value!.data);
+    expect(inTwo.value!.data).toEqual([
+      { id: 'a', title: 'A', done: true, version: 2 },
+      { id: 'b', title: 'B', done: false, version: 1 },
+    ]);
+    for (const d of [one, two]) {
+      expect(d.events.filter((e) => e.type === 'failed' || e.type === 'conflict')).toEqual([]);
+    }
+  });
+});
+
+describe('{ wait: "server" } in a follower', () => {
+  it("resolves with the leader's confirmed entity", async () => {
+    const b = browser();
+    const [, follower] = await roles(b.tab(), b.tab());
+    const h = follower.client.resource(todos);
+    const created = await h.create({ id: 'w', title: 'Wait', done: false }, { wait: 'server' });
+    expect(created).toEqual({ id: 'w', title: 'Wait', done: false, version: 1 });
+    const updated = await h.update('w', { done: true }, { wait: 'server' });
+    expect(updated).toEqual({ id: 'w', title: 'Wait', done: true, version: 2 });
+    expect(sentIds(follower)).toEqual([]);
+  });
+
+  it('rejects with the HttpError of a refused change and the ConflictError of a conflict', async () => {
+    const b = browser();
+    const [, follower] = await roles(b.tab({ conflicts: 'manual' }), b.tab({ conflicts: 'manual' }));
+    const h = follower.client.resource(todos);
+    await server.admin.faults({ failStatus: { status: 422, match: 'refuse me' } });
+    const refused = h.create({ id: 'r', title: 'refuse me', done: false }, { wait: 'server' });
+    await expect(refused).rejects.toBeInstanceOf(HttpError);
+    await expect(refused).rejects.toMatchObject({ status: 422, resource: 'todos', message: expect.stringMatching(/answered 422/) });
+
+    await h.create({ id: 'c', title: 'Before', done: false }, { wait: 'server' });
+    await server.admin.edit({ resource: 'todos', id: 'c', patch: { title: 'Theirs' } });
+    const conflicted = h.update('c', { title: 'Mine' }, { wait: 'server' });
+    await expect(conflicted).rejects.toBeInstanceOf(ConflictError);
+    await expect(conflicted).rejects.toMatchObject({ fields: ['title'], resource: 'todos', id: 'c' });
+  });
+
+  it("still resolves when the leader's 'settled' message never arrives (it closed right after committing)", async () => {
+    const b = browser();
+    const [, follower] = await roles(b.tab(), b.tab());
+    b.hub.drop = (data) => (data as { t?: string }).t === 'settled';
+    const created = await follower.client.resource(todos).create({ id: 's', title: 'Silent', done: false }, { wait: 'server' });
+    expect(created).toEqual({ id: 's', title: 'Silent', done: false, version: 1 });
+  });
+});
+
+describe('every tab live', () => {
+  it("clear() in one tab empties the other's views, and the other keeps working", async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    const inLeader = latest(leader.client.resource(todos).query$());
+    const inFollower = latest(follower.client.resource(todos).query$());
+    await leader.client.resource(todos).create({ id: 'x', title: 'X', done: false }, { wait: 'server' });
+    await until(() => ids(inFollower.value).includes('x') && status(follower).pending === 0, 'x confirmed in the follower');
+
+    await follower.client.clear();
+    await until(() => ids(inLeader.value).length === 0 && ids(inFollower.value).length === 0, 'both views empty');
+    expect(leader.events.some((e) => e.type === 'storageError')).toBe(false);
+    expect(status(leader).lastError).toBeNull();
+
+    await leader.client.resource(todos).create({ id: 'y', title: 'Y', done: false }, { wait: 'server' });
+    await follower.client.resource(todos).create({ id: 'z', title: 'Z', done: false }, { wait: 'server' });
+    await until(() => ids(inLeader.value).sort().join() === 'y,z' && ids(inFollower.value).sort().join() === 'y,z', 'both writes in both views');
+    expect(await applied()).toEqual(['create x', 'create y', 'create z']);
+  });
+
+  it('conflicts$ and failed$ update in both tabs; deciding in the follower is sent by the leader', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab({ conflicts: 'manual' }), b.tab({ conflicts: 'manual' }));
+    const conflicts = [latest(leader.client.conflicts$), latest(follower.client.conflicts$)];
+    const failed = [latest(leader.client.failed$), latest(follower.client.failed$)];
+    const inLeader = latest(leader.client.resource(todos).query$());
+    const h = follower.client.resource(todos);
+
+    await h.create({ id: 'c', title: 'Before', done: false }, { wait: 'server' });
+    await server.admin.edit({ resource: 'todos', id: 'c', patch: { title: 'Theirs' } });
+    await h.update('c', { title: 'Mine' });
+    await until(() => conflicts.every((c) => c.value?.length === 1), 'the conflict in both tabs');
+    expect(conflicts.map((c) => (c.value as Conflict[])[0]!.fields)).toEqual([['title'], ['title']]);
+    expect([status(leader).conflicts, status(follower).conflicts]).toEqual([1, 1]);
+    await (conflicts[1]!.value as Conflict[])[0]!.resolve('local');
+    await until(() => conflicts.every((c) => c.value?.length === 0), 'the conflict gone from both tabs');
+    await until(async () => (await ledger()).some((r) => r.op === 'update' && r.user === 'alice'), 'the decision on the server');
+    await until(() => inLeader.value?.data[0]?.title === 'Mine' && inLeader.value.pendingIds.size === 0, 'the decision in the leader');
+
+    await server.admin.faults({ failStatus: { status: 422, match: 'refuse me' } });
+    await h.create({ id: 'r', title: 'refuse me', done: false });
+    await until(() => failed.every((f) => f.value?.length === 1), 'the failure in both tabs');
+    expect((failed[0]!.value as FailedMutation[])[0]).toMatchObject({ id: 'r', op: 'create', error: { status: 422 } });
+    expect(ids(inLeader.value)).not.toContain('r'); // rolled back in the view
+    await (failed[0]!.value as FailedMutation[])[0]!.discard();
+    await until(() => failed.every((f) => f.value?.length === 0), 'the failure gone from both tabs');
+    expect(leader.events.filter((e) => e.type === 'conflict')).toHaveLength(1);
+    expect(follower.events.filter((e) => e.type === 'conflict')).toHaveLength(0);
+  });
+
+  it('a lost hint is repaired by the next one', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    const inLeader = latest(leader.client.resource(todos).query$());
+    await until(() => inLeader.value?.status === 'success', 'loaded');
+    b.hub.drop = () => true;
+    await follower.client.resource(todos).create({ id: 'lost', title: 'Lost hint', done: false });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(ids(inLeader.value)).toEqual([]);
+    b.hub.drop = () => false;
+    await follower.client.resource(todos).create({ id: 'next', title: 'Next', done: false });
+    await until(async () => (await ledger()).length === 2, 'both changes on the server');
+    await until(() => ids(inLeader.value).includes('next'), 'the next write in the leader');
+  });
+});
+
+describe('lifecycle', () => {
+  it('a client opened and closed many times leaves no held lock, waiting request, open channel or connection', async () => {
+    const b = browser();
+    const keeper = b.tab();
+    await until(() => status(keeper).leader, 'a first leader');
+    for (let i = 0; i < 15; i++) {
+      const d = b.tab();
+      if (i % 3 === 1) await until(() => b.locks.waiting() === 1, 'the tab to queue for the lock');
+      if (i % 3 === 2) await d.client.resource(todos).create({ id: `n${i}`, title: 'N', done: false });
+      await d.client.close();
+      open.splice(open.indexOf(d), 1);
+    }
+    await keeper.client.close();
+    open.splice(open.indexOf(keeper), 1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(b.locks.held()).toEqual([]);
+    expect(b.locks.waiting()).toBe(0);
+    expect(b.hub.open()).toBe(0);
+    // No connection left open: deleting the database is never blocked.
+    let blocked = false;
+    await new Promise<void>((resolve, reject) => {
+      const request = b.indexedDB.deleteDatabase(DB_NAME);
+      request.onblocked = () => (blocked = true);
+      request.onsuccess = () => resolve();
+      request.onerror = () => reject(request.error);
+    });
+    expect(blocked).toBe(false);
+  });
+
+  it('closing the leader hands leadership over within a second', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    const started = Date.now();
+    await leader.client.close();
+    await until(() => status(follower).leader, 'the new leader');
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe('a newer tab upgrades the database', () => {
+  /** Opens the namespace's database at `version` as a newer release of the app would. */
+  function upgrade(indexedDB: IDBFactory, version: number) {
+    const seen = { blocked: false, upgraded: false };
+    const opened = new Promise<IDBDatabase>((resolve, reject) => {
+      const request = indexedDB.open(DB_NAME, version);
+      request.onblocked = () => (seen.blocked = true);
+      request.onupgradeneeded = () => (seen.upgraded = true);
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    return { seen, opened };
+  }
+
+  it('the old tabs close their connections at once, report it, give up the lock, and never block the upgrade', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    await server.admin.faults({ offline: true });
+    await follower.client.resource(todos).create({ id: 'kept', title: 'Queued before the upgrade', done: false });
+
+    const { seen, opened } = upgrade(b.indexedDB, 2);
+    const db = await Promise.race([
+      opened,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the upgrade hung')), 2000)),
+    ]);
+    expect(seen).toEqual({ blocked: false, upgraded: true });
+    for (const d of [leader, follower]) {
+      const storageErrors = d.events.flatMap((e) => (e.type === 'storageError' ? [e.error] : []));
+      expect(storageErrors).toHaveLength(1);
+      expect(storageErrors[0]).toBeInstanceOf(StorageError);
+      expect(storageErrors[0]!.message).toMatch(/upgraded to version 2 by a newer tab; reload this page/);
+      expect(status(d).lastError).toBe(storageErrors[0]);
+      expect(status(d).leader).toBe(false);
+      await expect(d.client.resource(todos).create({ id: 'late', title: 'Too late', done: false })).rejects.toBeInstanceOf(StorageError);
+      await expect(d.client.resource(todos).update('kept', { done: true })).rejects.toBeInstanceOf(StorageError);
+    }
+    await until(() => b.locks.held().length === 0, 'the lock released for the newer tab');
+    // The queued change is still there for the newer tab to send.
+    const queued = await new Promise<unknown[]>((resolve) => {
+      const request = db.transaction('outbox').objectStore('outbox').getAll();
+      request.onsuccess = () => resolve(request.result);
+    });
+    expect(queued).toEqual([expect.objectContaining({ id: 'kept', op: 'create' })]);
+    db.close();
+  });
+
+  it('reports `blocked` when a connection elsewhere does not let go, and finishes once it does', async () => {
+    const b = browser();
+    const d = b.tab();
+    await until(() => status(d).leader, 'open');
+    // A connection that ignores versionchange, as an old page without harborsync's handler would.
+    const stubborn = await new Promise<IDBDatabase>((resolve) => {
+      const request = b.indexedDB.open(DB_NAME);
+      request.onsuccess = () => resolve(request.result);
+    });
+    let cleared = false;
+    const clearing = d.client.clear().then(() => (cleared = true));
+    await until(() => d.events.some((e) => e.type === 'storageError'), 'blocked reported');
+    const error = d.events.find((e) => e.type === 'storageError')!;
+    expect(error).toMatchObject({ error: expect.any(StorageError) });
+    expect((error as { error: Error }).error.message).toMatch(/blocked/);
+    expect(status(d).lastError?.message).toMatch(/blocked/);
+    expect(cleared).toBe(false);
+    stubborn.close();
+    await clearing;
+    expect(cleared).toBe(true);
+  });
+});
