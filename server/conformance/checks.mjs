@@ -265,6 +265,32 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
         return { ok: problems.length === 0, actual: problems.join('; ') || 'as expected' };
       },
     },
+    {
+      name: 'on-demand query: filter, sort, limit and cursor',
+      expected: 'filter[title]=… answers only matching rows in sort order, `limit` at a time, the next page by cursor, then cursor null',
+      check: async () => {
+        const marker = `q-${unique()}`;
+        const made = [];
+        for (let i = 0; i < 3; i++) made.push(await create({ id: `${marker}-${i}`, title: marker, done: i === 1 }));
+        if (made.some((reply) => reply.status >= 300)) return { ok: false, actual: `setup: ${made.map(describe).join('; ')}` };
+        const query = `${collection}?filter%5Btitle%5D=${encodeURIComponent(marker)}&filter%5Bdone%5D=false&sort=-id&limit=1`;
+        const first = await call('GET', query);
+        const second = await call('GET', `${query}&cursor=${encodeURIComponent(String(first.body?.cursor))}`);
+        const ids = [...(first.body?.items ?? []), ...(second.body?.items ?? [])].map((/** @type {any} */ e) => e.id);
+        // Servers that assign ids ignore ours: expect the open rows' real ids, descending.
+        const open = [made[0], made[2]].map((reply) => String(/** @type {any} */ (reply.body).id)).sort().reverse();
+        const problems = [
+          first.status === 200 && Array.isArray(first.body?.items) ? '' : `first page: ${describe(first)}`,
+          typeof first.body?.cursor === 'string' ? '' : `first cursor ${JSON.stringify(first.body?.cursor)} is not a string`,
+          sameJson(ids, open) ? '' : `rows ${JSON.stringify(ids)}, expected ${JSON.stringify(open)}`,
+        ].filter(Boolean);
+        if (problems.length === 0 && second.body?.cursor !== null) {
+          const third = await call('GET', `${query}&cursor=${encodeURIComponent(String(second.body?.cursor))}`);
+          if (third.body?.items?.length !== 0 || third.body?.cursor !== null) problems.push(`after the last row: ${describe(third)}`);
+        }
+        return { ok: problems.length === 0, actual: problems.join('; ') || 'as expected' };
+      },
+    },
   ];
 
   /** @type {CheckResult[]} */

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { HttpError, NetworkError } from '../errors.js';
+import { defineResource } from '../resource.js';
+import { createRestTransport, defaultSearchParams, UnreadableAnswerError } from './rest.js';
+
+const schema = z.object({ id: z.string(), version: z.number() });
+const todos = defineResource({ name: 'todos', schema });
+
+function fakeFetch(answer: (request: Request) => Response | Promise<Response>) {
+  const requests: Request[] = [];
+  const fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = input instanceof Request ? input : new Request(input, init);
+    requests.push(request.clone());
+    // Like a real fetch, consume the body: ky streams it and waits for it to be read.
+    await request.arrayBuffer();
+    return answer(request);
+  }) as typeof globalThis.fetch;
+  return { fetch, requests };
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  new Response(body === undefined ? null : JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', ...headers } });
+
+describe('REST transport', () => {
+  it('speaks the wire protocol: paths, If-Match, Idempotency-Key, no redirects on writes', async () => {
+    const { fetch, requests } = fakeFetch(() => json(200, { id: 'a b', version: 2 }));
+    const transport = createRestTransport({ baseUrl: 'https://api.test/v1/', fetch, auth: { getToken: () => 'T' }, timeoutMs: 1000 });
+    await transport.update(todos, 'a b', { done: true }, 1, 'k1');
+    await transport.remove(todos, 'a b', 2, 'k2');
+    await transport.create(todos, { id: 'c' }, 'k3');
+    await transport.delta(todos, null);
+    const [update, remove, create, delta] = requests;
+    expect(update!.method).toBe('PATCH');
+    expect(update!.url).toBe('https://api.test/v1/todos/a%20b');
+    expect(update!.headers.get('If-Match')).toBe('"1"');
+    expect(update!.headers.get('Idempotency-Key')).toBe('k1');
+    expect(update!.headers.get('Authorization')).toBe('Bearer T');
+    expect(update!.redirect).toBe('error');
+    expect(await update!.json()).toEqual({ done: true });
+    expect(remove!.method).toBe('DELETE');
+    expect(remove!.headers.get('If-Match')).toBe('"2"');
+    expect(create!.method).toBe('POST');
+    expect(create!.url).toBe('https://api.test/v1/todos');
+    expect(delta!.url).toBe('https://api.test/v1/todos?since=');
+  });
+
+  it('refreshes the token once on 401 and retries once, sharing one refresh between requests', async () => {
+    let token = 'old';
+    let refreshes = 0;
+    const { fetch, requests } = fakeFetch((r) => (r.headers.get('Authorization') === 'Bearer new' ? json(200, []) : json(401, { error: 'no' })));
+    const transport = createRestTransport({
+      baseUrl: 'https://api.test',
+      fetch,
+      auth: { getToken: () => token, refreshToken: async () => ((refreshes++, (token = 'new'))) },
+      timeoutMs: 1000,
+    });
+    await Promise.all([transport.list(todos), transport.list(todos)]);
+    expect(refreshes).toBe(1);
+    expect(requests).toHaveLength(4);
+    token = 'revoked';
+    const stubborn = createRestTransport({ baseUrl: 'https://api.test', fetch, auth: { getToken: () => 'bad', refreshToken: () => 'bad' }, timeoutMs: 1000 });
+    await expect(stubborn.list(todos)).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('reports statuses as HttpError with body and Retry-After, and unreadable 2xx bodies apart', async () => {
+    const { fetch } = fakeFetch((r) =>
+      r.method === 'POST' ? new Response('<html>portal</html>', { status: 200 }) : json(429, { error: 'slow' }, { 'Retry-After': '7' }),
+    );
+    const transport = createRestTransport({ baseUrl: 'https://api.test', fetch, auth: undefined, timeoutMs: 1000 });
+    const error = await transport.list(todos).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HttpError);
+    expect(error).toMatchObject({ status: 429, body: { error: 'slow' }, retryAfter: '7', resource: 'todos' });
+    await expect(transport.create(todos, { id: 'x' }, 'k')).rejects.toBeInstanceOf(UnreadableAnswerError);
+  });
+
+  it('turns a failed connection into a NetworkError naming the request', async () => {
+    const { fetch } = fakeFetch(() => {
+      throw new TypeError('fetch failed');
+    });
+    const transport = createRestTransport({ baseUrl: 'https://api.test', fetch, auth: undefined, timeoutMs: 1000 });
+    await expect(transport.one(todos, 't1')).rejects.toThrow(NetworkError);
+    await expect(transport.one(todos, 't1')).rejects.toThrow(/GET \/todos\/t1 failed/);
+  });
+
+  it('sends the default on-demand dialect, or the resource own one', async () => {
+    expect(defaultSearchParams({ where: { done: false, n: 2 }, orderBy: [['title', 'asc'], ['id', 'desc']], limit: 50, cursor: 'c' }).toString()).toBe(
+      'filter%5Bdone%5D=false&filter%5Bn%5D=2&sort=title%2C-id&limit=50&cursor=c',
+    );
+    const custom = defineResource({
+      name: 'orders',
+      schema,
+      load: 'on-demand',
+      toSearchParams: (q) => new URLSearchParams({ q: JSON.stringify(q.where), take: String(q.limit) }),
+    });
+    const { fetch, requests } = fakeFetch(() => json(200, { items: [], cursor: null }));
+    const transport = createRestTransport({ baseUrl: 'https://api.test', fetch, auth: undefined, timeoutMs: 1000 });
+    await transport.query(custom, { where: { done: true }, orderBy: [], limit: 5, cursor: null });
+    expect(requests[0]!.url).toBe('https://api.test/orders?q=%7B%22done%22%3Atrue%7D&take=5');
+  });
+});
