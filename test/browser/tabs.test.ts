@@ -1,0 +1,243 @@
+// Several tabs in real Chromium: two pages of ONE browser context share IndexedDB, Web Locks and
+// BroadcastChannel, as two tabs of one profile do. Each page (test/browser/tabs/) loads the built
+// script-tag file dist/harborsync.umd.min.js and calls HarborSync.createSyncClient with no
+// injected seams, against the reference server (tokens demo-alice), whose ledger is the witness:
+// every change applied exactly once, whichever tab sent it.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startServer, type LedgerEntry } from '../../server/index.mjs';
+import { ensureBuilt } from '../package/build.js';
+
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+/** Bound of every wait for something a page shows. */
+const STEP = 10_000;
+
+interface Todo {
+  id: string;
+  title: string;
+  done: boolean;
+  version?: number;
+}
+interface TabStatus {
+  online: boolean;
+  leader: boolean;
+  pending: number;
+  paused: string | null;
+  lastError: string | null;
+}
+/** What test/browser/tabs/app.js puts on `window.tab`. */
+interface TabApi {
+  status: TabStatus | null;
+  view: Todo[];
+  pendingIds: string[];
+  queryStatus: string;
+  events: Array<{ type: string; id?: string; seq?: number; leader?: boolean; at: number }>;
+  errors: string[];
+  create(todo: Omit<Todo, 'version'>): Promise<true>;
+  update(id: string, patch: Partial<Todo>): Promise<true>;
+  createAndWait(todo: Omit<Todo, 'version'>): Promise<Todo>;
+}
+declare const window: { tab: TabApi };
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const pageDir = fileURLToPath(new URL('tabs', import.meta.url));
+const UMD = join(root, 'dist', 'harborsync.umd.min.js');
+
+let site: string;
+let server: Awaited<ReturnType<typeof startServer>>;
+let browser: Browser;
+let context: BrowserContext;
+let pageErrors: string[] = [];
+
+/** Newest modification time under `dir`. */
+function newest(dir: string): number {
+  let latest = 0;
+  for (const name of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, name.name);
+    latest = Math.max(latest, name.isDirectory() ? newest(path) : statSync(path).mtimeMs);
+  }
+  return latest;
+}
+
+/**
+ * dist/ as `npm test` leaves it (it builds first); a lone run of this file after editing src/
+ * rebuilds, so the pages never test an older SDK than the sources.
+ */
+function ensureFreshBuild(): void {
+  ensureBuilt();
+  if (statSync(UMD).mtimeMs >= newest(join(root, 'src'))) return;
+  const lock = join(root, 'node_modules', '.harborsync-build-lock');
+  mkdirSync(lock);
+  try {
+    execFileSync(process.execPath, [join(root, 'node_modules', 'rollup', 'dist', 'bin', 'rollup'), '-c', '--silent'], { cwd: root, stdio: 'inherit' });
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+const ledger = async (): Promise<LedgerEntry[]> => server.admin.ledger('todos');
+const applied = async () => (await ledger()).map((r) => `${r.op} ${r.entityId}`).sort();
+
+async function openTab(): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  await page.goto(server.url, { timeout: STEP });
+  await page.waitForFunction(() => window.tab?.status !== null && window.tab?.status !== undefined, undefined, { timeout: STEP });
+  return page;
+}
+
+const status = (page: Page) => page.evaluate(() => window.tab.status!);
+const sent = (page: Page) => page.evaluate(() => window.tab.events.filter((e) => e.type === 'sent').map((e) => `${e.id}#${e.seq}`));
+const view = (page: Page) =>
+  page.evaluate(() => window.tab.view.map((t) => `${t.id}:${t.title}:${t.done}:${t.version ?? '-'}`).sort());
+
+/** Waits until exactly one of the pages leads; returns [leader, follower]. */
+async function roles(a: Page, b: Page): Promise<[Page, Page]> {
+  await expect.poll(async () => (await status(a)).leader || (await status(b)).leader, { timeout: STEP }).toBe(true);
+  // Give a second (wrong) leader time to show itself.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const leaders = [(await status(a)).leader, (await status(b)).leader];
+  expect(leaders.filter(Boolean)).toHaveLength(1);
+  return leaders[0] ? [a, b] : [b, a];
+}
+
+/** Both pages show exactly `expected` (id:title:done:version), nothing pending. */
+async function bothShow(pages: Page[], expected: string[]): Promise<void> {
+  for (const page of pages) {
+    await expect.poll(() => view(page), { timeout: STEP }).toEqual([...expected].sort());
+    await expect.poll(async () => (await status(page)).pending, { timeout: STEP }).toBe(0);
+  }
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `Chromium not found at ${CHROMIUM}: the real-browser suite cannot run. ` +
+        'Install it with `apt-get update && apt-get install -y chromium`, or set CHROMIUM_PATH.',
+    );
+  }
+  ensureFreshBuild();
+  site = mkdtempSync(join(tmpdir(), 'harborsync-tabs-'));
+  for (const file of readdirSync(pageDir)) copyFileSync(join(pageDir, file), join(site, file));
+  copyFileSync(UMD, join(site, 'harborsync.umd.min.js'));
+  server = await startServer({ port: 0, staticDir: site });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
+}, 300_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  if (site) rmSync(site, { recursive: true, force: true });
+});
+
+beforeEach(async () => {
+  await server.admin.reset();
+  pageErrors = [];
+  context = await browser.newContext();
+});
+
+afterEach(async () => {
+  await context?.close();
+  expect(pageErrors).toEqual([]);
+});
+
+describe('two tabs of one browser', () => {
+  it("a write in one page appears in the other's live query; only the leader sends; one application each", async () => {
+    const a = await openTab();
+    const b = await openTab();
+    const [leader, follower] = await roles(a, b);
+
+    await follower.evaluate(() => window.tab.create({ id: 'f1', title: 'From the follower', done: false }));
+    await expect.poll(async () => (await view(leader)).some((t) => t.startsWith('f1:From the follower:false:')), { timeout: STEP }).toBe(true);
+    await leader.evaluate(() => window.tab.create({ id: 'l1', title: 'From the leader', done: false }));
+    const confirmed = await follower.evaluate(() => window.tab.createAndWait({ id: 'f2', title: 'Awaited', done: false }));
+    expect(confirmed).toEqual({ id: 'f2', title: 'Awaited', done: false, version: 1 });
+
+    await bothShow([a, b], ['f1:From the follower:false:1', 'l1:From the leader:false:1', 'f2:Awaited:false:1']);
+    expect(await applied()).toEqual(['create f1', 'create f2', 'create l1']);
+    expect(await sent(follower)).toEqual([]);
+    expect((await sent(leader)).map((s) => s.split('#')[0]).sort()).toEqual(['f1', 'f2', 'l1']);
+  });
+
+  it('closing the leader page hands replay to the other within a second; the queued change is applied once', async () => {
+    const a = await openTab();
+    const b = await openTab();
+    const [leader, follower] = await roles(a, b);
+    await server.admin.faults({ offline: true });
+    await follower.evaluate(() => window.tab.create({ id: 'q1', title: 'Queued', done: false }));
+    await expect.poll(() => sent(leader), { timeout: STEP }).toContain('q1#1');
+
+    const closing = Date.now();
+    await leader.close();
+    await follower.waitForFunction(() => window.tab.status!.leader, undefined, { timeout: STEP, polling: 20 });
+    expect(Date.now() - closing).toBeLessThan(1000);
+
+    await server.admin.faults({ offline: false });
+    await bothShow([follower], ['q1:Queued:false:1']);
+    expect(await applied()).toEqual(['create q1']);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await applied()).toEqual(['create q1']);
+  });
+
+  it('a leader page closed while its request is in flight: the next leader re-sends with the same key, applied once', async () => {
+    const a = await openTab();
+    const b = await openTab();
+    const [leader, follower] = await roles(a, b);
+    await server.admin.faults({ latencyMs: 1500 });
+    await follower.evaluate(() => window.tab.create({ id: 'm1', title: 'Mid-flight', done: false }));
+    await expect.poll(() => sent(leader), { timeout: STEP }).toContain('m1#1');
+    await leader.close();
+    await expect.poll(() => sent(follower), { timeout: STEP }).toContain('m1#1');
+    await bothShow([follower], ['m1:Mid-flight:false:1']);
+    await new Promise((resolve) => setTimeout(resolve, 1800)); // the first request's answer has come and gone
+    const rows = await ledger();
+    expect(rows.map((r) => `${r.op} ${r.entityId}`)).toEqual(['create m1']);
+  });
+
+  it('offline through the browser context: writes in both pages, a reload, back online: each delivered once', async () => {
+    // The app shell comes from Node while offline, as a service worker's cache would serve it;
+    // the API still goes to the network, which the context cuts.
+    await context.route(/^[^?]*\/(index\.html|app\.js|harborsync\.umd\.min\.js)?$/, async (route) => {
+      const path = new URL(route.request().url()).pathname;
+      const name = path === '/' ? 'index.html' : path.slice(1);
+      const contentType = name.endsWith('.html') ? 'text/html; charset=utf-8' : 'text/javascript; charset=utf-8';
+      await route.fulfill({ status: 200, contentType, body: readFileSync(join(site, name)) });
+    });
+    const a = await openTab();
+    const b = await openTab();
+    await roles(a, b);
+    await a.evaluate(() => window.tab.createAndWait({ id: 's1', title: 'Synced', done: false }));
+
+    await context.setOffline(true);
+    for (const page of [a, b]) {
+      await expect.poll(async () => (await status(page)).paused, { timeout: STEP }).toBe('offline');
+    }
+    await a.evaluate(() => window.tab.create({ id: 'o1', title: 'Offline one', done: false }));
+    await b.evaluate(() => window.tab.create({ id: 'o2', title: 'Offline two', done: false }));
+    await a.evaluate(() => window.tab.update('o1', { done: true }));
+    await b.evaluate(() => window.tab.update('s1', { title: 'Synced, then renamed offline' }));
+    await expect.poll(async () => (await status(a)).pending, { timeout: STEP }).toBe(3);
+
+    await a.reload({ timeout: STEP });
+    await a.waitForFunction(() => window.tab?.status?.pending === 3 && window.tab.view.length === 3, undefined, { timeout: STEP });
+    expect((await status(a)).online).toBe(false);
+    expect(await applied()).toEqual(['create s1']);
+
+    await context.setOffline(false);
+    await bothShow([a, b], ['o1:Offline one:true:1', 'o2:Offline two:false:1', 's1:Synced, then renamed offline:false:2']);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await applied()).toEqual(['create o1', 'create o2', 'create s1', 'update s1']);
+    const keys = (await ledger()).map((r) => r.idempotencyKey);
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+});
