@@ -28,13 +28,30 @@ export function defaultSearchParams(query: PushedQuery): URLSearchParams {
 }
 
 /**
+ * Hands `fetch` a request whose body was read into memory. ky keeps a clone of every request
+ * (for its retries) and, after the call, awaits the cancel of that clone's body; the clone is a
+ * tee of the body, so that cancel settles only once the request's own body was read. A fetch
+ * that fails before reading it (connection refused, offline) or a stub that answers without
+ * reading it would leave the call, and the replay loop behind it, pending forever.
+ */
+function readingBody(inner: typeof globalThis.fetch): typeof globalThis.fetch {
+  return async (input, init) => {
+    if (input instanceof Request && input.body !== null && !input.bodyUsed) {
+      const body = await input.arrayBuffer();
+      return inner(new Request(input, { body }), init);
+    }
+    return inner(input, init);
+  };
+}
+
+/**
  * DESIGN section 2 over ky. ky's own retry is off: the outbox owns retries. `Authorization`
  * goes only to baseUrl's origin; a 401 refreshes the token once (single flight) and retries once.
  */
 export function createRestTransport(options: RestOptions): Transport {
   const base = new URL(options.baseUrl.replace(/\/+$/, '') + '/');
   const api: KyInstance = ky.create({
-    fetch: options.fetch,
+    fetch: readingBody(options.fetch),
     retry: 0,
     timeout: options.timeoutMs,
     throwHttpErrors: false,

@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
 import type { Conflict } from '../../src/index.js';
-import { device, todos, type Device, type Todo } from '../helpers/harness.js';
+import { device, todos, until, type Device, type Todo } from '../helpers/harness.js';
 
 const backend = createTestBackend();
 let server: Awaited<ReturnType<typeof backend.start>>;
@@ -74,5 +74,19 @@ describe('chaos findings', () => {
     expect(conflictsOf(d)).toEqual([]);
     // Nothing reached the server twice: create, then the one re-sent update.
     expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
+  });
+
+  it('a write whose fetch fails or answers without reading the request body is retried, not hung (chaos seed 6)', async () => {
+    // ky 1.9 awaits the cancel of its cloned request body after every call; when fetch never read
+    // the body (connection refused, a stub, an offline fetch) that promise never settled and the
+    // replay loop stopped for good.
+    const refused = make('http://127.0.0.1:9/api', { retry: { baseDelayMs: 10, maxDelayMs: 10 } });
+    await refused.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => refused.events.some((e) => e.type === 'retrying'), 'a retry after connection refused', 200);
+
+    const stub: typeof fetch = async () => new Response('{"error":"busy"}', { status: 503, headers: { 'content-type': 'application/json' } });
+    const busy = make(server.apiUrl, { fetch: stub, retry: { baseDelayMs: 10, maxDelayMs: 10 } });
+    await busy.client.resource(todos).create({ id: 'b', title: 'B', done: false });
+    await until(() => busy.events.some((e) => e.type === 'retrying'), 'a retry after a 503 that never read the body', 200);
   });
 });
