@@ -180,11 +180,12 @@ describe('one sender', () => {
     const inOne = latest(one.client.resource(todos).query$({ orderBy: 'title' }));
     const inTwo = latest(two.client.resource(todos).query$({ orderBy: 'title' }));
     await until(() => inOne.value?.status === 'success' && inTwo.value?.status === 'success', 'both views loaded');
-    await server.admin.faults({ latencyMs: 150 });
+    // Slow answers, so the second tab hears of the change while the first one's request is out.
+    await server.admin.faults({ latencyMs: 400 });
 
     await two.client.resource(todos).create({ id: 'a', title: 'A', done: false });
-    await one.client.resource(todos).create({ id: 'b', title: 'B', done: false });
     await until(() => sentIds(one).includes('a') && sentIds(two).includes('a'), 'both tabs to send a');
+    await one.client.resource(todos).create({ id: 'b', title: 'B', done: false });
     await until(() => status(one).pending === 0 && status(two).pending === 0, 'nothing pending');
     await two.client.resource(todos).update('a', { done: true });
     await until(() => status(one).pending === 0 && status(two).pending === 0 && inOne.value?.data[0]?.version === 2, 'the update confirmed');
