@@ -319,7 +319,7 @@ class Client implements SyncClient, HandleHost {
     if (this.closedError) return;
     this.closedError = new ClosedError('close()');
     this.releaseLeadership();
-    await this.replayer.stop();
+    this.replayer.stop();
     for (const s of this.subscriptions) s.unsubscribe();
     this.channel.close();
     this.inbox.length = 0;

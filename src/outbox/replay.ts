@@ -55,14 +55,13 @@ export class Replayer {
   private cancelTimer: (() => void) | null = null;
   private flushing = 0;
   private idleWaiters: Array<() => void> = [];
-  private current: Promise<void> | null = null;
 
   constructor(private readonly host: ReplayHost) {}
 
   start(): void {
     if (this.running || this.stopped) return;
     this.running = true;
-    this.current = this.loop().finally(() => (this.running = false));
+    void this.loop().finally(() => (this.running = false));
   }
 
   wake(): void {
@@ -86,12 +85,15 @@ export class Replayer {
     return done.finally(() => this.flushing--);
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops the loop. A request in flight is abandoned, not awaited: its answer is dropped, and the
+   * entry, still in the outbox, is re-sent with the same key by the next client.
+   */
+  stop(): void {
     this.stopped = true;
     this.cancelTimer?.();
     this.wake();
     this.releaseIdle();
-    await this.current?.catch(() => undefined);
   }
 
   private releaseIdle(): void {
@@ -119,6 +121,7 @@ export class Replayer {
         try {
           await this.send(entry);
         } catch (error) {
+          if (this.stopped) return;
           // A storage fault while committing: the entry stays queued and is re-sent with its key.
           const failure = error instanceof HarborSyncError ? error : new SchemaError([{ field: '', message: String(error) }]);
           this.host.emit({ type: 'error', at: env.clock.now(), resource: entry.r, error: failure });

@@ -74,3 +74,16 @@ export async function until(check: () => boolean | Promise<boolean>, what = 'con
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/**
+ * Closes test devices after letting each one send what it can: close() abandons a request in
+ * flight, which would otherwise land on the server after the next test's reset.
+ */
+export async function closeDevices(devices: Device[]): Promise<void> {
+  await Promise.all(
+    devices.splice(0).map(async (d) => {
+      await d.client.flush().catch(() => undefined);
+      await d.client.close();
+    }),
+  );
+}

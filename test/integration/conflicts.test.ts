@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
 import { ConflictError, type Conflict, type ConflictStrategy, type SyncClientOptions } from '../../src/index.js';
-import { device, todos, type Device, type Todo } from '../helpers/harness.js';
+import { closeDevices, device, todos, type Device, type Todo } from '../helpers/harness.js';
 
 const backend = createTestBackend();
 let server: Awaited<ReturnType<typeof backend.start>>;
@@ -13,7 +13,7 @@ beforeAll(async () => {
 afterAll(() => backend.close());
 beforeEach(() => backend.reset());
 afterEach(async () => {
-  await Promise.all(open.splice(0).map((d) => d.client.close()));
+  await closeDevices(open);
 });
 
 const ledger = async () => (await server.admin.ledger('todos')).filter((r: LedgerEntry) => r.user !== 'mallory');

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTestBackend } from '../../server/index.mjs';
 import { defineResource, type QueryState } from '../../src/index.js';
-import { device, until, type Device } from '../helpers/harness.js';
+import { closeDevices, device, until, type Device } from '../helpers/harness.js';
 
 const orderSchema = z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() });
 type Order = z.infer<typeof orderSchema>;
@@ -24,7 +24,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => backend.close());
 afterEach(async () => {
-  await Promise.all(open.splice(0).map((d) => d.client.close()));
+  await closeDevices(open);
 });
 
 const queries = (d: Device) => d.calls.filter((c) => c.startsWith('GET /api/orders?'));

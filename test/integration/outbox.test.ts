@@ -9,7 +9,7 @@ import {
   type QueryState,
   type SyncStatus,
 } from '../../src/index.js';
-import { device, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { closeDevices, device, todos, until, type Device, type Todo } from '../helpers/harness.js';
 
 const backend = createTestBackend();
 let server: Awaited<ReturnType<typeof backend.start>>;
@@ -26,7 +26,7 @@ beforeAll(async () => {
 afterAll(() => backend.close());
 beforeEach(() => backend.reset());
 afterEach(async () => {
-  await Promise.all(open.splice(0).map((d) => d.client.close()));
+  await closeDevices(open);
 });
 
 const ledger = async (): Promise<LedgerEntry[]> => server.admin.ledger('todos');
@@ -255,6 +255,23 @@ describe('crash safety and lifecycle', () => {
     expect(await reopened.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'A', done: false, version: 1 });
     const status = await new Promise<SyncStatus>((r) => reopened.client.status$.subscribe(r).unsubscribe());
     expect(status.pending).toBe(0);
+  });
+
+  it('close() during a slow request returns without waiting for it; the next client delivers it once', async () => {
+    const d = make(server.apiUrl);
+    await server.admin.faults({ latencyMs: 1500 });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => d.events.some((e) => e.type === 'sent'), 'the request to leave');
+    const closing = Date.now();
+    await d.client.close();
+    expect(Date.now() - closing).toBeLessThan(1000);
+    await server.admin.faults({ latencyMs: 0 });
+    const reopened = make(server.apiUrl, {}, d.indexedDB, d.clock);
+    await reopened.client.flush();
+    await until(async () => (await ledger()).length === 1, 'the slow request to land');
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+    expect(await ledger()).toHaveLength(1);
+    expect(await reopened.client.resource(todos).get('a')).toMatchObject({ version: 1 });
   });
 
   it('a pull of a newer version rebases pending changes on it', async () => {

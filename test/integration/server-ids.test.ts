@@ -4,7 +4,7 @@ import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
 import { defineResource, type EntityState, type QueryState } from '../../src/index.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import { StorageError } from '../../src/errors.js';
-import { device, until, type Device } from '../helpers/harness.js';
+import { closeDevices, device, until, type Device } from '../helpers/harness.js';
 
 const projects = defineResource({
   name: 'projects',
@@ -31,7 +31,7 @@ beforeAll(async () => {
 afterAll(() => backend.close());
 beforeEach(() => backend.reset());
 afterEach(async () => {
-  await Promise.all(open.splice(0).map((d) => d.client.close()));
+  await closeDevices(open);
 });
 
 const api = async <T,>(path: string): Promise<T> =>

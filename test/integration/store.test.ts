@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend } from '../../server/index.mjs';
 import { HttpError, SchemaError, type QueryState } from '../../src/index.js';
-import { device, notes, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { closeDevices, device, notes, todos, until, type Device, type Todo } from '../helpers/harness.js';
 
 const backend = createTestBackend();
 let server: Awaited<ReturnType<typeof backend.start>>;
@@ -18,7 +18,7 @@ beforeAll(async () => {
 afterAll(() => backend.close());
 beforeEach(() => backend.reset());
 afterEach(async () => {
-  await Promise.all(open.splice(0).map((d) => d.client.close()));
+  await closeDevices(open);
 });
 
 async function seedTodos(n: number): Promise<void> {
