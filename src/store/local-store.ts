@@ -2,6 +2,7 @@ import type { IDBPTransaction } from 'idb';
 import { StorageError } from '../errors.js';
 import { coalesce, type PendingOp } from '../outbox/coalesce.js';
 import { foldView, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
+import { deepEqual } from '../internal/plain.js';
 import { OutboxMemory } from '../outbox/outbox-memory.js';
 import { replaceReferences, type Referrer } from '../outbox/remap.js';
 import type { ResourceDefinition } from '../types.js';
@@ -120,7 +121,13 @@ export class LocalStore {
 
   private async loadOutbox(db: HarborDB): Promise<void> {
     const entries = await db.getAll('outbox');
-    this.outbox.replaceAll(entries.filter((e) => typeof e === 'object' && e !== null && typeof e.seq === 'number'));
+    // An entry unchanged since this tab last saw it keeps its object, so whoever compares by
+    // identity (conflicts$, failed$) sees no change when another tab's hint makes us re-read.
+    const known = (e: OutboxEntry) => {
+      const before = this.outbox.get(e.seq);
+      return before && deepEqual(before, e) ? before : e;
+    };
+    this.outbox.replaceAll(entries.filter((e) => typeof e === 'object' && e !== null && typeof e.seq === 'number').map(known));
   }
 
   /** Reads one resource's records, skipping (and reporting) corrupted ones. */

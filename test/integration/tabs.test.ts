@@ -275,6 +275,14 @@ describe('every tab live', () => {
     await until(() => conflicts.every((c) => c.value?.length === 1), 'the conflict in both tabs');
     expect(conflicts.map((c) => (c.value as Conflict[])[0]!.fields)).toEqual([['title'], ['title']]);
     expect([status(leader).conflicts, status(follower).conflicts]).toEqual([1, 1]);
+    // An unrelated change re-read from another tab does not make conflicts$ emit again.
+    let emissions = 0;
+    const counting = follower.client.conflicts$.subscribe(() => emissions++);
+    const inFollower = latest(h.query$());
+    await leader.client.resource(todos).create({ id: 'other', title: 'Unrelated', done: false }, { wait: 'server' });
+    await until(() => inFollower.value?.data.some((t) => t.id === 'other' && t.version === 1) === true, 'the unrelated change in the follower');
+    counting.unsubscribe();
+    expect(emissions).toBe(1); // the replayed latest value only
     await (conflicts[1]!.value as Conflict[])[0]!.resolve('local');
     await until(() => conflicts.every((c) => c.value?.length === 0), 'the conflict gone from both tabs');
     await until(async () => (await ledger()).some((r) => r.op === 'update' && r.user === 'alice'), 'the decision on the server');
