@@ -218,15 +218,20 @@ export class LocalStore {
       if (!(await outbox.get(entry.seq))) return null;
       await outbox.delete(entry.seq);
       const rest = (await outbox.index('entity').getAll([r, entry.id])).filter((e) => e.seq !== entry.seq);
-      const version = answer ? answer[def.version] : null;
+      // A pull committed while the request was out may hold a newer state, which includes this
+      // write: the answer must not take the entity back (the delta cursor has moved past it).
+      const stored = await entities.get([r, entry.id]);
+      const newer = answer && isEntityRecord(stored) && stored.base && isOlderVersion(answer[def.version], stored.base[def.version]);
+      const base = newer ? stored.base : answer;
+      const version = base ? base[def.version] : null;
       for (const later of rest) {
         if (later.frozen || later.op === 'create') continue;
         later.baseVersion = version;
         await outbox.put(later);
       }
-      const view = foldView(answer, rest);
-      if (answer === null && rest.length === 0) await entities.delete([r, entry.id]);
-      else await entities.put({ r, id: entry.id, base: answer, view });
+      const view = foldView(base, rest);
+      if (base === null && rest.length === 0) await entities.delete([r, entry.id]);
+      else await entities.put({ r, id: entry.id, base, view });
       return { rest, view };
     });
     if (!result) {
