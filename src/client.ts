@@ -51,6 +51,9 @@ const DEFAULTS = {
   maxAgeMs: 24 * 60 * 60 * 1000,
 };
 
+/** Above this many entities named by other tabs at once, the resource is re-read whole. */
+const REREAD_WHOLE_ABOVE = 1_000;
+
 const sameEntries = (a: readonly OutboxEntry[], b: readonly OutboxEntry[]) =>
   a.length === b.length && a.every((entry, i) => entry === b[i]);
 
@@ -192,7 +195,7 @@ class Client implements SyncClient, HandleHost {
       mirror: (def) => this.mirror(def),
       hydrate: (def) => this.hydrate(def),
       parse: (def, value, id) => this.parse(def, value, id),
-      applied: (changes) => this.applied(changes),
+      applied: (changes) => this.applied(changes, 'server-read'),
       emit: (event) => this.emit(event),
     });
     this.channel = openTabChannel(this.env.BroadcastChannel, namespace, (message) => void this.onTabMessage(message));
@@ -705,6 +708,18 @@ class Client implements SyncClient, HandleHost {
       const loading = this.hydrating.get(r);
       if (!loading) continue; // never loaded here: it will be read whole when first used
       await loading.catch(() => undefined);
+      if (set.size > REREAD_WHOLE_ABOVE) {
+        // A big pull in another tab: one read of the resource beats thousands of single gets.
+        const all = await this.store.loadResource(r).catch(() => null);
+        if (!all) continue;
+        const present = new Set<string>();
+        for (const record of all) {
+          present.add(record.id);
+          changes.push({ r, id: record.id, view: record.view });
+        }
+        for (const id of set) if (!present.has(id)) changes.push({ r, id, view: null });
+        continue;
+      }
       const records = await this.store.loadRecords(r, [...set]).catch(() => null);
       if (!records) continue;
       for (const id of set) changes.push({ r, id, view: records.get(id)?.view ?? null });

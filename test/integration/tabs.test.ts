@@ -299,6 +299,21 @@ describe('every tab live', () => {
     expect(follower.events.filter((e) => e.type === 'conflict')).toHaveLength(0);
   });
 
+  it("another tab's pull reaches a tab that did not pull (a big one re-read whole)", async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    follower.online.next(false); // it serves its cache and never pulls itself
+    const inFollower = latest(follower.client.resource(todos).query$());
+    await until(() => inFollower.value?.status === 'success', 'the follower loaded from its cache');
+    expect(ids(inFollower.value)).toEqual([]);
+    await server.admin.seed('todos', 1_500);
+    await leader.client.resource(todos).refresh();
+    await until(() => inFollower.value?.data.length === 1_500, 'the pulled rows in the follower', 1_000);
+    await server.admin.edit({ resource: 'todos', id: inFollower.value!.data[0]!.id, delete: true });
+    await leader.client.resource(todos).refresh();
+    await until(() => inFollower.value?.data.length === 1_499, 'the deletion in the follower');
+  });
+
   it('a lost hint is repaired by the next one', async () => {
     const b = browser();
     const [leader, follower] = await roles(b.tab(), b.tab());
