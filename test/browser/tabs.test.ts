@@ -77,7 +77,18 @@ function ensureFreshBuild(): void {
   ensureBuilt();
   if (statSync(UMD).mtimeMs >= newest(join(root, 'src'))) return;
   const lock = join(root, 'node_modules', '.harborsync-build-lock');
-  mkdirSync(lock);
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      // Another test file is building: wait for it, then look again.
+      if (Date.now() > deadline) throw new Error(`a build holds ${lock} for too long`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    }
+  }
+  if (statSync(UMD).mtimeMs >= newest(join(root, 'src'))) return rmSync(lock, { recursive: true, force: true });
   try {
     execFileSync(process.execPath, [join(root, 'node_modules', 'rollup', 'dist', 'bin', 'rollup'), '-c', '--silent'], { cwd: root, stdio: 'inherit' });
   } finally {
