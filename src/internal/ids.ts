@@ -13,9 +13,15 @@ export function uuid(random: () => number): string {
 
 export const MAX_ID_LENGTH = 1024;
 
-/** The string form an entity's key is stored and indexed under; undefined when it is not a valid id. */
+/**
+ * The string form an entity's key is stored and indexed under; undefined when it is not a valid id.
+ * "." and ".." are refused: as a URL path segment the parser removes them (even percent-encoded),
+ * so `DELETE {path}/.` would address the collection itself.
+ */
 export function normalizeId(value: unknown): string | undefined {
-  if (typeof value === 'string') return value.length > 0 && value.length <= MAX_ID_LENGTH ? value : undefined;
+  if (typeof value === 'string') {
+    return value.length > 0 && value.length <= MAX_ID_LENGTH && value !== '.' && value !== '..' ? value : undefined;
+  }
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
   return undefined;
 }

@@ -1,0 +1,541 @@
+/**
+ * Bad input (RELIABILITY.md §2 F and E, G7): every case ends in a typed error that names what was
+ * wrong, and the stored data stays intact. Server answers come from a stub API, so they can be
+ * anything; storage faults from fake-indexeddb, wrapped or patched.
+ */
+import { IDBFactory, IDBObjectStore } from 'fake-indexeddb';
+import { BehaviorSubject } from 'rxjs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  createSyncClient,
+  defineResource,
+  HttpError,
+  SchemaError,
+  StorageError,
+  ValidationError,
+  type FailedMutation,
+  type QueryState,
+  type SyncEvent,
+} from '../../src/index.js';
+import { device, notes, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
+
+const API = 'http://api.test/api';
+const open: Device[] = [];
+const make = (...args: Parameters<typeof device>) => {
+  const d = device(...args);
+  open.push(d);
+  return d;
+};
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((d) => d.client.close()));
+});
+
+const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+
+/** A stub API: `route` answers, or 404. Every request is kept with its body. */
+function stubApi(route: (request: Request, url: URL, body: string) => Response | Promise<Response> | undefined) {
+  const requests: Array<{ method: string; path: string; body: string; headers: Headers }> = [];
+  const fetchImpl: typeof fetch = async (input, init) => {
+    const request = input instanceof Request ? input : new Request(input, init);
+    const url = new URL(request.url);
+    const body = request.method === 'GET' ? '' : await request.text();
+    requests.push({ method: request.method, path: url.pathname + url.search, body, headers: request.headers });
+    return (await route(request, url, body)) ?? json({ error: 'no route' }, 404);
+  };
+  return { fetch: fetchImpl, requests };
+}
+
+const latest = <T>(source: { subscribe(next: (value: T) => void): { unsubscribe(): void } }): T => {
+  let value: T | undefined;
+  source.subscribe((v) => (value = v)).unsubscribe();
+  return value as T;
+};
+
+/** Every record of every object store of one database, read with the raw API. */
+async function dump(factory: IDBFactory, name: string): Promise<Record<string, Array<[unknown, unknown]>>> {
+  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+    const request = factory.open(name);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  const out: Record<string, Array<[unknown, unknown]>> = {};
+  for (const store of Array.from(db.objectStoreNames)) {
+    out[store] = await new Promise((resolve, reject) => {
+      const rows: Array<[unknown, unknown]> = [];
+      const request = db.transaction(store, 'readonly').objectStore(store).openCursor();
+      request.onsuccess = () => {
+        const cursor = request.result;
+        if (!cursor) return resolve(rows);
+        rows.push([cursor.key, cursor.value]);
+        cursor.continue();
+      };
+      request.onerror = () => reject(request.error);
+    });
+  }
+  db.close();
+  return out;
+}
+
+async function rawPut(factory: IDBFactory, name: string, store: string, value: unknown): Promise<void> {
+  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+    const request = factory.open(name);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  await new Promise<void>((resolve, reject) => {
+    const tx = db.transaction(store, 'readwrite');
+    tx.objectStore(store).put(value);
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+  });
+  db.close();
+}
+
+const schemaErrors = (d: Device) => d.events.filter((e): e is Extract<SyncEvent, { type: 'schemaError' }> => e.type === 'schemaError');
+
+// ---- server answers to pulls ------------------------------------------------------------------
+
+describe('server answers to pulls', () => {
+  it('caches the valid rest of a list and reports each invalid item with resource, id and field; a cached copy stays', async () => {
+    let answer: unknown = [
+      { id: 'n1', text: 'one', version: 1 },
+      { id: 'n2', text: 'two', version: 1 },
+    ];
+    const api = stubApi((req, url) => (url.pathname === '/api/notes' ? json(answer) : undefined));
+    const d = make(API, { fetch: api.fetch });
+    const h = d.client.resource(notes);
+    await h.refresh();
+    answer = [
+      { id: 'n1', text: 'one!', version: 2 },
+      { id: 'n2', text: 42, version: 2 },
+      { id: 'n3', text: 'three', version: 'x' },
+      { id: '', text: 'no id', version: 1 },
+      'not an object',
+      null,
+    ];
+    await h.refresh();
+    expect(await h.list({ orderBy: 'id' })).toEqual([
+      { id: 'n1', text: 'one!', version: 2 },
+      { id: 'n2', text: 'two', version: 1 }, // the invalid answer does not remove or replace it
+    ]);
+    const errors = schemaErrors(d);
+    expect(errors.map((e) => [e.id, e.error instanceof SchemaError])).toEqual([
+      ['n2', true],
+      ['n3', true],
+      ['', true],
+      [undefined, true],
+      [undefined, true],
+    ]);
+    expect(errors[0]!.error.message).toMatch(/notes\/n2: field "text"/);
+    expect(errors[1]!.error.message).toMatch(/notes\/n3: field "version"/);
+    expect(errors[2]!.error.message).toMatch(/field "id"/);
+  });
+
+  it.each([
+    ['HTML with 200', () => new Response('<html><body>Wi-Fi login</body></html>', { status: 200, headers: { 'content-type': 'text/html' } }), SchemaError, /not JSON/],
+    ['truncated JSON', () => new Response('[{"id":"n1","te', { status: 200 }), SchemaError, /not JSON/],
+    ['an object instead of a list', () => json({ items: [] }), SchemaError, /notes: the list answer is not an array/],
+    ['null', () => json(null), SchemaError, /notes: the list answer is not an array/],
+    ['an HTML 502', () => new Response('<html>Bad gateway</html>', { status: 502 }), HttpError, /notes: GET \/api\/notes answered 502/],
+  ])('a malformed list answer (%s) rejects refresh() with a typed error and keeps the cache', async (_, answer, type, message) => {
+    let good = true;
+    const api = stubApi((req, url) => (url.pathname === '/api/notes' ? (good ? json([{ id: 'n1', text: 'one', version: 1 }]) : answer()) : undefined));
+    const d = make(API, { fetch: api.fetch });
+    const h = d.client.resource(notes);
+    await h.refresh();
+    const before = await dump(d.indexedDB, 'harborsync:default');
+    good = false;
+    const error = await h.refresh().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(type);
+    expect((error as Error).message).toMatch(message);
+    expect(await h.list()).toEqual([{ id: 'n1', text: 'one', version: 1 }]);
+    expect(await dump(d.indexedDB, 'harborsync:default')).toEqual(before);
+    const state = latest<QueryState<{ id: string }>>(h.query$());
+    expect(state.data).toHaveLength(1);
+  });
+
+  it.each([
+    ['items not a list', { items: 'x', deleted: [], cursor: '1' }, /todos: the delta answer is not \{ items, deleted, cursor \}/],
+    ['no cursor', { items: [], deleted: [] }, /todos: the delta answer has no string cursor/],
+    ['a number cursor', { items: [], deleted: [], cursor: 7 }, /todos: the delta answer has no string cursor/],
+  ])('a malformed delta answer (%s) is a SchemaError; the cursor and cache stay', async (_, bad, message) => {
+    let answer: unknown = { items: [{ id: 't1', title: 'A', done: false, version: 1 }], deleted: [], cursor: '5' };
+    const api = stubApi((req, url) => (url.pathname === '/api/todos' ? json(answer) : undefined));
+    const d = make(API, { fetch: api.fetch });
+    const h = d.client.resource(todos);
+    await h.refresh();
+    const before = await dump(d.indexedDB, 'harborsync:default');
+    answer = bad;
+    await expect(h.refresh()).rejects.toThrow(message);
+    await expect(h.refresh()).rejects.toBeInstanceOf(SchemaError);
+    expect(await dump(d.indexedDB, 'harborsync:default')).toEqual(before);
+    answer = { items: [], deleted: [], cursor: '6' };
+    await h.refresh();
+    expect(api.requests.filter((r) => r.method === 'GET').map((r) => r.path).at(-1)).toBe('/api/todos?since=5');
+  });
+
+  it('caches an answer of 50,000 items whole, and loads it whole after a reopen', async () => {
+    const items = Array.from({ length: 50_000 }, (_, i) => ({ id: `n${i}`, text: `note ${i}`, version: 1 }));
+    const body = JSON.stringify(items);
+    const api = stubApi((req, url) => (url.pathname === '/api/notes' ? new Response(body, { status: 200 }) : undefined));
+    const d = make(API, { fetch: api.fetch });
+    await d.client.resource(notes).refresh();
+    expect(await d.client.resource(notes).list()).toHaveLength(50_000);
+    await d.client.close();
+    const again = make(API, { fetch: api.fetch }, d.indexedDB);
+    again.online.next(false);
+    const all = await again.client.resource(notes).list({ orderBy: 'id' });
+    expect(all).toHaveLength(50_000);
+    expect(all[0]).toEqual({ id: 'n0', text: 'note 0', version: 1 });
+  }, 120_000);
+});
+
+// ---- server answers to writes -------------------------------------------------------------------
+
+describe('server answers to writes', () => {
+  it.each([
+    ['HTML with 200', () => new Response('<html>Please log in to the Wi-Fi</html>', { status: 200, headers: { 'content-type': 'text/html' } })],
+    ['truncated JSON with 201', () => new Response('{"id":"a","title":"A","do', { status: 201 })],
+  ])('%s on a create is retried with the same key and body, never taken as success', async (_, bad) => {
+    let portal = true;
+    const api = stubApi((req, url, body) => {
+      if (req.method !== 'POST') return url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined;
+      if (portal) {
+        portal = false;
+        return bad();
+      }
+      return json({ ...JSON.parse(body), version: 1 }, 201);
+    });
+    const d = make(API, { fetch: api.fetch, retry: { baseDelayMs: 100, maxDelayMs: 100 } });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
+    expect(d.events.some((e) => e.type === 'succeeded')).toBe(false);
+    expect(latest(d.client.status$).pending).toBe(1);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'A', done: false });
+    await d.clock.advance(100);
+    await d.client.flush();
+    const posts = api.requests.filter((r) => r.method === 'POST');
+    expect(posts).toHaveLength(2);
+    expect(posts[1]!.headers.get('Idempotency-Key')).toBe(posts[0]!.headers.get('Idempotency-Key'));
+    expect(posts[1]!.body).toBe(posts[0]!.body);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'A', done: false, version: 1 });
+    expect(latest(d.client.status$).pending).toBe(0);
+  });
+
+  it('a JSON 2xx answer to a write that fails the schema goes to failed$ with a SchemaError; nothing of it is cached', async () => {
+    const api = stubApi((req) => (req.method === 'POST' ? json({ id: 'a', title: 5, done: 'yes', version: 1 }, 201) : undefined));
+    const d = make(API, { fetch: api.fetch });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    const failed = latest<FailedMutation[]>(d.client.failed$);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ resource: 'todos', id: 'a', op: 'create' });
+    expect(failed[0]!.error.message).toMatch(/todos\/a/);
+    expect(schemaErrors(d)[0]!.error.message).toMatch(/todos\/a: field "title"/);
+    const stored = (await dump(d.indexedDB, 'harborsync:default'))['entities']!;
+    expect(stored).toHaveLength(1);
+    expect(stored[0]![1]).toMatchObject({ base: null, view: { id: 'a', title: 'A', done: false } });
+    expect(api.requests.filter((r) => r.method === 'POST')).toHaveLength(1); // parked, not replayed forever
+  });
+});
+
+// ---- prototype pollution ---------------------------------------------------------------------------
+
+describe('__proto__, constructor and prototype keys', () => {
+  const baseline = Object.getOwnPropertyNames(Object.prototype).sort();
+  const polluted = () => (({}) as Record<string, unknown>)['polluted'];
+  const evil = (extra: Record<string, unknown> = {}) =>
+    JSON.parse(
+      `{"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}},"prototype":{"polluted":"yes"},"nested":{"__proto__":{"polluted":"yes"}}${Object.entries(
+        extra,
+      )
+        .map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`)
+        .join('')}}`,
+    ) as Record<string, unknown>;
+  // A schema that keeps unknown keys, so the keys reach the store, the merge and the patch.
+  const docs = defineResource({ name: 'docs', schema: z.looseObject({ id: z.string(), title: z.string(), version: z.number().int() }) });
+
+  afterEach(() => {
+    expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(baseline);
+    expect(polluted()).toBeUndefined();
+  });
+
+  function docsDevice(route: Parameters<typeof stubApi>[0]) {
+    const api = stubApi(route);
+    const d = make(API, { fetch: api.fetch, resources: [docs] });
+    return { d, h: d.client.resource(docs), api };
+  }
+
+  it('in local writes: kept out of the entity, the request and the prototype', async () => {
+    const { d, h, api } = docsDevice((req, url, body) =>
+      req.method === 'POST' ? json({ ...JSON.parse(body), version: 1 }, 201) : req.method === 'PATCH' ? json({ id: 'p1', title: 'B', version: 2 }) : undefined,
+    );
+    const created = await h.create(evil({ id: 'p1', title: 'A' }) as never);
+    expect(Object.getPrototypeOf(created)).toBe(Object.prototype);
+    expect(Object.hasOwn(created, '__proto__')).toBe(false);
+    await h.update('p1', evil({ title: 'B' }) as never);
+    await d.client.flush();
+    // Top-level keys are dropped; nested ones stay plain data (an own property, as JSON.parse made it).
+    for (const request of api.requests.filter((r) => r.method !== 'GET')) {
+      expect(Object.keys(JSON.parse(request.body) as object)).not.toEqual(expect.arrayContaining(['constructor']));
+      expect(request.body).not.toMatch(/^\{"__proto__"|,"(__proto__|constructor|prototype)":/);
+    }
+    const stored = await h.get('p1');
+    expect(Object.getPrototypeOf(stored)).toBe(Object.prototype);
+    expect((stored as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+
+  it('in server answers to pulls and writes: plain data at most, never a prototype', async () => {
+    const item = (id: string) => `{"id":"${id}","title":"T","version":1,"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}},"nested":{"__proto__":{"polluted":"yes"}}}`;
+    const { d, h } = docsDevice((req, url) => {
+      if (req.method === 'GET' && url.pathname === '/api/docs') return new Response(`[${item('s1')},${item('s2')}]`, { status: 200 });
+      if (req.method === 'POST') return new Response(item('w1'), { status: 201 });
+      return undefined;
+    });
+    await h.refresh();
+    await h.create({ id: 'w1', title: 'T' } as never);
+    await d.client.flush();
+    for (const id of ['s1', 's2', 'w1']) {
+      const value = (await h.get(id)) as Record<string, unknown>;
+      expect(value).toMatchObject({ id, title: 'T', version: 1 });
+      expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+      expect(value['polluted']).toBeUndefined();
+      expect(Object.getPrototypeOf(value['nested'])).toBe(Object.prototype);
+    }
+  });
+
+  it('in a three-way merge of a conflict and in a resolution value', async () => {
+    let version = 1;
+    const remote = () =>
+      `{"id":"m1","title":"theirs","version":${version},"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}},"prototype":{"x":1},"extra":{"__proto__":{"polluted":"yes"},"a":1}}`;
+    const { d, h } = docsDevice((req, url, body) => {
+      if (req.method === 'GET') return url.pathname === '/api/docs' ? new Response(`[{"id":"m1","title":"base","version":1}]`) : undefined;
+      if (req.method === 'PATCH' && req.headers.get('If-Match') === `"${version}"` && version > 1) {
+        version++;
+        return json({ ...JSON.parse(remote()), ...JSON.parse(body), version });
+      }
+      version = Math.max(version, 2);
+      return new Response(remote(), { status: 412 });
+    });
+    await h.refresh();
+    await h.update('m1', evil({ title: 'mine', extra: { b: 2 } }) as never);
+    await d.client.flush();
+    const [conflict] = latest<Array<{ fields: string[]; resolve(c: unknown): Promise<void>; remote: unknown }>>(d.client.conflicts$);
+    expect(conflict!.fields).toEqual(['title']);
+    expect(Object.getPrototypeOf(conflict!.remote)).toBe(Object.prototype);
+    await conflict!.resolve({ value: evil({ title: 'both' }) });
+    await d.client.flush();
+    const merged = (await h.get('m1')) as Record<string, unknown>;
+    expect(merged).toMatchObject({ title: 'both' });
+    expect(Object.getPrototypeOf(merged)).toBe(Object.prototype);
+  });
+});
+
+// ---- ids -----------------------------------------------------------------------------------------------
+
+describe('ids', () => {
+  const bad: Array<[string, unknown]> = [
+    ['empty', ''],
+    ['1,025 characters', 'x'.repeat(1025)],
+    ['an object', { id: 'a' }],
+    ['an array', ['a']],
+    ['a boolean', true],
+    ['NaN', Number.NaN],
+    ['Infinity', Number.POSITIVE_INFINITY],
+    ['a symbol', Symbol('a')],
+    ['a bigint', 1n],
+    ['"." (a path segment the URL parser removes)', '.'],
+    ['".." (a path segment the URL parser removes)', '..'],
+  ];
+
+  it.each(bad)('an id that is %s is a ValidationError naming the resource and the key, before anything is written', async (_, id) => {
+    const api = stubApi(() => undefined);
+    const d = make(API, { fetch: api.fetch });
+    d.online.next(false);
+    const h = d.client.resource(todos);
+    const key = id as string;
+    await expect(h.get(key)).rejects.toBeInstanceOf(ValidationError);
+    expect(() => h.get$(key)).toThrow(ValidationError);
+    await expect(h.update(key, { done: true })).rejects.toThrow(/todos\/.*field "id"/);
+    await expect(h.delete(key)).rejects.toBeInstanceOf(ValidationError);
+    await expect(h.create({ id: key, title: 'A', done: false })).rejects.toBeInstanceOf(ValidationError);
+    expect(await dump(d.indexedDB, 'harborsync:default')).toMatchObject({ entities: [], outbox: [] });
+  });
+
+  it('keeps the longest valid id (1,024 characters) and ids with /, ?, % and .. inside, each on its own URL', async () => {
+    const api = stubApi((req, url, body) => (req.method === 'POST' ? json({ ...JSON.parse(body), version: 1 }, 201) : req.method === 'DELETE' ? new Response(null, { status: 204 }) : undefined));
+    const d = make(API, { fetch: api.fetch });
+    const h = d.client.resource(todos);
+    const ids = ['x'.repeat(1024), '../admin', 'a/b?c=%41', '..%2F', '...'];
+    for (const id of ids) await h.create({ id, title: 'A', done: false });
+    for (const id of ids) await h.delete(id);
+    await d.client.flush();
+    const deletes = api.requests.filter((r) => r.method === 'DELETE').map((r) => r.path);
+    expect(deletes).toEqual(ids.map((id) => `/api/todos/${encodeURIComponent(id)}`));
+  });
+
+  it('server data with an invalid id is a SchemaError and is not cached', async () => {
+    const api = stubApi((req, url) =>
+      url.pathname === '/api/notes'
+        ? json([
+            { id: '', text: 'empty', version: 1 },
+            { id: 'x'.repeat(1025), text: 'huge', version: 1 },
+            { id: '..', text: 'dots', version: 1 },
+            { id: 'ok', text: 'fine', version: 1 },
+          ])
+        : undefined,
+    );
+    const d = make(API, { fetch: api.fetch });
+    await d.client.resource(notes).refresh();
+    expect((await d.client.resource(notes).list()).map((n) => n.id)).toEqual(['ok']);
+    expect(schemaErrors(d)).toHaveLength(3);
+    for (const e of schemaErrors(d)) expect(e.error.message).toMatch(/field "id"/);
+  });
+});
+
+// ---- storage ---------------------------------------------------------------------------------------------
+
+describe('storage faults', () => {
+  it('without IndexedDB (no option, no global) createSyncClient throws a StorageError', () => {
+    const g = globalThis as { indexedDB?: IDBFactory };
+    const saved = g.indexedDB;
+    delete g.indexedDB;
+    try {
+      expect(() => createSyncClient({ baseUrl: API, resources: [todos], indexedDB: undefined, online: new BehaviorSubject(true), locks: null, BroadcastChannel: null })).toThrow(
+        StorageError,
+      );
+      expect(() => createSyncClient({ baseUrl: API, resources: [todos], locks: null, BroadcastChannel: null })).toThrow(/IndexedDB is not available/);
+    } finally {
+      g.indexedDB = saved;
+    }
+  });
+
+  function clientOn(factory: IDBFactory) {
+    const clock = new ManualClock();
+    const events: SyncEvent[] = [];
+    const client = createSyncClient({
+      baseUrl: API,
+      resources: [todos],
+      indexedDB: factory,
+      online: new BehaviorSubject(false),
+      now: clock.now,
+      setTimer: clock.setTimer,
+      random: seededRandom(),
+      locks: null,
+      BroadcastChannel: null,
+      fetch: stubApi(() => undefined).fetch,
+    });
+    client.events$.subscribe((e) => events.push(e));
+    return { client, events };
+  }
+
+  it('an IDBFactory whose open() throws (private mode): the first call rejects with a StorageError naming the database', async () => {
+    const refusing = new IDBFactory();
+    refusing.open = () => {
+      throw new DOMException('A mutation operation was attempted on a database that did not allow mutations.', 'InvalidStateError');
+    };
+    const { client, events } = clientOn(refusing);
+    const error = await client.resource(todos).create({ id: 'a', title: 'A', done: false }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as Error).message).toMatch(/harborsync:default.*InvalidStateError/);
+    await expect(client.flush()).rejects.toBeInstanceOf(StorageError);
+    expect(events.some((e) => e.type === 'storageError')).toBe(true);
+    await client.close();
+  });
+
+  it('an open that fails later (a newer database version on disk): the first call rejects with a StorageError', async () => {
+    const factory = new IDBFactory();
+    await new Promise<void>((resolve) => {
+      const request = factory.open('harborsync:default', 999);
+      request.onsuccess = () => {
+        request.result.close();
+        resolve();
+      };
+    });
+    const { client } = clientOn(factory);
+    await expect(client.resource(todos).list()).rejects.toBeInstanceOf(StorageError);
+    await expect(client.resource(todos).create({ id: 'a', title: 'A', done: false })).rejects.toThrow(/VersionError/);
+    await client.close();
+  });
+
+  describe('QuotaExceededError on a write', () => {
+    // Like a browser: the put's request fails with a QuotaExceededError and the transaction aborts
+    // with it. (fake-indexeddb's request machinery runs the failing operation asynchronously.)
+    type Internal = { _execRequestAsync(request: { operation: () => never; source: unknown }): IDBRequest };
+    const originalPut = IDBObjectStore.prototype.put;
+    const originalAdd = IDBObjectStore.prototype.add;
+    let failStore: string | null = null;
+    const failing = (original: typeof originalPut) =>
+      function (this: IDBObjectStore, ...args: Parameters<typeof originalPut>) {
+        if (failStore === null || this.name !== failStore) return original.apply(this, args);
+        failStore = null;
+        return (this.transaction as unknown as Internal)._execRequestAsync({
+          operation: () => {
+            throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+          },
+          source: this,
+        });
+      };
+    beforeEach(() => {
+      IDBObjectStore.prototype.put = failing(originalPut);
+      IDBObjectStore.prototype.add = failing(originalAdd);
+    });
+    afterEach(() => {
+      IDBObjectStore.prototype.put = originalPut;
+      IDBObjectStore.prototype.add = originalAdd;
+      failStore = null;
+    });
+
+    it.each([
+      ['the entity', 'entities', 'update'],
+      ['the outbox entry', 'outbox', 'update'],
+      ['the outbox entry of a create', 'outbox', 'create'],
+      ['the entity of a delete', 'entities', 'delete'],
+    ] as const)('when storing %s fails: StorageError, the view rolls back, nothing partial is stored, the outbox stays consistent', async (_, store, op) => {
+      const api = stubApi((req, url, body) => {
+        if (req.method === 'POST') return json({ ...JSON.parse(body), version: 1 }, 201);
+        if (req.method === 'PATCH') return json({ id: 'a', title: 'A', done: true, version: 2, ...JSON.parse(body) });
+        if (req.method === 'DELETE') return new Response(null, { status: 204 });
+        return url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined;
+      });
+      const d = make(API, { fetch: api.fetch });
+      const h = d.client.resource(todos);
+      const states: Array<QueryState<Todo>> = [];
+      h.query$({ orderBy: 'id' }).subscribe((s) => states.push(s));
+      await h.create({ id: 'a', title: 'A', done: false });
+      await d.client.flush(); // confirmed as version 1
+      d.online.next(false);
+      await h.update('a', { done: true }); // one queued update
+      const before = await dump(d.indexedDB, 'harborsync:default');
+      const viewBefore = await h.list({ orderBy: 'id' });
+      failStore = store;
+      const write =
+        op === 'update' ? h.update('a', { title: 'too big' }) : op === 'create' ? h.create({ id: 'b', title: 'B', done: false }) : h.delete('a');
+      const error = await write.catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect((error as Error).message).toMatch(/todos\/(a|b).*storage quota exceeded/);
+      expect((error as StorageError).cause).toMatchObject({ name: 'QuotaExceededError' });
+      expect(await h.list({ orderBy: 'id' })).toEqual(viewBefore);
+      expect(states.at(-1)!.data).toEqual(viewBefore);
+      expect(await dump(d.indexedDB, 'harborsync:default')).toEqual(before);
+      expect(latest(d.client.status$).pending).toBe(1);
+      // The client keeps working: the next write and the queue go through.
+      await h.update('a', { title: 'fits' });
+      d.online.next(true);
+      await d.client.flush();
+      expect(api.requests.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.body}`)).toEqual([
+        'POST {"id":"a","title":"A","done":false}',
+        'PATCH {"done":true,"title":"fits"}',
+      ]);
+      expect(latest(d.client.status$).pending).toBe(0);
+    });
+  });
+});
