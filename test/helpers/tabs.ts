@@ -1,7 +1,31 @@
 // In-process stand-ins for what several tabs of one origin share: the Web Locks API and
 // BroadcastChannel. Two clients given the same FakeLocks, the same BroadcastHub's Channel and the
 // same IDBFactory behave like two tabs of one browser profile.
+import { IDBFactory } from 'fake-indexeddb';
 import type { BroadcastChannelLike, LockManagerLike } from '../../src/index.js';
+
+/** fake-indexeddb's factory, counting the connections opened through it and not yet closed. */
+export class CountingIDBFactory extends IDBFactory {
+  private readonly live = new Set<IDBDatabase>();
+
+  get openConnections(): number {
+    return this.live.size;
+  }
+
+  override open(name: string, version?: number): IDBOpenDBRequest {
+    const request = super.open(name, version);
+    request.addEventListener('success', () => {
+      const db = request.result;
+      this.live.add(db);
+      const close = db.close.bind(db);
+      db.close = () => {
+        this.live.delete(db);
+        close();
+      };
+    });
+    return request;
+  }
+}
 
 const abortError = (signal: AbortSignal) =>
   signal.reason instanceof Error || signal.reason instanceof DOMException

@@ -16,7 +16,7 @@ import {
 } from '../../src/index.js';
 import { device, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
-import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
+import { BroadcastHub, CountingIDBFactory, FakeLocks } from '../helpers/tabs.js';
 
 const NAMESPACE = 'tabs';
 const DB_NAME = `harborsync:${NAMESPACE}`;
@@ -34,8 +34,7 @@ interface Browser {
   tab(overrides?: Partial<SyncClientOptions>): Device;
 }
 
-function browser(): Browser {
-  const indexedDB = new IDBFactory();
+function browser(indexedDB: IDBFactory = new IDBFactory()): Browser {
   const locks = new FakeLocks();
   const hub = new BroadcastHub();
   const clock = new ManualClock();
@@ -332,7 +331,8 @@ describe('every tab live', () => {
 
 describe('lifecycle', () => {
   it('a client opened and closed many times leaves no held lock, waiting request, open channel or connection', async () => {
-    const b = browser();
+    const factory = new CountingIDBFactory();
+    const b = browser(factory);
     const keeper = b.tab();
     await until(() => status(keeper).leader, 'a first leader');
     for (let i = 0; i < 15; i++) {
@@ -348,6 +348,7 @@ describe('lifecycle', () => {
     expect(b.locks.held()).toEqual([]);
     expect(b.locks.waiting()).toBe(0);
     expect(b.hub.open()).toBe(0);
+    expect(factory.openConnections).toBe(0);
     // No connection left open: deleting the database is never blocked.
     let blocked = false;
     await new Promise<void>((resolve, reject) => {
