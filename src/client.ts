@@ -359,8 +359,12 @@ class Client implements SyncClient, HandleHost {
     if (!done) {
       const mirror = this.mirror(def);
       done = (async () => {
-        const records = await this.store.loadResource(def.name);
+        const stored = await this.store.loadResource(def.name);
         const syncedAt = (await this.store.getMeta<number>(syncedAtKey(def.name))) ?? null;
+        // A stored view that fails the schema (corrupted, or cached under an older schema) is
+        // reported like invalid server data and not shown; its queued changes stay in the outbox.
+        const records: typeof stored = [];
+        for (const record of stored) if (await this.storedViewIsValid(def, record.id, record.view)) records.push(record);
         mirror.batch(() => {
           for (const record of records) {
             mirror.set(record.id, (record.view ?? undefined) as object | undefined, this.store.outbox.isPending(def.name, record.id));
@@ -382,6 +386,15 @@ class Client implements SyncClient, HandleHost {
   /** An on-demand live query: fetches what it shows while subscribed. */
   watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): () => void {
     return this.onDemand.watch({ def, query, setServerHasMore });
+  }
+
+  private async storedViewIsValid(def: Def, id: string, view: Rec | null): Promise<boolean> {
+    if (view === null) return true;
+    const result = await validate(def.schema, view, def.version);
+    if (result.ok) return true;
+    const error = new SchemaError(result.issues, { resource: def.name, id });
+    this.emit({ type: 'schemaError', at: this.env.clock.now(), resource: def.name, id, error });
+    return false;
   }
 
   /** Online and the cache is older than staleTimeMs (or from the future: a clock that jumped back). */

@@ -137,7 +137,10 @@ export class LocalStore {
     const records: EntityRecord[] = [];
     for (const record of raw) {
       if (isEntityRecord(record)) records.push(record);
-      else this.callbacks.onCorrupt(r, undefined, 'a stored record has an unexpected shape and was skipped');
+      else {
+        const id = typeof record === 'object' && record !== null && typeof (record as { id?: unknown }).id === 'string' ? (record as { id: string }).id : undefined;
+        this.callbacks.onCorrupt(r, id, 'a stored record has an unexpected shape and was skipped');
+      }
     }
     return records;
   }

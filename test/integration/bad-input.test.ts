@@ -104,7 +104,7 @@ describe('server answers to pulls', () => {
       { id: 'n1', text: 'one', version: 1 },
       { id: 'n2', text: 'two', version: 1 },
     ];
-    const api = stubApi((req, url) => (url.pathname === '/api/notes' ? json(answer) : undefined));
+    const api = stubApi((_req, url) => (url.pathname === '/api/notes' ? json(answer) : undefined));
     const d = make(API, { fetch: api.fetch });
     const h = d.client.resource(notes);
     await h.refresh();
@@ -142,7 +142,7 @@ describe('server answers to pulls', () => {
     ['an HTML 502', () => new Response('<html>Bad gateway</html>', { status: 502 }), HttpError, /notes: GET \/api\/notes answered 502/],
   ])('a malformed list answer (%s) rejects refresh() with a typed error and keeps the cache', async (_, answer, type, message) => {
     let good = true;
-    const api = stubApi((req, url) => (url.pathname === '/api/notes' ? (good ? json([{ id: 'n1', text: 'one', version: 1 }]) : answer()) : undefined));
+    const api = stubApi((_req, url) => (url.pathname === '/api/notes' ? (good ? json([{ id: 'n1', text: 'one', version: 1 }]) : answer()) : undefined));
     const d = make(API, { fetch: api.fetch });
     const h = d.client.resource(notes);
     await h.refresh();
@@ -166,7 +166,7 @@ describe('server answers to pulls', () => {
     ['a number cursor', { items: [], deleted: [], cursor: 7 }, /todos: the delta answer has no string cursor/],
   ])('a malformed delta answer (%s) is a SchemaError; the cursor and cache stay', async (_, bad, message) => {
     let answer: unknown = { items: [{ id: 't1', title: 'A', done: false, version: 1 }], deleted: [], cursor: '5' };
-    const api = stubApi((req, url) => (url.pathname === '/api/todos' ? json(answer) : undefined));
+    const api = stubApi((_req, url) => (url.pathname === '/api/todos' ? json(answer) : undefined));
     const d = make(API, { fetch: api.fetch });
     const h = d.client.resource(todos);
     await h.refresh();
@@ -183,7 +183,7 @@ describe('server answers to pulls', () => {
   it('caches an answer of 50,000 items whole, and loads it whole after a reopen', async () => {
     const items = Array.from({ length: 50_000 }, (_, i) => ({ id: `n${i}`, text: `note ${i}`, version: 1 }));
     const body = JSON.stringify(items);
-    const api = stubApi((req, url) => (url.pathname === '/api/notes' ? new Response(body, { status: 200 }) : undefined));
+    const api = stubApi((_req, url) => (url.pathname === '/api/notes' ? new Response(body, { status: 200 }) : undefined));
     const d = make(API, { fetch: api.fetch });
     await d.client.resource(notes).refresh();
     expect(await d.client.resource(notes).list()).toHaveLength(50_000);
@@ -275,7 +275,7 @@ describe('__proto__, constructor and prototype keys', () => {
   }
 
   it('in local writes: kept out of the entity, the request and the prototype', async () => {
-    const { d, h, api } = docsDevice((req, url, body) =>
+    const { d, h, api } = docsDevice((req, _url, body) =>
       req.method === 'POST' ? json({ ...JSON.parse(body), version: 1 }, 201) : req.method === 'PATCH' ? json({ id: 'p1', title: 'B', version: 2 }) : undefined,
     );
     const created = await h.create(evil({ id: 'p1', title: 'A' }) as never);
@@ -371,7 +371,7 @@ describe('ids', () => {
   });
 
   it('keeps the longest valid id (1,024 characters) and ids with /, ?, % and .. inside, each on its own URL', async () => {
-    const api = stubApi((req, url, body) => (req.method === 'POST' ? json({ ...JSON.parse(body), version: 1 }, 201) : req.method === 'DELETE' ? new Response(null, { status: 204 }) : undefined));
+    const api = stubApi((req, _url, body) => (req.method === 'POST' ? json({ ...JSON.parse(body), version: 1 }, 201) : req.method === 'DELETE' ? new Response(null, { status: 204 }) : undefined));
     const d = make(API, { fetch: api.fetch });
     const h = d.client.resource(todos);
     const ids = ['x'.repeat(1024), '../admin', 'a/b?c=%41', '..%2F', '...'];
@@ -383,7 +383,7 @@ describe('ids', () => {
   });
 
   it('server data with an invalid id is a SchemaError and is not cached', async () => {
-    const api = stubApi((req, url) =>
+    const api = stubApi((_req, url) =>
       url.pathname === '/api/notes'
         ? json([
             { id: '', text: 'empty', version: 1 },
@@ -404,6 +404,35 @@ describe('ids', () => {
 // ---- storage ---------------------------------------------------------------------------------------------
 
 describe('storage faults', () => {
+  it('a corrupted record in IndexedDB is skipped and reported on events$ naming it; the rest loads', async () => {
+    const api = stubApi(() => undefined);
+    const d = make(API, { fetch: api.fetch });
+    d.online.next(false);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await h.create({ id: 'b', title: 'B', done: false });
+    await d.client.close();
+    await rawPut(d.indexedDB, 'harborsync:default', 'entities', { r: 'todos', id: 'junk', base: 'garbage', view: 12 });
+    await rawPut(d.indexedDB, 'harborsync:default', 'entities', { r: 'todos', id: 'wrong', base: null, view: { id: 'wrong', title: 5, done: 'no' } });
+    const again = make(API, { fetch: api.fetch }, d.indexedDB);
+    again.online.next(false);
+    const rows = await again.client.resource(todos).list({ orderBy: 'id' });
+    expect(rows).toEqual([
+      { id: 'a', title: 'A', done: false },
+      { id: 'b', title: 'B', done: false },
+    ]);
+    const reported = again.events.filter((e) => e.type === 'error' || e.type === 'schemaError');
+    expect(reported.map((e) => ('error' in e ? [e.error.name, e.error.id] : null))).toEqual(
+      expect.arrayContaining([
+        ['StorageError', 'junk'],
+        ['SchemaError', 'wrong'],
+      ]),
+    );
+    for (const e of reported) expect('error' in e && e.error.message).toMatch(/todos\/(junk|wrong)/);
+    // The queued changes are intact and still go out.
+    expect(latest(again.client.status$).pending).toBe(2);
+  });
+
   it('without IndexedDB (no option, no global) createSyncClient throws a StorageError', () => {
     const g = globalThis as { indexedDB?: IDBFactory };
     const saved = g.indexedDB;
