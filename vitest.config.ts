@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'src/**/*.test.tsx', 'test/**/*.test.ts', 'test/**/*.test.tsx'],
-    exclude: ['test/browser/**', 'node_modules/**'],
+    // Real-browser suites run with vitest.browser.config.ts; the Postgres suite with test:postgres.
+    exclude: ['test/browser/**', 'test/server/postgres.test.ts', 'node_modules/**'],
     setupFiles: ['test/setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,

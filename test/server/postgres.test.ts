@@ -1,7 +1,7 @@
 // The same server on a real Postgres, where transactions truly run in
-// parallel (PGlite runs one at a time). Opt-in, never in CI: set
-// HARBORSYNC_TEST_DATABASE_URL to a throwaway database (the tests empty it).
-//   HARBORSYNC_TEST_DATABASE_URL=postgres://user@127.0.0.1:5432/scratch npx vitest run test/server/postgres.test.ts
+// parallel (PGlite runs one at a time). Its own suite, outside `npm test`:
+//   HARBORSYNC_TEST_DATABASE_URL=postgres://user@127.0.0.1:5432/scratch npm run test:postgres
+// (a throwaway database: the tests empty it).
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { runConformance } from '../../server/conformance/checks.mjs';
@@ -10,7 +10,11 @@ import { api, freshKey } from './api.js';
 
 const databaseUrl = process.env.HARBORSYNC_TEST_DATABASE_URL;
 
-describe.skipIf(!databaseUrl)('on Postgres', () => {
+if (!databaseUrl) {
+  throw new Error('HARBORSYNC_TEST_DATABASE_URL is not set: point it at a throwaway Postgres database (see the top of this file)');
+}
+
+describe('on Postgres', () => {
   let db: Database;
   let first: RunningServer;
   let second: RunningServer;
