@@ -399,6 +399,27 @@
     }
   }
 
+  // ---- activity -------------------------------------------------------------------------
+
+  const titles = kit.titleMemory(); // names for the log, deleted todos included
+  let activity = [];
+
+  function renderActivity() {
+    $('activity-none').hidden = activity.length > 0;
+    $('activity').hidden = activity.length === 0;
+    $('activity').replaceChildren(
+      ...activity.map((entry) => {
+        const line = kit.describeEvent(entry.event, titles.titleOf);
+        return h('li', { 'data-tone': line.tone }, h('time', null, entry.at), h('span', { class: 'tone', 'aria-hidden': 'true' }), h('span', null, line.text));
+      }),
+    );
+  }
+
+  kit.followActivity(client, (entries) => {
+    activity = entries;
+    renderActivity();
+  });
+
   // ---- the fault switch -----------------------------------------------------------------
 
   function fillSelect(select, options) {
@@ -408,9 +429,10 @@
   fillSelect($('fault-errors'), [...kit.ERROR_RATES, { value: -1, label: 'custom' }]);
   $('fault-errors').querySelector('option[value="-1"]').hidden = true;
 
+  let hint = { text: $('fault-hint').textContent, error: false };
   function faultHint(text, isError) {
-    $('fault-hint').textContent = text;
-    $('fault-hint').classList.toggle('error', Boolean(isError));
+    hint = { text, error: Boolean(isError) };
+    renderFaults();
   }
 
   function changeFaults(action) {
@@ -440,7 +462,8 @@
       $(id).disabled = !online || (id !== 'fault-clear' && !faults);
     }
     $('other-edit').disabled = $('other-edit').disabled || !$('other-todo').value;
-    if (!online) faultHint('The fault switch lives on the server: it needs the network.');
+    $('fault-hint').textContent = online ? hint.text : 'The fault switch lives on the server: it needs the network.';
+    $('fault-hint').classList.toggle('error', online && hint.error);
     if (!faults) return;
     $('faults-on').hidden = !kit.faultsActive(faults);
     $('fault-offline').checked = faults.offline;
@@ -503,8 +526,10 @@
 
   todoList.query$({ orderBy: 'id' }).subscribe((query) => {
     state.query = query;
+    titles.remember(query.data);
     renderList();
     renderFailed();
+    renderActivity();
   });
   client.status$.subscribe((status) => {
     state.status = status;

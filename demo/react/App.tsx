@@ -3,7 +3,7 @@ import type { FormEvent } from 'react';
 import { useConflicts, useFailed, useQuery, useSyncClient, useSyncStatus } from 'harborsync/react';
 import type { FailedMutation } from 'harborsync';
 import kit from '../shared/kit.js';
-import type { FilterId } from '../shared/kit.js';
+import type { ActivityEntry, FilterId } from '../shared/kit.js';
 import { ConflictDialog } from './ConflictDialog.js';
 import { FaultPanel } from './FaultPanel.js';
 import { todos } from './todos.js';
@@ -42,7 +42,10 @@ export function App() {
     <div className="app" data-app="react">
       <TopBar />
       <main className="layout">
-        <TodoCard />
+        <div className="main-col">
+          <TodoCard />
+          <ActivityCard />
+        </div>
         <aside className="side">
           <SyncPanel onReview={() => setHiddenConflict(null)} reviewable={hiddenConflict !== null} />
           <FailedPanel />
@@ -315,6 +318,37 @@ function FailedPanel() {
         </ul>
       )}
       {error && <p className="hint error" role="alert">{error}</p>}
+    </section>
+  );
+}
+
+/** What the client does, from its events$: saved, sent, confirmed, retried, conflicted. */
+function ActivityCard() {
+  const client = useSyncClient();
+  const { data } = useQuery(todos, { orderBy: 'id' });
+  const [titles] = useState(() => kit.titleMemory()); // names for the log, deleted todos included
+  const [entries, setEntries] = useState<ActivityEntry[]>([]);
+  useEffect(() => kit.followActivity(client, setEntries), [client]);
+  titles.remember(data);
+  return (
+    <section className="card" data-testid="activity-panel">
+      <h2>Activity</h2>
+      {entries.length === 0 ? (
+        <p className="none">What the client does shows up here: each change saved, sent and confirmed — once.</p>
+      ) : (
+        <ol className="activity">
+          {entries.map((entry) => {
+            const line = kit.describeEvent(entry.event, titles.titleOf);
+            return (
+              <li key={entry.key} data-tone={line?.tone}>
+                <time>{entry.at}</time>
+                <span className="tone" aria-hidden="true" />
+                <span>{line?.text}</span>
+              </li>
+            );
+          })}
+        </ol>
+      )}
     </section>
   );
 }

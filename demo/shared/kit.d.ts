@@ -1,5 +1,5 @@
 // Types of kit.js for the React and Vue apps (the legacy page reads it as window.HarborDemo).
-import type { Conflict, FailedMutation, ResourceDefinition, SyncClient, SyncStatus } from 'harborsync';
+import type { Conflict, FailedMutation, ResourceDefinition, SyncClient, SyncEvent, SyncStatus } from 'harborsync';
 
 export interface Faults {
   offline: boolean;
@@ -28,6 +28,13 @@ export interface ConflictRow {
   changedBy: 'both' | 'mine' | 'theirs' | 'none';
 }
 
+export interface ActivityEntry {
+  key: number;
+  /** 14:03:09 */
+  at: string;
+  event: SyncEvent;
+}
+
 export type FilterId = 'all' | 'active' | 'done';
 
 interface Kit {
@@ -53,6 +60,12 @@ interface Kit {
   /** "14:03:09 (in 4 s)", or "—". */
   nextRetry(status: SyncStatus, now: number): string;
   describeFailed(failed: FailedMutation, title: string | undefined): { what: string; why: string };
+  /** Follows events$ into a short log, newest first; returns a stop function. */
+  followActivity(client: SyncClient, onChange: (entries: ActivityEntry[]) => void, size?: number): () => void;
+  /** A title lookup that remembers every todo it saw. */
+  titleMemory(): { remember(todos: ReadonlyArray<{ id: string; title: string }>): void; titleOf(id: string): string | undefined };
+  /** One line of the activity log, or null for events not worth a line. */
+  describeEvent(event: SyncEvent, titleOf: (id: string) => string | undefined): { tone: 'info' | 'ok' | 'warn' | 'bad'; text: string } | null;
   conflictRows(conflict: Conflict): ConflictRow[];
   conflictTitle(conflict: Conflict): { title: string; text: string };
   show(value: unknown): string;

@@ -220,6 +220,97 @@
     return { what: op + ' ' + what, why: why.length > 140 ? why.slice(0, 137) + '…' : why };
   }
 
+  // ---- the activity log ----
+
+  var VERBS = { create: 'adding', update: 'change to', delete: 'deleting' };
+  var CHOICES = { local: 'kept yours', remote: 'took theirs', value: 'saved a merged value', merged: 'merged both sides by itself' };
+
+  /**
+   * One line of the activity log for a client event, or null for the ones not worth a line.
+   * @returns {{ tone: 'info'|'ok'|'warn'|'bad', text: string } | null}
+   */
+  function describeEvent(event, titleOf) {
+    var what = function () {
+      var title = titleOf(event.id);
+      return (VERBS[event.op] || event.op) + ' ' + (title ? '“' + title + '”' : event.id);
+    };
+    var name = function () {
+      var title = titleOf(event.id);
+      return title ? '“' + title + '”' : event.id;
+    };
+    switch (event.type) {
+      case 'enqueued':
+        return { tone: 'info', text: 'Saved on this device: ' + what() };
+      case 'sent':
+        return { tone: 'info', text: 'Sending ' + what() + (event.attempt > 1 ? ' (attempt ' + event.attempt + ')' : '') };
+      case 'succeeded':
+        return { tone: 'ok', text: 'The server has the ' + what() };
+      case 'retrying':
+        return { tone: 'warn', text: 'No luck with ' + what() + ': ' + shortError(event.error) + ' — again in ' + Math.ceil(event.delayMs / 1000) + ' s' };
+      case 'failed':
+        return { tone: 'bad', text: 'The server refused the ' + what() };
+      case 'rolledBack':
+        return { tone: 'warn', text: 'Undone on screen: ' + name() };
+      case 'conflict':
+        return { tone: 'bad', text: 'Conflict on ' + name() + (event.fields.length ? ' (' + event.fields.join(', ') + ')' : '') + ': your decision is needed' };
+      case 'resolved':
+        return { tone: 'ok', text: 'Conflict on ' + name() + ' settled: ' + (CHOICES[event.choice] || event.choice) };
+      case 'pulled':
+        if (event.count === 0 && event.removed === 0) return null;
+        return {
+          tone: 'info',
+          text: 'Pulled ' + plural(event.count, 'todo', 'todos') + ' from the server' + (event.removed ? ', ' + event.removed + ' removed' : ''),
+        };
+      case 'paused':
+        return { tone: 'warn', text: event.reason === 'offline' ? 'Offline: changes wait on this device' : 'Sync paused (' + event.reason + ')' };
+      case 'resumed':
+        return { tone: 'ok', text: 'Sync resumed' };
+      case 'error':
+      case 'storageError':
+      case 'schemaError':
+        return { tone: 'bad', text: shortError(event.error) };
+      default:
+        return null;
+    }
+  }
+
+  /**
+   * Follows a client's events$ into a short log, newest first: { key, at, event }. The text is
+   * made at render time with describeEvent(), when the todo's title is known. `onChange` gets
+   * the new list. Returns a function that stops it.
+   */
+  function followActivity(client, onChange, size) {
+    var entries = [];
+    var counter = 0;
+    var none = function () {
+      return undefined;
+    };
+    var subscription = client.events$.subscribe(function (event) {
+      if (!describeEvent(event, none)) return;
+      counter += 1;
+      entries = [{ key: counter, at: clock(event.at), event: event }].concat(entries).slice(0, size || 8);
+      onChange(entries);
+    });
+    return function () {
+      subscription.unsubscribe();
+    };
+  }
+
+  /** A title lookup that remembers every todo it saw, so a deleted one still has a name. */
+  function titleMemory() {
+    var titles = new Map();
+    return {
+      remember: function (todos) {
+        todos.forEach(function (todo) {
+          titles.set(todo.id, todo.title);
+        });
+      },
+      titleOf: function (id) {
+        return titles.get(id);
+      },
+    };
+  }
+
   // ---- the conflict dialog ----
 
   /** The fields the dialog shows: every field of the entity but the id and the version. */
@@ -380,6 +471,9 @@
     describeStatus: describeStatus,
     nextRetry: nextRetry,
     describeFailed: describeFailed,
+    describeEvent: describeEvent,
+    followActivity: followActivity,
+    titleMemory: titleMemory,
     conflictRows: conflictRows,
     conflictTitle: conflictTitle,
     show: show,

@@ -3,7 +3,7 @@ import type { PropType, VNode } from 'vue';
 import { useConflicts, useFailed, useQuery, useSyncClient, useSyncStatus } from 'harborsync/vue';
 import type { FailedMutation } from 'harborsync';
 import kit from '../shared/kit.js';
-import type { FilterId } from '../shared/kit.js';
+import type { ActivityEntry, FilterId } from '../shared/kit.js';
 import { ConflictDialog } from './ConflictDialog.js';
 import { FaultPanel } from './FaultPanel.js';
 import { todos } from './todos.js';
@@ -42,7 +42,7 @@ export const App = defineComponent({
       h('div', { class: 'app', 'data-app': 'vue' }, [
         h(TopBar),
         h('main', { class: 'layout' }, [
-          h(TodoCard),
+          h('div', { class: 'main-col' }, [h(TodoCard), h(ActivityCard)]),
           h('aside', { class: 'side' }, [
             h(SyncPanel, { reviewable: hiddenConflict.value !== null, onReview: () => (hiddenConflict.value = null) }),
             h(FailedPanel),
@@ -328,5 +328,37 @@ const FailedPanel = defineComponent({
             ),
         error.value ? h('p', { class: 'hint error', role: 'alert' }, error.value) : null,
       ]);
+  },
+});
+
+/** What the client does, from its events$: saved, sent, confirmed, retried, conflicted. */
+const ActivityCard = defineComponent({
+  name: 'ActivityCard',
+  setup() {
+    const client = useSyncClient();
+    const query = useQuery(todos, { orderBy: 'id' });
+    const titles = kit.titleMemory(); // names for the log, deleted todos included
+    const entries = ref<ActivityEntry[]>([]);
+    onScopeDispose(kit.followActivity(client, (list) => (entries.value = list)));
+    return () => {
+      titles.remember(query.value.data);
+      return h('section', { class: 'card', 'data-testid': 'activity-panel' }, [
+        h('h2', 'Activity'),
+        entries.value.length === 0
+          ? h('p', { class: 'none' }, 'What the client does shows up here: each change saved, sent and confirmed — once.')
+          : h(
+              'ol',
+              { class: 'activity' },
+              entries.value.map((entry) => {
+                const line = kit.describeEvent(entry.event, titles.titleOf);
+                return h('li', { key: entry.key, 'data-tone': line?.tone }, [
+                  h('time', entry.at),
+                  h('span', { class: 'tone', 'aria-hidden': 'true' }),
+                  h('span', line?.text),
+                ]);
+              }),
+            ),
+      ]);
+    };
   },
 });

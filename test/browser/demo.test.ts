@@ -221,6 +221,10 @@ describe.each<App>(['legacy', 'react', 'vue'])('the %s app', (app) => {
       await page.waitForTimeout(500); // a duplicate would have been sent by now
       expect(await historyOf(id)).toEqual(['create alice', `update alice ${JSON.stringify({ title: renamed })}`]);
 
+      // The activity log tells the same story: saved on this device, then confirmed by the server.
+      const activity = page.getByTestId('activity-panel');
+      await expect.poll(() => activity.textContent()).toContain(`The server has the change to “${renamed}”`);
+
       await page.screenshot({ path: join(SHOTS, `${app}.png`), fullPage: true });
 
       // The failed list: the server rejects the next write with 422. The change is undone on
