@@ -175,13 +175,23 @@ export class LocalStore {
     const { entries, view } = await this.writeTx(`saving ${r}/${id}`, async (tx) => {
       const entities = tx.objectStore('entities');
       const outbox = tx.objectStore('outbox');
-      const record = (await entities.get([r, id])) ?? { r, id, base: null, view: null };
-      const entries = await outbox.index('entity').getAll([r, id]);
+      // The hot path of every write: both reads in one round trip, then every write issued before
+      // awaiting any, so the transaction waits once for its reads and once for its commit.
+      const [stored, entries] = await Promise.all([entities.get([r, id]), outbox.index('entity').getAll([r, id])]);
+      const record = stored ?? { r, id, base: null, view: null };
       const last = entries.at(-1);
       const merged =
         last && !last.frozen && last.state === 'queued' ? coalesce(toPendingOp(last), op) : ({ kind: 'append' } as const);
+      const writes: Array<Promise<unknown>> = [];
+      const issue = <T>(request: Promise<T>): Promise<T> => {
+        // Awaited below; should a later call throw synchronously, it must not be left unhandled.
+        request.catch(() => undefined);
+        writes.push(request);
+        return request;
+      };
+      let added: Promise<number> | null = null;
       if (merged.kind === 'cancel' && last) {
-        await outbox.delete(last.seq);
+        issue(outbox.delete(last.seq));
         entries.pop();
       } else if (merged.kind === 'replace' && last) {
         const next = fresh();
@@ -191,17 +201,19 @@ export class LocalStore {
           payload: payloadOf(merged.op),
           changedAt: next.changedAt,
         };
-        await outbox.put(updated);
+        issue(outbox.put(updated));
         entries[entries.length - 1] = updated;
       } else {
         const baseVersion = record.view ? record.view[def.version] ?? null : null;
-        const stored = { ...fresh(), op: op.op, payload: payloadOf(op), baseVersion: op.op === 'create' ? null : baseVersion } as OutboxEntry;
-        const seq = await outbox.add(stored as unknown as OutboxEntry);
-        entries.push({ ...stored, seq: seq as number });
+        const entry = { ...fresh(), op: op.op, payload: payloadOf(op), baseVersion: op.op === 'create' ? null : baseVersion } as OutboxEntry;
+        added = issue(outbox.add(entry as unknown as OutboxEntry) as Promise<number>);
+        entries.push(entry); // its seq is filled in below; folding does not read it
       }
       const view = foldView(record.base, entries);
-      if (view === null && record.base === null && entries.length === 0) await entities.delete([r, id]);
-      else await entities.put({ ...record, view });
+      if (view === null && record.base === null && entries.length === 0) issue(entities.delete([r, id]));
+      else issue(entities.put({ ...record, view }));
+      await Promise.all(writes);
+      if (added) entries[entries.length - 1] = { ...entries[entries.length - 1]!, seq: await added };
       return { entries, view };
     });
     this.outbox.setEntity(r, id, entries);
