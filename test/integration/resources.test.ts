@@ -1,0 +1,229 @@
+/**
+ * Long-running resource use (RELIABILITY.md §2 I, G11): a big queue drains, and opening and
+ * closing a client many times leaks nothing. Everything is counted through the injected seams:
+ * the online observable's subscribers, the manual clock's pending timers, Web Locks held and
+ * waiting, BroadcastChannel instances open, IndexedDB connections open, and Node's own timers.
+ */
+import { Observable, BehaviorSubject } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createSyncClient, type SyncClient, type SyncStatus } from '../../src/index.js';
+import { todos } from '../helpers/harness.js';
+import { ManualClock, seededRandom, settle } from '../helpers/manual-clock.js';
+import { BroadcastHub, CountingIDBFactory, FakeLocks } from '../helpers/tabs.js';
+
+const API = 'http://api.test/api';
+
+/** An in-memory server for the wire protocol's writes: fast enough for tens of thousands of calls. */
+function memoryApi() {
+  const rows = new Map<string, Record<string, unknown>>();
+  let requests = 0;
+  const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+  const fetchImpl: typeof fetch = async (input, init) => {
+    requests++;
+    const request = input instanceof Request ? input : new Request(input, init);
+    const url = new URL(request.url);
+    const id = decodeURIComponent(url.pathname.split('/')[3] ?? '');
+    if (request.method === 'GET') return json({ items: [], deleted: [], cursor: '0' });
+    if (request.method === 'POST') {
+      const body = (await request.json()) as Record<string, unknown>;
+      const row = { ...body, version: 1 };
+      rows.set(String(body['id']), row);
+      return json(row, 201);
+    }
+    const current = rows.get(id);
+    if (!current) return json({ error: 'not found' }, 404);
+    if (request.headers.get('If-Match') !== `"${String(current['version'])}"`) return json(current, 412);
+    if (request.method === 'DELETE') {
+      rows.delete(id);
+      return new Response(null, { status: 204 });
+    }
+    const next = { ...current, ...((await request.json()) as object), id, version: (current['version'] as number) + 1 };
+    rows.set(id, next);
+    return json(next);
+  };
+  return { fetch: fetchImpl, rows, requests: () => requests };
+}
+
+/** An online source that counts its subscribers. */
+function countingOnline(initial: boolean) {
+  const subject = new BehaviorSubject(initial);
+  let subscribers = 0;
+  const online$ = new Observable<boolean>((subscriber) => {
+    subscribers++;
+    const inner = subject.subscribe(subscriber);
+    return () => {
+      subscribers--;
+      inner.unsubscribe();
+    };
+  });
+  return { online$, set: (v: boolean) => subject.next(v), subscribers: () => subscribers };
+}
+
+const nodeTimers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+const status = (client: SyncClient) => {
+  let value: SyncStatus | undefined;
+  client.status$.subscribe((s) => (value = s)).unsubscribe();
+  return value!;
+};
+
+interface Seams {
+  clock: ManualClock;
+  locks: FakeLocks;
+  hub: BroadcastHub;
+  idb: CountingIDBFactory;
+  online: ReturnType<typeof countingOnline>;
+}
+
+function seams(online = true): Seams {
+  return { clock: new ManualClock(), locks: new FakeLocks(), hub: new BroadcastHub(), idb: new CountingIDBFactory(), online: countingOnline(online) };
+}
+
+function clientOn(s: Seams, fetchImpl: typeof fetch, seed = 1): SyncClient {
+  return createSyncClient({
+    baseUrl: API,
+    resources: [todos],
+    indexedDB: s.idb,
+    fetch: fetchImpl,
+    now: s.clock.now,
+    setTimer: s.clock.setTimer,
+    random: seededRandom(seed),
+    online: s.online.online$,
+    locks: s.locks,
+    BroadcastChannel: s.hub.Channel,
+  });
+}
+
+/** What must come back to its baseline. */
+function counters(s: Seams) {
+  return {
+    onlineSubscribers: s.online.subscribers(),
+    clockTimers: s.clock.pendingTimers,
+    locksHeld: s.locks.held().length,
+    locksWaiting: s.locks.waiting(),
+    channelsOpen: s.hub.open(),
+    connectionsOpen: s.idb.openConnections,
+  };
+}
+
+const clients: SyncClient[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+
+describe('long-running', () => {
+  it('10,000 mutations queued across 1,000 entities drain, with no counter growing', async () => {
+    const api = memoryApi();
+    const s = seams(false);
+    const client = clientOn(s, api.fetch);
+    clients.push(client);
+    const h = client.resource(todos);
+    // What a UI would hold through it all: a few live queries and the status.
+    const subscriptions = [
+      h.query$({ where: { done: false }, orderBy: 'title', limit: 20 }).subscribe(),
+      h.query$({ where: (t) => t.title.endsWith('9') }).subscribe(),
+      h.get$('e0').subscribe(),
+      client.status$.subscribe(),
+    ];
+    await h.list();
+    await settle();
+    const baseline = counters(s);
+    const timersBefore = nodeTimers();
+    const heapBefore = process.memoryUsage().heapUsed;
+    const peak = { ...baseline };
+    const sample = () => {
+      const now = counters(s);
+      for (const key of Object.keys(now) as Array<keyof typeof now>) peak[key] = Math.max(peak[key], now[key]);
+    };
+
+    const ids = Array.from({ length: 1_000 }, (_, i) => `e${i}`);
+    const round = async (write: (id: string, i: number) => Promise<unknown>) => {
+      for (let i = 0; i < ids.length; i += 100) {
+        await Promise.all(ids.slice(i, i + 100).map((id, j) => write(id, i + j)));
+        sample();
+      }
+    };
+    // 1,000 creates and 9,000 updates while offline: each entity's unsent changes coalesce.
+    await round((id) => h.create({ id, title: `${id}-0`, done: false }));
+    for (let n = 1; n < 10; n++) await round((id) => h.update(id, { title: `${id}-${n}`, done: n % 2 === 0 }));
+    expect(status(client)).toMatchObject({ pending: 1_000, online: false });
+    s.online.set(true);
+    const drained = client.flush();
+    for (let i = 0; i < 50 && status(client).pending > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      sample();
+    }
+    await drained;
+    expect(status(client).pending).toBe(0);
+    expect(api.rows.size).toBe(1_000);
+    expect(api.rows.get('e7')).toEqual({ id: 'e7', title: 'e7-9', done: false, version: 1 });
+
+    expect(status(client)).toMatchObject({ pending: 0, failed: 0, conflicts: 0 });
+    // One round of 1,000 updates more, sent while the writes go on (the queue never blocks writes).
+    const sending = client.flush();
+    await round((id) => h.update(id, { title: `${id}-x` }));
+    await sending;
+    await client.flush();
+    expect(status(client)).toMatchObject({ pending: 0, failed: 0, conflicts: 0 });
+    expect(api.rows.get('e999')).toMatchObject({ title: 'e999-x', version: 2 });
+    expect((await h.list({ orderBy: 'id', limit: 1 }))[0]).toMatchObject({ id: 'e0', title: 'e0-x', version: 2 });
+    expect(api.requests()).toBeLessThan(2_100); // one request per entity and round, plus pulls
+
+    await settle();
+    expect(counters(s)).toEqual(baseline);
+    expect(peak.onlineSubscribers).toBe(baseline.onlineSubscribers);
+    expect(peak.channelsOpen).toBe(baseline.channelsOpen);
+    expect(peak.connectionsOpen).toBe(baseline.connectionsOpen);
+    expect(peak.locksWaiting).toBe(0);
+    expect(peak.clockTimers).toBeLessThanOrEqual(baseline.clockTimers + 1);
+    expect(nodeTimers()).toBeLessThanOrEqual(timersBefore);
+    const heapAfter = process.memoryUsage().heapUsed;
+    console.log(
+      `11,000 mutations on 1,000 entities drained with ${api.requests()} requests; counters ${JSON.stringify(counters(s))}; ` +
+        `heap ${Math.round(heapBefore / 1e6)} MB -> ${Math.round(heapAfter / 1e6)} MB (not asserted)`,
+    );
+
+    for (const sub of subscriptions) sub.unsubscribe();
+    await client.close();
+    await settle();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(counters(s)).toEqual({ onlineSubscribers: 0, clockTimers: 0, locksHeld: 0, locksWaiting: 0, channelsOpen: 0, connectionsOpen: 0 });
+  }, 120_000);
+
+  it('a client opened and closed over and over leaks no connection, channel, lock, timer or subscription', async () => {
+    const api = memoryApi();
+    const s = seams(true);
+    const timersBefore = nodeTimers();
+    const heapBefore = process.memoryUsage().heapUsed;
+    const budgetMs = 20_000;
+    const started = performance.now();
+    let cycles = 0;
+    for (; cycles < 1_000 && performance.now() - started < budgetMs; cycles++) {
+      const client = clientOn(s, api.fetch, cycles + 1);
+      const h = client.resource(todos);
+      const query = h.query$({ orderBy: 'id' }).subscribe();
+      const statusSub = client.status$.subscribe();
+      const events = client.events$.subscribe();
+      if (cycles % 10 === 0) {
+        await h.create({ id: `c${cycles}`, title: 'x', done: false });
+        await client.flush();
+      } else {
+        await h.list();
+      }
+      query.unsubscribe();
+      statusSub.unsubscribe();
+      events.unsubscribe();
+      await client.close();
+    }
+    await settle();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(counters(s)).toEqual({ onlineSubscribers: 0, clockTimers: 0, locksHeld: 0, locksWaiting: 0, channelsOpen: 0, connectionsOpen: 0 });
+    expect(nodeTimers()).toBeLessThanOrEqual(timersBefore);
+    expect(api.rows.size).toBe(Math.ceil(cycles / 10));
+    const heapAfter = process.memoryUsage().heapUsed;
+    console.log(
+      `${cycles} open/close cycles in ${Math.round(performance.now() - started)} ms; counters back to zero; ` +
+        `heap ${Math.round(heapBefore / 1e6)} MB -> ${Math.round(heapAfter / 1e6)} MB (not asserted)`,
+    );
+    expect(cycles).toBeGreaterThanOrEqual(200);
+  }, 60_000);
+});
