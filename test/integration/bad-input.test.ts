@@ -502,10 +502,13 @@ describe('storage faults', () => {
     const originalPut = IDBObjectStore.prototype.put;
     const originalAdd = IDBObjectStore.prototype.add;
     let failStore: string | null = null;
+    /** 'request': the request fails and the transaction aborts; 'throw': put() throws at once (as a DataCloneError would). */
+    let failMode: 'request' | 'throw' = 'request';
     const failing = (original: typeof originalPut) =>
       function (this: IDBObjectStore, ...args: Parameters<typeof originalPut>) {
         if (failStore === null || this.name !== failStore) return original.apply(this, args);
         failStore = null;
+        if (failMode === 'throw') throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
         return (this.transaction as unknown as Internal)._execRequestAsync({
           operation: () => {
             throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
@@ -521,14 +524,18 @@ describe('storage faults', () => {
       IDBObjectStore.prototype.put = originalPut;
       IDBObjectStore.prototype.add = originalAdd;
       failStore = null;
+      failMode = 'request';
     });
 
     it.each([
-      ['the entity', 'entities', 'update'],
-      ['the outbox entry', 'outbox', 'update'],
-      ['the outbox entry of a create', 'outbox', 'create'],
-      ['the entity of a delete', 'entities', 'delete'],
-    ] as const)('when storing %s fails: StorageError, the view rolls back, nothing partial is stored, the outbox stays consistent', async (_, store, op) => {
+      ['the entity', 'entities', 'update', 'request'],
+      ['the outbox entry', 'outbox', 'update', 'request'],
+      ['the outbox entry of a create', 'outbox', 'create', 'request'],
+      ['the entity of a delete', 'entities', 'delete', 'request'],
+      ['the entity (put throws, the entry already issued)', 'entities', 'update', 'throw'],
+      ['the entity of a create (put throws)', 'entities', 'create', 'throw'],
+    ] as const)('when storing %s fails: StorageError, the view rolls back, nothing partial is stored, the outbox stays consistent', async (_, store, op, mode) => {
+      failMode = mode;
       const api = stubApi((req, url, body) => {
         if (req.method === 'POST') return json({ ...JSON.parse(body), version: 1 }, 201);
         if (req.method === 'PATCH') return json({ id: 'a', title: 'A', done: true, version: 2, ...JSON.parse(body) });
