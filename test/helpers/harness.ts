@@ -24,6 +24,8 @@ export function recordingFetch(inner: typeof fetch = fetch) {
   return { fetch: wrapped, calls };
 }
 
+let nextSeed = 1;
+
 export interface Device {
   client: SyncClient;
   clock: ManualClock;
@@ -45,7 +47,8 @@ export function device(apiUrl: string, overrides: Partial<SyncClientOptions> = {
     indexedDB,
     now: clock.now,
     setTimer: clock.setTimer,
-    random: seededRandom(),
+    // A seed per device: two devices must never draw the same ids or idempotency keys.
+    random: seededRandom(nextSeed++),
     online,
     locks: null,
     BroadcastChannel: null,
