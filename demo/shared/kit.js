@@ -171,7 +171,7 @@
       return {
         state: 'retrying',
         label: 'Retrying ' + inSeconds(status.nextRetryAt, now),
-        detail: 'next attempt at ' + clock(status.nextRetryAt) + (status.lastError ? ' · ' + shortError(status.lastError) : ''),
+        detail: 'the last attempt failed; the next one is at ' + clock(status.nextRetryAt),
       };
     }
     if (status.syncing) return { state: 'syncing', label: 'Syncing…', detail: plural(pending, 'change', 'changes') + ' to send' };
@@ -222,7 +222,7 @@
 
   // ---- the activity log ----
 
-  var VERBS = { create: 'adding', update: 'change to', delete: 'deleting' };
+  var NOUNS = { create: 'the new todo', update: 'the change to', delete: 'the deletion of' };
   var CHOICES = { local: 'kept yours', remote: 'took theirs', value: 'saved a merged value', merged: 'merged both sides by itself' };
 
   /**
@@ -232,7 +232,7 @@
   function describeEvent(event, titleOf) {
     var what = function () {
       var title = titleOf(event.id);
-      return (VERBS[event.op] || event.op) + ' ' + (title ? '“' + title + '”' : event.id);
+      return (NOUNS[event.op] || event.op) + ' ' + (title ? '“' + title + '”' : event.id);
     };
     var name = function () {
       var title = titleOf(event.id);
@@ -244,11 +244,11 @@
       case 'sent':
         return { tone: 'info', text: 'Sending ' + what() + (event.attempt > 1 ? ' (attempt ' + event.attempt + ')' : '') };
       case 'succeeded':
-        return { tone: 'ok', text: 'The server has the ' + what() };
+        return { tone: 'ok', text: 'The server has ' + what() };
       case 'retrying':
-        return { tone: 'warn', text: 'No luck with ' + what() + ': ' + shortError(event.error) + ' — again in ' + Math.ceil(event.delayMs / 1000) + ' s' };
+        return { tone: 'warn', text: 'No luck sending ' + what() + ': ' + shortError(event.error) + ' — again in ' + Math.ceil(event.delayMs / 1000) + ' s' };
       case 'failed':
-        return { tone: 'bad', text: 'The server refused the ' + what() };
+        return { tone: 'bad', text: 'The server refused ' + what() };
       case 'rolledBack':
         return { tone: 'warn', text: 'Undone on screen: ' + name() };
       case 'conflict':
