@@ -26,7 +26,7 @@ export function FaultPanel() {
   const { data, pendingIds } = useQuery(todos, { orderBy: 'id' });
   const online = useBrowserOnline();
   const [faults, setFaults] = useState<Faults | null>(null);
-  const [hint, setHint] = useState<{ text: string; error?: boolean }>({ text: 'Rename a todo you are also renaming offline to get a conflict.' });
+  const [hint, setHint] = useState<{ text: string; error?: boolean }>({ text: 'Pause sync, rename a todo, then rename it here too: a conflict.' });
   const [target, setTarget] = useState('');
   const [title, setTitle] = useState('');
 

@@ -25,7 +25,7 @@ export const FaultPanel = defineComponent({
     const query = useQuery(todos, { orderBy: 'id' });
     const online = useBrowserOnline();
     const faults = ref<Faults | null>(null);
-    const hint = ref<{ text: string; error?: boolean }>({ text: 'Rename a todo you are also renaming offline to get a conflict.' });
+    const hint = ref<{ text: string; error?: boolean }>({ text: 'Pause sync, rename a todo, then rename it here too: a conflict.' });
     const target = ref('');
     const title = ref('');
 
