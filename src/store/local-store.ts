@@ -1,4 +1,4 @@
-import type { IDBPTransaction } from 'idb';
+import { unwrap, type IDBPTransaction } from 'idb';
 import { StorageError } from '../errors.js';
 import { coalesce, type PendingOp } from '../outbox/coalesce.js';
 import { foldView, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
@@ -39,61 +39,67 @@ export function isOlderVersion(candidate: unknown, cached: unknown): boolean {
  */
 export class LocalStore {
   readonly outbox = new OutboxMemory();
-  private db: HarborDB | null = null;
-  private lost: StorageError | null = null;
-  private opening: Promise<HarborDB> | null = null;
+  #db: HarborDB | null = null;
+  #lost: StorageError | null = null;
+  #opening: Promise<HarborDB> | null = null;
+
+  readonly #factory: IDBFactory | undefined;
+  readonly #callbacks: StoreCallbacks;
 
   constructor(
-    private readonly factory: IDBFactory | undefined,
+    factory: IDBFactory | undefined,
     readonly namespace: string,
-    private readonly callbacks: StoreCallbacks,
-  ) {}
+    callbacks: StoreCallbacks,
+  ) {
+    this.#factory = factory;
+    this.#callbacks = callbacks;
+  }
 
   /** Opens the database and loads the outbox, once. */
   open(): Promise<HarborDB> {
-    this.opening ??= (async () => {
-      const db = await openDatabase(this.factory, this.namespace, {
+    this.#opening ??= (async () => {
+      const db = await openDatabase(this.#factory, this.namespace, {
         onLost: (error) => {
-          this.lost = error;
-          this.db = null;
-          this.callbacks.onLost(error);
+          this.#lost = error;
+          this.#db = null;
+          this.#callbacks.onLost(error);
         },
         onDeleted: () => {
-          if (this.db !== db) return;
-          this.db = null;
-          this.opening = null;
+          if (this.#db !== db) return;
+          this.#db = null;
+          this.#opening = null;
           this.outbox.replaceAll([]);
-          this.callbacks.onDeleted();
+          this.#callbacks.onDeleted();
         },
-        onBlocked: () => this.callbacks.onBlocked(),
+        onBlocked: () => this.#callbacks.onBlocked(),
       });
-      if (this.lost) {
+      if (this.#lost) {
         // close() ran while the database was opening: let the connection go at once.
         db.close();
-        throw this.lost;
+        throw this.#lost;
       }
-      this.db = db;
-      await this.loadOutbox(db);
+      this.#db = db;
+      await this.#loadOutbox(db);
       return db;
     })();
-    return this.opening;
+    return this.#opening;
   }
 
-  private async handle(): Promise<HarborDB> {
-    if (this.lost) throw this.lost;
+  async #handle(): Promise<HarborDB> {
+    if (this.#lost) throw this.#lost;
     const db = await this.open();
-    if (this.lost) throw this.lost;
+    if (this.#lost) throw this.#lost;
     return db;
   }
 
   close(): void {
-    this.db?.close();
-    this.db = null;
-    this.lost ??= new StorageError('the database connection is closed');
+    this.#db?.close();
+    this.#db = null;
+    this.#lost ??= new StorageError('the database connection is closed');
   }
 
-  private async writeTx<R>(what: string, body: (tx: WriteTx) => Promise<R>): Promise<R> {
-    const db = await this.handle();
+  async #writeTx<R>(what: string, body: (tx: WriteTx) => Promise<R>): Promise<R> {
+    const db = await this.#handle();
     let tx: WriteTx;
     try {
       tx = db.transaction(['entities', 'outbox', 'meta'], 'readwrite', { durability: 'strict' });
@@ -116,10 +122,10 @@ export class LocalStore {
   }
 
   async reloadOutbox(): Promise<void> {
-    await this.loadOutbox(await this.handle());
+    await this.#loadOutbox(await this.#handle());
   }
 
-  private async loadOutbox(db: HarborDB): Promise<void> {
+  async #loadOutbox(db: HarborDB): Promise<void> {
     const entries = await db.getAll('outbox');
     // An entry unchanged since this tab last saw it keeps its object, so whoever compares by
     // identity (conflicts$, failed$) sees no change when another tab's hint makes us re-read.
@@ -132,21 +138,21 @@ export class LocalStore {
 
   /** Reads one resource's records, skipping (and reporting) corrupted ones. */
   async loadResource(r: string): Promise<EntityRecord[]> {
-    const db = await this.handle();
+    const db = await this.#handle();
     const raw = await db.getAllFromIndex('entities', 'r', r);
     const records: EntityRecord[] = [];
     for (const record of raw) {
       if (isEntityRecord(record)) records.push(record);
       else {
         const id = typeof record === 'object' && record !== null && typeof (record as { id?: unknown }).id === 'string' ? (record as { id: string }).id : undefined;
-        this.callbacks.onCorrupt(r, id, 'a stored record has an unexpected shape and was skipped');
+        this.#callbacks.onCorrupt(r, id, 'a stored record has an unexpected shape and was skipped');
       }
     }
     return records;
   }
 
   async loadRecords(r: string, ids: readonly string[]): Promise<Map<string, EntityRecord | undefined>> {
-    const db = await this.handle();
+    const db = await this.#handle();
     const tx = db.transaction('entities', 'readonly');
     const out = new Map<string, EntityRecord | undefined>();
     await Promise.all(
@@ -160,7 +166,7 @@ export class LocalStore {
   }
 
   async getMeta<T>(key: string): Promise<T | undefined> {
-    const db = await this.handle();
+    const db = await this.#handle();
     return (await db.get('meta', key)) as T | undefined;
   }
 
@@ -172,7 +178,7 @@ export class LocalStore {
   async write(def: Def, id: string, op: PendingOp, fresh: () => NewEntry): Promise<ViewChange> {
     // `fresh` builds a new entry; when the change coalesces, only its time is taken.
     const r = def.name;
-    const { entries, view } = await this.writeTx(`saving ${r}/${id}`, async (tx) => {
+    const { entries, view } = await this.#writeTx(`saving ${r}/${id}`, async (tx) => {
       const entities = tx.objectStore('entities');
       const outbox = tx.objectStore('outbox');
       // The hot path of every write: both reads in one round trip, then every write issued before
@@ -227,7 +233,7 @@ export class LocalStore {
    */
   async settle(def: Def, entry: OutboxEntry, answer: Rec | null): Promise<ViewChange | null> {
     const r = def.name;
-    const result = await this.writeTx(`storing the answer for ${r}/${entry.id}`, async (tx) => {
+    const result = await this.#writeTx(`storing the answer for ${r}/${entry.id}`, async (tx) => {
       const entities = tx.objectStore('entities');
       const outbox = tx.objectStore('outbox');
       if (!(await outbox.get(entry.seq))) return null;
@@ -266,7 +272,7 @@ export class LocalStore {
   async settleRemapped(def: Def, entry: OutboxEntry, answer: Rec, to: string, referrers: readonly Referrer[]): Promise<ViewChange[] | null> {
     const r = def.name;
     const from = entry.id;
-    const changes = await this.writeTx(`storing the new id of ${r}/${from}`, async (tx) => {
+    const changes = await this.#writeTx(`storing the new id of ${r}/${from}`, async (tx) => {
       const entities = tx.objectStore('entities');
       const outbox = tx.objectStore('outbox');
       if (!(await outbox.get(entry.seq))) return null;
@@ -315,7 +321,7 @@ export class LocalStore {
     change: (current: { base: Rec | null; entries: OutboxEntry[] }) => { base: Rec | null; entries: OutboxEntry[] },
   ): Promise<ViewChange> {
     const r = def.name;
-    const { entries, view } = await this.writeTx(`updating ${r}/${id}`, async (tx) => {
+    const { entries, view } = await this.#writeTx(`updating ${r}/${id}`, async (tx) => {
       const entities = tx.objectStore('entities');
       const outbox = tx.objectStore('outbox');
       const record = (await entities.get([r, id])) ?? { r, id, base: null, view: null };
@@ -350,8 +356,11 @@ export class LocalStore {
     },
   ): Promise<{ changes: ViewChange[]; removed: number }> {
     const r = def.name;
-    return this.writeTx(`caching ${r}`, async (tx) => {
+    return this.#writeTx(`caching ${r}`, async (tx) => {
       const entities = tx.objectStore('entities');
+      // An answer's puts (tens of thousands) go straight to the IDB store instead of through a
+      // promise and two listeners each; a failed one aborts the transaction, which writeTx reports.
+      const direct = unwrap(entities);
       const changes: ViewChange[] = [];
       let removed = 0;
       const existing = new Map<string, EntityRecord>();
@@ -364,13 +373,13 @@ export class LocalStore {
         if (record?.base && isOlderVersion(item[def.version], record.base[def.version])) continue;
         const entries = this.outbox.entriesOf(r, id);
         const view = entries.length ? foldView(item, entries) : item;
-        void entities.put({ r, id, base: item, view });
+        direct.put({ r, id, base: item, view });
         changes.push({ r, id, view });
       }
       const drop = (id: string) => {
         const entries = this.outbox.entriesOf(r, id);
         if (entries.length === 0) {
-          void entities.delete([r, id]);
+          direct.delete([r, id]);
           changes.push({ r, id, view: null });
           removed++;
         } else {
@@ -380,7 +389,7 @@ export class LocalStore {
           // away at the entry's next rewrite) and the conflict's `base`.
           const record = existing.get(id);
           const view = record?.view ?? foldView(null, entries);
-          void entities.put({ r, id, base: record?.base ?? null, view });
+          direct.put({ r, id, base: record?.base ?? null, view });
           changes.push({ r, id, view });
         }
       };
@@ -392,19 +401,19 @@ export class LocalStore {
   }
 
   async setMeta(key: string, value: unknown): Promise<void> {
-    await this.writeTx(`saving ${key}`, async (tx) => {
+    await this.#writeTx(`saving ${key}`, async (tx) => {
       await tx.objectStore('meta').put(value, key);
     });
   }
 
   /** Closes the connection and deletes the namespace's database; the next use opens a fresh one. */
   async destroy(): Promise<void> {
-    const db = await this.handle();
+    const db = await this.#handle();
     db.close();
-    this.db = null;
-    this.opening = null;
+    this.#db = null;
+    this.#opening = null;
     this.outbox.replaceAll([]);
-    if (this.factory) await deleteDatabase(this.factory, this.namespace, () => this.callbacks.onBlocked());
+    if (this.#factory) await deleteDatabase(this.#factory, this.namespace, () => this.#callbacks.onBlocked());
   }
 }
 
