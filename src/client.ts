@@ -101,36 +101,36 @@ class Client implements SyncClient, HandleHost {
   readonly origin: string;
   readonly staleTimeMs: number;
   readonly sendDelayMs: number;
-  private readonly mirrors = new Map<string, ResourceMirror<object>>();
-  private readonly hydrating = new Map<string, Promise<void>>();
-  private readonly pulling = new Map<string, Promise<void>>();
-  private readonly handles = new Map<string, ResourceHandleImpl<object>>();
-  private readonly waiters = new Map<number, Array<(outcome: { value: Rec | null } | { error: HarborSyncError }) => void>>();
-  private readonly statusSubject: BehaviorSubject<SyncStatus>;
-  private readonly conflictsSubject = new BehaviorSubject<Conflict[]>([]);
-  private readonly failedSubject = new BehaviorSubject<FailedMutation[]>([]);
-  private readonly eventsSubject = new Subject<SyncEvent>();
-  private readonly replayer: Replayer;
-  private readonly subscriptions: Subscription[] = [];
-  private readonly channel: TabChannel;
+  readonly #mirrors = new Map<string, ResourceMirror<object>>();
+  readonly #hydrating = new Map<string, Promise<void>>();
+  readonly #pulling = new Map<string, Promise<void>>();
+  readonly #handles = new Map<string, ResourceHandleImpl<object>>();
+  readonly #waiters = new Map<number, Array<(outcome: { value: Rec | null } | { error: HarborSyncError }) => void>>();
+  readonly #statusSubject: BehaviorSubject<SyncStatus>;
+  readonly #conflictsSubject = new BehaviorSubject<Conflict[]>([]);
+  readonly #failedSubject = new BehaviorSubject<FailedMutation[]>([]);
+  readonly #eventsSubject = new Subject<SyncEvent>();
+  readonly #replayer: Replayer;
+  readonly #subscriptions: Subscription[] = [];
+  readonly #channel: TabChannel;
   /** Messages from other tabs, handled one at a time in arrival order. */
-  private readonly inbox: TabMessage[] = [];
-  private draining = false;
+  readonly #inbox: TabMessage[] = [];
+  #draining = false;
   /** Entities whose committed change the other tabs have not been told of yet, per resource. */
-  private readonly unannounced = new Map<string, { ids: Set<string>; outbox: boolean }>();
+  readonly #unannounced = new Map<string, { ids: Set<string>; outbox: boolean }>();
   /** The entity each `{ wait: 'server' }` is about, to answer it from storage if its 'settled' message never comes. */
-  private readonly waitedEntities = new Map<number, { r: string; id: string }>();
-  private releaseLeadership: () => void = () => undefined;
-  private manualPause = false;
-  private unauthorized = false;
-  private online = true;
-  private closedError: ClosedError | null = null;
-  private storageFailure: StorageError | null = null;
-  private readonly strategyDefault: ConflictStrategy<Rec>;
-  private conflictEntries: OutboxEntry[] = [];
-  private readonly aliases = new Map<string, string>();
-  private readonly onDemand: OnDemandLoader;
-  private failedEntries: OutboxEntry[] = [];
+  readonly #waitedEntities = new Map<number, { r: string; id: string }>();
+  #releaseLeadership: () => void = () => undefined;
+  #manualPause = false;
+  #unauthorized = false;
+  #online = true;
+  #closedError: ClosedError | null = null;
+  #storageFailure: StorageError | null = null;
+  readonly #strategyDefault: ConflictStrategy<Rec>;
+  #conflictEntries: OutboxEntry[] = [];
+  readonly #aliases = new Map<string, string>();
+  readonly #onDemand: OnDemandLoader;
+  #failedEntries: OutboxEntry[] = [];
 
   readonly status$: Observable<SyncStatus>;
   readonly conflicts$: Observable<Conflict[]>;
@@ -146,15 +146,15 @@ class Client implements SyncClient, HandleHost {
     const namespace = options.namespace ?? DEFAULTS.namespace;
     this.staleTimeMs = options.staleTimeMs ?? DEFAULTS.staleTimeMs;
     this.sendDelayMs = options.sendDelayMs ?? DEFAULTS.sendDelayMs;
-    this.strategyDefault = (options.conflicts ?? 'merge') as ConflictStrategy<Rec>;
+    this.#strategyDefault = (options.conflicts ?? 'merge') as ConflictStrategy<Rec>;
     this.origin = `${this.env.clock.now().toString(36)}-${Math.floor(this.env.random() * 2 ** 32).toString(36)}`;
     this.store = new LocalStore(this.env.indexedDB, namespace, {
-      onLost: (error) => this.storageLost(error),
-      onDeleted: () => this.forgetLocalData(),
+      onLost: (error) => this.#storageLost(error),
+      onDeleted: () => this.#forgetLocalData(),
       onBlocked: () => {
         const error = new StorageError(`"harborsync:${namespace}" is blocked: another connection (an older tab) does not close it`);
         this.emit({ type: 'storageError', at: this.env.clock.now(), error });
-        this.patchStatus({ lastError: error });
+        this.#patchStatus({ lastError: error });
       },
       onCorrupt: (r, id, detail) =>
         this.emit({ type: 'error', at: this.env.clock.now(), resource: r, error: new StorageError(detail, { resource: r, id }) }),
@@ -162,7 +162,7 @@ class Client implements SyncClient, HandleHost {
     this.transport =
       options.transport ??
       createRestTransport({ baseUrl: options.baseUrl, fetch: this.env.fetch, auth: options.auth, timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs });
-    this.statusSubject = new BehaviorSubject<SyncStatus>({
+    this.#statusSubject = new BehaviorSubject<SyncStatus>({
       online: true,
       leader: false,
       syncing: false,
@@ -174,23 +174,23 @@ class Client implements SyncClient, HandleHost {
       lastSyncedAt: null,
       lastError: null,
     });
-    this.status$ = this.statusSubject.asObservable();
-    this.conflicts$ = this.conflictsSubject.asObservable();
-    this.failed$ = this.failedSubject.asObservable();
-    this.events$ = this.eventsSubject.asObservable();
+    this.status$ = this.#statusSubject.asObservable();
+    this.conflicts$ = this.#conflictsSubject.asObservable();
+    this.failed$ = this.#failedSubject.asObservable();
+    this.events$ = this.#eventsSubject.asObservable();
     const retry = options.retry ?? {};
-    this.replayer = new Replayer(this.replayHost({
+    this.#replayer = new Replayer(this.#replayHost({
       baseDelayMs: retry.baseDelayMs ?? DEFAULTS.baseDelayMs,
       maxDelayMs: retry.maxDelayMs ?? DEFAULTS.maxDelayMs,
       maxAttempts: retry.maxAttempts ?? DEFAULTS.maxAttempts,
       maxAgeMs: retry.maxAgeMs ?? DEFAULTS.maxAgeMs,
       sendDelayMs: this.sendDelayMs,
     }));
-    this.onDemand = new OnDemandLoader({
+    this.#onDemand = new OnDemandLoader({
       store: this.store,
       transport: this.transport,
       now: () => this.env.clock.now(),
-      online: () => this.online,
+      online: () => this.#online,
       staleTimeMs: this.staleTimeMs,
       mirror: (def) => this.mirror(def),
       hydrate: (def) => this.hydrate(def),
@@ -198,114 +198,114 @@ class Client implements SyncClient, HandleHost {
       applied: (changes) => this.applied(changes, 'server-read'),
       emit: (event) => this.emit(event),
     });
-    this.channel = openTabChannel(this.env.BroadcastChannel, namespace, (message) => void this.onTabMessage(message));
-    this.subscriptions.push(
-      this.env.online$.pipe(distinctUntilChanged()).subscribe((online) => this.setOnline(online)),
+    this.#channel = openTabChannel(this.env.BroadcastChannel, namespace, (message) => void this.#onTabMessage(message));
+    this.#subscriptions.push(
+      this.env.online$.pipe(distinctUntilChanged()).subscribe((online) => this.#setOnline(online)),
     );
     void this.store
       .open()
       .then(() => {
-        if (this.closedError) return;
+        if (this.#closedError) return;
         this.outboxChanged();
         // A follower's writes reach the lock holder only by broadcast: without BroadcastChannel
         // every tab sends its own (as without Web Locks).
         const locks = this.env.BroadcastChannel ? this.env.locks : undefined;
-        this.releaseLeadership = electLeader(locks, namespace, (leader) => this.setLeader(leader));
+        this.#releaseLeadership = electLeader(locks, namespace, (leader) => this.#setLeader(leader));
       })
       .catch((error: unknown) => {
-        if (!this.closedError) this.storageLost(error instanceof StorageError ? error : new StorageError(String(error)));
+        if (!this.#closedError) this.#storageLost(error instanceof StorageError ? error : new StorageError(String(error)));
       });
   }
 
   // ---- lifecycle and state --------------------------------------------------------------
 
   assertOpen(what: string): void {
-    if (this.closedError) throw new ClosedError(what);
-    if (this.storageFailure) throw this.storageFailure;
+    if (this.#closedError) throw new ClosedError(what);
+    if (this.#storageFailure) throw this.#storageFailure;
   }
 
-  private storageLost(error: StorageError): void {
-    if (this.closedError) return;
-    this.storageFailure = error;
+  #storageLost(error: StorageError): void {
+    if (this.#closedError) return;
+    this.#storageFailure = error;
     this.emit({ type: 'storageError', at: this.env.clock.now(), error });
-    this.patchStatus({ lastError: error });
+    this.#patchStatus({ lastError: error });
     // This tab can no longer commit an answer: let a tab that can (the newer one) replay.
-    this.releaseLeadership();
-    this.releaseLeadership = () => undefined;
-    void this.replayer.stop();
+    this.#releaseLeadership();
+    this.#releaseLeadership = () => undefined;
+    void this.#replayer.stop();
   }
 
   emit(event: SyncEvent): void {
-    this.eventsSubject.next(event);
+    this.#eventsSubject.next(event);
   }
 
-  private patchStatus(patch: Partial<SyncStatus>): void {
-    const current = this.statusSubject.value;
+  #patchStatus(patch: Partial<SyncStatus>): void {
+    const current = this.#statusSubject.value;
     const next = { ...current, ...patch };
     const keys = Object.keys(patch) as Array<keyof SyncStatus>;
     if (keys.every((k) => current[k] === next[k])) return;
-    this.statusSubject.next(next);
+    this.#statusSubject.next(next);
   }
 
-  private pausedReason(): SyncStatus['paused'] {
-    if (this.manualPause) return 'manual';
-    if (this.unauthorized) return 'unauthorized';
-    if (!this.online) return 'offline';
+  #pausedReason(): SyncStatus['paused'] {
+    if (this.#manualPause) return 'manual';
+    if (this.#unauthorized) return 'unauthorized';
+    if (!this.#online) return 'offline';
     return null;
   }
 
-  private updatePaused(): void {
-    const before = this.statusSubject.value.paused;
-    const paused = this.pausedReason();
-    this.patchStatus({ paused, online: this.online });
+  #updatePaused(): void {
+    const before = this.#statusSubject.value.paused;
+    const paused = this.#pausedReason();
+    this.#patchStatus({ paused, online: this.#online });
     if (before === paused) return;
     const at = this.env.clock.now();
     this.emit(paused ? { type: 'paused', at, reason: paused } : { type: 'resumed', at });
   }
 
-  private setOnline(online: boolean): void {
-    const cameBack = online && !this.online;
-    this.online = online;
-    this.updatePaused();
+  #setOnline(online: boolean): void {
+    const cameBack = online && !this.#online;
+    this.#online = online;
+    this.#updatePaused();
     if (!cameBack) return;
-    this.replayer.forgetBackoff();
-    for (const [name, mirror] of this.mirrors) {
+    this.#replayer.forgetBackoff();
+    for (const [name, mirror] of this.#mirrors) {
       if (mirror.hasListeners) void this.refreshResource(this.defs.get(name)!).catch(() => undefined);
     }
   }
 
-  private setLeader(leader: boolean): void {
-    this.patchStatus({ leader });
+  #setLeader(leader: boolean): void {
+    this.#patchStatus({ leader });
     this.emit({ type: 'leader', at: this.env.clock.now(), leader });
-    if (!leader || this.closedError || this.storageFailure) return;
+    if (!leader || this.#closedError || this.#storageFailure) return;
     // A follower may have missed messages: replay what IndexedDB holds, not what this tab last heard.
     void this.store
       .reloadOutbox()
       .catch(() => undefined)
       .then(() => {
-        if (this.closedError || this.storageFailure) return;
+        if (this.#closedError || this.#storageFailure) return;
         this.outboxChanged();
-        this.replayer.start();
+        this.#replayer.start();
       });
   }
 
   pause(): void {
-    this.manualPause = true;
-    this.updatePaused();
+    this.#manualPause = true;
+    this.#updatePaused();
   }
 
   resume(): void {
-    this.manualPause = false;
-    this.unauthorized = false;
-    this.updatePaused();
-    this.replayer.wake();
+    this.#manualPause = false;
+    this.#unauthorized = false;
+    this.#updatePaused();
+    this.#replayer.wake();
   }
 
   async flush(): Promise<void> {
     this.assertOpen('flush()');
     await this.store.open();
-    if (!this.statusSubject.value.leader) return;
-    await this.replayer.flush();
+    if (!this.#statusSubject.value.leader) return;
+    await this.#replayer.flush();
   }
 
   async clear(options: ClearOptions = {}): Promise<void> {
@@ -314,20 +314,20 @@ class Client implements SyncClient, HandleHost {
     const pending = this.store.outbox.size;
     if (pending > 0 && !options.discardPending) throw new PendingMutationsError(pending);
     await this.store.destroy();
-    this.forgetLocalData();
-    this.post({ t: 'cleared' });
+    this.#forgetLocalData();
+    this.#post({ t: 'cleared' });
   }
 
   async close(): Promise<void> {
-    if (this.closedError) return;
-    this.closedError = new ClosedError('close()');
-    this.releaseLeadership();
-    this.replayer.stop();
-    for (const s of this.subscriptions) s.unsubscribe();
-    this.channel.close();
-    this.inbox.length = 0;
-    this.unannounced.clear();
-    for (const [seq] of this.waiters) this.settled(seq, { error: new ClosedError('a write waiting for the server') });
+    if (this.#closedError) return;
+    this.#closedError = new ClosedError('close()');
+    this.#releaseLeadership();
+    this.#replayer.stop();
+    for (const s of this.#subscriptions) s.unsubscribe();
+    this.#channel.close();
+    this.#inbox.length = 0;
+    this.#unannounced.clear();
+    for (const [seq] of this.#waiters) this.settled(seq, { error: new ClosedError('a write waiting for the server') });
     this.store.close();
   }
 
@@ -339,15 +339,15 @@ class Client implements SyncClient, HandleHost {
     const name = typeof definition === 'string' ? definition : definition.name;
     const def = this.defs.get(name);
     if (!def) throw new TypeError(`resource("${name}"): not one of this client's resources (${[...this.defs.keys()].join(', ')})`);
-    let handle = this.handles.get(name);
-    if (!handle) this.handles.set(name, (handle = new ResourceHandleImpl(this, def)));
+    let handle = this.#handles.get(name);
+    if (!handle) this.#handles.set(name, (handle = new ResourceHandleImpl(this, def)));
     return handle;
   }
 
   mirror(def: Def): ResourceMirror<object> {
-    let mirror = this.mirrors.get(def.name);
+    let mirror = this.#mirrors.get(def.name);
     if (!mirror) {
-      this.mirrors.set(def.name, (mirror = new ResourceMirror(def.name, def.key)));
+      this.#mirrors.set(def.name, (mirror = new ResourceMirror(def.name, def.key)));
       mirror.trackShown = def.load === 'on-demand';
     }
     return mirror;
@@ -355,7 +355,7 @@ class Client implements SyncClient, HandleHost {
 
   /** Loads the resource from IndexedDB into its mirror, once. */
   hydrate(def: Def, revalidating = false): Promise<void> {
-    let done = this.hydrating.get(def.name);
+    let done = this.#hydrating.get(def.name);
     if (!done) {
       const mirror = this.mirror(def);
       done = (async () => {
@@ -364,31 +364,31 @@ class Client implements SyncClient, HandleHost {
         // A stored view that fails the schema (corrupted, or cached under an older schema) is
         // reported like invalid server data and not shown; its queued changes stay in the outbox.
         const records: typeof stored = [];
-        for (const record of stored) if (await this.storedViewIsValid(def, record.id, record.view)) records.push(record);
+        for (const record of stored) if (await this.#storedViewIsValid(def, record.id, record.view)) records.push(record);
         mirror.batch(() => {
           for (const record of records) {
             mirror.set(record.id, (record.view ?? undefined) as object | undefined, this.store.outbox.isPending(def.name, record.id));
           }
           // A subscriber that will revalidate sees "fetching" from the first state, not an empty success.
-          const fetching = mirror.flags.isFetching || (revalidating && this.needsPull(syncedAt));
+          const fetching = mirror.flags.isFetching || (revalidating && this.#needsPull(syncedAt));
           mirror.setFlags({ hydrated: true, lastSyncedAt: syncedAt, isFetching: fetching });
         });
       })();
       done.catch((error: unknown) => {
-        this.hydrating.delete(def.name);
+        this.#hydrating.delete(def.name);
         mirror.setFlags({ error: error instanceof Error ? error : new Error(String(error)) });
       });
-      this.hydrating.set(def.name, done);
+      this.#hydrating.set(def.name, done);
     }
     return done;
   }
 
   /** An on-demand live query: fetches what it shows while subscribed. */
   watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): () => void {
-    return this.onDemand.watch({ def, query, setServerHasMore });
+    return this.#onDemand.watch({ def, query, setServerHasMore });
   }
 
-  private async storedViewIsValid(def: Def, id: string, view: Rec | null): Promise<boolean> {
+  async #storedViewIsValid(def: Def, id: string, view: Rec | null): Promise<boolean> {
     if (view === null) return true;
     const result = await validate(def.schema, view, def.version);
     if (result.ok) return true;
@@ -398,8 +398,8 @@ class Client implements SyncClient, HandleHost {
   }
 
   /** Online and the cache is older than staleTimeMs (or from the future: a clock that jumped back). */
-  private needsPull(lastSyncedAt: number | null): boolean {
-    if (!this.online) return false;
+  #needsPull(lastSyncedAt: number | null): boolean {
+    if (!this.#online) return false;
     const age = lastSyncedAt === null ? Infinity : this.env.clock.now() - lastSyncedAt;
     return age > this.staleTimeMs || age < 0;
   }
@@ -413,25 +413,25 @@ class Client implements SyncClient, HandleHost {
       return;
     }
     if (mirror.flags.hydrated) {
-      if (this.needsPull(mirror.flags.lastSyncedAt)) void this.refreshResource(def).catch(() => undefined);
+      if (this.#needsPull(mirror.flags.lastSyncedAt)) void this.refreshResource(def).catch(() => undefined);
       return;
     }
     void this.hydrate(def, true)
-      .then(() => (this.needsPull(mirror.flags.lastSyncedAt) ? this.refreshResource(def) : undefined))
+      .then(() => (this.#needsPull(mirror.flags.lastSyncedAt) ? this.refreshResource(def) : undefined))
       .catch(() => undefined);
   }
 
   refreshResource(def: Def): Promise<void> {
-    if (def.load === 'on-demand') return this.onDemand.reload(def);
-    let running = this.pulling.get(def.name);
+    if (def.load === 'on-demand') return this.#onDemand.reload(def);
+    let running = this.#pulling.get(def.name);
     if (!running) {
       const mirror = this.mirror(def);
       if (mirror.flags.hydrated) mirror.setFlags({ isFetching: true });
       running = this.hydrate(def)
-        .then(() => pull(this.pullHost(), def, mirror))
-        .then(() => this.patchStatus({ lastSyncedAt: this.env.clock.now() }))
-        .finally(() => this.pulling.delete(def.name));
-      this.pulling.set(def.name, running);
+        .then(() => pull(this.#pullHost(), def, mirror))
+        .then(() => this.#patchStatus({ lastSyncedAt: this.env.clock.now() }))
+        .finally(() => this.#pulling.delete(def.name));
+      this.#pulling.set(def.name, running);
     }
     return running;
   }
@@ -453,7 +453,7 @@ class Client implements SyncClient, HandleHost {
   applied(changes: ViewChange | readonly ViewChange[], from: 'here' | 'server-read' | 'tab' = 'here'): void {
     const list = Array.isArray(changes) ? changes : [changes as ViewChange];
     // What this tab committed, the other tabs learn (a pull's changes leave the outbox alone).
-    if (from !== 'tab') for (const change of list) this.unannounce(change.r, change.id, from === 'here');
+    if (from !== 'tab') for (const change of list) this.#unannounce(change.r, change.id, from === 'here');
     const byResource = new Map<string, ViewChange[]>();
     for (const change of list) {
       const group = byResource.get(change.r);
@@ -464,7 +464,7 @@ class Client implements SyncClient, HandleHost {
       const def = this.defs.get(r);
       if (!def) continue;
       const mirror = this.mirror(def);
-      const handle = this.handles.get(r);
+      const handle = this.#handles.get(r);
       mirror.batch(() => {
         for (const { id, view } of group) {
           if (handle?.isWriting(id)) continue;
@@ -483,24 +483,24 @@ class Client implements SyncClient, HandleHost {
     const failed: FailedMutation[] = [];
     for (const entry of entries) {
       if (entry.state === 'queued') pending++;
-      else if (entry.state === 'conflict' && entry.conflict) conflicts.push(this.toConflict(entry));
-      else if (entry.state === 'failed') failed.push(this.toFailed(entry));
+      else if (entry.state === 'conflict' && entry.conflict) conflicts.push(this.#toConflict(entry));
+      else if (entry.state === 'failed') failed.push(this.#toFailed(entry));
     }
-    this.patchStatus({ pending, conflicts: conflicts.length, failed: failed.length });
+    this.#patchStatus({ pending, conflicts: conflicts.length, failed: failed.length });
     const conflictEntries = entries.filter((e) => e.state === 'conflict' && e.conflict);
     const failedEntries = entries.filter((e) => e.state === 'failed');
     // Entries are replaced, never mutated, on every commit: identity tells what changed.
-    if (!sameEntries(this.conflictEntries, conflictEntries)) {
-      this.conflictEntries = conflictEntries;
-      this.conflictsSubject.next(conflicts);
+    if (!sameEntries(this.#conflictEntries, conflictEntries)) {
+      this.#conflictEntries = conflictEntries;
+      this.#conflictsSubject.next(conflicts);
     }
-    if (!sameEntries(this.failedEntries, failedEntries)) {
-      this.failedEntries = failedEntries;
-      this.failedSubject.next(failed);
+    if (!sameEntries(this.#failedEntries, failedEntries)) {
+      this.#failedEntries = failedEntries;
+      this.#failedSubject.next(failed);
     }
   }
 
-  private toConflict(entry: OutboxEntry): Conflict {
+  #toConflict(entry: OutboxEntry): Conflict {
     const { base, local, remote, fields } = entry.conflict!;
     const conflict = {
       resource: entry.r,
@@ -509,12 +509,12 @@ class Client implements SyncClient, HandleHost {
       local,
       remote,
       fields,
-      resolve: (choice: ConflictChoice<Rec>) => this.resolveConflict(entry, choice),
+      resolve: (choice: ConflictChoice<Rec>) => this.#resolveConflict(entry, choice),
     };
     return conflict;
   }
 
-  private async resolveConflict(entry: OutboxEntry, choice: ConflictChoice<Rec>): Promise<void> {
+  async #resolveConflict(entry: OutboxEntry, choice: ConflictChoice<Rec>): Promise<void> {
     this.assertOpen('Conflict.resolve()');
     const def = this.defs.get(entry.r)!;
     const current = this.store.outbox.get(entry.seq);
@@ -526,11 +526,11 @@ class Client implements SyncClient, HandleHost {
     const local = stored ? stored.view : current.conflict.local;
     const input = { op: current.op, base, local, remote, ignore: [def.version] };
     const outcome = fromDecision(choice, input, fields);
-    await applyOutcome(this.replayHostBase(), def, current, input, outcome, 'manual');
-    this.replayer.wake();
+    await applyOutcome(this.#replayHostBase(), def, current, input, outcome, 'manual');
+    this.#replayer.wake();
   }
 
-  private toFailed(entry: OutboxEntry): FailedMutation {
+  #toFailed(entry: OutboxEntry): FailedMutation {
     const def = this.defs.get(entry.r)!;
     const failed = {
       resource: entry.r,
@@ -550,7 +550,7 @@ class Client implements SyncClient, HandleHost {
         }));
         this.applied(change);
         this.announce();
-        this.replayer.wake();
+        this.#replayer.wake();
       },
       discard: async () => {
         this.assertOpen('FailedMutation.discard()');
@@ -561,26 +561,26 @@ class Client implements SyncClient, HandleHost {
         this.applied(change);
         this.emit({ type: 'rolledBack', at: this.env.clock.now(), resource: entry.r, id: entry.id });
         this.announce();
-        this.replayer.wake();
+        this.#replayer.wake();
       },
     };
     return failed;
   }
 
   strategy(def: Def): ConflictStrategy<Rec> {
-    return (def.conflicts ?? this.strategyDefault) as ConflictStrategy<Rec>;
+    return (def.conflicts ?? this.#strategyDefault) as ConflictStrategy<Rec>;
   }
 
   /** A temporary id now names a server id; `get$(from)` subscribers move along, for the client's lifetime. */
-  private remapped(r: string, from: string, to: string): void {
-    this.aliases.set(`${r}\u0000${from}`, to);
+  #remapped(r: string, from: string, to: string): void {
+    this.#aliases.set(`${r}\u0000${from}`, to);
     const def = this.defs.get(r);
     if (def) this.mirror(def).follow(from, to);
   }
 
   /** The id an entity has now: a temporary id the server renamed resolves to the server's. */
   currentId(r: string, id: string): string {
-    return this.aliases.get(`${r}\u0000${id}`) ?? id;
+    return this.#aliases.get(`${r}\u0000${id}`) ?? id;
   }
 
   // ---- writes ------------------------------------------------------------------------------
@@ -588,13 +588,13 @@ class Client implements SyncClient, HandleHost {
   /** A local write committed: tell the other tabs and the replay loop. */
   written(r: string, id: string): void {
     this.outboxChanged();
-    this.unannounce(r, id, true);
-    this.replayer.wake();
+    this.#unannounce(r, id, true);
+    this.#replayer.wake();
   }
 
   /** The outbox changed: tell the other tabs (with the entities changed before it, first). */
   announce(): void {
-    this.post({ t: 'outbox' });
+    this.#post({ t: 'outbox' });
   }
 
   /**
@@ -602,26 +602,26 @@ class Client implements SyncClient, HandleHost {
    * one message per resource, in a microtask, or before any other message this tab posts, so
    * other tabs see them in commit order.
    */
-  private unannounce(r: string, id: string, outbox: boolean): void {
-    if (this.closedError) return;
-    const first = this.unannounced.size === 0;
-    let group = this.unannounced.get(r);
-    if (!group) this.unannounced.set(r, (group = { ids: new Set(), outbox: false }));
+  #unannounce(r: string, id: string, outbox: boolean): void {
+    if (this.#closedError) return;
+    const first = this.#unannounced.size === 0;
+    let group = this.#unannounced.get(r);
+    if (!group) this.#unannounced.set(r, (group = { ids: new Set(), outbox: false }));
     group.ids.add(id);
     group.outbox ||= outbox;
-    if (first) queueMicrotask(() => this.flushAnnouncements());
+    if (first) queueMicrotask(() => this.#flushAnnouncements());
   }
 
-  private flushAnnouncements(): void {
-    if (this.unannounced.size === 0) return;
-    const groups = [...this.unannounced];
-    this.unannounced.clear();
-    for (const [r, { ids, outbox }] of groups) this.channel.post({ t: 'changed', r, ids: [...ids], outbox });
+  #flushAnnouncements(): void {
+    if (this.#unannounced.size === 0) return;
+    const groups = [...this.#unannounced];
+    this.#unannounced.clear();
+    for (const [r, { ids, outbox }] of groups) this.#channel.post({ t: 'changed', r, ids: [...ids], outbox });
   }
 
-  private post(message: TabMessage): void {
-    this.flushAnnouncements();
-    this.channel.post(message);
+  #post(message: TabMessage): void {
+    this.#flushAnnouncements();
+    this.#channel.post(message);
   }
 
   /** Resolves with the server's answer to the entry `seq` (or rejects with what it ended in). */
@@ -637,74 +637,74 @@ class Client implements SyncClient, HandleHost {
         else resolve(outcome.value);
       };
       const remove = () => {
-        const list = this.waiters.get(seq);
+        const list = this.#waiters.get(seq);
         if (!list) return;
         const rest = list.filter((l) => l !== listener);
-        if (rest.length) this.waiters.set(seq, rest);
+        if (rest.length) this.#waiters.set(seq, rest);
         else {
-          this.waiters.delete(seq);
-          this.waitedEntities.delete(seq);
+          this.#waiters.delete(seq);
+          this.#waitedEntities.delete(seq);
         }
       };
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
-      const list = this.waiters.get(seq);
+      const list = this.#waiters.get(seq);
       if (list) list.push(listener);
-      else this.waiters.set(seq, [listener]);
+      else this.#waiters.set(seq, [listener]);
       const entry = this.store.outbox.get(seq);
       if (!entry) return listener({ value: null });
-      this.waitedEntities.set(seq, { r: entry.r, id: entry.id });
+      this.#waitedEntities.set(seq, { r: entry.r, id: entry.id });
     });
   }
 
   settled(seq: number, outcome: { value: Rec | null } | { error: HarborSyncError }, fromTab = false): void {
-    const list = this.waiters.get(seq);
-    this.waitedEntities.delete(seq);
+    const list = this.#waiters.get(seq);
+    this.#waitedEntities.delete(seq);
     if (list) {
-      this.waiters.delete(seq);
+      this.#waiters.delete(seq);
       for (const listener of list) listener(outcome);
     }
     if (fromTab) return;
-    this.post('error' in outcome ? { t: 'settled', seq, error: toTabError(outcome.error) } : { t: 'settled', seq, value: outcome.value });
+    this.#post('error' in outcome ? { t: 'settled', seq, error: toTabError(outcome.error) } : { t: 'settled', seq, value: outcome.value });
   }
 
   /** Another tab's message: queued and handled in arrival order, runs of change hints at once. */
-  private onTabMessage(message: TabMessage): void {
-    if (this.closedError) return;
-    this.inbox.push(message);
-    if (!this.draining) void this.drainInbox();
+  #onTabMessage(message: TabMessage): void {
+    if (this.#closedError) return;
+    this.#inbox.push(message);
+    if (!this.#draining) void this.#drainInbox();
   }
 
-  private async drainInbox(): Promise<void> {
-    this.draining = true;
+  async #drainInbox(): Promise<void> {
+    this.#draining = true;
     try {
-      while (this.inbox.length > 0 && !this.closedError) {
-        const message = this.inbox.shift()!;
+      while (this.#inbox.length > 0 && !this.#closedError) {
+        const message = this.#inbox.shift()!;
         if (message.t === 'settled') {
           const outcome = message.error ? { error: fromTabError(message.error) } : { value: message.value ?? null };
           this.settled(message.seq, outcome, true);
         } else if (message.t === 'remapped') {
-          this.remapped(message.r, message.from, message.to);
+          this.#remapped(message.r, message.from, message.to);
         } else if (message.t === 'cleared') {
-          this.forgetLocalData();
+          this.#forgetLocalData();
           await this.store.reloadOutbox().catch(() => undefined);
           this.outboxChanged();
         } else {
           const run: TabMessage[] = [message];
-          while (this.inbox[0]?.t === 'changed' || this.inbox[0]?.t === 'outbox') run.push(this.inbox.shift()!);
-          await this.reread(run);
+          while (this.#inbox[0]?.t === 'changed' || this.#inbox[0]?.t === 'outbox') run.push(this.#inbox.shift()!);
+          await this.#reread(run);
         }
       }
     } catch (error) {
       this.emit({ type: 'error', at: this.env.clock.now(), resource: undefined, error: error instanceof HarborSyncError ? error : new StorageError(String(error)) });
     } finally {
-      this.draining = false;
+      this.#draining = false;
     }
-    if (this.inbox.length > 0 && !this.closedError) void this.drainInbox();
+    if (this.#inbox.length > 0 && !this.#closedError) void this.#drainInbox();
   }
 
   /** Change hints from other tabs: re-read the outbox and the named entities from IndexedDB, once. */
-  private async reread(run: readonly TabMessage[]): Promise<void> {
+  async #reread(run: readonly TabMessage[]): Promise<void> {
     const ids = new Map<string, Set<string>>();
     let outbox = false;
     for (const message of run) {
@@ -718,7 +718,7 @@ class Client implements SyncClient, HandleHost {
     if (outbox) await this.store.reloadOutbox().catch(() => undefined);
     const changes: ViewChange[] = [];
     for (const [r, set] of ids) {
-      const loading = this.hydrating.get(r);
+      const loading = this.#hydrating.get(r);
       if (!loading) continue; // never loaded here: it will be read whole when first used
       await loading.catch(() => undefined);
       if (set.size > REREAD_WHOLE_ABOVE) {
@@ -737,25 +737,25 @@ class Client implements SyncClient, HandleHost {
       if (!records) continue;
       for (const id of set) changes.push({ r, id, view: records.get(id)?.view ?? null });
     }
-    if (this.closedError) return;
+    if (this.#closedError) return;
     if (changes.length) this.applied(changes, 'tab');
     else this.outboxChanged();
-    if (outbox) await this.answerVanishedWaits();
-    this.replayer.wake();
+    if (outbox) await this.#answerVanishedWaits();
+    this.#replayer.wake();
   }
 
   /**
    * A write waiting for the server whose entry is gone from the outbox, with no 'settled'
    * message (the tab that sent it closed in between): the stored server state is its answer.
    */
-  private async answerVanishedWaits(): Promise<void> {
-    for (const [seq, { r, id }] of [...this.waitedEntities]) {
+  async #answerVanishedWaits(): Promise<void> {
+    for (const [seq, { r, id }] of [...this.#waitedEntities]) {
       if (this.store.outbox.get(seq)) continue;
       // Its 'settled' message may be right behind the hint: let it answer first.
-      if (this.inbox.some((m) => m.t === 'settled' && m.seq === seq)) continue;
+      if (this.#inbox.some((m) => m.t === 'settled' && m.seq === seq)) continue;
       const current = this.currentId(r, id);
       const record = (await this.store.loadRecords(r, [current]).catch(() => null))?.get(current);
-      if (this.waiters.has(seq)) this.settled(seq, { value: record?.base ?? null }, true);
+      if (this.#waiters.has(seq)) this.settled(seq, { value: record?.base ?? null }, true);
     }
   }
 
@@ -764,11 +764,11 @@ class Client implements SyncClient, HandleHost {
    * each loaded resource is read again from the fresh database, so later changes (of any tab)
    * keep reaching it.
    */
-  private forgetLocalData(): void {
-    if (this.closedError) return;
-    const loaded = [...this.hydrating.keys()];
-    this.hydrating.clear();
-    for (const mirror of this.mirrors.values()) {
+  #forgetLocalData(): void {
+    if (this.#closedError) return;
+    const loaded = [...this.#hydrating.keys()];
+    this.#hydrating.clear();
+    for (const mirror of this.#mirrors.values()) {
       mirror.batch(() => {
         for (const id of [...mirror.entities.keys()]) mirror.set(id, undefined, false);
         mirror.setFlags({ lastSyncedAt: null });
@@ -780,7 +780,7 @@ class Client implements SyncClient, HandleHost {
 
   // ---- seams for the loops -------------------------------------------------------------
 
-  private replayHostBase() {
+  #replayHostBase() {
     return {
       env: this.env,
       store: this.store,
@@ -791,31 +791,31 @@ class Client implements SyncClient, HandleHost {
     };
   }
 
-  private replayHost(options: ReplayHost['options']): ReplayHost {
+  #replayHost(options: ReplayHost['options']): ReplayHost {
     return {
-      ...this.replayHostBase(),
+      ...this.#replayHostBase(),
       transport: this.transport,
       options,
       definition: (r) => this.defs.get(r),
       definitions: () => this.defs.values(),
       remapped: (r, from, to) => {
-        this.remapped(r, from, to);
-        this.post({ t: 'remapped', r, from, to });
+        this.#remapped(r, from, to);
+        this.#post({ t: 'remapped', r, from, to });
       },
       strategy: (def) => this.strategy(def),
       parse: (def, value, id) => this.parse(def, value, id),
-      canSend: () => this.pausedReason() === null && !this.closedError && !this.storageFailure,
+      canSend: () => this.#pausedReason() === null && !this.#closedError && !this.#storageFailure,
       pauseUnauthorized: () => {
-        this.unauthorized = true;
-        this.updatePaused();
+        this.#unauthorized = true;
+        this.#updatePaused();
       },
       setSyncing: (syncing, nextRetryAt, lastError) => {
-        this.patchStatus(lastError === undefined ? { syncing, nextRetryAt } : { syncing, nextRetryAt, lastError });
+        this.#patchStatus(lastError === undefined ? { syncing, nextRetryAt } : { syncing, nextRetryAt, lastError });
       },
     };
   }
 
-  private pullHost() {
+  #pullHost() {
     return {
       store: this.store,
       transport: this.transport,

@@ -53,47 +53,50 @@ function ownFields(input: Rec): Rec {
  * query in the same call, and resolves once its transaction (entity + outbox entry) is durable.
  */
 export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
-  private readonly writing = new Map<string, number>();
+  readonly #writing = new Map<string, number>();
 
-  constructor(
-    private readonly host: HandleHost,
-    private readonly def: Def,
-  ) {}
+  readonly #host: HandleHost;
+  readonly #def: Def;
+
+  constructor(host: HandleHost, def: Def) {
+    this.#host = host;
+    this.#def = def;
+  }
 
   get name(): string {
-    return this.def.name;
+    return this.#def.name;
   }
 
   /** An optimistic write for this id is not committed yet. */
   isWriting(id: string): boolean {
-    return this.writing.has(id);
+    return this.#writing.has(id);
   }
 
-  private id(value: EntityKey, what: string): string {
+  #id(value: EntityKey, what: string): string {
     const id = normalizeId(value);
     if (id === undefined) {
-      throw new ValidationError([{ field: this.def.key, message: 'must be a non-empty string of at most 1,024 characters (not "." or "..") or a finite number' }], { resource: this.def.name, id: String(value).slice(0, 64) });
+      throw new ValidationError([{ field: this.#def.key, message: 'must be a non-empty string of at most 1,024 characters (not "." or "..") or a finite number' }], { resource: this.#def.name, id: String(value).slice(0, 64) });
     }
-    this.host.assertOpen(what);
-    return this.host.currentId(this.def.name, id);
+    this.#host.assertOpen(what);
+    return this.#host.currentId(this.#def.name, id);
   }
 
   get$(key: EntityKey): Observable<EntityState<T>> {
-    const id = this.id(key, 'get$()');
+    const id = this.#id(key, 'get$()');
     return new Observable<EntityState<T>>((subscriber) => {
-      this.host.revalidate(this.def);
-      return this.host.mirror(this.def).watchEntity(id, (state) => subscriber.next(state as EntityState<T>));
+      this.#host.revalidate(this.#def);
+      return this.#host.mirror(this.#def).watchEntity(id, (state) => subscriber.next(state as EntityState<T>));
     });
   }
 
   query$(query?: Query<T>): Observable<QueryState<T>> {
-    this.host.assertOpen('query$()');
-    const live = this.host.mirror(this.def).createQuery(query as Query<object> | undefined);
+    this.#host.assertOpen('query$()');
+    const live = this.#host.mirror(this.#def).createQuery(query as Query<object> | undefined);
     return new Observable<QueryState<T>>((subscriber) => {
-      this.host.revalidate(this.def);
+      this.#host.revalidate(this.#def);
       const stop = live.subscribe((state) => subscriber.next(state as QueryState<T>));
-      if (this.def.load !== 'on-demand') return stop;
-      const unwatch = this.host.watchQuery(this.def, query as Query<object> | undefined, live.setServerHasMore);
+      if (this.#def.load !== 'on-demand') return stop;
+      const unwatch = this.#host.watchQuery(this.#def, query as Query<object> | undefined, live.setServerHasMore);
       return () => {
         unwatch();
         stop();
@@ -102,64 +105,64 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   }
 
   async get(key: EntityKey): Promise<T | undefined> {
-    const id = this.id(key, 'get()');
-    await this.host.hydrate(this.def);
-    return this.host.mirror(this.def).entities.get(id) as T | undefined;
+    const id = this.#id(key, 'get()');
+    await this.#host.hydrate(this.#def);
+    return this.#host.mirror(this.#def).entities.get(id) as T | undefined;
   }
 
   async list(query?: Query<T>): Promise<T[]> {
-    this.host.assertOpen('list()');
-    await this.host.hydrate(this.def);
-    return this.host.mirror(this.def).snapshot(query as Query<object> | undefined) as T[];
+    this.#host.assertOpen('list()');
+    await this.#host.hydrate(this.#def);
+    return this.#host.mirror(this.#def).snapshot(query as Query<object> | undefined) as T[];
   }
 
   refresh(): Promise<void> {
-    this.host.assertOpen('refresh()');
-    return this.host.refreshResource(this.def);
+    this.#host.assertOpen('refresh()');
+    return this.#host.refreshResource(this.#def);
   }
 
   create(value: CreateInput<T>, options: WriteOptions = {}): Promise<T> {
-    return this.whenReady('create()', (mirror) => {
+    return this.#whenReady('create()', (mirror) => {
       if (typeof value !== 'object' || value === null) {
-        throw new ValidationError([{ field: '', message: 'create() takes an object' }], { resource: this.def.name });
+        throw new ValidationError([{ field: '', message: 'create() takes an object' }], { resource: this.#def.name });
       }
       const fields = ownFields(value as Rec);
-      delete fields[this.def.version];
-      const given = fields[this.def.key];
-      const id = given === undefined || given === null ? this.newId() : this.id(given as EntityKey, 'create()');
-      fields[this.def.key] = given === undefined || given === null ? id : given;
+      delete fields[this.#def.version];
+      const given = fields[this.#def.key];
+      const id = given === undefined || given === null ? this.#newId() : this.#id(given as EntityKey, 'create()');
+      fields[this.#def.key] = given === undefined || given === null ? id : given;
       if (mirror.entities.has(id)) {
-        throw new ValidationError([{ field: this.def.key, message: 'an entity with this id already exists' }], { resource: this.def.name, id });
+        throw new ValidationError([{ field: this.#def.key, message: 'an entity with this id already exists' }], { resource: this.#def.name, id });
       }
-      return this.validated(fields, id, (entity) => this.commit(id, entity, { op: 'create', value: entity }, options));
+      return this.#validated(fields, id, (entity) => this.#commit(id, entity, { op: 'create', value: entity }, options));
     }) as Promise<T>;
   }
 
   update(key: EntityKey, patch: Partial<T>, options: WriteOptions = {}): Promise<T> {
-    return this.whenReady('update()', (mirror) => {
-      const id = this.id(key, 'update()');
+    return this.#whenReady('update()', (mirror) => {
+      const id = this.#id(key, 'update()');
       if (typeof patch !== 'object' || patch === null) {
-        throw new ValidationError([{ field: '', message: 'update() takes an object of changed fields' }], { resource: this.def.name, id });
+        throw new ValidationError([{ field: '', message: 'update() takes an object of changed fields' }], { resource: this.#def.name, id });
       }
       const current = mirror.entities.get(id) as Rec | undefined;
-      if (!current) throw new ValidationError([{ field: this.def.key, message: 'no entity with this id' }], { resource: this.def.name, id });
+      if (!current) throw new ValidationError([{ field: this.#def.key, message: 'no entity with this id' }], { resource: this.#def.name, id });
       const changes = ownFields(patch as Rec);
-      delete changes[this.def.version];
-      if (this.def.key in changes && normalizeId(changes[this.def.key]) !== id) {
-        throw new ValidationError([{ field: this.def.key, message: 'the key cannot be changed' }], { resource: this.def.name, id });
+      delete changes[this.#def.version];
+      if (this.#def.key in changes && normalizeId(changes[this.#def.key]) !== id) {
+        throw new ValidationError([{ field: this.#def.key, message: 'the key cannot be changed' }], { resource: this.#def.name, id });
       }
-      delete changes[this.def.key];
+      delete changes[this.#def.key];
       for (const field of Object.keys(changes)) if (deepEqual(changes[field], current[field])) delete changes[field];
       if (Object.keys(changes).length === 0) return Promise.resolve(current);
-      return this.validated(applyPatch(current, changes), id, (view) => this.commit(id, view, { op: 'update', patch: changes }, options));
+      return this.#validated(applyPatch(current, changes), id, (view) => this.#commit(id, view, { op: 'update', patch: changes }, options));
     }) as Promise<T>;
   }
 
   delete(key: EntityKey, options: WriteOptions = {}): Promise<void> {
-    return this.whenReady('delete()', (mirror) => {
-      const id = this.id(key, 'delete()');
-      if (!mirror.entities.has(id)) throw new ValidationError([{ field: this.def.key, message: 'no entity with this id' }], { resource: this.def.name, id });
-      return this.commit(id, undefined, { op: 'delete' }, options);
+    return this.#whenReady('delete()', (mirror) => {
+      const id = this.#id(key, 'delete()');
+      if (!mirror.entities.has(id)) throw new ValidationError([{ field: this.#def.key, message: 'no entity with this id' }], { resource: this.#def.name, id });
+      return this.#commit(id, undefined, { op: 'delete' }, options);
     }).then(() => undefined);
   }
 
@@ -167,29 +170,29 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
    * Runs a write once the resource is loaded: in the same call when it already is, so the change
    * reaches live queries before the caller's next line. Thrown errors become rejections.
    */
-  private whenReady<R>(what: string, write: (mirror: ResourceMirror<object>) => Promise<R>): Promise<R> {
+  #whenReady<R>(what: string, write: (mirror: ResourceMirror<object>) => Promise<R>): Promise<R> {
     try {
-      this.host.assertOpen(what);
-      const mirror = this.host.mirror(this.def);
-      if (!mirror.flags.hydrated) return this.host.hydrate(this.def).then(() => this.whenReady(what, write));
+      this.#host.assertOpen(what);
+      const mirror = this.#host.mirror(this.#def);
+      if (!mirror.flags.hydrated) return this.#host.hydrate(this.#def).then(() => this.#whenReady(what, write));
       return write(mirror);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  private newId(): string {
-    const id = uuid(this.host.env.random);
-    return this.def.ids === 'server' ? TEMP_ID_PREFIX + id : id;
+  #newId(): string {
+    const id = uuid(this.#host.env.random);
+    return this.#def.ids === 'server' ? TEMP_ID_PREFIX + id : id;
   }
 
   /** Validates synchronously when the schema does, so a sync schema keeps the write in one call. */
-  private validated<R>(candidate: Rec, id: string, then: (value: Rec) => Promise<R>): Promise<R> {
+  #validated<R>(candidate: Rec, id: string, then: (value: Rec) => Promise<R>): Promise<R> {
     const finish = (result: Validation<Rec>) => {
-      if (!result.ok) throw new ValidationError(result.issues, { resource: this.def.name, id });
+      if (!result.ok) throw new ValidationError(result.issues, { resource: this.#def.name, id });
       return then(result.value);
     };
-    const checked = validate(this.def.schema as StandardSchemaV1<unknown, Rec>, candidate, this.def.version);
+    const checked = validate(this.#def.schema as StandardSchemaV1<unknown, Rec>, candidate, this.#def.version);
     return checked instanceof Promise ? checked.then(finish) : finish(checked);
   }
 
@@ -197,22 +200,23 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
    * Shows the change at once, then commits it with its outbox entry. A failed commit rolls the
    * mirror back to what is stored.
    */
-  private async commit(id: string, view: Rec | undefined, op: PendingOp, options: WriteOptions): Promise<Rec | undefined> {
-    const { host, def } = this;
+  async #commit(id: string, view: Rec | undefined, op: PendingOp, options: WriteOptions): Promise<Rec | undefined> {
+    const host = this.#host;
+    const def = this.#def;
     const mirror = host.mirror(def);
     const before = mirror.entities.get(id);
     const wasPending = mirror.isPending(id);
-    this.writing.set(id, (this.writing.get(id) ?? 0) + 1);
+    this.#writing.set(id, (this.#writing.get(id) ?? 0) + 1);
     mirror.set(id, view, true);
     let change: ViewChange;
     try {
-      change = await host.store.write(def, id, op, (): NewEntry => this.freshEntry(id, op));
+      change = await host.store.write(def, id, op, (): NewEntry => this.#freshEntry(id, op));
     } catch (error) {
-      this.release(id);
+      this.#release(id);
       if (!this.isWriting(id)) mirror.set(id, before, wasPending);
       throw error instanceof HarborSyncError ? error : new StorageError(String(error), { resource: def.name, id });
     }
-    this.release(id);
+    this.#release(id);
     if (!this.isWriting(id)) host.applied(change);
     const entries = host.store.outbox.entriesOf(def.name, id);
     const last = entries.at(-1);
@@ -225,21 +229,21 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     return view;
   }
 
-  private release(id: string): void {
-    const n = (this.writing.get(id) ?? 1) - 1;
-    if (n <= 0) this.writing.delete(id);
-    else this.writing.set(id, n);
+  #release(id: string): void {
+    const n = (this.#writing.get(id) ?? 1) - 1;
+    if (n <= 0) this.#writing.delete(id);
+    else this.#writing.set(id, n);
   }
 
-  private freshEntry(id: string, op: PendingOp): NewEntry {
-    const now = this.host.env.clock.now();
+  #freshEntry(id: string, op: PendingOp): NewEntry {
+    const now = this.#host.env.clock.now();
     return {
-      r: this.def.name,
+      r: this.#def.name,
       id,
       op: op.op,
       payload: op.op === 'create' ? op.value : op.op === 'update' ? op.patch : null,
       baseVersion: null,
-      key: uuid(this.host.env.random),
+      key: uuid(this.#host.env.random),
       rekeys: 0,
       frozen: false,
       attempts: 0,
@@ -249,7 +253,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       state: 'queued',
       conflict: null,
       failure: null,
-      origin: this.host.origin,
+      origin: this.#host.origin,
     };
   }
 }

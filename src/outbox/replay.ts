@@ -49,40 +49,44 @@ export interface ReplayHost {
  * own entity.
  */
 export class Replayer {
-  private stopped = false;
-  private running = false;
-  private wakeUp: (() => void) | null = null;
-  private cancelTimer: (() => void) | null = null;
-  private flushing = 0;
-  private idleWaiters: Array<() => void> = [];
+  #stopped = false;
+  #running = false;
+  #wakeUp: (() => void) | null = null;
+  #cancelTimer: (() => void) | null = null;
+  #flushing = 0;
+  #idleWaiters: Array<() => void> = [];
 
-  constructor(private readonly host: ReplayHost) {}
+  readonly #host: ReplayHost;
+
+  constructor(host: ReplayHost) {
+    this.#host = host;
+  }
 
   start(): void {
-    if (this.running || this.stopped) return;
-    this.running = true;
-    void this.loop().finally(() => (this.running = false));
+    if (this.#running || this.#stopped) return;
+    this.#running = true;
+    void this.#loop().finally(() => (this.#running = false));
   }
 
   wake(): void {
-    const wake = this.wakeUp;
-    this.wakeUp = null;
+    const wake = this.#wakeUp;
+    this.#wakeUp = null;
     wake?.();
   }
 
   /** Entries due after this time become due now (the network came back). */
   forgetBackoff(): void {
-    for (const head of this.host.store.outbox.heads()) head.nextAttemptAt = 0;
+    for (const head of this.#host.store.outbox.heads()) head.nextAttemptAt = 0;
     this.wake();
   }
 
   /** Resolves once nothing more can be sent now; sendDelayMs is skipped meanwhile. */
   flush(): Promise<void> {
-    this.flushing++;
-    const done = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    this.#flushing++;
+    const done = new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
     this.start();
     this.wake();
-    return done.finally(() => this.flushing--);
+    return done.finally(() => this.#flushing--);
   }
 
   /**
@@ -90,76 +94,76 @@ export class Replayer {
    * entry, still in the outbox, is re-sent with the same key by the next client.
    */
   stop(): void {
-    this.stopped = true;
-    this.cancelTimer?.();
+    this.#stopped = true;
+    this.#cancelTimer?.();
     this.wake();
-    this.releaseIdle();
+    this.#releaseIdle();
   }
 
-  private releaseIdle(): void {
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
+  #releaseIdle(): void {
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
 
-  private next(now: number): { entry: OutboxEntry | null; dueAt: number | null } {
+  #next(now: number): { entry: OutboxEntry | null; dueAt: number | null } {
     let dueAt: number | null = null;
-    for (const head of this.host.store.outbox.heads()) {
-      if (head.state !== 'queued' || this.waitsForServerId(head)) continue;
-      const readyAt = Math.max(head.nextAttemptAt, this.flushing ? 0 : head.changedAt + this.host.options.sendDelayMs);
+    for (const head of this.#host.store.outbox.heads()) {
+      if (head.state !== 'queued' || this.#waitsForServerId(head)) continue;
+      const readyAt = Math.max(head.nextAttemptAt, this.#flushing ? 0 : head.changedAt + this.#host.options.sendDelayMs);
       if (readyAt <= now) return { entry: head, dueAt: null };
       dueAt = dueAt === null ? readyAt : Math.min(dueAt, readyAt);
     }
     return { entry: null, dueAt };
   }
 
-  private async loop(): Promise<void> {
-    const { env } = this.host;
-    while (!this.stopped) {
-      const { entry, dueAt } = this.host.canSend() ? this.next(env.clock.now()) : { entry: null, dueAt: null };
+  async #loop(): Promise<void> {
+    const { env } = this.#host;
+    while (!this.#stopped) {
+      const { entry, dueAt } = this.#host.canSend() ? this.#next(env.clock.now()) : { entry: null, dueAt: null };
       if (entry) {
         try {
-          await this.send(entry);
+          await this.#send(entry);
         } catch (error) {
-          if (this.stopped) return;
+          if (this.#stopped) return;
           // A storage fault while committing: the entry stays queued and is re-sent with its key.
           const failure = error instanceof HarborSyncError ? error : new SchemaError([{ field: '', message: String(error) }]);
-          this.host.emit({ type: 'error', at: env.clock.now(), resource: entry.r, error: failure });
-          await this.sleep(this.host.options.baseDelayMs);
+          this.#host.emit({ type: 'error', at: env.clock.now(), resource: entry.r, error: failure });
+          await this.#sleep(this.#host.options.baseDelayMs);
         }
         continue;
       }
-      const backingOff = dueAt !== null && this.nextIsBackoff();
-      this.host.setSyncing(false, backingOff ? dueAt : null);
-      this.releaseIdle();
-      await this.sleep(dueAt === null ? null : Math.max(0, dueAt - env.clock.now()));
+      const backingOff = dueAt !== null && this.#nextIsBackoff();
+      this.#host.setSyncing(false, backingOff ? dueAt : null);
+      this.#releaseIdle();
+      await this.#sleep(dueAt === null ? null : Math.max(0, dueAt - env.clock.now()));
     }
   }
 
   /** An entry pointing at an entity the server has not named yet waits for that entity's POST. */
-  private waitsForServerId(entry: OutboxEntry): boolean {
-    const def = this.host.definition(entry.r);
+  #waitsForServerId(entry: OutboxEntry): boolean {
+    const def = this.#host.definition(entry.r);
     return def !== undefined && waitsForId(entry.payload, Object.keys(def.references));
   }
 
-  private nextIsBackoff(): boolean {
-    return this.host.store.outbox.heads().some((h) => h.state === 'queued' && h.attempts > 0);
+  #nextIsBackoff(): boolean {
+    return this.#host.store.outbox.heads().some((h) => h.state === 'queued' && h.attempts > 0);
   }
 
-  private sleep(ms: number | null): Promise<void> {
+  #sleep(ms: number | null): Promise<void> {
     return new Promise<void>((resolve) => {
-      this.cancelTimer?.();
-      this.cancelTimer = ms === null ? null : this.host.env.clock.setTimer(() => this.wake(), ms);
-      this.wakeUp = () => {
-        this.cancelTimer?.();
-        this.cancelTimer = null;
+      this.#cancelTimer?.();
+      this.#cancelTimer = ms === null ? null : this.#host.env.clock.setTimer(() => this.wake(), ms);
+      this.#wakeUp = () => {
+        this.#cancelTimer?.();
+        this.#cancelTimer = null;
         resolve();
       };
     });
   }
 
-  private async send(entry: OutboxEntry): Promise<void> {
-    const { host } = this;
+  async #send(entry: OutboxEntry): Promise<void> {
+    const host = this.#host;
     const { store, env } = host;
     const def = host.definition(entry.r);
     if (!def) return;
@@ -179,23 +183,23 @@ export class Replayer {
     host.emit({ type: 'sent', at: env.clock.now(), resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt });
     let answer: unknown;
     try {
-      answer = await this.request(def, entry);
+      answer = await this.#request(def, entry);
     } catch (error) {
-      await this.failed(def, entry, error);
+      await this.#failed(def, entry, error);
       return;
     }
-    if (this.stopped) return;
-    if (entry.op === 'delete') return this.succeed(def, entry, null);
+    if (this.#stopped) return;
+    if (entry.op === 'delete') return this.#succeed(def, entry, null);
     const parsed = await host.parse(def, answer, entry.id);
     if (!parsed) {
       const error = new SchemaError([{ field: '', message: 'the server answered with an entity that fails the schema' }], { resource: entry.r, id: entry.id });
-      return this.park(def, entry, { message: error.message, body: answer, rejected: false }, error);
+      return this.#park(def, entry, { message: error.message, body: answer, rejected: false }, error);
     }
-    return this.succeed(def, entry, parsed);
+    return this.#succeed(def, entry, parsed);
   }
 
-  private request(def: Def, entry: OutboxEntry): Promise<unknown> {
-    const { transport } = this.host;
+  #request(def: Def, entry: OutboxEntry): Promise<unknown> {
+    const { transport } = this.#host;
     const key = idempotencyKey(entry);
     if (entry.op === 'create') {
       const { [def.key]: temporary, ...named } = entry.payload ?? {};
@@ -206,8 +210,8 @@ export class Replayer {
     return transport.remove(def, entry.id, entry.baseVersion, key);
   }
 
-  private async succeed(def: Def, entry: OutboxEntry, answer: Rec | null): Promise<void> {
-    const { host } = this;
+  async #succeed(def: Def, entry: OutboxEntry, answer: Rec | null): Promise<void> {
+    const host = this.#host;
     const newId = answer && entry.op === 'create' ? normalizeId(answer[def.key]) : undefined;
     if (answer && newId !== undefined && newId !== entry.id) {
       const changes = await host.store.settleRemapped(def, entry, answer, newId, referrersOf(host.definitions(), def.name));
@@ -225,19 +229,19 @@ export class Replayer {
     host.announce();
   }
 
-  private async failed(def: Def, entry: OutboxEntry, error: unknown): Promise<void> {
-    const { host } = this;
-    if (this.stopped) return;
+  async #failed(def: Def, entry: OutboxEntry, error: unknown): Promise<void> {
+    const host = this.#host;
+    if (this.#stopped) return;
     if (!(error instanceof HttpError)) {
       const failure =
         error instanceof HarborSyncError ? error : new SchemaError([{ field: '', message: String(error) }], { resource: entry.r });
-      return this.retry(def, entry, failure, null);
+      return this.#retry(def, entry, failure, null);
     }
     const isEntity = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v) && def.key in v;
     const outcome = classifyStatus(error.status, entry.op, error.body, isEntity);
     if (outcome === 'retry') {
       const retryAfter = parseRetryAfter(error.retryAfter, host.env.clock.now(), error.serverDate);
-      return this.retry(def, entry, error, retryAfter);
+      return this.#retry(def, entry, error, retryAfter);
     }
     if (outcome === 'unauthorized') {
       host.setSyncing(false, null, error);
@@ -245,11 +249,11 @@ export class Replayer {
       return;
     }
     if (outcome === 'permanent') {
-      return this.park(def, entry, { status: error.status, message: error.message, body: error.body, rejected: true }, error);
+      return this.#park(def, entry, { status: error.status, message: error.message, body: error.body, rejected: true }, error);
     }
     if (outcome === 'gone') {
-      if (entry.op === 'delete') return this.succeed(def, entry, null);
-      return this.conflict(def, entry, null);
+      if (entry.op === 'delete') return this.#succeed(def, entry, null);
+      return this.#conflict(def, entry, null);
     }
     let remote: unknown = conflictEntity(error.body, isEntity);
     if (remote === undefined) {
@@ -257,21 +261,21 @@ export class Replayer {
         remote = await host.transport.one(def, entry.id);
       } catch (fetchError) {
         if (fetchError instanceof HttpError && fetchError.status === 404) remote = null;
-        else return this.retry(def, entry, error, null);
+        else return this.#retry(def, entry, error, null);
       }
     }
     const parsed = remote === null ? null : await host.parse(def, remote, entry.id);
-    if (parsed === undefined) return this.retry(def, entry, error, null);
-    return this.conflict(def, entry, parsed);
+    if (parsed === undefined) return this.#retry(def, entry, error, null);
+    return this.#conflict(def, entry, parsed);
   }
 
-  private async retry(def: Def, entry: OutboxEntry, error: HarborSyncError, retryAfterMs: number | null): Promise<void> {
-    const { host } = this;
+  async #retry(def: Def, entry: OutboxEntry, error: HarborSyncError, retryAfterMs: number | null): Promise<void> {
+    const host = this.#host;
     const now = host.env.clock.now();
     const attempts = entry.attempts + 1;
     const firstFailureAt = entry.firstFailureAt ?? now;
     if (attempts >= host.options.maxAttempts || now - firstFailureAt >= host.options.maxAgeMs) {
-      return this.park(def, entry, { message: `gave up after ${attempts} attempts: ${error.message}`, rejected: false }, error);
+      return this.#park(def, entry, { message: `gave up after ${attempts} attempts: ${error.message}`, rejected: false }, error);
     }
     const delayMs = retryDelay(attempts, host.env.random(), host.options, retryAfterMs);
     await host.store.rewrite(def, entry.id, ({ base, entries }) => ({
@@ -283,8 +287,8 @@ export class Replayer {
   }
 
   /** Moves the entity's head entry to failed$ (rolled back in the view) or leaves it for conflicts$. */
-  private async park(def: Def, entry: OutboxEntry, failure: EntryFailure, error: HarborSyncError): Promise<void> {
-    const { host } = this;
+  async #park(def: Def, entry: OutboxEntry, failure: EntryFailure, error: HarborSyncError): Promise<void> {
+    const host = this.#host;
     const change = await host.store.rewrite(def, entry.id, ({ base, entries }) => ({
       base,
       entries: entries.map((e) => (e.seq === entry.seq ? { ...e, state: 'failed' as const, failure } : e)),
@@ -297,10 +301,10 @@ export class Replayer {
     host.announce();
   }
 
-  private async conflict(def: Def, entry: OutboxEntry, remote: Rec | null): Promise<void> {
-    const { host } = this;
+  async #conflict(def: Def, entry: OutboxEntry, remote: Rec | null): Promise<void> {
+    const host = this.#host;
     const ignore = [def.version];
-    if (remoteMatchesIntent(entry, remote, ignore)) return this.succeed(def, entry, remote);
+    if (remoteMatchesIntent(entry, remote, ignore)) return this.#succeed(def, entry, remote);
     const base = (await host.store.loadRecords(entry.r, [entry.id])).get(entry.id);
     const local = base?.view ?? null;
     const input = { op: entry.op, base: base?.base ?? null, local, remote, ignore };

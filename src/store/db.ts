@@ -122,3 +122,13 @@ export function isEntityRecord(value: unknown): value is EntityRecord {
   const isObjOrNull = (x: unknown) => x === null || (typeof x === 'object' && !Array.isArray(x));
   return typeof v['r'] === 'string' && typeof v['id'] === 'string' && isObjOrNull(v['base']) && isObjOrNull(v['view']);
 }
+
+/**
+ * Every record of resource `r` as a primary-key range: keys are [r, id] with string ids, and an
+ * array sorts after every string. IDBKeyRange is read when called (never at import), from the
+ * realm that provides IndexedDB; null where it is missing, and callers read the `r` index instead.
+ */
+export function resourceRange(r: string): IDBKeyRange | null {
+  const KeyRange = (globalThis as { IDBKeyRange?: typeof IDBKeyRange }).IDBKeyRange;
+  return KeyRange ? KeyRange.bound([r], [r, []]) : null;
+}

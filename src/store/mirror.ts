@@ -13,50 +13,54 @@ const SPLICE_LIMIT = 256;
  */
 export class ResourceMirror<T extends object> {
   readonly entities = new Map<string, T>();
-  private readonly pending = new Set<string>();
-  private readonly queries = new Set<LiveQuery<T>>();
-  private readonly entityListeners = new Map<string, Set<Listener<EntityState<T>>>>();
-  private readonly entityStates = new Map<string, EntityState<T>>();
+  readonly #pending = new Set<string>();
+  readonly #queries = new Set<LiveQuery<T>>();
+  readonly #entityListeners = new Map<string, Set<Listener<EntityState<T>>>>();
+  readonly #entityStates = new Map<string, EntityState<T>>();
   readonly flags: ResourceFlags = { hydrated: false, isFetching: false, error: null, lastSyncedAt: null, hasMore: false };
-  private batchDepth = 0;
-  private batchChanges = 0;
-  private readonly touchedIds = new Set<string>();
-  private flagsChanged = false;
+  #batchDepth = 0;
+  #batchChanges = 0;
+  readonly #touchedIds = new Set<string>();
+  #flagsChanged = false;
   /** On-demand resources remember when each entity was last shown, for eviction. */
-  private readonly shownAt = new Map<string, number>();
-  private shownTick = 0;
+  readonly #shownAt = new Map<string, number>();
+  #shownTick = 0;
   trackShown = false;
+
+  readonly #keyField: string;
 
   constructor(
     readonly name: string,
-    private readonly keyField: string,
-  ) {}
+    keyField: string,
+  ) {
+    this.#keyField = keyField;
+  }
 
-  readonly idOf = (entity: T): string => String((entity as Record<string, unknown>)[this.keyField]);
+  readonly idOf = (entity: T): string => String((entity as Record<string, unknown>)[this.#keyField]);
 
   isPending(id: string): boolean {
-    return this.pending.has(id);
+    return this.#pending.has(id);
   }
 
   get pendingCount(): number {
-    return this.pending.size;
+    return this.#pending.size;
   }
 
   /** Sets an entity's local view (undefined: absent) and whether it has unconfirmed changes. */
   set(id: string, view: T | undefined, pending: boolean): void {
     const before = this.entities.get(id);
-    const wasPending = this.pending.has(id);
+    const wasPending = this.#pending.has(id);
     if (before === view && wasPending === pending) return;
     if (view === undefined) this.entities.delete(id);
     else this.entities.set(id, view);
-    if (pending) this.pending.add(id);
-    else this.pending.delete(id);
-    this.batchChanges++;
-    if (this.batchDepth === 0 || this.batchChanges <= SPLICE_LIMIT) {
-      for (const query of this.queries) query.apply(id, before, view, pending);
+    if (pending) this.#pending.add(id);
+    else this.#pending.delete(id);
+    this.#batchChanges++;
+    if (this.#batchDepth === 0 || this.#batchChanges <= SPLICE_LIMIT) {
+      for (const query of this.#queries) query.apply(id, before, view, pending);
     }
-    this.touchedIds.add(id);
-    if (this.batchDepth === 0) this.flush();
+    this.#touchedIds.add(id);
+    if (this.#batchDepth === 0) this.#flush();
   }
 
   setFlags(patch: Partial<ResourceFlags>): void {
@@ -68,69 +72,69 @@ export class ResourceMirror<T extends object> {
       }
     }
     if (!changed) return;
-    this.flagsChanged = true;
-    if (this.batchDepth === 0) this.flush();
+    this.#flagsChanged = true;
+    if (this.#batchDepth === 0) this.#flush();
   }
 
   /** Runs `fn` and emits once at the end, however many entities it changed. */
   batch(fn: () => void): void {
-    this.batchDepth++;
+    this.#batchDepth++;
     try {
       fn();
     } finally {
-      if (--this.batchDepth === 0) this.flush();
+      if (--this.#batchDepth === 0) this.#flush();
     }
   }
 
-  private flush(): void {
-    if (this.batchChanges > SPLICE_LIMIT) {
-      for (const query of this.queries) query.reset(this.entities.values(), (id) => this.pending.has(id));
+  #flush(): void {
+    if (this.#batchChanges > SPLICE_LIMIT) {
+      for (const query of this.#queries) query.reset(this.entities.values(), (id) => this.#pending.has(id));
     }
-    if (this.flagsChanged) for (const query of this.queries) query.markDirty();
-    for (const query of this.queries) query.flush(this.flags, this.entities.size);
-    if (this.trackShown) this.markShown();
-    if (this.flagsChanged) {
-      for (const id of this.entityListeners.keys()) this.emitEntity(id);
+    if (this.#flagsChanged) for (const query of this.#queries) query.markDirty();
+    for (const query of this.#queries) query.flush(this.flags, this.entities.size);
+    if (this.trackShown) this.#markShown();
+    if (this.#flagsChanged) {
+      for (const id of this.#entityListeners.keys()) this.#emitEntity(id);
     } else {
-      for (const id of this.touchedIds) if (this.entityListeners.has(id)) this.emitEntity(id);
+      for (const id of this.#touchedIds) if (this.#entityListeners.has(id)) this.#emitEntity(id);
     }
-    this.touchedIds.clear();
-    this.batchChanges = 0;
-    this.flagsChanged = false;
+    this.#touchedIds.clear();
+    this.#batchChanges = 0;
+    this.#flagsChanged = false;
   }
 
-  private markShown(): void {
-    const tick = ++this.shownTick;
-    for (const query of this.queries) for (const entity of query.state.data) this.shownAt.set(this.idOf(entity), tick);
+  #markShown(): void {
+    const tick = ++this.#shownTick;
+    for (const query of this.#queries) for (const entity of query.state.data) this.#shownAt.set(this.idOf(entity), tick);
   }
 
   /** Ids some live query shows now. */
   shownIds(): Set<string> {
     const ids = new Set<string>();
-    for (const query of this.queries) for (const entity of query.state.data) ids.add(this.idOf(entity));
-    for (const id of this.entityListeners.keys()) ids.add(id);
+    for (const query of this.#queries) for (const entity of query.state.data) ids.add(this.idOf(entity));
+    for (const id of this.#entityListeners.keys()) ids.add(id);
     return ids;
   }
 
   /** When the entity was last shown (a counter, not a time); 0 when never. */
   lastShown(id: string): number {
-    return this.shownAt.get(id) ?? 0;
+    return this.#shownAt.get(id) ?? 0;
   }
 
-  private entityState(id: string): EntityState<T> {
+  #entityState(id: string): EntityState<T> {
     const data = this.entities.get(id);
     return {
       data,
       status: queryStatus(this.flags, data !== undefined),
       error: this.flags.error,
       isFetching: this.flags.isFetching,
-      pending: this.pending.has(id),
+      pending: this.#pending.has(id),
     };
   }
 
-  private emitEntity(id: string): void {
-    const previous = this.entityStates.get(id);
-    const next = this.entityState(id);
+  #emitEntity(id: string): void {
+    const previous = this.#entityStates.get(id);
+    const next = this.#entityState(id);
     if (
       previous &&
       previous.data === next.data &&
@@ -141,22 +145,22 @@ export class ResourceMirror<T extends object> {
     ) {
       return;
     }
-    this.entityStates.set(id, next);
-    for (const listener of this.entityListeners.get(id) ?? []) listener(next);
+    this.#entityStates.set(id, next);
+    for (const listener of this.#entityListeners.get(id) ?? []) listener(next);
   }
 
   watchEntity(id: string, listener: Listener<EntityState<T>>): () => void {
-    let set = this.entityListeners.get(id);
-    if (!set) this.entityListeners.set(id, (set = new Set()));
+    let set = this.#entityListeners.get(id);
+    if (!set) this.#entityListeners.set(id, (set = new Set()));
     set.add(listener);
-    let state = this.entityStates.get(id);
-    if (!state) this.entityStates.set(id, (state = this.entityState(id)));
+    let state = this.#entityStates.get(id);
+    if (!state) this.#entityStates.set(id, (state = this.#entityState(id)));
     listener(state);
     return () => {
       set.delete(listener);
       if (set.size === 0) {
-        this.entityListeners.delete(id);
-        this.entityStates.delete(id);
+        this.#entityListeners.delete(id);
+        this.#entityStates.delete(id);
       }
     };
   }
@@ -166,12 +170,12 @@ export class ResourceMirror<T extends object> {
    * when `to` is set, so they never see the entity missing.
    */
   follow(from: string, to: string): void {
-    const moving = this.entityListeners.get(from);
+    const moving = this.#entityListeners.get(from);
     if (!moving) return;
-    this.entityListeners.delete(from);
-    this.entityStates.delete(from);
-    let target = this.entityListeners.get(to);
-    if (!target) this.entityListeners.set(to, (target = new Set()));
+    this.#entityListeners.delete(from);
+    this.#entityStates.delete(from);
+    let target = this.#entityListeners.get(to);
+    if (!target) this.#entityListeners.set(to, (target = new Set()));
     for (const listener of moving) target.add(listener);
   }
 
@@ -180,7 +184,7 @@ export class ResourceMirror<T extends object> {
     subscribe(listener: Listener<QueryState<T>>): () => void;
     setServerHasMore(hasMore: boolean): void;
   } {
-    const compiled = compileQuery(query, this.keyField);
+    const compiled = compileQuery(query, this.#keyField);
     let live: LiveQuery<T> | undefined;
     let serverHasMore = false;
     return {
@@ -195,9 +199,9 @@ export class ResourceMirror<T extends object> {
         if (!live) {
           live = new LiveQuery(compiled, this.idOf);
           live.serverHasMore = serverHasMore;
-          live.reset(this.entities.values(), (id) => this.pending.has(id));
+          live.reset(this.entities.values(), (id) => this.#pending.has(id));
           live.flush(this.flags, this.entities.size);
-          this.queries.add(live);
+          this.#queries.add(live);
         }
         const current = live;
         current.listeners.add(listener);
@@ -205,7 +209,7 @@ export class ResourceMirror<T extends object> {
         return () => {
           current.listeners.delete(listener);
           if (current.listeners.size === 0) {
-            this.queries.delete(current);
+            this.#queries.delete(current);
             if (live === current) live = undefined;
           }
         };
@@ -215,7 +219,7 @@ export class ResourceMirror<T extends object> {
 
   /** A one-shot answer from the mirror. */
   snapshot(query: Query<T> | undefined): T[] {
-    const { matches, compare, limit } = compileQuery(query, this.keyField);
+    const { matches, compare, limit } = compileQuery(query, this.#keyField);
     const out: T[] = [];
     for (const entity of this.entities.values()) if (matches(entity)) out.push(entity);
     out.sort(compare);
@@ -223,6 +227,6 @@ export class ResourceMirror<T extends object> {
   }
 
   get hasListeners(): boolean {
-    return this.queries.size > 0 || this.entityListeners.size > 0;
+    return this.#queries.size > 0 || this.#entityListeners.size > 0;
   }
 }

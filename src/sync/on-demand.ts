@@ -58,62 +58,66 @@ function pagesKey(def: Def, query: Query<object> | undefined): string {
  * pushed to the server. An answer is authoritative inside its own scope only.
  */
 export class OnDemandLoader {
-  private readonly pages = new Map<string, Pages>();
-  private readonly inflight = new Map<string, Promise<void>>();
-  private readonly watched = new Set<WatchedQuery>();
+  readonly #pages = new Map<string, Pages>();
+  readonly #inflight = new Map<string, Promise<void>>();
+  readonly #watched = new Set<WatchedQuery>();
 
-  constructor(private readonly host: OnDemandHost) {}
+  readonly #host: OnDemandHost;
+
+  constructor(host: OnDemandHost) {
+    this.#host = host;
+  }
 
   watch(query: WatchedQuery): () => void {
-    this.watched.add(query);
+    this.#watched.add(query);
     void this.load(query).catch(() => undefined);
-    return () => this.watched.delete(query);
+    return () => this.#watched.delete(query);
   }
 
   /** Refetches every watched query from its first page (refresh(), or back online). */
   async reload(def?: Def): Promise<void> {
-    const targets = [...this.watched].filter((w) => !def || w.def.name === def.name);
-    for (const w of targets) this.pages.delete(pagesKey(w.def, w.query));
+    const targets = [...this.#watched].filter((w) => !def || w.def.name === def.name);
+    for (const w of targets) this.#pages.delete(pagesKey(w.def, w.query));
     await Promise.all(targets.map((w) => this.load(w)));
   }
 
   /** Loads what the query shows and is not loaded yet; identical requests in flight are shared. */
   async load(watched: WatchedQuery): Promise<void> {
     const { def, query } = watched;
-    const { host } = this;
+    const host = this.#host;
     await host.hydrate(def);
     if (!host.online()) return;
     const key = pagesKey(def, query);
     const compiled = compileQuery(query, def.key);
     const wanted = compiled.limit === Infinity ? DEFAULT_PAGE : compiled.limit;
-    let pages = this.pages.get(key);
+    let pages = this.#pages.get(key);
     if (!pages || host.now() - pages.fetchedAt > host.staleTimeMs) {
       pages = { loaded: 0, cursor: null, exhausted: false, last: null, fetchedAt: host.now() };
-      this.pages.set(key, pages);
+      this.#pages.set(key, pages);
     }
     const missing = wanted - pages.loaded;
     if (missing <= 0 || pages.exhausted) {
       watched.setServerHasMore(!pages.exhausted);
-      if (!this.fetching(def)) host.mirror(def).setFlags({ isFetching: false });
+      if (!this.#fetching(def)) host.mirror(def).setFlags({ isFetching: false });
       return;
     }
     const requestKey = `${key}|${pages.cursor ?? ''}|${missing}`;
-    let running = this.inflight.get(requestKey);
+    let running = this.#inflight.get(requestKey);
     if (!running) {
-      running = this.fetchPage(def, query, pages, missing).finally(() => this.inflight.delete(requestKey));
-      this.inflight.set(requestKey, running);
+      running = this.#fetchPage(def, query, pages, missing).finally(() => this.#inflight.delete(requestKey));
+      this.#inflight.set(requestKey, running);
     }
     await running;
     watched.setServerHasMore(!pages.exhausted);
   }
 
-  private fetching(def: Def): boolean {
-    for (const key of this.inflight.keys()) if (key.startsWith(`${def.name}|`)) return true;
+  #fetching(def: Def): boolean {
+    for (const key of this.#inflight.keys()) if (key.startsWith(`${def.name}|`)) return true;
     return false;
   }
 
-  private async fetchPage(def: Def, query: Query<object> | undefined, pages: Pages, count: number): Promise<void> {
-    const { host } = this;
+  async #fetchPage(def: Def, query: Query<object> | undefined, pages: Pages, count: number): Promise<void> {
+    const host = this.#host;
     const mirror = host.mirror(def);
     const compiled = compileQuery(query, def.key);
     mirror.setFlags({ isFetching: true });
@@ -148,9 +152,9 @@ export class OnDemandLoader {
       if (last) pages.last = last;
       const at = host.now();
       pages.fetchedAt = at;
-      mirror.setFlags({ isFetching: this.inflight.size > 1 && this.fetching(def), error: null, lastSyncedAt: at });
+      mirror.setFlags({ isFetching: this.#inflight.size > 1 && this.#fetching(def), error: null, lastSyncedAt: at });
       host.emit({ type: 'pulled', at, resource: def.name, count: items.length, removed: result.removed });
-      await this.evict(def);
+      await this.#evict(def);
     } catch (error) {
       mirror.setFlags({ isFetching: false, error: error instanceof Error ? error : new Error(String(error)) });
       throw error;
@@ -158,8 +162,8 @@ export class OnDemandLoader {
   }
 
   /** Keeps at most `cacheLimit` entities beyond what live queries show and pending changes hold. */
-  private async evict(def: Def): Promise<void> {
-    const mirror = this.host.mirror(def);
+  async #evict(def: Def): Promise<void> {
+    const mirror = this.#host.mirror(def);
     if (mirror.entities.size <= def.cacheLimit) return;
     const shown = mirror.shownIds();
     const candidates: Array<{ id: string; lastShown: number }> = [];
@@ -168,9 +172,9 @@ export class OnDemandLoader {
     }
     const evicted = pickEvictions(candidates, mirror.entities.size, def.cacheLimit);
     if (evicted.length === 0) return;
-    const result = await this.host.store.applyPull(def, [], { authoritative: false, deleted: evicted });
-    this.host.applied(result.changes);
+    const result = await this.#host.store.applyPull(def, [], { authoritative: false, deleted: evicted });
+    this.#host.applied(result.changes);
     // Evicted entities may be in a loaded range: the next query that needs them fetches again.
-    for (const [key] of this.pages) if (key.startsWith(`${def.name}|`)) this.pages.delete(key);
+    for (const [key] of this.#pages) if (key.startsWith(`${def.name}|`)) this.#pages.delete(key);
   }
 }
