@@ -305,9 +305,11 @@ export class Replayer {
     const host = this.#host;
     const ignore = [def.version];
     if (remoteMatchesIntent(entry, remote, ignore)) return this.#succeed(def, entry, remote);
-    const base = (await host.store.loadRecords(entry.r, [entry.id])).get(entry.id);
-    const local = base?.view ?? null;
-    const input = { op: entry.op, base: base?.base ?? null, local, remote, ignore };
+    const record = (await host.store.loadRecords(entry.r, [entry.id])).get(entry.id);
+    const local = record?.view ?? null;
+    // The state the change was made on, even if a pull rebased the view on a newer one since.
+    const base = record ? (record.origin !== undefined ? record.origin : record.base) : null;
+    const input = { op: entry.op, base, local, remote, ignore };
     const fields = conflictFields(input);
     const strategy = host.strategy(def);
     const outcome = await decide(strategy, input, { resource: entry.r, id: entry.id, op: entry.op, base: input.base, local, remote, fields });

@@ -10,6 +10,11 @@ export interface EntityRecord {
   base: Record<string, unknown> | null;
   /** The local view: base with pending changes applied; null when deleted locally. */
   view: Record<string, unknown> | null;
+  /**
+   * The server state the pending changes were made on, kept when a pull rebased them on a newer
+   * base: a conflict's `base` is what the user changed, not what was pulled since.
+   */
+  origin?: Record<string, unknown> | null;
 }
 
 export interface HarborSchema extends DBSchema {
@@ -120,7 +125,13 @@ export function isEntityRecord(value: unknown): value is EntityRecord {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
   const isObjOrNull = (x: unknown) => x === null || (typeof x === 'object' && !Array.isArray(x));
-  return typeof v['r'] === 'string' && typeof v['id'] === 'string' && isObjOrNull(v['base']) && isObjOrNull(v['view']);
+  return (
+    typeof v['r'] === 'string' &&
+    typeof v['id'] === 'string' &&
+    isObjOrNull(v['base']) &&
+    isObjOrNull(v['view']) &&
+    (v['origin'] === undefined || isObjOrNull(v['origin']))
+  );
 }
 
 /**

@@ -335,6 +335,8 @@ export class LocalStore {
       for (const entry of next.entries) await outbox.put(entry);
       const view = foldView(next.base, next.entries);
       if (next.base === null && next.entries.length === 0) await entities.delete([r, id]);
+      // Bookkeeping (freezing, retry counts, parking) keeps the origin; a new base replaces it.
+      else if (next.base === record.base && record.origin !== undefined) await entities.put({ r, id, base: next.base, view, origin: record.origin });
       else await entities.put({ r, id, base: next.base, view });
       return { entries: next.entries, view };
     });
@@ -375,8 +377,14 @@ export class LocalStore {
         const record = existing.get(id);
         if (record?.base && isOlderVersion(item[def.version], record.base[def.version])) continue;
         const entries = this.outbox.entriesOf(r, id);
-        const view = entries.length ? foldView(item, entries) : item;
-        direct.put({ r, id, base: item, view });
+        if (entries.length === 0) {
+          direct.put({ r, id, base: item, view: item });
+          changes.push({ r, id, view: item });
+          continue;
+        }
+        const view = foldView(item, entries);
+        const origin = record ? (record.origin !== undefined ? record.origin : record.base) : null;
+        direct.put({ r, id, base: item, view, origin });
         changes.push({ r, id, view });
       }
       const drop = (id: string) => {
@@ -392,7 +400,7 @@ export class LocalStore {
           // away at the entry's next rewrite) and the conflict's `base`.
           const record = existing.get(id);
           const view = record?.view ?? foldView(null, entries);
-          direct.put({ r, id, base: record?.base ?? null, view });
+          direct.put({ r, id, base: record?.base ?? null, view, ...(record?.origin !== undefined ? { origin: record.origin } : {}) });
           changes.push({ r, id, view });
         }
       };

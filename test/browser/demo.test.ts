@@ -276,10 +276,8 @@ describe.each<App>(['legacy', 'react', 'vue'])('the %s app', (app) => {
       await rename(page, renamed, mine);
       const edit = await demo.admin.edit({ resource: 'todos', id, patch: { title: theirs } });
       expect(edit.status).toBe(200);
-      // Back online, the client sends the rename and pulls at the same time. A pull that lands
-      // before the 412 is handled hits an SDK bug (see the `it.fails` below): the pull rebases
-      // the change's base, the merge then sees only our side changed and silently overwrites
-      // theirs. Here the pulls wait until the dialog is up, so the order is the one that works.
+      // Back online, the client sends the rename and pulls at the same time. Here the pulls wait
+      // until the dialog is up; the test below lets the pull land first.
       const dialog = page.getByTestId('conflict-dialog');
       const dialogShown = dialog.waitFor({ state: 'visible', timeout: 15_000 });
       await holdPulls(page, dialogShown);
@@ -368,14 +366,11 @@ describe.each<App>(['legacy', 'react', 'vue'])('the %s app', (app) => {
   });
 });
 
-describe('a known SDK bug, shown on the legacy app', () => {
-  // When the pull that runs on reconnect commits before the answer to a pending change is handled,
-  // applyPull() moves the entity's stored base to the server's newer version (src/store/local-store.ts),
-  // and the replay loop's conflict() takes that stored base as the three-way base
-  // (src/outbox/replay.ts). base == remote, so under 'merge' the user's rename looks like the only
-  // change and is re-sent over the other user's rename: no dialog, their edit silently lost.
-  // `it.fails` passes while the bug is there; once it is fixed, this test fails: make it a plain `it`.
-  it.fails('opens the conflict dialog even when the reconnect pull lands before the 412', async () => {
+describe('a pull that lands before the conflict, on the legacy app', () => {
+  // The pull on reconnect rebases the pending rename on the other user's version; the conflict must
+  // still compare with the version the rename was made on, so the dialog opens instead of the
+  // rename silently overwriting theirs.
+  it('opens the conflict dialog even when the reconnect pull lands before the 412', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     try {
       const problems: string[] = [];

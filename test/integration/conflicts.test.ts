@@ -78,6 +78,20 @@ describe("'merge' (default)", () => {
     expect(latestConflicts(d)).toEqual([]);
   });
 
+  it('a pull that rebased a pending change on the other edit still compares with what the change was made on', async () => {
+    const d = await offlineWithTodo();
+    await d.client.resource(todos).update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await d.client.resource(todos).refresh();
+    expect(await d.client.resource(todos).get('a')).toMatchObject({ title: 'mine', version: 2 });
+    await reconnect(d);
+    const [conflict] = latestConflicts(d);
+    expect(conflict).toMatchObject({ id: 'a', fields: ['title'] });
+    expect(conflict!.base).toMatchObject({ title: 'A', version: 1 });
+    expect(conflict!.remote).toMatchObject({ title: 'theirs', version: 2 });
+    expect(await serverTodo('a')).toMatchObject({ title: 'theirs' });
+  });
+
   it('keeps an unresolved conflict across a reload and resolves it after', async () => {
     const d = await offlineWithTodo();
     await d.client.resource(todos).update('a', { title: 'mine' });
