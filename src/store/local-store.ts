@@ -358,8 +358,14 @@ export class LocalStore {
       /** Ids the answer named but that failed the schema: their cached copy stays. */
       keep?: readonly string[];
       meta?: Record<string, unknown>;
+      /**
+       * A delta cursor to store with the answer, unless the answer deletes an entity whose queued
+       * change may be at the server (sent, answer still to come): a deletion cannot be ordered
+       * against that answer, so the cursor stays before it and the next pull names it again.
+       */
+      cursor?: { key: string; value: string };
     },
-  ): Promise<{ changes: ViewChange[]; removed: number }> {
+  ): Promise<{ changes: ViewChange[]; removed: number; cursorHeld: boolean }> {
     const r = def.name;
     return this.#writeTx(`caching ${r}`, async (tx) => {
       const entities = tx.objectStore('entities');
@@ -370,13 +376,22 @@ export class LocalStore {
       let removed = 0;
       const existing = new Map<string, EntityRecord>();
       for (const record of await entities.index('r').getAll(r)) if (isEntityRecord(record)) existing.set(record.id, record);
+      // The queued changes as stored, not this tab's copy of them: another tab may have settled or
+      // added entries this one has not heard of yet, and folding a stale copy stores a stale view.
+      const queued = new Map<string, OutboxEntry[]>();
+      for (const entry of await tx.objectStore('outbox').index('entity').getAll(IDBKeyRange.bound([r], [r, []]))) {
+        const list = queued.get(entry.id);
+        if (list) list.push(entry);
+        else queued.set(entry.id, [entry]);
+      }
+      const entriesOf = (id: string): readonly OutboxEntry[] => queued.get(id) ?? [];
       const seen = new Set<string>(options.keep ?? []);
       for (const item of items) {
         const id = String(item[def.key]);
         seen.add(id);
         const record = existing.get(id);
         if (record?.base && isOlderVersion(item[def.version], record.base[def.version])) continue;
-        const entries = this.outbox.entriesOf(r, id);
+        const entries = entriesOf(id);
         if (entries.length === 0) {
           direct.put({ r, id, base: item, view: item });
           changes.push({ r, id, view: item });
@@ -388,7 +403,7 @@ export class LocalStore {
         changes.push({ r, id, view });
       }
       const drop = (id: string) => {
-        const entries = this.outbox.entriesOf(r, id);
+        const entries = entriesOf(id);
         if (entries.length === 0) {
           direct.delete([r, id]);
           changes.push({ r, id, view: null });
@@ -407,7 +422,9 @@ export class LocalStore {
       if (options.authoritative) for (const id of existing.keys()) if (!seen.has(id)) drop(id);
       for (const id of options.deleted ?? []) if (existing.has(id)) drop(id);
       for (const [key, value] of Object.entries(options.meta ?? {})) void tx.objectStore('meta').put(value, key);
-      return { changes, removed };
+      const cursorHeld = (options.deleted ?? []).some((id) => entriesOf(id).some((e) => e.frozen && e.state === 'queued'));
+      if (options.cursor && !cursorHeld) void tx.objectStore('meta').put(options.cursor.value, options.cursor.key);
+      return { changes, removed, cursorHeld };
     });
   }
 

@@ -60,20 +60,20 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
         const next = answer['cursor'];
         if (typeof next !== 'string') throw shapeError(def, 'the delta answer has no string cursor');
         const { valid } = await parseAll(host, def, answer['items']);
-        // A deletion of an entity whose change may be at the server (an entry sent, answer still
-        // to come) cannot be ordered against that answer: the cursor stays before it, so the next
-        // pull names it again once the answer is stored (the feed carries no tombstone version).
-        const unordered = deleted.some((id) => host.store.outbox.entriesOf(def.name, id).some((e) => e.frozen && e.state === 'queued'));
+        // The cursor is stored with the page, unless the page deletes an entity whose change
+        // may be at the server: then it stays, and the next pull names the deletion again once
+        // that change's answer is in (the feed carries no tombstone version to order them by).
         const result = await host.store.applyPull(def, valid, {
           authoritative: false,
           deleted,
-          meta: unordered ? { [syncedAtKey(def.name)]: at } : { [cursorKey(def.name)]: next, [syncedAtKey(def.name)]: at },
+          meta: { [syncedAtKey(def.name)]: at },
+          cursor: { key: cursorKey(def.name), value: next },
         });
         host.applied(result.changes);
         count += valid.length;
         removed += result.removed;
         cursor = next;
-        if (unordered || answer['hasMore'] !== true) break;
+        if (result.cursorHeld || answer['hasMore'] !== true) break;
       }
     } else {
       const answer = await host.transport.list(def);

@@ -3,8 +3,9 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
-import type { Conflict } from '../../src/index.js';
+import type { Conflict, SyncStatus } from '../../src/index.js';
 import { device, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 
 const backend = createTestBackend();
 let server: Awaited<ReturnType<typeof backend.start>>;
@@ -29,6 +30,11 @@ const serverTodo = async (id: string) => {
   return response.status === 404 ? null : ((await response.json()) as Todo);
 };
 const ledger = async () => (await server.admin.ledger('todos')).filter((r: LedgerEntry) => r.user !== 'mallory');
+const statusOf = (d: Device): SyncStatus => {
+  let value: SyncStatus | undefined;
+  d.client.status$.subscribe((s) => (value = s)).unsubscribe();
+  return value!;
+};
 const conflictsOf = (d: Device): Conflict[] => {
   let value: Conflict[] = [];
   d.client.conflicts$.subscribe((c) => (value = c)).unsubscribe();
@@ -139,5 +145,28 @@ describe('chaos findings', () => {
     await h.refresh();
     expect(await serverTodo('a')).toBeNull();
     expect(await h.get('a')).toBeUndefined();
+  });
+
+  it("a tab that has not heard of another tab's settled entry does not fold it back into what a pull stores (chaos seed 25, tabs)", async () => {
+    const hub = new BroadcastHub();
+    const locks = new FakeLocks();
+    const leader = make(server.apiUrl, { locks, BroadcastChannel: hub.Channel });
+    await until(() => locks.held().length === 1, 'the first tab to lead');
+    const follower = make(server.apiUrl, { locks, BroadcastChannel: hub.Channel }, leader.indexedDB, leader.clock);
+    leader.online.next(false);
+    follower.online.next(false);
+    await follower.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => statusOf(leader).pending === 1, 'the leader to hear of the write');
+    hub.drop = () => true; // the follower hears nothing more: its copy of the queue goes stale
+    leader.online.next(true);
+    await leader.client.flush();
+    expect(await serverTodo('a')).toEqual({ id: 'a', title: 'A', done: false, version: 1 });
+    follower.online.next(true);
+    await follower.client.resource(todos).refresh(); // brings version 1 while it still thinks the create is queued
+    hub.drop = () => false;
+    // What is stored (what any tab, or the next page load, reads) is the confirmed entity.
+    const reopened = make(server.apiUrl, {}, leader.indexedDB, leader.clock);
+    reopened.online.next(false);
+    expect(await reopened.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'A', done: false, version: 1 });
   });
 });
