@@ -9,6 +9,7 @@
 //   --runs N        runs (default 200)
 //   --seed S        first seed (default: random, printed); run i uses S + i
 //   --devices K     devices per run (default 3)
+//   --tabs T        tabs per device at most (default 2; 1 = no Web Locks hand-over, no broadcast)
 //   --commands C    commands per run (default 30..80 drawn from the seed)
 //   --faults X      multiply every fault probability (default 1; 0 = no faults)
 //   --no-server-faults   faults only at the devices' network edge (more reproducible)
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '200' },
     seed: { type: 'string' },
     devices: { type: 'string' },
+    tabs: { type: 'string' },
     commands: { type: 'string' },
     faults: { type: 'string' },
     'no-server-faults': { type: 'boolean', default: false },
@@ -81,6 +83,7 @@ try {
     const result = await chaos.runChaos(backend, {
       seed: (firstSeed + i) >>> 0,
       devices: values.devices === undefined ? undefined : int('devices', values.devices),
+      tabs: values.tabs === undefined ? undefined : int('tabs', values.tabs),
       commands: values.commands === undefined ? undefined : int('commands', values.commands),
       faultScale,
       serverFaults: !values['no-server-faults'],

@@ -32,8 +32,10 @@ import {
   type SyncClient,
   type SyncEvent,
   type SyncStatus,
+  ValidationError,
 } from '../../src/index.js';
 import { ManualClock, seededRandom, settle } from '../helpers/manual-clock.js';
+import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 
 export const chaosTodo = z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() });
 type Todo = z.infer<typeof chaosTodo>;
@@ -73,6 +75,8 @@ export interface ChaosOptions {
   faultScale?: number;
   /** Use the server's fault switch too (default true). Edge faults are per device and seeded. */
   serverFaults?: boolean;
+  /** Tabs per device at most (default 2): tabs share the device's IndexedDB, Web Locks and BroadcastChannel. */
+  tabs?: number;
   /** Progress lines (commands as they run) go here when set. */
   trace?: (line: string) => void;
 }
@@ -189,6 +193,7 @@ const STORM: EdgeProfile = { name: 'storm', dropBefore: 0.2, dropAfter: 0.2, err
 
 type CrashMode = 'idle' | 'midWrite' | 'beforeSend' | 'afterApply';
 
+/** One tab of a device: a client on the device's storage. A crashed tab is replaced by a new one. */
 interface Incarnation {
   n: number;
   client: SyncClient;
@@ -225,7 +230,11 @@ class ChaosDevice {
   readonly token: string;
   readonly faultRng: Rng;
   profile: EdgeProfile = CALM;
-  inc!: Incarnation;
+  /** Open tabs, oldest first. */
+  readonly tabs: Incarnation[] = [];
+  readonly locks = new FakeLocks();
+  readonly hub = new BroadcastHub();
+  private incarnations = 0;
   /** Requests currently at the real server (not held by virtual latency). */
   inflight = 0;
   /** A crash waits for this device's next write request. */
@@ -242,10 +251,12 @@ class ChaosDevice {
   ) {
     this.token = `chaos-d${index}`;
     this.faultRng = new Rng(mix(run.seed, index, 0xfa));
-    this.inc = this.open(0);
+    this.tabs.push(this.open());
   }
 
-  open(n: number): Incarnation {
+  /** A new tab on the device's storage. */
+  open(): Incarnation {
+    const n = this.incarnations++;
     const inc: Incarnation = {
       n,
       client: undefined as unknown as SyncClient,
@@ -266,8 +277,8 @@ class ChaosDevice {
       // A new seed per incarnation: ids and idempotency keys never repeat across reopens.
       random: seededRandom(mix(this.run.seed, this.index, n + 1)),
       online: this.online,
-      locks: null,
-      BroadcastChannel: null,
+      locks: this.locks,
+      BroadcastChannel: this.hub.Channel,
       retry: RETRY,
       sendDelayMs: this.run.sendDelayMs,
       fetch: this.edgeFetch(inc),
@@ -297,8 +308,9 @@ class ChaosDevice {
     }
   }
 
-  get handle() {
-    return this.inc.client.resource(chaosTodos);
+  /** The tab a command acts on, drawn from the walk's generator. */
+  pick(rng: Rng): Incarnation {
+    return rng.pick(this.tabs);
   }
 
   /** The network between this device and the server: seeded faults, virtual latency, crash points. */
@@ -337,7 +349,7 @@ class ChaosDevice {
     };
     if (write && this.armed === 'beforeSend') {
       this.armed = null;
-      run.crash(this, 'beforeSend');
+      run.crash(this, inc, 'beforeSend');
       throw died();
     }
     let edge = 0;
@@ -379,7 +391,7 @@ class ChaosDevice {
     if (response.status === 429 || response.status >= 500) counters.serverFaultAnswers++;
     if (write && this.armed === 'afterApply') {
       this.armed = null;
-      run.crash(this, 'afterApply');
+      run.crash(this, inc, 'afterApply');
       throw died();
     }
     if (dropAfter) {
@@ -391,13 +403,21 @@ class ChaosDevice {
     return response;
   }
 
-  /** Drops the incarnation without waiting (its fetches fail from now on), then reopens on the same storage. */
-  crashAndReopen(): void {
-    const old = this.inc;
-    old.dead = true;
-    for (const s of old.subscriptions) s.unsubscribe();
-    this.closing.push(old.client.close().catch(() => undefined));
-    this.inc = this.open(old.n + 1);
+  /** Drops a tab without waiting (its fetches fail from now on), then reopens it on the same storage. */
+  crashAndReopen(tab: Incarnation): Incarnation {
+    const at = this.tabs.indexOf(tab);
+    if (at < 0 || tab.dead) return tab;
+    this.drop(tab);
+    const next = this.open();
+    this.tabs[at] = next;
+    return next;
+  }
+
+  /** The page goes away: no more requests, no waiting for the close. */
+  drop(tab: Incarnation): void {
+    tab.dead = true;
+    for (const s of tab.subscriptions) s.unsubscribe();
+    this.closing.push(tab.client.close().catch(() => undefined));
   }
 }
 
@@ -416,6 +436,24 @@ const bounded = async <T>(promise: Promise<T>, ms: number, what: string): Promis
     clearTimeout(timer);
   }
 };
+
+/** The device's stored entity records, read with the raw API (what a reload would show). */
+async function rawEntities(factory: IDBFactory, name: string): Promise<unknown[]> {
+  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+    const request = factory.open(name);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  try {
+    return await new Promise<unknown[]>((resolve, reject) => {
+      const request = db.transaction('entities', 'readonly').objectStore('entities').getAll();
+      request.onsuccess = () => resolve(request.result.map((r: { id: string; base: unknown; view: unknown }) => ({ id: r.id, base: r.base, view: r.view })));
+      request.onerror = () => reject(request.error);
+    });
+  } finally {
+    db.close();
+  }
+}
 
 const canonical = (rows: readonly Record<string, unknown>[]) =>
   JSON.stringify(
@@ -469,11 +507,12 @@ class ChaosRun {
     return { ...p, dropBefore: s(p.dropBefore), dropAfter: s(p.dropAfter), error5xx: s(p.error5xx), rateLimit: s(p.rateLimit), latency: s(p.latency) };
   }
 
-  /** Called from a device's network edge when an armed crash point is reached. */
-  crash(device: ChaosDevice, mode: CrashMode): void {
+  /** Called from a device's network edge when an armed crash point is reached, and by the crash command. */
+  crash(device: ChaosDevice, tab: Incarnation, mode: CrashMode): void {
+    if (tab.dead) return;
     this.counters.crashes++;
-    this.path.push(`  (d${device.index} crashed ${mode}, incarnation ${device.inc.n} → ${device.inc.n + 1})`);
-    device.crashAndReopen();
+    const next = device.crashAndReopen(tab);
+    this.path.push(`  (d${device.index} tab ${tab.n} crashed ${mode}, reopened as tab ${next.n})`);
   }
 
   /** Lets real IO finish what the last command started: no request at the server for a while. */
@@ -486,7 +525,12 @@ class ChaosRun {
     }
   }
 
-  track(device: ChaosDevice, kind: WriteRecord['kind'], entity: string, marker: string | null, promise: Promise<unknown>): Promise<void> {
+  /**
+   * Records a write and how it ended. A rejection is expected only when its tab died meanwhile
+   * (a crash) or the entity vanished between the walk's read and the write (a ValidationError);
+   * any other is a problem: the write path failed on its own.
+   */
+  track(device: ChaosDevice, tab: Incarnation, kind: WriteRecord['kind'], entity: string, marker: string | null, promise: Promise<unknown>): Promise<void> {
     const record: WriteRecord = { order: ++this.order, dev: device.index, entity, kind, marker, state: 'pending' };
     this.writes.push(record);
     return promise.then(
@@ -496,13 +540,16 @@ class ChaosRun {
       (error: unknown) => {
         record.state = 'rejected';
         record.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        if (!tab.dead && !(error instanceof ValidationError)) {
+          this.problems.push(`write rejected on a live tab: d${device.index}.${tab.n} ${kind} ${entity} (write #${record.order}): ${record.error}`);
+        }
       },
     );
   }
 
-  async liveIds(device: ChaosDevice): Promise<string[]> {
+  async liveIds(tab: Incarnation): Promise<string[]> {
     try {
-      return (await bounded(device.handle.list(), 10_000, 'list()')).map((t) => t.id).sort();
+      return (await bounded(tab.client.resource(chaosTodos).list(), 10_000, 'list()')).map((t) => t.id).sort();
     } catch {
       return [];
     }
@@ -512,6 +559,8 @@ class ChaosRun {
 
   async step(): Promise<void> {
     const d = this.rng.pick(this.devices);
+    const tab = d.pick(this.rng);
+    const h = tab.client.resource(chaosTodos);
     const kind = this.rng.weighted({
       create: 12,
       update: 34,
@@ -522,24 +571,25 @@ class ChaosRun {
       advance: 12,
       flush: 4,
       crash: 4,
+      tab: this.options.tabs > 1 ? 3 : 0,
       edge: 5,
       server: this.options.serverFaults ? 3 : 0,
       mallory: 4,
     });
-    const tag = `d${d.index}`;
+    const tag = d.tabs.length > 1 ? `d${d.index}.${tab.n}` : `d${d.index}`;
     switch (kind) {
       case 'create': {
-        const ids = await this.liveIds(d);
+        const ids = await this.liveIds(tab);
         if (ids.length >= 8) return this.step();
         const title = this.marker();
         const id = `e${this.order + 1}-${d.index}`;
         this.log(`${tag} create ${id} title=${title}`);
-        await this.track(d, 'create', id, title, d.handle.create({ id, title, done: false }));
+        await this.track(d, tab, 'create', id, title, h.create({ id, title, done: false }));
         break;
       }
       case 'update':
       case 'burst': {
-        const ids = await this.liveIds(d);
+        const ids = await this.liveIds(tab);
         if (ids.length === 0) return this.step();
         const id = this.rng.pick(ids);
         const n = kind === 'burst' ? this.rng.int(2, 5) : 1;
@@ -550,7 +600,7 @@ class ChaosRun {
           if (this.rng.chance(0.3)) patch.done = this.rng.chance(0.5);
           this.log(`${tag} update ${id} title=${title}${patch.done === undefined ? '' : ` done=${patch.done}`}`);
           // A burst is typed faster than the commits: the writes overlap.
-          const p = this.track(d, 'update', id, title, d.handle.update(id, patch));
+          const p = this.track(d, tab, 'update', id, title, h.update(id, patch));
           if (kind === 'burst') pending.push(p);
           else await p;
         }
@@ -558,20 +608,20 @@ class ChaosRun {
         break;
       }
       case 'delete': {
-        const ids = await this.liveIds(d);
+        const ids = await this.liveIds(tab);
         if (ids.length === 0) return this.step();
         const id = this.rng.pick(ids);
         this.log(`${tag} delete ${id}`);
-        await this.track(d, 'delete', id, null, d.handle.delete(id));
+        await this.track(d, tab, 'delete', id, null, h.delete(id));
         break;
       }
       case 'refresh':
         this.log(`${tag} refresh`);
-        this.background.push(d.handle.refresh().catch(() => undefined));
+        this.background.push(h.refresh().catch(() => undefined));
         break;
       case 'online': {
         const next = !d.online.value;
-        this.log(`${tag} ${next ? 'online' : 'offline'}`);
+        this.log(`d${d.index} ${next ? 'online' : 'offline'}`);
         d.online.next(next);
         break;
       }
@@ -584,27 +634,39 @@ class ChaosRun {
       case 'flush':
         this.log(`${tag} flush`);
         // Not awaited: a response held by virtual latency waits for the clock.
-        this.background.push(d.inc.client.flush().catch(() => undefined));
+        this.background.push(tab.client.flush().catch(() => undefined));
         break;
       case 'crash': {
         const mode = this.rng.pick<CrashMode>(['idle', 'midWrite', 'beforeSend', 'afterApply', 'afterApply']);
         this.log(`${tag} crash ${mode}`);
         if (mode === 'beforeSend' || mode === 'afterApply') {
-          // At this device's next write request, whenever the walk gets there.
+          // At the device's next write request (from whichever tab sends), whenever the walk gets there.
           d.armed = mode;
-          this.background.push(d.inc.client.flush().catch(() => undefined));
+          for (const t of d.tabs) this.background.push(t.client.flush().catch(() => undefined));
         } else if (mode === 'midWrite') {
-          const ids = await this.liveIds(d);
+          const ids = await this.liveIds(tab);
           const title = this.marker();
-          const write =
-            ids.length > 0
-              ? this.track(d, 'update', ids[0]!, title, d.handle.update(ids[0]!, { title }))
-              : this.track(d, 'create', `e${this.order + 1}-${d.index}`, title, d.handle.create({ id: `e${this.order + 1}-${d.index}`, title, done: false }));
-          this.path.push(`  (midWrite title=${title} on ${ids[0] ?? 'a new entity'})`);
-          this.crash(d, 'midWrite');
+          const id = ids[0] ?? `e${this.order + 1}-${d.index}`;
+          const write = ids.length > 0 ? this.track(d, tab, 'update', id, title, h.update(id, { title })) : this.track(d, tab, 'create', id, title, h.create({ id, title, done: false }));
+          this.path.push(`  (midWrite title=${title} on ${id})`);
+          this.crash(d, tab, 'midWrite');
           await write;
         } else {
-          this.crash(d, 'idle');
+          this.crash(d, tab, 'idle');
+        }
+        break;
+      }
+      case 'tab': {
+        if (d.tabs.length < this.options.tabs) {
+          const opened = d.open();
+          d.tabs.push(opened);
+          this.log(`d${d.index} opens tab ${opened.n}`);
+        } else {
+          // A tab closed cleanly (the user closes it); another stays open.
+          this.log(`${tag} closes`);
+          d.tabs.splice(d.tabs.indexOf(tab), 1);
+          for (const s of tab.subscriptions) s.unsubscribe();
+          await bounded(tab.client.close(), 10_000, `close of ${tag}`);
         }
         break;
       }
@@ -634,7 +696,7 @@ class ChaosRun {
         break;
       }
       case 'mallory': {
-        const ids = await this.liveIds(d);
+        const ids = await this.liveIds(tab);
         if (ids.length === 0) return this.step();
         const id = this.rng.pick(ids);
         if (this.rng.chance(0.2)) {
@@ -653,8 +715,11 @@ class ChaosRun {
 
   /** The state of every device, for a report when something does not settle. */
   diagnose(): string {
-    const parts = this.devices.map(
-      (d) => `d${d.index}.${d.inc.n} online=${d.online.value} inflight=${d.inflight} requests=${JSON.stringify([...d.stages.values()])} status=${JSON.stringify(d.inc.status, (k, v) => (k === 'lastError' ? (v ? String(v.message ?? v) : v) : v))}`,
+    const parts = this.devices.flatMap((d) =>
+      d.tabs.map(
+        (t) =>
+          `d${d.index}.${t.n} online=${d.online.value} inflight=${d.inflight} requests=${JSON.stringify([...d.stages.values()])} status=${JSON.stringify(t.status, (k, v) => (k === 'lastError' ? (v ? String(v.message ?? v) : v) : v))}`,
+      ),
     );
     return `clock timers pending=${this.clock.pendingTimers}; ${parts.join('; ')}\n      last events:\n${this.events
       .slice(-12)
@@ -678,36 +743,50 @@ class ChaosRun {
       await this.clock.advance(RETRY.maxDelayMs + 6000);
       await this.quiet();
       for (const d of this.devices) {
-        await bounded(d.inc.client.flush(), 30_000, `heal: flush() of d${d.index}`).catch((error: unknown) => {
-          throw new Error(`${String(error)}; ${this.diagnose()}`);
-        });
+        for (const t of d.tabs) {
+          await bounded(t.client.flush(), 30_000, `heal: flush() of d${d.index}.${t.n}`).catch((error: unknown) => {
+            throw new Error(`${String(error)}; ${this.diagnose()}`);
+          });
+        }
       }
       let acted = false;
       for (const d of this.devices) {
-        // The fixed policy: the local side wins, so every user change is re-sent.
-        for (const conflict of [...d.inc.conflicts]) {
-          await bounded(conflict.resolve('local'), 10_000, `heal: resolve() on d${d.index}`);
-          this.conflictsResolved++;
-          acted = true;
-        }
-        for (const failed of [...d.inc.failed]) {
-          await bounded(failed.retry(), 10_000, `heal: retry() on d${d.index}`);
-          this.failedRetried++;
-          acted = true;
+        // Tabs share one outbox: each conflict and failure is handled once, from the first tab showing it.
+        const handled = new Set<string>();
+        for (const t of d.tabs) {
+          // The fixed policy: the local side wins, so every user change is re-sent.
+          for (const conflict of [...t.conflicts]) {
+            if (handled.has(`c:${conflict.id}`)) continue;
+            handled.add(`c:${conflict.id}`);
+            await bounded(conflict.resolve('local'), 10_000, `heal: resolve() on d${d.index}.${t.n}`);
+            this.conflictsResolved++;
+            acted = true;
+          }
+          for (const failed of [...t.failed]) {
+            if (handled.has(`f:${failed.id}`)) continue;
+            handled.add(`f:${failed.id}`);
+            await bounded(failed.retry(), 10_000, `heal: retry() on d${d.index}.${t.n}`);
+            this.failedRetried++;
+            acted = true;
+          }
         }
       }
-      const idle = this.devices.every((d) => {
-        const s = d.inc.status;
-        return s !== null && s.pending === 0 && s.conflicts === 0 && s.failed === 0 && !s.syncing;
-      });
+      const idle = this.devices.every((d) =>
+        d.tabs.every((t) => {
+          const s = t.status;
+          return s !== null && s.pending === 0 && s.conflicts === 0 && s.failed === 0 && !s.syncing;
+        }),
+      );
       if (!acted && idle) break;
       if (round === maxRounds) this.problems.push(`heal did not reach idle in ${maxRounds} rounds`);
     }
     await Promise.all(this.background.splice(0).map((p) => bounded(p, 30_000, 'a background call').catch(() => undefined)));
     for (const d of this.devices) {
-      await bounded(d.handle.refresh(), 30_000, `heal: refresh() of d${d.index}`).catch((error: unknown) =>
-        this.problems.push(`refresh of d${d.index} failed after heal: ${String(error)}`),
-      );
+      for (const t of d.tabs) {
+        await bounded(t.client.resource(chaosTodos).refresh(), 30_000, `heal: refresh() of d${d.index}.${t.n}`).catch((error: unknown) =>
+          this.problems.push(`refresh of d${d.index}.${t.n} failed after heal: ${String(error)}`),
+        );
+      }
     }
   }
 
@@ -747,8 +826,10 @@ class ChaosRun {
     const created = new Set(ledger.filter((r) => r.op === 'create').map((r) => r.entityId));
     const visible = new Set<string>();
     for (const d of this.devices) {
-      for (const c of d.inc.conflicts) visible.add(`${d.index}:${c.id}`);
-      for (const f of d.inc.failed) visible.add(`${d.index}:${f.id}`);
+      for (const t of d.tabs) {
+        for (const c of t.conflicts) visible.add(`${d.index}:${c.id}`);
+        for (const f of t.failed) visible.add(`${d.index}:${f.id}`);
+      }
     }
     const memo = new Map<WriteRecord, boolean>();
     const accounted = (w: WriteRecord): boolean => {
@@ -779,15 +860,20 @@ class ChaosRun {
     const expected = canonical(serverRows);
     let converged = true;
     for (const d of this.devices) {
-      const rows = (await d.handle.list()) as unknown as Record<string, unknown>[];
-      const s = d.inc.status;
-      if (canonical(rows) !== expected) {
-        converged = false;
-        this.problems.push(`d${d.index} diverges from the server:\n      device ${canonical(rows)}\n      server ${expected}`);
-      }
-      if (!s || s.pending || s.conflicts || s.failed) {
-        converged = false;
-        this.problems.push(`d${d.index} not idle after heal: ${JSON.stringify({ pending: s?.pending, conflicts: s?.conflicts, failed: s?.failed })}`);
+      for (const t of d.tabs) {
+        const rows = (await t.client.resource(chaosTodos).list()) as unknown as Record<string, unknown>[];
+        const s = t.status;
+        if (canonical(rows) !== expected) {
+          converged = false;
+          const stored = await rawEntities(d.idb, 'harborsync:chaos').catch((error: unknown) => `unreadable: ${String(error)}`);
+          this.problems.push(
+            `d${d.index}.${t.n} diverges from the server:\n      device ${canonical(rows)}\n      server ${expected}\n      stored ${JSON.stringify(stored)}`,
+          );
+        }
+        if (!s || s.pending || s.conflicts || s.failed) {
+          converged = false;
+          this.problems.push(`d${d.index}.${t.n} not idle after heal: ${JSON.stringify({ pending: s?.pending, conflicts: s?.conflicts, failed: s?.failed })}`);
+        }
       }
     }
     if (this.counters.keyMisuse > 0) this.problems.push(`${this.counters.keyMisuse} answers 422: an idempotency key reused for a different request`);
@@ -797,8 +883,10 @@ class ChaosRun {
 
   async close(): Promise<void> {
     for (const d of this.devices) {
-      for (const s of d.inc.subscriptions) s.unsubscribe();
-      await bounded(d.inc.client.close(), 10_000, `close of d${d.index}`).catch(() => undefined);
+      for (const t of d.tabs) {
+        for (const s of t.subscriptions) s.unsubscribe();
+        await bounded(t.client.close(), 10_000, `close of d${d.index}.${t.n}`).catch(() => undefined);
+      }
       await Promise.all(d.closing.map((p) => bounded(p, 10_000, 'a crashed incarnation closing').catch(() => undefined)));
     }
   }
@@ -829,23 +917,32 @@ export async function runChaos(backend: ChaosBackend, options: ChaosOptions): Pr
     commands: options.commands ?? pickCommands.int(30, 80),
     faultScale: options.faultScale ?? 1,
     serverFaults: options.serverFaults ?? true,
+    tabs: Math.max(1, options.tabs ?? 2),
     trace: options.trace,
   });
   let result: { applied: number; duplicates: number; lost: number; converged: boolean } = { applied: 0, duplicates: 0, lost: 0, converged: false };
   try {
     for (let i = 0; i < devices; i++) run.devices.push(new ChaosDevice(i, run));
-    for (const d of run.devices) d.profile = run.profile(run.options.faultScale);
+    for (const d of run.devices) {
+      d.profile = run.profile(run.options.faultScale);
+      // Some devices start with a second tab.
+      if (run.options.tabs > 1 && run.rng.chance(0.4)) {
+        const tab = d.open();
+        d.tabs.push(tab);
+        run.log(`d${d.index} opens tab ${tab.n}`);
+      }
+    }
     // A few shared entities to start from: created on d0, seen by everyone.
     const d0 = run.devices[0]!;
     for (let i = 0; i < 3; i++) {
       const title = run.marker();
       const id = `s${i}`;
       run.log(`d0 create ${id} title=${title}`);
-      await run.track(d0, 'create', id, title, d0.handle.create({ id, title, done: false }));
+      await run.track(d0, d0.tabs[0]!, 'create', id, title, d0.tabs[0]!.client.resource(chaosTodos).create({ id, title, done: false }));
     }
     for (const d of run.devices) {
       run.log(`d${d.index} refresh`);
-      void d.handle.refresh().catch(() => undefined);
+      for (const t of d.tabs) void t.client.resource(chaosTodos).refresh().catch(() => undefined);
     }
     await run.quiet();
     for (let i = 0; i < run.options.commands; i++) await run.step();
