@@ -1,5 +1,6 @@
 import type { QueryState } from '../types.js';
-import { binarySearch, insertSorted, type CompiledQuery } from './query.js';
+import type { CompiledQuery } from './query.js';
+import { SortedChunks } from './sorted-chunks.js';
 
 /** What every query of a resource shares: fetch state and confirmation time. */
 export interface ResourceFlags {
@@ -21,10 +22,11 @@ export function queryStatus(flags: ResourceFlags, cached: boolean): QueryState<u
 
 /**
  * One live query: the sorted list of every matching entity, kept up to date one change at a time
- * (binary-search splice, no rescan), and the state last emitted. Emits only when what it shows changed.
+ * (binary search, then a splice inside one chunk of SortedChunks: no rescan, and a cost that does not
+ * grow with the list), and the state last emitted. Emits only when what it shows changed.
  */
 export class LiveQuery<T extends object> {
-  #sorted: T[] = [];
+  readonly #sorted: SortedChunks<T>;
   #pendingIds = new Set<string>();
   #pendingView: ReadonlySet<string> = EMPTY_IDS;
   #dirty = false;
@@ -40,6 +42,7 @@ export class LiveQuery<T extends object> {
     idOf: (entity: T) => string,
   ) {
     this.#idOf = idOf;
+    this.#sorted = new SortedChunks(compiled.compare);
   }
 
   /** Full recompute: the initial fill, and a batch too large to splice one by one. */
@@ -56,7 +59,7 @@ export class LiveQuery<T extends object> {
     sorted.sort(compare);
     // Pending deletes of entities this query showed stay listed.
     for (const id of this.#pendingIds) if (isPending(id) && !pending.has(id)) pending.add(id);
-    this.#sorted = sorted;
+    this.#sorted.reset(sorted);
     this.#pendingIds = pending;
     this.#pendingView = new Set(pending);
     this.#dirty = true;
@@ -64,19 +67,16 @@ export class LiveQuery<T extends object> {
 
   /** Splices one change in; returns whether what the query shows changed. */
   apply(id: string, before: T | undefined, after: T | undefined, pending: boolean): boolean {
-    const { matches, compare, limit } = this.compiled;
+    const { matches, limit } = this.compiled;
     let changed = false;
     const wasIn = before !== undefined && matches(before);
     const isIn = after !== undefined && matches(after);
     if (wasIn) {
-      const at = binarySearch(this.#sorted, before, compare);
-      if (at >= 0) {
-        this.#sorted.splice(at, 1);
-        if (at < limit) changed = true;
-      }
+      const at = this.#sorted.remove(before, limit);
+      if (at >= 0 && at < limit) changed = true;
     }
     if (isIn) {
-      const at = insertSorted(this.#sorted, after, compare);
+      const at = this.#sorted.insert(after, limit);
       if (at < limit) changed = true;
     }
     const listed = isIn || ((wasIn || this.#pendingIds.has(id)) && after === undefined);
@@ -100,7 +100,7 @@ export class LiveQuery<T extends object> {
     if (!this.#dirty) return;
     this.#dirty = false;
     const { limit } = this.compiled;
-    const data = limit === Infinity ? this.#sorted.slice() : this.#sorted.slice(0, limit);
+    const data = this.#sorted.head(limit);
     this.state = {
       data,
       status: queryStatus(flags, cachedCount > 0),
