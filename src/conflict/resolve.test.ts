@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import type { OutboxEntry } from '../outbox/entry.js';
+import { conflictFields, decide, fromDecision, overwritten, remoteMatchesIntent, requeue } from './resolve.js';
+
+const head: OutboxEntry = {
+  seq: 7,
+  r: 'todos',
+  id: 'a',
+  op: 'update',
+  payload: { title: 'mine' },
+  baseVersion: 1,
+  key: 'k',
+  rekeys: 0,
+  frozen: true,
+  attempts: 3,
+  firstFailureAt: 5,
+  nextAttemptAt: 99,
+  changedAt: 1,
+  state: 'queued',
+  conflict: null,
+  failure: null,
+  origin: 'tab',
+};
+const fields = { key: 'id', version: 'version' };
+const base = { id: 'a', title: 'A', done: false, version: 1 };
+const ignore = ['version'];
+
+describe('remoteMatchesIntent', () => {
+  it('is true when the server already holds every field the change meant to write', () => {
+    expect(remoteMatchesIntent(head, { ...base, title: 'mine', version: 2 }, ignore)).toBe(true);
+    expect(remoteMatchesIntent(head, { ...base, title: 'theirs', version: 2 }, ignore)).toBe(false);
+    expect(remoteMatchesIntent(head, null, ignore)).toBe(false);
+    expect(remoteMatchesIntent({ ...head, op: 'delete', payload: null }, null, ignore)).toBe(true);
+  });
+});
+
+describe('requeue', () => {
+  it('re-sends the difference against the remote version under a new key, unfrozen and with fresh attempts', () => {
+    const [entry] = requeue(head, { ...base, title: 'mine', done: true }, { ...base, title: 'theirs', version: 2 }, fields);
+    expect(entry).toMatchObject({ seq: 7, key: 'k', rekeys: 1, op: 'update', payload: { title: 'mine', done: true }, baseVersion: 2 });
+    expect(entry).toMatchObject({ frozen: false, attempts: 0, firstFailureAt: null, nextAttemptAt: 0, state: 'queued' });
+  });
+
+  it('sends nothing when the target already equals the remote', () => {
+    expect(requeue(head, { ...base, version: 9 }, { ...base, version: 2 }, fields)).toEqual([]);
+  });
+
+  it('re-creates an entity deleted on the server, and deletes one the target removes', () => {
+    expect(requeue(head, { ...base, title: 'mine' }, null, fields)[0]).toMatchObject({ op: 'create', payload: { id: 'a', title: 'mine', done: false }, baseVersion: null });
+    expect(requeue(head, null, { ...base, version: 3 }, fields)[0]).toMatchObject({ op: 'delete', payload: null, baseVersion: 3 });
+    expect(requeue(head, null, null, fields)).toEqual([]);
+  });
+});
+
+describe('decide', () => {
+  const input = { op: 'update' as const, base, local: { ...base, title: 'mine' }, remote: { ...base, done: true, version: 2 }, ignore };
+  const context = { resource: 'todos', id: 'a', op: 'update' as const, base, local: input.local, remote: input.remote, fields: [] };
+
+  it("'merge' merges one-sided changes and parks two-sided ones", async () => {
+    expect(await decide('merge', input, context)).toEqual({ kind: 'target', choice: 'merged', value: { ...base, title: 'mine', done: true, version: 2 } });
+    const both = { ...input, remote: { ...base, title: 'theirs', version: 2 } };
+    expect(await decide('merge', both, { ...context, fields: ['title'] })).toEqual({ kind: 'park', fields: ['title'] });
+    expect(await decide('merge', { ...input, remote: null }, context)).toMatchObject({ kind: 'park' });
+  });
+
+  it('maps the fixed strategies and a resolver function', async () => {
+    expect(await decide('server-wins', input, context)).toEqual({ kind: 'remote' });
+    expect(await decide('client-wins', input, context)).toEqual({ kind: 'target', value: input.local, choice: 'local' });
+    expect(await decide('manual', input, context)).toEqual({ kind: 'park', fields: [] });
+    expect(await decide(async () => ({ value: { title: 'both' } }), input, context)).toMatchObject({ kind: 'target', choice: 'value', value: { title: 'both', done: true } });
+  });
+
+  it('never copies forbidden keys out of a chosen value', () => {
+    const outcome = fromDecision({ value: JSON.parse('{"__proto__": {"polluted": 1}, "title": "x"}') }, input, []);
+    expect(outcome.kind === 'target' && Object.getPrototypeOf(outcome.value)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+});
+
+describe('conflictFields and overwritten', () => {
+  it('names the fields changed on both sides, or what the other side changed when one side is gone', () => {
+    expect(conflictFields({ op: 'update', base, local: { ...base, title: 'm' }, remote: { ...base, title: 'r', version: 2 }, ignore })).toEqual(['title']);
+    expect(conflictFields({ op: 'delete', base, local: null, remote: { ...base, done: true, version: 2 }, ignore })).toEqual(['done']);
+  });
+
+  it('records what a resolution overwrote, field by field', () => {
+    expect(overwritten({ ...base, title: 'm' }, { ...base, title: 'r', version: 2 }, ignore)).toEqual({ title: { local: 'm', remote: 'r' } });
+  });
+});
