@@ -182,14 +182,17 @@ interface EdgeProfile {
   dropAfter: number;
   error5xx: number;
   rateLimit: number;
+  /** A write delivered twice to the server at once (a proxy retry, two senders). */
+  duplicate: number;
   latency: number;
   maxLatencyMs: number;
 }
 
-const CALM: EdgeProfile = { name: 'calm', dropBefore: 0, dropAfter: 0, error5xx: 0, rateLimit: 0, latency: 0, maxLatencyMs: 0 };
-// RELIABILITY.md G1: drop before 0.1, apply-then-drop 0.1, 5xx 0.1, 429 + Retry-After 0.05, latency 0-3 s virtual.
-const STANDARD: EdgeProfile = { name: 'standard', dropBefore: 0.1, dropAfter: 0.1, error5xx: 0.1, rateLimit: 0.05, latency: 0.3, maxLatencyMs: 3000 };
-const STORM: EdgeProfile = { name: 'storm', dropBefore: 0.2, dropAfter: 0.2, error5xx: 0.2, rateLimit: 0.1, latency: 0.5, maxLatencyMs: 3000 };
+const CALM: EdgeProfile = { name: 'calm', dropBefore: 0, dropAfter: 0, error5xx: 0, rateLimit: 0, duplicate: 0, latency: 0, maxLatencyMs: 0 };
+// RELIABILITY.md G1: drop before 0.1, apply-then-drop 0.1, 5xx 0.1, 429 + Retry-After 0.05, duplicate
+// delivery 0.05, latency 0-3 s virtual.
+const STANDARD: EdgeProfile = { name: 'standard', dropBefore: 0.1, dropAfter: 0.1, error5xx: 0.1, rateLimit: 0.05, duplicate: 0.05, latency: 0.3, maxLatencyMs: 3000 };
+const STORM: EdgeProfile = { name: 'storm', dropBefore: 0.2, dropAfter: 0.2, error5xx: 0.2, rateLimit: 0.1, duplicate: 0.1, latency: 0.5, maxLatencyMs: 3000 };
 
 type CrashMode = 'idle' | 'midWrite' | 'beforeSend' | 'afterApply';
 
@@ -371,12 +374,19 @@ class ChaosDevice {
       });
     }
     const dropAfter = write && roll < (edge += p.dropAfter);
+    const twin = write && this.faultRng.chance(p.duplicate) ? request.clone() : null;
+    if (twin) counters.injected++;
     if (latencyFirst) await hold();
     let response: Response;
     this.inflight++;
     stage('at the server');
     try {
-      const answer = await fetch(request);
+      // A duplicate goes out with the original, at once; the original's answer is the one returned.
+      const [answer, second] = await Promise.all([fetch(request), twin ? fetch(twin).catch((error: unknown) => error) : null]);
+      if (second instanceof Response) {
+        await second.arrayBuffer();
+        if (second.status === 422) counters.keyMisuse++;
+      }
       // Read whole at the server's side of the edge: a held answer is then bytes, not a socket.
       const body = await answer.arrayBuffer();
       response = new Response(answer.status === 204 ? null : body, { status: answer.status, statusText: answer.statusText, headers: answer.headers });
@@ -504,7 +514,15 @@ class ChaosRun {
     const base = this.rng.weighted({ calm: 2, standard: 5, storm: 2 });
     const p = base === 'calm' ? CALM : base === 'standard' ? STANDARD : STORM;
     const s = (x: number) => Math.min(1, x * scale);
-    return { ...p, dropBefore: s(p.dropBefore), dropAfter: s(p.dropAfter), error5xx: s(p.error5xx), rateLimit: s(p.rateLimit), latency: s(p.latency) };
+    return {
+      ...p,
+      dropBefore: s(p.dropBefore),
+      dropAfter: s(p.dropAfter),
+      error5xx: s(p.error5xx),
+      rateLimit: s(p.rateLimit),
+      duplicate: s(p.duplicate),
+      latency: s(p.latency),
+    };
   }
 
   /** Called from a device's network edge when an armed crash point is reached, and by the crash command. */
