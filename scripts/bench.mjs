@@ -754,9 +754,9 @@ function renderMarkdown(meta, scenarios, rows, goals) {
   const out = [];
   out.push('# harborsync benchmarks');
   out.push('');
-  out.push(`Measured ${meta.date.slice(0, 16).replace('T', ' ')} UTC on ${meta.machine.cpu}, \`nproc\` = ${meta.machine.nproc}, ${meta.machine.chromium} (headless, fresh on-disk profile per run), Node ${meta.machine.node}, commit ${meta.commit ?? '?'}.`);
+  out.push(`Measured ${meta.date.slice(0, 16).replace('T', ' ')} UTC on ${meta.machine.cpu}, \`nproc\` = ${meta.machine.nproc}, ${meta.machine.chromium} (headless; each repeat of each scenario in a browser on a fresh copy of one seeded on-disk profile, each row in a new page on an origin of its own), Node ${meta.machine.node}, commit ${meta.commit ?? '?'}.`);
   out.push(`The machine is shared: 1-minute load average ${meta.loadAverage.start[0]} at the start, ${meta.loadAverage.end[0]} at the end (2 cores), so absolute times drift; compare ratios.`);
-  out.push(`N = ${fmtInt(o.n)}${o.only.includes('reaction') && o.big > o.n ? ` (reaction also at ${fmtInt(o.big)})` : ''}, ${o.repeats} repeat${o.repeats > 1 ? 's' : ''} per row, order alternating between repeats; ${fmtInt(o.writes)} writes for durable writes and drain. Run took ${meta.durationSeconds} s.`);
+  out.push(`N = ${fmtInt(o.n)}${o.only.includes('reaction') && o.big > o.n ? ` (reaction also at ${fmtInt(o.big)})` : ''}, ${o.repeats} repeat${o.repeats > 1 ? 's' : ''} per row, rows rotating order between repeats; ${fmtInt(o.writes)} writes for durable writes and drain. Run took ${meta.durationSeconds} s.`);
   out.push('Every figure is the median over repeats. The ratio is to the row in bold (the baseline of its section, or of its N): taken within each repeat, where both ran in the same browser minutes apart, then the median over repeats (robust to the machine\'s load moving between repeats). Reproduce with `npm run bench` (flags in scripts/bench.mjs).');
   out.push('');
   out.push('## Targets (issue 11)');
@@ -774,6 +774,11 @@ function renderMarkdown(meta, scenarios, rows, goals) {
     out.push(`| ${r.section} | ${subject} | ${r.metric} | ${fmtNum(r.value)} | ${fmtRatio(r.ratio)} |`);
   }
   out.push('');
+  const notes = join(root, 'bench', 'notes.md');
+  if (existsSync(notes)) {
+    out.push(readFileSync(notes, 'utf8').trim());
+    out.push('');
+  }
   out.push('## Method');
   out.push('');
   for (const scenario of scenarios) out.push(`- ${scenario.title}.`);
@@ -785,10 +790,10 @@ function renderMarkdown(meta, scenarios, rows, goals) {
 const METHOD_NOTES = [
   '- Subjects: harborsync bundled from `src/` with esbuild (current source), raw IndexedDB with no library (the physical limit: same stores, same work, `durability: \'strict\'` as harborsync uses), and the pinned peers used as their docs show (bench/pages/*.ts).',
   '- ingest: harborsync through a transport whose list answer is already in memory (no network), so the figure is validation of each item + one transaction + the mirror; the database is opened before timing for every subject.',
-  '- hydrate: the page is seeded, reloaded, and timed from the library\'s first call (createSyncClient, `new Dexie`, createRxDatabase, indexedDB.open) to the first complete list. memory: used JS heap after a forced GC, after hydrate, minus before, with the list and the library instance kept alive.',
+  '- hydrate: the origin holds N todos stored by its library (seeded once per invocation, copied per repeat); the page opens its databases once, is reloaded, and is timed from the library\'s first call (createSyncClient, `new Dexie`, createRxDatabase, indexedDB.open) to the first complete list. memory: used JS heap after a forced GC, after hydrate, minus before, with the list and the library instance kept alive.',
   '- reaction: each update moves a not-done todo to the top of the query, timed from the call to the emission showing it (TanStack DB: its `subscribeChanges` callback carrying the change); each write is awaited before the next one, untimed. The burst issues 100 updates back to back and stops at the emission showing the last.',
   '- durable writes: harborsync and the raw baseline use strict durability; the durability column shows what each peer\'s transactions ran with. TanStack DB: each offline transaction is awaited until its outbox entry is stored (its `commit()` settles only when the server has it).',
-  '- drain: the API is bench/drain-api.mjs on the page\'s own origin: by default DESIGN section 2\'s update path in memory (~0.1 ms a request, so the figure is what the client adds per request); `--drain-server reference` proxies to server/index.mjs (PGlite, ~20-30 ms a write here). harborsync\'s updates are queued offline once (in the seeded profile, through the `online` seam); each run goes online and is timed to `pending = 0`; the raw loop sends the same PATCH requests (bearer, If-Match, Idempotency-Key, JSON body) with fetch and reads each answer.',
+  '- drain: the API is bench/drain-api.mjs on the page\'s own origin: by default DESIGN section 2\'s update path in memory (no database behind it, so the figure is what the client adds per request); `--drain-server reference` proxies to server/index.mjs (PGlite, ~20-30 ms a write here). harborsync\'s updates are queued offline once (in the seeded profile, through the `online` seam); each run goes online and is timed to `pending = 0`; the raw loop sends the same PATCH requests (bearer, If-Match, Idempotency-Key, JSON body) with fetch and reads each answer.',
 ];
 
 async function profileRuns(ctx, opts, site) {

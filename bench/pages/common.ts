@@ -146,3 +146,17 @@ async function warm(): Promise<unknown> {
   for (const name of names) (await req(indexedDB.open(name))).close();
   return { databases: names.length };
 }
+
+/**
+ * Records the durability every readwrite transaction of this page asks for (what a library does
+ * not expose); 'default' when it passes none.
+ */
+export function recordDurability(): () => string {
+  const seen = new Set<string>();
+  const original = IDBDatabase.prototype.transaction;
+  IDBDatabase.prototype.transaction = function (this: IDBDatabase, stores: string | string[], mode?: IDBTransactionMode, options?: IDBTransactionOptions) {
+    if (mode === 'readwrite') seen.add(options?.durability ?? 'default');
+    return original.call(this, stores, mode, options);
+  } as typeof original;
+  return () => [...seen].sort().join('+') || 'none';
+}

@@ -2,7 +2,7 @@
 // with an index for the sorted query, bulkInsert, RxQuery.$, RxDocument.incrementalPatch.
 import { createRxDatabase, type RxCollection, type RxDatabase, type RxDocument } from 'rxdb';
 import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
-import { heapAfterGc, keep, LIMIT, makeTodos, now, reactionPlan, register, signal, type ReactionResult, type Todo } from './common.js';
+import { heapAfterGc, keep, LIMIT, makeTodos, now, reactionPlan, recordDurability, register, signal, type ReactionResult, type Todo } from './common.js';
 
 const schema = {
   version: 0,
@@ -113,6 +113,7 @@ register('rxdb', {
   },
 
   async durable({ n, count }) {
+    const durability = recordDurability();
     const { db, todos, items } = await loaded(n as number);
     const ids = Array.from({ length: count as number }, (_, i) => items[i % items.length]!.id);
     const byId = await docs(todos, ids);
@@ -120,6 +121,6 @@ register('rxdb', {
     for (let i = 0; i < ids.length; i++) await byId.get(ids[i]!)!.incrementalPatch({ title: `w${i}` });
     const ms = now() - t0;
     await db.close();
-    return { ms, durability: 'default' };
+    return { ms, durability: durability() };
   },
 });

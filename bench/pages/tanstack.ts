@@ -7,7 +7,7 @@ import { IndexedDBAdapter, startOfflineExecutor, type OnlineDetector } from '@ta
 // collection from the top-level 0.15.2 does not see its transactions, so the collection it
 // manages comes from that copy, as an app installing both would have to do.
 import { createCollection as createOfflineCollection } from '../../node_modules/@tanstack/offline-transactions/node_modules/@tanstack/db/dist/esm/index.js';
-import { LIMIT, makeTodos, now, reactionPlan, register, signal, type ReactionResult, type Todo } from './common.js';
+import { LIMIT, makeTodos, now, reactionPlan, recordDurability, register, signal, type ReactionResult, type Todo } from './common.js';
 
 /** Never online: the executor keeps every transaction in its outbox. */
 const offline: OnlineDetector = {
@@ -83,6 +83,7 @@ register('tanstack', {
 
   /** Sequential offline transactions, each awaited until its outbox entry is stored. */
   async durable({ n, count }) {
+    const durability = recordDurability();
     const items = makeTodos(n as number);
     const todos = createOfflineCollection<Todo, string>({
       id: 'todos',
@@ -123,6 +124,6 @@ register('tanstack', {
     }
     const ms = now() - t0;
     executor.dispose();
-    return { ms, durability: 'default' };
+    return { ms, durability: durability() };
   },
 });
