@@ -139,7 +139,6 @@ export function isEntityRecord(value: unknown): value is EntityRecord {
  * array sorts after every string. IDBKeyRange is read when called (never at import), from the
  * realm that provides IndexedDB; null where it is missing, and callers read the `r` index instead.
  */
-export function resourceRange(r: string): IDBKeyRange | null {
-  const KeyRange = (globalThis as { IDBKeyRange?: typeof IDBKeyRange }).IDBKeyRange;
+export function resourceRange(KeyRange: typeof IDBKeyRange | undefined, r: string): IDBKeyRange | null {
   return KeyRange ? KeyRange.bound([r], [r, []]) : null;
 }

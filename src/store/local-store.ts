@@ -46,13 +46,17 @@ export class LocalStore {
   readonly #factory: IDBFactory | undefined;
   readonly #callbacks: StoreCallbacks;
 
+  readonly #KeyRange: typeof IDBKeyRange | undefined;
+
   constructor(
     factory: IDBFactory | undefined,
     readonly namespace: string,
     callbacks: StoreCallbacks,
+    KeyRange?: typeof IDBKeyRange,
   ) {
     this.#factory = factory;
     this.#callbacks = callbacks;
+    this.#KeyRange = KeyRange;
   }
 
   /** Opens the database and loads the outbox, once. */
@@ -141,7 +145,7 @@ export class LocalStore {
     const db = await this.#handle();
     // By primary-key range ([r] up to [r, []], which sorts after every [r, id]): one ordered scan
     // of the store instead of the index's lookup per record, 1.5-3x faster cold in Chromium.
-    const range = resourceRange(r);
+    const range = resourceRange(this.#KeyRange, r);
     const raw = range ? await db.getAll('entities', range) : await db.getAllFromIndex('entities', 'r', r);
     const records: EntityRecord[] = [];
     for (const record of raw) {
