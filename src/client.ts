@@ -17,6 +17,7 @@ import { ResourceMirror } from './store/mirror.js';
 import { fromTabError, openTabChannel, toTabError, type TabChannel, type TabMessage } from './sync/broadcast.js';
 import { electLeader } from './sync/leader.js';
 import { pull, syncedAtKey } from './sync/pull.js';
+import { INITIAL_STATUS } from './sync/status.js';
 import { OnDemandLoader } from './sync/on-demand.js';
 import { createRestTransport } from './transport/rest.js';
 import { ResourceHandleImpl, type HandleHost } from './resource-handle.js';
@@ -162,18 +163,7 @@ class Client implements SyncClient, HandleHost {
     this.transport =
       options.transport ??
       createRestTransport({ baseUrl: options.baseUrl, fetch: this.env.fetch, auth: options.auth, timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs });
-    this.#statusSubject = new BehaviorSubject<SyncStatus>({
-      online: true,
-      leader: false,
-      syncing: false,
-      pending: 0,
-      failed: 0,
-      conflicts: 0,
-      paused: null,
-      nextRetryAt: null,
-      lastSyncedAt: null,
-      lastError: null,
-    });
+    this.#statusSubject = new BehaviorSubject<SyncStatus>({ ...INITIAL_STATUS });
     this.status$ = this.#statusSubject.asObservable();
     this.conflicts$ = this.#conflictsSubject.asObservable();
     this.failed$ = this.#failedSubject.asObservable();

@@ -1,5 +1,5 @@
 import type { Observable, Unsubscribable } from 'rxjs';
-import type { EntityState, QueryState, SyncStatus } from '../types.js';
+import type { EntityState, QueryState } from '../types.js';
 
 /** The latest value of an observable, in the shape `useSyncExternalStore` takes. */
 export interface ExternalStore<T> {
@@ -118,18 +118,7 @@ export const LOADING_ENTITY: EntityState<never> = /* @__PURE__ */ Object.freeze(
 });
 
 /** The sync status before the client reports one, and on the server: nothing pending, nothing known. */
-export const INITIAL_STATUS: SyncStatus = /* @__PURE__ */ Object.freeze({
-  online: true,
-  leader: false,
-  syncing: false,
-  pending: 0,
-  failed: 0,
-  conflicts: 0,
-  paused: null,
-  nextRetryAt: null,
-  lastSyncedAt: null,
-  lastError: null,
-});
+export { INITIAL_STATUS } from '../sync/status.js';
 
 /** The conflict and failed lists before the client reports them, and on the server. */
 export const EMPTY_LIST: never[] = /* @__PURE__ */ Object.freeze([]) as never[];
