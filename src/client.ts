@@ -55,6 +55,8 @@ const DEFAULTS = {
 /** Above this many entities named by other tabs at once, the resource is re-read whole. */
 const REREAD_WHOLE_ABOVE = 1_000;
 
+const bySeq = (a: OutboxEntry, b: OutboxEntry) => a.seq - b.seq;
+
 const sameEntries = (a: readonly OutboxEntry[], b: readonly OutboxEntry[]) =>
   a.length === b.length && a.every((entry, i) => entry === b[i]);
 
@@ -467,26 +469,26 @@ class Client implements SyncClient, HandleHost {
 
   /** Recomputes status counts, conflicts$ and failed$ from the outbox. */
   outboxChanged(): void {
-    const entries = this.store.outbox.all();
+    // Runs after every commit: one unsorted pass; only the (few) parked entries are sorted.
     let pending = 0;
-    const conflicts: Conflict[] = [];
-    const failed: FailedMutation[] = [];
-    for (const entry of entries) {
+    const conflictEntries: OutboxEntry[] = [];
+    const failedEntries: OutboxEntry[] = [];
+    for (const entry of this.store.outbox.values()) {
       if (entry.state === 'queued') pending++;
-      else if (entry.state === 'conflict' && entry.conflict) conflicts.push(this.#toConflict(entry));
-      else if (entry.state === 'failed') failed.push(this.#toFailed(entry));
+      else if (entry.state === 'conflict' && entry.conflict) conflictEntries.push(entry);
+      else if (entry.state === 'failed') failedEntries.push(entry);
     }
-    this.#patchStatus({ pending, conflicts: conflicts.length, failed: failed.length });
-    const conflictEntries = entries.filter((e) => e.state === 'conflict' && e.conflict);
-    const failedEntries = entries.filter((e) => e.state === 'failed');
+    conflictEntries.sort(bySeq);
+    failedEntries.sort(bySeq);
+    this.#patchStatus({ pending, conflicts: conflictEntries.length, failed: failedEntries.length });
     // Entries are replaced, never mutated, on every commit: identity tells what changed.
     if (!sameEntries(this.#conflictEntries, conflictEntries)) {
       this.#conflictEntries = conflictEntries;
-      this.#conflictsSubject.next(conflicts);
+      this.#conflictsSubject.next(conflictEntries.map((entry) => this.#toConflict(entry)));
     }
     if (!sameEntries(this.#failedEntries, failedEntries)) {
       this.#failedEntries = failedEntries;
-      this.#failedSubject.next(failed);
+      this.#failedSubject.next(failedEntries.map((entry) => this.#toFailed(entry)));
     }
   }
 

@@ -49,6 +49,11 @@ export class OutboxMemory {
     return this.entriesOf(r, id).some((e) => !isRolledBack(e));
   }
 
+  /** Every entry, in no particular order (cheaper than all() when order does not matter). */
+  values(): IterableIterator<OutboxEntry> {
+    return this.#bySeq.values();
+  }
+
   /** Every entry in global order. */
   all(): OutboxEntry[] {
     return [...this.#bySeq.values()].sort((a, b) => a.seq - b.seq);
