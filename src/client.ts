@@ -60,10 +60,12 @@ const bySeq = (a: OutboxEntry, b: OutboxEntry) => a.seq - b.seq;
 const sameEntries = (a: readonly OutboxEntry[], b: readonly OutboxEntry[]) =>
   a.length === b.length && a.every((entry, i) => entry === b[i]);
 
-function checkOptions(options: SyncClientOptions): Map<string, Def> {
+function checkOptions(options: SyncClientOptions, baseHref: string | undefined): Map<string, Def> {
   if (!options || typeof options !== 'object') throw new TypeError('createSyncClient: options are required');
-  if (typeof options.baseUrl !== 'string' || !URL.canParse(options.baseUrl)) {
-    throw new TypeError(`createSyncClient: baseUrl must be an absolute URL, got ${JSON.stringify(options.baseUrl)}`);
+  if (typeof options.baseUrl !== 'string' || !URL.canParse(options.baseUrl, baseHref)) {
+    throw new TypeError(
+      `createSyncClient: baseUrl must be an absolute URL, or relative to the page (like '/api'), got ${JSON.stringify(options.baseUrl)}`,
+    );
   }
   if (!Array.isArray(options.resources) || options.resources.length === 0) {
     throw new TypeError('createSyncClient: resources must list at least one defineResource() definition');
@@ -141,8 +143,8 @@ class Client implements SyncClient, HandleHost {
   readonly events$: Observable<SyncEvent>;
 
   constructor(options: SyncClientOptions) {
-    this.defs = checkOptions(options);
-    this.env = resolveEnv(options);
+    this.env = resolveEnv(options ?? {});
+    this.defs = checkOptions(options, this.env.baseHref);
     if (!this.env.indexedDB) {
       throw new StorageError('IndexedDB is not available here (private mode or a non-browser host); pass the indexedDB option');
     }
@@ -164,7 +166,7 @@ class Client implements SyncClient, HandleHost {
     }, this.env.IDBKeyRange);
     this.transport =
       options.transport ??
-      createRestTransport({ baseUrl: options.baseUrl, fetch: this.env.fetch, auth: options.auth, timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs });
+      createRestTransport({ baseUrl: new URL(options.baseUrl, this.env.baseHref).href, fetch: this.env.fetch, auth: options.auth, timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs });
     this.#statusSubject = new BehaviorSubject<SyncStatus>({ ...INITIAL_STATUS });
     this.status$ = this.#statusSubject.asObservable();
     this.conflicts$ = this.#conflictsSubject.asObservable();

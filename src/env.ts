@@ -13,6 +13,8 @@ export interface Env {
   random(): number;
   online$: Observable<boolean>;
   indexedDB: IDBFactory | undefined;
+  /** The page's address, against which a relative `baseUrl` ('/api') resolves; undefined outside a page. */
+  baseHref: string | undefined;
   /** The key ranges of the IndexedDB in use (a faster by-key-range load when present). */
   IDBKeyRange: typeof IDBKeyRange | undefined;
   fetch: typeof globalThis.fetch;
@@ -47,6 +49,7 @@ export function resolveEnv(options: EnvOptions): Env {
   const g = globalThis as {
     indexedDB?: IDBFactory;
     IDBKeyRange?: typeof IDBKeyRange;
+    location?: { href?: string };
     navigator?: { locks?: LockManagerLike };
     BroadcastChannel?: new (name: string) => BroadcastChannelLike;
   };
@@ -65,6 +68,7 @@ export function resolveEnv(options: EnvOptions): Env {
     online$: options.online ?? browserOnline$(),
     indexedDB: options.indexedDB ?? g.indexedDB,
     IDBKeyRange: g.IDBKeyRange,
+    baseHref: typeof g.location?.href === 'string' ? g.location.href : undefined,
     fetch: fetchImpl as typeof globalThis.fetch,
     locks: options.locks === null ? undefined : (options.locks ?? g.navigator?.locks),
     BroadcastChannel: options.BroadcastChannel === null ? undefined : (options.BroadcastChannel ?? g.BroadcastChannel),

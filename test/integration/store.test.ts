@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createTestBackend } from '../../server/index.mjs';
 import { HttpError, SchemaError, type QueryState } from '../../src/index.js';
 import { closeDevices, device, notes, todos, until, type Device, type Todo } from '../helpers/harness.js';
@@ -195,6 +195,20 @@ describe('reading and caching', () => {
     expect(last.status).toBe('success');
     expect(last.error).toBeInstanceOf(HttpError);
     expect(last.data).toHaveLength(1);
+  });
+
+  it('resolves a relative baseUrl against the page, and refuses one outside a page', async () => {
+    await seedTodos(1);
+    vi.stubGlobal('location', { href: `${server.url}app/index.html` });
+    try {
+      const d = make('/api');
+      await d.client.resource(todos).refresh();
+      expect(d.calls).toEqual(['GET /api/todos?since=']);
+      expect(await d.client.resource(todos).list()).toHaveLength(1);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(() => make('/api')).toThrow(/baseUrl must be an absolute URL, or relative to the page/);
   });
 
   it('sends Authorization only to the baseUrl origin and never stores the token', async () => {
