@@ -1,14 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Query, SortDirection } from '../types.js';
+import { SortedChunks } from './sorted-chunks.js';
 import {
-  binarySearch,
   compareValues,
   compileQuery,
-  insertSorted,
   queryKey,
-  removeAt,
-  removeSorted,
 } from './query.js';
 
 interface Todo {
@@ -371,63 +368,6 @@ describe('queryKey', () => {
   });
 });
 
-describe('binarySearch, insertSorted, removeSorted, removeAt', () => {
-  const byNumber = (a: number, b: number): number => a - b;
-
-  it('finds present items and encodes the insertion point of absent ones', () => {
-    expect(binarySearch([], 1, byNumber)).toBe(-1);
-    const list = [10, 20, 30];
-    expect(binarySearch(list, 10, byNumber)).toBe(0);
-    expect(binarySearch(list, 30, byNumber)).toBe(2);
-    expect(binarySearch(list, 5, byNumber)).toBe(-1);
-    expect(binarySearch(list, 25, byNumber)).toBe(-3);
-    expect(binarySearch(list, 35, byNumber)).toBe(-4);
-  });
-
-  it('agrees with a linear scan', () => {
-    const sortedUnique = fc.uniqueArray(fc.integer({ min: -50, max: 50 })).map((a) => a.sort(byNumber));
-    fc.assert(
-      fc.property(sortedUnique, fc.integer({ min: -60, max: 60 }), (list, x) => {
-        const found = binarySearch(list, x, byNumber);
-        const index = list.indexOf(x);
-        if (index >= 0) expect(found).toBe(index);
-        else expect(-found - 1).toBe(list.filter((y) => y < x).length);
-      }),
-    );
-  });
-
-  it('insertSorted inserts at the position and replaces an equal item in place', () => {
-    const list = [10, 30];
-    expect(insertSorted(list, 20, byNumber)).toBe(1);
-    expect(insertSorted(list, 5, byNumber)).toBe(0);
-    expect(insertSorted(list, 40, byNumber)).toBe(4);
-    expect(list).toEqual([5, 10, 20, 30, 40]);
-    const byId = (a: { id: number }, b: { id: number }): number => a.id - b.id;
-    const rows = [{ id: 1 }, { id: 2 }];
-    const replacement = { id: 2 };
-    expect(insertSorted(rows, replacement, byId)).toBe(1);
-    expect(rows).toHaveLength(2);
-    expect(rows[1]).toBe(replacement);
-  });
-
-  it('removeSorted removes the equal item, or returns -1', () => {
-    const list = [1, 2, 3];
-    expect(removeSorted(list, 2, byNumber)).toBe(1);
-    expect(list).toEqual([1, 3]);
-    expect(removeSorted(list, 2, byNumber)).toBe(-1);
-    expect(removeSorted([], 2, byNumber)).toBe(-1);
-    expect(list).toEqual([1, 3]);
-  });
-
-  it('removeAt removes and returns the item, ignoring indexes out of range', () => {
-    const list = ['a', 'b', 'c'];
-    expect(removeAt(list, 1)).toBe('b');
-    expect(list).toEqual(['a', 'c']);
-    for (const index of [-1, 2, 0.5, NaN]) expect(removeAt(list, index)).toBeUndefined();
-    expect(list).toEqual(['a', 'c']);
-  });
-});
-
 describe('incremental maintenance equals a full recompute', () => {
   const idArb = fc.constantFrom('e0', 'e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7');
   const titleArb = fc.constantFrom<unknown>(undefined, null, '', 'a', 'B', 'b', 'ä', 'aa');
@@ -468,22 +408,21 @@ describe('incremental maintenance equals a full recompute', () => {
       fc.property(queryArb, fc.array(stepArb, { maxLength: 60 }), (query, steps) => {
         const q = compileQuery<Todo>(query as Query<Todo>, 'id');
         const store = new Map<string, Todo>();
-        const sorted: Todo[] = [];
+        const sorted = new SortedChunks<Todo>(q.compare);
         for (const step of steps) {
           const old = store.get(step.id);
           let next: Todo | undefined;
           if (step.type === 'put') next = { ...step.fields, id: step.id };
           else if (step.type === 'patch') next = old && { ...old, ...step.fields };
           else next = undefined;
-          if (old && q.matches(old)) expect(removeSorted(sorted, old, q.compare)).toBeGreaterThanOrEqual(0);
+          if (old && q.matches(old)) expect(sorted.remove(old)).toBeGreaterThanOrEqual(0);
           if (next) store.set(step.id, next);
           else store.delete(step.id);
-          if (next && q.matches(next)) insertSorted(sorted, next, q.compare);
+          if (next && q.matches(next)) sorted.insert(next);
 
           const full = [...store.values()].filter(q.matches).sort(q.compare);
-          expect(sorted).toHaveLength(full.length);
-          sorted.forEach((entity, i) => expect(entity).toBe(full[i]));
-          for (const [i, entity] of sorted.entries()) expect(binarySearch(sorted, entity, q.compare)).toBe(i);
+          expect(sorted.length).toBe(full.length);
+          sorted.head(full.length).forEach((entity, i) => expect(entity).toBe(full[i]));
         }
       }),
       { numRuns: 300 },

@@ -1,9 +1,8 @@
 /**
- * Queries compiled once into a matcher and a total order (pure), plus the sorted-array splice
- * primitives live queries use to stay current one change at a time.
+ * Queries compiled once into a matcher and a total order (pure).
  *
  * Order is total: ties are always broken by the key ascending, so every entity has exactly one
- * position and a binary search with the entity's own (old) value finds it.
+ * position and a binary search with the entity's own (old) value finds it (store/sorted-chunks.ts).
  */
 import type { Query, SortDirection } from '../types.js';
 import { deepEqual, isPlainObject } from '../internal/plain.js';
@@ -243,49 +242,4 @@ export function queryKey<T extends object>(query: Query<T> | undefined, keyField
   const whereText = isPlainObject(where) ? canonical(where) : '{}';
   const orderText = order.map(([field, direction]) => `${JSON.stringify(field)}:${direction}`).join(',');
   return `where=${whereText};order=${orderText};limit=${limit === Infinity ? 'none' : limit}`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Sorted-array primitives. With a total `compare`, each item has one exact position.
-
-/** The item's index when present (compare === 0), else `-(insertion point) - 1`. */
-export function binarySearch<T>(sorted: readonly T[], item: T, compare: Compare<T>): number {
-  let lo = 0;
-  let hi = sorted.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const c = compare(sorted[mid] as T, item);
-    if (c < 0) lo = mid + 1;
-    else if (c > 0) hi = mid - 1;
-    else return mid;
-  }
-  return -lo - 1;
-}
-
-/**
- * Inserts `item` at its position and returns the index. An item comparing equal (the same key
- * at the same position) is replaced in place rather than duplicated.
- */
-export function insertSorted<T>(sorted: T[], item: T, compare: Compare<T>): number {
-  const found = binarySearch(sorted, item, compare);
-  if (found >= 0) {
-    sorted[found] = item;
-    return found;
-  }
-  const at = -found - 1;
-  sorted.splice(at, 0, item); // splice beats copyWithin and manual shifting in V8 at 10k rows
-  return at;
-}
-
-/** Removes the item comparing equal to `item` (look it up by the OLD value); its index, or -1. */
-export function removeSorted<T>(sorted: T[], item: T, compare: Compare<T>): number {
-  const at = binarySearch(sorted, item, compare);
-  if (at >= 0) sorted.splice(at, 1);
-  return at >= 0 ? at : -1;
-}
-
-/** Removes and returns the item at `index`; undefined (and nothing removed) when out of range. */
-export function removeAt<T>(sorted: T[], index: number): T | undefined {
-  if (!Number.isInteger(index) || index < 0 || index >= sorted.length) return undefined;
-  return sorted.splice(index, 1)[0];
 }

@@ -45,11 +45,3 @@ function percentEncode(cp: number): string {
           : [0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 63), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63)];
   return bytes.map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
 }
-
-/** The opaque tag inside an `ETag` header: surrounding whitespace, a weak `W/` prefix and quotes removed. */
-export function fromEtag(header: string): string {
-  let tag = header.trim();
-  if (tag.startsWith('W/') || tag.startsWith('w/')) tag = tag.slice(2);
-  if (tag.length >= 2 && tag.startsWith('"') && tag.endsWith('"')) tag = tag.slice(1, -1);
-  return tag;
-}
