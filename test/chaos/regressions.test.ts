@@ -1,35 +1,20 @@
 /**
  * Bugs the chaos suite found, each pinned by the smallest scenario that shows it.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
+import { describe, expect, it } from 'vitest';
+import type { LedgerEntry } from '../../server/index.mjs';
 import type { Conflict, SyncStatus } from '../../src/index.js';
-import { device, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { referenceServer, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 
-const backend = createTestBackend();
-let server: Awaited<ReturnType<typeof backend.start>>;
-const open: Device[] = [];
-const make = (...args: Parameters<typeof device>) => {
-  const d = device(...args);
-  open.push(d);
-  return d;
-};
-
-beforeAll(async () => {
-  server = await backend.start();
-});
-afterAll(() => backend.close());
-beforeEach(() => backend.reset());
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((d) => d.client.close()));
-});
+const suite = referenceServer();
+const { make } = suite;
 
 const serverTodo = async (id: string) => {
-  const response = await fetch(`${server.apiUrl}/todos/${id}`, { headers: { Authorization: 'Bearer demo-alice' } });
+  const response = await fetch(`${suite.server.apiUrl}/todos/${id}`, { headers: { Authorization: 'Bearer demo-alice' } });
   return response.status === 404 ? null : ((await response.json()) as Todo);
 };
-const ledger = async () => (await server.admin.ledger('todos')).filter((r: LedgerEntry) => r.user !== 'mallory');
+const ledger = async () => (await suite.server.admin.ledger('todos')).filter((r: LedgerEntry) => r.user !== 'mallory');
 const statusOf = (d: Device): SyncStatus => {
   let value: SyncStatus | undefined;
   d.client.status$.subscribe((s) => (value = s)).unsubscribe();
@@ -43,11 +28,11 @@ const conflictsOf = (d: Device): Conflict[] => {
 
 describe('chaos findings', () => {
   it('a pending update keeps its view after a pull learned the entity was deleted on the server (seed 1)', async () => {
-    const d = make(server.apiUrl);
+    const d = make(suite.server.apiUrl);
     const h = d.client.resource(todos);
     await h.create({ id: 'a', title: 'A', done: false });
     await d.client.flush();
-    await server.admin.edit({ resource: 'todos', id: 'a', delete: true });
+    await suite.server.admin.edit({ resource: 'todos', id: 'a', delete: true });
     d.online.next(false);
     await h.update('a', { title: 'mine' });
     await h.refresh(); // the delta names 'a' as deleted; the pending update keeps the view
@@ -64,12 +49,12 @@ describe('chaos findings', () => {
   });
 
   it("resolve('local') keeps the changes queued after the conflict was parked (seed 1)", async () => {
-    const d = make(server.apiUrl);
+    const d = make(suite.server.apiUrl);
     const h = d.client.resource(todos);
     await h.create({ id: 'a', title: 'A', done: false });
     await d.client.flush();
     await h.update('a', { title: 'mine' });
-    await server.admin.edit({ resource: 'todos', id: 'a', patch: { title: 'theirs' } });
+    await suite.server.admin.edit({ resource: 'todos', id: 'a', patch: { title: 'theirs' } });
     await d.client.flush();
     expect(conflictsOf(d)).toHaveLength(1);
     await h.update('a', { title: 'later', done: true }); // queued behind the parked conflict
@@ -91,7 +76,7 @@ describe('chaos findings', () => {
     await until(() => refused.events.some((e) => e.type === 'retrying'), 'a retry after connection refused', 200);
 
     const stub: typeof fetch = async () => new Response('{"error":"busy"}', { status: 503, headers: { 'content-type': 'application/json' } });
-    const busy = make(server.apiUrl, { fetch: stub, retry: { baseDelayMs: 10, maxDelayMs: 10 } });
+    const busy = make(suite.server.apiUrl, { fetch: stub, retry: { baseDelayMs: 10, maxDelayMs: 10 } });
     await busy.client.resource(todos).create({ id: 'b', title: 'B', done: false });
     await until(() => busy.events.some((e) => e.type === 'retrying'), 'a retry after a 503 that never read the body', 200);
   });
@@ -113,7 +98,7 @@ describe('chaos findings', () => {
 
   it('an answer that arrives after a pull brought a newer version does not take the entity back (chaos seed 153)', async () => {
     const { fetch: held, gate } = holdingFetch();
-    const d = make(server.apiUrl, { fetch: held });
+    const d = make(suite.server.apiUrl, { fetch: held });
     const h = d.client.resource(todos);
     await h.create({ id: 'a', title: 'A', done: false });
     await d.client.flush();
@@ -121,7 +106,7 @@ describe('chaos findings', () => {
     gate.method = 'PATCH';
     await h.update('a', { title: 'mine' }); // applied as version 2, its answer held
     await until(() => gate.release !== null, 'the update to reach the server');
-    await server.admin.edit({ resource: 'todos', id: 'a', patch: { done: true } }); // version 3
+    await suite.server.admin.edit({ resource: 'todos', id: 'a', patch: { done: true } }); // version 3
     await h.refresh(); // brings version 3 while the update's answer is still out
     gate.release!();
     await d.client.flush();
@@ -132,13 +117,13 @@ describe('chaos findings', () => {
 
   it('a deletion pulled while a create\'s answer is still out is applied once that answer is in (chaos seed 153)', async () => {
     const { fetch: held, gate } = holdingFetch();
-    const d = make(server.apiUrl, { fetch: held });
+    const d = make(suite.server.apiUrl, { fetch: held });
     const h = d.client.resource(todos);
     await h.refresh();
     gate.method = 'POST';
     await h.create({ id: 'a', title: 'A', done: false }); // applied as version 1, its answer held
     await until(() => gate.release !== null, 'the create to reach the server');
-    await server.admin.edit({ resource: 'todos', id: 'a', delete: true });
+    await suite.server.admin.edit({ resource: 'todos', id: 'a', delete: true });
     await h.refresh(); // names 'a' deleted while the create is pending: the view stays for now
     gate.release!();
     await d.client.flush();
@@ -150,9 +135,9 @@ describe('chaos findings', () => {
   it("a tab that has not heard of another tab's settled entry does not fold it back into what a pull stores (chaos seed 25, tabs)", async () => {
     const hub = new BroadcastHub();
     const locks = new FakeLocks();
-    const leader = make(server.apiUrl, { locks, BroadcastChannel: hub.Channel });
+    const leader = make(suite.server.apiUrl, { locks, BroadcastChannel: hub.Channel });
     await until(() => locks.held().length === 1, 'the first tab to lead');
-    const follower = make(server.apiUrl, { locks, BroadcastChannel: hub.Channel }, leader.indexedDB, leader.clock);
+    const follower = make(suite.server.apiUrl, { locks, BroadcastChannel: hub.Channel }, leader.indexedDB, leader.clock);
     leader.online.next(false);
     follower.online.next(false);
     await follower.client.resource(todos).create({ id: 'a', title: 'A', done: false });
@@ -165,7 +150,7 @@ describe('chaos findings', () => {
     await follower.client.resource(todos).refresh(); // brings version 1 while it still thinks the create is queued
     hub.drop = () => false;
     // What is stored (what any tab, or the next page load, reads) is the confirmed entity.
-    const reopened = make(server.apiUrl, {}, leader.indexedDB, leader.clock);
+    const reopened = make(suite.server.apiUrl, {}, leader.indexedDB, leader.clock);
     reopened.online.next(false);
     expect(await reopened.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'A', done: false, version: 1 });
   });

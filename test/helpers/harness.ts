@@ -1,4 +1,6 @@
 import { IDBFactory } from 'fake-indexeddb';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import { createTestBackend, type RunningServer } from '../../server/index.mjs';
 import { BehaviorSubject } from 'rxjs';
 import { z } from 'zod';
 import { createSyncClient, defineResource, type SyncClient, type SyncClientOptions, type SyncEvent } from '../../src/index.js';
@@ -89,4 +91,29 @@ export async function closeDevices(devices: Device[]): Promise<void> {
       await d.client.close();
     }),
   );
+}
+
+/**
+ * One reference server for a test file: started before its tests, reset between them, closed
+ * after; `make` builds devices on it that are flushed and closed after each test.
+ */
+export function referenceServer(options?: Parameters<ReturnType<typeof createTestBackend>['start']>[0]) {
+  const backend = createTestBackend();
+  const devices: Device[] = [];
+  const suite = {
+    backend,
+    server: undefined as unknown as RunningServer,
+    make: (...args: Parameters<typeof device>): Device => {
+      const d = device(...args);
+      devices.push(d);
+      return d;
+    },
+  };
+  beforeAll(async () => {
+    suite.server = await backend.start(options);
+  });
+  afterAll(() => backend.close());
+  beforeEach(() => backend.reset());
+  afterEach(() => closeDevices(devices));
+  return suite;
 }

@@ -6,31 +6,16 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { IDBFactory } from 'fake-indexeddb';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
+import type { LedgerEntry } from '../../server/index.mjs';
 import { defineResource, PendingMutationsError, type SyncEvent, type SyncStatus } from '../../src/index.js';
-import { device, todos, until, type Device } from '../helpers/harness.js';
+import { referenceServer, todos, until, type Device } from '../helpers/harness.js';
 
-const backend = createTestBackend();
-let server: Awaited<ReturnType<typeof backend.start>>;
-const open: Device[] = [];
-const make = (...args: Parameters<typeof device>) => {
-  const d = device(...args);
-  open.push(d);
-  return d;
-};
+const suite = referenceServer();
+const { make } = suite;
 
-beforeAll(async () => {
-  server = await backend.start();
-});
-afterAll(() => backend.close());
-beforeEach(() => backend.reset());
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((d) => d.client.close()));
-});
-
-const ledger = async (): Promise<LedgerEntry[]> => server.admin.ledger('todos');
+const ledger = async (): Promise<LedgerEntry[]> => suite.server.admin.ledger('todos');
 const status = (d: Device) => {
   let value: SyncStatus | undefined;
   d.client.status$.subscribe((s) => (value = s)).unsubscribe();
@@ -74,8 +59,8 @@ const eventText = (events: SyncEvent[]) =>
 describe('namespaces', () => {
   it('a namespace never sees another namespace of the same IndexedDB, in reads, queries or storage', async () => {
     const idb = new IDBFactory();
-    const alice = make(server.apiUrl, { namespace: 'alice', auth: { getToken: () => 'demo-alice' } }, idb);
-    const bob = make(server.apiUrl, { namespace: 'bob', auth: { getToken: () => 'demo-bob' } }, idb);
+    const alice = make(suite.server.apiUrl, { namespace: 'alice', auth: { getToken: () => 'demo-alice' } }, idb);
+    const bob = make(suite.server.apiUrl, { namespace: 'bob', auth: { getToken: () => 'demo-bob' } }, idb);
     alice.online.next(false);
     bob.online.next(false);
     const a = alice.client.resource(todos);
@@ -93,15 +78,15 @@ describe('namespaces', () => {
     expect((await idb.databases()).map((d) => d.name).sort()).toEqual(['harborsync:alice', 'harborsync:bob']);
     // A third client on alice's namespace sees alice's data (the namespace is the boundary).
     await alice.client.close();
-    const again = make(server.apiUrl, { namespace: 'alice' }, idb);
+    const again = make(suite.server.apiUrl, { namespace: 'alice' }, idb);
     again.online.next(false);
     expect((await again.client.resource(todos).list()).map((t) => t.id)).toEqual(['a1']);
   });
 
   it("clear() removes exactly its namespace's database, refusing while changes are pending", async () => {
     const idb = new IDBFactory();
-    const alice = make(server.apiUrl, { namespace: 'alice' }, idb);
-    const bob = make(server.apiUrl, { namespace: 'bob', auth: { getToken: () => 'demo-bob' } }, idb);
+    const alice = make(suite.server.apiUrl, { namespace: 'alice' }, idb);
+    const bob = make(suite.server.apiUrl, { namespace: 'bob', auth: { getToken: () => 'demo-bob' } }, idb);
     alice.online.next(false);
     await alice.client.resource(todos).create({ id: 'a1', title: 'A', done: false });
     await bob.client.resource(todos).create({ id: 'b1', title: 'B', done: false });
@@ -123,7 +108,7 @@ describe('namespaces', () => {
 describe('secrets', () => {
   it('tokens are never written to IndexedDB nor put on events$, through writes, pulls, conflicts, failures and a refresh', async () => {
     let token = 'stale-token-0123456789';
-    const d = make(server.apiUrl, {
+    const d = make(suite.server.apiUrl, {
       auth: { getToken: () => token, refreshToken: () => (token = 'demo-alice') },
       retry: { baseDelayMs: 10, maxDelayMs: 10 },
     });
@@ -132,17 +117,17 @@ describe('secrets', () => {
     await h.create({ id: 'a', title: 'A', done: false }); // 401, refresh, retried with the new token
     await d.client.flush();
     await until(() => status(d).pending === 0, 'the create to go through');
-    await server.admin.edit({ resource: 'todos', id: 'a', patch: { title: 'theirs' } });
+    await suite.server.admin.edit({ resource: 'todos', id: 'a', patch: { title: 'theirs' } });
     await h.update('a', { title: 'mine' }); // a conflict
     await d.client.flush();
-    await server.admin.faults({ failStatus: { status: 400, count: 1 } });
+    await suite.server.admin.faults({ failStatus: { status: 400, count: 1 } });
     await h.create({ id: 'b', title: 'B', done: false }); // a permanent failure
     await d.client.flush();
-    await server.admin.faults({ unauthorized: true });
+    await suite.server.admin.faults({ unauthorized: true });
     await h.create({ id: 'c', title: 'C', done: false }); // unauthorized after the refresh
     await d.client.flush();
     await h.refresh().catch(() => undefined);
-    await server.admin.faults({ unauthorized: false });
+    await suite.server.admin.faults({ unauthorized: false });
     expect(status(d)).toMatchObject({ conflicts: 1, failed: 1 });
     const stored = await dumpAll(d.indexedDB);
     expect(stored).toContain('mine'); // the dump is real
@@ -250,7 +235,7 @@ describe('Authorization stays on baseUrl\'s origin', () => {
 describe('user switch with pending changes', () => {
   it("B never sends A's entries; A's are sent with A's token once A is back", async () => {
     const idb = new IDBFactory();
-    const alice = make(server.apiUrl, { namespace: 'alice', auth: { getToken: () => 'demo-alice' } }, idb);
+    const alice = make(suite.server.apiUrl, { namespace: 'alice', auth: { getToken: () => 'demo-alice' } }, idb);
     alice.online.next(false);
     const a = alice.client.resource(todos);
     await a.create({ id: 'a1', title: 'alice 1', done: false });
@@ -258,7 +243,7 @@ describe('user switch with pending changes', () => {
     await a.update('a1', { done: true });
     await alice.client.close(); // logout without clear(): the changes stay in alice's database
 
-    const bob = make(server.apiUrl, { namespace: 'bob', auth: { getToken: () => 'demo-bob' } }, idb);
+    const bob = make(suite.server.apiUrl, { namespace: 'bob', auth: { getToken: () => 'demo-bob' } }, idb);
     const b = bob.client.resource(todos);
     await b.create({ id: 'b1', title: 'bob 1', done: false });
     await bob.client.flush();
@@ -270,7 +255,7 @@ describe('user switch with pending changes', () => {
     expect((await b.list()).map((t) => t.id)).toEqual(['b1']);
     await bob.client.close();
 
-    const back = make(server.apiUrl, { namespace: 'alice', auth: { getToken: () => 'demo-alice' } }, idb);
+    const back = make(suite.server.apiUrl, { namespace: 'alice', auth: { getToken: () => 'demo-alice' } }, idb);
     await back.client.flush();
     rows = await ledger();
     expect(rows.map((r) => [r.op, r.entityId, r.user])).toEqual([

@@ -1,5 +1,5 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
+import { describe, expect, it } from 'vitest';
+import type { LedgerEntry } from '../../server/index.mjs';
 import {
   ClosedError,
   HttpError,
@@ -9,35 +9,20 @@ import {
   type QueryState,
   type SyncStatus,
 } from '../../src/index.js';
-import { closeDevices, device, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { referenceServer, todos, until, type Todo } from '../helpers/harness.js';
 
-const backend = createTestBackend();
-let server: Awaited<ReturnType<typeof backend.start>>;
-const open: Device[] = [];
-const make = (...args: Parameters<typeof device>) => {
-  const d = device(...args);
-  open.push(d);
-  return d;
-};
+const suite = referenceServer();
+const { make } = suite;
 
-beforeAll(async () => {
-  server = await backend.start();
-});
-afterAll(() => backend.close());
-beforeEach(() => backend.reset());
-afterEach(async () => {
-  await closeDevices(open);
-});
-
-const ledger = async (): Promise<LedgerEntry[]> => server.admin.ledger('todos');
+const ledger = async (): Promise<LedgerEntry[]> => suite.server.admin.ledger('todos');
 const serverTodo = async (id: string) => {
-  const response = await fetch(`${server.apiUrl}/todos/${id}`, { headers: { Authorization: 'Bearer demo-alice' } });
+  const response = await fetch(`${suite.server.apiUrl}/todos/${id}`, { headers: { Authorization: 'Bearer demo-alice' } });
   return response.status === 404 ? null : ((await response.json()) as Todo);
 };
 
 describe('optimistic writes', () => {
   it('shows a write in live queries before its promise resolves, pending until the server confirms', async () => {
-    const d = make(server.apiUrl);
+    const d = make(suite.server.apiUrl);
     d.online.next(false);
     const h = d.client.resource(todos);
     const states: Array<QueryState<Todo>> = [];
@@ -57,7 +42,7 @@ describe('optimistic writes', () => {
   });
 
   it('rejects invalid input with ValidationError naming the field, writing nothing', async () => {
-    const d = make(server.apiUrl);
+    const d = make(suite.server.apiUrl);
     const h = d.client.resource(todos);
     await expect(h.create({ id: 't1', title: 42 as unknown as string, done: false })).rejects.toThrow(ValidationError);
     await expect(h.create({ id: 't1', title: 42 as unknown as string, done: false })).rejects.toThrow(/todos\/t1: field "title"/);
@@ -71,7 +56,7 @@ describe('optimistic writes', () => {
   });
 
   it('generates the key when absent', async () => {
-    const d = make(server.apiUrl);
+    const d = make(suite.server.apiUrl);
     const created = await d.client.resource(todos).create({ title: 'no id', done: false });
     expect(created.id).toMatch(/^[0-9a-f-]{36}$/);
   });
@@ -79,7 +64,7 @@ describe('optimistic writes', () => {
 
 describe('delivery', () => {
   it('delivers offline changes once, in order, when the network returns', async () => {
-    const d = make(server.apiUrl);
+    const d = make(suite.server.apiUrl);
     const h = d.client.resource(todos);
     d.online.next(false);
     await h.create({ id: 'a', title: 'A', done: false });
@@ -98,7 +83,7 @@ describe('delivery', () => {
   });
 
   it('coalesces ten offline updates of one entity into one request', async () => {
-    const d = make(server.apiUrl);
+    const d = make(suite.server.apiUrl);
     const h = d.client.resource(todos);
     await h.create({ id: 'a', title: 'A', done: false });
     await d.client.flush();
@@ -113,8 +98,8 @@ describe('delivery', () => {
   });
 
   it('retries a dropped request with the same key: applied once', async () => {
-    const d = make(server.apiUrl, { retry: { baseDelayMs: 100, maxDelayMs: 1000 } });
-    await server.admin.faults({ dropBeforeApply: { count: 1 } });
+    const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 100, maxDelayMs: 1000 } });
+    await suite.server.admin.faults({ dropBeforeApply: { count: 1 } });
     await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
     await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
     await d.clock.advance(1000);
@@ -123,10 +108,10 @@ describe('delivery', () => {
   });
 
   it('a response lost after the server applied the write is not applied twice', async () => {
-    const d = make(server.apiUrl, { retry: { baseDelayMs: 100, maxDelayMs: 1000 } });
+    const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 100, maxDelayMs: 1000 } });
     await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
     await d.client.flush();
-    await server.admin.faults({ dropAfterApply: { count: 1 } });
+    await suite.server.admin.faults({ dropAfterApply: { count: 1 } });
     await d.client.resource(todos).update('a', { title: 'B' });
     await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
     await d.clock.advance(1000);
@@ -139,8 +124,8 @@ describe('delivery', () => {
   });
 
   it('backs off on 503 and honours 429 Retry-After', async () => {
-    const d = make(server.apiUrl, { retry: { baseDelayMs: 1000, maxDelayMs: 8000 } });
-    await server.admin.faults({ rateLimit: { count: 1, retryAfter: '30' } });
+    const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 1000, maxDelayMs: 8000 } });
+    await suite.server.admin.faults({ rateLimit: { count: 1, retryAfter: '30' } });
     await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
     await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
     const retry = d.events.find((e) => e.type === 'retrying');
@@ -152,7 +137,7 @@ describe('delivery', () => {
     await d.clock.advance(1_000);
     await d.client.flush();
     expect(await ledger()).toHaveLength(1);
-    await server.admin.faults({ errorRate: { count: 2 }, errorStatus: 503 });
+    await suite.server.admin.faults({ errorRate: { count: 2 }, errorStatus: 503 });
     await d.client.resource(todos).update('a', { done: true });
     await until(() => d.events.filter((e) => e.type === 'retrying').length === 2);
     await d.clock.advance(8000);
@@ -163,11 +148,11 @@ describe('delivery', () => {
   });
 
   it('coming back online replays at once, ignoring the backoff', async () => {
-    const d = make(server.apiUrl, { retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
-    await server.admin.faults({ offline: true });
+    const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
+    await suite.server.admin.faults({ offline: true });
     await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
     await until(() => d.events.some((e) => e.type === 'retrying'));
-    await server.admin.faults({ offline: false });
+    await suite.server.admin.faults({ offline: false });
     d.online.next(false);
     d.online.next(true);
     await d.client.flush();
@@ -177,7 +162,7 @@ describe('delivery', () => {
   it('401 refreshes the token once; still 401 pauses as unauthorized until resume()', async () => {
     let token = 'stale';
     let refreshes = 0;
-    const d = make(server.apiUrl, {
+    const d = make(suite.server.apiUrl, {
       auth: {
         getToken: () => token,
         refreshToken: () => {
@@ -198,11 +183,11 @@ describe('delivery', () => {
   });
 
   it('a permanent 4xx moves the entry to failed$ and rolls the view back; retry() and discard() work', async () => {
-    const d = make(server.apiUrl);
+    const d = make(suite.server.apiUrl);
     const h = d.client.resource(todos);
     await h.create({ id: 'a', title: 'A', done: false });
     await d.client.flush();
-    await server.admin.faults({ failStatus: { status: 422, match: 'forbidden', count: 1 } });
+    await suite.server.admin.faults({ failStatus: { status: 422, match: 'forbidden', count: 1 } });
     await h.update('a', { title: 'forbidden' });
     await d.client.flush();
     let failed: FailedMutation[] = [];
@@ -214,7 +199,7 @@ describe('delivery', () => {
     await d.client.flush();
     expect(failed).toHaveLength(0);
     expect(await h.get('a')).toMatchObject({ title: 'forbidden', version: 2 });
-    await server.admin.faults({ failStatus: { status: 400, count: 1 } });
+    await suite.server.admin.faults({ failStatus: { status: 400, count: 1 } });
     await h.update('a', { title: 'again' });
     await d.client.flush();
     await failed[0]!.discard();
@@ -224,8 +209,8 @@ describe('delivery', () => {
   });
 
   it('parks an entry after maxAttempts retryable failures, holding back only its entity', async () => {
-    const d = make(server.apiUrl, { retry: { baseDelayMs: 10, maxDelayMs: 10, maxAttempts: 3 } });
-    await server.admin.faults({ failStatus: { status: 503, match: 'poison' } });
+    const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 10, maxDelayMs: 10, maxAttempts: 3 } });
+    await suite.server.admin.faults({ failStatus: { status: 503, match: 'poison' } });
     await d.client.resource(todos).create({ id: 'p', title: 'poison', done: false });
     await d.client.resource(todos).create({ id: 'q', title: 'fine', done: false });
     for (let i = 0; i < 5; i++) {
@@ -242,12 +227,12 @@ describe('delivery', () => {
 
 describe('crash safety and lifecycle', () => {
   it('an entry in flight when the page died is re-sent on the next start with the same key', async () => {
-    const d = make(server.apiUrl);
-    await server.admin.faults({ dropAfterApply: { count: 1 } });
+    const d = make(suite.server.apiUrl);
+    await suite.server.admin.faults({ dropAfterApply: { count: 1 } });
     await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
     await until(async () => (await ledger()).length === 1, 'the server applying the write');
     await d.client.close();
-    const reopened = make(server.apiUrl, {}, d.indexedDB, d.clock);
+    const reopened = make(suite.server.apiUrl, {}, d.indexedDB, d.clock);
     await d.clock.advance(60_000);
     await reopened.client.flush();
     const rows = await ledger();
@@ -258,15 +243,15 @@ describe('crash safety and lifecycle', () => {
   });
 
   it('close() during a slow request returns without waiting for it; the next client delivers it once', async () => {
-    const d = make(server.apiUrl);
-    await server.admin.faults({ latencyMs: 1500 });
+    const d = make(suite.server.apiUrl);
+    await suite.server.admin.faults({ latencyMs: 1500 });
     await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
     await until(() => d.events.some((e) => e.type === 'sent'), 'the request to leave');
     const closing = Date.now();
     await d.client.close();
     expect(Date.now() - closing).toBeLessThan(1000);
-    await server.admin.faults({ latencyMs: 0 });
-    const reopened = make(server.apiUrl, {}, d.indexedDB, d.clock);
+    await suite.server.admin.faults({ latencyMs: 0 });
+    const reopened = make(suite.server.apiUrl, {}, d.indexedDB, d.clock);
     await reopened.client.flush();
     await until(async () => (await ledger()).length === 1, 'the slow request to land');
     await new Promise((resolve) => setTimeout(resolve, 1600));
@@ -275,13 +260,13 @@ describe('crash safety and lifecycle', () => {
   });
 
   it('a pull of a newer version rebases pending changes on it', async () => {
-    const d = make(server.apiUrl);
+    const d = make(suite.server.apiUrl);
     const h = d.client.resource(todos);
     await h.create({ id: 'a', title: 'A', done: false });
     await d.client.flush();
     d.online.next(false);
     await h.update('a', { done: true });
-    await server.admin.edit({ resource: 'todos', id: 'a', patch: { title: 'theirs' } });
+    await suite.server.admin.edit({ resource: 'todos', id: 'a', patch: { title: 'theirs' } });
     await h.refresh();
     expect(await h.get('a')).toEqual({ id: 'a', title: 'theirs', done: true, version: 2 });
     d.online.next(true);
@@ -290,7 +275,7 @@ describe('crash safety and lifecycle', () => {
   });
 
   it('clear() refuses with pending changes unless told to discard them', async () => {
-    const d = make(server.apiUrl);
+    const d = make(suite.server.apiUrl);
     d.online.next(false);
     await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
     await expect(d.client.clear()).rejects.toBeInstanceOf(PendingMutationsError);
@@ -300,18 +285,18 @@ describe('crash safety and lifecycle', () => {
   });
 
   it('close() makes later calls reject with ClosedError', async () => {
-    const d = make(server.apiUrl);
+    const d = make(suite.server.apiUrl);
     await d.client.close();
     await expect(d.client.resource(todos).create({ title: 'x', done: false })).rejects.toBeInstanceOf(ClosedError);
     await expect(d.client.flush()).rejects.toBeInstanceOf(ClosedError);
   });
 
   it('wait: server resolves with the confirmed entity, or rejects with what it ended in', async () => {
-    const d = make(server.apiUrl);
+    const d = make(suite.server.apiUrl);
     const h = d.client.resource(todos);
     const confirmed = await h.create({ id: 'a', title: 'A', done: false }, { wait: 'server' });
     expect(confirmed).toEqual({ id: 'a', title: 'A', done: false, version: 1 });
-    await server.admin.faults({ failStatus: { status: 422, count: 1 } });
+    await suite.server.admin.faults({ failStatus: { status: 422, count: 1 } });
     await expect(h.update('a', { title: 'B' }, { wait: 'server' })).rejects.toBeInstanceOf(HttpError);
   });
 });
