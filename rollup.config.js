@@ -51,7 +51,7 @@ function onwarn(warning, warn) {
   warn(warning);
 }
 
-const typescript = () => esbuild({ target: 'es2020', sourceMap: true });
+const typescript = () => esbuild({ target: 'es2022', sourceMap: true });
 
 export default defineConfig([
   {
