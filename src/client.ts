@@ -50,6 +50,7 @@ const DEFAULTS = {
   maxDelayMs: 60_000,
   maxAttempts: 10,
   maxAgeMs: 24 * 60 * 60 * 1000,
+  maxInFlight: 4,
 };
 
 /** Above this many entities named by other tabs at once, the resource is re-read whole. */
@@ -82,6 +83,10 @@ function checkOptions(options: SyncClientOptions, baseHref: string | undefined):
     if (v !== undefined && !(typeof v === 'number' && v >= 0)) {
       throw new TypeError(`createSyncClient: ${key} must be a non-negative number, got ${String(v)}`);
     }
+  }
+  const { maxInFlight } = options;
+  if (maxInFlight !== undefined && !(Number.isInteger(maxInFlight) && maxInFlight >= 1)) {
+    throw new TypeError(`createSyncClient: maxInFlight must be a whole number of at least 1, got ${String(maxInFlight)}`);
   }
   return defs;
 }
@@ -179,6 +184,7 @@ class Client implements SyncClient, HandleHost {
       maxAttempts: retry.maxAttempts ?? DEFAULTS.maxAttempts,
       maxAgeMs: retry.maxAgeMs ?? DEFAULTS.maxAgeMs,
       sendDelayMs: this.sendDelayMs,
+      maxInFlight: options.maxInFlight ?? DEFAULTS.maxInFlight,
     }));
     this.#onDemand = new OnDemandLoader({
       store: this.store,

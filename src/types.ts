@@ -290,6 +290,12 @@ export interface SyncClientOptions {
   staleTimeMs?: number;
   /** Wait this long after an entity's last change before sending it. Default 0. */
   sendDelayMs?: number;
+  /**
+   * Outbox requests in flight at once, each to a different entity; one entity's changes are
+   * always sent one at a time, in order, and a change naming another entity in a `references`
+   * field waits for that entity's earlier changes. 1 sends strictly in global order. Default 4.
+   */
+  maxInFlight?: number;
   /** A request with no answer after this long is a network error. Default 30,000. */
   timeoutMs?: number;
   /** Replace the REST transport (GraphQL, RPC, another REST shape). */

@@ -37,9 +37,17 @@ function client(answer: () => unknown[], online = false): SyncClient {
 }
 
 /** A client of the drain's API through the default REST transport; counts requests by method. */
-function restClient(apiUrl: string, token: string, namespace: string, online: BehaviorSubject<boolean>, count: (method: string) => void): SyncClient {
+function restClient(
+  apiUrl: string,
+  token: string,
+  namespace: string,
+  online: BehaviorSubject<boolean>,
+  count: (method: string) => void,
+  maxInFlight?: number,
+): SyncClient {
   return createSyncClient({
     baseUrl: apiUrl,
+    maxInFlight,
     resources: [todos],
     namespace,
     auth: { getToken: () => token },
@@ -206,12 +214,13 @@ register('harborsync', {
   },
 
   /** The queued updates delivered once online: from going online to nothing pending. */
-  async drain({ apiUrl, token, namespace, expected }) {
+  async drain({ apiUrl, token, namespace, expected, maxInFlight }) {
     const online = new BehaviorSubject(false);
     let patches = 0;
-    const c = restClient(apiUrl as string, token as string, namespace as string, online, (method) => {
+    const countPatch = (method: string) => {
       if (method === 'PATCH') patches++;
-    });
+    };
+    const c = restClient(apiUrl as string, token as string, namespace as string, online, countPatch, maxInFlight as number);
     // Started: the outbox is loaded and this tab leads (sends).
     await firstValueFrom(c.status$.pipe(filter((s) => s.leader && s.pending === expected)));
     await mark('start');

@@ -36,6 +36,24 @@ export class OutboxMemory {
     for (const entry of [...entries].sort((a, b) => a.seq - b.seq)) this.#add(entry);
   }
 
+  /** One entry changed in place (same seq), as its transaction committed it. */
+  replaceEntry(entry: OutboxEntry): void {
+    const list = this.#byEntity.get(entityKey(entry.r, entry.id));
+    const at = list?.findIndex((e) => e.seq === entry.seq) ?? -1;
+    if (!list || at < 0) return;
+    list[at] = entry;
+    this.#bySeq.set(entry.seq, entry);
+  }
+
+  /** One entry is no longer stored (another tab settled it). */
+  removeEntry(entry: OutboxEntry): void {
+    const key = entityKey(entry.r, entry.id);
+    const list = this.#byEntity.get(key)?.filter((e) => e.seq !== entry.seq);
+    this.#bySeq.delete(entry.seq);
+    if (list?.length) this.#byEntity.set(key, list);
+    else this.#byEntity.delete(key);
+  }
+
   entriesOf(r: string, id: string): readonly OutboxEntry[] {
     return this.#byEntity.get(entityKey(r, id)) ?? [];
   }

@@ -18,6 +18,8 @@ export interface ReplayOptions {
   maxAttempts: number;
   maxAgeMs: number;
   sendDelayMs: number;
+  /** Requests in flight at once, each to a different entity. */
+  maxInFlight: number;
 }
 
 /** What the replay loop needs from its client. */
@@ -43,10 +45,21 @@ export interface ReplayHost {
   announce(): void;
 }
 
+const entityKey = (entry: OutboxEntry) => `${entry.r}\u0000${entry.id}`;
+
+interface PendingAnswer {
+  def: Def;
+  entry: OutboxEntry;
+  answer: Rec | null;
+  done: (change: ViewChange | null) => void;
+  failed: (error: unknown) => void;
+}
+
 /**
- * The replay loop: sends each entity's oldest entry, one request per entity, entities in global
- * order; classifies the answer; commits it. Retries back off; parked entries hold back only their
- * own entity.
+ * The replay loop: sends the oldest due entry of up to `maxInFlight` entities at once, starting
+ * them in global order, one in flight per entity (so each entity's changes arrive in order);
+ * classifies each answer; commits it. Retries back off; parked entries hold back only their own
+ * entity. A change that references another entity waits for that entity's earlier changes.
  */
 export class Replayer {
   #stopped = false;
@@ -55,6 +68,13 @@ export class Replayer {
   #cancelTimer: (() => void) | null = null;
   #flushing = 0;
   #idleWaiters: Array<() => void> = [];
+  /** Entities with a request on its way (from freezing to the stored answer). */
+  readonly #inFlight = new Set<string>();
+  /** After a storage fault nothing new is sent before this time. */
+  #faultUntil = 0;
+  /** Answers waiting for the next settle transaction, and whether one is running. */
+  #answers: PendingAnswer[] = [];
+  #settling = false;
 
   readonly #host: ReplayHost;
 
@@ -90,8 +110,8 @@ export class Replayer {
   }
 
   /**
-   * Stops the loop. A request in flight is abandoned, not awaited: its answer is dropped, and the
-   * entry, still in the outbox, is re-sent with the same key by the next client.
+   * Stops the loop. Requests in flight are abandoned, not awaited: their answers are dropped, and
+   * the entries, still in the outbox, are re-sent with the same keys by the next client.
    */
   stop(): void {
     this.#stopped = true;
@@ -106,44 +126,94 @@ export class Replayer {
     for (const resolve of waiters) resolve();
   }
 
-  #next(now: number): { entry: OutboxEntry | null; dueAt: number | null } {
+  /** The heads that may be sent now, oldest first, at most `room`; and when the next one is due. */
+  #due(now: number, room: number): { ready: OutboxEntry[]; dueAt: number | null } {
     let dueAt: number | null = null;
+    const ready: OutboxEntry[] = [];
+    const { sendDelayMs } = this.#host.options;
     for (const head of this.#host.store.outbox.heads()) {
-      if (head.state !== 'queued' || this.#waitsForServerId(head)) continue;
-      const readyAt = Math.max(head.nextAttemptAt, this.#flushing ? 0 : head.changedAt + this.#host.options.sendDelayMs);
-      if (readyAt <= now) return { entry: head, dueAt: null };
-      dueAt = dueAt === null ? readyAt : Math.min(dueAt, readyAt);
+      if (ready.length === room) break;
+      if (head.state !== 'queued' || this.#inFlight.has(entityKey(head)) || this.#waitsForOthers(head)) continue;
+      const readyAt = Math.max(head.nextAttemptAt, this.#flushing ? 0 : head.changedAt + sendDelayMs);
+      if (readyAt <= now) ready.push(head);
+      else dueAt = dueAt === null ? readyAt : Math.min(dueAt, readyAt);
     }
-    return { entry: null, dueAt };
+    return { ready, dueAt };
   }
 
   async #loop(): Promise<void> {
-    const { env } = this.#host;
+    const { env, options } = this.#host;
     while (!this.#stopped) {
-      const { entry, dueAt } = this.#host.canSend() ? this.#next(env.clock.now()) : { entry: null, dueAt: null };
-      if (entry) {
-        try {
-          await this.#send(entry);
-        } catch (error) {
-          if (this.#stopped) return;
-          // A storage fault while committing: the entry stays queued and is re-sent with its key.
-          const failure = error instanceof HarborSyncError ? error : new SchemaError([{ field: '', message: String(error) }]);
-          this.#host.emit({ type: 'error', at: env.clock.now(), resource: entry.r, error: failure });
-          await this.#sleep(this.#host.options.baseDelayMs);
-        }
+      const now = env.clock.now();
+      const room = options.maxInFlight - this.#inFlight.size;
+      const faulted = now < this.#faultUntil;
+      const { ready, dueAt } = room > 0 && !faulted && this.#host.canSend() ? this.#due(now, room) : { ready: [], dueAt: null };
+      if (ready.length) {
+        this.#launch(ready);
+        continue;
+      }
+      if (this.#inFlight.size) {
+        // Woken by the next answer, or when a backed-off entry falls due.
+        await this.#sleep(dueAt === null ? null : Math.max(0, dueAt - now));
+        continue;
+      }
+      if (faulted) {
+        await this.#sleep(this.#faultUntil - now);
         continue;
       }
       const backingOff = dueAt !== null && this.#nextIsBackoff();
       this.#host.setSyncing(false, backingOff ? dueAt : null);
       this.#releaseIdle();
-      await this.#sleep(dueAt === null ? null : Math.max(0, dueAt - env.clock.now()));
+      await this.#sleep(dueAt === null ? null : Math.max(0, dueAt - now));
     }
   }
 
-  /** An entry pointing at an entity the server has not named yet waits for that entity's POST. */
-  #waitsForServerId(entry: OutboxEntry): boolean {
+  /** Freezes the batch in one transaction, then sends each entry; the loop is woken as each ends. */
+  #launch(batch: OutboxEntry[]): void {
+    const { store, env } = this.#host;
+    for (const entry of batch) this.#inFlight.add(entityKey(entry));
+    const unfrozen = batch.filter((entry) => !entry.frozen);
+    const frozen = unfrozen.length ? store.freeze(unfrozen) : Promise.resolve([]);
+    for (const entry of batch) {
+      void frozen
+        .then((stored) => {
+          if (this.#stopped) return;
+          const i = unfrozen.indexOf(entry);
+          const current = i < 0 ? entry : stored[i];
+          // Gone from IndexedDB: another tab (a second sender) settled it.
+          if (current) return this.#send(current);
+        })
+        .catch((error: unknown) => {
+          if (this.#stopped) return;
+          // A storage fault while committing: the entry stays queued and is re-sent with its key.
+          const failure = error instanceof HarborSyncError ? error : new SchemaError([{ field: '', message: String(error) }]);
+          this.#host.emit({ type: 'error', at: env.clock.now(), resource: entry.r, error: failure });
+          this.#faultUntil = env.clock.now() + this.#host.options.baseDelayMs;
+        })
+        .finally(() => {
+          this.#inFlight.delete(entityKey(entry));
+          this.wake();
+        });
+    }
+  }
+
+  /**
+   * A change waits while it names, in a `references` field, an entity the server has not named
+   * yet, or one with an earlier change still to be delivered (a task created before its project).
+   */
+  #waitsForOthers(entry: OutboxEntry): boolean {
     const def = this.#host.definition(entry.r);
-    return def !== undefined && waitsForId(entry.payload, Object.keys(def.references));
+    if (!def || entry.payload === null) return false;
+    const fields = Object.keys(def.references);
+    if (fields.length === 0) return false;
+    if (waitsForId(entry.payload, fields)) return true;
+    const { outbox } = this.#host.store;
+    return fields.some((field) => {
+      const target = entry.payload?.[field];
+      if (typeof target !== 'string' && typeof target !== 'number') return false;
+      const earlier = outbox.entriesOf(def.references[field]!, String(target))[0];
+      return earlier !== undefined && earlier.seq < entry.seq && earlier.state === 'queued';
+    });
   }
 
   #nextIsBackoff(): boolean {
@@ -164,20 +234,9 @@ export class Replayer {
 
   async #send(entry: OutboxEntry): Promise<void> {
     const host = this.#host;
-    const { store, env } = host;
+    const { env } = host;
     const def = host.definition(entry.r);
     if (!def) return;
-    if (!entry.frozen) {
-      // Frozen before the request leaves: from here on the payload is what the key stands for.
-      await store.rewrite(def, entry.id, ({ base, entries }) => ({
-        base,
-        entries: entries.map((e) => (e.seq === entry.seq ? { ...e, frozen: true } : e)),
-      }));
-      const stored = store.outbox.get(entry.seq);
-      // Gone from IndexedDB: another tab (a second sender where Web Locks are missing) settled it.
-      if (!stored) return;
-      entry = stored;
-    }
     host.setSyncing(true, null);
     const attempt = entry.attempts + 1;
     host.emit({ type: 'sent', at: env.clock.now(), resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt });
@@ -221,12 +280,35 @@ export class Replayer {
         host.emit({ type: 'idRemapped', at: host.env.clock.now(), resource: def.name, from: entry.id, to: newId });
       }
     } else {
-      const change = await host.store.settle(def, entry, answer);
+      const change = await this.#settle(def, entry, answer);
       if (change) host.applied(change);
     }
     host.emit({ type: 'succeeded', at: host.env.clock.now(), resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq });
     host.settled(entry.seq, { value: answer });
     host.announce();
+  }
+
+  /** Stores an answer; answers arriving while a settle transaction runs share the next one. */
+  #settle(def: Def, entry: OutboxEntry, answer: Rec | null): Promise<ViewChange | null> {
+    const settled = new Promise<ViewChange | null>((done, failed) => this.#answers.push({ def, entry, answer, done, failed }));
+    void this.#settleQueued();
+    return settled;
+  }
+
+  async #settleQueued(): Promise<void> {
+    if (this.#settling) return;
+    this.#settling = true;
+    while (this.#answers.length) {
+      const batch = this.#answers;
+      this.#answers = [];
+      try {
+        const changes = await this.#host.store.settleMany(batch);
+        batch.forEach((item, i) => item.done(changes[i] ?? null));
+      } catch (error) {
+        for (const item of batch) item.failed(error);
+      }
+    }
+    this.#settling = false;
   }
 
   async #failed(def: Def, entry: OutboxEntry, error: unknown): Promise<void> {
@@ -282,7 +364,8 @@ export class Replayer {
       base,
       entries: entries.map((e) => (e.seq === entry.seq ? { ...e, attempts, firstFailureAt, nextAttemptAt: now + delayMs } : e)),
     }));
-    host.setSyncing(false, now + delayMs, error);
+    // Other entities may still have requests out.
+    host.setSyncing(this.#inFlight.size > 1, now + delayMs, error);
     host.emit({ type: 'retrying', at: now, resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt: attempts, delayMs, error });
   }
 

@@ -234,40 +234,47 @@ export class LocalStore {
   }
 
   /**
-   * The server's answer to `entry`: the entry leaves the queue in the same transaction that stores
-   * the answer as the new base; later entries are rebased on it. Returns null when another tab
-   * already settled it.
+   * Marks entries as sent-to-be, in one transaction, before their requests leave: from then on
+   * a frozen entry's payload is what its idempotency key stands for and nothing coalesces into
+   * it. Returns each entry as stored, or undefined when another tab already settled it.
    */
-  async settle(def: Def, entry: OutboxEntry, answer: Rec | null): Promise<ViewChange | null> {
-    const r = def.name;
-    const result = await this.#writeTx(`storing the answer for ${r}/${entry.id}`, async (tx) => {
-      const entities = tx.objectStore('entities');
+  async freeze(entries: readonly OutboxEntry[]): Promise<Array<OutboxEntry | undefined>> {
+    const frozen = await this.#writeTx('marking queued changes as sent', (tx) => {
       const outbox = tx.objectStore('outbox');
-      if (!(await outbox.get(entry.seq))) return null;
-      await outbox.delete(entry.seq);
-      const rest = (await outbox.index('entity').getAll([r, entry.id])).filter((e) => e.seq !== entry.seq);
-      // A pull committed while the request was out may hold a newer state, which includes this
-      // write: the answer must not take the entity back (the delta cursor has moved past it).
-      const stored = await entities.get([r, entry.id]);
-      const newer = answer && isEntityRecord(stored) && stored.base && isOlderVersion(answer[def.version], stored.base[def.version]);
-      const base = newer ? stored.base : answer;
-      const version = base ? base[def.version] : null;
-      for (const later of rest) {
-        if (later.frozen || later.op === 'create') continue;
-        later.baseVersion = version;
-        await outbox.put(later);
-      }
-      const view = foldView(base, rest);
-      if (base === null && rest.length === 0) await entities.delete([r, entry.id]);
-      else await entities.put({ r, id: entry.id, base, view });
-      return { rest, view };
+      return Promise.all(
+        entries.map(async (entry) => {
+          const stored = await outbox.get(entry.seq);
+          if (!stored || stored.frozen) return stored;
+          const next = { ...stored, frozen: true };
+          await outbox.put(next);
+          return next;
+        }),
+      );
     });
-    if (!result) {
-      await this.reloadOutbox();
-      return null;
-    }
-    this.outbox.setEntity(r, entry.id, result.rest);
-    return { r, id: entry.id, view: result.view };
+    frozen.forEach((entry, i) => (entry ? this.outbox.replaceEntry(entry) : this.outbox.removeEntry(entries[i]!)));
+    return frozen;
+  }
+
+  /**
+   * Server answers, in one transaction (answers that arrive together share its commit): each
+   * entry leaves the queue in the transaction that stores its answer as the new base, and the
+   * entity's later entries are rebased on it. An item is null when another tab already settled it.
+   */
+  async settleMany(items: ReadonlyArray<{ def: Def; entry: OutboxEntry; answer: Rec | null }>): Promise<Array<ViewChange | null>> {
+    const what = items.length === 1 ? `storing the answer for ${items[0]!.entry.r}/${items[0]!.entry.id}` : `storing ${items.length} answers`;
+    const results = await this.#writeTx(what, (tx) => Promise.all(items.map((item) => settleIn(tx, item.def, item.entry, item.answer))));
+    let settledElsewhere = false;
+    const changes = results.map((result, i) => {
+      const { def, entry } = items[i]!;
+      if (!result) {
+        settledElsewhere = true;
+        return null;
+      }
+      this.outbox.setEntity(def.name, entry.id, result.rest);
+      return { r: def.name, id: entry.id, view: result.view };
+    });
+    if (settledElsewhere) await this.reloadOutbox();
+    return changes;
   }
 
   /**
@@ -447,6 +454,36 @@ export class LocalStore {
     this.outbox.replaceAll([]);
     if (this.#factory) await deleteDatabase(this.#factory, this.namespace, () => this.#callbacks.onBlocked());
   }
+}
+
+/** One answer inside settleMany's transaction; null when the entry is no longer stored. */
+async function settleIn(tx: WriteTx, def: Def, entry: OutboxEntry, answer: Rec | null): Promise<{ rest: OutboxEntry[]; view: Rec | null } | null> {
+  const r = def.name;
+  const entities = tx.objectStore('entities');
+  const outbox = tx.objectStore('outbox');
+  // Every read issued at once; the transaction waits once for them.
+  const [current, queued, stored] = await Promise.all([
+    outbox.get(entry.seq),
+    outbox.index('entity').getAll([r, entry.id]),
+    entities.get([r, entry.id]),
+  ]);
+  if (!current) return null;
+  const rest = queued.filter((e) => e.seq !== entry.seq);
+  // A pull committed while the request was out may hold a newer state, which includes this
+  // write: the answer must not take the entity back (the delta cursor has moved past it).
+  const newer = answer && isEntityRecord(stored) && stored.base && isOlderVersion(answer[def.version], stored.base[def.version]);
+  const base = newer ? stored.base : answer;
+  const version = base ? base[def.version] : null;
+  const writes: Array<Promise<unknown>> = [outbox.delete(entry.seq)];
+  for (const later of rest) {
+    if (later.frozen || later.op === 'create') continue;
+    later.baseVersion = version;
+    writes.push(outbox.put(later));
+  }
+  const view = foldView(base, rest);
+  writes.push(base === null && rest.length === 0 ? entities.delete([r, entry.id]) : entities.put({ r, id: entry.id, base, view }));
+  await Promise.all(writes);
+  return { rest, view };
 }
 
 function payloadOf(op: PendingOp): Rec | null {

@@ -82,6 +82,26 @@ describe('delivery', () => {
     expect(await serverTodo('b')).toBeNull();
   });
 
+  it('drains many entities several at a time: each change applied once, each entity in order', async () => {
+    const d = make(suite.server.apiUrl, { maxInFlight: 6 });
+    const h = d.client.resource(todos);
+    const ids = Array.from({ length: 30 }, (_, i) => `w${String(i).padStart(2, '0')}`);
+    for (const id of ids) await h.create({ id, title: id, done: false });
+    await d.client.flush();
+    d.online.next(false);
+    for (const id of ids) await h.update(id, { done: true });
+    d.online.next(true);
+    await d.client.flush();
+    const rows = await ledger();
+    expect(rows.filter((r) => r.op === 'update')).toHaveLength(30);
+    expect(new Set(rows.map((r) => r.idempotencyKey)).size).toBe(rows.length);
+    for (const id of ids) {
+      expect(rows.filter((r) => r.entityId === id).map((r) => r.op)).toEqual(['create', 'update']);
+      expect(await serverTodo(id)).toMatchObject({ done: true, version: 2 });
+    }
+    expect((await new Promise<SyncStatus>((resolve) => d.client.status$.subscribe(resolve).unsubscribe())).pending).toBe(0);
+  });
+
   it('coalesces ten offline updates of one entity into one request', async () => {
     const d = make(suite.server.apiUrl);
     const h = d.client.resource(todos);

@@ -1,0 +1,145 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createSyncClient, defineResource, type Entity, type SyncClient, type SyncClientOptions, type Transport } from '../../src/index.js';
+import { todos, until } from '../helpers/harness.js';
+import { IDBFactory } from 'fake-indexeddb';
+import { BehaviorSubject, firstValueFrom } from 'rxjs';
+import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
+
+const projects = defineResource({ name: 'projects', schema: z.object({ id: z.string(), name: z.string(), version: z.number().int() }) });
+const tasks = defineResource({
+  name: 'tasks',
+  schema: z.object({ id: z.string(), projectId: z.string(), title: z.string(), version: z.number().int() }),
+  references: { projectId: 'projects' },
+});
+
+/** A request the test answers when it chooses. */
+interface HeldRequest {
+  call: string;
+  answer(): void;
+}
+
+/** A transport whose writes wait for the test: what is in flight is exactly what it holds. */
+function heldTransport() {
+  const held: HeldRequest[] = [];
+  const sent: string[] = [];
+  let versions = 0;
+  const hold = (call: string, body: Entity): Promise<unknown> => {
+    sent.push(call);
+    return new Promise((resolve) => held.push({ call, answer: () => resolve({ ...body, version: ++versions }) }));
+  };
+  const transport: Transport = {
+    list: async () => [],
+    delta: async () => ({ items: [], deleted: [], cursor: null, hasMore: false }),
+    one: async () => null,
+    query: async () => [],
+    create: (def, body) => hold(`create ${def.name}/${String(body[def.key])}`, body),
+    update: (def, id, patch) => hold(`update ${def.name}/${id} ${JSON.stringify(patch)}`, { [def.key]: id, ...patch }),
+    remove: (def, id) => hold(`delete ${def.name}/${id}`, {}),
+  };
+  /** Answers the held request whose call starts with `prefix`. */
+  const answer = (prefix: string) => {
+    const at = held.findIndex((h) => h.call.startsWith(prefix));
+    if (at < 0) throw new Error(`no request in flight for ${prefix}; in flight: ${held.map((h) => h.call).join(', ')}`);
+    held.splice(at, 1)[0]!.answer();
+  };
+  return { transport, held, sent, answer };
+}
+
+const clients: SyncClient[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+
+function offlineClient(transport: Transport, options: Partial<SyncClientOptions> = {}) {
+  const online = new BehaviorSubject(false);
+  const clock = new ManualClock();
+  const client = createSyncClient({
+    baseUrl: 'http://127.0.0.1:9/api',
+    resources: [todos, projects, tasks],
+    transport,
+    indexedDB: new IDBFactory(),
+    now: clock.now,
+    setTimer: clock.setTimer,
+    random: seededRandom(7),
+    online,
+    locks: null,
+    BroadcastChannel: null,
+    ...options,
+  });
+  clients.push(client);
+  return { client, goOnline: () => online.next(true) };
+}
+
+describe('the send window', () => {
+  it('sends up to maxInFlight entities at once, started in global order, one request per entity at a time', async () => {
+    const { transport, held, sent, answer } = heldTransport();
+    const { client, goOnline } = offlineClient(transport, { maxInFlight: 3 });
+    const h = client.resource(todos);
+    for (const id of ['a', 'b', 'c', 'd', 'e']) await h.create({ id, title: id, done: false });
+    goOnline();
+    await until(() => held.length === 3, 'three requests in flight');
+    expect(sent).toEqual(['create todos/a', 'create todos/b', 'create todos/c']);
+    // a's create is out: this change is a second entry of a, queued behind e's create.
+    await h.update('a', { done: true });
+    // b answers first: the window refills with the next entity, never with a's second change.
+    answer('create todos/b');
+    await until(() => held.length === 3, 'the window to refill');
+    expect(sent.at(-1)).toBe('create todos/d');
+    // a's update (queued after e's create) waits for its create, then for its turn behind e.
+    answer('create todos/a');
+    await until(() => sent.length === 5, 'the next entity in global order');
+    expect(sent.at(-1)).toBe('create todos/e');
+    answer('create todos/c');
+    await until(() => sent.length === 6, "a's second change");
+    expect(sent.at(-1)).toBe('update todos/a {"done":true}');
+    expect(held.map((r) => r.call).sort()).toEqual(['create todos/d', 'create todos/e', 'update todos/a {"done":true}']);
+    for (const prefix of ['create todos/d', 'create todos/e', 'update todos/a']) answer(prefix);
+    await client.flush();
+    expect(sent).toHaveLength(6);
+    expect(await h.get('a')).toMatchObject({ done: true });
+    expect((await firstValueFrom(client.status$)).pending).toBe(0);
+    expect((await h.list()).map((t) => t.id).sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
+
+  it('maxInFlight: 1 sends strictly one after another in global order', async () => {
+    const { transport, held, sent, answer } = heldTransport();
+    const { client, goOnline } = offlineClient(transport, { maxInFlight: 1 });
+    const h = client.resource(todos);
+    for (const id of ['a', 'b', 'c']) await h.create({ id, title: id, done: false });
+    goOnline();
+    for (const id of ['a', 'b', 'c']) {
+      await until(() => held.length === 1, `the request for ${id}`);
+      expect(held[0]!.call).toBe(`create todos/${id}`);
+      answer(`create todos/${id}`);
+    }
+    await client.flush();
+    expect(sent).toEqual(['create todos/a', 'create todos/b', 'create todos/c']);
+  });
+
+  it('a change naming another entity in a references field waits for that entity’s earlier changes', async () => {
+    const { transport, held, sent, answer } = heldTransport();
+    const { client, goOnline } = offlineClient(transport, { maxInFlight: 4 });
+    await client.resource(projects).create({ id: 'p1', name: 'Home' });
+    await client.resource(tasks).create({ id: 't1', projectId: 'p1', title: 'Milk' });
+    await client.resource(tasks).create({ id: 't2', projectId: 'p2', title: 'Bread' });
+    goOnline();
+    await until(() => held.length === 2, 'the project and the unrelated task');
+    expect(sent).toEqual(['create projects/p1', 'create tasks/t2']);
+    answer('create projects/p1');
+    await until(() => sent.length === 3, 'the task of the created project');
+    expect(sent.at(-1)).toBe('create tasks/t1');
+    answer('create tasks/t1');
+    answer('create tasks/t2');
+    await client.flush();
+    expect(held).toHaveLength(0);
+  });
+
+  it('refuses a maxInFlight that is not a whole number of at least 1', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, '4']) {
+      expect(() => offlineClient(heldTransport().transport, { maxInFlight: bad as number })).toThrow(
+        /maxInFlight must be a whole number of at least 1/,
+      );
+    }
+  });
+});
