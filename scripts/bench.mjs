@@ -189,8 +189,9 @@ function plan(opts) {
     // The raw loop sends what the server must end with: one request per entity, its last title.
     const lastPerEntity = (ids) => [...new Map(updatesFor(ids).map((u) => [u.id, u])).values()];
     // harborsync's updates are queued offline once, in the template; each run starts from a copy.
+    // A slot (origin, so database) per row: each row drains its own copy of the queue.
     const queued = (entities, maxInFlight) => ({
-      slot: `harborsync-drain@${entities}`,
+      slot: `harborsync-drain@${entities}x${maxInFlight}`,
       seed: { subject: 'harborsync', fn: 'drainSeed', api: entities, apiKind: opts.drainServer, params: (ids) => ({ namespace: 'drain', updates: updatesFor(ids) }) },
       api: entities,
       apiKind: opts.drainServer,

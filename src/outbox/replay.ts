@@ -56,10 +56,20 @@ interface PendingAnswer {
 }
 
 /**
- * The replay loop: sends the oldest due entry of up to `maxInFlight` entities at once, starting
- * them in global order, one in flight per entity (so each entity's changes arrive in order);
- * classifies each answer; commits it. Retries back off; parked entries hold back only their own
- * entity. A change that references another entity waits for that entity's earlier changes.
+ * Due entries frozen in one transaction ahead of their requests: a backlog costs one freeze per
+ * batch, not one per request. An entry frozen ahead no longer coalesces; it is sent within a few
+ * requests' time.
+ */
+const FREEZE_AHEAD = 16;
+
+/**
+ * The replay loop, a pipeline: due heads are frozen in batches, in global order; up to
+ * `maxInFlight` requests are out at once, each to a different entity, started in global order;
+ * an answer frees its request slot on arrival and is stored while the next request is out
+ * (answers arriving together share one transaction). An entity's next change waits until its
+ * answer is stored, so each entity's changes arrive in order. Retries back off; parked entries
+ * hold back only their own entity. A change that references another entity waits for that
+ * entity's earlier changes.
  */
 export class Replayer {
   #stopped = false;
@@ -68,8 +78,15 @@ export class Replayer {
   #cancelTimer: (() => void) | null = null;
   #flushing = 0;
   #idleWaiters: Array<() => void> = [];
-  /** Entities with a request on its way (from freezing to the stored answer). */
-  readonly #inFlight = new Set<string>();
+  /** Entities from the freezing of their head until its answer is stored. */
+  readonly #busy = new Set<string>();
+  /** Frozen entries whose requests have not left yet, in global order. */
+  #frozen: OutboxEntry[] = [];
+  #freezing = false;
+  /** Requests whose answers have not arrived. */
+  #requests = 0;
+  /** Entries between their request and their stored answer (or retry, or parking). */
+  #sending = 0;
   /** After a storage fault nothing new is sent before this time. */
   #faultUntil = 0;
   /** Answers waiting for the next settle transaction, and whether one is running. */
@@ -115,6 +132,7 @@ export class Replayer {
    */
   stop(): void {
     this.#stopped = true;
+    this.#frozen = [];
     this.#cancelTimer?.();
     this.wake();
     this.#releaseIdle();
@@ -133,7 +151,7 @@ export class Replayer {
     const { sendDelayMs } = this.#host.options;
     for (const head of this.#host.store.outbox.heads()) {
       if (ready.length === room) break;
-      if (head.state !== 'queued' || this.#inFlight.has(entityKey(head)) || this.#waitsForOthers(head)) continue;
+      if (head.state !== 'queued' || this.#busy.has(entityKey(head)) || this.#waitsForOthers(head)) continue;
       const readyAt = Math.max(head.nextAttemptAt, this.#flushing ? 0 : head.changedAt + sendDelayMs);
       if (readyAt <= now) ready.push(head);
       else dueAt = dueAt === null ? readyAt : Math.min(dueAt, readyAt);
@@ -145,15 +163,23 @@ export class Replayer {
     const { env, options } = this.#host;
     while (!this.#stopped) {
       const now = env.clock.now();
-      const room = options.maxInFlight - this.#inFlight.size;
       const faulted = now < this.#faultUntil;
-      const { ready, dueAt } = room > 0 && !faulted && this.#host.canSend() ? this.#due(now, room) : { ready: [], dueAt: null };
-      if (ready.length) {
-        this.#launch(ready);
+      const sendable = !faulted && this.#host.canSend();
+      if (sendable && this.#requests < options.maxInFlight && this.#frozen.length) {
+        this.#dispatch(this.#frozen.shift()!);
         continue;
       }
-      if (this.#inFlight.size) {
-        // Woken by the next answer, or when a backed-off entry falls due.
+      let dueAt: number | null = null;
+      if (sendable && !this.#freezing && this.#frozen.length < options.maxInFlight) {
+        const due = this.#due(now, Math.max(FREEZE_AHEAD, options.maxInFlight) - this.#frozen.length);
+        if (due.ready.length) {
+          this.#freeze(due.ready);
+          continue;
+        }
+        dueAt = due.dueAt;
+      }
+      if (this.#sending || this.#freezing) {
+        // Woken as each answer arrives or is stored, or when a backed-off entry falls due.
         await this.#sleep(dueAt === null ? null : Math.max(0, dueAt - now));
         continue;
       }
@@ -168,33 +194,61 @@ export class Replayer {
     }
   }
 
-  /** Freezes the batch in one transaction, then sends each entry; the loop is woken as each ends. */
-  #launch(batch: OutboxEntry[]): void {
-    const { store, env } = this.#host;
-    for (const entry of batch) this.#inFlight.add(entityKey(entry));
+  /** Freezes a batch of due heads in one transaction; they are sent from #frozen, in order. */
+  #freeze(batch: OutboxEntry[]): void {
+    this.#freezing = true;
+    for (const entry of batch) this.#busy.add(entityKey(entry));
     const unfrozen = batch.filter((entry) => !entry.frozen);
-    const frozen = unfrozen.length ? store.freeze(unfrozen) : Promise.resolve([]);
-    for (const entry of batch) {
-      void frozen
-        .then((stored) => {
-          if (this.#stopped) return;
-          const i = unfrozen.indexOf(entry);
-          const current = i < 0 ? entry : stored[i];
+    const storing = unfrozen.length ? this.#host.store.freeze(unfrozen) : Promise.resolve([]);
+    storing
+      .then((stored) => {
+        if (this.#stopped) return;
+        const asStored = new Map(unfrozen.map((entry, i) => [entry, stored[i]]));
+        for (const entry of batch) {
+          const current = asStored.has(entry) ? asStored.get(entry) : entry;
           // Gone from IndexedDB: another tab (a second sender) settled it.
-          if (current) return this.#send(current);
-        })
-        .catch((error: unknown) => {
-          if (this.#stopped) return;
-          // A storage fault while committing: the entry stays queued and is re-sent with its key.
-          const failure = error instanceof HarborSyncError ? error : new SchemaError([{ field: '', message: String(error) }]);
-          this.#host.emit({ type: 'error', at: env.clock.now(), resource: entry.r, error: failure });
-          this.#faultUntil = env.clock.now() + this.#host.options.baseDelayMs;
-        })
-        .finally(() => {
-          this.#inFlight.delete(entityKey(entry));
-          this.wake();
-        });
-    }
+          if (current) this.#frozen.push(current);
+          else this.#busy.delete(entityKey(entry));
+        }
+      })
+      .catch((error: unknown) => {
+        for (const entry of batch) this.#busy.delete(entityKey(entry));
+        this.#storageFault(batch[0]!.r, error);
+      })
+      .finally(() => {
+        this.#freezing = false;
+        this.wake();
+      });
+  }
+
+  /** Sends one frozen entry; its request slot frees when the answer arrives. */
+  #dispatch(entry: OutboxEntry): void {
+    this.#requests++;
+    this.#sending++;
+    let answered = false;
+    const arrived = () => {
+      if (answered) return;
+      answered = true;
+      this.#requests--;
+      this.wake();
+    };
+    this.#send(entry, arrived)
+      .catch((error: unknown) => this.#storageFault(entry.r, error))
+      .finally(() => {
+        arrived();
+        this.#sending--;
+        this.#busy.delete(entityKey(entry));
+        this.wake();
+      });
+  }
+
+  /** A storage fault while committing: the entry stays queued and is re-sent with its key. */
+  #storageFault(resource: string, error: unknown): void {
+    if (this.#stopped) return;
+    const { env, options } = this.#host;
+    const failure = error instanceof HarborSyncError ? error : new SchemaError([{ field: '', message: String(error) }]);
+    this.#host.emit({ type: 'error', at: env.clock.now(), resource, error: failure });
+    this.#faultUntil = env.clock.now() + options.baseDelayMs;
   }
 
   /**
@@ -232,7 +286,7 @@ export class Replayer {
     });
   }
 
-  async #send(entry: OutboxEntry): Promise<void> {
+  async #send(entry: OutboxEntry, arrived: () => void): Promise<void> {
     const host = this.#host;
     const { env } = host;
     const def = host.definition(entry.r);
@@ -244,9 +298,11 @@ export class Replayer {
     try {
       answer = await this.#request(def, entry);
     } catch (error) {
+      arrived();
       await this.#failed(def, entry, error);
       return;
     }
+    arrived();
     if (this.#stopped) return;
     if (entry.op === 'delete') return this.#succeed(def, entry, null);
     const parsed = await host.parse(def, answer, entry.id);
@@ -365,7 +421,7 @@ export class Replayer {
       entries: entries.map((e) => (e.seq === entry.seq ? { ...e, attempts, firstFailureAt, nextAttemptAt: now + delayMs } : e)),
     }));
     // Other entities may still have requests out.
-    host.setSyncing(this.#inFlight.size > 1, now + delayMs, error);
+    host.setSyncing(this.#requests > 0, now + delayMs, error);
     host.emit({ type: 'retrying', at: now, resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt: attempts, delayMs, error });
   }
 
