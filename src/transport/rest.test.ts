@@ -83,6 +83,39 @@ describe('REST transport', () => {
     await expect(transport.one(todos, 't1')).rejects.toThrow(/GET \/todos\/t1 failed/);
   });
 
+  it('gives up on a request with no answer after timeoutMs, as a NetworkError that says so', async () => {
+    const silent = ((_input: RequestInfo | URL, init?: RequestInit) =>
+      new Promise<Response>((_, reject) => init?.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))))) as typeof fetch;
+    const transport = createRestTransport({ baseUrl: 'https://api.test', fetch: silent, auth: undefined, timeoutMs: 10 });
+    await expect(transport.update(todos, 't1', { done: true }, 1, 'k')).rejects.toThrow(/PATCH \/todos\/t1 failed.*timed out/);
+  });
+
+  it('settles when fetch answers without reading the body, and with a Response from another implementation', async () => {
+    const unread = (async () => json(200, { id: 't1', version: 2 })) as typeof fetch;
+    const transport = createRestTransport({ baseUrl: 'https://api.test', fetch: unread, auth: undefined, timeoutMs: 1000 });
+    await expect(transport.update(todos, 't1', { done: true }, 1, 'k')).resolves.toEqual({ id: 't1', version: 2 });
+    const foreign = (async () => ({
+      status: 412,
+      statusText: 'Precondition Failed',
+      headers: new Headers({ 'Content-Type': 'application/json' }),
+      text: async () => JSON.stringify({ id: 't1', version: 3 }),
+    })) as unknown as typeof fetch;
+    const polyfilled = createRestTransport({ baseUrl: 'https://api.test', fetch: foreign, auth: undefined, timeoutMs: 1000 });
+    await expect(polyfilled.update(todos, 't1', { done: true }, 1, 'k')).rejects.toMatchObject({ status: 412, body: { id: 't1', version: 3 } });
+  });
+
+  it('passes the caller’s abort to fetch', async () => {
+    const controller = new AbortController();
+    const silent = ((input: RequestInfo | URL, init?: RequestInit) =>
+      new Promise<Response>((_, reject) => {
+        const signal = init?.signal ?? (input as Request).signal;
+        signal.addEventListener('abort', () => reject(signal.reason));
+        controller.abort(new DOMException('left the page', 'AbortError'));
+      })) as typeof fetch;
+    const transport = createRestTransport({ baseUrl: 'https://api.test', fetch: silent, auth: undefined, timeoutMs: 1000 });
+    await expect(transport.query(todos, { where: {}, orderBy: [], limit: 5, cursor: null }, controller.signal)).rejects.toThrow(/left the page/);
+  });
+
   it('sends the default on-demand dialect, or the resource own one', async () => {
     expect(defaultSearchParams({ where: { done: false, n: 2 }, orderBy: [['title', 'asc'], ['id', 'desc']], limit: 50, cursor: 'c' }).toString()).toBe(
       'filter%5Bdone%5D=false&filter%5Bn%5D=2&sort=title%2C-id&limit=50&cursor=c',
