@@ -8,7 +8,7 @@ import {
 } from './errors.js';
 import { resolveEnv, type Env } from './env.js';
 import { normalizeId } from './internal/ids.js';
-import { validate } from './internal/schema.js';
+import { validate, type Validation } from './internal/schema.js';
 import type { OutboxEntry } from './outbox/entry.js';
 import { Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
 import { fromDecision } from './conflict/resolve.js';
@@ -359,15 +359,21 @@ class Client implements SyncClient, HandleHost {
     if (!done) {
       const mirror = this.mirror(def);
       done = (async () => {
-        const stored = await this.store.loadResource(def.name);
-        const syncedAt = (await this.store.getMeta<number>(syncedAtKey(def.name))) ?? null;
+        const { records: stored, meta } = await this.store.loadResource(def.name, syncedAtKey(def.name));
+        const syncedAt = typeof meta === 'number' ? meta : null;
         // A stored view that fails the schema (corrupted, or cached under an older schema) is
         // reported like invalid server data and not shown; its queued changes stay in the outbox.
+        // A synchronous schema is answered in the loop, without a promise per record.
         const records: typeof stored = [];
-        for (const record of stored) if (await this.#storedViewIsValid(def, record.id, record.view)) records.push(record);
+        for (const record of stored) {
+          const valid = this.#storedViewIsValid(def, record.id, record.view);
+          if (valid === true || (valid !== false && (await valid))) records.push(record);
+        }
+        const { outbox } = this.store;
         mirror.batch(() => {
           for (const record of records) {
-            mirror.set(record.id, (record.view ?? undefined) as object | undefined, this.store.outbox.isPending(def.name, record.id));
+            const pending = outbox.size > 0 && outbox.isPending(def.name, record.id);
+            mirror.set(record.id, (record.view ?? undefined) as object | undefined, pending);
           }
           // A subscriber that will revalidate sees "fetching" from the first state, not an empty success.
           const fetching = mirror.flags.isFetching || (revalidating && this.#needsPull(syncedAt));
@@ -388,13 +394,16 @@ class Client implements SyncClient, HandleHost {
     return this.#onDemand.watch({ def, query, setServerHasMore });
   }
 
-  async #storedViewIsValid(def: Def, id: string, view: Rec | null): Promise<boolean> {
+  #storedViewIsValid(def: Def, id: string, view: Rec | null): boolean | Promise<boolean> {
     if (view === null) return true;
-    const result = await validate(def.schema, view, def.version);
-    if (result.ok) return true;
-    const error = new SchemaError(result.issues, { resource: def.name, id });
-    this.emit({ type: 'schemaError', at: this.env.clock.now(), resource: def.name, id, error });
-    return false;
+    const judge = (result: Validation<unknown>) => {
+      if (result.ok) return true;
+      const error = new SchemaError(result.issues, { resource: def.name, id });
+      this.emit({ type: 'schemaError', at: this.env.clock.now(), resource: def.name, id, error });
+      return false;
+    };
+    const result = validate(def.schema, view, def.version);
+    return result instanceof Promise ? result.then(judge) : judge(result);
   }
 
   /** Online and the cache is older than staleTimeMs (or from the future: a clock that jumped back). */
@@ -723,7 +732,7 @@ class Client implements SyncClient, HandleHost {
       await loading.catch(() => undefined);
       if (set.size > REREAD_WHOLE_ABOVE) {
         // A big pull in another tab: one read of the resource beats thousands of single gets.
-        const all = await this.store.loadResource(r).catch(() => null);
+        const all = await this.store.loadResource(r).then(({ records }) => records, () => null);
         if (!all) continue;
         const present = new Set<string>();
         for (const record of all) {

@@ -42,6 +42,7 @@ export class LocalStore {
   #db: HarborDB | null = null;
   #lost: StorageError | null = null;
   #opening: Promise<HarborDB> | null = null;
+  #connecting: Promise<HarborDB> | null = null;
 
   readonly #factory: IDBFactory | undefined;
   readonly #callbacks: StoreCallbacks;
@@ -61,7 +62,16 @@ export class LocalStore {
 
   /** Opens the database and loads the outbox, once. */
   open(): Promise<HarborDB> {
-    this.#opening ??= (async () => {
+    this.#opening ??= this.#connect().then(async (db) => {
+      await this.#loadOutbox(db);
+      return db;
+    });
+    return this.#opening;
+  }
+
+  /** The connection alone, before the outbox is loaded: a first read need not wait for that. */
+  #connect(): Promise<HarborDB> {
+    this.#connecting ??= (async () => {
       const db = await openDatabase(this.#factory, this.namespace, {
         onLost: (error) => {
           this.#lost = error;
@@ -70,8 +80,7 @@ export class LocalStore {
         },
         onDeleted: () => {
           if (this.#db !== db) return;
-          this.#db = null;
-          this.#opening = null;
+          this.#forget();
           this.outbox.replaceAll([]);
           this.#callbacks.onDeleted();
         },
@@ -83,10 +92,16 @@ export class LocalStore {
         throw this.#lost;
       }
       this.#db = db;
-      await this.#loadOutbox(db);
       return db;
     })();
-    return this.#opening;
+    return this.#connecting;
+  }
+
+  /** The connection is gone (deleted here or by another tab): the next use opens a fresh one. */
+  #forget(): void {
+    this.#db = null;
+    this.#opening = null;
+    this.#connecting = null;
   }
 
   async #handle(): Promise<HarborDB> {
@@ -140,13 +155,25 @@ export class LocalStore {
     this.outbox.replaceAll(entries.filter((e) => typeof e === 'object' && e !== null && typeof e.seq === 'number').map(known));
   }
 
-  /** Reads one resource's records, skipping (and reporting) corrupted ones. */
-  async loadResource(r: string): Promise<EntityRecord[]> {
-    const db = await this.#handle();
+  /**
+   * Reads one resource's records, skipping (and reporting) corrupted ones, and one meta value, in
+   * one transaction issued as soon as the database is open (the outbox loads meanwhile).
+   */
+  async loadResource(r: string, metaKey?: string): Promise<{ records: EntityRecord[]; meta: unknown }> {
+    if (this.#lost) throw this.#lost;
+    const db = await this.#connect();
+    const tx = db.transaction(['entities', 'meta'], 'readonly');
     // By primary-key range ([r] up to [r, []], which sorts after every [r, id]): one ordered scan
     // of the store instead of the index's lookup per record, 1.5-3x faster cold in Chromium.
     const range = resourceRange(this.#KeyRange, r);
-    const raw = range ? await db.getAll('entities', range) : await db.getAllFromIndex('entities', 'r', r);
+    const entities = tx.objectStore('entities');
+    const reads = Promise.all([
+      range ? entities.getAll(range) : entities.index('r').getAll(r),
+      metaKey === undefined ? undefined : tx.objectStore('meta').get(metaKey),
+    ]);
+    reads.catch(() => undefined);
+    await this.#handle();
+    const [raw, meta] = await reads;
     const records: EntityRecord[] = [];
     for (const record of raw) {
       if (isEntityRecord(record)) records.push(record);
@@ -155,7 +182,7 @@ export class LocalStore {
         this.#callbacks.onCorrupt(r, id, 'a stored record has an unexpected shape and was skipped');
       }
     }
-    return records;
+    return { records, meta };
   }
 
   async loadRecords(r: string, ids: readonly string[]): Promise<Map<string, EntityRecord | undefined>> {
@@ -449,8 +476,7 @@ export class LocalStore {
   async destroy(): Promise<void> {
     const db = await this.#handle();
     db.close();
-    this.#db = null;
-    this.#opening = null;
+    this.#forget();
     this.outbox.replaceAll([]);
     if (this.#factory) await deleteDatabase(this.#factory, this.namespace, () => this.#callbacks.onBlocked());
   }
