@@ -446,17 +446,22 @@ class Client implements SyncClient, HandleHost {
   }
 
   /** Parses a server entity; an invalid one is reported on events$ and not cached. */
-  async parse(def: Def, value: unknown, id: string | undefined): Promise<Rec | undefined> {
-    const result = await validate(def.schema, value);
-    const key = result.ok ? normalizeId((result.value as Rec)[def.key]) : undefined;
-    if (result.ok && key !== undefined) return result.value as Rec;
-    const rawId = typeof value === 'object' && value !== null ? (value as Rec)[def.key] : undefined;
-    const entityId = id ?? (typeof rawId === 'string' || typeof rawId === 'number' ? String(rawId) : undefined);
-    const issues = result.ok ? [{ field: def.key, message: 'is not a valid id (a non-empty string or a finite number)' }] : result.issues;
-    const error = new SchemaError(issues, { resource: def.name, id: entityId });
-    this.emit({ type: 'schemaError', at: this.env.clock.now(), resource: def.name, id: entityId, error });
-    return undefined;
+  /** Synchronous when the schema is: a list of thousands is parsed without a promise per item. */
+  parse(def: Def, value: unknown, id: string | undefined): Rec | undefined | Promise<Rec | undefined> {
+    const judge = (result: Validation<unknown>): Rec | undefined => {
+      const key = result.ok ? normalizeId((result.value as Rec)[def.key]) : undefined;
+      if (result.ok && key !== undefined) return result.value as Rec;
+      const rawId = typeof value === 'object' && value !== null ? (value as Rec)[def.key] : undefined;
+      const entityId = id ?? (typeof rawId === 'string' || typeof rawId === 'number' ? String(rawId) : undefined);
+      const issues = result.ok ? [{ field: def.key, message: 'is not a valid id (a non-empty string or a finite number)' }] : result.issues;
+      const error = new SchemaError(issues, { resource: def.name, id: entityId });
+      this.emit({ type: 'schemaError', at: this.env.clock.now(), resource: def.name, id: entityId, error });
+      return undefined;
+    };
+    const result = validate(def.schema, value);
+    return result instanceof Promise ? result.then(judge) : judge(result);
   }
+
 
   /** Committed view changes reach the mirrors; entities with a local write still committing keep their optimistic view. */
   applied(changes: ViewChange | readonly ViewChange[], from: 'here' | 'server-read' | 'tab' = 'here'): void {

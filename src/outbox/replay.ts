@@ -34,7 +34,7 @@ export interface ReplayHost {
   remapped(r: string, from: string, to: string): void;
   strategy(def: Def): ConflictStrategy<Rec>;
   /** Parses a server entity with the resource's schema; undefined (reported) when invalid. */
-  parse(def: Def, value: unknown, id: string | undefined): Promise<Rec | undefined>;
+  parse(def: Def, value: unknown, id: string | undefined): Rec | undefined | Promise<Rec | undefined>;
   applied(change: ViewChange | readonly ViewChange[]): void;
   emit(event: SyncEvent): void;
   settled(seq: number, outcome: { value: Rec | null } | { error: HarborSyncError }): void;

@@ -19,7 +19,7 @@ export interface OnDemandHost {
   staleTimeMs: number;
   mirror(def: Def): ResourceMirror<object>;
   hydrate(def: Def): Promise<void>;
-  parse(def: Def, value: unknown, id: string | undefined): Promise<Rec | undefined>;
+  parse(def: Def, value: unknown, id: string | undefined): Rec | undefined | Promise<Rec | undefined>;
   applied(changes: readonly ViewChange[]): void;
   emit(event: SyncEvent): void;
 }

@@ -10,7 +10,7 @@ export interface PullHost {
   store: LocalStore;
   transport: Transport;
   now(): number;
-  parse(def: Def, value: unknown, id: string | undefined): Promise<Rec | undefined>;
+  parse(def: Def, value: unknown, id: string | undefined): Rec | undefined | Promise<Rec | undefined>;
   applied(changes: readonly ViewChange[]): void;
   emit(event: SyncEvent): void;
 }
@@ -25,7 +25,8 @@ async function parseAll(host: PullHost, def: Def, items: readonly unknown[]): Pr
   const valid: Rec[] = [];
   const invalidIds: string[] = [];
   for (const item of items) {
-    const parsed = await host.parse(def, item, undefined);
+    const checked = host.parse(def, item, undefined);
+    const parsed = checked instanceof Promise ? await checked : checked;
     if (parsed) valid.push(parsed);
     else if (typeof item === 'object' && item !== null) {
       const id = (item as Rec)[def.key];
