@@ -201,10 +201,7 @@ class Client implements SyncClient, HandleHost {
       .then(() => {
         if (this.#closedError) return;
         this.outboxChanged();
-        // A follower's writes reach the lock holder only by broadcast: without BroadcastChannel
-        // every tab sends its own (as without Web Locks).
-        const locks = this.env.BroadcastChannel ? this.env.locks : undefined;
-        this.#releaseLeadership = electLeader(locks, namespace, (leader) => this.#setLeader(leader));
+        this.#releaseLeadership = electLeader(this.env, namespace, this.origin, (leader) => this.#setLeader(leader));
       })
       .catch((error: unknown) => {
         if (!this.#closedError) this.#storageLost(error instanceof StorageError ? error : new StorageError(String(error)));
@@ -271,7 +268,9 @@ class Client implements SyncClient, HandleHost {
   #setLeader(leader: boolean): void {
     this.#patchStatus({ leader });
     this.emit({ type: 'leader', at: this.env.clock.now(), leader });
-    if (!leader || this.#closedError || this.#storageFailure) return;
+    // Resigned: the loop sees it may no longer send (canSend) and goes idle.
+    if (!leader) return this.#replayer.wake();
+    if (this.#closedError || this.#storageFailure) return;
     // A follower may have missed messages: replay what IndexedDB holds, not what this tab last heard.
     void this.store
       .reloadOutbox()
@@ -280,6 +279,7 @@ class Client implements SyncClient, HandleHost {
         if (this.#closedError || this.#storageFailure) return;
         this.outboxChanged();
         this.#replayer.start();
+        this.#replayer.wake();
       });
   }
 
@@ -798,7 +798,8 @@ class Client implements SyncClient, HandleHost {
       },
       strategy: (def) => this.strategy(def),
       parse: (def, value, id) => this.parse(def, value, id),
-      canSend: () => this.#pausedReason() === null && !this.#closedError && !this.#storageFailure,
+      // A tab that resigned (another one leads now) finishes a request in flight, then sends no more.
+      canSend: () => this.#statusSubject.value.leader && this.#pausedReason() === null && !this.#closedError && !this.#storageFailure,
       pauseUnauthorized: () => {
         this.#unauthorized = true;
         this.#updatePaused();

@@ -51,9 +51,9 @@ export interface EntityState<T> {
 export interface SyncStatus {
   online: boolean;
   /**
-   * This tab replays the outbox: it holds the namespace's Web Lock. Where Web Locks or
-   * BroadcastChannel are missing every tab leads (true in each); idempotency keys keep a change
-   * sent by two tabs applied once.
+   * This tab replays the outbox: it holds the namespace's Web Lock or, where Web Locks are
+   * missing, won the tabs' election over BroadcastChannel. Without BroadcastChannel every tab
+   * leads (true in each); idempotency keys keep a change sent by two tabs applied once.
    */
   leader: boolean;
   syncing: boolean;

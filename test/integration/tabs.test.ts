@@ -17,6 +17,7 @@ import {
 import { device, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
 import { BroadcastHub, CountingIDBFactory, FakeLocks } from '../helpers/tabs.js';
+import { ELECTION_TIMING } from '../../src/sync/channel-election.js';
 
 const NAMESPACE = 'tabs';
 const DB_NAME = `harborsync:${NAMESPACE}`;
@@ -76,6 +77,18 @@ async function roles(a: Device, b: Device): Promise<[Device, Device]> {
   expect([status(a).leader, status(b).leader].filter(Boolean)).toHaveLength(1);
   return status(a).leader ? [a, b] : [b, a];
 }
+
+/** Lets virtual time pass, 50 ms a step with real IO and messages between steps, until `check` holds (bounded). */
+async function elapse(b: Browser, check: () => boolean, what: string): Promise<void> {
+  await until(async () => {
+    if (check()) return true;
+    await b.clock.advance(50);
+    return check();
+  }, what);
+}
+
+/** A message of the BroadcastChannel election (where Web Locks are missing). */
+const isElection = (data: unknown) => ['claim', 'lead', 'resign'].includes((data as { t?: string }).t ?? '');
 
 const ledger = async (): Promise<LedgerEntry[]> => server.admin.ledger('todos');
 const applied = async () => (await ledger()).map((r) => `${r.op} ${r.entityId}`);
@@ -171,11 +184,12 @@ describe('one sender', () => {
     expect(new Set(seqs).size).toBe(1);
   });
 
-  it('without Web Locks both tabs lead and send; idempotency keys keep every change applied once', async () => {
+  it('two tabs that both lead (the election unheard: a partition) both send; idempotency keys keep every change applied once', async () => {
     const b = browser();
+    b.hub.drop = isElection;
     const one = b.tab({ locks: null });
     const two = b.tab({ locks: null });
-    await until(() => status(one).leader && status(two).leader, 'both tabs to say they lead');
+    await elapse(b, () => status(one).leader && status(two).leader, 'both tabs to say they lead');
     const inOne = latest(one.client.resource(todos).query$({ orderBy: 'title' }));
     const inTwo = latest(two.client.resource(todos).query$({ orderBy: 'title' }));
     await until(() => inOne.value?.status === 'success' && inTwo.value?.status === 'success', 'both views loaded');
@@ -200,6 +214,112 @@ describe('one sender', () => {
     for (const d of [one, two]) {
       expect(d.events.filter((e) => e.type === 'failed' || e.type === 'conflict')).toEqual([]);
     }
+
+    // The partition heals: the tabs hear each other, one resigns and stops sending.
+    await server.admin.faults({ latencyMs: 0 });
+    b.hub.drop = () => false;
+    await elapse(b, () => status(one).leader !== status(two).leader, 'one tab to resign');
+    const [leader, resigned] = status(one).leader ? [one, two] : [two, one];
+    expect(resigned.events.filter((e) => e.type === 'leader').map((e) => (e as { leader: boolean }).leader)).toEqual([true, false]);
+    const sentBefore = sentIds(resigned).length;
+    await resigned.client.resource(todos).create({ id: 'c', title: 'C', done: false }, { wait: 'server' });
+    expect(sentIds(leader)).toContain('c');
+    expect(sentIds(resigned)).toHaveLength(sentBefore);
+    expect((await applied()).sort()).toEqual(['create a', 'create b', 'create c', 'update a']);
+  });
+});
+
+describe('without Web Locks: an election over BroadcastChannel', () => {
+  /** Opens two tabs without Web Locks and waits for the election; returns [leader, follower]. */
+  async function elected(b: Browser, overrides: Partial<SyncClientOptions> = {}): Promise<[Device, Device]> {
+    const one = b.tab({ locks: null, ...overrides });
+    const two = b.tab({ locks: null, ...overrides });
+    await elapse(b, () => status(one).leader || status(two).leader, 'a leader');
+    // A lease more: a second (wrong) leader would show itself.
+    const settledAt = b.clock.now() + ELECTION_TIMING.leaseMs;
+    await elapse(b, () => b.clock.now() >= settledAt, 'a lease');
+    expect([status(one).leader, status(two).leader].filter(Boolean)).toHaveLength(1);
+    return status(one).leader ? [one, two] : [two, one];
+  }
+
+  it("exactly one tab leads, says so on status$ and events$, and sends the other's writes", async () => {
+    const b = browser();
+    const [leader, follower] = await elected(b);
+    expect(leader.events.filter((e) => e.type === 'leader')).toEqual([expect.objectContaining({ leader: true })]);
+    expect(follower.events.some((e) => e.type === 'leader')).toBe(false);
+    await follower.client.resource(todos).create({ id: 'f', title: 'From the follower', done: false }, { wait: 'server' });
+    await leader.client.resource(todos).create({ id: 'l', title: 'From the leader', done: false }, { wait: 'server' });
+    expect(await applied()).toEqual(['create f', 'create l']);
+    expect(sentIds(leader)).toEqual(['f', 'l']);
+    expect(sentIds(follower)).toEqual([]);
+  });
+
+  it('closing every tab leaves no election timer or channel behind', async () => {
+    const b = browser();
+    const tabs = await elected(b);
+    for (const d of tabs) {
+      await d.client.close();
+      open.splice(open.indexOf(d), 1);
+    }
+    expect(b.clock.pendingTimers).toBe(0);
+    expect(b.hub.open()).toBe(0);
+  });
+
+  it('a leader that closes resigns: the other tab leads within the claim window and replays what is pending, applied once', async () => {
+    const b = browser();
+    const retry = { baseDelayMs: 1000, maxDelayMs: 1000 };
+    const [leader, follower] = await elected(b, { retry });
+    await server.admin.faults({ offline: true });
+    await follower.client.resource(todos).create({ id: 'p', title: 'Pending', done: false });
+    await until(() => leader.events.some((e) => e.type === 'retrying'), 'the leader to fail once');
+
+    await leader.client.close();
+    expect(status(leader).leader).toBe(false);
+    const closedAt = b.clock.now();
+    await elapse(b, () => status(follower).leader, 'the follower to lead');
+    expect(b.clock.now() - closedAt).toBeLessThanOrEqual(ELECTION_TIMING.claimMs + 100);
+    await server.admin.faults({ offline: false });
+    await b.clock.advance(1000);
+    await until(async () => (await ledger()).length === 1 && status(follower).pending === 0, 'the pending change on the server');
+    expect(await applied()).toEqual(['create p']);
+    expect(sentIds(follower)).toContain('p');
+  });
+
+  it('a leader frozen (bfcache) is replaced after its lease; woken, it steps down without sending, and the new leader sends once', async () => {
+    const b = browser();
+    // The first tab is a page of its own, with its own clock: frozen, neither runs.
+    const { Channel, page } = b.hub.page();
+    const pageClock = new ManualClock(b.clock.now());
+    const first = b.tab({ locks: null, BroadcastChannel: Channel, now: pageClock.now, setTimer: pageClock.setTimer });
+    /** Both pages' time passes (until `check`), as long as neither is frozen. */
+    const together = (check: () => boolean, what: string) =>
+      until(async () => {
+        await pageClock.advance(50);
+        await b.clock.advance(50);
+        return check();
+      }, what);
+    await together(() => status(first).leader, 'the first tab to lead');
+    const second = b.tab({ locks: null });
+    const settledAt = b.clock.now() + ELECTION_TIMING.leaseMs;
+    await together(() => b.clock.now() >= settledAt, 'the second tab to have asked and followed');
+    expect([status(first).leader, status(second).leader]).toEqual([true, false]);
+
+    page.freeze();
+    await second.client.resource(todos).create({ id: 'z', title: 'Written while the leader sleeps', done: false });
+    await elapse(b, () => status(second).leader, 'the second tab to take over');
+    await until(async () => (await applied()).includes('create z'), 'the change on the server');
+
+    await b.clock.advance(ELECTION_TIMING.leaseMs); // the page stays in the cache a while
+    pageClock.jump(b.clock.now() - pageClock.now());
+    page.thaw();
+    await together(() => !status(first).leader, 'the woken tab to step down');
+    const thawedAt = b.clock.now() + ELECTION_TIMING.leaseMs;
+    await together(() => b.clock.now() >= thawedAt, 'a lease more');
+    expect([status(first).leader, status(second).leader]).toEqual([false, true]);
+    expect(first.events.filter((e) => e.type === 'leader').map((e) => (e as { leader: boolean }).leader)).toEqual([true, false]);
+    expect(sentIds(first)).toEqual([]);
+    expect(sentIds(second)).toEqual(['z']);
+    expect(await applied()).toEqual(['create z']);
   });
 });
 
