@@ -15,6 +15,7 @@ import { fromDecision } from './conflict/resolve.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
 import { ResourceMirror } from './store/mirror.js';
 import { fromTabError, openTabChannel, toTabError, type TabChannel, type TabMessage } from './sync/broadcast.js';
+import { FollowerFlushes } from './sync/follower-flush.js';
 import { electLeader } from './sync/leader.js';
 import { pull, syncedAtKey } from './sync/pull.js';
 import { INITIAL_STATUS } from './sync/status.js';
@@ -136,6 +137,7 @@ class Client implements SyncClient, HandleHost {
   readonly #aliases = new Map<string, string>();
   readonly #onDemand: OnDemandLoader;
   #failedEntries: OutboxEntry[] = [];
+  readonly #followerFlushes: FollowerFlushes;
 
   readonly status$: Observable<SyncStatus>;
   readonly conflicts$: Observable<Conflict[]>;
@@ -193,6 +195,14 @@ class Client implements SyncClient, HandleHost {
       emit: (event) => this.emit(event),
     });
     this.#channel = openTabChannel(this.env.BroadcastChannel, namespace, (message) => void this.#onTabMessage(message));
+    this.#followerFlushes = new FollowerFlushes({
+      tabId: this.origin,
+      clock: this.env.clock,
+      outbox: this.store.outbox,
+      post: (message) => this.#post(message),
+      // A leader that has said nothing for as long as a request may take is frozen or gone.
+      quietMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
+    });
     this.#subscriptions.push(
       this.env.online$.pipe(distinctUntilChanged()).subscribe((online) => this.#setOnline(online)),
     );
@@ -270,6 +280,8 @@ class Client implements SyncClient, HandleHost {
     this.emit({ type: 'leader', at: this.env.clock.now(), leader });
     // Resigned: the loop sees it may no longer send (canSend) and goes idle.
     if (!leader) return this.#replayer.wake();
+    // A flush() waiting for another tab goes on here, as this tab's own.
+    this.#followerFlushes.endAll();
     if (this.#closedError || this.#storageFailure) return;
     // A follower may have missed messages: replay what IndexedDB holds, not what this tab last heard.
     void this.store
@@ -298,8 +310,14 @@ class Client implements SyncClient, HandleHost {
   async flush(): Promise<void> {
     this.assertOpen('flush()');
     await this.store.open();
-    if (!this.#statusSubject.value.leader) return;
-    await this.#replayer.flush();
+    if (!this.#statusSubject.value.leader) {
+      // Another tab sends: wait for what IndexedDB holds now, not only what this tab heard of.
+      await this.store.reloadOutbox().catch(() => undefined);
+      if (this.#closedError) return;
+      this.outboxChanged();
+      if (!this.#statusSubject.value.leader) await this.#followerFlushes.wait();
+    }
+    if (this.#statusSubject.value.leader) await this.#replayer.flush();
   }
 
   async clear(options: ClearOptions = {}): Promise<void> {
@@ -322,6 +340,7 @@ class Client implements SyncClient, HandleHost {
     this.#inbox.length = 0;
     this.#unannounced.clear();
     for (const [seq] of this.#waiters) this.settled(seq, { error: new ClosedError('a write waiting for the server') });
+    this.#followerFlushes.endAll();
     this.store.close();
   }
 
@@ -483,6 +502,7 @@ class Client implements SyncClient, HandleHost {
     conflictEntries.sort(bySeq);
     failedEntries.sort(bySeq);
     this.#patchStatus({ pending, conflicts: conflictEntries.length, failed: failedEntries.length });
+    this.#followerFlushes.outboxChanged();
     // Entries are replaced, never mutated, on every commit: identity tells what changed.
     if (!sameEntries(this.#conflictEntries, conflictEntries)) {
       this.#conflictEntries = conflictEntries;
@@ -665,6 +685,7 @@ class Client implements SyncClient, HandleHost {
   /** Another tab's message: queued and handled in arrival order, runs of change hints at once. */
   #onTabMessage(message: TabMessage): void {
     if (this.#closedError) return;
+    this.#followerFlushes.heard();
     this.#inbox.push(message);
     if (!this.#draining) void this.#drainInbox();
   }
@@ -679,6 +700,11 @@ class Client implements SyncClient, HandleHost {
           this.settled(message.seq, outcome, true);
         } else if (message.t === 'remapped') {
           this.#remapped(message.r, message.from, message.to);
+        } else if (message.t === 'flush') {
+          this.#flushFor(message.token);
+        } else if (message.t === 'flushed') {
+          // In arrival order: the hints before it are re-read when this tab's flush() resolves.
+          this.#followerFlushes.answered(message.token);
         } else if (message.t === 'cleared') {
           this.#forgetLocalData();
           await this.store.reloadOutbox().catch(() => undefined);
@@ -695,6 +721,15 @@ class Client implements SyncClient, HandleHost {
       this.#draining = false;
     }
     if (this.#inbox.length > 0 && !this.#closedError) void this.#drainInbox();
+  }
+
+  /** A follower's flush(): the leader sends what is queued at once, and says when nothing more can be sent. */
+  #flushFor(token: string): void {
+    if (!this.#statusSubject.value.leader) return;
+    void this.#replayer.flush().then(() => {
+      // Resigned or closed meanwhile: the next leader sends the rest; the follower sees it settle.
+      if (this.#statusSubject.value.leader) this.#post({ t: 'flushed', token });
+    });
   }
 
   /** Change hints from other tabs: re-read the outbox and the named entities from IndexedDB, once. */

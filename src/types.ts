@@ -317,7 +317,12 @@ export interface SyncClient {
   readonly conflicts$: Observable<Conflict[]>;
   readonly failed$: Observable<FailedMutation[]>;
   readonly events$: Observable<SyncEvent>;
-  /** Send what can be sent now; resolves when nothing more can be. */
+  /**
+   * Send what can be sent now (`sendDelayMs` skipped); resolves when nothing more can be. In a tab
+   * that does not send (another tab leads), it asks the leader to send at once and resolves when
+   * the changes queued at the call are confirmed, parked (`conflicts$`, `failed$`) or waiting for
+   * a retry; should no other tab say anything for `timeoutMs` (a frozen leader), it resolves then.
+   */
   flush(): Promise<void>;
   pause(): void;
   resume(): void;

@@ -40,7 +40,11 @@ export type TabMessage =
   | { t: 'settled'; seq: number; value?: Record<string, unknown> | null; error?: TabError }
   | { t: 'remapped'; r: string; from: string; to: string }
   /** The namespace's database was deleted (clear()). */
-  | { t: 'cleared' };
+  | { t: 'cleared' }
+  /** flush() in a follower: the leader sends what is queued at once, then answers 'flushed'. */
+  | { t: 'flush'; token: string }
+  /** The leader's answer to 'flush' `token`: nothing more can be sent now. */
+  | { t: 'flushed'; token: string };
 
 export interface TabChannel<M = TabMessage> {
   /** False where there is no BroadcastChannel (or it could not be made): no other tab hears this one. */

@@ -360,6 +360,77 @@ describe('{ wait: "server" } in a follower', () => {
   });
 });
 
+describe('flush() in a follower', () => {
+  /** A flush() started now; `done` tells whether it resolved yet. */
+  function flushing(d: Device) {
+    const state = { done: false };
+    const promise = d.client.flush().then(() => (state.done = true));
+    return { promise, get done() { return state.done; } };
+  }
+
+  it('makes the leader send at once (sendDelayMs skipped) and resolves when what was queued is confirmed, views included', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab({ sendDelayMs: 60_000 }), b.tab({ sendDelayMs: 60_000 }));
+    const inFollower = latest(follower.client.resource(todos).query$({ orderBy: 'title' }));
+    await follower.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await leader.client.resource(todos).create({ id: 'b', title: 'B', done: false });
+    await server.admin.faults({ latencyMs: 200 });
+    const flush = flushing(follower);
+    await until(() => sentIds(leader).length > 0, 'the leader to send');
+    expect(flush.done).toBe(false);
+    await flush.promise;
+    expect((await applied()).sort()).toEqual(['create a', 'create b']);
+    expect(sentIds(follower)).toEqual([]);
+    expect(status(follower).pending).toBe(0);
+    expect(inFollower.value!.data.map((t) => t.version)).toEqual([1, 1]);
+  });
+
+  it('resolves when nothing more can be sent now: the server is down and the entries wait for a retry', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    await server.admin.faults({ offline: true });
+    await follower.client.resource(todos).create({ id: 'r', title: 'Retry later', done: false });
+    await follower.client.flush();
+    expect(leader.events.some((e) => e.type === 'retrying')).toBe(true);
+    expect(status(follower).pending).toBe(1);
+  });
+
+  it('with a leader that never answers (frozen, holding the lock) it is bounded: it resolves after timeoutMs of silence', async () => {
+    const b = browser();
+    const { Channel, page } = b.hub.page();
+    const leader = b.tab({ BroadcastChannel: Channel });
+    await until(() => status(leader).leader, 'the first tab to lead');
+    const follower = b.tab();
+    await until(() => b.locks.waiting() === 1, 'the second tab to queue for the lock');
+    page.freeze();
+    await follower.client.resource(todos).create({ id: 'f', title: 'Frozen leader', done: false });
+    const flush = flushing(follower);
+    await until(() => b.hub.posted.some((p) => (p.data as { t?: string }).t === 'flush'), 'the request');
+    await b.clock.advance(29_000);
+    expect(flush.done).toBe(false);
+    await b.clock.advance(1_000);
+    await flush.promise;
+    expect(status(follower).pending).toBe(1);
+    expect(await applied()).toEqual([]);
+    page.thaw();
+  });
+
+  it('a follower that becomes the leader while waiting sends the rest itself: applied once', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    await server.admin.faults({ latencyMs: 300 });
+    await follower.client.resource(todos).create({ id: 'm', title: 'Mid-flight', done: false });
+    const flush = flushing(follower);
+    await until(() => sentIds(leader).includes('m'), 'the request in flight from the leader');
+    await leader.client.close();
+    await flush.promise;
+    expect(status(follower).leader).toBe(true);
+    expect(sentIds(follower)).toContain('m');
+    expect(status(follower).pending).toBe(0);
+    expect(await applied()).toEqual(['create m']);
+  });
+});
+
 describe('every tab live', () => {
   it("clear() in one tab empties the other's views, and the other keeps working", async () => {
     const b = browser();
