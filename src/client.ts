@@ -16,7 +16,7 @@ import { LocalStore, type ViewChange } from './store/local-store.js';
 import { ResourceMirror } from './store/mirror.js';
 import { fromTabError, openTabChannel, toTabError, type TabChannel, type TabMessage } from './sync/broadcast.js';
 import { FollowerFlushes } from './sync/follower-flush.js';
-import { electLeader } from './sync/leader.js';
+import { electLeader, electWhileRunning } from './sync/leader.js';
 import { pull, syncedAtKey } from './sync/pull.js';
 import { INITIAL_STATUS } from './sync/status.js';
 import { OnDemandLoader } from './sync/on-demand.js';
@@ -211,7 +211,9 @@ class Client implements SyncClient, HandleHost {
       .then(() => {
         if (this.#closedError) return;
         this.outboxChanged();
-        this.#releaseLeadership = electLeader(this.env, namespace, this.origin, (leader) => this.#setLeader(leader));
+        this.#releaseLeadership = electWhileRunning(this.env.suspended$, () =>
+          electLeader(this.env, namespace, this.origin, (leader) => this.#setLeader(leader)),
+        );
       })
       .catch((error: unknown) => {
         if (!this.#closedError) this.#storageLost(error instanceof StorageError ? error : new StorageError(String(error)));

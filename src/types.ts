@@ -300,6 +300,11 @@ export interface SyncClientOptions {
   now?: () => number;
   random?: () => number;
   online?: Observable<boolean>;
+  /**
+   * True while the page is frozen, in the back/forward cache, or unloading: it gives leadership
+   * up meanwhile. Defaults to the document's freeze/resume and the window's pagehide/pageshow events.
+   */
+  suspended?: Observable<boolean>;
   locks?: LockManagerLike | null;
   BroadcastChannel?: (new (name: string) => BroadcastChannelLike) | null;
   /** Timer seam; defaults to the global setTimeout. */

@@ -1,10 +1,11 @@
+import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../test/helpers/manual-clock.js';
 import { BroadcastHub, FakeLocks } from '../../test/helpers/tabs.js';
 import type { Env } from '../env.js';
 import type { LockManagerLike } from '../types.js';
 import { ELECTION_TIMING } from './channel-election.js';
-import { electLeader, leaderLockName } from './leader.js';
+import { electLeader, electWhileRunning, leaderLockName } from './leader.js';
 
 /** Lets the fakes' tasks (grants, releases, deliveries) run. */
 const tasks = async (n = 5) => {
@@ -148,5 +149,83 @@ describe('electLeader without Web Locks', () => {
     a.release();
     a.release();
     expect(a.seen).toEqual([true, false]);
+  });
+});
+
+describe('electWhileRunning', () => {
+  /** A tab whose page the test suspends (freeze, bfcache, unload) and resumes. */
+  function page(seams: Pick<Env, 'locks' | 'BroadcastChannel' | 'clock'>) {
+    const suspended = new Subject<boolean>();
+    const seen: boolean[] = [];
+    let elections = 0;
+    const stop = electWhileRunning(suspended, () => {
+      elections++;
+      return electLeader(seams, 'ns', `page-${nextTab++}`, (leader) => seen.push(leader));
+    });
+    return { suspended, seen, stop, get elections() { return elections; } };
+  }
+
+  it('a suspended page gives the Web Lock up, so another tab leads; back, it queues for the lock again', async () => {
+    const locks = new FakeLocks();
+    const seams = { locks, BroadcastChannel: new BroadcastHub().Channel, clock: new ManualClock() };
+    const frozen = page(seams);
+    await tasks();
+    const other = elector(locks);
+    await tasks();
+    expect([frozen.seen, other.seen]).toEqual([[true], []]);
+
+    frozen.suspended.next(true);
+    expect(frozen.seen).toEqual([true, false]);
+    await tasks();
+    expect(other.leader).toBe(true);
+
+    frozen.suspended.next(false);
+    await tasks();
+    expect(frozen.seen).toEqual([true, false]);
+    expect(locks.waiting()).toBe(1);
+    other.release();
+    await tasks();
+    expect(frozen.seen).toEqual([true, false, true]);
+    frozen.stop();
+    await tasks();
+    expect(locks.held()).toEqual([]);
+  });
+
+  it('without Web Locks a suspended leader resigns at once: another tab leads within the claim window, not a lease later', async () => {
+    const hub = new BroadcastHub();
+    const clock = new ManualClock();
+    const seams = { locks: undefined, BroadcastChannel: hub.Channel, clock };
+    const frozen = page(seams);
+    await tasks();
+    await clock.advance(ELECTION_TIMING.claimMs);
+    const other = elector(undefined, 'ns', seams);
+    await tasks();
+    await clock.advance(ELECTION_TIMING.claimMs);
+    expect([frozen.seen, other.seen]).toEqual([[true], []]);
+
+    frozen.suspended.next(true);
+    await tasks();
+    await clock.advance(ELECTION_TIMING.claimMs);
+    expect([frozen.seen, other.seen]).toEqual([[true, false], [true]]);
+    frozen.stop();
+    other.release();
+    expect(hub.open()).toBe(0);
+  });
+
+  it('a repeated state changes nothing; once stopped, a page back from suspension does not compete', async () => {
+    const locks = new FakeLocks();
+    const tab = page({ locks, BroadcastChannel: new BroadcastHub().Channel, clock: new ManualClock() });
+    tab.suspended.next(false);
+    await tasks();
+    expect([tab.elections, tab.seen]).toEqual([1, [true]]);
+    tab.suspended.next(true);
+    tab.suspended.next(true);
+    expect(tab.seen).toEqual([true, false]);
+    tab.stop();
+    tab.suspended.next(false);
+    await tasks();
+    expect(tab.elections).toBe(1);
+    expect(locks.held()).toEqual([]);
+    expect(locks.waiting()).toBe(0);
   });
 });

@@ -1,3 +1,4 @@
+import { distinctUntilChanged, startWith, type Observable } from 'rxjs';
 import type { Env } from '../env.js';
 import type { LockManagerLike } from '../types.js';
 import { electByChannel } from './channel-election.js';
@@ -26,6 +27,29 @@ export function electLeader(
   if (!Channel) return leadAlone(onLeader);
   const byChannel: Elect = (report) => electByChannel(Channel, namespace, tabId, env.clock, report);
   return env.locks ? electByLock(env.locks, namespace, onLeader, byChannel) : byChannel(onLeader);
+}
+
+/**
+ * Competes for leadership only while the page runs: a page frozen or put in the back/forward
+ * cache would hold the Web Lock (or the election) while sending nothing, so it gives leadership up
+ * (the lock is released, or it resigns) and another tab sends meanwhile; back, it competes again.
+ * A page unloading resigns too, which hands over at once where a lease would otherwise have to run out.
+ *
+ * Returns a function that stops for good.
+ */
+export function electWhileRunning(suspended$: Observable<boolean>, elect: () => () => void): () => void {
+  let leave: (() => void) | null = null;
+  const subscription = suspended$.pipe(startWith(false), distinctUntilChanged()).subscribe((suspended) => {
+    if (suspended) {
+      leave?.();
+      leave = null;
+    } else leave = elect();
+  });
+  return () => {
+    subscription.unsubscribe();
+    leave?.();
+    leave = null;
+  };
 }
 
 /** Every tab leads at once. */

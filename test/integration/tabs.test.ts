@@ -1,7 +1,7 @@
 // Two tabs of one browser profile, in process: two clients on ONE fake IDBFactory, sharing a fake
 // LockManager and a fake BroadcastChannel hub, against the reference server.
 import { IDBFactory } from 'fake-indexeddb';
-import type { Observable } from 'rxjs';
+import { BehaviorSubject, type Observable } from 'rxjs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
 import {
@@ -357,6 +357,51 @@ describe('{ wait: "server" } in a follower', () => {
     b.hub.drop = (data) => (data as { t?: string }).t === 'settled';
     const created = await follower.client.resource(todos).create({ id: 's', title: 'Silent', done: false }, { wait: 'server' });
     expect(created).toEqual({ id: 's', title: 'Silent', done: false, version: 1 });
+  });
+});
+
+describe('a leader page frozen or put in the back/forward cache', () => {
+  it('gives the Web Lock up: the other tab sends meanwhile; back, it queues for the lock and sends nothing', async () => {
+    const b = browser();
+    const suspended = new BehaviorSubject(false);
+    const first = b.tab({ suspended });
+    await until(() => status(first).leader, 'the first tab to lead');
+    const second = b.tab();
+    await until(() => b.locks.waiting() === 1, 'the second tab to queue');
+
+    suspended.next(true);
+    expect(status(first).leader).toBe(false);
+    await until(() => status(second).leader, 'the second tab to lead');
+    await first.client.resource(todos).create({ id: 'c', title: 'Written as the page hides', done: false });
+    await second.client.resource(todos).create({ id: 'd', title: 'Written meanwhile', done: false });
+    await until(async () => (await applied()).length === 2 && status(second).pending === 0, 'both changes on the server');
+
+    suspended.next(false);
+    await until(() => b.locks.waiting() === 1, 'the woken tab to queue for the lock again');
+    expect([status(first).leader, status(second).leader]).toEqual([false, true]);
+    expect(first.events.filter((e) => e.type === 'leader').map((e) => (e as { leader: boolean }).leader)).toEqual([true, false]);
+    expect(sentIds(first)).toEqual([]);
+    expect((await applied()).sort()).toEqual(['create c', 'create d']);
+
+    await second.client.close();
+    await until(() => status(first).leader, 'the woken tab to lead once the other closes');
+  });
+
+  it('without Web Locks it resigns at once: the other tab leads within the claim window', async () => {
+    const b = browser();
+    const suspended = new BehaviorSubject(false);
+    const first = b.tab({ locks: null, suspended });
+    await elapse(b, () => status(first).leader, 'the first tab to lead');
+    const second = b.tab({ locks: null });
+    const settledAt = b.clock.now() + ELECTION_TIMING.leaseMs;
+    await elapse(b, () => b.clock.now() >= settledAt, 'a lease');
+    expect([status(first).leader, status(second).leader]).toEqual([true, false]);
+
+    suspended.next(true);
+    const suspendedAt = b.clock.now();
+    await elapse(b, () => status(second).leader, 'the second tab to lead');
+    expect(b.clock.now() - suspendedAt).toBeLessThanOrEqual(ELECTION_TIMING.claimMs + 100);
+    expect(status(first).leader).toBe(false);
   });
 });
 
