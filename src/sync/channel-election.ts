@@ -28,7 +28,7 @@ export interface ElectionTiming {
  * costs nothing but an idempotent repeat. Background tabs run timers at most once a second, so the
  * lease spans several heartbeats.
  */
-export const ELECTION_TIMING: ElectionTiming = Object.freeze({ claimMs: 250, heartbeatMs: 1_000, leaseMs: 4_000 });
+export const ELECTION_TIMING: ElectionTiming = /* @__PURE__ */ Object.freeze({ claimMs: 250, heartbeatMs: 1_000, leaseMs: 4_000 });
 
 /** Split-brain rule, the same in every tab: of two leaders (or two claimants) the lower id stays. */
 const outranks = (a: string, b: string) => a < b;
@@ -51,8 +51,8 @@ export function electByChannel(
   id: string,
   clock: Clock,
   onLeader: (leader: boolean) => void,
-  timing: ElectionTiming = ELECTION_TIMING,
 ): () => void {
+  const timing = ELECTION_TIMING;
   let role: 'claiming' | 'leading' | 'following' = 'claiming';
   /** The tab followed; null after yielding to a rival claim, until it leads. */
   let followed: string | null = null;
