@@ -1,4 +1,4 @@
-import { distinctUntilChanged, startWith, type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import type { Env } from '../env.js';
 import type { LockManagerLike } from '../types.js';
 import { electByChannel } from './channel-election.js';
@@ -38,12 +38,13 @@ export function electLeader(
  * Returns a function that stops for good.
  */
 export function electWhileRunning(suspended$: Observable<boolean>, elect: () => () => void): () => void {
-  let leave: (() => void) | null = null;
-  const subscription = suspended$.pipe(startWith(false), distinctUntilChanged()).subscribe((suspended) => {
+  // Running until told otherwise; a repeated state changes nothing.
+  let leave: (() => void) | null = elect();
+  const subscription = suspended$.subscribe((suspended) => {
     if (suspended) {
       leave?.();
       leave = null;
-    } else leave = elect();
+    } else leave ??= elect();
   });
   return () => {
     subscription.unsubscribe();
