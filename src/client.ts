@@ -15,7 +15,8 @@ import { fromDecision } from './conflict/resolve.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
 import { ResourceMirror } from './store/mirror.js';
 import { fromTabError, openTabChannel, toTabError, type TabChannel, type TabMessage } from './sync/broadcast.js';
-import { electLeader } from './sync/leader.js';
+import { FollowerFlushes } from './sync/follower-flush.js';
+import { electLeader, electWhileRunning } from './sync/leader.js';
 import { pull, syncedAtKey } from './sync/pull.js';
 import { INITIAL_STATUS } from './sync/status.js';
 import { OnDemandLoader } from './sync/on-demand.js';
@@ -141,6 +142,7 @@ class Client implements SyncClient, HandleHost {
   readonly #aliases = new Map<string, string>();
   readonly #onDemand: OnDemandLoader;
   #failedEntries: OutboxEntry[] = [];
+  readonly #followerFlushes: FollowerFlushes;
 
   readonly status$: Observable<SyncStatus>;
   readonly conflicts$: Observable<Conflict[]>;
@@ -199,6 +201,14 @@ class Client implements SyncClient, HandleHost {
       emit: (event) => this.emit(event),
     });
     this.#channel = openTabChannel(this.env.BroadcastChannel, namespace, (message) => void this.#onTabMessage(message));
+    this.#followerFlushes = new FollowerFlushes({
+      tabId: this.origin,
+      clock: this.env.clock,
+      outbox: this.store.outbox,
+      post: (message) => this.#post(message),
+      // A leader that has said nothing for as long as a request may take is frozen or gone.
+      quietMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
+    });
     this.#subscriptions.push(
       this.env.online$.pipe(distinctUntilChanged()).subscribe((online) => this.#setOnline(online)),
     );
@@ -207,10 +217,9 @@ class Client implements SyncClient, HandleHost {
       .then(() => {
         if (this.#closedError) return;
         this.outboxChanged();
-        // A follower's writes reach the lock holder only by broadcast: without BroadcastChannel
-        // every tab sends its own (as without Web Locks).
-        const locks = this.env.BroadcastChannel ? this.env.locks : undefined;
-        this.#releaseLeadership = electLeader(locks, namespace, (leader) => this.#setLeader(leader));
+        this.#releaseLeadership = electWhileRunning(this.env.suspended$, () =>
+          electLeader(this.env, namespace, this.origin, (leader) => this.#setLeader(leader)),
+        );
       })
       .catch((error: unknown) => {
         if (!this.#closedError) this.#storageLost(error instanceof StorageError ? error : new StorageError(String(error)));
@@ -277,7 +286,11 @@ class Client implements SyncClient, HandleHost {
   #setLeader(leader: boolean): void {
     this.#patchStatus({ leader });
     this.emit({ type: 'leader', at: this.env.clock.now(), leader });
-    if (!leader || this.#closedError || this.#storageFailure) return;
+    // Resigned: the loop sees it may no longer send (canSend) and goes idle.
+    if (!leader) return this.#replayer.wake();
+    // A flush() waiting for another tab goes on here, as this tab's own.
+    this.#followerFlushes.endAll();
+    if (this.#closedError || this.#storageFailure) return;
     // A follower may have missed messages: replay what IndexedDB holds, not what this tab last heard.
     void this.store
       .reloadOutbox()
@@ -286,6 +299,7 @@ class Client implements SyncClient, HandleHost {
         if (this.#closedError || this.#storageFailure) return;
         this.outboxChanged();
         this.#replayer.start();
+        this.#replayer.wake();
       });
   }
 
@@ -304,8 +318,14 @@ class Client implements SyncClient, HandleHost {
   async flush(): Promise<void> {
     this.assertOpen('flush()');
     await this.store.open();
-    if (!this.#statusSubject.value.leader) return;
-    await this.#replayer.flush();
+    if (!this.#statusSubject.value.leader) {
+      // Another tab sends: wait for what IndexedDB holds now, not only what this tab heard of.
+      await this.store.reloadOutbox().catch(() => undefined);
+      if (this.#closedError) return;
+      this.outboxChanged();
+      if (!this.#statusSubject.value.leader) await this.#followerFlushes.wait();
+    }
+    if (this.#statusSubject.value.leader) await this.#replayer.flush();
   }
 
   async clear(options: ClearOptions = {}): Promise<void> {
@@ -328,6 +348,7 @@ class Client implements SyncClient, HandleHost {
     this.#inbox.length = 0;
     this.#unannounced.clear();
     for (const [seq] of this.#waiters) this.settled(seq, { error: new ClosedError('a write waiting for the server') });
+    this.#followerFlushes.endAll();
     this.store.close();
   }
 
@@ -503,6 +524,7 @@ class Client implements SyncClient, HandleHost {
     conflictEntries.sort(bySeq);
     failedEntries.sort(bySeq);
     this.#patchStatus({ pending, conflicts: conflictEntries.length, failed: failedEntries.length });
+    this.#followerFlushes.outboxChanged();
     // Entries are replaced, never mutated, on every commit: identity tells what changed.
     if (!sameEntries(this.#conflictEntries, conflictEntries)) {
       this.#conflictEntries = conflictEntries;
@@ -685,6 +707,7 @@ class Client implements SyncClient, HandleHost {
   /** Another tab's message: queued and handled in arrival order, runs of change hints at once. */
   #onTabMessage(message: TabMessage): void {
     if (this.#closedError) return;
+    this.#followerFlushes.heard();
     this.#inbox.push(message);
     if (!this.#draining) void this.#drainInbox();
   }
@@ -699,6 +722,11 @@ class Client implements SyncClient, HandleHost {
           this.settled(message.seq, outcome, true);
         } else if (message.t === 'remapped') {
           this.#remapped(message.r, message.from, message.to);
+        } else if (message.t === 'flush') {
+          this.#flushFor(message.token);
+        } else if (message.t === 'flushed') {
+          // In arrival order: the hints before it are re-read when this tab's flush() resolves.
+          this.#followerFlushes.answered(message.token);
         } else if (message.t === 'cleared') {
           this.#forgetLocalData();
           await this.store.reloadOutbox().catch(() => undefined);
@@ -715,6 +743,15 @@ class Client implements SyncClient, HandleHost {
       this.#draining = false;
     }
     if (this.#inbox.length > 0 && !this.#closedError) void this.#drainInbox();
+  }
+
+  /** A follower's flush(): the leader sends what is queued at once, and says when nothing more can be sent. */
+  #flushFor(token: string): void {
+    if (!this.#statusSubject.value.leader) return;
+    void this.#replayer.flush().then(() => {
+      // Resigned or closed meanwhile: the next leader sends the rest; the follower sees it settle.
+      if (this.#statusSubject.value.leader) this.#post({ t: 'flushed', token });
+    });
   }
 
   /** Change hints from other tabs: re-read the outbox and the named entities from IndexedDB, once. */
@@ -818,7 +855,8 @@ class Client implements SyncClient, HandleHost {
       },
       strategy: (def) => this.strategy(def),
       parse: (def, value, id) => this.parse(def, value, id),
-      canSend: () => this.#pausedReason() === null && !this.#closedError && !this.#storageFailure,
+      // A tab that resigned (another one leads now) finishes a request in flight, then sends no more.
+      canSend: () => this.#statusSubject.value.leader && this.#pausedReason() === null && !this.#closedError && !this.#storageFailure,
       pauseUnauthorized: () => {
         this.#unauthorized = true;
         this.#updatePaused();

@@ -12,6 +12,8 @@ export interface Env {
   clock: Clock;
   random(): number;
   online$: Observable<boolean>;
+  /** True while the page is frozen, in the back/forward cache, or unloading. */
+  suspended$: Observable<boolean>;
   indexedDB: IDBFactory | undefined;
   /** The page's address, against which a relative `baseUrl` ('/api') resolves; undefined outside a page. */
   baseHref: string | undefined;
@@ -24,25 +26,62 @@ export interface Env {
 
 type EnvOptions = Pick<
   SyncClientOptions,
-  'indexedDB' | 'fetch' | 'now' | 'random' | 'online' | 'locks' | 'BroadcastChannel' | 'setTimer'
+  'indexedDB' | 'fetch' | 'now' | 'random' | 'online' | 'suspended' | 'locks' | 'BroadcastChannel' | 'setTimer'
 >;
+
+type Target = Partial<EventTarget> | undefined;
+
+/**
+ * Emits `initial()` on subscription, then `value` whenever one of `events` fires on its target;
+ * a target missing here (no window or document) never fires.
+ */
+function fromEvents<T>(initial: () => T, events: ReadonlyArray<readonly [target: Target, type: string, value: T]>): Observable<T> {
+  return new Observable<T>((subscriber) => {
+    subscriber.next(initial());
+    const removers: Array<() => void> = [];
+    for (const [target, type, value] of events) {
+      if (typeof target?.addEventListener !== 'function' || typeof target.removeEventListener !== 'function') continue;
+      const handler = () => subscriber.next(value);
+      target.addEventListener(type, handler);
+      removers.push(() => target.removeEventListener!(type, handler));
+    }
+    return () => {
+      for (const remove of removers) remove();
+    };
+  });
+}
 
 /** navigator.onLine plus the window's online/offline events; always online where neither exists. */
 function browserOnline$(): Observable<boolean> {
-  return new Observable<boolean>((subscriber) => {
-    const nav = (globalThis as { navigator?: { onLine?: boolean } }).navigator;
-    subscriber.next(typeof nav?.onLine === 'boolean' ? nav.onLine : true);
-    const target = globalThis as unknown as Partial<EventTarget>;
-    if (typeof target.addEventListener !== 'function' || typeof target.removeEventListener !== 'function') return;
-    const up = () => subscriber.next(true);
-    const down = () => subscriber.next(false);
-    target.addEventListener('online', up);
-    target.addEventListener('offline', down);
-    return () => {
-      target.removeEventListener!('online', up);
-      target.removeEventListener!('offline', down);
-    };
-  });
+  const window = globalThis as unknown as Target;
+  return fromEvents(
+    () => {
+      const nav = (globalThis as { navigator?: { onLine?: boolean } }).navigator;
+      return typeof nav?.onLine === 'boolean' ? nav.onLine : true;
+    },
+    [
+      [window, 'online', true],
+      [window, 'offline', false],
+    ],
+  );
+}
+
+/**
+ * The page lifecycle: suspended from the document's `freeze` or the window's `pagehide` (into the
+ * back/forward cache, or unloading) until `resume` or `pageshow`; never where neither exists.
+ */
+function browserSuspended$(): Observable<boolean> {
+  const window = globalThis as unknown as Target;
+  const document = (globalThis as { document?: Target }).document;
+  return fromEvents(
+    () => false,
+    [
+      [document, 'freeze', true],
+      [document, 'resume', false],
+      [window, 'pagehide', true],
+      [window, 'pageshow', false],
+    ],
+  );
 }
 
 export function resolveEnv(options: EnvOptions): Env {
@@ -66,6 +105,7 @@ export function resolveEnv(options: EnvOptions): Env {
     },
     random: options.random ?? (() => Math.random()),
     online$: options.online ?? browserOnline$(),
+    suspended$: options.suspended ?? browserSuspended$(),
     indexedDB: options.indexedDB ?? g.indexedDB,
     IDBKeyRange: g.IDBKeyRange,
     baseHref: typeof g.location?.href === 'string' ? g.location.href : undefined,

@@ -51,9 +51,9 @@ export interface EntityState<T> {
 export interface SyncStatus {
   online: boolean;
   /**
-   * This tab replays the outbox: it holds the namespace's Web Lock. Where Web Locks or
-   * BroadcastChannel are missing every tab leads (true in each); idempotency keys keep a change
-   * sent by two tabs applied once.
+   * This tab replays the outbox: it holds the namespace's Web Lock or, where Web Locks are
+   * missing, won the tabs' election over BroadcastChannel. Without BroadcastChannel every tab
+   * leads (true in each); idempotency keys keep a change sent by two tabs applied once.
    */
   leader: boolean;
   syncing: boolean;
@@ -306,6 +306,11 @@ export interface SyncClientOptions {
   now?: () => number;
   random?: () => number;
   online?: Observable<boolean>;
+  /**
+   * True while the page is frozen, in the back/forward cache, or unloading: it gives leadership
+   * up meanwhile. Defaults to the document's freeze/resume and the window's pagehide/pageshow events.
+   */
+  suspended?: Observable<boolean>;
   locks?: LockManagerLike | null;
   BroadcastChannel?: (new (name: string) => BroadcastChannelLike) | null;
   /** Timer seam; defaults to the global setTimeout. */
@@ -323,7 +328,12 @@ export interface SyncClient {
   readonly conflicts$: Observable<Conflict[]>;
   readonly failed$: Observable<FailedMutation[]>;
   readonly events$: Observable<SyncEvent>;
-  /** Send what can be sent now; resolves when nothing more can be. */
+  /**
+   * Send what can be sent now (`sendDelayMs` skipped); resolves when nothing more can be. In a tab
+   * that does not send (another tab leads), it asks the leader to send at once and resolves when
+   * the changes queued at the call are confirmed, parked (`conflicts$`, `failed$`) or waiting for
+   * a retry; should no other tab say anything for `timeoutMs` (a frozen leader), it resolves then.
+   */
   flush(): Promise<void>;
   pause(): void;
   resume(): void;

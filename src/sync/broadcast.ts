@@ -40,47 +40,52 @@ export type TabMessage =
   | { t: 'settled'; seq: number; value?: Record<string, unknown> | null; error?: TabError }
   | { t: 'remapped'; r: string; from: string; to: string }
   /** The namespace's database was deleted (clear()). */
-  | { t: 'cleared' };
+  | { t: 'cleared' }
+  /** flush() in a follower: the leader sends what is queued at once, then answers 'flushed'. */
+  | { t: 'flush'; token: string }
+  /** The leader's answer to 'flush' `token`: nothing more can be sent now. */
+  | { t: 'flushed'; token: string };
 
-export interface TabChannel {
-  post(message: TabMessage): void;
+export interface TabChannel<M = TabMessage> {
+  /** False where there is no BroadcastChannel (or it could not be made): no other tab hears this one. */
+  readonly shared: boolean;
+  /** Posts to the other tabs; false if the message could not be posted (a value that cannot be cloned). */
+  post(message: M): boolean;
   close(): void;
 }
 
-/** One BroadcastChannel per namespace. Without BroadcastChannel (or if it cannot be made), posting does nothing. */
-export function openTabChannel(
+/**
+ * One BroadcastChannel named `name`, handing `onMessage` what other tabs post on it (objects with
+ * a string `t`; anything else on the name is ignored). Without BroadcastChannel (or if it cannot
+ * be made), posting does nothing.
+ */
+export function openChannel<M extends { t: string }>(
   Channel: (new (name: string) => BroadcastChannelLike) | undefined,
-  namespace: string,
-  onMessage: (message: TabMessage) => void,
-): TabChannel {
+  name: string,
+  onMessage: (message: M) => void,
+): TabChannel<M> {
   let channel: BroadcastChannelLike | null = null;
   try {
-    channel = Channel ? new Channel(`harborsync:${namespace}`) : null;
+    channel = Channel ? new Channel(name) : null;
   } catch {
     channel = null;
   }
-  if (!channel) return { post: () => undefined, close: () => undefined };
+  if (!channel) return { shared: false, post: () => false, close: () => undefined };
   const open = channel;
   open.onmessage = (event) => {
-    const data = event.data as TabMessage | null;
+    const data = event.data as M | null;
     if (data && typeof data === 'object' && typeof data.t === 'string') onMessage(data);
   };
   let closed = false;
   return {
+    shared: true,
     post: (message) => {
-      if (closed) return;
+      if (closed) return false;
       try {
         open.postMessage(message);
+        return true;
       } catch {
-        // A value that cannot be cloned: the other tabs still re-read IndexedDB on the next hint.
-        // Never let a broadcast fail the write that caused it.
-        if (message.t === 'settled') {
-          try {
-            open.postMessage({ t: 'outbox' } satisfies TabMessage);
-          } catch {
-            // Nothing more to do.
-          }
-        }
+        return false;
       }
     },
     close: () => {
@@ -89,6 +94,25 @@ export function openTabChannel(
       open.onmessage = null;
       open.close();
     },
+  };
+}
+
+/** The namespace's channel for view and outbox hints. */
+export function openTabChannel(
+  Channel: (new (name: string) => BroadcastChannelLike) | undefined,
+  namespace: string,
+  onMessage: (message: TabMessage) => void,
+): TabChannel {
+  const channel = openChannel(Channel, `harborsync:${namespace}`, onMessage);
+  return {
+    shared: channel.shared,
+    post: (message) => {
+      if (channel.post(message)) return true;
+      // A value that cannot be cloned: the other tabs still re-read IndexedDB on the next hint.
+      // Never let a broadcast fail the write that caused it.
+      return message.t === 'settled' && channel.post({ t: 'outbox' });
+    },
+    close: () => channel.close(),
   };
 }
 

@@ -252,3 +252,35 @@ describe('two tabs of one browser', () => {
     expect(new Set(keys).size).toBe(keys.length);
   });
 });
+
+describe('two tabs of one browser without Web Locks', () => {
+  it('elect one sender over the real BroadcastChannel; closing it hands over, and the queued change is applied once', async () => {
+    // As in a browser without the Web Locks API: the SDK finds no navigator.locks.
+    await context.addInitScript(() => Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined }));
+    const a = await openTab();
+    const b = await openTab();
+    expect(await a.evaluate(() => navigator.locks)).toBeUndefined();
+    const [leader, follower] = await roles(a, b);
+
+    await follower.evaluate(() => window.tab.create({ id: 'e1', title: 'Elected', done: false }));
+    await bothShow([a, b], ['e1:Elected:false:1']);
+    expect(await sent(follower)).toEqual([]);
+    expect((await sent(leader)).map((s) => s.split('#')[0])).toEqual(['e1']);
+
+    await server.admin.faults({ offline: true });
+    await follower.evaluate(() => window.tab.create({ id: 'e2', title: 'Queued', done: false }));
+    await expect.poll(() => sent(leader), { timeout: STEP }).toContain('e2#2');
+    // The follower page listens to the election too, to see the leader's page resign as it closes.
+    await follower.evaluate(() => {
+      const heard: string[] = [];
+      (window as unknown as { heard: string[] }).heard = heard;
+      new BroadcastChannel('harborsync:tabs:election').onmessage = (event) => heard.push(event.data.t);
+    });
+    await leader.close();
+    await follower.waitForFunction(() => window.tab.status!.leader, undefined, { timeout: STEP, polling: 20 });
+    expect(await follower.evaluate(() => (window as unknown as { heard: string[] }).heard)).toContain('resign');
+    await server.admin.faults({ offline: false });
+    await bothShow([follower], ['e1:Elected:false:1', 'e2:Queued:false:1']);
+    expect(await applied()).toEqual(['create e1', 'create e2']);
+  });
+});

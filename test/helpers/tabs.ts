@@ -117,10 +117,38 @@ interface Delivery {
   data: unknown;
 }
 
+/** A page's event loop as far as its channels go: frozen, it neither posts nor handles messages; they wait. */
+export class FakePage {
+  frozen = false;
+  private backlog: Array<() => void> = [];
+
+  /** Runs `handle` now, or once the page thaws. */
+  receive(handle: () => void): void {
+    if (this.frozen) this.backlog.push(handle);
+    else handle();
+  }
+
+  freeze(): void {
+    this.frozen = true;
+  }
+
+  /** Hands the page what arrived while it was frozen, in order, in a later task. */
+  thaw(): void {
+    this.frozen = false;
+    const backlog = this.backlog.splice(0);
+    setTimeout(() => {
+      for (const handle of backlog) handle();
+    }, 0);
+  }
+}
+
 abstract class FakeChannelBase implements BroadcastChannelLike {
   onmessage: ((event: MessageEvent) => void) | null = null;
   closed = false;
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    readonly page: FakePage | null,
+  ) {}
   abstract postMessage(message: unknown): void;
   abstract close(): void;
 }
@@ -129,7 +157,8 @@ abstract class FakeChannelBase implements BroadcastChannelLike {
  * BroadcastChannel semantics: a message is cloned when posted (structuredClone, so what cannot
  * cross a tab boundary fails here too), then delivered in a later task to every OTHER open
  * instance of the same name, in posting order; never to the sender; not to instances closed
- * before delivery. `drop` loses messages on purpose (a broadcast is only a hint).
+ * before delivery. `drop` loses messages on purpose (a broadcast is only a hint); `page()` makes
+ * channels whose page can be frozen (bfcache, a frozen background tab).
  */
 export class BroadcastHub {
   private readonly instances = new Set<FakeChannelBase>();
@@ -140,14 +169,25 @@ export class BroadcastHub {
   readonly Channel: new (name: string) => BroadcastChannelLike;
 
   constructor() {
+    this.Channel = this.channelOf(null);
+  }
+
+  /** A BroadcastChannel class for the channels of one page, which the test can freeze and thaw. */
+  page(): { Channel: new (name: string) => BroadcastChannelLike; page: FakePage } {
+    const page = new FakePage();
+    return { Channel: this.channelOf(page), page };
+  }
+
+  private channelOf(page: FakePage | null): new (name: string) => BroadcastChannelLike {
     const hub = this;
-    this.Channel = class FakeBroadcastChannel extends FakeChannelBase {
+    return class FakeBroadcastChannel extends FakeChannelBase {
       constructor(name: string) {
-        super(String(name));
+        super(String(name), page);
         hub.instances.add(this);
       }
       postMessage(message: unknown): void {
         if (this.closed) throw new DOMException('BroadcastChannel is closed', 'InvalidStateError');
+        if (page?.frozen) throw new Error('a frozen page runs no script');
         hub.deliver({ from: this, data: structuredClone(message) });
       }
       close(): void {
@@ -164,7 +204,12 @@ export class BroadcastHub {
     setTimeout(() => {
       for (const receiver of receivers) {
         if (receiver.closed) continue;
-        receiver.onmessage?.({ data: structuredClone(data) } as MessageEvent);
+        const event = { data: structuredClone(data) } as MessageEvent;
+        const handle = () => {
+          if (!receiver.closed) receiver.onmessage?.(event);
+        };
+        if (receiver.page) receiver.page.receive(handle);
+        else handle();
       }
     }, 0);
   }

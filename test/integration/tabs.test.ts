@@ -1,7 +1,7 @@
 // Two tabs of one browser profile, in process: two clients on ONE fake IDBFactory, sharing a fake
 // LockManager and a fake BroadcastChannel hub, against the reference server.
 import { IDBFactory } from 'fake-indexeddb';
-import type { Observable } from 'rxjs';
+import { BehaviorSubject, type Observable } from 'rxjs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
 import {
@@ -17,6 +17,7 @@ import {
 import { device, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
 import { BroadcastHub, CountingIDBFactory, FakeLocks } from '../helpers/tabs.js';
+import { ELECTION_TIMING } from '../../src/sync/channel-election.js';
 
 const NAMESPACE = 'tabs';
 const DB_NAME = `harborsync:${NAMESPACE}`;
@@ -76,6 +77,18 @@ async function roles(a: Device, b: Device): Promise<[Device, Device]> {
   expect([status(a).leader, status(b).leader].filter(Boolean)).toHaveLength(1);
   return status(a).leader ? [a, b] : [b, a];
 }
+
+/** Lets virtual time pass, 50 ms a step with real IO and messages between steps, until `check` holds (bounded). */
+async function elapse(b: Browser, check: () => boolean, what: string): Promise<void> {
+  await until(async () => {
+    if (check()) return true;
+    await b.clock.advance(50);
+    return check();
+  }, what);
+}
+
+/** A message of the BroadcastChannel election (where Web Locks are missing). */
+const isElection = (data: unknown) => ['claim', 'lead', 'resign'].includes((data as { t?: string }).t ?? '');
 
 const ledger = async (): Promise<LedgerEntry[]> => server.admin.ledger('todos');
 const applied = async () => (await ledger()).map((r) => `${r.op} ${r.entityId}`);
@@ -171,11 +184,12 @@ describe('one sender', () => {
     expect(new Set(seqs).size).toBe(1);
   });
 
-  it('without Web Locks both tabs lead and send; idempotency keys keep every change applied once', async () => {
+  it('two tabs that both lead (the election unheard: a partition) both send; idempotency keys keep every change applied once', async () => {
     const b = browser();
+    b.hub.drop = isElection;
     const one = b.tab({ locks: null });
     const two = b.tab({ locks: null });
-    await until(() => status(one).leader && status(two).leader, 'both tabs to say they lead');
+    await elapse(b, () => status(one).leader && status(two).leader, 'both tabs to say they lead');
     const inOne = latest(one.client.resource(todos).query$({ orderBy: 'title' }));
     const inTwo = latest(two.client.resource(todos).query$({ orderBy: 'title' }));
     await until(() => inOne.value?.status === 'success' && inTwo.value?.status === 'success', 'both views loaded');
@@ -200,6 +214,112 @@ describe('one sender', () => {
     for (const d of [one, two]) {
       expect(d.events.filter((e) => e.type === 'failed' || e.type === 'conflict')).toEqual([]);
     }
+
+    // The partition heals: the tabs hear each other, one resigns and stops sending.
+    await server.admin.faults({ latencyMs: 0 });
+    b.hub.drop = () => false;
+    await elapse(b, () => status(one).leader !== status(two).leader, 'one tab to resign');
+    const [leader, resigned] = status(one).leader ? [one, two] : [two, one];
+    expect(resigned.events.filter((e) => e.type === 'leader').map((e) => (e as { leader: boolean }).leader)).toEqual([true, false]);
+    const sentBefore = sentIds(resigned).length;
+    await resigned.client.resource(todos).create({ id: 'c', title: 'C', done: false }, { wait: 'server' });
+    expect(sentIds(leader)).toContain('c');
+    expect(sentIds(resigned)).toHaveLength(sentBefore);
+    expect((await applied()).sort()).toEqual(['create a', 'create b', 'create c', 'update a']);
+  });
+});
+
+describe('without Web Locks: an election over BroadcastChannel', () => {
+  /** Opens two tabs without Web Locks and waits for the election; returns [leader, follower]. */
+  async function elected(b: Browser, overrides: Partial<SyncClientOptions> = {}): Promise<[Device, Device]> {
+    const one = b.tab({ locks: null, ...overrides });
+    const two = b.tab({ locks: null, ...overrides });
+    await elapse(b, () => status(one).leader || status(two).leader, 'a leader');
+    // A lease more: a second (wrong) leader would show itself.
+    const settledAt = b.clock.now() + ELECTION_TIMING.leaseMs;
+    await elapse(b, () => b.clock.now() >= settledAt, 'a lease');
+    expect([status(one).leader, status(two).leader].filter(Boolean)).toHaveLength(1);
+    return status(one).leader ? [one, two] : [two, one];
+  }
+
+  it("exactly one tab leads, says so on status$ and events$, and sends the other's writes", async () => {
+    const b = browser();
+    const [leader, follower] = await elected(b);
+    expect(leader.events.filter((e) => e.type === 'leader')).toEqual([expect.objectContaining({ leader: true })]);
+    expect(follower.events.some((e) => e.type === 'leader')).toBe(false);
+    await follower.client.resource(todos).create({ id: 'f', title: 'From the follower', done: false }, { wait: 'server' });
+    await leader.client.resource(todos).create({ id: 'l', title: 'From the leader', done: false }, { wait: 'server' });
+    expect(await applied()).toEqual(['create f', 'create l']);
+    expect(sentIds(leader)).toEqual(['f', 'l']);
+    expect(sentIds(follower)).toEqual([]);
+  });
+
+  it('closing every tab leaves no election timer or channel behind', async () => {
+    const b = browser();
+    const tabs = await elected(b);
+    for (const d of tabs) {
+      await d.client.close();
+      open.splice(open.indexOf(d), 1);
+    }
+    expect(b.clock.pendingTimers).toBe(0);
+    expect(b.hub.open()).toBe(0);
+  });
+
+  it('a leader that closes resigns: the other tab leads within the claim window and replays what is pending, applied once', async () => {
+    const b = browser();
+    const retry = { baseDelayMs: 1000, maxDelayMs: 1000 };
+    const [leader, follower] = await elected(b, { retry });
+    await server.admin.faults({ offline: true });
+    await follower.client.resource(todos).create({ id: 'p', title: 'Pending', done: false });
+    await until(() => leader.events.some((e) => e.type === 'retrying'), 'the leader to fail once');
+
+    await leader.client.close();
+    expect(status(leader).leader).toBe(false);
+    const closedAt = b.clock.now();
+    await elapse(b, () => status(follower).leader, 'the follower to lead');
+    expect(b.clock.now() - closedAt).toBeLessThanOrEqual(ELECTION_TIMING.claimMs + 100);
+    await server.admin.faults({ offline: false });
+    await b.clock.advance(1000);
+    await until(async () => (await ledger()).length === 1 && status(follower).pending === 0, 'the pending change on the server');
+    expect(await applied()).toEqual(['create p']);
+    expect(sentIds(follower)).toContain('p');
+  });
+
+  it('a leader frozen (bfcache) is replaced after its lease; woken, it steps down without sending, and the new leader sends once', async () => {
+    const b = browser();
+    // The first tab is a page of its own, with its own clock: frozen, neither runs.
+    const { Channel, page } = b.hub.page();
+    const pageClock = new ManualClock(b.clock.now());
+    const first = b.tab({ locks: null, BroadcastChannel: Channel, now: pageClock.now, setTimer: pageClock.setTimer });
+    /** Both pages' time passes (until `check`), as long as neither is frozen. */
+    const together = (check: () => boolean, what: string) =>
+      until(async () => {
+        await pageClock.advance(50);
+        await b.clock.advance(50);
+        return check();
+      }, what);
+    await together(() => status(first).leader, 'the first tab to lead');
+    const second = b.tab({ locks: null });
+    const settledAt = b.clock.now() + ELECTION_TIMING.leaseMs;
+    await together(() => b.clock.now() >= settledAt, 'the second tab to have asked and followed');
+    expect([status(first).leader, status(second).leader]).toEqual([true, false]);
+
+    page.freeze();
+    await second.client.resource(todos).create({ id: 'z', title: 'Written while the leader sleeps', done: false });
+    await elapse(b, () => status(second).leader, 'the second tab to take over');
+    await until(async () => (await applied()).includes('create z'), 'the change on the server');
+
+    await b.clock.advance(ELECTION_TIMING.leaseMs); // the page stays in the cache a while
+    pageClock.jump(b.clock.now() - pageClock.now());
+    page.thaw();
+    await together(() => !status(first).leader, 'the woken tab to step down');
+    const thawedAt = b.clock.now() + ELECTION_TIMING.leaseMs;
+    await together(() => b.clock.now() >= thawedAt, 'a lease more');
+    expect([status(first).leader, status(second).leader]).toEqual([false, true]);
+    expect(first.events.filter((e) => e.type === 'leader').map((e) => (e as { leader: boolean }).leader)).toEqual([true, false]);
+    expect(sentIds(first)).toEqual([]);
+    expect(sentIds(second)).toEqual(['z']);
+    expect(await applied()).toEqual(['create z']);
   });
 });
 
@@ -237,6 +357,122 @@ describe('{ wait: "server" } in a follower', () => {
     b.hub.drop = (data) => (data as { t?: string }).t === 'settled';
     const created = await follower.client.resource(todos).create({ id: 's', title: 'Silent', done: false }, { wait: 'server' });
     expect(created).toEqual({ id: 's', title: 'Silent', done: false, version: 1 });
+  });
+});
+
+describe('a leader page frozen or put in the back/forward cache', () => {
+  it('gives the Web Lock up: the other tab sends meanwhile; back, it queues for the lock and sends nothing', async () => {
+    const b = browser();
+    const suspended = new BehaviorSubject(false);
+    const first = b.tab({ suspended });
+    await until(() => status(first).leader, 'the first tab to lead');
+    const second = b.tab();
+    await until(() => b.locks.waiting() === 1, 'the second tab to queue');
+
+    suspended.next(true);
+    expect(status(first).leader).toBe(false);
+    await until(() => status(second).leader, 'the second tab to lead');
+    await first.client.resource(todos).create({ id: 'c', title: 'Written as the page hides', done: false });
+    await second.client.resource(todos).create({ id: 'd', title: 'Written meanwhile', done: false });
+    await until(async () => (await applied()).length === 2 && status(second).pending === 0, 'both changes on the server');
+
+    suspended.next(false);
+    await until(() => b.locks.waiting() === 1, 'the woken tab to queue for the lock again');
+    expect([status(first).leader, status(second).leader]).toEqual([false, true]);
+    expect(first.events.filter((e) => e.type === 'leader').map((e) => (e as { leader: boolean }).leader)).toEqual([true, false]);
+    expect(sentIds(first)).toEqual([]);
+    expect((await applied()).sort()).toEqual(['create c', 'create d']);
+
+    await second.client.close();
+    await until(() => status(first).leader, 'the woken tab to lead once the other closes');
+  });
+
+  it('without Web Locks it resigns at once: the other tab leads within the claim window', async () => {
+    const b = browser();
+    const suspended = new BehaviorSubject(false);
+    const first = b.tab({ locks: null, suspended });
+    await elapse(b, () => status(first).leader, 'the first tab to lead');
+    const second = b.tab({ locks: null });
+    const settledAt = b.clock.now() + ELECTION_TIMING.leaseMs;
+    await elapse(b, () => b.clock.now() >= settledAt, 'a lease');
+    expect([status(first).leader, status(second).leader]).toEqual([true, false]);
+
+    suspended.next(true);
+    const suspendedAt = b.clock.now();
+    await elapse(b, () => status(second).leader, 'the second tab to lead');
+    expect(b.clock.now() - suspendedAt).toBeLessThanOrEqual(ELECTION_TIMING.claimMs + 100);
+    expect(status(first).leader).toBe(false);
+  });
+});
+
+describe('flush() in a follower', () => {
+  /** A flush() started now; `done` tells whether it resolved yet. */
+  function flushing(d: Device) {
+    const state = { done: false };
+    const promise = d.client.flush().then(() => (state.done = true));
+    return { promise, get done() { return state.done; } };
+  }
+
+  it('makes the leader send at once (sendDelayMs skipped) and resolves when what was queued is confirmed, views included', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab({ sendDelayMs: 60_000 }), b.tab({ sendDelayMs: 60_000 }));
+    const inFollower = latest(follower.client.resource(todos).query$({ orderBy: 'title' }));
+    await follower.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await leader.client.resource(todos).create({ id: 'b', title: 'B', done: false });
+    await server.admin.faults({ latencyMs: 200 });
+    const flush = flushing(follower);
+    await until(() => sentIds(leader).length > 0, 'the leader to send');
+    expect(flush.done).toBe(false);
+    await flush.promise;
+    expect((await applied()).sort()).toEqual(['create a', 'create b']);
+    expect(sentIds(follower)).toEqual([]);
+    expect(status(follower).pending).toBe(0);
+    expect(inFollower.value!.data.map((t) => t.version)).toEqual([1, 1]);
+  });
+
+  it('resolves when nothing more can be sent now: the server is down and the entries wait for a retry', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    await server.admin.faults({ offline: true });
+    await follower.client.resource(todos).create({ id: 'r', title: 'Retry later', done: false });
+    await follower.client.flush();
+    expect(leader.events.some((e) => e.type === 'retrying')).toBe(true);
+    expect(status(follower).pending).toBe(1);
+  });
+
+  it('with a leader that never answers (frozen, holding the lock) it is bounded: it resolves after timeoutMs of silence', async () => {
+    const b = browser();
+    const { Channel, page } = b.hub.page();
+    const leader = b.tab({ BroadcastChannel: Channel });
+    await until(() => status(leader).leader, 'the first tab to lead');
+    const follower = b.tab();
+    await until(() => b.locks.waiting() === 1, 'the second tab to queue for the lock');
+    page.freeze();
+    await follower.client.resource(todos).create({ id: 'f', title: 'Frozen leader', done: false });
+    const flush = flushing(follower);
+    await until(() => b.hub.posted.some((p) => (p.data as { t?: string }).t === 'flush'), 'the request');
+    await b.clock.advance(29_000);
+    expect(flush.done).toBe(false);
+    await b.clock.advance(1_000);
+    await flush.promise;
+    expect(status(follower).pending).toBe(1);
+    expect(await applied()).toEqual([]);
+    page.thaw();
+  });
+
+  it('a follower that becomes the leader while waiting sends the rest itself: applied once', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    await server.admin.faults({ latencyMs: 300 });
+    await follower.client.resource(todos).create({ id: 'm', title: 'Mid-flight', done: false });
+    const flush = flushing(follower);
+    await until(() => sentIds(leader).includes('m'), 'the request in flight from the leader');
+    await leader.client.close();
+    await flush.promise;
+    expect(status(follower).leader).toBe(true);
+    expect(sentIds(follower)).toContain('m');
+    expect(status(follower).pending).toBe(0);
+    expect(await applied()).toEqual(['create m']);
   });
 });
 

@@ -1,0 +1,61 @@
+import { BehaviorSubject } from 'rxjs';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { resolveEnv } from './env.js';
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+});
+
+/** A page's window and document, as far as lifecycle events go. */
+function stubPage() {
+  const window = new EventTarget();
+  const document = new EventTarget();
+  vi.stubGlobal('document', document);
+  vi.stubGlobal('addEventListener', window.addEventListener.bind(window));
+  vi.stubGlobal('removeEventListener', window.removeEventListener.bind(window));
+  return { window, document };
+}
+
+describe('resolveEnv: the page lifecycle', () => {
+  it('is suspended from freeze or pagehide until resume or pageshow, and stops listening when unsubscribed', () => {
+    const { window, document } = stubPage();
+    const seen: boolean[] = [];
+    const subscription = resolveEnv({}).suspended$.subscribe((s) => seen.push(s));
+    document.dispatchEvent(new Event('freeze'));
+    document.dispatchEvent(new Event('resume'));
+    window.dispatchEvent(new Event('pagehide'));
+    window.dispatchEvent(new Event('pageshow'));
+    expect(seen).toEqual([false, true, false, true, false]);
+    subscription.unsubscribe();
+    document.dispatchEvent(new Event('freeze'));
+    window.dispatchEvent(new Event('pagehide'));
+    expect(seen).toHaveLength(5);
+  });
+
+  it('is never suspended outside a page; an injected `suspended` replaces the events', () => {
+    const seen: boolean[] = [];
+    resolveEnv({}).suspended$.subscribe((s) => seen.push(s)).unsubscribe();
+    expect(seen).toEqual([false]);
+    const { document } = stubPage();
+    const injected = new BehaviorSubject(true);
+    const fromSeam: boolean[] = [];
+    resolveEnv({ suspended: injected }).suspended$.subscribe((s) => fromSeam.push(s));
+    document.dispatchEvent(new Event('resume'));
+    injected.next(false);
+    expect(fromSeam).toEqual([true, false]);
+  });
+});
+
+describe('resolveEnv: online', () => {
+  it('starts from navigator.onLine and follows the window online/offline events', () => {
+    const { window } = stubPage();
+    vi.stubGlobal('navigator', { onLine: false });
+    const seen: boolean[] = [];
+    const subscription = resolveEnv({}).online$.subscribe((o) => seen.push(o));
+    window.dispatchEvent(new Event('online'));
+    window.dispatchEvent(new Event('offline'));
+    subscription.unsubscribe();
+    window.dispatchEvent(new Event('online'));
+    expect(seen).toEqual([false, true, false]);
+  });
+});
