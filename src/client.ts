@@ -287,7 +287,7 @@ class Client implements SyncClient, HandleHost {
     this.#patchStatus({ leader });
     this.emit({ type: 'leader', at: this.env.clock.now(), leader });
     // Resigned: the loop sees it may no longer send (canSend) and goes idle.
-    if (!leader) return this.#replayer.wake();
+    if (!leader) return this.#replayer.standDown();
     // A flush() waiting for another tab goes on here, as this tab's own.
     this.#followerFlushes.endAll();
     if (this.#closedError || this.#storageFailure) return;
@@ -757,16 +757,25 @@ class Client implements SyncClient, HandleHost {
   /** Change hints from other tabs: re-read the outbox and the named entities from IndexedDB, once. */
   async #reread(run: readonly TabMessage[]): Promise<void> {
     const ids = new Map<string, Set<string>>();
+    const reread = (r: string, id: string) => {
+      let set = ids.get(r);
+      if (!set) ids.set(r, (set = new Set()));
+      set.add(id);
+    };
     let outbox = false;
     for (const message of run) {
       if (message.t === 'outbox') outbox = true;
       if (message.t !== 'changed') continue;
       outbox ||= message.outbox;
-      let set = ids.get(message.r);
-      if (!set) ids.set(message.r, (set = new Set()));
-      for (const id of message.ids) set.add(id);
+      for (const id of message.ids) reread(message.r, id);
     }
-    if (outbox) await this.store.reloadOutbox().catch(() => undefined);
+    if (outbox) {
+      const before = [...this.store.outbox.values()];
+      await this.store.reloadOutbox().catch(() => undefined);
+      // An entry gone from the outbox was settled by another tab whose message about the entity
+      // may still be on its way: its view is re-read now, so it never shows confirmed-but-stale.
+      for (const entry of before) if (!this.store.outbox.get(entry.seq)) reread(entry.r, entry.id);
+    }
     const changes: ViewChange[] = [];
     for (const [r, set] of ids) {
       const loading = this.#hydrating.get(r);

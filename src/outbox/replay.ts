@@ -51,7 +51,7 @@ interface PendingAnswer {
   def: Def;
   entry: OutboxEntry;
   answer: Rec | null;
-  done: (change: ViewChange | null) => void;
+  done: () => void;
   failed: (error: unknown) => void;
 }
 
@@ -124,6 +124,16 @@ export class Replayer {
     this.start();
     this.wake();
     return done.finally(() => this.#flushing--);
+  }
+
+  /**
+   * This tab no longer sends. Entries frozen but not sent yet stay frozen in IndexedDB, for the
+   * tab that sends now; this one forgets them (it re-reads the outbox if it leads again).
+   */
+  standDown(): void {
+    for (const entry of this.#frozen) this.#busy.delete(entityKey(entry));
+    this.#frozen = [];
+    this.wake();
   }
 
   /**
@@ -336,17 +346,21 @@ export class Replayer {
         host.emit({ type: 'idRemapped', at: host.env.clock.now(), resource: def.name, from: entry.id, to: newId });
       }
     } else {
-      const change = await this.#settle(def, entry, answer);
-      if (change) host.applied(change);
+      await this.#settle(def, entry, answer);
     }
     host.emit({ type: 'succeeded', at: host.env.clock.now(), resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq });
     host.settled(entry.seq, { value: answer });
     host.announce();
   }
 
-  /** Stores an answer; answers arriving while a settle transaction runs share the next one. */
-  #settle(def: Def, entry: OutboxEntry, answer: Rec | null): Promise<ViewChange | null> {
-    const settled = new Promise<ViewChange | null>((done, failed) => this.#answers.push({ def, entry, answer, done, failed }));
+  /**
+   * Stores an answer; answers arriving while a settle transaction runs share the next one. The
+   * views a transaction changed are applied (and announced to other tabs) together, before
+   * anything else is said about its entries: another tab that re-reads the outbox then finds
+   * no entry gone whose view it has not been told to re-read.
+   */
+  #settle(def: Def, entry: OutboxEntry, answer: Rec | null): Promise<void> {
+    const settled = new Promise<void>((done, failed) => this.#answers.push({ def, entry, answer, done, failed }));
     void this.#settleQueued();
     return settled;
   }
@@ -359,7 +373,8 @@ export class Replayer {
       this.#answers = [];
       try {
         const changes = await this.#host.store.settleMany(batch);
-        batch.forEach((item, i) => item.done(changes[i] ?? null));
+        this.#host.applied(changes.filter((change): change is ViewChange => change !== null));
+        for (const item of batch) item.done();
       } catch (error) {
         for (const item of batch) item.failed(error);
       }
