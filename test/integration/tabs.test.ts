@@ -387,6 +387,33 @@ describe('a leader page frozen or put in the back/forward cache', () => {
     await until(() => status(first).leader, 'the woken tab to lead once the other closes');
   });
 
+  it('forgets the changes it froze but had not sent: the other tab sends them, and it sends none again when it leads again', async () => {
+    const b = browser();
+    const suspended = new BehaviorSubject(false);
+    const first = b.tab({ suspended, maxInFlight: 1 });
+    await until(() => status(first).leader, 'the first tab to lead');
+    const second = b.tab({ maxInFlight: 1 });
+    await until(() => b.locks.waiting() === 1, 'the second tab to queue');
+    first.online.next(false);
+    const h = first.client.resource(todos);
+    for (const id of ['a', 'b', 'c', 'd']) await h.create({ id, title: id, done: false });
+    await server.admin.faults({ latencyMs: 150 });
+    // One request out, the rest frozen behind it in this tab's send queue.
+    first.online.next(true);
+    await until(() => sentIds(first).length === 1, 'the first request');
+    suspended.next(true);
+    await until(() => status(second).leader, 'the second tab to lead');
+    await until(async () => (await applied()).length === 4 && status(second).pending === 0, 'every change on the server');
+    await server.admin.faults({ latencyMs: 0 });
+
+    suspended.next(false);
+    await second.client.close();
+    await until(() => status(first).leader, 'the first tab to lead again');
+    await first.client.flush();
+    expect(sentIds(first)).toEqual(['a']);
+    expect((await applied()).sort()).toEqual(['create a', 'create b', 'create c', 'create d']);
+  });
+
   it('without Web Locks it resigns at once: the other tab leads within the claim window', async () => {
     const b = browser();
     const suspended = new BehaviorSubject(false);
