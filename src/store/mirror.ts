@@ -54,12 +54,13 @@ export class ResourceMirror<T extends object> {
     if (view === undefined) this.entities.delete(id);
     else this.entities.set(id, view);
     if (pending) this.#pending.add(id);
-    else this.#pending.delete(id);
+    else if (wasPending) this.#pending.delete(id);
     this.#batchChanges++;
     if (this.#batchDepth === 0 || this.#batchChanges <= SPLICE_LIMIT) {
       for (const query of this.#queries) query.apply(id, before, view, pending);
     }
-    this.#touchedIds.add(id);
+    // Only watched entities are emitted one by one: a load of thousands remembers none of the rest.
+    if (this.#entityListeners.has(id)) this.#touchedIds.add(id);
     if (this.#batchDepth === 0) this.#flush();
   }
 
