@@ -176,7 +176,11 @@ export class Replayer {
       const faulted = now < this.#faultUntil;
       const sendable = !faulted && this.#host.canSend();
       if (sendable && this.#requests < options.maxInFlight && this.#frozen.length) {
-        this.#dispatch(this.#frozen.shift()!);
+        const entry = this.#frozen.shift()!;
+        const current = this.#host.store.outbox.get(entry.seq);
+        // Gone since it was frozen (another tab settled it, or clear() discarded it): not sent.
+        if (current?.state === 'queued') this.#dispatch(current);
+        else this.#busy.delete(entityKey(entry));
         continue;
       }
       let dueAt: number | null = null;

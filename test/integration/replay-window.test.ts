@@ -143,3 +143,19 @@ describe('the send window', () => {
     }
   });
 });
+
+describe('changes frozen ahead of their requests', () => {
+  it('are not sent once clear() discarded them', async () => {
+    const { transport, held, sent, answer } = heldTransport();
+    const { client, goOnline } = offlineClient(transport, { maxInFlight: 1 });
+    const h = client.resource(todos);
+    for (const id of ['a', 'b', 'c']) await h.create({ id, title: id, done: false });
+    goOnline();
+    await until(() => held.length === 1, 'the first request');
+    await client.clear({ discardPending: true });
+    answer('create todos/a');
+    await client.flush();
+    expect(sent).toEqual(['create todos/a']);
+    expect(await h.list()).toEqual([]);
+  });
+});
