@@ -1,4 +1,4 @@
-import { BehaviorSubject, Subject, distinctUntilChanged, type Observable, type Subscription } from 'rxjs';
+import { BehaviorSubject, Subject, type Observable, type Subscription } from 'rxjs';
 import {
   ClosedError,
   HarborSyncError,
@@ -135,6 +135,7 @@ class Client implements SyncClient, HandleHost {
   #manualPause = false;
   #unauthorized = false;
   #online = true;
+  #onlineSeen: boolean | undefined;
   #closedError: ClosedError | null = null;
   #storageFailure: StorageError | null = null;
   readonly #strategyDefault: ConflictStrategy<Rec>;
@@ -210,7 +211,7 @@ class Client implements SyncClient, HandleHost {
       quietMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
     });
     this.#subscriptions.push(
-      this.env.online$.pipe(distinctUntilChanged()).subscribe((online) => this.#setOnline(online)),
+      this.env.online$.subscribe((online) => this.#setOnline(online)),
     );
     void this.store
       .open()
@@ -273,6 +274,9 @@ class Client implements SyncClient, HandleHost {
   }
 
   #setOnline(online: boolean): void {
+    // A source may repeat itself (two 'online' events); only a change counts.
+    if (online === this.#onlineSeen) return;
+    this.#onlineSeen = online;
     const cameBack = online && !this.#online;
     this.#online = online;
     this.#updatePaused();
