@@ -132,6 +132,8 @@ class Client implements SyncClient, HandleHost {
   /** The entity each `{ wait: 'server' }` is about, to answer it from storage if its 'settled' message never comes. */
   readonly #waitedEntities = new Map<number, { r: string; id: string }>();
   #releaseLeadership: () => void = () => undefined;
+  /** Asked before each send (the election's lease may have lapsed while the page slept). */
+  #stillLeads: () => boolean = () => true;
   #manualPause = false;
   #unauthorized = false;
   #online = true;
@@ -219,7 +221,7 @@ class Client implements SyncClient, HandleHost {
         if (this.#closedError) return;
         this.outboxChanged();
         this.#releaseLeadership = electWhileRunning(this.env.suspended$, () =>
-          electLeader(this.env, namespace, this.origin, (leader) => this.#setLeader(leader)),
+          electLeader(this.env, namespace, this.origin, (leader, stillLeads) => this.#setLeader(leader, stillLeads)),
         );
       })
       .catch((error: unknown) => {
@@ -287,7 +289,8 @@ class Client implements SyncClient, HandleHost {
     }
   }
 
-  #setLeader(leader: boolean): void {
+  #setLeader(leader: boolean, stillLeads: () => boolean = () => true): void {
+    this.#stillLeads = stillLeads;
     this.#patchStatus({ leader });
     this.emit({ type: 'leader', at: this.env.clock.now(), leader });
     // Resigned: the loop sees it may no longer send (canSend) and goes idle.
@@ -869,7 +872,8 @@ class Client implements SyncClient, HandleHost {
       strategy: (def) => this.strategy(def),
       parse: (def, value, id) => this.parse(def, value, id),
       // A tab that resigned (another one leads now) finishes a request in flight, then sends no more.
-      canSend: () => this.#statusSubject.value.leader && this.#pausedReason() === null && !this.#closedError && !this.#storageFailure,
+      canSend: () =>
+        this.#statusSubject.value.leader && this.#stillLeads() && this.#pausedReason() === null && !this.#closedError && !this.#storageFailure,
       pauseUnauthorized: () => {
         this.#unauthorized = true;
         this.#updatePaused();

@@ -19,6 +19,8 @@ interface Tab {
   /** Every leadership change reported, in order. */
   seen: boolean[];
   readonly leader: boolean;
+  /** What the election answers before a send. */
+  stillLeads(): boolean;
   leave(): void;
 }
 
@@ -34,8 +36,22 @@ function browser() {
       // A page opened later starts at the others' time.
       const clock = new ManualClock(live()[0]?.clock.now());
       const seen: boolean[] = [];
-      const leave = electByChannel(Channel, 'ns', id, clock, (leader) => seen.push(leader));
-      const tab = { id, clock, page, seen, leave, get leader() { return seen.at(-1) ?? false; } };
+      let stillLeads: (() => boolean) | undefined;
+      const leave = electByChannel(Channel, 'ns', id, clock, (leader, check) => {
+        seen.push(leader);
+        stillLeads = check;
+      });
+      const tab = {
+        id,
+        clock,
+        page,
+        seen,
+        leave,
+        get leader() {
+          return seen.at(-1) ?? false;
+        },
+        stillLeads: () => stillLeads?.() ?? false,
+      };
       tabs.push(tab);
       return tab;
     },
@@ -173,6 +189,24 @@ describe('electByChannel', () => {
     expect(a.seen).toEqual([true, false]);
     expect(c.seen).toEqual([true]);
     expect(b.posted(since)).not.toContainEqual({ t: 'lead', id: 'a' });
+  });
+
+  it('a leader woken a lease late says it may no longer lead before its own timer has run', async () => {
+    const b = opened();
+    const a = b.tab('a');
+    await b.run(claimMs + 2 * STEP);
+    await b.run(2 * leaseMs);
+    expect(a.stillLeads()).toBe(true);
+    // The page slept: its clock moved on, its timers have not run yet.
+    a.clock.jump(leaseMs);
+    expect(a.seen).toEqual([true]);
+    expect(a.stillLeads()).toBe(false);
+    // Its timer runs: it steps down, claims, and (alone) leads again.
+    await b.run(claimMs + 2 * STEP);
+    expect(a.seen).toEqual([true, false, true]);
+    expect(a.stillLeads()).toBe(true);
+    a.leave();
+    expect(a.stillLeads()).toBe(false);
   });
 
   it('leaving stops its timers and closes its channel; leaving twice is harmless', async () => {

@@ -2,6 +2,12 @@ import type { Clock } from '../env.js';
 import type { BroadcastChannelLike } from '../types.js';
 import { openChannel } from './broadcast.js';
 
+/**
+ * Told when this tab starts or stops leading. `stillLeads`, where given, is asked before each
+ * send: a leadership that may have lapsed unnoticed (a lease) says so there.
+ */
+export type OnLeader = (leader: boolean, stillLeads?: () => boolean) => void;
+
 /** The BroadcastChannel the tabs of one namespace elect their sender on, where Web Locks are missing. */
 export const electionChannelName = (namespace: string) => `harborsync:${namespace}:election`;
 
@@ -50,7 +56,7 @@ export function electByChannel(
   namespace: string,
   id: string,
   clock: Clock,
-  onLeader: (leader: boolean) => void,
+  onLeader: OnLeader,
 ): () => void {
   const timing = ELECTION_TIMING;
   let role: 'claiming' | 'leading' | 'following' = 'claiming';
@@ -81,8 +87,9 @@ export function electByChannel(
   const lead = () => {
     role = 'leading';
     followed = null;
-    onLeader(true);
     beat();
+    // Asked before each send: a page woken a lease late sends nothing until it has led again.
+    onLeader(true, () => !left && role === 'leading' && holdsLease());
   };
   const claim = () => {
     role = 'claiming';

@@ -1,12 +1,12 @@
 import type { Observable } from 'rxjs';
 import type { Env } from '../env.js';
 import type { LockManagerLike } from '../types.js';
-import { electByChannel } from './channel-election.js';
+import { electByChannel, type OnLeader } from './channel-election.js';
 
 /** The Web Lock one tab per namespace holds while it replays the outbox. */
 export const leaderLockName = (namespace: string) => `harborsync:${namespace}:leader`;
 
-type Elect = (onLeader: (leader: boolean) => void) => () => void;
+type Elect = (onLeader: OnLeader) => () => void;
 
 /**
  * Chooses how the tabs of a namespace pick the one that replays the outbox: the holder of a Web
@@ -21,7 +21,7 @@ export function electLeader(
   env: Pick<Env, 'locks' | 'BroadcastChannel' | 'clock'>,
   namespace: string,
   tabId: string,
-  onLeader: (leader: boolean) => void,
+  onLeader: OnLeader,
 ): () => void {
   const Channel = env.BroadcastChannel;
   if (!Channel) return leadAlone(onLeader);
@@ -54,7 +54,7 @@ export function electWhileRunning(suspended$: Observable<boolean>, elect: () => 
 }
 
 /** Every tab leads at once. */
-function leadAlone(onLeader: (leader: boolean) => void): () => void {
+function leadAlone(onLeader: OnLeader): () => void {
   let leading = true;
   onLeader(true);
   return () => {
@@ -72,7 +72,7 @@ function leadAlone(onLeader: (leader: boolean) => void): () => void {
 function electByLock(
   locks: LockManagerLike,
   namespace: string,
-  onLeader: (leader: boolean) => void,
+  onLeader: OnLeader,
   fallback: Elect,
 ): () => void {
   let leading = false;

@@ -254,6 +254,22 @@ describe('without Web Locks: an election over BroadcastChannel', () => {
     expect(sentIds(follower)).toEqual([]);
   });
 
+  it('a leader woken a lease late sends nothing until it has led again', async () => {
+    const b = browser();
+    const [leader, follower] = await elected(b);
+    // The page slept past its lease: its clock moved on, its timers have not run yet.
+    b.clock.jump(ELECTION_TIMING.leaseMs);
+    await leader.client.resource(todos).create({ id: 's', title: 'Written on waking', done: false });
+    await until(async () => status(leader).pending === 1, 'the write to be queued');
+    expect(sentIds(leader)).toEqual([]);
+    await elapse(b, () => sentIds(leader).length > 0 || sentIds(follower).length > 0, 'a leader to send it');
+    const sender = sentIds(leader).length > 0 ? leader : follower;
+    // Whoever sends it leads by then; the woken tab stepped down first.
+    expect(leader.events.filter((e) => e.type === 'leader').map((e) => (e as { leader: boolean }).leader).slice(0, 2)).toEqual([true, false]);
+    expect(status(sender).leader).toBe(true);
+    expect(await applied()).toEqual(['create s']);
+  });
+
   it('closing every tab leaves no election timer or channel behind', async () => {
     const b = browser();
     const tabs = await elected(b);
