@@ -394,8 +394,13 @@ class Client implements SyncClient, HandleHost {
         // A synchronous schema is answered in the loop, without a promise per record.
         const records: typeof stored = [];
         for (const record of stored) {
-          const valid = this.#storedViewIsValid(def, record.id, record.view);
-          if (valid === true || (valid !== false && (await valid))) records.push(record);
+          if (record.view === null) {
+            records.push(record);
+            continue;
+          }
+          // Unconfirmed creates have no version yet.
+          const checked = this.parse(def, record.view, record.id, def.version);
+          if ((checked instanceof Promise ? await checked : checked) !== undefined) records.push(record);
         }
         const { outbox } = this.store;
         mirror.batch(() => {
@@ -420,18 +425,6 @@ class Client implements SyncClient, HandleHost {
   /** An on-demand live query: fetches what it shows while subscribed. */
   watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): () => void {
     return this.#onDemand.watch({ def, query, setServerHasMore });
-  }
-
-  #storedViewIsValid(def: Def, id: string, view: Rec | null): boolean | Promise<boolean> {
-    if (view === null) return true;
-    const judge = (result: Validation<unknown>) => {
-      if (result.ok) return true;
-      const error = new SchemaError(result.issues, { resource: def.name, id });
-      this.emit({ type: 'schemaError', at: this.env.clock.now(), resource: def.name, id, error });
-      return false;
-    };
-    const result = validate(def.schema, view, def.version);
-    return result instanceof Promise ? result.then(judge) : judge(result);
   }
 
   /** Online and the cache is older than staleTimeMs (or from the future: a clock that jumped back). */
@@ -473,9 +466,12 @@ class Client implements SyncClient, HandleHost {
     return running;
   }
 
-  /** Parses a server entity; an invalid one is reported on events$ and not cached. */
-  /** Synchronous when the schema is: a list of thousands is parsed without a promise per item. */
-  parse(def: Def, value: unknown, id: string | undefined): Rec | undefined | Promise<Rec | undefined> {
+  /**
+   * Parses an entity with the resource's schema (`optionalField` may be missing); an invalid one is
+   * reported on events$ and comes back undefined. Synchronous when the schema is: a list of
+   * thousands is parsed without a promise per item.
+   */
+  parse(def: Def, value: unknown, id: string | undefined, optionalField: string | null = null): Rec | undefined | Promise<Rec | undefined> {
     const judge = (result: Validation<unknown>): Rec | undefined => {
       const key = result.ok ? normalizeId((result.value as Rec)[def.key]) : undefined;
       if (result.ok && key !== undefined) return result.value as Rec;
@@ -486,7 +482,7 @@ class Client implements SyncClient, HandleHost {
       this.emit({ type: 'schemaError', at: this.env.clock.now(), resource: def.name, id: entityId, error });
       return undefined;
     };
-    const result = validate(def.schema, value);
+    const result = validate(def.schema, value, optionalField);
     return result instanceof Promise ? result.then(judge) : judge(result);
   }
 

@@ -1,6 +1,7 @@
 import { isRolledBack, type OutboxEntry } from './entry.js';
 
-const entityKey = (r: string, id: string) => `${r}\u0000${id}`;
+/** One string per entity, for maps keyed by entity. */
+export const entityKey = (r: string, id: string) => `${r}\u0000${id}`;
 
 /**
  * The outbox as this tab last read or wrote it, indexed by entity. IndexedDB stays the truth;
@@ -43,15 +44,6 @@ export class OutboxMemory {
     if (!list || at < 0) return;
     list[at] = entry;
     this.#bySeq.set(entry.seq, entry);
-  }
-
-  /** One entry is no longer stored (another tab settled it). */
-  removeEntry(entry: OutboxEntry): void {
-    const key = entityKey(entry.r, entry.id);
-    const list = this.#byEntity.get(key)?.filter((e) => e.seq !== entry.seq);
-    this.#bySeq.delete(entry.seq);
-    if (list?.length) this.#byEntity.set(key, list);
-    else this.#byEntity.delete(key);
   }
 
   entriesOf(r: string, id: string): readonly OutboxEntry[] {

@@ -7,6 +7,7 @@ import { retryDelay, parseRetryAfter } from './backoff.js';
 import { normalizeId } from '../internal/ids.js';
 import { referrersOf, waitsForId } from './remap.js';
 import { idempotencyKey, type EntryFailure, type OutboxEntry } from './entry.js';
+import { entityKey } from './outbox-memory.js';
 import { conflictFields, decide, overwritten, parked, remoteMatchesIntent, requeue, type Outcome } from '../conflict/resolve.js';
 
 type Rec = Record<string, unknown>;
@@ -45,7 +46,7 @@ export interface ReplayHost {
   announce(): void;
 }
 
-const entityKey = (entry: OutboxEntry) => `${entry.r}\u0000${entry.id}`;
+const keyOf = (entry: OutboxEntry) => entityKey(entry.r, entry.id);
 
 interface PendingAnswer {
   def: Def;
@@ -131,7 +132,7 @@ export class Replayer {
    * tab that sends now; this one forgets them (it re-reads the outbox if it leads again).
    */
   standDown(): void {
-    for (const entry of this.#frozen) this.#busy.delete(entityKey(entry));
+    for (const entry of this.#frozen) this.#busy.delete(keyOf(entry));
     this.#frozen = [];
     this.wake();
   }
@@ -161,7 +162,7 @@ export class Replayer {
     const { sendDelayMs } = this.#host.options;
     for (const head of this.#host.store.outbox.heads()) {
       if (ready.length === room) break;
-      if (head.state !== 'queued' || this.#busy.has(entityKey(head)) || this.#waitsForOthers(head)) continue;
+      if (head.state !== 'queued' || this.#busy.has(keyOf(head)) || this.#waitsForOthers(head)) continue;
       const readyAt = Math.max(head.nextAttemptAt, this.#flushing ? 0 : head.changedAt + sendDelayMs);
       if (readyAt <= now) ready.push(head);
       else dueAt = dueAt === null ? readyAt : Math.min(dueAt, readyAt);
@@ -180,7 +181,7 @@ export class Replayer {
         const current = this.#host.store.outbox.get(entry.seq);
         // Gone since it was frozen (another tab settled it, or clear() discarded it): not sent.
         if (current?.state === 'queued') this.#dispatch(current);
-        else this.#busy.delete(entityKey(entry));
+        else this.#busy.delete(keyOf(entry));
         continue;
       }
       let dueAt: number | null = null;
@@ -211,7 +212,7 @@ export class Replayer {
   /** Freezes a batch of due heads in one transaction; they are sent from #frozen, in order. */
   #freeze(batch: OutboxEntry[]): void {
     this.#freezing = true;
-    for (const entry of batch) this.#busy.add(entityKey(entry));
+    for (const entry of batch) this.#busy.add(keyOf(entry));
     const unfrozen = batch.filter((entry) => !entry.frozen);
     const storing = unfrozen.length ? this.#host.store.freeze(unfrozen) : Promise.resolve([]);
     storing
@@ -222,11 +223,11 @@ export class Replayer {
           const current = asStored.has(entry) ? asStored.get(entry) : entry;
           // Gone from IndexedDB: another tab (a second sender) settled it.
           if (current) this.#frozen.push(current);
-          else this.#busy.delete(entityKey(entry));
+          else this.#busy.delete(keyOf(entry));
         }
       })
       .catch((error: unknown) => {
-        for (const entry of batch) this.#busy.delete(entityKey(entry));
+        for (const entry of batch) this.#busy.delete(keyOf(entry));
         this.#storageFault(batch[0]!.r, error);
       })
       .finally(() => {
@@ -251,7 +252,7 @@ export class Replayer {
       .finally(() => {
         arrived();
         this.#sending--;
-        this.#busy.delete(entityKey(entry));
+        this.#busy.delete(keyOf(entry));
         this.wake();
       });
   }

@@ -278,7 +278,8 @@ export class LocalStore {
         }),
       );
     });
-    frozen.forEach((entry, i) => (entry ? this.outbox.replaceEntry(entry) : this.outbox.removeEntry(entries[i]!)));
+    for (const entry of frozen) if (entry) this.outbox.replaceEntry(entry);
+    if (frozen.includes(undefined)) await this.reloadOutbox();
     return frozen;
   }
 

@@ -1,6 +1,7 @@
 import { BehaviorSubject, Observable, distinctUntilChanged, map } from 'rxjs';
 import { z } from 'zod';
 import { defineResource } from '../../src/resource.js';
+import { INITIAL_STATUS } from '../../src/sync/status.js';
 import type {
   Conflict,
   Entity,
@@ -23,18 +24,7 @@ export const todos = defineResource({
 });
 export type Todo = EntityOf<typeof todos>;
 
-export const STATUS: SyncStatus = {
-  online: true,
-  leader: true,
-  syncing: false,
-  pending: 0,
-  failed: 0,
-  conflicts: 0,
-  paused: null,
-  nextRetryAt: null,
-  lastSyncedAt: null,
-  lastError: null,
-};
+export const STATUS: SyncStatus = { ...INITIAL_STATUS, leader: true };
 
 type Table = ReadonlyMap<string, Entity> | null;
 
