@@ -4,23 +4,18 @@
 // exactly once. Then a conflict: offline rename + another user's rename on the server, resolved in
 // the dialog (keep mine / merged / take theirs, one per app). No console errors.
 // Screenshots for a reviewer: test-results/demo/<app>.png and <app>-conflict.png (not committed).
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext, ConsoleMessage, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemo } from '../../demo/server.mjs';
 import type { RunningDemo } from '../../demo/server.mjs';
 import type { LedgerEntry } from '../../server/index.mjs';
 import { ensureBuilt } from '../package/build.js';
+import { launchChromium } from './chromium.js';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
 const TOKEN = 'demo-alice';
 const SHOTS = fileURLToPath(new URL('../../test-results/demo/', import.meta.url));
 
@@ -51,18 +46,12 @@ let browser: Browser;
 let site: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium not found at ${CHROMIUM}: the real-browser suite cannot run. ` +
-        'Install it with `apt-get update && apt-get install -y chromium`, or set CHROMIUM_PATH.',
-    );
-  }
+  browser = await launchChromium();
   ensureBuilt();
   mkdirSync(SHOTS, { recursive: true });
   // Its own site folder, so a running `npm run demo` (demo/.build/site) is left alone.
   site = mkdtempSync(join(tmpdir(), 'harborsync-demo-'));
   demo = await startDemo({ port: 0, outDir: site, sdk: 'if-missing' });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
 });
 
 afterAll(async () => {

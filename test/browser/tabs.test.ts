@@ -3,22 +3,14 @@
 // script-tag file dist/harborsync.umd.min.js and calls HarborSync.createSyncClient with no
 // injected seams, against the reference server (tokens demo-alice), whose ledger is the witness:
 // every change applied exactly once, whichever tab sent it.
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startServer, type LedgerEntry } from '../../server/index.mjs';
-import { ensureBuilt } from '../package/build.js';
+import { launchChromium, scriptTagSite } from './chromium.js';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
 /** Bound of every wait for something a page shows. */
 const STEP = 10_000;
 
@@ -49,52 +41,13 @@ interface TabApi {
 }
 declare const window: { tab: TabApi };
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const pageDir = fileURLToPath(new URL('tabs', import.meta.url));
-const UMD = join(root, 'dist', 'harborsync.umd.min.js');
 
 let site: string;
 let server: Awaited<ReturnType<typeof startServer>>;
 let browser: Browser;
 let context: BrowserContext;
 let pageErrors: string[] = [];
-
-/** Newest modification time under `dir`. */
-function newest(dir: string): number {
-  let latest = 0;
-  for (const name of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, name.name);
-    latest = Math.max(latest, name.isDirectory() ? newest(path) : statSync(path).mtimeMs);
-  }
-  return latest;
-}
-
-/**
- * dist/ as `npm test` leaves it (it builds first); a lone run of this file after editing src/
- * rebuilds, so the pages never test an older SDK than the sources.
- */
-function ensureFreshBuild(): void {
-  ensureBuilt();
-  if (statSync(UMD).mtimeMs >= newest(join(root, 'src'))) return;
-  const lock = join(root, 'node_modules', '.harborsync-build-lock');
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      // Another test file is building: wait for it, then look again.
-      if (Date.now() > deadline) throw new Error(`a build holds ${lock} for too long`);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
-    }
-  }
-  if (statSync(UMD).mtimeMs >= newest(join(root, 'src'))) return rmSync(lock, { recursive: true, force: true });
-  try {
-    execFileSync(process.execPath, [join(root, 'node_modules', 'rollup', 'dist', 'bin', 'rollup'), '-c', '--silent'], { cwd: root, stdio: 'inherit' });
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
-}
 
 const ledger = async (): Promise<LedgerEntry[]> => server.admin.ledger('todos');
 const applied = async () => (await ledger()).map((r) => `${r.op} ${r.entityId}`).sort();
@@ -131,18 +84,9 @@ async function bothShow(pages: Page[], expected: string[]): Promise<void> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium not found at ${CHROMIUM}: the real-browser suite cannot run. ` +
-        'Install it with `apt-get update && apt-get install -y chromium`, or set CHROMIUM_PATH.',
-    );
-  }
-  ensureFreshBuild();
-  site = mkdtempSync(join(tmpdir(), 'harborsync-tabs-'));
-  for (const file of readdirSync(pageDir)) copyFileSync(join(pageDir, file), join(site, file));
-  copyFileSync(UMD, join(site, 'harborsync.umd.min.js'));
+  browser = await launchChromium();
+  site = scriptTagSite(pageDir, 'tabs');
   server = await startServer({ port: 0, staticDir: site });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
 }, 300_000);
 
 afterAll(async () => {

@@ -2,21 +2,13 @@
 // script-src 'self'`: the page (test/browser/umd-csp/) loads dist/harborsync.umd.min.js by
 // <script src>, defines a resource with HarborSync.z, reads from the reference server and writes
 // back. The policy must report nothing but the page's own inline canary, which proves it is in force.
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../server/index.mjs';
-import { ensureBuilt } from '../package/build.js';
+import { launchChromium, scriptTagSite } from './chromium.js';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
 const POLICY = "script-src 'self'";
 const TOKEN = 'demo-alice';
 
@@ -30,7 +22,6 @@ type Outcome =
   | { read: Todo[]; created: Todo; completed: Todo; pending: number; online: boolean }
   | { error: string };
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const pageDir = fileURLToPath(new URL('umd-csp', import.meta.url));
 
 let site: string;
@@ -57,18 +48,9 @@ async function outcome(page: Page): Promise<Outcome> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium not found at ${CHROMIUM}: the real-browser suite cannot run. ` +
-        'Install it with `apt-get update && apt-get install -y chromium`, or set CHROMIUM_PATH.',
-    );
-  }
-  ensureBuilt();
-  site = mkdtempSync(join(tmpdir(), 'harborsync-umd-csp-'));
-  for (const file of readdirSync(pageDir)) copyFileSync(join(pageDir, file), join(site, file));
-  copyFileSync(join(root, 'dist', 'harborsync.umd.min.js'), join(site, 'harborsync.umd.min.js'));
+  browser = await launchChromium();
+  site = scriptTagSite(pageDir, 'umd-csp');
   server = await startServer({ port: 0, staticDir: site });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
 });
 
 afterAll(async () => {
