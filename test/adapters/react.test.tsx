@@ -1,6 +1,7 @@
 // @vitest-environment happy-dom
-import { StrictMode, useState } from 'react';
+import { StrictMode, useState, version as reactVersion } from 'react';
 import type { ReactNode } from 'react';
+import { version as reactDomVersion } from 'react-dom';
 import { renderToString } from 'react-dom/server';
 import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -34,7 +35,16 @@ function wrap(client: SyncClient, children: ReactNode) {
   );
 }
 
-describe('harborsync/react', () => {
+// The suite runs twice: on the root's React 19, and on React 18 (the `react18` project in
+// vitest.config.ts), which must not quietly fall back to 19.
+const expectedMajor = process.env['HARBORSYNC_REACT_MAJOR'] ?? '19';
+
+describe(`harborsync/react on React ${reactVersion}`, () => {
+  it(`runs on React ${expectedMajor}, with a react-dom of the same version`, () => {
+    expect(reactVersion.split('.')[0]).toBe(expectedMajor);
+    expect(reactDomVersion).toBe(reactVersion);
+  });
+
   it('shows the loading state, then the query result', () => {
     const fake = createFakeClient();
     const states: QueryState<Todo>[] = [];
