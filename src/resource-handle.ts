@@ -206,11 +206,13 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     const mirror = host.mirror(def);
     const before = mirror.entities.get(id);
     const wasPending = mirror.isPending(id);
+    // What this tab believes is stored, unless another write to the entity is still committing.
+    const cached = this.isWriting(id) ? undefined : ((before as Rec | undefined) ?? null);
     this.#writing.set(id, (this.#writing.get(id) ?? 0) + 1);
     mirror.set(id, view, true);
     let change: ViewChange;
     try {
-      change = await host.store.write(def, id, op, (): NewEntry => this.#freshEntry(id, op));
+      change = await host.store.write(def, id, op, (): NewEntry => this.#freshEntry(id, op), cached);
     } catch (error) {
       this.#release(id);
       if (!this.isWriting(id)) mirror.set(id, before, wasPending);

@@ -136,7 +136,7 @@ export class LocalStore {
         // Already finished or aborted: the original error is the one to report.
       }
       await tx.done.catch(() => undefined);
-      throw toStorageError(error, what);
+      throw error instanceof StaleCopy ? error : toStorageError(error, what);
     }
   }
 
@@ -208,56 +208,39 @@ export class LocalStore {
    * A local change and its outbox entry in ONE transaction: coalesced into the newest entry of the
    * entity when that was never sent, appended otherwise. The view is recomputed from what is
    * stored, so a pull committed meanwhile is not undone.
+   *
+   * `cached` is this tab's view of the entity (null: it has none), given when no other write to it
+   * is under way. If this tab also knows of no queued change to it, the write assumes the stored
+   * record is that view, unchanged, and issues its writes together with the reads that check the
+   * assumption: one round trip instead of two. Should the reads show otherwise (another tab wrote
+   * or pulled, and its message has not arrived yet), the transaction is aborted before it commits
+   * and the write redone from what is stored.
    */
-  async write(def: Def, id: string, op: PendingOp, fresh: () => NewEntry): Promise<ViewChange> {
-    // `fresh` builds a new entry; when the change coalesces, only its time is taken.
+  async write(def: Def, id: string, op: PendingOp, fresh: () => NewEntry, cached?: Rec | null): Promise<ViewChange> {
     const r = def.name;
-    const { entries, view } = await this.#writeTx(`saving ${r}/${id}`, async (tx) => {
-      const entities = tx.objectStore('entities');
-      const outbox = tx.objectStore('outbox');
-      // The hot path of every write: both reads in one round trip, then every write issued before
-      // awaiting any, so the transaction waits once for its reads and once for its commit.
-      const [stored, entries] = await Promise.all([entities.get([r, id]), outbox.index('entity').getAll([r, id])]);
-      const record = stored ?? { r, id, base: null, view: null };
-      const last = entries.at(-1);
-      const merged =
-        last && !last.frozen && last.state === 'queued' ? coalesce(toPendingOp(last), op) : ({ kind: 'append' } as const);
-      const writes: Array<Promise<unknown>> = [];
-      const issue = <T>(request: Promise<T>): Promise<T> => {
-        // Awaited below; should a later call throw synchronously, it must not be left unhandled.
-        request.catch(() => undefined);
-        writes.push(request);
-        return request;
-      };
-      let added: Promise<number> | null = null;
-      if (merged.kind === 'cancel' && last) {
-        issue(outbox.delete(last.seq));
-        entries.pop();
-      } else if (merged.kind === 'replace' && last) {
-        const next = fresh();
-        const updated: OutboxEntry = {
-          ...last,
-          op: merged.op.op,
-          payload: payloadOf(merged.op),
-          changedAt: next.changedAt,
-        };
-        issue(outbox.put(updated));
-        entries[entries.length - 1] = updated;
-      } else {
-        const baseVersion = record.view ? record.view[def.version] ?? null : null;
-        const entry = { ...fresh(), op: op.op, payload: payloadOf(op), baseVersion: op.op === 'create' ? null : baseVersion } as OutboxEntry;
-        added = issue(outbox.add(entry as unknown as OutboxEntry) as Promise<number>);
-        entries.push(entry); // its seq is filled in below; folding does not read it
+    const what = `saving ${r}/${id}`;
+    let written: { entries: OutboxEntry[]; view: Rec | null } | undefined;
+    if (cached !== undefined && this.outbox.entriesOf(r, id).length === 0) {
+      const assumed: EntityRecord | undefined = cached === null ? undefined : { r, id, base: cached, view: cached };
+      try {
+        written = await this.#writeTx(what, async (tx) => {
+          // Reads first: the transaction runs its requests in order, so they see the state before the writes.
+          const reads = readEntity(tx, r, id);
+          const done = issueWrite(tx, def, id, op, fresh, assumed, []);
+          const [stored, entries] = await reads;
+          if (entries.length > 0 || !isUnchanged(stored, cached)) throw new StaleCopy();
+          return done;
+        });
+      } catch (error) {
+        if (!(error instanceof StaleCopy)) throw error;
       }
-      const view = foldView(record.base, entries);
-      if (view === null && record.base === null && entries.length === 0) issue(entities.delete([r, id]));
-      else issue(entities.put({ ...record, view }));
-      await Promise.all(writes);
-      if (added) entries[entries.length - 1] = { ...entries[entries.length - 1]!, seq: await added };
-      return { entries, view };
+    }
+    written ??= await this.#writeTx(what, async (tx) => {
+      const [stored, entries] = await readEntity(tx, r, id);
+      return issueWrite(tx, def, id, op, fresh, stored, entries);
     });
-    this.outbox.setEntity(r, id, entries);
-    return { r, id, view };
+    this.outbox.setEntity(r, id, written.entries);
+    return { r, id, view: written.view };
   }
 
   /**
@@ -481,6 +464,82 @@ export class LocalStore {
     this.outbox.replaceAll([]);
     if (this.#factory) await deleteDatabase(this.#factory, this.namespace, () => this.#callbacks.onBlocked());
   }
+}
+
+/** A write's assumption about what is stored did not hold: its transaction is aborted and redone. */
+class StaleCopy extends Error {}
+
+/** What a local write reads: the entity's record and its queued entries, in one round trip. */
+function readEntity(tx: WriteTx, r: string, id: string): Promise<[EntityRecord | undefined, OutboxEntry[]]> {
+  const reads = Promise.all([tx.objectStore('entities').get([r, id]), tx.objectStore('outbox').index('entity').getAll([r, id])]);
+  // Awaited by the caller; should a write issued meanwhile throw synchronously, it must not be left unhandled.
+  reads.catch(() => undefined);
+  return reads;
+}
+
+/** The stored record is the clean `cached` view (or absent, for null), as a write assumed. */
+function isUnchanged(stored: EntityRecord | undefined, cached: Rec | null): boolean {
+  if (cached === null) return stored === undefined;
+  return (
+    isEntityRecord(stored) &&
+    stored.origin === undefined &&
+    deepEqual(stored.base, cached) &&
+    (stored.view === stored.base || deepEqual(stored.view, cached))
+  );
+}
+
+/**
+ * Issues a local change's writes on top of `stored` and the entity's queued `entries` (which it
+ * updates): the outbox entry coalesced or added, and the entity's new view. Settles once every
+ * write has, with the entries as committed (a new entry's seq filled in). `fresh` builds a new
+ * entry; when the change coalesces, only its time is taken.
+ */
+function issueWrite(
+  tx: WriteTx,
+  def: Def,
+  id: string,
+  op: PendingOp,
+  fresh: () => NewEntry,
+  stored: EntityRecord | undefined,
+  entries: OutboxEntry[],
+): Promise<{ entries: OutboxEntry[]; view: Rec | null }> {
+  const r = def.name;
+  const entities = tx.objectStore('entities');
+  const outbox = tx.objectStore('outbox');
+  const record = stored ?? { r, id, base: null, view: null };
+  const last = entries.at(-1);
+  const merged = last && !last.frozen && last.state === 'queued' ? coalesce(toPendingOp(last), op) : ({ kind: 'append' } as const);
+  const writes: Array<Promise<unknown>> = [];
+  const issue = <T>(request: Promise<T>): Promise<T> => {
+    // Awaited below; should a later call throw synchronously, it must not be left unhandled.
+    request.catch(() => undefined);
+    writes.push(request);
+    return request;
+  };
+  let added: Promise<number> | null = null;
+  if (merged.kind === 'cancel' && last) {
+    issue(outbox.delete(last.seq));
+    entries.pop();
+  } else if (merged.kind === 'replace' && last) {
+    const updated: OutboxEntry = { ...last, op: merged.op.op, payload: payloadOf(merged.op), changedAt: fresh().changedAt };
+    issue(outbox.put(updated));
+    entries[entries.length - 1] = updated;
+  } else {
+    const baseVersion = record.view ? record.view[def.version] ?? null : null;
+    const entry = { ...fresh(), op: op.op, payload: payloadOf(op), baseVersion: op.op === 'create' ? null : baseVersion } as OutboxEntry;
+    added = issue(outbox.add(entry as unknown as OutboxEntry) as Promise<number>);
+    entries.push(entry); // its seq is filled in below; folding does not read it
+  }
+  const view = foldView(record.base, entries);
+  if (view === null && record.base === null && entries.length === 0) issue(entities.delete([r, id]));
+  else issue(entities.put({ ...record, view }));
+  const done = Promise.all(writes).then(async () => {
+    if (added) entries[entries.length - 1] = { ...entries[entries.length - 1]!, seq: await added };
+    return { entries, view };
+  });
+  // Awaited by the caller unless the write's assumption failed and its transaction was aborted.
+  done.catch(() => undefined);
+  return done;
 }
 
 /** One answer inside settleMany's transaction; null when the entry is no longer stored. */

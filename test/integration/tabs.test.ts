@@ -608,6 +608,54 @@ describe('every tab live', () => {
   });
 });
 
+describe("a write in a tab that has not heard of another tab's commit yet", () => {
+  // A write assumes the stored record is what its tab last heard of, and checks that assumption
+  // in its transaction (one round trip). These tabs hear nothing of each other: every message is
+  // lost, so the check alone keeps the second write correct.
+  async function unheard(): Promise<{ b: Browser; one: Device; two: Device; inOne: { readonly value: QueryState<Todo> | undefined }; inTwo: { readonly value: QueryState<Todo> | undefined } }> {
+    await server.admin.edit({ resource: 'todos', create: { id: 'x', title: 'Old', done: false } });
+    const b = browser();
+    // The tab that writes second, on a stale copy, leads: it sends without a message from the other.
+    const [two, one] = await roles(b.tab(), b.tab());
+    const inOne = latest(one.client.resource(todos).query$());
+    const inTwo = latest(two.client.resource(todos).query$());
+    await until(() => ids(inOne.value).includes('x') && ids(inTwo.value).includes('x'), 'x in both tabs');
+    b.hub.drop = () => true;
+    return { b, one, two, inOne, inTwo };
+  }
+
+  it("coalesces into the other tab's queued change: one request carries both, and the view shows both at once", async () => {
+    const { b, one, two, inOne, inTwo } = await unheard();
+    for (const d of [one, two]) d.online.next(false);
+    await one.client.resource(todos).update('x', { title: 'Mine' });
+    await two.client.resource(todos).update('x', { done: true });
+    expect(inTwo.value?.data).toEqual([{ id: 'x', title: 'Mine', done: true, version: 1 }]);
+
+    b.hub.drop = () => false;
+    for (const d of [one, two]) d.online.next(true);
+    await until(() => status(two).pending === 0 && inTwo.value?.data[0]?.version === 2, 'the change confirmed');
+    const updates = (await ledger()).filter((r) => r.op === 'update');
+    expect(updates.map((r) => r.body)).toEqual([{ title: 'Mine', done: true }]);
+    expect(inTwo.value?.data).toEqual([{ id: 'x', title: 'Mine', done: true, version: 2 }]);
+    await until(() => inOne.value?.data[0]?.version === 2, 'the answer in the other tab');
+    expect(inOne.value?.data).toEqual(inTwo.value?.data);
+  });
+
+  it("builds on the other tab's newer pull, not on its own older copy: the change is sent on that version", async () => {
+    const { one, two, inTwo } = await unheard();
+    await server.admin.edit({ resource: 'todos', id: 'x', patch: { title: 'Theirs' } });
+    await one.client.resource(todos).refresh();
+    expect(inTwo.value?.data[0]?.title).toBe('Old');
+
+    await two.client.resource(todos).update('x', { done: true });
+    expect(inTwo.value?.data).toEqual([{ id: 'x', title: 'Theirs', done: true, version: 2 }]);
+    await until(async () => (await ledger()).some((r) => r.op === 'update' && r.body !== null && (r.body as { done?: boolean }).done === true), 'the change on the server');
+    const update = (await ledger()).filter((r) => r.op === 'update').at(-1)!;
+    expect(update).toMatchObject({ versionBefore: 2, versionAfter: 3, body: { done: true } });
+    for (const d of [one, two]) expect(d.events.filter((e) => e.type === 'conflict')).toEqual([]);
+  });
+});
+
 describe('lifecycle', () => {
   it('a client opened and closed many times leaves no held lock, waiting request, open channel or connection', async () => {
     const factory = new CountingIDBFactory();
