@@ -18,21 +18,21 @@ export interface EntityRecord {
 }
 
 export interface HarborSchema extends DBSchema {
-  entities: { key: [string, string]; value: EntityRecord; indexes: { r: string } };
+  entities: { key: [string, string]; value: EntityRecord };
   outbox: { key: number; value: OutboxEntry; indexes: { entity: [string, string] } };
   meta: { key: string; value: unknown };
 }
 
 export type HarborDB = IDBPDatabase<HarborSchema>;
 
-export const DB_VERSION = 1;
+export const DB_VERSION = 2;
 export const dbName = (namespace: string) => `harborsync:${namespace}`;
 
 /**
- * Ordered, additive upgrade steps: step i brings a database from version i to i + 1.
- * A step never drops a store that may hold queued changes.
+ * Ordered upgrade steps: step i brings a database from version i to i + 1, inside the upgrade
+ * transaction. A step never drops a store that may hold queued changes.
  */
-const migrations: Array<(db: IDBDatabase) => void> = [
+const migrations: Array<(db: IDBDatabase, upgrade: IDBTransaction) => void> = [
   (db) => {
     const entities = db.createObjectStore('entities', { keyPath: ['r', 'id'] });
     entities.createIndex('r', 'r');
@@ -40,6 +40,9 @@ const migrations: Array<(db: IDBDatabase) => void> = [
     outbox.createIndex('entity', ['r', 'id']);
     db.createObjectStore('meta');
   },
+  // A resource's records are one primary-key range ([r] to [r, []]): the `r` index only cost an
+  // extra index write with every entity put.
+  (_db, upgrade) => upgrade.objectStore('entities').deleteIndex('r'),
 ];
 
 export function toStorageError(error: unknown, what: string): StorageError {
@@ -84,7 +87,7 @@ export async function openDatabase(
   }
   request.onupgradeneeded = (event) => {
     const db = request.result;
-    for (let v = event.oldVersion; v < DB_VERSION; v++) migrations[v]!(db);
+    for (let v = event.oldVersion; v < DB_VERSION; v++) migrations[v]!(db, request.transaction!);
   };
   request.onblocked = () => callbacks.onBlocked();
   let db: HarborDB;
@@ -135,10 +138,22 @@ export function isEntityRecord(value: unknown): value is EntityRecord {
 }
 
 /**
- * Every record of resource `r` as a primary-key range: keys are [r, id] with string ids, and an
- * array sorts after every string. IDBKeyRange is read when called (never at import), from the
- * realm that provides IndexedDB; null where it is missing, and callers read the `r` index instead.
+ * Every record of resource `r` as a key range over [r, id] keys (the entities' primary key, the
+ * outbox's `entity` index): ids are strings, and an array sorts after every string. IDBKeyRange
+ * is read when called (never at import), from the realm that provides IndexedDB; null where it
+ * is missing, and callers scan the whole store instead.
  */
 export function resourceRange(KeyRange: typeof IDBKeyRange | undefined, r: string): IDBKeyRange | null {
   return KeyRange ? KeyRange.bound([r], [r, []]) : null;
+}
+
+/** The records of resource `r` from a store or index keyed by [r, id]. */
+export async function recordsOf<T>(
+  source: { getAll(query?: IDBKeyRange | null): Promise<T[]> },
+  KeyRange: typeof IDBKeyRange | undefined,
+  r: string,
+): Promise<T[]> {
+  const range = resourceRange(KeyRange, r);
+  if (range) return source.getAll(range);
+  return (await source.getAll()).filter((record) => typeof record === 'object' && record !== null && (record as { r?: unknown }).r === r);
 }

@@ -6,7 +6,7 @@ import { deepEqual } from '../internal/plain.js';
 import { OutboxMemory } from '../outbox/outbox-memory.js';
 import { replaceReferences, type Referrer } from '../outbox/remap.js';
 import type { ResourceDefinition } from '../types.js';
-import { deleteDatabase, isEntityRecord, openDatabase, resourceRange, toStorageError, type EntityRecord, type HarborDB, type HarborSchema } from './db.js';
+import { deleteDatabase, isEntityRecord, openDatabase, recordsOf, toStorageError, type EntityRecord, type HarborDB, type HarborSchema } from './db.js';
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
@@ -163,12 +163,9 @@ export class LocalStore {
     if (this.#lost) throw this.#lost;
     const db = await this.#connect();
     const tx = db.transaction(['entities', 'meta'], 'readonly');
-    // By primary-key range ([r] up to [r, []], which sorts after every [r, id]): one ordered scan
-    // of the store instead of the index's lookup per record, 1.5-3x faster cold in Chromium.
-    const range = resourceRange(this.#KeyRange, r);
-    const entities = tx.objectStore('entities');
+    // By primary-key range: one ordered scan of the store.
     const reads = Promise.all([
-      range ? entities.getAll(range) : entities.index('r').getAll(r),
+      recordsOf(tx.objectStore('entities'), this.#KeyRange, r),
       metaKey === undefined ? undefined : tx.objectStore('meta').get(metaKey),
     ]);
     reads.catch(() => undefined);
@@ -317,7 +314,7 @@ export class LocalStore {
         { r, id: to, view },
       ];
       for (const referrer of referrers) {
-        for (const record of await entities.index('r').getAll(referrer.r)) {
+        for (const record of await recordsOf(entities, this.#KeyRange, referrer.r)) {
           const base = replaceReferences(record.base, referrer.fields, from, to);
           const local = replaceReferences(record.view, referrer.fields, from, to);
           if (base === record.base && local === record.view) continue;
@@ -397,11 +394,11 @@ export class LocalStore {
       const changes: ViewChange[] = [];
       let removed = 0;
       const existing = new Map<string, EntityRecord>();
-      for (const record of await entities.index('r').getAll(r)) if (isEntityRecord(record)) existing.set(record.id, record);
+      for (const record of await recordsOf(entities, this.#KeyRange, r)) if (isEntityRecord(record)) existing.set(record.id, record);
       // The queued changes as stored, not this tab's copy of them: another tab may have settled or
       // added entries this one has not heard of yet, and folding a stale copy stores a stale view.
       const queued = new Map<string, OutboxEntry[]>();
-      for (const entry of await tx.objectStore('outbox').index('entity').getAll(IDBKeyRange.bound([r], [r, []]))) {
+      for (const entry of await recordsOf(tx.objectStore('outbox').index('entity'), this.#KeyRange, r)) {
         const list = queued.get(entry.id);
         if (list) list.push(entry);
         else queued.set(entry.id, [entry]);

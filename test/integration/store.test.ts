@@ -1,5 +1,7 @@
+import { IDBFactory } from 'fake-indexeddb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createTestBackend } from '../../server/index.mjs';
+import { DB_VERSION } from '../../src/store/db.js';
 import { HttpError, SchemaError, type QueryState } from '../../src/index.js';
 import { closeDevices, device, notes, todos, until, type Device, type Todo } from '../helpers/harness.js';
 
@@ -222,5 +224,93 @@ describe('reading and caching', () => {
     });
     await d.client.resource(todos).refresh();
     expect(seen).toEqual(['Bearer demo-alice']);
+  });
+});
+
+describe('a database written by an earlier release', () => {
+  /** The namespace's database as version 1 laid it out (an `r` index on entities), with records. */
+  async function versionOne(factory: IDBFactory, name: string, entities: unknown[], outbox: unknown[]): Promise<void> {
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const request = factory.open(name, 1);
+      request.onupgradeneeded = () => {
+        const v1 = request.result;
+        v1.createObjectStore('entities', { keyPath: ['r', 'id'] }).createIndex('r', 'r');
+        v1.createObjectStore('outbox', { keyPath: 'seq', autoIncrement: true }).createIndex('entity', ['r', 'id']);
+        v1.createObjectStore('meta');
+      };
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    const tx = db.transaction(['entities', 'outbox'], 'readwrite');
+    for (const record of entities) tx.objectStore('entities').put(record);
+    for (const entry of outbox) tx.objectStore('outbox').add(entry);
+    await new Promise((resolve, reject) => {
+      tx.oncomplete = resolve;
+      tx.onerror = () => reject(tx.error);
+    });
+    db.close();
+  }
+
+  it(`is upgraded to version ${DB_VERSION} in place: its cache shows at once, its queued change is sent, the \`r\` index is gone`, async () => {
+    await server.admin.edit({ resource: 'todos', create: { id: 'a', title: 'A', done: false } });
+    await server.admin.edit({ resource: 'todos', create: { id: 'b', title: 'B', done: false } });
+    const a = { id: 'a', title: 'A', done: false, version: 1 };
+    const b = { id: 'b', title: 'B', done: false, version: 1 };
+    const factory = new IDBFactory();
+    await versionOne(
+      factory,
+      'harborsync:upgraded',
+      [
+        { r: 'todos', id: 'a', base: a, view: a },
+        { r: 'todos', id: 'b', base: b, view: { ...b, title: 'B, edited offline' } },
+      ],
+      [
+        {
+          r: 'todos',
+          id: 'b',
+          op: 'update',
+          payload: { title: 'B, edited offline' },
+          baseVersion: 1,
+          key: 'key-from-v1',
+          rekeys: 0,
+          frozen: false,
+          attempts: 0,
+          firstFailureAt: null,
+          nextAttemptAt: 0,
+          changedAt: 0,
+          state: 'queued',
+          conflict: null,
+          failure: null,
+          origin: 'an-old-tab',
+        },
+      ],
+    );
+
+    const d = make(server.apiUrl, { namespace: 'upgraded' }, factory);
+    d.online.next(false);
+    const states: QueryState<Todo>[] = [];
+    const subscription = d.client.resource(todos).query$({ orderBy: 'id' }).subscribe((s) => states.push(s));
+    await until(() => states.at(-1)?.status === 'success', 'the cached list');
+    expect(states.at(-1)!.data.map((t) => t.title)).toEqual(['A', 'B, edited offline']);
+    expect([...states.at(-1)!.pendingIds]).toEqual(['b']);
+
+    d.online.next(true);
+    await d.client.flush();
+    const ledger = await server.admin.ledger('todos');
+    expect(ledger.filter((r) => r.op === 'update')).toEqual([
+      expect.objectContaining({ entityId: 'b', idempotencyKey: 'key-from-v1', body: { title: 'B, edited offline' } }),
+    ]);
+    await until(() => states.at(-1)?.pendingIds.size === 0, 'the change confirmed');
+    subscription.unsubscribe();
+    await d.client.close();
+
+    const db = await new Promise<IDBDatabase>((resolve) => {
+      const request = factory.open('harborsync:upgraded');
+      request.onsuccess = () => resolve(request.result);
+    });
+    expect(db.version).toBe(DB_VERSION);
+    expect([...db.transaction('entities').objectStore('entities').indexNames]).toEqual([]);
+    expect([...db.transaction('outbox').objectStore('outbox').indexNames]).toEqual(['entity']);
+    db.close();
   });
 });

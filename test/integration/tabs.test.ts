@@ -18,6 +18,7 @@ import { device, todos, until, type Device, type Todo } from '../helpers/harness
 import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
 import { BroadcastHub, CountingIDBFactory, FakeLocks } from '../helpers/tabs.js';
 import { ELECTION_TIMING } from '../../src/sync/channel-election.js';
+import { DB_VERSION } from '../../src/store/db.js';
 
 const NAMESPACE = 'tabs';
 const DB_NAME = `harborsync:${NAMESPACE}`;
@@ -717,7 +718,7 @@ describe('a newer tab upgrades the database', () => {
     await server.admin.faults({ offline: true });
     await follower.client.resource(todos).create({ id: 'kept', title: 'Queued before the upgrade', done: false });
 
-    const { seen, opened } = upgrade(b.indexedDB, 2);
+    const { seen, opened } = upgrade(b.indexedDB, DB_VERSION + 1);
     const db = await Promise.race([
       opened,
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the upgrade hung')), 2000)),
@@ -727,7 +728,7 @@ describe('a newer tab upgrades the database', () => {
       const storageErrors = d.events.flatMap((e) => (e.type === 'storageError' ? [e.error] : []));
       expect(storageErrors).toHaveLength(1);
       expect(storageErrors[0]).toBeInstanceOf(StorageError);
-      expect(storageErrors[0]!.message).toMatch(/upgraded to version 2 by a newer tab; reload this page/);
+      expect(storageErrors[0]!.message).toContain(`upgraded to version ${DB_VERSION + 1} by a newer tab; reload this page`);
       expect(status(d).lastError).toBe(storageErrors[0]);
       expect(status(d).leader).toBe(false);
       await expect(d.client.resource(todos).create({ id: 'late', title: 'Too late', done: false })).rejects.toBeInstanceOf(StorageError);
