@@ -62,6 +62,11 @@ interface PendingAnswer {
  * requests' time.
  */
 const FREEZE_AHEAD = 16;
+/**
+ * The next batch is frozen while this many frozen entries are still to be sent: its transaction
+ * queues behind the answers being stored, and the requests go on meanwhile instead of waiting.
+ */
+const REFREEZE_BELOW = FREEZE_AHEAD / 2;
 
 /**
  * The replay loop, a pipeline: due heads are frozen in batches, in global order; up to
@@ -185,7 +190,7 @@ export class Replayer {
         continue;
       }
       let dueAt: number | null = null;
-      if (sendable && !this.#freezing && this.#frozen.length < options.maxInFlight) {
+      if (sendable && !this.#freezing && this.#frozen.length < Math.max(REFREEZE_BELOW, options.maxInFlight)) {
         const due = this.#due(now, Math.max(FREEZE_AHEAD, options.maxInFlight) - this.#frozen.length);
         if (due.ready.length) {
           this.#freeze(due.ready);

@@ -158,4 +158,43 @@ describe('changes frozen ahead of their requests', () => {
     expect(sent).toEqual(['create todos/a']);
     expect(await h.list()).toEqual([]);
   });
+
+  it('are frozen in batches, the next one while some of the last are still to be sent: a request never waits for a freeze', async () => {
+    const indexedDB = new IDBFactory();
+    const { transport, held, sent, answer } = heldTransport();
+    const { client, goOnline } = offlineClient(transport, { maxInFlight: 1, indexedDB, namespace: 'batches' });
+    const ids = Array.from({ length: 30 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+    for (const id of ids) await client.resource(todos).create({ id, title: id, done: false });
+    /** The ids of the entries IndexedDB holds as frozen (to be sent with their key as stored). */
+    const frozen = async (): Promise<string[]> => {
+      const db = await new Promise<IDBDatabase>((resolve) => {
+        const request = indexedDB.open('harborsync:batches');
+        request.onsuccess = () => resolve(request.result);
+      });
+      const entries = await new Promise<Array<{ id: string; frozen: boolean }>>((resolve) => {
+        const request = db.transaction('outbox').objectStore('outbox').getAll();
+        request.onsuccess = () => resolve(request.result);
+      });
+      db.close();
+      return entries.filter((e) => e.frozen).map((e) => e.id);
+    };
+
+    goOnline();
+    await until(() => held.length === 1, 'the first request');
+    expect(await frozen()).toEqual(ids.slice(0, 16));
+    // Answered one by one: once fewer than half the batch is left to send, the next is frozen.
+    for (let i = 0; i < 10; i++) {
+      answer(`create todos/${ids[i]}`);
+      await until(() => sent.length === i + 2, `request ${i + 2}`);
+    }
+    await until(async () => (await frozen()).includes(ids[16]!), 'the next batch frozen');
+    expect(held.map((h) => h.call)).toEqual([`create todos/${ids[10]}`]);
+    for (let i = 10; i < ids.length; i++) {
+      answer(`create todos/${ids[i]}`);
+      if (i + 1 < ids.length) await until(() => sent.length === i + 2, `request ${i + 2}`);
+    }
+    await client.flush();
+    expect(sent).toEqual(ids.map((id) => `create todos/${id}`));
+    expect(await frozen()).toEqual([]);
+  });
 });
