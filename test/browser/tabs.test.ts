@@ -197,6 +197,84 @@ describe('two tabs of one browser', () => {
   });
 });
 
+describe("a write in a tab that has not heard of another tab's commit", () => {
+  it('is redone from what IndexedDB holds: on the newer version, coalesced into the queued change, each sent once', async () => {
+    const page = await openTab();
+    await expect.poll(async () => (await status(page)).leader, { timeout: STEP }).toBe(true);
+    await page.evaluate(() => window.tab.createAndWait({ id: 'x', title: 'X', done: false }));
+    await page.evaluate(() => window.tab.createAndWait({ id: 'y', title: 'Y', done: false }));
+    await context.setOffline(true);
+    await expect.poll(async () => (await status(page)).paused, { timeout: STEP }).toBe('offline');
+
+    // What another tab committed, its messages lost: a pull of x's next version, a queued rename of y.
+    expect((await server.admin.edit({ resource: 'todos', id: 'x', patch: { title: 'X, renamed elsewhere' } })).status).toBe(200);
+    await page.evaluate(async () => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const request = indexedDB.open('harborsync:tabs');
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+      });
+      const tx = db.transaction(['entities', 'outbox'], 'readwrite');
+      const x = { id: 'x', title: 'X, renamed elsewhere', done: false, version: 2 };
+      const y = { id: 'y', title: 'Y', done: false, version: 1 };
+      tx.objectStore('entities').put({ r: 'todos', id: 'x', base: x, view: x });
+      tx.objectStore('entities').put({ r: 'todos', id: 'y', base: y, view: { ...y, title: 'Y, renamed in another tab' } });
+      tx.objectStore('outbox').add({
+        r: 'todos',
+        id: 'y',
+        op: 'update',
+        payload: { title: 'Y, renamed in another tab' },
+        baseVersion: 1,
+        key: crypto.randomUUID(),
+        rekeys: 0,
+        frozen: false,
+        attempts: 0,
+        firstFailureAt: null,
+        nextAttemptAt: 0,
+        changedAt: Date.now(),
+        state: 'queued',
+        conflict: null,
+        failure: null,
+        origin: 'another-tab',
+      });
+      await new Promise((resolve, reject) => {
+        tx.oncomplete = resolve;
+        tx.onerror = () => reject(tx.error);
+      });
+      db.close();
+    });
+    expect(await view(page)).toEqual(['x:X:false:1', 'y:Y:false:1']);
+
+    await page.evaluate(() => window.tab.update('x', { done: true }));
+    await page.evaluate(() => window.tab.update('y', { done: true }));
+    expect(await view(page)).toEqual(['x:X, renamed elsewhere:true:2', 'y:Y, renamed in another tab:true:1']);
+    const queued = await page.evaluate(async () => {
+      const db = await new Promise<IDBDatabase>((resolve) => {
+        const request = indexedDB.open('harborsync:tabs');
+        request.onsuccess = () => resolve(request.result);
+      });
+      const entries = await new Promise<Array<{ id: string; payload: unknown; baseVersion: unknown }>>((resolve) => {
+        const request = db.transaction('outbox').objectStore('outbox').getAll();
+        request.onsuccess = () => resolve(request.result);
+      });
+      db.close();
+      return entries.map(({ id, payload, baseVersion }) => ({ id, payload, baseVersion }));
+    });
+    expect(queued).toEqual([
+      { id: 'y', payload: { title: 'Y, renamed in another tab', done: true }, baseVersion: 1 },
+      { id: 'x', payload: { done: true }, baseVersion: 2 },
+    ]);
+
+    await context.setOffline(false);
+    await bothShow([page], ['x:X, renamed elsewhere:true:3', 'y:Y, renamed in another tab:true:2']);
+    const writes = (await ledger()).filter((r) => r.op === 'update' && r.idempotencyKey !== null);
+    expect(writes.map((r) => ({ id: r.entityId, before: r.versionBefore, body: r.body })).sort((a, b) => String(a.id).localeCompare(String(b.id)))).toEqual([
+      { id: 'x', before: 2, body: { done: true } },
+      { id: 'y', before: 1, body: { title: 'Y, renamed in another tab', done: true } },
+    ]);
+  });
+});
+
 describe('two tabs of one browser without Web Locks', () => {
   it('elect one sender over the real BroadcastChannel; closing it hands over, and the queued change is applied once', async () => {
     // As in a browser without the Web Locks API: the SDK finds no navigator.locks.
