@@ -42,7 +42,10 @@ const migrations: Array<(db: IDBDatabase, upgrade: IDBTransaction) => void> = [
   },
   // A resource's records are one primary-key range ([r] to [r, []]): the `r` index only cost an
   // extra index write with every entity put.
-  (_db, upgrade) => upgrade.objectStore('entities').deleteIndex('r'),
+  (_db, upgrade) => {
+    const entities = upgrade.objectStore('entities');
+    if (entities.indexNames.contains('r')) entities.deleteIndex('r');
+  },
 ];
 
 export function toStorageError(error: unknown, what: string): StorageError {
@@ -94,6 +97,13 @@ export async function openDatabase(
   try {
     db = (await wrap(request)) as unknown as HarborDB;
   } catch (error) {
+    if (error instanceof DOMException && error.name === 'VersionError') {
+      // A newer release of the app upgraded the database (in another tab, or before a rollback).
+      throw new StorageError(
+        `"${dbName(namespace)}" was upgraded by a newer version of this app (this one knows version ${DB_VERSION}); reload this page`,
+        { cause: error },
+      );
+    }
     throw toStorageError(error, `opening "${dbName(namespace)}"`);
   }
   // Closed at once, inside the event: a newer tab's upgrade (or another tab's clear()) never

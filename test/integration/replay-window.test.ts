@@ -167,13 +167,15 @@ describe('changes frozen ahead of their requests', () => {
     for (const id of ids) await client.resource(todos).create({ id, title: id, done: false });
     /** The ids of the entries IndexedDB holds as frozen (to be sent with their key as stored). */
     const frozen = async (): Promise<string[]> => {
-      const db = await new Promise<IDBDatabase>((resolve) => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
         const request = indexedDB.open('harborsync:batches');
         request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
       });
-      const entries = await new Promise<Array<{ id: string; frozen: boolean }>>((resolve) => {
+      const entries = await new Promise<Array<{ id: string; frozen: boolean }>>((resolve, reject) => {
         const request = db.transaction('outbox').objectStore('outbox').getAll();
         request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
       });
       db.close();
       return entries.filter((e) => e.frozen).map((e) => e.id);

@@ -227,11 +227,11 @@ describe('reading and caching', () => {
   });
 });
 
-describe('a database written by an earlier release', () => {
+describe('a database written by another release', () => {
   /** The namespace's database as version 1 laid it out (an `r` index on entities), with records. */
-  async function versionOne(factory: IDBFactory, name: string, entities: unknown[], outbox: unknown[]): Promise<void> {
+  async function versionOne(factory: IDBFactory, name: string, entities: unknown[], outbox: unknown[], version = 1): Promise<void> {
     const db = await new Promise<IDBDatabase>((resolve, reject) => {
-      const request = factory.open(name, 1);
+      const request = factory.open(name, version);
       request.onupgradeneeded = () => {
         const v1 = request.result;
         v1.createObjectStore('entities', { keyPath: ['r', 'id'] }).createIndex('r', 'r');
@@ -304,13 +304,94 @@ describe('a database written by an earlier release', () => {
     subscription.unsubscribe();
     await d.client.close();
 
-    const db = await new Promise<IDBDatabase>((resolve) => {
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
       const request = factory.open('harborsync:upgraded');
       request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
     });
     expect(db.version).toBe(DB_VERSION);
     expect([...db.transaction('entities').objectStore('entities').indexNames]).toEqual([]);
     expect([...db.transaction('outbox').objectStore('outbox').indexNames]).toEqual(['entity']);
     db.close();
+  });
+
+  it('written by a newer release: every call fails with a StorageError that says to reload, and what it holds stays', async () => {
+    const factory = new IDBFactory();
+    const queued = { r: 'todos', id: 'n', op: 'create', payload: { id: 'n', title: 'Newer', done: false }, key: 'k' };
+    await versionOne(factory, 'harborsync:newer', [], [queued], DB_VERSION + 1);
+    const d = make(server.apiUrl, { namespace: 'newer' }, factory);
+    const reload = `"harborsync:newer" was upgraded by a newer version of this app (this one knows version ${DB_VERSION}); reload this page`;
+    await expect(d.client.resource(todos).list()).rejects.toThrow(reload);
+    await expect(d.client.resource(todos).create({ id: 'm', title: 'Mine', done: false })).rejects.toThrow(reload);
+
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const request = factory.open('harborsync:newer');
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    expect(db.version).toBe(DB_VERSION + 1);
+    const entries = await new Promise<unknown[]>((resolve, reject) => {
+      const request = db.transaction('outbox').objectStore('outbox').getAll();
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    expect(entries).toEqual([{ ...queued, seq: 1 }]);
+    db.close();
+  });
+});
+
+describe('a local write', () => {
+  it("commits in one transaction when the tab knows the entity clean; a stale copy costs an aborted one, then is redone on what is stored", async () => {
+    await server.admin.edit({ resource: 'todos', create: { id: 'x', title: 'X', done: false } });
+    await server.admin.edit({ resource: 'todos', create: { id: 'y', title: 'Y', done: false } });
+    const factory = new IDBFactory();
+    // Every readwrite transaction, and how it ended.
+    const transactions: Array<'complete' | 'abort' | 'running'> = [];
+    const open = factory.open.bind(factory);
+    factory.open = (name: string, version?: number) => {
+      const request = open(name, version);
+      request.addEventListener('success', () => {
+        const db = request.result;
+        const transaction = db.transaction.bind(db);
+        db.transaction = ((stores: string | string[], mode?: IDBTransactionMode, options?: IDBTransactionOptions) => {
+          const tx = transaction(stores, mode, options);
+          if (mode === 'readwrite') {
+            const at = transactions.push('running') - 1;
+            tx.addEventListener('complete', () => (transactions[at] = 'complete'));
+            tx.addEventListener('abort', () => (transactions[at] = 'abort'));
+          }
+          return tx;
+        }) as typeof db.transaction;
+      });
+      return request;
+    };
+    const d = make(server.apiUrl, { namespace: 'one-round-trip' }, factory);
+    const h = d.client.resource(todos);
+    await h.refresh();
+    d.online.next(false);
+
+    transactions.length = 0;
+    await h.update('x', { done: true });
+    expect(transactions).toEqual(['complete']);
+
+    // Another tab pulled y's next version; this tab has not heard of it.
+    const y2 = { id: 'y', title: 'Y, pulled elsewhere', done: false, version: 2 };
+    await new Promise<void>((resolve, reject) => {
+      const request = open('harborsync:one-round-trip');
+      request.onerror = () => reject(request.error);
+      request.onsuccess = () => {
+        const tx = request.result.transaction('entities', 'readwrite');
+        tx.objectStore('entities').put({ r: 'todos', id: 'y', base: y2, view: y2 });
+        tx.oncomplete = () => {
+          request.result.close();
+          resolve();
+        };
+        tx.onerror = () => reject(tx.error);
+      };
+    });
+    transactions.length = 0;
+    await h.update('y', { done: true });
+    expect(transactions).toEqual(['abort', 'complete']);
+    expect(await h.get('y')).toEqual({ ...y2, done: true });
   });
 });
