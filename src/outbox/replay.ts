@@ -89,6 +89,8 @@ export class Replayer {
   /** Frozen entries whose requests have not left yet, in global order. */
   #frozen: OutboxEntry[] = [];
   #freezing = false;
+  /** Counts standDown() calls: a freeze committed after one is forgotten like the rest. */
+  #stoodDown = 0;
   /** Requests whose answers have not arrived. */
   #requests = 0;
   /** Entries between their request and their stored answer (or retry, or parking). */
@@ -137,6 +139,7 @@ export class Replayer {
    * tab that sends now; this one forgets them (it re-reads the outbox if it leads again).
    */
   standDown(): void {
+    this.#stoodDown++;
     for (const entry of this.#frozen) this.#busy.delete(keyOf(entry));
     this.#frozen = [];
     this.wake();
@@ -220,9 +223,14 @@ export class Replayer {
     for (const entry of batch) this.#busy.add(keyOf(entry));
     const unfrozen = batch.filter((entry) => !entry.frozen);
     const storing = unfrozen.length ? this.#host.store.freeze(unfrozen) : Promise.resolve([]);
+    const stoodDown = this.#stoodDown;
     storing
       .then((stored) => {
         if (this.#stopped) return;
+        if (stoodDown !== this.#stoodDown) {
+          for (const entry of batch) this.#busy.delete(keyOf(entry));
+          return;
+        }
         const asStored = new Map(unfrozen.map((entry, i) => [entry, stored[i]]));
         for (const entry of batch) {
           const current = asStored.has(entry) ? asStored.get(entry) : entry;
