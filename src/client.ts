@@ -203,18 +203,8 @@ class Client implements SyncClient, HandleHost {
       applied: (changes) => this.applied(changes, 'server-read'),
       emit: (event) => this.emit(event),
     });
-    this.#channel = openTabChannel(this.env.BroadcastChannel, namespace, (message) => void this.#onTabMessage(message));
-    this.#followerFlushes = new FollowerFlushes({
-      tabId: this.origin,
-      clock: this.env.clock,
-      outbox: this.store.outbox,
-      post: (message) => this.#post(message),
-      // A leader that has said nothing for as long as a request may take is frozen or gone.
-      quietMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
-    });
-    this.#subscriptions.push(
-      this.env.online$.subscribe((online) => this.#setOnline(online)),
-    );
+    // The database opens while the rest is set up (the tab channel, the subscriptions): its
+    // answer, even a refusal, is handled after this constructor returns, every field in place.
     void this.store
       .open()
       .then(() => {
@@ -227,6 +217,18 @@ class Client implements SyncClient, HandleHost {
       .catch((error: unknown) => {
         if (!this.#closedError) this.#storageLost(error instanceof StorageError ? error : new StorageError(String(error)));
       });
+    this.#channel = openTabChannel(this.env.BroadcastChannel, namespace, (message) => void this.#onTabMessage(message));
+    this.#followerFlushes = new FollowerFlushes({
+      tabId: this.origin,
+      clock: this.env.clock,
+      outbox: this.store.outbox,
+      post: (message) => this.#post(message),
+      // A leader that has said nothing for as long as a request may take is frozen or gone.
+      quietMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
+    });
+    this.#subscriptions.push(
+      this.env.online$.subscribe((online) => this.#setOnline(online)),
+    );
   }
 
   // ---- lifecycle and state --------------------------------------------------------------
