@@ -148,22 +148,16 @@ export function isEntityRecord(value: unknown): value is EntityRecord {
 }
 
 /**
- * Every record of resource `r` as a key range over [r, id] keys (the entities' primary key, the
- * outbox's `entity` index): ids are strings, and an array sorts after every string. IDBKeyRange
- * is read when called (never at import), from the realm that provides IndexedDB; null where it
- * is missing, and callers scan the whole store instead.
+ * The records of resource `r` from a store or index keyed by [r, id] (the entities' primary key,
+ * the outbox's `entity` index): one key range, [r] up to [r, []], since ids are strings and an
+ * array sorts after every string. IDBKeyRange comes from the realm that provides IndexedDB; where
+ * it is missing, the whole store is scanned and filtered here.
  */
-export function resourceRange(KeyRange: typeof IDBKeyRange | undefined, r: string): IDBKeyRange | null {
-  return KeyRange ? KeyRange.bound([r], [r, []]) : null;
-}
-
-/** The records of resource `r` from a store or index keyed by [r, id]. */
 export async function recordsOf<T>(
   source: { getAll(query?: IDBKeyRange | null): Promise<T[]> },
   KeyRange: typeof IDBKeyRange | undefined,
   r: string,
 ): Promise<T[]> {
-  const range = resourceRange(KeyRange, r);
-  if (range) return source.getAll(range);
+  if (KeyRange) return source.getAll(KeyRange.bound([r], [r, []]));
   return (await source.getAll()).filter((record) => typeof record === 'object' && record !== null && (record as { r?: unknown }).r === r);
 }

@@ -36,6 +36,7 @@ import {
 } from '../../src/index.js';
 import { ManualClock, seededRandom, settle } from '../helpers/manual-clock.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
+import { openRaw } from '../helpers/raw-idb.js';
 
 export const chaosTodo = z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() });
 type Todo = z.infer<typeof chaosTodo>;
@@ -449,11 +450,7 @@ const bounded = async <T>(promise: Promise<T>, ms: number, what: string): Promis
 
 /** The device's stored entity records, read with the raw API (what a reload would show). */
 async function rawEntities(factory: IDBFactory, name: string): Promise<unknown[]> {
-  const db = await new Promise<IDBDatabase>((resolve, reject) => {
-    const request = factory.open(name);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
+  const db = await openRaw(factory, name);
   try {
     return await new Promise<unknown[]>((resolve, reject) => {
       const request = db.transaction('entities', 'readonly').objectStore('entities').getAll();

@@ -20,6 +20,7 @@ import {
 } from '../../src/index.js';
 import { device, notes, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
+import { committed, openRaw } from '../helpers/raw-idb.js';
 
 const API = 'http://api.test/api';
 const open: Device[] = [];
@@ -56,11 +57,7 @@ const latest = <T>(source: { subscribe(next: (value: T) => void): { unsubscribe(
 
 /** Every record of every object store of one database, read with the raw API. */
 async function dump(factory: IDBFactory, name: string): Promise<Record<string, Array<[unknown, unknown]>>> {
-  const db = await new Promise<IDBDatabase>((resolve, reject) => {
-    const request = factory.open(name);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
+  const db = await openRaw(factory, name);
   const out: Record<string, Array<[unknown, unknown]>> = {};
   for (const store of Array.from(db.objectStoreNames)) {
     out[store] = await new Promise((resolve, reject) => {
@@ -80,17 +77,10 @@ async function dump(factory: IDBFactory, name: string): Promise<Record<string, A
 }
 
 async function rawPut(factory: IDBFactory, name: string, store: string, value: unknown): Promise<void> {
-  const db = await new Promise<IDBDatabase>((resolve, reject) => {
-    const request = factory.open(name);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-  await new Promise<void>((resolve, reject) => {
-    const tx = db.transaction(store, 'readwrite');
-    tx.objectStore(store).put(value);
-    tx.oncomplete = () => resolve();
-    tx.onerror = () => reject(tx.error);
-  });
+  const db = await openRaw(factory, name);
+  const tx = db.transaction(store, 'readwrite');
+  tx.objectStore(store).put(value);
+  await committed(tx);
   db.close();
 }
 

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { LedgerEntry } from '../../server/index.mjs';
 import { defineResource, PendingMutationsError, type SyncEvent, type SyncStatus } from '../../src/index.js';
 import { referenceServer, todos, until, type Device } from '../helpers/harness.js';
+import { openRaw } from '../helpers/raw-idb.js';
 
 const suite = referenceServer();
 const { make } = suite;
@@ -26,11 +27,7 @@ const status = (d: Device) => {
 async function dumpAll(factory: IDBFactory): Promise<string> {
   const out: Record<string, Record<string, unknown[]>> = {};
   for (const { name } of await factory.databases()) {
-    const db = await new Promise<IDBDatabase>((resolve, reject) => {
-      const request = factory.open(name!);
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
+    const db = await openRaw(factory, name!);
     out[name!] = {};
     for (const store of Array.from(db.objectStoreNames)) {
       out[name!]![store] = await new Promise<unknown[]>((resolve, reject) => {

@@ -5,6 +5,7 @@ import { todos, until } from '../helpers/harness.js';
 import { IDBFactory } from 'fake-indexeddb';
 import { BehaviorSubject, firstValueFrom } from 'rxjs';
 import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
+import { getAllRaw, openRaw } from '../helpers/raw-idb.js';
 
 const projects = defineResource({ name: 'projects', schema: z.object({ id: z.string(), name: z.string(), version: z.number().int() }) });
 const tasks = defineResource({
@@ -167,16 +168,8 @@ describe('changes frozen ahead of their requests', () => {
     for (const id of ids) await client.resource(todos).create({ id, title: id, done: false });
     /** The ids of the entries IndexedDB holds as frozen (to be sent with their key as stored). */
     const frozen = async (): Promise<string[]> => {
-      const db = await new Promise<IDBDatabase>((resolve, reject) => {
-        const request = indexedDB.open('harborsync:batches');
-        request.onsuccess = () => resolve(request.result);
-        request.onerror = () => reject(request.error);
-      });
-      const entries = await new Promise<Array<{ id: string; frozen: boolean }>>((resolve, reject) => {
-        const request = db.transaction('outbox').objectStore('outbox').getAll();
-        request.onsuccess = () => resolve(request.result);
-        request.onerror = () => reject(request.error);
-      });
+      const db = await openRaw(indexedDB, 'harborsync:batches');
+      const entries = await getAllRaw<{ id: string; frozen: boolean }>(db, 'outbox');
       db.close();
       return entries.filter((e) => e.frozen).map((e) => e.id);
     };

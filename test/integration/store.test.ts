@@ -2,6 +2,7 @@ import { IDBFactory } from 'fake-indexeddb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createTestBackend } from '../../server/index.mjs';
 import { DB_VERSION } from '../../src/store/db.js';
+import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
 import { HttpError, SchemaError, type QueryState } from '../../src/index.js';
 import { closeDevices, device, notes, todos, until, type Device, type Todo } from '../helpers/harness.js';
 
@@ -230,24 +231,15 @@ describe('reading and caching', () => {
 describe('a database written by another release', () => {
   /** The namespace's database as version 1 laid it out (an `r` index on entities), with records. */
   async function versionOne(factory: IDBFactory, name: string, entities: unknown[], outbox: unknown[], version = 1): Promise<void> {
-    const db = await new Promise<IDBDatabase>((resolve, reject) => {
-      const request = factory.open(name, version);
-      request.onupgradeneeded = () => {
-        const v1 = request.result;
-        v1.createObjectStore('entities', { keyPath: ['r', 'id'] }).createIndex('r', 'r');
-        v1.createObjectStore('outbox', { keyPath: 'seq', autoIncrement: true }).createIndex('entity', ['r', 'id']);
-        v1.createObjectStore('meta');
-      };
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
+    const db = await openRaw(factory, name, version, (v1) => {
+      v1.createObjectStore('entities', { keyPath: ['r', 'id'] }).createIndex('r', 'r');
+      v1.createObjectStore('outbox', { keyPath: 'seq', autoIncrement: true }).createIndex('entity', ['r', 'id']);
+      v1.createObjectStore('meta');
     });
     const tx = db.transaction(['entities', 'outbox'], 'readwrite');
     for (const record of entities) tx.objectStore('entities').put(record);
     for (const entry of outbox) tx.objectStore('outbox').add(entry);
-    await new Promise((resolve, reject) => {
-      tx.oncomplete = resolve;
-      tx.onerror = () => reject(tx.error);
-    });
+    await committed(tx);
     db.close();
   }
 
@@ -304,11 +296,7 @@ describe('a database written by another release', () => {
     subscription.unsubscribe();
     await d.client.close();
 
-    const db = await new Promise<IDBDatabase>((resolve, reject) => {
-      const request = factory.open('harborsync:upgraded');
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
+    const db = await openRaw(factory, 'harborsync:upgraded');
     expect(db.version).toBe(DB_VERSION);
     expect([...db.transaction('entities').objectStore('entities').indexNames]).toEqual([]);
     expect([...db.transaction('outbox').objectStore('outbox').indexNames]).toEqual(['entity']);
@@ -324,18 +312,9 @@ describe('a database written by another release', () => {
     await expect(d.client.resource(todos).list()).rejects.toThrow(reload);
     await expect(d.client.resource(todos).create({ id: 'm', title: 'Mine', done: false })).rejects.toThrow(reload);
 
-    const db = await new Promise<IDBDatabase>((resolve, reject) => {
-      const request = factory.open('harborsync:newer');
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
+    const db = await openRaw(factory, 'harborsync:newer');
     expect(db.version).toBe(DB_VERSION + 1);
-    const entries = await new Promise<unknown[]>((resolve, reject) => {
-      const request = db.transaction('outbox').objectStore('outbox').getAll();
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
-    expect(entries).toEqual([{ ...queued, seq: 1 }]);
+    expect(await getAllRaw(db, 'outbox')).toEqual([{ ...queued, seq: 1 }]);
     db.close();
   });
 });
@@ -376,19 +355,12 @@ describe('a local write', () => {
 
     // Another tab pulled y's next version; this tab has not heard of it.
     const y2 = { id: 'y', title: 'Y, pulled elsewhere', done: false, version: 2 };
-    await new Promise<void>((resolve, reject) => {
-      const request = open('harborsync:one-round-trip');
-      request.onerror = () => reject(request.error);
-      request.onsuccess = () => {
-        const tx = request.result.transaction('entities', 'readwrite');
-        tx.objectStore('entities').put({ r: 'todos', id: 'y', base: y2, view: y2 });
-        tx.oncomplete = () => {
-          request.result.close();
-          resolve();
-        };
-        tx.onerror = () => reject(tx.error);
-      };
-    });
+    // Through the unwrapped open: the other tab's transaction is not one of this tab's.
+    const other = await openRaw({ open }, 'harborsync:one-round-trip');
+    const tx = other.transaction('entities', 'readwrite');
+    tx.objectStore('entities').put({ r: 'todos', id: 'y', base: y2, view: y2 });
+    await committed(tx);
+    other.close();
     transactions.length = 0;
     await h.update('y', { done: true });
     expect(transactions).toEqual(['abort', 'complete']);
