@@ -208,8 +208,8 @@ export class LocalStore {
    *
    * `cached` is this tab's view of the entity (null: it has none), given when no other write to it
    * is under way. If this tab also knows of no queued change to it, the write assumes the stored
-   * record is that view, unchanged, and issues its writes together with the reads that check the
-   * assumption: one round trip instead of two. Should the reads show otherwise (another tab wrote
+   * record is that view, unchanged, and issues its writes together with the read that checks the
+   * assumption: one round trip instead of two. Should the read show otherwise (another tab wrote
    * or pulled, and its message has not arrived yet), the transaction is aborted before it commits
    * and the write redone from what is stored.
    */
@@ -221,11 +221,11 @@ export class LocalStore {
       const assumed: EntityRecord | undefined = cached === null ? undefined : { r, id, base: cached, view: cached };
       try {
         written = await this.#writeTx(what, async (tx) => {
-          // Reads first: the transaction runs its requests in order, so they see the state before the writes.
-          const reads = readEntity(tx, r, id);
+          // The read first: the transaction runs its requests in order, so it sees the state before the writes.
+          const read = tx.objectStore('entities').get([r, id]);
+          read.catch(() => undefined);
           const done = issueWrite(tx, def, id, op, fresh, assumed, []);
-          const [stored, entries] = await reads;
-          if (entries.length > 0 || !isUnchanged(stored, cached)) throw new StaleCopy();
+          if (!isClean(await read, cached)) throw new StaleCopy();
           return done;
         });
       } catch (error) {
@@ -474,15 +474,17 @@ function readEntity(tx: WriteTx, r: string, id: string): Promise<[EntityRecord |
   return reads;
 }
 
-/** The stored record is the clean `cached` view (or absent, for null), as a write assumed. */
-function isUnchanged(stored: EntityRecord | undefined, cached: Rec | null): boolean {
+/**
+ * The stored record is the clean `cached` view (or absent, for null), as a write assumed. Clean
+ * is read off the record alone, without the outbox: folding a queued change into the view makes
+ * a new object, so view and base are stored as one object (structured cloning keeps that
+ * sharing) only when no change shows in the view. The changes that do not show are the ones
+ * the server refused, after which the full path appends too. An entity with queued changes
+ * always has a record, so an absent one has none.
+ */
+function isClean(stored: EntityRecord | undefined, cached: Rec | null): boolean {
   if (cached === null) return stored === undefined;
-  return (
-    isEntityRecord(stored) &&
-    stored.origin === undefined &&
-    deepEqual(stored.base, cached) &&
-    (stored.view === stored.base || deepEqual(stored.view, cached))
-  );
+  return isEntityRecord(stored) && stored.view === stored.base && stored.origin === undefined && deepEqual(stored.base, cached);
 }
 
 /**

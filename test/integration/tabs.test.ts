@@ -642,6 +642,21 @@ describe("a write in a tab that has not heard of another tab's commit yet", () =
     expect(inOne.value?.data).toEqual(inTwo.value?.data);
   });
 
+  it("finds the other tab's queued change even when it leaves the view as it was, and coalesces into it", async () => {
+    const { b, one, two, inTwo } = await unheard();
+    for (const d of [one, two]) d.online.next(false);
+    // Changed and changed back: still one queued change, whose view equals what the server has.
+    await one.client.resource(todos).update('x', { title: 'Mine' });
+    await one.client.resource(todos).update('x', { title: 'Old' });
+    await two.client.resource(todos).update('x', { done: true });
+
+    b.hub.drop = () => false;
+    for (const d of [one, two]) d.online.next(true);
+    await until(() => status(two).pending === 0 && inTwo.value?.data[0]?.version === 2, 'the change confirmed');
+    const updates = (await ledger()).filter((r) => r.op === 'update');
+    expect(updates.map((r) => r.body)).toEqual([{ title: 'Old', done: true }]);
+  });
+
   it("builds on the other tab's newer pull, not on its own older copy: the change is sent on that version", async () => {
     const { one, two, inTwo } = await unheard();
     await server.admin.edit({ resource: 'todos', id: 'x', patch: { title: 'Theirs' } });
