@@ -125,6 +125,12 @@ export class LocalStore {
     } catch (error) {
       throw toStorageError(error, what);
     }
+    // Requests issued straight on the stores have no handler of their own: the first one to fail
+    // is heard here (its error event reaches the transaction) and is what gets reported.
+    let failed: unknown = null;
+    unwrap(tx).onerror = (event) => {
+      failed ??= (event.target as IDBRequest).error;
+    };
     try {
       const result = await body(tx);
       await tx.done;
@@ -136,7 +142,9 @@ export class LocalStore {
         // Already finished or aborted: the original error is the one to report.
       }
       await tx.done.catch(() => undefined);
-      throw error instanceof StaleCopy ? error : toStorageError(error, what);
+      if (error instanceof StaleCopy) throw error;
+      // The abort a failed request caused is reported as that request's error.
+      throw toStorageError(isAbortError(error) && failed ? failed : error, what);
     }
   }
 
@@ -216,26 +224,28 @@ export class LocalStore {
   async write(def: Def, id: string, op: PendingOp, fresh: () => NewEntry, cached?: Rec | null): Promise<ViewChange> {
     const r = def.name;
     const what = `saving ${r}/${id}`;
-    let written: { entries: OutboxEntry[]; view: Rec | null } | undefined;
+    let committed: Written | undefined;
     if (cached !== undefined && this.outbox.entriesOf(r, id).length === 0) {
       const assumed: EntityRecord | undefined = cached === null ? undefined : { r, id, base: cached, view: cached };
       try {
-        written = await this.#writeTx(what, async (tx) => {
+        committed = await this.#writeTx(what, async (tx) => {
           // The read first: the transaction runs its requests in order, so it sees the state before the writes.
-          const read = tx.objectStore('entities').get([r, id]);
+          const read = requested(unwrap(tx.objectStore('entities')).get([r, id]) as IDBRequest<EntityRecord | undefined>);
+          // Awaited below; should a write throw first (a value that cannot be stored), it must not be left unhandled.
           read.catch(() => undefined);
-          const done = issueWrite(tx, def, id, op, fresh, assumed, []);
+          const written = issueWrite(tx, def, id, op, fresh, assumed, []);
           if (!isClean(await read, cached)) throw new StaleCopy();
-          return done;
+          return written;
         });
       } catch (error) {
         if (!(error instanceof StaleCopy)) throw error;
       }
     }
-    written ??= await this.#writeTx(what, async (tx) => {
+    committed ??= await this.#writeTx(what, async (tx) => {
       const [stored, entries] = await readEntity(tx, r, id);
       return issueWrite(tx, def, id, op, fresh, stored, entries);
     });
+    const written = committed();
     this.outbox.setEntity(r, id, written.entries);
     return { r, id, view: written.view };
   }
@@ -463,6 +473,8 @@ export class LocalStore {
   }
 }
 
+const isAbortError = (error: unknown) => error instanceof DOMException && error.name === 'AbortError';
+
 /** A write's assumption about what is stored did not hold: its transaction is aborted and redone. */
 class StaleCopy extends Error {}
 
@@ -487,11 +499,24 @@ function isClean(stored: EntityRecord | undefined, cached: Rec | null): boolean 
   return isEntityRecord(stored) && stored.view === stored.base && stored.origin === undefined && deepEqual(stored.base, cached);
 }
 
+/** What a local write stored, read once its transaction committed. */
+type Written = () => { entries: OutboxEntry[]; view: Rec | null };
+
+/** One request as a promise, through its handler properties (no listeners to add and remove). */
+function requested<T>(request: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
 /**
  * Issues a local change's writes on top of `stored` and the entity's queued `entries` (which it
- * updates): the outbox entry coalesced or added, and the entity's new view. Settles once every
- * write has, with the entries as committed (a new entry's seq filled in). `fresh` builds a new
- * entry; when the change coalesces, only its time is taken.
+ * updates): the outbox entry coalesced or added, and the entity's new view. The requests go
+ * straight to the IDB stores, with no promise or listener each: one that fails aborts the
+ * transaction, which its caller reports. Returns what to read after the commit: the entries as
+ * committed (a new entry's seq filled in) and the view. `fresh` builds a new entry; when the
+ * change coalesces, only its time is taken.
  */
 function issueWrite(
   tx: WriteTx,
@@ -501,44 +526,34 @@ function issueWrite(
   fresh: () => NewEntry,
   stored: EntityRecord | undefined,
   entries: OutboxEntry[],
-): Promise<{ entries: OutboxEntry[]; view: Rec | null }> {
+): Written {
   const r = def.name;
-  const entities = tx.objectStore('entities');
-  const outbox = tx.objectStore('outbox');
+  const entities = unwrap(tx.objectStore('entities'));
+  const outbox = unwrap(tx.objectStore('outbox'));
   const record = stored ?? { r, id, base: null, view: null };
   const last = entries.at(-1);
   const merged = last && !last.frozen && last.state === 'queued' ? coalesce(toPendingOp(last), op) : ({ kind: 'append' } as const);
-  const writes: Array<Promise<unknown>> = [];
-  const issue = <T>(request: Promise<T>): Promise<T> => {
-    // Awaited below; should a later call throw synchronously, it must not be left unhandled.
-    request.catch(() => undefined);
-    writes.push(request);
-    return request;
-  };
-  let added: Promise<number> | null = null;
+  let added: IDBRequest<IDBValidKey> | null = null;
   if (merged.kind === 'cancel' && last) {
-    issue(outbox.delete(last.seq));
+    outbox.delete(last.seq);
     entries.pop();
   } else if (merged.kind === 'replace' && last) {
     const updated: OutboxEntry = { ...last, op: merged.op.op, payload: payloadOf(merged.op), changedAt: fresh().changedAt };
-    issue(outbox.put(updated));
+    outbox.put(updated);
     entries[entries.length - 1] = updated;
   } else {
     const baseVersion = record.view ? record.view[def.version] ?? null : null;
     const entry = { ...fresh(), op: op.op, payload: payloadOf(op), baseVersion: op.op === 'create' ? null : baseVersion } as OutboxEntry;
-    added = issue(outbox.add(entry as unknown as OutboxEntry) as Promise<number>);
-    entries.push(entry); // its seq is filled in below; folding does not read it
+    added = outbox.add(entry);
+    entries.push(entry); // its seq is filled in after the commit; folding does not read it
   }
   const view = foldView(record.base, entries);
-  if (view === null && record.base === null && entries.length === 0) issue(entities.delete([r, id]));
-  else issue(entities.put({ ...record, view }));
-  const done = Promise.all(writes).then(async () => {
-    if (added) entries[entries.length - 1] = { ...entries[entries.length - 1]!, seq: await added };
+  if (view === null && record.base === null && entries.length === 0) entities.delete([r, id]);
+  else entities.put({ ...record, view });
+  return () => {
+    if (added) entries[entries.length - 1] = { ...entries[entries.length - 1]!, seq: added.result as number };
     return { entries, view };
-  });
-  // Awaited by the caller unless the write's assumption failed and its transaction was aborted.
-  done.catch(() => undefined);
-  return done;
+  };
 }
 
 /** One answer inside settleMany's transaction; null when the entry is no longer stored. */
