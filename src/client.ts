@@ -517,13 +517,13 @@ class Client implements SyncClient, HandleHost {
 
   /** Recomputes status counts, conflicts$ and failed$ from the outbox. */
   outboxChanged(): void {
-    // Runs after every commit: one unsorted pass; only the (few) parked entries are sorted.
-    let pending = 0;
+    // Runs after every commit: the queue is counted as it changes; only the (few) parked entries are listed.
+    const { outbox } = this.store;
+    const pending = outbox.queuedCount;
     const conflictEntries: OutboxEntry[] = [];
     const failedEntries: OutboxEntry[] = [];
-    for (const entry of this.store.outbox.values()) {
-      if (entry.state === 'queued') pending++;
-      else if (entry.state === 'conflict' && entry.conflict) conflictEntries.push(entry);
+    for (const entry of outbox.parked()) {
+      if (entry.state === 'conflict' && entry.conflict) conflictEntries.push(entry);
       else if (entry.state === 'failed') failedEntries.push(entry);
     }
     conflictEntries.sort(bySeq);

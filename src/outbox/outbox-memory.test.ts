@@ -1,0 +1,87 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { OutboxEntry } from './entry.js';
+import { OutboxMemory } from './outbox-memory.js';
+
+const STATES = ['queued', 'conflict', 'failed'] as const;
+
+function entry(seq: number, id: string, state: OutboxEntry['state']): OutboxEntry {
+  return {
+    seq,
+    r: 'todos',
+    id,
+    op: 'update',
+    payload: { title: `t${seq}` },
+    baseVersion: 1,
+    key: `k${seq}`,
+    rekeys: 0,
+    frozen: false,
+    attempts: 0,
+    firstFailureAt: null,
+    nextAttemptAt: 0,
+    changedAt: 0,
+    state,
+    conflict: null,
+    failure: null,
+    origin: 'tab',
+  };
+}
+
+/** The tallies recounted from every entry, as the status computed them before they were kept. */
+function recount(memory: OutboxMemory): { queued: number; parked: number[] } {
+  const all = [...memory.values()];
+  return {
+    queued: all.filter((e) => e.state === 'queued').length,
+    parked: all.filter((e) => e.state !== 'queued').map((e) => e.seq).sort((a, b) => a - b),
+  };
+}
+
+const kept = (memory: OutboxMemory) => ({ queued: memory.queuedCount, parked: [...memory.parked()].map((e) => e.seq).sort((a, b) => a - b) });
+
+const state = fc.constantFrom(...STATES);
+const id = fc.constantFrom('a', 'b', 'c');
+const seq = fc.integer({ min: 1, max: 12 });
+const operation = fc.oneof(
+  fc.record({ kind: fc.constant('all' as const), entries: fc.array(fc.tuple(seq, id, state), { maxLength: 8 }) }),
+  fc.record({ kind: fc.constant('entity' as const), id, entries: fc.array(fc.tuple(seq, state), { maxLength: 4 }) }),
+  fc.record({ kind: fc.constant('entry' as const), seq, id, state }),
+);
+
+describe('OutboxMemory', () => {
+  it('keeps the queued count and the parked entries equal to a recount, whatever commits in whatever order', () => {
+    fc.assert(
+      fc.property(fc.array(operation, { maxLength: 30 }), (operations) => {
+        const memory = new OutboxMemory();
+        for (const op of operations) {
+          if (op.kind === 'all') {
+            // One entry per seq, as IndexedDB stores them.
+            const bySeq = new Map(op.entries.map(([s, i, st]) => [s, entry(s, i, st)]));
+            memory.replaceAll([...bySeq.values()]);
+          } else if (op.kind === 'entity') {
+            const bySeq = new Map(op.entries.map(([s, st]) => [s, entry(s, op.id, st)]));
+            memory.setEntity('todos', op.id, [...bySeq.values()]);
+          } else {
+            memory.replaceEntry(entry(op.seq, op.id, op.state));
+          }
+          expect(kept(memory)).toEqual(recount(memory));
+        }
+      }),
+    );
+  });
+
+  it('counts an entry out when it is settled, parked, or retried', () => {
+    const memory = new OutboxMemory();
+    memory.setEntity('todos', 'a', [entry(1, 'a', 'queued'), entry(2, 'a', 'queued')]);
+    memory.setEntity('todos', 'b', [entry(3, 'b', 'queued')]);
+    expect(memory.queuedCount).toBe(3);
+    memory.replaceEntry(entry(1, 'a', 'conflict'));
+    expect(memory.queuedCount).toBe(2);
+    expect([...memory.parked()].map((e) => e.seq)).toEqual([1]);
+    memory.replaceEntry(entry(1, 'a', 'queued'));
+    memory.setEntity('todos', 'b', []);
+    expect(memory.queuedCount).toBe(2);
+    expect([...memory.parked()]).toEqual([]);
+    memory.replaceAll([]);
+    expect(memory.queuedCount).toBe(0);
+  });
+});
