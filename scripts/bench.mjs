@@ -23,7 +23,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { cpus, hostname, loadavg } from 'node:os';
-import { extname, join, relative } from 'node:path';
+import { extname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
@@ -87,7 +87,7 @@ function parseFlags(argv) {
     extras: !!flags.extras,
     drainServer: flags['drain-server'] ?? 'memory',
     against: flags.against,
-    src: flags.src === undefined ? null : join(process.cwd(), flags.src),
+    src: flags.src === undefined ? null : resolve(flags.src),
     out: flags.out ?? join(root, 'bench'),
   };
 }
