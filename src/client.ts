@@ -581,12 +581,15 @@ class Client implements SyncClient, HandleHost {
       error: { status: entry.failure?.status, message: entry.failure?.message ?? 'failed', body: entry.failure?.body },
       retry: async () => {
         this.assertOpen('FailedMutation.retry()');
+        // A refused change was applied nowhere, and its key would only bring the refusal back: it
+        // goes out anew. One parked after retryable failures may have been applied with its answer
+        // lost: it goes out as it was, with its key, so the server answers it from its record.
+        const again = (e: OutboxEntry): OutboxEntry =>
+          e.failure?.rejected ? { ...e, frozen: false, rekeys: e.rekeys + 1 } : e;
         const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => ({
           base,
           entries: entries.map((e) =>
-            e.seq === entry.seq
-              ? { ...e, state: 'queued' as const, failure: null, attempts: 0, firstFailureAt: null, nextAttemptAt: 0, frozen: false, rekeys: e.rekeys + 1 }
-              : e,
+            e.seq === entry.seq ? { ...again(e), state: 'queued' as const, failure: null, attempts: 0, firstFailureAt: null, nextAttemptAt: 0 } : e,
           ),
         }));
         this.applied(change);

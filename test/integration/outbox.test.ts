@@ -243,6 +243,36 @@ describe('delivery', () => {
     expect(status.failed).toBe(1);
     expect(await d.client.resource(todos).get('p')).toMatchObject({ title: 'poison' });
   });
+
+  it('retry() of an entry parked after retryable failures re-sends it with its key: a lost answer is replayed, never applied twice', async () => {
+    const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 10, maxDelayMs: 10, maxAttempts: 3 } });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    // The first attempt is applied and its answer lost; the next two get 503: parked, outcome unknown to the client.
+    await suite.server.admin.faults({ dropAfterApply: { count: 1 } });
+    await h.update('a', { title: 'Mine' });
+    await until(async () => (await ledger()).length === 2, 'the update applied');
+    await suite.server.admin.faults({ failStatus: { status: 503, count: 2 } });
+    for (let i = 0; i < 5; i++) {
+      await d.client.flush();
+      await d.clock.advance(10);
+    }
+    let failed: FailedMutation[] = [];
+    d.client.failed$.subscribe((f) => (failed = f));
+    expect(failed).toMatchObject([{ id: 'a', op: 'update' }]);
+    // Meanwhile someone else changes the entity.
+    await suite.server.admin.edit({ resource: 'todos', id: 'a', patch: { title: 'Theirs' } });
+
+    await failed[0]!.retry();
+    await d.client.flush();
+    expect(failed).toEqual([]);
+    expect(d.events.filter((e) => e.type === 'conflict')).toEqual([]);
+    const updates = (await ledger()).filter((r) => r.op === 'update');
+    expect(updates.map((r) => r.body)).toEqual([{ title: 'Mine' }, { title: 'Theirs' }]);
+    await h.refresh();
+    expect(await h.get('a')).toMatchObject({ title: 'Theirs', version: 3 });
+  });
 });
 
 describe('crash safety and lifecycle', () => {
