@@ -93,14 +93,9 @@ export class OutboxMemory {
     return this.entriesOf(r, id).some((e) => !isRolledBack(e));
   }
 
-  /** Every entry, in no particular order (cheaper than all() when order does not matter). */
+  /** Every entry, in no particular order. */
   values(): IterableIterator<OutboxEntry> {
     return this.#bySeq.values();
-  }
-
-  /** Every entry in global order. */
-  all(): OutboxEntry[] {
-    return [...this.#bySeq.values()].sort((a, b) => a.seq - b.seq);
   }
 
   /** The first entry of each entity, in global order: the only ones that may be sent. */

@@ -457,12 +457,6 @@ export class LocalStore {
     });
   }
 
-  async setMeta(key: string, value: unknown): Promise<void> {
-    await this.#writeTx(`saving ${key}`, async (tx) => {
-      await tx.objectStore('meta').put(value, key);
-    });
-  }
-
   /** Closes the connection and deletes the namespace's database; the next use opens a fresh one. */
   async destroy(): Promise<void> {
     const db = await this.#handle();

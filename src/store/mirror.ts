@@ -42,10 +42,6 @@ export class ResourceMirror<T extends object> {
     return this.#pending.has(id);
   }
 
-  get pendingCount(): number {
-    return this.#pending.size;
-  }
-
   /** Sets an entity's local view (undefined: absent) and whether it has unconfirmed changes. */
   set(id: string, view: T | undefined, pending: boolean): void {
     const before = this.entities.get(id);
