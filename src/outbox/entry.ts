@@ -67,7 +67,9 @@ export function isRolledBack(entry: Pick<OutboxEntry, 'state' | 'failure'>): boo
 /**
  * The local view: the server state with the entity's queued changes applied in order.
  * Entries the server refused are rolled back (left out) until retried; entries parked after
- * too many retryable failures still show.
+ * too many retryable failures still show. With any entry queued the view is an object of its
+ * own, even when it equals the base: a record stored with view and base as one object has
+ * nothing queued, which a local write checks without reading the outbox.
  */
 export function foldView(base: Rec | null, entries: readonly OutboxEntry[]): Rec | null {
   let view = base;
@@ -76,5 +78,5 @@ export function foldView(base: Rec | null, entries: readonly OutboxEntry[]): Rec
     if (entry.op !== 'create' && view === null) continue;
     view = applyOp(view, toPendingOp(entry));
   }
-  return view;
+  return view !== null && view === base && entries.length > 0 ? { ...view } : view;
 }

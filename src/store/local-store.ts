@@ -482,11 +482,10 @@ function readEntity(tx: WriteTx, r: string, id: string): Promise<[EntityRecord |
 
 /**
  * The stored record is the clean `cached` view (or absent, for null), as a write assumed. Clean
- * is read off the record alone, without the outbox: folding a queued change into the view makes
- * a new object, so view and base are stored as one object (structured cloning keeps that
- * sharing) only when no change shows in the view. The changes that do not show are the ones
- * the server refused, after which the full path appends too. An entity with queued changes
- * always has a record, so an absent one has none.
+ * is read off the record alone, without the outbox: with any entry queued, foldView makes the
+ * view an object of its own, so view and base are stored as one object (structured cloning
+ * keeps that sharing) only when nothing is queued. An entity with queued changes always has a
+ * record, so an absent one has none.
  */
 function isClean(stored: EntityRecord | undefined, cached: Rec | null): boolean {
   if (cached === null) return stored === undefined;

@@ -657,6 +657,25 @@ describe("a write in a tab that has not heard of another tab's commit yet", () =
     expect(updates.map((r) => r.body)).toEqual([{ title: 'Old', done: true }]);
   });
 
+  it("keeps another tab's refused change, which leaves the view as it was, ahead of its own write: in its queue and in failed$", async () => {
+    await server.admin.edit({ resource: 'todos', create: { id: 'x', title: 'Old', done: false } });
+    const b = browser();
+    const [leader, other] = await roles(b.tab(), b.tab());
+    // Shares the database and the lock, but hears nothing of the other two (a channel of its own).
+    const deaf = b.tab({ BroadcastChannel: new BroadcastHub().Channel });
+    const inDeaf = latest(deaf.client.resource(todos).query$());
+    await until(() => ids(inDeaf.value).includes('x'), 'x in the deaf tab');
+    await server.admin.faults({ failStatus: { status: 422, match: 'Refused', count: 1 } });
+    await other.client.resource(todos).update('x', { title: 'Refused' });
+    await until(() => status(leader).failed === 1, 'the change refused and rolled back');
+
+    await deaf.client.resource(todos).update('x', { done: true });
+    expect(inDeaf.value?.data).toEqual([{ id: 'x', title: 'Old', done: true, version: 1 }]);
+    expect(status(deaf).failed).toBe(1);
+    const failedInDeaf = latest(deaf.client.failed$);
+    expect(failedInDeaf.value).toMatchObject([{ id: 'x', op: 'update', payload: { title: 'Refused' }, error: { status: 422 } }]);
+  });
+
   it("builds on the other tab's newer pull, not on its own older copy: the change is sent on that version", async () => {
     const { one, two, inTwo } = await unheard();
     await server.admin.edit({ resource: 'todos', id: 'x', patch: { title: 'Theirs' } });
