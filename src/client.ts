@@ -573,6 +573,7 @@ class Client implements SyncClient, HandleHost {
 
   #toFailed(entry: OutboxEntry): FailedMutation {
     const def = this.defs.get(entry.r)!;
+    const isStillFailed = (e: OutboxEntry) => e.seq === entry.seq && e.state === 'failed';
     const failed = {
       resource: entry.r,
       id: entry.id,
@@ -581,6 +582,7 @@ class Client implements SyncClient, HandleHost {
       error: { status: entry.failure?.status, message: entry.failure?.message ?? 'failed', body: entry.failure?.body },
       retry: async () => {
         this.assertOpen('FailedMutation.retry()');
+        // A change that is no longer failed (retried or discarded since, here or in another tab) is left as it is.
         // A refused change was applied nowhere, and its key would only bring the refusal back: it
         // goes out anew. One parked after retryable failures may have been applied with its answer
         // lost: it goes out as it was, with its key, so the server answers it from its record.
@@ -589,7 +591,7 @@ class Client implements SyncClient, HandleHost {
         const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => ({
           base,
           entries: entries.map((e) =>
-            e.seq === entry.seq ? { ...again(e), state: 'queued' as const, failure: null, attempts: 0, firstFailureAt: null, nextAttemptAt: 0 } : e,
+            isStillFailed(e) ? { ...again(e), state: 'queued' as const, failure: null, attempts: 0, firstFailureAt: null, nextAttemptAt: 0 } : e,
           ),
         }));
         this.applied(change);
@@ -598,12 +600,13 @@ class Client implements SyncClient, HandleHost {
       },
       discard: async () => {
         this.assertOpen('FailedMutation.discard()');
-        const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => ({
-          base,
-          entries: entries.filter((e) => e.seq !== entry.seq),
-        }));
+        let discarded = false;
+        const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => {
+          discarded = entries.some(isStillFailed);
+          return { base, entries: entries.filter((e) => !isStillFailed(e)) };
+        });
         this.applied(change);
-        this.emit({ type: 'rolledBack', at: this.env.clock.now(), resource: entry.r, id: entry.id });
+        if (discarded) this.emit({ type: 'rolledBack', at: this.env.clock.now(), resource: entry.r, id: entry.id });
         this.announce();
         this.#replayer.wake();
       },

@@ -203,7 +203,14 @@ describe('delivery', () => {
   });
 
   it('a permanent 4xx moves the entry to failed$ and rolls the view back; retry() and discard() work', async () => {
-    const d = make(suite.server.apiUrl);
+    const keys: string[] = [];
+    const d = make(suite.server.apiUrl, {
+      fetch: (input, init) => {
+        const request = input instanceof Request ? input : new Request(input, init);
+        if (request.method === 'PATCH') keys.push(request.headers.get('Idempotency-Key') ?? '');
+        return fetch(request);
+      },
+    });
     const h = d.client.resource(todos);
     await h.create({ id: 'a', title: 'A', done: false });
     await d.client.flush();
@@ -219,6 +226,8 @@ describe('delivery', () => {
     await d.client.flush();
     expect(failed).toHaveLength(0);
     expect(await h.get('a')).toMatchObject({ title: 'forbidden', version: 2 });
+    // A server that stored the refusal under its key would answer the retry with it again: a new key.
+    expect(keys).toEqual([keys[0], `${keys[0]}:1`]);
     await suite.server.admin.faults({ failStatus: { status: 400, count: 1 } });
     await h.update('a', { title: 'again' });
     await d.client.flush();
@@ -272,6 +281,60 @@ describe('delivery', () => {
     expect(updates.map((r) => r.body)).toEqual([{ title: 'Mine' }, { title: 'Theirs' }]);
     await h.refresh();
     expect(await h.get('a')).toMatchObject({ title: 'Theirs', version: 3 });
+  });
+
+  it('a change made after retry() of a parked entry goes after it, not into it: the keyed payload stays as sent', async () => {
+    const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 10, maxDelayMs: 10, maxAttempts: 2 } });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    await suite.server.admin.faults({ dropAfterApply: { count: 1 } });
+    await h.update('a', { title: 'Mine' });
+    await until(async () => (await ledger()).length === 2, 'the update applied');
+    await suite.server.admin.faults({ failStatus: { status: 503, count: 1 } });
+    for (let i = 0; i < 4; i++) {
+      await d.client.flush();
+      await d.clock.advance(10);
+    }
+    let failed: FailedMutation[] = [];
+    d.client.failed$.subscribe((f) => (failed = f));
+    expect(failed).toMatchObject([{ id: 'a', op: 'update' }]);
+
+    d.online.next(false);
+    await failed[0]!.retry();
+    await h.update('a', { done: true });
+    d.online.next(true);
+    await d.client.flush();
+    expect(failed).toEqual([]);
+    const updates = (await ledger()).filter((r) => r.op === 'update');
+    expect(updates.map((r) => r.body)).toEqual([{ title: 'Mine' }, { done: true }]);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'Mine', done: true, version: 3 });
+  });
+
+  it('retry() or discard() of a FailedMutation that was handled since leaves the change as it is now', async () => {
+    const d = make(suite.server.apiUrl);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    await suite.server.admin.faults({ failStatus: { status: 422, match: 'forbidden', count: 1 } });
+    await h.update('a', { title: 'forbidden' });
+    await d.client.flush();
+    let failed: FailedMutation[] = [];
+    d.client.failed$.subscribe((f) => (failed = f));
+    const stale = failed[0]!;
+    const rollbacks = () => d.events.filter((e) => e.type === 'rolledBack').length;
+    const before = rollbacks();
+    d.online.next(false);
+    await stale.retry();
+    await stale.discard(); // handled already: the retried change stays queued
+    await stale.retry();
+    expect(rollbacks()).toBe(before);
+    d.online.next(true);
+    await d.client.flush();
+    expect((await ledger()).map((r) => [r.op, r.body])).toEqual([
+      ['create', { id: 'a', title: 'A', done: false }],
+      ['update', { title: 'forbidden' }],
+    ]);
   });
 });
 
