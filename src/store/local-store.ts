@@ -257,13 +257,13 @@ export class LocalStore {
    */
   async freeze(entries: readonly OutboxEntry[]): Promise<Array<OutboxEntry | undefined>> {
     const frozen = await this.#writeTx('marking queued changes as sent', (tx) => {
-      const outbox = tx.objectStore('outbox');
+      const outbox = unwrap(tx.objectStore('outbox'));
       return Promise.all(
         entries.map(async (entry) => {
-          const stored = await outbox.get(entry.seq);
+          const stored = await requested(outbox.get(entry.seq) as IDBRequest<OutboxEntry | undefined>);
           if (!stored || stored.frozen) return stored;
           const next = { ...stored, frozen: true };
-          await outbox.put(next);
+          outbox.put(next);
           return next;
         }),
       );
@@ -552,13 +552,14 @@ function issueWrite(
 /** One answer inside settleMany's transaction; null when the entry is no longer stored. */
 async function settleIn(tx: WriteTx, def: Def, entry: OutboxEntry, answer: Rec | null): Promise<{ rest: OutboxEntry[]; view: Rec | null } | null> {
   const r = def.name;
-  const entities = tx.objectStore('entities');
-  const outbox = tx.objectStore('outbox');
+  // Straight on the IDB stores, as a local write: a drain stores one answer after another.
+  const entities = unwrap(tx.objectStore('entities'));
+  const outbox = unwrap(tx.objectStore('outbox'));
   // Every read issued at once; the transaction waits once for them.
   const [current, queued, stored] = await Promise.all([
-    outbox.get(entry.seq),
-    outbox.index('entity').getAll([r, entry.id]),
-    entities.get([r, entry.id]),
+    requested(outbox.get(entry.seq) as IDBRequest<OutboxEntry | undefined>),
+    requested(outbox.index('entity').getAll([r, entry.id]) as IDBRequest<OutboxEntry[]>),
+    requested(entities.get([r, entry.id]) as IDBRequest<EntityRecord | undefined>),
   ]);
   if (!current) return null;
   const rest = queued.filter((e) => e.seq !== entry.seq);
@@ -567,15 +568,15 @@ async function settleIn(tx: WriteTx, def: Def, entry: OutboxEntry, answer: Rec |
   const newer = answer && isEntityRecord(stored) && stored.base && isOlderVersion(answer[def.version], stored.base[def.version]);
   const base = newer ? stored.base : answer;
   const version = base ? base[def.version] : null;
-  const writes: Array<Promise<unknown>> = [outbox.delete(entry.seq)];
+  outbox.delete(entry.seq);
   for (const later of rest) {
     if (later.frozen || later.op === 'create') continue;
     later.baseVersion = version;
-    writes.push(outbox.put(later));
+    outbox.put(later);
   }
   const view = foldView(base, rest);
-  writes.push(base === null && rest.length === 0 ? entities.delete([r, entry.id]) : entities.put({ r, id: entry.id, base, view }));
-  await Promise.all(writes);
+  if (base === null && rest.length === 0) entities.delete([r, entry.id]);
+  else entities.put({ r, id: entry.id, base, view });
   return { rest, view };
 }
 
