@@ -367,8 +367,9 @@ export class Replayer {
       await this.#settle(def, entry, answer);
     }
     host.emit({ type: 'succeeded', at: host.env.clock.now(), resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq });
+    // No 'outbox' hint after it: the settle's 'changed' message, posted first, already told the
+    // other tabs that the queue changed (an entry another tab settled, that tab announced).
     host.settled(entry.seq, { value: answer });
-    host.announce();
   }
 
   /**
