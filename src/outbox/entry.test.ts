@@ -1,30 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { foldView, type OutboxEntry } from './entry.js';
+import { outboxEntry as entry } from '../../test/helpers/outbox-entry.js';
+import { foldView } from './entry.js';
 
 const base = { id: 'a', title: 'A', version: 1 };
-
-function entry(fields: Partial<OutboxEntry>): OutboxEntry {
-  return {
-    seq: 1,
-    r: 'todos',
-    id: 'a',
-    op: 'update',
-    payload: { title: 'B' },
-    baseVersion: 1,
-    key: 'k',
-    rekeys: 0,
-    frozen: false,
-    attempts: 0,
-    firstFailureAt: null,
-    nextAttemptAt: 0,
-    changedAt: 0,
-    state: 'queued',
-    conflict: null,
-    failure: null,
-    origin: 'tab',
-    ...fields,
-  };
-}
 
 describe('foldView', () => {
   it('applies the queued changes in order on the base', () => {

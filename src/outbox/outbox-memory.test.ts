@@ -1,31 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { outboxEntry } from '../../test/helpers/outbox-entry.js';
 import type { OutboxEntry } from './entry.js';
 import { OutboxMemory } from './outbox-memory.js';
 
 const STATES = ['queued', 'conflict', 'failed'] as const;
 
-function entry(seq: number, id: string, state: OutboxEntry['state']): OutboxEntry {
-  return {
-    seq,
-    r: 'todos',
-    id,
-    op: 'update',
-    payload: { title: `t${seq}` },
-    baseVersion: 1,
-    key: `k${seq}`,
-    rekeys: 0,
-    frozen: false,
-    attempts: 0,
-    firstFailureAt: null,
-    nextAttemptAt: 0,
-    changedAt: 0,
-    state,
-    conflict: null,
-    failure: null,
-    origin: 'tab',
-  };
-}
+const entry = (seq: number, id: string, state: OutboxEntry['state']) =>
+  outboxEntry({ seq, id, state, payload: { title: `t${seq}` }, key: `k${seq}` });
 
 /** The tallies recounted from every entry, as the status computed them before they were kept. */
 function recount(memory: OutboxMemory): { queued: number; parked: number[] } {

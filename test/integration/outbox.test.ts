@@ -9,7 +9,7 @@ import {
   type QueryState,
   type SyncStatus,
 } from '../../src/index.js';
-import { referenceServer, todos, until, type Todo } from '../helpers/harness.js';
+import { referenceServer, todos, until, type Device, type Todo } from '../helpers/harness.js';
 
 const suite = referenceServer();
 const { make } = suite;
@@ -202,6 +202,19 @@ describe('delivery', () => {
     expect(await ledger()).toHaveLength(1);
   });
 
+  /** `a` created and confirmed, then its update to 'forbidden' refused with 422: rolled back, in failed$. */
+  async function refusedUpdate(d: Device) {
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    await suite.server.admin.faults({ failStatus: { status: 422, match: 'forbidden', count: 1 } });
+    await h.update('a', { title: 'forbidden' });
+    await d.client.flush();
+    const failed: { value: FailedMutation[] } = { value: [] };
+    d.client.failed$.subscribe((f) => (failed.value = f));
+    return { h, failed };
+  }
+
   it('a permanent 4xx moves the entry to failed$ and rolls the view back; retry() and discard() work', async () => {
     const keys: string[] = [];
     const d = make(suite.server.apiUrl, {
@@ -211,28 +224,21 @@ describe('delivery', () => {
         return fetch(request);
       },
     });
-    const h = d.client.resource(todos);
-    await h.create({ id: 'a', title: 'A', done: false });
-    await d.client.flush();
-    await suite.server.admin.faults({ failStatus: { status: 422, match: 'forbidden', count: 1 } });
-    await h.update('a', { title: 'forbidden' });
-    await d.client.flush();
-    let failed: FailedMutation[] = [];
-    d.client.failed$.subscribe((f) => (failed = f));
-    expect(failed).toHaveLength(1);
-    expect(failed[0]).toMatchObject({ resource: 'todos', id: 'a', op: 'update', error: { status: 422 } });
+    const { h, failed } = await refusedUpdate(d);
+    expect(failed.value).toHaveLength(1);
+    expect(failed.value[0]).toMatchObject({ resource: 'todos', id: 'a', op: 'update', error: { status: 422 } });
     expect(await h.get('a')).toMatchObject({ title: 'A' });
-    await failed[0]!.retry();
+    await failed.value[0]!.retry();
     await d.client.flush();
-    expect(failed).toHaveLength(0);
+    expect(failed.value).toHaveLength(0);
     expect(await h.get('a')).toMatchObject({ title: 'forbidden', version: 2 });
     // A server that stored the refusal under its key would answer the retry with it again: a new key.
     expect(keys).toEqual([keys[0], `${keys[0]}:1`]);
     await suite.server.admin.faults({ failStatus: { status: 400, count: 1 } });
     await h.update('a', { title: 'again' });
     await d.client.flush();
-    await failed[0]!.discard();
-    expect(failed).toHaveLength(0);
+    await failed.value[0]!.discard();
+    expect(failed.value).toHaveLength(0);
     expect(await h.get('a')).toMatchObject({ title: 'forbidden' });
     expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
   });
@@ -253,12 +259,15 @@ describe('delivery', () => {
     expect(await d.client.resource(todos).get('p')).toMatchObject({ title: 'poison' });
   });
 
-  it('retry() of an entry parked after retryable failures re-sends it with its key: a lost answer is replayed, never applied twice', async () => {
+  /**
+   * `a`'s update 'Mine' is applied by the server and its answer lost; the retries that follow get
+   * 503 until it is parked: the client cannot know that it was applied.
+   */
+  async function parkedAfterALostAnswer() {
     const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 10, maxDelayMs: 10, maxAttempts: 3 } });
     const h = d.client.resource(todos);
     await h.create({ id: 'a', title: 'A', done: false });
     await d.client.flush();
-    // The first attempt is applied and its answer lost; the next two get 503: parked, outcome unknown to the client.
     await suite.server.admin.faults({ dropAfterApply: { count: 1 } });
     await h.update('a', { title: 'Mine' });
     await until(async () => (await ledger()).length === 2, 'the update applied');
@@ -267,15 +276,20 @@ describe('delivery', () => {
       await d.client.flush();
       await d.clock.advance(10);
     }
-    let failed: FailedMutation[] = [];
-    d.client.failed$.subscribe((f) => (failed = f));
-    expect(failed).toMatchObject([{ id: 'a', op: 'update' }]);
+    const failed: { value: FailedMutation[] } = { value: [] };
+    d.client.failed$.subscribe((f) => (failed.value = f));
+    expect(failed.value).toMatchObject([{ id: 'a', op: 'update' }]);
+    return { d, h, failed };
+  }
+
+  it('retry() of an entry parked after retryable failures re-sends it with its key: a lost answer is replayed, never applied twice', async () => {
+    const { d, h, failed } = await parkedAfterALostAnswer();
     // Meanwhile someone else changes the entity.
     await suite.server.admin.edit({ resource: 'todos', id: 'a', patch: { title: 'Theirs' } });
 
-    await failed[0]!.retry();
+    await failed.value[0]!.retry();
     await d.client.flush();
-    expect(failed).toEqual([]);
+    expect(failed.value).toEqual([]);
     expect(d.events.filter((e) => e.type === 'conflict')).toEqual([]);
     const updates = (await ledger()).filter((r) => r.op === 'update');
     expect(updates.map((r) => r.body)).toEqual([{ title: 'Mine' }, { title: 'Theirs' }]);
@@ -284,28 +298,14 @@ describe('delivery', () => {
   });
 
   it('a change made after retry() of a parked entry goes after it, not into it: the keyed payload stays as sent', async () => {
-    const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 10, maxDelayMs: 10, maxAttempts: 2 } });
-    const h = d.client.resource(todos);
-    await h.create({ id: 'a', title: 'A', done: false });
-    await d.client.flush();
-    await suite.server.admin.faults({ dropAfterApply: { count: 1 } });
-    await h.update('a', { title: 'Mine' });
-    await until(async () => (await ledger()).length === 2, 'the update applied');
-    await suite.server.admin.faults({ failStatus: { status: 503, count: 1 } });
-    for (let i = 0; i < 4; i++) {
-      await d.client.flush();
-      await d.clock.advance(10);
-    }
-    let failed: FailedMutation[] = [];
-    d.client.failed$.subscribe((f) => (failed = f));
-    expect(failed).toMatchObject([{ id: 'a', op: 'update' }]);
+    const { d, h, failed } = await parkedAfterALostAnswer();
 
     d.online.next(false);
-    await failed[0]!.retry();
+    await failed.value[0]!.retry();
     await h.update('a', { done: true });
     d.online.next(true);
     await d.client.flush();
-    expect(failed).toEqual([]);
+    expect(failed.value).toEqual([]);
     const updates = (await ledger()).filter((r) => r.op === 'update');
     expect(updates.map((r) => r.body)).toEqual([{ title: 'Mine' }, { done: true }]);
     expect(await h.get('a')).toEqual({ id: 'a', title: 'Mine', done: true, version: 3 });
@@ -313,15 +313,8 @@ describe('delivery', () => {
 
   it('retry() or discard() of a FailedMutation that was handled since leaves the change as it is now', async () => {
     const d = make(suite.server.apiUrl);
-    const h = d.client.resource(todos);
-    await h.create({ id: 'a', title: 'A', done: false });
-    await d.client.flush();
-    await suite.server.admin.faults({ failStatus: { status: 422, match: 'forbidden', count: 1 } });
-    await h.update('a', { title: 'forbidden' });
-    await d.client.flush();
-    let failed: FailedMutation[] = [];
-    d.client.failed$.subscribe((f) => (failed = f));
-    const stale = failed[0]!;
+    const { failed } = await refusedUpdate(d);
+    const stale = failed.value[0]!;
     const rollbacks = () => d.events.filter((e) => e.type === 'rolledBack').length;
     const before = rollbacks();
     d.online.next(false);

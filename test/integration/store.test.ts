@@ -5,6 +5,7 @@ import { DB_VERSION } from '../../src/store/db.js';
 import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
 import { HttpError, SchemaError, type QueryState } from '../../src/index.js';
 import { closeDevices, device, notes, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { outboxEntry } from '../helpers/outbox-entry.js';
 
 const backend = createTestBackend();
 let server: Awaited<ReturnType<typeof backend.start>>;
@@ -256,26 +257,7 @@ describe('a database written by another release', () => {
         { r: 'todos', id: 'a', base: a, view: a },
         { r: 'todos', id: 'b', base: b, view: { ...b, title: 'B, edited offline' } },
       ],
-      [
-        {
-          r: 'todos',
-          id: 'b',
-          op: 'update',
-          payload: { title: 'B, edited offline' },
-          baseVersion: 1,
-          key: 'key-from-v1',
-          rekeys: 0,
-          frozen: false,
-          attempts: 0,
-          firstFailureAt: null,
-          nextAttemptAt: 0,
-          changedAt: 0,
-          state: 'queued',
-          conflict: null,
-          failure: null,
-          origin: 'an-old-tab',
-        },
-      ],
+      [outboxEntry({ id: 'b', payload: { title: 'B, edited offline' }, key: 'key-from-v1', origin: 'an-old-tab' })],
     );
 
     const d = make(server.apiUrl, { namespace: 'upgraded' }, factory);
