@@ -362,13 +362,15 @@ export class Replayer {
         host.remapped(def.name, entry.id, newId);
         host.applied(changes);
         host.emit({ type: 'idRemapped', at: host.env.clock.now(), resource: def.name, from: entry.id, to: newId });
+      } else {
+        host.announce(); // settled by another tab first: the hint is repeated, should that tab's be lost
       }
     } else {
       await this.#settle(def, entry, answer);
     }
     host.emit({ type: 'succeeded', at: host.env.clock.now(), resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq });
     // No 'outbox' hint after it: the settle's 'changed' message, posted first, already told the
-    // other tabs that the queue changed (an entry another tab settled, that tab announced).
+    // other tabs that the queue changed.
     host.settled(entry.seq, { value: answer });
   }
 
@@ -393,6 +395,8 @@ export class Replayer {
       try {
         const changes = await this.#host.store.settleMany(batch);
         this.#host.applied(changes.filter((change): change is ViewChange => change !== null));
+        // Entries another tab settled first: the hint is repeated, should that tab's be lost.
+        if (changes.includes(null)) this.#host.announce();
         for (const item of batch) item.done();
       } catch (error) {
         for (const item of batch) item.failed(error);
