@@ -142,7 +142,6 @@ export class LocalStore {
         // Already finished or aborted: the original error is the one to report.
       }
       await tx.done.catch(() => undefined);
-      if (error instanceof StaleCopy) throw error;
       // The abort a failed request caused is reported as that request's error.
       throw toStorageError(isAbortError(error) && failed ? failed : error, what);
     }
@@ -218,31 +217,30 @@ export class LocalStore {
    * is under way. If this tab also knows of no queued change to it, the write assumes the stored
    * record is that view, unchanged, and issues its writes together with the read that checks the
    * assumption: one round trip instead of two. Should the read show otherwise (another tab wrote
-   * or pulled, and its message has not arrived yet), the transaction is aborted before it commits
-   * and the write redone from what is stored.
+   * or pulled, and its message has not arrived yet), the write is redone from what is stored in
+   * the same transaction, which keeps its place ahead of this tab's later writes (a transaction
+   * redone after an abort would queue behind them, and land after them).
    */
   async write(def: Def, id: string, op: PendingOp, fresh: () => NewEntry, cached?: Rec | null): Promise<ViewChange> {
     const r = def.name;
-    const what = `saving ${r}/${id}`;
-    let committed: Written | undefined;
-    if (cached !== undefined && this.outbox.entriesOf(r, id).length === 0) {
-      const assumed: EntityRecord | undefined = cached === null ? undefined : { r, id, base: cached, view: cached };
-      try {
-        committed = await this.#writeTx(what, async (tx) => {
-          // The read first: the transaction runs its requests in order, so it sees the state before the writes.
-          const read = requested(unwrap(tx.objectStore('entities')).get([r, id]) as IDBRequest<EntityRecord | undefined>);
-          // Awaited below; should a write throw first (a value that cannot be stored), it must not be left unhandled.
-          read.catch(() => undefined);
-          const written = issueWrite(tx, def, id, op, fresh, assumed, []);
-          if (!isClean(await read, cached)) throw new StaleCopy();
-          return written;
-        });
-      } catch (error) {
-        if (!(error instanceof StaleCopy)) throw error;
+    const fast = cached !== undefined && this.outbox.entriesOf(r, id).length === 0;
+    const committed = await this.#writeTx(`saving ${r}/${id}`, async (tx) => {
+      if (!fast) {
+        const [stored, entries] = await readEntity(tx, r, id);
+        return issueWrite(tx, def, id, op, fresh, stored, entries);
       }
-    }
-    committed ??= await this.#writeTx(what, async (tx) => {
-      const [stored, entries] = await readEntity(tx, r, id);
+      const assumed: EntityRecord | undefined = cached === null ? undefined : { r, id, base: cached, view: cached };
+      // The read first: the transaction runs its requests in order, so it sees the state before the writes.
+      const read = requested(unwrap(tx.objectStore('entities')).get([r, id]) as IDBRequest<EntityRecord | undefined>);
+      // Awaited below; should a write throw first (a value that cannot be stored), it must not be left unhandled.
+      read.catch(() => undefined);
+      const written = issueWrite(tx, def, id, op, fresh, assumed, []);
+      const stored = await read;
+      if (isClean(stored, cached)) return written;
+      // Redone on what is stored: the entity's entries, less the one just added (the newest seq).
+      const outbox = unwrap(tx.objectStore('outbox'));
+      const entries = await requested(outbox.index('entity').getAll([r, id]) as IDBRequest<OutboxEntry[]>);
+      outbox.delete(entries.pop()!.seq);
       return issueWrite(tx, def, id, op, fresh, stored, entries);
     });
     const written = committed();
@@ -469,8 +467,6 @@ export class LocalStore {
 
 const isAbortError = (error: unknown) => error instanceof DOMException && error.name === 'AbortError';
 
-/** A write's assumption about what is stored did not hold: its transaction is aborted and redone. */
-class StaleCopy extends Error {}
 
 /** What a local write reads: the entity's record and its queued entries, in one round trip. */
 function readEntity(tx: WriteTx, r: string, id: string): Promise<[EntityRecord | undefined, OutboxEntry[]]> {

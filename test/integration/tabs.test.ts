@@ -642,6 +642,22 @@ describe("a write in a tab that has not heard of another tab's commit yet", () =
     expect(inOne.value?.data).toEqual(inTwo.value?.data);
   });
 
+  it('a write on a stale copy is redone in its own place: the writes made right after it still land after it', async () => {
+    const { b, one, two, inTwo } = await unheard();
+    for (const d of [one, two]) d.online.next(false);
+    await one.client.resource(todos).update('x', { done: true });
+    const h = two.client.resource(todos);
+    // Not awaited one by one: the second write is issued while the first (on a stale copy) commits.
+    await Promise.all([h.update('x', { title: 'First' }), h.update('x', { title: 'Second' })]);
+    expect(inTwo.value?.data).toEqual([{ id: 'x', title: 'Second', done: true, version: 1 }]);
+
+    b.hub.drop = () => false;
+    for (const d of [one, two]) d.online.next(true);
+    await until(() => status(two).pending === 0 && inTwo.value?.data[0]?.version === 2, 'the change confirmed');
+    const updates = (await ledger()).filter((r) => r.op === 'update');
+    expect(updates.map((r) => r.body)).toEqual([{ done: true, title: 'Second' }]);
+  });
+
   it("finds the other tab's queued change even when it leaves the view as it was, and coalesces into it", async () => {
     const { b, one, two, inTwo } = await unheard();
     for (const d of [one, two]) d.online.next(false);
