@@ -467,7 +467,6 @@ export class LocalStore {
 
 const isAbortError = (error: unknown) => error instanceof DOMException && error.name === 'AbortError';
 
-
 /** What a local write reads: the entity's record and its queued entries, in one round trip. */
 function readEntity(tx: WriteTx, r: string, id: string): Promise<[EntityRecord | undefined, OutboxEntry[]]> {
   const reads = Promise.all([tx.objectStore('entities').get([r, id]), tx.objectStore('outbox').index('entity').getAll([r, id])]);
