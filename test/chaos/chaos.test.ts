@@ -4,7 +4,7 @@
  * CHAOS_RUNS adds runs after the fixed seeds; CHAOS_SEED replaces the random one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeFailure, formatResult, passed, runChaos, startChaosBackend, type ChaosBackend } from './chaos.js';
+import { describeFailure, formatResult, passed, runChaos, startChaosBackend, type ChaosBackend, type ChaosResult } from './chaos.js';
 
 // A fixed spread of seeds. Every bug the walk found is pinned by a deterministic scenario in
 // regressions.test.ts: a seed names a walk only for one version of the engine.
@@ -19,13 +19,25 @@ beforeAll(async () => {
 });
 afterAll(() => backend?.close());
 
+/** Prints the run's figures (and, failing, its report), and requires nothing lost, duplicated or diverged. */
+function expectClean(seed: number, result: ChaosResult): void {
+  console.log(`chaos ${formatResult(result)}`);
+  if (!passed(result)) console.log(describeFailure(result));
+  expect(result.problems, `seed ${seed}: see the report above`).toEqual([]);
+  expect(result).toMatchObject({ duplicates: 0, lost: 0, keyMisuse: 0, converged: true });
+}
+
 describe('chaos: several devices, faults, crashes; nothing lost, nothing applied twice, all converge', () => {
   it.each(seeds)('seed %i', async (seed) => {
     const result = await runChaos(backend, { seed });
-    console.log(`chaos ${formatResult(result)}`);
-    if (!passed(result)) console.log(describeFailure(result));
-    expect(result.problems, `seed ${seed}: see the report above`).toEqual([]);
-    expect(result).toMatchObject({ duplicates: 0, lost: 0, keyMisuse: 0, converged: true });
+    expectClean(seed, result);
+  }, 120_000);
+
+  // Longer walks, more tabs, twice the faults: how a stale write redone after later ones was found
+  // (`npm run chaos -- --commands 200 --tabs 3 --faults 2`).
+  it.each([842220851, random])('harsher: 200 commands, up to 3 tabs a device, twice the faults, seed %i', async (seed) => {
+    const result = await runChaos(backend, { seed, commands: 200, tabs: 3, faultScale: 2 });
+    expectClean(seed, result);
   }, 120_000);
 
   it('test the test: with faults off and one device, every write is applied', async () => {
