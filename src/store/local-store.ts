@@ -231,16 +231,15 @@ export class LocalStore {
       }
       const assumed: EntityRecord | undefined = cached === null ? undefined : { r, id, base: cached, view: cached };
       // The read first: the transaction runs its requests in order, so it sees the state before the writes.
-      const read = requested(unwrap(tx.objectStore('entities')).get([r, id]) as IDBRequest<EntityRecord | undefined>);
+      const read = storedRecord(tx, r, id);
       // Awaited below; should a write throw first (a value that cannot be stored), it must not be left unhandled.
       read.catch(() => undefined);
       const written = issueWrite(tx, def, id, op, fresh, assumed, []);
       const stored = await read;
       if (isClean(stored, cached)) return written;
       // Redone on what is stored: the entity's entries, less the one just added (the newest seq).
-      const outbox = unwrap(tx.objectStore('outbox'));
-      const entries = await requested(outbox.index('entity').getAll([r, id]) as IDBRequest<OutboxEntry[]>);
-      outbox.delete(entries.pop()!.seq);
+      const entries = await storedEntries(tx, r, id);
+      unwrap(tx.objectStore('outbox')).delete(entries.pop()!.seq);
       return issueWrite(tx, def, id, op, fresh, stored, entries);
     });
     const written = committed();
@@ -467,9 +466,19 @@ export class LocalStore {
 
 const isAbortError = (error: unknown) => error instanceof DOMException && error.name === 'AbortError';
 
+/** The entity's record as stored. */
+function storedRecord(tx: WriteTx, r: string, id: string): Promise<EntityRecord | undefined> {
+  return requested(unwrap(tx.objectStore('entities')).get([r, id]) as IDBRequest<EntityRecord | undefined>);
+}
+
+/** The entity's queued entries as stored, in global order. */
+function storedEntries(tx: WriteTx, r: string, id: string): Promise<OutboxEntry[]> {
+  return requested(unwrap(tx.objectStore('outbox')).index('entity').getAll([r, id]) as IDBRequest<OutboxEntry[]>);
+}
+
 /** What a local write reads: the entity's record and its queued entries, in one round trip. */
 function readEntity(tx: WriteTx, r: string, id: string): Promise<[EntityRecord | undefined, OutboxEntry[]]> {
-  const reads = Promise.all([tx.objectStore('entities').get([r, id]), tx.objectStore('outbox').index('entity').getAll([r, id])]);
+  const reads = Promise.all([storedRecord(tx, r, id), storedEntries(tx, r, id)]);
   // Awaited by the caller; should a write issued meanwhile throw synchronously, it must not be left unhandled.
   reads.catch(() => undefined);
   return reads;
@@ -553,8 +562,8 @@ async function settleIn(tx: WriteTx, def: Def, entry: OutboxEntry, answer: Rec |
   // Every read issued at once; the transaction waits once for them.
   const [current, queued, stored] = await Promise.all([
     requested(outbox.get(entry.seq) as IDBRequest<OutboxEntry | undefined>),
-    requested(outbox.index('entity').getAll([r, entry.id]) as IDBRequest<OutboxEntry[]>),
-    requested(entities.get([r, entry.id]) as IDBRequest<EntityRecord | undefined>),
+    storedEntries(tx, r, entry.id),
+    storedRecord(tx, r, entry.id),
   ]);
   if (!current) return null;
   const rest = queued.filter((e) => e.seq !== entry.seq);
