@@ -559,13 +559,10 @@ async function settleIn(tx: WriteTx, def: Def, entry: OutboxEntry, answer: Rec |
   // Straight on the IDB stores, as a local write: a drain stores one answer after another.
   const entities = unwrap(tx.objectStore('entities'));
   const outbox = unwrap(tx.objectStore('outbox'));
-  // Every read issued at once; the transaction waits once for them.
-  const [current, queued, stored] = await Promise.all([
-    requested(outbox.get(entry.seq) as IDBRequest<OutboxEntry | undefined>),
-    storedEntries(tx, r, entry.id),
-    storedRecord(tx, r, entry.id),
-  ]);
-  if (!current) return null;
+  // Both reads issued at once; the transaction waits once for them. The entry itself is among
+  // its entity's queued entries, or no longer stored.
+  const [queued, stored] = await Promise.all([storedEntries(tx, r, entry.id), storedRecord(tx, r, entry.id)]);
+  if (!queued.some((e) => e.seq === entry.seq)) return null;
   const rest = queued.filter((e) => e.seq !== entry.seq);
   // A pull committed while the request was out may hold a newer state, which includes this
   // write: the answer must not take the entity back (the delta cursor has moved past it).
