@@ -353,9 +353,10 @@ class Client implements SyncClient, HandleHost {
     this.#releaseLeadership();
     this.#replayer.stop();
     for (const s of this.#subscriptions) s.unsubscribe();
+    // What this tab committed, the other tabs still learn.
+    this.#flushAnnouncements();
     this.#channel.close();
     this.#inbox.length = 0;
-    this.#unannounced.clear();
     for (const [seq] of this.#waiters) this.settled(seq, { error: new ClosedError('a write waiting for the server') });
     this.#followerFlushes.endAll();
     this.store.close();
@@ -645,9 +646,10 @@ class Client implements SyncClient, HandleHost {
   }
 
   /**
-   * Queues an entity for the next 'changed' message. Changes of one synchronous run go out as
-   * one message per resource, in a microtask, or before any other message this tab posts, so
-   * other tabs see them in commit order.
+   * Queues an entity for the next 'changed' message. Changes made before the next task go out as
+   * one message per resource, or before any other message this tab posts, so other tabs see them
+   * in commit order. A task, not a microtask: the write's caller goes on first, and the post
+   * (an IPC) runs while the next transaction waits on IndexedDB.
    */
   #unannounce(r: string, id: string, outbox: boolean): void {
     if (this.#closedError) return;
@@ -656,7 +658,7 @@ class Client implements SyncClient, HandleHost {
     if (!group) this.#unannounced.set(r, (group = { ids: new Set(), outbox: false }));
     group.ids.add(id);
     group.outbox ||= outbox;
-    if (first) queueMicrotask(() => this.#flushAnnouncements());
+    if (first) setTimeout(() => this.#flushAnnouncements(), 0);
   }
 
   #flushAnnouncements(): void {

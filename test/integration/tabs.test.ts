@@ -738,6 +738,20 @@ describe('lifecycle', () => {
     expect(blocked).toBe(false);
   });
 
+  it('a write committed right before close() still reaches the other tab, which sends it', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    const inLeader = latest(leader.client.resource(todos).query$());
+    await until(() => inLeader.value?.status === 'success', 'loaded');
+    await follower.client.resource(todos).create({ id: 'last', title: 'Written, then closed', done: false });
+    await follower.client.close();
+    open.splice(open.indexOf(follower), 1);
+    expect(b.hub.posted.map((m) => m.data)).toContainEqual(expect.objectContaining({ t: 'changed', r: 'todos', ids: ['last'] }));
+    await until(() => ids(inLeader.value).includes('last'), "the write in the leader's view");
+    await until(async () => (await ledger()).length === 1, 'the change on the server');
+    expect(await applied()).toEqual(['create last']);
+  });
+
   it('closing the leader hands leadership over within a second', async () => {
     const b = browser();
     const [leader, follower] = await roles(b.tab(), b.tab());
