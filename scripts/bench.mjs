@@ -516,19 +516,20 @@ const fmtRatio = (r) => (r === null || r === undefined ? '—' : `${r.toFixed(2)
 function targets(summary, opts, runs) {
   const get = (scenario, id, key) => summary[scenario]?.[id]?.median?.[key] ?? null;
   const ratio = (scenario, a, b, key) => (summary[scenario] ? paired(runs[scenario], a, b, key) : null);
+  const spread = (scenario, a, b, key) => fmtPaired(runs[scenario], a, b, key);
   const out = [];
   const add = (name, target, value, met, note = '') => out.push({ name, target, value, met, note });
   if (summary.ingest) {
     const r = ratio('ingest', 'harborsync', 'raw+valid', 'ms');
-    add('ingest', '≤ 1.2× raw with validation', fmtRatio(r), r !== null && r <= 1.2);
+    add('ingest', '≤ 1.2× raw with validation', spread('ingest', 'harborsync', 'raw+valid', 'ms'), r !== null && r <= 1.2);
   }
   if (summary.hydrate && opts.only.includes('hydrate')) {
     const r = ratio('hydrate', 'harborsync', 'raw', 'ms');
-    add('hydrate', '≤ 1.2× raw getAll', fmtRatio(r), r !== null && r <= 1.2);
+    add('hydrate', '≤ 1.2× raw getAll', spread('hydrate', 'harborsync', 'raw', 'ms'), r !== null && r <= 1.2);
   }
   if (summary.hydrate && opts.only.includes('memory')) {
     const r = ratio('hydrate', 'harborsync', 'raw', 'heap');
-    add('memory', '≤ 2× raw heap holding the same N', fmtRatio(r), r !== null && r <= 2);
+    add('memory', '≤ 2× raw heap holding the same N', spread('hydrate', 'harborsync', 'raw', 'heap'), r !== null && r <= 2);
   }
   if (summary.reaction) {
     const n = `@${fmtShort(opts.n)}`;
@@ -545,7 +546,7 @@ function targets(summary, opts, runs) {
     }
     if (hasBig) {
       const r = ratio('reaction', `harborsync${big}`, `harborsync${n}`, 'median');
-      add('reaction scaling', `median at ${fmtShort(opts.big)} ≤ 1.5× at ${fmtShort(opts.n)}`, fmtRatio(r), r !== null && r <= 1.5);
+      add('reaction scaling', `median at ${fmtShort(opts.big)} ≤ 1.5× at ${fmtShort(opts.n)}`, spread('reaction', `harborsync${big}`, `harborsync${n}`, 'median'), r !== null && r <= 1.5);
     }
     if (hasTan) {
       for (const tag of hasBig ? [n, big] : [n]) {
@@ -557,13 +558,13 @@ function targets(summary, opts, runs) {
   }
   if (summary.durable) {
     const r = ratio('durable', 'harborsync', 'raw', 'ms');
-    add('durable writes', '≤ 1.3× raw', fmtRatio(r), r !== null && r <= 1.3);
+    add('durable writes', '≤ 1.3× raw', spread('durable', 'harborsync', 'raw', 'ms'), r !== null && r <= 1.3);
   }
   if (summary.drain) {
     const seq = ratio('drain', 'harborsync-seq', 'raw-seq', 'ms');
-    add('drain', '≤ 1.2× raw sequential loop (maxInFlight 1)', fmtRatio(seq), seq !== null && seq <= 1.2);
+    add('drain', '≤ 1.2× raw sequential loop (maxInFlight 1)', spread('drain', 'harborsync-seq', 'raw-seq', 'ms'), seq !== null && seq <= 1.2);
     const r = ratio('drain', 'harborsync', 'raw-seq', 'ms');
-    add('drain, concurrent', 'faster than the sequential loop (< 1.0×; maxInFlight 4)', fmtRatio(r), r !== null && r < 1);
+    add('drain, concurrent', 'faster than the sequential loop (< 1.0×; maxInFlight 4)', spread('drain', 'harborsync', 'raw-seq', 'ms'), r !== null && r < 1);
     const q = get('drain', 'harborsync-coalesce', 'requests');
     add('drain, coalescing', `${fmtInt(opts.writes)} updates to 10 entities: ≤ 10 requests`, q === null ? '—' : `${q} requests`, q !== null && q <= 10);
   }
@@ -592,9 +593,22 @@ function baselineOf(scenario, variant) {
  * then the median over repeats: robust to the machine's load moving between repeats.
  */
 function paired(runs, a, b, key) {
+  return median(pairedRatios(runs, a, b, key));
+}
+
+/** The ratio a / b in each repeat where both ran. */
+function pairedRatios(runs, a, b, key) {
   const xs = runs?.[a] ?? [];
   const ys = runs?.[b] ?? [];
-  return median(xs.map((x, i) => ratio(x?.[key] ?? null, ys[i]?.[key] ?? null)).filter((q) => q !== null));
+  return xs.map((x, i) => ratio(x?.[key] ?? null, ys[i]?.[key] ?? null)).filter((q) => q !== null);
+}
+
+/** The median ratio and, over several repeats, their spread: how far this machine's noise moves it. */
+function fmtPaired(runs, a, b, key) {
+  const ratios = pairedRatios(runs, a, b, key);
+  const r = median(ratios);
+  if (ratios.length < 2) return fmtRatio(r);
+  return `${fmtRatio(r)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
 }
 
 function ratio(a, b) {
@@ -763,6 +777,8 @@ function renderMarkdown(meta, scenarios, rows, goals) {
   out.push('Every figure is the median over repeats. The ratio is to the row in bold (the baseline of its section, or of its N): taken within each repeat, where both ran in the same browser minutes apart, then the median over repeats (robust to the machine\'s load moving between repeats). Reproduce with `npm run bench` (flags in scripts/bench.mjs).');
   out.push('');
   out.push('## Targets (issue 11)');
+  out.push('');
+  out.push('Measured: the median ratio over repeats, and in brackets the lowest and highest of the repeats: how far this machine\'s noise moves it.');
   out.push('');
   out.push('| | target | measured | met |');
   out.push('| --- | --- | --- | --- |');
