@@ -646,10 +646,10 @@ class Client implements SyncClient, HandleHost {
   }
 
   /**
-   * Queues an entity for the next 'changed' message. Changes made before the next task go out as
-   * one message per resource, or before any other message this tab posts, so other tabs see them
-   * in commit order. A task, not a microtask: the write's caller goes on first, and the post
-   * (an IPC) runs while the next transaction waits on IndexedDB.
+   * Queues an entity for the next 'changed' message. Changes of one synchronous run go out as
+   * one message per resource, in a microtask, or before any other message this tab posts, so
+   * other tabs see them in commit order. A microtask, not a task: when the write's or the pull's
+   * promise resolves, the other tabs have been told.
    */
   #unannounce(r: string, id: string, outbox: boolean): void {
     if (this.#closedError) return;
@@ -658,7 +658,7 @@ class Client implements SyncClient, HandleHost {
     if (!group) this.#unannounced.set(r, (group = { ids: new Set(), outbox: false }));
     group.ids.add(id);
     group.outbox ||= outbox;
-    if (first) setTimeout(() => this.#flushAnnouncements(), 0);
+    if (first) queueMicrotask(() => this.#flushAnnouncements());
   }
 
   #flushAnnouncements(): void {

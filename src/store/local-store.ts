@@ -1,5 +1,5 @@
 import { unwrap, type IDBPTransaction } from 'idb';
-import { StorageError } from '../errors.js';
+import { StorageError, ValidationError } from '../errors.js';
 import { coalesce, type PendingOp } from '../outbox/coalesce.js';
 import { foldView, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
 import { deepEqual } from '../internal/plain.js';
@@ -142,6 +142,8 @@ export class LocalStore {
         // Already finished or aborted: the original error is the one to report.
       }
       await tx.done.catch(() => undefined);
+      // A change refused before anything was stored is reported as it is.
+      if (error instanceof ValidationError) throw error;
       // The abort a failed request caused is reported as that request's error.
       throw toStorageError(isAbortError(error) && failed ? failed : error, what);
     }
@@ -240,7 +242,11 @@ export class LocalStore {
       // Redone on what is stored: the entity's entries, less the one just added (the newest seq).
       const entries = await storedEntries(tx, r, id);
       unwrap(tx.objectStore('outbox')).delete(entries.pop()!.seq);
-      return issueWrite(tx, def, id, op, fresh, stored, entries);
+      // Gone from storage (another tab pulled its deletion): an update is kept on the copy this
+      // tab showed, and meets the deletion at the server (a conflict with remote null), as it
+      // would have had it committed first; a delete has nothing left to do.
+      const gone = stored === undefined && op.op === 'update' ? assumed : stored;
+      return issueWrite(tx, def, id, op, fresh, gone, entries);
     });
     const written = committed();
     this.outbox.setEntity(r, id, written.entries);
@@ -528,6 +534,17 @@ function issueWrite(
   const entities = unwrap(tx.objectStore('entities'));
   const outbox = unwrap(tx.objectStore('outbox'));
   const record = stored ?? { r, id, base: null, view: null };
+  if (record.view === null && op.op !== 'create') {
+    // The entity is gone here (deleted on the server, or by another tab, since this tab last
+    // heard): a delete is already done, and an update has nothing to apply to. Nothing is queued;
+    // the record is put back as stored, over what a first pass on a stale copy wrote.
+    if (op.op === 'delete') {
+      if (stored) entities.put(stored);
+      else entities.delete([r, id]);
+      return () => ({ entries, view: null });
+    }
+    throw new ValidationError([{ field: def.key, message: 'no entity with this id (deleted since this tab last heard)' }], { resource: r, id });
+  }
   const last = entries.at(-1);
   const merged = last && !last.frozen && last.state === 'queued' ? coalesce(toPendingOp(last), op) : ({ kind: 'append' } as const);
   let added: IDBRequest<IDBValidKey> | null = null;

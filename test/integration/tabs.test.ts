@@ -8,6 +8,7 @@ import {
   ConflictError,
   HttpError,
   StorageError,
+  ValidationError,
   type Conflict,
   type FailedMutation,
   type QueryState,
@@ -17,6 +18,7 @@ import {
 import { device, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
 import { BroadcastHub, CountingIDBFactory, FakeLocks } from '../helpers/tabs.js';
+import { openRaw, result } from '../helpers/raw-idb.js';
 import { ELECTION_TIMING } from '../../src/sync/channel-election.js';
 import { DB_VERSION } from '../../src/store/db.js';
 
@@ -95,6 +97,16 @@ const ledger = async (): Promise<LedgerEntry[]> => server.admin.ledger('todos');
 const applied = async () => (await ledger()).map((r) => `${r.op} ${r.entityId}`);
 const sentIds = (d: Device) => d.events.flatMap((e) => (e.type === 'sent' ? [e.id] : []));
 const ids = (s: QueryState<Todo> | undefined) => (s?.data ?? []).map((t) => t.id);
+
+/** The todo's record as stored, read past harborsync. */
+async function storedTodo(b: Browser, id: string): Promise<unknown> {
+  const db = await openRaw(b.indexedDB, DB_NAME);
+  try {
+    return await result(db.transaction('entities').objectStore('entities').get(['todos', id]));
+  } finally {
+    db.close();
+  }
+}
 
 beforeAll(async () => {
   server = await backend.start();
@@ -704,6 +716,72 @@ describe("a write in a tab that has not heard of another tab's commit yet", () =
     const update = (await ledger()).filter((r) => r.op === 'update').at(-1)!;
     expect(update).toMatchObject({ versionBefore: 2, versionAfter: 3, body: { done: true } });
     for (const d of [one, two]) expect(d.events.filter((e) => e.type === 'conflict')).toEqual([]);
+  });
+
+  it("an update of an entity the other tab's pull deleted is kept on the copy it showed, and meets the deletion at the server: a conflict with remote null", async () => {
+    const { b, one, two, inTwo } = await unheard();
+    await server.admin.edit({ resource: 'todos', id: 'x', delete: true });
+    await one.client.resource(todos).refresh();
+    expect(await storedTodo(b, 'x')).toBeUndefined();
+
+    await two.client.resource(todos).update('x', { title: 'Mine' });
+    const conflicts = latest(two.client.conflicts$);
+    await until(() => conflicts.value?.length === 1, 'the conflict');
+    expect(conflicts.value![0]).toMatchObject({ id: 'x', base: { id: 'x', title: 'Old', version: 1 }, local: { title: 'Mine' }, remote: null });
+    // Sent once, on the version the tab showed; the server had nothing to apply it to.
+    expect(sentIds(two)).toEqual(['x']);
+    expect((await ledger()).filter((r) => r.op === 'update')).toEqual([]);
+    expect(inTwo.value?.data).toMatchObject([{ id: 'x', title: 'Mine' }]);
+  });
+
+  it("a delete of an entity the other tab's pull deleted is done: nothing queued, nothing sent", async () => {
+    const { b, one, two, inTwo } = await unheard();
+    await server.admin.edit({ resource: 'todos', id: 'x', delete: true });
+    await one.client.resource(todos).refresh();
+
+    await two.client.resource(todos).delete('x');
+    expect(inTwo.value?.data).toEqual([]);
+    expect(status(two).pending).toBe(0);
+    expect(await storedTodo(b, 'x')).toBeUndefined();
+    await two.client.flush();
+    expect(sentIds(two)).toEqual([]);
+  });
+
+  it('an update of an entity the other tab deleted (its delete still queued) is refused with a ValidationError; nothing stored changes', async () => {
+    await server.admin.edit({ resource: 'todos', create: { id: 'x', title: 'Old', done: false } });
+    const b = browser();
+    // The tab that deletes leads here, so its delete is sent without a message to the other.
+    const [one, two] = await roles(b.tab(), b.tab());
+    const inTwo = latest(two.client.resource(todos).query$());
+    await until(() => ids(inTwo.value).includes('x'), 'x in the stale tab');
+    b.hub.drop = () => true;
+    for (const d of [one, two]) d.online.next(false);
+    await one.client.resource(todos).delete('x');
+    const before = await storedTodo(b, 'x');
+    expect(before).toMatchObject({ base: { id: 'x', version: 1 }, view: null });
+
+    const refused = two.client.resource(todos).update('x', { title: 'Mine' });
+    await expect(refused).rejects.toBeInstanceOf(ValidationError);
+    await expect(refused).rejects.toThrow('todos/x: field "id" no entity with this id (deleted since this tab last heard)');
+    expect(await storedTodo(b, 'x')).toEqual(before);
+    // The delete is sent as it was queued, and nothing else.
+    for (const d of [one, two]) d.online.next(true);
+    await until(async () => (await ledger()).some((r) => r.op === 'delete'), 'the delete on the server');
+    await one.client.flush();
+    expect(await applied()).toEqual(['create x', 'delete x']);
+  });
+
+  it("a delete of an entity the other tab deleted (its delete still queued) is done: the other tab's delete is sent once", async () => {
+    const { one, two, inTwo } = await unheard();
+    for (const d of [one, two]) d.online.next(false);
+    await one.client.resource(todos).delete('x');
+
+    await two.client.resource(todos).delete('x');
+    expect(inTwo.value?.data).toEqual([]);
+    for (const d of [one, two]) d.online.next(true);
+    await until(async () => (await ledger()).some((r) => r.op === 'delete'), 'the delete on the server');
+    await two.client.flush();
+    expect(await applied()).toEqual(['create x', 'delete x']);
   });
 });
 
