@@ -242,11 +242,13 @@ export class LocalStore {
       // Redone on what is stored: the entity's entries, less the one just added (the newest seq).
       const entries = await storedEntries(tx, r, id);
       unwrap(tx.objectStore('outbox')).delete(entries.pop()!.seq);
-      // Gone from storage (another tab pulled its deletion): an update is kept on the copy this
-      // tab showed, and meets the deletion at the server (a conflict with remote null), as it
-      // would have had it committed first; a delete has nothing left to do.
-      const gone = stored === undefined && op.op === 'update' ? assumed : stored;
-      return issueWrite(tx, def, id, op, fresh, gone, entries);
+      // Gone from storage since this tab last heard (another tab pulled its deletion, or evicted
+      // it): the change is kept on the server version this tab showed, as if it had committed
+      // first, and meets what the server holds (an update of a deleted entity is a conflict
+      // with remote null, a delete of one a success). A copy with no server version (a create
+      // not confirmed here, since renamed or cancelled) has nothing to send against.
+      const shown = stored === undefined && hasServerVersion(cached, def) ? assumed : stored;
+      return issueWrite(tx, def, id, op, fresh, shown, entries);
     });
     const written = committed();
     this.outbox.setEntity(r, id, written.entries);
@@ -502,6 +504,11 @@ function isClean(stored: EntityRecord | undefined, cached: Rec | null): boolean 
   return isEntityRecord(stored) && stored.view === stored.base && stored.origin === undefined && deepEqual(stored.base, cached);
 }
 
+/** The copy carries the version the server gave it (a create not yet confirmed has none). */
+function hasServerVersion(copy: Rec | null | undefined, def: Def): copy is Rec {
+  return copy !== null && copy !== undefined && copy[def.version] !== undefined && copy[def.version] !== null;
+}
+
 /** What a local write stored, read once its transaction committed. */
 type Written = () => { entries: OutboxEntry[]; view: Rec | null };
 
@@ -535,15 +542,15 @@ function issueWrite(
   const outbox = unwrap(tx.objectStore('outbox'));
   const record = stored ?? { r, id, base: null, view: null };
   if (record.view === null && op.op !== 'create') {
-    // The entity is gone here (deleted on the server, or by another tab, since this tab last
-    // heard): a delete is already done, and an update has nothing to apply to. Nothing is queued;
-    // the record is put back as stored, over what a first pass on a stale copy wrote.
-    if (op.op === 'delete') {
-      if (stored) entities.put(stored);
-      else entities.delete([r, id]);
+    // Nothing to apply the change to: another tab deleted the entity (its delete is queued), or
+    // it is not stored at all and this tab showed no server version of it. A delete is already
+    // done by the queued one (the record is put back as stored, over what a first pass on a
+    // stale copy wrote); anything else is refused, nothing queued.
+    if (op.op === 'delete' && stored) {
+      entities.put(stored);
       return () => ({ entries, view: null });
     }
-    throw new ValidationError([{ field: def.key, message: 'no entity with this id (deleted since this tab last heard)' }], { resource: r, id });
+    throw new ValidationError([{ field: def.key, message: 'no entity with this id here (deleted, renamed or evicted since this tab last heard)' }], { resource: r, id });
   }
   const last = entries.at(-1);
   const merged = last && !last.frozen && last.state === 'queued' ? coalesce(toPendingOp(last), op) : ({ kind: 'append' } as const);

@@ -4,7 +4,11 @@ import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
 import { defineResource, type EntityState, type QueryState } from '../../src/index.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import { StorageError } from '../../src/errors.js';
+import { IDBFactory } from 'fake-indexeddb';
+import { ValidationError } from '../../src/errors.js';
 import { closeDevices, device, until, type Device } from '../helpers/harness.js';
+import { ManualClock } from '../helpers/manual-clock.js';
+import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 
 const projects = defineResource({
   name: 'projects',
@@ -93,6 +97,42 @@ describe("ids: 'server'", () => {
     await d.client.flush();
     expect((await api<Project[]>('/projects'))[0]).toMatchObject({ id: realId, name: 'renamed' });
     expect(d.events.filter((e) => e.type === 'idRemapped').map((e) => e.type === 'idRemapped' && e.from)).toContain(project.id);
+  });
+
+  it('an update or a delete under a temporary id the leader renamed, before this tab heard, is refused with a ValidationError; nothing more is sent', async () => {
+    const indexedDB = new IDBFactory();
+    const hub = new BroadcastHub();
+    const locks = new FakeLocks();
+    const clock = new ManualClock();
+    const tab = () => make(device(server.apiUrl, { resources: [projects, tasks], namespace: 'renamed', locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
+    const leads = (d: Device) => {
+      let leader = false;
+      d.client.status$.subscribe((s) => (leader = s.leader)).unsubscribe();
+      return leader;
+    };
+    const pending = (d: Device) => {
+      let count = 0;
+      d.client.status$.subscribe((s) => (count = s.pending)).unsubscribe();
+      return count;
+    };
+    const leader = tab();
+    await until(() => leads(leader), 'a leader');
+    const follower = tab();
+    for (const d of [leader, follower]) d.online.next(false);
+    const project = await follower.client.resource(projects).create({ name: 'Home' });
+    expect(project.id).toMatch(/^tmp:/);
+    await until(() => pending(leader) === 1, 'the create heard of by the leader');
+    hub.drop = () => true;
+    leader.online.next(true);
+    await until(async () => (await applied()).length === 1 && pending(leader) === 0, 'the create sent and renamed');
+
+    const h = follower.client.resource(projects);
+    await expect(h.update(project.id, { name: 'Renamed' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(h.delete(project.id)).rejects.toThrow('no entity with this id here (deleted, renamed or evicted since this tab last heard)');
+    hub.drop = () => false;
+    follower.online.next(true);
+    await leader.client.flush();
+    expect((await applied()).map((r) => r.op)).toEqual(['create']);
   });
 
   it('survives a reload before the POST', async () => {

@@ -734,17 +734,38 @@ describe("a write in a tab that has not heard of another tab's commit yet", () =
     expect(inTwo.value?.data).toMatchObject([{ id: 'x', title: 'Mine' }]);
   });
 
-  it("a delete of an entity the other tab's pull deleted is done: nothing queued, nothing sent", async () => {
+  it("a delete of an entity the other tab's pull deleted is sent on the version the tab showed: the server's 404 is a success", async () => {
     const { b, one, two, inTwo } = await unheard();
     await server.admin.edit({ resource: 'todos', id: 'x', delete: true });
     await one.client.resource(todos).refresh();
 
     await two.client.resource(todos).delete('x');
     expect(inTwo.value?.data).toEqual([]);
-    expect(status(two).pending).toBe(0);
+    await until(() => status(two).pending === 0, 'the delete settled');
+    expect(sentIds(two)).toEqual(['x']);
+    expect(status(two)).toMatchObject({ conflicts: 0, failed: 0 });
     expect(await storedTodo(b, 'x')).toBeUndefined();
-    await two.client.flush();
-    expect(sentIds(two)).toEqual([]);
+    expect(await applied()).toEqual(['create x', 'delete x']);
+  });
+
+  it("an update of another tab's unconfirmed create that it then cancelled, unheard of, is refused with a ValidationError: nothing to send it against", async () => {
+    const b = browser();
+    const [one, two] = await roles(b.tab(), b.tab());
+    const inTwo = latest(two.client.resource(todos).query$());
+    await until(() => inTwo.value?.status === 'success', 'loaded');
+    for (const d of [one, two]) d.online.next(false);
+    await one.client.resource(todos).create({ id: 'y', title: 'Draft', done: false });
+    await until(() => ids(inTwo.value).includes('y') && status(two).pending === 1, 'the create heard of');
+    b.hub.drop = () => true;
+    await one.client.resource(todos).delete('y');
+    expect(await storedTodo(b, 'y')).toBeUndefined();
+
+    await expect(two.client.resource(todos).update('y', { title: 'Mine' })).rejects.toBeInstanceOf(ValidationError);
+    expect(await storedTodo(b, 'y')).toBeUndefined();
+    b.hub.drop = () => false;
+    for (const d of [one, two]) d.online.next(true);
+    await one.client.flush();
+    expect(await applied()).toEqual([]);
   });
 
   it('an update of an entity the other tab deleted (its delete still queued) is refused with a ValidationError; nothing stored changes', async () => {
@@ -762,7 +783,7 @@ describe("a write in a tab that has not heard of another tab's commit yet", () =
 
     const refused = two.client.resource(todos).update('x', { title: 'Mine' });
     await expect(refused).rejects.toBeInstanceOf(ValidationError);
-    await expect(refused).rejects.toThrow('todos/x: field "id" no entity with this id (deleted since this tab last heard)');
+    await expect(refused).rejects.toThrow('todos/x: field "id" no entity with this id here (deleted, renamed or evicted since this tab last heard)');
     expect(await storedTodo(b, 'x')).toEqual(before);
     // The delete is sent as it was queued, and nothing else.
     for (const d of [one, two]) d.online.next(true);
@@ -778,9 +799,11 @@ describe("a write in a tab that has not heard of another tab's commit yet", () =
 
     await two.client.resource(todos).delete('x');
     expect(inTwo.value?.data).toEqual([]);
+    expect(status(two).pending).toBe(1);
     for (const d of [one, two]) d.online.next(true);
     await until(async () => (await ledger()).some((r) => r.op === 'delete'), 'the delete on the server');
     await two.client.flush();
+    expect(sentIds(two)).toEqual(['x']);
     expect(await applied()).toEqual(['create x', 'delete x']);
   });
 });
@@ -816,13 +839,18 @@ describe('lifecycle', () => {
     expect(blocked).toBe(false);
   });
 
-  it('a write committed right before close() still reaches the other tab, which sends it', async () => {
+  it('a write committed in the same run as close() still reaches the other tab, which sends it', async () => {
     const b = browser();
     const [leader, follower] = await roles(b.tab(), b.tab());
     const inLeader = latest(leader.client.resource(todos).query$());
     await until(() => inLeader.value?.status === 'success', 'loaded');
+    // Closed in the run that commits the write, before its announcement's microtask.
+    let closing: Promise<void> | undefined;
+    follower.client.events$.subscribe((e) => {
+      if (e.type === 'enqueued') closing ??= follower.client.close();
+    });
     await follower.client.resource(todos).create({ id: 'last', title: 'Written, then closed', done: false });
-    await follower.client.close();
+    await closing;
     open.splice(open.indexOf(follower), 1);
     expect(b.hub.posted.map((m) => m.data)).toContainEqual(expect.objectContaining({ t: 'changed', r: 'todos', ids: ['last'] }));
     await until(() => ids(inLeader.value).includes('last'), "the write in the leader's view");
