@@ -721,6 +721,15 @@ class Client implements SyncClient, HandleHost {
   #onTabMessage(message: TabMessage): void {
     if (this.#closedError) return;
     this.#followerFlushes.heard();
+    this.#enqueue(message);
+  }
+
+  reread(r: string, id: string): void {
+    if (this.#closedError) return;
+    this.#enqueue({ t: 'changed', r, ids: [id], outbox: true });
+  }
+
+  #enqueue(message: TabMessage): void {
     this.#inbox.push(message);
     if (!this.#draining) void this.#drainInbox();
   }

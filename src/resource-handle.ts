@@ -36,6 +36,8 @@ export interface HandleHost {
   refreshResource(def: Def): Promise<void>;
   applied(change: ViewChange): void;
   written(r: string, id: string): void;
+  /** Reads the entity and the outbox again from storage, as after another tab's message. */
+  reread(r: string, id: string): void;
   emit(event: SyncEvent): void;
   waitFor(seq: number, signal: AbortSignal | undefined): Promise<Rec | null>;
   currentId(r: string, id: string): string;
@@ -216,6 +218,9 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     } catch (error) {
       this.#release(id);
       if (!this.isWriting(id)) mirror.set(id, before, wasPending);
+      // Refused for what storage holds (another tab's change this tab has not heard of): the
+      // view is brought to that, rather than left on the copy the write was made on.
+      if (error instanceof ValidationError) host.reread(def.name, id);
       throw error instanceof HarborSyncError ? error : new StorageError(String(error), { resource: def.name, id });
     }
     this.#release(id);

@@ -781,10 +781,16 @@ describe("a write in a tab that has not heard of another tab's commit yet", () =
     const before = await storedTodo(b, 'x');
     expect(before).toMatchObject({ base: { id: 'x', version: 1 }, view: null });
 
-    const refused = two.client.resource(todos).update('x', { title: 'Mine' });
-    await expect(refused).rejects.toBeInstanceOf(ValidationError);
-    await expect(refused).rejects.toThrow('todos/x: field "id" no entity with this id here (deleted, renamed or evicted since this tab last heard)');
+    // Two at once: neither may leave its unstored view behind.
+    const h = two.client.resource(todos);
+    const refused = [h.update('x', { title: 'Mine' }), h.update('x', { title: 'Mine too' })];
+    for (const write of refused) {
+      await expect(write).rejects.toBeInstanceOf(ValidationError);
+      await expect(write).rejects.toThrow('todos/x: field "id" no entity with this id here (deleted, renamed or evicted since this tab last heard)');
+    }
     expect(await storedTodo(b, 'x')).toEqual(before);
+    // The view is brought to what is stored, though no message from the other tab arrived.
+    await until(() => inTwo.value?.status === 'success' && !ids(inTwo.value).includes('x'), 'the view as stored');
     // The delete is sent as it was queued, and nothing else.
     for (const d of [one, two]) d.online.next(true);
     await until(async () => (await ledger()).some((r) => r.op === 'delete'), 'the delete on the server');
