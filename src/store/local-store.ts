@@ -393,9 +393,10 @@ export class LocalStore {
       keep?: readonly string[];
       meta?: Record<string, unknown>;
       /**
-       * A delta cursor to store with the answer, unless the answer deletes an entity whose queued
-       * change may be at the server (sent, answer still to come): a deletion cannot be ordered
-       * against that answer, so the cursor stays before it and the next pull names it again.
+       * A delta cursor to store with the answer, unless the answer deletes an entity with a
+       * change that may be at the server (sent, answer still to come, or parked after its answer
+       * was lost): a deletion cannot be ordered against that answer, so the cursor stays before
+       * it and the next pull names it again.
        */
       cursor?: { key: string; value: string };
     },
@@ -456,7 +457,7 @@ export class LocalStore {
       if (options.authoritative) for (const id of existing.keys()) if (!seen.has(id)) drop(id);
       for (const id of options.deleted ?? []) if (existing.has(id)) drop(id);
       for (const [key, value] of Object.entries(options.meta ?? {})) void tx.objectStore('meta').put(value, key);
-      const cursorHeld = (options.deleted ?? []).some((id) => entriesOf(id).some((e) => e.frozen && e.state === 'queued'));
+      const cursorHeld = (options.deleted ?? []).some((id) => entriesOf(id).some(mayBeAtServer));
       if (options.cursor && !cursorHeld) void tx.objectStore('meta').put(options.cursor.value, options.cursor.key);
       return { changes, removed, cursorHeld };
     });
@@ -502,6 +503,15 @@ function readEntity(tx: WriteTx, r: string, id: string): Promise<[EntityRecord |
 function isClean(stored: EntityRecord | undefined, cached: Rec | null): boolean {
   if (cached === null) return stored === undefined;
   return isEntityRecord(stored) && stored.view === stored.base && stored.origin === undefined && deepEqual(stored.base, cached);
+}
+
+/**
+ * A change a request may have carried with its answer still to come: frozen and queued, or
+ * parked after retryable failures (its answer may have been lost; `retry()` re-sends it with its
+ * key, and the server replays that answer).
+ */
+function mayBeAtServer(entry: OutboxEntry): boolean {
+  return entry.frozen && (entry.state === 'queued' || (entry.state === 'failed' && !entry.failure?.rejected));
 }
 
 /** The copy carries the version the server gave it (a create not yet confirmed has none). */
