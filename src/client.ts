@@ -201,6 +201,7 @@ class Client implements SyncClient, HandleHost {
       hydrate: (def) => this.hydrate(def),
       parse: (def, value, id) => this.parse(def, value, id),
       applied: (changes) => this.applied(changes, 'server-read'),
+      evicted: (changes) => this.applied(changes, 'evicted'),
       emit: (event) => this.emit(event),
     });
     // The database opens while the rest is set up (the tab channel, the subscriptions): its
@@ -491,10 +492,12 @@ class Client implements SyncClient, HandleHost {
 
 
   /** Committed view changes reach the mirrors; entities with a local write still committing keep their optimistic view. */
-  applied(changes: ViewChange | readonly ViewChange[], from: 'here' | 'server-read' | 'tab' = 'here'): void {
+  applied(changes: ViewChange | readonly ViewChange[], from: 'here' | 'server-read' | 'tab' | 'evicted' = 'here'): void {
     const list = Array.isArray(changes) ? changes : [changes as ViewChange];
     // What this tab committed, the other tabs learn (a pull's changes leave the outbox alone).
-    if (from !== 'tab') for (const change of list) this.#unannounce(change.r, change.id, from === 'here');
+    // An eviction is this tab's cache policy, not a change of the data: another tab may show
+    // what this one dropped, and reads it again only on its next load.
+    if (from === 'here' || from === 'server-read') for (const change of list) this.#unannounce(change.r, change.id, from === 'here');
     const byResource = new Map<string, ViewChange[]>();
     for (const change of list) {
       const group = byResource.get(change.r);

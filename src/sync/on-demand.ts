@@ -21,6 +21,8 @@ export interface OnDemandHost {
   hydrate(def: Def): Promise<void>;
   parse(def: Def, value: unknown, id: string | undefined): Rec | undefined | Promise<Rec | undefined>;
   applied(changes: readonly ViewChange[]): void;
+  /** Entities dropped from this tab's cache: its views only (another tab may still show them). */
+  evicted(changes: readonly ViewChange[]): void;
   emit(event: SyncEvent): void;
 }
 
@@ -173,7 +175,7 @@ export class OnDemandLoader {
     const evicted = pickEvictions(candidates, mirror.entities.size, def.cacheLimit);
     if (evicted.length === 0) return;
     const result = await this.#host.store.applyPull(def, [], { authoritative: false, deleted: evicted });
-    this.#host.applied(result.changes);
+    this.#host.evicted(result.changes);
     // Evicted entities may be in a loaded range: the next query that needs them fetches again.
     for (const [key] of this.#pages) if (key.startsWith(`${def.name}|`)) this.#pages.delete(key);
   }

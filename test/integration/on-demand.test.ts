@@ -2,7 +2,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTestBackend } from '../../server/index.mjs';
 import { defineResource, type QueryState } from '../../src/index.js';
+import { IDBFactory } from 'fake-indexeddb';
 import { closeDevices, device, until, type Device } from '../helpers/harness.js';
+import { ManualClock } from '../helpers/manual-clock.js';
+import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 
 const orderSchema = z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() });
 type Order = z.infer<typeof orderSchema>;
@@ -112,6 +115,29 @@ describe("load: 'on-demand' over 100,000 rows", () => {
     await d.clock.advance(60_000);
     const back = watch(d, { where: { done: true }, orderBy: 'title', limit: 100 });
     await until(() => back.last().data.length === 100, 'the evicted page fetched again');
+  });
+
+  it("one tab's eviction leaves what another tab shows in that tab's query", async () => {
+    const shared = { indexedDB: new IDBFactory(), hub: new BroadcastHub(), locks: new FakeLocks(), clock: new ManualClock() };
+    const tab = () => {
+      const d = device(server.apiUrl, { resources: [orders], namespace: 'evicting', locks: shared.locks, BroadcastChannel: shared.hub.Channel }, shared.indexedDB, shared.clock);
+      open.push(d);
+      return d;
+    };
+    const a = tab();
+    const b = tab();
+    const shownInB = watch(b, { where: { done: true }, orderBy: 'title', limit: 100 });
+    await until(() => shownInB.last().data.length === 100, 'the page in one tab');
+    const first = watch(a, { where: { done: true }, orderBy: 'title', limit: 100 });
+    await until(() => first.last().data.length === 100, 'the same page in the other');
+    first.stop();
+    const second = watch(a, { where: { done: false }, orderBy: 'title', limit: 100 });
+    await until(() => second.last().data.length === 100);
+    await until(async () => (await a.client.resource(orders).list()).length <= 120, 'the eviction in the other tab');
+    // Whatever the other tab said since has been heard.
+    await b.client.flush();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(shownInB.last().data).toHaveLength(100);
   });
 
   it('offline, answers from what was loaded, says it is not fetching, and refetches when online', async () => {
