@@ -13,6 +13,8 @@
 //   --commands C    commands per run (default 30..80 drawn from the seed)
 //   --faults X      multiply every fault probability (default 1; 0 = no faults)
 //   --no-server-faults   faults only at the devices' network edge (more reproducible)
+//   --server-ids    the server names new entities (ids: 'server'): creates go out under
+//                   temporary ids, re-keyed in every tab when the answer comes
 //   --trace         print every command as it runs
 //   --keep-going    do not stop at the first failing run
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     commands: { type: 'string' },
     faults: { type: 'string' },
     'no-server-faults': { type: 'boolean', default: false },
+    'server-ids': { type: 'boolean', default: false },
     trace: { type: 'boolean', default: false },
     'keep-going': { type: 'boolean', default: false },
   },
@@ -73,8 +76,10 @@ await build({
 });
 const chaos = await import(pathToFileURL(outfile).href);
 
-console.log(`chaos: ${runs} runs from seed ${firstSeed}${values['no-server-faults'] ? ' (edge faults only)' : ''}`);
-const backend = await chaos.startChaosBackend();
+console.log(
+  `chaos: ${runs} runs from seed ${firstSeed}${values['no-server-faults'] ? ' (edge faults only)' : ''}${values['server-ids'] ? ' (ids named by the server)' : ''}`,
+);
+const backend = await chaos.startChaosBackend({ serverIds: values['server-ids'] });
 const failures = [];
 const totals = { ops: 0, writes: 0, faults: 0, crashes: 0, applied: 0, duplicates: 0, lost: 0, keyMisuse: 0, converged: 0 };
 const started = performance.now();

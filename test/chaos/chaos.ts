@@ -41,6 +41,8 @@ import { openRaw } from '../helpers/raw-idb.js';
 export const chaosTodo = z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() });
 type Todo = z.infer<typeof chaosTodo>;
 export const chaosTodos = defineResource({ name: 'todos', schema: chaosTodo, delta: true });
+/** The same todos where the server names each new one: creates go out under temporary ids. */
+export const chaosServerTodos = defineResource({ name: 'todos', schema: chaosTodo, delta: true, ids: 'server' });
 
 /** One user per device, so the ledger's `user` tells which device applied a write. */
 export const CHAOS_TOKENS: Readonly<Record<string, string>> = Object.freeze({
@@ -55,15 +57,17 @@ export const CHAOS_TOKENS: Readonly<Record<string, string>> = Object.freeze({
 
 export interface ChaosBackend {
   server: RunningServer;
+  /** The server names new entities; the walk then creates under temporary ids. */
+  serverIds: boolean;
   reset(): Promise<void>;
   close(): Promise<void>;
 }
 
 /** The reference server on an in-memory PGlite, with one token per device. */
-export async function startChaosBackend(): Promise<ChaosBackend> {
+export async function startChaosBackend({ serverIds = false }: { serverIds?: boolean } = {}): Promise<ChaosBackend> {
   const backend = createTestBackend();
-  const server = await backend.start({ tokens: { ...CHAOS_TOKENS } });
-  return { server, reset: () => backend.reset(), close: () => backend.close() };
+  const server = await backend.start({ tokens: { ...CHAOS_TOKENS }, serverIds });
+  return { server, serverIds, reset: () => backend.reset(), close: () => backend.close() };
 }
 
 export interface ChaosOptions {
@@ -272,7 +276,7 @@ class ChaosDevice {
     };
     inc.client = createSyncClient({
       baseUrl: this.run.server.apiUrl,
-      resources: [chaosTodos],
+      resources: [this.run.resource],
       namespace: 'chaos',
       auth: { getToken: () => this.token },
       indexedDB: this.idb,
@@ -294,7 +298,7 @@ class ChaosDevice {
       c.failed$.subscribe((x) => (inc.failed = x)),
       c.events$.subscribe((e) => this.onEvent(n, e)),
       // A live query, as a UI would hold: it revalidates when the device comes back online.
-      c.resource(chaosTodos).query$({ orderBy: 'id' }).subscribe(),
+      c.resource(this.run.resource).query$({ orderBy: 'id' }).subscribe(),
     );
     return inc;
   }
@@ -306,6 +310,13 @@ class ChaosDevice {
         .map(([k, v]) => `${k}=${v instanceof Error ? v.message : typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
         .join(' ');
       this.run.events.push(`#${this.run.order} t+${at - this.run.clock0} d${this.index}.${inc} ${type} ${detail}`);
+    }
+    if (e.type === 'idRemapped') this.run.renamed.set(e.from, [...(this.run.renamed.get(e.from) ?? []), e.to]);
+    // 'local' against a deletion creates the entity again from the local view: its title, applied
+    // before, is applied once more, by design.
+    const title = e.type === 'resolved' && e.choice === 'local' ? e.overwritten['title'] : undefined;
+    if (title && title.remote === undefined && typeof title.local === 'string') {
+      this.run.recreated.set(title.local, (this.run.recreated.get(title.local) ?? 0) + 1);
     }
     if (e.type === 'resolved' && e.choice === 'remote') {
       this.resolutions.push({ order: this.run.order, entity: e.id, choice: e.choice });
@@ -482,6 +493,11 @@ class ChaosRun {
   readonly events: string[] = [];
   readonly clock0 = this.clock.now();
   ledger: LedgerEntry[] = [];
+  /** Ids the server renamed, as the devices reported them (a re-created entity, once per device). */
+  readonly renamed = new Map<string, string[]>();
+  /** Titles a 'local' resolution wrote again by re-creating a deleted entity, and how often. */
+  readonly recreated = new Map<string, number>();
+  readonly resource: typeof chaosTodos;
   private readonly background: Promise<unknown>[] = [];
   private markers = 0;
   order = 0;
@@ -493,7 +509,9 @@ class ChaosRun {
     readonly server: RunningServer,
     readonly seed: number,
     readonly options: Required<Omit<ChaosOptions, 'trace'>> & Pick<ChaosOptions, 'trace'>,
+    readonly serverIds: boolean,
   ) {
+    this.resource = serverIds ? chaosServerTodos : chaosTodos;
     this.rng = new Rng(mix(seed, 0x5eed));
     this.sendDelayMs = this.rng.pick([0, 0, 300]);
   }
@@ -549,7 +567,9 @@ class ChaosRun {
     const record: WriteRecord = { order: ++this.order, dev: device.index, entity, kind, marker, state: 'pending' };
     this.writes.push(record);
     return promise.then(
-      () => {
+      (value) => {
+        // A create under a temporary id: the id it got (the server's, once it answers, in `renamed`).
+        if (kind === 'create' && typeof value === 'object' && value !== null && 'id' in value) record.entity = String(value.id);
         record.state = 'resolved';
       },
       (error: unknown) => {
@@ -562,9 +582,14 @@ class ChaosRun {
     );
   }
 
+  /** A new todo: under the walk's id, or none when the server names it. */
+  newTodo(id: string, title: string): { id?: string; title: string; done: boolean } {
+    return this.serverIds ? { title, done: false } : { id, title, done: false };
+  }
+
   async liveIds(tab: Incarnation): Promise<string[]> {
     try {
-      return (await bounded(tab.client.resource(chaosTodos).list(), 10_000, 'list()')).map((t) => t.id).sort();
+      return (await bounded(tab.client.resource(this.resource).list(), 10_000, 'list()')).map((t) => t.id).sort();
     } catch {
       return [];
     }
@@ -575,7 +600,7 @@ class ChaosRun {
   async step(): Promise<void> {
     const d = this.rng.pick(this.devices);
     const tab = d.pick(this.rng);
-    const h = tab.client.resource(chaosTodos);
+    const h = tab.client.resource(this.resource);
     const kind = this.rng.weighted({
       create: 12,
       update: 34,
@@ -598,8 +623,8 @@ class ChaosRun {
         if (ids.length >= 8) return this.step();
         const title = this.marker();
         const id = `e${this.order + 1}-${d.index}`;
-        this.log(`${tag} create ${id} title=${title}`);
-        await this.track(d, tab, 'create', id, title, h.create({ id, title, done: false }));
+        this.log(`${tag} create ${this.serverIds ? '(server names it)' : id} title=${title}`);
+        await this.track(d, tab, 'create', id, title, h.create(this.newTodo(id, title)));
         break;
       }
       case 'update':
@@ -662,7 +687,7 @@ class ChaosRun {
           const ids = await this.liveIds(tab);
           const title = this.marker();
           const id = ids[0] ?? `e${this.order + 1}-${d.index}`;
-          const write = ids.length > 0 ? this.track(d, tab, 'update', id, title, h.update(id, { title })) : this.track(d, tab, 'create', id, title, h.create({ id, title, done: false }));
+          const write = ids.length > 0 ? this.track(d, tab, 'update', id, title, h.update(id, { title })) : this.track(d, tab, 'create', id, title, h.create(this.newTodo(id, title)));
           this.path.push(`  (midWrite title=${title} on ${id})`);
           this.crash(d, tab, 'midWrite');
           await write;
@@ -798,7 +823,7 @@ class ChaosRun {
     await Promise.all(this.background.splice(0).map((p) => bounded(p, 30_000, 'a background call').catch(() => undefined)));
     for (const d of this.devices) {
       for (const t of d.tabs) {
-        await bounded(t.client.resource(chaosTodos).refresh(), 30_000, `heal: refresh() of d${d.index}.${t.n}`).catch((error: unknown) =>
+        await bounded(t.client.resource(this.resource).refresh(), 30_000, `heal: refresh() of d${d.index}.${t.n}`).catch((error: unknown) =>
           this.problems.push(`refresh of d${d.index}.${t.n} failed after heal: ${String(error)}`),
         );
       }
@@ -824,7 +849,7 @@ class ChaosRun {
     }
     let duplicates = 0;
     for (const [marker, rows] of byMarker) {
-      if (rows.length > 1) {
+      if (rows.length > 1 + (this.recreated.get(marker) ?? 0)) {
         duplicates++;
         this.problems.push(`duplicate: marker ${marker} applied ${rows.length} times (${rows.map((r) => `${r.op} ${r.entityId} by ${r.user}`).join(', ')})`);
       }
@@ -836,14 +861,21 @@ class ChaosRun {
       }
     }
 
-    // Lost: a resolved write neither applied, superseded, resolved away, nor visible.
+    // Lost: a resolved write neither applied, superseded, resolved away, nor visible. An entity
+    // the server renamed goes by both names: a create's temporary id and the id it got, or a
+    // deleted entity's id and the one it got when a conflict resolved 'local' created it again.
+    const namesOf = (id: string): string[] => {
+      const names = [id];
+      for (let i = 0; i < names.length; i++) for (const to of this.renamed.get(names[i]!) ?? []) if (!names.includes(to)) names.push(to);
+      return names;
+    };
+    const same = (a: string, b: string) => namesOf(a).some((name) => namesOf(b).includes(name));
     const deleted = new Set(ledger.filter((r) => r.op === 'delete').map((r) => r.entityId));
     const created = new Set(ledger.filter((r) => r.op === 'create').map((r) => r.entityId));
     const visible = new Set<string>();
     for (const d of this.devices) {
       for (const t of d.tabs) {
-        for (const c of t.conflicts) visible.add(`${d.index}:${c.id}`);
-        for (const f of t.failed) visible.add(`${d.index}:${f.id}`);
+        for (const { id } of [...t.conflicts, ...t.failed]) for (const name of namesOf(id)) visible.add(`${d.index}:${name}`);
       }
     }
     const memo = new Map<WriteRecord, boolean>();
@@ -852,13 +884,14 @@ class ChaosRun {
       if (known !== undefined) return known;
       memo.set(w, false);
       let ok = false;
-      if (w.marker !== null) ok = (byMarker.get(w.marker) ?? []).some((row) => row.entityId === w.entity);
-      else ok = deleted.has(w.entity) || !created.has(w.entity);
+      const names = namesOf(w.entity);
+      if (w.marker !== null) ok = (byMarker.get(w.marker) ?? []).some((row) => row.entityId !== null && names.includes(row.entityId));
+      else ok = names.some((name) => deleted.has(name)) || names.every((name) => !created.has(name));
       if (!ok) {
-        ok = this.writes.some((later) => later.dev === w.dev && later.entity === w.entity && later.order > w.order && later.state === 'resolved' && accounted(later));
+        ok = this.writes.some((later) => later.dev === w.dev && same(later.entity, w.entity) && later.order > w.order && later.state === 'resolved' && accounted(later));
       }
-      if (!ok) ok = this.devices[w.dev]!.resolutions.some((r) => r.entity === w.entity && r.order >= w.order);
-      if (!ok) ok = visible.has(`${w.dev}:${w.entity}`);
+      if (!ok) ok = this.devices[w.dev]!.resolutions.some((r) => same(r.entity, w.entity) && r.order >= w.order);
+      if (!ok) ok = names.some((name) => visible.has(`${w.dev}:${name}`));
       memo.set(w, ok);
       return ok;
     };
@@ -876,7 +909,7 @@ class ChaosRun {
     let converged = true;
     for (const d of this.devices) {
       for (const t of d.tabs) {
-        const rows = (await t.client.resource(chaosTodos).list()) as unknown as Record<string, unknown>[];
+        const rows = (await t.client.resource(this.resource).list()) as unknown as Record<string, unknown>[];
         const s = t.status;
         if (canonical(rows) !== expected) {
           converged = false;
@@ -934,7 +967,7 @@ export async function runChaos(backend: ChaosBackend, options: ChaosOptions): Pr
     serverFaults: options.serverFaults ?? true,
     tabs: Math.max(1, options.tabs ?? 2),
     trace: options.trace,
-  });
+  }, backend.serverIds);
   let result: { applied: number; duplicates: number; lost: number; converged: boolean } = { applied: 0, duplicates: 0, lost: 0, converged: false };
   try {
     for (let i = 0; i < devices; i++) run.devices.push(new ChaosDevice(i, run));
@@ -953,11 +986,11 @@ export async function runChaos(backend: ChaosBackend, options: ChaosOptions): Pr
       const title = run.marker();
       const id = `s${i}`;
       run.log(`d0 create ${id} title=${title}`);
-      await run.track(d0, d0.tabs[0]!, 'create', id, title, d0.tabs[0]!.client.resource(chaosTodos).create({ id, title, done: false }));
+      await run.track(d0, d0.tabs[0]!, 'create', id, title, d0.tabs[0]!.client.resource(run.resource).create(run.newTodo(id, title)));
     }
     for (const d of run.devices) {
       run.log(`d${d.index} refresh`);
-      for (const t of d.tabs) void t.client.resource(chaosTodos).refresh().catch(() => undefined);
+      for (const t of d.tabs) void t.client.resource(run.resource).refresh().catch(() => undefined);
     }
     await run.quiet();
     for (let i = 0; i < run.options.commands; i++) await run.step();
