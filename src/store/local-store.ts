@@ -604,8 +604,12 @@ async function settleIn(tx: WriteTx, def: Def, entry: OutboxEntry, answer: Rec |
   const base = newer ? stored.base : answer;
   const version = base ? base[def.version] : null;
   outbox.delete(entry.seq);
+  // Later changes go out on the new version. After a deletion (possible only when one entity was
+  // known under two ids: a create whose answer was lost, pulled under its server id meanwhile)
+  // they keep the version they were made on: sent, they meet the deletion (an update is a
+  // conflict with remote null, a delete a success), where no version could not be sent at all.
   for (const later of rest) {
-    if (later.frozen || later.op === 'create') continue;
+    if (later.frozen || later.op === 'create' || base === null) continue;
     later.baseVersion = version;
     outbox.put(later);
   }

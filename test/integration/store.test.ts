@@ -11,6 +11,12 @@ import type { OutboxEntry } from '../../src/outbox/entry.js';
 const backend = createTestBackend();
 let server: Awaited<ReturnType<typeof backend.start>>;
 const open: Device[] = [];
+/** The latest value of an observable that replays. */
+function latest<T>(source: { subscribe(next: (value: T) => void): unknown }): { readonly value: T | undefined } {
+  const box: { value: T | undefined } = { value: undefined };
+  source.subscribe((value) => (box.value = value));
+  return box;
+}
 const make = (...args: Parameters<typeof device>) => {
   const d = device(...args);
   open.push(d);
@@ -303,6 +309,32 @@ describe('a database written by another release', () => {
 });
 
 describe('a local write', () => {
+  it('a change queued behind a deletion keeps the version it was made on: sent, it meets the deletion as a conflict', async () => {
+    await server.admin.edit({ resource: 'todos', create: { id: 'x', title: 'X', done: false } });
+    const d = make(server.apiUrl, { namespace: 'behind-a-deletion' });
+    const h = d.client.resource(todos);
+    await h.refresh();
+    d.online.next(false);
+    await h.delete('x');
+    // A later change of the same entity behind the delete: what a rename leaves when one entity
+    // was known under two ids (a create whose answer was lost, pulled under its server id).
+    const raw = await openRaw(d.indexedDB, 'harborsync:behind-a-deletion');
+    const tx = raw.transaction('outbox', 'readwrite');
+    const { seq, ...later } = outboxEntry({ id: 'x', payload: { title: 'Later' }, baseVersion: 1, key: 'key-later' });
+    tx.objectStore('outbox').add(later);
+    await committed(tx);
+    raw.close();
+    await d.client.close();
+
+    const reopened = make(server.apiUrl, { namespace: 'behind-a-deletion' }, d.indexedDB, d.clock);
+    const conflicts = latest(reopened.client.conflicts$);
+    await reopened.client.flush();
+    await until(() => conflicts.value?.length === 1, 'the change meeting the deletion');
+    expect(conflicts.value![0]).toMatchObject({ id: 'x', remote: null });
+    expect((await server.admin.ledger('todos')).map((r) => r.op)).toEqual(['create', 'delete']);
+    expect(reopened.events.filter((e) => e.type === 'retrying')).toEqual([]);
+  });
+
   it('commits in one transaction when the tab knows the entity clean, and in one when its copy is stale, redone there on what is stored', async () => {
     await server.admin.edit({ resource: 'todos', create: { id: 'x', title: 'X', done: false } });
     await server.admin.edit({ resource: 'todos', create: { id: 'y', title: 'Y', done: false } });
