@@ -2,6 +2,7 @@ import { unwrap, type IDBPTransaction } from 'idb';
 import { StorageError, ValidationError } from '../errors.js';
 import { coalesce, type PendingOp } from '../outbox/coalesce.js';
 import { foldView, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
+import { TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
 import { OutboxMemory } from '../outbox/outbox-memory.js';
 import { replaceReferences, type Referrer } from '../outbox/remap.js';
@@ -315,15 +316,20 @@ export class LocalStore {
       if (!(await outbox.get(entry.seq))) return null;
       await outbox.delete(entry.seq);
       const rest = (await outbox.index('entity').getAll([r, from])).filter((e) => e.seq !== entry.seq);
+      // Known here under its server id too (a pull while the answer was lost): one entity, its
+      // changes from both ids in the order they were made, on the newer of the two states.
+      const known = await entities.get([r, to]);
+      const already = await outbox.index('entity').getAll([r, to]);
+      const base = known?.base && isOlderVersion(answer[def.version], known.base[def.version]) ? known.base : answer;
       const rekeyed = rest.map((e) => ({
         ...e,
         id: to,
-        baseVersion: e.frozen || e.op === 'create' ? e.baseVersion : answer[def.version],
+        baseVersion: e.frozen || e.op === 'create' ? e.baseVersion : base[def.version],
       }));
       for (const e of rekeyed) await outbox.put(e);
       await entities.delete([r, from]);
-      const view = foldView(answer, rekeyed);
-      await entities.put({ r, id: to, base: answer, view });
+      const view = foldView(base, [...already, ...rekeyed].sort((a, b) => a.seq - b.seq));
+      await entities.put({ r, id: to, base, view });
       const changes: ViewChange[] = [
         { r, id: from, view: null },
         { r, id: to, view },
@@ -457,7 +463,10 @@ export class LocalStore {
       if (options.authoritative) for (const id of existing.keys()) if (!seen.has(id)) drop(id);
       for (const id of options.deleted ?? []) if (existing.has(id)) drop(id);
       for (const [key, value] of Object.entries(options.meta ?? {})) void tx.objectStore('meta').put(value, key);
-      const cursorHeld = (options.deleted ?? []).some((id) => entriesOf(id).some(mayBeAtServer));
+      // A create the server names, perhaps applied with its answer lost, may be any deleted id.
+      const renaming = [...queued.values()].some((entries) => entries.some((e) => e.op === 'create' && e.id.startsWith(TEMP_ID_PREFIX) && mayBeAtServer(e)));
+      const deletions = options.deleted ?? [];
+      const cursorHeld = (renaming && deletions.length > 0) || deletions.some((id) => entriesOf(id).some(mayBeAtServer));
       if (options.cursor && !cursorHeld) void tx.objectStore('meta').put(options.cursor.value, options.cursor.key);
       return { changes, removed, cursorHeld };
     });

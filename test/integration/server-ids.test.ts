@@ -21,6 +21,13 @@ const tasks = defineResource({
   ids: 'server',
   references: { projectId: 'projects' },
 });
+/** The same projects, followed through the delta feed. */
+const deltaProjects = defineResource({
+  name: 'projects',
+  schema: z.object({ id: z.string(), name: z.string(), version: z.number().int() }),
+  ids: 'server',
+  delta: true,
+});
 type Project = { id: string; name: string; version: number };
 type Task = { id: string; title: string; projectId: string; version: number };
 
@@ -30,7 +37,7 @@ const open: Device[] = [];
 const make = (d: Device) => (open.push(d), d);
 
 beforeAll(async () => {
-  server = await backend.start({ serverIds: true, resources: [{ name: 'projects' }, { name: 'tasks' }] });
+  server = await backend.start({ serverIds: true, resources: [{ name: 'projects', delta: true }, { name: 'tasks' }] });
 });
 afterAll(() => backend.close());
 beforeEach(() => backend.reset());
@@ -133,6 +140,46 @@ describe("ids: 'server'", () => {
     follower.online.next(true);
     await leader.client.flush();
     expect((await applied()).map((r) => r.op)).toEqual(['create']);
+  });
+
+  it('a deletion pulled while a create may be at the server with its answer lost is named again by the next pull: the replayed answer does not bring the entity back', async () => {
+    const d = make(device(server.apiUrl, { resources: [deltaProjects], retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } }));
+    const h = d.client.resource(deltaProjects);
+    await h.refresh();
+    await server.admin.faults({ dropAfterApply: { count: 1 } });
+    const project = await h.create({ name: 'Gone soon' });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'the lost answer');
+    const [row] = await applied();
+    await server.admin.edit({ resource: 'projects', id: row!.entityId!, delete: true });
+    // The deletion names an id this device does not know yet: its create is still under a temporary one.
+    await h.refresh();
+    expect((await h.list()).map((p) => p.id)).toEqual([project.id]);
+
+    await d.clock.advance(60_000);
+    await d.client.flush();
+    expect(d.events.some((e) => e.type === 'idRemapped')).toBe(true);
+    await h.refresh();
+    expect(await h.list()).toEqual([]);
+  });
+
+  it('a create whose answer was lost, pulled meanwhile in a newer state under its server id: the replayed answer does not take it back', async () => {
+    const d = make(device(server.apiUrl, { resources: [deltaProjects], retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } }));
+    const h = d.client.resource(deltaProjects);
+    await h.refresh();
+    await server.admin.faults({ dropAfterApply: { count: 1 } });
+    await h.create({ name: 'Mine' });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'the lost answer');
+    const id = (await applied())[0]!.entityId!;
+    await server.admin.edit({ resource: 'projects', id, patch: { name: 'Renamed by another' } });
+    // Pulled under its server id while this device still knows it by its temporary one: shown twice.
+    await h.refresh();
+    expect((await h.list()).map((p) => p.name).sort()).toEqual(['Mine', 'Renamed by another']);
+
+    await d.clock.advance(60_000);
+    await d.client.flush();
+    expect(await h.list()).toEqual([{ id, name: 'Renamed by another', version: 2 }]);
+    await h.refresh();
+    expect(await h.list()).toEqual([{ id, name: 'Renamed by another', version: 2 }]);
   });
 
   it('survives a reload before the POST', async () => {
