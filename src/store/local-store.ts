@@ -297,8 +297,9 @@ export class LocalStore {
       this.outbox.setEntity(def.name, entry.id, result.rest);
       return { r: def.name, id: entry.id, view: result.view };
     });
-    if (settledElsewhere) await this.reloadOutbox();
-    return changes;
+    if (!settledElsewhere) return changes;
+    await this.reloadOutbox();
+    return this.#asStoredNow(changes);
   }
 
   /**
@@ -354,7 +355,20 @@ export class LocalStore {
       return changes;
     });
     await this.reloadOutbox();
-    return changes;
+    return changes && this.#asStoredNow(changes);
+  }
+
+  /**
+   * Changes a transaction made, as stored now: read after an await in which a later transaction
+   * (another answer, a pull) may have changed the same entities and had its views applied first,
+   * so applying these does not take a view back.
+   */
+  async #asStoredNow<C extends ViewChange | null>(changes: C[]): Promise<C[]> {
+    const ids = new Map<string, string[]>();
+    for (const change of changes) if (change) ids.set(change.r, [...(ids.get(change.r) ?? []), change.id]);
+    const stored = new Map<string, Map<string, EntityRecord | undefined>>();
+    for (const [r, list] of ids) stored.set(r, await this.loadRecords(r, list));
+    return changes.map((change) => (change ? { ...change, view: stored.get(change.r)?.get(change.id)?.view ?? null } : change));
   }
 
   /** Replaces an entity's queued entries (after a conflict decision or a failure) and its base. */

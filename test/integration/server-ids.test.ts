@@ -162,6 +162,43 @@ describe("ids: 'server'", () => {
     expect(await h.list()).toEqual([]);
   });
 
+  it("a pull that deletes the entity while the re-keying is still being applied: the view shows the deletion, not the replayed answer", async () => {
+    const d = make(device(server.apiUrl, { resources: [deltaProjects], retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } }));
+    const h = d.client.resource(deltaProjects);
+    await h.refresh();
+    await server.admin.faults({ dropAfterApply: { count: 1 } });
+    await h.create({ name: 'Gone soon' });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'the lost answer');
+    const id = (await applied())[0]!.entityId!;
+    await server.admin.edit({ resource: 'projects', id, delete: true });
+    await h.refresh();
+    // Between the re-keying transaction and its views being applied (while the outbox is read
+    // again), a pull commits the deletion and applies it first.
+    const settle = LocalStore.prototype.settleRemapped;
+    const reload = LocalStore.prototype.reloadOutbox;
+    let armed = false;
+    LocalStore.prototype.settleRemapped = function (...args) {
+      armed = true;
+      return settle.apply(this, args);
+    };
+    LocalStore.prototype.reloadOutbox = async function () {
+      if (armed) {
+        armed = false;
+        await h.refresh();
+      }
+      return reload.apply(this);
+    };
+    try {
+      await d.clock.advance(60_000);
+      await d.client.flush();
+    } finally {
+      LocalStore.prototype.settleRemapped = settle;
+      LocalStore.prototype.reloadOutbox = reload;
+    }
+    expect(d.events.some((e) => e.type === 'idRemapped')).toBe(true);
+    expect(await h.list()).toEqual([]);
+  });
+
   it('a create whose answer was lost, pulled meanwhile in a newer state under its server id: the replayed answer does not take it back', async () => {
     const d = make(device(server.apiUrl, { resources: [deltaProjects], retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } }));
     const h = d.client.resource(deltaProjects);
