@@ -902,7 +902,9 @@ class ChaosRun {
       this.problems.push(`lost: d${w.dev} ${w.kind} ${w.entity}${w.marker ? ` title=${w.marker}` : ''} (write #${w.order})`);
     }
 
-    // Convergence: every device's view equals the server's list; nothing left anywhere.
+    // Convergence: every device's view equals the server's list; nothing left anywhere. What the
+    // heal's last refreshes told the other tabs is heard first (re-read from storage, not fetched).
+    await this.quiet();
     const response = await fetch(`${this.server.apiUrl}/todos`, { headers: { Authorization: 'Bearer demo-alice' } });
     const serverRows = (await response.json()) as Todo[];
     const expected = canonical(serverRows);
