@@ -80,6 +80,21 @@ async function expectDelivered(d: Device) {
   return realId;
 }
 
+/**
+ * A device following projects through the delta feed, whose create was applied with its answer
+ * lost: the change waits to be re-sent (a minute of backoff), under its temporary id.
+ */
+async function createWithItsAnswerLost(name: string) {
+  const d = make(device(server.apiUrl, { resources: [deltaProjects], retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } }));
+  const h = d.client.resource(deltaProjects);
+  await h.refresh();
+  await server.admin.faults({ dropAfterApply: { count: 1 } });
+  const project = await h.create({ name });
+  await until(() => d.events.some((e) => e.type === 'retrying'), 'the lost answer');
+  const id = (await applied())[0]!.entityId!;
+  return { d, h, project, id };
+}
+
 describe("ids: 'server'", () => {
   it('creates offline under temporary ids, then re-keys everything once the server names them', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
@@ -143,14 +158,8 @@ describe("ids: 'server'", () => {
   });
 
   it('a deletion pulled while a create may be at the server with its answer lost is named again by the next pull: the replayed answer does not bring the entity back', async () => {
-    const d = make(device(server.apiUrl, { resources: [deltaProjects], retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } }));
-    const h = d.client.resource(deltaProjects);
-    await h.refresh();
-    await server.admin.faults({ dropAfterApply: { count: 1 } });
-    const project = await h.create({ name: 'Gone soon' });
-    await until(() => d.events.some((e) => e.type === 'retrying'), 'the lost answer');
-    const [row] = await applied();
-    await server.admin.edit({ resource: 'projects', id: row!.entityId!, delete: true });
+    const { d, h, project, id } = await createWithItsAnswerLost('Gone soon');
+    await server.admin.edit({ resource: 'projects', id, delete: true });
     // The deletion names an id this device does not know yet: its create is still under a temporary one.
     await h.refresh();
     expect((await h.list()).map((p) => p.id)).toEqual([project.id]);
@@ -163,13 +172,7 @@ describe("ids: 'server'", () => {
   });
 
   it("a pull that deletes the entity while the re-keying is still being applied: the view shows the deletion, not the replayed answer", async () => {
-    const d = make(device(server.apiUrl, { resources: [deltaProjects], retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } }));
-    const h = d.client.resource(deltaProjects);
-    await h.refresh();
-    await server.admin.faults({ dropAfterApply: { count: 1 } });
-    await h.create({ name: 'Gone soon' });
-    await until(() => d.events.some((e) => e.type === 'retrying'), 'the lost answer');
-    const id = (await applied())[0]!.entityId!;
+    const { d, h, id } = await createWithItsAnswerLost('Gone soon');
     await server.admin.edit({ resource: 'projects', id, delete: true });
     await h.refresh();
     // Between the re-keying transaction and its views being applied (while the outbox is read
@@ -200,13 +203,7 @@ describe("ids: 'server'", () => {
   });
 
   it('a create whose answer was lost, pulled meanwhile in a newer state under its server id: the replayed answer does not take it back', async () => {
-    const d = make(device(server.apiUrl, { resources: [deltaProjects], retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } }));
-    const h = d.client.resource(deltaProjects);
-    await h.refresh();
-    await server.admin.faults({ dropAfterApply: { count: 1 } });
-    await h.create({ name: 'Mine' });
-    await until(() => d.events.some((e) => e.type === 'retrying'), 'the lost answer');
-    const id = (await applied())[0]!.entityId!;
+    const { d, h, id } = await createWithItsAnswerLost('Mine');
     await server.admin.edit({ resource: 'projects', id, patch: { name: 'Renamed by another' } });
     // Pulled under its server id while this device still knows it by its temporary one: shown twice.
     await h.refresh();
