@@ -365,7 +365,12 @@ export class LocalStore {
    */
   async #asStoredNow<C extends ViewChange | null>(changes: C[]): Promise<C[]> {
     const ids = new Map<string, string[]>();
-    for (const change of changes) if (change) ids.set(change.r, [...(ids.get(change.r) ?? []), change.id]);
+    for (const change of changes) {
+      if (!change) continue;
+      const list = ids.get(change.r);
+      if (list) list.push(change.id);
+      else ids.set(change.r, [change.id]);
+    }
     const stored = new Map<string, Map<string, EntityRecord | undefined>>();
     for (const [r, list] of ids) stored.set(r, await this.loadRecords(r, list));
     return changes.map((change) => (change ? { ...change, view: stored.get(change.r)?.get(change.id)?.view ?? null } : change));
@@ -414,9 +419,8 @@ export class LocalStore {
       meta?: Record<string, unknown>;
       /**
        * A delta cursor to store with the answer, unless the answer deletes an entity with a
-       * change that may be at the server (sent, answer still to come, or parked after its answer
-       * was lost): a deletion cannot be ordered against that answer, so the cursor stays before
-       * it and the next pull names it again.
+       * change in flight (sent, answer still to come): a deletion cannot be ordered against that
+       * answer, so the cursor stays before it and the next pull names it again.
        */
       cursor?: { key: string; value: string };
     },
@@ -475,12 +479,17 @@ export class LocalStore {
         }
       };
       if (options.authoritative) for (const id of existing.keys()) if (!seen.has(id)) drop(id);
-      for (const id of options.deleted ?? []) if (existing.has(id)) drop(id);
+      for (const id of options.deleted ?? []) {
+        if (existing.has(id)) drop(id);
+        // Not stored here (evicted by another tab) yet perhaps shown: its views drop it too.
+        else if (entriesOf(id).length === 0) changes.push({ r, id, view: null });
+      }
       for (const [key, value] of Object.entries(options.meta ?? {})) void tx.objectStore('meta').put(value, key);
-      // A create the server names, perhaps applied with its answer lost, may be any deleted id.
-      const renaming = [...queued.values()].some((entries) => entries.some((e) => e.op === 'create' && e.id.startsWith(TEMP_ID_PREFIX) && mayBeAtServer(e)));
+      // A create the server names, in flight, may be any deleted id.
       const deletions = options.deleted ?? [];
-      const cursorHeld = (renaming && deletions.length > 0) || deletions.some((id) => entriesOf(id).some(mayBeAtServer));
+      const renaming =
+        deletions.length > 0 && [...queued.values()].some((entries) => entries.some((e) => e.op === 'create' && e.id.startsWith(TEMP_ID_PREFIX) && inFlight(e)));
+      const cursorHeld = renaming || deletions.some((id) => entriesOf(id).some(inFlight));
       if (options.cursor && !cursorHeld) void tx.objectStore('meta').put(options.cursor.value, options.cursor.key);
       return { changes, removed, cursorHeld };
     });
@@ -529,12 +538,12 @@ function isClean(stored: EntityRecord | undefined, cached: Rec | null): boolean 
 }
 
 /**
- * A change a request may have carried with its answer still to come: frozen and queued, or
- * parked after retryable failures (its answer may have been lost; `retry()` re-sends it with its
- * key, and the server replays that answer).
+ * A change a request carried, with its answer still to come (it is re-sent with its key until it
+ * is). Held cursors wait for such answers only: a change parked in failed$ may wait for days, and
+ * a held cursor stops the feed at its first page.
  */
-function mayBeAtServer(entry: OutboxEntry): boolean {
-  return entry.frozen && (entry.state === 'queued' || (entry.state === 'failed' && !entry.failure?.rejected));
+function inFlight(entry: OutboxEntry): boolean {
+  return entry.frozen && entry.state === 'queued';
 }
 
 /** The copy carries the version the server gave it (a create not yet confirmed has none). */

@@ -138,6 +138,13 @@ describe("load: 'on-demand' over 100,000 rows", () => {
     await b.client.flush();
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(shownInB.last().data).toHaveLength(100);
+
+    // One of them is deleted on the server: not stored any more, yet the tab that shows it drops it.
+    const gone = shownInB.last().data[0]!;
+    await server.admin.edit({ resource: 'orders', id: gone.id, delete: true });
+    await b.client.resource(orders).refresh();
+    await until(() => !shownInB.last().data.some((o) => o.id === gone.id), 'the deletion in the tab that showed it');
+    await server.admin.edit({ resource: 'orders', create: gone });
   });
 
   it('offline, answers from what was loaded, says it is not fetching, and refetches when online', async () => {
