@@ -419,8 +419,9 @@ export class LocalStore {
       meta?: Record<string, unknown>;
       /**
        * A delta cursor to store with the answer, unless the answer deletes an entity with a
-       * change in flight (sent, answer still to come): a deletion cannot be ordered against that
-       * answer, so the cursor stays before it and the next pull names it again.
+       * change that may be at the server (sent, answer still to come, or parked after its answer
+       * was lost): a deletion cannot be ordered against that answer, so the cursor stays before
+       * it and the next pull names it again.
        */
       cursor?: { key: string; value: string };
     },
@@ -485,11 +486,11 @@ export class LocalStore {
         else if (entriesOf(id).length === 0) changes.push({ r, id, view: null });
       }
       for (const [key, value] of Object.entries(options.meta ?? {})) void tx.objectStore('meta').put(value, key);
-      // A create the server names, in flight, may be any deleted id.
+      // A create the server names, perhaps applied with its answer lost, may be any deleted id.
       const deletions = options.deleted ?? [];
       const renaming =
-        deletions.length > 0 && [...queued.values()].some((entries) => entries.some((e) => e.op === 'create' && e.id.startsWith(TEMP_ID_PREFIX) && inFlight(e)));
-      const cursorHeld = renaming || deletions.some((id) => entriesOf(id).some(inFlight));
+        deletions.length > 0 && [...queued.values()].some((entries) => entries.some((e) => e.op === 'create' && e.id.startsWith(TEMP_ID_PREFIX) && mayBeAtServer(e)));
+      const cursorHeld = renaming || deletions.some((id) => entriesOf(id).some(mayBeAtServer));
       if (options.cursor && !cursorHeld) void tx.objectStore('meta').put(options.cursor.value, options.cursor.key);
       return { changes, removed, cursorHeld };
     });
@@ -538,12 +539,12 @@ function isClean(stored: EntityRecord | undefined, cached: Rec | null): boolean 
 }
 
 /**
- * A change a request carried, with its answer still to come (it is re-sent with its key until it
- * is). Held cursors wait for such answers only: a change parked in failed$ may wait for days, and
- * a held cursor stops the feed at its first page.
+ * A change a request may have carried with its answer still to come: frozen and queued, or
+ * parked after retryable failures (its answer may have been lost; `retry()` re-sends it with its
+ * key, and the server replays that answer).
  */
-function inFlight(entry: OutboxEntry): boolean {
-  return entry.frozen && entry.state === 'queued';
+function mayBeAtServer(entry: OutboxEntry): boolean {
+  return entry.frozen && (entry.state === 'queued' || (entry.state === 'failed' && !entry.failure?.rejected));
 }
 
 /** The copy carries the version the server gave it (a create not yet confirmed has none). */

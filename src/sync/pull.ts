@@ -52,6 +52,7 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
     let removed = 0;
     if (def.delta) {
       let cursor = (await host.store.getMeta<string>(cursorKey(def.name))) ?? null;
+      let held = false;
       for (let page = 0; page < MAX_DELTA_PAGES; page++) {
         const answer = (await host.transport.delta(def, cursor)) as Rec | null;
         if (typeof answer !== 'object' || answer === null || !Array.isArray(answer['items'])) {
@@ -61,20 +62,23 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
         const next = answer['cursor'];
         if (typeof next !== 'string') throw shapeError(def, 'the delta answer has no string cursor');
         const { valid } = await parseAll(host, def, answer['items']);
-        // The cursor is stored with the page, unless the page deletes an entity whose change
-        // may be at the server: then it stays, and the next pull names the deletion again once
-        // that change's answer is in (the feed carries no tombstone version to order them by).
+        // The cursor is stored with the page, unless the page (or one before it) deletes an
+        // entity whose change may be at the server: then it stays, and the next pull names the
+        // deletion again once that change's answer is in (the feed carries no tombstone version
+        // to order them by). The pages after it are still read: a change parked for days must
+        // not stop the feed, only make each pull start from the held cursor.
         const result = await host.store.applyPull(def, valid, {
           authoritative: false,
           deleted,
           meta: { [syncedAtKey(def.name)]: at },
-          cursor: { key: cursorKey(def.name), value: next },
+          cursor: held ? undefined : { key: cursorKey(def.name), value: next },
         });
+        held ||= result.cursorHeld;
         host.applied(result.changes);
         count += valid.length;
         removed += result.removed;
         cursor = next;
-        if (result.cursorHeld || answer['hasMore'] !== true) break;
+        if (answer['hasMore'] !== true) break;
       }
     } else {
       const answer = await host.transport.list(def);

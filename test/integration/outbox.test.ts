@@ -297,6 +297,33 @@ describe('delivery', () => {
     expect(await h.get('a')).toMatchObject({ title: 'Theirs', version: 3 });
   });
 
+  it('a deletion pulled while such a change is parked is named again by the next pull: the replayed answer does not bring the entity back', async () => {
+    const { d, h, failed } = await parkedAfterALostAnswer();
+    await suite.server.admin.edit({ resource: 'todos', id: 'a', delete: true });
+    await h.refresh();
+    // The parked change keeps the entity shown until it meets the deletion.
+    expect((await h.list()).map((t) => t.id)).toEqual(['a']);
+
+    await failed.value[0]!.retry();
+    await d.client.flush();
+    expect(failed.value).toEqual([]);
+    // The server replayed the update's first answer: an entity it has deleted since.
+    expect((await ledger()).filter((r) => r.op === 'update')).toHaveLength(1);
+    await h.refresh();
+    expect(await h.list()).toEqual([]);
+  });
+
+  it('a cursor held for such a change does not stop the feed: the pages after the deletion are still read', async () => {
+    const { h } = await parkedAfterALostAnswer();
+    await suite.server.admin.edit({ resource: 'todos', id: 'a', delete: true });
+    // More changes than one delta page holds (500), all after the deletion.
+    await suite.server.admin.seed('todos', 600);
+    await h.refresh();
+    expect(await h.list()).toHaveLength(601);
+    await h.refresh();
+    expect(await h.list()).toHaveLength(601);
+  });
+
   it('a change made after retry() of a parked entry goes after it, not into it: the keyed payload stays as sent', async () => {
     const { d, h, failed } = await parkedAfterALostAnswer();
 
