@@ -480,14 +480,14 @@ export class LocalStore {
         }
       };
       if (options.authoritative) for (const id of existing.keys()) if (!seen.has(id)) drop(id);
-      for (const id of options.deleted ?? []) {
+      const deletions = options.deleted ?? [];
+      for (const id of deletions) {
         if (existing.has(id)) drop(id);
         // Not stored here (evicted by another tab) yet perhaps shown: its views drop it too.
         else if (entriesOf(id).length === 0) changes.push({ r, id, view: null });
       }
       for (const [key, value] of Object.entries(options.meta ?? {})) void tx.objectStore('meta').put(value, key);
       // A create the server names, perhaps applied with its answer lost, may be any deleted id.
-      const deletions = options.deleted ?? [];
       const renaming =
         deletions.length > 0 && [...queued.values()].some((entries) => entries.some((e) => e.op === 'create' && e.id.startsWith(TEMP_ID_PREFIX) && mayBeAtServer(e)));
       const cursorHeld = renaming || deletions.some((id) => entriesOf(id).some(mayBeAtServer));
