@@ -1,4 +1,5 @@
 import { TEMP_ID_PREFIX } from '../internal/ids.js';
+import { deepEqual } from '../internal/plain.js';
 import type { ResourceDefinition } from '../types.js';
 
 type Rec = Record<string, unknown>;
@@ -40,5 +41,43 @@ export function waitsForId(payload: Rec | null, fields: readonly string[]): bool
   return fields.some((field) => {
     const v = payload[field];
     return typeof v === 'string' && v.startsWith(TEMP_ID_PREFIX);
+  });
+}
+
+/**
+ * The queued changes of one entity known here under two ids (its create's answer was lost, and a
+ * pull brought it under its real id), put together in outbox order. Each id's changes were made
+ * without the other's, and a change coalesced into an earlier entry sits at that entry's place,
+ * so outbox order is not the order the two ids' changes were made in. Each field is brought to
+ * the value of the entry changed last (`changedAt`) that sets it: later entries setting it carry
+ * that value too, unless a request may have gone out with their payload under the key it will
+ * be sent with again (frozen, and not parked as a conflict, whose decision sends under a new
+ * key). A coalesced entry's fields count as changed at its last change: the entry records no
+ * time per field.
+ */
+export function latestValuesLast<E extends { op: string; payload: Rec | null; frozen: boolean; state: string; changedAt: number }>(
+  entries: readonly E[],
+  keyField: string,
+): E[] {
+  const latest = new Map<string, { at: number; value: unknown; index: number }>();
+  entries.forEach((entry, index) => {
+    if (entry.op === 'delete' || entry.payload === null) return;
+    for (const [field, value] of Object.entries(entry.payload)) {
+      if (field === keyField) continue;
+      const known = latest.get(field);
+      if (!known || entry.changedAt >= known.at) latest.set(field, { at: entry.changedAt, value, index });
+    }
+  });
+  return entries.map((entry, index) => {
+    if ((entry.frozen && entry.state !== 'conflict') || entry.op === 'delete' || entry.payload === null) return entry;
+    let payload: Rec | null = null;
+    for (const field of Object.keys(entry.payload)) {
+      const winner = latest.get(field);
+      if (winner && winner.index < index && !deepEqual(winner.value, entry.payload[field])) {
+        payload ??= { ...entry.payload };
+        payload[field] = winner.value;
+      }
+    }
+    return payload ? { ...entry, payload } : entry;
   });
 }

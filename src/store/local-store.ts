@@ -5,7 +5,7 @@ import { foldView, toPendingOp, type NewEntry, type OutboxEntry } from '../outbo
 import { TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
 import { OutboxMemory } from '../outbox/outbox-memory.js';
-import { replaceReferences, type Referrer } from '../outbox/remap.js';
+import { latestValuesLast, replaceReferences, type Referrer } from '../outbox/remap.js';
 import type { ResourceDefinition } from '../types.js';
 import { deleteDatabase, isEntityRecord, openDatabase, recordsOf, toStorageError, type EntityRecord, type HarborDB, type HarborSchema } from './db.js';
 
@@ -318,7 +318,8 @@ export class LocalStore {
       await outbox.delete(entry.seq);
       const rest = (await outbox.index('entity').getAll([r, from])).filter((e) => e.seq !== entry.seq);
       // Known here under its server id too (a pull while the answer was lost): one entity, its
-      // changes from both ids in the order they were made, on the newer of the two states.
+      // changes from both ids in outbox order, each field ending on its latest value, on the
+      // newer of the two states.
       const known = await entities.get([r, to]);
       const already = await outbox.index('entity').getAll([r, to]);
       const base = known?.base && isOlderVersion(answer[def.version], known.base[def.version]) ? known.base : answer;
@@ -327,9 +328,11 @@ export class LocalStore {
         id: to,
         baseVersion: e.frozen || e.op === 'create' ? e.baseVersion : base[def.version],
       }));
-      for (const e of rekeyed) await outbox.put(e);
+      const merged = latestValuesLast([...already, ...rekeyed].sort((a, b) => a.seq - b.seq), def.key);
+      const before = new Map(already.map((e) => [e.seq, e]));
+      for (const e of merged) if (before.get(e.seq) !== e) await outbox.put(e);
       await entities.delete([r, from]);
-      const view = foldView(base, [...already, ...rekeyed].sort((a, b) => a.seq - b.seq));
+      const view = foldView(base, merged);
       await entities.put({ r, id: to, base, view });
       const changes: ViewChange[] = [
         { r, id: from, view: null },

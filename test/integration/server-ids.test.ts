@@ -1,3 +1,4 @@
+import { firstValueFrom } from 'rxjs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
@@ -27,6 +28,14 @@ const deltaProjects = defineResource({
   schema: z.object({ id: z.string(), name: z.string(), version: z.number().int() }),
   ids: 'server',
   delta: true,
+});
+/** The same, its conflicts left to the app. */
+const manualDeltaProjects = defineResource({
+  name: 'projects',
+  schema: z.object({ id: z.string(), name: z.string(), version: z.number().int() }),
+  ids: 'server',
+  delta: true,
+  conflicts: 'manual',
 });
 type Project = { id: string; name: string; version: number };
 type Task = { id: string; title: string; projectId: string; version: number };
@@ -84,9 +93,9 @@ async function expectDelivered(d: Device) {
  * A device following projects through the delta feed, whose create was applied with its answer
  * lost: the change waits to be re-sent (a minute of backoff), under its temporary id.
  */
-async function createWithItsAnswerLost(name: string) {
-  const d = make(device(server.apiUrl, { resources: [deltaProjects], retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } }));
-  const h = d.client.resource(deltaProjects);
+async function createWithItsAnswerLost(name: string, resource = deltaProjects) {
+  const d = make(device(server.apiUrl, { resources: [resource], retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } }));
+  const h = d.client.resource(resource);
   await h.refresh();
   await server.admin.faults({ dropAfterApply: { count: 1 } });
   const project = await h.create({ name });
@@ -214,6 +223,30 @@ describe("ids: 'server'", () => {
     expect(await h.list()).toEqual([{ id, name: 'Renamed by another', version: 2 }]);
     await h.refresh();
     expect(await h.list()).toEqual([{ id, name: 'Renamed by another', version: 2 }]);
+  });
+
+  it('changes made under both ids before the re-keying: each field ends on the value written last, whatever the outbox order', async () => {
+    const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects);
+    await h.refresh();
+    await server.admin.edit({ resource: 'projects', id, patch: { name: 'Renamed by another' } });
+    // Queued behind the create, which backs off.
+    await h.update(project.id, { name: 'first, under the temporary id' });
+    await d.clock.advance(1_000);
+    // Sent at once, it meets the other rename and is parked.
+    await h.update(id, { name: 'second, under the server id' });
+    await d.client.flush();
+    expect(await firstValueFrom(d.client.conflicts$)).toHaveLength(1);
+    await d.clock.advance(1_000);
+    // Coalesced into the temporary id's entry, which sits before the server id's in the outbox.
+    await h.update(project.id, { name: 'third, under the temporary id' });
+
+    await d.clock.advance(60_000);
+    await d.client.flush();
+    expect(d.events.some((e) => e.type === 'idRemapped')).toBe(true);
+    expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[id, 'third, under the temporary id']]);
+    for (const conflict of await firstValueFrom(d.client.conflicts$)) await conflict.resolve('local');
+    await d.client.flush();
+    expect((await api<Project[]>('/projects')).map((p) => p.name)).toEqual(['third, under the temporary id']);
   });
 
   it('survives a reload before the POST', async () => {
