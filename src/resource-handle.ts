@@ -225,9 +225,9 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     }
     this.#release(id);
     if (!this.isWriting(id)) host.applied(change);
-    const entries = host.store.outbox.entriesOf(def.name, id);
-    const last = entries.at(-1);
-    host.emit({ type: 'enqueued', at: host.env.clock.now(), resource: def.name, id, op: op.op, seq: last?.seq ?? -1 });
+    const last = host.store.outbox.entriesOf(def.name, id).at(-1);
+    // Nothing queued: a delete that cancelled a create never sent.
+    if (last) host.emit({ type: 'enqueued', at: host.env.clock.now(), resource: def.name, id, op: op.op, seq: last.seq });
     host.written(def.name, id);
     if (options.wait === 'server') {
       const answer = last ? await host.waitFor(last.seq, options.signal) : null;

@@ -118,6 +118,7 @@ export type ConflictStrategy<T = Entity> = 'merge' | 'server-wins' | 'client-win
 
 /** A typed log of what the client does, for devtools and for telling the user. */
 export type SyncEvent =
+  /** A local change is stored; `seq` is the outbox entry carrying it (a new one, or the unsent one it coalesced into). */
   | { type: 'enqueued'; at: number; resource: string; id: string; op: MutationOp; seq: number }
   | { type: 'sent'; at: number; resource: string; id: string; op: MutationOp; seq: number; attempt: number }
   | { type: 'succeeded'; at: number; resource: string; id: string; op: MutationOp; seq: number }

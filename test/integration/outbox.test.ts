@@ -117,6 +117,23 @@ describe('delivery', () => {
     expect(await h.get('a')).toEqual({ id: 'a', title: 'A9', done: false, version: 2 });
   });
 
+  it("'enqueued' names the entry carrying each change; a delete that cancels an unsent create queues nothing and says nothing", async () => {
+    const d = make(suite.server.apiUrl);
+    const h = d.client.resource(todos);
+    d.online.next(false);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await h.update('a', { title: 'A2' });
+    await h.delete('a');
+    const enqueued = d.events.flatMap((e) => (e.type === 'enqueued' ? [[e.op, e.seq]] : []));
+    expect(enqueued).toEqual([
+      ['create', 1],
+      ['update', 1],
+    ]);
+    d.online.next(true);
+    await d.client.flush();
+    expect(await ledger()).toEqual([]);
+  });
+
   it('retries a dropped request with the same key: applied once', async () => {
     const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 100, maxDelayMs: 1000 } });
     await suite.server.admin.faults({ dropBeforeApply: { count: 1 } });
