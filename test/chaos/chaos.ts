@@ -861,6 +861,17 @@ class ChaosRun {
       }
     }
 
+    // The server's record of a create names the temporary id it was made under too: the marker
+    // it carried was written under that id. A tab that re-keyed it and closed (crashed) before
+    // reporting 'idRemapped' leaves no event of it.
+    for (const row of ledger) {
+      const title = row.op === 'create' ? titleOf(row) : undefined;
+      if (title === undefined || row.entityId === null) continue;
+      const write = this.writes.find((w) => w.marker === title && w.entity.startsWith('tmp:'));
+      const known = write && (this.renamed.get(write.entity) ?? []);
+      if (write && known && !known.includes(row.entityId)) this.renamed.set(write.entity, [...known, row.entityId]);
+    }
+
     // Lost: a resolved write neither applied, superseded, resolved away, nor visible. An entity
     // the server renamed goes by both names: a create's temporary id and the id it got, or a
     // deleted entity's id and the one it got when a conflict resolved 'local' created it again.
