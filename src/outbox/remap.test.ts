@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineResource } from '../resource.js';
-import { latestValuesLast, referrersOf, replaceReferences, waitsForId } from './remap.js';
+import { mergeTwins, referrersOf, replaceReferences, waitsForId } from './remap.js';
 
 const schema = z.object({ id: z.string() });
 const projects = defineResource({ name: 'projects', schema });
@@ -43,68 +43,104 @@ describe('remap', () => {
   });
 });
 
-describe('latestValuesLast', () => {
-  type Twin = { op: 'create' | 'update' | 'delete'; payload: Record<string, unknown> | null; frozen: boolean; state: 'queued' | 'conflict' | 'failed'; changedAt: number };
-  const update = (changedAt: number, payload: Record<string, unknown>, frozen = false, state: Twin['state'] = 'queued'): Twin => ({ op: 'update', payload, frozen, state, changedAt });
+describe('mergeTwins', () => {
+  type Twin = {
+    n: number;
+    op: 'create' | 'update' | 'delete';
+    payload: Record<string, unknown> | null;
+    frozen: boolean;
+    state: 'queued' | 'conflict' | 'failed';
+    changedAt: number;
+  };
+  let next = 0;
+  const update = (changedAt: number, payload: Record<string, unknown>, frozen = false, state: Twin['state'] = 'queued'): Twin => ({
+    n: next++,
+    op: 'update',
+    payload,
+    frozen,
+    state,
+    changedAt,
+  });
+  const remove = (changedAt: number, frozen = false): Twin => ({ n: next++, op: 'delete', payload: null, frozen, state: 'queued', changedAt });
+  const values = (entries: Twin[]) => mergeTwins(entries, 'id').kept.map((e) => e.payload);
 
   it('gives a later entry the value of an earlier one changed after it (a coalesced entry under the other id)', () => {
     // Outbox order: the temporary id's entry, coalesced until t=166, then the real id's, changed at t=138.
     const entries = [update(166, { title: 'made last', done: true }), update(138, { title: 'made first' })];
-    const out = latestValuesLast(entries, 'id');
-    expect(out[1]!.payload).toEqual({ title: 'made last' });
-    expect(out[0]).toBe(entries[0]);
+    const { kept, dropped } = mergeTwins(entries, 'id');
+    expect(kept[1]!.payload).toEqual({ title: 'made last' });
+    expect(kept[0]).toBe(entries[0]);
+    expect(dropped).toEqual([]);
     expect(entries[1]!.payload).toEqual({ title: 'made first' });
   });
 
-  it('leaves frozen entries, deletes, the key field and entries already in time order as they are', () => {
+  it('leaves entries that may go out again under their key, the key field and entries already in time order as they are', () => {
     const inOrder = [update(1, { title: 'a' }), update(2, { title: 'b' })];
-    expect(latestValuesLast(inOrder, 'id')).toEqual(inOrder);
-    const frozen = [update(5, { title: 'late' }), update(2, { title: 'sent' }, true), update(3, { title: 'parked' }, true, 'failed')];
-    expect(latestValuesLast(frozen, 'id').slice(1)).toEqual(frozen.slice(1));
+    expect(mergeTwins(inOrder, 'id')).toEqual({ kept: inOrder, dropped: [] });
+    const fixed = [update(5, { title: 'late' }), update(2, { title: 'sent' }, true), update(3, { title: 'parked' }, true, 'failed')];
+    expect(mergeTwins(fixed, 'id').kept.slice(1)).toEqual(fixed.slice(1));
     const keyed: Twin[] = [
-      { op: 'create', payload: { id: '7', title: 'x' }, frozen: false, state: 'queued', changedAt: 9 },
-      { op: 'create', payload: { id: '8' }, frozen: false, state: 'queued', changedAt: 1 },
+      { n: next++, op: 'create', payload: { id: '7', title: 'x' }, frozen: false, state: 'queued', changedAt: 9 },
+      { n: next++, op: 'create', payload: { id: '8' }, frozen: false, state: 'queued', changedAt: 1 },
     ];
-    expect(latestValuesLast(keyed, 'id')[1]!.payload).toEqual({ id: '8' });
-    const deleted: Twin[] = [update(9, { title: 'x' }), { op: 'delete', payload: null, frozen: false, state: 'queued', changedAt: 1 }];
-    expect(latestValuesLast(deleted, 'id')).toEqual(deleted);
+    expect(values(keyed)[1]).toEqual({ id: '8' });
   });
 
   it('brings a change parked as a conflict along too: its decision goes out under a new key', () => {
-    const entries = [update(9, { title: 'late' }), update(2, { title: 'parked' }, true, 'conflict')];
-    expect(latestValuesLast(entries, 'id')[1]!.payload).toEqual({ title: 'late' });
+    expect(values([update(9, { title: 'late' }), update(2, { title: 'parked' }, true, 'conflict')])[1]).toEqual({ title: 'late' });
   });
 
-  const twin = fc.record({
-    op: fc.constantFrom<'create' | 'update' | 'delete'>('create', 'update', 'update', 'delete'),
-    payload: fc.dictionary(fc.constantFrom('title', 'done', 'note'), fc.integer({ min: 0, max: 3 }), { minKeys: 1 }),
-    frozen: fc.boolean(),
-    state: fc.constantFrom<Twin['state']>('queued', 'queued', 'conflict', 'failed'),
-    changedAt: fc.integer({ min: 0, max: 20 }),
-  }).map((e): Twin => ({ ...e, payload: e.op === 'delete' ? null : e.payload }));
+  it('a change made after a delete under the other id keeps the entity: the delete is dropped, unless it may be out', () => {
+    const entries = [remove(1), update(5, { title: 'kept' })];
+    expect(mergeTwins(entries, 'id')).toEqual({ kept: [entries[1]], dropped: [entries[0]] });
+    const sent = [remove(1, true), update(5, { title: 'kept' })];
+    expect(mergeTwins(sent, 'id')).toEqual({ kept: sent, dropped: [] });
+  });
 
-  const fixed = (e: Twin) => e.frozen && e.state !== 'conflict';
+  it('a delete made after changes under the other id removes it: the changes made before are dropped', () => {
+    const entries = [update(1, { title: 'a' }), update(3, { title: 'b' }, true), remove(5), update(2, { title: 'c' })];
+    expect(mergeTwins(entries, 'id')).toEqual({ kept: [entries[1], entries[2]], dropped: [entries[0], entries[3]] });
+  });
 
-  it('ends each field, applied in outbox order, on the value of the entry that set it last in time', () => {
+  const twin = fc
+    .record({
+      op: fc.constantFrom<Twin['op']>('create', 'update', 'update', 'delete'),
+      payload: fc.dictionary(fc.constantFrom('title', 'done', 'note'), fc.integer({ min: 0, max: 3 }), { minKeys: 1 }),
+      frozen: fc.boolean(),
+      state: fc.constantFrom<Twin['state']>('queued', 'queued', 'conflict', 'failed'),
+      changedAt: fc.integer({ min: 0, max: 20 }),
+    })
+    .map((e): Twin => ({ ...e, n: next++, payload: e.op === 'delete' ? null : e.payload }));
+  const isFixed = (e: Twin) => e.frozen && e.state !== 'conflict';
+
+  it('keeps or drops every entry; the change made last decides whether the entity stays; each field ends on its latest value', () => {
     fc.assert(
-      fc.property(fc.array(twin, { maxLength: 8 }), (entries) => {
-        const out = latestValuesLast(entries, 'id');
-        expect(out).toHaveLength(entries.length);
+      fc.property(fc.array(twin, { minLength: 1, maxLength: 8 }), (entries) => {
+        const { kept, dropped } = mergeTwins(entries, 'id');
+        expect([...kept, ...dropped].map((e) => e.n).sort((a, b) => a - b)).toEqual(entries.map((e) => e.n).sort((a, b) => a - b));
+        expect(kept.map((e) => e.n)).toEqual(entries.filter((e) => kept.some((k) => k.n === e.n)).map((e) => e.n));
+        for (const e of entries) if (isFixed(e)) expect(kept).toContain(e);
+        const last = entries.reduce((a, b) => (b.changedAt >= a.changedAt ? b : a));
+        expect(kept.some((e) => e.n === last.n)).toBe(true);
+        const against = kept.filter((e) => e.n !== last.n && (e.op === 'delete') !== (last.op === 'delete'));
+        expect(against.every(isFixed)).toBe(true);
         const sets = (e: Twin) => (e.op === 'delete' ? [] : Object.keys(e.payload!));
+        const original = new Map(entries.map((e) => [e.n, e]));
         for (const field of ['title', 'done', 'note']) {
-          const setters = entries.map((e, i) => ({ e, i })).filter(({ e }) => sets(e).includes(field));
+          const setters = kept.map((e, i) => ({ e: original.get(e.n)!, i })).filter(({ e }) => sets(e).includes(field));
           if (setters.length === 0) continue;
           const winner = setters.reduce((a, b) => (b.e.changedAt >= a.e.changedAt ? b : a));
-          // A frozen entry after the winner with another value keeps it: its request may be out.
+          // A later entry that may go out under its key keeps its value.
           const lastSetter = setters.at(-1)!;
-          const expected = fixed(lastSetter.e) ? lastSetter.e.payload![field] : winner.e.payload![field];
-          expect(out[lastSetter.i]!.payload![field]).toEqual(expected);
+          const expected = isFixed(lastSetter.e) ? lastSetter.e.payload![field] : winner.e.payload![field];
+          expect(kept[lastSetter.i]!.payload![field]).toEqual(expected);
         }
-        entries.forEach((e, i) => {
-          if (fixed(e) || e.op === 'delete') expect(out[i]).toBe(e);
-          else expect(Object.keys(out[i]!.payload!)).toEqual(Object.keys(e.payload!));
+        kept.forEach((e) => {
+          const before = original.get(e.n)!;
+          if (isFixed(before) || before.op === 'delete') expect(e).toBe(before);
+          else expect(Object.keys(e.payload!)).toEqual(Object.keys(before.payload!));
         });
-        expect(latestValuesLast(out, 'id')).toEqual(out);
+        expect(mergeTwins(kept, 'id')).toEqual({ kept, dropped: [] });
       }),
     );
   });

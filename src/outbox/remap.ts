@@ -44,21 +44,36 @@ export function waitsForId(payload: Rec | null, fields: readonly string[]): bool
   });
 }
 
+type TwinEntry = { op: string; payload: Rec | null; frozen: boolean; state: string; changedAt: number };
+
+/** An entry whose payload may still go out under the key it was sent with: never edited again. */
+const isFixed = (entry: TwinEntry) => entry.frozen && entry.state !== 'conflict';
+
 /**
  * The queued changes of one entity known here under two ids (its create's answer was lost, and a
  * pull brought it under its real id), put together in outbox order. Each id's changes were made
  * without the other's, and a change coalesced into an earlier entry sits at that entry's place,
- * so outbox order is not the order the two ids' changes were made in. Each field is brought to
- * the value of the entry changed last (`changedAt`) that sets it: later entries setting it carry
- * that value too, unless a request may have gone out with their payload under the key it will
- * be sent with again (frozen, and not parked as a conflict, whose decision sends under a new
- * key). A coalesced entry's fields count as changed at its last change: the entry records no
- * time per field.
+ * so outbox order is not the order the two ids' changes were made in. The change made last
+ * (`changedAt`) decides:
+ * - whether the entity stays: after a delete made last, the changes made before it are dropped;
+ *   after a create or an update made last, the deletes made before it are;
+ * - each field's value: later entries that set it carry the value of the entry changed last.
+ * Entries that may go out again under the key they were sent with (frozen, and not parked as a
+ * conflict, whose decision is sent under a new key) are left as they are. A coalesced entry's
+ * fields count as changed at its last change: the entry records no time per field.
  */
-export function latestValuesLast<E extends { op: string; payload: Rec | null; frozen: boolean; state: string; changedAt: number }>(
-  entries: readonly E[],
-  keyField: string,
-): E[] {
+export function mergeTwins<E extends TwinEntry>(entries: readonly E[], keyField: string): { kept: E[]; dropped: E[] } {
+  let last: E | undefined;
+  for (const entry of entries) if (!last || entry.changedAt >= last.changedAt) last = entry;
+  const dropped = entries.filter(
+    (entry) => entry !== last && !isFixed(entry) && entry.changedAt <= last!.changedAt && (last!.op === 'delete') !== (entry.op === 'delete'),
+  );
+  const kept = dropped.length ? entries.filter((entry) => !dropped.includes(entry)) : [...entries];
+  return { kept: latestValuesLast(kept, keyField), dropped };
+}
+
+/** Each field, applied in outbox order, ends on the value of the entry changed last that sets it. */
+function latestValuesLast<E extends TwinEntry>(entries: readonly E[], keyField: string): E[] {
   const latest = new Map<string, { at: number; value: unknown; index: number }>();
   entries.forEach((entry, index) => {
     if (entry.op === 'delete' || entry.payload === null) return;
@@ -69,7 +84,7 @@ export function latestValuesLast<E extends { op: string; payload: Rec | null; fr
     }
   });
   return entries.map((entry, index) => {
-    if ((entry.frozen && entry.state !== 'conflict') || entry.op === 'delete' || entry.payload === null) return entry;
+    if (isFixed(entry) || entry.op === 'delete' || entry.payload === null) return entry;
     let payload: Rec | null = null;
     for (const field of Object.keys(entry.payload)) {
       const winner = latest.get(field);

@@ -357,11 +357,13 @@ export class Replayer {
     const host = this.#host;
     const newId = answer && entry.op === 'create' ? normalizeId(answer[def.key]) : undefined;
     if (answer && newId !== undefined && newId !== entry.id) {
-      const changes = await host.store.settleRemapped(def, entry, answer, newId, referrersOf(host.definitions(), def.name));
-      if (changes) {
+      const remapped = await host.store.settleRemapped(def, entry, answer, newId, referrersOf(host.definitions(), def.name));
+      if (remapped) {
         host.remapped(def.name, entry.id, newId);
-        host.applied(changes);
+        host.applied(remapped.changes);
         host.emit({ type: 'idRemapped', at: host.env.clock.now(), resource: def.name, from: entry.id, to: newId });
+        // Superseded by a change made later under the entity's other id: nothing more to wait for.
+        for (const seq of remapped.dropped) host.settled(seq, { value: null });
       } else {
         host.announce(); // settled by another tab first: the hint is repeated, should that tab's be lost
       }

@@ -5,7 +5,7 @@ import { foldView, toPendingOp, type NewEntry, type OutboxEntry } from '../outbo
 import { TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
 import { OutboxMemory } from '../outbox/outbox-memory.js';
-import { latestValuesLast, replaceReferences, type Referrer } from '../outbox/remap.js';
+import { mergeTwins, replaceReferences, type Referrer } from '../outbox/remap.js';
 import type { ResourceDefinition } from '../types.js';
 import { deleteDatabase, isEntityRecord, openDatabase, recordsOf, toStorageError, type EntityRecord, type HarborDB, type HarborSchema } from './db.js';
 
@@ -308,9 +308,16 @@ export class LocalStore {
    * resources' local views and queued payloads. A crash before it commits changes nothing: the
    * create is re-sent with its key and the server answers with the same id.
    */
-  async settleRemapped(def: Def, entry: OutboxEntry, answer: Rec, to: string, referrers: readonly Referrer[]): Promise<ViewChange[] | null> {
+  async settleRemapped(
+    def: Def,
+    entry: OutboxEntry,
+    answer: Rec,
+    to: string,
+    referrers: readonly Referrer[],
+  ): Promise<{ changes: ViewChange[]; dropped: number[] } | null> {
     const r = def.name;
     const from = entry.id;
+    let droppedSeqs: number[] = [];
     const changes = await this.#writeTx(`storing the new id of ${r}/${from}`, async (tx) => {
       const entities = tx.objectStore('entities');
       const outbox = tx.objectStore('outbox');
@@ -318,8 +325,8 @@ export class LocalStore {
       await outbox.delete(entry.seq);
       const rest = (await outbox.index('entity').getAll([r, from])).filter((e) => e.seq !== entry.seq);
       // Known here under its server id too (a pull while the answer was lost): one entity, its
-      // changes from both ids in outbox order, each field ending on its latest value, on the
-      // newer of the two states.
+      // changes from both ids in outbox order, on the newer of the two states; the change made
+      // last decides whether it stays and each field's value (mergeTwins).
       const known = await entities.get([r, to]);
       const already = await outbox.index('entity').getAll([r, to]);
       const base = known?.base && isOlderVersion(answer[def.version], known.base[def.version]) ? known.base : answer;
@@ -328,11 +335,14 @@ export class LocalStore {
         id: to,
         baseVersion: e.frozen || e.op === 'create' ? e.baseVersion : base[def.version],
       }));
-      const merged = latestValuesLast([...already, ...rekeyed].sort((a, b) => a.seq - b.seq), def.key);
+      const both = [...already, ...rekeyed].sort((a, b) => a.seq - b.seq);
+      const { kept, dropped } = already.length && rekeyed.length ? mergeTwins(both, def.key) : { kept: both, dropped: [] };
       const before = new Map(already.map((e) => [e.seq, e]));
-      for (const e of merged) if (before.get(e.seq) !== e) await outbox.put(e);
+      for (const e of kept) if (before.get(e.seq) !== e) await outbox.put(e);
+      for (const e of dropped) await outbox.delete(e.seq);
+      droppedSeqs = dropped.map((e) => e.seq);
       await entities.delete([r, from]);
-      const view = foldView(base, merged);
+      const view = foldView(base, kept);
       await entities.put({ r, id: to, base, view });
       const changes: ViewChange[] = [
         { r, id: from, view: null },
@@ -358,7 +368,7 @@ export class LocalStore {
       return changes;
     });
     await this.reloadOutbox();
-    return changes && this.#asStoredNow(changes);
+    return changes && { changes: await this.#asStoredNow(changes), dropped: droppedSeqs };
   }
 
   /**

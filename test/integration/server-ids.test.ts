@@ -249,6 +249,32 @@ describe("ids: 'server'", () => {
     expect((await api<Project[]>('/projects')).map((p) => p.name)).toEqual(['third, under the temporary id']);
   });
 
+  it('a change made under the server id after a delete under the temporary one keeps the entity: the change made last decides', async () => {
+    const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects);
+    await h.refresh();
+    await server.admin.edit({ resource: 'projects', id, patch: { name: 'Renamed by another' } });
+    // Queued behind the create, which backs off.
+    let deleteSettled = false;
+    const deleting = h.delete(project.id, { wait: 'server' }).then(() => (deleteSettled = true));
+    await until(() => d.events.some((e) => e.type === 'enqueued' && e.op === 'delete'), 'the delete queued');
+    await d.clock.advance(1_000);
+    await h.update(id, { name: 'changed after the delete' });
+    await d.client.flush();
+    expect(await firstValueFrom(d.client.conflicts$)).toHaveLength(1);
+
+    await d.clock.advance(60_000);
+    await d.client.flush();
+    expect(d.events.some((e) => e.type === 'idRemapped')).toBe(true);
+    expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[id, 'changed after the delete']]);
+    // The dropped delete's wait ends: there is nothing more to send for it.
+    await deleting;
+    expect(deleteSettled).toBe(true);
+    for (const conflict of await firstValueFrom(d.client.conflicts$)) await conflict.resolve('local');
+    await d.client.flush();
+    expect((await api<Project[]>('/projects')).map((p) => p.name)).toEqual(['changed after the delete']);
+    expect((await applied()).filter((row) => row.op === 'delete')).toEqual([]);
+  });
+
   it('survives a reload before the POST', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
     await offlineGraph(d);
