@@ -1,6 +1,6 @@
 // Dexie 4, used as its docs show: a typed table per store, bulkPut, liveQuery, rw transactions.
 import Dexie, { liveQuery, type EntityTable } from 'dexie';
-import { heapAfterGc, keep, LIMIT, makeTodos, now, reactionPlan, register, signal, type ReactionResult, type Todo } from './common.js';
+import { collectGarbage, heapAfterGc, keep, LIMIT, makeTodos, now, reactionPlan, register, signal, type ReactionResult, type Todo } from './common.js';
 
 interface OutboxRow {
   seq?: number;
@@ -75,6 +75,7 @@ register('dexie', {
     });
     await ready.promise;
     const plan = reactionPlan(items, (single as number) + (burst as number));
+    await collectGarbage();
     const result: ReactionResult = { single: [], burst: 0 };
     for (let k = 0; k < (single as number); k++) {
       const { id, title } = plan[k]!;

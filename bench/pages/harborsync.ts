@@ -2,6 +2,7 @@
 import { BehaviorSubject, filter, firstValueFrom } from 'rxjs';
 import { createSyncClient, defineResource, type QueryState, type SyncClient, type Transport } from '../../src/index.js';
 import {
+  collectGarbage,
   heapAfterGc,
   keep,
   LIMIT,
@@ -132,6 +133,7 @@ register('harborsync', {
     });
     await ready.promise;
     const plan = reactionPlan(items, (single as number) + (burst as number));
+    await collectGarbage();
     const result: ReactionResult = { single: [], burst: 0 };
     await mark('start');
     for (let k = 0; k < (single as number); k++) {

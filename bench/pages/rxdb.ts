@@ -2,7 +2,7 @@
 // with an index for the sorted query, bulkInsert, RxQuery.$, RxDocument.incrementalPatch.
 import { createRxDatabase, type RxCollection, type RxDatabase, type RxDocument } from 'rxdb';
 import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
-import { heapAfterGc, keep, LIMIT, makeTodos, now, reactionPlan, recordDurability, register, signal, type ReactionResult, type Todo } from './common.js';
+import { collectGarbage, heapAfterGc, keep, LIMIT, makeTodos, now, reactionPlan, recordDurability, register, signal, type ReactionResult, type Todo } from './common.js';
 
 const schema = {
   version: 0,
@@ -73,6 +73,7 @@ register('rxdb', {
   async reaction({ n, single, burst }) {
     const { db, todos, items } = await loaded(n as number);
     const plan = reactionPlan(items, (single as number) + (burst as number));
+    await collectGarbage();
     const byId = await docs(todos, plan.map((p) => p.id));
     let expected: { id: string; title: string; done: (t: number) => void } | null = null;
     const ready = signal();

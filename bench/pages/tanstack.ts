@@ -7,7 +7,7 @@ import { IndexedDBAdapter, startOfflineExecutor, type OnlineDetector } from '@ta
 // collection from the top-level 0.15.2 does not see its transactions, so the collection it
 // manages comes from that copy, as an app installing both would have to do.
 import { createCollection as createOfflineCollection } from '../../node_modules/@tanstack/offline-transactions/node_modules/@tanstack/db/dist/esm/index.js';
-import { LIMIT, makeTodos, now, reactionPlan, recordDurability, register, signal, type ReactionResult, type Todo } from './common.js';
+import { collectGarbage, LIMIT, makeTodos, now, reactionPlan, recordDurability, register, signal, type ReactionResult, type Todo } from './common.js';
 
 /** Never online: the executor keeps every transaction in its outbox. */
 const offline: OnlineDetector = {
@@ -55,6 +55,7 @@ register('tanstack', {
       }
     });
     const plan = reactionPlan(items, (single as number) + (burst as number));
+    await collectGarbage();
     const result: ReactionResult = { single: [], burst: 0 };
     const update = (k: number) =>
       todos.update(plan[k]!.id, (draft) => {
