@@ -15,6 +15,7 @@
 //   --no-server-faults   faults only at the devices' network edge (more reproducible)
 //   --server-ids    the server names new entities (ids: 'server'): creates go out under
 //                   temporary ids, re-keyed in every tab when the answer comes
+//   --full-pulls    pulls re-read the whole list instead of following the delta feed
 //   --trace         print every command as it runs
 //   --keep-going    do not stop at the first failing run
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     faults: { type: 'string' },
     'no-server-faults': { type: 'boolean', default: false },
     'server-ids': { type: 'boolean', default: false },
+    'full-pulls': { type: 'boolean', default: false },
     trace: { type: 'boolean', default: false },
     'keep-going': { type: 'boolean', default: false },
   },
@@ -77,7 +79,7 @@ await build({
 const chaos = await import(pathToFileURL(outfile).href);
 
 console.log(
-  `chaos: ${runs} runs from seed ${firstSeed}${values['no-server-faults'] ? ' (edge faults only)' : ''}${values['server-ids'] ? ' (ids named by the server)' : ''}`,
+  `chaos: ${runs} runs from seed ${firstSeed}${values['no-server-faults'] ? ' (edge faults only)' : ''}${values['server-ids'] ? ' (ids named by the server)' : ''}${values['full-pulls'] ? ' (whole-list pulls)' : ''}`,
 );
 const backend = await chaos.startChaosBackend({ serverIds: values['server-ids'] });
 const failures = [];
@@ -92,6 +94,7 @@ try {
       commands: values.commands === undefined ? undefined : int('commands', values.commands),
       faultScale,
       serverFaults: !values['no-server-faults'],
+      fullPulls: values['full-pulls'],
       trace: values.trace ? (line) => console.log(`    ${line}`) : undefined,
     });
     const ok = chaos.passed(result);

@@ -40,9 +40,12 @@ import { openRaw } from '../helpers/raw-idb.js';
 
 export const chaosTodo = z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() });
 type Todo = z.infer<typeof chaosTodo>;
-export const chaosTodos = defineResource({ name: 'todos', schema: chaosTodo, delta: true });
-/** The same todos where the server names each new one: creates go out under temporary ids. */
-export const chaosServerTodos = defineResource({ name: 'todos', schema: chaosTodo, delta: true, ids: 'server' });
+/**
+ * The walk's todos, followed through the delta feed or re-read whole on every pull; named by the
+ * client, or by the server (creates then go out under temporary ids).
+ */
+export const chaosResource = ({ serverIds, fullPulls }: { serverIds: boolean; fullPulls: boolean }) =>
+  defineResource({ name: 'todos', schema: chaosTodo, delta: !fullPulls, ids: serverIds ? 'server' : 'client' });
 
 /** One user per device, so the ledger's `user` tells which device applied a write. */
 export const CHAOS_TOKENS: Readonly<Record<string, string>> = Object.freeze({
@@ -82,6 +85,8 @@ export interface ChaosOptions {
   serverFaults?: boolean;
   /** Tabs per device at most (default 2): tabs share the device's IndexedDB, Web Locks and BroadcastChannel. */
   tabs?: number;
+  /** Pulls re-read the whole list instead of following the delta feed (default false). */
+  fullPulls?: boolean;
   /** Progress lines (commands as they run) go here when set. */
   trace?: (line: string) => void;
 }
@@ -497,7 +502,7 @@ class ChaosRun {
   readonly renamed = new Map<string, string[]>();
   /** Titles a 'local' resolution wrote again by re-creating a deleted entity, and how often. */
   readonly recreated = new Map<string, number>();
-  readonly resource: typeof chaosTodos;
+  readonly resource: ReturnType<typeof chaosResource>;
   private readonly background: Promise<unknown>[] = [];
   private markers = 0;
   order = 0;
@@ -511,7 +516,7 @@ class ChaosRun {
     readonly options: Required<Omit<ChaosOptions, 'trace'>> & Pick<ChaosOptions, 'trace'>,
     readonly serverIds: boolean,
   ) {
-    this.resource = serverIds ? chaosServerTodos : chaosTodos;
+    this.resource = chaosResource({ serverIds, fullPulls: options.fullPulls });
     this.rng = new Rng(mix(seed, 0x5eed));
     this.sendDelayMs = this.rng.pick([0, 0, 300]);
   }
@@ -979,6 +984,7 @@ export async function runChaos(backend: ChaosBackend, options: ChaosOptions): Pr
     faultScale: options.faultScale ?? 1,
     serverFaults: options.serverFaults ?? true,
     tabs: Math.max(1, options.tabs ?? 2),
+    fullPulls: options.fullPulls ?? false,
     trace: options.trace,
   }, backend.serverIds);
   let result: { applied: number; duplicates: number; lost: number; converged: boolean } = { applied: 0, duplicates: 0, lost: 0, converged: false };
