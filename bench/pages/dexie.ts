@@ -103,6 +103,7 @@ register('dexie', {
   async durable({ n, count }) {
     const { db, items } = await loaded(n as number);
     let durability = '';
+    await collectGarbage();
     const t0 = now();
     for (let i = 0; i < (count as number); i++) {
       const { id } = items[i % items.length]!;

@@ -163,6 +163,7 @@ register('harborsync', {
   async durable({ n, count }) {
     const { c, items } = await loaded(n as number);
     const h = c.resource(todos);
+    await collectGarbage();
     await mark('start');
     const t0 = now();
     for (let i = 0; i < (count as number); i++) await h.update(items[i % items.length]!.id, { title: `w${i}` });

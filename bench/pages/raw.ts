@@ -1,6 +1,6 @@
 // The physical limit: IndexedDB with no library on top, doing the same storage work, with the
 // same durability ('strict') harborsync asks for. Also the raw network loop for the drain.
-import { heapAfterGc, keep, makeTodos, now, register, req, todoSchema, txDone, type Todo } from './common.js';
+import { collectGarbage, heapAfterGc, keep, makeTodos, now, register, req, todoSchema, txDone, type Todo } from './common.js';
 
 const DB = 'raw-bench';
 
@@ -68,6 +68,7 @@ register('raw', {
     const db = await open();
     const todos = (await req(db.transaction('todos').objectStore('todos').getAll())) as Todo[];
     if (todos.length !== n) throw new Error(`raw durable: ${todos.length} of ${n} seeded`);
+    await collectGarbage();
     const t0 = now();
     for (let i = 0; i < (count as number); i++) {
       const todo = todos[i % todos.length]!;

@@ -118,6 +118,7 @@ register('rxdb', {
     const { db, todos, items } = await loaded(n as number);
     const ids = Array.from({ length: count as number }, (_, i) => items[i % items.length]!.id);
     const byId = await docs(todos, ids);
+    await collectGarbage();
     const t0 = now();
     for (let i = 0; i < ids.length; i++) await byId.get(ids[i]!)!.incrementalPatch({ title: `w${i}` });
     const ms = now() - t0;

@@ -108,6 +108,7 @@ register('tanstack', {
     });
     await executor.waitForInit();
     if (!executor.isOfflineEnabled) throw new Error('tanstack: the offline executor is not enabled (not the leader?)');
+    await collectGarbage();
     const t0 = now();
     for (let i = 0; i < (count as number); i++) {
       const { id } = items[i % items.length]!;
