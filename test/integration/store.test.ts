@@ -6,7 +6,10 @@ import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
 import { HttpError, SchemaError, type QueryState } from '../../src/index.js';
 import { closeDevices, device, notes, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { outboxEntry } from '../helpers/outbox-entry.js';
-import type { OutboxEntry } from '../../src/outbox/entry.js';
+import type { NewEntry, OutboxEntry } from '../../src/outbox/entry.js';
+import type { PendingOp } from '../../src/outbox/coalesce.js';
+import { LocalStore } from '../../src/store/local-store.js';
+import type { ResourceDefinition } from '../../src/types.js';
 
 const backend = createTestBackend();
 let server: Awaited<ReturnType<typeof backend.start>>;
@@ -388,5 +391,42 @@ describe('a local write', () => {
       ['x', { done: true }, 1],
       ['y', { done: true }, 2],
     ]);
+  });
+});
+
+describe('storing server answers', () => {
+  it('an answer another tab stored first comes back as null; the others as stored once the outbox is re-read, not as this transaction left them', async () => {
+    const factory = new IDBFactory();
+    const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined };
+    const here = new LocalStore(factory, 'answers', callbacks);
+    const there = new LocalStore(factory, 'answers', callbacks);
+    const def = todos as unknown as ResourceDefinition<object>;
+    const fresh = (id: string, op: PendingOp) => (): NewEntry => {
+      const { seq: _seq, ...entry } = outboxEntry({ id, op: op.op, payload: op.op === 'create' ? op.value : op.op === 'update' ? op.patch : null, key: `${id}-${op.op}` });
+      return entry;
+    };
+    const create = (id: string): PendingOp => ({ op: 'create', value: { id, title: id.toUpperCase(), done: false } });
+    await here.write(def, 'a', create('a'), fresh('a', create('a')), null);
+    await here.write(def, 'b', create('b'), fresh('b', create('b')), null);
+    const [a, b] = await here.freeze([here.outbox.entriesOf('todos', 'a')[0]!, here.outbox.entriesOf('todos', 'b')[0]!]);
+    const answer = (id: string) => ({ id, title: id.toUpperCase(), done: false, version: 1 });
+
+    // Another tab, sending too, stored a's answer first.
+    await there.open();
+    await there.settleMany([{ def, entry: a!, answer: answer('a') }]);
+    // While this tab re-reads the outbox, a later change of b commits in that tab.
+    const update: PendingOp = { op: 'update', patch: { title: 'B2' } };
+    const reload = here.reloadOutbox.bind(here);
+    here.reloadOutbox = async () => {
+      await there.write(def, 'b', update, fresh('b', update));
+      return reload();
+    };
+    const changes = await here.settleMany([
+      { def, entry: a!, answer: answer('a') },
+      { def, entry: b!, answer: answer('b') },
+    ]);
+    expect(changes).toEqual([null, { r: 'todos', id: 'b', view: { id: 'b', title: 'B2', done: false, version: 1 } }]);
+    here.close();
+    there.close();
   });
 });
