@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineResource } from '../resource.js';
-import { mergeTwins, referrersOf, replaceReferences, waitsForId } from './remap.js';
+import { outboxEntry } from '../../test/helpers/outbox-entry.js';
+import { mergeTwins, recreateAfterSentDelete, referrersOf, replaceReferences, waitsForId } from './remap.js';
 
 const schema = z.object({ id: z.string() });
 const projects = defineResource({ name: 'projects', schema });
@@ -50,6 +51,7 @@ describe('mergeTwins', () => {
     payload: Record<string, unknown> | null;
     frozen: boolean;
     state: 'queued' | 'conflict' | 'failed';
+    failure: { message: string; rejected: boolean } | null;
     changedAt: number;
   };
   let next = 0;
@@ -59,9 +61,11 @@ describe('mergeTwins', () => {
     payload,
     frozen,
     state,
+    failure: null,
     changedAt,
   });
-  const remove = (changedAt: number, frozen = false): Twin => ({ n: next++, op: 'delete', payload: null, frozen, state: 'queued', changedAt });
+  const remove = (changedAt: number, frozen = false): Twin => ({ n: next++, op: 'delete', payload: null, frozen, state: 'queued', failure: null, changedAt });
+  const refused = (entry: Twin): Twin => ({ ...entry, frozen: true, state: 'failed', failure: { message: '403', rejected: true } });
   const values = (entries: Twin[]) => mergeTwins(entries, 'id').kept.map((e) => e.payload);
 
   it('gives a later entry the value of an earlier one changed after it (a coalesced entry under the other id)', () => {
@@ -80,8 +84,8 @@ describe('mergeTwins', () => {
     const fixed = [update(5, { title: 'late' }), update(2, { title: 'sent' }, true), update(3, { title: 'parked' }, true, 'failed')];
     expect(mergeTwins(fixed, 'id').kept.slice(1)).toEqual(fixed.slice(1));
     const keyed: Twin[] = [
-      { n: next++, op: 'create', payload: { id: '7', title: 'x' }, frozen: false, state: 'queued', changedAt: 9 },
-      { n: next++, op: 'create', payload: { id: '8' }, frozen: false, state: 'queued', changedAt: 1 },
+      { n: next++, op: 'create', payload: { id: '7', title: 'x' }, frozen: false, state: 'queued', failure: null, changedAt: 9 },
+      { n: next++, op: 'create', payload: { id: '8' }, frozen: false, state: 'queued', failure: null, changedAt: 1 },
     ];
     expect(values(keyed)[1]).toEqual({ id: '8' });
   });
@@ -102,32 +106,64 @@ describe('mergeTwins', () => {
     expect(mergeTwins(entries, 'id')).toEqual({ kept: [entries[1], entries[2]], dropped: [entries[0], entries[3]] });
   });
 
+  it('a change the server refused (rolled back, shown nowhere) decides nothing: it neither drops changes nor lends its values', () => {
+    const refusedDelete = [update(5, { title: 'kept' }), refused(remove(10))];
+    expect(mergeTwins(refusedDelete, 'id')).toEqual({ kept: refusedDelete, dropped: [] });
+    const refusedUpdate = [remove(5), refused(update(10, { title: 'refused' }))];
+    expect(mergeTwins(refusedUpdate, 'id')).toEqual({ kept: refusedUpdate, dropped: [] });
+    expect(values([refused(update(10, { title: 'X' })), update(5, { title: 'Y' })])[1]).toEqual({ title: 'Y' });
+  });
+
+  it('a delete followed by a create keeps its place: the create makes the entity anew after it', () => {
+    const entries = [update(1, { title: 'a' }), remove(2), { ...update(4, { id: '2', title: 'b' }), op: 'create' as const }];
+    expect(mergeTwins(entries, 'id').dropped).toEqual([]);
+  });
+
   const twin = fc
     .record({
       op: fc.constantFrom<Twin['op']>('create', 'update', 'update', 'delete'),
       payload: fc.dictionary(fc.constantFrom('title', 'done', 'note'), fc.integer({ min: 0, max: 3 }), { minKeys: 1 }),
       frozen: fc.boolean(),
       state: fc.constantFrom<Twin['state']>('queued', 'queued', 'conflict', 'failed'),
+      rejected: fc.boolean(),
       changedAt: fc.integer({ min: 0, max: 20 }),
     })
-    .map((e): Twin => ({ ...e, n: next++, payload: e.op === 'delete' ? null : e.payload }));
+    .map(({ rejected, ...e }): Twin => ({
+      ...e,
+      n: next++,
+      payload: e.op === 'delete' ? null : e.payload,
+      failure: e.state === 'failed' ? { message: 'failed', rejected } : null,
+    }));
   const isFixed = (e: Twin) => e.frozen && e.state !== 'conflict';
+  const isRefused = (e: Twin) => e.failure?.rejected === true;
+  const untouchable = (e: Twin) => isFixed(e) || isRefused(e);
 
   it('keeps or drops every entry; the change made last decides whether the entity stays; each field ends on its latest value', () => {
     fc.assert(
       fc.property(fc.array(twin, { minLength: 1, maxLength: 8 }), (entries) => {
         const { kept, dropped } = mergeTwins(entries, 'id');
+        const byN = new Map(entries.map((e) => [e.n, e]));
+        const original = (e: Twin) => byN.get(e.n)!;
         expect([...kept, ...dropped].map((e) => e.n).sort((a, b) => a - b)).toEqual(entries.map((e) => e.n).sort((a, b) => a - b));
         expect(kept.map((e) => e.n)).toEqual(entries.filter((e) => kept.some((k) => k.n === e.n)).map((e) => e.n));
-        for (const e of entries) if (isFixed(e)) expect(kept).toContain(e);
-        const last = entries.reduce((a, b) => (b.changedAt >= a.changedAt ? b : a));
+        for (const e of entries) if (untouchable(e)) expect(kept).toContain(e);
+        const counted = entries.filter((e) => !isRefused(e));
+        if (counted.length === 0) {
+          expect(dropped).toEqual([]);
+          return;
+        }
+        const last = counted.reduce((a, b) => (b.changedAt >= a.changedAt ? b : a));
         expect(kept.some((e) => e.n === last.n)).toBe(true);
-        const against = kept.filter((e) => e.n !== last.n && (e.op === 'delete') !== (last.op === 'delete'));
-        expect(against.every(isFixed)).toBe(true);
-        const sets = (e: Twin) => (e.op === 'delete' ? [] : Object.keys(e.payload!));
-        const original = new Map(entries.map((e) => [e.n, e]));
+        const createAfter = (e: Twin) => entries.slice(entries.indexOf(e) + 1).some((later) => later.op === 'create');
+        for (const e of kept) {
+          if (e.n === last.n || untouchable(original(e))) continue;
+          if (last.op === 'delete') expect(e.op).toBe('delete');
+          if (last.op === 'update' && e.op === 'delete') expect(createAfter(original(e))).toBe(true);
+        }
+        if (last.op === 'create') expect(dropped.every((e) => e.op !== 'delete')).toBe(true);
+        const sets = (e: Twin) => (e.op === 'delete' || isRefused(e) ? [] : Object.keys(e.payload!));
         for (const field of ['title', 'done', 'note']) {
-          const setters = kept.map((e, i) => ({ e: original.get(e.n)!, i })).filter(({ e }) => sets(e).includes(field));
+          const setters = kept.map((e, i) => ({ e: original(e), i })).filter(({ e }) => sets(e).includes(field));
           if (setters.length === 0) continue;
           const winner = setters.reduce((a, b) => (b.e.changedAt >= a.e.changedAt ? b : a));
           // A later entry that may go out under its key keeps its value.
@@ -136,12 +172,33 @@ describe('mergeTwins', () => {
           expect(kept[lastSetter.i]!.payload![field]).toEqual(expected);
         }
         kept.forEach((e) => {
-          const before = original.get(e.n)!;
-          if (isFixed(before) || before.op === 'delete') expect(e).toBe(before);
+          const before = original(e);
+          if (untouchable(before) || before.op === 'delete') expect(e).toBe(before);
           else expect(Object.keys(e.payload!)).toEqual(Object.keys(before.payload!));
         });
         expect(mergeTwins(kept, 'id')).toEqual({ kept, dropped: [] });
       }),
     );
+  });
+});
+
+describe('recreateAfterSentDelete', () => {
+  const base = { id: '2', name: 'A', done: false, version: 3 };
+  const sentDelete = outboxEntry({ seq: 1, id: '2', op: 'delete', payload: null, frozen: true, changedAt: 1 });
+  const laterUpdate = outboxEntry({ seq: 2, id: '2', op: 'update', payload: { name: 'B' }, changedAt: 5 });
+
+  it('turns the first editable update after a delete already sent into a create of the entity as the changes leave it', () => {
+    const [, created] = recreateAfterSentDelete(base, [sentDelete, laterUpdate], 'version');
+    expect(created).toEqual({ ...laterUpdate, op: 'create', payload: { id: '2', name: 'B', done: false }, baseVersion: null });
+  });
+
+  it('leaves the entries as they are when the delete was made last, may still be edited, or nothing editable follows it', () => {
+    const cases = [
+      [sentDelete, { ...laterUpdate, changedAt: 0 }],
+      [{ ...sentDelete, frozen: false }, laterUpdate],
+      [sentDelete, { ...laterUpdate, frozen: true }],
+      [laterUpdate, { ...sentDelete, seq: 3 }],
+    ];
+    for (const entries of cases) expect(recreateAfterSentDelete(base, entries, 'version')).toEqual(entries);
   });
 });

@@ -1,6 +1,7 @@
 import { TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
 import type { ResourceDefinition } from '../types.js';
+import { foldView, isRolledBack, type OutboxEntry } from './entry.js';
 
 type Rec = Record<string, unknown>;
 
@@ -44,10 +45,17 @@ export function waitsForId(payload: Rec | null, fields: readonly string[]): bool
   });
 }
 
-type TwinEntry = { op: string; payload: Rec | null; frozen: boolean; state: string; changedAt: number };
+type TwinEntry = Pick<OutboxEntry, 'op' | 'payload' | 'frozen' | 'state' | 'changedAt' | 'failure'>;
 
 /** An entry whose payload may still go out under the key it was sent with: never edited again. */
 const isFixed = (entry: TwinEntry) => entry.frozen && entry.state !== 'conflict';
+
+/** The entry changed last (the later in outbox order on a tie); refused ones, shown nowhere, do not count. */
+function changedLast<E extends TwinEntry>(entries: readonly E[]): E | undefined {
+  let last: E | undefined;
+  for (const entry of entries) if (!isRolledBack(entry) && (!last || entry.changedAt >= last.changedAt)) last = entry;
+  return last;
+}
 
 /**
  * The queued changes of one entity known here under two ids (its create's answer was lost, and a
@@ -56,18 +64,22 @@ const isFixed = (entry: TwinEntry) => entry.frozen && entry.state !== 'conflict'
  * so outbox order is not the order the two ids' changes were made in. The change made last
  * (`changedAt`) decides:
  * - whether the entity stays: after a delete made last, the changes made before it are dropped;
- *   after a create or an update made last, the deletes made before it are;
+ *   after an update made last, the deletes made before it are (unless a create follows one:
+ *   it makes the entity anew after the delete);
  * - each field's value: later entries that set it carry the value of the entry changed last.
  * Entries that may go out again under the key they were sent with (frozen, and not parked as a
- * conflict, whose decision is sent under a new key) are left as they are. A coalesced entry's
- * fields count as changed at its last change: the entry records no time per field.
+ * conflict, whose decision is sent under a new key) are left as they are, and changes the server
+ * refused (rolled back) decide nothing. A coalesced entry's fields count as changed at its last
+ * change: the entry records no time per field.
  */
 export function mergeTwins<E extends TwinEntry>(entries: readonly E[], keyField: string): { kept: E[]; dropped: E[] } {
-  let last: E | undefined;
-  for (const entry of entries) if (!last || entry.changedAt >= last.changedAt) last = entry;
-  const dropped = entries.filter(
-    (entry) => entry !== last && !isFixed(entry) && entry.changedAt <= last!.changedAt && (last!.op === 'delete') !== (entry.op === 'delete'),
-  );
+  const last = changedLast(entries);
+  if (!last) return { kept: [...entries], dropped: [] };
+  const overridden = (entry: E, index: number) =>
+    last.op === 'delete'
+      ? entry.op !== 'delete'
+      : last.op === 'update' && entry.op === 'delete' && !entries.slice(index + 1).some((later) => later.op === 'create');
+  const dropped = entries.filter((entry, index) => entry !== last && !isFixed(entry) && !isRolledBack(entry) && overridden(entry, index));
   const kept = dropped.length ? entries.filter((entry) => !dropped.includes(entry)) : [...entries];
   return { kept: latestValuesLast(kept, keyField), dropped };
 }
@@ -76,7 +88,7 @@ export function mergeTwins<E extends TwinEntry>(entries: readonly E[], keyField:
 function latestValuesLast<E extends TwinEntry>(entries: readonly E[], keyField: string): E[] {
   const latest = new Map<string, { at: number; value: unknown; index: number }>();
   entries.forEach((entry, index) => {
-    if (entry.op === 'delete' || entry.payload === null) return;
+    if (entry.op === 'delete' || entry.payload === null || isRolledBack(entry)) return;
     for (const [field, value] of Object.entries(entry.payload)) {
       if (field === keyField) continue;
       const known = latest.get(field);
@@ -84,7 +96,7 @@ function latestValuesLast<E extends TwinEntry>(entries: readonly E[], keyField: 
     }
   });
   return entries.map((entry, index) => {
-    if (isFixed(entry) || entry.op === 'delete' || entry.payload === null) return entry;
+    if (isFixed(entry) || isRolledBack(entry) || entry.op === 'delete' || entry.payload === null) return entry;
     let payload: Rec | null = null;
     for (const field of Object.keys(entry.payload)) {
       const winner = latest.get(field);
@@ -95,4 +107,25 @@ function latestValuesLast<E extends TwinEntry>(entries: readonly E[], keyField: 
     }
     return payload ? { ...entry, payload } : entry;
   });
+}
+
+/**
+ * After mergeTwins, when the change made last keeps the entity but a delete made before it may
+ * already be at the server (sent under its key, it goes out as it is): the first change after
+ * that delete that may still be edited goes out as a create of the entity as the changes leave
+ * it, so the entity comes back with them, as a `'local'` decision on a deletion would bring it.
+ */
+export function recreateAfterSentDelete(base: Rec | null, entries: readonly OutboxEntry[], versionField: string): OutboxEntry[] {
+  const last = changedLast(entries);
+  let sentDelete = -1;
+  entries.forEach((entry, i) => {
+    if (entry.op === 'delete' && isFixed(entry) && !isRolledBack(entry)) sentDelete = i;
+  });
+  if (!last || last.op === 'delete' || sentDelete < 0) return [...entries];
+  const at = entries.findIndex((entry, i) => i > sentDelete && entry.op === 'update' && !entry.frozen && entry.state === 'queued');
+  if (at < 0) return [...entries];
+  const value = foldView(base, entries.filter((entry, i) => i <= at && entry.op !== 'delete'));
+  if (value === null) return [...entries];
+  const { [versionField]: _version, ...payload } = value;
+  return entries.map((entry, i) => (i === at ? { ...entry, op: 'create' as const, payload, baseVersion: null } : entry));
 }

@@ -5,7 +5,7 @@ import { foldView, toPendingOp, type NewEntry, type OutboxEntry } from '../outbo
 import { TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
 import { OutboxMemory } from '../outbox/outbox-memory.js';
-import { mergeTwins, replaceReferences, type Referrer } from '../outbox/remap.js';
+import { mergeTwins, recreateAfterSentDelete, replaceReferences, type Referrer } from '../outbox/remap.js';
 import type { ResourceDefinition } from '../types.js';
 import { deleteDatabase, isEntityRecord, openDatabase, recordsOf, toStorageError, type EntityRecord, type HarborDB, type HarborSchema } from './db.js';
 
@@ -336,7 +336,9 @@ export class LocalStore {
         baseVersion: e.frozen || e.op === 'create' ? e.baseVersion : base[def.version],
       }));
       const both = [...already, ...rekeyed].sort((a, b) => a.seq - b.seq);
-      const { kept, dropped } = already.length && rekeyed.length ? mergeTwins(both, def.key) : { kept: both, dropped: [] };
+      const twins = already.length && rekeyed.length ? mergeTwins(both, def.key) : null;
+      const kept = twins ? recreateAfterSentDelete(base, twins.kept, def.version) : both;
+      const dropped = twins?.dropped ?? [];
       const before = new Map(already.map((e) => [e.seq, e]));
       for (const e of kept) if (before.get(e.seq) !== e) await outbox.put(e);
       for (const e of dropped) await outbox.delete(e.seq);

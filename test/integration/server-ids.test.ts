@@ -275,6 +275,29 @@ describe("ids: 'server'", () => {
     expect((await applied()).filter((row) => row.op === 'delete')).toEqual([]);
   });
 
+  it('a change made under the temporary id after a delete already sent under the server id brings the entity back with it', async () => {
+    const { d, h, project, id } = await createWithItsAnswerLost('Mine');
+    await h.refresh();
+    // The delete goes out and is told to come back in an hour: sent under its key, it stays as it is.
+    await server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
+    await h.delete(id);
+    await until(() => d.events.some((e) => e.type === 'retrying' && e.op === 'delete'), 'the delete backing off');
+    await d.clock.advance(1_000);
+    await h.update(project.id, { name: 'changed after the delete' });
+
+    await d.clock.advance(60_000);
+    await d.client.flush();
+    expect(d.events.some((e) => e.type === 'idRemapped' && e.to === id)).toBe(true);
+    expect((await h.list()).map((p) => p.name)).toEqual(['changed after the delete']);
+    await d.clock.advance(3_600_000);
+    await d.client.flush();
+    const rows = await api<Project[]>('/projects');
+    expect(rows.map((p) => p.name)).toEqual(['changed after the delete']);
+    expect(rows[0]!.id).not.toBe(id);
+    expect((await applied()).map((row) => row.op)).toEqual(['create', 'delete', 'create']);
+    expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[rows[0]!.id, 'changed after the delete']]);
+  });
+
   it('survives a reload before the POST', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
     await offlineGraph(d);
