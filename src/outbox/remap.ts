@@ -66,49 +66,37 @@ function changedLast<E extends TwinEntry>(entries: readonly E[]): E | undefined 
  * - whether the entity stays: after a delete made last, the changes made before it are dropped;
  *   after an update made last, the deletes made before it are (unless a create follows one:
  *   it makes the entity anew after the delete);
- * - each field's value: later entries that set it carry the value of the entry changed last;
- *   where an entry already sent comes later with an older value, `restore` holds the fields to
- *   set once more after it.
+ * - each field's value: later entries that set it carry the value of the entry changed last.
  * Entries that may go out again under the key they were sent with (frozen, and not parked as a
  * conflict, whose decision is sent under a new key) are left as they are, and changes the server
- * refused (rolled back) decide nothing. Between changes made at the same time (one clock tick),
- * the later in outbox order counts as made last. A coalesced entry's fields count as changed at
- * its last change: the entry records no time per field.
+ * refused (rolled back) decide nothing. A coalesced entry's fields count as changed at its last
+ * change: the entry records no time per field.
  */
-export function mergeTwins<E extends TwinEntry>(entries: readonly E[], keyField: string): { kept: E[]; dropped: E[]; restore: Rec | null } {
+export function mergeTwins<E extends TwinEntry>(entries: readonly E[], keyField: string): { kept: E[]; dropped: E[] } {
   const last = changedLast(entries);
-  if (!last) return { kept: [...entries], dropped: [], restore: null };
+  if (!last) return { kept: [...entries], dropped: [] };
   const overridden = (entry: E, index: number) =>
     last.op === 'delete'
       ? entry.op !== 'delete'
       : last.op === 'update' && entry.op === 'delete' && !entries.slice(index + 1).some((later) => later.op === 'create');
   const dropped = entries.filter((entry, index) => entry !== last && !isFixed(entry) && !isRolledBack(entry) && overridden(entry, index));
-  const kept = latestValuesLast(dropped.length ? entries.filter((entry) => !dropped.includes(entry)) : entries, keyField);
-  return { kept, dropped, restore: last.op === 'delete' ? null : overwrittenLatest(kept, keyField) };
+  const kept = dropped.length ? entries.filter((entry) => !dropped.includes(entry)) : [...entries];
+  return { kept: latestValuesLast(kept, keyField), dropped };
 }
 
-/** Sets a field: neither a delete nor a change the server refused. */
-const setter = (entry: TwinEntry): entry is TwinEntry & { payload: Rec } => entry.op !== 'delete' && entry.payload !== null && !isRolledBack(entry);
-
-/** Each field's latest value: from the entry changed last that sets it, and that entry's place. */
-function latestValues(entries: readonly TwinEntry[], keyField: string): Map<string, { at: number; value: unknown; index: number }> {
+/** Each field, applied in outbox order, ends on the value of the entry changed last that sets it. */
+function latestValuesLast<E extends TwinEntry>(entries: readonly E[], keyField: string): E[] {
   const latest = new Map<string, { at: number; value: unknown; index: number }>();
   entries.forEach((entry, index) => {
-    if (!setter(entry)) return;
+    if (entry.op === 'delete' || entry.payload === null || isRolledBack(entry)) return;
     for (const [field, value] of Object.entries(entry.payload)) {
       if (field === keyField) continue;
       const known = latest.get(field);
       if (!known || entry.changedAt >= known.at) latest.set(field, { at: entry.changedAt, value, index });
     }
   });
-  return latest;
-}
-
-/** Each field, applied in outbox order, ends on the value of the entry changed last that sets it. */
-function latestValuesLast<E extends TwinEntry>(entries: readonly E[], keyField: string): E[] {
-  const latest = latestValues(entries, keyField);
   return entries.map((entry, index) => {
-    if (isFixed(entry) || !setter(entry)) return entry;
+    if (isFixed(entry) || isRolledBack(entry) || entry.op === 'delete' || entry.payload === null) return entry;
     let payload: Rec | null = null;
     for (const field of Object.keys(entry.payload)) {
       const winner = latest.get(field);
@@ -119,22 +107,6 @@ function latestValuesLast<E extends TwinEntry>(entries: readonly E[], keyField: 
     }
     return payload ? { ...entry, payload } : entry;
   });
-}
-
-/**
- * The latest values that an entry already sent, later in outbox order, would overwrite with an
- * older one: to be set once more after it (null when there are none).
- */
-function overwrittenLatest(entries: readonly TwinEntry[], keyField: string): Rec | null {
-  let restore: Rec | null = null;
-  for (const [field, winner] of latestValues(entries, keyField)) {
-    let lastSet = -1;
-    entries.forEach((entry, index) => {
-      if (setter(entry) && field in entry.payload) lastSet = index;
-    });
-    if (lastSet > winner.index && !deepEqual(entries[lastSet]!.payload![field], winner.value)) (restore ??= {})[field] = winner.value;
-  }
-  return restore;
 }
 
 /**

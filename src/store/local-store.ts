@@ -343,28 +343,6 @@ export class LocalStore {
       for (const e of kept) if (before.get(e.seq) !== e) await outbox.put(e);
       for (const e of dropped) await outbox.delete(e.seq);
       droppedSeqs = dropped.map((e) => e.seq);
-      if (twins?.restore) {
-        // After an entry already sent with older values: the latest ones, set once more.
-        const { seq: _seq, ...last } = kept.at(-1)!;
-        const restoring: NewEntry = {
-          ...last,
-          op: 'update',
-          payload: twins.restore,
-          baseVersion: base[def.version],
-          key: `${entry.key}+latest`,
-          rekeys: 0,
-          frozen: false,
-          attempts: 0,
-          firstFailureAt: null,
-          nextAttemptAt: 0,
-          changedAt: Math.max(...kept.map((e) => e.changedAt)),
-          state: 'queued',
-          conflict: null,
-          failure: null,
-        };
-        const seq = await outbox.add(restoring as OutboxEntry);
-        kept.push({ ...restoring, seq: Number(seq) });
-      }
       await entities.delete([r, from]);
       const view = foldView(base, kept);
       await entities.put({ r, id: to, base, view });

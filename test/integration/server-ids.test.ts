@@ -298,31 +298,6 @@ describe("ids: 'server'", () => {
     expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[rows[0]!.id, 'changed after the delete']]);
   });
 
-  it('a change already sent under the server id with an older value than one made later under the temporary id: the later value is set once more after it', async () => {
-    const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects);
-    await h.refresh();
-    await server.admin.edit({ resource: 'projects', id, patch: { name: 'Renamed by another' } });
-    await h.update(project.id, { name: 'first, under the temporary id' });
-    await d.clock.advance(1_000);
-    // Sent, and told to come back in an hour: it keeps its value, under its key.
-    await server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
-    await h.update(id, { name: 'second, under the server id' });
-    await until(() => d.events.some((e) => e.type === 'retrying' && e.id === id), 'the server id change backing off');
-    await d.clock.advance(1_000);
-    await h.update(project.id, { name: 'third, under the temporary id' });
-
-    await d.clock.advance(60_000);
-    await d.client.flush();
-    expect(d.events.some((e) => e.type === 'idRemapped' && e.to === id)).toBe(true);
-    expect((await h.list()).map((p) => p.name)).toEqual(['third, under the temporary id']);
-    for (const conflict of await firstValueFrom(d.client.conflicts$)) await conflict.resolve('local');
-    await d.clock.advance(3_600_000);
-    await d.client.flush();
-    for (const conflict of await firstValueFrom(d.client.conflicts$)) await conflict.resolve('local');
-    await d.client.flush();
-    expect((await api<Project[]>('/projects')).map((p) => p.name)).toEqual(['third, under the temporary id']);
-  });
-
   it('survives a reload before the POST', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
     await offlineGraph(d);
