@@ -317,8 +317,7 @@ export class LocalStore {
   ): Promise<{ changes: ViewChange[]; dropped: number[] } | null> {
     const r = def.name;
     const from = entry.id;
-    let droppedSeqs: number[] = [];
-    const changes = await this.#writeTx(`storing the new id of ${r}/${from}`, async (tx) => {
+    const remapped = await this.#writeTx(`storing the new id of ${r}/${from}`, async (tx) => {
       const entities = tx.objectStore('entities');
       const outbox = tx.objectStore('outbox');
       if (!(await outbox.get(entry.seq))) return null;
@@ -342,7 +341,6 @@ export class LocalStore {
       const before = new Map(already.map((e) => [e.seq, e]));
       for (const e of kept) if (before.get(e.seq) !== e) await outbox.put(e);
       for (const e of dropped) await outbox.delete(e.seq);
-      droppedSeqs = dropped.map((e) => e.seq);
       await entities.delete([r, from]);
       const view = foldView(base, kept);
       await entities.put({ r, id: to, base, view });
@@ -367,10 +365,10 @@ export class LocalStore {
           if (payload !== queued.payload) await outbox.put({ ...queued, payload });
         }
       }
-      return changes;
+      return { changes, dropped: dropped.map((e) => e.seq) };
     });
     await this.reloadOutbox();
-    return changes && { changes: await this.#asStoredNow(changes), dropped: droppedSeqs };
+    return remapped && { changes: await this.#asStoredNow(remapped.changes), dropped: remapped.dropped };
   }
 
   /**
