@@ -316,7 +316,7 @@ class ChaosDevice {
         .join(' ');
       this.run.events.push(`#${this.run.order} t+${at - this.run.clock0} d${this.index}.${inc} ${type} ${detail}`);
     }
-    if (e.type === 'idRemapped') this.run.renamed.set(e.from, [...(this.run.renamed.get(e.from) ?? []), e.to]);
+    if (e.type === 'idRemapped') this.run.rename(e.from, e.to);
     // 'local' against a deletion creates the entity again from the local view: its title, applied
     // before, is applied once more, by design.
     const title = e.type === 'resolved' && e.choice === 'local' ? e.overwritten['title'] : undefined;
@@ -498,7 +498,7 @@ class ChaosRun {
   readonly events: string[] = [];
   readonly clock0 = this.clock.now();
   ledger: LedgerEntry[] = [];
-  /** Ids the server renamed, as the devices reported them (a re-created entity, once per device). */
+  /** Ids the server renamed: as the devices reported them, and as the ledger's creates show them. */
   readonly renamed = new Map<string, string[]>();
   /** Titles a 'local' resolution wrote again by re-creating a deleted entity, and how often. */
   readonly recreated = new Map<string, number>();
@@ -519,6 +519,12 @@ class ChaosRun {
     this.resource = chaosResource({ serverIds, fullPulls: options.fullPulls });
     this.rng = new Rng(mix(seed, 0x5eed));
     this.sendDelayMs = this.rng.pick([0, 0, 300]);
+  }
+
+  /** `from` also goes by `to` (each name once). */
+  rename(from: string, to: string): void {
+    const names = this.renamed.get(from) ?? [];
+    if (!names.includes(to)) this.renamed.set(from, [...names, to]);
   }
 
   log(line: string): void {
@@ -873,8 +879,7 @@ class ChaosRun {
       const title = row.op === 'create' ? titleOf(row) : undefined;
       if (title === undefined || row.entityId === null) continue;
       const write = this.writes.find((w) => w.marker === title && w.entity.startsWith('tmp:'));
-      const known = write && (this.renamed.get(write.entity) ?? []);
-      if (write && known && !known.includes(row.entityId)) this.renamed.set(write.entity, [...known, row.entityId]);
+      if (write) this.rename(write.entity, row.entityId);
     }
 
     // Lost: a resolved write neither applied, superseded, resolved away, nor visible. An entity
