@@ -7,7 +7,7 @@
 // a ratio to its baseline measured in the same repeat. Writes bench/results.md and results.json.
 //
 //   npm run bench                                   full run (N = 10,000, 5 repeats)
-//   npm run bench -- --smoke                        N = 500, 1 repeat, small counts (< 1 minute)
+//   npm run bench -- --smoke                        N = 500, 1 repeat, small counts (< 1 minute; npm test runs it)
 //   npm run bench -- --only reaction,durable --peers tanstack --repeats 7 --n 20000
 //   npm run bench -- --profile reaction             CPU profile of harborsync's timed part, top self time
 //   npm run bench -- --only durable --against HEAD  A/B: the working tree's src/ against HEAD's
@@ -290,11 +290,13 @@ async function buildPages(site, subjects, against, src) {
 /**
  * Every variant gets its own origin ("slot"): a loopback address of its own (127.0.0.10, .11, …),
  * so its storage is its own and it runs in its own renderer process (each address is a site).
+ * `--smoke` (which `npm test` runs) keeps to 127.0.0.1, a port per slot: still an origin, so
+ * storage, of its own, though slots may then share a renderer process, which only timings feel.
  * These origins are cross-origin isolated (COOP + COEP): performance.now() then has 5 µs
  * resolution instead of 100 µs, which the sub-millisecond reaction figures need. They also serve
  * the drain's API under /api (bench/drain-api.mjs), so its requests are same-origin (no preflights).
  */
-function createSlots(site, api) {
+function createSlots(site, api, oneHost) {
   const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8' };
   const servers = new Map();
   const handler = (req, res) => {
@@ -327,7 +329,7 @@ function createSlots(site, api) {
     async url(slot) {
       let entry = servers.get(slot);
       if (!entry) {
-        const host = `127.0.0.${10 + servers.size}`;
+        const host = oneHost ? '127.0.0.1' : `127.0.0.${10 + servers.size}`;
         const server = createServer(handler);
         entry = new Promise((resolve, reject) => {
           server.once('error', reject);
@@ -639,7 +641,7 @@ async function main() {
   const ctx = { apis, active: null, tmp, writes: opts.writes, verbose: opts.verbose, template: null };
   // The drain writes; the on-demand first page only reads and may reuse seeded data.
   ctx.writesTo = (kind) => ctx.currentScenario === 'drain' && kind === opts.drainServer;
-  const slots = createSlots(site, () => ctx.active);
+  const slots = createSlots(site, () => ctx.active, opts.smoke);
   ctx.slots = slots;
   const chromiumVersion = execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n')[0];
   console.log(`harborsync bench · ${chromiumVersion} · nproc ${nproc()} · N=${fmtInt(opts.n)} · repeats ${opts.repeats}`);

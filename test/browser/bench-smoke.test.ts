@@ -1,0 +1,88 @@
+// `npm run bench -- --smoke` end to end, so the benchmark cannot rot unseen: every row of every
+// scenario (harborsync, the raw IndexedDB baseline and the peers) runs in real Chromium and the
+// results are written. Behaviour only: no figure is judged here, only that each row ran and the
+// drain sent what it had to.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+/** `--smoke` sends this many updates in the drain (scripts/bench.mjs). */
+const SMOKE_WRITES = 50;
+
+interface Row {
+  runs: number;
+  errors: number;
+}
+interface Results {
+  options: { smoke: boolean };
+  summary: Record<string, Record<string, Row>>;
+  targets: Array<{ name: string; value: string }>;
+  runs: Record<string, Record<string, Array<Record<string, unknown>>>>;
+}
+
+let out: string;
+let exit: { code: number; output: string };
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: the benchmark smoke run cannot run.`);
+  out = mkdtempSync(join(tmpdir(), 'harborsync-bench-smoke-'));
+  exit = await new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['scripts/bench.mjs', '--smoke', '--out', out],
+      { cwd: root, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, output: `${stdout}\n${stderr}` }),
+    );
+  });
+}, 320_000);
+
+afterAll(() => {
+  if (out) rmSync(out, { recursive: true, force: true });
+});
+
+describe('npm run bench -- --smoke', () => {
+  it('exits 0 and writes results.md and results.json', () => {
+    expect(exit.code, exit.output).toBe(0);
+    expect(readFileSync(join(out, 'results.md'), 'utf8')).toMatch(/## Targets[\s\S]*## Results/);
+    expect(existsSync(join(out, 'results.json'))).toBe(true);
+  });
+
+  it('runs every row of every scenario without an error', () => {
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results;
+    expect(results.options.smoke).toBe(true);
+    expect(Object.keys(results.summary).sort()).toEqual(['drain', 'durable', 'hydrate', 'ingest', 'on-demand', 'reaction']);
+    const failed = Object.entries(results.summary).flatMap(([scenario, rows]) =>
+      Object.entries(rows)
+        .filter(([, row]) => row.runs !== 1 || row.errors !== 0)
+        .map(([id]) => `${scenario}/${id}`),
+    );
+    expect(failed).toEqual([]);
+    // harborsync and at least one other subject in each.
+    for (const rows of Object.values(results.summary)) {
+      expect(Object.keys(rows).some((id) => id.startsWith('harborsync'))).toBe(true);
+      expect(Object.keys(rows).length).toBeGreaterThan(1);
+    }
+  });
+
+  it('drains every queued update, one request each, and coalesces repeats into one request per entity', () => {
+    const { drain } = (JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results).runs;
+    expect(drain!['raw-seq']![0]!['requests']).toBe(SMOKE_WRITES);
+    expect(drain!['harborsync-seq']![0]!['requests']).toBe(SMOKE_WRITES);
+    expect(drain!['harborsync']![0]!['requests']).toBe(SMOKE_WRITES);
+    expect(drain!['harborsync-coalesce']![0]!['requests']).toBeLessThanOrEqual(10);
+  });
+
+  it('reports a figure for every target of the benchmark issue', () => {
+    const { targets } = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results;
+    const names = targets.map((t) => t.name);
+    for (const name of ['ingest', 'hydrate', 'memory', 'reaction median', 'reaction p95', 'reaction scaling', 'durable writes', 'drain', 'drain, concurrent', 'drain, coalescing']) {
+      expect(names).toContain(name);
+    }
+    for (const target of targets) expect(target.value, target.name).toMatch(/\d/);
+  });
+});
