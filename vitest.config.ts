@@ -4,10 +4,14 @@ import { defineConfig } from 'vitest/config';
 // React 18 lives in the test/react18 workspace, beside the root's React 19 (npm cannot hold both
 // at the top level: react-dom's peer dependency on react).
 const react18 = (name: string) => fileURLToPath(new URL(`./test/react18/node_modules/${name}`, import.meta.url));
+// Vue 3.4, the oldest harborsync/vue supports, lives in the test/vue34 workspace likewise.
+const vue34 = (name: string) => fileURLToPath(new URL(`./test/vue34/node_modules/${name}`, import.meta.url));
 // Testing Library's ES build, transformed by Vitest so that the aliases below apply to it too.
 const testingLibraryEsm = fileURLToPath(
   new URL('./node_modules/@testing-library/react/dist/@testing-library/react.esm.js', import.meta.url),
 );
+// Vue Test Utils' ES build, for the same reason.
+const vueTestUtilsEsm = fileURLToPath(new URL('./node_modules/@vue/test-utils/dist/vue-test-utils.esm-bundler.mjs', import.meta.url));
 
 export default defineConfig({
   test: {
@@ -37,6 +41,25 @@ export default defineConfig({
           include: ['test/adapters/react.test.tsx'],
           env: { HARBORSYNC_REACT_MAJOR: '18' },
           server: { deps: { inline: [/@testing-library[\\/]react[\\/]/] } },
+        },
+      },
+      {
+        // The Vue adapter's suite again, on Vue 3.4: `vue` and the `@vue/*` packages Vue Test
+        // Utils imports resolve to the workspace's copies (`vue/server-renderer` with `vue`).
+        extends: true,
+        resolve: {
+          alias: {
+            '@vue/test-utils': vueTestUtilsEsm,
+            vue: vue34('vue'),
+            '@vue/compiler-dom': vue34('@vue/compiler-dom'),
+            '@vue/server-renderer': vue34('@vue/server-renderer'),
+          },
+        },
+        test: {
+          name: 'vue34',
+          include: ['test/adapters/vue.test.ts'],
+          env: { HARBORSYNC_VUE_MINOR: '3.4' },
+          server: { deps: { inline: [/@vue[\\/]test-utils[\\/]/] } },
         },
       },
     ],

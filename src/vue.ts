@@ -166,18 +166,18 @@ function follow<T>(sources: WatchSource[], open: () => Observable<T>, initial: T
   const state = shallowRef(initial);
   if (inject(ssrContextKey, null)) return shallowReadonly(state);
   let close: (() => void) | undefined;
-  watch(
-    sources,
-    () => {
-      close?.();
-      const store = createExternalStore(open, initial);
-      close = store.subscribe(() => {
-        state.value = store.getSnapshot();
-      });
+  const subscribe = () => {
+    close?.();
+    const store = createExternalStore(open, initial);
+    close = store.subscribe(() => {
       state.value = store.getSnapshot();
-    },
-    { immediate: true },
-  );
+    });
+    state.value = store.getSnapshot();
+  };
+  // Vue 3.4 runs an `immediate` watch callback only when some source has a value: with no
+  // sources it would never subscribe.
+  if (sources.length) watch(sources, subscribe, { immediate: true });
+  else subscribe();
   onScopeDispose(() => {
     close?.();
     close = undefined;

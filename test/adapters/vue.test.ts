@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-import { createApp, createSSRApp, defineComponent, effectScope, h, isReadonly, nextTick, ref } from 'vue';
+import { createApp, createSSRApp, defineComponent, effectScope, h, isReadonly, nextTick, ref, version as vueVersion } from 'vue';
 import { renderToString } from 'vue/server-renderer';
 import { mount } from '@vue/test-utils';
 import { describe, expect, it, vi } from 'vitest';
@@ -21,7 +21,15 @@ function inScope<T>(client: SyncClient, run: () => T) {
   return { result, stop: () => scope.stop() };
 }
 
-describe('harborsync/vue', () => {
+// The suite runs twice: on the root's Vue 3.5, and on Vue 3.4 (the `vue34` project in
+// vitest.config.ts), the oldest the peer dependency allows, which must not quietly fall back to 3.5.
+const expectedMinor = process.env['HARBORSYNC_VUE_MINOR'] ?? '3.5';
+
+describe(`harborsync/vue on Vue ${vueVersion}`, () => {
+  it(`runs on Vue ${expectedMinor}`, () => {
+    expect(vueVersion.split('.').slice(0, 2).join('.')).toBe(expectedMinor);
+  });
+
   it('shows the loading state, then the query result, in a component', async () => {
     const fake = createFakeClient();
     const Listing = defineComponent({
