@@ -3,32 +3,54 @@ import type { StandardSchemaV1 } from './standard-schema.js';
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; issues: FieldIssue[] };
 
+/**
+ * Values a missing version field is given, in turn, to read the schema's output (its defaults and
+ * transforms) for an entity the server has not versioned yet; the field is taken out again.
+ */
+const VERSION_STAND_INS: readonly unknown[] = [1, '1'];
+
 function fieldOf(issue: StandardSchemaV1.Issue): string {
   if (!issue.path) return '';
   return issue.path.map((p) => String(typeof p === 'object' && p !== null ? p.key : p)).join('.');
 }
 
-function toResult<T>(result: StandardSchemaV1.Result<T>, input: unknown, optionalField: string | null): Validation<T> {
-  if (!result.issues) return { ok: true, value: result.value };
-  const issues = result.issues.map((i) => ({ field: fieldOf(i), message: i.message }));
-  // Until the server confirms a create, the entity has no version: its absence is not an error.
-  const remaining =
-    optionalField === null ? issues : issues.filter((i) => i.field !== optionalField);
-  if (remaining.length === 0) return { ok: true, value: input as T };
-  return { ok: false, issues: remaining };
-}
+const issuesOf = (issues: readonly StandardSchemaV1.Issue[]): FieldIssue[] => issues.map((i) => ({ field: fieldOf(i), message: i.message }));
 
 /**
  * Runs the schema. Synchronous schemas answer synchronously, so a local write can update the
  * mirror in the same call; an async schema answers with a promise.
+ *
+ * `optionalField` (the version) may be missing: until the server confirms a create, the entity
+ * has none. Its absence is then no error, and the output is what the schema makes of the entity
+ * with a stand-in version, less that field; when no stand-in passes, the entity as it is.
  */
 export function validate<T>(
   schema: StandardSchemaV1<unknown, T>,
   value: unknown,
   optionalField: string | null = null,
 ): Validation<T> | Promise<Validation<T>> {
-  const skip = optionalField !== null && (value as Record<string, unknown>)[optionalField] === undefined ? optionalField : null;
-  const result = schema['~standard'].validate(value);
-  if (result instanceof Promise) return result.then((r) => toResult(r, value, skip));
-  return toResult(result, value, skip);
+  const missing =
+    optionalField !== null && typeof value === 'object' && value !== null && (value as Record<string, unknown>)[optionalField] === undefined
+      ? optionalField
+      : null;
+  return after(schema['~standard'].validate(value), (result) => {
+    if (!result.issues) return { ok: true, value: result.value };
+    const issues = issuesOf(result.issues);
+    const remaining = missing === null ? issues : issues.filter((i) => i.field !== missing);
+    if (remaining.length > 0) return { ok: false, issues: remaining };
+    return withStandIn(schema, value as Record<string, unknown>, missing!, 0);
+  });
+}
+
+function withStandIn<T>(schema: StandardSchemaV1<unknown, T>, value: Record<string, unknown>, field: string, next: number): Validation<T> | Promise<Validation<T>> {
+  if (next === VERSION_STAND_INS.length) return { ok: true, value: value as T };
+  return after(schema['~standard'].validate({ ...value, [field]: VERSION_STAND_INS[next] }), (result) => {
+    if (result.issues) return withStandIn(schema, value, field, next + 1);
+    const { [field]: _standIn, ...output } = result.value as Record<string, unknown>;
+    return { ok: true, value: output as T };
+  });
+}
+
+function after<T, R>(result: T | Promise<T>, then: (result: T) => R | Promise<R>): R | Promise<R> {
+  return result instanceof Promise ? result.then(then) : then(result);
 }

@@ -1,0 +1,120 @@
+/**
+ * What a resource's schema does to local writes, on whichever zod this suite runs: zod 4 in the
+ * `node` project, zod 3.25's own API in the `zod3` project (vitest.config.ts). The client reads
+ * schemas through Standard Schema only, so both must behave alike. A write keeps what the schema
+ * outputs (its defaults and transforms), in the entity and in the request, also before the server
+ * has confirmed a create and the version field is still missing (DESIGN section 3).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineResource, ValidationError } from '../../src/index.js';
+import { closeDevices, device, type Device } from '../helpers/harness.js';
+
+const API = 'http://api.test/api';
+const expectedMajor = process.env['HARBORSYNC_ZOD_MAJOR'] ?? '4';
+
+const items = defineResource({
+  name: 'items',
+  schema: z.object({
+    id: z.string(),
+    title: z.string().trim().min(1),
+    done: z.boolean().default(false),
+    tags: z.array(z.string()).default([]),
+    version: z.number().int().positive(),
+  }),
+});
+type Item = { id: string; title: string; done: boolean; tags: string[]; version: number };
+
+const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+
+/** A server for `items` that keeps what it is sent and answers with it, versioned. */
+function itemsApi() {
+  const rows = new Map<string, Item>();
+  const writes: Array<{ method: string; body: Record<string, unknown> }> = [];
+  const fetchImpl: typeof fetch = async (input, init) => {
+    const request = input instanceof Request ? input : new Request(input, init);
+    const url = new URL(request.url);
+    const id = decodeURIComponent(url.pathname.split('/')[3] ?? '');
+    if (request.method === 'GET') return json([...rows.values()]);
+    const body = (await request.json()) as Record<string, unknown>;
+    writes.push({ method: request.method, body });
+    if (request.method === 'POST') {
+      const row = { ...body, version: 1 } as Item;
+      rows.set(row.id, row);
+      return json(row, 201);
+    }
+    const row = { ...rows.get(id)!, ...body, version: rows.get(id)!.version + 1 } as Item;
+    rows.set(id, row);
+    return json(row);
+  };
+  return { fetch: fetchImpl, writes, rows };
+}
+
+/** Changes queued and not yet confirmed, as status$ says now. */
+function pending(d: Device): number {
+  let count = -1;
+  d.client.status$.subscribe((status) => (count = status.pending)).unsubscribe();
+  return count;
+}
+
+const open: Device[] = [];
+afterEach(async () => {
+  await closeDevices(open);
+});
+function make() {
+  const api = itemsApi();
+  const d = device(API, { fetch: api.fetch, resources: [items] });
+  open.push(d);
+  return { api, d, h: d.client.resource(items) };
+}
+
+describe(`a resource's schema in local writes, on zod ${expectedMajor}`, () => {
+  it(`runs on zod ${expectedMajor}`, () => {
+    // zod 4's schemas carry `_zod`; zod 3's API does not.
+    expect('_zod' in z.string() ? '4' : '3').toBe(expectedMajor);
+  });
+
+  it('a create keeps the schema output (defaults, transforms) though it has no version yet, and sends it', async () => {
+    const { api, d, h } = make();
+    const created = await h.create({ id: 'a', title: '  Milk  ' } as never);
+    expect(created).toEqual({ id: 'a', title: 'Milk', done: false, tags: [] });
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'Milk', done: false, tags: [] });
+    await d.client.flush();
+    expect(api.writes).toEqual([{ method: 'POST', body: { id: 'a', title: 'Milk', done: false, tags: [] } }]);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'Milk', done: false, tags: [], version: 1 });
+  });
+
+  it('a create that fails the schema is a ValidationError naming the field, and nothing is kept or queued', async () => {
+    const { d, h } = make();
+    const refused = await h.create({ id: 'a', title: '   ' } as never).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ValidationError);
+    expect((refused as ValidationError).issues.map((i) => i.field)).toEqual(['title']);
+    expect(await h.get('a')).toBeUndefined();
+    expect(await h.list()).toEqual([]);
+    expect(pending(d)).toBe(0);
+  });
+
+  it('an update sends what the schema makes of the change, and nothing when that equals the stored value', async () => {
+    const { api, d, h } = make();
+    await h.create({ id: 'a', title: 'Milk' } as never);
+    await d.client.flush();
+    await h.update('a', { title: '  Bread ' });
+    expect(await h.get('a')).toMatchObject({ title: 'Bread' });
+    await d.client.flush();
+    expect(api.writes.at(-1)).toEqual({ method: 'PATCH', body: { title: 'Bread' } });
+    const sent = api.writes.length;
+    expect(await h.update('a', { title: 'Bread  ' })).toMatchObject({ title: 'Bread', version: 2 });
+    await d.client.flush();
+    expect(api.writes).toHaveLength(sent);
+  });
+
+  it('an update that breaks the entity is a ValidationError naming the field; the view stays', async () => {
+    const { d, h } = make();
+    await h.create({ id: 'a', title: 'Milk' } as never);
+    await d.client.flush();
+    const refused = await h.update('a', { title: ' ' }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ValidationError);
+    expect((refused as ValidationError).issues.map((i) => i.field)).toEqual(['title']);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'Milk', done: false, tags: [], version: 1 });
+  });
+});
