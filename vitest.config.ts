@@ -6,6 +6,8 @@ import { defineConfig } from 'vitest/config';
 const react18 = (name: string) => fileURLToPath(new URL(`./test/react18/node_modules/${name}`, import.meta.url));
 // Vue 3.4, the oldest harborsync/vue supports, lives in the test/vue34 workspace likewise.
 const vue34 = (name: string) => fileURLToPath(new URL(`./test/vue34/node_modules/${name}`, import.meta.url));
+// zod 3.25, the oldest the peer dependency allows, lives in the test/zod3 workspace likewise.
+const zod3 = fileURLToPath(new URL('./test/zod3/node_modules/zod', import.meta.url));
 // Testing Library's ES build, transformed by Vitest so that the aliases below apply to it too.
 const testingLibraryEsm = fileURLToPath(
   new URL('./node_modules/@testing-library/react/dist/@testing-library/react.esm.js', import.meta.url),
@@ -25,7 +27,7 @@ export default defineConfig({
           name: 'node',
           include: ['src/**/*.test.ts', 'src/**/*.test.tsx', 'test/**/*.test.ts', 'test/**/*.test.tsx'],
           // Real-browser suites run with vitest.browser.config.ts; the Postgres suite with test:postgres.
-          exclude: ['test/browser/**', 'test/server/postgres.test.ts', 'node_modules/**'],
+          exclude: ['test/browser/**', 'test/server/postgres.test.ts', '**/node_modules/**'],
         },
       },
       {
@@ -60,6 +62,18 @@ export default defineConfig({
           include: ['test/adapters/vue.test.ts'],
           env: { HARBORSYNC_VUE_MINOR: '3.4' },
           server: { deps: { inline: [/@vue[\\/]test-utils[\\/]/] } },
+        },
+      },
+      {
+        // The suites about schemas again, on zod 3.25's own API (its root export): the client
+        // reads schemas through Standard Schema only, so a zod 3 app must work the same.
+        // schemas.test.ts checks which zod it runs on.
+        extends: true,
+        resolve: { alias: { zod: zod3 } },
+        test: {
+          name: 'zod3',
+          include: ['test/integration/schemas.test.ts', 'test/integration/bad-input.test.ts'],
+          env: { HARBORSYNC_ZOD_MAJOR: '3' },
         },
       },
     ],

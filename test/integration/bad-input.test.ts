@@ -251,7 +251,7 @@ describe('__proto__, constructor and prototype keys', () => {
         .join('')}}`,
     ) as Record<string, unknown>;
   // A schema that keeps unknown keys, so the keys reach the store, the merge and the patch.
-  const docs = defineResource({ name: 'docs', schema: z.looseObject({ id: z.string(), title: z.string(), version: z.number().int() }) });
+  const docs = defineResource({ name: 'docs', schema: z.object({ id: z.string(), title: z.string(), version: z.number().int() }).catchall(z.unknown()) });
 
   afterEach(() => {
     expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(baseline);
