@@ -38,7 +38,8 @@ export function validate<T>(
     const issues = issuesOf(result.issues);
     const remaining = missing === null ? issues : issues.filter((i) => i.field !== missing);
     if (remaining.length > 0) return { ok: false, issues: remaining };
-    return withStandIn(schema, value as Record<string, unknown>, missing!, 0);
+    // Only the missing version was wrong (or a failure named no issue at all).
+    return missing === null ? { ok: true, value: value as T } : withStandIn(schema, value as Record<string, unknown>, missing, 0);
   });
 }
 
