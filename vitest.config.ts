@@ -1,13 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-// React 18 lives in the test/react18 workspace, beside the root's React 19 (npm cannot hold both
+// React 18 lives in the compat/react18 workspace, beside the root's React 19 (npm cannot hold both
 // at the top level: react-dom's peer dependency on react).
-const react18 = (name: string) => fileURLToPath(new URL(`./test/react18/node_modules/${name}`, import.meta.url));
-// Vue 3.4, the oldest harborsync/vue supports, lives in the test/vue34 workspace likewise.
-const vue34 = (name: string) => fileURLToPath(new URL(`./test/vue34/node_modules/${name}`, import.meta.url));
-// zod 3.25, the oldest the peer dependency allows, lives in the test/zod3 workspace likewise.
-const zod3 = fileURLToPath(new URL('./test/zod3/node_modules/zod', import.meta.url));
+const react18 = (name: string) => fileURLToPath(new URL(`./compat/react18/node_modules/${name}`, import.meta.url));
+// Vue 3.4, the oldest harborsync/vue supports, lives in the compat/vue34 workspace likewise.
+const vue34 = (name: string) => fileURLToPath(new URL(`./compat/vue34/node_modules/${name}`, import.meta.url));
+// zod 3.25, the oldest the peer dependency allows, lives in the compat/zod3 workspace likewise.
+const zod3 = fileURLToPath(new URL('./compat/zod3/node_modules/zod', import.meta.url));
 // Testing Library's ES build, transformed by Vitest so that the aliases below apply to it too.
 const testingLibraryEsm = fileURLToPath(
   new URL('./node_modules/@testing-library/react/dist/@testing-library/react.esm.js', import.meta.url),
