@@ -18,6 +18,7 @@ import type { Conflict, EntityState, Query, QueryState, SyncClient } from '../..
 import { STATUS, createFakeClient, todos, untouchableClient } from './fake-client.js';
 import type { Todo } from './fake-client.js';
 import { realClient } from './stub-api.js';
+import { pinned } from '../helpers/pinned.js';
 
 // React warns unless told that the test environment flushes with act().
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
@@ -37,7 +38,7 @@ function wrap(client: SyncClient, children: ReactNode) {
 
 // The suite runs twice: on the root's React 19, and on React 18 (the `react18` project in
 // vitest.config.ts), which must not quietly fall back to 19.
-const expectedMajor = process.env['HARBORSYNC_REACT_MAJOR'] ?? '19';
+const expectedMajor = process.env['HARBORSYNC_REACT_MAJOR'] ?? pinned('react').split('.')[0]!;
 
 describe(`harborsync/react on React ${reactVersion}`, () => {
   it(`runs on React ${expectedMajor}, with a react-dom of the same version`, () => {

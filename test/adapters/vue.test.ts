@@ -8,6 +8,7 @@ import type { Query, SyncClient } from '../../src/types.js';
 import { STATUS, createFakeClient, todos, untouchableClient } from './fake-client.js';
 import type { Todo } from './fake-client.js';
 import { realClient } from './stub-api.js';
+import { pinned } from '../helpers/pinned.js';
 
 const t1: Todo = { id: 't1', title: 'Milk', done: false, version: 1 };
 const t2: Todo = { id: 't2', title: 'Bread', done: true, version: 1 };
@@ -23,7 +24,7 @@ function inScope<T>(client: SyncClient, run: () => T) {
 
 // The suite runs twice: on the root's Vue 3.5, and on Vue 3.4 (the `vue34` project in
 // vitest.config.ts), the oldest the peer dependency allows, which must not quietly fall back to 3.5.
-const expectedMinor = process.env['HARBORSYNC_VUE_MINOR'] ?? '3.5';
+const expectedMinor = process.env['HARBORSYNC_VUE_MINOR'] ?? pinned('vue').split('.').slice(0, 2).join('.');
 
 describe(`harborsync/vue on Vue ${vueVersion}`, () => {
   it(`runs on Vue ${expectedMinor}`, () => {
