@@ -157,9 +157,9 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       for (const field of Object.keys(changes)) if (deepEqual(changes[field], current[field])) delete changes[field];
       if (Object.keys(changes).length === 0) return Promise.resolve(current);
       return this.#validated(applyPatch(current, changes), id, (view) => {
-        // What the schema made of each change (a transform, a default) is what is kept and sent.
+        // What the schema made of each changed field (a transform, a default) is what is queued and sent.
         const applied: Rec = {};
-        for (const field of Object.keys(changes)) if (field in view && !deepEqual(view[field], current[field])) applied[field] = view[field];
+        for (const field of Object.keys(changes)) if (!deepEqual(view[field], current[field])) applied[field] = view[field];
         if (Object.keys(applied).length === 0) return Promise.resolve(current);
         return this.#commit(id, view, { op: 'update', patch: applied }, options);
       });

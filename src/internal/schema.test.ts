@@ -5,13 +5,29 @@ import { validate } from './schema.js';
 
 const todo = z.object({ id: z.string(), title: z.string().trim(), done: z.boolean().default(false), version: z.number().int().positive() });
 
-/** A schema of one's own: `check` decides, the value passes through (async when asked). */
-function handMade(check: (value: Record<string, unknown>) => string | null, async = false): StandardSchemaV1<unknown, Record<string, unknown>> {
-  const run = (value: unknown): StandardSchemaV1.Result<Record<string, unknown>> => {
-    const message = check(value as Record<string, unknown>);
-    return message === null ? { value: value as Record<string, unknown> } : { issues: [{ message, path: ['version'] }] };
+/**
+ * A schema of one's own: `check` decides (a message, or null to pass), the output is `output` of
+ * the value; `async` says when it answers with a promise.
+ */
+function handMade(
+  check: (value: Record<string, unknown>) => string | null,
+  options: { output?: (value: Record<string, unknown>) => Record<string, unknown>; async?: (value: Record<string, unknown>) => boolean; issues?: StandardSchemaV1.Issue[] } = {},
+): StandardSchemaV1<unknown, Record<string, unknown>> {
+  const run = (value: Record<string, unknown>): StandardSchemaV1.Result<Record<string, unknown>> => {
+    const message = check(value);
+    if (message !== null) return { issues: options.issues ?? [{ message, path: ['version'] }] };
+    return { value: options.output ? options.output(value) : value };
   };
-  return { '~standard': { version: 1, vendor: 'test', validate: (value) => (async ? Promise.resolve(run(value)) : run(value)) } };
+  return {
+    '~standard': {
+      version: 1,
+      vendor: 'test',
+      validate: (value) => {
+        const record = value as Record<string, unknown>;
+        return options.async?.(record) ? Promise.resolve(run(record)) : run(record);
+      },
+    },
+  };
 }
 
 describe('validate', () => {
@@ -50,11 +66,46 @@ describe('validate', () => {
     expect(validate(todo, { id: 'a', title: 'x', version: -1 }, 'version')).toEqual({ ok: false, issues: [expect.objectContaining({ field: 'version' })] });
   });
 
-  it('an async schema answers with a promise, stand-ins included', async () => {
-    const schema = handMade((value) => (typeof value['version'] === 'number' ? null : 'version: a number'), true);
+  it('an async schema answers with a promise, and the output of a stand-in is used', async () => {
+    const schema = handMade((value) => (typeof value['version'] === 'number' ? null : 'version: a number'), {
+      async: () => true,
+      output: (value) => ({ ...value, checked: true }),
+    });
     const answer = validate(schema, { id: 'a' }, 'version');
     expect(answer).toBeInstanceOf(Promise);
-    expect(await answer).toEqual({ ok: true, value: { id: 'a' } });
+    expect(await answer).toEqual({ ok: true, value: { id: 'a', checked: true } });
     expect(await validate(schema, { id: 'a', version: 'x' }, 'version')).toEqual({ ok: false, issues: [{ field: 'version', message: 'version: a number' }] });
+  });
+
+  it('a schema synchronous at first and async once the version is there answers with a promise', async () => {
+    const schema = handMade((value) => (value['version'] === undefined ? 'version: required' : null), {
+      async: (value) => value['version'] !== undefined,
+      output: (value) => ({ ...value, checked: true }),
+    });
+    const answer = validate(schema, { id: 'a' }, 'version');
+    expect(answer).toBeInstanceOf(Promise);
+    expect(await answer).toEqual({ ok: true, value: { id: 'a', checked: true } });
+  });
+
+  it('an output that depends on the version: the entity as it is, with no made-up value in it', () => {
+    const schema = z.object({ id: z.string(), version: z.number() }).transform(({ version, ...rest }) => ({ ...rest, revision: version }));
+    expect(validate(schema, { id: 'a' }, 'version')).toEqual({ ok: true, value: { id: 'a' } });
+  });
+
+  it('a refinement of the whole entity that names another field is reported, though the version is missing', () => {
+    const schema = todo.refine((t) => t.title !== 'bad', { message: 'not that title', path: ['title'] });
+    expect(validate(schema, { id: 'a', title: 'bad' }, 'version')).toEqual({ ok: false, issues: [{ field: 'title', message: 'not that title' }] });
+    expect(validate(schema, { id: 'a', title: 'good' }, 'version')).toEqual({ ok: true, value: { id: 'a', title: 'good', done: false } });
+  });
+
+  it('a refinement of the whole entity that names no field is not held against a missing version', () => {
+    const schema = todo.refine((t) => t.version > 5, { message: 'too early' });
+    expect(validate(schema, { id: 'a', title: 'x' }, 'version')).toEqual({ ok: true, value: { id: 'a', title: 'x' } });
+    expect(validate(schema, { id: 'a', title: 'x', version: 2 }, 'version')).toEqual({ ok: false, issues: [{ field: '', message: 'too early' }] });
+  });
+
+  it('a failure that names no issue passes the entity as it is, as before', () => {
+    const schema = handMade(() => 'refused', { issues: [] });
+    expect(validate(schema, { id: 'a' })).toEqual({ ok: true, value: { id: 'a' } });
   });
 });

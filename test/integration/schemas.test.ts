@@ -7,11 +7,12 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineResource, ValidationError } from '../../src/index.js';
+import { defineResource, ValidationError, type StandardSchemaV1 } from '../../src/index.js';
 import { closeDevices, device, type Device } from '../helpers/harness.js';
+import { pinned } from '../helpers/pinned.js';
 
 const API = 'http://api.test/api';
-const expectedMajor = process.env['HARBORSYNC_ZOD_MAJOR'] ?? '4';
+const expectedMajor = process.env['HARBORSYNC_ZOD_MAJOR'] ?? pinned('zod').split('.')[0]!;
 
 const items = defineResource({
   name: 'items',
@@ -24,6 +25,21 @@ const items = defineResource({
   }),
 });
 type Item = { id: string; title: string; done: boolean; tags: string[]; version: number };
+
+/** A schema of one's own whose output leaves out the keys set to undefined (zod keeps them). */
+type Memo = { id: string; note?: string; version: number };
+const memoSchema: StandardSchemaV1<unknown, Memo> = {
+  '~standard': {
+    version: 1,
+    vendor: 'test',
+    validate(value) {
+      const record = value as Record<string, unknown>;
+      if (typeof record['version'] !== 'number') return { issues: [{ message: 'a number', path: ['version'] }] };
+      return { value: Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)) as Memo };
+    },
+  },
+};
+const memos = defineResource({ name: 'items', schema: memoSchema });
 
 const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
@@ -116,5 +132,17 @@ describe(`a resource's schema in local writes, on zod ${expectedMajor}`, () => {
     expect(refused).toBeInstanceOf(ValidationError);
     expect((refused as ValidationError).issues.map((i) => i.field)).toEqual(['title']);
     expect(await h.get('a')).toEqual({ id: 'a', title: 'Milk', done: false, tags: [], version: 1 });
+  });
+
+  it('an update that clears a field clears it, also with a schema whose output leaves the key out', async () => {
+    const api = itemsApi();
+    const d = device(API, { fetch: api.fetch, resources: [memos] });
+    open.push(d);
+    const h = d.client.resource(memos);
+    await h.create({ id: 'a', note: 'x' } as never);
+    await d.client.flush();
+    const cleared = await h.update('a', { note: undefined });
+    expect(cleared.note).toBeUndefined();
+    expect((await h.get('a'))?.note).toBeUndefined();
   });
 });
