@@ -87,15 +87,30 @@ describe('validate', () => {
     expect(await answer).toEqual({ ok: true, value: { id: 'a', checked: true } });
   });
 
-  it('an output that depends on the version: the entity as it is, with no made-up value in it', () => {
+  it('defaults that differ from run to run (an id, a time) are kept from the stand-in run', () => {
+    let drawn = 0;
+    const schema = todo.extend({ slug: z.string().default(() => `slug-${++drawn}`) });
+    const answer = validate(schema, { id: 'a', title: ' x ', junk: 1 }, 'version');
+    expect(answer).toEqual({ ok: true, value: { id: 'a', title: 'x', done: false, slug: expect.stringMatching(/^slug-\d+$/) } });
+  });
+
+  it('a field derived from the version holds the stand-in until the server answers with a version', () => {
     const schema = z.object({ id: z.string(), version: z.number() }).transform(({ version, ...rest }) => ({ ...rest, revision: version }));
-    expect(validate(schema, { id: 'a' }, 'version')).toEqual({ ok: true, value: { id: 'a' } });
+    expect(validate(schema, { id: 'a' }, 'version')).toEqual({ ok: true, value: { id: 'a', revision: 1 } });
   });
 
   it('a refinement of the whole entity that names another field is reported, though the version is missing', () => {
     const schema = todo.refine((t) => t.title !== 'bad', { message: 'not that title', path: ['title'] });
     expect(validate(schema, { id: 'a', title: 'bad' }, 'version')).toEqual({ ok: false, issues: [{ field: 'title', message: 'not that title' }] });
     expect(validate(schema, { id: 'a', title: 'good' }, 'version')).toEqual({ ok: true, value: { id: 'a', title: 'good', done: false } });
+  });
+
+  it('a refinement naming another field is reported, also when the version stand-in fails a format check', () => {
+    const schema = z
+      .object({ id: z.string(), title: z.string(), version: z.string().min(4) })
+      .refine((t) => t.title !== 'bad', { message: 'not that title', path: ['title'] });
+    expect(validate(schema, { id: 'a', title: 'bad' }, 'version')).toEqual({ ok: false, issues: [{ field: 'title', message: 'not that title' }] });
+    expect(validate(schema, { id: 'a', title: 'good' }, 'version')).toEqual({ ok: true, value: { id: 'a', title: 'good' } });
   });
 
   it('a refinement of the whole entity that names no field is not held against a missing version', () => {

@@ -1,19 +1,13 @@
 import type { FieldIssue } from '../errors.js';
-import { deepEqual } from './plain.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; issues: FieldIssue[] };
 
 /**
- * Pairs of values a missing version field is given, a pair at a time, to read the schema's output
- * (its defaults and transforms) for an entity the server has not versioned yet. Both of a pair
- * must give the same output less that field: an output that depends on the version's value would
- * hold a made-up value.
+ * Values a missing version field is given, in turn, to read the schema's output (its defaults and
+ * transforms) for an entity the server has not versioned yet; the field is taken out again.
  */
-const VERSION_STAND_INS: ReadonlyArray<readonly [unknown, unknown]> = [
-  [1, 2],
-  ['1', '2'],
-];
+const VERSION_STAND_INS: readonly unknown[] = [1, '1'];
 
 function fieldOf(issue: StandardSchemaV1.Issue): string {
   if (!issue.path) return '';
@@ -28,9 +22,10 @@ const issuesOf = (issues: readonly StandardSchemaV1.Issue[]): FieldIssue[] => is
  *
  * `optionalField` (the version) may be missing: until the server confirms a create, the entity
  * has none. Its absence is then no error, and the output is what the schema makes of the entity
- * with a stand-in version, less that field. Checks that only run on a whole entity (a refinement)
- * run then too, and an issue one names on another field is reported. When no stand-in passes, or
- * the output depends on the version, the entity is kept as it is.
+ * with a stand-in version, less that field (a field derived from the version holds the stand-in's
+ * value until the server's answer replaces it). Checks that only run on a whole entity (a
+ * refinement) run then too, and an issue one names on another field is reported. When no
+ * stand-in passes, the entity is kept as it is.
  */
 export function validate<T>(
   schema: StandardSchemaV1<unknown, T>,
@@ -51,23 +46,17 @@ export function validate<T>(
   });
 }
 
-function withStandIn<T>(schema: StandardSchemaV1<unknown, T>, value: Record<string, unknown>, field: string, pair: number): Validation<T> | Promise<Validation<T>> {
-  if (pair === VERSION_STAND_INS.length) return { ok: true, value: value as T };
-  const [first, second] = VERSION_STAND_INS[pair]!;
-  const run = (standIn: unknown) => schema['~standard'].validate({ ...value, [field]: standIn });
-  return after(run(first), (result) => {
-    if (result.issues) {
-      const issues = issuesOf(result.issues);
-      // A stand-in of the wrong type: the next pair. Issues on other fields are the entity's own;
-      // one on the whole entity may be about the version, so it is not held against the entity.
-      if (issues.some((i) => i.field === field)) return withStandIn(schema, value, field, pair + 1);
-      const named = issues.filter((i) => i.field !== '');
-      return named.length ? { ok: false, issues: named } : { ok: true, value: value as T };
-    }
-    const output = without(result.value, field);
-    return after(run(second), (again) =>
-      !again.issues && deepEqual(without(again.value, field), output) ? { ok: true, value: output as T } : { ok: true, value: value as T },
-    );
+function withStandIn<T>(schema: StandardSchemaV1<unknown, T>, value: Record<string, unknown>, field: string, next: number): Validation<T> | Promise<Validation<T>> {
+  if (next === VERSION_STAND_INS.length) return { ok: true, value: value as T };
+  return after(schema['~standard'].validate({ ...value, [field]: VERSION_STAND_INS[next] }), (result) => {
+    if (!result.issues) return { ok: true, value: without(result.value, field) as T };
+    const issues = issuesOf(result.issues);
+    // Issues naming another field come from checks of the whole entity, which only run now: they
+    // are the entity's own. One naming no field may be about the version: not held against it.
+    const named = issues.filter((i) => i.field !== field && i.field !== '');
+    if (named.length) return { ok: false, issues: named };
+    // A stand-in the schema refuses (of the wrong type or format): the next one.
+    return issues.some((i) => i.field === field) ? withStandIn(schema, value, field, next + 1) : { ok: true, value: value as T };
   });
 }
 
