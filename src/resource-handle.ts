@@ -160,6 +160,13 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
         // What the schema made of each changed field (a transform, a default) is what is queued and sent.
         const applied: Rec = {};
         for (const field of Object.keys(changes)) if (!deepEqual(view[field], current[field])) applied[field] = view[field];
+        const unsendable = Object.keys(applied).filter((field) => applied[field] === undefined);
+        if (unsendable.length) {
+          // JSON has no undefined: the request would leave the field out, the server would keep
+          // its value, and its answer would bring the value back.
+          const message = 'cannot be cleared with undefined, which a request cannot carry: set it to null (in a schema that allows null)';
+          throw new ValidationError(unsendable.map((field) => ({ field, message })), { resource: this.#def.name, id });
+        }
         if (Object.keys(applied).length === 0) return Promise.resolve(current);
         return this.#commit(id, view, { op: 'update', patch: applied }, options);
       });

@@ -170,6 +170,12 @@ export interface ResourceHandle<T extends object> {
   get(id: EntityKey): Promise<T | undefined>;
   list(query?: Query<T>): Promise<T[]>;
   create(value: CreateInput<T>, options?: WriteOptions): Promise<T>;
+  /**
+   * Changes the given fields: base + patch must pass the schema, and what the schema makes of each
+   * changed field is kept and sent. A field is cleared with `null` (in a schema that allows it):
+   * a request cannot carry `undefined`, so a field set to `undefined` is refused with a
+   * `ValidationError` naming it.
+   */
   update(id: EntityKey, patch: Partial<T>, options?: WriteOptions): Promise<T>;
   delete(id: EntityKey, options?: WriteOptions): Promise<void>;
   /** Pull this resource from the server now. */

@@ -134,15 +134,20 @@ describe(`a resource's schema in local writes, on zod ${expectedMajor}`, () => {
     expect(await h.get('a')).toEqual({ id: 'a', title: 'Milk', done: false, tags: [], version: 1 });
   });
 
-  it('an update that clears a field clears it, also with a schema whose output leaves the key out', async () => {
+  it('an update that clears a field with undefined is refused, naming it (a request cannot carry undefined); null is sent', async () => {
     const api = itemsApi();
     const d = device(API, { fetch: api.fetch, resources: [memos] });
     open.push(d);
     const h = d.client.resource(memos);
     await h.create({ id: 'a', note: 'x' } as never);
     await d.client.flush();
-    const cleared = await h.update('a', { note: undefined });
-    expect(cleared.note).toBeUndefined();
-    expect((await h.get('a'))?.note).toBeUndefined();
+    const refused = await h.update('a', { note: undefined }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ValidationError);
+    expect((refused as ValidationError).issues).toEqual([{ field: 'note', message: expect.stringMatching(/undefined.*null/) }]);
+    expect(await h.get('a')).toEqual({ id: 'a', note: 'x', version: 1 });
+    expect(pending(d)).toBe(0);
+    await h.update('a', { note: null } as never);
+    await d.client.flush();
+    expect(api.writes.at(-1)).toEqual({ method: 'PATCH', body: { note: null } });
   });
 });
