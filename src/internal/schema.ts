@@ -49,7 +49,10 @@ export function validate<T>(
 function withStandIn<T>(schema: StandardSchemaV1<unknown, T>, value: Record<string, unknown>, field: string, next: number): Validation<T> | Promise<Validation<T>> {
   if (next === VERSION_STAND_INS.length) return { ok: true, value: value as T };
   return after(schema['~standard'].validate({ ...value, [field]: VERSION_STAND_INS[next] }), (result) => {
-    if (!result.issues) return { ok: true, value: without(result.value, field) as T };
+    if (!result.issues) {
+      const { [field]: _standIn, ...output } = result.value as Record<string, unknown>;
+      return { ok: true, value: output as T };
+    }
     const issues = issuesOf(result.issues);
     // Issues naming another field come from checks of the whole entity, which only run now: they
     // are the entity's own. One naming no field may be about the version: not held against it.
@@ -58,11 +61,6 @@ function withStandIn<T>(schema: StandardSchemaV1<unknown, T>, value: Record<stri
     // A stand-in the schema refuses (of the wrong type or format): the next one.
     return issues.some((i) => i.field === field) ? withStandIn(schema, value, field, next + 1) : { ok: true, value: value as T };
   });
-}
-
-function without(output: unknown, field: string): Record<string, unknown> {
-  const { [field]: _standIn, ...rest } = output as Record<string, unknown>;
-  return rest;
 }
 
 function after<T, R>(result: T | Promise<T>, then: (result: T) => R | Promise<R>): R | Promise<R> {

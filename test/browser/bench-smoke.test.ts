@@ -27,6 +27,9 @@ interface Results {
 
 let out: string;
 let exit: { code: number; output: string };
+let parsed: Results | undefined;
+/** results.json as the run wrote it, read once. */
+const results = (): Results => (parsed ??= JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results);
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: the benchmark smoke run cannot run.`);
@@ -53,24 +56,24 @@ describe('npm run bench -- --smoke', () => {
   });
 
   it('runs every row of every scenario without an error', () => {
-    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results;
-    expect(results.options.smoke).toBe(true);
-    expect(Object.keys(results.summary).sort()).toEqual(['drain', 'durable', 'hydrate', 'ingest', 'on-demand', 'reaction']);
-    const failed = Object.entries(results.summary).flatMap(([scenario, rows]) =>
+    const { options, summary } = results();
+    expect(options.smoke).toBe(true);
+    expect(Object.keys(summary).sort()).toEqual(['drain', 'durable', 'hydrate', 'ingest', 'on-demand', 'reaction']);
+    const failed = Object.entries(summary).flatMap(([scenario, rows]) =>
       Object.entries(rows)
         .filter(([, row]) => row.runs !== 1 || row.errors !== 0)
         .map(([id]) => `${scenario}/${id}`),
     );
     expect(failed).toEqual([]);
     // harborsync and at least one other subject in each.
-    for (const rows of Object.values(results.summary)) {
+    for (const rows of Object.values(summary)) {
       expect(Object.keys(rows).some((id) => id.startsWith('harborsync'))).toBe(true);
       expect(Object.keys(rows).length).toBeGreaterThan(1);
     }
   });
 
   it('drains every queued update, one request each, and coalesces repeats into one request per entity', () => {
-    const { drain } = (JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results).runs;
+    const { drain } = results().runs;
     expect(drain!['raw-seq']![0]!['requests']).toBe(SMOKE_WRITES);
     expect(drain!['harborsync-seq']![0]!['requests']).toBe(SMOKE_WRITES);
     expect(drain!['harborsync']![0]!['requests']).toBe(SMOKE_WRITES);
@@ -78,7 +81,7 @@ describe('npm run bench -- --smoke', () => {
   });
 
   it('reports a figure for every target of the benchmark issue', () => {
-    const { targets } = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results;
+    const { targets } = results();
     const names = targets.map((t) => t.name);
     for (const name of ['ingest', 'hydrate', 'memory', 'reaction median', 'reaction p95', 'reaction scaling', 'durable writes', 'drain', 'drain, concurrent', 'drain, coalescing']) {
       expect(names).toContain(name);
