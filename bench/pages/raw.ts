@@ -104,10 +104,25 @@ register('raw', {
 
   /**
    * The drain baseline: the same PATCH requests, one at a time (window 1), or `window` in flight
-   * with each entity's requests in order (independent entities here, so a plain pool).
+   * with each entity's requests in order (independent entities here, so a plain pool). With
+   * `settle`, each answer is also stored as DESIGN requires of a drain (the entity put and its
+   * outbox entry deleted in one strict transaction), while the next request is out: the floor
+   * of a durable drain, against which the plain loop shows what the storing costs.
    */
-  async drain({ apiUrl, token, updates, window: width }) {
+  async drain({ apiUrl, token, updates, window: width, settle }) {
     const list = (updates as Array<{ id: string; title: string; version: number }>).map((u) => ({ ...u }));
+    const db = settle ? await open() : null;
+    const seqs = new Map<string, number>();
+    if (db) {
+      const tx = db.transaction(['todos', 'outbox'], 'readwrite', { durability: 'strict' });
+      for (const u of list) {
+        tx.objectStore('todos').put({ id: u.id, title: u.title, done: false, version: u.version });
+        const added = tx.objectStore('outbox').add({ id: u.id, payload: { title: u.title } });
+        added.onsuccess = () => seqs.set(u.id, added.result as number);
+      }
+      await txDone(tx);
+    }
+    const stores: Array<Promise<void>> = [];
     const send = async (u: { id: string; title: string; version: number }) => {
       const response = await fetch(`${apiUrl as string}/todos/${encodeURIComponent(u.id)}`, {
         method: 'PATCH',
@@ -122,7 +137,13 @@ register('raw', {
         redirect: 'error',
       });
       if (!response.ok) throw new Error(`PATCH ${u.id}: ${response.status} ${await response.text()}`);
-      await response.json();
+      const answer = await response.json();
+      if (db) {
+        const tx = db.transaction(['todos', 'outbox'], 'readwrite', { durability: 'strict' });
+        tx.objectStore('todos').put(answer);
+        tx.objectStore('outbox').delete(seqs.get(u.id)!);
+        stores.push(txDone(tx));
+      }
     };
     const t0 = now();
     let next = 0;
@@ -130,6 +151,9 @@ register('raw', {
       while (next < list.length) await send(list[next++]!);
     };
     await Promise.all(Array.from({ length: (width as number) || 1 }, worker));
-    return { ms: now() - t0, requests: list.length };
+    await Promise.all(stores);
+    const ms = now() - t0;
+    db?.close();
+    return { ms, requests: list.length };
   },
 });
