@@ -9,7 +9,7 @@ import {
 import { resolveEnv, type Env } from './env.js';
 import { normalizeId } from './internal/ids.js';
 import { validate, type Validation } from './internal/schema.js';
-import type { OutboxEntry } from './outbox/entry.js';
+import { isQuarantined, type OutboxEntry } from './outbox/entry.js';
 import { Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
 import { fromDecision } from './conflict/resolve.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
@@ -576,7 +576,7 @@ class Client implements SyncClient, HandleHost {
   }
 
   #toFailed(entry: OutboxEntry): FailedMutation {
-    const def = this.defs.get(entry.r)!;
+    const def = this.defs.get(entry.r);
     const isStillFailed = (e: OutboxEntry) => e.seq === entry.seq && e.state === 'failed';
     const failed = {
       resource: entry.r,
@@ -586,6 +586,8 @@ class Client implements SyncClient, HandleHost {
       error: { status: entry.failure?.status, message: entry.failure?.message ?? 'failed', body: entry.failure?.body },
       retry: async () => {
         this.assertOpen('FailedMutation.retry()');
+        if (isQuarantined(entry)) throw new StorageError(`${entry.failure?.message ?? 'a corrupted outbox entry'}; it cannot be retried`);
+        if (!def) throw new StorageError(`a change to resource "${entry.r}", which this client does not define, cannot be retried here`, { resource: entry.r, id: entry.id });
         // A change that is no longer failed (retried or discarded since, here or in another tab) is left as it is.
         // A refused change was applied nowhere, and its key would only bring the refusal back: it
         // goes out anew. One parked after retryable failures may have been applied with its answer
@@ -605,12 +607,17 @@ class Client implements SyncClient, HandleHost {
       discard: async () => {
         this.assertOpen('FailedMutation.discard()');
         let discarded = false;
-        const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => {
-          discarded = entries.some(isStillFailed);
-          return { base, entries: entries.filter((e) => !isStillFailed(e)) };
-        });
-        this.applied(change);
-        if (discarded) this.emit({ type: 'rolledBack', at: this.env.clock.now(), resource: entry.r, id: entry.id });
+        if (def && entry.id) {
+          const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => {
+            discarded = entries.some(isStillFailed);
+            return { base, entries: entries.filter((e) => !isStillFailed(e)) };
+          });
+          this.applied(change);
+        }
+        // Not among an entity's entries: a row that names no entity, or one of a resource not defined here.
+        if (!discarded) discarded = await this.store.discardFailed(entry.seq);
+        this.outboxChanged();
+        if (discarded && def) this.emit({ type: 'rolledBack', at: this.env.clock.now(), resource: entry.r, id: entry.id });
         this.announce();
         this.#replayer.wake();
       },

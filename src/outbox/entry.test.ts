@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { outboxEntry as entry } from '../../test/helpers/outbox-entry.js';
-import { foldView } from './entry.js';
+import { asEntry, entryDefect, foldView, isQuarantined } from './entry.js';
 
 const base = { id: 'a', title: 'A', version: 1 };
 
@@ -23,5 +23,43 @@ describe('foldView', () => {
 
   it('leaves an update of an entity that is gone out: nothing to apply it to', () => {
     expect(foldView(null, [entry({})])).toBeNull();
+  });
+});
+
+describe('asEntry', () => {
+  it('takes every well-formed entry as it is', () => {
+    for (const e of [
+      entry({}),
+      entry({ op: 'create', payload: { id: 'a' }, baseVersion: null }),
+      entry({ op: 'delete', payload: null, frozen: true, attempts: 3, firstFailureAt: 5, nextAttemptAt: 9 }),
+      entry({ state: 'conflict', conflict: { base: null, local: null, remote: null, fields: [] } }),
+      entry({ state: 'failed', failure: { message: 'no', rejected: true } }),
+    ]) {
+      expect(entryDefect(e)).toBeNull();
+      expect(asEntry(e)).toBe(e);
+    }
+  });
+
+  it.each([
+    ['an unknown op', { ...entry({}), op: 'upsert' }, 'unknown op "upsert"'],
+    ['a delete with a payload', { ...entry({}), op: 'delete' }, 'a payload that does not fit a delete'],
+    ['an update without a payload object', { ...entry({}), payload: [1] }, 'a payload that does not fit a update'],
+    ['no id', { ...entry({}), id: '' }, 'no id'],
+    ['no key', { ...entry({}), key: 7 }, 'no idempotency key'],
+    ['negative attempts', { ...entry({}), attempts: -1 }, 'malformed send state'],
+    ['a string time', { ...entry({}), nextAttemptAt: 'soon' }, 'malformed times'],
+    ['an unknown state', { ...entry({}), state: 'sending' }, 'unknown state'],
+    ['a conflict without its sides', { ...entry({}), state: 'conflict' }, 'a conflict without its sides'],
+    ['a failure without its message', { ...entry({}), state: 'failed', failure: {} }, 'a failure without its message'],
+  ])('quarantines %s: failed, rolled back out of the view, never sent, the row kept', (_, row, defect) => {
+    const raw = { ...row, seq: 7 };
+    expect(entryDefect(raw)).toBe(defect);
+    const quarantined = asEntry(raw);
+    expect(quarantined).toMatchObject({ state: 'failed', frozen: true, payload: null, failure: { rejected: true, body: raw, quarantined: true } });
+    expect(quarantined.failure!.message).toContain(defect);
+    expect(isQuarantined(quarantined)).toBe(true);
+    // Read back as stored (a rewrite puts it), it stays quarantined, the row it came from kept.
+    expect(asEntry(structuredClone(quarantined))).toEqual(quarantined);
+    expect(foldView({ id: 'a', title: 'A' }, [quarantined])).toEqual({ id: 'a', title: 'A' });
   });
 });

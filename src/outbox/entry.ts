@@ -16,6 +16,8 @@ export interface EntryFailure {
   body?: unknown;
   /** The server refused the change (a permanent 4xx): the view is rolled back until retry(). */
   rejected: boolean;
+  /** A stored row that is no well-formed entry: kept (as `body`) but never sent. */
+  quarantined?: true;
 }
 
 /** One logical mutation in the durable queue. */
@@ -48,6 +50,66 @@ export interface OutboxEntry {
 }
 
 export type NewEntry = Omit<OutboxEntry, 'seq'>;
+
+const OPS: ReadonlySet<unknown> = new Set(['create', 'update', 'delete']);
+const STATES: ReadonlySet<unknown> = new Set(['queued', 'conflict', 'failed']);
+const isObject = (x: unknown): x is Rec => typeof x === 'object' && x !== null && !Array.isArray(x);
+const isCount = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+
+/** What makes a row of the outbox store no entry this release can send; null when it is one. */
+export function entryDefect(row: unknown): string | null {
+  if (!isObject(row)) return 'not an object';
+  const { seq, r, id, op, payload, key, rekeys, attempts, frozen, nextAttemptAt, changedAt, firstFailureAt, state, conflict, failure } = row;
+  if (typeof seq !== 'number') return 'no numeric seq';
+  if (state === 'failed' && isObject(failure) && failure['quarantined'] === true) return null;
+  if (typeof r !== 'string' || r === '') return 'no resource';
+  if (typeof id !== 'string' || id === '') return 'no id';
+  if (!OPS.has(op)) return `unknown op ${typeof op === 'string' ? `"${op.slice(0, 32)}"` : typeof op}`;
+  if (op === 'delete' ? payload !== null : !isObject(payload)) return `a payload that does not fit a ${op as string}`;
+  if (typeof key !== 'string' || key === '') return 'no idempotency key';
+  if (!isCount(rekeys) || !isCount(attempts) || typeof frozen !== 'boolean') return 'malformed send state';
+  if (typeof nextAttemptAt !== 'number' || typeof changedAt !== 'number' || (firstFailureAt !== null && typeof firstFailureAt !== 'number')) {
+    return 'malformed times';
+  }
+  if (!STATES.has(state)) return 'unknown state';
+  if (state === 'conflict' && !isObject(conflict)) return 'a conflict without its sides';
+  if (state === 'failed' && !(isObject(failure) && typeof failure['message'] === 'string')) return 'a failure without its message';
+  return null;
+}
+
+/**
+ * A row read from the outbox store, as an entry. A row that is none (garbage, or written by a
+ * release that knows other operations) is quarantined: a failed entry, rolled back out of the
+ * view and never sent, that keeps the row as its failure's body until discard() deletes it.
+ * Read through this everywhere, a row of unknown meaning is never taken for a delete or merged into.
+ */
+export function asEntry(row: unknown): OutboxEntry {
+  const defect = entryDefect(row);
+  if (defect === null) return row as OutboxEntry;
+  const raw = isObject(row) ? row : {};
+  const text = (x: unknown) => (typeof x === 'string' ? x : '');
+  return {
+    seq: raw['seq'] as number,
+    r: text(raw['r']),
+    id: text(raw['id']),
+    op: OPS.has(raw['op']) ? (raw['op'] as MutationOp) : 'update',
+    payload: null,
+    baseVersion: null,
+    key: '',
+    rekeys: 0,
+    frozen: true,
+    attempts: 0,
+    firstFailureAt: null,
+    nextAttemptAt: 0,
+    changedAt: 0,
+    state: 'failed',
+    conflict: null,
+    failure: { message: `a corrupted outbox entry (${defect}): kept and never sent; discard() removes it`, body: row, rejected: true, quarantined: true },
+    origin: '',
+  };
+}
+
+export const isQuarantined = (entry: Pick<OutboxEntry, 'failure'>): boolean => entry.failure?.quarantined === true;
 
 export function idempotencyKey(entry: Pick<OutboxEntry, 'key' | 'rekeys'>): string {
   return entry.rekeys === 0 ? entry.key : `${entry.key}:${entry.rekeys}`;

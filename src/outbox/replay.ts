@@ -170,7 +170,8 @@ export class Replayer {
     const { sendDelayMs } = this.#host.options;
     for (const head of this.#host.store.outbox.heads()) {
       if (ready.length === room) break;
-      if (head.state !== 'queued' || this.#busy.has(keyOf(head)) || this.#waitsForOthers(head)) continue;
+      // A resource this client does not define (another page of the app may): held for a client that does.
+      if (head.state !== 'queued' || !this.#host.definition(head.r) || this.#busy.has(keyOf(head)) || this.#waitsForOthers(head)) continue;
       const readyAt = Math.max(head.nextAttemptAt, this.#flushing ? 0 : head.changedAt + sendDelayMs);
       if (readyAt <= now) ready.push(head);
       else dueAt = dueAt === null ? readyAt : Math.min(dueAt, readyAt);
@@ -350,7 +351,9 @@ export class Replayer {
       return transport.create(def, def.ids === 'server' ? named : (entry.payload ?? {}), key);
     }
     if (entry.op === 'update') return transport.update(def, entry.id, entry.payload ?? {}, entry.baseVersion, key);
-    return transport.remove(def, entry.id, entry.baseVersion, key);
+    if (entry.op === 'delete') return transport.remove(def, entry.id, entry.baseVersion, key);
+    // Unreachable for entries read through asEntry; never let an unknown operation become a delete.
+    throw new TypeError(`an outbox entry with unknown op ${String(entry.op)}`);
   }
 
   async #succeed(def: Def, entry: OutboxEntry, answer: Rec | null): Promise<void> {

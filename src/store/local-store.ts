@@ -1,7 +1,7 @@
 import { unwrap, type IDBPTransaction } from 'idb';
 import { StorageError, ValidationError } from '../errors.js';
 import { coalesce, type PendingOp } from '../outbox/coalesce.js';
-import { foldView, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
+import { asEntry, foldView, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
 import { TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
 import { OutboxMemory } from '../outbox/outbox-memory.js';
@@ -150,6 +150,22 @@ export class LocalStore {
     }
   }
 
+  /**
+   * Deletes a failed entry by its seq alone: one of a resource this client does not define, or a
+   * quarantined row that names no entity. A row that is no longer failed is left as it is.
+   */
+  async discardFailed(seq: number): Promise<boolean> {
+    const deleted = await this.#writeTx('discarding a failed outbox entry', async (tx) => {
+      const outbox = unwrap(tx.objectStore('outbox'));
+      const row: unknown = await requested(outbox.get(seq));
+      if (row === undefined || asEntry(row).state !== 'failed') return false;
+      outbox.delete(seq);
+      return true;
+    });
+    await this.reloadOutbox();
+    return deleted;
+  }
+
   async reloadOutbox(): Promise<void> {
     await this.#loadOutbox(await this.#handle());
   }
@@ -162,7 +178,7 @@ export class LocalStore {
       const before = this.outbox.get(e.seq);
       return before && deepEqual(before, e) ? before : e;
     };
-    this.outbox.replaceAll(entries.filter((e) => typeof e === 'object' && e !== null && typeof e.seq === 'number').map(known));
+    this.outbox.replaceAll(entries.filter((e: unknown) => typeof (e as { seq?: unknown } | null)?.seq === 'number').map(asEntry).map(known));
   }
 
   /**
@@ -266,7 +282,8 @@ export class LocalStore {
       const outbox = unwrap(tx.objectStore('outbox'));
       return Promise.all(
         entries.map(async (entry) => {
-          const stored = await requested(outbox.get(entry.seq) as IDBRequest<OutboxEntry | undefined>);
+          const row: unknown = await requested(outbox.get(entry.seq));
+          const stored = row === undefined ? undefined : asEntry(row);
           if (!stored || stored.frozen) return stored;
           const next = { ...stored, frozen: true };
           outbox.put(next);
@@ -322,12 +339,12 @@ export class LocalStore {
       const outbox = tx.objectStore('outbox');
       if (!(await outbox.get(entry.seq))) return null;
       await outbox.delete(entry.seq);
-      const rest = (await outbox.index('entity').getAll([r, from])).filter((e) => e.seq !== entry.seq);
+      const rest = (await outbox.index('entity').getAll([r, from])).map(asEntry).filter((e) => e.seq !== entry.seq);
       // Known here under its server id too (a pull while the answer was lost): one entity, its
       // changes from both ids in outbox order, on the newer of the two states; the change made
       // last decides whether it stays and each field's value (mergeTwins).
       const known = await entities.get([r, to]);
-      const already = await outbox.index('entity').getAll([r, to]);
+      const already = (await outbox.index('entity').getAll([r, to])).map(asEntry);
       const base = known?.base && isOlderVersion(answer[def.version], known.base[def.version]) ? known.base : answer;
       const rekeyed = rest.map((e) => ({
         ...e,
@@ -358,7 +375,7 @@ export class LocalStore {
         }
       }
       if (referrers.length) {
-        for (const queued of await outbox.getAll()) {
+        for (const queued of (await outbox.getAll()).map(asEntry)) {
           const referrer = referrers.find((x) => x.r === queued.r);
           if (!referrer) continue;
           const payload = replaceReferences(queued.payload, referrer.fields, from, to);
@@ -400,7 +417,7 @@ export class LocalStore {
       const entities = tx.objectStore('entities');
       const outbox = tx.objectStore('outbox');
       const record = (await entities.get([r, id])) ?? { r, id, base: null, view: null };
-      const current = await outbox.index('entity').getAll([r, id]);
+      const current = (await outbox.index('entity').getAll([r, id])).map(asEntry);
       const next = change({ base: record.base, entries: current });
       const keep = new Set(next.entries.map((e) => e.seq));
       for (const old of current) if (!keep.has(old.seq)) await outbox.delete(old.seq);
@@ -452,7 +469,7 @@ export class LocalStore {
       // The queued changes as stored, not this tab's copy of them: another tab may have settled or
       // added entries this one has not heard of yet, and folding a stale copy stores a stale view.
       const queued = new Map<string, OutboxEntry[]>();
-      for (const entry of await recordsOf(tx.objectStore('outbox').index('entity'), this.#KeyRange, r)) {
+      for (const entry of (await recordsOf(tx.objectStore('outbox').index('entity'), this.#KeyRange, r)).map(asEntry)) {
         const list = queued.get(entry.id);
         if (list) list.push(entry);
         else queued.set(entry.id, [entry]);
@@ -527,8 +544,8 @@ function storedRecord(tx: WriteTx, r: string, id: string): Promise<EntityRecord 
 }
 
 /** The entity's queued entries as stored, in global order. */
-function storedEntries(tx: WriteTx, r: string, id: string): Promise<OutboxEntry[]> {
-  return requested(unwrap(tx.objectStore('outbox')).index('entity').getAll([r, id]) as IDBRequest<OutboxEntry[]>);
+async function storedEntries(tx: WriteTx, r: string, id: string): Promise<OutboxEntry[]> {
+  return (await requested(unwrap(tx.objectStore('outbox')).index('entity').getAll([r, id]) as IDBRequest<unknown[]>)).map(asEntry);
 }
 
 /** What a local write reads: the entity's record and its queued entries, in one round trip. */

@@ -423,6 +423,73 @@ describe('storage faults', () => {
     expect(latest(again.client.status$).pending).toBe(2);
   });
 
+  it('a corrupted outbox row is quarantined to failed$: never sent as another operation, never merged into, kept until discarded', async () => {
+    const api = stubApi((request, _url, body) => {
+      if (request.method === 'GET') return json([]);
+      if (request.method === 'POST') return json({ ...JSON.parse(body), version: 1 }, 201);
+      if (request.method === 'PATCH') return json({ id: 'a', title: 'A2', done: false, version: 2 });
+      return undefined;
+    });
+    const d = make(API, { fetch: api.fetch });
+    d.online.next(false);
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await d.client.close();
+    const entry = { baseVersion: 1, key: 'planted', rekeys: 0, frozen: false, attempts: 0, firstFailureAt: null, nextAttemptAt: 0, changedAt: 0, state: 'queued', conflict: null, failure: null, origin: 'x' };
+    // An operation this release does not know (written by another release, or garbage): it used to go out as a DELETE.
+    await rawPut(d.indexedDB, 'harborsync:default', 'outbox', { ...entry, seq: 100, r: 'todos', id: 'a', op: 'upsert', payload: { title: 'X' } });
+    // A row with nothing of an entry, and an update whose payload is not an object.
+    await rawPut(d.indexedDB, 'harborsync:default', 'outbox', { seq: 101, junk: true });
+    await rawPut(d.indexedDB, 'harborsync:default', 'outbox', { ...entry, seq: 102, r: 'todos', id: 'a', op: 'update', payload: ['x'] });
+    const again = make(API, { fetch: api.fetch }, d.indexedDB);
+    const h = again.client.resource(todos);
+    // A write after them is a change of its own, not merged into a row of unknown meaning; like
+    // any parked entry, the rows hold back their entity's later changes until they are dealt with.
+    await h.update('a', { title: 'A2' });
+    await again.client.flush();
+    const writes = () => api.requests.filter((r) => r.method !== 'GET').map((r) => [r.method, r.path, r.body]);
+    expect(writes()).toEqual([['POST', '/api/todos', JSON.stringify({ id: 'a', title: 'A', done: false })]]);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'A2', done: false, version: 1 });
+    const failed = latest<FailedMutation[]>(again.client.failed$);
+    expect(failed.map((f) => [f.resource, f.id, f.error.message])).toEqual([
+      ['todos', 'a', expect.stringMatching(/corrupted outbox entry \(unknown op "upsert"\)/)],
+      ['', '', expect.stringMatching(/corrupted outbox entry \(no resource\)/)],
+      ['todos', 'a', expect.stringMatching(/corrupted outbox entry \(a payload that does not fit a update\)/)],
+    ]);
+    expect(failed[1]!.error.body).toEqual({ seq: 101, junk: true });
+    expect(latest(again.client.status$)).toMatchObject({ pending: 1, failed: 3 });
+    await expect(failed[0]!.retry()).rejects.toThrow(StorageError);
+    // Still stored as it was: nothing is dropped until the app says so.
+    expect((await dump(d.indexedDB, 'harborsync:default')).outbox!.map(([seq]) => seq)).toEqual([100, 101, 102, 103]);
+    for (const f of failed) await f.discard();
+    expect(latest<FailedMutation[]>(again.client.failed$)).toEqual([]);
+    await again.client.flush();
+    expect(writes()).toEqual([
+      ['POST', '/api/todos', JSON.stringify({ id: 'a', title: 'A', done: false })],
+      ['PATCH', '/api/todos/a', JSON.stringify({ title: 'A2' })],
+    ]);
+    expect((await dump(d.indexedDB, 'harborsync:default')).outbox).toEqual([]);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'A2', done: false, version: 2 });
+    await again.client.clear();
+  });
+
+  it('a change to a resource this client does not define is held for a client that does, not sent or spun on', async () => {
+    const api = stubApi((request, _url, body) => (request.method === 'POST' ? json({ ...JSON.parse(body), version: 1 }, 201) : json([])));
+    const d = make(API, { fetch: api.fetch });
+    d.online.next(false);
+    await d.client.resource(notes).create({ id: 'n1', text: 'kept' });
+    await d.client.close();
+    // Another page of the app, with only todos: it leads, and must not send (or loop on) the note.
+    const todosOnly = make(API, { fetch: api.fetch, resources: [todos] }, d.indexedDB);
+    await todosOnly.client.flush();
+    expect(api.requests.filter((r) => r.method === 'POST')).toEqual([]);
+    expect(latest(todosOnly.client.status$)).toMatchObject({ pending: 1, failed: 0 });
+    expect(todosOnly.events.filter((e) => e.type === 'sent')).toEqual([]);
+    await todosOnly.client.close();
+    const both = make(API, { fetch: api.fetch }, d.indexedDB);
+    await both.client.flush();
+    expect(api.requests.filter((r) => r.method === 'POST').map((r) => [r.path, r.body])).toEqual([['/api/notes', JSON.stringify({ id: 'n1', text: 'kept' })]]);
+  });
+
   it('without IndexedDB (no option, no global) createSyncClient throws a StorageError', () => {
     const g = globalThis as { indexedDB?: IDBFactory };
     const saved = g.indexedDB;
