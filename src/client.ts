@@ -727,6 +727,19 @@ class Client implements SyncClient, HandleHost {
     this.#post('error' in outcome ? { t: 'settled', seq, error: toTabError(outcome.error) } : { t: 'settled', seq, value: outcome.value });
   }
 
+  /** The entry `seq` was folded into the entry `into`: its waits, in every tab, settle with that one. */
+  folded(seq: number, into: number, fromTab = false): void {
+    const list = this.#waiters.get(seq);
+    const entity = this.#waitedEntities.get(seq);
+    this.#waiters.delete(seq);
+    this.#waitedEntities.delete(seq);
+    if (list) {
+      this.#waiters.set(into, [...(this.#waiters.get(into) ?? []), ...list]);
+      if (entity) this.#waitedEntities.set(into, entity);
+    }
+    if (!fromTab) this.#post({ t: 'folded', seq, into });
+  }
+
   /** Another tab's message: queued and handled in arrival order, runs of change hints at once. */
   #onTabMessage(message: TabMessage): void {
     if (this.#closedError) return;
@@ -752,6 +765,8 @@ class Client implements SyncClient, HandleHost {
         if (message.t === 'settled') {
           const outcome = message.error ? { error: fromTabError(message.error) } : { value: message.value ?? null };
           this.settled(message.seq, outcome, true);
+        } else if (message.t === 'folded') {
+          this.folded(message.seq, message.into, true);
         } else if (message.t === 'remapped') {
           this.#remapped(message.r, message.from, message.to);
         } else if (message.t === 'flush') {
@@ -843,8 +858,8 @@ class Client implements SyncClient, HandleHost {
   async #answerVanishedWaits(): Promise<void> {
     for (const [seq, { r, id }] of [...this.#waitedEntities]) {
       if (this.store.outbox.get(seq)) continue;
-      // Its 'settled' message may be right behind the hint: let it answer first.
-      if (this.#inbox.some((m) => m.t === 'settled' && m.seq === seq)) continue;
+      // Its 'settled' (or 'folded') message may be right behind the hint: let it answer first.
+      if (this.#inbox.some((m) => (m.t === 'settled' || m.t === 'folded') && m.seq === seq)) continue;
       const current = this.currentId(r, id);
       const record = (await this.store.loadRecords(r, [current]).catch(() => null))?.get(current);
       if (this.#waiters.has(seq)) this.settled(seq, { value: record?.base ?? null }, true);
@@ -858,6 +873,12 @@ class Client implements SyncClient, HandleHost {
    */
   #forgetLocalData(): void {
     if (this.#closedError) return;
+    // The changes waited for are gone; and the fresh database numbers its entries from 1 again,
+    // so a wait left keyed by an old seq would be answered by another change.
+    for (const seq of [...this.#waiters.keys()]) {
+      const entity = this.#waitedEntities.get(seq);
+      this.settled(seq, { error: new PendingMutationsError(1, { resource: entity?.r, id: entity?.id }) }, true);
+    }
     const loaded = [...this.#hydrating.keys()];
     this.#hydrating.clear();
     for (const mirror of this.#mirrors.values()) {
@@ -879,6 +900,7 @@ class Client implements SyncClient, HandleHost {
       applied: (change: ViewChange) => this.applied(change),
       emit: (event: SyncEvent) => this.emit(event),
       settled: (seq: number, outcome: { value: Rec | null } | { error: HarborSyncError }) => this.settled(seq, outcome),
+      folded: (seq: number, into: number) => this.folded(seq, into),
       announce: () => this.announce(),
     };
   }

@@ -135,16 +135,25 @@ export class StorageError extends HarborSyncError {
   }
 }
 
-/** `clear()` was called while changes are still waiting to be sent. */
+/**
+ * `clear()` was called while changes are still waiting to be sent. Also what a
+ * `{ wait: 'server' }` rejects with when `clear({ discardPending: true })` (in any tab)
+ * discarded its change before the server confirmed it: `discarded` is then true and `pending` 1.
+ */
 export class PendingMutationsError extends HarborSyncError {
   override name = 'PendingMutationsError' as const;
   readonly pending: number;
-  constructor(pending: number) {
+  readonly discarded: boolean;
+  constructor(pending: number, discarded?: ErrorContext) {
     super(
       'PENDING_MUTATIONS',
-      `clear() refused: ${pending} change(s) not yet sent; flush() first or pass { discardPending: true }`,
+      discarded
+        ? `${where(discarded)}the change was discarded by clear({ discardPending: true }) before the server confirmed it`
+        : `clear() refused: ${pending} change(s) not yet sent; flush() first or pass { discardPending: true }`,
+      discarded,
     );
     this.pending = pending;
+    this.discarded = discarded !== undefined;
   }
 }
 

@@ -40,6 +40,8 @@ export interface HandleHost {
   reread(r: string, id: string): void;
   emit(event: SyncEvent): void;
   waitFor(seq: number, signal: AbortSignal | undefined): Promise<Rec | null>;
+  /** The entry `seq` got its final outcome: its waits, in every tab, settle with it. */
+  settled(seq: number, outcome: { value: Rec | null }): void;
   currentId(r: string, id: string): string;
   watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): () => void;
 }
@@ -225,7 +227,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     const cached = this.isWriting(id) ? undefined : ((before as Rec | undefined) ?? null);
     this.#writing.set(id, (this.#writing.get(id) ?? 0) + 1);
     mirror.set(id, view, true);
-    let change: ViewChange;
+    let change: ViewChange & { cancelled: number | null };
     try {
       change = await host.store.write(def, id, op, (): NewEntry => this.#freshEntry(id, op), cached);
     } catch (error) {
@@ -238,6 +240,8 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     }
     this.#release(id);
     if (!this.isWriting(id)) host.applied(change);
+    // A create never sent, cancelled by this delete: its waits end as this delete's, with no entity.
+    if (change.cancelled !== null) host.settled(change.cancelled, { value: null });
     const last = host.store.outbox.entriesOf(def.name, id).at(-1);
     // Nothing queued: a delete that cancelled a create never sent.
     if (last) host.emit({ type: 'enqueued', at: host.env.clock.now(), resource: def.name, id, op: op.op, seq: last.seq });

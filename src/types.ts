@@ -156,7 +156,26 @@ export type SyncEvent =
   | { type: 'error'; at: number; resource: string | undefined; error: HarborSyncError };
 
 export interface WriteOptions {
-  /** 'local' (default): resolve once durable locally. 'server': resolve with the server's confirmed entity. */
+  /**
+   * 'local' (default): resolve once durable locally. 'server': resolve with the server's confirmed
+   * entity; reject with the error that put the change in `failed$` (`HttpError` for a refusal), or
+   * with `ConflictError` if it ends in `conflicts$` (a later decision does not revive the wait).
+   *
+   * A change that never gets an answer of its own settles with the change that carries it:
+   * - merged into an earlier unsent change of the entity: that change's answer (an update merged
+   *   into a delete resolves with `undefined`);
+   * - queued behind a change that met a conflict: it waits for the decision (automatic, or
+   *   `resolve()`); folded into the re-sent change, it gets that one's answer; dropped by the
+   *   decision (`'server-wins'`, `resolve('remote')`), the server's entity;
+   * - a create cancelled by a `delete()` before it was sent: `undefined`, as the delete resolves;
+   * - discarded by `clear({ discardPending: true })` in any tab: rejects with
+   *   `PendingMutationsError` (`discarded: true`); `close()`: rejects with `ClosedError`.
+   *
+   * The wait is kept in the tab that wrote, whichever tab sends or decides.
+   *
+   * @example
+   * const saved = await h.update(id, { paid: true }, { wait: 'server', signal: AbortSignal.timeout(10_000) });
+   */
   wait?: 'local' | 'server';
   /** Stops the wait only; the change goes on. */
   signal?: AbortSignal;

@@ -39,6 +39,8 @@ export interface ReplayHost {
   applied(change: ViewChange | readonly ViewChange[]): void;
   emit(event: SyncEvent): void;
   settled(seq: number, outcome: { value: Rec | null } | { error: HarborSyncError }): void;
+  /** The entry `seq` left the queue folded into the entry `into`: its waits settle with that one. */
+  folded(seq: number, into: number): void;
   canSend(): boolean;
   pauseUnauthorized(): void;
   setSyncing(syncing: boolean, nextRetryAt: number | null, lastError?: Error | null): void;
@@ -501,7 +503,7 @@ export class Replayer {
 
 /** Commits a conflict outcome; shared by the replay loop and Conflict.resolve(). */
 export async function applyOutcome(
-  host: Pick<ReplayHost, 'store' | 'applied' | 'emit' | 'settled' | 'announce' | 'env'>,
+  host: Pick<ReplayHost, 'store' | 'applied' | 'emit' | 'settled' | 'folded' | 'announce' | 'env'>,
   def: Def,
   head: OutboxEntry,
   input: { base: Rec | null; local: Rec | null; remote: Rec | null; ignore: readonly string[] },
@@ -525,10 +527,14 @@ export async function applyOutcome(
   const target = outcome.kind === 'remote' ? remote : outcome.value;
   const requeued = outcome.kind === 'remote' ? [] : requeue(head, target, remote, { key: def.key, version: def.version });
   let decidedElsewhere = false as boolean;
+  let replaced: readonly OutboxEntry[] = [];
   const change = await host.store.rewrite(def, head.id, (stored) => {
     // Two senders (no Web Locks) may meet the same conflict: the first decision stands.
     const current = stored.entries.find((e) => e.seq === head.seq);
-    if (current && current.rekeys === head.rekeys) return { base: remote, entries: requeued };
+    if (current && current.rekeys === head.rekeys) {
+      replaced = stored.entries;
+      return { base: remote, entries: requeued };
+    }
     decidedElsewhere = true;
     return stored;
   });
@@ -543,6 +549,11 @@ export async function applyOutcome(
     choice: outcome.kind === 'remote' ? 'remote' : outcome.choice,
     overwritten: outcome.kind === 'remote' ? overwritten(local, remote, input.ignore) : overwritten(target, remote, input.ignore),
   });
-  if (requeued.length === 0) host.settled(head.seq, { value: remote });
+  // The entity's later changes are in the target: their waits go with the re-sent change, or,
+  // when nothing is re-sent, end with the server's entity the decision kept, as the head's does.
+  for (const entry of replaced) {
+    if (requeued.length === 0) host.settled(entry.seq, { value: remote });
+    else if (entry.seq !== head.seq) host.folded(entry.seq, head.seq);
+  }
   host.announce();
 }

@@ -240,7 +240,7 @@ export class LocalStore {
    * the same transaction, which keeps its place ahead of this tab's later writes (a transaction
    * redone after an abort would queue behind them, and land after them).
    */
-  async write(def: Def, id: string, op: PendingOp, fresh: () => NewEntry, cached?: Rec | null): Promise<ViewChange> {
+  async write(def: Def, id: string, op: PendingOp, fresh: () => NewEntry, cached?: Rec | null): Promise<ViewChange & { cancelled: number | null }> {
     const r = def.name;
     const fast = cached !== undefined && this.outbox.entriesOf(r, id).length === 0;
     const committed = await this.#writeTx(`saving ${r}/${id}`, async (tx) => {
@@ -269,7 +269,7 @@ export class LocalStore {
     });
     const written = committed();
     this.outbox.setEntity(r, id, written.entries);
-    return { r, id, view: written.view };
+    return { r, id, view: written.view, cancelled: written.cancelled };
   }
 
   /**
@@ -582,8 +582,8 @@ function hasServerVersion(copy: Rec | null | undefined, def: Def): copy is Rec {
   return copy !== null && copy !== undefined && copy[def.version] !== undefined && copy[def.version] !== null;
 }
 
-/** What a local write stored, read once its transaction committed. */
-type Written = () => { entries: OutboxEntry[]; view: Rec | null };
+/** What a local write stored, read once its transaction committed; `cancelled`: the entry it took out unsent. */
+type Written = () => { entries: OutboxEntry[]; view: Rec | null; cancelled: number | null };
 
 /** One request as a promise, through its handler properties (no listeners to add and remove). */
 function requested<T>(request: IDBRequest<T>): Promise<T> {
@@ -621,16 +621,18 @@ function issueWrite(
     // stale copy wrote); anything else is refused, nothing queued.
     if (op.op === 'delete' && stored) {
       entities.put(stored);
-      return () => ({ entries, view: null });
+      return () => ({ entries, view: null, cancelled: null });
     }
     throw new ValidationError([{ field: def.key, message: 'no entity with this id here (deleted, renamed or evicted since this tab last heard)' }], { resource: r, id });
   }
   const last = entries.at(-1);
   const merged = last && !last.frozen && last.state === 'queued' ? coalesce(toPendingOp(last), op) : ({ kind: 'append' } as const);
   let added: IDBRequest<IDBValidKey> | null = null;
+  let cancelled: number | null = null;
   if (merged.kind === 'cancel' && last) {
     outbox.delete(last.seq);
     entries.pop();
+    cancelled = last.seq;
   } else if (merged.kind === 'replace' && last) {
     const updated: OutboxEntry = { ...last, op: merged.op.op, payload: payloadOf(merged.op), changedAt: fresh().changedAt };
     outbox.put(updated);
@@ -646,7 +648,7 @@ function issueWrite(
   else entities.put({ ...record, view });
   return () => {
     if (added) entries[entries.length - 1] = { ...entries[entries.length - 1]!, seq: added.result as number };
-    return { entries, view };
+    return { entries, view, cancelled };
   };
 }
 

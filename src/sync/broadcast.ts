@@ -38,6 +38,8 @@ export type TabMessage =
   | { t: 'outbox' }
   /** The entry `seq` got its final answer: a `{ wait: 'server' }` in any tab resolves or rejects with it. */
   | { t: 'settled'; seq: number; value?: Record<string, unknown> | null; error?: TabError }
+  /** The entry `seq` left the queue folded into the entry `into` (a conflict decision): its waits follow `into`. */
+  | { t: 'folded'; seq: number; into: number }
   | { t: 'remapped'; r: string; from: string; to: string }
   /** The namespace's database was deleted (clear()). */
   | { t: 'cleared' }

@@ -80,6 +80,17 @@ export async function until(check: () => boolean | Promise<boolean>, what = 'con
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** What a promise settled with, once it has: bounded, so one that never settles fails the test. */
+export async function outcomeOf<T>(promise: Promise<T>, what = 'the promise to settle'): Promise<{ value: T } | { error: unknown }> {
+  let outcome: { value: T } | { error: unknown } | undefined;
+  promise.then(
+    (value) => (outcome = { value }),
+    (error: unknown) => (outcome = { error }),
+  );
+  await until(() => outcome !== undefined, what);
+  return outcome!;
+}
+
 /**
  * Closes test devices after letting each one send what it can: close() abandons a request in
  * flight, which would otherwise land on the server after the next test's reset.

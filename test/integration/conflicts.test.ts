@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
 import { ConflictError, type Conflict, type ConflictStrategy, type SyncClientOptions } from '../../src/index.js';
-import { closeDevices, device, todos, type Device, type Todo } from '../helpers/harness.js';
+import { closeDevices, device, outcomeOf, todos, until, type Device, type Todo } from '../helpers/harness.js';
 
 const backend = createTestBackend();
 let server: Awaited<ReturnType<typeof backend.start>>;
@@ -215,5 +215,83 @@ describe('other strategies', () => {
     await reconnect(d);
     expect(seen).toEqual([['title']]);
     expect(await serverTodo('a')).toMatchObject({ title: 'mine+theirs' });
+  });
+});
+
+/** A fetch that holds the first PATCH until `release()`: the change is in flight (frozen) meanwhile. */
+function holdingFirstPatch(): { fetch: typeof fetch; release: () => void } {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let holding = true;
+  return {
+    release,
+    fetch: async (input, init) => {
+      const request = new Request(input, init);
+      if (request.method === 'PATCH' && holding) {
+        holding = false;
+        await held;
+      }
+      return fetch(request);
+    },
+  };
+}
+
+/** Updates `a` twice with { wait: 'server' }: the second made while the first is in flight, then met by a conflict. */
+async function secondBehindFirst(d: Device, release: () => void) {
+  const h = d.client.resource(todos);
+  const first = h.update('a', { title: 'X' }, { wait: 'server' });
+  await until(() => d.events.some((e) => e.type === 'sent' && e.op === 'update'), 'the first update to be sent');
+  const second = h.update('a', { title: 'Y' }, { wait: 'server' });
+  await until(() => d.events.filter((e) => e.type === 'enqueued' && e.op === 'update').length === 2, 'the second update to be queued');
+  release();
+  await d.client.flush();
+  return { first: await outcomeOf(first), second: await outcomeOf(second) };
+}
+
+describe('{ wait: server } and conflict decisions', () => {
+  it("a change queued behind a conflicted one is folded into the merged re-send: its wait resolves with that re-send's answer", async () => {
+    const held = holdingFirstPatch();
+    const d = await offlineWithTodo({ fetch: held.fetch });
+    await theirs({ done: true });
+    d.online.next(true);
+    const confirmed = { id: 'a', title: 'Y', done: true, version: 3 };
+    expect(await secondBehindFirst(d, held.release)).toEqual({ first: { value: confirmed }, second: { value: confirmed } });
+  });
+
+  it("'server-wins' drops the changes queued behind the conflicted one too: their waits resolve with the server's entity", async () => {
+    const held = holdingFirstPatch();
+    const d = await offlineWithTodo({ fetch: held.fetch, conflicts: 'server-wins' });
+    await theirs({ done: true });
+    d.online.next(true);
+    const remote = { id: 'a', title: 'A', done: true, version: 2 };
+    expect(await secondBehindFirst(d, held.release)).toEqual({ first: { value: remote }, second: { value: remote } });
+  });
+
+  it("resolve('local') folds the changes queued behind a conflict into its re-send; their waits settle with it", async () => {
+    const d = await offlineWithTodo({ conflicts: 'manual' });
+    const h = d.client.resource(todos);
+    const first = h.update('a', { title: 'mine' }, { wait: 'server' });
+    await theirs({ title: 'theirs' });
+    d.online.next(true);
+    await expect(first).rejects.toBeInstanceOf(ConflictError);
+    const second = h.update('a', { done: true }, { wait: 'server' });
+    await until(() => d.events.filter((e) => e.type === 'enqueued').length === 3, 'the second update to be queued');
+    await latestConflicts(d)[0]!.resolve('local');
+    await d.client.flush();
+    expect(await outcomeOf(second)).toEqual({ value: { id: 'a', title: 'mine', done: true, version: 3 } });
+  });
+
+  it("resolve('remote') drops the changes queued behind a conflict; their waits resolve with the server's entity", async () => {
+    const d = await offlineWithTodo({ conflicts: 'manual' });
+    const h = d.client.resource(todos);
+    const first = h.update('a', { title: 'mine' }, { wait: 'server' });
+    await theirs({ title: 'theirs' });
+    d.online.next(true);
+    await expect(first).rejects.toBeInstanceOf(ConflictError);
+    const second = h.update('a', { done: true }, { wait: 'server' });
+    await until(() => d.events.filter((e) => e.type === 'enqueued').length === 3, 'the second update to be queued');
+    await latestConflicts(d)[0]!.resolve('remote');
+    expect(await outcomeOf(second)).toEqual({ value: { id: 'a', title: 'theirs', done: false, version: 2 } });
+    expect((await ledger()).map((r) => r.op)).toEqual(['create']);
   });
 });

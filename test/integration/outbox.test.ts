@@ -9,7 +9,7 @@ import {
   type QueryState,
   type SyncStatus,
 } from '../../src/index.js';
-import { referenceServer, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { outcomeOf, referenceServer, todos, until, type Device, type Todo } from '../helpers/harness.js';
 
 const suite = referenceServer();
 const { make } = suite;
@@ -448,5 +448,49 @@ describe('crash safety and lifecycle', () => {
     expect(confirmed).toEqual({ id: 'a', title: 'A', done: false, version: 1 });
     await suite.server.admin.faults({ failStatus: { status: 422, count: 1 } });
     await expect(h.update('a', { title: 'B' }, { wait: 'server' })).rejects.toBeInstanceOf(HttpError);
+  });
+});
+
+describe('{ wait: server } on a change that leaves the queue without an answer of its own', () => {
+  it('a create cancelled by a delete before it was sent resolves with undefined, as the delete does; nothing is sent', async () => {
+    const d = make(suite.server.apiUrl);
+    const h = d.client.resource(todos);
+    d.online.next(false);
+    const created = h.create({ id: 'x', title: 'X', done: false }, { wait: 'server' });
+    await until(() => d.events.some((e) => e.type === 'enqueued'), 'the create to be queued');
+    await expect(h.delete('x', { wait: 'server' })).resolves.toBeUndefined();
+    expect(await outcomeOf(created)).toEqual({ value: undefined });
+    d.online.next(true);
+    await d.client.flush();
+    expect(await ledger()).toEqual([]);
+  });
+
+  it('a change coalesced into an earlier unsent one settles with that one: one answer for both waits', async () => {
+    const d = make(suite.server.apiUrl);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false }, { wait: 'server' });
+    d.online.next(false);
+    const first = h.update('a', { title: 'B' }, { wait: 'server' });
+    const second = h.update('a', { done: true }, { wait: 'server' });
+    d.online.next(true);
+    const confirmed = { id: 'a', title: 'B', done: true, version: 2 };
+    expect(await outcomeOf(first)).toEqual({ value: confirmed });
+    expect(await outcomeOf(second)).toEqual({ value: confirmed });
+  });
+
+  it('clear({ discardPending: true }) rejects the waits of the changes it discarded with PendingMutationsError', async () => {
+    const d = make(suite.server.apiUrl);
+    const h = d.client.resource(todos);
+    d.online.next(false);
+    const created = h.create({ id: 'x', title: 'X', done: false }, { wait: 'server' });
+    await until(() => d.events.some((e) => e.type === 'enqueued'), 'the create to be queued');
+    const settled = outcomeOf(created);
+    await d.client.clear({ discardPending: true });
+    const { error } = (await settled) as { error: unknown };
+    expect(error).toBeInstanceOf(PendingMutationsError);
+    expect(error).toMatchObject({ resource: 'todos', id: 'x', discarded: true, message: expect.stringMatching(/^todos\/x: .*discarded by clear/) });
+    // The fresh database numbers its entries anew: a new change's wait gets its own answer.
+    d.online.next(true);
+    await expect(h.create({ id: 'y', title: 'Y', done: false }, { wait: 'server' })).resolves.toMatchObject({ id: 'y', version: 1 });
   });
 });

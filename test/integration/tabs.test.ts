@@ -7,6 +7,7 @@ import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
 import {
   ConflictError,
   HttpError,
+  PendingMutationsError,
   StorageError,
   ValidationError,
   type Conflict,
@@ -15,8 +16,8 @@ import {
   type SyncClientOptions,
   type SyncStatus,
 } from '../../src/index.js';
-import { device, todos, until, type Device, type Todo } from '../helpers/harness.js';
-import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
+import { device, outcomeOf, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { ManualClock, seededRandom, settle } from '../helpers/manual-clock.js';
 import { BroadcastHub, CountingIDBFactory, FakeLocks } from '../helpers/tabs.js';
 import { openRaw, result } from '../helpers/raw-idb.js';
 import { ELECTION_TIMING } from '../../src/sync/channel-election.js';
@@ -378,6 +379,42 @@ describe('{ wait: "server" } in a follower', () => {
     const conflicted = h.update('c', { title: 'Mine' }, { wait: 'server' });
     await expect(conflicted).rejects.toBeInstanceOf(ConflictError);
     await expect(conflicted).rejects.toMatchObject({ fields: ['title'], resource: 'todos', id: 'c' });
+  });
+
+  it("a change folded into a conflict's re-send by the leader's resolve() resolves with that re-send's answer", async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab({ conflicts: 'manual' }), b.tab({ conflicts: 'manual' }));
+    const h = follower.client.resource(todos);
+    await h.create({ id: 'c', title: 'Before', done: false }, { wait: 'server' });
+    await server.admin.edit({ resource: 'todos', id: 'c', patch: { title: 'Theirs' } });
+    await expect(h.update('c', { title: 'Mine' }, { wait: 'server' })).rejects.toBeInstanceOf(ConflictError);
+    const conflicts = latest(leader.client.conflicts$);
+    await until(() => conflicts.value?.length === 1, 'the conflict in the leader');
+    const behind = h.update('c', { done: true }, { wait: 'server' });
+    let answered = false;
+    behind.then(() => (answered = true), () => (answered = true));
+    await until(() => status(leader).pending === 1, 'the change behind the conflict, in the leader');
+    // Its entry leaves the queue now, folded into the conflicted one, whose re-send waits.
+    leader.client.pause();
+    await conflicts.value![0]!.resolve('local');
+    await until(() => status(follower).conflicts === 0, 'the follower to hear of the decision');
+    await settle(20);
+    expect(answered).toBe(false);
+    leader.client.resume();
+    expect(await outcomeOf(behind)).toEqual({ value: { id: 'c', title: 'Mine', done: true, version: 3 } });
+  });
+
+  it("rejects with PendingMutationsError when another tab's clear({ discardPending: true }) discards the change", async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    leader.client.pause();
+    const waiting = follower.client.resource(todos).create({ id: 'd', title: 'Discarded', done: false }, { wait: 'server' });
+    await until(() => status(leader).pending === 1, 'the change, in the leader');
+    const settled = outcomeOf(waiting);
+    await leader.client.clear({ discardPending: true });
+    const { error } = (await settled) as { error: unknown };
+    expect(error).toBeInstanceOf(PendingMutationsError);
+    expect(error).toMatchObject({ resource: 'todos', id: 'd', discarded: true });
   });
 
   it("still resolves when the leader's 'settled' message never arrives (it closed right after committing)", async () => {
