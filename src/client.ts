@@ -5,13 +5,14 @@ import {
   PendingMutationsError,
   SchemaError,
   StorageError,
+  ValidationError,
 } from './errors.js';
 import { resolveEnv, type Env } from './env.js';
 import { normalizeId } from './internal/ids.js';
 import { validate, type Validation } from './internal/schema.js';
 import { isQuarantined, type OutboxEntry } from './outbox/entry.js';
 import { Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
-import { fromDecision } from './conflict/resolve.js';
+import { checkDecision, fromDecision } from './conflict/resolve.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
 import { ResourceMirror } from './store/mirror.js';
 import { fromTabError, openTabChannel, toTabError, type TabChannel, type TabMessage } from './sync/broadcast.js';
@@ -570,7 +571,9 @@ class Client implements SyncClient, HandleHost {
     const stored = (await this.store.loadRecords(entry.r, [entry.id])).get(entry.id);
     const local = stored ? stored.view : current.conflict.local;
     const input = { op: current.op, base, local, remote, ignore: [def.version] };
-    const outcome = fromDecision(choice, input, fields);
+    const outcome = await checkDecision(def, fromDecision(choice, input, fields));
+    // Refused like a local write: nothing changes, the conflict stays for another decision.
+    if ('issues' in outcome) throw new ValidationError(outcome.issues, { resource: entry.r, id: entry.id });
     await applyOutcome(this.#replayHostBase(), def, current, input, outcome, 'manual');
     this.#replayer.wake();
   }

@@ -79,6 +79,14 @@ export interface Conflict<T = Entity> {
   remote: T | null;
   /** Fields changed on both sides, differently (dotted paths for nested objects). */
   fields: string[];
+  /**
+   * Decides. `{ value }` is applied on the merged entity, and the result is checked with the
+   * resource's schema like any write: if it fails, this rejects with `ValidationError` naming the
+   * field, and nothing changes (the conflict stays in `conflicts$`).
+   *
+   * @example
+   * await conflict.resolve({ value: { title: `${conflict.local?.title} / ${conflict.remote?.title}` } });
+   */
   resolve(choice: ConflictChoice<T>): Promise<void>;
 }
 
@@ -109,7 +117,11 @@ export interface ConflictContext<T = Entity> {
 
 export type ConflictDecision<T> = 'local' | 'remote' | { value: Partial<T> } | 'manual';
 
-/** A resolver function; declared as a method so a resource's typed resolver fits the client's list. */
+/**
+ * A resolver function; declared as a method so a resource's typed resolver fits the client's list.
+ * A `{ value }` it returns that fails the schema is never sent: the conflict goes to `conflicts$`
+ * (as under `'manual'`) and an `error` event carries the `ValidationError`.
+ */
 export type ConflictResolver<T = Entity> = {
   bivariance(context: ConflictContext<T>): ConflictDecision<T> | Promise<ConflictDecision<T>>;
 }['bivariance'];

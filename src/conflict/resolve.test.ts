@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import type { OutboxEntry } from '../outbox/entry.js';
-import { conflictFields, decide, fromDecision, overwritten, remoteMatchesIntent, requeue } from './resolve.js';
+import { defineResource } from '../resource.js';
+import { checkDecision, conflictFields, decide, fromDecision, overwritten, remoteMatchesIntent, requeue } from './resolve.js';
 
 const head: OutboxEntry = {
   seq: 7,
@@ -85,5 +87,28 @@ describe('conflictFields and overwritten', () => {
 
   it('records what a resolution overwrote, field by field', () => {
     expect(overwritten({ ...base, title: 'm' }, { ...base, title: 'r', version: 2 }, ignore)).toEqual({ title: { local: 'm', remote: 'r' } });
+  });
+});
+
+describe('checkDecision', () => {
+  const todos = defineResource({
+    name: 'todos',
+    schema: z.object({ id: z.string(), title: z.string().trim(), done: z.boolean(), version: z.number().int() }),
+  });
+
+  it("a { value } decision passes with the schema's output; the version may be missing (a re-create)", async () => {
+    const decided = { kind: 'target', value: { id: 'a', title: ' both ', done: false }, choice: 'value' } as const;
+    expect(await checkDecision(todos, decided)).toEqual({ ...decided, value: { id: 'a', title: 'both', done: false } });
+  });
+
+  it('a { value } decision that fails the schema gives the issues, by field', async () => {
+    const decided = { kind: 'target', value: { ...base, done: 'yes' }, choice: 'value' } as const;
+    expect(await checkDecision(todos, decided)).toEqual({ issues: [{ field: 'done', message: expect.any(String) }] });
+  });
+
+  it('other outcomes pass as they are', async () => {
+    const merged = { kind: 'target', value: { ...base, done: 'not checked' }, choice: 'merged' } as const;
+    expect(await checkDecision(todos, merged)).toBe(merged);
+    expect(await checkDecision(todos, { kind: 'remote' })).toEqual({ kind: 'remote' });
   });
 });

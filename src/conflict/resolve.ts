@@ -1,6 +1,8 @@
+import type { FieldIssue } from '../errors.js';
 import { deepEqual } from '../internal/plain.js';
+import { validate } from '../internal/schema.js';
 import type { OutboxEntry, ParkedConflict } from '../outbox/entry.js';
-import type { ConflictContext, ConflictDecision, ConflictStrategy } from '../types.js';
+import type { ConflictContext, ConflictDecision, ConflictStrategy, ResourceDefinition } from '../types.js';
 import { diffFields, threeWayMerge } from './merge.js';
 
 type Rec = Record<string, unknown>;
@@ -64,6 +66,17 @@ export function fromDecision<T>(decision: ConflictDecision<T>, input: ConflictIn
     value[field] = v;
   }
   return { kind: 'target', value, choice: 'value' };
+}
+
+/**
+ * A `{ value }` decision is a local write: the entity it makes must pass the resource's schema,
+ * as `update()` checks base + patch (the version may be missing, as on a re-create). Valid, the
+ * outcome carries what the schema made of it; invalid, the issues, each naming its field.
+ */
+export async function checkDecision(def: ResourceDefinition<object>, outcome: Outcome): Promise<Outcome | { issues: FieldIssue[] }> {
+  if (outcome.kind !== 'target' || outcome.choice !== 'value' || outcome.value === null) return outcome;
+  const result = await validate(def.schema, outcome.value, def.version);
+  return result.ok ? { ...outcome, value: result.value as Rec } : { issues: result.issues };
 }
 
 /** What a resolution overwrote, by field, so an app can tell the user. */

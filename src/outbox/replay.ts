@@ -1,5 +1,5 @@
 import { conflictEntity, classifyStatus } from '../transport/classify.js';
-import { ConflictError, HarborSyncError, HttpError, SchemaError } from '../errors.js';
+import { ConflictError, HarborSyncError, HttpError, SchemaError, ValidationError } from '../errors.js';
 import type { Env } from '../env.js';
 import type { LocalStore, ViewChange } from '../store/local-store.js';
 import type { ConflictStrategy, ResourceDefinition, SyncEvent, Transport } from '../types.js';
@@ -8,7 +8,7 @@ import { normalizeId } from '../internal/ids.js';
 import { referrersOf, waitsForId } from './remap.js';
 import { idempotencyKey, type EntryFailure, type OutboxEntry } from './entry.js';
 import { entityKey } from './outbox-memory.js';
-import { conflictFields, decide, overwritten, parked, remoteMatchesIntent, requeue, type Outcome } from '../conflict/resolve.js';
+import { checkDecision, conflictFields, decide, overwritten, parked, remoteMatchesIntent, requeue, type Outcome } from '../conflict/resolve.js';
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
@@ -496,7 +496,15 @@ export class Replayer {
     const input = { op: entry.op, base, local, remote, ignore };
     const fields = conflictFields(input);
     const strategy = host.strategy(def);
-    const outcome = await decide(strategy, input, { resource: entry.r, id: entry.id, op: entry.op, base: input.base, local, remote, fields });
+    const decided = await decide(strategy, input, { resource: entry.r, id: entry.id, op: entry.op, base: input.base, local, remote, fields });
+    const outcome = await checkDecision(def, decided);
+    if ('issues' in outcome) {
+      // A resolver's value is a local write and must pass the schema; an invalid one is never
+      // sent: the conflict waits in conflicts$ for a decision, as under 'manual'.
+      const error = new ValidationError(outcome.issues, { resource: entry.r, id: entry.id });
+      host.emit({ type: 'error', at: host.env.clock.now(), resource: entry.r, error });
+      return applyOutcome(host, def, entry, input, { kind: 'park', fields }, 'function');
+    }
     await applyOutcome(host, def, entry, input, outcome, typeof strategy === 'function' ? 'function' : strategy);
   }
 }

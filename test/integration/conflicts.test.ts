@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
-import { ConflictError, type Conflict, type ConflictStrategy, type SyncClientOptions } from '../../src/index.js';
+import { ConflictError, ValidationError, type Conflict, type ConflictStrategy, type SyncClientOptions } from '../../src/index.js';
 import { closeDevices, device, outcomeOf, todos, until, type Device, type Todo } from '../helpers/harness.js';
 
 const backend = createTestBackend();
@@ -292,6 +292,42 @@ describe('{ wait: server } and conflict decisions', () => {
     await until(() => d.events.filter((e) => e.type === 'enqueued').length === 3, 'the second update to be queued');
     await latestConflicts(d)[0]!.resolve('remote');
     expect(await outcomeOf(second)).toEqual({ value: { id: 'a', title: 'theirs', done: false, version: 2 } });
+    expect((await ledger()).map((r) => r.op)).toEqual(['create']);
+  });
+});
+
+describe('a { value } decision is checked with the schema, as a local write', () => {
+  it('resolve({ value }) that fails the schema rejects with ValidationError naming the field; nothing changes', async () => {
+    const d = await offlineWithTodo();
+    const h = d.client.resource(todos);
+    await h.update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    const [conflict] = latestConflicts(d);
+    const invalid = { value: { title: 42 as unknown as string } };
+    await expect(conflict!.resolve(invalid)).rejects.toBeInstanceOf(ValidationError);
+    await expect(conflict!.resolve(invalid)).rejects.toThrow(/^todos\/a: field "title"/);
+    await d.client.flush();
+    expect(latestConflicts(d)).toHaveLength(1);
+    expect(await h.get('a')).toMatchObject({ title: 'mine' });
+    expect(await serverTodo('a')).toMatchObject({ title: 'theirs', version: 2 });
+    await latestConflicts(d)[0]!.resolve({ value: { title: 'both' } });
+    await d.client.flush();
+    expect(await serverTodo('a')).toMatchObject({ title: 'both', version: 3 });
+  });
+
+  it("a resolver's { value } that fails the schema is never sent: the conflict waits in conflicts$, an error event names the field", async () => {
+    const resolver: ConflictStrategy<Todo> = () => ({ value: { done: 'yes' as unknown as boolean } });
+    const d = await offlineWithTodo({ conflicts: resolver as ConflictStrategy });
+    await d.client.resource(todos).update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    expect(latestConflicts(d)).toMatchObject([{ id: 'a', fields: ['title'], local: { title: 'mine' }, remote: { title: 'theirs' } }]);
+    expect(d.events.find((e) => e.type === 'error')).toMatchObject({
+      resource: 'todos',
+      error: { name: 'ValidationError', message: expect.stringMatching(/^todos\/a: field "done"/) },
+    });
+    expect(d.events.some((e) => e.type === 'resolved')).toBe(false);
     expect((await ledger()).map((r) => r.op)).toEqual(['create']);
   });
 });
