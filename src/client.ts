@@ -610,9 +610,11 @@ class Client implements SyncClient, HandleHost {
       discard: async () => {
         this.assertOpen('FailedMutation.discard()');
         let discarded = false;
+        let kept: Rec | null = null;
         if (def && entry.id) {
           const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => {
             discarded = entries.some(isStillFailed);
+            kept = base;
             return { base, entries: entries.filter((e) => !isStillFailed(e)) };
           });
           this.applied(change);
@@ -621,6 +623,8 @@ class Client implements SyncClient, HandleHost {
         if (!discarded) discarded = await this.store.discardFailed(entry.seq);
         this.outboxChanged();
         if (discarded && def) this.emit({ type: 'rolledBack', at: this.env.clock.now(), resource: entry.r, id: entry.id });
+        // A wait made since it failed (an update that changed nothing) ends with the server's entity.
+        if (discarded) this.settled(entry.seq, { value: kept });
         this.announce();
         this.#replayer.wake();
       },

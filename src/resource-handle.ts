@@ -6,7 +6,7 @@ import { applyPatch, deepEqual, FORBIDDEN_KEYS } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
 import type { StandardSchemaV1 } from './internal/standard-schema.js';
 import type { PendingOp } from './outbox/coalesce.js';
-import type { NewEntry } from './outbox/entry.js';
+import { isRolledBack, type NewEntry } from './outbox/entry.js';
 import type { LocalStore, ViewChange } from './store/local-store.js';
 import type { ResourceMirror } from './store/mirror.js';
 import type {
@@ -58,6 +58,8 @@ function ownFields(input: Rec): Rec {
  */
 export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   readonly #writing = new Map<string, number>();
+  /** The latest write of each entity still committing. */
+  readonly #committing = new Map<string, Promise<unknown>>();
 
   readonly #host: HandleHost;
   readonly #def: Def;
@@ -157,7 +159,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       }
       delete changes[this.#def.key];
       for (const field of Object.keys(changes)) if (deepEqual(changes[field], current[field])) delete changes[field];
-      if (Object.keys(changes).length === 0) return Promise.resolve(current);
+      if (Object.keys(changes).length === 0) return this.#unchanged(id, current, options);
       return this.#validated(applyPatch(current, changes), id, (view) => {
         // What the schema made of each changed field (a transform, a default) is what is queued and sent.
         const applied: Rec = {};
@@ -169,7 +171,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
           const message = 'cannot be cleared with undefined, which a request cannot carry: set it to null (in a schema that allows null)';
           throw new ValidationError(unsendable.map((field) => ({ field, message })), { resource: this.#def.name, id });
         }
-        if (Object.keys(applied).length === 0) return Promise.resolve(current);
+        if (Object.keys(applied).length === 0) return this.#unchanged(id, current, options);
         return this.#commit(id, view, { op: 'update', patch: applied }, options);
       });
     }) as Promise<T>;
@@ -228,17 +230,19 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     this.#writing.set(id, (this.#writing.get(id) ?? 0) + 1);
     mirror.set(id, view, true);
     let change: ViewChange & { cancelled: number | null };
+    const writing = host.store.write(def, id, op, (): NewEntry => this.#freshEntry(id, op), cached);
+    this.#committing.set(id, writing);
     try {
-      change = await host.store.write(def, id, op, (): NewEntry => this.#freshEntry(id, op), cached);
+      change = await writing;
     } catch (error) {
-      this.#release(id);
+      this.#release(id, writing);
       if (!this.isWriting(id)) mirror.set(id, before, wasPending);
       // Refused for what storage holds (another tab's change this tab has not heard of): the
       // view is brought to that, rather than left on the copy the write was made on.
       if (error instanceof ValidationError) host.reread(def.name, id);
       throw error instanceof HarborSyncError ? error : new StorageError(String(error), { resource: def.name, id });
     }
-    this.#release(id);
+    this.#release(id, writing);
     if (!this.isWriting(id)) host.applied(change);
     // A create never sent, cancelled by this delete: its waits end as this delete's, with no entity.
     if (change.cancelled !== null) host.settled(change.cancelled, { value: null });
@@ -253,7 +257,21 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     return view;
   }
 
-  #release(id: string): void {
+  /**
+   * An update that changes nothing. Waiting for the server, it waits for the entity's pending
+   * changes, which already hold its values: the last one shown (once a write of it still
+   * committing is stored); with none, the view is the server's entity.
+   */
+  async #unchanged(id: string, current: Rec, options: WriteOptions): Promise<Rec | undefined> {
+    if (options.wait !== 'server') return current;
+    await this.#committing.get(id)?.catch(() => undefined);
+    const last = this.#host.store.outbox.entriesOf(this.#def.name, id).filter((e) => !isRolledBack(e)).at(-1);
+    if (!last) return current;
+    return (await this.#host.waitFor(last.seq, options.signal)) ?? undefined;
+  }
+
+  #release(id: string, writing: Promise<unknown>): void {
+    if (this.#committing.get(id) === writing) this.#committing.delete(id);
     const n = (this.#writing.get(id) ?? 1) - 1;
     if (n <= 0) this.#writing.delete(id);
     else this.#writing.set(id, n);

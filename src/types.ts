@@ -183,6 +183,10 @@ export interface WriteOptions {
    * - discarded by `clear({ discardPending: true })` in any tab: rejects with
    *   `PendingMutationsError` (`discarded: true`); `close()`: rejects with `ClosedError`.
    *
+   * An update that changes nothing waits for the entity's last pending change shown, which holds
+   * its values (through `conflicts$` or `failed$` until decided, retried or discarded: then the
+   * server's entity), or resolves at once when nothing is pending.
+   *
    * The wait is kept in the tab that wrote, whichever tab sends or decides.
    *
    * @example

@@ -10,6 +10,7 @@ import {
   type SyncStatus,
 } from '../../src/index.js';
 import { outcomeOf, referenceServer, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { settle } from '../helpers/manual-clock.js';
 
 const suite = referenceServer();
 const { make } = suite;
@@ -492,5 +493,40 @@ describe('{ wait: server } on a change that leaves the queue without an answer o
     // The fresh database numbers its entries anew: a new change's wait gets its own answer.
     d.online.next(true);
     await expect(h.create({ id: 'y', title: 'Y', done: false }, { wait: 'server' })).resolves.toMatchObject({ id: 'y', version: 1 });
+  });
+});
+
+describe('{ wait: server } on an update that changes nothing', () => {
+  it('waits for the pending change that holds its values (one still committing too); with nothing pending it resolves at once', async () => {
+    const d = make(suite.server.apiUrl);
+    const h = d.client.resource(todos);
+    const confirmed = await h.create({ id: 'a', title: 'A', done: false }, { wait: 'server' });
+    await expect(h.update('a', { done: false }, { wait: 'server' })).resolves.toEqual(confirmed);
+    d.online.next(false);
+    const first = h.update('a', { done: true });
+    const same = h.update('a', { done: true }, { wait: 'server' });
+    let answered = false;
+    same.then(
+      () => (answered = true),
+      () => (answered = true),
+    );
+    await first;
+    await settle(10);
+    expect(answered).toBe(false);
+    d.online.next(true);
+    expect(await outcomeOf(same)).toEqual({ value: { id: 'a', title: 'A', done: true, version: 2 } });
+  });
+
+  it("waiting on a change parked in failed$, it ends with the server's entity when that change is discarded", async () => {
+    const d = make(suite.server.apiUrl, { retry: { maxAttempts: 1 } });
+    const h = d.client.resource(todos);
+    const confirmed = await h.create({ id: 'a', title: 'A', done: false }, { wait: 'server' });
+    await suite.server.admin.faults({ failStatus: { status: 503, count: 1 } });
+    await expect(h.update('a', { done: true }, { wait: 'server' })).rejects.toBeInstanceOf(HttpError);
+    const same = outcomeOf(h.update('a', { done: true }, { wait: 'server' }));
+    let failed: FailedMutation[] = [];
+    d.client.failed$.subscribe((f) => (failed = f)).unsubscribe();
+    await failed[0]!.discard();
+    expect(await same).toEqual({ value: confirmed });
   });
 });
