@@ -174,7 +174,7 @@ class Client implements SyncClient, HandleHost {
       },
       onCorrupt: (r, id, detail) =>
         this.emit({ type: 'error', at: this.env.clock.now(), resource: r, error: new StorageError(detail, { resource: r, id }) }),
-    }, this.env.IDBKeyRange);
+    }, { setTimer: this.env.clock.setTimer, KeyRange: this.env.IDBKeyRange });
     this.transport =
       options.transport ??
       createRestTransport({ baseUrl: new URL(options.baseUrl, this.env.baseHref).href, fetch: this.env.fetch, auth: options.auth, timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs });

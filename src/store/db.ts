@@ -1,4 +1,5 @@
 import { wrap, type DBSchema, type IDBPDatabase } from 'idb';
+import type { Clock } from '../env.js';
 import { StorageError } from '../errors.js';
 import type { OutboxEntry } from '../outbox/entry.js';
 
@@ -73,6 +74,20 @@ export interface OpenCallbacks {
 }
 
 /**
+ * How long an open may go without any sign of life (no `upgradeneeded`, `blocked`, `success` or
+ * `error`) before it counts as hung: WebKit can leave an open unanswered until the page reloads
+ * (https://bugs.webkit.org/show_bug.cgi?id=226547). A `blocked` open is alive (it waits for
+ * another tab, and says so), and so is one that is upgrading: neither is timed out.
+ */
+export const OPEN_TIMEOUT_MS = 10_000;
+
+export interface OpenTiming {
+  setTimer: Clock['setTimer'];
+  /** Aborted by close(): an open still under way rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/**
  * Opens through the injected factory (idb's openDB always uses the global one) and wraps the
  * request with idb.
  */
@@ -80,31 +95,59 @@ export async function openDatabase(
   factory: IDBFactory | undefined,
   namespace: string,
   callbacks: OpenCallbacks,
+  timing: OpenTiming,
 ): Promise<HarborDB> {
-  if (!factory) throw new StorageError(`IndexedDB is not available here; cannot open "${dbName(namespace)}"`);
+  const name = dbName(namespace);
+  if (!factory) throw new StorageError(`IndexedDB is not available here; cannot open "${name}"`);
+  const { signal } = timing;
+  if (signal?.aborted) throw toStorageError(signal.reason, `opening "${name}"`);
   let request: IDBOpenDBRequest;
   try {
-    request = factory.open(dbName(namespace), DB_VERSION);
+    request = factory.open(name, DB_VERSION);
   } catch (error) {
-    throw toStorageError(error, `opening "${dbName(namespace)}"`);
+    throw toStorageError(error, `opening "${name}"`);
   }
+  // Rejects when the open shows no sign of life in time, or when close() gives up on it.
+  let cancelTimer: () => void = () => undefined;
+  let unlisten: () => void = () => undefined;
+  const givenUp = new Promise<never>((_, reject) => {
+    cancelTimer = timing.setTimer(
+      () => reject(new StorageError(`opening "${name}" got no answer from IndexedDB within ${OPEN_TIMEOUT_MS / 1000} s; reload the page`)),
+      OPEN_TIMEOUT_MS,
+    );
+    const onAbort = () => reject(toStorageError(signal?.reason, `opening "${name}"`));
+    signal?.addEventListener('abort', onAbort);
+    unlisten = () => signal?.removeEventListener('abort', onAbort);
+  });
   request.onupgradeneeded = (event) => {
+    cancelTimer();
     const db = request.result;
     for (let v = event.oldVersion; v < DB_VERSION; v++) migrations[v]!(db, request.transaction!);
   };
-  request.onblocked = () => callbacks.onBlocked();
+  request.onblocked = () => {
+    cancelTimer();
+    callbacks.onBlocked();
+  };
   let db: HarborDB;
   try {
-    db = (await wrap(request)) as unknown as HarborDB;
+    db = (await Promise.race([wrap(request), givenUp])) as unknown as HarborDB;
   } catch (error) {
+    if (error instanceof StorageError) {
+      // Given up on: should the open still succeed, nobody will use that connection.
+      request.addEventListener('success', () => request.result.close());
+      throw error;
+    }
     if (error instanceof DOMException && error.name === 'VersionError') {
       // A newer release of the app upgraded the database (in another tab, or before a rollback).
       throw new StorageError(
-        `"${dbName(namespace)}" was upgraded by a newer version of this app (this one knows version ${DB_VERSION}); reload this page`,
+        `"${name}" was upgraded by a newer version of this app (this one knows version ${DB_VERSION}); reload this page`,
         { cause: error },
       );
     }
-    throw toStorageError(error, `opening "${dbName(namespace)}"`);
+    throw toStorageError(error, `opening "${name}"`);
+  } finally {
+    cancelTimer();
+    unlisten();
   }
   // Closed at once, inside the event: a newer tab's upgrade (or another tab's clear()) never
   // waits for this one, and its `blocked` event does not fire because of us.
@@ -113,12 +156,12 @@ export async function openDatabase(
     if ((event as IDBVersionChangeEvent).newVersion === null) return callbacks.onDeleted();
     callbacks.onLost(
       new StorageError(
-        `"${dbName(namespace)}" is being upgraded to version ${(event as IDBVersionChangeEvent).newVersion} by a newer tab; reload this page`,
+        `"${name}" is being upgraded to version ${(event as IDBVersionChangeEvent).newVersion} by a newer tab; reload this page`,
       ),
     );
   });
   db.addEventListener('close', () =>
-    callbacks.onLost(new StorageError(`the connection to "${dbName(namespace)}" was closed by the browser`)),
+    callbacks.onLost(new StorageError(`the connection to "${name}" was closed by the browser`)),
   );
   return db;
 }

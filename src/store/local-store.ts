@@ -6,6 +6,7 @@ import { TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
 import { OutboxMemory } from '../outbox/outbox-memory.js';
 import { mergeTwins, recreateAfterSentDelete, replaceReferences, type Referrer } from '../outbox/remap.js';
+import type { Clock } from '../env.js';
 import type { ResourceDefinition } from '../types.js';
 import { deleteDatabase, isEntityRecord, openDatabase, recordsOf, toStorageError, type EntityRecord, type HarborDB, type HarborSchema } from './db.js';
 
@@ -28,6 +29,12 @@ export interface StoreCallbacks {
   onCorrupt(r: string, id: string | undefined, detail: string): void;
 }
 
+export interface StoreOptions {
+  /** Bounds an open that never answers (OPEN_TIMEOUT_MS). */
+  setTimer: Clock['setTimer'];
+  KeyRange?: typeof IDBKeyRange | undefined;
+}
+
 /** Server versions are ordered when both are numbers; otherwise a different one counts as newer. */
 export function isOlderVersion(candidate: unknown, cached: unknown): boolean {
   return typeof candidate === 'number' && typeof cached === 'number' && candidate < cached;
@@ -44,21 +51,24 @@ export class LocalStore {
   #lost: StorageError | null = null;
   #opening: Promise<HarborDB> | null = null;
   #connecting: Promise<HarborDB> | null = null;
+  /** Cancels an open still under way when close() is called. */
+  readonly #closing = new AbortController();
 
   readonly #factory: IDBFactory | undefined;
   readonly #callbacks: StoreCallbacks;
-
+  readonly #setTimer: Clock['setTimer'];
   readonly #KeyRange: typeof IDBKeyRange | undefined;
 
   constructor(
     factory: IDBFactory | undefined,
     readonly namespace: string,
     callbacks: StoreCallbacks,
-    KeyRange?: typeof IDBKeyRange,
+    options: StoreOptions,
   ) {
     this.#factory = factory;
     this.#callbacks = callbacks;
-    this.#KeyRange = KeyRange;
+    this.#setTimer = options.setTimer;
+    this.#KeyRange = options.KeyRange;
   }
 
   /** Opens the database and loads the outbox, once. */
@@ -86,7 +96,7 @@ export class LocalStore {
           this.#callbacks.onDeleted();
         },
         onBlocked: () => this.#callbacks.onBlocked(),
-      });
+      }, { setTimer: this.#setTimer, signal: this.#closing.signal });
       if (this.#lost) {
         // close() ran while the database was opening: let the connection go at once.
         db.close();
@@ -113,9 +123,10 @@ export class LocalStore {
   }
 
   close(): void {
+    this.#lost ??= new StorageError('the database connection is closed');
+    this.#closing.abort(this.#lost);
     this.#db?.close();
     this.#db = null;
-    this.#lost ??= new StorageError('the database connection is closed');
   }
 
   async #writeTx<R>(what: string, body: (tx: WriteTx) => Promise<R>): Promise<R> {

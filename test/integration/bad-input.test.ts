@@ -3,7 +3,7 @@
  * wrong, and the stored data stays intact. Server answers come from a stub API, so they can be
  * anything; storage faults from fake-indexeddb, wrapped or patched.
  */
-import { IDBFactory, IDBObjectStore } from 'fake-indexeddb';
+import { IDBFactory, IDBObjectStore, IDBOpenDBRequest } from 'fake-indexeddb';
 import { BehaviorSubject } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -21,6 +21,7 @@ import {
 import { device, notes, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
 import { committed, openRaw } from '../helpers/raw-idb.js';
+import { OPEN_TIMEOUT_MS } from '../../src/store/db.js';
 
 const API = 'http://api.test/api';
 const open: Device[] = [];
@@ -520,7 +521,7 @@ describe('storage faults', () => {
       fetch: stubApi(() => undefined).fetch,
     });
     client.events$.subscribe((e) => events.push(e));
-    return { client, events };
+    return { client, events, clock };
   }
 
   it('an IDBFactory whose open() throws (private mode): the first call rejects with a StorageError naming the database', async () => {
@@ -551,6 +552,69 @@ describe('storage faults', () => {
     await expect(client.resource(todos).create({ id: 'a', title: 'A', done: false })).rejects.toThrow(
       /"harborsync:default" was upgraded by a newer version of this app \(this one knows version \d+\); reload this page/,
     );
+    await client.close();
+  });
+
+  /** What a promise has come to so far, without waiting for it. */
+  function watch(promise: Promise<unknown>) {
+    const state: { outcome: 'pending' | 'resolved' | Error } = { outcome: 'pending' };
+    promise.then(
+      () => (state.outcome = 'resolved'),
+      (e: unknown) => (state.outcome = e as Error),
+    );
+    return state;
+  }
+
+  it(`an open that never answers: calls reject with a StorageError after ${OPEN_TIMEOUT_MS / 1000} s of the injected clock, none left hanging`, async () => {
+    const hanging = new IDBFactory();
+    hanging.open = () => new IDBOpenDBRequest(); // no event ever fires (WebKit bug 226547)
+    const { client, events, clock } = clientOn(hanging);
+    const listing = watch(client.resource(todos).list());
+    const writing = watch(client.resource(todos).create({ id: 'a', title: 'A', done: false }));
+    await clock.advance(OPEN_TIMEOUT_MS - 1);
+    expect([listing.outcome, writing.outcome]).toEqual(['pending', 'pending']);
+    await clock.advance(1);
+    for (const { outcome } of [listing, writing]) {
+      expect(outcome).toBeInstanceOf(StorageError);
+      expect((outcome as Error).message).toMatch(/opening "harborsync:default" got no answer from IndexedDB within 10 s/);
+    }
+    expect(events.filter((e) => e.type === 'storageError')).toHaveLength(1);
+    await expect(client.flush()).rejects.toBeInstanceOf(StorageError);
+    expect(clock.pendingTimers).toBe(0);
+    await client.close();
+  });
+
+  it('close() while an open hangs: the open is given up at once, no timer left behind', async () => {
+    const hanging = new IDBFactory();
+    hanging.open = () => new IDBOpenDBRequest();
+    const { client, clock } = clientOn(hanging);
+    const listing = watch(client.resource(todos).list());
+    await clock.advance(1_000);
+    await client.close();
+    await clock.advance(0);
+    expect(listing.outcome).toBeInstanceOf(StorageError);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('an open blocked by an older connection is not timed out: it is reported, and goes on once that connection closes', async () => {
+    const factory = new IDBFactory();
+    // An older release's tab: version 1 open, and it does not close for the upgrade.
+    const older = await openRaw(factory, 'harborsync:default', 1, (v1) => {
+      v1.createObjectStore('entities', { keyPath: ['r', 'id'] }).createIndex('r', 'r');
+      v1.createObjectStore('outbox', { keyPath: 'seq', autoIncrement: true }).createIndex('entity', ['r', 'id']);
+      v1.createObjectStore('meta');
+    });
+    const { client, events, clock } = clientOn(factory);
+    const listing = watch(client.resource(todos).list());
+    await until(() => events.some((e) => e.type === 'storageError'), 'the blocked open reported');
+    expect(events.find((e) => e.type === 'storageError')).toMatchObject({ error: { message: expect.stringMatching(/is blocked/) } });
+    await clock.advance(10 * OPEN_TIMEOUT_MS);
+    expect(listing.outcome).toBe('pending');
+    older.close();
+    await until(() => listing.outcome !== 'pending', 'the open to go on');
+    expect(listing.outcome).toBe('resolved');
+    expect(events.filter((e) => e.type === 'storageError')).toHaveLength(1);
+    expect(clock.pendingTimers).toBe(0);
     await client.close();
   });
 

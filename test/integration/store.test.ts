@@ -5,6 +5,7 @@ import { DB_VERSION } from '../../src/store/db.js';
 import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
 import { HttpError, SchemaError, type QueryState } from '../../src/index.js';
 import { closeDevices, device, notes, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { outboxEntry } from '../helpers/outbox-entry.js';
 import type { NewEntry, OutboxEntry } from '../../src/outbox/entry.js';
 import type { PendingOp } from '../../src/outbox/coalesce.js';
@@ -398,8 +399,9 @@ describe('storing server answers', () => {
   it('an answer another tab stored first comes back as null; the others as stored once the outbox is re-read, not as this transaction left them', async () => {
     const factory = new IDBFactory();
     const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined };
-    const here = new LocalStore(factory, 'answers', callbacks);
-    const there = new LocalStore(factory, 'answers', callbacks);
+    const options = { setTimer: new ManualClock().setTimer };
+    const here = new LocalStore(factory, 'answers', callbacks, options);
+    const there = new LocalStore(factory, 'answers', callbacks, options);
     const def = todos as unknown as ResourceDefinition<object>;
     const fresh = (id: string, op: PendingOp) => (): NewEntry => {
       const { seq: _seq, ...entry } = outboxEntry({ id, op: op.op, payload: op.op === 'create' ? op.value : op.op === 'update' ? op.patch : null, key: `${id}-${op.op}` });
