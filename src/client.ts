@@ -164,17 +164,19 @@ class Client implements SyncClient, HandleHost {
     this.sendDelayMs = options.sendDelayMs ?? DEFAULTS.sendDelayMs;
     this.#strategyDefault = (options.conflicts ?? 'merge') as ConflictStrategy<Rec>;
     this.origin = `${this.env.clock.now().toString(36)}-${Math.floor(this.env.random() * 2 ** 32).toString(36)}`;
-    this.store = new LocalStore(this.env.indexedDB, namespace, {
-      onLost: (error) => this.#storageLost(error),
-      onDeleted: () => this.#forgetLocalData(),
-      onBlocked: () => {
-        const error = new StorageError(`"harborsync:${namespace}" is blocked: another connection (an older tab) does not close it`);
-        this.emit({ type: 'storageError', at: this.env.clock.now(), error });
-        this.#patchStatus({ lastError: error });
+    this.store = new LocalStore(
+      this.env.indexedDB,
+      namespace,
+      {
+        onLost: (error) => this.#storageLost(error),
+        onDeleted: () => this.#forgetLocalData(),
+        onBlocked: () => this.#storageFault(new StorageError(`"harborsync:${namespace}" is blocked: another connection (an older tab) does not close it`)),
+        onCorrupt: (r, id, detail) =>
+          this.emit({ type: 'error', at: this.env.clock.now(), resource: r, error: new StorageError(detail, { resource: r, id }) }),
+        onReopenFailed: (error) => this.#storageFault(error),
       },
-      onCorrupt: (r, id, detail) =>
-        this.emit({ type: 'error', at: this.env.clock.now(), resource: r, error: new StorageError(detail, { resource: r, id }) }),
-    }, { setTimer: this.env.clock.setTimer, KeyRange: this.env.IDBKeyRange });
+      { setTimer: this.env.clock.setTimer, KeyRange: this.env.IDBKeyRange },
+    );
     this.transport =
       options.transport ??
       createRestTransport({ baseUrl: new URL(options.baseUrl, this.env.baseHref).href, fetch: this.env.fetch, auth: options.auth, timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs });
@@ -238,6 +240,12 @@ class Client implements SyncClient, HandleHost {
   assertOpen(what: string): void {
     if (this.#closedError) throw new ClosedError(what);
     if (this.#storageFailure) throw this.#storageFailure;
+  }
+
+  /** A storage failure the client lives on with: reported, nothing stopped. */
+  #storageFault(error: StorageError): void {
+    this.emit({ type: 'storageError', at: this.env.clock.now(), error });
+    this.#patchStatus({ lastError: error });
   }
 
   #storageLost(error: StorageError): void {

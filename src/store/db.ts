@@ -62,8 +62,13 @@ export function toStorageError(error: unknown, what: string): StorageError {
 }
 
 export interface OpenCallbacks {
-  /** Another connection wants a newer version, or the browser closed ours. The connection is gone. */
+  /** Another connection wants a newer version: the connection is gone for good (reload). */
   onLost(error: StorageError): void;
+  /**
+   * The browser closed the connection (iOS suspending the page, site data cleared, a crash of its
+   * storage process): this connection is gone, but opening again may well work.
+   */
+  onClosed(): void;
   /**
    * Another tab of this namespace deletes the database (its `clear()`): the connection is closed
    * so the deletion can proceed; opening again later gives the fresh, empty database.
@@ -160,9 +165,7 @@ export async function openDatabase(
       ),
     );
   });
-  db.addEventListener('close', () =>
-    callbacks.onLost(new StorageError(`the connection to "${name}" was closed by the browser`)),
-  );
+  db.addEventListener('close', () => callbacks.onClosed());
   return db;
 }
 

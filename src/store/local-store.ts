@@ -8,7 +8,7 @@ import { OutboxMemory } from '../outbox/outbox-memory.js';
 import { mergeTwins, recreateAfterSentDelete, replaceReferences, type Referrer } from '../outbox/remap.js';
 import type { Clock } from '../env.js';
 import type { ResourceDefinition } from '../types.js';
-import { deleteDatabase, isEntityRecord, openDatabase, recordsOf, toStorageError, type EntityRecord, type HarborDB, type HarborSchema } from './db.js';
+import { dbName, deleteDatabase, isEntityRecord, openDatabase, recordsOf, toStorageError, type EntityRecord, type HarborDB, type HarborSchema } from './db.js';
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
@@ -22,11 +22,14 @@ export interface ViewChange {
 }
 
 export interface StoreCallbacks {
+  /** A newer tab upgrades the database: this store is unusable until the page reloads. */
   onLost(error: StorageError): void;
   /** Another tab deleted the database (its clear()): the local copy is gone; the next use reopens. */
   onDeleted(): void;
   onBlocked(): void;
   onCorrupt(r: string, id: string | undefined, detail: string): void;
+  /** The browser closed the connection and opening it again failed; the operation rejects with `error`. */
+  onReopenFailed(error: StorageError): void;
 }
 
 export interface StoreOptions {
@@ -41,18 +44,33 @@ export function isOlderVersion(candidate: unknown, cached: unknown): boolean {
 }
 
 /**
+ * A transaction that could not start because the browser is closing the connection, or that the
+ * browser aborted (no request of it failed, the code did not abort it): nothing of it was stored.
+ */
+class Interrupted {
+  constructor(readonly cause: unknown) {}
+}
+
+/**
  * Every IndexedDB transaction of a client: local writes with their outbox entries, server
  * answers, pulls, and reads. Each method is one transaction; the in-memory outbox copy is
  * updated only after that transaction committed.
+ *
+ * Connections the browser closes (iOS suspending a page, a storage process that crashed) are
+ * opened again, once per operation: a transaction that could not start or that was aborted stored
+ * nothing and is run again on the new connection; one that may have committed never is.
  */
 export class LocalStore {
   readonly outbox = new OutboxMemory();
   #db: HarborDB | null = null;
+  /** Set by close() or a newer tab's upgrade: every later use rejects with it. */
   #lost: StorageError | null = null;
   #opening: Promise<HarborDB> | null = null;
   #connecting: Promise<HarborDB> | null = null;
   /** Cancels an open still under way when close() is called. */
   readonly #closing = new AbortController();
+  /** A connection was open before: opening now is a reopen. */
+  #hadConnection = false;
 
   readonly #factory: IDBFactory | undefined;
   readonly #callbacks: StoreCallbacks;
@@ -82,12 +100,29 @@ export class LocalStore {
 
   /** The connection alone, before the outbox is loaded: a first read need not wait for that. */
   #connect(): Promise<HarborDB> {
-    this.#connecting ??= (async () => {
-      const db = await openDatabase(this.#factory, this.namespace, {
+    const connecting = (this.#connecting ??= this.#openConnection());
+    // A failed reopen is tried again by the next use that needs a connection; a failed first open
+    // stays failed (the client reports it for good).
+    connecting.catch(() => {
+      if (this.#connecting === connecting && this.#hadConnection) this.#connecting = null;
+    });
+    return connecting;
+  }
+
+  async #openConnection(): Promise<HarborDB> {
+    const db = await openDatabase(
+      this.#factory,
+      this.namespace,
+      {
         onLost: (error) => {
           this.#lost = error;
           this.#db = null;
           this.#callbacks.onLost(error);
+        },
+        onClosed: () => {
+          if (this.#db !== db) return;
+          this.#db = null;
+          this.#connecting = null;
         },
         onDeleted: () => {
           if (this.#db !== db) return;
@@ -96,16 +131,17 @@ export class LocalStore {
           this.#callbacks.onDeleted();
         },
         onBlocked: () => this.#callbacks.onBlocked(),
-      }, { setTimer: this.#setTimer, signal: this.#closing.signal });
-      if (this.#lost) {
-        // close() ran while the database was opening: let the connection go at once.
-        db.close();
-        throw this.#lost;
-      }
-      this.#db = db;
-      return db;
-    })();
-    return this.#connecting;
+      },
+      { setTimer: this.#setTimer, signal: this.#closing.signal },
+    );
+    if (this.#lost) {
+      // close() ran while the database was opening: let the connection go at once.
+      db.close();
+      throw this.#lost;
+    }
+    this.#db = db;
+    this.#hadConnection = true;
+    return db;
   }
 
   /** The connection is gone (deleted here or by another tab): the next use opens a fresh one. */
@@ -115,11 +151,38 @@ export class LocalStore {
     this.#connecting = null;
   }
 
-  async #handle(): Promise<HarborDB> {
+  async #handle(what = 'using the database'): Promise<HarborDB> {
     if (this.#lost) throw this.#lost;
-    const db = await this.open();
+    await this.open();
     if (this.#lost) throw this.#lost;
-    return db;
+    // Closed by the browser since: open it again.
+    return this.#db ?? this.#usable(null, what);
+  }
+
+  /**
+   * A connection to run an operation again on, after `db` refused or aborted its transaction:
+   * `db` while it still works, else a new one (one open for all that found it closing). Should
+   * that open fail, the failure is reported and thrown.
+   */
+  async #usable(db: HarborDB | null, what: string): Promise<HarborDB> {
+    if (this.#lost) throw this.#lost;
+    if (db && this.#db === db) {
+      if (!refuses(db)) return db;
+      this.#db = null;
+      this.#connecting = null;
+      db.close();
+    }
+    try {
+      return await this.#connect();
+    } catch (error) {
+      if (this.#lost) throw this.#lost;
+      const failure = new StorageError(
+        `${what} failed: the browser closed the connection to "${dbName(this.namespace)}" and opening it again failed (${error instanceof Error ? error.message : String(error)})`,
+        { cause: error },
+      );
+      this.#callbacks.onReopenFailed(failure);
+      throw failure;
+    }
   }
 
   close(): void {
@@ -130,34 +193,28 @@ export class LocalStore {
   }
 
   async #writeTx<R>(what: string, body: (tx: WriteTx) => Promise<R>): Promise<R> {
-    const db = await this.#handle();
-    let tx: WriteTx;
+    const db = await this.#handle(what);
     try {
-      tx = db.transaction(['entities', 'outbox', 'meta'], 'readwrite', { durability: 'strict' });
+      return await attempt(db, what, body);
     } catch (error) {
-      throw toStorageError(error, what);
-    }
-    // Requests issued straight on the stores have no handler of their own: the first one to fail
-    // is heard here (its error event reaches the transaction) and is what gets reported.
-    let failed: unknown = null;
-    unwrap(tx).onerror = (event) => {
-      failed ??= (event.target as IDBRequest).error;
-    };
-    try {
-      const result = await body(tx);
-      await tx.done;
-      return result;
-    } catch (error) {
+      if (!(error instanceof Interrupted)) throw error;
+      // Nothing of it was stored: run once more, on a connection that works.
       try {
-        tx.abort();
-      } catch {
-        // Already finished or aborted: the original error is the one to report.
+        return await attempt(await this.#usable(db, what), what, body);
+      } catch (again) {
+        throw again instanceof Interrupted ? toStorageError(again.cause, what) : again;
       }
-      await tx.done.catch(() => undefined);
-      // A change refused before anything was stored is reported as it is.
-      if (error instanceof ValidationError) throw error;
-      // The abort a failed request caused is reported as that request's error.
-      throw toStorageError(isAbortError(error) && failed ? failed : error, what);
+    }
+  }
+
+  /** A read, run once more on a new connection should the browser have closed this one. */
+  async #read<T>(what: string, read: (db: HarborDB) => Promise<T>): Promise<T> {
+    const db = await this.#handle(what);
+    try {
+      return await read(db);
+    } catch (error) {
+      if (!isClosingError(error) && !isAbortError(error)) throw error;
+      return read(await this.#usable(db, what));
     }
   }
 
@@ -178,7 +235,7 @@ export class LocalStore {
   }
 
   async reloadOutbox(): Promise<void> {
-    await this.#loadOutbox(await this.#handle());
+    await this.#read('loading the outbox', (db) => this.#loadOutbox(db));
   }
 
   async #loadOutbox(db: HarborDB): Promise<void> {
@@ -198,16 +255,21 @@ export class LocalStore {
    */
   async loadResource(r: string, metaKey?: string): Promise<{ records: EntityRecord[]; meta: unknown }> {
     if (this.#lost) throw this.#lost;
-    const db = await this.#connect();
-    const tx = db.transaction(['entities', 'meta'], 'readonly');
-    // By primary-key range: one ordered scan of the store.
-    const reads = Promise.all([
-      recordsOf(tx.objectStore('entities'), this.#KeyRange, r),
-      metaKey === undefined ? undefined : tx.objectStore('meta').get(metaKey),
-    ]);
-    reads.catch(() => undefined);
+    const read = (db: HarborDB) => {
+      const tx = db.transaction(['entities', 'meta'], 'readonly');
+      // By primary-key range: one ordered scan of the store.
+      return Promise.all([
+        recordsOf(tx.objectStore('entities'), this.#KeyRange, r),
+        metaKey === undefined ? undefined : tx.objectStore('meta').get(metaKey),
+      ]);
+    };
+    const early = this.#connect().then(read);
+    early.catch(() => undefined);
     await this.#handle();
-    const [raw, meta] = await reads;
+    const [raw, meta] = await early.catch((error: unknown) => {
+      if (!isClosingError(error) && !isAbortError(error)) throw error;
+      return this.#read(`loading ${r}`, read);
+    });
     const records: EntityRecord[] = [];
     for (const record of raw) {
       if (isEntityRecord(record)) records.push(record);
@@ -219,23 +281,23 @@ export class LocalStore {
     return { records, meta };
   }
 
-  async loadRecords(r: string, ids: readonly string[]): Promise<Map<string, EntityRecord | undefined>> {
-    const db = await this.#handle();
-    const tx = db.transaction('entities', 'readonly');
-    const out = new Map<string, EntityRecord | undefined>();
-    await Promise.all(
-      ids.map(async (id) => {
-        const record = await tx.store.get([r, id]);
-        out.set(id, isEntityRecord(record) ? record : undefined);
-      }),
-    );
-    await tx.done;
-    return out;
+  loadRecords(r: string, ids: readonly string[]): Promise<Map<string, EntityRecord | undefined>> {
+    return this.#read(`loading ${r}`, async (db) => {
+      const tx = db.transaction('entities', 'readonly');
+      const out = new Map<string, EntityRecord | undefined>();
+      await Promise.all(
+        ids.map(async (id) => {
+          const record = await tx.store.get([r, id]);
+          out.set(id, isEntityRecord(record) ? record : undefined);
+        }),
+      );
+      await tx.done;
+      return out;
+    });
   }
 
   async getMeta<T>(key: string): Promise<T | undefined> {
-    const db = await this.#handle();
-    return (await db.get('meta', key)) as T | undefined;
+    return (await this.#read(`reading "${key}"`, (db) => db.get('meta', key))) as T | undefined;
   }
 
   /**
@@ -548,6 +610,60 @@ export class LocalStore {
 }
 
 const isAbortError = (error: unknown) => error instanceof DOMException && error.name === 'AbortError';
+
+/** What transaction() throws once the browser has begun closing the connection ("The database connection is closing"). */
+const isClosingError = (error: unknown) => error instanceof DOMException && error.name === 'InvalidStateError';
+
+/** The browser is closing `db`: a transaction can no longer be started on it. */
+function refuses(db: HarborDB): boolean {
+  try {
+    db.transaction('meta', 'readonly');
+    return false;
+  } catch (error) {
+    return isClosingError(error);
+  }
+}
+
+/**
+ * One try of a read-write transaction. Throws Interrupted when nothing of it can have been
+ * stored for a reason a new connection may cure; any other failure as a StorageError (a
+ * ValidationError as it is).
+ */
+async function attempt<R>(db: HarborDB, what: string, body: (tx: WriteTx) => Promise<R>): Promise<R> {
+  let tx: WriteTx;
+  try {
+    tx = db.transaction(['entities', 'outbox', 'meta'], 'readwrite', { durability: 'strict' });
+  } catch (error) {
+    if (isClosingError(error)) throw new Interrupted(error);
+    throw toStorageError(error, what);
+  }
+  // Requests issued straight on the stores have no handler of their own: the first one to fail
+  // is heard here (its error event reaches the transaction) and is what gets reported.
+  let failed: unknown = null;
+  unwrap(tx).onerror = (event) => {
+    failed ??= (event.target as IDBRequest).error;
+  };
+  try {
+    const result = await body(tx);
+    await tx.done;
+    return result;
+  } catch (error) {
+    try {
+      tx.abort();
+    } catch {
+      // Already finished or aborted: the original error is the one to report.
+    }
+    await tx.done.catch(() => undefined);
+    // A change refused before anything was stored is reported as it is.
+    if (error instanceof ValidationError) throw error;
+    // Aborted with AbortError as its own error: neither a failed request (its error would be the
+    // transaction's) nor abort() above (which leaves none) did it, the browser closing the
+    // connection did. An aborted transaction stored nothing.
+    if (isAbortError(unwrap(tx).error)) throw new Interrupted(unwrap(tx).error);
+    // The abort a failed request caused is reported as that request's error.
+    throw toStorageError(isAbortError(error) && failed ? failed : error, what);
+  }
+}
 
 /** The entity's record as stored. */
 function storedRecord(tx: WriteTx, r: string, id: string): Promise<EntityRecord | undefined> {

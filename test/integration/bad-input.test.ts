@@ -3,7 +3,7 @@
  * wrong, and the stored data stays intact. Server answers come from a stub API, so they can be
  * anything; storage faults from fake-indexeddb, wrapped or patched.
  */
-import { IDBFactory, IDBObjectStore, IDBOpenDBRequest } from 'fake-indexeddb';
+import { forceCloseDatabase, IDBFactory, IDBObjectStore, IDBOpenDBRequest } from 'fake-indexeddb';
 import { BehaviorSubject } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -83,6 +83,58 @@ async function rawPut(factory: IDBFactory, name: string, store: string, value: u
   tx.objectStore(store).put(value);
   await committed(tx);
   db.close();
+}
+
+/**
+ * A factory whose connections the test kills the way a browser does (iOS suspending the page):
+ * transaction() throwing "The database connection is closing", a `close` event, or a transaction
+ * aborted under the code. Counts the connections it opened.
+ */
+class KillableFactory extends IDBFactory {
+  readonly connections: IDBDatabase[] = [];
+  /** While set, open() throws it (a reopen that fails). */
+  refuse: DOMException | null = null;
+
+  override open(name: string, version?: number): IDBOpenDBRequest {
+    if (this.refuse) throw this.refuse;
+    const request = super.open(name, version);
+    request.addEventListener('success', () => this.connections.push(request.result));
+    return request;
+  }
+
+  /** Every transaction() on the connections open now throws, with no event (the connection is closing). */
+  closing(): void {
+    for (const db of this.connections) {
+      db.transaction = () => {
+        throw new DOMException('The database connection is closing.', 'InvalidStateError');
+      };
+    }
+  }
+
+  /** The browser closes the connections open now: they fire `close`. */
+  forceClose(): void {
+    // (Typed by fake-indexeddb as taking its class, though it takes a connection.)
+    for (const db of this.connections) forceCloseDatabase(db as unknown as Parameters<typeof forceCloseDatabase>[0]);
+  }
+
+  /**
+   * The next read-write transaction is aborted by the browser (AbortError) once its first requests
+   * are issued, and the connection is closing from then on.
+   */
+  abortNextWrite(): void {
+    for (const db of this.connections) {
+      const original = db.transaction.bind(db);
+      db.transaction = ((...args: Parameters<IDBDatabase['transaction']>) => {
+        const tx = original(...args);
+        if (args[1] !== 'readwrite') return tx;
+        queueMicrotask(() => {
+          (tx as unknown as { _abort(name: string): void })._abort('AbortError');
+          this.closing();
+        });
+        return tx;
+      }) as IDBDatabase['transaction'];
+    }
+  }
 }
 
 const schemaErrors = (d: Device) => d.events.filter((e): e is Extract<SyncEvent, { type: 'schemaError' }> => e.type === 'schemaError');
@@ -616,6 +668,71 @@ describe('storage faults', () => {
     expect(events.filter((e) => e.type === 'storageError')).toHaveLength(1);
     expect(clock.pendingTimers).toBe(0);
     await client.close();
+  });
+
+  describe('the connection lost mid-session (iOS suspending the page)', () => {
+    const writesApi = () =>
+      stubApi((req, url, body) => {
+        if (req.method === 'POST') return json({ ...JSON.parse(body), version: 1 }, 201);
+        if (req.method === 'PATCH') return json({ id: 'a', title: 'A', done: false, version: 2, ...JSON.parse(body) });
+        return url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined;
+      });
+    const sent = (api: ReturnType<typeof writesApi>) => api.requests.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.body}`);
+
+    /** A device with a todo `a` created offline (queued), on a killable factory. */
+    async function withQueuedCreate() {
+      const factory = new KillableFactory();
+      const api = writesApi();
+      const d = make(API, { fetch: api.fetch }, factory);
+      d.online.next(false);
+      const h = d.client.resource(todos);
+      await h.create({ id: 'a', title: 'A', done: false });
+      return { factory, api, d, h };
+    }
+
+    it.each([
+      ['transaction() throws "The database connection is closing"', (f: KillableFactory) => f.closing()],
+      ['the connection fires `close`', (f: KillableFactory) => f.forceClose()],
+      ['the write\'s transaction is aborted and the connection is closing', (f: KillableFactory) => f.abortNextWrite()],
+    ])('%s: the write reopens once, commits once, and goes out once; nothing is reported', async (_, kill) => {
+      const { factory, api, d, h } = await withQueuedCreate();
+      kill(factory);
+      expect(await h.update('a', { done: true })).toEqual({ id: 'a', title: 'A', done: true });
+      expect(factory.connections).toHaveLength(2);
+      // A resource not loaded before is read on the new connection too.
+      expect(await d.client.resource(notes).list()).toEqual([]);
+      const stored = await dump(factory, 'harborsync:default');
+      expect(stored['outbox']!.map(([, e]) => (e as { op: string; payload: unknown }).payload)).toEqual([{ id: 'a', title: 'A', done: true }]);
+      expect(latest(d.client.status$)).toMatchObject({ pending: 1, lastError: null });
+      expect(d.events.filter((e) => e.type === 'storageError')).toEqual([]);
+      // Later writes and the queue keep going: the loss was not taken as permanent.
+      await h.update('a', { title: 'A2' });
+      d.online.next(true);
+      await d.client.flush();
+      expect(sent(api)).toEqual(['POST {"id":"a","title":"A2","done":true}']);
+      expect(latest(d.client.status$).pending).toBe(0);
+    });
+
+    it('opening again fails: the write rejects with a StorageError saying so, status$.lastError is set, nothing is stored; once opening works, writes go on', async () => {
+      const { factory, d, h } = await withQueuedCreate();
+      const before = await dump(factory, 'harborsync:default');
+      const opened = factory.connections.length;
+      factory.closing();
+      factory.refuse = new DOMException('Internal error opening backing store for indexedDB.open.', 'UnknownError');
+      const error = await h.update('a', { done: true }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect((error as Error).message).toMatch(
+        /saving todos\/a failed: the browser closed the connection to "harborsync:default" and opening it again failed .*UnknownError: Internal error/,
+      );
+      expect(latest(d.client.status$).lastError).toBe(error);
+      expect(d.events.filter((e) => e.type === 'storageError').map((e) => 'error' in e && e.error)).toEqual([error]);
+      expect(await h.list()).toEqual([{ id: 'a', title: 'A', done: false }]);
+      factory.refuse = null;
+      expect(await dump(factory, 'harborsync:default')).toEqual(before);
+      await h.update('a', { title: 'A2' });
+      expect(factory.connections.length - opened).toBe(2); // the reopen, and dump()'s own
+      expect(await h.list()).toEqual([{ id: 'a', title: 'A2', done: false }]);
+    });
   });
 
   describe('QuotaExceededError on a write', () => {
