@@ -14,6 +14,7 @@ import { isQuarantined, type OutboxEntry } from './outbox/entry.js';
 import { Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
 import { checkDecision, fromDecision } from './conflict/resolve.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
+import { databaseMarker, type DatabaseMarker } from './store/marker.js';
 import { ResourceMirror } from './store/mirror.js';
 import { fromTabError, openTabChannel, toTabError, type TabChannel, type TabMessage } from './sync/broadcast.js';
 import { FollowerFlushes } from './sync/follower-flush.js';
@@ -141,6 +142,7 @@ class Client implements SyncClient, HandleHost {
   #onlineSeen: boolean | undefined;
   #closedError: ClosedError | null = null;
   #storageFailure: StorageError | null = null;
+  readonly #marker: DatabaseMarker;
   readonly #strategyDefault: ConflictStrategy<Rec>;
   #conflictEntries: OutboxEntry[] = [];
   readonly #aliases = new Map<string, string>();
@@ -164,6 +166,7 @@ class Client implements SyncClient, HandleHost {
     this.sendDelayMs = options.sendDelayMs ?? DEFAULTS.sendDelayMs;
     this.#strategyDefault = (options.conflicts ?? 'merge') as ConflictStrategy<Rec>;
     this.origin = `${this.env.clock.now().toString(36)}-${Math.floor(this.env.random() * 2 ** 32).toString(36)}`;
+    this.#marker = databaseMarker(this.env.localStorage, namespace);
     this.store = new LocalStore(
       this.env.indexedDB,
       namespace,
@@ -173,6 +176,7 @@ class Client implements SyncClient, HandleHost {
         onBlocked: () => this.#storageFault(new StorageError(`"harborsync:${namespace}" is blocked: another connection (an older tab) does not close it`)),
         onCorrupt: (r, id, detail) =>
           this.emit({ type: 'error', at: this.env.clock.now(), resource: r, error: new StorageError(detail, { resource: r, id }) }),
+        onOpened: ({ created, reopened }) => this.#opened(created, reopened),
         onReopenFailed: (error) => this.#storageFault(error),
       },
       { setTimer: this.env.clock.setTimer, KeyRange: this.env.IDBKeyRange },
@@ -246,6 +250,29 @@ class Client implements SyncClient, HandleHost {
   #storageFault(error: StorageError): void {
     this.emit({ type: 'storageError', at: this.env.clock.now(), error });
     this.#patchStatus({ lastError: error });
+  }
+
+  /**
+   * A connection opened. A database created although this origin had one (noted outside
+   * IndexedDB, or open earlier in this session) was deleted behind the app's back, and the
+   * changes it held with it: reported, never a silent empty start.
+   */
+  #opened(created: boolean, reopened: boolean): void {
+    const noted = this.#marker.present();
+    if (!noted) this.#marker.set();
+    if (!created) return;
+    // Asked once, with the database (Firefox prompts for it); a refusal or a failure changes nothing.
+    const storage = this.env.storageManager;
+    void Promise.resolve()
+      .then(() => storage?.persist?.())
+      .catch(() => undefined);
+    if (!noted && !reopened) return;
+    this.#storageFault(
+      new StorageError(
+        `"harborsync:${this.store.namespace}" was missing and has been created empty: the browser evicted it or the site's data was cleared; changes not yet sent when it went are lost`,
+      ),
+    );
+    if (reopened) this.#forgetLocalData();
   }
 
   #storageLost(error: StorageError): void {
@@ -353,6 +380,8 @@ class Client implements SyncClient, HandleHost {
     const pending = this.store.outbox.size;
     if (pending > 0 && !options.discardPending) throw new PendingMutationsError(pending);
     await this.store.destroy();
+    // Deleted on purpose: the next start of a fresh database is not an eviction.
+    this.#marker.remove();
     this.#forgetLocalData();
     this.#post({ t: 'cleared' });
   }

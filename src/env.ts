@@ -1,5 +1,5 @@
 import { Observable } from 'rxjs';
-import type { BroadcastChannelLike, LockManagerLike, SyncClientOptions } from './types.js';
+import type { BroadcastChannelLike, LocalStorageLike, LockManagerLike, StorageManagerLike, SyncClientOptions } from './types.js';
 
 export interface Clock {
   now(): number;
@@ -22,11 +22,13 @@ export interface Env {
   fetch: typeof globalThis.fetch;
   locks: LockManagerLike | undefined;
   BroadcastChannel: (new (name: string) => BroadcastChannelLike) | undefined;
+  localStorage: LocalStorageLike | undefined;
+  storageManager: StorageManagerLike | undefined;
 }
 
 type EnvOptions = Pick<
   SyncClientOptions,
-  'indexedDB' | 'fetch' | 'now' | 'random' | 'online' | 'suspended' | 'locks' | 'BroadcastChannel' | 'setTimer'
+  'indexedDB' | 'fetch' | 'now' | 'random' | 'online' | 'suspended' | 'locks' | 'BroadcastChannel' | 'setTimer' | 'localStorage' | 'storageManager'
 >;
 
 type Target = Partial<EventTarget> | undefined;
@@ -84,12 +86,21 @@ function browserSuspended$(): Observable<boolean> {
   );
 }
 
+/** The page's localStorage; undefined where there is none or where reading it throws (storage blocked, sandboxed frames). */
+function browserLocalStorage(): LocalStorageLike | undefined {
+  try {
+    return (globalThis as { localStorage?: LocalStorageLike }).localStorage;
+  } catch {
+    return undefined;
+  }
+}
+
 export function resolveEnv(options: EnvOptions): Env {
   const g = globalThis as {
     indexedDB?: IDBFactory;
     IDBKeyRange?: typeof IDBKeyRange;
     location?: { href?: string };
-    navigator?: { locks?: LockManagerLike };
+    navigator?: { locks?: LockManagerLike; storage?: StorageManagerLike };
     BroadcastChannel?: new (name: string) => BroadcastChannelLike;
   };
   const fetchImpl = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
@@ -112,5 +123,7 @@ export function resolveEnv(options: EnvOptions): Env {
     fetch: fetchImpl as typeof globalThis.fetch,
     locks: options.locks === null ? undefined : (options.locks ?? g.navigator?.locks),
     BroadcastChannel: options.BroadcastChannel === null ? undefined : (options.BroadcastChannel ?? g.BroadcastChannel),
+    localStorage: options.localStorage === null ? undefined : (options.localStorage ?? browserLocalStorage()),
+    storageManager: options.storageManager === null ? undefined : (options.storageManager ?? g.navigator?.storage),
   };
 }

@@ -319,6 +319,18 @@ export interface BroadcastChannelLike {
   onmessage: ((event: MessageEvent) => void) | null;
 }
 
+/** The part of `localStorage` the client uses. */
+export interface LocalStorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/** The part of `navigator.storage` (StorageManager) the client uses. */
+export interface StorageManagerLike {
+  persist?(): Promise<boolean>;
+}
+
 export interface SyncClientOptions {
   baseUrl: string;
   resources: ReadonlyArray<ResourceDefinition<object>>;
@@ -355,6 +367,18 @@ export interface SyncClientOptions {
   suspended?: Observable<boolean>;
   locks?: LockManagerLike | null;
   BroadcastChannel?: (new (name: string) => BroadcastChannelLike) | null;
+  /**
+   * Where the client notes that this origin has the namespace's database, so that a database
+   * found missing at start (evicted by the browser, deleted with the site's data) is reported as
+   * a `storageError` instead of starting silently empty. Default: `localStorage` where it works;
+   * null: no note, and no such report.
+   */
+  localStorage?: LocalStorageLike | null;
+  /**
+   * Default: `navigator.storage`. Its `persist()` is requested once, when the database is
+   * created; a refusal or a failure changes nothing. null: never requested.
+   */
+  storageManager?: StorageManagerLike | null;
   /** Timer seam; defaults to the global setTimeout. */
   setTimer?: (callback: () => void, ms: number) => () => void;
 }

@@ -92,6 +92,12 @@ export interface OpenTiming {
   signal?: AbortSignal;
 }
 
+export interface OpenedDatabase {
+  db: HarborDB;
+  /** The database did not exist: this open created it, empty. */
+  created: boolean;
+}
+
 /**
  * Opens through the injected factory (idb's openDB always uses the global one) and wraps the
  * request with idb.
@@ -101,7 +107,7 @@ export async function openDatabase(
   namespace: string,
   callbacks: OpenCallbacks,
   timing: OpenTiming,
-): Promise<HarborDB> {
+): Promise<OpenedDatabase> {
   const name = dbName(namespace);
   if (!factory) throw new StorageError(`IndexedDB is not available here; cannot open "${name}"`);
   const { signal } = timing;
@@ -124,8 +130,10 @@ export async function openDatabase(
     signal?.addEventListener('abort', onAbort);
     unlisten = () => signal?.removeEventListener('abort', onAbort);
   });
+  let created = false;
   request.onupgradeneeded = (event) => {
     cancelTimer();
+    created = event.oldVersion === 0;
     const db = request.result;
     for (let v = event.oldVersion; v < DB_VERSION; v++) migrations[v]!(db, request.transaction!);
   };
@@ -166,7 +174,7 @@ export async function openDatabase(
     );
   });
   db.addEventListener('close', () => callbacks.onClosed());
-  return db;
+  return { db, created };
 }
 
 /** Deletes the namespace's database; `onBlocked` hears of a connection elsewhere that does not let go. */

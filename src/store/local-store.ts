@@ -28,6 +28,13 @@ export interface StoreCallbacks {
   onDeleted(): void;
   onBlocked(): void;
   onCorrupt(r: string, id: string | undefined, detail: string): void;
+  /**
+   * A connection opened. `created`: there was no database and this open created it, empty, though
+   * no deletion this store knows of (its own destroy(), another tab's clear()) explains that: a
+   * first start, or the database deleted behind the app's back. `reopened`: this store had a
+   * connection before (the browser closed it), so the database existed in this session.
+   */
+  onOpened(opened: { created: boolean; reopened: boolean }): void;
   /** The browser closed the connection and opening it again failed; the operation rejects with `error`. */
   onReopenFailed(error: StorageError): void;
 }
@@ -69,8 +76,10 @@ export class LocalStore {
   #connecting: Promise<HarborDB> | null = null;
   /** Cancels an open still under way when close() is called. */
   readonly #closing = new AbortController();
-  /** A connection was open before: opening now is a reopen. */
+  /** A connection was open before: this open is a reopen, and a database it creates was deleted during the session. */
   #hadConnection = false;
+  /** The database was deleted knowingly (destroy(), another tab's clear()): its re-creation is no surprise. */
+  #expectCreation = false;
 
   readonly #factory: IDBFactory | undefined;
   readonly #callbacks: StoreCallbacks;
@@ -110,7 +119,7 @@ export class LocalStore {
   }
 
   async #openConnection(): Promise<HarborDB> {
-    const db = await openDatabase(
+    const { db, created } = await openDatabase(
       this.#factory,
       this.namespace,
       {
@@ -140,7 +149,13 @@ export class LocalStore {
       throw this.#lost;
     }
     this.#db = db;
+    const reopened = this.#hadConnection;
+    const surprise = created && !this.#expectCreation;
     this.#hadConnection = true;
+    this.#expectCreation = false;
+    // Deleted while this session had it: what this tab holds of its outbox is gone with it.
+    if (surprise && reopened) this.outbox.replaceAll([]);
+    this.#callbacks.onOpened({ created: surprise, reopened });
     return db;
   }
 
@@ -149,6 +164,7 @@ export class LocalStore {
     this.#db = null;
     this.#opening = null;
     this.#connecting = null;
+    this.#expectCreation = true;
   }
 
   async #handle(what = 'using the database'): Promise<HarborDB> {

@@ -735,6 +735,121 @@ describe('storage faults', () => {
     });
   });
 
+  describe('a database deleted behind the app\'s back (evicted, site data cleared)', () => {
+    /** localStorage as a Map. */
+    const memoryStorage = () => {
+      const items = new Map<string, string>();
+      return {
+        items,
+        getItem: (key: string) => items.get(key) ?? null,
+        setItem: (key: string, value: string) => void items.set(key, value),
+        removeItem: (key: string) => void items.delete(key),
+      };
+    };
+    /** navigator.storage whose persist() is refused with an error, as a browser may. */
+    const refusingManager = () => {
+      const manager = {
+        calls: 0,
+        persist: () => {
+          manager.calls++;
+          return Promise.reject(new DOMException('not allowed', 'NotAllowedError'));
+        },
+      };
+      return manager;
+    };
+    const storageErrors = (d: Device) => d.events.flatMap((e) => (e.type === 'storageError' ? [e.error.message] : []));
+    const deleteDb = (factory: IDBFactory) =>
+      new Promise<void>((resolve, reject) => {
+        const request = factory.deleteDatabase('harborsync:default');
+        request.onsuccess = () => resolve();
+        request.onerror = () => reject(request.error);
+      });
+
+    it('between sessions: the start reports a StorageError on events$ and status$.lastError, not a silent empty start', async () => {
+      const localStorage = memoryStorage();
+      const factory = new IDBFactory();
+      const start = () => make(API, { fetch: stubApi(() => undefined).fetch, localStorage, storageManager: null }, factory);
+      const first = start();
+      first.online.next(false);
+      await first.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+      await first.client.close();
+      await deleteDb(factory);
+
+      const again = start();
+      again.online.next(false);
+      expect(await again.client.resource(todos).list()).toEqual([]);
+      const reported = storageErrors(again);
+      expect(reported).toEqual([expect.stringMatching(/"harborsync:default" was missing and has been created empty: the browser evicted it or the site's data was cleared/)]);
+      expect(latest(again.client.status$).lastError).toMatchObject({ name: 'StorageError', message: reported[0] });
+      // Reported once: the next start finds the database this one created.
+      await again.client.close();
+      const third = start();
+      third.online.next(false);
+      await third.client.resource(todos).list();
+      expect(storageErrors(third)).toEqual([]);
+    });
+
+    it('during a session: the browser closes the connection and deletes the database; the reopen reports it and the views empty', async () => {
+      const factory = new KillableFactory();
+      const d = make(API, { fetch: stubApi(() => undefined).fetch, localStorage: null, storageManager: null }, factory);
+      d.online.next(false);
+      const h = d.client.resource(todos);
+      await h.create({ id: 'a', title: 'A', done: false });
+      factory.forceClose();
+      await deleteDb(factory);
+      await h.create({ id: 'b', title: 'B', done: false });
+      expect(storageErrors(d)).toEqual([expect.stringMatching(/was missing and has been created empty/)]);
+      await until(async () => (await h.list()).length === 1, 'the views emptied of what went');
+      expect(await h.list()).toEqual([{ id: 'b', title: 'B', done: false }]);
+      expect(latest(d.client.status$).pending).toBe(1);
+    });
+
+    it('nothing is reported on a first start, a restart, or a start after clear(); persist() is asked once, when the database is created, and its refusal ignored', async () => {
+      const localStorage = memoryStorage();
+      const storageManager = refusingManager();
+      const factory = new IDBFactory();
+      const start = () => make(API, { fetch: stubApi(() => undefined).fetch, localStorage, storageManager }, factory);
+      const first = start();
+      first.online.next(false);
+      await first.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+      expect(storageManager.calls).toBe(1);
+      expect(localStorage.items.get('harborsync:default')).toBeDefined();
+      await first.client.close();
+
+      const second = start();
+      second.online.next(false);
+      expect(await second.client.resource(todos).list()).toEqual([{ id: 'a', title: 'A', done: false }]);
+      expect(storageManager.calls).toBe(1);
+      await second.client.clear({ discardPending: true });
+      await second.client.close();
+      // Whether or not the database was created again before the close, a start after clear() is no eviction.
+      const third = start();
+      third.online.next(false);
+      expect(await third.client.resource(todos).list()).toEqual([]);
+      for (const d of [first, second, third]) {
+        expect(storageErrors(d)).toEqual([]);
+        expect(latest(d.client.status$).lastError).toBeNull();
+      }
+    });
+
+    it('localStorage that throws (storage blocked) only costs the report: the client works', async () => {
+      const throwing = {
+        getItem: () => {
+          throw new DOMException('The operation is insecure.', 'SecurityError');
+        },
+        setItem: () => {
+          throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+        },
+        removeItem: () => undefined,
+      };
+      const d = make(API, { fetch: stubApi(() => undefined).fetch, localStorage: throwing, storageManager: null });
+      d.online.next(false);
+      await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+      expect(await d.client.resource(todos).list()).toEqual([{ id: 'a', title: 'A', done: false }]);
+      expect(storageErrors(d)).toEqual([]);
+    });
+  });
+
   describe('QuotaExceededError on a write', () => {
     // Like a browser: the put's request fails with a QuotaExceededError and the transaction aborts
     // with it. (fake-indexeddb's request machinery runs the failing operation asynchronously.)

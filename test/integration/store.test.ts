@@ -398,7 +398,7 @@ describe('a local write', () => {
 describe('storing server answers', () => {
   it('an answer another tab stored first comes back as null; the others as stored once the outbox is re-read, not as this transaction left them', async () => {
     const factory = new IDBFactory();
-    const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onReopenFailed: () => undefined };
+    const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onOpened: () => undefined, onReopenFailed: () => undefined };
     const options = { setTimer: new ManualClock().setTimer };
     const here = new LocalStore(factory, 'answers', callbacks, options);
     const there = new LocalStore(factory, 'answers', callbacks, options);
