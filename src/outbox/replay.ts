@@ -415,6 +415,11 @@ export class Replayer {
   async #failed(def: Def, entry: OutboxEntry, error: unknown): Promise<void> {
     const host = this.#host;
     if (this.#stopped) return;
+    if (error instanceof ValidationError) {
+      // The change cannot be put into a request (a version If-Match cannot carry): sent again, it
+      // would fail the same way, so it is parked at once; the view keeps it, for the app to decide.
+      return this.#park(def, entry, { message: error.message, rejected: false }, error);
+    }
     if (!(error instanceof HttpError)) {
       const failure =
         error instanceof HarborSyncError ? error : new SchemaError([{ field: '', message: String(error) }], { resource: entry.r });
@@ -436,7 +441,7 @@ export class Replayer {
     }
     if (outcome === 'gone') {
       if (entry.op === 'delete') return this.#succeed(def, entry, null);
-      return this.#conflict(def, entry, null);
+      return this.#conflict(def, entry, null, error);
     }
     let remote: unknown = conflictEntity(error.body, isEntity);
     if (remote === undefined) {
@@ -449,7 +454,7 @@ export class Replayer {
     }
     const parsed = remote === null ? null : await host.parse(def, remote, entry.id);
     if (parsed === undefined) return this.#retry(def, entry, error, null);
-    return this.#conflict(def, entry, parsed);
+    return this.#conflict(def, entry, parsed, error);
   }
 
   async #retry(def: Def, entry: OutboxEntry, error: HarborSyncError, retryAfterMs: number | null): Promise<void> {
@@ -485,10 +490,19 @@ export class Replayer {
     host.announce();
   }
 
-  async #conflict(def: Def, entry: OutboxEntry, remote: Rec | null): Promise<void> {
+  async #conflict(def: Def, entry: OutboxEntry, remote: Rec | null, error: HttpError): Promise<void> {
     const host = this.#host;
     const ignore = [def.version];
     if (remoteMatchesIntent(entry, remote, ignore)) return this.#succeed(def, entry, remote);
+    // Each decision re-sends against the version the server just named. A server whose If-Match
+    // never matches that version (one that compares weak tags, or rewrites versions) would meet
+    // every re-send with another conflict: re-sends of one change back off, bounded like retries.
+    const resends = entry.rekeys;
+    if (resends >= host.options.maxAttempts) {
+      const message = `gave up after ${resends} re-sends, each met by another conflict (does the server's If-Match match the version it answers with?): ${error.message}`;
+      return this.#park(def, entry, { status: error.status, message, body: error.body, rejected: false }, error);
+    }
+    const notBefore = resends === 0 ? 0 : host.env.clock.now() + retryDelay(resends, host.env.random(), host.options, null);
     const record = (await host.store.loadRecords(entry.r, [entry.id])).get(entry.id);
     const local = record?.view ?? null;
     // The state the change was made on, even if a pull rebased the view on a newer one since.
@@ -505,7 +519,7 @@ export class Replayer {
       host.emit({ type: 'error', at: host.env.clock.now(), resource: entry.r, error });
       return applyOutcome(host, def, entry, input, { kind: 'park', fields }, 'function');
     }
-    await applyOutcome(host, def, entry, input, outcome, typeof strategy === 'function' ? 'function' : strategy);
+    await applyOutcome(host, def, entry, input, outcome, typeof strategy === 'function' ? 'function' : strategy, notBefore);
   }
 }
 
@@ -517,6 +531,8 @@ export async function applyOutcome(
   input: { base: Rec | null; local: Rec | null; remote: Rec | null; ignore: readonly string[] },
   outcome: Outcome,
   strategy: string,
+  /** When the re-sent change may go out: a change meeting conflict after conflict backs off. */
+  notBefore = 0,
 ): Promise<void> {
   const at = host.env.clock.now();
   const { base, local, remote } = input;
@@ -533,7 +549,9 @@ export async function applyOutcome(
     return;
   }
   const target = outcome.kind === 'remote' ? remote : outcome.value;
-  const requeued = outcome.kind === 'remote' ? [] : requeue(head, target, remote, { key: def.key, version: def.version });
+  const requeued = (outcome.kind === 'remote' ? [] : requeue(head, target, remote, { key: def.key, version: def.version })).map((e) =>
+    e.seq === head.seq ? { ...e, nextAttemptAt: notBefore } : e,
+  );
   let decidedElsewhere = false as boolean;
   let replaced: readonly OutboxEntry[] = [];
   const change = await host.store.rewrite(def, head.id, (stored) => {

@@ -28,10 +28,14 @@ describe('toIfMatch', () => {
     expect(toIfMatch('\n')).toBe('"%0A"');
   });
 
-  it('passes a string that already is an entity-tag through', () => {
+  it('passes a string that already is a strong entity-tag through', () => {
     expect(toIfMatch('"3"')).toBe('"3"');
-    expect(toIfMatch('W/"abc"')).toBe('W/"abc"');
     expect(toIfMatch('"a')).toBe('"%22a"');
+  });
+
+  it('refuses a weak entity-tag: If-Match compares strongly, so it would never match', () => {
+    expect(() => toIfMatch('W/"abc"')).toThrow(TypeError);
+    expect(() => toIfMatch('W/"abc"')).toThrow(/weak entity-tag \(W\/"abc"\) never matches If-Match/);
   });
 
   it('throws a TypeError for anything that is not a version', () => {
@@ -46,6 +50,7 @@ describe('toIfMatch', () => {
     const version = fc.oneof(fc.string({ unit: 'binary' }), fc.string(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer());
     fc.assert(
       fc.property(version, (v) => {
+        fc.pre(!(typeof v === 'string' && /^W\/"[\x21\x23-\x7e]*"$/.test(v)));
         const tag = toIfMatch(v);
         expect(tag).toMatch(ENTITY_TAG);
         expect(() => new Headers({ 'If-Match': tag })).not.toThrow();

@@ -7,20 +7,24 @@
  * percent-encoded (UTF-8), with `%` itself encoded so the form stays unambiguous.
  */
 
-const ENTITY_TAG = /^(?:W\/)?"[\x21\x23-\x7e]*"$/;
+const ENTITY_TAG = /^"[\x21\x23-\x7e]*"$/;
+const WEAK_TAG = /^W\/"[\x21\x23-\x7e]*"$/;
 const SAFE = /^[\x21\x23\x24\x26-\x5b\x5d-\x7e]*$/; // etagc minus '%' and '\', ASCII only
 
 /**
  * The `If-Match` value for a version: a finite number or a bigint → `"3"`; a string → quoted
- * (percent-encoded where needed), or as it is when it already is an entity-tag (a server that
- * uses ETags as versions). Throws a TypeError for anything else: a write without a precondition
- * would silently overwrite other people's changes.
+ * (percent-encoded where needed), or as it is when it already is a strong entity-tag (a server
+ * that uses ETags as versions). Throws a TypeError for a weak tag and for anything else: a write
+ * without a precondition would silently overwrite other people's changes.
  */
 export function toIfMatch(version: unknown): string {
   if (typeof version === 'number' && Number.isFinite(version)) return `"${String(version)}"`;
   if (typeof version === 'bigint') return `"${version.toString()}"`;
   if (typeof version === 'string') {
     if (ENTITY_TAG.test(version)) return version;
+    // If-Match compares strongly (RFC 9110 §13.1.1): a weak tag never matches, so every write
+    // sent with one would be a conflict.
+    if (WEAK_TAG.test(version)) throw new TypeError(`a weak entity-tag (${version}) never matches If-Match, which compares strongly: the server must version entities with strong tags`);
     return `"${SAFE.test(version) ? version : encodeUnsafe(version)}"`;
   }
   const shown = typeof version === 'number' ? String(version) : version === null ? 'null' : typeof version;

@@ -1,5 +1,5 @@
 import ky, { type KyInstance } from 'ky';
-import { HttpError, NetworkError, SchemaError } from '../errors.js';
+import { HttpError, NetworkError, SchemaError, ValidationError } from '../errors.js';
 import type { AuthOptions, Entity, PushedQuery, ResourceDefinition, Transport } from '../types.js';
 import { toIfMatch } from './etag.js';
 
@@ -79,6 +79,15 @@ export function createRestTransport(options: RestOptions): Transport {
     hooks: { beforeRequest: [fetchWithin(options.fetch, options.timeoutMs)] },
   });
   let refreshing: Promise<unknown> | null = null;
+
+  /** A version If-Match cannot carry fails the change, naming the field: sent again it would fail the same way. */
+  const ifMatch = (def: Def, id: string, version: unknown): string => {
+    try {
+      return toIfMatch(version);
+    } catch (error) {
+      throw new ValidationError([{ field: def.version, message: (error as Error).message }], { resource: def.name, id });
+    }
+  };
 
   const urlOf = (def: Def, id?: string) =>
     new URL(def.path.replace(/^\//, '') + (id === undefined ? '' : `/${encodeURIComponent(id)}`), base);
@@ -172,14 +181,14 @@ export function createRestTransport(options: RestOptions): Transport {
       send(
         'PATCH',
         urlOf(def, id),
-        { json: patch, headers: { 'Idempotency-Key': key, 'If-Match': toIfMatch(version) }, write: true },
+        { json: patch, headers: { 'Idempotency-Key': key, 'If-Match': ifMatch(def, id, version) }, write: true },
         { resource: def.name, id },
       ),
     remove: (def, id, version, key) =>
       send(
         'DELETE',
         urlOf(def, id),
-        { headers: { 'Idempotency-Key': key, 'If-Match': toIfMatch(version) }, write: true },
+        { headers: { 'Idempotency-Key': key, 'If-Match': ifMatch(def, id, version) }, write: true },
         { resource: def.name, id },
       ),
   };

@@ -292,6 +292,47 @@ describe('server answers to writes', () => {
 
 // ---- prototype pollution ---------------------------------------------------------------------------
 
+describe('versions If-Match cannot match', () => {
+  const tagged = defineResource({ name: 'tagged', schema: z.object({ id: z.string(), title: z.string(), version: z.string() }) });
+
+  it('a weak entity-tag as version is never sent in If-Match: the change is parked at once, naming the field', async () => {
+    const api = stubApi((req) => (req.method === 'GET' ? json([{ id: 'w', title: 'A', version: 'W/"1"' }]) : json({ id: 'w', title: 'B', version: 'W/"2"' })));
+    const d = make(API, { fetch: api.fetch, resources: [tagged] });
+    const h = d.client.resource(tagged);
+    await h.refresh();
+    await h.update('w', { title: 'B' });
+    await d.client.flush();
+    expect(api.requests.filter((r) => r.method === 'PATCH')).toEqual([]);
+    const failed = latest<FailedMutation[]>(d.client.failed$);
+    expect(failed.map((f) => [f.id, f.op])).toEqual([['w', 'update']]);
+    expect(failed[0]!.error.message).toMatch(/tagged\/w: field "version" a weak entity-tag \(W\/"1"\) never matches If-Match/);
+    expect(d.events.filter((e) => e.type === 'retrying')).toEqual([]);
+    // Parked, not refused by the server: the change still shows, for the app to decide.
+    expect(await h.get('w')).toMatchObject({ title: 'B' });
+  });
+
+  it('a server whose If-Match never matches its own versions: re-sends back off and end in failed$ after maxAttempts', async () => {
+    // Every PATCH meets 412 with the entity at the very version it was sent against.
+    const api = stubApi((req) => (req.method === 'GET' ? json([{ id: 'x', title: 'A', version: '1' }]) : json({ id: 'x', title: 'A', version: '1' }, 412)));
+    const d = make(API, { fetch: api.fetch, resources: [tagged], retry: { baseDelayMs: 1000, maxDelayMs: 1000, maxAttempts: 4 } });
+    const h = d.client.resource(tagged);
+    await h.refresh();
+    await h.update('x', { title: 'B' });
+    const patches = () => api.requests.filter((r) => r.method === 'PATCH');
+    await until(() => patches().length === 2, 'the first re-send');
+    // The next re-send waits out its backoff instead of following at once.
+    for (let i = 0; i < 10; i++) await d.client.flush();
+    expect(patches()).toHaveLength(2);
+    for (let i = 0; i < 6 && latest<FailedMutation[]>(d.client.failed$).length === 0; i++) await d.clock.advance(1000);
+    expect(patches().map((r) => r.headers.get('Idempotency-Key')?.split(':')[1] ?? '0')).toEqual(['0', '1', '2', '3', '4']);
+    const failed = latest<FailedMutation[]>(d.client.failed$);
+    expect(failed.map((f) => [f.id, f.error.status])).toEqual([['x', 412]]);
+    expect(failed[0]!.error.message).toMatch(/gave up after 4 re-sends, each met by another conflict/);
+    await d.clock.advance(10_000);
+    expect(patches()).toHaveLength(5);
+  });
+});
+
 describe('__proto__, constructor and prototype keys', () => {
   const baseline = Object.getOwnPropertyNames(Object.prototype).sort();
   const polluted = () => (({}) as Record<string, unknown>)['polluted'];
