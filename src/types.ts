@@ -350,7 +350,10 @@ export interface SyncClientOptions {
    * field waits for that entity's earlier changes. 1 sends strictly in global order. Default 4.
    */
   maxInFlight?: number;
-  /** A request with no answer after this long is a network error. Default 30,000. */
+  /**
+   * A request whose whole answer, headers and body, has not arrived after this long is a network
+   * error (a write is then re-sent with its key). Default 30,000.
+   */
   timeoutMs?: number;
   /** Replace the REST transport (GraphQL, RPC, another REST shape). */
   transport?: Transport;

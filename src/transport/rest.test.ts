@@ -19,6 +19,32 @@ function fakeFetch(answer: (request: Request) => Response | Promise<Response>) {
   return { fetch, requests };
 }
 
+/** Timers the test fires by hand; `pending` counts those neither fired nor cancelled. */
+function handTimers() {
+  const timers = new Set<() => void>();
+  const setTimer = (callback: () => void) => {
+    timers.add(callback);
+    return () => void timers.delete(callback);
+  };
+  const fire = () => {
+    const due = [...timers];
+    timers.clear();
+    for (const callback of due) callback();
+  };
+  return { setTimer, fire, pending: () => timers.size };
+}
+
+/** Headers at once, then part of a JSON body, and then nothing more, never closing. */
+const stalledBody = (status: number) =>
+  new Response(
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"id":"t1","ver'));
+      },
+    }),
+    { status, headers: { 'Content-Type': 'application/json' } },
+  );
+
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(body === undefined ? null : JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', ...headers } });
 
@@ -130,5 +156,54 @@ describe('REST transport', () => {
     const transport = createRestTransport({ baseUrl: 'https://api.test', fetch, auth: undefined, timeoutMs: 1000 });
     await transport.query(custom, { where: { done: true }, orderBy: [], limit: 5, cursor: null });
     expect(requests[0]!.url).toBe('https://api.test/orders?q=%7B%22done%22%3Atrue%7D&take=5');
+  });
+
+  it('gives up on an answer whose body stalls after the headers, write or pull, within timeoutMs', async () => {
+    const timers = handTimers();
+    const { fetch } = fakeFetch((r) => stalledBody(r.method === 'POST' ? 201 : 200));
+    const transport = createRestTransport({ baseUrl: 'https://api.test', fetch, auth: undefined, timeoutMs: 5000, setTimer: timers.setTimer });
+    for (const call of [() => transport.create(todos, { id: 't1' }, 'k'), () => transport.delta(todos, 'c1')]) {
+      const outcome = call().catch((e: unknown) => e);
+      // Let the headers arrive and the body start: the exchange now waits on the body alone.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(timers.pending()).toBe(1);
+      timers.fire();
+      const error = await outcome;
+      expect(error).toBeInstanceOf(NetworkError);
+      expect((error as Error).message).toMatch(/^todos: (POST|GET) \/todos failed: the answer \((201|200)\) did not end within 5000 ms$/);
+    }
+  });
+
+  it('leaves no timer and no listener on the caller’s signal behind, however the exchange ends', async () => {
+    const timers = handTimers();
+    const signal = new AbortController().signal;
+    // The caller's signal outlives its requests (a page's): each request's listener must go.
+    const listeners = new Set<unknown>();
+    const add = signal.addEventListener.bind(signal);
+    const remove = signal.removeEventListener.bind(signal);
+    signal.addEventListener = ((type: 'abort', listener: EventListener, opts?: AddEventListenerOptions) => {
+      listeners.add(listener);
+      add(type, listener, opts);
+    }) as typeof signal.addEventListener;
+    signal.removeEventListener = ((type: 'abort', listener: EventListener) => {
+      listeners.delete(listener);
+      remove(type, listener);
+    }) as typeof signal.removeEventListener;
+    const answers = [
+      () => json(200, { items: [], cursor: null }),
+      () => json(503, { error: 'busy' }),
+      () => new Response('{"items":', { status: 200 }),
+      () => {
+        throw new TypeError('fetch failed');
+      },
+    ];
+    let next = 0;
+    const { fetch } = fakeFetch(() => answers[next++]!());
+    const transport = createRestTransport({ baseUrl: 'https://api.test', fetch, auth: undefined, timeoutMs: 5000, setTimer: timers.setTimer });
+    for (let i = 0; i < answers.length; i++) {
+      await transport.query(todos, { where: {}, orderBy: [], limit: 5, cursor: null }, signal).catch(() => undefined);
+      expect([timers.pending(), listeners.size]).toEqual([0, 0]);
+    }
+    expect(next).toBe(answers.length);
   });
 });

@@ -7,13 +7,23 @@ export interface RestOptions {
   baseUrl: string;
   fetch: typeof globalThis.fetch;
   auth: AuthOptions | undefined;
+  /** How long one exchange may take, from sending the request to the last byte of its answer. */
   timeoutMs: number;
+  /** The deadline's timer; defaults to the global setTimeout (the network runs on real time). */
+  setTimer?: SetTimer;
 }
 
 /** The answer body was not JSON: for a write the outcome is unknown, so the caller may retry. */
 export class UnreadableAnswerError extends SchemaError {}
 
 type Def = ResourceDefinition<object>;
+
+interface SendInit {
+  json?: unknown;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  write?: boolean;
+}
 
 /** The default query dialect: filter[field]=value, sort=a,-b, limit, cursor. */
 export function defaultSearchParams(query: PushedQuery): URLSearchParams {
@@ -27,42 +37,62 @@ export function defaultSearchParams(query: PushedQuery): URLSearchParams {
   return params;
 }
 
-/** No answer within the transport's timeoutMs. */
+/** No answer, or no end to its body, within the transport's timeoutMs. */
 class RequestTimeoutError extends Error {
   override name = 'TimeoutError';
 }
 
+type SetTimer = (callback: () => void, ms: number) => () => void;
+
+const globalTimer: SetTimer = (callback, ms) => {
+  const handle = setTimeout(callback, ms);
+  return () => clearTimeout(handle);
+};
+
 /**
- * ky builds each request (URL, headers, JSON body, the caller's signal) and hands it to this
+ * One exchange's time budget, from sending the request to the last byte of its answer: a body
+ * that stalls after its headers is as lost as an answer that never came, and a write waiting on
+ * it holds its request slot. `signal` aborts the fetch (a real one stops reading the body too) on
+ * the caller's abort or the timeout; `within` settles a step by then even if a fetch ignores its
+ * signal. `end` must run however the exchange ends: it cancels the timer and the caller's listener.
+ */
+function startDeadline(timeoutMs: number, setTimer: SetTimer, caller: AbortSignal | undefined, what: string) {
+  const controller = new AbortController();
+  let stop!: (reason: unknown) => void;
+  const stopped = new Promise<never>((_, reject) => (stop = reject));
+  // Raced by each step in turn; it may settle while no step is waiting on it.
+  stopped.catch(() => undefined);
+  const abort = (reason: unknown) => {
+    stop(reason);
+    controller.abort(reason);
+  };
+  const onCallerAbort = () => abort(caller?.reason);
+  const cancelTimer = setTimer(() => abort(new RequestTimeoutError(`Request timed out: ${what}`)), timeoutMs);
+  if (caller?.aborted) onCallerAbort();
+  else caller?.addEventListener('abort', onCallerAbort, { once: true });
+  return {
+    signal: controller.signal,
+    within: <T>(step: Promise<T>): Promise<T> => Promise.race([step, stopped]),
+    end() {
+      cancelTimer();
+      caller?.removeEventListener('abort', onCallerAbort);
+    },
+  };
+}
+
+/**
+ * ky builds each request (URL, headers, JSON body, the signal) and hands it to this
  * `beforeRequest` hook, whose Response ky then returns as the fetch's. Fetching here rather than
  * through ky's own fetch skips the clone ky makes of every request for its retries (a tee of the
- * body, the biggest cost of a write in Chromium's profile) when the outbox owns retries anyway;
- * the timeout ky would have applied is applied here.
+ * body, the biggest cost of a write in Chromium's profile) when the outbox owns retries anyway.
  */
-function fetchWithin(fetch: typeof globalThis.fetch, timeoutMs: number) {
+function fetchDirect(fetch: typeof globalThis.fetch) {
   return async (request: Request): Promise<Response> => {
-    const controller = new AbortController();
-    const abort = () => controller.abort(request.signal.reason);
-    if (request.signal.aborted) abort();
-    request.signal.addEventListener('abort', abort, { once: true });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, timeoutMs);
-    try {
-      const response = await fetch(request, { signal: controller.signal });
-      // ky fetches again unless the hook answers with a Response of this realm (not a polyfill's).
-      if (response instanceof Response) return response;
-      const { status, statusText, headers } = response as Response;
-      return new Response(status === 204 || status === 304 ? null : await (response as Response).text(), { status, statusText, headers });
-    } catch (error) {
-      if (timedOut) throw new RequestTimeoutError(`Request timed out: ${request.method} ${request.url}`);
-      throw error;
-    } finally {
-      clearTimeout(timer);
-      request.signal.removeEventListener('abort', abort);
-    }
+    const response = await fetch(request);
+    // ky fetches again unless the hook answers with a Response of this realm (not a polyfill's).
+    if (response instanceof Response) return response;
+    const { status, statusText, headers } = response as Response;
+    return new Response(status === 204 || status === 304 ? null : await (response as Response).text(), { status, statusText, headers });
   };
 }
 
@@ -76,8 +106,9 @@ export function createRestTransport(options: RestOptions): Transport {
     retry: 0,
     timeout: false,
     throwHttpErrors: false,
-    hooks: { beforeRequest: [fetchWithin(options.fetch, options.timeoutMs)] },
+    hooks: { beforeRequest: [fetchDirect(options.fetch)] },
   });
+  const setTimer = options.setTimer ?? globalTimer;
   let refreshing: Promise<unknown> | null = null;
 
   /** A version If-Match cannot carry fails the change, naming the field: sent again it would fail the same way. */
@@ -96,30 +127,53 @@ export function createRestTransport(options: RestOptions): Transport {
     return options.auth ? await options.auth.getToken() : undefined;
   }
 
+  /** One request and its whole answer, within timeoutMs. */
+  async function exchange(
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    init: SendInit,
+    context: { resource: string; id?: string },
+  ): Promise<{ response: Response; text: string }> {
+    const deadline = startDeadline(options.timeoutMs, setTimer, init.signal, `${method} ${url.href}`);
+    try {
+      let response: Response;
+      try {
+        response = await deadline.within(
+          api(url, { method, headers, json: init.json, signal: deadline.signal, redirect: init.write ? 'error' : 'follow' }),
+        );
+      } catch (error) {
+        if (init.signal?.aborted) throw error;
+        const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        throw new NetworkError({ method, url: url.pathname, reason }, { ...context, cause: error });
+      }
+      try {
+        return { response, text: await deadline.within(response.text()) };
+      } catch (error) {
+        if (init.signal?.aborted) throw error;
+        // For a write the outcome is unknown either way: the outbox re-sends it with its key.
+        const reason =
+          error instanceof RequestTimeoutError
+            ? `the answer (${response.status}) did not end within ${options.timeoutMs} ms`
+            : 'the answer was cut off';
+        throw new NetworkError({ method, url: url.pathname, reason }, { ...context, cause: error });
+      }
+    } finally {
+      deadline.end();
+    }
+  }
+
   async function send(
     method: string,
     url: URL,
-    init: { json?: unknown; headers?: Record<string, string>; signal?: AbortSignal; write?: boolean },
+    init: SendInit,
     context: { resource: string; id?: string },
     retried = false,
   ): Promise<unknown> {
     const headers: Record<string, string> = { Accept: 'application/json', ...init.headers };
     const bearer = url.origin === base.origin ? await token() : undefined;
     if (bearer) headers['Authorization'] = `Bearer ${bearer}`;
-    let response: Response;
-    try {
-      response = await api(url, {
-        method,
-        headers,
-        json: init.json,
-        signal: init.signal,
-        redirect: init.write ? 'error' : 'follow',
-      });
-    } catch (error) {
-      if (init.signal?.aborted) throw error;
-      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      throw new NetworkError({ method, url: url.pathname, reason }, { ...context, cause: error });
-    }
+    const { response, text } = await exchange(method, url, headers, init, context);
     if (response.status === 401 && !retried && options.auth?.refreshToken) {
       const refresh = options.auth.refreshToken;
       refreshing ??= Promise.resolve()
@@ -127,12 +181,6 @@ export function createRestTransport(options: RestOptions): Transport {
         .finally(() => (refreshing = null));
       await refreshing;
       return send(method, url, init, context, true);
-    }
-    let text: string;
-    try {
-      text = await response.text();
-    } catch (error) {
-      throw new NetworkError({ method, url: url.pathname, reason: 'the answer was cut off' }, { ...context, cause: error });
     }
     let body: unknown = null;
     if (text.length > 0) {

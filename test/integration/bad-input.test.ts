@@ -11,6 +11,7 @@ import {
   createSyncClient,
   defineResource,
   HttpError,
+  NetworkError,
   SchemaError,
   StorageError,
   ValidationError,
@@ -22,6 +23,7 @@ import { device, notes, todos, until, type Device, type Todo } from '../helpers/
 import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
 import { committed, openRaw } from '../helpers/raw-idb.js';
 import { OPEN_TIMEOUT_MS } from '../../src/store/db.js';
+import { createRestTransport } from '../../src/transport/rest.js';
 
 const API = 'http://api.test/api';
 const open: Device[] = [];
@@ -137,6 +139,38 @@ class KillableFactory extends IDBFactory {
   }
 }
 
+/** The REST transport over `fetchImpl`, its deadline timers fired by hand with `fire()`. */
+function handTimedTransport(fetchImpl: typeof fetch, timeoutMs: number) {
+  const timers = new Set<() => void>();
+  const transport = createRestTransport({
+    baseUrl: API,
+    fetch: fetchImpl,
+    auth: undefined,
+    timeoutMs,
+    setTimer: (callback) => {
+      timers.add(callback);
+      return () => void timers.delete(callback);
+    },
+  });
+  const fire = () => {
+    const due = [...timers];
+    timers.clear();
+    for (const callback of due) callback();
+  };
+  return { transport, fire, pending: () => timers.size };
+}
+
+/** Headers at once, then part of a JSON body, and then nothing more, never closing. */
+const stalledBody = (status: number) =>
+  new Response(
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"id":"a","ti'));
+      },
+    }),
+    { status, headers: { 'content-type': 'application/json' } },
+  );
+
 const schemaErrors = (d: Device) => d.events.filter((e): e is Extract<SyncEvent, { type: 'schemaError' }> => e.type === 'schemaError');
 
 // ---- server answers to pulls ------------------------------------------------------------------
@@ -223,6 +257,27 @@ describe('server answers to pulls', () => {
     expect(api.requests.filter((r) => r.method === 'GET').map((r) => r.path).at(-1)).toBe('/api/todos?since=5');
   });
 
+  it('an answer whose body stalls after its headers rejects refresh() with a NetworkError after timeoutMs; the cursor and cache stay', async () => {
+    let stall = false;
+    const api = stubApi((_req, url) =>
+      url.pathname === '/api/todos' ? (stall ? stalledBody(200) : json({ items: [{ id: 't1', title: 'A', done: false, version: 1 }], deleted: [], cursor: '5' })) : undefined,
+    );
+    const net = handTimedTransport(api.fetch, 5000);
+    const d = make(API, { transport: net.transport });
+    const h = d.client.resource(todos);
+    await h.refresh();
+    const before = await dump(d.indexedDB, 'harborsync:default');
+    stall = true;
+    const outcome = h.refresh().catch((e: unknown) => e);
+    await until(() => api.requests.length === 2 && net.pending() > 0, 'the pull to be answered with headers');
+    net.fire();
+    const error = await outcome;
+    expect(error).toBeInstanceOf(NetworkError);
+    expect((error as Error).message).toBe('todos: GET /api/todos failed: the answer (200) did not end within 5000 ms');
+    expect(await dump(d.indexedDB, 'harborsync:default')).toEqual(before);
+    expect(net.pending()).toBe(0);
+  });
+
   it('caches an answer of 50,000 items whole, and loads it whole after a reopen', async () => {
     const items = Array.from({ length: 50_000 }, (_, i) => ({ id: `n${i}`, text: `note ${i}`, version: 1 }));
     const body = JSON.stringify(items);
@@ -270,6 +325,45 @@ describe('server answers to writes', () => {
     expect(posts[1]!.body).toBe(posts[0]!.body);
     expect(await h.get('a')).toEqual({ id: 'a', title: 'A', done: false, version: 1 });
     expect(latest(d.client.status$).pending).toBe(0);
+  });
+
+  it('an answer whose body stalls after its headers is given up after timeoutMs and re-sent with its key; the writes behind it go out', async () => {
+    let stall = true;
+    const api = stubApi((req, url, body) => {
+      if (req.method !== 'POST') return url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined;
+      const row = JSON.parse(body) as Todo;
+      if (row.id === 'a' && stall) {
+        stall = false;
+        return stalledBody(201);
+      }
+      return json({ ...row, version: 1 }, 201);
+    });
+    const net = handTimedTransport(api.fetch, 5000);
+    // One request at a time: a stalled answer that held its slot would stop every entity.
+    const d = make(API, { transport: net.transport, maxInFlight: 1, retry: { baseDelayMs: 100, maxDelayMs: 100 } });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await h.create({ id: 'b', title: 'B', done: false });
+    await until(() => api.requests.some((r) => r.method === 'POST') && net.pending() > 0, 'the first POST to be answered with headers');
+    expect(d.events.some((e) => e.type === 'retrying')).toBe(false);
+    net.fire();
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'the stalled answer to be given up');
+    const retrying = d.events.find((e): e is Extract<SyncEvent, { type: 'retrying' }> => e.type === 'retrying')!;
+    expect(retrying).toMatchObject({ resource: 'todos', id: 'a', op: 'create' });
+    expect(retrying.error.message).toMatch(/POST \/api\/todos failed: the answer \(201\) did not end within 5000 ms/);
+    await d.clock.advance(100);
+    await d.client.flush();
+    const posts = api.requests.filter((r) => r.method === 'POST');
+    expect(posts.map((r) => (JSON.parse(r.body) as Todo).id).sort()).toEqual(['a', 'a', 'b']);
+    const [first, again] = posts.filter((r) => r.body.includes('"a"'));
+    expect(again!.headers.get('Idempotency-Key')).toBe(first!.headers.get('Idempotency-Key'));
+    expect(again!.body).toBe(first!.body);
+    expect(await h.list({ orderBy: 'id' })).toEqual([
+      { id: 'a', title: 'A', done: false, version: 1 },
+      { id: 'b', title: 'B', done: false, version: 1 },
+    ]);
+    expect(latest(d.client.status$).pending).toBe(0);
+    expect(net.pending()).toBe(0);
   });
 
   it('a JSON 2xx answer to a write that fails the schema goes to failed$ with a SchemaError; nothing of it is cached', async () => {
