@@ -540,9 +540,10 @@ export class LocalStore {
        * A delta cursor to store with the answer, unless the answer deletes an entity with a
        * change that may be at the server (sent, answer still to come, or parked after its answer
        * was lost): a deletion cannot be ordered against that answer, so the cursor stays before
-       * it and the next pull names it again.
+       * it and the next pull names it again. `null` deletes the stored cursor: the server
+       * rejected it, and this (authoritative) answer replaces what it covered.
        */
-      cursor?: { key: string; value: string };
+      cursor?: { key: string; value: string | null };
     },
   ): Promise<{ changes: ViewChange[]; removed: number; cursorHeld: boolean }> {
     const r = def.name;
@@ -610,7 +611,10 @@ export class LocalStore {
       const renaming =
         deletions.length > 0 && [...queued.values()].some((entries) => entries.some((e) => e.op === 'create' && e.id.startsWith(TEMP_ID_PREFIX) && mayBeAtServer(e)));
       const cursorHeld = renaming || deletions.some((id) => entriesOf(id).some(mayBeAtServer));
-      if (options.cursor && !cursorHeld) void tx.objectStore('meta').put(options.cursor.value, options.cursor.key);
+      if (options.cursor && !cursorHeld) {
+        const meta = tx.objectStore('meta');
+        void (options.cursor.value === null ? meta.delete(options.cursor.key) : meta.put(options.cursor.value, options.cursor.key));
+      }
       return { changes, removed, cursorHeld };
     });
   }

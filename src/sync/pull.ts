@@ -1,4 +1,4 @@
-import { HarborSyncError, SchemaError } from '../errors.js';
+import { HarborSyncError, HttpError, SchemaError } from '../errors.js';
 import type { LocalStore, ViewChange } from '../store/local-store.js';
 import type { ResourceMirror } from '../store/mirror.js';
 import type { ResourceDefinition, SyncEvent, Transport } from '../types.js';
@@ -41,8 +41,37 @@ function shapeError(def: Def, detail: string): SchemaError {
 }
 
 /**
+ * The server refused the delta cursor it was sent: 410 (expired, or not issued by this database,
+ * as after a reset) or 400 (not one it can read). Only a request that carried a cursor counts:
+ * a 400 to the first `?since=` is about the request, not the cursor.
+ */
+function isCursorRejected(error: unknown, cursor: string | null): boolean {
+  return cursor !== null && cursor !== '' && error instanceof HttpError && (error.status === 410 || error.status === 400);
+}
+
+/**
+ * The whole list, authoritative: cached entities missing from it, with no pending change, go.
+ * `dropCursor` (a delta resource's cursor key) is deleted in the same transaction, so the next
+ * pull starts the feed afresh; the items it delivers again are harmless.
+ */
+async function pullList(host: PullHost, def: Def, at: number, dropCursor?: string): Promise<{ count: number; removed: number }> {
+  const answer = await host.transport.list(def);
+  if (!Array.isArray(answer)) throw shapeError(def, 'the list answer is not an array');
+  const { valid, invalidIds } = await parseAll(host, def, answer);
+  const result = await host.store.applyPull(def, valid, {
+    authoritative: true,
+    keep: invalidIds,
+    meta: { [syncedAtKey(def.name)]: at },
+    ...(dropCursor === undefined ? {} : { cursor: { key: dropCursor, value: null } }),
+  });
+  host.applied(result.changes);
+  return { count: valid.length, removed: result.removed };
+}
+
+/**
  * Pulls one resource: the whole list (authoritative) or the delta since the stored cursor. Each
- * answer commits in one transaction; the cursor moves only with the items it covers.
+ * answer commits in one transaction; the cursor moves only with the items it covers. A cursor
+ * the server rejects is replaced by the whole list.
  */
 export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<object>): Promise<void> {
   mirror.setFlags({ isFetching: true });
@@ -54,7 +83,16 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
       let cursor = (await host.store.getMeta<string>(cursorKey(def.name))) ?? null;
       let held = false;
       for (let page = 0; page < MAX_DELTA_PAGES; page++) {
-        const answer = (await host.transport.delta(def, cursor)) as Rec | null;
+        let answer: Rec | null;
+        try {
+          answer = (await host.transport.delta(def, cursor)) as Rec | null;
+        } catch (error) {
+          if (!isCursorRejected(error, cursor)) throw error;
+          const listed = await pullList(host, def, at, cursorKey(def.name));
+          count += listed.count;
+          removed += listed.removed;
+          break;
+        }
         if (typeof answer !== 'object' || answer === null || !Array.isArray(answer['items'])) {
           throw shapeError(def, 'the delta answer is not { items, deleted, cursor }');
         }
@@ -81,17 +119,7 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
         if (answer['hasMore'] !== true) break;
       }
     } else {
-      const answer = await host.transport.list(def);
-      if (!Array.isArray(answer)) throw shapeError(def, 'the list answer is not an array');
-      const { valid, invalidIds } = await parseAll(host, def, answer);
-      const result = await host.store.applyPull(def, valid, {
-        authoritative: true,
-        keep: invalidIds,
-        meta: { [syncedAtKey(def.name)]: at },
-      });
-      host.applied(result.changes);
-      count = valid.length;
-      removed = result.removed;
+      ({ count, removed } = await pullList(host, def, at));
     }
     mirror.setFlags({ isFetching: false, error: null, lastSyncedAt: at });
     host.emit({ type: 'pulled', at, resource: def.name, count, removed });

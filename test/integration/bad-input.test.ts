@@ -257,6 +257,32 @@ describe('server answers to pulls', () => {
     expect(api.requests.filter((r) => r.method === 'GET').map((r) => r.path).at(-1)).toBe('/api/todos?since=5');
   });
 
+  it.each([410, 400])('a delta cursor answered %i is dropped and the whole list fetched instead; a 400 to a pull without a cursor is an HttpError', async (status) => {
+    let rejecting = false;
+    const api = stubApi((_req, url) => {
+      if (url.pathname !== '/api/todos') return undefined;
+      const since = url.searchParams.get('since');
+      if (since === null) return json([{ id: 't2', title: 'B', done: false, version: 1 }]);
+      if (rejecting && since !== '') return json({ error: `cursor ${since} rejected` }, status);
+      if (rejecting) return json({ error: 'no delta feed today' }, 400);
+      return json({ items: [{ id: 't1', title: 'A', done: false, version: 1 }], deleted: [], cursor: 'c5' });
+    });
+    const d = make(API, { fetch: api.fetch });
+    const h = d.client.resource(todos);
+    await h.refresh();
+    rejecting = true;
+    await h.refresh();
+    expect(api.requests.slice(1).map((r) => r.path)).toEqual(['/api/todos?since=c5', '/api/todos']);
+    expect(await h.list()).toEqual([{ id: 't2', title: 'B', done: false, version: 1 }]);
+    // The cursor went with the list: the next pull starts the feed afresh, and that request's
+    // own 400 is not about a cursor.
+    const error = await h.refresh().catch((e: unknown) => e);
+    expect(api.requests.at(-1)!.path).toBe('/api/todos?since=');
+    expect(error).toBeInstanceOf(HttpError);
+    expect(error).toMatchObject({ status: 400 });
+    expect(await h.list()).toEqual([{ id: 't2', title: 'B', done: false, version: 1 }]);
+  });
+
   it('an answer whose body stalls after its headers rejects refresh() with a NetworkError after timeoutMs; the cursor and cache stay', async () => {
     let stall = false;
     const api = stubApi((_req, url) =>

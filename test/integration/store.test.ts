@@ -166,6 +166,32 @@ describe('reading and caching', () => {
     expect(list[1]).toMatchObject({ title: 'renamed', version: 2 });
   });
 
+  it('a cursor the server no longer knows (410 after a reset) is dropped for the whole list; later pulls follow the feed again', async () => {
+    await seedTodos(3);
+    const d = make(server.apiUrl);
+    const h = d.client.resource(todos);
+    await h.refresh();
+    await h.refresh();
+    const stale = d.calls.at(-1)!;
+    expect(stale).toMatch(/^GET \/api\/todos\?since=\d+$/);
+    await backend.reset(); // the change numbers restart: the stored cursor is beyond every change
+    await server.admin.edit({ resource: 'todos', create: { id: 'n1', title: 'new', done: false } });
+    const before = d.calls.length;
+    await h.refresh();
+    expect(d.calls.slice(before)).toEqual([stale, 'GET /api/todos']);
+    // Authoritative: what the server no longer has leaves the cache.
+    expect((await h.list()).map((t) => t.id)).toEqual(['n1']);
+    await server.admin.edit({ resource: 'todos', create: { id: 'n2', title: 'newer', done: false } });
+    await h.refresh();
+    await h.refresh();
+    const after = d.calls.slice(before + 2);
+    expect(after[0]).toBe('GET /api/todos?since=');
+    expect(after[1]).toMatch(/^GET \/api\/todos\?since=\d+$/);
+    expect(after).toHaveLength(2);
+    expect((await h.list({ orderBy: 'id' })).map((t) => t.id)).toEqual(['n1', 'n2']);
+    expect(d.events.filter((e) => e.type === 'error')).toEqual([]);
+  });
+
   it('skips and reports invalid items, caching the valid rest', async () => {
     await seedTodos(2);
     const corrupting: typeof fetch = async (input, init) => {
