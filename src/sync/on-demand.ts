@@ -4,6 +4,7 @@ import type { ResourceMirror } from '../store/mirror.js';
 import { compileQuery, queryKey } from '../store/query.js';
 import type { Query, ResourceDefinition, SyncEvent, Transport } from '../types.js';
 import { inScope, pickEvictions, pushDown, type PageScope } from './on-demand-scope.js';
+import { oneCopyEach } from './pull.js';
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
@@ -146,7 +147,7 @@ export class OnDemandLoader {
       for (const [id, entity] of mirror.entities) {
         if (!answered.has(id) && !mirror.isPending(id) && inScope(entity, scope, scopeQuery)) removed.push(id);
       }
-      const result = await host.store.applyPull(def, items, { authoritative: false, deleted: removed });
+      const result = await host.store.applyPull(def, oneCopyEach(host, def, items).items, { authoritative: false, deleted: removed });
       host.applied(result.changes);
       pages.loaded += answer['items'].length;
       pages.cursor = cursor;

@@ -1,5 +1,5 @@
 import { HarborSyncError, HttpError, SchemaError } from '../errors.js';
-import type { LocalStore, ViewChange } from '../store/local-store.js';
+import { isOlderVersion, type LocalStore, type ViewChange } from '../store/local-store.js';
 import type { ResourceMirror } from '../store/mirror.js';
 import type { ResourceDefinition, SyncEvent, Transport } from '../types.js';
 
@@ -36,6 +36,62 @@ async function parseAll(host: PullHost, def: Def, items: readonly unknown[]): Pr
   return { valid, invalidIds };
 }
 
+/**
+ * One copy per id of what one answer names, by a fixed rule, and what the rule set aside. Among
+ * copies of one id the newest version wins, compared as everywhere (`isOlderVersion`): on equal
+ * or unordered versions, the later copy. An id both in `items` and in `deleted` is deleted: a
+ * feed that lists a change and a deletion of one entity most often saw it changed and then
+ * deleted, and a deletion carries no version to say otherwise.
+ */
+export function oneCopyPerId(
+  def: Def,
+  items: readonly Rec[],
+  deleted: readonly string[] = [],
+): { items: readonly Rec[]; deleted: readonly string[]; notes: SchemaError[] } {
+  const byId = new Map<string, Rec>();
+  let copies: Map<string, number> | undefined;
+  for (const item of items) {
+    const id = String(item[def.key]);
+    const kept = byId.get(id);
+    if (kept) {
+      copies ??= new Map();
+      copies.set(id, (copies.get(id) ?? 1) + 1);
+      if (isOlderVersion(item[def.version], kept[def.version])) continue;
+    }
+    byId.set(id, item);
+  }
+  const notes: SchemaError[] = [];
+  const note = (id: string, message: string) => notes.push(new SchemaError([{ field: '', message }], { resource: def.name, id }));
+  for (const [id, count] of copies ?? []) {
+    note(id, `named ${count} times in one answer: the copy of version ${String(byId.get(id)![def.version])} is kept`);
+  }
+  const gone = new Set(deleted);
+  let contradicted = false;
+  for (const id of gone) {
+    if (!byId.delete(id)) continue;
+    contradicted = true;
+    note(id, 'named both in items and in deleted of one answer: deleted');
+  }
+  // The common answer names each id once: it goes on as it came.
+  return {
+    items: copies || contradicted ? [...byId.values()] : items,
+    deleted: gone.size === deleted.length ? deleted : [...gone],
+    notes,
+  };
+}
+
+/** `oneCopyPerId`, with what it set aside reported on events$. */
+export function oneCopyEach(
+  host: Pick<PullHost, 'emit' | 'now'>,
+  def: Def,
+  items: readonly Rec[],
+  deleted?: readonly string[],
+): { items: readonly Rec[]; deleted: readonly string[] } {
+  const answer = oneCopyPerId(def, items, deleted);
+  for (const error of answer.notes) host.emit({ type: 'schemaError', at: host.now(), resource: def.name, id: error.id, error });
+  return answer;
+}
+
 function shapeError(def: Def, detail: string): SchemaError {
   return new SchemaError([{ field: '', message: detail }], { resource: def.name });
 }
@@ -57,15 +113,16 @@ function isCursorRejected(error: unknown, cursor: string | null): boolean {
 async function pullList(host: PullHost, def: Def, at: number, dropCursor?: string): Promise<{ count: number; removed: number }> {
   const answer = await host.transport.list(def);
   if (!Array.isArray(answer)) throw shapeError(def, 'the list answer is not an array');
-  const { valid, invalidIds } = await parseAll(host, def, answer);
-  const result = await host.store.applyPull(def, valid, {
+  const parsed = await parseAll(host, def, answer);
+  const { items } = oneCopyEach(host, def, parsed.valid);
+  const result = await host.store.applyPull(def, items, {
     authoritative: true,
-    keep: invalidIds,
+    keep: parsed.invalidIds,
     meta: { [syncedAtKey(def.name)]: at },
     ...(dropCursor === undefined ? {} : { cursor: { key: dropCursor, value: null } }),
   });
   host.applied(result.changes);
-  return { count: valid.length, removed: result.removed };
+  return { count: items.length, removed: result.removed };
 }
 
 /**
@@ -96,16 +153,16 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
         if (typeof answer !== 'object' || answer === null || !Array.isArray(answer['items'])) {
           throw shapeError(def, 'the delta answer is not { items, deleted, cursor }');
         }
-        const deleted = Array.isArray(answer['deleted']) ? answer['deleted'].map(String) : [];
         const next = answer['cursor'];
         if (typeof next !== 'string') throw shapeError(def, 'the delta answer has no string cursor');
         const { valid } = await parseAll(host, def, answer['items']);
+        const { items, deleted } = oneCopyEach(host, def, valid, Array.isArray(answer['deleted']) ? answer['deleted'].map(String) : []);
         // The cursor is stored with the page, unless the page (or one before it) deletes an
         // entity whose change may be at the server: then it stays, and the next pull names the
         // deletion again once that change's answer is in (the feed carries no tombstone version
         // to order them by). The pages after it are still read: a change parked for days must
         // not stop the feed, only make each pull start from the held cursor.
-        const result = await host.store.applyPull(def, valid, {
+        const result = await host.store.applyPull(def, items, {
           authoritative: false,
           deleted,
           meta: { [syncedAtKey(def.name)]: at },
@@ -113,7 +170,7 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
         });
         held ||= result.cursorHeld;
         host.applied(result.changes);
-        count += valid.length;
+        count += items.length;
         removed += result.removed;
         cursor = next;
         if (answer['hasMore'] !== true) break;

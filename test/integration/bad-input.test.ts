@@ -283,6 +283,40 @@ describe('server answers to pulls', () => {
     expect(await h.list()).toEqual([{ id: 't2', title: 'B', done: false, version: 1 }]);
   });
 
+  it('an id named twice in one answer keeps its newest copy; one both in items and deleted is deleted; each is reported, and a reopen agrees', async () => {
+    const api = stubApi((_req, url) =>
+      url.pathname === '/api/todos'
+        ? json({
+            items: [
+              { id: 'x', title: 'second', done: false, version: 2 },
+              { id: 'x', title: 'first', done: false, version: 1 },
+              { id: 'y', title: 'Y', done: false, version: 1 },
+              { id: 'z', title: 'Z', done: false, version: 1 },
+            ],
+            deleted: ['y'],
+            cursor: '3',
+          })
+        : undefined,
+    );
+    const d = make(API, { fetch: api.fetch });
+    const h = d.client.resource(todos);
+    await h.refresh();
+    const expected = [
+      { id: 'x', title: 'second', done: false, version: 2 },
+      { id: 'z', title: 'Z', done: false, version: 1 },
+    ];
+    expect(await h.list({ orderBy: 'id' })).toEqual(expected);
+    expect(schemaErrors(d).map((e) => [e.resource, e.id, e.error.message])).toEqual([
+      ['todos', 'x', 'todos/x: named 2 times in one answer: the copy of version 2 is kept'],
+      ['todos', 'y', 'todos/y: named both in items and in deleted of one answer: deleted'],
+    ]);
+    expect(d.events.find((e) => e.type === 'pulled')).toMatchObject({ count: 2 });
+    await d.client.close();
+    const again = make(API, { fetch: api.fetch }, d.indexedDB);
+    again.online.next(false);
+    expect(await again.client.resource(todos).list({ orderBy: 'id' })).toEqual(expected);
+  });
+
   it('an answer whose body stalls after its headers rejects refresh() with a NetworkError after timeoutMs; the cursor and cache stay', async () => {
     let stall = false;
     const api = stubApi((_req, url) =>
