@@ -87,7 +87,10 @@ function checkOptions(options: SyncClientOptions, baseHref: string | undefined):
       throw new TypeError(`createSyncClient: ${key} must be a non-negative number, got ${String(v)}`);
     }
   }
-  const { maxInFlight } = options;
+  const { maxInFlight, maxAnswerBytes } = options;
+  if (maxAnswerBytes !== undefined && !(Number.isInteger(maxAnswerBytes) && maxAnswerBytes >= 1)) {
+    throw new TypeError(`createSyncClient: maxAnswerBytes must be a whole number of at least 1, got ${String(maxAnswerBytes)}`);
+  }
   if (maxInFlight !== undefined && !(Number.isInteger(maxInFlight) && maxInFlight >= 1)) {
     throw new TypeError(`createSyncClient: maxInFlight must be a whole number of at least 1, got ${String(maxInFlight)}`);
   }
@@ -183,7 +186,13 @@ class Client implements SyncClient, HandleHost {
     );
     this.transport =
       options.transport ??
-      createRestTransport({ baseUrl: new URL(options.baseUrl, this.env.baseHref).href, fetch: this.env.fetch, auth: options.auth, timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs });
+      createRestTransport({
+        baseUrl: new URL(options.baseUrl, this.env.baseHref).href,
+        fetch: this.env.fetch,
+        auth: options.auth,
+        timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
+        maxAnswerBytes: options.maxAnswerBytes,
+      });
     this.#statusSubject = new BehaviorSubject<SyncStatus>({ ...INITIAL_STATUS });
     this.status$ = this.#statusSubject.asObservable();
     this.conflicts$ = this.#conflictsSubject.asObservable();

@@ -355,6 +355,12 @@ export interface SyncClientOptions {
    * error (a write is then re-sent with its key). Default 30,000.
    */
   timeoutMs?: number;
+  /**
+   * The REST transport refuses an answer whose body passes this many bytes, while reading it:
+   * a pull rejects with a `SchemaError` saying so, a write is retried (then parked). Default
+   * 33,554,432 (32 MiB); an answer is held in memory whole, so raise it with care.
+   */
+  maxAnswerBytes?: number;
   /** Replace the REST transport (GraphQL, RPC, another REST shape). */
   transport?: Transport;
   // Injection seams (tests and non-browser hosts).

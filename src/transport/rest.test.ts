@@ -206,4 +206,62 @@ describe('REST transport', () => {
     }
     expect(next).toBe(answers.length);
   });
+
+  it('refuses an answer past maxAnswerBytes while reading it, never reading on: a 2xx as unreadable, another status as HttpError', async () => {
+    let pulled = 0;
+    // An endless body: only a reader that stops can finish with it.
+    const endless = (status: number, headers: Record<string, string> = {}) =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            pulled += 1000;
+            controller.enqueue(new Uint8Array(1000).fill(0x20));
+          },
+        }),
+        { status, headers },
+      );
+    const answers = [() => endless(200), () => endless(503), () => endless(201, { 'Content-Length': '10001' })];
+    let next = 0;
+    const { fetch } = fakeFetch(() => answers[next++]!());
+    const transport = createRestTransport({ baseUrl: 'https://api.test', fetch, auth: undefined, timeoutMs: 1000, maxAnswerBytes: 10_000 });
+
+    const list = await transport.list(todos).catch((e: unknown) => e);
+    expect(list).toBeInstanceOf(UnreadableAnswerError);
+    expect((list as Error).message).toBe(
+      'todos: GET /todos answered 200, but its body passed the limit of 10000 bytes (maxAnswerBytes) and was not read',
+    );
+    // The stream may have queued a chunk or two ahead of the reader; never much more.
+    expect(pulled).toBeLessThanOrEqual(13_000);
+
+    pulled = 0;
+    const status = await transport.list(todos).catch((e: unknown) => e);
+    expect(status).toBeInstanceOf(HttpError);
+    expect(status).toMatchObject({ status: 503, body: null });
+    expect((status as Error).message).toMatch(/answered 503 \(its body passed the limit of 10000 bytes/);
+    expect(pulled).toBeLessThanOrEqual(13_000);
+
+    // A declared length past the limit: refused before a byte is read beyond what the stream queued on its own.
+    pulled = 0;
+    await expect(transport.create(todos, { id: 'x' }, 'k')).rejects.toBeInstanceOf(UnreadableAnswerError);
+    expect(pulled).toBeLessThanOrEqual(1000);
+  });
+
+  it('reads an answer of exactly maxAnswerBytes, split anywhere in a multi-byte character', async () => {
+    const text = JSON.stringify({ id: 'é€😀', version: 1 });
+    const bytes = new TextEncoder().encode(text);
+    const { fetch } = fakeFetch(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              for (const byte of bytes) controller.enqueue(new Uint8Array([byte]));
+              controller.close();
+            },
+          }),
+          { status: 200 },
+        ),
+    );
+    const transport = createRestTransport({ baseUrl: 'https://api.test', fetch, auth: undefined, timeoutMs: 1000, maxAnswerBytes: bytes.length });
+    await expect(transport.one(todos, 'x')).resolves.toEqual({ id: 'é€😀', version: 1 });
+  });
 });

@@ -9,11 +9,16 @@ export interface RestOptions {
   auth: AuthOptions | undefined;
   /** How long one exchange may take, from sending the request to the last byte of its answer. */
   timeoutMs: number;
+  /** An answer whose body passes this many bytes is refused, unread beyond them. Default 32 MiB. */
+  maxAnswerBytes?: number | undefined;
   /** The deadline's timer; defaults to the global setTimeout (the network runs on real time). */
   setTimer?: SetTimer;
 }
 
-/** The answer body was not JSON: for a write the outcome is unknown, so the caller may retry. */
+/**
+ * The answer's body was not JSON, or too big to read: for a write the outcome is unknown, so the
+ * caller may retry.
+ */
 export class UnreadableAnswerError extends SchemaError {}
 
 type Def = ResourceDefinition<object>;
@@ -41,6 +46,8 @@ export function defaultSearchParams(query: PushedQuery): URLSearchParams {
 class RequestTimeoutError extends Error {
   override name = 'TimeoutError';
 }
+
+const DEFAULT_MAX_ANSWER_BYTES = 32 * 1024 * 1024;
 
 type SetTimer = (callback: () => void, ms: number) => () => void;
 
@@ -81,6 +88,38 @@ function startDeadline(timeoutMs: number, setTimer: SetTimer, caller: AbortSigna
 }
 
 /**
+ * The body as text, or null once it passes `limit` bytes: the rest is never read, so an
+ * oversized answer costs at most `limit` of memory (a declared Content-Length past it, none).
+ * Counted as it arrives, since a compressed answer's Content-Length is not its decoded size.
+ */
+async function readText(response: Response, limit: number, within: <T>(step: Promise<T>) => Promise<T>): Promise<string | null> {
+  const body = response.body;
+  if (!body) return '';
+  const declared = Number(response.headers.get('Content-Length') ?? 0);
+  const reader = body.getReader();
+  // Every way out that leaves the body unread releases it (a stalled one included).
+  const release = () => void reader.cancel().catch(() => undefined);
+  if (declared > limit) return (release(), null);
+  const decoder = new TextDecoder();
+  const parts: string[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await within(reader.read());
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) return (release(), null);
+      parts.push(decoder.decode(value, { stream: true }));
+    }
+  } catch (error) {
+    release();
+    throw error;
+  }
+  parts.push(decoder.decode());
+  return parts.join('');
+}
+
+/**
  * ky builds each request (URL, headers, JSON body, the signal) and hands it to this
  * `beforeRequest` hook, whose Response ky then returns as the fetch's. Fetching here rather than
  * through ky's own fetch skips the clone ky makes of every request for its retries (a tee of the
@@ -109,6 +148,7 @@ export function createRestTransport(options: RestOptions): Transport {
     hooks: { beforeRequest: [fetchDirect(options.fetch)] },
   });
   const setTimer = options.setTimer ?? globalTimer;
+  const maxAnswerBytes = options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
   let refreshing: Promise<unknown> | null = null;
 
   /** A version If-Match cannot carry fails the change, naming the field: sent again it would fail the same way. */
@@ -134,7 +174,7 @@ export function createRestTransport(options: RestOptions): Transport {
     headers: Record<string, string>,
     init: SendInit,
     context: { resource: string; id?: string },
-  ): Promise<{ response: Response; text: string }> {
+  ): Promise<{ response: Response; text: string | null }> {
     const deadline = startDeadline(options.timeoutMs, setTimer, init.signal, `${method} ${url.href}`);
     try {
       let response: Response;
@@ -148,7 +188,7 @@ export function createRestTransport(options: RestOptions): Transport {
         throw new NetworkError({ method, url: url.pathname, reason }, { ...context, cause: error });
       }
       try {
-        return { response, text: await deadline.within(response.text()) };
+        return { response, text: await readText(response, maxAnswerBytes, deadline.within) };
       } catch (error) {
         if (init.signal?.aborted) throw error;
         // For a write the outcome is unknown either way: the outbox re-sends it with its key.
@@ -181,6 +221,11 @@ export function createRestTransport(options: RestOptions): Transport {
         .finally(() => (refreshing = null));
       await refreshing;
       return send(method, url, init, context, true);
+    }
+    if (text === null) {
+      const detail = `its body passed the limit of ${maxAnswerBytes} bytes (maxAnswerBytes) and was not read`;
+      if (response.ok) throw new UnreadableAnswerError([{ field: '', message: `${method} ${url.pathname} answered ${response.status}, but ${detail}` }], context);
+      throw new HttpError({ status: response.status, body: null, method, url: url.pathname, detail, retryAfter: response.headers.get('Retry-After'), serverDate: response.headers.get('Date') }, context);
     }
     let body: unknown = null;
     if (text.length > 0) {

@@ -338,6 +338,26 @@ describe('server answers to pulls', () => {
     expect(net.pending()).toBe(0);
   });
 
+  it('an answer past maxAnswerBytes rejects refresh() with a SchemaError naming the limit; the cache stays', async () => {
+    let big = false;
+    const api = stubApi((_req, url) => {
+      if (url.pathname !== '/api/notes') return undefined;
+      const items = Array.from({ length: big ? 100 : 1 }, (_, i) => ({ id: `n${i}`, text: 'x'.repeat(50), version: 1 }));
+      return json(items);
+    });
+    const d = make(API, { fetch: api.fetch, maxAnswerBytes: 4096 });
+    const h = d.client.resource(notes);
+    await h.refresh();
+    big = true;
+    const error = await h.refresh().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SchemaError);
+    expect((error as Error).message).toBe(
+      'notes: GET /api/notes answered 200, but its body passed the limit of 4096 bytes (maxAnswerBytes) and was not read',
+    );
+    expect(await h.list()).toEqual([{ id: 'n0', text: 'x'.repeat(50), version: 1 }]);
+    expect(() => make(API, { fetch: api.fetch, maxAnswerBytes: 0 })).toThrow(/maxAnswerBytes must be a whole number of at least 1, got 0/);
+  });
+
   it('caches an answer of 50,000 items whole, and loads it whole after a reopen', async () => {
     const items = Array.from({ length: 50_000 }, (_, i) => ({ id: `n${i}`, text: `note ${i}`, version: 1 }));
     const body = JSON.stringify(items);
