@@ -204,7 +204,7 @@ function plan(opts) {
       variants: [
         { id: 'raw-seq', subject: 'raw', fn: 'drain', api: writes, apiKind: opts.drainServer, params: (ids) => ({ window: 1, updates: lastPerEntity(ids) }), baseline: true, label: 'raw fetch loop, sequential (baseline)' },
         { id: 'harborsync-seq', subject: 'harborsync', fn: 'drain', ...queued(writes, 1), label: `harborsync, ${fmtInt(writes)} distinct entities, maxInFlight 1 (one at a time)` },
-        { id: 'harborsync', subject: 'harborsync', fn: 'drain', ...queued(writes, 4), label: `harborsync, ${fmtInt(writes)} distinct entities, maxInFlight 4 (default)` },
+        { id: 'harborsync', subject: 'harborsync', fn: 'drain', ...queued(writes, 4), label: `harborsync, ${fmtInt(writes)} distinct entities, maxInFlight 4` },
         opts.extras && { id: 'raw-seq-settle', subject: 'raw', fn: 'drain', api: writes, apiKind: opts.drainServer, params: (ids) => ({ window: 1, settle: true, updates: lastPerEntity(ids) }), label: 'raw fetch loop, sequential, each answer stored with its outbox entry deleted (reference)' },
         opts.extras && { id: 'raw-window8', subject: 'raw', fn: 'drain', api: writes, apiKind: opts.drainServer, params: (ids) => ({ window: 8, updates: lastPerEntity(ids) }), label: 'raw fetch pool, 8 in flight (reference)' },
         { id: 'harborsync-coalesce', subject: 'harborsync', fn: 'drain', ...queued(ten, 4), label: `harborsync, ${fmtInt(writes)} updates to ${ten} entities` },

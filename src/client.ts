@@ -53,7 +53,7 @@ const DEFAULTS = {
   maxDelayMs: 60_000,
   maxAttempts: 10,
   maxAgeMs: 24 * 60 * 60 * 1000,
-  maxInFlight: 4,
+  maxInFlight: 1,
 };
 
 /** Above this many entities named by other tabs at once, the resource is re-read whole. */

@@ -345,9 +345,12 @@ export interface SyncClientOptions {
   /** Wait this long after an entity's last change before sending it. Default 0. */
   sendDelayMs?: number;
   /**
-   * Outbox requests in flight at once, each to a different entity; one entity's changes are
-   * always sent one at a time, in order, and a change naming another entity in a `references`
-   * field waits for that entity's earlier changes. 1 sends strictly in global order. Default 4.
+   * Outbox requests in flight at once, each to a different entity. Default 1: one request at a
+   * time, in global order, so the server applies changes in the order they were made (DESIGN's
+   * promise; a server with constraints across entities, such as unique names, needs it). More
+   * sends independent entities concurrently: they start in global order but may be applied out of
+   * it. One entity's changes are always sent one at a time, in order, and a change naming another
+   * entity in a `references` field waits for that entity's earlier changes.
    */
   maxInFlight?: number;
   /**

@@ -294,6 +294,8 @@ class ChaosDevice {
       BroadcastChannel: this.hub.Channel,
       retry: RETRY,
       sendDelayMs: this.run.sendDelayMs,
+      // Strict global order (the default) and windows of concurrent entities, by seed.
+      maxInFlight: 1 + (mix(this.run.seed, this.index, n + 1, 7) % 4),
       fetch: this.edgeFetch(inc),
     });
     const c = inc.client;

@@ -103,9 +103,12 @@ describe('the send window', () => {
     expect((await h.list()).map((t) => t.id).sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
   });
 
-  it('maxInFlight: 1 sends strictly one after another in global order', async () => {
+  it.each([
+    ['by default', {}],
+    ['with maxInFlight: 1', { maxInFlight: 1 }],
+  ])('%s sends strictly one after another in global order', async (_, options) => {
     const { transport, held, sent, answer } = heldTransport();
-    const { client, goOnline } = offlineClient(transport, { maxInFlight: 1 });
+    const { client, goOnline } = offlineClient(transport, options);
     const h = client.resource(todos);
     for (const id of ['a', 'b', 'c']) await h.create({ id, title: id, done: false });
     goOnline();
