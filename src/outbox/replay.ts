@@ -34,6 +34,8 @@ export interface ReplayHost {
   /** The entity `from` is now `to`: handles follow it. */
   remapped(r: string, from: string, to: string): void;
   strategy(def: Def): ConflictStrategy<Rec>;
+  /** Pulls the resource again (its answer to a write could not be cached). */
+  refetch(def: Def): void;
   /** Parses a server entity with the resource's schema; undefined (reported) when invalid. */
   parse(def: Def, value: unknown, id: string | undefined): Rec | undefined | Promise<Rec | undefined>;
   applied(change: ViewChange | readonly ViewChange[]): void;
@@ -339,7 +341,10 @@ export class Replayer {
     const parsed = await host.parse(def, answer, entry.id);
     if (!parsed) {
       const error = new SchemaError([{ field: '', message: 'the server answered with an entity that fails the schema' }], { resource: entry.r, id: entry.id });
-      return this.#park(def, entry, { message: error.message, body: answer, rejected: false }, error);
+      await this.#park(def, entry, { message: error.message, body: answer, rejected: false }, error);
+      // The server probably applied the change: what it holds now is fetched rather than guessed.
+      host.refetch(def);
+      return;
     }
     return this.#succeed(def, entry, parsed);
   }
