@@ -9,6 +9,7 @@ import {
 } from './errors.js';
 import { resolveEnv, type Env } from './env.js';
 import { normalizeId } from './internal/ids.js';
+import { deepEqual } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
 import { isQuarantined, type OutboxEntry } from './outbox/entry.js';
 import { Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
@@ -132,6 +133,8 @@ class Client implements SyncClient, HandleHost {
   /** Messages from other tabs, handled one at a time in arrival order. */
   readonly #inbox: TabMessage[] = [];
   #draining = false;
+  /** Back from a suspension: the next re-read takes every loaded resource whole. */
+  #rereadWhole = false;
   /** Entities whose committed change the other tabs have not been told of yet, per resource. */
   readonly #unannounced = new Map<string, { ids: Set<string>; outbox: boolean }>();
   /** The entity each `{ wait: 'server' }` is about, to answer it from storage if its 'settled' message never comes. */
@@ -243,8 +246,18 @@ class Client implements SyncClient, HandleHost {
       // A leader that has said nothing for as long as a request may take is frozen or gone.
       quietMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
     });
+    let suspended = false;
     this.#subscriptions.push(
       this.env.online$.subscribe((online) => this.#setOnline(online)),
+      // A frozen page, or one in the back/forward cache, hears no other tab: the hints it missed
+      // are made up for by reading everything it shows again when it comes back.
+      this.env.suspended$.subscribe((now) => {
+        if (suspended && !now && !this.#closedError) {
+          this.#rereadWhole = true;
+          this.#enqueue({ t: 'outbox' });
+        }
+        suspended = now;
+      }),
     );
   }
 
@@ -862,6 +875,13 @@ class Client implements SyncClient, HandleHost {
       if (!set) ids.set(r, (set = new Set()));
       set.add(id);
     };
+    const whole = new Set(this.#rereadWhole ? this.#hydrating.keys() : []);
+    this.#rereadWhole = false;
+    for (const r of whole) {
+      const def = this.defs.get(r);
+      if (!ids.has(r)) ids.set(r, new Set());
+      if (def) for (const id of this.mirror(def).entities.keys()) reread(r, id);
+    }
     let outbox = false;
     for (const message of run) {
       if (message.t === 'outbox') outbox = true;
@@ -881,14 +901,17 @@ class Client implements SyncClient, HandleHost {
       const loading = this.#hydrating.get(r);
       if (!loading) continue; // never loaded here: it will be read whole when first used
       await loading.catch(() => undefined);
-      if (set.size > REREAD_WHOLE_ABOVE) {
-        // A big pull in another tab: one read of the resource beats thousands of single gets.
+      if (set.size > REREAD_WHOLE_ABOVE || whole.has(r)) {
+        // A big pull in another tab, or a page back from suspension: one read of the resource
+        // beats thousands of single gets. What is unchanged is left as shown.
         const all = await this.store.loadResource(r).then(({ records }) => records, () => null);
         if (!all) continue;
+        const mirror = this.mirror(this.defs.get(r)!);
         const present = new Set<string>();
         for (const record of all) {
           present.add(record.id);
-          changes.push({ r, id: record.id, view: record.view });
+          const same = deepEqual(mirror.entities.get(record.id) ?? null, record.view) && mirror.isPending(record.id) === this.store.outbox.isPending(r, record.id);
+          if (!same) changes.push({ r, id: record.id, view: record.view });
         }
         for (const id of set) if (!present.has(id)) changes.push({ r, id, view: null });
         continue;

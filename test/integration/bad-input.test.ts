@@ -466,7 +466,7 @@ describe('server answers to writes', () => {
     expect(failed[0]).toMatchObject({ resource: 'todos', id: 'a', op: 'create' });
     expect(failed[0]!.error.message).toMatch(/todos\/a/);
     expect(schemaErrors(d)[0]!.error.message).toMatch(/todos\/a: field "title"/);
-    await until(async () => (await dump(d.indexedDB, 'harborsync:default'))['entities']![0]![1]!.base !== null, 'the pulled base');
+    await until(async () => ((await dump(d.indexedDB, 'harborsync:default'))['entities']![0]![1] as { base: unknown }).base !== null, 'the pulled base');
     const stored = (await dump(d.indexedDB, 'harborsync:default'))['entities']!;
     expect(stored).toHaveLength(1);
     expect(stored[0]![1]).toMatchObject({ base: { id: 'a', title: 'A', done: false, version: 1 }, view: { id: 'a', title: 'A', done: false } });

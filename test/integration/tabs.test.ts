@@ -658,6 +658,32 @@ describe('every tab live', () => {
   });
 });
 
+describe('a page back from suspension', () => {
+  it('reads again what it shows: the hints it missed while frozen are made up for, and what did not change keeps its object', async () => {
+    const b = browser();
+    const suspended = new BehaviorSubject(false);
+    const [leader, follower] = await roles(b.tab(), b.tab({ suspended }));
+    await leader.client.resource(todos).create({ id: 'kept', title: 'Kept', done: false });
+    await leader.client.flush();
+    const inFollower = latest(follower.client.resource(todos).query$({ orderBy: 'id' }));
+    await until(() => inFollower.value?.data[0]?.version === 1 && follower.events.some((e) => e.type === 'pulled'), 'the confirmed change in the follower');
+    const kept = inFollower.value!.data[0];
+    suspended.next(true);
+    // Every hint lost while the page is frozen: a create, and an update of what it shows.
+    b.hub.drop = () => true;
+    await leader.client.resource(todos).create({ id: 'new', title: 'New', done: false });
+    await leader.client.flush();
+    b.hub.drop = () => false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(ids(inFollower.value)).toEqual(['kept']);
+    suspended.next(false);
+    await until(() => ids(inFollower.value).includes('new'), 'the missed change in the follower');
+    expect(ids(inFollower.value)).toEqual(['kept', 'new']);
+    expect(inFollower.value!.data[0]).toBe(kept);
+    expect(inFollower.value!.pendingIds.size).toBe(0);
+  });
+});
+
 describe("a write in a tab that has not heard of another tab's commit yet", () => {
   // A write assumes the stored record is what its tab last heard of, and checks that assumption
   // in its transaction (one round trip). These tabs hear nothing of each other: every message is
