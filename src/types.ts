@@ -288,7 +288,12 @@ export interface RetryOptions {
   maxDelayMs?: number;
   /** Retryable failures before an entry is parked in `failed$`. Default 10. */
   maxAttempts?: number;
-  /** Age of retryable failures before an entry is parked in `failed$`. Default 24 h. */
+  /**
+   * Time spent retrying before an entry is parked in `failed$`. Default 24 h. Counted from the
+   * first failure, but only while attempts accumulate: at most the longest wait (the larger of
+   * `maxDelayMs` and the 1 h `Retry-After` ceiling) per attempt, so time offline, closed, or a
+   * clock that jumped forward does not count, and a clock stepped back restarts the count.
+   */
   maxAgeMs?: number;
 }
 

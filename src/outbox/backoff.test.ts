@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, parseRetryAfter, RETRY_AFTER_CEILING_MS, retryDelay } from './backoff.js';
+import {
+  backoffDelay,
+  boundedDeadline,
+  failingForMs,
+  longestRetryDelayMs,
+  parseRetryAfter,
+  RETRY_AFTER_CEILING_MS,
+  retryDelay,
+} from './backoff.js';
 
 const options = { baseDelayMs: 1000, maxDelayMs: 60_000 };
 const unitRandom = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true });
@@ -200,6 +208,63 @@ describe('retryDelay', () => {
     fc.assert(
       fc.property(anyNumber, anyNumber, anyNumber, anyNumber, fc.option(anyNumber, { nil: null }), (a, r, b, m, after) => {
         expect(isDelay(retryDelay(a, r, { baseDelayMs: b, maxDelayMs: m }, after))).toBe(true);
+      }),
+    );
+  });
+});
+
+describe('deadlines across clock steps', () => {
+  const DAY = 86_400_000;
+
+  it('longestRetryDelayMs bounds every retryDelay', () => {
+    fc.assert(
+      fc.property(anyNumber, anyNumber, anyNumber, anyNumber, fc.option(anyNumber, { nil: null }), (a, r, b, m, after) => {
+        const o = { baseDelayMs: b, maxDelayMs: m };
+        expect(retryDelay(a, r, o, after)).toBeLessThanOrEqual(longestRetryDelayMs(o));
+      }),
+    );
+    expect(longestRetryDelayMs(options)).toBe(RETRY_AFTER_CEILING_MS);
+    expect(longestRetryDelayMs({ baseDelayMs: 1000, maxDelayMs: 2 * RETRY_AFTER_CEILING_MS })).toBe(2 * RETRY_AFTER_CEILING_MS);
+  });
+
+  it('boundedDeadline keeps a deadline set by this clock, and re-anchors one set before a step back', () => {
+    expect(boundedDeadline(NOW + 5000, NOW, 60_000)).toBe(NOW + 5000);
+    expect(boundedDeadline(NOW - 5000, NOW, 60_000)).toBe(NOW - 5000); // past: due now
+    expect(boundedDeadline(NOW + 2 * DAY, NOW, 60_000)).toBe(NOW + 60_000);
+    expect(boundedDeadline(NaN, NOW, 60_000)).toBe(NOW + 60_000);
+    expect(boundedDeadline(Infinity, NOW, 60_000)).toBe(NOW + 60_000);
+  });
+
+  it('law: a deadline `set + delay` read after any step is never more than the longest delay away, and unchanged without a step back', () => {
+    fc.assert(
+      fc.property(fc.nat({ max: 10 * DAY }), fc.integer({ min: -30 * DAY, max: 30 * DAY }), fc.nat({ max: DAY }), (delay, step, longest) => {
+        fc.pre(delay <= longest);
+        const at = NOW + delay;
+        const now = NOW + step;
+        const bounded = boundedDeadline(at, now, longest);
+        expect(bounded - now).toBeLessThanOrEqual(longest);
+        if (step >= 0) expect(bounded).toBe(at);
+        // Re-anchored once, it stays put: reading it again later does not push it on.
+        expect(boundedDeadline(bounded, now + 1, longest)).toBe(bounded);
+      }),
+    );
+  });
+
+  it('failingForMs: the age, but never negative nor more than (attempts - 1) longest waits', () => {
+    expect(failingForMs(NOW + 5000, NOW, 3, options)).toBe(5000);
+    expect(failingForMs(NOW - DAY, NOW, 3, options)).toBe(0); // the clock stepped back
+    expect(failingForMs(NOW + 25 * 3_600_000, NOW, 2, options)).toBe(RETRY_AFTER_CEILING_MS); // stepped forward
+    expect(failingForMs(NOW + DAY, NOW, 1, options)).toBe(0);
+    expect(failingForMs(NOW + 25 * 3_600_000, NOW, 30, options)).toBe(25 * 3_600_000); // 29 hourly waits could
+  });
+
+  it('law: 0 <= failingForMs <= min(age, (attempts - 1) * longest), never NaN', () => {
+    fc.assert(
+      fc.property(anyNumber, anyNumber, fc.integer({ min: -5, max: 10_000 }), (now, first, attempts) => {
+        const age = failingForMs(now, first, attempts, options);
+        expect(age).toBeGreaterThanOrEqual(0);
+        expect(age).toBeLessThanOrEqual(Math.max(attempts - 1, 0) * longestRetryDelayMs(options));
+        if (now - first >= 0) expect(age).toBeLessThanOrEqual(now - first);
       }),
     );
   });

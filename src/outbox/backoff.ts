@@ -50,6 +50,38 @@ export function retryDelay(
 }
 
 /**
+ * The longest wait `retryDelay` can give: the backoff's cap or the longest `Retry-After` honoured,
+ * whichever is longer. A deadline further ahead than this was set before the clock stepped back.
+ */
+export function longestRetryDelayMs(options: BackoffOptions): number {
+  return Math.max(boundedMs(options.maxDelayMs), RETRY_AFTER_CEILING_MS);
+}
+
+/**
+ * A deadline kept as wall-clock time (`nextAttemptAt`), read at `now`. The clock can step back
+ * (NTP, the user) after it was set; a deadline then lies further ahead than any wait given, and
+ * waiting for it would sleep for the size of the step. Such a deadline (or a NaN one) is due
+ * `longestMs` from now instead: a wait stays within the longest one ever given. A step forward
+ * only makes deadlines due early, which is harmless.
+ */
+export function boundedDeadline(at: number, now: number, longestMs: number): number {
+  return at - now <= longestMs ? at : now + longestMs;
+}
+
+/**
+ * How long an entry has kept failing, for the `maxAgeMs` park rule: `now - firstFailureAt`,
+ * counted only while attempts accumulate. Never below 0 (the clock stepped back), nor above what
+ * the waits between its `attempts` failures could add up to, `(attempts - 1)` times the longest
+ * wait: a clock that jumped forward, or hours offline or closed between two attempts, is no time
+ * spent retrying, so an entry is never parked by age after a couple of attempts.
+ */
+export function failingForMs(now: number, firstFailureAt: number, attempts: number, options: BackoffOptions): number {
+  const waits = attempts > 1 ? Math.floor(attempts) - 1 : 0;
+  const age = now - firstFailureAt;
+  return age > 0 ? Math.min(age, waits * longestRetryDelayMs(options)) : 0;
+}
+
+/**
  * `Retry-After` in milliseconds, or null when absent or invalid. Either delay-seconds (digits
  * only) or an HTTP-date. A date is measured against `serverDate` (the response's `Date` header)
  * when that parses, so a client clock that is off does not stretch or cut the wait; else

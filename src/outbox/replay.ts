@@ -3,7 +3,7 @@ import { ConflictError, HarborSyncError, HttpError, SchemaError, ValidationError
 import type { Env } from '../env.js';
 import type { LocalStore, ViewChange } from '../store/local-store.js';
 import type { ConflictStrategy, ResourceDefinition, SyncEvent, Transport } from '../types.js';
-import { retryDelay, parseRetryAfter } from './backoff.js';
+import { boundedDeadline, failingForMs, longestRetryDelayMs, parseRetryAfter, retryDelay } from './backoff.js';
 import { normalizeId } from '../internal/ids.js';
 import { referrersOf, waitsForId } from './remap.js';
 import { idempotencyKey, type EntryFailure, type OutboxEntry } from './entry.js';
@@ -172,10 +172,15 @@ export class Replayer {
     let dueAt: number | null = null;
     const ready: OutboxEntry[] = [];
     const { sendDelayMs } = this.#host.options;
+    const longest = longestRetryDelayMs(this.#host.options);
     for (const head of this.#host.store.outbox.heads()) {
       if (ready.length === room) break;
       // A resource this client does not define (another page of the app may): held for a client that does.
       if (head.state !== 'queued' || !this.#host.definition(head.r) || this.#busy.has(keyOf(head)) || this.#waitsForOthers(head)) continue;
+      // Times set before the clock stepped back are re-anchored (in memory) to now, so no wait
+      // outlasts the longest one given; re-anchored once, they do not move on each pass.
+      head.nextAttemptAt = boundedDeadline(head.nextAttemptAt, now, longest);
+      head.changedAt = Math.min(head.changedAt, now);
       const readyAt = Math.max(head.nextAttemptAt, this.#flushing ? 0 : head.changedAt + sendDelayMs);
       if (readyAt <= now) ready.push(head);
       else dueAt = dueAt === null ? readyAt : Math.min(dueAt, readyAt);
@@ -212,6 +217,7 @@ export class Replayer {
         continue;
       }
       if (faulted) {
+        this.#faultUntil = boundedDeadline(this.#faultUntil, now, options.baseDelayMs);
         await this.#sleep(this.#faultUntil - now);
         continue;
       }
@@ -466,8 +472,9 @@ export class Replayer {
     const host = this.#host;
     const now = host.env.clock.now();
     const attempts = entry.attempts + 1;
-    const firstFailureAt = entry.firstFailureAt ?? now;
-    if (attempts >= host.options.maxAttempts || now - firstFailureAt >= host.options.maxAgeMs) {
+    // After the clock stepped back, the age counts from now (failingForMs explains the rule).
+    const firstFailureAt = Math.min(entry.firstFailureAt ?? now, now);
+    if (attempts >= host.options.maxAttempts || failingForMs(now, firstFailureAt, attempts, host.options) >= host.options.maxAgeMs) {
       return this.#park(def, entry, { message: `gave up after ${attempts} attempts: ${error.message}`, rejected: false }, error);
     }
     const delayMs = retryDelay(attempts, host.env.random(), host.options, retryAfterMs);

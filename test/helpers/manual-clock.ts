@@ -44,6 +44,20 @@ export class ManualClock {
   jump(ms: number): void {
     this.time += ms;
   }
+
+  /**
+   * The wall clock steps (NTP, the user) while pending timers keep their remaining delay, as
+   * setTimeout's do: `now()` jumps by `ms`, nothing fires or waits longer for it.
+   */
+  step(ms: number): void {
+    this.time += ms;
+    for (const timer of this.timers) timer.at += ms;
+  }
+
+  /** The longest remaining delay among pending timers (0 when none). */
+  get longestTimerMs(): number {
+    return Math.max(0, ...this.timers.map((t) => t.at - this.time));
+  }
 }
 
 /** A few real macrotask turns: enough for IndexedDB (fake-indexeddb uses setImmediate) and promise chains. */

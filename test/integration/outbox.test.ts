@@ -11,6 +11,7 @@ import {
 } from '../../src/index.js';
 import { outcomeOf, referenceServer, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { settle } from '../helpers/manual-clock.js';
+import { longestRetryDelayMs, RETRY_AFTER_CEILING_MS } from '../../src/outbox/backoff.js';
 
 const suite = referenceServer();
 const { make } = suite;
@@ -373,6 +374,52 @@ describe('delivery', () => {
       ['create', { id: 'a', title: 'A', done: false }],
       ['update', { title: 'forbidden' }],
     ]);
+  });
+});
+
+describe('the wall clock steps (RELIABILITY #57)', () => {
+  const DAY = 24 * 3600 * 1000;
+  const statusOf = (d: Device) => new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe());
+
+  it('a step back of two days while an entry backs off: it is re-sent within the longest backoff, never days later', async () => {
+    const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 1000, maxDelayMs: 1000 } });
+    await suite.server.admin.faults({ offline: true });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
+    await suite.server.admin.faults({ offline: false });
+    d.clock.step(-2 * DAY);
+    await d.clock.advance(1000); // the backoff's timer fires and finds a deadline two days ahead
+    expect(d.clock.longestTimerMs).toBeLessThanOrEqual(longestRetryDelayMs({ baseDelayMs: 1000, maxDelayMs: 1000 }));
+    expect((await statusOf(d)).nextRetryAt! - d.clock.now()).toBeLessThanOrEqual(RETRY_AFTER_CEILING_MS);
+    await d.clock.advance(RETRY_AFTER_CEILING_MS);
+    await d.client.flush();
+    expect(await ledger()).toHaveLength(1);
+  });
+
+  it('a step back of two days while an entry waits for sendDelayMs: it is sent sendDelayMs later, not flushed by hand', async () => {
+    const d = make(suite.server.apiUrl, { sendDelayMs: 300 });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    d.clock.step(-2 * DAY);
+    await d.clock.advance(300);
+    await d.clock.advance(300);
+    await until(async () => (await ledger()).length === 1, 'the create delivered');
+    expect(d.clock.longestTimerMs).toBeLessThanOrEqual(300);
+  });
+
+  it('a step forward of 25 h does not park an entry after its second attempt (maxAgeMs counts time spent retrying)', async () => {
+    const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 1000, maxDelayMs: 1000 } });
+    await suite.server.admin.faults({ offline: true });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
+    d.clock.step(25 * 3600 * 1000);
+    await d.clock.advance(1000);
+    await until(() => d.events.filter((e) => e.type === 'retrying').length === 2, 'the second retry');
+    expect(d.events.some((e) => e.type === 'failed')).toBe(false);
+    expect((await statusOf(d)).failed).toBe(0);
+    await suite.server.admin.faults({ offline: false });
+    await d.clock.advance(1000);
+    await d.client.flush();
+    expect(await ledger()).toHaveLength(1);
   });
 });
 
