@@ -278,8 +278,27 @@ export type InferEntity<S extends StandardSchemaV1<unknown, object>> =
 
 export type EntityOf<R> = R extends ResourceDefinition<infer T> ? T : never;
 
+/**
+ * The bearer token for requests to `baseUrl`'s origin (never stored in IndexedDB).
+ *
+ * @example
+ * auth: {
+ *   getToken: () => session.accessToken,
+ *   refreshToken: async () => (session.accessToken = await renewAccessToken()),
+ * }
+ */
 export interface AuthOptions {
+  /** Called before each request; null or undefined sends no `Authorization`. */
   getToken: () => string | null | undefined | Promise<string | null | undefined>;
+  /**
+   * Called once on a `401` (one call shared by every request refused at once), then the request
+   * is retried once; a second `401` pauses replay (`paused: 'unauthorized'`) until `resume()`.
+   * A token it returns is used for the retry and, while `getToken()` still returns the refused
+   * token, for every later request; once `getToken()` returns another, that one is used. Returning
+   * nothing means `getToken()` now returns the new token. Throwing (the session is over) pauses
+   * replay the same way, with `status$.lastError` a 401 `HttpError` whose `cause` is what it threw;
+   * nothing is dropped or parked.
+   */
   refreshToken?: () => string | null | undefined | Promise<string | null | undefined>;
 }
 

@@ -89,6 +89,77 @@ describe('REST transport', () => {
     await expect(stubborn.list(todos)).rejects.toMatchObject({ status: 401 });
   });
 
+  it("retries with the token refreshToken() returns, and keeps sending it while getToken() returns the refused one", async () => {
+    let stored = 'expired';
+    let refreshes = 0;
+    const { fetch, requests } = fakeFetch((r) => (['Bearer fresh', 'Bearer newer'].includes(r.headers.get('Authorization')!) ? json(200, []) : json(401, {})));
+    const transport = createRestTransport({
+      baseUrl: 'https://api.test',
+      fetch,
+      auth: { getToken: () => stored, refreshToken: async () => (refreshes++, 'fresh') },
+      timeoutMs: 1000,
+    });
+    await expect(transport.list(todos)).resolves.toEqual([]);
+    await expect(transport.list(todos)).resolves.toEqual([]);
+    expect(requests.map((r) => r.headers.get('Authorization'))).toEqual(['Bearer expired', 'Bearer fresh', 'Bearer fresh']);
+    expect(refreshes).toBe(1);
+    stored = 'newer'; // the app signed in again: getToken() wins
+    await transport.list(todos);
+    expect(requests.at(-1)!.headers.get('Authorization')).toBe('Bearer newer');
+  });
+
+  it('a request refused with a token refreshed since is retried with the new one, without a second refresh', async () => {
+    let token = 'old';
+    let refreshes = 0;
+    const answers: Array<() => void> = [];
+    const { fetch, requests } = fakeFetch(async (r) => {
+      if (r.headers.get('Authorization') === 'Bearer new') return json(200, []);
+      await new Promise<void>((resolve) => answers.push(resolve)); // held until the test lets it answer
+      return json(401, {});
+    });
+    const transport = createRestTransport({
+      baseUrl: 'https://api.test',
+      fetch,
+      auth: { getToken: () => token, refreshToken: () => (refreshes++, (token = 'new')) },
+      timeoutMs: 60_000,
+    });
+    const first = transport.list(todos);
+    const second = transport.list(todos);
+    for (let i = 0; i < 100 && answers.length < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+    answers.shift()!();
+    await first; // refreshed, retried as 'new'
+    answers.shift()!();
+    await second; // refused as 'old' after that refresh ended
+    expect(refreshes).toBe(1);
+    expect(requests.map((r) => r.headers.get('Authorization'))).toEqual(['Bearer old', 'Bearer old', 'Bearer new', 'Bearer new']);
+  });
+
+  it('a refreshToken() that throws rejects every refused request with a 401 HttpError naming it, after one call', async () => {
+    let refreshes = 0;
+    const cause = new Error('the refresh token expired');
+    const { fetch, requests } = fakeFetch(() => json(401, { error: 'expired' }));
+    const transport = createRestTransport({
+      baseUrl: 'https://api.test',
+      fetch,
+      auth: {
+        getToken: () => 'expired',
+        refreshToken: async () => {
+          refreshes++;
+          throw cause;
+        },
+      },
+      timeoutMs: 1000,
+    });
+    const errors = await Promise.all([transport.create(todos, { id: 'a' }, 'k1'), transport.list(todos)].map((p) => p.catch((e: unknown) => e)));
+    expect(refreshes).toBe(1);
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(HttpError);
+      expect(error).toMatchObject({ status: 401, cause, resource: 'todos' });
+      expect((error as Error).message).toMatch(/refreshToken\(\) failed: Error: the refresh token expired/);
+    }
+    expect(requests).toHaveLength(2); // not retried
+  });
+
   it('reports statuses as HttpError with body and Retry-After, and unreadable 2xx bodies apart', async () => {
     const { fetch } = fakeFetch((r) =>
       r.method === 'POST' ? new Response('<html>portal</html>', { status: 200 }) : json(429, { error: 'slow' }, { 'Retry-After': '7' }),

@@ -75,7 +75,14 @@ export function createRestTransport(options: RestOptions): Transport {
   });
   const setTimer = options.setTimer ?? globalTimer;
   const maxAnswerBytes = options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
-  let refreshing: Promise<unknown> | null = null;
+  /**
+   * The token refreshToken() returned in place of a refused one. An app may keep the new token
+   * only where refreshToken() hands it over, its getToken() still returning the refused one:
+   * while getToken() does, the replacement is sent; once it returns anything else, that wins.
+   */
+  let replacement: { refused: string | null | undefined; token: string } | null = null;
+  /** One refresh shared by every request refused meanwhile (RELIABILITY #52). */
+  let refreshing: Promise<void> | null = null;
 
   /** A version If-Match cannot carry fails the change, naming the field: sent again it would fail the same way. */
   const ifMatch = (def: Def, id: string, version: unknown): string => {
@@ -90,7 +97,21 @@ export function createRestTransport(options: RestOptions): Transport {
     new URL(def.path.replace(/^\//, '') + (id === undefined ? '' : `/${encodeURIComponent(id)}`), base);
 
   async function token(): Promise<string | null | undefined> {
-    return options.auth ? await options.auth.getToken() : undefined;
+    if (!options.auth) return undefined;
+    const current = await options.auth.getToken();
+    return replacement && current === replacement.refused ? replacement.token : current;
+  }
+
+  /** Refreshes the token `refused` was, once for every request it was refused to at once. */
+  function refresh(refresh: () => unknown, refused: string | null | undefined): Promise<void> {
+    refreshing ??= Promise.resolve()
+      .then(refresh)
+      .then((fresh) => {
+        // Nothing returned: the app stored the new token where getToken() reads it.
+        replacement = typeof fresh === 'string' && fresh !== '' ? { refused, token: fresh } : null;
+      })
+      .finally(() => (refreshing = null));
+    return refreshing;
   }
 
   /** One request and its whole answer, within timeoutMs. */
@@ -141,11 +162,16 @@ export function createRestTransport(options: RestOptions): Transport {
     if (bearer) headers['Authorization'] = `Bearer ${bearer}`;
     const { response, text } = await exchange(method, url, headers, init, context);
     if (response.status === 401 && !retried && options.auth?.refreshToken) {
-      const refresh = options.auth.refreshToken;
-      refreshing ??= Promise.resolve()
-        .then(refresh)
-        .finally(() => (refreshing = null));
-      await refreshing;
+      // Sent before a refresh that has ended since: retried with its token, no second refresh.
+      if (refreshing || bearer === (await token())) {
+        try {
+          await (refreshing ?? refresh(options.auth.refreshToken, bearer));
+        } catch (cause) {
+          // Not retryable: the app must sign in again. A 401, so replay pauses as unauthorized.
+          const detail = `refreshToken() failed: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)}`;
+          throw new HttpError({ status: 401, method, url: url.pathname, detail }, { ...context, cause });
+        }
+      }
       return send(method, url, init, context, true);
     }
     if (text === null) {

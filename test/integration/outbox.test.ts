@@ -221,6 +221,52 @@ describe('delivery', () => {
     expect(await ledger()).toHaveLength(1);
   });
 
+  it('the token refreshToken() returns is used for the retry and later writes, though getToken() still returns the expired one', async () => {
+    let refreshes = 0;
+    const d = make(suite.server.apiUrl, {
+      auth: { getToken: () => 'expired', refreshToken: async () => (refreshes++, 'demo-alice') },
+    });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    await d.client.resource(todos).create({ id: 'b', title: 'B', done: false });
+    await d.client.flush();
+    expect((await ledger()).map((r) => r.entityId)).toEqual(['a', 'b']);
+    expect(refreshes).toBe(1);
+    expect(await new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe())).toMatchObject({ paused: null, pending: 0 });
+  });
+
+  it('a refreshToken() that throws pauses replay as unauthorized, naming it: nothing parked, no retries, resume() continues', async () => {
+    let refreshes = 0;
+    let sessionOver = true;
+    const d = make(suite.server.apiUrl, {
+      auth: {
+        getToken: () => (sessionOver ? 'expired' : 'demo-alice'),
+        refreshToken: async () => {
+          refreshes++;
+          throw new Error('the refresh token expired');
+        },
+      },
+      retry: { baseDelayMs: 10, maxDelayMs: 10 },
+    });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    for (let i = 0; i < 12; i++) {
+      await d.clock.advance(20);
+      await d.client.flush();
+    }
+    const status = await new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe());
+    expect(status).toMatchObject({ paused: 'unauthorized', pending: 1, failed: 0 });
+    expect(status.lastError).toBeInstanceOf(HttpError);
+    expect(status.lastError).toMatchObject({ status: 401, cause: { message: 'the refresh token expired' } });
+    expect(status.lastError!.message).toMatch(/refreshToken\(\) failed: Error: the refresh token expired/);
+    expect(refreshes).toBe(1);
+    expect(d.events.filter((e) => e.type === 'retrying' || e.type === 'failed' || e.type === 'error')).toEqual([]);
+    sessionOver = false; // the user signed in again
+    d.client.resume();
+    await d.client.flush();
+    expect(await ledger()).toHaveLength(1);
+  });
+
   /** `a` created and confirmed, then its update to 'forbidden' refused with 422: rolled back, in failed$. */
   async function refusedUpdate(d: Device) {
     const h = d.client.resource(todos);
