@@ -2,7 +2,7 @@ import { Observable } from 'rxjs';
 import type { Env } from './env.js';
 import { HarborSyncError, StorageError, ValidationError } from './errors.js';
 import { normalizeId, TEMP_ID_PREFIX, uuid } from './internal/ids.js';
-import { applyPatch, deepEqual, FORBIDDEN_KEYS } from './internal/plain.js';
+import { applyPatch, deepEqual, FORBIDDEN_KEYS, unsendableField } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
 import type { StandardSchemaV1 } from './internal/standard-schema.js';
 import type { PendingOp } from './outbox/coalesce.js';
@@ -140,7 +140,10 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       if (mirror.entities.has(id)) {
         throw new ValidationError([{ field: this.#def.key, message: 'an entity with this id already exists' }], { resource: this.#def.name, id });
       }
-      return this.#validated(fields, id, (entity) => this.#commit(id, entity, { op: 'create', value: entity }, options));
+      return this.#validated(fields, id, (entity) => {
+        this.#assertSendable(entity, id);
+        return this.#commit(id, entity, { op: 'create', value: entity }, options);
+      });
     }) as Promise<T>;
   }
 
@@ -172,6 +175,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
           throw new ValidationError(unsendable.map((field) => ({ field, message })), { resource: this.#def.name, id });
         }
         if (Object.keys(applied).length === 0) return this.#unchanged(id, current, options);
+        this.#assertSendable(applied, id);
         return this.#commit(id, view, { op: 'update', patch: applied }, options);
       });
     }) as Promise<T>;
@@ -213,6 +217,12 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     };
     const checked = validate(this.#def.schema as StandardSchemaV1<unknown, Rec>, candidate, this.#def.version);
     return checked instanceof Promise ? checked.then(finish) : finish(checked);
+  }
+
+  /** What the schema let through must also be storable and sendable as it is, checked before any transaction. */
+  #assertSendable(value: Rec, id: string): void {
+    const issue = unsendableField(value);
+    if (issue) throw new ValidationError([issue], { resource: this.#def.name, id });
   }
 
   /**

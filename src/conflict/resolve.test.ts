@@ -106,6 +106,12 @@ describe('checkDecision', () => {
     expect(await checkDecision(todos, decided)).toEqual({ issues: [{ field: 'done', message: expect.any(String) }] });
   });
 
+  it('a { value } decision holding what IndexedDB cannot store or JSON carry gives an issue naming the field', async () => {
+    const loose = defineResource({ name: 'docs', schema: z.object({ id: z.string(), version: z.number().int() }).catchall(z.unknown()) });
+    const decided = { kind: 'target', value: { id: 'a', version: 1, run: () => 1 }, choice: 'value' } as const;
+    expect(await checkDecision(loose, decided)).toEqual({ issues: [{ field: 'run', message: expect.stringMatching(/a function/) as unknown }] });
+  });
+
   it('other outcomes pass as they are', async () => {
     const merged = { kind: 'target', value: { ...base, done: 'not checked' }, choice: 'merged' } as const;
     expect(await checkDecision(todos, merged)).toBe(merged);

@@ -1,5 +1,5 @@
 import type { FieldIssue } from '../errors.js';
-import { deepEqual } from '../internal/plain.js';
+import { deepEqual, unsendableField } from '../internal/plain.js';
 import { validate } from '../internal/schema.js';
 import type { OutboxEntry, ParkedConflict } from '../outbox/entry.js';
 import type { ConflictContext, ConflictDecision, ConflictStrategy, ResourceDefinition } from '../types.js';
@@ -70,13 +70,16 @@ export function fromDecision<T>(decision: ConflictDecision<T>, input: ConflictIn
 
 /**
  * A `{ value }` decision is a local write: the entity it makes must pass the resource's schema,
- * as `update()` checks base + patch (the version may be missing, as on a re-create). Valid, the
- * outcome carries what the schema made of it; invalid, the issues, each naming its field.
+ * as `update()` checks base + patch (the version may be missing, as on a re-create), and be data
+ * IndexedDB can store and JSON carry (`unsendableField`). Valid, the outcome carries what the
+ * schema made of it; invalid, the issues, each naming its field.
  */
 export async function checkDecision(def: ResourceDefinition<object>, outcome: Outcome): Promise<Outcome | { issues: FieldIssue[] }> {
   if (outcome.kind !== 'target' || outcome.choice !== 'value' || outcome.value === null) return outcome;
   const result = await validate(def.schema, outcome.value, def.version);
-  return result.ok ? { ...outcome, value: result.value as Rec } : { issues: result.issues };
+  if (!result.ok) return { issues: result.issues };
+  const unsendable = unsendableField(result.value);
+  return unsendable ? { issues: [unsendable] } : { ...outcome, value: result.value as Rec };
 }
 
 /** What a resolution overwrote, by field, so an app can tell the user. */

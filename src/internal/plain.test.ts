@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applyPatch, deepEqual, FORBIDDEN_KEYS, isForbiddenKey, isPlainObject } from './plain.js';
+import { applyPatch, deepEqual, FORBIDDEN_KEYS, isForbiddenKey, isPlainObject, unsendableField } from './plain.js';
 
 const jsonValue = fc.jsonValue({ maxDepth: 3 });
 const key = fc.oneof(fc.string({ maxLength: 4 }), fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString'));
@@ -183,5 +183,46 @@ describe('applyPatch', () => {
         expect(deepEqual(applyPatch(applyPatch(target, p1), p2), applyPatch(target, applyPatch(p1, p2)))).toBe(true);
       }),
     );
+  });
+});
+
+describe('unsendableField', () => {
+  it('law: JSON values, and records of them, are sendable', () => {
+    fc.assert(fc.property(jsonValue, record, (value, rec) => {
+      expect(unsendableField(value)).toBeNull();
+      expect(unsendableField(rec)).toBeNull();
+    }));
+  });
+
+  it('accepts valid Dates, null-prototype objects and undefined properties (absent, as in JSON)', () => {
+    expect(unsendableField({ at: new Date(0), meta: Object.assign(Object.create(null) as object, { a: [1, 'x', null, true] }), note: undefined })).toBeNull();
+    const shared = { a: 1 };
+    expect(unsendableField({ x: shared, y: [shared, shared] })).toBeNull(); // shared, not a cycle
+  });
+
+  class Point {
+    constructor(readonly x: number) {}
+  }
+  const cyclic: Record<string, unknown> = { a: 1 };
+  cyclic['self'] = { back: cyclic };
+
+  it.each([
+    ['a function', { x: () => 1 }, 'x', /a function, which IndexedDB cannot store/],
+    ['a symbol', { x: Symbol('s') }, 'x', /a symbol/],
+    ['a bigint', { n: 1n }, 'n', /a bigint, which a JSON request cannot carry/],
+    ['NaN', { n: NaN }, 'n', /NaN, which a JSON request carries as null/],
+    ['Infinity, nested', { a: { b: [1, -Infinity] } }, 'a.b.1', /-Infinity/],
+    ['an invalid Date', { at: new Date(NaN) }, 'at', /an invalid Date/],
+    ['undefined in an array', { tags: ['a', undefined] }, 'tags.1', /undefined in an array/],
+    ['a hole in an array', { tags: [1, , 3] }, 'tags.1', /undefined in an array/],
+    ['a Map', { m: new Map() }, 'm', /a Map, not plain data/],
+    ['a Set in an array', { l: [new Set()] }, 'l.0', /a Set/],
+    ['a typed array', { b: new Uint8Array(2) }, 'b', /a Uint8Array/],
+    ['a class instance', { p: new Point(1) }, 'p', /a Point/],
+    ['a boxed string', { s: new String('x') }, 's', /a String/],
+    ['a cycle', cyclic, 'self.back', /refers back/],
+  ])('refuses %s, naming its path', (_, value, field, message) => {
+    const found = unsendableField(value);
+    expect(found).toEqual({ field, message: expect.stringMatching(message) as unknown });
   });
 });

@@ -73,3 +73,66 @@ export function applyPatch(target: Rec, patch: Rec): Rec {
   }
   return result;
 }
+
+/**
+ * The first value in an entity (or patch) that IndexedDB cannot store, or a JSON request cannot
+ * carry as it is, with its dotted path; null when there is none. A local write must be both: a
+ * value IndexedDB refuses fails its transaction (DataCloneError), and one JSON changes is sent as
+ * something else, which the server's answer then brings back in its place.
+ *
+ * Accepted: null, booleans, strings, finite numbers; Dates with a time (IndexedDB keeps them as
+ * Dates, a request carries their ISO string, as a schema transform producing one expects); arrays
+ * of these, and plain objects of these, where an undefined property is an absent one (as in JSON).
+ * Refused: functions and symbols (not storable), bigints (JSON.stringify throws), NaN, Infinity
+ * and invalid Dates (sent as null), undefined or holes in arrays (sent as null), Maps, Sets,
+ * typed arrays, boxed primitives and class instances (sent as `{}` or their own fields), cycles.
+ */
+export function unsendableField(value: unknown): { field: string; message: string } | null {
+  return unsendableAt(value, '', []);
+}
+
+function unsendableAt(value: unknown, path: string, ancestors: object[]): { field: string; message: string } | null {
+  const at = (message: string) => ({ field: path, message });
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+    case 'undefined':
+      return null;
+    case 'number':
+      return Number.isFinite(value) ? null : at(`holds ${String(value)}, which a JSON request carries as null`);
+    case 'bigint':
+      return at('holds a bigint, which a JSON request cannot carry');
+    case 'function':
+    case 'symbol':
+      return at(`holds a ${typeof value}, which IndexedDB cannot store nor a request carry`);
+  }
+  if (value === null) return null;
+  const object = value as object;
+  if (object instanceof Date) return Number.isNaN(object.getTime()) ? at('holds an invalid Date, which a JSON request carries as null') : null;
+  if (ancestors.includes(object)) return at('refers back to an object holding it, which a JSON request cannot carry');
+  const inner = (key: string) => (path === '' ? key : `${path}.${key}`);
+  ancestors.push(object);
+  try {
+    if (Array.isArray(object)) {
+      for (let i = 0; i < object.length; i++) {
+        const item: unknown = object[i];
+        if (item === undefined) return { field: inner(String(i)), message: 'holds undefined in an array, which a JSON request carries as null' };
+        const found = unsendableAt(item, inner(String(i)), ancestors);
+        if (found) return found;
+      }
+      return null;
+    }
+    if (!isPlainObject(object)) {
+      const name = (Object.getPrototypeOf(object) as { constructor?: { name?: unknown } }).constructor?.name;
+      const kind = typeof name === 'string' && name !== '' ? `a ${name}` : 'an object that is not plain';
+      return at(`holds ${kind}, not plain data (an object literal, array or Date), which IndexedDB and JSON would not keep as it is`);
+    }
+    for (const key of Object.keys(object)) {
+      const found = unsendableAt((object as Rec)[key], inner(key), ancestors);
+      if (found) return found;
+    }
+    return null;
+  } finally {
+    ancestors.pop();
+  }
+}

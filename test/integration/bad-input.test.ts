@@ -21,7 +21,7 @@ import {
 } from '../../src/index.js';
 import { device, notes, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
-import { committed, openRaw } from '../helpers/raw-idb.js';
+import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
 import { OPEN_TIMEOUT_MS } from '../../src/store/db.js';
 import { createRestTransport } from '../../src/transport/rest.js';
 
@@ -604,6 +604,86 @@ describe('__proto__, constructor and prototype keys', () => {
     const merged = (await h.get('m1')) as Record<string, unknown>;
     expect(merged).toMatchObject({ title: 'both' });
     expect(Object.getPrototypeOf(merged)).toBe(Object.prototype);
+  });
+});
+
+describe('values IndexedDB cannot store or a JSON request cannot carry (RELIABILITY #49)', () => {
+  // A schema that lets anything through in unknown keys, so only the write's own check stands between.
+  const docs = defineResource({ name: 'docs', schema: z.object({ id: z.string(), title: z.string(), version: z.number().int() }).catchall(z.unknown()) });
+
+  class Point {
+    constructor(readonly x: number) {}
+  }
+
+  async function offlineDocs() {
+    const d = make(API, { fetch: stubApi(() => undefined).fetch, resources: [docs] });
+    d.online.next(false);
+    const h = d.client.resource(docs);
+    await h.create({ id: 'p', title: 'T' } as never);
+    return { d, h };
+  }
+
+  const outboxRows = async (d: Device) => {
+    const db = await openRaw(d.indexedDB, 'harborsync:default');
+    try {
+      return await getAllRaw(db, 'outbox');
+    } finally {
+      db.close();
+    }
+  };
+
+  it.each([
+    ['a function', () => 1, /a function, which IndexedDB cannot store/],
+    ['a symbol', Symbol('s'), /a symbol/],
+    ['a bigint', 10n, /a bigint/],
+    ['NaN', NaN, /NaN, which a JSON request carries as null/],
+    ['a Map', new Map([['a', 1]]), /a Map, not plain data/],
+    ['a class instance', new Point(1), /a Point/],
+    ['a function nested in an array', [{ run: () => 1 }], /a function/],
+  ])('update() with %s: a ValidationError naming the field before any transaction; nothing written', async (_, value, message) => {
+    const { d, h } = await offlineDocs();
+    const before = await outboxRows(d);
+    const error = await h.update('p', { x: value } as never).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as Error).message).toMatch(/^docs\/p: field "x(\.0\.run)?" /);
+    expect((error as Error).message).toMatch(message);
+    expect(await h.get('p')).toEqual({ id: 'p', title: 'T' });
+    expect(await outboxRows(d)).toEqual(before);
+    expect(d.events.filter((e) => e.type === 'error' || e.type === 'storageError')).toEqual([]);
+  });
+
+  it('create() with a function: a ValidationError naming the field; nothing written', async () => {
+    const { d, h } = await offlineDocs();
+    await expect(h.create({ id: 'q', title: 'Q', meta: { onClick: () => 1 } } as never)).rejects.toThrow(/^docs\/q: field "meta.onClick" holds a function/);
+    expect((await h.list()).map((x) => x.id)).toEqual(['p']);
+    expect(await outboxRows(d)).toHaveLength(1);
+  });
+
+  it("a Date the schema produces is kept: stored as a Date, sent as its ISO string, read back through the schema", async () => {
+    const events = defineResource({ name: 'events', schema: z.object({ id: z.string(), at: z.coerce.date(), version: z.number().int() }) });
+    const api = stubApi((req, _url, body) => (req.method === 'POST' ? json({ ...JSON.parse(body), version: 1 }, 201) : undefined));
+    const d = make(API, { fetch: api.fetch, resources: [events] });
+    const h = d.client.resource(events);
+    await h.create({ id: 'e', at: new Date('2024-01-15T12:00:00.000Z') });
+    expect((await h.get('e'))!.at).toEqual(new Date('2024-01-15T12:00:00.000Z'));
+    await d.client.flush();
+    expect(JSON.parse(api.requests.find((r) => r.method === 'POST')!.body)).toEqual({ id: 'e', at: '2024-01-15T12:00:00.000Z' });
+    expect(await h.get('e')).toEqual({ id: 'e', at: new Date('2024-01-15T12:00:00.000Z'), version: 1 });
+  });
+
+  it("a conflict's resolve({ value }) holding a function is refused with a ValidationError; the conflict stays", async () => {
+    const api = stubApi((req) => {
+      if (req.method === 'GET') return json([{ id: 'c', title: 'base', version: 1 }]);
+      return new Response(JSON.stringify({ id: 'c', title: 'theirs', version: 2 }), { status: 412 });
+    });
+    const d = make(API, { fetch: api.fetch, resources: [docs], conflicts: 'manual' });
+    const h = d.client.resource(docs);
+    await h.refresh();
+    await h.update('c', { title: 'mine' } as never);
+    await d.client.flush();
+    const [conflict] = latest<Array<{ resolve(c: unknown): Promise<void> }>>(d.client.conflicts$);
+    await expect(conflict!.resolve({ value: { title: 'both', run: () => 1 } })).rejects.toThrow(/^docs\/c: field "run" holds a function/);
+    expect(latest<unknown[]>(d.client.conflicts$)).toHaveLength(1);
   });
 });
 
