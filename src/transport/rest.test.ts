@@ -108,6 +108,23 @@ describe('REST transport', () => {
     expect(requests.at(-1)!.headers.get('Authorization')).toBe('Bearer newer');
   });
 
+  it('a refreshed token refused in turn is replaced by the next refresh, getToken() still returning the first', async () => {
+    let valid = 'fresh';
+    const tokens = ['fresh', 'fresher'];
+    const { fetch, requests } = fakeFetch((r) => (r.headers.get('Authorization') === `Bearer ${valid}` ? json(200, []) : json(401, {})));
+    const transport = createRestTransport({
+      baseUrl: 'https://api.test',
+      fetch,
+      auth: { getToken: () => 'expired', refreshToken: () => tokens.shift() },
+      timeoutMs: 1000,
+    });
+    await transport.list(todos);
+    valid = 'fresher'; // 'fresh' expired too
+    await transport.list(todos);
+    await transport.list(todos);
+    expect(requests.map((r) => r.headers.get('Authorization'))).toEqual(['Bearer expired', 'Bearer fresh', 'Bearer fresh', 'Bearer fresher', 'Bearer fresher']);
+  });
+
   it('a request refused with a token refreshed since is retried with the new one, without a second refresh', async () => {
     let token = 'old';
     let refreshes = 0;

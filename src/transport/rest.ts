@@ -96,16 +96,18 @@ export function createRestTransport(options: RestOptions): Transport {
   const urlOf = (def: Def, id?: string) =>
     new URL(def.path.replace(/^\//, '') + (id === undefined ? '' : `/${encodeURIComponent(id)}`), base);
 
+  /** The token to send while getToken() returns `current`. */
+  const effective = (current: string | null | undefined) =>
+    replacement && current === replacement.refused ? replacement.token : current;
+
   async function token(): Promise<string | null | undefined> {
-    if (!options.auth) return undefined;
-    const current = await options.auth.getToken();
-    return replacement && current === replacement.refused ? replacement.token : current;
+    return options.auth ? effective(await options.auth.getToken()) : undefined;
   }
 
-  /** Refreshes the token `refused` was, once for every request it was refused to at once. */
-  function refresh(refresh: () => unknown, refused: string | null | undefined): Promise<void> {
+  /** Replaces what getToken() returns (`refused`), once for every request refused at once. */
+  function refresh(refreshToken: () => unknown, refused: string | null | undefined): Promise<void> {
     refreshing ??= Promise.resolve()
-      .then(refresh)
+      .then(refreshToken)
       .then((fresh) => {
         // Nothing returned: the app stored the new token where getToken() reads it.
         replacement = typeof fresh === 'string' && fresh !== '' ? { refused, token: fresh } : null;
@@ -162,10 +164,11 @@ export function createRestTransport(options: RestOptions): Transport {
     if (bearer) headers['Authorization'] = `Bearer ${bearer}`;
     const { response, text } = await exchange(method, url, headers, init, context);
     if (response.status === 401 && !retried && options.auth?.refreshToken) {
+      const current = await options.auth.getToken();
       // Sent before a refresh that has ended since: retried with its token, no second refresh.
-      if (refreshing || bearer === (await token())) {
+      if (refreshing || bearer === effective(current)) {
         try {
-          await (refreshing ?? refresh(options.auth.refreshToken, bearer));
+          await (refreshing ?? refresh(options.auth.refreshToken, current));
         } catch (cause) {
           // Not retryable: the app must sign in again. A 401, so replay pauses as unauthorized.
           const detail = `refreshToken() failed: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)}`;
