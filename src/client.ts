@@ -628,8 +628,9 @@ class Client implements SyncClient, HandleHost {
     // The local side is the view now: changes queued after the conflict was parked belong to it,
     // and the decision replaces the entity's whole queue.
     const stored = (await this.store.loadRecords(entry.r, [entry.id])).get(entry.id);
+    const seen = new Set(this.store.outbox.entriesOf(entry.r, entry.id).map((e) => e.seq));
     const local = stored ? stored.view : current.conflict.local;
-    const input = { op: current.op, base, local, remote, ignore: [def.version] };
+    const input = { op: current.op, base, local, remote, ignore: [def.version], seen };
     const outcome = await checkDecision(def, fromDecision(choice, input, fields));
     // Refused like a local write: nothing changes, the conflict stays for another decision.
     if ('issues' in outcome) throw new ValidationError(outcome.issues, { resource: entry.r, id: entry.id });

@@ -6,7 +6,7 @@ import type { ConflictStrategy, ResourceDefinition, SyncEvent, Transport } from 
 import { boundedDeadline, failingForMs, longestRetryDelayMs, parseRetryAfter, retryDelay } from './backoff.js';
 import { normalizeId } from '../internal/ids.js';
 import { referrersOf, waitsForId } from './remap.js';
-import { idempotencyKey, type EntryFailure, type OutboxEntry } from './entry.js';
+import { idempotencyKey, isQuarantined, type EntryFailure, type OutboxEntry } from './entry.js';
 import { entityKey } from './outbox-memory.js';
 import { checkDecision, conflictFields, decide, overwritten, parked, remoteMatchesIntent, requeue, type Outcome } from '../conflict/resolve.js';
 
@@ -101,6 +101,8 @@ export class Replayer {
   #sending = 0;
   /** After a storage fault nothing new is sent before this time. */
   #faultUntil = 0;
+  /** Deadlines moved by a clock step, kept across re-reads of the outbox (see #anchored). */
+  readonly #anchors = new Map<string, { stored: number; at: number }>();
   /** Answers waiting for the next settle transaction, and whether one is running. */
   #answers: PendingAnswer[] = [];
   #settling = false;
@@ -173,19 +175,39 @@ export class Replayer {
     const ready: OutboxEntry[] = [];
     const { sendDelayMs } = this.#host.options;
     const longest = longestRetryDelayMs(this.#host.options);
+    // Two times per queued entry at most: past that, some belong to entries gone since.
+    if (this.#anchors.size > 2 * this.#host.store.outbox.queuedCount) this.#forgetAnchors();
     for (const head of this.#host.store.outbox.heads()) {
       if (ready.length === room) break;
       // A resource this client does not define (another page of the app may): held for a client that does.
       if (head.state !== 'queued' || !this.#host.definition(head.r) || this.#busy.has(keyOf(head)) || this.#waitsForOthers(head)) continue;
-      // Times set before the clock stepped back are re-anchored (in memory) to now, so no wait
-      // outlasts the longest one given; re-anchored once, they do not move on each pass.
-      head.nextAttemptAt = boundedDeadline(head.nextAttemptAt, now, longest);
-      head.changedAt = Math.min(head.changedAt, now);
-      const readyAt = Math.max(head.nextAttemptAt, this.#flushing ? 0 : head.changedAt + sendDelayMs);
+      // Times set before the clock stepped back are re-anchored to now, so no wait outlasts the
+      // longest one given; re-anchored once, they do not move on each pass nor on a re-read.
+      const nextAttemptAt = this.#anchored(`n${head.seq}`, head.nextAttemptAt, () => boundedDeadline(head.nextAttemptAt, now, longest));
+      const changedAt = this.#anchored(`c${head.seq}`, head.changedAt, () => Math.min(head.changedAt, now));
+      const readyAt = Math.max(nextAttemptAt, this.#flushing ? 0 : changedAt + sendDelayMs);
       if (readyAt <= now) ready.push(head);
       else dueAt = dueAt === null ? readyAt : Math.min(dueAt, readyAt);
     }
     return { ready, dueAt };
+  }
+
+  /**
+   * A stored time as re-anchored the first time it was met (by entry and stored value); the map
+   * holds only times a clock step moved, and forgets those of entries no longer queued.
+   */
+  #anchored(key: string, stored: number, anchor: () => number): number {
+    const known = this.#anchors.get(key);
+    if (known?.stored === stored) return known.at;
+    const at = anchor();
+    if (at === stored) this.#anchors.delete(key);
+    else this.#anchors.set(key, { stored, at });
+    return at;
+  }
+
+  #forgetAnchors(): void {
+    const { outbox } = this.#host.store;
+    for (const key of this.#anchors.keys()) if (outbox.get(Number(key.slice(1)))?.state !== 'queued') this.#anchors.delete(key);
   }
 
   async #loop(): Promise<void> {
@@ -508,18 +530,21 @@ export class Replayer {
     if (remoteMatchesIntent(entry, remote, ignore)) return this.#succeed(def, entry, remote);
     // Each decision re-sends against the version the server just named. A server whose If-Match
     // never matches that version (one that compares weak tags, or rewrites versions) would meet
-    // every re-send with another conflict: re-sends of one change back off, bounded like retries.
-    const resends = entry.rekeys;
-    if (resends >= host.options.maxAttempts) {
-      const message = `gave up after ${resends} re-sends, each met by another conflict (does the server's If-Match match the version it answers with?): ${error.message}`;
+    // every re-send with another conflict: a conflict counts as a failed attempt of the change, so
+    // re-sends back off and are bounded like retries (a user's decision or retry() starts afresh).
+    const attempts = entry.attempts + 1;
+    if (attempts >= host.options.maxAttempts) {
+      const message = `gave up after ${attempts} attempts, the last met by a conflict (does the server's If-Match match the version it answers with?): ${error.message}`;
       return this.#park(def, entry, { status: error.status, message, body: error.body, rejected: false }, error);
     }
-    const notBefore = resends === 0 ? 0 : host.env.clock.now() + retryDelay(resends, host.env.random(), host.options, null);
+    const notBefore = entry.attempts === 0 ? 0 : host.env.clock.now() + retryDelay(attempts, host.env.random(), host.options, null);
     const record = (await host.store.loadRecords(entry.r, [entry.id])).get(entry.id);
+    // The changes the local view holds; one made while the strategy decides is kept after the decision.
+    const seen = new Set(host.store.outbox.entriesOf(entry.r, entry.id).map((e) => e.seq));
     const local = record?.view ?? null;
     // The state the change was made on, even if a pull rebased the view on a newer one since.
     const base = record ? (record.origin !== undefined ? record.origin : record.base) : null;
-    const input = { op: entry.op, base, local, remote, ignore };
+    const input = { op: entry.op, base, local, remote, ignore, seen };
     const fields = conflictFields(input);
     const strategy = host.strategy(def);
     const decided = await decide(strategy, input, { resource: entry.r, id: entry.id, op: entry.op, base: input.base, local, remote, fields });
@@ -531,7 +556,7 @@ export class Replayer {
       host.emit({ type: 'error', at: host.env.clock.now(), resource: entry.r, error });
       return applyOutcome(host, def, entry, input, { kind: 'park', fields }, 'function');
     }
-    await applyOutcome(host, def, entry, input, outcome, typeof strategy === 'function' ? 'function' : strategy, notBefore);
+    await applyOutcome(host, def, entry, input, outcome, typeof strategy === 'function' ? 'function' : strategy, { notBefore, attempts });
   }
 }
 
@@ -540,11 +565,12 @@ export async function applyOutcome(
   host: Pick<ReplayHost, 'store' | 'applied' | 'emit' | 'settled' | 'folded' | 'announce' | 'env'>,
   def: Def,
   head: OutboxEntry,
-  input: { base: Rec | null; local: Rec | null; remote: Rec | null; ignore: readonly string[] },
+  /** `seen`: the entity's entries whose changes `local` holds, when the decision read it. */
+  input: { base: Rec | null; local: Rec | null; remote: Rec | null; ignore: readonly string[]; seen: ReadonlySet<number> },
   outcome: Outcome,
   strategy: string,
-  /** When the re-sent change may go out: a change meeting conflict after conflict backs off. */
-  notBefore = 0,
+  /** The re-sent change's attempts so far and when it may go out: conflict after conflict backs off. */
+  resend: { notBefore: number; attempts: number } = { notBefore: 0, attempts: 0 },
 ): Promise<void> {
   const at = host.env.clock.now();
   const { base, local, remote } = input;
@@ -562,19 +588,24 @@ export async function applyOutcome(
   }
   const target = outcome.kind === 'remote' ? remote : outcome.value;
   const requeued = (outcome.kind === 'remote' ? [] : requeue(head, target, remote, { key: def.key, version: def.version })).map((e) =>
-    e.seq === head.seq ? { ...e, nextAttemptAt: notBefore } : e,
+    e.seq === head.seq ? { ...e, attempts: resend.attempts, nextAttemptAt: resend.notBefore } : e,
   );
   let decidedElsewhere = false as boolean;
   let replaced: readonly OutboxEntry[] = [];
   const change = await host.store.rewrite(def, head.id, (stored) => {
     // Two senders (no Web Locks) may meet the same conflict: the first decision stands.
     const current = stored.entries.find((e) => e.seq === head.seq);
-    if (current && current.rekeys === head.rekeys) {
-      replaced = stored.entries;
-      return { base: remote, entries: requeued };
+    if (!current || current.rekeys !== head.rekeys) {
+      decidedElsewhere = true;
+      return stored;
     }
-    decidedElsewhere = true;
-    return stored;
+    // The decision replaces what it saw. A change made since (while a resolver decided) and a
+    // quarantined row are not in it: they stay, after it, on the server's version.
+    const stays = (e: OutboxEntry) => e.seq !== head.seq && (isQuarantined(e) || !input.seen.has(e.seq));
+    replaced = stored.entries.filter((e) => !stays(e));
+    const version = remote ? remote[def.version] : null;
+    const later = stored.entries.filter(stays).map((e) => (e.frozen || e.op === 'create' || remote === null ? e : { ...e, baseVersion: version }));
+    return { base: remote, entries: [...requeued, ...later].sort((a, b) => a.seq - b.seq) };
   });
   host.applied(change);
   if (decidedElsewhere) return;

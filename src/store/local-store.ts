@@ -101,8 +101,16 @@ export class LocalStore {
   /** Opens the database and loads the outbox, once. */
   open(): Promise<HarborDB> {
     this.#opening ??= this.#connect().then(async (db) => {
-      await this.#loadOutbox(db);
-      return db;
+      try {
+        await this.#loadOutbox(db);
+        return db;
+      } catch (error) {
+        if (!isClosingError(error) && !isAbortError(error)) throw error;
+        // Closed by the browser before the first load: once more, on a connection that works.
+        const again = await this.#usable(db, 'loading the outbox');
+        await this.#loadOutbox(again);
+        return again;
+      }
     });
     return this.#opening;
   }
@@ -214,7 +222,11 @@ export class LocalStore {
       return await attempt(db, what, body);
     } catch (error) {
       if (!(error instanceof Interrupted)) throw error;
-      // Nothing of it was stored: run once more, on a connection that works.
+      // Aborted on a connection that still works: the writes issued after it have committed
+      // already, so running it again would land it after them (an older change over a newer).
+      if (this.#db === db && !refuses(db)) throw toStorageError(error.cause, what);
+      // The browser closed the connection: nothing of it was stored, and the writes after it
+      // failed alike and are run again in their order. Once more, on a connection that works.
       try {
         return await attempt(await this.#usable(db, what), what, body);
       } catch (again) {

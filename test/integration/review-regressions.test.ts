@@ -1,0 +1,281 @@
+/**
+ * Faults a review of the reliability fixes found, each reproduced first: a change lost or a row
+ * deleted by a conflict decision, writes stored out of call order after an abort, a parked change
+ * whose retry() got one request, an entry starved after a clock step, and a client wedged by a
+ * connection the browser closed before the first outbox load. Server answers come from a stub.
+ */
+import { IDBFactory } from 'fake-indexeddb';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineResource, type ConflictStrategy, type FailedMutation, type SyncStatus } from '../../src/index.js';
+import { device, until, type Device } from '../helpers/harness.js';
+import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
+import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
+import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
+
+const API = 'http://api.test/api';
+const itemSchema = z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() });
+type Item = z.infer<typeof itemSchema>;
+const items = defineResource({ name: 'items', schema: itemSchema });
+
+const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+
+/** A stub API: `route` answers, or 404. Every request is kept with its body. */
+function stubApi(route: (request: Request, url: URL, body: string) => Response | undefined) {
+  const requests: Array<{ method: string; body: string }> = [];
+  const fetchImpl: typeof fetch = async (input, init) => {
+    const request = input instanceof Request ? input : new Request(input, init);
+    const body = request.method === 'GET' ? '' : await request.text();
+    requests.push({ method: request.method, body });
+    return route(request, new URL(request.url), body) ?? json({ error: 'no route' }, 404);
+  };
+  return { fetch: fetchImpl, requests, patches: () => requests.filter((r) => r.method === 'PATCH') };
+}
+
+const latest = <T>(source: { subscribe(next: (value: T) => void): { unsubscribe(): void } }): T => {
+  let value: T | undefined;
+  source.subscribe((v) => (value = v)).unsubscribe();
+  return value as T;
+};
+
+interface OutboxRow {
+  seq: number;
+  id: string;
+  payload: Record<string, unknown> | null;
+}
+interface EntityRow {
+  id: string;
+  view: Item | null;
+}
+
+async function stored(factory: IDBFactory): Promise<{ outbox: OutboxRow[]; entities: EntityRow[] }> {
+  const db = await openRaw(factory, 'harborsync:default');
+  const outbox = await getAllRaw<OutboxRow>(db, 'outbox');
+  const entities = await getAllRaw<EntityRow>(db, 'entities');
+  db.close();
+  return { outbox, entities };
+}
+
+const open: Device[] = [];
+const make = (...args: Parameters<typeof device>) => {
+  const d = device(...args);
+  open.push(d);
+  return d;
+};
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((d) => d.client.close().catch(() => undefined)));
+});
+
+describe('conflict decisions', () => {
+  it('a change made while a resolver decides is kept after the decision, and its wait gets its own answer', async () => {
+    let server: Item = { id: 'a', title: 'A', done: false, version: 1 };
+    const api = stubApi((req, _url, body) => {
+      if (req.method === 'GET') return json([server]);
+      if (api.patches().length === 1) {
+        server = { ...server, done: true, version: 2 };
+        return json(server, 409);
+      }
+      if (req.headers.get('If-Match') !== `"${server.version}"`) return json(server, 412);
+      server = { ...server, ...JSON.parse(body), version: server.version + 1 };
+      return json(server);
+    });
+    let decide!: (choice: 'local') => void;
+    const resolver = (() => new Promise<'local'>((resolve) => (decide = resolve))) as ConflictStrategy;
+    const d = make(API, { fetch: api.fetch, resources: [items], conflicts: resolver });
+    const h = d.client.resource(items);
+    await h.refresh();
+    await h.update('a', { title: 'L1' });
+    void d.client.flush();
+    await until(() => decide !== undefined, 'the resolver asked');
+    const later = h.update('a', { title: 'L2' }, { wait: 'server' });
+    await until(async () => (await h.get('a'))?.title === 'L2', 'the later change shown');
+    decide('local');
+    await expect(later).resolves.toMatchObject({ title: 'L2' });
+    await d.client.flush();
+    expect(server.title).toBe('L2');
+    expect((await stored(d.indexedDB)).outbox).toEqual([]);
+  });
+
+  it.each(['merge', 'server-wins'] as const)('a quarantined row of the entity survives the decision on an earlier change (%s)', async (conflicts) => {
+    let server: Item = { id: 'a', title: 'A', done: false, version: 1 };
+    const api = stubApi((req, _url, body) => {
+      if (req.method === 'GET') return json([server]);
+      if (api.patches().length === 1) {
+        server = { ...server, done: true, version: 2 };
+        return json(server, 409);
+      }
+      server = { ...server, ...JSON.parse(body), version: server.version + 1 };
+      return json(server);
+    });
+    const d = make(API, { fetch: api.fetch, resources: [items] });
+    await d.client.resource(items).refresh();
+    d.online.next(false);
+    await d.client.resource(items).update('a', { title: 'A1' });
+    await d.client.close();
+    const db = await openRaw(d.indexedDB, 'harborsync:default');
+    const tx = db.transaction('outbox', 'readwrite');
+    const row = { baseVersion: 1, key: 'k', rekeys: 0, frozen: false, attempts: 0, firstFailureAt: null, nextAttemptAt: 0, changedAt: 0, state: 'queued', conflict: null, failure: null, origin: 'x' };
+    tx.objectStore('outbox').put({ ...row, seq: 100, r: 'items', id: 'a', op: 'upsert', payload: { title: 'X' } });
+    await committed(tx);
+    db.close();
+    const again = make(API, { fetch: api.fetch, resources: [items], conflicts }, d.indexedDB);
+    await again.client.resource(items).list();
+    await again.client.flush();
+    expect((await stored(d.indexedDB)).outbox.map((r) => r.seq)).toEqual([100]);
+    expect(latest<FailedMutation[]>(again.client.failed$).map((f) => f.error.message)).toEqual([expect.stringMatching(/corrupted outbox entry/)]);
+  });
+
+  it('retry() of a change parked after conflict upon conflict starts its count afresh', async () => {
+    let server: Item = { id: 'a', title: 'A', done: false, version: 1 };
+    let broken = true;
+    let oneMore = false;
+    const api = stubApi((req, _url, body) => {
+      if (req.method === 'GET') return json([server]);
+      if (broken || oneMore) {
+        // Another writer moves the entity on every time: each re-send meets a new version.
+        oneMore = false;
+        server = { ...server, done: !server.done, version: server.version + 1 };
+        return json(server, 412);
+      }
+      server = { ...server, ...JSON.parse(body), version: server.version + 1 };
+      return json(server);
+    });
+    const d = make(API, { fetch: api.fetch, resources: [items], retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 10 } });
+    const h = d.client.resource(items);
+    await h.refresh();
+    await h.update('a', { title: 'L' });
+    for (let i = 0; i < 20 && latest<FailedMutation[]>(d.client.failed$).length === 0; i++) {
+      await d.client.flush();
+      await d.clock.advance(100);
+    }
+    expect(api.patches()).toHaveLength(3);
+    const [parked] = latest<FailedMutation[]>(d.client.failed$);
+    expect(parked!.error.message).toMatch(/gave up after 3 attempts, the last met by a conflict/);
+    broken = false;
+    oneMore = true;
+    await parked!.retry();
+    for (let i = 0; i < 10; i++) {
+      await d.client.flush();
+      await d.clock.advance(100);
+    }
+    // One more ordinary conflict, merged and re-sent: not parked again at once.
+    expect(api.patches()).toHaveLength(5);
+    expect(latest<FailedMutation[]>(d.client.failed$)).toEqual([]);
+    expect(server.title).toBe('L');
+  });
+});
+
+describe('storage', () => {
+  /** Aborts the next read-write transaction (AbortError) while the connection stays usable. */
+  class AbortOnce extends IDBFactory {
+    readonly connections: IDBDatabase[] = [];
+    override open(name: string, version?: number): IDBOpenDBRequest {
+      const request = super.open(name, version);
+      request.addEventListener('success', () => this.connections.push(request.result));
+      return request;
+    }
+    abortNextWrite(): void {
+      for (const db of this.connections) {
+        const original = db.transaction.bind(db);
+        let armed = true;
+        db.transaction = ((...args: Parameters<IDBDatabase['transaction']>) => {
+          const tx = original(...args);
+          if (args[1] !== 'readwrite' || !armed) return tx;
+          armed = false;
+          queueMicrotask(() => (tx as unknown as { _abort(name: string): void })._abort('AbortError'));
+          return tx;
+        }) as IDBDatabase['transaction'];
+      }
+    }
+  }
+
+  it('a write aborted on a connection that still works is not run again after the writes behind it', async () => {
+    const api = stubApi((req) =>
+      req.method === 'GET' ? json([{ id: 'a', title: 'A', done: false, version: 1 }, { id: 'b', title: 'B', done: false, version: 1 }]) : undefined,
+    );
+    const factory = new AbortOnce();
+    const d = make(API, { fetch: api.fetch, resources: [items] }, factory);
+    const h = d.client.resource(items);
+    await h.refresh();
+    d.online.next(false);
+    factory.abortNextWrite();
+    const outcomes = await Promise.allSettled([h.update('a', { title: 'first' }), h.update('a', { title: 'second' }), h.update('b', { title: 'third' })]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'fulfilled', 'fulfilled']);
+    const { outbox, entities } = await stored(factory);
+    expect(outbox.map((r) => [r.id, r.payload])).toEqual([
+      ['a', { title: 'second' }],
+      ['b', { title: 'third' }],
+    ]);
+    expect(entities.find((e) => e.id === 'a')!.view!.title).toBe('second');
+    expect((await h.get('a'))!.title).toBe('second');
+  });
+
+  it('a connection closing before the first outbox load is opened again, like any other', async () => {
+    /** The first connection is closing from the moment it opens (a page suspended as it started). */
+    class ClosingFirst extends IDBFactory {
+      opened = 0;
+      override open(name: string, version?: number): IDBOpenDBRequest {
+        const request = super.open(name, version);
+        const first = this.opened++ === 0;
+        request.addEventListener('success', () => {
+          if (!first) return;
+          request.result.transaction = () => {
+            throw new DOMException('The database connection is closing.', 'InvalidStateError');
+          };
+        });
+        return request;
+      }
+    }
+    const api = stubApi((req) => (req.method === 'GET' ? json([]) : undefined));
+    const factory = new ClosingFirst();
+    const d = make(API, { fetch: api.fetch, resources: [items] }, factory);
+    d.online.next(false);
+    const h = d.client.resource(items);
+    await h.create({ id: 'x', title: 'X', done: false });
+    await h.create({ id: 'y', title: 'Y', done: false });
+    expect(factory.opened).toBe(2);
+    expect(latest<SyncStatus>(d.client.status$)).toMatchObject({ pending: 2, lastError: null });
+    expect((await stored(factory)).outbox.map((r) => r.id)).toEqual(['x', 'y']);
+  });
+});
+
+describe('a clock stepped back', () => {
+  it.each([false, true])('a backed-off entry goes out within the longest wait, even while another tab writes (%s)', async (otherTabWrites) => {
+    const server = new Map<string, Item>([['a', { id: 'a', title: 'A', done: false, version: 1 }]]);
+    let busy = 1;
+    const api = stubApi((req, url, body) => {
+      if (req.method === 'GET') return json([...server.values()]);
+      const id = decodeURIComponent(url.pathname.split('/').pop()!);
+      if (req.method === 'POST') {
+        const created = { ...JSON.parse(body), version: 1 } as Item;
+        server.set(created.id, created);
+        return json(created, 201);
+      }
+      if (id === 'a' && busy-- > 0) return json({ error: 'busy' }, 503);
+      const next = { ...server.get(id)!, ...JSON.parse(body), version: server.get(id)!.version + 1 };
+      server.set(id, next);
+      return json(next);
+    });
+    const shared = { factory: new IDBFactory(), locks: new FakeLocks(), hub: new BroadcastHub(), clock: new ManualClock() };
+    const tab = (seed: number) =>
+      make(API, { fetch: api.fetch, resources: [items], locks: shared.locks, BroadcastChannel: shared.hub.Channel, random: seededRandom(seed) }, shared.factory, shared.clock);
+    const one = tab(1);
+    const two = tab(2);
+    await until(() => latest<SyncStatus>(one.client.status$).leader || latest<SyncStatus>(two.client.status$).leader, 'a leader');
+    const [leader, follower] = latest<SyncStatus>(one.client.status$).leader ? [one, two] : [two, one];
+    await leader.client.resource(items).refresh();
+    await follower.client.resource(items).refresh();
+    await leader.client.resource(items).update('a', { title: 'A1' });
+    await until(() => api.patches().length === 1, 'the first attempt');
+    await shared.clock.advance(10);
+    shared.clock.step(-2 * 24 * 3_600_000);
+    // Six hours, ten minutes at a time; each of the other tab's writes makes this one re-read the outbox.
+    for (let minutes = 0; minutes < 6 * 60 && server.get('a')!.title !== 'A1'; minutes += 10) {
+      if (otherTabWrites && minutes % 30 === 0) await follower.client.resource(items).create({ id: `b${minutes}`, title: 'B', done: false });
+      await shared.clock.advance(10 * 60_000);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(server.get('a')!.title).toBe('A1');
+    expect(api.patches().filter((r) => r.body.includes('A1'))).toHaveLength(2);
+  }, 60_000);
+});
