@@ -178,7 +178,7 @@ class Client implements SyncClient, HandleHost {
       namespace,
       {
         onLost: (error) => this.#storageLost(error),
-        onDeleted: () => this.#forgetLocalData(),
+        onDeleted: () => this.#forgetLocalData('cleared'),
         onBlocked: () => this.#storageFault(new StorageError(`"harborsync:${namespace}" is blocked: another connection (an older tab) does not close it`)),
         onCorrupt: (r, id, detail) =>
           this.emit({ type: 'error', at: this.env.clock.now(), resource: r, error: new StorageError(detail, { resource: r, id }) }),
@@ -294,7 +294,7 @@ class Client implements SyncClient, HandleHost {
         `"harborsync:${this.store.namespace}" was missing and has been created empty: the browser evicted it or the site's data was cleared; changes not yet sent when it went are lost`,
       ),
     );
-    if (reopened) this.#forgetLocalData();
+    if (reopened) this.#forgetLocalData('evicted');
   }
 
   #storageLost(error: StorageError): void {
@@ -404,7 +404,7 @@ class Client implements SyncClient, HandleHost {
     await this.store.destroy();
     // Deleted on purpose: the next start of a fresh database is not an eviction.
     this.#marker.remove();
-    this.#forgetLocalData();
+    this.#forgetLocalData('cleared');
     this.#post({ t: 'cleared' });
   }
 
@@ -842,7 +842,7 @@ class Client implements SyncClient, HandleHost {
           // In arrival order: the hints before it are re-read when this tab's flush() resolves.
           this.#followerFlushes.answered(message.token);
         } else if (message.t === 'cleared') {
-          this.#forgetLocalData();
+          this.#forgetLocalData('cleared');
           await this.store.reloadOutbox().catch(() => undefined);
           this.outboxChanged();
         } else {
@@ -948,13 +948,13 @@ class Client implements SyncClient, HandleHost {
    * each loaded resource is read again from the fresh database, so later changes (of any tab)
    * keep reaching it.
    */
-  #forgetLocalData(): void {
+  #forgetLocalData(by: 'cleared' | 'evicted'): void {
     if (this.#closedError) return;
     // The changes waited for are gone; and the fresh database numbers its entries from 1 again,
     // so a wait left keyed by an old seq would be answered by another change.
     for (const seq of [...this.#waiters.keys()]) {
       const entity = this.#waitedEntities.get(seq);
-      this.settled(seq, { error: new PendingMutationsError(1, { resource: entity?.r, id: entity?.id }) }, true);
+      this.settled(seq, { error: new PendingMutationsError(1, { by, resource: entity?.r, id: entity?.id }) }, true);
     }
     const loaded = [...this.#hydrating.keys()];
     this.#hydrating.clear();

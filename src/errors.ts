@@ -143,17 +143,20 @@ export class StorageError extends HarborSyncError {
 export class PendingMutationsError extends HarborSyncError {
   override name = 'PendingMutationsError' as const;
   readonly pending: number;
-  readonly discarded: boolean;
-  constructor(pending: number, discarded?: ErrorContext) {
+  /** Set on the rejection of a `{ wait: 'server' }` write whose change is gone: how it went. */
+  readonly discarded: 'cleared' | 'evicted' | undefined;
+  constructor(pending: number, discarded?: { by: 'cleared' | 'evicted' } & ErrorContext) {
     super(
       'PENDING_MUTATIONS',
-      discarded
+      discarded?.by === 'cleared'
         ? `${where(discarded)}the change was discarded by clear({ discardPending: true }) before the server confirmed it`
-        : `clear() refused: ${pending} change(s) not yet sent; flush() first or pass { discardPending: true }`,
+        : discarded?.by === 'evicted'
+          ? `${where(discarded)}the change was lost with the local database, which the browser deleted (storage evicted or site data cleared) before the server confirmed it`
+          : `clear() refused: ${pending} change(s) not yet sent; flush() first or pass { discardPending: true }`,
       discarded,
     );
     this.pending = pending;
-    this.discarded = discarded !== undefined;
+    this.discarded = discarded?.by;
   }
 }
 

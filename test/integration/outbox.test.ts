@@ -582,7 +582,7 @@ describe('{ wait: server } on a change that leaves the queue without an answer o
     await d.client.clear({ discardPending: true });
     const { error } = (await settled) as { error: unknown };
     expect(error).toBeInstanceOf(PendingMutationsError);
-    expect(error).toMatchObject({ resource: 'todos', id: 'x', discarded: true, message: expect.stringMatching(/^todos\/x: .*discarded by clear/) });
+    expect(error).toMatchObject({ resource: 'todos', id: 'x', discarded: 'cleared', message: expect.stringMatching(/^todos\/x: .*discarded by clear/) });
     // The fresh database numbers its entries anew: a new change's wait gets its own answer.
     d.online.next(true);
     await expect(h.create({ id: 'y', title: 'Y', done: false }, { wait: 'server' })).resolves.toMatchObject({ id: 'y', version: 1 });

@@ -414,7 +414,7 @@ describe('{ wait: "server" } in a follower', () => {
     await leader.client.clear({ discardPending: true });
     const { error } = (await settled) as { error: unknown };
     expect(error).toBeInstanceOf(PendingMutationsError);
-    expect(error).toMatchObject({ resource: 'todos', id: 'd', discarded: true });
+    expect(error).toMatchObject({ resource: 'todos', id: 'd', discarded: 'cleared' });
   });
 
   it("still resolves when the leader's 'settled' message never arrives (it closed right after committing)", async () => {
