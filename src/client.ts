@@ -763,13 +763,16 @@ class Client implements SyncClient, HandleHost {
         else resolve(outcome.value);
       };
       const remove = () => {
-        const list = this.#waiters.get(seq);
-        if (!list) return;
-        const rest = list.filter((l) => l !== listener);
-        if (rest.length) this.#waiters.set(seq, rest);
-        else {
-          this.#waiters.delete(seq);
-          this.#waitedEntities.delete(seq);
+        // Looked for under every seq: folded() may have moved it to the entry its change went into.
+        for (const [key, list] of this.#waiters) {
+          if (!list.includes(listener)) continue;
+          const rest = list.filter((l) => l !== listener);
+          if (rest.length) this.#waiters.set(key, rest);
+          else {
+            this.#waiters.delete(key);
+            this.#waitedEntities.delete(key);
+          }
+          return;
         }
       };
       if (signal?.aborted) return onAbort();
