@@ -303,9 +303,11 @@ export interface AuthOptions {
 }
 
 export interface RetryOptions {
+  /** The first retry's delay ceiling; each next one doubles it (full jitter). Default 1,000. */
   baseDelayMs?: number;
+  /** The longest delay between two attempts (a `Retry-After` may ask for more, up to 1 h). Default 60,000. */
   maxDelayMs?: number;
-  /** Retryable failures before an entry is parked in `failed$`. Default 10. */
+  /** Failed attempts (retryable answers, or conflicts in a row) before an entry is parked in `failed$`. Default 10. */
   maxAttempts?: number;
   /**
    * Time spent retrying before an entry is parked in `failed$`. Default 24 h. Counted from the
@@ -316,7 +318,10 @@ export interface RetryOptions {
   maxAgeMs?: number;
 }
 
-/** The six calls a transport makes. The default is REST over ky (DESIGN section 2). */
+/**
+ * The calls a transport makes: DESIGN section 2's six (list, delta, one, create, update, remove)
+ * and `query` for on-demand resources. The default is REST over ky.
+ */
 export interface Transport {
   list(resource: ResourceDefinition<object>): Promise<unknown>;
   delta(resource: ResourceDefinition<object>, cursor: string | null): Promise<unknown>;
