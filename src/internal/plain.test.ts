@@ -187,6 +187,17 @@ describe('applyPatch', () => {
 });
 
 describe('unsendableField', () => {
+  it('refuses nesting past a thousand levels by its path, before the stack runs out', () => {
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 100_000; i++) deep = { a: deep };
+    const found = unsendableField({ meta: deep });
+    expect(found?.message).toBe('nests deeper than 1000 levels');
+    expect(found?.field.split('.')).toHaveLength(1000);
+    let fine: Record<string, unknown> = {};
+    for (let i = 0; i < 998; i++) fine = { a: fine };
+    expect(unsendableField({ meta: fine })).toBeNull();
+  });
+
   it('law: JSON values, and records of them, are sendable', () => {
     fc.assert(fc.property(jsonValue, record, (value, rec) => {
       expect(unsendableField(value)).toBeNull();

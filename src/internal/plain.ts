@@ -74,6 +74,9 @@ export function applyPatch(target: Rec, patch: Rec): Rec {
   return result;
 }
 
+/** Deeper plain data is refused rather than walked: no entity needs it, and each level is a stack frame. */
+const MAX_DEPTH = 1_000;
+
 /**
  * The first value in an entity (or patch) that IndexedDB cannot store, or a JSON request cannot
  * carry as it is, with its dotted path; null when there is none. A local write must be both: a
@@ -85,7 +88,8 @@ export function applyPatch(target: Rec, patch: Rec): Rec {
  * of these, and plain objects of these, where an undefined property is an absent one (as in JSON).
  * Refused: functions and symbols (not storable), bigints (JSON.stringify throws), NaN, Infinity
  * and invalid Dates (sent as null), undefined or holes in arrays (sent as null), Maps, Sets,
- * typed arrays, boxed primitives and class instances (sent as `{}` or their own fields), cycles.
+ * typed arrays, boxed primitives and class instances (sent as `{}` or their own fields), cycles,
+ * and nesting deeper than MAX_DEPTH.
  */
 export function unsendableField(value: unknown): { field: string; message: string } | null {
   return unsendableAt(value, '', []);
@@ -110,6 +114,8 @@ function unsendableAt(value: unknown, path: string, ancestors: object[]): { fiel
   const object = value as object;
   if (object instanceof Date) return Number.isNaN(object.getTime()) ? at('holds an invalid Date, which a JSON request carries as null') : null;
   if (ancestors.includes(object)) return at('refers back to an object holding it, which a JSON request cannot carry');
+  // Checked before the stack runs out (a RangeError would name nothing).
+  if (ancestors.length >= MAX_DEPTH) return at(`nests deeper than ${MAX_DEPTH} levels`);
   const inner = (key: string) => (path === '' ? key : `${path}.${key}`);
   ancestors.push(object);
   try {
