@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { HttpError, NetworkError } from '../errors.js';
 import { defineResource } from '../resource.js';
 import { createRestTransport, defaultSearchParams, UnreadableAnswerError } from './rest.js';
+import { handTimers, stalledBody } from '../../test/helpers/hand-timers.js';
 
 const schema = z.object({ id: z.string(), version: z.number() });
 const todos = defineResource({ name: 'todos', schema });
@@ -18,32 +19,6 @@ function fakeFetch(answer: (request: Request) => Response | Promise<Response>) {
   }) as typeof globalThis.fetch;
   return { fetch, requests };
 }
-
-/** Timers the test fires by hand; `pending` counts those neither fired nor cancelled. */
-function handTimers() {
-  const timers = new Set<() => void>();
-  const setTimer = (callback: () => void) => {
-    timers.add(callback);
-    return () => void timers.delete(callback);
-  };
-  const fire = () => {
-    const due = [...timers];
-    timers.clear();
-    for (const callback of due) callback();
-  };
-  return { setTimer, fire, pending: () => timers.size };
-}
-
-/** Headers at once, then part of a JSON body, and then nothing more, never closing. */
-const stalledBody = (status: number) =>
-  new Response(
-    new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.enqueue(new TextEncoder().encode('{"id":"t1","ver'));
-      },
-    }),
-    { status, headers: { 'Content-Type': 'application/json' } },
-  );
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(body === undefined ? null : JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', ...headers } });
@@ -248,7 +223,7 @@ describe('REST transport', () => {
 
   it('gives up on an answer whose body stalls after the headers, write or pull, within timeoutMs', async () => {
     const timers = handTimers();
-    const { fetch } = fakeFetch((r) => stalledBody(r.method === 'POST' ? 201 : 200));
+    const { fetch } = fakeFetch((r) => stalledBody(r.method === 'POST' ? 201 : 200, '{"id":"t1","ver'));
     const transport = createRestTransport({ baseUrl: 'https://api.test', fetch, auth: undefined, timeoutMs: 5000, setTimer: timers.setTimer });
     for (const call of [() => transport.create(todos, { id: 't1' }, 'k'), () => transport.delta(todos, 'c1')]) {
       const outcome = call().catch((e: unknown) => e);

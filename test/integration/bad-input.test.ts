@@ -24,6 +24,7 @@ import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
 import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
 import { OPEN_TIMEOUT_MS } from '../../src/store/db.js';
 import { createRestTransport } from '../../src/transport/rest.js';
+import { handTimers, stalledBody } from '../helpers/hand-timers.js';
 
 const API = 'http://api.test/api';
 const open: Device[] = [];
@@ -141,35 +142,10 @@ class KillableFactory extends IDBFactory {
 
 /** The REST transport over `fetchImpl`, its deadline timers fired by hand with `fire()`. */
 function handTimedTransport(fetchImpl: typeof fetch, timeoutMs: number) {
-  const timers = new Set<() => void>();
-  const transport = createRestTransport({
-    baseUrl: API,
-    fetch: fetchImpl,
-    auth: undefined,
-    timeoutMs,
-    setTimer: (callback) => {
-      timers.add(callback);
-      return () => void timers.delete(callback);
-    },
-  });
-  const fire = () => {
-    const due = [...timers];
-    timers.clear();
-    for (const callback of due) callback();
-  };
-  return { transport, fire, pending: () => timers.size };
+  const { setTimer, fire, pending } = handTimers();
+  const transport = createRestTransport({ baseUrl: API, fetch: fetchImpl, auth: undefined, timeoutMs, setTimer });
+  return { transport, fire, pending };
 }
-
-/** Headers at once, then part of a JSON body, and then nothing more, never closing. */
-const stalledBody = (status: number) =>
-  new Response(
-    new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.enqueue(new TextEncoder().encode('{"id":"a","ti'));
-      },
-    }),
-    { status, headers: { 'content-type': 'application/json' } },
-  );
 
 const schemaErrors = (d: Device) => d.events.filter((e): e is Extract<SyncEvent, { type: 'schemaError' }> => e.type === 'schemaError');
 
@@ -320,7 +296,7 @@ describe('server answers to pulls', () => {
   it('an answer whose body stalls after its headers rejects refresh() with a NetworkError after timeoutMs; the cursor and cache stay', async () => {
     let stall = false;
     const api = stubApi((_req, url) =>
-      url.pathname === '/api/todos' ? (stall ? stalledBody(200) : json({ items: [{ id: 't1', title: 'A', done: false, version: 1 }], deleted: [], cursor: '5' })) : undefined,
+      url.pathname === '/api/todos' ? (stall ? stalledBody(200, '{"id":"a","ti') : json({ items: [{ id: 't1', title: 'A', done: false, version: 1 }], deleted: [], cursor: '5' })) : undefined,
     );
     const net = handTimedTransport(api.fetch, 5000);
     const d = make(API, { transport: net.transport });
@@ -414,7 +390,7 @@ describe('server answers to writes', () => {
       const row = JSON.parse(body) as Todo;
       if (row.id === 'a' && stall) {
         stall = false;
-        return stalledBody(201);
+        return stalledBody(201, '{"id":"a","ti');
       }
       return json({ ...row, version: 1 }, 201);
     });
