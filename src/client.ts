@@ -626,15 +626,17 @@ class Client implements SyncClient, HandleHost {
     if (!current || current.state !== 'conflict' || !current.conflict) return;
     const { base, remote, fields } = current.conflict;
     // The local side is the view now: changes queued after the conflict was parked belong to it,
-    // and the decision replaces the entity's whole queue.
-    const stored = (await this.store.loadRecords(entry.r, [entry.id])).get(entry.id);
-    const seen = new Set(this.store.outbox.entriesOf(entry.r, entry.id).map((e) => e.seq));
-    const local = stored ? stored.view : current.conflict.local;
-    const input = { op: current.op, base, local, remote, ignore: [def.version], seen };
-    const outcome = await checkDecision(def, fromDecision(choice, input, fields));
-    // Refused like a local write: nothing changes, the conflict stays for another decision.
-    if ('issues' in outcome) throw new ValidationError(outcome.issues, { resource: entry.r, id: entry.id });
-    await applyOutcome(this.#replayHostBase(), def, current, input, outcome, 'manual');
+    // and the decision replaces the entries read with it. Should one of them change before the
+    // decision is stored (a write merged into it), the choice is applied again to what is stored.
+    for (let round = 0; round < 3; round++) {
+      const { record, entries } = await this.store.loadEntity(entry.r, entry.id);
+      const local = record ? record.view : current.conflict.local;
+      const input = { op: current.op, base, local, remote, ignore: [def.version], seen: new Map(entries.map((e) => [e.seq, e])) };
+      const outcome = await checkDecision(def, fromDecision(choice, input, fields));
+      // Refused like a local write: nothing changes, the conflict stays for another decision.
+      if ('issues' in outcome) throw new ValidationError(outcome.issues, { resource: entry.r, id: entry.id });
+      if ((await applyOutcome(this.#replayHostBase(), def, current, input, outcome, 'manual')) !== 'stale') break;
+    }
     this.#replayer.wake();
   }
 

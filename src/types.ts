@@ -181,7 +181,8 @@ export interface WriteOptions {
    *   decision (`'server-wins'`, `resolve('remote')`), the server's entity;
    * - a create cancelled by a `delete()` before it was sent: `undefined`, as the delete resolves;
    * - discarded by `clear({ discardPending: true })` in any tab: rejects with
-   *   `PendingMutationsError` (`discarded: true`); `close()`: rejects with `ClosedError`.
+   *   `PendingMutationsError` (`discarded: 'cleared'`; `'evicted'` when the browser deleted the
+   *   database); `close()`: rejects with `ClosedError`.
    *
    * An update that changes nothing waits for the entity's last pending change shown, which holds
    * its values (through `conflicts$` or `failed$` until decided, retried or discarded: then the

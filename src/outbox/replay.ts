@@ -5,6 +5,7 @@ import type { LocalStore, ViewChange } from '../store/local-store.js';
 import type { ConflictStrategy, ResourceDefinition, SyncEvent, Transport } from '../types.js';
 import { boundedDeadline, failingForMs, longestRetryDelayMs, parseRetryAfter, retryDelay } from './backoff.js';
 import { normalizeId } from '../internal/ids.js';
+import { deepEqual } from '../internal/plain.js';
 import { referrersOf, waitsForId } from './remap.js';
 import { idempotencyKey, isQuarantined, type EntryFailure, type OutboxEntry } from './entry.js';
 import { entityKey } from './outbox-memory.js';
@@ -528,36 +529,50 @@ export class Replayer {
     const host = this.#host;
     const ignore = [def.version];
     if (remoteMatchesIntent(entry, remote, ignore)) return this.#succeed(def, entry, remote);
-    // Each decision re-sends against the version the server just named. A server whose If-Match
-    // never matches that version (one that compares weak tags, or rewrites versions) would meet
-    // every re-send with another conflict: a conflict counts as a failed attempt of the change, so
-    // re-sends back off and are bounded like retries (a user's decision or retry() starts afresh).
-    const attempts = entry.attempts + 1;
-    if (attempts >= host.options.maxAttempts) {
-      const message = `gave up after ${attempts} attempts, the last met by a conflict (does the server's If-Match match the version it answers with?): ${error.message}`;
-      return this.#park(def, entry, { status: error.status, message, body: error.body, rejected: false }, error);
-    }
-    const notBefore = entry.attempts === 0 ? 0 : host.env.clock.now() + retryDelay(attempts, host.env.random(), host.options, null);
-    const record = (await host.store.loadRecords(entry.r, [entry.id])).get(entry.id);
-    // The changes the local view holds; one made while the strategy decides is kept after the decision.
-    const seen = new Set(host.store.outbox.entriesOf(entry.r, entry.id).map((e) => e.seq));
-    const local = record?.view ?? null;
-    // The state the change was made on, even if a pull rebased the view on a newer one since.
-    const base = record ? (record.origin !== undefined ? record.origin : record.base) : null;
-    const input = { op: entry.op, base, local, remote, ignore, seen };
-    const fields = conflictFields(input);
     const strategy = host.strategy(def);
-    const decided = await decide(strategy, input, { resource: entry.r, id: entry.id, op: entry.op, base: input.base, local, remote, fields });
-    const outcome = await checkDecision(def, decided);
-    if ('issues' in outcome) {
-      // A resolver's value is a local write and must pass the schema; an invalid one is never
-      // sent: the conflict waits in conflicts$ for a decision, as under 'manual'.
-      const error = new ValidationError(outcome.issues, { resource: entry.r, id: entry.id });
-      host.emit({ type: 'error', at: host.env.clock.now(), resource: entry.r, error });
-      return applyOutcome(host, def, entry, input, { kind: 'park', fields }, 'function');
+    // A decision made on a view that changed before it was stored (a write while a resolver
+    // decided, merged into a queued entry) is made again on what is stored now.
+    for (let round = 0; round < DECISION_ROUNDS; round++) {
+      const { record, entries } = await host.store.loadEntity(entry.r, entry.id);
+      const local = record?.view ?? null;
+      // The state the change was made on, even if a pull rebased the view on a newer one since.
+      const base = record ? (record.origin !== undefined ? record.origin : record.base) : null;
+      const input = { op: entry.op, base, local, remote, ignore, seen: new Map(entries.map((e) => [e.seq, e])) };
+      const fields = conflictFields(input);
+      const decided = await decide(strategy, input, { resource: entry.r, id: entry.id, op: entry.op, base: input.base, local, remote, fields });
+      const outcome = await checkDecision(def, decided);
+      if ('issues' in outcome) {
+        // A resolver's value is a local write and must pass the schema; an invalid one is never
+        // sent: the conflict waits in conflicts$ for a decision, as under 'manual'.
+        const invalid = new ValidationError(outcome.issues, { resource: entry.r, id: entry.id });
+        host.emit({ type: 'error', at: host.env.clock.now(), resource: entry.r, error: invalid });
+        await applyOutcome(host, def, entry, input, { kind: 'park', fields }, 'function');
+        return;
+      }
+      // Each re-send goes against the version the server just named. A server whose If-Match
+      // never matches it (one that compares weak tags, or rewrites versions) would meet every
+      // re-send with another conflict: a conflict that re-sends counts as a failed attempt, so
+      // re-sends back off and are bounded like retries (resolve() or retry() start afresh).
+      const attempts = entry.attempts + 1;
+      if (resends(def, entry, outcome, remote) && attempts >= host.options.maxAttempts) {
+        const message = `gave up after ${attempts} attempts, the last met by a conflict (does the server's If-Match match the version it answers with?): ${error.message}`;
+        return this.#park(def, entry, { status: error.status, message, body: error.body, rejected: false }, error);
+      }
+      const notBefore = entry.attempts === 0 ? 0 : host.env.clock.now() + retryDelay(attempts, host.env.random(), host.options, null);
+      const applied = await applyOutcome(host, def, entry, input, outcome, typeof strategy === 'function' ? 'function' : strategy, { notBefore, attempts });
+      if (applied !== 'stale') return;
     }
-    await applyOutcome(host, def, entry, input, outcome, typeof strategy === 'function' ? 'function' : strategy, { notBefore, attempts });
+    // Changed under every decision: the change goes out again as it was, and meets the conflict anew.
+    await this.#retry(def, entry, error, null);
   }
+}
+
+/** Decisions made again when the entity changed under them, before the change is simply retried. */
+const DECISION_ROUNDS = 3;
+
+/** Whether an outcome sends the conflicted change again (rather than dropping or parking it). */
+function resends(def: Def, head: OutboxEntry, outcome: Outcome, remote: Rec | null): boolean {
+  return outcome.kind === 'target' && requeue(head, outcome.value, remote, { key: def.key, version: def.version }).length > 0;
 }
 
 /** Commits a conflict outcome; shared by the replay loop and Conflict.resolve(). */
@@ -565,13 +580,13 @@ export async function applyOutcome(
   host: Pick<ReplayHost, 'store' | 'applied' | 'emit' | 'settled' | 'folded' | 'announce' | 'env'>,
   def: Def,
   head: OutboxEntry,
-  /** `seen`: the entity's entries whose changes `local` holds, when the decision read it. */
-  input: { base: Rec | null; local: Rec | null; remote: Rec | null; ignore: readonly string[]; seen: ReadonlySet<number> },
+  /** `seen`: the entity's entries as stored when `local` was read with them. */
+  input: { base: Rec | null; local: Rec | null; remote: Rec | null; ignore: readonly string[]; seen: ReadonlyMap<number, OutboxEntry> },
   outcome: Outcome,
   strategy: string,
   /** The re-sent change's attempts so far and when it may go out: conflict after conflict backs off. */
   resend: { notBefore: number; attempts: number } = { notBefore: 0, attempts: 0 },
-): Promise<void> {
+): Promise<'stale' | undefined> {
   const at = host.env.clock.now();
   const { base, local, remote } = input;
   if (outcome.kind === 'park') {
@@ -584,19 +599,25 @@ export async function applyOutcome(
     // A write awaiting the server learns now; resolving the conflict later does not revive the wait.
     host.settled(head.seq, { error: new ConflictError(outcome.fields, { resource: head.r, id: head.id }) });
     host.announce();
-    return;
+    return undefined;
   }
   const target = outcome.kind === 'remote' ? remote : outcome.value;
   const requeued = (outcome.kind === 'remote' ? [] : requeue(head, target, remote, { key: def.key, version: def.version })).map((e) =>
     e.seq === head.seq ? { ...e, attempts: resend.attempts, nextAttemptAt: resend.notBefore } : e,
   );
   let decidedElsewhere = false as boolean;
+  let stale = false as boolean;
   let replaced: readonly OutboxEntry[] = [];
   const change = await host.store.rewrite(def, head.id, (stored) => {
     // Two senders (no Web Locks) may meet the same conflict: the first decision stands.
     const current = stored.entries.find((e) => e.seq === head.seq);
     if (!current || current.rekeys !== head.rekeys) {
       decidedElsewhere = true;
+      return stored;
+    }
+    // An entry the decision saw has changed since (a write merged into it): the decision is stale.
+    if (stored.entries.some((e) => e.seq !== head.seq && input.seen.has(e.seq) && !deepEqual(input.seen.get(e.seq), e))) {
+      stale = true;
       return stored;
     }
     // The decision replaces what it saw. A change made since (while a resolver decided) and a
@@ -608,7 +629,8 @@ export async function applyOutcome(
     return { base: remote, entries: [...requeued, ...later].sort((a, b) => a.seq - b.seq) };
   });
   host.applied(change);
-  if (decidedElsewhere) return;
+  if (stale) return 'stale';
+  if (decidedElsewhere) return undefined;
   host.emit({
     type: 'resolved',
     at,
@@ -625,4 +647,5 @@ export async function applyOutcome(
     else if (entry.seq !== head.seq) host.folded(entry.seq, head.seq);
   }
   host.announce();
+  return undefined;
 }

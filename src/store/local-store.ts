@@ -324,6 +324,16 @@ export class LocalStore {
     });
   }
 
+  /** One entity's record and its queued entries, read together: what a conflict decision works on. */
+  loadEntity(r: string, id: string): Promise<{ record: EntityRecord | undefined; entries: OutboxEntry[] }> {
+    return this.#read(`loading ${r}/${id}`, async (db) => {
+      const tx = db.transaction(['entities', 'outbox'], 'readonly');
+      const [record, entries] = await Promise.all([tx.objectStore('entities').get([r, id]), tx.objectStore('outbox').index('entity').getAll([r, id])]);
+      await tx.done;
+      return { record: isEntityRecord(record) ? record : undefined, entries: entries.map(asEntry) };
+    });
+  }
+
   async getMeta<T>(key: string): Promise<T | undefined> {
     return (await this.#read(`reading "${key}"`, (db) => db.get('meta', key))) as T | undefined;
   }

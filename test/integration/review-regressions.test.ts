@@ -21,13 +21,13 @@ const items = defineResource({ name: 'items', schema: itemSchema });
 const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
 /** A stub API: `route` answers, or 404. Every request is kept with its body. */
-function stubApi(route: (request: Request, url: URL, body: string) => Response | undefined) {
+function stubApi(route: (request: Request, url: URL, body: string) => Response | undefined | Promise<Response | undefined>) {
   const requests: Array<{ method: string; body: string }> = [];
   const fetchImpl: typeof fetch = async (input, init) => {
     const request = input instanceof Request ? input : new Request(input, init);
     const body = request.method === 'GET' ? '' : await request.text();
     requests.push({ method: request.method, body });
-    return route(request, new URL(request.url), body) ?? json({ error: 'no route' }, 404);
+    return (await route(request, new URL(request.url), body)) ?? json({ error: 'no route' }, 404);
   };
   return { fetch: fetchImpl, requests, patches: () => requests.filter((r) => r.method === 'PATCH') };
 }
@@ -94,6 +94,105 @@ describe('conflict decisions', () => {
     await d.client.flush();
     expect(server.title).toBe('L2');
     expect((await stored(d.indexedDB)).outbox).toEqual([]);
+  });
+
+  it('a write merged into an entry the decision saw makes the decision again, on what is stored', async () => {
+    let server: Item = { id: 'a', title: 'A', done: false, version: 1 };
+    let answer!: () => void;
+    const held = new Promise<void>((resolve) => (answer = resolve));
+    const api = stubApi(async (req, _url, body) => {
+      if (req.method === 'GET') return json([server]);
+      if (api.patches().length === 1) {
+        await held;
+        server = { ...server, version: 2 };
+        return json(server, 409);
+      }
+      if (req.headers.get('If-Match') !== `"${server.version}"`) return json(server, 412);
+      server = { ...server, ...JSON.parse(body), version: server.version + 1 };
+      return json(server);
+    });
+    // The first decision waits for the test; any asked again decides at once.
+    let decide: ((choice: 'local') => void) | undefined;
+    let asked = 0;
+    const resolver = (() => (asked++ === 0 ? new Promise<'local'>((resolve) => (decide = resolve)) : 'local')) as ConflictStrategy;
+    const d = make(API, { fetch: api.fetch, resources: [items], conflicts: resolver });
+    const h = d.client.resource(items);
+    await h.refresh();
+    await h.update('a', { title: 'L1' });
+    void d.client.flush();
+    await until(() => api.patches().length === 1, 'the first request out');
+    await h.update('a', { done: true }); // queued behind the request in flight
+    answer();
+    await until(() => decide !== undefined, 'the resolver asked');
+    // Merged into the queued entry the decision read.
+    const later = h.update('a', { title: 'L3' }, { wait: 'server' });
+    await until(async () => (await h.get('a'))?.title === 'L3', 'the later change shown');
+    decide!('local');
+    await expect(later).resolves.toMatchObject({ title: 'L3', done: true });
+    await d.client.flush();
+    expect(asked).toBe(2);
+    expect(server).toMatchObject({ title: 'L3', done: true });
+  });
+
+  it("another tab's change stored but not heard of yet is in the decision, and is not sent again after it", async () => {
+    let server: Item = { id: 'a', title: 'A', done: false, version: 1 };
+    let answer!: () => void;
+    const held = new Promise<void>((resolve) => (answer = resolve));
+    const api = stubApi(async (req, _url, body) => {
+      if (req.method === 'GET') return json([server]);
+      if (api.patches().length === 1) {
+        await held;
+        server = { ...server, title: 'S', version: 2 };
+        return json(server, 409);
+      }
+      server = { ...server, ...JSON.parse(body), version: server.version + 1 };
+      return json(server);
+    });
+    // The decision: the local title, but done stays false.
+    const resolver = ((context: { local: Item | null }) => ({ value: { ...context.local!, done: false } })) as unknown as ConflictStrategy;
+    const shared = { factory: new IDBFactory(), locks: new FakeLocks(), hub: new BroadcastHub(), clock: new ManualClock() };
+    const tab = (seed: number) =>
+      make(API, { fetch: api.fetch, resources: [items], conflicts: resolver, locks: shared.locks, BroadcastChannel: shared.hub.Channel, random: seededRandom(seed) }, shared.factory, shared.clock);
+    const one = tab(1);
+    const two = tab(2);
+    await until(() => latest<SyncStatus>(one.client.status$).leader || latest<SyncStatus>(two.client.status$).leader, 'a leader');
+    const [leader, follower] = latest<SyncStatus>(one.client.status$).leader ? [one, two] : [two, one];
+    await leader.client.resource(items).refresh();
+    await follower.client.resource(items).refresh();
+    await leader.client.resource(items).update('a', { title: 'L1' });
+    await until(() => api.patches().length === 1, 'the first request out');
+    // The follower's hint is late: the leader decides before it arrives.
+    shared.hub.drop = (data) => (data as { t?: string }).t === 'changed';
+    await follower.client.resource(items).update('a', { done: true });
+    answer();
+    await until(() => api.patches().length >= 2, 'the re-send');
+    shared.hub.drop = () => false;
+    for (let i = 0; i < 5; i++) {
+      await shared.clock.advance(1000);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(api.patches()).toHaveLength(2);
+    expect(server).toMatchObject({ title: 'L1', done: false });
+  }, 30_000);
+
+  it.each([1, 2])('with maxAttempts %i, a conflict the strategy drops is decided, not parked', async (maxAttempts) => {
+    let server: Item = { id: 'a', title: 'A', done: false, version: 1 };
+    const api = stubApi((req) => {
+      if (req.method === 'GET') return json([server]);
+      if (maxAttempts === 2 && api.patches().length === 1) return json({ error: 'busy' }, 503);
+      server = { ...server, title: 'S', version: 2 };
+      return json(server, 409);
+    });
+    const d = make(API, { fetch: api.fetch, resources: [items], conflicts: 'server-wins', retry: { maxAttempts, baseDelayMs: 1, maxDelayMs: 1 } });
+    const h = d.client.resource(items);
+    await h.refresh();
+    await h.update('a', { title: 'L' });
+    for (let i = 0; i < 5; i++) {
+      await d.client.flush();
+      await d.clock.advance(10);
+    }
+    expect(latest<FailedMutation[]>(d.client.failed$)).toEqual([]);
+    expect((await h.get('a'))!.title).toBe('S');
   });
 
   it.each(['merge', 'server-wins'] as const)('a quarantined row of the entity survives the decision on an earlier change (%s)', async (conflicts) => {
