@@ -66,19 +66,32 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((d) => d.client.close().catch(() => undefined)));
 });
 
+/**
+ * One item on a stub server whose first PATCH meets a conflict: another writer made `moved` of
+ * it meanwhile. With `held`, that answer waits for `answer()`. Later PATCHes apply, checked
+ * against If-Match.
+ */
+function conflictingServer(moved: (item: Item) => Item, { held = false } = {}) {
+  const state = { item: { id: 'a', title: 'A', done: false, version: 1 } as Item };
+  let answer = () => undefined as void;
+  const gate = held ? new Promise<void>((resolve) => (answer = resolve)) : Promise.resolve();
+  const api = stubApi(async (req, _url, body) => {
+    if (req.method === 'GET') return json([state.item]);
+    if (api.patches().length === 1) {
+      await gate;
+      state.item = moved(state.item);
+      return json(state.item, 409);
+    }
+    if (req.headers.get('If-Match') !== `"${state.item.version}"`) return json(state.item, 412);
+    state.item = { ...state.item, ...JSON.parse(body), version: state.item.version + 1 };
+    return json(state.item);
+  });
+  return { api, state, answer: () => answer() };
+}
+
 describe('conflict decisions', () => {
   it('a change made while a resolver decides is kept after the decision, and its wait gets its own answer', async () => {
-    let server: Item = { id: 'a', title: 'A', done: false, version: 1 };
-    const api = stubApi((req, _url, body) => {
-      if (req.method === 'GET') return json([server]);
-      if (api.patches().length === 1) {
-        server = { ...server, done: true, version: 2 };
-        return json(server, 409);
-      }
-      if (req.headers.get('If-Match') !== `"${server.version}"`) return json(server, 412);
-      server = { ...server, ...JSON.parse(body), version: server.version + 1 };
-      return json(server);
-    });
+    const { api, state } = conflictingServer((item) => ({ ...item, done: true, version: 2 }));
     let decide!: (choice: 'local') => void;
     const resolver = (() => new Promise<'local'>((resolve) => (decide = resolve))) as ConflictStrategy;
     const d = make(API, { fetch: api.fetch, resources: [items], conflicts: resolver });
@@ -92,25 +105,12 @@ describe('conflict decisions', () => {
     decide('local');
     await expect(later).resolves.toMatchObject({ title: 'L2' });
     await d.client.flush();
-    expect(server.title).toBe('L2');
+    expect(state.item.title).toBe('L2');
     expect((await stored(d.indexedDB)).outbox).toEqual([]);
   });
 
   it('a write merged into an entry the decision saw makes the decision again, on what is stored', async () => {
-    let server: Item = { id: 'a', title: 'A', done: false, version: 1 };
-    let answer!: () => void;
-    const held = new Promise<void>((resolve) => (answer = resolve));
-    const api = stubApi(async (req, _url, body) => {
-      if (req.method === 'GET') return json([server]);
-      if (api.patches().length === 1) {
-        await held;
-        server = { ...server, version: 2 };
-        return json(server, 409);
-      }
-      if (req.headers.get('If-Match') !== `"${server.version}"`) return json(server, 412);
-      server = { ...server, ...JSON.parse(body), version: server.version + 1 };
-      return json(server);
-    });
+    const { api, state, answer } = conflictingServer((item) => ({ ...item, version: 2 }), { held: true });
     // The first decision waits for the test; any asked again decides at once.
     let decide: ((choice: 'local') => void) | undefined;
     let asked = 0;
@@ -131,23 +131,11 @@ describe('conflict decisions', () => {
     await expect(later).resolves.toMatchObject({ title: 'L3', done: true });
     await d.client.flush();
     expect(asked).toBe(2);
-    expect(server).toMatchObject({ title: 'L3', done: true });
+    expect(state.item).toMatchObject({ title: 'L3', done: true });
   });
 
   it("another tab's change stored but not heard of yet is in the decision, and is not sent again after it", async () => {
-    let server: Item = { id: 'a', title: 'A', done: false, version: 1 };
-    let answer!: () => void;
-    const held = new Promise<void>((resolve) => (answer = resolve));
-    const api = stubApi(async (req, _url, body) => {
-      if (req.method === 'GET') return json([server]);
-      if (api.patches().length === 1) {
-        await held;
-        server = { ...server, title: 'S', version: 2 };
-        return json(server, 409);
-      }
-      server = { ...server, ...JSON.parse(body), version: server.version + 1 };
-      return json(server);
-    });
+    const { api, state, answer } = conflictingServer((item) => ({ ...item, title: 'S', version: 2 }), { held: true });
     // The decision: the local title, but done stays false.
     const resolver = ((context: { local: Item | null }) => ({ value: { ...context.local!, done: false } })) as unknown as ConflictStrategy;
     const shared = { factory: new IDBFactory(), locks: new FakeLocks(), hub: new BroadcastHub(), clock: new ManualClock() };
@@ -172,7 +160,7 @@ describe('conflict decisions', () => {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     expect(api.patches()).toHaveLength(2);
-    expect(server).toMatchObject({ title: 'L1', done: false });
+    expect(state.item).toMatchObject({ title: 'L1', done: false });
   }, 30_000);
 
   it.each([1, 2])('with maxAttempts %i, a conflict the strategy drops is decided, not parked', async (maxAttempts) => {
@@ -196,16 +184,7 @@ describe('conflict decisions', () => {
   });
 
   it.each(['merge', 'server-wins'] as const)('a quarantined row of the entity survives the decision on an earlier change (%s)', async (conflicts) => {
-    let server: Item = { id: 'a', title: 'A', done: false, version: 1 };
-    const api = stubApi((req, _url, body) => {
-      if (req.method === 'GET') return json([server]);
-      if (api.patches().length === 1) {
-        server = { ...server, done: true, version: 2 };
-        return json(server, 409);
-      }
-      server = { ...server, ...JSON.parse(body), version: server.version + 1 };
-      return json(server);
-    });
+    const { api } = conflictingServer((item) => ({ ...item, done: true, version: 2 }));
     const d = make(API, { fetch: api.fetch, resources: [items] });
     await d.client.resource(items).refresh();
     d.online.next(false);
