@@ -249,7 +249,10 @@ export interface ResourceOptions<S extends StandardSchemaV1<unknown, object>> {
   references?: Record<string, string>;
   /** 'on-demand': `query$` fetches only what it shows. Default 'all'. */
   load?: 'all' | 'on-demand';
-  /** On-demand: entities kept beyond live queries' needs. Default 50,000. */
+  /**
+   * On-demand: the most entities kept, counting every cached one; past it, those no live query
+   * shows and no pending change holds are evicted, least recently shown first. Default 50,000.
+   */
   cacheLimit?: number;
   /** On-demand: another query dialect for the request's search parameters. */
   toSearchParams?: (query: PushedQuery) => URLSearchParams;
