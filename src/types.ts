@@ -292,7 +292,11 @@ export type EntityOf<R> = R extends ResourceDefinition<infer T> ? T : never;
  * }
  */
 export interface AuthOptions {
-  /** Called before each request; null or undefined sends no `Authorization`. */
+  /**
+   * Called before each request; null or undefined sends no `Authorization`. Throwing (no session)
+   * sends nothing and pauses replay (`paused: 'unauthorized'`) until `resume()`, with
+   * `status$.lastError` a 401 `HttpError` whose `cause` is what it threw; nothing is dropped or parked.
+   */
   getToken: () => string | null | undefined | Promise<string | null | undefined>;
   /**
    * Called once on a `401` (one call shared by every request refused at once), then the request

@@ -160,7 +160,14 @@ export function createRestTransport(options: RestOptions): Transport {
     retried = false,
   ): Promise<unknown> {
     const headers: Record<string, string> = { Accept: 'application/json', ...init.headers };
-    const bearer = url.origin === base.origin ? await token() : undefined;
+    let bearer: string | null | undefined;
+    try {
+      bearer = url.origin === base.origin ? await token() : undefined;
+    } catch (cause) {
+      // No token to send: the app must sign in again. A 401, so replay pauses as unauthorized.
+      const detail = `getToken() failed: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)}`;
+      throw new HttpError({ status: 401, method, url: url.pathname, detail }, { ...context, cause });
+    }
     if (bearer) headers['Authorization'] = `Bearer ${bearer}`;
     const { response, text } = await exchange(method, url, headers, init, context);
     if (response.status === 401 && !retried && options.auth?.refreshToken) {

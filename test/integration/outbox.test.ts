@@ -235,6 +235,34 @@ describe('delivery', () => {
     expect(await new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe())).toMatchObject({ paused: null, pending: 0 });
   });
 
+  it('a getToken() that throws pauses replay as unauthorized, naming it: nothing sent, parked or retried, resume() continues', async () => {
+    let signedOut = true;
+    const d = make(suite.server.apiUrl, {
+      auth: {
+        getToken: () => {
+          if (signedOut) throw new Error('login required');
+          return 'demo-alice';
+        },
+      },
+      retry: { baseDelayMs: 10, maxDelayMs: 10 },
+    });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    for (let i = 0; i < 12; i++) {
+      await d.clock.advance(20);
+      await d.client.flush();
+    }
+    const status = await new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe());
+    expect(status).toMatchObject({ paused: 'unauthorized', pending: 1, failed: 0 });
+    expect(status.lastError).toMatchObject({ status: 401, cause: { message: 'login required' } });
+    expect(status.lastError!.message).toMatch(/getToken\(\) failed: Error: login required/);
+    expect(d.events.filter((e) => e.type === 'retrying' || e.type === 'failed' || e.type === 'error')).toEqual([]);
+    expect(await ledger()).toEqual([]);
+    signedOut = false;
+    d.client.resume();
+    await d.client.flush();
+    expect(await ledger()).toHaveLength(1);
+  });
+
   it('a refreshToken() that throws pauses replay as unauthorized, naming it: nothing parked, no retries, resume() continues', async () => {
     let refreshes = 0;
     let sessionOver = true;
