@@ -12,7 +12,7 @@ import { normalizeId } from './internal/ids.js';
 import { deepEqual } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
 import { isQuarantined, type OutboxEntry } from './outbox/entry.js';
-import { Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
+import { DECISION_ROUNDS, Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
 import { checkDecision, fromDecision } from './conflict/resolve.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
 import { databaseMarker, type DatabaseMarker } from './store/marker.js';
@@ -628,7 +628,7 @@ class Client implements SyncClient, HandleHost {
     // The local side is the view now: changes queued after the conflict was parked belong to it,
     // and the decision replaces the entries read with it. Should one of them change before the
     // decision is stored (a write merged into it), the choice is applied again to what is stored.
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < DECISION_ROUNDS; round++) {
       const { record, entries } = await this.store.loadEntity(entry.r, entry.id);
       const local = record ? record.view : current.conflict.local;
       const input = { op: current.op, base, local, remote, ignore: [def.version], seen: new Map(entries.map((e) => [e.seq, e])) };

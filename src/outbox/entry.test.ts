@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { outboxEntry as entry } from '../../test/helpers/outbox-entry.js';
-import { asEntry, entryDefect, foldView, isQuarantined } from './entry.js';
+import { asEntry, entryDefect, foldView, isQuarantined, onServerState } from './entry.js';
 
 const base = { id: 'a', title: 'A', version: 1 };
 
@@ -61,5 +61,17 @@ describe('asEntry', () => {
     // Read back as stored (a rewrite puts it), it stays quarantined, the row it came from kept.
     expect(asEntry(structuredClone(quarantined))).toEqual(quarantined);
     expect(foldView({ id: 'a', title: 'A' }, [quarantined])).toEqual({ id: 'a', title: 'A' });
+  });
+});
+
+describe('onServerState', () => {
+  it('sends an unsent change against the new server version; a create, a frozen change and one after a deletion keep theirs', () => {
+    const update = entry({ baseVersion: 1 });
+    expect(onServerState(update, { id: 'a', version: 3 }, 'version')).toEqual({ ...update, baseVersion: 3 });
+    expect(onServerState(update, { id: 'a', version: 1 }, 'version')).toBe(update);
+    for (const kept of [entry({ op: 'create', payload: { id: 'a' }, baseVersion: null }), entry({ frozen: true }), update]) {
+      const base = kept === update ? null : { id: 'a', version: 3 };
+      expect(onServerState(kept, base, 'version')).toBe(kept);
+    }
   });
 });

@@ -109,6 +109,16 @@ export function asEntry(row: unknown): OutboxEntry {
   };
 }
 
+/**
+ * A queued change once its entity's server state is `base`: it goes out against that version. A
+ * create has none to send, a frozen change keeps what its key was sent with, and after a deletion
+ * (base null) a change keeps the version it was made on, so that sent it meets the deletion.
+ */
+export function onServerState(entry: OutboxEntry, base: Rec | null, versionField: string): OutboxEntry {
+  if (entry.frozen || entry.op === 'create' || base === null || entry.baseVersion === base[versionField]) return entry;
+  return { ...entry, baseVersion: base[versionField] };
+}
+
 export const isQuarantined = (entry: Pick<OutboxEntry, 'failure'>): boolean => entry.failure?.quarantined === true;
 
 export function idempotencyKey(entry: Pick<OutboxEntry, 'key' | 'rekeys'>): string {

@@ -7,7 +7,7 @@ import { boundedDeadline, failingForMs, longestRetryDelayMs, parseRetryAfter, re
 import { normalizeId } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
 import { referrersOf, waitsForId } from './remap.js';
-import { idempotencyKey, isQuarantined, type EntryFailure, type OutboxEntry } from './entry.js';
+import { idempotencyKey, isQuarantined, onServerState, type EntryFailure, type OutboxEntry } from './entry.js';
 import { entityKey } from './outbox-memory.js';
 import { checkDecision, conflictFields, decide, overwritten, parked, remoteMatchesIntent, requeue, type Outcome } from '../conflict/resolve.js';
 
@@ -184,8 +184,8 @@ export class Replayer {
       if (head.state !== 'queued' || !this.#host.definition(head.r) || this.#busy.has(keyOf(head)) || this.#waitsForOthers(head)) continue;
       // Times set before the clock stepped back are re-anchored to now, so no wait outlasts the
       // longest one given; re-anchored once, they do not move on each pass nor on a re-read.
-      const nextAttemptAt = this.#anchored(`n${head.seq}`, head.nextAttemptAt, () => boundedDeadline(head.nextAttemptAt, now, longest));
-      const changedAt = this.#anchored(`c${head.seq}`, head.changedAt, () => Math.min(head.changedAt, now));
+      const nextAttemptAt = this.#anchored('n', head.seq, head.nextAttemptAt, () => boundedDeadline(head.nextAttemptAt, now, longest));
+      const changedAt = this.#anchored('c', head.seq, head.changedAt, () => Math.min(head.changedAt, now));
       const readyAt = Math.max(nextAttemptAt, this.#flushing ? 0 : changedAt + sendDelayMs);
       if (readyAt <= now) ready.push(head);
       else dueAt = dueAt === null ? readyAt : Math.min(dueAt, readyAt);
@@ -197,7 +197,13 @@ export class Replayer {
    * A stored time as re-anchored the first time it was met (by entry and stored value); the map
    * holds only times a clock step moved, and forgets those of entries no longer queued.
    */
-  #anchored(key: string, stored: number, anchor: () => number): number {
+  #anchored(kind: 'n' | 'c', seq: number, stored: number, anchor: () => number): number {
+    // The common case, no clock step: nothing kept, nothing to key (this runs for every head on every pass).
+    if (this.#anchors.size === 0) {
+      const at = anchor();
+      if (at === stored) return at;
+    }
+    const key = `${kind}${seq}`;
     const known = this.#anchors.get(key);
     if (known?.stored === stored) return known.at;
     const at = anchor();
@@ -568,7 +574,7 @@ export class Replayer {
 }
 
 /** Decisions made again when the entity changed under them, before the change is simply retried. */
-const DECISION_ROUNDS = 3;
+export const DECISION_ROUNDS = 3;
 
 /** Whether an outcome sends the conflicted change again (rather than dropping or parking it). */
 function resends(def: Def, head: OutboxEntry, outcome: Outcome, remote: Rec | null): boolean {
@@ -624,8 +630,7 @@ export async function applyOutcome(
     // quarantined row are not in it: they stay, after it, on the server's version.
     const stays = (e: OutboxEntry) => e.seq !== head.seq && (isQuarantined(e) || !input.seen.has(e.seq));
     replaced = stored.entries.filter((e) => !stays(e));
-    const version = remote ? remote[def.version] : null;
-    const later = stored.entries.filter(stays).map((e) => (e.frozen || e.op === 'create' || remote === null ? e : { ...e, baseVersion: version }));
+    const later = stored.entries.filter(stays).map((e) => onServerState(e, remote, def.version));
     return { base: remote, entries: [...requeued, ...later].sort((a, b) => a.seq - b.seq) };
   });
   host.applied(change);

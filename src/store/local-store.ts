@@ -1,7 +1,7 @@
 import { unwrap, type IDBPTransaction } from 'idb';
 import { StorageError, ValidationError } from '../errors.js';
 import { coalesce, type PendingOp } from '../outbox/coalesce.js';
-import { asEntry, foldView, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
+import { asEntry, foldView, onServerState, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
 import { TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
 import { OutboxMemory } from '../outbox/outbox-memory.js';
@@ -457,11 +457,7 @@ export class LocalStore {
       const known = await entities.get([r, to]);
       const already = (await outbox.index('entity').getAll([r, to])).map(asEntry);
       const base = known?.base && isOlderVersion(answer[def.version], known.base[def.version]) ? known.base : answer;
-      const rekeyed = rest.map((e) => ({
-        ...e,
-        id: to,
-        baseVersion: e.frozen || e.op === 'create' ? e.baseVersion : base[def.version],
-      }));
+      const rekeyed = rest.map((e) => ({ ...onServerState(e, base, def.version), id: to }));
       const both = [...already, ...rekeyed].sort((a, b) => a.seq - b.seq);
       const twins = already.length && rekeyed.length ? mergeTwins(both, def.key) : null;
       const kept = twins ? recreateAfterSentDelete(base, twins.kept, def.version) : both;
@@ -836,21 +832,17 @@ async function settleIn(tx: WriteTx, def: Def, entry: OutboxEntry, answer: Rec |
   // write: the answer must not take the entity back (the delta cursor has moved past it).
   const newer = answer && isEntityRecord(stored) && stored.base && isOlderVersion(answer[def.version], stored.base[def.version]);
   const base = newer ? stored.base : answer;
-  const version = base ? base[def.version] : null;
   outbox.delete(entry.seq);
   // Later changes go out on the new version. After a deletion (possible only when one entity was
   // known under two ids: a create whose answer was lost, pulled under its server id meanwhile)
   // they keep the version they were made on: sent, they meet the deletion (an update is a
   // conflict with remote null, a delete a success), where no version could not be sent at all.
-  for (const later of rest) {
-    if (later.frozen || later.op === 'create' || base === null) continue;
-    later.baseVersion = version;
-    outbox.put(later);
-  }
-  const view = foldView(base, rest);
-  if (base === null && rest.length === 0) entities.delete([r, entry.id]);
+  const later = rest.map((e) => onServerState(e, base, def.version));
+  for (const [i, e] of later.entries()) if (e !== rest[i]) outbox.put(e);
+  const view = foldView(base, later);
+  if (base === null && later.length === 0) entities.delete([r, entry.id]);
   else entities.put({ r, id: entry.id, base, view });
-  return { rest, view };
+  return { rest: later, view };
 }
 
 function payloadOf(op: PendingOp): Rec | null {

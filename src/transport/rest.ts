@@ -62,6 +62,15 @@ function fetchDirect(fetch: typeof globalThis.fetch) {
 }
 
 /**
+ * The app's auth hook (`what`) threw: no token to send, and nothing to retry until the app signs
+ * in again. A 401 naming it, so replay pauses as unauthorized; what it threw is the cause.
+ */
+function signInAgain(what: string, cause: unknown, method: string, url: URL, context: { resource: string; id?: string }): HttpError {
+  const detail = `${what} failed: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)}`;
+  return new HttpError({ status: 401, method, url: url.pathname, detail }, { ...context, cause });
+}
+
+/**
  * DESIGN section 2 over ky. ky's own retry is off: the outbox owns retries. `Authorization`
  * goes only to baseUrl's origin; a 401 refreshes the token once (single flight) and retries once.
  */
@@ -164,9 +173,7 @@ export function createRestTransport(options: RestOptions): Transport {
     try {
       bearer = url.origin === base.origin ? await token() : undefined;
     } catch (cause) {
-      // No token to send: the app must sign in again. A 401, so replay pauses as unauthorized.
-      const detail = `getToken() failed: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)}`;
-      throw new HttpError({ status: 401, method, url: url.pathname, detail }, { ...context, cause });
+      throw signInAgain('getToken()', cause, method, url, context);
     }
     if (bearer) headers['Authorization'] = `Bearer ${bearer}`;
     const { response, text } = await exchange(method, url, headers, init, context);
@@ -177,9 +184,7 @@ export function createRestTransport(options: RestOptions): Transport {
         try {
           await (refreshing ?? refresh(options.auth.refreshToken, current));
         } catch (cause) {
-          // Not retryable: the app must sign in again. A 401, so replay pauses as unauthorized.
-          const detail = `refreshToken() failed: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)}`;
-          throw new HttpError({ status: 401, method, url: url.pathname, detail }, { ...context, cause });
+          throw signInAgain('refreshToken()', cause, method, url, context);
         }
       }
       return send(method, url, init, context, true);

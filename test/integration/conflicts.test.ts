@@ -267,7 +267,8 @@ describe('{ wait: server } and conflict decisions', () => {
     expect(await secondBehindFirst(d, held.release)).toEqual({ first: { value: remote }, second: { value: remote } });
   });
 
-  it("resolve('local') folds the changes queued behind a conflict into its re-send; their waits settle with it", async () => {
+  /** A change parked in conflicts$ ('manual'), and a second one awaited behind it. */
+  async function secondBehindAParkedConflict() {
     const d = await offlineWithTodo({ conflicts: 'manual' });
     const h = d.client.resource(todos);
     const first = h.update('a', { title: 'mine' }, { wait: 'server' });
@@ -276,20 +277,18 @@ describe('{ wait: server } and conflict decisions', () => {
     await expect(first).rejects.toBeInstanceOf(ConflictError);
     const second = h.update('a', { done: true }, { wait: 'server' });
     await until(() => d.events.filter((e) => e.type === 'enqueued').length === 3, 'the second update to be queued');
+    return { d, second };
+  }
+
+  it("resolve('local') folds the changes queued behind a conflict into its re-send; their waits settle with it", async () => {
+    const { d, second } = await secondBehindAParkedConflict();
     await latestConflicts(d)[0]!.resolve('local');
     await d.client.flush();
     expect(await outcomeOf(second)).toEqual({ value: { id: 'a', title: 'mine', done: true, version: 3 } });
   });
 
   it("resolve('remote') drops the changes queued behind a conflict; their waits resolve with the server's entity", async () => {
-    const d = await offlineWithTodo({ conflicts: 'manual' });
-    const h = d.client.resource(todos);
-    const first = h.update('a', { title: 'mine' }, { wait: 'server' });
-    await theirs({ title: 'theirs' });
-    d.online.next(true);
-    await expect(first).rejects.toBeInstanceOf(ConflictError);
-    const second = h.update('a', { done: true }, { wait: 'server' });
-    await until(() => d.events.filter((e) => e.type === 'enqueued').length === 3, 'the second update to be queued');
+    const { d, second } = await secondBehindAParkedConflict();
     await latestConflicts(d)[0]!.resolve('remote');
     expect(await outcomeOf(second)).toEqual({ value: { id: 'a', title: 'theirs', done: false, version: 2 } });
     expect((await ledger()).map((r) => r.op)).toEqual(['create']);

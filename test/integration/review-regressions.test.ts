@@ -7,7 +7,7 @@
 import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineResource, type ConflictStrategy, type FailedMutation, type SyncStatus } from '../../src/index.js';
+import { defineResource, type ConflictStrategy, type FailedMutation, type SyncClientOptions, type SyncStatus } from '../../src/index.js';
 import { device, until, type Device } from '../helpers/harness.js';
 import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
 import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
@@ -89,6 +89,20 @@ function conflictingServer(moved: (item: Item) => Item, { held = false } = {}) {
   return { api, state, answer: () => answer() };
 }
 
+/** Two tabs of one browser (one database, Web Locks, channel, clock), both loaded: the leader first. */
+async function twoTabs(options: Partial<SyncClientOptions>) {
+  const shared = { factory: new IDBFactory(), locks: new FakeLocks(), hub: new BroadcastHub(), clock: new ManualClock() };
+  const tab = (seed: number) =>
+    make(API, { resources: [items], locks: shared.locks, BroadcastChannel: shared.hub.Channel, random: seededRandom(seed), ...options }, shared.factory, shared.clock);
+  const one = tab(1);
+  const two = tab(2);
+  await until(() => latest<SyncStatus>(one.client.status$).leader || latest<SyncStatus>(two.client.status$).leader, 'a leader');
+  const [leader, follower] = latest<SyncStatus>(one.client.status$).leader ? [one, two] : [two, one];
+  await leader.client.resource(items).refresh();
+  await follower.client.resource(items).refresh();
+  return { ...shared, leader, follower };
+}
+
 describe('conflict decisions', () => {
   it('a change made while a resolver decides is kept after the decision, and its wait gets its own answer', async () => {
     const { api, state } = conflictingServer((item) => ({ ...item, done: true, version: 2 }));
@@ -138,15 +152,7 @@ describe('conflict decisions', () => {
     const { api, state, answer } = conflictingServer((item) => ({ ...item, title: 'S', version: 2 }), { held: true });
     // The decision: the local title, but done stays false.
     const resolver = ((context: { local: Item | null }) => ({ value: { ...context.local!, done: false } })) as unknown as ConflictStrategy;
-    const shared = { factory: new IDBFactory(), locks: new FakeLocks(), hub: new BroadcastHub(), clock: new ManualClock() };
-    const tab = (seed: number) =>
-      make(API, { fetch: api.fetch, resources: [items], conflicts: resolver, locks: shared.locks, BroadcastChannel: shared.hub.Channel, random: seededRandom(seed) }, shared.factory, shared.clock);
-    const one = tab(1);
-    const two = tab(2);
-    await until(() => latest<SyncStatus>(one.client.status$).leader || latest<SyncStatus>(two.client.status$).leader, 'a leader');
-    const [leader, follower] = latest<SyncStatus>(one.client.status$).leader ? [one, two] : [two, one];
-    await leader.client.resource(items).refresh();
-    await follower.client.resource(items).refresh();
+    const { leader, follower, ...shared } = await twoTabs({ fetch: api.fetch, conflicts: resolver });
     await leader.client.resource(items).update('a', { title: 'L1' });
     await until(() => api.patches().length === 1, 'the first request out');
     // The follower's hint is late: the leader decides before it arrives.
@@ -334,15 +340,7 @@ describe('a clock stepped back', () => {
       server.set(id, next);
       return json(next);
     });
-    const shared = { factory: new IDBFactory(), locks: new FakeLocks(), hub: new BroadcastHub(), clock: new ManualClock() };
-    const tab = (seed: number) =>
-      make(API, { fetch: api.fetch, resources: [items], locks: shared.locks, BroadcastChannel: shared.hub.Channel, random: seededRandom(seed) }, shared.factory, shared.clock);
-    const one = tab(1);
-    const two = tab(2);
-    await until(() => latest<SyncStatus>(one.client.status$).leader || latest<SyncStatus>(two.client.status$).leader, 'a leader');
-    const [leader, follower] = latest<SyncStatus>(one.client.status$).leader ? [one, two] : [two, one];
-    await leader.client.resource(items).refresh();
-    await follower.client.resource(items).refresh();
+    const { leader, follower, ...shared } = await twoTabs({ fetch: api.fetch });
     await leader.client.resource(items).update('a', { title: 'A1' });
     await until(() => api.patches().length === 1, 'the first attempt');
     await shared.clock.advance(10);
