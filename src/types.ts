@@ -296,6 +296,7 @@ export interface AuthOptions {
    * Called before each request; null or undefined sends no `Authorization`. Throwing (no session)
    * sends nothing and pauses replay (`paused: 'unauthorized'`) until `resume()`, with
    * `status$.lastError` a 401 `HttpError` whose `cause` is what it threw; nothing is dropped or parked.
+   * No answer within `timeoutMs` fails the request as a `NetworkError` (a write is retried).
    */
   getToken: () => string | null | undefined | Promise<string | null | undefined>;
   /**
@@ -305,7 +306,8 @@ export interface AuthOptions {
    * token, for every later request; once `getToken()` returns another, that one is used. Returning
    * nothing means `getToken()` now returns the new token. Throwing (the session is over) pauses
    * replay the same way, with `status$.lastError` a 401 `HttpError` whose `cause` is what it threw;
-   * nothing is dropped or parked.
+   * nothing is dropped or parked. No answer within `timeoutMs` fails the refused requests as
+   * `NetworkError`s (writes are retried), and the next refused request calls it again.
    */
   refreshToken?: () => string | null | undefined | Promise<string | null | undefined>;
 }

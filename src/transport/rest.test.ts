@@ -152,6 +152,62 @@ describe('REST transport', () => {
     expect(requests).toHaveLength(2); // not retried
   });
 
+  it('a getToken() that never answers fails its request after timeoutMs as a NetworkError naming it: nothing sent', async () => {
+    const timers = handTimers();
+    const { fetch, requests } = fakeFetch(() => json(200, []));
+    const transport = createRestTransport({
+      baseUrl: 'https://api.test',
+      fetch,
+      auth: { getToken: () => new Promise<string>(() => undefined) },
+      timeoutMs: 1000,
+      setTimer: timers.setTimer,
+    });
+    const outcome = transport.list(todos).catch((e: unknown) => e);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(timers.pending()).toBe(1);
+    timers.fire();
+    const error = await outcome;
+    expect(error).toBeInstanceOf(NetworkError);
+    expect((error as Error).message).toMatch(/getToken\(\) did not answer within 1000 ms/);
+    expect(requests).toHaveLength(0);
+    expect(timers.pending()).toBe(0);
+  });
+
+  it('a refreshToken() that never answers fails the refused requests as NetworkErrors; the next 401 refreshes afresh', async () => {
+    const timers = handTimers();
+    let refreshes = 0;
+    let hang = true;
+    let token = 'expired';
+    const { fetch, requests } = fakeFetch((r) => (r.headers.get('Authorization') === 'Bearer fresh' ? json(200, []) : json(401, { error: 'expired' })));
+    const transport = createRestTransport({
+      baseUrl: 'https://api.test',
+      fetch,
+      auth: {
+        getToken: () => token,
+        refreshToken: () => {
+          refreshes++;
+          return hang ? new Promise<void>(() => undefined) : void (token = 'fresh');
+        },
+      },
+      timeoutMs: 1000,
+      setTimer: timers.setTimer,
+    });
+    const outcomes = [transport.list(todos), transport.delta(todos, 'c1')].map((p) => p.catch((e: unknown) => e));
+    // Both refused, both waiting on the one refresh, each within its own deadline.
+    for (let i = 0; i < 20 && !(refreshes === 1 && timers.pending() === 2); i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(refreshes).toBe(1);
+    expect(timers.pending()).toBe(2);
+    timers.fire();
+    for (const error of await Promise.all(outcomes)) {
+      expect(error).toBeInstanceOf(NetworkError);
+      expect((error as Error).message).toMatch(/refreshToken\(\) did not answer within 1000 ms/);
+    }
+    hang = false;
+    await expect(transport.list(todos)).resolves.toEqual([]);
+    expect(refreshes).toBe(2);
+    expect(requests.map((r) => r.headers.get('Authorization'))).toEqual(['Bearer expired', 'Bearer expired', 'Bearer expired', 'Bearer fresh']);
+  });
+
   it('reports statuses as HttpError with body and Retry-After, and unreadable 2xx bodies apart', async () => {
     const { fetch } = fakeFetch((r) =>
       r.method === 'POST' ? new Response('<html>portal</html>', { status: 200 }) : json(429, { error: 'slow' }, { 'Retry-After': '7' }),

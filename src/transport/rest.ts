@@ -109,20 +109,37 @@ export function createRestTransport(options: RestOptions): Transport {
   const effective = (current: string | null | undefined) =>
     replacement && current === replacement.refused ? replacement.token : current;
 
-  async function token(): Promise<string | null | undefined> {
-    return options.auth ? effective(await options.auth.getToken()) : undefined;
-  }
-
   /** Replaces what getToken() returns (`refused`), once for every request refused at once. */
   function refresh(refreshToken: () => unknown, refused: string | null | undefined): Promise<void> {
-    refreshing ??= Promise.resolve()
+    const running = Promise.resolve()
       .then(refreshToken)
       .then((fresh) => {
         // Nothing returned: the app stored the new token where getToken() reads it.
         replacement = typeof fresh === 'string' && fresh !== '' ? { refused, token: fresh } : null;
       })
-      .finally(() => (refreshing = null));
-    return refreshing;
+      .finally(() => {
+        if (refreshing === running) refreshing = null;
+      });
+    return (refreshing = running);
+  }
+
+  /**
+   * An auth hook's answer within timeoutMs. One that throws is a 401 naming it: nothing to retry
+   * until the app signs in again. One that never answers would hold the request slot forever: it
+   * is a NetworkError, retried with backoff, and a refresh it was is no longer waited for.
+   */
+  async function fromAuthHook<T>(what: string, answer: Promise<T>, method: string, url: URL, init: SendInit, context: { resource: string; id?: string }): Promise<T> {
+    const deadline = startDeadline(options.timeoutMs, setTimer, init.signal, what);
+    try {
+      return await deadline.within(answer);
+    } catch (cause) {
+      if (init.signal?.aborted) throw cause;
+      if (!(cause instanceof RequestTimeoutError)) throw signInAgain(what, cause, method, url, context);
+      if (refreshing === answer) refreshing = null;
+      throw new NetworkError({ method, url: url.pathname, reason: `${what} did not answer within ${options.timeoutMs} ms` }, { ...context, cause });
+    } finally {
+      deadline.end();
+    }
   }
 
   /** One request and its whole answer, within timeoutMs. */
@@ -169,23 +186,16 @@ export function createRestTransport(options: RestOptions): Transport {
     retried = false,
   ): Promise<unknown> {
     const headers: Record<string, string> = { Accept: 'application/json', ...init.headers };
-    let bearer: string | null | undefined;
-    try {
-      bearer = url.origin === base.origin ? await token() : undefined;
-    } catch (cause) {
-      throw signInAgain('getToken()', cause, method, url, context);
-    }
+    const { auth } = options;
+    const getToken = () => (auth ? fromAuthHook('getToken()', Promise.resolve().then(() => auth.getToken()), method, url, init, context) : undefined);
+    const bearer = url.origin === base.origin ? effective(await getToken()) : undefined;
     if (bearer) headers['Authorization'] = `Bearer ${bearer}`;
     const { response, text } = await exchange(method, url, headers, init, context);
-    if (response.status === 401 && !retried && options.auth?.refreshToken) {
-      const current = await options.auth.getToken();
+    if (response.status === 401 && !retried && auth?.refreshToken) {
+      const current = await getToken();
       // Sent before a refresh that has ended since: retried with its token, no second refresh.
       if (refreshing || bearer === effective(current)) {
-        try {
-          await (refreshing ?? refresh(options.auth.refreshToken, current));
-        } catch (cause) {
-          throw signInAgain('refreshToken()', cause, method, url, context);
-        }
+        await fromAuthHook('refreshToken()', refreshing ?? refresh(auth.refreshToken, current), method, url, init, context);
       }
       return send(method, url, init, context, true);
     }
