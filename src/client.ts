@@ -20,7 +20,7 @@ import { ResourceMirror } from './store/mirror.js';
 import { fromTabError, openTabChannel, toTabError, type TabChannel, type TabMessage } from './sync/broadcast.js';
 import { FollowerFlushes } from './sync/follower-flush.js';
 import { electLeader, electWhileRunning } from './sync/leader.js';
-import { pull, syncedAtKey } from './sync/pull.js';
+import { cursorKey, pull, syncedAtKey } from './sync/pull.js';
 import { INITIAL_STATUS } from './sync/status.js';
 import { OnDemandLoader } from './sync/on-demand.js';
 import { createRestTransport } from './transport/rest.js';
@@ -59,6 +59,19 @@ const DEFAULTS = {
 
 /** Above this many entities named by other tabs at once, the resource is re-read whole. */
 const REREAD_WHOLE_ABOVE = 1_000;
+
+const isCursor = (value: unknown): value is string | null => value === null || typeof value === 'string';
+const isCursorMove = (value: unknown): value is { from: string | null; to: string | null } =>
+  typeof value === 'object' && value !== null && isCursor((value as { from?: unknown }).from) && isCursor((value as { to?: unknown }).to);
+
+/** What this tab has yet to tell the others about one resource. */
+interface Unannounced {
+  /** The changed ids and, for on-demand resources, each one's committed view. */
+  ids: Map<string, Rec | null | undefined>;
+  outbox: boolean;
+  /** The delta cursor the changes moved from and to. */
+  cursor?: { from: string | null; to: string | null };
+}
 
 const bySeq = (a: OutboxEntry, b: OutboxEntry) => a.seq - b.seq;
 
@@ -135,8 +148,10 @@ class Client implements SyncClient, HandleHost {
   #draining = false;
   /** Back from a suspension: the next re-read takes every loaded resource whole. */
   #rereadWhole = false;
+  /** Per delta resource, the cursor up to which this tab's views reflect the server's feed. */
+  readonly #knownCursors = new Map<string, string | null>();
   /** Entities whose committed change the other tabs have not been told of yet, per resource. */
-  readonly #unannounced = new Map<string, { ids: Set<string>; outbox: boolean }>();
+  readonly #unannounced = new Map<string, Unannounced>();
   /** The entity each `{ wait: 'server' }` is about, to answer it from storage if its 'settled' message never comes. */
   readonly #waitedEntities = new Map<number, { r: string; id: string }>();
   #releaseLeadership: () => void = () => undefined;
@@ -451,8 +466,10 @@ class Client implements SyncClient, HandleHost {
     if (!done) {
       const mirror = this.mirror(def);
       done = (async () => {
-        const { records: stored, meta } = await this.store.loadResource(def.name, syncedAtKey(def.name));
-        const syncedAt = typeof meta === 'number' ? meta : null;
+        const { records: stored, meta } = await this.store.loadResource(def.name, def.delta ? [syncedAtKey(def.name), cursorKey(def.name)] : [syncedAtKey(def.name)]);
+        const syncedAt = typeof meta[0] === 'number' ? meta[0] : null;
+        // Read with the records: the views shown reflect the feed up to it.
+        if (def.delta) this.#knownCursors.set(def.name, typeof meta[1] === 'string' ? meta[1] : null);
         // A stored view that fails the schema (corrupted, or cached under an older schema) is
         // reported like invalid server data and not shown; its queued changes stay in the outbox.
         // A synchronous schema is answered in the loop, without a promise per record.
@@ -557,7 +574,9 @@ class Client implements SyncClient, HandleHost {
     // What this tab committed, the other tabs learn (a pull's changes leave the outbox alone).
     // An eviction is this tab's cache policy, not a change of the data: another tab may show
     // what this one dropped, and reads it again only on its next load.
-    if (from === 'here' || from === 'server-read') for (const change of list) this.#unannounce(change.r, change.id, from === 'here');
+    if (from === 'here' || from === 'server-read') {
+      for (const change of list) this.#unannounce(change.r, change.id, from === 'here', this.defs.get(change.r)?.load === 'on-demand' ? change.view : undefined);
+    }
     const byResource = new Map<string, ViewChange[]>();
     for (const change of list) {
       const group = byResource.get(change.r);
@@ -730,21 +749,40 @@ class Client implements SyncClient, HandleHost {
    * other tabs see them in commit order. A microtask, not a task: when the write's or the pull's
    * promise resolves, the other tabs have been told.
    */
-  #unannounce(r: string, id: string, outbox: boolean): void {
-    if (this.#closedError) return;
-    const first = this.#unannounced.size === 0;
-    let group = this.#unannounced.get(r);
-    if (!group) this.#unannounced.set(r, (group = { ids: new Set(), outbox: false }));
-    group.ids.add(id);
+  #unannounce(r: string, id: string, outbox: boolean, view?: Rec | null): void {
+    const group = this.#unannouncedOf(r);
+    if (!group) return;
+    // Keyed again so the id's latest view is the one told, in the order of its latest change.
+    group.ids.delete(id);
+    group.ids.set(id, view);
     group.outbox ||= outbox;
-    if (first) queueMicrotask(() => this.#flushAnnouncements());
+  }
+
+  /** A pull's commit moved the delta cursor: told with that commit's changes, so other tabs can follow it. */
+  #announceCursor(r: string, from: string | null, to: string | null): void {
+    const group = this.#unannouncedOf(r);
+    if (group) group.cursor = { from: group.cursor ? group.cursor.from : from, to };
+  }
+
+  #unannouncedOf(r: string): Unannounced | undefined {
+    if (this.#closedError) return undefined;
+    if (this.#unannounced.size === 0) queueMicrotask(() => this.#flushAnnouncements());
+    let group = this.#unannounced.get(r);
+    if (!group) this.#unannounced.set(r, (group = { ids: new Map(), outbox: false }));
+    return group;
   }
 
   #flushAnnouncements(): void {
     if (this.#unannounced.size === 0) return;
     const groups = [...this.#unannounced];
     this.#unannounced.clear();
-    for (const [r, { ids, outbox }] of groups) this.#channel.post({ t: 'changed', r, ids: [...ids], outbox });
+    for (const [r, { ids, outbox, cursor }] of groups) {
+      const views = [...ids.values()];
+      const message: TabMessage = { t: 'changed', r, ids: [...ids.keys()], outbox };
+      if (views.some((view) => view !== undefined)) message.views = views.map((view) => view ?? null);
+      if (cursor) message.cursor = cursor;
+      this.#channel.post(message);
+    }
   }
 
   #post(message: TabMessage): void {
@@ -888,13 +926,25 @@ class Client implements SyncClient, HandleHost {
       if (!ids.has(r)) ids.set(r, new Set());
       if (def) for (const id of this.mirror(def).entities.keys()) reread(r, id);
     }
+    // What the senders committed, for records evicted from storage before this tab reads them.
+    const told = new Map<string, Rec | null>();
+    const moves: Array<{ r: string; from: string | null; to: string | null }> = [];
     let outbox = false;
     for (const message of run) {
       if (message.t === 'outbox') outbox = true;
       if (message.t !== 'changed') continue;
       outbox ||= message.outbox;
-      for (const id of message.ids) reread(message.r, id);
+      if (isCursorMove(message.cursor)) moves.push({ r: message.r, ...message.cursor });
+      const views = Array.isArray(message.views) && message.views.length === message.ids.length ? message.views : null;
+      message.ids.forEach((id, i) => {
+        reread(message.r, id);
+        const view = views?.[i];
+        if (view !== undefined) told.set(`${message.r}\u0000${id}`, typeof view === 'object' ? view : null);
+        else told.delete(`${message.r}\u0000${id}`);
+      });
     }
+    /** A record not in storage: deleted, or evicted by another tab's cache while this one may still show it. */
+    const missing = (r: string, id: string) => told.get(`${r}\u0000${id}`) ?? null;
     if (outbox) {
       const before = [...this.store.outbox.values()];
       await this.store.reloadOutbox().catch(() => undefined);
@@ -903,6 +953,7 @@ class Client implements SyncClient, HandleHost {
       for (const entry of before) if (!this.store.outbox.get(entry.seq)) reread(entry.r, entry.id);
     }
     const changes: ViewChange[] = [];
+    const unread = new Set<string>();
     for (const [r, set] of ids) {
       const loading = this.#hydrating.get(r);
       if (!loading) continue; // never loaded here: it will be read whole when first used
@@ -911,7 +962,10 @@ class Client implements SyncClient, HandleHost {
         // A big pull in another tab, or a page back from suspension: one read of the resource
         // beats thousands of single gets. What is unchanged is left as shown.
         const all = await this.store.loadResource(r).then(({ records }) => records, () => null);
-        if (!all) continue;
+        if (!all) {
+          unread.add(r);
+          continue;
+        }
         const mirror = this.mirror(this.defs.get(r)!);
         const present = new Set<string>();
         for (const record of all) {
@@ -919,14 +973,23 @@ class Client implements SyncClient, HandleHost {
           const same = deepEqual(mirror.entities.get(record.id) ?? null, record.view) && mirror.isPending(record.id) === this.store.outbox.isPending(r, record.id);
           if (!same) changes.push({ r, id: record.id, view: record.view });
         }
-        for (const id of set) if (!present.has(id)) changes.push({ r, id, view: null });
+        for (const id of set) if (!present.has(id)) changes.push({ r, id, view: missing(r, id) });
         continue;
       }
       const records = await this.store.loadRecords(r, [...set]).catch(() => null);
-      if (!records) continue;
-      for (const id of set) changes.push({ r, id, view: records.get(id)?.view ?? null });
+      if (!records) {
+        unread.add(r);
+        continue;
+      }
+      for (const id of set) changes.push({ r, id, view: records.get(id)?.view ?? missing(r, id) });
     }
     if (this.#closedError) return;
+    // The views now hold what those pulls brought: a cursor followed link by link. A link missed
+    // (its tab died before telling) leaves this tab's cursor behind, and its next pull brings again
+    // what it missed.
+    for (const { r, from, to } of moves) {
+      if (!unread.has(r) && this.#knownCursors.has(r) && this.#knownCursors.get(r) === from) this.#knownCursors.set(r, to);
+    }
     if (changes.length) this.applied(changes, 'tab');
     else this.outboxChanged();
     if (outbox) await this.#answerVanishedWaits();
@@ -963,6 +1026,7 @@ class Client implements SyncClient, HandleHost {
     }
     const loaded = [...this.#hydrating.keys()];
     this.#hydrating.clear();
+    this.#knownCursors.clear();
     for (const mirror of this.#mirrors.values()) {
       mirror.batch(() => {
         for (const id of [...mirror.entities.keys()]) mirror.set(id, undefined, false);
@@ -1022,6 +1086,11 @@ class Client implements SyncClient, HandleHost {
       parse: (def: Def, value: unknown, id: string | undefined) => this.parse(def, value, id),
       applied: (changes: readonly ViewChange[]) => this.applied(changes, 'server-read'),
       emit: (event: SyncEvent) => this.emit(event),
+      knownCursor: (def: Def) => this.#knownCursors.get(def.name),
+      movedCursor: (def: Def, from: string | null, to: string | null) => {
+        this.#knownCursors.set(def.name, to);
+        this.#announceCursor(def.name, from, to);
+      },
     };
   }
 }

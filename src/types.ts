@@ -250,8 +250,8 @@ export interface ResourceOptions<S extends StandardSchemaV1<unknown, object>> {
   /** 'on-demand': `query$` fetches only what it shows. Default 'all'. */
   load?: 'all' | 'on-demand';
   /**
-   * On-demand: the most entities kept, counting every cached one; past it, those no live query
-   * shows and no pending change holds are evicted, least recently shown first. Default 50,000.
+   * On-demand: the most entities kept beyond what live queries show and pending changes hold;
+   * past it, the least recently shown of those are evicted. Default 50,000.
    */
   cacheLimit?: number;
   /** On-demand: another query dialect for the request's search parameters. */

@@ -278,18 +278,16 @@ export class LocalStore {
   }
 
   /**
-   * Reads one resource's records, skipping (and reporting) corrupted ones, and one meta value, in
+   * Reads one resource's records, skipping (and reporting) corrupted ones, and meta values, in
    * one transaction issued as soon as the database is open (the outbox loads meanwhile).
    */
-  async loadResource(r: string, metaKey?: string): Promise<{ records: EntityRecord[]; meta: unknown }> {
+  async loadResource(r: string, metaKeys: readonly string[] = []): Promise<{ records: EntityRecord[]; meta: unknown[] }> {
     if (this.#lost) throw this.#lost;
     const read = (db: HarborDB) => {
       const tx = db.transaction(['entities', 'meta'], 'readonly');
+      const meta = tx.objectStore('meta');
       // By primary-key range: one ordered scan of the store.
-      return Promise.all([
-        recordsOf(tx.objectStore('entities'), this.#KeyRange, r),
-        metaKey === undefined ? undefined : tx.objectStore('meta').get(metaKey),
-      ]);
+      return Promise.all([recordsOf(tx.objectStore('entities'), this.#KeyRange, r), Promise.all(metaKeys.map((key) => meta.get(key)))]);
     };
     const early = this.#connect().then(read);
     early.catch(() => undefined);

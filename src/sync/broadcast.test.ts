@@ -69,6 +69,16 @@ describe('openTabChannel', () => {
     expect(b.received).toEqual([{ t: 'outbox' }]);
   });
 
+  it('a change hint whose views cannot be cloned goes out without them, as a bare hint', async () => {
+    const hub = new BroadcastHub();
+    const a = tab(hub);
+    const b = tab(hub);
+    const view = { id: '1', oops: () => 1 } as unknown as Record<string, unknown>;
+    expect(a.channel.post({ t: 'changed', r: 'orders', ids: ['1', '2'], outbox: false, views: [view, null] })).toBe(true);
+    await tasks();
+    expect(b.received).toEqual([{ t: 'changed', r: 'orders', ids: ['1', '2'], outbox: false }]);
+  });
+
   it('ignores foreign messages on the channel name', async () => {
     const hub = new BroadcastHub();
     const b = tab(hub);

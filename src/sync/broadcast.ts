@@ -32,8 +32,20 @@ export interface TabError {
  * IndexedDB, which stays the truth, so a lost message delays a view but never corrupts it.
  */
 export type TabMessage =
-  /** Entities whose stored view changed (a write, a server answer, a pull); `outbox`: the queue changed too. */
-  | { t: 'changed'; r: string; ids: string[]; outbox: boolean }
+  /**
+   * Entities whose stored view changed (a write, a server answer, a pull); `outbox`: the queue
+   * changed too. For on-demand resources `views` holds the committed view of each id (null: deleted):
+   * what a receiver shows when the record is gone by the time it reads, evicted by the sender's cache.
+   */
+  | {
+      t: 'changed';
+      r: string;
+      ids: string[];
+      outbox: boolean;
+      views?: Array<Record<string, unknown> | null>;
+      /** A pull's commit moved the delta cursor: a tab whose views were at `from` is now at `to`. */
+      cursor?: { from: string | null; to: string | null };
+    }
   /** The queue changed (states, attempts) without a view change. */
   | { t: 'outbox' }
   /** The entry `seq` got its final answer: a `{ wait: 'server' }` in any tab resolves or rejects with it. */
@@ -112,6 +124,7 @@ export function openTabChannel(
       if (channel.post(message)) return true;
       // A value that cannot be cloned: the other tabs still re-read IndexedDB on the next hint.
       // Never let a broadcast fail the write that caused it.
+      if (message.t === 'changed' && message.views) return channel.post({ ...message, views: undefined });
       return message.t === 'settled' && channel.post({ t: 'outbox' });
     },
     close: () => channel.close(),

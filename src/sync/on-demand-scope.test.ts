@@ -51,15 +51,20 @@ describe('pickEvictions', () => {
       { id: 'b', lastShown: 1 },
       { id: 'c', lastShown: 0 },
     ];
-    expect(pickEvictions(candidates, 12, 10)).toEqual(['c', 'b']);
-    expect(pickEvictions(candidates, 10, 10)).toEqual([]);
+    expect(pickEvictions(candidates, 1)).toEqual(['c', 'b']);
+    expect(pickEvictions(candidates, 3)).toEqual([]);
   });
 
-  it('never evicts more than the candidates or the excess', () => {
+  it('keeps exactly min(cacheLimit, candidates) of them, each evicted one shown no later than any kept one', () => {
+    const candidate = fc.record({ id: fc.string(), lastShown: fc.nat(50) });
+    const distinct = fc.uniqueArray(candidate, { selector: (c) => c.id, maxLength: 60 });
     fc.assert(
-      fc.property(fc.array(fc.record({ id: fc.string(), lastShown: fc.nat() })), fc.nat(200), fc.nat(200), (candidates, total, limit) => {
-        const out = pickEvictions(candidates, total, limit);
-        expect(out.length).toBeLessThanOrEqual(Math.min(candidates.length, Math.max(0, total - limit)));
+      fc.property(distinct, fc.nat(80), (candidates, limit) => {
+        const out = new Set(pickEvictions(candidates, limit));
+        const kept = candidates.filter((c) => !out.has(c.id));
+        expect(kept).toHaveLength(Math.min(limit, candidates.length));
+        const newestEvicted = Math.max(-1, ...candidates.filter((c) => out.has(c.id)).map((c) => c.lastShown));
+        for (const c of kept) expect(c.lastShown).toBeGreaterThanOrEqual(newestEvicted);
       }),
     );
   });

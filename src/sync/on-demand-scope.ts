@@ -39,15 +39,11 @@ export function inScope<T>(entity: T, scope: PageScope<T>, compiled: Pick<Compil
 }
 
 /**
- * Entities to evict past `cacheLimit`: never one shown by a live query or holding a pending
- * change; the least recently shown first.
+ * Entities to evict so that at most `cacheLimit` of the candidates (those no live query shows
+ * and no pending change holds) stay; the least recently shown first.
  */
-export function pickEvictions(
-  candidates: ReadonlyArray<{ id: string; lastShown: number }>,
-  total: number,
-  cacheLimit: number,
-): string[] {
-  const excess = total - cacheLimit;
+export function pickEvictions(candidates: ReadonlyArray<{ id: string; lastShown: number }>, cacheLimit: number): string[] {
+  const excess = candidates.length - cacheLimit;
   if (excess <= 0) return [];
   return [...candidates]
     .sort((a, b) => a.lastShown - b.lastShown || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))

@@ -173,7 +173,7 @@ export class OnDemandLoader {
     for (const id of mirror.entities.keys()) {
       if (!shown.has(id) && !mirror.isPending(id)) candidates.push({ id, lastShown: mirror.lastShown(id) });
     }
-    const evicted = pickEvictions(candidates, mirror.entities.size, def.cacheLimit);
+    const evicted = pickEvictions(candidates, def.cacheLimit);
     if (evicted.length === 0) return;
     const result = await this.#host.store.applyPull(def, [], { authoritative: false, deleted: evicted });
     this.#host.evicted(result.changes);

@@ -13,6 +13,13 @@ export interface PullHost {
   parse(def: Def, value: unknown, id: string | undefined): Rec | undefined | Promise<Rec | undefined>;
   applied(changes: readonly ViewChange[]): void;
   emit(event: SyncEvent): void;
+  /**
+   * The delta cursor this tab's views are known to reflect (undefined: none known, read the stored
+   * one). A tab pulls from it, not from the stored cursor another tab may have moved unheard.
+   */
+  knownCursor(def: Def): string | null | undefined;
+  /** A commit moved the stored cursor from `from` to `to`, with the changes `applied` was just given. */
+  movedCursor(def: Def, from: string | null, to: string | null): void;
 }
 
 /** Pages of one delta pull, at most; a server that never says "no more" cannot loop us forever. */
@@ -107,10 +114,10 @@ function isCursorRejected(error: unknown, cursor: string | null): boolean {
 
 /**
  * The whole list, authoritative: cached entities missing from it, with no pending change, go.
- * `dropCursor` (a delta resource's cursor key) is deleted in the same transaction, so the next
+ * `dropped.key` (a delta resource's cursor key) is deleted in the same transaction, so the next
  * pull starts the feed afresh; the items it delivers again are harmless.
  */
-async function pullList(host: PullHost, def: Def, at: number, dropCursor?: string): Promise<{ count: number; removed: number }> {
+async function pullList(host: PullHost, def: Def, at: number, dropped?: { key: string; cursor: string | null }): Promise<{ count: number; removed: number }> {
   const answer = await host.transport.list(def);
   if (!Array.isArray(answer)) throw shapeError(def, 'the list answer is not an array');
   const parsed = await parseAll(host, def, answer);
@@ -119,9 +126,10 @@ async function pullList(host: PullHost, def: Def, at: number, dropCursor?: strin
     authoritative: true,
     keep: parsed.invalidIds,
     meta: { [syncedAtKey(def.name)]: at },
-    ...(dropCursor === undefined ? {} : { cursor: { key: dropCursor, value: null } }),
+    ...(dropped === undefined ? {} : { cursor: { key: dropped.key, value: null } }),
   });
   host.applied(result.changes);
+  if (dropped && !result.cursorHeld) host.movedCursor(def, dropped.cursor, null);
   return { count: items.length, removed: result.removed };
 }
 
@@ -137,7 +145,8 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
     let count = 0;
     let removed = 0;
     if (def.delta) {
-      let cursor = (await host.store.getMeta<string>(cursorKey(def.name))) ?? null;
+      const known = host.knownCursor(def);
+      let cursor = known !== undefined ? known : ((await host.store.getMeta<string>(cursorKey(def.name))) ?? null);
       let held = false;
       for (let page = 0; page < MAX_DELTA_PAGES; page++) {
         let answer: Rec | null;
@@ -145,7 +154,7 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
           answer = (await host.transport.delta(def, cursor)) as Rec | null;
         } catch (error) {
           if (!isCursorRejected(error, cursor)) throw error;
-          const listed = await pullList(host, def, at, cursorKey(def.name));
+          const listed = await pullList(host, def, at, { key: cursorKey(def.name), cursor });
           count += listed.count;
           removed += listed.removed;
           break;
@@ -170,6 +179,7 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
         });
         held ||= result.cursorHeld;
         host.applied(result.changes);
+        if (!held) host.movedCursor(def, cursor, next);
         count += items.length;
         removed += result.removed;
         cursor = next;

@@ -10,6 +10,8 @@ import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 const orderSchema = z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() });
 type Order = z.infer<typeof orderSchema>;
 const orders = defineResource({ name: 'orders', schema: orderSchema, load: 'on-demand', cacheLimit: 120 });
+/** The same resource keeping only 20 entities beyond what its queries show. */
+const ordersKeeping20 = defineResource({ name: 'orders', schema: orderSchema, load: 'on-demand', cacheLimit: 20 });
 
 const backend = createTestBackend();
 let server: Awaited<ReturnType<typeof backend.start>>;
@@ -33,9 +35,9 @@ afterEach(async () => {
 const queries = (d: Device) => d.calls.filter((c) => c.startsWith('GET /api/orders?'));
 const title = (n: number) => `Todo ${String(n).padStart(6, '0')}`;
 
-function watch(d: Device, query: Parameters<ReturnType<Device['client']['resource']>['query$']>[0]) {
+function watch(d: Device, query: Parameters<ReturnType<Device['client']['resource']>['query$']>[0], resource = orders) {
   const states: Array<QueryState<Order>> = [];
-  const sub = d.client.resource(orders).query$(query as never).subscribe((s) => states.push(s as QueryState<Order>));
+  const sub = d.client.resource(resource).query$(query as never).subscribe((s) => states.push(s as QueryState<Order>));
   return { states, last: () => states.at(-1)!, stop: () => sub.unsubscribe() };
 }
 
@@ -101,39 +103,53 @@ describe("load: 'on-demand' over 100,000 rows", () => {
     await server.admin.edit({ resource: 'orders', create: untouched });
   });
 
-  it('evicts beyond cacheLimit the least recently shown entities, and refetches them when needed', async () => {
+  it('keeps cacheLimit entities beyond what queries show, evicting the least recently shown, and refetches them when needed', async () => {
+    const d = make({ resources: [ordersKeeping20] });
+    const watchHere = (query: Parameters<typeof watch>[1]) => watch(d, query, ordersKeeping20);
+    const first = watchHere({ where: { done: true }, orderBy: 'title', limit: 100 });
+    await until(() => first.last().data.length === 100);
+    first.stop();
+    const second = watchHere({ where: { done: false }, orderBy: 'title', limit: 100 });
+    await until(() => second.last().data.length === 100);
+    await until(async () => (await d.client.resource(ordersKeeping20).list()).length <= 120, 'the eviction');
+    const cached = await d.client.resource(ordersKeeping20).list();
+    // The 100 shown are not counted: 20 of the page no query shows any more stay.
+    expect(cached).toHaveLength(120);
+    expect(cached.filter((o) => !o.done)).toHaveLength(100);
+    expect(second.last().data).toHaveLength(100);
+    await d.clock.advance(60_000);
+    const back = watchHere({ where: { done: true }, orderBy: 'title', limit: 100 });
+    await until(() => back.last().data.length === 100, 'the evicted page fetched again');
+  });
+
+  it('evicts nothing while what no query shows fits in cacheLimit, however much is shown', async () => {
     const d = make();
     const first = watch(d, { where: { done: true }, orderBy: 'title', limit: 100 });
     await until(() => first.last().data.length === 100);
     first.stop();
     const second = watch(d, { where: { done: false }, orderBy: 'title', limit: 100 });
     await until(() => second.last().data.length === 100);
-    await until(async () => (await d.client.resource(orders).list()).length <= 120, 'the eviction');
-    const cached = await d.client.resource(orders).list();
-    expect(cached).toHaveLength(120);
-    expect(cached.filter((o) => !o.done)).toHaveLength(100);
-    await d.clock.advance(60_000);
-    const back = watch(d, { where: { done: true }, orderBy: 'title', limit: 100 });
-    await until(() => back.last().data.length === 100, 'the evicted page fetched again');
+    await d.client.flush();
+    expect(await d.client.resource(orders).list()).toHaveLength(200);
   });
 
   it("one tab's eviction leaves what another tab shows in that tab's query", async () => {
     const shared = { indexedDB: new IDBFactory(), hub: new BroadcastHub(), locks: new FakeLocks(), clock: new ManualClock() };
     const tab = () => {
-      const d = device(server.apiUrl, { resources: [orders], namespace: 'evicting', locks: shared.locks, BroadcastChannel: shared.hub.Channel }, shared.indexedDB, shared.clock);
+      const d = device(server.apiUrl, { resources: [ordersKeeping20], namespace: 'evicting', locks: shared.locks, BroadcastChannel: shared.hub.Channel }, shared.indexedDB, shared.clock);
       open.push(d);
       return d;
     };
     const a = tab();
     const b = tab();
-    const shownInB = watch(b, { where: { done: true }, orderBy: 'title', limit: 100 });
+    const shownInB = watch(b, { where: { done: true }, orderBy: 'title', limit: 100 }, ordersKeeping20);
     await until(() => shownInB.last().data.length === 100, 'the page in one tab');
-    const first = watch(a, { where: { done: true }, orderBy: 'title', limit: 100 });
+    const first = watch(a, { where: { done: true }, orderBy: 'title', limit: 100 }, ordersKeeping20);
     await until(() => first.last().data.length === 100, 'the same page in the other');
     first.stop();
-    const second = watch(a, { where: { done: false }, orderBy: 'title', limit: 100 });
+    const second = watch(a, { where: { done: false }, orderBy: 'title', limit: 100 }, ordersKeeping20);
     await until(() => second.last().data.length === 100);
-    await until(async () => (await a.client.resource(orders).list()).length <= 120, 'the eviction in the other tab');
+    await until(async () => (await a.client.resource(ordersKeeping20).list()).length <= 120, 'the eviction in the other tab');
     // Whatever the other tab said since has been heard.
     await b.client.flush();
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -142,7 +158,7 @@ describe("load: 'on-demand' over 100,000 rows", () => {
     // One of them is deleted on the server: not stored any more, yet the tab that shows it drops it.
     const gone = shownInB.last().data[0]!;
     await server.admin.edit({ resource: 'orders', id: gone.id, delete: true });
-    await b.client.resource(orders).refresh();
+    await b.client.resource(ordersKeeping20).refresh();
     await until(() => !shownInB.last().data.some((o) => o.id === gone.id), 'the deletion in the tab that showed it');
     await server.admin.edit({ resource: 'orders', create: gone });
   });

@@ -109,6 +109,16 @@ async function storedTodo(b: Browser, id: string): Promise<unknown> {
   }
 }
 
+/** The delta cursor of todos as stored, read past harborsync. */
+async function lastCursor(b: Browser): Promise<unknown> {
+  const db = await openRaw(b.indexedDB, DB_NAME);
+  try {
+    return await result(db.transaction('meta').objectStore('meta').get('cursor:todos'));
+  } finally {
+    db.close();
+  }
+}
+
 beforeAll(async () => {
   server = await backend.start();
 });
@@ -640,6 +650,45 @@ describe('every tab live', () => {
     await server.admin.edit({ resource: 'todos', id: inFollower.value!.data[0]!.id, delete: true });
     await leader.client.resource(todos).refresh();
     await until(() => inFollower.value?.data.length === 1_499, 'the deletion in the follower');
+  });
+
+  it("a tab that dies after committing a pull, before telling the others: their next pull brings that pull's changes", async () => {
+    const b = browser();
+    const [puller, other] = await roles(b.tab(), b.tab());
+    const inOther = latest(other.client.resource(todos).query$());
+    await until(() => inOther.value?.status === 'success', 'the other tab loaded');
+    await server.admin.seed('todos', 3);
+    b.hub.drop = () => true; // nothing the puller says is heard: it dies right after its commit
+    await puller.client.resource(todos).refresh();
+    await puller.client.close();
+    b.hub.drop = () => false;
+    expect(ids(inOther.value)).toEqual([]);
+    // The stored delta cursor is past those changes; the other tab pulls from the last one it knows.
+    await other.client.resource(todos).refresh();
+    await until(() => inOther.value?.data.length === 3, "the dead tab's pull in the other tab");
+    // And it carries on from there: a later change arrives once.
+    await server.admin.edit({ resource: 'todos', id: inOther.value!.data[0]!.id, delete: true });
+    await other.client.resource(todos).refresh();
+    await until(() => inOther.value?.data.length === 2, 'the next change');
+  });
+
+  it("a tab that heard another's pulls follows their cursor: its own pull asks only for what came after", async () => {
+    const b = browser();
+    const [puller, other] = await roles(b.tab(), b.tab());
+    const inOther = latest(other.client.resource(todos).query$());
+    await until(() => inOther.value?.status === 'success', 'the other tab loaded');
+    await server.admin.seed('todos', 3);
+    await puller.client.resource(todos).refresh();
+    await until(() => inOther.value?.data.length === 3, "the puller's changes in the other tab");
+    await server.admin.seed('todos', 2);
+    await puller.client.resource(todos).refresh();
+    await until(() => inOther.value?.data.length === 5, 'the second pull in the other tab');
+    const pullerAsked = puller.calls.filter((c) => c.includes('since='));
+    const before = other.calls.length;
+    await other.client.resource(todos).refresh();
+    // From the cursor the puller's last commit stored, as if it had pulled itself: nothing new.
+    expect(other.calls.slice(before)).toEqual([pullerAsked.at(-1)!.replace(/since=[^&]*/, `since=${encodeURIComponent(String(await lastCursor(b)))}`)]);
+    expect(other.events.filter((e) => e.type === 'pulled').at(-1)).toMatchObject({ count: 0 });
   });
 
   it('a lost hint is repaired by the next one', async () => {
