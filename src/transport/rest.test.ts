@@ -186,7 +186,9 @@ describe('REST transport', () => {
         getToken: () => token,
         refreshToken: () => {
           refreshes++;
-          return hang ? new Promise<void>(() => undefined) : void (token = 'fresh');
+          if (hang) return new Promise<undefined>(() => undefined);
+          token = 'fresh';
+          return undefined;
         },
       },
       timeoutMs: 1000,
