@@ -633,6 +633,11 @@ export async function applyOutcome(
     const later = stored.entries.filter(stays).map((e) => onServerState(e, remote, def.version));
     return { base: remote, entries: [...requeued, ...later].sort((a, b) => a.seq - b.seq) };
   });
+  // Told before the change's own hint: a tab that re-reads the queue on that hint must find each
+  // folded wait already following the re-sent entry, or it answers it from the stored server state.
+  if (!stale && !decidedElsewhere && requeued.length > 0) {
+    for (const entry of replaced) if (entry.seq !== head.seq) host.folded(entry.seq, head.seq);
+  }
   host.applied(change);
   if (stale) return 'stale';
   if (decidedElsewhere) return undefined;
@@ -645,12 +650,9 @@ export async function applyOutcome(
     choice: outcome.kind === 'remote' ? 'remote' : outcome.choice,
     overwritten: outcome.kind === 'remote' ? overwritten(local, remote, input.ignore) : overwritten(target, remote, input.ignore),
   });
-  // The entity's later changes are in the target: their waits go with the re-sent change, or,
-  // when nothing is re-sent, end with the server's entity the decision kept, as the head's does.
-  for (const entry of replaced) {
-    if (requeued.length === 0) host.settled(entry.seq, { value: remote });
-    else if (entry.seq !== head.seq) host.folded(entry.seq, head.seq);
-  }
+  // The entity's later changes are in the target: their waits went with the re-sent change above,
+  // or, when nothing is re-sent, end with the server's entity the decision kept, as the head's does.
+  if (requeued.length === 0) for (const entry of replaced) host.settled(entry.seq, { value: remote });
   host.announce();
   return undefined;
 }

@@ -406,10 +406,16 @@ describe('{ wait: "server" } in a follower', () => {
     await until(() => status(leader).pending === 1, 'the change behind the conflict, in the leader');
     // Its entry leaves the queue now, folded into the conflicted one, whose re-send waits.
     leader.client.pause();
+    const postedBefore = b.hub.posted.length;
     await conflicts.value![0]!.resolve('local');
     await until(() => status(follower).conflicts === 0, 'the follower to hear of the decision');
     await settle(20);
     expect(answered).toBe(false);
+    // The fold is told before the decision's change hint: a tab re-reading the queue on the hint
+    // finds the wait already following the re-sent entry, never answers it from what is stored.
+    const told = b.hub.posted.slice(postedBefore).map((p) => (p.data as { t: string }).t);
+    expect(told.indexOf('folded')).toBeGreaterThanOrEqual(0);
+    expect(told.indexOf('folded')).toBeLessThan(told.indexOf('changed'));
     leader.client.resume();
     expect(await outcomeOf(behind)).toEqual({ value: { id: 'c', title: 'Mine', done: true, version: 3 } });
   });
@@ -652,11 +658,17 @@ describe('every tab live', () => {
     await until(() => inFollower.value?.data.length === 1_499, 'the deletion in the follower');
   });
 
-  it("a tab that dies after committing a pull, before telling the others: their next pull brings that pull's changes", async () => {
+  /** Two tabs, the other one showing todos: the puller's pulls are what it learns from. */
+  async function pullerAndWatcher() {
     const b = browser();
     const [puller, other] = await roles(b.tab(), b.tab());
     const inOther = latest(other.client.resource(todos).query$());
     await until(() => inOther.value?.status === 'success', 'the other tab loaded');
+    return { b, puller, other, inOther };
+  }
+
+  it("a tab that dies after committing a pull, before telling the others: their next pull brings that pull's changes", async () => {
+    const { b, puller, other, inOther } = await pullerAndWatcher();
     await server.admin.seed('todos', 3);
     b.hub.drop = () => true; // nothing the puller says is heard: it dies right after its commit
     await puller.client.resource(todos).refresh();
@@ -673,10 +685,7 @@ describe('every tab live', () => {
   });
 
   it("a tab that heard another's pulls follows their cursor: its own pull asks only for what came after", async () => {
-    const b = browser();
-    const [puller, other] = await roles(b.tab(), b.tab());
-    const inOther = latest(other.client.resource(todos).query$());
-    await until(() => inOther.value?.status === 'success', 'the other tab loaded');
+    const { b, puller, other, inOther } = await pullerAndWatcher();
     await server.admin.seed('todos', 3);
     await puller.client.resource(todos).refresh();
     await until(() => inOther.value?.data.length === 3, "the puller's changes in the other tab");
