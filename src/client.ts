@@ -2,6 +2,7 @@ import { BehaviorSubject, Subject, type Observable, type Subscription } from 'rx
 import {
   ClosedError,
   HarborSyncError,
+  HttpError,
   PendingMutationsError,
   SchemaError,
   StorageError,
@@ -237,6 +238,7 @@ class Client implements SyncClient, HandleHost {
       applied: (changes) => this.applied(changes, 'server-read'),
       evicted: (changes) => this.applied(changes, 'evicted'),
       emit: (event) => this.emit(event),
+      readFailed: (error) => this.#readFailed(error),
     });
     // The database opens while the rest is set up (the tab channel, the subscriptions): its
     // answer, even a refusal, is handled after this constructor returns, every field in place.
@@ -388,6 +390,17 @@ class Client implements SyncClient, HandleHost {
 
   pause(): void {
     this.#manualPause = true;
+    this.#updatePaused();
+  }
+
+  /**
+   * A read the token refresh did not cure (401): the session is over for writes too, so replay
+   * pauses as unauthorized, as after a refused write, and status$ says so to an app that only reads.
+   */
+  #readFailed(error: Error): void {
+    if (!(error instanceof HttpError) || error.status !== 401) return;
+    this.#unauthorized = true;
+    this.#patchStatus({ lastError: error });
     this.#updatePaused();
   }
 
@@ -1091,6 +1104,7 @@ class Client implements SyncClient, HandleHost {
         this.#knownCursors.set(def.name, to);
         this.#announceCursor(def.name, from, to);
       },
+      readFailed: (error: Error) => this.#readFailed(error),
     };
   }
 }

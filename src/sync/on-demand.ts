@@ -25,6 +25,8 @@ export interface OnDemandHost {
   /** Entities dropped from this tab's cache: its views only (another tab may still show them). */
   evicted(changes: readonly ViewChange[]): void;
   emit(event: SyncEvent): void;
+  /** A page's fetch failed with `error` (a 401 the refresh did not cure pauses sync as unauthorized). */
+  readFailed(error: Error): void;
 }
 
 /** What is loaded of one (filter, order): how many rows, up to which cursor. */
@@ -159,7 +161,9 @@ export class OnDemandLoader {
       host.emit({ type: 'pulled', at, resource: def.name, count: items.length, removed: result.removed });
       await this.#evict(def);
     } catch (error) {
-      mirror.setFlags({ isFetching: false, error: error instanceof Error ? error : new Error(String(error)) });
+      const failure = error instanceof Error ? error : new Error(String(error));
+      mirror.setFlags({ isFetching: false, error: failure });
+      this.#host.readFailed(failure);
       throw error;
     }
   }

@@ -20,6 +20,8 @@ export interface PullHost {
   knownCursor(def: Def): string | null | undefined;
   /** A commit moved the stored cursor from `from` to `to`, with the changes `applied` was just given. */
   movedCursor(def: Def, from: string | null, to: string | null): void;
+  /** The pull failed with `error` (a 401 the refresh did not cure pauses sync as unauthorized). */
+  readFailed(error: Error): void;
 }
 
 /** Pages of one delta pull, at most; a server that never says "no more" cannot loop us forever. */
@@ -194,6 +196,7 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
     const failure = error instanceof Error ? error : new Error(String(error));
     mirror.setFlags({ isFetching: false, error: failure });
     if (failure instanceof HarborSyncError) host.emit({ type: 'error', at: host.now(), resource: def.name, error: failure });
+    host.readFailed(failure);
     throw failure;
   }
 }

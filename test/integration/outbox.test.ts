@@ -221,6 +221,27 @@ describe('delivery', () => {
     expect(await ledger()).toHaveLength(1);
   });
 
+  it('a pull still refused after the refresh pauses as unauthorized, like a write: status$ says so, queued writes wait for resume()', async () => {
+    let token = 'expired';
+    const d = make(suite.server.apiUrl, { auth: { getToken: () => token, refreshToken: () => token } });
+    d.client.pause();
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    d.client.resume();
+    d.online.next(false); // the write waits while the pull below meets the expired session
+    await expect(d.client.resource(todos).refresh()).rejects.toMatchObject({ status: 401 });
+    const status = await new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe());
+    expect(status).toMatchObject({ paused: 'unauthorized', pending: 1 });
+    expect(status.lastError).toBeInstanceOf(HttpError);
+    d.online.next(true);
+    await d.client.flush();
+    expect(await ledger()).toEqual([]);
+    token = 'demo-alice'; // signed in again
+    d.client.resume();
+    await d.client.flush();
+    expect(await ledger()).toHaveLength(1);
+    await expect(d.client.resource(todos).refresh()).resolves.toBeUndefined();
+  });
+
   it('the token refreshToken() returns is used for the retry and later writes, though getToken() still returns the expired one', async () => {
     let refreshes = 0;
     const d = make(suite.server.apiUrl, {
