@@ -956,8 +956,15 @@ class Client implements SyncClient, HandleHost {
         else told.delete(`${message.r}\u0000${id}`);
       });
     }
-    /** A record not in storage: deleted, or evicted by another tab's cache while this one may still show it. */
-    const missing = (r: string, id: string) => told.get(`${r}\u0000${id}`) ?? null;
+    /**
+     * A record not in storage: deleted, or evicted by another tab's cache while this one still
+     * shows it. Only an entity this tab shows keeps the told view: one it dropped since (its own
+     * delete, or a page of its own that found it gone, neither told to itself) stays dropped.
+     */
+    const missing = (r: string, id: string) => {
+      const def = this.defs.get(r);
+      return def && this.mirror(def).entities.has(id) ? (told.get(`${r}\u0000${id}`) ?? null) : null;
+    };
     if (outbox) {
       const before = [...this.store.outbox.values()];
       await this.store.reloadOutbox().catch(() => undefined);
@@ -994,7 +1001,11 @@ class Client implements SyncClient, HandleHost {
         unread.add(r);
         continue;
       }
-      for (const id of set) changes.push({ r, id, view: records.get(id)?.view ?? missing(r, id) });
+      for (const id of set) {
+        // A stored record with a null view is a delete still queued: shown as deleted, never as told.
+        const record = records.get(id);
+        changes.push({ r, id, view: record ? record.view : missing(r, id) });
+      }
     }
     if (this.#closedError) return;
     // The views now hold what those pulls brought: a cursor followed link by link. A link missed

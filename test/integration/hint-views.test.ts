@@ -1,0 +1,85 @@
+/**
+ * Review of the on-demand hint views (fe8999b): a hint's view is shown only for a record another
+ * tab's cache evicted, never for one this tab deleted since the hint's commit.
+ */
+import { IDBFactory } from 'fake-indexeddb';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createTestBackend } from '../../server/index.mjs';
+import { defineResource, type QueryState } from '../../src/index.js';
+import { closeDevices, device, until, type Device } from '../helpers/harness.js';
+import { ManualClock } from '../helpers/manual-clock.js';
+import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
+
+const orderSchema = z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() });
+type Order = z.infer<typeof orderSchema>;
+const orders = defineResource({ name: 'orders', schema: orderSchema, load: 'on-demand', cacheLimit: 120 });
+
+const backend = createTestBackend();
+let server: Awaited<ReturnType<typeof backend.start>>;
+const open: Device[] = [];
+
+beforeAll(async () => {
+  server = await backend.start({ resources: [{ name: 'orders' }] });
+});
+afterAll(() => backend.close());
+afterEach(async () => {
+  await closeDevices(open);
+  await backend.reset();
+});
+
+function watch(d: Device) {
+  const states: Array<QueryState<Order>> = [];
+  const sub = d.client.resource(orders).query$({ orderBy: 'title', limit: 10 } as never).subscribe((s) => states.push(s as QueryState<Order>));
+  return { last: () => states.at(-1)!, stop: () => sub.unsubscribe() };
+}
+
+async function twoTabs() {
+  await backend.reset();
+  await server.admin.seed('orders', 5);
+  const indexedDB = new IDBFactory();
+  const hub = new BroadcastHub();
+  const locks = new FakeLocks();
+  const clock = new ManualClock();
+  const pageA = hub.page();
+  const b = device(server.apiUrl, { resources: [orders], namespace: 'views', locks, BroadcastChannel: hub.Channel }, indexedDB, clock);
+  await until(() => { let l = false; b.client.status$.subscribe((s) => (l = s.leader)).unsubscribe(); return l; }, 'B leads');
+  const a = device(server.apiUrl, { resources: [orders], namespace: 'views', locks, BroadcastChannel: pageA.Channel }, indexedDB, clock);
+  open.push(a, b);
+  const inA = watch(a);
+  const inB = watch(b);
+  await until(() => inA.last()?.data.length === 5 && inB.last()?.data.length === 5, 'both tabs loaded');
+  return { a, b, inA, inB, page: pageA.page, clock, hub };
+}
+
+it("a tab's own delete, committed after another tab's hinted update, is not undone by that hint's view", async () => {
+  const { a, b, inA, page } = await twoTabs();
+  const x = inA.last().data[0]!;
+  a.online.next(false);
+  b.online.next(false);
+  page.freeze(); // A hears B's hint only after its own delete
+  await b.client.resource(orders).update(x.id, { title: 'From B' });
+  await a.client.resource(orders).delete(x.id);
+  expect(inA.last().data.some((o) => o.id === x.id)).toBe(false);
+  page.thaw();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await until(() => true);
+  expect(inA.last().data.some((o) => o.id === x.id)).toBe(false);
+});
+
+it('a deletion this tab committed after the hinted commit (record gone) does not bring the entity back for good', async () => {
+  const { a, b, inA, page } = await twoTabs();
+  const x = inA.last().data[0]!;
+  page.freeze();
+  await b.client.resource(orders).update(x.id, { title: 'From B' });
+  await b.client.flush();
+  // Deleted on the server; A's refetch of the page removes it from storage (no hint to itself).
+  await server.admin.edit({ resource: 'orders', id: x.id, delete: true });
+  await a.client.resource(orders).refresh();
+  await until(() => !inA.last().data.some((o) => o.id === x.id), 'deleted in A');
+  page.thaw();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await until(() => true);
+  await a.client.flush();
+  expect(inA.last().data.some((o) => o.id === x.id)).toBe(false);
+});
