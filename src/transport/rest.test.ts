@@ -210,6 +210,39 @@ describe('REST transport', () => {
     expect(requests.map((r) => r.headers.get('Authorization'))).toEqual(['Bearer expired', 'Bearer expired', 'Bearer expired', 'Bearer fresh']);
   });
 
+  it('a refreshToken() that timed out and answers later does not replace the token a later refresh gave', async () => {
+    const timers = handTimers();
+    let refreshes = 0;
+    let late!: (token: string) => void;
+    const { fetch, requests } = fakeFetch((r) => (r.headers.get('Authorization') === 'Bearer fresh2' ? json(200, []) : json(401, { error: 'expired' })));
+    const transport = createRestTransport({
+      baseUrl: 'https://api.test',
+      fetch,
+      auth: {
+        getToken: () => 'expired',
+        refreshToken: () => {
+          refreshes++;
+          if (refreshes === 1) return new Promise<string>((resolve) => (late = resolve));
+          return 'fresh2';
+        },
+      },
+      timeoutMs: 1000,
+      setTimer: timers.setTimer,
+    });
+    const first = transport.list(todos).catch((e: unknown) => e);
+    for (let i = 0; i < 20 && !(refreshes === 1 && timers.pending() === 1); i++) await new Promise((resolve) => setImmediate(resolve));
+    timers.fire();
+    expect(await first).toBeInstanceOf(NetworkError);
+    await expect(transport.list(todos)).resolves.toEqual([]);
+    expect(refreshes).toBe(2);
+    late('fresh1'); // the abandoned refresh answers at last
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    const sent = requests.length;
+    await expect(transport.list(todos)).resolves.toEqual([]);
+    expect(requests.slice(sent).map((r) => r.headers.get('Authorization'))).toEqual(['Bearer fresh2']);
+    expect(refreshes).toBe(2);
+  });
+
   it('reports statuses as HttpError with body and Retry-After, and unreadable 2xx bodies apart', async () => {
     const { fetch } = fakeFetch((r) =>
       r.method === 'POST' ? new Response('<html>portal</html>', { status: 200 }) : json(429, { error: 'slow' }, { 'Retry-After': '7' }),

@@ -92,6 +92,8 @@ export function createRestTransport(options: RestOptions): Transport {
   let replacement: { refused: string | null | undefined; token: string } | null = null;
   /** One refresh shared by every request refused meanwhile (RELIABILITY #52). */
   let refreshing: Promise<void> | null = null;
+  /** Refreshes begun so far: only the latest one's answer replaces the token. */
+  let refreshes = 0;
 
   /** A version If-Match cannot carry fails the change, naming the field: sent again it would fail the same way. */
   const ifMatch = (def: Def, id: string, version: unknown): string => {
@@ -111,9 +113,12 @@ export function createRestTransport(options: RestOptions): Transport {
 
   /** Replaces what getToken() returns (`refused`), once for every request refused at once. */
   function refresh(refreshToken: () => unknown, refused: string | null | undefined): Promise<void> {
+    const generation = ++refreshes;
     const running = Promise.resolve()
       .then(refreshToken)
       .then((fresh) => {
+        // A refresh that timed out and answers after a later one began: the later one's token stays.
+        if (generation !== refreshes) return;
         // Nothing returned: the app stored the new token where getToken() reads it.
         replacement = typeof fresh === 'string' && fresh !== '' ? { refused, token: fresh } : null;
       })
