@@ -1,6 +1,6 @@
 /**
- * Review of the on-demand hint views (fe8999b): a hint's view is shown only for a record another
- * tab's cache evicted, never for one this tab deleted since the hint's commit.
+ * The views on-demand change hints carry: shown by a tab only for an entity it still shows whose
+ * record another tab's cache evicted, never for one this tab deleted after the hinted commit.
  */
 import { IDBFactory } from 'fake-indexeddb';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
@@ -34,6 +34,13 @@ function watch(d: Device) {
   return { last: () => states.at(-1)!, stop: () => sub.unsubscribe() };
 }
 
+function leads(d: Device): boolean {
+  let leader = false;
+  d.client.status$.subscribe((status) => (leader = status.leader)).unsubscribe();
+  return leader;
+}
+
+/** Two tabs showing the same page of five orders; A's page can be frozen, to hear B late. */
 async function twoTabs() {
   await backend.reset();
   await server.admin.seed('orders', 5);
@@ -43,7 +50,7 @@ async function twoTabs() {
   const clock = new ManualClock();
   const pageA = hub.page();
   const b = device(server.apiUrl, { resources: [orders], namespace: 'views', locks, BroadcastChannel: hub.Channel }, indexedDB, clock);
-  await until(() => { let l = false; b.client.status$.subscribe((s) => (l = s.leader)).unsubscribe(); return l; }, 'B leads');
+  await until(() => leads(b), 'B leads');
   const a = device(server.apiUrl, { resources: [orders], namespace: 'views', locks, BroadcastChannel: pageA.Channel }, indexedDB, clock);
   open.push(a, b);
   const inA = watch(a);
@@ -63,7 +70,6 @@ it("a tab's own delete, committed after another tab's hinted update, is not undo
   expect(inA.last().data.some((o) => o.id === x.id)).toBe(false);
   page.thaw();
   await new Promise((resolve) => setTimeout(resolve, 50));
-  await until(() => true);
   expect(inA.last().data.some((o) => o.id === x.id)).toBe(false);
 });
 
@@ -79,7 +85,6 @@ it('a deletion this tab committed after the hinted commit (record gone) does not
   await until(() => !inA.last().data.some((o) => o.id === x.id), 'deleted in A');
   page.thaw();
   await new Promise((resolve) => setTimeout(resolve, 50));
-  await until(() => true);
   await a.client.flush();
   expect(inA.last().data.some((o) => o.id === x.id)).toBe(false);
 });
