@@ -765,9 +765,10 @@ class Client implements SyncClient, HandleHost {
   #unannounce(r: string, id: string, outbox: boolean, view?: Rec | null): void {
     const group = this.#unannouncedOf(r);
     if (!group) return;
-    // Keyed again so the id's latest view is the one told, in the order of its latest change.
+    // Keyed again so the id goes in the order of its latest change, with the latest view told of it.
+    const told = view === undefined ? group.ids.get(id) : view;
     group.ids.delete(id);
-    group.ids.set(id, view);
+    group.ids.set(id, told);
     group.outbox ||= outbox;
   }
 

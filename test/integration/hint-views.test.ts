@@ -88,3 +88,15 @@ it('a deletion this tab committed after the hinted commit (record gone) does not
   await a.client.flush();
   expect(inA.last().data.some((o) => o.id === x.id)).toBe(false);
 });
+
+it("a local write's hint tells the view it committed, not only its id", async () => {
+  const { b, inB, hub } = await twoTabs();
+  const x = inB.last().data[0]!;
+  b.online.next(false);
+  const before = hub.posted.length;
+  await b.client.resource(orders).update(x.id, { title: 'Told' });
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const hint = hub.posted.slice(before).map((p) => p.data as { t: string; ids?: string[]; views?: Array<{ title?: string } | null> }).find((m) => m.t === 'changed');
+  expect(hint?.ids).toEqual([x.id]);
+  expect(hint?.views?.[0]).toMatchObject({ id: x.id, title: 'Told' });
+});
