@@ -272,6 +272,7 @@ class Client implements SyncClient, HandleHost {
         if (suspended && !now && !this.#closedError) {
           this.#rereadWhole = true;
           this.#enqueue({ t: 'outbox' });
+          this.#refetchOnDemand();
         }
         suspended = now;
       }),
@@ -364,6 +365,19 @@ class Client implements SyncClient, HandleHost {
     this.#replayer.forgetBackoff();
     for (const [name, mirror] of this.#mirrors) {
       if (mirror.hasListeners) void this.refreshResource(this.defs.get(name)!).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Back from a suspension, an on-demand resource's shown queries are fetched again: its cache
+   * holds what was fetched, not all there is, so only the server can say whether an entity gone
+   * from it while no hint was heard was evicted by another tab or deleted.
+   */
+  #refetchOnDemand(): void {
+    if (!this.#online) return;
+    for (const [name, mirror] of this.#mirrors) {
+      const def = this.defs.get(name);
+      if (def?.load === 'on-demand' && mirror.hasListeners) void this.refreshResource(def).catch(() => undefined);
     }
   }
 
@@ -994,7 +1008,11 @@ class Client implements SyncClient, HandleHost {
           const same = deepEqual(mirror.entities.get(record.id) ?? null, record.view) && mirror.isPending(record.id) === this.store.outbox.isPending(r, record.id);
           if (!same) changes.push({ r, id: record.id, view: record.view });
         }
-        for (const id of set) if (!present.has(id)) changes.push({ r, id, view: missing(r, id) });
+        // Gone from an on-demand cache with no hint saying how: shown until the refetch on return says.
+        const onDemand = this.defs.get(r)?.load === 'on-demand';
+        for (const id of set) {
+          if (!present.has(id) && !(onDemand && !told.has(`${r}\u0000${id}`))) changes.push({ r, id, view: missing(r, id) });
+        }
         continue;
       }
       const records = await this.store.loadRecords(r, [...set]).catch(() => null);

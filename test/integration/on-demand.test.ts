@@ -1,3 +1,4 @@
+import { BehaviorSubject } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTestBackend } from '../../server/index.mjs';
@@ -160,6 +161,45 @@ describe("load: 'on-demand' over 100,000 rows", () => {
     await server.admin.edit({ resource: 'orders', id: gone.id, delete: true });
     await b.client.resource(ordersKeeping20).refresh();
     await until(() => !shownInB.last().data.some((o) => o.id === gone.id), 'the deletion in the tab that showed it');
+    await server.admin.edit({ resource: 'orders', create: gone });
+  });
+
+  it("a tab back from suspension keeps what another tab evicted meanwhile, and its refetch drops what was deleted", async () => {
+    const shared = { indexedDB: new IDBFactory(), hub: new BroadcastHub(), locks: new FakeLocks(), clock: new ManualClock() };
+    const suspended = new BehaviorSubject(false);
+    const tab = (more = {}) => {
+      const d = device(server.apiUrl, { resources: [ordersKeeping20], namespace: 'suspending', locks: shared.locks, BroadcastChannel: shared.hub.Channel, ...more }, shared.indexedDB, shared.clock);
+      open.push(d);
+      return d;
+    };
+    const a = tab();
+    const b = tab({ suspended });
+    const page = { where: { done: true }, orderBy: 'title', limit: 100 } as const;
+    const shownInB = watch(b, page, ordersKeeping20);
+    await until(() => shownInB.last().data.length === 100, 'the page in the tab to suspend');
+    suspended.next(true);
+    shared.hub.drop = () => true; // a page in the back/forward cache hears nothing
+    const first = watch(a, page, ordersKeeping20);
+    await until(() => first.last().data.length === 100 && !first.last().isFetching, 'the same page fetched in the other tab');
+    const gone = first.last().data[0]!;
+    await server.admin.edit({ resource: 'orders', id: gone.id, delete: true });
+    await a.client.resource(ordersKeeping20).refresh();
+    await until(() => !first.last().data.some((o) => o.id === gone.id), 'the deletion in the other tab');
+    first.stop();
+    const second = watch(a, { where: { done: false }, orderBy: 'title', limit: 100 }, ordersKeeping20);
+    await until(() => second.last().data.length === 100);
+    await until(async () => (await a.client.resource(ordersKeeping20).list()).length <= 120, 'the eviction in the other tab');
+    shared.hub.drop = () => false;
+    const asked = queries(b).length;
+    const shownBefore = shownInB.states.length;
+    suspended.next(false);
+    // Back: its query is fetched again, which says what is gone; what was only evicted stays shown.
+    await until(() => queries(b).length > asked, 'the refetch on return');
+    await until(() => !shownInB.last().data.some((o) => o.id === gone.id), 'the deletion in the returning tab');
+    await b.client.flush();
+    expect(shownInB.last().data).toHaveLength(100);
+    // Never a hole meanwhile: only the deleted one left.
+    expect(shownInB.states.slice(shownBefore).map((s) => s.data.length).filter((n) => n < 99)).toEqual([]);
     await server.admin.edit({ resource: 'orders', create: gone });
   });
 
