@@ -135,6 +135,8 @@ class Client implements SyncClient, HandleHost {
   readonly #mirrors = new Map<string, ResourceMirror<object>>();
   readonly #hydrating = new Map<string, Promise<void>>();
   readonly #pulling = new Map<string, Promise<void>>();
+  /** Per resource, the pull that follows the running one for refresh() calls made during it. */
+  readonly #pullingNext = new Map<string, Promise<void>>();
   readonly #handles = new Map<string, ResourceHandleImpl<object>>();
   readonly #waiters = new Map<number, Array<(outcome: { value: Rec | null } | { error: HarborSyncError }) => void>>();
   readonly #statusSubject: BehaviorSubject<SyncStatus>;
@@ -559,9 +561,27 @@ class Client implements SyncClient, HandleHost {
       .catch(() => undefined);
   }
 
-  refreshResource(def: Def): Promise<void> {
-    if (def.load === 'on-demand') return this.#onDemand.reload(def);
+  /**
+   * Pulls the resource, sharing a pull already running. `sinceNow` (refresh()): a pull running was
+   * sent before the call and may miss what changed since, so one more follows it, shared by every
+   * such call meanwhile.
+   */
+  refreshResource(def: Def, sinceNow = false): Promise<void> {
+    if (def.load === 'on-demand') return this.#onDemand.reload(def, sinceNow);
     let running = this.#pulling.get(def.name);
+    if (running && sinceNow) {
+      let next = this.#pullingNext.get(def.name);
+      if (!next) {
+        next = running
+          .catch(() => undefined)
+          .then(() => {
+            this.#pullingNext.delete(def.name);
+            return this.refreshResource(def);
+          });
+        this.#pullingNext.set(def.name, next);
+      }
+      return next;
+    }
     if (!running) {
       const mirror = this.mirror(def);
       if (mirror.flags.hydrated) mirror.setFlags({ isFetching: true });

@@ -33,7 +33,7 @@ export interface HandleHost {
   mirror(def: Def): ResourceMirror<object>;
   hydrate(def: Def): Promise<void>;
   revalidate(def: Def): void;
-  refreshResource(def: Def): Promise<void>;
+  refreshResource(def: Def, sinceNow?: boolean): Promise<void>;
   applied(change: ViewChange): void;
   written(r: string, id: string): void;
   /** Reads the entity and the outbox again from storage, as after another tab's message. */
@@ -124,7 +124,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
 
   refresh(): Promise<void> {
     this.#host.assertOpen('refresh()');
-    return this.#host.refreshResource(this.#def);
+    return this.#host.refreshResource(this.#def, true);
   }
 
   create(value: CreateInput<T>, options: WriteOptions = {}): Promise<T> {

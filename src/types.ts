@@ -214,7 +214,10 @@ export interface ResourceHandle<T extends object> {
    */
   update(id: EntityKey, patch: Partial<T>, options?: WriteOptions): Promise<T>;
   delete(id: EntityKey, options?: WriteOptions): Promise<void>;
-  /** Pull this resource from the server now. */
+  /**
+   * Pull this resource from the server now. Resolves with what the server held at the call or
+   * later: a pull already in flight, sent before it, is followed by one more.
+   */
   refresh(): Promise<void>;
 }
 

@@ -79,8 +79,16 @@ export class OnDemandLoader {
     return () => this.#watched.delete(query);
   }
 
-  /** Refetches every watched query from its first page (refresh(), or back online). */
-  async reload(def?: Def): Promise<void> {
+  /**
+   * Refetches every watched query from its first page (refresh(), or back online). `sinceNow`
+   * (refresh()): requests in flight were sent before the call, so their answers are waited for
+   * and the queries fetched again after them, never shared.
+   */
+  async reload(def?: Def, sinceNow = false): Promise<void> {
+    if (sinceNow) {
+      const sent = [...this.#inflight].filter(([key]) => !def || key.startsWith(`${def.name}|`)).map(([, request]) => request.catch(() => undefined));
+      await Promise.all(sent);
+    }
     const targets = [...this.#watched].filter((w) => !def || w.def.name === def.name);
     for (const w of targets) this.#pages.delete(pagesKey(w.def, w.query));
     await Promise.all(targets.map((w) => this.load(w)));

@@ -203,6 +203,30 @@ describe("load: 'on-demand' over 100,000 rows", () => {
     await server.admin.edit({ resource: 'orders', create: gone });
   });
 
+  it('refresh() while the page is being fetched waits for that request and fetches again: a change made in between shows', async () => {
+    let hold: Promise<void> | null = null;
+    let release = () => undefined as void;
+    const gated = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const answer = await fetch(input, init);
+      if (hold) await hold;
+      return answer;
+    }) as typeof fetch;
+    const d = make({ fetch: gated });
+    hold = new Promise<void>((resolve) => (release = resolve));
+    const q = watch(d, { where: { done: true }, orderBy: [['title', 'desc']], limit: 10 });
+    await until(() => queries(d).length === 1, 'the page requested');
+    // Answered by the server already, held on its way: the edit below is not in it.
+    const leaving = title(100_000);
+    await server.admin.edit({ resource: 'orders', id: '100000', patch: { done: false } });
+    const refreshed = d.client.resource(orders).refresh();
+    hold = null;
+    release();
+    await refreshed;
+    expect(queries(d)).toHaveLength(2);
+    expect(q.last().data.map((o) => o.title)).not.toContain(leaving);
+    await server.admin.edit({ resource: 'orders', id: '100000', patch: { done: true } });
+  });
+
   it('offline, answers from what was loaded, says it is not fetching, and refetches when online', async () => {
     const d = make();
     const q = watch(d, { where: { done: true }, orderBy: 'title', limit: 10 });

@@ -102,6 +102,32 @@ describe('reading and caching', () => {
     expect(states.at(-1)!.lastSyncedAt).toBe(first.clock.now());
   });
 
+  it('refresh() during a pull sent before it pulls once more after it: what changed in between arrives, one extra request for every call meanwhile', async () => {
+    await seedTodos(1);
+    let hold: Promise<void> | null = null;
+    let release = () => undefined as void;
+    // Answers held after the server computed them: the pull in flight was answered before the change below.
+    const gated = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const answer = await fetch(input, init);
+      if (hold) await hold;
+      return answer;
+    }) as typeof fetch;
+    const d = make(server.apiUrl, { fetch: gated });
+    await d.client.resource(todos).refresh();
+    hold = new Promise<void>((resolve) => (release = resolve));
+    const asked = d.calls.length;
+    const first = d.client.resource(todos).refresh();
+    await until(() => d.calls.length > asked, 'the pull in flight');
+    await server.admin.edit({ resource: 'todos', create: { id: 'later', title: 'made during the pull', done: false } });
+    const second = d.client.resource(todos).refresh();
+    const third = d.client.resource(todos).refresh();
+    hold = null;
+    release();
+    await Promise.all([first, second, third]);
+    expect((await d.client.resource(todos).list()).map((t) => t.id).sort()).toEqual(['later', 't0']);
+    expect(d.calls.slice(asked).filter((c) => c.startsWith('GET'))).toHaveLength(2);
+  });
+
   it('revalidates only when the cache is older than staleTimeMs', async () => {
     await seedTodos(1);
     const d = make(server.apiUrl, { staleTimeMs: 10_000 });
