@@ -128,3 +128,25 @@ export function referenceServer(options?: Parameters<ReturnType<typeof createTes
   afterEach(() => closeDevices(devices));
   return suite;
 }
+
+/**
+ * A fetch whose answers, while held, wait once the server has computed them: a request in flight
+ * is answered before a change the test makes next, and arrives after it.
+ */
+export function heldAnswers(): { fetch: typeof fetch; hold(): void; release(): void } {
+  let gate: Promise<void> | null = null;
+  let open = () => undefined as void;
+  const held = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const answer = await fetch(input, init);
+    if (gate) await gate;
+    return answer;
+  }) as typeof fetch;
+  return {
+    fetch: held,
+    hold: () => void (gate = new Promise<void>((resolve) => (open = resolve))),
+    release: () => {
+      gate = null;
+      open();
+    },
+  };
+}

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { createTestBackend } from '../../server/index.mjs';
 import { defineResource, type QueryState } from '../../src/index.js';
 import { IDBFactory } from 'fake-indexeddb';
-import { closeDevices, device, until, type Device } from '../helpers/harness.js';
+import { closeDevices, device, heldAnswers, until, type Device } from '../helpers/harness.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 
@@ -204,23 +204,16 @@ describe("load: 'on-demand' over 100,000 rows", () => {
   });
 
   it('refresh() while the page is being fetched waits for that request and fetches again: a change made in between shows', async () => {
-    let hold: Promise<void> | null = null;
-    let release = () => undefined as void;
-    const gated = (async (input: RequestInfo | URL, init?: RequestInit) => {
-      const answer = await fetch(input, init);
-      if (hold) await hold;
-      return answer;
-    }) as typeof fetch;
-    const d = make({ fetch: gated });
-    hold = new Promise<void>((resolve) => (release = resolve));
+    const answers = heldAnswers();
+    const d = make({ fetch: answers.fetch });
+    answers.hold();
     const q = watch(d, { where: { done: true }, orderBy: [['title', 'desc']], limit: 10 });
     await until(() => queries(d).length === 1, 'the page requested');
     // Answered by the server already, held on its way: the edit below is not in it.
     const leaving = title(100_000);
     await server.admin.edit({ resource: 'orders', id: '100000', patch: { done: false } });
     const refreshed = d.client.resource(orders).refresh();
-    hold = null;
-    release();
+    answers.release();
     await refreshed;
     expect(queries(d)).toHaveLength(2);
     expect(q.last().data.map((o) => o.title)).not.toContain(leaving);

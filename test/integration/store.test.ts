@@ -4,7 +4,7 @@ import { createTestBackend } from '../../server/index.mjs';
 import { DB_VERSION } from '../../src/store/db.js';
 import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
 import { HttpError, SchemaError, type QueryState } from '../../src/index.js';
-import { closeDevices, device, notes, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { closeDevices, device, heldAnswers, notes, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { outboxEntry } from '../helpers/outbox-entry.js';
 import type { NewEntry, OutboxEntry } from '../../src/outbox/entry.js';
@@ -104,25 +104,17 @@ describe('reading and caching', () => {
 
   it('refresh() during a pull sent before it pulls once more after it: what changed in between arrives, one extra request for every call meanwhile', async () => {
     await seedTodos(1);
-    let hold: Promise<void> | null = null;
-    let release = () => undefined as void;
-    // Answers held after the server computed them: the pull in flight was answered before the change below.
-    const gated = (async (input: RequestInfo | URL, init?: RequestInit) => {
-      const answer = await fetch(input, init);
-      if (hold) await hold;
-      return answer;
-    }) as typeof fetch;
-    const d = make(server.apiUrl, { fetch: gated });
+    const answers = heldAnswers();
+    const d = make(server.apiUrl, { fetch: answers.fetch });
     await d.client.resource(todos).refresh();
-    hold = new Promise<void>((resolve) => (release = resolve));
+    answers.hold(); // the pull below is answered before the change after it
     const asked = d.calls.length;
     const first = d.client.resource(todos).refresh();
     await until(() => d.calls.length > asked, 'the pull in flight');
     await server.admin.edit({ resource: 'todos', create: { id: 'later', title: 'made during the pull', done: false } });
     const second = d.client.resource(todos).refresh();
     const third = d.client.resource(todos).refresh();
-    hold = null;
-    release();
+    answers.release();
     await Promise.all([first, second, third]);
     expect((await d.client.resource(todos).list()).map((t) => t.id).sort()).toEqual(['later', 't0']);
     expect(d.calls.slice(asked).filter((c) => c.startsWith('GET'))).toHaveLength(2);
