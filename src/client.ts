@@ -61,6 +61,9 @@ const DEFAULTS = {
 /** Above this many entities named by other tabs at once, the resource is re-read whole. */
 const REREAD_WHOLE_ABOVE = 1_000;
 
+/** One key for an entity across resources. */
+const entityKey = (r: string, id: string) => `${r}\u0000${id}`;
+
 const isCursor = (value: unknown): value is string | null => value === null || typeof value === 'string';
 const isCursorMove = (value: unknown): value is { from: string | null; to: string | null } =>
   typeof value === 'object' && value !== null && isCursor((value as { from?: unknown }).from) && isCursor((value as { to?: unknown }).to);
@@ -365,8 +368,14 @@ class Client implements SyncClient, HandleHost {
     this.#updatePaused();
     if (!cameBack) return;
     this.#replayer.forgetBackoff();
+    this.#refreshShown(() => true);
+  }
+
+  /** Pulls (or refetches the queries of) every resource matching `which` that something shows. */
+  #refreshShown(which: (def: Def) => boolean): void {
     for (const [name, mirror] of this.#mirrors) {
-      if (mirror.hasListeners) void this.refreshResource(this.defs.get(name)!).catch(() => undefined);
+      const def = this.defs.get(name);
+      if (def && which(def) && mirror.hasListeners) void this.refreshResource(def).catch(() => undefined);
     }
   }
 
@@ -376,11 +385,7 @@ class Client implements SyncClient, HandleHost {
    * from it while no hint was heard was evicted by another tab or deleted.
    */
   #refetchOnDemand(): void {
-    if (!this.#online) return;
-    for (const [name, mirror] of this.#mirrors) {
-      const def = this.defs.get(name);
-      if (def?.load === 'on-demand' && mirror.hasListeners) void this.refreshResource(def).catch(() => undefined);
-    }
+    if (this.#online) this.#refreshShown((def) => def.load === 'on-demand');
   }
 
   #setLeader(leader: boolean, stillLeads: () => boolean = () => true): void {
@@ -766,14 +771,14 @@ class Client implements SyncClient, HandleHost {
 
   /** A temporary id now names a server id; `get$(from)` subscribers move along, for the client's lifetime. */
   #remapped(r: string, from: string, to: string): void {
-    this.#aliases.set(`${r}\u0000${from}`, to);
+    this.#aliases.set(entityKey(r, from), to);
     const def = this.defs.get(r);
     if (def) this.mirror(def).follow(from, to);
   }
 
   /** The id an entity has now: a temporary id the server renamed resolves to the server's. */
   currentId(r: string, id: string): string {
-    return this.#aliases.get(`${r}\u0000${id}`) ?? id;
+    return this.#aliases.get(entityKey(r, id)) ?? id;
   }
 
   // ---- writes ------------------------------------------------------------------------------
@@ -987,8 +992,8 @@ class Client implements SyncClient, HandleHost {
       message.ids.forEach((id, i) => {
         reread(message.r, id);
         const view = views?.[i];
-        if (view !== undefined) told.set(`${message.r}\u0000${id}`, typeof view === 'object' ? view : null);
-        else told.delete(`${message.r}\u0000${id}`);
+        if (view !== undefined) told.set(entityKey(message.r, id), typeof view === 'object' ? view : null);
+        else told.delete(entityKey(message.r, id));
       });
     }
     /**
@@ -998,7 +1003,7 @@ class Client implements SyncClient, HandleHost {
      */
     const missing = (r: string, id: string) => {
       const def = this.defs.get(r);
-      return def && this.mirror(def).entities.has(id) ? (told.get(`${r}\u0000${id}`) ?? null) : null;
+      return def && this.mirror(def).entities.has(id) ? (told.get(entityKey(r, id)) ?? null) : null;
     };
     if (outbox) {
       const before = [...this.store.outbox.values()];
@@ -1031,7 +1036,8 @@ class Client implements SyncClient, HandleHost {
         // Gone from an on-demand cache with no hint saying how: shown until the refetch on return says.
         const onDemand = this.defs.get(r)?.load === 'on-demand';
         for (const id of set) {
-          if (!present.has(id) && !(onDemand && !told.has(`${r}\u0000${id}`))) changes.push({ r, id, view: missing(r, id) });
+          if (present.has(id) || (onDemand && !told.has(entityKey(r, id)))) continue;
+          changes.push({ r, id, view: missing(r, id) });
         }
         continue;
       }

@@ -150,3 +150,16 @@ export function heldAnswers(): { fetch: typeof fetch; hold(): void; release(): v
     },
   };
 }
+
+/** `device`, with every device made kept in `open`, for the file's afterEach to close. */
+export function trackedDevices(): { open: Device[]; make: (...args: Parameters<typeof device>) => Device } {
+  const open: Device[] = [];
+  return {
+    open,
+    make: (...args) => {
+      const d = device(...args);
+      open.push(d);
+      return d;
+    },
+  };
+}

@@ -19,7 +19,7 @@ import {
   type QueryState,
   type SyncEvent,
 } from '../../src/index.js';
-import { device, notes, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { notes, trackedDevices, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
 import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
 import { OPEN_TIMEOUT_MS } from '../../src/store/db.js';
@@ -27,12 +27,7 @@ import { createRestTransport } from '../../src/transport/rest.js';
 import { handTimers, stalledBody } from '../helpers/hand-timers.js';
 
 const API = 'http://api.test/api';
-const open: Device[] = [];
-const make = (...args: Parameters<typeof device>) => {
-  const d = device(...args);
-  open.push(d);
-  return d;
-};
+const { open, make } = trackedDevices();
 afterEach(async () => {
   await Promise.all(open.splice(0).map((d) => d.client.close()));
 });

@@ -8,7 +8,7 @@ import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineResource, type ConflictStrategy, type FailedMutation, type SyncClientOptions, type SyncStatus } from '../../src/index.js';
-import { device, until, type Device } from '../helpers/harness.js';
+import { trackedDevices, until } from '../helpers/harness.js';
 import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
 import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
@@ -56,12 +56,7 @@ async function stored(factory: IDBFactory): Promise<{ outbox: OutboxRow[]; entit
   return { outbox, entities };
 }
 
-const open: Device[] = [];
-const make = (...args: Parameters<typeof device>) => {
-  const d = device(...args);
-  open.push(d);
-  return d;
-};
+const { open, make } = trackedDevices();
 afterEach(async () => {
   await Promise.all(open.splice(0).map((d) => d.client.close().catch(() => undefined)));
 });

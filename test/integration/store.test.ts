@@ -4,7 +4,7 @@ import { createTestBackend } from '../../server/index.mjs';
 import { DB_VERSION } from '../../src/store/db.js';
 import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
 import { HttpError, SchemaError, type QueryState } from '../../src/index.js';
-import { closeDevices, device, heldAnswers, notes, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { closeDevices, heldAnswers, notes, todos, trackedDevices, until, type Todo } from '../helpers/harness.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { outboxEntry } from '../helpers/outbox-entry.js';
 import type { NewEntry, OutboxEntry } from '../../src/outbox/entry.js';
@@ -14,18 +14,13 @@ import type { ResourceDefinition } from '../../src/types.js';
 
 const backend = createTestBackend();
 let server: Awaited<ReturnType<typeof backend.start>>;
-const open: Device[] = [];
+const { open, make } = trackedDevices();
 /** The latest value of an observable that replays. */
 function latest<T>(source: { subscribe(next: (value: T) => void): unknown }): { readonly value: T | undefined } {
   const box: { value: T | undefined } = { value: undefined };
   source.subscribe((value) => (box.value = value));
   return box;
 }
-const make = (...args: Parameters<typeof device>) => {
-  const d = device(...args);
-  open.push(d);
-  return d;
-};
 
 beforeAll(async () => {
   server = await backend.start({ resources: [{ name: 'todos', delta: true }, { name: 'notes' }] });
