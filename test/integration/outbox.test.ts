@@ -10,7 +10,7 @@ import {
   type SyncStatus,
 } from '../../src/index.js';
 import { outcomeOf, referenceServer, todos, until, type Device, type Todo } from '../helpers/harness.js';
-import { settle } from '../helpers/manual-clock.js';
+import { seededRandom, settle } from '../helpers/manual-clock.js';
 import { longestRetryDelayMs, RETRY_AFTER_CEILING_MS } from '../../src/outbox/backoff.js';
 
 const suite = referenceServer();
@@ -378,7 +378,10 @@ describe('delivery', () => {
    * 503 until it is parked: the client cannot know that it was applied.
    */
   async function parkedAfterALostAnswer() {
-    const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 10, maxDelayMs: 10, maxAttempts: 3 } });
+    // Every backoff draws 5 ms or more: no re-send (which would meet no fault yet) before the clock moves.
+    const draw = seededRandom(7);
+    const random = () => 0.5 + draw() / 2;
+    const d = make(suite.server.apiUrl, { random, retry: { baseDelayMs: 10, maxDelayMs: 10, maxAttempts: 3 } });
     const h = d.client.resource(todos);
     await h.create({ id: 'a', title: 'A', done: false });
     await d.client.flush();
