@@ -30,6 +30,9 @@ import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { startServer } from '../server/index.mjs';
 import { createMemoryApi, createReferenceApi } from '../bench/drain-api.mjs';
+import { helpWhenAsked } from './usage.mjs';
+
+helpWhenAsked(import.meta.url);
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
