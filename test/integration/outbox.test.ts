@@ -163,7 +163,11 @@ describe('delivery', () => {
   });
 
   it('backs off on 503 and honours 429 Retry-After', async () => {
-    const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 1000, maxDelayMs: 8000 } });
+    // Every backoff draws half its cap or more: a draw under 0.001 gave 0 ms, the re-send met the
+    // second 503 at once, and the count of retries went past 2 before until() could see it.
+    const draw = seededRandom(7);
+    const random = () => 0.5 + draw() / 2;
+    const d = make(suite.server.apiUrl, { random, retry: { baseDelayMs: 1000, maxDelayMs: 8000 } });
     await suite.server.admin.faults({ rateLimit: { count: 1, retryAfter: '30' } });
     await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
     await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
@@ -505,7 +509,11 @@ describe('the wall clock steps (RELIABILITY #57)', () => {
   });
 
   it('a step forward of 25 h does not park an entry after its second attempt (maxAgeMs counts time spent retrying)', async () => {
-    const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 1000, maxDelayMs: 1000 } });
+    // Every backoff draws 500 ms or more: a 0 ms one (a draw under 0.001) re-sent to the offline
+    // server before the step, and the third attempt came before until() saw the second.
+    const draw = seededRandom(7);
+    const random = () => 0.5 + draw() / 2;
+    const d = make(suite.server.apiUrl, { random, retry: { baseDelayMs: 1000, maxDelayMs: 1000 } });
     await suite.server.admin.faults({ offline: true });
     await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
     await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
