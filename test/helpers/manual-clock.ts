@@ -76,3 +76,13 @@ export function seededRandom(seed = 42): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * A seeded PRNG drawing from [0.5, 1): every full-jitter backoff is then at least half its cap.
+ * For tests that act between a failure and its re-send: a draw near 0 gives a 0 ms backoff, a
+ * re-send at once that no manual clock holds back.
+ */
+export function upperHalfRandom(seed = 7): () => number {
+  const draw = seededRandom(seed);
+  return () => 0.5 + draw() / 2;
+}

@@ -20,7 +20,7 @@ import {
   type SyncEvent,
 } from '../../src/index.js';
 import { notes, trackedDevices, todos, until, type Device, type Todo } from '../helpers/harness.js';
-import { ManualClock, seededRandom } from '../helpers/manual-clock.js';
+import { ManualClock, seededRandom, upperHalfRandom } from '../helpers/manual-clock.js';
 import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
 import { OPEN_TIMEOUT_MS } from '../../src/store/db.js';
 import { createRestTransport } from '../../src/transport/rest.js';
@@ -363,9 +363,7 @@ describe('server answers to writes', () => {
     });
     // Every backoff draws 50 ms or more: the re-send waits for the clock, so what the client holds
     // after the bad answer is checked before it (a draw under 0.01 gave 0 ms: re-sent at once).
-    const draw = seededRandom(7);
-    const random = () => 0.5 + draw() / 2;
-    const d = make(API, { fetch: api.fetch, random, retry: { baseDelayMs: 100, maxDelayMs: 100 } });
+    const d = make(API, { fetch: api.fetch, random: upperHalfRandom(), retry: { baseDelayMs: 100, maxDelayMs: 100 } });
     const h = d.client.resource(todos);
     await h.create({ id: 'a', title: 'A', done: false });
     await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
@@ -475,9 +473,7 @@ describe('versions If-Match cannot match', () => {
     const api = stubApi((req) => (req.method === 'GET' ? json([{ id: 'x', title: 'A', version: '1' }]) : json({ id: 'x', title: 'A', version: '1' }, 412)));
     // Every backoff draws 500 ms or more: full jitter may give 0 ms (a draw under 0.001), a re-send
     // at once that is no failure of the backoff; the check below is that a re-send waits for it.
-    const draw = seededRandom(7);
-    const random = () => 0.5 + draw() / 2;
-    const d = make(API, { fetch: api.fetch, random, resources: [tagged], retry: { baseDelayMs: 1000, maxDelayMs: 1000, maxAttempts: 4 } });
+    const d = make(API, { fetch: api.fetch, random: upperHalfRandom(), resources: [tagged], retry: { baseDelayMs: 1000, maxDelayMs: 1000, maxAttempts: 4 } });
     const h = d.client.resource(tagged);
     await h.refresh();
     await h.update('x', { title: 'B' });
