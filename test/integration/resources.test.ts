@@ -194,17 +194,16 @@ describe('long-running', () => {
     const s = seams(true);
     const timersBefore = nodeTimers();
     const heapBefore = process.memoryUsage().heapUsed;
-    const budgetMs = 20_000;
     const started = performance.now();
-    let cycles = 0;
-    for (; cycles < 1_000 && performance.now() - started < budgetMs; cycles++) {
-      const client = clientOn(s, api.fetch, cycles + 1);
+    const cycles = 500;
+    for (let cycle = 0; cycle < cycles; cycle++) {
+      const client = clientOn(s, api.fetch, cycle + 1);
       const h = client.resource(todos);
       const query = h.query$({ orderBy: 'id' }).subscribe();
       const statusSub = client.status$.subscribe();
       const events = client.events$.subscribe();
-      if (cycles % 10 === 0) {
-        await h.create({ id: `c${cycles}`, title: 'x', done: false });
+      if (cycle % 10 === 0) {
+        await h.create({ id: `c${cycle}`, title: 'x', done: false });
         await client.flush();
       } else {
         await h.list();
@@ -224,6 +223,5 @@ describe('long-running', () => {
       `${cycles} open/close cycles in ${Math.round(performance.now() - started)} ms; counters back to zero; ` +
         `heap ${Math.round(heapBefore / 1e6)} MB -> ${Math.round(heapAfter / 1e6)} MB (not asserted)`,
     );
-    expect(cycles).toBeGreaterThanOrEqual(200);
   }, 60_000);
 });
