@@ -70,6 +70,7 @@ it("a tab's own delete, committed after another tab's hinted update, is not undo
   expect(inA.last().data.some((o) => o.id === x.id)).toBe(false);
   page.thaw();
   await new Promise((resolve) => setTimeout(resolve, 50));
+  await a.client.flush(); // resolves once the hints heard before it are re-read
   expect(inA.last().data.some((o) => o.id === x.id)).toBe(false);
 });
 

@@ -5,7 +5,7 @@ import { DB_VERSION } from '../../src/store/db.js';
 import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
 import { HttpError, SchemaError, type QueryState } from '../../src/index.js';
 import { closeDevices, heldAnswers, notes, todos, trackedDevices, until, type Todo } from '../helpers/harness.js';
-import { ManualClock } from '../helpers/manual-clock.js';
+import { ManualClock, settle } from '../helpers/manual-clock.js';
 import { outboxEntry } from '../helpers/outbox-entry.js';
 import type { NewEntry, OutboxEntry } from '../../src/outbox/entry.js';
 import type { PendingOp } from '../../src/outbox/coalesce.js';
@@ -121,8 +121,12 @@ describe('reading and caching', () => {
     await d.client.resource(todos).refresh();
     const pulls = () => d.calls.filter((c) => c.startsWith('GET /api/todos')).length;
     expect(pulls()).toBe(1);
-    const sub = d.client.resource(todos).query$().subscribe();
-    await until(async () => (await d.client.resource(todos).list()).length === 1);
+    // A revalidating pull would show as isFetching in what the subscriber is served.
+    const states: Array<QueryState<Todo>> = [];
+    const sub = d.client.resource(todos).query$().subscribe((s) => states.push(s));
+    await until(() => states.some((s) => s.status === 'success' && s.data.length === 1), 'the cached list');
+    await settle();
+    expect(states.filter((s) => s.isFetching)).toEqual([]);
     expect(pulls()).toBe(1);
     sub.unsubscribe();
     await d.clock.advance(10_001);
