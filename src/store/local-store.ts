@@ -622,14 +622,16 @@ export class LocalStore {
         // Not stored here (evicted by another tab) yet perhaps shown: its views drop it too.
         else if (entriesOf(id).length === 0) changes.push({ r, id, view: null });
       }
-      for (const [key, value] of Object.entries(options.meta ?? {})) void tx.objectStore('meta').put(value, key);
+      // Straight on the store too: a promise per request would reject, unhandled, when the transaction aborts.
+      const meta = unwrap(tx.objectStore('meta'));
+      for (const [key, value] of Object.entries(options.meta ?? {})) meta.put(value, key);
       // A create the server names, perhaps applied with its answer lost, may be any deleted id.
       const renaming =
         deletions.length > 0 && [...queued.values()].some((entries) => entries.some((e) => e.op === 'create' && e.id.startsWith(TEMP_ID_PREFIX) && mayBeAtServer(e)));
       const cursorHeld = renaming || deletions.some((id) => entriesOf(id).some(mayBeAtServer));
       if (options.cursor && !cursorHeld) {
-        const meta = tx.objectStore('meta');
-        void (options.cursor.value === null ? meta.delete(options.cursor.key) : meta.put(options.cursor.value, options.cursor.key));
+        if (options.cursor.value === null) meta.delete(options.cursor.key);
+        else meta.put(options.cursor.value, options.cursor.key);
       }
       return { changes, removed, cursorHeld };
     });

@@ -1208,5 +1208,25 @@ describe('storage faults', () => {
       ]);
       expect(latest(d.client.status$).pending).toBe(0);
     });
+
+    it('when storing a pulled page fails: the delta cursor stays where it was, and the next pull brings that page again (RELIABILITY #23)', async () => {
+      const a = { id: 'a', title: 'A', done: false, version: 1 };
+      const api = stubApi((_req, url) => {
+        if (url.pathname !== '/api/todos') return undefined;
+        return json(url.searchParams.get('since') === '' ? { items: [a], deleted: [], cursor: '1' } : { items: [], deleted: [], cursor: '1' });
+      });
+      const d = make(API, { fetch: api.fetch });
+      const h = d.client.resource(todos);
+      failStore = 'entities';
+      const error = await h.refresh().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect(await h.list()).toEqual([]);
+      // The next start reads the stored cursor.
+      await d.client.close();
+      const again = make(API, { fetch: api.fetch }, d.indexedDB, d.clock);
+      await again.client.resource(todos).refresh();
+      expect(api.requests.map((r) => r.path)).toEqual(['/api/todos?since=', '/api/todos?since=']);
+      expect(await again.client.resource(todos).list()).toEqual([a]);
+    });
   });
 });
