@@ -16,6 +16,9 @@
 //   --server-ids    the server names new entities (ids: 'server'): creates go out under
 //                   temporary ids, re-keyed in every tab when the answer comes
 //   --full-pulls    pulls re-read the whole list instead of following the delta feed
+//   --on-demand     the resource is load: 'on-demand' with cacheLimit 4: each tab holds 1-3
+//                   live queries (where done, order by title or id, limit 3-10) the walk
+//                   changes; after heal each must show what the server answers for it
 //   --trace         print every command as it runs
 //   --keep-going    do not stop at the first failing run
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -39,6 +42,7 @@ const { values } = parseArgs({
     'no-server-faults': { type: 'boolean', default: false },
     'server-ids': { type: 'boolean', default: false },
     'full-pulls': { type: 'boolean', default: false },
+    'on-demand': { type: 'boolean', default: false },
     trace: { type: 'boolean', default: false },
     'keep-going': { type: 'boolean', default: false },
   },
@@ -82,7 +86,7 @@ await build({
 const chaos = await import(pathToFileURL(outfile).href);
 
 console.log(
-  `chaos: ${runs} runs from seed ${firstSeed}${values['no-server-faults'] ? ' (edge faults only)' : ''}${values['server-ids'] ? ' (ids named by the server)' : ''}${values['full-pulls'] ? ' (whole-list pulls)' : ''}`,
+  `chaos: ${runs} runs from seed ${firstSeed}${values['no-server-faults'] ? ' (edge faults only)' : ''}${values['server-ids'] ? ' (ids named by the server)' : ''}${values['full-pulls'] ? ' (whole-list pulls)' : ''}${values['on-demand'] ? ' (on-demand queries)' : ''}`,
 );
 const backend = await chaos.startChaosBackend({ serverIds: values['server-ids'] });
 const failures = [];
@@ -98,6 +102,7 @@ try {
       faultScale,
       serverFaults: !values['no-server-faults'],
       fullPulls: values['full-pulls'],
+      onDemand: values['on-demand'],
       trace: values.trace ? (line) => console.log(`    ${line}`) : undefined,
     });
     const ok = chaos.passed(result);

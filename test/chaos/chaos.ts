@@ -11,7 +11,9 @@
  *   newer view), nor resolved away by a conflict policy, nor left visible in conflicts$/failed$:
  *   must be 0;
  * - key misuse: any 422 (the server's answer to a key reused for a different request): must be 0;
- * - convergence: after heal every device's local view equals the server's list, nothing pending.
+ * - convergence: after heal every device's local view equals the server's list, nothing pending;
+ *   with `onDemand`, every live query of every tab shows what the server answers for its filter,
+ *   order and limit.
  *
  * The command list is a pure function of the seed and the state the devices show, so a seed
  * replays the same walk; interleavings of real IO (PGlite, sockets) between two commands may
@@ -29,6 +31,7 @@ import {
   defineResource,
   type Conflict,
   type FailedMutation,
+  type QueryState,
   type SyncClient,
   type SyncEvent,
   type SyncStatus,
@@ -44,8 +47,30 @@ type Todo = z.infer<typeof chaosTodo>;
  * The walk's todos, followed through the delta feed or re-read whole on every pull; named by the
  * client, or by the server (creates then go out under temporary ids).
  */
-export const chaosResource = ({ serverIds, fullPulls }: { serverIds: boolean; fullPulls: boolean }) =>
-  defineResource({ name: 'todos', schema: chaosTodo, delta: !fullPulls, ids: serverIds ? 'server' : 'client' });
+export const chaosResource = ({ serverIds, fullPulls, onDemand = false }: { serverIds: boolean; fullPulls: boolean; onDemand?: boolean }) =>
+  onDemand
+    ? // Loaded per live query; a small cache, so that entities no query shows are evicted all the time.
+      defineResource({ name: 'todos', schema: chaosTodo, ids: serverIds ? 'server' : 'client', load: 'on-demand', cacheLimit: CHAOS_CACHE_LIMIT })
+    : defineResource({ name: 'todos', schema: chaosTodo, delta: !fullPulls, ids: serverIds ? 'server' : 'client' });
+
+/** `--on-demand`: entities kept beyond what the live queries show and pending changes hold. */
+export const CHAOS_CACHE_LIMIT = 4;
+/** `--on-demand`: the walk creates no more once the server holds this many todos. */
+const ON_DEMAND_MAX_TODOS = 24;
+
+/** One on-demand live query a tab holds: `where: { done }`, an order, a limit of 3 to 10. */
+interface QuerySpec {
+  done: boolean;
+  field: 'title' | 'id';
+  desc: boolean;
+  limit: number;
+}
+
+const describeQuery = (q: QuerySpec) => `done=${q.done} ${q.desc ? '-' : ''}${q.field} limit=${q.limit}`;
+
+function randomQuery(rng: Rng): QuerySpec {
+  return { done: rng.chance(0.5), field: rng.pick(['title', 'id'] as const), desc: rng.chance(0.25), limit: rng.int(3, 10) };
+}
 
 /** One user per device, so the ledger's `user` tells which device applied a write. */
 export const CHAOS_TOKENS: Readonly<Record<string, string>> = Object.freeze({
@@ -87,6 +112,13 @@ export interface ChaosOptions {
   tabs?: number;
   /** Pulls re-read the whole list instead of following the delta feed (default false). */
   fullPulls?: boolean;
+  /**
+   * The resource is `load: 'on-demand'` with a cacheLimit of 4: each tab holds one to three live
+   * queries (where done, order by title or id, limit 3 to 10) that the walk changes now and then,
+   * and writes name what the tab's queries show or what it created. After heal, every live query
+   * must show what the server answers for it (default false).
+   */
+  onDemand?: boolean;
   /** Progress lines (commands as they run) go here when set. */
   trace?: (line: string) => void;
 }
@@ -215,6 +247,16 @@ interface Incarnation {
   status: SyncStatus | null;
   conflicts: Conflict[];
   failed: FailedMutation[];
+  /** `onDemand`: the live queries the tab holds, each with its latest state. */
+  queries: LiveQuery[];
+  /** `onDemand`: ids this tab created (as create() returned them). */
+  created: string[];
+}
+
+interface LiveQuery {
+  spec: QuerySpec;
+  subscription: Subscription;
+  state: QueryState<Todo> | null;
 }
 
 interface WriteRecord {
@@ -278,6 +320,8 @@ class ChaosDevice {
       status: null,
       conflicts: [],
       failed: [],
+      queries: [],
+      created: [],
     };
     inc.client = createSyncClient({
       baseUrl: this.run.server.apiUrl,
@@ -304,10 +348,37 @@ class ChaosDevice {
       c.conflicts$.subscribe((x) => (inc.conflicts = x)),
       c.failed$.subscribe((x) => (inc.failed = x)),
       c.events$.subscribe((e) => this.onEvent(n, e)),
-      // A live query, as a UI would hold: it revalidates when the device comes back online.
-      c.resource(this.run.resource).query$({ orderBy: 'id' }).subscribe(),
     );
+    if (this.run.options.onDemand) {
+      // A page shows one to three lists; drawn per incarnation, so a reopen at a fault's moment
+      // leaves the walk's own draws alone.
+      const rng = new Rng(mix(this.run.seed, this.index, n, 0x0d));
+      const count = rng.int(1, 3);
+      for (let i = 0; i < count; i++) this.watch(inc, randomQuery(rng));
+    } else {
+      // A live query, as a UI would hold: it revalidates when the device comes back online.
+      inc.subscriptions.push(c.resource(this.run.resource).query$({ orderBy: 'id' }).subscribe());
+    }
     return inc;
+  }
+
+  /** `onDemand`: the tab subscribes one more live query. */
+  watch(inc: Incarnation, spec: QuerySpec): LiveQuery {
+    const live: LiveQuery = { spec, subscription: undefined as unknown as Subscription, state: null };
+    live.subscription = inc.client
+      .resource(this.run.resource)
+      .query$({ where: { done: spec.done }, orderBy: [[spec.field, spec.desc ? 'desc' : 'asc']], limit: spec.limit })
+      .subscribe((state) => (live.state = state));
+    inc.queries.push(live);
+    inc.subscriptions.push(live.subscription);
+    return live;
+  }
+
+  /** `onDemand`: the tab drops one of its live queries. */
+  unwatch(inc: Incarnation, live: LiveQuery): void {
+    live.subscription.unsubscribe();
+    inc.queries.splice(inc.queries.indexOf(live), 1);
+    inc.subscriptions.splice(inc.subscriptions.indexOf(live.subscription), 1);
   }
 
   private onEvent(inc: number, e: SyncEvent): void {
@@ -518,7 +589,7 @@ class ChaosRun {
     readonly options: Required<Omit<ChaosOptions, 'trace'>> & Pick<ChaosOptions, 'trace'>,
     readonly serverIds: boolean,
   ) {
-    this.resource = chaosResource({ serverIds, fullPulls: options.fullPulls });
+    this.resource = chaosResource({ serverIds, fullPulls: options.fullPulls, onDemand: options.onDemand });
     this.rng = new Rng(mix(seed, 0x5eed));
     this.sendDelayMs = this.rng.pick([0, 0, 300]);
   }
@@ -601,11 +672,38 @@ class ChaosRun {
   }
 
   async liveIds(tab: Incarnation): Promise<string[]> {
+    if (this.options.onDemand) return this.knownIds(tab);
     try {
       return (await bounded(tab.client.resource(this.resource).list(), 10_000, 'list()')).map((t) => t.id).sort();
     } catch {
       return [];
     }
+  }
+
+  /**
+   * `onDemand`: what the tab can name: what its live queries show, and what it created and still
+   * caches (an update or delete of an id it does not cache rejects with ValidationError, README).
+   */
+  async knownIds(tab: Incarnation): Promise<string[]> {
+    const ids = new Set<string>();
+    for (const q of tab.queries) for (const t of q.state?.data ?? []) ids.add(t.id);
+    const h = tab.client.resource(this.resource);
+    for (const id of tab.created) {
+      if (ids.has(id)) continue;
+      try {
+        if (await bounded(h.get(id), 10_000, 'get()')) ids.add(id);
+      } catch {
+        // a renamed temporary id, or a closed tab: not known
+      }
+    }
+    return [...ids].sort();
+  }
+
+  /** The server's todos (read as the demo user, outside every device's edge). */
+  async serverTodos(query = ''): Promise<unknown> {
+    const response = await fetch(`${this.server.apiUrl}/todos${query}`, { headers: { Authorization: 'Bearer demo-alice' } });
+    if (!response.ok) throw new Error(`GET /todos${query}: ${response.status}`);
+    return response.json();
   }
 
   // ---- commands ---------------------------------------------------------------------------
@@ -628,16 +726,24 @@ class ChaosRun {
       edge: 5,
       server: this.options.serverFaults ? 3 : 0,
       mallory: 4,
+      query: this.options.onDemand ? 10 : 0,
     });
     const tag = d.tabs.length > 1 ? `d${d.index}.${tab.n}` : `d${d.index}`;
     switch (kind) {
       case 'create': {
-        const ids = await this.liveIds(tab);
-        if (ids.length >= 8) return this.step();
+        if (this.options.onDemand) {
+          if (((await this.serverTodos()) as Todo[]).length >= ON_DEMAND_MAX_TODOS) return this.step();
+        } else {
+          const ids = await this.liveIds(tab);
+          if (ids.length >= 8) return this.step();
+        }
         const title = this.marker();
         const id = `e${this.order + 1}-${d.index}`;
         this.log(`${tag} create ${this.serverIds ? '(server names it)' : id} title=${title}`);
-        await this.track(d, tab, 'create', id, title, h.create(this.newTodo(id, title)));
+        const write = h.create(this.newTodo(id, title));
+        // Known to this tab from now on (under its temporary id until the server renames it).
+        if (this.options.onDemand) void write.then((t) => tab.created.push(t.id), () => undefined);
+        await this.track(d, tab, 'create', id, title, write);
         break;
       }
       case 'update':
@@ -749,7 +855,8 @@ class ChaosRun {
         break;
       }
       case 'mallory': {
-        const ids = await this.liveIds(tab);
+        // On demand, another user edits any todo, shown anywhere or not.
+        const ids = this.options.onDemand ? ((await this.serverTodos()) as Todo[]).map((t) => t.id).sort() : await this.liveIds(tab);
         if (ids.length === 0) return this.step();
         const id = this.rng.pick(ids);
         if (this.rng.chance(0.2)) {
@@ -759,6 +866,21 @@ class ChaosRun {
           const title = this.marker('x');
           this.log(`mallory update ${id} title=${title}`);
           await this.server.admin.edit({ resource: 'todos', id, patch: { title } });
+        }
+        break;
+      }
+      case 'query': {
+        // The page shows another list: one more, one fewer, or one in place of another.
+        const action = tab.queries.length === 1 ? this.rng.pick(['add', 'swap']) : tab.queries.length >= 3 ? this.rng.pick(['drop', 'swap']) : this.rng.pick(['add', 'drop', 'swap']);
+        if (action !== 'add') {
+          const gone = this.rng.pick(tab.queries);
+          this.log(`${tag} unwatch ${describeQuery(gone.spec)}`);
+          d.unwatch(tab, gone);
+        }
+        if (action !== 'drop') {
+          const spec = randomQuery(this.rng);
+          this.log(`${tag} watch ${describeQuery(spec)}`);
+          d.watch(tab, spec);
         }
         break;
       }
@@ -939,23 +1061,27 @@ class ChaosRun {
       this.problems.push(`lost: d${w.dev} ${w.kind} ${w.entity}${w.marker ? ` title=${w.marker}` : ''} (write #${w.order})`);
     }
 
-    // Convergence: every device's view equals the server's list; nothing left anywhere. What the
-    // heal's last refreshes told the other tabs is heard first (re-read from storage, not fetched).
+    // Convergence: every device's view equals the server's list (on demand: every live query shows
+    // what the server answers for it); nothing left anywhere. What the heal's last refreshes told
+    // the other tabs is heard first (re-read from storage, not fetched).
     await this.quiet();
-    const response = await fetch(`${this.server.apiUrl}/todos`, { headers: { Authorization: 'Bearer demo-alice' } });
-    const serverRows = (await response.json()) as Todo[];
+    const serverRows = (await this.serverTodos()) as Todo[];
     const expected = canonical(serverRows);
     let converged = true;
     for (const d of this.devices) {
       for (const t of d.tabs) {
-        const rows = (await t.client.resource(this.resource).list()) as unknown as Record<string, unknown>[];
         const s = t.status;
-        if (canonical(rows) !== expected) {
-          converged = false;
-          const stored = await rawEntities(d.idb, 'harborsync:chaos').catch((error: unknown) => `unreadable: ${String(error)}`);
-          this.problems.push(
-            `d${d.index}.${t.n} diverges from the server:\n      device ${canonical(rows)}\n      server ${expected}\n      stored ${JSON.stringify(stored)}`,
-          );
+        if (this.options.onDemand) {
+          if (!(await this.checkQueries(d, t))) converged = false;
+        } else {
+          const rows = (await t.client.resource(this.resource).list()) as unknown as Record<string, unknown>[];
+          if (canonical(rows) !== expected) {
+            converged = false;
+            const stored = await rawEntities(d.idb, 'harborsync:chaos').catch((error: unknown) => `unreadable: ${String(error)}`);
+            this.problems.push(
+              `d${d.index}.${t.n} diverges from the server:\n      device ${canonical(rows)}\n      server ${expected}\n      stored ${JSON.stringify(stored)}`,
+            );
+          }
         }
         if (!s || s.pending || s.conflicts || s.failed) {
           converged = false;
@@ -966,6 +1092,50 @@ class ChaosRun {
     if (this.counters.keyMisuse > 0) this.problems.push(`${this.counters.keyMisuse} answers 422: an idempotency key reused for a different request`);
     const applied = ledger.filter((r) => r.user !== 'mallory').length;
     return { applied, duplicates, lost, converged };
+  }
+
+  /**
+   * `onDemand`: each live query of the tab shows exactly what the server answers for the same
+   * filter, order and limit (rows and their content, in order; hasMore as the server's cursor
+   * says), with nothing pending.
+   */
+  async checkQueries(d: ChaosDevice, t: Incarnation): Promise<boolean> {
+    let ok = true;
+    for (const q of t.queries) {
+      const { spec } = q;
+      const params = new URLSearchParams({ 'filter[done]': String(spec.done), sort: `${spec.desc ? '-' : ''}${spec.field},id`, limit: String(spec.limit) });
+      const answer = (await this.serverTodos(`?${params}`)) as { items: Todo[]; cursor: string | null };
+      const expected = JSON.stringify(answer.items.map((r) => Object.fromEntries(Object.keys(r).sort().map((k) => [k, r[k as keyof Todo]]))));
+      const state = q.state;
+      const shown = JSON.stringify((state?.data ?? []).map((r) => Object.fromEntries(Object.keys(r).sort().map((k) => [k, r[k as keyof Todo]]))));
+      const what = `d${d.index}.${t.n} query ${describeQuery(spec)}`;
+      if (!state) {
+        ok = false;
+        this.problems.push(`${what}: no state after heal`);
+        continue;
+      }
+      if (shown !== expected) {
+        ok = false;
+        const stored = await rawEntities(d.idb, 'harborsync:chaos').catch((error: unknown) => `unreadable: ${String(error)}`);
+        const cached = await t.client.resource(this.resource).list().catch(() => []);
+        this.problems.push(
+          `${what} diverges from the server:\n      shows  ${shown}\n      server ${expected}\n      cached ${canonical(cached as unknown as Record<string, unknown>[])}\n      stored ${JSON.stringify(stored)}`,
+        );
+      }
+      if (state.pendingIds.size > 0) {
+        ok = false;
+        this.problems.push(`${what}: pending after heal: ${[...state.pendingIds].join(', ')}`);
+      }
+      if (state.status !== 'success' || state.error || state.isFetching) {
+        ok = false;
+        this.problems.push(`${what}: not settled after heal: status=${state.status} isFetching=${state.isFetching} error=${state.error?.message ?? null}`);
+      }
+      if (state.hasMore !== (answer.cursor !== null)) {
+        ok = false;
+        this.problems.push(`${what}: hasMore=${state.hasMore}, the server ${answer.cursor === null ? 'has no more' : 'has more'}`);
+      }
+    }
+    return ok;
   }
 
   async close(): Promise<void> {
@@ -1006,6 +1176,7 @@ export async function runChaos(backend: ChaosBackend, options: ChaosOptions): Pr
     serverFaults: options.serverFaults ?? true,
     tabs: Math.max(1, options.tabs ?? 2),
     fullPulls: options.fullPulls ?? false,
+    onDemand: options.onDemand ?? false,
     trace: options.trace,
   }, backend.serverIds);
   let result: { applied: number; duplicates: number; lost: number; converged: boolean } = { applied: 0, duplicates: 0, lost: 0, converged: false };
