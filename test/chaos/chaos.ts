@@ -257,6 +257,8 @@ interface LiveQuery {
   spec: QuerySpec;
   subscription: Subscription;
   state: QueryState<Todo> | null;
+  /** The last few lists it showed (`#write-order ids`), for a report when it diverges. */
+  history: string[];
 }
 
 interface WriteRecord {
@@ -354,7 +356,11 @@ class ChaosDevice {
       // leaves the walk's own draws alone.
       const rng = new Rng(mix(this.run.seed, this.index, n, 0x0d));
       const count = rng.int(1, 3);
-      for (let i = 0; i < count; i++) this.watch(inc, randomQuery(rng));
+      for (let i = 0; i < count; i++) {
+        const spec = randomQuery(rng);
+        this.run.path.push(`  (d${this.index}.${n} watches ${describeQuery(spec)})`);
+        this.watch(inc, spec);
+      }
     } else {
       // A live query, as a UI would hold: it revalidates when the device comes back online.
       inc.subscriptions.push(c.resource(this.run.resource).query$({ orderBy: 'id' }).subscribe());
@@ -364,11 +370,16 @@ class ChaosDevice {
 
   /** `onDemand`: the tab subscribes one more live query. */
   watch(inc: Incarnation, spec: QuerySpec): LiveQuery {
-    const live: LiveQuery = { spec, subscription: undefined as unknown as Subscription, state: null };
+    const live: LiveQuery = { spec, subscription: undefined as unknown as Subscription, state: null, history: [] };
     live.subscription = inc.client
       .resource(this.run.resource)
       .query$({ where: { done: spec.done }, orderBy: [[spec.field, spec.desc ? 'desc' : 'asc']], limit: spec.limit })
-      .subscribe((state) => (live.state = state));
+      .subscribe((state) => {
+        live.state = state;
+        const line = `#${this.run.order} t+${this.run.clock.now() - this.run.clock0} ${state.data.map((t) => `${t.id}@${t.version}`).join(' ')}${state.isFetching ? ' (fetching)' : ''}`;
+        if (live.history.at(-1)?.replace(/^#\d+ t\+\d+ /, '') !== line.replace(/^#\d+ t\+\d+ /, '')) live.history.push(line);
+        if (live.history.length > 8) live.history.shift();
+      });
     inc.queries.push(live);
     inc.subscriptions.push(live.subscription);
     return live;
@@ -699,7 +710,21 @@ class ChaosRun {
     return [...ids].sort();
   }
 
-  /** The server's todos (read as the demo user, outside every device's edge). */
+  /**
+   * The ids of the todos the server holds, from its ledger (the admin API, which the server's
+   * fault switch leaves alone: the walk reads it while faults are on).
+   */
+  async serverHolds(): Promise<string[]> {
+    const ids = new Set<string>();
+    for (const row of await this.server.admin.ledger('todos')) {
+      if (row.entityId === null) continue;
+      if (row.op === 'delete') ids.delete(row.entityId);
+      else ids.add(row.entityId);
+    }
+    return [...ids].sort();
+  }
+
+  /** The server's todos (read as the demo user, outside every device's edge; only with faults off). */
   async serverTodos(query = ''): Promise<unknown> {
     const response = await fetch(`${this.server.apiUrl}/todos${query}`, { headers: { Authorization: 'Bearer demo-alice' } });
     if (!response.ok) throw new Error(`GET /todos${query}: ${response.status}`);
@@ -732,7 +757,7 @@ class ChaosRun {
     switch (kind) {
       case 'create': {
         if (this.options.onDemand) {
-          if (((await this.serverTodos()) as Todo[]).length >= ON_DEMAND_MAX_TODOS) return this.step();
+          if ((await this.serverHolds()).length >= ON_DEMAND_MAX_TODOS) return this.step();
         } else {
           const ids = await this.liveIds(tab);
           if (ids.length >= 8) return this.step();
@@ -856,7 +881,7 @@ class ChaosRun {
       }
       case 'mallory': {
         // On demand, another user edits any todo, shown anywhere or not.
-        const ids = this.options.onDemand ? ((await this.serverTodos()) as Todo[]).map((t) => t.id).sort() : await this.liveIds(tab);
+        const ids = this.options.onDemand ? await this.serverHolds() : await this.liveIds(tab);
         if (ids.length === 0) return this.step();
         const id = this.rng.pick(ids);
         if (this.rng.chance(0.2)) {
@@ -1119,7 +1144,7 @@ class ChaosRun {
         const stored = await rawEntities(d.idb, 'harborsync:chaos').catch((error: unknown) => `unreadable: ${String(error)}`);
         const cached = await t.client.resource(this.resource).list().catch(() => []);
         this.problems.push(
-          `${what} diverges from the server:\n      shows  ${shown}\n      server ${expected}\n      cached ${canonical(cached as unknown as Record<string, unknown>[])}\n      stored ${JSON.stringify(stored)}`,
+          `${what} diverges from the server:\n      shows  ${shown}\n      server ${expected}\n      cached ${canonical(cached as unknown as Record<string, unknown>[])}\n      stored ${JSON.stringify(stored)}\n      its last lists:\n${q.history.map((h) => `        ${h}`).join('\n')}`,
         );
       }
       if (state.pendingIds.size > 0) {
