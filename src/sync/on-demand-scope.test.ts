@@ -16,6 +16,13 @@ describe('pushDown', () => {
     });
   });
 
+  it('sends an order by the key in its direction (a descending key was sent ascending)', () => {
+    const compiled = compileQuery<Row>({ where: { done: false }, orderBy: [['id', 'desc']], limit: 5 }, 'id');
+    expect(pushDown(compiled as never, 'id', 5, null).orderBy).toEqual([['id', 'desc']]);
+    const byBoth = compileQuery<Row>({ orderBy: [['n', 'asc'], ['id', 'desc']] }, 'id');
+    expect(pushDown(byBoth as never, 'id', 5, null).orderBy).toEqual([['n', 'asc'], ['id', 'desc']]);
+  });
+
   it('never sends a predicate', () => {
     const compiled = compileQuery<Row>({ where: (r) => r.n > 2 }, 'id');
     expect(pushDown(compiled as never, 'id', 10, 'c1')).toEqual({ where: {}, orderBy: [['id', 'asc']], limit: 10, cursor: 'c1' });

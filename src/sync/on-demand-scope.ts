@@ -17,8 +17,11 @@ export function pushDown(
       where[field] = value;
     }
   }
-  const orderBy: Array<readonly [string, SortDirection]> = compiled.order.filter(([field]) => field !== keyField);
-  return { where, orderBy: [...orderBy, [keyField, 'asc'] as const], limit, cursor };
+  // The order runs up to the key: ordered by the key itself (either way), it is sent as it is;
+  // otherwise the key ascending breaks ties, as compare() does.
+  const orderBy: Array<readonly [string, SortDirection]> = [...compiled.order];
+  if (!orderBy.some(([field]) => field === keyField)) orderBy.push([keyField, 'asc'] as const);
+  return { where, orderBy, limit, cursor };
 }
 
 /**

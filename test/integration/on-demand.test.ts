@@ -54,6 +54,16 @@ describe("load: 'on-demand' over 100,000 rows", () => {
     expect(q.states.some((s) => s.status === 'success' && s.data.length === 0)).toBe(false);
   });
 
+  it('fetches a query ordered by the key descending in that order (it was sent ascending, and its scope then removed the rows it should show)', async () => {
+    const d = make();
+    const q = watch(d, { where: { done: true }, orderBy: [['id', 'desc']], limit: 5 });
+    await until(() => q.last().data.length === 5 && !q.last().isFetching, 'the first page');
+    expect(queries(d)).toEqual(['GET /api/orders?filter%5Bdone%5D=true&sort=-id&limit=5']);
+    // Ids are the row numbers as text: the greatest even ones, compared as strings.
+    expect(q.last().data.map((o) => o.id)).toEqual(['99998', '99996', '99994', '99992', '99990']);
+    expect(q.last().hasMore).toBe(true);
+  });
+
   it('shares identical queries in flight and fetches only the missing page when the limit grows', async () => {
     const d = make();
     const a = watch(d, { where: { done: false }, orderBy: 'title', limit: 20 });
