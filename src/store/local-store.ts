@@ -549,6 +549,12 @@ export class LocalStore {
     options: {
       authoritative: boolean;
       deleted?: readonly string[];
+      /**
+       * The version each of `deleted` had when the caller judged it gone: one stored since at a
+       * newer version (another answer committed it meanwhile) stays, the judgment being about an
+       * older state of it.
+       */
+      judgedAt?: ReadonlyMap<string, unknown>;
       /** Ids the answer named but that failed the schema: their cached copy stays. */
       keep?: readonly string[];
       meta?: Record<string, unknown>;
@@ -618,7 +624,9 @@ export class LocalStore {
       if (options.authoritative) for (const id of existing.keys()) if (!seen.has(id)) drop(id);
       const deletions = options.deleted ?? [];
       for (const id of deletions) {
-        if (existing.has(id)) drop(id);
+        const record = existing.get(id);
+        if (record?.base && options.judgedAt?.has(id) && isOlderVersion(options.judgedAt.get(id), record.base[def.version])) continue;
+        if (record) drop(id);
         // Not stored here (evicted by another tab) yet perhaps shown: its views drop it too.
         else if (entriesOf(id).length === 0) changes.push({ r, id, view: null });
       }

@@ -117,7 +117,12 @@ export class OnDemandLoader {
     const requestKey = `${key}|${pages.cursor ?? ''}|${missing}`;
     let running = this.#inflight.get(requestKey);
     if (!running) {
-      running = this.#fetchPage(def, query, pages, missing).finally(() => this.#inflight.delete(requestKey));
+      running = this.#fetchPage(def, query, pages, missing).finally(() => {
+        this.#inflight.delete(requestKey);
+        // The last request of the resource to end says it no longer fetches: one that answered
+        // while this one was still running (evicting after its answer) left the flag set.
+        if (!this.#fetching(def)) host.mirror(def).setFlags({ isFetching: false });
+      });
       this.#inflight.set(requestKey, running);
     }
     await running;
@@ -154,10 +159,16 @@ export class OnDemandLoader {
       const scope: PageScope<object> = { after: pages.last, last: cursor === null ? null : last };
       const answered = new Set(items.map((item) => String(item[def.key])));
       const removed: string[] = [];
+      // Judged on this tab's views: a newer version another answer commits before this one is
+      // not removed for what an older one was.
+      const judgedAt = new Map<string, unknown>();
       for (const [id, entity] of mirror.entities) {
-        if (!answered.has(id) && !mirror.isPending(id) && inScope(entity, scope, scopeQuery)) removed.push(id);
+        if (!answered.has(id) && !mirror.isPending(id) && inScope(entity, scope, scopeQuery)) {
+          removed.push(id);
+          judgedAt.set(id, (entity as Rec)[def.version]);
+        }
       }
-      const result = await host.store.applyPull(def, oneCopyEach(host, def, items).items, { authoritative: false, deleted: removed });
+      const result = await host.store.applyPull(def, oneCopyEach(host, def, items).items, { authoritative: false, deleted: removed, judgedAt });
       host.applied(result.changes);
       pages.loaded += answer['items'].length;
       pages.cursor = cursor;
