@@ -550,11 +550,13 @@ export class LocalStore {
       authoritative: boolean;
       deleted?: readonly string[];
       /**
-       * The version each of `deleted` had when the caller judged it gone: one stored since at a
-       * newer version (another answer committed it meanwhile) stays, the judgment being about an
-       * older state of it.
+       * The version each of `deleted` had when the caller judged it gone, and that judgment: one
+       * stored at another version (an answer that committed since, or another tab's, stored it) is
+       * judged again on what is stored, and stays unless that is gone too. A newer version may
+       * have left what the caller's answer speaks for (its page's scope); one the caller's view
+       * had not heard of yet may not, and goes.
        */
-      judgedAt?: ReadonlyMap<string, unknown>;
+      judgedAt?: { versions: ReadonlyMap<string, unknown>; gone(stored: Rec): boolean };
       /** Ids the answer named but that failed the schema: their cached copy stays. */
       keep?: readonly string[];
       meta?: Record<string, unknown>;
@@ -625,7 +627,8 @@ export class LocalStore {
       const deletions = options.deleted ?? [];
       for (const id of deletions) {
         const record = existing.get(id);
-        if (record?.base && options.judgedAt?.has(id) && isOlderVersion(options.judgedAt.get(id), record.base[def.version])) continue;
+        const judged = options.judgedAt;
+        if (record?.base && judged?.versions.has(id) && !Object.is(judged.versions.get(id), record.base[def.version]) && !judged.gone(record.base)) continue;
         if (record) drop(id);
         // Not stored here (evicted by another tab) yet perhaps shown: its views drop it too.
         else if (entriesOf(id).length === 0) changes.push({ r, id, view: null });

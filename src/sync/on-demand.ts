@@ -159,8 +159,8 @@ export class OnDemandLoader {
       const scope: PageScope<object> = { after: pages.last, last: cursor === null ? null : last };
       const answered = new Set(items.map((item) => String(item[def.key])));
       const removed: string[] = [];
-      // Judged on this tab's views: a newer version another answer commits before this one is
-      // not removed for what an older one was.
+      // Judged on this tab's views: a version another answer (or tab) stored before this one
+      // commits is judged again on what it is, never removed for what another one was.
       const judgedAt = new Map<string, unknown>();
       for (const [id, entity] of mirror.entities) {
         if (!answered.has(id) && !mirror.isPending(id) && inScope(entity, scope, scopeQuery)) {
@@ -168,7 +168,11 @@ export class OnDemandLoader {
           judgedAt.set(id, (entity as Rec)[def.version]);
         }
       }
-      const result = await host.store.applyPull(def, oneCopyEach(host, def, items).items, { authoritative: false, deleted: removed, judgedAt });
+      const result = await host.store.applyPull(def, oneCopyEach(host, def, items).items, {
+        authoritative: false,
+        deleted: removed,
+        judgedAt: { versions: judgedAt, gone: (stored) => inScope(stored as object, scope, scopeQuery) },
+      });
       host.applied(result.changes);
       pages.loaded += answer['items'].length;
       pages.cursor = cursor;

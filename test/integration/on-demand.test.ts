@@ -3,6 +3,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTestBackend } from '../../server/index.mjs';
 import { defineResource, type QueryState } from '../../src/index.js';
+import { LocalStore } from '../../src/store/local-store.js';
+import type { ResourceDefinition } from '../../src/types.js';
 import { IDBFactory } from 'fake-indexeddb';
 import { closeDevices, device, heldAnswers, until, type Device } from '../helpers/harness.js';
 import { ManualClock } from '../helpers/manual-clock.js';
@@ -35,6 +37,47 @@ afterEach(async () => {
 
 const queries = (d: Device) => d.calls.filter((c) => c.startsWith('GET /api/orders?'));
 const title = (n: number) => `Todo ${String(n).padStart(6, '0')}`;
+
+/**
+ * A fetch that, once told which requests to hold, holds each one's answer (read whole, so the
+ * server computed it before the test's next step) until the test releases it: the order in which
+ * answers reach the client is the test's, not the network's.
+ */
+function heldRequests() {
+  const held: Array<{ url: string; answered: boolean; released: boolean; open: () => void }> = [];
+  let holding: ((url: string) => boolean) | null = null;
+  const wrapped = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = input instanceof Request ? input : new Request(input, init);
+    const url = decodeURIComponent(request.url);
+    if (!holding?.(url)) return fetch(request);
+    const entry = { url, answered: false, released: false, open: () => undefined as void };
+    const gate = new Promise<void>((resolve) => (entry.open = resolve));
+    held.push(entry);
+    const answer = await fetch(request);
+    const body = await answer.text();
+    entry.answered = true;
+    await gate;
+    return new Response(body, { status: answer.status, statusText: answer.statusText, headers: answer.headers });
+  }) as typeof fetch;
+  const waiting = (part: string) => held.filter((e) => !e.released && e.url.includes(part));
+  return {
+    fetch: wrapped,
+    /** Holds the answers to the requests whose URL (decoded) contains `part`, from now on. */
+    hold: (part: string) => void (holding = (url) => url.includes(part)),
+    /** A request containing `part` has been answered by the server and is held. */
+    answered: (part: string) => waiting(part).some((e) => e.answered),
+    /** Lets the held answers containing `part` go, in the order given: in the same tick. */
+    release: (...parts: string[]) => {
+      holding = null;
+      for (const part of parts) {
+        for (const entry of waiting(part)) {
+          entry.released = true;
+          entry.open();
+        }
+      }
+    },
+  };
+}
 
 function watch(d: Device, query: Parameters<ReturnType<Device['client']['resource']>['query$']>[0], resource = orders) {
   const states: Array<QueryState<Order>> = [];
@@ -230,6 +273,52 @@ describe("load: 'on-demand' over 100,000 rows", () => {
     await server.admin.edit({ resource: 'orders', id: '100000', patch: { done: true } });
   });
 
+  it("a page's scope removal judged before another answer committed a newer version of the entity leaves that version (it deleted it, and the other query lacked it for good)", async () => {
+    const answers = heldRequests();
+    const d = make({ fetch: answers.fetch });
+    const open = watch(d, { where: { done: false }, orderBy: 'title', limit: 5 });
+    const done = watch(d, { where: { done: true }, orderBy: 'title', limit: 5 });
+    await until(() => open.last().data.length === 5 && done.last().data.length === 5 && !open.last().isFetching, 'both pages');
+    const s0 = open.last().data[0]!;
+    expect(s0).toMatchObject({ id: '1', done: false });
+    // Done on the server: the next open page leaves it out, the next done page has it first.
+    await server.admin.edit({ resource: 'orders', id: s0.id, patch: { done: true } });
+    answers.hold('filter[done]=');
+    const refreshed = d.client.resource(orders).refresh();
+    await until(() => answers.answered('filter[done]=false') && answers.answered('filter[done]=true'), 'both answers held');
+    // The done answer first: its commit is queued before the open answer's, which is judged (on
+    // this tab's views, where s0 is still open at its old version) before the done answer commits.
+    answers.release('filter[done]=true', 'filter[done]=false');
+    await refreshed;
+    await until(() => !open.last().isFetching && !done.last().isFetching, 'both pages fetched again');
+    expect(open.last().data.map((o) => o.id)).not.toContain(s0.id);
+    expect(done.last().data[0]).toMatchObject({ id: s0.id, done: true, version: s0.version + 1 });
+    expect(await d.client.resource(orders).get(s0.id)).toMatchObject({ done: true, version: s0.version + 1 });
+    await server.admin.edit({ resource: 'orders', id: s0.id, patch: { done: false } });
+  });
+
+  it('says it is not fetching once two pages fetched at once are done, one evicting while the other commits (each saw the other in flight and left the flag set)', async () => {
+    const answers = heldRequests();
+    const d = make({ resources: [ordersKeeping20], fetch: answers.fetch });
+    const first = watch(d, { where: { done: true }, orderBy: 'title', limit: 100 }, ordersKeeping20);
+    await until(() => first.last().data.length === 100 && !first.last().isFetching, 'the page no query will show');
+    first.stop();
+    answers.hold('filter[done]=false');
+    const up = watch(d, { where: { done: false }, orderBy: 'title', limit: 50 }, ordersKeeping20);
+    const down = watch(d, { where: { done: false }, orderBy: [['title', 'desc']], limit: 50 }, ordersKeeping20);
+    await until(() => answers.answered('sort=title') && answers.answered('sort=-title'), 'both answers held');
+    // At once: the first answer to commit evicts what no query shows (100 > cacheLimit) while the
+    // other commits, the other still in flight for each.
+    answers.release('sort=title', 'sort=-title');
+    await until(() => up.last().data.length === 50 && down.last().data.length === 50, 'both pages');
+    await until(async () => (await d.client.resource(ordersKeeping20).list()).length <= 120, 'the eviction');
+    await d.client.flush();
+    await until(() => !up.last().isFetching && !down.last().isFetching, 'isFetching cleared once both requests are done');
+    expect(up.last()).toMatchObject({ status: 'success', isFetching: false, hasMore: true });
+    expect(down.last()).toMatchObject({ status: 'success', isFetching: false, hasMore: true });
+    expect(queries(d)).toHaveLength(3);
+  });
+
   it('offline, answers from what was loaded, says it is not fetching, and refetches when online', async () => {
     const d = make();
     const q = watch(d, { where: { done: true }, orderBy: 'title', limit: 10 });
@@ -252,5 +341,39 @@ describe("load: 'on-demand' over 100,000 rows", () => {
     await until(() => queries(d).length === 1 && !q.last().isFetching);
     expect(queries(d)[0]).not.toContain('filter');
     expect(q.last().data.every((o) => o.title.endsWith('0'))).toBe(true);
+  });
+});
+
+describe("a page's scope removal, in the store", () => {
+  it('judges again a record stored since at another version than it was judged at: kept once out of the scope, removed still in it, whatever the versions are', async () => {
+    const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onOpened: () => undefined, onReopenFailed: () => undefined };
+    const store = new LocalStore(new IDBFactory(), 'judged', callbacks, { setTimer: new ManualClock().setTimer });
+    const schema = (version: z.ZodType) => z.object({ id: z.string(), title: z.string(), done: z.boolean(), version });
+    const numbered = defineResource({ name: 'numbered', schema: schema(z.number()), load: 'on-demand' }) as unknown as ResourceDefinition<object>;
+    const tagged = defineResource({ name: 'tagged', schema: schema(z.string()), load: 'on-demand' }) as unknown as ResourceDefinition<object>;
+    for (const [def, judged, since] of [
+      [numbered, 8, 9],
+      [tagged, 'W/"a"', 'W/"b"'],
+    ] as const) {
+      const order = (id: string, version: number | string, done = false) => ({ id, title: id, done, version });
+      await store.applyPull(def, [order('left', judged), order('same', judged), order('unheard', judged)], { authoritative: false });
+      // All judged gone (open, absent from an open page) at `judged`. Since, an answer stored
+      // `left` done (out of the page's scope) and `unheard` still open (the judging view had
+      // not heard of it); `same` is as judged.
+      await store.applyPull(def, [order('left', since, true), order('unheard', since)], { authoritative: false });
+      const versions = new Map<string, unknown>([['left', judged], ['same', judged], ['unheard', judged]]);
+      const result = await store.applyPull(def, [], {
+        authoritative: false,
+        deleted: ['left', 'same', 'unheard'],
+        judgedAt: { versions, gone: (stored) => stored['done'] === false },
+      });
+      expect(result.changes).toEqual([
+        { r: def.name, id: 'same', view: null },
+        { r: def.name, id: 'unheard', view: null },
+      ]);
+      const { records } = await store.loadResource(def.name);
+      expect(records.map((r) => [r.id, r.base])).toEqual([['left', order('left', since, true)]]);
+    }
+    store.close();
   });
 });
