@@ -1,6 +1,6 @@
 /**
- * The short chaos suite in `npm test` (RELIABILITY.md G2): a fixed list of seeds plus one random
- * seed, printed. The long suite is `npm run chaos -- --runs 200` (scripts/chaos.mjs).
+ * The short chaos suite in `npm test` (RELIABILITY.md G2): 25 walks, a fixed list of seeds plus one
+ * random seed, printed, and two harsher walks. The long suite is `npm run chaos -- --runs 200` (scripts/chaos.mjs).
  * CHAOS_RUNS adds runs after the fixed seeds; CHAOS_SEED replaces the random one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { describeFailure, formatResult, passed, runChaos, startChaosBackend, typ
 
 // A fixed spread of seeds. Every bug the walk found is pinned by a deterministic scenario in
 // regressions.test.ts: a seed names a walk only for one version of the engine.
-const FIXED = [1, 2, 5, 6, 7, 8, 18, 24, 25, 29];
+const FIXED = [1, 2, 5, 6, 7, 8, 18, 24, 25, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41];
 const random = process.env['CHAOS_SEED'] ? Number(process.env['CHAOS_SEED']) : Math.floor(Math.random() * 2 ** 31);
 const extra = Number(process.env['CHAOS_RUNS'] ?? 0);
 const seeds = [...FIXED, random, ...Array.from({ length: extra }, (_, i) => random + 1 + i)];
