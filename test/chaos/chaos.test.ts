@@ -40,6 +40,13 @@ describe('chaos: several devices, faults, crashes; nothing lost, nothing applied
     expectClean(seed, result);
   }, 120_000);
 
+  // load: 'on-demand' with cacheLimit 4: live queries per tab, evictions, hints between tabs
+  // (`npm run chaos -- --on-demand`); every live query must show what the server answers for it.
+  it.each([1017, 2001])('on demand: live queries, cacheLimit 4, up to 3 tabs, seed %i', async (seed) => {
+    const result = await runChaos(backend, { seed, onDemand: true, tabs: 3 });
+    expectClean(seed, result);
+  }, 120_000);
+
   it('test the test: with faults off and one device, every write is applied', async () => {
     const result = await runChaos(backend, { seed: 7, devices: 1, faultScale: 0, serverFaults: false, commands: 30 });
     expect(result.problems).toEqual([]);
