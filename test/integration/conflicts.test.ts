@@ -218,6 +218,35 @@ describe('other strategies', () => {
   });
 });
 
+describe('a 412 whose entity is what the change meant to write (DESIGN section 2)', () => {
+  // The answer to an applied update is lost, and the server has forgotten its key (its records
+  // expired, or it keeps none): the re-send meets 412 with the change already in. That is this
+  // change delivered, under every strategy: no conflict, nothing sent again, nothing applied twice.
+  it.each(['merge', 'client-wins', 'manual'] as const)("counts as delivered under '%s'", async (strategy) => {
+    let keys = 0;
+    const forgetful: typeof fetch = (input, init) => {
+      const request = new Request(input, init);
+      if (request.headers.has('Idempotency-Key')) request.headers.set('Idempotency-Key', `unseen-${keys++}`);
+      return fetch(request);
+    };
+    const d = await offlineWithTodo({ conflicts: strategy, fetch: forgetful, retry: { baseDelayMs: 10, maxDelayMs: 10 } });
+    await server.admin.faults({ dropAfterApply: { count: 1 } });
+    await d.client.resource(todos).update('a', { title: 'Mine' });
+    d.online.next(true);
+    await until(async () => (await ledger()).length === 2, 'the update applied, its answer lost');
+    for (let i = 0; i < 3; i++) {
+      await d.clock.advance(10);
+      await d.client.flush();
+    }
+    expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
+    expect(await serverTodo('a')).toEqual({ id: 'a', title: 'Mine', done: false, version: 2 });
+    expect(d.events.filter((e) => e.type === 'conflict')).toEqual([]);
+    expect(latestConflicts(d)).toEqual([]);
+    expect(await d.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'Mine', done: false, version: 2 });
+    expect(d.calls.filter((c) => c.startsWith('PATCH'))).toHaveLength(2);
+  });
+});
+
 /** A fetch that holds the first PATCH until `release()`: the change is in flight (frozen) meanwhile. */
 function holdingFirstPatch(): { fetch: typeof fetch; release: () => void } {
   let release!: () => void;
