@@ -138,9 +138,13 @@ export class OnDemandLoader {
     const host = this.#host;
     const mirror = host.mirror(def);
     const compiled = compileQuery(query, def.key);
+    // Where this request starts: another request of the same (filter, order) with another limit
+    // may be in flight from the same start and commit first, so the answer's scope and reach are
+    // measured from here, not from what `pages` says when it arrives.
+    const from = { loaded: pages.loaded, cursor: pages.cursor, last: pages.last };
     mirror.setFlags({ isFetching: true });
     try {
-      const answer = (await host.transport.query(def, pushDown(compiled as never, def.key, count, pages.cursor))) as Rec | null;
+      const answer = (await host.transport.query(def, pushDown(compiled as never, def.key, count, from.cursor))) as Rec | null;
       if (typeof answer !== 'object' || answer === null || !Array.isArray(answer['items'])) {
         throw new SchemaError([{ field: '', message: 'the query answer is not { items, cursor }' }], { resource: def.name });
       }
@@ -156,7 +160,7 @@ export class OnDemandLoader {
       // The server's answer speaks for what it filtered: the pushed equality, in the pushed order.
       const scopeQuery = compileQuery<object>({ where: (compiled.equality ?? undefined) as Query<object>['where'], orderBy: query?.orderBy }, def.key);
       const last = items.at(-1) ?? null;
-      const scope: PageScope<object> = { after: pages.last, last: cursor === null ? null : last };
+      const scope: PageScope<object> = { after: from.last, last: cursor === null ? null : last };
       const answered = new Set(items.map((item) => String(item[def.key])));
       const removed: string[] = [];
       // Judged on this tab's views: a version another answer (or tab) stored before this one
@@ -174,10 +178,16 @@ export class OnDemandLoader {
         judgedAt: { versions: judgedAt, gone: (stored) => inScope(stored as object, scope, scopeQuery) },
       });
       host.applied(result.changes);
-      pages.loaded += answer['items'].length;
-      pages.cursor = cursor;
-      pages.exhausted = cursor === null;
-      if (last) pages.last = last;
+      // Of two answers from the same start (limits 3 and 5, say), the one reaching further says
+      // what is loaded: the shorter one committing last would say the server has more than the
+      // longer one found (and count its rows twice).
+      const reach = from.loaded + answer['items'].length;
+      if (reach >= pages.loaded) {
+        pages.loaded = reach;
+        pages.cursor = cursor;
+        pages.exhausted = cursor === null;
+        pages.last = last ?? from.last;
+      }
       const at = host.now();
       pages.fetchedAt = at;
       mirror.setFlags({ isFetching: this.#inflight.size > 1 && this.#fetching(def), error: null, lastSyncedAt: at });

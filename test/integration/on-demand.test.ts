@@ -319,6 +319,32 @@ describe("load: 'on-demand' over 100,000 rows", () => {
     expect(queries(d)).toHaveLength(3);
   });
 
+  it('two limits of one query fetched at once from the start: the shorter answer committing last leaves hasMore false for the longer one that found the end', async () => {
+    const probes = ['hm-1', 'hm-2', 'hm-3'].map((id) => ({ id, title: 'ProbeHasMore', done: false }));
+    for (const create of probes) await server.admin.edit({ resource: 'orders', create });
+    const answers = heldRequests();
+    const d = make({ fetch: answers.fetch });
+    answers.hold('filter[title]=ProbeHasMore');
+    const short = watch(d, { where: { title: 'ProbeHasMore' }, orderBy: 'id', limit: 2 });
+    const long = watch(d, { where: { title: 'ProbeHasMore' }, orderBy: 'id', limit: 5 });
+    await until(() => answers.answered('limit=2') && answers.answered('limit=5'), 'both answers held');
+    // The server has 3: limit 5 finds the end (cursor null), limit 2 does not. The longer commits
+    // first, the shorter (from the same start) after it.
+    answers.release('limit=5');
+    await until(() => long.last().data.length === 3, 'the longer page');
+    answers.release('limit=2');
+    await until(() => !short.last().isFetching && !long.last().isFetching, 'both pages');
+    expect(long.last().data.map((o) => o.id)).toEqual(['hm-1', 'hm-2', 'hm-3']);
+    expect(long.last().hasMore).toBe(false);
+    expect(short.last().hasMore).toBe(true);
+    // Loaded is what the longer answer reached (3, the end), not 2 + 3 with more to come.
+    const four = watch(d, { where: { title: 'ProbeHasMore' }, orderBy: 'id', limit: 4 });
+    await until(() => four.last().data.length === 3 && !four.last().isFetching, 'the limit of 4');
+    expect(four.last().hasMore).toBe(false);
+    expect(queries(d)).toHaveLength(2);
+    for (const { id } of probes) await server.admin.edit({ resource: 'orders', id, delete: true });
+  });
+
   it('offline, answers from what was loaded, says it is not fetching, and refetches when online', async () => {
     const d = make();
     const q = watch(d, { where: { done: true }, orderBy: 'title', limit: 10 });
