@@ -213,7 +213,11 @@ export class OnDemandLoader {
     const evicted = pickEvictions(candidates, def.cacheLimit);
     if (evicted.length === 0) return;
     const result = await this.#host.store.applyPull(def, [], { authoritative: false, deleted: evicted });
-    this.#host.evicted(result.changes);
+    // Picked on what the views showed before the eviction committed: an answer that committed
+    // meanwhile (queued before it) may show one of them now. Its record is gone from storage, as
+    // when another tab evicts what this one shows; this tab's views keep it.
+    const shownNow = mirror.shownIds();
+    this.#host.evicted(result.changes.filter((change) => change.view !== null || !shownNow.has(change.id)));
     // Evicted entities may be in a loaded range: the next query that needs them fetches again.
     for (const [key] of this.#pages) if (key.startsWith(`${def.name}|`)) this.#pages.delete(key);
   }

@@ -345,6 +345,31 @@ describe("load: 'on-demand' over 100,000 rows", () => {
     for (const { id } of probes) await server.admin.edit({ resource: 'orders', id, delete: true });
   });
 
+  it("an eviction picked before another answer committed leaves what that answer shows (it was not shown when picked, and the query lost it)", async () => {
+    const answers = heldRequests();
+    const d = make({ resources: [ordersKeeping20], fetch: answers.fetch });
+    const first = watch(d, { where: { done: true }, orderBy: 'title', limit: 100 }, ordersKeeping20);
+    await until(() => first.last().data.length === 100 && !first.last().isFetching, 'the page no query will show');
+    expect(first.last().data[0]).toMatchObject({ id: '2', title: title(2) });
+    first.stop();
+    // Renamed on the server: the cached copy matches no query until the answer brings the new one.
+    await server.admin.edit({ resource: 'orders', id: '2', patch: { title: 'Renamed000002' } });
+    answers.hold('filter[title]=');
+    const other = watch(d, { where: { title: title(1) } }, ordersKeeping20);
+    const cached = watch(d, { where: { title: 'Renamed000002' } }, ordersKeeping20);
+    await until(() => answers.answered('000001') && answers.answered('000002'), 'both answers held');
+    // One tick, one row each: the first answer commits, then evicts (100 shown by no query >
+    // cacheLimit 20, id '2' among the first to go) with the second answer's commit, which shows
+    // id '2', queued before the eviction's.
+    answers.release('000001', '000002');
+    await until(() => !other.last().isFetching && !cached.last().isFetching && other.last().data.length === 1, 'both answers');
+    await until(async () => (await d.client.resource(ordersKeeping20).list()).length <= 30, 'the eviction');
+    await d.client.flush();
+    expect(cached.last().data.map((o) => o.id)).toEqual(['2']);
+    expect(cached.last().hasMore).toBe(false);
+    await server.admin.edit({ resource: 'orders', id: '2', patch: { title: title(2) } });
+  });
+
   it('offline, answers from what was loaded, says it is not fetching, and refetches when online', async () => {
     const d = make();
     const q = watch(d, { where: { done: true }, orderBy: 'title', limit: 10 });
