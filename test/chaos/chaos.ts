@@ -1157,7 +1157,11 @@ class ChaosRun {
       }
       if (state.hasMore !== (answer.cursor !== null)) {
         ok = false;
-        this.problems.push(`${what}: hasMore=${state.hasMore}, the server ${answer.cursor === null ? 'has no more' : 'has more'}`);
+        const cachedAll = (await t.client.resource(this.resource).list().catch(() => [])) as unknown as Todo[];
+        const stored = await rawEntities(d.idb, 'harborsync:chaos').catch((error: unknown) => `unreadable: ${String(error)}`);
+        this.problems.push(
+          `${what}: hasMore=${state.hasMore}, the server ${answer.cursor === null ? 'has no more' : 'has more'}\n      shows  ${state.data.map((r) => `${r.id}@${r.version}`).join(' ')}\n      server ${answer.items.map((r) => `${r.id}@${r.version}`).join(' ')}\n      cached ${cachedAll.map((r) => `${r.id}@${r.version}:${r.done}`).join(' ')}\n      stored ${JSON.stringify(stored)}\n      its last lists:\n${q.history.map((h) => `        ${h}`).join('\n')}`,
+        );
       }
     }
     return ok;
