@@ -569,7 +569,7 @@ export class LocalStore {
        */
       cursor?: { key: string; value: string | null };
     },
-  ): Promise<{ changes: ViewChange[]; removed: number; cursorHeld: boolean }> {
+  ): Promise<{ changes: ViewChange[]; removed: number; cursorHeld: boolean; unstored: string[] }> {
     const r = def.name;
     return this.#writeTx(`caching ${r}`, async (tx) => {
       const entities = tx.objectStore('entities');
@@ -578,6 +578,7 @@ export class LocalStore {
       const direct = unwrap(entities);
       const changes: ViewChange[] = [];
       let removed = 0;
+      const unstored: string[] = [];
       const existing = new Map<string, EntityRecord>();
       for (const record of await recordsOf(entities, this.#KeyRange, r)) if (isEntityRecord(record)) existing.set(record.id, record);
       // The queued changes as stored, not this tab's copy of them: another tab may have settled or
@@ -630,8 +631,12 @@ export class LocalStore {
         const judged = options.judgedAt;
         if (record?.base && judged?.versions.has(id) && !Object.is(judged.versions.get(id), record.base[def.version]) && !judged.gone(record.base)) continue;
         if (record) drop(id);
-        // Not stored here (evicted by another tab) yet perhaps shown: its views drop it too.
-        else if (entriesOf(id).length === 0) changes.push({ r, id, view: null });
+        // Not stored here (evicted by another tab) yet perhaps shown: its views drop it too (listed
+        // in `unstored`: the caller judged its own copy; another tab may show a newer one).
+        else if (entriesOf(id).length === 0) {
+          changes.push({ r, id, view: null });
+          unstored.push(id);
+        }
       }
       // Straight on the store too: a promise per request would reject, unhandled, when the transaction aborts.
       const meta = unwrap(tx.objectStore('meta'));
@@ -644,7 +649,7 @@ export class LocalStore {
         if (options.cursor.value === null) meta.delete(options.cursor.key);
         else meta.put(options.cursor.value, options.cursor.key);
       }
-      return { changes, removed, cursorHeld };
+      return { changes, removed, cursorHeld, unstored };
     });
   }
 

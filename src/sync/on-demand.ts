@@ -177,7 +177,18 @@ export class OnDemandLoader {
         deleted: removed,
         judgedAt: { versions: judgedAt, gone: (stored) => inScope(stored as object, scope, scopeQuery) },
       });
-      host.applied(result.changes);
+      // A removal of what is not in storage (another tab evicted it) is this tab's judgment of the
+      // copy its views hold: they drop it unless they have heard of another version since, out of
+      // the scope; the other tabs are not told (they may show a newer version, out of the scope).
+      const unstored = new Set(result.unstored);
+      host.applied(result.changes.filter((change) => !unstored.has(change.id)));
+      host.evicted(
+        result.changes.filter((change) => {
+          if (!unstored.has(change.id)) return false;
+          const now = mirror.entities.get(change.id) as Rec | undefined;
+          return !now || Object.is(now[def.version], judgedAt.get(change.id)) || inScope(now as object, scope, scopeQuery);
+        }),
+      );
       // Of two answers from the same start (limits 3 and 5, say), the one reaching further says
       // what is loaded: the shorter one committing last would say the server has more than the
       // longer one found (and count its rows twice).

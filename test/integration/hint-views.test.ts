@@ -101,3 +101,49 @@ it("a local write's hint tells the view it committed, not only its id", async ()
   expect(hint?.ids).toEqual([x.id]);
   expect(hint?.views?.[0]).toMatchObject({ id: x.id, title: 'Told' });
 });
+
+it("a tab's page finding gone an entity another tab's cache evicted drops its own stale copy only: a tab showing a newer version, out of that page, keeps it", async () => {
+  await backend.reset();
+  await server.admin.seed('orders', 5);
+  const indexedDB = new IDBFactory();
+  const hub = new BroadcastHub();
+  const locks = new FakeLocks();
+  const clock = new ManualClock();
+  const keepingOne = defineResource({ name: 'orders', schema: orderSchema, load: 'on-demand', cacheLimit: 1 });
+  const tab = (resource: typeof orders) =>
+    device(server.apiUrl, { resources: [resource], namespace: 'views', locks, BroadcastChannel: hub.Channel }, indexedDB, clock);
+  const b = tab(orders);
+  await until(() => leads(b), 'B leads');
+  const a = tab(orders);
+  const c = tab(keepingOne);
+  open.push(a, b, c);
+  const query = (d: Device, resource: typeof orders, q: object) => {
+    const states: Array<QueryState<Order>> = [];
+    d.client.resource(resource).query$(q as never).subscribe((s) => states.push(s as QueryState<Order>));
+    return () => states.at(-1)!;
+  };
+  const openPage = query(b, orders, { where: { done: false }, orderBy: 'title', limit: 10 });
+  const done = query(a, orders, { where: { done: true }, orderBy: 'title', limit: 10 });
+  const third = query(c, keepingOne, { where: { title: 'Todo 000003' } });
+  await until(() => openPage()?.data.length === 3 && done()?.data.length === 2 && third()?.data.length === 1, 'the three pages');
+  const x = openPage().data[0]!;
+  expect(x).toMatchObject({ id: '1', done: false });
+  // C has heard of x (B's page), and shows none of it.
+  await until(async () => (await c.client.resource(keepingOne).list()).some((o) => o.id === x.id), 'C caches x');
+  // Done on the server; A's page stores and shows the new version, its hint lost: B never hears of it.
+  await server.admin.edit({ resource: 'orders', id: x.id, patch: { done: true } });
+  hub.drop = () => true;
+  await a.client.resource(orders).refresh();
+  expect(done().data.find((o) => o.id === x.id)).toMatchObject({ done: true, version: x.version + 1 });
+  hub.drop = () => false;
+  // C's eviction (cacheLimit 1) deletes the record; A's views keep what they show.
+  await c.client.resource(keepingOne).refresh();
+  // B's page lacks x, which B's views still hold, open: judged gone, its record not in storage.
+  await b.client.resource(orders).refresh();
+  expect(openPage().data.map((o) => o.id)).not.toContain(x.id);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await a.client.flush(); // resolves once the hints heard before it are re-read
+  expect(done().data.find((o) => o.id === x.id)).toMatchObject({ done: true, version: x.version + 1 });
+  await until(() => !done().isFetching, 'A settled');
+  expect(done().data.map((o) => o.id)).toContain(x.id);
+});
