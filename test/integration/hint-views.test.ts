@@ -40,14 +40,16 @@ function leads(d: Device): boolean {
   return leader;
 }
 
-/** Two tabs showing the same page of five orders; A's page can be frozen, to hear B late. */
-async function twoTabs() {
+/** Five orders on a fresh server, and what the tabs of one browser share. */
+async function oneBrowser() {
   await backend.reset();
   await server.admin.seed('orders', 5);
-  const indexedDB = new IDBFactory();
-  const hub = new BroadcastHub();
-  const locks = new FakeLocks();
-  const clock = new ManualClock();
+  return { indexedDB: new IDBFactory(), hub: new BroadcastHub(), locks: new FakeLocks(), clock: new ManualClock() };
+}
+
+/** Two tabs showing the same page of five orders; A's page can be frozen, to hear B late. */
+async function twoTabs() {
+  const { indexedDB, hub, locks, clock } = await oneBrowser();
   const pageA = hub.page();
   const b = device(server.apiUrl, { resources: [orders], namespace: 'views', locks, BroadcastChannel: hub.Channel }, indexedDB, clock);
   await until(() => leads(b), 'B leads');
@@ -103,12 +105,7 @@ it("a local write's hint tells the view it committed, not only its id", async ()
 });
 
 it("a tab's page finding gone an entity another tab's cache evicted drops its own stale copy only: a tab showing a newer version, out of that page, keeps it", async () => {
-  await backend.reset();
-  await server.admin.seed('orders', 5);
-  const indexedDB = new IDBFactory();
-  const hub = new BroadcastHub();
-  const locks = new FakeLocks();
-  const clock = new ManualClock();
+  const { indexedDB, hub, locks, clock } = await oneBrowser();
   const keepingOne = defineResource({ name: 'orders', schema: orderSchema, load: 'on-demand', cacheLimit: 1 });
   const tab = (resource: typeof orders) =>
     device(server.apiUrl, { resources: [resource], namespace: 'views', locks, BroadcastChannel: hub.Channel }, indexedDB, clock);
