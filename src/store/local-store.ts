@@ -550,13 +550,11 @@ export class LocalStore {
       authoritative: boolean;
       deleted?: readonly string[];
       /**
-       * The version each of `deleted` had when the caller judged it gone, and that judgment: one
-       * stored at another version (an answer that committed since, or another tab's, stored it) is
-       * judged again on what is stored, and stays unless that is gone too. A newer version may
-       * have left what the caller's answer speaks for (its page's scope); one the caller's view
-       * had not heard of yet may not, and goes.
+       * Whether the stored copy of one of `deleted` is still gone by the caller's judgment, made on
+       * its own copy: another version (an answer that committed since, or another tab's, stored it)
+       * may have left what the caller's answer speaks for (its page's scope), and then stays.
        */
-      judgedAt?: { versions: ReadonlyMap<string, unknown>; gone(stored: Rec): boolean };
+      stillGone?: (id: string, stored: Rec) => boolean;
       /** Ids the answer named but that failed the schema: their cached copy stays. */
       keep?: readonly string[];
       meta?: Record<string, unknown>;
@@ -628,8 +626,7 @@ export class LocalStore {
       const deletions = options.deleted ?? [];
       for (const id of deletions) {
         const record = existing.get(id);
-        const judged = options.judgedAt;
-        if (record?.base && judged?.versions.has(id) && !Object.is(judged.versions.get(id), record.base[def.version]) && !judged.gone(record.base)) continue;
+        if (record?.base && options.stillGone && !options.stillGone(id, record.base)) continue;
         if (record) drop(id);
         // Not stored here (evicted by another tab) yet perhaps shown: its views drop it too (listed
         // in `unstored`: the caller judged its own copy; another tab may show a newer one).

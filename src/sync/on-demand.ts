@@ -172,11 +172,9 @@ export class OnDemandLoader {
           judgedAt.set(id, (entity as Rec)[def.version]);
         }
       }
-      const result = await host.store.applyPull(def, oneCopyEach(host, def, items).items, {
-        authoritative: false,
-        deleted: removed,
-        judgedAt: { versions: judgedAt, gone: (stored) => inScope(stored as object, scope, scopeQuery) },
-      });
+      // A copy of a removed entity is still gone if it is the version judged, or another one still in the scope.
+      const stillGone = (id: string, copy: Rec) => Object.is(copy[def.version], judgedAt.get(id)) || inScope(copy as object, scope, scopeQuery);
+      const result = await host.store.applyPull(def, oneCopyEach(host, def, items).items, { authoritative: false, deleted: removed, stillGone });
       // A removal of what is not in storage (another tab evicted it) is this tab's judgment of the
       // copy its views hold: they drop it unless they have heard of another version since, out of
       // the scope; the other tabs are not told (they may show a newer version, out of the scope).
@@ -186,7 +184,7 @@ export class OnDemandLoader {
         result.changes.filter((change) => {
           if (!unstored.has(change.id)) return false;
           const now = mirror.entities.get(change.id) as Rec | undefined;
-          return !now || Object.is(now[def.version], judgedAt.get(change.id)) || inScope(now as object, scope, scopeQuery);
+          return !now || stillGone(change.id, now);
         }),
       );
       // Of two answers from the same start (limits 3 and 5, say), the one reaching further says
