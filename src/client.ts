@@ -9,7 +9,7 @@ import {
   ValidationError,
 } from './errors.js';
 import { resolveEnv, type Env } from './env.js';
-import { normalizeId } from './internal/ids.js';
+import { normalizeId, TEMP_ID_PREFIX } from './internal/ids.js';
 import { deepEqual } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
 import { isQuarantined, type OutboxEntry } from './outbox/entry.js';
@@ -152,8 +152,8 @@ class Client implements SyncClient, HandleHost {
   /** Messages from other tabs, handled one at a time in arrival order. */
   readonly #inbox: TabMessage[] = [];
   #draining = false;
-  /** Back from a suspension: the next re-read takes every loaded resource whole. */
-  #rereadWhole = false;
+  /** Resources the next re-read takes whole: every loaded one back from a suspension. */
+  readonly #rereadWhole = new Set<string>();
   /** Per delta resource, the cursor up to which this tab's views reflect the server's feed. */
   readonly #knownCursors = new Map<string, string | null>();
   /** Entities whose committed change the other tabs have not been told of yet, per resource. */
@@ -275,7 +275,7 @@ class Client implements SyncClient, HandleHost {
       // are made up for by reading everything it shows again when it comes back.
       this.env.suspended$.subscribe((now) => {
         if (suspended && !now && !this.#closedError) {
-          this.#rereadWhole = true;
+          for (const r of this.#hydrating.keys()) this.#rereadWhole.add(r);
           this.#enqueue({ t: 'outbox' });
           this.#refetchOnDemand();
         }
@@ -397,16 +397,32 @@ class Client implements SyncClient, HandleHost {
     // A flush() waiting for another tab goes on here, as this tab's own.
     this.#followerFlushes.endAll();
     if (this.#closedError || this.#storageFailure) return;
-    // A follower may have missed messages: replay what IndexedDB holds, not what this tab last heard.
-    void this.store
-      .reloadOutbox()
-      .catch(() => undefined)
-      .then(() => {
-        if (this.#closedError || this.#storageFailure) return;
-        this.outboxChanged();
-        this.#replayer.start();
-        this.#replayer.wake();
-      });
+    // A follower may have missed messages (the last leader may have died between a commit and
+    // its message): replay what IndexedDB holds, not what this tab last heard, and show it.
+    void this.#reloadOutbox().then((gone) => {
+      if (this.#closedError || this.#storageFailure) return;
+      for (const entry of gone) this.reread(entry.r, entry.id);
+      this.outboxChanged();
+      this.#replayer.start();
+      this.#replayer.wake();
+    });
+  }
+
+  /**
+   * Reads the outbox again; returns the entries gone from it since this tab last read it. Another
+   * tab settled them, and its message about their entities may be on its way, or lost with it
+   * (the tab died right after its commit): their views are to be read again, so none shows
+   * confirmed-but-stale. A temporary id renamed with no word of it here has no record left to
+   * read: the next re-read takes its resource whole, which finds it under its new id.
+   */
+  async #reloadOutbox(): Promise<OutboxEntry[]> {
+    const before = [...this.store.outbox.values()];
+    await this.store.reloadOutbox().catch(() => undefined);
+    const gone = before.filter((entry) => !this.store.outbox.get(entry.seq));
+    for (const entry of gone) {
+      if (entry.op === 'create' && entry.id.startsWith(TEMP_ID_PREFIX) && this.currentId(entry.r, entry.id) === entry.id) this.#rereadWhole.add(entry.r);
+    }
+    return gone;
   }
 
   pause(): void {
@@ -972,8 +988,10 @@ class Client implements SyncClient, HandleHost {
       if (!set) ids.set(r, (set = new Set()));
       set.add(id);
     };
-    const whole = new Set(this.#rereadWhole ? this.#hydrating.keys() : []);
-    this.#rereadWhole = false;
+    const outbox = run.some((message) => message.t === 'outbox' || (message.t === 'changed' && message.outbox));
+    if (outbox) for (const entry of await this.#reloadOutbox()) reread(entry.r, entry.id);
+    const whole = new Set([...this.#rereadWhole].filter((r) => this.#hydrating.has(r)));
+    this.#rereadWhole.clear();
     for (const r of whole) {
       const def = this.defs.get(r);
       if (!ids.has(r)) ids.set(r, new Set());
@@ -982,11 +1000,8 @@ class Client implements SyncClient, HandleHost {
     // What the senders committed, for records evicted from storage before this tab reads them.
     const told = new Map<string, Rec | null>();
     const moves: Array<{ r: string; from: string | null; to: string | null }> = [];
-    let outbox = false;
     for (const message of run) {
-      if (message.t === 'outbox') outbox = true;
       if (message.t !== 'changed') continue;
-      outbox ||= message.outbox;
       if (isCursorMove(message.cursor)) moves.push({ r: message.r, ...message.cursor });
       const views = Array.isArray(message.views) && message.views.length === message.ids.length ? message.views : null;
       message.ids.forEach((id, i) => {
@@ -1005,13 +1020,6 @@ class Client implements SyncClient, HandleHost {
       const def = this.defs.get(r);
       return def && this.mirror(def).entities.has(id) ? (told.get(entityKey(r, id)) ?? null) : null;
     };
-    if (outbox) {
-      const before = [...this.store.outbox.values()];
-      await this.store.reloadOutbox().catch(() => undefined);
-      // An entry gone from the outbox was settled by another tab whose message about the entity
-      // may still be on its way: its view is re-read now, so it never shows confirmed-but-stale.
-      for (const entry of before) if (!this.store.outbox.get(entry.seq)) reread(entry.r, entry.id);
-    }
     const changes: ViewChange[] = [];
     const unread = new Set<string>();
     for (const [r, set] of ids) {

@@ -166,6 +166,43 @@ describe("ids: 'server'", () => {
     expect((await applied()).map((r) => r.op)).toEqual(['create']);
   });
 
+  it('a leader that renames a temporary id and closes before telling: the tab that leads next shows the entity under its new id only', async () => {
+    const indexedDB = new IDBFactory();
+    const hub = new BroadcastHub();
+    const locks = new FakeLocks();
+    const clock = new ManualClock();
+    const tab = () => make(device(server.apiUrl, { resources: [projects, tasks], namespace: 'untold', locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
+    const leads = (d: Device) => {
+      let leader = false;
+      d.client.status$.subscribe((s) => (leader = s.leader)).unsubscribe();
+      return leader;
+    };
+    const leader = tab();
+    await until(() => leads(leader), 'a leader');
+    const follower = tab();
+    const shown: Array<QueryState<Project>> = [];
+    follower.client.resource(projects).query$().subscribe((s) => shown.push(s));
+    leader.online.next(false);
+    const project = await follower.client.resource(projects).create({ name: 'Home' });
+    await until(() => shown.at(-1)?.data.length === 1, 'the create shown');
+    await until(async () => (await leader.client.resource(projects).list()).length === 1, 'the create heard of by the leader');
+    // The leader's messages are lost from here on: it dies right after its commits.
+    hub.drop = () => true;
+    leader.online.next(true);
+    await until(async () => (await applied()).length === 1, 'the create applied');
+    const id = (await applied())[0]!.entityId!;
+    await until(async () => (await leader.client.resource(projects).list()).some((p) => p.id === id), 'the create renamed in the leader');
+    await leader.client.close();
+    hub.drop = () => false;
+
+    await until(() => leads(follower), 'the follower to lead');
+    await until(() => shown.at(-1)?.data[0]?.id === id, 'the entity shown under its new id');
+    expect(shown.at(-1)!.data).toEqual([{ id, name: 'Home', version: 1 }]);
+    expect(project.id).not.toBe(id);
+    await follower.client.flush();
+    expect((await applied()).map((r) => r.op)).toEqual(['create']);
+  });
+
   it('a deletion pulled while a create may be at the server with its answer lost is named again by the next pull: the replayed answer does not bring the entity back', async () => {
     const { d, h, project, id } = await createWithItsAnswerLost('Gone soon');
     await server.admin.edit({ resource: 'projects', id, delete: true });
