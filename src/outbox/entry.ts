@@ -42,6 +42,13 @@ export interface OutboxEntry {
   nextAttemptAt: number;
   /** When the entity last changed through this entry (sendDelayMs counts from here). */
   changedAt: number;
+  /**
+   * Where this entry's newest change stands in the order changes were made, on the scale of `seq`
+   * (the outbox's key generator, shared by the tabs): a number drawn when a change coalesced into
+   * it, or the newest `seq` a conflict decision folded into it. Its own seq stays its place in
+   * the queue. Absent: `seq` says it.
+   */
+  lastSeq?: number;
   state: 'queued' | 'conflict' | 'failed';
   conflict: ParkedConflict | null;
   failure: EntryFailure | null;
@@ -59,7 +66,7 @@ const isCount = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
 /** What makes a row of the outbox store no entry this release can send; null when it is one. */
 export function entryDefect(row: unknown): string | null {
   if (!isObject(row)) return 'not an object';
-  const { seq, r, id, op, payload, key, rekeys, attempts, frozen, nextAttemptAt, changedAt, firstFailureAt, state, conflict, failure } = row;
+  const { seq, r, id, op, payload, key, rekeys, attempts, frozen, nextAttemptAt, changedAt, lastSeq, firstFailureAt, state, conflict, failure } = row;
   if (typeof seq !== 'number') return 'no numeric seq';
   if (state === 'failed' && isObject(failure) && failure['quarantined'] === true) return null;
   if (typeof r !== 'string' || r === '') return 'no resource';
@@ -68,7 +75,12 @@ export function entryDefect(row: unknown): string | null {
   if (op === 'delete' ? payload !== null : !isObject(payload)) return `a payload that does not fit a ${op as string}`;
   if (typeof key !== 'string' || key === '') return 'no idempotency key';
   if (!isCount(rekeys) || !isCount(attempts) || typeof frozen !== 'boolean') return 'malformed send state';
-  if (typeof nextAttemptAt !== 'number' || typeof changedAt !== 'number' || (firstFailureAt !== null && typeof firstFailureAt !== 'number')) {
+  if (
+    typeof nextAttemptAt !== 'number' ||
+    typeof changedAt !== 'number' ||
+    (lastSeq !== undefined && typeof lastSeq !== 'number') ||
+    (firstFailureAt !== null && typeof firstFailureAt !== 'number')
+  ) {
     return 'malformed times';
   }
   if (!STATES.has(state)) return 'unknown state';

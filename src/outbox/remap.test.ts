@@ -46,17 +46,18 @@ describe('remap', () => {
 
 describe('mergeTwins', () => {
   type Twin = {
-    n: number;
+    seq: number;
     op: 'create' | 'update' | 'delete';
     payload: Record<string, unknown> | null;
     frozen: boolean;
     state: 'queued' | 'conflict' | 'failed';
     failure: { message: string; rejected: boolean } | null;
     changedAt: number;
+    lastSeq?: number;
   };
   let next = 0;
   const update = (changedAt: number, payload: Record<string, unknown>, frozen = false, state: Twin['state'] = 'queued'): Twin => ({
-    n: next++,
+    seq: next++,
     op: 'update',
     payload,
     frozen,
@@ -64,18 +65,26 @@ describe('mergeTwins', () => {
     failure: null,
     changedAt,
   });
-  const remove = (changedAt: number, frozen = false): Twin => ({ n: next++, op: 'delete', payload: null, frozen, state: 'queued', failure: null, changedAt });
+  const remove = (changedAt: number, frozen = false): Twin => ({ seq: next++, op: 'delete', payload: null, frozen, state: 'queued', failure: null, changedAt });
   const refused = (entry: Twin): Twin => ({ ...entry, frozen: true, state: 'failed', failure: { message: '403', rejected: true } });
   const values = (entries: Twin[]) => mergeTwins(entries, 'id').kept.map((e) => e.payload);
 
-  it('gives a later entry the value of an earlier one changed after it (a coalesced entry under the other id)', () => {
+  it('leaves a field out of a later update when an earlier entry changed after it already set it: the value goes out once', () => {
     // Outbox order: the temporary id's entry, coalesced until t=166, then the real id's, changed at t=138.
-    const entries = [update(166, { title: 'made last', done: true }), update(138, { title: 'made first' })];
+    const entries = [update(166, { title: 'made last', done: true }), update(138, { title: 'made first', note: 'n' })];
     const { kept, dropped } = mergeTwins(entries, 'id');
-    expect(kept[1]!.payload).toEqual({ title: 'made last' });
     expect(kept[0]).toBe(entries[0]);
+    expect(kept[1]!.payload).toEqual({ note: 'n' });
     expect(dropped).toEqual([]);
-    expect(entries[1]!.payload).toEqual({ title: 'made first' });
+    expect(entries[1]!.payload).toEqual({ title: 'made first', note: 'n' });
+    // Left with nothing to send, it goes.
+    const nothingLeft = [update(166, { title: 'made last' }), update(138, { title: 'made first' })];
+    expect(mergeTwins(nothingLeft, 'id')).toEqual({ kept: [nothingLeft[0]], dropped: [nothingLeft[1]] });
+  });
+
+  it('gives a later entry the value of an earlier one changed after it when an entry in between, sent, set another', () => {
+    const entries = [update(9, { title: 'made last' }), update(3, { title: 'sent' }, true), update(2, { title: 'made first' })];
+    expect(values(entries)).toEqual([{ title: 'made last' }, { title: 'sent' }, { title: 'made last' }]);
   });
 
   it('leaves entries that may go out again under their key, the key field and entries already in time order as they are', () => {
@@ -84,14 +93,16 @@ describe('mergeTwins', () => {
     const fixed = [update(5, { title: 'late' }), update(2, { title: 'sent' }, true), update(3, { title: 'parked' }, true, 'failed')];
     expect(mergeTwins(fixed, 'id').kept.slice(1)).toEqual(fixed.slice(1));
     const keyed: Twin[] = [
-      { n: next++, op: 'create', payload: { id: '7', title: 'x' }, frozen: false, state: 'queued', failure: null, changedAt: 9 },
-      { n: next++, op: 'create', payload: { id: '8' }, frozen: false, state: 'queued', failure: null, changedAt: 1 },
+      { seq: next++, op: 'create', payload: { id: '7', title: 'x' }, frozen: false, state: 'queued', failure: null, changedAt: 9 },
+      { seq: next++, op: 'create', payload: { id: '8' }, frozen: false, state: 'queued', failure: null, changedAt: 1 },
     ];
     expect(values(keyed)[1]).toEqual({ id: '8' });
   });
 
-  it('brings a change parked as a conflict along too: its decision goes out under a new key', () => {
-    expect(values([update(9, { title: 'late' }), update(2, { title: 'parked' }, true, 'conflict')])[1]).toEqual({ title: 'late' });
+  it('brings a change parked as a conflict along too: its decision goes out under a new key, or not at all when nothing is left', () => {
+    expect(values([update(9, { title: 'late' }), update(2, { title: 'parked' }, true), update(1, { title: 'old' }, true, 'conflict')])[2]).toEqual({ title: 'late' });
+    const superseded = [update(9, { title: 'late' }), update(2, { title: 'parked' }, true, 'conflict')];
+    expect(mergeTwins(superseded, 'id').dropped).toEqual([superseded[1]]);
   });
 
   it('a change made after a delete under the other id keeps the entity: the delete is dropped, unless it may be out', () => {
@@ -127,54 +138,85 @@ describe('mergeTwins', () => {
       state: fc.constantFrom<Twin['state']>('queued', 'queued', 'conflict', 'failed'),
       rejected: fc.boolean(),
       changedAt: fc.integer({ min: 0, max: 20 }),
+      lastSeq: fc.option(fc.integer({ min: 0, max: 12 }), { nil: undefined }),
     })
     .map(({ rejected, ...e }): Twin => ({
       ...e,
-      n: next++,
+      seq: next++,
       payload: e.op === 'delete' ? null : e.payload,
       failure: e.state === 'failed' ? { message: 'failed', rejected } : null,
     }));
   const isFixed = (e: Twin) => e.frozen && e.state !== 'conflict';
+  /** The entity's fields once the entries are applied in order (refused ones are not). */
+  const endState = (list: readonly Twin[]) => {
+    let state: Record<string, unknown> | null = null;
+    for (const e of list) {
+      if (isRefused(e)) continue;
+      if (e.op === 'delete') state = null;
+      else if (e.op === 'create') state = { ...e.payload };
+      else state = { ...(state ?? {}), ...(e.payload ?? {}) };
+    }
+    return state;
+  };
+  /** The entries as the rule says, naively: every later entry still editable carries the value of the setter changed last. */
+  const carried = (list: readonly Twin[]) =>
+    list.map((e, i) => {
+      if (untouchable(e) || e.op === 'delete') return e;
+      const payload = { ...e.payload! };
+      for (const field of Object.keys(payload)) {
+        if (field === 'id') continue;
+        const setters = list.filter((x) => x.op !== 'delete' && !isRefused(x) && field in x.payload!);
+        const winner = setters.reduce((a, b) => (after(b, a) ? b : a));
+        if (list.indexOf(winner) < i) payload[field] = winner.payload![field];
+      }
+      return { ...e, payload };
+    });
+  /** An update dropped for having nothing left to send (every field already held): not after a delete made last. */
+  const isEmptiedUpdate = (e: Twin, dropped: readonly Twin[], last: Twin) => e.op === 'update' && dropped.includes(e) && last.op !== 'delete';
+  /** Made later: the later time; on a tie, the later place in the order changes were made. */
+  const after = (a: Twin, b: Twin) => (a.changedAt !== b.changedAt ? a.changedAt > b.changedAt : (a.lastSeq ?? a.seq) > (b.lastSeq ?? b.seq));
   const isRefused = (e: Twin) => e.failure?.rejected === true;
   const untouchable = (e: Twin) => isFixed(e) || isRefused(e);
 
   it('keeps or drops every entry; the change made last decides whether the entity stays; each field ends on its latest value', () => {
     fc.assert(
-      fc.property(fc.array(twin, { minLength: 1, maxLength: 8 }), (entries) => {
+      fc.property(fc.array(twin, { minLength: 1, maxLength: 8 }), (generated) => {
+        // In outbox order; a re-send that folded later changes stands where the newest of them did (lastSeq).
+        const entries = generated.map((e, seq) => ({ ...e, seq }));
         const { kept, dropped } = mergeTwins(entries, 'id');
-        const byN = new Map(entries.map((e) => [e.n, e]));
-        const original = (e: Twin) => byN.get(e.n)!;
-        expect([...kept, ...dropped].map((e) => e.n).sort((a, b) => a - b)).toEqual(entries.map((e) => e.n).sort((a, b) => a - b));
-        expect(kept.map((e) => e.n)).toEqual(entries.filter((e) => kept.some((k) => k.n === e.n)).map((e) => e.n));
+        const bySeq = new Map(entries.map((e) => [e.seq, e]));
+        const original = (e: Twin) => bySeq.get(e.seq)!;
+        expect([...kept, ...dropped].map((e) => e.seq).sort((a, b) => a - b)).toEqual(entries.map((e) => e.seq).sort((a, b) => a - b));
+        expect(kept.map((e) => e.seq)).toEqual(entries.filter((e) => kept.some((k) => k.seq === e.seq)).map((e) => e.seq));
         for (const e of entries) if (untouchable(e)) expect(kept).toContain(e);
         const counted = entries.filter((e) => !isRefused(e));
         if (counted.length === 0) {
           expect(dropped).toEqual([]);
           return;
         }
-        const last = counted.reduce((a, b) => (b.changedAt >= a.changedAt ? b : a));
-        expect(kept.some((e) => e.n === last.n)).toBe(true);
+        const last = counted.reduce((a, b) => (after(b, a) ? b : a));
+        expect(kept.some((e) => e.seq === last.seq)).toBe(true);
         const createAfter = (e: Twin) => entries.slice(entries.indexOf(e) + 1).some((later) => later.op === 'create');
         for (const e of kept) {
-          if (e.n === last.n || untouchable(original(e))) continue;
+          if (e.seq === last.seq || untouchable(original(e))) continue;
           if (last.op === 'delete') expect(e.op).toBe('delete');
           if (last.op === 'update' && e.op === 'delete') expect(createAfter(original(e))).toBe(true);
         }
         if (last.op === 'create') expect(dropped.every((e) => e.op !== 'delete')).toBe(true);
-        const sets = (e: Twin) => (e.op === 'delete' || isRefused(e) ? [] : Object.keys(e.payload!));
-        for (const field of ['title', 'done', 'note']) {
-          const setters = kept.map((e, i) => ({ e: original(e), i })).filter(({ e }) => sets(e).includes(field));
-          if (setters.length === 0) continue;
-          const winner = setters.reduce((a, b) => (b.e.changedAt >= a.e.changedAt ? b : a));
-          // A later entry that may go out under its key keeps its value.
-          const lastSetter = setters.at(-1)!;
-          const expected = isFixed(lastSetter.e) ? lastSetter.e.payload![field] : winner.e.payload![field];
-          expect(kept[lastSetter.i]!.payload![field]).toEqual(expected);
-        }
-        kept.forEach((e) => {
+        // The entity ends as if every field of every later entry carried the value of the entry
+        // changed last that sets it; no entry that may still be edited sends a value it already holds.
+        expect(endState(kept)).toEqual(endState(carried(entries.filter((e) => kept.some((k) => k.seq === e.seq) || isEmptiedUpdate(e, dropped, last)))));
+        kept.forEach((e, i) => {
           const before = original(e);
-          if (untouchable(before) || before.op === 'delete') expect(e).toBe(before);
-          else expect(Object.keys(e.payload!)).toEqual(Object.keys(before.payload!));
+          if (untouchable(before) || before.op === 'delete') return expect(e).toBe(before);
+          expect(Object.keys(e.payload!).every((field) => field in before.payload!)).toBe(true);
+          if (e.op !== 'update') return;
+          const held = endState(kept.slice(0, i));
+          for (const field of Object.keys(e.payload!)) {
+            const setters = kept.map(original).filter((x) => x.op !== 'delete' && !isRefused(x) && field in x.payload!);
+            const winner = setters.reduce((a, b) => (after(b, a) ? b : a));
+            if (kept.findIndex((k) => k.seq === winner.seq) < i && held !== null && field in held) expect(held[field]).not.toEqual(winner.payload![field]);
+          }
         });
         expect(mergeTwins(kept, 'id')).toEqual({ kept, dropped: [] });
       }),

@@ -45,28 +45,39 @@ export function waitsForId(payload: Rec | null, fields: readonly string[]): bool
   });
 }
 
-type TwinEntry = Pick<OutboxEntry, 'op' | 'payload' | 'frozen' | 'state' | 'changedAt' | 'failure'>;
+type TwinEntry = Pick<OutboxEntry, 'seq' | 'lastSeq' | 'op' | 'payload' | 'frozen' | 'state' | 'changedAt' | 'failure'>;
+
+/**
+ * Whether `entry`'s newest change was made after `than`'s: the later time, and between changes
+ * made in the same millisecond the later in the order the outbox took them in (which the tabs
+ * share, unlike a clock).
+ */
+export function madeAfter(entry: Pick<OutboxEntry, 'seq' | 'lastSeq' | 'changedAt'>, than: Pick<OutboxEntry, 'seq' | 'lastSeq' | 'changedAt'>): boolean {
+  if (entry.changedAt !== than.changedAt) return entry.changedAt > than.changedAt;
+  return (entry.lastSeq ?? entry.seq) > (than.lastSeq ?? than.seq);
+}
 
 /** An entry whose payload may still go out under the key it was sent with: never edited again. */
 const isFixed = (entry: TwinEntry) => entry.frozen && entry.state !== 'conflict';
 
-/** The entry changed last (the later in outbox order on a tie); refused ones, shown nowhere, do not count. */
+/** The entry changed last; refused ones, shown nowhere, do not count. */
 function changedLast<E extends TwinEntry>(entries: readonly E[]): E | undefined {
   let last: E | undefined;
-  for (const entry of entries) if (!isRolledBack(entry) && (!last || entry.changedAt >= last.changedAt)) last = entry;
+  for (const entry of entries) if (!isRolledBack(entry) && (!last || madeAfter(entry, last))) last = entry;
   return last;
 }
 
 /**
  * The queued changes of one entity known here under two ids (its create's answer was lost, and a
  * pull brought it under its real id), put together in outbox order. Each id's changes were made
- * without the other's, and a change coalesced into an earlier entry sits at that entry's place,
- * so outbox order is not the order the two ids' changes were made in. The change made last
- * (`changedAt`) decides:
+ * without the other's, and an entry keeps the place of its first change when later ones coalesce
+ * into it (or a conflict's re-send folds them in), so outbox order is not the order the two ids'
+ * changes were made in. The change made last (`madeAfter`) decides:
  * - whether the entity stays: after a delete made last, the changes made before it are dropped;
  *   after an update made last, the deletes made before it are (unless a create follows one:
  *   it makes the entity anew after the delete);
- * - each field's value: later entries that set it carry the value of the entry changed last.
+ * - each field's value: the entry changed last that sets it decides; a later entry carries its
+ *   value, or leaves the field out when it already holds it (an update left with nothing goes).
  * Entries that may go out again under the key they were sent with (frozen, and not parked as a
  * conflict, whose decision is sent under a new key) are left as they are, and changes the server
  * refused (rolled back) decide nothing. A coalesced entry's fields count as changed at its last
@@ -79,33 +90,54 @@ export function mergeTwins<E extends TwinEntry>(entries: readonly E[], keyField:
     last.op === 'delete'
       ? entry.op !== 'delete'
       : last.op === 'update' && entry.op === 'delete' && !entries.slice(index + 1).some((later) => later.op === 'create');
-  const dropped = entries.filter((entry, index) => entry !== last && !isFixed(entry) && !isRolledBack(entry) && overridden(entry, index));
-  const kept = dropped.length ? entries.filter((entry) => !dropped.includes(entry)) : [...entries];
-  return { kept: latestValuesLast(kept, keyField), dropped };
+  const overriddenEntries = entries.filter((entry, index) => entry !== last && !isFixed(entry) && !isRolledBack(entry) && overridden(entry, index));
+  const valued = latestValuesLast(
+    entries.filter((entry) => !overriddenEntries.includes(entry)),
+    keyField,
+  );
+  const emptied = valued.filter((entry) => entry.op === 'update' && entry.payload !== null && Object.keys(entry.payload).length === 0);
+  const dropped = entries.filter((entry) => overriddenEntries.includes(entry) || emptied.some((e) => e.seq === entry.seq));
+  return { kept: emptied.length ? valued.filter((entry) => !emptied.includes(entry)) : valued, dropped };
 }
 
-/** Each field, applied in outbox order, ends on the value of the entry changed last that sets it. */
+/**
+ * Each field, applied in outbox order, ends on the value of the entry changed last that sets it.
+ * A later entry that may still be edited carries that value, or, an update whose field already
+ * holds it when it applies, leaves the field out: a value goes out once.
+ */
 function latestValuesLast<E extends TwinEntry>(entries: readonly E[], keyField: string): E[] {
-  const latest = new Map<string, { at: number; value: unknown; index: number }>();
+  const latest = new Map<string, { entry: E; value: unknown; index: number }>();
   entries.forEach((entry, index) => {
     if (entry.op === 'delete' || entry.payload === null || isRolledBack(entry)) return;
     for (const [field, value] of Object.entries(entry.payload)) {
       if (field === keyField) continue;
       const known = latest.get(field);
-      if (!known || entry.changedAt >= known.at) latest.set(field, { at: entry.changedAt, value, index });
+      if (!known || madeAfter(entry, known.entry)) latest.set(field, { entry, value, index });
     }
   });
+  // The entity's fields as the entries before the current one leave them.
+  let current = new Map<string, unknown>();
   return entries.map((entry, index) => {
-    if (isFixed(entry) || isRolledBack(entry) || entry.op === 'delete' || entry.payload === null) return entry;
-    let payload: Rec | null = null;
-    for (const field of Object.keys(entry.payload)) {
-      const winner = latest.get(field);
-      if (winner && winner.index < index && !deepEqual(winner.value, entry.payload[field])) {
-        payload ??= { ...entry.payload };
-        payload[field] = winner.value;
+    let out = entry;
+    if (!isFixed(entry) && !isRolledBack(entry) && entry.op !== 'delete' && entry.payload !== null) {
+      let payload: Rec | null = null;
+      for (const field of Object.keys(entry.payload)) {
+        const winner = latest.get(field);
+        if (!winner || winner.index >= index) continue;
+        if (entry.op === 'update' && current.has(field) && deepEqual(current.get(field), winner.value)) {
+          payload ??= { ...entry.payload };
+          delete payload[field];
+        } else if (!deepEqual(winner.value, entry.payload[field])) {
+          payload ??= { ...entry.payload };
+          payload[field] = winner.value;
+        }
       }
+      if (payload) out = { ...entry, payload };
     }
-    return payload ? { ...entry, payload } : entry;
+    if (isRolledBack(out)) return out;
+    if (out.op !== 'update') current = new Map();
+    for (const [field, value] of Object.entries(out.payload ?? {})) current.set(field, value);
+    return out;
   });
 }
 

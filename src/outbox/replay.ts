@@ -6,7 +6,7 @@ import type { ConflictStrategy, ResourceDefinition, SyncEvent, Transport } from 
 import { boundedDeadline, failingForMs, longestRetryDelayMs, parseRetryAfter, retryDelay } from './backoff.js';
 import { normalizeId } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
-import { referrersOf, waitsForId } from './remap.js';
+import { madeAfter, referrersOf, waitsForId } from './remap.js';
 import { idempotencyKey, isQuarantined, onServerState, type EntryFailure, type OutboxEntry } from './entry.js';
 import { entityKey } from './outbox-memory.js';
 import { checkDecision, conflictFields, decide, overwritten, parked, remoteMatchesIntent, requeue, type Outcome } from '../conflict/resolve.js';
@@ -631,7 +631,10 @@ export async function applyOutcome(
     const stays = (e: OutboxEntry) => e.seq !== head.seq && (isQuarantined(e) || !input.seen.has(e.seq));
     replaced = stored.entries.filter((e) => !stays(e));
     const later = stored.entries.filter(stays).map((e) => onServerState(e, remote, def.version));
-    return { base: remote, entries: [...requeued, ...later].sort((a, b) => a.seq - b.seq) };
+    // The re-send carries the changes it replaces: it counts as made when the newest of them was.
+    const newest = replaced.reduce((a, b) => (madeAfter(b, a) ? b : a), head);
+    const resent = requeued.map((e) => ({ ...e, changedAt: newest.changedAt, lastSeq: newest.lastSeq ?? newest.seq }));
+    return { base: remote, entries: [...resent, ...later].sort((a, b) => a.seq - b.seq) };
   });
   // Told before the change's own hint: a tab that re-reads the queue on that hint must find each
   // folded wait already following the re-sent entry, or it answers it from the stored server state.

@@ -807,13 +807,22 @@ function issueWrite(
   const merged = last && !last.frozen && last.state === 'queued' ? coalesce(toPendingOp(last), op) : ({ kind: 'append' } as const);
   let added: IDBRequest<IDBValidKey> | null = null;
   let cancelled: number | null = null;
+  let place: IDBRequest<IDBValidKey> | null = null;
   if (merged.kind === 'cancel' && last) {
     outbox.delete(last.seq);
     entries.pop();
     cancelled = last.seq;
   } else if (merged.kind === 'replace' && last) {
+    // The entry keeps its place in the queue (what is sent after it may depend on it), and takes
+    // the next number of the outbox's key generator, which the tabs share, as the place of its
+    // newest change (`lastSeq`): what decides between changes of one entity known under two ids.
+    // An empty row draws the number and leaves in the same transaction.
     const updated: OutboxEntry = { ...last, op: merged.op.op, payload: payloadOf(merged.op), changedAt: fresh().changedAt };
-    outbox.put(updated);
+    const drawn = (place = outbox.add({}));
+    drawn.onsuccess = () => {
+      outbox.put({ ...updated, lastSeq: drawn.result as number });
+      outbox.delete(drawn.result);
+    };
     entries[entries.length - 1] = updated;
   } else {
     const baseVersion = record.view ? record.view[def.version] ?? null : null;
@@ -826,6 +835,7 @@ function issueWrite(
   else entities.put({ ...record, view });
   return () => {
     if (added) entries[entries.length - 1] = { ...entries[entries.length - 1]!, seq: added.result as number };
+    if (place) entries[entries.length - 1] = { ...entries[entries.length - 1]!, lastSeq: place.result as number };
     return { entries, view, cancelled };
   };
 }

@@ -104,6 +104,22 @@ async function createWithItsAnswerLost(name: string, resource = deltaProjects) {
   return { d, h, project, id };
 }
 
+/** Tabs of one browser profile (one IndexedDB, Web Locks, BroadcastChannel and clock), each a device. */
+function browserTabs(namespace: string) {
+  const indexedDB = new IDBFactory();
+  const hub = new BroadcastHub();
+  const locks = new FakeLocks();
+  const clock = new ManualClock();
+  const tab = () => make(device(server.apiUrl, { resources: [projects, tasks], namespace, locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
+  return { hub, tab };
+}
+
+const leads = (d: Device) => {
+  let leader = false;
+  d.client.status$.subscribe((s) => (leader = s.leader)).unsubscribe();
+  return leader;
+};
+
 describe("ids: 'server'", () => {
   it('creates offline under temporary ids, then re-keys everything once the server names them', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
@@ -131,16 +147,7 @@ describe("ids: 'server'", () => {
   });
 
   it('an update or a delete under a temporary id the leader renamed, before this tab heard, is refused with a ValidationError; nothing more is sent', async () => {
-    const indexedDB = new IDBFactory();
-    const hub = new BroadcastHub();
-    const locks = new FakeLocks();
-    const clock = new ManualClock();
-    const tab = () => make(device(server.apiUrl, { resources: [projects, tasks], namespace: 'renamed', locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
-    const leads = (d: Device) => {
-      let leader = false;
-      d.client.status$.subscribe((s) => (leader = s.leader)).unsubscribe();
-      return leader;
-    };
+    const { hub, tab } = browserTabs('renamed');
     const pending = (d: Device) => {
       let count = 0;
       d.client.status$.subscribe((s) => (count = s.pending)).unsubscribe();
@@ -167,16 +174,7 @@ describe("ids: 'server'", () => {
   });
 
   it('a leader that renames a temporary id and closes before telling: the tab that leads next shows the entity under its new id only', async () => {
-    const indexedDB = new IDBFactory();
-    const hub = new BroadcastHub();
-    const locks = new FakeLocks();
-    const clock = new ManualClock();
-    const tab = () => make(device(server.apiUrl, { resources: [projects, tasks], namespace: 'untold', locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
-    const leads = (d: Device) => {
-      let leader = false;
-      d.client.status$.subscribe((s) => (leader = s.leader)).unsubscribe();
-      return leader;
-    };
+    const { hub, tab } = browserTabs('untold');
     const leader = tab();
     await until(() => leads(leader), 'a leader');
     const follower = tab();
@@ -262,18 +260,22 @@ describe("ids: 'server'", () => {
     expect(await h.list()).toEqual([{ id, name: 'Renamed by another', version: 2 }]);
   });
 
-  it('changes made under both ids before the re-keying: each field ends on the value written last, whatever the outbox order', async () => {
+  it.each([
+    ['a second apart', 1_000],
+    // Then only the order IndexedDB numbered the changes in tells which came last.
+    ['in the same millisecond', 0],
+  ])('changes made under both ids before the re-keying, %s: each field ends on the value written last, whatever the outbox order', async (_, stepMs) => {
     const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects);
     await h.refresh();
     await server.admin.edit({ resource: 'projects', id, patch: { name: 'Renamed by another' } });
     // Queued behind the create, which backs off.
     await h.update(project.id, { name: 'first, under the temporary id' });
-    await d.clock.advance(1_000);
+    await d.clock.advance(stepMs);
     // Sent at once, it meets the other rename and is parked.
     await h.update(id, { name: 'second, under the server id' });
     await d.client.flush();
     expect(await firstValueFrom(d.client.conflicts$)).toHaveLength(1);
-    await d.clock.advance(1_000);
+    await d.clock.advance(stepMs);
     // Coalesced into the temporary id's entry, which sits before the server id's in the outbox.
     await h.update(project.id, { name: 'third, under the temporary id' });
 
@@ -284,6 +286,28 @@ describe("ids: 'server'", () => {
     for (const conflict of await firstValueFrom(d.client.conflicts$)) await conflict.resolve('local');
     await d.client.flush();
     expect((await api<Project[]>('/projects')).map((p) => p.name)).toEqual(['third, under the temporary id']);
+  });
+
+  it("a conflict's re-send counts as made when the newest change it folded in was: it beats an older change under the other id", async () => {
+    const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects);
+    await h.refresh();
+    await server.admin.edit({ resource: 'projects', id, patch: { name: 'Renamed by another' } });
+    // No clock step from here on: every change shares one millisecond.
+    await h.update(id, { name: 'first, under the server id' });
+    await d.client.flush();
+    const [conflict] = await firstValueFrom(d.client.conflicts$);
+    d.online.next(false);
+    await h.update(project.id, { name: 'second, under the temporary id' });
+    await h.update(id, { name: 'third, under the server id' });
+    // Folds the third change into the re-send, which keeps the first's place in the outbox.
+    await conflict!.resolve('local');
+
+    await d.clock.advance(60_000);
+    d.online.next(true);
+    await d.client.flush();
+    expect(d.events.some((e) => e.type === 'idRemapped')).toBe(true);
+    expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[id, 'third, under the server id']]);
+    expect((await api<Project[]>('/projects')).map((p) => p.name)).toEqual(['third, under the server id']);
   });
 
   it('a change made under the server id after a delete under the temporary one keeps the entity: the change made last decides', async () => {
