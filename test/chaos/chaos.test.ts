@@ -1,6 +1,6 @@
 /**
  * The short chaos suite in `npm test` (RELIABILITY.md G2): 25 walks, a fixed list of seeds plus one
- * random seed, printed, and two harsher walks. The long suite is `npm run chaos -- --runs 200` (scripts/chaos.mjs).
+ * random seed, printed, two harsher walks, two on-demand walks and three with server-named ids. The long suite is `npm run chaos -- --runs 200` (scripts/chaos.mjs).
  * CHAOS_RUNS adds runs after the fixed seeds; CHAOS_SEED replaces the random one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,5 +52,23 @@ describe('chaos: several devices, faults, crashes; nothing lost, nothing applied
     expect(result.problems).toEqual([]);
     expect(result.faults).toBe(result.crashes);
     expect(result.applied).toBeGreaterThan(0);
+  }, 120_000);
+});
+
+// ids: 'server' (`npm run chaos -- --server-ids`): creates go out under temporary ids, re-keyed in
+// every tab when the answer comes; a create whose answer is lost leaves an entity known under two ids.
+describe('chaos with server-named ids', () => {
+  let serverIdsBackend: ChaosBackend;
+  beforeAll(async () => {
+    serverIdsBackend = await startChaosBackend({ serverIds: true });
+  });
+  afterAll(() => serverIdsBackend?.close());
+
+  it.each([30000, 30001])('seed %i', async (seed) => {
+    expectClean(seed, await runChaos(serverIdsBackend, { seed }));
+  }, 120_000);
+
+  it('on demand, up to 3 tabs, seed 8313', async () => {
+    expectClean(8313, await runChaos(serverIdsBackend, { seed: 8313, onDemand: true, tabs: 3 }));
   }, 120_000);
 });
