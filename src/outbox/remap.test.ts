@@ -77,9 +77,9 @@ describe('mergeTwins', () => {
     expect(kept[1]!.payload).toEqual({ note: 'n' });
     expect(dropped).toEqual([]);
     expect(entries[1]!.payload).toEqual({ title: 'made first', note: 'n' });
-    // Left with nothing to send, it goes.
+    // Left with nothing to send, it goes: its waits follow the entry that carries its value.
     const nothingLeft = [update(166, { title: 'made last' }), update(138, { title: 'made first' })];
-    expect(mergeTwins(nothingLeft, 'id')).toEqual({ kept: [nothingLeft[0]], dropped: [nothingLeft[1]] });
+    expect(mergeTwins(nothingLeft, 'id')).toEqual({ kept: [nothingLeft[0]], dropped: [nothingLeft[1]], folded: [{ seq: nothingLeft[1]!.seq, into: nothingLeft[0]!.seq }] });
   });
 
   it('gives a later entry the value of an earlier one changed after it when an entry in between, sent, set another', () => {
@@ -89,7 +89,7 @@ describe('mergeTwins', () => {
 
   it('leaves entries that may go out again under their key, the key field and entries already in time order as they are', () => {
     const inOrder = [update(1, { title: 'a' }), update(2, { title: 'b' })];
-    expect(mergeTwins(inOrder, 'id')).toEqual({ kept: inOrder, dropped: [] });
+    expect(mergeTwins(inOrder, 'id')).toEqual({ kept: inOrder, dropped: [], folded: [] });
     const fixed = [update(5, { title: 'late' }), update(2, { title: 'sent' }, true), update(3, { title: 'parked' }, true, 'failed')];
     expect(mergeTwins(fixed, 'id').kept.slice(1)).toEqual(fixed.slice(1));
     const keyed: Twin[] = [
@@ -102,26 +102,26 @@ describe('mergeTwins', () => {
   it('brings a change parked as a conflict along too: its decision goes out under a new key, or not at all when nothing is left', () => {
     expect(values([update(9, { title: 'late' }), update(2, { title: 'parked' }, true), update(1, { title: 'old' }, true, 'conflict')])[2]).toEqual({ title: 'late' });
     const superseded = [update(9, { title: 'late' }), update(2, { title: 'parked' }, true, 'conflict')];
-    expect(mergeTwins(superseded, 'id').dropped).toEqual([superseded[1]]);
+    expect(mergeTwins(superseded, 'id')).toMatchObject({ dropped: [superseded[1]], folded: [{ seq: superseded[1]!.seq, into: superseded[0]!.seq }] });
   });
 
   it('a change made after a delete under the other id keeps the entity: the delete is dropped, unless it may be out', () => {
     const entries = [remove(1), update(5, { title: 'kept' })];
-    expect(mergeTwins(entries, 'id')).toEqual({ kept: [entries[1]], dropped: [entries[0]] });
+    expect(mergeTwins(entries, 'id')).toEqual({ kept: [entries[1]], dropped: [entries[0]], folded: [] });
     const sent = [remove(1, true), update(5, { title: 'kept' })];
-    expect(mergeTwins(sent, 'id')).toEqual({ kept: sent, dropped: [] });
+    expect(mergeTwins(sent, 'id')).toEqual({ kept: sent, dropped: [], folded: [] });
   });
 
   it('a delete made after changes under the other id removes it: the changes made before are dropped', () => {
     const entries = [update(1, { title: 'a' }), update(3, { title: 'b' }, true), remove(5), update(2, { title: 'c' })];
-    expect(mergeTwins(entries, 'id')).toEqual({ kept: [entries[1], entries[2]], dropped: [entries[0], entries[3]] });
+    expect(mergeTwins(entries, 'id')).toEqual({ kept: [entries[1], entries[2]], dropped: [entries[0], entries[3]], folded: [] });
   });
 
   it('a change the server refused (rolled back, shown nowhere) decides nothing: it neither drops changes nor lends its values', () => {
     const refusedDelete = [update(5, { title: 'kept' }), refused(remove(10))];
-    expect(mergeTwins(refusedDelete, 'id')).toEqual({ kept: refusedDelete, dropped: [] });
+    expect(mergeTwins(refusedDelete, 'id')).toEqual({ kept: refusedDelete, dropped: [], folded: [] });
     const refusedUpdate = [remove(5), refused(update(10, { title: 'refused' }))];
-    expect(mergeTwins(refusedUpdate, 'id')).toEqual({ kept: refusedUpdate, dropped: [] });
+    expect(mergeTwins(refusedUpdate, 'id')).toEqual({ kept: refusedUpdate, dropped: [], folded: [] });
     expect(values([refused(update(10, { title: 'X' })), update(5, { title: 'Y' })])[1]).toEqual({ title: 'Y' });
   });
 
@@ -171,8 +171,6 @@ describe('mergeTwins', () => {
       }
       return { ...e, payload };
     });
-  /** An update dropped for having nothing left to send (every field already held): not after a delete made last. */
-  const isEmptiedUpdate = (e: Twin, dropped: readonly Twin[], last: Twin) => e.op === 'update' && dropped.includes(e) && last.op !== 'delete';
   /** Made later: the later time; on a tie, the later place in the order changes were made. */
   const after = (a: Twin, b: Twin) => (a.changedAt !== b.changedAt ? a.changedAt > b.changedAt : (a.lastSeq ?? a.seq) > (b.lastSeq ?? b.seq));
   const isRefused = (e: Twin) => e.failure?.rejected === true;
@@ -183,7 +181,7 @@ describe('mergeTwins', () => {
       fc.property(fc.array(twin, { minLength: 1, maxLength: 8 }), (generated) => {
         // In outbox order; a re-send that folded later changes stands where the newest of them did (lastSeq).
         const entries = generated.map((e, seq) => ({ ...e, seq }));
-        const { kept, dropped } = mergeTwins(entries, 'id');
+        const { kept, dropped, folded } = mergeTwins(entries, 'id');
         const bySeq = new Map(entries.map((e) => [e.seq, e]));
         const original = (e: Twin) => bySeq.get(e.seq)!;
         expect([...kept, ...dropped].map((e) => e.seq).sort((a, b) => a - b)).toEqual(entries.map((e) => e.seq).sort((a, b) => a - b));
@@ -205,7 +203,14 @@ describe('mergeTwins', () => {
         if (last.op === 'create') expect(dropped.every((e) => e.op !== 'delete')).toBe(true);
         // The entity ends as if every field of every later entry carried the value of the entry
         // changed last that sets it; no entry that may still be edited sends a value it already holds.
-        expect(endState(kept)).toEqual(endState(carried(entries.filter((e) => kept.some((k) => k.seq === e.seq) || isEmptiedUpdate(e, dropped, last)))));
+        expect(endState(kept)).toEqual(endState(carried(entries.filter((e) => kept.some((k) => k.seq === e.seq) || folded.some((f) => f.seq === e.seq)))));
+        // An update folded had nothing left to send: its waits follow a kept entry before it.
+        for (const { seq, into } of folded) {
+          expect(dropped.find((e) => e.seq === seq)?.op).toBe('update');
+          expect(kept.findIndex((k) => k.seq === into)).toBeGreaterThanOrEqual(0);
+          expect(entries.findIndex((e) => e.seq === into)).toBeLessThan(entries.findIndex((e) => e.seq === seq));
+        }
+        if (last.op === 'delete') expect(folded).toEqual([]);
         kept.forEach((e, i) => {
           const before = original(e);
           if (untouchable(before) || before.op === 'delete') return expect(e).toBe(before);
@@ -218,7 +223,7 @@ describe('mergeTwins', () => {
             if (kept.findIndex((k) => k.seq === winner.seq) < i && held !== null && field in held) expect(held[field]).not.toEqual(winner.payload![field]);
           }
         });
-        expect(mergeTwins(kept, 'id')).toEqual({ kept, dropped: [] });
+        expect(mergeTwins(kept, 'id')).toEqual({ kept, dropped: [], folded: [] });
       }),
     );
   });

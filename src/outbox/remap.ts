@@ -83,29 +83,32 @@ function changedLast<E extends TwinEntry>(entries: readonly E[]): E | undefined 
  * refused (rolled back) decide nothing. A coalesced entry's fields count as changed at its last
  * change: the entry records no time per field.
  */
-export function mergeTwins<E extends TwinEntry>(entries: readonly E[], keyField: string): { kept: E[]; dropped: E[] } {
+export function mergeTwins<E extends TwinEntry>(
+  entries: readonly E[],
+  keyField: string,
+): { kept: E[]; dropped: E[]; folded: Array<{ seq: number; into: number }> } {
   const last = changedLast(entries);
-  if (!last) return { kept: [...entries], dropped: [] };
+  if (!last) return { kept: [...entries], dropped: [], folded: [] };
   const overridden = (entry: E, index: number) =>
     last.op === 'delete'
       ? entry.op !== 'delete'
       : last.op === 'update' && entry.op === 'delete' && !entries.slice(index + 1).some((later) => later.op === 'create');
   const overriddenEntries = entries.filter((entry, index) => entry !== last && !isFixed(entry) && !isRolledBack(entry) && overridden(entry, index));
-  const valued = latestValuesLast(
+  const { entries: valued, folded } = latestValuesLast(
     entries.filter((entry) => !overriddenEntries.includes(entry)),
     keyField,
   );
-  const emptied = valued.filter((entry) => entry.op === 'update' && entry.payload !== null && Object.keys(entry.payload).length === 0);
-  const dropped = entries.filter((entry) => overriddenEntries.includes(entry) || emptied.some((e) => e.seq === entry.seq));
-  return { kept: emptied.length ? valued.filter((entry) => !emptied.includes(entry)) : valued, dropped };
+  const dropped = entries.filter((entry) => overriddenEntries.includes(entry) || folded.some((f) => f.seq === entry.seq));
+  return { kept: folded.length ? valued.filter((entry) => !folded.some((f) => f.seq === entry.seq)) : valued, dropped, folded };
 }
 
 /**
  * Each field, applied in outbox order, ends on the value of the entry changed last that sets it.
  * A later entry that may still be edited carries that value, or, an update whose field already
- * holds it when it applies, leaves the field out: a value goes out once.
+ * holds it when it applies, leaves the field out: a value goes out once. An update left with
+ * nothing is `folded` into the last entry that carries one of its values: its waits follow that one.
  */
-function latestValuesLast<E extends TwinEntry>(entries: readonly E[], keyField: string): E[] {
+function latestValuesLast<E extends TwinEntry>(entries: readonly E[], keyField: string): { entries: E[]; folded: Array<{ seq: number; into: number }> } {
   const latest = new Map<string, { entry: E; value: unknown; index: number }>();
   entries.forEach((entry, index) => {
     if (entry.op === 'delete' || entry.payload === null || isRolledBack(entry)) return;
@@ -115,30 +118,36 @@ function latestValuesLast<E extends TwinEntry>(entries: readonly E[], keyField: 
       if (!known || madeAfter(entry, known.entry)) latest.set(field, { entry, value, index });
     }
   });
-  // The entity's fields as the entries before the current one leave them.
-  let current = new Map<string, unknown>();
-  return entries.map((entry, index) => {
+  // The entity's fields as the entries before the current one leave them, and which entry set each.
+  let current = new Map<string, { value: unknown; by: E }>();
+  const folded: Array<{ seq: number; into: number }> = [];
+  const valued = entries.map((entry, index) => {
     let out = entry;
+    let carrier: E | undefined;
     if (!isFixed(entry) && !isRolledBack(entry) && entry.op !== 'delete' && entry.payload !== null) {
       let payload: Rec | null = null;
       for (const field of Object.keys(entry.payload)) {
         const winner = latest.get(field);
         if (!winner || winner.index >= index) continue;
-        if (entry.op === 'update' && current.has(field) && deepEqual(current.get(field), winner.value)) {
+        const held = current.get(field);
+        if (entry.op === 'update' && held && deepEqual(held.value, winner.value)) {
           payload ??= { ...entry.payload };
           delete payload[field];
+          if (!carrier || entries.indexOf(held.by) > entries.indexOf(carrier)) carrier = held.by;
         } else if (!deepEqual(winner.value, entry.payload[field])) {
           payload ??= { ...entry.payload };
           payload[field] = winner.value;
         }
       }
       if (payload) out = { ...entry, payload };
+      if (payload && carrier && Object.keys(payload).length === 0) folded.push({ seq: entry.seq, into: carrier.seq });
     }
     if (isRolledBack(out)) return out;
     if (out.op !== 'update') current = new Map();
-    for (const [field, value] of Object.entries(out.payload ?? {})) current.set(field, value);
+    for (const [field, value] of Object.entries(out.payload ?? {})) current.set(field, { value, by: entry });
     return out;
   });
+  return { entries: valued, folded };
 }
 
 /**

@@ -405,10 +405,12 @@ export class Replayer {
       const remapped = await host.store.settleRemapped(def, entry, answer, newId, referrersOf(host.definitions(), def.name));
       if (remapped) {
         host.remapped(def.name, entry.id, newId);
+        // Told before the change's own hint: a change whose values another entry carries waits for that one.
+        for (const { seq, into } of remapped.folded) host.folded(seq, into);
         host.applied(remapped.changes);
         host.emit({ type: 'idRemapped', at: host.env.clock.now(), resource: def.name, from: entry.id, to: newId });
         // Superseded by a change made later under the entity's other id: nothing more to wait for.
-        for (const seq of remapped.dropped) host.settled(seq, { value: null });
+        for (const seq of remapped.dropped) if (!remapped.folded.some((f) => f.seq === seq)) host.settled(seq, { value: null });
       } else {
         host.announce(); // settled by another tab first: the hint is repeated, should that tab's be lost
       }

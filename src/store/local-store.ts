@@ -440,7 +440,7 @@ export class LocalStore {
     answer: Rec,
     to: string,
     referrers: readonly Referrer[],
-  ): Promise<{ changes: ViewChange[]; dropped: number[] } | null> {
+  ): Promise<{ changes: ViewChange[]; dropped: number[]; folded: Array<{ seq: number; into: number }> } | null> {
     const r = def.name;
     const from = entry.id;
     const remapped = await this.#writeTx(`storing the new id of ${r}/${from}`, async (tx) => {
@@ -487,10 +487,10 @@ export class LocalStore {
           if (payload !== queued.payload) await outbox.put({ ...queued, payload });
         }
       }
-      return { changes, dropped: dropped.map((e) => e.seq) };
+      return { changes, dropped: dropped.map((e) => e.seq), folded: twins?.folded ?? [] };
     });
     await this.reloadOutbox();
-    return remapped && { changes: await this.#asStoredNow(remapped.changes), dropped: remapped.dropped };
+    return remapped && { ...remapped, changes: await this.#asStoredNow(remapped.changes) };
   }
 
   /**

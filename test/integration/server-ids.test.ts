@@ -7,7 +7,7 @@ import { LocalStore } from '../../src/store/local-store.js';
 import { StorageError } from '../../src/errors.js';
 import { IDBFactory } from 'fake-indexeddb';
 import { ValidationError } from '../../src/errors.js';
-import { closeDevices, device, until, type Device } from '../helpers/harness.js';
+import { closeDevices, device, outcomeOf, until, type Device } from '../helpers/harness.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 
@@ -36,6 +36,13 @@ const manualDeltaProjects = defineResource({
   ids: 'server',
   delta: true,
   conflicts: 'manual',
+});
+/** The same, with a second field. */
+const notedProjects = defineResource({
+  name: 'projects',
+  schema: z.object({ id: z.string(), name: z.string(), note: z.string().optional(), version: z.number().int() }),
+  ids: 'server',
+  delta: true,
 });
 type Project = { id: string; name: string; version: number };
 type Task = { id: string; title: string; projectId: string; version: number };
@@ -285,6 +292,26 @@ describe("ids: 'server'", () => {
     expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[id, 'third, under the temporary id']]);
     for (const conflict of await firstValueFrom(d.client.conflicts$)) await conflict.resolve('local');
     await d.client.flush();
+    expect((await api<Project[]>('/projects')).map((p) => p.name)).toEqual(['third, under the temporary id']);
+  });
+
+  it('a change left with nothing to send (a change made after it under the other id sets its field first) waits for that one: { wait: "server" } gets the entity', async () => {
+    const { d, project, id } = await createWithItsAnswerLost('Mine', notedProjects);
+    const h = d.client.resource(notedProjects);
+    await h.refresh();
+    await h.update(project.id, { name: 'first, under the temporary id' });
+    // Sent, refused for now, backing off a minute: the changes after it under the server id wait.
+    await server.admin.faults({ failStatus: { status: 503, count: 1 } });
+    await h.update(id, { note: 'a note' });
+    await until(() => d.events.some((e) => e.type === 'retrying' && e.op === 'update'), 'the note backing off');
+    const waited = outcomeOf(h.update(id, { name: 'second, under the server id' }, { wait: 'server' }));
+    await until(() => d.events.filter((e) => e.type === 'enqueued' && e.op === 'update').length === 3, 'the second queued');
+    // Coalesced into the first: made last, it sits before the second in the outbox.
+    await h.update(project.id, { name: 'third, under the temporary id' });
+
+    await d.clock.advance(60_000);
+    await d.client.flush();
+    expect(await waited).toEqual({ value: { id, name: 'third, under the temporary id', note: 'a note', version: expect.any(Number) } });
     expect((await api<Project[]>('/projects')).map((p) => p.name)).toEqual(['third, under the temporary id']);
   });
 
