@@ -79,7 +79,7 @@ describe('mergeTwins', () => {
     expect(entries[1]!.payload).toEqual({ title: 'made first', note: 'n' });
     // Left with nothing to send, it goes: its waits follow the entry that carries its value.
     const nothingLeft = [update(166, { title: 'made last' }), update(138, { title: 'made first' })];
-    expect(mergeTwins(nothingLeft, 'id')).toEqual({ kept: [nothingLeft[0]], dropped: [nothingLeft[1]], folded: [{ seq: nothingLeft[1]!.seq, into: nothingLeft[0]!.seq }] });
+    expect(mergeTwins(nothingLeft, 'id')).toEqual({ kept: [nothingLeft[0]], dropped: [nothingLeft[1]], folded: [{ seq: nothingLeft[1]!.seq, into: nothingLeft[0]!.seq }], moved: [] });
   });
 
   it('gives a later entry the value of an earlier one changed after it when an entry in between, sent, set another', () => {
@@ -89,14 +89,23 @@ describe('mergeTwins', () => {
 
   it('leaves entries that may go out again under their key, the key field and entries already in time order as they are', () => {
     const inOrder = [update(1, { title: 'a' }), update(2, { title: 'b' })];
-    expect(mergeTwins(inOrder, 'id')).toEqual({ kept: inOrder, dropped: [], folded: [] });
+    expect(mergeTwins(inOrder, 'id')).toEqual({ kept: inOrder, dropped: [], folded: [], moved: [] });
     const fixed = [update(5, { title: 'late' }), update(2, { title: 'sent' }, true), update(3, { title: 'parked' }, true, 'failed')];
-    expect(mergeTwins(fixed, 'id').kept.slice(1)).toEqual(fixed.slice(1));
+    expect(mergeTwins(fixed, 'id').kept.slice(0, 2)).toEqual(fixed.slice(1));
     const keyed: Twin[] = [
       { seq: next++, op: 'create', payload: { id: '7', title: 'x' }, frozen: false, state: 'queued', failure: null, changedAt: 9 },
       { seq: next++, op: 'create', payload: { id: '8' }, frozen: false, state: 'queued', failure: null, changedAt: 1 },
     ];
     expect(values(keyed)[1]).toEqual({ id: '8' });
+  });
+
+  it('moves an entry changed last behind a change sent after it under its key, which would override it: with the fields it decides', () => {
+    const entries = [update(9, { title: 'late', note: 'older' }), update(2, { title: 'sent' }, true), update(10, { note: 'newer' })];
+    const { kept, moved } = mergeTwins(entries, 'id');
+    expect(moved).toEqual([{ ...entries[0], payload: { title: 'late' }, lastSeq: entries[0]!.seq }]);
+    expect(kept).toEqual([entries[1], entries[2], moved[0]]);
+    // Nothing to move when no sent change overrides it, or when it is a create.
+    expect(mergeTwins([update(9, { title: 'late' }), update(2, { title: 'sent' }, true), update(1, { title: 'x' })], 'id').moved).toEqual([]);
   });
 
   it('brings a change parked as a conflict along too: its decision goes out under a new key, or not at all when nothing is left', () => {
@@ -107,21 +116,21 @@ describe('mergeTwins', () => {
 
   it('a change made after a delete under the other id keeps the entity: the delete is dropped, unless it may be out', () => {
     const entries = [remove(1), update(5, { title: 'kept' })];
-    expect(mergeTwins(entries, 'id')).toEqual({ kept: [entries[1]], dropped: [entries[0]], folded: [] });
+    expect(mergeTwins(entries, 'id')).toEqual({ kept: [entries[1]], dropped: [entries[0]], folded: [], moved: [] });
     const sent = [remove(1, true), update(5, { title: 'kept' })];
-    expect(mergeTwins(sent, 'id')).toEqual({ kept: sent, dropped: [], folded: [] });
+    expect(mergeTwins(sent, 'id')).toEqual({ kept: sent, dropped: [], folded: [], moved: [] });
   });
 
   it('a delete made after changes under the other id removes it: the changes made before are dropped', () => {
     const entries = [update(1, { title: 'a' }), update(3, { title: 'b' }, true), remove(5), update(2, { title: 'c' })];
-    expect(mergeTwins(entries, 'id')).toEqual({ kept: [entries[1], entries[2]], dropped: [entries[0], entries[3]], folded: [] });
+    expect(mergeTwins(entries, 'id')).toEqual({ kept: [entries[1], entries[2]], dropped: [entries[0], entries[3]], folded: [], moved: [] });
   });
 
   it('a change the server refused (rolled back, shown nowhere) decides nothing: it neither drops changes nor lends its values', () => {
     const refusedDelete = [update(5, { title: 'kept' }), refused(remove(10))];
-    expect(mergeTwins(refusedDelete, 'id')).toEqual({ kept: refusedDelete, dropped: [], folded: [] });
+    expect(mergeTwins(refusedDelete, 'id')).toEqual({ kept: refusedDelete, dropped: [], folded: [], moved: [] });
     const refusedUpdate = [remove(5), refused(update(10, { title: 'refused' }))];
-    expect(mergeTwins(refusedUpdate, 'id')).toEqual({ kept: refusedUpdate, dropped: [], folded: [] });
+    expect(mergeTwins(refusedUpdate, 'id')).toEqual({ kept: refusedUpdate, dropped: [], folded: [], moved: [] });
     expect(values([refused(update(10, { title: 'X' })), update(5, { title: 'Y' })])[1]).toEqual({ title: 'Y' });
   });
 
@@ -181,11 +190,14 @@ describe('mergeTwins', () => {
       fc.property(fc.array(twin, { minLength: 1, maxLength: 8 }), (generated) => {
         // In outbox order; a re-send that folded later changes stands where the newest of them did (lastSeq).
         const entries = generated.map((e, seq) => ({ ...e, seq }));
-        const { kept, dropped, folded } = mergeTwins(entries, 'id');
+        const { kept, dropped, folded, moved } = mergeTwins(entries, 'id');
         const bySeq = new Map(entries.map((e) => [e.seq, e]));
         const original = (e: Twin) => bySeq.get(e.seq)!;
         expect([...kept, ...dropped].map((e) => e.seq).sort((a, b) => a - b)).toEqual(entries.map((e) => e.seq).sort((a, b) => a - b));
-        expect(kept.map((e) => e.seq)).toEqual(entries.filter((e) => kept.some((k) => k.seq === e.seq)).map((e) => e.seq));
+        // In outbox order, but for the entries moved to the end.
+        const stay = kept.filter((k) => !moved.some((m) => m.seq === k.seq));
+        expect(stay.map((e) => e.seq)).toEqual(entries.filter((e) => stay.some((k) => k.seq === e.seq)).map((e) => e.seq));
+        expect(kept.slice(stay.length).map((e) => e.seq)).toEqual(moved.map((m) => m.seq));
         for (const e of entries) if (untouchable(e)) expect(kept).toContain(e);
         const counted = entries.filter((e) => !isRefused(e));
         if (counted.length === 0) {
@@ -203,7 +215,17 @@ describe('mergeTwins', () => {
         if (last.op === 'create') expect(dropped.every((e) => e.op !== 'delete')).toBe(true);
         // The entity ends as if every field of every later entry carried the value of the entry
         // changed last that sets it; no entry that may still be edited sends a value it already holds.
-        expect(endState(kept)).toEqual(endState(carried(entries.filter((e) => kept.some((k) => k.seq === e.seq) || folded.some((f) => f.seq === e.seq)))));
+        // A value a change sent later would override is carried past it by the entry that decides it, moved.
+        const reference = endState(carried(entries.filter((e) => kept.some((k) => k.seq === e.seq) || folded.some((f) => f.seq === e.seq))));
+        const ended = endState(kept);
+        if (reference !== null) {
+          for (const field of Object.keys(reference)) {
+            const winner = kept.map(original).filter((x) => x.op !== 'delete' && !isRefused(x) && field in x.payload!).reduce<Twin | undefined>((a, b) => (a === undefined || after(b, a) ? b : a), undefined);
+            const movable = winner !== undefined && winner.op === 'update' && winner.state === 'queued' && !winner.frozen;
+            if (movable && !Object.is(reference[field], winner.payload![field])) reference[field] = winner.payload![field];
+          }
+        }
+        expect(ended).toEqual(reference);
         // An update folded had nothing left to send: its waits follow a kept entry before it.
         for (const { seq, into } of folded) {
           expect(dropped.find((e) => e.seq === seq)?.op).toBe('update');
@@ -223,7 +245,7 @@ describe('mergeTwins', () => {
             if (kept.findIndex((k) => k.seq === winner.seq) < i && held !== null && field in held) expect(held[field]).not.toEqual(winner.payload![field]);
           }
         });
-        expect(mergeTwins(kept, 'id')).toEqual({ kept, dropped: [], folded: [] });
+        expect(mergeTwins(kept, 'id')).toEqual({ kept, dropped: [], folded: [], moved: [] });
       }),
     );
   });

@@ -86,9 +86,9 @@ function changedLast<E extends TwinEntry>(entries: readonly E[]): E | undefined 
 export function mergeTwins<E extends TwinEntry>(
   entries: readonly E[],
   keyField: string,
-): { kept: E[]; dropped: E[]; folded: Array<{ seq: number; into: number }> } {
+): { kept: E[]; dropped: E[]; folded: Array<{ seq: number; into: number }>; moved: E[] } {
   const last = changedLast(entries);
-  if (!last) return { kept: [...entries], dropped: [], folded: [] };
+  if (!last) return { kept: [...entries], dropped: [], folded: [], moved: [] };
   const overridden = (entry: E, index: number) =>
     last.op === 'delete'
       ? entry.op !== 'delete'
@@ -99,7 +99,40 @@ export function mergeTwins<E extends TwinEntry>(
     keyField,
   );
   const dropped = entries.filter((entry) => overriddenEntries.includes(entry) || folded.some((f) => f.seq === entry.seq));
-  return { kept: folded.length ? valued.filter((entry) => !folded.some((f) => f.seq === entry.seq)) : valued, dropped, folded };
+  const { kept, moved } = movedPastSent(folded.length ? valued.filter((entry) => !folded.some((f) => f.seq === entry.seq)) : valued, keyField);
+  return { kept, dropped, folded, moved };
+}
+
+/**
+ * An entry changed last whose value a change sent after it under its key would override (a
+ * request may carry that payload again: it cannot be edited) moves behind it, keeping only the
+ * fields it decides: the caller stores it anew, at the end of the queue. Only a queued update
+ * moves; a create stays where the entity needs it.
+ */
+function movedPastSent<E extends TwinEntry>(entries: readonly E[], keyField: string): { kept: E[]; moved: E[] } {
+  const setters = (field: string) => entries.filter((e) => e.op !== 'delete' && e.payload !== null && !isRolledBack(e) && field in e.payload);
+  const winnerOf = (field: string) => setters(field).reduce<E | undefined>((a, b) => (a === undefined || madeAfter(b, a) ? b : a), undefined);
+  let end: Map<string, { value: unknown; by: E }> | null = null;
+  for (const entry of entries) {
+    if (isRolledBack(entry)) continue;
+    if (entry.op === 'delete') end = null;
+    else if (entry.op === 'create') end = new Map();
+    else end ??= new Map();
+    for (const [field, value] of Object.entries(entry.payload ?? {})) end?.set(field, { value, by: entry });
+  }
+  if (!end) return { kept: [...entries], moved: [] };
+  const movers = new Set<E>();
+  for (const [field, held] of end) {
+    if (field === keyField) continue;
+    const winner = winnerOf(field);
+    const movable = winner && winner.op === 'update' && winner.state === 'queued' && !winner.frozen && !isRolledBack(winner);
+    if (movable && held.by !== winner && isFixed(held.by) && !deepEqual(held.value, winner.payload![field])) movers.add(winner);
+  }
+  if (movers.size === 0) return { kept: [...entries], moved: [] };
+  const moved = entries
+    .filter((e) => movers.has(e))
+    .map((e) => ({ ...e, lastSeq: e.lastSeq ?? e.seq, payload: Object.fromEntries(Object.entries(e.payload!).filter(([field]) => winnerOf(field) === e)) }));
+  return { kept: [...entries.filter((e) => !movers.has(e)), ...moved], moved };
 }
 
 /**

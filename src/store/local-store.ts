@@ -458,8 +458,19 @@ export class LocalStore {
       const rekeyed = rest.map((e) => ({ ...onServerState(e, base, def.version), id: to }));
       const both = [...already, ...rekeyed].sort((a, b) => a.seq - b.seq);
       const twins = already.length && rekeyed.length ? mergeTwins(both, def.key) : null;
-      const kept = twins ? recreateAfterSentDelete(base, twins.kept, def.version) : both;
       const dropped = twins?.dropped ?? [];
+      const folded = [...(twins?.folded ?? [])];
+      // Stored anew behind the changes sent after them: their waits follow them to their new seq.
+      const moved = new Map<number, number>();
+      for (const { seq, ...entry } of twins?.moved ?? []) {
+        await outbox.delete(seq);
+        // No seq: the key generator numbers it, after every entry queued.
+        const into = (await outbox.add(entry as OutboxEntry)) as number;
+        moved.set(seq, into);
+        folded.push({ seq, into });
+      }
+      const placed = (twins?.kept ?? both).map((e) => (moved.has(e.seq) ? { ...e, seq: moved.get(e.seq)! } : e));
+      const kept = twins ? recreateAfterSentDelete(base, placed, def.version) : both;
       const before = new Map(already.map((e) => [e.seq, e]));
       for (const e of kept) if (before.get(e.seq) !== e) await outbox.put(e);
       for (const e of dropped) await outbox.delete(e.seq);
@@ -487,7 +498,7 @@ export class LocalStore {
           if (payload !== queued.payload) await outbox.put({ ...queued, payload });
         }
       }
-      return { changes, dropped: dropped.map((e) => e.seq), folded: twins?.folded ?? [] };
+      return { changes, dropped: dropped.map((e) => e.seq), folded };
     });
     await this.reloadOutbox();
     return remapped && { ...remapped, changes: await this.#asStoredNow(remapped.changes) };

@@ -315,6 +315,27 @@ describe("ids: 'server'", () => {
     expect((await api<Project[]>('/projects')).map((p) => p.name)).toEqual(['third, under the temporary id']);
   });
 
+  it('a change made last under one id, queued before a change already sent under the other id, is sent after it: its value ends on the server', async () => {
+    const { d, h, project, id } = await createWithItsAnswerLost('Mine');
+    await h.refresh();
+    await h.update(project.id, { name: 'first, under the temporary id' });
+    // Sent under its key and told to come back in an hour: its payload can no longer change.
+    await server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
+    await h.update(id, { name: 'second, under the server id' });
+    await until(() => d.events.some((e) => e.type === 'retrying' && e.op === 'update'), 'the second backing off');
+    // Coalesced into the first: made last, it sits before the second in the outbox.
+    await h.update(project.id, { name: 'third, under the temporary id' });
+
+    await d.clock.advance(60_000);
+    await d.client.flush();
+    expect(d.events.some((e) => e.type === 'idRemapped')).toBe(true);
+    await d.clock.advance(3_600_000);
+    await d.client.flush();
+    expect((await applied()).slice(-2).map((r) => r.body)).toEqual([{ name: 'second, under the server id' }, { name: 'third, under the temporary id' }]);
+    expect((await api<Project[]>('/projects')).map((p) => p.name)).toEqual(['third, under the temporary id']);
+    expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[id, 'third, under the temporary id']]);
+  });
+
   it("a conflict's re-send counts as made when the newest change it folded in was: it beats an older change under the other id", async () => {
     const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects);
     await h.refresh();
