@@ -188,8 +188,9 @@ describe('mergeTwins', () => {
   it('keeps or drops every entry; the change made last decides whether the entity stays; each field ends on its latest value', () => {
     fc.assert(
       fc.property(fc.array(twin, { minLength: 1, maxLength: 8 }), (generated) => {
-        // In outbox order; a re-send that folded later changes stands where the newest of them did (lastSeq).
-        const entries = generated.map((e, seq) => ({ ...e, seq }));
+        // In outbox order; a coalesced entry or a re-send stands where its newest change did (lastSeq),
+        // a number no other entry holds, as the key generator draws it.
+        const entries: Twin[] = generated.map((e, seq) => ({ ...e, seq, lastSeq: e.lastSeq === undefined ? undefined : e.lastSeq + (seq + 1) / 100 }));
         const { kept, dropped, folded, moved } = mergeTwins(entries, 'id');
         const bySeq = new Map(entries.map((e) => [e.seq, e]));
         const original = (e: Twin) => bySeq.get(e.seq)!;
@@ -218,11 +219,20 @@ describe('mergeTwins', () => {
         // A value a change sent later would override is carried past it by the entry that decides it, moved.
         const reference = endState(carried(entries.filter((e) => kept.some((k) => k.seq === e.seq) || folded.some((f) => f.seq === e.seq))));
         const ended = endState(kept);
+        const winnerOf = (field: string) =>
+          kept.map(original).filter((x) => x.op !== 'delete' && !isRefused(x) && field in x.payload!).reduce<Twin | undefined>((a, b) => (a === undefined || after(b, a) ? b : a), undefined);
         if (reference !== null) {
           for (const field of Object.keys(reference)) {
-            const winner = kept.map(original).filter((x) => x.op !== 'delete' && !isRefused(x) && field in x.payload!).reduce<Twin | undefined>((a, b) => (a === undefined || after(b, a) ? b : a), undefined);
+            const winner = winnerOf(field);
             const movable = winner !== undefined && winner.op === 'update' && winner.state === 'queued' && !winner.frozen;
             if (movable && !Object.is(reference[field], winner.payload![field])) reference[field] = winner.payload![field];
+          }
+          // A moved entry carries only the fields it decides, and ends on them.
+          for (const m of moved) {
+            for (const [field, value] of Object.entries(m.payload!)) {
+              expect(winnerOf(field)?.seq).toBe(m.seq);
+              reference[field] = value;
+            }
           }
         }
         expect(ended).toEqual(reference);
