@@ -79,8 +79,9 @@ function changedLast<E extends TwinEntry>(entries: readonly E[]): E | undefined 
  * - each field's value: the entry changed last that sets it decides; a later entry carries its
  *   value, or leaves the field out when it already holds it (an update left with nothing goes).
  * Entries that may go out again under the key they were sent with (frozen, and not parked as a
- * conflict, whose decision is sent under a new key) are left as they are, and changes the server
- * refused (rolled back) decide nothing. A coalesced entry's fields count as changed at its last
+ * conflict, whose decision is sent under a new key) are left as they are: an update changed last
+ * that one of them would override is `moved` behind it instead. Changes the server refused
+ * (rolled back) decide nothing. A coalesced entry's fields count as changed at its last
  * change: the entry records no time per field.
  */
 export function mergeTwins<E extends TwinEntry>(
