@@ -95,14 +95,20 @@ export function mergeTwins<E extends TwinEntry>(
       ? entry.op !== 'delete'
       : last.op === 'update' && entry.op === 'delete' && !entries.slice(index + 1).some((later) => later.op === 'create');
   const overriddenEntries = entries.filter((entry, index) => entry !== last && !isFixed(entry) && !isRolledBack(entry) && overridden(entry, index));
-  const { entries: valued, folded } = latestValuesLast(
+  const valued = latestValuesLast(
     entries.filter((entry) => !overriddenEntries.includes(entry)),
     keyField,
   );
+  const { folded } = valued;
   const dropped = entries.filter((entry) => overriddenEntries.includes(entry) || folded.some((f) => f.seq === entry.seq));
-  const { kept, moved } = movedPastSent(folded.length ? valued.filter((entry) => !folded.some((f) => f.seq === entry.seq)) : valued, keyField);
+  const { kept, moved } = movedPastSent(folded.length ? valued.entries.filter((entry) => !folded.some((f) => f.seq === entry.seq)) : valued.entries, valued);
   return { kept, dropped, folded, moved };
 }
+
+/** Per field, the entry changed last that sets it, and its value. */
+type Winners<E> = Map<string, { entry: E; value: unknown; index: number }>;
+/** The entity's fields once the entries apply, with the entry that set each; null: deleted. */
+type EndState<E> = Map<string, { value: unknown; by: E }> | null;
 
 /**
  * An entry changed last whose value a change sent after it under its key would override (a
@@ -110,30 +116,20 @@ export function mergeTwins<E extends TwinEntry>(
  * fields it decides: the caller stores it anew, at the end of the queue. Only a queued update
  * moves; a create stays where the entity needs it.
  */
-function movedPastSent<E extends TwinEntry>(entries: readonly E[], keyField: string): { kept: E[]; moved: E[] } {
-  const setters = (field: string) => entries.filter((e) => e.op !== 'delete' && e.payload !== null && !isRolledBack(e) && field in e.payload);
-  const winnerOf = (field: string) => setters(field).reduce<E | undefined>((a, b) => (a === undefined || madeAfter(b, a) ? b : a), undefined);
-  let end: Map<string, { value: unknown; by: E }> | null = null;
-  for (const entry of entries) {
-    if (isRolledBack(entry)) continue;
-    if (entry.op === 'delete') end = null;
-    else if (entry.op === 'create') end = new Map();
-    else end ??= new Map();
-    for (const [field, value] of Object.entries(entry.payload ?? {})) end?.set(field, { value, by: entry });
-  }
-  if (!end) return { kept: [...entries], moved: [] };
-  const movers = new Set<E>();
-  for (const [field, held] of end) {
-    if (field === keyField) continue;
-    const winner = winnerOf(field);
-    const movable = winner && winner.op === 'update' && winner.state === 'queued' && !winner.frozen && !isRolledBack(winner);
-    if (movable && held.by !== winner && isFixed(held.by) && !deepEqual(held.value, winner.payload![field])) movers.add(winner);
+function movedPastSent<E extends TwinEntry>(entries: readonly E[], { latest, end }: { latest: Winners<E>; end: EndState<E> }): { kept: E[]; moved: E[] } {
+  const movers = new Set<number>();
+  for (const [field, held] of end ?? []) {
+    const winner = latest.get(field);
+    if (!winner || held.by.seq === winner.entry.seq || !isFixed(held.by) || deepEqual(held.value, winner.value)) continue;
+    const { op, state, frozen } = winner.entry;
+    if (op === 'update' && state === 'queued' && !frozen && !isRolledBack(winner.entry)) movers.add(winner.entry.seq);
   }
   if (movers.size === 0) return { kept: [...entries], moved: [] };
+  const decides = (e: E, field: string) => latest.get(field)?.entry.seq === e.seq;
   const moved = entries
-    .filter((e) => movers.has(e))
-    .map((e) => ({ ...e, lastSeq: e.lastSeq ?? e.seq, payload: Object.fromEntries(Object.entries(e.payload!).filter(([field]) => winnerOf(field) === e)) }));
-  return { kept: [...entries.filter((e) => !movers.has(e)), ...moved], moved };
+    .filter((e) => movers.has(e.seq))
+    .map((e) => ({ ...e, lastSeq: e.lastSeq ?? e.seq, payload: Object.fromEntries(Object.entries(e.payload!).filter(([field]) => decides(e, field))) }));
+  return { kept: [...entries.filter((e) => !movers.has(e.seq)), ...moved], moved };
 }
 
 /**
@@ -142,8 +138,11 @@ function movedPastSent<E extends TwinEntry>(entries: readonly E[], keyField: str
  * holds it when it applies, leaves the field out: a value goes out once. An update left with
  * nothing is `folded` into the last entry that carries one of its values: its waits follow that one.
  */
-function latestValuesLast<E extends TwinEntry>(entries: readonly E[], keyField: string): { entries: E[]; folded: Array<{ seq: number; into: number }> } {
-  const latest = new Map<string, { entry: E; value: unknown; index: number }>();
+function latestValuesLast<E extends TwinEntry>(
+  entries: readonly E[],
+  keyField: string,
+): { entries: E[]; folded: Array<{ seq: number; into: number }>; latest: Winners<E>; end: EndState<E> } {
+  const latest: Winners<E> = new Map();
   entries.forEach((entry, index) => {
     if (entry.op === 'delete' || entry.payload === null || isRolledBack(entry)) return;
     for (const [field, value] of Object.entries(entry.payload)) {
@@ -154,6 +153,7 @@ function latestValuesLast<E extends TwinEntry>(entries: readonly E[], keyField: 
   });
   // The entity's fields as the entries before the current one leave them, and which entry set each.
   let current = new Map<string, { value: unknown; by: E }>();
+  let deleted = false;
   const folded: Array<{ seq: number; into: number }> = [];
   const valued = entries.map((entry, index) => {
     let out = entry;
@@ -178,10 +178,11 @@ function latestValuesLast<E extends TwinEntry>(entries: readonly E[], keyField: 
     }
     if (isRolledBack(out)) return out;
     if (out.op !== 'update') current = new Map();
+    deleted = out.op === 'delete';
     for (const [field, value] of Object.entries(out.payload ?? {})) current.set(field, { value, by: entry });
     return out;
   });
-  return { entries: valued, folded };
+  return { entries: valued, folded, latest, end: deleted ? null : current };
 }
 
 /**
