@@ -108,6 +108,19 @@ describe('mergeTwins', () => {
     expect(mergeTwins([update(9, { title: 'late' }), update(2, { title: 'sent' }, true), update(1, { title: 'x' })], 'id').moved).toEqual([]);
   });
 
+  it('moves a change made after a delete sent under the other id behind it: the delete goes out as it is, and must not remove the change', () => {
+    // The temporary id's coalesced update, then the server id's delete, sent before the update was made.
+    const entries = [update(9, { title: 'after the delete', done: true }), remove(5, true)];
+    const { kept, moved, dropped } = mergeTwins(entries, 'id');
+    expect(moved).toEqual([{ ...entries[0], lastSeq: entries[0]!.seq }]);
+    expect(kept).toEqual([entries[1], moved[0]]);
+    expect(dropped).toEqual([]);
+    // Made before the delete, it goes with the entity; a create after the delete makes the entity anew itself.
+    expect(mergeTwins([update(4, { title: 'before' }), remove(5, true)], 'id').dropped.map((e) => e.op)).toEqual(['update']);
+    const createAfter = [update(9, { title: 'after' }), remove(5, true), { ...update(7, { id: '2', title: 'anew' }), op: 'create' as const }];
+    expect(mergeTwins(createAfter, 'id').moved).toEqual([]);
+  });
+
   it('brings a change parked as a conflict along too: its decision goes out under a new key, or not at all when nothing is left', () => {
     expect(values([update(9, { title: 'late' }), update(2, { title: 'parked' }, true), update(1, { title: 'old' }, true, 'conflict')])[2]).toEqual({ title: 'late' });
     const superseded = [update(9, { title: 'late' }), update(2, { title: 'parked' }, true, 'conflict')];
@@ -217,25 +230,38 @@ describe('mergeTwins', () => {
         // The entity ends as if every field of every later entry carried the value of the entry
         // changed last that sets it; no entry that may still be edited sends a value it already holds.
         // A value a change sent later would override is carried past it by the entry that decides it, moved.
-        const reference = endState(carried(entries.filter((e) => kept.some((k) => k.seq === e.seq) || folded.some((f) => f.seq === e.seq))));
+        let reference = endState(carried(entries.filter((e) => kept.some((k) => k.seq === e.seq) || folded.some((f) => f.seq === e.seq))));
         const ended = endState(kept);
         const winnerOf = (field: string) =>
           kept.map(original).filter((x) => x.op !== 'delete' && !isRefused(x) && field in x.payload!).reduce<Twin | undefined>((a, b) => (a === undefined || after(b, a) ? b : a), undefined);
+        // A change made after a delete already sent moves behind it, so the entity stays with it.
+        if (moved.length > 0 && reference === null) reference = {};
         if (reference !== null) {
           for (const field of Object.keys(reference)) {
             const winner = winnerOf(field);
             const movable = winner !== undefined && winner.op === 'update' && winner.state === 'queued' && !winner.frozen;
             if (movable && !Object.is(reference[field], winner.payload![field])) reference[field] = winner.payload![field];
           }
-          // A moved entry carries only the fields it decides, and ends on them.
+          // A moved entry carries only winning values (its own, or those of changes before it), and ends on them.
           for (const m of moved) {
             for (const [field, value] of Object.entries(m.payload!)) {
-              expect(winnerOf(field)?.seq).toBe(m.seq);
+              const winner = winnerOf(field)!;
+              expect(entries.findIndex((e) => e.seq === winner.seq)).toBeLessThanOrEqual(entries.findIndex((e) => e.seq === m.seq));
+              expect(value).toEqual(winner.payload![field]);
               reference[field] = value;
             }
           }
         }
         expect(ended).toEqual(reference);
+        // No queued update made after a delete sent under its key stays in front of it, unless a
+        // create after the delete makes the entity anew, or it decides no field.
+        const sentDelete = kept.map((e) => e.op === 'delete' && untouchable(e) && !isRefused(e)).lastIndexOf(true);
+        if (sentDelete >= 0 && !kept.slice(sentDelete + 1).some((e) => e.op === 'create')) {
+          for (const e of kept.slice(0, sentDelete)) {
+            const movable = e.op === 'update' && e.state === 'queued' && !e.frozen && !isRefused(e);
+            if (movable && Object.keys(e.payload!).some((field) => winnerOf(field)?.seq === e.seq)) expect(after(original(e), kept[sentDelete]!)).toBe(false);
+          }
+        }
         // An update folded had nothing left to send: its waits follow a kept entry before it.
         for (const { seq, into } of folded) {
           expect(dropped.find((e) => e.seq === seq)?.op).toBe('update');
@@ -257,7 +283,7 @@ describe('mergeTwins', () => {
         });
         expect(mergeTwins(kept, 'id')).toEqual({ kept, dropped: [], folded: [], moved: [] });
       }),
-    );
+    { numRuns: 3000 });
   });
 });
 

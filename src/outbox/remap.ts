@@ -80,9 +80,9 @@ function changedLast<E extends TwinEntry>(entries: readonly E[]): E | undefined 
  *   value, or leaves the field out when it already holds it (an update left with nothing goes).
  * Entries that may go out again under the key they were sent with (frozen, and not parked as a
  * conflict, whose decision is sent under a new key) are left as they are: an update changed last
- * that one of them would override is `moved` behind it instead. Changes the server refused
- * (rolled back) decide nothing. A coalesced entry's fields count as changed at its last
- * change: the entry records no time per field.
+ * that one of them would override, or made after a delete among them, is `moved` behind it
+ * instead. Changes the server refused (rolled back) decide nothing. A coalesced entry's fields
+ * count as changed at its last change: the entry records no time per field.
  */
 export function mergeTwins<E extends TwinEntry>(
   entries: readonly E[],
@@ -110,10 +110,24 @@ type Winners<E> = Map<string, { entry: E; value: unknown; index: number }>;
 /** The entity's fields once the entries apply, with the entry that set each; null: deleted. */
 type EndState<E> = Map<string, { value: unknown; by: E }> | null;
 
+/** Where the last delete that goes out as it is (sent under its key) stands; -1: none. */
+function lastSentDelete(entries: readonly TwinEntry[]): number {
+  let at = -1;
+  entries.forEach((e, i) => {
+    if (e.op === 'delete' && isFixed(e) && !isRolledBack(e)) at = i;
+  });
+  return at;
+}
+
+/** A queued update not sent yet: stored anew, it keeps nothing a request may carry again. */
+const isMovable = (e: TwinEntry) => e.op === 'update' && e.state === 'queued' && !e.frozen && !isRolledBack(e);
+
 /**
  * An entry changed last whose value a change sent after it under its key would override (a
- * request may carry that payload again: it cannot be edited) moves behind it, keeping only the
- * fields it decides: the caller stores it anew, at the end of the queue. Only a queued update
+ * request may carry that payload again: it cannot be edited) moves behind it, keeping the values
+ * it decides or carries for changes before it (not those a change after it sets): the caller
+ * stores it anew, at the end of the queue. So does a queued update made after a delete sent
+ * after it (recreateAfterSentDelete then makes it bring the entity back). Only a queued update
  * moves; a create stays where the entity needs it.
  */
 function movedPastSent<E extends TwinEntry>(entries: readonly E[], { latest, end }: { latest: Winners<E>; end: EndState<E> }): { kept: E[]; moved: E[] } {
@@ -121,14 +135,31 @@ function movedPastSent<E extends TwinEntry>(entries: readonly E[], { latest, end
   for (const [field, held] of end ?? []) {
     const winner = latest.get(field);
     if (!winner || held.by.seq === winner.entry.seq || !isFixed(held.by) || deepEqual(held.value, winner.value)) continue;
-    const { op, state, frozen } = winner.entry;
-    if (op === 'update' && state === 'queued' && !frozen && !isRolledBack(winner.entry)) movers.add(winner.entry.seq);
+    if (isMovable(winner.entry)) movers.add(winner.entry.seq);
+  }
+  const decides = (e: E, field: string) => latest.get(field)?.entry.seq === e.seq;
+  // Its own values, and those it carries for changes before it (that do not move themselves)
+  // which the entity would not hold without it: it alone sets them, or a sent change after it
+  // overrides them.
+  const holdsWinner = (e: E, field: string) => {
+    if (decides(e, field)) return true;
+    const winner = latest.get(field);
+    const held = end?.get(field);
+    if (!winner || winner.entry.seq > e.seq || movers.has(winner.entry.seq) || !held) return false;
+    return held.by.seq === e.seq || !deepEqual(held.value, winner.value);
+  };
+  // A delete sent under its key goes out as it is, and would delete the entity under a change
+  // made after it but queued before it (unless a create after it makes the entity anew).
+  const sentDelete = lastSentDelete(entries);
+  if (sentDelete >= 0 && !entries.slice(sentDelete + 1).some((e) => e.op === 'create')) {
+    for (const e of entries.slice(0, sentDelete)) {
+      if (isMovable(e) && madeAfter(e, entries[sentDelete]!) && [...latest.keys()].some((field) => decides(e, field))) movers.add(e.seq);
+    }
   }
   if (movers.size === 0) return { kept: [...entries], moved: [] };
-  const decides = (e: E, field: string) => latest.get(field)?.entry.seq === e.seq;
   const moved = entries
     .filter((e) => movers.has(e.seq))
-    .map((e) => ({ ...e, lastSeq: e.lastSeq ?? e.seq, payload: Object.fromEntries(Object.entries(e.payload!).filter(([field]) => decides(e, field))) }));
+    .map((e) => ({ ...e, lastSeq: e.lastSeq ?? e.seq, payload: Object.fromEntries(Object.entries(e.payload!).filter(([field]) => holdsWinner(e, field))) }));
   return { kept: [...entries.filter((e) => !movers.has(e.seq)), ...moved], moved };
 }
 
@@ -193,10 +224,7 @@ function latestValuesLast<E extends TwinEntry>(
  */
 export function recreateAfterSentDelete(base: Rec | null, entries: readonly OutboxEntry[], versionField: string): OutboxEntry[] {
   const last = changedLast(entries);
-  let sentDelete = -1;
-  entries.forEach((entry, i) => {
-    if (entry.op === 'delete' && isFixed(entry) && !isRolledBack(entry)) sentDelete = i;
-  });
+  const sentDelete = lastSentDelete(entries);
   if (!last || last.op === 'delete' || sentDelete < 0) return [...entries];
   const at = entries.findIndex((entry, i) => i > sentDelete && entry.op === 'update' && !entry.frozen && entry.state === 'queued');
   if (at < 0) return [...entries];

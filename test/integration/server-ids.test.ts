@@ -407,6 +407,30 @@ describe("ids: 'server'", () => {
     expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[rows[0]!.id, 'changed after the delete']]);
   });
 
+  it('a change made under the temporary id after a delete already sent under the server id, coalesced into a change queued before that delete, is sent after it and brings the entity back', async () => {
+    const { d, h, project, id } = await createWithItsAnswerLost('Mine');
+    // Queued before the delete: the create is out, so it waits in an entry of its own.
+    await h.update(project.id, { name: 'before the delete' });
+    await h.refresh();
+    await server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
+    await h.delete(id);
+    await until(() => d.events.some((e) => e.type === 'retrying' && e.op === 'delete'), 'the delete backing off');
+    await d.clock.advance(1_000);
+    // Coalesced into the entry queued before the delete: made last, it sits in front of it.
+    await h.update(project.id, { name: 'after the delete' });
+
+    await d.clock.advance(60_000);
+    await d.client.flush();
+    expect(d.events.some((e) => e.type === 'idRemapped' && e.to === id)).toBe(true);
+    expect((await h.list()).map((p) => p.name)).toEqual(['after the delete']);
+    await d.clock.advance(3_600_000);
+    await d.client.flush();
+    const rows = await api<Project[]>('/projects');
+    expect(rows.map((p) => p.name)).toEqual(['after the delete']);
+    expect((await applied()).map((row) => row.op)).toEqual(['create', 'delete', 'create']);
+    expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[rows[0]!.id, 'after the delete']]);
+  });
+
   it('survives a reload before the POST', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
     await offlineGraph(d);
