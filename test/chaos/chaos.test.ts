@@ -1,6 +1,6 @@
 /**
  * The short chaos suite in `npm test` (RELIABILITY.md G2): 25 walks, a fixed list of seeds plus one
- * random seed, printed, two harsher walks, two on-demand walks and three with server-named ids. The long suite is `npm run chaos -- --runs 200` (scripts/chaos.mjs).
+ * random seed, printed, two harsher walks, two on-demand walks and four with server-named ids. The long suite is `npm run chaos -- --runs 200` (scripts/chaos.mjs).
  * CHAOS_RUNS adds runs after the fixed seeds; CHAOS_SEED replaces the random one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,5 +70,10 @@ describe('chaos with server-named ids', () => {
 
   it('on demand, up to 3 tabs, seed 8313', async () => {
     expectClean(8313, await runChaos(serverIdsBackend, { seed: 8313, onDemand: true, tabs: 3 }));
+  }, 120_000);
+
+  // Found an update made after a delete sent under the other id, queued before it, which the delete removed.
+  it('harsher: 200 commands, up to 3 tabs a device, twice the faults, seed 60075', async () => {
+    expectClean(60075, await runChaos(serverIdsBackend, { seed: 60075, commands: 200, tabs: 3, faultScale: 2 }));
   }, 120_000);
 });
