@@ -83,8 +83,9 @@ describe('mergeTwins', () => {
   });
 
   it('gives a later entry the value of an earlier one changed after it when an entry in between, sent, set another', () => {
-    const entries = [update(9, { title: 'made last' }), update(3, { title: 'sent' }, true), update(2, { title: 'made first' })];
-    expect(values(entries)).toEqual([{ title: 'made last' }, { title: 'sent' }, { title: 'made last' }]);
+    // The earlier one is a create: it stays where the entity needs it.
+    const entries = [{ ...update(9, { id: '2', title: 'made last' }), op: 'create' as const }, update(3, { title: 'sent' }, true), update(2, { title: 'made first' })];
+    expect(values(entries)).toEqual([{ id: '2', title: 'made last' }, { title: 'sent' }, { title: 'made last' }]);
   });
 
   it('leaves entries that may go out again under their key, the key field and entries already in time order as they are', () => {
@@ -104,8 +105,12 @@ describe('mergeTwins', () => {
     const { kept, moved } = mergeTwins(entries, 'id');
     expect(moved).toEqual([{ ...entries[0], payload: { title: 'late' }, lastSeq: entries[0]!.seq }]);
     expect(kept).toEqual([entries[1], entries[2], moved[0]]);
-    // Nothing to move when no sent change overrides it, or when it is a create.
-    expect(mergeTwins([update(9, { title: 'late' }), update(2, { title: 'sent' }, true), update(1, { title: 'x' })], 'id').moved).toEqual([]);
+    // Moved rather than carried by a later entry: its value goes out once (not twice, as it would
+    // from it and from the entry after the sent change).
+    const carried = [update(9, { title: 'late' }), update(2, { title: 'sent' }, true), update(1, { title: 'x', done: true })];
+    expect(values(carried)).toEqual([{ title: 'sent' }, { title: 'x', done: true }, { title: 'late' }]);
+    // Nothing to move when no sent change after it sets another value.
+    expect(mergeTwins([update(9, { title: 'late' }), update(2, { title: 'late' }, true), update(1, { note: 'x' }, true)], 'id').moved).toEqual([]);
   });
 
   it('moves a change made after a delete sent under the other id behind it: the delete goes out as it is, and must not remove the change', () => {
@@ -122,7 +127,8 @@ describe('mergeTwins', () => {
   });
 
   it('brings a change parked as a conflict along too: its decision goes out under a new key, or not at all when nothing is left', () => {
-    expect(values([update(9, { title: 'late' }), update(2, { title: 'parked' }, true), update(1, { title: 'old' }, true, 'conflict')])[2]).toEqual({ title: 'late' });
+    const created = { ...update(9, { id: '2', title: 'late' }), op: 'create' as const };
+    expect(values([created, update(2, { title: 'sent' }, true), update(1, { title: 'old' }, true, 'conflict')])[2]).toEqual({ title: 'late' });
     const superseded = [update(9, { title: 'late' }), update(2, { title: 'parked' }, true, 'conflict')];
     expect(mergeTwins(superseded, 'id')).toMatchObject({ dropped: [superseded[1]], folded: [{ seq: superseded[1]!.seq, into: superseded[0]!.seq }] });
   });
@@ -219,7 +225,8 @@ describe('mergeTwins', () => {
           return;
         }
         const last = counted.reduce((a, b) => (after(b, a) ? b : a));
-        expect(kept.some((e) => e.seq === last.seq)).toBe(true);
+        // Kept, or folded into the entry that sends its values.
+        expect(kept.some((e) => e.seq === last.seq) || folded.some((f) => f.seq === last.seq)).toBe(true);
         const createAfter = (e: Twin) => entries.slice(entries.indexOf(e) + 1).some((later) => later.op === 'create');
         for (const e of kept) {
           if (e.seq === last.seq || untouchable(original(e))) continue;
@@ -242,15 +249,17 @@ describe('mergeTwins', () => {
             const movable = winner !== undefined && winner.op === 'update' && winner.state === 'queued' && !winner.frozen;
             if (movable && !Object.is(reference[field], winner.payload![field])) reference[field] = winner.payload![field];
           }
-          // A moved entry carries only winning values (its own, or those of changes before it), and ends on them.
-          for (const m of moved) {
+          // A moved entry sends winning values (its own, or those of changes before it), unless a
+          // moved entry after it sets the field; the entity ends on them.
+          moved.forEach((m, i) => {
             for (const [field, value] of Object.entries(m.payload!)) {
+              if (moved.slice(i + 1).some((later) => field in later.payload!)) continue;
               const winner = winnerOf(field)!;
-              expect(entries.findIndex((e) => e.seq === winner.seq)).toBeLessThanOrEqual(entries.findIndex((e) => e.seq === m.seq));
+              expect(kept.findIndex((e) => e.seq === winner.seq)).toBeLessThanOrEqual(kept.findIndex((e) => e.seq === m.seq));
               expect(value).toEqual(winner.payload![field]);
               reference[field] = value;
             }
-          }
+          });
         }
         expect(ended).toEqual(reference);
         // No queued update made after a delete sent under its key stays in front of it, unless a
@@ -262,11 +271,22 @@ describe('mergeTwins', () => {
             if (movable && Object.keys(e.payload!).some((field) => winnerOf(field)?.seq === e.seq)) expect(after(original(e), kept[sentDelete]!)).toBe(false);
           }
         }
-        // An update folded had nothing left to send: its waits follow a kept entry before it.
+        // An update folded had nothing left to send: its waits follow a kept entry.
         for (const { seq, into } of folded) {
           expect(dropped.find((e) => e.seq === seq)?.op).toBe('update');
           expect(kept.findIndex((k) => k.seq === into)).toBeGreaterThanOrEqual(0);
-          expect(entries.findIndex((e) => e.seq === into)).toBeLessThan(entries.findIndex((e) => e.seq === seq));
+        }
+        // A winning value goes out from its own queued update, or a later update carries it: not both.
+        for (const [field, winner] of new Map(kept.map(original).flatMap((e) => Object.keys(e.payload ?? {}).map((f) => [f, winnerOf(f)] as const)))) {
+          if (field === 'id' || !winner || winner.op !== 'update' || winner.state !== 'queued' || winner.frozen) continue;
+          const value = winner.payload![field];
+          const at = kept.findIndex((e) => e.seq === winner.seq);
+          // A delete or create between them removes the value: the carrier brings it back.
+          const carries = (i: number) => i > at && !kept.slice(at + 1, i).some((between) => between.op !== 'update');
+          const carriers = kept.filter(
+            (e, i) => carries(i) && e.op === 'update' && !untouchable(e) && Object.is(e.payload![field], value) && !Object.is(original(e).payload![field], value),
+          );
+          if (kept.some((e) => e.seq === winner.seq && field in e.payload!)) expect(carriers).toEqual([]);
         }
         if (last.op === 'delete') expect(folded).toEqual([]);
         kept.forEach((e, i) => {

@@ -95,20 +95,37 @@ export function mergeTwins<E extends TwinEntry>(
       ? entry.op !== 'delete'
       : last.op === 'update' && entry.op === 'delete' && !entries.slice(index + 1).some((later) => later.op === 'create');
   const overriddenEntries = entries.filter((entry, index) => entry !== last && !isFixed(entry) && !isRolledBack(entry) && overridden(entry, index));
-  const valued = latestValuesLast(
-    entries.filter((entry) => !overriddenEntries.includes(entry)),
-    keyField,
-  );
-  const { folded } = valued;
-  const dropped = entries.filter((entry) => overriddenEntries.includes(entry) || folded.some((f) => f.seq === entry.seq));
-  const { kept, moved } = movedPastSent(folded.length ? valued.entries.filter((entry) => !folded.some((f) => f.seq === entry.seq)) : valued.entries, valued);
-  return { kept, dropped, folded, moved };
+  const remaining = entries.filter((entry) => !overriddenEntries.includes(entry));
+  const movers = movedPastSent(remaining, keyField);
+  const placed = movers.size
+    ? [...remaining.filter((e) => !movers.has(e.seq)), ...remaining.filter((e) => movers.has(e.seq)).map((e) => ({ ...e, lastSeq: e.lastSeq ?? e.seq }))]
+    : remaining;
+  const { entries: valued, folded } = latestValuesLast(placed, keyField);
+  const isFolded = (entry: E) => folded.some((f) => f.seq === entry.seq);
+  const kept = valued.filter((entry) => !isFolded(entry));
+  return {
+    kept,
+    dropped: entries.filter((entry) => overriddenEntries.includes(entry) || isFolded(entry)),
+    folded,
+    moved: kept.filter((entry) => movers.has(entry.seq)),
+  };
 }
 
-/** Per field, the entry changed last that sets it, and its value. */
+/** Per field, the entry changed last that sets it, its value, and where it stands. */
 type Winners<E> = Map<string, { entry: E; value: unknown; index: number }>;
-/** The entity's fields once the entries apply, with the entry that set each; null: deleted. */
-type EndState<E> = Map<string, { value: unknown; by: E }> | null;
+
+function winnersOf<E extends TwinEntry>(entries: readonly E[], keyField: string): Winners<E> {
+  const latest: Winners<E> = new Map();
+  entries.forEach((entry, index) => {
+    if (entry.op === 'delete' || entry.payload === null || isRolledBack(entry)) return;
+    for (const [field, value] of Object.entries(entry.payload)) {
+      if (field === keyField) continue;
+      const known = latest.get(field);
+      if (!known || madeAfter(entry, known.entry)) latest.set(field, { entry, value, index });
+    }
+  });
+  return latest;
+}
 
 /** Where the last delete that goes out as it is (sent under its key) stands; -1: none. */
 function lastSentDelete(entries: readonly TwinEntry[]): number {
@@ -123,44 +140,30 @@ function lastSentDelete(entries: readonly TwinEntry[]): number {
 const isMovable = (e: TwinEntry) => e.op === 'update' && e.state === 'queued' && !e.frozen && !isRolledBack(e);
 
 /**
- * An entry changed last whose value a change sent after it under its key would override (a
- * request may carry that payload again: it cannot be edited) moves behind it, keeping the values
- * it decides or carries for changes before it (not those a change after it sets): the caller
- * stores it anew, at the end of the queue. So does a queued update made after a delete sent
- * after it (recreateAfterSentDelete then makes it bring the entity back). Only a queued update
- * moves; a create stays where the entity needs it.
+ * The entries to move to the end of the queue (the caller stores them anew). A queued update that
+ * decides a field moves behind a change sent after it under its key (a request may carry that
+ * payload again: it cannot be edited) that sets the field to another value: sent after it, the
+ * value goes out once, rather than from it and again from a later entry carrying it. So does a
+ * queued update made after a delete sent after it (recreateAfterSentDelete then makes it bring the
+ * entity back), unless a create after that delete makes the entity anew. A create stays where the
+ * entity needs it.
  */
-function movedPastSent<E extends TwinEntry>(entries: readonly E[], { latest, end }: { latest: Winners<E>; end: EndState<E> }): { kept: E[]; moved: E[] } {
+function movedPastSent<E extends TwinEntry>(entries: readonly E[], keyField: string): Set<number> {
+  const latest = winnersOf(entries, keyField);
   const movers = new Set<number>();
-  for (const [field, held] of end ?? []) {
-    const winner = latest.get(field);
-    if (!winner || held.by.seq === winner.entry.seq || !isFixed(held.by) || deepEqual(held.value, winner.value)) continue;
-    if (isMovable(winner.entry)) movers.add(winner.entry.seq);
+  for (const [field, { entry: winner, value, index }] of latest) {
+    if (!isMovable(winner)) continue;
+    const overriddenLater = entries
+      .slice(index + 1)
+      .some((e) => isFixed(e) && !isRolledBack(e) && e.payload !== null && field in e.payload && !deepEqual(e.payload[field], value));
+    if (overriddenLater) movers.add(winner.seq);
   }
-  const decides = (e: E, field: string) => latest.get(field)?.entry.seq === e.seq;
-  // Its own values, and those it carries for changes before it (that do not move themselves)
-  // which the entity would not hold without it: it alone sets them, or a sent change after it
-  // overrides them.
-  const holdsWinner = (e: E, field: string) => {
-    if (decides(e, field)) return true;
-    const winner = latest.get(field);
-    const held = end?.get(field);
-    if (!winner || winner.entry.seq > e.seq || movers.has(winner.entry.seq) || !held) return false;
-    return held.by.seq === e.seq || !deepEqual(held.value, winner.value);
-  };
-  // A delete sent under its key goes out as it is, and would delete the entity under a change
-  // made after it but queued before it (unless a create after it makes the entity anew).
   const sentDelete = lastSentDelete(entries);
   if (sentDelete >= 0 && !entries.slice(sentDelete + 1).some((e) => e.op === 'create')) {
-    for (const e of entries.slice(0, sentDelete)) {
-      if (isMovable(e) && madeAfter(e, entries[sentDelete]!) && [...latest.keys()].some((field) => decides(e, field))) movers.add(e.seq);
-    }
+    const decidesSome = (e: E) => [...latest.values()].some((w) => w.entry === e);
+    for (const e of entries.slice(0, sentDelete)) if (isMovable(e) && madeAfter(e, entries[sentDelete]!) && decidesSome(e)) movers.add(e.seq);
   }
-  if (movers.size === 0) return { kept: [...entries], moved: [] };
-  const moved = entries
-    .filter((e) => movers.has(e.seq))
-    .map((e) => ({ ...e, lastSeq: e.lastSeq ?? e.seq, payload: Object.fromEntries(Object.entries(e.payload!).filter(([field]) => holdsWinner(e, field))) }));
-  return { kept: [...entries.filter((e) => !movers.has(e.seq)), ...moved], moved };
+  return movers;
 }
 
 /**
@@ -172,19 +175,10 @@ function movedPastSent<E extends TwinEntry>(entries: readonly E[], { latest, end
 function latestValuesLast<E extends TwinEntry>(
   entries: readonly E[],
   keyField: string,
-): { entries: E[]; folded: Array<{ seq: number; into: number }>; latest: Winners<E>; end: EndState<E> } {
-  const latest: Winners<E> = new Map();
-  entries.forEach((entry, index) => {
-    if (entry.op === 'delete' || entry.payload === null || isRolledBack(entry)) return;
-    for (const [field, value] of Object.entries(entry.payload)) {
-      if (field === keyField) continue;
-      const known = latest.get(field);
-      if (!known || madeAfter(entry, known.entry)) latest.set(field, { entry, value, index });
-    }
-  });
+): { entries: E[]; folded: Array<{ seq: number; into: number }> } {
+  const latest = winnersOf(entries, keyField);
   // The entity's fields as the entries before the current one leave them, and which entry set each.
   let current = new Map<string, { value: unknown; by: E }>();
-  let deleted = false;
   const folded: Array<{ seq: number; into: number }> = [];
   const valued = entries.map((entry, index) => {
     let out = entry;
@@ -209,11 +203,10 @@ function latestValuesLast<E extends TwinEntry>(
     }
     if (isRolledBack(out)) return out;
     if (out.op !== 'update') current = new Map();
-    deleted = out.op === 'delete';
     for (const [field, value] of Object.entries(out.payload ?? {})) current.set(field, { value, by: entry });
     return out;
   });
-  return { entries: valued, folded, latest, end: deleted ? null : current };
+  return { entries: valued, folded };
 }
 
 /**

@@ -336,6 +336,29 @@ describe("ids: 'server'", () => {
     expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[id, 'third, under the temporary id']]);
   });
 
+  it('a change made last, queued before a change already sent and another queued under the other id, goes out once: after both', async () => {
+    const { d, h, project, id } = await createWithItsAnswerLost('Mine');
+    await h.refresh();
+    await h.update(project.id, { name: 'first, under the temporary id' });
+    await server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
+    await h.update(id, { name: 'second, under the server id' });
+    await until(() => d.events.some((e) => e.type === 'retrying' && e.op === 'update'), 'the second backing off');
+    // Queued behind the sent one: once the ids merge, it would have to carry the value made last past it.
+    await h.update(id, { name: 'third, under the server id' });
+    await d.clock.advance(1_000);
+    await h.update(project.id, { name: 'fourth, under the temporary id' });
+
+    await d.clock.advance(60_000);
+    await d.client.flush();
+    expect(d.events.some((e) => e.type === 'idRemapped')).toBe(true);
+    await d.clock.advance(3_600_000);
+    await d.client.flush();
+    const updates = (await applied()).filter((row) => row.op === 'update').map((row) => row.body);
+    expect(updates).toEqual([{ name: 'second, under the server id' }, { name: 'third, under the server id' }, { name: 'fourth, under the temporary id' }]);
+    expect((await api<Project[]>('/projects')).map((p) => p.name)).toEqual(['fourth, under the temporary id']);
+    expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[id, 'fourth, under the temporary id']]);
+  });
+
   it("a conflict's re-send counts as made when the newest change it folded in was: it beats an older change under the other id", async () => {
     const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects);
     await h.refresh();
