@@ -315,38 +315,21 @@ describe("ids: 'server'", () => {
     expect((await api<Project[]>('/projects')).map((p) => p.name)).toEqual(['third, under the temporary id']);
   });
 
-  it('a change made last under one id, queued before a change already sent under the other id, is sent after it: its value ends on the server', async () => {
+  it.each([
+    ['', []],
+    [' and another queued behind it', [{ name: 'queued, under the server id' }]],
+  ])('a change made last under one id, queued before a change already sent under the other id%s, goes out once, after them: its value ends on the server', async (_, queued) => {
     const { d, h, project, id } = await createWithItsAnswerLost('Mine');
     await h.refresh();
     await h.update(project.id, { name: 'first, under the temporary id' });
     // Sent under its key and told to come back in an hour: its payload can no longer change.
     await server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
-    await h.update(id, { name: 'second, under the server id' });
-    await until(() => d.events.some((e) => e.type === 'retrying' && e.op === 'update'), 'the second backing off');
-    // Coalesced into the first: made last, it sits before the second in the outbox.
-    await h.update(project.id, { name: 'third, under the temporary id' });
-
-    await d.clock.advance(60_000);
-    await d.client.flush();
-    expect(d.events.some((e) => e.type === 'idRemapped')).toBe(true);
-    await d.clock.advance(3_600_000);
-    await d.client.flush();
-    expect((await applied()).slice(-2).map((r) => r.body)).toEqual([{ name: 'second, under the server id' }, { name: 'third, under the temporary id' }]);
-    expect((await api<Project[]>('/projects')).map((p) => p.name)).toEqual(['third, under the temporary id']);
-    expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[id, 'third, under the temporary id']]);
-  });
-
-  it('a change made last, queued before a change already sent and another queued under the other id, goes out once: after both', async () => {
-    const { d, h, project, id } = await createWithItsAnswerLost('Mine');
-    await h.refresh();
-    await h.update(project.id, { name: 'first, under the temporary id' });
-    await server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
-    await h.update(id, { name: 'second, under the server id' });
-    await until(() => d.events.some((e) => e.type === 'retrying' && e.op === 'update'), 'the second backing off');
-    // Queued behind the sent one: once the ids merge, it would have to carry the value made last past it.
-    await h.update(id, { name: 'third, under the server id' });
-    await d.clock.advance(1_000);
-    await h.update(project.id, { name: 'fourth, under the temporary id' });
+    await h.update(id, { name: 'sent, under the server id' });
+    await until(() => d.events.some((e) => e.type === 'retrying' && e.op === 'update'), 'the sent one backing off');
+    // Behind the sent one: left in place, the change made last would have to be carried past it by this one too.
+    for (const change of queued) await h.update(id, change);
+    // Coalesced into the first: made last, it sits before the sent one in the outbox.
+    await h.update(project.id, { name: 'last, under the temporary id' });
 
     await d.clock.advance(60_000);
     await d.client.flush();
@@ -354,9 +337,9 @@ describe("ids: 'server'", () => {
     await d.clock.advance(3_600_000);
     await d.client.flush();
     const updates = (await applied()).filter((row) => row.op === 'update').map((row) => row.body);
-    expect(updates).toEqual([{ name: 'second, under the server id' }, { name: 'third, under the server id' }, { name: 'fourth, under the temporary id' }]);
-    expect((await api<Project[]>('/projects')).map((p) => p.name)).toEqual(['fourth, under the temporary id']);
-    expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[id, 'fourth, under the temporary id']]);
+    expect(updates).toEqual([{ name: 'sent, under the server id' }, ...queued, { name: 'last, under the temporary id' }]);
+    expect((await api<Project[]>('/projects')).map((p) => p.name)).toEqual(['last, under the temporary id']);
+    expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[id, 'last, under the temporary id']]);
   });
 
   it("a conflict's re-send counts as made when the newest change it folded in was: it beats an older change under the other id", async () => {
@@ -407,8 +390,13 @@ describe("ids: 'server'", () => {
     expect((await applied()).filter((row) => row.op === 'delete')).toEqual([]);
   });
 
-  it('a change made under the temporary id after a delete already sent under the server id brings the entity back with it', async () => {
+  it.each([
+    ['queued after the delete', false],
+    ['coalesced into a change queued before the delete, so it sits in front of it', true],
+  ])('a change made under the temporary id after a delete already sent under the server id, %s, brings the entity back with it', async (_, queuedBefore) => {
     const { d, h, project, id } = await createWithItsAnswerLost('Mine');
+    // The create is out, so this waits in an entry of its own.
+    if (queuedBefore) await h.update(project.id, { name: 'before the delete' });
     await h.refresh();
     // The delete goes out and is told to come back in an hour: sent under its key, it stays as it is.
     await server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
@@ -428,30 +416,6 @@ describe("ids: 'server'", () => {
     expect(rows[0]!.id).not.toBe(id);
     expect((await applied()).map((row) => row.op)).toEqual(['create', 'delete', 'create']);
     expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[rows[0]!.id, 'changed after the delete']]);
-  });
-
-  it('a change made under the temporary id after a delete already sent under the server id, coalesced into a change queued before that delete, is sent after it and brings the entity back', async () => {
-    const { d, h, project, id } = await createWithItsAnswerLost('Mine');
-    // Queued before the delete: the create is out, so it waits in an entry of its own.
-    await h.update(project.id, { name: 'before the delete' });
-    await h.refresh();
-    await server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
-    await h.delete(id);
-    await until(() => d.events.some((e) => e.type === 'retrying' && e.op === 'delete'), 'the delete backing off');
-    await d.clock.advance(1_000);
-    // Coalesced into the entry queued before the delete: made last, it sits in front of it.
-    await h.update(project.id, { name: 'after the delete' });
-
-    await d.clock.advance(60_000);
-    await d.client.flush();
-    expect(d.events.some((e) => e.type === 'idRemapped' && e.to === id)).toBe(true);
-    expect((await h.list()).map((p) => p.name)).toEqual(['after the delete']);
-    await d.clock.advance(3_600_000);
-    await d.client.flush();
-    const rows = await api<Project[]>('/projects');
-    expect(rows.map((p) => p.name)).toEqual(['after the delete']);
-    expect((await applied()).map((row) => row.op)).toEqual(['create', 'delete', 'create']);
-    expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[rows[0]!.id, 'after the delete']]);
   });
 
   it('survives a reload before the POST', async () => {
