@@ -559,6 +559,11 @@ export class LocalStore {
     items: readonly Rec[],
     options: {
       authoritative: boolean;
+      /**
+       * With `authoritative`: the ids this tab holds. One neither in the answer nor stored goes
+       * from its views too: its removal was stored by another tab that closed before telling.
+       */
+      shown?: readonly string[];
       deleted?: readonly string[];
       /**
        * Whether the stored copy of one of `deleted` is still gone by the caller's judgment, made on
@@ -633,7 +638,10 @@ export class LocalStore {
           changes.push({ r, id, view });
         }
       };
-      if (options.authoritative) for (const id of existing.keys()) if (!seen.has(id)) drop(id);
+      if (options.authoritative) {
+        for (const id of existing.keys()) if (!seen.has(id)) drop(id);
+        for (const id of options.shown ?? []) if (!seen.has(id) && !existing.has(id) && entriesOf(id).length === 0) changes.push({ r, id, view: null });
+      }
       const deletions = options.deleted ?? [];
       for (const id of deletions) {
         const record = existing.get(id);

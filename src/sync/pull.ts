@@ -119,13 +119,20 @@ function isCursorRejected(error: unknown, cursor: string | null): boolean {
  * `dropped.key` (a delta resource's cursor key) is deleted in the same transaction, so the next
  * pull starts the feed afresh; the items it delivers again are harmless.
  */
-async function pullList(host: PullHost, def: Def, at: number, dropped?: { key: string; cursor: string | null }): Promise<{ count: number; removed: number }> {
+async function pullList(
+  host: PullHost,
+  def: Def,
+  at: number,
+  mirror: ResourceMirror<object>,
+  dropped?: { key: string; cursor: string | null },
+): Promise<{ count: number; removed: number }> {
   const answer = await host.transport.list(def);
   if (!Array.isArray(answer)) throw shapeError(def, 'the list answer is not an array');
   const parsed = await parseAll(host, def, answer);
   const { items } = oneCopyEach(host, def, parsed.valid);
   const result = await host.store.applyPull(def, items, {
     authoritative: true,
+    shown: [...mirror.entities.keys()],
     keep: parsed.invalidIds,
     meta: { [syncedAtKey(def.name)]: at },
     ...(dropped === undefined ? {} : { cursor: { key: dropped.key, value: null } }),
@@ -156,7 +163,7 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
           answer = (await host.transport.delta(def, cursor)) as Rec | null;
         } catch (error) {
           if (!isCursorRejected(error, cursor)) throw error;
-          const listed = await pullList(host, def, at, { key: cursorKey(def.name), cursor });
+          const listed = await pullList(host, def, at, mirror, { key: cursorKey(def.name), cursor });
           count += listed.count;
           removed += listed.removed;
           break;
@@ -188,7 +195,7 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
         if (answer['hasMore'] !== true) break;
       }
     } else {
-      ({ count, removed } = await pullList(host, def, at));
+      ({ count, removed } = await pullList(host, def, at, mirror));
     }
     mirror.setFlags({ isFetching: false, error: null, lastSyncedAt: at });
     host.emit({ type: 'pulled', at, resource: def.name, count, removed });

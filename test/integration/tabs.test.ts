@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
 import {
   ConflictError,
+  defineResource,
   HttpError,
   PendingMutationsError,
   StorageError,
@@ -16,7 +17,7 @@ import {
   type SyncClientOptions,
   type SyncStatus,
 } from '../../src/index.js';
-import { device, outcomeOf, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { device, outcomeOf, todoSchema, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { ManualClock, seededRandom, settle } from '../helpers/manual-clock.js';
 import { BroadcastHub, CountingIDBFactory, FakeLocks } from '../helpers/tabs.js';
 import { openRaw, result } from '../helpers/raw-idb.js';
@@ -682,6 +683,27 @@ describe('every tab live', () => {
     await server.admin.edit({ resource: 'todos', id: inOther.value!.data[0]!.id, delete: true });
     await other.client.resource(todos).refresh();
     await until(() => inOther.value?.data.length === 2, 'the next change');
+  });
+
+  it("a tab that dies after a whole-list pull that removed an entity, before telling: the other's next whole-list pull removes it from its views too", async () => {
+    const wholeTodos = defineResource({ name: 'todos', schema: todoSchema });
+    const b = browser();
+    const [puller, other] = await roles(b.tab({ resources: [wholeTodos] }), b.tab({ resources: [wholeTodos] }));
+    const inOther = latest(other.client.resource(wholeTodos).query$());
+    await server.admin.seed('todos', 2);
+    await other.client.resource(wholeTodos).refresh();
+    await until(() => inOther.value?.data.length === 2, 'both shown in the other tab');
+    const gone = ids(inOther.value)[0]!;
+    await server.admin.edit({ resource: 'todos', id: gone, delete: true });
+    b.hub.drop = () => true; // nothing the puller says is heard: it dies right after its commit
+    await puller.client.resource(wholeTodos).refresh();
+    await puller.client.close();
+    b.hub.drop = () => false;
+    expect(ids(inOther.value)).toContain(gone);
+    // Stored nowhere now, so the answer's absence alone must take it out of the view.
+    await other.client.resource(wholeTodos).refresh();
+    await until(() => !ids(inOther.value).includes(gone), 'the removal in the other tab');
+    expect(ids(inOther.value)).toHaveLength(1);
   });
 
   it("a tab that heard another's pulls follows their cursor: its own pull asks only for what came after", async () => {
