@@ -154,6 +154,8 @@ class Client implements SyncClient, HandleHost {
   #draining = false;
   /** Resources the next re-read takes whole: every loaded one back from a suspension. */
   readonly #rereadWhole = new Set<string>();
+  /** Temporary ids (entityKey) whose queued changes another tab settled unheard of here, till re-read. */
+  readonly #settledTemporary = new Set<string>();
   /** Per delta resource, the cursor up to which this tab's views reflect the server's feed. */
   readonly #knownCursors = new Map<string, string | null>();
   /** Entities whose committed change the other tabs have not been told of yet, per resource. */
@@ -420,7 +422,9 @@ class Client implements SyncClient, HandleHost {
     await this.store.reloadOutbox().catch(() => undefined);
     const gone = before.filter((entry) => !this.store.outbox.get(entry.seq));
     for (const entry of gone) {
-      if (entry.op === 'create' && entry.id.startsWith(TEMP_ID_PREFIX) && this.currentId(entry.r, entry.id) === entry.id) this.#rereadWhole.add(entry.r);
+      if (!entry.id.startsWith(TEMP_ID_PREFIX)) continue;
+      this.#settledTemporary.add(entityKey(entry.r, entry.id));
+      if (entry.op === 'create' && this.currentId(entry.r, entry.id) === entry.id) this.#rereadWhole.add(entry.r);
     }
     return gone;
   }
@@ -452,9 +456,11 @@ class Client implements SyncClient, HandleHost {
     this.assertOpen('flush()');
     await this.store.open();
     if (!this.#statusSubject.value.leader) {
-      // Another tab sends: wait for what IndexedDB holds now, not only what this tab heard of.
-      await this.store.reloadOutbox().catch(() => undefined);
+      // Another tab sends: wait for what IndexedDB holds now, not only what this tab heard of;
+      // what left the queue unheard of (its tab closed before telling) is shown as stored now.
+      const gone = await this.#reloadOutbox();
       if (this.#closedError) return;
+      for (const entry of gone) this.reread(entry.r, entry.id);
       this.outboxChanged();
       if (!this.#statusSubject.value.leader) await this.#followerFlushes.wait();
     }
@@ -992,6 +998,8 @@ class Client implements SyncClient, HandleHost {
     if (outbox) for (const entry of await this.#reloadOutbox()) reread(entry.r, entry.id);
     const whole = new Set([...this.#rereadWhole].filter((r) => this.#hydrating.has(r)));
     this.#rereadWhole.clear();
+    const settledTemporary = new Set(this.#settledTemporary);
+    this.#settledTemporary.clear();
     for (const r of whole) {
       const def = this.defs.get(r);
       if (!ids.has(r)) ids.set(r, new Set());
@@ -1041,10 +1049,13 @@ class Client implements SyncClient, HandleHost {
           const same = deepEqual(mirror.entities.get(record.id) ?? null, record.view) && mirror.isPending(record.id) === this.store.outbox.isPending(r, record.id);
           if (!same) changes.push({ r, id: record.id, view: record.view });
         }
-        // Gone from an on-demand cache with no hint saying how: shown until the refetch on return says.
+        // Gone from an on-demand cache with no hint saying how: shown until the refetch on return
+        // says. Not a temporary id whose changes another tab settled unheard of: it is on no
+        // server, so it was renamed (or its create dropped), not evicted.
         const onDemand = this.defs.get(r)?.load === 'on-demand';
         for (const id of set) {
-          if (present.has(id) || (onDemand && !told.has(entityKey(r, id)))) continue;
+          const key = entityKey(r, id);
+          if (present.has(id) || (onDemand && !told.has(key) && !settledTemporary.has(key))) continue;
           changes.push({ r, id, view: missing(r, id) });
         }
         continue;

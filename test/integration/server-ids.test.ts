@@ -37,6 +37,13 @@ const manualDeltaProjects = defineResource({
   delta: true,
   conflicts: 'manual',
 });
+/** The same, loaded on demand. */
+const onDemandProjects = defineResource({
+  name: 'projects',
+  schema: z.object({ id: z.string(), name: z.string(), version: z.number().int() }),
+  ids: 'server',
+  load: 'on-demand',
+});
 /** The same, with a second field. */
 const notedProjects = defineResource({
   name: 'projects',
@@ -206,6 +213,36 @@ describe("ids: 'server'", () => {
     expect(project.id).not.toBe(id);
     await follower.client.flush();
     expect((await applied()).map((r) => r.op)).toEqual(['create']);
+  });
+
+  it("a follower's flush() after the leader renamed a temporary id without telling: the follower shows the entity under its new id only, on demand too", async () => {
+    const indexedDB = new IDBFactory();
+    const hub = new BroadcastHub();
+    const locks = new FakeLocks();
+    const clock = new ManualClock();
+    const tab = () => make(device(server.apiUrl, { resources: [onDemandProjects], namespace: 'untold-flush', locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
+    const leader = tab();
+    await until(() => leads(leader), 'a leader');
+    const follower = tab();
+    const shown: Array<QueryState<Project>> = [];
+    follower.client.resource(onDemandProjects).query$({ orderBy: 'name', limit: 10 }).subscribe((s) => shown.push(s));
+    leader.online.next(false);
+    await follower.client.resource(onDemandProjects).create({ name: 'Home' });
+    await until(() => shown.at(-1)?.data.length === 1, 'the create shown');
+    await until(async () => (await leader.client.resource(onDemandProjects).list()).length === 1, 'the create heard of by the leader');
+    // The leader's messages are lost: the follower never hears of the rename.
+    hub.drop = () => true;
+    leader.online.next(true);
+    await until(async () => (await applied()).length === 1, 'the create applied');
+    const id = (await applied())[0]!.entityId!;
+    await until(async () => (await leader.client.resource(onDemandProjects).list()).some((p) => p.id === id), 'the create renamed in the leader');
+    hub.drop = () => false;
+    expect(shown.at(-1)!.data.map((p) => p.id)).not.toContain(id);
+
+    await follower.client.flush();
+    await until(() => shown.at(-1)?.data.map((p) => p.id).join() === id, 'the entity shown under its new id only');
+    expect(shown.at(-1)!.pendingIds.size).toBe(0);
+    expect(leads(follower)).toBe(false);
   });
 
   it('a deletion pulled while a create may be at the server with its answer lost is named again by the next pull: the replayed answer does not bring the entity back', async () => {
