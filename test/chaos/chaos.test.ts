@@ -1,6 +1,6 @@
 /**
  * The short chaos suite in `npm test` (RELIABILITY.md G2): 25 walks, a fixed list of seeds plus one
- * random seed, printed, two harsher walks, two on-demand walks and four with server-named ids. The long suite is `npm run chaos -- --runs 200` (scripts/chaos.mjs).
+ * random seed, printed, two harsher walks, two on-demand walks and six with server-named ids. The long suite is `npm run chaos -- --runs 200` (scripts/chaos.mjs).
  * CHAOS_RUNS adds runs after the fixed seeds; CHAOS_SEED replaces the random one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,5 +75,14 @@ describe('chaos with server-named ids', () => {
   // Found an update made after a delete sent under the other id, queued before it, which the delete removed.
   it('harsher: 200 commands, up to 3 tabs a device, twice the faults, seed 60075', async () => {
     expectClean(60075, await runChaos(serverIdsBackend, { seed: 60075, commands: 200, tabs: 3, faultScale: 2 }));
+  }, 120_000);
+
+  // Found tabs left showing what a tab that died before telling had removed or renamed.
+  it('harsher, whole-list pulls, seed 110000', async () => {
+    expectClean(110000, await runChaos(serverIdsBackend, { seed: 110000, commands: 200, tabs: 3, faultScale: 2, fullPulls: true }));
+  }, 120_000);
+
+  it('harsher, on demand, seed 70036', async () => {
+    expectClean(70036, await runChaos(serverIdsBackend, { seed: 70036, commands: 200, tabs: 3, faultScale: 2, onDemand: true }));
   }, 120_000);
 });
