@@ -152,6 +152,7 @@ class Client implements SyncClient, HandleHost {
   /** Messages from other tabs, handled one at a time in arrival order. */
   readonly #inbox: TabMessage[] = [];
   #draining = false;
+  readonly #inboxWaiters: Array<() => void> = [];
   /** Resources the next re-read takes whole: every loaded one back from a suspension. */
   readonly #rereadWhole = new Set<string>();
   /** Temporary ids (entityKey) whose queued changes another tab settled unheard of here, till re-read. */
@@ -461,6 +462,7 @@ class Client implements SyncClient, HandleHost {
       const gone = await this.#reloadOutbox();
       if (this.#closedError) return;
       for (const entry of gone) this.reread(entry.r, entry.id);
+      if (gone.length) await this.#inboxHandled();
       this.outboxChanged();
       if (!this.#statusSubject.value.leader) await this.#followerFlushes.wait();
     }
@@ -942,6 +944,12 @@ class Client implements SyncClient, HandleHost {
     if (!this.#draining) void this.#drainInbox();
   }
 
+  /** Resolves once every message queued so far is handled (or the client closed). */
+  #inboxHandled(): Promise<void> {
+    if (!this.#draining && this.#inbox.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#inboxWaiters.push(resolve));
+  }
+
   async #drainInbox(): Promise<void> {
     this.#draining = true;
     try {
@@ -974,7 +982,8 @@ class Client implements SyncClient, HandleHost {
     } finally {
       this.#draining = false;
     }
-    if (this.#inbox.length > 0 && !this.#closedError) void this.#drainInbox();
+    if (this.#inbox.length > 0 && !this.#closedError) return this.#drainInbox();
+    for (const resolve of this.#inboxWaiters.splice(0)) resolve();
   }
 
   /** A follower's flush(): the leader sends what is queued at once, and says when nothing more can be sent. */

@@ -605,11 +605,16 @@ export class LocalStore {
       }
       const entriesOf = (id: string): readonly OutboxEntry[] => queued.get(id) ?? [];
       const seen = new Set<string>(options.keep ?? []);
+      // Answered, but the stored copy stands: newer than the answer, or the answer failed the schema.
+      const standing = [...(options.keep ?? [])];
       for (const item of items) {
         const id = String(item[def.key]);
         seen.add(id);
         const record = existing.get(id);
-        if (record?.base && isOlderVersion(item[def.version], record.base[def.version])) continue;
+        if (record?.base && isOlderVersion(item[def.version], record.base[def.version])) {
+          standing.push(id);
+          continue;
+        }
         const entries = entriesOf(id);
         if (entries.length === 0) {
           direct.put({ r, id, base: item, view: item });
@@ -640,7 +645,16 @@ export class LocalStore {
       };
       if (options.authoritative) {
         for (const id of existing.keys()) if (!seen.has(id)) drop(id);
-        for (const id of options.shown ?? []) if (!seen.has(id) && !existing.has(id) && entriesOf(id).length === 0) changes.push({ r, id, view: null });
+        if (options.shown) {
+          const shown = new Set(options.shown);
+          for (const id of shown) if (!seen.has(id) && !existing.has(id) && entriesOf(id).length === 0) changes.push({ r, id, view: null });
+          // And one stored that it does not hold, which the answer leaves as stored (renamed here
+          // from a temporary id by that tab, say): shown as stored.
+          for (const id of standing) {
+            const record = existing.get(id);
+            if (record && !shown.has(id)) changes.push({ r, id, view: record.view });
+          }
+        }
       }
       const deletions = options.deleted ?? [];
       for (const id of deletions) {
