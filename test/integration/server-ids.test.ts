@@ -134,6 +134,33 @@ const leads = (d: Device) => {
   return leader;
 };
 
+/**
+ * A leader and a follower of one profile: the follower creates a project under a temporary id,
+ * and the leader sends it and stores its new id with its messages lost (from then on too).
+ */
+async function renamedUnheard(namespace: string, resource: typeof projects | typeof onDemandProjects, followerOptions: { fetch?: typeof fetch } = {}) {
+  const indexedDB = new IDBFactory();
+  const hub = new BroadcastHub();
+  const locks = new FakeLocks();
+  const clock = new ManualClock();
+  const tab = (options = {}) => make(device(server.apiUrl, { resources: [resource], namespace, locks, BroadcastChannel: hub.Channel, ...options }, indexedDB, clock));
+  const leader = tab();
+  await until(() => leads(leader), 'a leader');
+  const follower = tab(followerOptions);
+  const shown: Array<QueryState<Project>> = [];
+  follower.client.resource(resource).query$({ orderBy: 'name', limit: 10 }).subscribe((s) => shown.push(s));
+  leader.online.next(false);
+  const project = await follower.client.resource(resource).create({ name: 'Home' });
+  await until(() => shown.at(-1)?.data.length === 1, 'the create shown');
+  await until(async () => (await leader.client.resource(resource).list()).length === 1, 'the create heard of by the leader');
+  hub.drop = () => true;
+  leader.online.next(true);
+  await until(async () => (await applied()).length === 1, 'the create applied');
+  const id = (await applied())[0]!.entityId!;
+  await until(async () => (await leader.client.resource(resource).list()).some((p) => p.id === id), 'the create renamed in the leader');
+  return { hub, leader, follower, shown, project, id };
+}
+
 describe("ids: 'server'", () => {
   it('creates offline under temporary ids, then re-keys everything once the server names them', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
@@ -188,22 +215,7 @@ describe("ids: 'server'", () => {
   });
 
   it('a leader that renames a temporary id and closes before telling: the tab that leads next shows the entity under its new id only', async () => {
-    const { hub, tab } = browserTabs('untold');
-    const leader = tab();
-    await until(() => leads(leader), 'a leader');
-    const follower = tab();
-    const shown: Array<QueryState<Project>> = [];
-    follower.client.resource(projects).query$().subscribe((s) => shown.push(s));
-    leader.online.next(false);
-    const project = await follower.client.resource(projects).create({ name: 'Home' });
-    await until(() => shown.at(-1)?.data.length === 1, 'the create shown');
-    await until(async () => (await leader.client.resource(projects).list()).length === 1, 'the create heard of by the leader');
-    // The leader's messages are lost from here on: it dies right after its commits.
-    hub.drop = () => true;
-    leader.online.next(true);
-    await until(async () => (await applied()).length === 1, 'the create applied');
-    const id = (await applied())[0]!.entityId!;
-    await until(async () => (await leader.client.resource(projects).list()).some((p) => p.id === id), 'the create renamed in the leader');
+    const { hub, leader, follower, shown, project, id } = await renamedUnheard('untold', projects);
     await leader.client.close();
     hub.drop = () => false;
 
@@ -216,26 +228,7 @@ describe("ids: 'server'", () => {
   });
 
   it("a follower's flush() after the leader renamed a temporary id without telling: the follower shows the entity under its new id only, on demand too", async () => {
-    const indexedDB = new IDBFactory();
-    const hub = new BroadcastHub();
-    const locks = new FakeLocks();
-    const clock = new ManualClock();
-    const tab = () => make(device(server.apiUrl, { resources: [onDemandProjects], namespace: 'untold-flush', locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
-    const leader = tab();
-    await until(() => leads(leader), 'a leader');
-    const follower = tab();
-    const shown: Array<QueryState<Project>> = [];
-    follower.client.resource(onDemandProjects).query$({ orderBy: 'name', limit: 10 }).subscribe((s) => shown.push(s));
-    leader.online.next(false);
-    await follower.client.resource(onDemandProjects).create({ name: 'Home' });
-    await until(() => shown.at(-1)?.data.length === 1, 'the create shown');
-    await until(async () => (await leader.client.resource(onDemandProjects).list()).length === 1, 'the create heard of by the leader');
-    // The leader's messages are lost: the follower never hears of the rename.
-    hub.drop = () => true;
-    leader.online.next(true);
-    await until(async () => (await applied()).length === 1, 'the create applied');
-    const id = (await applied())[0]!.entityId!;
-    await until(async () => (await leader.client.resource(onDemandProjects).list()).some((p) => p.id === id), 'the create renamed in the leader');
+    const { hub, follower, shown, id } = await renamedUnheard('untold-flush', onDemandProjects);
     hub.drop = () => false;
     expect(shown.at(-1)!.data.map((p) => p.id)).not.toContain(id);
 
@@ -246,10 +239,6 @@ describe("ids: 'server'", () => {
   });
 
   it('a whole-list answer older than what another tab stored since, after a rename this tab never heard of: the entity stays shown, under its new id', async () => {
-    const indexedDB = new IDBFactory();
-    const hub = new BroadcastHub();
-    const locks = new FakeLocks();
-    const clock = new ManualClock();
     // Holds the follower's list answer, once computed, until the leader has stored a newer version.
     let hold: Promise<void> | null = null;
     let release = () => {};
@@ -262,20 +251,7 @@ describe("ids: 'server'", () => {
       }
       return answer;
     };
-    const leader = make(device(server.apiUrl, { resources: [projects], namespace: 'older-answer', locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
-    await until(() => leads(leader), 'a leader');
-    const follower = make(device(server.apiUrl, { resources: [projects], namespace: 'older-answer', locks, BroadcastChannel: hub.Channel, fetch: heldFetch }, indexedDB, clock));
-    const shown: Array<QueryState<Project>> = [];
-    follower.client.resource(projects).query$().subscribe((s) => shown.push(s));
-    leader.online.next(false);
-    await follower.client.resource(projects).create({ name: 'Home' });
-    await until(() => shown.at(-1)?.data.length === 1, 'the create shown');
-    await until(async () => (await leader.client.resource(projects).list()).length === 1, 'the create heard of by the leader');
-    hub.drop = () => true;
-    leader.online.next(true);
-    await until(async () => (await applied()).length === 1, 'the create applied');
-    const id = (await applied())[0]!.entityId!;
-    await until(async () => (await leader.client.resource(projects).list()).some((p) => p.id === id), 'the create renamed in the leader');
+    const { leader, follower, shown, id } = await renamedUnheard('older-answer', projects, { fetch: heldFetch });
     hold = new Promise((resolve) => (release = resolve));
     const refreshing = follower.client.resource(projects).refresh();
     await until(() => computed, 'the list answer computed');
