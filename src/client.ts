@@ -153,6 +153,8 @@ class Client implements SyncClient, HandleHost {
   readonly #inbox: TabMessage[] = [];
   #draining = false;
   readonly #inboxWaiters: Array<() => void> = [];
+  /** When this tab's connection last heard its database deleted (by another tab's clear()). */
+  #deletionHeardAt = -Infinity;
   /** Resources the next re-read takes whole: every loaded one back from a suspension. */
   readonly #rereadWhole = new Set<string>();
   /** Temporary ids (entityKey) whose queued changes another tab settled unheard of here, till re-read. */
@@ -202,7 +204,10 @@ class Client implements SyncClient, HandleHost {
       namespace,
       {
         onLost: (error) => this.#storageLost(error),
-        onDeleted: () => this.#forgetLocalData('cleared'),
+        onDeleted: () => {
+          this.#deletionHeardAt = this.env.clock.now();
+          this.#forgetLocalData('cleared');
+        },
         onBlocked: () => this.#storageFault(new StorageError(`"harborsync:${namespace}" is blocked: another connection (an older tab) does not close it`)),
         onCorrupt: (r, id, detail) =>
           this.emit({ type: 'error', at: this.env.clock.now(), resource: r, error: new StorageError(detail, { resource: r, id }) }),
@@ -474,11 +479,12 @@ class Client implements SyncClient, HandleHost {
     await this.store.open();
     const pending = this.store.outbox.size;
     if (pending > 0 && !options.discardPending) throw new PendingMutationsError(pending);
+    const at = this.env.clock.now();
     await this.store.destroy();
     // Deleted on purpose: the next start of a fresh database is not an eviction.
     this.#marker.remove();
     this.#forgetLocalData('cleared');
-    this.#post({ t: 'cleared' });
+    this.#post({ t: 'cleared', at });
   }
 
   async close(): Promise<void> {
@@ -968,7 +974,8 @@ class Client implements SyncClient, HandleHost {
           // In arrival order: the hints before it are re-read when this tab's flush() resolves.
           this.#followerFlushes.answered(message.token);
         } else if (message.t === 'cleared') {
-          this.#forgetLocalData('cleared');
+          // Its connection heard the deletion first (versionchange): what it wrote since stays.
+          if (typeof message.at !== 'number' || this.#deletionHeardAt < message.at) this.#forgetLocalData('cleared');
           await this.store.reloadOutbox().catch(() => undefined);
           this.outboxChanged();
         } else {

@@ -53,8 +53,11 @@ export type TabMessage =
   /** The entry `seq` left the queue folded into the entry `into` (a conflict decision): its waits follow `into`. */
   | { t: 'folded'; seq: number; into: number }
   | { t: 'remapped'; r: string; from: string; to: string }
-  /** The namespace's database was deleted (clear()). */
-  | { t: 'cleared' }
+  /**
+   * The namespace's database was deleted (clear() started at `at`). A tab whose connection heard
+   * the deletion itself since then has forgotten its data already, and keeps what it wrote since.
+   */
+  | { t: 'cleared'; at?: number }
   /** flush() in a follower: the leader sends what is queued at once, then answers 'flushed'. */
   | { t: 'flush'; token: string }
   /** The leader's answer to 'flush' `token`: nothing more can be sent now. */

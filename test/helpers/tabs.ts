@@ -166,6 +166,9 @@ export class BroadcastHub {
   readonly posted: Array<{ name: string; data: unknown }> = [];
   /** Return true to lose a message (for every receiver). */
   drop: (data: unknown) => boolean = () => false;
+  /** Return true to hold a message back until release(): it arrives late, behind what follows. */
+  hold: (data: unknown) => boolean = () => false;
+  private readonly held: Delivery[] = [];
   readonly Channel: new (name: string) => BroadcastChannelLike;
 
   constructor() {
@@ -197,9 +200,22 @@ export class BroadcastHub {
     };
   }
 
+  /** Delivers the messages held back, in the order they were posted. */
+  release(): void {
+    for (const delivery of this.held.splice(0)) this.send(delivery);
+  }
+
   private deliver({ from, data }: Delivery): void {
     this.posted.push({ name: from.name, data });
     if (this.drop(data)) return;
+    if (this.hold(data)) {
+      this.held.push({ from, data });
+      return;
+    }
+    this.send({ from, data });
+  }
+
+  private send({ from, data }: Delivery): void {
     const receivers = [...this.instances].filter((c) => c !== from && c.name === from.name);
     setTimeout(() => {
       for (const receiver of receivers) {

@@ -606,6 +606,28 @@ describe('every tab live', () => {
     expect(await applied()).toEqual(['create x', 'create y', 'create z']);
   });
 
+  it("another tab's clear() is heard twice, by its database's deletion and by its message: a write made in between keeps its wait and its view", async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    const inLeader = latest(leader.client.resource(todos).query$());
+    await leader.client.resource(todos).create({ id: 'x', title: 'X', done: false }, { wait: 'server' });
+    await until(() => status(follower).pending === 0, 'x confirmed in the follower');
+    b.hub.hold = (data) => (data as { t?: string }).t === 'cleared';
+    await follower.client.clear();
+    await until(() => inLeader.value?.status === 'success' && ids(inLeader.value).length === 0, 'the leader emptied by the deletion');
+    leader.online.next(false);
+    const written = outcomeOf(leader.client.resource(todos).create({ id: 'y', title: 'Y', done: false }, { wait: 'server' }));
+    await until(() => ids(inLeader.value).includes('y') && leader.events.some((e) => e.type === 'enqueued' && e.id === 'y'), 'the write stored');
+    // Its wait is registered once the write's promise goes on, after the commit.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    b.hub.hold = () => false;
+    b.hub.release();
+    leader.online.next(true);
+    expect(await written).toMatchObject({ value: { id: 'y', title: 'Y' } });
+    expect(ids(inLeader.value)).toContain('y');
+    expect(await applied()).toEqual(['create x', 'create y']);
+  });
+
   it('conflicts$ and failed$ update in both tabs; deciding in the follower is sent by the leader', async () => {
     const b = browser();
     const [leader, follower] = await roles(b.tab({ conflicts: 'manual' }), b.tab({ conflicts: 'manual' }));
