@@ -152,6 +152,7 @@ class Client implements SyncClient, HandleHost {
   /** Messages from other tabs, handled one at a time in arrival order. */
   readonly #inbox: TabMessage[] = [];
   #draining = false;
+  /** #inboxHandled() calls waiting for the inbox to empty. */
   readonly #inboxWaiters: Array<() => void> = [];
   /** When this tab's connection last heard its database deleted (by another tab's clear()). */
   #deletionHeardAt = -Infinity;
@@ -407,13 +408,19 @@ class Client implements SyncClient, HandleHost {
     if (this.#closedError || this.#storageFailure) return;
     // A follower may have missed messages (the last leader may have died between a commit and
     // its message): replay what IndexedDB holds, not what this tab last heard, and show it.
-    void this.#reloadOutbox().then((gone) => {
+    void this.#catchUpOnOutbox().then(() => {
       if (this.#closedError || this.#storageFailure) return;
-      for (const entry of gone) this.reread(entry.r, entry.id);
       this.outboxChanged();
       this.#replayer.start();
       this.#replayer.wake();
     });
+  }
+
+  /** #reloadOutbox, then the entities of the entries gone re-read (queued in the inbox); true when some went. */
+  async #catchUpOnOutbox(): Promise<boolean> {
+    const gone = await this.#reloadOutbox();
+    for (const entry of gone) this.reread(entry.r, entry.id);
+    return gone.length > 0;
   }
 
   /**
@@ -464,10 +471,8 @@ class Client implements SyncClient, HandleHost {
     if (!this.#statusSubject.value.leader) {
       // Another tab sends: wait for what IndexedDB holds now, not only what this tab heard of;
       // what left the queue unheard of (its tab closed before telling) is shown as stored now.
-      const gone = await this.#reloadOutbox();
+      if (await this.#catchUpOnOutbox()) await this.#inboxHandled();
       if (this.#closedError) return;
-      for (const entry of gone) this.reread(entry.r, entry.id);
-      if (gone.length) await this.#inboxHandled();
       this.outboxChanged();
       if (!this.#statusSubject.value.leader) await this.#followerFlushes.wait();
     }

@@ -219,7 +219,7 @@ export function recreateAfterSentDelete(base: Rec | null, entries: readonly Outb
   const last = changedLast(entries);
   const sentDelete = lastSentDelete(entries);
   if (!last || last.op === 'delete' || sentDelete < 0) return [...entries];
-  const at = entries.findIndex((entry, i) => i > sentDelete && entry.op === 'update' && !entry.frozen && entry.state === 'queued');
+  const at = entries.findIndex((entry, i) => i > sentDelete && isMovable(entry));
   if (at < 0) return [...entries];
   const value = foldView(base, entries.filter((entry, i) => i <= at && entry.op !== 'delete'));
   if (value === null) return [...entries];

@@ -472,6 +472,9 @@ export class LocalStore {
       const placed = (twins?.kept ?? both).map((e) => (moved.has(e.seq) ? { ...e, seq: moved.get(e.seq)! } : e));
       const kept = twins ? recreateAfterSentDelete(base, placed, def.version) : both;
       const before = new Map(already.map((e) => [e.seq, e]));
+      // Those just added are stored already, unless recreateAfterSentDelete made one a create.
+      const added = new Set(moved.values());
+      for (const e of placed) if (added.has(e.seq)) before.set(e.seq, e);
       for (const e of kept) if (before.get(e.seq) !== e) await outbox.put(e);
       for (const e of dropped) await outbox.delete(e.seq);
       await entities.delete([r, from]);
@@ -563,7 +566,7 @@ export class LocalStore {
        * With `authoritative`: the ids this tab holds. One neither in the answer nor stored goes
        * from its views too: its removal was stored by another tab that closed before telling.
        */
-      shown?: readonly string[];
+      shown?: ReadonlySet<string>;
       deleted?: readonly string[];
       /**
        * Whether the stored copy of one of `deleted` is still gone by the caller's judgment, made on
@@ -645,8 +648,8 @@ export class LocalStore {
       };
       if (options.authoritative) {
         for (const id of existing.keys()) if (!seen.has(id)) drop(id);
-        if (options.shown) {
-          const shown = new Set(options.shown);
+        const { shown } = options;
+        if (shown) {
           for (const id of shown) if (!seen.has(id) && !existing.has(id) && entriesOf(id).length === 0) changes.push({ r, id, view: null });
           // And one stored that it does not hold, which the answer leaves as stored (renamed here
           // from a temporary id by that tab, say): shown as stored.

@@ -132,7 +132,7 @@ async function pullList(
   const { items } = oneCopyEach(host, def, parsed.valid);
   const result = await host.store.applyPull(def, items, {
     authoritative: true,
-    shown: [...mirror.entities.keys()],
+    shown: new Set(mirror.entities.keys()),
     keep: parsed.invalidIds,
     meta: { [syncedAtKey(def.name)]: at },
     ...(dropped === undefined ? {} : { cursor: { key: dropped.key, value: null } }),
