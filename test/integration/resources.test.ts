@@ -7,7 +7,7 @@
 import { Observable, BehaviorSubject } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSyncClient, type SyncClient, type SyncStatus } from '../../src/index.js';
-import { todos } from '../helpers/harness.js';
+import { todos, until } from '../helpers/harness.js';
 import { ManualClock, seededRandom, settle } from '../helpers/manual-clock.js';
 import { BroadcastHub, CountingIDBFactory, FakeLocks } from '../helpers/tabs.js';
 
@@ -125,8 +125,11 @@ describe('long-running', () => {
       client.status$.subscribe(),
     ];
     await h.list();
+    // The lock is granted in a task of its own; the baseline is the client leading.
+    await until(() => s.locks.held().length === 1, 'the client to lead');
     await settle();
     const baseline = counters(s);
+    expect(baseline).toMatchObject({ locksHeld: 1, locksWaiting: 0 });
     const timersBefore = nodeTimers();
     const heapBefore = process.memoryUsage().heapUsed;
     const peak = { ...baseline };
