@@ -215,7 +215,7 @@ class Client implements SyncClient, HandleHost {
         onOpened: ({ created, reopened }) => this.#opened(created, reopened),
         onReopenFailed: (error) => this.#storageFault(error),
       },
-      { setTimer: this.env.clock.setTimer, KeyRange: this.env.IDBKeyRange },
+      { setTimer: this.env.clock.setTimer, KeyRange: this.env.IDBKeyRange, requestTimeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs },
     );
     this.transport =
       options.transport ??

@@ -402,7 +402,7 @@ export class Replayer {
     const host = this.#host;
     const newId = answer && entry.op === 'create' ? normalizeId(answer[def.key]) : undefined;
     if (answer && newId !== undefined && newId !== entry.id) {
-      const remapped = await host.store.settleRemapped(def, entry, answer, newId, referrersOf(host.definitions(), def.name));
+      const remapped = await host.store.settleRemapped(def, entry, answer, newId, referrersOf(host.definitions(), def.name), host.env.clock.now());
       if (remapped) {
         host.remapped(def.name, entry.id, newId);
         // Told before the change's own hint: a change whose values another entry carries waits for that one.
@@ -442,7 +442,7 @@ export class Replayer {
       const batch = this.#answers;
       this.#answers = [];
       try {
-        const changes = await this.#host.store.settleMany(batch);
+        const changes = await this.#host.store.settleMany(batch, this.#host.env.clock.now());
         this.#host.applied(changes.filter((change): change is ViewChange => change !== null));
         // Entries another tab settled first: the hint is repeated, should that tab's be lost.
         if (changes.includes(null)) this.#host.announce();

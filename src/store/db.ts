@@ -16,6 +16,12 @@ export interface EntityRecord {
    * base: a conflict's `base` is what the user changed, not what was pulled since.
    */
   origin?: Record<string, unknown> | null;
+  /**
+   * When (the client's clock) `base` was stored as the answer to a queued change. A list
+   * requested before then may have been computed before the change landed: its silence about
+   * the entity does not remove it.
+   */
+  settledAt?: number;
 }
 
 export interface HarborSchema extends DBSchema {
@@ -197,7 +203,8 @@ export function isEntityRecord(value: unknown): value is EntityRecord {
     typeof v['id'] === 'string' &&
     isObjOrNull(v['base']) &&
     isObjOrNull(v['view']) &&
-    (v['origin'] === undefined || isObjOrNull(v['origin']))
+    (v['origin'] === undefined || isObjOrNull(v['origin'])) &&
+    (v['settledAt'] === undefined || typeof v['settledAt'] === 'number')
   );
 }
 

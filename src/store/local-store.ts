@@ -43,6 +43,8 @@ export interface StoreOptions {
   /** Bounds an open that never answers (OPEN_TIMEOUT_MS). */
   setTimer: Clock['setTimer'];
   KeyRange?: typeof IDBKeyRange | undefined;
+  /** How long a request may take: a list requested before a deletion may hold it until then. */
+  requestTimeoutMs: number;
 }
 
 /** Server versions are ordered when both are numbers; otherwise a different one counts as newer. */
@@ -85,6 +87,8 @@ export class LocalStore {
   readonly #callbacks: StoreCallbacks;
   readonly #setTimer: Clock['setTimer'];
   readonly #KeyRange: typeof IDBKeyRange | undefined;
+  /** How long the deletions answers made are remembered: as long as a list requested before one may take. */
+  readonly #rememberDeletionsMs: number;
 
   constructor(
     factory: IDBFactory | undefined,
@@ -96,6 +100,8 @@ export class LocalStore {
     this.#callbacks = callbacks;
     this.#setTimer = options.setTimer;
     this.#KeyRange = options.KeyRange;
+    // The request's deadline, and as long again for reading, checking and storing its answer.
+    this.#rememberDeletionsMs = 2 * options.requestTimeoutMs;
   }
 
   /** Opens the database and loads the outbox, once. */
@@ -410,9 +416,14 @@ export class LocalStore {
    * entry leaves the queue in the transaction that stores its answer as the new base, and the
    * entity's later entries are rebased on it. An item is null when another tab already settled it.
    */
-  async settleMany(items: ReadonlyArray<{ def: Def; entry: OutboxEntry; answer: Rec | null }>): Promise<Array<ViewChange | null>> {
+  async settleMany(items: ReadonlyArray<{ def: Def; entry: OutboxEntry; answer: Rec | null }>, at: number): Promise<Array<ViewChange | null>> {
     const what = items.length === 1 ? `storing the answer for ${items[0]!.entry.r}/${items[0]!.entry.id}` : `storing ${items.length} answers`;
-    const results = await this.#writeTx(what, (tx) => Promise.all(items.map((item) => settleIn(tx, item.def, item.entry, item.answer))));
+    const results = await this.#writeTx(what, async (tx) => {
+      const settled = await Promise.all(items.map((item) => settleIn(tx, item.def, item.entry, item.answer, at)));
+      const deleted = items.filter((_, i) => settled[i]?.deleted).map(({ def, entry }) => ({ r: def.name, id: entry.id }));
+      if (deleted.length > 0) await rememberDeletions(tx, deleted, at, this.#rememberDeletionsMs);
+      return settled;
+    });
     let settledElsewhere = false;
     const changes = results.map((result, i) => {
       const { def, entry } = items[i]!;
@@ -440,6 +451,7 @@ export class LocalStore {
     answer: Rec,
     to: string,
     referrers: readonly Referrer[],
+    at: number,
   ): Promise<{ changes: ViewChange[]; dropped: number[]; folded: Array<{ seq: number; into: number }> } | null> {
     const r = def.name;
     const from = entry.id;
@@ -479,7 +491,7 @@ export class LocalStore {
       for (const e of dropped) await outbox.delete(e.seq);
       await entities.delete([r, from]);
       const view = foldView(base, kept);
-      await entities.put({ r, id: to, base, view });
+      await entities.put(base === answer ? { r, id: to, base, view, settledAt: at } : { r, id: to, base, view });
       const changes: ViewChange[] = [
         { r, id: from, view: null },
         { r, id: to, view },
@@ -543,8 +555,8 @@ export class LocalStore {
       for (const entry of next.entries) await outbox.put(entry);
       const view = foldView(next.base, next.entries);
       if (next.base === null && next.entries.length === 0) await entities.delete([r, id]);
-      // Bookkeeping (freezing, retry counts, parking) keeps the origin; a new base replaces it.
-      else if (next.base === record.base && record.origin !== undefined) await entities.put({ r, id, base: next.base, view, origin: record.origin });
+      // Bookkeeping (freezing, retry counts, parking) keeps what the record says of its base; a new base replaces it.
+      else if (next.base === record.base) await entities.put({ r, id, base: next.base, view, ...aboutBase(record) });
       else await entities.put({ r, id, base: next.base, view });
       return { entries: next.entries, view };
     });
@@ -576,6 +588,14 @@ export class LocalStore {
       stillGone?: (id: string, stored: Rec) => boolean;
       /** Ids the answer named but that failed the schema: their cached copy stays. */
       keep?: readonly string[];
+      /**
+       * Whether a change answered at `at` (the client's clock) was answered after the request,
+       * so that the answer may have been computed before it landed. Such an entity is not
+       * brought back by the answer when that change deleted it, nor removed for the answer's
+       * silence (left out of a whole list, or judged gone by the caller through `stillGone`); a
+       * tombstone the server sent (`deleted` with no `stillGone`) still removes it.
+       */
+      answeredSinceRequest?: (at: number) => boolean;
       meta?: Record<string, unknown>;
       /**
        * A delta cursor to store with the answer, unless the answer deletes an entity with a
@@ -607,6 +627,13 @@ export class LocalStore {
         else queued.set(entry.id, [entry]);
       }
       const entriesOf = (id: string): readonly OutboxEntry[] => queued.get(id) ?? [];
+      const since = options.answeredSinceRequest ?? (() => false);
+      const answeredDeletions = options.answeredSinceRequest ? await deletionsOf(tx, r) : new Map<string, number>();
+      const settledSinceRequest = (record: EntityRecord | undefined) => record?.settledAt !== undefined && since(record.settledAt);
+      const deletedSinceRequest = (id: string) => {
+        const at = answeredDeletions.get(id);
+        return at !== undefined && since(at);
+      };
       const seen = new Set<string>(options.keep ?? []);
       // Answered, but the stored copy stands: newer than the answer, or the answer failed the schema.
       const standing = [...(options.keep ?? [])];
@@ -619,6 +646,7 @@ export class LocalStore {
           continue;
         }
         const entries = entriesOf(id);
+        if (!record && entries.length === 0 && deletedSinceRequest(id)) continue;
         if (entries.length === 0) {
           direct.put({ r, id, base: item, view: item });
           changes.push({ r, id, view: item });
@@ -642,12 +670,16 @@ export class LocalStore {
           // away at the entry's next rewrite) and the conflict's `base`.
           const record = existing.get(id);
           const view = record?.view ?? foldView(null, entries);
-          direct.put({ r, id, base: record?.base ?? null, view, ...(record?.origin !== undefined ? { origin: record.origin } : {}) });
+          direct.put({ r, id, base: record?.base ?? null, view, ...(record ? aboutBase(record) : {}) });
           changes.push({ r, id, view });
         }
       };
       if (options.authoritative) {
-        for (const id of existing.keys()) if (!seen.has(id)) drop(id);
+        for (const [id, record] of existing) {
+          if (seen.has(id)) continue;
+          if (settledSinceRequest(record)) standing.push(id);
+          else drop(id);
+        }
         const { shown } = options;
         if (shown) {
           for (const id of shown) if (!seen.has(id) && !existing.has(id) && entriesOf(id).length === 0) changes.push({ r, id, view: null });
@@ -662,7 +694,7 @@ export class LocalStore {
       const deletions = options.deleted ?? [];
       for (const id of deletions) {
         const record = existing.get(id);
-        if (record?.base && options.stillGone && !options.stillGone(id, record.base)) continue;
+        if (record?.base && options.stillGone && (settledSinceRequest(record) || !options.stillGone(id, record.base))) continue;
         if (record) drop(id);
         // Not stored here (evicted by another tab) yet perhaps shown: its views drop it too (listed
         // in `unstored`: the caller judged its own copy; another tab may show a newer one).
@@ -876,8 +908,45 @@ function issueWrite(
   };
 }
 
+/** The meta key of the entities of `r` deleted by answers to queued changes, with when: Map<id, at>. */
+const deletionsKey = (r: string) => `deletedAt:${r}`;
+
+async function deletionsOf(tx: WriteTx, r: string): Promise<Map<string, number>> {
+  const stored: unknown = await tx.objectStore('meta').get(deletionsKey(r));
+  return stored instanceof Map ? (stored as Map<string, number>) : new Map();
+}
+
+/**
+ * Entities answers deleted, remembered by resource (with when) for as long as a list requested
+ * before may take: such a list may still hold them, and must not bring them back. Older ones,
+ * and ones ahead of `at` (the clock stepped back), are forgotten on the way.
+ */
+async function rememberDeletions(tx: WriteTx, deleted: ReadonlyArray<{ r: string; id: string }>, at: number, keepMs: number): Promise<void> {
+  const meta = tx.objectStore('meta');
+  for (const r of new Set(deleted.map((d) => d.r))) {
+    const known = await deletionsOf(tx, r);
+    const kept = new Map([...known].filter(([, when]) => typeof when === 'number' && when >= at - keepMs && when <= at));
+    for (const d of deleted) if (d.r === r) kept.set(d.id, at);
+    await meta.put(kept, deletionsKey(r));
+  }
+}
+
+/** What a record says of its base (kept while the base stays): the state changes were made on, the change it answers. */
+function aboutBase(record: EntityRecord): Pick<EntityRecord, 'origin' | 'settledAt'> {
+  const about: Pick<EntityRecord, 'origin' | 'settledAt'> = {};
+  if (record.origin !== undefined) about.origin = record.origin;
+  if (record.settledAt !== undefined) about.settledAt = record.settledAt;
+  return about;
+}
+
 /** One answer inside settleMany's transaction; null when the entry is no longer stored. */
-async function settleIn(tx: WriteTx, def: Def, entry: OutboxEntry, answer: Rec | null): Promise<{ rest: OutboxEntry[]; view: Rec | null } | null> {
+async function settleIn(
+  tx: WriteTx,
+  def: Def,
+  entry: OutboxEntry,
+  answer: Rec | null,
+  at: number,
+): Promise<{ rest: OutboxEntry[]; view: Rec | null; deleted: boolean } | null> {
   const r = def.name;
   // Straight on the IDB stores, as a local write: a drain stores one answer after another.
   const entities = unwrap(tx.objectStore('entities'));
@@ -899,9 +968,10 @@ async function settleIn(tx: WriteTx, def: Def, entry: OutboxEntry, answer: Rec |
   const later = rest.map((e) => onServerState(e, base, def.version));
   for (const [i, e] of later.entries()) if (e !== rest[i]) outbox.put(e);
   const view = foldView(base, later);
-  if (base === null && later.length === 0) entities.delete([r, entry.id]);
-  else entities.put({ r, id: entry.id, base, view });
-  return { rest: later, view };
+  const deleted = base === null && later.length === 0;
+  if (deleted) entities.delete([r, entry.id]);
+  else entities.put(newer ? { r, id: entry.id, base, view } : { r, id: entry.id, base, view, settledAt: at });
+  return { rest: later, view, deleted };
 }
 
 function payloadOf(op: PendingOp): Rec | null {

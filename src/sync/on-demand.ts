@@ -4,7 +4,7 @@ import type { ResourceMirror } from '../store/mirror.js';
 import { compileQuery, queryKey } from '../store/query.js';
 import type { Query, ResourceDefinition, SyncEvent, Transport } from '../types.js';
 import { inScope, pickEvictions, pushDown, type PageScope } from './on-demand-scope.js';
-import { oneCopyEach } from './pull.js';
+import { oneCopyEach, sinceNow } from './pull.js';
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
@@ -144,6 +144,7 @@ export class OnDemandLoader {
     const from = { loaded: pages.loaded, cursor: pages.cursor, last: pages.last };
     mirror.setFlags({ isFetching: true });
     try {
+      const answeredSinceRequest = sinceNow(host);
       const answer = (await host.transport.query(def, pushDown(compiled as never, def.key, count, from.cursor))) as Rec | null;
       if (typeof answer !== 'object' || answer === null || !Array.isArray(answer['items'])) {
         throw new SchemaError([{ field: '', message: 'the query answer is not { items, cursor }' }], { resource: def.name });
@@ -174,7 +175,7 @@ export class OnDemandLoader {
       }
       // A copy of a removed entity is still gone if it is the version judged, or another one still in the scope.
       const stillGone = (id: string, copy: Rec) => Object.is(copy[def.version], judgedAt.get(id)) || inScope(copy as object, scope, scopeQuery);
-      const result = await host.store.applyPull(def, oneCopyEach(host, def, items).items, { authoritative: false, deleted: removed, stillGone });
+      const result = await host.store.applyPull(def, oneCopyEach(host, def, items).items, { authoritative: false, deleted: removed, stillGone, answeredSinceRequest });
       // A removal of what is not in storage (another tab evicted it) is this tab's judgment of the
       // copy its views hold: they drop it unless they have heard of another version since, out of
       // the scope; the other tabs are not told (they may show a newer version, out of the scope).

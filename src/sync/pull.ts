@@ -101,6 +101,17 @@ export function oneCopyEach(
   return answer;
 }
 
+/**
+ * Whether a time is after now (the request about to be made) and not after the moment asked.
+ * The same millisecond counts as before: which came first is unknown, and before is what holds
+ * without this rule. A clock that stepped back makes a time ahead of it not count, rather than
+ * count for ever.
+ */
+export function sinceNow(host: { now(): number }): (at: number) => boolean {
+  const requestedAt = host.now();
+  return (at) => at > requestedAt && at <= host.now();
+}
+
 function shapeError(def: Def, detail: string): SchemaError {
   return new SchemaError([{ field: '', message: detail }], { resource: def.name });
 }
@@ -126,6 +137,7 @@ async function pullList(
   mirror: ResourceMirror<object>,
   dropped?: { key: string; cursor: string | null },
 ): Promise<{ count: number; removed: number }> {
+  const answeredSinceRequest = sinceNow(host);
   const answer = await host.transport.list(def);
   if (!Array.isArray(answer)) throw shapeError(def, 'the list answer is not an array');
   const parsed = await parseAll(host, def, answer);
@@ -134,6 +146,7 @@ async function pullList(
     authoritative: true,
     shown: new Set(mirror.entities.keys()),
     keep: parsed.invalidIds,
+    answeredSinceRequest,
     meta: { [syncedAtKey(def.name)]: at },
     ...(dropped === undefined ? {} : { cursor: { key: dropped.key, value: null } }),
   });
@@ -159,6 +172,7 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
       let held = false;
       for (let page = 0; page < MAX_DELTA_PAGES; page++) {
         let answer: Rec | null;
+        const answeredSinceRequest = sinceNow(host);
         try {
           answer = (await host.transport.delta(def, cursor)) as Rec | null;
         } catch (error) {
@@ -183,6 +197,7 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
         const result = await host.store.applyPull(def, items, {
           authoritative: false,
           deleted,
+          answeredSinceRequest,
           meta: { [syncedAtKey(def.name)]: at },
           cursor: held ? undefined : { key: cursorKey(def.name), value: next },
         });

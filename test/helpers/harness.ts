@@ -151,6 +151,31 @@ export function heldAnswers(): { fetch: typeof fetch; hold(): void; release(): v
   };
 }
 
+/** A fetch holding its list answers (GET), once the server computed them, while told to: other requests go through. */
+export function heldListAnswers() {
+  let gate: Promise<void> | null = null;
+  let open = () => undefined as void;
+  let computed = 0;
+  const held: typeof fetch = async (input, init) => {
+    const request = input instanceof Request ? input : new Request(input, init);
+    const answer = await fetch(request);
+    if (request.method === 'GET' && gate) {
+      computed++;
+      await gate;
+    }
+    return answer;
+  };
+  return {
+    fetch: held,
+    computed: () => computed,
+    hold: () => void (gate = new Promise<void>((resolve) => (open = resolve))),
+    release: () => {
+      gate = null;
+      open();
+    },
+  };
+}
+
 /** `device`, with every device made kept in `open`, for the file's afterEach to close. */
 export function trackedDevices(): { open: Device[]; make: (...args: Parameters<typeof device>) => Device } {
   const open: Device[] = [];

@@ -297,6 +297,28 @@ describe("load: 'on-demand' over 100,000 rows", () => {
     await server.admin.edit({ resource: 'orders', id: s0.id, patch: { done: false } });
   });
 
+  it("a create confirmed while a page was being fetched stays in that page's query: the answer, computed before it landed, does not remove it", async () => {
+    const answers = heldRequests();
+    const d = make({ fetch: answers.fetch });
+    const q = watch(d, { where: { done: false }, orderBy: 'title', limit: 5 });
+    await until(() => q.last().data.length === 5 && !q.last().isFetching, 'the page');
+    answers.hold('filter[done]=false');
+    const refreshed = d.client.resource(orders).refresh();
+    await until(() => answers.answered('filter[done]=false'), 'the answer held');
+    d.clock.jump(1); // the change below is made after the request
+    // First in the page's order: inside the scope the answer speaks for, and missing from it.
+    await d.client.resource(orders).create({ id: 'early', title: 'A new order', done: false }, { wait: 'server' });
+    answers.release('filter[done]=false');
+    try {
+      await refreshed;
+      await until(() => !q.last().isFetching, 'the page fetched again');
+      expect(q.last().data[0]).toMatchObject({ id: 'early', title: 'A new order', version: 1 });
+      expect(await d.client.resource(orders).get('early')).toMatchObject({ id: 'early', version: 1 });
+    } finally {
+      await server.admin.edit({ resource: 'orders', id: 'early', delete: true });
+    }
+  });
+
   it('says it is not fetching once two pages fetched at once are done, one evicting while the other commits (each saw the other in flight and left the flag set)', async () => {
     const answers = heldRequests();
     const d = make({ resources: [ordersKeeping20], fetch: answers.fetch });
@@ -398,7 +420,7 @@ describe("load: 'on-demand' over 100,000 rows", () => {
 describe("a page's scope removal, in the store", () => {
   it('judges again a record stored since at another version than it was judged at: kept once out of the scope, removed still in it, whatever the versions are', async () => {
     const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onOpened: () => undefined, onReopenFailed: () => undefined };
-    const store = new LocalStore(new IDBFactory(), 'judged', callbacks, { setTimer: new ManualClock().setTimer });
+    const store = new LocalStore(new IDBFactory(), 'judged', callbacks, { setTimer: new ManualClock().setTimer, requestTimeoutMs: 30_000 });
     const schema = (version: z.ZodType) => z.object({ id: z.string(), title: z.string(), done: z.boolean(), version });
     const numbered = defineResource({ name: 'numbered', schema: schema(z.number()), load: 'on-demand' }) as unknown as ResourceDefinition<object>;
     const tagged = defineResource({ name: 'tagged', schema: schema(z.string()), load: 'on-demand' }) as unknown as ResourceDefinition<object>;

@@ -7,7 +7,7 @@ import { LocalStore } from '../../src/store/local-store.js';
 import { StorageError } from '../../src/errors.js';
 import { IDBFactory } from 'fake-indexeddb';
 import { ValidationError } from '../../src/errors.js';
-import { closeDevices, device, outcomeOf, until, type Device } from '../helpers/harness.js';
+import { closeDevices, device, heldListAnswers, outcomeOf, until, type Device } from '../helpers/harness.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 
@@ -260,6 +260,22 @@ describe("ids: 'server'", () => {
     release();
     await refreshing;
     expect(shown.at(-1)!.data.map((p) => [p.id, p.name])).toEqual([[id, 'Home, renamed']]);
+  });
+
+  it('a create renamed while a whole list computed before it landed was on its way: the answer does not remove it under its new id', async () => {
+    const lists = heldListAnswers();
+    const d = make(device(server.apiUrl, { resources: [projects], fetch: lists.fetch }));
+    const h = d.client.resource(projects);
+    await h.refresh();
+    lists.hold();
+    const pulling = h.refresh();
+    await until(() => lists.computed() === 1, 'the list answer computed');
+    d.clock.jump(1); // the change below is made after the request
+    const created = await h.create({ name: 'Home' }, { wait: 'server' });
+    expect(created.id).not.toMatch(/^tmp:/);
+    lists.release();
+    await pulling;
+    expect(await h.list()).toEqual([created]);
   });
 
   it('a deletion pulled while a create may be at the server with its answer lost is named again by the next pull: the replayed answer does not bring the entity back', async () => {

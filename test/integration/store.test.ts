@@ -2,9 +2,9 @@ import { IDBFactory } from 'fake-indexeddb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createTestBackend } from '../../server/index.mjs';
 import { DB_VERSION } from '../../src/store/db.js';
-import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
+import { committed, getAllRaw, openRaw, result } from '../helpers/raw-idb.js';
 import { HttpError, SchemaError, type QueryState } from '../../src/index.js';
-import { closeDevices, heldAnswers, notes, todos, trackedDevices, until, type Todo } from '../helpers/harness.js';
+import { closeDevices, heldAnswers, heldListAnswers, notes, todos, trackedDevices, until, type Todo } from '../helpers/harness.js';
 import { ManualClock, settle } from '../helpers/manual-clock.js';
 import { outboxEntry } from '../helpers/outbox-entry.js';
 import type { NewEntry, OutboxEntry } from '../../src/outbox/entry.js';
@@ -283,6 +283,80 @@ describe('reading and caching', () => {
   });
 });
 
+describe('a list answer computed before a change made here landed', () => {
+  /** A device holding n1 and n2, with its next list answer held once computed. */
+  async function pullHeld() {
+    await server.admin.edit({ resource: 'notes', create: { id: 'n1', text: 'a' } });
+    await server.admin.edit({ resource: 'notes', create: { id: 'n2', text: 'b' } });
+    const lists = heldListAnswers();
+    const d = make(server.apiUrl, { fetch: lists.fetch });
+    const h = d.client.resource(notes);
+    await h.refresh();
+    lists.hold();
+    const pulling = h.refresh();
+    await until(() => lists.computed() === 1, 'the list answer computed');
+    d.clock.jump(1); // the change below is made after the request
+    const ids = async () => (await h.list()).map((n) => n.id).sort();
+    return { d, h, ids, lists, pulled: async () => (lists.release(), await pulling) };
+  }
+
+  it('a create confirmed meanwhile stays: the answer does not know it yet; a later list without it removes it', async () => {
+    const { d, h, ids, pulled } = await pullHeld();
+    await h.create({ id: 'n3', text: 'c' }, { wait: 'server' });
+    await pulled();
+    expect(await ids()).toEqual(['n1', 'n2', 'n3']);
+    // Deleted on the server by someone else: the next whole list speaks for it.
+    await server.admin.edit({ resource: 'notes', id: 'n3', delete: true });
+    await d.clock.advance(1);
+    await h.refresh();
+    expect(await ids()).toEqual(['n1', 'n2']);
+  });
+
+  it('an update confirmed meanwhile keeps its newer version', async () => {
+    const { h, pulled } = await pullHeld();
+    await h.update('n2', { text: 'b2' }, { wait: 'server' });
+    await pulled();
+    expect(await h.get('n2')).toMatchObject({ text: 'b2', version: 2 });
+  });
+
+  it('a delete confirmed meanwhile stays deleted: the answer does not bring it back', async () => {
+    const { d, h, ids, pulled } = await pullHeld();
+    const shown = latest(h.query$());
+    await h.delete('n2', { wait: 'server' });
+    await pulled();
+    expect(await ids()).toEqual(['n1']);
+    expect(shown.value?.data.map((n) => n.id).sort()).toEqual(['n1']);
+    // Created again on the server later: the next list brings it.
+    await server.admin.edit({ resource: 'notes', create: { id: 'n2', text: 'again' } });
+    await d.clock.advance(1);
+    await h.refresh();
+    expect(await h.get('n2')).toMatchObject({ text: 'again' });
+  });
+
+  it('a create confirmed before the request goes when the answer leaves it out: it was deleted since', async () => {
+    await server.admin.edit({ resource: 'notes', create: { id: 'n1', text: 'a' } });
+    const d = make(server.apiUrl);
+    const h = d.client.resource(notes);
+    await h.create({ id: 'n3', text: 'c' }, { wait: 'server' });
+    await server.admin.edit({ resource: 'notes', id: 'n3', delete: true });
+    await d.clock.advance(1);
+    await h.refresh();
+    expect((await h.list()).map((n) => n.id)).toEqual(['n1']);
+  });
+
+  it('a clock that stepped back after a create was confirmed does not keep it for ever once deleted on the server', async () => {
+    await server.admin.edit({ resource: 'notes', create: { id: 'n1', text: 'a' } });
+    const d = make(server.apiUrl);
+    const h = d.client.resource(notes);
+    await h.create({ id: 'n3', text: 'c' }, { wait: 'server' });
+    await server.admin.edit({ resource: 'notes', id: 'n3', delete: true });
+    // Confirmed by a clock an hour ahead, set right since: every later request is "before" it.
+    d.clock.jump(-3_600_000);
+    await h.refresh();
+    expect((await h.list()).map((n) => n.id)).toEqual(['n1']);
+  });
+});
+
 describe('a database written by another release', () => {
   /** The namespace's database as version 1 laid it out (an `r` index on entities), with records. */
   async function versionOne(factory: IDBFactory, name: string, entities: unknown[], outbox: unknown[], version = 1): Promise<void> {
@@ -442,7 +516,7 @@ describe('storing server answers', () => {
   it('an answer another tab stored first comes back as null; the others as stored once the outbox is re-read, not as this transaction left them', async () => {
     const factory = new IDBFactory();
     const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onOpened: () => undefined, onReopenFailed: () => undefined };
-    const options = { setTimer: new ManualClock().setTimer };
+    const options = { setTimer: new ManualClock().setTimer, requestTimeoutMs: 30_000 };
     const here = new LocalStore(factory, 'answers', callbacks, options);
     const there = new LocalStore(factory, 'answers', callbacks, options);
     const def = todos as unknown as ResourceDefinition<object>;
@@ -458,7 +532,7 @@ describe('storing server answers', () => {
 
     // Another tab, sending too, stored a's answer first.
     await there.open();
-    await there.settleMany([{ def, entry: a!, answer: answer('a') }]);
+    await there.settleMany([{ def, entry: a!, answer: answer('a') }], 0);
     // While this tab re-reads the outbox, a later change of b commits in that tab.
     const update: PendingOp = { op: 'update', patch: { title: 'B2' } };
     const reload = here.reloadOutbox.bind(here);
@@ -469,9 +543,38 @@ describe('storing server answers', () => {
     const changes = await here.settleMany([
       { def, entry: a!, answer: answer('a') },
       { def, entry: b!, answer: answer('b') },
-    ]);
+    ], 0);
     expect(changes).toEqual([null, { r: 'todos', id: 'b', view: { id: 'b', title: 'B2', done: false, version: 1 } }]);
     here.close();
     there.close();
+  });
+
+  it('remembers the entities its answers deleted for twice the request timeout, forgetting older ones, and ones ahead of a clock that stepped back, as it goes', async () => {
+    const factory = new IDBFactory();
+    const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onOpened: () => undefined, onReopenFailed: () => undefined };
+    const store = new LocalStore(factory, 'deletions', callbacks, { setTimer: new ManualClock().setTimer, requestTimeoutMs: 1_000 });
+    const def = todos as unknown as ResourceDefinition<object>;
+    /** An entity written and its change answered at `at` with no entity: deleted. */
+    const deletedAt = async (id: string, at: number) => {
+      const op: PendingOp = { op: 'create', value: { id, title: id, done: false } };
+      const { seq: _seq, ...entry } = outboxEntry({ id, op: 'create', payload: op.value, key: `${id}-create` });
+      await store.write(def, id, op, () => entry, null);
+      const [frozen] = await store.freeze([store.outbox.entriesOf('todos', id)[0]!]);
+      await store.settleMany([{ def, entry: frozen!, answer: null }], at);
+    };
+    const remembered = async () => {
+      const raw = await openRaw(factory, 'harborsync:deletions');
+      const value = await result(raw.transaction('meta').objectStore('meta').get('deletedAt:todos'));
+      raw.close();
+      return Object.fromEntries(value as Map<string, number>);
+    };
+    await deletedAt('a', 0);
+    await deletedAt('b', 1_500);
+    expect(await remembered()).toEqual({ a: 0, b: 1_500 });
+    await deletedAt('c', 2_500);
+    expect(await remembered()).toEqual({ b: 1_500, c: 2_500 });
+    await deletedAt('d', 100);
+    expect(await remembered()).toEqual({ d: 100 });
+    store.close();
   });
 });

@@ -17,7 +17,7 @@ import {
   type SyncClientOptions,
   type SyncStatus,
 } from '../../src/index.js';
-import { device, outcomeOf, todoSchema, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { device, heldListAnswers, outcomeOf, todoSchema, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { ManualClock, seededRandom, settle } from '../helpers/manual-clock.js';
 import { BroadcastHub, CountingIDBFactory, FakeLocks } from '../helpers/tabs.js';
 import { openRaw, result } from '../helpers/raw-idb.js';
@@ -726,6 +726,30 @@ describe('every tab live', () => {
     await other.client.resource(wholeTodos).refresh();
     await until(() => !ids(inOther.value).includes(gone), 'the removal in the other tab');
     expect(ids(inOther.value)).toHaveLength(1);
+  });
+
+  it("a delete made in one tab and sent by the other while the first tab's whole list, computed before it landed, was on its way: the answer does not bring it back", async () => {
+    const wholeTodos = defineResource({ name: 'todos', schema: todoSchema });
+    const b = browser();
+    const lists = heldListAnswers();
+    const [leader, follower] = await roles(b.tab({ resources: [wholeTodos] }), b.tab({ resources: [wholeTodos], fetch: lists.fetch }));
+    const inLeader = latest(leader.client.resource(wholeTodos).query$());
+    await server.admin.seed('todos', 2);
+    const h = follower.client.resource(wholeTodos);
+    await h.refresh();
+    await until(() => inLeader.value?.data.length === 2, 'both shown in the leader');
+    const gone = (await h.list())[0]!.id;
+    lists.hold();
+    const pulling = h.refresh();
+    await until(() => lists.computed() === 1, 'the list answer computed');
+    b.clock.jump(1); // the change below is made after the request
+    await h.delete(gone, { wait: 'server' });
+    lists.release();
+    await pulling;
+    expect((await h.list()).map((t) => t.id)).not.toContain(gone);
+    await settle();
+    expect(ids(inLeader.value)).not.toContain(gone);
+    expect(ids(inLeader.value)).toHaveLength(1);
   });
 
   it("a tab that heard another's pulls follows their cursor: its own pull asks only for what came after", async () => {
