@@ -370,7 +370,11 @@ export class LocalStore {
       read.catch(() => undefined);
       const written = issueWrite(tx, def, id, op, fresh, assumed, []);
       const stored = await read;
-      if (isClean(stored, cached)) return written;
+      if (isClean(stored, cached)) {
+        // The tab's copy does not carry when its base was answered; the record keeps it.
+        if (stored?.settledAt !== undefined && written.record) unwrap(tx.objectStore('entities')).put({ ...written.record, settledAt: stored.settledAt });
+        return written;
+      }
       // Redone on what is stored: the entity's entries, less the one just added (the newest seq).
       const entries = await storedEntries(tx, r, id);
       unwrap(tx.objectStore('outbox')).delete(entries.pop()!.seq);
@@ -382,7 +386,7 @@ export class LocalStore {
       const shown = stored === undefined && hasServerVersion(cached, def) ? assumed : stored;
       return issueWrite(tx, def, id, op, fresh, shown, entries);
     });
-    const written = committed();
+    const written = committed.read();
     this.outbox.setEntity(r, id, written.entries);
     return { r, id, view: written.view, cancelled: written.cancelled };
   }
@@ -828,8 +832,14 @@ function hasServerVersion(copy: Rec | null | undefined, def: Def): copy is Rec {
   return copy !== null && copy !== undefined && copy[def.version] !== undefined && copy[def.version] !== null;
 }
 
-/** What a local write stored, read once its transaction committed; `cancelled`: the entry it took out unsent. */
-type Written = () => { entries: OutboxEntry[]; view: Rec | null; cancelled: number | null };
+/**
+ * What a local write stored: the entity's record as put (null: deleted, or put back as it was),
+ * and `read` once its transaction committed; `cancelled`: the entry it took out unsent.
+ */
+interface Written {
+  record: EntityRecord | null;
+  read: () => { entries: OutboxEntry[]; view: Rec | null; cancelled: number | null };
+}
 
 /** One request as a promise, through its handler properties (no listeners to add and remove). */
 function requested<T>(request: IDBRequest<T>): Promise<T> {
@@ -843,8 +853,8 @@ function requested<T>(request: IDBRequest<T>): Promise<T> {
  * Issues a local change's writes on top of `stored` and the entity's queued `entries` (which it
  * updates): the outbox entry coalesced or added, and the entity's new view. The requests go
  * straight to the IDB stores, with no promise or listener each: one that fails aborts the
- * transaction, which its caller reports. Returns what to read after the commit: the entries as
- * committed (a new entry's seq filled in) and the view. `fresh` builds a new entry; when the
+ * transaction, which its caller reports. Returns the record put, and what to read after the
+ * commit: the entries as committed (a new entry's seq filled in) and the view. `fresh` builds a new entry; when the
  * change coalesces, only its time is taken.
  */
 function issueWrite(
@@ -867,7 +877,7 @@ function issueWrite(
     // stale copy wrote); anything else is refused, nothing queued.
     if (op.op === 'delete' && stored) {
       entities.put(stored);
-      return () => ({ entries, view: null, cancelled: null });
+      return { record: null, read: () => ({ entries, view: null, cancelled: null }) };
     }
     throw new ValidationError([{ field: def.key, message: 'no entity with this id here (deleted, renamed or evicted since this tab last heard)' }], { resource: r, id });
   }
@@ -899,12 +909,16 @@ function issueWrite(
     entries.push(entry); // its seq is filled in after the commit; folding does not read it
   }
   const view = foldView(record.base, entries);
+  let written: EntityRecord | null = null;
   if (view === null && record.base === null && entries.length === 0) entities.delete([r, id]);
-  else entities.put({ ...record, view });
-  return () => {
-    if (added) entries[entries.length - 1] = { ...entries[entries.length - 1]!, seq: added.result as number };
-    if (place) entries[entries.length - 1] = { ...entries[entries.length - 1]!, lastSeq: place.result as number };
-    return { entries, view, cancelled };
+  else entities.put((written = { ...record, view }));
+  return {
+    record: written,
+    read: () => {
+      if (added) entries[entries.length - 1] = { ...entries[entries.length - 1]!, seq: added.result as number };
+      if (place) entries[entries.length - 1] = { ...entries[entries.length - 1]!, lastSeq: place.result as number };
+      return { entries, view, cancelled };
+    },
   };
 }
 
@@ -919,13 +933,14 @@ async function deletionsOf(tx: WriteTx, r: string): Promise<Map<string, number>>
 /**
  * Entities answers deleted, remembered by resource (with when) for as long as a list requested
  * before may take: such a list may still hold them, and must not bring them back. Older ones,
- * and ones ahead of `at` (the clock stepped back), are forgotten on the way.
+ * and ones far ahead of `at` (the clock stepped back), are forgotten on the way.
  */
 async function rememberDeletions(tx: WriteTx, deleted: ReadonlyArray<{ r: string; id: string }>, at: number, keepMs: number): Promise<void> {
   const meta = tx.objectStore('meta');
   for (const r of new Set(deleted.map((d) => d.r))) {
     const known = await deletionsOf(tx, r);
-    const kept = new Map([...known].filter(([, when]) => typeof when === 'number' && when >= at - keepMs && when <= at));
+    // Another tab may commit a time read a little after this one's first: "ahead" is by more than keepMs.
+    const kept = new Map([...known].filter(([, when]) => typeof when === 'number' && Math.abs(when - at) <= keepMs));
     for (const d of deleted) if (d.r === r) kept.set(d.id, at);
     await meta.put(kept, deletionsKey(r));
   }

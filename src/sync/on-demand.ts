@@ -4,7 +4,7 @@ import type { ResourceMirror } from '../store/mirror.js';
 import { compileQuery, queryKey } from '../store/query.js';
 import type { Query, ResourceDefinition, SyncEvent, Transport } from '../types.js';
 import { inScope, pickEvictions, pushDown, type PageScope } from './on-demand-scope.js';
-import { oneCopyEach, sinceNow } from './pull.js';
+import { oneCopyEach, afterThisRequest } from './pull.js';
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
@@ -144,7 +144,7 @@ export class OnDemandLoader {
     const from = { loaded: pages.loaded, cursor: pages.cursor, last: pages.last };
     mirror.setFlags({ isFetching: true });
     try {
-      const answeredSinceRequest = sinceNow(host);
+      const answeredSinceRequest = afterThisRequest(host);
       const answer = (await host.transport.query(def, pushDown(compiled as never, def.key, count, from.cursor))) as Rec | null;
       if (typeof answer !== 'object' || answer === null || !Array.isArray(answer['items'])) {
         throw new SchemaError([{ field: '', message: 'the query answer is not { items, cursor }' }], { resource: def.name });

@@ -102,12 +102,12 @@ export function oneCopyEach(
 }
 
 /**
- * Whether a time is after now (the request about to be made) and not after the moment asked.
- * The same millisecond counts as before: which came first is unknown, and before is what holds
- * without this rule. A clock that stepped back makes a time ahead of it not count, rather than
- * count for ever.
+ * Called as a request is made: tells whether a time is strictly after it and not after the clock
+ * when asked. The same millisecond counts as before (which came first is unknown, and before is
+ * what holds without the rule); a clock that stepped back makes a time ahead of it count for
+ * nothing rather than for ever.
  */
-export function sinceNow(host: { now(): number }): (at: number) => boolean {
+export function afterThisRequest(host: { now(): number }): (at: number) => boolean {
   const requestedAt = host.now();
   return (at) => at > requestedAt && at <= host.now();
 }
@@ -137,7 +137,8 @@ async function pullList(
   mirror: ResourceMirror<object>,
   dropped?: { key: string; cursor: string | null },
 ): Promise<{ count: number; removed: number }> {
-  const answeredSinceRequest = sinceNow(host);
+  // Not for a delta resource's feed started afresh: what it holds back, that feed may never name again.
+  const answeredSinceRequest = dropped === undefined ? afterThisRequest(host) : undefined;
   const answer = await host.transport.list(def);
   if (!Array.isArray(answer)) throw shapeError(def, 'the list answer is not an array');
   const parsed = await parseAll(host, def, answer);
@@ -146,7 +147,7 @@ async function pullList(
     authoritative: true,
     shown: new Set(mirror.entities.keys()),
     keep: parsed.invalidIds,
-    answeredSinceRequest,
+    ...(answeredSinceRequest && { answeredSinceRequest }),
     meta: { [syncedAtKey(def.name)]: at },
     ...(dropped === undefined ? {} : { cursor: { key: dropped.key, value: null } }),
   });
@@ -172,7 +173,6 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
       let held = false;
       for (let page = 0; page < MAX_DELTA_PAGES; page++) {
         let answer: Rec | null;
-        const answeredSinceRequest = sinceNow(host);
         try {
           answer = (await host.transport.delta(def, cursor)) as Rec | null;
         } catch (error) {
@@ -197,7 +197,6 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
         const result = await host.store.applyPull(def, items, {
           authoritative: false,
           deleted,
-          answeredSinceRequest,
           meta: { [syncedAtKey(def.name)]: at },
           cursor: held ? undefined : { key: cursorKey(def.name), value: next },
         });

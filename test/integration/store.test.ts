@@ -355,6 +355,72 @@ describe('a list answer computed before a change made here landed', () => {
     await h.refresh();
     expect((await h.list()).map((n) => n.id)).toEqual(['n1']);
   });
+
+  it('a local write on a confirmed entity, made without reading it first, keeps when its base was answered', async () => {
+    const { d, h, pulled } = await pullHeld();
+    await h.create({ id: 'n3', text: 'c' }, { wait: 'server' });
+    d.online.next(false);
+    await h.update('n3', { text: 'c2' });
+    const raw = await openRaw(d.indexedDB, 'harborsync:default');
+    const record = await result(raw.transaction('entities').objectStore('entities').get(['notes', 'n3']));
+    raw.close();
+    expect(record).toMatchObject({ view: { text: 'c2' }, settledAt: d.clock.now() });
+    await pulled();
+  });
+
+  describe('through the delta feed', () => {
+    /** A device following todos t1 and t2, its next delta request made (the time taken) but held before it leaves. */
+    async function requestHeld() {
+      await seedTodos(2);
+      let gate: Promise<void> | null = null;
+      let open = () => undefined as void;
+      let requested = 0;
+      const held: typeof fetch = async (input, init) => {
+        const request = input instanceof Request ? input : new Request(input, init);
+        if (request.method === 'GET' && gate) {
+          requested++;
+          await gate;
+        }
+        return fetch(request);
+      };
+      const d = make(server.apiUrl, { fetch: held });
+      const h = d.client.resource(todos);
+      await h.refresh();
+      gate = new Promise<void>((resolve) => (open = resolve));
+      const pulling = h.refresh();
+      await until(() => requested === 1, 'the delta requested');
+      d.clock.jump(1);
+      const since = () => d.calls.filter((c) => c.startsWith('GET /api/todos?since=')).map((c) => c.split('since=')[1]);
+      return { d, h, since, pulled: async () => ((gate = null), open(), await pulling) };
+    }
+
+    it('an entity deleted here after the request and created again elsewhere before the page was computed: the page brings it', async () => {
+      const { h, pulled } = await requestHeld();
+      await h.delete('t0', { wait: 'server' });
+      await server.admin.edit({ resource: 'todos', create: { id: 't0', title: 'again', done: false } });
+      await pulled();
+      expect(await h.get('t0')).toMatchObject({ title: 'again' });
+    });
+
+    it('a delete confirmed after the request, the page computed before it landed: the next pull, from the cursor that page stored, names the deletion', async () => {
+      const lists = heldListAnswers();
+      await seedTodos(2);
+      const d = make(server.apiUrl, { fetch: lists.fetch });
+      const h = d.client.resource(todos);
+      await h.refresh();
+      // Changed here: the feed names t0 again, at the version the delete below is made on.
+      await h.update('t0', { title: 'changed' }, { wait: 'server' });
+      lists.hold();
+      const pulling = h.refresh();
+      await until(() => lists.computed() === 1, 'the page computed');
+      d.clock.jump(1);
+      await h.delete('t0', { wait: 'server' });
+      lists.release();
+      await pulling;
+      await h.refresh();
+      expect((await h.list()).map((t) => t.id)).toEqual(['t1']);
+    });
+  });
 });
 
 describe('a database written by another release', () => {
@@ -549,7 +615,7 @@ describe('storing server answers', () => {
     there.close();
   });
 
-  it('remembers the entities its answers deleted for twice the request timeout, forgetting older ones, and ones ahead of a clock that stepped back, as it goes', async () => {
+  it('remembers the entities its answers deleted for twice the request timeout, forgetting older ones, and ones far ahead of a clock that stepped back, as it goes', async () => {
     const factory = new IDBFactory();
     const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onOpened: () => undefined, onReopenFailed: () => undefined };
     const store = new LocalStore(factory, 'deletions', callbacks, { setTimer: new ManualClock().setTimer, requestTimeoutMs: 1_000 });
@@ -573,8 +639,9 @@ describe('storing server answers', () => {
     expect(await remembered()).toEqual({ a: 0, b: 1_500 });
     await deletedAt('c', 2_500);
     expect(await remembered()).toEqual({ b: 1_500, c: 2_500 });
+    // Read a little before another tab's time, committed after it: that one stays; one far ahead (the clock stepped back) goes.
     await deletedAt('d', 100);
-    expect(await remembered()).toEqual({ d: 100 });
+    expect(await remembered()).toEqual({ b: 1_500, d: 100 });
     store.close();
   });
 });
