@@ -424,7 +424,7 @@ export class LocalStore {
     const what = items.length === 1 ? `storing the answer for ${items[0]!.entry.r}/${items[0]!.entry.id}` : `storing ${items.length} answers`;
     const results = await this.#writeTx(what, async (tx) => {
       const settled = await Promise.all(items.map((item) => settleIn(tx, item.def, item.entry, item.answer, at)));
-      const deleted = items.filter((_, i) => settled[i]?.deleted).map(({ def, entry }) => ({ r: def.name, id: entry.id }));
+      const deleted = items.filter((_, i) => settled[i]?.deleted).map(({ def, entry }) => ({ r: def.name, id: entry.id, version: entry.baseVersion }));
       if (deleted.length > 0) await rememberDeletions(tx, deleted, at, this.#rememberDeletionsMs);
       return settled;
     });
@@ -595,9 +595,10 @@ export class LocalStore {
       /**
        * Whether a change answered at `at` (the client's clock) was answered after the request,
        * so that the answer may have been computed before it landed. Such an entity is not
-       * brought back by the answer when that change deleted it, nor removed for the answer's
-       * silence (left out of a whole list, or judged gone by the caller through `stillGone`); a
-       * tombstone the server sent (`deleted` with no `stillGone`) still removes it.
+       * brought back by the answer when that change deleted it (unless the answer holds a newer
+       * version: created again since), nor removed for the answer's silence (left out of a whole
+       * list, or judged gone by the caller through `stillGone`); a tombstone the server sent
+       * (`deleted` with no `stillGone`) still removes it.
        */
       answeredSinceRequest?: (at: number) => boolean;
       meta?: Record<string, unknown>;
@@ -632,11 +633,12 @@ export class LocalStore {
       }
       const entriesOf = (id: string): readonly OutboxEntry[] => queued.get(id) ?? [];
       const since = options.answeredSinceRequest ?? (() => false);
-      const answeredDeletions = options.answeredSinceRequest ? await deletionsOf(tx, r) : new Map<string, number>();
+      const answeredDeletions = options.answeredSinceRequest ? await deletionsOf(tx, r) : new Map<string, AnsweredDeletion>();
       const settledSinceRequest = (record: EntityRecord | undefined) => record?.settledAt !== undefined && since(record.settledAt);
-      const deletedSinceRequest = (id: string) => {
-        const at = answeredDeletions.get(id);
-        return at !== undefined && since(at);
+      // Deleted here by an answer since the request, and the item the entity as it was before.
+      const deletedSinceRequest = (id: string, item: Rec) => {
+        const deletion = answeredDeletions.get(id);
+        return deletion !== undefined && since(deletion.at) && isBeforeDeletion(item[def.version], deletion.version);
       };
       const seen = new Set<string>(options.keep ?? []);
       // Answered, but the stored copy stands: newer than the answer, or the answer failed the schema.
@@ -650,7 +652,7 @@ export class LocalStore {
           continue;
         }
         const entries = entriesOf(id);
-        if (!record && entries.length === 0 && deletedSinceRequest(id)) continue;
+        if (!record && entries.length === 0 && deletedSinceRequest(id, item)) continue;
         if (entries.length === 0) {
           direct.put({ r, id, base: item, view: item });
           changes.push({ r, id, view: item });
@@ -854,8 +856,8 @@ function requested<T>(request: IDBRequest<T>): Promise<T> {
  * updates): the outbox entry coalesced or added, and the entity's new view. The requests go
  * straight to the IDB stores, with no promise or listener each: one that fails aborts the
  * transaction, which its caller reports. Returns the record put, and what to read after the
- * commit: the entries as committed (a new entry's seq filled in) and the view. `fresh` builds a new entry; when the
- * change coalesces, only its time is taken.
+ * commit: the entries as committed (a new entry's seq filled in) and the view. `fresh` builds a
+ * new entry; when the change coalesces, only its time is taken.
  */
 function issueWrite(
   tx: WriteTx,
@@ -922,28 +924,50 @@ function issueWrite(
   };
 }
 
-/** The meta key of the entities of `r` deleted by answers to queued changes, with when: Map<id, at>. */
+/** An entity an answer deleted: when (the client's clock), and the version the delete was made on. */
+interface AnsweredDeletion {
+  at: number;
+  version: unknown;
+}
+
+/** The meta key of the entities of `r` deleted by answers to queued changes: Map<id, AnsweredDeletion>. */
 const deletionsKey = (r: string) => `deletedAt:${r}`;
 
-async function deletionsOf(tx: WriteTx, r: string): Promise<Map<string, number>> {
+async function deletionsOf(tx: WriteTx, r: string): Promise<Map<string, AnsweredDeletion>> {
   const stored: unknown = await tx.objectStore('meta').get(deletionsKey(r));
-  return stored instanceof Map ? (stored as Map<string, number>) : new Map();
+  const deletions = new Map<string, AnsweredDeletion>();
+  if (!(stored instanceof Map)) return deletions;
+  // Checked as read: a corrupted row costs the guard, never the pull.
+  for (const [id, value] of stored as Map<unknown, unknown>) {
+    if (typeof id === 'string' && typeof value === 'object' && value !== null && typeof (value as AnsweredDeletion).at === 'number') {
+      deletions.set(id, { at: (value as AnsweredDeletion).at, version: (value as AnsweredDeletion).version });
+    }
+  }
+  return deletions;
 }
 
 /**
- * Entities answers deleted, remembered by resource (with when) for as long as a list requested
- * before may take: such a list may still hold them, and must not bring them back. Older ones,
- * and ones far ahead of `at` (the clock stepped back), are forgotten on the way.
+ * Entities answers deleted, remembered by resource for as long as a list requested before may
+ * take: such a list may still hold them, and must not bring them back. Older ones, and ones far
+ * ahead of `at` (the clock stepped back), are forgotten on the way.
  */
-async function rememberDeletions(tx: WriteTx, deleted: ReadonlyArray<{ r: string; id: string }>, at: number, keepMs: number): Promise<void> {
+async function rememberDeletions(tx: WriteTx, deleted: ReadonlyArray<{ r: string; id: string; version: unknown }>, at: number, keepMs: number): Promise<void> {
   const meta = tx.objectStore('meta');
   for (const r of new Set(deleted.map((d) => d.r))) {
     const known = await deletionsOf(tx, r);
     // Another tab may commit a time read a little after this one's first: "ahead" is by more than keepMs.
-    const kept = new Map([...known].filter(([, when]) => typeof when === 'number' && Math.abs(when - at) <= keepMs));
-    for (const d of deleted) if (d.r === r) kept.set(d.id, at);
+    const kept = new Map([...known].filter(([, d]) => Math.abs(d.at - at) <= keepMs));
+    for (const d of deleted) if (d.r === r) kept.set(d.id, { at, version: d.version });
     await meta.put(kept, deletionsKey(r));
   }
+}
+
+/**
+ * A copy an answer holds of an entity deleted at `version`: the entity before the deletion (its
+ * version no newer), or created again since (newer, or another version where they do not compare).
+ */
+function isBeforeDeletion(copy: unknown, version: unknown): boolean {
+  return typeof copy === 'number' && typeof version === 'number' ? copy <= version : Object.is(copy, version);
 }
 
 /** What a record says of its base (kept while the base stays): the state changes were made on, the change it answers. */

@@ -173,6 +173,7 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
       let held = false;
       for (let page = 0; page < MAX_DELTA_PAGES; page++) {
         let answer: Rec | null;
+        const answeredSinceRequest = afterThisRequest(host);
         try {
           answer = (await host.transport.delta(def, cursor)) as Rec | null;
         } catch (error) {
@@ -197,6 +198,7 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
         const result = await host.store.applyPull(def, items, {
           authoritative: false,
           deleted,
+          answeredSinceRequest,
           meta: { [syncedAtKey(def.name)]: at },
           cursor: held ? undefined : { key: cursorKey(def.name), value: next },
         });
