@@ -597,8 +597,8 @@ export class LocalStore {
        * so that the answer may have been computed before it landed. Such an entity is not
        * brought back by the answer when that change deleted it (unless the answer holds a newer
        * version: created again since), nor removed for the answer's silence (left out of a whole
-       * list, or judged gone by the caller through `stillGone`); a tombstone the server sent
-       * (`deleted` with no `stillGone`) still removes it.
+       * list that does not restart a delta feed, or judged gone by the caller through
+       * `stillGone`); a tombstone the server sent (`deleted` with no `stillGone`) still removes it.
        */
       answeredSinceRequest?: (at: number) => boolean;
       meta?: Record<string, unknown>;
@@ -634,7 +634,10 @@ export class LocalStore {
       const entriesOf = (id: string): readonly OutboxEntry[] => queued.get(id) ?? [];
       const since = options.answeredSinceRequest ?? (() => false);
       const answeredDeletions = options.answeredSinceRequest ? await deletionsOf(tx, r) : new Map<string, AnsweredDeletion>();
-      const settledSinceRequest = (record: EntityRecord | undefined) => record?.settledAt !== undefined && since(record.settledAt);
+      // A whole list restarting a delta feed (its cursor dropped) keeps nothing it leaves out: the
+      // fresh feed names every live entity again, but perhaps no deletion.
+      const keepsLeftOut = options.cursor?.value !== null;
+      const settledSinceRequest = (record: EntityRecord | undefined) => keepsLeftOut && record?.settledAt !== undefined && since(record.settledAt);
       // Deleted here by an answer since the request, and the item the entity as it was before.
       const deletedSinceRequest = (id: string, item: Rec) => {
         const deletion = answeredDeletions.get(id);
@@ -651,16 +654,22 @@ export class LocalStore {
           standing.push(id);
           continue;
         }
+        // Gone at the server for this client (created again here, perhaps, and not sent yet).
+        if ((!record || record.base === null) && deletedSinceRequest(id, item)) {
+          if (record) standing.push(id);
+          continue;
+        }
         const entries = entriesOf(id);
-        if (!record && entries.length === 0 && deletedSinceRequest(id, item)) continue;
+        // The same version again: when it was answered here still holds.
+        const answered = record?.settledAt !== undefined && Object.is(item[def.version], record.base?.[def.version]) ? { settledAt: record.settledAt } : {};
         if (entries.length === 0) {
-          direct.put({ r, id, base: item, view: item });
+          direct.put({ r, id, base: item, view: item, ...answered });
           changes.push({ r, id, view: item });
           continue;
         }
         const view = foldView(item, entries);
         const origin = record ? (record.origin !== undefined ? record.origin : record.base) : null;
-        direct.put({ r, id, base: item, view, origin });
+        direct.put({ r, id, base: item, view, origin, ...answered });
         changes.push({ r, id, view });
       }
       const drop = (id: string) => {
@@ -1007,10 +1016,11 @@ async function settleIn(
   const later = rest.map((e) => onServerState(e, base, def.version));
   for (const [i, e] of later.entries()) if (e !== rest[i]) outbox.put(e);
   const view = foldView(base, later);
-  const deleted = base === null && later.length === 0;
-  if (deleted) entities.delete([r, entry.id]);
-  else entities.put(newer ? { r, id: entry.id, base, view } : { r, id: entry.id, base, view, settledAt: at });
-  return { rest: later, view, deleted };
+  if (base === null && later.length === 0) entities.delete([r, entry.id]);
+  // A newer state a pull stored stays with what its record says of it.
+  else entities.put(newer ? { r, id: entry.id, base, view, ...(stored.settledAt !== undefined && { settledAt: stored.settledAt }) } : { r, id: entry.id, base, view, settledAt: at });
+  // Deleted at the server, even with a change queued after it (a create of the same id).
+  return { rest: later, view, deleted: base === null };
 }
 
 function payloadOf(op: PendingOp): Rec | null {

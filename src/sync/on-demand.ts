@@ -4,7 +4,7 @@ import type { ResourceMirror } from '../store/mirror.js';
 import { compileQuery, queryKey } from '../store/query.js';
 import type { Query, ResourceDefinition, SyncEvent, Transport } from '../types.js';
 import { inScope, pickEvictions, pushDown, type PageScope } from './on-demand-scope.js';
-import { oneCopyEach, afterThisRequest } from './pull.js';
+import { afterThisRequest, oneCopyEach } from './pull.js';
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;

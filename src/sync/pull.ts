@@ -137,8 +137,7 @@ async function pullList(
   mirror: ResourceMirror<object>,
   dropped?: { key: string; cursor: string | null },
 ): Promise<{ count: number; removed: number }> {
-  // Not for a delta resource's feed started afresh: what it holds back, that feed may never name again.
-  const answeredSinceRequest = dropped === undefined ? afterThisRequest(host) : undefined;
+  const answeredSinceRequest = afterThisRequest(host);
   const answer = await host.transport.list(def);
   if (!Array.isArray(answer)) throw shapeError(def, 'the list answer is not an array');
   const parsed = await parseAll(host, def, answer);
@@ -147,7 +146,7 @@ async function pullList(
     authoritative: true,
     shown: new Set(mirror.entities.keys()),
     keep: parsed.invalidIds,
-    ...(answeredSinceRequest && { answeredSinceRequest }),
+    answeredSinceRequest,
     meta: { [syncedAtKey(def.name)]: at },
     ...(dropped === undefined ? {} : { cursor: { key: dropped.key, value: null } }),
   });

@@ -131,35 +131,17 @@ export function referenceServer(options?: Parameters<ReturnType<typeof createTes
 
 /**
  * A fetch whose answers, while held, wait once the server has computed them: a request in flight
- * is answered before a change the test makes next, and arrives after it.
+ * is answered before a change the test makes next, and arrives after it. `which` picks the
+ * requests held (all by default); `computed()` counts the answers held so far.
  */
-export function heldAnswers(): { fetch: typeof fetch; hold(): void; release(): void } {
-  let gate: Promise<void> | null = null;
-  let open = () => undefined as void;
-  const held = (async (input: RequestInfo | URL, init?: RequestInit) => {
-    const answer = await fetch(input, init);
-    if (gate) await gate;
-    return answer;
-  }) as typeof fetch;
-  return {
-    fetch: held,
-    hold: () => void (gate = new Promise<void>((resolve) => (open = resolve))),
-    release: () => {
-      gate = null;
-      open();
-    },
-  };
-}
-
-/** A fetch holding its list answers (GET), once the server computed them, while told to: other requests go through. */
-export function heldListAnswers() {
+export function heldAnswers(which: (request: Request) => boolean = () => true) {
   let gate: Promise<void> | null = null;
   let open = () => undefined as void;
   let computed = 0;
   const held: typeof fetch = async (input, init) => {
     const request = input instanceof Request ? input : new Request(input, init);
     const answer = await fetch(request);
-    if (request.method === 'GET' && gate) {
+    if (gate && which(request)) {
       computed++;
       await gate;
     }
@@ -175,6 +157,9 @@ export function heldListAnswers() {
     },
   };
 }
+
+/** `heldAnswers` for the reads only (lists, delta and on-demand pages): writes go through. */
+export const heldListAnswers = () => heldAnswers((request) => request.method === 'GET');
 
 /** `device`, with every device made kept in `open`, for the file's afterEach to close. */
 export function trackedDevices(): { open: Device[]; make: (...args: Parameters<typeof device>) => Device } {

@@ -402,6 +402,26 @@ describe('a list answer computed before a change made here landed', () => {
       expect(await h.get('t0')).toMatchObject({ title: 'again' });
     });
 
+    it('a delete confirmed after the whole list that replaced a rejected cursor was requested: that list does not bring the entity back', async () => {
+      await seedTodos(3);
+      // Holds the whole list only (no query string): the delta request before it goes through.
+      const lists = heldAnswers((request) => request.method === 'GET' && new URL(request.url).search === '');
+      const d = make(server.apiUrl, { fetch: lists.fetch });
+      const h = d.client.resource(todos);
+      await h.refresh();
+      await h.refresh();
+      await backend.reset(); // the stored cursor is beyond every change now: 410
+      await seedTodos(2);
+      lists.hold();
+      const pulling = h.refresh();
+      await until(() => lists.computed() === 1, 'the whole list computed');
+      d.clock.jump(1);
+      await h.delete('t0', { wait: 'server' });
+      lists.release();
+      await pulling;
+      expect((await h.list()).map((t) => t.id)).toEqual(['t1']);
+    });
+
     it('a delete confirmed after the request, the page computed before it landed: the page does not bring the entity back, and the next pull reads the deletion from the cursor it stored', async () => {
       const lists = heldListAnswers();
       await seedTodos(2);
@@ -614,6 +634,31 @@ describe('storing server answers', () => {
     expect(changes).toEqual([null, { r: 'todos', id: 'b', view: { id: 'b', title: 'B2', done: false, version: 1 } }]);
     here.close();
     there.close();
+  });
+
+  it('a delete answered while a create of the same id waits behind it: a list requested before does not make the old entity the base the create stands on', async () => {
+    const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onOpened: () => undefined, onReopenFailed: () => undefined };
+    const store = new LocalStore(new IDBFactory(), 'recreated', callbacks, { setTimer: new ManualClock().setTimer, requestTimeoutMs: 30_000 });
+    const def = todos as unknown as ResourceDefinition<object>;
+    const fresh = (op: PendingOp) => (): NewEntry => {
+      const { seq: _seq, ...entry } = outboxEntry({ id: 'x', op: op.op, payload: op.op === 'create' ? op.value : null, key: `x-${op.op}`, baseVersion: 1 });
+      return entry;
+    };
+    const old = { id: 'x', title: 'X', done: false, version: 1 };
+    await store.applyPull(def, [old], { authoritative: false });
+    const del: PendingOp = { op: 'delete' };
+    await store.write(def, 'x', del, fresh(del));
+    const [sent] = await store.freeze([store.outbox.entriesOf('todos', 'x')[0]!]);
+    const again: PendingOp = { op: 'create', value: { id: 'x', title: 'again', done: false } };
+    await store.write(def, 'x', again, fresh(again));
+    await store.settleMany([{ def, entry: sent!, answer: null }], 100);
+    // A list requested at 50, before the delete landed, still holds x.
+    await store.applyPull(def, [old], { authoritative: false, answeredSinceRequest: (at) => at > 50 });
+    expect((await store.loadEntity('todos', 'x')).record).toMatchObject({ base: null, view: { title: 'again' } });
+    // The create cancelled before it is sent: nothing is left to show.
+    await store.write(def, 'x', del, fresh(del));
+    expect((await store.loadEntity('todos', 'x')).record).toBeUndefined();
+    store.close();
   });
 
   it('remembers the entities its answers deleted for twice the request timeout, forgetting older ones, and ones far ahead of a clock that stepped back, as it goes', async () => {

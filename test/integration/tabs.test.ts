@@ -752,6 +752,27 @@ describe('every tab live', () => {
     expect(ids(inLeader.value)).toHaveLength(1);
   });
 
+  it("a create confirmed while one tab's whole list was on its way, then listed by another tab's newer pull: the older list, applied last, does not remove it", async () => {
+    const wholeTodos = defineResource({ name: 'todos', schema: todoSchema });
+    const b = browser();
+    const lists = heldListAnswers();
+    const [leader, follower] = await roles(b.tab({ resources: [wholeTodos] }), b.tab({ resources: [wholeTodos], fetch: lists.fetch }));
+    await server.admin.seed('todos', 1);
+    const h = follower.client.resource(wholeTodos);
+    await h.refresh();
+    lists.hold();
+    const pulling = h.refresh();
+    await until(() => lists.computed() === 1, 'the list answer computed');
+    b.clock.jump(1); // the change below is made after the request
+    const created = await leader.client.resource(wholeTodos).create({ title: 'fresh', done: false }, { wait: 'server' });
+    // Stores the same version again, as a pull does.
+    await leader.client.resource(wholeTodos).refresh();
+    lists.release();
+    await pulling;
+    expect((await h.list()).map((t) => t.id)).toContain(created.id);
+    expect((await leader.client.resource(wholeTodos).list()).map((t) => t.id)).toContain(created.id);
+  });
+
   it("a tab that heard another's pulls follows their cursor: its own pull asks only for what came after", async () => {
     const { b, puller, other, inOther } = await pullerAndWatcher();
     await server.admin.seed('todos', 3);
