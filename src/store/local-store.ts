@@ -621,19 +621,24 @@ export class LocalStore {
       const changes: ViewChange[] = [];
       let removed = 0;
       const unstored: string[] = [];
+      // The reads issued together: the transaction waits for them once. The queued changes as
+      // stored, not this tab's copy of them: another tab may have settled or added entries this
+      // one has not heard of yet, and folding a stale copy stores a stale view.
+      const [records, rows, answeredDeletions] = await Promise.all([
+        recordsOf(entities, this.#KeyRange, r),
+        recordsOf(tx.objectStore('outbox').index('entity'), this.#KeyRange, r),
+        options.answeredSinceRequest ? deletionsOf(tx, r) : new Map<string, AnsweredDeletion>(),
+      ]);
       const existing = new Map<string, EntityRecord>();
-      for (const record of await recordsOf(entities, this.#KeyRange, r)) if (isEntityRecord(record)) existing.set(record.id, record);
-      // The queued changes as stored, not this tab's copy of them: another tab may have settled or
-      // added entries this one has not heard of yet, and folding a stale copy stores a stale view.
+      for (const record of records) if (isEntityRecord(record)) existing.set(record.id, record);
       const queued = new Map<string, OutboxEntry[]>();
-      for (const entry of (await recordsOf(tx.objectStore('outbox').index('entity'), this.#KeyRange, r)).map(asEntry)) {
+      for (const entry of rows.map(asEntry)) {
         const list = queued.get(entry.id);
         if (list) list.push(entry);
         else queued.set(entry.id, [entry]);
       }
       const entriesOf = (id: string): readonly OutboxEntry[] => queued.get(id) ?? [];
       const since = options.answeredSinceRequest ?? (() => false);
-      const answeredDeletions = options.answeredSinceRequest ? await deletionsOf(tx, r) : new Map<string, AnsweredDeletion>();
       // A whole list restarting a delta feed (its cursor dropped) keeps nothing it leaves out: the
       // fresh feed names every live entity again, but perhaps no deletion.
       const keepsLeftOut = options.cursor?.value !== null;
@@ -947,10 +952,8 @@ async function deletionsOf(tx: WriteTx, r: string): Promise<Map<string, Answered
   const deletions = new Map<string, AnsweredDeletion>();
   if (!(stored instanceof Map)) return deletions;
   // Checked as read: a corrupted row costs the guard, never the pull.
-  for (const [id, value] of stored as Map<unknown, unknown>) {
-    if (typeof id === 'string' && typeof value === 'object' && value !== null && typeof (value as AnsweredDeletion).at === 'number') {
-      deletions.set(id, { at: (value as AnsweredDeletion).at, version: (value as AnsweredDeletion).version });
-    }
+  for (const [id, value] of stored as Map<unknown, Partial<AnsweredDeletion> | null>) {
+    if (typeof id === 'string' && typeof value?.at === 'number') deletions.set(id, { at: value.at, version: value.version });
   }
   return deletions;
 }

@@ -132,7 +132,7 @@ export function referenceServer(options?: Parameters<ReturnType<typeof createTes
 /**
  * A fetch whose answers, while held, wait once the server has computed them: a request in flight
  * is answered before a change the test makes next, and arrives after it. `which` picks the
- * requests held (all by default); `computed()` counts the answers held so far.
+ * requests held (all by default).
  */
 export function heldAnswers(which: (request: Request) => boolean = () => true) {
   let gate: Promise<void> | null = null;
@@ -147,13 +147,27 @@ export function heldAnswers(which: (request: Request) => boolean = () => true) {
     }
     return answer;
   };
+  const hold = () => void (gate = new Promise<void>((resolve) => (open = resolve)));
+  const release = () => {
+    gate = null;
+    open();
+  };
   return {
     fetch: held,
-    computed: () => computed,
-    hold: () => void (gate = new Promise<void>((resolve) => (open = resolve))),
-    release: () => {
-      gate = null;
-      open();
+    hold,
+    release,
+    /**
+     * Starts `request` with its answer held once the server computed it, and moves `clock` on a
+     * millisecond: what the test does next comes after the request. `landed()` lets the answer
+     * go and waits for the request.
+     */
+    async heldRequest(request: () => Promise<unknown>, clock: Pick<ManualClock, 'jump'>): Promise<{ landed: () => Promise<void> }> {
+      hold();
+      const before = computed;
+      const running = request();
+      await until(() => computed > before, 'the answer computed');
+      clock.jump(1);
+      return { landed: async () => (release(), void (await running)) };
     },
   };
 }

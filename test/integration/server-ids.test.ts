@@ -267,14 +267,10 @@ describe("ids: 'server'", () => {
     const d = make(device(server.apiUrl, { resources: [projects], fetch: lists.fetch }));
     const h = d.client.resource(projects);
     await h.refresh();
-    lists.hold();
-    const pulling = h.refresh();
-    await until(() => lists.computed() === 1, 'the list answer computed');
-    d.clock.jump(1); // the change below is made after the request
+    const { landed } = await lists.heldRequest(() => h.refresh(), d.clock);
     const created = await h.create({ name: 'Home' }, { wait: 'server' });
     expect(created.id).not.toMatch(/^tmp:/);
-    lists.release();
-    await pulling;
+    await landed();
     expect(await h.list()).toEqual([created]);
   });
 

@@ -292,12 +292,9 @@ describe('a list answer computed before a change made here landed', () => {
     const d = make(server.apiUrl, { fetch: lists.fetch });
     const h = d.client.resource(notes);
     await h.refresh();
-    lists.hold();
-    const pulling = h.refresh();
-    await until(() => lists.computed() === 1, 'the list answer computed');
-    d.clock.jump(1); // the change below is made after the request
+    const { landed } = await lists.heldRequest(() => h.refresh(), d.clock);
     const ids = async () => (await h.list()).map((n) => n.id).sort();
-    return { d, h, ids, lists, pulled: async () => (lists.release(), await pulling) };
+    return { d, h, ids, pulled: landed };
   }
 
   it('a create confirmed meanwhile stays: the answer does not know it yet; a later list without it removes it', async () => {
@@ -412,13 +409,9 @@ describe('a list answer computed before a change made here landed', () => {
       await h.refresh();
       await backend.reset(); // the stored cursor is beyond every change now: 410
       await seedTodos(2);
-      lists.hold();
-      const pulling = h.refresh();
-      await until(() => lists.computed() === 1, 'the whole list computed');
-      d.clock.jump(1);
+      const { landed } = await lists.heldRequest(() => h.refresh(), d.clock);
       await h.delete('t0', { wait: 'server' });
-      lists.release();
-      await pulling;
+      await landed();
       expect((await h.list()).map((t) => t.id)).toEqual(['t1']);
     });
 
@@ -430,13 +423,9 @@ describe('a list answer computed before a change made here landed', () => {
       await h.refresh();
       // Changed here: the feed names t0 again, at the version the delete below is made on.
       await h.update('t0', { title: 'changed' }, { wait: 'server' });
-      lists.hold();
-      const pulling = h.refresh();
-      await until(() => lists.computed() === 1, 'the page computed');
-      d.clock.jump(1);
+      const { landed } = await lists.heldRequest(() => h.refresh(), d.clock);
       await h.delete('t0', { wait: 'server' });
-      lists.release();
-      await pulling;
+      await landed();
       expect((await h.list()).map((t) => t.id)).toEqual(['t1']);
       await h.refresh();
       expect((await h.list()).map((t) => t.id)).toEqual(['t1']);

@@ -24,6 +24,8 @@ import { openRaw, result } from '../helpers/raw-idb.js';
 import { ELECTION_TIMING } from '../../src/sync/channel-election.js';
 import { DB_VERSION } from '../../src/store/db.js';
 
+/** todos without the delta feed: every pull is the whole list. */
+const wholeTodos = defineResource({ name: 'todos', schema: todoSchema });
 const NAMESPACE = 'tabs';
 const DB_NAME = `harborsync:${NAMESPACE}`;
 
@@ -708,7 +710,6 @@ describe('every tab live', () => {
   });
 
   it("a tab that dies after a whole-list pull that removed an entity, before telling: the other's next whole-list pull removes it from its views too", async () => {
-    const wholeTodos = defineResource({ name: 'todos', schema: todoSchema });
     const b = browser();
     const [puller, other] = await roles(b.tab({ resources: [wholeTodos] }), b.tab({ resources: [wholeTodos] }));
     const inOther = latest(other.client.resource(wholeTodos).query$());
@@ -728,24 +729,27 @@ describe('every tab live', () => {
     expect(ids(inOther.value)).toHaveLength(1);
   });
 
-  it("a delete made in one tab and sent by the other while the first tab's whole list, computed before it landed, was on its way: the answer does not bring it back", async () => {
-    const wholeTodos = defineResource({ name: 'todos', schema: todoSchema });
+  /** A leader and a follower following whole lists, the follower's list answers held on demand. */
+  async function followerWithHeldLists() {
     const b = browser();
     const lists = heldListAnswers();
     const [leader, follower] = await roles(b.tab({ resources: [wholeTodos] }), b.tab({ resources: [wholeTodos], fetch: lists.fetch }));
+    const h = follower.client.resource(wholeTodos);
+    /** The follower's next whole list, its answer held once computed. */
+    const heldRefresh = () => lists.heldRequest(() => h.refresh(), b.clock);
+    return { leader, h, heldRefresh };
+  }
+
+  it("a delete made in one tab and sent by the other while the first tab's whole list, computed before it landed, was on its way: the answer does not bring it back", async () => {
+    const { leader, h, heldRefresh } = await followerWithHeldLists();
     const inLeader = latest(leader.client.resource(wholeTodos).query$());
     await server.admin.seed('todos', 2);
-    const h = follower.client.resource(wholeTodos);
     await h.refresh();
     await until(() => inLeader.value?.data.length === 2, 'both shown in the leader');
     const gone = (await h.list())[0]!.id;
-    lists.hold();
-    const pulling = h.refresh();
-    await until(() => lists.computed() === 1, 'the list answer computed');
-    b.clock.jump(1); // the change below is made after the request
+    const { landed } = await heldRefresh();
     await h.delete(gone, { wait: 'server' });
-    lists.release();
-    await pulling;
+    await landed();
     expect((await h.list()).map((t) => t.id)).not.toContain(gone);
     await settle();
     expect(ids(inLeader.value)).not.toContain(gone);
@@ -753,22 +757,14 @@ describe('every tab live', () => {
   });
 
   it("a create confirmed while one tab's whole list was on its way, then listed by another tab's newer pull: the older list, applied last, does not remove it", async () => {
-    const wholeTodos = defineResource({ name: 'todos', schema: todoSchema });
-    const b = browser();
-    const lists = heldListAnswers();
-    const [leader, follower] = await roles(b.tab({ resources: [wholeTodos] }), b.tab({ resources: [wholeTodos], fetch: lists.fetch }));
+    const { leader, h, heldRefresh } = await followerWithHeldLists();
     await server.admin.seed('todos', 1);
-    const h = follower.client.resource(wholeTodos);
     await h.refresh();
-    lists.hold();
-    const pulling = h.refresh();
-    await until(() => lists.computed() === 1, 'the list answer computed');
-    b.clock.jump(1); // the change below is made after the request
+    const { landed } = await heldRefresh();
     const created = await leader.client.resource(wholeTodos).create({ title: 'fresh', done: false }, { wait: 'server' });
     // Stores the same version again, as a pull does.
     await leader.client.resource(wholeTodos).refresh();
-    lists.release();
-    await pulling;
+    await landed();
     expect((await h.list()).map((t) => t.id)).toContain(created.id);
     expect((await leader.client.resource(wholeTodos).list()).map((t) => t.id)).toContain(created.id);
   });
