@@ -541,11 +541,16 @@ export class LocalStore {
     return changes.map((change) => (change ? { ...change, view: stored.get(change.r)?.get(change.id)?.view ?? null } : change));
   }
 
-  /** Replaces an entity's queued entries (after a conflict decision or a failure) and its base. */
+  /**
+   * Replaces an entity's queued entries (after a conflict decision or a failure) and its base.
+   * `answeredAt`: the new base is the server's answer, taken at that time; when it says the
+   * entity is gone, the deletion is remembered as an answered one (see applyPull).
+   */
   async rewrite(
     def: Def,
     id: string,
     change: (current: { base: Rec | null; entries: OutboxEntry[] }) => { base: Rec | null; entries: OutboxEntry[] },
+    answeredAt?: number,
   ): Promise<ViewChange> {
     const r = def.name;
     const { entries, view } = await this.#writeTx(`updating ${r}/${id}`, async (tx) => {
@@ -558,6 +563,9 @@ export class LocalStore {
       for (const old of current) if (!keep.has(old.seq)) await outbox.delete(old.seq);
       for (const entry of next.entries) await outbox.put(entry);
       const view = foldView(next.base, next.entries);
+      if (answeredAt !== undefined && next.base === null && record.base !== null) {
+        await rememberDeletions(tx, [{ r, id, version: record.base[def.version] }], answeredAt, this.#rememberDeletionsMs);
+      }
       if (next.base === null && next.entries.length === 0) await entities.delete([r, id]);
       // Bookkeeping (freezing, retry counts, parking) keeps what the record says of its base; a new base replaces it.
       else if (next.base === record.base) await entities.put({ r, id, base: next.base, view, ...aboutBase(record) });

@@ -285,11 +285,11 @@ describe('reading and caching', () => {
 
 describe('a list answer computed before a change made here landed', () => {
   /** A device holding n1 and n2, with its next list answer held once computed. */
-  async function pullHeld() {
+  async function pullHeld(options: { conflicts?: 'server-wins' | 'manual' } = {}) {
     await server.admin.edit({ resource: 'notes', create: { id: 'n1', text: 'a' } });
     await server.admin.edit({ resource: 'notes', create: { id: 'n2', text: 'b' } });
     const lists = heldListAnswers();
-    const d = make(server.apiUrl, { fetch: lists.fetch });
+    const d = make(server.apiUrl, { fetch: lists.fetch, ...options });
     const h = d.client.resource(notes);
     await h.refresh();
     const { landed } = await lists.heldRequest(() => h.refresh(), d.clock);
@@ -328,6 +328,25 @@ describe('a list answer computed before a change made here landed', () => {
     await d.clock.advance(1);
     await h.refresh();
     expect(await h.get('n2')).toMatchObject({ text: 'again' });
+  });
+
+  it('a conflict that ends in the deletion the server answered: the answer does not bring it back', async () => {
+    const { h, ids, pulled } = await pullHeld({ conflicts: 'server-wins' });
+    await server.admin.edit({ resource: 'notes', id: 'n2', delete: true });
+    await expect(h.update('n2', { text: 'mine' }, { wait: 'server' })).resolves.toBeUndefined();
+    await pulled();
+    expect(await ids()).toEqual(['n1']);
+  });
+
+  it('a deletion the server answered, taken when a parked conflict is resolved: the answer does not bring it back', async () => {
+    const { d, h, ids, pulled } = await pullHeld({ conflicts: 'manual' });
+    await server.admin.edit({ resource: 'notes', id: 'n2', delete: true });
+    const conflicts = latest(d.client.conflicts$);
+    await h.update('n2', { text: 'mine' });
+    await until(() => conflicts.value?.length === 1, 'the conflict parked');
+    await conflicts.value![0]!.resolve('remote');
+    await pulled();
+    expect(await ids()).toEqual(['n1']);
   });
 
   it('a create confirmed before the request goes when the answer leaves it out: it was deleted since', async () => {
