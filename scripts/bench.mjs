@@ -42,7 +42,7 @@ const ARGS = [
   '--enable-precise-memory-info', '--js-flags=--expose-gc',
 ];
 const TOKEN = 'demo-alice';
-const SCENARIOS = ['ingest', 'hydrate', 'reaction', 'durable', 'drain', 'memory', 'on-demand'];
+const SCENARIOS = ['ingest', 'hydrate', 'reaction', 'durable', 'drain', 'memory', 'on-demand', 'takeover'];
 const PEERS = ['tanstack', 'rxdb', 'dexie'];
 const SUBJECTS = ['harborsync', 'raw', 'dexie', 'rxdb', 'tanstack'];
 /** harborsync built from `--against REV`'s src/, next to the working tree's. */
@@ -230,6 +230,26 @@ function plan(opts) {
         { id: 'harborsync-all', subject: 'harborsync', fn: 'firstPage', ...firstPage({ load: 'all' }), label: `harborsync load: 'all' (pulls all ${fmtInt(n)} first)` },
       ],
       metrics: [{ key: 'ms', label: 'ms' }],
+    });
+  }
+  if (wanted('takeover')) {
+    // RELIABILITY G9: how long a queue waits for another tab to send it when its leader closes.
+    // At least 20 trials per row over the repeats.
+    const trials = opts.smoke ? 1 : Math.ceil(20 / opts.repeats);
+    const tabs = (id, locks, end, label) => ({ id, subject: 'harborsync', fn: 'takeover', tabs: { trials, locks, end }, label });
+    scenarios.push({
+      name: 'takeover',
+      title: `takeover: two pages of one origin, the leading one closed (\`page.close()\`, as a user closes a tab) or crashed (CDP \`Page.crash\`); ${trials} trial${trials > 1 ? 's' : ''} per row and repeat, timed from then to \`status$.leader\` in the other page`,
+      variants: [
+        tabs('locks', true, 'close', 'harborsync, Web Locks, leader closed'),
+        tabs('channel', false, 'close', 'harborsync, election (no Web Locks), leader closed'),
+        tabs('locks-crash', true, 'crash', 'harborsync, Web Locks, leader crashed'),
+        tabs('channel-crash', false, 'crash', 'harborsync, election (no Web Locks), leader crashed'),
+      ],
+      metrics: [
+        { key: 'median', label: 'median ms', noRatio: true },
+        { key: 'p95', label: 'p95 ms', noRatio: true },
+      ],
     });
   }
   if (opts.against) {
@@ -444,6 +464,7 @@ async function runVariants(ctx, context, scenario, order, run, profile) {
 }
 
 async function runVariant(ctx, context, variant, run, profile) {
+  if (variant.tabs) return takeoverTrials(ctx, context, variant, run);
   const page = await context.newPage();
   const logs = [];
   page.on('console', (m) => {
@@ -482,6 +503,39 @@ async function runVariant(ctx, context, variant, run, profile) {
   }
 }
 
+/**
+ * The takeover trials: in each, a leading page and a following one on a namespace of their own;
+ * the leader's page is closed as a user closes a tab, and the follower reports when it leads.
+ * Both clocks are the machine's wall clock (`Date.now()`).
+ */
+async function takeoverTrials(ctx, context, variant, run) {
+  const { trials, locks, end } = variant.tabs;
+  const origin = await ctx.slots.url(`takeover:${variant.id}`);
+  const samples = [];
+  for (let k = 0; k < trials; k++) {
+    const namespace = `takeover-${run}-${k}`;
+    const leader = await context.newPage();
+    const follower = await context.newPage();
+    try {
+      await leader.goto(`${origin}${variant.subject}.html`);
+      await call(leader, 'tabOpen', { namespace, locks, lead: true });
+      await follower.goto(`${origin}${variant.subject}.html`);
+      if ((await call(follower, 'tabOpen', { namespace, locks, lead: false })).leader) throw new Error('takeover: the second page leads beside the first');
+      const cdp = end === 'crash' ? await context.newCDPSession(leader) : null;
+      const closedAt = Date.now();
+      // Page.crash never answers (its page is gone): the page's crash event says it happened.
+      if (cdp) await Promise.all([leader.waitForEvent('crash'), void cdp.send('Page.crash').catch(() => undefined)]);
+      else await leader.close();
+      const handle = await follower.waitForFunction(() => globalThis.__leaderAt, undefined, { timeout: 30_000 });
+      samples.push((await handle.jsonValue()) - closedAt);
+    } finally {
+      await leader.close().catch(() => undefined);
+      await follower.close().catch(() => undefined);
+    }
+  }
+  return { takeover: samples };
+}
+
 // ---- statistics ---------------------------------------------------------------------------------
 
 function median(xs) {
@@ -498,6 +552,7 @@ function percentile(xs, p) {
 /** Per-run metrics: reaction runs reduce their 200 samples to a median and a p95 first. */
 function metricsOf(result) {
   if (Array.isArray(result.single)) return { median: median(result.single), p95: percentile(result.single, 95), burst: result.burst };
+  if (Array.isArray(result.takeover)) return { median: median(result.takeover), p95: percentile(result.takeover, 95), samples: result.takeover };
   return result;
 }
 
@@ -574,6 +629,23 @@ function targets(summary, opts, runs) {
     add('drain, concurrent', 'faster than the sequential loop (< 1.0×; maxInFlight 4)', spread('drain', 'harborsync', 'raw-seq', 'ms'), r !== null && r < 1);
     const q = get('drain', 'harborsync-coalesce', 'requests');
     add('drain, coalescing', `${fmtInt(opts.writes)} updates to 10 entities: ≤ 10 requests`, q === null ? '—' : `${q} requests`, q !== null && q <= 10);
+  }
+  if (summary.takeover) {
+    // The p95 over every trial of every repeat, not a median of per-repeat p95s.
+    const all = (id) => (runs.takeover?.[id] ?? []).flatMap((x) => x?.samples ?? []);
+    const rows = [
+      ['locks', 'Web Locks, closed', true],
+      ['channel', 'election, closed', true],
+      // No target: a crashed page says nothing, so the election waits out its lease (4 s).
+      ['locks-crash', 'Web Locks, crashed', false],
+      ['channel-crash', 'election, crashed', false],
+    ];
+    for (const [id, what, judged] of rows) {
+      const xs = all(id);
+      const p95 = xs.length ? percentile(xs, 95) : null;
+      const value = p95 === null ? '—' : `p95 ${fmtNum(p95)} ms over ${xs.length} trials`;
+      add(`takeover, ${what}`, judged ? 'p95 < 1,000 ms (RELIABILITY G9)' : 'reported (no target)', value, judged ? p95 !== null && p95 < 1000 : null);
+    }
   }
   if (summary['on-demand']) {
     const r = ratio('on-demand', 'harborsync', 'raw', 'ms');
@@ -819,6 +891,7 @@ const METHOD_NOTES = [
   '- hydrate: the origin holds N todos stored by its library (seeded once per invocation, copied per repeat); the page opens its databases once, is reloaded, and is timed from the library\'s first call (createSyncClient, `new Dexie`, createRxDatabase, indexedDB.open) to the first complete list. memory: used JS heap after a forced GC, after hydrate, minus before, with the list and the library instance kept alive.',
   '- reaction: each update moves a not-done todo to the top of the query, timed from the call to the emission showing it (TanStack DB: its `subscribeChanges` callback carrying the change); each write is awaited before the next one, untimed. The burst issues 100 updates back to back and stops at the emission showing the last.',
   '- durable writes: harborsync and the raw baseline use strict durability; the durability column shows what each peer\'s transactions ran with. TanStack DB: each offline transaction is awaited until its outbox entry is stored (its `commit()` settles only when the server has it).',
+  '- takeover: each trial opens two pages of one origin on a namespace of its own (no network: the client is offline); the first leads, the second follows (checked), then the first is closed (`page.close()`) or crashed (CDP `Page.crash`), and the second records `Date.now()` when `status$.leader` turns true; the figure is that minus the runner\'s `Date.now()` just before the close. With Web Locks the lock passes when the page goes; without them a closing page resigns on `pagehide` and the others claim (250 ms), while a crashed one says nothing and is taken for gone after its lease (4 s).',
   '- drain: the API is bench/drain-api.mjs on the page\'s own origin: by default DESIGN section 2\'s update path in memory (no database behind it, so the figure is what the client adds per request); `--drain-server reference` proxies to server/index.mjs (PGlite, ~20-30 ms a write here). harborsync\'s updates are queued offline once (in the seeded profile, through the `online` seam); each run goes online and is timed to `pending = 0`; the raw loop sends the same PATCH requests (bearer, If-Match, Idempotency-Key, JSON body) with fetch and reads each answer.',
 ];
 

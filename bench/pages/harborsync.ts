@@ -216,6 +216,32 @@ register('harborsync', {
     return { pending };
   },
 
+  /**
+   * One tab of the takeover scenario: a client on `namespace` (Web Locks, or the BroadcastChannel
+   * election with `locks: false`), started. The leader's page resolves once it leads; a follower's
+   * once it has had time to claim (past the election's claim window) and records, in
+   * `__leaderAt`, the wall-clock time (`Date.now()`, comparable with the runner's) it starts leading.
+   */
+  async tabOpen({ namespace, locks, lead }) {
+    const c = createSyncClient({
+      baseUrl: `${location.origin}/api`,
+      resources: [todos],
+      namespace: namespace as string,
+      transport: listTransport(() => []),
+      online: new BehaviorSubject(false),
+      ...(locks ? {} : { locks: null }),
+    });
+    keep.push(c);
+    if (lead) {
+      await firstValueFrom(c.status$.pipe(filter((s) => s.leader)));
+      return { leader: true };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const leader = (await firstValueFrom(c.status$)).leader;
+    c.status$.pipe(filter((s) => s.leader)).subscribe(() => ((globalThis as { __leaderAt?: number }).__leaderAt ??= Date.now()));
+    return { leader };
+  },
+
   /** The queued updates delivered once online: from going online to nothing pending. */
   async drain({ apiUrl, token, namespace, expected, maxInFlight }) {
     const online = new BehaviorSubject(false);

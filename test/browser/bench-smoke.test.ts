@@ -58,15 +58,16 @@ describe('npm run bench -- --smoke', () => {
   it('runs every row of every scenario without an error', () => {
     const { options, summary } = results();
     expect(options.smoke).toBe(true);
-    expect(Object.keys(summary).sort()).toEqual(['drain', 'durable', 'hydrate', 'ingest', 'on-demand', 'reaction']);
+    expect(Object.keys(summary).sort()).toEqual(['drain', 'durable', 'hydrate', 'ingest', 'on-demand', 'reaction', 'takeover']);
     const failed = Object.entries(summary).flatMap(([scenario, rows]) =>
       Object.entries(rows)
         .filter(([, row]) => row.runs !== 1 || row.errors !== 0)
         .map(([id]) => `${scenario}/${id}`),
     );
     expect(failed).toEqual([]);
-    // harborsync and at least one other subject in each.
-    for (const rows of Object.values(summary)) {
+    // harborsync and at least one other subject in each (takeover is harborsync's alone).
+    for (const [scenario, rows] of Object.entries(summary)) {
+      if (scenario === 'takeover') continue;
       expect(Object.keys(rows).some((id) => id.startsWith('harborsync'))).toBe(true);
       expect(Object.keys(rows).length).toBeGreaterThan(1);
     }
@@ -80,10 +81,21 @@ describe('npm run bench -- --smoke', () => {
     expect(drain!['harborsync-coalesce']![0]!['requests']).toBeLessThanOrEqual(10);
   });
 
+  it('hands the queue to the other page when its leader closes or crashes, with and without Web Locks', () => {
+    const { takeover } = results().runs;
+    expect(Object.keys(takeover!).sort()).toEqual(['channel', 'channel-crash', 'locks', 'locks-crash']);
+    for (const [row, runs] of Object.entries(takeover!)) {
+      const samples = runs[0]!['samples'] as number[];
+      expect(samples.length, row).toBe(1);
+      // The follower led after the leader went: a time since the close, bounded by the trial's wait.
+      for (const ms of samples) expect(ms, row).toBeGreaterThanOrEqual(0);
+    }
+  });
+
   it('reports a figure for every target of the benchmark issue', () => {
     const { targets } = results();
     const names = targets.map((t) => t.name);
-    for (const name of ['ingest', 'hydrate', 'memory', 'reaction median', 'reaction p95', 'reaction scaling', 'durable writes', 'drain', 'drain, concurrent', 'drain, coalescing']) {
+    for (const name of ['ingest', 'hydrate', 'memory', 'reaction median', 'reaction p95', 'reaction scaling', 'durable writes', 'drain', 'drain, concurrent', 'drain, coalescing', 'takeover, Web Locks, closed', 'takeover, election, closed']) {
       expect(names).toContain(name);
     }
     for (const target of targets) expect(target.value, target.name).toMatch(/\d/);
