@@ -637,7 +637,7 @@ export async function applyOutcome(
     const newest = replaced.reduce((a, b) => (madeAfter(b, a) ? b : a), head);
     const resent = requeued.map((e) => ({ ...e, changedAt: newest.changedAt, lastSeq: newest.lastSeq ?? newest.seq }));
     return { base: remote, entries: [...resent, ...later].sort((a, b) => a.seq - b.seq) };
-  }, at);
+  }, { at, version: head.baseVersion });
   // Told before the change's own hint: a tab that re-reads the queue on that hint must find each
   // folded wait already following the re-sent entry, or it answers it from the stored server state.
   if (!stale && !decidedElsewhere && requeued.length > 0) {

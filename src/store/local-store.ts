@@ -543,14 +543,17 @@ export class LocalStore {
 
   /**
    * Replaces an entity's queued entries (after a conflict decision or a failure) and its base.
-   * `answeredAt`: the new base is the server's answer, taken at that time; when it says the
-   * entity is gone, the deletion is remembered as an answered one (see applyPull).
+   * `answered`: the decision stores the server's answer to a change sent against `version`, at
+   * `at`. When that answer says the entity is gone and the stored base is still `version`, the
+   * deletion is remembered as an answered one (see applyPull). A base stored since (a pull heard
+   * of a newer version, perhaps the entity created again) leaves it unremembered: the answer may
+   * be older than what is stored.
    */
   async rewrite(
     def: Def,
     id: string,
     change: (current: { base: Rec | null; entries: OutboxEntry[] }) => { base: Rec | null; entries: OutboxEntry[] },
-    answeredAt?: number,
+    answered?: { at: number; version: unknown },
   ): Promise<ViewChange> {
     const r = def.name;
     const { entries, view } = await this.#writeTx(`updating ${r}/${id}`, async (tx) => {
@@ -563,8 +566,8 @@ export class LocalStore {
       for (const old of current) if (!keep.has(old.seq)) await outbox.delete(old.seq);
       for (const entry of next.entries) await outbox.put(entry);
       const view = foldView(next.base, next.entries);
-      if (answeredAt !== undefined && next.base === null && record.base !== null) {
-        await rememberDeletions(tx, [{ r, id, version: record.base[def.version] }], answeredAt, this.#rememberDeletionsMs);
+      if (answered && next.base === null && record.base !== null && Object.is(record.base[def.version], answered.version)) {
+        await rememberDeletions(tx, [{ r, id, version: answered.version }], answered.at, this.#rememberDeletionsMs);
       }
       if (next.base === null && next.entries.length === 0) await entities.delete([r, id]);
       // Bookkeeping (freezing, retry counts, parking) keeps what the record says of its base; a new base replaces it.

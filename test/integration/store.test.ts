@@ -349,6 +349,28 @@ describe('a list answer computed before a change made here landed', () => {
     expect(await ids()).toEqual(['n1']);
   });
 
+  it('a parked deletion resolved after a pull heard the entity created again is not remembered: the answer in flight shows it', async () => {
+    await server.admin.edit({ resource: 'notes', create: { id: 'n1', text: 'a' } });
+    await server.admin.edit({ resource: 'notes', create: { id: 'n2', text: 'b' } });
+    const lists = heldListAnswers();
+    const d = make(server.apiUrl, { fetch: lists.fetch, conflicts: 'manual' });
+    const h = d.client.resource(notes);
+    await h.refresh();
+    await server.admin.edit({ resource: 'notes', id: 'n2', delete: true });
+    const conflicts = latest(d.client.conflicts$);
+    await h.update('n2', { text: 'mine' });
+    await until(() => conflicts.value?.length === 1, 'the conflict parked');
+    // Created again on the server; a pull stores it under the parked change.
+    await server.admin.edit({ resource: 'notes', create: { id: 'n2', text: 'again' } });
+    await d.clock.advance(1);
+    await h.refresh();
+    const { landed } = await lists.heldRequest(() => h.refresh(), d.clock);
+    // The parked answer (gone) is older than what is stored: the list in flight, computed since, speaks for it.
+    await conflicts.value![0]!.resolve('remote');
+    await landed();
+    expect(await h.get('n2')).toMatchObject({ text: 'again' });
+  });
+
   it('a create confirmed before the request goes when the answer leaves it out: it was deleted since', async () => {
     await server.admin.edit({ resource: 'notes', create: { id: 'n1', text: 'a' } });
     const d = make(server.apiUrl);
