@@ -527,7 +527,9 @@ async function takeoverTrials(ctx, context, variant, run) {
       if (cdp) await Promise.all([leader.waitForEvent('crash'), void cdp.send('Page.crash').catch(() => undefined)]);
       else await leader.close();
       const handle = await follower.waitForFunction(() => globalThis.__leaderAt, undefined, { timeout: 30_000 });
-      samples.push((await handle.jsonValue()) - closedAt);
+      const ms = (await handle.jsonValue()) - closedAt;
+      if (ms < 0) throw new Error(`takeover: the second page led ${-ms} ms before the first went`);
+      samples.push(ms);
     } finally {
       await leader.close().catch(() => undefined);
       await follower.close().catch(() => undefined);
@@ -891,7 +893,7 @@ const METHOD_NOTES = [
   '- hydrate: the origin holds N todos stored by its library (seeded once per invocation, copied per repeat); the page opens its databases once, is reloaded, and is timed from the library\'s first call (createSyncClient, `new Dexie`, createRxDatabase, indexedDB.open) to the first complete list. memory: used JS heap after a forced GC, after hydrate, minus before, with the list and the library instance kept alive.',
   '- reaction: each update moves a not-done todo to the top of the query, timed from the call to the emission showing it (TanStack DB: its `subscribeChanges` callback carrying the change); each write is awaited before the next one, untimed. The burst issues 100 updates back to back and stops at the emission showing the last.',
   '- durable writes: harborsync and the raw baseline use strict durability; the durability column shows what each peer\'s transactions ran with. TanStack DB: each offline transaction is awaited until its outbox entry is stored (its `commit()` settles only when the server has it).',
-  '- takeover: each trial opens two pages of one origin on a namespace of its own (no network: the client is offline); the first leads, the second follows (checked), then the first is closed (`page.close()`) or crashed (CDP `Page.crash`), and the second records `Date.now()` when `status$.leader` turns true; the figure is that minus the runner\'s `Date.now()` just before the close. With Web Locks the lock passes when the page goes; without them a closing page resigns on `pagehide` and the others claim (250 ms), while a crashed one says nothing and is taken for gone after its lease (4 s).',
+  '- takeover: each trial opens two pages of one origin on a namespace of its own (no network: the client is offline); the first leads, the second follows (checked), then the first is closed (`page.close()`) or crashed (CDP `Page.crash`), and the second records `Date.now()` when `status$.leader` turns true; the figure is that minus the runner\'s `Date.now()` just before the close. With Web Locks the lock passes when the page goes; without them a closing page resigns on `pagehide` and the others claim (250 ms), while a crashed one says nothing and is taken for gone once its lease runs out (4 s after its last heartbeat, which comes every second). Headless pages are visible: a follower in a hidden tab, whose timers Chromium aligns to a second, may take longer by election.',
   '- drain: the API is bench/drain-api.mjs on the page\'s own origin: by default DESIGN section 2\'s update path in memory (no database behind it, so the figure is what the client adds per request); `--drain-server reference` proxies to server/index.mjs (PGlite, ~20-30 ms a write here). harborsync\'s updates are queued offline once (in the seeded profile, through the `online` seam); each run goes online and is timed to `pending = 0`; the raw loop sends the same PATCH requests (bearer, If-Match, Idempotency-Key, JSON body) with fetch and reads each answer.',
 ];
 
