@@ -236,7 +236,7 @@ function plan(opts) {
     // RELIABILITY G9: how long a queue waits for another tab to send it when its leader closes.
     // At least 20 trials per row over the repeats.
     const trials = opts.smoke ? 1 : Math.ceil(20 / opts.repeats);
-    const tabs = (id, locks, end, label) => ({ id, subject: 'harborsync', fn: 'takeover', tabs: { trials, locks, end }, label });
+    const tabs = (id, locks, end, label) => ({ id, subject: 'harborsync', fn: 'tabOpen', tabs: { trials, locks, end }, label });
     scenarios.push({
       name: 'takeover',
       title: `takeover: two pages of one origin, the leading one closed (\`page.close()\`, as a user closes a tab) or crashed (CDP \`Page.crash\`); ${trials} trial${trials > 1 ? 's' : ''} per row and repeat, timed from then to \`status$.leader\` in the other page`,
@@ -518,14 +518,17 @@ async function takeoverTrials(ctx, context, variant, run) {
     const follower = await context.newPage();
     try {
       await leader.goto(`${origin}${variant.subject}.html`);
-      await call(leader, 'tabOpen', { namespace, locks, lead: true });
+      await call(leader, variant.fn, { namespace, locks, lead: true });
       await follower.goto(`${origin}${variant.subject}.html`);
-      if ((await call(follower, 'tabOpen', { namespace, locks, lead: false })).leader) throw new Error('takeover: the second page leads beside the first');
+      if ((await call(follower, variant.fn, { namespace, locks, lead: false })).leader) throw new Error('takeover: the second page leads beside the first');
       const cdp = end === 'crash' ? await context.newCDPSession(leader) : null;
       const closedAt = Date.now();
-      // Page.crash never answers (its page is gone): the page's crash event says it happened.
-      if (cdp) await Promise.all([leader.waitForEvent('crash'), void cdp.send('Page.crash').catch(() => undefined)]);
-      else await leader.close();
+      if (cdp) {
+        // Page.crash never answers (its page is gone): the page's crash event says it happened.
+        const crashed = leader.waitForEvent('crash');
+        void cdp.send('Page.crash').catch(() => undefined);
+        await crashed;
+      } else await leader.close();
       const handle = await follower.waitForFunction(() => globalThis.__leaderAt, undefined, { timeout: 30_000 });
       const ms = (await handle.jsonValue()) - closedAt;
       if (ms < 0) throw new Error(`takeover: the second page led ${-ms} ms before the first went`);

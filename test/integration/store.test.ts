@@ -371,23 +371,25 @@ describe('a list answer computed before a change made here landed', () => {
     expect(await h.get('n2')).toMatchObject({ text: 'again' });
   });
 
-  it('a create confirmed before the request goes when the answer leaves it out: it was deleted since', async () => {
+  /** A device holding n1 and n3, its create of n3 confirmed, and n3 deleted on the server since. */
+  async function createdThenDeletedOnServer() {
     await server.admin.edit({ resource: 'notes', create: { id: 'n1', text: 'a' } });
     const d = make(server.apiUrl);
     const h = d.client.resource(notes);
     await h.create({ id: 'n3', text: 'c' }, { wait: 'server' });
     await server.admin.edit({ resource: 'notes', id: 'n3', delete: true });
+    return { d, h };
+  }
+
+  it('a create confirmed before the request goes when the answer leaves it out: it was deleted since', async () => {
+    const { d, h } = await createdThenDeletedOnServer();
     await d.clock.advance(1);
     await h.refresh();
     expect((await h.list()).map((n) => n.id)).toEqual(['n1']);
   });
 
   it('a clock that stepped back after a create was confirmed does not keep it for ever once deleted on the server', async () => {
-    await server.admin.edit({ resource: 'notes', create: { id: 'n1', text: 'a' } });
-    const d = make(server.apiUrl);
-    const h = d.client.resource(notes);
-    await h.create({ id: 'n3', text: 'c' }, { wait: 'server' });
-    await server.admin.edit({ resource: 'notes', id: 'n3', delete: true });
+    const { d, h } = await createdThenDeletedOnServer();
     // Confirmed by a clock an hour ahead, set right since: every later request is "before" it.
     d.clock.jump(-3_600_000);
     await h.refresh();
