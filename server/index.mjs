@@ -17,6 +17,7 @@
 //   await backend.ledger();                           // every applied write
 //   await backend.close();                            // afterAll: servers, then the database
 
+import { setMaxListeners } from 'node:events';
 import { createServer } from 'node:http';
 
 import { createAdminClient } from './admin-client.mjs';
@@ -67,6 +68,8 @@ export async function startServer(options = {}) {
     options.database ?? (await openDatabase({ databaseUrl: options.databaseUrl, dataDir: options.dataDir }));
   const faults = createFaults();
   const closing = new AbortController();
+  // Every request waiting out a latency fault listens on it: many at once is load, not a leak.
+  setMaxListeners(0, closing.signal);
   const { listener, idle } = createListener({
     api: createApi({ db, faults, resources, serverIds, tokens }),
     admin: createAdmin({ db, faults, resources, serverIds }),

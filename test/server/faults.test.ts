@@ -123,6 +123,22 @@ describe('connection', () => {
     expect((await alice.get('/todos')).status).toBe(200);
     expect(performance.now() - started).toBeGreaterThanOrEqual(140);
   });
+
+  it('latencyMs holds many requests at once without a listener-leak warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      await server.admin.faults({ latencyMs: 30 });
+      const statuses = await Promise.all(Array.from({ length: 16 }, () => alice.get('/todos').then((r) => r.status)));
+      expect(statuses).toEqual(Array(16).fill(200));
+      // Node emits the warning on a later tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning'))).toEqual([]);
+  });
 });
 
 describe('the switch itself', () => {
