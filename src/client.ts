@@ -658,11 +658,14 @@ class Client implements SyncClient, HandleHost {
   /** Committed view changes reach the mirrors; entities with a local write still committing keep their optimistic view. */
   applied(changes: ViewChange | readonly ViewChange[], from: 'here' | 'server-read' | 'tab' | 'evicted' = 'here'): void {
     const list = Array.isArray(changes) ? changes : [changes as ViewChange];
-    // What this tab committed, the other tabs learn (a pull's changes leave the outbox alone).
+    // What this tab committed, the other tabs learn (a pull's changes leave the outbox alone,
+    // but for a parked conflict given the newer server state).
     // An eviction is this tab's cache policy, not a change of the data: another tab may show
     // what this one dropped, and reads it again only on its next load.
     if (from === 'here' || from === 'server-read') {
-      for (const change of list) this.#unannounce(change.r, change.id, from === 'here', this.defs.get(change.r)?.load === 'on-demand' ? change.view : undefined);
+      for (const change of list) {
+        this.#unannounce(change.r, change.id, from === 'here' || change.outbox === true, this.defs.get(change.r)?.load === 'on-demand' ? change.view : undefined);
+      }
     }
     const byResource = new Map<string, ViewChange[]>();
     for (const change of list) {
@@ -728,14 +731,15 @@ class Client implements SyncClient, HandleHost {
   async #resolveConflict(entry: OutboxEntry, choice: ConflictChoice<Rec>): Promise<void> {
     this.assertOpen('Conflict.resolve()');
     const def = this.defs.get(entry.r)!;
-    const current = this.store.outbox.get(entry.seq);
-    if (!current || current.state !== 'conflict' || !current.conflict) return;
-    const { base, remote, fields } = current.conflict;
     // The local side is the view now: changes queued after the conflict was parked belong to it,
     // and the decision replaces the entries read with it. Should one of them change before the
-    // decision is stored (a write merged into it), the choice is applied again to what is stored.
+    // decision is stored (a write merged into it, or a pull that brought a newer remote), the
+    // choice is applied again to what is stored.
     for (let round = 0; round < DECISION_ROUNDS; round++) {
       const { record, entries } = await this.store.loadEntity(entry.r, entry.id);
+      const current = entries.find((e) => e.seq === entry.seq);
+      if (!current || current.state !== 'conflict' || !current.conflict) return;
+      const { base, remote, fields } = current.conflict;
       const local = record ? record.view : current.conflict.local;
       const input = { op: current.op, base, local, remote, ignore: [def.version], seen: new Map(entries.map((e) => [e.seq, e])) };
       const outcome = await checkDecision(def, fromDecision(choice, input, fields));

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { OutboxEntry } from '../outbox/entry.js';
 import { defineResource } from '../resource.js';
-import { checkDecision, conflictFields, decide, fromDecision, overwritten, remoteMatchesIntent, requeue } from './resolve.js';
+import { checkDecision, conflictFields, decide, fromDecision, overwritten, remoteMatchesIntent, requeue, withNewerRemote } from './resolve.js';
 
 const head: OutboxEntry = {
   seq: 7,
@@ -33,6 +33,46 @@ describe('remoteMatchesIntent', () => {
     expect(remoteMatchesIntent(head, { ...base, title: 'theirs', version: 2 }, ignore)).toBe(false);
     expect(remoteMatchesIntent(head, null, ignore)).toBe(false);
     expect(remoteMatchesIntent({ ...head, op: 'delete', payload: null }, null, ignore)).toBe(true);
+  });
+});
+
+describe('withNewerRemote', () => {
+  const local = { ...base, title: 'mine' };
+  const theirs = { ...base, title: 'theirs', version: 2 };
+  const parked: OutboxEntry = { ...head, state: 'conflict', frozen: false, conflict: { base, local, remote: theirs, fields: ['title'] } };
+  const gone: OutboxEntry = { ...parked, conflict: { base, local, remote: null, fields: ['title'] } };
+
+  it('gives a parked conflict a newer server state, the view rebased on it, and the fields that now conflict', () => {
+    const newer = { ...base, title: 'theirs', done: true, version: 3 };
+    const rebased = { ...newer, title: 'mine' };
+    expect(withNewerRemote(parked, newer, rebased, 'version')).toEqual({ ...parked, conflict: { base, local: rebased, remote: newer, fields: ['title'] } });
+    // The other side gave its title up: what conflicts now is told anew.
+    const agreed = { ...base, done: true, version: 3 };
+    expect(withNewerRemote(parked, agreed, { ...agreed, title: 'mine' }, 'version').conflict!.fields).toEqual([]);
+  });
+
+  it("takes the server's deletion, and an entity created again over a deletion", () => {
+    expect(withNewerRemote(parked, null, local, 'version').conflict).toEqual({ base, local, remote: null, fields: ['title'] });
+    const again = { id: 'a', title: 'again', done: false, version: 5 };
+    expect(withNewerRemote(gone, again, { ...again, title: 'mine' }, 'version').conflict!.remote).toBe(again);
+  });
+
+  it('leaves the entry itself for the same state, an older version, the version the change was sent against, or no parked conflict', () => {
+    expect(withNewerRemote(parked, { ...theirs }, local, 'version')).toBe(parked);
+    const later: OutboxEntry = { ...parked, conflict: { ...parked.conflict!, remote: { ...theirs, version: 4 } } };
+    expect(withNewerRemote(later, theirs, local, 'version')).toBe(later);
+    expect(withNewerRemote(parked, base, local, 'version')).toBe(parked);
+    expect(withNewerRemote(gone, base, local, 'version')).toBe(gone);
+    expect(withNewerRemote(gone, null, local, 'version')).toBe(gone);
+    expect(withNewerRemote(head, theirs, local, 'version')).toBe(head);
+    const failed: OutboxEntry = { ...parked, state: 'failed' };
+    expect(withNewerRemote(failed, { ...theirs, version: 3 }, local, 'version')).toBe(failed);
+  });
+
+  it('counts a different version that is not a number as newer, as pulls do', () => {
+    const tagged: OutboxEntry = { ...parked, baseVersion: 'e1', conflict: { base: { ...base, version: 'e1' }, local, remote: { ...theirs, version: 'e2' }, fields: ['title'] } };
+    expect(withNewerRemote(tagged, { ...theirs, version: 'e0' }, local, 'version').conflict!.remote).toMatchObject({ version: 'e0' });
+    expect(withNewerRemote(tagged, { ...theirs, version: 'e1' }, local, 'version')).toBe(tagged);
   });
 });
 

@@ -1,6 +1,7 @@
 import type { FieldIssue } from '../errors.js';
 import { deepEqual, unsendableField } from '../internal/plain.js';
 import { validate } from '../internal/schema.js';
+import { isOlderVersion } from '../internal/versions.js';
 import type { OutboxEntry, ParkedConflict } from '../outbox/entry.js';
 import type { ConflictContext, ConflictDecision, ConflictStrategy, ResourceDefinition } from '../types.js';
 import { diffFields, threeWayMerge } from './merge.js';
@@ -27,6 +28,26 @@ export function conflictFields(input: ConflictInput): string[] {
   if (local && remote) return threeWayMerge(base, local, remote, { ignore }).conflicts;
   const other = local ?? remote;
   return other ? diffFields(base ?? {}, other, ignore) : [];
+}
+
+/**
+ * A parked conflict's entry holding `remote` (null: deleted) when that server state is newer than
+ * the one it holds, compared as pulls compare versions, and `local`, the view rebased on it;
+ * otherwise the entry itself. The version the change was sent against is no news: the conflict's
+ * answer (perhaps "gone") came after it, and a list computed before that answer may still hold it.
+ */
+export function withNewerRemote(entry: OutboxEntry, remote: Rec | null, local: Rec | null, versionField: string): OutboxEntry {
+  const conflict = entry.state === 'conflict' ? entry.conflict : null;
+  if (!conflict) return entry;
+  if (remote === null) {
+    if (conflict.remote === null) return entry;
+  } else {
+    const version = remote[versionField];
+    const held = conflict.remote === null ? entry.baseVersion : conflict.remote[versionField];
+    if (Object.is(version, held) || Object.is(version, entry.baseVersion) || isOlderVersion(version, held)) return entry;
+  }
+  const fields = conflictFields({ op: entry.op, base: conflict.base, local, remote, ignore: [versionField] });
+  return { ...entry, conflict: { ...conflict, local, remote, fields } };
 }
 
 /** True when the server already holds what the change meant to write (our own earlier write). */

@@ -623,8 +623,10 @@ export async function applyOutcome(
       decidedElsewhere = true;
       return stored;
     }
-    // An entry the decision saw has changed since (a write merged into it): the decision is stale.
-    if (stored.entries.some((e) => e.seq !== head.seq && input.seen.has(e.seq) && !deepEqual(input.seen.get(e.seq), e))) {
+    // An entry the decision saw has changed since (a write merged into it, or a pull gave the
+    // parked conflict a newer remote): the decision is stale.
+    const changedSince = (e: OutboxEntry) => (e.seq === head.seq ? !deepEqual(head.conflict, e.conflict) : input.seen.has(e.seq) && !deepEqual(input.seen.get(e.seq), e));
+    if (stored.entries.some(changedSince)) {
       stale = true;
       return stored;
     }

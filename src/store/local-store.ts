@@ -1,9 +1,11 @@
 import { unwrap, type IDBPTransaction } from 'idb';
 import { StorageError, ValidationError } from '../errors.js';
+import { withNewerRemote } from '../conflict/resolve.js';
 import { coalesce, type PendingOp } from '../outbox/coalesce.js';
 import { asEntry, foldView, onServerState, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
 import { TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
+import { isOlderVersion } from '../internal/versions.js';
 import { OutboxMemory } from '../outbox/outbox-memory.js';
 import { mergeTwins, recreateAfterSentDelete, replaceReferences, type Referrer } from '../outbox/remap.js';
 import type { Clock } from '../env.js';
@@ -19,6 +21,8 @@ export interface ViewChange {
   r: string;
   id: string;
   view: Rec | null;
+  /** A pull changed its queued entries too: a parked conflict took the newer server state. */
+  outbox?: true;
 }
 
 export interface StoreCallbacks {
@@ -45,11 +49,6 @@ export interface StoreOptions {
   KeyRange?: typeof IDBKeyRange | undefined;
   /** How long a request may take: a list requested before a deletion may hold it until then. */
   requestTimeoutMs: number;
-}
-
-/** Server versions are ordered when both are numbers; otherwise a different one counts as newer. */
-export function isOlderVersion(candidate: unknown, cached: unknown): boolean {
-  return typeof candidate === 'number' && typeof cached === 'number' && candidate < cached;
 }
 
 /**
@@ -603,6 +602,8 @@ export class LocalStore {
       stillGone?: (id: string, stored: Rec) => boolean;
       /** Ids the answer named but that failed the schema: their cached copy stays. */
       keep?: readonly string[];
+      /** `deleted` leave this tab's cache (evicted), not the server. */
+      evicting?: boolean;
       /**
        * Whether a change answered at `at` (the client's clock) was answered after the request,
        * so that the answer may have been computed before it landed. Such an entity is not
@@ -624,7 +625,9 @@ export class LocalStore {
     },
   ): Promise<{ changes: ViewChange[]; removed: number; cursorHeld: boolean; unstored: string[] }> {
     const r = def.name;
-    return this.#writeTx(`caching ${r}`, async (tx) => {
+    // Entities whose parked conflicts took the answer's state, set in memory once it committed.
+    const reparked = new Map<string, OutboxEntry[]>();
+    const result = await this.#writeTx(`caching ${r}`, async (tx) => {
       const entities = tx.objectStore('entities');
       // An answer's puts (tens of thousands) go straight to the IDB store instead of through a
       // promise and two listeners each; a failed one aborts the transaction, which writeTx reports.
@@ -649,6 +652,18 @@ export class LocalStore {
         else queued.set(entry.id, [entry]);
       }
       const entriesOf = (id: string): readonly OutboxEntry[] => queued.get(id) ?? [];
+      // A parked conflict shows, and is decided on, the newest server state heard of: a decision
+      // on an older one would store that older copy over this answer's, which the feed, moved on,
+      // would not send again.
+      const outbox = unwrap(tx.objectStore('outbox'));
+      const repark = (id: string, remote: Rec | null, change: ViewChange) => {
+        const entries = entriesOf(id);
+        const next = entries.map((e) => withNewerRemote(e, remote, change.view, def.version));
+        if (next.every((e, i) => e === entries[i])) return;
+        for (const e of next) if (!entries.includes(e)) outbox.put(e);
+        reparked.set(id, next);
+        change.outbox = true;
+      };
       const since = options.answeredSinceRequest ?? (() => false);
       // A whole list restarting a delta feed (its cursor dropped) keeps nothing it leaves out: the
       // fresh feed names every live entity again, but perhaps no deletion.
@@ -686,7 +701,9 @@ export class LocalStore {
         const view = foldView(item, entries);
         const origin = record ? (record.origin !== undefined ? record.origin : record.base) : null;
         direct.put({ r, id, base: item, view, origin, ...answered });
-        changes.push({ r, id, view });
+        const change: ViewChange = { r, id, view };
+        repark(id, item, change);
+        changes.push(change);
       }
       const drop = (id: string) => {
         const entries = entriesOf(id);
@@ -702,7 +719,10 @@ export class LocalStore {
           const record = existing.get(id);
           const view = record?.view ?? foldView(null, entries);
           direct.put({ r, id, base: record?.base ?? null, view, ...(record ? aboutBase(record) : {}) });
-          changes.push({ r, id, view });
+          const change: ViewChange = { r, id, view };
+          // Gone from the server: not from a cache, nor from an on-demand page's scope.
+          if (!options.evicting && !options.stillGone) repark(id, null, change);
+          changes.push(change);
         }
       };
       if (options.authoritative) {
@@ -747,6 +767,8 @@ export class LocalStore {
       }
       return { changes, removed, cursorHeld, unstored };
     });
+    for (const [id, entries] of reparked) this.outbox.setEntity(r, id, entries);
+    return result;
   }
 
   /** Closes the connection and deletes the namespace's database; the next use opens a fresh one. */

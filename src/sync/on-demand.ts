@@ -222,7 +222,7 @@ export class OnDemandLoader {
     }
     const evicted = pickEvictions(candidates, def.cacheLimit);
     if (evicted.length === 0) return;
-    const result = await this.#host.store.applyPull(def, [], { authoritative: false, deleted: evicted });
+    const result = await this.#host.store.applyPull(def, [], { authoritative: false, deleted: evicted, evicting: true });
     // Picked on what the views showed before the eviction committed: an answer that committed
     // meanwhile (queued before it) may show one of them now. Its record is gone from storage, as
     // when another tab evicts what this one shows; this tab's views keep it.

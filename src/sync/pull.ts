@@ -1,5 +1,6 @@
 import { HarborSyncError, HttpError, SchemaError } from '../errors.js';
-import { isOlderVersion, type LocalStore, type ViewChange } from '../store/local-store.js';
+import { isOlderVersion } from '../internal/versions.js';
+import type { LocalStore, ViewChange } from '../store/local-store.js';
 import type { ResourceMirror } from '../store/mirror.js';
 import type { ResourceDefinition, SyncEvent, Transport } from '../types.js';
 

@@ -359,3 +359,77 @@ describe('a { value } decision is checked with the schema, as a local write', ()
     expect((await ledger()).map((r) => r.op)).toEqual(['create']);
   });
 });
+
+describe('a parked conflict meets later pulls', () => {
+  it("resolve('remote') after a pull heard a newer server version keeps that version, here and after the next pull", async () => {
+    const d = await offlineWithTodo({ conflicts: 'manual' });
+    const h = d.client.resource(todos);
+    await h.update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    const [conflict] = latestConflicts(d);
+    expect(conflict!.remote).toMatchObject({ title: 'theirs', version: 2 });
+    await theirs({ title: 'theirs again' });
+    await h.refresh();
+    await conflict!.resolve('remote');
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'theirs again', done: false, version: 3 });
+    await h.refresh();
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'theirs again', done: false, version: 3 });
+    expect(latestConflicts(d)).toEqual([]);
+  });
+
+  it("conflicts$ shows the newer server state a pull heard, and resolve('local') goes out against it once", async () => {
+    const d = await offlineWithTodo({ conflicts: 'manual' });
+    const h = d.client.resource(todos);
+    await h.update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    await theirs({ done: true });
+    await h.refresh();
+    const [conflict] = latestConflicts(d);
+    // Its local side is the view, rebased on that state: the change made on version 1 still shows.
+    expect(conflict).toMatchObject({ local: { title: 'mine', done: true }, remote: { title: 'theirs', done: true, version: 3 }, fields: ['title'] });
+    expect(conflict!.base).toMatchObject({ title: 'A', done: false, version: 1 });
+    await conflict!.resolve('local');
+    await d.client.flush();
+    expect(await serverTodo('a')).toEqual({ id: 'a', title: 'mine', done: true, version: 4 });
+    expect(d.events.filter((e) => e.type === 'conflict')).toHaveLength(1);
+    expect(latestConflicts(d)).toEqual([]);
+  });
+
+  it("a conflict with the server's deletion takes the entity created again, which resolve('remote') keeps", async () => {
+    const d = await offlineWithTodo({ conflicts: 'manual' });
+    const h = d.client.resource(todos);
+    await h.update('a', { title: 'mine' });
+    await server.admin.edit({ resource: 'todos', id: 'a', delete: true });
+    await reconnect(d);
+    expect(latestConflicts(d)[0]!.remote).toBeNull();
+    await server.admin.edit({ resource: 'todos', create: { id: 'a', title: 'again', done: false } });
+    await h.refresh();
+    const [conflict] = latestConflicts(d);
+    expect(conflict!.remote).toMatchObject({ title: 'again' });
+    await conflict!.resolve('remote');
+    const again = await serverTodo('a');
+    expect(await h.get('a')).toEqual(again);
+    await h.refresh();
+    expect(await h.get('a')).toEqual(again);
+  });
+
+  it("a conflict takes the server's later deletion: resolve('remote') removes the entity, and no pull brings it back", async () => {
+    const d = await offlineWithTodo({ conflicts: 'manual' });
+    const h = d.client.resource(todos);
+    await h.update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    await server.admin.edit({ resource: 'todos', id: 'a', delete: true });
+    await h.refresh();
+    const [conflict] = latestConflicts(d);
+    expect(conflict).toMatchObject({ remote: null, local: { title: 'mine' } });
+    expect(await h.get('a')).toMatchObject({ title: 'mine' });
+    await conflict!.resolve('remote');
+    expect(await h.get('a')).toBeUndefined();
+    await h.refresh();
+    expect(await h.get('a')).toBeUndefined();
+    expect(await ledger()).toHaveLength(1);
+  });
+});

@@ -668,6 +668,42 @@ describe('storing server answers', () => {
     there.close();
   });
 
+  it("a parked conflict takes the server's deletion from a tombstone or a whole list, never from an eviction or an on-demand page's scope", async () => {
+    const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onOpened: () => undefined, onReopenFailed: () => undefined };
+    const store = new LocalStore(new IDBFactory(), 'reparked', callbacks, { setTimer: new ManualClock().setTimer, requestTimeoutMs: 30_000 });
+    const def = todos as unknown as ResourceDefinition<object>;
+    const base = { id: 'a', title: 'A', done: false, version: 1 };
+    const theirs = { ...base, title: 'theirs', version: 2 };
+    const update: PendingOp = { op: 'update', patch: { title: 'mine' } };
+    await store.applyPull(def, [base], { authoritative: false });
+    await store.write(def, 'a', update, () => {
+      const { seq: _seq, ...entry } = outboxEntry({ id: 'a', op: 'update', payload: { title: 'mine' }, key: 'a-update', baseVersion: 1 });
+      return entry;
+    });
+    const local = { ...base, title: 'mine' };
+    await store.rewrite(def, 'a', ({ base: stored, entries }) => ({
+      base: stored,
+      entries: entries.map((e) => ({ ...e, state: 'conflict' as const, conflict: { base, local, remote: theirs, fields: ['title'] } })),
+    }));
+    const remote = () => store.outbox.entriesOf('todos', 'a')[0]!.conflict!.remote;
+
+    const evicted = await store.applyPull(def, [], { authoritative: false, deleted: ['a'], evicting: true });
+    const outOfScope = await store.applyPull(def, [], { authoritative: false, deleted: ['a'], stillGone: () => true });
+    expect([evicted.changes, outOfScope.changes]).toEqual([[{ r: 'todos', id: 'a', view: local }], [{ r: 'todos', id: 'a', view: local }]]);
+    expect(remote()).toEqual(theirs);
+    const tombstone = await store.applyPull(def, [], { authoritative: false, deleted: ['a'] });
+    expect(tombstone.changes).toEqual([{ r: 'todos', id: 'a', view: local, outbox: true }]);
+    expect(remote()).toBeNull();
+    expect((await store.loadEntity('todos', 'a')).entries[0]!.conflict).toEqual({ base, local, remote: null, fields: ['title'] });
+    // Created again: a whole list holding it gives it back; one silent on it deletes it again.
+    const again = { ...base, title: 'again', version: 5 };
+    await store.applyPull(def, [again], { authoritative: true });
+    expect(remote()).toEqual(again);
+    await store.applyPull(def, [], { authoritative: true });
+    expect(remote()).toBeNull();
+    store.close();
+  });
+
   it('a delete answered while a create of the same id waits behind it: a list requested before does not make the old entity the base the create stands on', async () => {
     const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onOpened: () => undefined, onReopenFailed: () => undefined };
     const store = new LocalStore(new IDBFactory(), 'recreated', callbacks, { setTimer: new ManualClock().setTimer, requestTimeoutMs: 30_000 });

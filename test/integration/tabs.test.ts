@@ -668,6 +668,25 @@ describe('every tab live', () => {
     expect(follower.events.filter((e) => e.type === 'conflict')).toHaveLength(0);
   });
 
+  it("a pull in one tab gives a parked conflict the newer server state in the other tab's conflicts$ too", async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab({ conflicts: 'manual' }), b.tab({ conflicts: 'manual' }));
+    const conflicts = [latest(leader.client.conflicts$), latest(follower.client.conflicts$)];
+    const h = follower.client.resource(todos);
+    await h.create({ id: 'c', title: 'Before', done: false }, { wait: 'server' });
+    await server.admin.edit({ resource: 'todos', id: 'c', patch: { title: 'Theirs' } });
+    await h.update('c', { title: 'Mine' });
+    await until(() => conflicts.every((c) => c.value?.length === 1), 'the conflict in both tabs');
+    await server.admin.edit({ resource: 'todos', id: 'c', patch: { title: 'Theirs again' } });
+    await leader.client.resource(todos).refresh();
+    const remoteTitle = (c: { value: Conflict[] | undefined }) => (c.value?.[0]?.remote as Todo | null)?.title;
+    await until(() => conflicts.every((c) => remoteTitle(c) === 'Theirs again'), 'the newer remote in both tabs');
+    await (conflicts[1]!.value as Conflict[])[0]!.resolve('remote');
+    await until(() => conflicts.every((c) => c.value?.length === 0), 'the conflict gone from both tabs');
+    expect(await h.get('c')).toMatchObject({ title: 'Theirs again', version: 3 });
+    expect(await leader.client.resource(todos).get('c')).toMatchObject({ title: 'Theirs again', version: 3 });
+  });
+
   it("another tab's pull reaches a tab that did not pull (a big one re-read whole)", async () => {
     const b = browser();
     const [leader, follower] = await roles(b.tab(), b.tab());
