@@ -14,7 +14,7 @@ import { deepEqual } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
 import { isQuarantined, type OutboxEntry } from './outbox/entry.js';
 import { DECISION_ROUNDS, Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
-import { checkDecision, fromDecision } from './conflict/resolve.js';
+import { checkDecision, fromDecision, newestRemote } from './conflict/resolve.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
 import { databaseMarker, type DatabaseMarker } from './store/marker.js';
 import { ResourceMirror } from './store/mirror.js';
@@ -739,7 +739,8 @@ class Client implements SyncClient, HandleHost {
       const { record, entries } = await this.store.loadEntity(entry.r, entry.id);
       const current = entries.find((e) => e.seq === entry.seq);
       if (!current || current.state !== 'conflict' || !current.conflict) return;
-      const { base, remote, fields } = current.conflict;
+      const { base, fields } = current.conflict;
+      const remote = newestRemote(current.conflict.remote, record?.base ?? null, def.version);
       const local = record ? record.view : current.conflict.local;
       const input = { op: current.op, base, local, remote, ignore: [def.version], seen: new Map(entries.map((e) => [e.seq, e])) };
       const outcome = await checkDecision(def, fromDecision(choice, input, fields));

@@ -50,6 +50,14 @@ export function withNewerRemote(entry: OutboxEntry, remote: Rec | null, local: R
   return { ...entry, conflict: { ...conflict, local, remote, fields } };
 }
 
+/**
+ * The server state a conflict is decided on: the answer's, or the base a pull stored since when
+ * that is a later numbered version (the pull committed while the answer was on its way).
+ */
+export function newestRemote(remote: Rec | null, stored: Rec | null, versionField: string): Rec | null {
+  return remote !== null && stored !== null && isOlderVersion(remote[versionField], stored[versionField]) ? stored : remote;
+}
+
 /** True when the server already holds what the change meant to write (our own earlier write). */
 export function remoteMatchesIntent(entry: OutboxEntry, remote: Rec | null, ignore: readonly string[]): boolean {
   if (entry.op === 'delete') return remote === null;

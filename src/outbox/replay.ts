@@ -9,7 +9,7 @@ import { deepEqual } from '../internal/plain.js';
 import { madeAfter, referrersOf, waitsForId } from './remap.js';
 import { idempotencyKey, isQuarantined, onServerState, type EntryFailure, type OutboxEntry } from './entry.js';
 import { entityKey } from './outbox-memory.js';
-import { checkDecision, conflictFields, decide, overwritten, parked, remoteMatchesIntent, requeue, type Outcome } from '../conflict/resolve.js';
+import { checkDecision, conflictFields, decide, newestRemote, overwritten, parked, remoteMatchesIntent, requeue, type Outcome } from '../conflict/resolve.js';
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
@@ -545,16 +545,18 @@ export class Replayer {
       const local = record?.view ?? null;
       // The state the change was made on, even if a pull rebased the view on a newer one since.
       const base = record ? (record.origin !== undefined ? record.origin : record.base) : null;
-      const input = { op: entry.op, base, local, remote, ignore, seen: new Map(entries.map((e) => [e.seq, e])) };
+      // The answer's server state, or a later one a pull stored while the answer was on its way.
+      const current = newestRemote(remote, record?.base ?? null, def.version);
+      const input = { op: entry.op, base, local, remote: current, ignore, seen: new Map(entries.map((e) => [e.seq, e])) };
       const fields = conflictFields(input);
-      const decided = await decide(strategy, input, { resource: entry.r, id: entry.id, op: entry.op, base: input.base, local, remote, fields });
+      const decided = await decide(strategy, input, { resource: entry.r, id: entry.id, op: entry.op, base: input.base, local, remote: current, fields });
       const outcome = await checkDecision(def, decided);
       if ('issues' in outcome) {
         // A resolver's value is a local write and must pass the schema; an invalid one is never
         // sent: the conflict waits in conflicts$ for a decision, as under 'manual'.
         const invalid = new ValidationError(outcome.issues, { resource: entry.r, id: entry.id });
         host.emit({ type: 'error', at: host.env.clock.now(), resource: entry.r, error: invalid });
-        await applyOutcome(host, def, entry, input, { kind: 'park', fields }, 'function');
+        if ((await applyOutcome(host, def, entry, input, { kind: 'park', fields }, 'function')) === 'stale') continue;
         return;
       }
       // Each re-send goes against the version the server just named. A server whose If-Match
@@ -562,7 +564,7 @@ export class Replayer {
       // re-send with another conflict: a conflict that re-sends counts as a failed attempt, so
       // re-sends back off and are bounded like retries (resolve() or retry() start afresh).
       const attempts = entry.attempts + 1;
-      if (resends(def, entry, outcome, remote) && attempts >= host.options.maxAttempts) {
+      if (resends(def, entry, outcome, current) && attempts >= host.options.maxAttempts) {
         const message = `gave up after ${attempts} attempts, the last met by a conflict (does the server's If-Match match the version it answers with?): ${error.message}`;
         return this.#park(def, entry, { status: error.status, message, body: error.body, rejected: false }, error);
       }
@@ -597,12 +599,17 @@ export async function applyOutcome(
 ): Promise<'stale' | undefined> {
   const at = host.env.clock.now();
   const { base, local, remote } = input;
+  // A pull stored a later server state since the decision read the entity: it is made again on that.
+  const overtaken = (stored: Rec | null) => newestRemote(remote, stored, def.version) !== remote;
   if (outcome.kind === 'park') {
-    const change = await host.store.rewrite(def, head.id, ({ base: stored, entries }) => ({
-      base: stored,
-      entries: entries.map((e) => (e.seq === head.seq ? parked(e, { base, local, remote, fields: outcome.fields }) : e)),
-    }));
+    let stale = false as boolean;
+    const change = await host.store.rewrite(def, head.id, (stored) => {
+      stale = overtaken(stored.base);
+      if (stale) return stored;
+      return { base: stored.base, entries: stored.entries.map((e) => (e.seq === head.seq ? parked(e, { base, local, remote, fields: outcome.fields }) : e)) };
+    });
     host.applied(change);
+    if (stale) return 'stale';
     host.emit({ type: 'conflict', at, resource: head.r, id: head.id, fields: outcome.fields });
     // A write awaiting the server learns now; resolving the conflict later does not revive the wait.
     host.settled(head.seq, { error: new ConflictError(outcome.fields, { resource: head.r, id: head.id }) });
@@ -626,7 +633,7 @@ export async function applyOutcome(
     // An entry the decision saw has changed since (a write merged into it, or a pull gave the
     // parked conflict a newer remote): the decision is stale.
     const changedSince = (e: OutboxEntry) => (e.seq === head.seq ? !deepEqual(head.conflict, e.conflict) : input.seen.has(e.seq) && !deepEqual(input.seen.get(e.seq), e));
-    if (stored.entries.some(changedSince)) {
+    if (stored.entries.some(changedSince) || overtaken(stored.base)) {
       stale = true;
       return stored;
     }

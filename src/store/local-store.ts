@@ -628,6 +628,8 @@ export class LocalStore {
     // Entities whose parked conflicts took the answer's state, set in memory once it committed.
     const reparked = new Map<string, OutboxEntry[]>();
     const result = await this.#writeTx(`caching ${r}`, async (tx) => {
+      // Run again on a new connection should the browser close this one: what a first run found counts for nothing.
+      reparked.clear();
       const entities = tx.objectStore('entities');
       // An answer's puts (tens of thousands) go straight to the IDB store instead of through a
       // promise and two listeners each; a failed one aborts the transaction, which writeTx reports.

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
 import { ConflictError, ValidationError, type Conflict, type ConflictStrategy, type SyncClientOptions } from '../../src/index.js';
-import { closeDevices, device, outcomeOf, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { closeDevices, device, heldAnswers, outcomeOf, todos, until, type Device, type Todo } from '../helpers/harness.js';
 
 const backend = createTestBackend();
 let server: Awaited<ReturnType<typeof backend.start>>;
@@ -432,4 +432,28 @@ describe('a parked conflict meets later pulls', () => {
     expect(await h.get('a')).toBeUndefined();
     expect(await ledger()).toHaveLength(1);
   });
+
+  for (const strategy of ['manual', 'server-wins'] as const) {
+    it(`a pull that lands while the conflict's answer is on its way gives the decision its newer version ('${strategy}')`, async () => {
+      const writes = heldAnswers((request) => request.method === 'PATCH');
+      const d = await offlineWithTodo({ conflicts: strategy, fetch: writes.fetch });
+      const h = d.client.resource(todos);
+      await h.update('a', { title: 'mine' });
+      await theirs({ title: 'theirs' });
+      // The 412 is computed on version 2; version 3 is pulled before it arrives.
+      const { landed } = await writes.heldRequest(() => reconnect(d), d.clock);
+      await theirs({ done: true });
+      await h.refresh();
+      await landed();
+      const newest = { id: 'a', title: 'theirs', done: true, version: 3 };
+      if (strategy === 'manual') {
+        const [conflict] = latestConflicts(d);
+        expect(conflict!.remote).toEqual(newest);
+        await conflict!.resolve('remote');
+      }
+      expect(await h.get('a')).toEqual(newest);
+      await h.refresh();
+      expect(await h.get('a')).toEqual(newest);
+    });
+  }
 });

@@ -10,6 +10,8 @@ import { outboxEntry } from '../helpers/outbox-entry.js';
 import type { NewEntry, OutboxEntry } from '../../src/outbox/entry.js';
 import type { PendingOp } from '../../src/outbox/coalesce.js';
 import { LocalStore } from '../../src/store/local-store.js';
+import { applyOutcome } from '../../src/outbox/replay.js';
+import type { Env } from '../../src/env.js';
 import type { ResourceDefinition } from '../../src/types.js';
 
 const backend = createTestBackend();
@@ -701,6 +703,56 @@ describe('storing server answers', () => {
     expect(remote()).toEqual(again);
     await store.applyPull(def, [], { authoritative: true });
     expect(remote()).toBeNull();
+    store.close();
+  });
+
+  it('a conflict decision made on a remote that a pull has since overtaken, or on a parked conflict a pull has since changed, is made again', async () => {
+    const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onOpened: () => undefined, onReopenFailed: () => undefined };
+    const clock = new ManualClock();
+    const store = new LocalStore(new IDBFactory(), 'overtaken', callbacks, { setTimer: clock.setTimer, requestTimeoutMs: 30_000 });
+    const def = todos as unknown as ResourceDefinition<object>;
+    const events: string[] = [];
+    const host = {
+      store,
+      env: { clock } as unknown as Env,
+      applied: () => undefined,
+      emit: (event: { type: string }) => void events.push(event.type),
+      settled: () => undefined,
+      folded: () => undefined,
+      announce: () => undefined,
+    };
+    const base = { id: 'a', title: 'A', done: false, version: 1 };
+    const local = { ...base, title: 'mine' };
+    const v2 = { ...base, title: 'theirs', version: 2 };
+    const v3 = { ...v2, done: true, version: 3 };
+    await store.applyPull(def, [base], { authoritative: false });
+    await store.write(def, 'a', { op: 'update', patch: { title: 'mine' } }, () => {
+      const { seq: _seq, ...entry } = outboxEntry({ id: 'a', op: 'update', payload: { title: 'mine' }, key: 'a-update', baseVersion: 1 });
+      return entry;
+    });
+    const decide = async (remote: typeof v2, kind: 'remote' | 'park') => {
+      const { entries } = await store.loadEntity('todos', 'a');
+      const head = entries[0]!;
+      const input = { base, local, remote, ignore: ['version'], seen: new Map(entries.map((e) => [e.seq, e])) };
+      return applyOutcome(host, def, head, input, kind === 'park' ? { kind, fields: ['title'] } : { kind }, 'manual');
+    };
+    // The answer named version 2; a pull stored version 3 before the decision was stored.
+    await store.applyPull(def, [v3], { authoritative: false });
+    expect(await decide(v2, 'park')).toBe('stale');
+    expect(store.outbox.entriesOf('todos', 'a')[0]!.state).toBe('queued');
+    expect(await decide(v3, 'park')).toBeUndefined();
+    expect(store.outbox.entriesOf('todos', 'a')[0]!.conflict!.remote).toEqual(v3);
+    // Parked on version 3: a decision read before a pull brought version 4 is stale.
+    const { entries: read } = await store.loadEntity('todos', 'a');
+    const v4 = { ...v3, title: 'theirs again', version: 4 };
+    await store.applyPull(def, [v4], { authoritative: false });
+    const input = { base, local, remote: v4, ignore: ['version'], seen: new Map(read.map((e) => [e.seq, e])) };
+    expect(await applyOutcome(host, def, read[0]!, input, { kind: 'remote' }, 'manual')).toBe('stale');
+    expect(await decide(v3, 'remote')).toBe('stale');
+    expect(await store.loadEntity('todos', 'a')).toMatchObject({ record: { base: v4 }, entries: [{ conflict: { remote: v4 } }] });
+    expect(await decide(v4, 'remote')).toBeUndefined();
+    expect(await store.loadEntity('todos', 'a')).toEqual({ record: expect.objectContaining({ base: v4, view: v4 }), entries: [] });
+    expect(events).toEqual(['conflict', 'resolved']);
     store.close();
   });
 
