@@ -485,18 +485,22 @@ export class Replayer {
       if (entry.op === 'delete') return this.#succeed(def, entry, null);
       return this.#conflict(def, entry, null, error);
     }
-    let remote: unknown = conflictEntity(error.body, isEntity);
-    if (remote === undefined) {
-      try {
-        remote = await host.transport.one(def, entry.id);
-      } catch (fetchError) {
-        if (fetchError instanceof HttpError && fetchError.status === 404) remote = null;
-        else return this.#retry(def, entry, error, null);
-      }
-    }
-    const parsed = remote === null ? null : await host.parse(def, remote, entry.id);
+    const remote = conflictEntity(error.body, isEntity);
+    const parsed = remote === undefined ? await this.#heldByServer(def, entry.id) : remote === null ? null : await host.parse(def, remote, entry.id);
     if (parsed === undefined) return this.#retry(def, entry, error, null);
     return this.#conflict(def, entry, parsed, error);
+  }
+
+  /** The entity as the server holds it now (null: gone); undefined when it could not be fetched or failed the schema. */
+  async #heldByServer(def: Def, id: string): Promise<Rec | null | undefined> {
+    let remote: unknown;
+    try {
+      remote = await this.#host.transport.one(def, id);
+    } catch (fetchError) {
+      if (fetchError instanceof HttpError && fetchError.status === 404) return null;
+      return undefined;
+    }
+    return this.#host.parse(def, remote, id);
   }
 
   async #retry(def: Def, entry: OutboxEntry, error: HarborSyncError, retryAfterMs: number | null): Promise<void> {
@@ -533,20 +537,32 @@ export class Replayer {
     host.announce();
   }
 
-  async #conflict(def: Def, entry: OutboxEntry, remote: Rec | null, error: HttpError): Promise<void> {
+  async #conflict(def: Def, entry: OutboxEntry, answer: Rec | null, error: HttpError): Promise<void> {
     const host = this.#host;
     const ignore = [def.version];
-    if (remoteMatchesIntent(entry, remote, ignore)) return this.#succeed(def, entry, remote);
+    if (remoteMatchesIntent(entry, answer, ignore)) return this.#succeed(def, entry, answer);
     const strategy = host.strategy(def);
+    let remote = answer;
+    let asked = false;
     // A decision made on a view that changed before it was stored (a write while a resolver
     // decided, merged into a queued entry) is made again on what is stored now.
     for (let round = 0; round < DECISION_ROUNDS; round++) {
       const { record, entries } = await host.store.loadEntity(entry.r, entry.id);
+      // "Gone", while a pull stored another version than the one the change was sent against:
+      // created again since, or changed before the deletion. The server is asked which, once.
+      if (remote === null && !asked && record?.base && !Object.is(record.base[def.version], entry.baseVersion)) {
+        asked = true;
+        const held = await this.#heldByServer(def, entry.id);
+        if (held === undefined) return this.#retry(def, entry, error, null);
+        remote = held;
+        continue;
+      }
       const local = record?.view ?? null;
       // The state the change was made on, even if a pull rebased the view on a newer one since.
       const base = record ? (record.origin !== undefined ? record.origin : record.base) : null;
       // The answer's server state, or a later one a pull stored while the answer was on its way.
       const current = newestRemote(remote, record?.base ?? null, def.version);
+      if (current !== answer && remoteMatchesIntent(entry, current, ignore)) return this.#succeed(def, entry, current);
       const input = { op: entry.op, base, local, remote: current, ignore, seen: new Map(entries.map((e) => [e.seq, e])) };
       const fields = conflictFields(input);
       const decided = await decide(strategy, input, { resource: entry.r, id: entry.id, op: entry.op, base: input.base, local, remote: current, fields });

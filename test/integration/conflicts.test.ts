@@ -455,5 +455,44 @@ describe('a parked conflict meets later pulls', () => {
       await h.refresh();
       expect(await h.get('a')).toEqual(newest);
     });
+
+    it(`a "gone" answer while a pull stored the entity created again: the server is asked, and the decision keeps it ('${strategy}')`, async () => {
+      const writes = heldAnswers((request) => request.method === 'PATCH');
+      const d = await offlineWithTodo({ conflicts: strategy, fetch: writes.fetch });
+      const h = d.client.resource(todos);
+      await h.update('a', { title: 'mine' });
+      await server.admin.edit({ resource: 'todos', id: 'a', delete: true });
+      const { landed } = await writes.heldRequest(() => reconnect(d), d.clock);
+      await server.admin.edit({ resource: 'todos', create: { id: 'a', title: 'again', done: false } });
+      await h.refresh();
+      await landed();
+      const again = await serverTodo('a');
+      expect(again).toMatchObject({ title: 'again' });
+      if (strategy === 'manual') {
+        const [conflict] = latestConflicts(d);
+        expect(conflict!.remote).toEqual(again);
+        await conflict!.resolve('remote');
+      }
+      expect(await h.get('a')).toEqual(again);
+      await h.refresh();
+      expect(await h.get('a')).toEqual(again);
+    });
   }
+
+  it('a pull that lands while the answer is on its way with what the change meant to write: a success, no conflict', async () => {
+    const writes = heldAnswers((request) => request.method === 'PATCH');
+    const d = await offlineWithTodo({ conflicts: 'manual', fetch: writes.fetch });
+    const h = d.client.resource(todos);
+    const saved = h.update('a', { title: 'mine' }, { wait: 'server' });
+    await theirs({ title: 'theirs' });
+    const { landed } = await writes.heldRequest(() => reconnect(d), d.clock);
+    await theirs({ title: 'mine' });
+    await h.refresh();
+    await landed();
+    const mine = { id: 'a', title: 'mine', done: false, version: 3 };
+    expect(await saved).toEqual(mine);
+    expect(latestConflicts(d)).toEqual([]);
+    expect(d.events.filter((e) => e.type === 'conflict')).toEqual([]);
+    expect(await h.get('a')).toEqual(mine);
+  });
 });
