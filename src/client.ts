@@ -14,7 +14,7 @@ import { deepEqual } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
 import { isQuarantined, type OutboxEntry } from './outbox/entry.js';
 import { DECISION_ROUNDS, Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
-import { checkDecision, fromDecision, newestRemote } from './conflict/resolve.js';
+import { checkDecision, fromDecision, newestRemote, undisputed, type ConflictInput, type Outcome } from './conflict/resolve.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
 import { databaseMarker, type DatabaseMarker } from './store/marker.js';
 import { ResourceMirror } from './store/mirror.js';
@@ -665,6 +665,7 @@ class Client implements SyncClient, HandleHost {
     if (from === 'here' || from === 'server-read') {
       for (const change of list) {
         this.#unannounce(change.r, change.id, from === 'here' || change.outbox === true, this.defs.get(change.r)?.load === 'on-demand' ? change.view : undefined);
+        if (change.outbox && from === 'server-read') this.#afterRepark(change.r, change.id);
       }
     }
     const byResource = new Map<string, ViewChange[]>();
@@ -728,13 +729,36 @@ class Client implements SyncClient, HandleHost {
     return conflict;
   }
 
-  async #resolveConflict(entry: OutboxEntry, choice: ConflictChoice<Rec>): Promise<void> {
+  #resolveConflict(entry: OutboxEntry, choice: ConflictChoice<Rec>): Promise<void> {
     this.assertOpen('Conflict.resolve()');
+    return this.#decideParked(entry, 'manual', (input, fields) => fromDecision(choice, input, fields));
+  }
+
+  /** A pull gave a parked conflict newer server state: under 'merge', one left with nothing in dispute is decided. */
+  #afterRepark(r: string, id: string): void {
+    this.#mergeUndisputed(r, id).catch((error: unknown) => {
+      if (this.#closedError) return;
+      this.emit({ type: 'error', at: this.env.clock.now(), resource: r, error: error instanceof HarborSyncError ? error : new StorageError(String(error), { resource: r, id }) });
+    });
+  }
+
+  /** Under 'merge', a parked conflict that a pull left with no field in dispute is decided as if it had come so. */
+  async #mergeUndisputed(r: string, id: string): Promise<void> {
+    const def = this.defs.get(r);
+    if (!def || this.strategy(def) !== 'merge') return;
+    for (const entry of this.store.outbox.entriesOf(r, id)) {
+      if (entry.state === 'conflict' && entry.conflict?.fields.length === 0) await this.#decideParked(entry, 'merge', undisputed);
+    }
+  }
+
+  /**
+   * Decides a parked conflict with `choose` (null: nothing to decide now). The local side is the
+   * view now: changes queued after the conflict was parked belong to it, and the decision replaces
+   * the entries read with it. Should one of them change before the decision is stored (a write
+   * merged into it, or a pull that brought a newer remote), the choice is applied again to what is stored.
+   */
+  async #decideParked(entry: OutboxEntry, strategy: string, choose: (input: ConflictInput, fields: string[]) => Outcome | null): Promise<void> {
     const def = this.defs.get(entry.r)!;
-    // The local side is the view now: changes queued after the conflict was parked belong to it,
-    // and the decision replaces the entries read with it. Should one of them change before the
-    // decision is stored (a write merged into it, or a pull that brought a newer remote), the
-    // choice is applied again to what is stored.
     for (let round = 0; round < DECISION_ROUNDS; round++) {
       const { record, entries } = await this.store.loadEntity(entry.r, entry.id);
       const current = entries.find((e) => e.seq === entry.seq);
@@ -743,10 +767,12 @@ class Client implements SyncClient, HandleHost {
       const remote = newestRemote(current.conflict.remote, record?.base ?? null, def.version);
       const local = record ? record.view : current.conflict.local;
       const input = { op: current.op, base, local, remote, ignore: [def.version], seen: new Map(entries.map((e) => [e.seq, e])) };
-      const outcome = await checkDecision(def, fromDecision(choice, input, fields));
+      const chosen = choose(input, fields);
+      if (!chosen) return;
+      const outcome = await checkDecision(def, chosen);
       // Refused like a local write: nothing changes, the conflict stays for another decision.
       if ('issues' in outcome) throw new ValidationError(outcome.issues, { resource: entry.r, id: entry.id });
-      if ((await applyOutcome(this.#replayHostBase(), def, current, input, outcome, 'manual')) !== 'stale') break;
+      if ((await applyOutcome(this.#replayHostBase(), def, current, input, outcome, strategy)) !== 'stale') break;
     }
     this.#replayer.wake();
   }

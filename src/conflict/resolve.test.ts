@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { OutboxEntry } from '../outbox/entry.js';
 import { defineResource } from '../resource.js';
-import { checkDecision, conflictFields, decide, fromDecision, overwritten, remoteMatchesIntent, requeue, withNewerRemote } from './resolve.js';
+import { checkDecision, conflictFields, decide, fromDecision, overwritten, remoteMatchesIntent, requeue, undisputed, withNewerRemote } from './resolve.js';
 
 const head: OutboxEntry = {
   seq: 7,
@@ -73,6 +73,22 @@ describe('withNewerRemote', () => {
     const tagged: OutboxEntry = { ...parked, baseVersion: 'e1', conflict: { base: { ...base, version: 'e1' }, local, remote: { ...theirs, version: 'e2' }, fields: ['title'] } };
     expect(withNewerRemote(tagged, { ...theirs, version: 'e0' }, local, 'version').conflict!.remote).toMatchObject({ version: 'e0' });
     expect(withNewerRemote(tagged, { ...theirs, version: 'e1' }, local, 'version')).toBe(tagged);
+  });
+});
+
+describe('undisputed', () => {
+  const input = (local: Record<string, unknown> | null, remote: Record<string, unknown> | null) => ({ op: 'update' as const, base, local, remote, ignore });
+
+  it('merges when no field is in dispute, and drops the change when both sides deleted the entity', () => {
+    const remote = { ...base, done: true, version: 3 };
+    expect(undisputed(input({ ...base, title: 'mine' }, remote))).toEqual({ kind: 'target', value: { ...base, title: 'mine', done: true, version: 3 }, choice: 'merged' });
+    expect(undisputed(input(null, null))).toEqual({ kind: 'remote' });
+  });
+
+  it('decides nothing while a field is in dispute or one side alone deleted the entity', () => {
+    expect(undisputed(input({ ...base, title: 'mine' }, { ...base, title: 'theirs', version: 2 }))).toBeNull();
+    expect(undisputed(input(null, { ...base, title: 'theirs', version: 2 }))).toBeNull();
+    expect(undisputed(input({ ...base, title: 'mine' }, null))).toBeNull();
   });
 });
 

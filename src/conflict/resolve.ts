@@ -81,6 +81,18 @@ export async function decide<T>(strategy: ConflictStrategy<T>, input: ConflictIn
   return fromDecision(await strategy(context), input, context.fields);
 }
 
+/**
+ * What 'merge' makes of a parked conflict that a newer server state left with no field in dispute:
+ * the merge, re-sent; nothing, when both sides deleted the entity. Null while a field is in dispute.
+ */
+export function undisputed(input: ConflictInput): Outcome | null {
+  const { base, local, remote, ignore } = input;
+  if (local === null && remote === null) return { kind: 'remote' };
+  if (local === null || remote === null) return null;
+  const merged = threeWayMerge(base, local, remote, { ignore });
+  return merged.conflicts.length ? null : { kind: 'target', value: merged.value, choice: 'merged' };
+}
+
 export function fromDecision<T>(decision: ConflictDecision<T>, input: ConflictInput, fields: string[]): Outcome {
   if (decision === 'remote') return { kind: 'remote' };
   if (decision === 'local') return { kind: 'target', value: input.local, choice: 'local' };

@@ -433,6 +433,47 @@ describe('a parked conflict meets later pulls', () => {
     expect(await ledger()).toHaveLength(1);
   });
 
+  it("under 'merge', a conflict that a newer server state leaves with no field in dispute is merged and sent; under 'manual' it waits", async () => {
+    for (const strategy of ['merge', 'manual'] as const) {
+      await backend.reset();
+      const d = await offlineWithTodo({ conflicts: strategy });
+      const h = d.client.resource(todos);
+      await h.update('a', { title: 'mine' });
+      await theirs({ title: 'theirs' });
+      await reconnect(d);
+      expect(latestConflicts(d)).toHaveLength(1);
+      // The other side takes its title back, and marks the todo done.
+      await theirs({ title: 'A', done: true });
+      await h.refresh();
+      if (strategy === 'manual') {
+        expect(latestConflicts(d)).toMatchObject([{ fields: [], remote: { title: 'A', done: true, version: 3 } }]);
+        continue;
+      }
+      await until(() => latestConflicts(d).length === 0, 'the conflict decided');
+      await d.client.flush();
+      expect(await serverTodo('a')).toEqual({ id: 'a', title: 'mine', done: true, version: 4 });
+      expect(await h.get('a')).toEqual({ id: 'a', title: 'mine', done: true, version: 4 });
+      expect(d.events.filter((e) => e.type === 'resolved')).toMatchObject([{ strategy: 'merge', choice: 'merged' }]);
+    }
+  });
+
+  it("under 'merge', a delete in conflict with an update is done once the server deletes the entity too: nothing is sent", async () => {
+    const d = await offlineWithTodo();
+    const h = d.client.resource(todos);
+    await h.delete('a');
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    expect(latestConflicts(d)).toMatchObject([{ local: null, remote: { title: 'theirs' } }]);
+    await server.admin.edit({ resource: 'todos', id: 'a', delete: true });
+    await h.refresh();
+    await until(() => latestConflicts(d).length === 0, 'the conflict decided');
+    expect(await h.get('a')).toBeUndefined();
+    expect(d.events.filter((e) => e.type === 'resolved')).toMatchObject([{ strategy: 'merge', choice: 'remote' }]);
+    expect(await ledger()).toHaveLength(1);
+    await h.refresh();
+    expect(await h.get('a')).toBeUndefined();
+  });
+
   for (const strategy of ['manual', 'server-wins'] as const) {
     it(`a pull that lands while the conflict's answer is on its way gives the decision its newer version ('${strategy}')`, async () => {
       const writes = heldAnswers((request) => request.method === 'PATCH');
