@@ -144,6 +144,8 @@ class Client implements SyncClient, HandleHost {
   readonly #waiters = new Map<number, Array<(outcome: { value: Rec | null } | { error: HarborSyncError }) => void>>();
   readonly #statusSubject: BehaviorSubject<SyncStatus>;
   readonly #conflictsSubject = new BehaviorSubject<Conflict[]>([]);
+  readonly #undisputedSeen = new WeakSet<OutboxEntry>();
+  readonly #undisputedDecisions = new Set<Promise<void>>();
   readonly #failedSubject = new BehaviorSubject<FailedMutation[]>([]);
   readonly #eventsSubject = new Subject<SyncEvent>();
   readonly #replayer: Replayer;
@@ -476,6 +478,8 @@ class Client implements SyncClient, HandleHost {
       this.outboxChanged();
       if (!this.#statusSubject.value.leader) await this.#followerFlushes.wait();
     }
+    // A conflict decided as the strategy would have (see #mergeUndisputed) may have more to send.
+    while (this.#undisputedDecisions.size > 0) await Promise.all([...this.#undisputedDecisions]);
     if (this.#statusSubject.value.leader) await this.#replayer.flush();
   }
 
@@ -665,7 +669,6 @@ class Client implements SyncClient, HandleHost {
     if (from === 'here' || from === 'server-read') {
       for (const change of list) {
         this.#unannounce(change.r, change.id, from === 'here' || change.outbox === true, this.defs.get(change.r)?.load === 'on-demand' ? change.view : undefined);
-        if (change.outbox && from === 'server-read') this.#afterRepark(change.r, change.id);
       }
     }
     const byResource = new Map<string, ViewChange[]>();
@@ -696,10 +699,14 @@ class Client implements SyncClient, HandleHost {
     const pending = outbox.queuedCount;
     const conflictEntries: OutboxEntry[] = [];
     const failedEntries: OutboxEntry[] = [];
+    const undisputedEntries: OutboxEntry[] = [];
     for (const entry of outbox.parked()) {
-      if (entry.state === 'conflict' && entry.conflict) conflictEntries.push(entry);
-      else if (entry.state === 'failed') failedEntries.push(entry);
+      if (entry.state === 'conflict' && entry.conflict) {
+        conflictEntries.push(entry);
+        if (entry.conflict.fields.length === 0) undisputedEntries.push(entry);
+      } else if (entry.state === 'failed') failedEntries.push(entry);
     }
+    if (undisputedEntries.length > 0 && !this.#closedError) this.#mergeUndisputed(undisputedEntries);
     conflictEntries.sort(bySeq);
     failedEntries.sort(bySeq);
     this.#patchStatus({ pending, conflicts: conflictEntries.length, failed: failedEntries.length });
@@ -734,20 +741,23 @@ class Client implements SyncClient, HandleHost {
     return this.#decideParked(entry, 'manual', (input, fields) => fromDecision(choice, input, fields));
   }
 
-  /** A pull gave a parked conflict newer server state: under 'merge', one left with nothing in dispute is decided. */
-  #afterRepark(r: string, id: string): void {
-    this.#mergeUndisputed(r, id).catch((error: unknown) => {
-      if (this.#closedError) return;
-      this.emit({ type: 'error', at: this.env.clock.now(), resource: r, error: error instanceof HarborSyncError ? error : new StorageError(String(error), { resource: r, id }) });
-    });
-  }
-
-  /** Under 'merge', a parked conflict that a pull left with no field in dispute is decided as if it had come so. */
-  async #mergeUndisputed(r: string, id: string): Promise<void> {
-    const def = this.defs.get(r);
-    if (!def || this.strategy(def) !== 'merge') return;
-    for (const entry of this.store.outbox.entriesOf(r, id)) {
-      if (entry.state === 'conflict' && entry.conflict?.fields.length === 0) await this.#decideParked(entry, 'merge', undisputed);
+  /**
+   * Under 'merge', a parked conflict that newer server state left with no field in dispute (a pull
+   * here or in another tab, before a reload perhaps) is decided as if it had come so. Looked at
+   * once per stored state of its entry: entries are replaced on every change.
+   */
+  #mergeUndisputed(entries: readonly OutboxEntry[]): void {
+    for (const entry of entries) {
+      if (this.#undisputedSeen.has(entry)) continue;
+      this.#undisputedSeen.add(entry);
+      const def = this.defs.get(entry.r);
+      if (!def || this.strategy(def) !== 'merge') continue;
+      const deciding = this.#decideParked(entry, 'merge', undisputed).catch((error: unknown) => {
+        if (this.#closedError) return;
+        this.emit({ type: 'error', at: this.env.clock.now(), resource: entry.r, error: error instanceof HarborSyncError ? error : new StorageError(String(error), { resource: entry.r, id: entry.id }) });
+      });
+      this.#undisputedDecisions.add(deciding);
+      void deciding.finally(() => this.#undisputedDecisions.delete(deciding));
     }
   }
 

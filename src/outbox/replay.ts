@@ -497,10 +497,10 @@ export class Replayer {
     try {
       remote = await this.#host.transport.one(def, id);
     } catch (fetchError) {
-      if (fetchError instanceof HttpError && fetchError.status === 404) return null;
+      if (fetchError instanceof HttpError && (fetchError.status === 404 || fetchError.status === 410)) return null;
       return undefined;
     }
-    return this.#host.parse(def, remote, id);
+    return remote === null ? null : this.#host.parse(def, remote, id);
   }
 
   async #retry(def: Def, entry: OutboxEntry, error: HarborSyncError, retryAfterMs: number | null): Promise<void> {

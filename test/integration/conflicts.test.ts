@@ -449,12 +449,32 @@ describe('a parked conflict meets later pulls', () => {
         expect(latestConflicts(d)).toMatchObject([{ fields: [], remote: { title: 'A', done: true, version: 3 } }]);
         continue;
       }
-      await until(() => latestConflicts(d).length === 0, 'the conflict decided');
+      // flush() waits for the decision, then sends it.
       await d.client.flush();
+      expect(latestConflicts(d)).toEqual([]);
       expect(await serverTodo('a')).toEqual({ id: 'a', title: 'mine', done: true, version: 4 });
       expect(await h.get('a')).toEqual({ id: 'a', title: 'mine', done: true, version: 4 });
       expect(d.events.filter((e) => e.type === 'resolved')).toMatchObject([{ strategy: 'merge', choice: 'merged' }]);
     }
+  });
+
+  it("under 'merge', a conflict left with no field in dispute by a pull before the page closed is decided when it opens again", async () => {
+    // 'manual' leaves it parked, as a tab closed between the pull and the decision would.
+    const d = await offlineWithTodo({ conflicts: 'manual' });
+    const h = d.client.resource(todos);
+    await h.update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    await theirs({ title: 'A' });
+    await h.refresh();
+    expect(latestConflicts(d)).toMatchObject([{ fields: [] }]);
+    await d.client.close();
+    const reopened = d.reopen({ conflicts: 'merge' });
+    open.push(reopened);
+    await reopened.client.flush();
+    expect(latestConflicts(reopened)).toEqual([]);
+    expect(await serverTodo('a')).toEqual({ id: 'a', title: 'mine', done: false, version: 4 });
+    expect(reopened.events.filter((e) => e.type === 'resolved')).toMatchObject([{ strategy: 'merge', choice: 'merged' }]);
   });
 
   it("under 'merge', a delete in conflict with an update is done once the server deletes the entity too: nothing is sent", async () => {
@@ -519,6 +539,24 @@ describe('a parked conflict meets later pulls', () => {
       expect(await h.get('a')).toEqual(again);
     });
   }
+
+  it('a server that answers 410 for what it deleted: the "gone" answer and the GET that asks again both count as gone', async () => {
+    const as410 = async (answer: Response) => (answer.status === 404 ? new Response(await answer.text(), { status: 410, headers: answer.headers }) : answer);
+    const writes = heldAnswers((request) => request.method === 'PATCH');
+    const d = await offlineWithTodo({ conflicts: 'manual', fetch: (input, init) => writes.fetch(input, init).then(as410) });
+    const h = d.client.resource(todos);
+    await h.update('a', { title: 'mine' });
+    await server.admin.edit({ resource: 'todos', id: 'a', delete: true });
+    // Created again and pulled while the 410 is on its way, then deleted again: the GET answers 410 too.
+    const { landed } = await writes.heldRequest(() => reconnect(d), d.clock);
+    await server.admin.edit({ resource: 'todos', create: { id: 'a', title: 'again', done: false } });
+    await h.refresh();
+    await server.admin.edit({ resource: 'todos', id: 'a', delete: true });
+    await landed();
+    expect(latestConflicts(d)).toMatchObject([{ remote: null, local: { title: 'mine' } }]);
+    expect(d.events.filter((e) => e.type === 'retrying' || e.type === 'failed')).toEqual([]);
+    expect(d.calls.filter((c) => c.startsWith('GET') && c.includes('/todos/a'))).toHaveLength(1);
+  });
 
   it('a pull that lands while the answer is on its way with what the change meant to write: a success, no conflict', async () => {
     const writes = heldAnswers((request) => request.method === 'PATCH');
