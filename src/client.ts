@@ -476,10 +476,10 @@ class Client implements SyncClient, HandleHost {
       if (await this.#catchUpOnOutbox()) await this.#inboxHandled();
       if (this.#closedError) return;
       this.outboxChanged();
-      if (!this.#statusSubject.value.leader) await this.#followerFlushes.wait();
     }
     // A conflict decided as the strategy would have (see #mergeUndisputed) may have more to send.
-    while (this.#undisputedDecisions.size > 0) await Promise.all([...this.#undisputedDecisions]);
+    await this.#undisputedDecided();
+    if (!this.#statusSubject.value.leader) await this.#followerFlushes.wait();
     if (this.#statusSubject.value.leader) await this.#replayer.flush();
   }
 
@@ -489,6 +489,8 @@ class Client implements SyncClient, HandleHost {
     const pending = this.store.outbox.size;
     if (pending > 0 && !options.discardPending) throw new PendingMutationsError(pending);
     const at = this.env.clock.now();
+    // A decision under way would put its entry back in the emptied queue once its write commits.
+    await this.#undisputedDecided();
     await this.store.destroy();
     // Deleted on purpose: the next start of a fresh database is not an eviction.
     this.#marker.remove();
@@ -754,11 +756,18 @@ class Client implements SyncClient, HandleHost {
       if (!def || this.strategy(def) !== 'merge') continue;
       const deciding = this.#decideParked(entry, 'merge', undisputed).catch((error: unknown) => {
         if (this.#closedError) return;
+        // Tried again on the next commit, or flush().
+        this.#undisputedSeen.delete(entry);
         this.emit({ type: 'error', at: this.env.clock.now(), resource: entry.r, error: error instanceof HarborSyncError ? error : new StorageError(String(error), { resource: entry.r, id: entry.id }) });
       });
       this.#undisputedDecisions.add(deciding);
       void deciding.finally(() => this.#undisputedDecisions.delete(deciding));
     }
+  }
+
+  /** Until no decision of #mergeUndisputed is under way (one may lead to another). */
+  async #undisputedDecided(): Promise<void> {
+    while (this.#undisputedDecisions.size > 0) await Promise.all([...this.#undisputedDecisions]);
   }
 
   /**

@@ -687,6 +687,28 @@ describe('every tab live', () => {
     expect(await leader.client.resource(todos).get('c')).toMatchObject({ title: 'Theirs again', version: 3 });
   });
 
+  it("flush() in a follower waits for an undisputed conflict's decision under 'merge', then has the leader send it", async () => {
+    const b = browser();
+    // Sent only when flushed: the follower's flush() must be what sends the decision.
+    const [leader, follower] = await roles(b.tab({ sendDelayMs: 60_000 }), b.tab({ sendDelayMs: 60_000 }));
+    const conflicts = latest(follower.client.conflicts$);
+    const h = follower.client.resource(todos);
+    await h.create({ id: 'c', title: 'Before', done: false });
+    await follower.client.flush();
+    await server.admin.edit({ resource: 'todos', id: 'c', patch: { title: 'Theirs' } });
+    await h.update('c', { title: 'Mine' });
+    await follower.client.flush();
+    await until(() => conflicts.value?.length === 1, 'the conflict');
+    await server.admin.edit({ resource: 'todos', id: 'c', patch: { title: 'Before', done: true } });
+    await h.refresh();
+    await follower.client.flush();
+    expect(status(follower).pending).toBe(0);
+    expect(await applied()).toEqual(['create c', 'update c', 'update c', 'update c']);
+    expect((await ledger()).at(-1)).toMatchObject({ user: 'alice', op: 'update' });
+    expect(await h.get('c')).toMatchObject({ title: 'Mine', done: true, version: 4 });
+    expect([...leader.events, ...follower.events].filter((e) => e.type === 'resolved')).toHaveLength(1);
+  });
+
   it("another tab's pull reaches a tab that did not pull (a big one re-read whole)", async () => {
     const b = browser();
     const [leader, follower] = await roles(b.tab(), b.tab());
