@@ -361,12 +361,18 @@ describe('a { value } decision is checked with the schema, as a local write', ()
 });
 
 describe('a parked conflict meets later pulls', () => {
-  it("resolve('remote') after a pull heard a newer server version keeps that version, here and after the next pull", async () => {
-    const d = await offlineWithTodo({ conflicts: 'manual' });
+  /** A device whose change of `a`'s title met another one: parked, under 'manual' or 'merge'. */
+  async function titleInConflict(strategy: ConflictStrategy) {
+    const d = await offlineWithTodo({ conflicts: strategy });
     const h = d.client.resource(todos);
     await h.update('a', { title: 'mine' });
     await theirs({ title: 'theirs' });
     await reconnect(d);
+    return { d, h };
+  }
+
+  it("resolve('remote') after a pull heard a newer server version keeps that version, here and after the next pull", async () => {
+    const { d, h } = await titleInConflict('manual');
     const [conflict] = latestConflicts(d);
     expect(conflict!.remote).toMatchObject({ title: 'theirs', version: 2 });
     await theirs({ title: 'theirs again' });
@@ -379,11 +385,7 @@ describe('a parked conflict meets later pulls', () => {
   });
 
   it("conflicts$ shows the newer server state a pull heard, and resolve('local') goes out against it once", async () => {
-    const d = await offlineWithTodo({ conflicts: 'manual' });
-    const h = d.client.resource(todos);
-    await h.update('a', { title: 'mine' });
-    await theirs({ title: 'theirs' });
-    await reconnect(d);
+    const { d, h } = await titleInConflict('manual');
     await theirs({ done: true });
     await h.refresh();
     const [conflict] = latestConflicts(d);
@@ -416,11 +418,7 @@ describe('a parked conflict meets later pulls', () => {
   });
 
   it("a conflict takes the server's later deletion: resolve('remote') removes the entity, and no pull brings it back", async () => {
-    const d = await offlineWithTodo({ conflicts: 'manual' });
-    const h = d.client.resource(todos);
-    await h.update('a', { title: 'mine' });
-    await theirs({ title: 'theirs' });
-    await reconnect(d);
+    const { d, h } = await titleInConflict('manual');
     await server.admin.edit({ resource: 'todos', id: 'a', delete: true });
     await h.refresh();
     const [conflict] = latestConflicts(d);
@@ -436,11 +434,7 @@ describe('a parked conflict meets later pulls', () => {
   it("under 'merge', a conflict that a newer server state leaves with no field in dispute is merged and sent; under 'manual' it waits", async () => {
     for (const strategy of ['merge', 'manual'] as const) {
       await backend.reset();
-      const d = await offlineWithTodo({ conflicts: strategy });
-      const h = d.client.resource(todos);
-      await h.update('a', { title: 'mine' });
-      await theirs({ title: 'theirs' });
-      await reconnect(d);
+      const { d, h } = await titleInConflict(strategy);
       expect(latestConflicts(d)).toHaveLength(1);
       // The other side takes its title back, and marks the todo done.
       await theirs({ title: 'A', done: true });
@@ -460,11 +454,7 @@ describe('a parked conflict meets later pulls', () => {
 
   it("under 'merge', a conflict left with no field in dispute by a pull before the page closed is decided when it opens again", async () => {
     // 'manual' leaves it parked, as a tab closed between the pull and the decision would.
-    const d = await offlineWithTodo({ conflicts: 'manual' });
-    const h = d.client.resource(todos);
-    await h.update('a', { title: 'mine' });
-    await theirs({ title: 'theirs' });
-    await reconnect(d);
+    const { d, h } = await titleInConflict('manual');
     await theirs({ title: 'A' });
     await h.refresh();
     expect(latestConflicts(d)).toMatchObject([{ fields: [] }]);
@@ -494,49 +484,47 @@ describe('a parked conflict meets later pulls', () => {
     expect(await h.get('a')).toBeUndefined();
   });
 
+  /** A device whose change of `a` (title 'mine') met `serverFirst`, its answer held once the server computed it. */
+  async function answerHeld(strategy: ConflictStrategy, serverFirst: () => Promise<unknown>) {
+    const writes = heldAnswers((request) => request.method === 'PATCH');
+    const d = await offlineWithTodo({ conflicts: strategy, fetch: writes.fetch });
+    await d.client.resource(todos).update('a', { title: 'mine' });
+    await serverFirst();
+    const { landed } = await writes.heldRequest(() => reconnect(d), d.clock);
+    return { d, h: d.client.resource(todos), landed };
+  }
+
+  /** The decision ('server-wins' made it; under 'manual', resolve('remote')) keeps `newest`, also after the next pull. */
+  async function keepsNewest(d: Device, strategy: ConflictStrategy, newest: unknown) {
+    const h = d.client.resource(todos);
+    if (strategy === 'manual') {
+      const [conflict] = latestConflicts(d);
+      expect(conflict!.remote).toEqual(newest);
+      await conflict!.resolve('remote');
+    }
+    expect(await h.get('a')).toEqual(newest);
+    await h.refresh();
+    expect(await h.get('a')).toEqual(newest);
+  }
+
   for (const strategy of ['manual', 'server-wins'] as const) {
     it(`a pull that lands while the conflict's answer is on its way gives the decision its newer version ('${strategy}')`, async () => {
-      const writes = heldAnswers((request) => request.method === 'PATCH');
-      const d = await offlineWithTodo({ conflicts: strategy, fetch: writes.fetch });
-      const h = d.client.resource(todos);
-      await h.update('a', { title: 'mine' });
-      await theirs({ title: 'theirs' });
       // The 412 is computed on version 2; version 3 is pulled before it arrives.
-      const { landed } = await writes.heldRequest(() => reconnect(d), d.clock);
+      const { d, h, landed } = await answerHeld(strategy, () => theirs({ title: 'theirs' }));
       await theirs({ done: true });
       await h.refresh();
       await landed();
-      const newest = { id: 'a', title: 'theirs', done: true, version: 3 };
-      if (strategy === 'manual') {
-        const [conflict] = latestConflicts(d);
-        expect(conflict!.remote).toEqual(newest);
-        await conflict!.resolve('remote');
-      }
-      expect(await h.get('a')).toEqual(newest);
-      await h.refresh();
-      expect(await h.get('a')).toEqual(newest);
+      await keepsNewest(d, strategy, { id: 'a', title: 'theirs', done: true, version: 3 });
     });
 
     it(`a "gone" answer while a pull stored the entity created again: the server is asked, and the decision keeps it ('${strategy}')`, async () => {
-      const writes = heldAnswers((request) => request.method === 'PATCH');
-      const d = await offlineWithTodo({ conflicts: strategy, fetch: writes.fetch });
-      const h = d.client.resource(todos);
-      await h.update('a', { title: 'mine' });
-      await server.admin.edit({ resource: 'todos', id: 'a', delete: true });
-      const { landed } = await writes.heldRequest(() => reconnect(d), d.clock);
+      const { d, h, landed } = await answerHeld(strategy, () => server.admin.edit({ resource: 'todos', id: 'a', delete: true }));
       await server.admin.edit({ resource: 'todos', create: { id: 'a', title: 'again', done: false } });
       await h.refresh();
       await landed();
       const again = await serverTodo('a');
       expect(again).toMatchObject({ title: 'again' });
-      if (strategy === 'manual') {
-        const [conflict] = latestConflicts(d);
-        expect(conflict!.remote).toEqual(again);
-        await conflict!.resolve('remote');
-      }
-      expect(await h.get('a')).toEqual(again);
-      await h.refresh();
-      expect(await h.get('a')).toEqual(again);
+      await keepsNewest(d, strategy, again);
     });
   }
 
