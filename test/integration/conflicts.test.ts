@@ -452,6 +452,32 @@ describe('a parked conflict meets later pulls', () => {
     }
   });
 
+  it("under 'merge', an undisputed conflict whose decision could not be stored is decided again on the next commit", async () => {
+    const { d, h } = await titleInConflict('merge');
+    await theirs({ title: 'A' });
+    // The second outbox put from here fails: the pull's own (the conflict taking version 3) goes
+    // through, the decision's (the merge re-queued) meets a full disk.
+    const put = IDBObjectStore.prototype.put;
+    let outboxPuts = 0;
+    IDBObjectStore.prototype.put = function (this: IDBObjectStore, ...args: Parameters<typeof put>) {
+      if (this.name === 'outbox' && ++outboxPuts === 2) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+      return put.apply(this, args);
+    };
+    try {
+      await h.refresh();
+      await until(() => d.events.some((e) => e.type === 'error'), 'the failed decision reported');
+    } finally {
+      IDBObjectStore.prototype.put = put;
+    }
+    expect(d.events.filter((e) => e.type === 'error')).toMatchObject([{ resource: 'todos', error: { name: 'StorageError' } }]);
+    expect(latestConflicts(d)).toMatchObject([{ fields: [] }]);
+    // Any later commit tries it again.
+    await h.create({ id: 'b', title: 'B', done: false });
+    await d.client.flush();
+    expect(latestConflicts(d)).toEqual([]);
+    expect(await serverTodo('a')).toEqual({ id: 'a', title: 'mine', done: false, version: 4 });
+  });
+
   it("under 'merge', a conflict left with no field in dispute by a pull before the page closed is decided when it opens again", async () => {
     // 'manual' leaves it parked, as a tab closed between the pull and the decision would.
     const { d, h } = await titleInConflict('manual');
