@@ -75,14 +75,18 @@ export interface Conflict<T = Entity> {
   base: T | null;
   /** The local view (null: deleted locally). */
   local: T | null;
-  /** The server's current state (null: deleted on the server). */
+  /**
+   * The server's current state (null: deleted on the server): the newest the device heard of. A
+   * later pull that brings a newer one makes `conflicts$` emit this conflict again with it.
+   */
   remote: T | null;
   /** Fields changed on both sides, differently (dotted paths for nested objects). */
   fields: string[];
   /**
-   * Decides. `{ value }` is applied on the merged entity, and the result is checked with the
-   * resource's schema like any write: if it fails, this rejects with `ValidationError` naming the
-   * field, and nothing changes (the conflict stays in `conflicts$`).
+   * Decides, on what is stored when it runs (the newest `remote`). `{ value }` is applied on the
+   * merged entity, and the result is checked with the resource's schema like any write: if it
+   * fails, this rejects with `ValidationError` naming the field, and nothing changes (the conflict
+   * stays in `conflicts$`).
    *
    * @example
    * await conflict.resolve({ value: { title: `${conflict.local?.title} / ${conflict.remote?.title}` } });
