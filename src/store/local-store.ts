@@ -662,7 +662,9 @@ export class LocalStore {
         const entries = entriesOf(id);
         const next = entries.map((e) => withNewerRemote(e, remote, change.view, def.version));
         if (next.every((e, i) => e === entries[i])) return;
-        for (const e of next) if (!entries.includes(e)) outbox.put(e);
+        next.forEach((e, i) => {
+          if (e !== entries[i]) outbox.put(e);
+        });
         reparked.set(id, next);
         change.outbox = true;
       };
