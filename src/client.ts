@@ -1,6 +1,7 @@
 import { BehaviorSubject, Subject, type Observable, type Subscription } from 'rxjs';
 import {
   ClosedError,
+  ConflictError,
   HarborSyncError,
   HttpError,
   PendingMutationsError,
@@ -738,9 +739,12 @@ class Client implements SyncClient, HandleHost {
     return conflict;
   }
 
-  #resolveConflict(entry: OutboxEntry, choice: ConflictChoice<Rec>): Promise<void> {
+  async #resolveConflict(entry: OutboxEntry, choice: ConflictChoice<Rec>): Promise<void> {
     this.assertOpen('Conflict.resolve()');
-    return this.#decideParked(entry, 'manual', (input, fields) => fromDecision(choice, input, fields));
+    if (!(await this.#decideParked(entry, 'manual', (input, fields) => fromDecision(choice, input, fields)))) {
+      const detail = `the conflict changed under each of ${DECISION_ROUNDS} tries to decide it (writes or pulls meanwhile); nothing was decided: decide again on the conflict conflicts$ now holds`;
+      throw new ConflictError(entry.conflict?.fields ?? [], { resource: entry.r, id: entry.id, detail });
+    }
   }
 
   /**
@@ -754,7 +758,8 @@ class Client implements SyncClient, HandleHost {
       this.#undisputedSeen.add(entry);
       const def = this.defs.get(entry.r);
       if (!def || this.strategy(def) !== 'merge') continue;
-      const deciding = this.#decideParked(entry, 'merge', undisputed).catch((error: unknown) => {
+      // Changed under every round: the entry stored since is looked at on its own commit.
+      const deciding = this.#decideParked(entry, 'merge', undisputed).then(() => undefined, (error: unknown) => {
         if (this.#closedError) return;
         // Tried again on the next commit, or flush().
         this.#undisputedSeen.delete(entry);
@@ -775,25 +780,29 @@ class Client implements SyncClient, HandleHost {
    * view now: changes queued after the conflict was parked belong to it, and the decision replaces
    * the entries read with it. Should one of them change before the decision is stored (a write
    * merged into it, or a pull that brought a newer remote), the choice is applied again to what is stored.
+   * False when that happened in every round: nothing was decided.
    */
-  async #decideParked(entry: OutboxEntry, strategy: string, choose: (input: ConflictInput, fields: string[]) => Outcome | null): Promise<void> {
+  async #decideParked(entry: OutboxEntry, strategy: string, choose: (input: ConflictInput, fields: string[]) => Outcome | null): Promise<boolean> {
     const def = this.defs.get(entry.r)!;
     for (let round = 0; round < DECISION_ROUNDS; round++) {
       const { record, entries } = await this.store.loadEntity(entry.r, entry.id);
       const current = entries.find((e) => e.seq === entry.seq);
-      if (!current || current.state !== 'conflict' || !current.conflict) return;
+      if (!current || current.state !== 'conflict' || !current.conflict) return true;
       const { base, fields } = current.conflict;
       const remote = newestRemote(current.conflict.remote, record?.base ?? null, def.version);
       const local = record ? record.view : current.conflict.local;
       const input = { op: current.op, base, local, remote, ignore: [def.version], seen: new Map(entries.map((e) => [e.seq, e])) };
       const chosen = choose(input, fields);
-      if (!chosen) return;
+      if (!chosen) return true;
       const outcome = await checkDecision(def, chosen);
       // Refused like a local write: nothing changes, the conflict stays for another decision.
       if ('issues' in outcome) throw new ValidationError(outcome.issues, { resource: entry.r, id: entry.id });
-      if ((await applyOutcome(this.#replayHostBase(), def, current, input, outcome, strategy)) !== 'stale') break;
+      if ((await applyOutcome(this.#replayHostBase(), def, current, input, outcome, strategy)) !== 'stale') {
+        this.#replayer.wake();
+        return true;
+      }
     }
-    this.#replayer.wake();
+    return false;
   }
 
   #toFailed(entry: OutboxEntry): FailedMutation {

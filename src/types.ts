@@ -86,7 +86,9 @@ export interface Conflict<T = Entity> {
    * Decides, on what is stored when it runs (the newest `remote`). `{ value }` is applied on the
    * merged entity, and the result is checked with the resource's schema like any write: if it
    * fails, this rejects with `ValidationError` naming the field, and nothing changes (the conflict
-   * stays in `conflicts$`).
+   * stays in `conflicts$`). A decision that finds the conflict changed under it (a write to the
+   * entity, or a pull) is made again on what is stored; after three such tries this rejects with
+   * `ConflictError`, nothing decided, and `conflicts$` holds the conflict as it is now.
    *
    * @example
    * await conflict.resolve({ value: { title: `${conflict.local?.title} / ${conflict.remote?.title}` } });

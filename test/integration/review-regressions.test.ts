@@ -7,7 +7,7 @@
 import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineResource, type ConflictStrategy, type FailedMutation, type SyncClientOptions, type SyncStatus } from '../../src/index.js';
+import { ConflictError, defineResource, type Conflict, type ConflictStrategy, type FailedMutation, type SyncClientOptions, type SyncStatus } from '../../src/index.js';
 import { trackedDevices, until } from '../helpers/harness.js';
 import { ManualClock, seededRandom, upperHalfRandom } from '../helpers/manual-clock.js';
 import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
@@ -241,6 +241,51 @@ describe('conflict decisions', () => {
     expect(api.patches()).toHaveLength(5);
     expect(latest<FailedMutation[]>(d.client.failed$)).toEqual([]);
     expect(server.title).toBe('L');
+  });
+
+  it('resolve() rejects with ConflictError when the conflict changes under every try, and decides nothing', async () => {
+    const { api, state } = conflictingServer((item) => ({ ...item, title: 'S', version: 2 }));
+    // Checking a decision waits for the test, which writes meanwhile; the server's answer is checked at once.
+    const checks: Array<() => void> = [];
+    let gated = true;
+    const standard = itemSchema['~standard'];
+    const schema = {
+      '~standard': {
+        ...standard,
+        validate: (value: unknown) =>
+          gated && (value as Item).title === 'decided'
+            ? new Promise<void>((resolve) => checks.push(resolve)).then(() => standard.validate(value))
+            : standard.validate(value),
+      },
+    } as typeof itemSchema;
+    const gatedItems = defineResource({ name: 'items', schema });
+    const d = make(API, { fetch: api.fetch, resources: [gatedItems], conflicts: 'manual' });
+    const h = d.client.resource(gatedItems);
+    await h.refresh();
+    await h.update('a', { title: 'L' });
+    await d.client.flush();
+    const [conflict] = latest<Conflict[]>(d.client.conflicts$);
+    expect(conflict).toMatchObject({ fields: ['title'] });
+    await h.update('a', { done: true }); // queued behind the conflict: the decision reads it
+    const deciding = conflict!.resolve({ value: { title: 'decided' } });
+    for (let round = 1; round <= 3; round++) {
+      await until(() => checks.length === round, `decision ${round} checked`);
+      await h.update('a', { done: round % 2 === 0 }); // changes what the decision read
+      checks[round - 1]!();
+    }
+    await expect(deciding).rejects.toThrow(ConflictError);
+    await expect(deciding).rejects.toThrow(/changed under each of 3 tries/);
+    expect(latest<SyncStatus>(d.client.status$).conflicts).toBe(1);
+    expect(await h.get('a')).toMatchObject({ title: 'L', done: false });
+    // Decided again, on what the conflict holds now.
+    const [again] = latest<Conflict[]>(d.client.conflicts$);
+    const decided = again!.resolve({ value: { title: 'decided' } });
+    await until(() => checks.length === 4, 'the new decision checked');
+    gated = false;
+    checks[3]!();
+    await decided;
+    await d.client.flush();
+    expect(state.item).toMatchObject({ title: 'decided', done: false });
   });
 });
 
