@@ -360,6 +360,67 @@ describe('a { value } decision is checked with the schema, as a local write', ()
   });
 });
 
+describe('an answer that lands after a pull heard a newer version', () => {
+  /** A device whose update of `a`'s title to 'mine 1' was applied (version 2) with its answer held. */
+  async function answerHeldAfterUpdate(strategy: ConflictStrategy) {
+    const writes = heldAnswers((request) => request.method === 'PATCH');
+    const d = device(server.apiUrl, { conflicts: strategy, fetch: writes.fetch });
+    open.push(d);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    const { landed } = await writes.heldRequest(() => h.update('a', { title: 'mine 1' }).then(() => d.client.flush()), d.clock);
+    return { d, h, landed };
+  }
+
+  it("a change queued behind it meets another writer's change to the same field as a conflict, never overwriting it", async () => {
+    const { d, h, landed } = await answerHeldAfterUpdate('manual');
+    await h.update('a', { title: 'mine 2' });
+    await theirs({ title: 'theirs' });
+    await h.refresh();
+    await landed();
+    await d.client.flush();
+    expect(await serverTodo('a')).toMatchObject({ title: 'theirs', version: 3 });
+    const [conflict] = latestConflicts(d);
+    expect(conflict).toMatchObject({ base: { title: 'mine 1', version: 2 }, local: { title: 'mine 2' }, remote: { title: 'theirs', version: 3 }, fields: ['title'] });
+    await conflict!.resolve('local');
+    await d.client.flush();
+    expect(await serverTodo('a')).toMatchObject({ title: 'mine 2', version: 4 });
+  });
+
+  it("under 'merge', a change queued behind it takes another writer's change to another field with it", async () => {
+    const { d, h, landed } = await answerHeldAfterUpdate('merge');
+    await h.update('a', { title: 'mine 2' });
+    await theirs({ done: true });
+    await h.refresh();
+    await landed();
+    await d.client.flush();
+    expect(await serverTodo('a')).toEqual({ id: 'a', title: 'mine 2', done: true, version: 4 });
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'mine 2', done: true, version: 4 });
+    expect(latestConflicts(d)).toEqual([]);
+  });
+
+  it('a delete answered after a pull heard the entity created again keeps it, here and after the next pull', async () => {
+    const writes = heldAnswers((request) => request.method === 'DELETE');
+    const d = device(server.apiUrl, { fetch: writes.fetch });
+    open.push(d);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    await h.refresh();
+    const { landed } = await writes.heldRequest(() => h.delete('a').then(() => d.client.flush()), d.clock);
+    await server.admin.edit({ resource: 'todos', create: { id: 'a', title: 'again', done: false } });
+    await h.refresh();
+    await landed();
+    await d.client.flush();
+    const again = await serverTodo('a');
+    expect(again).toMatchObject({ title: 'again' });
+    expect(await h.get('a')).toEqual(again);
+    await h.refresh();
+    expect(await h.get('a')).toEqual(again);
+  });
+});
+
 describe('a parked conflict meets later pulls', () => {
   /** A device whose change of `a`'s title met another one: parked, under 'manual' or 'merge'. */
   async function titleInConflict(strategy: ConflictStrategy) {
