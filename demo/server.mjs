@@ -12,6 +12,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -47,6 +48,8 @@ export const DEFAULT_OUT_DIR = join(DEMO, '.build', 'site');
  */
 export async function startDemo(options = {}) {
   const { port = 0, host = '127.0.0.1', outDir = DEFAULT_OUT_DIR, sdk = 'if-stale', report = () => {} } = options;
+  // Before building: a demo already running serves the folder a build would replace.
+  if (port !== 0) await assertPortFree(port, host);
   const sdkBuilt = ensureSdk(sdk, report);
   const started = performance.now();
   const version = await buildSite(outDir);
@@ -71,6 +74,19 @@ export async function startDemo(options = {}) {
     version,
     close: () => server.close(),
   };
+}
+
+/**
+ * Rejects with the listen error (EADDRINUSE) when `port` is taken.
+ * @param {number} port
+ * @param {string} host
+ */
+function assertPortFree(port, host) {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen(port, host, () => probe.close(() => resolve(undefined)));
+  });
 }
 
 /**

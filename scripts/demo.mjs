@@ -32,7 +32,9 @@ async function main() {
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     if (/EADDRINUSE/.test(message)) {
-      console.error(`Port ${port} is already in use: stop the other server or run PORT=8788 npm run demo`);
+      console.error(
+        `Port ${port} is already in use (a demo already running?): stop that server, or run a second demo on its own port and data folder: PORT=8788 DATA_DIR=server/.data/demo2 npm run demo`,
+      );
     } else {
       console.error(`The demo could not start: ${message}`);
     }

@@ -7,7 +7,7 @@
 // it between servers (`startServer({ database })`) and between tests
 // (`resetDatabase`).
 
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 
 import { migrate } from './migrate.mjs';
 
@@ -57,11 +57,12 @@ export async function resetDatabase(db) {
  */
 async function openPglite(dataDir) {
   const { PGlite } = await import('@electric-sql/pglite');
-  if (dataDir) await mkdir(dataDir, { recursive: true });
+  const unlock = dataDir ? await lockDataDir(dataDir) : async () => {};
   let pglite;
   try {
     pglite = dataDir ? await PGlite.create(dataDir) : await PGlite.create();
   } catch (error) {
+    await unlock();
     // A folder written by another PGlite (Postgres) version fails with a bare
     // "PGlite failed to initialize properly"; say which folder and what to do.
     if (!dataDir) throw error;
@@ -85,8 +86,53 @@ async function openPglite(dataDir) {
     ...queryable(pglite),
     // PGlite runs one transaction at a time; others wait for it.
     transaction: (fn) => pglite.transaction((tx) => fn(queryable(tx))),
-    close: () => pglite.close(),
+    close: async () => {
+      await pglite.close();
+      await unlock();
+    },
   };
+}
+
+/**
+ * PGlite is one process's database: a second server on the same folder would keep its own copy
+ * in memory and write it back over the first's, losing confirmed writes. The folder is taken
+ * with a lock file naming the process; a file left by a process that is gone is taken over.
+ * @param {string} dataDir
+ * @returns {Promise<() => Promise<void>>} gives the folder back
+ */
+async function lockDataDir(dataDir) {
+  await mkdir(dataDir, { recursive: true });
+  const lock = `${dataDir.replace(/[\\/]+$/, '')}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const file = await open(lock, 'wx');
+      await file.writeFile(String(process.pid));
+      await file.close();
+      return () => rm(lock, { force: true });
+    } catch (error) {
+      if (/** @type {NodeJS.ErrnoException} */ (error).code !== 'EEXIST') throw error;
+      const holder = Number(await readFile(lock, 'utf8').catch(() => ''));
+      if (Number.isInteger(holder) && holder > 0 && isRunning(holder)) {
+        throw new Error(
+          `The PGlite data folder ${dataDir} is in use by another server (process ${holder}): ` +
+            'stop that one, or set DATA_DIR to another folder.',
+        );
+      }
+      await rm(lock, { force: true });
+    }
+  }
+  throw new Error(`Cannot take the PGlite data folder ${dataDir}: its lock file ${lock} keeps coming back.`);
+}
+
+/** @param {number} pid */
+function isRunning(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    return /** @type {NodeJS.ErrnoException} */ (error).code === 'EPERM';
+  }
 }
 
 /**

@@ -36,6 +36,32 @@ describe('a PGlite data folder', () => {
     }
   });
 
+  it('is one server\'s at a time: a second open fails naming the folder and the process, until the first closes', async () => {
+    const dataDir = join(folder, 'shared');
+    const first = await openDatabase({ dataDir });
+    try {
+      await expect(openDatabase({ dataDir })).rejects.toThrow(
+        new RegExp(`${dataDir} is in use by another server \\(process ${process.pid}\\).*set DATA_DIR`),
+      );
+      await first.query("INSERT INTO entities (resource, id, data, version, seq) VALUES ('todos', 'kept', '{}', 1, 1)");
+    } finally {
+      await first.close();
+    }
+    const second = await openDatabase({ dataDir });
+    try {
+      expect(await second.query("SELECT id FROM entities WHERE id = 'kept'")).toEqual([{ id: 'kept' }]);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('left locked by a process that is gone is taken over', async () => {
+    const dataDir = join(folder, 'abandoned');
+    await writeFile(`${dataDir}.lock`, '2147483646');
+    const db = await openDatabase({ dataDir });
+    await db.close();
+  });
+
   it('that PGlite cannot read fails naming the folder and the fix', async () => {
     // As if written by an older Postgres: PGlite refuses the folder.
     const dataDir = join(folder, 'foreign');
