@@ -159,8 +159,10 @@ class Client implements SyncClient, HandleHost {
   readonly #inboxWaiters: Array<() => void> = [];
   /** When this tab's connection last heard its database deleted (by another tab's clear()). */
   #deletionHeardAt = -Infinity;
-  /** Resources the next re-read takes whole: every loaded one back from a suspension. */
+  /** Resources the next re-read takes whole: every loaded one back from a suspension or to the foreground. */
   readonly #rereadWhole = new Set<string>();
+  /** A #catchUp() is queued whose re-read has not yet begun reading the resources shown. */
+  #catchUpQueued = false;
   /** Temporary ids (entityKey) whose queued changes another tab settled unheard of here, till re-read. */
   readonly #settledTemporary = new Set<string>();
   /** Per delta resource, the cursor up to which this tab's views reflect the server's feed. */
@@ -287,12 +289,14 @@ class Client implements SyncClient, HandleHost {
       // are made up for by reading everything it shows again when it comes back.
       this.env.suspended$.subscribe((now) => {
         if (suspended && !now && !this.#closedError) {
-          for (const r of this.#hydrating.keys()) this.#rereadWhole.add(r);
-          this.#enqueue({ t: 'outbox' });
+          this.#catchUp();
           this.#refetchOnDemand();
         }
         suspended = now;
       }),
+      // A hint may be lost (or sent before this tab listened): in the foreground again, the tab
+      // reads again what it shows.
+      this.env.foreground$.subscribe(() => this.#catchUp()),
     );
   }
 
@@ -417,6 +421,19 @@ class Client implements SyncClient, HandleHost {
       this.#replayer.start();
       this.#replayer.wake();
     });
+  }
+
+  /**
+   * Reads again, as after a hint, everything this tab shows: the outbox and every loaded resource
+   * whole; the leader then sends what fell due meanwhile (its timers may have been throttled). A
+   * call while one is queued adds nothing (focus and visibilitychange come together): that one's
+   * reads of the resources come after both.
+   */
+  #catchUp(): void {
+    if (this.#closedError || this.#catchUpQueued) return;
+    this.#catchUpQueued = true;
+    for (const r of this.#hydrating.keys()) this.#rereadWhole.add(r);
+    this.#enqueue({ t: 'outbox' });
   }
 
   /** #reloadOutbox, then the entities of the entries gone re-read (queued in the inbox); true when some went. */
@@ -1078,6 +1095,7 @@ class Client implements SyncClient, HandleHost {
     if (outbox) for (const entry of await this.#reloadOutbox()) reread(entry.r, entry.id);
     const whole = new Set([...this.#rereadWhole].filter((r) => this.#hydrating.has(r)));
     this.#rereadWhole.clear();
+    this.#catchUpQueued = false;
     const settledTemporary = new Set(this.#settledTemporary);
     this.#settledTemporary.clear();
     for (const r of whole) {

@@ -14,6 +14,8 @@ export interface Env {
   online$: Observable<boolean>;
   /** True while the page is frozen, in the back/forward cache, or unloading. */
   suspended$: Observable<boolean>;
+  /** Emits each time the page comes back to the foreground (it became visible, or gained focus). */
+  foreground$: Observable<void>;
   indexedDB: IDBFactory | undefined;
   /** The page's address, against which a relative `baseUrl` ('/api') resolves; undefined outside a page. */
   baseHref: string | undefined;
@@ -28,22 +30,27 @@ export interface Env {
 
 type EnvOptions = Pick<
   SyncClientOptions,
-  'indexedDB' | 'fetch' | 'now' | 'random' | 'online' | 'suspended' | 'locks' | 'BroadcastChannel' | 'setTimer' | 'localStorage' | 'storageManager'
+  'indexedDB' | 'fetch' | 'now' | 'random' | 'online' | 'suspended' | 'foreground' | 'locks' | 'BroadcastChannel' | 'setTimer' | 'localStorage' | 'storageManager'
 >;
 
 type Target = Partial<EventTarget> | undefined;
 
+/** An event that emits `value` when it fires on `target` and `when` (if given) holds. */
+type Source<T> = readonly [target: Target, type: string, value: T, when?: () => boolean];
+
 /**
- * Emits `initial()` on subscription, then `value` whenever one of `events` fires on its target;
+ * Emits `initial()` on subscription (when given), then the value of each of `events` that fires;
  * a target missing here (no window or document) never fires.
  */
-function fromEvents<T>(initial: () => T, events: ReadonlyArray<readonly [target: Target, type: string, value: T]>): Observable<T> {
+function fromEvents<T>(initial: (() => T) | undefined, events: ReadonlyArray<Source<T>>): Observable<T> {
   return new Observable<T>((subscriber) => {
-    subscriber.next(initial());
+    if (initial) subscriber.next(initial());
     const removers: Array<() => void> = [];
-    for (const [target, type, value] of events) {
+    for (const [target, type, value, when] of events) {
       if (typeof target?.addEventListener !== 'function' || typeof target.removeEventListener !== 'function') continue;
-      const handler = () => subscriber.next(value);
+      const handler = () => {
+        if (!when || when()) subscriber.next(value);
+      };
       target.addEventListener(type, handler);
       removers.push(() => target.removeEventListener!(type, handler));
     }
@@ -86,6 +93,19 @@ function browserSuspended$(): Observable<boolean> {
   );
 }
 
+/**
+ * The page coming back to the foreground: the document's `visibilitychange` to visible, or the
+ * window's `focus` (they often come together); never where neither exists (a worker, a server).
+ */
+function browserForeground$(): Observable<void> {
+  const window = globalThis as unknown as Target;
+  const document = (globalThis as { document?: Target & { visibilityState?: string } }).document;
+  return fromEvents<void>(undefined, [
+    [document, 'visibilitychange', undefined, () => document?.visibilityState === 'visible'],
+    [window, 'focus', undefined],
+  ]);
+}
+
 /** The page's localStorage; undefined where there is none or where reading it throws (storage blocked, sandboxed frames). */
 function browserLocalStorage(): LocalStorageLike | undefined {
   try {
@@ -117,6 +137,7 @@ export function resolveEnv(options: EnvOptions): Env {
     random: options.random ?? (() => Math.random()),
     online$: options.online ?? browserOnline$(),
     suspended$: options.suspended ?? browserSuspended$(),
+    foreground$: options.foreground ?? browserForeground$(),
     indexedDB: options.indexedDB ?? g.indexedDB,
     IDBKeyRange: g.IDBKeyRange,
     baseHref: typeof g.location?.href === 'string' ? g.location.href : undefined,

@@ -425,6 +425,12 @@ export interface SyncClientOptions {
    * up meanwhile. Defaults to the document's freeze/resume and the window's pagehide/pageshow events.
    */
   suspended?: Observable<boolean>;
+  /**
+   * Emits each time the page comes back to the foreground: the tab reads again from IndexedDB what
+   * it shows (another tab's hint may have been lost), and the leader sends what fell due meanwhile.
+   * Defaults to the document's visibilitychange (to visible) and the window's focus events.
+   */
+  foreground?: Observable<void>;
   locks?: LockManagerLike | null;
   BroadcastChannel?: (new (name: string) => BroadcastChannelLike) | null;
   /**

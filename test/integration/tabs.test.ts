@@ -1,7 +1,7 @@
 // Two tabs of one browser profile, in process: two clients on ONE fake IDBFactory, sharing a fake
 // LockManager and a fake BroadcastChannel hub, against the reference server.
 import { IDBFactory } from 'fake-indexeddb';
-import { BehaviorSubject, type Observable } from 'rxjs';
+import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
 import {
@@ -18,7 +18,7 @@ import {
   type SyncStatus,
 } from '../../src/index.js';
 import { device, heldListAnswers, outcomeOf, todoSchema, todos, until, type Device, type Todo } from '../helpers/harness.js';
-import { ManualClock, seededRandom, settle } from '../helpers/manual-clock.js';
+import { ManualClock, seededRandom, settle, upperHalfRandom } from '../helpers/manual-clock.js';
 import { BroadcastHub, CountingIDBFactory, FakeLocks } from '../helpers/tabs.js';
 import { openRaw, result } from '../helpers/raw-idb.js';
 import { ELECTION_TIMING } from '../../src/sync/channel-election.js';
@@ -865,6 +865,104 @@ describe('a page back from suspension', () => {
     expect(ids(inFollower.value)).toEqual(['kept', 'new']);
     expect(inFollower.value!.data[0]).toBe(kept);
     expect(inFollower.value!.pendingIds.size).toBe(0);
+  });
+});
+
+/** One tab's view of a shared factory, counting its reads of the whole outbox (one per re-read of it). */
+function countingOutboxReads(shared: IDBFactory): { indexedDB: IDBFactory; outboxReads: () => number } {
+  let reads = 0;
+  const indexedDB = {
+    open: (name: string, version?: number) => {
+      const request = shared.open(name, version);
+      request.addEventListener('success', () => {
+        const db = request.result;
+        const transaction = db.transaction.bind(db);
+        db.transaction = ((stores: string | string[], mode?: IDBTransactionMode, options?: IDBTransactionOptions) => {
+          if (stores === 'outbox' && mode !== 'readwrite') reads++;
+          return transaction(stores, mode, options);
+        }) as IDBDatabase['transaction'];
+      });
+      return request;
+    },
+    deleteDatabase: (name: string) => shared.deleteDatabase(name),
+    cmp: (a: unknown, b: unknown) => shared.cmp(a, b),
+    databases: () => shared.databases(),
+  } as IDBFactory;
+  return { indexedDB, outboxReads: () => reads };
+}
+
+describe('a page back to the foreground', () => {
+  it('reads again what it shows: the views and the counts of a tab that heard no hint converge', async () => {
+    const b = browser();
+    const first = b.tab();
+    await until(() => status(first).leader, 'the first tab to lead');
+    const foreground = new Subject<void>();
+    const second = b.tab({ foreground });
+    await first.client.resource(todos).create({ id: 'kept', title: 'Kept', done: false });
+    await first.client.flush();
+    const inSecond = latest(second.client.resource(todos).query$({ orderBy: 'id' }));
+    const keptInSecond = latest(second.client.resource(todos).get$('kept'));
+    await until(() => inSecond.value?.data[0]?.version === 1 && second.events.some((e) => e.type === 'pulled'), 'the confirmed change in the second tab');
+
+    // Not one hint is heard from here on: a pull bringing another device's change, then a write left pending.
+    b.hub.drop = () => true;
+    const elsewhere = device(server.apiUrl, {}, new IDBFactory());
+    open.push(elsewhere);
+    await elsewhere.client.resource(todos).create({ id: 'remote', title: 'From elsewhere', done: false });
+    await elsewhere.client.flush();
+    await first.client.resource(todos).refresh();
+    first.online.next(false);
+    await first.client.resource(todos).update('kept', { title: 'Edited' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(ids(inSecond.value)).toEqual(['kept']);
+    expect(keptInSecond.value?.data?.title).toBe('Kept');
+    expect(status(second).pending).toBe(0);
+
+    foreground.next();
+    await until(() => ids(inSecond.value).length === 2 && status(second).pending === 1, 'the second tab to catch up');
+    expect(ids(inSecond.value)).toEqual(['kept', 'remote']);
+    expect([...inSecond.value!.pendingIds]).toEqual(['kept']);
+    expect(keptInSecond.value).toMatchObject({ data: { title: 'Edited' }, pending: true });
+  });
+
+  it('reads once for a burst (focus and visibilitychange together)', async () => {
+    const b = browser();
+    const first = b.tab();
+    await until(() => status(first).leader, 'the first tab to lead');
+    const foreground = new Subject<void>();
+    const counted = countingOutboxReads(b.indexedDB);
+    const second = b.tab({ foreground, indexedDB: counted.indexedDB });
+    const inSecond = latest(second.client.resource(todos).query$());
+    await until(() => inSecond.value?.status === 'success', 'the second tab loaded');
+    b.hub.drop = () => true;
+    await first.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    const before = counted.outboxReads();
+
+    foreground.next();
+    foreground.next();
+    await until(() => ids(inSecond.value).includes('a'), 'the second tab to catch up');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await settle();
+    expect(counted.outboxReads() - before).toBe(1);
+  });
+
+  it("wakes the leader: a retry whose time passed while its timer was held back goes out, by the stored deadline", async () => {
+    const b = browser();
+    const foreground = new Subject<void>();
+    const leader = b.tab({ foreground, random: upperHalfRandom() });
+    await until(() => status(leader).leader, 'the tab to lead');
+    await server.admin.faults({ rateLimit: { count: 1, retryAfter: '30' } });
+    await leader.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => leader.events.some((e) => e.type === 'retrying'), 'a retry');
+    expect(status(leader).nextRetryAt).toBe(b.clock.now() + 30_000);
+
+    foreground.next(); // not due yet: nothing goes out
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await ledger()).toHaveLength(0);
+    // A background tab's timer fires late: the deadline passes, the timer has not fired.
+    b.clock.jump(30_000);
+    foreground.next();
+    await until(async () => (await ledger()).length === 1, 'the retry sent');
   });
 });
 
