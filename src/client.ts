@@ -426,7 +426,7 @@ class Client implements SyncClient, HandleHost {
   /**
    * Reads again, as after a hint, everything this tab shows: the outbox and every loaded resource
    * whole; the leader then sends what fell due meanwhile (its timers may have been throttled). A
-   * call while one is queued adds nothing (focus and visibilitychange come together): that one's
+   * call while one is queued adds nothing (a suspension ends as the page is shown): that one's
    * reads of the resources come after both.
    */
   #catchUp(): void {

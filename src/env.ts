@@ -14,7 +14,7 @@ export interface Env {
   online$: Observable<boolean>;
   /** True while the page is frozen, in the back/forward cache, or unloading. */
   suspended$: Observable<boolean>;
-  /** Emits each time the page comes back to the foreground (it became visible, or gained focus). */
+  /** Emits each time the page comes back to the foreground (it became visible). */
   foreground$: Observable<void>;
   indexedDB: IDBFactory | undefined;
   /** The page's address, against which a relative `baseUrl` ('/api') resolves; undefined outside a page. */
@@ -94,16 +94,13 @@ function browserSuspended$(): Observable<boolean> {
 }
 
 /**
- * The page coming back to the foreground: the document's `visibilitychange` to visible, or the
- * window's `focus` (they often come together); never where neither exists (a worker, a server).
+ * The page coming back to the foreground: the document's `visibilitychange` to visible; never
+ * where there is no document (a worker, a server). Not the window's `focus`, which also fires
+ * between windows of a page that stayed visible, with nothing missed.
  */
 function browserForeground$(): Observable<void> {
-  const window = globalThis as unknown as Target;
   const document = (globalThis as { document?: Target & { visibilityState?: string } }).document;
-  return fromEvents<void>(undefined, [
-    [document, 'visibilitychange', undefined, () => document?.visibilityState === 'visible'],
-    [window, 'focus', undefined],
-  ]);
+  return fromEvents<void>(undefined, [[document, 'visibilitychange', undefined, () => document?.visibilityState === 'visible']]);
 }
 
 /** The page's localStorage; undefined where there is none or where reading it throws (storage blocked, sandboxed frames). */

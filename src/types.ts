@@ -428,7 +428,7 @@ export interface SyncClientOptions {
   /**
    * Emits each time the page comes back to the foreground: the tab reads again from IndexedDB what
    * it shows (another tab's hint may have been lost), and the leader sends what fell due meanwhile.
-   * Defaults to the document's visibilitychange (to visible) and the window's focus events.
+   * Defaults to the document's visibilitychange event (to visible).
    */
   foreground?: Observable<void>;
   locks?: LockManagerLike | null;

@@ -925,7 +925,7 @@ describe('a page back to the foreground', () => {
     expect(keptInSecond.value).toMatchObject({ data: { title: 'Edited' }, pending: true });
   });
 
-  it('reads once for a burst (focus and visibilitychange together)', async () => {
+  it('reads once for a burst of events (a suspension ends as the page is shown)', async () => {
     const b = browser();
     const first = b.tab();
     await until(() => status(first).leader, 'the first tab to lead');
