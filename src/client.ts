@@ -383,7 +383,7 @@ class Client implements SyncClient, HandleHost {
     this.#online = online;
     this.#updatePaused();
     if (!cameBack) return;
-    this.#replayer.forgetBackoff();
+    this.#replayer.cameOnline();
     this.#refreshShown(() => true);
   }
 

@@ -326,7 +326,10 @@ export interface RetryOptions {
   baseDelayMs?: number;
   /** The longest delay between two attempts (a `Retry-After` may ask for more, up to 1 h). Default 60,000. */
   maxDelayMs?: number;
-  /** Failed attempts (retryable answers, or conflicts in a row) before an entry is parked in `failed$`. Default 10. */
+  /**
+   * Failed attempts (retryable answers, or conflicts in a row) before an entry is parked in
+   * `failed$`. Default 10. The attempt coming online makes, should it get no answer, is not counted.
+   */
   maxAttempts?: number;
   /**
    * Time spent retrying before an entry is parked in `failed$`. Default 24 h. Counted from the

@@ -40,6 +40,11 @@ export interface OutboxEntry {
   attempts: number;
   firstFailureAt: number | null;
   nextAttemptAt: number;
+  /**
+   * The last attempt got no answer (a network error or a timeout), which an offline period
+   * explains: coming online makes the entry due before `nextAttemptAt`. Absent: it got one.
+   */
+  unanswered?: boolean;
   /** When the entity last changed through this entry (sendDelayMs counts from here). */
   changedAt: number;
   /**

@@ -1,5 +1,5 @@
 import { conflictEntity, classifyStatus } from '../transport/classify.js';
-import { ConflictError, HarborSyncError, HttpError, SchemaError, ValidationError } from '../errors.js';
+import { ConflictError, HarborSyncError, HttpError, NetworkError, SchemaError, ValidationError } from '../errors.js';
 import type { Env } from '../env.js';
 import type { LocalStore, ViewChange } from '../store/local-store.js';
 import type { ConflictStrategy, ResourceDefinition, SyncEvent, Transport } from '../types.js';
@@ -102,6 +102,11 @@ export class Replayer {
   #sending = 0;
   /** After a storage fault nothing new is sent before this time. */
   #faultUntil = 0;
+  /**
+   * Entries coming online made due before their deadline, by seq, with that deadline: it holds
+   * while the entry's stored deadline is still the one, and ends with the attempt it caused.
+   */
+  readonly #dueOnline = new Map<number, number>();
   /** Deadlines moved by a clock step, kept across re-reads of the outbox (see #anchored). */
   readonly #anchors = new Map<string, { stored: number; at: number }>();
   /** Answers waiting for the next settle transaction, and whether one is running. */
@@ -126,9 +131,18 @@ export class Replayer {
     wake?.();
   }
 
-  /** Entries due after this time become due now (the network came back). */
-  forgetBackoff(): void {
-    for (const head of this.#host.store.outbox.heads()) head.nextAttemptAt = 0;
+  /**
+   * The network came back: an entry waiting after an attempt that got no answer is due now. A
+   * wait the server asked for (an answer's Retry-After or backoff) is kept: being offline did not
+   * cause it. Called again before that attempt is made, it changes nothing.
+   */
+  cameOnline(): void {
+    const now = this.#host.env.clock.now();
+    const { outbox } = this.#host.store;
+    for (const seq of this.#dueOnline.keys()) if (outbox.get(seq)?.state !== 'queued') this.#dueOnline.delete(seq);
+    for (const head of outbox.heads()) {
+      if (head.state === 'queued' && head.unanswered === true && head.nextAttemptAt > now) this.#dueOnline.set(head.seq, head.nextAttemptAt);
+    }
     this.wake();
   }
 
@@ -184,7 +198,8 @@ export class Replayer {
       if (head.state !== 'queued' || !this.#host.definition(head.r) || this.#busy.has(keyOf(head)) || this.#waitsForOthers(head)) continue;
       // Times set before the clock stepped back are re-anchored to now, so no wait outlasts the
       // longest one given; re-anchored once, they do not move on each pass nor on a re-read.
-      const nextAttemptAt = this.#anchored('n', head.seq, head.nextAttemptAt, () => boundedDeadline(head.nextAttemptAt, now, longest));
+      const dueOnline = this.#dueOnline.get(head.seq) === head.nextAttemptAt;
+      const nextAttemptAt = dueOnline ? now : this.#anchored('n', head.seq, head.nextAttemptAt, () => boundedDeadline(head.nextAttemptAt, now, longest));
       const changedAt = this.#anchored('c', head.seq, head.changedAt, () => Math.min(head.changedAt, now));
       const readyAt = Math.max(nextAttemptAt, this.#flushing ? 0 : changedAt + sendDelayMs);
       if (readyAt <= now) ready.push(head);
@@ -306,6 +321,7 @@ export class Replayer {
         arrived();
         this.#sending--;
         this.#busy.delete(keyOf(entry));
+        this.#dueOnline.delete(entry.seq);
         this.wake();
       });
   }
@@ -506,6 +522,20 @@ export class Replayer {
   async #retry(def: Def, entry: OutboxEntry, error: HarborSyncError, retryAfterMs: number | null): Promise<void> {
     const host = this.#host;
     const now = host.env.clock.now();
+    const unanswered = error instanceof NetworkError;
+    const deadline = this.#dueOnline.get(entry.seq);
+    if (unanswered && deadline === entry.nextAttemptAt && now < deadline) {
+      // The attempt coming online made got no answer either: the online source spoke too soon (it
+      // may flap, or lie). Not counted, it leaves the entry waiting as before, and coming online
+      // again does not send it before its next counted attempt.
+      await host.store.rewrite(def, entry.id, ({ base, entries }) => ({
+        base,
+        entries: entries.map((e) => (e.seq === entry.seq ? { ...e, unanswered: false } : e)),
+      }));
+      host.setSyncing(this.#requests > 0, deadline, error);
+      host.emit({ type: 'retrying', at: now, resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt: entry.attempts, delayMs: deadline - now, error });
+      return;
+    }
     const attempts = entry.attempts + 1;
     // After the clock stepped back, the age counts from now (failingForMs explains the rule).
     const firstFailureAt = Math.min(entry.firstFailureAt ?? now, now);
@@ -515,7 +545,7 @@ export class Replayer {
     const delayMs = retryDelay(attempts, host.env.random(), host.options, retryAfterMs);
     await host.store.rewrite(def, entry.id, ({ base, entries }) => ({
       base,
-      entries: entries.map((e) => (e.seq === entry.seq ? { ...e, attempts, firstFailureAt, nextAttemptAt: now + delayMs } : e)),
+      entries: entries.map((e) => (e.seq === entry.seq ? { ...e, attempts, firstFailureAt, nextAttemptAt: now + delayMs, unanswered } : e)),
     }));
     // Other entities may still have requests out.
     host.setSyncing(this.#requests > 0, now + delayMs, error);
@@ -634,7 +664,7 @@ export async function applyOutcome(
   }
   const target = outcome.kind === 'remote' ? remote : outcome.value;
   const requeued = (outcome.kind === 'remote' ? [] : requeue(head, target, remote, { key: def.key, version: def.version })).map((e) =>
-    e.seq === head.seq ? { ...e, attempts: resend.attempts, nextAttemptAt: resend.notBefore } : e,
+    e.seq === head.seq ? { ...e, attempts: resend.attempts, nextAttemptAt: resend.notBefore, unanswered: false } : e,
   );
   let decidedElsewhere = false as boolean;
   let stale = false as boolean;

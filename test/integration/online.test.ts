@@ -1,0 +1,116 @@
+/**
+ * Coming online (RELIABILITY #7, #8): it sends at once what waits after an attempt that got no
+ * answer, once, without counting that attempt should it get none either; a wait the server asked
+ * for is kept. Server answers come from a stub; the online source is flipped by hand.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { FailedMutation, SyncEvent } from '../../src/index.js';
+import { todos, trackedDevices, until } from '../helpers/harness.js';
+import { settle, upperHalfRandom } from '../helpers/manual-clock.js';
+
+const API = 'http://api.test/api';
+const { open, make } = trackedDevices();
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((d) => d.client.close()));
+});
+
+const latest = <T>(source: { subscribe(next: (value: T) => void): { unsubscribe(): void } }): T => {
+  let value: T | undefined;
+  source.subscribe((v) => (value = v)).unsubscribe();
+  return value as T;
+};
+const emptyPull = () => new Response(JSON.stringify({ items: [], deleted: [], cursor: '0' }));
+const isRead = (input: RequestInfo | URL, init?: RequestInit) => new Request(input, init).method === 'GET';
+const retries = (events: SyncEvent[]) => events.filter((e): e is Extract<SyncEvent, { type: 'retrying' }> => e.type === 'retrying');
+
+describe('coming online', () => {
+  it('an online source that flaps while no request gets an answer sends once more, counts nothing, and parks nothing', async () => {
+    let writes = 0;
+    const d = make(API, {
+      random: upperHalfRandom(),
+      retry: { baseDelayMs: 1000, maxDelayMs: 60_000, maxAttempts: 3 },
+      fetch: async (input, init) => {
+        if (!isRead(input, init)) writes++;
+        throw new TypeError('fetch failed');
+      },
+    });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => retries(d.events).length === 1, 'the first retry');
+    // Twelve flaps and no virtual time: the first sends at once, the rest find nothing to send.
+    for (let i = 0; i < 12; i++) {
+      d.online.next(false);
+      d.online.next(true);
+      await until(() => retries(d.events).length >= 2, 'the attempt coming online made');
+      await settle(20);
+    }
+    expect(writes).toBe(2);
+    expect(retries(d.events).map((e) => e.attempt)).toEqual([1, 1]);
+    expect(latest<FailedMutation[]>(d.client.failed$)).toEqual([]);
+    // The wait ends as it would have: that attempt counts, and coming online may send once again.
+    await d.clock.advance(1000);
+    await until(() => retries(d.events).length === 3, 'the counted attempt');
+    d.online.next(false);
+    d.online.next(true);
+    await until(() => retries(d.events).length === 4, 'the attempt coming online made');
+    expect(writes).toBe(4);
+    expect(retries(d.events).map((e) => e.attempt)).toEqual([1, 1, 2, 2]);
+    expect(latest<FailedMutation[]>(d.client.failed$)).toEqual([]);
+  });
+
+  it('a burst of online events, repeated and flapping, makes one attempt', async () => {
+    let writes = 0;
+    let answer: () => void = () => undefined;
+    const d = make(API, {
+      retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 },
+      fetch: async (input, init) => {
+        const request = new Request(input, init);
+        if (request.method === 'GET') return emptyPull();
+        if (++writes === 1) throw new TypeError('fetch failed');
+        const body = (await request.json()) as object;
+        // Held until the burst is over.
+        await new Promise<void>((resolve) => (answer = resolve));
+        return new Response(JSON.stringify({ ...body, version: 1 }), { status: 201 });
+      },
+    });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => retries(d.events).length === 1, 'the first retry');
+    for (let i = 0; i < 10; i++) {
+      d.online.next(false);
+      d.online.next(true);
+      d.online.next(true);
+      await settle(2);
+    }
+    await until(() => writes === 2, 'the attempt coming online made');
+    answer();
+    await until(() => d.events.some((e) => e.type === 'succeeded'), 'the answer');
+    await settle(10);
+    expect(writes).toBe(2);
+  });
+
+  it.each([
+    ['429 with Retry-After: 120', () => new Response('slow down', { status: 429, headers: { 'Retry-After': '120' } })],
+    ['503 (backoff)', () => new Response('busy', { status: 503 })],
+  ])('keeps the wait a server answer set: %s', async (_name, refusal) => {
+    const d = make(API, {
+      random: upperHalfRandom(),
+      retry: { baseDelayMs: 120_000, maxDelayMs: 120_000 },
+      fetch: async (input, init) => {
+        if (isRead(input, init)) return emptyPull();
+        return refusal();
+      },
+    });
+    const sentAt = () => d.events.flatMap((e) => (e.type === 'sent' ? [e.at] : []));
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => retries(d.events).length === 1, 'the first retry');
+    const waitMs = retries(d.events)[0]!.delayMs;
+    expect(waitMs).toBeGreaterThanOrEqual(60_000);
+    d.online.next(false);
+    d.online.next(true);
+    await settle(20);
+    await d.clock.advance(waitMs - 1);
+    expect(sentAt()).toHaveLength(1);
+    await d.clock.advance(1);
+    await until(() => sentAt().length === 2, 'the attempt at the stated time');
+    expect(sentAt()[1]! - sentAt()[0]!).toBe(waitMs);
+  });
+});
