@@ -17,8 +17,8 @@ export interface RestOptions {
 }
 
 /**
- * The answer's body was not JSON, or too big to read: for a write the outcome is unknown, so the
- * caller may retry.
+ * The answer's body was empty where an entity was due, not JSON, or too big to read: for a write
+ * the outcome is unknown, so the caller may retry.
  */
 export class UnreadableAnswerError extends SchemaError {}
 
@@ -208,6 +208,11 @@ export function createRestTransport(options: RestOptions): Transport {
       const detail = `its body passed the limit of ${maxAnswerBytes} bytes (maxAnswerBytes) and was not read`;
       if (response.ok) throw new UnreadableAnswerError([{ field: '', message: `${method} ${url.pathname} answered ${response.status}, but ${detail}` }], context);
       throw new HttpError({ status: response.status, body: null, method, url: url.pathname, detail, retryAfter: response.headers.get('Retry-After'), serverDate: response.headers.get('Date') }, context);
+    }
+    // Only a delete's success carries no entity: any other empty 2xx (a captive portal's 200) is
+    // no answer, so a write's outcome is unknown and it is re-sent with its key.
+    if (text.length === 0 && response.ok && method !== 'DELETE') {
+      throw new UnreadableAnswerError([{ field: '', message: `${method} ${url.pathname} answered ${response.status} with an empty body` }], context);
     }
     let body: unknown = null;
     if (text.length > 0) {

@@ -15,6 +15,7 @@ import {
   SchemaError,
   StorageError,
   ValidationError,
+  type Conflict,
   type FailedMutation,
   type QueryState,
   type SyncEvent,
@@ -187,6 +188,7 @@ describe('server answers to pulls', () => {
     ['truncated JSON', () => new Response('[{"id":"n1","te', { status: 200 }), SchemaError, /not JSON/],
     ['an object instead of a list', () => json({ items: [] }), SchemaError, /notes: the list answer is not an array/],
     ['null', () => json(null), SchemaError, /notes: the list answer is not an array/],
+    ['an empty body with 200', () => new Response('', { status: 200 }), SchemaError, /notes: GET \/api\/notes answered 200 with an empty body/],
     ['an HTML 502', () => new Response('<html>Bad gateway</html>', { status: 502 }), HttpError, /notes: GET \/api\/notes answered 502/],
   ])('a malformed list answer (%s) rejects refresh() with a typed error and keeps the cache', async (_, answer, type, message) => {
     let good = true;
@@ -351,6 +353,8 @@ describe('server answers to writes', () => {
   it.each([
     ['HTML with 200', () => new Response('<html>Please log in to the Wi-Fi</html>', { status: 200, headers: { 'content-type': 'text/html' } })],
     ['truncated JSON with 201', () => new Response('{"id":"a","title":"A","do', { status: 201 })],
+    ['an empty 200 with text/html', () => new Response('', { status: 200, headers: { 'content-type': 'text/html' } })],
+    ['an empty 201', () => new Response(null, { status: 201 })],
   ])('%s on a create is retried with the same key and body, never taken as success', async (_, bad) => {
     let portal = true;
     const api = stubApi((req, url, body) => {
@@ -378,6 +382,65 @@ describe('server answers to writes', () => {
     expect(posts[1]!.body).toBe(posts[0]!.body);
     expect(await h.get('a')).toEqual({ id: 'a', title: 'A', done: false, version: 1 });
     expect(latest(d.client.status$).pending).toBe(0);
+    expect(latest(d.client.failed$)).toHaveLength(0);
+  });
+
+  it('an empty 200 to an update is retried with the same key and body; an empty 204 to a delete is its success', async () => {
+    let portal = true;
+    const api = stubApi((req, url, body) => {
+      if (req.method === 'GET') return url.pathname === '/api/todos' ? json({ items: [{ id: 'a', title: 'A', done: false, version: 1 }], deleted: [], cursor: '1' }) : undefined;
+      if (req.method === 'DELETE') return new Response(null, { status: 204 });
+      if (portal) {
+        portal = false;
+        return new Response('', { status: 200, headers: { 'content-type': 'text/html' } });
+      }
+      return json({ id: 'a', title: 'A', done: false, ...JSON.parse(body), version: 2 });
+    });
+    const d = make(API, { fetch: api.fetch, random: upperHalfRandom(), retry: { baseDelayMs: 100, maxDelayMs: 100 } });
+    const h = d.client.resource(todos);
+    await h.refresh();
+    await h.update('a', { done: true });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
+    expect(d.events.some((e) => e.type === 'succeeded' || e.type === 'failed')).toBe(false);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'A', done: true, version: 1 });
+    await d.clock.advance(100);
+    await d.client.flush();
+    const patches = api.requests.filter((r) => r.method === 'PATCH');
+    expect(patches).toHaveLength(2);
+    expect(patches[1]!.headers.get('Idempotency-Key')).toBe(patches[0]!.headers.get('Idempotency-Key'));
+    expect(patches[1]!.body).toBe(patches[0]!.body);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'A', done: true, version: 2 });
+    await h.delete('a');
+    await d.client.flush();
+    expect(api.requests.filter((r) => r.method === 'DELETE')).toHaveLength(1);
+    expect(d.events.filter((e) => e.type === 'succeeded').map((e) => e.op)).toEqual(['update', 'delete']);
+    expect(await h.get('a')).toBeUndefined();
+    expect(latest(d.client.failed$)).toHaveLength(0);
+    expect(latest(d.client.status$).pending).toBe(0);
+  });
+
+  it('an empty 200 to the fetch of the current entity after a 412 is no answer: the change is retried, not taken as deleted on the server', async () => {
+    let empty = true;
+    const api = stubApi((req, url) => {
+      if (req.method === 'PATCH') return new Response(null, { status: 412 });
+      if (url.pathname === '/api/todos') return json({ items: [{ id: 'a', title: 'A', done: false, version: 1 }], deleted: [], cursor: '1' });
+      if (url.pathname !== '/api/todos/a') return undefined;
+      if (empty) {
+        empty = false;
+        return new Response('', { status: 200 });
+      }
+      return json({ id: 'a', title: 'theirs', done: false, version: 2 });
+    });
+    const d = make(API, { fetch: api.fetch, random: upperHalfRandom(), retry: { baseDelayMs: 100, maxDelayMs: 100 } });
+    const h = d.client.resource(todos);
+    await h.refresh();
+    await h.update('a', { title: 'mine' });
+    await until(() => d.events.some((e) => e.type === 'retrying' || e.type === 'conflict'), 'the change to be retried or conflicted');
+    expect(d.events.some((e) => e.type === 'conflict')).toBe(false);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'mine', done: false, version: 1 });
+    await d.clock.advance(100);
+    await until(() => d.events.some((e) => e.type === 'conflict'), 'the conflict');
+    expect(latest<Conflict[]>(d.client.conflicts$).map((c) => c.remote)).toEqual([{ id: 'a', title: 'theirs', done: false, version: 2 }]);
   });
 
   it('an answer whose body stalls after its headers is given up after timeoutMs and re-sent with its key; the writes behind it go out', async () => {
