@@ -226,12 +226,16 @@ export function createRestTransport(options: RestOptions): Transport {
       }
     }
     if (!response.ok) {
+      const key = init.headers?.['Idempotency-Key'];
       throw new HttpError(
         {
           status: response.status,
           body,
           method,
           url: url.pathname,
+          // A 422 to a keyed write is how a server refuses a key reused for another request
+          // (DESIGN §2): the message names the key, so it can be traced.
+          detail: response.status === 422 && key !== undefined ? `Idempotency-Key ${key}: reused with a different request?` : undefined,
           retryAfter: response.headers.get('Retry-After'),
           serverDate: response.headers.get('Date'),
         },

@@ -443,6 +443,26 @@ describe('server answers to writes', () => {
     expect(latest<Conflict[]>(d.client.conflicts$).map((c) => c.remote)).toEqual([{ id: 'a', title: 'theirs', done: false, version: 2 }]);
   });
 
+  it('a 422 to a write parks it in failed$ with a message naming the Idempotency-Key sent; the server\'s answer stays in error.body', async () => {
+    const refusal = { error: 'Idempotency-Key was already used for a different request' };
+    const api = stubApi((req, url) => {
+      if (req.method === 'PATCH') return json(refusal, 422);
+      return url.pathname === '/api/todos' ? json({ items: [{ id: 'a', title: 'A', done: false, version: 1 }], deleted: [], cursor: '1' }) : undefined;
+    });
+    const d = make(API, { fetch: api.fetch });
+    const h = d.client.resource(todos);
+    await h.refresh();
+    await h.update('a', { done: true });
+    await d.client.flush();
+    const patches = api.requests.filter((r) => r.method === 'PATCH');
+    expect(patches).toHaveLength(1); // not retried
+    const key = patches[0]!.headers.get('Idempotency-Key')!;
+    const failed = latest<FailedMutation[]>(d.client.failed$);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.error).toMatchObject({ status: 422, body: refusal });
+    expect(failed[0]!.error.message).toBe(`todos/a: PATCH /api/todos/a answered 422 (Idempotency-Key ${key}: reused with a different request?)`);
+  });
+
   it('an answer whose body stalls after its headers is given up after timeoutMs and re-sent with its key; the writes behind it go out', async () => {
     let stall = true;
     const api = stubApi((req, url, body) => {
