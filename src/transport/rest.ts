@@ -234,8 +234,9 @@ export function createRestTransport(options: RestOptions): Transport {
           method,
           url: url.pathname,
           // A 422 to a keyed write is how a server refuses a key reused for another request
-          // (DESIGN §2): the message names the key, so it can be traced.
-          detail: response.status === 422 && key !== undefined ? `Idempotency-Key ${key}: reused with a different request?` : undefined,
+          // (DESIGN §2), and how many refuse a body they find invalid: the message names the key,
+          // so the first can be traced, without claiming it.
+          detail: response.status === 422 && key !== undefined ? `Idempotency-Key ${key}` : undefined,
           retryAfter: response.headers.get('Retry-After'),
           serverDate: response.headers.get('Date'),
         },
