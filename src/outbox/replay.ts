@@ -677,9 +677,12 @@ export async function applyOutcome(
       return stored;
     }
     // An entry the decision saw has changed since (a write merged into it, or a pull gave the
-    // parked conflict a newer remote): the decision is stale.
+    // parked conflict a newer remote), or is gone (a delete took back a create queued after the
+    // conflict): the decision is stale.
     const changedSince = (e: OutboxEntry) => (e.seq === head.seq ? !deepEqual(head.conflict, e.conflict) : input.seen.has(e.seq) && !deepEqual(input.seen.get(e.seq), e));
-    if (stored.entries.some(changedSince) || overtaken(stored.base)) {
+    const storedSeqs = new Set(stored.entries.map((e) => e.seq));
+    const goneSince = [...input.seen.keys()].some((seq) => !storedSeqs.has(seq));
+    if (goneSince || stored.entries.some(changedSince) || overtaken(stored.base)) {
       stale = true;
       return stored;
     }

@@ -360,6 +360,27 @@ describe('a { value } decision is checked with the schema, as a local write', ()
   });
 });
 
+describe('a decision and a write at once', () => {
+  it("resolve('local') made while the change queued behind the conflict is taken back decides on what the entity is now", async () => {
+    const d = await offlineWithTodo({ conflicts: 'manual' });
+    const h = d.client.resource(todos);
+    await h.delete('a');
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    const [conflict] = latestConflicts(d);
+    expect(conflict).toMatchObject({ local: null, remote: { title: 'theirs' } });
+    await h.create({ id: 'a', title: 'again', done: false });
+    // The decision reads the entity created again; the delete, made right after, takes the create back.
+    const deciding = conflict!.resolve('local');
+    const deleting = h.delete('a');
+    await Promise.all([deciding, deleting]);
+    await d.client.flush();
+    expect(await h.get('a')).toBeUndefined();
+    expect(await serverTodo('a')).toBeNull();
+    expect(latestConflicts(d)).toEqual([]);
+  });
+});
+
 describe('an answer that lands after a pull heard a newer version', () => {
   /** A device whose update of `a`'s title to 'mine 1' was applied (version 2) with its answer held. */
   async function answerHeldAfterUpdate(strategy: ConflictStrategy) {
