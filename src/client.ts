@@ -463,7 +463,13 @@ class Client implements SyncClient, HandleHost {
   }
 
   pause(): void {
-    this.#manualPause = true;
+    this.#paused('manual');
+    this.#post({ t: 'paused', reason: 'manual' });
+  }
+
+  #paused(reason: 'manual' | 'unauthorized'): void {
+    if (reason === 'manual') this.#manualPause = true;
+    else this.#unauthorized = true;
     this.#updatePaused();
   }
 
@@ -473,12 +479,17 @@ class Client implements SyncClient, HandleHost {
    */
   #readFailed(error: Error): void {
     if (!(error instanceof HttpError) || error.status !== 401) return;
-    this.#unauthorized = true;
     this.#patchStatus({ lastError: error });
-    this.#updatePaused();
+    this.#paused('unauthorized');
+    this.#post({ t: 'paused', reason: 'unauthorized' });
   }
 
   resume(): void {
+    this.#resumed();
+    this.#post({ t: 'resumed' });
+  }
+
+  #resumed(): void {
     this.#manualPause = false;
     this.#unauthorized = false;
     this.#updatePaused();
@@ -1049,6 +1060,10 @@ class Client implements SyncClient, HandleHost {
           this.folded(message.seq, message.into, true);
         } else if (message.t === 'remapped') {
           this.#remapped(message.r, message.from, message.to);
+        } else if (message.t === 'paused') {
+          this.#paused(message.reason === 'unauthorized' ? 'unauthorized' : 'manual');
+        } else if (message.t === 'resumed') {
+          this.#resumed();
         } else if (message.t === 'flush') {
           this.#flushFor(message.token);
         } else if (message.t === 'flushed') {
@@ -1255,8 +1270,8 @@ class Client implements SyncClient, HandleHost {
       canSend: () =>
         this.#statusSubject.value.leader && this.#stillLeads() && this.#pausedReason() === null && !this.#closedError && !this.#storageFailure,
       pauseUnauthorized: () => {
-        this.#unauthorized = true;
-        this.#updatePaused();
+        this.#paused('unauthorized');
+        this.#post({ t: 'paused', reason: 'unauthorized' });
       },
       setSyncing: (syncing, nextRetryAt, lastError) => {
         this.#patchStatus(lastError === undefined ? { syncing, nextRetryAt } : { syncing, nextRetryAt, lastError });

@@ -470,7 +470,12 @@ export interface SyncClient {
    * a retry; should no other tab say anything for `timeoutMs` (a frozen leader), it resolves then.
    */
   flush(): Promise<void>;
+  /**
+   * Holds back sending (`status$.paused: 'manual'`) in every open tab of the namespace, whichever
+   * one sends, until `resume()` in any of them. A tab opened later starts unpaused.
+   */
   pause(): void;
+  /** Ends a `pause()`, or the pause a `401` caused (sign in first), in every open tab; sends at once. */
   resume(): void;
   /** Delete this namespace's local data (logout). */
   clear(options?: ClearOptions): Promise<void>;

@@ -58,6 +58,13 @@ export type TabMessage =
    * the deletion itself since then has forgotten its data already, and keeps what it wrote since.
    */
   | { t: 'cleared'; at?: number }
+  /**
+   * pause() in a tab, or a 401 that paused it (`unauthorized`): sending pauses in every tab, so
+   * whichever tab sends (or comes to send) holds back.
+   */
+  | { t: 'paused'; reason: 'manual' | 'unauthorized' }
+  /** resume() in a tab: every tab resumes. */
+  | { t: 'resumed' }
   /** flush() in a follower: the leader sends what is queued at once, then answers 'flushed'. */
   | { t: 'flush'; token: string }
   /** The leader's answer to 'flush' `token`: nothing more can be sent now. */

@@ -366,6 +366,38 @@ describe('without Web Locks: an election over BroadcastChannel', () => {
   });
 });
 
+describe('pause() and resume() in any tab', () => {
+  it('pause() in a follower holds back the tab that sends, and resume() there lets it send', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    follower.client.pause();
+    await until(() => status(leader).paused === 'manual', 'the leader to pause');
+    expect(status(follower).paused).toBe('manual');
+    await follower.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await leader.client.flush();
+    expect(await applied()).toEqual([]);
+    expect(status(leader).pending).toBe(1);
+    follower.client.resume();
+    await until(async () => (await applied()).length === 1, 'the create sent');
+    expect(status(leader).paused).toBeNull();
+    expect(await applied()).toEqual(['create a']);
+  });
+
+  it("a 401 that pauses the leader shows in the follower's status$, and resume() there sends again", async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    await server.admin.faults({ unauthorized: true });
+    await leader.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => status(leader).paused === 'unauthorized', 'the leader paused as unauthorized');
+    await until(() => status(follower).paused === 'unauthorized', 'the follower told');
+    await server.admin.faults({ unauthorized: false });
+    follower.client.resume();
+    await until(async () => (await applied()).length === 1, 'the create sent');
+    expect(status(leader).paused).toBeNull();
+    expect(status(follower).paused).toBeNull();
+  });
+});
+
 describe('{ wait: "server" } in a follower', () => {
   it("resolves with the leader's confirmed entity", async () => {
     const b = browser();
