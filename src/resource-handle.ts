@@ -23,6 +23,11 @@ import type {
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
+/**
+ * Called by a write whose validation answers with a promise: the writes made after it wait until
+ * it calls the function returned, once its change is shown or refused.
+ */
+type HoldTurn = () => () => void;
 
 /** What a handle needs from its client. */
 export interface HandleHost {
@@ -60,6 +65,12 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   readonly #writing = new Map<string, number>();
   /** The latest write of each entity still committing. */
   readonly #committing = new Map<string, Promise<unknown>>();
+  /**
+   * Settles once the last write waiting for an async validation, or queued behind one, has shown
+   * its change or been refused; null when none is. Writes made meanwhile queue behind it, so each
+   * is made on the view the one before left, in call order.
+   */
+  #turn: Promise<void> | null = null;
 
   readonly #host: HandleHost;
   readonly #def: Def;
@@ -128,7 +139,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   }
 
   create(value: CreateInput<T>, options: WriteOptions = {}): Promise<T> {
-    return this.#whenReady('create()', (mirror) => {
+    return this.#whenReady('create()', (mirror, holdTurn) => {
       if (typeof value !== 'object' || value === null) {
         throw new ValidationError([{ field: '', message: 'create() takes an object' }], { resource: this.#def.name });
       }
@@ -140,7 +151,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       if (mirror.entities.has(id)) {
         throw new ValidationError([{ field: this.#def.key, message: 'an entity with this id already exists' }], { resource: this.#def.name, id });
       }
-      return this.#validated(fields, id, (entity) => {
+      return this.#validated(fields, id, holdTurn, (entity) => {
         this.#assertSendable(entity, id);
         return this.#commit(id, entity, { op: 'create', value: entity }, options);
       });
@@ -148,7 +159,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   }
 
   update(key: EntityKey, patch: Partial<T>, options: WriteOptions = {}): Promise<T> {
-    return this.#whenReady('update()', (mirror) => {
+    return this.#whenReady('update()', (mirror, holdTurn) => {
       const id = this.#id(key, 'update()');
       if (typeof patch !== 'object' || patch === null) {
         throw new ValidationError([{ field: '', message: 'update() takes an object of changed fields' }], { resource: this.#def.name, id });
@@ -163,7 +174,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       delete changes[this.#def.key];
       for (const field of Object.keys(changes)) if (deepEqual(changes[field], current[field])) delete changes[field];
       if (Object.keys(changes).length === 0) return this.#unchanged(id, current, options);
-      return this.#validated(applyPatch(current, changes), id, (view) => {
+      return this.#validated(applyPatch(current, changes), id, holdTurn, (view) => {
         // What the schema made of each changed field (a transform, a default) is what is queued and sent.
         const applied: Rec = {};
         for (const field of Object.keys(changes)) if (!deepEqual(view[field], current[field])) applied[field] = view[field];
@@ -190,33 +201,82 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   }
 
   /**
-   * Runs a write once the resource is loaded: in the same call when it already is, so the change
-   * reaches live queries before the caller's next line. Thrown errors become rejections.
+   * Runs a write once the resource is loaded and the writes queued ahead of it have shown their
+   * changes: in the same call when nothing waits, so the change reaches live queries before the
+   * caller's next line. Thrown errors become rejections.
    */
-  #whenReady<R>(what: string, write: (mirror: ResourceMirror<object>) => Promise<R>): Promise<R> {
+  #whenReady<R>(what: string, write: (mirror: ResourceMirror<object>, holdTurn: HoldTurn) => Promise<R>): Promise<R> {
     try {
       this.#host.assertOpen(what);
       const mirror = this.#host.mirror(this.#def);
       if (!mirror.flags.hydrated) return this.#host.hydrate(this.#def).then(() => this.#whenReady(what, write));
-      return write(mirror);
+      if (this.#turn !== null) return this.#afterTurn(this.#turn, what, write);
+      return write(mirror, this.#queueTurn);
     } catch (error) {
       return Promise.reject(error);
     }
   }
+
+  /** Runs a write once `ahead` settles; the writes made meanwhile queue behind this one. */
+  #afterTurn<R>(ahead: Promise<void>, what: string, write: (mirror: ResourceMirror<object>, holdTurn: HoldTurn) => Promise<R>): Promise<R> {
+    const pass = this.#queueTurn();
+    return ahead.then(() => {
+      let held = false;
+      try {
+        this.#host.assertOpen(what);
+        // Loaded: a write ahead of this one ran.
+        return write(this.#host.mirror(this.#def), () => {
+          held = true;
+          return pass;
+        });
+      } finally {
+        if (!held) pass();
+      }
+    });
+  }
+
+  /** Makes a new turn the last: the function returned passes it. */
+  readonly #queueTurn = (): (() => void) => {
+    let pass!: () => void;
+    const turn = new Promise<void>((resolve) => (pass = resolve));
+    this.#turn = turn;
+    return () => {
+      pass();
+      // The last turn passed: no write waits, the next one runs in its call.
+      if (this.#turn === turn) this.#turn = null;
+    };
+  };
 
   #newId(): string {
     const id = uuid(this.#host.env.random);
     return this.#def.ids === 'server' ? TEMP_ID_PREFIX + id : id;
   }
 
-  /** Validates synchronously when the schema does, so a sync schema keeps the write in one call. */
-  #validated<R>(candidate: Rec, id: string, then: (value: Rec) => Promise<R>): Promise<R> {
+  /**
+   * Validates synchronously when the schema does, so a sync schema keeps the write in one call.
+   * An async validation holds the turn until `then` has shown the change (or it was refused).
+   */
+  #validated<R>(candidate: Rec, id: string, holdTurn: HoldTurn, then: (value: Rec) => Promise<R>): Promise<R> {
     const finish = (result: Validation<Rec>) => {
       if (!result.ok) throw new ValidationError(result.issues, { resource: this.#def.name, id });
       return then(result.value);
     };
     const checked = validate(this.#def.schema as StandardSchemaV1<unknown, Rec>, candidate, this.#def.version);
-    return checked instanceof Promise ? checked.then(finish) : finish(checked);
+    if (!(checked instanceof Promise)) return finish(checked);
+    const pass = holdTurn();
+    return checked.then(
+      (result) => {
+        try {
+          return finish(result);
+        } finally {
+          pass();
+        }
+      },
+      (error: unknown) => {
+        pass();
+        throw error;
+      },
+    );
   }
 
   /** What the schema let through must also be storable and sendable as it is, checked before any transaction. */

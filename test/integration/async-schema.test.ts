@@ -1,0 +1,164 @@
+/**
+ * Local writes to a resource whose schema validates asynchronously (`~standard.validate` answers
+ * with a promise; RELIABILITY #43): each write of an entity is made on the view the one before it
+ * left, in call order, whatever order the validations answer in, and the validation still ends
+ * before the write's transaction opens.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { defineResource, ValidationError, type StandardSchemaV1 } from '../../src/index.js';
+import { closeDevices, device, outcomeOf, until, type Device } from '../helpers/harness.js';
+
+const API = 'http://api.test/api';
+type Todo = { id: string; title: string; done: boolean; version?: number };
+
+/**
+ * A schema that answers with a promise: a microtask later by default; while `hold` is on, when
+ * the test calls `answer()` on what it was `asked`. An empty title is refused.
+ */
+function asyncSchema() {
+  const asked: Array<{ title: unknown; answer: () => void }> = [];
+  const control = { hold: false, asked };
+  const schema: StandardSchemaV1<unknown, Todo> = {
+    '~standard': {
+      version: 1,
+      vendor: 'test',
+      async validate(value) {
+        const v = value as Record<string, unknown>;
+        await (control.hold ? new Promise<void>((resolve) => asked.push({ title: v['title'], answer: resolve })) : Promise.resolve());
+        if (typeof v['title'] !== 'string' || v['title'] === '') return { issues: [{ message: 'a non-empty string', path: ['title'] }] };
+        if (typeof v['done'] !== 'boolean') return { issues: [{ message: 'a boolean', path: ['done'] }] };
+        if (typeof v['version'] !== 'number') return { issues: [{ message: 'a number', path: ['version'] }] };
+        return { value: v as Todo };
+      },
+    },
+  };
+  return { schema, control };
+}
+
+/** A server for `todos` that keeps what it is sent and answers with it, versioned. */
+function todosApi() {
+  const rows = new Map<string, Todo>();
+  const fetchImpl: typeof fetch = async (input, init) => {
+    const request = input instanceof Request ? input : new Request(input, init);
+    const id = decodeURIComponent(new URL(request.url).pathname.split('/')[3] ?? '');
+    if (request.method === 'GET') return new Response(JSON.stringify([...rows.values()]), { status: 200 });
+    if (request.method === 'DELETE') {
+      rows.delete(id);
+      return new Response(null, { status: 204 });
+    }
+    const body = (await request.json()) as Record<string, unknown>;
+    const row = (request.method === 'POST' ? { ...body, version: 1 } : { ...rows.get(id)!, ...body, version: rows.get(id)!.version! + 1 }) as Todo;
+    rows.set(row.id, row);
+    return new Response(JSON.stringify(row), { status: request.method === 'POST' ? 201 : 200 });
+  };
+  return { fetch: fetchImpl, rows };
+}
+
+/** Answers the newest validation asked, again and again, until every write has settled. */
+async function answerNewestFirst(asked: Array<{ answer: () => void }>, writes: Array<Promise<unknown>>): Promise<void> {
+  let settled = 0;
+  for (const write of writes) void write.then(() => settled++, () => settled++);
+  for (let round = 0; settled < writes.length; round++) {
+    if (round === 20) throw new Error(`${writes.length - settled} writes still unsettled`);
+    await until(() => asked.length > 0 || settled === writes.length, 'a validation asked');
+    asked.pop()?.answer();
+  }
+  await Promise.all(writes);
+}
+
+const open: Device[] = [];
+afterEach(() => closeDevices(open));
+
+/** A client on a stub server, with `a` (title A, not done) created and confirmed. */
+async function setUp() {
+  const { schema, control } = asyncSchema();
+  const todos = defineResource({ name: 'todos', schema });
+  const server = todosApi();
+  const d = device(API, { fetch: server.fetch, resources: [todos] });
+  open.push(d);
+  const h = d.client.resource(todos);
+  await h.create({ id: 'a', title: 'A', done: false });
+  await d.client.flush();
+  // Each view of `a` shown, in turn.
+  const shown: Array<Pick<Todo, 'title' | 'done'> | undefined> = [];
+  let fetching = true;
+  h.get$('a').subscribe(({ data, isFetching }) => {
+    fetching = isFetching;
+    const view = data && { title: data.title, done: data.done };
+    if (JSON.stringify(view) !== JSON.stringify(shown.at(-1))) shown.push(view);
+  });
+  // The pull a first subscriber starts is over: its validations are not the writes'.
+  await until(() => !fetching, 'the pull done');
+  return { d, h, server, control, shown };
+}
+
+describe('writes to a resource whose schema validates asynchronously (RELIABILITY #43)', () => {
+  it('a double toggle made before the first validation answered: the last write decides, locally and on the server', async () => {
+    const { d, h, server } = await setUp();
+    await Promise.all([h.update('a', { done: true }), h.update('a', { done: false })]);
+    await d.client.flush();
+    expect((await h.get('a'))?.done).toBe(false);
+    expect(server.rows.get('a')?.done).toBe(false);
+  });
+
+  it('three writes whose validations answer newest first are shown and resolve in call order', async () => {
+    const { d, h, server, control, shown } = await setUp();
+    // Offline, nothing is sent or pulled: every validation asked is a write's.
+    d.online.next(false);
+    control.hold = true;
+    const resolved: string[] = [];
+    const writes = ['one', 'two', 'three'].map((title) => h.update('a', { title }).then(() => void resolved.push(title)));
+    await answerNewestFirst(control.asked, writes);
+    control.hold = false;
+    expect(resolved).toEqual(['one', 'two', 'three']);
+    expect(shown.map((view) => view?.title)).toEqual(['A', 'one', 'two', 'three']);
+    d.online.next(true);
+    await d.client.flush();
+    expect(server.rows.get('a')?.title).toBe('three');
+  });
+
+  it('writes to two entities are queued in call order, whatever order their validations answer in', async () => {
+    const { d, h, control } = await setUp();
+    d.online.next(false);
+    control.hold = true;
+    const writes = [h.create({ id: 'b', title: 'B', done: false }), h.create({ id: 'c', title: 'C', done: false })];
+    await answerNewestFirst(control.asked, writes);
+    control.hold = false;
+    const enqueued = d.events.flatMap((e) => (e.type === 'enqueued' && e.id !== 'a' ? [e.id] : []));
+    expect(enqueued).toEqual(['b', 'c']);
+  });
+
+  it('a write refused by the validation in between changes nothing and holds back none of the writes after it', async () => {
+    const { d, h, server, shown } = await setUp();
+    const first = h.update('a', { done: true });
+    const refused = outcomeOf(h.update('a', { title: '' }));
+    const third = h.update('a', { title: 'three' });
+    await Promise.all([first, third]);
+    const outcome = await refused;
+    expect('error' in outcome && outcome.error).toBeInstanceOf(ValidationError);
+    expect(shown).toEqual([
+      { title: 'A', done: false },
+      { title: 'A', done: true },
+      { title: 'three', done: true },
+    ]);
+    await d.client.flush();
+    expect(server.rows.get('a')).toMatchObject({ title: 'three', done: true });
+  });
+
+  it('a create, an update and a delete of one entity in a row each apply to the one before: nothing is left or sent', async () => {
+    const { d, h, server } = await setUp();
+    const writes = [h.create({ id: 'b', title: 'B', done: false }), h.update('b', { done: true }), h.delete('b')];
+    await Promise.all(writes);
+    expect(await h.get('b')).toBeUndefined();
+    await d.client.flush();
+    expect(server.rows.has('b')).toBe(false);
+  });
+
+  it('an update and then a delete: the entity stays deleted once the update is validated', async () => {
+    const { d, h, server } = await setUp();
+    await Promise.all([h.update('a', { title: 'late' }), h.delete('a')]);
+    expect(await h.get('a')).toBeUndefined();
+    await d.client.flush();
+    expect(server.rows.has('a')).toBe(false);
+  });
+});
