@@ -19,15 +19,23 @@ import {
   INITIAL_STATUS,
   LOADING_ENTITY,
   LOADING_QUERY,
+  absentClient,
   createExternalStore,
   queryKey,
   queryPredicate,
 } from './internal/external-store.js';
 
-const ClientContext = /* @__PURE__ */ createContext<SyncClient | null>(null);
+const ABSENT_CLIENT = /* @__PURE__ */ absentClient<SyncClient>('harborsync/react');
+
+/** undefined: no SyncProvider above; null: one given no client (a server render). */
+const ClientContext = /* @__PURE__ */ createContext<SyncClient | null | undefined>(undefined);
 
 export interface SyncProviderProps {
-  client: SyncClient;
+  /**
+   * The client; null where there is none, as in a server render (createSyncClient needs
+   * IndexedDB): the hooks then give the loading state.
+   */
+  client: SyncClient | null;
   children?: ReactNode;
 }
 
@@ -37,6 +45,8 @@ export interface SyncProviderProps {
  * @example
  * const client = createSyncClient({ baseUrl: '/api', resources: [todos] });
  * createRoot(el).render(<SyncProvider client={client}><App /></SyncProvider>);
+ * // Rendered on the server too: a client in the browser only.
+ * const [client] = useState(() => (typeof window === 'undefined' ? null : createSyncClient(options)));
  */
 export function SyncProvider({ client, children }: SyncProviderProps): ReactElement {
   return createElement(ClientContext.Provider, { value: client }, children);
@@ -51,8 +61,8 @@ export function SyncProvider({ client, children }: SyncProviderProps): ReactElem
  */
 export function useSyncClient(): SyncClient {
   const client = useContext(ClientContext);
-  if (!client) throw new Error('harborsync/react: no <SyncProvider client={...}> above this component');
-  return client;
+  if (client === undefined) throw new Error('harborsync/react: no <SyncProvider client={...}> above this component');
+  return client ?? ABSENT_CLIENT;
 }
 
 /**

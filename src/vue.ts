@@ -19,21 +19,27 @@ import {
   INITIAL_STATUS,
   LOADING_ENTITY,
   LOADING_QUERY,
+  absentClient,
   createExternalStore,
   queryKey,
   queryPredicate,
 } from './internal/external-store.js';
 
-const CLIENT: InjectionKey<SyncClient> = /* @__PURE__ */ Symbol('harborsync');
+const CLIENT: InjectionKey<SyncClient | null> = /* @__PURE__ */ Symbol('harborsync');
+const ABSENT_CLIENT = /* @__PURE__ */ absentClient<SyncClient>('harborsync/vue');
 
 /**
- * The plugin that provides a client to every component's composables.
+ * The plugin that provides a client to every component's composables. `null` where there is
+ * none, as in a server render (createSyncClient needs IndexedDB): the composables then give the
+ * loading state.
  *
  * @example
  * const client = createSyncClient({ baseUrl: '/api', resources: [todos] });
  * createApp(App).use(harborSync(client)).mount('#app');
+ * // Rendered on the server too (createSSRApp): a client in the browser only.
+ * app.use(harborSync(import.meta.env.SSR ? null : createSyncClient(options)));
  */
-export function harborSync(client: SyncClient): Plugin {
+export function harborSync(client: SyncClient | null): Plugin {
   return {
     install(app) {
       app.provide(CLIENT, client);
@@ -49,9 +55,9 @@ export function harborSync(client: SyncClient): Plugin {
  * const toggle = (t: Todo) => client.resource(todos).update(t.id, { done: !t.done });
  */
 export function useSyncClient(): SyncClient {
-  const client = inject(CLIENT, null);
-  if (!client) throw new Error('harborsync/vue: no client; install it with app.use(harborSync(client))');
-  return client;
+  const client = inject(CLIENT, undefined);
+  if (client === undefined) throw new Error('harborsync/vue: no client; install it with app.use(harborSync(client))');
+  return client ?? ABSENT_CLIENT;
 }
 
 /**

@@ -122,3 +122,16 @@ export { INITIAL_STATUS } from '../sync/status.js';
 
 /** The conflict and failed lists before the client reports them, and on the server. */
 export const EMPTY_LIST: never[] = /* @__PURE__ */ Object.freeze([]) as never[];
+
+/**
+ * What an adapter's useSyncClient() gives where the app gave it no client (null: a server render,
+ * where there is no IndexedDB): a client that throws, naming why, only when it is used. Used
+ * in event handlers and effects, which a server render never runs, it is never reached.
+ */
+export function absentClient<C extends object>(adapter: string): C {
+  return new Proxy({} as C, {
+    get(_target, property) {
+      throw new Error(`${adapter}: the client is null here (a server render, where there is no IndexedDB); "${String(property)}" is only for the browser`);
+    },
+  });
+}

@@ -212,6 +212,28 @@ describe(`harborsync/react on React ${reactVersion}`, () => {
     expect(html).toBe('<p>loading:0/loading/true/0</p>');
   });
 
+  it('renders the loading state on the server with client={null}, and says why the client is absent when used', () => {
+    let used: unknown;
+    function Screen() {
+      const query = useQuery(todos, { where: { done: false } });
+      const status = useSyncStatus();
+      const client = useSyncClient();
+      try {
+        client.resource(todos);
+      } catch (error) {
+        used = error;
+      }
+      return <p>{`${query.status}:${query.data.length}/${status.pending}`}</p>;
+    }
+    const html = renderToString(
+      <SyncProvider client={null}>
+        <Screen />
+      </SyncProvider>,
+    );
+    expect(html).toBe('<p>loading:0/0</p>');
+    expect(String(used)).toMatch(/harborsync\/react: the client is null here \(a server render, where there is no IndexedDB\); "resource"/);
+  });
+
   it('gives the client to useSyncClient and says when there is no provider', () => {
     const fake = createFakeClient();
     let found: SyncClient | undefined;

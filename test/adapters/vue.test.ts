@@ -181,6 +181,26 @@ describe(`harborsync/vue on Vue ${vueVersion}`, () => {
     expect(html).toBe('<p>loading:0/loading/true/0</p>');
   });
 
+  it('renders the loading state on the server with harborSync(null), and says why the client is absent when used', async () => {
+    let used: unknown;
+    const Screen = defineComponent({
+      setup() {
+        const query = useQuery(todos, { where: { done: false } });
+        const status = useSyncStatus();
+        const client = useSyncClient();
+        try {
+          client.resource(todos);
+        } catch (error) {
+          used = error;
+        }
+        return () => h('p', `${query.value.status}:${query.value.data.length}/${status.value.pending}`);
+      },
+    });
+    const html = await renderToString(createSSRApp(Screen).use(harborSync(null)));
+    expect(html).toBe('<p>loading:0/0</p>');
+    expect(String(used)).toMatch(/harborsync\/vue: the client is null here \(a server render, where there is no IndexedDB\); "resource"/);
+  });
+
   it('says when the plugin is missing', () => {
     const Orphan = defineComponent({
       setup() {
