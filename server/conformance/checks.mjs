@@ -1,8 +1,8 @@
 // Conformance checks: does a backend speak DESIGN section 2's wire protocol
 // the way harborsync's default REST transport needs? Every check uses fresh
 // random ids and keys, so the kit can run against any server, repeatedly,
-// next to real data. Each check stands alone: one failure does not hide the
-// others.
+// next to real data, and deletes what it created at the end. Each check stands
+// alone: one failure does not hide the others.
 
 const TIMEOUT_MS = 15_000;
 const MAX_PAGES = 5_000;
@@ -46,9 +46,14 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
   };
   /** @param {string} id */
   const item = (id) => `${collection}/${encodeURIComponent(id)}`;
+  /** Ids of the entities the checks created, deleted at the end. @type {Set<string>} */
+  const createdIds = new Set();
   /** @param {Record<string, unknown>} fields @param {string} [key] */
-  const create = (fields, key = unique()) =>
-    call('POST', collection, { body: fields, headers: { 'Idempotency-Key': key } });
+  const create = async (fields, key = unique()) => {
+    const reply = await call('POST', collection, { body: fields, headers: { 'Idempotency-Key': key } });
+    if (reply.status < 300 && isEntity(reply.body)) createdIds.add(reply.body.id);
+    return reply;
+  };
   /** Creates a todo and returns it; throws when the server refuses, since the check cannot go on. */
   const created = async () => {
     const reply = await create({ id: unique(), title: 'conformance', done: false });
@@ -302,6 +307,11 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
     } catch (error) {
       results.push({ name, ok: false, expected, actual: `error: ${error instanceof Error ? error.message : error}` });
     }
+  }
+  // Best effort: what a failing server does not delete stays (the ids start with the run's name).
+  for (const id of createdIds) {
+    const current = await call('GET', item(id)).catch(() => null);
+    if (current && isEntity(current.body)) await remove(current.body).catch(() => undefined);
   }
   return results;
 }

@@ -9,6 +9,10 @@ import { runConformance } from './checks.mjs';
 const USAGE = 'usage: npm run conformance -- <api url> [--resource todos] [--token demo-alice]';
 
 function readArguments() {
+  if (process.argv.slice(2).some((arg) => arg === '--help' || arg === '-h')) {
+    console.log(USAGE);
+    return process.exit(0);
+  }
   try {
     const { positionals, values } = parseArgs({
       allowPositionals: true,
@@ -25,7 +29,15 @@ function readArguments() {
   return process.exit(2);
 }
 
-const results = await runConformance(readArguments());
+const options = readArguments();
+// One clear line, not a FAIL per check, when nothing answers at that address.
+try {
+  await fetch(options.apiUrl, { signal: AbortSignal.timeout(15_000) });
+} catch (error) {
+  console.error(`Cannot reach ${options.apiUrl}: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : error}`);
+  process.exit(1);
+}
+const results = await runConformance(options);
 for (const result of results) {
   console.log(result.ok ? `PASS ${result.name}` : `FAIL ${result.name}: expected ${result.expected}, got ${result.actual}`);
 }

@@ -104,11 +104,14 @@ const failing = async (apiUrl: string) =>
   (await runConformance({ apiUrl, token: 'demo-alice' })).filter((result) => !result.ok).map((result) => result.name);
 
 describe('against the reference server', () => {
-  it('passes every check, and again on the same data', async () => {
+  it('passes every check, and again on the same data, leaving none of the entities it created', async () => {
+    const list = async () => (await fetch(`${server.apiUrl}/todos`, { headers: { Authorization: 'Bearer demo-alice' } })).json();
+    const before = await list();
     const results = await runConformance({ apiUrl: server.apiUrl, token: 'demo-alice' });
     expect(results.length).toBeGreaterThanOrEqual(14);
     expect(results.filter((result) => !result.ok)).toEqual([]);
     expect(await failing(server.apiUrl)).toEqual([]);
+    expect(await list()).toEqual(before);
   });
 
   it('passes with server-assigned ids', async () => {
@@ -229,5 +232,20 @@ describe('the command line', () => {
 
   it('exits 2 on bad arguments', async () => {
     await expect(run(process.execPath, [CLI, 'not a url'])).rejects.toMatchObject({ code: 2 });
+  });
+
+  it('prints the usage for --help, exiting 0', async () => {
+    const { stdout } = await run(process.execPath, [CLI, '--help']);
+    expect(stdout).toMatch(/^usage: npm run conformance -- <api url>/);
+  });
+
+  it('says once that nothing answers at the address, exiting 1', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const failure = await run(process.execPath, [CLI, `http://127.0.0.1:${port}/api`]).catch((error: { code: number; stdout: string; stderr: string }) => error);
+    expect(failure).toMatchObject({ code: 1, stdout: '' });
+    expect((failure as { stderr: string }).stderr.trim()).toBe(`Cannot reach http://127.0.0.1:${port}/api: connect ECONNREFUSED 127.0.0.1:${port}`);
   });
 });
