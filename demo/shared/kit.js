@@ -33,7 +33,7 @@
     { value: 1, label: 'all 503' },
   ];
 
-  /** The API's absolute address on this origin (createSyncClient wants an absolute baseUrl). */
+  /** The API's absolute address on this origin (the same as baseUrl '/api', spelled out). */
   function apiUrl() {
     return new URL('/api', location.href).href;
   }
