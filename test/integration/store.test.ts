@@ -550,6 +550,48 @@ describe('a database written by another release', () => {
   });
 });
 
+describe('durability', () => {
+  /** A browser's IndexedDB that notes the mode and options of every transaction opened. */
+  class RecordingIDBFactory extends IDBFactory {
+    readonly transactions: Array<{ stores: string[]; mode: string; durability: string | undefined }> = [];
+    override open(name: string, version?: number): IDBOpenDBRequest {
+      const request = super.open(name, version);
+      request.addEventListener('success', () => {
+        const db = request.result;
+        const transaction = db.transaction.bind(db);
+        db.transaction = ((stores: string | string[], mode?: IDBTransactionMode, options?: IDBTransactionOptions) => {
+          this.transactions.push({ stores: [stores].flat(), mode: mode ?? 'readonly', durability: options?.durability });
+          return transaction(stores, mode, options);
+        }) as typeof db.transaction;
+      });
+      return request;
+    }
+  }
+
+  it('every transaction that writes (local writes, answers, pulls, conflict decisions) is strict (RELIABILITY 42)', async () => {
+    await seedTodos(2);
+    const indexedDB = new RecordingIDBFactory();
+    const d = make(server.apiUrl, { conflicts: 'manual' }, indexedDB);
+    const h = d.client.resource(todos);
+    await h.refresh();
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    await server.admin.edit({ resource: 'todos', id: 'a', patch: { title: 'theirs' } });
+    await h.update('a', { title: 'mine' });
+    await d.client.flush();
+    let conflicts: Array<{ resolve(choice: 'local'): Promise<void> }> = [];
+    d.client.conflicts$.subscribe((c) => (conflicts = c)).unsubscribe();
+    await conflicts[0]!.resolve('local');
+    await d.client.flush();
+    await h.delete('t0');
+    await d.client.flush();
+    const writes = indexedDB.transactions.filter((t) => t.mode === 'readwrite');
+    expect(writes.length).toBeGreaterThan(8);
+    expect(writes.filter((t) => t.durability !== 'strict')).toEqual([]);
+    expect(await server.admin.ledger('todos')).toHaveLength(6);
+  });
+});
+
 describe('a local write', () => {
   it('a change queued behind a deletion keeps the version it was made on: sent, it meets the deletion as a conflict', async () => {
     await server.admin.edit({ resource: 'todos', create: { id: 'x', title: 'X', done: false } });
