@@ -431,7 +431,7 @@ export class Replayer {
         host.announce(); // settled by another tab first: the hint is repeated, should that tab's be lost
       }
     } else {
-      await this.#settle(def, entry, answer);
+      await this.#settle(def, entry, entry.op === 'delete' ? await this.#heldAfterDelete(def, entry) : answer);
     }
     host.emit({ type: 'succeeded', at: host.env.clock.now(), resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq });
     // No 'outbox' hint after it: the settle's 'changed' message, posted first, already told the
@@ -508,6 +508,18 @@ export class Replayer {
   }
 
   /** The entity as the server holds it now (null: gone); undefined when it could not be fetched or failed the schema. */
+  /**
+   * What the server holds after a delete it answered: nothing, unless a pull stored another
+   * version than the one the delete was made on while it was out. That is the entity created
+   * again since, or (deleted by someone else at a later version, or by a server that does not
+   * check If-Match) the state before the deletion: the server is asked which, once.
+   */
+  async #heldAfterDelete(def: Def, entry: OutboxEntry): Promise<Rec | null> {
+    const { record } = await this.#host.store.loadEntity(entry.r, entry.id);
+    if (!record?.base || Object.is(record.base[def.version], entry.baseVersion)) return null;
+    return (await this.#heldByServer(def, entry.id)) ?? null;
+  }
+
   async #heldByServer(def: Def, id: string): Promise<Rec | null | undefined> {
     let remote: unknown;
     try {

@@ -1045,31 +1045,30 @@ async function settleIn(
   if (!queued.some((e) => e.seq === entry.seq)) return null;
   const rest = queued.filter((e) => e.seq !== entry.seq);
   // A pull committed while the request was out may hold a newer state, which includes this
-  // write: the answer must not take the entity back (the delta cursor has moved past it). After
-  // a deletion, a state other than the one deleted is the entity created again.
+  // write: the answer must not take the entity back (the delta cursor has moved past it).
   const current = isEntityRecord(stored) ? stored : undefined;
   const storedBase = current?.base ?? null;
-  const newer =
-    storedBase !== null &&
-    (answer ? isOlderVersion(answer[def.version], storedBase[def.version]) : !isBeforeDeletion(storedBase[def.version], entry.baseVersion));
+  const newer = answer !== null && storedBase !== null && isOlderVersion(answer[def.version], storedBase[def.version]);
   const base = newer ? storedBase : answer;
   outbox.delete(entry.seq);
-  // Later changes go out on the version answered, the state they were made on: a newer one holds
-  // another writer's changes, which they must meet as a conflict, never overwrite unseen. After a
-  // deletion (possible only when one entity was known under two ids: a create whose answer was
-  // lost, pulled under its server id meanwhile) they keep the version they were made on: sent,
-  // they meet the deletion (an update is a conflict with remote null, a delete a success), where
-  // no version could not be sent at all.
-  const later = rest.map((e) => onServerState(e, answer, def.version));
+  // Later changes made on the state this change was made on go out on the version answered: a
+  // newer state a pull stored holds another writer's changes, which they must meet as a
+  // conflict, never overwrite unseen. One made on that newer state (after the pull) keeps it.
+  // After a deletion (possible only when one entity was known under two ids: a create whose
+  // answer was lost, pulled under its server id meanwhile) they keep the version they were made
+  // on: sent, they meet the deletion (an update is a conflict with remote null, a delete a
+  // success), where no version could not be sent at all.
+  const later = rest.map((e) => (newer && !Object.is(e.baseVersion, entry.baseVersion) ? e : onServerState(e, answer, def.version)));
   for (const [i, e] of later.entries()) if (e !== rest[i]) outbox.put(e);
   const view = foldView(base, later);
   if (base === null && later.length === 0) entities.delete([r, entry.id]);
-  // A newer state a pull stored stays with what its record says of it; the changes still queued
-  // were made on the answer.
+  // A newer state a pull stored stays with what its record says of it, and the answer with it as
+  // the state the changes moved onto it were made on.
   else if (newer) {
     const settledAt = current?.settledAt;
     const kept: EntityRecord = { r, id: entry.id, base, view, ...(settledAt !== undefined && { settledAt }) };
-    entities.put(later.length > 0 ? { ...kept, origin: answer } : kept);
+    const onAnswer = later.some((e, i) => e !== rest[i] || Object.is(e.baseVersion, answer[def.version]));
+    entities.put(onAnswer ? { ...kept, origin: answer } : kept);
   } else entities.put({ r, id: entry.id, base, view, settledAt: at });
   // Deleted at the server, even with a change queued after it (a create of the same id).
   return { rest: later, view, deleted: base === null };

@@ -409,6 +409,18 @@ describe('an answer that lands after a pull heard a newer version', () => {
     expect(await serverTodo('a')).toMatchObject({ title: 'mine 2', version: 4 });
   });
 
+  it.each(['manual', 'server-wins'] as const)('a change made after the pull, on the version it heard, goes out on that version (%s)', async (strategy) => {
+    const { d, h, landed } = await answerHeldAfterUpdate(strategy);
+    await theirs({ done: true });
+    await h.refresh();
+    await h.update('a', { title: 'mine 2' }); // made on version 3
+    await landed();
+    await d.client.flush();
+    expect(await serverTodo('a')).toEqual({ id: 'a', title: 'mine 2', done: true, version: 4 });
+    expect(latestConflicts(d)).toEqual([]);
+    expect(d.events.filter((e) => e.type === 'conflict')).toEqual([]);
+  });
+
   it("under 'merge', a change queued behind it takes another writer's change to another field with it", async () => {
     const { d, h, landed } = await answerHeldAfterUpdate('merge');
     await h.update('a', { title: 'mine 2' });
@@ -439,6 +451,22 @@ describe('an answer that lands after a pull heard a newer version', () => {
     expect(await h.get('a')).toEqual(again);
     await h.refresh();
     expect(await h.get('a')).toEqual(again);
+  });
+
+  it('a delete that finds the entity deleted by someone else after a pull heard a later version removes it for good', async () => {
+    const d = await offlineWithTodo();
+    const h = d.client.resource(todos);
+    await h.delete('a'); // made on version 1
+    await theirs({ title: 'theirs' });
+    await h.refresh(); // version 2 stored under the queued delete
+    await server.admin.edit({ resource: 'todos', id: 'a', delete: true });
+    await h.refresh(); // the tombstone, under the queued delete
+    await reconnect(d);
+    expect(await serverTodo('a')).toBeNull();
+    expect(await h.get('a')).toBeUndefined();
+    await h.refresh();
+    expect(await h.get('a')).toBeUndefined();
+    expect(latestConflicts(d)).toEqual([]);
   });
 });
 
