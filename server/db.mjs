@@ -7,7 +7,7 @@
 // it between servers (`startServer({ database })`) and between tests
 // (`resetDatabase`).
 
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 
 import { migrate } from './migrate.mjs';
 
@@ -93,35 +93,49 @@ async function openPglite(dataDir) {
   };
 }
 
+/** Lock files this process holds: a lock naming this process is its own only if listed here. */
+const heldLocks = new Set();
+
 /**
  * PGlite is one process's database: a second server on the same folder would keep its own copy
  * in memory and write it back over the first's, losing confirmed writes. The folder is taken
- * with a lock file naming the process; a file left by a process that is gone is taken over.
+ * with a lock file naming the process, put in place whole (written aside, then linked, which
+ * fails if one is there); a file left by a process that is gone is taken over.
  * @param {string} dataDir
  * @returns {Promise<() => Promise<void>>} gives the folder back
  */
 async function lockDataDir(dataDir) {
   await mkdir(dataDir, { recursive: true });
   const lock = `${dataDir.replace(/[\\/]+$/, '')}.lock`;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const file = await open(lock, 'wx');
-      await file.writeFile(String(process.pid));
-      await file.close();
-      return () => rm(lock, { force: true });
-    } catch (error) {
-      if (/** @type {NodeJS.ErrnoException} */ (error).code !== 'EEXIST') throw error;
-      const holder = Number(await readFile(lock, 'utf8').catch(() => ''));
-      if (Number.isInteger(holder) && holder > 0 && isRunning(holder)) {
-        throw new Error(
-          `The PGlite data folder ${dataDir} is in use by another server (process ${holder}): ` +
-            'stop that one, or set DATA_DIR to another folder.',
-        );
+  const aside = `${lock}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  await writeFile(aside, String(process.pid));
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await link(aside, lock);
+        heldLocks.add(lock);
+        return async () => {
+          heldLocks.delete(lock);
+          await rm(lock, { force: true });
+        };
+      } catch (error) {
+        if (/** @type {NodeJS.ErrnoException} */ (error).code !== 'EEXIST') throw error;
+        const holder = Number(await readFile(lock, 'utf8').catch(() => ''));
+        // A process id reused since (a container restarted) names this process without it holding the lock.
+        const reused = holder === process.pid && !heldLocks.has(lock);
+        if (Number.isInteger(holder) && holder > 0 && !reused && isRunning(holder)) {
+          throw new Error(
+            `The PGlite data folder ${dataDir} is in use by another server (process ${holder}): ` +
+              `stop that one, or set DATA_DIR to another folder (or delete ${lock} if no server uses it).`,
+          );
+        }
+        await rm(lock, { force: true });
       }
-      await rm(lock, { force: true });
     }
+    throw new Error(`Cannot take the PGlite data folder ${dataDir}: its lock file ${lock} keeps coming back.`);
+  } finally {
+    await rm(aside, { force: true });
   }
-  throw new Error(`Cannot take the PGlite data folder ${dataDir}: its lock file ${lock} keeps coming back.`);
 }
 
 /** @param {number} pid */

@@ -41,7 +41,7 @@ describe('a PGlite data folder', () => {
     const first = await openDatabase({ dataDir });
     try {
       await expect(openDatabase({ dataDir })).rejects.toThrow(
-        new RegExp(`${dataDir} is in use by another server \\(process ${process.pid}\\).*set DATA_DIR`),
+        new RegExp(`${dataDir} is in use by another server \\(process ${process.pid}\\).*set DATA_DIR.*delete ${dataDir}\\.lock`),
       );
       await first.query("INSERT INTO entities (resource, id, data, version, seq) VALUES ('todos', 'kept', '{}', 1, 1)");
     } finally {
@@ -55,9 +55,12 @@ describe('a PGlite data folder', () => {
     }
   });
 
-  it('left locked by a process that is gone is taken over', async () => {
-    const dataDir = join(folder, 'abandoned');
-    await writeFile(`${dataDir}.lock`, '2147483646');
+  it.each([
+    ['a process that is gone', '2147483646'],
+    ['this process before a restart (its id reused)', String(process.pid)],
+  ])('left locked by %s is taken over', async (_, holder) => {
+    const dataDir = join(folder, `abandoned-${holder}`);
+    await writeFile(`${dataDir}.lock`, holder);
     const db = await openDatabase({ dataDir });
     await db.close();
   });
