@@ -480,8 +480,8 @@ class Client implements SyncClient, HandleHost {
   #readFailed(error: Error): void {
     if (!(error instanceof HttpError) || error.status !== 401) return;
     this.#patchStatus({ lastError: error });
+    // This tab's alone: the tab that sends may hold a token that still works.
     this.#paused('unauthorized');
-    this.#post({ t: 'paused', reason: 'unauthorized' });
   }
 
   resume(): void {

@@ -141,7 +141,9 @@ export class Replayer {
     const { outbox } = this.#host.store;
     for (const seq of this.#dueOnline.keys()) if (outbox.get(seq)?.state !== 'queued') this.#dueOnline.delete(seq);
     for (const head of outbox.heads()) {
-      if (head.state === 'queued' && head.unanswered === true && head.nextAttemptAt > now) this.#dueOnline.set(head.seq, head.nextAttemptAt);
+      // A row stored before `unanswered` was kept says nothing of its last answer: it counts as unanswered.
+      const unanswered = head.unanswered ?? head.attempts > 0;
+      if (head.state === 'queued' && unanswered && head.nextAttemptAt > now) this.#dueOnline.set(head.seq, head.nextAttemptAt);
     }
     this.wake();
   }

@@ -6,7 +6,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FailedMutation, SyncEvent } from '../../src/index.js';
 import { todos, trackedDevices, until } from '../helpers/harness.js';
-import { settle, upperHalfRandom } from '../helpers/manual-clock.js';
+import { ManualClock, settle, upperHalfRandom } from '../helpers/manual-clock.js';
+import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
+import { IDBFactory } from 'fake-indexeddb';
 
 const API = 'http://api.test/api';
 const { open, make } = trackedDevices();
@@ -55,6 +57,41 @@ describe('coming online', () => {
     expect(writes).toBe(4);
     expect(retries(d.events).map((e) => e.attempt)).toEqual([1, 1, 2, 2]);
     expect(latest<FailedMutation[]>(d.client.failed$)).toEqual([]);
+  });
+
+  it('a change waiting in a row an older release stored (no word of its last answer) goes out at once', async () => {
+    const indexedDB = new IDBFactory();
+    const clock = new ManualClock();
+    let writes = 0;
+    const options = {
+      random: upperHalfRandom(),
+      retry: { baseDelayMs: 30_000, maxDelayMs: 60_000 },
+      fetch: async (input: RequestInfo | URL, init?: RequestInit) => {
+        if (isRead(input, init)) return emptyPull();
+        writes++;
+        if (writes === 1) throw new TypeError('fetch failed');
+        return new Response(JSON.stringify({ id: 'a', title: 'A', done: false, version: 1 }), { status: 201 });
+      },
+    };
+    const first = make(API, options, indexedDB, clock);
+    await first.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => retries(first.events).length === 1, 'the first retry');
+    await first.client.close();
+    // As an older release stored it: the row says nothing of its last answer.
+    const db = await openRaw(indexedDB, 'harborsync:default');
+    const [row] = await getAllRaw<Record<string, unknown>>(db, 'outbox');
+    expect(row).toMatchObject({ attempts: 1, unanswered: true });
+    const tx = db.transaction('outbox', 'readwrite');
+    const { unanswered: _dropped, ...older } = row!;
+    tx.objectStore('outbox').put(older);
+    await committed(tx);
+    db.close();
+    const second = make(API, options, indexedDB, clock);
+    second.online.next(false);
+    await settle(20);
+    second.online.next(true);
+    await until(() => writes === 2, 'the change sent on coming online');
+    expect(clock.now()).toBeLessThan(row!['nextAttemptAt'] as number);
   });
 
   it('a burst of online events, repeated and flapping, makes one attempt', async () => {

@@ -383,6 +383,19 @@ describe('pause() and resume() in any tab', () => {
     expect(await applied()).toEqual(['create a']);
   });
 
+  it("a 401 to a follower's own read pauses that tab only: the leader's token may still work", async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    await server.admin.faults({ unauthorized: true });
+    await expect(follower.client.resource(todos).refresh()).rejects.toThrow(HttpError);
+    expect(status(follower).paused).toBe('unauthorized');
+    await server.admin.faults({ unauthorized: false });
+    await leader.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await leader.client.flush();
+    expect(status(leader).paused).toBeNull();
+    expect(await applied()).toEqual(['create a']);
+  });
+
   it("a 401 that pauses the leader shows in the follower's status$, and resume() there sends again", async () => {
     const b = browser();
     const [leader, follower] = await roles(b.tab(), b.tab());
