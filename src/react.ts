@@ -1,6 +1,6 @@
 import { createContext, createElement, useContext, useMemo, useSyncExternalStore } from 'react';
 import type { ReactElement, ReactNode } from 'react';
-import type { Observable } from 'rxjs';
+import { NEVER, type Observable } from 'rxjs';
 import type {
   Conflict,
   Entity,
@@ -32,8 +32,8 @@ const ClientContext = /* @__PURE__ */ createContext<SyncClient | null | undefine
 
 export interface SyncProviderProps {
   /**
-   * The client; null where there is none, as in a server render (createSyncClient needs
-   * IndexedDB): the hooks then give the loading state.
+   * The client; null where there is none (a server render, since createSyncClient needs
+   * IndexedDB, or a page that has not made it yet): the hooks then give the loading state.
    */
   client: SyncClient | null;
   children?: ReactNode;
@@ -60,9 +60,14 @@ export function SyncProvider({ client, children }: SyncProviderProps): ReactElem
  * const onToggle = (t: Todo) => client.resource(todos).update(t.id, { done: !t.done });
  */
 export function useSyncClient(): SyncClient {
+  return useProvidedClient() ?? ABSENT_CLIENT;
+}
+
+/** The provider's client; null where it was given none (the hooks then stay at their initial state). */
+function useProvidedClient(): SyncClient | null {
   const client = useContext(ClientContext);
   if (client === undefined) throw new Error('harborsync/react: no <SyncProvider client={...}> above this component');
-  return client ?? ABSENT_CLIENT;
+  return client;
 }
 
 /**
@@ -76,12 +81,12 @@ export function useSyncClient(): SyncClient {
 export function useQuery<T extends object>(resource: ResourceDefinition<T>, query?: Query<T>): QueryState<T>;
 export function useQuery(resource: string, query?: Query<Entity>): QueryState<Entity>;
 export function useQuery(resource: ResourceDefinition<Entity> | string, query?: Query<Entity>): QueryState<Entity> {
-  const client = useSyncClient();
+  const client = useProvidedClient();
   const key = queryKey(query);
   const predicate = queryPredicate(query);
   // `query` itself is not a dependency: one equal by key and predicate selects the same rows.
   return useStore(
-    () => handle(client, resource).query$(query),
+    () => (client ? handle(client, resource).query$(query) : NEVER),
     LOADING_QUERY,
     [client, resource, key, predicate],
   );
@@ -96,8 +101,8 @@ export function useQuery(resource: ResourceDefinition<Entity> | string, query?: 
 export function useEntity<T extends object>(resource: ResourceDefinition<T>, id: EntityKey): EntityState<T>;
 export function useEntity(resource: string, id: EntityKey): EntityState<Entity>;
 export function useEntity(resource: ResourceDefinition<Entity> | string, id: EntityKey): EntityState<Entity> {
-  const client = useSyncClient();
-  return useStore(() => handle(client, resource).get$(id), LOADING_ENTITY, [client, resource, id]);
+  const client = useProvidedClient();
+  return useStore(() => (client ? handle(client, resource).get$(id) : NEVER), LOADING_ENTITY, [client, resource, id]);
 }
 
 /**
@@ -108,8 +113,8 @@ export function useEntity(resource: ResourceDefinition<Entity> | string, id: Ent
  * return <span>{online ? `${pending} to send` : 'offline'}</span>;
  */
 export function useSyncStatus(): SyncStatus {
-  const client = useSyncClient();
-  return useStore(() => client.status$, INITIAL_STATUS, [client]);
+  const client = useProvidedClient();
+  return useStore(() => client?.status$ ?? NEVER, INITIAL_STATUS, [client]);
 }
 
 /**
@@ -120,8 +125,8 @@ export function useSyncStatus(): SyncStatus {
  * conflicts.map((c) => <button onClick={() => c.resolve('local')}>Keep mine</button>);
  */
 export function useConflicts(): Conflict[] {
-  const client = useSyncClient();
-  return useStore(() => client.conflicts$, EMPTY_LIST, [client]);
+  const client = useProvidedClient();
+  return useStore(() => client?.conflicts$ ?? NEVER, EMPTY_LIST, [client]);
 }
 
 /**
@@ -132,8 +137,8 @@ export function useConflicts(): Conflict[] {
  * failed.map((f) => <p>{f.error.message} <button onClick={() => f.discard()}>Undo</button></p>);
  */
 export function useFailed(): FailedMutation[] {
-  const client = useSyncClient();
-  return useStore(() => client.failed$, EMPTY_LIST, [client]);
+  const client = useProvidedClient();
+  return useStore(() => client?.failed$ ?? NEVER, EMPTY_LIST, [client]);
 }
 
 function handle(client: SyncClient, resource: ResourceDefinition<Entity> | string): ResourceHandle<Entity> {

@@ -55,9 +55,14 @@ export function harborSync(client: SyncClient | null): Plugin {
  * const toggle = (t: Todo) => client.resource(todos).update(t.id, { done: !t.done });
  */
 export function useSyncClient(): SyncClient {
+  return providedClient() ?? ABSENT_CLIENT;
+}
+
+/** The plugin's client; null where it was given none (the composables then stay at their initial state). */
+function providedClient(): SyncClient | null {
   const client = inject(CLIENT, undefined);
   if (client === undefined) throw new Error('harborsync/vue: no client; install it with app.use(harborSync(client))');
-  return client ?? ABSENT_CLIENT;
+  return client;
 }
 
 /**
@@ -82,10 +87,11 @@ export function useQuery(
   resource: MaybeRefOrGetter<ResourceDefinition<Entity> | string>,
   query?: MaybeRefOrGetter<Query<Entity> | undefined>,
 ): Readonly<Ref<QueryState<Entity>>> {
-  const client = useSyncClient();
+  const client = providedClient();
   return follow(
+    client,
     [() => toValue(resource), () => queryKey(toValue(query)), () => queryPredicate(toValue(query))],
-    () => handle(client, toValue(resource)).query$(rawQuery(toValue(query))),
+    (c) => handle(c, toValue(resource)).query$(rawQuery(toValue(query))),
     LOADING_QUERY,
   );
 }
@@ -110,10 +116,11 @@ export function useEntity(
   resource: MaybeRefOrGetter<ResourceDefinition<Entity> | string>,
   id: MaybeRefOrGetter<EntityKey>,
 ): Readonly<Ref<EntityState<Entity>>> {
-  const client = useSyncClient();
+  const client = providedClient();
   return follow(
+    client,
     [() => toValue(resource), () => toValue(id)],
-    () => handle(client, toValue(resource)).get$(toValue(id)),
+    (c) => handle(c, toValue(resource)).get$(toValue(id)),
     LOADING_ENTITY,
   );
 }
@@ -126,8 +133,8 @@ export function useEntity(
  * // template: <span v-if="!status.online">offline, {{ status.pending }} to send</span>
  */
 export function useSyncStatus(): Readonly<Ref<SyncStatus>> {
-  const client = useSyncClient();
-  return follow([], () => client.status$, INITIAL_STATUS);
+  const client = providedClient();
+  return follow(client, [], (c) => c.status$, INITIAL_STATUS);
 }
 
 /**
@@ -138,8 +145,8 @@ export function useSyncStatus(): Readonly<Ref<SyncStatus>> {
  * // template: <button v-for="c in conflicts" @click="c.resolve('local')">Keep mine</button>
  */
 export function useConflicts(): Readonly<Ref<Conflict[]>> {
-  const client = useSyncClient();
-  return follow([], () => client.conflicts$, EMPTY_LIST);
+  const client = providedClient();
+  return follow(client, [], (c) => c.conflicts$, EMPTY_LIST);
 }
 
 /**
@@ -150,8 +157,8 @@ export function useConflicts(): Readonly<Ref<Conflict[]>> {
  * // template: <p v-for="f in failed">{{ f.error.message }} <button @click="f.discard()">Undo</button></p>
  */
 export function useFailed(): Readonly<Ref<FailedMutation[]>> {
-  const client = useSyncClient();
-  return follow([], () => client.failed$, EMPTY_LIST);
+  const client = providedClient();
+  return follow(client, [], (c) => c.failed$, EMPTY_LIST);
 }
 
 function handle(client: SyncClient, resource: ResourceDefinition<Entity> | string): ResourceHandle<Entity> {
@@ -164,17 +171,18 @@ function rawQuery(query: Query<Entity> | undefined): Query<Entity> | undefined {
 }
 
 /**
- * A shallow ref following `open()`'s latest value; `open` runs again (from `initial`) whenever a
- * source changes, and the subscription ends with the enclosing scope. In a server render (the
- * renderer provides its context) it stays at `initial` and never reaches the client.
+ * A shallow ref following `open(client)`'s latest value; `open` runs again (from `initial`)
+ * whenever a source changes, and the subscription ends with the enclosing scope. In a server
+ * render (the renderer provides its context), or with no client, it stays at `initial` and
+ * never reaches the client.
  */
-function follow<T>(sources: WatchSource[], open: () => Observable<T>, initial: T): Readonly<Ref<T>> {
+function follow<T>(client: SyncClient | null, sources: WatchSource[], open: (client: SyncClient) => Observable<T>, initial: T): Readonly<Ref<T>> {
   const state = shallowRef(initial);
-  if (inject(ssrContextKey, null)) return shallowReadonly(state);
+  if (!client || inject(ssrContextKey, null)) return shallowReadonly(state);
   let close: (() => void) | undefined;
   const subscribe = () => {
     close?.();
-    const store = createExternalStore(open, initial);
+    const store = createExternalStore(() => open(client), initial);
     close = store.subscribe(() => {
       state.value = store.getSnapshot();
     });

@@ -131,6 +131,8 @@ export const EMPTY_LIST: never[] = /* @__PURE__ */ Object.freeze([]) as never[];
 export function absentClient<C extends object>(adapter: string): C {
   return new Proxy({} as C, {
     get(_target, property) {
+      // What probes a value without using it (await, Vue's reactivity, inspection) finds nothing.
+      if (typeof property === 'symbol' || property === 'then' || property.startsWith('__v_') || property === 'toJSON') return undefined;
       throw new Error(`${adapter}: the client is null here (a server render, where there is no IndexedDB); "${String(property)}" is only for the browser`);
     },
   });

@@ -234,6 +234,27 @@ describe(`harborsync/react on React ${reactVersion}`, () => {
     expect(String(used)).toMatch(/harborsync\/react: the client is null here \(a server render, where there is no IndexedDB\); "resource"/);
   });
 
+  it('with client={null} in the browser too, the hooks stay at the loading state; the absent client is safe to hold, await or inspect', async () => {
+    let client: SyncClient | undefined;
+    function Screen() {
+      const query = useQuery(todos, { where: { done: false } });
+      const entity = useEntity(todos, 't1');
+      const status = useSyncStatus();
+      const lists = useConflicts().length + useFailed().length;
+      client = useSyncClient();
+      return <p>{`${query.status}:${query.data.length}/${entity.status}/${status.pending}/${lists}`}</p>;
+    }
+    render(
+      <SyncProvider client={null}>
+        <Screen />
+      </SyncProvider>,
+    );
+    expect(screen.getByText('loading:0/loading/0/0')).toBeTruthy();
+    await expect(Promise.resolve(client)).resolves.toBe(client);
+    expect((client as unknown as Record<symbol, unknown>)[Symbol.toStringTag]).toBeUndefined();
+    expect(() => client!.status$).toThrow(/harborsync\/react: the client is null here/);
+  });
+
   it('gives the client to useSyncClient and says when there is no provider', () => {
     const fake = createFakeClient();
     let found: SyncClient | undefined;

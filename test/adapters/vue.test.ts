@@ -201,6 +201,25 @@ describe(`harborsync/vue on Vue ${vueVersion}`, () => {
     expect(String(used)).toMatch(/harborsync\/vue: the client is null here \(a server render, where there is no IndexedDB\); "resource"/);
   });
 
+  it('with harborSync(null) in the browser too, the composables stay at the loading state; the absent client is safe to hold in state', async () => {
+    let client: SyncClient | undefined;
+    const Screen = defineComponent({
+      setup() {
+        const query = useQuery(todos, { where: { done: false } });
+        const entity = useEntity(todos, 't1');
+        const status = useSyncStatus();
+        const lists = useConflicts().value.length + useFailed().value.length;
+        client = useSyncClient();
+        const held = ref(client);
+        return () => h('p', `${query.value.status}:${query.value.data.length}/${entity.value.status}/${status.value.pending}/${lists}/${held.value === undefined}`);
+      },
+    });
+    const wrapper = mount(Screen, { global: { plugins: [harborSync(null)] } });
+    expect(wrapper.text()).toBe('loading:0/loading/0/0/false');
+    await expect(Promise.resolve(client)).resolves.toBe(client);
+    expect(() => client!.status$).toThrow(/harborsync\/vue: the client is null here/);
+  });
+
   it('says when the plugin is missing', () => {
     const Orphan = defineComponent({
       setup() {
