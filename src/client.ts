@@ -163,6 +163,8 @@ class Client implements SyncClient, HandleHost {
   readonly #rereadWhole = new Set<string>();
   /** A #catchUp() is queued whose re-read has not yet begun reading the resources shown. */
   #catchUpQueued = false;
+  /** When coming to the foreground last read again what this tab shows. */
+  #foregroundReadAt = -Infinity;
   /** Temporary ids (entityKey) whose queued changes another tab settled unheard of here, till re-read. */
   readonly #settledTemporary = new Set<string>();
   /** Per delta resource, the cursor up to which this tab's views reflect the server's feed. */
@@ -294,9 +296,7 @@ class Client implements SyncClient, HandleHost {
         }
         suspended = now;
       }),
-      // A hint may be lost (or sent before this tab listened): in the foreground again, the tab
-      // reads again what it shows.
-      this.env.foreground$.subscribe(() => this.#catchUp()),
+      this.env.foreground$.subscribe(() => this.#toForeground()),
     );
   }
 
@@ -421,6 +421,18 @@ class Client implements SyncClient, HandleHost {
       this.#replayer.start();
       this.#replayer.wake();
     });
+  }
+
+  /**
+   * A hint may be lost (or sent before this tab listened): in the foreground again, the tab reads
+   * again what it shows. Reading every loaded resource whole is not free and a lost hint is rare:
+   * at most once per staleTimeMs; the leader still sends what fell due each time.
+   */
+  #toForeground(): void {
+    const now = this.env.clock.now();
+    if (Math.abs(now - this.#foregroundReadAt) < this.staleTimeMs) return this.#replayer.wake();
+    this.#foregroundReadAt = now;
+    this.#catchUp();
   }
 
   /**

@@ -975,20 +975,49 @@ describe('a page back to the foreground', () => {
     const first = b.tab();
     await until(() => status(first).leader, 'the first tab to lead');
     const foreground = new Subject<void>();
+    const suspended = new BehaviorSubject(false);
     const counted = countingOutboxReads(b.indexedDB);
-    const second = b.tab({ foreground, indexedDB: counted.indexedDB });
+    const second = b.tab({ foreground, suspended, indexedDB: counted.indexedDB });
     const inSecond = latest(second.client.resource(todos).query$());
     await until(() => inSecond.value?.status === 'success', 'the second tab loaded');
+    suspended.next(true);
     b.hub.drop = () => true;
     await first.client.resource(todos).create({ id: 'a', title: 'A', done: false });
     const before = counted.outboxReads();
 
-    foreground.next();
+    suspended.next(false);
     foreground.next();
     await until(() => ids(inSecond.value).includes('a'), 'the second tab to catch up');
     await new Promise((resolve) => setTimeout(resolve, 50));
     await settle();
     expect(counted.outboxReads() - before).toBe(1);
+  });
+
+  it('reads again at most once per staleTimeMs: a lost hint is rare, a whole read is not free', async () => {
+    const b = browser();
+    const first = b.tab();
+    await until(() => status(first).leader, 'the first tab to lead');
+    const foreground = new Subject<void>();
+    const counted = countingOutboxReads(b.indexedDB);
+    const second = b.tab({ foreground, indexedDB: counted.indexedDB, staleTimeMs: 30_000 });
+    const inSecond = latest(second.client.resource(todos).query$());
+    await until(() => inSecond.value?.status === 'success', 'the second tab loaded');
+    b.hub.drop = () => true;
+    const readsAfter = async () => {
+      const before = counted.outboxReads();
+      foreground.next();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await settle();
+      return counted.outboxReads() - before;
+    };
+    expect(await readsAfter()).toBe(1);
+    await first.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    b.clock.jump(29_000);
+    expect(await readsAfter()).toBe(0);
+    expect(ids(inSecond.value)).toEqual([]);
+    b.clock.jump(1_000);
+    expect(await readsAfter()).toBe(1);
+    expect(ids(inSecond.value)).toEqual(['a']);
   });
 
   it("wakes the leader: a retry whose time passed while its timer was held back goes out, by the stored deadline", async () => {
