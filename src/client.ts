@@ -1279,6 +1279,7 @@ class Client implements SyncClient, HandleHost {
       parse: (def, value, id) => this.parse(def, value, id),
       refetch: (def) => void this.refreshResource(def).catch(() => undefined),
       // A tab that resigned (another one leads now) finishes a request in flight, then sends no more.
+      online: () => this.#online,
       canSend: () =>
         this.#statusSubject.value.leader && this.#stillLeads() && this.#pausedReason() === null && !this.#closedError && !this.#storageFailure,
       pauseUnauthorized: () => {

@@ -45,6 +45,8 @@ export interface ReplayHost {
   /** The entry `seq` left the queue folded into the entry `into`: its waits settle with that one. */
   folded(seq: number, into: number): void;
   canSend(): boolean;
+  /** What the online source says now. */
+  online(): boolean;
   pauseUnauthorized(): void;
   setSyncing(syncing: boolean, nextRetryAt: number | null, lastError?: Error | null): void;
   /** The outbox changed in a way other tabs must learn. */
@@ -537,6 +539,17 @@ export class Replayer {
     const host = this.#host;
     const now = host.env.clock.now();
     const unanswered = error instanceof NetworkError;
+    if (unanswered && !host.online()) {
+      // No answer, and the device is offline now (it went while the request was out): an offline
+      // period is not an attempt. Not counted, the change waits, due, for coming online.
+      await host.store.rewrite(def, entry.id, ({ base, entries }) => ({
+        base,
+        entries: entries.map((e) => (e.seq === entry.seq ? { ...e, unanswered: true } : e)),
+      }));
+      host.setSyncing(this.#requests > 0, null, error);
+      host.emit({ type: 'retrying', at: now, resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt: entry.attempts, delayMs: 0, error });
+      return;
+    }
     const deadline = this.#dueOnline.get(entry.seq);
     if (unanswered && deadline === entry.nextAttemptAt && now < deadline) {
       // The attempt coming online made got no answer either: the online source spoke too soon (it

@@ -94,6 +94,34 @@ describe('coming online', () => {
     expect(clock.now()).toBeLessThan(row!['nextAttemptAt'] as number);
   });
 
+  it('a request that gets no answer because the device went offline while it was out is not an attempt', async () => {
+    const out: Array<() => void> = [];
+    let served = false;
+    const d = make(API, {
+      retry: { baseDelayMs: 1000, maxDelayMs: 1000, maxAttempts: 2 },
+      fetch: async (input, init) => {
+        if (isRead(input, init)) return emptyPull();
+        if (served) return new Response(JSON.stringify({ id: 'a', title: 'A', done: false, version: 1 }), { status: 201 });
+        // Out until the test takes the network away.
+        await new Promise<void>((resolve) => out.push(resolve));
+        throw new TypeError('fetch failed');
+      },
+    });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    for (let i = 1; i <= 3; i++) {
+      await until(() => out.length === i, `request ${i} out`);
+      d.online.next(false);
+      out[i - 1]!();
+      await until(() => retries(d.events).length === i, `its failure ${i}`);
+      if (i === 3) served = true;
+      d.online.next(true);
+    }
+    // Back online, sent at once: no wait was set.
+    await until(() => d.events.some((e) => e.type === 'succeeded'), 'the create confirmed');
+    expect(retries(d.events).map((e) => [e.attempt, e.delayMs])).toEqual([[0, 0], [0, 0], [0, 0]]);
+    expect(latest<FailedMutation[]>(d.client.failed$)).toEqual([]);
+  });
+
   it('a burst of online events, repeated and flapping, makes one attempt', async () => {
     let writes = 0;
     let answer: () => void = () => undefined;
