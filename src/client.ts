@@ -1278,8 +1278,8 @@ class Client implements SyncClient, HandleHost {
       strategy: (def) => this.strategy(def),
       parse: (def, value, id) => this.parse(def, value, id),
       refetch: (def) => void this.refreshResource(def).catch(() => undefined),
-      // A tab that resigned (another one leads now) finishes a request in flight, then sends no more.
       online: () => this.#online,
+      // A tab that resigned (another one leads now) finishes a request in flight, then sends no more.
       canSend: () =>
         this.#statusSubject.value.leader && this.#stillLeads() && this.#pausedReason() === null && !this.#closedError && !this.#storageFailure,
       pauseUnauthorized: () => {

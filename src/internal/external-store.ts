@@ -125,15 +125,16 @@ export const EMPTY_LIST: never[] = /* @__PURE__ */ Object.freeze([]) as never[];
 
 /**
  * What an adapter's useSyncClient() gives where the app gave it no client (null: a server render,
- * where there is no IndexedDB): a client that throws, naming why, only when it is used. Used
- * in event handlers and effects, which a server render never runs, it is never reached.
+ * where there is no IndexedDB, or a page that has not made its client yet): a client that
+ * throws, naming why, only when it is used. Used in event handlers and effects, which a server
+ * render never runs, it is never reached there.
  */
 export function absentClient<C extends object>(adapter: string): C {
   return new Proxy({} as C, {
     get(_target, property) {
       // What probes a value without using it (await, Vue's reactivity, inspection) finds nothing.
       if (typeof property === 'symbol' || property === 'then' || property.startsWith('__v_') || property === 'toJSON') return undefined;
-      throw new Error(`${adapter}: the client is null here (a server render, where there is no IndexedDB); "${String(property)}" is only for the browser`);
+      throw new Error(`${adapter}: the client given is null (a server render, or a page that has not made it yet); "${String(property)}" needs a client`);
     },
   });
 }

@@ -231,7 +231,7 @@ describe(`harborsync/react on React ${reactVersion}`, () => {
       </SyncProvider>,
     );
     expect(html).toBe('<p>loading:0/0</p>');
-    expect(String(used)).toMatch(/harborsync\/react: the client is null here \(a server render, where there is no IndexedDB\); "resource"/);
+    expect(String(used)).toMatch(/harborsync\/react: the client given is null \(a server render, or a page that has not made it yet\); "resource" needs a client/);
   });
 
   it('with client={null} in the browser too, the hooks stay at the loading state; the absent client is safe to hold, await or inspect', async () => {
@@ -252,7 +252,7 @@ describe(`harborsync/react on React ${reactVersion}`, () => {
     expect(screen.getByText('loading:0/loading/0/0')).toBeTruthy();
     await expect(Promise.resolve(client)).resolves.toBe(client);
     expect((client as unknown as Record<symbol, unknown>)[Symbol.toStringTag]).toBeUndefined();
-    expect(() => client!.status$).toThrow(/harborsync\/react: the client is null here/);
+    expect(() => client!.status$).toThrow(/harborsync\/react: the client given is null/);
   });
 
   it('gives the client to useSyncClient and says when there is no provider', () => {

@@ -198,7 +198,7 @@ describe(`harborsync/vue on Vue ${vueVersion}`, () => {
     });
     const html = await renderToString(createSSRApp(Screen).use(harborSync(null)));
     expect(html).toBe('<p>loading:0/0</p>');
-    expect(String(used)).toMatch(/harborsync\/vue: the client is null here \(a server render, where there is no IndexedDB\); "resource"/);
+    expect(String(used)).toMatch(/harborsync\/vue: the client given is null \(a server render, or a page that has not made it yet\); "resource" needs a client/);
   });
 
   it('with harborSync(null) in the browser too, the composables stay at the loading state; the absent client is safe to hold in state', async () => {
@@ -217,7 +217,7 @@ describe(`harborsync/vue on Vue ${vueVersion}`, () => {
     const wrapper = mount(Screen, { global: { plugins: [harborSync(null)] } });
     expect(wrapper.text()).toBe('loading:0/loading/0/0/false');
     await expect(Promise.resolve(client)).resolves.toBe(client);
-    expect(() => client!.status$).toThrow(/harborsync\/vue: the client is null here/);
+    expect(() => client!.status$).toThrow(/harborsync\/vue: the client given is null/);
   });
 
   it('says when the plugin is missing', () => {
