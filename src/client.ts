@@ -425,12 +425,12 @@ class Client implements SyncClient, HandleHost {
 
   /**
    * A hint may be lost (or sent before this tab listened): in the foreground again, the tab reads
-   * again what it shows. Reading every loaded resource whole is not free and a lost hint is rare:
-   * at most once per staleTimeMs; the leader still sends what fell due each time.
+   * the outbox again, and the leader sends what it finds and what fell due. Reading every loaded
+   * resource whole is not free and a lost hint is rare: that, at most once per staleTimeMs.
    */
   #toForeground(): void {
     const now = this.env.clock.now();
-    if (Math.abs(now - this.#foregroundReadAt) < this.staleTimeMs) return this.#replayer.wake();
+    if (Math.abs(now - this.#foregroundReadAt) < this.staleTimeMs) return this.#enqueue({ t: 'outbox' });
     this.#foregroundReadAt = now;
     this.#catchUp();
   }
@@ -492,8 +492,10 @@ class Client implements SyncClient, HandleHost {
   #readFailed(error: Error): void {
     if (!(error instanceof HttpError) || error.status !== 401) return;
     this.#patchStatus({ lastError: error });
-    // This tab's alone: the tab that sends may hold a token that still works.
     this.#paused('unauthorized');
+    // The tab that sends can send no more: every tab says so. Another tab's own read says so
+    // there alone: the tab that sends may hold a token that still works.
+    if (this.#statusSubject.value.leader) this.#post({ t: 'paused', reason: 'unauthorized' });
   }
 
   resume(): void {

@@ -429,9 +429,9 @@ export interface SyncClientOptions {
    */
   suspended?: Observable<boolean>;
   /**
-   * Emits each time the page comes back to the foreground: the tab reads again from IndexedDB what
-   * it shows (another tab's hint may have been lost; at most once per `staleTimeMs`), and the
-   * leader sends what fell due meanwhile.
+   * Emits each time the page comes back to the foreground: the tab reads the outbox again from
+   * IndexedDB (another tab's hint may have been lost) and, at most once per `staleTimeMs`, what it
+   * shows; the leader sends what fell due meanwhile.
    * Defaults to the document's visibilitychange event (to visible).
    */
   foreground?: Observable<void>;

@@ -435,7 +435,13 @@ export class Replayer {
         host.announce(); // settled by another tab first: the hint is repeated, should that tab's be lost
       }
     } else {
-      await this.#settle(def, entry, entry.op === 'delete' ? await this.#heldAfterDelete(def, entry) : answer);
+      const held = entry.op === 'delete' ? await this.#heldAfterDelete(def, entry) : answer;
+      if (held === undefined) {
+        // Not known: the delete goes out again with its key (the server answers from its record), and the server is asked again.
+        const error = new NetworkError({ method: 'GET', url: `${def.path}/${entry.id}`, reason: 'what the server holds after the delete could not be read' }, { resource: entry.r, id: entry.id });
+        return this.#retry(def, entry, error, null);
+      }
+      await this.#settle(def, entry, held);
     }
     host.emit({ type: 'succeeded', at: host.env.clock.now(), resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq });
     // No 'outbox' hint after it: the settle's 'changed' message, posted first, already told the
@@ -511,19 +517,20 @@ export class Replayer {
     return this.#conflict(def, entry, parsed, error);
   }
 
-  /** The entity as the server holds it now (null: gone); undefined when it could not be fetched or failed the schema. */
   /**
    * What the server holds after a delete it answered: nothing, unless a pull stored another
    * version than the one the delete was made on while it was out. That is the entity created
    * again since, or (deleted by someone else at a later version, or by a server that does not
-   * check If-Match) the state before the deletion: the server is asked which, once.
+   * check If-Match) the state before the deletion: the server is asked which. Undefined when it
+   * could not be asked.
    */
-  async #heldAfterDelete(def: Def, entry: OutboxEntry): Promise<Rec | null> {
+  async #heldAfterDelete(def: Def, entry: OutboxEntry): Promise<Rec | null | undefined> {
     const { record } = await this.#host.store.loadEntity(entry.r, entry.id);
     if (!record?.base || Object.is(record.base[def.version], entry.baseVersion)) return null;
-    return (await this.#heldByServer(def, entry.id)) ?? null;
+    return this.#heldByServer(def, entry.id);
   }
 
+  /** The entity as the server holds it now (null: gone); undefined when it could not be fetched or failed the schema. */
   async #heldByServer(def: Def, id: string): Promise<Rec | null | undefined> {
     let remote: unknown;
     try {
@@ -539,17 +546,6 @@ export class Replayer {
     const host = this.#host;
     const now = host.env.clock.now();
     const unanswered = error instanceof NetworkError;
-    if (unanswered && !host.online()) {
-      // No answer, and the device is offline now (it went while the request was out): an offline
-      // period is not an attempt. Not counted, the change waits, due, for coming online.
-      await host.store.rewrite(def, entry.id, ({ base, entries }) => ({
-        base,
-        entries: entries.map((e) => (e.seq === entry.seq ? { ...e, unanswered: true } : e)),
-      }));
-      host.setSyncing(this.#requests > 0, null, error);
-      host.emit({ type: 'retrying', at: now, resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt: entry.attempts, delayMs: 0, error });
-      return;
-    }
     const deadline = this.#dueOnline.get(entry.seq);
     if (unanswered && deadline === entry.nextAttemptAt && now < deadline) {
       // The attempt coming online made got no answer either: the online source spoke too soon (it
@@ -561,6 +557,18 @@ export class Replayer {
       }));
       host.setSyncing(this.#requests > 0, deadline, error);
       host.emit({ type: 'retrying', at: now, resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt: entry.attempts, delayMs: deadline - now, error });
+      return;
+    }
+    if (unanswered && !host.online() && entry.unanswered !== true) {
+      // No answer, and the device is offline now (it went while the request was out): an offline
+      // period is not an attempt. Not counted, the change waits, due, for coming online; a second
+      // such miss in a row counts, so a flapping source cannot send it once per flap.
+      await host.store.rewrite(def, entry.id, ({ base, entries }) => ({
+        base,
+        entries: entries.map((e) => (e.seq === entry.seq ? { ...e, unanswered: true } : e)),
+      }));
+      host.setSyncing(this.#requests > 0, null, error);
+      host.emit({ type: 'retrying', at: now, resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt: entry.attempts, delayMs: 0, error });
       return;
     }
     const attempts = entry.attempts + 1;

@@ -1062,13 +1062,14 @@ async function settleIn(
   for (const [i, e] of later.entries()) if (e !== rest[i]) outbox.put(e);
   const view = foldView(base, later);
   if (base === null && later.length === 0) entities.delete([r, entry.id]);
-  // A newer state a pull stored stays with what its record says of it, and the answer with it as
-  // the state the changes moved onto it were made on.
+  // A newer state a pull stored stays with what its record says of it. Changes still queued that
+  // were not made on it (moved onto the answer, or made on a state between the two) meet it as a
+  // conflict whose base is the answer: the newest state known that they were all made after.
   else if (newer) {
     const settledAt = current?.settledAt;
     const kept: EntityRecord = { r, id: entry.id, base, view, ...(settledAt !== undefined && { settledAt }) };
-    const onAnswer = later.some((e, i) => e !== rest[i] || Object.is(e.baseVersion, answer[def.version]));
-    entities.put(onAnswer ? { ...kept, origin: answer } : kept);
+    const onStored = later.every((e) => e.op === 'create' || Object.is(e.baseVersion, storedBase[def.version]));
+    entities.put(onStored ? kept : { ...kept, origin: answer });
   } else entities.put({ r, id: entry.id, base, view, settledAt: at });
   // Deleted at the server, even with a change queued after it (a create of the same id).
   return { rest: later, view, deleted: base === null };

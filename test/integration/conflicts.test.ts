@@ -421,6 +421,20 @@ describe('an answer that lands after a pull heard a newer version', () => {
     expect(d.events.filter((e) => e.type === 'conflict')).toEqual([]);
   });
 
+  it.each(['merge', 'manual'] as const)("a change made after one pull meets what a later pull heard as a conflict, on the answer's base (%s)", async (strategy) => {
+    const { d, h, landed } = await answerHeldAfterUpdate(strategy);
+    await theirs({ done: true });
+    await h.refresh();
+    await h.update('a', { title: 'mine 2' }); // made on version 3
+    await theirs({ title: 'theirs 2' });
+    await h.refresh(); // version 4, never shown with this title: the local change covers it
+    await landed();
+    await d.client.flush();
+    expect(await serverTodo('a')).toMatchObject({ title: 'theirs 2', done: true, version: 4 });
+    const [conflict] = latestConflicts(d);
+    expect(conflict).toMatchObject({ base: { title: 'mine 1', version: 2 }, local: { title: 'mine 2' }, remote: { title: 'theirs 2', version: 4 }, fields: ['title'] });
+  });
+
   it("under 'merge', a change queued behind it takes another writer's change to another field with it", async () => {
     const { d, h, landed } = await answerHeldAfterUpdate('merge');
     await h.update('a', { title: 'mine 2' });
@@ -445,6 +459,38 @@ describe('an answer that lands after a pull heard a newer version', () => {
     await server.admin.edit({ resource: 'todos', create: { id: 'a', title: 'again', done: false } });
     await h.refresh();
     await landed();
+    await d.client.flush();
+    const again = await serverTodo('a');
+    expect(again).toMatchObject({ title: 'again' });
+    expect(await h.get('a')).toEqual(again);
+    await h.refresh();
+    expect(await h.get('a')).toEqual(again);
+  });
+
+  it('a delete answered after a pull heard the entity created again, whose server could not be asked then, is sent again and asks again', async () => {
+    const writes = heldAnswers((request) => request.method === 'DELETE');
+    let failOneGet = false;
+    const d = device(server.apiUrl, {
+      fetch: async (input, init) => {
+        const request = new Request(input, init);
+        if (failOneGet && request.method === 'GET' && new URL(request.url).pathname.endsWith('/todos/a')) {
+          failOneGet = false;
+          throw new TypeError('fetch failed');
+        }
+        return writes.fetch(request);
+      },
+    });
+    open.push(d);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    const { landed } = await writes.heldRequest(() => h.delete('a').then(() => d.client.flush()), d.clock);
+    await server.admin.edit({ resource: 'todos', create: { id: 'a', title: 'again', done: false } });
+    await h.refresh();
+    failOneGet = true;
+    await landed();
+    expect(d.events.filter((e) => e.type === 'retrying')).toHaveLength(1);
+    await d.clock.advance(60_000);
     await d.client.flush();
     const again = await serverTodo('a');
     expect(again).toMatchObject({ title: 'again' });

@@ -94,10 +94,11 @@ describe('coming online', () => {
     expect(clock.now()).toBeLessThan(row!['nextAttemptAt'] as number);
   });
 
-  it('a request that gets no answer because the device went offline while it was out is not an attempt', async () => {
+  it('a request that gets no answer because the device went offline while it was out is not an attempt; a second such miss in a row is', async () => {
     const out: Array<() => void> = [];
     let served = false;
     const d = make(API, {
+      random: upperHalfRandom(),
       retry: { baseDelayMs: 1000, maxDelayMs: 1000, maxAttempts: 2 },
       fetch: async (input, init) => {
         if (isRead(input, init)) return emptyPull();
@@ -108,17 +109,48 @@ describe('coming online', () => {
       },
     });
     await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
-    for (let i = 1; i <= 3; i++) {
+    for (let i = 1; i <= 2; i++) {
       await until(() => out.length === i, `request ${i} out`);
       d.online.next(false);
       out[i - 1]!();
       await until(() => retries(d.events).length === i, `its failure ${i}`);
-      if (i === 3) served = true;
       d.online.next(true);
     }
-    // Back online, sent at once: no wait was set.
+    // The first went out again at once, not counted; the second counts (a flapping source cannot
+    // send once per flap) and waits like any retry.
+    const [first, second] = retries(d.events);
+    expect([first!.attempt, first!.delayMs]).toEqual([0, 0]);
+    expect(second!.attempt).toBe(1);
+    expect(second!.delayMs).toBeGreaterThan(0);
+    expect(latest<FailedMutation[]>(d.client.failed$)).toEqual([]);
+    served = true;
+    await d.clock.advance(1000);
     await until(() => d.events.some((e) => e.type === 'succeeded'), 'the create confirmed');
-    expect(retries(d.events).map((e) => [e.attempt, e.delayMs])).toEqual([[0, 0], [0, 0], [0, 0]]);
+  });
+
+  it('a source that flaps while each request is out (every answer lost to the flap) sends a few times, not once per flap', async () => {
+    const out: Array<() => void> = [];
+    const d = make(API, {
+      random: upperHalfRandom(),
+      retry: { baseDelayMs: 60_000, maxDelayMs: 60_000, maxAttempts: 3 },
+      fetch: async (input, init) => {
+        if (isRead(input, init)) return emptyPull();
+        await new Promise<void>((resolve) => out.push(resolve));
+        throw new TypeError('fetch failed');
+      },
+    });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    for (let flap = 0; flap < 20; flap++) {
+      await settle(20);
+      const sent = out.length;
+      d.online.next(false);
+      out[sent - 1]?.();
+      out[sent - 1] = () => undefined;
+      await settle(20);
+      d.online.next(true);
+    }
+    await settle(20);
+    expect(out.length).toBeLessThanOrEqual(3);
     expect(latest<FailedMutation[]>(d.client.failed$)).toEqual([]);
   });
 

@@ -396,6 +396,19 @@ describe('pause() and resume() in any tab', () => {
     expect(await applied()).toEqual(['create a']);
   });
 
+  it("a 401 to the leader's own read shows in the follower's status$: the tab that sends can send no more", async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    await server.admin.faults({ unauthorized: true });
+    await expect(leader.client.resource(todos).refresh()).rejects.toThrow(HttpError);
+    await until(() => status(follower).paused === 'unauthorized', 'the follower told');
+    await server.admin.faults({ unauthorized: false });
+    await follower.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    follower.client.resume();
+    await until(async () => (await applied()).length === 1, 'the create sent');
+    expect(status(leader).paused).toBeNull();
+  });
+
   it("a 401 that pauses the leader shows in the follower's status$, and resume() there sends again", async () => {
     const b = browser();
     const [leader, follower] = await roles(b.tab(), b.tab());
@@ -993,7 +1006,7 @@ describe('a page back to the foreground', () => {
     expect(counted.outboxReads() - before).toBe(1);
   });
 
-  it('reads again at most once per staleTimeMs: a lost hint is rare, a whole read is not free', async () => {
+  it('reads the outbox again each time, the resources shown at most once per staleTimeMs: a lost hint is rare, a whole read is not free', async () => {
     const b = browser();
     const first = b.tab();
     await until(() => status(first).leader, 'the first tab to lead');
@@ -1013,7 +1026,7 @@ describe('a page back to the foreground', () => {
     expect(await readsAfter()).toBe(1);
     await first.client.resource(todos).create({ id: 'a', title: 'A', done: false });
     b.clock.jump(29_000);
-    expect(await readsAfter()).toBe(0);
+    expect(await readsAfter()).toBe(1);
     expect(ids(inSecond.value)).toEqual([]);
     b.clock.jump(1_000);
     expect(await readsAfter()).toBe(1);
