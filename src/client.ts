@@ -1277,6 +1277,7 @@ class Client implements SyncClient, HandleHost {
         this.#remapped(r, from, to);
         this.#post({ t: 'remapped', r, from, to });
       },
+      currentId: (r, id) => this.currentId(r, id),
       strategy: (def) => this.strategy(def),
       parse: (def, value, id) => this.parse(def, value, id),
       refetch: (def) => void this.refreshResource(def).catch(() => undefined),

@@ -143,7 +143,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       if (typeof value !== 'object' || value === null) {
         throw new ValidationError([{ field: '', message: 'create() takes an object' }], { resource: this.#def.name });
       }
-      const fields = ownFields(value as Rec);
+      const fields = this.#currentReferences(ownFields(value as Rec));
       delete fields[this.#def.version];
       const given = fields[this.#def.key];
       const id = given === undefined || given === null ? this.#newId() : this.#id(given as EntityKey, 'create()');
@@ -166,7 +166,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       }
       const current = mirror.entities.get(id) as Rec | undefined;
       if (!current) throw new ValidationError([{ field: this.#def.key, message: 'no entity with this id' }], { resource: this.#def.name, id });
-      const changes = ownFields(patch as Rec);
+      const changes = this.#currentReferences(ownFields(patch as Rec));
       delete changes[this.#def.version];
       if (this.#def.key in changes && normalizeId(changes[this.#def.key]) !== id) {
         throw new ValidationError([{ field: this.#def.key, message: 'the key cannot be changed' }], { resource: this.#def.name, id });
@@ -246,6 +246,18 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       if (this.#turn === turn) this.#turn = null;
     };
   };
+
+  /**
+   * The value with each `references` field naming its entity by the id it has now: a temporary
+   * id the server renamed would name, stored and sent, an entity no change will ever create.
+   */
+  #currentReferences(value: Rec): Rec {
+    for (const [field, r] of Object.entries(this.#def.references)) {
+      const id = value[field];
+      if (typeof id === 'string') value[field] = this.#host.currentId(r, id);
+    }
+    return value;
+  }
 
   #newId(): string {
     const id = uuid(this.#host.env.random);

@@ -34,6 +34,8 @@ export interface ReplayHost {
   definitions(): Iterable<Def>;
   /** The entity `from` is now `to`: handles follow it. */
   remapped(r: string, from: string, to: string): void;
+  /** The id an entity has now: a temporary id renamed in this client's lifetime resolves to the server's. */
+  currentId(r: string, id: string): string;
   strategy(def: Def): ConflictStrategy<Rec>;
   /** Pulls the resource again (its answer to a write could not be cached). */
   refetch(def: Def): void;
@@ -348,14 +350,34 @@ export class Replayer {
     if (!def || entry.payload === null) return false;
     const fields = Object.keys(def.references);
     if (fields.length === 0) return false;
-    if (waitsForId(entry.payload, fields)) return true;
+    const payload = this.#currentReferences(def, entry.payload);
+    if (waitsForId(payload, fields)) return true;
     const { outbox } = this.#host.store;
     return fields.some((field) => {
-      const target = entry.payload?.[field];
+      const target = payload[field];
       if (typeof target !== 'string' && typeof target !== 'number') return false;
       const earlier = outbox.entriesOf(def.references[field]!, String(target))[0];
       return earlier !== undefined && earlier.seq < entry.seq && earlier.state === 'queued';
     });
+  }
+
+  /**
+   * A payload with each `references` field naming its entity by the id it has now. A row stored
+   * naming a temporary id already renamed (by a tab that had not heard of the rename) is sent
+   * with the real one; the renaming transaction rewrote every row stored before it.
+   */
+  #currentReferences<P extends Rec | null>(def: Def, payload: P): P {
+    if (payload === null) return payload;
+    let out: Rec | null = null;
+    for (const [field, r] of Object.entries(def.references)) {
+      const id = payload[field];
+      if (typeof id !== 'string') continue;
+      const current = this.#host.currentId(r, id);
+      if (current === id) continue;
+      out ??= { ...payload };
+      out[field] = current;
+    }
+    return (out ?? payload) as P;
   }
 
   #nextIsBackoff(): boolean {
@@ -407,12 +429,13 @@ export class Replayer {
   #request(def: Def, entry: OutboxEntry): Promise<unknown> {
     const { transport } = this.#host;
     const key = idempotencyKey(entry);
+    const payload = this.#currentReferences(def, entry.payload) ?? {};
     if (entry.op === 'create') {
-      const { [def.key]: temporary, ...named } = entry.payload ?? {};
+      const { [def.key]: temporary, ...named } = payload;
       // The server names the entity: the temporary id never leaves the client.
-      return transport.create(def, def.ids === 'server' ? named : (entry.payload ?? {}), key);
+      return transport.create(def, def.ids === 'server' ? named : payload, key);
     }
-    if (entry.op === 'update') return transport.update(def, entry.id, entry.payload ?? {}, entry.baseVersion, key);
+    if (entry.op === 'update') return transport.update(def, entry.id, payload, entry.baseVersion, key);
     if (entry.op === 'delete') return transport.remove(def, entry.id, entry.baseVersion, key);
     // Unreachable for entries read through asEntry; never let an unknown operation become a delete.
     throw new TypeError(`an outbox entry with unknown op ${String(entry.op)}`);

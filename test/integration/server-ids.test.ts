@@ -484,6 +484,44 @@ describe("ids: 'server'", () => {
     expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[rows[0]!.id, 'changed after the delete']]);
   });
 
+  it('a reference given as the temporary id create() returned, after the server renamed it, is stored and sent as the real id', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const project = await d.client.resource(projects).create({ name: 'Launch' });
+    await d.client.flush();
+    const realId = (await api<Project[]>('/projects'))[0]!.id;
+    const task = await d.client.resource(tasks).create({ title: 'notes', projectId: project.id });
+    expect(task.projectId).toBe(realId);
+    const other = await d.client.resource(tasks).create({ title: 'other', projectId: 'elsewhere' });
+    await d.client.resource(tasks).update(other.id, { projectId: project.id });
+    await d.client.flush();
+    expect((await api<Task[]>('/tasks')).map((t) => t.projectId)).toEqual([realId, realId]);
+    expect((await d.client.resource(tasks).list()).map((t) => t.projectId)).toEqual([realId, realId]);
+  });
+
+  it('a task a tab stored naming a temporary id the leader had renamed, unheard: the leader sends it with the real id', async () => {
+    const indexedDB = new IDBFactory();
+    const hub = new BroadcastHub();
+    const locks = new FakeLocks();
+    const clock = new ManualClock();
+    const tab = () => make(device(server.apiUrl, { resources: [projects, tasks], namespace: 'unheard-reference', locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
+    const leader = tab();
+    await until(() => leads(leader), 'a leader');
+    const follower = tab();
+    leader.online.next(false);
+    const project = await follower.client.resource(projects).create({ name: 'Launch' });
+    await until(async () => (await leader.client.resource(projects).list()).length === 1, 'the create heard of by the leader');
+    hub.drop = () => true;
+    leader.online.next(true);
+    await until(async () => (await applied()).length === 1, 'the create applied');
+    const realId = (await applied())[0]!.entityId!;
+    await until(async () => (await leader.client.resource(projects).list()).some((p) => p.id === realId), 'the create renamed in the leader');
+    hub.drop = () => false;
+    // The rename's message is lost: this tab still knows the project by its temporary id.
+    expect((await follower.client.resource(tasks).create({ title: 'notes', projectId: project.id })).projectId).toBe(project.id);
+    await until(async () => (await api<Task[]>('/tasks')).length === 1, 'the task sent');
+    expect((await api<Task[]>('/tasks'))[0]).toMatchObject({ title: 'notes', projectId: realId });
+  });
+
   it('survives a reload before the POST', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
     await offlineGraph(d);
