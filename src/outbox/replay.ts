@@ -1,10 +1,10 @@
 import { conflictEntity, classifyStatus } from '../transport/classify.js';
-import { ConflictError, HarborSyncError, HttpError, NetworkError, SchemaError, ValidationError } from '../errors.js';
+import { ConflictError, HarborSyncError, HttpError, NetworkError, SchemaError, ValidationError, type FieldIssue } from '../errors.js';
 import type { Env } from '../env.js';
 import type { LocalStore, ViewChange } from '../store/local-store.js';
 import type { ConflictStrategy, ResourceDefinition, SyncEvent, Transport } from '../types.js';
 import { boundedDeadline, failingForMs, longestRetryDelayMs, parseRetryAfter, retryDelay } from './backoff.js';
-import { normalizeId } from '../internal/ids.js';
+import { normalizeId, TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
 import { madeAfter, referrersOf, waitsForId } from './remap.js';
 import { idempotencyKey, isQuarantined, onServerState, type EntryFailure, type OutboxEntry } from './entry.js';
@@ -201,7 +201,13 @@ export class Replayer {
     for (const head of this.#host.store.outbox.heads()) {
       if (ready.length === room) break;
       // A resource this client does not define (another page of the app may): held for a client that does.
-      if (head.state !== 'queued' || !this.#host.definition(head.r) || this.#busy.has(keyOf(head)) || this.#waitsForOthers(head)) continue;
+      if (head.state !== 'queued' || !this.#host.definition(head.r) || this.#busy.has(keyOf(head))) continue;
+      const dangling = this.#danglingReference(head);
+      if (dangling) {
+        this.#parkUnsendable(head, dangling);
+        continue;
+      }
+      if (this.#waitsForOthers(head)) continue;
       // Times set before the clock stepped back are re-anchored to now, so no wait outlasts the
       // longest one given; re-anchored once, they do not move on each pass nor on a re-read.
       const dueOnline = this.#dueOnline.get(head.seq) === head.nextAttemptAt;
@@ -378,6 +384,44 @@ export class Replayer {
       out[field] = current;
     }
     return (out ?? payload) as P;
+  }
+
+  /**
+   * A `references` field naming a temporary id that no change will ever rename: its create is
+   * gone (discarded, or deleted before it was sent) and it was not renamed in this client's
+   * lifetime. The change can never be sent; waiting for it would leave it pending, unseen, forever.
+   */
+  #danglingReference(entry: OutboxEntry): FieldIssue | undefined {
+    const def = this.#host.definition(entry.r);
+    if (!def) return undefined;
+    const payload = this.#currentReferences(def, entry.payload);
+    if (payload === null) return undefined;
+    const { outbox } = this.#host.store;
+    for (const [field, r] of Object.entries(def.references)) {
+      const id = payload[field];
+      if (typeof id !== 'string' || !id.startsWith(TEMP_ID_PREFIX)) continue;
+      // Its create is being answered while busy: the renaming may not be known here yet.
+      if (outbox.entriesOf(r, id).length > 0 || this.#busy.has(entityKey(r, id))) continue;
+      return { field, message: `refers to ${r}/${id}, whose create was dropped before the server named it` };
+    }
+    return undefined;
+  }
+
+  /** Parks a change that can never be sent in failed$, kept in the view, for the app to discard or fix. */
+  #parkUnsendable(entry: OutboxEntry, issue: FieldIssue): void {
+    const def = this.#host.definition(entry.r);
+    if (!def) return;
+    const key = keyOf(entry);
+    this.#busy.add(key);
+    this.#sending++;
+    const error = new ValidationError([issue], { resource: entry.r, id: entry.id });
+    this.#park(def, entry, { message: error.message, rejected: false }, error)
+      .catch((fault: unknown) => this.#storageFault(entry.r, fault))
+      .finally(() => {
+        this.#sending--;
+        this.#busy.delete(key);
+        this.wake();
+      });
   }
 
   #nextIsBackoff(): boolean {

@@ -522,6 +522,34 @@ describe("ids: 'server'", () => {
     expect((await api<Task[]>('/tasks'))[0]).toMatchObject({ title: 'notes', projectId: realId });
   });
 
+  it.each([
+    ['deleted before it was sent (nothing is sent for it)', 'deleted'],
+    ['refused by the server, then discarded', 'discarded'],
+  ])('a task naming a project whose create was %s is parked in failed$, never left pending unseen', async (_, how) => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    d.online.next(false);
+    const project = await d.client.resource(projects).create({ name: 'Launch' });
+    const task = await d.client.resource(tasks).create({ title: 'notes', projectId: project.id });
+    if (how === 'deleted') await d.client.resource(projects).delete(project.id);
+    else await server.admin.faults({ failStatus: { status: 422, match: 'Launch', count: 1 } });
+    d.online.next(true);
+    await d.client.flush();
+    if (how === 'discarded') {
+      const refused = await firstValueFrom(d.client.failed$);
+      expect(refused.map((f) => f.resource)).toEqual(['projects']);
+      await refused[0]!.discard();
+      await d.client.flush();
+    }
+    const [failed, ...more] = await firstValueFrom(d.client.failed$);
+    expect(more).toEqual([]);
+    expect(failed).toMatchObject({ resource: 'tasks', id: task.id, op: 'create' });
+    expect(failed!.error.message).toBe(`tasks/${task.id}: field "projectId" refers to projects/${project.id}, whose create was dropped before the server named it`);
+    expect((await firstValueFrom(d.client.status$)).pending).toBe(0);
+    expect(await api<Task[]>('/tasks')).toEqual([]);
+    await failed!.discard();
+    await d.client.clear();
+  });
+
   it('survives a reload before the POST', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
     await offlineGraph(d);
