@@ -349,7 +349,9 @@ export class Replayer {
 
   /**
    * A change waits while it names, in a `references` field, an entity the server has not named
-   * yet, or one with an earlier change still to be delivered (a task created before its project).
+   * yet, or one with an earlier change still to be delivered (a task created before its project):
+   * queued, or parked in failed$ or conflicts$ until the app retries, resolves or discards it.
+   * Only earlier changes hold it, so no two changes wait for each other.
    */
   #waitsForOthers(entry: OutboxEntry): boolean {
     const def = this.#host.definition(entry.r);
@@ -363,7 +365,7 @@ export class Replayer {
       const target = payload[field];
       if (typeof target !== 'string' && typeof target !== 'number') return false;
       const earlier = outbox.entriesOf(def.references[field]!, String(target))[0];
-      return earlier !== undefined && earlier.seq < entry.seq && earlier.state === 'queued';
+      return earlier !== undefined && earlier.seq < entry.seq;
     });
   }
 

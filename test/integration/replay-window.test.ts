@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createSyncClient, defineResource, type Entity, type SyncClient, type SyncClientOptions, type Transport } from '../../src/index.js';
+import { createSyncClient, defineResource, HttpError, type Entity, type SyncClient, type SyncClientOptions, type Transport } from '../../src/index.js';
 import { todos, until } from '../helpers/harness.js';
 import { IDBFactory } from 'fake-indexeddb';
 import { BehaviorSubject, firstValueFrom } from 'rxjs';
@@ -137,6 +137,37 @@ describe('the send window', () => {
     answer('create tasks/t2');
     await client.flush();
     expect(held).toHaveLength(0);
+  });
+
+  it.each([
+    ['retried', 'retry'],
+    ['discarded', 'discard'],
+  ])('a change naming an entity whose earlier change is parked in failed$ waits until that one is %s', async (_, decision) => {
+    const sent: string[] = [];
+    let refusals = 1;
+    const transport: Transport = {
+      ...heldTransport().transport,
+      create: async (def, body) => {
+        sent.push(`create ${def.name}/${String(body[def.key])}`);
+        if (def.name === 'projects' && refusals-- > 0) {
+          throw new HttpError({ status: 422, method: 'POST', url: '/projects', body: { error: 'name taken' } }, { resource: 'projects' });
+        }
+        return { ...body, version: 1 };
+      },
+    };
+    const { client, goOnline } = offlineClient(transport, { maxInFlight: 4 });
+    await client.resource(projects).create({ id: 'p1', name: 'Home' });
+    await client.resource(tasks).create({ id: 't1', projectId: 'p1', title: 'Milk' });
+    goOnline();
+    await client.flush();
+    const [refused, ...more] = await firstValueFrom(client.failed$);
+    expect([refused!.resource, more]).toEqual(['projects', []]);
+    expect(sent).toEqual(['create projects/p1']);
+    expect((await firstValueFrom(client.status$)).pending).toBe(1);
+    await (decision === 'retry' ? refused!.retry() : refused!.discard());
+    await client.flush();
+    expect(sent).toEqual(decision === 'retry' ? ['create projects/p1', 'create projects/p1', 'create tasks/t1'] : ['create projects/p1', 'create tasks/t1']);
+    expect((await firstValueFrom(client.status$)).pending).toBe(0);
   });
 
   it('refuses a maxInFlight that is not a whole number of at least 1', () => {
