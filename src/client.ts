@@ -529,12 +529,14 @@ class Client implements SyncClient, HandleHost {
   async clear(options: ClearOptions = {}): Promise<void> {
     this.assertOpen('clear()');
     await this.store.open();
-    const pending = this.store.outbox.size;
-    if (pending > 0 && !options.discardPending) throw new PendingMutationsError(pending);
-    const at = this.env.clock.now();
     // A decision under way would put its entry back in the emptied queue once its write commits.
     await this.#undisputedDecided();
-    await this.store.destroy();
+    const at = this.env.clock.now();
+    // Counted once the writes already started are stored: one whose promise has not resolved yet is pending too.
+    await this.store.destroy(() => {
+      const pending = this.store.outbox.size;
+      if (pending > 0 && !options.discardPending) throw new PendingMutationsError(pending);
+    });
     // Deleted on purpose: the next start of a fresh database is not an eviction.
     this.#marker.remove();
     this.#forgetLocalData('cleared');

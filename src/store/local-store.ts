@@ -81,6 +81,10 @@ export class LocalStore {
   #hadConnection = false;
   /** The database was deleted knowingly (destroy(), another tab's clear()): its re-creation is no surprise. */
   #expectCreation = false;
+  /** Write transactions started and not yet settled: destroy() waits for them. */
+  readonly #writesRunning = new Set<Promise<unknown>>();
+  /** Settles once a destroy() under way has ended: the writes started meanwhile wait for it. */
+  #destroying: Promise<void> | null = null;
 
   readonly #factory: IDBFactory | undefined;
   readonly #callbacks: StoreCallbacks;
@@ -222,6 +226,14 @@ export class LocalStore {
   }
 
   async #writeTx<R>(what: string, body: (tx: WriteTx) => Promise<R>): Promise<R> {
+    while (this.#destroying) await this.#destroying;
+    const running = this.#runWriteTx(what, body);
+    this.#writesRunning.add(running);
+    void running.catch(() => undefined).finally(() => this.#writesRunning.delete(running));
+    return running;
+  }
+
+  async #runWriteTx<R>(what: string, body: (tx: WriteTx) => Promise<R>): Promise<R> {
     const db = await this.#handle(what);
     try {
       return await attempt(db, what, body);
@@ -775,13 +787,29 @@ export class LocalStore {
     return result;
   }
 
-  /** Closes the connection and deletes the namespace's database; the next use opens a fresh one. */
-  async destroy(): Promise<void> {
-    const db = await this.#handle();
-    db.close();
-    this.#forget();
-    this.outbox.replaceAll([]);
-    if (this.#factory) await deleteDatabase(this.#factory, this.namespace, () => this.#callbacks.onBlocked());
+  /**
+   * Closes the connection and deletes the namespace's database; the next use opens a fresh one.
+   * The writes started before are committed first, and the outbox read again: `check` sees every
+   * change stored, and throws to keep the database. A write started meanwhile waits for the
+   * deletion and goes to the fresh database (or to this one, kept): none is stored and then deleted.
+   */
+  async destroy(check: () => void): Promise<void> {
+    while (this.#destroying) await this.#destroying;
+    let ended!: () => void;
+    this.#destroying = new Promise((resolve) => (ended = resolve));
+    try {
+      await Promise.allSettled([...this.#writesRunning]);
+      await this.reloadOutbox();
+      check();
+      const db = await this.#handle();
+      db.close();
+      this.#forget();
+      this.outbox.replaceAll([]);
+      if (this.#factory) await deleteDatabase(this.#factory, this.namespace, () => this.#callbacks.onBlocked());
+    } finally {
+      this.#destroying = null;
+      ended();
+    }
   }
 }
 

@@ -585,6 +585,19 @@ describe('crash safety and lifecycle', () => {
     expect(await d.client.resource(todos).list()).toEqual([]);
   });
 
+  it('clear() counts a write whose promise has not resolved yet: it refuses, and the write stays stored', async () => {
+    const d = make(suite.server.apiUrl);
+    d.online.next(false);
+    const h = d.client.resource(todos);
+    await h.list();
+    const written = h.create({ id: 'a', title: 'A', done: false });
+    await expect(d.client.clear()).rejects.toBeInstanceOf(PendingMutationsError);
+    await written;
+    await d.client.close();
+    const again = make(suite.server.apiUrl, {}, d.indexedDB, d.clock);
+    expect(await again.client.resource(todos).get('a')).toMatchObject({ id: 'a', title: 'A' });
+  });
+
   it('close() makes later calls reject with ClosedError', async () => {
     const d = make(suite.server.apiUrl);
     await d.client.close();
@@ -643,6 +656,19 @@ describe('{ wait: server } on a change that leaves the queue without an answer o
     // The fresh database numbers its entries anew: a new change's wait gets its own answer.
     d.online.next(true);
     await expect(h.create({ id: 'y', title: 'Y', done: false }, { wait: 'server' })).resolves.toMatchObject({ id: 'y', version: 1 });
+  });
+
+  it('clear({ discardPending: true }) discards a write still committing as a pending one: its wait rejects, never resolves as if sent', async () => {
+    const d = make(suite.server.apiUrl);
+    d.online.next(false);
+    const h = d.client.resource(todos);
+    await h.list();
+    const created = outcomeOf(h.create({ id: 'x', title: 'X', done: false }, { wait: 'server' }));
+    await d.client.clear({ discardPending: true });
+    const { error } = (await created) as { error: unknown };
+    expect(error).toBeInstanceOf(PendingMutationsError);
+    expect(error).toMatchObject({ id: 'x', discarded: 'cleared' });
+    expect(await h.list()).toEqual([]);
   });
 });
 

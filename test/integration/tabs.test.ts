@@ -1369,8 +1369,13 @@ describe('a newer tab upgrades the database', () => {
     expect((error as { error: Error }).error.message).toMatch(/blocked/);
     expect(status(d).lastError?.message).toMatch(/blocked/);
     expect(cleared).toBe(false);
+    const late = d.client.resource(todos).create({ id: 'late', title: 'Made while deleting', done: false });
     stubborn.close();
     await clearing;
     expect(cleared).toBe(true);
+    // Made while the database was being deleted: it waited, and went to the fresh one.
+    await late;
+    await d.client.flush();
+    expect(await applied()).toEqual(['create late']);
   });
 });
