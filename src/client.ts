@@ -882,11 +882,15 @@ class Client implements SyncClient, HandleHost {
         this.assertOpen('FailedMutation.discard()');
         let discarded = false;
         let kept: Rec | null = null;
+        /** The changes made since on a create the server never had: they go with it. */
+        let madeOnIt: OutboxEntry[] = [];
         if (def && entry.id) {
           const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => {
-            discarded = entries.some(isStillFailed);
+            const failedNow = entries.find(isStillFailed);
+            discarded = failedNow !== undefined;
             kept = base;
-            return { base, entries: entries.filter((e) => !isStillFailed(e)) };
+            madeOnIt = failedNow?.op === 'create' && base === null ? entries.filter((e) => e.seq > failedNow.seq) : [];
+            return { base, entries: entries.filter((e) => !isStillFailed(e) && !madeOnIt.includes(e)) };
           });
           this.applied(change);
         }
@@ -894,8 +898,9 @@ class Client implements SyncClient, HandleHost {
         if (!discarded) discarded = await this.store.discardFailed(entry.seq);
         this.outboxChanged();
         if (discarded && def) this.emit({ type: 'rolledBack', at: this.env.clock.now(), resource: entry.r, id: entry.id });
-        // A wait made since it failed (an update that changed nothing) ends with the server's entity.
-        if (discarded) this.settled(entry.seq, { value: kept });
+        // A wait made since it failed (an update that changed nothing), and those of the changes
+        // that went with it, end with the server's entity.
+        if (discarded) for (const e of [entry, ...madeOnIt]) this.settled(e.seq, { value: kept });
         this.announce();
         this.#replayer.wake();
       },

@@ -9,7 +9,7 @@ import {
   type QueryState,
   type SyncStatus,
 } from '../../src/index.js';
-import { outcomeOf, referenceServer, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { heldAnswers, outcomeOf, referenceServer, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { settle, upperHalfRandom } from '../helpers/manual-clock.js';
 import { longestRetryDelayMs, RETRY_AFTER_CEILING_MS } from '../../src/outbox/backoff.js';
 
@@ -472,6 +472,51 @@ describe('delivery', () => {
       ['create', { id: 'a', title: 'A', done: false }],
       ['update', { title: 'forbidden' }],
     ]);
+  });
+});
+
+describe('a refused create with changes made on it while it was out', () => {
+  /** `a` created; while its POST is out (answered 422), an update to it is queued, waiting for the server. */
+  async function refusedCreateUpdatedMeanwhile() {
+    const answers = heldAnswers();
+    const d = make(suite.server.apiUrl, { fetch: answers.fetch });
+    const h = d.client.resource(todos);
+    await suite.server.admin.faults({ failStatus: { status: 422, match: 'refused', count: 1 } });
+    d.online.next(false);
+    await h.create({ id: 'a', title: 'refused', done: false });
+    const { landed } = await answers.heldRequest(async () => {
+      d.online.next(true);
+      await d.client.flush();
+    }, d.clock);
+    const updated = h.update('a', { done: true }, { wait: 'server' });
+    updated.catch(() => undefined);
+    await landed();
+    let failed: FailedMutation[] = [];
+    d.client.failed$.subscribe((f) => (failed = f));
+    expect(failed).toEqual([expect.objectContaining({ id: 'a', op: 'create', error: expect.objectContaining({ status: 422 }) })]);
+    return { d, h, failed: () => failed, updated };
+  }
+  const statusOf = (d: Device) => new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe());
+
+  it('discard() takes them along: the entity is gone as if never created, nothing is left queued, their waits end with no entity', async () => {
+    const { d, h, failed, updated } = await refusedCreateUpdatedMeanwhile();
+    await failed()[0]!.discard();
+    await d.client.flush();
+    expect(failed()).toEqual([]);
+    expect(await statusOf(d)).toMatchObject({ pending: 0, failed: 0, conflicts: 0 });
+    expect(await h.get('a')).toBeUndefined();
+    await expect(updated).resolves.toBeUndefined();
+    expect(await ledger()).toEqual([]);
+  });
+
+  it('retry() sends them after the create', async () => {
+    const { d, h, failed, updated } = await refusedCreateUpdatedMeanwhile();
+    await failed()[0]!.retry();
+    await d.client.flush();
+    const confirmed = { id: 'a', title: 'refused', done: true, version: 2 };
+    await expect(updated).resolves.toEqual(confirmed);
+    expect(await h.get('a')).toEqual(confirmed);
+    expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
   });
 });
 
