@@ -4,7 +4,7 @@ import type { ResourceMirror } from '../store/mirror.js';
 import { compileQuery, queryKey } from '../store/query.js';
 import type { Query, ResourceDefinition, SyncEvent, Transport } from '../types.js';
 import { inScope, pickEvictions, pushDown, type PageScope } from './on-demand-scope.js';
-import { afterThisRequest, oneCopyEach } from './pull.js';
+import { afterThisRequest, oneCopyEach, parseAll } from './pull.js';
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
@@ -35,6 +35,8 @@ interface Pages {
   cursor: string | null;
   exhausted: boolean;
   last: object | null;
+  /** Ids of the loaded pages' items that failed the schema: present there, their cached copies stay. */
+  invalid: ReadonlySet<string>;
   fetchedAt: number;
 }
 
@@ -105,7 +107,7 @@ export class OnDemandLoader {
     const wanted = compiled.limit === Infinity ? DEFAULT_PAGE : compiled.limit;
     let pages = this.#pages.get(key);
     if (!pages || host.now() - pages.fetchedAt > host.staleTimeMs) {
-      pages = { loaded: 0, cursor: null, exhausted: false, last: null, fetchedAt: host.now() };
+      pages = { loaded: 0, cursor: null, exhausted: false, last: null, invalid: new Set(), fetchedAt: host.now() };
       this.#pages.set(key, pages);
     }
     const missing = wanted - pages.loaded;
@@ -141,7 +143,7 @@ export class OnDemandLoader {
     // Where this request starts: another request of the same (filter, order) with another limit
     // may be in flight from the same start and commit first, so the answer's scope and reach are
     // measured from here, not from what `pages` says when it arrives.
-    const from = { loaded: pages.loaded, cursor: pages.cursor, last: pages.last };
+    const from = { loaded: pages.loaded, cursor: pages.cursor, last: pages.last, invalid: pages.invalid };
     mirror.setFlags({ isFetching: true });
     try {
       const answeredSinceRequest = afterThisRequest(host);
@@ -153,16 +155,15 @@ export class OnDemandLoader {
       if (cursor !== null && typeof cursor !== 'string') {
         throw new SchemaError([{ field: 'cursor', message: 'must be a string or null' }], { resource: def.name });
       }
-      const items: Rec[] = [];
-      for (const raw of answer['items']) {
-        const parsed = await host.parse(def, raw, undefined);
-        if (parsed) items.push(parsed);
-      }
+      const { valid: items, invalidIds } = await parseAll(host, def, answer['items']);
       // The server's answer speaks for what it filtered: the pushed equality, in the pushed order.
       const scopeQuery = compileQuery<object>({ where: (compiled.equality ?? undefined) as Query<object>['where'], orderBy: query?.orderBy }, def.key);
       const last = items.at(-1) ?? null;
       const scope: PageScope<object> = { after: from.last, last: cursor === null ? null : last };
-      const answered = new Set(items.map((item) => String(item[def.key])));
+      // An item that failed the schema is in the page all the same, here or in an earlier page of
+      // the query (this page's range may reach back to it): its cached copy stays (RELIABILITY 44).
+      const invalid = new Set([...from.invalid, ...invalidIds]);
+      const answered = new Set([...items.map((item) => String(item[def.key])), ...invalid]);
       const removed: string[] = [];
       // Judged on this tab's views: a version another answer (or tab) stored before this one
       // commits is judged again on what it is, never removed for what another one was.
@@ -197,6 +198,7 @@ export class OnDemandLoader {
         pages.cursor = cursor;
         pages.exhausted = cursor === null;
         pages.last = last ?? from.last;
+        pages.invalid = invalid;
       }
       const at = host.now();
       pages.fetchedAt = at;

@@ -31,7 +31,8 @@ const MAX_DELTA_PAGES = 10_000;
 export const cursorKey = (r: string) => `cursor:${r}`;
 export const syncedAtKey = (r: string) => `syncedAt:${r}`;
 
-async function parseAll(host: PullHost, def: Def, items: readonly unknown[]): Promise<{ valid: Rec[]; invalidIds: string[] }> {
+/** The items that pass the schema, and the ids of those that do not (each reported as a `schemaError`). */
+export async function parseAll(host: Pick<PullHost, 'parse'>, def: Def, items: readonly unknown[]): Promise<{ valid: Rec[]; invalidIds: string[] }> {
   const valid: Rec[] = [];
   const invalidIds: string[] = [];
   for (const item of items) {

@@ -8,6 +8,7 @@ import type { ResourceDefinition } from '../../src/types.js';
 import { IDBFactory } from 'fake-indexeddb';
 import { closeDevices, device, heldAnswers, until, type Device } from '../helpers/harness.js';
 import { ManualClock } from '../helpers/manual-clock.js';
+import { getAllRaw, openRaw } from '../helpers/raw-idb.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 
 const orderSchema = z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() });
@@ -445,5 +446,72 @@ describe("a page's scope removal, in the store", () => {
       expect(records.map((r) => [r.id, r.base])).toEqual([['left', order('left', since, true)]]);
     }
     store.close();
+  });
+});
+
+const STUB_API = 'http://api.test/api';
+const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+const rowsOf = (n: number): Order[] => Array.from({ length: n }, (_, i) => ({ id: `o${i}`, title: `T${String(i).padStart(3, '0')}`, done: false, version: 1 }));
+
+/** A small on-demand server over `rows`: filter[done], sorted by title then id, limit, cursor = offset. */
+function onDemandApi(rows: Order[]): typeof fetch {
+  return async (input, init) => {
+    const request = input instanceof Request ? input : new Request(input, init);
+    const url = new URL(request.url);
+    if (request.method !== 'GET' || url.pathname !== '/api/orders') return json({ error: 'no route' }, 404);
+    const done = url.searchParams.get('filter[done]');
+    const all = rows.filter((r) => done === null || String(r.done) === done).sort((a, b) => (a.title < b.title ? -1 : a.title > b.title ? 1 : a.id < b.id ? -1 : 1));
+    const offset = Number(url.searchParams.get('cursor') ?? 0);
+    const limit = Number(url.searchParams.get('limit'));
+    return json({ items: all.slice(offset, offset + limit), cursor: offset + limit < all.length ? String(offset + limit) : null });
+  };
+}
+
+/** A page answer of `fetchImpl` rewritten by `edit` while `edit` is set. */
+function rewritten(fetchImpl: typeof fetch) {
+  const state: { edit: ((body: { items: Array<Record<string, unknown>>; cursor: string | null }) => void) | null } = { edit: null };
+  const wrapped: typeof fetch = async (input, init) => {
+    const answer = await fetchImpl(input, init);
+    if (!state.edit || !answer.ok) return answer;
+    const body = (await answer.json()) as { items: Array<Record<string, unknown>>; cursor: string | null };
+    state.edit(body);
+    return json(body);
+  };
+  return { fetch: wrapped, state };
+}
+
+async function storedIds(factory: IDBFactory): Promise<string[]> {
+  const db = await openRaw(factory, 'harborsync:default');
+  const entities = await getAllRaw<{ id: string; view: object | null }>(db, 'entities');
+  db.close();
+  return entities.filter((e) => e.view !== null).map((e) => e.id).sort();
+}
+
+describe("an on-demand page's scope, on a small server", () => {
+  const makeOver = (fetchImpl: typeof fetch) => {
+    const d = device(STUB_API, { fetch: fetchImpl, resources: [orders] });
+    open.push(d);
+    return d;
+  };
+
+  it('an item of a page that fails the schema keeps its cached copy: it is not absent from the page (RELIABILITY 44)', async () => {
+    const api = rewritten(onDemandApi(rowsOf(5)));
+    const d = makeOver(api.fetch);
+    const q = watch(d, { orderBy: 'title', limit: 5 });
+    await until(() => q.last().data.length === 5 && !q.last().isFetching, 'the first page');
+    api.state.edit = (body) => (body.items = body.items.map((item) => (item['id'] === 'o2' ? { ...item, title: 42, version: 2 } : item)));
+    await d.client.resource(orders).refresh();
+    expect(d.events.some((e) => e.type === 'schemaError')).toBe(true);
+    expect(q.last().data.map((o) => o.id)).toEqual(['o0', 'o1', 'o2', 'o3', 'o4']);
+    expect(q.last().data[2]).toMatchObject({ title: 'T002', version: 1 });
+    expect(await storedIds(d.indexedDB)).toEqual(['o0', 'o1', 'o2', 'o3', 'o4']);
+    // Last of its page, it is still there for the next page, whose range starts after the last valid item.
+    const byPage = watch(d, { where: { done: false }, orderBy: 'title', limit: 3 });
+    await until(() => d.calls.some((c) => c.includes('filter')) && !byPage.last().isFetching, 'the first page of three');
+    byPage.stop();
+    const grown = watch(d, { where: { done: false }, orderBy: 'title', limit: 5 });
+    await until(() => d.calls.some((c) => c.includes('cursor=3')) && !grown.last().isFetching, 'the next page');
+    expect(grown.last().data.map((o) => o.id)).toEqual(['o0', 'o1', 'o2', 'o3', 'o4']);
+    expect(await storedIds(d.indexedDB)).toEqual(['o0', 'o1', 'o2', 'o3', 'o4']);
   });
 });
