@@ -159,7 +159,9 @@ export class OnDemandLoader {
       // The server's answer speaks for what it filtered: the pushed equality, in the pushed order.
       const scopeQuery = compileQuery<object>({ where: (compiled.equality ?? undefined) as Query<object>['where'], orderBy: query?.orderBy }, def.key);
       const last = items.at(-1) ?? null;
-      const scope: PageScope<object> = { after: from.last, last: cursor === null ? null : last };
+      // A page with no valid item and more to come covers no range of the order (a null `last`
+      // would read as "to the end"); with no more, it covers all that follows the previous page.
+      const scope: PageScope<object> | null = last === null && cursor !== null ? null : { after: from.last, last: cursor === null ? null : last };
       // An item that failed the schema is in the page all the same, here or in an earlier page of
       // the query (this page's range may reach back to it): its cached copy stays (RELIABILITY 44).
       const invalid = new Set([...from.invalid, ...invalidIds]);
@@ -169,13 +171,13 @@ export class OnDemandLoader {
       // commits is judged again on what it is, never removed for what another one was.
       const judgedAt = new Map<string, unknown>();
       for (const [id, entity] of mirror.entities) {
-        if (!answered.has(id) && !mirror.isPending(id) && inScope(entity, scope, scopeQuery)) {
+        if (scope !== null && !answered.has(id) && !mirror.isPending(id) && inScope(entity, scope, scopeQuery)) {
           removed.push(id);
           judgedAt.set(id, (entity as Rec)[def.version]);
         }
       }
       // A copy of a removed entity is still gone if it is the version judged, or another one still in the scope.
-      const stillGone = (id: string, copy: Rec) => Object.is(copy[def.version], judgedAt.get(id)) || inScope(copy as object, scope, scopeQuery);
+      const stillGone = (id: string, copy: Rec) => Object.is(copy[def.version], judgedAt.get(id)) || (scope !== null && inScope(copy as object, scope, scopeQuery));
       const result = await host.store.applyPull(def, oneCopyEach(host, def, items).items, { authoritative: false, deleted: removed, stillGone, answeredSinceRequest });
       // A removal of what is not in storage (another tab evicted it) is this tab's judgment of the
       // copy its views hold: they drop it unless they have heard of another version since, out of

@@ -514,4 +514,43 @@ describe("an on-demand page's scope, on a small server", () => {
     expect(grown.last().data.map((o) => o.id)).toEqual(['o0', 'o1', 'o2', 'o3', 'o4']);
     expect(await storedIds(d.indexedDB)).toEqual(['o0', 'o1', 'o2', 'o3', 'o4']);
   });
+
+  it('a page with no items that says the server has more covers nothing: it removes no cached entity, nor does one whose items all fail the schema', async () => {
+    const inner = onDemandApi(rowsOf(10));
+    // A server that pages before filtering by permission: a page may hold nothing, with more to read.
+    const fetchImpl: typeof fetch = async (input, init) => {
+      const request = input instanceof Request ? input : new Request(input, init);
+      const sort = new URL(request.url).searchParams.get('sort');
+      if (sort === '-title,id') return json({ items: [], cursor: 'next' });
+      if (sort === '-id') return json({ items: [{ id: 'o9', title: 42, done: false, version: 2 }], cursor: 'next' });
+      return inner(request);
+    };
+    const d = makeOver(fetchImpl);
+    const all = watch(d, { orderBy: 'title', limit: 10 });
+    await until(() => all.last().data.length === 10 && !all.last().isFetching, 'every row');
+    const empty = watch(d, { orderBy: [['title', 'desc']], limit: 2 });
+    await until(() => d.calls.some((c) => c.includes('sort=-title')) && !empty.last().isFetching, 'the empty page');
+    expect(empty.last()).toMatchObject({ hasMore: true });
+    expect(all.last().data).toHaveLength(10);
+    const invalid = watch(d, { orderBy: [['id', 'desc']], limit: 2 });
+    await until(() => d.events.some((e) => e.type === 'schemaError') && !invalid.last().isFetching, 'the page of invalid items');
+    expect(all.last().data).toHaveLength(10);
+    expect(await storedIds(d.indexedDB)).toEqual(rowsOf(10).map((o) => o.id).sort());
+  });
+
+  it('a page with no items that says the server has no more removes what follows the previous page: the end', async () => {
+    const rows = rowsOf(5);
+    const d = makeOver(onDemandApi(rows));
+    const all = watch(d, { orderBy: 'title', limit: 5 });
+    await until(() => all.last().data.length === 5 && !all.last().isFetching, 'every row');
+    const first = watch(d, { where: { done: false }, orderBy: 'title', limit: 3 });
+    await until(() => d.calls.some((c) => c.includes('filter')) && !first.last().isFetching, 'the first page of three');
+    first.stop();
+    rows.splice(3);
+    const grown = watch(d, { where: { done: false }, orderBy: 'title', limit: 5 });
+    await until(() => d.calls.some((c) => c.includes('cursor=3')) && !grown.last().isFetching, 'the empty last page');
+    expect(grown.last()).toMatchObject({ hasMore: false });
+    expect(grown.last().data.map((o) => o.id)).toEqual(['o0', 'o1', 'o2']);
+    expect(await storedIds(d.indexedDB)).toEqual(['o0', 'o1', 'o2']);
+  });
 });
