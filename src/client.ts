@@ -1236,7 +1236,7 @@ class Client implements SyncClient, HandleHost {
   /**
    * The namespace's data was deleted (clear() here or in another tab): every view empties, and
    * each loaded resource is read again from the fresh database, so later changes (of any tab)
-   * keep reaching it.
+   * keep reaching it; on-demand queries fetch their pages again.
    */
   #forgetLocalData(by: 'cleared' | 'evicted'): void {
     if (this.#closedError) return;
@@ -1256,6 +1256,7 @@ class Client implements SyncClient, HandleHost {
       });
     }
     for (const name of loaded) void this.hydrate(this.defs.get(name)!).catch(() => undefined);
+    this.#onDemand.forget();
     this.outboxChanged();
   }
 

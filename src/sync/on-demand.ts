@@ -96,6 +96,12 @@ export class OnDemandLoader {
     await Promise.all(targets.map((w) => this.load(w)));
   }
 
+  /** The local data was deleted (clear(), here or in another tab): nothing is loaded any more. */
+  forget(): void {
+    this.#pages.clear();
+    void this.reload().catch(() => undefined);
+  }
+
   /** Loads what the query shows and is not loaded yet; identical requests in flight are shared. */
   async load(watched: WatchedQuery): Promise<void> {
     const { def, query } = watched;

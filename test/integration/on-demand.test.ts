@@ -553,4 +553,36 @@ describe("an on-demand page's scope, on a small server", () => {
     expect(grown.last().data.map((o) => o.id)).toEqual(['o0', 'o1', 'o2']);
     expect(await storedIds(d.indexedDB)).toEqual(['o0', 'o1', 'o2']);
   });
+
+  it('after clear(), here or in another tab, a query subscribed through it loads its page again, and so does a new subscriber, at once', async () => {
+    const api = onDemandApi(rowsOf(10));
+    const shared = { indexedDB: new IDBFactory(), hub: new BroadcastHub(), locks: new FakeLocks(), clock: new ManualClock() };
+    const tab = () => {
+      const d = device(STUB_API, { fetch: api, resources: [orders], locks: shared.locks, BroadcastChannel: shared.hub.Channel }, shared.indexedDB, shared.clock);
+      open.push(d);
+      return d;
+    };
+    const a = tab();
+    const b = tab();
+    const pages = (d: Device) => d.calls.filter((c) => c.startsWith('GET /api/orders?')).length;
+    const through = watch(a, { orderBy: 'title', limit: 5 });
+    const other = watch(b, { orderBy: 'title', limit: 5 });
+    await until(() => through.last().data.length === 5 && other.last().data.length === 5, 'the page in both tabs');
+    const [fetchedA, fetchedB] = [pages(a), pages(b)];
+    await a.client.clear();
+    await until(() => pages(a) > fetchedA && pages(b) > fetchedB, 'each tab fetching its page again');
+    for (const q of [through, other]) {
+      await until(() => q.last().data.length === 5 && !q.last().isFetching, 'the page again');
+      expect(q.last().data.map((o) => o.id)).toEqual(['o0', 'o1', 'o2', 'o3', 'o4']);
+    }
+    // No query watches any more: a new subscriber after clear() finds its page loaded no longer.
+    through.stop();
+    other.stop();
+    await a.client.clear();
+    const after = pages(a);
+    const fresh = watch(a, { orderBy: 'title', limit: 5 });
+    await until(() => fresh.last().data.length === 5 && !fresh.last().isFetching, 'the page for a new subscriber');
+    expect(pages(a)).toBe(after + 1);
+    expect(fresh.last()).toMatchObject({ status: 'success', hasMore: true });
+  });
 });
