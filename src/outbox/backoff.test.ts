@@ -173,13 +173,16 @@ describe('parseRetryAfter', () => {
 });
 
 describe('retryDelay', () => {
-  it('uses Retry-After when present, clamped to [0, ceiling]', () => {
+  it('uses Retry-After when it asks for longer than the backoff, clamped to [0, ceiling]', () => {
+    const backoff = backoffDelay(1, 0.5, options);
     expect(retryDelay(1, 0.5, options, 5000)).toBe(5000);
-    expect(retryDelay(1, 0.5, options, 0)).toBe(0);
-    expect(retryDelay(1, 0.5, options, -5)).toBe(0);
     expect(retryDelay(1, 0.5, options, 10 * RETRY_AFTER_CEILING_MS)).toBe(RETRY_AFTER_CEILING_MS);
     expect(retryDelay(1, 0.5, options, Infinity)).toBe(RETRY_AFTER_CEILING_MS);
-    expect(retryDelay(1, 0.5, options, 1.2)).toBe(2);
+    expect(retryDelay(1, 0.5, options, backoff + 0.2)).toBe(backoff + 1);
+    // 0, a past date, a negative value: never a re-send at once (a retry storm), the backoff instead.
+    expect(retryDelay(1, 0.5, options, 0)).toBe(backoff);
+    expect(retryDelay(1, 0.5, options, -5)).toBe(backoff);
+    expect(backoff).toBeGreaterThan(0);
   });
 
   it('falls back to backoff without Retry-After', () => {
@@ -188,10 +191,10 @@ describe('retryDelay', () => {
     expect(retryDelay(2, 0.5, options, undefined as unknown as null)).toBe(1000);
   });
 
-  it('law: Retry-After wins over backoff, even above maxDelayMs', () => {
+  it('law: never sooner than Retry-After nor than the backoff; Retry-After may go above maxDelayMs', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 50 }), unitRandom, fc.nat({ max: RETRY_AFTER_CEILING_MS }), (attempt, random, after) => {
-        expect(retryDelay(attempt, random, options, after)).toBe(after);
+        expect(retryDelay(attempt, random, options, after)).toBe(Math.max(after, backoffDelay(attempt, random, options)));
       }),
     );
   });

@@ -36,17 +36,21 @@ export function backoffDelay(attempt: number, random: number, options: BackoffOp
   return Math.floor(r * cap);
 }
 
-/** The delay to use: the server's `Retry-After` (clamped to [0, ceiling]) when given, else backoff. */
+/**
+ * The delay to use: the backoff, or the server's `Retry-After` (clamped to [0, ceiling]) when it
+ * asks for longer. Never earlier than asked, and never sooner than the backoff: a `Retry-After` of
+ * 0 or a date already past (a skewed server) would otherwise re-send at once, attempt after
+ * attempt, until the change is parked.
+ */
 export function retryDelay(
   attempt: number,
   random: number,
   options: BackoffOptions,
   retryAfterMs: number | null,
 ): number {
-  if (typeof retryAfterMs === 'number' && !Number.isNaN(retryAfterMs)) {
-    return Math.ceil(Math.min(Math.max(retryAfterMs, 0), RETRY_AFTER_CEILING_MS)); // never earlier than asked
-  }
-  return backoffDelay(attempt, random, options);
+  const backoff = backoffDelay(attempt, random, options);
+  if (typeof retryAfterMs !== 'number' || Number.isNaN(retryAfterMs)) return backoff;
+  return Math.max(Math.ceil(Math.min(Math.max(retryAfterMs, 0), RETRY_AFTER_CEILING_MS)), backoff);
 }
 
 /**

@@ -188,6 +188,18 @@ describe('delivery', () => {
     expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
   });
 
+  it.each([['0'], ['Sun, 06 Nov 1994 08:49:37 GMT']])('a 429 whose Retry-After (%s) is already due waits the backoff: no burst of re-sends', async (retryAfter) => {
+    const d = make(suite.server.apiUrl, { random: upperHalfRandom(), retry: { baseDelayMs: 1000, maxDelayMs: 8000 } });
+    await suite.server.admin.faults({ rateLimit: { count: 3, retryAfter } });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
+    await settle(20);
+    const retries = d.events.filter((e) => e.type === 'retrying');
+    expect(retries).toHaveLength(1);
+    expect((retries[0] as { delayMs: number }).delayMs).toBeGreaterThanOrEqual(500);
+    expect(await new Promise<FailedMutation[]>((resolve) => d.client.failed$.subscribe(resolve).unsubscribe())).toEqual([]);
+  });
+
   it('coming back online replays at once, ignoring the backoff', async () => {
     const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
     await suite.server.admin.faults({ offline: true });
