@@ -882,14 +882,18 @@ class Client implements SyncClient, HandleHost {
         this.assertOpen('FailedMutation.discard()');
         let discarded = false;
         let kept: Rec | null = null;
-        /** The changes made since on a create the server never had: they go with it. */
+        /**
+         * The changes made since on a create the server refused (so never had): they go with it. A
+         * create parked after retryable failures may have been applied with its answer lost: the
+         * changes made on it stay, to meet the entity or its absence when sent.
+         */
         let madeOnIt: OutboxEntry[] = [];
         if (def && entry.id) {
           const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => {
             const failedNow = entries.find(isStillFailed);
             discarded = failedNow !== undefined;
             kept = base;
-            madeOnIt = failedNow?.op === 'create' && base === null ? entries.filter((e) => e.seq > failedNow.seq) : [];
+            madeOnIt = failedNow?.op === 'create' && failedNow.failure?.rejected && base === null ? entries.filter((e) => e.seq > failedNow.seq) : [];
             return { base, entries: entries.filter((e) => !isStillFailed(e) && !madeOnIt.includes(e)) };
           });
           this.applied(change);
@@ -988,6 +992,8 @@ class Client implements SyncClient, HandleHost {
 
   /** Resolves with the server's answer to the entry `seq` (or rejects with what it ended in). */
   waitFor(seq: number, signal: AbortSignal | undefined): Promise<Rec | null> {
+    // A write that committed as the client closed: close() has settled the waits it knew of.
+    if (this.#closedError) return Promise.reject(new ClosedError('a write waiting for the server'));
     return new Promise<Rec | null>((resolve, reject) => {
       const onAbort = () => {
         remove();

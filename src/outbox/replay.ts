@@ -365,7 +365,9 @@ export class Replayer {
       const target = payload[field];
       if (typeof target !== 'string' && typeof target !== 'number') return false;
       const earlier = outbox.entriesOf(def.references[field]!, String(target))[0];
-      return earlier !== undefined && earlier.seq < entry.seq;
+      // Queued, or a create parked unconfirmed (the entity may not exist on the server yet). A
+      // parked change to an entity the server has holds back only that entity.
+      return earlier !== undefined && earlier.seq < entry.seq && (earlier.state === 'queued' || earlier.op === 'create');
     });
   }
 
@@ -379,7 +381,8 @@ export class Replayer {
     let out: Rec | null = null;
     for (const [field, r] of Object.entries(def.references)) {
       const id = payload[field];
-      if (typeof id !== 'string') continue;
+      // Only temporary ids are ever renamed.
+      if (typeof id !== 'string' || !id.startsWith(TEMP_ID_PREFIX)) continue;
       const current = this.#host.currentId(r, id);
       if (current === id) continue;
       out ??= { ...payload };
@@ -401,7 +404,7 @@ export class Replayer {
     const { outbox } = this.#host.store;
     for (const [field, r] of Object.entries(def.references)) {
       const id = payload[field];
-      if (typeof id !== 'string' || !id.startsWith(TEMP_ID_PREFIX)) continue;
+      if (typeof id !== 'string' || !id.startsWith(TEMP_ID_PREFIX) || this.#host.definition(r)?.ids !== 'server') continue;
       // Its create is being answered while busy: the renaming may not be known here yet.
       if (outbox.entriesOf(r, id).length > 0 || this.#busy.has(entityKey(r, id))) continue;
       return { field, message: `refers to ${r}/${id}, whose create was dropped before the server named it` };

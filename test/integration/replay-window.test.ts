@@ -170,6 +170,31 @@ describe('the send window', () => {
     expect((await firstValueFrom(client.status$)).pending).toBe(0);
   });
 
+  it('a change naming an entity the server has is not held back by a refused change to that entity', async () => {
+    const sent: string[] = [];
+    const transport: Transport = {
+      ...heldTransport().transport,
+      create: async (def, body) => {
+        sent.push(`create ${def.name}/${String(body[def.key])}`);
+        return { ...body, version: 1 };
+      },
+      update: async (def, id) => {
+        sent.push(`update ${def.name}/${id}`);
+        throw new HttpError({ status: 422, method: 'PATCH', url: `/projects/${id}`, body: { error: 'name taken' } }, { resource: 'projects' });
+      },
+    };
+    const { client, goOnline } = offlineClient(transport, { maxInFlight: 4 });
+    goOnline();
+    await client.resource(projects).create({ id: 'p1', name: 'Home' });
+    await client.flush();
+    await client.resource(projects).update('p1', { name: 'Taken' });
+    await client.flush();
+    expect((await firstValueFrom(client.failed$)).map((f) => f.op)).toEqual(['update']);
+    await client.resource(tasks).create({ id: 't1', projectId: 'p1', title: 'Milk' });
+    await client.flush();
+    expect(sent).toEqual(['create projects/p1', 'update projects/p1', 'create tasks/t1']);
+  });
+
   it('refuses a maxInFlight that is not a whole number of at least 1', () => {
     for (const bad of [0, -1, 1.5, Number.NaN, '4']) {
       expect(() => offlineClient(heldTransport().transport, { maxInFlight: bad as number })).toThrow(
