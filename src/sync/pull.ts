@@ -172,6 +172,8 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
       const known = host.knownCursor(def);
       let cursor = known !== undefined ? known : ((await host.store.getMeta<string>(cursorKey(def.name))) ?? null);
       let held = false;
+      // A feed that says it has more but names a cursor it named before would be asked forever.
+      const named = new Set<string | null>([cursor]);
       for (let page = 0; page < MAX_DELTA_PAGES; page++) {
         let answer: Rec | null;
         const answeredSinceRequest = afterThisRequest(host);
@@ -210,6 +212,8 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
         removed += result.removed;
         cursor = next;
         if (answer['hasMore'] !== true) break;
+        if (named.has(next)) throw shapeError(def, `the delta answer says hasMore but names cursor ${JSON.stringify(next)} again`);
+        named.add(next);
       }
     } else {
       ({ count, removed } = await pullList(host, def, at, mirror));

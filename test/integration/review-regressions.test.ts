@@ -7,8 +7,8 @@
 import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ConflictError, defineResource, type Conflict, type ConflictStrategy, type FailedMutation, type SyncClientOptions, type SyncStatus } from '../../src/index.js';
-import { trackedDevices, until } from '../helpers/harness.js';
+import { ClosedError, ConflictError, defineResource, type Conflict, type ConflictStrategy, type FailedMutation, type SyncClientOptions, type SyncStatus } from '../../src/index.js';
+import { outcomeOf, trackedDevices, until } from '../helpers/harness.js';
 import { ManualClock, seededRandom, upperHalfRandom } from '../helpers/manual-clock.js';
 import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
@@ -286,6 +286,39 @@ describe('conflict decisions', () => {
     await decided;
     await d.client.flush();
     expect(state.item).toMatchObject({ title: 'decided', done: false });
+  });
+});
+
+describe('close()', () => {
+  it.each([1, 2, 3, 4, 6])('a { wait: server } write committing as the client closes (%i turns in) rejects with ClosedError, never hangs', async (turns) => {
+    const api = stubApi((req) => (req.method === 'GET' ? json([]) : undefined));
+    const d = make(API, { fetch: api.fetch, resources: [items] });
+    await d.client.resource(items).list();
+    d.client.pause();
+    const waiting = d.client.resource(items).create({ id: 'a', title: 'A', done: false }, { wait: 'server' });
+    for (let i = 0; i < turns; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    await d.client.close();
+    await expect(outcomeOf(waiting, 'the wait')).resolves.toMatchObject({ error: expect.any(ClosedError) });
+  });
+});
+
+describe('a delta feed', () => {
+  it.each([
+    ['repeats its cursor', () => 'c1'],
+    ['goes round in a cycle', (page: number) => `c${page % 2}`],
+  ])('that says it has more but %s stops the pull with a SchemaError, the pages read kept', async (_, cursorOf) => {
+    const feed = defineResource({ name: 'feed', schema: itemSchema, delta: true });
+    let page = 0;
+    const api = stubApi((req) => {
+      if (req.method !== 'GET') return undefined;
+      page++;
+      return json({ items: [{ id: `i${page}`, title: 'I', done: false, version: 1 }], deleted: [], cursor: cursorOf(page), hasMore: true });
+    });
+    const d = make(API, { fetch: api.fetch, resources: [feed] });
+    const h = d.client.resource(feed);
+    await expect(h.refresh()).rejects.toThrow(/the delta answer says hasMore but names cursor "c\d" again/);
+    expect(api.requests.length).toBeLessThanOrEqual(3);
+    expect((await h.list()).length).toBe(api.requests.length);
   });
 });
 
