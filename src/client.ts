@@ -883,9 +883,8 @@ class Client implements SyncClient, HandleHost {
         let discarded = false;
         let kept: Rec | null = null;
         /**
-         * The changes made since on a create the server refused (so never had): they go with it. A
-         * create parked after retryable failures may have been applied with its answer lost: the
-         * changes made on it stay, to meet the entity or its absence when sent.
+         * The changes made since on a create the server never confirmed go with it: made on no
+         * version, they could not be sent without it.
          */
         let madeOnIt: OutboxEntry[] = [];
         if (def && entry.id) {
@@ -893,7 +892,7 @@ class Client implements SyncClient, HandleHost {
             const failedNow = entries.find(isStillFailed);
             discarded = failedNow !== undefined;
             kept = base;
-            madeOnIt = failedNow?.op === 'create' && failedNow.failure?.rejected && base === null ? entries.filter((e) => e.seq > failedNow.seq) : [];
+            madeOnIt = failedNow?.op === 'create' && base === null ? entries.filter((e) => e.seq > failedNow.seq) : [];
             return { base, entries: entries.filter((e) => !isStillFailed(e) && !madeOnIt.includes(e)) };
           });
           this.applied(change);

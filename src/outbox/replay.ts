@@ -359,15 +359,18 @@ export class Replayer {
     const fields = Object.keys(def.references);
     if (fields.length === 0) return false;
     const payload = this.#currentReferences(def, entry.payload);
-    if (waitsForId(payload, fields)) return true;
+    // A temporary id waits for its rename only where the server names ids (or the resource is
+    // not defined here to say): an app's own id may start with the prefix.
+    if (waitsForId(payload, fields.filter((field) => this.#host.definition(def.references[field]!)?.ids !== 'client'))) return true;
     const { outbox } = this.#host.store;
     return fields.some((field) => {
       const target = payload[field];
       if (typeof target !== 'string' && typeof target !== 'number') return false;
       const earlier = outbox.entriesOf(def.references[field]!, String(target))[0];
-      // Queued, or a create parked unconfirmed (the entity may not exist on the server yet). A
-      // parked change to an entity the server has holds back only that entity.
-      return earlier !== undefined && earlier.seq < entry.seq && (earlier.state === 'queued' || earlier.op === 'create');
+      // Queued, or a create parked unconfirmed, or a change parked on the server's deletion: the
+      // entity may not exist on the server until it is decided. A parked change to an entity the
+      // server has holds back only that entity.
+      return earlier !== undefined && earlier.seq < entry.seq && (earlier.state === 'queued' || earlier.op === 'create' || earlier.conflict?.remote === null);
     });
   }
 

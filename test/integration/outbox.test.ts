@@ -530,20 +530,6 @@ describe('a refused create with changes made on it while it was out', () => {
     expect(await h.get('a')).toEqual(confirmed);
     expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
   });
-
-  it('a create parked after retryable failures, which the server may have applied, keeps them on discard()', async () => {
-    const d = make(suite.server.apiUrl, { retry: { maxAttempts: 1 } });
-    const h = d.client.resource(todos);
-    await suite.server.admin.faults({ errorRate: { count: 1 }, errorStatus: 503 });
-    await h.create({ id: 'a', title: 'A', done: false });
-    await d.client.flush();
-    let failed: FailedMutation[] = [];
-    d.client.failed$.subscribe((f) => (failed = f));
-    expect(failed).toEqual([expect.objectContaining({ id: 'a', op: 'create' })]);
-    await h.update('a', { done: true });
-    await failed[0]!.discard();
-    expect(await statusOf(d)).toMatchObject({ pending: 1 });
-  });
 });
 
 describe('the wall clock steps (RELIABILITY #57)', () => {

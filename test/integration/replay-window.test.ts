@@ -195,6 +195,47 @@ describe('the send window', () => {
     expect(sent).toEqual(['create projects/p1', 'update projects/p1', 'create tasks/t1']);
   });
 
+  it('a change naming an entity whose change met its deletion on the server waits for that conflict to be decided', async () => {
+    const sent: string[] = [];
+    const transport: Transport = {
+      ...heldTransport().transport,
+      create: async (def, body) => {
+        sent.push(`create ${def.name}/${String(body[def.key])}`);
+        return { ...body, version: 1 };
+      },
+      update: async (def, id) => {
+        sent.push(`update ${def.name}/${id}`);
+        throw new HttpError({ status: 404, method: 'PATCH', url: `/projects/${id}`, body: null }, { resource: 'projects' });
+      },
+    };
+    const { client, goOnline } = offlineClient(transport, { maxInFlight: 4, conflicts: 'manual' });
+    goOnline();
+    await client.resource(projects).create({ id: 'p1', name: 'Home' });
+    await client.flush();
+    await client.resource(projects).update('p1', { name: 'Away' });
+    await client.flush();
+    const [conflict] = await firstValueFrom(client.conflicts$);
+    expect(conflict).toMatchObject({ id: 'p1', remote: null });
+    await client.resource(tasks).create({ id: 't1', projectId: 'p1', title: 'Milk' });
+    await client.flush();
+    expect(sent).toEqual(['create projects/p1', 'update projects/p1']);
+    // Kept: the project goes out again as a create, then the task.
+    await conflict!.resolve('local');
+    await client.flush();
+    expect(sent).toEqual(['create projects/p1', 'update projects/p1', 'create projects/p1', 'create tasks/t1']);
+  });
+
+  it('an id of a resource whose ids the app names is sent as it is, whatever it starts with', async () => {
+    const { transport, sent, answer } = heldTransport();
+    const { client, goOnline } = offlineClient(transport, { maxInFlight: 4 });
+    await client.resource(tasks).create({ id: 't1', projectId: 'tmp:kitchen', title: 'Milk' });
+    goOnline();
+    await until(() => sent.length === 1, 'the task sent');
+    expect(sent).toEqual(['create tasks/t1']);
+    answer('create tasks/t1');
+    await client.flush();
+  });
+
   it('refuses a maxInFlight that is not a whole number of at least 1', () => {
     for (const bad of [0, -1, 1.5, Number.NaN, '4']) {
       expect(() => offlineClient(heldTransport().transport, { maxInFlight: bad as number })).toThrow(
