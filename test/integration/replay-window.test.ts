@@ -52,6 +52,23 @@ afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close()));
 });
 
+/** Creates applied; every update answered `status` (a refusal, or 404: deleted on the server). Each request named in `sent`. */
+function updatesAnswered(status: number) {
+  const sent: string[] = [];
+  const transport: Transport = {
+    ...heldTransport().transport,
+    create: async (def, body) => {
+      sent.push(`create ${def.name}/${String(body[def.key])}`);
+      return { ...body, version: 1 };
+    },
+    update: async (def, id) => {
+      sent.push(`update ${def.name}/${id}`);
+      throw new HttpError({ status, method: 'PATCH', url: `/${def.name}/${id}`, body: status === 404 ? null : { error: 'refused' } }, { resource: def.name });
+    },
+  };
+  return { transport, sent };
+}
+
 function offlineClient(transport: Transport, options: Partial<SyncClientOptions> = {}) {
   const online = new BehaviorSubject(false);
   const clock = new ManualClock();
@@ -171,18 +188,7 @@ describe('the send window', () => {
   });
 
   it('a change naming an entity the server has is not held back by a refused change to that entity', async () => {
-    const sent: string[] = [];
-    const transport: Transport = {
-      ...heldTransport().transport,
-      create: async (def, body) => {
-        sent.push(`create ${def.name}/${String(body[def.key])}`);
-        return { ...body, version: 1 };
-      },
-      update: async (def, id) => {
-        sent.push(`update ${def.name}/${id}`);
-        throw new HttpError({ status: 422, method: 'PATCH', url: `/projects/${id}`, body: { error: 'name taken' } }, { resource: 'projects' });
-      },
-    };
+    const { transport, sent } = updatesAnswered(422);
     const { client, goOnline } = offlineClient(transport, { maxInFlight: 4 });
     goOnline();
     await client.resource(projects).create({ id: 'p1', name: 'Home' });
@@ -196,18 +202,7 @@ describe('the send window', () => {
   });
 
   it('a change naming an entity whose change met its deletion on the server waits for that conflict to be decided', async () => {
-    const sent: string[] = [];
-    const transport: Transport = {
-      ...heldTransport().transport,
-      create: async (def, body) => {
-        sent.push(`create ${def.name}/${String(body[def.key])}`);
-        return { ...body, version: 1 };
-      },
-      update: async (def, id) => {
-        sent.push(`update ${def.name}/${id}`);
-        throw new HttpError({ status: 404, method: 'PATCH', url: `/projects/${id}`, body: null }, { resource: 'projects' });
-      },
-    };
+    const { transport, sent } = updatesAnswered(404);
     const { client, goOnline } = offlineClient(transport, { maxInFlight: 4, conflicts: 'manual' });
     goOnline();
     await client.resource(projects).create({ id: 'p1', name: 'Home' });
