@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
-import { ConflictError, ValidationError, type Conflict, type ConflictStrategy, type SyncClientOptions } from '../../src/index.js';
+import { ConflictError, ValidationError, type Conflict, type ConflictStrategy, type ResourceHandle, type SyncClientOptions } from '../../src/index.js';
 import { closeDevices, device, heldAnswers, outcomeOf, todos, until, type Device, type Todo } from '../helpers/harness.js';
 
 const backend = createTestBackend();
@@ -381,6 +381,15 @@ describe('a decision and a write at once', () => {
   });
 });
 
+/** `a` as the server holds it, created again ('again'), here and after the next pull. */
+async function expectCreatedAgain(h: ResourceHandle<Todo>): Promise<void> {
+  const again = await serverTodo('a');
+  expect(again).toMatchObject({ title: 'again' });
+  expect(await h.get('a')).toEqual(again);
+  await h.refresh();
+  expect(await h.get('a')).toEqual(again);
+}
+
 describe('an answer that lands after a pull heard a newer version', () => {
   /** A device whose update of `a`'s title to 'mine 1' was applied (version 2) with its answer held. */
   async function answerHeldAfterUpdate(strategy: ConflictStrategy) {
@@ -460,11 +469,7 @@ describe('an answer that lands after a pull heard a newer version', () => {
     await h.refresh();
     await landed();
     await d.client.flush();
-    const again = await serverTodo('a');
-    expect(again).toMatchObject({ title: 'again' });
-    expect(await h.get('a')).toEqual(again);
-    await h.refresh();
-    expect(await h.get('a')).toEqual(again);
+    await expectCreatedAgain(h);
   });
 
   it('a delete answered after a pull heard the entity created again, whose server could not be asked then, is sent again and asks again', async () => {
@@ -492,11 +497,7 @@ describe('an answer that lands after a pull heard a newer version', () => {
     expect(d.events.filter((e) => e.type === 'retrying')).toHaveLength(1);
     await d.clock.advance(60_000);
     await d.client.flush();
-    const again = await serverTodo('a');
-    expect(again).toMatchObject({ title: 'again' });
-    expect(await h.get('a')).toEqual(again);
-    await h.refresh();
-    expect(await h.get('a')).toEqual(again);
+    await expectCreatedAgain(h);
   });
 
   it('a delete that finds the entity deleted by someone else after a pull heard a later version removes it for good', async () => {
