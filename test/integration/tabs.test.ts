@@ -374,9 +374,9 @@ describe('pause() and resume() in any tab', () => {
     await until(() => status(leader).paused === 'manual', 'the leader to pause');
     expect(status(follower).paused).toBe('manual');
     await follower.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => status(leader).pending === 1, 'the leader to hear of the write');
     await leader.client.flush();
     expect(await applied()).toEqual([]);
-    expect(status(leader).pending).toBe(1);
     follower.client.resume();
     await until(async () => (await applied()).length === 1, 'the create sent');
     expect(status(leader).paused).toBeNull();
