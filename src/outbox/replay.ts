@@ -201,13 +201,15 @@ export class Replayer {
     for (const head of this.#host.store.outbox.heads()) {
       if (ready.length === room) break;
       // A resource this client does not define (another page of the app may): held for a client that does.
-      if (head.state !== 'queued' || !this.#host.definition(head.r) || this.#busy.has(keyOf(head))) continue;
-      const dangling = this.#danglingReference(head);
+      const def = this.#host.definition(head.r);
+      if (head.state !== 'queued' || !def || this.#busy.has(keyOf(head))) continue;
+      const payload = this.#currentReferences(def, head.payload);
+      const dangling = this.#danglingReference(def, payload);
       if (dangling) {
         this.#parkUnsendable(head, dangling);
         continue;
       }
-      if (this.#waitsForOthers(head)) continue;
+      if (this.#waitsForOthers(head, def, payload)) continue;
       // Times set before the clock stepped back are re-anchored to now, so no wait outlasts the
       // longest one given; re-anchored once, they do not move on each pass nor on a re-read.
       const dueOnline = this.#dueOnline.get(head.seq) === head.nextAttemptAt;
@@ -351,14 +353,13 @@ export class Replayer {
    * A change waits while it names, in a `references` field, an entity the server has not named
    * yet, or one with an earlier change still to be delivered (a task created before its project):
    * queued, or parked in failed$ or conflicts$ until the app retries, resolves or discards it.
-   * Only earlier changes hold it, so no two changes wait for each other.
+   * Only earlier changes hold it, so no two changes wait for each other. `payload`: the entry's,
+   * with its references as they are named now.
    */
-  #waitsForOthers(entry: OutboxEntry): boolean {
-    const def = this.#host.definition(entry.r);
-    if (!def || entry.payload === null) return false;
+  #waitsForOthers(entry: OutboxEntry, def: Def, payload: Rec | null): boolean {
+    if (payload === null) return false;
     const fields = Object.keys(def.references);
     if (fields.length === 0) return false;
-    const payload = this.#currentReferences(def, entry.payload);
     // A temporary id waits for its rename only where the server names ids (or the resource is
     // not defined here to say): an app's own id may start with the prefix.
     if (waitsForId(payload, fields.filter((field) => this.#host.definition(def.references[field]!)?.ids !== 'client'))) return true;
@@ -399,10 +400,7 @@ export class Replayer {
    * gone (discarded, or deleted before it was sent) and it was not renamed in this client's
    * lifetime. The change can never be sent; waiting for it would leave it pending, unseen, forever.
    */
-  #danglingReference(entry: OutboxEntry): FieldIssue | undefined {
-    const def = this.#host.definition(entry.r);
-    if (!def) return undefined;
-    const payload = this.#currentReferences(def, entry.payload);
+  #danglingReference(def: Def, payload: Rec | null): FieldIssue | undefined {
     if (payload === null) return undefined;
     const { outbox } = this.#host.store;
     for (const [field, r] of Object.entries(def.references)) {
@@ -622,30 +620,14 @@ export class Replayer {
     const now = host.env.clock.now();
     const unanswered = error instanceof NetworkError;
     const deadline = this.#dueOnline.get(entry.seq);
-    if (unanswered && deadline === entry.nextAttemptAt && now < deadline) {
-      // The attempt coming online made got no answer either: the online source spoke too soon (it
-      // may flap, or lie). Not counted, it leaves the entry waiting as before, and coming online
-      // again does not send it before its next counted attempt.
-      await host.store.rewrite(def, entry.id, ({ base, entries }) => ({
-        base,
-        entries: entries.map((e) => (e.seq === entry.seq ? { ...e, unanswered: false } : e)),
-      }));
-      host.setSyncing(this.#requests > 0, deadline, error);
-      host.emit({ type: 'retrying', at: now, resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt: entry.attempts, delayMs: deadline - now, error });
-      return;
-    }
-    if (unanswered && !host.online() && entry.unanswered !== true) {
-      // No answer, and the device is offline now (it went while the request was out): an offline
-      // period is not an attempt. Not counted, the change waits, due, for coming online; a second
-      // such miss in a row counts, so a flapping source cannot send it once per flap.
-      await host.store.rewrite(def, entry.id, ({ base, entries }) => ({
-        base,
-        entries: entries.map((e) => (e.seq === entry.seq ? { ...e, unanswered: true } : e)),
-      }));
-      host.setSyncing(this.#requests > 0, null, error);
-      host.emit({ type: 'retrying', at: now, resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt: entry.attempts, delayMs: 0, error });
-      return;
-    }
+    // The attempt coming online made got no answer either: the online source spoke too soon (it
+    // may flap, or lie). Not counted, it leaves the entry waiting as before, and coming online
+    // again does not send it before its next counted attempt.
+    if (unanswered && deadline === entry.nextAttemptAt && now < deadline) return this.#notCounted(def, entry, error, false, deadline);
+    // No answer, and the device is offline now (it went while the request was out): an offline
+    // period is not an attempt. Not counted, the change waits, due, for coming online; a second
+    // such miss in a row counts, so a flapping source cannot send it once per flap.
+    if (unanswered && !host.online() && entry.unanswered !== true) return this.#notCounted(def, entry, error, true, now);
     const attempts = entry.attempts + 1;
     // After the clock stepped back, the age counts from now (failingForMs explains the rule).
     const firstFailureAt = Math.min(entry.firstFailureAt ?? now, now);
@@ -660,6 +642,18 @@ export class Replayer {
     // Other entities may still have requests out.
     host.setSyncing(this.#requests > 0, now + delayMs, error);
     host.emit({ type: 'retrying', at: now, resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt: attempts, delayMs, error });
+  }
+
+  /** A failed attempt not counted toward the park bounds: the entry keeps its count and its deadline `dueAt`. */
+  async #notCounted(def: Def, entry: OutboxEntry, error: HarborSyncError, unanswered: boolean, dueAt: number): Promise<void> {
+    const host = this.#host;
+    const now = host.env.clock.now();
+    await host.store.rewrite(def, entry.id, ({ base, entries }) => ({
+      base,
+      entries: entries.map((e) => (e.seq === entry.seq ? { ...e, unanswered } : e)),
+    }));
+    host.setSyncing(this.#requests > 0, dueAt > now ? dueAt : null, error);
+    host.emit({ type: 'retrying', at: now, resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt: entry.attempts, delayMs: Math.max(dueAt - now, 0), error });
   }
 
   /** Moves the entity's head entry to failed$ (rolled back in the view) or leaves it for conflicts$. */
