@@ -181,6 +181,8 @@ class Client implements SyncClient, HandleHost {
   #online = true;
   #onlineSeen: boolean | undefined;
   #closedError: ClosedError | null = null;
+  /** Aborted by close(): the built-in transport abandons its requests in flight and their timers. */
+  readonly #lifetime = new AbortController();
   #storageFailure: StorageError | null = null;
   readonly #marker: DatabaseMarker;
   readonly #strategyDefault: ConflictStrategy<Rec>;
@@ -232,6 +234,7 @@ class Client implements SyncClient, HandleHost {
         auth: options.auth,
         timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
         maxAnswerBytes: options.maxAnswerBytes,
+        closed: this.#lifetime.signal,
       });
     this.#statusSubject = new BehaviorSubject<SyncStatus>({ ...INITIAL_STATUS });
     this.status$ = this.#statusSubject.asObservable();
@@ -548,6 +551,8 @@ class Client implements SyncClient, HandleHost {
     this.#closedError = new ClosedError('close()');
     this.#releaseLeadership();
     this.#replayer.stop();
+    // Their answers would be dropped: the entries stay queued and go out again under their keys.
+    this.#lifetime.abort(this.#closedError);
     for (const s of this.#subscriptions) s.unsubscribe();
     // What this tab committed, the other tabs still learn.
     this.#flushAnnouncements();

@@ -14,6 +14,8 @@ export interface RestOptions {
   maxAnswerBytes?: number | undefined;
   /** The deadline's timer; defaults to the global setTimeout (the network runs on real time). */
   setTimer?: SetTimer;
+  /** Aborted when the client closes: every request still out is abandoned, its timer cancelled. */
+  closed?: AbortSignal;
 }
 
 /**
@@ -134,11 +136,11 @@ export function createRestTransport(options: RestOptions): Transport {
    * is a NetworkError, retried with backoff, and a refresh it was is no longer waited for.
    */
   async function fromAuthHook<T>(what: string, answer: Promise<T>, method: string, url: URL, init: SendInit, context: { resource: string; id?: string }): Promise<T> {
-    const deadline = startDeadline(options.timeoutMs, setTimer, init.signal, what);
+    const deadline = startDeadline(options.timeoutMs, setTimer, [init.signal, options.closed], what);
     try {
       return await deadline.within(answer);
     } catch (cause) {
-      if (init.signal?.aborted) throw cause;
+      if (deadline.byCaller) throw cause;
       if (!(cause instanceof RequestTimeoutError)) throw signInAgain(what, cause, method, url, context);
       if (refreshing === answer) refreshing = null;
       throw new NetworkError({ method, url: url.pathname, reason: `${what} did not answer within ${options.timeoutMs} ms` }, { ...context, cause });
@@ -155,7 +157,7 @@ export function createRestTransport(options: RestOptions): Transport {
     init: SendInit,
     context: { resource: string; id?: string },
   ): Promise<{ response: Response; text: string | null }> {
-    const deadline = startDeadline(options.timeoutMs, setTimer, init.signal, `${method} ${url.href}`);
+    const deadline = startDeadline(options.timeoutMs, setTimer, [init.signal, options.closed], `${method} ${url.href}`);
     try {
       let response: Response;
       try {
@@ -163,14 +165,14 @@ export function createRestTransport(options: RestOptions): Transport {
           api(url, { method, headers, json: init.json, signal: deadline.signal, redirect: init.write ? 'error' : 'follow' }),
         );
       } catch (error) {
-        if (init.signal?.aborted) throw error;
+        if (deadline.byCaller) throw error;
         const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
         throw new NetworkError({ method, url: url.pathname, reason }, { ...context, cause: error });
       }
       try {
         return { response, text: await readText(response, maxAnswerBytes, deadline.within) };
       } catch (error) {
-        if (init.signal?.aborted) throw error;
+        if (deadline.byCaller) throw error;
         // For a write the outcome is unknown either way: the outbox re-sends it with its key.
         const reason =
           error instanceof RequestTimeoutError

@@ -192,6 +192,45 @@ describe('long-running', () => {
     expect(counters(s)).toEqual({ onlineSubscribers: 0, clockTimers: 0, locksHeld: 0, locksWaiting: 0, channelsOpen: 0, connectionsOpen: 0 });
   }, 120_000);
 
+  it('close() abandons the requests still out: their fetches are aborted, their timers gone, and the write goes out again under its key', async () => {
+    const api = memoryApi();
+    const s = seams(true);
+    const timersBefore = nodeTimers();
+    const out: Array<{ method: string; key: string | null; signal: AbortSignal }> = [];
+    // A server that never answers: only an abort ends the fetch.
+    const hanging: typeof fetch = (input, init) => {
+      const request = input instanceof Request ? input : new Request(input, init);
+      out.push({ method: request.method, key: request.headers.get('Idempotency-Key'), signal: request.signal });
+      return new Promise((_, reject) => request.signal.addEventListener('abort', () => reject(request.signal.reason), { once: true }));
+    };
+    const client = clientOn(s, hanging);
+    const h = client.resource(todos);
+    const view = h.query$({}).subscribe();
+    await h.create({ id: 'kept', title: 'made before close', done: false });
+    await until(() => out.some((r) => r.method === 'POST') && out.some((r) => r.method === 'GET'), 'the write and the pull to be out');
+    expect(nodeTimers()).toBeGreaterThan(timersBefore);
+    view.unsubscribe();
+    await client.close();
+    await settle();
+    expect(out.map((r) => r.signal.aborted)).toEqual(out.map(() => true));
+    expect(nodeTimers()).toBeLessThanOrEqual(timersBefore);
+    expect(counters(s)).toMatchObject({ clockTimers: 0, locksHeld: 0, channelsOpen: 0, connectionsOpen: 0 });
+
+    // The abandoned write was neither counted as an attempt nor lost: the next client sends it under the same key.
+    const next = clientOn(s, async (input, init) => {
+      const request = input instanceof Request ? input : new Request(input, init);
+      if (request.method === 'POST') out.push({ method: 'POST', key: request.headers.get('Idempotency-Key'), signal: request.signal });
+      return api.fetch(request);
+    });
+    clients.push(next);
+    await next.flush();
+    const posts = out.filter((r) => r.method === 'POST');
+    expect(posts).toHaveLength(2);
+    expect(posts[1]!.key).toBe(posts[0]!.key);
+    expect(api.rows.get('kept')).toMatchObject({ title: 'made before close', version: 1 });
+    expect(status(next)).toMatchObject({ pending: 0, failed: 0 });
+  });
+
   it('a client opened and closed over and over leaks no connection, channel, lock, timer or subscription', async () => {
     const api = memoryApi();
     const s = seams(true);
