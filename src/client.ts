@@ -15,6 +15,7 @@ import { deepEqual } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
 import { isQuarantined, type OutboxEntry } from './outbox/entry.js';
 import { DECISION_ROUNDS, Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
+import { referrersOf } from './outbox/remap.js';
 import { checkDecision, fromDecision, newestRemote, undisputed, type ConflictInput, type Outcome } from './conflict/resolve.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
 import { databaseMarker, type DatabaseMarker } from './store/marker.js';
@@ -187,7 +188,6 @@ class Client implements SyncClient, HandleHost {
   readonly #marker: DatabaseMarker;
   readonly #strategyDefault: ConflictStrategy<Rec>;
   #conflictEntries: OutboxEntry[] = [];
-  readonly #aliases = new Map<string, string>();
   readonly #onDemand: OnDemandLoader;
   #failedEntries: OutboxEntry[] = [];
   readonly #followerFlushes: FollowerFlushes;
@@ -224,7 +224,7 @@ class Client implements SyncClient, HandleHost {
         onOpened: ({ created, reopened }) => this.#opened(created, reopened),
         onReopenFailed: (error) => this.#storageFault(error),
       },
-      { setTimer: this.env.clock.setTimer, KeyRange: this.env.IDBKeyRange, requestTimeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs },
+      { setTimer: this.env.clock.setTimer, now: this.env.clock.now, KeyRange: this.env.IDBKeyRange, requestTimeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs },
     );
     this.transport =
       options.transport ??
@@ -463,16 +463,29 @@ class Client implements SyncClient, HandleHost {
    * tab settled them, and its message about their entities may be on its way, or lost with it
    * (the tab died right after its commit): their views are to be read again, so none shows
    * confirmed-but-stale. A temporary id renamed with no word of it here has no record left to
-   * read: the next re-read takes its resource whole, which finds it under its new id.
+   * read: its rename, stored with it and read with the outbox, says where the entity is now, and
+   * the resources naming it are re-read whole (their references were rewritten). One renamed
+   * with no rename stored was dropped, or renamed by a release that did not store renames: the
+   * next re-read takes its resource whole, which finds it under its new id if it has one.
    */
   async #reloadOutbox(): Promise<OutboxEntry[]> {
     const before = [...this.store.outbox.values()];
+    const heard = new Set(this.store.renames.keys());
     await this.store.reloadOutbox().catch(() => undefined);
     const gone = before.filter((entry) => !this.store.outbox.get(entry.seq));
     for (const entry of gone) {
       if (!entry.id.startsWith(TEMP_ID_PREFIX)) continue;
-      this.#settledTemporary.add(entityKey(entry.r, entry.id));
-      if (entry.op === 'create' && this.currentId(entry.r, entry.id) === entry.id) this.#rereadWhole.add(entry.r);
+      const key = entityKey(entry.r, entry.id);
+      this.#settledTemporary.add(key);
+      if (entry.op !== 'create' || heard.has(key)) continue;
+      const to = this.store.renames.get(key);
+      if (to === undefined) {
+        this.#rereadWhole.add(entry.r);
+        continue;
+      }
+      this.#remapped(entry.r, entry.id, to);
+      this.reread(entry.r, to);
+      for (const referrer of referrersOf(this.defs.values(), entry.r)) this.#rereadWhole.add(referrer.r);
     }
     return gone;
   }
@@ -922,14 +935,14 @@ class Client implements SyncClient, HandleHost {
 
   /** A temporary id now names a server id; `get$(from)` subscribers move along, for the client's lifetime. */
   #remapped(r: string, from: string, to: string): void {
-    this.#aliases.set(entityKey(r, from), to);
+    this.store.renames.set(entityKey(r, from), to);
     const def = this.defs.get(r);
     if (def) this.mirror(def).follow(from, to);
   }
 
   /** The id an entity has now: a temporary id the server renamed resolves to the server's. */
   currentId(r: string, id: string): string {
-    return this.#aliases.get(entityKey(r, id)) ?? id;
+    return this.store.renames.get(entityKey(r, id)) ?? id;
   }
 
   // ---- writes ------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ export interface ReplayHost {
   definitions(): Iterable<Def>;
   /** The entity `from` is now `to`: handles follow it. */
   remapped(r: string, from: string, to: string): void;
-  /** The id an entity has now: a temporary id renamed in this client's lifetime resolves to the server's. */
+  /** The id an entity has now: a temporary id the server renamed (the rename is stored) resolves to the server's. */
   currentId(r: string, id: string): string;
   strategy(def: Def): ConflictStrategy<Rec>;
   /** Pulls the resource again (its answer to a write could not be cached). */
@@ -397,8 +397,7 @@ export class Replayer {
 
   /**
    * A `references` field naming a temporary id that no change will ever rename: its create is
-   * gone (discarded, or deleted before it was sent) and it was not renamed in this client's
-   * lifetime. The change can never be sent; waiting for it would leave it pending, unseen, forever.
+   * gone (discarded, or deleted before it was sent) and the server never renamed it. The change can never be sent; waiting for it would leave it pending, unseen, forever.
    */
   #danglingReference(def: Def, payload: Rec | null): FieldIssue | undefined {
     if (payload === null) return undefined;

@@ -6,7 +6,7 @@ import { asEntry, foldView, onServerState, toPendingOp, type NewEntry, type Outb
 import { TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
 import { isOlderVersion } from '../internal/versions.js';
-import { OutboxMemory } from '../outbox/outbox-memory.js';
+import { entityKey, OutboxMemory } from '../outbox/outbox-memory.js';
 import { mergeTwins, recreateAfterSentDelete, replaceReferences, type Referrer } from '../outbox/remap.js';
 import type { Clock } from '../env.js';
 import type { ResourceDefinition } from '../types.js';
@@ -49,6 +49,8 @@ export interface StoreOptions {
   KeyRange?: typeof IDBKeyRange | undefined;
   /** How long a request may take: a list requested before a deletion may hold it until then. */
   requestTimeoutMs: number;
+  /** The client's clock: how old a stored rename is. */
+  now: Clock['now'];
 }
 
 /**
@@ -70,6 +72,12 @@ class Interrupted {
  */
 export class LocalStore {
   readonly outbox = new OutboxMemory();
+  /**
+   * Temporary ids the server renamed, by entityKey(r, from): the server's id. Stored with the
+   * rename (renameKey) and read with the outbox, so a row a tab stored naming the temporary id
+   * before it heard of the rename is sent under the server's id, after a reload too.
+   */
+  readonly renames = new Map<string, string>();
   #db: HarborDB | null = null;
   /** Set by close() or a newer tab's upgrade: every later use rejects with it. */
   #lost: StorageError | null = null;
@@ -90,6 +98,7 @@ export class LocalStore {
   readonly #callbacks: StoreCallbacks;
   readonly #setTimer: Clock['setTimer'];
   readonly #KeyRange: typeof IDBKeyRange | undefined;
+  readonly #now: Clock['now'];
   /** How long the deletions answers made are remembered: as long as a list requested before one may take. */
   readonly #rememberDeletionsMs: number;
 
@@ -103,25 +112,37 @@ export class LocalStore {
     this.#callbacks = callbacks;
     this.#setTimer = options.setTimer;
     this.#KeyRange = options.KeyRange;
+    this.#now = options.now;
     // The request's deadline, and as long again for reading, checking and storing its answer.
     this.#rememberDeletionsMs = 2 * options.requestTimeoutMs;
   }
 
-  /** Opens the database and loads the outbox, once. */
+  /** Opens the database and loads the outbox, once; forgets renames no row can name any more. */
   open(): Promise<HarborDB> {
     this.#opening ??= this.#connect().then(async (db) => {
+      let stale: string[];
       try {
-        await this.#loadOutbox(db);
-        return db;
+        stale = await this.#loadOutbox(db);
       } catch (error) {
         if (!isClosingError(error) && !isAbortError(error)) throw error;
         // Closed by the browser before the first load: once more, on a connection that works.
-        const again = await this.#usable(db, 'loading the outbox');
-        await this.#loadOutbox(again);
-        return again;
+        db = await this.#usable(db, 'loading the outbox');
+        stale = await this.#loadOutbox(db);
       }
+      if (stale.length > 0) await this.#forgetRenames(db, stale);
+      return db;
     });
     return this.#opening;
+  }
+
+  /**
+   * Renames older than RENAMES_KEPT_MS that no queued row names: every tab has long heard of
+   * them. Best effort: kept, they cost a little memory and are tried again at the next start.
+   */
+  async #forgetRenames(db: HarborDB, keys: readonly string[]): Promise<void> {
+    const tx = db.transaction('meta', 'readwrite', { durability: 'strict' });
+    for (const key of keys) void tx.store.delete(key);
+    await tx.done.catch(() => undefined);
   }
 
   /** The connection alone, before the outbox is loaded: a first read need not wait for that. */
@@ -283,8 +304,10 @@ export class LocalStore {
     await this.#read('loading the outbox', (db) => this.#loadOutbox(db));
   }
 
-  async #loadOutbox(db: HarborDB): Promise<void> {
-    const entries = await db.getAll('outbox');
+  /** Loads the outbox and the stored renames; returns the renames' keys that may be forgotten. */
+  async #loadOutbox(db: HarborDB): Promise<string[]> {
+    const tx = db.transaction(['outbox', 'meta'], 'readonly');
+    const [entries, renames] = await Promise.all([tx.objectStore('outbox').getAll(), storedRenames(tx.objectStore('meta'), this.#KeyRange)]);
     // An entry unchanged since this tab last saw it keeps its object, so whoever compares by
     // identity (conflicts$, failed$) sees no change when another tab's hint makes us re-read.
     const known = (e: OutboxEntry) => {
@@ -292,6 +315,12 @@ export class LocalStore {
       return before && deepEqual(before, e) ? before : e;
     };
     this.outbox.replaceAll(entries.filter((e: unknown) => typeof (e as { seq?: unknown } | null)?.seq === 'number').map(asEntry).map(known));
+    for (const rename of renames) this.renames.set(entityKey(rename.r, rename.from), rename.to);
+    const now = this.#now();
+    const old = renames.filter((rename) => Math.abs(now - rename.at) > RENAMES_KEPT_MS);
+    if (old.length === 0) return [];
+    const named = namedIds(this.outbox.values());
+    return old.filter((rename) => !named.has(rename.from)).map((rename) => renameKey(rename.r, rename.from));
   }
 
   /**
@@ -505,6 +534,7 @@ export class LocalStore {
       for (const e of kept) if (before.get(e.seq) !== e) await outbox.put(e);
       for (const e of dropped) await outbox.delete(e.seq);
       await entities.delete([r, from]);
+      await tx.objectStore('meta').put({ r, from, to, at } satisfies StoredRename, renameKey(r, from));
       const view = foldView(base, kept);
       await entities.put(base === answer ? { r, id: to, base, view, settledAt: at } : { r, id: to, base, view });
       const changes: ViewChange[] = [
@@ -530,6 +560,7 @@ export class LocalStore {
       }
       return { changes, dropped: dropped.map((e) => e.seq), folded };
     });
+    if (remapped) this.renames.set(entityKey(r, from), to);
     await this.reloadOutbox();
     return remapped && { ...remapped, changes: await this.#asStoredNow(remapped.changes) };
   }
@@ -1001,6 +1032,47 @@ function issueWrite(
       return { entries, view, cancelled };
     },
   };
+}
+
+/** A temporary id the server renamed, and when (the client's clock). */
+interface StoredRename {
+  r: string;
+  from: string;
+  to: string;
+  at: number;
+}
+
+/**
+ * How long a rename is kept once no queued row names its temporary id: a tab that had not heard
+ * of it when it wrote hears of it within moments (the tab channel), or reads it with the outbox.
+ */
+const RENAMES_KEPT_MS = 7 * 24 * 60 * 60 * 1000;
+const RENAME_PREFIX = 'renamed:';
+const renameKey = (r: string, from: string) => `${RENAME_PREFIX}${entityKey(r, from)}`;
+
+const isStoredRename = (value: unknown): value is StoredRename => {
+  const rename = value as Partial<StoredRename> | null;
+  return typeof rename?.r === 'string' && typeof rename.from === 'string' && typeof rename.to === 'string' && typeof rename.at === 'number';
+};
+
+/** The renames in `meta`, a corrupted row skipped: it costs a mapping, never the outbox's load. */
+async function storedRenames(
+  meta: { getAll(query?: IDBKeyRange | null): Promise<unknown[]>; getAllKeys(query?: IDBKeyRange | null): Promise<IDBValidKey[]> },
+  KeyRange: typeof IDBKeyRange | undefined,
+): Promise<StoredRename[]> {
+  if (KeyRange) return (await meta.getAll(KeyRange.bound(RENAME_PREFIX, `${RENAME_PREFIX}\uffff`))).filter(isStoredRename);
+  const [keys, values] = await Promise.all([meta.getAllKeys(), meta.getAll()]);
+  return values.filter((value, i) => String(keys[i]).startsWith(RENAME_PREFIX) && isStoredRename(value)) as StoredRename[];
+}
+
+/** Every id a queued row names: its entity's, and any string in its payload (a reference). */
+function namedIds(entries: Iterable<OutboxEntry>): Set<string> {
+  const named = new Set<string>();
+  for (const entry of entries) {
+    named.add(entry.id);
+    for (const value of Object.values(entry.payload ?? {})) if (typeof value === 'string') named.add(value);
+  }
+  return named;
 }
 
 /** An entity an answer deleted: when (the client's clock), and the version the delete was made on. */

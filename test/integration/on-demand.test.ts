@@ -421,7 +421,7 @@ describe("load: 'on-demand' over 100,000 rows", () => {
 describe("a page's scope removal, in the store", () => {
   it('judges again a record stored since at another version than it was judged at: kept once out of the scope, removed still in it, whatever the versions are', async () => {
     const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onOpened: () => undefined, onReopenFailed: () => undefined };
-    const store = new LocalStore(new IDBFactory(), 'judged', callbacks, { setTimer: new ManualClock().setTimer, requestTimeoutMs: 30_000 });
+    const store = new LocalStore(new IDBFactory(), 'judged', callbacks, { setTimer: new ManualClock().setTimer, now: () => 0, requestTimeoutMs: 30_000 });
     const schema = (version: z.ZodType) => z.object({ id: z.string(), title: z.string(), done: z.boolean(), version });
     const numbered = defineResource({ name: 'numbered', schema: schema(z.number()), load: 'on-demand' }) as unknown as ResourceDefinition<object>;
     const tagged = defineResource({ name: 'tagged', schema: schema(z.string()), load: 'on-demand' }) as unknown as ResourceDefinition<object>;

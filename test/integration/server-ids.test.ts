@@ -227,6 +227,63 @@ describe("ids: 'server'", () => {
     expect((await applied()).map((r) => r.op)).toEqual(['create']);
   });
 
+  it('a rename unheard and not stored (made by a release that did not store renames): the tab that leads next reads the resource whole and shows the entity under its new id', async () => {
+    const { hub, leader, follower, shown, project, id } = await renamedUnheard('untold-unstored', projects);
+    await leader.client.close();
+    // The rename's row, as an older release left the database: not there.
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const request = follower.indexedDB.open('harborsync:untold-unstored');
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    await new Promise<void>((resolve, reject) => {
+      const tx = db.transaction('meta', 'readwrite');
+      tx.objectStore('meta').delete(`renamed:projects\u0000${project.id}`);
+      tx.oncomplete = () => resolve();
+      tx.onerror = () => reject(tx.error);
+    });
+    db.close();
+    hub.drop = () => false;
+
+    await until(() => leads(follower), 'the follower to lead');
+    await until(() => shown.at(-1)?.data[0]?.id === id, 'the entity shown under its new id');
+    expect(shown.at(-1)!.data).toEqual([{ id, name: 'Home', version: 1 }]);
+  });
+
+  it('a task shown naming a project by its temporary id, renamed unheard and its task not sent yet: the tab that leads next shows the real id', async () => {
+    const indexedDB = new IDBFactory();
+    const hub = new BroadcastHub();
+    const locks = new FakeLocks();
+    const clock = new ManualClock();
+    const options = { resources: [projects, tasks], namespace: 'unheard-referrer', locks, BroadcastChannel: hub.Channel, retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } };
+    const tab = () => make(device(server.apiUrl, options, indexedDB, clock));
+    const leader = tab();
+    await until(() => leads(leader), 'a leader');
+    const follower = tab();
+    await follower.client.resource(tasks).create({ title: 'notes', projectId: 'elsewhere' });
+    await follower.client.flush();
+    const taskId = (await api<Task[]>('/tasks'))[0]!.id;
+    const shown: Array<QueryState<Task>> = [];
+    follower.client.resource(tasks).query$({}).subscribe((state) => shown.push(state));
+    await until(() => shown.at(-1)?.data[0]?.id === taskId, 'the task shown under its server id');
+    leader.online.next(false);
+    const project = await follower.client.resource(projects).create({ name: 'Home' });
+    await follower.client.resource(tasks).update(taskId, { projectId: project.id });
+    await until(async () => (await leader.client.resource(tasks).list())[0]?.projectId === project.id, 'the update heard of by the leader');
+    // The project is named by the server; the task's update gets a 503 and waits a minute.
+    await server.admin.faults({ failStatus: { status: 503, match: 'projectId', count: 1 } });
+    hub.drop = () => true;
+    leader.online.next(true);
+    await until(() => leader.events.some((e) => e.type === 'retrying' && e.resource === 'tasks'), 'the update refused once');
+    const realId = (await api<Project[]>('/projects'))[0]!.id;
+    await leader.client.close();
+    hub.drop = () => false;
+
+    await until(() => leads(follower), 'the follower to lead');
+    await until(() => shown.at(-1)?.data[0]?.projectId === realId, 'the task shown naming the real id');
+    expect(shown.at(-1)!.data).toEqual([{ id: taskId, title: 'notes', projectId: realId, version: 1 }]);
+  });
+
   it("a follower's flush() after the leader renamed a temporary id without telling: the follower shows the entity under its new id only, on demand too", async () => {
     const { hub, follower, shown, id } = await renamedUnheard('untold-flush', onDemandProjects);
     hub.drop = () => false;
@@ -520,6 +577,53 @@ describe("ids: 'server'", () => {
     expect((await follower.client.resource(tasks).create({ title: 'notes', projectId: project.id })).projectId).toBe(project.id);
     await until(async () => (await api<Task[]>('/tasks')).length === 1, 'the task sent');
     expect((await api<Task[]>('/tasks'))[0]).toMatchObject({ title: 'notes', projectId: realId });
+  });
+
+  it('a task a tab stored naming a temporary id the leader had renamed, unheard, still queued when every tab reloads a week later: sent with the real id; the rename is then forgotten', async () => {
+    const indexedDB = new IDBFactory();
+    const hub = new BroadcastHub();
+    const locks = new FakeLocks();
+    const clock = new ManualClock();
+    const tab = () => make(device(server.apiUrl, { resources: [projects, tasks], namespace: 'unheard-reload', locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
+    const leader = tab();
+    await until(() => leads(leader), 'a leader');
+    const follower = tab();
+    leader.online.next(false);
+    const project = await follower.client.resource(projects).create({ name: 'Launch' });
+    await until(async () => (await leader.client.resource(projects).list()).length === 1, 'the create heard of by the leader');
+    hub.drop = () => true;
+    leader.online.next(true);
+    await until(async () => (await applied()).length === 1, 'the create applied');
+    const realId = (await applied())[0]!.entityId!;
+    await until(async () => (await leader.client.resource(projects).list()).some((p) => p.id === realId), 'the create renamed in the leader');
+    // Offline before the task is written: it stays queued, naming the temporary id the rename's lost message would have mapped.
+    leader.online.next(false);
+    const task = await follower.client.resource(tasks).create({ title: 'notes', projectId: project.id });
+    expect(task.projectId).toBe(project.id);
+    await leader.client.close();
+    await follower.client.close();
+    await clock.advance(8 * 24 * 60 * 60 * 1000);
+
+    const reloaded = tab();
+    await reloaded.client.flush();
+    expect(await api<Task[]>('/tasks')).toEqual([expect.objectContaining({ title: 'notes', projectId: realId })]);
+    expect((await reloaded.client.resource(tasks).list()).map((t) => t.projectId)).toEqual([realId]);
+    expect(await firstValueFrom(reloaded.client.failed$)).toEqual([]);
+    await reloaded.client.close();
+
+    // Nothing queued names it any more, and it is a week old: the next start forgets it. The
+    // task's own rename, just made, is kept.
+    const storeCallbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onOpened: () => undefined, onReopenFailed: () => undefined };
+    const renames = async () => {
+      const store = new LocalStore(indexedDB, 'unheard-reload', storeCallbacks, { setTimer: clock.setTimer, now: clock.now, requestTimeoutMs: 30_000 });
+      await store.open();
+      const known = { project: store.renames.get(`projects\u0000${project.id}`), task: store.renames.get(`tasks\u0000${task.id}`) };
+      store.close();
+      return known;
+    };
+    const taskId = (await api<Task[]>('/tasks'))[0]!.id;
+    expect(await renames()).toEqual({ project: realId, task: taskId });
+    expect(await renames()).toEqual({ project: undefined, task: taskId });
   });
 
   it.each([

@@ -679,7 +679,7 @@ describe('storing server answers', () => {
   it('an answer another tab stored first comes back as null; the others as stored once the outbox is re-read, not as this transaction left them', async () => {
     const factory = new IDBFactory();
     const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onOpened: () => undefined, onReopenFailed: () => undefined };
-    const options = { setTimer: new ManualClock().setTimer, requestTimeoutMs: 30_000 };
+    const options = { setTimer: new ManualClock().setTimer, now: () => 0, requestTimeoutMs: 30_000 };
     const here = new LocalStore(factory, 'answers', callbacks, options);
     const there = new LocalStore(factory, 'answers', callbacks, options);
     const def = todos as unknown as ResourceDefinition<object>;
@@ -714,7 +714,7 @@ describe('storing server answers', () => {
 
   it("a parked conflict takes the server's deletion from a tombstone or a whole list, never from an eviction or an on-demand page's scope", async () => {
     const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onOpened: () => undefined, onReopenFailed: () => undefined };
-    const store = new LocalStore(new IDBFactory(), 'reparked', callbacks, { setTimer: new ManualClock().setTimer, requestTimeoutMs: 30_000 });
+    const store = new LocalStore(new IDBFactory(), 'reparked', callbacks, { setTimer: new ManualClock().setTimer, now: () => 0, requestTimeoutMs: 30_000 });
     const def = todos as unknown as ResourceDefinition<object>;
     const base = { id: 'a', title: 'A', done: false, version: 1 };
     const theirs = { ...base, title: 'theirs', version: 2 };
@@ -751,7 +751,7 @@ describe('storing server answers', () => {
   it('a conflict decision made on a remote that a pull has since overtaken, or on a parked conflict a pull has since changed, is made again', async () => {
     const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onOpened: () => undefined, onReopenFailed: () => undefined };
     const clock = new ManualClock();
-    const store = new LocalStore(new IDBFactory(), 'overtaken', callbacks, { setTimer: clock.setTimer, requestTimeoutMs: 30_000 });
+    const store = new LocalStore(new IDBFactory(), 'overtaken', callbacks, { setTimer: clock.setTimer, now: clock.now, requestTimeoutMs: 30_000 });
     const def = todos as unknown as ResourceDefinition<object>;
     const events: string[] = [];
     const host = {
@@ -800,7 +800,7 @@ describe('storing server answers', () => {
 
   it('a delete answered while a create of the same id waits behind it: a list requested before does not make the old entity the base the create stands on', async () => {
     const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onOpened: () => undefined, onReopenFailed: () => undefined };
-    const store = new LocalStore(new IDBFactory(), 'recreated', callbacks, { setTimer: new ManualClock().setTimer, requestTimeoutMs: 30_000 });
+    const store = new LocalStore(new IDBFactory(), 'recreated', callbacks, { setTimer: new ManualClock().setTimer, now: () => 0, requestTimeoutMs: 30_000 });
     const def = todos as unknown as ResourceDefinition<object>;
     const fresh = (op: PendingOp) => (): NewEntry => {
       const { seq: _seq, ...entry } = outboxEntry({ id: 'x', op: op.op, payload: op.op === 'create' ? op.value : null, key: `x-${op.op}`, baseVersion: 1 });
@@ -826,7 +826,7 @@ describe('storing server answers', () => {
   it('remembers the entities its answers deleted for twice the request timeout, forgetting older ones, and ones far ahead of a clock that stepped back, as it goes', async () => {
     const factory = new IDBFactory();
     const callbacks = { onLost: () => undefined, onDeleted: () => undefined, onBlocked: () => undefined, onCorrupt: () => undefined, onOpened: () => undefined, onReopenFailed: () => undefined };
-    const store = new LocalStore(factory, 'deletions', callbacks, { setTimer: new ManualClock().setTimer, requestTimeoutMs: 1_000 });
+    const store = new LocalStore(factory, 'deletions', callbacks, { setTimer: new ManualClock().setTimer, now: () => 0, requestTimeoutMs: 1_000 });
     const def = todos as unknown as ResourceDefinition<object>;
     /** An entity written and its change answered at `at` with no entity: deleted. */
     const deletedAt = async (id: string, at: number) => {

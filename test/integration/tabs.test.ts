@@ -936,7 +936,7 @@ function countingOutboxReads(shared: IDBFactory): { indexedDB: IDBFactory; outbo
         const db = request.result;
         const transaction = db.transaction.bind(db);
         db.transaction = ((stores: string | string[], mode?: IDBTransactionMode, options?: IDBTransactionOptions) => {
-          if (stores === 'outbox' && mode !== 'readwrite') reads++;
+          if ([stores].flat()[0] === 'outbox' && mode !== 'readwrite') reads++;
           return transaction(stores, mode, options);
         }) as IDBDatabase['transaction'];
       });
