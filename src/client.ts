@@ -184,6 +184,8 @@ class Client implements SyncClient, HandleHost {
   #closedError: ClosedError | null = null;
   /** Aborted by close(): the built-in transport abandons its requests in flight and their timers. */
   readonly #lifetime = new AbortController();
+  /** Settles when close() is called. */
+  readonly closing = new Promise<void>((resolve) => this.#lifetime.signal.addEventListener('abort', () => resolve(), { once: true }));
   #storageFailure: StorageError | null = null;
   readonly #marker: DatabaseMarker;
   readonly #strategyDefault: ConflictStrategy<Rec>;
@@ -573,7 +575,7 @@ class Client implements SyncClient, HandleHost {
     this.#inbox.length = 0;
     for (const [seq] of this.#waiters) this.settled(seq, { error: new ClosedError('a write waiting for the server') });
     this.#followerFlushes.endAll();
-    this.store.close();
+    this.store.close(this.#closedError);
   }
 
   // ---- resources -------------------------------------------------------------------------

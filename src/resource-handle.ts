@@ -48,6 +48,8 @@ export interface HandleHost {
   /** The entry `seq` got its final outcome: its waits, in every tab, settle with it. */
   settled(seq: number, outcome: { value: Rec | null }): void;
   currentId(r: string, id: string): string;
+  /** Settles when the client closes: writes queued behind a validation that never answers are released then. */
+  readonly closing: Promise<void>;
   watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): () => void;
 }
 
@@ -220,7 +222,8 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   /** Runs a write once `ahead` settles; the writes made meanwhile queue behind this one. */
   #afterTurn<R>(ahead: Promise<void>, what: string, write: (mirror: ResourceMirror<object>, holdTurn: HoldTurn) => Promise<R>): Promise<R> {
     const pass = this.#queueTurn();
-    return ahead.then(() => {
+    // Once the client closes, assertOpen refuses it: an async validation that never answers holds it until then.
+    return Promise.race([ahead, this.#host.closing]).then(() => {
       let held = false;
       try {
         this.#host.assertOpen(what);

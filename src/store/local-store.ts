@@ -1,5 +1,5 @@
 import { unwrap, type IDBPTransaction } from 'idb';
-import { StorageError, ValidationError } from '../errors.js';
+import { ClosedError, StorageError, ValidationError } from '../errors.js';
 import { withNewerRemote } from '../conflict/resolve.js';
 import { coalesce, type PendingOp } from '../outbox/coalesce.js';
 import { asEntry, foldView, onServerState, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
@@ -80,7 +80,7 @@ export class LocalStore {
   readonly renames = new Map<string, string>();
   #db: HarborDB | null = null;
   /** Set by close() or a newer tab's upgrade: every later use rejects with it. */
-  #lost: StorageError | null = null;
+  #lost: StorageError | ClosedError | null = null;
   #opening: Promise<HarborDB> | null = null;
   #connecting: Promise<HarborDB> | null = null;
   /** Cancels an open still under way when close() is called. */
@@ -239,8 +239,9 @@ export class LocalStore {
     }
   }
 
-  close(): void {
-    this.#lost ??= new StorageError('the database connection is closed');
+  /** `reason`: what every later use rejects with (the client's ClosedError: a write under way as it closes is no storage failure). */
+  close(reason: StorageError | ClosedError = new StorageError('the database connection is closed')): void {
+    this.#lost ??= reason;
     this.#closing.abort(this.#lost);
     this.#db?.close();
     this.#db = null;

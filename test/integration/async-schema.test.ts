@@ -5,7 +5,7 @@
  * before the write's transaction opens.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { defineResource, ValidationError, type StandardSchemaV1 } from '../../src/index.js';
+import { ClosedError, defineResource, ValidationError, type StandardSchemaV1 } from '../../src/index.js';
 import { closeDevices, device, outcomeOf, until, type Device } from '../helpers/harness.js';
 
 const API = 'http://api.test/api';
@@ -160,5 +160,17 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
     expect(await h.get('a')).toBeUndefined();
     await d.client.flush();
     expect(server.rows.has('a')).toBe(false);
+  });
+
+  it('a validation that never answers holds the writes after it until close(), which rejects them with ClosedError', async () => {
+    const { d, h, control } = await setUp();
+    d.online.next(false);
+    control.hold = true;
+    void h.update('a', { title: 'never validated' });
+    await until(() => control.asked.length === 1, 'the validation asked');
+    const behind = outcomeOf(h.update('a', { done: true }), 'the write behind it');
+    await d.client.close();
+    expect(await behind).toEqual({ error: expect.any(ClosedError) });
+    expect(control.asked).toHaveLength(1);
   });
 });

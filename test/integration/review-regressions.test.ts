@@ -300,6 +300,19 @@ describe('close()', () => {
     await d.client.close();
     await expect(outcomeOf(waiting, 'the wait')).resolves.toMatchObject({ error: expect.any(ClosedError) });
   });
+
+  it.each([0, 1, 2, 3, 4, 6])('a write under way as the client closes (%i turns in) either commits or rejects with ClosedError, never a StorageError', async (turns) => {
+    const api = stubApi((req) => (req.method === 'GET' ? json([]) : undefined));
+    const d = make(API, { fetch: api.fetch, resources: [items] });
+    await d.client.resource(items).list();
+    d.client.pause();
+    const writing = d.client.resource(items).create({ id: 'a', title: 'A', done: false });
+    for (let i = 0; i < turns; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    await d.client.close();
+    const outcome = await outcomeOf(writing, 'the write');
+    if ('error' in outcome) expect(outcome.error).toBeInstanceOf(ClosedError);
+    else expect(outcome.value).toMatchObject({ id: 'a', title: 'A' });
+  });
 });
 
 describe('a delta feed', () => {
