@@ -147,6 +147,6 @@ function handle(client: SyncClient, resource: ResourceDefinition<Entity> | strin
 
 /** `deps` are the store's identity: `open` is the one from the render that created it. */
 function useStore<T>(open: () => Observable<T>, initial: T, deps: readonly unknown[]): T {
-  const store = useMemo(() => createExternalStore(open, initial), deps);
+  const store = useMemo(() => createExternalStore(open, initial, true), deps);
   return useSyncExternalStore(store.subscribe, store.getSnapshot, () => initial);
 }

@@ -1,6 +1,7 @@
 import { Observable } from 'rxjs';
 import type { Env } from './env.js';
 import { HarborSyncError, StorageError, ValidationError } from './errors.js';
+import { withCurrent } from './internal/current.js';
 import { normalizeId, TEMP_ID_PREFIX, uuid } from './internal/ids.js';
 import { applyPatch, deepEqual, FORBIDDEN_KEYS, unsendableField } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
@@ -102,16 +103,17 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
 
   get$(key: EntityKey): Observable<EntityState<T>> {
     const id = this.#id(key, 'get$()');
-    return new Observable<EntityState<T>>((subscriber) => {
+    const entity$ = new Observable<EntityState<T>>((subscriber) => {
       this.#host.revalidate(this.#def);
       return this.#host.mirror(this.#def).watchEntity(id, (state) => subscriber.next(state as EntityState<T>));
     });
+    return withCurrent(entity$, () => this.#host.mirror(this.#def).peekEntity(id) as EntityState<T>);
   }
 
   query$(query?: Query<T>): Observable<QueryState<T>> {
     this.#host.assertOpen('query$()');
     const live = this.#host.mirror(this.#def).createQuery(query as Query<object> | undefined);
-    return new Observable<QueryState<T>>((subscriber) => {
+    const query$ = new Observable<QueryState<T>>((subscriber) => {
       this.#host.revalidate(this.#def);
       const stop = live.subscribe((state) => subscriber.next(state as QueryState<T>));
       if (this.#def.load !== 'on-demand') return stop;
@@ -121,6 +123,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
         stop();
       };
     });
+    return withCurrent(query$, () => live.peek() as QueryState<T>);
   }
 
   async get(key: EntityKey): Promise<T | undefined> {

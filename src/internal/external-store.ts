@@ -1,5 +1,6 @@
 import type { Observable, Unsubscribable } from 'rxjs';
 import type { EntityState, QueryState } from '../types.js';
+import { CURRENT, type WithCurrent } from './current.js';
 
 /** The latest value of an observable, in the shape `useSyncExternalStore` takes. */
 export interface ExternalStore<T> {
@@ -18,11 +19,18 @@ export interface ExternalStore<T> {
  * - The latest value outlives a close, so React's StrictMode unsubscribe/resubscribe keeps the
  *   snapshot's identity; the replayed value on reopening replaces it only if it is another object.
  * - A source error is kept and thrown by `getSnapshot`, which React hands to an error boundary.
+ * - `peek`: a `getSnapshot` before any listener opens the source (without subscribing) and takes
+ *   the current value it offers (CURRENT), so a new query renders its rows at once. The first
+ *   value its subscription brings, if equal to that, keeps the object and notifies no one. Not on
+ *   the server, which asks React's server snapshot instead.
  */
-export function createExternalStore<T>(open: () => Observable<T>, initial: T): ExternalStore<T> {
+export function createExternalStore<T>(open: () => Observable<T>, initial: T, peek = false): ExternalStore<T> {
   let value = initial;
   let failure: { error: unknown } | null = null;
   let source: Unsubscribable | null = null;
+  /** Opened by a peek, for the first subscription to use. */
+  let opened: Observable<T> | null = null;
+  let peeked = !peek;
   const listeners = new Set<() => void>();
   const notify = (): void => {
     for (const listener of [...listeners]) listener();
@@ -33,9 +41,16 @@ export function createExternalStore<T>(open: () => Observable<T>, initial: T): E
       const listener = (): void => onChange();
       listeners.add(listener);
       if (!source) {
-        const subscription = open().subscribe({
+        const observable = opened ?? open();
+        opened = null;
+        // The value peeked, until the subscription shows whether it changed since.
+        let shown: T | null = peeked && value !== initial ? value : null;
+        peeked = true;
+        const subscription = observable.subscribe({
           next: (next) => {
-            if (next === value) return;
+            const same = next === value || (shown !== null && shallowEqualState(next, shown));
+            shown = null;
+            if (same) return;
             value = next;
             notify();
           },
@@ -55,10 +70,35 @@ export function createExternalStore<T>(open: () => Observable<T>, initial: T): E
       };
     },
     getSnapshot() {
+      if (!peeked) {
+        peeked = true;
+        try {
+          opened = open();
+          const current = (opened as WithCurrent<T>)[CURRENT];
+          if (current) value = current();
+        } catch (error) {
+          failure = { error };
+        }
+      }
       if (failure) throw failure.error;
       return value;
     },
   };
+}
+
+/** Two states with the same fields: each identical, or arrays of identical items, or sets of the same members. */
+function shallowEqualState(a: unknown, b: unknown): boolean {
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((key) => {
+    const x = (a as Record<string, unknown>)[key];
+    const y = (b as Record<string, unknown>)[key];
+    if (x === y) return true;
+    if (Array.isArray(x) && Array.isArray(y)) return x.length === y.length && x.every((item, i) => item === y[i]);
+    if (x instanceof Set && y instanceof Set) return x.size === y.size && [...x].every((item) => y.has(item));
+    return false;
+  });
 }
 
 /** The parts of a query the adapters compare; typed loosely so any entity's query fits. */

@@ -146,6 +146,11 @@ export class ResourceMirror<T extends object> {
     for (const listener of this.#entityListeners.get(id) ?? []) listener(next);
   }
 
+  /** The state `watchEntity(id)` would start with, watching nothing. */
+  peekEntity(id: string): EntityState<T> {
+    return this.#entityStates.get(id) ?? this.#entityState(id);
+  }
+
   watchEntity(id: string, listener: Listener<EntityState<T>>): () => void {
     let set = this.#entityListeners.get(id);
     if (!set) this.#entityListeners.set(id, (set = new Set()));
@@ -180,10 +185,19 @@ export class ResourceMirror<T extends object> {
   createQuery(query: Query<T> | undefined): {
     subscribe(listener: Listener<QueryState<T>>): () => void;
     setServerHasMore(hasMore: boolean): void;
+    /** The state a subscriber would be given now, computed once without subscribing. */
+    peek(): QueryState<T>;
   } {
     const compiled = compileQuery(query, this.#keyField);
     let live: LiveQuery<T> | undefined;
     let serverHasMore = false;
+    const start = (): LiveQuery<T> => {
+      const started = new LiveQuery(compiled, this.idOf);
+      started.serverHasMore = serverHasMore;
+      started.reset(this.entities.values(), (id) => this.#pending.has(id));
+      started.flush(this.flags, this.entities.size);
+      return started;
+    };
     return {
       setServerHasMore: (hasMore) => {
         serverHasMore = hasMore;
@@ -192,12 +206,10 @@ export class ResourceMirror<T extends object> {
         live.markDirty();
         live.flush(this.flags, this.entities.size);
       },
+      peek: () => (live ?? start()).state,
       subscribe: (listener) => {
         if (!live) {
-          live = new LiveQuery(compiled, this.idOf);
-          live.serverHasMore = serverHasMore;
-          live.reset(this.entities.values(), (id) => this.#pending.has(id));
-          live.flush(this.flags, this.entities.size);
+          live = start();
           this.#queries.add(live);
         }
         const current = live;

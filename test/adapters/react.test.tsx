@@ -268,6 +268,35 @@ describe(`harborsync/react on React ${reactVersion}`, () => {
     expect(() => renderToString(<Probe />)).toThrow(/SyncProvider/);
   });
 
+  it('with the real client, a changed query renders its cached rows at once: no loading frame, no second render for the same rows', async () => {
+    const { client } = realClient([t1, t2]);
+    const seen: string[] = [];
+    function Screen({ done }: { done: boolean }) {
+      const { data, status } = useQuery(todos, { where: { done } });
+      const entity = useEntity(todos, done ? 't2' : 't1');
+      seen.push(`${status}:${data.map((t) => t.id).join(',')} ${entity.status}:${entity.data?.id ?? ''}`);
+      return <p>{status === 'loading' ? 'loading' : data.map((t) => t.title).join(',')}</p>;
+    }
+    const { rerender, unmount } = render(
+      <SyncProvider client={client}>
+        <Screen done={false} />
+      </SyncProvider>,
+    );
+    await screen.findByText('Milk');
+    await waitFor(() => expect(seen.at(-1)).toBe('success:t1 success:t1'));
+    seen.length = 0;
+
+    rerender(
+      <SyncProvider client={client}>
+        <Screen done={true} />
+      </SyncProvider>,
+    );
+    expect(screen.getByText('Bread')).toBeTruthy();
+    expect(seen).toEqual(['success:t2 success:t2']);
+    unmount();
+    await client.close();
+  });
+
   it('works with the real client: cached, fetched, written, unsubscribed', async () => {
     const { client, table } = realClient([t1, t2]);
     function List() {
