@@ -7,6 +7,10 @@ import { serveStatic } from './static.mjs';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
+// Postgres text and jsonb cannot hold U+0000: refused up front, or every retry of the same
+// request would meet a 500 the client takes for passing trouble.
+const NUL_REFUSED = 'U+0000 cannot be stored: not in ids, field names, values or query parameters';
+
 const CORS_HEADERS = {
   'Access-Control-Allow-Origin': '*',
   'Access-Control-Expose-Headers': 'Retry-After, Date, ETag, Idempotent-Replayed',
@@ -121,11 +125,16 @@ export function drop(context) {
 export function objectBody(context) {
   /** @type {unknown} */
   let body;
+  let holdsNul = false;
   try {
-    body = JSON.parse(context.body);
+    body = JSON.parse(context.body, (key, value) => {
+      holdsNul ||= key.includes('\0') || (typeof value === 'string' && value.includes('\0'));
+      return value;
+    });
   } catch {
     throw new HttpError(400, 'the request body is not valid JSON');
   }
+  if (holdsNul) throw new HttpError(400, NUL_REFUSED);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new HttpError(400, 'the request body must be a JSON object');
   }
@@ -151,6 +160,7 @@ async function readRequest(req, res, signal) {
     throw new HttpError(400, 'malformed percent-encoding in the path');
   }
   const query = new URLSearchParams(queryStart === -1 ? '' : target.slice(queryStart + 1));
+  if ([...segments, ...[...query].flat()].some((text) => text.includes('\0'))) throw new HttpError(400, NUL_REFUSED);
   /** @type {Buffer[]} */
   const chunks = [];
   let size = 0;

@@ -92,6 +92,18 @@ describe('entities and versions', () => {
     expect(raw.status).toBe(400);
   });
 
+  it('refuses U+0000 (Postgres cannot store it) with 400, not a 500 the client would retry', async () => {
+    await alice.create('todos', { id: 't1', title: 'a' });
+    expect((await alice.create('todos', { id: 't2', title: 'a\u0000b' })).status).toBe(400);
+    expect((await alice.create('todos', { id: 't\u00003', title: 'c' })).status).toBe(400);
+    expect((await alice.create('todos', { id: 't4', ['odd\u0000key']: 1 })).status).toBe(400);
+    expect((await alice.update('todos', 't1', 1, { title: 'a\u0000' })).status).toBe(400);
+    expect((await alice.update('todos', 't\u00001', 1, { title: 'b' })).status).toBe(400);
+    expect((await alice.get('/todos/t%00')).status).toBe(400);
+    expect((await alice.get('/todos?filter[title]=%00')).status).toBe(400);
+    expect((await backend.ledger()).map((entry) => entry.entityId)).toEqual(['t1']);
+  });
+
   it('deletes with a tombstone: 204, then 404 for GET, PATCH and DELETE', async () => {
     await alice.create('todos', { id: 't1', title: 'a' });
     expect((await alice.remove('todos', 't1', 1)).status).toBe(204);
