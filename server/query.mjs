@@ -1,12 +1,12 @@
 // The on-demand query dialect (DESIGN section 2):
 //   GET /api/todos?filter[done]=false&sort=title,-id&limit=50&cursor=c
 //   → { items, cursor: string | null }
-// A filter compares the field's JSON value rendered as text (true, false, 12.5,
-// abc) for equality. Sort fields order by their JSONB value (numbers
-// numerically, a missing field like JSON null, first); `id` is appended as the
-// tie-breaker so the order is total. The cursor holds the last row's sort
-// key (keyset paging): a page costs the same at any depth, and rows written
-// before the cursor do not shift the next page.
+// A filter compares the field's JSON value rendered as text (true, false, null,
+// 12.5, abc) for equality; a missing field equals nothing. Sort fields order by
+// their JSONB value (numbers numerically, a missing field like JSON null,
+// first); `id` is appended as the tie-breaker so the order is total. The
+// cursor holds the last row's sort key (keyset paging): a page costs the same
+// at any depth, and rows written before the cursor do not shift the next page.
 
 import { HttpError } from './http-error.mjs';
 
@@ -73,7 +73,13 @@ export async function runQuery(db, resource, spec) {
   };
   const where = ['resource = $1', 'NOT deleted'];
   for (const [field, value] of spec.filters) {
-    where.push(field === 'id' ? `id = ${param(value)}` : `data ->> ${param(field)}::text = ${param(value)}`);
+    if (field === 'id') {
+      where.push(`id = ${param(value)}`);
+      continue;
+    }
+    // ->> renders a JSON null as SQL NULL, which equals nothing: it is the text null here.
+    const key = `${param(field)}::text`;
+    where.push(`(CASE jsonb_typeof(data -> ${key}) WHEN 'null' THEN 'null' ELSE data ->> ${key} END) = ${param(value)}`);
   }
   // The id column is text; every other key is a JSONB value.
   const keys = spec.sort.map(({ field, descending }) => ({

@@ -12,7 +12,7 @@ let alice: ReturnType<typeof api>;
 const ids = (reply: { body: { items: Array<{ id: string }> } }) => reply.body.items.map((item) => item.id);
 
 beforeAll(async () => {
-  const server = await backend.start({ resources: [{ name: 'todos', delta: true }, { name: 'items' }] });
+  const server = await backend.start({ resources: [{ name: 'todos', delta: true }, { name: 'items' }, { name: 'tagged' }] });
   alice = api(server.apiUrl);
   expect(await server.admin.seed('todos', 100_000)).toEqual({ inserted: 100_000, first: '1', last: '100000' });
   const items = [
@@ -26,6 +26,7 @@ beforeAll(async () => {
   ];
   for (const item of items) await alice.create('items', item);
   await alice.remove('items', 'g', 1);
+  for (const item of [{ id: 'm' }, { id: 'n', tag: null }, { id: 'y', tag: 'y' }]) await alice.create('tagged', item);
 });
 afterAll(() => backend.close());
 
@@ -83,6 +84,11 @@ describe('ordering and filtering semantics', () => {
     expect(await walk('filter[rank]=10')).toEqual(['a', 'f']);
     expect(await walk('filter[rank]=1.5')).toEqual(['d']);
     expect(await walk('filter[title]=x&filter[done]=true&sort=-rank')).toEqual(['f', 'd']);
+  });
+
+  it('renders a JSON null as null, as the client sends a null equality; a missing field is not null', async () => {
+    const reply = await alice.get('/tagged?filter[tag]=null');
+    expect(ids(reply)).toEqual(['n']);
   });
 
   it('leaves the plain list untouched', async () => {
