@@ -296,6 +296,15 @@ describe('REST transport', () => {
     await expect(transport.query(todos, { where: {}, orderBy: [], limit: 5, cursor: null }, controller.signal)).rejects.toThrow(/left the page/);
   });
 
+  it('sends numbers of the default dialect as decimals, never in exponent form', () => {
+    const where = { big: 1e21, small: -1.5e-7, plain: 0.25 };
+    expect([...defaultSearchParams({ where, orderBy: [], limit: 1, cursor: null })].slice(0, 3)).toEqual([
+      ['filter[big]', '1000000000000000000000'],
+      ['filter[small]', '-0.00000015'],
+      ['filter[plain]', '0.25'],
+    ]);
+  });
+
   it('sends the default on-demand dialect, or the resource own one', async () => {
     expect(defaultSearchParams({ where: { done: false, n: 2 }, orderBy: [['title', 'asc'], ['id', 'desc']], limit: 50, cursor: 'c' }).toString()).toBe(
       'filter%5Bdone%5D=false&filter%5Bn%5D=2&sort=title%2C-id&limit=50&cursor=c',

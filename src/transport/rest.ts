@@ -36,13 +36,29 @@ interface SendInit {
 /** The default query dialect: filter[field]=value, sort=a,-b, limit, cursor. */
 export function defaultSearchParams(query: PushedQuery): URLSearchParams {
   const params = new URLSearchParams();
-  for (const [field, value] of Object.entries(query.where)) params.set(`filter[${field}]`, String(value));
+  for (const [field, value] of Object.entries(query.where)) {
+    params.set(`filter[${field}]`, typeof value === 'number' ? decimal(value) : String(value));
+  }
   if (query.orderBy.length) {
     params.set('sort', query.orderBy.map(([field, dir]) => (dir === 'desc' ? `-${field}` : field)).join(','));
   }
   params.set('limit', String(query.limit));
   if (query.cursor !== null) params.set('cursor', query.cursor);
   return params;
+}
+
+/**
+ * A number in plain decimal digits (DESIGN §2), as a server renders a stored one: String() writes
+ * 1e21 and above, and below 1e-6, in exponent form, which equals no stored value as text.
+ */
+function decimal(value: number): string {
+  const exponent = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(String(value));
+  if (!exponent) return String(value);
+  const [, sign, head, tail = '', power] = exponent;
+  const digits = head! + tail;
+  // Where the decimal point falls among the digits: past them for a large number, before them for a small one.
+  const point = 1 + Number(power);
+  return point > 0 ? `${sign}${digits}${'0'.repeat(point - digits.length)}` : `${sign}0.${'0'.repeat(-point)}${digits}`;
 }
 
 const DEFAULT_MAX_ANSWER_BYTES = 32 * 1024 * 1024;
