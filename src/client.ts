@@ -264,6 +264,7 @@ class Client implements SyncClient, HandleHost {
       applied: (changes) => this.applied(changes, 'server-read'),
       evicted: (changes) => this.applied(changes, 'evicted'),
       emit: (event) => this.emit(event),
+      synced: (at) => this.#patchStatus({ lastSyncedAt: at }),
       readFailed: (error) => this.#readFailed(error),
     });
     // The database opens while the rest is set up (the tab channel, the subscriptions): its

@@ -25,6 +25,8 @@ export interface OnDemandHost {
   /** Entities dropped from this tab's cache: its views only (another tab may still show them). */
   evicted(changes: readonly ViewChange[]): void;
   emit(event: SyncEvent): void;
+  /** A page's answer is committed at `at`: the server confirmed the resource then (status$.lastSyncedAt). */
+  synced(at: number): void;
   /** A page's fetch failed with `error` (a 401 the refresh did not cure pauses sync as unauthorized). */
   readFailed(error: Error): void;
 }
@@ -211,6 +213,7 @@ export class OnDemandLoader {
       const at = host.now();
       pages.fetchedAt = at;
       mirror.setFlags({ isFetching: this.#inflight.size > 1 && this.#fetching(def), error: null, lastSyncedAt: at });
+      host.synced(at);
       host.emit({ type: 'pulled', at, resource: def.name, count: items.length, removed: result.removed });
       await this.#evict(def);
     } catch (error) {

@@ -2,7 +2,7 @@ import { BehaviorSubject } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTestBackend } from '../../server/index.mjs';
-import { defineResource, type QueryState } from '../../src/index.js';
+import { defineResource, type QueryState, type SyncStatus } from '../../src/index.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import type { ResourceDefinition } from '../../src/types.js';
 import { IDBFactory } from 'fake-indexeddb';
@@ -96,6 +96,16 @@ describe("load: 'on-demand' over 100,000 rows", () => {
     expect(q.last().data[49]).toMatchObject({ title: title(99_902) });
     expect(q.last()).toMatchObject({ status: 'success', hasMore: true, isFetching: false });
     expect(q.states.some((s) => s.status === 'success' && s.data.length === 0)).toBe(false);
+  });
+
+  it("status$.lastSyncedAt says when a page was last confirmed, as a pull's does", async () => {
+    const d = make();
+    const statuses: SyncStatus[] = [];
+    d.client.status$.subscribe((s) => statuses.push(s));
+    const q = watch(d, { where: { done: true }, orderBy: 'title', limit: 5 });
+    await until(() => q.last().data.length === 5 && !q.last().isFetching, 'the first page');
+    expect(q.last().lastSyncedAt).toBe(d.clock.now());
+    expect(statuses.at(-1)!.lastSyncedAt).toBe(d.clock.now());
   });
 
   it('fetches a query ordered by the key descending in that order (it was sent ascending, and its scope then removed the rows it should show)', async () => {
