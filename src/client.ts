@@ -581,7 +581,7 @@ class Client implements SyncClient, HandleHost {
 
   // ---- resources -------------------------------------------------------------------------
 
-  resource<T extends object>(definition: ResourceDefinition<T>): ResourceHandle<T>;
+  resource<T extends object, K extends string = 'id', V extends string = 'version'>(definition: ResourceDefinition<T, K, V>): ResourceHandle<T, K, V>;
   resource(name: string): ResourceHandle<Entity>;
   resource(definition: ResourceDefinition<object> | string): ResourceHandle<object> {
     const name = typeof definition === 'string' ? definition : definition.name;

@@ -14,9 +14,9 @@ const NAME = /^[A-Za-z0-9_.-]+$/;
  *   delta: true,
  * });
  */
-export function defineResource<S extends StandardSchemaV1<unknown, object>>(
-  options: ResourceOptions<S>,
-): ResourceDefinition<InferEntity<S>> {
+export function defineResource<S extends StandardSchemaV1<unknown, object>, K extends string = 'id', V extends string = 'version'>(
+  options: ResourceOptions<S, K, V>,
+): ResourceDefinition<InferEntity<S>, K, V> {
   const { name, schema } = options;
   if (typeof name !== 'string' || !NAME.test(name)) {
     throw new TypeError(`defineResource: name must be a non-empty string of letters, digits, "_", "-" or ".", got ${JSON.stringify(name)}`);
@@ -24,23 +24,24 @@ export function defineResource<S extends StandardSchemaV1<unknown, object>>(
   if (!schema || typeof schema !== 'object' || !('~standard' in schema)) {
     throw new TypeError(`defineResource(${name}): schema must implement Standard Schema (zod 4, valibot, arktype)`);
   }
-  const key = options.key ?? 'id';
-  const version = options.version ?? 'version';
-  if (key === version) throw new TypeError(`defineResource(${name}): key and version must be different fields`);
+  // Absent, the field is the default its type parameter says.
+  const key = options.key ?? ('id' as K);
+  const version = options.version ?? ('version' as V);
+  if ((key as string) === version) throw new TypeError(`defineResource(${name}): key and version must be different fields`);
   const path = options.path ?? `/${name}`;
   if (!path.startsWith('/')) throw new TypeError(`defineResource(${name}): path must start with "/", got "${path}"`);
   const cacheLimit = options.cacheLimit ?? 50_000;
   if (!Number.isInteger(cacheLimit) || cacheLimit < 0) {
     throw new TypeError(`defineResource(${name}): cacheLimit must be a non-negative integer, got ${cacheLimit}`);
   }
-  const definition: ResourceDefinition<InferEntity<S>> = {
+  const definition: ResourceDefinition<InferEntity<S>, K, V> = {
     name,
     schema: schema as unknown as StandardSchemaV1<unknown, InferEntity<S>>,
     key,
     version,
     path: path.replace(/\/+$/, '') || '/',
     delta: options.delta ?? false,
-    conflicts: options.conflicts as ResourceDefinition<InferEntity<S>>['conflicts'],
+    conflicts: options.conflicts as ResourceDefinition<InferEntity<S>, K, V>['conflicts'],
     ids: options.ids ?? 'client',
     references: Object.freeze({ ...(options.references ?? {}) }),
     load: options.load ?? 'all',

@@ -204,14 +204,14 @@ export interface WriteOptions {
   signal?: AbortSignal;
 }
 
-/** The per-resource handle from `client.resource()`. */
-export interface ResourceHandle<T extends object> {
+/** The per-resource handle from `client.resource()`; `K` and `V` name its key and version fields. */
+export interface ResourceHandle<T extends object, K extends string = 'id', V extends string = 'version'> {
   readonly name: string;
   get$(id: EntityKey): Observable<EntityState<T>>;
   query$(query?: Query<T>): Observable<QueryState<T>>;
   get(id: EntityKey): Promise<T | undefined>;
   list(query?: Query<T>): Promise<T[]>;
-  create(value: CreateInput<T>, options?: WriteOptions): Promise<T>;
+  create(value: CreateInput<T, K, V>, options?: WriteOptions): Promise<T>;
   /**
    * Changes the given fields: base + patch must pass the schema, and what the schema makes of each
    * changed field is kept and sent. A field is cleared with `null` (in a schema that allows it):
@@ -227,8 +227,12 @@ export interface ResourceHandle<T extends object> {
   refresh(): Promise<void>;
 }
 
-/** What `create` accepts: the entity, with the key and version optional. */
-export type CreateInput<T> = Omit<T, 'version' | 'id'> & Partial<Pick<T, Extract<keyof T, 'version' | 'id'>>>;
+/** A field name as given, or `fallback` where the type only says it is some string. */
+type FieldName<F extends string, Fallback extends string> = string extends F ? Fallback : F;
+
+/** What `create` accepts: the entity, with the key (`K`) and version (`V`) fields optional. */
+export type CreateInput<T, K extends string = 'id', V extends string = 'version'> = Omit<T, FieldName<K, 'id'> | FieldName<V, 'version'>> &
+  Partial<Pick<T, Extract<keyof T, FieldName<K, 'id'> | FieldName<V, 'version'>>>>;
 
 /** The query in a form an on-demand request is built from. */
 export interface PushedQuery {
@@ -238,14 +242,14 @@ export interface PushedQuery {
   cursor: string | null;
 }
 
-export interface ResourceOptions<S extends StandardSchemaV1<unknown, object>> {
+export interface ResourceOptions<S extends StandardSchemaV1<unknown, object>, K extends string = string, V extends string = string> {
   /** Unique; also the default path `/{name}`. */
   name: string;
   schema: S;
   /** The identity field. Default `'id'`. */
-  key?: string;
+  key?: K;
   /** The server-maintained version field. Default `'version'`. */
-  version?: string;
+  version?: V;
   /** Relative to `baseUrl`. Default `'/{name}'`. */
   path?: string;
   /** The server serves `GET ?since=<cursor>`. Default false. */
@@ -267,12 +271,12 @@ export interface ResourceOptions<S extends StandardSchemaV1<unknown, object>> {
   toSearchParams?: (query: PushedQuery) => URLSearchParams;
 }
 
-/** A resource definition from `defineResource`: frozen, shareable between clients. */
-export interface ResourceDefinition<T extends object = Entity> {
+/** A resource definition from `defineResource`: frozen, shareable between clients. `K` and `V` name its key and version fields. */
+export interface ResourceDefinition<T extends object = Entity, K extends string = string, V extends string = string> {
   readonly name: string;
   readonly schema: StandardSchemaV1<unknown, T>;
-  readonly key: string;
-  readonly version: string;
+  readonly key: K;
+  readonly version: V;
   readonly path: string;
   readonly delta: boolean;
   readonly conflicts: ConflictStrategy<T> | undefined;
@@ -458,7 +462,7 @@ export interface ClearOptions {
 }
 
 export interface SyncClient {
-  resource<T extends object>(definition: ResourceDefinition<T>): ResourceHandle<T>;
+  resource<T extends object, K extends string = 'id', V extends string = 'version'>(definition: ResourceDefinition<T, K, V>): ResourceHandle<T, K, V>;
   resource(name: string): ResourceHandle<Entity>;
   readonly status$: Observable<SyncStatus>;
   readonly conflicts$: Observable<Conflict[]>;

@@ -1,5 +1,6 @@
 // @ts-nocheck -- checked by test/types/consumer.test.ts against the built package (the root typecheck has no dist/)
-import { createSyncClient, isHarborSyncError, ValidationError } from 'harborsync';
+import { createSyncClient, defineResource, isHarborSyncError, ValidationError } from 'harborsync';
+import { z } from 'zod';
 import type { Conflict, EntityOf, EntityState, QueryState, SyncClient, SyncStatus } from 'harborsync';
 import type { Observable } from 'rxjs';
 import { todos } from './shared.js';
@@ -31,6 +32,23 @@ export async function writes(): Promise<void> {
   handle.query$({ where: { priority: 1 } });
   // @ts-expect-error orderBy names fields
   handle.query$({ orderBy: 'priority' });
+}
+
+// A resource whose key and version fields have other names: create() needs neither, as with id and version.
+const posts = defineResource({
+  name: 'posts',
+  key: 'slug',
+  version: 'rev',
+  schema: z.object({ slug: z.string(), title: z.string(), rev: z.number().int() }),
+});
+const postHandle = createSyncClient({ baseUrl: '/api', resources: [todos, posts] }).resource(posts);
+
+export async function writesByOtherFieldNames(): Promise<void> {
+  const post = await postHandle.create({ title: 'Hello' });
+  expectType<Equal<typeof post, { slug: string; title: string; rev: number }>>();
+  await postHandle.create({ slug: 'hello', title: 'Hello' });
+  // @ts-expect-error title is required
+  await postHandle.create({ slug: 'hello' });
 }
 
 const byName = client.resource('todos');
