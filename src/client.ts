@@ -232,6 +232,7 @@ class Client implements SyncClient, HandleHost {
       options.transport ??
       createRestTransport({
         baseUrl: new URL(options.baseUrl, this.env.baseHref).href,
+        namespace,
         fetch: this.env.fetch,
         auth: options.auth,
         timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs,

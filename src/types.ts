@@ -323,6 +323,14 @@ export interface AuthOptions {
    * `NetworkError`s (writes are retried), and the next refused request calls it again.
    */
   refreshToken?: () => string | null | undefined | Promise<string | null | undefined>;
+  /**
+   * The namespace whose data a token's user owns (say `'user-' + subjectOf(token)`). Given, no
+   * request goes out with a token of another namespace's user (a refresh that signed in someone
+   * else, another tab's account switch): it is not sent, and replay pauses (`paused:
+   * 'unauthorized'`) with `status$.lastError` a 401 `HttpError` naming both namespaces, until the
+   * right user is signed in again and `resume()` is called. Nothing is dropped or parked.
+   */
+  namespaceOf?: (token: string) => string;
 }
 
 export interface RetryOptions {

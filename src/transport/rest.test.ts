@@ -64,6 +64,24 @@ describe('REST transport', () => {
     await expect(stubborn.list(todos)).rejects.toMatchObject({ status: 401 });
   });
 
+  it('with auth.namespaceOf, sends only tokens of its namespace: another, or a hook that throws, is a 401 with nothing sent', async () => {
+    const { fetch, requests } = fakeFetch(() => json(200, []));
+    const transport = (namespaceOf: (token: string) => string) =>
+      createRestTransport({ baseUrl: 'https://api.test', namespace: 'user-a', fetch, auth: { getToken: () => 'token-b', namespaceOf }, timeoutMs: 1000 });
+    await expect(transport(() => 'user-b').list(todos)).rejects.toMatchObject({
+      status: 401,
+      message: expect.stringContaining('the token is for namespace "user-b", not this client\'s "user-a"'),
+    });
+    await expect(
+      transport(() => {
+        throw new Error('not a JWT');
+      }).list(todos),
+    ).rejects.toMatchObject({ status: 401, message: expect.stringContaining('auth.namespaceOf() failed: Error: not a JWT') });
+    expect(requests).toHaveLength(0);
+    await transport(() => 'user-a').list(todos);
+    expect(requests).toHaveLength(1);
+  });
+
   it("retries with the token refreshToken() returns, and keeps sending it while getToken() returns the refused one", async () => {
     let stored = 'expired';
     let refreshes = 0;

@@ -6,6 +6,8 @@ import { globalTimer, readText, RequestTimeoutError, startDeadline, type SetTime
 
 export interface RestOptions {
   baseUrl: string;
+  /** The client's namespace: with auth.namespaceOf, only its user's tokens are sent. */
+  namespace?: string;
   fetch: typeof globalThis.fetch;
   auth: AuthOptions | undefined;
   /** How long one exchange may take, from sending the request to the last byte of its answer. */
@@ -165,6 +167,24 @@ export function createRestTransport(options: RestOptions): Transport {
     }
   }
 
+  /**
+   * A token of another namespace's user is never sent: this namespace's queue would be sent, and
+   * its cache filled, as that user. A 401 without a request, so replay pauses until resume().
+   */
+  function ownedHere(token: string, method: string, url: URL, context: { resource: string; id?: string }): void {
+    const namespaceOf = options.auth?.namespaceOf;
+    if (!namespaceOf) return;
+    let owner: unknown;
+    try {
+      owner = namespaceOf(token);
+    } catch (cause) {
+      throw signInAgain('auth.namespaceOf()', cause, method, url, context);
+    }
+    if (owner === options.namespace) return;
+    const detail = `not sent: the token is for namespace ${JSON.stringify(owner)}, not this client's ${JSON.stringify(options.namespace)}; sign its user in again, or switch namespace`;
+    throw new HttpError({ status: 401, method, url: url.pathname, detail }, context);
+  }
+
   /** One request and its whole answer, within timeoutMs. */
   async function exchange(
     method: string,
@@ -212,7 +232,10 @@ export function createRestTransport(options: RestOptions): Transport {
     const { auth } = options;
     const getToken = () => (auth ? fromAuthHook('getToken()', Promise.resolve().then(() => auth.getToken()), method, url, init, context) : undefined);
     const bearer = url.origin === base.origin ? effective(await getToken()) : undefined;
-    if (bearer) headers['Authorization'] = `Bearer ${bearer}`;
+    if (bearer) {
+      ownedHere(bearer, method, url, context);
+      headers['Authorization'] = `Bearer ${bearer}`;
+    }
     const { response, text } = await exchange(method, url, headers, init, context);
     if (response.status === 401 && !retried && auth?.refreshToken) {
       const current = await getToken();

@@ -263,3 +263,55 @@ describe('user switch with pending changes', () => {
     expect(rows[1]!.body).toMatchObject({ done: true });
   });
 });
+
+describe('a token of another user (RELIABILITY 53)', () => {
+  /** The demo server's tokens are `demo-{user}`; this app's namespaces are `user-{user}`. */
+  const namespaceOf = (token: string) => `user-${token.replace(/^demo-/, '')}`;
+
+  it("with auth.namespaceOf, a refresh that signs in another user sends none of the queue: replay pauses, naming both, until the owner is back and resume()", async () => {
+    let token = 'demo-alice';
+    const alice = make(suite.server.apiUrl, {
+      namespace: 'user-alice',
+      // The refresh stores the new session where getToken() reads it: another tab signed in bob.
+      auth: {
+        getToken: () => token,
+        refreshToken: () => {
+          token = 'demo-bob';
+          return undefined;
+        },
+        namespaceOf,
+      },
+    });
+    const a = alice.client.resource(todos);
+    await a.create({ id: 'a0', title: 'sent as alice', done: false });
+    await alice.client.flush();
+    await suite.server.admin.faults({ unauthorized: true });
+    await a.create({ id: 'a1', title: 'alice 1', done: false });
+    await until(() => status(alice).paused === 'unauthorized', 'replay paused');
+    await suite.server.admin.faults({ unauthorized: false });
+    expect(token).toBe('demo-bob');
+    expect(status(alice).lastError?.message).toMatch(/the token is for namespace "user-bob", not this client's "user-alice"/);
+    // Nothing goes out with bob's token: not the write, not a pull.
+    await a.refresh().catch(() => undefined);
+    alice.client.resume();
+    await until(() => status(alice).paused === 'unauthorized', 'replay paused again');
+    expect((await ledger()).map((r) => [r.entityId, r.user])).toEqual([['a0', 'alice']]);
+    expect(status(alice).pending).toBe(1);
+
+    token = 'demo-alice';
+    alice.client.resume();
+    await alice.client.flush();
+    expect((await ledger()).map((r) => [r.entityId, r.user])).toEqual([
+      ['a0', 'alice'],
+      ['a1', 'alice'],
+    ]);
+    expect(status(alice)).toMatchObject({ pending: 0, paused: null });
+  });
+
+  it('without auth.namespaceOf, the namespace owns the queue: the token given is used, as the README says', async () => {
+    const bobsToken = make(suite.server.apiUrl, { namespace: 'user-alice', auth: { getToken: () => 'demo-bob' } });
+    await bobsToken.client.resource(todos).create({ id: 'x', title: 'x', done: false });
+    await bobsToken.client.flush();
+    expect((await ledger()).map((r) => [r.entityId, r.user])).toEqual([['x', 'bob']]);
+  });
+});
