@@ -13,14 +13,19 @@ export function uuid(random: () => number): string {
 
 export const MAX_ID_LENGTH = 1024;
 
+/** A UTF-16 surrogate not in a pair: with the u flag a pair is one code point, outside this category. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 /**
  * The string form an entity's key is stored and indexed under; undefined when it is not a valid id.
  * "." and ".." are refused: as a URL path segment the parser removes them (even percent-encoded),
- * so `DELETE {path}/.` would address the collection itself.
+ * so `DELETE {path}/.` would address the collection itself. So is a string holding a lone
+ * surrogate: encodeURIComponent throws on it, so no request could ever name the entity.
  */
 export function normalizeId(value: unknown): string | undefined {
   if (typeof value === 'string') {
-    return value.length > 0 && value.length <= MAX_ID_LENGTH && value !== '.' && value !== '..' ? value : undefined;
+    const valid = value.length > 0 && value.length <= MAX_ID_LENGTH && value !== '.' && value !== '..' && !LONE_SURROGATE.test(value);
+    return valid ? value : undefined;
   }
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
   return undefined;

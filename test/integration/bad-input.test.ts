@@ -760,6 +760,7 @@ describe('ids', () => {
     ['a bigint', 1n],
     ['"." (a path segment the URL parser removes)', '.'],
     ['".." (a path segment the URL parser removes)', '..'],
+    ['a string with a lone surrogate (no URL can carry it)', 'a\uD800'],
   ];
 
   it.each(bad)('an id that is %s is a ValidationError naming the resource and the key, before anything is written', async (_, id) => {
@@ -795,6 +796,7 @@ describe('ids', () => {
             { id: '', text: 'empty', version: 1 },
             { id: 'x'.repeat(1025), text: 'huge', version: 1 },
             { id: '..', text: 'dots', version: 1 },
+            { id: '\uDC00', text: 'lone surrogate', version: 1 },
             { id: 'ok', text: 'fine', version: 1 },
           ])
         : undefined,
@@ -802,7 +804,7 @@ describe('ids', () => {
     const d = make(API, { fetch: api.fetch });
     await d.client.resource(notes).refresh();
     expect((await d.client.resource(notes).list()).map((n) => n.id)).toEqual(['ok']);
-    expect(schemaErrors(d)).toHaveLength(3);
+    expect(schemaErrors(d)).toHaveLength(4);
     for (const e of schemaErrors(d)) expect(e.error.message).toMatch(/field "id"/);
   });
 });
