@@ -465,8 +465,10 @@ export class Replayer {
     if (this.#stopped) return;
     if (entry.op === 'delete') return this.#succeed(def, entry, null);
     const parsed = await host.parse(def, answer, entry.id);
-    if (!parsed) {
-      const error = new SchemaError([{ field: '', message: 'the server answered with an entity that fails the schema' }], { resource: entry.r, id: entry.id });
+    // A create's answer may name the entity anew (a server-assigned id); an update's is the entity its URL named.
+    const other = parsed && entry.op === 'update' ? this.#anotherEntity(def, parsed, entry.id) : undefined;
+    if (!parsed || other) {
+      const error = other ?? new SchemaError([{ field: '', message: 'the server answered with an entity that fails the schema' }], { resource: entry.r, id: entry.id });
       await this.#park(def, entry, { message: error.message, body: answer, rejected: false }, error);
       // The server probably applied the change: what it holds now is fetched rather than guessed.
       host.refetch(def);
@@ -584,7 +586,7 @@ export class Replayer {
       return this.#conflict(def, entry, null, error);
     }
     const remote = conflictEntity(error.body, isEntity);
-    const parsed = remote === undefined ? await this.#heldByServer(def, entry.id) : remote === null ? null : await host.parse(def, remote, entry.id);
+    const parsed = remote === undefined ? await this.#heldByServer(def, entry.id) : remote === null ? null : await this.#parseNamed(def, remote, entry.id, entry.op !== 'create');
     if (parsed === undefined) return this.#retry(def, entry, error, null);
     return this.#conflict(def, entry, parsed, error);
   }
@@ -611,7 +613,24 @@ export class Replayer {
       if (fetchError instanceof HttpError && (fetchError.status === 404 || fetchError.status === 410)) return null;
       return undefined;
     }
-    return remote === null ? null : this.#host.parse(def, remote, id);
+    return remote === null ? null : this.#parseNamed(def, remote, id, true);
+  }
+
+  /** The server's entity for `id`, parsed; undefined (reported) when it fails the schema, or is another entity where the request's URL named `id`. */
+  async #parseNamed(def: Def, value: unknown, id: string, named: boolean): Promise<Rec | undefined> {
+    const parsed = await this.#host.parse(def, value, id);
+    return parsed && named && this.#anotherEntity(def, parsed, id) ? undefined : parsed;
+  }
+
+  /**
+   * A SchemaError, reported on events$, when an answer about the entity `id` is another entity:
+   * stored under `id`, that entity's state would show twice and the next change go out on its version.
+   */
+  #anotherEntity(def: Def, parsed: Rec, id: string): SchemaError | undefined {
+    if (normalizeId(parsed[def.key]) === id) return undefined;
+    const error = new SchemaError([{ field: def.key, message: `names ${def.name}/${String(parsed[def.key])}, another entity than the one asked for` }], { resource: def.name, id });
+    this.#host.emit({ type: 'schemaError', at: this.#host.env.clock.now(), resource: def.name, id, error });
+    return error;
   }
 
   async #retry(def: Def, entry: OutboxEntry, error: HarborSyncError, retryAfterMs: number | null): Promise<void> {

@@ -443,6 +443,46 @@ describe('server answers to writes', () => {
     expect(latest<Conflict[]>(d.client.conflicts$).map((c) => c.remote)).toEqual([{ id: 'a', title: 'theirs', done: false, version: 2 }]);
   });
 
+  it('a 2xx answer to an update that names another entity goes to failed$ with a SchemaError naming both ids; neither entity takes it; the resource is pulled again', async () => {
+    const api = stubApi((req, url) => {
+      if (req.method === 'PATCH') return json({ id: 'b', text: 'not a', version: 7 });
+      return url.pathname === '/api/notes' ? json([{ id: 'a', text: 'A', version: 1 }, { id: 'b', text: 'B', version: 1 }]) : undefined;
+    });
+    const d = make(API, { fetch: api.fetch });
+    const h = d.client.resource(notes);
+    await h.refresh();
+    await h.update('a', { text: 'A2' });
+    await d.client.flush();
+    await until(() => api.requests.filter((r) => r.method === 'GET').length === 2, 'a pull after the answer');
+    const failed = latest<FailedMutation[]>(d.client.failed$);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ resource: 'notes', id: 'a', op: 'update' });
+    expect(failed[0]!.error.message).toBe('notes/a: field "id" names notes/b, another entity than the one asked for');
+    expect(schemaErrors(d).map((e) => e.error)).toEqual([expect.any(SchemaError)]);
+    expect(await h.list()).toEqual([{ id: 'a', text: 'A2', version: 1 }, { id: 'b', text: 'B', version: 1 }]);
+    const stored = (await dump(d.indexedDB, 'harborsync:default'))['entities']!.map(([, record]) => record);
+    expect(stored).toMatchObject([{ id: 'a', base: { id: 'a', text: 'A', version: 1 } }, { id: 'b', base: { id: 'b', text: 'B', version: 1 } }]);
+  });
+
+  it.each([
+    ['a 412 whose body', () => json({ id: 'b', text: 'B', version: 2 }, 412)],
+    ['the fetch of the current entity after a 412 with no body', () => new Response(null, { status: 412 })],
+  ])('%s is another entity: no answer, the change is retried, not a conflict with that entity', async (_, refusal) => {
+    const api = stubApi((req, url) => {
+      if (req.method === 'PATCH') return refusal();
+      if (url.pathname === '/api/notes/a') return json({ id: 'b', text: 'B', version: 2 });
+      return url.pathname === '/api/notes' ? json([{ id: 'a', text: 'A', version: 1 }]) : undefined;
+    });
+    const d = make(API, { fetch: api.fetch, random: upperHalfRandom(), retry: { baseDelayMs: 100, maxDelayMs: 100 } });
+    const h = d.client.resource(notes);
+    await h.refresh();
+    await h.update('a', { text: 'mine' });
+    await until(() => d.events.some((e) => e.type === 'retrying' || e.type === 'conflict'), 'the change to be retried or conflicted');
+    expect(d.events.some((e) => e.type === 'conflict')).toBe(false);
+    expect(schemaErrors(d).map((e) => e.error.message)).toEqual(['notes/a: field "id" names notes/b, another entity than the one asked for']);
+    expect(await h.get('a')).toEqual({ id: 'a', text: 'mine', version: 1 });
+  });
+
   it('a 422 to a write parks it in failed$ with a message naming the Idempotency-Key sent; the server\'s answer stays in error.body', async () => {
     const refusal = { error: 'Idempotency-Key was already used for a different request' };
     const api = stubApi((req, url) => {
