@@ -60,6 +60,9 @@ const DEFAULTS = {
   maxInFlight: 1,
 };
 
+/** setTimeout's longest delay (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 /** Above this many entities named by other tabs at once, the resource is re-read whole. */
 const REREAD_WHOLE_ABOVE = 1_000;
 
@@ -101,10 +104,16 @@ function checkOptions(options: SyncClientOptions, baseHref: string | undefined):
   }
   const ns = options.namespace ?? DEFAULTS.namespace;
   if (typeof ns !== 'string' || ns.length === 0) throw new TypeError('createSyncClient: namespace must be a non-empty string');
-  for (const key of ['staleTimeMs', 'sendDelayMs', 'timeoutMs'] as const) {
+  const staleTimeMs = options.staleTimeMs;
+  if (staleTimeMs !== undefined && !(typeof staleTimeMs === 'number' && staleTimeMs >= 0)) {
+    throw new TypeError(`createSyncClient: staleTimeMs must be a non-negative number, got ${String(staleTimeMs)}`);
+  }
+  // Waited for with timers, which fire at once past the longest wait they hold: a timeout would
+  // end every request at once, a send delay spin the outbox loop every millisecond.
+  for (const key of ['sendDelayMs', 'timeoutMs'] as const) {
     const v = options[key];
-    if (v !== undefined && !(typeof v === 'number' && v >= 0)) {
-      throw new TypeError(`createSyncClient: ${key} must be a non-negative number, got ${String(v)}`);
+    if (v !== undefined && !(typeof v === 'number' && v >= 0 && v <= MAX_TIMER_MS)) {
+      throw new TypeError(`createSyncClient: ${key} must be a number of milliseconds from 0 to ${MAX_TIMER_MS} (the longest a timer waits), got ${String(v)}`);
     }
   }
   const { maxInFlight, maxAnswerBytes } = options;

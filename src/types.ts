@@ -405,7 +405,7 @@ export interface SyncClientOptions {
   retry?: RetryOptions;
   /** A new subscriber to cached data older than this refetches. Default 30,000. */
   staleTimeMs?: number;
-  /** Wait this long after an entity's last change before sending it. Default 0. */
+  /** Wait this long after an entity's last change before sending it. Default 0; at most 2,147,483,647 (a timer's longest wait). */
   sendDelayMs?: number;
   /**
    * Outbox requests in flight at once, each to a different entity. Default 1: one request at a
@@ -418,7 +418,7 @@ export interface SyncClientOptions {
   maxInFlight?: number;
   /**
    * A request whose whole answer, headers and body, has not arrived after this long is a network
-   * error (a write is then re-sent with its key). Default 30,000.
+   * error (a write is then re-sent with its key). Default 30,000; at most 2,147,483,647 (a timer's longest wait).
    */
   timeoutMs?: number;
   /**

@@ -849,6 +849,18 @@ describe('ids', () => {
   });
 });
 
+describe('client options', () => {
+  it('a timeoutMs or sendDelayMs no timer can wait for (Infinity, past 2^31 - 1 ms), negative or NaN is a TypeError naming it', () => {
+    for (const key of ['timeoutMs', 'sendDelayMs'] as const) {
+      for (const bad of [Number.POSITIVE_INFINITY, 2 ** 31, -1, Number.NaN]) {
+        expect(() => make(API, { [key]: bad })).toThrow(`createSyncClient: ${key} must be a number of milliseconds from 0 to 2147483647 (the longest a timer waits), got ${bad}`);
+      }
+    }
+    // Compared with an age, never waited for: Infinity is "never stale".
+    expect(() => make(API, { staleTimeMs: Number.POSITIVE_INFINITY, timeoutMs: 2 ** 31 - 1, sendDelayMs: 0 })).not.toThrow();
+  });
+});
+
 // ---- storage ---------------------------------------------------------------------------------------------
 
 describe('storage faults', () => {
