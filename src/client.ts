@@ -632,7 +632,8 @@ class Client implements SyncClient, HandleHost {
           }
           // Unconfirmed creates have no version yet.
           const checked = this.parse(def, record.view, record.id, def.version);
-          if ((checked instanceof Promise ? await checked : checked) !== undefined) records.push(record);
+          const parsed = checked instanceof Promise ? await checked : checked;
+          if (parsed !== undefined && this.#namesItsRecord(def, parsed, record.id)) records.push(record);
         }
         const { outbox } = this.store;
         mirror.batch(() => {
@@ -652,6 +653,14 @@ class Client implements SyncClient, HandleHost {
       this.#hydrating.set(def.name, done);
     }
     return done;
+  }
+
+  /** Whether a stored view names the entity it is stored under; one naming another (shown, it would show that one twice) is reported. */
+  #namesItsRecord(def: Def, view: Rec, id: string): boolean {
+    if (normalizeId(view[def.key]) === id) return true;
+    const error = new SchemaError([{ field: def.key, message: `names ${def.name}/${String(view[def.key])}, not the entity it is stored under` }], { resource: def.name, id });
+    this.emit({ type: 'schemaError', at: this.env.clock.now(), resource: def.name, id, error });
+    return false;
   }
 
   /** An on-demand live query: fetches what it shows while subscribed. */

@@ -874,6 +874,7 @@ describe('storage faults', () => {
     await d.client.close();
     await rawPut(d.indexedDB, 'harborsync:default', 'entities', { r: 'todos', id: 'junk', base: 'garbage', view: 12 });
     await rawPut(d.indexedDB, 'harborsync:default', 'entities', { r: 'todos', id: 'wrong', base: null, view: { id: 'wrong', title: 5, done: 'no' } });
+    await rawPut(d.indexedDB, 'harborsync:default', 'entities', { r: 'todos', id: 'twin', base: null, view: { id: 'a', title: 'A twin', done: true } });
     const again = make(API, { fetch: api.fetch }, d.indexedDB);
     again.online.next(false);
     const rows = await again.client.resource(todos).list({ orderBy: 'id' });
@@ -886,9 +887,10 @@ describe('storage faults', () => {
       expect.arrayContaining([
         ['StorageError', 'junk'],
         ['SchemaError', 'wrong'],
+        ['SchemaError', 'twin'],
       ]),
     );
-    for (const e of reported) expect('error' in e && e.error.message).toMatch(/todos\/(junk|wrong)/);
+    for (const e of reported) expect('error' in e && e.error.message).toMatch(/todos\/(junk|wrong|twin)/);
     // The queued changes are intact and still go out.
     expect(latest(again.client.status$).pending).toBe(2);
   });
