@@ -1,4 +1,5 @@
 import type { FieldIssue } from '../errors.js';
+import { normalizeId } from '../internal/ids.js';
 import { deepEqual, unsendableField } from '../internal/plain.js';
 import { validate } from '../internal/schema.js';
 import { isOlderVersion } from '../internal/versions.js';
@@ -112,13 +113,15 @@ export function fromDecision<T>(decision: ConflictDecision<T>, input: ConflictIn
 /**
  * A `{ value }` decision is a local write: the entity it makes must pass the resource's schema,
  * as `update()` checks base + patch (the version may be missing, as on a re-create), and be data
- * IndexedDB can store and JSON carry (`unsendableField`). Valid, the outcome carries what the
- * schema made of it; invalid, the issues, each naming its field.
+ * IndexedDB can store and JSON carry (`unsendableField`), and keep the conflicted entity's `id`.
+ * Valid, the outcome carries what the schema made of it; invalid, the issues, each naming its field.
  */
-export async function checkDecision(def: ResourceDefinition<object>, outcome: Outcome): Promise<Outcome | { issues: FieldIssue[] }> {
+export async function checkDecision(def: ResourceDefinition<object>, outcome: Outcome, id: string): Promise<Outcome | { issues: FieldIssue[] }> {
   if (outcome.kind !== 'target' || outcome.choice !== 'value' || outcome.value === null) return outcome;
   const result = await validate(def.schema, outcome.value, def.version);
   if (!result.ok) return { issues: result.issues };
+  // Stored under `id`, a value naming another entity would show it twice, and a re-create send it.
+  if (normalizeId((result.value as Rec)[def.key]) !== id) return { issues: [{ field: def.key, message: 'the key cannot be changed' }] };
   const unsendable = unsendableField(result.value);
   return unsendable ? { issues: [unsendable] } : { ...outcome, value: result.value as Rec };
 }

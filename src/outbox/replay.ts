@@ -718,7 +718,7 @@ export class Replayer {
       const input = { op: entry.op, base, local, remote: current, ignore, seen: new Map(entries.map((e) => [e.seq, e])) };
       const fields = conflictFields(input);
       const decided = await decide(strategy, input, { resource: entry.r, id: entry.id, op: entry.op, base: input.base, local, remote: current, fields });
-      const outcome = await checkDecision(def, decided);
+      const outcome = await checkDecision(def, decided, entry.id);
       if ('issues' in outcome) {
         // A resolver's value is a local write and must pass the schema; an invalid one is never
         // sent: the conflict waits in conflicts$ for a decision, as under 'manual'.

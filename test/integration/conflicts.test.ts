@@ -325,6 +325,21 @@ describe('{ wait: server } and conflict decisions', () => {
 });
 
 describe('a { value } decision is checked with the schema, as a local write', () => {
+  it('resolve({ value }) naming another id rejects with ValidationError naming the key; nothing is sent, the conflict stays', async () => {
+    const d = await offlineWithTodo();
+    const h = d.client.resource(todos);
+    await h.update('a', { title: 'mine' });
+    await server.admin.edit({ resource: 'todos', id: 'a', delete: true });
+    await reconnect(d);
+    const [conflict] = latestConflicts(d);
+    expect(conflict!.remote).toBeNull();
+    await expect(conflict!.resolve({ value: { id: 'b', title: 'elsewhere' } })).rejects.toThrow(/^todos\/a: field "id" the key cannot be changed$/);
+    await d.client.flush();
+    expect(latestConflicts(d)).toHaveLength(1);
+    expect(await h.list()).toEqual([{ id: 'a', title: 'mine', done: false, version: 1 }]);
+    expect(await serverTodo('b')).toBeNull();
+  });
+
   it('resolve({ value }) that fails the schema rejects with ValidationError naming the field; nothing changes', async () => {
     const d = await offlineWithTodo();
     const h = d.client.resource(todos);
