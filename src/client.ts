@@ -104,6 +104,8 @@ function checkOptions(options: SyncClientOptions, baseHref: string | undefined):
   }
   const ns = options.namespace ?? DEFAULTS.namespace;
   if (typeof ns !== 'string' || ns.length === 0) throw new TypeError('createSyncClient: namespace must be a non-empty string');
+  // `harborsync:{ns}:election` is the election channel of the namespace before the suffix.
+  if (ns.endsWith(':election')) throw new TypeError(`createSyncClient: namespace must not end with ":election" (another namespace's channel has that name), got ${JSON.stringify(ns)}`);
   const staleTimeMs = options.staleTimeMs;
   if (staleTimeMs !== undefined && !(typeof staleTimeMs === 'number' && staleTimeMs >= 0)) {
     throw new TypeError(`createSyncClient: staleTimeMs must be a non-negative number, got ${String(staleTimeMs)}`);
@@ -115,6 +117,20 @@ function checkOptions(options: SyncClientOptions, baseHref: string | undefined):
     if (v !== undefined && !(typeof v === 'number' && v >= 0 && v <= MAX_TIMER_MS)) {
       throw new TypeError(`createSyncClient: ${key} must be a number of milliseconds from 0 to ${MAX_TIMER_MS} (the longest a timer waits), got ${String(v)}`);
     }
+  }
+  const retry = options.retry ?? {};
+  for (const key of ['baseDelayMs', 'maxDelayMs'] as const) {
+    const v = retry[key];
+    if (v !== undefined && !(typeof v === 'number' && v >= 0 && v <= MAX_TIMER_MS)) {
+      throw new TypeError(`createSyncClient: retry.${key} must be a number of milliseconds from 0 to ${MAX_TIMER_MS} (the longest a timer waits), got ${String(v)}`);
+    }
+  }
+  if (retry.maxAttempts !== undefined && !(Number.isInteger(retry.maxAttempts) && retry.maxAttempts >= 1)) {
+    throw new TypeError(`createSyncClient: retry.maxAttempts must be a whole number of at least 1, got ${String(retry.maxAttempts)}`);
+  }
+  // Only compared with how long an entry has been failing: Infinity is "never by age".
+  if (retry.maxAgeMs !== undefined && !(typeof retry.maxAgeMs === 'number' && retry.maxAgeMs >= 0)) {
+    throw new TypeError(`createSyncClient: retry.maxAgeMs must be a non-negative number, got ${String(retry.maxAgeMs)}`);
   }
   const { maxInFlight, maxAnswerBytes } = options;
   if (maxAnswerBytes !== undefined && !(Number.isInteger(maxAnswerBytes) && maxAnswerBytes >= 1)) {

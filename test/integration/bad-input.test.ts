@@ -859,6 +859,28 @@ describe('client options', () => {
     // Compared with an age, never waited for: Infinity is "never stale".
     expect(() => make(API, { staleTimeMs: Number.POSITIVE_INFINITY, timeoutMs: 2 ** 31 - 1, sendDelayMs: 0 })).not.toThrow();
   });
+
+  it('retry options out of range are a TypeError naming the option', () => {
+    for (const key of ['baseDelayMs', 'maxDelayMs'] as const) {
+      for (const bad of [Number.POSITIVE_INFINITY, 2 ** 31, -1, Number.NaN]) {
+        expect(() => make(API, { retry: { [key]: bad } })).toThrow(
+          `createSyncClient: retry.${key} must be a number of milliseconds from 0 to 2147483647 (the longest a timer waits), got ${bad}`,
+        );
+      }
+    }
+    for (const bad of [0, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => make(API, { retry: { maxAttempts: bad } })).toThrow(`createSyncClient: retry.maxAttempts must be a whole number of at least 1, got ${bad}`);
+    }
+    for (const bad of [-1, Number.NaN]) {
+      expect(() => make(API, { retry: { maxAgeMs: bad } })).toThrow(`createSyncClient: retry.maxAgeMs must be a non-negative number, got ${bad}`);
+    }
+    expect(() => make(API, { retry: { baseDelayMs: 0, maxDelayMs: 2 ** 31 - 1, maxAttempts: 1, maxAgeMs: Number.POSITIVE_INFINITY } })).not.toThrow();
+  });
+
+  it("a namespace ending in \":election\", the name of another namespace's election channel, is a TypeError", () => {
+    expect(() => make(API, { namespace: 'team:election' })).toThrow('createSyncClient: namespace must not end with ":election" (another namespace\'s channel has that name), got "team:election"');
+    expect(() => make(API, { namespace: 'team:elections' })).not.toThrow();
+  });
 });
 
 // ---- storage ---------------------------------------------------------------------------------------------
