@@ -5,7 +5,7 @@
  * waiting, BroadcastChannel instances open, IndexedDB connections open, and Node's own timers.
  */
 import { Observable, BehaviorSubject } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createSyncClient, type SyncClient, type SyncStatus } from '../../src/index.js';
 import { todos, until } from '../helpers/harness.js';
 import { ManualClock, seededRandom, settle } from '../helpers/manual-clock.js';
@@ -107,6 +107,7 @@ function counters(s: Seams) {
 
 const clients: SyncClient[] = [];
 afterEach(async () => {
+  vi.restoreAllMocks();
   await Promise.all(clients.splice(0).map((c) => c.close()));
 });
 
@@ -195,7 +196,21 @@ describe('long-running', () => {
   it('close() abandons the requests still out: their fetches are aborted, their timers gone, and the write goes out again under its key', async () => {
     const api = memoryApi();
     const s = seams(true);
-    const timersBefore = nodeTimers();
+    // The transport's deadlines run on real timers: those of the default timeoutMs (30 s) still set.
+    const deadlines = new Set<unknown>();
+    const { setTimeout: realSetTimeout, clearTimeout: realClearTimeout } = globalThis;
+    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((callback: () => void, ms?: number) => {
+      const handle = realSetTimeout(() => {
+        deadlines.delete(handle);
+        callback();
+      }, ms);
+      if (ms === 30_000) deadlines.add(handle);
+      return handle;
+    }) as typeof setTimeout);
+    vi.spyOn(globalThis, 'clearTimeout').mockImplementation(((handle: ReturnType<typeof setTimeout>) => {
+      deadlines.delete(handle);
+      realClearTimeout(handle);
+    }) as typeof clearTimeout);
     const out: Array<{ method: string; key: string | null; signal: AbortSignal }> = [];
     // A server that never answers: only an abort ends the fetch.
     const hanging: typeof fetch = (input, init) => {
@@ -208,12 +223,12 @@ describe('long-running', () => {
     const view = h.query$({}).subscribe();
     await h.create({ id: 'kept', title: 'made before close', done: false });
     await until(() => out.some((r) => r.method === 'POST') && out.some((r) => r.method === 'GET'), 'the write and the pull to be out');
-    expect(nodeTimers()).toBeGreaterThan(timersBefore);
+    expect(deadlines.size).toBe(out.length);
     view.unsubscribe();
     await client.close();
     await settle();
     expect(out.map((r) => r.signal.aborted)).toEqual(out.map(() => true));
-    expect(nodeTimers()).toBeLessThanOrEqual(timersBefore);
+    expect(deadlines.size).toBe(0);
     expect(counters(s)).toMatchObject({ clockTimers: 0, locksHeld: 0, channelsOpen: 0, connectionsOpen: 0 });
 
     // The abandoned write was neither counted as an attempt nor lost: the next client sends it under the same key.
