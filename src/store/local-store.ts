@@ -2,7 +2,7 @@ import { unwrap, type IDBPTransaction } from 'idb';
 import { ClosedError, StorageError, ValidationError } from '../errors.js';
 import { withNewerRemote } from '../conflict/resolve.js';
 import { coalesce, type PendingOp } from '../outbox/coalesce.js';
-import { asEntry, foldView, onServerState, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
+import { asEntry, foldView, isRolledBack, onServerState, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
 import { TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
 import { isOlderVersion } from '../internal/versions.js';
@@ -662,8 +662,10 @@ export class LocalStore {
        * A delta cursor to store with the answer, unless the answer deletes an entity with a
        * change that may be at the server (sent, answer still to come, or parked after its answer
        * was lost): a deletion cannot be ordered against that answer, so the cursor stays before
-       * it and the next pull names it again. `null` deletes the stored cursor: the server
-       * rejected it, and this (authoritative) answer replaces what it covered.
+       * it and the next pull names it again. So it does for a change the server refused: it
+       * keeps the entity stored, which its discard() would leave shown, deleted nowhere else.
+       * `null` deletes the stored cursor: the server rejected it, and this (authoritative)
+       * answer replaces what it covered.
        */
       cursor?: { key: string; value: string | null };
     },
@@ -808,7 +810,7 @@ export class LocalStore {
       // A create the server names, perhaps applied with its answer lost, may be any deleted id.
       const renaming =
         deletions.length > 0 && [...queued.values()].some((entries) => entries.some((e) => e.op === 'create' && e.id.startsWith(TEMP_ID_PREFIX) && mayBeAtServer(e)));
-      const cursorHeld = renaming || deletions.some((id) => entriesOf(id).some(mayBeAtServer));
+      const cursorHeld = renaming || deletions.some((id) => entriesOf(id).some((e) => mayBeAtServer(e) || isRolledBack(e)));
       if (options.cursor && !cursorHeld) {
         if (options.cursor.value === null) meta.delete(options.cursor.key);
         else meta.put(options.cursor.value, options.cursor.key);

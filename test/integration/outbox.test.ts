@@ -371,6 +371,18 @@ describe('delivery', () => {
     expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
   });
 
+  it('discard() of a refused change to an entity deleted on the server since leaves it gone: the next pull names the deletion again', async () => {
+    const d = make(suite.server.apiUrl);
+    const { h, failed } = await refusedUpdate(d);
+    await suite.server.admin.edit({ resource: 'todos', id: 'a', delete: true });
+    await h.refresh();
+    await failed.value[0]!.discard();
+    await h.refresh();
+    expect(await h.list()).toEqual([]);
+    const status = await new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe());
+    expect(status).toMatchObject({ pending: 0, failed: 0 });
+  });
+
   it('parks an entry after maxAttempts retryable failures, holding back only its entity', async () => {
     const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 10, maxDelayMs: 10, maxAttempts: 3 } });
     await suite.server.admin.faults({ failStatus: { status: 503, match: 'poison' } });
