@@ -399,17 +399,18 @@ export class LocalStore {
   async write(def: Def, id: string, op: PendingOp, fresh: () => NewEntry, cached?: Rec | null): Promise<ViewChange & { cancelled: number | null }> {
     const r = def.name;
     const fast = cached !== undefined && this.outbox.entriesOf(r, id).length === 0;
+    const referenced = this.#newestReferenced(def, op);
     const committed = await this.#writeTx(`saving ${r}/${id}`, async (tx) => {
       if (!fast) {
         const [stored, entries] = await readEntity(tx, r, id);
-        return issueWrite(tx, def, id, op, fresh, stored, entries);
+        return issueWrite(tx, def, id, op, fresh, stored, entries, referenced);
       }
       const assumed: EntityRecord | undefined = cached === null ? undefined : { r, id, base: cached, view: cached };
       // The read first: the transaction runs its requests in order, so it sees the state before the writes.
       const read = storedRecord(tx, r, id);
       // Awaited below; should a write throw first (a value that cannot be stored), it must not be left unhandled.
       read.catch(() => undefined);
-      const written = issueWrite(tx, def, id, op, fresh, assumed, []);
+      const written = issueWrite(tx, def, id, op, fresh, assumed, [], referenced);
       const stored = await read;
       if (isClean(stored, cached)) {
         // The tab's copy does not carry when its base was answered; the record keeps it.
@@ -425,11 +426,29 @@ export class LocalStore {
       // with remote null, a delete of one a success). A copy with no server version (a create
       // not confirmed here, since renamed or cancelled) has nothing to send against.
       const shown = stored === undefined && hasServerVersion(cached, def) ? assumed : stored;
-      return issueWrite(tx, def, id, op, fresh, shown, entries);
+      return issueWrite(tx, def, id, op, fresh, shown, entries, referenced);
     });
     const written = committed.read();
     this.outbox.setEntity(r, id, written.entries);
     return { r, id, view: written.view, cancelled: written.cancelled };
+  }
+
+  /**
+   * The place in the queue of the newest queued change of an entity `op` names in a `references`
+   * field (-1: none). A change naming an entity created after the entity's own queued entry is
+   * not folded into that entry: sent in its place, it would reach the server before the entity
+   * it names exists.
+   */
+  #newestReferenced(def: Def, op: PendingOp): number {
+    const fields = op.op === 'create' ? op.value : op.op === 'update' ? op.patch : null;
+    let newest = -1;
+    if (!fields) return newest;
+    for (const [field, r] of Object.entries(def.references)) {
+      const value = fields[field];
+      if (typeof value !== 'string' && typeof value !== 'number') continue;
+      for (const entry of this.outbox.entriesOf(r, String(value))) if (entry.state === 'queued') newest = Math.max(newest, entry.seq);
+    }
+    return newest;
   }
 
   /**
@@ -970,7 +989,8 @@ function requested<T>(request: IDBRequest<T>): Promise<T> {
  * straight to the IDB stores, with no promise or listener each: one that fails aborts the
  * transaction, which its caller reports. Returns the record put, and what to read after the
  * commit: the entries as committed (a new entry's seq filled in) and the view. `fresh` builds a
- * new entry; when the change coalesces, only its time is taken.
+ * new entry; when the change coalesces, only its time is taken. `referenced`: the newest queued
+ * change of an entity the change names (#newestReferenced); an entry older than it is not merged into.
  */
 function issueWrite(
   tx: WriteTx,
@@ -980,6 +1000,7 @@ function issueWrite(
   fresh: () => NewEntry,
   stored: EntityRecord | undefined,
   entries: OutboxEntry[],
+  referenced: number,
 ): Written {
   const r = def.name;
   const entities = unwrap(tx.objectStore('entities'));
@@ -997,7 +1018,7 @@ function issueWrite(
     throw new ValidationError([{ field: def.key, message: 'no entity with this id here (deleted, renamed or evicted since this tab last heard)' }], { resource: r, id });
   }
   const last = entries.at(-1);
-  const merged = last && !last.frozen && last.state === 'queued' ? coalesce(toPendingOp(last), op) : ({ kind: 'append' } as const);
+  const merged = last && !last.frozen && last.state === 'queued' && referenced < last.seq ? coalesce(toPendingOp(last), op) : ({ kind: 'append' } as const);
   let added: IDBRequest<IDBValidKey> | null = null;
   let cancelled: number | null = null;
   let place: IDBRequest<IDBValidKey> | null = null;

@@ -445,3 +445,48 @@ describe('a clock stepped back', () => {
     expect(api.patches().filter((r) => r.body.includes('A1'))).toHaveLength(2);
   }, 60_000);
 });
+
+describe('references between entities whose ids the client names', () => {
+  const projects = defineResource({ name: 'projects', schema: z.object({ id: z.string(), name: z.string(), version: z.number().int() }) });
+  const tasks = defineResource({
+    name: 'tasks',
+    schema: z.object({ id: z.string(), title: z.string(), projectId: z.string().nullable(), version: z.number().int() }),
+    references: { projectId: 'projects' },
+  });
+
+  /** A server that refuses a task naming a project it does not hold, as a foreign key would. */
+  function checkingServer() {
+    const held = new Map<string, Record<string, unknown>>();
+    const api = stubApi((req, url, body) => {
+      if (req.method === 'GET') return json([]);
+      const [, resource, id] = url.pathname.split('/').slice(1);
+      const key = `${resource}/${id ?? (JSON.parse(body) as { id: string }).id}`;
+      const current = held.get(key);
+      const next: Record<string, unknown> = { ...current, ...(JSON.parse(body) as Record<string, unknown>), version: ((current?.['version'] as number | undefined) ?? 0) + 1 };
+      if (resource === 'tasks' && next['projectId'] !== null && !held.has(`projects/${String(next['projectId'])}`)) return json({ error: 'no such project' }, 422);
+      held.set(key, next);
+      return json(next, req.method === 'POST' ? 201 : 200);
+    });
+    return { api, held };
+  }
+
+  it('a task pointed at a project created after it is not folded into its create: the project goes first, then the change naming it', async () => {
+    const { api, held } = checkingServer();
+    const d = make(API, { fetch: api.fetch, resources: [projects, tasks] });
+    d.online.next(false);
+    await d.client.resource(tasks).create({ id: 't1', title: 'notes', projectId: null });
+    await d.client.resource(projects).create({ id: 'p1', name: 'Launch' });
+    await d.client.resource(tasks).update('t1', { projectId: 'p1' });
+    // Folded into a change made after the project's create, as before.
+    await d.client.resource(tasks).update('t1', { title: 'notes!' });
+    d.online.next(true);
+    await d.client.flush();
+    expect(latest(d.client.status$)).toMatchObject({ pending: 0, failed: 0 });
+    expect(api.requests.filter((r) => r.method !== 'GET').map((r) => [r.method, JSON.parse(r.body) as unknown])).toEqual([
+      ['POST', { id: 't1', title: 'notes', projectId: null }],
+      ['POST', { id: 'p1', name: 'Launch' }],
+      ['PATCH', { projectId: 'p1', title: 'notes!' }],
+    ]);
+    expect(held.get('tasks/t1')).toMatchObject({ title: 'notes!', projectId: 'p1' });
+  });
+});
