@@ -887,7 +887,8 @@ class Client implements SyncClient, HandleHost {
     for (let round = 0; round < DECISION_ROUNDS; round++) {
       const { record, entries } = await this.store.loadEntity(entry.r, entry.id);
       const current = entries.find((e) => e.seq === entry.seq);
-      if (!current || current.state !== 'conflict' || !current.conflict) return true;
+      // Decided since, here or in another tab: a conflict its re-send met is another one, not this decision's.
+      if (!current || current.state !== 'conflict' || !current.conflict || current.rekeys !== entry.rekeys) return true;
       const { base, fields } = current.conflict;
       const remote = newestRemote(current.conflict.remote, record?.base ?? null, def.version);
       const local = record ? record.view : current.conflict.local;

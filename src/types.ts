@@ -88,7 +88,9 @@ export interface Conflict<T = Entity> {
    * fails, this rejects with `ValidationError` naming the field, and nothing changes (the conflict
    * stays in `conflicts$`). A decision that finds the conflict changed under it (a write to the
    * entity, or a pull) is made again on what is stored; after three such tries this rejects with
-   * `ConflictError`, nothing decided, and `conflicts$` holds the conflict as it is now.
+   * `ConflictError`, nothing decided, and `conflicts$` holds the conflict as it is now. Once the
+   * conflict is decided (here or in another tab), this does nothing, even when the change it sent
+   * again meets a new conflict: that one is a new `Conflict` in `conflicts$`.
    *
    * @example
    * await conflict.resolve({ value: { title: `${conflict.local?.title} / ${conflict.remote?.title}` } });

@@ -203,6 +203,26 @@ describe('other strategies', () => {
     expect(latestConflicts(d)).toHaveLength(1);
   });
 
+  it('a Conflict already decided decides nothing more, even once its re-send has met a new conflict', async () => {
+    const d = await offlineWithTodo({ conflicts: 'manual' });
+    const h = d.client.resource(todos);
+    await h.update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    const [decided] = latestConflicts(d);
+    d.online.next(false);
+    await decided!.resolve('local');
+    await theirs({ title: 'theirs again' });
+    await reconnect(d);
+    const waiting = { id: 'a', local: { title: 'mine' }, remote: { title: 'theirs again' } };
+    expect(latestConflicts(d)).toMatchObject([waiting]);
+    await decided!.resolve('remote');
+    await d.client.flush();
+    expect(latestConflicts(d)).toMatchObject([waiting]);
+    expect(await h.get('a')).toMatchObject({ title: 'mine' });
+    expect(d.events.filter((e) => e.type === 'resolved')).toHaveLength(1);
+  });
+
   it('a resolver function (async) decides, and a per-resource strategy overrides the client', async () => {
     const seen: string[][] = [];
     const resolver: ConflictStrategy<Todo> = async (ctx) => {
