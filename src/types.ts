@@ -128,7 +128,8 @@ export type ConflictDecision<T> = 'local' | 'remote' | { value: Partial<T> } | '
 /**
  * A resolver function; declared as a method so a resource's typed resolver fits the client's list.
  * A `{ value }` it returns that fails the schema is never sent: the conflict goes to `conflicts$`
- * (as under `'manual'`) and an `error` event carries the `ValidationError`.
+ * (as under `'manual'`) and an `error` event carries the `ValidationError`. One that throws (or
+ * rejects) decides nothing the same way, the `error` event carrying a `ConflictError` with what it threw.
  */
 export type ConflictResolver<T = Entity> = {
   bivariance(context: ConflictContext<T>): ConflictDecision<T> | Promise<ConflictDecision<T>>;

@@ -9,7 +9,7 @@ import { deepEqual } from '../internal/plain.js';
 import { madeAfter, referrersOf, waitsForId } from './remap.js';
 import { idempotencyKey, isQuarantined, onServerState, type EntryFailure, type OutboxEntry } from './entry.js';
 import { entityKey } from './outbox-memory.js';
-import { checkDecision, conflictFields, decide, newestRemote, overwritten, parked, remoteMatchesIntent, requeue, type Outcome } from '../conflict/resolve.js';
+import { checkDecision, conflictFields, decide, newestRemote, overwritten, parked, remoteMatchesIntent, requeue, type ConflictInput, type Outcome } from '../conflict/resolve.js';
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
@@ -717,13 +717,10 @@ export class Replayer {
       if (current !== answer && remoteMatchesIntent(entry, current, ignore)) return this.#succeed(def, entry, current);
       const input = { op: entry.op, base, local, remote: current, ignore, seen: new Map(entries.map((e) => [e.seq, e])) };
       const fields = conflictFields(input);
-      const decided = await decide(strategy, input, { resource: entry.r, id: entry.id, op: entry.op, base: input.base, local, remote: current, fields });
-      const outcome = await checkDecision(def, decided, entry.id);
-      if ('issues' in outcome) {
-        // A resolver's value is a local write and must pass the schema; an invalid one is never
-        // sent: the conflict waits in conflicts$ for a decision, as under 'manual'.
-        const invalid = new ValidationError(outcome.issues, { resource: entry.r, id: entry.id });
-        host.emit({ type: 'error', at: host.env.clock.now(), resource: entry.r, error: invalid });
+      const outcome = await this.#decision(def, entry, strategy, input, fields);
+      if (outcome instanceof HarborSyncError) {
+        // Refused: the conflict waits in conflicts$ for a decision, as under 'manual'.
+        host.emit({ type: 'error', at: host.env.clock.now(), resource: entry.r, error: outcome });
         if ((await applyOutcome(host, def, entry, input, { kind: 'park', fields }, 'function')) === 'stale') continue;
         return;
       }
@@ -742,6 +739,23 @@ export class Replayer {
     }
     // Changed under every decision: the change goes out again as it was, and meets the conflict anew.
     await this.#retry(def, entry, error, null);
+  }
+
+  /**
+   * The strategy's outcome, checked; or the error refusing it. A resolver's `{ value }` is a local
+   * write and must pass the schema. A resolver that throws would throw again on every re-send of
+   * the change, which would then go on for ever.
+   */
+  async #decision(def: Def, entry: OutboxEntry, strategy: ConflictStrategy<Rec>, input: ConflictInput, fields: string[]): Promise<Outcome | HarborSyncError> {
+    const context = { resource: entry.r, id: entry.id, op: entry.op, base: input.base, local: input.local, remote: input.remote, fields };
+    let decided: Outcome;
+    try {
+      decided = await decide(strategy, input, context);
+    } catch (thrown) {
+      return new ConflictError(fields, { resource: entry.r, id: entry.id, detail: `the conflict resolver threw: ${String(thrown)}`, cause: thrown });
+    }
+    const outcome = await checkDecision(def, decided, entry.id);
+    return 'issues' in outcome ? new ValidationError(outcome.issues, { resource: entry.r, id: entry.id }) : outcome;
   }
 }
 

@@ -379,6 +379,25 @@ describe('a { value } decision is checked with the schema, as a local write', ()
     expect(await serverTodo('a')).toMatchObject({ title: 'both', version: 3 });
   });
 
+  it("a resolver that throws decides nothing: the conflict waits in conflicts$, sent once, and an error event carries what it threw", async () => {
+    const resolver: ConflictStrategy = () => {
+      throw new Error('resolver bug');
+    };
+    const d = await offlineWithTodo({ conflicts: resolver, retry: { baseDelayMs: 10, maxDelayMs: 10 } });
+    await d.client.resource(todos).update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    d.online.next(true);
+    await until(() => latestConflicts(d).length === 1, 'the conflict to wait in conflicts$');
+    await d.clock.advance(100);
+    await d.client.flush();
+    expect(latestConflicts(d)).toMatchObject([{ id: 'a', fields: ['title'], local: { title: 'mine' }, remote: { title: 'theirs' } }]);
+    expect(d.calls.filter((c) => c.startsWith('PATCH'))).toHaveLength(1);
+    const errors = d.events.filter((e) => e.type === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ error: { name: 'ConflictError' } });
+    expect((errors[0] as { error: Error }).error.message).toContain('resolver bug');
+  });
+
   it("a resolver's { value } that fails the schema is never sent: the conflict waits in conflicts$, an error event names the field", async () => {
     const resolver: ConflictStrategy<Todo> = () => ({ value: { done: 'yes' as unknown as boolean } });
     const d = await offlineWithTodo({ conflicts: resolver as ConflictStrategy });
