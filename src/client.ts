@@ -13,10 +13,11 @@ import { resolveEnv, type Env } from './env.js';
 import { normalizeId, TEMP_ID_PREFIX } from './internal/ids.js';
 import { deepEqual } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
-import { isQuarantined, type OutboxEntry } from './outbox/entry.js';
+import { isQuarantined, toPendingOp, type OutboxEntry } from './outbox/entry.js';
 import { DECISION_ROUNDS, Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
 import { referrersOf } from './outbox/remap.js';
-import { checkDecision, fromDecision, newestRemote, undisputed, type ConflictInput, type Outcome } from './conflict/resolve.js';
+import { checkDecision, conflictFields, fromDecision, newestRemote, undisputed, type ConflictInput, type Outcome } from './conflict/resolve.js';
+import { applyOp } from './outbox/coalesce.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
 import { databaseMarker, type DatabaseMarker } from './store/marker.js';
 import { ResourceMirror } from './store/mirror.js';
@@ -171,7 +172,8 @@ class Client implements SyncClient, HandleHost {
   readonly #waiters = new Map<number, Array<(outcome: { value: Rec | null } | { error: HarborSyncError }) => void>>();
   readonly #statusSubject: BehaviorSubject<SyncStatus>;
   readonly #conflictsSubject = new BehaviorSubject<Conflict[]>([]);
-  readonly #undisputedSeen = new WeakSet<OutboxEntry>();
+  /** Undisputed conflicts looked at: by the parked entry, the newest change made since (the entry itself when none). */
+  readonly #undisputedSeen = new WeakMap<OutboxEntry, WeakSet<OutboxEntry>>();
   readonly #undisputedDecisions = new Set<Promise<void>>();
   readonly #failedSubject = new BehaviorSubject<FailedMutation[]>([]);
   readonly #eventsSubject = new Subject<SyncEvent>();
@@ -214,6 +216,7 @@ class Client implements SyncClient, HandleHost {
   #storageFailure: StorageError | null = null;
   readonly #marker: DatabaseMarker;
   readonly #strategyDefault: ConflictStrategy<Rec>;
+  /** The parked conflicts conflicts$ last told of, each followed by the changes made to its entity since. */
   #conflictEntries: OutboxEntry[] = [];
   readonly #onDemand: OnDemandLoader;
   #failedEntries: OutboxEntry[] = [];
@@ -800,24 +803,30 @@ class Client implements SyncClient, HandleHost {
     // Runs after every commit: the queue is counted as it changes; only the (few) parked entries are listed.
     const { outbox } = this.store;
     const pending = outbox.queuedCount;
-    const conflictEntries: OutboxEntry[] = [];
+    const conflicts: Array<{ entry: OutboxEntry; since: readonly OutboxEntry[] }> = [];
     const failedEntries: OutboxEntry[] = [];
-    const undisputedEntries: OutboxEntry[] = [];
+    const undisputedEntries: Array<{ entry: OutboxEntry; newest: OutboxEntry }> = [];
     for (const entry of outbox.parked()) {
       if (entry.state === 'conflict' && entry.conflict) {
-        conflictEntries.push(entry);
-        if (entry.conflict.fields.length === 0) undisputedEntries.push(entry);
+        const since = outbox.entriesOf(entry.r, entry.id).filter((e) => e.seq > entry.seq && e.state === 'queued');
+        conflicts.push({ entry, since });
       } else if (entry.state === 'failed') failedEntries.push(entry);
     }
-    if (undisputedEntries.length > 0 && !this.#closedError) this.#mergeUndisputed(undisputedEntries);
-    conflictEntries.sort(bySeq);
+    conflicts.sort((a, b) => a.entry.seq - b.entry.seq);
     failedEntries.sort(bySeq);
-    this.#patchStatus({ pending, conflicts: conflictEntries.length, failed: failedEntries.length });
+    this.#patchStatus({ pending, conflicts: conflicts.length, failed: failedEntries.length });
     this.#followerFlushes.outboxChanged();
     // Entries are replaced, never mutated, on every commit: identity tells what changed.
+    const shown = conflicts.map(({ entry, since }) => this.#toConflict(entry, since));
+    shown.forEach((conflict, i) => {
+      const { entry, since } = conflicts[i]!;
+      if (conflict.fields.length === 0) undisputedEntries.push({ entry, newest: since.at(-1) ?? entry });
+    });
+    if (undisputedEntries.length > 0 && !this.#closedError) this.#mergeUndisputed(undisputedEntries);
+    const conflictEntries = conflicts.flatMap(({ entry, since }) => [entry, ...since]);
     if (!sameEntries(this.#conflictEntries, conflictEntries)) {
       this.#conflictEntries = conflictEntries;
-      this.#conflictsSubject.next(conflictEntries.map((entry) => this.#toConflict(entry)));
+      this.#conflictsSubject.next(shown);
     }
     if (!sameEntries(this.#failedEntries, failedEntries)) {
       this.#failedEntries = failedEntries;
@@ -825,8 +834,17 @@ class Client implements SyncClient, HandleHost {
     }
   }
 
-  #toConflict(entry: OutboxEntry): Conflict {
-    const { base, local, remote, fields } = entry.conflict!;
+  /**
+   * A parked conflict as it stands: its `local` side carries the changes made to the entity since
+   * (`since`, queued behind it), which a decision takes with it, and `fields` are told anew on it.
+   */
+  #toConflict(entry: OutboxEntry, since: readonly OutboxEntry[]): Conflict {
+    const { base, remote } = entry.conflict!;
+    let { local, fields } = entry.conflict!;
+    if (since.length > 0) {
+      for (const later of since) local = applyOp(local, toPendingOp(later));
+      fields = conflictFields({ op: entry.op, base, local, remote, ignore: [this.defs.get(entry.r)?.version ?? 'version'] });
+    }
     const conflict = {
       resource: entry.r,
       id: entry.id,
@@ -848,21 +866,24 @@ class Client implements SyncClient, HandleHost {
   }
 
   /**
-   * Under 'merge', a parked conflict that newer server state left with no field in dispute (a pull
-   * here or in another tab, before a reload perhaps) is decided as if it had come so. Looked at
-   * once per stored state of its entry: entries are replaced on every change.
+   * Under 'merge', a parked conflict that newer server state, or a change made since, left with no
+   * field in dispute (a pull here or in another tab, before a reload perhaps) is decided as if it
+   * had come so. Looked at once per stored state of its entry and of the newest change made since
+   * (`newest`): entries are replaced on every change.
    */
-  #mergeUndisputed(entries: readonly OutboxEntry[]): void {
-    for (const entry of entries) {
-      if (this.#undisputedSeen.has(entry)) continue;
-      this.#undisputedSeen.add(entry);
+  #mergeUndisputed(entries: ReadonlyArray<{ entry: OutboxEntry; newest: OutboxEntry }>): void {
+    for (const { entry, newest } of entries) {
+      let seen = this.#undisputedSeen.get(entry);
+      if (!seen) this.#undisputedSeen.set(entry, (seen = new WeakSet()));
+      if (seen.has(newest)) continue;
+      seen.add(newest);
       const def = this.defs.get(entry.r);
       if (!def || this.strategy(def) !== 'merge') continue;
       // Changed under every round: the entry stored since is looked at on its own commit.
       const deciding = this.#decideParked(entry, 'merge', undisputed).then(() => undefined, (error: unknown) => {
         if (this.#closedError) return;
         // Tried again on the next commit, or flush().
-        this.#undisputedSeen.delete(entry);
+        seen.delete(newest);
         this.emit({ type: 'error', at: this.env.clock.now(), resource: entry.r, error: error instanceof HarborSyncError ? error : new StorageError(String(error), { resource: entry.r, id: entry.id }) });
       });
       this.#undisputedDecisions.add(deciding);

@@ -73,7 +73,7 @@ export interface Conflict<T = Entity> {
   id: string;
   /** The server state the change was made on (null for a create). */
   base: T | null;
-  /** The local view (null: deleted locally). */
+  /** The local view (null: deleted locally), with the changes made to the entity since the conflict came. */
   local: T | null;
   /**
    * The server's current state (null: deleted on the server): the newest the device heard of. A

@@ -582,6 +582,29 @@ describe('a parked conflict meets later pulls', () => {
     return { d, h };
   }
 
+  it('conflicts$ follows the changes made to the entity after the conflict was parked: local carries them, fields are told anew', async () => {
+    const { d, h } = await titleInConflict('manual');
+    expect(latestConflicts(d)).toMatchObject([{ local: { title: 'mine' }, remote: { title: 'theirs' }, fields: ['title'] }]);
+    await h.update('a', { title: 'mine, edited', done: true });
+    expect(latestConflicts(d)).toMatchObject([{ local: { title: 'mine, edited', done: true }, remote: { title: 'theirs', done: false }, fields: ['title'] }]);
+    // The user takes the other side's title: nothing is in dispute any more; under 'manual' it still waits.
+    await h.update('a', { title: 'theirs' });
+    expect(latestConflicts(d)).toMatchObject([{ local: { title: 'theirs', done: true }, fields: [] }]);
+    await latestConflicts(d)[0]!.resolve('local');
+    await d.client.flush();
+    expect(await serverTodo('a')).toMatchObject({ title: 'theirs', done: true });
+  });
+
+  it("under 'merge', a change made after the conflict that leaves no field in dispute decides it: merged and sent", async () => {
+    const { d, h } = await titleInConflict('merge');
+    expect(latestConflicts(d)).toHaveLength(1);
+    await h.update('a', { title: 'theirs', done: true });
+    await d.client.flush();
+    expect(latestConflicts(d)).toEqual([]);
+    expect(await serverTodo('a')).toMatchObject({ title: 'theirs', done: true });
+    expect(await h.get('a')).toMatchObject({ title: 'theirs', done: true });
+  });
+
   it("resolve('remote') after a pull heard a newer server version keeps that version, here and after the next pull", async () => {
     const { d, h } = await titleInConflict('manual');
     const [conflict] = latestConflicts(d);
