@@ -1329,6 +1329,7 @@ class Client implements SyncClient, HandleHost {
       const entity = this.#waitedEntities.get(seq);
       this.settled(seq, { error: new PendingMutationsError(1, { by, resource: entity?.r, id: entity?.id }) }, true);
     }
+    this.#replayer.databaseDeleted();
     const loaded = [...this.#hydrating.keys()];
     this.#hydrating.clear();
     this.#knownCursors.clear();

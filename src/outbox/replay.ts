@@ -100,6 +100,8 @@ export class Replayer {
   #freezing = false;
   /** Counts standDown() calls: a freeze committed after one is forgotten like the rest. */
   #stoodDown = 0;
+  /** Counts databaseDeleted() calls: an answer to a request sent before one is not stored. */
+  #deletions = 0;
   /** Requests whose answers have not arrived. */
   #requests = 0;
   /** Entries between their request and their stored answer (or retry, or parking). */
@@ -170,6 +172,17 @@ export class Replayer {
     for (const entry of this.#frozen) this.#busy.delete(keyOf(entry));
     this.#frozen = [];
     this.wake();
+  }
+
+  /**
+   * The namespace's database was deleted (clear(), here or in another tab, or an eviction). The
+   * answers to requests out now are about changes no longer stored, and the fresh database numbers
+   * its entries from 1 again: stored by its seq, such an answer would settle (or park) a change
+   * made since to the same entity, which would then never be sent. They are dropped as they come.
+   */
+  databaseDeleted(): void {
+    this.#deletions++;
+    this.standDown();
   }
 
   /**
@@ -453,16 +466,18 @@ export class Replayer {
     host.setSyncing(true, null);
     const attempt = entry.attempts + 1;
     host.emit({ type: 'sent', at: env.clock.now(), resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt });
+    const deletions = this.#deletions;
     let answer: unknown;
     try {
       answer = await this.#request(def, entry);
     } catch (error) {
       arrived();
+      if (deletions !== this.#deletions) return;
       await this.#failed(def, entry, error);
       return;
     }
     arrived();
-    if (this.#stopped) return;
+    if (this.#stopped || deletions !== this.#deletions) return;
     if (entry.op === 'delete') return this.#succeed(def, entry, null);
     const parsed = await host.parse(def, answer, entry.id);
     // A create's answer may name the entity anew (a server-assigned id); an update's is the entity its URL named.

@@ -1379,3 +1379,40 @@ describe('a newer tab upgrades the database', () => {
     expect(await applied()).toEqual(['create late']);
   });
 });
+
+describe("clear() in one tab while the other's request is out", () => {
+  /** A fetch that holds every write until released; reads go through. */
+  function heldWrites() {
+    const held: Array<() => void> = [];
+    const gated: typeof fetch = async (input, init) => {
+      const method = input instanceof Request ? input.method : (init?.method ?? 'GET');
+      if (method !== 'GET') await new Promise<void>((resolve) => held.push(resolve));
+      return fetch(input, init);
+    };
+    return { fetch: gated, held, release: () => held.splice(0).forEach((go) => go()) };
+  }
+
+  it("the old request's answer does not settle a change made since to the same entity (the fresh database numbers entries from 1 again): that change is sent", async () => {
+    const b = browser();
+    const writes = heldWrites();
+    const [leader, follower] = await roles(b.tab({ fetch: writes.fetch }), b.tab({ fetch: writes.fetch }));
+    await follower.client.resource(todos).create({ id: 'a', title: 'Before the clear', done: false });
+    await until(() => writes.held.length === 1, "the leader's request out");
+
+    await follower.client.clear({ discardPending: true });
+    const again = outcomeOf(follower.client.resource(todos).create({ id: 'a', title: 'After the clear', done: false }, { wait: 'server' }));
+    await until(() => status(leader).pending === 1, 'the new change, in the leader');
+    await until(() => {
+      writes.release();
+      return status(leader).pending === 0 && status(follower).pending === 0;
+    }, 'nothing pending');
+
+    // Sent, it meets the discarded create the server applied anyway: a conflict, not a false success.
+    expect(sentIds(leader)).toEqual(['a', 'a']);
+    const { error } = (await again) as { error: unknown };
+    expect(error).toBeInstanceOf(ConflictError);
+    expect(await storedTodo(b, 'a')).toMatchObject({ view: { title: 'After the clear' } });
+    await until(() => status(leader).conflicts === 1 && status(follower).conflicts === 1, 'the conflict counted in both tabs');
+    expect(await applied()).toEqual(['create a']);
+  });
+});
