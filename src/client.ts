@@ -85,6 +85,14 @@ interface Unannounced {
 
 const bySeq = (a: OutboxEntry, b: OutboxEntry) => a.seq - b.seq;
 
+/** What a wait on a parked entry rejects with, as stored: the conflict's fields, or the failure's status, body and message. */
+function parkedError(entry: OutboxEntry): HarborSyncError {
+  const context = { resource: entry.r, id: entry.id };
+  if (entry.state === 'conflict') return new ConflictError(entry.conflict?.fields ?? [], context);
+  const { status, body, message = 'failed' } = entry.failure ?? {};
+  return fromTabError({ name: status === undefined ? 'HarborSyncError' : 'HttpError', ...context, status, body, message });
+}
+
 const sameEntries = (a: readonly OutboxEntry[], b: readonly OutboxEntry[]) =>
   a.length === b.length && a.every((entry, i) => entry === b[i]);
 
@@ -199,8 +207,12 @@ class Client implements SyncClient, HandleHost {
   readonly #knownCursors = new Map<string, string | null>();
   /** Entities whose committed change the other tabs have not been told of yet, per resource. */
   readonly #unannounced = new Map<string, Unannounced>();
-  /** The entity each `{ wait: 'server' }` is about, to answer it from storage if its 'settled' message never comes. */
-  readonly #waitedEntities = new Map<number, { r: string; id: string }>();
+  /**
+   * The entity each `{ wait: 'server' }` is about, to answer it from storage if its 'settled'
+   * message never comes. `queued`: its entry was seen queued since the wait began, so its parking
+   * is the answer (a wait made on a parked entry waits for its retry or decision).
+   */
+  readonly #waitedEntities = new Map<number, { r: string; id: string; queued: boolean }>();
   #releaseLeadership: () => void = () => undefined;
   /** Asked before each send (the election's lease may have lapsed while the page slept). */
   #stillLeads: () => boolean = () => true;
@@ -1101,7 +1113,7 @@ class Client implements SyncClient, HandleHost {
       else this.#waiters.set(seq, [listener]);
       const entry = this.store.outbox.get(seq);
       if (!entry) return listener({ value: null });
-      this.#waitedEntities.set(seq, { r: entry.r, id: entry.id });
+      this.#waitedEntities.set(seq, { r: entry.r, id: entry.id, queued: entry.state === 'queued' });
     });
   }
 
@@ -1124,7 +1136,8 @@ class Client implements SyncClient, HandleHost {
     this.#waitedEntities.delete(seq);
     if (list) {
       this.#waiters.set(into, [...(this.#waiters.get(into) ?? []), ...list]);
-      if (entity) this.#waitedEntities.set(into, entity);
+      // The entry folded into is queued again, to be sent.
+      if (entity) this.#waitedEntities.set(into, { ...entity, queued: true });
     }
     if (!fromTab) this.#post({ t: 'folded', seq, into });
   }
@@ -1302,14 +1315,22 @@ class Client implements SyncClient, HandleHost {
   }
 
   /**
-   * A write waiting for the server whose entry is gone from the outbox, with no 'settled'
-   * message (the tab that sent it closed in between): the stored server state is its answer.
+   * A write waiting for the server whose entry is gone from the outbox, or parked since it was
+   * seen queued, with no 'settled' message (the tab that sent it closed in between, or the
+   * message was lost): the stored server state, or the stored conflict or failure, is its answer.
    */
   async #answerVanishedWaits(): Promise<void> {
-    for (const [seq, { r, id }] of [...this.#waitedEntities]) {
-      if (this.store.outbox.get(seq)) continue;
+    for (const [seq, waited] of [...this.#waitedEntities]) {
+      const { r, id } = waited;
+      const entry = this.store.outbox.get(seq);
+      if (entry?.state === 'queued') waited.queued = true;
+      if (entry && (entry.state === 'queued' || !waited.queued)) continue;
       // Its 'settled' (or 'folded') message may be right behind the hint: let it answer first.
       if (this.#inbox.some((m) => (m.t === 'settled' || m.t === 'folded') && m.seq === seq)) continue;
+      if (entry) {
+        this.settled(seq, { error: parkedError(entry) }, true);
+        continue;
+      }
       const current = this.currentId(r, id);
       const record = (await this.store.loadRecords(r, [current]).catch(() => null))?.get(current);
       if (this.#waiters.has(seq)) this.settled(seq, { value: record?.base ?? null }, true);

@@ -1416,3 +1416,26 @@ describe("clear() in one tab while the other's request is out", () => {
     expect(await applied()).toEqual(['create a']);
   });
 });
+
+describe("a follower's { wait: 'server' } whose 'settled' message is lost", () => {
+  it('rejects when the leader parks the change, refused or in conflict: the re-read outbox says so', async () => {
+    const b = browser();
+    const [, follower] = await roles(b.tab(), b.tab());
+    const elsewhere = device(server.apiUrl, { namespace: NAMESPACE });
+    open.push(elsewhere);
+    await follower.client.resource(todos).create({ id: 'c', title: 'Shared', done: false }, { wait: 'server' });
+    await elsewhere.client.resource(todos).refresh();
+    await elsewhere.client.resource(todos).update('c', { title: 'Theirs' }, { wait: 'server' });
+    b.hub.drop = (data) => (data as { t?: string }).t === 'settled';
+
+    await server.admin.faults({ failStatus: { count: 1, status: 422, match: 'Refused' } });
+    const refused = await outcomeOf(follower.client.resource(todos).create({ id: 'r', title: 'Refused', done: false }, { wait: 'server' }));
+    expect((refused as { error: unknown }).error).toBeInstanceOf(HttpError);
+    expect(refused).toMatchObject({ error: { status: 422, resource: 'todos', id: 'r' } });
+
+    const conflicted = await outcomeOf(follower.client.resource(todos).update('c', { title: 'Mine' }, { wait: 'server' }));
+    expect((conflicted as { error: unknown }).error).toBeInstanceOf(ConflictError);
+    expect(conflicted).toMatchObject({ error: { fields: ['title'], resource: 'todos', id: 'c' } });
+    expect(status(follower)).toMatchObject({ pending: 0, failed: 1, conflicts: 1 });
+  });
+});
