@@ -10,6 +10,7 @@ import {
   ValidationError,
 } from './errors.js';
 import { resolveEnv, type Env } from './env.js';
+import { withCurrent } from './internal/current.js';
 import { normalizeId, TEMP_ID_PREFIX } from './internal/ids.js';
 import { deepEqual } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
@@ -280,9 +281,11 @@ class Client implements SyncClient, HandleHost {
         closed: this.#lifetime.signal,
       });
     this.#statusSubject = new BehaviorSubject<SyncStatus>({ ...INITIAL_STATUS });
-    this.status$ = this.#statusSubject.asObservable();
-    this.conflicts$ = this.#conflictsSubject.asObservable();
-    this.failed$ = this.#failedSubject.asObservable();
+    // Their current values offered (CURRENT), so the React hooks render them at once on mount,
+    // not their initial state for a frame.
+    this.status$ = withCurrent(this.#statusSubject.asObservable(), () => this.#statusSubject.value);
+    this.conflicts$ = withCurrent(this.#conflictsSubject.asObservable(), () => this.#conflictsSubject.value);
+    this.failed$ = withCurrent(this.#failedSubject.asObservable(), () => this.#failedSubject.value);
     this.events$ = this.#eventsSubject.asObservable();
     const retry = options.retry ?? {};
     this.#replayer = new Replayer(this.#replayHost({

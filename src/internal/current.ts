@@ -2,8 +2,9 @@ import type { Observable } from 'rxjs';
 
 /**
  * The key under which a live observable of the core offers its current value, computed without
- * subscribing: what the React adapter renders first for a new query, where it would otherwise
- * render the loading state for one frame before its subscription (an effect) brings the rows.
+ * subscribing: what the React adapter renders first for a new query or a newly mounted status,
+ * conflicts or failed hook, where it would otherwise render the initial state for one frame
+ * before its subscription (an effect) brings the value.
  * A registered symbol, so the adapters' bundles and the core's agree on it.
  */
 export const CURRENT: unique symbol = Symbol.for('harborsync.current');

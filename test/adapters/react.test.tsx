@@ -297,6 +297,28 @@ describe(`harborsync/react on React ${reactVersion}`, () => {
     await client.close();
   });
 
+  it('with the real client, status, conflicts and failed show their current values in the first render', async () => {
+    const { client } = realClient([]);
+    client.pause();
+    await client.resource(todos).create({ id: 't3', title: 'Eggs', done: false });
+    const seen: string[] = [];
+    function Panel() {
+      const { paused, pending } = useSyncStatus();
+      const lists = `${useConflicts().length}/${useFailed().length}`;
+      seen.push(`${paused}:${pending} ${lists}`);
+      return <p>{`${paused}:${pending} ${lists}`}</p>;
+    }
+    const { unmount } = render(
+      <SyncProvider client={client}>
+        <Panel />
+      </SyncProvider>,
+    );
+    expect(screen.getByText('manual:1 0/0')).toBeTruthy();
+    expect(seen).toEqual(['manual:1 0/0']);
+    unmount();
+    await client.close();
+  });
+
   it('works with the real client: cached, fetched, written, unsubscribed', async () => {
     const { client, table } = realClient([t1, t2]);
     function List() {
