@@ -126,6 +126,8 @@ export function queryPredicate(query: QueryLike | undefined): unknown {
 function stable(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (typeof value === 'bigint') return `${value}n`;
+  // JSON writes NaN and ±Infinity as null, which a query compares differently.
+  if (typeof value === 'number') return String(value);
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? String(value);
   if (Array.isArray(value)) return `[${value.map(stable).join(',')}]`;
   if (value instanceof Date) return `Date(${value.getTime()})`;

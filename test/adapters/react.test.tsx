@@ -152,6 +152,22 @@ describe(`harborsync/react on React ${reactVersion}`, () => {
     expect(fake.queries.at(-1)?.where).toBeTypeOf('function');
   });
 
+  it('tells NaN and Infinity in a query from null: each selects other rows', () => {
+    const fake = createFakeClient();
+    fake.load('items', [{ id: 'a', n: null }]);
+    function Screen({ n }: { n: number | null }) {
+      return <p>{useQuery('items', { where: { n } }).data.map((row) => row['id']).join(',') || 'none'}</p>;
+    }
+    const { rerender } = render(wrap(fake.client, <Screen n={null} />));
+    expect(screen.getByText('a')).toBeTruthy();
+    rerender(wrap(fake.client, <Screen n={NaN} />));
+    expect(screen.getByText('none')).toBeTruthy();
+    rerender(wrap(fake.client, <Screen n={null} />));
+    expect(screen.getByText('a')).toBeTruthy();
+    rerender(wrap(fake.client, <Screen n={Infinity} />));
+    expect(screen.getByText('none')).toBeTruthy();
+  });
+
   it('unsubscribes everything on unmount', () => {
     const fake = createFakeClient();
     fake.load('todos', [t1]);
