@@ -480,6 +480,8 @@ export class Replayer {
     if (this.#stopped || deletions !== this.#deletions) return;
     if (entry.op === 'delete') return this.#succeed(def, entry, null);
     const parsed = await host.parse(def, answer, entry.id);
+    // A database deleted while an async schema checked the answer: dropped, as on its arrival.
+    if (this.#stopped || deletions !== this.#deletions) return;
     // A create's answer may name the entity anew (a server-assigned id); an update's is the entity its URL named.
     const other = parsed && entry.op === 'update' ? this.#anotherEntity(def, parsed, entry.id) : undefined;
     if (!parsed || other) {

@@ -1164,9 +1164,10 @@ async function settleIn(
   const entities = unwrap(tx.objectStore('entities'));
   const outbox = unwrap(tx.objectStore('outbox'));
   // Both reads issued at once; the transaction waits once for them. The entry itself is among
-  // its entity's queued entries, or no longer stored.
+  // its entity's queued entries, or no longer stored. Its key too: a database deleted since the
+  // request left numbers its entries from 1 again, and a change made since may hold this seq.
   const [queued, stored] = await Promise.all([storedEntries(tx, r, entry.id), storedRecord(tx, r, entry.id)]);
-  if (!queued.some((e) => e.seq === entry.seq)) return null;
+  if (!queued.some((e) => e.seq === entry.seq && e.key === entry.key)) return null;
   const rest = queued.filter((e) => e.seq !== entry.seq);
   // A pull committed while the request was out may hold a newer state, which includes this
   // write: the answer must not take the entity back (the delta cursor has moved past it).

@@ -16,6 +16,7 @@ import {
   type QueryState,
   type SyncClientOptions,
   type SyncStatus,
+  type StandardSchemaV1,
 } from '../../src/index.js';
 import { device, heldListAnswers, outcomeOf, todoSchema, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { ManualClock, seededRandom, settle, upperHalfRandom } from '../helpers/manual-clock.js';
@@ -1437,5 +1438,41 @@ describe("a follower's { wait: 'server' } whose 'settled' message is lost", () =
     expect((conflicted as { error: unknown }).error).toBeInstanceOf(ConflictError);
     expect(conflicted).toMatchObject({ error: { fields: ['title'], resource: 'todos', id: 'c' } });
     expect(status(follower)).toMatchObject({ pending: 0, failed: 1, conflicts: 1 });
+  });
+});
+
+describe("clear() in one tab while the other's answer is being checked", () => {
+  it("an answer that arrived before the deletion but is stored after it does not settle the change made since", async () => {
+    // todos whose schema answers asynchronously; one validation (the answer's) is held while armed.
+    const gate = { armed: false, held: null as null | (() => void) };
+    const schema: StandardSchemaV1<unknown, Todo> = {
+      '~standard': {
+        version: 1,
+        vendor: 'test',
+        async validate(value) {
+          const v = value as Record<string, unknown>;
+          if (gate.armed && v['title'] === 'Before the clear' && typeof v['version'] === 'number') {
+            gate.armed = false;
+            await new Promise<void>((resolve) => (gate.held = resolve));
+          }
+          return todoSchema['~standard'].validate(value) as Awaited<ReturnType<StandardSchemaV1<unknown, Todo>['~standard']['validate']>>;
+        },
+      },
+    };
+    const gated = defineResource({ name: 'todos', schema, delta: true });
+    const b = browser();
+    const [leader, follower] = await roles(b.tab({ resources: [gated] }), b.tab({ resources: [gated] }));
+    await follower.client.resource(gated).create({ id: 'a', title: 'Before the clear', done: false });
+    gate.armed = true;
+    await until(() => gate.held !== null, "the leader checking the answer");
+
+    await follower.client.clear({ discardPending: true });
+    const again = outcomeOf(follower.client.resource(gated).create({ id: 'a', title: 'After the clear', done: false }, { wait: 'server' }));
+    await until(() => status(leader).pending === 1, 'the new change, in the leader');
+    gate.held!();
+    await until(() => status(leader).pending === 0 && status(follower).pending === 0, 'nothing pending');
+
+    expect(sentIds(leader)).toEqual(['a', 'a']);
+    expect(((await again) as { error?: unknown }).error).toBeInstanceOf(ConflictError);
   });
 });
