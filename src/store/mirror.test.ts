@@ -112,3 +112,38 @@ describe('ResourceMirror live queries', () => {
     expect(emissions).toBe(2);
   });
 });
+
+describe('ResourceMirror query peek', () => {
+  const todo = (id: string, n: number): Todo => ({ id, title: 'x', done: false, n });
+
+  it('gives the state a subscriber would get, computed once: the first subscriber takes it as it is', () => {
+    const mirror = new ResourceMirror<Todo>('todos', 'id');
+    mirror.setFlags({ hydrated: true });
+    mirror.set('a', todo('a', 1), false);
+    const query = mirror.createQuery({ orderBy: 'n' });
+    const peeked = query.peek();
+    expect(peeked.data.map((t) => t.id)).toEqual(['a']);
+    expect(query.peek()).toBe(peeked);
+    const seen: Array<QueryState<Todo>> = [];
+    const stop = query.subscribe((state) => seen.push(state));
+    expect(seen[0]).toBe(peeked);
+    mirror.set('b', todo('b', 0), true);
+    expect(seen.at(-1)!.data.map((t) => t.id)).toEqual(['b', 'a']);
+    stop();
+  });
+
+  it('computes anew for a subscriber when the entities or flags changed since the peek', () => {
+    const mirror = new ResourceMirror<Todo>('todos', 'id');
+    mirror.setFlags({ hydrated: true });
+    const query = mirror.createQuery({});
+    const peeked = query.peek();
+    mirror.set('a', todo('a', 1), false);
+    const seen: Array<QueryState<Todo>> = [];
+    query.subscribe((state) => seen.push(state));
+    expect(seen[0]).not.toBe(peeked);
+    expect(seen[0]!.data.map((t) => t.id)).toEqual(['a']);
+    // A change is applied to the query the subscriber holds, not to the one peeked.
+    mirror.set('b', todo('b', 2), false);
+    expect(seen.at(-1)!.data.map((t) => t.id)).toEqual(['a', 'b']);
+  });
+});

@@ -14,6 +14,8 @@ const SPLICE_LIMIT = 256;
 export class ResourceMirror<T extends object> {
   readonly entities = new Map<string, T>();
   readonly #pending = new Set<string>();
+  /** Counts changes of entities and flags: a query computed at one count is current while it holds. */
+  #changes = 0;
   readonly #queries = new Set<LiveQuery<T>>();
   readonly #entityListeners = new Map<string, Set<Listener<EntityState<T>>>>();
   readonly #entityStates = new Map<string, EntityState<T>>();
@@ -47,6 +49,7 @@ export class ResourceMirror<T extends object> {
     const before = this.entities.get(id);
     const wasPending = this.#pending.has(id);
     if (before === view && wasPending === pending) return;
+    this.#changes++;
     if (view === undefined) this.entities.delete(id);
     else this.entities.set(id, view);
     if (pending) this.#pending.add(id);
@@ -69,6 +72,7 @@ export class ResourceMirror<T extends object> {
       }
     }
     if (!changed) return;
+    this.#changes++;
     this.#flagsChanged = true;
     if (this.#batchDepth === 0) this.#flush();
   }
@@ -191,6 +195,8 @@ export class ResourceMirror<T extends object> {
     const compiled = compileQuery(query, this.#keyField);
     let live: LiveQuery<T> | undefined;
     let serverHasMore = false;
+    /** What peek() computed, adopted by the first subscriber if nothing changed since. */
+    let peeked: { query: LiveQuery<T>; at: number } | undefined;
     const start = (): LiveQuery<T> => {
       const started = new LiveQuery(compiled, this.idOf);
       started.serverHasMore = serverHasMore;
@@ -206,10 +212,16 @@ export class ResourceMirror<T extends object> {
         live.markDirty();
         live.flush(this.flags, this.entities.size);
       },
-      peek: () => (live ?? start()).state,
+      peek: () => {
+        if (live) return live.state;
+        if (peeked?.at !== this.#changes || peeked.query.serverHasMore !== serverHasMore) peeked = { query: start(), at: this.#changes };
+        return peeked.query.state;
+      },
       subscribe: (listener) => {
         if (!live) {
-          live = start();
+          const current = peeked?.at === this.#changes && peeked.query.serverHasMore === serverHasMore;
+          live = current ? peeked!.query : start();
+          peeked = undefined;
           this.#queries.add(live);
         }
         const current = live;
