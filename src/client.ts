@@ -224,8 +224,8 @@ class Client implements SyncClient, HandleHost {
   #closedError: ClosedError | null = null;
   /** Aborted by close(): the built-in transport abandons its requests in flight and their timers. */
   readonly #lifetime = new AbortController();
-  /** Settles when close() is called. */
-  readonly closing = new Promise<void>((resolve) => this.#lifetime.signal.addEventListener('abort', () => resolve(), { once: true }));
+  /** Aborted when close() is called. */
+  readonly lifetime = this.#lifetime.signal;
   #storageFailure: StorageError | null = null;
   readonly #marker: DatabaseMarker;
   readonly #strategyDefault: ConflictStrategy<Rec>;

@@ -49,9 +49,22 @@ export interface HandleHost {
   /** The entry `seq` got its final outcome: its waits, in every tab, settle with it. */
   settled(seq: number, outcome: { value: Rec | null }): void;
   currentId(r: string, id: string): string;
-  /** Settles when the client closes: writes queued behind a validation that never answers are released then. */
-  readonly closing: Promise<void>;
+  /** Aborted when the client closes: writes queued behind a validation that never answers are released then. */
+  readonly lifetime: AbortSignal;
   watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): () => void;
+}
+
+/** Settles with `ahead`, or when `lifetime` is aborted; the listener goes once it has settled. */
+function untilClosed(ahead: Promise<void>, lifetime: AbortSignal): Promise<void> {
+  if (lifetime.aborted) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const release = () => {
+      lifetime.removeEventListener('abort', release);
+      resolve();
+    };
+    lifetime.addEventListener('abort', release);
+    void ahead.then(release);
+  });
 }
 
 function ownFields(input: Rec): Rec {
@@ -226,7 +239,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   #afterTurn<R>(ahead: Promise<void>, what: string, write: (mirror: ResourceMirror<object>, holdTurn: HoldTurn) => Promise<R>): Promise<R> {
     const pass = this.#queueTurn();
     // Once the client closes, assertOpen refuses it: an async validation that never answers holds it until then.
-    return Promise.race([ahead, this.#host.closing]).then(() => {
+    return untilClosed(ahead, this.#host.lifetime).then(() => {
       let held = false;
       try {
         this.#host.assertOpen(what);

@@ -4,6 +4,7 @@
  * left, in call order, whatever order the validations answer in, and the validation still ends
  * before the write's transaction opens.
  */
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClosedError, defineResource, ValidationError, type StandardSchemaV1 } from '../../src/index.js';
 import { closeDevices, device, outcomeOf, until, type Device } from '../helpers/harness.js';
@@ -160,6 +161,17 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
     expect(await h.get('a')).toBeUndefined();
     await d.client.flush();
     expect(server.rows.has('a')).toBe(false);
+  });
+
+  it('writes queued behind validations leave nothing listening on the client once they are done', async () => {
+    const { d, h, control } = await setUp();
+    d.online.next(false);
+    control.hold = true;
+    const writes = Array.from({ length: 10 }, (_, i) => h.update('a', { title: `t${i}` }));
+    await answerNewestFirst(control.asked, writes);
+    control.hold = false;
+    const lifetime = (d.client as unknown as { lifetime: AbortSignal }).lifetime;
+    expect(getEventListeners(lifetime, 'abort')).toHaveLength(0);
   });
 
   it('a validation that never answers holds the writes after it until close(), which rejects them with ClosedError', async () => {
