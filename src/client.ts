@@ -231,6 +231,8 @@ class Client implements SyncClient, HandleHost {
   readonly #strategyDefault: ConflictStrategy<Rec>;
   /** The parked conflicts conflicts$ last told of, each followed by the changes made to its entity since. */
   #conflictEntries: OutboxEntry[] = [];
+  /** Those of them with no field in dispute, and the newest change made to each since (itself when none). */
+  #undisputed: Array<{ entry: OutboxEntry; newest: OutboxEntry }> = [];
   readonly #onDemand: OnDemandLoader;
   #failedEntries: OutboxEntry[] = [];
   readonly #followerFlushes: FollowerFlushes;
@@ -820,7 +822,6 @@ class Client implements SyncClient, HandleHost {
     const pending = outbox.queuedCount;
     const conflicts: Array<{ entry: OutboxEntry; since: readonly OutboxEntry[] }> = [];
     const failedEntries: OutboxEntry[] = [];
-    const undisputedEntries: Array<{ entry: OutboxEntry; newest: OutboxEntry }> = [];
     for (const entry of outbox.parked()) {
       if (entry.state === 'conflict' && entry.conflict) {
         const since = outbox.entriesOf(entry.r, entry.id).filter((e) => e.seq > entry.seq && e.state === 'queued');
@@ -832,17 +833,15 @@ class Client implements SyncClient, HandleHost {
     this.#patchStatus({ pending, conflicts: conflicts.length, failed: failedEntries.length });
     this.#followerFlushes.outboxChanged();
     // Entries are replaced, never mutated, on every commit: identity tells what changed.
-    const shown = conflicts.map(({ entry, since }) => this.#toConflict(entry, since));
-    shown.forEach((conflict, i) => {
-      const { entry, since } = conflicts[i]!;
-      if (conflict.fields.length === 0) undisputedEntries.push({ entry, newest: since.at(-1) ?? entry });
-    });
-    if (undisputedEntries.length > 0 && !this.#closedError) this.#mergeUndisputed(undisputedEntries);
     const conflictEntries = conflicts.flatMap(({ entry, since }) => [entry, ...since]);
     if (!sameEntries(this.#conflictEntries, conflictEntries)) {
       this.#conflictEntries = conflictEntries;
+      const shown = conflicts.map(({ entry, since }) => this.#toConflict(entry, since));
+      this.#undisputed = conflicts.flatMap(({ entry, since }, i) => (shown[i]!.fields.length === 0 ? [{ entry, newest: since.at(-1) ?? entry }] : []));
       this.#conflictsSubject.next(shown);
     }
+    // Looked at on every commit: one whose decision could not be stored is tried again.
+    if (this.#undisputed.length > 0 && !this.#closedError) this.#mergeUndisputed(this.#undisputed);
     if (!sameEntries(this.#failedEntries, failedEntries)) {
       this.#failedEntries = failedEntries;
       this.#failedSubject.next(failedEntries.map((entry) => this.#toFailed(entry)));

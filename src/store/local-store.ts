@@ -140,9 +140,14 @@ export class LocalStore {
    * them. Best effort: kept, they cost a little memory and are tried again at the next start.
    */
   async #forgetRenames(db: HarborDB, keys: readonly string[]): Promise<void> {
-    const tx = db.transaction('meta', 'readwrite', { durability: 'strict' });
-    for (const key of keys) void tx.store.delete(key);
-    await tx.done.catch(() => undefined);
+    try {
+      const tx = db.transaction('meta', 'readwrite', { durability: 'strict' });
+      const meta = unwrap(tx.store);
+      for (const key of keys) meta.delete(key);
+      await tx.done;
+    } catch {
+      // Kept: tried again at the next start.
+    }
   }
 
   /** The connection alone, before the outbox is loaded: a first read need not wait for that. */
