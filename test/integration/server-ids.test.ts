@@ -161,6 +161,30 @@ async function renamedUnheard(namespace: string, resource: typeof projects | typ
   return { hub, leader, follower, shown, project, id };
 }
 
+/**
+ * A leader and a follower of one profile, with projects and tasks: the follower creates a project
+ * offline, and the leader sends it and stores its new id with the tab messages lost.
+ */
+async function projectRenamedUnheard(namespace: string) {
+  const indexedDB = new IDBFactory();
+  const hub = new BroadcastHub();
+  const locks = new FakeLocks();
+  const clock = new ManualClock();
+  const tab = () => make(device(server.apiUrl, { resources: [projects, tasks], namespace, locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
+  const leader = tab();
+  await until(() => leads(leader), 'a leader');
+  const follower = tab();
+  leader.online.next(false);
+  const project = await follower.client.resource(projects).create({ name: 'Launch' });
+  await until(async () => (await leader.client.resource(projects).list()).length === 1, 'the create heard of by the leader');
+  hub.drop = () => true;
+  leader.online.next(true);
+  await until(async () => (await applied()).length === 1, 'the create applied');
+  const realId = (await applied())[0]!.entityId!;
+  await until(async () => (await leader.client.resource(projects).list()).some((p) => p.id === realId), 'the create renamed in the leader');
+  return { indexedDB, hub, clock, tab, leader, follower, project, realId };
+}
+
 describe("ids: 'server'", () => {
   it('creates offline under temporary ids, then re-keys everything once the server names them', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
@@ -556,22 +580,7 @@ describe("ids: 'server'", () => {
   });
 
   it('a task a tab stored naming a temporary id the leader had renamed, unheard: the leader sends it with the real id', async () => {
-    const indexedDB = new IDBFactory();
-    const hub = new BroadcastHub();
-    const locks = new FakeLocks();
-    const clock = new ManualClock();
-    const tab = () => make(device(server.apiUrl, { resources: [projects, tasks], namespace: 'unheard-reference', locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
-    const leader = tab();
-    await until(() => leads(leader), 'a leader');
-    const follower = tab();
-    leader.online.next(false);
-    const project = await follower.client.resource(projects).create({ name: 'Launch' });
-    await until(async () => (await leader.client.resource(projects).list()).length === 1, 'the create heard of by the leader');
-    hub.drop = () => true;
-    leader.online.next(true);
-    await until(async () => (await applied()).length === 1, 'the create applied');
-    const realId = (await applied())[0]!.entityId!;
-    await until(async () => (await leader.client.resource(projects).list()).some((p) => p.id === realId), 'the create renamed in the leader');
+    const { hub, follower, project, realId } = await projectRenamedUnheard('unheard-reference');
     hub.drop = () => false;
     // The rename's message is lost: this tab still knows the project by its temporary id.
     expect((await follower.client.resource(tasks).create({ title: 'notes', projectId: project.id })).projectId).toBe(project.id);
@@ -580,22 +589,7 @@ describe("ids: 'server'", () => {
   });
 
   it('a task a tab stored naming a temporary id the leader had renamed, unheard, still queued when every tab reloads a week later: sent with the real id; the rename is then forgotten', async () => {
-    const indexedDB = new IDBFactory();
-    const hub = new BroadcastHub();
-    const locks = new FakeLocks();
-    const clock = new ManualClock();
-    const tab = () => make(device(server.apiUrl, { resources: [projects, tasks], namespace: 'unheard-reload', locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
-    const leader = tab();
-    await until(() => leads(leader), 'a leader');
-    const follower = tab();
-    leader.online.next(false);
-    const project = await follower.client.resource(projects).create({ name: 'Launch' });
-    await until(async () => (await leader.client.resource(projects).list()).length === 1, 'the create heard of by the leader');
-    hub.drop = () => true;
-    leader.online.next(true);
-    await until(async () => (await applied()).length === 1, 'the create applied');
-    const realId = (await applied())[0]!.entityId!;
-    await until(async () => (await leader.client.resource(projects).list()).some((p) => p.id === realId), 'the create renamed in the leader');
+    const { indexedDB, clock, tab, leader, follower, project, realId } = await projectRenamedUnheard('unheard-reload');
     // Offline before the task is written: it stays queued, naming the temporary id the rename's lost message would have mapped.
     leader.online.next(false);
     const task = await follower.client.resource(tasks).create({ title: 'notes', projectId: project.id });
