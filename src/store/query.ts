@@ -215,6 +215,8 @@ export function compileQuery<T extends object>(query: Query<T> | undefined, keyF
 /** JSON-like text with object keys sorted, so equal (deepEqual) values give equal text. */
 function canonical(value: unknown): string {
   if (value === undefined) return 'undefined';
+  // JSON writes NaN and ±Infinity as null, which a query compares differently.
+  if (typeof value === 'number') return String(value);
   if (value instanceof Date) return `Date(${value.getTime()})`; // not the same key as its ISO string
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (isPlainObject(value)) {
