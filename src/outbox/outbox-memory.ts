@@ -14,6 +14,12 @@ export class OutboxMemory {
   #queued = 0;
   /** Entries in conflict or failed: few, and listed on every change. */
   readonly #parked = new Map<number, OutboxEntry>();
+  /** The highest seq this tab has known, kept when the outbox empties (a database deleted). */
+  #highestSeq = 0;
+
+  get highestSeq(): number {
+    return this.#highestSeq;
+  }
 
   get size(): number {
     return this.#bySeq.size;
@@ -50,6 +56,7 @@ export class OutboxMemory {
     const known = this.#bySeq.get(entry.seq);
     if (known) this.#untrack(known);
     this.#bySeq.set(entry.seq, entry);
+    if (entry.seq > this.#highestSeq) this.#highestSeq = entry.seq;
     if (entry.state === 'queued') this.#queued++;
     else this.#parked.set(entry.seq, entry);
   }

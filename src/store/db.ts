@@ -96,6 +96,13 @@ export interface OpenTiming {
   setTimer: Clock['setTimer'];
   /** Aborted by close(): an open still under way rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * Where a database this open creates numbers its outbox from (the client's clock, in ms): above
+   * the numbers a deleted database of the namespace gave (clear(), an eviction; unless the clock
+   * stepped back further than that database numbered), so an answer to a change of that one,
+   * still on its way, never names a change made since.
+   */
+  firstSeq?: number;
 }
 
 export interface OpenedDatabase {
@@ -142,6 +149,13 @@ export async function openDatabase(
     created = event.oldVersion === 0;
     const db = request.result;
     for (let v = event.oldVersion; v < DB_VERSION; v++) migrations[v]!(db, request.transaction!);
+    // A key given explicitly moves the key generator past it; the row itself goes at once.
+    const floor = timing.firstSeq;
+    if (created && floor !== undefined && Number.isSafeInteger(floor) && floor > 1) {
+      const outbox = request.transaction!.objectStore('outbox');
+      outbox.add({ seq: floor - 1 });
+      outbox.delete(floor - 1);
+    }
   };
   request.onblocked = () => {
     cancelTimer();

@@ -184,7 +184,8 @@ export class LocalStore {
         },
         onBlocked: () => this.#callbacks.onBlocked(),
       },
-      { setTimer: this.#setTimer, signal: this.#closing.signal },
+      // Past every seq this tab has known, and the clock's milliseconds for what other tabs knew.
+      { setTimer: this.#setTimer, signal: this.#closing.signal, firstSeq: Math.max(this.outbox.highestSeq + 1, Math.floor(this.#now())) },
     );
     if (this.#lost) {
       // close() ran while the database was opening: let the connection go at once.

@@ -928,12 +928,15 @@ describe('storage faults', () => {
     d.online.next(false);
     await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
     await d.client.close();
+    // Planted after the create, as rows another release queued later would be.
+    const created = (await dump(d.indexedDB, 'harborsync:default')).outbox![0]![0] as number;
+    const at = (n: number) => created + n;
     const entry = { baseVersion: 1, key: 'planted', rekeys: 0, frozen: false, attempts: 0, firstFailureAt: null, nextAttemptAt: 0, changedAt: 0, state: 'queued', conflict: null, failure: null, origin: 'x' };
     // An operation this release does not know (written by another release, or garbage): it used to go out as a DELETE.
-    await rawPut(d.indexedDB, 'harborsync:default', 'outbox', { ...entry, seq: 100, r: 'todos', id: 'a', op: 'upsert', payload: { title: 'X' } });
+    await rawPut(d.indexedDB, 'harborsync:default', 'outbox', { ...entry, seq: at(100), r: 'todos', id: 'a', op: 'upsert', payload: { title: 'X' } });
     // A row with nothing of an entry, and an update whose payload is not an object.
-    await rawPut(d.indexedDB, 'harborsync:default', 'outbox', { seq: 101, junk: true });
-    await rawPut(d.indexedDB, 'harborsync:default', 'outbox', { ...entry, seq: 102, r: 'todos', id: 'a', op: 'update', payload: ['x'] });
+    await rawPut(d.indexedDB, 'harborsync:default', 'outbox', { seq: at(101), junk: true });
+    await rawPut(d.indexedDB, 'harborsync:default', 'outbox', { ...entry, seq: at(102), r: 'todos', id: 'a', op: 'update', payload: ['x'] });
     const again = make(API, { fetch: api.fetch }, d.indexedDB);
     const h = again.client.resource(todos);
     // A write after them is a change of its own, not merged into a row of unknown meaning; like
@@ -949,11 +952,11 @@ describe('storage faults', () => {
       ['', '', expect.stringMatching(/corrupted outbox entry \(no resource\)/)],
       ['todos', 'a', expect.stringMatching(/corrupted outbox entry \(a payload that does not fit a update\)/)],
     ]);
-    expect(failed[1]!.error.body).toEqual({ seq: 101, junk: true });
+    expect(failed[1]!.error.body).toEqual({ seq: at(101), junk: true });
     expect(latest(again.client.status$)).toMatchObject({ pending: 1, failed: 3 });
     await expect(failed[0]!.retry()).rejects.toThrow(StorageError);
     // Still stored as it was: nothing is dropped until the app says so.
-    expect((await dump(d.indexedDB, 'harborsync:default')).outbox!.map(([seq]) => seq)).toEqual([100, 101, 102, 103]);
+    expect((await dump(d.indexedDB, 'harborsync:default')).outbox!.map(([seq]) => seq)).toEqual([at(100), at(101), at(102), at(103)]);
     for (const f of failed) await f.discard();
     expect(latest<FailedMutation[]>(again.client.failed$)).toEqual([]);
     await again.client.flush();

@@ -127,9 +127,10 @@ describe('delivery', () => {
     await h.update('a', { title: 'A2' });
     await h.delete('a');
     const enqueued = d.events.flatMap((e) => (e.type === 'enqueued' ? [[e.op, e.seq]] : []));
+    const seq = enqueued[0]![1];
     expect(enqueued).toEqual([
-      ['create', 1],
-      ['update', 1],
+      ['create', seq],
+      ['update', seq],
     ]);
     d.online.next(true);
     await d.client.flush();
@@ -725,6 +726,20 @@ describe('{ wait: server } on a change that leaves the queue without an answer o
     // The fresh database numbers its entries anew: a new change's wait gets its own answer.
     d.online.next(true);
     await expect(h.create({ id: 'y', title: 'Y', done: false }, { wait: 'server' })).resolves.toMatchObject({ id: 'y', version: 1 });
+  });
+
+  it('a database made after clear() numbers its changes above those of the one deleted: no answer or message about an old change can name a new one', async () => {
+    const d = make(suite.server.apiUrl);
+    const h = d.client.resource(todos);
+    d.online.next(false);
+    await h.create({ id: 'x', title: 'X', done: false });
+    await h.create({ id: 'y', title: 'Y', done: false });
+    const seqs = () => d.events.flatMap((e) => (e.type === 'enqueued' ? [e.seq] : []));
+    const before = Math.max(...seqs());
+    await d.client.clear({ discardPending: true });
+    await h.create({ id: 'x', title: 'X again', done: false });
+    expect(seqs()).toHaveLength(3);
+    expect(seqs()[2]).toBeGreaterThan(before);
   });
 
   it('clear({ discardPending: true }) discards a write still committing as a pending one: its wait rejects, never resolves as if sent', async () => {

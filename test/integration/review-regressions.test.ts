@@ -191,16 +191,18 @@ describe('conflict decisions', () => {
     d.online.next(false);
     await d.client.resource(items).update('a', { title: 'A1' });
     await d.client.close();
+    // Planted after the update, as a row another release queued later would be.
+    const planted = (await stored(d.indexedDB)).outbox[0]!.seq + 100;
     const db = await openRaw(d.indexedDB, 'harborsync:default');
     const tx = db.transaction('outbox', 'readwrite');
     const row = { baseVersion: 1, key: 'k', rekeys: 0, frozen: false, attempts: 0, firstFailureAt: null, nextAttemptAt: 0, changedAt: 0, state: 'queued', conflict: null, failure: null, origin: 'x' };
-    tx.objectStore('outbox').put({ ...row, seq: 100, r: 'items', id: 'a', op: 'upsert', payload: { title: 'X' } });
+    tx.objectStore('outbox').put({ ...row, seq: planted, r: 'items', id: 'a', op: 'upsert', payload: { title: 'X' } });
     await committed(tx);
     db.close();
     const again = make(API, { fetch: api.fetch, resources: [items], conflicts }, d.indexedDB);
     await again.client.resource(items).list();
     await again.client.flush();
-    expect((await stored(d.indexedDB)).outbox.map((r) => r.seq)).toEqual([100]);
+    expect((await stored(d.indexedDB)).outbox.map((r) => r.seq)).toEqual([planted]);
     expect(latest<FailedMutation[]>(again.client.failed$).map((f) => f.error.message)).toEqual([expect.stringMatching(/corrupted outbox entry/)]);
   });
 
