@@ -121,18 +121,12 @@ function checkOptions(options: SyncClientOptions, baseHref: string | undefined):
     throw new TypeError(`createSyncClient: staleTimeMs must be a non-negative number, got ${String(staleTimeMs)}`);
   }
   // Waited for with timers, which fire at once past the longest wait they hold: a timeout would
-  // end every request at once, a send delay spin the outbox loop every millisecond.
-  for (const key of ['sendDelayMs', 'timeoutMs'] as const) {
-    const v = options[key];
+  // end every request at once, a send delay or a backoff spin the outbox loop every millisecond.
+  const retry = options.retry ?? {};
+  const waits = { sendDelayMs: options.sendDelayMs, timeoutMs: options.timeoutMs, 'retry.baseDelayMs': retry.baseDelayMs, 'retry.maxDelayMs': retry.maxDelayMs };
+  for (const [key, v] of Object.entries(waits)) {
     if (v !== undefined && !(typeof v === 'number' && v >= 0 && v <= MAX_TIMER_MS)) {
       throw new TypeError(`createSyncClient: ${key} must be a number of milliseconds from 0 to ${MAX_TIMER_MS} (the longest a timer waits), got ${String(v)}`);
-    }
-  }
-  const retry = options.retry ?? {};
-  for (const key of ['baseDelayMs', 'maxDelayMs'] as const) {
-    const v = retry[key];
-    if (v !== undefined && !(typeof v === 'number' && v >= 0 && v <= MAX_TIMER_MS)) {
-      throw new TypeError(`createSyncClient: retry.${key} must be a number of milliseconds from 0 to ${MAX_TIMER_MS} (the longest a timer waits), got ${String(v)}`);
     }
   }
   if (retry.maxAttempts !== undefined && !(Number.isInteger(retry.maxAttempts) && retry.maxAttempts >= 1)) {
