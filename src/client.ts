@@ -1340,8 +1340,8 @@ class Client implements SyncClient, HandleHost {
    */
   #forgetLocalData(by: 'cleared' | 'evicted'): void {
     if (this.#closedError) return;
-    // The changes waited for are gone; and the fresh database numbers its entries from 1 again,
-    // so a wait left keyed by an old seq would be answered by another change.
+    // The changes waited for are gone; and a fresh database numbers its entries past the seqs this
+    // tab knew, not past every tab's, so a wait left keyed by an old seq could meet another change.
     for (const seq of [...this.#waiters.keys()]) {
       const entity = this.#waitedEntities.get(seq);
       this.settled(seq, { error: new PendingMutationsError(1, { by, resource: entity?.r, id: entity?.id }) }, true);

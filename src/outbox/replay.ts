@@ -176,9 +176,10 @@ export class Replayer {
 
   /**
    * The namespace's database was deleted (clear(), here or in another tab, or an eviction). The
-   * answers to requests out now are about changes no longer stored, and the fresh database numbers
-   * its entries from 1 again: stored by its seq, such an answer would settle (or park) a change
-   * made since to the same entity, which would then never be sent. They are dropped as they come.
+   * answers to requests out now are about changes no longer stored, and the fresh database may
+   * number a change made since with one of their seqs (it starts past those its tab knew): stored
+   * by its seq, such an answer would settle (or park) that change, which would then never be sent.
+   * They are dropped as they come.
    */
   databaseDeleted(): void {
     this.#deletions++;

@@ -1170,8 +1170,9 @@ async function settleIn(
   const entities = unwrap(tx.objectStore('entities'));
   const outbox = unwrap(tx.objectStore('outbox'));
   // Both reads issued at once; the transaction waits once for them. The entry itself is among
-  // its entity's queued entries, or no longer stored. Its key too: a database deleted since the
-  // request left numbers its entries from 1 again, and a change made since may hold this seq.
+  // its entity's queued entries, or no longer stored. Its key too: a database made since the
+  // request left numbers its entries past the seqs its tab knew, not every tab's (firstSeq), so a
+  // change made since may hold this seq.
   const [queued, stored] = await Promise.all([storedEntries(tx, r, entry.id), storedRecord(tx, r, entry.id)]);
   if (!queued.some((e) => e.seq === entry.seq && e.key === entry.key)) return null;
   const rest = queued.filter((e) => e.seq !== entry.seq);
