@@ -69,6 +69,8 @@ export class LiveQuery<T extends object> {
   apply(id: string, before: T | undefined, after: T | undefined, pending: boolean): boolean {
     const { matches, limit } = this.compiled;
     let changed = false;
+    // hasMore tells whether matches go on past the limit: a change beyond the window can flip it.
+    const wasOver = this.#sorted.length > limit;
     const wasIn = before !== undefined && matches(before);
     const isIn = after !== undefined && matches(after);
     if (wasIn) {
@@ -79,6 +81,7 @@ export class LiveQuery<T extends object> {
       const at = this.#sorted.insert(after, limit);
       if (at < limit) changed = true;
     }
+    if (this.#sorted.length > limit !== wasOver) changed = true;
     const listed = isIn || ((wasIn || this.#pendingIds.has(id)) && after === undefined);
     const shouldPend = pending && listed;
     if (shouldPend !== this.#pendingIds.has(id)) {

@@ -62,6 +62,7 @@ describe('ResourceMirror live queries', () => {
           queries.forEach((q, i) => {
             const expected = recompute(model, q);
             expect(last[i]!.data).toEqual(expected);
+            expect(last[i]!.hasMore).toBe(recompute(model, { ...q, limit: undefined }).length > expected.length);
             for (const id of last[i]!.pendingIds) expect(pending.has(id)).toBe(true);
             for (const row of expected) expect(last[i]!.pendingIds.has(row.id)).toBe(pending.has(row.id));
             if (emissions[i] === countsBefore[i]) expect(before[i]!.data).toEqual(expected);
@@ -84,6 +85,21 @@ describe('ResourceMirror live queries', () => {
     expect(states).toHaveLength(2);
     expect(states[1]!.data.map((t) => t.n)).toEqual([999, 997, 995, 993, 991]);
     expect(states[1]!.hasMore).toBe(true);
+  });
+
+  it('emits hasMore anew when a change beyond the window moves the count of matches across the limit', () => {
+    const mirror = new ResourceMirror<Todo>('todos', 'id');
+    mirror.setFlags({ hydrated: true });
+    mirror.set('a', { id: 'a', title: 'x', done: false, n: 1 }, false);
+    mirror.set('b', { id: 'b', title: 'x', done: false, n: 2 }, false);
+    const states: Array<QueryState<Todo>> = [];
+    mirror.createQuery({ orderBy: 'n', limit: 2 }).subscribe((s) => states.push(s));
+    expect(states.at(-1)!.hasMore).toBe(false);
+    mirror.set('c', { id: 'c', title: 'x', done: false, n: 3 }, false);
+    expect(states.at(-1)!.hasMore).toBe(true);
+    mirror.set('c', undefined, false);
+    expect(states.at(-1)!.hasMore).toBe(false);
+    expect(states.at(-1)!.data.map((t) => t.id)).toEqual(['a', 'b']);
   });
 
   it('replays the latest state to a late subscriber and shares one live query', () => {
