@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Query, QueryState } from '../types.js';
+import type { EntityState, Query, QueryState } from '../types.js';
 import { ResourceMirror } from './mirror.js';
 import { compileQuery } from './query.js';
 
@@ -126,6 +126,29 @@ describe('ResourceMirror live queries', () => {
     expect(emissions).toBe(1);
     mirror.set('t9', { id: 't9', title: 'u', done: false, n: -1 }, false);
     expect(emissions).toBe(2);
+  });
+});
+
+describe('ResourceMirror entity watches', () => {
+  it('a watch moved to the server id by follow() is removed by its own unsubscribe', () => {
+    const mirror = new ResourceMirror<Todo>('todos', 'id');
+    mirror.setFlags({ hydrated: true });
+    mirror.set('tmp:1', { id: 'tmp:1', title: 'x', done: false, n: 1 }, true);
+    const seen: Array<EntityState<Todo>> = [];
+    const stop = mirror.watchEntity('tmp:1', (state) => seen.push(state));
+    mirror.follow('tmp:1', 's1');
+    mirror.batch(() => {
+      mirror.set('tmp:1', undefined, false);
+      mirror.set('s1', { id: 's1', title: 'x', done: false, n: 1 }, false);
+    });
+    expect(seen.at(-1)!.data).toMatchObject({ id: 's1' });
+    const heard = seen.length;
+    stop();
+    // Nothing watches the resource any more: no refetch on reconnect, nothing held from eviction.
+    expect(mirror.hasListeners).toBe(false);
+    expect(mirror.shownIds().size).toBe(0);
+    mirror.set('s1', { id: 's1', title: 'y', done: false, n: 1 }, false);
+    expect(seen).toHaveLength(heard);
   });
 });
 

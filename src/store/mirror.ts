@@ -4,6 +4,12 @@ import { compileQuery } from './query.js';
 
 type Listener<S> = (state: S) => void;
 
+/** One get$ subscription: `id` is where it is filed, moved by follow(), so its unsubscribe finds it there. */
+interface EntityWatch<S> {
+  id: string;
+  readonly listener: Listener<S>;
+}
+
 /** Above this many changes in one batch, a live query is recomputed instead of spliced. */
 const SPLICE_LIMIT = 256;
 
@@ -17,7 +23,7 @@ export class ResourceMirror<T extends object> {
   /** Counts changes of entities and flags: a query computed at one count is current while it holds. */
   #changes = 0;
   readonly #queries = new Set<LiveQuery<T>>();
-  readonly #entityListeners = new Map<string, Set<Listener<EntityState<T>>>>();
+  readonly #entityListeners = new Map<string, Set<EntityWatch<EntityState<T>>>>();
   readonly #entityStates = new Map<string, EntityState<T>>();
   readonly flags: ResourceFlags = { hydrated: false, isFetching: false, error: null, lastSyncedAt: null, hasMore: false };
   #batchDepth = 0;
@@ -147,7 +153,7 @@ export class ResourceMirror<T extends object> {
       return;
     }
     this.#entityStates.set(id, next);
-    for (const listener of this.#entityListeners.get(id) ?? []) listener(next);
+    for (const watch of this.#entityListeners.get(id) ?? []) watch.listener(next);
   }
 
   /** The state `watchEntity(id)` would start with, watching nothing. */
@@ -156,18 +162,18 @@ export class ResourceMirror<T extends object> {
   }
 
   watchEntity(id: string, listener: Listener<EntityState<T>>): () => void {
+    const watch: EntityWatch<EntityState<T>> = { id, listener };
     let set = this.#entityListeners.get(id);
     if (!set) this.#entityListeners.set(id, (set = new Set()));
-    set.add(listener);
+    set.add(watch);
     let state = this.#entityStates.get(id);
     if (!state) this.#entityStates.set(id, (state = this.#entityState(id)));
     listener(state);
     return () => {
-      set.delete(listener);
-      if (set.size === 0) {
-        this.#entityListeners.delete(id);
-        this.#entityStates.delete(id);
-      }
+      const filed = this.#entityListeners.get(watch.id);
+      if (!filed?.delete(watch) || filed.size > 0) return;
+      this.#entityListeners.delete(watch.id);
+      this.#entityStates.delete(watch.id);
     };
   }
 
@@ -182,7 +188,10 @@ export class ResourceMirror<T extends object> {
     this.#entityStates.delete(from);
     let target = this.#entityListeners.get(to);
     if (!target) this.#entityListeners.set(to, (target = new Set()));
-    for (const listener of moving) target.add(listener);
+    for (const watch of moving) {
+      watch.id = to;
+      target.add(watch);
+    }
   }
 
   /** A live query shared by its subscribers; torn down with the last one. */
