@@ -152,6 +152,28 @@ describe('ResourceMirror entity watches', () => {
   });
 });
 
+describe('ResourceMirror shown tracking', () => {
+  it('forgets when an entity was shown once it leaves the cache, so browsing many pages does not grow it without bound', () => {
+    const mirror = new ResourceMirror<Todo>('todos', 'id');
+    mirror.trackShown = true;
+    mirror.setFlags({ hydrated: true });
+    const stop = mirror.createQuery({ orderBy: 'n', limit: 10 }).subscribe(() => undefined);
+    for (let page = 0; page < 20; page++) {
+      const ids = Array.from({ length: 10 }, (_, i) => `p${page}-${i}`);
+      mirror.batch(() => {
+        for (const [i, id] of ids.entries()) mirror.set(id, { id, title: 'x', done: false, n: page * 10 + i }, false);
+      });
+      for (const id of ids) expect(mirror.lastShown(id)).toBeGreaterThan(0);
+      // The page scrolled away and was evicted, as an on-demand cache does past its cacheLimit.
+      mirror.batch(() => {
+        for (const id of ids) mirror.set(id, undefined, false);
+      });
+      for (const id of ids) expect(mirror.lastShown(id)).toBe(0);
+    }
+    stop();
+  });
+});
+
 describe('ResourceMirror query peek', () => {
   const todo = (id: string, n: number): Todo => ({ id, title: 'x', done: false, n });
 

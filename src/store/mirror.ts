@@ -58,6 +58,8 @@ export class ResourceMirror<T extends object> {
     this.#changes++;
     if (view === undefined) this.entities.delete(id);
     else this.entities.set(id, view);
+    // Kept for cached entities only: an on-demand session may scroll through millions.
+    if (view === undefined) this.#shownAt.delete(id);
     if (pending) this.#pending.add(id);
     else if (wasPending) this.#pending.delete(id);
     this.#batchChanges++;
