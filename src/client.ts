@@ -312,7 +312,8 @@ class Client implements SyncClient, HandleHost {
     void this.store
       .open()
       .then(() => {
-        if (this.#closedError) return;
+        // Lost while the outbox loaded (a newer tab's upgrade): a lock taken now would never be let go.
+        if (this.#closedError || this.#storageFailure) return;
         this.outboxChanged();
         this.#releaseLeadership = electWhileRunning(this.env.suspended$, () =>
           electLeader(this.env, namespace, this.origin, (leader, stillLeads) => this.#setLeader(leader, stillLeads)),

@@ -1,6 +1,6 @@
 // Two tabs of one browser profile, in process: two clients on ONE fake IDBFactory, sharing a fake
 // LockManager and a fake BroadcastChannel hub, against the reference server.
-import { IDBFactory } from 'fake-indexeddb';
+import { IDBFactory, IDBVersionChangeEvent } from 'fake-indexeddb';
 import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
@@ -1351,6 +1351,37 @@ describe('a newer tab upgrades the database', () => {
     });
     expect(queued).toEqual([expect.objectContaining({ id: 'kept', op: 'create' })]);
     db.close();
+  });
+
+  it('a tab whose connection hears the upgrade while it loads the outbox never leads: the lock stays free for the newer tab', async () => {
+    /** The newer tab's upgrade reaches the first connection while its first transaction (the outbox load) runs. */
+    class UpgradedDuringLoad extends IDBFactory {
+      override open(name: string, version?: number): IDBOpenDBRequest {
+        const request = super.open(name, version);
+        request.addEventListener('success', () => {
+          const db = request.result;
+          const original = db.transaction.bind(db);
+          let first = true;
+          db.transaction = ((...args: Parameters<IDBDatabase['transaction']>) => {
+            const tx = original(...args);
+            if (first) {
+              first = false;
+              db.dispatchEvent(new IDBVersionChangeEvent('versionchange', { oldVersion: DB_VERSION, newVersion: DB_VERSION + 1 }));
+            }
+            return tx;
+          }) as IDBDatabase['transaction'];
+        });
+        return request;
+      }
+    }
+    const b = browser(new UpgradedDuringLoad());
+    const d = b.tab();
+    await until(() => d.events.some((e) => e.type === 'storageError'), 'the upgrade reported');
+    // Granting a lock takes a task: give a request made meanwhile its chance.
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(status(d).leader).toBe(false);
+    expect(b.locks.held()).toEqual([]);
+    expect(b.locks.waiting()).toBe(0);
   });
 
   it('reports `blocked` when a connection elsewhere does not let go, and finishes once it does', async () => {
