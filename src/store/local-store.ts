@@ -162,7 +162,7 @@ export class LocalStore {
   }
 
   async #openConnection(): Promise<HarborDB> {
-    const { db, created } = await openDatabase(
+    const opening = openDatabase(
       this.#factory,
       this.namespace,
       {
@@ -187,6 +187,10 @@ export class LocalStore {
       // Past every seq this tab has known, and the clock's milliseconds for what other tabs knew.
       { setTimer: this.#setTimer, signal: this.#closing.signal, firstSeq: Math.max(this.outbox.highestSeq + 1, Math.floor(this.#now())) },
     );
+    // An open that close() gave up on rejects as every later use does (ClosedError): no storage failed.
+    const { db, created } = await opening.catch((error: unknown) => {
+      throw this.#lost ?? error;
+    });
     if (this.#lost) {
       // close() ran while the database was opening: let the connection go at once.
       db.close();

@@ -315,6 +315,20 @@ describe('close()', () => {
     if ('error' in outcome) expect(outcome.error).toBeInstanceOf(ClosedError);
     else expect(outcome.value).toMatchObject({ id: 'a', title: 'A' });
   });
+
+  it.each<[string, (d: ReturnType<typeof make>) => Promise<unknown>]>([
+    ['create()', (d) => d.client.resource(items).create({ id: 'a', title: 'A', done: false })],
+    ['list()', (d) => d.client.resource(items).list()],
+    ['flush()', (d) => d.client.flush()],
+  ])('%s made while the database is still opening, as the client closes, rejects with ClosedError, never a StorageError', async (_, call) => {
+    const api = stubApi((req) => (req.method === 'GET' ? json([]) : undefined));
+    const d = make(API, { fetch: api.fetch, resources: [items] });
+    d.client.pause();
+    const calling = call(d);
+    await d.client.close();
+    const outcome = await outcomeOf(calling, 'the call');
+    expect((outcome as { error?: unknown }).error).toBeInstanceOf(ClosedError);
+  });
 });
 
 describe('a delta feed', () => {
