@@ -194,6 +194,8 @@ export class Replayer {
     this.#stopped = true;
     this.#frozen = [];
     this.#cancelTimer?.();
+    // Nothing is sent or retried any more: an abandoned request's answer never resets these.
+    this.#host.setSyncing(false, null);
     this.wake();
     this.#releaseIdle();
   }

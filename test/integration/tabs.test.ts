@@ -1384,6 +1384,30 @@ describe('a newer tab upgrades the database', () => {
     expect(b.locks.waiting()).toBe(0);
   });
 
+  it('a leader with a request out when the upgrade comes does not say it is syncing from then on: it sends nothing more', async () => {
+    let answer = () => undefined as void;
+    const held = new Promise<void>((resolve) => (answer = resolve));
+    const writes: typeof fetch = async (input, init) => {
+      const method = input instanceof Request ? input.method : (init?.method ?? 'GET');
+      if (method !== 'GET') await held;
+      return fetch(input, init);
+    };
+    const b = browser();
+    const d = b.tab({ fetch: writes });
+    await until(() => status(d).leader, 'leading');
+    await d.client.resource(todos).create({ id: 'out', title: 'Out when the upgrade comes', done: false });
+    await until(() => status(d).syncing, 'the request out');
+
+    const { opened } = upgrade(b.indexedDB, DB_VERSION + 1);
+    const db = await opened;
+    answer();
+    await until(() => d.events.some((e) => e.type === 'storageError'), 'the upgrade reported');
+    await until(async () => (await ledger()).length === 1, 'the request answered');
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(status(d)).toMatchObject({ leader: false, syncing: false });
+    db.close();
+  });
+
   it('reports `blocked` when a connection elsewhere does not let go, and finishes once it does', async () => {
     const b = browser();
     const d = b.tab();
