@@ -214,7 +214,7 @@ describe.each<App>(['legacy', 'react', 'vue'])('the %s app', (app) => {
       const activity = page.getByTestId('activity-panel');
       await expect.poll(() => activity.textContent()).toContain(`The server has the change to “${renamed}”`);
 
-      await page.screenshot({ path: join(SHOTS, `${app}.png`), fullPage: true });
+      await page.screenshot({ path: join(SHOTS, `${app}.png`), fullPage: true, animations: 'disabled' });
 
       // The failed list: the server rejects the next write with 422. The change is undone on
       // screen and kept in the list; discard drops it, retry sends it again.
@@ -227,7 +227,7 @@ describe.each<App>(['legacy', 'react', 'vue'])('the %s app', (app) => {
         await expect.poll(() => page.getByTestId('failed-item').count()).toBe(1);
         await expect.poll(() => dentistToggle.isChecked()).toBe(true); // rolled back
         expect(await statusOf(page)).toBe('failed');
-        if (action === 'discard') await page.screenshot({ path: join(SHOTS, `${app}-failed.png`), fullPage: true });
+        if (action === 'discard') await page.screenshot({ path: join(SHOTS, `${app}-failed.png`), fullPage: true, animations: 'disabled' });
         await page.getByTestId('failed-item').getByTestId(action).click();
         await expect.poll(() => page.getByTestId('failed-item').count()).toBe(0);
       }
@@ -282,7 +282,7 @@ describe.each<App>(['legacy', 'react', 'vue'])('the %s app', (app) => {
       expect(await dialog.locator('tr[data-field="done"] button').count()).toBe(0);
       expect(await statusOf(page)).toBe('conflict'); // parked: nothing is sent until the user decides
       expect(await page.getByTestId('pending-count').textContent()).toBe('0');
-      await page.screenshot({ path: join(SHOTS, `${app}-conflict.png`), fullPage: false });
+      await page.screenshot({ path: join(SHOTS, `${app}-conflict.png`), fullPage: false, animations: 'disabled' });
 
       const choice = RESOLUTION[app];
       let expected = mine;
