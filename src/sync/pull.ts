@@ -198,11 +198,14 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
         // deletion again once that change's answer is in (the feed carries no tombstone version
         // to order them by). The pages after it are still read: a change parked for days must
         // not stop the feed, only make each pull start from the held cursor.
+        // Synced only once the feed is read to its end: a pull that fails on a later page leaves
+        // the resource stale, so a reload pulls again instead of serving half a feed as fresh.
+        const last = answer['hasMore'] !== true || page === MAX_DELTA_PAGES - 1;
         const result = await host.store.applyPull(def, items, {
           authoritative: false,
           deleted,
           answeredSinceRequest,
-          meta: { [syncedAtKey(def.name)]: at },
+          meta: last ? { [syncedAtKey(def.name)]: at } : {},
           cursor: held ? undefined : { key: cursorKey(def.name), value: next },
         });
         held ||= result.cursorHeld;

@@ -185,6 +185,34 @@ describe('reading and caching', () => {
     expect(list[1]).toMatchObject({ title: 'renamed', version: 2 });
   });
 
+  it('a delta pull that fails after its first page is not stored as synced: after a reload the stale subscriber pulls the rest', async () => {
+    await seedTodos(5);
+    let failing = true;
+    let pages = 0;
+    const paged: typeof fetch = (input, init) => {
+      const request = new Request(input, init);
+      const url = new URL(request.url);
+      if (url.searchParams.has('since')) {
+        url.searchParams.set('limit', '2');
+        if (failing && ++pages === 2) return Promise.resolve(new Response('down', { status: 503 }));
+      }
+      return fetch(new Request(url, request));
+    };
+    const d = make(server.apiUrl, { fetch: paged });
+    await expect(d.client.resource(todos).refresh()).rejects.toBeInstanceOf(HttpError);
+    expect((await d.client.resource(todos).list()).length).toBe(2);
+    await d.client.close();
+    failing = false;
+    const reload = make(server.apiUrl, { fetch: paged }, d.indexedDB, d.clock);
+    const states: Array<QueryState<Todo>> = [];
+    reload.client.resource(todos).query$().subscribe((s) => states.push(s));
+    await until(() => states.some((s) => s.status === 'success'), 'the cache to load');
+    // The feed was not read to its end: nothing confirms the resource yet.
+    expect(states.find((s) => s.status === 'success')?.lastSyncedAt).toBeNull();
+    await until(() => states.at(-1)!.data.length === 5 && !states.at(-1)!.isFetching, 'the rest of the feed');
+    expect(states.at(-1)!.lastSyncedAt).toBe(d.clock.now());
+  });
+
   it('a cursor the server no longer knows (410 after a reset) is dropped for the whole list; later pulls follow the feed again', async () => {
     await seedTodos(3);
     const d = make(server.apiUrl);
