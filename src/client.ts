@@ -169,6 +169,8 @@ class Client implements SyncClient, HandleHost {
   readonly #mirrors = new Map<string, ResourceMirror<object>>();
   readonly #hydrating = new Map<string, Promise<void>>();
   readonly #pulling = new Map<string, Promise<void>>();
+  /** Resources a subscriber came to while another caller's load ran: that load ends "fetching" if the subscriber will revalidate. */
+  readonly #revalidateOnLoad = new Set<string>();
   /** Per resource, the pull that follows the running one for refresh() calls made during it. */
   readonly #pullingNext = new Map<string, Promise<void>>();
   readonly #handles = new Map<string, ResourceHandleImpl<object>>();
@@ -672,13 +674,16 @@ class Client implements SyncClient, HandleHost {
             const pending = outbox.size > 0 && outbox.isPending(def.name, record.id);
             mirror.set(record.id, (record.view ?? undefined) as object | undefined, pending);
           }
-          // A subscriber that will revalidate sees "fetching" from the first state, not an empty success.
-          const fetching = mirror.flags.isFetching || (revalidating && this.#needsPull(syncedAt));
+          // A subscriber that will revalidate, or a refresh() waiting for this load, sees "fetching"
+          // from the first state, not an empty success.
+          const revalidates = this.#revalidateOnLoad.delete(def.name) || revalidating;
+          const fetching = mirror.flags.isFetching || this.#pulling.has(def.name) || (revalidates && this.#needsPull(syncedAt));
           mirror.setFlags({ hydrated: true, lastSyncedAt: syncedAt, isFetching: fetching });
         });
       })();
       done.catch((error: unknown) => {
         this.#hydrating.delete(def.name);
+        this.#revalidateOnLoad.delete(def.name);
         mirror.setFlags({ error: error instanceof Error ? error : new Error(String(error)) });
       });
       this.#hydrating.set(def.name, done);
@@ -709,6 +714,7 @@ class Client implements SyncClient, HandleHost {
   /** A subscriber arrives: serve the cache, and revalidate when it is stale. Offline, the cache answers. */
   revalidate(def: Def): void {
     const mirror = this.mirror(def);
+    if (!mirror.flags.hydrated && this.#hydrating.has(def.name)) this.#revalidateOnLoad.add(def.name);
     // On-demand resources load per query (watchQuery), never whole.
     if (def.load === 'on-demand') {
       void this.hydrate(def, true).catch(() => undefined);

@@ -65,6 +65,20 @@ describe('reading and caching', () => {
     expect(states[0]).toMatchObject({ status: 'loading', data: [] });
   });
 
+  it('a subscriber that comes while list() or refresh() loads the cache sees loading, then the data: never an empty success in between', async () => {
+    await seedTodos(2);
+    for (const first of ['list', 'refresh'] as const) {
+      const d = make(server.apiUrl);
+      const h = d.client.resource(todos);
+      const loading = first === 'list' ? h.list() : h.refresh();
+      const states: Array<QueryState<Todo>> = [];
+      h.query$().subscribe((s) => states.push(s));
+      await loading;
+      await until(() => states.at(-1)!.data.length === 2 && !states.at(-1)!.isFetching, 'the first fetch');
+      expect(states.filter((s) => s.status === 'success' && s.data.length === 0)).toEqual([]);
+    }
+  });
+
   it('offline with nothing cached: success with no rows, and a fetch once back online', async () => {
     await seedTodos(1);
     const d = make(server.apiUrl);
