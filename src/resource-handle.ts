@@ -152,7 +152,12 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   }
 
   refresh(): Promise<void> {
-    this.#host.assertOpen('refresh()');
+    // A promise's refusal, as every other call's: a caller's .catch() must see it.
+    try {
+      this.#host.assertOpen('refresh()');
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.#host.refreshResource(this.#def, true);
   }
 

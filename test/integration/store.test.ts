@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { createTestBackend } from '../../server/index.mjs';
 import { DB_VERSION } from '../../src/store/db.js';
 import { committed, getAllRaw, openRaw, result } from '../helpers/raw-idb.js';
-import { HttpError, SchemaError, type QueryState } from '../../src/index.js';
+import { ClosedError, HttpError, SchemaError, type QueryState } from '../../src/index.js';
 import { closeDevices, heldAnswers, heldListAnswers, notes, todos, trackedDevices, until, type Todo } from '../helpers/harness.js';
 import { ManualClock, settle } from '../helpers/manual-clock.js';
 import { outboxEntry } from '../helpers/outbox-entry.js';
@@ -77,6 +77,14 @@ describe('reading and caching', () => {
       await until(() => states.at(-1)!.data.length === 2 && !states.at(-1)!.isFetching, 'the first fetch');
       expect(states.filter((s) => s.status === 'success' && s.data.length === 0)).toEqual([]);
     }
+  });
+
+  it('refresh() after close() rejects with ClosedError, as every other call does, rather than throwing', async () => {
+    const d = make(server.apiUrl);
+    await d.client.close();
+    let refreshing: Promise<void> | undefined;
+    expect(() => (refreshing = d.client.resource(todos).refresh())).not.toThrow();
+    await expect(refreshing).rejects.toBeInstanceOf(ClosedError);
   });
 
   it('offline with nothing cached: success with no rows, and a fetch once back online', async () => {
