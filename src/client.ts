@@ -707,7 +707,9 @@ class Client implements SyncClient, HandleHost {
   /** Online and the cache is older than staleTimeMs (or from the future: a clock that jumped back). */
   #needsPull(lastSyncedAt: number | null): boolean {
     if (!this.#online) return false;
-    const age = lastSyncedAt === null ? Infinity : this.env.clock.now() - lastSyncedAt;
+    // Never synced is stale under any staleTimeMs, Infinity included.
+    if (lastSyncedAt === null) return true;
+    const age = this.env.clock.now() - lastSyncedAt;
     return age > this.staleTimeMs || age < 0;
   }
 

@@ -159,6 +159,19 @@ describe('reading and caching', () => {
     again.unsubscribe();
   });
 
+  it('staleTimeMs: Infinity fetches a resource never synced once, then serves the cache without a request', async () => {
+    await seedTodos(1);
+    const d = make(server.apiUrl, { staleTimeMs: Infinity });
+    const states: Array<QueryState<Todo>> = [];
+    const sub = d.client.resource(todos).query$().subscribe((s) => states.push(s));
+    await until(() => states.at(-1)?.data.length === 1, 'the first fetch');
+    sub.unsubscribe();
+    await d.clock.advance(365 * 24 * 3600_000);
+    d.client.resource(todos).query$().subscribe();
+    await settle();
+    expect(d.calls.filter((c) => c.startsWith('GET /api/todos'))).toHaveLength(1);
+  });
+
   it('treats a list answer as authoritative: entities missing from it are removed', async () => {
     await server.admin.edit({ resource: 'notes', create: { id: 'n1', text: 'a' } });
     await server.admin.edit({ resource: 'notes', create: { id: 'n2', text: 'b' } });
