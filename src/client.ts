@@ -1427,6 +1427,7 @@ class Client implements SyncClient, HandleHost {
         this.#announceCursor(def.name, from, to);
       },
       readFailed: (error: Error) => this.#readFailed(error),
+      followed: (def: Def) => this.#pullingNext.has(def.name),
     };
   }
 }

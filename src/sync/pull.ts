@@ -23,6 +23,8 @@ export interface PullHost {
   movedCursor(def: Def, from: string | null, to: string | null): void;
   /** The pull failed with `error` (a 401 the refresh did not cure pauses sync as unauthorized). */
   readFailed(error: Error): void;
+  /** Another pull of the resource follows this one at once (a refresh() made during it): its views stay fetching. */
+  followed?(def: Def): boolean;
 }
 
 /** Pages of one delta pull, at most; a server that never says "no more" cannot loop us forever. */
@@ -221,11 +223,11 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
     } else {
       ({ count, removed } = await pullList(host, def, at, mirror));
     }
-    mirror.setFlags({ isFetching: false, error: null, lastSyncedAt: at });
+    mirror.setFlags({ isFetching: host.followed?.(def) ?? false, error: null, lastSyncedAt: at });
     host.emit({ type: 'pulled', at, resource: def.name, count, removed });
   } catch (error) {
     const failure = error instanceof Error ? error : new Error(String(error));
-    mirror.setFlags({ isFetching: false, error: failure });
+    mirror.setFlags({ isFetching: host.followed?.(def) ?? false, error: failure });
     if (failure instanceof HarborSyncError) host.emit({ type: 'error', at: host.now(), resource: def.name, error: failure });
     host.readFailed(failure);
     throw failure;

@@ -139,6 +139,25 @@ describe('reading and caching', () => {
     expect(d.calls.slice(asked).filter((c) => c.startsWith('GET'))).toHaveLength(2);
   });
 
+  it('refresh() during a pull keeps the queries fetching until the pull that follows has answered', async () => {
+    await seedTodos(1);
+    const answers = heldAnswers();
+    const d = make(server.apiUrl, { fetch: answers.fetch });
+    const h = d.client.resource(todos);
+    await h.refresh();
+    const fetching: boolean[] = [];
+    h.query$().subscribe((s) => fetching.push(s.isFetching));
+    answers.hold();
+    const asked = d.calls.length;
+    const first = h.refresh();
+    await until(() => d.calls.length > asked, 'the pull in flight');
+    const second = h.refresh();
+    answers.release();
+    await Promise.all([first, second]);
+    expect(d.calls.slice(asked).filter((c) => c.startsWith('GET'))).toHaveLength(2);
+    expect(fetching).toEqual([false, true, false]);
+  });
+
   it('revalidates only when the cache is older than staleTimeMs', async () => {
     await seedTodos(1);
     const d = make(server.apiUrl, { staleTimeMs: 10_000 });
