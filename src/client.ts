@@ -651,9 +651,10 @@ class Client implements SyncClient, HandleHost {
       const mirror = this.mirror(def);
       done = (async () => {
         const { records: stored, meta } = await this.store.loadResource(def.name, def.delta ? [syncedAtKey(def.name), cursorKey(def.name)] : [syncedAtKey(def.name)]);
-        const syncedAt = typeof meta[0] === 'number' ? meta[0] : null;
+        let syncedAt = typeof meta[0] === 'number' ? meta[0] : null;
         // Read with the records: the views shown reflect the feed up to it.
         if (def.delta) this.#knownCursors.set(def.name, typeof meta[1] === 'string' ? meta[1] : null);
+        let refetch = false;
         // A stored view that fails the schema (corrupted, or cached under an older schema) is
         // reported like invalid server data and not shown; its queued changes stay in the outbox.
         // A synchronous schema is answered in the loop, without a promise per record.
@@ -667,6 +668,13 @@ class Client implements SyncClient, HandleHost {
           const checked = this.parse(def, record.view, record.id, def.version);
           const parsed = checked instanceof Promise ? await checked : checked;
           if (parsed !== undefined && this.#namesItsRecord(def, parsed, record.id)) records.push(record);
+          else refetch ||= record.base !== null;
+        }
+        // A server copy skipped here is fetched again at once: the feed from its start, as the
+        // stored cursor is past it and the feed would not name it again until it changes.
+        if (refetch && def.load !== 'on-demand') {
+          syncedAt = null;
+          if (def.delta) this.#knownCursors.set(def.name, null);
         }
         const { outbox } = this.store;
         mirror.batch(() => {

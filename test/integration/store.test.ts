@@ -3,8 +3,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { createTestBackend } from '../../server/index.mjs';
 import { DB_VERSION } from '../../src/store/db.js';
 import { committed, getAllRaw, openRaw, result } from '../helpers/raw-idb.js';
-import { ClosedError, HttpError, SchemaError, type QueryState } from '../../src/index.js';
-import { closeDevices, heldAnswers, heldListAnswers, notes, todos, trackedDevices, until, type Todo } from '../helpers/harness.js';
+import { ClosedError, defineResource, HttpError, SchemaError, type QueryState } from '../../src/index.js';
+import { z } from 'zod';
+import { closeDevices, heldAnswers, heldListAnswers, notes, todos, todoSchema, trackedDevices, until, type Todo } from '../helpers/harness.js';
 import { ManualClock, settle } from '../helpers/manual-clock.js';
 import { outboxEntry } from '../helpers/outbox-entry.js';
 import type { NewEntry, OutboxEntry } from '../../src/outbox/entry.js';
@@ -265,6 +266,26 @@ describe('reading and caching', () => {
     expect(states.find((s) => s.status === 'success')?.lastSyncedAt).toBeNull();
     await until(() => states.at(-1)!.data.length === 5 && !states.at(-1)!.isFetching, 'the rest of the feed');
     expect(states.at(-1)!.lastSyncedAt).toBe(d.clock.now());
+  });
+
+  it('a record cached under an older schema is fetched again at once, from the start of the delta feed (the stored cursor is past it)', async () => {
+    await seedTodos(2);
+    const d = make(server.apiUrl);
+    await d.client.resource(todos).refresh();
+    await d.client.close();
+    // The next release requires a field the server now sends: the cached records fail its schema.
+    const todosV2 = defineResource({ name: 'todos', schema: todoSchema.extend({ priority: z.number() }), delta: true });
+    const withPriority: typeof fetch = async (input, init) => {
+      const body = await (await fetch(input, init)).json();
+      const items = body.items.map((t: Todo) => ({ ...t, priority: 1 }));
+      return new Response(JSON.stringify({ ...body, items }), { status: 200, headers: { 'Content-Type': 'application/json' } });
+    };
+    const reload = make(server.apiUrl, { fetch: withPriority, resources: [todosV2] }, d.indexedDB, d.clock);
+    const states: Array<QueryState<Todo & { priority: number }>> = [];
+    reload.client.resource(todosV2).query$({ orderBy: 'id' }).subscribe((s) => states.push(s));
+    await until(() => states.at(-1)?.data.length === 2, 'the records fetched again');
+    expect(states.at(-1)!.data.map((t) => [t.id, t.priority])).toEqual([['t0', 1], ['t1', 1]]);
+    expect(reload.calls).toEqual(['GET /api/todos?since=']);
   });
 
   it('a cursor the server no longer knows (410 after a reset) is dropped for the whole list; later pulls follow the feed again', async () => {
