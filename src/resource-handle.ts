@@ -198,9 +198,14 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       for (const field of Object.keys(changes)) if (deepEqual(changes[field], current[field])) delete changes[field];
       if (Object.keys(changes).length === 0) return this.#unchanged(id, current, options);
       return this.#validated(applyPatch(current, changes), id, holdTurn, (view) => {
-        // What the schema made of each changed field (a transform, a default) is what is queued and sent.
+        // What the schema made of each changed field (a transform, a default) is what is queued and
+        // sent, and so is a field it derived anew from them (a transform of the whole entity):
+        // left out, the stored view, and the server, would keep its old value.
         const applied: Rec = {};
         for (const field of Object.keys(changes)) if (!deepEqual(view[field], current[field])) applied[field] = view[field];
+        for (const field of Object.keys(view)) {
+          if (!(field in changes) && view[field] !== undefined && !deepEqual(view[field], current[field])) applied[field] = view[field];
+        }
         const unsendable = Object.keys(applied).filter((field) => applied[field] === undefined);
         if (unsendable.length) {
           // JSON has no undefined: the request would leave the field out, the server would keep

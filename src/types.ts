@@ -217,7 +217,7 @@ export interface ResourceHandle<T extends object, K extends string = 'id', V ext
   create(value: CreateInput<T, K, V>, options?: WriteOptions): Promise<T>;
   /**
    * Changes the given fields: base + patch must pass the schema, and what the schema makes of each
-   * changed field is kept and sent. A field is cleared with `null` (in a schema that allows it):
+   * changed field (and any field it derives anew from them) is kept and sent. A field is cleared with `null` (in a schema that allows it):
    * a request cannot carry `undefined`, so a field set to `undefined` is refused with a
    * `ValidationError` naming it.
    */

@@ -41,6 +41,14 @@ const memoSchema: StandardSchemaV1<unknown, Memo> = {
 };
 const memos = defineResource({ name: 'items', schema: memoSchema });
 
+/** Items whose schema derives a field from the whole entity. */
+const labelled = defineResource({
+  name: 'items',
+  schema: z
+    .object({ id: z.string(), title: z.string(), version: z.number().int().positive() })
+    .transform((item) => ({ ...item, label: item.title.toUpperCase() })),
+});
+
 const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
 /** A server for `items` that keeps what it is sent and answers with it, versioned. */
@@ -122,6 +130,23 @@ describe(`a resource's schema in local writes, on zod ${expectedMajor}`, () => {
     expect(await h.update('a', { title: 'Bread  ' })).toMatchObject({ title: 'Bread', version: 2 });
     await d.client.flush();
     expect(api.writes).toHaveLength(sent);
+  });
+
+  it('an update keeps what a transform of the whole entity derives from the change: the entity returned, the cache and the request agree', async () => {
+    const api = itemsApi();
+    const d = device(API, { fetch: api.fetch, resources: [labelled] });
+    open.push(d);
+    const h = d.client.resource(labelled);
+    await h.create({ id: 'a', title: 'milk' } as never);
+    await d.client.flush();
+    d.online.next(false);
+    const updated = await h.update('a', { title: 'eggs' });
+    expect(updated).toEqual({ id: 'a', title: 'eggs', label: 'EGGS', version: 1 });
+    expect(await h.get('a')).toEqual(updated);
+    d.online.next(true);
+    await d.client.flush();
+    expect(api.writes.at(-1)).toEqual({ method: 'PATCH', body: { title: 'eggs', label: 'EGGS' } });
+    expect(api.rows.get('a')).toMatchObject({ label: 'EGGS' });
   });
 
   it('an update that breaks the entity is a ValidationError naming the field; the view stays', async () => {
