@@ -574,6 +574,8 @@ class Client implements SyncClient, HandleHost {
 
   async flush(): Promise<void> {
     this.assertOpen('flush()');
+    // A write called before flush() is sent with the rest, though its transaction is still under way.
+    await Promise.all([...this.#handles.values()].map((handle) => handle.stored()));
     await this.store.open();
     if (!this.#statusSubject.value.leader) {
       // Another tab sends: wait for what IndexedDB holds now, not only what this tab heard of;

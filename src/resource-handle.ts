@@ -87,6 +87,8 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
    * is made on the view the one before left, in call order.
    */
   #turn: Promise<void> | null = null;
+  /** Writes called and not stored nor refused yet: flush() waits for them, so it sends them too. */
+  readonly #unstored = new Set<Promise<void>>();
 
   readonly #host: HandleHost;
   readonly #def: Def;
@@ -98,6 +100,11 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
 
   get name(): string {
     return this.#def.name;
+  }
+
+  /** Settles once every write called so far is stored or refused (a wait for the server aside). */
+  async stored(): Promise<void> {
+    await Promise.all([...this.#unstored]);
   }
 
   /** An optimistic write for this id is not committed yet. */
@@ -162,7 +169,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   }
 
   create(value: CreateInput<T>, options: WriteOptions = {}): Promise<T> {
-    return this.#whenReady('create()', (mirror, holdTurn) => {
+    return this.#write('create()', (mirror, holdTurn, stored) => {
       if (typeof value !== 'object' || value === null) {
         throw new ValidationError([{ field: '', message: 'create() takes an object' }], { resource: this.#def.name });
       }
@@ -176,13 +183,13 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       }
       return this.#validated(fields, id, holdTurn, (entity) => {
         this.#assertSendable(entity, id);
-        return this.#commit(id, entity, { op: 'create', value: entity }, options);
+        return this.#commit(id, entity, { op: 'create', value: entity }, options, stored);
       });
     }) as Promise<T>;
   }
 
   update(key: EntityKey, patch: Partial<T>, options: WriteOptions = {}): Promise<T> {
-    return this.#whenReady('update()', (mirror, holdTurn) => {
+    return this.#write('update()', (mirror, holdTurn, stored) => {
       const id = this.#id(key, 'update()');
       if (typeof patch !== 'object' || patch === null) {
         throw new ValidationError([{ field: '', message: 'update() takes an object of changed fields' }], { resource: this.#def.name, id });
@@ -196,7 +203,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       }
       delete changes[this.#def.key];
       for (const field of Object.keys(changes)) if (deepEqual(changes[field], current[field])) delete changes[field];
-      if (Object.keys(changes).length === 0) return this.#unchanged(id, current, options);
+      if (Object.keys(changes).length === 0) return this.#unchanged(id, current, options, stored);
       return this.#validated(applyPatch(current, changes), id, holdTurn, (view) => {
         // What the schema made of each changed field (a transform, a default) is what is queued and
         // sent, and so is a field it derived anew from them (a transform of the whole entity):
@@ -213,19 +220,33 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
           const message = 'cannot be cleared with undefined, which a request cannot carry: set it to null (in a schema that allows null)';
           throw new ValidationError(unsendable.map((field) => ({ field, message })), { resource: this.#def.name, id });
         }
-        if (Object.keys(applied).length === 0) return this.#unchanged(id, current, options);
+        if (Object.keys(applied).length === 0) return this.#unchanged(id, current, options, stored);
         this.#assertSendable(applied, id);
-        return this.#commit(id, view, { op: 'update', patch: applied }, options);
+        return this.#commit(id, view, { op: 'update', patch: applied }, options, stored);
       });
     }) as Promise<T>;
   }
 
   delete(key: EntityKey, options: WriteOptions = {}): Promise<void> {
-    return this.#whenReady('delete()', (mirror) => {
+    return this.#write('delete()', (mirror, _holdTurn, stored) => {
       const id = this.#id(key, 'delete()');
       if (!mirror.entities.has(id)) throw new ValidationError([{ field: this.#def.key, message: 'no entity with this id' }], { resource: this.#def.name, id });
-      return this.#commit(id, undefined, { op: 'delete' }, options);
+      return this.#commit(id, undefined, { op: 'delete' }, options, stored);
     }).then(() => undefined);
+  }
+
+  /**
+   * A write, counted as unstored from its call until `write` calls `stored` (its change is
+   * committed, or there is none) or it settles.
+   */
+  #write<R>(what: string, write: (mirror: ResourceMirror<object>, holdTurn: HoldTurn, stored: () => void) => Promise<R>): Promise<R> {
+    let stored!: () => void;
+    const storing = new Promise<void>((resolve) => (stored = resolve));
+    this.#unstored.add(storing);
+    void storing.then(() => this.#unstored.delete(storing));
+    const result = this.#whenReady(what, (mirror, holdTurn) => write(mirror, holdTurn, stored));
+    void result.then(stored, stored);
+    return result;
   }
 
   /**
@@ -330,7 +351,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
    * Shows the change at once, then commits it with its outbox entry. A failed commit rolls the
    * mirror back to what is stored.
    */
-  async #commit(id: string, view: Rec | undefined, op: PendingOp, options: WriteOptions): Promise<Rec | undefined> {
+  async #commit(id: string, view: Rec | undefined, op: PendingOp, options: WriteOptions, stored: () => void): Promise<Rec | undefined> {
     const host = this.#host;
     const def = this.#def;
     const mirror = host.mirror(def);
@@ -361,6 +382,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     // Nothing queued: a delete that cancelled a create never sent.
     if (last) host.emit({ type: 'enqueued', at: host.env.clock.now(), resource: def.name, id, op: op.op, seq: last.seq });
     host.written(def.name, id);
+    stored();
     if (options.wait === 'server') {
       const answer = last ? await host.waitFor(last.seq, options.signal) : null;
       return answer ?? undefined;
@@ -373,7 +395,8 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
    * changes, which already hold its values: the last one shown (once a write of it still
    * committing is stored); with none, the view is the server's entity.
    */
-  async #unchanged(id: string, current: Rec, options: WriteOptions): Promise<Rec | undefined> {
+  async #unchanged(id: string, current: Rec, options: WriteOptions, stored: () => void): Promise<Rec | undefined> {
+    stored();
     if (options.wait !== 'server') return current;
     await this.#committing.get(id)?.catch(() => undefined);
     const last = this.#host.store.outbox.entriesOf(this.#def.name, id).filter((e) => !isRolledBack(e)).at(-1);

@@ -480,7 +480,8 @@ export interface SyncClient {
   readonly failed$: Observable<FailedMutation[]>;
   readonly events$: Observable<SyncEvent>;
   /**
-   * Send what can be sent now (`sendDelayMs` skipped); resolves when nothing more can be. In a tab
+   * Send what can be sent now (`sendDelayMs` skipped), with the writes called before it that are
+   * still being stored; resolves when nothing more can be. In a tab
    * that does not send (another tab leads), it asks the leader to send at once and resolves when
    * the changes queued at the call are confirmed, parked (`conflicts$`, `failed$`) or waiting for
    * a retry; should no other tab say anything for `timeoutMs` (a frozen leader), it resolves then.

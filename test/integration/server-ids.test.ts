@@ -735,4 +735,19 @@ describe('sendDelayMs', () => {
     await d.client.flush();
     expect(await api<Project[]>('/projects')).toHaveLength(1);
   });
+
+  it('flush() sends the changes made before it whose writes are still being stored, also those waiting for the resource to load', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks], sendDelayMs: 60_000 }));
+    const p = d.client.resource(projects);
+    // Before the resource has loaded: the create waits for it.
+    const first = p.create({ name: 'first' });
+    await d.client.flush();
+    expect((await api<Project[]>('/projects')).map((x) => x.name)).toEqual(['first']);
+    const project = await first;
+    // Loaded: the update's transaction is still under way when flush() is called.
+    const renaming = p.update(project.id, { name: 'renamed' });
+    await d.client.flush();
+    expect((await api<Project[]>('/projects')).map((x) => x.name)).toEqual(['renamed']);
+    await renaming;
+  });
 });
