@@ -182,8 +182,14 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
         throw new ValidationError([{ field: this.#def.key, message: 'an entity with this id already exists' }], { resource: this.#def.name, id });
       }
       return this.#validated(fields, id, holdTurn, (entity) => {
-        this.#assertSendable(entity, id);
-        return this.#commit(id, entity, { op: 'create', value: entity }, options, stored);
+        // A schema that normalizes the key (trims, lower-cases) names the entity: kept under the
+        // given id, it would not be found by the one returned, nor loaded again after a reload.
+        const named = entity[this.#def.key] === undefined ? id : this.#id(entity[this.#def.key] as EntityKey, 'create()');
+        if (named !== id && mirror.entities.has(named)) {
+          throw new ValidationError([{ field: this.#def.key, message: 'an entity with this id already exists' }], { resource: this.#def.name, id: named });
+        }
+        this.#assertSendable(entity, named);
+        return this.#commit(named, entity, { op: 'create', value: entity }, options, stored);
       });
     }) as Promise<T>;
   }

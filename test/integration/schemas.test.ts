@@ -41,6 +41,11 @@ const memoSchema: StandardSchemaV1<unknown, Memo> = {
 };
 const memos = defineResource({ name: 'items', schema: memoSchema });
 
+/** Items whose schema normalizes the key. */
+const slugged = defineResource({
+  name: 'items',
+  schema: z.object({ id: z.string().trim().toLowerCase(), title: z.string(), version: z.number().int().positive() }),
+});
 /** Items whose schema derives a field from the whole entity. */
 const labelled = defineResource({
   name: 'items',
@@ -106,6 +111,25 @@ describe(`a resource's schema in local writes, on zod ${expectedMajor}`, () => {
     await d.client.flush();
     expect(api.writes).toEqual([{ method: 'POST', body: { id: 'a', title: 'Milk', done: false, tags: [] } }]);
     expect(await h.get('a')).toEqual({ id: 'a', title: 'Milk', done: false, tags: [], version: 1 });
+  });
+
+  it('a create whose key the schema normalizes is kept under the id the entity names: found by it, after a reload too, and sent with it', async () => {
+    const api = itemsApi();
+    const d = device(API, { fetch: api.fetch, resources: [slugged] });
+    open.push(d);
+    d.online.next(false);
+    const created = await d.client.resource(slugged).create({ id: ' Milk ', title: 'x' });
+    expect(created).toEqual({ id: 'milk', title: 'x' });
+    expect(await d.client.resource(slugged).get(created.id)).toEqual(created);
+    await expect(d.client.resource(slugged).create({ id: 'MILK', title: 'y' })).rejects.toThrow(ValidationError);
+    await d.client.close();
+    const again = d.reopen();
+    open.push(again);
+    const h = again.client.resource(slugged);
+    expect(await h.list()).toEqual([created]);
+    await again.client.flush();
+    expect(api.writes).toEqual([{ method: 'POST', body: { id: 'milk', title: 'x' } }]);
+    expect(await h.get('milk')).toEqual({ id: 'milk', title: 'x', version: 1 });
   });
 
   it('a create that fails the schema is a ValidationError naming the field, and nothing is kept or queued', async () => {
