@@ -82,6 +82,11 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   /** The latest write of each entity still committing. */
   readonly #committing = new Map<string, Promise<unknown>>();
   /**
+   * Per entity with writes committing, what is stored as far as they know (the view before the
+   * first, or what the last one stored): shown again should the last of them fail.
+   */
+  readonly #storedView = new Map<string, { view: object | undefined; pending: boolean }>();
+  /**
    * Settles once the last write waiting for an async validation, or queued behind one, has shown
    * its change or been refused; null when none is. Writes made meanwhile queue behind it, so each
    * is made on the view the one before left, in call order.
@@ -365,6 +370,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     const wasPending = mirror.isPending(id);
     // What this tab believes is stored, unless another write to the entity is still committing.
     const cached = this.isWriting(id) ? undefined : ((before as Rec | undefined) ?? null);
+    if (!this.isWriting(id)) this.#storedView.set(id, { view: before, pending: wasPending });
     this.#writing.set(id, (this.#writing.get(id) ?? 0) + 1);
     mirror.set(id, view, true);
     let change: ViewChange & { cancelled: number | null };
@@ -374,14 +380,23 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       change = await writing;
     } catch (error) {
       this.#release(id, writing);
-      if (!this.isWriting(id)) mirror.set(id, before, wasPending);
+      // Not `before`: a write ahead of this one, failed too, may have shown it.
+      const stored = this.#storedView.get(id);
+      if (!this.isWriting(id) && stored) {
+        this.#storedView.delete(id);
+        mirror.set(id, stored.view, stored.pending);
+      }
       // Refused for what storage holds (another tab's change this tab has not heard of): the
       // view is brought to that, rather than left on the copy the write was made on.
       if (error instanceof ValidationError) host.reread(def.name, id);
       throw error instanceof HarborSyncError ? error : new StorageError(String(error), { resource: def.name, id });
     }
     this.#release(id, writing);
-    if (!this.isWriting(id)) host.applied(change);
+    if (this.isWriting(id)) this.#storedView.set(id, { view: change.view ?? undefined, pending: host.store.outbox.isPending(def.name, id) });
+    else {
+      this.#storedView.delete(id);
+      host.applied(change);
+    }
     // A create never sent, cancelled by this delete: its waits end as this delete's, with no entity.
     if (change.cancelled !== null) host.settled(change.cancelled, { value: null });
     const last = host.store.outbox.entriesOf(def.name, id).at(-1);

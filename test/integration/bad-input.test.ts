@@ -1303,12 +1303,14 @@ describe('storage faults', () => {
     const originalPut = IDBObjectStore.prototype.put;
     const originalAdd = IDBObjectStore.prototype.add;
     let failStore: string | null = null;
+    /** How many writes to `failStore` fail before it works again. */
+    let failTimes = 1;
     /** 'request': the request fails and the transaction aborts; 'throw': put() throws at once (as a DataCloneError would). */
     let failMode: 'request' | 'throw' = 'request';
     const failing = (original: typeof originalPut) =>
       function (this: IDBObjectStore, ...args: Parameters<typeof originalPut>) {
         if (failStore === null || this.name !== failStore) return original.apply(this, args);
-        failStore = null;
+        if (--failTimes <= 0) failStore = null;
         if (failMode === 'throw') throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
         return (this.transaction as unknown as Internal)._execRequestAsync({
           operation: () => {
@@ -1325,6 +1327,7 @@ describe('storage faults', () => {
       IDBObjectStore.prototype.put = originalPut;
       IDBObjectStore.prototype.add = originalAdd;
       failStore = null;
+      failTimes = 1;
       failMode = 'request';
     });
 
@@ -1373,6 +1376,31 @@ describe('storage faults', () => {
         'PATCH {"done":true,"title":"fits"}',
       ]);
       expect(latest(d.client.status$).pending).toBe(0);
+    });
+
+    it('when two writes of one entity made in a row both fail: the view rolls back to what is stored, not to the first of them', async () => {
+      const api = stubApi((req, url, body) => {
+        if (req.method === 'POST') return json({ ...JSON.parse(body), version: 1 }, 201);
+        return url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined;
+      });
+      const d = make(API, { fetch: api.fetch });
+      const h = d.client.resource(todos);
+      const states: Array<QueryState<Todo>> = [];
+      h.query$({ orderBy: 'id' }).subscribe((s) => states.push(s));
+      await h.create({ id: 'a', title: 'A', done: false });
+      await d.client.flush();
+      d.online.next(false);
+      await h.update('a', { done: true });
+      const viewBefore = await h.list({ orderBy: 'id' });
+      failStore = 'outbox';
+      failTimes = 2;
+      const first = h.update('a', { title: 'first' });
+      const second = h.update('a', { title: 'second' });
+      expect(await first.catch((e: unknown) => e)).toBeInstanceOf(StorageError);
+      expect(await second.catch((e: unknown) => e)).toBeInstanceOf(StorageError);
+      expect(await h.list({ orderBy: 'id' })).toEqual(viewBefore);
+      expect(states.at(-1)!.data).toEqual(viewBefore);
+      expect(latest(d.client.status$).pending).toBe(1);
     });
 
     it('when storing a pulled page fails: the delta cursor stays where it was, and the next pull brings that page again (RELIABILITY #23)', async () => {
