@@ -209,7 +209,9 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       if (!current) throw new ValidationError([{ field: this.#def.key, message: 'no entity with this id' }], { resource: this.#def.name, id });
       const changes = this.#currentReferences(ownFields(patch as Rec));
       delete changes[this.#def.version];
-      if (this.#def.key in changes && normalizeId(changes[this.#def.key]) !== id) {
+      // The key given as a temporary id the server has renamed since names the entity still.
+      const named = this.#def.key in changes ? normalizeId(changes[this.#def.key]) : id;
+      if (named === undefined || this.#host.currentId(this.#def.name, named) !== id) {
         throw new ValidationError([{ field: this.#def.key, message: 'the key cannot be changed' }], { resource: this.#def.name, id });
       }
       delete changes[this.#def.key];

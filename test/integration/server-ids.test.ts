@@ -579,6 +579,17 @@ describe("ids: 'server'", () => {
     expect((await d.client.resource(tasks).list()).map((t) => t.projectId)).toEqual([realId, realId]);
   });
 
+  it('an update given the entity create() returned, key included, after the server renamed it: the key names the same entity, the change is made', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const p = d.client.resource(projects);
+    const project = await p.create({ name: 'Launch' });
+    await d.client.flush();
+    const realId = (await api<Project[]>('/projects'))[0]!.id;
+    expect(await p.update(project.id, { ...project, name: 'Launch v2' })).toMatchObject({ id: realId, name: 'Launch v2' });
+    await d.client.flush();
+    expect(await api<Project[]>('/projects')).toMatchObject([{ id: realId, name: 'Launch v2' }]);
+  });
+
   it('a task a tab stored naming a temporary id the leader had renamed, unheard: the leader sends it with the real id', async () => {
     const { hub, follower, project, realId } = await projectRenamedUnheard('unheard-reference');
     hub.drop = () => false;
