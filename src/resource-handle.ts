@@ -218,6 +218,10 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       for (const field of Object.keys(changes)) if (deepEqual(changes[field], current[field])) delete changes[field];
       if (Object.keys(changes).length === 0) return this.#unchanged(id, current, options, stored);
       return this.#validated(applyPatch(current, changes), id, holdTurn, (view) => {
+        // Validated asynchronously, the change may find a newer view (a pull answered meanwhile):
+        // it is made on that one, as the stored change will be, not on the copy it was checked on.
+        const latest = mirror.entities.get(id) as Rec | undefined;
+        if (!latest) throw new ValidationError([{ field: this.#def.key, message: 'no entity with this id' }], { resource: this.#def.name, id });
         // What the schema made of each changed field (a transform, a default) is what is queued and
         // sent, and so is a field it derived anew from them (a transform of the whole entity):
         // left out, the stored view, and the server, would keep its old value.
@@ -233,9 +237,9 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
           const message = 'cannot be cleared with undefined, which a request cannot carry: set it to null (in a schema that allows null)';
           throw new ValidationError(unsendable.map((field) => ({ field, message })), { resource: this.#def.name, id });
         }
-        if (Object.keys(applied).length === 0) return this.#unchanged(id, current, options, stored);
+        if (Object.keys(applied).length === 0) return this.#unchanged(id, latest, options, stored);
         this.#assertSendable(applied, id);
-        return this.#commit(id, view, { op: 'update', patch: applied }, options, stored);
+        return this.#commit(id, latest === current ? view : applyPatch(latest, applied), { op: 'update', patch: applied }, options, stored);
       });
     }) as Promise<T>;
   }

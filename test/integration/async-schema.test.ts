@@ -163,6 +163,29 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
     expect(server.rows.has('a')).toBe(false);
   });
 
+  it('an update whose validation answers after a pull brought a newer version is made on that version: the entity returned and the view agree, and never go back to the old one', async () => {
+    const { h, server, control, shown } = await setUp();
+    server.rows.set('a', { id: 'a', title: 'B', done: false, version: 2 });
+    control.hold = true;
+    const write = h.update('a', { done: true });
+    await until(() => control.asked.length === 1, 'the write asked to validate');
+    const pulled = h.refresh();
+    await until(() => control.asked.length === 2, 'the pulled entity asked to validate');
+    control.asked.pop()!.answer();
+    await pulled;
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'B', done: false, version: 2 });
+    control.hold = false;
+    control.asked.pop()!.answer();
+    const updated = await write;
+    expect(updated).toEqual({ id: 'a', title: 'B', done: true, version: 2 });
+    expect(await h.get('a')).toEqual(updated);
+    expect(shown).toEqual([
+      { title: 'A', done: false },
+      { title: 'B', done: false },
+      { title: 'B', done: true },
+    ]);
+  });
+
   it('writes queued behind validations leave nothing listening on the client once they are done', async () => {
     const { d, h, control } = await setUp();
     d.online.next(false);
