@@ -398,23 +398,28 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       throw error instanceof HarborSyncError ? error : new StorageError(String(error), { resource: def.name, id });
     }
     this.#release(id, writing);
-    if (this.isWriting(id)) this.#storedView.set(id, { view: change.view ?? undefined, pending: host.store.outbox.isPending(def.name, id) });
-    else {
+    // Made under the server's id, the temporary one renamed while this write waited to be stored:
+    // the entity is shown under that id, and nothing is left under the temporary one.
+    const renamed = change.id !== id;
+    if (renamed) host.applied(change);
+    if (this.isWriting(id)) {
+      this.#storedView.set(id, renamed ? { view: undefined, pending: false } : { view: change.view ?? undefined, pending: host.store.outbox.isPending(def.name, id) });
+    } else {
       this.#storedView.delete(id);
-      host.applied(change);
+      host.applied(renamed ? { r: def.name, id, view: null } : change);
     }
     // A create never sent, cancelled by this delete: its waits end as this delete's, with no entity.
     if (change.cancelled !== null) host.settled(change.cancelled, { value: null });
-    const last = host.store.outbox.entriesOf(def.name, id).at(-1);
+    const last = host.store.outbox.entriesOf(def.name, change.id).at(-1);
     // Nothing queued: a delete that cancelled a create never sent.
-    if (last) host.emit({ type: 'enqueued', at: host.env.clock.now(), resource: def.name, id, op: op.op, seq: last.seq });
-    host.written(def.name, id);
+    if (last) host.emit({ type: 'enqueued', at: host.env.clock.now(), resource: def.name, id: change.id, op: op.op, seq: last.seq });
+    host.written(def.name, change.id);
     stored();
     if (options.wait === 'server') {
       const answer = last ? await host.waitFor(last.seq, options.signal) : null;
       return answer ?? undefined;
     }
-    return view;
+    return renamed ? (change.view ?? undefined) : view;
   }
 
   /**

@@ -78,6 +78,11 @@ export class LocalStore {
    * before it heard of the rename is sent under the server's id, after a reload too.
    */
   readonly renames = new Map<string, string>();
+  /**
+   * The renames this client stored itself, from its own creates' answers: a local write under
+   * such a temporary id, issued before the rename was stored, is made under the server's id.
+   */
+  readonly #renamedHere = new Map<string, string>();
   #db: HarborDB | null = null;
   /** Set by close() or a newer tab's upgrade: every later use rejects with it. */
   #lost: StorageError | ClosedError | null = null;
@@ -405,15 +410,25 @@ export class LocalStore {
    * or pulled, and its message has not arrived yet), the write is redone from what is stored in
    * the same transaction, which keeps its place ahead of this tab's later writes (a transaction
    * redone after an abort would queue behind them, and land after them).
+   *
+   * A change under a temporary id this tab's own answer renamed while the change waited for its
+   * transaction is made under the server's id: the change carries the id it is stored under.
    */
   async write(def: Def, id: string, op: PendingOp, fresh: () => NewEntry, cached?: Rec | null): Promise<ViewChange & { cancelled: number | null }> {
     const r = def.name;
     const fast = cached !== undefined && this.outbox.entriesOf(r, id).length === 0;
     const referenced = this.#newestReferenced(def, op);
+    let target = id;
     const committed = await this.#writeTx(`saving ${r}/${id}`, async (tx) => {
       if (!fast) {
         const [stored, entries] = await readEntity(tx, r, id);
-        return issueWrite(tx, def, id, op, fresh, stored, entries, referenced);
+        // Renamed here by a transaction that committed first, and whose end was heard before this
+        // read answered. Another tab's renames stay refused: this tab showed a stale copy.
+        const renamed = stored === undefined && op.op !== 'create' ? this.#renamedHere.get(entityKey(r, id)) : undefined;
+        if (renamed === undefined) return issueWrite(tx, def, id, op, fresh, stored, entries, referenced);
+        target = renamed;
+        const [storedRenamed, entriesRenamed] = await readEntity(tx, r, renamed);
+        return issueWrite(tx, def, renamed, op, fresh, storedRenamed, entriesRenamed, referenced);
       }
       const assumed: EntityRecord | undefined = cached === null ? undefined : { r, id, base: cached, view: cached };
       // The read first: the transaction runs its requests in order, so it sees the state before the writes.
@@ -439,8 +454,8 @@ export class LocalStore {
       return issueWrite(tx, def, id, op, fresh, shown, entries, referenced);
     });
     const written = committed.read();
-    this.outbox.setEntity(r, id, written.entries);
-    return { r, id, view: written.view, cancelled: written.cancelled };
+    this.outbox.setEntity(r, target, written.entries);
+    return { r, id: target, view: written.view, cancelled: written.cancelled };
   }
 
   /**
@@ -590,7 +605,10 @@ export class LocalStore {
       }
       return { changes, dropped: dropped.map((e) => e.seq), folded };
     });
-    if (remapped) this.renames.set(entityKey(r, from), to);
+    if (remapped) {
+      this.renames.set(entityKey(r, from), to);
+      this.#renamedHere.set(entityKey(r, from), to);
+    }
     await this.reloadOutbox();
     return remapped && { ...remapped, changes: await this.#asStoredNow(remapped.changes) };
   }
@@ -1050,7 +1068,7 @@ function issueWrite(
     entries[entries.length - 1] = updated;
   } else {
     const baseVersion = record.view ? record.view[def.version] ?? null : null;
-    const entry = { ...fresh(), op: op.op, payload: payloadOf(op), baseVersion: op.op === 'create' ? null : baseVersion } as OutboxEntry;
+    const entry = { ...fresh(), id, op: op.op, payload: payloadOf(op), baseVersion: op.op === 'create' ? null : baseVersion } as OutboxEntry;
     added = outbox.add(entry);
     entries.push(entry); // its seq is filled in after the commit; folding does not read it
   }

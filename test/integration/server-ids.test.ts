@@ -579,6 +579,33 @@ describe("ids: 'server'", () => {
     expect((await d.client.resource(tasks).list()).map((t) => t.projectId)).toEqual([realId, realId]);
   });
 
+  it('an update under the temporary id made while this tab stores the rename is made under the real id: stored, shown and sent, not refused', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const p = d.client.resource(projects);
+    await p.list();
+    d.online.next(false);
+    const project = await p.create({ name: 'Launch' });
+    // Called from inside the renaming transaction: its own transaction runs after that one.
+    const originalPut = IDBObjectStore.prototype.put;
+    let typed: Promise<Project> | null = null;
+    IDBObjectStore.prototype.put = function (this: IDBObjectStore, ...args: Parameters<typeof originalPut>) {
+      if (this.name === 'meta' && String(args[1]).startsWith('renamed:')) typed ??= p.update(project.id, { name: 'Launch v2' });
+      return originalPut.apply(this, args);
+    };
+    try {
+      d.online.next(true);
+      await until(() => typed !== null, 'the rename being stored');
+    } finally {
+      IDBObjectStore.prototype.put = originalPut;
+    }
+    const realId = (await api<Project[]>('/projects'))[0]!.id;
+    expect(await outcomeOf(typed!)).toEqual({ value: { id: realId, name: 'Launch v2', version: 1 } });
+    await d.client.flush();
+    expect((await applied()).map((row) => `${row.op} ${row.entityId}`)).toEqual([`create ${realId}`, `update ${realId}`]);
+    expect(await api<Project[]>('/projects')).toEqual([{ id: realId, name: 'Launch v2', version: 2 }]);
+    expect(await p.list()).toEqual([{ id: realId, name: 'Launch v2', version: 2 }]);
+  });
+
   it('an update given the entity create() returned, key included, after the server renamed it: the key names the same entity, the change is made', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
     const p = d.client.resource(projects);
