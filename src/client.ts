@@ -685,9 +685,11 @@ class Client implements SyncClient, HandleHost {
             mirror.set(record.id, (record.view ?? undefined) as object | undefined, pending);
           }
           // A subscriber that will revalidate, or a refresh() waiting for this load, sees "fetching"
-          // from the first state, not an empty success.
+          // from the first state, not an empty success. An on-demand query fetches its pages
+          // whatever its resource's age (none are loaded yet).
           const revalidates = this.#revalidateOnLoad.delete(def.name) || revalidating;
-          const fetching = mirror.flags.isFetching || this.#pulling.has(def.name) || (revalidates && this.#needsPull(syncedAt));
+          const stale = def.load === 'on-demand' ? this.#online : this.#needsPull(syncedAt);
+          const fetching = mirror.flags.isFetching || this.#pulling.has(def.name) || (revalidates && stale);
           mirror.setFlags({ hydrated: true, lastSyncedAt: syncedAt, isFetching: fetching });
         });
       })();

@@ -4,7 +4,7 @@ import type { ResourceMirror } from '../store/mirror.js';
 import { compileQuery, queryKey } from '../store/query.js';
 import type { Query, ResourceDefinition, SyncEvent, Transport } from '../types.js';
 import { inScope, pickEvictions, pushDown, type PageScope } from './on-demand-scope.js';
-import { afterThisRequest, oneCopyEach, parseAll } from './pull.js';
+import { afterThisRequest, oneCopyEach, parseAll, syncedAtKey } from './pull.js';
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
@@ -186,7 +186,15 @@ export class OnDemandLoader {
       }
       // A copy of a removed entity is still gone if it is the version judged, or another one still in the scope.
       const stillGone = (id: string, copy: Rec) => Object.is(copy[def.version], judgedAt.get(id)) || (scope !== null && inScope(copy as object, scope, scopeQuery));
-      const result = await host.store.applyPull(def, oneCopyEach(host, def, items).items, { authoritative: false, deleted: removed, stillGone, answeredSinceRequest });
+      // Stored with the answer, as a pull's is: a reopened client says when its cache was confirmed.
+      const at = host.now();
+      const result = await host.store.applyPull(def, oneCopyEach(host, def, items).items, {
+        authoritative: false,
+        deleted: removed,
+        stillGone,
+        answeredSinceRequest,
+        meta: { [syncedAtKey(def.name)]: at },
+      });
       // A removal of what is not in storage (another tab evicted it) is this tab's judgment of the
       // copy its views hold: they drop it unless they have heard of another version since, out of
       // the scope; the other tabs are not told (they may show a newer version, out of the scope).
@@ -210,7 +218,6 @@ export class OnDemandLoader {
         pages.last = last ?? from.last;
         pages.invalid = invalid;
       }
-      const at = host.now();
       pages.fetchedAt = at;
       mirror.setFlags({ isFetching: this.#inflight.size > 1 && this.#fetching(def), error: null, lastSyncedAt: at });
       host.synced(at);

@@ -595,4 +595,20 @@ describe("an on-demand page's scope, on a small server", () => {
     expect(pages(a)).toBe(after + 1);
     expect(fresh.last()).toMatchObject({ status: 'success', hasMore: true });
   });
+
+  it('lastSyncedAt of a page outlives a reopen, as a pull\'s does (it came back null: "never synced" beside the cached rows)', async () => {
+    const d = makeOver(onDemandApi(rowsOf(3)));
+    const q = watch(d, { orderBy: 'title', limit: 5 });
+    await until(() => q.last().data.length === 3 && !q.last().isFetching, 'the page');
+    const confirmedAt = q.last().lastSyncedAt;
+    expect(confirmedAt).toBe(d.clock.now());
+    q.stop();
+    await d.client.close();
+    d.clock.jump(1_000);
+    const again = d.reopen({ online: new BehaviorSubject(false) });
+    open.push(again);
+    const cached = watch(again, { orderBy: 'title', limit: 5 });
+    await until(() => cached.last().data.length === 3, 'the cached page');
+    expect(cached.last()).toMatchObject({ status: 'success', isFetching: false, lastSyncedAt: confirmedAt });
+  });
 });
