@@ -127,7 +127,7 @@ export class OnDemandLoader {
     const requestKey = `${key}|${pages.cursor ?? ''}|${missing}`;
     let running = this.#inflight.get(requestKey);
     if (!running) {
-      running = this.#fetchPage(def, query, pages, missing).finally(() => {
+      running = this.#fetchPage(def, query, pages, missing, requestKey).finally(() => {
         this.#inflight.delete(requestKey);
         // The last request of the resource to end says it no longer fetches: one that answered
         // while this one was still running (evicting after its answer) left the flag set.
@@ -139,12 +139,13 @@ export class OnDemandLoader {
     watched.setServerHasMore(!pages.exhausted);
   }
 
-  #fetching(def: Def): boolean {
-    for (const key of this.#inflight.keys()) if (key.startsWith(`${def.name}|`)) return true;
+  /** Whether a request of the resource other than `except` is in flight. */
+  #fetching(def: Def, except?: string): boolean {
+    for (const key of this.#inflight.keys()) if (key !== except && key.startsWith(`${def.name}|`)) return true;
     return false;
   }
 
-  async #fetchPage(def: Def, query: Query<object> | undefined, pages: Pages, count: number): Promise<void> {
+  async #fetchPage(def: Def, query: Query<object> | undefined, pages: Pages, count: number, requestKey: string): Promise<void> {
     const host = this.#host;
     const mirror = host.mirror(def);
     const compiled = compileQuery(query, def.key);
@@ -219,13 +220,14 @@ export class OnDemandLoader {
         pages.invalid = invalid;
       }
       pages.fetchedAt = at;
-      mirror.setFlags({ isFetching: this.#inflight.size > 1 && this.#fetching(def), error: null, lastSyncedAt: at });
+      mirror.setFlags({ isFetching: this.#fetching(def, requestKey), error: null, lastSyncedAt: at });
       host.synced(at);
       host.emit({ type: 'pulled', at, resource: def.name, count: items.length, removed: result.removed });
       await this.#evict(def);
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
-      mirror.setFlags({ isFetching: false, error: failure });
+      // Another query's request of the resource may still be in flight.
+      mirror.setFlags({ isFetching: this.#fetching(def, requestKey), error: failure });
       this.#host.readFailed(failure);
       throw error;
     }

@@ -44,17 +44,17 @@ const title = (n: number) => `Todo ${String(n).padStart(6, '0')}`;
  * server computed it before the test's next step) until the test releases it: the order in which
  * answers reach the client is the test's, not the network's.
  */
-function heldRequests() {
+function heldRequests(inner: typeof fetch = fetch) {
   const held: Array<{ url: string; answered: boolean; released: boolean; open: () => void }> = [];
   let holding: ((url: string) => boolean) | null = null;
   const wrapped = (async (input: RequestInfo | URL, init?: RequestInit) => {
     const request = input instanceof Request ? input : new Request(input, init);
     const url = decodeURIComponent(request.url);
-    if (!holding?.(url)) return fetch(request);
+    if (!holding?.(url)) return inner(request);
     const entry = { url, answered: false, released: false, open: () => undefined as void };
     const gate = new Promise<void>((resolve) => (entry.open = resolve));
     held.push(entry);
-    const answer = await fetch(request);
+    const answer = await inner(request);
     const body = await answer.text();
     entry.answered = true;
     await gate;
@@ -610,5 +610,23 @@ describe("an on-demand page's scope, on a small server", () => {
     const cached = watch(again, { orderBy: 'title', limit: 5 });
     await until(() => cached.last().data.length === 3, 'the cached page');
     expect(cached.last()).toMatchObject({ status: 'success', isFetching: false, lastSyncedAt: confirmedAt });
+  });
+
+  it('says it is fetching while one page is in flight and another fails (the failure said it was not)', async () => {
+    const inner = onDemandApi(rowsOf(10));
+    const failing: typeof fetch = async (input, init) => {
+      const request = input instanceof Request ? input : new Request(input, init);
+      return new URL(request.url).searchParams.get('sort') === '-title,id' ? json({ error: 'no such order' }, 400) : inner(request);
+    };
+    const answers = heldRequests(failing);
+    const d = makeOver(answers.fetch);
+    answers.hold('sort=title');
+    const held = watch(d, { orderBy: 'title', limit: 3 });
+    const failed = watch(d, { orderBy: [['title', 'desc']], limit: 3 });
+    await until(() => answers.answered('sort=title') && failed.last().error !== null, 'one answer held, the other failed');
+    expect(held.last()).toMatchObject({ isFetching: true, data: [] });
+    answers.release('sort=title');
+    await until(() => held.last().data.length === 3 && !held.last().isFetching, 'the held page');
+    expect(held.last()).toMatchObject({ status: 'success', error: null });
   });
 });
