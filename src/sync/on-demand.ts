@@ -40,6 +40,8 @@ interface Pages {
   /** Ids of the loaded pages' items that failed the schema: present there, their cached copies stay. */
   invalid: ReadonlySet<string>;
   fetchedAt: number;
+  /** Tells these pages from those they replaced (refetched from the start): each has its own requests. */
+  readonly generation: number;
 }
 
 export interface WatchedQuery {
@@ -70,6 +72,7 @@ export class OnDemandLoader {
   readonly #pages = new Map<string, Pages>();
   readonly #inflight = new Map<string, Promise<void>>();
   readonly #watched = new Set<WatchedQuery>();
+  #generation = 0;
 
   readonly #host: OnDemandHost;
 
@@ -115,7 +118,7 @@ export class OnDemandLoader {
     const wanted = compiled.limit === Infinity ? DEFAULT_PAGE : compiled.limit;
     let pages = this.#pages.get(key);
     if (!pages || host.now() - pages.fetchedAt > host.staleTimeMs) {
-      pages = { loaded: 0, cursor: null, exhausted: false, last: null, invalid: new Set(), fetchedAt: host.now() };
+      pages = { loaded: 0, cursor: null, exhausted: false, last: null, invalid: new Set(), fetchedAt: host.now(), generation: this.#generation++ };
       this.#pages.set(key, pages);
     }
     const missing = wanted - pages.loaded;
@@ -124,7 +127,8 @@ export class OnDemandLoader {
       if (!this.#fetching(def)) host.mirror(def).setFlags({ isFetching: false });
       return;
     }
-    const requestKey = `${key}|${pages.cursor ?? ''}|${missing}`;
+    // A request in flight for the pages these replaced fills those, not these: it is not shared.
+    const requestKey = `${key}|${pages.generation}|${pages.cursor ?? ''}|${missing}`;
     let running = this.#inflight.get(requestKey);
     if (!running) {
       running = this.#fetchPage(def, query, pages, missing, requestKey).finally(() => {

@@ -629,4 +629,24 @@ describe("an on-demand page's scope, on a small server", () => {
     await until(() => held.last().data.length === 3 && !held.last().isFetching, 'the held page');
     expect(held.last()).toMatchObject({ status: 'success', error: null });
   });
+
+  it('a page requested again from the start while the first request is in flight (back online) says what its answer found: no more (it shared that request, which filled the pages it replaced)', async () => {
+    const answers = heldRequests(onDemandApi(rowsOf(3)));
+    const d = makeOver(answers.fetch);
+    answers.hold('sort=title');
+    const q = watch(d, { orderBy: 'title', limit: 5 });
+    await until(() => answers.answered('sort=title'), 'the first answer held');
+    d.online.next(false);
+    d.online.next(true);
+    answers.release('sort=title');
+    await until(() => q.last().data.length === 3 && !q.last().isFetching, 'the page');
+    await d.client.flush();
+    expect(q.last().hasMore).toBe(false);
+    // What is loaded is known: a wider limit asks for nothing more.
+    const before = d.calls.length;
+    const wider = watch(d, { orderBy: 'title', limit: 8 });
+    await until(() => wider.last().data.length === 3 && !wider.last().isFetching, 'the wider query');
+    expect(wider.last().hasMore).toBe(false);
+    expect(d.calls.slice(before)).toEqual([]);
+  });
 });
