@@ -1,7 +1,7 @@
 import { SchemaError } from '../errors.js';
 import type { LocalStore, ViewChange } from '../store/local-store.js';
 import type { ResourceMirror } from '../store/mirror.js';
-import { compileQuery, queryKey } from '../store/query.js';
+import { compileQuery, queryKey, type CompiledQuery } from '../store/query.js';
 import type { Query, ResourceDefinition, SyncEvent, Transport } from '../types.js';
 import { inScope, pickEvictions, pushDown, type PageScope } from './on-demand-scope.js';
 import { afterThisRequest, oneCopyEach, parseAll, syncedAtKey } from './pull.js';
@@ -42,6 +42,16 @@ interface Pages {
   fetchedAt: number;
   /** Tells these pages from those they replaced (refetched from the start): each has its own requests. */
   readonly generation: number;
+  /** What the server's answers speak for: the pushed equality, in the pushed order. */
+  readonly scope: Pick<CompiledQuery<object>, 'matches' | 'compare'>;
+}
+
+/** Whether the rows loaded of `pages` take in `entity`: it matches, up to their last row (to the end once exhausted). */
+function holds(pages: Pages, entity: object): boolean {
+  if (pages.exhausted) return pages.scope.matches(entity);
+  // Rows loaded, none of them valid: none says how far they reach.
+  if (pages.last === null) return pages.loaded > 0;
+  return inScope(entity, { after: null, last: pages.last }, pages.scope);
 }
 
 export interface WatchedQuery {
@@ -118,7 +128,8 @@ export class OnDemandLoader {
     const wanted = compiled.limit === Infinity ? DEFAULT_PAGE : compiled.limit;
     let pages = this.#pages.get(key);
     if (!pages || host.now() - pages.fetchedAt > host.staleTimeMs) {
-      pages = { loaded: 0, cursor: null, exhausted: false, last: null, invalid: new Set(), fetchedAt: host.now(), generation: this.#generation++ };
+      const scope = compileQuery<object>({ where: (compiled.equality ?? undefined) as Query<object>['where'], orderBy: query?.orderBy }, def.key);
+      pages = { loaded: 0, cursor: null, exhausted: false, last: null, invalid: new Set(), fetchedAt: host.now(), generation: this.#generation++, scope };
       this.#pages.set(key, pages);
     }
     const missing = wanted - pages.loaded;
@@ -169,8 +180,7 @@ export class OnDemandLoader {
         throw new SchemaError([{ field: 'cursor', message: 'must be a string or null' }], { resource: def.name });
       }
       const { valid: items, invalidIds } = await parseAll(host, def, answer['items']);
-      // The server's answer speaks for what it filtered: the pushed equality, in the pushed order.
-      const scopeQuery = compileQuery<object>({ where: (compiled.equality ?? undefined) as Query<object>['where'], orderBy: query?.orderBy }, def.key);
+      const scopeQuery = pages.scope;
       const last = items.at(-1) ?? null;
       // A page with no valid item and more to come covers no range of the order (a null `last`
       // would read as "to the end"); with no more, it covers all that follows the previous page.
@@ -248,13 +258,21 @@ export class OnDemandLoader {
     }
     const evicted = pickEvictions(candidates, def.cacheLimit);
     if (evicted.length === 0) return;
+    const copies = evicted.map((id) => mirror.entities.get(id)!);
     const result = await this.#host.store.applyPull(def, [], { authoritative: false, deleted: evicted, evicting: true });
     // Picked on what the views showed before the eviction committed: an answer that committed
     // meanwhile (queued before it) may show one of them now. Its record is gone from storage, as
     // when another tab evicts what this one shows; this tab's views keep it.
     const shownNow = mirror.shownIds();
+    for (const id of evicted) {
+      const now = mirror.entities.get(id);
+      if (now !== undefined && !copies.includes(now)) copies.push(now);
+    }
     this.#host.evicted(result.changes.filter((change) => change.view !== null || !shownNow.has(change.id)));
-    // Evicted entities may be in a loaded range: the next query that needs them fetches again.
-    for (const [key] of this.#pages) if (key.startsWith(`${def.name}|`)) this.#pages.delete(key);
+    // A loaded range an evicted entity was in (as picked, or as an answer stored it since) has a
+    // hole: the next query that needs it fetches it again. The others stay loaded.
+    for (const [key, pages] of this.#pages) {
+      if (key.startsWith(`${def.name}|`) && copies.some((copy) => holds(pages, copy))) this.#pages.delete(key);
+    }
   }
 }

@@ -649,4 +649,31 @@ describe("an on-demand page's scope, on a small server", () => {
     expect(wider.last().hasMore).toBe(false);
     expect(d.calls.slice(before)).toEqual([]);
   });
+
+  it('an eviction forgets only the pages whose range held what it evicted: a shown query raising its limit still fetches only the missing page', async () => {
+    const keeping2 = defineResource({ name: 'orders', schema: orderSchema, load: 'on-demand', cacheLimit: 2 });
+    const d = device(STUB_API, { fetch: onDemandApi(rowsOf(10)), resources: [keeping2] });
+    open.push(d);
+    const pages = () => d.calls.filter((c) => c.startsWith('GET /api/orders?'));
+    const shown = watch(d, { where: { done: false }, orderBy: 'title', limit: 3 }, keeping2);
+    await until(() => shown.last().data.length === 3 && !shown.last().isFetching, 'the shown page');
+    const other = watch(d, { orderBy: 'title', limit: 8 }, keeping2);
+    await until(() => other.last().data.length === 8 && !other.last().isFetching, 'the page no query will show');
+    other.stop();
+    // Its answer evicts 3 of the 5 no query shows (o3 to o5): past the shown page's range.
+    const third = watch(d, { where: { done: false }, orderBy: 'id', limit: 1 }, keeping2);
+    await until(() => third.last().data.length === 1 && !third.last().isFetching, 'the page that evicts');
+    await until(async () => (await d.client.resource(keeping2).list()).length === 5, 'the eviction');
+    let asked = pages().length;
+    const grown = watch(d, { where: { done: false }, orderBy: 'title', limit: 5 }, keeping2);
+    await until(() => pages().length > asked && !grown.last().isFetching, 'the grown page');
+    expect(pages().slice(asked)).toEqual(['GET /api/orders?filter%5Bdone%5D=false&sort=title%2Cid&limit=2&cursor=3']);
+    expect(grown.last().data.map((o) => o.id)).toEqual(['o0', 'o1', 'o2', 'o3', 'o4']);
+    // The page whose range held them is fetched again when shown.
+    asked = pages().length;
+    const again = watch(d, { orderBy: 'title', limit: 8 }, keeping2);
+    await until(() => pages().length > asked && !again.last().isFetching, 'the evicted page again');
+    expect(pages().slice(asked)).toEqual(['GET /api/orders?sort=title%2Cid&limit=8']);
+    expect(again.last().data).toHaveLength(8);
+  });
 });
