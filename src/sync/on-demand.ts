@@ -122,8 +122,13 @@ export class OnDemandLoader {
     const { def, query } = watched;
     const host = this.#host;
     await host.hydrate(def);
-    if (!host.online()) return;
     const key = pagesKey(def, query);
+    if (!host.online()) {
+      // Offline, what was loaded still says whether the server has more.
+      const known = this.#pages.get(key);
+      if (known && known.loaded > 0) watched.setServerHasMore(!known.exhausted);
+      return;
+    }
     const compiled = compileQuery(query, def.key);
     const wanted = compiled.limit === Infinity ? DEFAULT_PAGE : compiled.limit;
     let pages = this.#pages.get(key);

@@ -676,4 +676,17 @@ describe("an on-demand page's scope, on a small server", () => {
     expect(pages().slice(asked)).toEqual(['GET /api/orders?sort=title%2Cid&limit=8']);
     expect(again.last().data).toHaveLength(8);
   });
+
+  it('offline, a query subscribed again says the server has more, as it did online (it said hasMore: false)', async () => {
+    const d = makeOver(onDemandApi(rowsOf(10)));
+    const q = watch(d, { orderBy: 'title', limit: 5 });
+    await until(() => q.last().data.length === 5 && !q.last().isFetching, 'the first page');
+    expect(q.last().hasMore).toBe(true);
+    q.stop();
+    d.online.next(false);
+    const again = watch(d, { orderBy: 'title', limit: 5 });
+    await until(() => again.last().data.length === 5, 'the cached page');
+    await d.client.flush();
+    expect(again.last()).toMatchObject({ status: 'success', isFetching: false, hasMore: true });
+  });
 });
