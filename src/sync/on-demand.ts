@@ -107,7 +107,8 @@ export class OnDemandLoader {
       await Promise.all(sent);
     }
     const targets = [...this.#watched].filter((w) => !def || w.def.name === def.name);
-    for (const w of targets) this.#pages.delete(pagesKey(w.def, w.query));
+    // The pages no query watches now are out of date too: the next subscriber fetches them again.
+    for (const key of [...this.#pages.keys()]) if (!def || key.startsWith(`${def.name}|`)) this.#pages.delete(key);
     await Promise.all(targets.map((w) => this.load(w)));
   }
 

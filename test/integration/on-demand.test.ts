@@ -689,4 +689,18 @@ describe("an on-demand page's scope, on a small server", () => {
     await d.client.flush();
     expect(again.last()).toMatchObject({ status: 'success', isFetching: false, hasMore: true });
   });
+
+  it('refresh() also makes a query no one watched at the call fetch again when subscribed (it showed what was fetched before the call, within staleTimeMs)', async () => {
+    const rows = rowsOf(10);
+    const d = makeOver(onDemandApi(rows));
+    const q = watch(d, { orderBy: 'title', limit: 5 });
+    await until(() => q.last().data.length === 5 && !q.last().isFetching, 'the first page');
+    q.stop();
+    rows[0] = { ...rows[0]!, title: 'T000 renamed', version: 2 };
+    await d.client.resource(orders).refresh();
+    const asked = d.calls.length;
+    const again = watch(d, { orderBy: 'title', limit: 5 });
+    await until(() => d.calls.length > asked && !again.last().isFetching, 'the page fetched again');
+    expect(again.last().data[0]).toMatchObject({ id: 'o0', title: 'T000 renamed', version: 2 });
+  });
 });
