@@ -117,6 +117,12 @@ export class ResourceMirror<T extends object> {
     for (const query of this.#queries) for (const entity of query.state.data) this.#shownAt.set(this.idOf(entity), tick);
   }
 
+  /** Ids going out of sight were shown until now: after whatever the last emission showed. */
+  #lastSeen(ids: readonly string[]): void {
+    const tick = ++this.#shownTick;
+    for (const id of ids) this.#shownAt.set(id, tick);
+  }
+
   /** Ids some live query shows now. */
   shownIds(): Set<string> {
     const ids = new Set<string>();
@@ -176,6 +182,7 @@ export class ResourceMirror<T extends object> {
       if (!filed?.delete(watch) || filed.size > 0) return;
       this.#entityListeners.delete(watch.id);
       this.#entityStates.delete(watch.id);
+      if (this.trackShown) this.#lastSeen([watch.id]);
     };
   }
 
@@ -242,6 +249,7 @@ export class ResourceMirror<T extends object> {
           current.listeners.delete(listener);
           if (current.listeners.size === 0) {
             this.#queries.delete(current);
+            if (this.trackShown) this.#lastSeen(current.state.data.map(this.idOf));
             if (live === current) live = undefined;
           }
         };

@@ -703,4 +703,26 @@ describe("an on-demand page's scope, on a small server", () => {
     await until(() => d.calls.length > asked && !again.last().isFetching, 'the page fetched again');
     expect(again.last().data[0]).toMatchObject({ id: 'o0', title: 'T000 renamed', version: 2 });
   });
+
+  it('evicts the rows shown least recently, counting until they stopped being shown: the query and the entity closed last stay (a tie evicted by id)', async () => {
+    const keeping1 = defineResource({ name: 'orders', schema: orderSchema, load: 'on-demand', cacheLimit: 1 });
+    const rows = rowsOf(10).map((o, i) => ({ ...o, done: i >= 6 }));
+    const d = device(STUB_API, { fetch: onDemandApi(rows), resources: [keeping1] });
+    open.push(d);
+    const cached = async () => (await d.client.resource(keeping1).list()).map((o) => o.id);
+    const list = watch(d, { where: { done: false }, orderBy: 'title', limit: 2 }, keeping1);
+    await until(() => list.last().data.length === 2 && !list.last().isFetching, 'the list');
+    const detail = d.client.resource(keeping1).get$('o0').subscribe();
+    const wider = watch(d, { orderBy: 'title', limit: 4 }, keeping1);
+    await until(() => wider.last().data.length === 4 && !wider.last().isFetching, 'the wider list');
+    // Closed in this order, nothing changing in between: o2 and o3 go out of sight first, o1
+    // next, o0 last.
+    wider.stop();
+    list.stop();
+    detail.unsubscribe();
+    const done = watch(d, { where: { done: true }, orderBy: 'title', limit: 2 }, keeping1);
+    await until(() => done.last().data.length === 2 && !done.last().isFetching, 'the page that evicts');
+    await until(async () => (await cached()).length === 3, 'the eviction');
+    expect(await cached()).toEqual(['o0', 'o6', 'o7']);
+  });
 });
