@@ -98,6 +98,8 @@ export class LocalStore {
   readonly #writesRunning = new Set<Promise<unknown>>();
   /** Settles once a destroy() under way has ended: the writes started meanwhile wait for it. */
   #destroying: Promise<void> | null = null;
+  /** How many deletions of the database this store has known (its destroy(), another tab's clear()). */
+  #deletions = 0;
 
   readonly #factory: IDBFactory | undefined;
   readonly #callbacks: StoreCallbacks;
@@ -212,8 +214,14 @@ export class LocalStore {
     return db;
   }
 
+  /** The deletions of the database known so far: an answer requested at one count is stored only at the same. */
+  get deletions(): number {
+    return this.#deletions;
+  }
+
   /** The connection is gone (deleted here or by another tab): the next use opens a fresh one. */
   #forget(): void {
+    this.#deletions++;
     this.#db = null;
     this.#opening = null;
     this.#connecting = null;
@@ -706,6 +714,11 @@ export class LocalStore {
       answeredSinceRequest?: (at: number) => boolean;
       meta?: Record<string, unknown>;
       /**
+       * `deletions` when the answer was requested: one requested before the data was deleted
+       * (clear(), a logout) is not stored in the fresh database (`discarded`).
+       */
+      deletions?: number;
+      /**
        * A delta cursor to store with the answer, unless the answer deletes an entity with a
        * change that may be at the server (sent, answer still to come, or parked after its answer
        * was lost): a deletion cannot be ordered against that answer, so the cursor stays before
@@ -716,13 +729,17 @@ export class LocalStore {
        */
       cursor?: { key: string; value: string | null };
     },
-  ): Promise<{ changes: ViewChange[]; removed: number; cursorHeld: boolean; unstored: string[] }> {
+  ): Promise<{ changes: ViewChange[]; removed: number; cursorHeld: boolean; unstored: string[]; discarded: boolean }> {
     const r = def.name;
     // Entities whose parked conflicts took the answer's state, set in memory once it committed.
     const reparked = new Map<string, OutboxEntry[]>();
     const result = await this.#writeTx(`caching ${r}`, async (tx) => {
       // Run again on a new connection should the browser close this one: what a first run found counts for nothing.
       reparked.clear();
+      // Checked in the transaction: a deletion cannot come between it and the writes.
+      if (options.deletions !== undefined && options.deletions !== this.#deletions) {
+        return { changes: [], removed: 0, cursorHeld: false, unstored: [], discarded: true };
+      }
       const entities = tx.objectStore('entities');
       // An answer's puts (tens of thousands) go straight to the IDB store instead of through a
       // promise and two listeners each; a failed one aborts the transaction, which writeTx reports.
@@ -862,7 +879,7 @@ export class LocalStore {
         if (options.cursor.value === null) meta.delete(options.cursor.key);
         else meta.put(options.cursor.value, options.cursor.key);
       }
-      return { changes, removed, cursorHeld, unstored };
+      return { changes, removed, cursorHeld, unstored, discarded: false };
     });
     for (const [id, entries] of reparked) this.outbox.setEntity(r, id, entries);
     return result;

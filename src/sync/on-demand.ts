@@ -177,6 +177,7 @@ export class OnDemandLoader {
     mirror.setFlags({ isFetching: true });
     try {
       const answeredSinceRequest = afterThisRequest(host);
+      const deletions = host.store.deletions;
       const answer = (await host.transport.query(def, pushDown(compiled as never, def.key, count, from.cursor))) as Rec | null;
       if (typeof answer !== 'object' || answer === null || !Array.isArray(answer['items'])) {
         throw new SchemaError([{ field: '', message: 'the query answer is not { items, cursor }' }], { resource: def.name });
@@ -215,7 +216,10 @@ export class OnDemandLoader {
         stillGone,
         answeredSinceRequest,
         meta: { [syncedAtKey(def.name)]: at },
+        deletions,
       });
+      // Requested before the local data was deleted (clear()): it is not brought back.
+      if (result.discarded) return;
       // A removal of what is not in storage (another tab evicted it) is this tab's judgment of the
       // copy its views hold: they drop it unless they have heard of another version since, out of
       // the scope; the other tabs are not told (they may show a newer version, out of the scope).

@@ -725,4 +725,22 @@ describe("an on-demand page's scope, on a small server", () => {
     await until(async () => (await cached()).length === 3, 'the eviction');
     expect(await cached()).toEqual(['o0', 'o6', 'o7']);
   });
+
+  it('a page requested before clear() (logout) and answered after it is not cached: the deleted data does not come back', async () => {
+    const answers = heldRequests(onDemandApi(rowsOf(5)));
+    const d = makeOver(answers.fetch);
+    answers.hold('sort=title');
+    const q = watch(d, { orderBy: 'title', limit: 5 });
+    await until(() => answers.answered('sort=title'), 'the answer held');
+    q.stop();
+    await d.client.clear();
+    const events = d.events.length;
+    answers.release('sort=title');
+    // Waits for the requests in flight.
+    await d.client.resource(orders).refresh();
+    await d.client.flush();
+    expect(await d.client.resource(orders).list()).toEqual([]);
+    expect(await storedIds(d.indexedDB)).toEqual([]);
+    expect(d.events.slice(events).filter((e) => e.type === 'pulled')).toEqual([]);
+  });
 });
