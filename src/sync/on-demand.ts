@@ -148,7 +148,7 @@ export class OnDemandLoader {
     const requestKey = `${key}|${pages.generation}|${pages.cursor ?? ''}|${missing}`;
     let running = this.#inflight.get(requestKey);
     if (!running) {
-      running = this.#fetchPage(def, query, pages, missing, requestKey).finally(() => {
+      running = this.#fill(def, query, key, pages, missing, requestKey).finally(() => {
         this.#inflight.delete(requestKey);
         // The last request of the resource to end says it no longer fetches: one that answered
         // while this one was still running (evicting after its answer) left the flag set.
@@ -158,6 +158,20 @@ export class OnDemandLoader {
     }
     await running;
     watched.setServerHasMore(!pages.exhausted);
+  }
+
+  /**
+   * Fetches `count` rows after what `pages` holds. A server may answer fewer rows than asked with
+   * more to come: the rest is asked for, page after page, until an answer brings none.
+   */
+  async #fill(def: Def, query: Query<object> | undefined, key: string, pages: Pages, count: number, requestKey: string): Promise<void> {
+    for (let missing = count; ; ) {
+      const before = { loaded: pages.loaded, cursor: pages.cursor };
+      await this.#fetchPage(def, query, pages, missing, requestKey);
+      const got = pages.loaded - before.loaded;
+      if (got <= 0 || got >= missing || pages.exhausted || pages.cursor === before.cursor || this.#pages.get(key) !== pages) return;
+      missing -= got;
+    }
   }
 
   /** Whether a request of the resource other than `except` is in flight. */
@@ -244,7 +258,9 @@ export class OnDemandLoader {
         pages.invalid = invalid;
       }
       pages.fetchedAt = at;
-      mirror.setFlags({ isFetching: this.#fetching(def, requestKey), error: null, lastSyncedAt: at });
+      // A short answer with more to come is followed by the next page (#fill): still fetching.
+      const short = answer['items'].length > 0 && answer['items'].length < count && cursor !== null;
+      mirror.setFlags({ isFetching: short || this.#fetching(def, requestKey), error: null, lastSyncedAt: at });
       host.synced(at);
       host.emit({ type: 'pulled', at, resource: def.name, count: items.length, removed: result.removed });
       await this.#evict(def);

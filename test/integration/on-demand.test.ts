@@ -743,4 +743,25 @@ describe("an on-demand page's scope, on a small server", () => {
     expect(await storedIds(d.indexedDB)).toEqual([]);
     expect(d.events.slice(events).filter((e) => e.type === 'pulled')).toEqual([]);
   });
+
+  it('fills its limit from a server that answers fewer rows than asked with more to come (it showed the first answer\'s rows, hasMore, and asked for nothing more)', async () => {
+    const inner = onDemandApi(rowsOf(10));
+    // A server whose pages hold at most 3 rows, whatever the limit asked.
+    const capped: typeof fetch = async (input, init) => {
+      const url = new URL(input instanceof Request ? input.url : String(input));
+      url.searchParams.set('limit', String(Math.min(3, Number(url.searchParams.get('limit')))));
+      return inner(url.toString(), init);
+    };
+    const d = makeOver(capped);
+    const q = watch(d, { orderBy: 'title', limit: 8 });
+    await until(() => q.last().data.length === 8 && !q.last().isFetching, 'the limit filled');
+    expect(q.last()).toMatchObject({ status: 'success', hasMore: true });
+    // Fetching until then: no state says it is done with 3 or 6 rows.
+    expect(q.states.filter((s) => s.status === 'success' && !s.isFetching && s.data.length < 8)).toEqual([]);
+    expect(d.calls.filter((c) => c.startsWith('GET /api/orders?'))).toEqual([
+      'GET /api/orders?sort=title%2Cid&limit=8',
+      'GET /api/orders?sort=title%2Cid&limit=5&cursor=3',
+      'GET /api/orders?sort=title%2Cid&limit=2&cursor=6',
+    ]);
+  });
 });
