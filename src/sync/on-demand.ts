@@ -60,18 +60,13 @@ export interface WatchedQuery {
   setServerHasMore(hasMore: boolean): void;
 }
 
-const predicateIds = new WeakMap<object, number>();
-let nextPredicateId = 0;
-
-/** Identifies what a query asks the server for, whatever its limit. */
+/**
+ * Identifies what a query asks the server for, whatever its limit. A predicate is never sent: its
+ * query loads what the same order unfiltered does, whichever function it is.
+ */
 function pagesKey(def: Def, query: Query<object> | undefined): string {
-  const unlimited = { ...query, limit: undefined };
-  const key = queryKey(unlimited, def.key);
-  if (key !== null) return `${def.name}|${key}`;
-  const where = query!.where as object;
-  let id = predicateIds.get(where);
-  if (id === undefined) predicateIds.set(where, (id = nextPredicateId++));
-  return `${def.name}|fn${id}|${queryKey({ orderBy: query?.orderBy }, def.key)}`;
+  const sent = typeof query?.where === 'function' ? { orderBy: query.orderBy } : { ...query, limit: undefined };
+  return `${def.name}|${queryKey(sent, def.key)}`;
 }
 
 /**

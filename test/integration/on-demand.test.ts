@@ -764,4 +764,19 @@ describe("an on-demand page's scope, on a small server", () => {
       'GET /api/orders?sort=title%2Cid&limit=2&cursor=6',
     ]);
   });
+
+  it('a predicate query subscribed again with another function (an inline one, rendered again) within staleTimeMs serves what was loaded without a request: the predicate is never sent', async () => {
+    const d = makeOver(onDemandApi(rowsOf(10)));
+    const pages = () => d.calls.filter((c) => c.startsWith('GET /api/orders?'));
+    const first = watch(d, { where: (o: object) => (o as Order).title !== 'T001', orderBy: 'title', limit: 5 });
+    await until(() => pages().length === 1 && !first.last().isFetching, 'the first page');
+    first.stop();
+    const again = watch(d, { where: (o: object) => (o as Order).title !== 'T001', orderBy: 'title', limit: 5 });
+    const unfiltered = watch(d, { orderBy: 'title', limit: 5 });
+    await d.client.flush();
+    await until(() => !again.last().isFetching && !unfiltered.last().isFetching, 'both queries');
+    expect(pages()).toEqual(['GET /api/orders?sort=title%2Cid&limit=5']);
+    expect(again.last().data.map((o) => o.id)).toEqual(['o0', 'o2', 'o3', 'o4']);
+    expect(again.last().hasMore).toBe(true);
+  });
 });
