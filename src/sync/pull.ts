@@ -140,8 +140,9 @@ async function pullList(
   at: number,
   mirror: ResourceMirror<object>,
   dropped?: { key: string; cursor: string | null },
-): Promise<{ count: number; removed: number }> {
+): Promise<{ count: number; removed: number; discarded: boolean }> {
   const answeredSinceRequest = afterThisRequest(host);
+  const deletions = host.store.deletions;
   const answer = await host.transport.list(def);
   if (!Array.isArray(answer)) throw shapeError(def, 'the list answer is not an array');
   const parsed = await parseAll(host, def, answer);
@@ -152,11 +153,13 @@ async function pullList(
     keep: parsed.invalidIds,
     answeredSinceRequest,
     meta: { [syncedAtKey(def.name)]: at },
+    deletions,
     ...(dropped === undefined ? {} : { cursor: { key: dropped.key, value: null } }),
   });
+  if (result.discarded) return { count: 0, removed: 0, discarded: true };
   host.applied(result.changes);
   if (dropped && !result.cursorHeld) host.movedCursor(def, dropped.cursor, null);
-  return { count: items.length, removed: result.removed };
+  return { count: items.length, removed: result.removed, discarded: false };
 }
 
 /**
@@ -170,6 +173,8 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
     const at = host.now();
     let count = 0;
     let removed = 0;
+    // Requested before the local data was deleted (clear(), a logout): not brought back.
+    let discarded = false;
     if (def.delta) {
       const known = host.knownCursor(def);
       let cursor = known !== undefined ? known : ((await host.store.getMeta<string>(cursorKey(def.name))) ?? null);
@@ -179,6 +184,7 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
       for (let page = 0; page < MAX_DELTA_PAGES; page++) {
         let answer: Rec | null;
         const answeredSinceRequest = afterThisRequest(host);
+        const deletions = host.store.deletions;
         try {
           answer = (await host.transport.delta(def, cursor)) as Rec | null;
         } catch (error) {
@@ -186,6 +192,7 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
           const listed = await pullList(host, def, at, mirror, { key: cursorKey(def.name), cursor });
           count += listed.count;
           removed += listed.removed;
+          discarded = listed.discarded;
           break;
         }
         if (typeof answer !== 'object' || answer === null || !Array.isArray(answer['items'])) {
@@ -209,7 +216,9 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
           answeredSinceRequest,
           meta: last ? { [syncedAtKey(def.name)]: at } : {},
           cursor: held ? undefined : { key: cursorKey(def.name), value: next },
+          deletions,
         });
+        if ((discarded = result.discarded)) break;
         held ||= result.cursorHeld;
         host.applied(result.changes);
         if (!held) host.movedCursor(def, cursor, next);
@@ -221,7 +230,11 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
         named.add(next);
       }
     } else {
-      ({ count, removed } = await pullList(host, def, at, mirror));
+      ({ count, removed, discarded } = await pullList(host, def, at, mirror));
+    }
+    if (discarded) {
+      mirror.setFlags({ isFetching: host.followed?.(def) ?? false });
+      return;
     }
     mirror.setFlags({ isFetching: host.followed?.(def) ?? false, error: null, lastSyncedAt: at });
     host.emit({ type: 'pulled', at, resource: def.name, count, removed });

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { LedgerEntry } from '../../server/index.mjs';
 import { defineResource, PendingMutationsError, type SyncEvent, type SyncStatus } from '../../src/index.js';
-import { referenceServer, todos, until, type Device } from '../helpers/harness.js';
+import { heldListAnswers, referenceServer, todos, until, type Device } from '../helpers/harness.js';
 import { openRaw } from '../helpers/raw-idb.js';
 
 const suite = referenceServer();
@@ -99,6 +99,23 @@ describe('namespaces', () => {
     // alice's list() above opened a fresh, empty database; bob's is gone.
     expect((await idb.databases()).map((d) => d.name)).toEqual(['harborsync:alice']);
     expect(await dumpAll(idb)).not.toMatch(/a1|b1/);
+  });
+  it.each([
+    ['a delta feed', todos],
+    ['a whole list', defineResource({ name: 'todos', schema: todos.schema })],
+  ])('a pull of %s requested before clear() (logout) and answered after it is not cached: the deleted data does not come back', async (_, resource) => {
+    const writer = make(suite.server.apiUrl);
+    await writer.client.resource(todos).create({ id: 'a1', title: 'private', done: false });
+    await writer.client.flush();
+    const answers = heldListAnswers();
+    const d = make(suite.server.apiUrl, { fetch: answers.fetch, resources: [resource] });
+    const pull = await answers.heldRequest(() => d.client.resource(resource).refresh(), d.clock);
+    await d.client.clear();
+    const events = d.events.length;
+    await pull.landed();
+    expect(await d.client.resource(resource).list()).toEqual([]);
+    expect(await dumpAll(d.indexedDB)).not.toContain('private');
+    expect(d.events.slice(events).filter((e) => e.type === 'pulled')).toEqual([]);
   });
 });
 
