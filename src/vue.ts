@@ -1,4 +1,16 @@
-import { inject, onScopeDispose, shallowReadonly, shallowRef, ssrContextKey, toRaw, toValue, watch } from 'vue';
+import {
+  getCurrentInstance,
+  getCurrentScope,
+  inject,
+  onMounted,
+  onScopeDispose,
+  shallowReadonly,
+  shallowRef,
+  ssrContextKey,
+  toRaw,
+  toValue,
+  watch,
+} from 'vue';
 import type { InjectionKey, MaybeRefOrGetter, Plugin, Ref, WatchSource } from 'vue';
 import type { Observable } from 'rxjs';
 import type {
@@ -174,7 +186,7 @@ function rawQuery(query: Query<Entity> | undefined): Query<Entity> | undefined {
  * A shallow ref following `open(client)`'s latest value; `open` runs again (from `initial`)
  * whenever a source changes, and the subscription ends with the enclosing scope. In a server
  * render (the renderer provides its context), or with no client, it stays at `initial` and
- * never reaches the client.
+ * never reaches the client; while hydrating one, it stays there until mounted.
  */
 function follow<T>(client: SyncClient | null, sources: WatchSource[], open: (client: SyncClient) => Observable<T>, initial: T): Readonly<Ref<T>> {
   const state = shallowRef(initial);
@@ -190,8 +202,16 @@ function follow<T>(client: SyncClient | null, sources: WatchSource[], open: (cli
   };
   // Vue 3.4 runs an `immediate` watch callback only when some source has a value: with no
   // sources it would never subscribe.
-  if (sources.length) watch(sources, subscribe, { immediate: true });
-  else subscribe();
+  const start = () => {
+    if (sources.length) watch(sources, subscribe, { immediate: true });
+    else subscribe();
+  };
+  // Hydrating a server render (the component's vnode has its element before it renders): the
+  // first render must match the server's initial state, so the client's values come once mounted.
+  // Started in the caller's scope, which may be a store's rather than the component's.
+  const scope = getCurrentScope();
+  if (getCurrentInstance()?.vnode.el && scope) onMounted(() => scope.run(start));
+  else start();
   onScopeDispose(() => {
     close?.();
     close = undefined;

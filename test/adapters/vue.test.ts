@@ -220,6 +220,40 @@ describe(`harborsync/vue on Vue ${vueVersion}`, () => {
     expect(() => client!.status$).toThrow(/harborsync\/vue: the client given is null/);
   });
 
+  it('hydrates a server render without a mismatch, then shows the client values once mounted', async () => {
+    const fake = createFakeClient();
+    fake.load('todos', [t1, t2]);
+    fake.status.next({ ...STATUS, pending: 2 });
+    const Screen = defineComponent({
+      setup() {
+        const query = useQuery(todos, { orderBy: 'title' });
+        const entity = useEntity(todos, 't1');
+        const status = useSyncStatus();
+        return () =>
+          h('p', `${query.value.status}:${query.value.data.map((t) => t.title).join(',')}/${entity.value.data?.title ?? '-'}/${status.value.pending}`);
+      },
+    });
+    const root = document.createElement('div');
+    root.innerHTML = await renderToString(createSSRApp(Screen).use(harborSync(null)));
+    expect(root.textContent).toBe('loading:/-/0');
+
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const app = createSSRApp(Screen).use(harborSync(fake.client));
+    try {
+      app.mount(root);
+      const logged = [...warn.mock.calls, ...error.mock.calls].map((call) => String(call[0]));
+      expect(logged.filter((message) => /hydration/i.test(message))).toEqual([]);
+    } finally {
+      warn.mockRestore();
+      error.mockRestore();
+    }
+    await nextTick();
+    expect(root.textContent).toBe('success:Bread,Milk/Milk/2');
+    app.unmount();
+    expect(fake.counts.active).toBe(0);
+  });
+
   it('says when the plugin is missing', () => {
     const Orphan = defineComponent({
       setup() {
