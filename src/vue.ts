@@ -206,11 +206,12 @@ function follow<T>(client: SyncClient | null, sources: WatchSource[], open: (cli
     if (sources.length) watch(sources, subscribe, { immediate: true });
     else subscribe();
   };
-  // Hydrating a server render (the component's vnode has its element before it renders): the
-  // first render must match the server's initial state, so the client's values come once mounted.
-  // Started in the caller's scope, which may be a store's rather than the component's.
+  // Hydrating a server render (the component's vnode has its element, still in the page, before
+  // it renders; a vnode mounted again keeps its removed one): the first render must match the
+  // server's initial state, so the client's values come once mounted. Started in the caller's
+  // scope, which may be a store's rather than the component's.
   const scope = getCurrentScope();
-  if (getCurrentInstance()?.vnode.el && scope) onMounted(() => scope.run(start));
+  if (getCurrentInstance()?.vnode.el?.parentNode && scope) onMounted(() => scope.run(start));
   else start();
   onScopeDispose(() => {
     close?.();

@@ -254,6 +254,33 @@ describe(`harborsync/vue on Vue ${vueVersion}`, () => {
     expect(fake.counts.active).toBe(0);
   });
 
+  it('a component mounted again from a kept vnode is not taken for a hydration: its first render shows the values', async () => {
+    const fake = createFakeClient();
+    fake.load('todos', [t1, t2]);
+    const frames: string[] = [];
+    const Child = defineComponent({
+      setup() {
+        const state = useQuery(todos);
+        return () => {
+          frames.push(state.value.status);
+          return h('i', state.value.status);
+        };
+      },
+    });
+    const shown = ref(true);
+    const kept = h(Child);
+    const wrapper = mount(defineComponent({ setup: () => () => h('div', shown.value ? [kept] : []) }), {
+      global: { plugins: [harborSync(fake.client)] },
+    });
+    shown.value = false;
+    await nextTick();
+    frames.length = 0;
+    shown.value = true;
+    await nextTick();
+    expect(frames).toEqual(['success']);
+    wrapper.unmount();
+  });
+
   it('says when the plugin is missing', () => {
     const Orphan = defineComponent({
       setup() {
