@@ -1,6 +1,7 @@
 import {
   getCurrentInstance,
   getCurrentScope,
+  hasInjectionContext,
   inject,
   onMounted,
   onScopeDispose,
@@ -72,6 +73,10 @@ export function useSyncClient(): SyncClient {
 
 /** The plugin's client; null where it was given none (the composables then stay at their initial state). */
 function providedClient(): SyncClient | null {
+  // Outside setup() inject() finds no app at all, installed plugin or not: name that cause.
+  if (!hasInjectionContext()) {
+    throw new Error('harborsync/vue: call useSyncClient() and the composables in setup() (or app.runWithContext()), not later in a handler or a callback');
+  }
   const client = inject(CLIENT, undefined);
   if (client === undefined) throw new Error('harborsync/vue: no client; install it with app.use(harborSync(client))');
   return client;

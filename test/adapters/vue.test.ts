@@ -291,6 +291,27 @@ describe(`harborsync/vue on Vue ${vueVersion}`, () => {
     expect(() => mount(Orphan)).toThrow(/harborSync\(client\)/);
   });
 
+  it('says to call the composables in setup() when called outside it, rather than blame the installed plugin', () => {
+    const fake = createFakeClient();
+    let onClick = (): unknown => undefined;
+    const Screen = defineComponent({
+      setup() {
+        onClick = () => useSyncClient().resource(todos);
+        return () => h('button');
+      },
+    });
+    const wrapper = mount(Screen, { global: { plugins: [harborSync(fake.client)] } });
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      expect(() => onClick()).toThrow(/harborsync\/vue: call useSyncClient\(\) and the composables in setup\(\)/);
+      expect(() => useQuery(todos)).toThrow(/in setup\(\)/);
+    } finally {
+      warn.mockRestore();
+    }
+    expect(fake.counts.opened).toBe(0);
+    wrapper.unmount();
+  });
+
   it('works with the real client: cached, fetched, written, unsubscribed', async () => {
     const { client, table } = realClient([t1, t2]);
     const Listing = defineComponent({
