@@ -206,9 +206,13 @@ export class Replayer {
     for (const resolve of waiters) resolve();
   }
 
-  /** The heads that may be sent now, oldest first, at most `room`; and when the next one is due. */
-  #due(now: number, room: number): { ready: OutboxEntry[]; dueAt: number | null } {
+  /**
+   * The heads that may be sent now, oldest first, at most `room`; when the next one is due; and
+   * when the next retry is (a head that failed before), which status$ shows as `nextRetryAt`.
+   */
+  #due(now: number, room: number): { ready: OutboxEntry[]; dueAt: number | null; retryAt: number | null } {
     let dueAt: number | null = null;
+    let retryAt: number | null = null;
     const ready: OutboxEntry[] = [];
     const { sendDelayMs } = this.#host.options;
     const longest = longestRetryDelayMs(this.#host.options);
@@ -232,10 +236,15 @@ export class Replayer {
       const nextAttemptAt = dueOnline ? now : this.#anchored('n', head.seq, head.nextAttemptAt, () => boundedDeadline(head.nextAttemptAt, now, longest));
       const changedAt = this.#anchored('c', head.seq, head.changedAt, () => Math.min(head.changedAt, now));
       const readyAt = Math.max(nextAttemptAt, this.#flushing ? 0 : changedAt + sendDelayMs);
-      if (readyAt <= now) ready.push(head);
-      else dueAt = dueAt === null ? readyAt : Math.min(dueAt, readyAt);
+      if (readyAt <= now) {
+        ready.push(head);
+        continue;
+      }
+      dueAt = dueAt === null ? readyAt : Math.min(dueAt, readyAt);
+      // A change that has not failed yet, waiting out sendDelayMs, is no retry.
+      if (head.attempts > 0) retryAt = retryAt === null ? readyAt : Math.min(retryAt, readyAt);
     }
-    return { ready, dueAt };
+    return { ready, dueAt, retryAt };
   }
 
   /**
@@ -277,6 +286,7 @@ export class Replayer {
         continue;
       }
       let dueAt: number | null = null;
+      let retryAt: number | null = null;
       if (sendable && !this.#freezing && this.#frozen.length < Math.max(REFREEZE_BELOW, options.maxInFlight)) {
         const due = this.#due(now, Math.max(FREEZE_AHEAD, options.maxInFlight) - this.#frozen.length);
         if (due.ready.length) {
@@ -284,6 +294,7 @@ export class Replayer {
           continue;
         }
         dueAt = due.dueAt;
+        retryAt = due.retryAt;
       }
       if (this.#sending || this.#freezing) {
         // Woken as each answer arrives or is stored, or when a backed-off entry falls due.
@@ -295,8 +306,7 @@ export class Replayer {
         await this.#sleep(this.#faultUntil - now);
         continue;
       }
-      const backingOff = dueAt !== null && this.#nextIsBackoff();
-      this.#host.setSyncing(false, backingOff ? dueAt : null);
+      this.#host.setSyncing(false, retryAt);
       this.#releaseIdle();
       await this.#sleep(dueAt === null ? null : Math.max(0, dueAt - now));
     }
@@ -443,10 +453,6 @@ export class Replayer {
         this.#busy.delete(key);
         this.wake();
       });
-  }
-
-  #nextIsBackoff(): boolean {
-    return this.#host.store.outbox.heads().some((h) => h.state === 'queued' && h.attempts > 0);
   }
 
   #sleep(ms: number | null): Promise<void> {

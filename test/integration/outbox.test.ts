@@ -500,6 +500,23 @@ describe('delivery', () => {
   });
 });
 
+describe('status$ while a change backs off', () => {
+  const statusOf = (d: Device) => new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe());
+  const retryAt = (d: Device) => d.events.flatMap((e) => (e.type === 'retrying' ? [e.at + e.delayMs] : []));
+
+  it("nextRetryAt names the retry's time, not when another entity's change is due after sendDelayMs", async () => {
+    const d = make(suite.server.apiUrl, { random: upperHalfRandom(), sendDelayMs: 1000, retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
+    await suite.server.admin.faults({ failStatus: { status: 503, match: 'poison' } });
+    await d.client.resource(todos).create({ id: 'p', title: 'poison', done: false });
+    await d.clock.advance(1000);
+    await until(() => retryAt(d).length === 1, 'the retry');
+    await d.client.resource(todos).create({ id: 'q', title: 'fine', done: false });
+    await settle(20);
+    // q goes out in 1 s, without having failed; p is retried 30 s or more from now.
+    expect((await statusOf(d)).nextRetryAt).toBe(retryAt(d)[0]);
+  });
+});
+
 describe('a refused create with changes made on it while it was out', () => {
   /** `a` created; while its POST is out (answered 422), an update to it is queued, waiting for the server. */
   async function refusedCreateUpdatedMeanwhile() {
