@@ -422,6 +422,8 @@ class Client implements SyncClient, HandleHost {
     if (before === paused) return;
     const at = this.env.clock.now();
     this.emit(paused ? { type: 'paused', at, reason: paused } : { type: 'resumed', at });
+    // The loop looks again: paused, it sends nothing when a retry falls due, so status$ names none.
+    this.#replayer.wake();
   }
 
   #setOnline(online: boolean): void {

@@ -515,6 +515,31 @@ describe('status$ while a change backs off', () => {
     // q goes out in 1 s, without having failed; p is retried 30 s or more from now.
     expect((await statusOf(d)).nextRetryAt).toBe(retryAt(d)[0]);
   });
+
+  it('pause() and going offline while a retry waits leave no nextRetryAt; resume() and coming online show it again', async () => {
+    const d = make(suite.server.apiUrl, { random: upperHalfRandom(), retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
+    await suite.server.admin.faults({ failStatus: { status: 503, match: 'poison' } });
+    await d.client.resource(todos).create({ id: 'p', title: 'poison', done: false });
+    await until(() => retryAt(d).length === 1, 'the retry');
+    await settle(20);
+    const [at] = retryAt(d);
+    expect(await statusOf(d)).toMatchObject({ paused: null, nextRetryAt: at });
+    d.client.pause();
+    await settle(20);
+    // Nothing is sent at that time while paused.
+    expect(await statusOf(d)).toMatchObject({ paused: 'manual', nextRetryAt: null });
+    d.client.resume();
+    await settle(20);
+    expect(await statusOf(d)).toMatchObject({ paused: null, nextRetryAt: at });
+    d.online.next(false);
+    await settle(20);
+    expect(await statusOf(d)).toMatchObject({ paused: 'offline', nextRetryAt: null });
+    d.online.next(true);
+    await settle(20);
+    // A 503 was an answer: its wait is kept on coming online.
+    expect(await statusOf(d)).toMatchObject({ paused: null, nextRetryAt: at });
+    expect(d.events.filter((e) => e.type === 'sent')).toHaveLength(1);
+  });
 });
 
 describe('a refused create with changes made on it while it was out', () => {
