@@ -676,7 +676,10 @@ export class Replayer {
     // After the clock stepped back, the age counts from now (failingForMs explains the rule).
     const firstFailureAt = Math.min(entry.firstFailureAt ?? now, now);
     if (attempts >= host.options.maxAttempts || failingForMs(now, firstFailureAt, attempts, host.options) >= host.options.maxAgeMs) {
-      return this.#park(def, entry, { message: `gave up after ${attempts} attempts: ${error.message}`, rejected: false }, error);
+      const message = `gave up after ${attempts} attempts: ${error.message}`;
+      // The last answer (a 503 and its body), as failed$ shows a refusal's; none after no answer.
+      const answer = error instanceof HttpError ? { status: error.status, body: error.body } : {};
+      return this.#park(def, entry, { ...answer, message, rejected: false }, error);
     }
     const delayMs = retryDelay(attempts, host.env.random(), host.options, retryAfterMs);
     await host.store.rewrite(def, entry.id, ({ base, entries }) => ({

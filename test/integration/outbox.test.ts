@@ -400,6 +400,24 @@ describe('delivery', () => {
     expect(await d.client.resource(todos).get('p')).toMatchObject({ title: 'poison' });
   });
 
+  it("an entry parked after maxAttempts answers of 503 shows the last answer's status and body in failed$, as a refused one does", async () => {
+    const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 10, maxDelayMs: 10, maxAttempts: 2 } });
+    await suite.server.admin.faults({ failStatus: { status: 503, match: 'poison' } });
+    await d.client.resource(todos).create({ id: 'p', title: 'poison', done: false });
+    let failed: FailedMutation[] = [];
+    d.client.failed$.subscribe((f) => (failed = f));
+    for (let i = 0; i < 3 && failed.length === 0; i++) {
+      await d.client.flush();
+      await d.clock.advance(10);
+    }
+    await until(() => failed.length === 1, 'the entry parked');
+    expect(failed[0]!.error).toEqual({
+      status: 503,
+      message: expect.stringMatching(/^gave up after 2 attempts: .*503/),
+      body: { error: 'injected fault: 503' },
+    });
+  });
+
   /**
    * `a`'s update 'Mine' is applied by the server and its answer lost; the retries that follow get
    * 503 until it is parked: the client cannot know that it was applied.
