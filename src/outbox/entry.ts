@@ -42,9 +42,10 @@ export interface OutboxEntry {
   nextAttemptAt: number;
   /**
    * The last attempt got no answer (a network error or a timeout), which an offline period
-   * explains: coming online makes the entry due before `nextAttemptAt`. Absent: it got one.
+   * explains: coming online makes the entry due before `nextAttemptAt`. 'offline': it got none
+   * because the device went offline while it was out, and was not counted. Absent: it got one.
    */
-  unanswered?: boolean;
+  unanswered?: boolean | 'offline';
   /** When the entity last changed through this entry (sendDelayMs counts from here). */
   changedAt: number;
   /**

@@ -670,8 +670,9 @@ export class Replayer {
     if (unanswered && deadline === entry.nextAttemptAt && now < deadline) return this.#notCounted(def, entry, error, false, deadline);
     // No answer, and the device is offline now (it went while the request was out): an offline
     // period is not an attempt. Not counted, the change waits, due, for coming online; a second
-    // such miss in a row counts, so a flapping source cannot send it once per flap.
-    if (unanswered && !host.online() && entry.unanswered !== true) return this.#notCounted(def, entry, error, true, now);
+    // such miss in a row counts, so a flapping source cannot send it once per flap. One after an
+    // attempt that got no answer online is the first such miss.
+    if (unanswered && !host.online() && entry.unanswered !== 'offline') return this.#notCounted(def, entry, error, 'offline', now);
     const attempts = entry.attempts + 1;
     // After the clock stepped back, the age counts from now (failingForMs explains the rule).
     const firstFailureAt = Math.min(entry.firstFailureAt ?? now, now);
@@ -692,7 +693,7 @@ export class Replayer {
   }
 
   /** A failed attempt not counted toward the park bounds: the entry keeps its count and its deadline `dueAt`. */
-  async #notCounted(def: Def, entry: OutboxEntry, error: HarborSyncError, unanswered: boolean, dueAt: number): Promise<void> {
+  async #notCounted(def: Def, entry: OutboxEntry, error: HarborSyncError, unanswered: OutboxEntry['unanswered'], dueAt: number): Promise<void> {
     const host = this.#host;
     const now = host.env.clock.now();
     await host.store.rewrite(def, entry.id, ({ base, entries }) => ({

@@ -128,6 +128,37 @@ describe('coming online', () => {
     await until(() => d.events.some((e) => e.type === 'succeeded'), 'the create confirmed');
   });
 
+  it('a request lost to going offline after an attempt that failed online is not counted either: it does not park the change', async () => {
+    const out: Array<() => void> = [];
+    let writes = 0;
+    const d = make(API, {
+      random: upperHalfRandom(),
+      retry: { baseDelayMs: 1000, maxDelayMs: 1000, maxAttempts: 2 },
+      fetch: async (input, init) => {
+        if (isRead(input, init)) return emptyPull();
+        writes++;
+        // The server is unreachable though the device is online; the third request gets through.
+        if (writes === 1) throw new TypeError('fetch failed');
+        if (writes === 3) return new Response(JSON.stringify({ id: 'a', title: 'A', done: false, version: 1 }), { status: 201 });
+        // Out until the test takes the network away.
+        await new Promise<void>((resolve) => out.push(resolve));
+        throw new TypeError('fetch failed');
+      },
+    });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => retries(d.events).length === 1, 'the first, counted, failure');
+    await d.clock.advance(1000);
+    await until(() => out.length === 1, 'the second request out');
+    d.online.next(false);
+    out[0]!();
+    await until(() => retries(d.events).length === 2 || d.events.some((e) => e.type === 'failed'), 'its failure');
+    expect(retries(d.events).map((e) => e.attempt)).toEqual([1, 1]);
+    expect(latest<FailedMutation[]>(d.client.failed$)).toEqual([]);
+    d.online.next(true);
+    await until(() => d.events.some((e) => e.type === 'succeeded'), 'the create sent at once on coming online');
+    expect(writes).toBe(3);
+  });
+
   it('a source that flaps while each request is out (every answer lost to the flap) sends a few times, not once per flap', async () => {
     const out: Array<() => void> = [];
     const d = make(API, {
