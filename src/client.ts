@@ -642,7 +642,11 @@ class Client implements SyncClient, HandleHost {
   mirror(def: Def): ResourceMirror<object> {
     let mirror = this.#mirrors.get(def.name);
     if (!mirror) {
-      this.#mirrors.set(def.name, (mirror = new ResourceMirror(def.name, def.key)));
+      const current = (field: string, value: unknown) => {
+        const r = field === def.key ? def.name : def.references[field];
+        return r !== undefined && typeof value === 'string' ? this.currentId(r, value) : value;
+      };
+      this.#mirrors.set(def.name, (mirror = new ResourceMirror(def.name, def.key, current)));
       mirror.trackShown = def.load === 'on-demand';
     }
     return mirror;

@@ -1,6 +1,6 @@
 import type { EntityState, Query, QueryState } from '../types.js';
 import { LiveQuery, queryStatus, type ResourceFlags } from './live-query.js';
-import { compileQuery } from './query.js';
+import { compileQuery, type CurrentValue } from './query.js';
 
 type Listener<S> = (state: S) => void;
 
@@ -36,12 +36,15 @@ export class ResourceMirror<T extends object> {
   trackShown = false;
 
   readonly #keyField: string;
+  readonly #current: CurrentValue | undefined;
 
   constructor(
     readonly name: string,
     keyField: string,
+    current?: CurrentValue,
   ) {
     this.#keyField = keyField;
+    this.#current = current;
   }
 
   readonly idOf = (entity: T): string => String((entity as Record<string, unknown>)[this.#keyField]);
@@ -210,7 +213,7 @@ export class ResourceMirror<T extends object> {
     /** The state a subscriber would be given now, computed once without subscribing. */
     peek(): QueryState<T>;
   } {
-    const compiled = compileQuery(query, this.#keyField);
+    const compiled = compileQuery(query, this.#keyField, this.#current);
     let live: LiveQuery<T> | undefined;
     let serverHasMore = false;
     /** What peek() computed, adopted by the first subscriber if nothing changed since. */
@@ -259,7 +262,7 @@ export class ResourceMirror<T extends object> {
 
   /** A one-shot answer from the mirror. */
   snapshot(query: Query<T> | undefined): T[] {
-    const { matches, compare, limit } = compileQuery(query, this.#keyField);
+    const { matches, compare, limit } = compileQuery(query, this.#keyField, this.#current);
     const out: T[] = [];
     for (const entity of this.entities.values()) if (matches(entity)) out.push(entity);
     out.sort(compare);

@@ -6,6 +6,7 @@
  */
 import type { Query, SortDirection } from '../types.js';
 import { deepEqual, isPlainObject } from '../internal/plain.js';
+import { TEMP_ID_PREFIX } from '../internal/ids.js';
 
 type Rec = Record<string, unknown>;
 type Compare<T> = (a: T, b: T) => number;
@@ -150,18 +151,29 @@ function reader(field: string): (entity: Rec) => unknown {
 
 const always = (): boolean => true;
 
-function compileMatch(equality: Readonly<Rec>): (entity: Rec) => boolean {
+/**
+ * The id a `where` value naming an entity (a reference field, or the key) stands for now: a
+ * temporary id the server renamed since resolves to the server's. Anything else is returned as is.
+ */
+export type CurrentValue = (field: string, value: unknown) => unknown;
+
+function compileMatch(equality: Readonly<Rec>, current: CurrentValue | undefined): (entity: Rec) => boolean {
   const fields = Object.keys(equality);
   const reads = fields.map(reader);
   const values = fields.map((field) => equality[field]);
   // Primitives compare with ===; only objects and arrays pay for deepEqual.
   const structural = values.map((value) => typeof value === 'object' && value !== null);
+  // A temporary id matches the entities naming it by either id: the rename rewrites their fields
+  // to the server's, and a query made with the id create() returned must keep showing them.
+  const renamable = values.map((value) => current !== undefined && typeof value === 'string' && value.startsWith(TEMP_ID_PREFIX));
   const n = fields.length;
   if (n === 0) return always;
   return (entity) => {
     for (let i = 0; i < n; i++) {
       const actual = reads[i]!(entity);
-      if (structural[i] ? !deepEqual(actual, values[i]) : actual !== values[i]) return false;
+      if (structural[i] ? deepEqual(actual, values[i]) : actual === values[i]) continue;
+      if (renamable[i] && actual !== undefined && actual === current!(fields[i]!, values[i])) continue;
+      return false;
     }
     return true;
   };
@@ -186,7 +198,7 @@ function compileCompare(order: ReadonlyArray<readonly [string, SortDirection]>):
  * entity's; undefined fields ignored) or a predicate; `orderBy` a field, or fields and
  * `[field, direction]` tuples. Throws a TypeError for a malformed query.
  */
-export function compileQuery<T extends object>(query: Query<T> | undefined, keyField: string): CompiledQuery<T> {
+export function compileQuery<T extends object>(query: Query<T> | undefined, keyField: string, current?: CurrentValue): CompiledQuery<T> {
   checkField(keyField);
   const where: unknown = query?.where;
   checkWhere(where);
@@ -198,7 +210,7 @@ export function compileQuery<T extends object>(query: Query<T> | undefined, keyF
     const predicate = where as (entity: T) => boolean;
     matches = (entity) => !!predicate(entity); // JS callers may return truthy values
   } else {
-    matches = (equality === null ? always : compileMatch(equality)) as (entity: T) => boolean;
+    matches = (equality === null ? always : compileMatch(equality, current)) as (entity: T) => boolean;
   }
   return {
     matches,

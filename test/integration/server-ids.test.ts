@@ -579,6 +579,24 @@ describe("ids: 'server'", () => {
     expect((await d.client.resource(tasks).list()).map((t) => t.projectId)).toEqual([realId, realId]);
   });
 
+  it("a query filtering on a project's temporary id keeps showing its tasks once the server renames it, with no frame without them", async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    d.online.next(false);
+    const project = await d.client.resource(projects).create({ name: 'Launch' });
+    const t = d.client.resource(tasks);
+    for (const title of ['one', 'two']) await t.create({ title, projectId: project.id });
+    const shown: Array<QueryState<Task>> = [];
+    t.query$({ where: { projectId: project.id }, orderBy: 'title' }).subscribe((s) => shown.push(s));
+    await until(() => shown.at(-1)?.data.length === 2, 'the tasks shown');
+    const from = shown.length - 1;
+    d.online.next(true);
+    await d.client.flush();
+    const realId = (await api<Project[]>('/projects'))[0]!.id;
+    expect(shown.at(-1)!.data.map((task) => [task.title, task.projectId])).toEqual([['one', realId], ['two', realId]]);
+    expect(shown.slice(from).every((s) => s.data.length === 2)).toBe(true);
+    expect((await t.list({ where: { projectId: project.id } })).map((task) => task.title)).toEqual(['one', 'two']);
+  });
+
   it('an update under the temporary id made while this tab stores the rename is made under the real id: stored, shown and sent, not refused', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
     const p = d.client.resource(projects);
