@@ -532,7 +532,7 @@ class Client implements SyncClient, HandleHost {
         continue;
       }
       this.#remapped(entry.r, entry.id, to);
-      this.reread(entry.r, to);
+      this.reread(entry.r, String(to));
       for (const referrer of referrersOf(this.defs.values(), entry.r)) this.#rereadWhole.add(referrer.r);
     }
     return gone;
@@ -644,7 +644,7 @@ class Client implements SyncClient, HandleHost {
     if (!mirror) {
       const current = (field: string, value: unknown) => {
         const r = field === def.key ? def.name : def.references[field];
-        return r !== undefined && typeof value === 'string' ? this.currentId(r, value) : value;
+        return r !== undefined && typeof value === 'string' ? this.currentReference(r, value) : value;
       };
       this.#mirrors.set(def.name, (mirror = new ResourceMirror(def.name, def.key, current)));
       mirror.trackShown = def.load === 'on-demand';
@@ -1029,14 +1029,19 @@ class Client implements SyncClient, HandleHost {
   }
 
   /** A temporary id now names a server id; `get$(from)` subscribers move along, for the client's lifetime. */
-  #remapped(r: string, from: string, to: string): void {
+  #remapped(r: string, from: string, to: string | number): void {
     this.store.renames.set(entityKey(r, from), to);
     const def = this.defs.get(r);
-    if (def) this.mirror(def).follow(from, to);
+    if (def) this.mirror(def).follow(from, String(to));
   }
 
   /** The id an entity has now: a temporary id the server renamed resolves to the server's. */
   currentId(r: string, id: string): string {
+    return String(this.currentReference(r, id));
+  }
+
+  /** currentId, as a field referring to the entity holds it: the server's id as its answer wrote it (a number stays one). */
+  currentReference(r: string, id: string): string | number {
     return this.store.renames.get(entityKey(r, id)) ?? id;
   }
 
@@ -1413,7 +1418,7 @@ class Client implements SyncClient, HandleHost {
         this.#remapped(r, from, to);
         this.#post({ t: 'remapped', r, from, to });
       },
-      currentId: (r, id) => this.currentId(r, id),
+      currentReference: (r, id) => this.currentReference(r, id),
       strategy: (def) => this.strategy(def),
       parse: (def, value, id) => this.parse(def, value, id),
       refetch: (def) => void this.refreshResource(def).catch(() => undefined),

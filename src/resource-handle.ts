@@ -49,6 +49,8 @@ export interface HandleHost {
   /** The entry `seq` got its final outcome: its waits, in every tab, settle with it. */
   settled(seq: number, outcome: { value: Rec | null }): void;
   currentId(r: string, id: string): string;
+  /** currentId, as a field referring to the entity holds it: the server's id as its answer wrote it (a number stays one). */
+  currentReference(r: string, id: string): string | number;
   /** Aborted when the client closes: writes queued behind a validation that never answers are released then. */
   readonly lifetime: AbortSignal;
   watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): () => void;
@@ -321,7 +323,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   #currentReferences(value: Rec): Rec {
     for (const [field, r] of Object.entries(this.#def.references)) {
       const id = value[field];
-      if (typeof id === 'string') value[field] = this.#host.currentId(r, id);
+      if (typeof id === 'string') value[field] = this.#host.currentReference(r, id);
     }
     return value;
   }

@@ -24,7 +24,7 @@ export function referrersOf(definitions: Iterable<ResourceDefinition<object>>, t
 }
 
 /** `value` with `from` replaced by `to` in `fields`; the same object when nothing changed. */
-export function replaceReferences<V extends Rec | null>(value: V, fields: readonly string[], from: string, to: string): V {
+export function replaceReferences<V extends Rec | null>(value: V, fields: readonly string[], from: string, to: string | number): V {
   if (value === null) return value;
   let out: Rec | null = null;
   for (const field of fields) {

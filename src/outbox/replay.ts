@@ -32,10 +32,13 @@ export interface ReplayHost {
   options: ReplayOptions;
   definition(r: string): Def | undefined;
   definitions(): Iterable<Def>;
-  /** The entity `from` is now `to`: handles follow it. */
-  remapped(r: string, from: string, to: string): void;
-  /** The id an entity has now: a temporary id the server renamed (the rename is stored) resolves to the server's. */
-  currentId(r: string, id: string): string;
+  /** The entity `from` is now `to` (the server's id as its answer wrote it): handles follow it. */
+  remapped(r: string, from: string, to: string | number): void;
+  /**
+   * The id an entity has now, as a field referring to it holds it: a temporary id the server
+   * renamed (the rename is stored) resolves to the server's, as its answer wrote it.
+   */
+  currentReference(r: string, id: string): string | number;
   strategy(def: Def): ConflictStrategy<Rec>;
   /** Pulls the resource again (its answer to a write could not be cached). */
   refetch(def: Def): void;
@@ -413,7 +416,7 @@ export class Replayer {
       const id = payload[field];
       // Only temporary ids are ever renamed.
       if (typeof id !== 'string' || !id.startsWith(TEMP_ID_PREFIX)) continue;
-      const current = this.#host.currentId(r, id);
+      const current = this.#host.currentReference(r, id);
       if (current === id) continue;
       out ??= { ...payload };
       out[field] = current;
@@ -524,7 +527,7 @@ export class Replayer {
     if (answer && newId !== undefined && newId !== entry.id) {
       const remapped = await host.store.settleRemapped(def, entry, answer, newId, referrersOf(host.definitions(), def.name), host.env.clock.now());
       if (remapped) {
-        host.remapped(def.name, entry.id, newId);
+        host.remapped(def.name, entry.id, answer[def.key] as string | number);
         // Told before the change's own hint: a change whose values another entry carries waits for that one.
         for (const { seq, into } of remapped.folded) host.folded(seq, into);
         host.applied(remapped.changes);

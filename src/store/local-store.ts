@@ -73,11 +73,12 @@ class Interrupted {
 export class LocalStore {
   readonly outbox = new OutboxMemory();
   /**
-   * Temporary ids the server renamed, by entityKey(r, from): the server's id. Stored with the
-   * rename (renameKey) and read with the outbox, so a row a tab stored naming the temporary id
-   * before it heard of the rename is sent under the server's id, after a reload too.
+   * Temporary ids the server renamed, by entityKey(r, from): the server's id, as its answer wrote
+   * it (a number stays one, for the fields referring to it). Stored with the rename (renameKey)
+   * and read with the outbox, so a row a tab stored naming the temporary id before it heard of
+   * the rename is sent under the server's id, after a reload too.
    */
-  readonly renames = new Map<string, string>();
+  readonly renames = new Map<string, string | number>();
   /**
    * The renames this client stored itself, from its own creates' answers: a local write under
    * such a temporary id, issued before the rename was stored, is made under the server's id.
@@ -552,6 +553,8 @@ export class LocalStore {
   ): Promise<{ changes: ViewChange[]; dropped: number[]; folded: Array<{ seq: number; into: number }> } | null> {
     const r = def.name;
     const from = entry.id;
+    // Referring fields hold the id as the server wrote it (42, not the key's string form '42').
+    const named = answer[def.key] as string | number;
     const remapped = await this.#writeTx(`storing the new id of ${r}/${from}`, async (tx) => {
       const entities = tx.objectStore('entities');
       const outbox = tx.objectStore('outbox');
@@ -587,7 +590,7 @@ export class LocalStore {
       for (const e of kept) if (before.get(e.seq) !== e) await outbox.put(e);
       for (const e of dropped) await outbox.delete(e.seq);
       await entities.delete([r, from]);
-      await tx.objectStore('meta').put({ r, from, to, at } satisfies StoredRename, renameKey(r, from));
+      await tx.objectStore('meta').put({ r, from, to: named, at } satisfies StoredRename, renameKey(r, from));
       const view = foldView(base, kept);
       await entities.put(base === answer ? { r, id: to, base, view, settledAt: at } : { r, id: to, base, view });
       const changes: ViewChange[] = [
@@ -596,8 +599,8 @@ export class LocalStore {
       ];
       for (const referrer of referrers) {
         for (const record of await recordsOf(entities, this.#KeyRange, referrer.r)) {
-          const base = replaceReferences(record.base, referrer.fields, from, to);
-          const local = replaceReferences(record.view, referrer.fields, from, to);
+          const base = replaceReferences(record.base, referrer.fields, from, named);
+          const local = replaceReferences(record.view, referrer.fields, from, named);
           if (base === record.base && local === record.view) continue;
           await entities.put({ ...record, base, view: local });
           changes.push({ r: referrer.r, id: record.id, view: local });
@@ -607,14 +610,14 @@ export class LocalStore {
         for (const queued of (await outbox.getAll()).map(asEntry)) {
           const referrer = referrers.find((x) => x.r === queued.r);
           if (!referrer) continue;
-          const payload = replaceReferences(queued.payload, referrer.fields, from, to);
+          const payload = replaceReferences(queued.payload, referrer.fields, from, named);
           if (payload !== queued.payload) await outbox.put({ ...queued, payload });
         }
       }
       return { changes, dropped: dropped.map((e) => e.seq), folded };
     });
     if (remapped) {
-      this.renames.set(entityKey(r, from), to);
+      this.renames.set(entityKey(r, from), named);
       this.#renamedHere.set(entityKey(r, from), to);
     }
     await this.reloadOutbox();
@@ -1107,7 +1110,8 @@ function issueWrite(
 interface StoredRename {
   r: string;
   from: string;
-  to: string;
+  /** The server's id as its answer wrote it. */
+  to: string | number;
   at: number;
 }
 
@@ -1121,7 +1125,8 @@ const renameKey = (r: string, from: string) => `${RENAME_PREFIX}${entityKey(r, f
 
 const isStoredRename = (value: unknown): value is StoredRename => {
   const rename = value as Partial<StoredRename> | null;
-  return typeof rename?.r === 'string' && typeof rename.from === 'string' && typeof rename.to === 'string' && typeof rename.at === 'number';
+  const to = rename?.to;
+  return typeof rename?.r === 'string' && typeof rename.from === 'string' && (typeof to === 'string' || Number.isFinite(to)) && typeof rename.at === 'number';
 };
 
 /** The renames in `meta`, a corrupted row skipped: it costs a mapping, never the outbox's load. */

@@ -52,7 +52,7 @@ export type TabMessage =
   | { t: 'settled'; seq: number; value?: Record<string, unknown> | null; error?: TabError }
   /** The entry `seq` left the queue folded into the entry `into` (a conflict decision): its waits follow `into`. */
   | { t: 'folded'; seq: number; into: number }
-  | { t: 'remapped'; r: string; from: string; to: string }
+  | { t: 'remapped'; r: string; from: string; to: string | number }
   /**
    * The namespace's database was deleted (clear() started at `at`). A tab whose connection heard
    * the deletion itself since then has forgotten its data already, and keeps what it wrote since.

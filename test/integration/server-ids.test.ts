@@ -597,6 +597,51 @@ describe("ids: 'server'", () => {
     expect((await t.list({ where: { projectId: project.id } })).map((task) => task.title)).toEqual(['one', 'two']);
   });
 
+  it('a server that names its entities with numbers: a reference to a project made offline is sent and shown with the number the server answered', async () => {
+    const numericProjects = defineResource({ name: 'projects', schema: z.object({ id: z.union([z.string(), z.number()]), name: z.string(), version: z.number().int() }), ids: 'server' });
+    const numericTasks = defineResource({
+      name: 'tasks',
+      schema: z.object({ id: z.union([z.string(), z.number()]), title: z.string(), projectId: z.union([z.string(), z.number()]), version: z.number().int() }),
+      ids: 'server',
+      references: { projectId: 'projects' },
+    });
+    // The reference server names entities '1', '2', ...: this one answers them as numbers.
+    const numeric = (value: unknown): unknown => {
+      if (Array.isArray(value)) return value.map(numeric);
+      if (typeof value !== 'object' || value === null) return value;
+      const out: Record<string, unknown> = { ...value };
+      for (const field of ['id', 'projectId']) if (typeof out[field] === 'string' && /^\d+$/.test(out[field])) out[field] = Number(out[field]);
+      return out;
+    };
+    const sent: unknown[] = [];
+    const numericFetch: typeof fetch = async (input, init) => {
+      const request = input instanceof Request ? input : new Request(input, init);
+      if (request.method === 'POST' && new URL(request.url).pathname.endsWith('/tasks')) sent.push(await request.clone().json());
+      const answer = await fetch(request);
+      const text = await answer.text();
+      if (!text || !answer.headers.get('content-type')?.includes('json')) return new Response(text || null, answer);
+      return new Response(JSON.stringify(numeric(JSON.parse(text))), answer);
+    };
+    const d = make(device(server.apiUrl, { resources: [numericProjects, numericTasks], fetch: numericFetch }));
+    d.online.next(false);
+    const project = await d.client.resource(numericProjects).create({ name: 'Launch' });
+    const task = await d.client.resource(numericTasks).create({ title: 'notes', projectId: project.id });
+    // Held back once the project is named: the task is shown, still pending, with the project's new id.
+    await server.admin.faults({ failStatus: { status: 503, match: 'notes', count: 1 } });
+    d.online.next(true);
+    await until(() => d.events.some((e) => e.type === 'retrying' && e.resource === 'tasks'), 'the task held back');
+    const realId = (await applied())[0]!.entityId!;
+    expect(await d.client.resource(numericProjects).get(project.id)).toMatchObject({ id: Number(realId) });
+    expect(await d.client.resource(numericTasks).get(task.id)).toMatchObject({ projectId: Number(realId) });
+    await d.client.flush();
+    expect(sent.at(-1)).toMatchObject({ title: 'notes', projectId: Number(realId) });
+    // Given the temporary id after the rename: stored and sent with the number too, and found by it.
+    expect(await d.client.resource(numericTasks).create({ title: 'more', projectId: project.id })).toMatchObject({ projectId: Number(realId) });
+    await d.client.flush();
+    expect(sent.at(-1)).toMatchObject({ title: 'more', projectId: Number(realId) });
+    expect((await d.client.resource(numericTasks).list({ where: { projectId: project.id }, orderBy: 'title' })).map((t) => t.title)).toEqual(['more', 'notes']);
+  });
+
   it('an update under the temporary id made while this tab stores the rename is made under the real id: stored, shown and sent, not refused', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
     const p = d.client.resource(projects);
