@@ -14,7 +14,7 @@ import { withCurrent } from './internal/current.js';
 import { normalizeId, TEMP_ID_PREFIX } from './internal/ids.js';
 import { deepEqual } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
-import { isQuarantined, toPendingOp, type OutboxEntry } from './outbox/entry.js';
+import { foldUpdatesInto, isQuarantined, toPendingOp, type OutboxEntry } from './outbox/entry.js';
 import { DECISION_ROUNDS, Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
 import { referrersOf } from './outbox/remap.js';
 import { checkDecision, conflictFields, fromDecision, newestRemote, undisputed, type ConflictInput, type Outcome } from './conflict/resolve.js';
@@ -981,12 +981,24 @@ class Client implements SyncClient, HandleHost {
         // lost: it goes out as it was, with its key, so the server answers it from its record.
         const again = (e: OutboxEntry): OutboxEntry =>
           e.failure?.rejected ? { ...e, frozen: false, rekeys: e.rekeys + 1 } : e;
-        const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => ({
-          base,
-          entries: entries.map((e) =>
+        // Parked before it was ever sent (a reference that dangled): the updates made since, the
+        // app's fix, are folded in; behind it, they would leave it to park again as it was.
+        const namesLater = (e: OutboxEntry) =>
+          Object.entries(def.references).some(([field, r]) => {
+            const value = e.payload?.[field];
+            return (typeof value === 'string' || typeof value === 'number') && this.store.outbox.entriesOf(r, String(value)).some((x) => x.state === 'queued' && x.seq > entry.seq);
+          });
+        let folded: number[] = [];
+        const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => {
+          const retried = entries.map((e) =>
             isStillFailed(e) ? { ...again(e), state: 'queued' as const, failure: null, attempts: 0, firstFailureAt: null, nextAttemptAt: 0 } : e,
-          ),
-        }));
+          );
+          const stored = entries.find(isStillFailed);
+          const fixed = stored && !stored.frozen ? foldUpdatesInto(retried, entry.seq, namesLater) : { entries: retried, folded: [] };
+          folded = fixed.folded;
+          return { base, entries: fixed.entries };
+        });
+        for (const seq of folded) this.folded(seq, entry.seq);
         this.applied(change);
         this.announce();
         this.#replayer.wake();

@@ -1,5 +1,5 @@
 import type { MutationOp } from '../types.js';
-import { applyOp, type PendingOp } from './coalesce.js';
+import { applyOp, coalesce, type PendingOp } from './coalesce.js';
 
 type Rec = Record<string, unknown>;
 
@@ -147,6 +147,34 @@ export function toPendingOp(entry: Pick<OutboxEntry, 'op' | 'payload'>): Pending
   if (entry.op === 'delete') return { op: 'delete' };
   if (entry.op === 'create') return { op: 'create', value: entry.payload ?? {} };
   return { op: 'update', patch: entry.payload ?? {} };
+}
+
+/**
+ * `entries` with the updates queued right after the never-sent entry `seq` folded into it, as a
+ * local write folds a change into an unsent entry (a create takes an update's fields, an update
+ * another's): the changes the app made to fix it while it was parked go out with it, not after
+ * it. Folding stops at an update that `keepsApart` (one naming an entity queued after `seq`: in
+ * that place it would reach the server first). Returns the folded seqs, whose waits follow `seq`.
+ */
+export function foldUpdatesInto(entries: readonly OutboxEntry[], seq: number, keepsApart: (entry: OutboxEntry) => boolean): { entries: OutboxEntry[]; folded: number[] } {
+  const at = entries.findIndex((e) => e.seq === seq);
+  const target = entries[at];
+  const out = entries.slice(0, at + 1);
+  const folded: number[] = [];
+  if (!target || target.frozen || target.op === 'delete') return { entries: [...entries], folded };
+  let into = target;
+  let next = at + 1;
+  for (; next < entries.length; next++) {
+    const e = entries[next]!;
+    if (e.op !== 'update' || e.state !== 'queued' || e.frozen || keepsApart(e)) break;
+    const merged = coalesce(toPendingOp(into), toPendingOp(e));
+    if (merged.kind !== 'replace') break;
+    const payload = merged.op.op === 'create' ? merged.op.value : merged.op.op === 'update' ? merged.op.patch : null;
+    into = { ...into, payload, changedAt: e.changedAt, lastSeq: e.lastSeq ?? e.seq };
+    folded.push(e.seq);
+  }
+  out[at] = into;
+  return { entries: [...out, ...entries.slice(next)], folded };
 }
 
 /** Refused by the server: left out of the view until retried. */

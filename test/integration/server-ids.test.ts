@@ -749,6 +749,30 @@ describe("ids: 'server'", () => {
     await d.client.clear();
   });
 
+  it('a task parked for naming a dropped project, pointed at another project and retried: it goes out naming that one, and the fix\'s wait gets the task', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const other = await d.client.resource(projects).create({ name: 'Other' });
+    await d.client.flush();
+    const otherId = (await d.client.resource(projects).get(other.id))!.id;
+    d.online.next(false);
+    const project = await d.client.resource(projects).create({ name: 'Launch' });
+    const task = await d.client.resource(tasks).create({ title: 'notes', projectId: project.id });
+    await d.client.resource(projects).delete(project.id);
+    d.online.next(true);
+    await d.client.flush();
+    const [failed] = await firstValueFrom(d.client.failed$);
+    expect(failed).toMatchObject({ resource: 'tasks', id: task.id, op: 'create' });
+    const fixed = d.client.resource(tasks).update(task.id, { projectId: otherId }, { wait: 'server' });
+    await d.client.resource(tasks).stored();
+    await failed!.retry();
+    await d.client.flush();
+    expect(await firstValueFrom(d.client.failed$)).toEqual([]);
+    const [sent] = await api<Task[]>('/tasks');
+    expect(sent).toMatchObject({ title: 'notes', projectId: otherId });
+    expect(await outcomeOf(fixed)).toEqual({ value: sent });
+    expect(await d.client.resource(tasks).list()).toEqual([sent]);
+  });
+
   it('survives a reload before the POST', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
     await offlineGraph(d);
