@@ -763,7 +763,7 @@ describe("ids: 'server'", () => {
     const [failed] = await firstValueFrom(d.client.failed$);
     expect(failed).toMatchObject({ resource: 'tasks', id: task.id, op: 'create' });
     const fixed = d.client.resource(tasks).update(task.id, { projectId: otherId }, { wait: 'server' });
-    await d.client.resource(tasks).stored();
+    await until(async () => (await firstValueFrom(d.client.status$)).pending === 1, 'the fix stored');
     await failed!.retry();
     await d.client.flush();
     expect(await firstValueFrom(d.client.failed$)).toEqual([]);
