@@ -642,6 +642,27 @@ describe("ids: 'server'", () => {
     expect((await d.client.resource(numericTasks).list({ where: { projectId: project.id }, orderBy: 'title' })).map((t) => t.title)).toEqual(['more', 'notes']);
   });
 
+  it("an on-demand query filtering on a project's temporary id, made after the server renamed it, asks the server for that project's tasks", async () => {
+    const onDemandTasks = defineResource({
+      name: 'tasks',
+      schema: z.object({ id: z.string(), title: z.string(), projectId: z.string(), version: z.number().int() }),
+      ids: 'server',
+      references: { projectId: 'projects' },
+      load: 'on-demand',
+    });
+    const d = make(device(server.apiUrl, { resources: [projects, onDemandTasks] }));
+    const project = await d.client.resource(projects).create({ name: 'Launch' });
+    await d.client.resource(onDemandTasks).create({ title: 'mine', projectId: project.id });
+    await d.client.flush();
+    const realId = (await api<Project[]>('/projects'))[0]!.id;
+    // A teammate's task in the same project.
+    await server.admin.edit({ resource: 'tasks', create: { id: 'theirs', title: 'theirs', projectId: realId } });
+    const shown: Array<QueryState<Task>> = [];
+    d.client.resource(onDemandTasks).query$({ where: { projectId: project.id }, orderBy: 'title' }).subscribe((s) => shown.push(s));
+    await until(() => d.calls.some((call) => call.startsWith('GET /api/tasks?')) && shown.at(-1)?.isFetching === false, 'the page loaded');
+    expect(shown.at(-1)!.data.map((t) => t.title)).toEqual(['mine', 'theirs']);
+  });
+
   it('an update under the temporary id made while this tab stores the rename is made under the real id: stored, shown and sent, not refused', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
     const p = d.client.resource(projects);
