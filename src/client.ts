@@ -316,6 +316,7 @@ class Client implements SyncClient, HandleHost {
       .then(() => {
         // Lost while the outbox loaded (a newer tab's upgrade): a lock taken now would never be let go.
         if (this.#closedError || this.#storageFailure) return;
+        this.#followStoredRenames();
         this.outboxChanged();
         this.#releaseLeadership = electWhileRunning(this.env.suspended$, () =>
           electLeader(this.env, namespace, this.origin, (leader, stillLeads) => this.#setLeader(leader, stillLeads)),
@@ -1045,6 +1046,18 @@ class Client implements SyncClient, HandleHost {
     this.store.renames.set(entityKey(r, from), to);
     const def = this.defs.get(r);
     if (def) this.mirror(def).follow(from, String(to));
+  }
+
+  /**
+   * The renames stored by earlier sessions are read with the outbox: `get$(tempId)` called before
+   * that (a page rendering as it reloads) follows its entity to the server's id, as it does a
+   * rename heard later. Run before any resource is loaded, so its subscribers hear the entity set.
+   */
+  #followStoredRenames(): void {
+    for (const [key, to] of this.store.renames) {
+      const at = key.indexOf('\u0000');
+      this.#mirrors.get(key.slice(0, at))?.follow(key.slice(at + 1), String(to));
+    }
   }
 
   /** The id an entity has now: a temporary id the server renamed resolves to the server's. */

@@ -155,8 +155,10 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   }
 
   async get(key: EntityKey): Promise<T | undefined> {
-    const id = this.#id(key, 'get()');
+    const given = this.#id(key, 'get()');
     await this.#host.hydrate(this.#def);
+    // Named again once loaded: the renames stored by earlier sessions are read by then.
+    const id = this.#host.currentId(this.#def.name, given);
     return this.#host.mirror(this.#def).entities.get(id) as T | undefined;
   }
 

@@ -794,6 +794,22 @@ describe("ids: 'server'", () => {
     expect(await d.client.resource(tasks).list()).toEqual([sent]);
   });
 
+  it('get$() and get() of a temporary id the server renamed, called as the page reloads: the entity is found under its new id', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const project = await d.client.resource(projects).create({ name: 'Launch' });
+    await d.client.flush();
+    const realId = (await api<Project[]>('/projects'))[0]!.id;
+    await d.client.close();
+    const reloaded = make(d.reopen());
+    const h = reloaded.client.resource(projects);
+    const followed: Array<EntityState<Project>> = [];
+    h.get$(project.id).subscribe((s) => followed.push(s));
+    const got = h.get(project.id);
+    expect(await got).toEqual({ id: realId, name: 'Launch', version: 1 });
+    await until(() => followed.at(-1)?.status === 'success', 'the entity loaded');
+    expect(followed.at(-1)!.data).toEqual({ id: realId, name: 'Launch', version: 1 });
+  });
+
   it('survives a reload before the POST', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
     await offlineGraph(d);
