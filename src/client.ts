@@ -12,7 +12,7 @@ import {
 import { resolveEnv, type Env } from './env.js';
 import { withCurrent } from './internal/current.js';
 import { normalizeId, TEMP_ID_PREFIX } from './internal/ids.js';
-import { deepEqual } from './internal/plain.js';
+import { deepEqual, isPlainObject } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
 import { foldUpdatesInto, isQuarantined, toPendingOp, type OutboxEntry } from './outbox/entry.js';
 import { DECISION_ROUNDS, Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
@@ -301,6 +301,7 @@ class Client implements SyncClient, HandleHost {
       online: () => this.#online,
       staleTimeMs: this.staleTimeMs,
       mirror: (def) => this.mirror(def),
+      currentQuery: (def, query) => this.currentQuery(def, query),
       hydrate: (def) => this.hydrate(def),
       parse: (def, value, id) => this.parse(def, value, id),
       applied: (changes) => this.applied(changes, 'server-read'),
@@ -1058,6 +1059,26 @@ class Client implements SyncClient, HandleHost {
       const at = key.indexOf('\u0000');
       this.#mirrors.get(key.slice(0, at))?.follow(key.slice(at + 1), String(to));
     }
+  }
+
+  /**
+   * The query with each `where` value naming an entity by a temporary id the server renamed (in a
+   * `references` field, or the key) naming it by the server's: an on-demand query pushes its
+   * filter to the server, which knows no temporary id.
+   */
+  currentQuery(def: Def, query: Query<object> | undefined): Query<object> | undefined {
+    const where: unknown = query?.where;
+    if (!isPlainObject(where)) return query;
+    let out: Rec | null = null;
+    for (const [field, value] of Object.entries(where)) {
+      const r = field === def.key ? def.name : def.references[field];
+      if (r === undefined || typeof value !== 'string') continue;
+      const current = this.currentReference(r, value);
+      if (current === value) continue;
+      out ??= { ...where };
+      out[field] = current;
+    }
+    return out ? { ...query, where: out } : query;
   }
 
   /** The id an entity has now: a temporary id the server renamed resolves to the server's. */

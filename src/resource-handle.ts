@@ -3,7 +3,7 @@ import type { Env } from './env.js';
 import { HarborSyncError, StorageError, ValidationError } from './errors.js';
 import { withCurrent } from './internal/current.js';
 import { normalizeId, TEMP_ID_PREFIX, uuid } from './internal/ids.js';
-import { applyPatch, deepEqual, FORBIDDEN_KEYS, isPlainObject, unsendableField } from './internal/plain.js';
+import { applyPatch, deepEqual, FORBIDDEN_KEYS, unsendableField } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
 import type { StandardSchemaV1 } from './internal/standard-schema.js';
 import type { PendingOp } from './outbox/coalesce.js';
@@ -51,6 +51,8 @@ export interface HandleHost {
   currentId(r: string, id: string): string;
   /** currentId, as a field referring to the entity holds it: the server's id as its answer wrote it (a number stays one). */
   currentReference(r: string, id: string): string | number;
+  /** The query with each `where` value naming an entity by a temporary id the server renamed naming it by the server's. */
+  currentQuery(def: Def, query: Query<object> | undefined): Query<object> | undefined;
   /** Aborted when the client closes: writes queued behind a validation that never answers are released then. */
   readonly lifetime: AbortSignal;
   watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): () => void;
@@ -139,7 +141,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
 
   query$(given?: Query<T>): Observable<QueryState<T>> {
     this.#host.assertOpen('query$()');
-    const query = this.#currentQuery(given);
+    const query = this.#host.currentQuery(this.#def, given as Query<object> | undefined) as Query<T> | undefined;
     const live = this.#host.mirror(this.#def).createQuery(query as Query<object> | undefined);
     const query$ = new Observable<QueryState<T>>((subscriber) => {
       this.#host.revalidate(this.#def);
@@ -329,26 +331,6 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       if (typeof id === 'string') value[field] = this.#host.currentReference(r, id);
     }
     return value;
-  }
-
-  /**
-   * The query with each `where` value naming an entity by a temporary id the server renamed (in a
-   * `references` field, or the key) naming it by the server's: an on-demand query pushes its
-   * filter to the server, which knows no temporary id.
-   */
-  #currentQuery(query: Query<T> | undefined): Query<T> | undefined {
-    const where: unknown = query?.where;
-    if (!isPlainObject(where)) return query;
-    let out: Rec | null = null;
-    for (const [field, value] of Object.entries(where)) {
-      const r = field === this.#def.key ? this.#def.name : this.#def.references[field];
-      if (r === undefined || typeof value !== 'string') continue;
-      const current = this.#host.currentReference(r, value);
-      if (current === value) continue;
-      out ??= { ...where };
-      out[field] = current;
-    }
-    return out ? ({ ...query, where: out } as Query<T>) : query;
   }
 
   #newId(): string {

@@ -19,6 +19,8 @@ export interface OnDemandHost {
   online(): boolean;
   staleTimeMs: number;
   mirror(def: Def): ResourceMirror<object>;
+  /** The query naming by the server's id each entity its `where` names by a temporary id the server renamed. */
+  currentQuery(def: Def, query: Query<object> | undefined): Query<object> | undefined;
   hydrate(def: Def): Promise<void>;
   parse(def: Def, value: unknown, id: string | undefined): Rec | undefined | Promise<Rec | undefined>;
   applied(changes: readonly ViewChange[]): void;
@@ -115,9 +117,11 @@ export class OnDemandLoader {
 
   /** Loads what the query shows and is not loaded yet; identical requests in flight are shared. */
   async load(watched: WatchedQuery): Promise<void> {
-    const { def, query } = watched;
+    const { def } = watched;
     const host = this.#host;
     await host.hydrate(def);
+    // Named anew at each load: a query made with a temporary id asks for the server's once it is known.
+    const query = host.currentQuery(def, watched.query);
     const key = pagesKey(def, query);
     if (!host.online()) {
       // Offline, what was loaded still says whether the server has more.

@@ -663,6 +663,30 @@ describe("ids: 'server'", () => {
     expect(shown.at(-1)!.data.map((t) => t.title)).toEqual(['mine', 'theirs']);
   });
 
+  it("an on-demand query filtering on a project's temporary id, subscribed across the rename: its next fetch asks the server for the project's real id", async () => {
+    const onDemandTasks = defineResource({
+      name: 'tasks',
+      schema: z.object({ id: z.string(), title: z.string(), projectId: z.string(), version: z.number().int() }),
+      ids: 'server',
+      references: { projectId: 'projects' },
+      load: 'on-demand',
+    });
+    const d = make(device(server.apiUrl, { resources: [projects, onDemandTasks] }));
+    d.online.next(false);
+    const project = await d.client.resource(projects).create({ name: 'Launch' });
+    await d.client.resource(onDemandTasks).create({ title: 'mine', projectId: project.id });
+    const shown: Array<QueryState<Task>> = [];
+    d.client.resource(onDemandTasks).query$({ where: { projectId: project.id }, orderBy: 'title' }).subscribe((s) => shown.push(s));
+    d.online.next(true);
+    await d.client.flush();
+    const realId = (await api<Project[]>('/projects'))[0]!.id;
+    // A teammate's task in the same project, brought by the query's next fetch.
+    await server.admin.edit({ resource: 'tasks', create: { id: 'theirs', title: 'theirs', projectId: realId } });
+    await d.client.resource(onDemandTasks).refresh();
+    expect(d.calls.filter((call) => call.startsWith('GET /api/tasks?')).at(-1)).toContain(`filter%5BprojectId%5D=${realId}&`);
+    expect(shown.at(-1)!.data.map((t) => t.title)).toEqual(['mine', 'theirs']);
+  });
+
   it('an update under the temporary id made while this tab stores the rename is made under the real id: stored, shown and sent, not refused', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
     const p = d.client.resource(projects);
