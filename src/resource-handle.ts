@@ -231,11 +231,12 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
         if (!latest) throw new ValidationError([{ field: this.#def.key, message: 'no entity with this id' }], { resource: this.#def.name, id });
         // What the schema made of each changed field (a transform, a default) is what is queued and
         // sent, and so is a field it derived anew from them (a transform of the whole entity):
-        // left out, the stored view, and the server, would keep its old value.
+        // left out, the stored view, and the server, would keep its old value. A field the entity
+        // lacks (cached before the schema had it) is only the schema's default: the server's stays.
         const applied: Rec = {};
         for (const field of Object.keys(changes)) if (!deepEqual(view[field], current[field])) applied[field] = view[field];
         for (const field of Object.keys(view)) {
-          if (!(field in changes) && view[field] !== undefined && !deepEqual(view[field], current[field])) applied[field] = view[field];
+          if (!(field in changes) && field in current && view[field] !== undefined && !deepEqual(view[field], current[field])) applied[field] = view[field];
         }
         const unsendable = Object.keys(applied).filter((field) => applied[field] === undefined);
         if (unsendable.length) {

@@ -173,6 +173,31 @@ describe(`a resource's schema in local writes, on zod ${expectedMajor}`, () => {
     expect(api.rows.get('a')).toMatchObject({ label: 'EGGS' });
   });
 
+  it('an update sends no field the schema only filled with its default (a record cached before the field existed): the server keeps its value', async () => {
+    const api = itemsApi();
+    const plain = defineResource({ name: 'items', schema: z.object({ id: z.string(), title: z.string(), version: z.number().int().positive() }) });
+    const before = device(API, { fetch: api.fetch, resources: [plain] });
+    open.push(before);
+    await before.client.resource(plain).create({ id: 'a', title: 'milk' } as never);
+    await before.client.flush();
+    await before.client.resource(plain).refresh();
+    // Another client set it on the server; this cache was written before the schema knew the field.
+    api.rows.set('a', { ...api.rows.get('a')!, priority: 5 } as never);
+    await before.client.close();
+    const ranked = defineResource({
+      name: 'items',
+      schema: z.object({ id: z.string(), title: z.string(), priority: z.number().default(0), version: z.number().int().positive() }),
+    });
+    const d = before.reopen({ fetch: api.fetch, resources: [ranked], staleTimeMs: Infinity });
+    open.push(d);
+    d.online.next(false);
+    await d.client.resource(ranked).update('a', { title: 'eggs' });
+    d.online.next(true);
+    await d.client.flush();
+    expect(api.writes.at(-1)).toEqual({ method: 'PATCH', body: { title: 'eggs' } });
+    expect(api.rows.get('a')).toMatchObject({ title: 'eggs', priority: 5 });
+  });
+
   it('an update that breaks the entity is a ValidationError naming the field; the view stays', async () => {
     const { d, h } = make();
     await h.create({ id: 'a', title: 'Milk' } as never);
