@@ -173,6 +173,8 @@ class Client implements SyncClient, HandleHost {
   readonly #revalidateOnLoad = new Set<string>();
   /** Per resource, the pull that follows the running one for refresh() calls made during it. */
   readonly #pullingNext = new Map<string, Promise<void>>();
+  /** Per resource, the store's deletions when its running pull started. */
+  readonly #pullingAt = new Map<string, number>();
   readonly #handles = new Map<string, ResourceHandleImpl<object>>();
   readonly #waiters = new Map<number, Array<(outcome: { value: Rec | null } | { error: HarborSyncError }) => void>>();
   readonly #statusSubject: BehaviorSubject<SyncStatus>;
@@ -759,7 +761,9 @@ class Client implements SyncClient, HandleHost {
   refreshResource(def: Def, sinceNow = false): Promise<void> {
     if (def.load === 'on-demand') return this.#onDemand.reload(def, sinceNow);
     let running = this.#pulling.get(def.name);
-    if (running && sinceNow) {
+    // A pull started before the local data was deleted (clear()) stores nothing: one follows it.
+    const discarded = running !== undefined && this.#pullingAt.get(def.name) !== this.store.deletions;
+    if (running && (sinceNow || discarded)) {
       let next = this.#pullingNext.get(def.name);
       if (!next) {
         next = running
@@ -780,6 +784,7 @@ class Client implements SyncClient, HandleHost {
         .then(() => this.#patchStatus({ lastSyncedAt: this.env.clock.now() }))
         .finally(() => this.#pulling.delete(def.name));
       this.#pulling.set(def.name, running);
+      this.#pullingAt.set(def.name, this.store.deletions);
     }
     return running;
   }

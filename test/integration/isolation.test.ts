@@ -9,7 +9,7 @@ import { IDBFactory } from 'fake-indexeddb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { LedgerEntry } from '../../server/index.mjs';
-import { defineResource, PendingMutationsError, type SyncEvent, type SyncStatus } from '../../src/index.js';
+import { defineResource, PendingMutationsError, type QueryState, type SyncEvent, type SyncStatus } from '../../src/index.js';
 import { heldListAnswers, referenceServer, todos, until, type Device } from '../helpers/harness.js';
 import { openRaw } from '../helpers/raw-idb.js';
 
@@ -116,6 +116,21 @@ describe('namespaces', () => {
     expect(await d.client.resource(resource).list()).toEqual([]);
     expect(await dumpAll(d.indexedDB)).not.toContain('private');
     expect(d.events.slice(events).filter((e) => e.type === 'pulled')).toEqual([]);
+  });
+  it('a subscriber that comes after clear() while a pull requested before it is out gets a pull of its own: the one discarded does not answer for it', async () => {
+    const writer = make(suite.server.apiUrl);
+    await writer.client.resource(todos).create({ id: 'a1', title: 'after', done: false });
+    await writer.client.flush();
+    const answers = heldListAnswers();
+    const d = make(suite.server.apiUrl, { fetch: answers.fetch });
+    const pull = await answers.heldRequest(() => d.client.resource(todos).refresh(), d.clock);
+    await d.client.clear();
+    let state: QueryState<unknown> | undefined;
+    const subscription = d.client.resource(todos).query$().subscribe((s) => (state = s));
+    await pull.landed();
+    await until(() => state !== undefined && !state.isFetching && state.lastSyncedAt !== null, 'a pull stored for the subscriber');
+    subscription.unsubscribe();
+    expect(state!.data).toMatchObject([{ id: 'a1', title: 'after' }]);
   });
 });
 
