@@ -781,7 +781,10 @@ class Client implements SyncClient, HandleHost {
       if (mirror.flags.hydrated) mirror.setFlags({ isFetching: true });
       running = this.hydrate(def)
         .then(() => pull(this.#pullHost(), def, mirror))
-        .then(() => this.#patchStatus({ lastSyncedAt: this.env.clock.now() }))
+        .then(({ stored }) => {
+          // An answer discarded (requested before a clear()) confirmed nothing now held.
+          if (stored) this.#patchStatus({ lastSyncedAt: this.env.clock.now() });
+        })
         .finally(() => this.#pulling.delete(def.name));
       this.#pulling.set(def.name, running);
       this.#pullingAt.set(def.name, this.store.deletions);

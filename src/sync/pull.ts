@@ -167,7 +167,7 @@ async function pullList(
  * answer commits in one transaction; the cursor moves only with the items it covers. A cursor
  * the server rejects is replaced by the whole list.
  */
-export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<object>): Promise<void> {
+export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<object>): Promise<{ stored: boolean }> {
   mirror.setFlags({ isFetching: true });
   try {
     const at = host.now();
@@ -234,10 +234,11 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
     }
     if (discarded) {
       mirror.setFlags({ isFetching: host.followed?.(def) ?? false });
-      return;
+      return { stored: false };
     }
     mirror.setFlags({ isFetching: host.followed?.(def) ?? false, error: null, lastSyncedAt: at });
     host.emit({ type: 'pulled', at, resource: def.name, count, removed });
+    return { stored: true };
   } catch (error) {
     const failure = error instanceof Error ? error : new Error(String(error));
     mirror.setFlags({ isFetching: host.followed?.(def) ?? false, error: failure });

@@ -116,7 +116,9 @@ describe('namespaces', () => {
     expect(await d.client.resource(resource).list()).toEqual([]);
     expect(await dumpAll(d.indexedDB)).not.toContain('private');
     expect(d.events.slice(events).filter((e) => e.type === 'pulled')).toEqual([]);
+    expect(status(d).lastSyncedAt).toBeNull();
   });
+
   it('a subscriber that comes after clear() while a pull requested before it is out gets a pull of its own: the one discarded does not answer for it', async () => {
     const writer = make(suite.server.apiUrl);
     await writer.client.resource(todos).create({ id: 'a1', title: 'after', done: false });
