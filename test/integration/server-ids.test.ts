@@ -642,14 +642,16 @@ describe("ids: 'server'", () => {
     expect((await d.client.resource(numericTasks).list({ where: { projectId: project.id }, orderBy: 'title' })).map((t) => t.title)).toEqual(['more', 'notes']);
   });
 
+  /** Tasks loaded per query, each naming its project. */
+  const onDemandTasks = defineResource({
+    name: 'tasks',
+    schema: z.object({ id: z.string(), title: z.string(), projectId: z.string(), version: z.number().int() }),
+    ids: 'server',
+    references: { projectId: 'projects' },
+    load: 'on-demand',
+  });
+
   it("an on-demand query filtering on a project's temporary id, made after the server renamed it, asks the server for that project's tasks", async () => {
-    const onDemandTasks = defineResource({
-      name: 'tasks',
-      schema: z.object({ id: z.string(), title: z.string(), projectId: z.string(), version: z.number().int() }),
-      ids: 'server',
-      references: { projectId: 'projects' },
-      load: 'on-demand',
-    });
     const d = make(device(server.apiUrl, { resources: [projects, onDemandTasks] }));
     const project = await d.client.resource(projects).create({ name: 'Launch' });
     await d.client.resource(onDemandTasks).create({ title: 'mine', projectId: project.id });
@@ -664,13 +666,6 @@ describe("ids: 'server'", () => {
   });
 
   it("an on-demand query filtering on a project's temporary id, subscribed across the rename: its next fetch asks the server for the project's real id", async () => {
-    const onDemandTasks = defineResource({
-      name: 'tasks',
-      schema: z.object({ id: z.string(), title: z.string(), projectId: z.string(), version: z.number().int() }),
-      ids: 'server',
-      references: { projectId: 'projects' },
-      load: 'on-demand',
-    });
     const d = make(device(server.apiUrl, { resources: [projects, onDemandTasks] }));
     d.online.next(false);
     const project = await d.client.resource(projects).create({ name: 'Launch' });
