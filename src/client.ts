@@ -65,6 +65,9 @@ const DEFAULTS = {
 /** setTimeout's longest delay (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
 const MAX_TIMER_MS = 2_147_483_647;
 
+/** Other tabs' unanswered flush() requests a follower keeps for if it leads next; the oldest go first. */
+const MAX_UNANSWERED_FLUSHES = 64;
+
 /** Above this many entities named by other tabs at once, the resource is re-read whole. */
 const REREAD_WHOLE_ABOVE = 1_000;
 
@@ -234,6 +237,8 @@ class Client implements SyncClient, HandleHost {
   readonly #onDemand: OnDemandLoader;
   #failedEntries: OutboxEntry[] = [];
   readonly #followerFlushes: FollowerFlushes;
+  /** Other tabs' flush() requests heard while following and not answered yet: the leader may go before it answers. */
+  readonly #unansweredFlushes = new Set<string>();
 
   readonly status$: Observable<SyncStatus>;
   readonly conflicts$: Observable<Conflict[]>;
@@ -475,6 +480,10 @@ class Client implements SyncClient, HandleHost {
       this.outboxChanged();
       this.#replayer.start();
       this.#replayer.wake();
+      // Asked of the last leader, which closed or resigned before answering: served here.
+      const tokens = [...this.#unansweredFlushes];
+      this.#unansweredFlushes.clear();
+      for (const token of tokens) this.#flushFor(token);
     });
   }
 
@@ -1267,6 +1276,7 @@ class Client implements SyncClient, HandleHost {
           this.#flushFor(message.token);
         } else if (message.t === 'flushed') {
           // In arrival order: the hints before it are re-read when this tab's flush() resolves.
+          this.#unansweredFlushes.delete(message.token);
           this.#followerFlushes.answered(message.token);
         } else if (message.t === 'cleared') {
           // Its connection heard the deletion first (versionchange): what it wrote since stays.
@@ -1290,7 +1300,12 @@ class Client implements SyncClient, HandleHost {
 
   /** A follower's flush(): the leader sends what is queued at once, and says when nothing more can be sent. */
   #flushFor(token: string): void {
-    if (!this.#statusSubject.value.leader) return;
+    if (!this.#statusSubject.value.leader) {
+      // Kept for if this tab leads next. Only a leader gone before answering leaves one: a few at most.
+      if (this.#unansweredFlushes.size >= MAX_UNANSWERED_FLUSHES) this.#unansweredFlushes.delete(this.#unansweredFlushes.values().next().value!);
+      this.#unansweredFlushes.add(token);
+      return;
+    }
     void this.#replayer.flush().then(() => {
       // Resigned or closed meanwhile: the next leader sends the rest; the follower sees it settle.
       if (this.#statusSubject.value.leader) this.#post({ t: 'flushed', token });

@@ -645,6 +645,28 @@ describe('flush() in a follower', () => {
     expect(status(follower).pending).toBe(0);
     expect(await applied()).toEqual(['create m']);
   });
+
+  it("asked of a leader that closes before answering, it is served by the tab that leads next: sendDelayMs skipped there too", async () => {
+    const b = browser();
+    const first = b.tab({ sendDelayMs: 60_000 });
+    await until(() => status(first).leader, 'the first tab to lead');
+    const next = b.tab({ sendDelayMs: 60_000 });
+    await until(() => b.locks.waiting() === 1, 'the second tab to queue for the lock');
+    const asking = b.tab({ sendDelayMs: 60_000 });
+    await until(() => b.locks.waiting() === 2, 'the third tab to queue for the lock');
+    await server.admin.faults({ latencyMs: 300 });
+    await asking.client.resource(todos).create({ id: 'h', title: 'Handed over', done: false });
+    const flush = flushing(asking);
+    await until(() => sentIds(first).includes('h'), 'the request in flight from the first leader');
+    await first.client.close();
+    await until(() => status(next).leader, 'the second tab to lead');
+    // No virtual time passes: only a flush served by the new leader sends before sendDelayMs.
+    await outcomeOf(flush.promise, "the follower's flush()");
+    expect(sentIds(next)).toContain('h');
+    expect(sentIds(asking)).toEqual([]);
+    expect(status(asking).pending).toBe(0);
+    expect(await applied()).toEqual(['create h']);
+  });
 });
 
 describe('every tab live', () => {
