@@ -1429,6 +1429,13 @@ class Client implements SyncClient, HandleHost {
         continue;
       }
       const current = this.currentId(r, id);
+      // An entity's changes are sent in order: gone while an earlier one is still queued or parked,
+      // it was folded into that one (a decision, a retry), whose 'folded' message was lost.
+      const into = this.store.outbox.entriesOf(r, current).find((e) => e.seq < seq);
+      if (into) {
+        this.folded(seq, into.seq, true);
+        continue;
+      }
       const record = (await this.store.loadRecords(r, [current]).catch(() => null))?.get(current);
       if (this.#waiters.has(seq)) this.settled(seq, { value: record?.base ?? null }, true);
     }

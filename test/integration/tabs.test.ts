@@ -482,6 +482,30 @@ describe('{ wait: "server" } in a follower', () => {
     expect(await outcomeOf(behind)).toEqual({ value: { id: 'c', title: 'Mine', done: true, version: 3 } });
   });
 
+  it("a change folded into a conflict's re-send whose 'folded' message is lost still resolves with that re-send's answer, not before", async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab({ conflicts: 'manual' }), b.tab({ conflicts: 'manual' }));
+    const h = follower.client.resource(todos);
+    await h.create({ id: 'c', title: 'Before', done: false }, { wait: 'server' });
+    await server.admin.edit({ resource: 'todos', id: 'c', patch: { title: 'Theirs' } });
+    await expect(h.update('c', { title: 'Mine' }, { wait: 'server' })).rejects.toBeInstanceOf(ConflictError);
+    const conflicts = latest(leader.client.conflicts$);
+    await until(() => conflicts.value?.length === 1, 'the conflict in the leader');
+    const behind = h.update('c', { done: true }, { wait: 'server' });
+    let answered = false;
+    behind.then(() => (answered = true), () => (answered = true));
+    await until(() => status(leader).pending === 1, 'the change behind the conflict, in the leader');
+    // The leader's page dies between the decision's commit and telling of the fold: the message never comes.
+    b.hub.drop = (data) => (data as { t?: string }).t === 'folded';
+    leader.client.pause();
+    await conflicts.value![0]!.resolve('local');
+    await until(() => status(follower).conflicts === 0, 'the follower to hear of the decision');
+    await settle(20);
+    expect(answered).toBe(false);
+    leader.client.resume();
+    expect(await outcomeOf(behind)).toEqual({ value: { id: 'c', title: 'Mine', done: true, version: 3 } });
+  });
+
   it("rejects with PendingMutationsError when another tab's clear({ discardPending: true }) discards the change", async () => {
     const b = browser();
     const [leader, follower] = await roles(b.tab(), b.tab());
