@@ -154,28 +154,28 @@ describe('checkDecision', () => {
 
   it("a { value } decision passes with the schema's output; the version may be missing (a re-create)", async () => {
     const decided = { kind: 'target', value: { id: 'a', title: ' both ', done: false }, choice: 'value' } as const;
-    expect(await checkDecision(todos, decided, 'a')).toEqual({ ...decided, value: { id: 'a', title: 'both', done: false } });
+    expect(await checkDecision(todos, decided, 'a', null)).toEqual({ ...decided, value: { id: 'a', title: 'both', done: false } });
   });
 
   it('a { value } decision that fails the schema gives the issues, by field', async () => {
     const decided = { kind: 'target', value: { ...base, done: 'yes' }, choice: 'value' } as const;
-    expect(await checkDecision(todos, decided, 'a')).toEqual({ issues: [{ field: 'done', message: expect.any(String) }] });
+    expect(await checkDecision(todos, decided, 'a', null)).toEqual({ issues: [{ field: 'done', message: expect.any(String) }] });
   });
 
   it('a { value } decision naming another id than the conflicted entity\'s gives an issue naming the key', async () => {
     const decided = { kind: 'target', value: { ...base, id: 'b' }, choice: 'value' } as const;
-    expect(await checkDecision(todos, decided, 'a')).toEqual({ issues: [{ field: 'id', message: 'the key cannot be changed' }] });
+    expect(await checkDecision(todos, decided, 'a', null)).toEqual({ issues: [{ field: 'id', message: 'the key cannot be changed' }] });
   });
 
   it('a { value } decision holding what IndexedDB cannot store or JSON carry gives an issue naming the field', async () => {
     const loose = defineResource({ name: 'docs', schema: z.object({ id: z.string(), version: z.number().int() }).catchall(z.unknown()) });
     const decided = { kind: 'target', value: { id: 'a', version: 1, run: () => 1 }, choice: 'value' } as const;
-    expect(await checkDecision(loose, decided, 'a')).toEqual({ issues: [{ field: 'run', message: expect.stringMatching(/a function/) as unknown }] });
+    expect(await checkDecision(loose, decided, 'a', null)).toEqual({ issues: [{ field: 'run', message: expect.stringMatching(/a function/) as unknown }] });
   });
 
   it('other outcomes pass as they are', async () => {
     const merged = { kind: 'target', value: { ...base, done: 'not checked' }, choice: 'merged' } as const;
-    expect(await checkDecision(todos, merged, 'a')).toBe(merged);
-    expect(await checkDecision(todos, { kind: 'remote' }, 'a')).toEqual({ kind: 'remote' });
+    expect(await checkDecision(todos, merged, 'a', null)).toBe(merged);
+    expect(await checkDecision(todos, { kind: 'remote' }, 'a', null)).toEqual({ kind: 'remote' });
   });
 });

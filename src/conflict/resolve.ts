@@ -113,17 +113,26 @@ export function fromDecision<T>(decision: ConflictDecision<T>, input: ConflictIn
 /**
  * A `{ value }` decision is a local write: the entity it makes must pass the resource's schema,
  * as `update()` checks base + patch (the version may be missing, as on a re-create), and be data
- * IndexedDB can store and JSON carry (`unsendableField`), and keep the conflicted entity's `id`.
+ * IndexedDB can store and JSON carry (`unsendableField`), keep the conflicted entity's `id`, and
+ * clear no field of `remote` (the state it is sent against) with undefined, as `update()` refuses.
  * Valid, the outcome carries what the schema made of it; invalid, the issues, each naming its field.
  */
-export async function checkDecision(def: ResourceDefinition<object>, outcome: Outcome, id: string): Promise<Outcome | { issues: FieldIssue[] }> {
+export async function checkDecision(def: ResourceDefinition<object>, outcome: Outcome, id: string, remote: Rec | null): Promise<Outcome | { issues: FieldIssue[] }> {
   if (outcome.kind !== 'target' || outcome.choice !== 'value' || outcome.value === null) return outcome;
   const result = await validate(def.schema, outcome.value, def.version);
   if (!result.ok) return { issues: result.issues };
+  const value = result.value as Rec;
   // Stored under `id`, a value naming another entity would show it twice, and a re-create send it.
-  if (normalizeId((result.value as Rec)[def.key]) !== id) return { issues: [{ field: def.key, message: 'the key cannot be changed' }] };
-  const unsendable = unsendableField(result.value);
-  return unsendable ? { issues: [unsendable] } : { ...outcome, value: result.value as Rec };
+  if (normalizeId(value[def.key]) !== id) return { issues: [{ field: def.key, message: 'the key cannot be changed' }] };
+  // JSON has no undefined: the patch would leave the field out, the server keep its value, and
+  // its answer bring that back over the decision.
+  const cleared = Object.keys(value).filter((field) => value[field] === undefined && remote !== null && remote[field] !== undefined);
+  if (cleared.length > 0) {
+    const message = 'cannot be cleared with undefined, which a request cannot carry: set it to null (in a schema that allows null)';
+    return { issues: cleared.map((field) => ({ field, message })) };
+  }
+  const unsendable = unsendableField(value);
+  return unsendable ? { issues: [unsendable] } : { ...outcome, value };
 }
 
 /** What a resolution overwrote, by field, so an app can tell the user. */

@@ -787,7 +787,7 @@ export class Replayer {
     } catch (thrown) {
       return new ConflictError(fields, { resource: entry.r, id: entry.id, detail: `the conflict resolver threw: ${String(thrown)}`, cause: thrown });
     }
-    const outcome = await checkDecision(def, decided, entry.id);
+    const outcome = await checkDecision(def, decided, entry.id, input.remote);
     return 'issues' in outcome ? new ValidationError(outcome.issues, { resource: entry.r, id: entry.id }) : outcome;
   }
 }

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
-import { ConflictError, ValidationError, type Conflict, type ConflictStrategy, type ResourceHandle, type SyncClientOptions } from '../../src/index.js';
+import { z } from 'zod';
+import { ConflictError, defineResource, ValidationError, type Conflict, type ConflictStrategy, type ResourceHandle, type SyncClientOptions } from '../../src/index.js';
 import { closeDevices, device, heldAnswers, outcomeOf, todos, until, type Device, type Todo } from '../helpers/harness.js';
 
 const backend = createTestBackend();
@@ -821,5 +822,31 @@ describe('a parked conflict meets later pulls', () => {
     expect(latestConflicts(d)).toEqual([]);
     expect(d.events.filter((e) => e.type === 'conflict')).toEqual([]);
     expect(await h.get('a')).toEqual(mine);
+  });
+});
+
+describe('a second look at conflict decisions', () => {
+  const noted = defineResource({
+    name: 'todos',
+    schema: z.object({ id: z.string(), title: z.string(), done: z.boolean(), note: z.string().optional(), version: z.number().int() }),
+    delta: true,
+  });
+
+  it('resolve({ value }) clearing a field with undefined rejects with ValidationError naming it, as update() does; nothing changes', async () => {
+    const d = device(server.apiUrl, { resources: [noted] });
+    open.push(d);
+    const h = d.client.resource(noted);
+    await h.create({ id: 'a', title: 'A', done: false, note: 'keep?' });
+    await d.client.flush();
+    d.online.next(false);
+    await h.update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    const [conflict] = latestConflicts(d);
+    expect(conflict).toMatchObject({ id: 'a', fields: ['title'] });
+    await expect(conflict!.resolve({ value: { title: 'both', note: undefined } })).rejects.toThrow(/^todos\/a: field "note"/);
+    await d.client.flush();
+    expect(latestConflicts(d)).toHaveLength(1);
+    expect(await serverTodo('a')).toMatchObject({ title: 'theirs', note: 'keep?', version: 2 });
   });
 });
