@@ -85,6 +85,11 @@ describe('undisputed', () => {
     expect(undisputed(input(null, null))).toEqual({ kind: 'remote' });
   });
 
+  it('takes a deletion when the other side changed no field, the version aside', () => {
+    expect(undisputed(input(null, { ...base, version: 3 }))).toEqual({ kind: 'target', value: null, choice: 'merged' });
+    expect(undisputed(input({ ...base }, null))).toEqual({ kind: 'remote' });
+  });
+
   it('decides nothing while a field is in dispute or one side alone deleted the entity', () => {
     expect(undisputed(input({ ...base, title: 'mine' }, { ...base, title: 'theirs', version: 2 }))).toBeNull();
     expect(undisputed(input(null, { ...base, title: 'theirs', version: 2 }))).toBeNull();

@@ -72,24 +72,20 @@ export async function decide<T>(strategy: ConflictStrategy<T>, input: ConflictIn
   if (strategy === 'server-wins') return { kind: 'remote' };
   if (strategy === 'client-wins') return { kind: 'target', value: input.local, choice: 'local' };
   if (strategy === 'manual') return { kind: 'park', fields: context.fields };
-  if (strategy === 'merge') {
-    if (!input.local || !input.remote) return { kind: 'park', fields: context.fields };
-    const merged = threeWayMerge(input.base, input.local, input.remote, { ignore: input.ignore });
-    return merged.conflicts.length
-      ? { kind: 'park', fields: merged.conflicts }
-      : { kind: 'target', value: merged.value, choice: 'merged' };
-  }
+  if (strategy === 'merge') return undisputed(input) ?? { kind: 'park', fields: context.fields };
   return fromDecision(await strategy(context), input, context.fields);
 }
 
 /**
- * What 'merge' makes of a parked conflict that a newer server state left with no field in dispute:
- * the merge, re-sent; nothing, when both sides deleted the entity. Null while a field is in dispute.
+ * What 'merge' makes of a conflict with no field in dispute: the merge, re-sent; nothing, when both
+ * sides deleted the entity; the deletion, when the other side changed no field (a deletion against
+ * an unchanged entity is a one-sided change). Null while a field is in dispute.
  */
 export function undisputed(input: ConflictInput): Outcome | null {
   const { base, local, remote, ignore } = input;
   if (local === null && remote === null) return { kind: 'remote' };
-  if (local === null || remote === null) return null;
+  if (local === null) return diffFields(base ?? {}, remote, ignore).length === 0 ? { kind: 'target', value: null, choice: 'merged' } : null;
+  if (remote === null) return diffFields(base ?? {}, local, ignore).length === 0 ? { kind: 'remote' } : null;
   const merged = threeWayMerge(base, local, remote, { ignore });
   return merged.conflicts.length ? null : { kind: 'target', value: merged.value, choice: 'merged' };
 }

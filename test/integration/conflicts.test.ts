@@ -728,6 +728,36 @@ describe('a parked conflict meets later pulls', () => {
     expect(reopened.events.filter((e) => e.type === 'resolved')).toMatchObject([{ strategy: 'merge', choice: 'merged' }]);
   });
 
+  it("under 'merge', a delete in conflict with an update the server then took back is decided: the delete goes out against the server's version", async () => {
+    const d = await offlineWithTodo();
+    const h = d.client.resource(todos);
+    await h.delete('a');
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    expect(latestConflicts(d)).toMatchObject([{ local: null, fields: ['title'] }]);
+    await theirs({ title: 'A' });
+    await h.refresh();
+    await d.client.flush();
+    expect(latestConflicts(d)).toEqual([]);
+    expect(await serverTodo('a')).toBeNull();
+    expect(await h.get('a')).toBeUndefined();
+    expect(d.events.filter((e) => e.type === 'resolved')).toMatchObject([{ strategy: 'merge', choice: 'merged' }]);
+  });
+
+  it("under 'merge', an update in conflict with the server's deletion that this device then takes back is decided: removed, nothing sent", async () => {
+    const d = await offlineWithTodo();
+    const h = d.client.resource(todos);
+    await h.update('a', { title: 'mine' });
+    await server.admin.edit({ resource: 'todos', id: 'a', delete: true });
+    await reconnect(d);
+    expect(latestConflicts(d)).toMatchObject([{ remote: null, fields: ['title'] }]);
+    await h.update('a', { title: 'A' });
+    await d.client.flush();
+    expect(latestConflicts(d)).toEqual([]);
+    expect(await h.get('a')).toBeUndefined();
+    expect((await ledger()).map((r) => r.op)).toEqual(['create']);
+  });
+
   it("under 'merge', a delete in conflict with an update is done once the server deletes the entity too: nothing is sent", async () => {
     const d = await offlineWithTodo();
     const h = d.client.resource(todos);
