@@ -72,7 +72,12 @@ export async function decide<T>(strategy: ConflictStrategy<T>, input: ConflictIn
   if (strategy === 'server-wins') return { kind: 'remote' };
   if (strategy === 'client-wins') return { kind: 'target', value: input.local, choice: 'local' };
   if (strategy === 'manual') return { kind: 'park', fields: context.fields };
-  if (strategy === 'merge') return undisputed(input) ?? { kind: 'park', fields: context.fields };
+  if (strategy === 'merge') {
+    // A change arriving on an entity both sides deleted (queued behind its own delete, as two ids
+    // merged leave it) is shown as a conflict, never dropped unseen; a parked one may settle so later.
+    if (input.local === null && input.remote === null) return { kind: 'park', fields: context.fields };
+    return undisputed(input) ?? { kind: 'park', fields: context.fields };
+  }
   return fromDecision(await strategy(context), input, context.fields);
 }
 
