@@ -14,7 +14,7 @@ import { withCurrent } from './internal/current.js';
 import { normalizeId, TEMP_ID_PREFIX } from './internal/ids.js';
 import { deepEqual, isPlainObject } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
-import { foldUpdatesInto, isQuarantined, toPendingOp, type OutboxEntry } from './outbox/entry.js';
+import { foldUpdatesInto, isQuarantined, isRolledBack, toPendingOp, type OutboxEntry } from './outbox/entry.js';
 import { DECISION_ROUNDS, Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
 import { referrersOf } from './outbox/remap.js';
 import { checkDecision, conflictFields, fromDecision, newestRemote, undisputed, type ConflictInput, type Outcome } from './conflict/resolve.js';
@@ -1026,6 +1026,8 @@ class Client implements SyncClient, HandleHost {
         this.assertOpen('FailedMutation.discard()');
         let discarded = false;
         let kept: Rec | null = null;
+        // A refusal was left out of the view (and reported) when it was parked.
+        let shown = !isRolledBack(entry);
         /**
          * The changes made since on a create the server never confirmed go with it: made on no
          * version, they could not be sent without it.
@@ -1035,6 +1037,7 @@ class Client implements SyncClient, HandleHost {
           const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => {
             const failedNow = entries.find(isStillFailed);
             discarded = failedNow !== undefined;
+            if (failedNow) shown = !isRolledBack(failedNow);
             kept = base;
             madeOnIt = failedNow?.op === 'create' && base === null ? entries.filter((e) => e.seq > failedNow.seq) : [];
             return { base, entries: entries.filter((e) => !isStillFailed(e) && !madeOnIt.includes(e)) };
@@ -1044,7 +1047,8 @@ class Client implements SyncClient, HandleHost {
         // Not among an entity's entries: a row that names no entity, or one of a resource not defined here.
         if (!discarded) discarded = await this.store.discardFailed(entry.seq);
         this.outboxChanged();
-        if (discarded && def) this.emit({ type: 'rolledBack', at: this.env.clock.now(), resource: entry.r, id: entry.id });
+        // A refusal was rolled back (and reported) when it was parked: discarding it changes no view.
+        if (discarded && def && shown) this.emit({ type: 'rolledBack', at: this.env.clock.now(), resource: entry.r, id: entry.id });
         // A wait made since it failed (an update that changed nothing), and those of the changes
         // that went with it, end with the server's entity.
         if (discarded) for (const e of [entry, ...madeOnIt]) this.settled(e.seq, { value: kept });

@@ -498,6 +498,18 @@ describe('delivery', () => {
     expect(await h.get('a')).toEqual({ id: 'a', title: 'Mine', done: true, version: 3 });
   });
 
+  it('a refused change is reported rolledBack once: discard() of it, already out of the view, reports no second rollback', async () => {
+    const d = make(suite.server.apiUrl);
+    const { h, failed } = await refusedUpdate(d);
+    const rollbacks = () => d.events.filter((e) => e.type === 'rolledBack');
+    expect(rollbacks()).toEqual([expect.objectContaining({ resource: 'todos', id: 'a' })]);
+    const view = await h.get('a');
+    await failed.value[0]!.discard();
+    expect(failed.value).toEqual([]);
+    expect(await h.get('a')).toEqual(view);
+    expect(rollbacks()).toHaveLength(1);
+  });
+
   it('retry() or discard() of a FailedMutation that was handled since leaves the change as it is now', async () => {
     const d = make(suite.server.apiUrl);
     const { failed } = await refusedUpdate(d);
