@@ -21,6 +21,8 @@ export function defineResource<S extends StandardSchemaV1<unknown, object>, K ex
   if (typeof name !== 'string' || !NAME.test(name)) {
     throw new TypeError(`defineResource: name must be a non-empty string of letters, digits, "_", "-" or ".", got ${JSON.stringify(name)}`);
   }
+  // As a URL path segment the parser removes "." and ".." (the default path "/.." is baseUrl's parent).
+  if (name === '.' || name === '..') throw new TypeError(`defineResource: name must not be "." or "..", got ${JSON.stringify(name)}`);
   if (!schema || typeof schema !== 'object' || !('~standard' in schema)) {
     throw new TypeError(`defineResource(${name}): schema must implement Standard Schema (zod 4, valibot, arktype)`);
   }
@@ -30,6 +32,11 @@ export function defineResource<S extends StandardSchemaV1<unknown, object>, K ex
   if ((key as string) === version) throw new TypeError(`defineResource(${name}): key and version must be different fields`);
   const path = options.path ?? `/${name}`;
   if (!path.startsWith('/')) throw new TypeError(`defineResource(${name}): path must start with "/", got "${path}"`);
+  // Requests append "/{id}" to the path and resolve it against baseUrl: a query or fragment would
+  // swallow the id, and a dot segment (even percent-encoded) or a backslash would leave baseUrl.
+  if (/[?#\\]/.test(path) || path.split('/').some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment))) {
+    throw new TypeError(`defineResource(${name}): path must be URL path segments, with no "?", "#", "\\", "." or ".." segment, got ${JSON.stringify(path)}`);
+  }
   const cacheLimit = options.cacheLimit ?? 50_000;
   if (!Number.isInteger(cacheLimit) || cacheLimit < 0) {
     throw new TypeError(`defineResource(${name}): cacheLimit must be a non-negative integer, got ${cacheLimit}`);

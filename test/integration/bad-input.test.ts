@@ -884,6 +884,20 @@ describe('client options', () => {
   });
 });
 
+describe('resource definitions', () => {
+  const schema = z.object({ id: z.string(), version: z.number().int() });
+
+  it('a name or path whose URL leaves the resource\'s place ("." or ".." segments, "?", "#", "\\") is a TypeError naming it', () => {
+    for (const name of ['.', '..']) {
+      expect(() => defineResource({ name, schema })).toThrow(`defineResource: name must not be "." or ".."`);
+    }
+    for (const path of ['/..', '/a/../b', '/a/.', '/%2e%2E', '/a/%2e/b', '/todos?x=1', '/todos#top', '/a\\b']) {
+      expect(() => defineResource({ name: 'things', schema, path })).toThrow(`defineResource(things): path must be URL path segments`);
+    }
+    for (const path of ['/a.b/...', '/v1/todos', '/items:batch', '/']) expect(() => defineResource({ name: 'things', schema, path })).not.toThrow();
+  });
+});
+
 // ---- storage ---------------------------------------------------------------------------------------------
 
 describe('storage faults', () => {
