@@ -124,8 +124,9 @@ export function createRestTransport(options: RestOptions): Transport {
     }
   };
 
+  // "./": a first segment holding ":" ("/todos:v2") would otherwise be read as a URL scheme.
   const urlOf = (def: Def, id?: string) =>
-    new URL(def.path.replace(/^\//, '') + (id === undefined ? '' : `/${encodeURIComponent(id)}`), base);
+    new URL('./' + def.path.replace(/^\//, '') + (id === undefined ? '' : `/${encodeURIComponent(id)}`), base);
 
   /** The token to send while getToken() returns `current`. */
   const effective = (current: string | null | undefined) =>

@@ -896,6 +896,15 @@ describe('resource definitions', () => {
     }
     for (const path of ['/a.b/...', '/v1/todos', '/items:batch', '/']) expect(() => defineResource({ name: 'things', schema, path })).not.toThrow();
   });
+
+  it('a path whose first segment holds ":" (like "/todos:v2") is requested under baseUrl, not read as a URL scheme', async () => {
+    const things = defineResource({ name: 'things', schema, path: '/todos:v2' });
+    const api = stubApi((_req, url) => (url.pathname === '/api/todos:v2' ? json([{ id: 'a', version: 1 }]) : undefined));
+    const d = make(API, { fetch: api.fetch, resources: [things] });
+    await d.client.resource(things).refresh();
+    expect(api.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /api/todos:v2']);
+    expect((await d.client.resource(things).list()).map((t) => t.id)).toEqual(['a']);
+  });
 });
 
 // ---- storage ---------------------------------------------------------------------------------------------
