@@ -41,6 +41,16 @@ export function defineResource<S extends StandardSchemaV1<unknown, object>, K ex
   if (!Number.isInteger(cacheLimit) || cacheLimit < 0) {
     throw new TypeError(`defineResource(${name}): cacheLimit must be a non-negative integer, got ${cacheLimit}`);
   }
+  // Spread below: a string or an array would become references named "0", "1"...
+  const references: unknown = options.references ?? {};
+  if (typeof references !== 'object' || references === null || Array.isArray(references)) {
+    throw new TypeError(`defineResource(${name}): references must be an object of field names to resource names, got ${JSON.stringify(references)}`);
+  }
+  for (const [field, target] of Object.entries(references)) {
+    if (field === '' || typeof target !== 'string' || !NAME.test(target) || target === '.' || target === '..') {
+      throw new TypeError(`defineResource(${name}): references.${field} must name a resource (a defineResource() name), got ${JSON.stringify(target)}`);
+    }
+  }
   const definition: ResourceDefinition<InferEntity<S>, K, V> = {
     name,
     schema: schema as unknown as StandardSchemaV1<unknown, InferEntity<S>>,
@@ -50,7 +60,7 @@ export function defineResource<S extends StandardSchemaV1<unknown, object>, K ex
     delta: options.delta ?? false,
     conflicts: options.conflicts as ResourceDefinition<InferEntity<S>, K, V>['conflicts'],
     ids: options.ids ?? 'client',
-    references: Object.freeze({ ...(options.references ?? {}) }),
+    references: Object.freeze({ ...(references as Record<string, string>) }),
     load: options.load ?? 'all',
     cacheLimit,
     toSearchParams: options.toSearchParams,

@@ -897,6 +897,16 @@ describe('resource definitions', () => {
     for (const path of ['/a.b/...', '/v1/todos', '/items:batch', '/']) expect(() => defineResource({ name: 'things', schema, path })).not.toThrow();
   });
 
+  it('references that are not an object of field names to resource names is a TypeError naming the field', () => {
+    for (const references of ['projects', ['projects'], 42]) {
+      expect(() => defineResource({ name: 'things', schema, references: references as never })).toThrow('defineResource(things): references must be an object of field names to resource names');
+    }
+    for (const [field, target] of [['projectId', 42], ['projectId', ''], ['projectId', '..'], ['projectId', 'a/b'], ['', 'projects']] as const) {
+      expect(() => defineResource({ name: 'things', schema, references: { [field]: target } as never })).toThrow(`defineResource(things): references.${field} must name a resource`);
+    }
+    expect(defineResource({ name: 'things', schema, references: { projectId: 'projects' } }).references).toEqual({ projectId: 'projects' });
+  });
+
   it('a path whose first segment holds ":" (like "/todos:v2") is requested under baseUrl, not read as a URL scheme', async () => {
     const things = defineResource({ name: 'things', schema, path: '/todos:v2' });
     const api = stubApi((_req, url) => (url.pathname === '/api/todos:v2' ? json([{ id: 'a', version: 1 }]) : undefined));
