@@ -111,7 +111,11 @@ function checkOptions(options: SyncClientOptions, baseHref: string | undefined):
     throw new TypeError('createSyncClient: resources must list at least one defineResource() definition');
   }
   const defs = new Map<string, Def>();
-  for (const def of options.resources) {
+  for (const [i, def] of (options.resources as unknown[] as Def[]).entries()) {
+    // defineResource() returns a frozen definition with these; anything else fails later, naming nothing.
+    if (!def || typeof def !== 'object' || typeof def.name !== 'string' || typeof def.key !== 'string' || typeof def.path !== 'string' || !def.schema) {
+      throw new TypeError(`createSyncClient: resources[${i}] is not a defineResource() definition, got ${typeof def === 'object' ? JSON.stringify(def) : String(def)}`);
+    }
     if (defs.has(def.name)) throw new TypeError(`createSyncClient: resource "${def.name}" is listed twice`);
     defs.set(def.name, def);
   }

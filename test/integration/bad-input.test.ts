@@ -878,6 +878,12 @@ describe('client options', () => {
     expect(() => make(API, { retry: { baseDelayMs: 0, maxDelayMs: 2 ** 31 - 1, maxAttempts: 1, maxAgeMs: Number.POSITIVE_INFINITY } })).not.toThrow();
   });
 
+  it('a resources entry that is not a defineResource() definition is a TypeError naming its place', () => {
+    for (const bad of [undefined, null, 'todos', {}, { name: 'todos' }]) {
+      expect(() => make(API, { resources: [todos, bad as never] })).toThrow('createSyncClient: resources[1] is not a defineResource() definition');
+    }
+  });
+
   it("a namespace ending in \":election\", the name of another namespace's election channel, is a TypeError", () => {
     expect(() => make(API, { namespace: 'team:election' })).toThrow('createSyncClient: namespace must not end with ":election" (another namespace\'s channel has that name), got "team:election"');
     expect(() => make(API, { namespace: 'team:elections' })).not.toThrow();
