@@ -132,7 +132,9 @@ export class OnDemandLoader {
     const compiled = compileQuery(query, def.key);
     const wanted = compiled.limit === Infinity ? DEFAULT_PAGE : compiled.limit;
     let pages = this.#pages.get(key);
-    if (!pages || host.now() - pages.fetchedAt > host.staleTimeMs) {
+    // Fetched "in the future" (the clock stepped back since) is stale too, as #needsPull has it.
+    const age = pages ? host.now() - pages.fetchedAt : 0;
+    if (!pages || age > host.staleTimeMs || age < 0) {
       const scope = compileQuery<object>({ where: (compiled.equality ?? undefined) as Query<object>['where'], orderBy: query?.orderBy }, def.key);
       pages = { loaded: 0, cursor: null, exhausted: false, last: null, invalid: new Set(), fetchedAt: host.now(), generation: this.#generation++, scope };
       this.#pages.set(key, pages);

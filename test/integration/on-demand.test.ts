@@ -168,6 +168,19 @@ describe("load: 'on-demand' over 100,000 rows", () => {
     await server.admin.edit({ resource: 'orders', create: untouched });
   });
 
+  it('fetches a query again after the clock stepped back: pages fetched "in the future" are stale, not fresh for the size of the step', async () => {
+    const d = make();
+    const first = watch(d, { where: { done: true }, orderBy: 'title', limit: 10 });
+    await until(() => first.last().data.length === 10);
+    first.stop();
+    expect(queries(d)).toHaveLength(1);
+    d.clock.step(-3 * 3_600_000);
+    await d.clock.advance(60_000);
+    const again = watch(d, { where: { done: true }, orderBy: 'title', limit: 10 });
+    await until(() => queries(d).length === 2, 'the refetch after the clock stepped back');
+    await until(() => again.last().data.length === 10);
+  });
+
   it('keeps cacheLimit entities beyond what queries show, evicting the least recently shown, and refetches them when needed', async () => {
     const d = make({ resources: [ordersKeeping20] });
     const watchHere = (query: Parameters<typeof watch>[1]) => watch(d, query, ordersKeeping20);
