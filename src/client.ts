@@ -676,7 +676,8 @@ class Client implements SyncClient, HandleHost {
       const mirror = this.mirror(def);
       done = (async () => {
         const { records: stored, meta } = await this.store.loadResource(def.name, def.delta ? [syncedAtKey(def.name), cursorKey(def.name)] : [syncedAtKey(def.name)]);
-        let syncedAt = typeof meta[0] === 'number' ? meta[0] : null;
+        // A corrupted row (NaN, ±Infinity) is no sync time: NaN would never count as stale.
+        let syncedAt = Number.isFinite(meta[0]) ? (meta[0] as number) : null;
         // Read with the records: the views shown reflect the feed up to it.
         if (def.delta) this.#knownCursors.set(def.name, typeof meta[1] === 'string' ? meta[1] : null);
         let refetch = false;

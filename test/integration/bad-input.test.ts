@@ -957,6 +957,30 @@ describe('storage faults', () => {
     expect(latest(again.client.status$).pending).toBe(2);
   });
 
+  it('a corrupted syncedAt row (NaN, -Infinity) is no sync time: a subscriber revalidates, not trusts it for ever', async () => {
+    for (const corrupt of [NaN, -Infinity]) {
+      let served = [{ id: 'a', title: 'A', done: false, version: 1 }];
+      const api = stubApi((_req, url) => (url.pathname === '/api/todos' ? json({ items: served, deleted: [], cursor: String(served.length) }) : undefined));
+      const factory = new IDBFactory();
+      const first = make(API, { fetch: api.fetch, staleTimeMs: Infinity }, factory);
+      await first.client.resource(todos).refresh();
+      await first.client.close();
+      const db = await openRaw(factory, 'harborsync:default');
+      const tx = db.transaction('meta', 'readwrite');
+      tx.objectStore('meta').put(corrupt, 'syncedAt:todos');
+      tx.objectStore('meta').delete('cursor:todos');
+      await committed(tx);
+      db.close();
+      served = [...served, { id: 'b', title: 'B', done: false, version: 1 }];
+      const again = make(API, { fetch: api.fetch, staleTimeMs: Infinity }, factory);
+      const states: Array<QueryState<Todo>> = [];
+      again.client.resource(todos).query$({ orderBy: 'id' }).subscribe((s) => states.push(s));
+      await until(() => states.at(-1)?.data.length === 2, 'the stale cache revalidated');
+      expect(Number.isFinite(states.at(-1)!.lastSyncedAt)).toBe(true);
+      await again.client.close();
+    }
+  });
+
   it('a corrupted outbox row is quarantined to failed$: never sent as another operation, never merged into, kept until discarded', async () => {
     const api = stubApi((request, _url, body) => {
       if (request.method === 'GET') return json([]);
