@@ -94,6 +94,16 @@ describe('FollowerFlushes', () => {
     expect(f.clock.pendingTimers).toBe(0);
   });
 
+  it('stays bounded when the wall clock steps back: a negative quiet counts as expired, not as fresh', async () => {
+    const f = follower([entry(1)]);
+    const flush = f.flush();
+    f.clock.step(-3_600_000);
+    await f.clock.advance(QUIET_MS);
+    await microtasks();
+    expect(flush.done).toBe(true);
+    expect(f.clock.pendingTimers).toBe(0);
+  });
+
   it('endAll() (this tab leads now, or closed) resolves every wait and leaves no timer', async () => {
     const f = follower([entry(1)]);
     const flushes = [f.flush(), f.flush()];

@@ -92,7 +92,8 @@ export class FollowerFlushes {
       this.#cancelQuiet = null;
       const quietFor = this.#host.clock.now() - this.#lastHeardAt;
       // Checked when due rather than re-armed on every message: hints come by the thousand.
-      if (quietFor < this.#host.quietMs) this.#armQuietTimer(this.#host.quietMs - quietFor);
+      // A wall clock stepped back makes the quiet negative: count it as expired, never as fresh.
+      if (quietFor >= 0 && quietFor < this.#host.quietMs) this.#armQuietTimer(this.#host.quietMs - quietFor);
       else this.endAll();
     }, ms);
   }
