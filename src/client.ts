@@ -659,10 +659,7 @@ class Client implements SyncClient, HandleHost {
   mirror(def: Def): ResourceMirror<object> {
     let mirror = this.#mirrors.get(def.name);
     if (!mirror) {
-      const current = (field: string, value: unknown) => {
-        const r = field === def.key ? def.name : def.references[field];
-        return r !== undefined && typeof value === 'string' ? this.currentReference(r, value) : value;
-      };
+      const current = (field: string, value: unknown) => this.#currentValue(def, field, value);
       this.#mirrors.set(def.name, (mirror = new ResourceMirror(def.name, def.key, current)));
       mirror.trackShown = def.load === 'on-demand';
     }
@@ -1097,14 +1094,18 @@ class Client implements SyncClient, HandleHost {
     if (!isPlainObject(where)) return query;
     let out: Rec | null = null;
     for (const [field, value] of Object.entries(where)) {
-      const r = field === def.key ? def.name : def.references[field];
-      if (r === undefined || typeof value !== 'string') continue;
-      const current = this.currentReference(r, value);
+      const current = this.#currentValue(def, field, value);
       if (current === value) continue;
       out ??= { ...where };
       out[field] = current;
     }
     return out ? { ...query, where: out } : query;
+  }
+
+  /** A `where` value of `field` (the key, or a `references` field) naming an entity by its current id; any other as it is. */
+  #currentValue(def: Def, field: string, value: unknown): unknown {
+    const r = field === def.key ? def.name : def.references[field];
+    return r !== undefined && typeof value === 'string' ? this.currentReference(r, value) : value;
   }
 
   /** The id an entity has now: a temporary id the server renamed resolves to the server's. */
