@@ -426,6 +426,26 @@ describe('pause() and resume() in any tab', () => {
 });
 
 describe('{ wait: "server" } in a follower', () => {
+  /**
+   * Two tabs: a follower's change parked as a conflict in the leader, and a change made behind it
+   * (`behind`, its `{ wait: 'server' }` not answered yet), queued in the leader.
+   */
+  async function conflictWithAChangeBehind() {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab({ conflicts: 'manual' }), b.tab({ conflicts: 'manual' }));
+    const h = follower.client.resource(todos);
+    await h.create({ id: 'c', title: 'Before', done: false }, { wait: 'server' });
+    await server.admin.edit({ resource: 'todos', id: 'c', patch: { title: 'Theirs' } });
+    await expect(h.update('c', { title: 'Mine' }, { wait: 'server' })).rejects.toBeInstanceOf(ConflictError);
+    const conflicts = latest(leader.client.conflicts$);
+    await until(() => conflicts.value?.length === 1, 'the conflict in the leader');
+    const behind = h.update('c', { done: true }, { wait: 'server' });
+    let answered = false;
+    behind.then(() => (answered = true), () => (answered = true));
+    await until(() => status(leader).pending === 1, 'the change behind the conflict, in the leader');
+    return { b, leader, follower, conflicts, behind, answered: () => answered };
+  }
+
   it("resolves with the leader's confirmed entity", async () => {
     const b = browser();
     const [, follower] = await roles(b.tab(), b.tab());
@@ -454,25 +474,14 @@ describe('{ wait: "server" } in a follower', () => {
   });
 
   it("a change folded into a conflict's re-send by the leader's resolve() resolves with that re-send's answer", async () => {
-    const b = browser();
-    const [leader, follower] = await roles(b.tab({ conflicts: 'manual' }), b.tab({ conflicts: 'manual' }));
-    const h = follower.client.resource(todos);
-    await h.create({ id: 'c', title: 'Before', done: false }, { wait: 'server' });
-    await server.admin.edit({ resource: 'todos', id: 'c', patch: { title: 'Theirs' } });
-    await expect(h.update('c', { title: 'Mine' }, { wait: 'server' })).rejects.toBeInstanceOf(ConflictError);
-    const conflicts = latest(leader.client.conflicts$);
-    await until(() => conflicts.value?.length === 1, 'the conflict in the leader');
-    const behind = h.update('c', { done: true }, { wait: 'server' });
-    let answered = false;
-    behind.then(() => (answered = true), () => (answered = true));
-    await until(() => status(leader).pending === 1, 'the change behind the conflict, in the leader');
+    const { b, leader, follower, conflicts, behind, answered } = await conflictWithAChangeBehind();
     // Its entry leaves the queue now, folded into the conflicted one, whose re-send waits.
     leader.client.pause();
     const postedBefore = b.hub.posted.length;
     await conflicts.value![0]!.resolve('local');
     await until(() => status(follower).conflicts === 0, 'the follower to hear of the decision');
     await settle(20);
-    expect(answered).toBe(false);
+    expect(answered()).toBe(false);
     // The fold is told before the decision's change hint: a tab re-reading the queue on the hint
     // finds the wait already following the re-sent entry, never answers it from what is stored.
     const told = b.hub.posted.slice(postedBefore).map((p) => (p.data as { t: string }).t);
@@ -483,25 +492,14 @@ describe('{ wait: "server" } in a follower', () => {
   });
 
   it("a change folded into a conflict's re-send whose 'folded' message is lost still resolves with that re-send's answer, not before", async () => {
-    const b = browser();
-    const [leader, follower] = await roles(b.tab({ conflicts: 'manual' }), b.tab({ conflicts: 'manual' }));
-    const h = follower.client.resource(todos);
-    await h.create({ id: 'c', title: 'Before', done: false }, { wait: 'server' });
-    await server.admin.edit({ resource: 'todos', id: 'c', patch: { title: 'Theirs' } });
-    await expect(h.update('c', { title: 'Mine' }, { wait: 'server' })).rejects.toBeInstanceOf(ConflictError);
-    const conflicts = latest(leader.client.conflicts$);
-    await until(() => conflicts.value?.length === 1, 'the conflict in the leader');
-    const behind = h.update('c', { done: true }, { wait: 'server' });
-    let answered = false;
-    behind.then(() => (answered = true), () => (answered = true));
-    await until(() => status(leader).pending === 1, 'the change behind the conflict, in the leader');
+    const { b, leader, follower, conflicts, behind, answered } = await conflictWithAChangeBehind();
     // The leader's page dies between the decision's commit and telling of the fold: the message never comes.
     b.hub.drop = (data) => (data as { t?: string }).t === 'folded';
     leader.client.pause();
     await conflicts.value![0]!.resolve('local');
     await until(() => status(follower).conflicts === 0, 'the follower to hear of the decision');
     await settle(20);
-    expect(answered).toBe(false);
+    expect(answered()).toBe(false);
     leader.client.resume();
     expect(await outcomeOf(behind)).toEqual({ value: { id: 'c', title: 'Mine', done: true, version: 3 } });
   });
