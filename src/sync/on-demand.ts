@@ -258,7 +258,8 @@ export class OnDemandLoader {
         pages.last = last ?? from.last;
         pages.invalid = invalid;
       }
-      pages.fetchedAt = at;
+      // The pages are as old as their first rows: a later page confirms only its own.
+      if (from.loaded === 0) pages.fetchedAt = at;
       // A short answer with more to come is followed by the next page (#fill): still fetching.
       const short = answer['items'].length > 0 && answer['items'].length < count && cursor !== null;
       mirror.setFlags({ isFetching: short || this.#fetching(def, requestKey), error: null, lastSyncedAt: at });

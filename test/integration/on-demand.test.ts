@@ -778,6 +778,26 @@ describe("an on-demand page's scope, on a small server", () => {
     ]);
   });
 
+  it('a query subscribed again after staleTimeMs fetches its first page again, though a later page of the same query was fetched within it (the rows fetched first were served as fresh)', async () => {
+    const rows = rowsOf(10);
+    const d = makeOver(onDemandApi(rows));
+    const pages = () => d.calls.filter((c) => c.startsWith('GET /api/orders?'));
+    const first = watch(d, { orderBy: 'title', limit: 3 });
+    await until(() => first.last().data.length === 3 && !first.last().isFetching, 'the first page');
+    first.stop();
+    await d.clock.advance(25_000);
+    const grown = watch(d, { orderBy: 'title', limit: 6 });
+    await until(() => pages().length === 2 && !grown.last().isFetching, 'the next page');
+    grown.stop();
+    rows[0] = { ...rows[0]!, title: 'T000 renamed', version: 2 };
+    // The first page is 35 s old now (staleTimeMs 30 s), the next one 10 s.
+    await d.clock.advance(10_000);
+    const again = watch(d, { orderBy: 'title', limit: 3 });
+    await until(() => pages().length === 3 && !again.last().isFetching, 'the first page fetched again');
+    expect(pages()[2]).toBe('GET /api/orders?sort=title%2Cid&limit=3');
+    expect(again.last().data[0]).toMatchObject({ id: 'o0', title: 'T000 renamed', version: 2 });
+  });
+
   it('a predicate query subscribed again with another function (an inline one, rendered again) within staleTimeMs serves what was loaded without a request: the predicate is never sent', async () => {
     const d = makeOver(onDemandApi(rowsOf(10)));
     const pages = () => d.calls.filter((c) => c.startsWith('GET /api/orders?'));
