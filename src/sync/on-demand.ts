@@ -158,7 +158,6 @@ export class OnDemandLoader {
       this.#inflight.set(requestKey, running);
     }
     await running;
-    watched.setServerHasMore(!pages.exhausted);
   }
 
   /**
@@ -260,6 +259,7 @@ export class OnDemandLoader {
       }
       // The pages are as old as their first rows: a later page confirms only its own.
       if (from.loaded === 0) pages.fetchedAt = at;
+      this.#tellHasMore(def, pagesKey(def, query), pages);
       // A short answer with more to come is followed by the next page (#fill): still fetching.
       const short = answer['items'].length > 0 && answer['items'].length < count && cursor !== null;
       mirror.setFlags({ isFetching: short || this.#fetching(def, requestKey), error: null, lastSyncedAt: at });
@@ -272,6 +272,18 @@ export class OnDemandLoader {
       mirror.setFlags({ isFetching: this.#fetching(def, requestKey), error: failure });
       this.#host.readFailed(failure);
       throw error;
+    }
+  }
+
+  /**
+   * Tells the queries watching `pages` whether the server has more, before they hear that the
+   * fetch is over. Pages replaced since (refetched from the start, clear()) say nothing: their
+   * replacement's answer does.
+   */
+  #tellHasMore(def: Def, key: string, pages: Pages): void {
+    if (this.#pages.get(key) !== pages) return;
+    for (const watched of this.#watched) {
+      if (watched.def === def && pagesKey(def, this.#host.currentQuery(def, watched.query)) === key) watched.setServerHasMore(!pages.exhausted);
     }
   }
 

@@ -798,6 +798,42 @@ describe("an on-demand page's scope, on a small server", () => {
     expect(again.last().data[0]).toMatchObject({ id: 'o0', title: 'T000 renamed', version: 2 });
   });
 
+  it('a fetched page says whether the server has more as it stops fetching: no state in between says it has no more (hasMore: false, not fetching, then true)', async () => {
+    const d = makeOver(onDemandApi(rowsOf(10)));
+    // The first query of the resource, then another once the first is fetched.
+    for (const query of [{ orderBy: 'title', limit: 3 }, { where: { done: false }, orderBy: 'title', limit: 3 }] as const) {
+      const q = watch(d, query);
+      await until(() => q.last().data.length === 3 && !q.last().isFetching && q.last().hasMore, 'the page');
+      const sinceFetching = q.states.slice(q.states.findIndex((s) => s.isFetching));
+      expect(sinceFetching.filter((s) => !s.isFetching && !s.hasMore)).toEqual([]);
+    }
+  });
+
+  it('a page requested before clear() and answered after the page fetched again says nothing of what the server has: the query keeps hasMore: false (it said true for good)', async () => {
+    const api = onDemandApi(rowsOf(3));
+    let release = () => undefined as void;
+    let held = false;
+    // The first request's answer, computed, waits for the test; the ones after it go through.
+    const fetchImpl: typeof fetch = async (input, init) => {
+      const answer = await api(input, init);
+      if (!held) {
+        held = true;
+        await new Promise<void>((resolve) => (release = resolve));
+      }
+      return answer;
+    };
+    const d = makeOver(fetchImpl);
+    const q = watch(d, { orderBy: 'title', limit: 5 });
+    await until(() => held, 'the first answer held');
+    await d.client.clear();
+    await until(() => q.last().data.length === 3 && !q.last().hasMore, 'the page fetched again: the server has no more');
+    release();
+    await until(() => !q.last().isFetching, 'the first answer');
+    await d.client.flush();
+    expect(d.calls.filter((c) => c.startsWith('GET /api/orders?'))).toHaveLength(2);
+    expect(q.last()).toMatchObject({ status: 'success', isFetching: false, hasMore: false });
+  });
+
   it('a predicate query subscribed again with another function (an inline one, rendered again) within staleTimeMs serves what was loaded without a request: the predicate is never sent', async () => {
     const d = makeOver(onDemandApi(rowsOf(10)));
     const pages = () => d.calls.filter((c) => c.startsWith('GET /api/orders?'));
