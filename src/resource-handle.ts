@@ -145,9 +145,10 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     const live = this.#host.mirror(this.#def).createQuery(query as Query<object> | undefined);
     const query$ = new Observable<QueryState<T>>((subscriber) => {
       this.#host.revalidate(this.#def);
-      const stop = live.subscribe((state) => subscriber.next(state as QueryState<T>));
-      if (this.#def.load !== 'on-demand') return stop;
+      if (this.#def.load !== 'on-demand') return live.subscribe((state) => subscriber.next(state as QueryState<T>));
+      // Watched first: the first state says whether a fetch follows, or whether the server has more.
       const unwatch = this.#host.watchQuery(this.#def, query as Query<object> | undefined, live.setServerHasMore);
+      const stop = live.subscribe((state) => subscriber.next(state as QueryState<T>));
       return () => {
         unwatch();
         stop();

@@ -48,6 +48,12 @@ interface Pages {
   readonly scope: Pick<CompiledQuery<object>, 'matches' | 'compare'>;
 }
 
+/** Rows a query asks the server for. */
+function rowsWanted(def: Def, query: Query<object> | undefined): number {
+  const { limit } = compileQuery(query, def.key);
+  return limit === Infinity ? DEFAULT_PAGE : limit;
+}
+
 /** Whether the rows loaded of `pages` take in `entity`: it matches, up to their last row (to the end once exhausted). */
 function holds(pages: Pages, entity: object): boolean {
   if (pages.exhausted) return pages.scope.matches(entity);
@@ -89,8 +95,36 @@ export class OnDemandLoader {
 
   watch(query: WatchedQuery): () => void {
     this.#watched.add(query);
+    this.#foretell(query);
     void this.load(query).catch(() => undefined);
     return () => this.#watched.delete(query);
+  }
+
+  /**
+   * What the query's first state says, before its load runs: 'fetching' when a fetch follows,
+   * otherwise whether the server has more, as the pages loaded say (it said neither until the
+   * load ended: an empty success, or hasMore: false). Before the cache is loaded, hydrate() says it.
+   */
+  #foretell(watched: WatchedQuery): void {
+    const { def } = watched;
+    const host = this.#host;
+    const mirror = host.mirror(def);
+    if (!mirror.flags.hydrated) return;
+    const query = host.currentQuery(def, watched.query);
+    const pages = this.#pages.get(pagesKey(def, query));
+    if (!host.online()) {
+      if (pages && pages.loaded > 0) watched.setServerHasMore(!pages.exhausted);
+    } else if (pages && !this.#stale(pages) && (pages.exhausted || rowsWanted(def, query) <= pages.loaded)) {
+      watched.setServerHasMore(!pages.exhausted);
+    } else {
+      mirror.setFlags({ isFetching: true });
+    }
+  }
+
+  /** Pages to fetch again from the start: older than staleTimeMs, or fetched "in the future" (the clock stepped back since), as #needsPull has it. */
+  #stale(pages: Pages): boolean {
+    const age = this.#host.now() - pages.fetchedAt;
+    return age > this.#host.staleTimeMs || age < 0;
   }
 
   /**
@@ -127,19 +161,18 @@ export class OnDemandLoader {
       // Offline, what was loaded still says whether the server has more.
       const known = this.#pages.get(key);
       if (known && known.loaded > 0) watched.setServerHasMore(!known.exhausted);
+      // Gone offline since watch() foretold a fetch: none is made.
+      if (!this.#fetching(def)) host.mirror(def).setFlags({ isFetching: false });
       return;
     }
     const compiled = compileQuery(query, def.key);
-    const wanted = compiled.limit === Infinity ? DEFAULT_PAGE : compiled.limit;
     let pages = this.#pages.get(key);
-    // Fetched "in the future" (the clock stepped back since) is stale too, as #needsPull has it.
-    const age = pages ? host.now() - pages.fetchedAt : 0;
-    if (!pages || age > host.staleTimeMs || age < 0) {
+    if (!pages || this.#stale(pages)) {
       const scope = compileQuery<object>({ where: (compiled.equality ?? undefined) as Query<object>['where'], orderBy: query?.orderBy }, def.key);
       pages = { loaded: 0, cursor: null, exhausted: false, last: null, invalid: new Set(), fetchedAt: host.now(), generation: this.#generation++, scope };
       this.#pages.set(key, pages);
     }
-    const missing = wanted - pages.loaded;
+    const missing = rowsWanted(def, query) - pages.loaded;
     if (missing <= 0 || pages.exhausted) {
       watched.setServerHasMore(!pages.exhausted);
       if (!this.#fetching(def)) host.mirror(def).setFlags({ isFetching: false });

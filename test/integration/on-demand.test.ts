@@ -834,6 +834,34 @@ describe("an on-demand page's scope, on a small server", () => {
     expect(q.last()).toMatchObject({ status: 'success', isFetching: false, hasMore: false });
   });
 
+  it('a query subscribed once its resource is loaded says it is fetching from its first state: never an empty success, not fetching, before its page comes', async () => {
+    const d = makeOver(onDemandApi(rowsOf(10).map((o, i) => ({ ...o, done: i % 2 === 0 }))));
+    const done = watch(d, { where: { done: true }, orderBy: 'title', limit: 3 });
+    await until(() => done.last().data.length === 3 && !done.last().isFetching, 'the first query');
+    const open = watch(d, { where: { done: false }, orderBy: 'title', limit: 3 });
+    expect(open.states[0]).toMatchObject({ status: 'success', data: [], isFetching: true });
+    await until(() => open.last().data.length === 3 && !open.last().isFetching, 'the other query');
+    expect(open.states.filter((s) => !s.isFetching && s.data.length === 0)).toEqual([]);
+  });
+
+  it('a query subscribed again within staleTimeMs says from its first state that the server has more, online or offline (it said hasMore: false until its load ended)', async () => {
+    const d = makeOver(onDemandApi(rowsOf(10)));
+    const first = watch(d, { orderBy: 'title', limit: 3 });
+    await until(() => first.last().data.length === 3 && !first.last().isFetching && first.last().hasMore, 'the first page');
+    first.stop();
+    const asked = d.calls.length;
+    const again = watch(d, { orderBy: 'title', limit: 3 });
+    expect(again.states[0]).toMatchObject({ status: 'success', isFetching: false, hasMore: true });
+    expect(again.states[0]!.data).toHaveLength(3);
+    again.stop();
+    d.online.next(false);
+    const offline = watch(d, { orderBy: 'title', limit: 3 });
+    expect(offline.states[0]).toMatchObject({ status: 'success', isFetching: false, hasMore: true });
+    await d.client.flush();
+    expect(offline.states.filter((s) => !s.hasMore)).toEqual([]);
+    expect(d.calls.slice(asked)).toEqual([]);
+  });
+
   it('a predicate query subscribed again with another function (an inline one, rendered again) within staleTimeMs serves what was loaded without a request: the predicate is never sent', async () => {
     const d = makeOver(onDemandApi(rowsOf(10)));
     const pages = () => d.calls.filter((c) => c.startsWith('GET /api/orders?'));
