@@ -315,9 +315,18 @@ export class OnDemandLoader {
    */
   #tellHasMore(def: Def, key: string, pages: Pages): void {
     if (this.#pages.get(key) !== pages) return;
+    for (const { watched } of this.#watching(def, key)) watched.setServerHasMore(!pages.exhausted);
+  }
+
+  /** The queries watching the pages of `key`, each as named now. */
+  #watching(def: Def, key: string): Array<{ watched: WatchedQuery; query: Query<object> | undefined }> {
+    const found: Array<{ watched: WatchedQuery; query: Query<object> | undefined }> = [];
     for (const watched of this.#watched) {
-      if (watched.def === def && pagesKey(def, this.#host.currentQuery(def, watched.query)) === key) watched.setServerHasMore(!pages.exhausted);
+      if (watched.def !== def) continue;
+      const query = this.#host.currentQuery(def, watched.query);
+      if (pagesKey(def, query) === key) found.push({ watched, query });
     }
+    return found;
   }
 
   /** Keeps at most `cacheLimit` entities beyond what live queries show and pending changes hold. */
@@ -345,7 +354,17 @@ export class OnDemandLoader {
     // A loaded range an evicted entity was in (as picked, or as an answer stored it since) has a
     // hole: the next query that needs it fetches it again. The others stay loaded.
     for (const [key, pages] of this.#pages) {
-      if (key.startsWith(`${def.name}|`) && copies.some((copy) => holds(pages, copy))) this.#pages.delete(key);
+      if (!key.startsWith(`${def.name}|`)) continue;
+      const held = copies.filter((copy) => holds(pages, copy));
+      if (held.length === 0) continue;
+      this.#pages.delete(key);
+      // One of them a query matches and does not show is past its limit: the server still has
+      // more (the query said it had no more once the cache held no more than it shows).
+      const unshown = held.filter((copy) => !shownNow.has(mirror.idOf(copy)));
+      for (const { watched, query } of this.#watching(def, key)) {
+        const { matches } = compileQuery(query, def.key);
+        if (unshown.some((copy) => matches(copy))) watched.setServerHasMore(true);
+      }
     }
   }
 }

@@ -862,6 +862,33 @@ describe("an on-demand page's scope, on a small server", () => {
     expect(d.calls.slice(asked)).toEqual([]);
   });
 
+  it('a shown query whose rows beyond its limit are evicted still says the server has more (it said hasMore: false once the cache held no more than it shows)', async () => {
+    const keeping0 = defineResource({ name: 'orders', schema: orderSchema, load: 'on-demand', cacheLimit: 0 });
+    // Seven open orders, one done.
+    const rows = rowsOf(8).map((o, i) => ({ ...o, done: i === 7 }));
+    // The shown query subscribed before, or after, a wider one of the same filter loads them all.
+    for (const shownFirst of [true, false]) {
+      const d = device(STUB_API, { fetch: onDemandApi(rows), resources: [keeping0] });
+      open.push(d);
+      const shownQuery = { where: { done: false }, orderBy: 'title', limit: 5 } as const;
+      let shown = shownFirst ? watch(d, shownQuery, keeping0) : null;
+      if (shown) await until(() => shown!.last().data.length === 5 && !shown!.last().isFetching, 'the shown page');
+      const wider = watch(d, { where: { done: false }, orderBy: 'title', limit: 10 }, keeping0);
+      await until(() => wider.last().data.length === 7 && !wider.last().isFetching && !wider.last().hasMore, 'every open order');
+      shown ??= watch(d, shownQuery, keeping0);
+      await until(() => shown!.last().data.length === 5 && !shown!.last().isFetching, 'the shown page');
+      expect(shown.last().hasMore).toBe(true);
+      wider.stop();
+      // Its answer evicts what no query shows: the two open orders past the shown five.
+      const done = watch(d, { where: { done: true }, orderBy: 'title', limit: 1 }, keeping0);
+      await until(() => done.last().data.length === 1 && !done.last().isFetching, 'the page that evicts');
+      await until(async () => (await d.client.resource(keeping0).list()).length === 6, 'the eviction');
+      await d.client.flush();
+      expect(shown.last()).toMatchObject({ status: 'success', isFetching: false, hasMore: true });
+      expect(shown.last().data.map((o) => o.id)).toEqual(['o0', 'o1', 'o2', 'o3', 'o4']);
+    }
+  });
+
   it('a predicate query subscribed again with another function (an inline one, rendered again) within staleTimeMs serves what was loaded without a request: the predicate is never sent', async () => {
     const d = makeOver(onDemandApi(rowsOf(10)));
     const pages = () => d.calls.filter((c) => c.startsWith('GET /api/orders?'));
