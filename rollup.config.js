@@ -3,7 +3,9 @@
 //   runtime dependencies and the frameworks external so an app shares one copy of each; the
 //   adapters reach the core only through the client they are given, so no core code is duplicated;
 // - bundled `.d.ts` / `.d.cts`, the adapters' types importing the core's from `./index.js`/`.cjs`;
-// - `harborsync.umd.js` and `.umd.min.js`: everything inlined, `window.HarborSync`, no eval, no `process`.
+// - `harborsync.umd.js` and `.umd.min.js`: everything inlined, `window.HarborSync`, no eval, no `process`;
+//   a plain script (iife), not a UMD wrapper, which on a page with an AMD loader (RequireJS) or a
+//   CommonJS `module` hands the API to that instead and never sets `window.HarborSync`.
 import { fileURLToPath } from 'node:url';
 import nodeResolve from '@rollup/plugin-node-resolve';
 import replace from '@rollup/plugin-replace';
@@ -107,10 +109,10 @@ export default defineConfig([
       typescript(),
     ],
     output: [
-      { file: 'dist/harborsync.umd.js', format: 'umd', name: 'HarborSync', sourcemap: true },
+      { file: 'dist/harborsync.umd.js', format: 'iife', name: 'HarborSync', sourcemap: true },
       {
         file: 'dist/harborsync.umd.min.js',
-        format: 'umd',
+        format: 'iife',
         name: 'HarborSync',
         sourcemap: true,
         plugins: [terser({ ecma: 2020 })],

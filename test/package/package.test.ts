@@ -155,16 +155,32 @@ describe('the script-tag build', () => {
     }
   });
 
+  /** What ky reads on load; the page has nothing else (no module system, no process). */
+  const plainPage = (): Record<string, unknown> => ({
+    TextEncoder, URL, URLSearchParams, AbortController, AbortSignal, Headers, Request, Response, ReadableStream, FormData, Blob,
+  });
+
   it('defines HarborSync on a plain page with the core API and z', () => {
-    // What ky reads on load; the page has nothing else (no module system, no process).
-    const page: Record<string, unknown> = {
-      TextEncoder, URL, URLSearchParams, AbortController, AbortSignal, Headers, Request, Response, ReadableStream, FormData, Blob,
-    };
+    const page = plainPage();
     runInNewContext(min(), page);
     const H = page['HarborSync'] as typeof import('../../src/umd.js');
     expect(Object.keys(H)).toEqual(expect.arrayContaining(['createSyncClient', 'defineResource', 'ValidationError', 'z']));
     const todos = H.defineResource({ name: 'todos', schema: H.z.object({ id: H.z.string(), done: H.z.boolean() }) });
     expect(todos.path).toBe('/todos');
     expect(H.z.string().safeParse(1).success).toBe(false);
+  });
+
+  it('defines HarborSync on a legacy page that also has an AMD loader (RequireJS) or a CommonJS module object', () => {
+    // RequireJS's define(): an anonymous module from a plain script tag is an error there.
+    const define = Object.assign(() => undefined, { amd: {} });
+    const pages: Array<Record<string, unknown>> = [{ ...plainPage(), define }, { ...plainPage(), module: { exports: {} }, exports: {} }];
+    for (const page of pages) {
+      for (const code of [min(), full()]) {
+        runInNewContext(code, page);
+        const H = page['HarborSync'] as typeof import('../../src/umd.js') | undefined;
+        expect(typeof H?.createSyncClient).toBe('function');
+        delete page['HarborSync'];
+      }
+    }
   });
 });
