@@ -68,6 +68,26 @@ describe('createExternalStore', () => {
     expect(notified).toBe(1);
   });
 
+  it('with peek, a snapshot while no listener is subscribed (hidden, say) shows the current value, the same object while equal', () => {
+    const s = source(state(['a']));
+    const store = createExternalStore(s.open, LOADING, true);
+    store.getSnapshot();
+    const stop = store.subscribe(() => undefined);
+    const shown = store.getSnapshot();
+    stop();
+    expect(store.getSnapshot()).toBe(shown);
+
+    s.subject.next(state(['a', 'b']));
+    const now = store.getSnapshot();
+    expect(now).toEqual(state(['a', 'b']));
+    expect(store.getSnapshot()).toBe(now);
+    let notified = 0;
+    store.subscribe(() => notified++);
+    expect(store.getSnapshot()).toBe(now);
+    expect(notified).toBe(0);
+    expect(s.counts()).toEqual({ opened: 2, subscribed: 2 });
+  });
+
   it('with peek, a source that cannot be opened throws from getSnapshot', () => {
     const store = createExternalStore<State>(
       () => {

@@ -19,18 +19,19 @@ export interface ExternalStore<T> {
  * - The latest value outlives a close, so React's StrictMode unsubscribe/resubscribe keeps the
  *   snapshot's identity; the replayed value on reopening replaces it only if it is another object.
  * - A source error is kept and thrown by `getSnapshot`, which React hands to an error boundary.
- * - `peek`: a `getSnapshot` before any listener opens the source (without subscribing) and takes
- *   the current value it offers (CURRENT), so a new query renders its rows at once. The first
- *   value its subscription brings, if equal to that, keeps the object and notifies no one. Not on
- *   the server, which asks React's server snapshot instead.
+ * - `peek`: a `getSnapshot` while no listener is subscribed (before the first, or after the last
+ *   left, as under React's `<Activity mode="hidden">`) opens the source (without subscribing) and
+ *   takes the current value it offers (CURRENT), keeping the object while equal: so a new query
+ *   renders its rows at once, and one shown again never renders the rows from before it was
+ *   hidden. The first value its subscription brings, if equal to that, keeps the object and
+ *   notifies no one. Not on the server, which asks React's server snapshot instead.
  */
 export function createExternalStore<T>(open: () => Observable<T>, initial: T, peek = false): ExternalStore<T> {
   let value = initial;
   let failure: { error: unknown } | null = null;
   let source: Unsubscribable | null = null;
-  /** Opened by a peek, for the first subscription to use. */
+  /** Opened by a peek, for the next subscription to use. */
   let opened: Observable<T> | null = null;
-  let peeked = !peek;
   const listeners = new Set<() => void>();
   const notify = (): void => {
     for (const listener of [...listeners]) listener();
@@ -43,9 +44,9 @@ export function createExternalStore<T>(open: () => Observable<T>, initial: T, pe
       if (!source) {
         const observable = opened ?? open();
         opened = null;
-        // The value peeked, until the subscription shows whether it changed since.
-        let shown: T | null = peeked && value !== initial ? value : null;
-        peeked = true;
+        // The value shown (peeked, or kept from the last subscription), until the subscription
+        // shows whether it changed since.
+        let shown: T | null = value !== initial ? value : null;
         const subscription = observable.subscribe({
           next: (next) => {
             const same = next === value || (shown !== null && shallowEqualState(next, shown));
@@ -70,12 +71,15 @@ export function createExternalStore<T>(open: () => Observable<T>, initial: T, pe
       };
     },
     getSnapshot() {
-      if (!peeked) {
-        peeked = true;
+      // No subscription brings the source's changes now: the value kept may be out of date.
+      if (peek && listeners.size === 0 && !failure) {
         try {
-          opened = open();
+          opened ??= open();
           const current = (opened as WithCurrent<T>)[CURRENT];
-          if (current) value = current();
+          if (current) {
+            const next = current();
+            if (value === initial || !shallowEqualState(next, value)) value = next;
+          }
         } catch (error) {
           failure = { error };
         }

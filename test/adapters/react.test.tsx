@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-import { StrictMode, useState, version as reactVersion } from 'react';
+import { Activity, StrictMode, useState, version as reactVersion } from 'react';
 import type { ReactNode } from 'react';
 import { version as reactDomVersion } from 'react-dom';
 import { renderToString } from 'react-dom/server';
@@ -331,6 +331,43 @@ describe(`harborsync/react on React ${reactVersion}`, () => {
     );
     expect(screen.getByText('manual:1 0/0')).toBeTruthy();
     expect(seen).toEqual(['manual:1 0/0']);
+    unmount();
+    await client.close();
+  });
+
+  // <Activity> (React 19.2) unsubscribes a hidden subtree and keeps its state; React 18 has none.
+  it.skipIf(!Activity)('with the real client, a subtree shown again by <Activity> renders the rows of now, not those from before it was hidden', async () => {
+    const { client } = realClient([t1, t2]);
+    const seen: string[] = [];
+    function List() {
+      const { data, status } = useQuery(todos, { where: { done: false } });
+      const text = status === 'loading' ? 'loading' : data.map((t) => t.title).join(',');
+      seen.push(text);
+      return <p>{text}</p>;
+    }
+    let show = (_visible: boolean): void => {};
+    function Screen() {
+      const [visible, setVisible] = useState(true);
+      show = setVisible;
+      return (
+        <Activity mode={visible ? 'visible' : 'hidden'}>
+          <List />
+        </Activity>
+      );
+    }
+    const { unmount } = render(
+      <SyncProvider client={client}>
+        <Screen />
+      </SyncProvider>,
+    );
+    await screen.findByText('Milk');
+    act(() => show(false));
+    await client.resource(todos).update('t1', { title: 'Oat milk' });
+    seen.length = 0;
+
+    act(() => show(true));
+    expect(screen.getByText('Oat milk')).toBeTruthy();
+    expect(seen).toEqual(['Oat milk']);
     unmount();
     await client.close();
   });
