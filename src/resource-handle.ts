@@ -131,12 +131,15 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   }
 
   get$(key: EntityKey): Observable<EntityState<T>> {
-    const id = this.#id(key, 'get$()');
+    const given = this.#id(key, 'get$()');
+    // Named again at each subscription and peek: a temporary id the server renamed since the call
+    // is found under the server's id (a React render peeks before its effect subscribes).
+    const id = (): string => this.#host.currentId(this.#def.name, given);
     const entity$ = new Observable<EntityState<T>>((subscriber) => {
       this.#host.revalidate(this.#def);
-      return this.#host.mirror(this.#def).watchEntity(id, (state) => subscriber.next(state as EntityState<T>));
+      return this.#host.mirror(this.#def).watchEntity(id(), (state) => subscriber.next(state as EntityState<T>));
     });
-    return withCurrent(entity$, () => this.#host.mirror(this.#def).peekEntity(id) as EntityState<T>);
+    return withCurrent(entity$, () => this.#host.mirror(this.#def).peekEntity(id()) as EntityState<T>);
   }
 
   query$(given?: Query<T>): Observable<QueryState<T>> {

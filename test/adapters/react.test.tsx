@@ -17,7 +17,7 @@ import {
 import type { Conflict, EntityState, Query, QueryState, SyncClient } from '../../src/types.js';
 import { STATUS, createFakeClient, todos, untouchableClient } from './fake-client.js';
 import type { Todo } from './fake-client.js';
-import { realClient } from './stub-api.js';
+import { realClient, serverTodos } from './stub-api.js';
 import { pinned } from '../helpers/pinned.js';
 
 // React warns unless told that the test environment flushes with act().
@@ -368,6 +368,40 @@ describe(`harborsync/react on React ${reactVersion}`, () => {
     act(() => show(true));
     expect(screen.getByText('Oat milk')).toBeTruthy();
     expect(seen).toEqual(['Oat milk']);
+    unmount();
+    await client.close();
+  });
+
+  it.skipIf(!Activity)("with the real client, an entity created under a temporary id (ids: 'server') and rendered hidden is still shown once visible after the server named it", async () => {
+    const { client } = realClient([], serverTodos);
+    const handle = client.resource(serverTodos);
+    client.pause();
+    const created = await handle.create({ title: 'Milk', done: false });
+    function Detail() {
+      const { data } = useEntity(serverTodos, created.id);
+      return <p>{data ? `${data.title} (${data.id})` : 'missing'}</p>;
+    }
+    let show = (_visible: boolean): void => {};
+    function Screen() {
+      const [visible, setVisible] = useState(false);
+      show = setVisible;
+      return (
+        <Activity mode={visible ? 'visible' : 'hidden'}>
+          <Detail />
+        </Activity>
+      );
+    }
+    const { unmount } = render(
+      <SyncProvider client={client}>
+        <Screen />
+      </SyncProvider>,
+    );
+    client.resume();
+    await client.flush();
+    await waitFor(async () => expect(await handle.get('s1')).toBeDefined());
+
+    act(() => show(true));
+    await screen.findByText('Milk (s1)');
     unmount();
     await client.close();
   });

@@ -1,8 +1,16 @@
 import { IDBFactory } from 'fake-indexeddb';
 import { BehaviorSubject } from 'rxjs';
-import { createSyncClient } from '../../src/index.js';
-import type { Entity, SyncClient } from '../../src/types.js';
+import { z } from 'zod';
+import { createSyncClient, defineResource } from '../../src/index.js';
+import type { Entity, ResourceDefinition, SyncClient } from '../../src/types.js';
 import { todos } from './fake-client.js';
+
+/** The same todos, named by the server (the stub's POST answers ids 's1', 's2', …). */
+export const serverTodos = defineResource({
+  name: 'todos',
+  schema: z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() }),
+  ids: 'server',
+});
 
 /**
  * A fetch stub answering DESIGN section 2's list, create and update for `/api/todos` from memory,
@@ -18,7 +26,8 @@ export function stubApi(rows: Entity[]) {
     const key = id?.replace(/^\//, '');
     if (request.method === 'GET' && !key) return json(200, [...table.values()]);
     if (request.method === 'POST') {
-      const created: Entity = { ...((await request.json()) as Entity), version: 1 };
+      const body = (await request.json()) as Entity;
+      const created: Entity = { id: `s${table.size + 1}`, ...body, version: 1 };
       table.set(String(created['id']), created);
       return json(201, created);
     }
@@ -35,11 +44,11 @@ export function stubApi(rows: Entity[]) {
 }
 
 /** The real client on a fresh fake IndexedDB, talking to a stub API. */
-export function realClient(rows: Entity[]): { client: SyncClient; table: Map<string, Entity> } {
+export function realClient(rows: Entity[], resource: ResourceDefinition<object> = todos): { client: SyncClient; table: Map<string, Entity> } {
   const api = stubApi(rows);
   const client = createSyncClient({
     baseUrl: 'http://api.test/api',
-    resources: [todos],
+    resources: [resource],
     indexedDB: new IDBFactory(),
     fetch: api.fetch,
     online: new BehaviorSubject(true),

@@ -829,6 +829,25 @@ describe("ids: 'server'", () => {
     expect(followed.at(-1)!.data).toEqual({ id: realId, name: 'Launch', version: 1 });
   });
 
+  it('a get$() of a temporary id, subscribed (again) only after the server named the entity, finds it under its new id', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    d.online.next(false);
+    const h = d.client.resource(projects);
+    const project = await h.create({ name: 'Launch' });
+    const project$ = h.get$(project.id);
+    const before: Array<EntityState<Project>> = [];
+    project$.subscribe((s) => before.push(s)).unsubscribe();
+    d.online.next(true);
+    await d.client.flush();
+    const realId = (await api<Project[]>('/projects'))[0]!.id;
+    await until(async () => (await h.list()).some((p) => p.id === realId), 'the create renamed');
+
+    const after: Array<EntityState<Project>> = [];
+    project$.subscribe((s) => after.push(s));
+    expect(before.at(-1)!.data).toMatchObject({ id: project.id, name: 'Launch' });
+    expect(after.at(-1)!.data).toEqual({ id: realId, name: 'Launch', version: 1 });
+  });
+
   it('survives a reload before the POST', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
     await offlineGraph(d);
