@@ -99,6 +99,25 @@ describe('createExternalStore', () => {
     expect(() => store.getSnapshot()).toThrow('closed');
   });
 
+  it('with peek, a source that can no longer be opened after a value was shown keeps showing it while unsubscribed; subscribing throws', () => {
+    const s = source(state(['a']));
+    let closed = false;
+    const store = createExternalStore(
+      () => {
+        if (closed) throw new Error('closed');
+        return s.open();
+      },
+      LOADING,
+      true,
+    );
+    const stop = store.subscribe(() => undefined);
+    const shown = store.getSnapshot();
+    stop();
+    closed = true;
+    expect(store.getSnapshot()).toBe(shown);
+    expect(() => store.subscribe(() => undefined)).toThrow('closed');
+  });
+
   it('with peek on a source offering no current value, shows the initial value', () => {
     const store = createExternalStore(() => new BehaviorSubject(state(['a'])), LOADING, true);
     expect(store.getSnapshot()).toBe(LOADING);

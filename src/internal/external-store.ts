@@ -81,7 +81,9 @@ export function createExternalStore<T>(open: () => Observable<T>, initial: T, pe
             if (value === initial || !shallowEqualState(next, value)) value = next;
           }
         } catch (error) {
-          failure = { error };
+          // Once a value was shown (a client closed since, say), it stays until a subscription
+          // reports the error: a hidden subtree's render is no place to throw it.
+          if (value === initial) failure = { error };
         }
       }
       if (failure) throw failure.error;
