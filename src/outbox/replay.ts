@@ -615,7 +615,11 @@ export class Replayer {
       return this.#conflict(def, entry, null, error);
     }
     const remote = conflictEntity(error.body, isEntity);
-    const parsed = remote === undefined ? await this.#heldByServer(def, entry.id) : remote === null ? null : await this.#parseNamed(def, remote, entry.id, entry.op !== 'create');
+    let parsed = remote === undefined ? undefined : remote === null ? null : await this.#parseNamed(def, remote, entry.id, entry.op !== 'create');
+    // A 412 whose body is no entity of this id (none, or an error object naming the id) says no
+    // more than the version failed: the server is asked what it holds. Re-sent, it would only
+    // meet 412 again until parked.
+    if (parsed === undefined && error.status === 412) parsed = await this.#heldByServer(def, entry.id);
     if (parsed === undefined) return this.#retry(def, entry, error, null);
     return this.#conflict(def, entry, parsed, error);
   }

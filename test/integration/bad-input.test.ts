@@ -466,9 +466,10 @@ describe('server answers to writes', () => {
   });
 
   it.each([
-    ['a 412 whose body', () => json({ id: 'b', text: 'B', version: 2 }, 412)],
-    ['the fetch of the current entity after a 412 with no body', () => new Response(null, { status: 412 })],
-  ])('%s is another entity: no answer, the change is retried, not a conflict with that entity', async (_, refusal) => {
+    // The body is no answer about `a`: the server is asked, and its fetch names `b` too.
+    ['a 412 whose body', () => json({ id: 'b', text: 'B', version: 2 }, 412), 2],
+    ['the fetch of the current entity after a 412 with no body', () => new Response(null, { status: 412 }), 1],
+  ])('%s is another entity: no answer, the change is retried, not a conflict with that entity', async (_, refusal, reports) => {
     const api = stubApi((req, url) => {
       if (req.method === 'PATCH') return refusal();
       if (url.pathname === '/api/notes/a') return json({ id: 'b', text: 'B', version: 2 });
@@ -480,8 +481,32 @@ describe('server answers to writes', () => {
     await h.update('a', { text: 'mine' });
     await until(() => d.events.some((e) => e.type === 'retrying' || e.type === 'conflict'), 'the change to be retried or conflicted');
     expect(d.events.some((e) => e.type === 'conflict')).toBe(false);
-    expect(schemaErrors(d).map((e) => e.error.message)).toEqual(['notes/a: field "id" names notes/b, another entity than the one asked for']);
+    expect(schemaErrors(d).map((e) => e.error.message)).toEqual(Array(reports).fill('notes/a: field "id" names notes/b, another entity than the one asked for'));
     expect(await h.get('a')).toEqual({ id: 'a', text: 'mine', version: 1 });
+  });
+
+  it('a 412 whose body is an error naming the id, not the entity, is a conflict with what the server holds, fetched: merged and sent again, not retried into failed$', async () => {
+    let server = { id: 'a', title: 'A', done: true, version: 2 };
+    const api = stubApi((req, url, body) => {
+      if (req.method === 'PATCH') {
+        if (req.headers.get('If-Match') !== `"${server.version}"`) return json({ id: 'a', error: 'the version does not match' }, 412);
+        server = { ...server, ...(JSON.parse(body) as object), version: server.version + 1 };
+        return json(server);
+      }
+      if (url.pathname === '/api/todos/a') return json(server);
+      return url.pathname === '/api/todos' ? json({ items: [{ id: 'a', title: 'A', done: false, version: 1 }], deleted: [], cursor: '1' }) : undefined;
+    });
+    const d = make(API, { fetch: api.fetch, random: upperHalfRandom(), retry: { baseDelayMs: 100, maxDelayMs: 100 } });
+    const h = d.client.resource(todos);
+    await h.refresh();
+    await h.update('a', { title: 'mine' });
+    await until(() => d.events.some((e) => e.type === 'retrying' || e.type === 'succeeded' || e.type === 'conflict'), 'the change to be answered');
+    expect(d.events.filter((e) => e.type === 'retrying')).toEqual([]);
+    await d.client.flush();
+    expect(api.requests.filter((r) => r.method === 'PATCH').map((r) => r.headers.get('If-Match'))).toEqual(['"1"', '"2"']);
+    expect(server).toEqual({ id: 'a', title: 'mine', done: true, version: 3 });
+    expect(await h.get('a')).toEqual(server);
+    expect(latest(d.client.failed$)).toHaveLength(0);
   });
 
   it('a 422 to a write parks it in failed$ with a message naming the Idempotency-Key sent; the server\'s answer stays in error.body', async () => {
