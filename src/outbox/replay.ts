@@ -112,6 +112,11 @@ export class Replayer {
   /** After a storage fault nothing new is sent before this time. */
   #faultUntil = 0;
   /**
+   * status$'s `nextRetryAt`: the earliest retry of a change not out now, as the last look at the
+   * queue found it, and those set since. A request that leaves does not hide it.
+   */
+  #retryAt: number | null = null;
+  /**
    * Entries coming online made due before their deadline, by seq, with that deadline: it holds
    * while the entry's stored deadline is still the one, and ends with the attempt it caused.
    */
@@ -222,7 +227,8 @@ export class Replayer {
     // Two times per queued entry at most: past that, some belong to entries gone since.
     if (this.#anchors.size > 2 * this.#host.store.outbox.queuedCount) this.#forgetAnchors();
     for (const head of this.#host.store.outbox.heads()) {
-      if (ready.length === room) break;
+      // Past `room`, a head is looked at only for when it is retried.
+      if (ready.length === room && head.attempts === 0) continue;
       // A resource this client does not define (another page of the app may): held for a client that does.
       const def = this.#host.definition(head.r);
       if (head.state !== 'queued' || !def || this.#busy.has(keyOf(head))) continue;
@@ -240,7 +246,7 @@ export class Replayer {
       const changedAt = this.#anchored('c', head.seq, head.changedAt, () => Math.min(head.changedAt, now));
       const readyAt = Math.max(nextAttemptAt, this.#flushing ? 0 : changedAt + sendDelayMs);
       if (readyAt <= now) {
-        ready.push(head);
+        if (ready.length < room) ready.push(head);
         continue;
       }
       dueAt = dueAt === null ? readyAt : Math.min(dueAt, readyAt);
@@ -292,6 +298,7 @@ export class Replayer {
       let retryAt: number | null = null;
       if (sendable && !this.#freezing && this.#frozen.length < Math.max(REFREEZE_BELOW, options.maxInFlight)) {
         const due = this.#due(now, Math.max(FREEZE_AHEAD, options.maxInFlight) - this.#frozen.length);
+        this.#retryAt = due.retryAt;
         if (due.ready.length) {
           this.#freeze(due.ready);
           continue;
@@ -309,6 +316,7 @@ export class Replayer {
         await this.#sleep(this.#faultUntil - now);
         continue;
       }
+      this.#retryAt = retryAt;
       this.#host.setSyncing(false, retryAt);
       this.#releaseIdle();
       await this.#sleep(dueAt === null ? null : Math.max(0, dueAt - now));
@@ -475,7 +483,7 @@ export class Replayer {
     const { env } = host;
     const def = host.definition(entry.r);
     if (!def) return;
-    host.setSyncing(true, null);
+    host.setSyncing(true, this.#retryAt);
     const attempt = entry.attempts + 1;
     host.emit({ type: 'sent', at: env.clock.now(), resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt });
     const deletions = this.#deletions;
@@ -694,9 +702,15 @@ export class Replayer {
       base,
       entries: entries.map((e) => (e.seq === entry.seq ? { ...e, attempts, firstFailureAt, nextAttemptAt: now + delayMs, unanswered } : e)),
     }));
-    // Other entities may still have requests out.
-    host.setSyncing(this.#requests > 0, now + delayMs, error);
+    // Other entities may still have requests out, and retries set.
+    host.setSyncing(this.#requests > 0, this.#retrySetAt(now + delayMs), error);
     host.emit({ type: 'retrying', at: now, resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt: attempts, delayMs, error });
+  }
+
+  /** `#retryAt` with a retry set at `at`. */
+  #retrySetAt(at: number): number {
+    this.#retryAt = this.#retryAt === null ? at : Math.min(this.#retryAt, at);
+    return this.#retryAt;
   }
 
   /** A failed attempt not counted toward the park bounds: the entry keeps its count and its deadline `dueAt`. */
@@ -707,7 +721,7 @@ export class Replayer {
       base,
       entries: entries.map((e) => (e.seq === entry.seq ? { ...e, unanswered } : e)),
     }));
-    host.setSyncing(this.#requests > 0, dueAt > now ? dueAt : null, error);
+    host.setSyncing(this.#requests > 0, dueAt > now ? this.#retrySetAt(dueAt) : null, error);
     host.emit({ type: 'retrying', at: now, resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt: entry.attempts, delayMs: Math.max(dueAt - now, 0), error });
   }
 

@@ -546,6 +546,48 @@ describe('status$ while a change backs off', () => {
     expect((await statusOf(d)).nextRetryAt).toBe(retryAt(d)[0]);
   });
 
+  it("nextRetryAt still names the retry while another entity's change is out", async () => {
+    const held = heldAnswers();
+    const d = make(suite.server.apiUrl, { fetch: held.fetch, random: upperHalfRandom(), retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
+    await suite.server.admin.faults({ failStatus: { status: 503, match: 'poison' } });
+    await d.client.resource(todos).create({ id: 'p', title: 'poison', done: false });
+    await until(() => retryAt(d).length === 1, 'the retry');
+    await settle(20);
+    const [at] = retryAt(d);
+    expect(await statusOf(d)).toMatchObject({ syncing: false, nextRetryAt: at });
+    const q = await held.heldRequest(() => d.client.resource(todos).create({ id: 'q', title: 'fine', done: false }, { wait: 'server' }), d.clock);
+    await settle(20);
+    // q is out; p is still retried at its time.
+    const whileOut = await statusOf(d);
+    await q.landed();
+    expect(whileOut).toMatchObject({ syncing: true, nextRetryAt: at });
+    await settle(20);
+    expect(await statusOf(d)).toMatchObject({ syncing: false, nextRetryAt: at });
+  });
+
+  it('nextRetryAt still names a retry queued behind sixteen changes going out ahead of it', async () => {
+    const held = heldAnswers();
+    const d = make(suite.server.apiUrl, { fetch: held.fetch, random: upperHalfRandom(), sendDelayMs: 1000, retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
+    await suite.server.admin.faults({ failStatus: { status: 503, match: 'poison' } });
+    const h = d.client.resource(todos);
+    const ahead = Array.from({ length: 16 }, (_, i) => `a${i}`);
+    for (const id of ahead) await h.create({ id, title: 'fine', done: false });
+    await h.create({ id: 'p', title: 'poison', done: false });
+    // Changed again, the sixteen wait out sendDelayMs anew; p, queued after them, goes out and fails.
+    await d.clock.advance(900);
+    for (const id of ahead) await h.update(id, { done: true });
+    await d.clock.advance(100);
+    await until(() => retryAt(d).length === 1, 'the retry');
+    const [at] = retryAt(d);
+    held.hold();
+    await d.clock.advance(900);
+    await until(() => d.events.some((e) => e.type === 'sent' && e.id === 'a0'), 'the sixteen to go out');
+    await settle(20);
+    const whileOut = await statusOf(d);
+    held.release();
+    expect(whileOut).toMatchObject({ syncing: true, nextRetryAt: at });
+  });
+
   it('pause() and going offline while a retry waits leave no nextRetryAt; resume() and coming online show it again', async () => {
     const d = make(suite.server.apiUrl, { random: upperHalfRandom(), retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
     await suite.server.admin.faults({ failStatus: { status: 503, match: 'poison' } });
