@@ -611,7 +611,8 @@ export class Replayer {
       return this.#retry(def, entry, error, retryAfter);
     }
     if (outcome === 'unauthorized') {
-      host.setSyncing(false, null, error);
+      // Other entities may still have requests out: their answers are stored.
+      host.setSyncing(this.#requests > 0, null, error);
       host.pauseUnauthorized();
       return;
     }

@@ -236,6 +236,32 @@ describe('delivery', () => {
     expect(await ledger()).toHaveLength(1);
   });
 
+  it("a 401 to one change while another entity's is out leaves status$ syncing until that one's answer lands", async () => {
+    let release = () => undefined as void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    // b's answer waits at the gate; a's POST is refused, as under an expired session.
+    const refusing: typeof fetch = async (input, init) => {
+      const request = input instanceof Request ? input : new Request(input, init);
+      if (request.method !== 'POST') return fetch(request);
+      if ((await request.clone().text()).includes('"refused"')) return Response.json({ error: 'session expired' }, { status: 401 });
+      const answer = await fetch(request);
+      await gate;
+      return answer;
+    };
+    const d = make(suite.server.apiUrl, { fetch: refusing, maxInFlight: 2 });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'b', title: 'fine', done: false });
+    await h.create({ id: 'a', title: 'refused', done: false });
+    await until(async () => (await new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe())).paused === 'unauthorized', 'the 401');
+    await settle(20);
+    const whileOut = await new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe());
+    release();
+    expect(whileOut).toMatchObject({ paused: 'unauthorized', syncing: true });
+    await until(async () => (await ledger()).length === 1, 'b to land');
+    await until(async () => (await new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe())).pending === 1, "b's answer stored");
+    expect(await new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe())).toMatchObject({ paused: 'unauthorized', syncing: false });
+  });
+
   it('a pull still refused after the refresh pauses as unauthorized, like a write: status$ says so, queued writes wait for resume()', async () => {
     let token = 'expired';
     const d = make(suite.server.apiUrl, { auth: { getToken: () => token, refreshToken: () => token } });
