@@ -313,6 +313,10 @@ export class Replayer {
       }
       if (faulted) {
         this.#faultUntil = boundedDeadline(this.#faultUntil, now, options.baseDelayMs);
+        // Nothing is sent before then, so nothing more can be now: a flush() waiting ends, as
+        // while a change backs off (a storage that stays full would hold it for good).
+        this.#host.setSyncing(false, this.#retrySetAt(this.#faultUntil));
+        this.#releaseIdle();
         await this.#sleep(this.#faultUntil - now);
         continue;
       }

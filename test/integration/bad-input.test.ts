@@ -21,7 +21,7 @@ import {
   type QueryState,
   type SyncEvent,
 } from '../../src/index.js';
-import { notes, trackedDevices, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { notes, outcomeOf, trackedDevices, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { ManualClock, seededRandom, upperHalfRandom } from '../helpers/manual-clock.js';
 import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
 import { OPEN_TIMEOUT_MS } from '../../src/store/db.js';
@@ -1463,6 +1463,32 @@ describe('storage faults', () => {
         'POST {"id":"a","title":"A","done":false}',
         'PATCH {"done":true,"title":"fits"}',
       ]);
+      expect(latest(d.client.status$).pending).toBe(0);
+    });
+
+    it('when storing the answer to a change fails: flush() resolves, the change stays queued and goes out again with its key once storing works', async () => {
+      const api = stubApi((req, url, body) => {
+        if (req.method === 'POST') return json({ ...JSON.parse(body), version: 1 }, 201);
+        return url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined;
+      });
+      const d = make(API, { fetch: api.fetch });
+      const h = d.client.resource(todos);
+      d.online.next(false);
+      await h.create({ id: 'a', title: 'A', done: false });
+      failStore = 'entities';
+      failTimes = 1000; // the storage stays full
+      d.online.next(true);
+      await until(() => d.events.some((e) => e.type === 'error'), 'the answer not stored');
+      // Nothing can be sent before the storage fault's wait is over: flush() does not wait for it.
+      expect('value' in (await outcomeOf(d.client.flush(), 'flush() during the storage fault'))).toBe(true);
+      // It goes out again once retry.baseDelayMs has passed.
+      expect(latest(d.client.status$)).toMatchObject({ pending: 1, syncing: false, nextRetryAt: d.clock.now() + 1000 });
+      failStore = null;
+      await d.clock.advance(1000);
+      await d.client.flush();
+      const posts = api.requests.filter((r) => r.method === 'POST');
+      expect(posts).toHaveLength(2);
+      expect(new Set(posts.map((r) => r.headers.get('Idempotency-Key'))).size).toBe(1);
       expect(latest(d.client.status$).pending).toBe(0);
     });
 
