@@ -1011,8 +1011,10 @@ class Client implements SyncClient, HandleHost {
           });
         let folded: number[] = [];
         const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => {
+          // A fresh start: a request lost to going offline before it was parked is no miss in a row
+          // with the next one (parking kept the flag of the attempt before the one that parked it).
           const retried = entries.map((e) =>
-            isStillFailed(e) ? { ...again(e), state: 'queued' as const, failure: null, attempts: 0, firstFailureAt: null, nextAttemptAt: 0 } : e,
+            isStillFailed(e) ? { ...again(e), state: 'queued' as const, failure: null, attempts: 0, firstFailureAt: null, nextAttemptAt: 0, unanswered: false } : e,
           );
           const stored = entries.find(isStillFailed);
           const fixed = stored && !stored.frozen ? foldUpdatesInto(retried, entry.seq, namesLater) : { entries: retried, folded: [] };

@@ -159,6 +159,43 @@ describe('coming online', () => {
     expect(writes).toBe(3);
   });
 
+  it('retry() of a change parked by an answer given after a request lost to going offline starts afresh: the next such loss is not counted', async () => {
+    const out: Array<() => void> = [];
+    let writes = 0;
+    const d = make(API, {
+      random: upperHalfRandom(),
+      retry: { baseDelayMs: 1000, maxDelayMs: 1000, maxAttempts: 1 },
+      fetch: async (input, init) => {
+        if (isRead(input, init)) return emptyPull();
+        writes++;
+        if (writes === 2) return new Response(JSON.stringify({ error: 'busy' }), { status: 503 });
+        if (writes === 4) return new Response(JSON.stringify({ id: 'a', title: 'A', done: false, version: 1 }), { status: 201 });
+        // Out until the test takes the network away.
+        await new Promise<void>((resolve) => out.push(resolve));
+        throw new TypeError('fetch failed');
+      },
+    });
+    const failures = () => d.events.filter((e) => e.type === 'retrying' || e.type === 'failed').length;
+    const lostToOffline = async (i: number) => {
+      await until(() => out.length === i, `request ${writes} out`);
+      const before = failures();
+      d.online.next(false);
+      out[i - 1]!();
+      await until(() => failures() > before, 'its failure');
+      d.online.next(true);
+    };
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await lostToOffline(1);
+    // Sent again at once, answered 503: parked (maxAttempts 1). retry() sends it again.
+    await until(() => latest<FailedMutation[]>(d.client.failed$).length === 1, 'the change parked');
+    await latest<FailedMutation[]>(d.client.failed$)[0]!.retry();
+    await lostToOffline(2);
+    expect(retries(d.events).map((e) => e.attempt)).toEqual([0, 0]);
+    expect(latest<FailedMutation[]>(d.client.failed$)).toEqual([]);
+    await until(() => d.events.some((e) => e.type === 'succeeded'), 'the create sent at once on coming online');
+    expect(writes).toBe(4);
+  });
+
   it('a source that flaps while each request is out (every answer lost to the flap) sends a few times, not once per flap', async () => {
     const out: Array<() => void> = [];
     const d = make(API, {
