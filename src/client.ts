@@ -672,7 +672,15 @@ class Client implements SyncClient, HandleHost {
     if (!done) {
       const mirror = this.mirror(def);
       done = (async () => {
+        const deletions = this.store.deletions;
+        // Read from a database deleted since (another tab's clear() while the read ran): its records
+        // and cursor would bring the deleted data back. Loaded again, from the fresh one.
+        const loadAgain = () => {
+          if (this.#hydrating.get(def.name) === done) this.#hydrating.delete(def.name);
+          return this.hydrate(def, revalidating);
+        };
         const { records: stored, meta } = await this.store.loadResource(def.name, def.delta ? [syncedAtKey(def.name), cursorKey(def.name)] : [syncedAtKey(def.name)]);
+        if (this.store.deletions !== deletions) return loadAgain();
         // A corrupted row (NaN, ±Infinity) is no sync time: NaN would never count as stale.
         let syncedAt = Number.isFinite(meta[0]) ? (meta[0] as number) : null;
         // Read with the records: the views shown reflect the feed up to it.
@@ -699,6 +707,8 @@ class Client implements SyncClient, HandleHost {
           syncedAt = null;
           if (def.delta) this.#knownCursors.set(def.name, null);
         }
+        // Deleted while an async schema checked the records: the same.
+        if (this.store.deletions !== deletions) return loadAgain();
         const { outbox } = this.store;
         mirror.batch(() => {
           for (const record of records) {

@@ -1517,6 +1517,43 @@ describe("clear() in one tab while the other's request is out", () => {
   });
 });
 
+describe("clear() in one tab while the other loads a resource", () => {
+  /** An IDBFactory that runs `onDelete` as a database deletion is requested: what the test does there comes as the clear() deletes. */
+  class DeletionHookFactory extends IDBFactory {
+    onDelete: (() => void) | null = null;
+    override deleteDatabase(name: string): IDBOpenDBRequest {
+      const hook = this.onDelete;
+      this.onDelete = null;
+      hook?.();
+      return super.deleteDatabase(name);
+    }
+  }
+
+  it("the load, read from the database before its deletion, does not bring the deleted data back: the view starts empty and the feed is read from its start", async () => {
+    const factory = new DeletionHookFactory();
+    const b = browser(factory);
+    const [clearing, other] = await roles(b.tab(), b.tab());
+    await clearing.client.resource(todos).create({ id: 'x', title: 'Before the clear', done: false }, { wait: 'server' });
+    await until(() => status(other).pending === 0, 'x confirmed in the other tab');
+    // Offline, the other tab shows what it holds and pulls nothing.
+    other.online.next(false);
+    let inOther: { readonly value: QueryState<Todo> | undefined } = { value: undefined };
+    // The other tab's first subscriber comes as the database is deleted: its load is out.
+    factory.onDelete = () => (inOther = latest(other.client.resource(todos).query$()));
+
+    await clearing.client.clear();
+    await until(() => inOther.value?.status === 'success', 'the other tab loaded');
+    await settle(10);
+    expect(ids(inOther.value)).toEqual([]);
+
+    const before = other.calls.length;
+    other.online.next(true);
+    await until(() => ids(inOther.value).includes('x') && !inOther.value!.isFetching, 'x pulled again');
+    expect(other.calls.slice(before)).toEqual([expect.stringMatching(/\/todos\?since=$/)]);
+    expect(await storedTodo(b, 'x')).toMatchObject({ view: { title: 'Before the clear' } });
+  });
+});
+
 describe("a follower's { wait: 'server' } whose 'settled' message is lost", () => {
   it('rejects when the leader parks the change, refused or in conflict: the re-read outbox says so', async () => {
     const b = browser();
