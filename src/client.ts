@@ -1302,7 +1302,10 @@ class Client implements SyncClient, HandleHost {
           this.#followerFlushes.answered(message.token);
         } else if (message.t === 'cleared') {
           // Its connection heard the deletion first (versionchange): what it wrote since stays.
-          if (typeof message.at !== 'number' || this.#deletionHeardAt < message.at) this.#forgetLocalData('cleared');
+          if (typeof message.at !== 'number' || this.#deletionHeardAt < message.at) {
+            this.store.deletedElsewhere();
+            this.#forgetLocalData('cleared');
+          }
           await this.store.reloadOutbox().catch(() => undefined);
           this.outboxChanged();
         } else {

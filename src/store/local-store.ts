@@ -220,6 +220,17 @@ export class LocalStore {
     return this.#deletions;
   }
 
+  /**
+   * Another tab deleted the database and said so, unheard by this store (the browser had closed
+   * its connection): forgotten as a deletion heard is, so an answer requested before it is not
+   * stored in the fresh database, and creating that one is no eviction.
+   */
+  deletedElsewhere(): void {
+    this.#db?.close();
+    this.#forget();
+    this.outbox.replaceAll([]);
+  }
+
   /** The connection is gone (deleted here or by another tab): the next use opens a fresh one. */
   #forget(): void {
     this.#deletions++;

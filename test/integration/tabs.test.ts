@@ -1,6 +1,6 @@
 // Two tabs of one browser profile, in process: two clients on ONE fake IDBFactory, sharing a fake
 // LockManager and a fake BroadcastChannel hub, against the reference server.
-import { IDBFactory, IDBVersionChangeEvent } from 'fake-indexeddb';
+import { forceCloseDatabase, IDBFactory, IDBVersionChangeEvent } from 'fake-indexeddb';
 import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
@@ -731,6 +731,42 @@ describe('every tab live', () => {
     expect(await written).toMatchObject({ value: { id: 'y', title: 'Y' } });
     expect(ids(inLeader.value)).toContain('y');
     expect(await applied()).toEqual(['create x', 'create y']);
+  });
+
+  it("a tab whose connection the browser closed hears another tab's clear() by its message only: a pull requested before it is not stored, and the fresh database is no eviction", async () => {
+    const b = browser();
+    // The tab's own view of the shared factory, keeping its connections for the browser to close.
+    const connections: IDBDatabase[] = [];
+    const ownFactory = {
+      open: (name: string, version?: number) => {
+        const request = b.indexedDB.open(name, version);
+        request.addEventListener('success', () => connections.push(request.result));
+        return request;
+      },
+      deleteDatabase: (name: string) => b.indexedDB.deleteDatabase(name),
+      cmp: (x: unknown, y: unknown) => b.indexedDB.cmp(x, y),
+      databases: () => b.indexedDB.databases(),
+    } as unknown as IDBFactory;
+    const reads = heldListAnswers();
+    const clearing = b.tab();
+    const other = b.tab({ indexedDB: ownFactory, fetch: reads.fetch });
+    await roles(clearing, other);
+    const inOther = latest(other.client.resource(todos).query$());
+    await other.client.resource(todos).create({ id: 'x', title: 'Before the clear', done: false }, { wait: 'server' });
+    await until(() => status(clearing).pending === 0 && ids(inOther.value).includes('x'), 'x confirmed in both tabs');
+    // iOS suspending the page, say: the connection fires `close`, and is opened again when next used.
+    for (const db of connections) forceCloseDatabase(db as unknown as Parameters<typeof forceCloseDatabase>[0]);
+    const pull = await reads.heldRequest(() => other.client.resource(todos).refresh(), b.clock);
+
+    await clearing.client.clear();
+    await until(() => ids(inOther.value).length === 0, 'the other tab emptied by the message');
+    await pull.landed();
+    await settle(10);
+
+    expect(ids(inOther.value)).toEqual([]);
+    expect(await storedTodo(b, 'x')).toBeUndefined();
+    expect(other.events.filter((e) => e.type === 'storageError')).toEqual([]);
+    expect(status(other).lastError).toBeNull();
   });
 
   it('conflicts$ and failed$ update in both tabs; deciding in the follower is sent by the leader', async () => {
