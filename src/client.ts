@@ -390,12 +390,16 @@ class Client implements SyncClient, HandleHost {
       .then(() => storage?.persist?.())
       .catch(() => undefined);
     if (!noted && !reopened) return;
-    this.#storageFault(
-      new StorageError(
-        `"harborsync:${this.store.namespace}" was missing and has been created empty: the browser evicted it or the site's data was cleared; changes not yet sent when it went are lost`,
-      ),
-    );
+    this.#storageFault(this.#evicted());
     if (reopened) this.#forgetLocalData('evicted');
+    // The other tabs open the database this one created without a sign of what went with it.
+    this.#post({ t: 'cleared', at: this.env.clock.now(), by: 'evicted' });
+  }
+
+  #evicted(): StorageError {
+    return new StorageError(
+      `"harborsync:${this.store.namespace}" was missing and has been created empty: the browser evicted it or the site's data was cleared; changes not yet sent when it went are lost`,
+    );
   }
 
   #storageLost(error: StorageError): void {
@@ -1304,7 +1308,9 @@ class Client implements SyncClient, HandleHost {
           // Its connection heard the deletion first (versionchange): what it wrote since stays.
           if (typeof message.at !== 'number' || this.#deletionHeardAt < message.at) {
             this.store.deletedElsewhere();
-            this.#forgetLocalData('cleared');
+            const by = message.by === 'evicted' ? 'evicted' : 'cleared';
+            if (by === 'evicted') this.#storageFault(this.#evicted());
+            this.#forgetLocalData(by);
           }
           await this.store.reloadOutbox().catch(() => undefined);
           this.outboxChanged();

@@ -54,10 +54,11 @@ export type TabMessage =
   | { t: 'folded'; seq: number; into: number }
   | { t: 'remapped'; r: string; from: string; to: string | number }
   /**
-   * The namespace's database was deleted (clear() started at `at`). A tab whose connection heard
+   * The namespace's database was deleted (clear() started at `at`; `by: 'evicted'`: found deleted
+   * behind the app's back at `at`, by the tab that created it anew). A tab whose connection heard
    * the deletion itself since then has forgotten its data already, and keeps what it wrote since.
    */
-  | { t: 'cleared'; at?: number }
+  | { t: 'cleared'; at?: number; by?: 'evicted' }
   /**
    * pause() in a tab, or a 401 that paused it (`unauthorized`): sending pauses in every tab, so
    * whichever tab sends (or comes to send) holds back.

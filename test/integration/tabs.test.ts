@@ -769,6 +769,38 @@ describe('every tab live', () => {
     expect(status(other).lastError).toBeNull();
   });
 
+  it("site data cleared with both tabs open: the tab that finds the database gone tells the other, whose change lost with it rejects its wait with PendingMutationsError ('evicted') and is reported there, not taken as confirmed", async () => {
+    /** fake-indexeddb's factory, keeping every connection it opened (for the browser to close them). */
+    class KeepingFactory extends IDBFactory {
+      readonly connections: IDBDatabase[] = [];
+      override open(name: string, version?: number): IDBOpenDBRequest {
+        const request = super.open(name, version);
+        request.addEventListener('success', () => this.connections.push(request.result));
+        return request;
+      }
+    }
+    const factory = new KeepingFactory();
+    const b = browser(factory);
+    const [finding, other] = await roles(b.tab(), b.tab());
+    for (const d of [finding, other]) d.online.next(false);
+    const inOther = latest(other.client.resource(todos).query$());
+    const lost = outcomeOf(other.client.resource(todos).create({ id: 'x', title: 'Lost with the database', done: false }, { wait: 'server' }));
+    await until(() => status(other).pending === 1 && status(finding).pending === 1, 'x queued in both tabs');
+
+    // The user clears the site's data: the browser closes every connection and deletes the database.
+    for (const db of factory.connections) forceCloseDatabase(db as unknown as Parameters<typeof forceCloseDatabase>[0]);
+    await result(factory.deleteDatabase(DB_NAME));
+    // One tab opens it again first, and finds it gone.
+    await finding.client.resource(todos).create({ id: 'y', title: 'After', done: false });
+    expect(finding.events.filter((e) => e.type === 'storageError')).toHaveLength(1);
+
+    const { error } = (await lost) as { error: unknown };
+    expect(error).toBeInstanceOf(PendingMutationsError);
+    expect(error).toMatchObject({ discarded: 'evicted', resource: 'todos', id: 'x' });
+    expect(status(other).lastError?.message).toMatch(/"harborsync:tabs" was missing and has been created empty/);
+    await until(() => ids(inOther.value).join() === 'y' && status(other).pending === 1, "the other tab shows what the database holds");
+  });
+
   it('conflicts$ and failed$ update in both tabs; deciding in the follower is sent by the leader', async () => {
     const b = browser();
     const [leader, follower] = await roles(b.tab({ conflicts: 'manual' }), b.tab({ conflicts: 'manual' }));
