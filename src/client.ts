@@ -1495,6 +1495,8 @@ class Client implements SyncClient, HandleHost {
         mirror.setFlags({ lastSyncedAt: null });
       });
     }
+    // The server confirmed none of what the fresh database holds.
+    this.#patchStatus({ lastSyncedAt: null });
     for (const name of loaded) void this.hydrate(this.defs.get(name)!).catch(() => undefined);
     this.#onDemand.forget();
     this.outboxChanged();

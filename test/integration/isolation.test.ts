@@ -119,6 +119,14 @@ describe('namespaces', () => {
     expect(status(d).lastSyncedAt).toBeNull();
   });
 
+  it("clear() (logout) leaves status$ saying never synced: the deleted data's sync time is no sync of the fresh database", async () => {
+    const d = make(suite.server.apiUrl);
+    await d.client.resource(todos).refresh();
+    expect(status(d).lastSyncedAt).not.toBeNull();
+    await d.client.clear();
+    expect(status(d).lastSyncedAt).toBeNull();
+  });
+
   it('a subscriber that comes after clear() while a pull requested before it is out gets a pull of its own: the one discarded does not answer for it', async () => {
     const writer = make(suite.server.apiUrl);
     await writer.client.resource(todos).create({ id: 'a1', title: 'after', done: false });
