@@ -1345,6 +1345,7 @@ class Client implements SyncClient, HandleHost {
 
   /** Change hints from other tabs: re-read the outbox and the named entities from IndexedDB, once. */
   async #reread(run: readonly TabMessage[]): Promise<void> {
+    const deletions = this.store.deletions;
     const ids = new Map<string, Set<string>>();
     const reread = (r: string, id: string) => {
       let set = ids.get(r);
@@ -1430,6 +1431,9 @@ class Client implements SyncClient, HandleHost {
       }
     }
     if (this.#closedError) return;
+    // Read, in part, from a database deleted since (another tab's clear() while the read waited):
+    // shown, it would bring the deleted data back. Read again, from the fresh one.
+    if (this.store.deletions !== deletions) return this.#reread(run);
     // The views now hold what those pulls brought: a cursor followed link by link. A link missed
     // (its tab died before telling) leaves this tab's cursor behind, and its next pull brings again
     // what it missed.

@@ -1585,7 +1585,7 @@ describe("clear() in one tab while the other's request is out", () => {
   });
 });
 
-describe("clear() in one tab while the other loads a resource", () => {
+describe("clear() in one tab while the other reads the database", () => {
   /** An IDBFactory that runs `onDelete` as a database deletion is requested: what the test does there comes as the clear() deletes. */
   class DeletionHookFactory extends IDBFactory {
     onDelete: (() => void) | null = null;
@@ -1619,6 +1619,59 @@ describe("clear() in one tab while the other loads a resource", () => {
     await until(() => ids(inOther.value).includes('x') && !inOther.value!.isFetching, 'x pulled again');
     expect(other.calls.slice(before)).toEqual([expect.stringMatching(/\/todos\?since=$/)]);
     expect(await storedTodo(b, 'x')).toMatchObject({ view: { title: 'Before the clear' } });
+  });
+
+  it("a hint's re-read, waiting behind another transaction as the database is deleted, does not show what the deleted database held", async () => {
+    const b = browser();
+    // The other tab's view of the shared factory, counting the reads of entities it starts.
+    let entityReads = 0;
+    const counting = {
+      open: (name: string, version?: number) => {
+        const request = b.indexedDB.open(name, version);
+        request.addEventListener('success', () => {
+          const db = request.result;
+          const transaction = db.transaction.bind(db);
+          db.transaction = ((stores: string | string[], mode?: IDBTransactionMode, options?: IDBTransactionOptions) => {
+            if (mode !== 'readwrite' && [stores].flat().includes('entities')) entityReads++;
+            return transaction(stores, mode, options);
+          }) as IDBDatabase['transaction'];
+        });
+        return request;
+      },
+      deleteDatabase: (name: string) => b.indexedDB.deleteDatabase(name),
+      cmp: (x: unknown, y: unknown) => b.indexedDB.cmp(x, y),
+      databases: () => b.indexedDB.databases(),
+    } as unknown as IDBFactory;
+    const clearing = b.tab();
+    const other = b.tab({ indexedDB: counting });
+    await roles(clearing, other);
+    const inOther = latest(other.client.resource(todos).query$());
+    await clearing.client.resource(todos).create({ id: 'x', title: 'Before the clear', done: false }, { wait: 'server' });
+    await until(() => status(other).pending === 0 && ids(inOther.value).includes('x'), 'x confirmed in the other tab');
+    other.online.next(false);
+    // Another connection (another page of the app, say) holds the entities while the hint arrives.
+    const raw = await openRaw(b.indexedDB, DB_NAME);
+    let holding = true;
+    raw.onversionchange = () => {
+      holding = false;
+      raw.close();
+    };
+    const holder = raw.transaction('entities', 'readwrite');
+    const hold = () => {
+      if (holding) holder.objectStore('entities').get(['', '']).onsuccess = hold;
+    };
+    hold();
+    const reads = entityReads;
+    // A pull in a third tab changed x.
+    const third = new b.hub.Channel(`harborsync:${NAMESPACE}`);
+    third.postMessage({ t: 'changed', r: 'todos', ids: ['x'], outbox: false });
+    third.close();
+    await until(() => entityReads > reads, "the other tab's read of x, waiting");
+
+    await clearing.client.clear();
+    await until(() => inOther.value?.status === 'success', 'the other tab loaded again');
+    await settle(20);
+    expect(ids(inOther.value)).toEqual([]);
   });
 });
 
