@@ -46,6 +46,24 @@ describe('REST transport', () => {
     expect(delta!.url).toBe('https://api.test/v1/todos?since=');
   });
 
+  it("keeps a query in baseUrl (an API key, an api-version) on every request, under baseUrl's path", async () => {
+    const { fetch, requests } = fakeFetch((r) => (r.method === 'POST' ? json(201, { id: 'c', version: 1 }) : json(200, { items: [], cursor: null })));
+    for (const baseUrl of ['https://api.test/v1?api-version=2024-01-01#docs', 'https://api.test/v1/?api-version=2024-01-01']) {
+      const transport = createRestTransport({ baseUrl, fetch, auth: undefined, timeoutMs: 1000 });
+      await transport.create(todos, { id: 'c' }, 'k');
+      await transport.one(todos, 'a b');
+      await transport.delta(todos, 'c1');
+      await transport.query(todos, { where: {}, orderBy: [], limit: 5, cursor: null });
+    }
+    const expected = [
+      'https://api.test/v1/todos?api-version=2024-01-01',
+      'https://api.test/v1/todos/a%20b?api-version=2024-01-01',
+      'https://api.test/v1/todos?api-version=2024-01-01&since=c1',
+      'https://api.test/v1/todos?api-version=2024-01-01&limit=5',
+    ];
+    expect(requests.map((r) => r.url)).toEqual([...expected, ...expected]);
+  });
+
   it('refreshes the token once on 401 and retries once, sharing one refresh between requests', async () => {
     let token = 'old';
     let refreshes = 0;

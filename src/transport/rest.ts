@@ -95,7 +95,13 @@ function signInAgain(what: string, cause: unknown, method: string, url: URL, con
  * goes only to baseUrl's origin; a 401 refreshes the token once (single flight) and retries once.
  */
 export function createRestTransport(options: RestOptions): Transport {
-  const base = new URL(options.baseUrl.replace(/\/+$/, '') + '/');
+  // Paths resolve under baseUrl's path as a folder; a query in baseUrl (an API key, an
+  // api-version) goes with every request instead of ending the path there, and its fragment never leaves the page.
+  const base = new URL(options.baseUrl);
+  const baseQuery = base.search;
+  base.search = '';
+  base.hash = '';
+  base.pathname = base.pathname.replace(/\/+$/, '') + '/';
   const api: KyInstance = ky.create({
     retry: 0,
     timeout: false,
@@ -125,8 +131,11 @@ export function createRestTransport(options: RestOptions): Transport {
   };
 
   // "./": a first segment holding ":" ("/todos:v2") would otherwise be read as a URL scheme.
-  const urlOf = (def: Def, id?: string) =>
-    new URL('./' + def.path.replace(/^\//, '') + (id === undefined ? '' : `/${encodeURIComponent(id)}`), base);
+  const urlOf = (def: Def, id?: string) => {
+    const url = new URL('./' + def.path.replace(/^\//, '') + (id === undefined ? '' : `/${encodeURIComponent(id)}`), base);
+    url.search = baseQuery;
+    return url;
+  };
 
   /** The token to send while getToken() returns `current`. */
   const effective = (current: string | null | undefined) =>
