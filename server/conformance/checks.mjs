@@ -44,9 +44,9 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
     const text = await response.text();
     return { status: response.status, headers: response.headers, body: parseJson(text) };
   };
-  /** @param {string} id */
+  /** @param {string | number} id */
   const item = (id) => `${collection}/${encodeURIComponent(id)}`;
-  /** Ids of the entities the checks created, deleted at the end. @type {Set<string>} */
+  /** Ids of the entities the checks created, deleted at the end. @type {Set<string | number>} */
   const createdIds = new Set();
   /** @param {Record<string, unknown>} fields @param {string} [key] */
   const create = async (fields, key = unique()) => {
@@ -60,10 +60,10 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
     if (!isEntity(reply.body) || reply.status >= 300) throw new Error(`setup create answered ${describe(reply)}`);
     return reply.body;
   };
-  /** @param {{ id: string, version: number }} entity @param {Record<string, unknown>} patch @param {string} [key] */
+  /** @param {{ id: string | number, version: number }} entity @param {Record<string, unknown>} patch @param {string} [key] */
   const update = (entity, patch, key = unique()) =>
     call('PATCH', item(entity.id), { body: patch, headers: { 'Idempotency-Key': key, 'If-Match': `"${entity.version}"` } });
-  /** @param {{ id: string, version: number }} entity */
+  /** @param {{ id: string | number, version: number }} entity */
   const remove = (entity) =>
     call('DELETE', item(entity.id), { headers: { 'Idempotency-Key': unique(), 'If-Match': `"${entity.version}"` } });
 
@@ -283,7 +283,7 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
         const second = await call('GET', `${query}&cursor=${encodeURIComponent(String(first.body?.cursor))}`);
         const ids = [...(first.body?.items ?? []), ...(second.body?.items ?? [])].map((/** @type {any} */ e) => e.id);
         // Servers that assign ids ignore ours: expect the open rows' real ids, descending.
-        const open = [made[0], made[2]].map((reply) => String(/** @type {any} */ (reply.body).id)).sort().reverse();
+        const open = [made[0], made[2]].map((reply) => /** @type {any} */ (reply.body).id).sort(compareIds).reverse();
         const problems = [
           first.status === 200 && Array.isArray(first.body?.items) ? '' : `first page: ${describe(first)}`,
           typeof first.body?.cursor === 'string' ? '' : `first cursor ${JSON.stringify(first.body?.cursor)} is not a string`,
@@ -358,10 +358,23 @@ async function walkDelta(call, collection, since, limit) {
   return { state, deleted, cursor, pages, largestPage, problems };
 }
 
-/** @param {unknown} value @returns {value is { id: string, version: number } & Record<string, unknown>} */
+/**
+ * An entity: an id (DESIGN: a string or a number, as a backend with integer keys serves it) and an integer version.
+ * @param {unknown} value @returns {value is { id: string | number, version: number } & Record<string, unknown>}
+ */
 function isEntity(value) {
   const entity = /** @type {{ id?: unknown, version?: unknown } | null} */ (value);
-  return typeof entity?.id === 'string' && Number.isInteger(entity.version);
+  const id = entity?.id;
+  return (typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id))) && Number.isInteger(entity?.version);
+}
+
+/**
+ * Ids in the order harborsync sorts them: numbers by value, strings by UTF-16 code unit.
+ * @param {string | number} a @param {string | number} b
+ */
+function compareIds(a, b) {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
 }
 
 /** @param {string} text */

@@ -122,6 +122,30 @@ describe('against the reference server', () => {
       await assigning.close();
     }
   });
+
+  it('passes with server-assigned ids that are numbers (DESIGN: ids are strings or numbers)', async () => {
+    const assigning = await backend.start({ serverIds: true });
+    // The same server, its ids served as JSON numbers, as a backend with integer keys serves them.
+    const numeric = (id: unknown) => (typeof id === 'string' && /^\d+$/.test(id) ? Number(id) : id);
+    const renumber = (entity: any) => {
+      if (entity && typeof entity === 'object' && 'id' in entity) entity.id = numeric(entity.id);
+    };
+    const proxy = await brokenProxy(assigning, {
+      response: (answer) => {
+        if (!(answer.headers['content-type'] ?? '').includes('json')) return;
+        editJson(answer, (body) => {
+          for (const entity of Array.isArray(body) ? body : [body, body.current, ...(body.items ?? [])]) renumber(entity);
+          if (Array.isArray(body.deleted)) body.deleted = body.deleted.map(numeric);
+        });
+      },
+    });
+    try {
+      expect(await failing(proxy.apiUrl)).toEqual([]);
+    } finally {
+      await proxy.close();
+      await assigning.close();
+    }
+  });
 });
 
 describe('catches broken servers', () => {
