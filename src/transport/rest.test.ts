@@ -64,6 +64,20 @@ describe('REST transport', () => {
     expect(requests.map((r) => r.url)).toEqual([...expected, ...expected]);
   });
 
+  it("never writes baseUrl's query (it may hold an API key) into an error, which events$ shows and failed$ stores", async () => {
+    const timers = handTimers();
+    const silent = ((input: RequestInfo | URL) =>
+      new Promise<Response>((_, reject) => (input as Request).signal.addEventListener('abort', () => reject((input as Request).signal.reason)))) as typeof fetch;
+    const transport = createRestTransport({ baseUrl: 'https://api.test/v1?code=s3cret', fetch: silent, auth: undefined, timeoutMs: 5000, setTimer: timers.setTimer });
+    const outcome = transport.update(todos, 't1', { done: true }, 1, 'k').catch((e: unknown) => e);
+    await new Promise((resolve) => setImmediate(resolve));
+    timers.fire();
+    const error = (await outcome) as NetworkError;
+    expect(error).toBeInstanceOf(NetworkError);
+    expect(error.message).toMatch(/PATCH \/v1\/todos\/t1 failed.*timed out/);
+    expect(error.message).not.toContain('s3cret');
+  });
+
   it('refreshes the token once on 401 and retries once, sharing one refresh between requests', async () => {
     let token = 'old';
     let refreshes = 0;

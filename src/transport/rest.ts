@@ -203,7 +203,8 @@ export function createRestTransport(options: RestOptions): Transport {
     init: SendInit,
     context: { resource: string; id?: string },
   ): Promise<{ response: Response; text: string | null }> {
-    const deadline = startDeadline(options.timeoutMs, setTimer, [init.signal, options.closed], `${method} ${url.href}`);
+    // Without the query: baseUrl's may hold an API key, and the message reaches events$ and failed$.
+    const deadline = startDeadline(options.timeoutMs, setTimer, [init.signal, options.closed], `${method} ${url.origin}${url.pathname}`);
     try {
       let response: Response;
       try {
