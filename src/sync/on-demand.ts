@@ -1,4 +1,4 @@
-import { SchemaError } from '../errors.js';
+import { HttpError, SchemaError } from '../errors.js';
 import type { LocalStore, ViewChange } from '../store/local-store.js';
 import type { ResourceMirror } from '../store/mirror.js';
 import { compileQuery, queryKey, type CompiledQuery } from '../store/query.js';
@@ -165,13 +165,8 @@ export class OnDemandLoader {
       if (!this.#fetching(def)) host.mirror(def).setFlags({ isFetching: false });
       return;
     }
-    const compiled = compileQuery(query, def.key);
     let pages = this.#pages.get(key);
-    if (!pages || this.#stale(pages)) {
-      const scope = compileQuery<object>({ where: (compiled.equality ?? undefined) as Query<object>['where'], orderBy: query?.orderBy }, def.key);
-      pages = { loaded: 0, cursor: null, exhausted: false, last: null, invalid: new Set(), fetchedAt: host.now(), generation: this.#generation++, scope };
-      this.#pages.set(key, pages);
-    }
+    if (!pages || this.#stale(pages)) pages = this.#startPages(def, query, key);
     const missing = rowsWanted(def, query) - pages.loaded;
     if (missing <= 0 || pages.exhausted) {
       watched.setServerHasMore(!pages.exhausted);
@@ -193,14 +188,32 @@ export class OnDemandLoader {
     await running;
   }
 
+  /** Pages of the query's (filter, order) loading from its first row, in place of those before them. */
+  #startPages(def: Def, query: Query<object> | undefined, key: string): Pages {
+    const { equality } = compileQuery(query, def.key);
+    const scope = compileQuery<object>({ where: (equality ?? undefined) as Query<object>['where'], orderBy: query?.orderBy }, def.key);
+    const pages: Pages = { loaded: 0, cursor: null, exhausted: false, last: null, invalid: new Set(), fetchedAt: this.#host.now(), generation: this.#generation++, scope };
+    this.#pages.set(key, pages);
+    return pages;
+  }
+
   /**
    * Fetches `count` rows after what `pages` holds. A server may answer fewer rows than asked with
-   * more to come: the rest is asked for, page after page, until an answer brings none.
+   * more to come: the rest is asked for, page after page, until an answer brings none. A cursor
+   * the server no longer knows drops the pages: the rows the query wants are fetched again from
+   * the first, once.
    */
   async #fill(def: Def, query: Query<object> | undefined, key: string, pages: Pages, count: number, requestKey: string): Promise<void> {
+    let restarted = false;
     for (let missing = count; ; ) {
       const before = { loaded: pages.loaded, cursor: pages.cursor };
-      await this.#fetchPage(def, query, pages, missing, requestKey);
+      if (!(await this.#fetchPage(def, query, pages, missing, requestKey, !restarted))) {
+        if (this.#pages.get(key) !== pages) return;
+        restarted = true;
+        pages = this.#startPages(def, query, key);
+        missing = rowsWanted(def, query);
+        continue;
+      }
       const got = pages.loaded - before.loaded;
       if (got <= 0 || got >= missing || pages.exhausted || pages.cursor === before.cursor || this.#pages.get(key) !== pages) return;
       missing -= got;
@@ -213,7 +226,12 @@ export class OnDemandLoader {
     return false;
   }
 
-  async #fetchPage(def: Def, query: Query<object> | undefined, pages: Pages, count: number, requestKey: string): Promise<void> {
+  /**
+   * Fetches one page and commits it. With `restartable`, a cursor the server no longer knows (410:
+   * expired; 400: not one it can read, as a delta pull takes them) is not reported: false, for the
+   * caller to fetch from the first row instead.
+   */
+  async #fetchPage(def: Def, query: Query<object> | undefined, pages: Pages, count: number, requestKey: string, restartable: boolean): Promise<boolean> {
     const host = this.#host;
     const mirror = host.mirror(def);
     const compiled = compileQuery(query, def.key);
@@ -225,7 +243,13 @@ export class OnDemandLoader {
     try {
       const answeredSinceRequest = afterThisRequest(host);
       const deletions = host.store.deletions;
-      const answer = (await host.transport.query(def, pushDown(compiled as never, def.key, count, from.cursor))) as Rec | null;
+      let answer: Rec | null;
+      try {
+        answer = (await host.transport.query(def, pushDown(compiled as never, def.key, count, from.cursor))) as Rec | null;
+      } catch (error) {
+        if (restartable && from.cursor !== null && error instanceof HttpError && (error.status === 410 || error.status === 400)) return false;
+        throw error;
+      }
       if (typeof answer !== 'object' || answer === null || !Array.isArray(answer['items'])) {
         throw new SchemaError([{ field: '', message: 'the query answer is not { items, cursor }' }], { resource: def.name });
       }
@@ -266,7 +290,7 @@ export class OnDemandLoader {
         deletions,
       });
       // Requested before the local data was deleted (clear()): it is not brought back.
-      if (result.discarded) return;
+      if (result.discarded) return true;
       // A removal of what is not in storage (another tab evicted it) is this tab's judgment of the
       // copy its views hold: they drop it unless they have heard of another version since, out of
       // the scope; the other tabs are not told (they may show a newer version, out of the scope).
@@ -299,6 +323,7 @@ export class OnDemandLoader {
       host.synced(at);
       host.emit({ type: 'pulled', at, resource: def.name, count: items.length, removed: result.removed });
       await this.#evict(def);
+      return true;
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
       // Another query's request of the resource may still be in flight.

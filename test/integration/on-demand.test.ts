@@ -778,6 +778,33 @@ describe("an on-demand page's scope, on a small server", () => {
     ]);
   });
 
+  it('a page cursor the server no longer knows (410: expired) is dropped: the query fetches from its first row again, where it failed each time its limit grew until staleTimeMs', async () => {
+    const inner = onDemandApi(rowsOf(10));
+    const expired = new Set<string>();
+    const expiring: typeof fetch = async (input, init) => {
+      const cursor = new URL(input instanceof Request ? input.url : String(input)).searchParams.get('cursor');
+      return cursor !== null && expired.has(cursor) ? json({ error: 'cursor expired' }, 410) : inner(input, init);
+    };
+    const d = makeOver(expiring);
+    const pages = () => d.calls.filter((c) => c.startsWith('GET /api/orders?'));
+    const first = watch(d, { orderBy: 'title', limit: 3 });
+    await until(() => first.last().data.length === 3 && !first.last().isFetching, 'the first page');
+    expired.add('3');
+    const grown = watch(d, { orderBy: 'title', limit: 6 });
+    await until(() => pages().length >= 2 && !grown.last().isFetching, 'the grown query');
+    expect(grown.last()).toMatchObject({ status: 'success', error: null, hasMore: true });
+    expect(grown.last().data.map((o) => o.id)).toEqual(['o0', 'o1', 'o2', 'o3', 'o4', 'o5']);
+    expect(pages()).toEqual([
+      'GET /api/orders?sort=title%2Cid&limit=3',
+      'GET /api/orders?sort=title%2Cid&limit=3&cursor=3',
+      'GET /api/orders?sort=title%2Cid&limit=6',
+    ]);
+    // The fresh pages' cursor goes on from there.
+    const more = watch(d, { orderBy: 'title', limit: 8 });
+    await until(() => more.last().data.length === 8 && !more.last().isFetching, 'the next page');
+    expect(pages().at(-1)).toBe('GET /api/orders?sort=title%2Cid&limit=2&cursor=6');
+  });
+
   it('a query subscribed again after staleTimeMs fetches its first page again, though a later page of the same query was fetched within it (the rows fetched first were served as fresh)', async () => {
     const rows = rowsOf(10);
     const d = makeOver(onDemandApi(rows));
