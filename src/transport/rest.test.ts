@@ -64,6 +64,16 @@ describe('REST transport', () => {
     expect(requests.map((r) => r.url)).toEqual([...expected, ...expected]);
   });
 
+  it("names the entities of a resource at baseUrl itself (path '/') {base}/{id}, with one slash", async () => {
+    const { fetch, requests } = fakeFetch((r) => (r.method === 'DELETE' ? new Response(null, { status: 204 }) : json(200, { id: 'a', version: 2 })));
+    const root = defineResource({ name: 'todos', schema, path: '/' });
+    const transport = createRestTransport({ baseUrl: 'https://api.test/v1/todos', fetch, auth: undefined, timeoutMs: 1000 });
+    await transport.update(root, 'a', { done: true }, 1, 'k1');
+    await transport.remove(root, 'a', 2, 'k2');
+    await transport.one(root, 'a');
+    expect(requests.map((r) => r.url)).toEqual(['https://api.test/v1/todos/a', 'https://api.test/v1/todos/a', 'https://api.test/v1/todos/a']);
+  });
+
   it("never writes baseUrl's query (it may hold an API key) into an error, which events$ shows and failed$ stores", async () => {
     const timers = handTimers();
     const silent = ((input: RequestInfo | URL) =>

@@ -130,9 +130,11 @@ export function createRestTransport(options: RestOptions): Transport {
     }
   };
 
-  // "./": a first segment holding ":" ("/todos:v2") would otherwise be read as a URL scheme.
+  // "./": a first segment holding ":" ("/todos:v2") would otherwise be read as a URL scheme. The
+  // path's segments, then the id: a resource at baseUrl itself (path "/") names an entity {base}/{id}.
   const urlOf = (def: Def, id?: string) => {
-    const url = new URL('./' + def.path.replace(/^\//, '') + (id === undefined ? '' : `/${encodeURIComponent(id)}`), base);
+    const segments = [def.path.replace(/^\//, ''), ...(id === undefined ? [] : [encodeURIComponent(id)])].filter((segment) => segment !== '');
+    const url = new URL('./' + segments.join('/'), base);
     url.search = baseQuery;
     return url;
   };
