@@ -952,8 +952,9 @@ class Client implements SyncClient, HandleHost {
       // Changed under every round: the entry stored since is looked at on its own commit.
       const deciding = this.#decideParked(entry, 'merge', undisputed).then(() => undefined, (error: unknown) => {
         if (this.#closedError) return;
-        // Tried again on the next commit, or flush().
-        seen.delete(newest);
+        // Tried again on the next commit, or flush(); a merge the schema refused is refused again
+        // until the entity changes.
+        if (!(error instanceof ValidationError)) seen.delete(newest);
         this.emit({ type: 'error', at: this.env.clock.now(), resource: entry.r, error: error instanceof HarborSyncError ? error : new StorageError(String(error), { resource: entry.r, id: entry.id }) });
       });
       this.#undisputedDecisions.add(deciding);

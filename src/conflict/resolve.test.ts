@@ -152,10 +152,8 @@ describe('conflictFields and overwritten', () => {
 });
 
 describe('checkDecision', () => {
-  const todos = defineResource({
-    name: 'todos',
-    schema: z.object({ id: z.string(), title: z.string().trim(), done: z.boolean(), version: z.number().int() }),
-  });
+  const todoSchema = z.object({ id: z.string(), title: z.string().trim(), done: z.boolean(), version: z.number().int() });
+  const todos = defineResource({ name: 'todos', schema: todoSchema });
 
   it("a { value } decision passes with the schema's output; the version may be missing (a re-create)", async () => {
     const decided = { kind: 'target', value: { id: 'a', title: ' both ', done: false }, choice: 'value' } as const;
@@ -178,9 +176,16 @@ describe('checkDecision', () => {
     expect(await checkDecision(loose, decided, 'a', null)).toEqual({ issues: [{ field: 'run', message: expect.stringMatching(/a function/) as unknown }] });
   });
 
-  it('other outcomes pass as they are', async () => {
-    const merged = { kind: 'target', value: { ...base, done: 'not checked' }, choice: 'merged' } as const;
-    expect(await checkDecision(todos, merged, 'a', null)).toBe(merged);
+  it('a merge is checked too: a refinement across fields may refuse the mix of two valid sides', async () => {
+    const checked = defineResource({ name: 'todos', schema: todoSchema.refine((t) => !(t.done && t.title === ''), { path: ['title'] }) });
+    const merged = { kind: 'target', value: { ...base, title: '', done: true }, choice: 'merged' } as const;
+    expect(await checkDecision(checked, merged, 'a', base)).toEqual({ issues: [{ field: 'title', message: expect.any(String) }] });
+    expect(await checkDecision(checked, { ...merged, value: { ...base, title: ' B ', done: true } }, 'a', base)).toEqual({ ...merged, value: { ...base, title: 'B', done: true } });
+  });
+
+  it('the local view and the remote state pass as they are', async () => {
+    const local = { kind: 'target', value: { ...base, done: 'not checked' }, choice: 'local' } as const;
+    expect(await checkDecision(todos, local, 'a', null)).toBe(local);
     expect(await checkDecision(todos, { kind: 'remote' }, 'a', null)).toEqual({ kind: 'remote' });
   });
 });

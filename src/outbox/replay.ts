@@ -775,9 +775,11 @@ export class Replayer {
       const fields = conflictFields(input);
       const outcome = await this.#decision(def, entry, strategy, input, fields);
       if (outcome instanceof HarborSyncError) {
-        // Refused: the conflict waits in conflicts$ for a decision, as under 'manual'.
+        // Refused: the conflict waits in conflicts$ for a decision, as under 'manual'. A merge
+        // the schema refused had no field in dispute: those the schema names are to be decided.
         host.emit({ type: 'error', at: host.env.clock.now(), resource: entry.r, error: outcome });
-        if ((await applyOutcome(host, def, entry, input, { kind: 'park', fields }, 'function')) === 'stale') continue;
+        const named = fields.length === 0 && outcome instanceof ValidationError ? outcome.issues.map((issue) => issue.field).filter((field) => field !== '') : fields;
+        if ((await applyOutcome(host, def, entry, input, { kind: 'park', fields: named }, 'function')) === 'stale') continue;
         return;
       }
       // Each re-send goes against the version the server just named. A server whose If-Match

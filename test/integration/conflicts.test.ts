@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
 import { z } from 'zod';
 import { ConflictError, defineResource, ValidationError, type Conflict, type ConflictStrategy, type ResourceHandle, type SyncClientOptions } from '../../src/index.js';
-import { closeDevices, device, heldAnswers, outcomeOf, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { closeDevices, device, heldAnswers, outcomeOf, todos, todoSchema, until, type Device, type Todo } from '../helpers/harness.js';
 
 const backend = createTestBackend();
 let server: Awaited<ReturnType<typeof backend.start>>;
@@ -412,6 +412,59 @@ describe('a { value } decision is checked with the schema, as a local write', ()
     });
     expect(d.events.some((e) => e.type === 'resolved')).toBe(false);
     expect((await ledger()).map((r) => r.op)).toEqual(['create']);
+  });
+});
+
+describe("under 'merge', the merged entity is checked with the schema too", () => {
+  // Each side passes the schema, but a refinement across fields refuses their mix.
+  const checked = defineResource({
+    name: 'todos',
+    schema: todoSchema.refine((t) => !(t.done && t.title === ''), { message: 'a done todo needs a title', path: ['title'] }),
+  });
+
+  async function offlineWithChecked(): Promise<{ d: Device; h: ResourceHandle<Todo> }> {
+    const d = await offlineWithTodo({ resources: [checked] });
+    return { d, h: d.client.resource(checked) };
+  }
+
+  it('a merge the schema refuses is never sent nor shown: the conflict waits in conflicts$ naming the field, an error event carries it', async () => {
+    const { d, h } = await offlineWithChecked();
+    await h.update('a', { title: '' });
+    await theirs({ done: true });
+    await reconnect(d);
+    expect(latestConflicts(d)).toMatchObject([{ id: 'a', fields: ['title'], local: { title: '', done: false }, remote: { title: 'A', done: true, version: 2 } }]);
+    expect(d.events.find((e) => e.type === 'error')).toMatchObject({
+      resource: 'todos',
+      error: { name: 'ValidationError', message: expect.stringMatching(/^todos\/a: field "title"/) },
+    });
+    expect(d.events.some((e) => e.type === 'resolved' || e.type === 'failed')).toBe(false);
+    expect((await ledger()).map((r) => r.op)).toEqual(['create']);
+    expect(await h.get('a')).toMatchObject({ title: '', done: false });
+    await latestConflicts(d)[0]!.resolve('remote');
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'A', done: true, version: 2 });
+  });
+
+  it('a parked conflict that a pull leaves undisputed, with a merge the schema refuses, keeps waiting: nothing is sent, refused once', async () => {
+    const { d, h } = await offlineWithChecked();
+    await h.update('a', { title: '' });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    expect(latestConflicts(d)).toMatchObject([{ fields: ['title'] }]);
+    // The other side takes its title back, and marks the todo done: merged, a done todo with no title.
+    await theirs({ title: 'A', done: true });
+    await h.refresh();
+    await d.client.flush();
+    await h.create({ id: 'b', title: 'B', done: false });
+    await d.client.flush();
+    expect(latestConflicts(d)).toMatchObject([{ id: 'a', fields: [], local: { title: '', done: true }, remote: { title: 'A', done: true, version: 3 } }]);
+    expect(d.events.filter((e) => e.type === 'error')).toMatchObject([{ error: { name: 'ValidationError' } }]);
+    expect(d.events.some((e) => e.type === 'resolved')).toBe(false);
+    expect((await ledger()).map((r) => `${r.op} ${r.entityId}`)).toEqual(['create a', 'create b']);
+    // A change that makes the mix valid decides it.
+    await h.update('a', { title: 'mine' });
+    await d.client.flush();
+    expect(latestConflicts(d)).toEqual([]);
+    expect(await serverTodo('a')).toEqual({ id: 'a', title: 'mine', done: true, version: 4 });
   });
 });
 
