@@ -183,9 +183,14 @@ describe('checkDecision', () => {
     expect(await checkDecision(checked, { ...merged, value: { ...base, title: ' B ', done: true } }, 'a', base)).toEqual({ ...merged, value: { ...base, title: 'B', done: true } });
   });
 
-  it('the local view and the remote state pass as they are', async () => {
-    const local = { kind: 'target', value: { ...base, done: 'not checked' }, choice: 'local' } as const;
-    expect(await checkDecision(todos, local, 'a', null)).toBe(local);
+  it('so is the local view: rebased by a pull, it may be such a mix', async () => {
+    const local = { kind: 'target', value: { ...base, done: 'yes' }, choice: 'local' } as const;
+    expect(await checkDecision(todos, local, 'a', base)).toEqual({ issues: [{ field: 'done', message: expect.any(String) }] });
+  });
+
+  it('the remote state and a deletion pass as they are', async () => {
+    const deletion = { kind: 'target', value: null, choice: 'local' } as const;
+    expect(await checkDecision(todos, deletion, 'a', base)).toBe(deletion);
     expect(await checkDecision(todos, { kind: 'remote' }, 'a', null)).toEqual({ kind: 'remote' });
   });
 });

@@ -112,15 +112,16 @@ export function fromDecision<T>(decision: ConflictDecision<T>, input: ConflictIn
 }
 
 /**
- * A `{ value }` decision or a merge is a local write (each side of a merge passed the schema, but a
- * refinement across fields may refuse their mix): the entity it makes must pass the resource's schema,
- * as `update()` checks base + patch (the version may be missing, as on a re-create), and be data
+ * A decision that keeps an entity is a local write, be it a `{ value }`, a merge or the local view
+ * (each side of a merge passed the schema, as the view did when written, but a refinement across
+ * fields may refuse their mix, or the view as a pull rebased it): the entity must pass the
+ * resource's schema, as `update()` checks base + patch (the version may be missing, as on a re-create), and be data
  * IndexedDB can store and JSON carry (`unsendableField`), keep the conflicted entity's `id`, and
  * clear no field of `remote` (the state it is sent against) with undefined, as `update()` refuses.
  * Valid, the outcome carries what the schema made of it; invalid, the issues, each naming its field.
  */
 export async function checkDecision(def: ResourceDefinition<object>, outcome: Outcome, id: string, remote: Rec | null): Promise<Outcome | { issues: FieldIssue[] }> {
-  if (outcome.kind !== 'target' || outcome.choice === 'local' || outcome.value === null) return outcome;
+  if (outcome.kind !== 'target' || outcome.value === null) return outcome;
   const result = await validate(def.schema, outcome.value, def.version);
   if (!result.ok) return { issues: result.issues };
   const value = result.value as Rec;

@@ -415,7 +415,7 @@ describe('a { value } decision is checked with the schema, as a local write', ()
   });
 });
 
-describe("under 'merge', the merged entity is checked with the schema too", () => {
+describe('the entity a merge or the local side keeps is checked with the schema too', () => {
   // Each side passes the schema, but a refinement across fields refuses their mix.
   const checked = defineResource({
     name: 'todos',
@@ -465,6 +465,25 @@ describe("under 'merge', the merged entity is checked with the schema too", () =
     await d.client.flush();
     expect(latestConflicts(d)).toEqual([]);
     expect(await serverTodo('a')).toEqual({ id: 'a', title: 'mine', done: true, version: 4 });
+  });
+
+  it("so is the local view a pull rebased: 'client-wins' never sends it when the schema refuses it, and resolve('local') rejects", async () => {
+    const d = await offlineWithTodo({ resources: [checked], conflicts: 'client-wins' });
+    const h = d.client.resource(checked);
+    await h.update('a', { title: '' });
+    await theirs({ done: true });
+    // The pending change, rebased on the other side's: a done todo with no title.
+    await h.refresh();
+    await reconnect(d);
+    expect(latestConflicts(d)).toMatchObject([{ id: 'a', fields: ['title'], local: { title: '', done: true }, remote: { title: 'A', done: true, version: 2 } }]);
+    expect(d.events.find((e) => e.type === 'error')).toMatchObject({ error: { name: 'ValidationError', message: expect.stringMatching(/^todos\/a: field "title"/) } });
+    expect(d.events.some((e) => e.type === 'resolved' || e.type === 'failed')).toBe(false);
+    expect((await ledger()).map((r) => r.op)).toEqual(['create']);
+    await expect(latestConflicts(d)[0]!.resolve('local')).rejects.toBeInstanceOf(ValidationError);
+    expect(latestConflicts(d)).toHaveLength(1);
+    await latestConflicts(d)[0]!.resolve({ value: { title: 'mine' } });
+    await d.client.flush();
+    expect(await serverTodo('a')).toEqual({ id: 'a', title: 'mine', done: true, version: 3 });
   });
 });
 
