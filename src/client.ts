@@ -929,6 +929,10 @@ class Client implements SyncClient, HandleHost {
 
   async #resolveConflict(entry: OutboxEntry, choice: ConflictChoice<Rec>): Promise<void> {
     this.assertOpen('Conflict.resolve()');
+    // Parked by another page of the app: its schema, key and version field are not known here.
+    if (!this.defs.has(entry.r)) {
+      throw new StorageError(`a conflict of resource "${entry.r}", which this client does not define, cannot be resolved here`, { resource: entry.r, id: entry.id });
+    }
     if (!(await this.#decideParked(entry, 'manual', (input, fields) => fromDecision(choice, input, fields)))) {
       const detail = `the conflict changed under each of ${DECISION_ROUNDS} tries to decide it (writes or pulls meanwhile); nothing was decided: decide again on the conflict conflicts$ now holds`;
       throw new ConflictError(entry.conflict?.fields ?? [], { resource: entry.r, id: entry.id, detail });

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
 import { z } from 'zod';
-import { ConflictError, defineResource, ValidationError, type Conflict, type ConflictStrategy, type ResourceHandle, type SyncClientOptions } from '../../src/index.js';
-import { closeDevices, device, heldAnswers, outcomeOf, todos, todoSchema, until, type Device, type Todo } from '../helpers/harness.js';
+import { ConflictError, defineResource, StorageError, ValidationError, type Conflict, type ConflictStrategy, type ResourceHandle, type SyncClientOptions } from '../../src/index.js';
+import { closeDevices, device, heldAnswers, notes, outcomeOf, todos, todoSchema, until, type Device, type Todo } from '../helpers/harness.js';
 
 const backend = createTestBackend();
 let server: Awaited<ReturnType<typeof backend.start>>;
@@ -932,6 +932,30 @@ describe('a second look at conflict decisions', () => {
     name: 'todos',
     schema: z.object({ id: z.string(), title: z.string(), done: z.boolean(), note: z.string().optional(), version: z.number().int() }),
     delta: true,
+  });
+
+  it("resolve() of a conflict parked by a page that defines its resource, in one that does not, rejects with StorageError naming it; a page that does resolves it", async () => {
+    const d = await offlineWithTodo({ conflicts: 'manual' });
+    await d.client.resource(todos).update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    await d.client.close();
+    const notesOnly = d.reopen({ resources: [notes] });
+    open.push(notesOnly);
+    await notesOnly.client.flush();
+    const [conflict] = latestConflicts(notesOnly);
+    expect(conflict).toMatchObject({ resource: 'todos', id: 'a', fields: ['title'] });
+    const refused = conflict!.resolve('remote');
+    await expect(refused).rejects.toBeInstanceOf(StorageError);
+    await expect(refused).rejects.toThrow(/^todos\/a: .*resource "todos", which this client does not define/);
+    expect(latestConflicts(notesOnly)).toHaveLength(1);
+    await notesOnly.client.close();
+    const again = d.reopen();
+    open.push(again);
+    await again.client.flush();
+    await latestConflicts(again)[0]!.resolve('local');
+    await again.client.flush();
+    expect(await serverTodo('a')).toMatchObject({ title: 'mine', version: 3 });
   });
 
   it('resolve({ value }) clearing a field with undefined rejects with ValidationError naming it, as update() does; nothing changes', async () => {
