@@ -775,8 +775,9 @@ export class Replayer {
       const fields = conflictFields(input);
       const outcome = await this.#decision(def, entry, strategy, input, fields);
       if (outcome instanceof HarborSyncError) {
-        // Refused: the conflict waits in conflicts$ for a decision, as under 'manual'. A merge
-        // the schema refused had no field in dispute: those the schema names are to be decided.
+        // Refused: the conflict waits in conflicts$ for a decision, as under 'manual'. One with no
+        // field in dispute (a merge, or a view a pull rebased, that the schema refused): those
+        // the schema names are to be decided.
         host.emit({ type: 'error', at: host.env.clock.now(), resource: entry.r, error: outcome });
         const named = fields.length === 0 && outcome instanceof ValidationError ? outcome.issues.map((issue) => issue.field).filter((field) => field !== '') : fields;
         if ((await applyOutcome(host, def, entry, input, { kind: 'park', fields: named }, 'function')) === 'stale') continue;
