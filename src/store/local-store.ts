@@ -959,6 +959,9 @@ async function attempt<R>(db: HarborDB, what: string, body: (tx: WriteTx) => Pro
   unwrap(tx).onerror = (event) => {
     failed ??= (event.target as IDBRequest).error;
   };
+  // A request that fails while the body still waits on another rejects `done` before it is
+  // awaited below: marked handled now, it is no unhandled rejection for the page.
+  tx.done.catch(() => undefined);
   try {
     const result = await body(tx);
     await tx.done;

@@ -1517,6 +1517,30 @@ describe('storage faults', () => {
       expect(latest(d.client.status$).pending).toBe(1);
     });
 
+    it('when a write redone on what another tab stored fails: StorageError, nothing is stored, and no promise is left rejected unhandled', async () => {
+      const api = stubApi((_req, url) => (url.pathname === '/api/todos' ? json({ items: [{ id: 'a', title: 'A', done: false, version: 1 }], deleted: [], cursor: '1' }) : undefined));
+      const d = make(API, { fetch: api.fetch });
+      const h = d.client.resource(todos);
+      await h.refresh();
+      // Another tab pulled a newer version; its message has not arrived.
+      const newer = { id: 'a', title: 'B', done: false, version: 2 };
+      await rawPut(d.indexedDB, 'harborsync:default', 'entities', { r: 'todos', id: 'a', base: newer, view: newer });
+      const before = await dump(d.indexedDB, 'harborsync:default');
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        failStore = 'outbox';
+        // Its transaction reads the record, finds it changed, and reads on while the entry's request fails.
+        expect(await h.update('a', { done: true }).catch((e: unknown) => e)).toBeInstanceOf(StorageError);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+      expect(unhandled).toEqual([]);
+      expect(await dump(d.indexedDB, 'harborsync:default')).toEqual(before);
+    });
+
     it('when storing a pulled page fails: the delta cursor stays where it was, and the next pull brings that page again (RELIABILITY #23)', async () => {
       const a = { id: 'a', title: 'A', done: false, version: 1 };
       const api = stubApi((_req, url) => {
