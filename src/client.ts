@@ -863,7 +863,10 @@ class Client implements SyncClient, HandleHost {
       const handle = this.#handles.get(r);
       mirror.batch(() => {
         for (const { id, view } of group) {
-          if (handle?.isWriting(id)) continue;
+          if (handle?.isWriting(id)) {
+            handle.storedMeanwhile(id, view ?? undefined, this.store.outbox.isPending(r, id));
+            continue;
+          }
           mirror.set(id, (view ?? undefined) as object | undefined, this.store.outbox.isPending(r, id));
         }
       });

@@ -121,6 +121,14 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     return this.#writing.has(id);
   }
 
+  /**
+   * Another transaction (a pull, an answer, another tab) committed `view` for an entity whose
+   * writes are still committing: not shown over theirs, but what is stored now, shown should they fail.
+   */
+  storedMeanwhile(id: string, view: object | undefined, pending: boolean): void {
+    if (this.#storedView.has(id)) this.#storedView.set(id, { view, pending });
+  }
+
   #id(value: EntityKey, what: string): string {
     const id = normalizeId(value);
     if (id === undefined) {

@@ -1541,6 +1541,38 @@ describe('storage faults', () => {
       expect(await dump(d.indexedDB, 'harborsync:default')).toEqual(before);
     });
 
+    it('when a write fails after a pull stored a newer version under it: the view rolls back to what is stored, not to the copy the write was made on', async () => {
+      let a = { id: 'a', title: 'A', done: false, version: 1 };
+      const api = stubApi((_req, url) => (url.pathname === '/api/todos' ? json({ items: [a], deleted: [], cursor: String(a.version) }) : undefined));
+      const factory = new KillableFactory();
+      const d = make(API, { fetch: api.fetch }, factory);
+      const h = d.client.resource(todos);
+      const states: Array<QueryState<Todo>> = [];
+      h.query$({ orderBy: 'id' }).subscribe((s) => states.push(s));
+      await h.refresh();
+      a = { id: 'a', title: 'B', done: false, version: 2 };
+      // The write is made while the pull's transaction is under way: it commits after the pull's.
+      let write: Promise<unknown> | undefined;
+      for (const db of factory.connections) {
+        const original = db.transaction.bind(db);
+        db.transaction = ((...args: Parameters<IDBDatabase['transaction']>) => {
+          const tx = original(...args);
+          if (args[1] === 'readwrite' && !write) {
+            failStore = 'outbox';
+            write = h.update('a', { done: true }).catch((e: unknown) => e);
+          }
+          return tx;
+        }) as IDBDatabase['transaction'];
+      }
+      await h.refresh();
+      expect(await write).toBeInstanceOf(StorageError);
+      const stored = { id: 'a', title: 'B', done: false, version: 2 };
+      expect((await dump(factory, 'harborsync:default'))['entities']!.map(([, record]) => (record as { view: unknown }).view)).toEqual([stored]);
+      await until(() => states.at(-1)!.data[0]?.version === 2, 'the view back on what is stored');
+      expect(states.at(-1)!.data).toEqual([stored]);
+      expect(await h.get('a')).toEqual(stored);
+    });
+
     it('when storing a pulled page fails: the delta cursor stays where it was, and the next pull brings that page again (RELIABILITY #23)', async () => {
       const a = { id: 'a', title: 'A', done: false, version: 1 };
       const api = stubApi((_req, url) => {
