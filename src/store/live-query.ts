@@ -14,7 +14,8 @@ export interface ResourceFlags {
 const EMPTY_IDS: ReadonlySet<string> = new Set();
 
 export function queryStatus(flags: ResourceFlags, cached: boolean): QueryState<unknown>['status'] {
-  if (!flags.hydrated) return 'loading';
+  // Not loaded because the load failed (IndexedDB refused to open): nothing is in flight.
+  if (!flags.hydrated) return flags.error ? 'error' : 'loading';
   if (cached || flags.lastSyncedAt !== null) return 'success';
   if (flags.error) return 'error';
   return flags.isFetching ? 'loading' : 'success';

@@ -17,6 +17,7 @@ import {
   StorageError,
   ValidationError,
   type Conflict,
+  type EntityState,
   type FailedMutation,
   type QueryState,
   type SyncEvent,
@@ -1120,6 +1121,24 @@ describe('storage faults', () => {
     expect((error as Error).message).toMatch(/harborsync:default.*InvalidStateError/);
     await expect(client.flush()).rejects.toBeInstanceOf(StorageError);
     expect(events.some((e) => e.type === 'storageError')).toBe(true);
+    await client.close();
+  });
+
+  it('an IDBFactory whose open() throws: live queries and entity watches end in the error state, not loading for ever', async () => {
+    const refusing = new IDBFactory();
+    refusing.open = () => {
+      throw new DOMException('A mutation operation was attempted on a database that did not allow mutations.', 'InvalidStateError');
+    };
+    const { client } = clientOn(refusing);
+    const queried: Array<QueryState<Todo>> = [];
+    const watched: Array<EntityState<Todo>> = [];
+    client.resource(todos).query$().subscribe((s) => queried.push(s));
+    client.resource(todos).get$('a').subscribe((s) => watched.push(s));
+    await until(() => queried.at(-1)!.error !== null && watched.at(-1)!.error !== null, 'the failed load reported');
+    for (const state of [queried.at(-1)!, watched.at(-1)!]) {
+      expect(state).toMatchObject({ status: 'error', isFetching: false });
+      expect(state.error).toBeInstanceOf(StorageError);
+    }
     await client.close();
   });
 
