@@ -175,6 +175,8 @@ class Client implements SyncClient, HandleHost {
   readonly sendDelayMs: number;
   readonly #mirrors = new Map<string, ResourceMirror<object>>();
   readonly #hydrating = new Map<string, Promise<void>>();
+  /** Per resource loading from IndexedDB, the ids whose changes were shown while it loaded. */
+  readonly #shownWhileLoading = new Map<string, Set<string>>();
   readonly #pulling = new Map<string, Promise<void>>();
   /** Resources a subscriber came to while another caller's load ran: that load ends "fetching" if the subscriber will revalidate. */
   readonly #revalidateOnLoad = new Set<string>();
@@ -675,6 +677,8 @@ class Client implements SyncClient, HandleHost {
     let done = this.#hydrating.get(def.name);
     if (!done) {
       const mirror = this.mirror(def);
+      const shownMeanwhile = new Set<string>();
+      this.#shownWhileLoading.set(def.name, shownMeanwhile);
       done = (async () => {
         const deletions = this.store.deletions;
         // Read from a database deleted since (another tab's clear() while the read ran): its records
@@ -716,6 +720,9 @@ class Client implements SyncClient, HandleHost {
         const { outbox } = this.store;
         mirror.batch(() => {
           for (const record of records) {
+            // Shown since by a commit (a server answer stored while an async schema checked
+            // these): newer than the copy read here.
+            if (shownMeanwhile.has(record.id)) continue;
             const pending = outbox.size > 0 && outbox.isPending(def.name, record.id);
             mirror.set(record.id, (record.view ?? undefined) as object | undefined, pending);
           }
@@ -727,7 +734,9 @@ class Client implements SyncClient, HandleHost {
           const fetching = mirror.flags.isFetching || this.#pulling.has(def.name) || (revalidates && stale);
           mirror.setFlags({ hydrated: true, lastSyncedAt: syncedAt, isFetching: fetching });
         });
-      })();
+      })().finally(() => {
+        if (this.#shownWhileLoading.get(def.name) === shownMeanwhile) this.#shownWhileLoading.delete(def.name);
+      });
       done.catch((error: unknown) => {
         this.#hydrating.delete(def.name);
         this.#revalidateOnLoad.delete(def.name);
@@ -861,13 +870,14 @@ class Client implements SyncClient, HandleHost {
       if (!def) continue;
       const mirror = this.mirror(def);
       const handle = this.#handles.get(r);
+      const shownMeanwhile = this.#shownWhileLoading.get(r);
       mirror.batch(() => {
         for (const { id, view } of group) {
-          if (handle?.isWriting(id)) {
-            handle.storedMeanwhile(id, view ?? undefined, this.store.outbox.isPending(r, id));
-            continue;
-          }
-          mirror.set(id, (view ?? undefined) as object | undefined, this.store.outbox.isPending(r, id));
+          shownMeanwhile?.add(id);
+          const pending = this.store.outbox.isPending(r, id);
+          // Shown once the write committing lands on it; should the write fail, shown then.
+          if (handle?.isWriting(id)) handle.storedMeanwhile(id, view ?? undefined, pending);
+          else mirror.set(id, (view ?? undefined) as object | undefined, pending);
         }
       });
     }

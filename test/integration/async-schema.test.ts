@@ -18,14 +18,15 @@ type Todo = { id: string; title: string; done: boolean; version?: number };
  */
 function asyncSchema() {
   const asked: Array<{ title: unknown; answer: () => void }> = [];
-  const control = { hold: false, asked };
+  const control: { hold: boolean | ((value: Record<string, unknown>) => boolean); asked: typeof asked } = { hold: false, asked };
   const schema: StandardSchemaV1<unknown, Todo> = {
     '~standard': {
       version: 1,
       vendor: 'test',
       async validate(value) {
         const v = value as Record<string, unknown>;
-        await (control.hold ? new Promise<void>((resolve) => asked.push({ title: v['title'], answer: resolve })) : Promise.resolve());
+        const held = typeof control.hold === 'function' ? control.hold(v) : control.hold;
+        await (held ? new Promise<void>((resolve) => asked.push({ title: v['title'], answer: resolve })) : Promise.resolve());
         if (typeof v['title'] !== 'string' || v['title'] === '') return { issues: [{ message: 'a non-empty string', path: ['title'] }] };
         if (typeof v['done'] !== 'boolean') return { issues: [{ message: 'a boolean', path: ['done'] }] };
         if (typeof v['version'] !== 'number') return { issues: [{ message: 'a number', path: ['version'] }] };
@@ -184,6 +185,30 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
       { title: 'B', done: false },
       { title: 'B', done: true },
     ]);
+  });
+
+  it('a server answer stored while the cache loads, its stored views still validating, is what the view shows, not the copy read before it', async () => {
+    const { d, h, server, control } = await setUp();
+    d.online.next(false);
+    await h.update('a', { title: 'B' });
+    await d.client.close();
+    // Reopened: the cache is fresh (no pull), the queued change goes out at once; the stored view
+    // (version 1) validates only once the answer (version 2) is stored.
+    control.hold = (value) => value['version'] === 1;
+    const again = d.reopen();
+    open.push(again);
+    const views: Array<Todo | undefined> = [];
+    again.client.resource(h.name).get$('a').subscribe(({ data }) => views.push(data as Todo | undefined));
+    await until(() => control.asked.length === 1, 'the stored view asked to validate');
+    let pending = -1;
+    again.client.status$.subscribe((status) => (pending = status.pending));
+    await until(() => server.rows.get('a')?.version === 2 && pending === 0, 'the answer stored');
+    control.hold = false;
+    control.asked.pop()!.answer();
+    const confirmed = { id: 'a', title: 'B', done: false, version: 2 };
+    await until(() => views.at(-1) !== undefined, 'the cache loaded');
+    expect(await again.client.resource(h.name).get('a')).toEqual(confirmed);
+    expect(views.at(-1)).toEqual(confirmed);
   });
 
   it('writes queued behind validations leave nothing listening on the client once they are done', async () => {
