@@ -47,7 +47,7 @@ export class LiveQuery<T extends object> {
   }
 
   /** Full recompute: the initial fill, and a batch too large to splice one by one. */
-  reset(all: Iterable<T>, isPending: (id: string) => boolean): void {
+  reset(all: Iterable<T>, isPending: (id: string) => boolean, exists: (id: string) => boolean): void {
     const { matches, compare } = this.compiled;
     const sorted: T[] = [];
     const pending = new Set<string>();
@@ -58,8 +58,9 @@ export class LiveQuery<T extends object> {
       if (isPending(id)) pending.add(id);
     }
     sorted.sort(compare);
-    // Pending deletes of entities this query showed stay listed.
-    for (const id of this.#pendingIds) if (isPending(id) && !pending.has(id)) pending.add(id);
+    // Pending deletes of entities this query showed stay listed (as apply() keeps them); a
+    // pending entity that no longer matches leaves, as it would spliced.
+    for (const id of this.#pendingIds) if (isPending(id) && !exists(id)) pending.add(id);
     this.#sorted.reset(sorted);
     this.#pendingIds = pending;
     this.#pendingView = new Set(pending);

@@ -87,6 +87,25 @@ describe('ResourceMirror live queries', () => {
     expect(states[1]!.hasMore).toBe(true);
   });
 
+  it('a batch too large to splice keeps in pendingIds the pending deletes it showed, not a pending entity that left the query', () => {
+    const mirror = new ResourceMirror<Todo>('todos', 'id');
+    mirror.setFlags({ hydrated: true });
+    mirror.set('kept', { id: 'kept', title: 'x', done: false, n: 0 }, true);
+    mirror.set('left', { id: 'left', title: 'x', done: false, n: 0 }, true);
+    mirror.set('gone', { id: 'gone', title: 'x', done: false, n: 0 }, true);
+    const states: Array<QueryState<Todo>> = [];
+    mirror.createQuery({ where: { done: false } }).subscribe((s) => states.push(s));
+    expect([...states.at(-1)!.pendingIds].sort()).toEqual(['gone', 'kept', 'left']);
+    mirror.batch(() => {
+      // A pull: the server finished `left` (its local change still pending), `gone` is deleted here.
+      for (let i = 0; i < 300; i++) mirror.set(`t${i}`, { id: `t${i}`, title: 'x', done: true, n: i }, false);
+      mirror.set('left', { id: 'left', title: 'x', done: true, n: 0 }, true);
+      mirror.set('gone', undefined, true);
+    });
+    expect(states.at(-1)!.data.map((t) => t.id)).toEqual(['kept']);
+    expect([...states.at(-1)!.pendingIds].sort()).toEqual(['gone', 'kept']);
+  });
+
   it('emits hasMore anew when a change beyond the window moves the count of matches across the limit', () => {
     const mirror = new ResourceMirror<Todo>('todos', 'id');
     mirror.setFlags({ hydrated: true });

@@ -100,7 +100,7 @@ export class ResourceMirror<T extends object> {
 
   #flush(): void {
     if (this.#batchChanges > SPLICE_LIMIT) {
-      for (const query of this.#queries) query.reset(this.entities.values(), (id) => this.#pending.has(id));
+      for (const query of this.#queries) query.reset(this.entities.values(), (id) => this.#pending.has(id), (id) => this.entities.has(id));
     }
     if (this.#flagsChanged) for (const query of this.#queries) query.markDirty();
     for (const query of this.#queries) query.flush(this.flags, this.entities.size);
@@ -221,7 +221,7 @@ export class ResourceMirror<T extends object> {
     const start = (): LiveQuery<T> => {
       const started = new LiveQuery(compiled, this.idOf);
       started.serverHasMore = serverHasMore;
-      started.reset(this.entities.values(), (id) => this.#pending.has(id));
+      started.reset(this.entities.values(), (id) => this.#pending.has(id), (id) => this.entities.has(id));
       started.flush(this.flags, this.entities.size);
       return started;
     };
