@@ -144,7 +144,10 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     // is found under the server's id (a React render peeks before its effect subscribes).
     const id = (): string => this.#host.currentId(this.#def.name, given);
     const entity$ = new Observable<EntityState<T>>((subscriber) => {
-      this.#host.revalidate(this.#def);
+      // An on-demand resource fetches per query: watched alone, the entity is loaded from the
+      // cache, and nothing says it is being fetched.
+      if (this.#def.load === 'on-demand') void this.#host.hydrate(this.#def).catch(() => undefined);
+      else this.#host.revalidate(this.#def);
       return this.#host.mirror(this.#def).watchEntity(id(), (state) => subscriber.next(state as EntityState<T>));
     });
     return withCurrent(entity$, () => this.#host.mirror(this.#def).peekEntity(id()) as EntityState<T>);

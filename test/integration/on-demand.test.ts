@@ -2,12 +2,12 @@ import { BehaviorSubject } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTestBackend } from '../../server/index.mjs';
-import { defineResource, type QueryState, type SyncStatus } from '../../src/index.js';
+import { defineResource, type EntityState, type QueryState, type SyncStatus } from '../../src/index.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import type { ResourceDefinition } from '../../src/types.js';
 import { IDBFactory } from 'fake-indexeddb';
 import { closeDevices, device, heldAnswers, until, type Device } from '../helpers/harness.js';
-import { ManualClock } from '../helpers/manual-clock.js';
+import { ManualClock, settle } from '../helpers/manual-clock.js';
 import { getAllRaw, openRaw } from '../helpers/raw-idb.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 
@@ -516,6 +516,17 @@ describe("an on-demand page's scope, on a small server", () => {
     open.push(d);
     return d;
   };
+
+  it('get$ alone (it fetches no page) says it is not fetching once the cache is loaded: no spinner for ever, no request', async () => {
+    const api = rewritten(onDemandApi(rowsOf(5)));
+    const d = makeOver(api.fetch);
+    const states: Array<EntityState<Order>> = [];
+    d.client.resource(orders).get$('o1').subscribe((s) => states.push(s));
+    await until(() => states.length > 1, 'the cache loaded');
+    await settle();
+    expect(states.at(-1)).toMatchObject({ data: undefined, status: 'success', isFetching: false });
+    expect(d.calls).toEqual([]);
+  });
 
   it('an item of a page that fails the schema keeps its cached copy: it is not absent from the page (RELIABILITY 44)', async () => {
     const api = rewritten(onDemandApi(rowsOf(5)));
