@@ -334,6 +334,25 @@ describe('reading and caching', () => {
     expect(reported.error.message).toContain('"done"');
   });
 
+  it('an item the schema throws on (a transform that throws) is reported as invalid and skipped; the valid rest is cached', async () => {
+    const datedNotes = defineResource({
+      name: 'notes',
+      // Throws a RangeError for text that is no date: zod passes it on, it is no issue.
+      schema: z.object({ id: z.string(), text: z.string().transform((text) => new Date(text).toISOString()), version: z.number().int() }),
+    });
+    await server.admin.edit({ resource: 'notes', create: { id: 'n1', text: '2024-01-01' } });
+    await server.admin.edit({ resource: 'notes', create: { id: 'n2', text: 'not a date' } });
+    const d = make(server.apiUrl, { resources: [datedNotes] });
+    await d.client.resource(datedNotes).refresh();
+    expect(await d.client.resource(datedNotes).list()).toEqual([{ id: 'n1', text: '2024-01-01T00:00:00.000Z', version: 1 }]);
+    const reported = d.events.find((e) => e.type === 'schemaError');
+    if (reported?.type !== 'schemaError') throw new Error('no schema error');
+    expect(reported.id).toBe('n2');
+    expect(reported.error).toBeInstanceOf(SchemaError);
+    expect(reported.error.message).toContain('notes/n2');
+    expect(reported.error.message).toContain('Invalid time value');
+  });
+
   it('leaves the cache untouched on malformed JSON or a non-array list', async () => {
     await server.admin.edit({ resource: 'notes', create: { id: 'n1', text: 'a' } });
     const d = make(server.apiUrl);
