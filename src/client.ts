@@ -732,7 +732,8 @@ class Client implements SyncClient, HandleHost {
           const revalidates = this.#revalidateOnLoad.delete(def.name) || revalidating;
           const stale = def.load === 'on-demand' ? this.#online : this.#needsPull(syncedAt);
           const fetching = mirror.flags.isFetching || this.#pulling.has(def.name) || (revalidates && stale);
-          mirror.setFlags({ hydrated: true, lastSyncedAt: syncedAt, isFetching: fetching });
+          // Loaded: the error a failed load (or a pull of the data since deleted) left is over.
+          mirror.setFlags({ hydrated: true, lastSyncedAt: syncedAt, isFetching: fetching, error: null });
         });
       })().finally(() => {
         if (this.#shownWhileLoading.get(def.name) === shownMeanwhile) this.#shownWhileLoading.delete(def.name);

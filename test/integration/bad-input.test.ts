@@ -1286,6 +1286,18 @@ describe('storage faults', () => {
       expect(factory.connections.length - opened).toBe(2); // the reopen, and dump()'s own
       expect(await h.list()).toEqual([{ id: 'a', title: 'A2', done: false }]);
     });
+    it('a resource whose load failed while opening again failed: once a later load works, its queries show it, not the old StorageError', async () => {
+      const { factory, d } = await withQueuedCreate();
+      factory.closing();
+      factory.refuse = new DOMException('Internal error opening backing store for indexedDB.open.', 'UnknownError');
+      const states: Array<QueryState<{ id: string }>> = [];
+      d.client.resource(notes).query$().subscribe((s) => states.push(s));
+      await until(() => states.at(-1)!.error !== null, 'the failed load');
+      expect(states.at(-1)).toMatchObject({ status: 'error', error: { name: 'StorageError' } });
+      factory.refuse = null;
+      expect(await d.client.resource(notes).list()).toEqual([]);
+      expect(states.at(-1)).toMatchObject({ status: 'success', error: null, isFetching: false });
+    });
   });
 
   describe('a database deleted behind the app\'s back (evicted, site data cleared)', () => {
