@@ -815,7 +815,14 @@ class Client implements SyncClient, HandleHost {
       const mirror = this.mirror(def);
       if (mirror.flags.hydrated) mirror.setFlags({ isFetching: true });
       running = this.hydrate(def)
-        .then(() => pull(this.#pullHost(), def, mirror))
+        .then(
+          () => pull(this.#pullHost(), def, mirror),
+          (error: unknown) => {
+            // Not loaded, so nothing was fetched: the flag set above comes down (the load's error shows).
+            mirror.setFlags({ isFetching: this.#pullingNext.has(def.name) });
+            throw error;
+          },
+        )
         .then(({ stored }) => {
           // An answer discarded (requested before a clear()) confirmed nothing now held.
           if (stored) this.#patchStatus({ lastSyncedAt: this.env.clock.now() });

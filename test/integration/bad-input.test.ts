@@ -1286,6 +1286,21 @@ describe('storage faults', () => {
       expect(factory.connections.length - opened).toBe(2); // the reopen, and dump()'s own
       expect(await h.list()).toEqual([{ id: 'a', title: 'A2', done: false }]);
     });
+    it('refresh() of a shown resource whose load fails (clear(), then opening refused): it rejects, and the queries do not say they are fetching for ever', async () => {
+      const factory = new KillableFactory();
+      const api = stubApi((_req, url) => (url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined));
+      const d = make(API, { fetch: api.fetch }, factory);
+      const h = d.client.resource(todos);
+      const states: Array<QueryState<Todo>> = [];
+      h.query$().subscribe((s) => states.push(s));
+      await h.refresh();
+      factory.refuse = new DOMException('Internal error opening backing store for indexedDB.open.', 'UnknownError');
+      await d.client.clear();
+      await until(() => states.at(-1)!.error !== null, 'the failed load after clear()');
+      expect(await h.refresh().catch((e: unknown) => e)).toBeInstanceOf(StorageError);
+      expect(states.at(-1)).toMatchObject({ status: 'error', isFetching: false });
+    });
+
     it('a resource whose load failed while opening again failed: once a later load works, its queries show it, not the old StorageError', async () => {
       const { factory, d } = await withQueuedCreate();
       factory.closing();
