@@ -8,6 +8,7 @@ import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClosedError, defineResource, ValidationError, type StandardSchemaV1 } from '../../src/index.js';
 import { closeDevices, device, outcomeOf, until, type Device } from '../helpers/harness.js';
+import { settle } from '../helpers/manual-clock.js';
 
 const API = 'http://api.test/api';
 type Todo = { id: string; title: string; done: boolean; version?: number };
@@ -209,6 +210,23 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
     await until(() => views.at(-1) !== undefined, 'the cache loaded');
     expect(await again.client.resource(h.name).get('a')).toEqual(confirmed);
     expect(views.at(-1)).toEqual(confirmed);
+  });
+
+  it('clear() while the cache loads, its stored views still validating: what the load read is not shown once the data is deleted', async () => {
+    const { d, h, control } = await setUp();
+    await d.client.close();
+    control.hold = (value) => value['version'] === 1;
+    const again = d.reopen();
+    open.push(again);
+    const views: Array<Todo | undefined> = [];
+    again.client.resource(h.name).get$('a').subscribe(({ data }) => views.push(data as Todo | undefined));
+    await until(() => control.asked.length === 1, 'the stored view asked to validate');
+    await again.client.clear();
+    control.hold = false;
+    control.asked.pop()!.answer();
+    expect(await again.client.resource(h.name).list()).toEqual([]);
+    await settle();
+    expect(views.at(-1)).toBeUndefined();
   });
 
   it('writes queued behind validations leave nothing listening on the client once they are done', async () => {
