@@ -211,8 +211,9 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       return this.#validated(fields, id, holdTurn, (entity) => {
         // A schema that normalizes the key (trims, lower-cases) names the entity: kept under the
         // given id, it would not be found by the one returned, nor loaded again after a reload.
+        // Checked again for the given id too: a pull may have brought it while an async validation ran.
         const named = entity[this.#def.key] === undefined ? id : this.#id(entity[this.#def.key] as EntityKey, 'create()');
-        if (named !== id && mirror.entities.has(named)) {
+        if (mirror.entities.has(named)) {
           throw new ValidationError([{ field: this.#def.key, message: 'an entity with this id already exists' }], { resource: this.#def.name, id: named });
         }
         this.#assertSendable(entity, named);

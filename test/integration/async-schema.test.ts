@@ -229,6 +229,33 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
     expect(views.at(-1)).toBeUndefined();
   });
 
+  it('a create whose validation answers after a pull brought an entity of its id is refused, as one made after the pull is: the pulled entity stays, nothing is queued or sent', async () => {
+    const { d, h, server, control } = await setUp();
+    const theirs = { id: 'b', title: 'theirs', done: false, version: 1 };
+    server.rows.set('b', theirs);
+    control.hold = true;
+    const create = outcomeOf(h.create({ id: 'b', title: 'mine', done: false }), 'the create');
+    await until(() => control.asked.length === 1, 'the create asked to validate');
+    let pulled = false;
+    const pull = h.refresh().then(() => void (pulled = true));
+    // The pull's items are validated one by one: each answered as asked, the create's held.
+    for (let round = 0; !pulled; round++) {
+      if (round === 10) throw new Error('the pull never ended');
+      await until(() => control.asked.length > 1 || pulled, "the pull's validation asked");
+      control.asked.splice(1).forEach((asked) => asked.answer());
+    }
+    await pull;
+    expect(await h.get('b')).toEqual(theirs);
+    control.hold = false;
+    control.asked.pop()!.answer();
+    const outcome = await create;
+    expect('error' in outcome && outcome.error).toBeInstanceOf(ValidationError);
+    expect(await h.get('b')).toEqual(theirs);
+    expect(d.events.filter((e) => e.type === 'enqueued' && e.id === 'b')).toEqual([]);
+    await d.client.flush();
+    expect(server.rows.get('b')).toEqual(theirs);
+  });
+
   it('writes queued behind validations leave nothing listening on the client once they are done', async () => {
     const { d, h, control } = await setUp();
     d.online.next(false);
