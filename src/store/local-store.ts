@@ -1079,6 +1079,11 @@ function issueWrite(
     }
     throw new ValidationError([{ field: def.key, message: 'no entity with this id here (deleted, renamed or evicted since this tab last heard)' }], { resource: r, id });
   }
+  // Created (or pulled) by another tab since this tab last heard: refused as a create of an id the
+  // tab shows is, rather than merged into that tab's queued create or sent over the entity.
+  if (record.view !== null && op.op === 'create') {
+    throw new ValidationError([{ field: def.key, message: 'an entity with this id already exists' }], { resource: r, id });
+  }
   const last = entries.at(-1);
   const merged = last && !last.frozen && last.state === 'queued' && referenced < last.seq ? coalesce(toPendingOp(last), op) : ({ kind: 'append' } as const);
   let added: IDBRequest<IDBValidKey> | null = null;

@@ -1357,6 +1357,33 @@ describe("a write in a tab that has not heard of another tab's commit yet", () =
     expect(sentIds(two)).toEqual(['x']);
     expect(await applied()).toEqual(['create x', 'delete x']);
   });
+
+  it.each([
+    ['still queued', false],
+    ['confirmed', true],
+  ])("a create of an id the other tab created (its create %s) is refused with a ValidationError naming it, as in the tab that heard: nothing stored changes, one create goes out", async (_, confirmed) => {
+    const b = browser();
+    const [one, two] = await roles(b.tab(), b.tab());
+    const inTwo = latest(two.client.resource(todos).query$());
+    await until(() => inTwo.value?.status === 'success', 'loaded');
+    b.hub.drop = () => true;
+    if (!confirmed) for (const d of [one, two]) d.online.next(false);
+    await one.client.resource(todos).create({ id: 'y', title: 'Theirs', done: false });
+    if (confirmed) await one.client.flush();
+    const before = await storedTodo(b, 'y');
+
+    const refused = two.client.resource(todos).create({ id: 'y', title: 'Mine', done: false });
+    await expect(refused).rejects.toBeInstanceOf(ValidationError);
+    await expect(refused).rejects.toThrow('todos/y: field "id" an entity with this id already exists');
+    expect(await storedTodo(b, 'y')).toEqual(before);
+    // The view is brought to what is stored, though no message from the other tab arrived.
+    await until(() => inTwo.value?.data.find((t) => t.id === 'y')?.title === 'Theirs', 'the view as stored');
+    b.hub.drop = () => false;
+    for (const d of [one, two]) d.online.next(true);
+    await one.client.flush();
+    await two.client.flush();
+    expect(await applied()).toEqual(['create y']);
+  });
 });
 
 describe('lifecycle', () => {
