@@ -617,6 +617,10 @@ class Client implements SyncClient, HandleHost {
 
   async clear(options: ClearOptions = {}): Promise<void> {
     this.assertOpen('clear()');
+    // A write called before clear() but still waiting (for its resource to load, for an async
+    // validation) is counted as pending once stored, as one in its transaction is: else it would
+    // be stored in the fresh database, and sent, after clear() resolved.
+    await Promise.all([...this.#handles.values()].map((handle) => handle.stored()));
     await this.store.open();
     // A decision under way would put its entry back in the emptied queue once its write commits.
     await this.#undisputedDecided();

@@ -6,7 +6,7 @@
  */
 import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ClosedError, defineResource, ValidationError, type StandardSchemaV1 } from '../../src/index.js';
+import { ClosedError, defineResource, PendingMutationsError, ValidationError, type StandardSchemaV1 } from '../../src/index.js';
 import { closeDevices, device, outcomeOf, until, type Device } from '../helpers/harness.js';
 import { settle } from '../helpers/manual-clock.js';
 
@@ -254,6 +254,23 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
     expect(d.events.filter((e) => e.type === 'enqueued' && e.id === 'b')).toEqual([]);
     await d.client.flush();
     expect(server.rows.get('b')).toEqual(theirs);
+  });
+
+  it('clear({ discardPending: true }) while a write waits for its validation discards it with the rest: its wait rejects, nothing reaches the fresh database', async () => {
+    const { d, h, server, control } = await setUp();
+    d.online.next(false);
+    control.hold = true;
+    const created = outcomeOf(h.create({ id: 'b', title: 'B', done: false }, { wait: 'server' }), 'the create');
+    await until(() => control.asked.length === 1, 'the create asked to validate');
+    const cleared = outcomeOf(d.client.clear({ discardPending: true }), 'clear()');
+    control.hold = false;
+    control.asked.pop()!.answer();
+    expect(await cleared).toEqual({ value: undefined });
+    expect(await created).toEqual({ error: expect.any(PendingMutationsError) });
+    expect(await h.list()).toEqual([]);
+    d.online.next(true);
+    await d.client.flush();
+    expect(server.rows.has('b')).toBe(false);
   });
 
   it('writes queued behind validations leave nothing listening on the client once they are done', async () => {

@@ -808,6 +808,19 @@ describe('crash safety and lifecycle', () => {
     expect(await again.client.resource(todos).get('a')).toMatchObject({ id: 'a', title: 'A' });
   });
 
+  it('clear() counts a write still waiting for its resource to load: it refuses, and the write is stored', async () => {
+    const d = make(suite.server.apiUrl);
+    d.online.next(false);
+    const h = d.client.resource(todos);
+    // Nothing of todos is loaded yet: the write waits for that before it is shown and stored.
+    const written = h.create({ id: 'a', title: 'A', done: false });
+    await expect(d.client.clear()).rejects.toBeInstanceOf(PendingMutationsError);
+    await written;
+    await d.client.close();
+    const again = make(suite.server.apiUrl, {}, d.indexedDB, d.clock);
+    expect(await again.client.resource(todos).get('a')).toMatchObject({ id: 'a', title: 'A' });
+  });
+
   it('close() makes later calls reject with ClosedError', async () => {
     const d = make(suite.server.apiUrl);
     await d.client.close();
