@@ -238,8 +238,11 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
         throw new ValidationError([{ field: this.#def.key, message: 'the key cannot be changed' }], { resource: this.#def.name, id });
       }
       delete changes[this.#def.key];
-      for (const field of Object.keys(changes)) if (deepEqual(changes[field], current[field])) delete changes[field];
-      if (Object.keys(changes).length === 0) return this.#unchanged(id, current, options, stored);
+      // The values this update asks for, as the view shows them: what must hold should it change nothing.
+      const asked = (fields: readonly string[]): Rec => Object.fromEntries(fields.map((field) => [field, current[field]]));
+      const given = Object.keys(changes);
+      for (const field of given) if (deepEqual(changes[field], current[field])) delete changes[field];
+      if (Object.keys(changes).length === 0) return this.#unchanged(id, current, asked(given), options, stored);
       return this.#validated(applyPatch(current, changes), id, holdTurn, (view) => {
         // Validated asynchronously, the change may find a newer view (a pull answered meanwhile):
         // it is made on that one, as the stored change will be, not on the copy it was checked on.
@@ -261,7 +264,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
           const message = 'cannot be cleared with undefined, which a request cannot carry: set it to null (in a schema that allows null)';
           throw new ValidationError(unsendable.map((field) => ({ field, message })), { resource: this.#def.name, id });
         }
-        if (Object.keys(applied).length === 0) return this.#unchanged(id, latest, options, stored);
+        if (Object.keys(applied).length === 0) return this.#unchanged(id, latest, asked(Object.keys(changes)), options, stored);
         this.#assertSendable(applied, id);
         return this.#commit(id, latest === current ? view : applyPatch(latest, applied), { op: 'update', patch: applied }, options, stored);
       });
@@ -447,14 +450,26 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   }
 
   /**
-   * An update that changes nothing. Waiting for the server, it waits for the entity's pending
-   * changes, which already hold its values: the last one shown (once a write of it still
-   * committing is stored); with none, the view is the server's entity.
+   * An update that changes nothing: its `values` are shown already. A write of the entity still
+   * committing may be what shows them: the update resolves once it is stored, and fails with it
+   * should its failure take them out of the view. Waiting for the server, it waits for the
+   * entity's pending changes, which hold its values: the last one shown; with none, the view is
+   * the server's entity.
    */
-  async #unchanged(id: string, current: Rec, options: WriteOptions, stored: () => void): Promise<Rec | undefined> {
+  async #unchanged(id: string, current: Rec, values: Rec, options: WriteOptions, stored: () => void): Promise<Rec | undefined> {
+    const committing = this.#committing.get(id);
+    if (committing) {
+      const failure = await committing.then(
+        () => null,
+        (error: unknown) => error,
+      );
+      const view = this.#host.mirror(this.#def).entities.get(id) as Rec | undefined;
+      if (failure !== null && !Object.keys(values).every((field) => view !== undefined && deepEqual(view[field], values[field]))) {
+        throw failure instanceof HarborSyncError ? failure : new StorageError(String(failure), { resource: this.#def.name, id });
+      }
+    }
     stored();
     if (options.wait !== 'server') return current;
-    await this.#committing.get(id)?.catch(() => undefined);
     const last = this.#host.store.outbox.entriesOf(this.#def.name, id).filter((e) => !isRolledBack(e)).at(-1);
     if (!last) return current;
     return (await this.#host.waitFor(last.seq, options.signal)) ?? undefined;

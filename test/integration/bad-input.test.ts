@@ -1563,6 +1563,26 @@ describe('storage faults', () => {
       expect(latest(d.client.status$).pending).toBe(1);
     });
 
+    it.each(['local', 'server'] as const)("when a write fails, an update repeating its values made meanwhile (a double submit, wait: '%s') fails with it: it never resolves as if stored", async (wait) => {
+      const api = stubApi((req, url, body) => {
+        if (req.method === 'POST') return json({ ...JSON.parse(body), version: 1 }, 201);
+        return url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined;
+      });
+      const d = make(API, { fetch: api.fetch });
+      const h = d.client.resource(todos);
+      await h.create({ id: 'a', title: 'A', done: false });
+      await d.client.flush();
+      d.online.next(false);
+      failStore = 'outbox';
+      const first = h.update('a', { title: 'X' }).catch((e: unknown) => e);
+      // Changes nothing of the view shown: its values are the first write's.
+      const second = outcomeOf(h.update('a', { title: 'X' }, { wait }), 'the second update');
+      expect(await first).toBeInstanceOf(StorageError);
+      expect(await second).toEqual({ error: expect.any(StorageError) });
+      expect(await h.get('a')).toEqual({ id: 'a', title: 'A', done: false, version: 1 });
+      expect(latest(d.client.status$).pending).toBe(0);
+    });
+
     it('when a write redone on what another tab stored fails: StorageError, nothing is stored, and no promise is left rejected unhandled', async () => {
       const api = stubApi((_req, url) => (url.pathname === '/api/todos' ? json({ items: [{ id: 'a', title: 'A', done: false, version: 1 }], deleted: [], cursor: '1' }) : undefined));
       const d = make(API, { fetch: api.fetch });
