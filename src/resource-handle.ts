@@ -446,7 +446,9 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       const answer = last ? await host.waitFor(last.seq, options.signal) : null;
       return answer ?? undefined;
     }
-    return renamed ? (change.view ?? undefined) : view;
+    // Made on the view of writes still committing (`cached` unknown), it was stored on what they
+    // stored: without the change of one that failed.
+    return renamed || cached === undefined ? (change.view ?? undefined) : view;
   }
 
   /**

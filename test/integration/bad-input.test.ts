@@ -1583,6 +1583,26 @@ describe('storage faults', () => {
       expect(latest(d.client.status$).pending).toBe(0);
     });
 
+    it('when a write fails, the next write of the entity made meanwhile resolves with the view it stored, without the failed change', async () => {
+      const api = stubApi((req, url, body) => {
+        if (req.method === 'POST') return json({ ...JSON.parse(body), version: 1 }, 201);
+        return url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined;
+      });
+      const d = make(API, { fetch: api.fetch });
+      const h = d.client.resource(todos);
+      await h.create({ id: 'a', title: 'A', done: false });
+      await d.client.flush();
+      d.online.next(false);
+      failStore = 'outbox';
+      const first = h.update('a', { title: 'X' }).catch((e: unknown) => e);
+      // Made on the first one's view, stored without it.
+      const second = h.update('a', { done: true });
+      expect(await first).toBeInstanceOf(StorageError);
+      const stored = { id: 'a', title: 'A', done: true, version: 1 };
+      expect(await second).toEqual(stored);
+      expect(await h.get('a')).toEqual(stored);
+    });
+
     it('when a write redone on what another tab stored fails: StorageError, nothing is stored, and no promise is left rejected unhandled', async () => {
       const api = stubApi((_req, url) => (url.pathname === '/api/todos' ? json({ items: [{ id: 'a', title: 'A', done: false, version: 1 }], deleted: [], cursor: '1' }) : undefined));
       const d = make(API, { fetch: api.fetch });
