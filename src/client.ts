@@ -233,6 +233,7 @@ class Client implements SyncClient, HandleHost {
   readonly #lifetime = new AbortController();
   /** Aborted when close() is called. */
   readonly lifetime = this.#lifetime.signal;
+  readonly writeTurn: { current: Promise<void> | null } = { current: null };
   #storageFailure: StorageError | null = null;
   readonly #marker: DatabaseMarker;
   readonly #strategyDefault: ConflictStrategy<Rec>;

@@ -55,6 +55,12 @@ export interface HandleHost {
   currentQuery(def: Def, query: Query<object> | undefined): Query<object> | undefined;
   /** Aborted when the client closes: writes queued behind a validation that never answers are released then. */
   readonly lifetime: AbortSignal;
+  /**
+   * The client's write turn, shared by its resources (see ResourceHandleImpl's use): a write
+   * waiting for an async validation holds back the writes made after it to any resource, so a
+   * change naming an entity (a `references` field) is never queued before that entity's create.
+   */
+  readonly writeTurn: { current: Promise<void> | null };
   watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): () => void;
 }
 
@@ -90,12 +96,6 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
    * first, or what the last one stored): shown again should the last of them fail.
    */
   readonly #storedView = new Map<string, { view: object | undefined; pending: boolean }>();
-  /**
-   * Settles once the last write waiting for an async validation, or queued behind one, has shown
-   * its change or been refused; null when none is. Writes made meanwhile queue behind it, so each
-   * is made on the view the one before left, in call order.
-   */
-  #turn: Promise<void> | null = null;
   /** Writes called and not stored nor refused yet: flush() waits for them, so it sends them too. */
   readonly #unstored = new Set<Promise<void>>();
 
@@ -303,7 +303,11 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       this.#host.assertOpen(what);
       const mirror = this.#host.mirror(this.#def);
       if (!mirror.flags.hydrated) return this.#host.hydrate(this.#def).then(() => this.#whenReady(what, write));
-      if (this.#turn !== null) return this.#afterTurn(this.#turn, what, write);
+      // The client's turn settles once the last write waiting for an async validation, or queued
+      // behind one, has shown its change or been refused (null when none is). Writes made meanwhile
+      // queue behind it, so each is made on the view the one before left, in call order.
+      const { current } = this.#host.writeTurn;
+      if (current !== null) return this.#afterTurn(current, what, write);
       return write(mirror, this.#queueTurn);
     } catch (error) {
       return Promise.reject(error);
@@ -318,7 +322,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       let held = false;
       try {
         this.#host.assertOpen(what);
-        // Loaded: a write ahead of this one ran.
+        // Loaded: a write joins the turn once its resource is.
         return write(this.#host.mirror(this.#def), () => {
           held = true;
           return pass;
@@ -333,11 +337,12 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   readonly #queueTurn = (): (() => void) => {
     let pass!: () => void;
     const turn = new Promise<void>((resolve) => (pass = resolve));
-    this.#turn = turn;
+    const shared = this.#host.writeTurn;
+    shared.current = turn;
     return () => {
       pass();
       // The last turn passed: no write waits, the next one runs in its call.
-      if (this.#turn === turn) this.#turn = null;
+      if (shared.current === turn) shared.current = null;
     };
   };
 

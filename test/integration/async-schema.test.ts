@@ -273,6 +273,36 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
     expect(server.rows.has('b')).toBe(false);
   });
 
+  it('a task naming a project whose create still waits for its validation is queued after it: the project is sent first', async () => {
+    const { schema: projectSchema, control } = asyncSchema();
+    const projects = defineResource({ name: 'projects', schema: projectSchema });
+    type Task = { id: string; projectId: string; version?: number };
+    const taskSchema: StandardSchemaV1<unknown, Task> = { '~standard': { version: 1, vendor: 'test', validate: (value) => ({ value: value as Task }) } };
+    const tasks = defineResource({ name: 'tasks', schema: taskSchema, references: { projectId: 'projects' } });
+    const sent: string[] = [];
+    const fetchImpl: typeof fetch = async (input, init) => {
+      const request = input instanceof Request ? input : new Request(input, init);
+      const path = new URL(request.url).pathname;
+      if (request.method === 'GET') return new Response('[]', { status: 200 });
+      sent.push(`${request.method} ${path}`);
+      return new Response(JSON.stringify({ ...((await request.json()) as object), version: 1 }), { status: 201 });
+    };
+    const d = device(API, { fetch: fetchImpl, resources: [projects, tasks] });
+    open.push(d);
+    d.online.next(false);
+    await Promise.all([d.client.resource(projects).list(), d.client.resource(tasks).list()]);
+    control.hold = true;
+    const project = d.client.resource(projects).create({ id: 'p1', title: 'Launch', done: false });
+    await until(() => control.asked.length === 1, 'the project asked to validate');
+    const task = d.client.resource(tasks).create({ id: 't1', projectId: 'p1' });
+    control.hold = false;
+    control.asked.pop()!.answer();
+    await Promise.all([project, task]);
+    d.online.next(true);
+    await d.client.flush();
+    expect(sent).toEqual(['POST /api/projects', 'POST /api/tasks']);
+  });
+
   it('writes queued behind validations leave nothing listening on the client once they are done', async () => {
     const { d, h, control } = await setUp();
     d.online.next(false);
