@@ -302,27 +302,30 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     try {
       this.#host.assertOpen(what);
       const mirror = this.#host.mirror(this.#def);
-      if (!mirror.flags.hydrated) return this.#host.hydrate(this.#def).then(() => this.#whenReady(what, write));
-      // The client's turn settles once the last write waiting for an async validation, or queued
-      // behind one, has shown its change or been refused (null when none is). Writes made meanwhile
-      // queue behind it, so each is made on the view the one before left, in call order.
+      // The client's turn settles once the last write waiting for its resource's load or an async
+      // validation, or queued behind one, has shown its change or been refused (null when none
+      // is). Writes made meanwhile, to any resource, queue behind it, so each is made on the view
+      // the one before left, in call order.
       const { current } = this.#host.writeTurn;
-      if (current !== null) return this.#afterTurn(current, what, write);
+      if (current !== null || !mirror.flags.hydrated) return this.#afterTurn(current, what, write);
       return write(mirror, this.#queueTurn);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** Runs a write once `ahead` settles; the writes made meanwhile queue behind this one. */
-  #afterTurn<R>(ahead: Promise<void>, what: string, write: (mirror: ResourceMirror<object>, holdTurn: HoldTurn) => Promise<R>): Promise<R> {
+  /** Runs a write once `ahead` settles and its resource is loaded; the writes made meanwhile queue behind this one. */
+  #afterTurn<R>(ahead: Promise<void> | null, what: string, write: (mirror: ResourceMirror<object>, holdTurn: HoldTurn) => Promise<R>): Promise<R> {
     const pass = this.#queueTurn();
+    const loaded = this.#host.hydrate(this.#def);
+    const ready = Promise.all([ahead, loaded.catch(() => undefined)]).then(() => undefined);
     // Once the client closes, assertOpen refuses it: an async validation that never answers holds it until then.
-    return untilClosed(ahead, this.#host.lifetime).then(() => {
+    return untilClosed(ready, this.#host.lifetime).then(async () => {
       let held = false;
       try {
         this.#host.assertOpen(what);
-        // Loaded: a write joins the turn once its resource is.
+        // A load that failed refuses the write.
+        await loaded;
         return write(this.#host.mirror(this.#def), () => {
           held = true;
           return pass;

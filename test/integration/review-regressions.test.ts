@@ -505,4 +505,23 @@ describe('references between entities whose ids the client names', () => {
     ]);
     expect(held.get('tasks/t1')).toMatchObject({ title: 'notes!', projectId: 'p1' });
   });
+
+  it('a task naming a project created just before it, while projects were not loaded yet, goes after the project', async () => {
+    const { api, held } = checkingServer();
+    const d = make(API, { fetch: api.fetch, resources: [projects, tasks] });
+    d.online.next(false);
+    // Tasks are shown; projects were never read, so its write waits for its load.
+    await d.client.resource(tasks).list();
+    const project = d.client.resource(projects).create({ id: 'p1', name: 'Launch' });
+    const task = d.client.resource(tasks).create({ id: 't1', title: 'notes', projectId: 'p1' });
+    await Promise.all([project, task]);
+    d.online.next(true);
+    await d.client.flush();
+    expect(latest(d.client.status$)).toMatchObject({ pending: 0, failed: 0 });
+    expect(api.requests.filter((r) => r.method !== 'GET').map((r) => [r.method, (JSON.parse(r.body) as { id: string }).id])).toEqual([
+      ['POST', 'p1'],
+      ['POST', 't1'],
+    ]);
+    expect(held.get('tasks/t1')).toMatchObject({ projectId: 'p1' });
+  });
 });
