@@ -37,7 +37,8 @@ export function validate<T>(
       ? optionalField
       : null;
   return after(schema['~standard'].validate(value), (result) => {
-    if (!result.issues) return { ok: true, value: result.value };
+    // A version the schema filled in itself (a default) is none the server gave: taken out, as a stand-in's is.
+    if (!result.issues) return { ok: true, value: missing === null ? result.value : (without(result.value, missing) as T) };
     const issues = issuesOf(result.issues);
     const remaining = missing === null ? issues : issues.filter((i) => i.field !== missing);
     if (remaining.length > 0) return { ok: false, issues: remaining };
@@ -49,10 +50,7 @@ export function validate<T>(
 function withStandIn<T>(schema: StandardSchemaV1<unknown, T>, value: Record<string, unknown>, field: string, next: number): Validation<T> | Promise<Validation<T>> {
   if (next === VERSION_STAND_INS.length) return { ok: true, value: value as T };
   return after(schema['~standard'].validate({ ...value, [field]: VERSION_STAND_INS[next] }), (result) => {
-    if (!result.issues) {
-      const { [field]: _standIn, ...output } = result.value as Record<string, unknown>;
-      return { ok: true, value: output as T };
-    }
+    if (!result.issues) return { ok: true, value: without(result.value, field) as T };
     const issues = issuesOf(result.issues);
     // Issues naming another field come from checks of the whole entity, which only run now: they
     // are the entity's own. One naming no field may be about the version: not held against it.
@@ -61,6 +59,13 @@ function withStandIn<T>(schema: StandardSchemaV1<unknown, T>, value: Record<stri
     // A stand-in the schema refuses (of the wrong type or format): the next one.
     return issues.some((i) => i.field === field) ? withStandIn(schema, value, field, next + 1) : { ok: true, value: value as T };
   });
+}
+
+/** The output less `field` (a new object only when it has one). */
+function without(output: unknown, field: string): unknown {
+  if (typeof output !== 'object' || output === null || !(field in output)) return output;
+  const { [field]: _dropped, ...rest } = output as Record<string, unknown>;
+  return rest;
 }
 
 function after<T, R>(result: T | Promise<T>, then: (result: T) => R | Promise<R>): R | Promise<R> {

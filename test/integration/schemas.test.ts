@@ -113,6 +113,22 @@ describe(`a resource's schema in local writes, on zod ${expectedMajor}`, () => {
     expect(await h.get('a')).toEqual({ id: 'a', title: 'Milk', done: false, tags: [], version: 1 });
   });
 
+  it('a create under a schema that gives the version a default has no version until the server confirms it, and sends none', async () => {
+    const api = itemsApi();
+    const defaulted = defineResource({ name: 'items', schema: z.object({ id: z.string(), title: z.string(), version: z.number().int().default(0) }) });
+    const d = device(API, { fetch: api.fetch, resources: [defaulted] });
+    open.push(d);
+    const h = d.client.resource(defaulted);
+    d.online.next(false);
+    expect(await h.create({ id: 'a', title: 'Milk' })).toEqual({ id: 'a', title: 'Milk' });
+    expect(await h.update('a', { title: 'Bread' })).toEqual({ id: 'a', title: 'Bread' });
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'Bread' });
+    d.online.next(true);
+    await d.client.flush();
+    expect(api.writes).toEqual([{ method: 'POST', body: { id: 'a', title: 'Bread' } }]);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'Bread', version: 1 });
+  });
+
   it('a create whose key the schema normalizes is kept under the id the entity names: found by it, after a reload too, and sent with it', async () => {
     const api = itemsApi();
     const d = device(API, { fetch: api.fetch, resources: [slugged] });
