@@ -266,7 +266,9 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
         }
         if (Object.keys(applied).length === 0) return this.#unchanged(id, latest, asked(Object.keys(changes)), options, stored);
         this.#assertSendable(applied, id);
-        return this.#commit(id, latest === current ? view : applyPatch(latest, applied), { op: 'update', patch: applied }, options, stored);
+        // Shown as it is stored: the changes on the view, not the whole output (which may hold a
+        // default for a field the record lacks, never sent, or leave out one it keeps).
+        return this.#commit(id, applyPatch(latest, applied), { op: 'update', patch: applied }, options, stored);
       });
     }) as Promise<T>;
   }

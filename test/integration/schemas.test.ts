@@ -214,6 +214,33 @@ describe(`a resource's schema in local writes, on zod ${expectedMajor}`, () => {
     expect(api.rows.get('a')).toMatchObject({ title: 'eggs', priority: 5 });
   });
 
+  it('an update of a record cached before the schema had a defaulted field shows, returns and stores one view: the default never flickers in', async () => {
+    const api = itemsApi();
+    const plain = defineResource({ name: 'items', schema: z.object({ id: z.string(), title: z.string(), version: z.number().int().positive() }) });
+    const before = device(API, { fetch: api.fetch, resources: [plain] });
+    open.push(before);
+    await before.client.resource(plain).create({ id: 'a', title: 'milk' } as never);
+    await before.client.flush();
+    await before.client.close();
+    const ranked = defineResource({
+      name: 'items',
+      schema: z.object({ id: z.string(), title: z.string(), priority: z.number().default(0), version: z.number().int().positive() }),
+    });
+    const d = before.reopen({ fetch: api.fetch, resources: [ranked], staleTimeMs: Infinity });
+    open.push(d);
+    d.online.next(false);
+    const h = d.client.resource(ranked);
+    await h.list();
+    const shown: unknown[] = [];
+    h.get$('a').subscribe(({ data }) => shown.push(data));
+    const updated = await h.update('a', { title: 'eggs' });
+    const stored = { id: 'a', title: 'eggs', version: 1 };
+    expect(updated).toEqual(stored);
+    expect(await h.get('a')).toEqual(stored);
+    expect(shown.at(-1)).toEqual(stored);
+    expect(shown.filter((view) => typeof view === 'object' && view !== null && 'priority' in view)).toEqual([]);
+  });
+
   it('an update that breaks the entity is a ValidationError naming the field; the view stays', async () => {
     const { d, h } = make();
     await h.create({ id: 'a', title: 'Milk' } as never);
