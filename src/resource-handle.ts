@@ -456,9 +456,10 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       const answer = last ? await host.waitFor(last.seq, options.signal) : null;
       return answer ?? undefined;
     }
-    // Made on the view of writes still committing (`cached` unknown), it was stored on what they
-    // stored: without the change of one that failed.
-    return renamed || cached === undefined ? (change.view ?? undefined) : view;
+    // The view as stored: made again on what storage held should this tab's copy have been stale
+    // (a pull or another tab's change committed first), or on what writes still committing stored
+    // (without the change of one that failed), and so shown.
+    return change.view ?? undefined;
   }
 
   /**

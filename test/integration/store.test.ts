@@ -795,6 +795,23 @@ describe('a local write', () => {
       ['y', { done: true }, 2],
     ]);
   });
+
+  it('made on a copy older than what is stored (another tab pulled a newer version, unheard of here): it resolves with the local view it made, on that version', async () => {
+    await server.admin.edit({ resource: 'todos', create: { id: 'y', title: 'Y', done: false } });
+    const d = make(server.apiUrl, { namespace: 'stale-copy' });
+    const h = d.client.resource(todos);
+    await h.refresh();
+    d.online.next(false);
+    const y2 = { id: 'y', title: 'Y, pulled elsewhere', done: false, version: 2 };
+    const other = await openRaw(d.indexedDB, 'harborsync:stale-copy');
+    const tx = other.transaction('entities', 'readwrite');
+    tx.objectStore('entities').put({ r: 'todos', id: 'y', base: y2, view: y2 });
+    await committed(tx);
+    other.close();
+    const updated = await h.update('y', { done: true });
+    expect(await h.get('y')).toEqual({ ...y2, done: true });
+    expect(updated).toEqual({ ...y2, done: true });
+  });
 });
 
 describe('storing server answers', () => {
