@@ -135,7 +135,19 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       throw new ValidationError([{ field: this.#def.key, message: 'must be a non-empty string of at most 1,024 characters (not "." or "..", no lone surrogate) or a finite number' }], { resource: this.#def.name, id: String(value).slice(0, 64) });
     }
     this.#host.assertOpen(what);
-    return this.#host.currentId(this.#def.name, id);
+    return this.#shownId(id);
+  }
+
+  /**
+   * The id the entity is shown under: a temporary id the server renamed names the server's, but
+   * while the answer that renamed it is still being applied here the entity is shown under the
+   * temporary one only (a change made there is stored under the server's: LocalStore.write).
+   */
+  #shownId(id: string): string {
+    const current = this.#host.currentId(this.#def.name, id);
+    if (current === id) return id;
+    const { entities } = this.#host.mirror(this.#def);
+    return entities.has(current) || !entities.has(id) ? current : id;
   }
 
   get$(key: EntityKey): Observable<EntityState<T>> {
@@ -175,7 +187,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     const given = this.#id(key, 'get()');
     await this.#host.hydrate(this.#def);
     // Named again once loaded: the renames stored by earlier sessions are read by then.
-    const id = this.#host.currentId(this.#def.name, given);
+    const id = this.#shownId(given);
     return this.#host.mirror(this.#def).entities.get(id) as T | undefined;
   }
 
@@ -234,7 +246,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       delete changes[this.#def.version];
       // The key given as a temporary id the server has renamed since names the entity still.
       const named = this.#def.key in changes ? normalizeId(changes[this.#def.key]) : id;
-      if (named === undefined || this.#host.currentId(this.#def.name, named) !== id) {
+      if (named === undefined || this.#host.currentId(this.#def.name, named) !== this.#host.currentId(this.#def.name, id)) {
         throw new ValidationError([{ field: this.#def.key, message: 'the key cannot be changed' }], { resource: this.#def.name, id });
       }
       delete changes[this.#def.key];
@@ -438,7 +450,11 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     // Made under the server's id, the temporary one renamed while this write waited to be stored:
     // the entity is shown under that id, and nothing is left under the temporary one.
     const renamed = change.id !== id;
-    if (renamed) host.applied(change);
+    if (renamed) {
+      // Its get$() subscribers first, so they never see it missing (the rename's own answer moves them too, later).
+      mirror.follow(id, change.id);
+      host.applied(change);
+    }
     if (this.isWriting(id)) {
       this.#storedView.set(id, renamed ? { view: undefined, pending: false } : { view: change.view ?? undefined, pending: host.store.outbox.isPending(def.name, id) });
     } else {

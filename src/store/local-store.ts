@@ -440,15 +440,18 @@ export class LocalStore {
     const referenced = this.#newestReferenced(def, op);
     let target = id;
     const committed = await this.#writeTx(`saving ${r}/${id}`, async (tx) => {
-      if (!fast) {
-        const [stored, entries] = await readEntity(tx, r, id);
-        // Renamed here by a transaction that committed first, and whose end was heard before this
-        // read answered. Another tab's renames stay refused: this tab showed a stale copy.
+      // Renamed here by a transaction that committed first, and whose end was heard before this
+      // read answered. Another tab's renames stay refused: this tab showed a stale copy.
+      const renamedHere = async (stored: EntityRecord | undefined): Promise<Written | null> => {
         const renamed = stored === undefined && op.op !== 'create' ? this.#renamedHere.get(entityKey(r, id)) : undefined;
-        if (renamed === undefined) return issueWrite(tx, def, id, op, fresh, stored, entries, referenced);
+        if (renamed === undefined) return null;
         target = renamed;
         const [storedRenamed, entriesRenamed] = await readEntity(tx, r, renamed);
         return issueWrite(tx, def, renamed, op, fresh, storedRenamed, entriesRenamed, referenced);
+      };
+      if (!fast) {
+        const [stored, entries] = await readEntity(tx, r, id);
+        return (await renamedHere(stored)) ?? issueWrite(tx, def, id, op, fresh, stored, entries, referenced);
       }
       const assumed: EntityRecord | undefined = cached === null ? undefined : { r, id, base: cached, view: cached };
       // The read first: the transaction runs its requests in order, so it sees the state before the writes.
@@ -465,6 +468,13 @@ export class LocalStore {
       // Redone on what is stored: the entity's entries, less the one just added (the newest seq).
       const entries = await storedEntries(tx, r, id);
       unwrap(tx.objectStore('outbox')).delete(entries.pop()!.seq);
+      // A temporary id whose rename committed after this tab's outbox dropped its entries: the
+      // change is made under the server's id, and the record just put under the temporary one goes.
+      const renamed = await renamedHere(stored);
+      if (renamed) {
+        unwrap(tx.objectStore('entities')).delete([r, id]);
+        return renamed;
+      }
       // Gone from storage since this tab last heard (another tab pulled its deletion, or evicted
       // it): the change is kept on the server version this tab showed, as if it had committed
       // first, and meets what the server holds (an update of a deleted entity is a conflict

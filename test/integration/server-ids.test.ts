@@ -709,6 +709,52 @@ describe("ids: 'server'", () => {
     expect(await p.list()).toEqual([{ id: realId, name: 'Launch v2', version: 2 }]);
   });
 
+  it.each([
+    ['while the outbox is read again', 'reloadOutbox'],
+    ['while its views are read back', 'loadRecords'],
+  ] as const)('an update, get() and get$() of the temporary id once the rename committed, %s (still shown under it): the change is made under the real id, the entity is found', async (_, step) => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const p = d.client.resource(projects);
+    await p.list();
+    d.online.next(false);
+    const project = await p.create({ name: 'Launch' });
+    // Called after the renaming transaction committed, before its views are applied.
+    const settle = LocalStore.prototype.settleRemapped;
+    const original = LocalStore.prototype[step];
+    let armed = false;
+    let typed: Promise<Project> | null = null;
+    let got: Promise<Project | undefined> | null = null;
+    const followed: Array<EntityState<Project>> = [];
+    LocalStore.prototype.settleRemapped = function (...args) {
+      armed = true;
+      return settle.apply(this, args);
+    };
+    LocalStore.prototype[step] = function (this: LocalStore, ...args: never[]) {
+      if (armed) {
+        armed = false;
+        typed = p.update(project.id, { name: 'Launch v2' });
+        got = p.get(project.id);
+        p.get$(project.id).subscribe((s) => followed.push(s));
+      }
+      return (original as (...a: never[]) => Promise<never>).apply(this, args);
+    } as never;
+    try {
+      d.online.next(true);
+      await until(() => typed !== null, 'the rename committed');
+    } finally {
+      LocalStore.prototype.settleRemapped = settle;
+      LocalStore.prototype[step] = original as never;
+    }
+    const realId = (await api<Project[]>('/projects'))[0]!.id;
+    expect(await outcomeOf(typed!)).toEqual({ value: { id: realId, name: 'Launch v2', version: 1 } });
+    expect(await outcomeOf(got!)).toEqual({ value: expect.objectContaining({ name: 'Launch v2' }) });
+    await d.client.flush();
+    expect(followed.every((state) => state.data !== undefined)).toBe(true);
+    expect(followed.at(-1)!.data).toEqual({ id: realId, name: 'Launch v2', version: 2 });
+    expect(await api<Project[]>('/projects')).toEqual([{ id: realId, name: 'Launch v2', version: 2 }]);
+    expect(await p.list()).toEqual([{ id: realId, name: 'Launch v2', version: 2 }]);
+  });
+
   it('an update given the entity create() returned, key included, after the server renamed it: the key names the same entity, the change is made', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
     const p = d.client.resource(projects);
