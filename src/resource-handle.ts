@@ -153,8 +153,8 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   get$(key: EntityKey): Observable<EntityState<T>> {
     const given = this.#id(key, 'get$()');
     // Named again at each subscription and peek: a temporary id the server renamed since the call
-    // is found under the server's id (a React render peeks before its effect subscribes).
-    const id = (): string => this.#host.currentId(this.#def.name, given);
+    // is found under the id it is shown under (a React render peeks before its effect subscribes).
+    const id = (): string => this.#shownId(given);
     const entity$ = new Observable<EntityState<T>>((subscriber) => {
       // An on-demand resource fetches per query: watched alone, the entity is loaded from the
       // cache, and nothing says it is being fetched.
