@@ -98,6 +98,8 @@ export class Replayer {
   #idleWaiters: Array<() => void> = [];
   /** Entities from the freezing of their head until its answer is stored. */
   readonly #busy = new Set<string>();
+  /** Entities (by their server id) a create's answer names, until the rename is stored and shown. */
+  readonly #renaming = new Set<string>();
   /** Frozen entries whose requests have not left yet, in global order. */
   #frozen: OutboxEntry[] = [];
   #freezing = false;
@@ -404,6 +406,9 @@ export class Replayer {
     // A temporary id waits for its rename only where the server names ids (or the resource is
     // not defined here to say): an app's own id may start with the prefix.
     if (waitsForId(payload, fields.filter((field) => this.#host.definition(def.references[field]!)?.ids !== 'client'))) return true;
+    // Renamed by a create's answer still being stored and shown: sent now, this change's answer
+    // could be shown first, and its entity missing from the views until that one is.
+    if (fields.some((field) => this.#renaming.has(entityKey(def.references[field]!, String(payload[field]))))) return true;
     const { outbox } = this.#host.store;
     return fields.some((field) => {
       const target = payload[field];
@@ -537,17 +542,23 @@ export class Replayer {
     const host = this.#host;
     const newId = answer && entry.op === 'create' ? normalizeId(answer[def.key]) : undefined;
     if (answer && newId !== undefined && newId !== entry.id) {
-      const remapped = await host.store.settleRemapped(def, entry, answer, newId, referrersOf(host.definitions(), def.name), host.env.clock.now());
-      if (remapped) {
-        host.remapped(def.name, entry.id, answer[def.key] as string | number);
-        // Told before the change's own hint: a change whose values another entry carries waits for that one.
-        for (const { seq, into } of remapped.folded) host.folded(seq, into);
-        host.applied(remapped.changes);
-        host.emit({ type: 'idRemapped', at: host.env.clock.now(), resource: def.name, from: entry.id, to: newId });
-        // Superseded by a change made later under the entity's other id: nothing more to wait for.
-        for (const seq of remapped.dropped) if (!remapped.folded.some((f) => f.seq === seq)) host.settled(seq, { value: null });
-      } else {
-        host.announce(); // settled by another tab first: the hint is repeated, should that tab's be lost
+      const renaming = entityKey(def.name, newId);
+      this.#renaming.add(renaming);
+      try {
+        const remapped = await host.store.settleRemapped(def, entry, answer, newId, referrersOf(host.definitions(), def.name), host.env.clock.now());
+        if (remapped) {
+          host.remapped(def.name, entry.id, answer[def.key] as string | number);
+          // Told before the change's own hint: a change whose values another entry carries waits for that one.
+          for (const { seq, into } of remapped.folded) host.folded(seq, into);
+          host.applied(remapped.changes);
+          host.emit({ type: 'idRemapped', at: host.env.clock.now(), resource: def.name, from: entry.id, to: newId });
+          // Superseded by a change made later under the entity's other id: nothing more to wait for.
+          for (const seq of remapped.dropped) if (!remapped.folded.some((f) => f.seq === seq)) host.settled(seq, { value: null });
+        } else {
+          host.announce(); // settled by another tab first: the hint is repeated, should that tab's be lost
+        }
+      } finally {
+        this.#renaming.delete(renaming);
       }
     } else {
       const held = entry.op === 'delete' ? await this.#heldAfterDelete(def, entry) : answer;

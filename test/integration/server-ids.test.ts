@@ -597,6 +597,61 @@ describe("ids: 'server'", () => {
     expect((await t.list({ where: { projectId: project.id } })).map((task) => task.title)).toEqual(['one', 'two']);
   });
 
+  it("tasks naming a project, not sent while the project's new id is still being stored and shown: their answers cannot be shown first, no frame lacks them", async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    d.online.next(false);
+    const project = await d.client.resource(projects).create({ name: 'Launch' });
+    const t = d.client.resource(tasks);
+    const one = await t.create({ title: 'one', projectId: project.id });
+    await t.create({ title: 'two', projectId: project.id });
+    const shown: Array<QueryState<Task>> = [];
+    t.query$({ orderBy: 'title' }).subscribe((state) => shown.push(state));
+    const followed: Array<EntityState<Task>> = [];
+    t.get$(one.id).subscribe((state) => followed.push(state));
+    await until(() => shown.at(-1)?.data.length === 2, 'the tasks shown');
+    const from = shown.length - 1;
+    // The project's views are read back slowly (storage busy) while flush() is called; any task
+    // sent meanwhile has its answer stored then, and shown after the project's.
+    const settle = LocalStore.prototype.settleRemapped;
+    const load = LocalStore.prototype.loadRecords;
+    const reload = LocalStore.prototype.reloadOutbox;
+    let projectArmed = false;
+    let tasksArmed = 0;
+    LocalStore.prototype.settleRemapped = function (...args) {
+      if (args[0].name === 'projects') projectArmed = true;
+      else tasksArmed++;
+      return settle.apply(this, args);
+    };
+    LocalStore.prototype.loadRecords = async function (this: LocalStore, ...args) {
+      if (projectArmed) {
+        projectArmed = false;
+        void d.client.flush();
+        const renamed = () => [...this.renames.keys()].filter((key) => key.startsWith('tasks')).length === 2;
+        await until(renamed, 'the tasks renamed', 60).catch(() => undefined);
+      }
+      return load.apply(this, args);
+    };
+    LocalStore.prototype.reloadOutbox = async function (this: LocalStore) {
+      if (tasksArmed > 0) {
+        tasksArmed--;
+        await until(() => d.events.some((e) => e.type === 'idRemapped' && e.resource === 'projects'), "the project's new id shown");
+      }
+      return reload.apply(this);
+    };
+    try {
+      d.online.next(true);
+      await d.client.flush();
+    } finally {
+      LocalStore.prototype.settleRemapped = settle;
+      LocalStore.prototype.loadRecords = load;
+      LocalStore.prototype.reloadOutbox = reload;
+    }
+    const realId = (await api<Project[]>('/projects'))[0]!.id;
+    expect(shown.at(-1)!.data.map((task) => [task.title, task.projectId])).toEqual([['one', realId], ['two', realId]]);
+    expect(shown.slice(from).map((state) => state.data.map((task) => task.title))).toEqual(shown.slice(from).map(() => ['one', 'two']));
+    expect(followed.every((state) => state.data !== undefined)).toBe(true);
+  });
+
   it('a server that names its entities with numbers: a reference to a project made offline is sent and shown with the number the server answered', async () => {
     const numericProjects = defineResource({ name: 'projects', schema: z.object({ id: z.union([z.string(), z.number()]), name: z.string(), version: z.number().int() }), ids: 'server' });
     const numericTasks = defineResource({
