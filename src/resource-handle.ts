@@ -51,8 +51,6 @@ export interface HandleHost {
   currentId(r: string, id: string): string;
   /** currentId, as a field referring to the entity holds it: the server's id as its answer wrote it (a number stays one). */
   currentReference(r: string, id: string): string | number;
-  /** The query with each `where` value naming an entity by a temporary id the server renamed naming it by the server's. */
-  currentQuery(def: Def, query: Query<object> | undefined): Query<object> | undefined;
   /** Aborted when the client closes: writes queued behind a validation that never answers are released then. */
   readonly lifetime: AbortSignal;
   /**
@@ -167,13 +165,16 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
 
   query$(given?: Query<T>): Observable<QueryState<T>> {
     this.#host.assertOpen('query$()');
-    const query = this.#host.currentQuery(this.#def, given as Query<object> | undefined) as Query<T> | undefined;
-    const live = this.#host.mirror(this.#def).createQuery(query as Query<object> | undefined);
+    // A temporary id is kept: the views match the entities naming it by either id (before its
+    // rename is shown here, they still name the temporary one), and the on-demand loader asks
+    // the server for its current id at each load.
+    const query = given as Query<object> | undefined;
+    const live = this.#host.mirror(this.#def).createQuery(query);
     const query$ = new Observable<QueryState<T>>((subscriber) => {
       this.#host.revalidate(this.#def);
       if (this.#def.load !== 'on-demand') return live.subscribe((state) => subscriber.next(state as QueryState<T>));
       // Watched first: the first state says whether a fetch follows, or whether the server has more.
-      const unwatch = this.#host.watchQuery(this.#def, query as Query<object> | undefined, live.setServerHasMore);
+      const unwatch = this.#host.watchQuery(this.#def, query, live.setServerHasMore);
       const stop = live.subscribe((state) => subscriber.next(state as QueryState<T>));
       return () => {
         unwatch();

@@ -597,6 +597,40 @@ describe("ids: 'server'", () => {
     expect((await t.list({ where: { projectId: project.id } })).map((task) => task.title)).toEqual(['one', 'two']);
   });
 
+  it("a query filtering on a project's temporary id, made once the rename committed but before its views are applied: its first frame shows the project's tasks", async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    d.online.next(false);
+    const project = await d.client.resource(projects).create({ name: 'Launch' });
+    const t = d.client.resource(tasks);
+    for (const title of ['one', 'two']) await t.create({ title, projectId: project.id });
+    const settle = LocalStore.prototype.settleRemapped;
+    const reload = LocalStore.prototype.reloadOutbox;
+    let armed = false;
+    const shown: Array<QueryState<Task>> = [];
+    LocalStore.prototype.settleRemapped = function (...args) {
+      armed = true;
+      return settle.apply(this, args);
+    };
+    LocalStore.prototype.reloadOutbox = function () {
+      if (armed) {
+        armed = false;
+        t.query$({ where: { projectId: project.id }, orderBy: 'title' }).subscribe((state) => shown.push(state));
+      }
+      return reload.apply(this);
+    };
+    try {
+      d.online.next(true);
+      await until(() => shown.length > 0, 'the rename committed');
+    } finally {
+      LocalStore.prototype.settleRemapped = settle;
+      LocalStore.prototype.reloadOutbox = reload;
+    }
+    await d.client.flush();
+    const realId = (await api<Project[]>('/projects'))[0]!.id;
+    expect(shown.map((state) => state.data.map((task) => task.title))).toEqual(shown.map(() => ['one', 'two']));
+    expect(shown.at(-1)!.data.map((task) => task.projectId)).toEqual([realId, realId]);
+  });
+
   it("tasks naming a project, not sent while the project's new id is still being stored and shown: their answers cannot be shown first, no frame lacks them", async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
     d.online.next(false);
