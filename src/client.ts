@@ -1025,7 +1025,7 @@ class Client implements SyncClient, HandleHost {
       const input = { op: current.op, base, local, remote, ignore: [def.version], seen: new Map(entries.map((e) => [e.seq, e])) };
       const chosen = choose(input, fields);
       if (!chosen) return true;
-      const outcome = await checkDecision(def, chosen, entry.id, remote);
+      const outcome = await checkDecision(def, chosen, entry.id, remote, (r, id) => this.currentReference(r, id));
       // Refused like a local write: nothing changes, the conflict stays for another decision.
       if ('issues' in outcome) throw new ValidationError(outcome.issues, { resource: entry.r, id: entry.id });
       if ((await applyOutcome(this.#replayHostBase(), def, current, input, outcome, strategy)) !== 'stale') {

@@ -119,10 +119,17 @@ export function fromDecision<T>(decision: ConflictDecision<T>, input: ConflictIn
  * IndexedDB can store and JSON carry (`unsendableField`), keep the conflicted entity's `id`, and
  * clear no field of `remote` (the state it is sent against) with undefined, as `update()` refuses.
  * Valid, the outcome carries what the schema made of it; invalid, the issues, each naming its field.
+ * `current` names an entity by the id it has now (a temporary id the server renamed: the server's).
  */
-export async function checkDecision(def: ResourceDefinition<object>, outcome: Outcome, id: string, remote: Rec | null): Promise<Outcome | { issues: FieldIssue[] }> {
+export async function checkDecision(
+  def: ResourceDefinition<object>,
+  outcome: Outcome,
+  id: string,
+  remote: Rec | null,
+  current: (r: string, id: string) => string | number = (_, given) => given,
+): Promise<Outcome | { issues: FieldIssue[] }> {
   if (outcome.kind !== 'target' || outcome.value === null) return outcome;
-  const result = await validate(def.schema, outcome.value, def.version);
+  const result = await validate(def.schema, namedNow(def, outcome.value, current), def.version);
   if (!result.ok) return { issues: result.issues };
   const value = result.value as Rec;
   // Stored under `id`, a value naming another entity would show it twice, and a re-create send it.
@@ -136,6 +143,25 @@ export async function checkDecision(def: ResourceDefinition<object>, outcome: Ou
   }
   const unsendable = unsendableField(value);
   return unsendable ? { issues: [unsendable] } : { ...outcome, value };
+}
+
+/**
+ * The value with its key and `references` fields naming their entities by the ids they have now,
+ * as `update()` names them: a value built on the copy `create()` returned holds temporary ids the
+ * server may have renamed since, and would be stored naming an entity no change will create.
+ */
+function namedNow(def: ResourceDefinition<object>, value: Rec, current: (r: string, id: string) => string | number): Rec {
+  const fields: Array<[string, string]> = [[def.key, def.name], ...Object.entries(def.references)];
+  let out: Rec | null = null;
+  for (const [field, r] of fields) {
+    const given = value[field];
+    if (typeof given !== 'string') continue;
+    const now = current(r, given);
+    if (now === given) continue;
+    out ??= { ...value };
+    out[field] = now;
+  }
+  return out ?? value;
 }
 
 /** What a resolution overwrote, by field, so an app can tell the user. */

@@ -824,7 +824,7 @@ export class Replayer {
     } catch (thrown) {
       return new ConflictError(fields, { resource: entry.r, id: entry.id, detail: `the conflict resolver threw: ${String(thrown)}`, cause: thrown });
     }
-    const outcome = await checkDecision(def, decided, entry.id, input.remote);
+    const outcome = await checkDecision(def, decided, entry.id, input.remote, (r, id) => this.#host.currentReference(r, id));
     return 'issues' in outcome ? new ValidationError(outcome.issues, { resource: entry.r, id: entry.id }) : outcome;
   }
 }

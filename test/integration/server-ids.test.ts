@@ -844,6 +844,27 @@ describe("ids: 'server'", () => {
     expect(await p.list()).toEqual([{ id: realId, name: 'Launch v2', version: 2 }]);
   });
 
+  it('a conflict resolved with a value built on the entities create() returned, after the server renamed them: the key names the entity, the reference is stored as the real id', async () => {
+    const manualTasks = defineResource({ ...tasks, conflicts: 'manual' });
+    const d = make(device(server.apiUrl, { resources: [projects, manualTasks] }));
+    const project = await d.client.resource(projects).create({ name: 'Launch' });
+    const t = d.client.resource(manualTasks);
+    const task = await t.create({ title: 'notes', projectId: 'elsewhere' });
+    await d.client.flush();
+    const realId = (await api<Project[]>('/projects'))[0]!.id;
+    const taskId = (await api<Task[]>('/tasks'))[0]!.id;
+    await server.admin.edit({ resource: 'tasks', id: taskId, patch: { title: 'theirs' } });
+    await t.update(task.id, { title: 'mine' });
+    await d.client.flush();
+    const [conflict] = await firstValueFrom(d.client.conflicts$);
+    d.online.next(false);
+    await conflict!.resolve({ value: { ...task, title: 'both', projectId: project.id } });
+    expect(await t.get(taskId)).toMatchObject({ id: taskId, title: 'both', projectId: realId });
+    d.online.next(true);
+    await d.client.flush();
+    expect(await api<Task[]>('/tasks')).toEqual([expect.objectContaining({ id: taskId, title: 'both', projectId: realId })]);
+  });
+
   it('an update given the entity create() returned, key included, after the server renamed it: the key names the same entity, the change is made', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
     const p = d.client.resource(projects);
