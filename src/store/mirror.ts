@@ -25,6 +25,8 @@ export class ResourceMirror<T extends object> {
   readonly #queries = new Set<LiveQuery<T>>();
   readonly #entityListeners = new Map<string, Set<EntityWatch<EntityState<T>>>>();
   readonly #entityStates = new Map<string, EntityState<T>>();
+  /** Temporary ids the server renamed, and the ids their get$() subscribers were moved to (follow). */
+  readonly #followed = new Map<string, string>();
   readonly flags: ResourceFlags = { hydrated: false, isFetching: false, error: null, lastSyncedAt: null, hasMore: false };
   #batchDepth = 0;
   #batchChanges = 0;
@@ -168,11 +170,14 @@ export class ResourceMirror<T extends object> {
   }
 
   /** The state `watchEntity(id)` would start with, watching nothing. */
-  peekEntity(id: string): EntityState<T> {
+  peekEntity(given: string): EntityState<T> {
+    const id = this.#followed.get(given) ?? given;
     return this.#entityStates.get(id) ?? this.#entityState(id);
   }
 
-  watchEntity(id: string, listener: Listener<EntityState<T>>): () => void {
+  watchEntity(given: string, listener: Listener<EntityState<T>>): () => void {
+    // A temporary id already followed to the server's is watched there, as its earlier subscribers are.
+    const id = this.#followed.get(given) ?? given;
     const watch: EntityWatch<EntityState<T>> = { id, listener };
     let set = this.#entityListeners.get(id);
     if (!set) this.#entityListeners.set(id, (set = new Set()));
@@ -194,6 +199,7 @@ export class ResourceMirror<T extends object> {
    * when `to` is set, so they never see the entity missing.
    */
   follow(from: string, to: string): void {
+    this.#followed.set(from, to);
     const moving = this.#entityListeners.get(from);
     if (!moving) return;
     this.#entityListeners.delete(from);
