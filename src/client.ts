@@ -525,9 +525,13 @@ class Client implements SyncClient, HandleHost {
 
   /** #reloadOutbox, then the entities of the entries gone re-read (queued in the inbox); true when some went. */
   async #catchUpOnOutbox(): Promise<boolean> {
-    const gone = await this.#reloadOutbox();
-    for (const entry of gone) this.reread(entry.r, entry.id);
-    return gone.length > 0;
+    const stale = await this.#reloadOutbox();
+    if (stale.length === 0 || this.#closedError) return stale.length > 0;
+    // Queued together, they are read back in one batch: a renamed entity leaves its temporary id
+    // in the frame that shows it under the new one.
+    for (const { r, id } of stale) this.#inbox.push({ t: 'changed', r, ids: [id], outbox: true });
+    if (!this.#draining) void this.#drainInbox();
+    return true;
   }
 
   /**
@@ -539,12 +543,14 @@ class Client implements SyncClient, HandleHost {
    * the resources naming it are re-read whole (their references were rewritten). One renamed
    * with no rename stored was dropped, or renamed by a release that did not store renames: the
    * next re-read takes its resource whole, which finds it under its new id if it has one.
+   * Returns the entities to read again: those of the entries gone, and the new ids of the renamed.
    */
-  async #reloadOutbox(): Promise<OutboxEntry[]> {
+  async #reloadOutbox(): Promise<Array<{ r: string; id: string }>> {
     const before = [...this.store.outbox.values()];
     const heard = new Set(this.store.renames.keys());
     await this.store.reloadOutbox().catch(() => undefined);
     const gone = before.filter((entry) => !this.store.outbox.get(entry.seq));
+    const stale = gone.map(({ r, id }) => ({ r, id }));
     for (const entry of gone) {
       if (!entry.id.startsWith(TEMP_ID_PREFIX)) continue;
       const key = entityKey(entry.r, entry.id);
@@ -556,10 +562,10 @@ class Client implements SyncClient, HandleHost {
         continue;
       }
       this.#remapped(entry.r, entry.id, to);
-      this.reread(entry.r, String(to));
+      stale.push({ r: entry.r, id: String(to) });
       for (const referrer of referrersOf(this.defs.values(), entry.r)) this.#rereadWhole.add(referrer.r);
     }
-    return gone;
+    return stale;
   }
 
   pause(): void {
@@ -1392,7 +1398,7 @@ class Client implements SyncClient, HandleHost {
       set.add(id);
     };
     const outbox = run.some((message) => message.t === 'outbox' || (message.t === 'changed' && message.outbox));
-    if (outbox) for (const entry of await this.#reloadOutbox()) reread(entry.r, entry.id);
+    if (outbox) for (const stale of await this.#reloadOutbox()) reread(stale.r, stale.id);
     const whole = new Set([...this.#rereadWhole].filter((r) => this.#hydrating.has(r)));
     this.#rereadWhole.clear();
     this.#catchUpQueued = false;

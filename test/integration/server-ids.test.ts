@@ -350,6 +350,25 @@ describe("ids: 'server'", () => {
     expect(leads(follower)).toBe(false);
   });
 
+  it.each([
+    ["a follower's flush()", 'flush'],
+    ["another tab's hint", 'hint'],
+  ] as const)('a rename this tab never heard of, found by %s: the entity switches ids with no frame showing it twice or not at all', async (_, how) => {
+    const { hub, leader, follower, shown, id } = await renamedUnheard(`untold-frames-${how}`, projects);
+    hub.drop = () => false;
+    const from = shown.length;
+    if (how === 'flush') await follower.client.flush();
+    else {
+      // A change of another entity: its hint makes the follower read the outbox again.
+      await leader.client.resource(projects).create({ name: 'Other' });
+      await until(() => shown.at(-1)?.data.some((p) => p.name === 'Other') === true, 'the other create shown');
+    }
+    await until(() => shown.at(-1)?.data.some((p) => p.id === id) === true, 'the entity shown under its new id');
+    const homes = shown.slice(from).map((state) => state.data.filter((p) => p.name === 'Home').length);
+    expect(homes).toEqual(homes.map(() => 1));
+    expect(shown.at(-1)!.data.filter((p) => p.name === 'Home')).toEqual([{ id, name: 'Home', version: 1 }]);
+  });
+
   it('a whole-list answer older than what another tab stored since, after a rename this tab never heard of: the entity stays shown, under its new id', async () => {
     // Holds the follower's list answer, once computed, until the leader has stored a newer version.
     let hold: Promise<void> | null = null;
