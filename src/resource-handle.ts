@@ -75,6 +75,23 @@ function untilClosed(ahead: Promise<void>, lifetime: AbortSignal): Promise<void>
   });
 }
 
+/**
+ * Refuses options a JavaScript caller got wrong before anything is written: a misspelt `wait`
+ * would resolve before the server answers, and a signal that is not one would fail only after the
+ * change was stored, its promise rejecting though the change goes out.
+ */
+function checkWriteOptions(options: unknown, what: string): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`harborsync: ${what} options must be an object, received ${options === null ? 'null' : typeof options}`);
+  }
+  const { wait, signal } = options as Rec;
+  if (wait !== undefined && wait !== 'local' && wait !== 'server') {
+    throw new TypeError(`harborsync: ${what} options.wait must be 'local' or 'server', received ${typeof wait === 'string' ? JSON.stringify(wait) : typeof wait}`);
+  }
+  const listens = typeof signal === 'object' && signal !== null && typeof (signal as Rec)['aborted'] === 'boolean' && typeof (signal as Rec)['addEventListener'] === 'function';
+  if (signal !== undefined && !listens) throw new TypeError(`harborsync: ${what} options.signal must be an AbortSignal`);
+}
+
 function ownFields(input: Rec): Rec {
   const out: Rec = {};
   for (const key of Object.keys(input)) if (!FORBIDDEN_KEYS.has(key)) out[key] = input[key];
@@ -210,6 +227,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
 
   create(value: CreateInput<T>, options: WriteOptions = {}): Promise<T> {
     return this.#write('create()', (mirror, holdTurn, stored) => {
+      checkWriteOptions(options, 'create()');
       if (typeof value !== 'object' || value === null) {
         throw new ValidationError([{ field: '', message: 'create() takes an object' }], { resource: this.#def.name });
       }
@@ -237,6 +255,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
 
   update(key: EntityKey, patch: Partial<T>, options: WriteOptions = {}): Promise<T> {
     return this.#write('update()', (mirror, holdTurn, stored) => {
+      checkWriteOptions(options, 'update()');
       const id = this.#id(key, 'update()');
       if (typeof patch !== 'object' || patch === null) {
         throw new ValidationError([{ field: '', message: 'update() takes an object of changed fields' }], { resource: this.#def.name, id });
@@ -288,6 +307,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
 
   delete(key: EntityKey, options: WriteOptions = {}): Promise<void> {
     return this.#write('delete()', (mirror, _holdTurn, stored) => {
+      checkWriteOptions(options, 'delete()');
       const id = this.#id(key, 'delete()');
       if (!mirror.entities.has(id)) throw new ValidationError([{ field: this.#def.key, message: 'no entity with this id' }], { resource: this.#def.name, id });
       return this.#commit(id, undefined, { op: 'delete' }, options, stored);

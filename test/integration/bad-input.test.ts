@@ -876,6 +876,27 @@ describe('ids', () => {
   });
 });
 
+describe('write options', () => {
+  const bad: Array<[string, unknown, RegExp]> = [
+    ['null', null, /options must be an object/],
+    ["a wait that is not 'local' or 'server'", { wait: 'Server' }, /options\.wait must be 'local' or 'server', received "Server"/],
+    ['a signal that is not an AbortSignal', { wait: 'server', signal: {} }, /options\.signal must be an AbortSignal/],
+  ];
+
+  it.each(bad)('%s is a TypeError naming the option, before anything is written or shown', async (_, options, message) => {
+    const d = make(API, { fetch: stubApi(() => undefined).fetch });
+    d.online.next(false);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    const before = await dump(d.indexedDB, 'harborsync:default');
+    await expect(h.create({ id: 'b', title: 'B', done: false }, options as never)).rejects.toThrow(message);
+    await expect(h.update('a', { done: true }, options as never)).rejects.toThrow(TypeError);
+    await expect(h.delete('a', options as never)).rejects.toThrow(message);
+    expect(await h.list()).toEqual([{ id: 'a', title: 'A', done: false }]);
+    expect(await dump(d.indexedDB, 'harborsync:default')).toEqual(before);
+  });
+});
+
 describe('client options', () => {
   it('a timeoutMs or sendDelayMs no timer can wait for (Infinity, past 2^31 - 1 ms), negative or NaN is a TypeError naming it', () => {
     for (const key of ['timeoutMs', 'sendDelayMs'] as const) {
