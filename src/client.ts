@@ -969,6 +969,13 @@ class Client implements SyncClient, HandleHost {
 
   async #resolveConflict(entry: OutboxEntry, choice: ConflictChoice<Rec>): Promise<void> {
     this.assertOpen('Conflict.resolve()');
+    // A misspelt choice would fail mid-decision with no word of what was wrong, and a `value` that
+    // is no object (a string, an array) would be spread into the entity field by index and sent.
+    const given: unknown = choice;
+    if (given !== 'local' && given !== 'remote' && !(isPlainObject(given) && isPlainObject(given['value']))) {
+      const received = typeof given === 'string' ? JSON.stringify(given) : isPlainObject(given) ? '{ value } holding no object of fields' : String(given);
+      throw new TypeError(`harborsync: ${entry.r}/${entry.id}: Conflict.resolve() takes 'local', 'remote' or { value: { ...fields } }, received ${received}`);
+    }
     // Parked by another page of the app: its schema, key and version field are not known here.
     if (!this.defs.has(entry.r)) {
       throw new StorageError(`a conflict of resource "${entry.r}", which this client does not define, cannot be resolved here`, { resource: entry.r, id: entry.id });

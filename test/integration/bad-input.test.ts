@@ -810,6 +810,32 @@ describe('values IndexedDB cannot store or a JSON request cannot carry (RELIABIL
     await expect(conflict!.resolve({ value: { title: 'both', run: () => 1 } })).rejects.toThrow(/^docs\/c: field "run" holds a function/);
     expect(latest<unknown[]>(d.client.conflicts$)).toHaveLength(1);
   });
+
+  it.each([
+    ['a misspelt choice', 'mine'],
+    ['undefined', undefined],
+    ['a value that is a string', { value: 'both' }],
+    ['a value that is an array', { value: ['both'] }],
+    ['a value that is null', { value: null }],
+  ])("a conflict's resolve() with %s is refused with a TypeError naming the choice; nothing is decided or sent", async (_, choice) => {
+    const api = stubApi((req) => {
+      if (req.method === 'GET') return json([{ id: 'c', title: 'base', version: 1 }]);
+      return new Response(JSON.stringify({ id: 'c', title: 'theirs', version: 2 }), { status: 412 });
+    });
+    const d = make(API, { fetch: api.fetch, resources: [docs], conflicts: 'manual' });
+    const h = d.client.resource(docs);
+    await h.refresh();
+    await h.update('c', { title: 'mine' } as never);
+    await d.client.flush();
+    const sent = api.requests.length;
+    const [conflict] = latest<Array<{ resolve(c: unknown): Promise<void> }>>(d.client.conflicts$);
+    await expect(conflict!.resolve(choice)).rejects.toThrow(/resolve\(\) takes 'local', 'remote' or \{ value: \{ \.\.\.fields \} \}/);
+    await expect(conflict!.resolve(choice)).rejects.toBeInstanceOf(TypeError);
+    await d.client.flush();
+    expect(latest<unknown[]>(d.client.conflicts$)).toHaveLength(1);
+    expect(await h.get('c')).toEqual({ id: 'c', title: 'mine', version: 1 });
+    expect(api.requests.length).toBe(sent);
+  });
 });
 
 // ---- ids -----------------------------------------------------------------------------------------------
