@@ -17,7 +17,7 @@ import { validate, type Validation } from './internal/schema.js';
 import { foldUpdatesInto, isQuarantined, isRolledBack, toPendingOp, type OutboxEntry } from './outbox/entry.js';
 import { DECISION_ROUNDS, Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
 import { referrersOf } from './outbox/remap.js';
-import { checkDecision, conflictFields, fromDecision, newestRemote, undisputed, type ConflictInput, type Outcome } from './conflict/resolve.js';
+import { checkDecision, conflictFields, fromDecision, newestRemote, strategyProblem, undisputed, type ConflictInput, type Outcome } from './conflict/resolve.js';
 import { applyOp } from './outbox/coalesce.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
 import { databaseMarker, type DatabaseMarker } from './store/marker.js';
@@ -143,6 +143,8 @@ function checkOptions(options: SyncClientOptions, baseHref: string | undefined):
   if (retry.maxAgeMs !== undefined && !(typeof retry.maxAgeMs === 'number' && retry.maxAgeMs >= 0)) {
     throw new TypeError(`createSyncClient: retry.maxAgeMs must be a non-negative number, got ${String(retry.maxAgeMs)}`);
   }
+  const problem = options.conflicts === undefined ? null : strategyProblem(options.conflicts);
+  if (problem) throw new TypeError(`createSyncClient: ${problem}`);
   const { maxInFlight, maxAnswerBytes } = options;
   if (maxAnswerBytes !== undefined && !(Number.isInteger(maxAnswerBytes) && maxAnswerBytes >= 1)) {
     throw new TypeError(`createSyncClient: maxAnswerBytes must be a whole number of at least 1, got ${String(maxAnswerBytes)}`);

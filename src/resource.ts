@@ -1,3 +1,4 @@
+import { strategyProblem } from './conflict/resolve.js';
 import type { StandardSchemaV1 } from './internal/standard-schema.js';
 import type { InferEntity, ResourceDefinition, ResourceOptions } from './types.js';
 
@@ -51,6 +52,13 @@ export function defineResource<S extends StandardSchemaV1<unknown, object>, K ex
       throw new TypeError(`defineResource(${name}): references.${field} must name a resource (a defineResource() name), got ${JSON.stringify(target)}`);
     }
   }
+  // A misspelt value would be the default, taken without a word: another id scheme or loading.
+  const problem = options.conflicts === undefined ? null : strategyProblem(options.conflicts);
+  if (problem) throw new TypeError(`defineResource(${name}): ${problem}`);
+  const ids: unknown = options.ids ?? 'client';
+  if (ids !== 'client' && ids !== 'server') throw new TypeError(`defineResource(${name}): ids must be 'client' or 'server', got ${JSON.stringify(ids)}`);
+  const load: unknown = options.load ?? 'all';
+  if (load !== 'all' && load !== 'on-demand') throw new TypeError(`defineResource(${name}): load must be 'all' or 'on-demand', got ${JSON.stringify(load)}`);
   const definition: ResourceDefinition<InferEntity<S>, K, V> = {
     name,
     schema: schema as unknown as StandardSchemaV1<unknown, InferEntity<S>>,
@@ -59,9 +67,9 @@ export function defineResource<S extends StandardSchemaV1<unknown, object>, K ex
     path: path.replace(/\/+$/, '') || '/',
     delta: options.delta ?? false,
     conflicts: options.conflicts as ResourceDefinition<InferEntity<S>, K, V>['conflicts'],
-    ids: options.ids ?? 'client',
+    ids,
     references: Object.freeze({ ...(references as Record<string, string>) }),
-    load: options.load ?? 'all',
+    load,
     cacheLimit,
     toSearchParams: options.toSearchParams,
   };

@@ -67,6 +67,15 @@ export function remoteMatchesIntent(entry: OutboxEntry, remote: Rec | null, igno
   return fields.every((f) => deepEqual(entry.payload![f], remote[f]));
 }
 
+/**
+ * Why `value` is not a conflict strategy, or null when it is one: any other string would be called
+ * as a resolver at the first conflict, throw, and leave every conflict parked as under 'manual'.
+ */
+export function strategyProblem(value: unknown): string | null {
+  if (typeof value === 'function' || value === 'merge' || value === 'client-wins' || value === 'server-wins' || value === 'manual') return null;
+  return `conflicts must be 'merge', 'client-wins', 'server-wins', 'manual' or a function, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`;
+}
+
 /** Applies a strategy to a conflict; async because a resolver function may be. */
 export async function decide<T>(strategy: ConflictStrategy<T>, input: ConflictInput, context: ConflictContext<T>): Promise<Outcome> {
   if (strategy === 'server-wins') return { kind: 'remote' };

@@ -957,6 +957,15 @@ describe('client options', () => {
     }
   });
 
+  it('a conflicts strategy that is none of the four names nor a function is a TypeError naming it, not a resolver that throws at each conflict', () => {
+    for (const bad of ['serverWins', 'last-write-wins', '', 42, null]) {
+      expect(() => make(API, { conflicts: bad as never })).toThrow(
+        `createSyncClient: conflicts must be 'merge', 'client-wins', 'server-wins', 'manual' or a function, got ${typeof bad === 'string' ? JSON.stringify(bad) : String(bad)}`,
+      );
+    }
+    for (const good of ['merge', 'client-wins', 'server-wins', 'manual', () => 'remote' as const] as const) expect(() => make(API, { conflicts: good })).not.toThrow();
+  });
+
   it("a namespace ending in \":election\", the name of another namespace's election channel, is a TypeError", () => {
     expect(() => make(API, { namespace: 'team:election' })).toThrow('createSyncClient: namespace must not end with ":election" (another namespace\'s channel has that name), got "team:election"');
     expect(() => make(API, { namespace: 'team:elections' })).not.toThrow();
@@ -974,6 +983,15 @@ describe('resource definitions', () => {
       expect(() => defineResource({ name: 'things', schema, path })).toThrow(`defineResource(things): path must be URL path segments`);
     }
     for (const path of ['/a.b/...', '/v1/todos', '/items:batch', '/']) expect(() => defineResource({ name: 'things', schema, path })).not.toThrow();
+  });
+
+  it('a conflicts, ids or load option with an unknown value is a TypeError naming it, not the default taken silently', () => {
+    expect(() => defineResource({ name: 'things', schema, conflicts: 'serverWins' as never })).toThrow(
+      `defineResource(things): conflicts must be 'merge', 'client-wins', 'server-wins', 'manual' or a function, got "serverWins"`,
+    );
+    expect(() => defineResource({ name: 'things', schema, ids: 'Server' as never })).toThrow(`defineResource(things): ids must be 'client' or 'server', got "Server"`);
+    expect(() => defineResource({ name: 'things', schema, load: 'ondemand' as never })).toThrow(`defineResource(things): load must be 'all' or 'on-demand', got "ondemand"`);
+    expect(() => defineResource({ name: 'things', schema, conflicts: 'server-wins', ids: 'server', load: 'on-demand' })).not.toThrow();
   });
 
   it('references that are not an object of field names to resource names is a TypeError naming the field', () => {
