@@ -626,6 +626,13 @@ class Client implements SyncClient, HandleHost {
 
   async clear(options: ClearOptions = {}): Promise<void> {
     this.assertOpen('clear()');
+    // Read as a flag, a truthy 'false' (a setting read as text) would delete unsent changes.
+    const given: unknown = options;
+    if (typeof given !== 'object' || given === null) throw new TypeError(`harborsync: clear(): options must be an object, got ${String(given)}`);
+    const { discardPending } = given as { discardPending?: unknown };
+    if (discardPending !== undefined && typeof discardPending !== 'boolean') {
+      throw new TypeError(`harborsync: clear(): options.discardPending must be true or false, got ${typeof discardPending === 'string' ? JSON.stringify(discardPending) : String(discardPending)}`);
+    }
     // A write called before clear() but still waiting (for its resource to load, for an async
     // validation) is counted as pending once stored, as one in its transaction is: else it would
     // be stored in the fresh database, and sent, after clear() resolved.

@@ -972,6 +972,23 @@ describe('client options', () => {
   });
 });
 
+describe('clear() options', () => {
+  it.each([
+    ["discardPending as the string 'false'", { discardPending: 'false' }, /clear\(\): options.discardPending must be true or false, got "false"/],
+    ['discardPending as 1', { discardPending: 1 }, /clear\(\): options.discardPending must be true or false, got 1/],
+    ['null', null, /clear\(\): options must be an object, got null/],
+  ])('%s is a TypeError naming it; nothing is deleted', async (_, options, message) => {
+    const d = make(API, { fetch: stubApi(() => undefined).fetch });
+    d.online.next(false);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    const before = await dump(d.indexedDB, 'harborsync:default');
+    await expect(d.client.clear(options as never)).rejects.toThrow(message);
+    expect(await h.list()).toEqual([{ id: 'a', title: 'A', done: false }]);
+    expect(await dump(d.indexedDB, 'harborsync:default')).toEqual(before);
+  });
+});
+
 describe('resource definitions', () => {
   const schema = z.object({ id: z.string(), version: z.number().int() });
 
