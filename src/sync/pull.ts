@@ -200,8 +200,14 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
         }
         const next = answer['cursor'];
         if (typeof next !== 'string') throw shapeError(def, 'the delta answer has no string cursor');
+        // A deletion it cannot read (a tombstone object, null) would be skipped and the cursor moved
+        // past it: the entity shown for good. Refused, the cursor stays and the feed is asked again.
+        const gone: unknown = answer['deleted'] ?? [];
+        if (!Array.isArray(gone) || !gone.every((id) => typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)))) {
+          throw shapeError(def, 'the delta answer\'s deleted must be an array of ids (strings or numbers)');
+        }
         const { valid } = await parseAll(host, def, answer['items']);
-        const { items, deleted } = oneCopyEach(host, def, valid, Array.isArray(answer['deleted']) ? answer['deleted'].map(String) : []);
+        const { items, deleted } = oneCopyEach(host, def, valid, gone.map(String));
         // The cursor is stored with the page, unless the page (or one before it) deletes an
         // entity whose change may be at the server: then it stays, and the next pull names the
         // deletion again once that change's answer is in (the feed carries no tombstone version

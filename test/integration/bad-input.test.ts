@@ -292,6 +292,28 @@ describe('server answers to pulls', () => {
     expect(await again.client.resource(todos).list({ orderBy: 'id' })).toEqual(expected);
   });
 
+  it.each([
+    ['tombstone objects', [{ id: 'a' }]],
+    ['null', [null]],
+    ['a string', 'a'],
+    ['an object', { a: true }],
+  ])('a delta answer whose deleted holds %s rejects refresh() with a SchemaError; the cursor stays, so the deletion is asked for again', async (_, deleted) => {
+    let feed: unknown = { items: [{ id: 'a', title: 'A', done: false, version: 1 }], deleted: [], cursor: 'c1' };
+    const api = stubApi((_req, url) => (url.pathname === '/api/todos' ? json(feed) : undefined));
+    const d = make(API, { fetch: api.fetch });
+    const h = d.client.resource(todos);
+    await h.refresh();
+    feed = { items: [], deleted, cursor: 'c2' };
+    const error = await h.refresh().then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(SchemaError);
+    expect((error as Error).message).toMatch(/^todos: .*deleted must be an array of ids/);
+    expect(await h.list()).toEqual([{ id: 'a', title: 'A', done: false, version: 1 }]);
+    feed = { items: [], deleted: ['a'], cursor: 'c2' };
+    await h.refresh();
+    expect(api.requests.map((r) => r.path)).toEqual(['/api/todos?since=', '/api/todos?since=c1', '/api/todos?since=c1']);
+    expect(await h.list()).toEqual([]);
+  });
+
   it('an answer whose body stalls after its headers rejects refresh() with a NetworkError after timeoutMs; the cursor and cache stay', async () => {
     let stall = false;
     const api = stubApi((_req, url) =>
