@@ -37,6 +37,8 @@ export class LiveQuery<T extends object> {
   readonly listeners = new Set<(state: QueryState<T>) => void>();
 
   readonly #idOf: (entity: T) => string;
+  /** What the query's predicate threw last: shown as the query's error. */
+  #thrown: Error | null = null;
 
   constructor(
     readonly compiled: CompiledQuery<T>,
@@ -46,13 +48,28 @@ export class LiveQuery<T extends object> {
     this.#sorted = new SortedChunks(compiled.compare);
   }
 
+  /**
+   * The app's predicate, contained: thrown out of a write's or a pull's change of the mirror, it
+   * would fail that change after the mirror took it (shown, never stored). The entity is left out
+   * of this query, whose state carries the error.
+   */
+  #matches(entity: T): boolean {
+    try {
+      return this.compiled.matches(entity);
+    } catch (error) {
+      this.#thrown = error instanceof Error ? error : new Error(String(error));
+      this.#dirty = true;
+      return false;
+    }
+  }
+
   /** Full recompute: the initial fill, and a batch too large to splice one by one. */
   reset(all: Iterable<T>, isPending: (id: string) => boolean, exists: (id: string) => boolean): void {
-    const { matches, compare } = this.compiled;
+    const { compare } = this.compiled;
     const sorted: T[] = [];
     const pending = new Set<string>();
     for (const entity of all) {
-      if (!matches(entity)) continue;
+      if (!this.#matches(entity)) continue;
       sorted.push(entity);
       const id = this.#idOf(entity);
       if (isPending(id)) pending.add(id);
@@ -69,12 +86,12 @@ export class LiveQuery<T extends object> {
 
   /** Splices one change in; returns whether what the query shows changed. */
   apply(id: string, before: T | undefined, after: T | undefined, pending: boolean): boolean {
-    const { matches, limit } = this.compiled;
+    const { limit } = this.compiled;
     let changed = false;
     // hasMore tells whether matches go on past the limit: a change beyond the window can flip it.
     const wasOver = this.#sorted.length > limit;
-    const wasIn = before !== undefined && matches(before);
-    const isIn = after !== undefined && matches(after);
+    const wasIn = before !== undefined && this.#matches(before);
+    const isIn = after !== undefined && this.#matches(after);
     if (wasIn) {
       const at = this.#sorted.remove(before, limit);
       if (at >= 0 && at < limit) changed = true;
@@ -109,7 +126,7 @@ export class LiveQuery<T extends object> {
     this.state = {
       data,
       status: queryStatus(flags, cachedCount > 0),
-      error: flags.error,
+      error: this.#thrown ?? flags.error,
       isFetching: flags.isFetching,
       pendingIds: this.#pendingView,
       lastSyncedAt: flags.lastSyncedAt,

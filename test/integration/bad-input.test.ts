@@ -994,6 +994,36 @@ describe('client options', () => {
   });
 });
 
+describe('query objects', () => {
+  it("a predicate where that throws on one entity: that query reports the error and leaves the entity out; writes of it are stored and shown elsewhere", async () => {
+    const d = make(API, { fetch: stubApi(() => undefined).fetch });
+    d.online.next(false);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await h.create({ id: 'b', title: 'B', done: false });
+    const bug = new Error('predicate bug');
+    const states: Array<QueryState<Todo>> = [];
+    const sub = h
+      .query$({
+        where: (t) => {
+          if (t.title === 'boom') throw bug;
+          return true;
+        },
+        orderBy: 'id',
+      })
+      .subscribe((state) => states.push(state));
+    await expect(h.update('a', { title: 'boom' })).resolves.toMatchObject({ title: 'boom' });
+    expect(states.at(-1)).toMatchObject({ data: [{ id: 'b' }], error: bug });
+    await expect(h.update('a', { title: 'fine' })).resolves.toMatchObject({ title: 'fine' });
+    expect(states.at(-1)!.data.map((t) => t.title)).toEqual(['fine', 'B']);
+    sub.unsubscribe();
+    await d.client.close();
+    const again = make(API, { fetch: stubApi(() => undefined).fetch }, d.indexedDB);
+    again.online.next(false);
+    expect(await again.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'fine', done: false });
+  });
+});
+
 describe('clear() options', () => {
   it.each([
     ["discardPending as the string 'false'", { discardPending: 'false' }, /clear\(\): options.discardPending must be true or false, got "false"/],
