@@ -102,7 +102,9 @@ const sameEntries = (a: readonly OutboxEntry[], b: readonly OutboxEntry[]) =>
 
 function checkOptions(options: SyncClientOptions, baseHref: string | undefined): Map<string, Def> {
   if (!options || typeof options !== 'object') throw new TypeError('createSyncClient: options are required');
-  if (typeof options.baseUrl !== 'string' || !URL.canParse(options.baseUrl, baseHref)) {
+  // A URL paths cannot resolve under ("localhost:8787/api" has the scheme "localhost:") would make
+  // every request fail, the writes retried for ever.
+  if (typeof options.baseUrl !== 'string' || !URL.canParse(options.baseUrl, baseHref) || !URL.canParse('./', new URL(options.baseUrl, baseHref))) {
     throw new TypeError(
       `createSyncClient: baseUrl must be an absolute URL, or relative to the page (like '/api'), got ${JSON.stringify(options.baseUrl)}`,
     );

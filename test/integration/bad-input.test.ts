@@ -956,6 +956,13 @@ describe('client options', () => {
     expect(() => make(API, { staleTimeMs: Number.POSITIVE_INFINITY, timeoutMs: 2 ** 31 - 1, sendDelayMs: 0 })).not.toThrow();
   });
 
+  it('a baseUrl without its scheme ("localhost:8787/api", read as a URL of scheme "localhost:") is a TypeError naming it, not every request failing', () => {
+    for (const bad of ['localhost:8787/api', 'api.example.com:443/v1', 'mailto:api@example.com']) {
+      expect(() => make(bad)).toThrow(`createSyncClient: baseUrl must be an absolute URL, or relative to the page (like '/api'), got ${JSON.stringify(bad)}`);
+    }
+    for (const good of ['http://localhost:8787/api', 'https://api.example.com', 'app://api/v1']) expect(() => make(good)).not.toThrow();
+  });
+
   it('retry options out of range are a TypeError naming the option', () => {
     for (const key of ['baseDelayMs', 'maxDelayMs'] as const) {
       for (const bad of [Number.POSITIVE_INFINITY, 2 ** 31, -1, Number.NaN]) {
