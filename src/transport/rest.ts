@@ -85,6 +85,21 @@ function fetchDirect(fetch: typeof globalThis.fetch) {
  * The app's auth hook (`what`) threw: no token to send, and nothing to retry until the app signs
  * in again. A 401 naming it, so replay pauses as unauthorized; what it threw is the cause.
  */
+/** What no header value can hold: a line break or NUL, or a character past U+00FF (fetch refuses both). */
+const UNSENDABLE_IN_HEADER = /[\0\r\n]|[^\0-\xff]/;
+
+/**
+ * A token an auth hook returned, as a header can carry it. fetch would refuse it on every request
+ * with an error quoting the header, the token in it; refused here, naming only the hook, it
+ * pauses replay as a token that throws does.
+ */
+function sendableToken(what: string, token: unknown): string | null | undefined {
+  if (token === null || token === undefined) return token;
+  if (typeof token !== 'string') throw new TypeError(`${what} returned a value of type ${typeof token}, not a string`);
+  if (UNSENDABLE_IN_HEADER.test(token)) throw new TypeError(`${what} returned a token holding a character no Authorization header can carry`);
+  return token;
+}
+
 function signInAgain(what: string, cause: unknown, method: string, url: URL, context: { resource: string; id?: string }): HttpError {
   const detail = `${what} failed: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)}`;
   return new HttpError({ status: 401, method, url: url.pathname, detail }, { ...context, cause });
@@ -148,7 +163,8 @@ export function createRestTransport(options: RestOptions): Transport {
     const generation = ++refreshes;
     const running = Promise.resolve()
       .then(refreshToken)
-      .then((fresh) => {
+      .then((given) => {
+        const fresh = typeof given === 'string' ? sendableToken('refreshToken()', given) : given;
         // A refresh that timed out and answers after a later one began: the later one's token stays.
         if (generation !== refreshes) return;
         // Nothing returned: the app stored the new token where getToken() reads it.
@@ -243,7 +259,7 @@ export function createRestTransport(options: RestOptions): Transport {
   ): Promise<unknown> {
     const headers: Record<string, string> = { Accept: 'application/json', ...init.headers };
     const { auth } = options;
-    const getToken = () => (auth ? fromAuthHook('getToken()', Promise.resolve().then(() => auth.getToken()), method, url, init, context) : undefined);
+    const getToken = () => (auth ? fromAuthHook('getToken()', Promise.resolve().then(() => auth.getToken()).then((token) => sendableToken('getToken()', token)), method, url, init, context) : undefined);
     const bearer = url.origin === base.origin ? effective(await getToken()) : undefined;
     if (bearer) {
       ownedHere(bearer, method, url, context);

@@ -1031,6 +1031,28 @@ describe('query objects', () => {
   });
 });
 
+describe('tokens getToken() returns', () => {
+  it.each([
+    ['a line break', 'secret-abc\nsecret-def', 'returned a token holding a character no Authorization header can carry'],
+    ['a character past U+00FF', 'secret-tök€n', 'returned a token holding a character no Authorization header can carry'],
+    ['an object', { access_token: 'secret-abc' }, 'returned a value of type object, not a string'],
+  ])('one holding %s pauses replay as unauthorized, naming getToken(); nothing is sent, and the token is in no error', async (_, token, message) => {
+    const api = stubApi(() => undefined);
+    const d = make(API, { fetch: api.fetch, auth: { getToken: () => token as string }, retry: { baseDelayMs: 10, maxDelayMs: 10 } });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    for (let i = 0; i < 3; i++) {
+      await d.clock.advance(20);
+      await d.client.flush();
+    }
+    const status = latest<{ paused: unknown; pending: number; lastError: Error | null }>(d.client.status$);
+    expect(status).toMatchObject({ paused: 'unauthorized', pending: 1, lastError: { status: 401 } });
+    expect(status.lastError!.message).toContain(`getToken() failed: TypeError: getToken() ${message}`);
+    expect(api.requests).toEqual([]);
+    const said = [status.lastError, (status.lastError as { cause?: unknown }).cause, ...d.events].map((e) => `${String(e)} ${JSON.stringify(e)}`).join(' ');
+    expect(said).not.toContain('secret');
+  });
+});
+
 describe('clear() options', () => {
   it.each([
     ["discardPending as the string 'false'", { discardPending: 'false' }, /clear\(\): options.discardPending must be true or false, got "false"/],
