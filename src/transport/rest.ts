@@ -81,10 +81,6 @@ function fetchDirect(fetch: typeof globalThis.fetch) {
   };
 }
 
-/**
- * The app's auth hook (`what`) threw: no token to send, and nothing to retry until the app signs
- * in again. A 401 naming it, so replay pauses as unauthorized; what it threw is the cause.
- */
 /** What no header value can hold: a line break or NUL, or a character past U+00FF (fetch refuses both). */
 const UNSENDABLE_IN_HEADER = /[\0\r\n]|[^\0-\xff]/;
 
@@ -100,6 +96,10 @@ function sendableToken(what: string, token: unknown): string | null | undefined 
   return token;
 }
 
+/**
+ * The app's auth hook (`what`) threw: no token to send, and nothing to retry until the app signs
+ * in again. A 401 naming it, so replay pauses as unauthorized; what it threw is the cause.
+ */
 function signInAgain(what: string, cause: unknown, method: string, url: URL, context: { resource: string; id?: string }): HttpError {
   const detail = `${what} failed: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)}`;
   return new HttpError({ status: 401, method, url: url.pathname, detail }, { ...context, cause });
