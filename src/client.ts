@@ -109,6 +109,11 @@ function checkOptions(options: SyncClientOptions, baseHref: string | undefined):
       `createSyncClient: baseUrl must be an absolute URL, or relative to the page (like '/api'), got ${JSON.stringify(options.baseUrl)}`,
     );
   }
+  // fetch refuses every request to such a URL, with an error quoting it (the password on events$).
+  const { username, password } = new URL(options.baseUrl, baseHref);
+  if (username !== '' || password !== '') {
+    throw new TypeError('createSyncClient: baseUrl must not hold credentials (user:password@), which fetch refuses to send');
+  }
   if (!Array.isArray(options.resources) || options.resources.length === 0) {
     throw new TypeError('createSyncClient: resources must list at least one defineResource() definition');
   }

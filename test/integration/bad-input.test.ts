@@ -963,6 +963,19 @@ describe('client options', () => {
     for (const good of ['http://localhost:8787/api', 'https://api.example.com', 'app://api/v1']) expect(() => make(good)).not.toThrow();
   });
 
+  it('a baseUrl holding credentials (user:password@), which fetch refuses on every request, is a TypeError that does not repeat them', () => {
+    for (const bad of ['https://user:pa55@api.example.com/api', 'https://user@api.example.com/api']) {
+      let error: unknown;
+      try {
+        make(bad);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as Error).message).toBe('createSyncClient: baseUrl must not hold credentials (user:password@), which fetch refuses to send');
+    }
+  });
+
   it('retry options out of range are a TypeError naming the option', () => {
     for (const key of ['baseDelayMs', 'maxDelayMs'] as const) {
       for (const bad of [Number.POSITIVE_INFINITY, 2 ** 31, -1, Number.NaN]) {
