@@ -6,6 +6,7 @@ import type { ConflictStrategy, ResourceDefinition, SyncEvent, Transport } from 
 import { boundedDeadline, failingForMs, longestRetryDelayMs, parseRetryAfter, retryDelay } from './backoff.js';
 import { normalizeId, TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
+import { isOlderVersion } from '../internal/versions.js';
 import { madeAfter, referrersOf, waitsForId } from './remap.js';
 import { idempotencyKey, isQuarantined, onServerState, type EntryFailure, type OutboxEntry } from './entry.js';
 import { entityKey } from './outbox-memory.js';
@@ -512,7 +513,7 @@ export class Replayer {
     // A database deleted while an async schema checked the answer: dropped, as on its arrival.
     if (this.#stopped || deletions !== this.#deletions) return;
     // A create's answer may name the entity anew (a server-assigned id); an update's is the entity its URL named.
-    const other = parsed && entry.op === 'update' ? this.#anotherEntity(def, parsed, entry.id) : undefined;
+    const other = parsed && entry.op === 'update' ? (this.#anotherEntity(def, parsed, entry.id) ?? this.#olderThanSent(def, parsed, entry)) : undefined;
     if (!parsed || other) {
       const error = other ?? new SchemaError([{ field: '', message: 'the server answered with an entity that fails the schema' }], { resource: entry.r, id: entry.id });
       await this.#park(def, entry, { message: error.message, body: answer, rejected: false }, error);
@@ -687,6 +688,20 @@ export class Replayer {
     if (normalizeId(parsed[def.key]) === id) return undefined;
     const error = new SchemaError([{ field: def.key, message: `names ${def.name}/${String(parsed[def.key])}, another entity than the one asked for` }], { resource: def.name, id });
     this.#host.emit({ type: 'schemaError', at: this.#host.env.clock.now(), resource: def.name, id, error });
+    return error;
+  }
+
+  /**
+   * A SchemaError, reported on events$, when an update's answer holds a version older than the one
+   * the change was sent against: taken for the entity's state, it would be ignored as a stale
+   * answer, the change settled and its values gone from the view though the server confirmed them.
+   */
+  #olderThanSent(def: Def, parsed: Rec, entry: OutboxEntry): SchemaError | undefined {
+    const version = parsed[def.version];
+    if (!isOlderVersion(version, entry.baseVersion)) return undefined;
+    const message = `is ${String(version)}, older than the version ${String(entry.baseVersion)} the change was sent against (a server raises it on every write)`;
+    const error = new SchemaError([{ field: def.version, message }], { resource: def.name, id: entry.id });
+    this.#host.emit({ type: 'schemaError', at: this.#host.env.clock.now(), resource: def.name, id: entry.id, error });
     return error;
   }
 

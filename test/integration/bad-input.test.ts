@@ -617,6 +617,23 @@ describe('server answers to writes', () => {
     expect(stored[0]![1]).toMatchObject({ base: { id: 'a', title: 'A', done: false, version: 1 }, view: { id: 'a', title: 'A', done: false } });
     expect(api.requests.filter((r) => r.method === 'POST')).toHaveLength(1); // parked, not replayed forever
   });
+
+  it('a 2xx answer to an update with a version older than the one it was sent against goes to failed$ with a SchemaError naming the field; the change stays shown, not the old state', async () => {
+    const api = stubApi((req, _url, body) => {
+      if (req.method === 'GET') return json([{ id: 'n', text: 'base', version: 3 }]);
+      return json({ id: 'n', text: (JSON.parse(body) as { text: string }).text, version: 2 });
+    });
+    const d = make(API, { fetch: api.fetch, resources: [notes] });
+    const h = d.client.resource(notes);
+    await h.refresh();
+    const error = await h.update('n', { text: 'mine' }, { wait: 'server' }).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(SchemaError);
+    expect((error as Error).message).toMatch(/^notes\/n: field "version" is 2, older than the version 3 the change was sent against/);
+    const failed = latest<FailedMutation[]>(d.client.failed$);
+    expect(failed).toMatchObject([{ resource: 'notes', id: 'n', op: 'update' }]);
+    expect(await h.get('n')).toMatchObject({ text: 'mine' });
+    expect(api.requests.filter((r) => r.method === 'PATCH')).toHaveLength(1);
+  });
 });
 
 // ---- prototype pollution ---------------------------------------------------------------------------
