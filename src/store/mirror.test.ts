@@ -169,6 +169,24 @@ describe('ResourceMirror entity watches', () => {
     mirror.set('s1', { id: 's1', title: 'y', done: false, n: 1 }, false);
     expect(seen).toHaveLength(heard);
   });
+
+  it('a change made by one subscriber as it is told of another leaves every subscriber on the newer state, never the older one after it', () => {
+    // A get$() subscriber that marks what it is shown (an update() in its callback) changes the
+    // entity while the others of the same get$() are still to be told of the first state.
+    const mirror = new ResourceMirror<Todo>('todos', 'id');
+    mirror.setFlags({ hydrated: true });
+    const first: Array<Todo | undefined> = [];
+    const second: Array<Todo | undefined> = [];
+    mirror.watchEntity('a', (state) => {
+      first.push(state.data);
+      if (state.data?.done === false) mirror.set('a', { ...state.data, done: true }, true);
+    });
+    mirror.watchEntity('a', (state) => second.push(state.data));
+    mirror.set('a', { id: 'a', title: 'x', done: false, n: 1 }, false);
+    expect(first.map((t) => t?.done)).toEqual([undefined, false, true]);
+    expect(second.at(-1)).toMatchObject({ done: true });
+    expect(second.map((t) => t?.done)).toEqual([undefined, true]);
+  });
 });
 
 describe('ResourceMirror shown tracking', () => {

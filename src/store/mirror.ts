@@ -166,7 +166,12 @@ export class ResourceMirror<T extends object> {
       return;
     }
     this.#entityStates.set(id, next);
-    for (const watch of this.#entityListeners.get(id) ?? []) watch.listener(next);
+    for (const watch of this.#entityListeners.get(id) ?? []) {
+      // A listener changed the entity (a write in its callback): every listener was just told
+      // the newer state, which this older one must not follow.
+      if (this.#entityStates.get(id) !== next) break;
+      watch.listener(next);
+    }
   }
 
   /** The state `watchEntity(id)` would start with, watching nothing. */
