@@ -57,6 +57,22 @@ describe('compareValues', () => {
     expect(compareValues([], {})).toBe(-1); // '[]' < '{}'
   });
 
+  it('orders dates chronologically beyond the years 0 to 9999 too (a far-future "no deadline" date sorts last)', () => {
+    const bce = new Date(Date.UTC(-1, 0, 1)); // ISO text "-000001-01-01T…"
+    const now = new Date('2024-05-01T00:00:00Z');
+    const never = new Date(8.64e15); // the latest Date, year 275760: "+275760-09-13T…"
+    expect(compareValues(bce, now)).toBe(-1);
+    expect(compareValues(now, never)).toBe(-1);
+    expect(compareValues(bce, never)).toBe(-1);
+    const { compare } = compileQuery<{ id: string; due: Date }>({ orderBy: 'due' }, 'id');
+    const rows = [
+      { id: 'a', due: never },
+      { id: 'b', due: now },
+      { id: 'c', due: bce },
+    ];
+    expect(rows.sort(compare).map((r) => r.id)).toEqual(['c', 'b', 'a']);
+  });
+
   it('never throws on values JSON cannot write', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic['self'] = cyclic;

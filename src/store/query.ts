@@ -60,12 +60,20 @@ export function compareValues(a: unknown, b: unknown): number {
   if (ra !== rb) return ra < rb ? -1 : 1;
   if (ra === 2) return a ? 1 : -1; // booleans, and a !== b
   if (ra !== 5) return 0; // undefined, null
+  // By time: ISO text sorts chronologically for the years 0 to 9999 only ("+010000-…", "-000001-…"
+  // come before them). A valid date's JSON text opens with a quote, as no array's or object's
+  // does: against those it keeps its place, and the order stays total.
+  if (a instanceof Date && b instanceof Date) {
+    const ta = a.getTime();
+    const tb = b.getTime();
+    if (ta === ta && tb === tb) return ta < tb ? -1 : ta > tb ? 1 : 0;
+  }
   const ja = jsonText(a);
   const jb = jsonText(b);
   return ja < jb ? -1 : ja > jb ? 1 : 0;
 }
 
-// Objects, arrays, dates (ISO text sorts chronologically), bigints and the odd function.
+// Objects, arrays, invalid dates, bigints and the odd function.
 function jsonText(value: unknown): string {
   try {
     return JSON.stringify(value) ?? '';
