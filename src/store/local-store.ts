@@ -752,8 +752,15 @@ export class LocalStore {
        * answer replaces what it covered.
        */
       cursor?: { key: string; value: string | null };
+      /**
+       * The delta cursor stored when the answer was requested. Another pull (another tab's) that
+       * stored another since was answered later: its page may delete an entity this older answer
+       * holds, and its cursor, past that deletion, would never name it again. Then nothing is
+       * stored (`cursorMoved`): the page is to be requested again.
+       */
+      storedCursor?: { key: string; value: string | null };
     },
-  ): Promise<{ changes: ViewChange[]; removed: number; cursorHeld: boolean; unstored: string[]; discarded: boolean }> {
+  ): Promise<{ changes: ViewChange[]; removed: number; cursorHeld: boolean; unstored: string[]; discarded: boolean; cursorMoved?: boolean }> {
     const r = def.name;
     // Entities whose parked conflicts took the answer's state, set in memory once it committed.
     const reparked = new Map<string, OutboxEntry[]>();
@@ -774,11 +781,16 @@ export class LocalStore {
       // The reads issued together: the transaction waits for them once. The queued changes as
       // stored, not this tab's copy of them: another tab may have settled or added entries this
       // one has not heard of yet, and folding a stale copy stores a stale view.
-      const [records, rows, answeredDeletions] = await Promise.all([
+      const { storedCursor } = options;
+      const [records, rows, answeredDeletions, cursorNow] = await Promise.all([
         recordsOf(entities, this.#KeyRange, r),
         recordsOf(tx.objectStore('outbox').index('entity'), this.#KeyRange, r),
         options.answeredSinceRequest ? deletionsOf(tx, r) : new Map<string, AnsweredDeletion>(),
+        storedCursor ? tx.objectStore('meta').get(storedCursor.key) : undefined,
       ]);
+      if (storedCursor && (cursorNow ?? null) !== storedCursor.value) {
+        return { changes: [], removed: 0, cursorHeld: false, unstored: [], discarded: false, cursorMoved: true };
+      }
       const existing = new Map<string, EntityRecord>();
       for (const record of records) if (isEntityRecord(record)) existing.set(record.id, record);
       const queued = new Map<string, OutboxEntry[]>();

@@ -185,6 +185,7 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
         let answer: Rec | null;
         const answeredSinceRequest = afterThisRequest(host);
         const deletions = host.store.deletions;
+        const stored = (await host.store.getMeta<string>(cursorKey(def.name))) ?? null;
         try {
           answer = (await host.transport.delta(def, cursor)) as Rec | null;
         } catch (error) {
@@ -222,9 +223,12 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
           answeredSinceRequest,
           meta: last ? { [syncedAtKey(def.name)]: at } : {},
           cursor: held ? undefined : { key: cursorKey(def.name), value: next },
+          storedCursor: { key: cursorKey(def.name), value: stored },
           deletions,
         });
         if ((discarded = result.discarded)) break;
+        // Another tab stored a page answered after this one: asked again, the page is as new.
+        if (result.cursorMoved) continue;
         held ||= result.cursorHeld;
         host.applied(result.changes);
         if (!held) host.movedCursor(def, cursor, next);

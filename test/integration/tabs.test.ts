@@ -981,6 +981,33 @@ describe('every tab live', () => {
     expect((await leader.client.resource(wholeTodos).list()).map((t) => t.id)).toContain(created.id);
   });
 
+  it("a delta page answered before an entity was deleted, stored after another tab stored the deletion: the entity does not come back, in either tab nor after a reload", async () => {
+    const b = browser();
+    const pages = heldListAnswers();
+    const first = b.tab();
+    const late = b.tab({ fetch: pages.fetch });
+    await server.admin.edit({ resource: 'todos', create: { id: 'x', title: 'X', done: false } });
+    await first.client.resource(todos).refresh();
+    await late.client.resource(todos).refresh();
+    await server.admin.edit({ resource: 'todos', id: 'x', patch: { title: 'X2' } });
+    // Its page holds x renamed, its cursor before the deletion that follows.
+    const { landed } = await pages.heldRequest(() => late.client.resource(todos).refresh(), b.clock);
+    await server.admin.edit({ resource: 'todos', id: 'x', delete: true });
+    await first.client.resource(todos).refresh();
+    expect(await first.client.resource(todos).get('x')).toBeUndefined();
+    await landed();
+    // The first tab pulls on from its cursor, past the deletion: it would never name x again.
+    await first.client.resource(todos).refresh();
+    await settle();
+    expect(await late.client.resource(todos).get('x')).toBeUndefined();
+    expect(await first.client.resource(todos).get('x')).toBeUndefined();
+    await first.client.close();
+    await late.client.close();
+    const reloaded = b.tab();
+    await reloaded.client.resource(todos).refresh();
+    expect(await reloaded.client.resource(todos).list()).toEqual([]);
+  });
+
   it("a tab that heard another's pulls follows their cursor: its own pull asks only for what came after", async () => {
     const { b, puller, other, inOther } = await pullerAndWatcher();
     await server.admin.seed('todos', 3);
