@@ -506,7 +506,8 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
    * entity's pending changes, which hold its values: the last one shown; with none, the view is
    * the server's entity.
    */
-  async #unchanged(id: string, current: Rec, values: Rec, options: WriteOptions, stored: () => void): Promise<Rec | undefined> {
+  async #unchanged(id: string, shown: Rec, values: Rec, options: WriteOptions, stored: () => void): Promise<Rec | undefined> {
+    let current = shown;
     const committing = this.#committing.get(id);
     if (committing) {
       const failure = await committing.then(
@@ -517,6 +518,8 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       if (failure !== null && !Object.keys(values).every((field) => view !== undefined && deepEqual(view[field], values[field]))) {
         throw failure instanceof HarborSyncError ? failure : new StorageError(String(failure), { resource: this.#def.name, id });
       }
+      // The view as that write stored it: made again on a newer version should its copy have been stale.
+      if (view !== undefined) current = view;
     }
     stored();
     if (options.wait !== 'server') return current;

@@ -812,6 +812,25 @@ describe('a local write', () => {
     expect(await h.get('y')).toEqual({ ...y2, done: true });
     expect(updated).toEqual({ ...y2, done: true });
   });
+
+  it('repeated while the first is still committing on a copy older than what is stored (a double submit): both resolve with the view as stored, on that version', async () => {
+    await server.admin.edit({ resource: 'todos', create: { id: 'y', title: 'Y', done: false } });
+    const d = make(server.apiUrl, { namespace: 'stale-copy-twice' });
+    const h = d.client.resource(todos);
+    await h.refresh();
+    d.online.next(false);
+    const y2 = { id: 'y', title: 'Y, pulled elsewhere', done: false, version: 2 };
+    const other = await openRaw(d.indexedDB, 'harborsync:stale-copy-twice');
+    const tx = other.transaction('entities', 'readwrite');
+    tx.objectStore('entities').put({ r: 'todos', id: 'y', base: y2, view: y2 });
+    await committed(tx);
+    other.close();
+    const first = h.update('y', { done: true });
+    const again = h.update('y', { done: true });
+    expect(await first).toEqual({ ...y2, done: true });
+    expect(await again).toEqual({ ...y2, done: true });
+    expect(await h.get('y')).toEqual({ ...y2, done: true });
+  });
 });
 
 describe('storing server answers', () => {
