@@ -1561,9 +1561,14 @@ class Client implements SyncClient, HandleHost {
     const loaded = [...this.#hydrating.keys()];
     this.#hydrating.clear();
     this.#knownCursors.clear();
-    for (const mirror of this.#mirrors.values()) {
+    for (const [name, mirror] of this.#mirrors) {
+      const handle = this.#handles.get(name);
       mirror.batch(() => {
-        for (const id of [...mirror.entities.keys()]) mirror.set(id, undefined, false);
+        for (const id of [...mirror.entities.keys()]) {
+          mirror.set(id, undefined, false);
+          // Nothing is stored now: a write still committing that fails shows that, not what was deleted.
+          handle?.storedMeanwhile(id, undefined, false);
+        }
         mirror.setFlags({ lastSyncedAt: null });
       });
     }

@@ -436,10 +436,15 @@ export class LocalStore {
    */
   async write(def: Def, id: string, op: PendingOp, fresh: () => NewEntry, cached?: Rec | null): Promise<ViewChange & { cancelled: number | null }> {
     const r = def.name;
-    const fast = cached !== undefined && this.outbox.entriesOf(r, id).length === 0;
+    const known = cached !== undefined && this.outbox.entriesOf(r, id).length === 0;
+    // The database the tab's copy was read from: during a deletion (clear()), the one going.
+    const copyFrom = this.#destroying === null ? this.#deletions : null;
     const referenced = this.#newestReferenced(def, op);
     let target = id;
     const committed = await this.#writeTx(`saving ${r}/${id}`, async (tx) => {
+      // A copy of a database deleted since is not what is stored: kept as the server version (the
+      // fast path's fallback), a change made on it would bring what clear() deleted into the fresh one.
+      const fast = known && copyFrom === this.#deletions;
       // Renamed here by a transaction that committed first, and whose end was heard before this
       // read answered. Another tab's renames stay refused: this tab showed a stale copy.
       const renamedHere = async (stored: EntityRecord | undefined): Promise<Written | null> => {

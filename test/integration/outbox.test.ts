@@ -821,6 +821,34 @@ describe('crash safety and lifecycle', () => {
     expect(await again.client.resource(todos).get('a')).toMatchObject({ id: 'a', title: 'A' });
   });
 
+  it('clear({ discardPending: true }) (logout) with an update made while it deletes the database: the update is refused, and neither the cleared entity nor the change comes back or is sent', async () => {
+    const d = make(suite.server.apiUrl);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    d.online.next(false);
+    // An autosave fires while clear() deletes the database (the entity still shown).
+    let during: Promise<unknown> | null = null;
+    const deleteDatabase = d.indexedDB.deleteDatabase.bind(d.indexedDB);
+    d.indexedDB.deleteDatabase = (name: string) => {
+      during ??= outcomeOf(h.update('a', { title: 'typed during logout' }, { wait: 'server' }), 'the update');
+      return deleteDatabase(name);
+    };
+    await d.client.clear({ discardPending: true });
+    const shown: string[][] = [];
+    const watching = h.query$().subscribe((state) => shown.push(state.data.map((t) => t.title)));
+    expect(await during).toEqual({ error: expect.any(ValidationError) });
+    await settle(5);
+    watching.unsubscribe();
+    expect(shown.filter((titles) => titles.length > 0)).toEqual([]);
+    expect(await h.list()).toEqual([]);
+    const status = await new Promise<SyncStatus>((resolve) => d.client.status$.subscribe(resolve).unsubscribe());
+    expect(status.pending).toBe(0);
+    d.online.next(true);
+    await d.client.flush();
+    expect(await serverTodo('a')).toMatchObject({ title: 'A', version: 1 });
+  });
+
   it('close() makes later calls reject with ClosedError', async () => {
     const d = make(suite.server.apiUrl);
     await d.client.close();
