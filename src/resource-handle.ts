@@ -277,9 +277,11 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       if (Object.keys(changes).length === 0) return this.#unchanged(id, current, asked(given), options, stored);
       return this.#validated(applyPatch(current, changes), id, holdTurn, (view) => {
         // Validated asynchronously, the change may find a newer view (a pull answered meanwhile):
-        // it is made on that one, as the stored change will be, not on the copy it was checked on.
-        const latest = mirror.entities.get(id) as Rec | undefined;
-        if (!latest) throw new ValidationError([{ field: this.#def.key, message: 'no entity with this id' }], { resource: this.#def.name, id });
+        // it is made on that one, as the stored change will be, not on the copy it was checked on;
+        // and under the id it is shown under now (its create's answer may have renamed it).
+        const shown = this.#shownId(id);
+        const latest = mirror.entities.get(shown) as Rec | undefined;
+        if (!latest) throw new ValidationError([{ field: this.#def.key, message: 'no entity with this id' }], { resource: this.#def.name, id: shown });
         // What the schema made of each changed field (a transform, a default) is what is queued and
         // sent, and so is a field it derived anew from them (a transform of the whole entity):
         // left out, the stored view, and the server, would keep its old value. A field the entity
@@ -294,13 +296,13 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
           // JSON has no undefined: the request would leave the field out, the server would keep
           // its value, and its answer would bring the value back.
           const message = 'cannot be cleared with undefined, which a request cannot carry: set it to null (in a schema that allows null)';
-          throw new ValidationError(unsendable.map((field) => ({ field, message })), { resource: this.#def.name, id });
+          throw new ValidationError(unsendable.map((field) => ({ field, message })), { resource: this.#def.name, id: shown });
         }
-        if (Object.keys(applied).length === 0) return this.#unchanged(id, latest, asked(Object.keys(changes)), options, stored);
-        this.#assertSendable(applied, id);
+        if (Object.keys(applied).length === 0) return this.#unchanged(shown, latest, asked(Object.keys(changes)), options, stored);
+        this.#assertSendable(applied, shown);
         // Shown as it is stored: the changes on the view, not the whole output (which may hold a
         // default for a field the record lacks, never sent, or leave out one it keeps).
-        return this.#commit(id, applyPatch(latest, applied), { op: 'update', patch: applied }, options, stored);
+        return this.#commit(shown, applyPatch(latest, applied), { op: 'update', patch: applied }, options, stored);
       });
     }) as Promise<T>;
   }

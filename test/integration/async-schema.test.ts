@@ -303,6 +303,38 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
     expect(sent).toEqual(['POST /api/projects', 'POST /api/tasks']);
   });
 
+  it("an update of create()'s temporary id whose validation answers after the server renamed the entity is made under the server's id, not refused", async () => {
+    const { schema, control } = asyncSchema();
+    const todos = defineResource({ name: 'todos', schema, ids: 'server' });
+    const rows = new Map<string, Todo>();
+    const fetchImpl: typeof fetch = async (input, init) => {
+      const request = input instanceof Request ? input : new Request(input, init);
+      const id = decodeURIComponent(new URL(request.url).pathname.split('/')[3] ?? '');
+      if (request.method === 'GET') return new Response(JSON.stringify([...rows.values()]), { status: 200 });
+      const body = (await request.json()) as Todo;
+      const row = request.method === 'POST' ? { ...body, id: 'srv-1', version: 1 } : { ...rows.get(id)!, ...body, version: rows.get(id)!.version! + 1 };
+      rows.set(row.id, row);
+      return new Response(JSON.stringify(row), { status: request.method === 'POST' ? 201 : 200 });
+    };
+    const d = device(API, { fetch: fetchImpl, resources: [todos] });
+    open.push(d);
+    const h = d.client.resource(todos);
+    await h.list();
+    d.online.next(false);
+    const created = await h.create({ title: 'A', done: false });
+    // Only the update's validation is held: the create's answer is validated as it comes.
+    control.hold = (value) => value['title'] === 'B';
+    const updated = outcomeOf(h.update(created.id, { title: 'B' }), 'the update');
+    await until(() => control.asked.length === 1, 'the update asked to validate');
+    d.online.next(true);
+    await until(async () => (await h.get('srv-1')) !== undefined, 'the rename shown');
+    control.hold = false;
+    control.asked.pop()!.answer();
+    expect(await updated).toEqual({ value: { id: 'srv-1', title: 'B', done: false, version: 1 } });
+    await d.client.flush();
+    expect(rows.get('srv-1')).toMatchObject({ title: 'B', version: 2 });
+  });
+
   it('writes queued behind validations leave nothing listening on the client once they are done', async () => {
     const { d, h, control } = await setUp();
     d.online.next(false);
