@@ -293,6 +293,8 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
         for (const field of Object.keys(view)) {
           if (!(field in changes) && field in current && view[field] !== undefined && !deepEqual(view[field], current[field])) applied[field] = view[field];
         }
+        // Named again, as a create's: an entity it refers to may have been renamed meanwhile.
+        this.#currentReferences(applied);
         const unsendable = Object.keys(applied).filter((field) => applied[field] === undefined);
         if (unsendable.length) {
           // JSON has no undefined: the request would leave the field out, the server would keep

@@ -372,6 +372,46 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
     expect(sent.at(-1)).toMatchObject({ id: 't1', projectId: 'p-srv' });
   });
 
+  it("an update setting a project's temporary id, whose validation answers after the project's create was answered and renamed, is stored, shown and resolved naming the server's id", async () => {
+    type Project = { id: string; name: string; version?: number };
+    type Task = { id: string; projectId: string | null; title: string; done: boolean; version?: number };
+    const projectSchema: StandardSchemaV1<unknown, Project> = { '~standard': { version: 1, vendor: 'test', validate: (value) => ({ value: value as Project }) } };
+    const { schema: taskSchema, control } = asyncSchema();
+    const projects = defineResource({ name: 'projects', schema: projectSchema, ids: 'server' });
+    const tasks = defineResource({ name: 'tasks', schema: taskSchema as unknown as StandardSchemaV1<unknown, Task>, references: { projectId: 'projects' } });
+    const sent: Array<Record<string, unknown>> = [];
+    const fetchImpl: typeof fetch = async (input, init) => {
+      const request = input instanceof Request ? input : new Request(input, init);
+      if (request.method === 'GET') return new Response('[]', { status: 200 });
+      const body = (await request.json()) as Record<string, unknown>;
+      const path = new URL(request.url).pathname;
+      const row = path.endsWith('/projects') ? { ...body, id: 'p-srv', version: 1 } : request.method === 'POST' ? { ...body, version: 1 } : { id: 't1', projectId: null, title: 'T', done: false, ...body, version: 2 };
+      sent.push(row);
+      return new Response(JSON.stringify(row), { status: request.method === 'POST' ? 201 : 200 });
+    };
+    const d = device(API, { fetch: fetchImpl, resources: [projects, tasks] });
+    open.push(d);
+    const h = d.client.resource(tasks);
+    await Promise.all([d.client.resource(projects).list(), h.list()]);
+    await h.create({ id: 't1', projectId: null, title: 'T', done: false });
+    await d.client.flush();
+    d.online.next(false);
+    const project = await d.client.resource(projects).create({ name: 'P' });
+    control.hold = true;
+    const updated = outcomeOf(h.update('t1', { projectId: project.id }), 'the update');
+    await until(() => control.asked.length === 1, 'the update asked to validate');
+    d.online.next(true);
+    await until(async () => (await d.client.resource(projects).get('p-srv')) !== undefined, 'the rename shown');
+    d.online.next(false);
+    control.hold = false;
+    control.asked.pop()!.answer();
+    expect(await updated).toEqual({ value: { id: 't1', projectId: 'p-srv', title: 'T', done: false, version: 1 } });
+    expect(await h.list({ where: { projectId: 'p-srv' } })).toEqual([{ id: 't1', projectId: 'p-srv', title: 'T', done: false, version: 1 }]);
+    d.online.next(true);
+    await d.client.flush();
+    expect(sent.at(-1)).toMatchObject({ id: 't1', projectId: 'p-srv' });
+  });
+
   it('writes queued behind validations leave nothing listening on the client once they are done', async () => {
     const { d, h, control } = await setUp();
     d.online.next(false);
