@@ -243,6 +243,7 @@ class Client implements SyncClient, HandleHost {
   /** Aborted when close() is called. */
   readonly lifetime = this.#lifetime.signal;
   readonly writeTurn: { current: Promise<void> | null } = { current: null };
+  discards = 0;
   #storageFailure: StorageError | null = null;
   readonly #marker: DatabaseMarker;
   readonly #strategyDefault: ConflictStrategy<Rec>;
@@ -640,10 +641,13 @@ class Client implements SyncClient, HandleHost {
     if (discardPending !== undefined && typeof discardPending !== 'boolean') {
       throw new TypeError(`harborsync: clear(): options.discardPending must be true or false, got ${typeof discardPending === 'string' ? JSON.stringify(discardPending) : String(discardPending)}`);
     }
-    // A write called before clear() but still waiting (for its resource to load, for an async
-    // validation) is counted as pending once stored, as one in its transaction is: else it would
-    // be stored in the fresh database, and sent, after clear() resolved.
-    await Promise.all([...this.#handles.values()].map((handle) => handle.stored()));
+    // A write called before clear() but not stored yet (waiting for its resource to load, for an
+    // async validation, or in its transaction) is pending too: refused here, or discarded (it is
+    // refused when it comes to be stored) rather than stored in the fresh database and sent.
+    // Not waited for: a validation may never answer.
+    const unstored = [...this.#handles.values()].reduce((sum, handle) => sum + handle.unstored, 0);
+    if (unstored > 0 && !options.discardPending) throw new PendingMutationsError(this.store.outbox.size + unstored);
+    if (options.discardPending) this.discards++;
     await this.store.open();
     // A decision under way would put its entry back in the emptied queue once its write commits.
     await this.#undisputedDecided();

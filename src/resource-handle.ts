@@ -1,6 +1,6 @@
 import { Observable } from 'rxjs';
 import type { Env } from './env.js';
-import { HarborSyncError, StorageError, ValidationError } from './errors.js';
+import { HarborSyncError, PendingMutationsError, StorageError, ValidationError } from './errors.js';
 import { withCurrent } from './internal/current.js';
 import { normalizeId, TEMP_ID_PREFIX, uuid } from './internal/ids.js';
 import { applyPatch, deepEqual, FORBIDDEN_KEYS, unsendableField } from './internal/plain.js';
@@ -59,6 +59,8 @@ export interface HandleHost {
    * change naming an entity (a `references` field) is never queued before that entity's create.
    */
   readonly writeTurn: { current: Promise<void> | null };
+  /** Counts the clear({ discardPending: true }) calls gone ahead: a write called before the last one and not stored then is discarded. */
+  readonly discards: number;
   watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): () => void;
 }
 
@@ -113,6 +115,8 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   readonly #storedView = new Map<string, { view: object | undefined; pending: boolean }>();
   /** Writes called and not stored nor refused yet: flush() waits for them, so it sends them too. */
   readonly #unstored = new Set<Promise<void>>();
+  /** Per write not stored yet (by its `stored`), host.discards when it was called. */
+  readonly #calledAt = new WeakMap<() => void, number>();
 
   readonly #host: HandleHost;
   readonly #def: Def;
@@ -129,6 +133,11 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   /** Settles once every write called so far is stored or refused (a wait for the server aside). */
   async stored(): Promise<void> {
     await Promise.all([...this.#unstored]);
+  }
+
+  /** How many writes called are not stored nor refused yet. */
+  get unstored(): number {
+    return this.#unstored.size;
   }
 
   /** An optimistic write for this id is not committed yet. */
@@ -327,6 +336,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   #write<R>(what: string, write: (mirror: ResourceMirror<object>, holdTurn: HoldTurn, stored: () => void) => Promise<R>): Promise<R> {
     let stored!: () => void;
     const storing = new Promise<void>((resolve) => (stored = resolve));
+    this.#calledAt.set(stored, this.#host.discards);
     this.#unstored.add(storing);
     void storing.then(() => this.#unstored.delete(storing));
     const result = this.#whenReady(what, (mirror, holdTurn) => write(mirror, holdTurn, stored));
@@ -447,6 +457,9 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   async #commit(id: string, view: Rec | undefined, op: PendingOp, options: WriteOptions, stored: () => void): Promise<Rec | undefined> {
     const host = this.#host;
     const def = this.#def;
+    // Called before a clear({ discardPending: true }) that went ahead while it waited (its load, an
+    // async validation): discarded with the rest, never stored in the fresh database.
+    if (this.#calledAt.get(stored) !== host.discards) throw new PendingMutationsError(1, { by: 'cleared', resource: def.name, id });
     const mirror = host.mirror(def);
     const before = mirror.entities.get(id);
     const wasPending = mirror.isPending(id);

@@ -412,6 +412,35 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
     expect(sent.at(-1)).toMatchObject({ id: 't1', projectId: 'p-srv' });
   });
 
+  it('clear({ discardPending: true }) while a validation has not answered resolves without waiting for it; the write answered later is discarded, not stored in the fresh database', async () => {
+    const { d, h, server, control } = await setUp();
+    d.online.next(false);
+    control.hold = true;
+    const created = outcomeOf(h.create({ id: 'b', title: 'B', done: false }), 'the create');
+    await until(() => control.asked.length === 1, 'the create asked to validate');
+    expect(await outcomeOf(d.client.clear({ discardPending: true }), 'clear()')).toEqual({ value: undefined });
+    control.hold = false;
+    control.asked.pop()!.answer();
+    expect(await created).toEqual({ error: expect.any(PendingMutationsError) });
+    expect(await h.list()).toEqual([]);
+    d.online.next(true);
+    await d.client.flush();
+    expect(server.rows.has('b')).toBe(false);
+  });
+
+  it('clear() while a validation has not answered refuses at once, counting that write', async () => {
+    const { d, h, control } = await setUp();
+    d.online.next(false);
+    control.hold = true;
+    const created = outcomeOf(h.create({ id: 'b', title: 'B', done: false }), 'the create');
+    await until(() => control.asked.length === 1, 'the create asked to validate');
+    expect(await outcomeOf(d.client.clear(), 'clear()')).toEqual({ error: expect.any(PendingMutationsError) });
+    control.hold = false;
+    control.asked.pop()!.answer();
+    expect(await created).toMatchObject({ value: { id: 'b', title: 'B' } });
+    expect(await h.get('b')).toMatchObject({ id: 'b', title: 'B' });
+  });
+
   it('writes queued behind validations leave nothing listening on the client once they are done', async () => {
     const { d, h, control } = await setUp();
     d.online.next(false);
