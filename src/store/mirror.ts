@@ -177,7 +177,16 @@ export class ResourceMirror<T extends object> {
   /** The state `watchEntity(id)` would start with, watching nothing. */
   peekEntity(given: string): EntityState<T> {
     const id = this.#followed.get(given) ?? given;
-    return this.#entityStates.get(id) ?? this.#entityState(id);
+    return this.#entityStates.get(id) ?? this.#firstState(given, id);
+  }
+
+  /**
+   * The first state of a watch of `given`, filed under `id`: a temporary id followed to the
+   * server's before the entity is shown under that one shows it as it is shown still, until `id`
+   * is set (as the subscribers moved there see it), never missing.
+   */
+  #firstState(given: string, id: string): EntityState<T> {
+    return id !== given && !this.entities.has(id) && this.entities.has(given) ? this.#entityState(given) : this.#entityState(id);
   }
 
   watchEntity(given: string, listener: Listener<EntityState<T>>): () => void {
@@ -188,7 +197,7 @@ export class ResourceMirror<T extends object> {
     if (!set) this.#entityListeners.set(id, (set = new Set()));
     set.add(watch);
     let state = this.#entityStates.get(id);
-    if (!state) this.#entityStates.set(id, (state = this.#entityState(id)));
+    if (!state) this.#entityStates.set(id, (state = this.#firstState(given, id)));
     listener(state);
     return () => {
       const filed = this.#entityListeners.get(watch.id);

@@ -5,6 +5,7 @@ import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
 import { defineResource, type EntityState, type QueryState } from '../../src/index.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import { ResourceMirror } from '../../src/store/mirror.js';
+import { CURRENT, type WithCurrent } from '../../src/internal/current.js';
 import { StorageError } from '../../src/errors.js';
 import { IDBFactory } from 'fake-indexeddb';
 import { ValidationError } from '../../src/errors.js';
@@ -266,6 +267,40 @@ describe("ids: 'server'", () => {
     await follower.client.flush();
     const realId = (await api<Project[]>('/projects'))[0]!.id;
     await until(() => followed.at(-1)?.data !== undefined, 'the entity shown', 100).catch(() => undefined);
+    expect(followed.at(-1)!.data).toEqual({ id: realId, name: 'Home', version: 1 });
+  });
+
+  it("a get$() of the temporary id subscribed in another tab once it heard of the rename, before it read the entity anew, never shows it missing", async () => {
+    const { tab } = browserTabs('subscribed-between-shown');
+    const leader = tab();
+    await until(() => leads(leader), 'a leader');
+    const follower = tab();
+    leader.online.next(false);
+    const h = follower.client.resource(projects);
+    const project = await h.create({ name: 'Home' });
+    await until(async () => (await leader.client.resource(projects).list()).length === 1, 'the create heard of by the leader');
+    const follow = ResourceMirror.prototype.follow;
+    let moves = 0;
+    const followed: Array<EntityState<Project>> = [];
+    let peeked: EntityState<Project> | undefined;
+    ResourceMirror.prototype.follow = function (this: ResourceMirror<object>, from: string, to: string) {
+      follow.call(this, from, to);
+      if (++moves !== 2) return;
+      const entity$ = h.get$(project.id);
+      peeked = (entity$ as WithCurrent<EntityState<Project>>)[CURRENT]?.();
+      entity$.subscribe((state) => followed.push(state));
+    };
+    try {
+      leader.online.next(true);
+      await until(() => moves >= 2, 'the rename heard of by the follower');
+    } finally {
+      ResourceMirror.prototype.follow = follow;
+    }
+    await follower.client.flush();
+    const realId = (await api<Project[]>('/projects'))[0]!.id;
+    await until(() => followed.at(-1)?.data?.id === realId, 'the entity shown under its new id', 100).catch(() => undefined);
+    expect(followed.map((state) => state.data?.name)).not.toContain(undefined);
+    expect(peeked?.data?.name).toBe('Home');
     expect(followed.at(-1)!.data).toEqual({ id: realId, name: 'Home', version: 1 });
   });
 
