@@ -114,11 +114,21 @@ export class OnDemandLoader {
     const pages = this.#pages.get(pagesKey(def, query));
     if (!host.online()) {
       if (pages && pages.loaded > 0) watched.setServerHasMore(!pages.exhausted);
-    } else if (pages && !this.#stale(pages) && (pages.exhausted || rowsWanted(def, query) <= pages.loaded)) {
-      watched.setServerHasMore(!pages.exhausted);
+    } else if (this.#served(def, query, pages)) {
+      // Pages started afresh (a limit of 0) say it once load() has started them.
+      if (pages && !this.#stale(pages)) watched.setServerHasMore(!pages.exhausted);
     } else {
       mirror.setFlags({ isFetching: true });
     }
+  }
+
+  /**
+   * Whether load() serves the query from `pages` without a fetch: they hold every row it wants,
+   * or all there are. Pages not found, or stale, are started afresh (none loaded).
+   */
+  #served(def: Def, query: Query<object> | undefined, pages: Pages | undefined): boolean {
+    const fresh = pages !== undefined && !this.#stale(pages);
+    return (fresh && pages.exhausted) || rowsWanted(def, query) <= (fresh ? pages.loaded : 0);
   }
 
   /** Pages to fetch again from the start: older than staleTimeMs, or fetched "in the future" (the clock stepped back since), as #needsPull has it. */
@@ -165,10 +175,11 @@ export class OnDemandLoader {
       if (!this.#fetching(def)) host.mirror(def).setFlags({ isFetching: false });
       return;
     }
-    let pages = this.#pages.get(key);
-    if (!pages || this.#stale(pages)) pages = this.#startPages(def, query, key);
+    const found = this.#pages.get(key);
+    const served = this.#served(def, query, found);
+    const pages = found && !this.#stale(found) ? found : this.#startPages(def, query, key);
     const missing = rowsWanted(def, query) - pages.loaded;
-    if (missing <= 0 || pages.exhausted) {
+    if (served) {
       watched.setServerHasMore(!pages.exhausted);
       if (!this.#fetching(def)) host.mirror(def).setFlags({ isFetching: false });
       return;

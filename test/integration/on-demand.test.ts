@@ -882,6 +882,19 @@ describe("an on-demand page's scope, on a small server", () => {
     expect(open.states.filter((s) => !s.isFetching && s.data.length === 0)).toEqual([]);
   });
 
+  it('a query with limit: 0 subscribed once its resource is loaded never says it is fetching: none is made', async () => {
+    const d = makeOver(onDemandApi(rowsOf(10)));
+    const first = watch(d, { orderBy: 'title', limit: 3 });
+    await until(() => first.last().data.length === 3 && !first.last().isFetching, 'the first page');
+    const asked = d.calls.length;
+    const none = watch(d, { where: { done: true }, orderBy: 'title', limit: 0 });
+    await d.client.flush();
+    await settle(5);
+    expect(none.states.filter((s) => s.isFetching)).toEqual([]);
+    expect(none.last()).toMatchObject({ status: 'success', data: [], isFetching: false, hasMore: true });
+    expect(d.calls.slice(asked)).toEqual([]);
+  });
+
   it('a query subscribed again within staleTimeMs says from its first state that the server has more, online or offline (it said hasMore: false until its load ended)', async () => {
     const d = makeOver(onDemandApi(rowsOf(10)));
     const first = watch(d, { orderBy: 'title', limit: 3 });
