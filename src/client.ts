@@ -647,7 +647,12 @@ class Client implements SyncClient, HandleHost {
     // Not waited for: a validation may never answer.
     const unstored = [...this.#handles.values()].reduce((sum, handle) => sum + handle.unstored, 0);
     if (unstored > 0 && !options.discardPending) throw new PendingMutationsError(this.store.outbox.size + unstored);
-    if (options.discardPending) this.discards++;
+    if (options.discardPending) {
+      this.discards++;
+      // The writes discarded are refused when they come to be stored: the writes made from now on
+      // do not wait for them (an async validation among them may never answer).
+      this.writeTurn.current = null;
+    }
     await this.store.open();
     // A decision under way would put its entry back in the emptied queue once its write commits.
     await this.#undisputedDecided();

@@ -428,6 +428,22 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
     expect(server.rows.has('b')).toBe(false);
   });
 
+  it('a write made after clear({ discardPending: true }) does not wait for the validation of a write it discarded', async () => {
+    const { d, h, control } = await setUp();
+    d.online.next(false);
+    control.hold = (value) => value['title'] === 'B';
+    const discarded = h.create({ id: 'b', title: 'B', done: false });
+    discarded.catch(() => undefined);
+    await until(() => control.asked.length === 1, 'the create asked to validate');
+    await d.client.clear({ discardPending: true });
+    expect(await outcomeOf(h.create({ id: 'c', title: 'C', done: false }), 'the create after clear()')).toMatchObject({ value: { id: 'c', title: 'C' } });
+    expect((await h.list()).map((todo) => todo.id)).toEqual(['c']);
+    control.hold = false;
+    control.asked.pop()!.answer();
+    expect(await outcomeOf(discarded, 'the discarded create')).toEqual({ error: expect.any(PendingMutationsError) });
+    expect((await h.list()).map((todo) => todo.id)).toEqual(['c']);
+  });
+
   it('clear() while a validation has not answered refuses at once, counting that write', async () => {
     const { d, h, control } = await setUp();
     d.online.next(false);
