@@ -55,8 +55,9 @@ export interface HandleHost {
   readonly lifetime: AbortSignal;
   /**
    * The client's write turn, shared by its resources (see ResourceHandleImpl's use): a write
-   * waiting for an async validation holds back the writes made after it to any resource, so a
-   * change naming an entity (a `references` field) is never queued before that entity's create.
+   * waiting for its resource's load or an async validation holds back the writes made after it to
+   * any resource, so a change naming an entity (a `references` field) is never queued before that
+   * entity's create.
    */
   readonly writeTurn: { current: Promise<void> | null };
   /** Counts the clear({ discardPending: true }) calls gone ahead: a write called before the last one and not stored then is discarded. */

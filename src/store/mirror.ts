@@ -209,8 +209,8 @@ export class ResourceMirror<T extends object> {
   }
 
   /**
-   * Moves `get$(from)` subscribers to `to` (a temporary id the server renamed). They hear of it
-   * when `to` is set, so they never see the entity missing.
+   * Moves `get$(from)` subscribers to `to` (a temporary id the server renamed), and files those
+   * that come later there too. They hear of it when `to` is set, so they never see the entity missing.
    */
   follow(from: string, to: string): void {
     this.#followed.set(from, to);
