@@ -469,6 +469,11 @@ export interface SyncClientOptions {
 }
 
 export interface ClearOptions {
+  /**
+   * Discard the changes not yet sent instead of refusing. A write called before clear() and not
+   * stored yet (waiting for its resource's load or an async validation) is discarded too: it
+   * rejects with `PendingMutationsError` (`discarded: 'cleared'`), whatever its `wait`.
+   */
   discardPending?: boolean;
 }
 
