@@ -5,7 +5,8 @@
 // - bundled `.d.ts` / `.d.cts`, the adapters' types importing the core's from `./index.js`/`.cjs`;
 // - `harborsync.umd.js` and `.umd.min.js`: everything inlined, `window.HarborSync`, no eval, no `process`;
 //   a plain script (iife), not a UMD wrapper, which on a page with an AMD loader (RequireJS) or a
-//   CommonJS `module` hands the API to that instead and never sets `window.HarborSync`.
+//   CommonJS `module` hands the API to that instead and never sets `window.HarborSync`; set on
+//   `globalThis` too, as a top-level `var` is not global when the file runs as a module or wrapped.
 import { fileURLToPath } from 'node:url';
 import nodeResolve from '@rollup/plugin-node-resolve';
 import replace from '@rollup/plugin-replace';
@@ -24,6 +25,9 @@ const ADAPTERS = { react: 'src/react.ts', vue: 'src/vue.ts' };
 
 /** React server components need the directive at the top of the file; rollup drops it from sources. */
 const banner = (chunk) => (chunk.name === 'react' ? "'use client';" : '');
+
+/** The script-tag build's API on the page's global object, wherever its `var` lands. */
+const SCRIPT_GLOBAL = 'globalThis.HarborSync = HarborSync;';
 
 /**
  * What `HarborSync.z` leaves out of zod: the locales (37 KB gzip, more than the rest of zod's
@@ -109,11 +113,12 @@ export default defineConfig([
       typescript(),
     ],
     output: [
-      { file: 'dist/harborsync.umd.js', format: 'iife', name: 'HarborSync', sourcemap: true },
+      { file: 'dist/harborsync.umd.js', format: 'iife', name: 'HarborSync', footer: SCRIPT_GLOBAL, sourcemap: true },
       {
         file: 'dist/harborsync.umd.min.js',
         format: 'iife',
         name: 'HarborSync',
+        footer: SCRIPT_GLOBAL,
         sourcemap: true,
         plugins: [terser({ ecma: 2020 })],
       },

@@ -183,4 +183,13 @@ describe('the script-tag build', () => {
       }
     }
   });
+
+  it('defines HarborSync on the global object when the file runs wrapped in a function (a concatenating loader), where its var is not global', () => {
+    for (const code of [min(), full()]) {
+      const page = plainPage();
+      runInNewContext(`(function () {\n${code}\n})();`, page);
+      const H = page['HarborSync'] as typeof import('../../src/umd.js') | undefined;
+      expect(typeof H?.createSyncClient).toBe('function');
+    }
+  });
 });
