@@ -337,8 +337,11 @@ export class OnDemandLoader {
       return true;
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
-      // Another query's request of the resource may still be in flight.
-      mirror.setFlags({ isFetching: this.#fetching(def, requestKey), error: failure });
+      // Another query's request of the resource may still be in flight. Pages replaced since
+      // (refetched from the start, clear()) are not what the queries show: their replacement's
+      // answer, maybe in already, says whether the fetch failed.
+      const replaced = this.#pages.get(pagesKey(def, query)) !== pages;
+      mirror.setFlags(replaced ? { isFetching: this.#fetching(def, requestKey) } : { isFetching: this.#fetching(def, requestKey), error: failure });
       this.#host.readFailed(failure);
       throw error;
     }

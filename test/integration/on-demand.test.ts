@@ -674,6 +674,29 @@ describe("an on-demand page's scope, on a small server", () => {
     expect(d.calls.slice(before)).toEqual([]);
   });
 
+  it('a page request that fails after its pages were fetched again (back online while it hung) leaves the query without its error: the fresh page succeeded', async () => {
+    const api = onDemandApi(rowsOf(5));
+    let fail = (_error: Error) => undefined as void;
+    let hung = false;
+    // The first request hangs on the dead connection and fails later; the ones after it go through.
+    const fetchImpl: typeof fetch = async (input, init) => {
+      if (hung) return api(input, init);
+      hung = true;
+      return new Promise<Response>((_resolve, reject) => (fail = reject));
+    };
+    const d = makeOver(fetchImpl);
+    const q = watch(d, { orderBy: 'title', limit: 3 });
+    await until(() => hung, 'the first request hung');
+    d.online.next(false);
+    d.online.next(true);
+    await until(() => q.last().data.length === 3, 'the page fetched again once online');
+    fail(new TypeError('Failed to fetch'));
+    await until(() => !q.last().isFetching, 'the hung request given up');
+    await d.client.flush();
+    expect(q.last()).toMatchObject({ status: 'success', error: null, hasMore: true });
+    expect(q.last().data.map((o) => o.id)).toEqual(['o0', 'o1', 'o2']);
+  });
+
   it('an eviction forgets only the pages whose range held what it evicted: a shown query raising its limit still fetches only the missing page', async () => {
     const keeping2 = defineResource({ name: 'orders', schema: orderSchema, load: 'on-demand', cacheLimit: 2 });
     const d = device(STUB_API, { fetch: onDemandApi(rowsOf(10)), resources: [keeping2] });
