@@ -338,9 +338,11 @@ export class OnDemandLoader {
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
       // Another query's request of the resource may still be in flight. Pages replaced since
-      // (refetched from the start, clear()) are not what the queries show: their replacement's
-      // answer, maybe in already, says whether the fetch failed.
-      const replaced = this.#pages.get(pagesKey(def, query)) !== pages;
+      // (refetched from the start, after clear()) are not what the queries show: their
+      // replacement's answer, maybe in already, says whether the fetch failed. Pages only
+      // forgotten (an eviction) have none: the failure shows.
+      const current = this.#pages.get(pagesKey(def, query));
+      const replaced = current !== undefined && current !== pages;
       mirror.setFlags(replaced ? { isFetching: this.#fetching(def, requestKey) } : { isFetching: this.#fetching(def, requestKey), error: failure });
       this.#host.readFailed(failure);
       throw error;

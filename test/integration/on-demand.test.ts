@@ -697,6 +697,32 @@ describe("an on-demand page's scope, on a small server", () => {
     expect(q.last().data.map((o) => o.id)).toEqual(['o0', 'o1', 'o2']);
   });
 
+  it('a page request that fails after an eviction forgot its pages (none fetched since) still shows its error', async () => {
+    const keeping0 = defineResource({ name: 'orders', schema: orderSchema, load: 'on-demand', cacheLimit: 0 });
+    const inner = onDemandApi(rowsOf(8).map((o, i) => ({ ...o, done: i === 7 })));
+    const failing: typeof fetch = async (input, init) => {
+      const request = input instanceof Request ? input : new Request(input, init);
+      return new URL(request.url).searchParams.get('cursor') === '6' ? json({ error: 'boom' }, 500) : inner(request);
+    };
+    const answers = heldRequests(failing);
+    const d = device(STUB_API, { fetch: answers.fetch, resources: [keeping0] });
+    open.push(d);
+    const first = watch(d, { orderBy: 'title', limit: 6 }, keeping0);
+    await until(() => first.last().data.length === 6 && !first.last().isFetching, 'the first rows');
+    first.stop();
+    answers.hold('cursor=6');
+    // Its next page is in flight; it does not show o4 and o5.
+    const picky = watch(d, { where: (o: object) => !['o4', 'o5'].includes((o as Order).id), orderBy: 'title', limit: 8 }, keeping0);
+    await until(() => answers.answered('cursor=6'), 'the next page held');
+    // Its answer evicts o4 and o5, which the pages of the request in flight held.
+    const done = watch(d, { where: { done: true }, orderBy: 'title', limit: 1 }, keeping0);
+    await until(() => done.last().data.length === 1, 'the page that evicts');
+    await until(async () => (await d.client.resource(keeping0).list()).length === 5, 'the eviction');
+    answers.release('cursor=6');
+    await until(() => !picky.last().isFetching, 'the next page failed');
+    expect(picky.last().error).toMatchObject({ name: 'HttpError', status: 500 });
+  });
+
   it('an eviction forgets only the pages whose range held what it evicted: a shown query raising its limit still fetches only the missing page', async () => {
     const keeping2 = defineResource({ name: 'orders', schema: orderSchema, load: 'on-demand', cacheLimit: 2 });
     const d = device(STUB_API, { fetch: onDemandApi(rowsOf(10)), resources: [keeping2] });
