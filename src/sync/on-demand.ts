@@ -62,6 +62,18 @@ function holds(pages: Pages, entity: object): boolean {
   return inScope(entity, { after: null, last: pages.last }, pages.scope);
 }
 
+/**
+ * Whether a query matches `entity`; a predicate that throws on it does not (its live query leaves
+ * the entity out and carries the error): thrown here, it would fail another query's fetch.
+ */
+function matchesOrThrew(matches: (entity: object) => boolean, entity: object): boolean {
+  try {
+    return matches(entity);
+  } catch {
+    return false;
+  }
+}
+
 export interface WatchedQuery {
   def: Def;
   query: Query<object> | undefined;
@@ -404,7 +416,7 @@ export class OnDemandLoader {
       const unshown = held.filter((copy) => !shownNow.has(mirror.idOf(copy)));
       for (const { watched, query } of this.#watching(def, key)) {
         const { matches } = compileQuery(query, def.key);
-        if (unshown.some((copy) => matches(copy))) watched.setServerHasMore(true);
+        if (unshown.some((copy) => matchesOrThrew(matches, copy))) watched.setServerHasMore(true);
       }
     }
   }

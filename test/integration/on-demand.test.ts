@@ -989,6 +989,39 @@ describe("an on-demand page's scope, on a small server", () => {
     }
   });
 
+  it('an eviction judged on a predicate query whose function throws on an evicted row still forgets the other pages it emptied: a query shown again fetches its rows (it showed them missing, hasMore: false)', async () => {
+    const keeping0 = defineResource({ name: 'orders', schema: orderSchema, load: 'on-demand', cacheLimit: 0 });
+    // Seven open orders, one done.
+    const rows = rowsOf(8).map((o, i) => ({ ...o, done: i === 7 }));
+    const d = device(STUB_API, { fetch: onDemandApi(rows), resources: [keeping0] });
+    open.push(d);
+    // An app predicate that cannot read one row: its query leaves it out and carries the error.
+    const readable = (o: object) => {
+      if ((o as Order).id === 'o5') throw new Error('cannot read o5');
+      return true;
+    };
+    const picky = watch(d, { where: readable, orderBy: 'title', limit: 5 }, keeping0);
+    await until(() => picky.last().data.length === 5 && !picky.last().isFetching, 'the predicate page');
+    const openQuery = { where: { done: false }, orderBy: 'title', limit: 7 } as const;
+    const opened = watch(d, openQuery, keeping0);
+    await until(() => opened.last().data.length === 7 && !opened.last().isFetching, 'every open order');
+    // The unfiltered pages (the predicate's) reach o5 and past it.
+    const all = watch(d, { orderBy: 'title', limit: 8 }, keeping0);
+    await until(() => all.last().data.length === 8 && !all.last().isFetching, 'every order');
+    all.stop();
+    opened.stop();
+    // Its answer evicts what no query shows: o5 and o6.
+    const done = watch(d, { where: { done: true }, orderBy: 'title', limit: 1 }, keeping0);
+    await until(() => done.last().data.length === 1 && !done.last().isFetching, 'the page that evicts');
+    await until(async () => (await d.client.resource(keeping0).list()).length === 6, 'the eviction');
+    expect(done.last().error).toBeNull();
+    const again = watch(d, openQuery, keeping0);
+    await until(() => !again.last().isFetching, 'the open orders again');
+    await d.client.flush();
+    await until(() => !again.last().isFetching, 'the open orders again');
+    expect(again.last().data.map((o) => o.id)).toEqual(['o0', 'o1', 'o2', 'o3', 'o4', 'o5', 'o6']);
+  });
+
   it('a predicate query subscribed again with another function (an inline one, rendered again) within staleTimeMs serves what was loaded without a request: the predicate is never sent', async () => {
     const d = makeOver(onDemandApi(rowsOf(10)));
     const pages = () => d.calls.filter((c) => c.startsWith('GET /api/orders?'));
