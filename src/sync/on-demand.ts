@@ -66,7 +66,7 @@ function holds(pages: Pages, entity: object): boolean {
  * Whether a query matches `entity`; a predicate that throws on it does not (its live query leaves
  * the entity out and carries the error): thrown here, it would fail another query's fetch.
  */
-function matchesOrThrew(matches: (entity: object) => boolean, entity: object): boolean {
+function matchesUnlessThrown(matches: (entity: object) => boolean, entity: object): boolean {
   try {
     return matches(entity);
   } catch {
@@ -416,7 +416,7 @@ export class OnDemandLoader {
       const unshown = held.filter((copy) => !shownNow.has(mirror.idOf(copy)));
       for (const { watched, query } of this.#watching(def, key)) {
         const { matches } = compileQuery(query, def.key);
-        if (unshown.some((copy) => matchesOrThrew(matches, copy))) watched.setServerHasMore(true);
+        if (unshown.some((copy) => matchesUnlessThrown(matches, copy))) watched.setServerHasMore(true);
       }
     }
   }
