@@ -1,4 +1,4 @@
-import { HttpError, SchemaError } from '../errors.js';
+import { HarborSyncError, HttpError, SchemaError } from '../errors.js';
 import type { LocalStore, ViewChange } from '../store/local-store.js';
 import type { ResourceMirror } from '../store/mirror.js';
 import { compileQuery, queryKey, type CompiledQuery } from '../store/query.js';
@@ -356,6 +356,8 @@ export class OnDemandLoader {
       const current = this.#pages.get(pagesKey(def, query));
       const replaced = current !== undefined && current !== pages;
       mirror.setFlags(replaced ? { isFetching: this.#fetching(def, requestKey) } : { isFetching: this.#fetching(def, requestKey), error: failure });
+      // Logged as a pull's failure is: an answer the client cannot read is on events$ too.
+      if (failure instanceof HarborSyncError) host.emit({ type: 'error', at: host.now(), resource: def.name, error: failure });
       this.#host.readFailed(failure);
       throw error;
     }
