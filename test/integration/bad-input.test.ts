@@ -1731,18 +1731,24 @@ describe('storage faults', () => {
       expect(latest(d.client.status$).pending).toBe(0);
     });
 
-    it('when two writes of one entity made in a row both fail: the view rolls back to what is stored, not to the first of them', async () => {
+    /** A client whose todo 'a' the server confirmed (version 1), offline since. */
+    async function confirmedOffline() {
       const api = stubApi((req, url, body) => {
         if (req.method === 'POST') return json({ ...JSON.parse(body), version: 1 }, 201);
         return url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined;
       });
       const d = make(API, { fetch: api.fetch });
       const h = d.client.resource(todos);
-      const states: Array<QueryState<Todo>> = [];
-      h.query$({ orderBy: 'id' }).subscribe((s) => states.push(s));
       await h.create({ id: 'a', title: 'A', done: false });
       await d.client.flush();
       d.online.next(false);
+      return { d, h };
+    }
+
+    it('when two writes of one entity made in a row both fail: the view rolls back to what is stored, not to the first of them', async () => {
+      const { d, h } = await confirmedOffline();
+      const states: Array<QueryState<Todo>> = [];
+      h.query$({ orderBy: 'id' }).subscribe((s) => states.push(s));
       await h.update('a', { done: true });
       const viewBefore = await h.list({ orderBy: 'id' });
       failStore = 'outbox';
@@ -1757,15 +1763,7 @@ describe('storage faults', () => {
     });
 
     it.each(['local', 'server'] as const)("when a write fails, an update repeating its values made meanwhile (a double submit, wait: '%s') fails with it: it never resolves as if stored", async (wait) => {
-      const api = stubApi((req, url, body) => {
-        if (req.method === 'POST') return json({ ...JSON.parse(body), version: 1 }, 201);
-        return url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined;
-      });
-      const d = make(API, { fetch: api.fetch });
-      const h = d.client.resource(todos);
-      await h.create({ id: 'a', title: 'A', done: false });
-      await d.client.flush();
-      d.online.next(false);
+      const { d, h } = await confirmedOffline();
       failStore = 'outbox';
       const first = h.update('a', { title: 'X' }).catch((e: unknown) => e);
       // Changes nothing of the view shown: its values are the first write's.
@@ -1777,15 +1775,7 @@ describe('storage faults', () => {
     });
 
     it('when a write fails, the next write of the entity made meanwhile resolves with the view it stored, without the failed change', async () => {
-      const api = stubApi((req, url, body) => {
-        if (req.method === 'POST') return json({ ...JSON.parse(body), version: 1 }, 201);
-        return url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined;
-      });
-      const d = make(API, { fetch: api.fetch });
-      const h = d.client.resource(todos);
-      await h.create({ id: 'a', title: 'A', done: false });
-      await d.client.flush();
-      d.online.next(false);
+      const { h } = await confirmedOffline();
       failStore = 'outbox';
       const first = h.update('a', { title: 'X' }).catch((e: unknown) => e);
       // Made on the first one's view, stored without it.
