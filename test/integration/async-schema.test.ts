@@ -188,19 +188,25 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
     ]);
   });
 
-  it('a server answer stored while the cache loads, its stored views still validating, is what the view shows, not the copy read before it', async () => {
-    const { d, h, server, control } = await setUp();
-    d.online.next(false);
-    await h.update('a', { title: 'B' });
+  /** The client closed and opened again, watching todo 'a', its stored view (version 1) held in validation. */
+  async function reopenedValidating(d: Device, resource: string, control: ReturnType<typeof asyncSchema>['control']) {
     await d.client.close();
-    // Reopened: the cache is fresh (no pull), the queued change goes out at once; the stored view
-    // (version 1) validates only once the answer (version 2) is stored.
     control.hold = (value) => value['version'] === 1;
     const again = d.reopen();
     open.push(again);
     const views: Array<Todo | undefined> = [];
-    again.client.resource(h.name).get$('a').subscribe(({ data }) => views.push(data as Todo | undefined));
+    again.client.resource(resource).get$('a').subscribe(({ data }) => views.push(data as Todo | undefined));
     await until(() => control.asked.length === 1, 'the stored view asked to validate');
+    return { again, views };
+  }
+
+  it('a server answer stored while the cache loads, its stored views still validating, is what the view shows, not the copy read before it', async () => {
+    const { d, h, server, control } = await setUp();
+    d.online.next(false);
+    await h.update('a', { title: 'B' });
+    // Reopened: the cache is fresh (no pull), the queued change goes out at once; the stored view
+    // (version 1) validates only once the answer (version 2) is stored.
+    const { again, views } = await reopenedValidating(d, h.name, control);
     let pending = -1;
     again.client.status$.subscribe((status) => (pending = status.pending));
     await until(() => server.rows.get('a')?.version === 2 && pending === 0, 'the answer stored');
@@ -214,13 +220,7 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
 
   it('clear() while the cache loads, its stored views still validating: what the load read is not shown once the data is deleted', async () => {
     const { d, h, control } = await setUp();
-    await d.client.close();
-    control.hold = (value) => value['version'] === 1;
-    const again = d.reopen();
-    open.push(again);
-    const views: Array<Todo | undefined> = [];
-    again.client.resource(h.name).get$('a').subscribe(({ data }) => views.push(data as Todo | undefined));
-    await until(() => control.asked.length === 1, 'the stored view asked to validate');
+    const { again, views } = await reopenedValidating(d, h.name, control);
     await again.client.clear();
     control.hold = false;
     control.asked.pop()!.answer();
