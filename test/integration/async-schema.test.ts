@@ -335,46 +335,14 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
     expect(rows.get('srv-1')).toMatchObject({ title: 'B', version: 2 });
   });
 
-  it("a task naming a project's temporary id, whose validation answers after the project's create was answered, is stored, shown and resolved naming the server's id", async () => {
-    type Project = { id: string; name: string; version?: number };
-    type Task = { id: string; projectId: string; version?: number };
-    const projectSchema: StandardSchemaV1<unknown, Project> = { '~standard': { version: 1, vendor: 'test', validate: (value) => ({ value: value as Project }) } };
-    const { schema: taskSchema, control } = asyncSchema();
-    const projects = defineResource({ name: 'projects', schema: projectSchema, ids: 'server' });
-    const tasks = defineResource({ name: 'tasks', schema: taskSchema as unknown as StandardSchemaV1<unknown, Task>, references: { projectId: 'projects' } });
-    const sent: Array<Record<string, unknown>> = [];
-    const fetchImpl: typeof fetch = async (input, init) => {
-      const request = input instanceof Request ? input : new Request(input, init);
-      if (request.method === 'GET') return new Response('[]', { status: 200 });
-      const body = (await request.json()) as Record<string, unknown>;
-      const row = new URL(request.url).pathname.endsWith('/projects') ? { ...body, id: 'p-srv', version: 1 } : { ...body, version: 1 };
-      sent.push(row);
-      return new Response(JSON.stringify(row), { status: 201 });
-    };
-    const d = device(API, { fetch: fetchImpl, resources: [projects, tasks] });
-    open.push(d);
-    await Promise.all([d.client.resource(projects).list(), d.client.resource(tasks).list()]);
-    d.online.next(false);
-    const project = await d.client.resource(projects).create({ name: 'P' });
-    control.hold = true;
-    const task = outcomeOf(d.client.resource(tasks).create({ id: 't1', projectId: project.id, title: 'T', done: false } as Task), 'the task');
-    await until(() => control.asked.length === 1, 'the task asked to validate');
-    // The project is sent and renamed; the task, still validating, is not stored yet.
-    d.online.next(true);
-    await until(async () => (await d.client.resource(projects).get('p-srv')) !== undefined, 'the rename shown');
-    d.online.next(false);
-    control.hold = false;
-    control.asked.pop()!.answer();
-    expect(await task).toEqual({ value: { id: 't1', projectId: 'p-srv', title: 'T', done: false } });
-    expect(await d.client.resource(tasks).list({ where: { projectId: 'p-srv' } })).toEqual([{ id: 't1', projectId: 'p-srv', title: 'T', done: false }]);
-    d.online.next(true);
-    await d.client.flush();
-    expect(sent.at(-1)).toMatchObject({ id: 't1', projectId: 'p-srv' });
-  });
+  type Project = { id: string; name: string; version?: number };
+  type Task = { id: string; projectId: string | null; title: string; done: boolean; version?: number };
 
-  it("an update setting a project's temporary id, whose validation answers after the project's create was answered and renamed, is stored, shown and resolved naming the server's id", async () => {
-    type Project = { id: string; name: string; version?: number };
-    type Task = { id: string; projectId: string | null; title: string; done: boolean; version?: number };
+  /**
+   * Projects named by the server ('p-srv') and tasks referring to them, validated asynchronously;
+   * every request the server answers is in `sent`. Both resources loaded.
+   */
+  async function projectsAndTasks() {
     const projectSchema: StandardSchemaV1<unknown, Project> = { '~standard': { version: 1, vendor: 'test', validate: (value) => ({ value: value as Project }) } };
     const { schema: taskSchema, control } = asyncSchema();
     const projects = defineResource({ name: 'projects', schema: projectSchema, ids: 'server' });
@@ -391,17 +359,41 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
     };
     const d = device(API, { fetch: fetchImpl, resources: [projects, tasks] });
     open.push(d);
-    const h = d.client.resource(tasks);
-    await Promise.all([d.client.resource(projects).list(), h.list()]);
+    await Promise.all([d.client.resource(projects).list(), d.client.resource(tasks).list()]);
+    return { d, projects: d.client.resource(projects), tasks: d.client.resource(tasks), control, sent };
+  }
+
+  it("a task naming a project's temporary id, whose validation answers after the project's create was answered, is stored, shown and resolved naming the server's id", async () => {
+    const { d, projects, tasks, control, sent } = await projectsAndTasks();
+    d.online.next(false);
+    const project = await projects.create({ name: 'P' });
+    control.hold = true;
+    const task = outcomeOf(tasks.create({ id: 't1', projectId: project.id, title: 'T', done: false }), 'the task');
+    await until(() => control.asked.length === 1, 'the task asked to validate');
+    // The project is sent and renamed; the task, still validating, is not stored yet.
+    d.online.next(true);
+    await until(async () => (await projects.get('p-srv')) !== undefined, 'the rename shown');
+    d.online.next(false);
+    control.hold = false;
+    control.asked.pop()!.answer();
+    expect(await task).toEqual({ value: { id: 't1', projectId: 'p-srv', title: 'T', done: false } });
+    expect(await tasks.list({ where: { projectId: 'p-srv' } })).toEqual([{ id: 't1', projectId: 'p-srv', title: 'T', done: false }]);
+    d.online.next(true);
+    await d.client.flush();
+    expect(sent.at(-1)).toMatchObject({ id: 't1', projectId: 'p-srv' });
+  });
+
+  it("an update setting a project's temporary id, whose validation answers after the project's create was answered and renamed, is stored, shown and resolved naming the server's id", async () => {
+    const { d, projects, tasks: h, control, sent } = await projectsAndTasks();
     await h.create({ id: 't1', projectId: null, title: 'T', done: false });
     await d.client.flush();
     d.online.next(false);
-    const project = await d.client.resource(projects).create({ name: 'P' });
+    const project = await projects.create({ name: 'P' });
     control.hold = true;
     const updated = outcomeOf(h.update('t1', { projectId: project.id }), 'the update');
     await until(() => control.asked.length === 1, 'the update asked to validate');
     d.online.next(true);
-    await until(async () => (await d.client.resource(projects).get('p-srv')) !== undefined, 'the rename shown');
+    await until(async () => (await projects.get('p-srv')) !== undefined, 'the rename shown');
     d.online.next(false);
     control.hold = false;
     control.asked.pop()!.answer();

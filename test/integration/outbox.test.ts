@@ -795,24 +795,15 @@ describe('crash safety and lifecycle', () => {
     expect(await d.client.resource(todos).list()).toEqual([]);
   });
 
-  it('clear() counts a write whose promise has not resolved yet: it refuses, and the write stays stored', async () => {
-    const d = make(suite.server.apiUrl);
-    d.online.next(false);
-    const h = d.client.resource(todos);
-    await h.list();
-    const written = h.create({ id: 'a', title: 'A', done: false });
-    await expect(d.client.clear()).rejects.toBeInstanceOf(PendingMutationsError);
-    await written;
-    await d.client.close();
-    const again = make(suite.server.apiUrl, {}, d.indexedDB, d.clock);
-    expect(await again.client.resource(todos).get('a')).toMatchObject({ id: 'a', title: 'A' });
-  });
-
-  it('clear() counts a write still waiting for its resource to load: it refuses, and the write is stored', async () => {
-    const d = make(suite.server.apiUrl);
-    d.online.next(false);
-    const h = d.client.resource(todos);
+  it.each([
+    ['whose promise has not resolved yet', true],
     // Nothing of todos is loaded yet: the write waits for that before it is shown and stored.
+    ['still waiting for its resource to load', false],
+  ])('clear() counts a write %s: it refuses, and the write is stored', async (_, loaded) => {
+    const d = make(suite.server.apiUrl);
+    d.online.next(false);
+    const h = d.client.resource(todos);
+    if (loaded) await h.list();
     const written = h.create({ id: 'a', title: 'A', done: false });
     await expect(d.client.clear()).rejects.toBeInstanceOf(PendingMutationsError);
     await written;
