@@ -10,6 +10,9 @@ const MAX_BODY_BYTES = 1024 * 1024;
 // Postgres text and jsonb cannot hold U+0000: refused up front, or every retry of the same
 // request would meet a 500 the client takes for passing trouble.
 const NUL_REFUSED = 'U+0000 cannot be stored: not in ids, field names, values or query parameters';
+// Nor can jsonb hold an unpaired UTF-16 surrogate (a string sliced inside an emoji), which JSON.stringify escapes.
+const LONE_SURROGATE = /\p{Cs}/u;
+const SURROGATE_REFUSED = 'an unpaired UTF-16 surrogate cannot be stored: not in ids, field names or values';
 
 const CORS_HEADERS = {
   'Access-Control-Allow-Origin': '*',
@@ -126,15 +129,19 @@ export function objectBody(context) {
   /** @type {unknown} */
   let body;
   let holdsNul = false;
+  let holdsSurrogate = false;
   try {
     body = JSON.parse(context.body, (key, value) => {
-      holdsNul ||= key.includes('\0') || (typeof value === 'string' && value.includes('\0'));
+      const texts = typeof value === 'string' ? [key, value] : [key];
+      holdsNul ||= texts.some((text) => text.includes('\0'));
+      holdsSurrogate ||= texts.some((text) => LONE_SURROGATE.test(text));
       return value;
     });
   } catch {
     throw new HttpError(400, 'the request body is not valid JSON');
   }
   if (holdsNul) throw new HttpError(400, NUL_REFUSED);
+  if (holdsSurrogate) throw new HttpError(400, SURROGATE_REFUSED);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new HttpError(400, 'the request body must be a JSON object');
   }

@@ -104,6 +104,22 @@ describe('entities and versions', () => {
     expect((await backend.ledger()).map((entry) => entry.entityId)).toEqual(['t1']);
   });
 
+  it('refuses an unpaired surrogate (jsonb cannot store it) with 400 naming it, keeping paired ones', async () => {
+    const cut = '👍'.slice(0, 1);
+    await alice.create('todos', { id: 't1', title: 'a' });
+    for (const reply of [
+      await alice.create('todos', { id: 't2', title: `ok ${cut}` }),
+      await alice.create('todos', { id: `t${cut}`, title: 'c' }),
+      await alice.create('todos', { id: 't4', [`odd${cut}`]: 1 }),
+      await alice.update('todos', 't1', 1, { title: cut }),
+    ]) {
+      expect(reply.status).toBe(400);
+      expect(reply.body.error).toMatch(/unpaired UTF-16 surrogate/);
+    }
+    expect((await alice.create('todos', { id: 't5', title: '👍' })).body).toEqual({ id: 't5', title: '👍', version: 1 });
+    expect((await backend.ledger()).map((entry) => entry.entityId)).toEqual(['t1', 't5']);
+  });
+
   it('deletes with a tombstone: 204, then 404 for GET, PATCH and DELETE', async () => {
     await alice.create('todos', { id: 't1', title: 'a' });
     expect((await alice.remove('todos', 't1', 1)).status).toBe(204);
