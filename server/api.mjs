@@ -12,6 +12,10 @@ import { createEntity, deleteEntity, updateEntity } from './writes.mjs';
 
 const DEFAULT_DELTA_LIMIT = 500;
 const MAX_DELTA_LIMIT = 5000;
+// A Postgres btree row holds at most 2704 bytes: a longer id or key would fail its
+// index with a 500, which the client takes for passing trouble and retries.
+const MAX_KEY_LENGTH = 255;
+const MAX_ID_BYTES = 1024;
 
 /**
  * @typedef {{ name: string, delta?: boolean }} ResourceOption
@@ -58,11 +62,15 @@ export function createApi({ db, faults, resources, serverIds, tokens }) {
     const { method, req } = context;
     const key = header(req, 'idempotency-key');
     if (!key) throw new HttpError(400, 'writes need an Idempotency-Key header');
+    if (key.length > MAX_KEY_LENGTH) throw new HttpError(400, `Idempotency-Key longer than ${MAX_KEY_LENGTH} characters`);
     const ifMatch = header(req, 'if-match');
     if (method !== 'POST' && ifMatch === undefined) throw new HttpError(428, 'updates and deletes need If-Match');
     const input = method === 'DELETE' ? null : objectBody(context);
-    if (method === 'POST' && !serverIds && (typeof input?.id !== 'string' || input.id === '')) {
-      throw new HttpError(400, 'a created entity needs a non-empty string id');
+    if (method === 'POST' && !serverIds) {
+      if (typeof input?.id !== 'string' || input.id === '') throw new HttpError(400, 'a created entity needs a non-empty string id');
+      if (Buffer.byteLength(input.id) > MAX_ID_BYTES) {
+        throw new HttpError(400, `a created entity's id must be at most ${MAX_ID_BYTES} bytes in UTF-8`);
+      }
     }
     const matches = preconditionOf(ifMatch);
     const writeContext = { resource: resource.name, user, idempotencyKey: key, serverIds };

@@ -2,6 +2,7 @@
 // preconditions, idempotency (also across two instances and under
 // concurrency), tombstones and the delta feed, auth, CORS, server ids and
 // the ledger.
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,6 +119,18 @@ describe('entities and versions', () => {
     }
     expect((await alice.create('todos', { id: 't5', title: '👍' })).body).toEqual({ id: 't5', title: '👍', version: 1 });
     expect((await backend.ledger()).map((entry) => entry.entityId)).toEqual(['t1', 't5']);
+  });
+
+  it('refuses an id or Idempotency-Key too long to index with 400 naming it, not a 500 the client would retry', async () => {
+    const noise = (length: number) => randomBytes(length).toString('base64url').slice(0, length);
+    const longId = await alice.create('todos', { id: noise(4000), title: 'a' });
+    expect(longId.status).toBe(400);
+    expect(longId.body.error).toMatch(/id must be at most 1024 bytes/);
+    const longKey = await alice.create('todos', { id: 't1', title: 'a' }, noise(4000));
+    expect(longKey.status).toBe(400);
+    expect(longKey.body.error).toMatch(/Idempotency-Key longer than 255/);
+    expect((await alice.create('todos', { id: noise(1024), title: 'b' }, noise(255))).status).toBe(201);
+    expect(await backend.ledger()).toHaveLength(1);
   });
 
   it('deletes with a tombstone: 204, then 404 for GET, PATCH and DELETE', async () => {
