@@ -172,10 +172,11 @@ async function readRequest(req, res, signal) {
   const chunks = [];
   let size = 0;
   try {
+    // Past the limit the rest is read and dropped: closing the connection mid-upload would
+    // reset it, and the client would see a network error (retryable) instead of the 413.
     for await (const chunk of req) {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) break;
-      chunks.push(chunk);
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
     }
   } catch {
     // The client went away mid-body; nobody is left to answer.

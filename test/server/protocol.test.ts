@@ -4,6 +4,7 @@
 // the ledger.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -131,6 +132,28 @@ describe('entities and versions', () => {
     expect(longKey.body.error).toMatch(/Idempotency-Key longer than 255/);
     expect((await alice.create('todos', { id: noise(1024), title: 'b' }, noise(255))).status).toBe(201);
     expect(await backend.ledger()).toHaveLength(1);
+  });
+
+  it('answers 413 to a body over 1 MiB without cutting the upload short, so the answer arrives and the connection lives on', async () => {
+    const body = JSON.stringify({ id: 't1', title: 'x'.repeat(2 * 1024 * 1024) });
+    const socket = connect(server.port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', () => {});
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    const auth = 'Host: 127.0.0.1\r\nAuthorization: Bearer demo-alice\r\n';
+    socket.write(
+      `POST /api/todos HTTP/1.1\r\n${auth}Idempotency-Key: ${freshKey()}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    // Pipelined behind it: answered only if the server read the big body to its end.
+    socket.write(`GET /api/todos HTTP/1.1\r\n${auth}Connection: close\r\n\r\n`);
+    await closed;
+    const answers = Buffer.concat(chunks).toString('utf8');
+    expect(answers).toMatch(/^HTTP\/1\.1 413 /);
+    expect(answers).toContain('request body larger than 1048576 bytes');
+    expect(answers).toContain('HTTP/1.1 200 OK');
+    expect(await backend.ledger()).toEqual([]);
   });
 
   it('deletes with a tombstone: 204, then 404 for GET, PATCH and DELETE', async () => {
