@@ -68,6 +68,8 @@ export function createApi({ db, faults, resources, serverIds, tokens }) {
     const input = method === 'DELETE' ? null : objectBody(context);
     if (method === 'POST' && !serverIds) {
       if (typeof input?.id !== 'string' || input.id === '') throw new HttpError(400, 'a created entity needs a non-empty string id');
+      // URL parsers read these as "this folder" and "the parent" (%2E too): no later GET, PATCH or DELETE could reach it.
+      if (input.id === '.' || input.id === '..') throw new HttpError(400, `the id "${input.id}" cannot be addressed in a URL path`);
       if (Buffer.byteLength(input.id) > MAX_ID_BYTES) {
         throw new HttpError(400, `a created entity's id must be at most ${MAX_ID_BYTES} bytes in UTF-8`);
       }

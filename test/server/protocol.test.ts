@@ -179,6 +179,20 @@ describe('entities and versions', () => {
     expect(one.body).toEqual({ id: '../admin/reset', title: 'odd', version: 1 });
   });
 
+  it("refuses the ids '.' and '..' that no URL can address (a later DELETE would reach /api/), keeping '...'", async () => {
+    for (const id of ['.', '..']) {
+      const reply = await alice.create('todos', { id, title: 'dots' });
+      expect(reply.status).toBe(400);
+      expect(reply.body.error).toBe(`the id "${id}" cannot be addressed in a URL path`);
+    }
+    await alice.create('todos', { id: '...', title: 'dots' });
+    expect((await alice.remove('todos', '...', 1)).status).toBe(204);
+    expect((await backend.ledger()).map((entry) => [entry.op, entry.entityId])).toEqual([
+      ['create', '...'],
+      ['delete', '...'],
+    ]);
+  });
+
   it('answers 404 for unknown resources and 405 for unsupported methods', async () => {
     expect((await alice.get('/nothing')).status).toBe(404);
     expect((await alice.get('/todos/a/b')).status).toBe(404);
