@@ -188,6 +188,20 @@ describe('catches broken servers', () => {
       only: true,
     },
     {
+      name: 'a server that deletes whatever the If-Match',
+      breakage: {
+        request: async (request) => {
+          if (request.method !== 'DELETE') return;
+          const current = await fetch(new URL(request.path, server.url), {
+            headers: { authorization: request.headers.authorization ?? '' },
+          });
+          if (current.ok) request.headers['if-match'] = `"${((await current.json()) as { version: number }).version}"`;
+        },
+      },
+      caught: ['DELETE checks If-Match'],
+      only: true,
+    },
+    {
       name: 'a server that forgets tombstones',
       breakage: {
         response: (answer, request) => {
