@@ -6,6 +6,7 @@ import { HttpError } from './http-error.mjs';
 import { serveStatic } from './static.mjs';
 
 const MAX_BODY_BYTES = 1024 * 1024;
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 // Postgres text and jsonb cannot hold U+0000: refused up front, or every retry of the same
 // request would meet a 500 the client takes for passing trouble.
@@ -183,7 +184,14 @@ async function readRequest(req, res, signal) {
     throw new HttpError(400, 'the request body was cut short');
   }
   if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`);
-  const body = Buffer.concat(chunks).toString('utf8');
+  /** @type {string} */
+  let body;
+  try {
+    body = STRICT_UTF8.decode(Buffer.concat(chunks));
+  } catch {
+    // Decoding leniently would store U+FFFD in place of what the client meant (say, Latin-1 text).
+    throw new HttpError(400, 'the request body is not valid UTF-8');
+  }
   return { req, res, method: req.method ?? 'GET', path, segments, query, body, signal };
 }
 

@@ -134,6 +134,19 @@ describe('entities and versions', () => {
     expect(await backend.ledger()).toHaveLength(1);
   });
 
+  it('refuses a body that is not UTF-8 with 400 naming it, instead of storing U+FFFD for what was sent', async () => {
+    const latin1 = Buffer.from('{"id":"t1","title":"caf\u00e9"}', 'latin1');
+    const reply = await fetch(`${server.apiUrl}/todos`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer demo-alice', 'Content-Type': 'application/json', 'Idempotency-Key': freshKey() },
+      body: latin1,
+    });
+    expect(reply.status).toBe(400);
+    expect(await reply.json()).toEqual({ error: 'the request body is not valid UTF-8' });
+    expect((await alice.create('todos', { id: 't1', title: 'caf\u00e9' })).body.title).toBe('caf\u00e9');
+    expect(await backend.ledger()).toHaveLength(1);
+  });
+
   it('answers 413 to a body over 1 MiB without cutting the upload short, so the answer arrives and the connection lives on', async () => {
     const body = JSON.stringify({ id: 't1', title: 'x'.repeat(2 * 1024 * 1024) });
     const socket = connect(server.port, '127.0.0.1');
