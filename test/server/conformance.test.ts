@@ -146,6 +146,22 @@ describe('against the reference server', () => {
       await assigning.close();
     }
   });
+
+  it('passes a delta feed that answers in one page, ignoring limit and without hasMore (DESIGN: both optional)', async () => {
+    const unpaged = await brokenProxy(server, {
+      request: (request) => {
+        if (request.path.includes('since=')) request.path = request.path.replace(/&limit=\d+/, '');
+      },
+      response: (answer, request) => {
+        if (request.path.includes('since=')) editJson(answer, (body) => delete body.hasMore);
+      },
+    });
+    try {
+      expect(await failing(unpaged.apiUrl)).toEqual([]);
+    } finally {
+      await unpaged.close();
+    }
+  });
 });
 
 describe('catches broken servers', () => {
