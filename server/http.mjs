@@ -66,6 +66,10 @@ export function createListener({ api, admin, staticDir, log = false, signal }) {
       // machine, nor to other sites open in a browser on it (a browser sends
       // Origin with every cross-origin write; tests and scripts send none).
       if (!isLoopback(req.socket.remoteAddress)) throw new HttpError(403, 'admin endpoints answer loopback clients only');
+      // A site whose name its DNS rebinds to 127.0.0.1 is same-origin with itself: Origin alone cannot tell.
+      if (!/^(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?$/i.test(req.headers.host ?? '')) {
+        throw new HttpError(403, `admin endpoints answer loopback host names only, not ${req.headers.host}`);
+      }
       const origin = req.headers.origin;
       if (origin !== undefined && origin !== `http://${req.headers.host}`) {
         throw new HttpError(403, `admin endpoints refuse pages from ${origin}`);

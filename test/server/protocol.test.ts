@@ -4,6 +4,7 @@
 // the ledger.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -453,6 +454,20 @@ describe('around the API', () => {
     expect(fromSite.status).toBe(403);
     const sameOrigin = await fetch(`${server.url}admin/faults`, { headers: { Origin: server.url.slice(0, -1) } });
     expect(sameOrigin.status).toBe(200);
+  });
+
+  it('refuses admin calls from a page whose name was rebound to 127.0.0.1 (DNS rebinding)', async () => {
+    // fetch() does not let a caller set Host.
+    const statusFor = (method: string, path: string, host: string) =>
+      new Promise<number | undefined>((resolve, reject) => {
+        const headers = { Host: `${host}:${server.port}`, Origin: `http://${host}:${server.port}` };
+        request(`${server.url}admin/${path}`, { method, headers })
+          .on('response', (res) => resolve(res.resume().statusCode))
+          .on('error', reject)
+          .end();
+      });
+    expect(await statusFor('POST', 'reset', 'evil.example')).toBe(403);
+    for (const host of ['localhost', '127.0.0.1', '[::1]']) expect(await statusFor('GET', 'faults', host)).toBe(200);
   });
 
   it('serves static files from staticDir, never outside it', async () => {
