@@ -218,6 +218,16 @@ describe('catches broken servers', () => {
       only: true,
     },
     {
+      name: 'a server that answers a taken id without the entity',
+      breakage: {
+        response: (answer, request) => {
+          if (request.method === 'POST' && answer.status === 409) answer.body = JSON.stringify({ error: 'id taken' });
+        },
+      },
+      caught: ['create with a taken id → 409 with the current entity'],
+      only: true,
+    },
+    {
       name: 'a server that forgets tombstones',
       breakage: {
         response: (answer, request) => {
