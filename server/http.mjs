@@ -133,20 +133,21 @@ export function drop(context) {
 export function objectBody(context) {
   /** @type {unknown} */
   let body;
-  let holdsNul = false;
-  let holdsSurrogate = false;
+  /** Why the body cannot be stored as sent ('' when it can). */
+  let refused = '';
   try {
     body = JSON.parse(context.body, (key, value) => {
       const texts = typeof value === 'string' ? [key, value] : [key];
-      holdsNul ||= texts.some((text) => text.includes('\0'));
-      holdsSurrogate ||= texts.some((text) => LONE_SURROGATE.test(text));
+      if (texts.some((text) => text.includes('\0'))) refused ||= NUL_REFUSED;
+      if (texts.some((text) => LONE_SURROGATE.test(text))) refused ||= SURROGATE_REFUSED;
+      // JSON.parse reads 1e400 as Infinity, which would be stored as null.
+      if (typeof value === 'number' && !Number.isFinite(value)) refused ||= 'a number beyond the range of a double cannot be stored';
       return value;
     });
   } catch {
     throw new HttpError(400, 'the request body is not valid JSON');
   }
-  if (holdsNul) throw new HttpError(400, NUL_REFUSED);
-  if (holdsSurrogate) throw new HttpError(400, SURROGATE_REFUSED);
+  if (refused) throw new HttpError(400, refused);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new HttpError(400, 'the request body must be a JSON object');
   }

@@ -123,6 +123,17 @@ describe('entities and versions', () => {
     expect((await backend.ledger()).map((entry) => entry.entityId)).toEqual(['t1', 't5']);
   });
 
+  it('refuses a number beyond the range of a double with 400 naming it, instead of storing null', async () => {
+    const reply = await fetch(`${server.apiUrl}/todos`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer demo-alice', 'Content-Type': 'application/json', 'Idempotency-Key': freshKey() },
+      body: '{"id":"t1","estimate":1e400}',
+    });
+    expect(reply.status).toBe(400);
+    expect(await reply.json()).toEqual({ error: 'a number beyond the range of a double cannot be stored' });
+    expect(await backend.ledger()).toEqual([]);
+  });
+
   it('refuses an id or Idempotency-Key too long to index with 400 naming it, not a 500 the client would retry', async () => {
     const noise = (length: number) => randomBytes(length).toString('base64url').slice(0, length);
     const longId = await alice.create('todos', { id: noise(4000), title: 'a' });
