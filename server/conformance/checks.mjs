@@ -117,6 +117,21 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
       },
     },
     {
+      name: 'CORS headers on answers, errors included',
+      expected: 'Access-Control-Allow-Origin (* or the origin) on a 200 and on a 404 to a cross-origin request',
+      check: async () => {
+        const origin = 'https://app.example';
+        const listed = await call('GET', collection, { headers: { Origin: origin } });
+        const missing = await call('GET', item(unique()), { headers: { Origin: origin } });
+        // Without it a browser hides the answer: a 200 becomes a network error, and so does a 404 or 5xx.
+        const allows = (/** @type {Reply} */ reply) => ['*', origin].includes(reply.headers.get('access-control-allow-origin') ?? '');
+        return {
+          ok: listed.status === 200 && allows(listed) && missing.status === 404 && allows(missing),
+          actual: [listed, missing].map((reply) => `${reply.status} origin ${reply.headers.get('access-control-allow-origin')}`).join('; '),
+        };
+      },
+    },
+    {
       name: 'create returns 201 with version',
       expected: '201 (or 200) with the entity, its id and an integer version',
       check: async () => {

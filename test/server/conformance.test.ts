@@ -246,7 +246,17 @@ describe('catches broken servers', () => {
           }
         },
       },
-      caught: ['CORS preflight allows the four headers'],
+      caught: ['CORS preflight allows the four headers', 'CORS headers on answers, errors included'],
+      only: true,
+    },
+    {
+      name: 'a server with CORS on preflights only',
+      breakage: {
+        response: (answer, request) => {
+          if (request.method !== 'OPTIONS') delete answer.headers['access-control-allow-origin'];
+        },
+      },
+      caught: ['CORS headers on answers, errors included'],
       only: true,
     },
     {
