@@ -4,7 +4,7 @@ import { useConflicts, useFailed, useQuery, useSyncClient, useSyncStatus } from 
 import type { FailedMutation } from 'harborsync';
 import kit from '../shared/kit.js';
 import type { ActivityEntry, FilterId } from '../shared/kit.js';
-import { ConflictDialog } from './ConflictDialog.js';
+import { ConflictDialog, conflictKey } from './ConflictDialog.js';
 import { FaultPanel } from './FaultPanel.js';
 import { todos } from './todos.js';
 import type { Todo } from './todos.js';
@@ -33,7 +33,10 @@ function useWrite(): [string, (write: () => Promise<unknown>) => void] {
 
 export function App() {
   const client = useSyncClient();
+  const conflicts = useConflicts();
   const [hiddenConflict, setHiddenConflict] = useState<string | null>(null);
+  // Only while the dialog put off is the one to show: a changed conflict opens by itself.
+  const reviewable = conflicts[0] !== undefined && conflictKey(conflicts[0]) === hiddenConflict;
 
   // Pull other people's changes every few seconds while the page is in front.
   useEffect(() => kit.keepFresh(client, todos), [client]);
@@ -47,7 +50,7 @@ export function App() {
           <ActivityCard />
         </div>
         <aside className="side">
-          <SyncPanel onReview={() => setHiddenConflict(null)} reviewable={hiddenConflict !== null} />
+          <SyncPanel onReview={() => setHiddenConflict(null)} reviewable={reviewable} />
           <FailedPanel />
           <FaultPanel />
         </aside>
@@ -237,7 +240,6 @@ function TodoRow({ todo, pending, write }: { todo: Todo; pending: boolean; write
 function SyncPanel({ reviewable, onReview }: { reviewable: boolean; onReview: () => void }) {
   const client = useSyncClient();
   const status = useSyncStatus();
-  const conflicts = useConflicts();
   const now = useNow();
   const view = kit.describeStatus(status, now);
   const showError = status.lastError !== null && view.state !== 'synced';
@@ -269,7 +271,7 @@ function SyncPanel({ reviewable, onReview }: { reviewable: boolean; onReview: ()
         >
           Sync now
         </button>
-        {reviewable && conflicts.length > 0 && (
+        {reviewable && (
           <button className="btn small" type="button" data-testid="review-conflicts" onClick={onReview}>
             Review conflicts
           </button>

@@ -18,7 +18,7 @@ export function ConflictDialog({ hidden, onLater }: { hidden: string | null; onL
   return <Dialog key={key} conflict={conflict} total={conflicts.length} onLater={() => onLater(key)} />;
 }
 
-function conflictKey(conflict: Conflict): string {
+export function conflictKey(conflict: Conflict): string {
   return `${conflict.resource}/${conflict.id}/${String(conflict.remote?.['version'] ?? 'gone')}/${JSON.stringify(conflict.local)}`;
 }
 

@@ -4,7 +4,7 @@ import { useConflicts, useFailed, useQuery, useSyncClient, useSyncStatus } from 
 import type { FailedMutation } from 'harborsync';
 import kit from '../shared/kit.js';
 import type { ActivityEntry, FilterId } from '../shared/kit.js';
-import { ConflictDialog } from './ConflictDialog.js';
+import { ConflictDialog, conflictKey } from './ConflictDialog.js';
 import { FaultPanel } from './FaultPanel.js';
 import { todos } from './todos.js';
 import type { Todo } from './todos.js';
@@ -35,7 +35,10 @@ export const App = defineComponent({
   name: 'App',
   setup() {
     const client = useSyncClient();
+    const conflicts = useConflicts();
     const hiddenConflict = ref<string | null>(null);
+    // Only while the dialog put off is the one to show: a changed conflict opens by itself.
+    const reviewable = computed(() => conflicts.value[0] !== undefined && conflictKey(conflicts.value[0]) === hiddenConflict.value);
     // Pull other people's changes every few seconds while the page is in front.
     onScopeDispose(kit.keepFresh(client, todos));
     return () =>
@@ -44,7 +47,7 @@ export const App = defineComponent({
         h('main', { class: 'layout' }, [
           h('div', { class: 'main-col' }, [h(TodoCard), h(ActivityCard)]),
           h('aside', { class: 'side' }, [
-            h(SyncPanel, { reviewable: hiddenConflict.value !== null, onReview: () => (hiddenConflict.value = null) }),
+            h(SyncPanel, { reviewable: reviewable.value, onReview: () => (hiddenConflict.value = null) }),
             h(FailedPanel),
             h(FaultPanel),
           ]),
@@ -250,7 +253,6 @@ const SyncPanel = defineComponent({
   setup(props, { emit }) {
     const client = useSyncClient();
     const status = useSyncStatus();
-    const conflicts = useConflicts();
     const now = useNow();
     return () => {
       const s = status.value;
@@ -287,7 +289,7 @@ const SyncPanel = defineComponent({
             },
             'Sync now',
           ),
-          props.reviewable && conflicts.value.length > 0
+          props.reviewable
             ? h('button', { class: 'btn small', type: 'button', 'data-testid': 'review-conflicts', onClick: () => emit('review') }, 'Review conflicts')
             : null,
         ]),

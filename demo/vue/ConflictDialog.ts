@@ -8,7 +8,7 @@ import type { ConflictRow } from '../shared/kit.js';
 type Side = 'mine' | 'theirs' | 'custom';
 type Picks = Record<string, { side: Side; value: unknown }>;
 
-function conflictKey(conflict: Conflict): string {
+export function conflictKey(conflict: Conflict): string {
   return `${conflict.resource}/${conflict.id}/${String(conflict.remote?.['version'] ?? 'gone')}/${JSON.stringify(conflict.local)}`;
 }
 

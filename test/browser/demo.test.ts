@@ -395,3 +395,54 @@ describe('a pull that lands before the conflict, on the legacy app', () => {
     }
   });
 });
+
+describe.each<App>(['legacy', 'react', 'vue'])('"Decide later" on the %s app', (app) => {
+  // The "Review conflicts" button brings back a dialog put off with "Decide later". When the
+  // conflict changes (here: the other user renames it again), the dialog opens by itself with the
+  // new version: the button must go, not stay beside the open dialog.
+  it('hides the dialog behind "Review conflicts", and drops the button when the dialog reopens', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const problems: string[] = [];
+      const page = await openApp(context, app, problems);
+      const title = `Decide later (${app})`;
+      await page.getByTestId('new-title').fill(title);
+      await page.getByTestId('new-title').press('Enter');
+      await expect.poll(() => row(page, title).count()).toBe(1);
+      const id = (await row(page, title).getAttribute('data-id'))!;
+      await expect.poll(() => statusOf(page)).toBe('synced');
+
+      await page.getByTestId('pause').click();
+      await expect.poll(() => statusOf(page)).toBe('paused');
+      await rename(page, title, `${title}, mine`);
+      expect((await demo.admin.edit({ resource: 'todos', id, patch: { title: `${title}, theirs` } })).status).toBe(200);
+      await page.getByTestId('pause').click(); // "Resume sync"
+      const dialog = page.getByTestId('conflict-dialog');
+      const review = page.getByTestId('review-conflicts');
+      await dialog.waitFor({ state: 'visible', timeout: 15_000 });
+      expect(await review.isVisible()).toBe(false);
+
+      await dialog.getByTestId('conflict-later').click();
+      await dialog.waitFor({ state: 'detached' });
+      expect(await review.isVisible()).toBe(true);
+      await review.click();
+      await dialog.waitFor({ state: 'visible' });
+      expect(await review.isVisible()).toBe(false);
+      await dialog.getByTestId('conflict-later').click();
+      await dialog.waitFor({ state: 'detached' });
+
+      expect((await demo.admin.edit({ resource: 'todos', id, patch: { title: `${title}, theirs again` } })).status).toBe(200);
+      await page.getByTestId('sync-now').click();
+      await expect.poll(() => dialog.getByTestId('theirs-title').textContent().catch(() => null), { timeout: 15_000 }).toBe(`${title}, theirs again`);
+      expect(await review.isVisible()).toBe(false);
+
+      await dialog.getByTestId('take-theirs').click();
+      await dialog.waitFor({ state: 'detached', timeout: 15_000 });
+      await expect.poll(() => statusOf(page), { timeout: 15_000 }).toBe('synced');
+      expect(await review.isVisible()).toBe(false);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
