@@ -216,7 +216,10 @@
     // The server's own words when its answer has them ({ error } or { message }).
     var body = error.body && typeof error.body === 'object' ? error.body : {};
     var said = typeof body.error === 'string' ? body.error : typeof body.message === 'string' ? body.message : error.message;
-    var why = error.status ? 'The server answered ' + error.status + ': ' + said : shortError(error);
+    // A change the client gave up on after its retries (503s) was not refused: say so first.
+    var gaveUp = /^gave up after \d+ attempts/.exec(error.message);
+    var answered = gaveUp ? 'Gave up' + gaveUp[0].slice('gave up'.length) + '; the last answer was ' : 'The server answered ';
+    var why = error.status ? answered + error.status + ': ' + said : shortError(error);
     return { what: op + ' ' + what, why: why.length > 140 ? why.slice(0, 137) + '…' : why };
   }
 

@@ -446,3 +446,31 @@ describe.each<App>(['legacy', 'react', 'vue'])('"Decide later" on the %s app', (
     }
   });
 });
+
+describe('a change given up on after its retries, on the legacy app', () => {
+  // After 10 attempts that met 503s the client parks the change in the failed list, still shown on
+  // screen: the server never refused it. The list must say the client gave up, not only repeat the
+  // last 503 as if it were the server's verdict. The page's clock is Playwright's, run forward.
+  it('says in the failed list that it gave up after its attempts', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await context.clock.install();
+    try {
+      const page = await context.newPage();
+      await page.goto(`${demo.url}legacy/`);
+      await expect.poll(async () => (await page.clock.runFor(1000), statusOf(page)), { timeout: 15_000 }).toBe('synced');
+      const title = 'Give up (legacy)';
+      await page.getByTestId('new-title').fill(title);
+      await page.getByTestId('new-title').press('Enter');
+      await expect.poll(async () => (await page.clock.runFor(1000), statusOf(page)), { timeout: 15_000 }).toBe('synced');
+
+      await demo.admin.faults({ errorRate: 1, errorStatus: 503 });
+      await row(page, title).getByTestId('toggle').click();
+      await expect.poll(async () => (await page.clock.runFor(5000), page.getByTestId('failed-item').count()), { timeout: 30_000 }).toBe(1);
+      expect(await row(page, title).getByTestId('toggle').isChecked()).toBe(true); // kept on screen
+      expect(await page.getByTestId('failed-item').textContent()).toContain('Gave up after 10 attempts; the last answer was 503: injected fault: 503');
+    } finally {
+      await demo.admin.faults({ errorRate: null, errorStatus: null });
+      await context.close();
+    }
+  });
+});
