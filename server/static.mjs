@@ -4,6 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
+import { pipeline } from 'node:stream';
 
 import { HttpError } from './http-error.mjs';
 
@@ -44,5 +45,7 @@ export async function serveStatic(context, root) {
     context.res.end();
     return;
   }
-  createReadStream(file).pipe(context.res);
+  // A file gone or unreadable since stat (a rebuild of the site) cuts the answer short; an
+  // unhandled stream error would stop the whole server.
+  pipeline(createReadStream(file), context.res, () => {});
 }
