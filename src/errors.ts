@@ -180,12 +180,14 @@ export type HarborSyncErrorName =
   | 'ClosedError';
 
 /**
- * True when `error` is a harborsync error (of the given class name). Checks the name too,
- * because the script-tag copy and the npm copy of harborsync can live in one page.
+ * True when `error` is a harborsync error (of the given class name). The script-tag copy and the
+ * npm copy of harborsync can live in one page: an error of the other copy is known by its `code`
+ * and `name`, not by `instanceof`.
  */
 export function isHarborSyncError(error: unknown, name?: HarborSyncErrorName): error is HarborSyncError {
   if (!(error instanceof Error)) return false;
-  const isOurs = error instanceof HarborSyncError || typeof (error as { code?: unknown }).code === 'string';
+  // One of harborsync's codes, not any string: many libraries' errors carry one (axios, Node).
+  const isOurs = error instanceof HarborSyncError || /^(?:VALIDATION|SCHEMA|HTTP|NETWORK|CONFLICT|STORAGE|PENDING_MUTATIONS|CLOSED)$/.test(String((error as { code?: unknown }).code));
   if (!isOurs) return false;
   return name === undefined || name === 'HarborSyncError' || error.name === name;
 }
