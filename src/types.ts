@@ -34,9 +34,9 @@ export interface QueryState<T> {
   isFetching: boolean;
   /** Ids with local changes the server has not confirmed (pending deletes included). */
   pendingIds: ReadonlySet<string>;
-  /** When the server last confirmed this resource. */
+  /** When a pull of this resource (on demand: a page) was last stored; a confirmed write does not count. */
   lastSyncedAt: number | null;
-  /** On-demand resources: the server has more beyond `limit`. */
+  /** More rows match than `limit` shows: in the cache, or, for an on-demand resource, on the server. */
   hasMore: boolean;
 }
 
@@ -49,6 +49,7 @@ export interface EntityState<T> {
 }
 
 export interface SyncStatus {
+  /** What the `online` source says (by default `navigator.onLine` and the window's `online`/`offline` events). */
   online: boolean;
   /**
    * This tab replays the outbox: it holds the namespace's Web Lock or, where Web Locks are
@@ -56,13 +57,25 @@ export interface SyncStatus {
    * leads (true in each); idempotency keys keep a change sent by two tabs applied once.
    */
   leader: boolean;
+  /** This tab has outbox requests out now (pulls do not count). */
   syncing: boolean;
+  /** Outbox entries not yet confirmed, parked ones aside (changes coalesced into one entry count once). */
   pending: number;
+  /** Entries in `failed$`. */
   failed: number;
+  /** Entries in `conflicts$`. */
   conflicts: number;
+  /** Why nothing is sent: `'manual'` (`pause()`), `'unauthorized'` (a refused session, until `resume()`), `'offline'`; the first that holds. */
   paused: 'offline' | 'unauthorized' | 'manual' | null;
+  /** When the earliest retry's wait ends (the clock's milliseconds); null when none waits. */
   nextRetryAt: number | null;
+  /** When a pull (or an on-demand page) of any resource was last stored. */
   lastSyncedAt: number | null;
+  /**
+   * The last error met: a failed attempt, the `401` that paused replay, a storage failure. It
+   * stays after later successes until another replaces it: show it beside `pending`, `paused` or
+   * `failed`, not alone.
+   */
   lastError: Error | null;
 }
 
@@ -210,10 +223,15 @@ export interface WriteOptions {
 /** The per-resource handle from `client.resource()`; `K` and `V` name its key and version fields. */
 export interface ResourceHandle<T extends object, K extends string = 'id', V extends string = 'version'> {
   readonly name: string;
+  /** One entity, live: the cached copy, then each change; a resource loaded whole is pulled when stale (on demand, only queries fetch). */
   get$(id: EntityKey): Observable<EntityState<T>>;
+  /** A live query: what the cache holds at once, then each change; a stale resource is pulled (on demand: the query's page is fetched). */
   query$(query?: Query<T>): Observable<QueryState<T>>;
+  /** The local view of one entity, once the cache is loaded; no request (`refresh()` for the server's). */
   get(id: EntityKey): Promise<T | undefined>;
+  /** The local view's rows for `query`, once the cache is loaded; no request (`refresh()` for the server's). */
   list(query?: Query<T>): Promise<T[]>;
+  /** Stores the entity and queues it; resolves with the entity as stored (its key generated when absent: a temporary one with `ids: 'server'`). */
   create(value: CreateInput<T, K, V>, options?: WriteOptions): Promise<T>;
   /**
    * Changes the given fields: base + patch must pass the schema, and what the schema makes of each
@@ -480,9 +498,13 @@ export interface ClearOptions {
 export interface SyncClient {
   resource<T extends object, K extends string = 'id', V extends string = 'version'>(definition: ResourceDefinition<T, K, V>): ResourceHandle<T, K, V>;
   resource(name: string): ResourceHandle<Entity>;
+  /** Replays the current status to each subscriber, then every change. */
   readonly status$: Observable<SyncStatus>;
+  /** Conflicts awaiting a decision, oldest first; replays the current list. */
   readonly conflicts$: Observable<Conflict[]>;
+  /** Changes parked (refused, retried to the bound, or unsendable), oldest first; replays the current list. */
   readonly failed$: Observable<FailedMutation[]>;
+  /** What the client does, as it happens: not replayed, so subscribe before the calls to watch. */
   readonly events$: Observable<SyncEvent>;
   /**
    * Send what can be sent now (`sendDelayMs` skipped), with the writes called before it that are
@@ -499,7 +521,16 @@ export interface SyncClient {
   pause(): void;
   /** Ends a `pause()`, or the pause a `401` caused (sign in first), in every open tab; sends at once. */
   resume(): void;
-  /** Delete this namespace's local data (logout). */
+  /**
+   * Delete this namespace's local data (logout), in every tab. Rejects with
+   * `PendingMutationsError` while changes are unsent, a write still being stored included:
+   * `flush()` first, or pass `{ discardPending: true }`.
+   */
   clear(options?: ClearOptions): Promise<void>;
+  /**
+   * Releases the database connection, the tab channels, the leadership and the timers, and aborts
+   * the REST transport's requests out (their changes stay queued for the next client). Later reads
+   * and writes throw or reject with `ClosedError`, as do the `{ wait: 'server' }` writes still waiting.
+   */
   close(): Promise<void>;
 }
