@@ -57,6 +57,9 @@ export function defineResource<S extends StandardSchemaV1<unknown, object>, K ex
   if (problem) throw new TypeError(`defineResource(${name}): ${problem}`);
   const ids: unknown = options.ids ?? 'client';
   if (ids !== 'client' && ids !== 'server') throw new TypeError(`defineResource(${name}): ids must be 'client' or 'server', got ${JSON.stringify(ids)}`);
+  // A setting read as text would be truthy: 'false' would ask the server for a feed it may not serve.
+  const delta: unknown = options.delta ?? false;
+  if (typeof delta !== 'boolean') throw new TypeError(`defineResource(${name}): delta must be true or false, got ${JSON.stringify(delta)}`);
   const load: unknown = options.load ?? 'all';
   if (load !== 'all' && load !== 'on-demand') throw new TypeError(`defineResource(${name}): load must be 'all' or 'on-demand', got ${JSON.stringify(load)}`);
   const definition: ResourceDefinition<InferEntity<S>, K, V> = {
@@ -65,7 +68,7 @@ export function defineResource<S extends StandardSchemaV1<unknown, object>, K ex
     key,
     version,
     path: path.replace(/\/+$/, '') || '/',
-    delta: options.delta ?? false,
+    delta,
     conflicts: options.conflicts as ResourceDefinition<InferEntity<S>, K, V>['conflicts'],
     ids,
     references: Object.freeze({ ...(references as Record<string, string>) }),

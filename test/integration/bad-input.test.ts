@@ -1122,6 +1122,15 @@ describe('resource definitions', () => {
     expect(() => defineResource({ name: 'things', schema, conflicts: 'server-wins', ids: 'server', load: 'on-demand' })).not.toThrow();
   });
 
+  it('a delta option that is not true or false (a setting read as text, "false") is a TypeError naming it, not taken as true', () => {
+    for (const delta of ['false', 'true', 0, 1]) {
+      expect(() => defineResource({ name: 'things', schema, delta: delta as never })).toThrow(`defineResource(things): delta must be true or false, got ${JSON.stringify(delta)}`);
+    }
+    expect(defineResource({ name: 'things', schema, delta: false }).delta).toBe(false);
+    expect(defineResource({ name: 'things', schema, delta: true }).delta).toBe(true);
+    expect(defineResource({ name: 'things', schema }).delta).toBe(false);
+  });
+
   it('references that are not an object of field names to resource names is a TypeError naming the field', () => {
     for (const references of ['projects', ['projects'], 42]) {
       expect(() => defineResource({ name: 'things', schema, references: references as never })).toThrow('defineResource(things): references must be an object of field names to resource names');
