@@ -49,7 +49,12 @@ function where(context: ErrorContext): string {
   return context.id === undefined ? `${context.resource}: ` : `${context.resource}/${context.id}: `;
 }
 
-/** The local view a write would produce fails the schema. Nothing was written. */
+/**
+ * A write (or a conflict's `resolve({ value })`) that cannot be made: the view it would produce
+ * fails the schema, it clears a field with `undefined`, holds a value IndexedDB or JSON cannot
+ * carry as it is, or names no entity there. Also any call's id that is not a valid one. Nothing
+ * was written.
+ */
 export class ValidationError extends HarborSyncError {
   override name = 'ValidationError' as const;
   readonly issues: readonly FieldIssue[];
@@ -115,7 +120,11 @@ export class NetworkError extends HarborSyncError {
   }
 }
 
-/** A change ended in `conflicts$` (or was resolved against it). */
+/**
+ * A `{ wait: 'server' }` write's change ended in `conflicts$`. Also what `resolve()` rejects with
+ * when the conflict changed under each try to decide it, and what an `error` event carries when a
+ * resolver function threw (its `cause`).
+ */
 export class ConflictError extends HarborSyncError {
   override name = 'ConflictError' as const;
   readonly fields: readonly string[];
@@ -137,8 +146,9 @@ export class StorageError extends HarborSyncError {
 
 /**
  * `clear()` was called while changes are still waiting to be sent. Also what a
- * `{ wait: 'server' }` rejects with when `clear({ discardPending: true })` (in any tab)
- * discarded its change before the server confirmed it: `discarded` is then true and `pending` 1.
+ * `{ wait: 'server' }` rejects with when its change went before the server confirmed it:
+ * `discarded` then says how (`'cleared'` by `clear({ discardPending: true })` in any tab,
+ * `'evicted'` with a database the browser deleted) and `pending` is 1.
  */
 export class PendingMutationsError extends HarborSyncError {
   override name = 'PendingMutationsError' as const;
