@@ -117,11 +117,16 @@ export interface FailedMutation {
   resource: string;
   id: string;
   op: MutationOp;
+  /** What the change sends: the entity of a create, the changed fields of an update; null for a delete. */
   payload: unknown;
+  /** Why it was parked; `status` and `body` are the last answer's, when an answer parked it. */
   error: { status?: number; message: string; body?: unknown };
   /** Send it again (a fresh attempt count, the same logical change). */
   retry(): Promise<void>;
-  /** Drop it and roll the local view back to the server state. */
+  /**
+   * Drop it: the local view loses its change (the server state, with the entity's later changes
+   * still queued on it). The changes made since on a create the server never had go with it.
+   */
   discard(): Promise<void>;
 }
 
