@@ -456,10 +456,15 @@ export interface SyncClientOptions {
   /** Replace the REST transport (GraphQL, RPC, another REST shape). */
   transport?: Transport;
   // Injection seams (tests and non-browser hosts).
+  /** Default: the global `indexedDB`. */
   indexedDB?: IDBFactory;
+  /** Default: the global `fetch`. */
   fetch?: typeof globalThis.fetch;
+  /** The clock for retries, staleness and times shown. Default: `Date.now`. */
   now?: () => number;
+  /** What generated ids, idempotency keys and backoff jitter draw from. Default: `Math.random`. */
   random?: () => number;
+  /** Whether the network is up. Default: `navigator.onLine` and the window's `online`/`offline` events. */
   online?: Observable<boolean>;
   /**
    * True while the page is frozen, in the back/forward cache, or unloading: it gives leadership
@@ -473,7 +478,9 @@ export interface SyncClientOptions {
    * Defaults to the document's visibilitychange event (to visible).
    */
   foreground?: Observable<void>;
+  /** Default: `navigator.locks`; null: none, and the tabs elect the one that sends over BroadcastChannel. */
   locks?: LockManagerLike | null;
+  /** Default: the global `BroadcastChannel`; null: none, and every tab sends, seeing the others' changes only when it reads again. */
   BroadcastChannel?: (new (name: string) => BroadcastChannelLike) | null;
   /**
    * Where the client notes that this origin has the namespace's database, so that a database
@@ -501,6 +508,7 @@ export interface ClearOptions {
 }
 
 export interface SyncClient {
+  /** The handle of one of this client's resources, by its definition (typed) or its name; a `TypeError` for any other. */
   resource<T extends object, K extends string = 'id', V extends string = 'version'>(definition: ResourceDefinition<T, K, V>): ResourceHandle<T, K, V>;
   resource(name: string): ResourceHandle<Entity>;
   /** Replays the current status to each subscriber, then every change. */
