@@ -314,6 +314,21 @@ describe('REST transport', () => {
     await expect(transport.create(todos, { id: 'x' }, 'k')).rejects.toBeInstanceOf(UnreadableAnswerError);
   });
 
+  it("names a create's entity in its errors, as an update's and a delete's: failed$ and a { wait: 'server' } show which one", async () => {
+    const refusing = fakeFetch(() => json(422, { error: 'title too long' }));
+    const refused = createRestTransport({ baseUrl: 'https://api.test', fetch: refusing.fetch, auth: undefined, timeoutMs: 1000 });
+    const error = await refused.create(todos, { id: 'x' }, 'k').catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'HttpError', status: 422, resource: 'todos', id: 'x' });
+    expect((error as Error).message).toMatch(/^todos\/x: POST \/todos answered 422/);
+    const numbered = defineResource({ name: 'items', schema: z.object({ id: z.number(), version: z.number() }) });
+    await expect(refused.create(numbered, { id: 7 }, 'k')).rejects.toMatchObject({ resource: 'items', id: '7' });
+    const { fetch } = fakeFetch(() => {
+      throw new TypeError('fetch failed');
+    });
+    const unreachable = createRestTransport({ baseUrl: 'https://api.test', fetch, auth: undefined, timeoutMs: 1000 });
+    await expect(unreachable.create(todos, { id: 'x' }, 'k')).rejects.toMatchObject({ name: 'NetworkError', resource: 'todos', id: 'x' });
+  });
+
   it('turns a failed connection into a NetworkError naming the request', async () => {
     const { fetch } = fakeFetch(() => {
       throw new TypeError('fetch failed');
@@ -393,7 +408,7 @@ describe('REST transport', () => {
       timers.fire();
       const error = await outcome;
       expect(error).toBeInstanceOf(NetworkError);
-      expect((error as Error).message).toMatch(/^todos: (POST|GET) \/todos failed: the answer \((201|200)\) did not end within 5000 ms$/);
+      expect((error as Error).message).toMatch(/^(todos\/t1: POST|todos: GET) \/todos failed: the answer \((201|200)\) did not end within 5000 ms$/);
     }
   });
 

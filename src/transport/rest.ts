@@ -1,6 +1,7 @@
 import ky, { type KyInstance } from 'ky';
 import { HttpError, NetworkError, SchemaError, ValidationError } from '../errors.js';
 import type { AuthOptions, Entity, PushedQuery, ResourceDefinition, Transport } from '../types.js';
+import { normalizeId } from '../internal/ids.js';
 import { toIfMatch } from './etag.js';
 import { globalTimer, readText, RequestTimeoutError, startDeadline, type SetTimer } from './exchange.js';
 
@@ -330,8 +331,9 @@ export function createRestTransport(options: RestOptions): Transport {
       params.forEach((value, key) => url.searchParams.append(key, value));
       return send('GET', url, signal ? { signal } : {}, { resource: def.name });
     },
+    // Named by its key in the body (none when the server names it), as an update is by its URL.
     create: (def, body: Entity, key) =>
-      send('POST', urlOf(def), { json: body, headers: { 'Idempotency-Key': key }, write: true }, { resource: def.name }),
+      send('POST', urlOf(def), { json: body, headers: { 'Idempotency-Key': key }, write: true }, { resource: def.name, id: normalizeId(body[def.key]) }),
     update: (def, id, patch, version, key) =>
       send(
         'PATCH',
