@@ -78,6 +78,17 @@ function untilClosed(ahead: Promise<void>, lifetime: AbortSignal): Promise<void>
   });
 }
 
+/** Settles as `step` does, or rejects with the client's ClosedError once `lifetime` is aborted; the listener goes once it has settled. */
+function orClosed<T>(step: Promise<T>, lifetime: AbortSignal): Promise<T> {
+  let onAbort = (): void => undefined;
+  const closed = new Promise<never>((_, reject) => {
+    onAbort = () => reject(lifetime.reason);
+    if (lifetime.aborted) onAbort();
+    else lifetime.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([step, closed]).finally(() => lifetime.removeEventListener('abort', onAbort));
+}
+
 /**
  * Refuses options a JavaScript caller got wrong before anything is written: a misspelt `wait`
  * would resolve before the server answers, and a signal that is not one would fail only after the
@@ -430,7 +441,8 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     const checked = validate(this.#def.schema as StandardSchemaV1<unknown, Rec>, candidate, this.#def.version);
     if (!(checked instanceof Promise)) return finish(checked);
     const pass = holdTurn();
-    return checked.then(
+    // A validation that never answers would hold the write, and a flush() waiting for it, past close().
+    return orClosed(checked, this.#host.lifetime).then(
       (result) => {
         try {
           return finish(result);

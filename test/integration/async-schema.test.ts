@@ -471,4 +471,17 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
     expect(await behind).toEqual({ error: expect.any(ClosedError) });
     expect(control.asked).toHaveLength(1);
   });
+
+  it('close() rejects the write whose own validation never answers with ClosedError, and a flush() waiting for it ends', async () => {
+    const { d, h, control } = await setUp();
+    d.online.next(false);
+    control.hold = true;
+    const held = outcomeOf(h.update('a', { title: 'never validated' }), 'the write');
+    await until(() => control.asked.length === 1, 'the validation asked');
+    const flushing = outcomeOf(d.client.flush(), 'flush()');
+    await d.client.close();
+    expect(await held).toEqual({ error: expect.any(ClosedError) });
+    // Settled (bounded by outcomeOf), as a flush() under way when the client closes is.
+    await flushing;
+  });
 });
