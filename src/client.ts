@@ -29,7 +29,7 @@ import { cursorKey, pull, syncedAtKey } from './sync/pull.js';
 import { INITIAL_STATUS } from './sync/status.js';
 import { OnDemandLoader } from './sync/on-demand.js';
 import { createRestTransport } from './transport/rest.js';
-import { ResourceHandleImpl, type HandleHost } from './resource-handle.js';
+import { orClosed, ResourceHandleImpl, type HandleHost } from './resource-handle.js';
 import type {
   ClearOptions,
   Conflict,
@@ -1063,7 +1063,8 @@ class Client implements SyncClient, HandleHost {
       const input = { op: current.op, base, local, remote, ignore: [def.version], seen: new Map(entries.map((e) => [e.seq, e])) };
       const chosen = choose(input, fields);
       if (!chosen) return true;
-      const outcome = await checkDecision(def, chosen, entry.id, remote, (r, id) => this.currentReference(r, id));
+      // A validation that never answers would hold resolve(), and a flush() or clear() waiting for the decision, past close().
+      const outcome = await orClosed(checkDecision(def, chosen, entry.id, remote, (r, id) => this.currentReference(r, id)), this.lifetime);
       // Refused like a local write: nothing changes, the conflict stays for another decision.
       if ('issues' in outcome) throw new ValidationError(outcome.issues, { resource: entry.r, id: entry.id });
       if ((await applyOutcome(this.#replayHostBase(), def, current, input, outcome, strategy)) !== 'stale') {

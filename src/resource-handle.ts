@@ -79,7 +79,7 @@ function untilClosed(ahead: Promise<void>, lifetime: AbortSignal): Promise<void>
 }
 
 /** Settles as `step` does, or rejects with the client's ClosedError once `lifetime` is aborted; the listener goes once it has settled. */
-function orClosed<T>(step: Promise<T>, lifetime: AbortSignal): Promise<T> {
+export function orClosed<T>(step: Promise<T>, lifetime: AbortSignal): Promise<T> {
   let onAbort = (): void => undefined;
   const closed = new Promise<never>((_, reject) => {
     onAbort = () => reject(lifetime.reason);

@@ -292,6 +292,29 @@ describe('conflict decisions', () => {
 });
 
 describe('close()', () => {
+  it('close() rejects a Conflict.resolve() whose decision waits for a validation that never answers with ClosedError', async () => {
+    const { api } = conflictingServer((item) => ({ ...item, title: 'S', version: 2 }));
+    const standard = itemSchema['~standard'];
+    const asked: unknown[] = [];
+    const schema = {
+      '~standard': {
+        ...standard,
+        validate: (value: unknown) => ((value as Item).title === 'decided' ? new Promise(() => asked.push(value)) : standard.validate(value)),
+      },
+    } as typeof itemSchema;
+    const gatedItems = defineResource({ name: 'items', schema });
+    const d = make(API, { fetch: api.fetch, resources: [gatedItems], conflicts: 'manual' });
+    const h = d.client.resource(gatedItems);
+    await h.refresh();
+    await h.update('a', { title: 'L' });
+    await d.client.flush();
+    const [conflict] = latest<Conflict[]>(d.client.conflicts$);
+    const deciding = outcomeOf(conflict!.resolve({ value: { title: 'decided' } }), 'resolve()');
+    await until(() => asked.length === 1, 'the decision asked to validate');
+    await d.client.close();
+    expect(await deciding).toEqual({ error: expect.any(ClosedError) });
+  });
+
   it.each([1, 2, 3, 4, 6])('a { wait: server } write committing as the client closes (%i turns in) rejects with ClosedError, never hangs', async (turns) => {
     const api = stubApi((req) => (req.method === 'GET' ? json([]) : undefined));
     const d = make(API, { fetch: api.fetch, resources: [items] });
