@@ -224,7 +224,8 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
 
   async get(key: EntityKey): Promise<T | undefined> {
     const given = this.#id(key, 'get()');
-    await this.#host.hydrate(this.#def);
+    // A load waiting for a validation that never answers would hold the call past close().
+    await orClosed(this.#host.hydrate(this.#def), this.#host.lifetime);
     // Named again once loaded: the renames stored by earlier sessions are read by then.
     const id = this.#shownId(given);
     return this.#host.mirror(this.#def).entities.get(id) as T | undefined;
@@ -232,7 +233,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
 
   async list(query?: Query<T>): Promise<T[]> {
     this.#host.assertOpen('list()');
-    await this.#host.hydrate(this.#def);
+    await orClosed(this.#host.hydrate(this.#def), this.#host.lifetime);
     return this.#host.mirror(this.#def).snapshot(query as Query<object> | undefined) as T[];
   }
 
@@ -243,7 +244,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#host.refreshResource(this.#def, true);
+    return orClosed(this.#host.refreshResource(this.#def, true), this.#host.lifetime);
   }
 
   create(value: CreateInput<T>, options: WriteOptions = {}): Promise<T> {

@@ -218,6 +218,15 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
     expect(views.at(-1)).toEqual(confirmed);
   });
 
+  it('close() while the cache loads, a stored view never validated: list(), get() and refresh() waiting for the load reject with ClosedError', async () => {
+    const { d, h, control } = await setUp();
+    const { again } = await reopenedValidating(d, h.name, control);
+    const handle = again.client.resource(h.name);
+    const calls = [handle.list(), handle.get('a'), handle.refresh()].map((call: Promise<unknown>) => outcomeOf(call, 'the call'));
+    await again.client.close();
+    for (const call of calls) expect(await call).toEqual({ error: expect.any(ClosedError) });
+  });
+
   it('clear() while the cache loads, its stored views still validating: what the load read is not shown once the data is deleted', async () => {
     const { d, h, control } = await setUp();
     const { again, views } = await reopenedValidating(d, h.name, control);
