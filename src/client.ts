@@ -420,6 +420,8 @@ class Client implements SyncClient, HandleHost {
     this.#storageFailure = error;
     this.emit({ type: 'storageError', at: this.env.clock.now(), error });
     this.#patchStatus({ lastError: error });
+    // This tab can no longer read an answer: its waits end here alone (the change goes on, sent by the newer tab).
+    for (const [seq] of this.#waiters) this.settled(seq, { error }, true);
     // This tab can no longer commit an answer: let a tab that can (the newer one) replay.
     this.#releaseLeadership();
     this.#releaseLeadership = () => undefined;

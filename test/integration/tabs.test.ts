@@ -1519,6 +1519,24 @@ describe('a newer tab upgrades the database', () => {
     db.close();
   });
 
+  it("a { wait: 'server' } made before the upgrade rejects with the tab's StorageError, in the tab that leads and in the one that follows, rather than never settling", async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    await server.admin.faults({ offline: true });
+    const waits = [leader, follower].map((d, i) =>
+      outcomeOf(d.client.resource(todos).create({ id: `w${i}`, title: 'Waiting for the server', done: false }, { wait: 'server' }), 'the wait'),
+    );
+    await until(() => follower.events.some((e) => e.type === 'enqueued'), 'the writes stored');
+    const { opened } = upgrade(b.indexedDB, DB_VERSION + 1);
+    const db = await opened;
+    for (const [i, d] of [leader, follower].entries()) {
+      const outcome = await waits[i]!;
+      expect(outcome).toEqual({ error: expect.any(StorageError) });
+      expect((outcome as { error: unknown }).error).toBe(status(d).lastError);
+    }
+    db.close();
+  });
+
   it('a tab whose connection hears the upgrade while it loads the outbox never leads: the lock stays free for the newer tab', async () => {
     /** The newer tab's upgrade reaches the first connection while its first transaction (the outbox load) runs. */
     class UpgradedDuringLoad extends IDBFactory {
