@@ -209,6 +209,19 @@ describe('electByChannel', () => {
     expect(a.stillLeads()).toBe(false);
   });
 
+  it('a tab that leaves while it claims says so: a tab that yielded to its claim claims again at once, not a lease later', async () => {
+    const b = opened();
+    const later = b.tab('b');
+    const first = b.tab('a');
+    // b's claim went out before a listened; a's claim makes b yield, and a's claim again answers b's.
+    await b.run(2 * STEP);
+    expect(b.leaders()).toEqual([]);
+    first.leave();
+    await b.run(2 * claimMs + 2 * STEP);
+    expect(b.leaders()).toEqual(['b']);
+    expect([first.seen, later.seen]).toEqual([[], [true]]);
+  });
+
   it('leaving stops its timers and closes its channel; leaving twice is harmless', async () => {
     const b = opened();
     const a = b.tab('a');

@@ -17,7 +17,7 @@ export type ElectionMessage =
   | { t: 'claim'; id: string }
   /** I lead (a heartbeat, and the answer to a claim). */
   | { t: 'lead'; id: string }
-  /** I stop leading (closed, or the page is going away): claim now. */
+  /** I stop leading or claiming (closed, or the page is going away): claim now. */
   | { t: 'resign'; id: string };
 
 export interface ElectionTiming {
@@ -131,10 +131,9 @@ export function electByChannel(
     if (left) return;
     left = true;
     cancelTimer?.();
-    if (role === 'leading') {
-      channel.post({ t: 'resign', id });
-      onLeader(false);
-    }
+    // A claimant says so too: a tab that yielded to its claim would wait a lease before claiming again.
+    if (role !== 'following') channel.post({ t: 'resign', id });
+    if (role === 'leading') onLeader(false);
     channel.close();
   };
 }
