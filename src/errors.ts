@@ -1,9 +1,4 @@
-/**
- * Every error harborsync raises extends `HarborSyncError`. Each has a literal `name`,
- * a stable `code`, and a message in the form "what failed: on what" that names the
- * resource, the id and the field where they are known. Server payloads go in `body`,
- * never in the message.
- */
+/** The stable `code` of each error class: `VALIDATION` for `ValidationError`, and so on. */
 export type HarborSyncErrorCode =
   | 'VALIDATION'
   | 'SCHEMA'
@@ -20,6 +15,11 @@ export interface ErrorContext {
   cause?: unknown;
 }
 
+/**
+ * What every error of a sync operation extends (a call made wrongly throws a `TypeError`). Each
+ * has a literal `name`, a stable `code`, and a message that names the resource, the id and the
+ * field where they are known. Server payloads go in `body`, never in the message.
+ */
 export class HarborSyncError extends Error {
   override name = 'HarborSyncError';
   readonly code: HarborSyncErrorCode;
