@@ -380,14 +380,24 @@ export interface RetryOptions {
 
 /**
  * The calls a transport makes: DESIGN section 2's six (list, delta, one, create, update, remove)
- * and `query` for on-demand resources. The default is REST over ky.
+ * and `query` for on-demand resources. The default is REST over ky. Each resolves with what the
+ * REST call's `2xx` body would hold (parsed with the schema), and rejects as the REST transport
+ * does: an `HttpError` with the status the server would send (`409`/`412` with the current entity
+ * as `body`, `404` for gone, `410` or `400` for a cursor it no longer knows), a `NetworkError` for
+ * no answer.
  */
 export interface Transport {
+  /** Every entity of the resource, as an array. */
   list(resource: ResourceDefinition<object>): Promise<unknown>;
+  /** `{ items, deleted, cursor, hasMore? }` since `cursor` (null: from the start). */
   delta(resource: ResourceDefinition<object>, cursor: string | null): Promise<unknown>;
+  /** The entity as the server holds it (null, or a 404, when it is gone). */
   one(resource: ResourceDefinition<object>, id: string): Promise<unknown>;
+  /** `{ items, cursor }` for an on-demand query (cursor null: no more). */
   query(resource: ResourceDefinition<object>, query: PushedQuery, signal?: AbortSignal): Promise<unknown>;
+  /** The entity as created, with its version (and the id the server named, with `ids: 'server'`). */
   create(resource: ResourceDefinition<object>, body: Entity, idempotencyKey: string): Promise<unknown>;
+  /** The entity as updated; `version` is what `If-Match` carries. */
   update(
     resource: ResourceDefinition<object>,
     id: string,
@@ -395,6 +405,7 @@ export interface Transport {
     version: unknown,
     idempotencyKey: string,
   ): Promise<unknown>;
+  /** Anything (the answer is not read). */
   remove(resource: ResourceDefinition<object>, id: string, version: unknown, idempotencyKey: string): Promise<unknown>;
 }
 
