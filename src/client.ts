@@ -773,6 +773,9 @@ class Client implements SyncClient, HandleHost {
           // Loaded: the error a failed load (or a pull of the data since deleted) left is over.
           mirror.setFlags({ hydrated: true, lastSyncedAt: syncedAt, isFetching: fetching, error: null });
         });
+        // The cache served was confirmed then, in an earlier session too: the status is not "never".
+        const { lastSyncedAt } = this.#statusSubject.value;
+        if (syncedAt !== null && (lastSyncedAt === null || syncedAt > lastSyncedAt)) this.#patchStatus({ lastSyncedAt: syncedAt });
       })().finally(() => {
         if (this.#shownWhileLoading.get(def.name) === shownMeanwhile) this.#shownWhileLoading.delete(def.name);
       });

@@ -69,7 +69,7 @@ export interface SyncStatus {
   paused: 'offline' | 'unauthorized' | 'manual' | null;
   /** When the earliest retry's wait ends (the clock's milliseconds); null when none waits. */
   nextRetryAt: number | null;
-  /** When a pull (or an on-demand page) of any resource was last stored. */
+  /** When the server last confirmed data this client holds: a pull or an on-demand page stored, here or (for a resource loaded) before. */
   lastSyncedAt: number | null;
   /**
    * The last error met: a failed attempt, the `401` that paused replay, a storage failure. It

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { createTestBackend } from '../../server/index.mjs';
 import { DB_VERSION } from '../../src/store/db.js';
 import { committed, getAllRaw, openRaw, result } from '../helpers/raw-idb.js';
-import { ClosedError, defineResource, HttpError, SchemaError, type QueryState } from '../../src/index.js';
+import { ClosedError, defineResource, HttpError, SchemaError, type QueryState, type SyncStatus } from '../../src/index.js';
 import { z } from 'zod';
 import { closeDevices, heldAnswers, heldListAnswers, notes, todos, todoSchema, trackedDevices, until, type Todo } from '../helpers/harness.js';
 import { ManualClock, settle } from '../helpers/manual-clock.js';
@@ -177,6 +177,24 @@ describe('reading and caching', () => {
     const again = d.client.resource(todos).get$('t0').subscribe();
     await until(() => pulls() === 2, 'a revalidating pull');
     again.unsubscribe();
+  });
+
+  it('after a reload, status$.lastSyncedAt tells when the cache it serves was pulled, not null (never synced) while that cache is served fresh', async () => {
+    await seedTodos(1);
+    const before = make(server.apiUrl);
+    await before.client.resource(todos).refresh();
+    const pulledAt = before.clock.now();
+    await before.client.close();
+    await before.clock.advance(5_000);
+    const d = before.reopen();
+    open.push(d);
+    const status = latest<SyncStatus>(d.client.status$);
+    const states: Array<QueryState<Todo>> = [];
+    d.client.resource(todos).query$().subscribe((s) => states.push(s));
+    await until(() => states.at(-1)?.status === 'success' && !states.at(-1)!.isFetching, 'the cached list');
+    expect(d.calls).toEqual([]);
+    expect(states.at(-1)!.lastSyncedAt).toBe(pulledAt);
+    expect(status.value!.lastSyncedAt).toBe(pulledAt);
   });
 
   it('staleTimeMs: Infinity fetches a resource never synced once, then serves the cache without a request', async () => {
