@@ -13,9 +13,11 @@ import { createEntity, deleteEntity, updateEntity } from './writes.mjs';
 const DEFAULT_DELTA_LIMIT = 500;
 const MAX_DELTA_LIMIT = 5000;
 // A Postgres btree row holds at most 2704 bytes: a longer id or key would fail its
-// index with a 500, which the client takes for passing trouble and retries.
+// index with a 500, which the client takes for passing trouble and retries. Ids
+// also keep to DESIGN's 1,024 characters (UTF-16 units), past which the SDK refuses them.
 const MAX_KEY_LENGTH = 255;
-const MAX_ID_BYTES = 1024;
+const MAX_ID_LENGTH = 1024;
+const MAX_ID_BYTES = 2048;
 
 /**
  * @typedef {{ name: string, delta?: boolean }} ResourceOption
@@ -70,8 +72,8 @@ export function createApi({ db, faults, resources, serverIds, tokens }) {
       if (typeof input?.id !== 'string' || input.id === '') throw new HttpError(400, 'a created entity needs a non-empty string id');
       // URL parsers read these as "this folder" and "the parent" (%2E too): no later GET, PATCH or DELETE could reach it.
       if (input.id === '.' || input.id === '..') throw new HttpError(400, `the id "${input.id}" cannot be addressed in a URL path`);
-      if (Buffer.byteLength(input.id) > MAX_ID_BYTES) {
-        throw new HttpError(400, `a created entity's id must be at most ${MAX_ID_BYTES} bytes in UTF-8`);
+      if (input.id.length > MAX_ID_LENGTH || Buffer.byteLength(input.id) > MAX_ID_BYTES) {
+        throw new HttpError(400, `a created entity's id must be at most ${MAX_ID_LENGTH} characters and ${MAX_ID_BYTES} bytes in UTF-8`);
       }
     }
     const matches = preconditionOf(ifMatch);

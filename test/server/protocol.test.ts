@@ -136,14 +136,19 @@ describe('entities and versions', () => {
 
   it('refuses an id or Idempotency-Key too long to index with 400 naming it, not a 500 the client would retry', async () => {
     const noise = (length: number) => randomBytes(length).toString('base64url').slice(0, length);
-    const longId = await alice.create('todos', { id: noise(4000), title: 'a' });
-    expect(longId.status).toBe(400);
-    expect(longId.body.error).toMatch(/id must be at most 1024 bytes/);
+    const cjk = Array.from({ length: 1024 }, (_, i) => String.fromCharCode(0x4e00 + ((i * 7919) % 20000))).join('');
+    for (const id of [noise(1025), cjk]) {
+      const reply = await alice.create('todos', { id, title: 'a' });
+      expect(reply.status).toBe(400);
+      expect(reply.body.error).toBe("a created entity's id must be at most 1024 characters and 2048 bytes in UTF-8");
+    }
     const longKey = await alice.create('todos', { id: 't1', title: 'a' }, noise(4000));
     expect(longKey.status).toBe(400);
     expect(longKey.body.error).toMatch(/Idempotency-Key longer than 255/);
+    // DESIGN's longest id, in characters and in bytes, is kept.
     expect((await alice.create('todos', { id: noise(1024), title: 'b' }, noise(255))).status).toBe(201);
-    expect(await backend.ledger()).toHaveLength(1);
+    expect((await alice.create('todos', { id: '\u00e9'.repeat(1024), title: 'c' })).status).toBe(201);
+    expect(await backend.ledger()).toHaveLength(2);
   });
 
   it('refuses a body that is not UTF-8 with 400 naming it, instead of storing U+FFFD for what was sent', async () => {
