@@ -140,14 +140,15 @@ function authenticate(value, tokens) {
 
 /**
  * If-Match compares strongly (RFC 9110): `"3"` (or a bare 3) matches version
- * 3; a weak `W/"3"` or anything else matches nothing.
+ * 3, a list matches any of its tags, and `*` any current entity (a missing one
+ * is a 404 before this is asked); a weak `W/"3"` or anything else matches nothing.
  * @param {string | undefined} ifMatch
  * @returns {(version: number) => boolean}
  */
 function preconditionOf(ifMatch) {
-  const digits = /^(?:"(\d+)"|(\d+))$/.exec(ifMatch ?? '');
-  const expected = digits ? Number(digits[1] ?? digits[2]) : Number.NaN;
-  return (version) => version === expected;
+  if (ifMatch?.trim() === '*') return () => true;
+  const expected = (ifMatch ?? '').split(',').map((tag) => /^\s*(?:"(\d+)"|(\d+))\s*$/.exec(tag));
+  return (version) => expected.some((digits) => digits !== null && Number(digits[1] ?? digits[2]) === version);
 }
 
 /**

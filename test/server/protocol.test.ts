@@ -71,6 +71,17 @@ describe('entities and versions', () => {
     expect(staleDelete.body.version).toBe(2);
   });
 
+  it("reads If-Match as HTTP does: '*' matches any current entity, a list any of its versions", async () => {
+    await alice.create('todos', { id: 't1', title: 'a' });
+    const write = (method: string, ifMatch: string, body?: unknown) =>
+      alice.call(method, '/todos/t1', { body, headers: { 'Idempotency-Key': freshKey(), 'If-Match': ifMatch } });
+    expect((await write('PATCH', '*', { title: 'b' })).body).toEqual({ id: 't1', title: 'b', version: 2 });
+    expect((await write('PATCH', '"1", "2"', { title: 'c' })).body).toEqual({ id: 't1', title: 'c', version: 3 });
+    expect((await write('PATCH', '"1", W/"3"', { title: 'd' })).status).toBe(412);
+    expect((await write('DELETE', '*')).status).toBe(204);
+    expect((await write('PATCH', '*', { title: 'e' })).status).toBe(404);
+  });
+
   it('requires If-Match (428) and an Idempotency-Key (400) on writes, applying nothing', async () => {
     await alice.create('todos', { id: 't1', title: 'a' });
     const noPrecondition = await alice.call('PATCH', '/todos/t1', {
