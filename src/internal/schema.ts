@@ -36,7 +36,7 @@ export function validate<T>(
     optionalField !== null && typeof value === 'object' && value !== null && (value as Record<string, unknown>)[optionalField] === undefined
       ? optionalField
       : null;
-  return after(schema['~standard'].validate(value), (result) => {
+  return after(check(schema, value), (result) => {
     // A version the schema filled in itself (a default) is none the server gave: taken out, as a stand-in's is.
     if (!result.issues) return { ok: true, value: missing === null ? result.value : (without(result.value, missing) as T) };
     const issues = issuesOf(result.issues);
@@ -49,7 +49,7 @@ export function validate<T>(
 
 function withStandIn<T>(schema: StandardSchemaV1<unknown, T>, value: Record<string, unknown>, field: string, next: number): Validation<T> | Promise<Validation<T>> {
   if (next === VERSION_STAND_INS.length) return { ok: true, value: value as T };
-  return after(schema['~standard'].validate({ ...value, [field]: VERSION_STAND_INS[next] }), (result) => {
+  return after(check(schema, { ...value, [field]: VERSION_STAND_INS[next] }), (result) => {
     if (!result.issues) return { ok: true, value: without(result.value, field) as T };
     const issues = issuesOf(result.issues);
     // Issues naming another field come from checks of the whole entity, which only run now: they
@@ -59,6 +59,27 @@ function withStandIn<T>(schema: StandardSchemaV1<unknown, T>, value: Record<stri
     // A stand-in the schema refuses (of the wrong type or format): the next one.
     return issues.some((i) => i.field === field) ? withStandIn(schema, value, field, next + 1) : { ok: true, value: value as T };
   });
+}
+
+/**
+ * The schema's answer for the value or, should it refuse a value holding Dates, for its wire form:
+ * a stored view is the schema's output, and a schema that reads a date from its ISO string (as the
+ * server sends it) refuses the Date it made.
+ */
+function check<T>(schema: StandardSchemaV1<unknown, T>, value: unknown): StandardSchemaV1.Result<T> | Promise<StandardSchemaV1.Result<T>> {
+  return after(schema['~standard'].validate(value), (result) => {
+    const wire = result.issues ? wireForm(value) : value;
+    return wire === value ? result : schema['~standard'].validate(wire);
+  });
+}
+
+/** The value as a JSON request carries it, Dates as ISO strings; the value itself when it holds none. */
+function wireForm(value: unknown): unknown {
+  if (value instanceof Date) return value.toJSON();
+  if (typeof value !== 'object' || value === null) return value;
+  const entries = Object.entries(value).map(([key, item]) => [key, wireForm(item)] as const);
+  if (entries.every(([key, item]) => item === (value as Record<string, unknown>)[key])) return value;
+  return Array.isArray(value) ? entries.map(([, item]) => item) : Object.fromEntries(entries);
 }
 
 /** The output less `field` (a new object only when it has one). */

@@ -241,6 +241,31 @@ describe(`a resource's schema in local writes, on zod ${expectedMajor}`, () => {
     expect(shown.filter((view) => typeof view === 'object' && view !== null && 'priority' in view)).toEqual([]);
   });
 
+  it('a field the schema reads from its wire form (an ISO string made a Date) is read back from the cache, and updated, as the server sends it', async () => {
+    const api = itemsApi();
+    const dated = defineResource({
+      name: 'items',
+      schema: z.object({ id: z.string(), title: z.string(), due: z.string().transform((text) => new Date(text)), version: z.number().int().positive() }),
+    });
+    const d = device(API, { fetch: api.fetch, resources: [dated] });
+    open.push(d);
+    const h = d.client.resource(dated);
+    await h.create({ id: 'a', title: 'milk', due: '2024-01-15T12:00:00.000Z' } as never);
+    await d.client.flush();
+    d.online.next(false);
+    expect(await h.update('a', { title: 'eggs' })).toEqual({ id: 'a', title: 'eggs', due: new Date('2024-01-15T12:00:00.000Z'), version: 1 });
+    await h.update('a', { due: new Date('2024-02-01T00:00:00.000Z') });
+    await d.client.close();
+    const again = d.reopen();
+    open.push(again);
+    const reopened = again.client.resource(dated);
+    expect(await reopened.list()).toEqual([{ id: 'a', title: 'eggs', due: new Date('2024-02-01T00:00:00.000Z'), version: 1 }]);
+    expect(again.events.filter((e) => e.type === 'schemaError')).toEqual([]);
+    await again.client.flush();
+    expect(api.writes.at(-1)).toEqual({ method: 'PATCH', body: { title: 'eggs', due: '2024-02-01T00:00:00.000Z' } });
+    expect(await reopened.get('a')).toEqual({ id: 'a', title: 'eggs', due: new Date('2024-02-01T00:00:00.000Z'), version: 2 });
+  });
+
   it('an update that breaks the entity is a ValidationError naming the field; the view stays', async () => {
     const { d, h } = make();
     await h.create({ id: 'a', title: 'Milk' } as never);
