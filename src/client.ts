@@ -37,6 +37,7 @@ import type {
   ConflictStrategy,
   Entity,
   FailedMutation,
+  KnownInput,
   Query,
   ResourceDefinition,
   ResourceHandle,
@@ -689,7 +690,9 @@ class Client implements SyncClient, HandleHost {
 
   // ---- resources -------------------------------------------------------------------------
 
-  resource<T extends object, K extends string = 'id', V extends string = 'version'>(definition: ResourceDefinition<T, K, V>): ResourceHandle<T, K, V>;
+  resource<T extends object, K extends string = 'id', V extends string = 'version', I extends object = T>(
+    definition: ResourceDefinition<T, K, V, I>,
+  ): ResourceHandle<T, K, V, KnownInput<T, I>>;
   resource(name: string): ResourceHandle<Entity>;
   resource(definition: ResourceDefinition<object> | string): ResourceHandle<object> {
     const name = typeof definition === 'string' ? definition : definition.name;

@@ -31,6 +31,7 @@ export type {
   EntityState,
   FailedMutation,
   InferEntity,
+  InferInput,
   LocalStorageLike,
   LockManagerLike,
   MutationOp,

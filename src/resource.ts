@@ -1,6 +1,6 @@
 import { strategyProblem } from './conflict/resolve.js';
 import type { StandardSchemaV1 } from './internal/standard-schema.js';
-import type { InferEntity, ResourceDefinition, ResourceOptions } from './types.js';
+import type { InferEntity, InferInput, ResourceDefinition, ResourceOptions } from './types.js';
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
 
@@ -17,7 +17,7 @@ const NAME = /^[A-Za-z0-9_.-]+$/;
  */
 export function defineResource<S extends StandardSchemaV1<unknown, object>, K extends string = 'id', V extends string = 'version'>(
   options: ResourceOptions<S, K, V>,
-): ResourceDefinition<InferEntity<S>, K, V> {
+): ResourceDefinition<InferEntity<S>, K, V, InferInput<S>> {
   const { name, schema } = options;
   if (typeof name !== 'string' || !NAME.test(name)) {
     throw new TypeError(`defineResource: name must be a non-empty string of letters, digits, "_", "-" or ".", got ${JSON.stringify(name)}`);
@@ -62,7 +62,7 @@ export function defineResource<S extends StandardSchemaV1<unknown, object>, K ex
   if (typeof delta !== 'boolean') throw new TypeError(`defineResource(${name}): delta must be true or false, got ${JSON.stringify(delta)}`);
   const load: unknown = options.load ?? 'all';
   if (load !== 'all' && load !== 'on-demand') throw new TypeError(`defineResource(${name}): load must be 'all' or 'on-demand', got ${JSON.stringify(load)}`);
-  const definition: ResourceDefinition<InferEntity<S>, K, V> = {
+  const definition: ResourceDefinition<InferEntity<S>, K, V, InferInput<S>> = {
     name,
     schema: schema as unknown as StandardSchemaV1<unknown, InferEntity<S>>,
     key,

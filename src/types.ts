@@ -225,8 +225,11 @@ export interface WriteOptions {
   signal?: AbortSignal;
 }
 
-/** The per-resource handle from `client.resource()`; `K` and `V` name its key and version fields. */
-export interface ResourceHandle<T extends object, K extends string = 'id', V extends string = 'version'> {
+/**
+ * The per-resource handle from `client.resource()`; `K` and `V` name its key and version fields,
+ * `I` is what its schema takes (`create` accepts it: a field with a default may be left out).
+ */
+export interface ResourceHandle<T extends object, K extends string = 'id', V extends string = 'version', I extends object = T> {
   readonly name: string;
   /** One entity, live: the cached copy, then each change; a resource loaded whole is pulled when stale (on demand, only queries fetch). */
   get$(id: EntityKey): Observable<EntityState<T>>;
@@ -237,7 +240,7 @@ export interface ResourceHandle<T extends object, K extends string = 'id', V ext
   /** The local view's rows for `query`, once the cache is loaded; no request (`refresh()` for the server's). */
   list(query?: Query<T>): Promise<T[]>;
   /** Stores the entity and queues it; resolves with the entity as stored (its key generated when absent: a temporary one with `ids: 'server'`). */
-  create(value: CreateInput<T, K, V>, options?: WriteOptions): Promise<T>;
+  create(value: CreateInput<I, K, V>, options?: WriteOptions): Promise<T>;
   /**
    * Changes the given fields: base + patch must pass the schema, and what the schema makes of each
    * changed field (and any field it derives anew from them) is kept and sent. A field is cleared with `null` (in a schema that allows it):
@@ -256,7 +259,7 @@ export interface ResourceHandle<T extends object, K extends string = 'id', V ext
 /** A field name as given, or `fallback` where the type only says it is some string. */
 type FieldName<F extends string, Fallback extends string> = string extends F ? Fallback : F;
 
-/** What `create` accepts: the entity, with the key (`K`) and version (`V`) fields optional. */
+/** What `create` accepts: the schema's input `T`, with the key (`K`) and version (`V`) fields optional. */
 export type CreateInput<T, K extends string = 'id', V extends string = 'version'> = Omit<T, FieldName<K, 'id'> | FieldName<V, 'version'>> &
   Partial<Pick<T, Extract<keyof T, FieldName<K, 'id'> | FieldName<V, 'version'>>>>;
 
@@ -297,8 +300,12 @@ export interface ResourceOptions<S extends StandardSchemaV1<unknown, object>, K 
   toSearchParams?: (query: PushedQuery) => URLSearchParams;
 }
 
-/** A resource definition from `defineResource`: frozen, shareable between clients. `K` and `V` name its key and version fields. */
-export interface ResourceDefinition<T extends object = Entity, K extends string = string, V extends string = string> {
+/**
+ * A resource definition from `defineResource`: frozen, shareable between clients. `K` and `V` name
+ * its key and version fields, `I` is what its schema takes (`any`, not known: the entity type stands
+ * for it, and a definition of any input fits where its entity type does).
+ */
+export interface ResourceDefinition<T extends object = Entity, K extends string = string, V extends string = string, I extends object = any> {
   readonly name: string;
   readonly schema: StandardSchemaV1<unknown, T>;
   readonly key: K;
@@ -311,13 +318,21 @@ export interface ResourceDefinition<T extends object = Entity, K extends string 
   readonly load: 'all' | 'on-demand';
   readonly cacheLimit: number;
   readonly toSearchParams: ((query: PushedQuery) => URLSearchParams) | undefined;
-  /** Type-only marker so the entity type flows from the definition. */
+  /** Type-only markers so the entity and input types flow from the definition. */
   readonly __entity?: T;
+  readonly __input?: I;
 }
 
 /** The entity type a schema produces. */
 export type InferEntity<S extends StandardSchemaV1<unknown, object>> =
   StandardSchemaV1.InferOutput<S> extends infer T extends object ? T : never;
+
+/** What a schema takes, where it says (an object); else the entity type. */
+export type InferInput<S extends StandardSchemaV1<unknown, object>> =
+  StandardSchemaV1.InferInput<S> extends infer I extends object ? I : InferEntity<S>;
+
+/** `I` unless it is `any` (not known), then `T`. */
+export type KnownInput<T extends object, I extends object> = 0 extends 1 & I ? T : I;
 
 export type EntityOf<R> = R extends ResourceDefinition<infer T> ? T : never;
 
@@ -520,7 +535,9 @@ export interface ClearOptions {
 
 export interface SyncClient {
   /** The handle of one of this client's resources, by its definition (typed) or its name; a `TypeError` for any other. */
-  resource<T extends object, K extends string = 'id', V extends string = 'version'>(definition: ResourceDefinition<T, K, V>): ResourceHandle<T, K, V>;
+  resource<T extends object, K extends string = 'id', V extends string = 'version', I extends object = T>(
+    definition: ResourceDefinition<T, K, V, I>,
+  ): ResourceHandle<T, K, V, KnownInput<T, I>>;
   resource(name: string): ResourceHandle<Entity>;
   /** Replays the current status to each subscriber, then every change. */
   readonly status$: Observable<SyncStatus>;

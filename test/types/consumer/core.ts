@@ -51,6 +51,31 @@ export async function writesByOtherFieldNames(): Promise<void> {
   await postHandle.create({ slug: 'hello' });
 }
 
+// create() takes what the schema takes (its input): a field with a default may be left out, and a
+// coerced one given as the server would send it; the entity returned is the schema's output.
+const tasks = defineResource({
+  name: 'tasks',
+  schema: z.object({
+    id: z.string(),
+    title: z.string(),
+    done: z.boolean().default(false),
+    tags: z.array(z.string()).default([]),
+    due: z.coerce.date(),
+    version: z.number().int(),
+  }),
+});
+const taskHandle = createSyncClient({ baseUrl: '/api', resources: [todos, tasks] }).resource(tasks);
+
+export async function writesBySchemaInput(): Promise<void> {
+  const task = await taskHandle.create({ title: 'Milk', due: '2024-01-15' });
+  expectType<Equal<typeof task, { id: string; title: string; done: boolean; tags: string[]; due: Date; version: number }>>();
+  await taskHandle.create({ title: 'Milk', done: true, due: new Date() });
+  // @ts-expect-error title is required
+  await taskHandle.create({ due: new Date() });
+  // @ts-expect-error done is a boolean
+  await taskHandle.create({ title: 'Milk', done: 'yes', due: new Date() });
+}
+
 const byName = client.resource('todos');
 expectType<Equal<typeof byName.name, string>>();
 
