@@ -24,8 +24,8 @@ const issuesOf = (issues: readonly StandardSchemaV1.Issue[]): FieldIssue[] => is
  * has none. Its absence is then no error, and the output is what the schema makes of the entity
  * with a stand-in version, less that field (a field derived from the version holds the stand-in's
  * value until the server's answer replaces it). Checks that only run on a whole entity (a
- * refinement) run then too, and an issue one names on another field is reported. When no
- * stand-in passes, the entity is kept as it is.
+ * refinement) run then too, and an issue one raises on another field, or on none, is reported.
+ * When no stand-in passes, the entity is kept as it is.
  */
 export function validate<T>(
   schema: StandardSchemaV1<unknown, T>,
@@ -52,12 +52,12 @@ function withStandIn<T>(schema: StandardSchemaV1<unknown, T>, value: Record<stri
   return after(check(schema, { ...value, [field]: VERSION_STAND_INS[next] }), (result) => {
     if (!result.issues) return { ok: true, value: without(result.value, field) as T };
     const issues = issuesOf(result.issues);
-    // Issues naming another field come from checks of the whole entity, which only run now: they
-    // are the entity's own. One naming no field may be about the version: not held against it.
-    const named = issues.filter((i) => i.field !== field && i.field !== '');
-    if (named.length) return { ok: false, issues: named };
+    // Issues not on the version come from checks of the whole entity, which only run now: they
+    // are the entity's own, also one naming no field (a refinement across fields without a path).
+    const own = issues.filter((i) => i.field !== field);
+    if (own.length) return { ok: false, issues: own };
     // A stand-in the schema refuses (of the wrong type or format): the next one.
-    return issues.some((i) => i.field === field) ? withStandIn(schema, value, field, next + 1) : { ok: true, value: value as T };
+    return withStandIn(schema, value, field, next + 1);
   });
 }
 

@@ -158,6 +158,29 @@ describe(`a resource's schema in local writes, on zod ${expectedMajor}`, () => {
     expect(pending(d)).toBe(0);
   });
 
+  it('a create (or an update of it) that fails a refinement naming no field is a ValidationError though it has no version yet; nothing is kept or queued', async () => {
+    const api = itemsApi();
+    const spans = defineResource({
+      name: 'items',
+      schema: z.object({ id: z.string(), start: z.number(), end: z.number(), version: z.number().int().positive() }).refine((span) => span.end > span.start, 'end must be after start'),
+    });
+    const d = device(API, { fetch: api.fetch, resources: [spans] });
+    open.push(d);
+    d.online.next(false);
+    const h = d.client.resource(spans);
+    const refused = await h.create({ id: 'a', start: 5, end: 1 }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ValidationError);
+    expect((refused as ValidationError).issues).toEqual([{ field: '', message: 'end must be after start' }]);
+    expect(await h.list()).toEqual([]);
+    expect(pending(d)).toBe(0);
+    await h.create({ id: 'b', start: 1, end: 5 });
+    await expect(h.update('b', { start: 9 })).rejects.toThrow(/^items\/b: end must be after start/);
+    expect(await h.get('b')).toEqual({ id: 'b', start: 1, end: 5 });
+    d.online.next(true);
+    await d.client.flush();
+    expect(api.writes).toEqual([{ method: 'POST', body: { id: 'b', start: 1, end: 5 } }]);
+  });
+
   it('an update sends what the schema makes of the change, and nothing when that equals the stored value', async () => {
     const { api, d, h } = make();
     await h.create({ id: 'a', title: 'Milk' } as never);
