@@ -259,9 +259,13 @@ export interface ResourceHandle<T extends object, K extends string = 'id', V ext
 /** A field name as given, or `fallback` where the type only says it is some string. */
 type FieldName<F extends string, Fallback extends string> = string extends F ? Fallback : F;
 
-/** What `create` accepts: the schema's input `T`, with the key (`K`) and version (`V`) fields optional. */
-export type CreateInput<T, K extends string = 'id', V extends string = 'version'> = Omit<T, FieldName<K, 'id'> | FieldName<V, 'version'>> &
-  Partial<Pick<T, Extract<keyof T, FieldName<K, 'id'> | FieldName<V, 'version'>>>>;
+/**
+ * What `create` accepts: the schema's input `T`, with the key (`K`) and version (`V`) fields
+ * optional; of a union (a discriminated one), any one member so.
+ */
+export type CreateInput<T, K extends string = 'id', V extends string = 'version'> = T extends unknown
+  ? Omit<T, FieldName<K, 'id'> | FieldName<V, 'version'>> & Partial<Pick<T, Extract<keyof T, FieldName<K, 'id'> | FieldName<V, 'version'>>>>
+  : never;
 
 /** The query in a form an on-demand request is built from. */
 export interface PushedQuery {

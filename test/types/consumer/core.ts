@@ -76,6 +76,24 @@ export async function writesBySchemaInput(): Promise<void> {
   await taskHandle.create({ title: 'Milk', done: 'yes', due: new Date() });
 }
 
+// A discriminated union: create() takes one of its members, with that member's own fields.
+const shapes = defineResource({
+  name: 'shapes',
+  schema: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('circle'), id: z.string(), radius: z.number(), version: z.number().int() }),
+    z.object({ kind: z.literal('square'), id: z.string(), side: z.number(), version: z.number().int() }),
+  ]),
+});
+const shapeHandle = createSyncClient({ baseUrl: '/api', resources: [todos, shapes] }).resource(shapes);
+
+export async function writesOfAUnion(): Promise<void> {
+  const circle = await shapeHandle.create({ kind: 'circle', radius: 2 });
+  await shapeHandle.create({ kind: 'square', id: 's1', side: 3 });
+  await shapeHandle.update(circle.id, { radius: 3 });
+  // @ts-expect-error a circle has no side
+  await shapeHandle.create({ kind: 'circle', side: 2 });
+}
+
 const byName = client.resource('todos');
 expectType<Equal<typeof byName.name, string>>();
 
