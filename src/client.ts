@@ -894,16 +894,9 @@ class Client implements SyncClient, HandleHost {
       this.emit({ type: 'schemaError', at: this.env.clock.now(), resource: def.name, id: entityId, error });
       return undefined;
     };
-    // A schema that throws (a transform given what it cannot read: zod passes the throw on) refuses
-    // that item alone: thrown on, the whole answer or load would fail, the valid rest with it.
-    const threw = (error: unknown): Validation<unknown> => ({ ok: false, issues: [{ field: '', message: `the schema threw: ${String(error)}` }] });
-    let result: ReturnType<typeof validate<unknown>>;
-    try {
-      result = validate(def.schema, value, optionalField);
-    } catch (error) {
-      return judge(threw(error));
-    }
-    return result instanceof Promise ? result.then(judge, (error: unknown) => judge(threw(error))) : judge(result);
+    // A schema that throws refuses that item alone (validate() makes the throw an issue): the valid rest is kept.
+    const result = validate(def.schema, value, optionalField);
+    return result instanceof Promise ? result.then(judge) : judge(result);
   }
 
 

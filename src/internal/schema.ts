@@ -67,10 +67,21 @@ function withStandIn<T>(schema: StandardSchemaV1<unknown, T>, value: Record<stri
  * server sends it) refuses the Date it made.
  */
 function check<T>(schema: StandardSchemaV1<unknown, T>, value: unknown): StandardSchemaV1.Result<T> | Promise<StandardSchemaV1.Result<T>> {
-  return after(schema['~standard'].validate(value), (result) => {
+  return after(run(schema, value), (result) => {
     const wire = result.issues ? wireForm(value) : value;
-    return wire === value ? result : schema['~standard'].validate(wire);
+    return wire === value ? result : run(schema, wire);
   });
+}
+
+/** The schema's answer; a throw (a transform given what it cannot read: zod passes it on) is an issue naming no field. */
+function run<T>(schema: StandardSchemaV1<unknown, T>, value: unknown): StandardSchemaV1.Result<T> | Promise<StandardSchemaV1.Result<T>> {
+  const threw = (error: unknown): StandardSchemaV1.FailureResult => ({ issues: [{ message: `the schema threw: ${String(error)}` }] });
+  try {
+    const result = schema['~standard'].validate(value);
+    return result instanceof Promise ? result.catch(threw) : result;
+  } catch (error) {
+    return threw(error);
+  }
 }
 
 /** The value as a JSON request carries it, Dates as ISO strings; the value itself when it holds none. */

@@ -181,6 +181,25 @@ describe(`a resource's schema in local writes, on zod ${expectedMajor}`, () => {
     expect(api.writes).toEqual([{ method: 'POST', body: { id: 'b', start: 1, end: 5 } }]);
   });
 
+  it('a write the schema throws on (a transform given what it cannot read) is a ValidationError saying so; nothing is kept or queued', async () => {
+    const api = itemsApi();
+    const dated = defineResource({
+      name: 'items',
+      schema: z.object({ id: z.string(), due: z.string().transform((text) => new Date(text).toISOString()), version: z.number().int().positive() }),
+    });
+    const d = device(API, { fetch: api.fetch, resources: [dated] });
+    open.push(d);
+    d.online.next(false);
+    const h = d.client.resource(dated);
+    const refused = await h.create({ id: 'a', due: 'someday' }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ValidationError);
+    expect((refused as ValidationError).message).toMatch(/^items\/a: the schema threw: RangeError: Invalid time value/);
+    await h.create({ id: 'b', due: '2024-01-15' });
+    await expect(h.update('b', { due: 'never' })).rejects.toThrow(ValidationError);
+    expect(await h.list()).toEqual([{ id: 'b', due: '2024-01-15T00:00:00.000Z' }]);
+    expect(pending(d)).toBe(1);
+  });
+
   it('an update sends what the schema makes of the change, and nothing when that equals the stored value', async () => {
     const { api, d, h } = make();
     await h.create({ id: 'a', title: 'Milk' } as never);
