@@ -119,6 +119,17 @@ describe('validate', () => {
     expect(validate(schema, { id: 'a', title: 'good' }, 'version')).toEqual({ ok: true, value: { id: 'a', title: 'good', done: false } });
   });
 
+  it('a Date is read as the schema reads it, as a Date or as its ISO string (the wire form), also while the version is missing', () => {
+    const at = new Date('2024-01-15T12:00:00.000Z');
+    const asDate = z.object({ id: z.string(), at: z.date(), version: z.number() });
+    const fromText = z.object({ id: z.string(), at: z.string().transform((text) => new Date(text)), version: z.number() });
+    for (const schema of [asDate, fromText]) {
+      expect(validate(schema, { id: 'a', at, version: 1 })).toEqual({ ok: true, value: { id: 'a', at, version: 1 } });
+      expect(validate(schema, { id: 'a', at }, 'version')).toEqual({ ok: true, value: { id: 'a', at } });
+      expect(validate(schema, { id: 'a', at, version: 'x' }, 'version')).toEqual({ ok: false, issues: [expect.objectContaining({ field: 'version' })] });
+    }
+  });
+
   it('a failure that names no issue passes the entity as it is, as before', () => {
     const schema = handMade(() => 'refused', { issues: [] });
     expect(validate(schema, { id: 'a' })).toEqual({ ok: true, value: { id: 'a' } });

@@ -62,14 +62,14 @@ function withStandIn<T>(schema: StandardSchemaV1<unknown, T>, value: Record<stri
 }
 
 /**
- * The schema's answer for the value or, should it refuse a value holding Dates, for its wire form:
- * a stored view is the schema's output, and a schema that reads a date from its ISO string (as the
- * server sends it) refuses the Date it made.
+ * The schema's answer for the value or, should it refuse a value holding Dates, for its wire form
+ * if that one is refused less: a stored view is the schema's output, and a schema that reads a date
+ * from its ISO string (as the server sends it) refuses the Date it made.
  */
 function check<T>(schema: StandardSchemaV1<unknown, T>, value: unknown): StandardSchemaV1.Result<T> | Promise<StandardSchemaV1.Result<T>> {
   return after(run(schema, value), (result) => {
     const wire = result.issues ? wireForm(value) : value;
-    return wire === value ? result : run(schema, wire);
+    return wire === value ? result : after(run(schema, wire), (again) => (again.issues && again.issues.length >= result.issues!.length ? result : again));
   });
 }
 
