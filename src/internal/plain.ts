@@ -75,7 +75,7 @@ export function applyPatch(target: Rec, patch: Rec): Rec {
 }
 
 /** Deeper plain data is refused rather than walked: no entity needs it, and each level is a stack frame. */
-const MAX_DEPTH = 1_000;
+export const MAX_DEPTH = 1_000;
 
 /**
  * The first value in an entity (or patch) that IndexedDB cannot store, or a JSON request cannot

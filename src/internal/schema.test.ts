@@ -130,6 +130,16 @@ describe('validate', () => {
     }
   });
 
+  it('a refused value that refers back to itself, or nests deep, is reported as refused (no stack overflow)', () => {
+    const cyclic: Record<string, unknown> = { id: 'a', title: 5, version: 1 };
+    cyclic['self'] = { parent: cyclic, at: new Date(0) };
+    let deep: unknown = new Date(0);
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    for (const value of [cyclic, { id: 'a', title: 5, version: 1, deep }]) {
+      expect(validate(todo, value)).toEqual({ ok: false, issues: [expect.objectContaining({ field: 'title' })] });
+    }
+  });
+
   it('a failure that names no issue passes the entity as it is, as before', () => {
     const schema = handMade(() => 'refused', { issues: [] });
     expect(validate(schema, { id: 'a' })).toEqual({ ok: true, value: { id: 'a' } });

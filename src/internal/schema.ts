@@ -1,4 +1,5 @@
 import type { FieldIssue } from '../errors.js';
+import { isPlainObject, MAX_DEPTH } from './plain.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; issues: FieldIssue[] };
@@ -84,11 +85,16 @@ function run<T>(schema: StandardSchemaV1<unknown, T>, value: unknown): StandardS
   }
 }
 
-/** The value as a JSON request carries it, Dates as ISO strings; the value itself when it holds none. */
-function wireForm(value: unknown): unknown {
+/**
+ * The value as a JSON request carries it, Dates as ISO strings; the value itself when it holds none.
+ * Only plain data is walked, and not past a cycle or MAX_DEPTH: what is beyond is no entity's.
+ */
+function wireForm(value: unknown, ancestors: unknown[] = []): unknown {
   if (value instanceof Date) return value.toJSON();
-  if (typeof value !== 'object' || value === null) return value;
-  const entries = Object.entries(value).map(([key, item]) => [key, wireForm(item)] as const);
+  if (!(Array.isArray(value) || isPlainObject(value)) || ancestors.length >= MAX_DEPTH || ancestors.includes(value)) return value;
+  ancestors.push(value);
+  const entries = Object.entries(value).map(([key, item]) => [key, wireForm(item, ancestors)] as const);
+  ancestors.pop();
   if (entries.every(([key, item]) => item === (value as Record<string, unknown>)[key])) return value;
   return Array.isArray(value) ? entries.map(([, item]) => item) : Object.fromEntries(entries);
 }
