@@ -12,9 +12,9 @@ export type Entity = Record<string, unknown>;
 export type Where<T> = { readonly [K in keyof T]?: T[K] } | ((entity: T) => boolean);
 
 export type SortDirection = 'asc' | 'desc';
-export type OrderBy<T> =
-  | (keyof T & string)
-  | ReadonlyArray<(keyof T & string) | readonly [keyof T & string, SortDirection]>;
+/** A field of `T`: of any member, for a union (a discriminated one). */
+type FieldOf<T> = T extends unknown ? keyof T & string : never;
+export type OrderBy<T> = FieldOf<T> | ReadonlyArray<FieldOf<T> | readonly [FieldOf<T>, SortDirection]>;
 
 /** What a live query shows: filter, order (ties broken by key), and at most `limit` rows. */
 export interface Query<T> {

@@ -92,6 +92,11 @@ export async function writesOfAUnion(): Promise<void> {
   await shapeHandle.update(circle.id, { radius: 3 });
   // @ts-expect-error a circle has no side
   await shapeHandle.create({ kind: 'circle', side: 2 });
+  // A query orders by any member's field; an entity without it sorts as one holding undefined.
+  shapeHandle.query$({ where: { kind: 'circle' }, orderBy: [['radius', 'desc']] });
+  shapeHandle.query$({ orderBy: 'side' });
+  // @ts-expect-error no member has a colour
+  shapeHandle.query$({ orderBy: 'colour' });
 }
 
 const byName = client.resource('todos');
