@@ -690,7 +690,7 @@ class Client implements SyncClient, HandleHost {
 
   // ---- resources -------------------------------------------------------------------------
 
-  resource<T extends object, K extends string = 'id', V extends string = 'version', I extends object = T>(
+  resource<T extends object, K extends string = 'id', V extends string = 'version', I = unknown>(
     definition: ResourceDefinition<T, K, V, I>,
   ): ResourceHandle<T, K, V, KnownInput<T, I>>;
   resource(name: string): ResourceHandle<Entity>;

@@ -306,10 +306,10 @@ export interface ResourceOptions<S extends StandardSchemaV1<unknown, object>, K 
 
 /**
  * A resource definition from `defineResource`: frozen, shareable between clients. `K` and `V` name
- * its key and version fields, `I` is what its schema takes (`any`, not known: the entity type stands
- * for it, and a definition of any input fits where its entity type does).
+ * its key and version fields, `I` is what its schema takes (`unknown` when not known: the entity type
+ * stands for it, and a definition of any input fits where its entity type does).
  */
-export interface ResourceDefinition<T extends object = Entity, K extends string = string, V extends string = string, I extends object = any> {
+export interface ResourceDefinition<T extends object = Entity, K extends string = string, V extends string = string, I = unknown> {
   readonly name: string;
   readonly schema: StandardSchemaV1<unknown, T>;
   readonly key: K;
@@ -335,8 +335,8 @@ export type InferEntity<S extends StandardSchemaV1<unknown, object>> =
 export type InferInput<S extends StandardSchemaV1<unknown, object>> =
   StandardSchemaV1.InferInput<S> extends infer I extends object ? I : InferEntity<S>;
 
-/** `I` unless it is `any` (not known), then `T`. */
-export type KnownInput<T extends object, I extends object> = 0 extends 1 & I ? T : I;
+/** `I` when it is known (an object), else `T`. */
+export type KnownInput<T extends object, I> = I extends object ? I : T;
 
 export type EntityOf<R> = R extends ResourceDefinition<infer T> ? T : never;
 
@@ -539,7 +539,7 @@ export interface ClearOptions {
 
 export interface SyncClient {
   /** The handle of one of this client's resources, by its definition (typed) or its name; a `TypeError` for any other. */
-  resource<T extends object, K extends string = 'id', V extends string = 'version', I extends object = T>(
+  resource<T extends object, K extends string = 'id', V extends string = 'version', I = unknown>(
     definition: ResourceDefinition<T, K, V, I>,
   ): ResourceHandle<T, K, V, KnownInput<T, I>>;
   resource(name: string): ResourceHandle<Entity>;
