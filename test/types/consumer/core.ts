@@ -1,7 +1,7 @@
 // @ts-nocheck -- checked by test/types/consumer.test.ts against the built package (the root typecheck has no dist/)
 import { createSyncClient, defineResource, isHarborSyncError, ValidationError } from 'harborsync';
 import { z } from 'zod';
-import type { Conflict, EntityOf, EntityState, QueryState, SyncClient, SyncStatus } from 'harborsync';
+import type { Conflict, EntityOf, EntityState, QueryState, ResourceDefinition, SyncClient, SyncStatus } from 'harborsync';
 import type { Observable } from 'rxjs';
 import { todos } from './shared.js';
 import type { Equal, Todo } from './shared.js';
@@ -97,6 +97,18 @@ export async function writesOfAUnion(): Promise<void> {
   shapeHandle.query$({ orderBy: 'side' });
   // @ts-expect-error no member has a colour
   shapeHandle.query$({ orderBy: 'colour' });
+}
+
+// A definition typed by its entity alone (its input not known): it still fits, and create() takes that
+// entity, less key and version.
+type Task = EntityOf<typeof tasks>;
+const typedTasks: ResourceDefinition<Task, 'id', 'version'> = tasks;
+export async function writesByEntityType(): Promise<void> {
+  const typedHandle = createSyncClient({ baseUrl: '/api', resources: [typedTasks] }).resource(typedTasks);
+  const made = await typedHandle.create({ title: 'Milk', done: false, tags: [], due: new Date() });
+  expectType<Equal<typeof made, Task>>();
+  // @ts-expect-error done and tags are required: the entity type stands for the input
+  await typedHandle.create({ title: 'Milk', due: new Date() });
 }
 
 const byName = client.resource('todos');
