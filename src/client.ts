@@ -1279,6 +1279,8 @@ class Client implements SyncClient, HandleHost {
   waitFor(seq: number, signal: AbortSignal | undefined): Promise<Rec | null> {
     // A write that committed as the client closed: close() has settled the waits it knew of.
     if (this.#closedError) return Promise.reject(new ClosedError('a write waiting for the server'));
+    // One that committed as another tab's upgrade came: #storageLost has settled the waits it knew of.
+    if (this.#storageFailure) return Promise.reject(this.#storageFailure);
     return new Promise<Rec | null>((resolve, reject) => {
       const onAbort = () => {
         remove();

@@ -1526,7 +1526,7 @@ describe('a newer tab upgrades the database', () => {
     const waits = [leader, follower].map((d, i) =>
       outcomeOf(d.client.resource(todos).create({ id: `w${i}`, title: 'Waiting for the server', done: false }, { wait: 'server' }), 'the wait'),
     );
-    await until(() => follower.events.some((e) => e.type === 'enqueued'), 'the writes stored');
+    await until(() => [leader, follower].every((d) => d.events.some((e) => e.type === 'enqueued')), 'the writes stored');
     const { opened } = upgrade(b.indexedDB, DB_VERSION + 1);
     const db = await opened;
     for (const [i, d] of [leader, follower].entries()) {
@@ -1535,6 +1535,39 @@ describe('a newer tab upgrades the database', () => {
       expect((outcome as { error: unknown }).error).toBe(status(d).lastError);
     }
     db.close();
+  });
+
+  it("a { wait: 'server' } whose write commits as the upgrade comes (in its transaction) rejects with the tab's StorageError, never hangs", async () => {
+    /** Once armed, the newer tab's upgrade reaches the connection as its next read-write transaction starts. */
+    class UpgradedDuringWrite extends IDBFactory {
+      armed = false;
+      override open(name: string, version?: number): IDBOpenDBRequest {
+        const request = super.open(name, version);
+        request.addEventListener('success', () => {
+          const db = request.result;
+          const original = db.transaction.bind(db);
+          db.transaction = ((...args: Parameters<IDBDatabase['transaction']>) => {
+            const tx = original(...args);
+            if (this.armed && args[1] === 'readwrite') {
+              this.armed = false;
+              db.dispatchEvent(new IDBVersionChangeEvent('versionchange', { oldVersion: DB_VERSION, newVersion: DB_VERSION + 1 }));
+            }
+            return tx;
+          }) as IDBDatabase['transaction'];
+        });
+        return request;
+      }
+    }
+    const factory = new UpgradedDuringWrite();
+    const b = browser(factory);
+    const d = b.tab();
+    await until(() => status(d).leader, 'leading');
+    await server.admin.faults({ offline: true });
+    await d.client.resource(todos).list();
+    factory.armed = true;
+    const outcome = await outcomeOf(d.client.resource(todos).create({ id: 'w', title: 'Waiting for the server', done: false }, { wait: 'server' }), 'the wait');
+    expect(outcome).toEqual({ error: expect.any(StorageError) });
+    expect((outcome as { error: unknown }).error).toBe(status(d).lastError);
   });
 
   it('a tab whose connection hears the upgrade while it loads the outbox never leads: the lock stays free for the newer tab', async () => {
