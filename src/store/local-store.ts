@@ -1,5 +1,5 @@
 import { unwrap, type IDBPTransaction } from 'idb';
-import { ClosedError, StorageError, ValidationError } from '../errors.js';
+import { ClosedError, PendingMutationsError, StorageError, ValidationError } from '../errors.js';
 import { withNewerRemote } from '../conflict/resolve.js';
 import { coalesce, type PendingOp } from '../outbox/coalesce.js';
 import { asEntry, foldView, isRolledBack, onServerState, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
@@ -101,6 +101,8 @@ export class LocalStore {
   #destroying: Promise<void> | null = null;
   /** How many deletions of the database this store has known (its destroy(), another tab's clear()). */
   #deletions = 0;
+  /** Connections that heard their database deleted: a transaction still running on one commits into the deleted database. */
+  readonly #deleted = new WeakSet<HarborDB>();
 
   readonly #factory: IDBFactory | undefined;
   readonly #callbacks: StoreCallbacks;
@@ -185,6 +187,7 @@ export class LocalStore {
           this.#connecting = null;
         },
         onDeleted: () => {
+          this.#deleted.add(db);
           if (this.#db !== db) return;
           this.#forget();
           this.outbox.replaceAll([]);
@@ -441,7 +444,9 @@ export class LocalStore {
     const copyFrom = this.#destroying === null ? this.#deletions : null;
     const referenced = this.#newestReferenced(def, op);
     let target = id;
+    let on: HarborDB | undefined;
     const committed = await this.#writeTx(`saving ${r}/${id}`, async (tx) => {
+      on = tx.db;
       // A copy of a database deleted since is not what is stored: kept as the server version (the
       // fast path's fallback), a change made on it would bring what clear() deleted into the fresh one.
       const fast = known && copyFrom === this.#deletions;
@@ -488,6 +493,8 @@ export class LocalStore {
       const shown = stored === undefined && hasServerVersion(cached, def) ? assumed : stored;
       return issueWrite(tx, def, id, op, fresh, shown, entries, referenced);
     });
+    // Another tab's clear() came while it ran: the change went with the deleted database.
+    if (this.#deleted.has(on!)) throw new PendingMutationsError(1, { by: 'cleared', resource: r, id });
     const written = committed.read();
     this.outbox.setEntity(r, target, written.entries);
     return { r, id: target, view: written.view, cancelled: written.cancelled };

@@ -1726,6 +1726,43 @@ describe("clear() in one tab while the other reads the database", () => {
     expect(await storedTodo(b, 'x')).toMatchObject({ view: { title: 'Before the clear' } });
   });
 
+  it('a write whose transaction commits as the deletion is heard went with the deleted database: it is refused with PendingMutationsError, not shown or counted as pending', async () => {
+    /** Once armed, another tab's clear() deletes the database as this connection's next read-write transaction starts. */
+    class DeletedDuringWrite extends IDBFactory {
+      armed = false;
+      override open(name: string, version?: number): IDBOpenDBRequest {
+        const request = super.open(name, version);
+        request.addEventListener('success', () => {
+          const db = request.result;
+          const original = db.transaction.bind(db);
+          db.transaction = ((...args: Parameters<IDBDatabase['transaction']>) => {
+            const tx = original(...args);
+            if (this.armed && args[1] === 'readwrite') {
+              this.armed = false;
+              db.dispatchEvent(new IDBVersionChangeEvent('versionchange', { oldVersion: DB_VERSION, newVersion: null }));
+              this.deleteDatabase(name);
+            }
+            return tx;
+          }) as IDBDatabase['transaction'];
+        });
+        return request;
+      }
+    }
+    const factory = new DeletedDuringWrite();
+    const b = browser(factory);
+    const d = b.tab();
+    d.online.next(false);
+    const shown = latest(d.client.resource(todos).query$());
+    await until(() => shown.value?.status === 'success', 'loaded');
+    factory.armed = true;
+    const outcome = await outcomeOf(d.client.resource(todos).create({ id: 'x', title: 'Made as the other tab logs out', done: false }), 'the write');
+    expect(outcome).toEqual({ error: expect.any(PendingMutationsError) });
+    await settle(10);
+    expect(ids(shown.value)).toEqual([]);
+    expect(status(d).pending).toBe(0);
+    expect(await storedTodo(b, 'x')).toBeUndefined();
+  });
+
   it("a hint's re-read, waiting behind another transaction as the database is deleted, does not show what the deleted database held", async () => {
     const b = browser();
     // The other tab's view of the shared factory, counting the reads of entities it starts.
