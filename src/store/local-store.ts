@@ -690,7 +690,9 @@ export class LocalStore {
     answered?: { at: number; version: unknown },
   ): Promise<ViewChange> {
     const r = def.name;
+    let on: HarborDB | undefined;
     const { entries, view } = await this.#writeTx(`updating ${r}/${id}`, async (tx) => {
+      on = tx.db;
       const entities = tx.objectStore('entities');
       const outbox = tx.objectStore('outbox');
       const record = (await entities.get([r, id])) ?? { r, id, base: null, view: null };
@@ -709,6 +711,7 @@ export class LocalStore {
       else await entities.put({ r, id, base: next.base, view });
       return { entries: next.entries, view };
     });
+    if (this.#deleted.has(on!)) throw new PendingMutationsError(1, { by: 'cleared', resource: r, id });
     this.outbox.setEntity(r, id, entries);
     return { r, id, view };
   }

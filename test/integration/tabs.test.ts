@@ -1726,28 +1726,29 @@ describe("clear() in one tab while the other reads the database", () => {
     expect(await storedTodo(b, 'x')).toMatchObject({ view: { title: 'Before the clear' } });
   });
 
-  it('a write whose transaction commits as the deletion is heard went with the deleted database: it is refused with PendingMutationsError, not shown or counted as pending', async () => {
-    /** Once armed, another tab's clear() deletes the database as this connection's next read-write transaction starts. */
-    class DeletedDuringWrite extends IDBFactory {
-      armed = false;
-      override open(name: string, version?: number): IDBOpenDBRequest {
-        const request = super.open(name, version);
-        request.addEventListener('success', () => {
-          const db = request.result;
-          const original = db.transaction.bind(db);
-          db.transaction = ((...args: Parameters<IDBDatabase['transaction']>) => {
-            const tx = original(...args);
-            if (this.armed && args[1] === 'readwrite') {
-              this.armed = false;
-              db.dispatchEvent(new IDBVersionChangeEvent('versionchange', { oldVersion: DB_VERSION, newVersion: null }));
-              this.deleteDatabase(name);
-            }
-            return tx;
-          }) as IDBDatabase['transaction'];
-        });
-        return request;
-      }
+  /** Once armed, another tab's clear() deletes the database as this connection's next read-write transaction starts. */
+  class DeletedDuringWrite extends IDBFactory {
+    armed = false;
+    override open(name: string, version?: number): IDBOpenDBRequest {
+      const request = super.open(name, version);
+      request.addEventListener('success', () => {
+        const db = request.result;
+        const original = db.transaction.bind(db);
+        db.transaction = ((...args: Parameters<IDBDatabase['transaction']>) => {
+          const tx = original(...args);
+          if (this.armed && args[1] === 'readwrite') {
+            this.armed = false;
+            db.dispatchEvent(new IDBVersionChangeEvent('versionchange', { oldVersion: DB_VERSION, newVersion: null }));
+            this.deleteDatabase(name);
+          }
+          return tx;
+        }) as IDBDatabase['transaction'];
+      });
+      return request;
     }
+  }
+
+  it('a write whose transaction commits as the deletion is heard went with the deleted database: it is refused with PendingMutationsError, not shown or counted as pending', async () => {
     const factory = new DeletedDuringWrite();
     const b = browser(factory);
     const d = b.tab();
@@ -1761,6 +1762,23 @@ describe("clear() in one tab while the other reads the database", () => {
     expect(ids(shown.value)).toEqual([]);
     expect(status(d).pending).toBe(0);
     expect(await storedTodo(b, 'x')).toBeUndefined();
+  });
+
+  it("a refused change's retry() whose transaction commits as the deletion is heard went with the deleted database: it rejects with PendingMutationsError, nothing shown or pending", async () => {
+    const factory = new DeletedDuringWrite();
+    const b = browser(factory);
+    const d = b.tab();
+    const shown = latest(d.client.resource(todos).query$());
+    await server.admin.faults({ failStatus: { status: 422, match: 'Refused', count: 1 } });
+    await d.client.resource(todos).create({ id: 'x', title: 'Refused', done: false });
+    await until(() => status(d).failed === 1, 'the create refused');
+    d.online.next(false);
+    const [failed] = latest(d.client.failed$).value!;
+    factory.armed = true;
+    expect(await outcomeOf(failed!.retry(), 'retry()')).toEqual({ error: expect.any(PendingMutationsError) });
+    await settle(10);
+    expect(ids(shown.value)).toEqual([]);
+    expect(status(d)).toMatchObject({ pending: 0, failed: 0 });
   });
 
   it("a hint's re-read, waiting behind another transaction as the database is deleted, does not show what the deleted database held", async () => {
