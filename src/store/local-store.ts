@@ -549,12 +549,16 @@ export class LocalStore {
    */
   async settleMany(items: ReadonlyArray<{ def: Def; entry: OutboxEntry; answer: Rec | null }>, at: number): Promise<Array<ViewChange | null>> {
     const what = items.length === 1 ? `storing the answer for ${items[0]!.entry.r}/${items[0]!.entry.id}` : `storing ${items.length} answers`;
+    let on: HarborDB | undefined;
     const results = await this.#writeTx(what, async (tx) => {
+      on = tx.db;
       const settled = await Promise.all(items.map((item) => settleIn(tx, item.def, item.entry, item.answer, at)));
       const deleted = items.filter((_, i) => settled[i]?.deleted).map(({ def, entry }) => ({ r: def.name, id: entry.id, version: entry.baseVersion }));
       if (deleted.length > 0) await rememberDeletions(tx, deleted, at, this.#rememberDeletionsMs);
       return settled;
     });
+    // Another tab's clear() came while it ran: stored in the deleted database, as if settled elsewhere.
+    if (this.#deleted.has(on!)) return items.map(() => null);
     let settledElsewhere = false;
     const changes = results.map((result, i) => {
       const { def, entry } = items[i]!;

@@ -1729,6 +1729,8 @@ describe("clear() in one tab while the other reads the database", () => {
   /** Once armed, another tab's clear() deletes the database as this connection's next read-write transaction starts. */
   class DeletedDuringWrite extends IDBFactory {
     armed = false;
+    /** Read-write transactions to let pass once armed, before the one the deletion comes in. */
+    skip = 0;
     override open(name: string, version?: number): IDBOpenDBRequest {
       const request = super.open(name, version);
       request.addEventListener('success', () => {
@@ -1736,7 +1738,7 @@ describe("clear() in one tab while the other reads the database", () => {
         const original = db.transaction.bind(db);
         db.transaction = ((...args: Parameters<IDBDatabase['transaction']>) => {
           const tx = original(...args);
-          if (this.armed && args[1] === 'readwrite') {
+          if (this.armed && args[1] === 'readwrite' && this.skip-- === 0) {
             this.armed = false;
             db.dispatchEvent(new IDBVersionChangeEvent('versionchange', { oldVersion: DB_VERSION, newVersion: null }));
             this.deleteDatabase(name);
@@ -1779,6 +1781,25 @@ describe("clear() in one tab while the other reads the database", () => {
     await settle(10);
     expect(ids(shown.value)).toEqual([]);
     expect(status(d)).toMatchObject({ pending: 0, failed: 0 });
+  });
+
+  it("a server answer whose transaction commits as the deletion is heard went with the deleted database: the entity is not shown again", async () => {
+    const factory = new DeletedDuringWrite();
+    const b = browser(factory);
+    const d = b.tab();
+    await until(() => status(d).leader, 'leading');
+    const h = d.client.resource(todos);
+    d.online.next(false);
+    await h.create({ id: 'x', title: 'Answered as the other tab logs out', done: false });
+    // The first read-write transaction freezes the entry; the second stores the answer.
+    factory.skip = 1;
+    factory.armed = true;
+    d.online.next(true);
+    await until(async () => (await ledger()).length === 1 && !factory.armed, 'the answer stored');
+    await settle(10);
+    expect(await h.list()).toEqual([]);
+    expect(status(d).pending).toBe(0);
+    expect(await storedTodo(b, 'x')).toBeUndefined();
   });
 
   it("a hint's re-read, waiting behind another transaction as the database is deleted, does not show what the deleted database held", async () => {
