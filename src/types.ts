@@ -209,7 +209,8 @@ export interface WriteOptions {
    * - a create cancelled by a `delete()` before it was sent: `undefined`, as the delete resolves;
    * - discarded by `clear({ discardPending: true })` in any tab: rejects with
    *   `PendingMutationsError` (`discarded: 'cleared'`; `'evicted'` when the browser deleted the
-   *   database); `close()`: rejects with `ClosedError`.
+   *   database); `close()`: rejects with `ClosedError`; another tab's upgrade of the database:
+   *   rejects with the `StorageError` it reported (the change goes on in that tab).
    *
    * An update that changes nothing waits for the entity's last pending change shown, which holds
    * its values (through `conflicts$` or `failed$` until decided, retried or discarded: then the
