@@ -19,8 +19,9 @@ const ids = (list: readonly { id: unknown }[]): unknown[] => list.map((e) => e.i
 const sign = (x: number): number => (x < 0 ? -1 : x > 0 ? 1 : 0);
 
 describe('compareValues', () => {
-  it('orders types: undefined < null < booleans < numbers < strings < other', () => {
-    const ladder = [undefined, null, false, true, -Infinity, -1, 0, 2.5, Infinity, '', 'a', [], {}];
+  it('orders types as Postgres orders JSONB: missing and null < strings < numbers < booleans < other', () => {
+    expect(compareValues(undefined, null)).toBe(0);
+    const ladder = [null, '', 'a', -Infinity, -1, 0, 2.5, Infinity, false, true, [], {}];
     for (let i = 0; i < ladder.length; i++) {
       for (let j = 0; j < ladder.length; j++) {
         expect(sign(compareValues(ladder[i], ladder[j])), `${i} vs ${j}`).toBe(sign(i - j));
@@ -36,7 +37,7 @@ describe('compareValues', () => {
     expect(compareValues(NaN, -Infinity)).toBe(-1);
     expect(compareValues(-Infinity, NaN)).toBe(1);
     expect(compareValues(NaN, null)).toBe(1);
-    expect(compareValues(NaN, '')).toBe(-1);
+    expect(compareValues(NaN, '')).toBe(1);
   });
 
   it('orders strings by UTF-16 code unit, not locale', () => {
@@ -109,7 +110,7 @@ describe('compareValues', () => {
 
   it('agrees with an independent rank-then-value oracle', () => {
     const typeRank = (v: unknown): number =>
-      v === undefined ? 0 : v === null ? 1 : typeof v === 'boolean' ? 2 : typeof v === 'number' ? 3 : typeof v === 'string' ? 4 : 5;
+      v === undefined || v === null ? 1 : typeof v === 'string' ? 2 : typeof v === 'number' ? 3 : typeof v === 'boolean' ? 4 : 5;
     const units = (s: string): number[] => Array.from({ length: s.length }, (_, i) => s.charCodeAt(i));
     const lexical = (p: number[], q: number[]): number => {
       for (let i = 0; i < Math.min(p.length, q.length); i++) if (p[i] !== q[i]) return p[i]! - q[i]!;
@@ -213,8 +214,8 @@ describe('compileQuery', () => {
     expect(run({ orderBy: [['done', 'asc'], ['n', 'desc']] })).toEqual(['c', 'b', 'd', 'a']);
   });
 
-  it('missing and null values sort first ascending and last descending', () => {
-    expect(run({ orderBy: 'n' })).toEqual(['b', 'a', 'd', 'c']);
+  it('missing and null values sort first ascending and last descending, together (the key decides between them)', () => {
+    expect(run({ orderBy: 'n' })).toEqual(['a', 'b', 'd', 'c']);
     expect(run({ orderBy: [['n', 'desc']] })).toEqual(['c', 'd', 'a', 'b']);
   });
 
@@ -229,7 +230,7 @@ describe('compileQuery', () => {
       { id: 7, v: false },
     ];
     const q = compileQuery<Record<string, unknown>>({ orderBy: 'v' }, 'id');
-    expect(ids([...mixed].sort(q.compare))).toEqual([5, 4, 7, 3, 2, 1, 6]);
+    expect(ids([...mixed].sort(q.compare))).toEqual([4, 5, 1, 2, 7, 3, 6]);
   });
 
   it('order: repeats dropped, cut after the key, key appended otherwise', () => {

@@ -24,17 +24,19 @@ export interface CompiledQuery<T> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Value order: undefined < null < booleans < numbers < strings < anything else (by JSON text).
+// Value order, as Postgres orders JSONB (the reference server's dialect sorts by it, and on-demand
+// pages must meet the client's order): a missing field like null < strings < numbers < booleans <
+// anything else (by JSON text).
 
 function rank(value: unknown): number {
   switch (typeof value) {
     case 'undefined':
-      return 0;
-    case 'boolean':
+      return 1;
+    case 'string':
       return 2;
     case 'number':
       return 3;
-    case 'string':
+    case 'boolean':
       return 4;
     default:
       return value === null ? 1 : 5;
@@ -58,7 +60,7 @@ export function compareValues(a: unknown, b: unknown): number {
   const ra = rank(a);
   const rb = rank(b);
   if (ra !== rb) return ra < rb ? -1 : 1;
-  if (ra === 2) return a ? 1 : -1; // booleans, and a !== b
+  if (ra === 4) return a ? 1 : -1; // booleans, and a !== b
   if (ra !== 5) return 0; // undefined, null
   // By time: ISO text sorts chronologically for the years 0 to 9999 only ("+010000-…", "-000001-…"
   // come before them). A valid date's JSON text opens with a quote, as no array's or object's

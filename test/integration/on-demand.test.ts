@@ -1057,3 +1057,34 @@ describe("an on-demand page's scope, on a small server", () => {
     expect(again.last().hasMore).toBe(true);
   });
 });
+
+describe('on-demand pages on the reference server, ordered by a field of mixed values', () => {
+  const markSchema = z.object({ id: z.string(), mark: z.union([z.string(), z.number(), z.boolean()]).nullable().optional(), version: z.number().int() });
+  const marks = defineResource({ name: 'marks', schema: markSchema, load: 'on-demand' });
+
+  it("pages ordered by a field some rows lack, some hold null, and others a string, a number or a boolean: each row once, in the server's order, none removed from the cache (the client ordered missing before null and booleans before numbers before strings, so a page's scope reached rows the server had not sent yet)", async () => {
+    const marksServer = await backend.start({ resources: [{ name: 'marks' }] });
+    const rows = [{ id: 'a', mark: null }, { id: 'b' }, { id: 'c', mark: 'x' }, { id: 'd', mark: 1 }, { id: 'e', mark: true }];
+    for (const row of rows) {
+      const reply = await fetch(`${marksServer.apiUrl}/marks`, {
+        method: 'POST',
+        headers: { Authorization: 'Bearer demo-alice', 'Content-Type': 'application/json', 'Idempotency-Key': `mark-${row.id}` },
+        body: JSON.stringify(row),
+      });
+      expect(reply.status).toBe(201);
+    }
+    const d = device(marksServer.apiUrl, { resources: [marks] });
+    open.push(d);
+    const all = watch(d, { orderBy: 'id', limit: 10 }, marks as never);
+    await until(() => all.last().data.length === 5 && !all.last().isFetching, 'every row');
+    // Postgres orders JSONB: null (and a missing field, read as null) < strings < numbers < booleans.
+    for (const [limit, expected] of [[1, ['a']], [3, ['a', 'b', 'c']], [5, ['a', 'b', 'c', 'd', 'e']]] as const) {
+      const pages = d.calls.filter((c) => c.includes('sort=mark')).length;
+      const byMark = watch(d, { orderBy: 'mark', limit }, marks as never);
+      await until(() => d.calls.filter((c) => c.includes('sort=mark')).length > pages && !byMark.last().isFetching, `the rows up to ${limit}`);
+      expect(byMark.last().data.map((m) => m.id)).toEqual(expected);
+      expect(all.last().data.map((m) => m.id)).toEqual(['a', 'b', 'c', 'd', 'e']);
+      byMark.stop();
+    }
+  });
+});
