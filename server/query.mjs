@@ -3,8 +3,8 @@
 //   → { items, cursor: string | null }
 // A filter compares the field's JSON value rendered as text (true, false, null,
 // 12.5, abc) for equality; a missing field equals nothing. Sort fields order by
-// their JSONB value (numbers numerically, a missing field like JSON null,
-// first); `id` is appended as the tie-breaker so the order is total. The
+// their JSONB value (numbers numerically, strings by code point, a missing
+// field like JSON null, first); `id` is appended as the tie-breaker so the order is total. The
 // cursor holds the last row's sort key (keyset paging): a page costs the same
 // at any depth, and rows written before the cursor do not shift the next page.
 
@@ -87,13 +87,26 @@ export async function runQuery(db, resource, spec) {
     cast: field === 'id' ? '' : '::jsonb',
     descending,
   }));
+  // What a key orders by, most significant first. Strings compare by code point (COLLATE "C"), as
+  // the client compares them, whatever the database's collation: JSONB compares them in that one
+  // (an en-US database puts 'a' before 'B'). The type comes first, as JSONB orders types.
+  /** @param {{ cast: string }} key @param {string} value */
+  const parts = (key, value) =>
+    key.cast === ''
+      ? [`${value} COLLATE "C"`]
+      : [
+          `(CASE jsonb_typeof(${value}) WHEN 'null' THEN 0 WHEN 'string' THEN 1 WHEN 'number' THEN 2 WHEN 'boolean' THEN 3 ELSE 4 END)`,
+          `(CASE jsonb_typeof(${value}) WHEN 'string' THEN ${value} #>> '{}' ELSE '' END) COLLATE "C"`,
+          value,
+        ];
+  const order = keys.flatMap((key) => parts(key, key.sql).map((sql) => ({ sql, descending: key.descending })));
   const { after } = spec;
   if (after) {
-    const values = keys.map((key, i) => `${param(after[i])}${key.cast}`);
+    const values = keys.flatMap((key, i) => parts(key, `${param(after[i])}${key.cast}`));
     // (k0 beyond c0) OR (k0 = c0 AND k1 beyond c1) OR ...: row-value comparison
     // cannot express mixed ascending and descending keys.
-    const branches = keys.map((key, i) => {
-      const equalBefore = keys.slice(0, i).map((previous, j) => `${previous.sql} = ${values[j]}`);
+    const branches = order.map((key, i) => {
+      const equalBefore = order.slice(0, i).map((previous, j) => `${previous.sql} = ${values[j]}`);
       return [...equalBefore, `${key.sql} ${key.descending ? '<' : '>'} ${values[i]}`].join(' AND ');
     });
     where.push(`(${branches.map((branch) => `(${branch})`).join(' OR ')})`);
@@ -101,7 +114,7 @@ export async function runQuery(db, resource, spec) {
   const rows = await db.query(
     `SELECT data, ${keys.map((key, i) => `${key.sql}::text AS k${i}`).join(', ')}
      FROM entities WHERE ${where.join(' AND ')}
-     ORDER BY ${keys.map((key) => `${key.sql} ${key.descending ? 'DESC' : 'ASC'}`).join(', ')}
+     ORDER BY ${order.map((key) => `${key.sql} ${key.descending ? 'DESC' : 'ASC'}`).join(', ')}
      LIMIT ${param(spec.limit + 1)}`,
     params,
   );

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { runConformance } from '../../server/conformance/checks.mjs';
 import { openDatabase, resetDatabase, startServer, type Database, type RunningServer } from '../../server/index.mjs';
+import { compileQuery } from '../../src/store/query.js';
 import { api, freshKey } from './api.js';
 
 const databaseUrl = process.env.HARBORSYNC_TEST_DATABASE_URL;
@@ -46,6 +47,28 @@ describe('on Postgres', () => {
     expect(new Set(replies.map((reply) => `${reply.status} ${reply.text}`)).size).toBe(1);
     expect(replies[0]?.status).toBe(200);
     expect((await first.admin.ledger()).filter((entry) => entry.op === 'update')).toHaveLength(1);
+  });
+
+  it("pages strings in the client's order (by code point) whatever the database's collation: an en-US one put 'a' before 'B', so on-demand pages skipped and repeated rows", async () => {
+    const alice = api(first.apiUrl);
+    const titles = ['a', 'B', 'b', 'A', 'é', 'f', 'E', '10', '9', '', 'a b', 'ab'];
+    for (const [i, title] of titles.entries()) {
+      expect((await alice.create('todos', { id: i % 2 === 0 ? `x${i}` : `X${i}`, title })).status).toBe(201);
+    }
+    const stored = (await alice.get('/todos')).body as Array<{ id: string; title: string }>;
+    for (const orderBy of [['title', 'asc'], ['title', 'desc'], ['id', 'asc'], ['id', 'desc']] as const) {
+      const { compare } = compileQuery({ orderBy: [orderBy] }, 'id');
+      const expected = [...stored].sort(compare).map((todo) => todo.id);
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      for (let page = 0; page < titles.length && (page === 0 || cursor !== null); page += 1) {
+        const sort = `${orderBy[1] === 'desc' ? '-' : ''}${orderBy[0]}`;
+        const reply = await alice.get(`/todos?sort=${sort}&limit=2${cursor === null ? '' : `&cursor=${cursor}`}`);
+        seen.push(...reply.body.items.map((todo: { id: string }) => todo.id));
+        cursor = reply.body.cursor;
+      }
+      expect(seen, orderBy.join(' ')).toEqual(expected);
+    }
   });
 
   it('never lets a delta reader skip a change committed late', async () => {
