@@ -321,11 +321,12 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
     },
     {
       name: 'on-demand query: filter, sort, limit and cursor',
-      expected: 'filter[title]=… answers only matching rows in sort order, `limit` at a time, the next page by cursor, then cursor null',
+      expected: 'filter[title]=… answers only matching rows in sort order (ids by code point), `limit` at a time, the next page by cursor, then cursor null',
       check: async () => {
         const marker = `q-${unique()}`;
         const made = [];
-        for (let i = 0; i < 3; i++) made.push(await create({ id: `${marker}-${i}`, title: marker, done: i === 1 }));
+        // 'a' after 'B' by code point, as harborsync orders ids; a collation such as en-US puts it before.
+        for (const [i, suffix] of ['a', 'x', 'B'].entries()) made.push(await create({ id: `${marker}-${suffix}`, title: marker, done: i === 1 }));
         if (made.some((reply) => reply.status >= 300)) return { ok: false, actual: `setup: ${made.map(describe).join('; ')}` };
         const query = `${collection}?filter%5Btitle%5D=${encodeURIComponent(marker)}&filter%5Bdone%5D=false&sort=-id&limit=1`;
         const first = await call('GET', query);
