@@ -229,7 +229,7 @@ export class OnDemandLoader {
   async #fill(def: Def, query: Query<object> | undefined, key: string, pages: Pages, count: number, requestKey: string): Promise<void> {
     let restarted = false;
     for (let missing = count; ; ) {
-      const before = { loaded: pages.loaded, cursor: pages.cursor };
+      const before = { loaded: pages.loaded, cursor: pages.cursor, last: pages.last };
       if (!(await this.#fetchPage(def, query, pages, missing, requestKey, !restarted))) {
         if (this.#pages.get(key) !== pages) return;
         restarted = true;
@@ -238,7 +238,8 @@ export class OnDemandLoader {
         continue;
       }
       const got = pages.loaded - before.loaded;
-      if (got <= 0 || got >= missing || pages.exhausted || pages.cursor === before.cursor || this.#pages.get(key) !== pages) return;
+      // A page of rows the query does not want still moves on: its last row is further.
+      if ((got <= 0 && pages.last === before.last) || got >= missing || pages.exhausted || pages.cursor === before.cursor || this.#pages.get(key) !== pages) return;
       missing -= got;
     }
   }
@@ -329,7 +330,10 @@ export class OnDemandLoader {
       // Of two answers from the same start (limits 3 and 5, say), the one reaching further says
       // what is loaded: the shorter one committing last would say the server has more than the
       // longer one found (and count its rows twice).
-      const reach = from.loaded + answer['items'].length;
+      // Rows the server's filter takes in and the query's does not (it compares values as text: the
+      // number 1 and the string '1' alike) are not rows the query wants: more are fetched for them.
+      const counted = answer['items'].length - items.filter((item) => !scopeQuery.matches(item)).length;
+      const reach = from.loaded + counted;
       if (reach >= pages.loaded) {
         pages.loaded = reach;
         pages.cursor = cursor;
@@ -341,7 +345,7 @@ export class OnDemandLoader {
       if (from.loaded === 0) pages.fetchedAt = at;
       this.#tellHasMore(def, pagesKey(def, query), pages);
       // A short answer with more to come is followed by the next page (#fill): still fetching.
-      const short = answer['items'].length > 0 && answer['items'].length < count && cursor !== null;
+      const short = answer['items'].length > 0 && counted < count && cursor !== null;
       mirror.setFlags({ isFetching: short || this.#fetching(def, requestKey), error: null, lastSyncedAt: at });
       host.synced(at);
       host.emit({ type: 'pulled', at, resource: def.name, count: items.length, removed: result.removed });

@@ -1087,4 +1087,27 @@ describe('on-demand pages on the reference server, ordered by a field of mixed v
       byMark.stop();
     }
   });
+
+  it("fills its limit when the server's filter also matches rows of another type (it sends the number 1 and the string '1' alike, as text): it showed fewer rows than its limit, hasMore, and asked for nothing more", async () => {
+    const codes = defineResource({ name: 'codes', schema: markSchema, load: 'on-demand' });
+    const codesServer = await backend.start({ resources: [{ name: 'codes' }] });
+    const rows = [{ id: 'o', mark: 1 }, { id: 'p', mark: '1' }, { id: 'q', mark: 1 }, { id: 'r', mark: '1' }, { id: 's', mark: '1' }];
+    for (const row of rows) {
+      const reply = await fetch(`${codesServer.apiUrl}/codes`, {
+        method: 'POST',
+        headers: { Authorization: 'Bearer demo-alice', 'Content-Type': 'application/json', 'Idempotency-Key': `code-${row.id}` },
+        body: JSON.stringify(row),
+      });
+      expect(reply.status).toBe(201);
+    }
+    const d = device(codesServer.apiUrl, { resources: [codes] });
+    open.push(d);
+    // The server's pages of two: o and p, then q (none the query shows), then r.
+    const q = watch(d, { where: { mark: '1' }, orderBy: 'id', limit: 2 }, codes as never);
+    await until(() => d.calls.some((c) => c.includes('filter')) && !q.last().isFetching, 'the first page');
+    expect(q.last().data.map((m) => m.id)).toEqual(['p', 'r']);
+    expect(q.last().hasMore).toBe(true);
+    // Never settled short of its limit between the pages.
+    expect(q.states.filter((state) => state.status === 'success' && !state.isFetching && state.data.length < 2)).toEqual([]);
+  });
 });

@@ -96,7 +96,8 @@ async function serverRows(query: Query<Row>, pageSize: number): Promise<string[]
 /**
  * Whether an equality names a value whose text (as the dialect sends it) a value of another type in
  * the same field renders as too: the string '1' and the number 1, 'null' and null. The server
- * cannot tell them apart; the client filters out what it was sent beyond the query.
+ * cannot tell them apart; the client leaves out what it was sent beyond the query, and fetches
+ * more rows in their place (test/integration/on-demand.test.ts).
  */
 function ambiguous(rows: Row[], query: Query<Row>): boolean {
   const text = (field: string, value: unknown) =>
