@@ -267,9 +267,10 @@ export class OnDemandLoader {
     try {
       const answeredSinceRequest = afterThisRequest(host);
       const deletions = host.store.deletions;
+      const pushed = pushDown(compiled as never, def.key, count, from.cursor);
       let answer: Rec | null;
       try {
-        answer = (await host.transport.query(def, pushDown(compiled as never, def.key, count, from.cursor))) as Rec | null;
+        answer = (await host.transport.query(def, pushed)) as Rec | null;
       } catch (error) {
         if (restartable && from.cursor !== null && error instanceof HttpError && (error.status === 410 || error.status === 400)) return false;
         throw error;
@@ -330,9 +331,11 @@ export class OnDemandLoader {
       // Of two answers from the same start (limits 3 and 5, say), the one reaching further says
       // what is loaded: the shorter one committing last would say the server has more than the
       // longer one found (and count its rows twice).
-      // Rows the server's filter takes in and the query's does not (it compares values as text: the
-      // number 1 and the string '1' alike) are not rows the query wants: more are fetched for them.
-      const counted = answer['items'].length - items.filter((item) => !scopeQuery.matches(item)).length;
+      // Rows the server's filter takes in and the pushed equality does not (it compares values as
+      // text: the number 1 and the string '1' alike) are not rows the query wants: more are fetched
+      // for them. What is not pushed filters what is loaded, as a predicate does.
+      const { matches: pushedMatches } = compileQuery<object>({ where: pushed.where }, def.key);
+      const counted = answer['items'].length - items.filter((item) => !pushedMatches(item)).length;
       const reach = from.loaded + counted;
       if (reach >= pages.loaded) {
         pages.loaded = reach;
