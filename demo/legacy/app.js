@@ -175,6 +175,8 @@
     empty.hidden = shown.length > 0;
     if (!query || query.status === 'loading') empty.textContent = 'Loading…';
     else if (query.status === 'error' && all.length === 0) empty.textContent = `Could not load the todos: ${query.error.message}`;
+    // Never synced (opened offline): an empty cache says nothing about the server's todos.
+    else if (all.length === 0 && query.lastSyncedAt === null) empty.textContent = 'Nothing loaded yet: the todos come from the server once it can be reached.';
     else if (all.length === 0) empty.textContent = 'Nothing to do yet. Add a todo above.';
     else empty.textContent = state.filter === 'done' ? 'Nothing done yet.' : 'All done. Nice.';
 

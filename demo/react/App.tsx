@@ -85,7 +85,7 @@ function TopBar() {
 
 function TodoCard() {
   const client = useSyncClient();
-  const { data, status, error, pendingIds } = useQuery(todos, { orderBy: 'id' });
+  const { data, status, error, pendingIds, lastSyncedAt } = useQuery(todos, { orderBy: 'id' });
   const [filter, setFilter] = useState<FilterId>('all');
   const [title, setTitle] = useState('');
   const [writeError, write] = useWrite();
@@ -103,6 +103,8 @@ function TodoCard() {
   let empty = '';
   if (status === 'loading') empty = 'Loading…';
   else if (status === 'error' && data.length === 0) empty = `Could not load the todos: ${error?.message}`;
+  // Never synced (opened offline): an empty cache says nothing about the server's todos.
+  else if (data.length === 0 && lastSyncedAt === null) empty = 'Nothing loaded yet: the todos come from the server once it can be reached.';
   else if (data.length === 0) empty = 'Nothing to do yet. Add a todo above.';
   else if (shown.length === 0) empty = filter === 'done' ? 'Nothing done yet.' : 'All done. Nice.';
 

@@ -104,12 +104,14 @@ const TodoCard = defineComponent({
     };
 
     return () => {
-      const { data, status, error, pendingIds } = query.value;
+      const { data, status, error, pendingIds, lastSyncedAt } = query.value;
       const counts = kit.counts(data);
       const shown = kit.filterTodos(data, filter.value);
       let empty = '';
       if (status === 'loading') empty = 'Loading…';
       else if (status === 'error' && data.length === 0) empty = `Could not load the todos: ${error?.message}`;
+      // Never synced (opened offline): an empty cache says nothing about the server's todos.
+      else if (data.length === 0 && lastSyncedAt === null) empty = 'Nothing loaded yet: the todos come from the server once it can be reached.';
       else if (data.length === 0) empty = 'Nothing to do yet. Add a todo above.';
       else if (shown.length === 0) empty = filter.value === 'done' ? 'Nothing done yet.' : 'All done. Nice.';
 

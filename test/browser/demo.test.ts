@@ -474,3 +474,29 @@ describe('a change given up on after its retries, on the legacy app', () => {
     }
   });
 });
+
+describe.each<App>(['legacy', 'react', 'vue'])('the %s app opened offline before it ever synced', (app) => {
+  // Its IndexedDB is empty and nothing has come from the server yet: the list must not claim
+  // there is nothing to do. Back online, the server's todos arrive.
+  it('says the todos have not loaded yet, and shows them once online', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const problems: string[] = [];
+      const title = `Waiting on the server (${app})`;
+      const id = `toffline${app}`;
+      expect((await demo.admin.edit({ resource: 'todos', create: { id, title, done: false } })).status).toBe(201);
+      // Another app installs the service worker that serves this one's page offline.
+      const first = await openApp(context, app === 'legacy' ? 'react' : 'legacy', problems);
+      await context.setOffline(true);
+      await first.goto(`${demo.url}${app}/`);
+      await expect.poll(() => statusOf(first)).toBe('offline');
+      const empty = first.getByTestId('empty');
+      await expect.poll(() => empty.textContent()).toBe('Nothing loaded yet: the todos come from the server once it can be reached.');
+
+      await context.setOffline(false);
+      await expect.poll(() => row(first, title).count(), { timeout: 15_000 }).toBe(1);
+    } finally {
+      await context.close();
+    }
+  });
+});
