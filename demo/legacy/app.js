@@ -45,6 +45,7 @@
 
   const $ = (id) => document.getElementById(id);
   let rendering = false;
+  let rows = new Map(); // todo id -> { key, node }: the rows on screen, by what they show
 
   /** document.createElement with attributes, properties (checked, value…), listeners (onclick) and children. */
   function h(tag, props, ...children) {
@@ -166,9 +167,26 @@
     const caret = active && active.dataset && active.dataset.testid === 'edit-input' ? [active.selectionStart, active.selectionEnd] : null;
 
     const shown = kit.filterTodos(all, state.filter);
+    // A row that did not change keeps its node, where it is: a click pressed on it survives the
+    // re-render that the press itself caused by ending a rename (blur saves it).
+    const kept = rows;
+    rows = new Map();
+    const nodes = shown.map((todo) => {
+      const pending = query.pendingIds.has(todo.id);
+      const key = state.editing && state.editing.id === todo.id ? null : JSON.stringify([todo, pending]);
+      const old = kept.get(todo.id);
+      const node = key !== null && old && old.key === key ? old.node : todoRow(todo, pending);
+      rows.set(todo.id, { key, node });
+      return node;
+    });
+    const list = $('todo-list');
+    const keep = new Set(nodes);
     // Chrome fires blur on an input it removes: that one is a re-render, not the user leaving.
     rendering = true;
-    $('todo-list').replaceChildren(...shown.map((todo) => todoRow(todo, query.pendingIds.has(todo.id))));
+    for (const child of [...list.children]) if (!keep.has(child)) child.remove();
+    nodes.forEach((node, i) => {
+      if (list.children[i] !== node) list.insertBefore(node, list.children[i] || null);
+    });
     rendering = false;
     $('todo-list').hidden = shown.length === 0;
     const empty = $('empty');

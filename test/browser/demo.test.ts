@@ -500,3 +500,45 @@ describe.each<App>(['legacy', 'react', 'vue'])('the %s app opened offline before
     }
   });
 });
+
+describe.each<App>(['legacy', 'react', 'vue'])('clicking another row while renaming, on the %s app', (app) => {
+  // The press on the other row's control blurs the rename, which saves it and re-renders the list:
+  // the control pressed must still get its click (the legacy page rebuilt every row, so it did not).
+  it('saves the rename and still ticks, starts renaming, or deletes the other todo', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const problems: string[] = [];
+      const page = await openApp(context, app, problems);
+      const [first, second, third] = ['first', 'second', 'third'].map((name) => `Click through, ${name} (${app})`);
+      for (const title of [first, second, third]) {
+        await page.getByTestId('new-title').fill(title);
+        await page.getByTestId('new-title').press('Enter');
+        await expect.poll(() => row(page, title).count()).toBe(1);
+      }
+      const input = page.getByTestId('edit-input');
+
+      await row(page, first).getByTestId('title').click();
+      await input.fill(`${first}, renamed`);
+      await row(page, second).getByTestId('toggle').click();
+      await expect.poll(() => row(page, `${first}, renamed`).count()).toBe(1);
+      await expect.poll(() => row(page, second).getByTestId('toggle').isChecked()).toBe(true);
+
+      await row(page, `${first}, renamed`).getByTestId('title').click();
+      await input.fill(`${first}, renamed again`);
+      await row(page, second).getByTestId('edit').click();
+      await expect.poll(() => row(page, `${first}, renamed again`).count()).toBe(1);
+      await expect.poll(() => input.inputValue().catch(() => null)).toBe(second);
+      await input.press('Escape');
+
+      await row(page, third).getByTestId('title').click();
+      await input.fill(`${third}, renamed`);
+      await row(page, second).getByTestId('delete').click();
+      await expect.poll(() => row(page, `${third}, renamed`).count()).toBe(1);
+      await expect.poll(() => row(page, second).count()).toBe(0);
+      await expect.poll(() => statusOf(page), { timeout: 15_000 }).toBe('synced');
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
