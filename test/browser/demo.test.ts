@@ -509,7 +509,9 @@ describe.each<App>(['legacy', 'react', 'vue'])('clicking another row while renam
     try {
       const problems: string[] = [];
       const page = await openApp(context, app, problems);
-      const [first, second, third] = ['first', 'second', 'third'].map((name) => `Click through, ${name} (${app})`);
+      const first = `Click through, first (${app})`;
+      const second = `Click through, second (${app})`;
+      const third = `Click through, third (${app})`;
       for (const title of [first, second, third]) {
         await page.getByTestId('new-title').fill(title);
         await page.getByTestId('new-title').press('Enter');
