@@ -46,6 +46,8 @@
   const $ = (id) => document.getElementById(id);
   let rendering = false;
   let rows = new Map(); // todo id -> { key, node }: the rows on screen, by what they show
+  let shownFilters = ''; // the filter chips on screen, by what they show
+  let failedShown = { list: null, texts: '' }; // the failed list on screen
 
   /** document.createElement with attributes, properties (checked, value…), listeners (onclick) and children. */
   function h(tag, props, ...children) {
@@ -142,25 +144,30 @@
     const query = state.query;
     const all = query ? query.data : [];
     const counts = kit.counts(all);
-    $('filters').replaceChildren(
-      ...kit.FILTERS.map((filter) =>
-        h(
-          'button',
-          {
-            type: 'button',
-            class: 'chip',
-            'data-testid': `filter-${filter.id}`,
-            'aria-pressed': String(state.filter === filter.id),
-            onclick: () => {
-              state.filter = filter.id;
-              renderList();
+    // Buttons that would look the same stay in place (each pull re-renders): a press survives it.
+    const filters = JSON.stringify([state.filter, counts]);
+    if (filters !== shownFilters) {
+      shownFilters = filters;
+      $('filters').replaceChildren(
+        ...kit.FILTERS.map((filter) =>
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'chip',
+              'data-testid': `filter-${filter.id}`,
+              'aria-pressed': String(state.filter === filter.id),
+              onclick: () => {
+                state.filter = filter.id;
+                renderList();
+              },
             },
-          },
-          filter.label,
-          h('span', { class: 'count' }, String(counts[filter.id])),
+            filter.label,
+            h('span', { class: 'count' }, String(counts[filter.id])),
+          ),
         ),
-      ),
-    );
+      );
+    }
 
     // Keep the caret where it was when a sync re-renders the row being edited.
     const active = document.activeElement;
@@ -246,13 +253,20 @@
 
   function renderFailed() {
     const titles = new Map((state.query ? state.query.data : []).map((todo) => [todo.id, todo.title]));
+    const texts = state.failed.map((failed) => {
+      const payloadTitle = failed.payload && typeof failed.payload.title === 'string' ? failed.payload.title : undefined;
+      return kit.describeFailed(failed, titles.get(failed.id) || payloadTitle);
+    });
+    // Unchanged (a pull re-renders the page): the buttons stay in place, so a press survives it.
+    const shown = JSON.stringify(texts);
+    if (state.failed === failedShown.list && shown === failedShown.texts) return;
+    failedShown = { list: state.failed, texts: shown };
     $('failed-count').textContent = String(state.failed.length);
     $('failed-none').hidden = state.failed.length > 0;
     $('failed-list').hidden = state.failed.length === 0;
     $('failed-list').replaceChildren(
-      ...state.failed.map((failed) => {
-        const payloadTitle = failed.payload && typeof failed.payload.title === 'string' ? failed.payload.title : undefined;
-        const text = kit.describeFailed(failed, titles.get(failed.id) || payloadTitle);
+      ...state.failed.map((failed, i) => {
+        const text = texts[i];
         return h(
           'li',
           { 'data-testid': 'failed-item' },

@@ -544,3 +544,52 @@ describe.each<App>(['legacy', 'react', 'vue'])('clicking another row while renam
     }
   });
 });
+
+describe('a click pressed while a pull re-renders the legacy page', () => {
+  // The page pulls every few seconds, and each pull re-renders it. A button pressed as one lands
+  // (mouse down, the pull, mouse up) must still get its click: Retry in the failed list, a filter.
+  it('still retries the failed change and still switches the filter', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const problems: string[] = [];
+      const page = await openApp(context, 'legacy', problems);
+      const title = 'Pressed across a pull (legacy)';
+      await page.getByTestId('new-title').fill(title);
+      await page.getByTestId('new-title').press('Enter');
+      await expect.poll(() => statusOf(page), { timeout: 15_000 }).toBe('synced');
+      await page.getByTestId('fault-reject').click();
+      await expect.poll(async () => (await demo.admin.faults()).failStatus).toMatchObject({ status: 422, count: 1 });
+      await row(page, title).getByTestId('toggle').click();
+      await expect.poll(() => page.getByTestId('failed-item').count()).toBe(1);
+
+      /** Presses `target`, lets a pull re-render the page, releases. */
+      const pressAcrossPull = async (target: ReturnType<Page['getByTestId']>) => {
+        const box = (await target.boundingBox())!;
+        await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+        await page.mouse.down();
+        await page.evaluate(
+          () =>
+            new Promise<void>((resolve) => {
+              type Handle = { query$(q: object): { subscribe(f: () => void): { unsubscribe(): void } }; refresh(): Promise<void> };
+              const todos = (window as unknown as { demo: { client: { resource(name: string): Handle } } }).demo.client.resource('todos');
+              let seen = 0; // the first emission is the replay of the current state
+              const subscription = todos.query$({ orderBy: 'id' }).subscribe(() => {
+                if (++seen === 2) setTimeout(() => (subscription.unsubscribe(), resolve()));
+              });
+              void todos.refresh();
+            }),
+        );
+        await page.mouse.up();
+      };
+
+      await pressAcrossPull(page.getByTestId('failed-item').getByTestId('retry'));
+      await expect.poll(() => page.getByTestId('failed-item').count(), { timeout: 15_000 }).toBe(0);
+      await expect.poll(() => row(page, title).getByTestId('toggle').isChecked()).toBe(true);
+
+      await pressAcrossPull(page.getByTestId('filter-done'));
+      await expect.poll(() => page.getByTestId('filter-done').getAttribute('aria-pressed')).toBe('true');
+    } finally {
+      await context.close();
+    }
+  });
+});
