@@ -432,7 +432,8 @@ describe.each<App>(['legacy', 'react', 'vue'])('"Decide later" on the %s app', (
       await dialog.waitFor({ state: 'detached' });
 
       expect((await demo.admin.edit({ resource: 'todos', id, patch: { title: `${title}, theirs again` } })).status).toBe(200);
-      await page.getByTestId('sync-now').click();
+      // A pull brings their new version (the page's own pull every few seconds may come first).
+      await page.evaluate(() => (window as unknown as { demo: { client: { resource(name: string): { refresh(): Promise<void> } } } }).demo.client.resource('todos').refresh());
       await expect.poll(() => dialog.getByTestId('theirs-title').textContent().catch(() => null), { timeout: 15_000 }).toBe(`${title}, theirs again`);
       expect(await review.isVisible()).toBe(false);
 
@@ -564,9 +565,13 @@ describe('a click pressed while a pull re-renders the legacy page', () => {
 
       /** Presses `target`, lets a pull re-render the page, releases. */
       const pressAcrossPull = async (target: ReturnType<Page['getByTestId']>) => {
+        // At the top both are in view, clear of the sticky top bar (the list is long by now).
+        await page.evaluate(() => window.scrollTo(0, 0));
         const box = (await target.boundingBox())!;
         await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
         await page.mouse.down();
+        const pressed = await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset['testid'] ?? document.activeElement?.tagName);
+        expect(pressed).toBe(await target.getAttribute('data-testid'));
         await page.evaluate(
           () =>
             new Promise<void>((resolve) => {
