@@ -51,8 +51,8 @@ const MUTANTS = [
     id: 'M3',
     what: 'a change coalesces into an entry already frozen for sending (its key then stands for two bodies)',
     file: 'src/store/local-store.ts',
-    find: "last && !last.frozen && last.state === 'queued' ? coalesce(",
-    replace: "last && last.state === 'queued' ? coalesce(",
+    find: "last && !last.frozen && last.state === 'queued' && referenced < last.seq ? coalesce(",
+    replace: "last && last.state === 'queued' && referenced < last.seq ? coalesce(",
   },
   {
     id: 'M4',
@@ -81,7 +81,7 @@ const MUTANTS = [
     id: 'M7',
     what: "a 412 whose current entity is this change's own earlier write is taken as a conflict and re-applied",
     file: 'src/outbox/replay.ts',
-    find: '    if (remoteMatchesIntent(entry, remote, ignore)) return this.#succeed(def, entry, remote);\n',
+    find: '    if (remoteMatchesIntent(entry, answer, ignore)) return this.#succeed(def, entry, answer);\n',
     replace: '',
   },
   {
