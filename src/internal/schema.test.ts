@@ -119,6 +119,16 @@ describe('validate', () => {
     expect(validate(schema, { id: 'a', title: 'good' }, 'version')).toEqual({ ok: true, value: { id: 'a', title: 'good', done: false } });
   });
 
+  it('a union (not discriminated) of entities takes an entity whose version is missing, and reports what no member takes', () => {
+    const note = { id: z.string(), kind: z.literal('note'), text: z.string() };
+    const link = { id: z.string(), kind: z.literal('link'), url: z.string() };
+    for (const version of [z.number(), z.string()]) {
+      const schema = z.union([z.object({ ...note, version }), z.object({ ...link, version })]);
+      expect(validate(schema, { id: 'a', kind: 'link', url: 'https://x' }, 'version')).toEqual({ ok: true, value: { id: 'a', kind: 'link', url: 'https://x' } });
+      expect(validate(schema, { id: 'a', kind: 'link', text: 'no url' }, 'version')).toEqual({ ok: false, issues: [expect.objectContaining({ field: '' })] });
+    }
+  });
+
   it('a Date is read as the schema reads it, as a Date or as its ISO string (the wire form), also while the version is missing', () => {
     const at = new Date('2024-01-15T12:00:00.000Z');
     const asDate = z.object({ id: z.string(), at: z.date(), version: z.number() });

@@ -41,24 +41,33 @@ export function validate<T>(
     // A version the schema filled in itself (a default) is none the server gave: taken out, as a stand-in's is.
     if (!result.issues) return { ok: true, value: missing === null ? result.value : (without(result.value, missing) as T) };
     const issues = issuesOf(result.issues);
-    const remaining = missing === null ? issues : issues.filter((i) => i.field !== missing);
+    // One naming no field may be the missing version's too (a union's "no member takes it"): the stand-ins say.
+    const remaining = missing === null ? issues : issues.filter((i) => i.field !== missing && i.field !== '');
     if (remaining.length > 0) return { ok: false, issues: remaining };
     // Only the missing version was wrong (or a failure named no issue at all).
     return missing === null ? { ok: true, value: value as T } : withStandIn(schema, value as Record<string, unknown>, missing, 0);
   });
 }
 
-function withStandIn<T>(schema: StandardSchemaV1<unknown, T>, value: Record<string, unknown>, field: string, next: number): Validation<T> | Promise<Validation<T>> {
-  if (next === VERSION_STAND_INS.length) return { ok: true, value: value as T };
+function withStandIn<T>(
+  schema: StandardSchemaV1<unknown, T>,
+  value: Record<string, unknown>,
+  field: string,
+  next: number,
+  unnamed: FieldIssue[] = [],
+): Validation<T> | Promise<Validation<T>> {
+  // Issues naming no field (a refinement across fields without a path) are the entity's own
+  // unless a stand-in passes: a union refuses a stand-in of the wrong type with one too.
+  if (next === VERSION_STAND_INS.length) return unnamed.length ? { ok: false, issues: unnamed } : { ok: true, value: value as T };
   return after(check(schema, { ...value, [field]: VERSION_STAND_INS[next] }), (result) => {
     if (!result.issues) return { ok: true, value: without(result.value, field) as T };
     const issues = issuesOf(result.issues);
-    // Issues not on the version come from checks of the whole entity, which only run now: they
-    // are the entity's own, also one naming no field (a refinement across fields without a path).
-    const own = issues.filter((i) => i.field !== field);
-    if (own.length) return { ok: false, issues: own };
+    // Issues naming another field come from checks of the whole entity, which only run now: they
+    // are the entity's own.
+    const named = issues.filter((i) => i.field !== field && i.field !== '');
+    if (named.length) return { ok: false, issues: named };
     // A stand-in the schema refuses (of the wrong type or format): the next one.
-    return withStandIn(schema, value, field, next + 1);
+    return withStandIn(schema, value, field, next + 1, unnamed.length ? unnamed : issues.filter((i) => i.field === ''));
   });
 }
 
