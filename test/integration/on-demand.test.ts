@@ -1110,4 +1110,24 @@ describe('on-demand pages on the reference server, ordered by a field of mixed v
     // Never settled short of its limit between the pages.
     expect(q.states.filter((state) => state.status === 'success' && !state.isFetching && state.data.length < 2)).toEqual([]);
   });
+
+  it('an equality the server is not sent (an array value) filters the page loaded, as a predicate does: one request, not page after page through the resource', async () => {
+    const tagged = defineResource({ name: 'tagged', schema: z.object({ id: z.string(), tags: z.array(z.string()), version: z.number().int() }), load: 'on-demand' });
+    const taggedServer = await backend.start({ resources: [{ name: 'tagged' }] });
+    for (const [id, tags] of [['a', []], ['b', ['y']], ['c', []], ['d', ['x']], ['e', ['x']]] as const) {
+      const reply = await fetch(`${taggedServer.apiUrl}/tagged`, {
+        method: 'POST',
+        headers: { Authorization: 'Bearer demo-alice', 'Content-Type': 'application/json', 'Idempotency-Key': `tagged-${id}` },
+        body: JSON.stringify({ id, tags }),
+      });
+      expect(reply.status).toBe(201);
+    }
+    const d = device(taggedServer.apiUrl, { resources: [tagged] });
+    open.push(d);
+    const q = watch(d, { where: { tags: ['x'] }, orderBy: 'id', limit: 2 }, tagged as never);
+    await until(() => d.calls.some((c) => c.startsWith('GET /api/tagged?')) && !q.last().isFetching, 'the first page');
+    expect(d.calls.filter((c) => c.startsWith('GET /api/tagged?'))).toEqual(['GET /api/tagged?sort=id&limit=2']);
+    expect(q.last().data).toEqual([]);
+    expect(q.last().hasMore).toBe(true);
+  });
 });
