@@ -354,7 +354,13 @@ export class LocalStore {
       return before && deepEqual(before, e) ? before : e;
     };
     this.outbox.replaceAll(entries.filter((e: unknown) => typeof (e as { seq?: unknown } | null)?.seq === 'number').map(asEntry).map(known));
-    for (const rename of renames) this.renames.set(entityKey(rename.r, rename.from), rename.to);
+    const stored = new Set(renames.map((rename) => entityKey(rename.r, rename.from)));
+    for (const rename of renames) {
+      this.renames.set(entityKey(rename.r, rename.from), rename.to);
+      // Its target named anew by this rename: a rename from it another tab dropped is gone here too.
+      const next = entityKey(rename.r, String(rename.to));
+      if (!stored.has(next)) this.renames.delete(next);
+    }
     const now = this.#now();
     const old = renames.filter((rename) => Math.abs(now - rename.at) > RENAMES_KEPT_MS);
     if (old.length === 0) return [];
@@ -628,6 +634,9 @@ export class LocalStore {
       for (const e of dropped) await outbox.delete(e.seq);
       await entities.delete([r, from]);
       await tx.objectStore('meta').put({ r, from, to: named, at } satisfies StoredRename, renameKey(r, from));
+      // `to` names this entity again (a create's replayed answer, after this device re-created the
+      // entity once under it): a rename from it, made since, would take its writes to the other one.
+      await tx.objectStore('meta').delete(renameKey(r, to));
       const view = foldView(base, kept);
       await entities.put(base === answer ? { r, id: to, base, view, settledAt: at } : { r, id: to, base, view });
       const changes: ViewChange[] = [
@@ -656,6 +665,8 @@ export class LocalStore {
     if (remapped) {
       this.renames.set(entityKey(r, from), named);
       this.#renamedHere.set(entityKey(r, from), to);
+      this.renames.delete(entityKey(r, to));
+      this.#renamedHere.delete(entityKey(r, to));
     }
     await this.reloadOutbox();
     return remapped && { ...remapped, changes: await this.#asStoredNow(remapped.changes) };

@@ -568,6 +568,29 @@ describe("ids: 'server'", () => {
     expect((await api<Project[]>('/projects')).map((p) => p.name)).toEqual(['third, under the server id']);
   });
 
+  it('a create whose replayed answer names an id this device since re-created under another (deleted by another, kept by a decision): a conflict on it is decided, not refused as changing the key', async () => {
+    const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects);
+    await h.refresh();
+    await server.admin.edit({ resource: 'projects', id, delete: true });
+    await h.update(id, { name: 'kept under the server id' });
+    await d.client.flush();
+    const [gone] = await firstValueFrom(d.client.conflicts$);
+    // Kept: created again, under an id the server names anew.
+    await gone!.resolve('local');
+    await d.client.flush();
+    expect(d.events.filter((e) => e.type === 'idRemapped')).toEqual([expect.objectContaining({ from: id })]);
+    // Queued behind the create, whose re-send the server answers with its first answer (the id deleted since).
+    await h.update(project.id, { name: 'second, under the temporary id' });
+    await d.clock.advance(60_000);
+    await d.client.flush();
+    expect(d.events.filter((e) => e.type === 'idRemapped')).toEqual([expect.objectContaining({ from: id }), expect.objectContaining({ from: project.id, to: id })]);
+    const [again] = await firstValueFrom(d.client.conflicts$);
+    expect(again!.id).toBe(id);
+    await again!.resolve('local');
+    await d.client.flush();
+    expect((await api<Project[]>('/projects')).map((p) => p.name).sort()).toEqual(['kept under the server id', 'second, under the temporary id']);
+  });
+
   it('a change made under the server id after a delete under the temporary one keeps the entity: the change made last decides', async () => {
     const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects);
     await h.refresh();
