@@ -12,8 +12,11 @@ export type Entity = Record<string, unknown>;
 export type Where<T> = { readonly [K in keyof T]?: T[K] } | ((entity: T) => boolean);
 
 export type SortDirection = 'asc' | 'desc';
-/** A field of `T`: of any member, for a union (a discriminated one). */
-type FieldOf<T> = T extends unknown ? keyof T & string : never;
+/**
+ * A field of `T`: of any member, for a union (a discriminated one). `keyof T` too, for code generic
+ * over `T`: a field its constraint names fits it, not the conditional type (left unresolved there).
+ */
+type FieldOf<T> = (keyof T & string) | (T extends unknown ? keyof T & string : never);
 export type OrderBy<T> = FieldOf<T> | ReadonlyArray<FieldOf<T> | readonly [FieldOf<T>, SortDirection]>;
 
 /** What a live query shows: filter, order (ties broken by key), and at most `limit` rows. */

@@ -1,7 +1,7 @@
 // @ts-nocheck -- checked by test/types/consumer.test.ts against the built package (the root typecheck has no dist/)
 import { createSyncClient, defineResource, isHarborSyncError, ValidationError } from 'harborsync';
 import { z } from 'zod';
-import type { Conflict, EntityOf, EntityState, QueryState, ResourceDefinition, SyncClient, SyncStatus } from 'harborsync';
+import type { Conflict, EntityOf, EntityState, QueryState, ResourceDefinition, ResourceHandle, SyncClient, SyncStatus } from 'harborsync';
 import type { Observable } from 'rxjs';
 import { todos } from './shared.js';
 import type { Equal, Todo } from './shared.js';
@@ -97,6 +97,14 @@ export async function writesOfAUnion(): Promise<void> {
   shapeHandle.query$({ orderBy: 'side' });
   // @ts-expect-error no member has a colour
   shapeHandle.query$({ orderBy: 'colour' });
+}
+
+// Code generic over its entity orders by the fields its constraint names.
+export function byTitle<T extends { id: string; title: string }>(handle: ResourceHandle<T>): void {
+  handle.query$({ orderBy: 'title' });
+  handle.query$({ orderBy: ['title', ['id', 'desc']] });
+  // @ts-expect-error the constraint names no colour
+  handle.query$({ orderBy: 'colour' });
 }
 
 // A definition typed by its entity alone (its input not known): it still fits, and create() takes that
