@@ -236,6 +236,50 @@ describe('delivery', () => {
     expect(await ledger()).toHaveLength(1);
   });
 
+  it('a token that expires with several changes out: their 401s share one refresh, and each change is re-sent with its key and applied once (RELIABILITY #52)', async () => {
+    let token = 'demo-alice';
+    let refreshes = 0;
+    let release = () => undefined as void;
+    const refreshed = new Promise<void>((resolve) => (release = resolve));
+    const sent: { status: number; key: string | null; body: string }[] = [];
+    const d = make(suite.server.apiUrl, {
+      maxInFlight: 4,
+      auth: {
+        getToken: () => token,
+        refreshToken: async () => {
+          refreshes++;
+          await refreshed;
+          return (token = 'demo-alice');
+        },
+      },
+      fetch: async (input, init) => {
+        const request = input instanceof Request ? input : new Request(input, init);
+        const body = await request.clone().text();
+        const answer = await fetch(request);
+        if (request.method === 'POST') sent.push({ status: answer.status, key: request.headers.get('Idempotency-Key'), body });
+        return answer;
+      },
+    });
+    const h = d.client.resource(todos);
+    d.online.next(false);
+    for (const id of ['a', 'b', 'c', 'd']) await h.create({ id, title: id.toUpperCase(), done: false });
+    token = 'expired';
+    d.online.next(true);
+    await until(() => sent.filter((s) => s.status === 401).length === 4, 'four 401s');
+    release();
+    await d.client.flush();
+    expect(refreshes).toBe(1);
+    const rows = await ledger();
+    expect(rows.map((r) => r.entityId).sort()).toEqual(['a', 'b', 'c', 'd']);
+    for (const row of rows) {
+      const tries = sent.filter((s) => s.key === row.idempotencyKey);
+      expect(tries.map((s) => s.status)).toEqual([401, 201]);
+      expect(tries[1]!.body).toBe(tries[0]!.body);
+    }
+    expect(await new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe())).toMatchObject({ paused: null, pending: 0 });
+    expect(await new Promise<FailedMutation[]>((r) => d.client.failed$.subscribe(r).unsubscribe())).toEqual([]);
+  });
+
   it("a 401 to one change while another entity's is out leaves status$ syncing until that one's answer lands", async () => {
     let release = () => undefined as void;
     const gate = new Promise<void>((resolve) => (release = resolve));
@@ -408,6 +452,28 @@ describe('delivery', () => {
     expect(await h.list()).toEqual([]);
     const status = await new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe());
     expect(status).toMatchObject({ pending: 0, failed: 0 });
+  });
+
+  it.each([403, 428])('a %i to one entity parks only it in failed$, rolled back, sent once; the other entities go on (RELIABILITY #18, #56)', async (status) => {
+    const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 10, maxDelayMs: 10 } });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await h.create({ id: 'b', title: 'B', done: false });
+    await d.client.flush();
+    await suite.server.admin.faults({ failStatus: { status, match: 'revoked' } });
+    await h.update('a', { title: 'revoked' });
+    await h.update('b', { title: 'fine' });
+    for (let i = 0; i < 5; i++) {
+      await d.client.flush();
+      await d.clock.advance(1000);
+    }
+    const failed = await new Promise<FailedMutation[]>((r) => d.client.failed$.subscribe(r).unsubscribe());
+    expect(failed).toMatchObject([{ resource: 'todos', id: 'a', op: 'update', error: { status } }]);
+    expect(d.calls.filter((c) => c === 'PATCH /api/todos/a')).toHaveLength(1);
+    expect(d.events.some((e) => e.type === 'retrying')).toBe(false);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'A', done: false, version: 1 });
+    expect(await h.get('b')).toEqual({ id: 'b', title: 'fine', done: false, version: 2 });
+    expect((await ledger()).map((r) => [r.op, r.entityId])).toEqual([['create', 'a'], ['create', 'b'], ['update', 'b']]);
   });
 
   it('parks an entry after maxAttempts retryable failures, holding back only its entity', async () => {
@@ -689,6 +755,26 @@ describe('the wall clock steps (RELIABILITY #57)', () => {
   const DAY = 24 * 3600 * 1000;
   const statusOf = (d: Device) => new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe());
 
+  it('offline for thirty days: nothing is discarded or parked for its age; back online, each change is applied once (RELIABILITY #58)', async () => {
+    const d = make(suite.server.apiUrl);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    d.online.next(false);
+    await h.update('a', { title: 'offline' });
+    await h.create({ id: 'b', title: 'B', done: false });
+    await d.clock.advance(30 * DAY);
+    d.online.next(true);
+    await d.client.flush();
+    expect((await ledger()).map((r) => [r.op, r.entityId, r.body])).toEqual([
+      ['create', 'a', { id: 'a', title: 'A', done: false }],
+      ['update', 'a', { title: 'offline' }],
+      ['create', 'b', { id: 'b', title: 'B', done: false }],
+    ]);
+    const status = await new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe());
+    expect(status).toMatchObject({ pending: 0, failed: 0 });
+  });
+
   it('a step back of two days while an entry backs off: it is re-sent within the longest backoff, never days later', async () => {
     // Backoffs of 500 ms or more: the re-send waits for the clock, and meets the step.
     const d = make(suite.server.apiUrl, { random: upperHalfRandom(), retry: { baseDelayMs: 1000, maxDelayMs: 1000 } });
@@ -753,6 +839,40 @@ describe('crash safety and lifecycle', () => {
     expect(status.pending).toBe(0);
   });
 
+  it('a change made after a restart, to an entity whose request was out when the page died, goes after it with its own key: the resend carries the same key and body', async () => {
+    const d = make(suite.server.apiUrl);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    await suite.server.admin.faults({ dropAfterApply: { count: 1 } });
+    await h.update('a', { title: 'B' });
+    await until(async () => (await ledger()).length === 2, 'the server applying the update');
+    await d.client.close();
+    const patches: { key: string | null; body: string }[] = [];
+    const reopened = make(suite.server.apiUrl, {
+      fetch: async (input, init) => {
+        const request = input instanceof Request ? input : new Request(input, init);
+        if (request.method === 'PATCH') patches.push({ key: request.headers.get('Idempotency-Key'), body: await request.clone().text() });
+        return fetch(request);
+      },
+    }, d.indexedDB, d.clock);
+    reopened.online.next(false);
+    await reopened.client.resource(todos).update('a', { title: 'C' });
+    reopened.online.next(true);
+    await d.clock.advance(60_000);
+    await reopened.client.flush();
+    const rows = await ledger();
+    expect(rows.map((r) => [r.op, r.body])).toEqual([
+      ['create', { id: 'a', title: 'A', done: false }],
+      ['update', { title: 'B' }],
+      ['update', { title: 'C' }],
+    ]);
+    expect(patches[0]).toEqual({ key: rows[1]!.idempotencyKey, body: JSON.stringify({ title: 'B' }) });
+    expect(patches.at(-1)!.key).not.toBe(rows[1]!.idempotencyKey);
+    expect(await reopened.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'C', done: false, version: 3 });
+    expect(await serverTodo('a')).toMatchObject({ title: 'C', version: 3 });
+  });
+
   it('close() during a slow request returns without waiting for it; the next client delivers it once', async () => {
     const d = make(suite.server.apiUrl);
     await suite.server.admin.faults({ latencyMs: 1500 });
@@ -768,6 +888,34 @@ describe('crash safety and lifecycle', () => {
     await new Promise((resolve) => setTimeout(resolve, 1600));
     expect(await ledger()).toHaveLength(1);
     expect(await reopened.client.resource(todos).get('a')).toMatchObject({ version: 1 });
+  });
+
+  it('a change made while the entity’s request is out goes after its answer, on the version it gave: no conflict, the sent body unchanged (RELIABILITY #29)', async () => {
+    const ifMatch: (string | null)[] = [];
+    const bodies: string[] = [];
+    const held = heldAnswers((request) => request.method === 'PATCH');
+    const d = make(suite.server.apiUrl, {
+      fetch: async (input, init) => {
+        const request = input instanceof Request ? input : new Request(input, init);
+        if (request.method === 'PATCH') {
+          ifMatch.push(request.headers.get('If-Match'));
+          bodies.push(await request.clone().text());
+        }
+        return held.fetch(request);
+      },
+    });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    const first = await held.heldRequest(() => h.update('a', { title: 'B' }, { wait: 'server' }), d.clock);
+    await h.update('a', { done: true });
+    await first.landed();
+    await d.client.flush();
+    expect(ifMatch).toEqual(['"1"', '"2"']);
+    expect(bodies).toEqual([JSON.stringify({ title: 'B' }), JSON.stringify({ done: true })]);
+    expect((await ledger()).map((r) => [r.op, r.versionBefore, r.versionAfter])).toEqual([['create', null, 1], ['update', 1, 2], ['update', 2, 3]]);
+    expect(d.events.some((e) => e.type === 'conflict')).toBe(false);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'B', done: true, version: 3 });
   });
 
   it('a pull of a newer version rebases pending changes on it', async () => {
