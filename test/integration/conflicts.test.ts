@@ -3,6 +3,7 @@ import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
 import { z } from 'zod';
 import { ConflictError, defineResource, StorageError, ValidationError, type Conflict, type ConflictStrategy, type ResourceHandle, type SyncClientOptions } from '../../src/index.js';
 import { closeDevices, device, heldAnswers, notes, outcomeOf, todos, todoSchema, until, type Device, type Todo } from '../helpers/harness.js';
+import { upperHalfRandom } from '../helpers/manual-clock.js';
 
 const backend = createTestBackend();
 let server: Awaited<ReturnType<typeof backend.start>>;
@@ -265,6 +266,32 @@ describe('a 412 whose entity is what the change meant to write (DESIGN section 2
     expect(latestConflicts(d)).toEqual([]);
     expect(await d.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'Mine', done: false, version: 2 });
     expect(d.calls.filter((c) => c.startsWith('PATCH'))).toHaveLength(2);
+  });
+
+  it('the changes made while its re-send waited go after it, on its version: applied once each, no conflict (RELIABILITY #14)', async () => {
+    let keys = 0;
+    const forgetful: typeof fetch = (input, init) => {
+      const request = new Request(input, init);
+      if (request.headers.has('Idempotency-Key')) request.headers.set('Idempotency-Key', `unseen-${keys++}`);
+      return fetch(request);
+    };
+    const d = await offlineWithTodo({ fetch: forgetful, random: upperHalfRandom(), retry: { baseDelayMs: 1000, maxDelayMs: 1000 } });
+    const h = d.client.resource(todos);
+    await server.admin.faults({ dropAfterApply: { count: 1 } });
+    await h.update('a', { title: 'Mine' });
+    d.online.next(true);
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'the update applied, its answer lost');
+    await h.update('a', { done: true });
+    await h.update('a', { title: 'Later' });
+    await d.clock.advance(1000);
+    await d.client.flush();
+    expect((await ledger()).map((r) => [r.op, r.versionBefore, r.body])).toEqual([
+      ['create', null, { id: 'a', title: 'A', done: false }],
+      ['update', 1, { title: 'Mine' }],
+      ['update', 2, { done: true, title: 'Later' }],
+    ]);
+    expect(d.events.filter((e) => e.type === 'conflict')).toEqual([]);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'Later', done: true, version: 3 });
   });
 });
 

@@ -163,6 +163,24 @@ describe('delivery', () => {
     expect(await d.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'B', done: false, version: 2 });
   });
 
+  it('a change made while a write whose answer was lost waits for its retry goes after it, on the replayed answer: each applied once, no conflict (RELIABILITY #3, #29)', async () => {
+    const d = make(suite.server.apiUrl, { random: upperHalfRandom(), retry: { baseDelayMs: 1000, maxDelayMs: 1000 } });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    await suite.server.admin.faults({ dropAfterApply: { count: 1 } });
+    await h.update('a', { title: 'B' });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
+    await h.update('a', { done: true });
+    await h.delete('a');
+    await d.clock.advance(1000);
+    await d.client.flush();
+    expect((await ledger()).map((r) => [r.op, r.versionBefore, r.versionAfter])).toEqual([['create', null, 1], ['update', 1, 2], ['delete', 2, 3]]);
+    expect(d.events.some((e) => e.type === 'conflict' || e.type === 'failed')).toBe(false);
+    expect(await h.get('a')).toBeUndefined();
+    expect(await serverTodo('a')).toBeNull();
+  });
+
   it('backs off on 503 and honours 429 Retry-After', async () => {
     // Every backoff draws half its cap or more: a draw under 0.001 gave 0 ms, the re-send met the
     // second 503 at once, and the count of retries went past 2 before until() could see it.
@@ -1002,6 +1020,90 @@ describe('crash safety and lifecycle', () => {
     expect(confirmed).toEqual({ id: 'a', title: 'A', done: false, version: 1 });
     await suite.server.admin.faults({ failStatus: { status: 422, count: 1 } });
     await expect(h.update('a', { title: 'B' }, { wait: 'server' })).rejects.toBeInstanceOf(HttpError);
+  });
+});
+
+describe('a page that dies at each point of a write’s delivery (RELIABILITY G5, #25, #26, #27)', () => {
+  type Point = 'before the request leaves' | 'after the server applied it, answer lost' | 'with the answer in, before it is stored';
+  const points: Point[] = ['before the request leaves', 'after the server applied it, answer lost', 'with the answer in, before it is stored'];
+  const writes = {
+    create: (d: Device) => d.client.resource(todos).create({ id: 'b', title: 'B', done: false }),
+    update: (d: Device) => d.client.resource(todos).update('a', { title: 'A2' }),
+    delete: (d: Device) => d.client.resource(todos).delete('a'),
+  };
+  const cases = points.flatMap((point) => (['create', 'update', 'delete'] as const).map((op) => [op, point] as const));
+
+  it.each(cases)('%s, dying %s: the next start delivers it once, with its key and body', async (op, point) => {
+    const first = make(suite.server.apiUrl);
+    await first.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await first.client.flush();
+    await first.client.close();
+    let dead = false;
+    let died = () => undefined as void;
+    const death = new Promise<void>((resolve) => (died = resolve));
+    let closing: Promise<void> | undefined;
+    const sent: { key: string | null; body: string }[] = [];
+    const dying = make(
+      suite.server.apiUrl,
+      {
+        fetch: async (input, init) => {
+          const request = input instanceof Request ? input : new Request(input, init);
+          if (dead) throw new TypeError('fetch failed: the page is gone');
+          if (request.method === 'GET') return fetch(request);
+          sent.push({ key: request.headers.get('Idempotency-Key'), body: await request.clone().text() });
+          if (point === 'before the request leaves') {
+            dead = true;
+            died();
+            throw new TypeError('fetch failed: the page is gone');
+          }
+          const answer = await fetch(request);
+          const body = await answer.arrayBuffer();
+          dead = true;
+          died();
+          if (point === 'after the server applied it, answer lost') throw new TypeError('fetch failed: the page is gone');
+          // The page goes while the answer is handed over: closed before it can store it.
+          closing = dying.client.close();
+          return new Response(answer.status === 204 ? null : body, { status: answer.status, headers: answer.headers });
+        },
+      },
+      first.indexedDB,
+      first.clock,
+    );
+    await writes[op](dying);
+    await death;
+    await (closing ?? dying.client.close());
+    const again: { key: string | null; body: string }[] = [];
+    const reopened = make(
+      suite.server.apiUrl,
+      {
+        fetch: async (input, init) => {
+          const request = input instanceof Request ? input : new Request(input, init);
+          if (request.method !== 'GET') again.push({ key: request.headers.get('Idempotency-Key'), body: await request.clone().text() });
+          return fetch(request);
+        },
+      },
+      first.indexedDB,
+      first.clock,
+    );
+    await reopened.clock.advance(60_000);
+    await reopened.client.flush();
+    const rows = (await ledger()).filter((r) => r.op === op && r.entityId === (op === 'create' ? 'b' : 'a'));
+    expect(rows).toHaveLength(1);
+    expect(sent).toHaveLength(1);
+    expect(rows[0]!.idempotencyKey).toBe(sent[0]!.key);
+    expect(again.every((r) => r.key === sent[0]!.key && r.body === sent[0]!.body)).toBe(true);
+    const h = reopened.client.resource(todos);
+    const view = await h.list({ orderBy: 'id' });
+    expect(view).toEqual(
+      op === 'create'
+        ? [{ id: 'a', title: 'A', done: false, version: 1 }, { id: 'b', title: 'B', done: false, version: 1 }]
+        : op === 'update'
+          ? [{ id: 'a', title: 'A2', done: false, version: 2 }]
+          : [],
+    );
+    const status = await new Promise<SyncStatus>((r) => reopened.client.status$.subscribe(r).unsubscribe());
+    expect(status).toMatchObject({ pending: 0, failed: 0 });
+    expect(reopened.events.some((e) => e.type === 'conflict' || e.type === 'failed')).toBe(false);
   });
 });
 
