@@ -179,6 +179,17 @@ describe('reading and caching', () => {
     again.unsubscribe();
   });
 
+  it('revalidates a cache pulled "in the future" after the clock stepped back, rather than trusting it for the size of the step (RELIABILITY #57)', async () => {
+    await seedTodos(1);
+    const d = make(server.apiUrl, { staleTimeMs: 10_000 });
+    await d.client.resource(todos).refresh();
+    const pulls = () => d.calls.filter((c) => c.startsWith('GET /api/todos')).length;
+    d.clock.step(-24 * 3600 * 1000);
+    const sub = d.client.resource(todos).get$('t0').subscribe();
+    await until(() => pulls() === 2, 'a revalidating pull');
+    sub.unsubscribe();
+  });
+
   it('after a reload, status$.lastSyncedAt tells when the cache it serves was pulled, not null (never synced) while that cache is served fresh', async () => {
     await seedTodos(1);
     const before = make(server.apiUrl);

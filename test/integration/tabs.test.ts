@@ -255,6 +255,36 @@ describe('one sender', () => {
     expect(sentIds(resigned)).toHaveLength(sentBefore);
     expect((await applied()).sort()).toEqual(['create a', 'create b', 'create c', 'update a']);
   });
+
+  it('two tabs that both lead meet the same conflict: the merged re-send is applied once, and neither tab leaves a conflict behind (RELIABILITY #31)', async () => {
+    const b = browser();
+    b.hub.drop = isElection;
+    const one = b.tab({ locks: null });
+    const two = b.tab({ locks: null });
+    await elapse(b, () => status(one).leader && status(two).leader, 'both tabs to say they lead');
+    await one.client.resource(todos).create({ id: 'a', title: 'A', done: false }, { wait: 'server' });
+    await until(() => status(two).pending === 0, 'the create heard');
+    await server.admin.edit({ resource: 'todos', id: 'a', patch: { title: 'theirs' } });
+    await server.admin.faults({ latencyMs: 400 });
+    await two.client.resource(todos).update('a', { done: true });
+    await until(() => sentIds(one).filter((id) => id === 'a').length >= 2 && sentIds(two).filter((id) => id === 'a').length >= 1, 'both tabs to send the update');
+    await until(() => status(one).pending === 0 && status(two).pending === 0, 'nothing pending', 1000);
+    await server.admin.faults({ latencyMs: 0 });
+
+    const rows = await ledger();
+    expect(rows.map((r) => [r.op, r.user, r.body])).toEqual([
+      ['create', 'alice', { id: 'a', title: 'A', done: false }],
+      ['update', 'mallory', { title: 'theirs' }],
+      ['update', 'alice', { done: true }],
+    ]);
+    for (const d of [one, two]) {
+      // A tab that finds the answer stored by the other one shows it once it has re-read it.
+      await until(async () => (await d.client.resource(todos).get('a'))?.version === 3, 'the view to converge');
+      expect(await d.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'theirs', done: true, version: 3 });
+      expect(status(d)).toMatchObject({ pending: 0, failed: 0, conflicts: 0 });
+      expect(d.events.filter((e) => e.type === 'failed')).toEqual([]);
+    }
+  });
 });
 
 describe('without Web Locks: an election over BroadcastChannel', () => {
