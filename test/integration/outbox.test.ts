@@ -181,6 +181,34 @@ describe('delivery', () => {
     expect(await serverTodo('a')).toBeNull();
   });
 
+  it('a 409 without an entity (the same key still in progress at the server) is retried with that key, not taken as a conflict (RELIABILITY #4)', async () => {
+    const patches: { key: string | null; body: string }[] = [];
+    const d = make(suite.server.apiUrl, {
+      random: upperHalfRandom(),
+      retry: { baseDelayMs: 1000, maxDelayMs: 1000 },
+      fetch: async (input, init) => {
+        const request = input instanceof Request ? input : new Request(input, init);
+        if (request.method !== 'PATCH') return fetch(request);
+        patches.push({ key: request.headers.get('Idempotency-Key'), body: await request.clone().text() });
+        const answer = await fetch(request);
+        if (patches.length > 1) return answer;
+        return Response.json({ error: 'a request with this Idempotency-Key is still being processed' }, { status: 409 });
+      },
+    });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    await h.update('a', { title: 'B' });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
+    await d.clock.advance(1000);
+    await d.client.flush();
+    expect(patches).toHaveLength(2);
+    expect(patches[1]).toEqual(patches[0]);
+    expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
+    expect(d.events.some((e) => e.type === 'conflict' || e.type === 'failed')).toBe(false);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'B', done: false, version: 2 });
+  });
+
   it('backs off on 503 and honours 429 Retry-After', async () => {
     // Every backoff draws half its cap or more: a draw under 0.001 gave 0 ms, the re-send met the
     // second 503 at once, and the count of retries went past 2 before until() could see it.
