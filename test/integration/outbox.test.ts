@@ -919,6 +919,32 @@ describe('crash safety and lifecycle', () => {
     expect(await serverTodo('a')).toMatchObject({ title: 'C', version: 3 });
   });
 
+  it('an id created again after a restart, while its delete was out when the page died, goes after that delete: both applied once (RELIABILITY #26)', async () => {
+    const d = make(suite.server.apiUrl);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    await suite.server.admin.faults({ dropAfterApply: { count: 1 } });
+    await h.delete('a');
+    await until(async () => (await ledger()).length === 2, 'the server applying the delete');
+    await d.client.close();
+    const reopened = make(suite.server.apiUrl, {}, d.indexedDB, d.clock);
+    reopened.online.next(false);
+    await reopened.client.resource(todos).create({ id: 'a', title: 'again', done: true });
+    reopened.online.next(true);
+    await d.clock.advance(60_000);
+    await reopened.client.flush();
+    expect((await ledger()).map((r) => [r.op, r.body])).toEqual([
+      ['create', { id: 'a', title: 'A', done: false }],
+      ['delete', null],
+      ['create', { id: 'a', title: 'again', done: true }],
+    ]);
+    expect(await reopened.client.resource(todos).get('a')).toMatchObject({ title: 'again', done: true });
+    expect(await serverTodo('a')).toMatchObject({ title: 'again', done: true });
+    const status = await new Promise<SyncStatus>((r) => reopened.client.status$.subscribe(r).unsubscribe());
+    expect(status).toMatchObject({ pending: 0, failed: 0, conflicts: 0 });
+  });
+
   it('close() during a slow request returns without waiting for it; the next client delivers it once', async () => {
     const d = make(suite.server.apiUrl);
     await suite.server.admin.faults({ latencyMs: 1500 });
