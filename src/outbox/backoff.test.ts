@@ -69,6 +69,15 @@ describe('backoffDelay', () => {
     expect(backoffDelay(1, NaN, options)).toBe(0);
   });
 
+  it('law: reaches maxDelayMs for every base once the attempts are many, and floors fractional attempts', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 1, max: 2_147_483_647 }), (base, max) => {
+        expect(backoffDelay(40, 1 - 2 ** -52, { baseDelayMs: base, maxDelayMs: max })).toBe(Math.floor((1 - 2 ** -52) * max));
+      }),
+    );
+    expect(backoffDelay(2.9, 0.5, options)).toBe(backoffDelay(2, 0.5, options));
+  });
+
   it('grows monotonically with the attempt for a fixed random', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 80 }), unitRandom, (attempt, random) => {
@@ -123,6 +132,10 @@ describe('parseRetryAfter', () => {
       'Mon, 15 Foo 2024 12:00:00 GMT',
       '2024-01-15T12:00:30Z',
       'Mon Jan 15 12:00:10 2024 GMT',
+      'x Mon, 15 Jan 2024 12:00:30 GMT',
+      'Mon, 15 Jan 2024 12:00:30 GMT x',
+      'Mon, 15 Jan 2024 2:00:30 GMT',
+      'Mon, 15 Jan 24 12:00:30 GMT',
     ]) {
       expect(parseRetryAfter(value, NOW), value).toBeNull();
     }
