@@ -121,6 +121,13 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('Tuesday, 15-Jan-74 12:00:00 GMT', NOW)).toBe(RETRY_AFTER_CEILING_MS); // 2074
   });
 
+  it('accepts a leap second, which is always 23:59:60 UTC', () => {
+    const now = Date.UTC(2016, 11, 31, 23, 59, 0);
+    expect(parseRetryAfter('Sat, 31 Dec 2016 23:59:60 GMT', now)).toBe(60_000);
+    expect(parseRetryAfter('Saturday, 31-Dec-16 23:59:60 GMT', now)).toBe(60_000);
+    expect(parseRetryAfter('Sat Dec 31 23:59:60 2016', now)).toBe(60_000);
+  });
+
   it('rejects malformed and impossible dates', () => {
     for (const value of [
       'Mon, 31 Feb 2024 12:00:00 GMT',

@@ -139,6 +139,7 @@ function utc(year: number, month: string, day: number, hh: string, mm: string, s
   const [h, min, s] = [Number(hh), Number(mm), Number(ss)];
   if (h > 23 || min > 59 || s > 60) return null; // 60: a leap second
   const ms = Date.UTC(year, monthIndex, day, h, min, s);
-  // Date.UTC rolls 31 Feb over into March; a real date survives the round trip.
-  return new Date(ms).getUTCDate() === day ? ms : null;
+  // Date.UTC rolls 31 Feb over into March; a real date survives the round trip. Checked without
+  // the seconds: a leap second (23:59:60) rolls over into the next day, and is still valid.
+  return new Date(ms - s * 1000).getUTCDate() === day ? ms : null;
 }
