@@ -140,6 +140,14 @@ describe('threeWayMerge', () => {
     expect(merge(null, local, remote).value['polluted']).toBeUndefined();
   });
 
+  it('reads fields named like Object.prototype members as own data only', () => {
+    const base = { id: 't1', toString: 'x', a: { valueOf: 1 } };
+    const { value, conflicts } = merge(base, { id: 't1', a: {} }, base);
+    expect(conflicts).toEqual([]);
+    expect(Object.hasOwn(value, 'toString')).toBe(false);
+    expect(Object.hasOwn(value['a'] as Rec, 'valueOf')).toBe(false);
+  });
+
   it('does not mutate its inputs', () => {
     const b = { a: { x: 1 }, n: 1 };
     const l = { a: { x: 2 }, n: 2 };
