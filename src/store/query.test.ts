@@ -84,7 +84,7 @@ describe('compareValues', () => {
 
   const value = fc.oneof(
     fc.jsonValue({ maxDepth: 2 }),
-    fc.constantFrom(undefined, NaN, -0, Infinity, -Infinity, new Date(0), new Date(1)),
+    fc.constantFrom(undefined, NaN, -0, Infinity, -Infinity, new Date(0), new Date(1), new Date(NaN)),
   );
 
   it('laws: reflexive, antisymmetric, transitive', () => {
@@ -212,6 +212,13 @@ describe('compileQuery', () => {
     expect(run({ orderBy: [['title', 'desc']] })).toEqual(['b', 'c', 'a', 'd']);
     expect(run({ orderBy: [['done', 'desc'], 'title'] })).toEqual(['d', 'a', 'b', 'c']);
     expect(run({ orderBy: [['done', 'asc'], ['n', 'desc']] })).toEqual(['c', 'b', 'd', 'a']);
+    expect(run({ orderBy: [['title']] } as unknown as Query<Todo>)).toEqual(['d', 'a', 'b', 'c']); // JS: no direction is asc
+  });
+
+  it('a where naming a temporary id also matches the entities holding the id the server gave it', () => {
+    const current = (field: string, value: unknown) => (field === 'listId' && value === 'tmp:1' ? 's1' : value);
+    const { matches } = compileQuery<{ id: string; listId?: unknown }>({ where: { listId: 'tmp:1' } }, 'id', current);
+    expect([{ listId: 'tmp:1' }, { listId: 's1' }, { listId: 's2' }, {}].map((e) => matches({ id: 'x', ...e }))).toEqual([true, true, false, false]);
   });
 
   it('missing and null values sort first ascending and last descending, together (the key decides between them)', () => {
@@ -313,6 +320,9 @@ describe('compileQuery', () => {
       expect(() => queryKey(query as Query<Todo>, 'id'), JSON.stringify(query)).toThrow(TypeError);
     }
     expect(() => compileQuery<Todo>({ orderBy: [['title', 'up']] } as unknown as Query<Todo>, 'id')).toThrow(`"up"`);
+    for (const orderBy of [5, {}]) {
+      expect(() => compileQuery<Todo>({ orderBy } as unknown as Query<Todo>, 'id')).toThrow('query orderBy field must be a non-empty string');
+    }
     expect(() => compileQuery<Todo>(undefined, '')).toThrow(TypeError);
   });
 });
