@@ -1,3 +1,4 @@
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { applyPatch, deepEqual, FORBIDDEN_KEYS, isForbiddenKey, isPlainObject, unsendableField } from './plain.js';
@@ -29,6 +30,13 @@ describe('isPlainObject', () => {
     expect(isPlainObject(Object.create(null))).toBe(true);
     expect(isPlainObject(JSON.parse('{"__proto__":{"x":1}}'))).toBe(true);
     expect(isPlainObject(structuredClone({ a: [1] }))).toBe(true);
+  });
+
+  it('accepts a plain object from another realm (an iframe), as data equal to this realm\'s', () => {
+    const foreign: unknown = runInNewContext('({ a: 1, b: { c: [2] } })');
+    expect(isPlainObject(foreign)).toBe(true);
+    expect(deepEqual(foreign, { a: 1, b: { c: [2] } })).toBe(true);
+    expect(unsendableField(foreign)).toBeNull();
   });
 
   it('rejects everything else', () => {
@@ -69,6 +77,8 @@ describe('deepEqual', () => {
     expect(deepEqual({ a: { b: 1 } }, { a: { b: 2 } })).toBe(false);
     expect(deepEqual({ a: 1 }, { a: 1, b: 2 })).toBe(false);
     expect(deepEqual({ a: 1, b: 2 }, { a: 1 })).toBe(false);
+    expect(deepEqual({ toString: undefined }, {})).toBe(true); // absent, not Object.prototype's
+    expect(deepEqual({}, { toString: undefined })).toBe(true);
   });
 
   it('compares dates by time and other objects by identity', () => {
