@@ -158,6 +158,9 @@ describe('mergeTwins', () => {
   it('a delete followed by a create keeps its place: the create makes the entity anew after it', () => {
     const entries = [update(1, { title: 'a' }), remove(2), { ...update(4, { id: '2', title: 'b' }), op: 'create' as const }];
     expect(mergeTwins(entries, 'id').dropped).toEqual([]);
+    // The same when an update under the other id was made last: the create still needs the delete before it.
+    const later = [update(6, { title: 'c' }), remove(2), { ...update(4, { id: '2', title: 'b' }), op: 'create' as const }];
+    expect(mergeTwins(later, 'id').dropped).toEqual([]);
   });
 
   const twin = fc
@@ -326,5 +329,7 @@ describe('recreateAfterSentDelete', () => {
       [laterUpdate, { ...sentDelete, seq: 3 }],
     ];
     for (const entries of cases) expect(recreateAfterSentDelete(base, entries, 'version')).toEqual(entries);
+    // Nothing known of the entity (no base, no create): nothing to recreate it from.
+    expect(recreateAfterSentDelete(null, [sentDelete, laterUpdate], 'version')).toEqual([sentDelete, laterUpdate]);
   });
 });
