@@ -331,5 +331,8 @@ describe('recreateAfterSentDelete', () => {
     for (const entries of cases) expect(recreateAfterSentDelete(base, entries, 'version')).toEqual(entries);
     // Nothing known of the entity (no base, no create): nothing to recreate it from.
     expect(recreateAfterSentDelete(null, [sentDelete, laterUpdate], 'version')).toEqual([sentDelete, laterUpdate]);
+    // A delete the server refused left the entity there: the update goes out as an update.
+    const refusedDelete = { ...sentDelete, state: 'failed' as const, failure: { message: '403', rejected: true } };
+    expect(recreateAfterSentDelete(base, [refusedDelete, laterUpdate], 'version')).toEqual([refusedDelete, laterUpdate]);
   });
 });
