@@ -82,6 +82,13 @@ describe('mergeTwins', () => {
     expect(mergeTwins(nothingLeft, 'id')).toEqual({ kept: [nothingLeft[0]], dropped: [nothingLeft[1]], folded: [{ seq: nothingLeft[1]!.seq, into: nothingLeft[0]!.seq }], moved: [] });
   });
 
+  it('folds an update left with nothing into the last entry carrying one of its values: its waits end once all of them are out', () => {
+    for (const payload of [{ title: 'old', done: false }, { done: false, title: 'old' }]) {
+      const entries = [update(5, { title: 'x' }), update(6, { done: true }), update(1, payload)];
+      expect(mergeTwins(entries, 'id').folded).toEqual([{ seq: entries[2]!.seq, into: entries[1]!.seq }]);
+    }
+  });
+
   it('gives a later entry the value of an earlier one changed after it when an entry in between, sent, set another', () => {
     // The earlier one is a create: it stays where the entity needs it.
     const entries = [{ ...update(9, { id: '2', title: 'made last' }), op: 'create' as const }, update(3, { title: 'sent' }, true), update(2, { title: 'made first' })];
