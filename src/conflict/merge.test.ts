@@ -25,6 +25,8 @@ describe('diffFields', () => {
     expect(diffFields(null, { a: 1 }, [])).toEqual(['a']);
     expect(diffFields({ a: 1 }, null, [])).toEqual(['a']);
     expect(diffFields(null, null, [])).toEqual([]);
+    expect(diffFields({ a: undefined }, { a: 1 }, [])).toEqual(['a']); // a field deleted on one side
+    expect(merge({}, { a: 'local' }, { a: undefined }).value).toEqual({ a: 'local' });
   });
 
   it('skips ignored and forbidden fields', () => {
