@@ -87,6 +87,10 @@ describe('mergeTwins', () => {
       const entries = [update(5, { title: 'x' }), update(6, { done: true }), update(1, payload)];
       expect(mergeTwins(entries, 'id').folded).toEqual([{ seq: entries[2]!.seq, into: entries[1]!.seq }]);
     }
+    // The same when the later carrier was itself given a value (a sent entry in between set another).
+    const create = { ...update(9, { id: '2', title: 'w' }), op: 'create' as const };
+    const given = [create, update(2, { title: 's' }, true), update(8, { note: 'n' }), update(3, { title: 'c' }), update(1, { note: 'o', title: 'd' })];
+    expect(mergeTwins(given, 'id').folded).toEqual([{ seq: given[4]!.seq, into: given[3]!.seq }]);
   });
 
   it('gives a later entry the value of an earlier one changed after it when an entry in between, sent, set another', () => {
