@@ -10,7 +10,7 @@
 //   npm run mutants -- --only M2,M7      some of them
 //   npm run mutants -- --no-baseline     skip the unmutated run
 //   npm run mutants -- --chaos-only      only the chaos walks judge (G10's short suite on its own)
-//   npm run mutants -- --list            what each mutant plants, and where
+//   npm run mutants -- --list            what each mutant plants, and where (exit 1 when one's text is gone)
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -120,20 +120,20 @@ const wanted = values.only === undefined ? MUTANTS : values.only.split(',').map(
   return mutant;
 });
 
+// Every anchor is checked before anything runs (and by --list, which the test suite runs): a
+// stale list fails at once, not after minutes.
+const sources = new Map();
+const stale = wanted.filter((m) => {
+  if (!sources.has(m.file)) sources.set(m.file, readFileSync(join(root, m.file), 'utf8'));
+  return !sources.get(m.file).includes(m.find);
+});
+for (const m of stale) console.error(`${m.id}: its text is no longer in ${m.file}; update scripts/mutants.mjs to the source:\n  ${m.find}`);
+
 if (values.list) {
   for (const m of wanted) console.log(`${m.id}  ${m.file}  ${m.what}`);
-  process.exit(0);
+  process.exit(stale.length ? 1 : 0);
 }
-
-// Every anchor is checked before anything runs: a stale list fails at once, not after minutes.
-const sources = new Map();
-for (const m of wanted) {
-  if (!sources.has(m.file)) sources.set(m.file, readFileSync(join(root, m.file), 'utf8'));
-  if (!sources.get(m.file).includes(m.find)) {
-    console.error(`${m.id}: its text is no longer in ${m.file}; update scripts/mutants.mjs to the source:\n  ${m.find}`);
-    process.exit(1);
-  }
-}
+if (stale.length) process.exit(1);
 
 // A copy of what the suites read; src/, test/ and server/ are copied, so that test imports resolve
 // to the mutated source, and the installed packages are linked.
