@@ -65,19 +65,6 @@ export interface HandleHost {
   watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): () => void;
 }
 
-/** Settles with `ahead`, or when `lifetime` is aborted; the listener goes once it has settled. */
-function untilClosed(ahead: Promise<void>, lifetime: AbortSignal): Promise<void> {
-  if (lifetime.aborted) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const release = () => {
-      lifetime.removeEventListener('abort', release);
-      resolve();
-    };
-    lifetime.addEventListener('abort', release);
-    void ahead.then(release);
-  });
-}
-
 /** Settles as `step` does, or rejects with the client's ClosedError once `lifetime` is aborted; the listener goes once it has settled. */
 export function orClosed<T>(step: Promise<T>, lifetime: AbortSignal): Promise<T> {
   let onAbort = (): void => undefined;
@@ -384,7 +371,8 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     const loaded = this.#host.hydrate(this.#def);
     const ready = Promise.all([ahead, loaded.catch(() => undefined)]).then(() => undefined);
     // Once the client closes, assertOpen refuses it: an async validation that never answers holds it until then.
-    return untilClosed(ready, this.#host.lifetime).then(async () => {
+    const readyOrClosed = orClosed(ready, this.#host.lifetime).catch(() => undefined);
+    return readyOrClosed.then(async () => {
       let held = false;
       try {
         this.#host.assertOpen(what);

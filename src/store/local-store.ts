@@ -293,6 +293,16 @@ export class LocalStore {
     return running;
   }
 
+  /** A write transaction, and whether it committed into a database another tab's clear() deleted meanwhile: its writes went with it. */
+  async #writeTxLost<R>(what: string, body: (tx: WriteTx) => Promise<R>): Promise<[R, boolean]> {
+    let on: HarborDB | undefined;
+    const result = await this.#writeTx(what, (tx) => {
+      on = tx.db;
+      return body(tx);
+    });
+    return [result, this.#deleted.has(on!)];
+  }
+
   async #runWriteTx<R>(what: string, body: (tx: WriteTx) => Promise<R>): Promise<R> {
     const db = await this.#handle(what);
     try {
@@ -450,9 +460,7 @@ export class LocalStore {
     const copyFrom = this.#destroying === null ? this.#deletions : null;
     const referenced = this.#newestReferenced(def, op);
     let target = id;
-    let on: HarborDB | undefined;
-    const committed = await this.#writeTx(`saving ${r}/${id}`, async (tx) => {
-      on = tx.db;
+    const [committed, lost] = await this.#writeTxLost(`saving ${r}/${id}`, async (tx) => {
       // A copy of a database deleted since is not what is stored: kept as the server version (the
       // fast path's fallback), a change made on it would bring what clear() deleted into the fresh one.
       const fast = known && copyFrom === this.#deletions;
@@ -500,7 +508,7 @@ export class LocalStore {
       return issueWrite(tx, def, id, op, fresh, shown, entries, referenced);
     });
     // Another tab's clear() came while it ran: the change went with the deleted database.
-    if (this.#deleted.has(on!)) throw new PendingMutationsError(1, { by: 'cleared', resource: r, id });
+    if (lost) throw new PendingMutationsError(1, { by: 'cleared', resource: r, id });
     const written = committed.read();
     this.outbox.setEntity(r, target, written.entries);
     return { r, id: target, view: written.view, cancelled: written.cancelled };
@@ -555,16 +563,14 @@ export class LocalStore {
    */
   async settleMany(items: ReadonlyArray<{ def: Def; entry: OutboxEntry; answer: Rec | null }>, at: number): Promise<Array<ViewChange | null>> {
     const what = items.length === 1 ? `storing the answer for ${items[0]!.entry.r}/${items[0]!.entry.id}` : `storing ${items.length} answers`;
-    let on: HarborDB | undefined;
-    const results = await this.#writeTx(what, async (tx) => {
-      on = tx.db;
+    const [results, lost] = await this.#writeTxLost(what, async (tx) => {
       const settled = await Promise.all(items.map((item) => settleIn(tx, item.def, item.entry, item.answer, at)));
       const deleted = items.filter((_, i) => settled[i]?.deleted).map(({ def, entry }) => ({ r: def.name, id: entry.id, version: entry.baseVersion }));
       if (deleted.length > 0) await rememberDeletions(tx, deleted, at, this.#rememberDeletionsMs);
       return settled;
     });
     // Another tab's clear() came while it ran: stored in the deleted database, as if settled elsewhere.
-    if (this.#deleted.has(on!)) return items.map(() => null);
+    if (lost) return items.map(() => null);
     let settledElsewhere = false;
     const changes = results.map((result, i) => {
       const { def, entry } = items[i]!;
@@ -705,9 +711,7 @@ export class LocalStore {
     answered?: { at: number; version: unknown },
   ): Promise<ViewChange> {
     const r = def.name;
-    let on: HarborDB | undefined;
-    const { entries, view } = await this.#writeTx(`updating ${r}/${id}`, async (tx) => {
-      on = tx.db;
+    const [{ entries, view }, lost] = await this.#writeTxLost(`updating ${r}/${id}`, async (tx) => {
       const entities = tx.objectStore('entities');
       const outbox = tx.objectStore('outbox');
       const record = (await entities.get([r, id])) ?? { r, id, base: null, view: null };
@@ -726,7 +730,7 @@ export class LocalStore {
       else await entities.put({ r, id, base: next.base, view });
       return { entries: next.entries, view };
     });
-    if (this.#deleted.has(on!)) throw new PendingMutationsError(1, { by: 'cleared', resource: r, id });
+    if (lost) throw new PendingMutationsError(1, { by: 'cleared', resource: r, id });
     this.outbox.setEntity(r, id, entries);
     return { r, id, view };
   }
