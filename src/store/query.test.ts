@@ -50,12 +50,24 @@ describe('compareValues', () => {
     expect(compareValues('same', 'same')).toBe(0);
   });
 
-  it('orders other values by JSON text, dates chronologically', () => {
+  it('orders arrays and objects as Postgres orders JSONB: by size, then element by element', () => {
     expect(compareValues([1, 2], [1, 3])).toBe(-1);
+    expect(compareValues([9], [1, 1])).toBe(-1); // fewer elements first, whatever they hold
+    expect(compareValues([10], [9])).toBe(1); // numbers numerically, not as text
+    expect(compareValues(['b'], [1])).toBe(-1); // strings < numbers < booleans < arrays < objects inside too
+    expect(compareValues([true], [[]])).toBe(-1);
+    expect(compareValues([[]], [{}])).toBe(-1);
+    expect(compareValues([new Date(0)], ['1970-01-01T00:00:00.000Z'])).toBe(0); // as JSON carries it
     expect(compareValues({ a: 2 }, { a: 1 })).toBe(1);
+    expect(compareValues({ z: 1 }, { a: 1, b: 1 })).toBe(-1); // fewer keys first
+    expect(compareValues({ a: 1 }, { a: 1, b: undefined })).toBe(0);
+    // Keys in JSONB's storage order: shorter (in UTF-8 bytes) first; 'é' is 2 bytes, after 'b'.
+    expect(compareValues({ bb: 1, c: 2 }, { bb: 2, d: 1 })).toBe(-1); // c < d decides before the values
+    expect(compareValues({ é: 1, b: 2 }, { é: 2, b: 1 })).toBe(1);
     expect(compareValues({ a: 1 }, { a: 1 })).toBe(0);
     expect(compareValues(new Date('2020-01-02'), new Date('2021-01-01'))).toBe(-1);
-    expect(compareValues([], {})).toBe(-1); // '[]' < '{}'
+    expect(compareValues([], {})).toBe(-1);
+    expect(compareValues(new Date(0), [])).toBe(-1);
   });
 
   it('orders dates chronologically beyond the years 0 to 9999 too (a far-future "no deadline" date sorts last)', () => {
@@ -110,7 +122,19 @@ describe('compareValues', () => {
 
   it('agrees with an independent rank-then-value oracle', () => {
     const typeRank = (v: unknown): number =>
-      v === undefined || v === null ? 1 : typeof v === 'string' ? 2 : typeof v === 'number' ? 3 : typeof v === 'boolean' ? 4 : 5;
+      v === undefined || v === null
+        ? 1
+        : typeof v === 'string'
+          ? 2
+          : typeof v === 'number'
+            ? 3
+            : typeof v === 'boolean'
+              ? 4
+              : v instanceof Date
+                ? 5
+                : Array.isArray(v)
+                  ? 6
+                  : 7;
     const units = (s: string): number[] => Array.from({ length: s.length }, (_, i) => s.charCodeAt(i));
     const lexical = (p: number[], q: number[]): number => {
       for (let i = 0; i < Math.min(p.length, q.length); i++) if (p[i] !== q[i]) return p[i]! - q[i]!;
@@ -125,7 +149,27 @@ describe('compareValues', () => {
         return p! === q! ? 0 : p! < q! ? -1 : 1;
       }
       if (typeof a === 'string') return lexical(units(a), units(b as string));
-      if (typeRank(a) === 5) return lexical(units(JSON.stringify(a)), units(JSON.stringify(b)));
+      if (typeRank(a) === 5) return oracle((a as Date).getTime(), (b as Date).getTime());
+      if (typeRank(a) === 6) {
+        const [p, q] = [a, b].map((x) => (x as unknown[]).map((e) => JSON.parse(JSON.stringify(e ?? null))));
+        if (p!.length !== q!.length) return p!.length - q!.length;
+        for (let i = 0; i < p!.length; i++) if (oracle(p![i], q![i]) !== 0) return oracle(p![i], q![i]);
+        return 0;
+      }
+      if (typeRank(a) === 7) {
+        const bytes = (s: string): number[] => [...new TextEncoder().encode(s)];
+        const stored = (o: object): string[] =>
+          Object.keys(o)
+            .filter((k) => (o as Record<string, unknown>)[k] !== undefined)
+            .sort((k, l) => lexical([bytes(k).length], [bytes(l).length]) || lexical(bytes(k), bytes(l)));
+        const [p, q] = [stored(a as object), stored(b as object)];
+        if (p.length !== q.length) return p.length - q.length;
+        for (let i = 0; i < p.length; i++) {
+          const c = lexical(units(p[i]!), units(q[i]!)) || oracle((a as Record<string, unknown>)[p[i]!], (b as Record<string, unknown>)[q[i]!]);
+          if (c !== 0) return c;
+        }
+        return 0;
+      }
       return 0;
     };
     fc.assert(

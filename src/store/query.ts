@@ -26,7 +26,7 @@ export interface CompiledQuery<T> {
 // ---------------------------------------------------------------------------------------------
 // Value order, as Postgres orders JSONB (the reference server's dialect sorts by it, and on-demand
 // pages must meet the client's order): a missing field like null < strings < numbers < booleans <
-// anything else (by JSON text).
+// dates < arrays < objects < anything else (by its text).
 
 function rank(value: unknown): number {
   switch (typeof value) {
@@ -38,8 +38,10 @@ function rank(value: unknown): number {
       return 3;
     case 'boolean':
       return 4;
+    case 'object':
+      return value === null ? 1 : value instanceof Date ? 5 : Array.isArray(value) ? 6 : 7;
     default:
-      return value === null ? 1 : 5;
+      return 8;
   }
 }
 
@@ -61,21 +63,63 @@ export function compareValues(a: unknown, b: unknown): number {
   const rb = rank(b);
   if (ra !== rb) return ra < rb ? -1 : 1;
   if (ra === 4) return a ? 1 : -1; // booleans, and a !== b
-  if (ra !== 5) return 0; // undefined, null
-  // By time: ISO text sorts chronologically for the years 0 to 9999 only ("+010000-…", "-000001-…"
-  // come before them). A valid date's JSON text opens with a quote, as no array's or object's
-  // does: against those it keeps its place, and the order stays total.
-  if (a instanceof Date && b instanceof Date) {
-    const ta = a.getTime();
-    const tb = b.getTime();
-    if (ta === ta && tb === tb) return ta < tb ? -1 : ta > tb ? 1 : 0;
+  // By time, invalid dates first, as NaN among numbers.
+  if (ra === 5) return compareValues((a as Date).getTime(), (b as Date).getTime());
+  if (ra === 6 || ra === 7) {
+    // As the server stores them: JSON, dates as their text.
+    const ja = parsed(a);
+    const jb = parsed(b);
+    if (ja !== undefined && jb !== undefined) return compareJson(ja, jb);
+    if (ja !== jb) return ja === undefined ? 1 : -1;
   }
-  const ja = jsonText(a);
-  const jb = jsonText(b);
-  return ja < jb ? -1 : ja > jb ? 1 : 0;
+  if (ra < 6) return 0; // undefined, null
+  const ta = jsonText(a);
+  const tb = jsonText(b);
+  return ta < tb ? -1 : ta > tb ? 1 : 0;
 }
 
-// Objects, arrays, invalid dates, bigints and the odd function.
+/**
+ * JSONB's order of JSON values: arrays by length, then element by element; objects by their
+ * number of keys, then key and value by key and value in JSONB's storage order of keys.
+ */
+function compareJson(a: unknown, b: unknown): number {
+  const ra = rank(a);
+  if (ra !== rank(b) || ra < 6) return compareValues(a, b);
+  const x = ra === 6 ? (a as unknown[]) : storedKeys(a as Rec);
+  const y = ra === 6 ? (b as unknown[]) : storedKeys(b as Rec);
+  if (x.length !== y.length) return x.length < y.length ? -1 : 1;
+  for (let i = 0; i < x.length; i++) {
+    const c = ra === 6 ? compareJson(x[i], y[i]) : compareValues(x[i], y[i]) || compareJson((a as Rec)[x[i] as string], (b as Rec)[y[i] as string]);
+    if (c !== 0) return c;
+  }
+  return 0;
+}
+
+/** JSONB keeps an object's keys shortest first (in UTF-8 bytes), then by their bytes. */
+function storedKeys(object: Rec): string[] {
+  return Object.keys(object).sort((p, q) => utf8Length(p) - utf8Length(q) || compareValues(p, q));
+}
+
+function utf8Length(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    // A surrogate is half of a 4-byte character.
+    n += unit < 0x80 ? 1 : unit < 0x800 || (unit >= 0xd800 && unit < 0xe000) ? 2 : 3;
+  }
+  return n;
+}
+
+/** The value as JSON carries it; undefined when JSON cannot write it (a bigint, a cycle). */
+function parsed(value: unknown): unknown {
+  try {
+    return JSON.parse(JSON.stringify(value));
+  } catch {
+    return undefined;
+  }
+}
+
+// Bigints, functions and symbols, and what JSON cannot write.
 function jsonText(value: unknown): string {
   try {
     return JSON.stringify(value) ?? '';
