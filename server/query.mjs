@@ -42,11 +42,12 @@ export function parseQuery(params) {
     const field = FILTER.exec(key)?.[1];
     if (field !== undefined) filters.push([field, value]);
   }
-  const sortText = params.get('sort') ?? '';
-  const sort = sortText
-    .split(',')
-    .filter((part) => part !== '' && part !== '-')
-    .map((part) => (part.startsWith('-') ? { field: part.slice(1), descending: true } : { field: part, descending: false }));
+  const sortText = params.get('sort');
+  const sort = (sortText === null ? [] : sortText.split(',')).map((part) =>
+    part.startsWith('-') ? { field: part.slice(1), descending: true } : { field: part, descending: false },
+  );
+  // Left out, an empty field would answer in another order than the one asked for.
+  if (sort.some((key) => key.field === '')) throw new HttpError(400, `sort names an empty field: ${sortText}`);
   if (!sort.some((key) => key.field === 'id')) sort.push({ field: 'id', descending: false });
   const limitText = params.get('limit');
   const limit = limitText === null ? DEFAULT_LIMIT : Number(limitText);

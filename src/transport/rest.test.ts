@@ -380,6 +380,17 @@ describe('REST transport', () => {
     ]);
   });
 
+  it('refuses a sort field the default dialect cannot send: one with a comma, or a leading minus', () => {
+    const send = (field: string, direction: 'asc' | 'desc') => () =>
+      defaultSearchParams({ where: {}, orderBy: [[field, direction], ['id', 'asc']], limit: 1, cursor: null });
+    // sort=a,b would name two fields, sort=-total a descending 'total'.
+    expect(send('a,b', 'asc')).toThrow(TypeError);
+    expect(send('a,b', 'desc')).toThrow(/"a,b"/);
+    expect(send('-total', 'asc')).toThrow(/"-total"/);
+    expect(send('-total', 'desc')).toThrow(/"-total"/);
+    expect(send('a-b', 'desc')().get('sort')).toBe('-a-b,id');
+  });
+
   it('sends the default on-demand dialect, or the resource own one', async () => {
     expect(defaultSearchParams({ where: { done: false, n: 2 }, orderBy: [['title', 'asc'], ['id', 'desc']], limit: 50, cursor: 'c' }).toString()).toBe(
       'filter%5Bdone%5D=false&filter%5Bn%5D=2&sort=title%2C-id&limit=50&cursor=c',

@@ -43,11 +43,19 @@ export function defaultSearchParams(query: PushedQuery): URLSearchParams {
     params.set(`filter[${field}]`, typeof value === 'number' ? decimal(value) : String(value));
   }
   if (query.orderBy.length) {
-    params.set('sort', query.orderBy.map(([field, dir]) => (dir === 'desc' ? `-${field}` : field)).join(','));
+    params.set('sort', query.orderBy.map(([field, dir]) => (dir === 'desc' ? `-${sortable(field)}` : sortable(field))).join(','));
   }
   params.set('limit', String(query.limit));
   if (query.cursor !== null) params.set('cursor', query.cursor);
   return params;
+}
+
+/** In `sort=a,-b`, a ',' in a field would split it in two, and a leading '-' read as descending. */
+function sortable(field: string): string {
+  if (field.includes(',') || field.startsWith('-')) {
+    throw new TypeError(`harborsync: the default on-demand dialect cannot sort by ${JSON.stringify(field)} (a ',' or a leading '-'): give the resource toSearchParams`);
+  }
+  return field;
 }
 
 /**

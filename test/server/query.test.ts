@@ -96,6 +96,15 @@ describe('ordering and filtering semantics', () => {
     expect(list.body.map((item: { id: string }) => item.id)).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
   });
 
+  it('answers 400 to a sort naming an empty field, rather than leaving it out', async () => {
+    for (const sort of ['rank,,title', 'rank,', '-', '-rank,-']) {
+      const reply = await alice.get(`/items?sort=${sort}`);
+      expect(reply.status, sort).toBe(400);
+      expect(reply.text, sort).toMatch(/sort/);
+    }
+    expect((await alice.get('/items?sort=-rank,title')).status).toBe(200);
+  });
+
   it('answers 400 to a bad limit or cursor, and to a cursor from another sort order', async () => {
     expect((await alice.get('/items?limit=0')).status).toBe(400);
     expect((await alice.get('/items?limit=many')).status).toBe(400);
