@@ -3,7 +3,7 @@ import type { PushedQuery, SortDirection } from '../types.js';
 
 /**
  * The part of a query the server can run: an equality `where` (values as the strings the default
- * dialect sends), the order, and a page. A predicate `where` is never sent: it filters on the client.
+ * dialect sends, a valid Date as its ISO text), the order, and a page. A predicate `where` is never sent: it filters on the client.
  */
 export function pushDown(
   compiled: CompiledQuery<object>,
@@ -15,6 +15,8 @@ export function pushDown(
   for (const [field, value] of Object.entries(compiled.equality ?? {})) {
     if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
       where[field] = value;
+    } else if (value instanceof Date && value.getTime() === value.getTime()) {
+      where[field] = value.toJSON(); // the text a request carries it as, and the server stores
     }
   }
   // The order runs up to the key: ordered by the key itself (either way), it is sent as it is;

@@ -334,7 +334,9 @@ export class OnDemandLoader {
       // Rows the server's filter takes in and the pushed equality does not (it compares values as
       // text: the number 1 and the string '1' alike) are not rows the query wants: more are fetched
       // for them. What is not pushed filters what is loaded, as a predicate does.
-      const { matches: pushedMatches } = compileQuery<object>({ where: pushed.where }, def.key);
+      // Compared as the query compares them: a Date was pushed as its text.
+      const pushedWhere = Object.fromEntries(Object.keys(pushed.where).map((field) => [field, compiled.equality![field]]));
+      const { matches: pushedMatches } = compileQuery<object>({ where: pushedWhere }, def.key);
       const counted = answer['items'].length - items.filter((item) => !pushedMatches(item)).length;
       const reach = from.loaded + counted;
       if (reach >= pages.loaded) {
