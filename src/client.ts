@@ -1614,6 +1614,8 @@ class Client implements SyncClient, HandleHost {
       definition: (r) => this.defs.get(r),
       definitions: () => this.defs.values(),
       remapped: (r, from, to) => {
+        // Dropped since it was stored (an answer stored meanwhile named `from` again): stale.
+        if (this.store.renames.get(entityKey(r, from)) !== to) return;
         this.#remapped(r, from, to);
         this.#post({ t: 'remapped', r, from, to });
       },

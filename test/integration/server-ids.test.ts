@@ -9,7 +9,7 @@ import { CURRENT, type WithCurrent } from '../../src/internal/current.js';
 import { StorageError } from '../../src/errors.js';
 import { IDBFactory } from 'fake-indexeddb';
 import { ValidationError } from '../../src/errors.js';
-import { closeDevices, device, heldListAnswers, outcomeOf, until, type Device } from '../helpers/harness.js';
+import { closeDevices, device, heldAnswers, heldListAnswers, outcomeOf, until, type Device } from '../helpers/harness.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 
@@ -109,8 +109,8 @@ async function expectDelivered(d: Device) {
  * A device following projects through the delta feed, whose create was applied with its answer
  * lost: the change waits to be re-sent (a minute of backoff), under its temporary id.
  */
-async function createWithItsAnswerLost(name: string, resource = deltaProjects) {
-  const d = make(device(server.apiUrl, { resources: [resource], retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } }));
+async function createWithItsAnswerLost(name: string, resource = deltaProjects, options: { fetch?: typeof fetch; timeoutMs?: number } = {}) {
+  const d = make(device(server.apiUrl, { resources: [resource], retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 }, ...options }));
   const h = d.client.resource(resource);
   await h.refresh();
   await server.admin.faults({ dropAfterApply: { count: 1 } });
@@ -584,6 +584,55 @@ describe("ids: 'server'", () => {
     await d.clock.advance(60_000);
     await d.client.flush();
     expect(d.events.filter((e) => e.type === 'idRemapped')).toEqual([expect.objectContaining({ from: id }), expect.objectContaining({ from: project.id, to: id })]);
+    const [again] = await firstValueFrom(d.client.conflicts$);
+    expect(again!.id).toBe(id);
+    await again!.resolve('local');
+    await d.client.flush();
+    expect((await api<Project[]>('/projects')).map((p) => p.name).sort()).toEqual(['kept under the server id', 'second, under the temporary id']);
+  });
+
+  it("a create whose replayed answer names an id this device re-created under another, stored while that re-creation's answer is still being applied: the id names the entity again, a conflict on it is decided", async () => {
+    const posts = heldAnswers((request) => request.method === 'POST');
+    // The re-creation's answer is held across the create's backoff, which must not time it out.
+    const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects, { fetch: posts.fetch, timeoutMs: 120_000 });
+    await h.refresh();
+    await server.admin.edit({ resource: 'projects', id, delete: true });
+    await h.update(id, { name: 'kept under the server id' });
+    await d.client.flush();
+    const [gone] = await firstValueFrom(d.client.conflicts$);
+    posts.hold();
+    await gone!.resolve('local');
+    await until(() => d.events.some((e) => e.type === 'sent' && e.op === 'create' && e.id === id), 'the re-creation sent');
+    await h.update(project.id, { name: 'second, under the temporary id' });
+    // The create's re-send is answered and stored while the re-creation's rename is being
+    // applied (its transaction committed, the outbox being read again).
+    const settle = LocalStore.prototype.settleRemapped;
+    const reload = LocalStore.prototype.reloadOutbox;
+    let renamingId = false;
+    let createStored = false;
+    LocalStore.prototype.settleRemapped = async function (def, entry, ...rest) {
+      if (entry.id === id) renamingId = true;
+      const stored = await settle.call(this, def, entry, ...rest);
+      if (entry.id === project.id) createStored = true;
+      return stored;
+    };
+    LocalStore.prototype.reloadOutbox = async function () {
+      if (renamingId) {
+        renamingId = false;
+        await until(() => createStored, 'the create re-sent and stored');
+      }
+      return reload.apply(this);
+    };
+    try {
+      await d.clock.advance(60_000);
+      posts.release();
+      await d.client.flush();
+    } finally {
+      LocalStore.prototype.settleRemapped = settle;
+      LocalStore.prototype.reloadOutbox = reload;
+    }
+    // Told once each rename is applied: the re-creation's last.
+    expect(d.events.filter((e) => e.type === 'idRemapped')).toEqual([expect.objectContaining({ from: project.id, to: id }), expect.objectContaining({ from: id })]);
     const [again] = await firstValueFrom(d.client.conflicts$);
     expect(again!.id).toBe(id);
     await again!.resolve('local');
