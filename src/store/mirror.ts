@@ -214,6 +214,8 @@ export class ResourceMirror<T extends object> {
    */
   follow(from: string, to: string): void {
     this.#followed.set(from, to);
+    // `to` names this entity now: a rename from it made earlier (a re-created entity's) is over.
+    this.#followed.delete(to);
     const moving = this.#entityListeners.get(from);
     if (!moving) return;
     this.#entityListeners.delete(from);

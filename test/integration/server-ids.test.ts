@@ -591,6 +591,24 @@ describe("ids: 'server'", () => {
     expect((await api<Project[]>('/projects')).map((p) => p.name).sort()).toEqual(['kept under the server id', 'second, under the temporary id']);
   });
 
+  it('a create whose replayed answer names an id this device re-created under another: get$() of that id, subscribed after, shows the entity it names again', async () => {
+    const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects);
+    await h.refresh();
+    await server.admin.edit({ resource: 'projects', id, delete: true });
+    await h.update(id, { name: 'kept under the server id' });
+    await d.client.flush();
+    const [gone] = await firstValueFrom(d.client.conflicts$);
+    await gone!.resolve('local');
+    await d.client.flush();
+    const [recreated] = d.events.flatMap((e) => (e.type === 'idRemapped' && e.from === id ? [e.to] : []));
+    await h.update(project.id, { name: 'second, under the temporary id' });
+    await d.clock.advance(60_000);
+    await d.client.flush();
+    expect(d.events.some((e) => e.type === 'idRemapped' && e.from === project.id && e.to === id)).toBe(true);
+    expect((await firstValueFrom(h.get$(id))).data).toMatchObject({ id, name: 'second, under the temporary id' });
+    expect((await firstValueFrom(h.get$(recreated!))).data).toMatchObject({ id: recreated, name: 'kept under the server id' });
+  });
+
   it("a create whose replayed answer names an id this device re-created under another, stored while that re-creation's answer is still being applied: the id names the entity again, a conflict on it is decided", async () => {
     const posts = heldAnswers((request) => request.method === 'POST');
     // The re-creation's answer is held across the create's backoff, which must not time it out.
