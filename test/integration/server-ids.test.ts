@@ -609,6 +609,37 @@ describe("ids: 'server'", () => {
     expect((await firstValueFrom(h.get$(recreated!))).data).toMatchObject({ id: recreated, name: 'kept under the server id' });
   });
 
+  it('a create whose replayed answer names an id the leader re-created under another: get$() of that id in another tab shows the entity it names again', async () => {
+    const indexedDB = new IDBFactory();
+    const hub = new BroadcastHub();
+    const locks = new FakeLocks();
+    const clock = new ManualClock();
+    const options = { resources: [manualDeltaProjects], namespace: 'named-again', locks, BroadcastChannel: hub.Channel, retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } };
+    const d = make(device(server.apiUrl, options, indexedDB, clock));
+    await until(() => leads(d), 'a leader');
+    const other = make(device(server.apiUrl, options, indexedDB, clock)).client.resource(manualDeltaProjects);
+    const h = d.client.resource(manualDeltaProjects);
+    await h.refresh();
+    await server.admin.faults({ dropAfterApply: { count: 1 } });
+    const project = await h.create({ name: 'Mine' });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'the lost answer');
+    const id = (await applied())[0]!.entityId!;
+    await h.refresh();
+    await server.admin.edit({ resource: 'projects', id, delete: true });
+    await h.update(id, { name: 'kept under the server id' });
+    await d.client.flush();
+    const [gone] = await firstValueFrom(d.client.conflicts$);
+    await gone!.resolve('local');
+    await d.client.flush();
+    await until(async () => (await other.list()).some((p) => p.name === 'kept under the server id' && p.id !== id), 'the re-creation renamed in the other tab');
+    await h.update(project.id, { name: 'second, under the temporary id' });
+    await clock.advance(60_000);
+    await d.client.flush();
+    expect(d.events.some((e) => e.type === 'idRemapped' && e.from === project.id && e.to === id)).toBe(true);
+    await until(async () => (await other.list()).some((p) => p.id === id), 'the create renamed in the other tab');
+    expect((await firstValueFrom(other.get$(id))).data).toMatchObject({ id, name: 'second, under the temporary id' });
+  });
+
   it("a create whose replayed answer names an id this device re-created under another, stored while that re-creation's answer is still being applied: the id names the entity again, a conflict on it is decided", async () => {
     const posts = heldAnswers((request) => request.method === 'POST');
     // The re-creation's answer is held across the create's backoff, which must not time it out.
