@@ -379,8 +379,13 @@ class Client implements SyncClient, HandleHost {
   // ---- lifecycle and state --------------------------------------------------------------
 
   assertOpen(what: string): void {
-    if (this.#closedError) throw new ClosedError(what);
+    this.#assertNotClosed(what);
     if (this.#storageFailure) throw this.#storageFailure;
+  }
+
+  /** For the calls a lost storage leaves working (pause, resume, resource): only a closed client refuses them. */
+  #assertNotClosed(what: string): void {
+    if (this.#closedError) throw new ClosedError(what);
   }
 
   /** A storage failure the client lives on with: reported, nothing stopped. */
@@ -582,6 +587,7 @@ class Client implements SyncClient, HandleHost {
   }
 
   pause(): void {
+    this.#assertNotClosed('pause()');
     this.#paused('manual');
     this.#post({ t: 'paused', reason: 'manual' });
   }
@@ -606,6 +612,7 @@ class Client implements SyncClient, HandleHost {
   }
 
   resume(): void {
+    this.#assertNotClosed('resume()');
     this.#resumed();
     this.#post({ t: 'resumed' });
   }
@@ -696,6 +703,7 @@ class Client implements SyncClient, HandleHost {
   resource(name: string): ResourceHandle<Entity>;
   resource(definition: ResourceDefinition<object> | string): ResourceHandle<object> {
     const name = typeof definition === 'string' ? definition : definition.name;
+    this.#assertNotClosed(`resource("${name}")`);
     const def = this.defs.get(name);
     if (!def) throw new TypeError(`resource("${name}"): not one of this client's resources (${[...this.defs.keys()].join(', ')})`);
     let handle = this.#handles.get(name);

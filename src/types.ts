@@ -542,7 +542,7 @@ export interface ClearOptions {
 }
 
 export interface SyncClient {
-  /** The handle of one of this client's resources, by its definition (typed) or its name; a `TypeError` for any other. */
+  /** The handle of one of this client's resources, by its definition (typed) or its name; a `TypeError` for any other, a `ClosedError` after `close()`. */
   resource<T extends object, K extends string = 'id', V extends string = 'version', I = unknown>(
     definition: ResourceDefinition<T, K, V, I>,
   ): ResourceHandle<T, K, V, KnownInput<T, I>>;
@@ -578,8 +578,9 @@ export interface SyncClient {
   clear(options?: ClearOptions): Promise<void>;
   /**
    * Releases the database connection, the tab channels, the leadership and the timers, and aborts
-   * the REST transport's requests out (their changes stay queued for the next client). Later reads
-   * and writes throw or reject with `ClosedError`, as do the `{ wait: 'server' }` writes still waiting.
+   * the REST transport's requests out (their changes stay queued for the next client). Every later
+   * call throws (`resource()`, `pause()`, `resume()`, `get$()`, `query$()`) or rejects (the rest) with
+   * `ClosedError`, as do the `{ wait: 'server' }` writes still waiting.
    */
   close(): Promise<void>;
 }

@@ -292,6 +292,34 @@ describe('conflict decisions', () => {
 });
 
 describe('close()', () => {
+  it('every call after close() fails with ClosedError: pause(), resume() and resource() throw it, as get$() and query$() do', async () => {
+    const api = stubApi((req) => (req.method === 'GET' ? json([]) : undefined));
+    const d = make(API, { fetch: api.fetch, resources: [items] });
+    const h = d.client.resource(items);
+    await h.list();
+    await d.client.close();
+    const statuses: Array<SyncStatus['paused']> = [];
+    d.client.status$.subscribe((status) => statuses.push(status.paused));
+    const thrown = (call: () => unknown): unknown => {
+      try {
+        call();
+      } catch (error) {
+        return error;
+      }
+      return 'nothing thrown';
+    };
+    expect(thrown(() => d.client.pause())).toBeInstanceOf(ClosedError);
+    expect(thrown(() => d.client.resume())).toBeInstanceOf(ClosedError);
+    expect(thrown(() => d.client.resource(items))).toBeInstanceOf(ClosedError);
+    expect(thrown(() => d.client.resource('items'))).toBeInstanceOf(ClosedError);
+    expect(thrown(() => h.get$('a'))).toBeInstanceOf(ClosedError);
+    expect(thrown(() => h.query$())).toBeInstanceOf(ClosedError);
+    for (const call of [h.create({ id: 'a', title: 'A', done: false }) as Promise<unknown>, h.update('a', { title: 'B' }), h.delete('a'), h.get('a'), h.list(), h.refresh(), d.client.flush(), d.client.clear()]) {
+      expect(await outcomeOf(call, 'the call')).toEqual({ error: expect.any(ClosedError) });
+    }
+    expect(statuses.every((paused) => paused === null)).toBe(true);
+  });
+
   it('close() rejects a Conflict.resolve() whose decision waits for a validation that never answers with ClosedError', async () => {
     const { api } = conflictingServer((item) => ({ ...item, title: 'S', version: 2 }));
     const standard = itemSchema['~standard'];
