@@ -626,6 +626,12 @@ class Client implements SyncClient, HandleHost {
 
   async flush(): Promise<void> {
     this.assertOpen('flush()');
+    // What close() abandons was not sent: a flush() under way rejects then, as the calls after it
+    // do, rather than resolve as if nothing more could be sent (or wait for a leader that is gone).
+    await orClosed(this.#flushed(), this.lifetime);
+  }
+
+  async #flushed(): Promise<void> {
     // A write called before flush() is sent with the rest, though its transaction is still under way.
     await Promise.all([...this.#handles.values()].map((handle) => handle.stored()));
     await this.store.open();

@@ -561,6 +561,7 @@ export interface SyncClient {
    * that does not send (another tab leads), it asks the leader to send at once and resolves when
    * the changes queued at the call are confirmed, parked (`conflicts$`, `failed$`) or waiting for
    * a retry; should no other tab say anything for `timeoutMs` (a frozen leader), it resolves then.
+   * Rejects with `ClosedError` when `close()` comes first: what it waited for was not sent.
    */
   flush(): Promise<void>;
   /**

@@ -343,6 +343,29 @@ describe('close()', () => {
     expect(await deciding).toEqual({ error: expect.any(ClosedError) });
   });
 
+  it('a flush() under way as the client closes rejects with ClosedError, in the tab that sends and in one that does not: its changes were not sent', async () => {
+    const sent: string[] = [];
+    const api = stubApi((req) => {
+      if (req.method === 'GET') return json([]);
+      sent.push(req.method);
+      return new Promise<undefined>(() => undefined);
+    });
+    const d = make(API, { fetch: api.fetch, resources: [items] });
+    await d.client.resource(items).create({ id: 'a', title: 'A', done: false });
+    const flushing = outcomeOf(d.client.flush(), 'flush()');
+    await until(() => sent.length === 1, 'the create sent');
+    await d.client.close();
+    expect(await flushing).toEqual({ error: expect.any(ClosedError) });
+
+    const { leader, follower } = await twoTabs({ fetch: api.fetch });
+    await follower.client.resource(items).create({ id: 'b', title: 'B', done: false });
+    const asking = outcomeOf(follower.client.flush(), 'the follower’s flush()');
+    await until(() => sent.length === 2, 'the leader sending the change');
+    await follower.client.close();
+    expect(await asking).toEqual({ error: expect.any(ClosedError) });
+    await leader.client.close();
+  });
+
   it.each([1, 2, 3, 4, 6])('a { wait: server } write committing as the client closes (%i turns in) rejects with ClosedError, never hangs', async (turns) => {
     const api = stubApi((req) => (req.method === 'GET' ? json([]) : undefined));
     const d = make(API, { fetch: api.fetch, resources: [items] });
