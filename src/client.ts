@@ -239,7 +239,7 @@ class Client implements SyncClient, HandleHost {
   #online = true;
   #onlineSeen: boolean | undefined;
   #closedError: ClosedError | null = null;
-  /** Aborted by close(): the built-in transport abandons its requests in flight and their timers. */
+  /** Aborted by close(): given to every transport call, the built-in transport abandons its requests in flight and their timers. */
   readonly #lifetime = new AbortController();
   /** Aborted when close() is called. */
   readonly lifetime = this.#lifetime.signal;
@@ -292,7 +292,7 @@ class Client implements SyncClient, HandleHost {
       },
       { setTimer: this.env.clock.setTimer, now: this.env.clock.now, KeyRange: this.env.IDBKeyRange, requestTimeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs },
     );
-    this.transport =
+    const transport =
       options.transport ??
       createRestTransport({
         baseUrl: new URL(options.baseUrl, this.env.baseHref).href,
@@ -301,8 +301,18 @@ class Client implements SyncClient, HandleHost {
         auth: options.auth,
         timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
         maxAnswerBytes: options.maxAnswerBytes,
-        closed: this.#lifetime.signal,
       });
+    // Every call, the built-in transport's and a custom one's alike, gets the signal close() aborts.
+    const signal = this.#lifetime.signal;
+    this.transport = {
+      list: (def) => transport.list(def, signal),
+      delta: (def, cursor) => transport.delta(def, cursor, signal),
+      one: (def, id) => transport.one(def, id, signal),
+      query: (def, query) => transport.query(def, query, signal),
+      create: (def, body, key) => transport.create(def, body, key, signal),
+      update: (def, id, patch, version, key) => transport.update(def, id, patch, version, key, signal),
+      remove: (def, id, version, key) => transport.remove(def, id, version, key, signal),
+    };
     this.#statusSubject = new BehaviorSubject<SyncStatus>({ ...INITIAL_STATUS });
     // Their current values offered (CURRENT), so the React hooks render them at once on mount,
     // not their initial state for a frame.

@@ -408,18 +408,23 @@ export interface RetryOptions {
  * does: an `HttpError` with the status the server would send (`409`/`412` with the current entity
  * as `body`, `404` for gone, `410` or `400` for a cursor it no longer knows), a `NetworkError` for
  * no answer.
+ *
+ * Each call's last argument, `signal`, is aborted by `close()` (its `reason` a `ClosedError`):
+ * the call's answer will be dropped, so stop the request (pass it to `fetch`). A call that
+ * ignores it holds nothing up: `close()` and the calls waiting on it settle at once, and a
+ * write among them is sent again, under its key, by the next client.
  */
 export interface Transport {
   /** Every entity of the resource, as an array. */
-  list(resource: ResourceDefinition<object>): Promise<unknown>;
+  list(resource: ResourceDefinition<object>, signal?: AbortSignal): Promise<unknown>;
   /** `{ items, deleted, cursor, hasMore? }` since `cursor` (null: from the start). */
-  delta(resource: ResourceDefinition<object>, cursor: string | null): Promise<unknown>;
+  delta(resource: ResourceDefinition<object>, cursor: string | null, signal?: AbortSignal): Promise<unknown>;
   /** The entity as the server holds it (null, or a 404, when it is gone). */
-  one(resource: ResourceDefinition<object>, id: string): Promise<unknown>;
+  one(resource: ResourceDefinition<object>, id: string, signal?: AbortSignal): Promise<unknown>;
   /** `{ items, cursor }` for an on-demand query (cursor null: no more). */
   query(resource: ResourceDefinition<object>, query: PushedQuery, signal?: AbortSignal): Promise<unknown>;
   /** The entity as created, with its version (and the id the server named, with `ids: 'server'`). */
-  create(resource: ResourceDefinition<object>, body: Entity, idempotencyKey: string): Promise<unknown>;
+  create(resource: ResourceDefinition<object>, body: Entity, idempotencyKey: string, signal?: AbortSignal): Promise<unknown>;
   /** The entity as updated; `version` is what `If-Match` carries. */
   update(
     resource: ResourceDefinition<object>,
@@ -427,9 +432,10 @@ export interface Transport {
     patch: Entity,
     version: unknown,
     idempotencyKey: string,
+    signal?: AbortSignal,
   ): Promise<unknown>;
   /** Anything (the answer is not read). */
-  remove(resource: ResourceDefinition<object>, id: string, version: unknown, idempotencyKey: string): Promise<unknown>;
+  remove(resource: ResourceDefinition<object>, id: string, version: unknown, idempotencyKey: string, signal?: AbortSignal): Promise<unknown>;
 }
 
 export interface LockManagerLike {
@@ -487,7 +493,7 @@ export interface SyncClientOptions {
    * 33,554,432 (32 MiB); an answer is held in memory whole, so raise it with care.
    */
   maxAnswerBytes?: number;
-  /** Replace the REST transport (GraphQL, RPC, another REST shape). */
+  /** Replace the REST transport (GraphQL, RPC, another REST shape); each call gets a signal `close()` aborts (see {@link Transport}). */
   transport?: Transport;
   // Injection seams (tests and non-browser hosts).
   /** Default: the global `indexedDB`. */
@@ -579,7 +585,8 @@ export interface SyncClient {
   clear(options?: ClearOptions): Promise<void>;
   /**
    * Releases the database connection, the tab channels, the leadership and the timers, and aborts
-   * the REST transport's requests out (their changes stay queued for the next client). Every later
+   * the signal every transport call gets (the REST transport's requests out stop; their changes
+   * stay queued for the next client). Every later
    * call throws (`resource()`, `pause()`, `resume()`, `get$()`, `query$()`) or rejects (the rest) with
    * `ClosedError`, as do the `{ wait: 'server' }` writes still waiting.
    */

@@ -19,11 +19,11 @@ export const globalTimer: SetTimer = (callback, ms) => {
  * One exchange's time budget, from sending the request to the last byte of its answer: a body
  * that stalls after its headers is as lost as an answer that never came, and a write waiting on
  * it holds its request slot. `signal` aborts the fetch (a real one stops reading the body too) on
- * the first of the callers' aborts (the request's own, the client's close) or the timeout;
- * `within` settles a step by then even if a fetch ignores its signal. `end` must run however the
- * exchange ends: it cancels the timer and the callers' listeners.
+ * the caller's abort (the client's close) or the timeout, whichever comes first; `within` settles
+ * a step by then even if a fetch ignores its signal. `end` must run however the exchange ends: it
+ * cancels the timer and the caller's listener.
  */
-export function startDeadline(timeoutMs: number, setTimer: SetTimer, callers: ReadonlyArray<AbortSignal | undefined>, what: string) {
+export function startDeadline(timeoutMs: number, setTimer: SetTimer, caller: AbortSignal | undefined, what: string) {
   const controller = new AbortController();
   let stop!: (reason: unknown) => void;
   const stopped = new Promise<never>((_, reject) => (stop = reject));
@@ -33,21 +33,19 @@ export function startDeadline(timeoutMs: number, setTimer: SetTimer, callers: Re
     stop(reason);
     controller.abort(reason);
   };
-  const listening = callers.filter((caller): caller is AbortSignal => caller !== undefined);
-  const onCallerAbort = (event: Event) => abort((event.target as AbortSignal).reason);
+  const onCallerAbort = () => abort(caller!.reason);
   const cancelTimer = setTimer(() => abort(new RequestTimeoutError(`Request timed out: ${what}`)), timeoutMs);
   const end = () => {
     cancelTimer();
-    for (const caller of listening) caller.removeEventListener('abort', onCallerAbort);
+    caller?.removeEventListener('abort', onCallerAbort);
   };
-  const abortedAlready = listening.find((caller) => caller.aborted);
-  if (abortedAlready) abort(abortedAlready.reason);
-  else for (const caller of listening) caller.addEventListener('abort', onCallerAbort, { once: true });
+  if (caller?.aborted) onCallerAbort();
+  else caller?.addEventListener('abort', onCallerAbort, { once: true });
   return {
     signal: controller.signal,
-    /** Whether a caller ended the exchange (not the timeout): its reason is what the step threw. */
+    /** Whether the caller ended the exchange (not the timeout): its reason is what the step threw. */
     get byCaller() {
-      return listening.some((caller) => caller.aborted);
+      return caller?.aborted === true;
     },
     within: <T>(step: Promise<T>): Promise<T> => Promise.race([step, stopped]),
     end,

@@ -17,8 +17,6 @@ export interface RestOptions {
   maxAnswerBytes?: number | undefined;
   /** The deadline's timer; defaults to the global setTimeout (the network runs on real time). */
   setTimer?: SetTimer;
-  /** Aborted when the client closes: every request still out is abandoned, its timer cancelled. */
-  closed?: AbortSignal;
 }
 
 /**
@@ -191,7 +189,7 @@ export function createRestTransport(options: RestOptions): Transport {
    * is a NetworkError, retried with backoff, and a refresh it was is no longer waited for.
    */
   async function fromAuthHook<T>(what: string, answer: Promise<T>, method: string, url: URL, init: SendInit, context: { resource: string; id?: string }): Promise<T> {
-    const deadline = startDeadline(options.timeoutMs, setTimer, [init.signal, options.closed], what);
+    const deadline = startDeadline(options.timeoutMs, setTimer, init.signal, what);
     try {
       return await deadline.within(answer);
     } catch (cause) {
@@ -231,7 +229,7 @@ export function createRestTransport(options: RestOptions): Transport {
     context: { resource: string; id?: string },
   ): Promise<{ response: Response; text: string | null }> {
     // Without the query: baseUrl's may hold an API key, and the message reaches events$ and failed$.
-    const deadline = startDeadline(options.timeoutMs, setTimer, [init.signal, options.closed], `${method} ${url.origin}${url.pathname}`);
+    const deadline = startDeadline(options.timeoutMs, setTimer, init.signal, `${method} ${url.origin}${url.pathname}`);
     try {
       let response: Response;
       try {
@@ -326,34 +324,34 @@ export function createRestTransport(options: RestOptions): Transport {
   }
 
   return {
-    list: (def) => send('GET', urlOf(def), {}, { resource: def.name }),
-    delta: (def, cursor) => {
+    list: (def, signal) => send('GET', urlOf(def), { signal }, { resource: def.name }),
+    delta: (def, cursor, signal) => {
       const url = urlOf(def);
       url.searchParams.set('since', cursor ?? '');
-      return send('GET', url, {}, { resource: def.name });
+      return send('GET', url, { signal }, { resource: def.name });
     },
-    one: (def, id) => send('GET', urlOf(def, id), {}, { resource: def.name, id }),
+    one: (def, id, signal) => send('GET', urlOf(def, id), { signal }, { resource: def.name, id }),
     query: (def, query, signal) => {
       const url = urlOf(def);
       const params = (def.toSearchParams ?? defaultSearchParams)(query);
       params.forEach((value, key) => url.searchParams.append(key, value));
-      return send('GET', url, signal ? { signal } : {}, { resource: def.name });
+      return send('GET', url, { signal }, { resource: def.name });
     },
     // Named by its key in the body (none when the server names it), as an update is by its URL.
-    create: (def, body: Entity, key) =>
-      send('POST', urlOf(def), { json: body, headers: { 'Idempotency-Key': key }, write: true }, { resource: def.name, id: normalizeId(body[def.key]) }),
-    update: (def, id, patch, version, key) =>
+    create: (def, body: Entity, key, signal) =>
+      send('POST', urlOf(def), { json: body, headers: { 'Idempotency-Key': key }, write: true, signal }, { resource: def.name, id: normalizeId(body[def.key]) }),
+    update: (def, id, patch, version, key, signal) =>
       send(
         'PATCH',
         urlOf(def, id),
-        { json: patch, headers: { 'Idempotency-Key': key, 'If-Match': ifMatch(def, id, version) }, write: true },
+        { json: patch, headers: { 'Idempotency-Key': key, 'If-Match': ifMatch(def, id, version) }, write: true, signal },
         { resource: def.name, id },
       ),
-    remove: (def, id, version, key) =>
+    remove: (def, id, version, key, signal) =>
       send(
         'DELETE',
         urlOf(def, id),
-        { headers: { 'Idempotency-Key': key, 'If-Match': ifMatch(def, id, version) }, write: true },
+        { headers: { 'Idempotency-Key': key, 'If-Match': ifMatch(def, id, version) }, write: true, signal },
         { resource: def.name, id },
       ),
   };

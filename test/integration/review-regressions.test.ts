@@ -7,7 +7,7 @@
 import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ClosedError, ConflictError, defineResource, type Conflict, type ConflictStrategy, type FailedMutation, type SyncClientOptions, type SyncStatus } from '../../src/index.js';
+import { ClosedError, ConflictError, defineResource, type Conflict, type ConflictStrategy, type FailedMutation, type SyncClientOptions, type SyncStatus, type Transport } from '../../src/index.js';
 import { outcomeOf, trackedDevices, until } from '../helpers/harness.js';
 import { ManualClock, seededRandom, upperHalfRandom } from '../helpers/manual-clock.js';
 import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
@@ -364,6 +364,37 @@ describe('close()', () => {
     await follower.client.close();
     expect(await asking).toEqual({ error: expect.any(ClosedError) });
     await leader.client.close();
+  });
+
+  it('a custom transport gets a signal with each call that close() aborts; close() does not wait for a call that ignores it', async () => {
+    const signals = new Map<string, AbortSignal | undefined>();
+    const never = (call: string, signal: AbortSignal | undefined) => {
+      signals.set(call, signal);
+      return new Promise<never>(() => undefined);
+    };
+    const transport: Transport = {
+      list: (_def, signal) => never('list', signal),
+      delta: (_def, _cursor, signal) => never('delta', signal),
+      one: (_def, _id, signal) => never('one', signal),
+      query: (_def, _query, signal) => never('query', signal),
+      create: (_def, _body, _key, signal) => never('create', signal),
+      update: (_def, _id, _patch, _version, _key, signal) => never('update', signal),
+      remove: (_def, _id, _version, _key, signal) => never('remove', signal),
+    };
+    const feed = defineResource({ name: 'feed', schema: itemSchema, delta: true });
+    const paged = defineResource({ name: 'paged', schema: itemSchema, load: 'on-demand' });
+    const d = make(API, { transport, resources: [items, feed, paged] });
+    const refreshing = outcomeOf(d.client.resource(items).refresh(), 'refresh()');
+    const following = outcomeOf(d.client.resource(feed).refresh(), 'the delta refresh()');
+    const watching = d.client.resource(paged).query$({ limit: 5 }).subscribe();
+    await d.client.resource(items).create({ id: 'a', title: 'A', done: false });
+    const flushing = outcomeOf(d.client.flush(), 'flush()');
+    await until(() => signals.size === 4, 'list, delta, query and create called');
+    expect(Object.fromEntries([...signals].map(([call, signal]) => [call, signal?.aborted]))).toEqual({ list: false, delta: false, query: false, create: false });
+    await outcomeOf(d.client.close(), 'close()');
+    for (const [call, signal] of signals) expect({ call, reason: signal?.reason }).toEqual({ call, reason: expect.any(ClosedError) });
+    for (const call of [refreshing, following, flushing]) expect(await call).toEqual({ error: expect.any(ClosedError) });
+    watching.unsubscribe();
   });
 
   it.each([1, 2, 3, 4, 6])('a { wait: server } write committing as the client closes (%i turns in) rejects with ClosedError, never hangs', async (turns) => {
