@@ -1062,8 +1062,9 @@ describe('crash safety and lifecycle', () => {
 
   it('close() makes later calls reject with ClosedError', async () => {
     const d = make(suite.server.apiUrl);
+    const h = d.client.resource(todos);
     await d.client.close();
-    await expect(d.client.resource(todos).create({ title: 'x', done: false })).rejects.toBeInstanceOf(ClosedError);
+    await expect(h.create({ title: 'x', done: false })).rejects.toBeInstanceOf(ClosedError);
     await expect(d.client.flush()).rejects.toBeInstanceOf(ClosedError);
   });
 
