@@ -1,4 +1,4 @@
-import { BehaviorSubject, Subject, type Observable, type Subscription } from 'rxjs';
+import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
 import {
   ClosedError,
   ConflictError,
@@ -243,6 +243,7 @@ class Client implements SyncClient, HandleHost {
   readonly #lifetime = new AbortController();
   /** Aborted when close() is called. */
   readonly lifetime = this.#lifetime.signal;
+  readonly subscribers = new Set<() => void>();
   readonly writeTurn: { current: Promise<void> | null } = { current: null };
   discards = 0;
   #storageFailure: StorageError | null = null;
@@ -316,9 +317,9 @@ class Client implements SyncClient, HandleHost {
     this.#statusSubject = new BehaviorSubject<SyncStatus>({ ...INITIAL_STATUS });
     // Their current values offered (CURRENT), so the React hooks render them at once on mount,
     // not their initial state for a frame.
-    this.status$ = withCurrent(this.#statusSubject.asObservable(), () => this.#statusSubject.value);
-    this.conflicts$ = withCurrent(this.#conflictsSubject.asObservable(), () => this.#conflictsSubject.value);
-    this.failed$ = withCurrent(this.#failedSubject.asObservable(), () => this.#failedSubject.value);
+    this.status$ = this.#replayed(this.#statusSubject);
+    this.conflicts$ = this.#replayed(this.#conflictsSubject);
+    this.failed$ = this.#replayed(this.#failedSubject);
     this.events$ = this.#eventsSubject.asObservable();
     const retry = options.retry ?? {};
     this.#replayer = new Replayer(this.#replayHost({
@@ -387,6 +388,16 @@ class Client implements SyncClient, HandleHost {
   }
 
   // ---- lifecycle and state --------------------------------------------------------------
+
+  /** The subject's latest value and changes; subscribed after close() (which completed it), its last value, then completion. */
+  #replayed<T>(subject: BehaviorSubject<T>): Observable<T> {
+    const source = new Observable<T>((subscriber) => {
+      if (!this.#closedError) return subject.subscribe(subscriber);
+      subscriber.next(subject.value);
+      subscriber.complete();
+    });
+    return withCurrent(source, () => subject.value);
+  }
 
   assertOpen(what: string): void {
     this.#assertNotClosed(what);
@@ -709,6 +720,12 @@ class Client implements SyncClient, HandleHost {
     for (const [seq] of this.#waiters) this.settled(seq, { error: new ClosedError('a write waiting for the server') });
     this.#followerFlushes.endAll();
     this.store.close(this.#closedError);
+    // Nothing more comes: the subscribers are told so, and let go (an answer abandoned above no longer reaches them).
+    for (const complete of [...this.subscribers]) complete();
+    this.#statusSubject.complete();
+    this.#conflictsSubject.complete();
+    this.#failedSubject.complete();
+    this.#eventsSubject.complete();
   }
 
   // ---- resources -------------------------------------------------------------------------

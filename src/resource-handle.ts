@@ -1,4 +1,4 @@
-import { Observable } from 'rxjs';
+import { Observable, type Subscriber } from 'rxjs';
 import type { Env } from './env.js';
 import { HarborSyncError, PendingMutationsError, StorageError, ValidationError } from './errors.js';
 import { withCurrent } from './internal/current.js';
@@ -53,6 +53,8 @@ export interface HandleHost {
   currentReference(r: string, id: string): string | number;
   /** Aborted when the client closes: writes queued behind a validation that never answers are released then. */
   readonly lifetime: AbortSignal;
+  /** Completes each get$() and query$() subscriber: close() calls them. */
+  readonly subscribers: Set<() => void>;
   /**
    * The client's write turn, shared by its resources (see ResourceHandleImpl's use): a write
    * waiting for its resource's load or an async validation holds back the writes made after it to
@@ -74,6 +76,27 @@ export function orClosed<T>(step: Promise<T>, lifetime: AbortSignal): Promise<T>
     else lifetime.addEventListener('abort', onAbort, { once: true });
   });
   return Promise.race([step, closed]).finally(() => lifetime.removeEventListener('abort', onAbort));
+}
+
+/**
+ * A live observable of the client, offering `current`: it completes when the client closes, with
+ * nothing after; subscribed after that, it gives `current` and completes.
+ */
+function untilClosed<T>(host: HandleHost, current: () => T, subscribe: (subscriber: Subscriber<T>) => () => void): Observable<T> {
+  const live$ = new Observable<T>((subscriber) => {
+    if (host.lifetime.aborted) {
+      subscriber.next(current());
+      return subscriber.complete();
+    }
+    const complete = () => subscriber.complete();
+    host.subscribers.add(complete);
+    const stop = subscribe(subscriber);
+    return () => {
+      host.subscribers.delete(complete);
+      stop();
+    };
+  });
+  return withCurrent(live$, current);
 }
 
 /**
@@ -178,14 +201,14 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     // Named again at each subscription and peek: a temporary id the server renamed since the call
     // is found under the id it is shown under (a React render peeks before its effect subscribes).
     const id = (): string => this.#shownId(given);
-    const entity$ = new Observable<EntityState<T>>((subscriber) => {
+    const current = () => this.#host.mirror(this.#def).peekEntity(id()) as EntityState<T>;
+    return untilClosed<EntityState<T>>(this.#host, current, (subscriber) => {
       // An on-demand resource fetches per query: watched alone, the entity is loaded from the
       // cache, and nothing says it is being fetched.
       if (this.#def.load === 'on-demand') void this.#host.hydrate(this.#def).catch(() => undefined);
       else this.#host.revalidate(this.#def);
       return this.#host.mirror(this.#def).watchEntity(id(), (state) => subscriber.next(state as EntityState<T>));
     });
-    return withCurrent(entity$, () => this.#host.mirror(this.#def).peekEntity(id()) as EntityState<T>);
   }
 
   query$(given?: Query<T>): Observable<QueryState<T>> {
@@ -195,7 +218,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     // the server for its current id at each load.
     const query = given as Query<object> | undefined;
     const live = this.#host.mirror(this.#def).createQuery(query);
-    const query$ = new Observable<QueryState<T>>((subscriber) => {
+    return untilClosed<QueryState<T>>(this.#host, () => live.peek() as QueryState<T>, (subscriber) => {
       this.#host.revalidate(this.#def);
       if (this.#def.load !== 'on-demand') return live.subscribe((state) => subscriber.next(state as QueryState<T>));
       // Watched first: the first state says whether a fetch follows, or whether the server has more.
@@ -206,7 +229,6 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
         stop();
       };
     });
-    return withCurrent(query$, () => live.peek() as QueryState<T>);
   }
 
   async get(key: EntityKey): Promise<T | undefined> {

@@ -588,7 +588,9 @@ export interface SyncClient {
    * the signal every transport call gets (the REST transport's requests out stop; their changes
    * stay queued for the next client). Every later
    * call throws (`resource()`, `pause()`, `resume()`, `get$()`, `query$()`) or rejects (the rest) with
-   * `ClosedError`, as do the `{ wait: 'server' }` writes still waiting.
+   * `ClosedError`, as do the `{ wait: 'server' }` writes still waiting. Every observable of the
+   * client (`status$`, `conflicts$`, `failed$`, `events$`, each `get$()` and `query$()`) completes,
+   * with nothing after; one subscribed after `close()` completes at once.
    */
   close(): Promise<void>;
 }

@@ -406,6 +406,25 @@ describe(`harborsync/react on React ${reactVersion}`, () => {
     await client.close();
   });
 
+  it('with the real client closed under a mounted component, its hooks keep their last values through later renders', async () => {
+    const { client } = realClient([t1, t2]);
+    let rerender = (): void => {};
+    function List() {
+      const [renders, setRenders] = useState(0);
+      rerender = () => setRenders((n) => n + 1);
+      const { data, status } = useQuery(todos, { where: { done: false } });
+      const { pending } = useSyncStatus();
+      const text = status === 'loading' ? 'loading' : `${data.map((t) => t.title).join(',')} (${pending} pending)`;
+      return <p>{`${text} #${renders}`}</p>;
+    }
+    const { unmount } = render(wrap(client, <List />));
+    await screen.findByText('Milk (0 pending) #0');
+    await act(() => client.close());
+    act(() => rerender());
+    expect(screen.getByText('Milk (0 pending) #1')).toBeTruthy();
+    unmount();
+  });
+
   it('works with the real client: cached, fetched, written, unsubscribed', async () => {
     const { client, table } = realClient([t1, t2]);
     function List() {

@@ -6,6 +6,7 @@
  */
 import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Observable } from 'rxjs';
 import { z } from 'zod';
 import { ClosedError, ConflictError, defineResource, type Conflict, type ConflictStrategy, type FailedMutation, type SyncClientOptions, type SyncStatus, type Transport } from '../../src/index.js';
 import { outcomeOf, trackedDevices, until } from '../helpers/harness.js';
@@ -314,9 +315,8 @@ describe('close()', () => {
     expect(thrown(() => d.client.resource('items'))).toBeInstanceOf(ClosedError);
     expect(thrown(() => h.get$('a'))).toBeInstanceOf(ClosedError);
     expect(thrown(() => h.query$())).toBeInstanceOf(ClosedError);
-    for (const call of [h.create({ id: 'a', title: 'A', done: false }) as Promise<unknown>, h.update('a', { title: 'B' }), h.delete('a'), h.get('a'), h.list(), h.refresh(), d.client.flush(), d.client.clear()]) {
-      expect(await outcomeOf(call, 'the call')).toEqual({ error: expect.any(ClosedError) });
-    }
+    const calls = [h.create({ id: 'a', title: 'A', done: false }) as Promise<unknown>, h.update('a', { title: 'B' }), h.delete('a'), h.get('a'), h.list(), h.refresh(), d.client.flush(), d.client.clear()];
+    for (const outcome of calls.map((call) => outcomeOf(call, 'the call'))) expect(await outcome).toEqual({ error: expect.any(ClosedError) });
     expect(statuses.every((paused) => paused === null)).toBe(true);
   });
 
@@ -395,6 +395,27 @@ describe('close()', () => {
     for (const [call, signal] of signals) expect({ call, reason: signal?.reason }).toEqual({ call, reason: expect.any(ClosedError) });
     for (const call of [refreshing, following, flushing]) expect(await call).toEqual({ error: expect.any(ClosedError) });
     watching.unsubscribe();
+  });
+
+  it('close() completes every observable of the client, the live queries included; one subscribed after close() gives its last value and completes', async () => {
+    const api = stubApi((req) => (req.method === 'GET' ? json([{ id: 'a', title: 'A', done: false, version: 1 }]) : undefined));
+    const d = make(API, { fetch: api.fetch, resources: [items] });
+    const h = d.client.resource(items);
+    await h.refresh();
+    const seen: string[] = [];
+    const watch = (name: string, source: Observable<unknown>) =>
+      source.subscribe({ next: () => seen.push(`${name}: value`), complete: () => seen.push(`${name}: complete`) });
+    const later = h.query$({ where: { done: false } });
+    const names = ['status$', 'conflicts$', 'failed$', 'events$', 'get$', 'query$'];
+    [d.client.status$, d.client.conflicts$, d.client.failed$, d.client.events$, h.get$('a'), h.query$()].forEach((source, i) => watch(names[i]!, source));
+    seen.length = 0;
+    await d.client.close();
+    const atClose = seen.splice(0);
+    watch('status$ after close()', d.client.status$);
+    watch('query$ after close()', later);
+    expect(atClose.filter((line) => line.endsWith('complete')).sort()).toEqual(names.map((name) => `${name}: complete`).sort());
+    expect(seen).toEqual(['status$ after close(): value', 'status$ after close(): complete', 'query$ after close(): value', 'query$ after close(): complete']);
+    expect(latest<SyncStatus>(d.client.status$).leader).toBe(false);
   });
 
   it.each([1, 2, 3, 4, 6])('a { wait: server } write committing as the client closes (%i turns in) rejects with ClosedError, never hangs', async (turns) => {
