@@ -1,4 +1,4 @@
-import { HarborSyncError, HttpError, SchemaError } from '../errors.js';
+import { ClosedError, HarborSyncError, HttpError, SchemaError } from '../errors.js';
 import type { LocalStore, ViewChange } from '../store/local-store.js';
 import type { ResourceMirror } from '../store/mirror.js';
 import { compileQuery, queryKey, type CompiledQuery } from '../store/query.js';
@@ -358,6 +358,8 @@ export class OnDemandLoader {
       return true;
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
+      // Abandoned by close(): nothing failed, and the views keep their last state.
+      if (failure instanceof ClosedError) throw failure;
       // Another query's request of the resource may still be in flight. Pages replaced since
       // (refetched from the start, after clear()) are not what the queries show: their
       // replacement's answer, maybe in already, says whether the fetch failed. Pages only

@@ -1,4 +1,4 @@
-import { HarborSyncError, HttpError, SchemaError } from '../errors.js';
+import { ClosedError, HarborSyncError, HttpError, SchemaError } from '../errors.js';
 import { isOlderVersion } from '../internal/versions.js';
 import type { LocalStore, ViewChange } from '../store/local-store.js';
 import type { ResourceMirror } from '../store/mirror.js';
@@ -251,6 +251,8 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
     return { stored: true };
   } catch (error) {
     const failure = error instanceof Error ? error : new Error(String(error));
+    // Abandoned by close(): nothing failed, and the views keep their last state.
+    if (failure instanceof ClosedError) throw failure;
     mirror.setFlags({ isFetching: host.followed?.(def) ?? false, error: failure });
     if (failure instanceof HarborSyncError) host.emit({ type: 'error', at: host.now(), resource: def.name, error: failure });
     host.readFailed(failure);

@@ -8,7 +8,7 @@ import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Observable } from 'rxjs';
 import { z } from 'zod';
-import { ClosedError, ConflictError, defineResource, type Conflict, type ConflictStrategy, type FailedMutation, type SyncClientOptions, type SyncStatus, type Transport } from '../../src/index.js';
+import { ClosedError, ConflictError, defineResource, type Conflict, type ConflictStrategy, type FailedMutation, type QueryState, type SyncClientOptions, type SyncStatus, type Transport } from '../../src/index.js';
 import { outcomeOf, trackedDevices, until } from '../helpers/harness.js';
 import { ManualClock, seededRandom, upperHalfRandom } from '../helpers/manual-clock.js';
 import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
@@ -416,6 +416,34 @@ describe('close()', () => {
     expect(atClose.filter((line) => line.endsWith('complete')).sort()).toEqual(names.map((name) => `${name}: complete`).sort());
     expect(seen).toEqual(['status$ after close(): value', 'status$ after close(): complete', 'query$ after close(): value', 'query$ after close(): complete']);
     expect(latest<SyncStatus>(d.client.status$).leader).toBe(false);
+  });
+
+  it('a pull or an on-demand page close() abandons leaves no error in the views: their last state is the one before it', async () => {
+    const answered = new Set<string>();
+    const api = stubApi((_req, url) => {
+      // Each resource's first read is answered; the next one stays out until close().
+      if (answered.has(url.pathname)) return new Promise<undefined>(() => undefined);
+      answered.add(url.pathname);
+      return json(url.pathname.endsWith('/paged') ? { items: [{ id: 'p', title: 'P', done: false, version: 1 }], cursor: null } : [{ id: 'a', title: 'A', done: false, version: 1 }]);
+    });
+    const paged = defineResource({ name: 'paged', schema: itemSchema, load: 'on-demand' });
+    const d = make(API, { fetch: api.fetch, resources: [items, paged] });
+    const h = d.client.resource(items);
+    const p = d.client.resource(paged);
+    await h.refresh();
+    const views = [h.query$(), p.query$({ limit: 5 })];
+    const watching = views.map((view) => view.subscribe());
+    await until(() => latest<QueryState<Item>>(views[1]!).status === 'success', 'the page loaded');
+    void h.refresh().catch(() => undefined);
+    void p.refresh().catch(() => undefined);
+    await until(() => api.requests.length === 4, 'a pull and a page out');
+    for (const subscription of watching) subscription.unsubscribe();
+    await d.client.close();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(views.map((view) => latest<QueryState<Item>>(view))).toEqual([
+      expect.objectContaining({ status: 'success', error: null, data: [expect.objectContaining({ id: 'a' })] }),
+      expect.objectContaining({ status: 'success', error: null, data: [expect.objectContaining({ id: 'p' })] }),
+    ]);
   });
 
   it.each([1, 2, 3, 4, 6])('a { wait: server } write committing as the client closes (%i turns in) rejects with ClosedError, never hangs', async (turns) => {
