@@ -99,7 +99,7 @@ describe('createExternalStore', () => {
     expect(() => store.getSnapshot()).toThrow('closed');
   });
 
-  it('with peek, a source that can no longer be opened after a value was shown keeps showing it while unsubscribed; subscribing throws', () => {
+  it('with peek, a source that can no longer be opened after a value was shown keeps showing it, unsubscribed and subscribed again', () => {
     const s = source(state(['a']));
     let closed = false;
     const store = createExternalStore(
@@ -115,7 +115,18 @@ describe('createExternalStore', () => {
     stop();
     closed = true;
     expect(store.getSnapshot()).toBe(shown);
-    expect(() => store.subscribe(() => undefined)).toThrow('closed');
+    store.subscribe(() => undefined);
+    expect(store.getSnapshot()).toBe(shown);
+  });
+
+  it('a source that cannot be opened before any value was shown: the snapshot throws its error', () => {
+    const store = createExternalStore<ReturnType<typeof state>>(() => {
+      throw new Error('closed');
+    }, LOADING);
+    let told = 0;
+    store.subscribe(() => told++);
+    expect(told).toBe(1);
+    expect(() => store.getSnapshot()).toThrow('closed');
   });
 
   it('with peek on a source offering no current value, shows the initial value', () => {

@@ -42,8 +42,18 @@ export function createExternalStore<T>(open: () => Observable<T>, initial: T, pe
       const listener = (): void => onChange();
       listeners.add(listener);
       if (!source) {
-        const observable = opened ?? open();
+        let observable = opened;
         opened = null;
+        try {
+          observable ??= open();
+        } catch (error) {
+          // As in getSnapshot: once a value was shown (a client closed since), it stays; before, the render throws the error.
+          if (value === initial) {
+            failure = { error };
+            notify();
+          }
+          return () => void listeners.delete(listener);
+        }
         // The value shown (peeked, or kept from the last subscription), until the subscription
         // shows whether it changed since.
         let shown: T | null = value !== initial ? value : null;
@@ -81,8 +91,8 @@ export function createExternalStore<T>(open: () => Observable<T>, initial: T, pe
             if (value === initial || !shallowEqualState(next, value)) value = next;
           }
         } catch (error) {
-          // Once a value was shown (a client closed since, say), it stays until a subscription
-          // reports the error: a hidden subtree's render is no place to throw it.
+          // Once a value was shown (a client closed since, say), it stays, as it does in a
+          // subtree that stayed subscribed: a closed client's observables complete, never error.
           if (value === initial) failure = { error };
         }
       }

@@ -425,6 +425,32 @@ describe(`harborsync/react on React ${reactVersion}`, () => {
     unmount();
   });
 
+  it.skipIf(!Activity)('with the real client closed while a subtree is hidden by <Activity>, the subtree shown again keeps its last values', async () => {
+    const { client } = realClient([t1, t2]);
+    function List() {
+      const { data, status } = useQuery(todos, { where: { done: false } });
+      const { pending } = useSyncStatus();
+      return <p>{status === 'loading' ? 'loading' : `${data.map((t) => t.title).join(',')} (${pending} pending)`}</p>;
+    }
+    let show = (_visible: boolean): void => {};
+    function Screen() {
+      const [visible, setVisible] = useState(true);
+      show = setVisible;
+      return (
+        <Activity mode={visible ? 'visible' : 'hidden'}>
+          <List />
+        </Activity>
+      );
+    }
+    const { unmount } = render(wrap(client, <Screen />));
+    await screen.findByText('Milk (0 pending)');
+    act(() => show(false));
+    await act(() => client.close());
+    act(() => show(true));
+    expect(screen.getByText('Milk (0 pending)')).toBeTruthy();
+    unmount();
+  });
+
   it('works with the real client: cached, fetched, written, unsubscribed', async () => {
     const { client, table } = realClient([t1, t2]);
     function List() {
