@@ -590,7 +590,8 @@ export interface SyncClient {
    * call throws (`resource()`, `pause()`, `resume()`, `get$()`, `query$()`) or rejects (the rest) with
    * `ClosedError`, as do the `{ wait: 'server' }` writes still waiting. Every observable of the
    * client (`status$`, `conflicts$`, `failed$`, `events$`, each `get$()` and `query$()`) completes,
-   * with nothing after; one subscribed after `close()` completes at once.
+   * with nothing after; one subscribed after `close()` replays its last value, if it replays one
+   * (all but `events$`), and completes.
    */
   close(): Promise<void>;
 }
