@@ -312,6 +312,25 @@ describe(`harborsync/vue on Vue ${vueVersion}`, () => {
     wrapper.unmount();
   });
 
+  it('with the real client closed under a mounted component, its composables keep their last values through later renders', async () => {
+    const { client } = realClient([t1, t2]);
+    const renders = ref(0);
+    const Listing = defineComponent({
+      setup() {
+        const state = useQuery(todos, { where: { done: false } });
+        const status = useSyncStatus();
+        return () => h('p', `${state.value.data.map((t) => t.title).join(',')} (${status.value.pending} pending) #${renders.value}`);
+      },
+    });
+    const wrapper = mount(Listing, { global: { plugins: [harborSync(client)] } });
+    await vi.waitFor(() => expect(wrapper.text()).toBe('Milk (0 pending) #0'));
+    await client.close();
+    renders.value++;
+    await nextTick();
+    expect(wrapper.text()).toBe('Milk (0 pending) #1');
+    wrapper.unmount();
+  });
+
   it('works with the real client: cached, fetched, written, unsubscribed', async () => {
     const { client, table } = realClient([t1, t2]);
     const Listing = defineComponent({
