@@ -6,6 +6,10 @@ import { HttpError } from './http-error.mjs';
 import { serveStatic } from './static.mjs';
 
 const MAX_BODY_BYTES = 1024 * 1024;
+// After a 413 the rest of the upload is read and dropped up to this much more: closing a
+// connection with unread data resets it, and the client would see a network error (retryable)
+// instead of the 413. An upload that goes on past it is cut off.
+const MAX_DROPPED_BYTES = 8 * MAX_BODY_BYTES;
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 // Postgres text and jsonb cannot hold U+0000: refused up front, or every retry of the same
@@ -174,30 +178,53 @@ async function readRequest(req, res, signal) {
   }
   const query = new URLSearchParams(queryStart === -1 ? '' : target.slice(queryStart + 1));
   if ([...segments, ...[...query].flat()].some((text) => text.includes('\0'))) throw new HttpError(400, NUL_REFUSED);
-  /** @type {Buffer[]} */
-  const chunks = [];
-  let size = 0;
-  try {
-    // Past the limit the rest is read and dropped: closing the connection mid-upload would
-    // reset it, and the client would see a network error (retryable) instead of the 413.
-    for await (const chunk of req) {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    }
-  } catch {
-    // The client went away mid-body; nobody is left to answer.
-    throw new HttpError(400, 'the request body was cut short');
-  }
-  if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`);
+  const bytes = await readBody(req);
   /** @type {string} */
   let body;
   try {
-    body = STRICT_UTF8.decode(Buffer.concat(chunks));
+    body = STRICT_UTF8.decode(bytes);
   } catch {
     // Decoding leniently would store U+FFFD in place of what the client meant (say, Latin-1 text).
     throw new HttpError(400, 'the request body is not valid UTF-8');
   }
   return { req, res, method: req.method ?? 'GET', path, segments, query, body, signal };
+}
+
+/**
+ * The request body, refused with 413 as soon as it passes MAX_BODY_BYTES (or its Content-Length
+ * says it will), without waiting for the rest of the upload.
+ * @param {import('node:http').IncomingMessage} req
+ * @returns {Promise<Buffer>}
+ */
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    /** @type {Buffer[]} */
+    const chunks = [];
+    let size = 0;
+    const tooLarge = () => {
+      req.off('data', collect);
+      let dropped = 0;
+      req.on('data', (/** @type {Buffer} */ chunk) => {
+        dropped += chunk.length;
+        if (dropped > MAX_DROPPED_BYTES) req.socket.destroy();
+      });
+      req.resume();
+      reject(new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`));
+    };
+    /** @param {Buffer} chunk */
+    const collect = (chunk) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) tooLarge();
+      else chunks.push(chunk);
+    };
+    // The client went away mid-body; nobody is left to answer. (After 'end' this settles nothing.)
+    const cutShort = () => reject(new HttpError(400, 'the request body was cut short'));
+    req.once('end', () => resolve(Buffer.concat(chunks)));
+    req.once('error', cutShort);
+    req.once('close', cutShort);
+    if (Number(req.headers['content-length']) > MAX_BODY_BYTES) tooLarge();
+    else req.on('data', collect);
+  });
 }
 
 /** @param {string | undefined} address */

@@ -24,6 +24,50 @@ beforeAll(async () => {
 afterAll(() => backend.close());
 beforeEach(() => backend.reset());
 
+const RAW_AUTH = 'Host: 127.0.0.1\r\nAuthorization: Bearer demo-alice\r\n';
+
+/** A raw TCP connection to the server, for requests fetch cannot make (bodies that never end, lying headers). */
+function rawSocket() {
+  const socket = connect(server.port, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  let isClosed = false;
+  const waiting = new Set<() => void>();
+  socket.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    for (const wake of waiting) wake();
+  });
+  socket.on('error', () => {});
+  const closed = new Promise<void>((resolve) =>
+    socket.on('close', () => {
+      isClosed = true;
+      for (const wake of waiting) wake();
+      resolve();
+    }),
+  );
+  const text = () => Buffer.concat(chunks).toString('utf8');
+  return {
+    write: (data: string) => socket.write(data),
+    destroy: () => socket.destroy(),
+    drained: () => new Promise<void>((resolve) => socket.once('drain', () => resolve())),
+    closed,
+    isClosed: () => isClosed,
+    text,
+    /** Resolves with what arrived once it matches `pattern`; rejects if the connection closes first. */
+    received: (pattern: RegExp) =>
+      new Promise<string>((resolve, reject) => {
+        const check = () => {
+          if (pattern.test(text())) resolve(text());
+          else if (isClosed) reject(new Error(`closed after ${JSON.stringify(text())}`));
+          else return;
+          waiting.delete(check);
+        };
+        waiting.add(check);
+        check();
+      }),
+  };
+}
+
+
 describe('entities and versions', () => {
   it('creates with version 1, bumps on every write and serves the ETag', async () => {
     const created = await alice.create('todos', { id: 't1', title: 'milk', done: false, version: 7 });
@@ -195,6 +239,45 @@ describe('entities and versions', () => {
     expect(answers).toContain('request body larger than 1048576 bytes');
     expect(answers).toContain('HTTP/1.1 200 OK');
     expect(await backend.ledger()).toEqual([]);
+  });
+
+  it('answers 413 as soon as a chunked body passes 1 MiB, before the upload ends, and the connection lives on', async () => {
+    const socket = rawSocket();
+    socket.write(`POST /api/todos HTTP/1.1\r\n${RAW_AUTH}Idempotency-Key: ${freshKey()}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    const chunk = 'x'.repeat(64 * 1024);
+    for (let i = 0; i < 17; i += 1) socket.write(`${(chunk.length).toString(16)}\r\n${chunk}\r\n`);
+    // The upload is still open: only an answer given while reading can arrive.
+    expect(await socket.received(/\{"error":[^}]*\}/)).toMatch(/^HTTP\/1\.1 413 [^]*request body larger than 1048576 bytes/);
+    socket.write(`${(chunk.length).toString(16)}\r\n${chunk}\r\n0\r\n\r\nGET /api/todos HTTP/1.1\r\n${RAW_AUTH}Connection: close\r\n\r\n`);
+    await socket.closed;
+    expect(socket.text()).toContain('HTTP/1.1 200 OK');
+    expect(await backend.ledger()).toEqual([]);
+  });
+
+  it('answers 413 at once to a Content-Length over 1 MiB, whatever the body that follows', async () => {
+    const socket = rawSocket();
+    socket.write(
+      `POST /api/todos HTTP/1.1\r\n${RAW_AUTH}Idempotency-Key: ${freshKey()}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${5 * 1024 * 1024}\r\n\r\n{"id":"t1","title":"a"}`,
+    );
+    expect(await socket.received(/\{"error":[^}]*\}/)).toMatch(/^HTTP\/1\.1 413 [^]*request body larger than 1048576 bytes/);
+    socket.destroy();
+    expect(await backend.ledger()).toEqual([]);
+  });
+
+  it('stops reading an upload that goes on long after its 413, closing the connection', async () => {
+    const socket = rawSocket();
+    socket.write(`POST /api/todos HTTP/1.1\r\n${RAW_AUTH}Idempotency-Key: ${freshKey()}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    const chunk = `${(1024 * 1024).toString(16)}\r\n${'x'.repeat(1024 * 1024)}\r\n`;
+    let sent = 0;
+    // Far more than the server drops after a 413; a server that reads on would take it all.
+    while (sent < 64 && !socket.isClosed()) {
+      sent += 1;
+      if (!socket.write(chunk)) await Promise.race([socket.drained(), socket.closed]);
+    }
+    await socket.closed;
+    expect(sent).toBeLessThan(64);
+    expect(socket.text()).toMatch(/^HTTP\/1\.1 413 /);
   });
 
   it('deletes with a tombstone: 204, then 404 for GET, PATCH and DELETE', async () => {
