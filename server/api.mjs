@@ -18,6 +18,8 @@ const MAX_DELTA_LIMIT = 5000;
 const MAX_KEY_LENGTH = 255;
 const MAX_ID_LENGTH = 1024;
 const MAX_ID_BYTES = 2048;
+// Bodies are read as UTF-8 JSON: one declared otherwise (a form, text, another charset) was not meant for this API.
+const JSON_BODY = /^application\/json\s*(;\s*charset\s*=\s*("?)utf-8\2\s*)?$/i;
 
 /**
  * @typedef {{ name: string, delta?: boolean }} ResourceOption
@@ -67,6 +69,10 @@ export function createApi({ db, faults, resources, serverIds, tokens }) {
     if (key.length > MAX_KEY_LENGTH) throw new HttpError(400, `Idempotency-Key longer than ${MAX_KEY_LENGTH} characters`);
     const ifMatch = header(req, 'if-match');
     if (method !== 'POST' && ifMatch === undefined) throw new HttpError(428, 'updates and deletes need If-Match');
+    const type = header(req, 'content-type') ?? '';
+    if (method !== 'DELETE' && !JSON_BODY.test(type)) {
+      throw new HttpError(415, `the request body must be declared as Content-Type: application/json, not ${JSON.stringify(type)}`);
+    }
     const input = method === 'DELETE' ? null : objectBody(context);
     if (method === 'POST' && !serverIds) {
       if (typeof input?.id !== 'string' || input.id === '') throw new HttpError(400, 'a created entity needs a non-empty string id');

@@ -150,6 +150,23 @@ describe('entities and versions', () => {
     expect(raw.status).toBe(400);
   });
 
+  it('refuses a create or update whose body is not declared JSON with 415 naming the type, applying nothing', async () => {
+    await alice.create('todos', { id: 't1', title: 'a' });
+    const write = (method: string, path: string, type: string, headers: Record<string, string> = {}) =>
+      alice.call(method, path, { body: { id: 't2', title: 'b' }, headers: { 'Idempotency-Key': freshKey(), 'Content-Type': type, ...headers } });
+    for (const type of ['text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', '', 'application/json; charset=iso-8859-1', 'application/jsonp']) {
+      for (const reply of [await write('POST', '/todos', type), await write('PATCH', '/todos/t1', type, { 'If-Match': '"1"' })]) {
+        expect(reply.status).toBe(415);
+        expect(reply.body).toEqual({ error: `the request body must be declared as Content-Type: application/json, not ${JSON.stringify(type)}` });
+      }
+    }
+    expect((await backend.ledger()).map((entry) => entry.entityId)).toEqual(['t1']);
+    // The media type is case-insensitive, and UTF-8 may be said.
+    expect((await write('POST', '/todos', 'Application/JSON')).status).toBe(201);
+    expect((await write('PATCH', '/todos/t1', 'application/json; charset=utf-8', { 'If-Match': '"1"' })).status).toBe(200);
+    expect((await write('PATCH', '/todos/t2', 'application/json;charset="UTF-8"', { 'If-Match': '"1"' })).status).toBe(200);
+  });
+
   it('refuses U+0000 (Postgres cannot store it) with 400, not a 500 the client would retry', async () => {
     await alice.create('todos', { id: 't1', title: 'a' });
     expect((await alice.create('todos', { id: 't2', title: 'a\u0000b' })).status).toBe(400);
