@@ -118,10 +118,11 @@ export function createApi({ db, faults, resources, serverIds, tokens }) {
     const [name = '', id, ...extra] = context.segments;
     const resource = byName.get(name);
     if (!resource || extra.length > 0) throw new HttpError(404, `no resource at ${context.path}`);
-    const allowed = id === undefined ? ['GET', 'POST'] : ['GET', 'PATCH', 'DELETE'];
+    const allowed = id === undefined ? ['GET', 'HEAD', 'POST'] : ['GET', 'HEAD', 'PATCH', 'DELETE'];
     if (!allowed.includes(method)) throw new HttpError(405, `${method} not allowed here`, { Allow: allowed.join(', ') });
 
-    if (method === 'GET') {
+    // Node's http sends no body in answer to HEAD: answered as GET, it gets GET's status and headers.
+    if (method === 'GET' || method === 'HEAD') {
       if (id === undefined) return send(context.res, 200, await readCollection(context, resource));
       const found = await findEntity(db, resource.name, id);
       if (!found || found.deleted) throw new HttpError(404, `${resource.name}/${id} not found`);

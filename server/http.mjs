@@ -117,7 +117,8 @@ export function createListener({ api, admin, staticDir, log = false, signal }) {
 export function send(res, status, body, headers = {}) {
   if (res.headersSent || res.destroyed) return;
   const text = status === 204 || body === undefined ? '' : JSON.stringify(body);
-  const type = text ? { 'Content-Type': 'application/json; charset=utf-8' } : {};
+  // Content-Length also goes with an answer to HEAD, which Node sends without the body.
+  const type = text ? { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(text)) } : {};
   res.writeHead(status, { ...type, ...headers }).end(text);
 }
 

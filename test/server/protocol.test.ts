@@ -334,12 +334,25 @@ describe('entities and versions', () => {
     ]);
   });
 
+  it('answers HEAD where GET answers, with the same status and headers and no body', async () => {
+    await alice.create('todos', { id: 't1', title: 'a' });
+    for (const path of ['/todos', '/todos/t1', '/todos/missing', '/todos?since=', '/todos?sort=title&limit=1']) {
+      const [get, head] = [await alice.call('GET', path), await alice.call('HEAD', path)];
+      expect(head.status).toBe(get.status);
+      // fetch asks for Connection: close after a HEAD (undici's guard against servers sending a body anyway).
+      const sameHeaders = (reply: typeof get) => [...reply.headers].filter(([name]) => !['date', 'connection', 'keep-alive'].includes(name));
+      expect(sameHeaders(head)).toEqual(sameHeaders(get));
+      expect(head.text).toBe('');
+    }
+    expect((await alice.call('HEAD', '/todos', { token: null })).status).toBe(401);
+  });
+
   it('answers 404 for unknown resources and 405 for unsupported methods', async () => {
     expect((await alice.get('/nothing')).status).toBe(404);
     expect((await alice.get('/todos/a/b')).status).toBe(404);
     const put = await alice.call('PUT', '/todos/t1', { body: {} });
     expect(put.status).toBe(405);
-    expect(put.headers.get('allow')).toBe('GET, PATCH, DELETE');
+    expect(put.headers.get('allow')).toBe('GET, HEAD, PATCH, DELETE');
   });
 });
 
