@@ -272,6 +272,29 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
       },
     },
     {
+      name: 'delete replay returns the first answer and applies nothing',
+      expected: 'the same status and body again, leaving alone an entity re-created at that id in between',
+      check: async () => {
+        const entity = await created();
+        const headers = { 'Idempotency-Key': unique(), 'If-Match': `"${entity.version}"` };
+        const first = await call('DELETE', item(entity.id), { headers });
+        // A replay that reaches the server after the id was taken again must not delete the newcomer.
+        const again = await create({ id: entity.id, title: 're-created', done: false });
+        const recreated = again.status < 300 && isEntity(again.body) && again.body.id === entity.id;
+        const replay = await call('DELETE', item(entity.id), { headers });
+        const after = await call('GET', item(entity.id));
+        const ok =
+          (first.status === 204 || first.status === 200) &&
+          replay.status === first.status &&
+          sameJson(replay.body, first.body) &&
+          after.status === (recreated ? 200 : 404);
+        return {
+          ok,
+          actual: `first ${describe(first)}; re-create ${describe(again)}; replay ${describe(replay)}; then GET ${describe(after)}`,
+        };
+      },
+    },
+    {
       name: 'DELETE checks If-Match',
       expected: '409 or 412 for a stale If-Match, 428 without one, and the entity kept at its current version',
       check: async () => {

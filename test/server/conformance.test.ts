@@ -177,7 +177,36 @@ describe('catches broken servers', () => {
         'create replay returns the first answer',
         'idempotent replay returns the first answer and applies nothing',
         'key reused with a different body → 422',
+        'delete replay returns the first answer and applies nothing',
       ],
+      only: true,
+    },
+    {
+      name: 'a server that ignores idempotency keys on DELETE',
+      breakage: {
+        request: (request) => {
+          if (request.method === 'DELETE' && request.headers['idempotency-key']) request.headers['idempotency-key'] = randomUUID();
+        },
+      },
+      caught: ['delete replay returns the first answer and applies nothing'],
+      only: true,
+    },
+    {
+      name: 'a server that applies a replayed DELETE again, to an entity re-created at its id, answering as the first time',
+      breakage: (() => {
+        const seen = new Set<string>();
+        return {
+          request: (request: Exchange) => {
+            const key = request.headers['idempotency-key'];
+            if (request.method !== 'DELETE' || !key) return;
+            if (!seen.has(key)) return void seen.add(key);
+            // As a server without keys whose re-created entities start again at version 1 would.
+            request.headers['idempotency-key'] = randomUUID();
+            request.headers['if-match'] = '*';
+          },
+        };
+      })(),
+      caught: ['delete replay returns the first answer and applies nothing'],
       only: true,
     },
     {
@@ -205,15 +234,22 @@ describe('catches broken servers', () => {
     },
     {
       name: 'a server that deletes whatever the If-Match',
-      breakage: {
-        request: async (request) => {
-          if (request.method !== 'DELETE') return;
-          const current = await fetch(new URL(request.path, server.url), {
-            headers: { authorization: request.headers.authorization ?? '' },
-          });
-          if (current.ok) request.headers['if-match'] = `"${((await current.json()) as { version: number }).version}"`;
-        },
-      },
+      breakage: (() => {
+        const seen = new Set<string>();
+        return {
+          request: async (request: Exchange) => {
+            const key = request.headers['idempotency-key'];
+            if (request.method !== 'DELETE') return;
+            // Such a server still answers a replayed key as the first time: the request goes through unchanged.
+            if (key && seen.has(key)) return;
+            if (key) seen.add(key);
+            const current = await fetch(new URL(request.path, server.url), {
+              headers: { authorization: request.headers.authorization ?? '' },
+            });
+            if (current.ok) request.headers['if-match'] = `"${((await current.json()) as { version: number }).version}"`;
+          },
+        };
+      })(),
       caught: ['DELETE checks If-Match'],
       only: true,
     },
