@@ -75,10 +75,13 @@ export function createApi({ db, faults, resources, serverIds, tokens }) {
     }
     const input = method === 'DELETE' ? null : objectBody(context);
     if (method === 'POST' && !serverIds) {
-      if (typeof input?.id !== 'string' || input.id === '') throw new HttpError(400, 'a created entity needs a non-empty string id');
+      const id = input?.id;
+      if (typeof id === 'number' ? !Number.isFinite(id) : typeof id !== 'string' || id === '') {
+        throw new HttpError(400, 'a created entity needs an id: a non-empty string or a finite number');
+      }
       // URL parsers read these as "this folder" and "the parent" (%2E too): no later GET, PATCH or DELETE could reach it.
-      if (input.id === '.' || input.id === '..') throw new HttpError(400, `the id "${input.id}" cannot be addressed in a URL path`);
-      if (input.id.length > MAX_ID_LENGTH || Buffer.byteLength(input.id) > MAX_ID_BYTES) {
+      if (id === '.' || id === '..') throw new HttpError(400, `the id "${id}" cannot be addressed in a URL path`);
+      if (typeof id === 'string' && (id.length > MAX_ID_LENGTH || Buffer.byteLength(id) > MAX_ID_BYTES)) {
         throw new HttpError(400, `a created entity's id must be at most ${MAX_ID_LENGTH} characters and ${MAX_ID_BYTES} bytes in UTF-8`);
       }
     }

@@ -2,7 +2,7 @@
 //   import { startServer, createTestBackend } from '../../server/index.mjs';
 
 /** A todo-like entity as the server stores and serves it. */
-export type Entity = Record<string, unknown> & { id: string; version: number };
+export type Entity = Record<string, unknown> & { id: string | number; version: number };
 
 export interface Queryable {
   /** Runs one statement and returns its rows. */

@@ -82,28 +82,21 @@ export async function runQuery(db, resource, spec) {
     const key = `${param(field)}::text`;
     where.push(`(CASE jsonb_typeof(data -> ${key}) WHEN 'null' THEN 'null' ELSE data ->> ${key} END) = ${param(value)}`);
   }
-  // The id column is text; every other key is a JSONB value.
-  const keys = spec.sort.map(({ field, descending }) => ({
-    sql: field === 'id' ? 'id' : `COALESCE(data -> ${param(field)}::text, 'null'::jsonb)`,
-    cast: field === 'id' ? '' : '::jsonb',
-    descending,
-  }));
+  // Every key is the JSONB value, the id's too: a number id orders as a number, as the client orders it.
+  const keys = spec.sort.map(({ field, descending }) => ({ sql: `COALESCE(data -> ${param(field)}::text, 'null'::jsonb)`, descending }));
   // What a key orders by, most significant first. Strings compare by code point (COLLATE "C"), as
   // the client compares them, whatever the database's collation: JSONB compares them in that one
   // (an en-US database puts 'a' before 'B'). The type comes first, as JSONB orders types.
-  /** @param {{ cast: string }} key @param {string} value */
-  const parts = (key, value) =>
-    key.cast === ''
-      ? [`${value} COLLATE "C"`]
-      : [
-          `(CASE jsonb_typeof(${value}) WHEN 'null' THEN 0 WHEN 'string' THEN 1 WHEN 'number' THEN 2 WHEN 'boolean' THEN 3 ELSE 4 END)`,
-          `(CASE jsonb_typeof(${value}) WHEN 'string' THEN ${value} #>> '{}' ELSE '' END) COLLATE "C"`,
-          value,
-        ];
-  const order = keys.flatMap((key) => parts(key, key.sql).map((sql) => ({ sql, descending: key.descending })));
+  /** @param {string} value */
+  const parts = (value) => [
+    `(CASE jsonb_typeof(${value}) WHEN 'null' THEN 0 WHEN 'string' THEN 1 WHEN 'number' THEN 2 WHEN 'boolean' THEN 3 ELSE 4 END)`,
+    `(CASE jsonb_typeof(${value}) WHEN 'string' THEN ${value} #>> '{}' ELSE '' END) COLLATE "C"`,
+    value,
+  ];
+  const order = keys.flatMap((key) => parts(key.sql).map((sql) => ({ sql, descending: key.descending })));
   const { after } = spec;
   if (after) {
-    const values = keys.flatMap((key, i) => parts(key, `${param(after[i])}${key.cast}`));
+    const values = keys.flatMap((_, i) => parts(`${param(after[i])}::jsonb`));
     // (k0 beyond c0) OR (k0 = c0 AND k1 beyond c1) OR ...: row-value comparison
     // cannot express mixed ascending and descending keys.
     const branches = order.map((key, i) => {
@@ -154,7 +147,7 @@ function decodeCursor(cursor, sort) {
     signature === sortSignature(sort) &&
     Array.isArray(values) &&
     values.length === sort.length &&
-    values.every((value, i) => typeof value === 'string' && (sort[i]?.field === 'id' || isJson(value)));
+    values.every((value) => typeof value === 'string' && isJson(value));
   // A cursor from another sort order would page through the wrong sequence.
   if (!valid) throw new HttpError(400, 'invalid cursor for this sort order');
   return values;

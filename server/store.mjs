@@ -3,7 +3,7 @@
 // `lockResource`; reads take the database or a transaction.
 
 /**
- * @typedef {Record<string, unknown> & { id: string, version: number }} Entity
+ * @typedef {Record<string, unknown> & { id: string | number, version: number }} Entity
  * @typedef {{ data: Entity, version: number, deleted: boolean }} StoredEntity
  * @typedef {import('./db.mjs').Queryable} Queryable
  */
@@ -47,7 +47,7 @@ export async function saveEntity(tx, resource, { data, deleted }) {
      VALUES ($1, $2, $3::jsonb, $4, $5, nextval('change_seq'))
      ON CONFLICT (resource, id) DO UPDATE
        SET data = excluded.data, version = excluded.version, deleted = excluded.deleted, seq = excluded.seq`,
-    [resource, data.id, JSON.stringify(data), data.version, deleted],
+    [resource, String(data.id), JSON.stringify(data), data.version, deleted],
   );
 }
 
@@ -161,7 +161,7 @@ export async function readDelta(db, resource, after, limit) {
   const last = page.at(-1);
   return {
     items: page.filter((row) => !row.deleted).map((row) => row.data),
-    deleted: page.filter((row) => row.deleted).map((row) => row.id),
+    deleted: page.filter((row) => row.deleted).map((row) => row.data.id),
     cursor: last ? String(last.seq) : after,
     hasMore: rows.length > limit,
   };

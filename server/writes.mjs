@@ -30,7 +30,8 @@ export async function createEntity(tx, context, input) {
   // Re-creating a deleted id continues its version line, so a client that
   // still caches the old entity does not discard the new one as stale.
   const version = current ? current.version + 1 : 1;
-  const data = { ...fieldsOf(input), id, version };
+  // A number id stays a number in what is served (the key column holds its text).
+  const data = { ...fieldsOf(input), id: context.serverIds ? id : /** @type {string | number} */ (input.id), version };
   await saveEntity(tx, context.resource, { data, deleted: false });
   await record(tx, context, { entityId: id, op: 'create', versionBefore: current?.version ?? null, version, input });
   return { status: 201, body: data };
@@ -49,7 +50,7 @@ export async function updateEntity(tx, context, id, matches, patch) {
   if (!current || current.deleted) return notFound(context.resource, id);
   if (!matches(current.version)) return { status: 412, body: current.data };
   const version = current.version + 1;
-  const data = { ...current.data, ...fieldsOf(patch), id, version };
+  const data = { ...current.data, ...fieldsOf(patch), id: current.data.id, version };
   await saveEntity(tx, context.resource, { data, deleted: false });
   await record(tx, context, { entityId: id, op: 'update', versionBefore: current.version, version, input: patch });
   return { status: 200, body: data };

@@ -223,6 +223,29 @@ describe('entities and versions', () => {
     expect(await backend.ledger()).toHaveLength(2);
   });
 
+  it('keeps numeric ids (DESIGN: ids are strings or finite numbers) as numbers, and refuses other id types naming them', async () => {
+    const created = await alice.create('todos', { id: 7, title: 'a' });
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual({ id: 7, title: 'a', version: 1 });
+    expect((await alice.get('/todos/7')).body).toEqual(created.body);
+    expect((await alice.update('todos', '7', 1, { title: 'b' })).body).toEqual({ id: 7, title: 'b', version: 2 });
+    // 7 and '7' are one id, as the SDK holds them: the second create meets the first.
+    expect(await alice.create('todos', { id: '7', title: 'c' })).toMatchObject({ status: 409, body: { id: 7, version: 2 } });
+    await alice.create('todos', { id: 10, title: 'd' });
+    await alice.create('todos', { id: 9.5, title: 'e' });
+    const page = await alice.get('/todos?sort=id&limit=2');
+    expect(page.body.items.map((todo: { id: number }) => todo.id)).toEqual([7, 9.5]);
+    const rest = await alice.get(`/todos?sort=id&limit=2&cursor=${page.body.cursor}`);
+    expect(rest.body).toEqual({ items: [{ id: 10, title: 'd', version: 1 }], cursor: null });
+    expect((await alice.remove('todos', '7', 2)).status).toBe(204);
+    expect((await alice.get('/todos?since=')).body.deleted).toEqual([7]);
+    for (const id of [true, null, {}, [], '']) {
+      const reply = await alice.create('todos', { id, title: 'x' });
+      expect(reply.status).toBe(400);
+      expect(reply.body.error).toBe('a created entity needs an id: a non-empty string or a finite number');
+    }
+  });
+
   it('refuses a body that is not UTF-8 with 400 naming it, instead of storing U+FFFD for what was sent', async () => {
     const latin1 = Buffer.from('{"id":"t1","title":"caf\u00e9"}', 'latin1');
     const reply = await fetch(`${server.apiUrl}/todos`, {
