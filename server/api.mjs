@@ -12,12 +12,11 @@ import { createEntity, deleteEntity, updateEntity } from './writes.mjs';
 
 const DEFAULT_DELTA_LIMIT = 500;
 const MAX_DELTA_LIMIT = 5000;
-// A Postgres btree row holds at most 2704 bytes: a longer id or key would fail its
-// index with a 500, which the client takes for passing trouble and retries. Ids
-// also keep to DESIGN's 1,024 characters (UTF-16 units), past which the SDK refuses them.
+// A Postgres btree row holds at most 2704 bytes: a longer key would fail its index
+// with a 500, which the client takes for passing trouble and retries. Ids (indexed
+// by their hash) keep to DESIGN's 1,024 characters (UTF-16 units), past which the SDK refuses them.
 const MAX_KEY_LENGTH = 255;
 const MAX_ID_LENGTH = 1024;
-const MAX_ID_BYTES = 2048;
 // Bodies are read as UTF-8 JSON: one declared otherwise (a form, text, another charset) was not meant for this API.
 const JSON_BODY = /^application\/json\s*(;\s*charset\s*=\s*("?)utf-8\2\s*)?$/i;
 
@@ -81,8 +80,8 @@ export function createApi({ db, faults, resources, serverIds, tokens }) {
       }
       // URL parsers read these as "this folder" and "the parent" (%2E too): no later GET, PATCH or DELETE could reach it.
       if (id === '.' || id === '..') throw new HttpError(400, `the id "${id}" cannot be addressed in a URL path`);
-      if (typeof id === 'string' && (id.length > MAX_ID_LENGTH || Buffer.byteLength(id) > MAX_ID_BYTES)) {
-        throw new HttpError(400, `a created entity's id must be at most ${MAX_ID_LENGTH} characters and ${MAX_ID_BYTES} bytes in UTF-8`);
+      if (typeof id === 'string' && id.length > MAX_ID_LENGTH) {
+        throw new HttpError(400, `a created entity's id must be at most ${MAX_ID_LENGTH} characters`);
       }
     }
     const matches = preconditionOf(ifMatch);

@@ -28,10 +28,10 @@ export async function lockResource(tx, resource) {
  * @returns {Promise<StoredEntity | undefined>}
  */
 export async function findEntity(db, resource, id) {
-  const [row] = await db.query('SELECT data, version, deleted FROM entities WHERE resource = $1 AND id = $2', [
-    resource,
-    id,
-  ]);
+  const [row] = await db.query(
+    'SELECT data, version, deleted FROM entities WHERE resource = $1 AND entity_key(id) = entity_key($2) AND id = $2',
+    [resource, id],
+  );
   return row;
 }
 
@@ -45,7 +45,7 @@ export async function saveEntity(tx, resource, { data, deleted }) {
   await tx.query(
     `INSERT INTO entities (resource, id, data, version, deleted, seq)
      VALUES ($1, $2, $3::jsonb, $4, $5, nextval('change_seq'))
-     ON CONFLICT (resource, id) DO UPDATE
+     ON CONFLICT (resource, entity_key(id)) DO UPDATE
        SET data = excluded.data, version = excluded.version, deleted = excluded.deleted, seq = excluded.seq`,
     [resource, String(data.id), JSON.stringify(data), data.version, deleted],
   );
@@ -185,7 +185,7 @@ export async function seedEntities(tx, resource, count, user) {
               jsonb_build_object('id', n::text, 'title', 'Todo ' || lpad(n::text, 6, '0'), 'done', n % 2 = 0, 'version', 1),
               1, false, nextval('change_seq')
        FROM generate_series($2::bigint, $3::bigint) AS n
-       ON CONFLICT (resource, id) DO NOTHING
+       ON CONFLICT (resource, entity_key(id)) DO NOTHING
        RETURNING 1)
      SELECT count(*)::integer AS inserted FROM inserted`,
     [resource, first, last],

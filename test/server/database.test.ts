@@ -30,7 +30,10 @@ describe('a PGlite data folder', () => {
       await second.close();
       // The server did not own the shared database: it is still open.
       const migrations = await db.query('SELECT version, name FROM schema_migrations ORDER BY version');
-      expect(migrations).toEqual([{ version: 1, name: '001_init.sql' }]);
+      expect(migrations).toEqual([
+        { version: 1, name: '001_init.sql' },
+        { version: 2, name: '002_long_ids.sql' },
+      ]);
     } finally {
       await db.close();
     }
