@@ -254,6 +254,19 @@ describe('catches broken servers', () => {
       only: true,
     },
     {
+      name: 'a server that answers a stale DELETE without the entity',
+      breakage: {
+        response: (answer, request) => {
+          if (request.method === 'DELETE' && answer.status === 412) {
+            answer.status = 409;
+            answer.body = JSON.stringify({ error: 'version mismatch' });
+          }
+        },
+      },
+      caught: ['DELETE checks If-Match'],
+      only: true,
+    },
+    {
       name: 'a server that answers a taken id without the entity',
       breakage: {
         response: (answer, request) => {
