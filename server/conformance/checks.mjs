@@ -87,33 +87,36 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
     },
     {
       name: 'CORS preflight allows the four headers',
-      expected: 'a 2xx preflight allowing the origin, PATCH and Authorization, Content-Type, Idempotency-Key, If-Match',
+      expected: 'a 2xx preflight allowing the origin, PATCH and DELETE (each asked for in turn) and Authorization, Content-Type, Idempotency-Key, If-Match',
       check: async () => {
-        const reply = await call('OPTIONS', item(unique()), {
-          auth: false,
-          headers: {
-            Origin: 'https://app.example',
-            'Access-Control-Request-Method': 'PATCH',
-            'Access-Control-Request-Headers': 'authorization,content-type,idempotency-key,if-match',
-          },
-        });
-        const allowed = (reply.headers.get('access-control-allow-headers') ?? '').toLowerCase().split(/\s*,\s*/);
-        const methods = (reply.headers.get('access-control-allow-methods') ?? '').toUpperCase().split(/\s*,\s*/);
-        const origin = reply.headers.get('access-control-allow-origin');
-        // A wildcard never covers Authorization (Fetch standard).
-        const headersOk = ['authorization', 'content-type', 'idempotency-key', 'if-match'].every(
-          (name) => allowed.includes(name) || (allowed.includes('*') && name !== 'authorization'),
-        );
-        const ok =
-          reply.status >= 200 &&
-          reply.status < 300 &&
-          (origin === '*' || origin === 'https://app.example') &&
-          (methods.includes('PATCH') || methods.includes('*')) &&
-          headersOk;
-        return {
-          ok,
-          actual: `${reply.status}, origin ${origin}, methods ${methods.join(',')}, headers ${allowed.join(',')}`,
-        };
+        // POST is CORS-safelisted; PATCH and DELETE must be allowed, or a browser refuses to send them.
+        /** @type {Array<{ ok: boolean, actual: string }>} */
+        const answers = [];
+        for (const method of ['PATCH', 'DELETE']) {
+          const reply = await call('OPTIONS', item(unique()), {
+            auth: false,
+            headers: {
+              Origin: 'https://app.example',
+              'Access-Control-Request-Method': method,
+              'Access-Control-Request-Headers': 'authorization,content-type,idempotency-key,if-match',
+            },
+          });
+          const allowed = (reply.headers.get('access-control-allow-headers') ?? '').toLowerCase().split(/\s*,\s*/);
+          const methods = (reply.headers.get('access-control-allow-methods') ?? '').toUpperCase().split(/\s*,\s*/);
+          const origin = reply.headers.get('access-control-allow-origin');
+          // A wildcard never covers Authorization (Fetch standard).
+          const headersOk = ['authorization', 'content-type', 'idempotency-key', 'if-match'].every(
+            (name) => allowed.includes(name) || (allowed.includes('*') && name !== 'authorization'),
+          );
+          const ok =
+            reply.status >= 200 &&
+            reply.status < 300 &&
+            (origin === '*' || origin === 'https://app.example') &&
+            (methods.includes(method) || methods.includes('*')) &&
+            headersOk;
+          answers.push({ ok, actual: `${method}: ${reply.status}, origin ${origin}, methods ${methods.join(',')}, headers ${allowed.join(',')}` });
+        }
+        return { ok: answers.every((answer) => answer.ok), actual: answers.map((answer) => answer.actual).join('; ') };
       },
     },
     {

@@ -299,6 +299,16 @@ describe('catches broken servers', () => {
       only: true,
     },
     {
+      name: 'a server whose preflight does not allow DELETE',
+      breakage: {
+        response: (answer, request) => {
+          if (request.method === 'OPTIONS') answer.headers['access-control-allow-methods'] = 'GET,POST,PATCH,OPTIONS';
+        },
+      },
+      caught: ['CORS preflight allows the four headers'],
+      only: true,
+    },
+    {
       name: 'a server with CORS on preflights only',
       breakage: {
         response: (answer, request) => {
