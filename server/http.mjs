@@ -180,6 +180,11 @@ async function readRequest(req, res, signal) {
   const query = new URLSearchParams(queryStart === -1 ? '' : target.slice(queryStart + 1));
   if ([...segments, ...[...query].flat()].some((text) => text.includes('\0'))) throw new HttpError(400, NUL_REFUSED);
   const bytes = await readBody(req);
+  const encoding = req.headers['content-encoding'];
+  // Compressed bytes read as text would be refused as "not UTF-8", which names the wrong problem.
+  if (bytes.length > 0 && encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    throw new HttpError(415, `Content-Encoding ${JSON.stringify(encoding)} is not supported: send the body uncompressed`);
+  }
   /** @type {string} */
   let body;
   try {

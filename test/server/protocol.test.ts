@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { createTestBackend, type RunningServer } from '../../server/index.mjs';
@@ -165,6 +166,22 @@ describe('entities and versions', () => {
     expect((await write('POST', '/todos', 'Application/JSON')).status).toBe(201);
     expect((await write('PATCH', '/todos/t1', 'application/json; charset=utf-8', { 'If-Match': '"1"' })).status).toBe(200);
     expect((await write('PATCH', '/todos/t2', 'application/json;charset="UTF-8"', { 'If-Match': '"1"' })).status).toBe(200);
+  });
+
+  it('refuses a compressed body with 415 naming the Content-Encoding, instead of reading it as text', async () => {
+    const reply = await fetch(`${server.apiUrl}/todos`, {
+      method: 'POST',
+      headers: {
+        Authorization: 'Bearer demo-alice',
+        'Content-Type': 'application/json',
+        'Content-Encoding': 'gzip',
+        'Idempotency-Key': freshKey(),
+      },
+      body: gzipSync('{"id":"t1","title":"a"}'),
+    });
+    expect(reply.status).toBe(415);
+    expect(await reply.json()).toEqual({ error: 'Content-Encoding "gzip" is not supported: send the body uncompressed' });
+    expect(await backend.ledger()).toEqual([]);
   });
 
   it('refuses U+0000 (Postgres cannot store it) with 400, not a 500 the client would retry', async () => {
