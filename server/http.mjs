@@ -2,6 +2,8 @@
 // reports a 5xx as a network error), preflights for any path, request
 // parsing, JSON answers, and dispatch to /api, /admin and static files.
 
+import { maxHeaderSize } from 'node:http';
+
 import { HttpError } from './http-error.mjs';
 import { serveStatic } from './static.mjs';
 
@@ -105,6 +107,30 @@ export function createListener({ api, admin, staticDir, log = false, signal }) {
     void handled.finally(() => inflight.delete(handled));
   };
   return { listener, idle: async () => void (await Promise.allSettled([...inflight])) };
+}
+
+/**
+ * Answers a request Node's parser refused (headers over its limit, not HTTP at all) as every other
+ * error is answered, with CORS headers and a JSON body: Node's own bare answer has no CORS
+ * header, so a browser reports a network error, which the SDK retries, instead of the status.
+ * @param {Error & { code?: string }} error
+ * @param {import('node:stream').Duplex} socket
+ */
+export function answerClientError(error, socket) {
+  if (!socket.writable || error.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', `request headers larger than ${maxHeaderSize} bytes`]
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'the request took too long to arrive']
+        : [400, 'Bad Request', 'malformed HTTP request'];
+  const body = JSON.stringify({ error: message });
+  const headers = { ...CORS_HEADERS, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' };
+  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\n${head}\r\n${body}`);
 }
 
 /**

@@ -25,7 +25,7 @@ import { createAdmin } from './admin.mjs';
 import { createApi } from './api.mjs';
 import { openDatabase, resetDatabase } from './db.mjs';
 import { createFaults } from './faults.mjs';
-import { createListener } from './http.mjs';
+import { answerClientError, createListener } from './http.mjs';
 import { readLedger } from './store.mjs';
 
 export { createAdminClient, openDatabase, resetDatabase };
@@ -78,6 +78,7 @@ export async function startServer(options = {}) {
     signal: closing.signal,
   });
   const server = createServer(listener);
+  server.on('clientError', answerClientError);
   try {
     await new Promise((resolve, reject) => {
       server.once('error', reject);

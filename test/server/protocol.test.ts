@@ -529,6 +529,21 @@ describe('auth and CORS', () => {
     }
   });
 
+  it('answers a request Node cannot parse (headers over 16 KiB, say) with CORS headers and a JSON error, not a bare status a browser hides', async () => {
+    const socket = rawSocket();
+    socket.write(`GET /api/todos?filter[title]=${'x'.repeat(20 * 1024)} HTTP/1.1\r\n${RAW_AUTH}\r\n`);
+    await socket.closed;
+    const answer = socket.text();
+    expect(answer).toMatch(/^HTTP\/1\.1 431 /);
+    expect(answer).toContain('\r\nAccess-Control-Allow-Origin: *\r\n');
+    expect(answer.slice(answer.indexOf('\r\n\r\n') + 4)).toBe('{"error":"request headers larger than 16384 bytes"}');
+
+    const garbled = rawSocket();
+    garbled.write('NOT HTTP\r\n\r\n');
+    await garbled.closed;
+    expect(garbled.text()).toMatch(/^HTTP\/1\.1 400 [^]*\r\nAccess-Control-Allow-Origin: \*\r\n[^]*\{"error":"malformed HTTP request"\}$/);
+  });
+
   it('accepts a configured tokens map', async () => {
     const custom = await backend.start({ tokens: { secret: 'carol' } });
     try {
