@@ -1233,6 +1233,25 @@ describe('{ wait: server } on a change that leaves the queue without an answer o
   });
 });
 
+describe('{ wait: server } with a signal', () => {
+  it('aborting one of two waits on one change rejects only that wait with AbortError; the other resolves, and the change is sent', async () => {
+    const d = make(suite.server.apiUrl);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false }, { wait: 'server' });
+    d.online.next(false);
+    const controller = new AbortController();
+    const first = outcomeOf(h.update('a', { title: 'B' }, { wait: 'server', signal: controller.signal }));
+    const second = outcomeOf(h.update('a', { done: true }, { wait: 'server' }));
+    await until(() => d.events.filter((e) => e.type === 'enqueued').length === 3, 'both updates to be waiting');
+    controller.abort();
+    const { error } = (await first) as { error: unknown };
+    expect(error).toBeInstanceOf(DOMException);
+    expect(error).toMatchObject({ name: 'AbortError' });
+    d.online.next(true);
+    expect(await second).toEqual({ value: { id: 'a', title: 'B', done: true, version: 2 } });
+  });
+});
+
 describe('{ wait: server } on an update that changes nothing', () => {
   it('waits for the pending change that holds its values (one still committing too); with nothing pending it resolves at once', async () => {
     const d = make(suite.server.apiUrl);
