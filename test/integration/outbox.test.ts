@@ -1032,6 +1032,22 @@ describe('crash safety and lifecycle', () => {
     expect(await again.client.resource(todos).get('a')).toMatchObject({ id: 'a', title: 'A' });
   });
 
+  it("clear({ discardPending: true }) (logout) while a change is out: the 401 answering it does not pause the next user's session", async () => {
+    const held = heldAnswers();
+    let token = 'revoked';
+    const d = make(suite.server.apiUrl, { fetch: held.fetch, auth: { getToken: () => token } });
+    const h = d.client.resource(todos);
+    const out = await held.heldRequest(() => h.create({ id: 'a', title: 'A', done: false }), d.clock);
+    await d.client.clear({ discardPending: true });
+    token = 'demo-alice';
+    await out.landed();
+    await settle(20);
+    expect(await new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe())).toMatchObject({ paused: null, pending: 0 });
+    await h.create({ id: 'b', title: 'B', done: false });
+    await d.client.flush();
+    expect((await ledger()).map((e) => e.entityId)).toEqual(['b']);
+  });
+
   it('clear({ discardPending: true }) (logout) with an update made while it deletes the database: the update is refused, and neither the cleared entity nor the change comes back or is sent', async () => {
     const d = make(suite.server.apiUrl);
     const h = d.client.resource(todos);
