@@ -238,7 +238,7 @@ export class Replayer {
       const payload = this.#currentReferences(def, head.payload);
       const dangling = this.#danglingReference(def, payload);
       if (dangling) {
-        this.#parkUnsendable(head, dangling);
+        this.#parkUnsendable(def, head, dangling);
         continue;
       }
       if (this.#waitsForOthers(head, def, payload)) continue;
@@ -460,9 +460,7 @@ export class Replayer {
   }
 
   /** Parks a change that can never be sent in failed$, kept in the view, for the app to discard or fix. */
-  #parkUnsendable(entry: OutboxEntry, issue: FieldIssue): void {
-    const def = this.#host.definition(entry.r);
-    if (!def) return;
+  #parkUnsendable(def: Def, entry: OutboxEntry, issue: FieldIssue): void {
     const key = keyOf(entry);
     this.#busy.add(key);
     this.#sending++;
@@ -491,8 +489,8 @@ export class Replayer {
   async #send(entry: OutboxEntry, arrived: () => void): Promise<void> {
     const host = this.#host;
     const { env } = host;
-    const def = host.definition(entry.r);
-    if (!def) return;
+    // Frozen by #due, which found its resource defined (a client's resources never change).
+    const def = host.definition(entry.r)!;
     host.setSyncing(true, this.#retryAt);
     const attempt = entry.attempts + 1;
     host.emit({ type: 'sent', at: env.clock.now(), resource: entry.r, id: entry.id, op: entry.op, seq: entry.seq, attempt });
