@@ -1,5 +1,6 @@
 import type { MutationOp } from '../types.js';
-import { applyOp, coalesce, type PendingOp } from './coalesce.js';
+import { applyPatch } from '../internal/plain.js';
+import { applyOp, type PendingOp } from './coalesce.js';
 
 type Rec = Record<string, unknown>;
 
@@ -167,10 +168,8 @@ export function foldUpdatesInto(entries: readonly OutboxEntry[], seq: number, ke
   for (; next < entries.length; next++) {
     const e = entries[next]!;
     if (e.op !== 'update' || e.state !== 'queued' || e.frozen || keepsApart(e)) break;
-    const merged = coalesce(toPendingOp(into), toPendingOp(e));
-    if (merged.kind !== 'replace') break;
-    const payload = merged.op.op === 'create' ? merged.op.value : merged.op.op === 'update' ? merged.op.patch : null;
-    into = { ...into, payload, changedAt: e.changedAt, lastSeq: e.lastSeq ?? e.seq };
+    // A create or an update, then an update: one create or update, as coalesce() merges them.
+    into = { ...into, payload: applyPatch(into.payload ?? {}, e.payload ?? {}), changedAt: e.changedAt, lastSeq: e.lastSeq ?? e.seq };
     folded.push(e.seq);
   }
   out[at] = into;
