@@ -314,6 +314,21 @@ describe('server answers to pulls', () => {
     expect(await h.list()).toEqual([]);
   });
 
+  it('a delta answer may leave deleted out, or name its ids as numbers; a number JSON cannot hold (1e999) is no id: refused, the cursor stays', async () => {
+    let feed = '{"items":[{"id":"1","title":"A","done":false,"version":1},{"id":"2","title":"B","done":false,"version":1}],"cursor":"c1"}';
+    const api = stubApi((_req, url) => (url.pathname === '/api/todos' ? new Response(feed, { headers: { 'content-type': 'application/json' } }) : undefined));
+    const d = make(API, { fetch: api.fetch });
+    const h = d.client.resource(todos);
+    await h.refresh();
+    expect((await h.list({ orderBy: 'id' })).map((t) => t.id)).toEqual(['1', '2']);
+    feed = '{"items":[],"deleted":[1e999],"cursor":"c2"}';
+    await expect(h.refresh()).rejects.toThrow(/^todos: .*deleted must be an array of ids/);
+    feed = '{"items":[],"deleted":[1],"cursor":"c2"}';
+    await h.refresh();
+    expect((await h.list()).map((t) => t.id)).toEqual(['2']);
+    expect(api.requests.map((r) => r.path)).toEqual(['/api/todos?since=', '/api/todos?since=c1', '/api/todos?since=c1']);
+  });
+
   it('an answer whose body stalls after its headers rejects refresh() with a NetworkError after timeoutMs; the cursor and cache stay', async () => {
     let stall = false;
     const api = stubApi((_req, url) =>
