@@ -1040,6 +1040,20 @@ describe('client options', () => {
     for (const good of ['merge', 'client-wins', 'server-wins', 'manual', () => 'remote' as const] as const) expect(() => make(API, { conflicts: good })).not.toThrow();
   });
 
+  it('missing options, no resources, a resource listed twice, an empty namespace or a negative staleTimeMs is a TypeError naming it; so is resource() of a name the client does not define', () => {
+    for (const bad of [undefined, null, 'http://api.test/api']) expect(() => createSyncClient(bad as never)).toThrow(new TypeError('createSyncClient: options are required'));
+    for (const bad of [[], undefined, 'todos']) {
+      expect(() => make(API, { resources: bad as never })).toThrow(new TypeError('createSyncClient: resources must list at least one defineResource() definition'));
+    }
+    expect(() => make(API, { resources: [todos, notes, todos] })).toThrow(new TypeError('createSyncClient: resource "todos" is listed twice'));
+    for (const bad of ['', 42]) expect(() => make(API, { namespace: bad as never })).toThrow(new TypeError('createSyncClient: namespace must be a non-empty string'));
+    for (const bad of [-1, Number.NaN, '1000']) {
+      expect(() => make(API, { staleTimeMs: bad as never })).toThrow(new TypeError(`createSyncClient: staleTimeMs must be a non-negative number, got ${String(bad)}`));
+    }
+    expect(() => make(API, { staleTimeMs: 0 })).not.toThrow();
+    expect(() => make(API).client.resource('projects')).toThrow(new TypeError('resource("projects"): not one of this client\'s resources (todos, notes)'));
+  });
+
   it("a namespace ending in \":election\", the name of another namespace's election channel, is a TypeError", () => {
     expect(() => make(API, { namespace: 'team:election' })).toThrow('createSyncClient: namespace must not end with ":election" (another namespace\'s channel has that name), got "team:election"');
     expect(() => make(API, { namespace: 'team:elections' })).not.toThrow();
