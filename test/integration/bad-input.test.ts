@@ -977,6 +977,35 @@ describe('write options', () => {
   });
 });
 
+describe('write arguments', () => {
+  it('a create of an id shown, a value or patch that is no object, a patch changing the key, an update or delete of no entity: each a ValidationError naming it; nothing is written or shown', async () => {
+    const d = make(API, { fetch: stubApi(() => undefined).fetch });
+    d.online.next(false);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    const before = await dump(d.indexedDB, 'harborsync:default');
+    const shown: Todo[][] = [];
+    h.query$().subscribe((state) => shown.push(state.data));
+    const refusals: Array<[Promise<unknown>, string]> = [
+      [h.create({ id: 'a', title: 'again', done: true }), 'todos/a: field "id" an entity with this id already exists'],
+      [h.create(null as never), 'todos: create() takes an object'],
+      [h.create('a' as never), 'todos: create() takes an object'],
+      [h.update('a', null as never), 'todos/a: update() takes an object of changed fields'],
+      [h.update('a', { id: 'b' }), 'todos/a: field "id" the key cannot be changed'],
+      [h.update('b', { done: true }), 'todos/b: field "id" no entity with this id'],
+      [h.delete('b'), 'todos/b: field "id" no entity with this id'],
+    ];
+    for (const [refused, message] of refusals) {
+      const error = await refused.then(() => null, (e: unknown) => e);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as Error).message).toBe(message);
+    }
+    expect(await h.list()).toEqual([{ id: 'a', title: 'A', done: false }]);
+    expect(shown).toEqual(shown.map(() => [{ id: 'a', title: 'A', done: false }]));
+    expect(await dump(d.indexedDB, 'harborsync:default')).toEqual(before);
+  });
+});
+
 describe('client options', () => {
   it('a timeoutMs or sendDelayMs no timer can wait for (Infinity, past 2^31 - 1 ms), negative or NaN is a TypeError naming it', () => {
     for (const key of ['timeoutMs', 'sendDelayMs'] as const) {
