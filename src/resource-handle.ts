@@ -267,15 +267,12 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       const given = fields[this.#def.key];
       const id = given === undefined || given === null ? this.#newId() : this.#id(given as EntityKey, 'create()');
       fields[this.#def.key] = given === undefined || given === null ? id : given;
-      if (mirror.entities.has(id)) {
-        throw new ValidationError([{ field: this.#def.key, message: 'an entity with this id already exists' }], { resource: this.#def.name, id });
-      }
       return this.#validated(fields, id, holdTurn, (validated) => {
         // Named again: an entity it refers to may have been renamed while an async validation ran.
         const entity = this.#currentReferences(validated);
         // A schema that normalizes the key (trims, lower-cases) names the entity: kept under the
         // given id, it would not be found by the one returned, nor loaded again after a reload.
-        // Checked again for the given id too: a pull may have brought it while an async validation ran.
+        // Checked once validated: a pull may have brought the id while an async validation ran.
         const named = entity[this.#def.key] === undefined ? id : this.#id(entity[this.#def.key] as EntityKey, 'create()');
         if (mirror.entities.has(named)) {
           throw new ValidationError([{ field: this.#def.key, message: 'an entity with this id already exists' }], { resource: this.#def.name, id: named });
