@@ -188,6 +188,26 @@ describe('writes to a resource whose schema validates asynchronously (RELIABILIT
     ]);
   });
 
+  it('an update whose validation answers after a pull found the entity deleted on the server is refused with a ValidationError: nothing is brought back, queued or sent', async () => {
+    const { d, h, server, control, shown } = await setUp();
+    server.rows.delete('a');
+    control.hold = true;
+    const write = outcomeOf(h.update('a', { done: true }), 'the update');
+    await until(() => control.asked.length === 1, 'the write asked to validate');
+    await h.refresh();
+    expect(await h.get('a')).toBeUndefined();
+    control.hold = false;
+    control.asked.pop()!.answer();
+    const outcome = await write;
+    expect('error' in outcome && outcome.error).toBeInstanceOf(ValidationError);
+    expect((outcome as { error: Error }).error.message).toBe('todos/a: field "id" no entity with this id');
+    expect(await h.get('a')).toBeUndefined();
+    expect(shown).toEqual([{ title: 'A', done: false }, undefined]);
+    expect(d.events.filter((e) => e.type === 'enqueued' && e.op === 'update')).toEqual([]);
+    await d.client.flush();
+    expect(server.rows.has('a')).toBe(false);
+  });
+
   /** The client closed and opened again, watching todo 'a', its stored view (version 1) held in validation. */
   async function reopenedValidating(d: Device, resource: string, control: ReturnType<typeof asyncSchema>['control']) {
     await d.client.close();
