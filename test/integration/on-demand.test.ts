@@ -1022,17 +1022,19 @@ describe("an on-demand page's scope, on a small server", () => {
     expect(again.last().data.map((o) => o.id)).toEqual(['o0', 'o1', 'o2', 'o3', 'o4', 'o5', 'o6']);
   });
 
-  it('a page answer the client cannot read (not JSON, or not { items, cursor }) is reported on events$, as a pull\'s is (only the query\'s state carried the SchemaError)', async () => {
+  it('a page answer the client cannot read (not JSON, or not { items, cursor }: a cursor missing or neither a string nor null) is reported on events$, as a pull\'s is (only the query\'s state carried the SchemaError)', async () => {
     const inner = onDemandApi(rowsOf(5));
     const fetchImpl: typeof fetch = async (input, init) => {
       const request = input instanceof Request ? input : new Request(input, init);
       const sort = new URL(request.url).searchParams.get('sort');
       if (sort === '-title,id') return json({ rows: [] });
       if (sort === '-id') return new Response('<html>maintenance</html>', { status: 200, headers: { 'content-type': 'text/html' } });
+      if (sort === 'title,id') return json({ items: [], cursor: 7 });
+      if (sort === 'id') return json({ items: [] });
       return inner(request);
     };
     const d = makeOver(fetchImpl);
-    for (const orderBy of [[['title', 'desc']], [['id', 'desc']]] as const) {
+    for (const orderBy of [[['title', 'desc']], [['id', 'desc']], [['title', 'asc']], [['id', 'asc']]] as const) {
       const events = d.events.length;
       const q = watch(d, { orderBy, limit: 3 });
       await until(() => q.last().error !== null && !q.last().isFetching, 'the page refused');
