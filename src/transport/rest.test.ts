@@ -106,6 +106,15 @@ describe('REST transport', () => {
     await expect(stubborn.list(todos)).rejects.toMatchObject({ status: 401 });
   });
 
+  it('a getToken() that returns null, undefined or an empty string (signed out) sends the request without Authorization', async () => {
+    const { fetch, requests } = fakeFetch(() => json(200, []));
+    for (const token of [null, undefined, '', Promise.resolve(null)]) {
+      const transport = createRestTransport({ baseUrl: 'https://api.test', fetch, auth: { getToken: () => token }, timeoutMs: 1000 });
+      await expect(transport.list(todos)).resolves.toEqual([]);
+    }
+    expect(requests.map((r) => r.headers.get('Authorization'))).toEqual([null, null, null, null]);
+  });
+
   it('with auth.namespaceOf, sends only tokens of its namespace: another, or a hook that throws, is a 401 with nothing sent', async () => {
     const { fetch, requests } = fakeFetch(() => json(200, []));
     const transport = (namespaceOf: (token: string) => string) =>
