@@ -1337,6 +1337,31 @@ describe('storage faults', () => {
     expect(api.requests.filter((r) => r.method === 'POST').map((r) => [r.path, r.body])).toEqual([['/api/notes', JSON.stringify({ id: 'n1', text: 'kept' })]]);
   });
 
+  it('retry() of a failed change to a resource this client does not define rejects with StorageError naming it and keeps it; a client that does retries it', async () => {
+    let refuse = true;
+    const api = stubApi((request, _url, body) => (request.method !== 'POST' ? json([]) : refuse ? json({ error: 'no' }, 403) : json({ ...JSON.parse(body), version: 1 }, 201)));
+    const d = make(API, { fetch: api.fetch });
+    await d.client.resource(notes).create({ id: 'n1', text: 'kept' });
+    await d.client.flush();
+    await d.client.close();
+    const todosOnly = make(API, { fetch: api.fetch, resources: [todos] }, d.indexedDB);
+    await todosOnly.client.flush();
+    const [failed] = latest(todosOnly.client.failed$);
+    expect(failed).toMatchObject({ resource: 'notes', id: 'n1', op: 'create', error: { status: 403 } });
+    const error = await failed!.retry().then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as Error).message).toBe('notes/n1: a change to resource "notes", which this client does not define, cannot be retried here');
+    expect(latest(todosOnly.client.failed$)).toEqual([failed]);
+    await todosOnly.client.close();
+    refuse = false;
+    const both = make(API, { fetch: api.fetch }, d.indexedDB);
+    await both.client.flush();
+    await latest(both.client.failed$)[0]!.retry();
+    await both.client.flush();
+    expect(latest(both.client.failed$)).toEqual([]);
+    expect(await both.client.resource(notes).get('n1')).toEqual({ id: 'n1', text: 'kept', version: 1 });
+  });
+
   it('without IndexedDB (no option, no global) createSyncClient throws a StorageError', () => {
     const g = globalThis as { indexedDB?: IDBFactory };
     const saved = g.indexedDB;
