@@ -185,6 +185,28 @@ describe('server answers to pulls', () => {
     expect(errors[2]!.error.message).toMatch(/field "id"/);
   });
 
+  it('keeps the cached copy of an entity named by a number whose item in the list fails the schema', async () => {
+    const counters = defineResource({ name: 'counters', schema: z.object({ id: z.number(), n: z.number(), version: z.number() }) });
+    let answer: unknown = [
+      { id: 1, n: 1, version: 1 },
+      { id: 2, n: 2, version: 1 },
+    ];
+    const api = stubApi((_req, url) => (url.pathname === '/api/counters' ? json(answer) : undefined));
+    const d = make(API, { fetch: api.fetch, resources: [counters] });
+    const h = d.client.resource(counters);
+    await h.refresh();
+    answer = [
+      { id: 1, n: 'one', version: 2 },
+      { id: 2, n: 2, version: 1 },
+    ];
+    await h.refresh();
+    expect(await h.list({ orderBy: 'id' })).toEqual([
+      { id: 1, n: 1, version: 1 },
+      { id: 2, n: 2, version: 1 },
+    ]);
+    expect(schemaErrors(d).map((e) => e.id)).toEqual(['1']);
+  });
+
   it.each([
     ['HTML with 200', () => new Response('<html><body>Wi-Fi login</body></html>', { status: 200, headers: { 'content-type': 'text/html' } }), SchemaError, /not JSON/],
     ['truncated JSON', () => new Response('[{"id":"n1","te', { status: 200 }), SchemaError, /not JSON/],
