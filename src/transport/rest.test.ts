@@ -432,6 +432,26 @@ describe('REST transport', () => {
     }
   });
 
+  it('turns an answer whose body is cut off after the headers, write or pull, into a NetworkError that says so: a write is re-sent with its key', async () => {
+    const cut = (status: number) =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode('{"id":"t1","ver'));
+            controller.error(new TypeError('network connection lost'));
+          },
+        }),
+        { status, headers: { 'Content-Type': 'application/json' } },
+      );
+    const { fetch } = fakeFetch((r) => cut(r.method === 'POST' ? 201 : 200));
+    const transport = createRestTransport({ baseUrl: 'https://api.test', fetch, auth: undefined, timeoutMs: 5000 });
+    for (const call of [() => transport.create(todos, { id: 't1' }, 'k'), () => transport.delta(todos, 'c1')]) {
+      const error = await call().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(NetworkError);
+      expect((error as Error).message).toMatch(/^(todos\/t1: POST|todos: GET) \/todos failed: the answer was cut off$/);
+    }
+  });
+
   it('leaves no timer and no listener on the caller’s signal behind, however the exchange ends', async () => {
     const timers = handTimers();
     const signal = new AbortController().signal;
