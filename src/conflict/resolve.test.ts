@@ -131,6 +131,8 @@ describe('decide', () => {
     expect(await decide('client-wins', input, context)).toEqual({ kind: 'target', value: input.local, choice: 'local' });
     expect(await decide('manual', input, context)).toEqual({ kind: 'park', fields: [] });
     expect(await decide(async () => ({ value: { title: 'both' } }), input, context)).toMatchObject({ kind: 'target', choice: 'value', value: { title: 'both', done: true } });
+    // A resolver's 'manual' leaves the conflict to conflicts$, naming the fields in dispute.
+    expect(await decide(() => 'manual', input, { ...context, fields: ['title'] })).toEqual({ kind: 'park', fields: ['title'] });
   });
 
   it('never copies forbidden keys out of a chosen value', () => {
