@@ -1193,6 +1193,23 @@ describe('resource definitions', () => {
     for (const path of ['/a.b/...', '/v1/todos', '/items:batch', '/']) expect(() => defineResource({ name: 'things', schema, path })).not.toThrow();
   });
 
+  it('a bad name, a schema without Standard Schema, the key as the version field, a path not starting with "/" or a bad cacheLimit is a TypeError naming it', () => {
+    for (const name of ['', 'my todos', 'a/b', 42]) {
+      expect(() => defineResource({ name: name as never, schema })).toThrow(
+        new TypeError(`defineResource: name must be a non-empty string of letters, digits, "_", "-" or ".", got ${JSON.stringify(name)}`),
+      );
+    }
+    for (const bad of [undefined, null, {}, (v: unknown) => v]) {
+      expect(() => defineResource({ name: 'things', schema: bad as never })).toThrow(new TypeError('defineResource(things): schema must implement Standard Schema (zod 4, valibot, arktype)'));
+    }
+    expect(() => defineResource({ name: 'things', schema, key: 'version' as never })).toThrow(new TypeError('defineResource(things): key and version must be different fields'));
+    expect(() => defineResource({ name: 'things', schema, path: 'things' })).toThrow(new TypeError('defineResource(things): path must start with "/", got "things"'));
+    for (const cacheLimit of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => defineResource({ name: 'things', schema, cacheLimit })).toThrow(new TypeError(`defineResource(things): cacheLimit must be a non-negative integer, got ${cacheLimit}`));
+    }
+    expect(() => defineResource({ name: 'things', schema, cacheLimit: 0 })).not.toThrow();
+  });
+
   it('a conflicts, ids or load option with an unknown value is a TypeError naming it, not the default taken silently', () => {
     expect(() => defineResource({ name: 'things', schema, conflicts: 'serverWins' as never })).toThrow(
       `defineResource(things): conflicts must be 'merge', 'client-wins', 'server-wins', 'manual' or a function, got "serverWins"`,
