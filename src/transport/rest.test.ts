@@ -366,6 +366,10 @@ describe('REST transport', () => {
     })) as unknown as typeof fetch;
     const polyfilled = createRestTransport({ baseUrl: 'https://api.test', fetch: foreign, auth: undefined, timeoutMs: 1000 });
     await expect(polyfilled.update(todos, 't1', { done: true }, 1, 'k')).rejects.toMatchObject({ status: 412, body: { id: 't1', version: 3 } });
+    // A 204 of another implementation has a text() too: a Response of this realm refuses any body for it.
+    const foreign204 = (async () => ({ status: 204, statusText: 'No Content', headers: new Headers(), text: async () => '' })) as unknown as typeof fetch;
+    const deleting = createRestTransport({ baseUrl: 'https://api.test', fetch: foreign204, auth: undefined, timeoutMs: 1000 });
+    await expect(deleting.remove(todos, 't1', 3, 'k')).resolves.toBeNull();
   });
 
   it('passes the caller’s abort to fetch', async () => {
