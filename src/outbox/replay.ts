@@ -882,9 +882,13 @@ export async function applyOutcome(
     return undefined;
   }
   const target = outcome.kind === 'remote' ? remote : outcome.value;
-  const requeued = (outcome.kind === 'remote' ? [] : requeue(head, target, remote, { key: def.key, version: def.version })).map((e) =>
-    e.seq === head.seq ? { ...e, attempts: resend.attempts, nextAttemptAt: resend.notBefore, unanswered: false } : e,
-  );
+  // requeue() gives the head alone, re-sent, or nothing.
+  const requeued = (outcome.kind === 'remote' ? [] : requeue(head, target, remote, { key: def.key, version: def.version })).map((e) => ({
+    ...e,
+    attempts: resend.attempts,
+    nextAttemptAt: resend.notBefore,
+    unanswered: false,
+  }));
   let decidedElsewhere = false as boolean;
   let stale = false as boolean;
   let replaced: readonly OutboxEntry[] = [];
