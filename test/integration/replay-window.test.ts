@@ -288,3 +288,31 @@ describe('changes frozen ahead of their requests', () => {
     expect(await frozen()).toEqual([]);
   });
 });
+
+describe('a custom transport', () => {
+  it('whose write throws what is no harborsync error (a TypeError) has the change retried with its key after a backoff: not parked, not dropped', async () => {
+    const keys: string[] = [];
+    const transport: Transport = {
+      ...heldTransport().transport,
+      create: async (_def, body, key) => {
+        keys.push(key);
+        if (keys.length === 1) throw new TypeError('transport bug');
+        return { ...body, version: 1 };
+      },
+    };
+    const clock = new ManualClock();
+    const { client, goOnline } = offlineClient(transport, { now: clock.now, setTimer: clock.setTimer, retry: { baseDelayMs: 1000, maxDelayMs: 1000 } });
+    const retrying: unknown[] = [];
+    client.events$.subscribe((e) => e.type === 'retrying' && retrying.push(e.error));
+    await client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    goOnline();
+    await until(() => retrying.length === 1, 'the failed attempt');
+    expect(await firstValueFrom(client.status$)).toMatchObject({ pending: 1, failed: 0 });
+    await clock.advance(1000);
+    await client.flush();
+    expect(keys).toHaveLength(2);
+    expect(keys[1]).toBe(keys[0]);
+    expect(await firstValueFrom(client.status$)).toMatchObject({ pending: 0, failed: 0 });
+    expect(await client.resource(todos).get('a')).toEqual({ id: 'a', title: 'A', done: false, version: 1 });
+  });
+});
