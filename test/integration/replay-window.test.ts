@@ -290,6 +290,27 @@ describe('changes frozen ahead of their requests', () => {
 });
 
 describe('a custom transport', () => {
+  it('whose one() answers null (gone) to the lookup after a 412 without an entity has the change parked in conflicts$ with remote null', async () => {
+    const transport: Transport = {
+      ...heldTransport().transport,
+      create: async (_def, body) => ({ ...body, version: 1 }),
+      update: async (def, id) => {
+        throw new HttpError({ status: 412, method: 'PATCH', url: `/${def.name}/${id}`, body: null }, { resource: def.name, id });
+      },
+      one: async () => null,
+    };
+    const { client, goOnline } = offlineClient(transport);
+    const h = client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    goOnline();
+    await client.flush();
+    await h.update('a', { title: 'mine' });
+    await client.flush();
+    const conflicts = await firstValueFrom(client.conflicts$);
+    expect(conflicts).toMatchObject([{ resource: 'todos', id: 'a', remote: null, local: { id: 'a', title: 'mine', done: false, version: 1 } }]);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'mine', done: false, version: 1 });
+  });
+
   it('whose write throws what is no harborsync error (a TypeError) has the change retried with its key after a backoff: not parked, not dropped', async () => {
     const keys: string[] = [];
     const transport: Transport = {
