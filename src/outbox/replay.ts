@@ -638,7 +638,7 @@ export class Replayer {
       return this.#conflict(def, entry, null, error);
     }
     const remote = conflictEntity(error.body, isEntity);
-    let parsed = remote === undefined ? undefined : remote === null ? null : await this.#parseNamed(def, remote, entry.id, entry.op !== 'create');
+    let parsed: Rec | null | undefined = remote === undefined ? undefined : await this.#parseNamed(def, remote, entry.id, entry.op !== 'create');
     // A 412 whose body is no entity of this id (none, or an error object naming the id) says no
     // more than the version failed: the server is asked what it holds. Re-sent, it would only
     // meet 412 again until parked.
