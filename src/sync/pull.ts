@@ -24,7 +24,7 @@ export interface PullHost {
   /** The pull failed with `error` (a 401 the refresh did not cure pauses sync as unauthorized). */
   readFailed(error: Error): void;
   /** Another pull of the resource follows this one at once (a refresh() made during it): its views stay fetching. */
-  followed?(def: Def): boolean;
+  followed(def: Def): boolean;
 }
 
 /** Pages of one delta pull, at most; a server that never says "no more" cannot loop us forever. */
@@ -243,17 +243,17 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
       ({ count, removed, discarded } = await pullList(host, def, at, mirror));
     }
     if (discarded) {
-      mirror.setFlags({ isFetching: host.followed?.(def) ?? false });
+      mirror.setFlags({ isFetching: host.followed(def) });
       return { stored: false };
     }
-    mirror.setFlags({ isFetching: host.followed?.(def) ?? false, error: null, lastSyncedAt: at });
+    mirror.setFlags({ isFetching: host.followed(def), error: null, lastSyncedAt: at });
     host.emit({ type: 'pulled', at, resource: def.name, count, removed });
     return { stored: true };
   } catch (error) {
     const failure = error instanceof Error ? error : new Error(String(error));
     // Abandoned by close(): nothing failed, and the views keep their last state.
     if (failure instanceof ClosedError) throw failure;
-    mirror.setFlags({ isFetching: host.followed?.(def) ?? false, error: failure });
+    mirror.setFlags({ isFetching: host.followed(def), error: failure });
     if (failure instanceof HarborSyncError) host.emit({ type: 'error', at: host.now(), resource: def.name, error: failure });
     host.readFailed(failure);
     throw failure;
