@@ -187,6 +187,19 @@ describe('ResourceMirror entity watches', () => {
     expect(second.at(-1)).toMatchObject({ done: true });
     expect(second.map((t) => t?.done)).toEqual([undefined, true]);
   });
+
+  it('a flag change that leaves a watched entity\'s state as it was (a lastSyncedAt) tells its watchers nothing: the state they hold stays the same object', () => {
+    const mirror = new ResourceMirror<Todo>('todos', 'id');
+    mirror.setFlags({ hydrated: true });
+    mirror.set('a', { id: 'a', title: 'x', done: false, n: 1 }, false);
+    const seen: Array<EntityState<Todo>> = [];
+    mirror.watchEntity('a', (state) => seen.push(state));
+    mirror.setFlags({ lastSyncedAt: 5 });
+    mirror.setFlags({ lastSyncedAt: 6 });
+    expect(seen).toHaveLength(1);
+    mirror.setFlags({ isFetching: true });
+    expect(seen.map((state) => state.isFetching)).toEqual([false, true]);
+  });
 });
 
 describe('ResourceMirror shown tracking', () => {
