@@ -1,7 +1,7 @@
 import { BehaviorSubject, Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { withCurrent } from './current.js';
-import { createExternalStore } from './external-store.js';
+import { createExternalStore, queryKey } from './external-store.js';
 
 interface State {
   data: readonly string[];
@@ -134,5 +134,17 @@ describe('createExternalStore', () => {
     expect(store.getSnapshot()).toBe(LOADING);
     store.subscribe(() => undefined);
     expect(store.getSnapshot()).toEqual(state(['a']));
+  });
+});
+
+describe('queryKey', () => {
+  it('tells apart queries whose where holds different Dates or a bigint and a number, and equates equal ones: a hook resubscribes exactly when the rows change', () => {
+    const on = (due: unknown) => queryKey({ where: { due } });
+    expect(on(new Date(1))).toBe(on(new Date(1)));
+    expect(on(new Date(1))).not.toBe(on(new Date(2)));
+    expect(on(new Date(1))).not.toBe(on(new Date(1).toISOString()));
+    expect(on(1n)).toBe(on(1n));
+    expect(on(1n)).not.toBe(on(1));
+    expect(on(1n)).not.toBe(on('1'));
   });
 });
