@@ -1482,9 +1482,9 @@ class Client implements SyncClient, HandleHost {
     const settledTemporary = new Set(this.#settledTemporary);
     this.#settledTemporary.clear();
     for (const r of whole) {
-      const def = this.defs.get(r);
       if (!ids.has(r)) ids.set(r, new Set());
-      if (def) for (const id of this.mirror(def).entities.keys()) reread(r, id);
+      // Loaded (hydrate() keys #hydrating by its definition's name): defined here.
+      for (const id of this.mirror(this.defs.get(r)!).entities.keys()) reread(r, id);
     }
     // What the senders committed, for records evicted from storage before this tab reads them.
     const told = new Map<string, Rec | null>();
