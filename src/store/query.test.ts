@@ -98,16 +98,31 @@ describe('compareValues', () => {
     fc.jsonValue({ maxDepth: 2 }),
     fc.constantFrom(undefined, NaN, -0, Infinity, -Infinity, new Date(0), new Date(1), new Date(NaN)),
   );
+  const leaf = fc.oneof(
+    fc.jsonValue({ maxDepth: 1 }),
+    fc.bigInt({ min: -3n, max: 3n }),
+    fc.constantFrom<unknown>(undefined, NaN, -0, Infinity, -Infinity, new Date(0), new Date(1), new Date(NaN), '1970-01-01T00:00:00.000Z', new Map()),
+  );
+  // Dates, invalid ones and bigints inside arrays and objects too: JSON carries the first as text,
+  // the second as null, and cannot carry the third.
+  const { wide } = fc.letrec((tie) => ({
+    wide: fc.oneof(
+      { depthSize: 'small' },
+      leaf,
+      fc.array(tie('wide'), { maxLength: 3 }),
+      fc.dictionary(fc.constantFrom('a', 'b', 'cc', 'é'), tie('wide'), { maxKeys: 3, noNullPrototype: true }),
+    ),
+  }));
 
   it('laws: reflexive, antisymmetric, transitive', () => {
-    fc.assert(fc.property(value, (a) => compareValues(a, a) === 0));
+    fc.assert(fc.property(wide, (a) => compareValues(a, a) === 0));
     fc.assert(
-      fc.property(value, value, (a, b) => {
+      fc.property(wide, wide, (a, b) => {
         expect(sign(compareValues(a, b))).toBe(0 - sign(compareValues(b, a)));
       }),
     );
     fc.assert(
-      fc.property(value, value, value, (a, b, c) => {
+      fc.property(wide, wide, wide, (a, b, c) => {
         // Boxed: Array.prototype.sort moves undefined elements to the end without comparing them.
         const [x, y, z] = [a, b, c]
           .map((v) => ({ v }))
