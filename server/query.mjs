@@ -43,7 +43,8 @@ export function parseQuery(params) {
     if (field !== undefined) filters.push([field, value]);
   }
   const sortText = params.get('sort');
-  const sort = (sortText === null ? [] : sortText.split(',')).map((part) =>
+  // `sort=` asks for no order, as no `sort` does: by id.
+  const sort = (sortText === null || sortText === '' ? [] : sortText.split(',')).map((part) =>
     part.startsWith('-') ? { field: part.slice(1), descending: true } : { field: part, descending: false },
   );
   // Left out, an empty field would answer in another order than the one asked for.

@@ -105,6 +105,10 @@ describe('ordering and filtering semantics', () => {
     expect((await alice.get('/items?sort=-rank,title')).status).toBe(200);
   });
 
+  it('reads an empty sort as no sort: by id, as without one', async () => {
+    expect(await walk('sort=')).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+  });
+
   it('answers 400 to a bad limit or cursor, and to a cursor from another sort order', async () => {
     expect((await alice.get('/items?limit=0')).status).toBe(400);
     expect((await alice.get('/items?limit=many')).status).toBe(400);
