@@ -305,14 +305,20 @@ class Client implements SyncClient, HandleHost {
       });
     // Every call, the built-in transport's and a custom one's alike, gets the signal close() aborts.
     const signal = this.#lifetime.signal;
+    // A call that rejects once aborted, with whatever error its library throws then (axios's
+    // CanceledError), was abandoned by close(), not failed: its reason is the close's.
+    const closing = (answer: Promise<unknown>) =>
+      Promise.resolve(answer).catch((error: unknown) => {
+        throw signal.aborted ? signal.reason : error;
+      });
     this.transport = {
-      list: (def) => transport.list(def, signal),
-      delta: (def, cursor) => transport.delta(def, cursor, signal),
-      one: (def, id) => transport.one(def, id, signal),
-      query: (def, query) => transport.query(def, query, signal),
-      create: (def, body, key) => transport.create(def, body, key, signal),
-      update: (def, id, patch, version, key) => transport.update(def, id, patch, version, key, signal),
-      remove: (def, id, version, key) => transport.remove(def, id, version, key, signal),
+      list: (def) => closing(transport.list(def, signal)),
+      delta: (def, cursor) => closing(transport.delta(def, cursor, signal)),
+      one: (def, id) => closing(transport.one(def, id, signal)),
+      query: (def, query) => closing(transport.query(def, query, signal)),
+      create: (def, body, key) => closing(transport.create(def, body, key, signal)),
+      update: (def, id, patch, version, key) => closing(transport.update(def, id, patch, version, key, signal)),
+      remove: (def, id, version, key) => closing(transport.remove(def, id, version, key, signal)),
     };
     this.#statusSubject = new BehaviorSubject<SyncStatus>({ ...INITIAL_STATUS });
     // Their current values offered (CURRENT), so the React hooks render them at once on mount,

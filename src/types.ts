@@ -410,8 +410,8 @@ export interface RetryOptions {
  * no answer.
  *
  * Each call's last argument, `signal`, is aborted by `close()` (its `reason` a `ClosedError`):
- * the call's answer will be dropped, so stop the request and reject with that reason (pass it to
- * `fetch`, which does both; another rejection shows as the read's error in the views). A call that
+ * the call's answer will be dropped, so stop the request (pass it to `fetch`); whatever the call
+ * rejects with once it is aborted is taken as that `ClosedError`. A call that
  * ignores it holds nothing up: `close()` and the calls waiting on it settle at once, and a
  * write among them is sent again, under its key, by the next client.
  */

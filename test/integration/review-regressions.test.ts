@@ -446,6 +446,44 @@ describe('close()', () => {
     ]);
   });
 
+  it('a custom transport rejecting an aborted read with its own error (axios\'s CanceledError) leaves no error in the views either', async () => {
+    const reads = new Map<string, number>();
+    // Each resource's first read is answered; the next one rejects as a library does once aborted.
+    const read = (name: string, first: unknown, signal: AbortSignal | undefined) => {
+      reads.set(name, (reads.get(name) ?? 0) + 1);
+      if (reads.get(name) === 1) return Promise.resolve(first);
+      return new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(new Error('canceled'))));
+    };
+    const row = { id: 'a', title: 'A', done: false, version: 1 };
+    const transport: Transport = {
+      list: (def, signal) => read(def.name, [row], signal),
+      delta: () => Promise.reject(new Error('unused')),
+      one: () => Promise.reject(new Error('unused')),
+      query: (def, _query, signal) => read(def.name, { items: [row], cursor: null }, signal),
+      create: () => Promise.reject(new Error('unused')),
+      update: () => Promise.reject(new Error('unused')),
+      remove: () => Promise.reject(new Error('unused')),
+    };
+    const paged = defineResource({ name: 'paged', schema: itemSchema, load: 'on-demand' });
+    const d = make(API, { transport, resources: [items, paged] });
+    const h = d.client.resource(items);
+    const p = d.client.resource(paged);
+    await h.refresh();
+    const views = [h.query$(), p.query$({ limit: 5 })];
+    const watching = views.map((view) => view.subscribe());
+    await until(() => latest<QueryState<Item>>(views[1]!).status === 'success', 'the page loaded');
+    void h.refresh().catch(() => undefined);
+    void p.refresh().catch(() => undefined);
+    await until(() => reads.get('items') === 2 && reads.get('paged') === 2, 'a pull and a page out');
+    for (const subscription of watching) subscription.unsubscribe();
+    await d.client.close();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(views.map((view) => latest<QueryState<Item>>(view))).toEqual([
+      expect.objectContaining({ status: 'success', error: null }),
+      expect.objectContaining({ status: 'success', error: null }),
+    ]);
+  });
+
   it.each([1, 2, 3, 4, 6])('a { wait: server } write committing as the client closes (%i turns in) rejects with ClosedError, never hangs', async (turns) => {
     const api = stubApi((req) => (req.method === 'GET' ? json([]) : undefined));
     const d = make(API, { fetch: api.fetch, resources: [items] });
