@@ -68,6 +68,10 @@ describe('compareValues', () => {
     expect(compareValues(new Date('2020-01-02'), new Date('2021-01-01'))).toBe(-1);
     expect(compareValues([], {})).toBe(-1);
     expect(compareValues(new Date(0), [])).toBe(-1);
+    // A date is a string on the wire: after the strings, before numbers and booleans.
+    expect(compareValues('\uffff', new Date(0))).toBe(-1);
+    expect(compareValues(new Date(8.64e15), -Infinity)).toBe(-1);
+    expect(compareValues(new Date(0), false)).toBe(-1);
   });
 
   it('orders dates chronologically beyond the years 0 to 9999 too (a far-future "no deadline" date sorts last)', () => {
@@ -141,11 +145,11 @@ describe('compareValues', () => {
         ? 1
         : typeof v === 'string'
           ? 2
-          : typeof v === 'number'
+          : v instanceof Date
             ? 3
-            : typeof v === 'boolean'
+            : typeof v === 'number'
               ? 4
-              : v instanceof Date
+              : typeof v === 'boolean'
                 ? 5
                 : Array.isArray(v)
                   ? 6
@@ -164,7 +168,7 @@ describe('compareValues', () => {
         return p! === q! ? 0 : p! < q! ? -1 : 1;
       }
       if (typeof a === 'string') return lexical(units(a), units(b as string));
-      if (typeRank(a) === 5) return oracle((a as Date).getTime(), (b as Date).getTime());
+      if (typeRank(a) === 3) return oracle((a as Date).getTime(), (b as Date).getTime());
       if (typeRank(a) === 6) {
         const [p, q] = [a, b].map((x) => (x as unknown[]).map((e) => JSON.parse(JSON.stringify(e ?? null))));
         if (p!.length !== q!.length) return p!.length - q!.length;

@@ -25,8 +25,9 @@ export interface CompiledQuery<T> {
 
 // ---------------------------------------------------------------------------------------------
 // Value order, as Postgres orders JSONB (the reference server's dialect sorts by it, and on-demand
-// pages must meet the client's order): a missing field like null < strings < numbers < booleans <
-// dates < arrays < objects < anything else (by its text).
+// pages must meet the client's order): a missing field like null < strings < dates (strings on the
+// wire, after any other: a field rarely holds both) < numbers < booleans < arrays < objects <
+// anything else (by its text).
 
 function rank(value: unknown): number {
   switch (typeof value) {
@@ -35,11 +36,11 @@ function rank(value: unknown): number {
     case 'string':
       return 2;
     case 'number':
-      return 3;
-    case 'boolean':
       return 4;
+    case 'boolean':
+      return 5;
     case 'object':
-      return value === null ? 1 : value instanceof Date ? 5 : Array.isArray(value) ? 6 : 7;
+      return value === null ? 1 : value instanceof Date ? 3 : Array.isArray(value) ? 6 : 7;
     default:
       return 8;
   }
@@ -62,9 +63,9 @@ export function compareValues(a: unknown, b: unknown): number {
   const ra = rank(a);
   const rb = rank(b);
   if (ra !== rb) return ra < rb ? -1 : 1;
-  if (ra === 4) return a ? 1 : -1; // booleans, and a !== b
+  if (ra === 5) return a ? 1 : -1; // booleans, and a !== b
   // By time, invalid dates first, as NaN among numbers.
-  if (ra === 5) return compareValues((a as Date).getTime(), (b as Date).getTime());
+  if (ra === 3) return compareValues((a as Date).getTime(), (b as Date).getTime());
   if (ra === 6 || ra === 7) {
     // As the server stores them: JSON, dates as their text.
     const ja = parsed(a);
