@@ -451,6 +451,24 @@ describe(`harborsync/react on React ${reactVersion}`, () => {
     unmount();
   });
 
+  it('with the real client closed and another provided in its place (a logout), the hooks show the new client\'s data', async () => {
+    const first = realClient([t1, t2]).client;
+    const second = realClient([{ ...t1, title: 'Tea' }, t2]).client;
+    function List() {
+      const { data, status } = useQuery(todos, { where: { done: false } });
+      const entity = useEntity(todos, 't1');
+      const { pending } = useSyncStatus();
+      return <p>{status === 'loading' ? 'loading' : `${data.map((t) => t.title).join(',')} ${entity.data?.title ?? '-'} (${pending} pending)`}</p>;
+    }
+    const { rerender, unmount } = render(wrap(first, <List />));
+    await screen.findByText('Milk Milk (0 pending)');
+    await act(() => first.close());
+    rerender(wrap(second, <List />));
+    await screen.findByText('Tea Tea (0 pending)');
+    unmount();
+    await second.close();
+  });
+
   it('works with the real client: cached, fetched, written, unsubscribed', async () => {
     const { client, table } = realClient([t1, t2]);
     function List() {
