@@ -158,34 +158,11 @@ describe('dates, as a schema reads them (z.coerce.date)', () => {
   const instant = fc.date({ min: new Date('0000-01-01T00:00:00.000Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true });
   const near = fc.integer({ min: 0, max: 3 }).map((ms) => new Date(Date.UTC(2026, 10, 29, 0, 0, 0, ms)));
 
-  it('on the order of a date field, whole or page by page', async () => {
-    await fc.assert(
+  /** A date field's rows, stored as a request carries them and read back as the schema reads them. */
+  const ordersAlike = (due: fc.Arbitrary<unknown>) =>
+    fc.assert(
       fc.asyncProperty(
-        fc.uniqueArray(fc.record({ id: fc.constantFrom('1', '2', '10', 'a', 'B', 'b'), due: fc.option(fc.oneof(instant, near), { nil: undefined }) }, { requiredKeys: ['id'] }), {
-          selector: (row) => row.id,
-          minLength: 1,
-          maxLength: 6,
-        }),
-        direction,
-        fc.integer({ min: 1, max: 3 }),
-        async (rows, dir, pageSize) => {
-          await backend.reset();
-          for (const row of rows) expect((await alice.create('rows', { ...row, due: row.due?.toJSON() })).status).toBe(201);
-          const stored: Row[] = (await alice.get('/rows')).body;
-          const read = stored.map((row) => (typeof row['due'] === 'string' ? { ...row, due: new Date(row['due']) } : row));
-          const query: Query<Row> = { orderBy: [['due', dir]], limit: 6 };
-          expect(await serverRows(query, pageSize), JSON.stringify({ query, pageSize })).toEqual(clientRows(read, query));
-        },
-      ),
-      { numRuns: 15, seed: 20261129, endOnFailure: true },
-    );
-  }, 60_000);
-
-  it('on the order of a date field some rows hold a boolean or a number in (a union): the server orders the dates as the strings they are', async () => {
-    const other = fc.oneof(fc.boolean(), fc.integer({ min: -2, max: 2 }), fc.constant(null));
-    await fc.assert(
-      fc.asyncProperty(
-        fc.uniqueArray(fc.record({ id: fc.constantFrom('1', '2', '10', 'a', 'B', 'b'), due: fc.option(fc.oneof(near, other), { nil: undefined }) }, { requiredKeys: ['id'] }), {
+        fc.uniqueArray(fc.record({ id: fc.constantFrom('1', '2', '10', 'a', 'B', 'b'), due: fc.option(due, { nil: undefined }) }, { requiredKeys: ['id'] }), {
           selector: (row) => row.id,
           minLength: 1,
           maxLength: 6,
@@ -203,5 +180,12 @@ describe('dates, as a schema reads them (z.coerce.date)', () => {
       ),
       { numRuns: 15, seed: 20261129, endOnFailure: true },
     );
+
+  it('on the order of a date field, whole or page by page', async () => {
+    await ordersAlike(fc.oneof(instant, near));
+  }, 60_000);
+
+  it('on the order of a date field some rows hold a boolean or a number in (a union): the server orders the dates as the strings they are', async () => {
+    await ordersAlike(fc.oneof(near, fc.oneof(fc.boolean(), fc.integer({ min: -2, max: 2 }), fc.constant(null))));
   }, 60_000);
 });
