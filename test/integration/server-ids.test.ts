@@ -120,6 +120,17 @@ async function createWithItsAnswerLost(name: string, resource = deltaProjects, o
   return { d, h, project, id };
 }
 
+/** The entity `id` deleted on the server while this device changed it: the conflict that follows, for a decision. */
+async function deletedByAnotherKeptHere(d: Device, id: string) {
+  const h = d.client.resource(manualDeltaProjects);
+  await h.refresh();
+  await server.admin.edit({ resource: 'projects', id, delete: true });
+  await h.update(id, { name: 'kept under the server id' });
+  await d.client.flush();
+  const [gone] = await firstValueFrom(d.client.conflicts$);
+  return gone!;
+}
+
 /** Tabs of one browser profile (one IndexedDB, Web Locks, BroadcastChannel and clock), each a device. */
 function browserTabs(namespace: string) {
   const indexedDB = new IDBFactory();
@@ -570,13 +581,9 @@ describe("ids: 'server'", () => {
 
   it('a create whose replayed answer names an id this device since re-created under another (deleted by another, kept by a decision): a conflict on it is decided, not refused as changing the key', async () => {
     const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects);
-    await h.refresh();
-    await server.admin.edit({ resource: 'projects', id, delete: true });
-    await h.update(id, { name: 'kept under the server id' });
-    await d.client.flush();
-    const [gone] = await firstValueFrom(d.client.conflicts$);
+    const gone = await deletedByAnotherKeptHere(d, id);
     // Kept: created again, under an id the server names anew.
-    await gone!.resolve('local');
+    await gone.resolve('local');
     await d.client.flush();
     expect(d.events.filter((e) => e.type === 'idRemapped')).toEqual([expect.objectContaining({ from: id })]);
     // Queued behind the create, whose re-send the server answers with its first answer (the id deleted since).
@@ -593,12 +600,8 @@ describe("ids: 'server'", () => {
 
   it('a create whose replayed answer names an id this device re-created under another: get$() of that id, subscribed after, shows the entity it names again', async () => {
     const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects);
-    await h.refresh();
-    await server.admin.edit({ resource: 'projects', id, delete: true });
-    await h.update(id, { name: 'kept under the server id' });
-    await d.client.flush();
-    const [gone] = await firstValueFrom(d.client.conflicts$);
-    await gone!.resolve('local');
+    const gone = await deletedByAnotherKeptHere(d, id);
+    await gone.resolve('local');
     await d.client.flush();
     const [recreated] = d.events.flatMap((e) => (e.type === 'idRemapped' && e.from === id ? [e.to] : []));
     await h.update(project.id, { name: 'second, under the temporary id' });
@@ -624,12 +627,8 @@ describe("ids: 'server'", () => {
     const project = await h.create({ name: 'Mine' });
     await until(() => d.events.some((e) => e.type === 'retrying'), 'the lost answer');
     const id = (await applied())[0]!.entityId!;
-    await h.refresh();
-    await server.admin.edit({ resource: 'projects', id, delete: true });
-    await h.update(id, { name: 'kept under the server id' });
-    await d.client.flush();
-    const [gone] = await firstValueFrom(d.client.conflicts$);
-    await gone!.resolve('local');
+    const gone = await deletedByAnotherKeptHere(d, id);
+    await gone.resolve('local');
     await d.client.flush();
     await until(async () => (await other.list()).some((p) => p.name === 'kept under the server id' && p.id !== id), 'the re-creation renamed in the other tab');
     await h.update(project.id, { name: 'second, under the temporary id' });
@@ -644,13 +643,9 @@ describe("ids: 'server'", () => {
     const posts = heldAnswers((request) => request.method === 'POST');
     // The re-creation's answer is held across the create's backoff, which must not time it out.
     const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects, { fetch: posts.fetch, timeoutMs: 120_000 });
-    await h.refresh();
-    await server.admin.edit({ resource: 'projects', id, delete: true });
-    await h.update(id, { name: 'kept under the server id' });
-    await d.client.flush();
-    const [gone] = await firstValueFrom(d.client.conflicts$);
+    const gone = await deletedByAnotherKeptHere(d, id);
     posts.hold();
-    await gone!.resolve('local');
+    await gone.resolve('local');
     await until(() => d.events.some((e) => e.type === 'sent' && e.op === 'create' && e.id === id), 'the re-creation sent');
     await h.update(project.id, { name: 'second, under the temporary id' });
     // The create's re-send is answered and stored while the re-creation's rename is being
