@@ -1,4 +1,4 @@
-import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
+import { BehaviorSubject, Subject, type Observable, type Subscription } from 'rxjs';
 import {
   ClosedError,
   ConflictError,
@@ -10,7 +10,6 @@ import {
   ValidationError,
 } from './errors.js';
 import { resolveEnv, type Env } from './env.js';
-import { withCurrent } from './internal/current.js';
 import { normalizeId, TEMP_ID_PREFIX } from './internal/ids.js';
 import { deepEqual, isPlainObject } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
@@ -29,7 +28,7 @@ import { cursorKey, pull, syncedAtKey } from './sync/pull.js';
 import { INITIAL_STATUS } from './sync/status.js';
 import { OnDemandLoader } from './sync/on-demand.js';
 import { createRestTransport } from './transport/rest.js';
-import { orClosed, ResourceHandleImpl, type HandleHost } from './resource-handle.js';
+import { orClosed, ResourceHandleImpl, untilClosed, type HandleHost } from './resource-handle.js';
 import type {
   ClearOptions,
   Conflict,
@@ -323,9 +322,9 @@ class Client implements SyncClient, HandleHost {
     this.#statusSubject = new BehaviorSubject<SyncStatus>({ ...INITIAL_STATUS });
     // Their current values offered (CURRENT), so the React hooks render them at once on mount,
     // not their initial state for a frame.
-    this.status$ = this.#replayed(this.#statusSubject);
-    this.conflicts$ = this.#replayed(this.#conflictsSubject);
-    this.failed$ = this.#replayed(this.#failedSubject);
+    this.status$ = untilClosed(this, () => this.#statusSubject.value, (subscriber) => this.#statusSubject.subscribe(subscriber));
+    this.conflicts$ = untilClosed(this, () => this.#conflictsSubject.value, (subscriber) => this.#conflictsSubject.subscribe(subscriber));
+    this.failed$ = untilClosed(this, () => this.#failedSubject.value, (subscriber) => this.#failedSubject.subscribe(subscriber));
     this.events$ = this.#eventsSubject.asObservable();
     const retry = options.retry ?? {};
     this.#replayer = new Replayer(this.#replayHost({
@@ -394,16 +393,6 @@ class Client implements SyncClient, HandleHost {
   }
 
   // ---- lifecycle and state --------------------------------------------------------------
-
-  /** The subject's latest value and changes; subscribed after close() (which completed it), its last value, then completion. */
-  #replayed<T>(subject: BehaviorSubject<T>): Observable<T> {
-    const source = new Observable<T>((subscriber) => {
-      if (!this.#closedError) return subject.subscribe(subscriber);
-      subscriber.next(subject.value);
-      subscriber.complete();
-    });
-    return withCurrent(source, () => subject.value);
-  }
 
   assertOpen(what: string): void {
     this.#assertNotClosed(what);

@@ -1,4 +1,4 @@
-import { Observable, type Subscriber } from 'rxjs';
+import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 import type { Env } from './env.js';
 import { HarborSyncError, PendingMutationsError, StorageError, ValidationError } from './errors.js';
 import { withCurrent } from './internal/current.js';
@@ -82,7 +82,7 @@ export function orClosed<T>(step: Promise<T>, lifetime: AbortSignal): Promise<T>
  * A live observable of the client, offering `current`: it completes when the client closes, with
  * nothing after; subscribed after that, it gives `current` and completes.
  */
-function untilClosed<T>(host: HandleHost, current: () => T, subscribe: (subscriber: Subscriber<T>) => () => void): Observable<T> {
+export function untilClosed<T>(host: Pick<HandleHost, 'lifetime' | 'subscribers'>, current: () => T, subscribe: (subscriber: Subscriber<T>) => TeardownLogic): Observable<T> {
   const live$ = new Observable<T>((subscriber) => {
     if (host.lifetime.aborted) {
       subscriber.next(current());
@@ -90,11 +90,8 @@ function untilClosed<T>(host: HandleHost, current: () => T, subscribe: (subscrib
     }
     const complete = () => subscriber.complete();
     host.subscribers.add(complete);
-    const stop = subscribe(subscriber);
-    return () => {
-      host.subscribers.delete(complete);
-      stop();
-    };
+    subscriber.add(() => host.subscribers.delete(complete));
+    return subscribe(subscriber);
   });
   return withCurrent(live$, current);
 }
