@@ -93,8 +93,8 @@ const bySeq = (a: OutboxEntry, b: OutboxEntry) => a.seq - b.seq;
 function parkedError(entry: OutboxEntry): HarborSyncError {
   const context = { resource: entry.r, id: entry.id };
   if (entry.state === 'conflict') return new ConflictError(entry.conflict?.fields ?? [], context);
-  const { status, body, message = 'failed' } = entry.failure ?? {};
-  return fromTabError({ name: status === undefined ? 'HarborSyncError' : 'HttpError', ...context, status, body, message });
+  const { status, body, message = 'failed', name = status === undefined ? 'HarborSyncError' : 'HttpError' } = entry.failure ?? {};
+  return fromTabError({ name, ...context, status, body, message });
 }
 
 const sameEntries = (a: readonly OutboxEntry[], b: readonly OutboxEntry[]) =>

@@ -12,6 +12,8 @@ export interface ParkedConflict {
 }
 
 export interface EntryFailure {
+  /** The class of the error it was parked after, for a tab rebuilding it (absent in older rows). */
+  name?: string;
   status?: number;
   message: string;
   body?: unknown;

@@ -759,7 +759,7 @@ export class Replayer {
     const host = this.#host;
     const change = await host.store.rewrite(def, entry.id, ({ base, entries }) => ({
       base,
-      entries: entries.map((e) => (e.seq === entry.seq ? { ...e, state: 'failed' as const, failure } : e)),
+      entries: entries.map((e) => (e.seq === entry.seq ? { ...e, state: 'failed' as const, failure: { ...failure, name: error.name } } : e)),
     }));
     host.applied(change);
     const at = host.env.clock.now();

@@ -8,7 +8,9 @@ import {
   ConflictError,
   defineResource,
   HttpError,
+  NetworkError,
   PendingMutationsError,
+  SchemaError,
   StorageError,
   ValidationError,
   type Conflict,
@@ -1907,6 +1909,28 @@ describe("a follower's { wait: 'server' } whose 'settled' message is lost", () =
     expect((conflicted as { error: unknown }).error).toBeInstanceOf(ConflictError);
     expect(conflicted).toMatchObject({ error: { fields: ['title'], resource: 'todos', id: 'c' } });
     expect(status(follower)).toMatchObject({ pending: 0, failed: 1, conflicts: 1 });
+  });
+  it('rejects with the class of the failures the leader parked it after: no answer, an answer the schema refuses', async () => {
+    // Each attempt the only one allowed: the first failure parks the change.
+    let malformed = false;
+    const fetchBad: typeof fetch = (input, init) =>
+      malformed ? Promise.resolve(new Response(JSON.stringify({ id: 7 }), { status: 201, headers: { 'content-type': 'application/json' } })) : fetch(input, init);
+    const b = browser();
+    const options = { retry: { maxAttempts: 1 }, fetch: fetchBad };
+    const [, follower] = await roles(b.tab(options), b.tab(options));
+    b.hub.drop = (data) => (data as { t?: string }).t === 'settled';
+
+    await server.admin.faults({ offline: true });
+    const unanswered = await outcomeOf(follower.client.resource(todos).create({ id: 'n', title: 'No answer', done: false }, { wait: 'server' }));
+    expect((unanswered as { error: unknown }).error).toBeInstanceOf(NetworkError);
+    expect(unanswered).toMatchObject({ error: { code: 'NETWORK', resource: 'todos', id: 'n' } });
+    await server.admin.faults({ offline: false });
+
+    malformed = true;
+    const refused = await outcomeOf(follower.client.resource(todos).create({ id: 's', title: 'Bad answer', done: false }, { wait: 'server' }));
+    expect((refused as { error: unknown }).error).toBeInstanceOf(SchemaError);
+    expect(refused).toMatchObject({ error: { code: 'SCHEMA', resource: 'todos', id: 's' } });
+    expect(status(follower)).toMatchObject({ pending: 0, failed: 2 });
   });
 });
 
