@@ -20,6 +20,11 @@ const SPLICE_LIMIT = 256;
 export class ResourceMirror<T extends object> {
   readonly entities = new Map<string, T>();
   readonly #pending = new Set<string>();
+  /**
+   * Ids a local change (this tab's or another's) took out of the view before the first pull
+   * ended: known deleted, they show as such, not as loading.
+   */
+  readonly #gone = new Set<string>();
   /** Counts changes of entities and flags: a query computed at one count is current while it holds. */
   #changes = 0;
   readonly #queries = new Set<LiveQuery<T>>();
@@ -67,6 +72,8 @@ export class ResourceMirror<T extends object> {
     if (view === undefined) this.#shownAt.delete(id);
     if (pending) this.#pending.add(id);
     else if (wasPending) this.#pending.delete(id);
+    if (view !== undefined) this.#gone.delete(id);
+    else if (pending || wasPending) this.#gone.add(id);
     this.#batchChanges++;
     if (this.#batchDepth === 0 || this.#batchChanges <= SPLICE_LIMIT) {
       for (const query of this.#queries) query.apply(id, before, view, pending);
@@ -77,6 +84,8 @@ export class ResourceMirror<T extends object> {
   }
 
   setFlags(patch: Partial<ResourceFlags>): void {
+    // Synced, the status no longer asks; cleared (null), the database that knew went.
+    if ('lastSyncedAt' in patch) this.#gone.clear();
     let changed = false;
     for (const key of Object.keys(patch) as Array<keyof ResourceFlags>) {
       if (this.flags[key] !== patch[key]) {
@@ -145,7 +154,7 @@ export class ResourceMirror<T extends object> {
     const data = this.entities.get(id);
     return {
       data,
-      status: queryStatus(this.flags, data !== undefined),
+      status: queryStatus(this.flags, data !== undefined || this.#gone.has(id)),
       error: this.flags.error,
       isFetching: this.flags.isFetching,
       pending: this.#pending.has(id),

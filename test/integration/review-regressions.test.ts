@@ -717,3 +717,35 @@ describe('references between entities whose ids the client names', () => {
     expect(held.get('tasks/t1')).toMatchObject({ projectId: 'p1' });
   });
 });
+
+describe('an entity deleted while the first pull is under way', () => {
+  it("goes from shown straight to deleted in get$(): never 'loading', however its delete's answer falls", async () => {
+    let answerList = () => undefined as void;
+    const listHeld = new Promise<void>((resolve) => (answerList = resolve));
+    let answerDelete = () => undefined as void;
+    const deleteHeld = new Promise<void>((resolve) => (answerDelete = resolve));
+    const api = stubApi(async (req, _url, body) => {
+      if (req.method === 'GET') return listHeld.then(() => json([]));
+      if (req.method === 'POST') return json({ ...(JSON.parse(body) as Item), version: 1 }, 201);
+      if (req.method === 'DELETE') return deleteHeld.then(() => new Response(null, { status: 204 }));
+      return undefined;
+    });
+    const d = make(API, { fetch: api.fetch, resources: [items] });
+    const handle = d.client.resource(items);
+    const states: Array<{ title: string | undefined; status: string; pending: boolean }> = [];
+    handle.get$('a').subscribe((s) => states.push({ title: s.data?.title, status: s.status, pending: s.pending }));
+    await handle.create({ id: 'a', title: 'A', done: false }, { wait: 'server' });
+    const shown = states.length;
+
+    await handle.delete('a');
+    await until(() => states.at(-1)?.pending === true && states.at(-1)?.title === undefined, 'the delete shown');
+    answerDelete();
+    await until(() => states.at(-1)?.pending === false, 'the delete confirmed');
+    answerList();
+    await until(() => api.requests.filter((r) => r.method === 'GET').length > 0 && latest(d.client.status$).lastSyncedAt !== null, 'the first pull done');
+
+    expect(states[shown - 1]).toEqual({ title: 'A', status: 'success', pending: false });
+    expect(states.slice(shown).map((s) => s.status)).not.toContain('loading');
+    expect(states.at(-1)).toEqual({ title: undefined, status: 'success', pending: false });
+  });
+});
