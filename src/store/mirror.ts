@@ -56,6 +56,11 @@ export class ResourceMirror<T extends object> {
 
   readonly idOf = (entity: T): string => String((entity as Record<string, unknown>)[this.#keyField]);
 
+  /** How many entities the status counts as known: a list a local deletion emptied is no loading one. */
+  #known(): number {
+    return this.entities.size + this.#gone.size;
+  }
+
   isPending(id: string): boolean {
     return this.#pending.has(id);
   }
@@ -114,7 +119,7 @@ export class ResourceMirror<T extends object> {
       for (const query of this.#queries) query.reset(this.entities.values(), (id) => this.#pending.has(id), (id) => this.entities.has(id));
     }
     if (this.#flagsChanged) for (const query of this.#queries) query.markDirty();
-    for (const query of this.#queries) query.flush(this.flags, this.entities.size);
+    for (const query of this.#queries) query.flush(this.flags, this.#known());
     if (this.trackShown) this.#markShown();
     if (this.#flagsChanged) {
       for (const id of this.#entityListeners.keys()) this.#emitEntity(id);
@@ -253,7 +258,7 @@ export class ResourceMirror<T extends object> {
       const started = new LiveQuery(compiled, this.idOf);
       started.serverHasMore = serverHasMore;
       started.reset(this.entities.values(), (id) => this.#pending.has(id), (id) => this.entities.has(id));
-      started.flush(this.flags, this.entities.size);
+      started.flush(this.flags, this.#known());
       return started;
     };
     return {
@@ -262,7 +267,7 @@ export class ResourceMirror<T extends object> {
         if (!live || live.serverHasMore === hasMore) return;
         live.serverHasMore = hasMore;
         live.markDirty();
-        live.flush(this.flags, this.entities.size);
+        live.flush(this.flags, this.#known());
       },
       peek: () => {
         if (live) return live.state;

@@ -748,4 +748,29 @@ describe('an entity deleted while the first pull is under way', () => {
     expect(states.slice(shown).map((s) => s.status)).not.toContain('loading');
     expect(states.at(-1)).toEqual({ title: undefined, status: 'success', pending: false });
   });
+
+  it("leaves a list it was the only entity of empty at once in query$(): never 'loading'", async () => {
+    let answerList = () => undefined as void;
+    const listHeld = new Promise<void>((resolve) => (answerList = resolve));
+    const api = stubApi(async (req, _url, body) => {
+      if (req.method === 'GET') return listHeld.then(() => json([]));
+      if (req.method === 'POST') return json({ ...(JSON.parse(body) as Item), version: 1 }, 201);
+      if (req.method === 'DELETE') return new Response(null, { status: 204 });
+      return undefined;
+    });
+    const d = make(API, { fetch: api.fetch, resources: [items] });
+    const handle = d.client.resource(items);
+    const states: Array<{ ids: string[]; status: string }> = [];
+    handle.query$().subscribe((s) => states.push({ ids: s.data.map((item) => item.id), status: s.status }));
+    await handle.create({ id: 'a', title: 'A', done: false }, { wait: 'server' });
+    const shown = states.length;
+
+    await handle.delete('a', { wait: 'server' });
+    answerList();
+    await until(() => latest(d.client.status$).lastSyncedAt !== null, 'the first pull done');
+
+    expect(states[shown - 1]).toEqual({ ids: ['a'], status: 'success' });
+    expect(states.slice(shown).map((s) => s.status)).not.toContain('loading');
+    expect(states.at(-1)).toEqual({ ids: [], status: 'success' });
+  });
 });
