@@ -260,6 +260,7 @@
         return { tone: 'ok', text: 'Conflict on ' + name() + ' settled: ' + (CHOICES[event.choice] || event.choice) };
       case 'pulled':
         if (event.count === 0 && event.removed === 0) return null;
+        if (event.count === 0) return { tone: 'info', text: plural(event.removed, 'todo', 'todos') + ' removed on the server' };
         return {
           tone: 'info',
           text: 'Pulled ' + plural(event.count, 'todo', 'todos') + ' from the server' + (event.removed ? ', ' + event.removed + ' removed' : ''),

@@ -1,0 +1,30 @@
+// The demo's shared words (demo/shared/kit.js, a classic script the three apps load).
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type kitType from '../../demo/shared/kit.js';
+
+type Kit = typeof kitType;
+
+/** Runs the classic script as a bundler would: with a `module` to export to. */
+function loadKit(): Kit {
+  const module = { exports: {} as Kit };
+  new Function('module', readFileSync(new URL('../../demo/shared/kit.js', import.meta.url), 'utf8'))(module);
+  return module.exports;
+}
+
+const kit = loadKit();
+const none = () => undefined;
+
+describe('the activity line of a pull', () => {
+  it('says plainly that todos were removed when the pull only removed', () => {
+    const pulled = { type: 'pulled', resource: 'todos', count: 0, removed: 1, at: 0 } as const;
+    expect(kit.describeEvent(pulled as never, none)?.text).toBe('1 todo removed on the server');
+    expect(kit.describeEvent({ ...pulled, removed: 2 } as never, none)?.text).toBe('2 todos removed on the server');
+  });
+
+  it('names both what came and what went when a pull did both', () => {
+    const pulled = { type: 'pulled', resource: 'todos', count: 3, removed: 1, at: 0 } as const;
+    expect(kit.describeEvent(pulled as never, none)?.text).toBe('Pulled 3 todos from the server, 1 removed');
+    expect(kit.describeEvent({ ...pulled, removed: 0 } as never, none)?.text).toBe('Pulled 3 todos from the server');
+  });
+});
