@@ -448,6 +448,30 @@ describe.each<App>(['legacy', 'react', 'vue'])('"Decide later" on the %s app', (
   });
 });
 
+describe('the legacy page before its client has said anything', () => {
+  // The page's markup is on screen while harborsync.umd.min.js is still on its way: the pill must
+  // not claim everything is saved before status$ has said so.
+  it('does not show "synced" until status$ says it', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const page = await context.newPage();
+      let release = () => {};
+      const held = new Promise<void>((resolve) => (release = resolve));
+      await page.route('**/harborsync.umd.min.js', async (route) => {
+        await held;
+        await route.continue().catch(() => undefined);
+      });
+      await page.goto(`${demo.url}legacy/`, { waitUntil: 'commit' });
+      await page.getByTestId('status').waitFor({ state: 'attached' });
+      expect(await statusOf(page)).toBe('loading');
+      release();
+      await expect.poll(() => statusOf(page), { timeout: 15_000 }).toBe('synced');
+    } finally {
+      await context.close();
+    }
+  });
+});
+
 describe('a change given up on after its retries, on the legacy app', () => {
   // After 10 attempts that met 503s the client parks the change in the failed list, still shown on
   // screen: the server never refused it. The list must say the client gave up, not only repeat the
