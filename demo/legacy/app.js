@@ -135,7 +135,7 @@
         'div',
         { class: 'row-actions' },
         h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'edit', 'aria-label': `Rename ${todo.title}`, title: 'Rename', onclick: () => startEdit(todo) }, '✎'),
-        h('button', { type: 'button', class: 'icon-btn danger', 'data-testid': 'delete', 'aria-label': `Delete ${todo.title}`, title: 'Delete', onclick: () => write(todoList.delete(todo.id)) }, '✕'),
+        h('button', { type: 'button', class: 'icon-btn danger', 'data-testid': 'delete', 'aria-label': `Delete ${todo.title}`, title: 'Delete', onclick: () => (kit.keepTitle(todo), write(todoList.delete(todo.id))) }, '✕'),
       ),
     );
   }

@@ -230,7 +230,7 @@ function TodoRow({ todo, pending, write }: { todo: Todo; pending: boolean; write
           data-testid="delete"
           aria-label={`Delete ${todo.title}`}
           title="Delete"
-          onClick={() => write(() => handle.delete(todo.id))}
+          onClick={() => write(() => (kit.keepTitle(todo), handle.delete(todo.id)))}
         >
           ✕
         </button>

@@ -63,6 +63,8 @@ interface Kit {
   /** Follows events$ into a short log, newest first; returns a stop function. */
   followActivity(client: SyncClient, onChange: (entries: ActivityEntry[]) => void, size?: number): () => void;
   /** A title lookup that remembers every todo it saw. */
+  /** Keeps a todo's title across reloads, for the log and the failed list once it is deleted. */
+  keepTitle(todo: { id: string; title: string }): void;
   titleMemory(): { remember(todos: ReadonlyArray<{ id: string; title: string }>): void; titleOf(id: string): string | undefined };
   /** One line of the activity log, or null for events not worth a line. */
   describeEvent(event: SyncEvent, titleOf: (id: string) => string | undefined): { tone: 'info' | 'ok' | 'warn' | 'bad'; text: string } | null;

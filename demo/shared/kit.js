@@ -211,6 +211,7 @@
   /** A failed change in two lines: what it was, and what the server said. */
   function describeFailed(failed, title) {
     var op = { create: 'Adding', update: 'Changing', delete: 'Deleting' }[failed.op] || failed.op;
+    title = title || deletedTitles()[failed.id];
     var what = title ? '“' + title + '”' : failed.id;
     var error = failed.error;
     // The server's own words when its answer has them ({ error } or { message }).
@@ -300,6 +301,34 @@
     };
   }
 
+  // A todo deleted on this device is gone from its list, and after a reload from any memory: its
+  // title is kept in localStorage (the newest 50) so the log and the failed list can still name it.
+  var DELETED_TITLES = 'harborsync-demo:deleted-titles';
+
+  function deletedTitles() {
+    try {
+      return JSON.parse(localStorage.getItem(DELETED_TITLES) || '{}');
+    } catch (_) {
+      return {};
+    }
+  }
+
+  /** Call before deleting `todo`. */
+  function keepTitle(todo) {
+    var kept = deletedTitles();
+    delete kept[todo.id];
+    kept[todo.id] = todo.title;
+    var ids = Object.keys(kept);
+    ids.slice(0, Math.max(0, ids.length - 50)).forEach(function (id) {
+      delete kept[id];
+    });
+    try {
+      localStorage.setItem(DELETED_TITLES, JSON.stringify(kept));
+    } catch (_) {
+      // Storage full or refused: the todo is named by its id, as before.
+    }
+  }
+
   /** A title lookup that remembers every todo it saw, so a deleted one still has a name. */
   function titleMemory() {
     var titles = new Map();
@@ -310,7 +339,7 @@
         });
       },
       titleOf: function (id) {
-        return titles.get(id);
+        return titles.get(id) || deletedTitles()[id];
       },
     };
   }
@@ -478,6 +507,7 @@
     describeEvent: describeEvent,
     followActivity: followActivity,
     titleMemory: titleMemory,
+    keepTitle: keepTitle,
     conflictRows: conflictRows,
     conflictTitle: conflictTitle,
     show: show,

@@ -238,7 +238,7 @@ const TodoRow = defineComponent({
               'data-testid': 'delete',
               'aria-label': `Delete ${todo.title}`,
               title: 'Delete',
-              onClick: () => props.write(() => handle.delete(todo.id)),
+              onClick: () => props.write(() => (kit.keepTitle(todo), handle.delete(todo.id))),
             },
             '✕',
           ),

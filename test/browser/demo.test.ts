@@ -472,6 +472,40 @@ describe('the legacy page before its client has said anything', () => {
   });
 });
 
+describe('a todo deleted offline, then the page reloaded, on the legacy app', () => {
+  // After the reload the todo is gone from this device's list, and the page's memory of titles
+  // with it: the activity log must still name the deletion by the todo's title, not its id.
+  it('names the deletion by its title once it is sent', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const problems: string[] = [];
+      const page = await openApp(context, 'legacy', problems);
+      const title = 'Deleted offline (legacy)';
+      await page.getByTestId('new-title').fill(title);
+      await page.getByTestId('new-title').press('Enter');
+      await expect.poll(() => statusOf(page), { timeout: 15_000 }).toBe('synced');
+      const id = (await row(page, title).getAttribute('data-id'))!;
+
+      await context.setOffline(true);
+      await expect.poll(() => statusOf(page)).toBe('offline');
+      await row(page, title).getByTestId('delete').click();
+      await expect.poll(() => page.getByTestId('pending-count').textContent()).toBe('1');
+      await page.reload();
+      await expect.poll(() => page.getByTestId('pending-count').textContent(), { timeout: 15_000 }).toBe('1');
+
+      await context.setOffline(false);
+      await expect.poll(() => statusOf(page), { timeout: 15_000 }).toBe('synced');
+      expect(await serverTodo(id)).toBeUndefined();
+      const log = await page.locator('#activity').textContent();
+      expect(log).toContain(`The server has the deletion of “${title}”`);
+      expect(log).not.toContain(id);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
 describe('a change given up on after its retries, on the legacy app', () => {
   // After 10 attempts that met 503s the client parks the change in the failed list, still shown on
   // screen: the server never refused it. The list must say the client gave up, not only repeat the
