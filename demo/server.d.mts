@@ -3,7 +3,6 @@ import type { AdminClient } from '../server/index.mjs';
 
 export const DEFAULT_PORT: number;
 export const DEFAULT_DATA_DIR: string;
-export const DEFAULT_OUT_DIR: string;
 
 export interface DemoOptions {
   /** Default 0: the OS picks a free port (the CLI passes PORT or 8787). */
@@ -14,7 +13,7 @@ export interface DemoOptions {
   dataDir?: string;
   /** A Postgres server instead of PGlite. */
   databaseUrl?: string;
-  /** Where the site is assembled; default demo/.build/site. */
+  /** Where the site is assembled; default demo/.build/site-<port>. */
   outDir?: string;
   /** When to run rollup for dist/: 'if-stale' (default), 'if-missing' or 'never'. */
   sdk?: 'if-stale' | 'if-missing' | 'never';
@@ -35,6 +34,8 @@ export interface RunningDemo {
   sdkBuilt: boolean;
   /** The site's build hash (the service worker's cache name). */
   version: string;
+  /** The folder the site was built in. */
+  siteDir: string;
   close(): Promise<void>;
 }
 

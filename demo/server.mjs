@@ -1,6 +1,6 @@
 // The demo: builds what it needs and starts the reference server serving it.
 //
-//   const demo = await startDemo({ port: 0 });   // in-memory database, site in demo/.build/site
+//   const demo = await startDemo({ port: 0 });   // in-memory database, site in demo/.build/site-0
 //   demo.url                                     // http://127.0.0.1:PORT/
 //   await demo.close();
 //
@@ -28,7 +28,6 @@ const DIST_OUTPUTS = ['index.js', 'react.js', 'vue.js', 'harborsync.umd.min.js']
 
 export const DEFAULT_PORT = 8787;
 export const DEFAULT_DATA_DIR = join(ROOT, 'server', '.data', 'demo');
-export const DEFAULT_OUT_DIR = join(DEMO, '.build', 'site');
 
 /**
  * @typedef {object} DemoOptions
@@ -36,7 +35,7 @@ export const DEFAULT_OUT_DIR = join(DEMO, '.build', 'site');
  * @property {string} [host] default 127.0.0.1
  * @property {string} [dataDir] PGlite folder; default: in memory (the CLI passes server/.data/demo)
  * @property {string} [databaseUrl] a Postgres server instead of PGlite
- * @property {string} [outDir] where the site is assembled; default demo/.build/site
+ * @property {string} [outDir] where the site is assembled; default demo/.build/site-<port>
  * @property {'if-stale' | 'if-missing' | 'never'} [sdk] when to run rollup for dist/; default 'if-stale'
  * @property {boolean} [log] one line per request
  * @property {(message: string) => void} [report] progress lines (default: none)
@@ -47,8 +46,9 @@ export const DEFAULT_OUT_DIR = join(DEMO, '.build', 'site');
  * @param {DemoOptions} [options]
  */
 export async function startDemo(options = {}) {
-  const { port = 0, host = '127.0.0.1', outDir = DEFAULT_OUT_DIR, sdk = 'if-stale', report = () => {} } = options;
-  // Before building: a demo already running serves the folder a build would replace.
+  // A folder per port: a demo started beside a running one (PORT=8788) leaves that one's site alone.
+  const { port = 0, host = '127.0.0.1', outDir = join(DEMO, '.build', `site-${port}`), sdk = 'if-stale', report = () => {} } = options;
+  // Before building: a demo already running on this port serves the folder a build would replace.
   if (port !== 0) await assertPortFree(port, host);
   const sdkBuilt = ensureSdk(sdk, report);
   const started = performance.now();
@@ -72,6 +72,8 @@ export async function startDemo(options = {}) {
     sdkBuilt,
     /** The site's build hash (also the service worker's cache name). */
     version,
+    /** The folder the site was built in. */
+    siteDir: outDir,
     close: () => server.close(),
   };
 }

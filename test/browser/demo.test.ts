@@ -49,7 +49,7 @@ beforeAll(async () => {
   browser = await launchChromium();
   ensureBuilt();
   mkdirSync(SHOTS, { recursive: true });
-  // Its own site folder, so a running `npm run demo` (demo/.build/site) is left alone.
+  // Its own site folder, so a running `npm run demo` (demo/.build/site-8787) is left alone.
   site = mkdtempSync(join(tmpdir(), 'harborsync-demo-'));
   demo = await startDemo({ port: 0, outDir: site, sdk: 'if-missing' });
 });

@@ -1,0 +1,44 @@
+// demo/server.mjs: two demos started side by side (`npm run demo`, then `PORT=8788 npm run demo`).
+import { rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startDemo } from '../../demo/server.mjs';
+import type { RunningDemo } from '../../demo/server.mjs';
+
+/** A port the OS has just handed out and taken back, for a demo that needs a fixed one. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+const running: RunningDemo[] = [];
+
+afterEach(async () => {
+  for (const demo of running.splice(0)) {
+    await demo.close();
+    rmSync(demo.siteDir, { recursive: true, force: true });
+  }
+});
+
+describe('a second demo on another port', () => {
+  it('builds its site in its own folder, leaving the running one’s files in place', async () => {
+    const first = await startDemo({ port: await freePort(), sdk: 'never' });
+    running.push(first);
+    const page = join(first.siteDir, 'legacy', 'index.html');
+    const before = statSync(page);
+
+    const second = await startDemo({ port: await freePort(), sdk: 'never' });
+    running.push(second);
+    expect(second.siteDir).not.toBe(first.siteDir);
+    const after = statSync(page);
+    expect([after.ino, after.mtimeMs]).toEqual([before.ino, before.mtimeMs]);
+    expect((await fetch(`${first.url}legacy/`)).status).toBe(200);
+  });
+});
