@@ -14,7 +14,7 @@ export interface Faults {
   seed: number;
 }
 
-export type StatusState = 'offline' | 'paused' | 'signed-out' | 'retrying' | 'syncing' | 'conflict' | 'failed' | 'pending' | 'synced';
+export type StatusState = 'offline' | 'paused' | 'signed-out' | 'retrying' | 'syncing' | 'conflict' | 'failed' | 'pending' | 'loading' | 'synced';
 
 export interface ConflictRow {
   field: string;

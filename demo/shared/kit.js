@@ -154,7 +154,7 @@
 
   /**
    * The sync status as the indicator shows it.
-   * @returns {{ state: 'offline'|'paused'|'signed-out'|'retrying'|'syncing'|'conflict'|'failed'|'pending'|'synced',
+   * @returns {{ state: 'offline'|'paused'|'signed-out'|'retrying'|'syncing'|'conflict'|'failed'|'pending'|'loading'|'synced',
    *             label: string, detail: string }}
    */
   function describeStatus(status, now) {
@@ -190,6 +190,14 @@
       };
     }
     if (pending > 0) return { state: 'pending', label: plural(pending, 'pending change', 'pending changes'), detail: 'about to be sent' };
+    // Nothing waits, but nothing has been confirmed either (the first pull failed or is yet to run).
+    if (status.lastSyncedAt === null) {
+      return {
+        state: 'loading',
+        label: 'Not loaded yet',
+        detail: 'nothing has come from the server yet' + (status.lastError ? ': ' + shortError(status.lastError) : ''),
+      };
+    }
     return {
       state: 'synced',
       label: 'Online · all saved',

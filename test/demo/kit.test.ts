@@ -28,3 +28,29 @@ describe('the activity line of a pull', () => {
     expect(kit.describeEvent({ ...pulled, removed: 0 } as never, none)?.text).toBe('Pulled 3 todos from the server');
   });
 });
+
+describe('the status pill', () => {
+  const status = {
+    online: true,
+    leader: true,
+    syncing: false,
+    pending: 0,
+    failed: 0,
+    conflicts: 0,
+    paused: null,
+    nextRetryAt: null,
+    lastSyncedAt: null,
+    lastError: null,
+  };
+
+  it('does not say all is saved before the server has answered once', () => {
+    const error = new Error('GET /api/todos: 503');
+    expect(kit.describeStatus({ ...status, lastError: error } as never, 0)).toEqual({
+      state: 'loading',
+      label: 'Not loaded yet',
+      detail: 'nothing has come from the server yet: GET /api/todos: 503',
+    });
+    expect(kit.describeStatus(status as never, 0).state).toBe('loading');
+    expect(kit.describeStatus({ ...status, lastSyncedAt: 1 } as never, 0).state).toBe('synced');
+  });
+});
