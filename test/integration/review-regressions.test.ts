@@ -86,6 +86,28 @@ function conflictingServer(moved: (item: Item) => Item, { held = false } = {}) {
 }
 
 /** Two tabs of one browser (one database, Web Locks, channel, clock), both loaded: the leader first. */
+/**
+ * A resource and an on-demand one loaded once, then each read again (a pull and a page) and the
+ * client closed once both are out (`out`): the views' last states.
+ */
+async function closedWhileReading(options: Partial<SyncClientOptions>, out: () => boolean): Promise<QueryState<Item>[]> {
+  const paged = defineResource({ name: 'paged', schema: itemSchema, load: 'on-demand' });
+  const d = make(API, { ...options, resources: [items, paged] });
+  const h = d.client.resource(items);
+  const p = d.client.resource(paged);
+  await h.refresh();
+  const views = [h.query$(), p.query$({ limit: 5 })];
+  const watching = views.map((view) => view.subscribe());
+  await until(() => latest<QueryState<Item>>(views[1]!).status === 'success', 'the page loaded');
+  void h.refresh().catch(() => undefined);
+  void p.refresh().catch(() => undefined);
+  await until(out, 'a pull and a page out');
+  for (const subscription of watching) subscription.unsubscribe();
+  await d.client.close();
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  return views.map((view) => latest<QueryState<Item>>(view));
+}
+
 async function twoTabs(options: Partial<SyncClientOptions>) {
   const shared = { factory: new IDBFactory(), locks: new FakeLocks(), hub: new BroadcastHub(), clock: new ManualClock() };
   const tab = (seed: number) =>
@@ -426,21 +448,7 @@ describe('close()', () => {
       answered.add(url.pathname);
       return json(url.pathname.endsWith('/paged') ? { items: [{ id: 'p', title: 'P', done: false, version: 1 }], cursor: null } : [{ id: 'a', title: 'A', done: false, version: 1 }]);
     });
-    const paged = defineResource({ name: 'paged', schema: itemSchema, load: 'on-demand' });
-    const d = make(API, { fetch: api.fetch, resources: [items, paged] });
-    const h = d.client.resource(items);
-    const p = d.client.resource(paged);
-    await h.refresh();
-    const views = [h.query$(), p.query$({ limit: 5 })];
-    const watching = views.map((view) => view.subscribe());
-    await until(() => latest<QueryState<Item>>(views[1]!).status === 'success', 'the page loaded');
-    void h.refresh().catch(() => undefined);
-    void p.refresh().catch(() => undefined);
-    await until(() => api.requests.length === 4, 'a pull and a page out');
-    for (const subscription of watching) subscription.unsubscribe();
-    await d.client.close();
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    expect(views.map((view) => latest<QueryState<Item>>(view))).toEqual([
+    expect(await closedWhileReading({ fetch: api.fetch }, () => api.requests.length === 4)).toEqual([
       expect.objectContaining({ status: 'success', error: null, data: [expect.objectContaining({ id: 'a' })] }),
       expect.objectContaining({ status: 'success', error: null, data: [expect.objectContaining({ id: 'p' })] }),
     ]);
@@ -464,21 +472,7 @@ describe('close()', () => {
       update: () => Promise.reject(new Error('unused')),
       remove: () => Promise.reject(new Error('unused')),
     };
-    const paged = defineResource({ name: 'paged', schema: itemSchema, load: 'on-demand' });
-    const d = make(API, { transport, resources: [items, paged] });
-    const h = d.client.resource(items);
-    const p = d.client.resource(paged);
-    await h.refresh();
-    const views = [h.query$(), p.query$({ limit: 5 })];
-    const watching = views.map((view) => view.subscribe());
-    await until(() => latest<QueryState<Item>>(views[1]!).status === 'success', 'the page loaded');
-    void h.refresh().catch(() => undefined);
-    void p.refresh().catch(() => undefined);
-    await until(() => reads.get('items') === 2 && reads.get('paged') === 2, 'a pull and a page out');
-    for (const subscription of watching) subscription.unsubscribe();
-    await d.client.close();
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    expect(views.map((view) => latest<QueryState<Item>>(view))).toEqual([
+    expect(await closedWhileReading({ transport }, () => reads.get('items') === 2 && reads.get('paged') === 2)).toEqual([
       expect.objectContaining({ status: 'success', error: null }),
       expect.objectContaining({ status: 'success', error: null }),
     ]);
