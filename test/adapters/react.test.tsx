@@ -38,6 +38,17 @@ function wrap(client: SyncClient, children: ReactNode) {
 
 // The suite runs twice: on the root's React 19, and on React 18 (the `react18` project in
 // vitest.config.ts), which must not quietly fall back to 19.
+/** A screen showing `children` under React's <Activity>, and `show` to hide or show them again. */
+function activityScreen(children: ReactNode, visibleAtFirst = true) {
+  let setShown = (_visible: boolean): void => {};
+  function Screen() {
+    const [visible, setVisible] = useState(visibleAtFirst);
+    setShown = setVisible;
+    return <Activity mode={visible ? 'visible' : 'hidden'}>{children}</Activity>;
+  }
+  return { Screen, show: (visible: boolean) => setShown(visible) };
+}
+
 const expectedMajor = process.env['HARBORSYNC_REACT_MAJOR'] ?? pinned('react').split('.')[0]!;
 
 describe(`harborsync/react on React ${reactVersion}`, () => {
@@ -345,16 +356,7 @@ describe(`harborsync/react on React ${reactVersion}`, () => {
       seen.push(text);
       return <p>{text}</p>;
     }
-    let show = (_visible: boolean): void => {};
-    function Screen() {
-      const [visible, setVisible] = useState(true);
-      show = setVisible;
-      return (
-        <Activity mode={visible ? 'visible' : 'hidden'}>
-          <List />
-        </Activity>
-      );
-    }
+    const { Screen, show } = activityScreen(<List />);
     const { unmount } = render(
       <SyncProvider client={client}>
         <Screen />
@@ -381,16 +383,7 @@ describe(`harborsync/react on React ${reactVersion}`, () => {
       const { data } = useEntity(serverTodos, created.id);
       return <p>{data ? `${data.title} (${data.id})` : 'missing'}</p>;
     }
-    let show = (_visible: boolean): void => {};
-    function Screen() {
-      const [visible, setVisible] = useState(false);
-      show = setVisible;
-      return (
-        <Activity mode={visible ? 'visible' : 'hidden'}>
-          <Detail />
-        </Activity>
-      );
-    }
+    const { Screen, show } = activityScreen(<Detail />, false);
     const { unmount } = render(
       <SyncProvider client={client}>
         <Screen />
@@ -432,16 +425,7 @@ describe(`harborsync/react on React ${reactVersion}`, () => {
       const { pending } = useSyncStatus();
       return <p>{status === 'loading' ? 'loading' : `${data.map((t) => t.title).join(',')} (${pending} pending)`}</p>;
     }
-    let show = (_visible: boolean): void => {};
-    function Screen() {
-      const [visible, setVisible] = useState(true);
-      show = setVisible;
-      return (
-        <Activity mode={visible ? 'visible' : 'hidden'}>
-          <List />
-        </Activity>
-      );
-    }
+    const { Screen, show } = activityScreen(<List />);
     const { unmount } = render(wrap(client, <Screen />));
     await screen.findByText('Milk (0 pending)');
     act(() => show(false));
