@@ -1656,6 +1656,7 @@ class Client implements SyncClient, HandleHost {
         this.#post({ t: 'remapped', r, from, to });
       },
       currentReference: (r, id) => this.currentReference(r, id),
+      reread: (r, id) => this.reread(r, id),
       strategy: (def) => this.strategy(def),
       parse: (def, value, id) => this.parse(def, value, id),
       refetch: (def) => void this.refreshResource(def).catch(() => undefined),

@@ -57,6 +57,8 @@ export interface ReplayHost {
   setSyncing(syncing: boolean, nextRetryAt: number | null, lastError?: Error | null): void;
   /** The outbox changed in a way other tabs must learn. */
   announce(): void;
+  /** Another tab settled a change of this entity unheard of here: read again as its message would have had it (views, waits). */
+  reread(r: string, id: string): void;
 }
 
 const keyOf = (entry: OutboxEntry) => entityKey(entry.r, entry.id);
@@ -101,6 +103,8 @@ export class Replayer {
   readonly #busy = new Set<string>();
   /** Entities (by their server id) a create's answer names, until the rename is stored and shown. */
   readonly #renaming = new Set<string>();
+  /** Entries this tab sent since it last began to lead, while they stay queued: no other tab sends them. */
+  readonly #sentHere = new Set<number>();
   /** Frozen entries whose requests have not left yet, in global order. */
   #frozen: OutboxEntry[] = [];
   #freezing = false;
@@ -180,6 +184,7 @@ export class Replayer {
    */
   standDown(): void {
     this.#stoodDown++;
+    this.#sentHere.clear();
     for (const entry of this.#frozen) this.#busy.delete(keyOf(entry));
     this.#frozen = [];
     this.wake();
@@ -330,12 +335,17 @@ export class Replayer {
     }
   }
 
-  /** Freezes a batch of due heads in one transaction; they are sent from #frozen, in order. */
+  /**
+   * Freezes a batch of due heads in one transaction; they are sent from #frozen, in order. A head
+   * frozen already, but not sent by this tab since it leads, is read in it too: the last leader
+   * may have sent it and stored its answer since this tab read the outbox, and its message about
+   * that may not have arrived yet (or be lost with it).
+   */
   #freeze(batch: OutboxEntry[]): void {
     this.#freezing = true;
     for (const entry of batch) this.#busy.add(keyOf(entry));
-    const unfrozen = batch.filter((entry) => !entry.frozen);
-    const storing = unfrozen.length ? this.#host.store.freeze(unfrozen) : Promise.resolve([]);
+    const unchecked = batch.filter((entry) => !entry.frozen || !this.#sentHere.has(entry.seq));
+    const storing = unchecked.length ? this.#host.store.freeze(unchecked) : Promise.resolve([]);
     const stoodDown = this.#stoodDown;
     storing
       .then((stored) => {
@@ -344,12 +354,17 @@ export class Replayer {
           for (const entry of batch) this.#busy.delete(keyOf(entry));
           return;
         }
-        const asStored = new Map(unfrozen.map((entry, i) => [entry, stored[i]]));
+        const asStored = new Map(unchecked.map((entry, i) => [entry, stored[i]]));
         for (const entry of batch) {
           const current = asStored.has(entry) ? asStored.get(entry) : entry;
-          // Gone from IndexedDB: another tab (a second sender) settled it.
-          if (current) this.#frozen.push(current);
-          else this.#busy.delete(keyOf(entry));
+          if (current) {
+            this.#frozen.push(current);
+            continue;
+          }
+          // Gone from IndexedDB: another tab (a second sender) settled it, perhaps unheard of here.
+          // Not when this tab's own rename moved it: its waits follow it once that is told.
+          this.#busy.delete(keyOf(entry));
+          if (!this.#renaming.has(keyOf(entry))) this.#host.reread(entry.r, entry.id);
         }
       })
       .catch((error: unknown) => {
@@ -366,6 +381,7 @@ export class Replayer {
   #dispatch(entry: OutboxEntry): void {
     this.#requests++;
     this.#sending++;
+    this.#sentHere.add(entry.seq);
     let answered = false;
     const arrived = () => {
       if (answered) return;
@@ -380,6 +396,7 @@ export class Replayer {
         this.#sending--;
         this.#busy.delete(keyOf(entry));
         this.#dueOnline.delete(entry.seq);
+        if (this.#host.store.outbox.get(entry.seq)?.state !== 'queued') this.#sentHere.delete(entry.seq);
         this.wake();
       });
   }

@@ -20,7 +20,7 @@ import {
   type SyncStatus,
   type StandardSchemaV1,
 } from '../../src/index.js';
-import { device, heldListAnswers, outcomeOf, todoSchema, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { device, heldAnswers, heldListAnswers, outcomeOf, todoSchema, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { ManualClock, seededRandom, settle, upperHalfRandom } from '../helpers/manual-clock.js';
 import { BroadcastHub, CountingIDBFactory, FakeLocks } from '../helpers/tabs.js';
 import { openRaw, result } from '../helpers/raw-idb.js';
@@ -1967,5 +1967,80 @@ describe("clear() in one tab while the other's answer is being checked", () => {
 
     expect(sentIds(leader)).toEqual(['a', 'a']);
     expect(((await again) as { error?: unknown }).error).toBeInstanceOf(ConflictError);
+  });
+});
+
+describe('a change the old leader sent, and a new leader', () => {
+  /** Tab messages about the queue (the old leader's, after it stored an answer): held back while `held` says so. */
+  const aboutTheQueue = (data: unknown) => ['changed', 'outbox', 'settled'].includes((data as { t?: string }).t ?? '');
+
+  it("a frozen change the old leader settles before the new one sends it (its hints not heard yet) is not sent again; its wait and flush() settle once", async () => {
+    const b = browser();
+    const writes = heldAnswers((request) => request.method !== 'GET');
+    const suspended = new BehaviorSubject(false);
+    const first = b.tab({ suspended, fetch: writes.fetch });
+    await until(() => status(first).leader, 'the first tab to lead');
+    const second = b.tab();
+    await until(() => b.locks.waiting() === 1, 'the second tab to queue');
+
+    // The second tab's change, sent by the first; the server applied it, its answer is held.
+    writes.hold();
+    const created = outcomeOf(second.client.resource(todos).create({ id: 'x', title: 'Sent once', done: false }, { wait: 'server' }));
+    await until(async () => (await ledger()).length === 1, 'the change applied at the server');
+    // The first tab stands down with its request out; the second leads, offline for now, and
+    // reads the change as frozen.
+    second.online.next(false);
+    suspended.next(true);
+    await until(() => status(second).leader, 'the second tab to lead');
+    await settle(20);
+
+    // The old leader stores the answer; what it tells the other tab arrives late.
+    b.hub.hold = aboutTheQueue;
+    writes.release();
+    await until(() => status(first).pending === 0, 'the answer stored by the old leader');
+    second.online.next(true);
+    const flushed = outcomeOf(second.client.flush(), 'flush() in the new leader');
+    await settle(20);
+    b.hub.hold = () => false;
+    b.hub.release();
+
+    expect(await flushed).toEqual({ value: undefined });
+    expect(await created).toEqual({ value: { id: 'x', title: 'Sent once', done: false, version: 1 } });
+    await until(() => status(second).pending === 0, 'nothing pending in the new leader');
+    expect(sentIds(first)).toEqual(['x']);
+    expect(sentIds(second)).toEqual([]);
+    const settledMessages = b.hub.posted.filter((m) => (m.data as { t?: string }).t === 'settled');
+    expect(settledMessages).toHaveLength(1);
+    expect(await applied()).toEqual(['create x']);
+  });
+
+  it("a frozen change the old leader settles, then closes before telling, is not sent again by the new leader; its wait resolves with the stored answer", async () => {
+    const b = browser();
+    const writes = heldAnswers((request) => request.method !== 'GET');
+    const suspended = new BehaviorSubject(false);
+    const first = b.tab({ suspended, fetch: writes.fetch });
+    await until(() => status(first).leader, 'the first tab to lead');
+    const second = b.tab();
+    await until(() => b.locks.waiting() === 1, 'the second tab to queue');
+    writes.hold();
+    const created = outcomeOf(second.client.resource(todos).create({ id: 'x', title: 'Sent once', done: false }, { wait: 'server' }));
+    await until(async () => (await ledger()).length === 1, 'the change applied at the server');
+    second.online.next(false);
+    suspended.next(true);
+    await until(() => status(second).leader, 'the second tab to lead');
+    await settle(20);
+
+    // The old leader stores the answer and closes: what it would tell is lost.
+    b.hub.drop = aboutTheQueue;
+    writes.release();
+    await until(() => status(first).pending === 0, 'the answer stored by the old leader');
+    await first.client.close();
+    second.online.next(true);
+    await second.client.flush();
+
+    expect(await created).toEqual({ value: { id: 'x', title: 'Sent once', done: false, version: 1 } });
+    expect(status(second).pending).toBe(0);
+    expect(sentIds(second)).toEqual([]);
+    expect(await applied()).toEqual(['create x']);
   });
 });
