@@ -1971,8 +1971,23 @@ describe("clear() in one tab while the other's answer is being checked", () => {
 });
 
 describe('a change the old leader sent, and a new leader', () => {
-  /** Tab messages about the queue (the old leader's, after it stored an answer): held back while `held` says so. */
+  /** Tab messages about the queue: what a tab tells of the answers it stored. */
   const aboutTheQueue = (data: unknown) => ['changed', 'outbox', 'settled'].includes((data as { t?: string }).t ?? '');
+
+  /** Another connection holds the outbox in a read-write transaction until the returned function is called: the tabs' transactions on it wait. */
+  async function outboxHeld(b: Browser): Promise<() => void> {
+    const raw = await openRaw(b.indexedDB, DB_NAME);
+    let holding = true;
+    const holder = raw.transaction('outbox', 'readwrite');
+    const hold = () => {
+      if (holding) holder.objectStore('outbox').get(0).onsuccess = hold;
+    };
+    hold();
+    return () => {
+      holding = false;
+      raw.close();
+    };
+  }
 
   it("a frozen change the old leader settles before the new one sends it (its hints not heard yet) is not sent again; its wait and flush() settle once", async () => {
     const b = browser();
@@ -2042,5 +2057,64 @@ describe('a change the old leader sent, and a new leader', () => {
     expect(status(second).pending).toBe(0);
     expect(sentIds(second)).toEqual([]);
     expect(await applied()).toEqual(['create x']);
+  });
+
+  it('a freeze that commits after its tab stood down sends nothing from that tab, nor once it leads again unheard of the sends since; the new leader sends each change once', async () => {
+    const b = browser();
+    // The first tab's view of the shared factory, counting the read-write transactions it starts.
+    let writesStarted = 0;
+    const counting = {
+      open: (name: string, version?: number) => {
+        const request = b.indexedDB.open(name, version);
+        request.addEventListener('success', () => {
+          const db = request.result;
+          const transaction = db.transaction.bind(db);
+          db.transaction = ((stores: string | string[], mode?: IDBTransactionMode, options?: IDBTransactionOptions) => {
+            if (mode === 'readwrite') writesStarted++;
+            return transaction(stores, mode, options);
+          }) as IDBDatabase['transaction'];
+        });
+        return request;
+      },
+      deleteDatabase: (name: string) => b.indexedDB.deleteDatabase(name),
+      cmp: (x: unknown, y: unknown) => b.indexedDB.cmp(x, y),
+      databases: () => b.indexedDB.databases(),
+    } as unknown as IDBFactory;
+    const suspended = new BehaviorSubject(false);
+    const first = b.tab({ suspended, indexedDB: counting });
+    await until(() => status(first).leader, 'the first tab to lead');
+    const second = b.tab();
+    await until(() => b.locks.waiting() === 1, 'the second tab to queue');
+    first.online.next(false);
+    for (const id of ['a', 'b', 'c']) await first.client.resource(todos).create({ id, title: id, done: false });
+    await until(() => status(second).pending === 3, 'the changes heard in the second tab');
+
+    const before = writesStarted;
+    const release = await outboxHeld(b);
+    first.online.next(true);
+    await until(() => writesStarted > before, "the first tab's freeze, waiting");
+    suspended.next(true);
+    await until(() => status(second).leader, 'the second tab to lead');
+    // What the new leader tells of its sends is lost: the first tab goes by what it knew.
+    b.hub.drop = aboutTheQueue;
+    release();
+    await until(async () => (await ledger()).length === 3 && status(second).pending === 0, 'every change on the server');
+
+    // Back, the first tab leads again once the other closes, and is woken (coming online) while
+    // its reads of the outbox wait: it sends none of what it froze.
+    const releaseAgain = await outboxHeld(b);
+    suspended.next(false);
+    await second.client.close();
+    await until(() => status(first).leader, 'the first tab to lead again');
+    first.online.next(false);
+    first.online.next(true);
+    await settle(20);
+    releaseAgain();
+    await first.client.flush();
+    await until(() => status(first).pending === 0, 'nothing pending in the first tab');
+    expect(sentIds(first)).toEqual([]);
+    expect(sentIds(second).sort()).toEqual(['a', 'b', 'c']);
+    expect([...first.calls, ...second.calls].filter((call) => call.startsWith('POST'))).toHaveLength(3);
+    expect((await applied()).sort()).toEqual(['create a', 'create b', 'create c']);
   });
 });
