@@ -11,6 +11,7 @@ import { IDBFactory } from 'fake-indexeddb';
 import { ValidationError } from '../../src/errors.js';
 import { closeDevices, device, heldAnswers, heldListAnswers, outcomeOf, until, type Device } from '../helpers/harness.js';
 import { ManualClock } from '../helpers/manual-clock.js';
+import { committed, openRaw } from '../helpers/raw-idb.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 
 const projects = defineResource({
@@ -1217,6 +1218,34 @@ describe("ids: 'server'", () => {
     }
     const reopened = make(d.reopen());
     await reopened.clock.advance(120_000);
+    await reopened.client.flush();
+    await expectDelivered(reopened);
+  });
+
+  it('survives stored renames of the wrong shape (a corrupted row, another release): each is ignored, the queued changes go out as queued', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const { project } = await offlineGraph(d);
+    await d.client.close();
+    const db = await openRaw(d.indexedDB, 'harborsync:default');
+    const tx = db.transaction('meta', 'readwrite');
+    const meta = tx.objectStore('meta');
+    const at = d.clock.now();
+    // The project's temporary id renamed to what no server could have named it.
+    meta.put({ r: 'projects', from: project.id, to: '', at }, `renamed:projects\u0000${project.id}`);
+    for (const [from, row] of [
+      ['tmp:null', null],
+      ['tmp:text', 'renamed'],
+      ['tmp:object', { r: 'projects', from: 'tmp:object', to: { id: 1 }, at }],
+      ['tmp:dot', { r: 'projects', from: 'tmp:dot', to: '.', at }],
+      ['tmp:nan', { r: 'projects', from: 'tmp:nan', to: Number.NaN, at }],
+      ['', { r: 'projects', from: '', to: 'p1', at }],
+    ] as const) {
+      meta.put(row, `renamed:projects\u0000${from}`);
+    }
+    await committed(tx);
+    db.close();
+
+    const reopened = make(d.reopen());
     await reopened.client.flush();
     await expectDelivered(reopened);
   });
