@@ -23,7 +23,7 @@ import {
 import { device, heldAnswers, heldListAnswers, outcomeOf, todoSchema, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { ManualClock, seededRandom, settle, upperHalfRandom } from '../helpers/manual-clock.js';
 import { BroadcastHub, CountingIDBFactory, FakeLocks } from '../helpers/tabs.js';
-import { openRaw, result } from '../helpers/raw-idb.js';
+import { committed, openRaw, result } from '../helpers/raw-idb.js';
 import { ELECTION_TIMING } from '../../src/sync/channel-election.js';
 import { DB_VERSION } from '../../src/store/db.js';
 
@@ -2116,5 +2116,72 @@ describe('a change the old leader sent, and a new leader', () => {
     expect(sentIds(second).sort()).toEqual(['a', 'b', 'c']);
     expect([...first.calls, ...second.calls].filter((call) => call.startsWith('POST'))).toHaveLength(3);
     expect((await applied()).sort()).toEqual(['create a', 'create b', 'create c']);
+  });
+});
+
+describe('the record of deletions answers made, corrupted in storage', () => {
+  /** The meta row LocalStore keeps of the todos its answers deleted, read past harborsync. */
+  async function deletionsRow(b: Browser): Promise<unknown> {
+    const db = await openRaw(b.indexedDB, DB_NAME);
+    try {
+      return await result(db.transaction('meta').objectStore('meta').get('deletedAt:todos'));
+    } finally {
+      db.close();
+    }
+  }
+
+  it.each([
+    ['text', 'deleted'],
+    ['a plain object', { d: { at: 1, version: 1 } }],
+    ['an array of pairs', [['d', { at: 1, version: 1 }]]],
+    [
+      'a Map of entries of the wrong shape',
+      new Map<unknown, unknown>([
+        [7, { at: 1, version: 1 }],
+        ['x', null],
+        ['y', 'at'],
+        ['z', { at: 'soon' }],
+        ['d', { at: Number.POSITIVE_INFINITY, version: Number.POSITIVE_INFINITY }],
+        ['k', { at: Number.NaN, version: 99 }],
+      ]),
+    ],
+  ])('as %s, it is ignored: every queued change of either tab is sent once, the pulls store what the server holds, and the row is written anew', async (_, corrupted) => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    const inLeader = latest(leader.client.resource(todos).query$({ orderBy: 'id' }));
+    const inFollower = latest(follower.client.resource(todos).query$({ orderBy: 'id' }));
+    for (const id of ['d', 'k']) await follower.client.resource(todos).create({ id, title: id, done: false }, { wait: 'server' });
+    const db = await openRaw(b.indexedDB, DB_NAME);
+    const tx = db.transaction('meta', 'readwrite');
+    tx.objectStore('meta').put(corrupted, 'deletedAt:todos');
+    await committed(tx);
+    db.close();
+
+    // Queued in both tabs: the answer to the delete records it with what is stored; the pulls read it.
+    follower.online.next(false);
+    await follower.client.resource(todos).update('k', { done: true });
+    await follower.client.resource(todos).delete('d');
+    await leader.client.resource(todos).create({ id: 'n', title: 'n', done: false });
+    await server.admin.edit({ resource: 'todos', id: 'k', patch: { title: 'theirs' } });
+    follower.online.next(true);
+    await follower.client.flush();
+    await leader.client.resource(todos).refresh();
+    await follower.client.resource(todos).refresh();
+
+    expect((await applied()).slice(2).sort()).toEqual(['create n', 'delete d', 'update k', 'update k'].sort());
+    const expected = [
+      { id: 'k', title: 'theirs', done: true, version: 3 },
+      { id: 'n', title: 'n', done: false, version: 1 },
+    ];
+    await until(() => inLeader.value?.data.length === 2 && inFollower.value?.data.length === 2, 'both views converged');
+    expect(inLeader.value!.data).toEqual(expected);
+    expect(inFollower.value!.data).toEqual(expected);
+    for (const d of [leader, follower]) {
+      expect(status(d)).toMatchObject({ pending: 0, failed: 0, conflicts: 0 });
+      expect(d.events.filter((e) => e.type === 'error' || e.type === 'failed')).toEqual([]);
+    }
+    const row = await deletionsRow(b);
+    expect(row).toBeInstanceOf(Map);
+    expect([...(row as Map<string, { at: number }>).keys()]).toEqual(['d']);
   });
 });
