@@ -1410,7 +1410,10 @@ class Client implements SyncClient, HandleHost {
         } else if (message.t === 'folded') {
           this.folded(message.seq, message.into, true);
         } else if (message.t === 'remapped') {
-          this.#remapped(message.r, message.from, message.to);
+          // One naming no id (another release's, say ''): taken, the references to the entity would be sent naming nothing.
+          if (typeof message.r === 'string' && typeof message.from === 'string' && normalizeId(message.from) !== undefined && normalizeId(message.to) !== undefined) {
+            this.#remapped(message.r, message.from, message.to);
+          }
         } else if (message.t === 'paused') {
           this.#paused(message.reason === 'unauthorized' ? 'unauthorized' : 'manual');
         } else if (message.t === 'resumed') {

@@ -10,7 +10,7 @@ import { StorageError } from '../../src/errors.js';
 import { IDBFactory } from 'fake-indexeddb';
 import { ValidationError } from '../../src/errors.js';
 import { closeDevices, device, heldAnswers, heldListAnswers, outcomeOf, until, type Device } from '../helpers/harness.js';
-import { ManualClock } from '../helpers/manual-clock.js';
+import { ManualClock, settle } from '../helpers/manual-clock.js';
 import { committed, openRaw } from '../helpers/raw-idb.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 
@@ -1248,6 +1248,21 @@ describe("ids: 'server'", () => {
     const reopened = make(d.reopen());
     await reopened.client.flush();
     await expectDelivered(reopened);
+  });
+
+  it("survives another tab's rename message of the wrong shape (another release, a bug there): it is ignored, the queued changes go out as queued", async () => {
+    const hub = new BroadcastHub();
+    const d = make(device(server.apiUrl, { resources: [projects, tasks], namespace: 'told-wrong', locks: new FakeLocks(), BroadcastChannel: hub.Channel }));
+    await until(() => leads(d), 'leading');
+    const { project } = await offlineGraph(d);
+    const other = new hub.Channel('harborsync:told-wrong');
+    for (const to of ['', '.', null, { id: 1 }]) other.postMessage({ t: 'remapped', r: 'projects', from: project.id, to });
+    other.close();
+    await settle(10);
+
+    d.online.next(true);
+    await d.client.flush();
+    await expectDelivered(d);
   });
 });
 
