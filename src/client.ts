@@ -967,6 +967,7 @@ class Client implements SyncClient, HandleHost {
           // Shown once the write committing lands on it; should the write fail, shown then.
           if (handle?.isWriting(id)) handle.storedMeanwhile(id, view ?? undefined, pending);
           else mirror.set(id, (view ?? undefined) as object | undefined, pending);
+          if (from === 'tab' && view == null) mirror.setGone(id);
         }
       });
     }

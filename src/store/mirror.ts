@@ -88,6 +88,20 @@ export class ResourceMirror<T extends object> {
     if (this.#batchDepth === 0) this.#flush();
   }
 
+  /**
+   * Another tab's commit left `id` absent (an entity created and deleted there before it was
+   * sent, which this tab never saw): known deleted, it shows as such, not as loading.
+   */
+  setGone(id: string): void {
+    if (this.entities.has(id) || this.#pending.has(id) || this.#gone.has(id)) return;
+    // The first id known makes the lists' status success: they emit it.
+    if (this.#known() === 0) for (const query of this.#queries) query.markDirty();
+    this.#gone.add(id);
+    this.#changes++;
+    if (this.#entityListeners.has(id)) this.#touchedIds.add(id);
+    if (this.#batchDepth === 0) this.#flush();
+  }
+
   setFlags(patch: Partial<ResourceFlags>): void {
     // Synced, the status no longer asks; cleared (null), the database that knew went.
     if ('lastSyncedAt' in patch) this.#gone.clear();

@@ -743,6 +743,28 @@ describe('every tab live', () => {
     expect(await applied()).toEqual(['create x', 'create y', 'create z']);
   });
 
+  it("an entity another tab created and deleted before its create was sent shows as deleted here at once, not 'loading' while this tab's first pull runs", async () => {
+    const b = browser();
+    const reads = heldListAnswers();
+    const writer = b.tab();
+    const watcher = b.tab({ fetch: reads.fetch });
+    await roles(writer, watcher);
+    reads.hold();
+    const entity = latest(watcher.client.resource(todos).get$('a'));
+    const list = latest(watcher.client.resource(todos).query$());
+    await until(() => watcher.calls.some((call) => call.startsWith('GET ')) && entity.value?.status === 'loading', "the watcher's first pull under way");
+
+    const created = writer.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await writer.client.resource(todos).delete('a');
+    await created;
+    await until(() => entity.value?.status === 'success', "'a' shown as deleted in the watcher");
+    expect(entity.value).toMatchObject({ data: undefined, status: 'success', pending: false });
+    expect(list.value).toMatchObject({ data: [], status: 'success' });
+    expect(status(writer).pending).toBe(0);
+    expect(await applied()).toEqual([]);
+    reads.release();
+  });
+
   it("another tab's clear() is heard twice, by its database's deletion and by its message: a write made in between keeps its wait and its view", async () => {
     const b = browser();
     const [leader, follower] = await roles(b.tab(), b.tab());
