@@ -89,12 +89,12 @@ interface Unannounced {
 
 const bySeq = (a: OutboxEntry, b: OutboxEntry) => a.seq - b.seq;
 
-/** What a wait on a parked entry rejects with, as stored: the conflict's fields, or the failure's status, body and message. */
+/** What a wait on a parked entry rejects with, as stored: the conflict's fields, or the failure's error (its class, request, status, body, issues and message). */
 function parkedError(entry: OutboxEntry): HarborSyncError {
   const context = { resource: entry.r, id: entry.id };
   if (entry.state === 'conflict') return new ConflictError(entry.conflict?.fields ?? [], context);
-  const { status, body, message = 'failed', name = status === undefined ? 'HarborSyncError' : 'HttpError' } = entry.failure ?? {};
-  return fromTabError({ name, ...context, status, body, message });
+  const { status, body, message = 'failed', name = status === undefined ? 'HarborSyncError' : 'HttpError', method, url, issues } = entry.failure ?? {};
+  return fromTabError({ name, ...context, status, body, message, method, url, issues });
 }
 
 const sameEntries = (a: readonly OutboxEntry[], b: readonly OutboxEntry[]) =>

@@ -1,3 +1,4 @@
+import type { FieldIssue } from '../errors.js';
 import type { MutationOp } from '../types.js';
 import { applyPatch } from '../internal/plain.js';
 import { applyOp, type PendingOp } from './coalesce.js';
@@ -14,6 +15,10 @@ export interface ParkedConflict {
 export interface EntryFailure {
   /** The class of the error it was parked after, for a tab rebuilding it (absent in older rows). */
   name?: string;
+  /** That error's request and schema issues, for a tab rebuilding it (absent in older rows). */
+  method?: string;
+  url?: string;
+  issues?: readonly FieldIssue[];
   status?: number;
   message: string;
   body?: unknown;

@@ -10,6 +10,7 @@ import { isOlderVersion } from '../internal/versions.js';
 import { madeAfter, referrersOf, waitsForId } from './remap.js';
 import { idempotencyKey, isQuarantined, onServerState, type EntryFailure, type OutboxEntry } from './entry.js';
 import { entityKey } from './outbox-memory.js';
+import { toTabError } from '../sync/broadcast.js';
 import { checkDecision, conflictFields, decide, newestRemote, overwritten, parked, remoteMatchesIntent, requeue, type ConflictInput, type Outcome } from '../conflict/resolve.js';
 
 type Rec = Record<string, unknown>;
@@ -774,9 +775,10 @@ export class Replayer {
   /** Moves the entity's head entry to failed$ (rolled back in the view) or leaves it for conflicts$. */
   async #park(def: Def, entry: OutboxEntry, failure: EntryFailure, error: HarborSyncError): Promise<void> {
     const host = this.#host;
+    const { name, method, url, issues } = toTabError(error);
     const change = await host.store.rewrite(def, entry.id, ({ base, entries }) => ({
       base,
-      entries: entries.map((e) => (e.seq === entry.seq ? { ...e, state: 'failed' as const, failure: { ...failure, name: error.name } } : e)),
+      entries: entries.map((e) => (e.seq === entry.seq ? { ...e, state: 'failed' as const, failure: { ...failure, name, method, url, issues } } : e)),
     }));
     host.applied(change);
     const at = host.env.clock.now();

@@ -158,7 +158,7 @@ export function toTabError(error: HarborSyncError): TabError {
     out.url = error.url;
   }
   if (error instanceof ConflictError) out.fields = [...error.fields];
-  if (error instanceof SchemaError || error instanceof ValidationError) out.issues = error.issues.map((i) => ({ ...i }));
+  if (error instanceof SchemaError || error instanceof ValidationError) out.issues = error.issues.map((i) => ({ field: String(i.field), message: String(i.message) }));
   return out;
 }
 

@@ -1932,6 +1932,42 @@ describe("a follower's { wait: 'server' } whose 'settled' message is lost", () =
     expect(conflicted).toMatchObject({ error: { fields: ['title'], resource: 'todos', id: 'c' } });
     expect(status(follower)).toMatchObject({ pending: 0, failed: 1, conflicts: 1 });
   });
+  it("rejects with the leader's error as it was: the request's method and URL, the status, the issues the schema found", async () => {
+    let malformed = false;
+    const fetchBad: typeof fetch = (input, init) =>
+      malformed ? Promise.resolve(new Response(JSON.stringify({ id: 7 }), { status: 201, headers: { 'content-type': 'application/json' } })) : fetch(input, init);
+    const b = browser();
+    const options = { retry: { maxAttempts: 1 }, fetch: fetchBad };
+    const [leader, follower] = await roles(b.tab(options), b.tab(options));
+    b.hub.drop = (data) => (data as { t?: string }).t === 'settled';
+    const create = async (id: string) => {
+      const outcome = await outcomeOf(follower.client.resource(todos).create({ id, title: id, done: false }, { wait: 'server' }));
+      const parked = leader.events.find((e) => e.type === 'failed' && e.id === id);
+      const fields = (error: unknown) => {
+        const { name, method, url, status, issues } = error as Record<string, unknown>;
+        return { name, method, url, status, issues };
+      };
+      return { here: fields((outcome as { error: unknown }).error), leader: fields((parked as { error: unknown }).error) };
+    };
+
+    await server.admin.faults({ failStatus: { count: 1, status: 422, match: 'refused' } });
+    const refused = await create('refused');
+    expect(refused.here).toEqual(refused.leader);
+    expect(refused.here).toMatchObject({ name: 'HttpError', method: 'POST', status: 422 });
+    expect(refused.here.url).toMatch(/\/todos$/);
+
+    await server.admin.faults({ offline: true });
+    const unanswered = await create('unanswered');
+    expect(unanswered.here).toEqual(unanswered.leader);
+    expect(unanswered.here).toMatchObject({ name: 'NetworkError', method: 'POST' });
+    expect(unanswered.here.url).toMatch(/\/todos$/);
+    await server.admin.faults({ offline: false });
+
+    malformed = true;
+    const unreadable = await create('unreadable');
+    expect(unreadable.here).toEqual(unreadable.leader);
+    expect(unreadable.here).toMatchObject({ name: 'SchemaError', issues: [{ field: '', message: expect.any(String) }] });
+  });
   it('rejects with the class of the failures the leader parked it after: no answer, an answer the schema refuses', async () => {
     // Each attempt the only one allowed: the first failure parks the change.
     let malformed = false;
