@@ -170,6 +170,27 @@ describe('ResourceMirror entity watches', () => {
     expect(seen).toHaveLength(heard);
   });
 
+  it('a watch moved by follow() is told the state under the new id when that id is set to nothing new: taken out under the old one, absent under the new', () => {
+    const view = { id: 'tmp:1', title: 'x', done: false, n: 1 };
+    const told = (order: 'before' | 'after') => {
+      const mirror = new ResourceMirror<Todo>('todos', 'id');
+      mirror.setFlags({ hydrated: true });
+      mirror.set('tmp:1', view, true);
+      const seen: Array<EntityState<Todo>> = [];
+      mirror.watchEntity('tmp:1', (state) => seen.push(state));
+      // The entity deleted on the server meanwhile: a pull takes it out before or after the rename moves the watch.
+      if (order === 'before') mirror.set('tmp:1', undefined, true);
+      mirror.follow('tmp:1', 's1');
+      mirror.batch(() => {
+        mirror.set('tmp:1', undefined, false);
+        mirror.set('s1', undefined, false);
+      });
+      return seen.at(-1);
+    };
+    expect(told('before')).toMatchObject({ data: undefined, pending: false });
+    expect(told('after')).toMatchObject({ data: undefined, pending: false });
+  });
+
   it('a change made by one subscriber as it is told of another leaves every subscriber on the newer state, never the older one after it', () => {
     // A get$() subscriber that marks what it is shown (an update() in its callback) changes the
     // entity while the others of the same get$() are still to be told of the first state.

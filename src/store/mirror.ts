@@ -32,6 +32,8 @@ export class ResourceMirror<T extends object> {
   readonly #entityStates = new Map<string, EntityState<T>>();
   /** Temporary ids the server renamed, and the ids their get$() subscribers were moved to (follow). */
   readonly #followed = new Map<string, string>();
+  /** Of those, the ids still shown whose subscribers were moved to an id not shown yet: told when set. */
+  readonly #moved = new Map<string, string>();
   readonly flags: ResourceFlags = { hydrated: false, isFetching: false, error: null, lastSyncedAt: null, hasMore: false };
   #batchDepth = 0;
   #batchChanges = 0;
@@ -71,6 +73,11 @@ export class ResourceMirror<T extends object> {
     const wasPending = this.#pending.has(id);
     if (before === view && wasPending === pending) return;
     this.#changes++;
+    const movedTo = this.#moved.get(id);
+    if (movedTo !== undefined) {
+      this.#moved.delete(id);
+      this.#touchedIds.add(movedTo);
+    }
     if (view === undefined) this.entities.delete(id);
     else this.entities.set(id, view);
     // Kept for cached entities only: an on-demand session may scroll through millions.
@@ -246,6 +253,7 @@ export class ResourceMirror<T extends object> {
     this.#followed.delete(to);
     const moving = this.#entityListeners.get(from);
     if (!moving) return;
+    const seen = this.#entityStates.get(from);
     this.#entityListeners.delete(from);
     this.#entityStates.delete(from);
     let target = this.#entityListeners.get(to);
@@ -254,6 +262,17 @@ export class ResourceMirror<T extends object> {
       watch.id = to;
       target.add(watch);
     }
+    // `to` is compared with what they saw last; watched already, it is told anew.
+    if (this.#entityStates.has(to)) this.#entityStates.delete(to);
+    else if (seen) this.#entityStates.set(to, seen);
+    // Still shown under `from` only, the entity is told once either id is set next (`to` may be
+    // set to what it is already: absent, deleted meanwhile). Otherwise no change may follow.
+    if (this.entities.has(from) && !this.entities.has(to)) {
+      this.#moved.set(from, to);
+      return;
+    }
+    this.#touchedIds.add(to);
+    if (this.#batchDepth === 0) this.#flush();
   }
 
   /** A live query shared by its subscribers; torn down with the last one. */

@@ -438,6 +438,40 @@ describe("ids: 'server'", () => {
     expect(await h.list()).toEqual([]);
   });
 
+  it("a get$() of the temporary id, when a pull deletes the entity while the re-keying is still being applied: moved to the new id, it is told the deletion", async () => {
+    const { d, h, project, id } = await createWithItsAnswerLost('Gone soon');
+    let seen: EntityState<Project> | undefined;
+    h.get$(project.id).subscribe((state) => (seen = state));
+    await server.admin.edit({ resource: 'projects', id, delete: true });
+    await h.refresh();
+    // Between the re-keying transaction and its views being applied, a pull commits the deletion and applies it first.
+    const settle = LocalStore.prototype.settleRemapped;
+    const reload = LocalStore.prototype.reloadOutbox;
+    let armed = false;
+    LocalStore.prototype.settleRemapped = function (...args) {
+      armed = true;
+      return settle.apply(this, args);
+    };
+    LocalStore.prototype.reloadOutbox = async function () {
+      if (armed) {
+        armed = false;
+        await h.refresh();
+      }
+      return reload.apply(this);
+    };
+    try {
+      await d.clock.advance(60_000);
+      await d.client.flush();
+    } finally {
+      LocalStore.prototype.settleRemapped = settle;
+      LocalStore.prototype.reloadOutbox = reload;
+    }
+    expect(d.events.some((e) => e.type === 'idRemapped')).toBe(true);
+    const fresh = await firstValueFrom(h.get$(project.id));
+    expect(fresh).toMatchObject({ data: undefined, pending: false, status: 'success' });
+    expect(seen).toEqual(fresh);
+  });
+
   it("a pull that deletes the entity while the re-keying is still being applied: the view shows the deletion, not the replayed answer", async () => {
     const { d, h, id } = await createWithItsAnswerLost('Gone soon');
     await server.admin.edit({ resource: 'projects', id, delete: true });
