@@ -120,12 +120,13 @@ function parsed(value: unknown): unknown {
   }
 }
 
-// Bigints, functions and symbols, and what JSON cannot write.
+// Bigints (a schema's output: no request can carry one), functions and symbols, and what JSON cannot write.
 function jsonText(value: unknown): string {
   try {
-    return JSON.stringify(value) ?? '';
+    return JSON.stringify(value, (_key, inner: unknown) => (typeof inner === 'bigint' ? String(inner) : inner)) ?? '';
   } catch {
-    return String(value); // a bigint or a cycle: still deterministic, never a throw mid-sort
+    // A cycle: still deterministic, never a throw mid-sort (String() throws for an object without a prototype).
+    return Object.prototype.toString.call(value);
   }
 }
 

@@ -768,3 +768,19 @@ describe('an entity deleted while the first pull is under way', () => {
     expect(states.at(-1)).toEqual({ ids: [], status: 'success' });
   });
 });
+
+describe('a schema whose output holds a bigint in an object without a prototype', () => {
+  it('orders a list by that field without an error: every entity shown, the pull stored', async () => {
+    const size = z.object({ bytes: z.coerce.bigint() }).transform((value) => Object.assign(Object.create(null) as object, value) as { bytes: bigint });
+    const files = defineResource({ name: 'files', schema: z.object({ id: z.string(), size, version: z.number().int() }) });
+    const api = stubApi((req) => (req.method === 'GET' ? json([{ id: 'a', size: { bytes: '5' }, version: 1 }, { id: 'b', size: { bytes: '7' }, version: 1 }]) : undefined));
+    const d = make(API, { fetch: api.fetch, resources: [files] });
+    const states: Array<QueryState<{ id: string }>> = [];
+    d.client.resource(files).query$({ orderBy: 'size' }).subscribe((state) => states.push(state));
+    await until(() => latest(d.client.status$).lastSyncedAt !== null || states.at(-1)?.error !== null, 'the pull ended');
+
+    expect(states.at(-1)).toMatchObject({ status: 'success', error: null });
+    expect(states.at(-1)!.data.map((file) => file.id).sort()).toEqual(['a', 'b']);
+    expect(latest(d.client.status$).lastSyncedAt).not.toBeNull();
+  });
+});
