@@ -6,6 +6,8 @@
 
 const TIMEOUT_MS = 15_000;
 const MAX_PAGES = 5_000;
+// Response headers the default REST transport reads, beyond the CORS-safelisted ones.
+const CLIENT_READS = ['Retry-After', 'Date'];
 
 /**
  * @typedef {{ name: string, ok: boolean, expected: string, actual: string }} CheckResult
@@ -131,6 +133,21 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
         return {
           ok: listed.status === 200 && allows(listed) && missing.status === 404 && allows(missing),
           actual: [listed, missing].map((reply) => `${reply.status} origin ${reply.headers.get('access-control-allow-origin')}`).join('; '),
+        };
+      },
+    },
+    {
+      name: 'CORS answers expose the headers the client reads',
+      expected: `Access-Control-Expose-Headers listing ${CLIENT_READS.join(' and ')} (or *) on a 404 to a cross-origin request`,
+      check: async () => {
+        // The client reads them only from error answers (how long a 429 or 503 asks it to wait):
+        // a browser hides any header not exposed, and the wait is then ignored or misjudged.
+        const reply = await call('GET', item(unique()), { headers: { Origin: 'https://app.example' } });
+        const exposed = (reply.headers.get('access-control-expose-headers') ?? '').toLowerCase().split(/\s*,\s*/);
+        const hidden = CLIENT_READS.filter((name) => !exposed.includes(name.toLowerCase()) && !exposed.includes('*'));
+        return {
+          ok: reply.status === 404 && hidden.length === 0,
+          actual: hidden.length === 0 ? `${reply.status}, all exposed` : `${reply.status}, not exposed: ${hidden.join(', ')}`,
         };
       },
     },

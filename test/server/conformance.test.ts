@@ -295,7 +295,17 @@ describe('catches broken servers', () => {
           }
         },
       },
-      caught: ['CORS preflight allows the four headers', 'CORS headers on answers, errors included'],
+      caught: ['CORS preflight allows the four headers', 'CORS headers on answers, errors included', 'CORS answers expose the headers the client reads'],
+      only: true,
+    },
+    {
+      name: 'a server that exposes no headers cross-origin',
+      breakage: {
+        response: (answer) => {
+          delete answer.headers['access-control-expose-headers'];
+        },
+      },
+      caught: ['CORS answers expose the headers the client reads'],
       only: true,
     },
     {
@@ -342,6 +352,40 @@ describe('catches broken servers', () => {
       }
     });
   }
+});
+
+describe('the exposed headers check', () => {
+  it('names each header a cross-origin answer does not expose', async () => {
+    const proxy = await brokenProxy(server, {
+      response: (answer) => {
+        answer.headers['access-control-expose-headers'] = 'ETag, Date';
+      },
+    });
+    try {
+      const results = await runConformance({ apiUrl: proxy.apiUrl, token: 'demo-alice' });
+      expect(results.find((result) => result.name === 'CORS answers expose the headers the client reads')).toEqual({
+        name: 'CORS answers expose the headers the client reads',
+        ok: false,
+        expected: 'Access-Control-Expose-Headers listing Retry-After and Date (or *) on a 404 to a cross-origin request',
+        actual: '404, not exposed: Retry-After',
+      });
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('passes a wildcard, which covers every header of a request without credentials', async () => {
+    const proxy = await brokenProxy(server, {
+      response: (answer) => {
+        answer.headers['access-control-expose-headers'] = '*';
+      },
+    });
+    try {
+      expect(await failing(proxy.apiUrl)).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
 });
 
 describe('the command line', () => {
