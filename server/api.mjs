@@ -151,13 +151,14 @@ function authenticate(value, tokens) {
  * If-Match compares strongly (RFC 9110): `"3"` (or a bare 3) matches version
  * 3, a list matches any of its tags, and `*` any current entity (a missing one
  * is a 404 before this is asked); a weak `W/"3"` or anything else matches nothing.
+ * Tags compare as text, as the ETag was sent: `"03"` is not version 3.
  * @param {string | undefined} ifMatch
  * @returns {(version: number) => boolean}
  */
 function preconditionOf(ifMatch) {
   if (ifMatch?.trim() === '*') return () => true;
   const expected = (ifMatch ?? '').split(',').map((tag) => /^\s*(?:"(\d+)"|(\d+))\s*$/.exec(tag));
-  return (version) => expected.some((digits) => digits !== null && Number(digits[1] ?? digits[2]) === version);
+  return (version) => expected.some((digits) => digits !== null && (digits[1] ?? digits[2]) === String(version));
 }
 
 /**

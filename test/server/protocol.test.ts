@@ -116,6 +116,21 @@ describe('entities and versions', () => {
     expect(staleDelete.body.version).toBe(2);
   });
 
+  it('answers 412 to an If-Match that is not the exact text of the ETag, leading zeros included, changing nothing', async () => {
+    await alice.create('todos', { id: 't1', title: 'a' });
+    await alice.update('todos', 't1', 1, { title: 'b' });
+    const write = (method: string, ifMatch: string, body?: unknown) =>
+      alice.call(method, '/todos/t1', { body, headers: { 'Idempotency-Key': freshKey(), 'If-Match': ifMatch } });
+    // Entity-tags compare character by character (RFC 9110): "02" is not the "2" the server sent.
+    for (const ifMatch of ['"02"', '02', '"2.0"', '"+2"', '"0x2"']) {
+      const patched = await write('PATCH', ifMatch, { title: 'c' });
+      expect([ifMatch, patched.status, patched.body]).toEqual([ifMatch, 412, { id: 't1', title: 'b', version: 2 }]);
+      expect([ifMatch, (await write('DELETE', ifMatch)).status]).toEqual([ifMatch, 412]);
+    }
+    const current = await alice.call('GET', '/todos/t1');
+    expect([current.body, current.headers.get('etag')]).toEqual([{ id: 't1', title: 'b', version: 2 }, '"2"']);
+  });
+
   it("reads If-Match as HTTP does: '*' matches any current entity, a list any of its versions", async () => {
     await alice.create('todos', { id: 't1', title: 'a' });
     const write = (method: string, ifMatch: string, body?: unknown) =>
