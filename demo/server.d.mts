@@ -13,7 +13,7 @@ export interface DemoOptions {
   dataDir?: string;
   /** A Postgres server instead of PGlite. */
   databaseUrl?: string;
-  /** Where the site is assembled; default demo/.build/site-<port>. */
+  /** Where the site is assembled; default demo/.build/site-<port>, or with port 0 a fresh demo/.build/site-0-XXXXXX that close() removes. */
   outDir?: string;
   /** When to run rollup for dist/: 'if-stale' (default), 'if-missing' or 'never'. */
   sdk?: 'if-stale' | 'if-missing' | 'never';

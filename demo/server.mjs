@@ -1,6 +1,6 @@
 // The demo: builds what it needs and starts the reference server serving it.
 //
-//   const demo = await startDemo({ port: 0 });   // in-memory database, site in demo/.build/site-0
+//   const demo = await startDemo({ port: 0 });   // in-memory database, site in a fresh demo/.build/site-0-XXXXXX
 //   demo.url                                     // http://127.0.0.1:PORT/
 //   await demo.close();
 //
@@ -11,7 +11,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,7 @@ import { startServer } from '../server/index.mjs';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DEMO = join(ROOT, 'demo');
 const DIST = join(ROOT, 'dist');
+const BUILD = join(DEMO, '.build');
 /** What the demo takes from dist/: the adapters' ESM builds and the script-tag build. */
 const DIST_OUTPUTS = ['index.js', 'react.js', 'vue.js', 'harborsync.umd.min.js'];
 
@@ -35,7 +36,8 @@ export const DEFAULT_DATA_DIR = join(ROOT, 'server', '.data', 'demo');
  * @property {string} [host] default 127.0.0.1
  * @property {string} [dataDir] PGlite folder; default: in memory (the CLI passes server/.data/demo)
  * @property {string} [databaseUrl] a Postgres server instead of PGlite
- * @property {string} [outDir] where the site is assembled; default demo/.build/site-<port>
+ * @property {string} [outDir] where the site is assembled; default demo/.build/site-<port>, or with
+ *   port 0 a fresh demo/.build/site-0-XXXXXX that close() removes
  * @property {'if-stale' | 'if-missing' | 'never'} [sdk] when to run rollup for dist/; default 'if-stale'
  * @property {boolean} [log] one line per request
  * @property {(message: string) => void} [report] progress lines (default: none)
@@ -46,8 +48,12 @@ export const DEFAULT_DATA_DIR = join(ROOT, 'server', '.data', 'demo');
  * @param {DemoOptions} [options]
  */
 export async function startDemo(options = {}) {
+  const { port = 0, host = '127.0.0.1', sdk = 'if-stale', report = () => {} } = options;
   // A folder per port: a demo started beside a running one (PORT=8788) leaves that one's site alone.
-  const { port = 0, host = '127.0.0.1', outDir = join(DEMO, '.build', `site-${port}`), sdk = 'if-stale', report = () => {} } = options;
+  // Port 0 names no port until it listens: each such demo gets a folder of its own, for its lifetime.
+  const ownFolder = options.outDir === undefined && port === 0;
+  if (ownFolder) mkdirSync(BUILD, { recursive: true });
+  const outDir = options.outDir ?? (ownFolder ? mkdtempSync(join(BUILD, 'site-0-')) : join(BUILD, `site-${port}`));
   // Before building: a demo already running on this port serves the folder a build would replace.
   if (port !== 0) await assertPortFree(port, host);
   const sdkBuilt = ensureSdk(sdk, report);
@@ -74,7 +80,10 @@ export async function startDemo(options = {}) {
     version,
     /** The folder the site was built in. */
     siteDir: outDir,
-    close: () => server.close(),
+    close: async () => {
+      await server.close();
+      if (ownFolder) rmSync(outDir, { recursive: true, force: true });
+    },
   };
 }
 

@@ -1,5 +1,6 @@
-// demo/server.mjs: two demos started side by side (`npm run demo`, then `PORT=8788 npm run demo`).
-import { rmSync, statSync } from 'node:fs';
+// demo/server.mjs: two demos started side by side (`npm run demo`, then `PORT=8788 npm run demo`),
+// or in one process on ports the OS picks.
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -27,18 +28,29 @@ afterEach(async () => {
   }
 });
 
-describe('a second demo on another port', () => {
-  it('builds its site in its own folder, leaving the running one’s files in place', async () => {
-    const first = await startDemo({ port: await freePort(), sdk: 'never' });
+describe('a second demo', () => {
+  it.each([
+    ['on another port', freePort],
+    ['in the same process, both on ports the OS picks', async () => 0],
+  ])('%s: it builds its site in its own folder, leaving the running one’s files in place', async (_, portOf) => {
+    const first = await startDemo({ port: await portOf(), sdk: 'never' });
     running.push(first);
     const page = join(first.siteDir, 'legacy', 'index.html');
     const before = statSync(page);
 
-    const second = await startDemo({ port: await freePort(), sdk: 'never' });
+    const second = await startDemo({ port: await portOf(), sdk: 'never' });
     running.push(second);
     expect(second.siteDir).not.toBe(first.siteDir);
     const after = statSync(page);
     expect([after.ino, after.mtimeMs]).toEqual([before.ino, before.mtimeMs]);
     expect((await fetch(`${first.url}legacy/`)).status).toBe(200);
+  });
+});
+
+describe('a demo on a port the OS picks', () => {
+  it('removes the site folder it made up when it closes', async () => {
+    const demo = await startDemo({ port: 0, sdk: 'never' });
+    await demo.close();
+    expect(existsSync(demo.siteDir)).toBe(false);
   });
 });
