@@ -15,6 +15,35 @@ export const globalTimer: SetTimer = (callback, ms) => {
   return () => clearTimeout(handle);
 };
 
+/** Per caller's signal: its one abort listener, and what it runs for each exchange in flight. */
+const inFlight = new WeakMap<AbortSignal, { listener: () => void; exchanges: Set<() => void> }>();
+
+/**
+ * Runs `onAbort` when `signal` aborts, until the returned function stops it. The signal (the
+ * client's lifetime) is shared by every request: one listener for all of them, so Node does not
+ * warn of a leak past ten requests at once, and it goes with the last.
+ */
+function whenAborted(signal: AbortSignal, onAbort: () => void): () => void {
+  let watched = inFlight.get(signal);
+  if (!watched) {
+    const exchanges = new Set<() => void>();
+    const listener = () => {
+      inFlight.delete(signal);
+      for (const exchange of exchanges) exchange();
+    };
+    signal.addEventListener('abort', listener, { once: true });
+    inFlight.set(signal, (watched = { listener, exchanges }));
+  }
+  const { listener, exchanges } = watched;
+  exchanges.add(onAbort);
+  return () => {
+    exchanges.delete(onAbort);
+    if (exchanges.size > 0 || inFlight.get(signal) !== watched) return;
+    inFlight.delete(signal);
+    signal.removeEventListener('abort', listener);
+  };
+}
+
 /**
  * One exchange's time budget, from sending the request to the last byte of its answer: a body
  * that stalls after its headers is as lost as an answer that never came, and a write waiting on
@@ -35,12 +64,13 @@ export function startDeadline(timeoutMs: number, setTimer: SetTimer, caller: Abo
   };
   const onCallerAbort = () => abort(caller!.reason);
   const cancelTimer = setTimer(() => abort(new RequestTimeoutError(`Request timed out: ${what}`)), timeoutMs);
+  let unlisten = (): void => undefined;
   const end = () => {
     cancelTimer();
-    caller?.removeEventListener('abort', onCallerAbort);
+    unlisten();
   };
   if (caller?.aborted) onCallerAbort();
-  else caller?.addEventListener('abort', onCallerAbort, { once: true });
+  else if (caller) unlisten = whenAborted(caller, onCallerAbort);
   return {
     signal: controller.signal,
     /** Whether the caller ended the exchange (not the timeout): its reason is what the step threw. */

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { getEventListeners } from 'node:events';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { HttpError, NetworkError } from '../errors.js';
 import { defineResource } from '../resource.js';
@@ -487,6 +488,34 @@ describe('REST transport', () => {
       expect([timers.pending(), listeners.size]).toEqual([0, 0]);
     }
     expect(next).toBe(answers.length);
+  });
+
+  it('listens once on the caller’s signal however many requests are in flight (no MaxListenersExceededWarning), and aborts them all by it', async () => {
+    const warnings = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const controller = new AbortController();
+      // Past events.defaultMaxListeners (10), where Node warns of a leak.
+      const count = 12;
+      let sent = 0;
+      let allSent = () => {};
+      const inFlight = new Promise<void>((resolve) => (allSent = resolve));
+      const silent = ((input: RequestInfo | URL, init?: RequestInit) =>
+        new Promise<Response>((_, reject) => {
+          const signal = init?.signal ?? (input as Request).signal;
+          signal.addEventListener('abort', () => reject(signal.reason));
+          if (++sent === count) allSent();
+        })) as typeof fetch;
+      const transport = createRestTransport({ baseUrl: 'https://api.test', fetch: silent, auth: { getToken: () => 'T' }, timeoutMs: 1000, setTimer: handTimers().setTimer });
+      const requests = Array.from({ length: count }, (_, i) => transport.one(todos, `t${i}`, controller.signal).then(() => 'answered', (error: unknown) => error));
+      await inFlight;
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+      controller.abort(new DOMException('closed', 'AbortError'));
+      expect((await Promise.all(requests)).map((outcome) => (outcome as Error).message)).toEqual(Array(count).fill('closed'));
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+      expect(warnings).not.toHaveBeenCalled();
+    } finally {
+      warnings.mockRestore();
+    }
   });
 
   it('refuses an answer past maxAnswerBytes while reading it, never reading on: a 2xx as unreadable, another status as HttpError', async () => {
