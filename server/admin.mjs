@@ -12,7 +12,7 @@ import { resetDatabase } from './db.mjs';
 import { HttpError } from './http-error.mjs';
 import { objectBody, send } from './http.mjs';
 import { lockResource, readLedger, seedEntities } from './store.mjs';
-import { createEntity, deleteEntity, updateEntity } from './writes.mjs';
+import { checkCreatedId, createEntity, deleteEntity, updateEntity } from './writes.mjs';
 
 /** The user recorded for admin writes: "someone else changed it meanwhile". */
 const OTHER_USER = 'mallory';
@@ -40,12 +40,14 @@ export function createAdmin({ db, faults, resources, serverIds }) {
     return db.transaction(async (tx) => {
       await lockResource(tx, resource);
       if (isObject(body.create)) {
-        if (!serverIds && typeof body.create.id !== 'string') throw new HttpError(400, 'create needs a string id');
+        if (!serverIds) checkCreatedId(body.create.id);
         return createEntity(tx, context, body.create);
       }
-      if (typeof body.id !== 'string') throw new HttpError(400, 'edit needs an id, or create');
-      if (body.delete === true) return deleteEntity(tx, context, body.id, always);
-      if (isObject(body.patch)) return updateEntity(tx, context, body.id, always, body.patch);
+      // 7 and '7' are one id, as in the API's paths.
+      if (typeof body.id !== 'string' && typeof body.id !== 'number') throw new HttpError(400, 'edit needs an id, or create');
+      const id = String(body.id);
+      if (body.delete === true) return deleteEntity(tx, context, id, always);
+      if (isObject(body.patch)) return updateEntity(tx, context, id, always, body.patch);
       throw new HttpError(400, 'edit needs patch, delete: true, or create');
     });
   };

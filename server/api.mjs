@@ -8,15 +8,13 @@ import { drop, objectBody, send } from './http.mjs';
 import { fingerprint, once } from './idempotency.mjs';
 import { isQuery, parseQuery, runQuery } from './query.mjs';
 import { findEntity, listEntities, lockResource, readDelta } from './store.mjs';
-import { createEntity, deleteEntity, updateEntity } from './writes.mjs';
+import { checkCreatedId, createEntity, deleteEntity, updateEntity } from './writes.mjs';
 
 const DEFAULT_DELTA_LIMIT = 500;
 const MAX_DELTA_LIMIT = 5000;
 // A Postgres btree row holds at most 2704 bytes: a longer key would fail its index
-// with a 500, which the client takes for passing trouble and retries. Ids (indexed
-// by their hash) keep to DESIGN's 1,024 characters (UTF-16 units), past which the SDK refuses them.
+// with a 500, which the client takes for passing trouble and retries.
 const MAX_KEY_LENGTH = 255;
-const MAX_ID_LENGTH = 1024;
 // Bodies are read as UTF-8 JSON: one declared otherwise (a form, text, another charset) was not meant for this API.
 const JSON_BODY = /^application\/json\s*(;\s*charset\s*=\s*("?)utf-8\2\s*)?$/i;
 
@@ -73,17 +71,7 @@ export function createApi({ db, faults, resources, serverIds, tokens }) {
       throw new HttpError(415, `the request body must be declared as Content-Type: application/json, not ${JSON.stringify(type)}`);
     }
     const input = method === 'DELETE' ? null : objectBody(context);
-    if (method === 'POST' && !serverIds) {
-      const id = input?.id;
-      if (typeof id === 'number' ? !Number.isFinite(id) : typeof id !== 'string' || id === '') {
-        throw new HttpError(400, 'a created entity needs an id: a non-empty string or a finite number');
-      }
-      // URL parsers read these as "this folder" and "the parent" (%2E too): no later GET, PATCH or DELETE could reach it.
-      if (id === '.' || id === '..') throw new HttpError(400, `the id "${id}" cannot be addressed in a URL path`);
-      if (typeof id === 'string' && id.length > MAX_ID_LENGTH) {
-        throw new HttpError(400, `a created entity's id must be at most ${MAX_ID_LENGTH} characters`);
-      }
-    }
+    if (method === 'POST' && !serverIds) checkCreatedId(input?.id);
     const matches = preconditionOf(ifMatch);
     const writeContext = { resource: resource.name, user, idempotencyKey: key, serverIds };
     /** @param {import('./db.mjs').Queryable} tx */

@@ -96,8 +96,8 @@ export interface LedgerEntry {
 }
 
 export type AdminEdit =
-  | { resource: string; id: string; patch: Record<string, unknown> }
-  | { resource: string; id: string; delete: true }
+  | { resource: string; id: string | number; patch: Record<string, unknown> }
+  | { resource: string; id: string | number; delete: true }
   | { resource: string; create: Record<string, unknown> };
 
 export interface AdminClient {

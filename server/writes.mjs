@@ -4,7 +4,11 @@
 // client gets: `{ status, body }`. Refusals (404, 409, 412) are answers too,
 // so an idempotency record can replay them.
 
+import { HttpError } from './http-error.mjs';
 import { appendLedger, findEntity, reserveIds, saveEntity } from './store.mjs';
+
+// Ids (indexed by their hash) keep to DESIGN's 1,024 characters (UTF-16 units), past which the SDK refuses them.
+const MAX_ID_LENGTH = 1024;
 
 /**
  * @typedef {import('./store.mjs').Entity} Entity
@@ -16,6 +20,21 @@ import { appendLedger, findEntity, reserveIds, saveEntity } from './store.mjs';
  * @property {string | null} idempotencyKey
  * @property {boolean} serverIds whether the server assigns ids
  */
+
+/**
+ * Refuses, with a 400, an id a client may not create (without serverIds): the API's and the admin's creates alike.
+ * @param {unknown} id
+ */
+export function checkCreatedId(id) {
+  if (typeof id === 'number' ? !Number.isFinite(id) : typeof id !== 'string' || id === '') {
+    throw new HttpError(400, 'a created entity needs an id: a non-empty string or a finite number');
+  }
+  // URL parsers read these as "this folder" and "the parent" (%2E too): no later GET, PATCH or DELETE could reach it.
+  if (id === '.' || id === '..') throw new HttpError(400, `the id "${id}" cannot be addressed in a URL path`);
+  if (typeof id === 'string' && id.length > MAX_ID_LENGTH) {
+    throw new HttpError(400, `a created entity's id must be at most ${MAX_ID_LENGTH} characters`);
+  }
+}
 
 /**
  * @param {Queryable} tx

@@ -643,6 +643,18 @@ describe('ledger and admin edits', () => {
     expect(ledger.every((entry) => entry.user !== 'mallory' || entry.idempotencyKey === null)).toBe(true);
   });
 
+  it('creates, edits and deletes a numeric id as the API does, and refuses the ids the API refuses', async () => {
+    expect(await server.admin.edit({ resource: 'todos', create: { id: 7, title: 'theirs' } })).toEqual({ status: 201, body: { id: 7, title: 'theirs', version: 1 } });
+    expect((await alice.get('/todos/7')).body).toEqual({ id: 7, title: 'theirs', version: 1 });
+    expect(await server.admin.edit({ resource: 'todos', id: 7, patch: { title: 'again' } })).toEqual({ status: 200, body: { id: 7, title: 'again', version: 2 } });
+    expect((await server.admin.edit({ resource: 'todos', id: 7, delete: true })).status).toBe(204);
+    for (const id of [true, null, '', '.', 'x'.repeat(1025)]) {
+      const reply = await server.admin.edit({ resource: 'todos', create: { id, title: 'x' } });
+      expect([id, reply.status]).toEqual([id, 400]);
+    }
+    expect((await alice.get('/todos')).body).toEqual([]);
+  });
+
   it('rejects malformed admin requests', async () => {
     const post = (path: string, body: unknown) =>
       fetch(`${server.url}admin/${path}`, { method: 'POST', body: JSON.stringify(body) }).then((r) => r.status);
