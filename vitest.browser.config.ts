@@ -8,5 +8,8 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // A page's next state waits on IndexedDB and on a browser sharing a loaded CI machine with its
+    // servers: vitest's default of one second was seen to pass a correct page by.
+    expect: { poll: { timeout: 10_000 } },
   },
 });
