@@ -1584,6 +1584,8 @@ class Client implements SyncClient, HandleHost {
         this.settled(seq, { error: parkedError(entry) }, true);
         continue;
       }
+      // This tab's rename took it away (folded, or stored anew behind another change): it moves its wait itself.
+      if (this.#replayer.renaming(r, id)) continue;
       const current = this.currentId(r, id);
       // An entity's changes are sent in order: gone while an earlier one is still queued or parked,
       // it was folded into that one (a decision, a retry), whose 'folded' message was lost.

@@ -102,7 +102,7 @@ export class Replayer {
   #idleWaiters: Array<() => void> = [];
   /** Entities from the freezing of their head until its answer is stored. */
   readonly #busy = new Set<string>();
-  /** Entities (by their server id) a create's answer names, until the rename is stored and shown. */
+  /** Entities (by both ids) a create's answer names, until the rename is stored and shown. */
   readonly #renaming = new Set<string>();
   /** Entries this tab sent since it last began to lead, while they stay queued: no other tab sends them. */
   readonly #sentHere = new Set<number>();
@@ -168,6 +168,11 @@ export class Replayer {
       if (head.state === 'queued' && unanswered && head.nextAttemptAt > now) this.#dueOnline.set(head.seq, head.nextAttemptAt);
     }
     this.wake();
+  }
+
+  /** Whether a create's answer is renaming the entity (named by either id) here: its waits move once that is shown. */
+  renaming(r: string, id: string): boolean {
+    return this.#renaming.has(entityKey(r, id));
   }
 
   /** Resolves once nothing more can be sent now; sendDelayMs is skipped meanwhile. */
@@ -559,8 +564,8 @@ export class Replayer {
     const host = this.#host;
     const newId = answer && entry.op === 'create' ? normalizeId(answer[def.key]) : undefined;
     if (answer && newId !== undefined && newId !== entry.id) {
-      const renaming = entityKey(def.name, newId);
-      this.#renaming.add(renaming);
+      const renaming = [entityKey(def.name, newId), keyOf(entry)];
+      for (const key of renaming) this.#renaming.add(key);
       try {
         const remapped = await host.store.settleRemapped(def, entry, answer, newId, referrersOf(host.definitions(), def.name), host.env.clock.now());
         if (remapped) {
@@ -575,7 +580,7 @@ export class Replayer {
           host.announce(); // settled by another tab first: the hint is repeated, should that tab's be lost
         }
       } finally {
-        this.#renaming.delete(renaming);
+        for (const key of renaming) this.#renaming.delete(key);
       }
     } else {
       const held = entry.op === 'delete' ? await this.#heldAfterDelete(def, entry) : answer;

@@ -110,7 +110,7 @@ async function expectDelivered(d: Device) {
  * A device following projects through the delta feed, whose create was applied with its answer
  * lost: the change waits to be re-sent (a minute of backoff), under its temporary id.
  */
-async function createWithItsAnswerLost(name: string, resource = deltaProjects, options: { fetch?: typeof fetch; timeoutMs?: number } = {}) {
+async function createWithItsAnswerLost(name: string, resource = deltaProjects, options: Parameters<typeof device>[1] = {}) {
   const d = make(device(server.apiUrl, { resources: [resource], retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 }, ...options }));
   const h = d.client.resource(resource);
   await h.refresh();
@@ -590,6 +590,53 @@ describe("ids: 'server'", () => {
     expect(updates).toEqual([{ name: 'sent, under the server id' }, ...queued, { name: 'last, under the temporary id' }]);
     expect((await api<Project[]>('/projects')).map((p) => p.name)).toEqual(['last, under the temporary id']);
     expect((await h.list()).map((p) => [p.id, p.name])).toEqual([[id, 'last, under the temporary id']]);
+  });
+
+  it("a { wait: 'server' } on a change the rename moves behind one sent under the server id, when another tab's hint arrives before the wait is moved: it gets the entity the server confirmed last", async () => {
+    const hub = new BroadcastHub();
+    const { d, h, project, id } = await createWithItsAnswerLost('Mine', deltaProjects, { BroadcastChannel: hub.Channel, locks: new FakeLocks() });
+    await h.refresh();
+    const waited = outcomeOf(h.update(project.id, { name: 'first, under the temporary id' }, { wait: 'server' }));
+    await server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
+    await h.update(id, { name: 'sent, under the server id' });
+    await until(() => d.events.some((e) => e.type === 'retrying' && e.op === 'update'), 'the sent one backing off');
+    // Coalesced into the waited entry, which the rename then stores anew behind the sent one.
+    await h.update(project.id, { name: 'last, under the temporary id' });
+    // Once the rename committed, before its waits are moved: another tab's outbox hint is handled.
+    const otherTab = new hub.Channel('harborsync:default');
+    const settleRemapped = LocalStore.prototype.settleRemapped;
+    const reload = LocalStore.prototype.reloadOutbox;
+    let armed = false;
+    let reread = false;
+    LocalStore.prototype.settleRemapped = function (...args) {
+      armed = true;
+      return settleRemapped.apply(this, args);
+    };
+    LocalStore.prototype.reloadOutbox = async function () {
+      if (!armed) return reload.apply(this);
+      armed = false;
+      LocalStore.prototype.reloadOutbox = async function () {
+        await reload.apply(this);
+        reread = true;
+      };
+      otherTab.postMessage({ t: 'outbox' });
+      await until(() => reread, "the other tab's hint read");
+      await settle(20);
+      return reload.apply(this);
+    };
+    try {
+      await d.clock.advance(60_000);
+      await d.client.flush();
+    } finally {
+      LocalStore.prototype.settleRemapped = settleRemapped;
+      LocalStore.prototype.reloadOutbox = reload;
+      otherTab.close();
+    }
+    expect(reread).toBe(true);
+    expect(d.events.some((e) => e.type === 'idRemapped')).toBe(true);
+    await d.clock.advance(3_600_000);
+    await d.client.flush();
+    expect(await waited).toEqual({ value: { id, name: 'last, under the temporary id', version: expect.any(Number) } });
   });
 
   it("a conflict's re-send counts as made when the newest change it folded in was: it beats an older change under the other id", async () => {
