@@ -661,7 +661,11 @@ class Client implements SyncClient, HandleHost {
     // A conflict decided as the strategy would have (see #mergeUndisputed) may have more to send.
     await this.#undisputedDecided();
     if (!this.#statusSubject.value.leader) await this.#followerFlushes.wait();
-    if (this.#statusSubject.value.leader) await this.#replayer.flush();
+    if (!this.#statusSubject.value.leader) return;
+    await this.#replayer.flush();
+    // The replay read a queue another tab's hint re-read, whose entities may still be being read
+    // (they count it after): status$ counts it when flush() resolves.
+    if (!this.#closedError) this.outboxChanged();
   }
 
   async clear(options: ClearOptions = {}): Promise<void> {

@@ -26,6 +26,7 @@ import { BroadcastHub, CountingIDBFactory, FakeLocks } from '../helpers/tabs.js'
 import { committed, openRaw, result } from '../helpers/raw-idb.js';
 import { ELECTION_TIMING } from '../../src/sync/channel-election.js';
 import { DB_VERSION } from '../../src/store/db.js';
+import { LocalStore } from '../../src/store/local-store.js';
 
 /** todos without the delta feed: every pull is the whole list. */
 const wholeTodos = defineResource({ name: 'todos', schema: todoSchema });
@@ -285,6 +286,46 @@ describe('one sender', () => {
       expect(await d.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'theirs', done: true, version: 3 });
       expect(status(d)).toMatchObject({ pending: 0, failed: 0, conflicts: 0 });
       expect(d.events.filter((e) => e.type === 'failed')).toEqual([]);
+    }
+  });
+});
+
+describe('flush() in the leader', () => {
+  it("resolves with status$ counting the outbox it found, when another tab's hint re-read it and the entities are still being read", async () => {
+    const b = browser();
+    const leader = b.tab();
+    await until(() => status(leader).leader, 'a leader');
+    const h = leader.client.resource(todos);
+    await h.list();
+    leader.online.next(false);
+    for (const id of ['a', 'b', 'c']) await h.create({ id, title: id, done: false });
+    expect(status(leader).pending).toBe(3);
+    // Another sender settled them, unheard of here: only its hint about the outbox arrives.
+    const db = await openRaw(b.indexedDB, DB_NAME);
+    const tx = db.transaction('outbox', 'readwrite');
+    tx.objectStore('outbox').clear();
+    await committed(tx);
+    db.close();
+    const loadRecords = LocalStore.prototype.loadRecords;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    LocalStore.prototype.loadRecords = async function (...args) {
+      held = true;
+      await released;
+      return loadRecords.apply(this, args);
+    };
+    const other = new b.hub.Channel(DB_NAME);
+    try {
+      other.postMessage({ t: 'outbox' });
+      // The outbox is re-read; the entities gone from it are still being read.
+      await until(() => held, 'the entities being read again');
+      await leader.client.flush();
+      expect(status(leader).pending).toBe(0);
+    } finally {
+      LocalStore.prototype.loadRecords = loadRecords;
+      release();
+      other.close();
     }
   });
 });
