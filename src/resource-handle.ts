@@ -1,6 +1,7 @@
 import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 import type { Env } from './env.js';
 import { HarborSyncError, PendingMutationsError, StorageError, ValidationError } from './errors.js';
+import { whenAborted } from './internal/abort.js';
 import { withCurrent } from './internal/current.js';
 import { normalizeId, TEMP_ID_PREFIX, uuid } from './internal/ids.js';
 import { applyPatch, deepEqual, FORBIDDEN_KEYS, unsendableField } from './internal/plain.js';
@@ -69,13 +70,13 @@ export interface HandleHost {
 
 /** Settles as `step` does, or rejects with the client's ClosedError once `lifetime` is aborted; the listener goes once it has settled. */
 export function orClosed<T>(step: Promise<T>, lifetime: AbortSignal): Promise<T> {
-  let onAbort = (): void => undefined;
+  let unlisten = (): void => undefined;
   const closed = new Promise<never>((_, reject) => {
-    onAbort = () => reject(lifetime.reason);
+    const onAbort = () => reject(lifetime.reason);
     if (lifetime.aborted) onAbort();
-    else lifetime.addEventListener('abort', onAbort, { once: true });
+    else unlisten = whenAborted(lifetime, onAbort);
   });
-  return Promise.race([step, closed]).finally(() => lifetime.removeEventListener('abort', onAbort));
+  return Promise.race([step, closed]).finally(() => unlisten());
 }
 
 /**

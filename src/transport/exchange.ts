@@ -2,6 +2,7 @@
  * One HTTP exchange's bounds, apart from the wire protocol: a deadline over the whole exchange and
  * a body read that stops at a size limit.
  */
+import { whenAborted } from '../internal/abort.js';
 
 /** No answer, or no end to its body, within the transport's timeoutMs. */
 export class RequestTimeoutError extends Error {
@@ -14,35 +15,6 @@ export const globalTimer: SetTimer = (callback, ms) => {
   const handle = setTimeout(callback, ms);
   return () => clearTimeout(handle);
 };
-
-/** Per caller's signal: its one abort listener, and what it runs for each exchange in flight. */
-const inFlight = new WeakMap<AbortSignal, { listener: () => void; exchanges: Set<() => void> }>();
-
-/**
- * Runs `onAbort` when `signal` aborts, until the returned function stops it. The signal (the
- * client's lifetime) is shared by every request: one listener for all of them, so Node does not
- * warn of a leak past ten requests at once, and it goes with the last.
- */
-function whenAborted(signal: AbortSignal, onAbort: () => void): () => void {
-  let watched = inFlight.get(signal);
-  if (!watched) {
-    const exchanges = new Set<() => void>();
-    const listener = () => {
-      inFlight.delete(signal);
-      for (const exchange of exchanges) exchange();
-    };
-    signal.addEventListener('abort', listener, { once: true });
-    inFlight.set(signal, (watched = { listener, exchanges }));
-  }
-  const { listener, exchanges } = watched;
-  exchanges.add(onAbort);
-  return () => {
-    exchanges.delete(onAbort);
-    if (exchanges.size > 0 || inFlight.get(signal) !== watched) return;
-    inFlight.delete(signal);
-    signal.removeEventListener('abort', listener);
-  };
-}
 
 /**
  * One exchange's time budget, from sending the request to the last byte of its answer: a body

@@ -4,9 +4,10 @@
  * the online observable's subscribers, the manual clock's pending timers, Web Locks held and
  * waiting, BroadcastChannel instances open, IndexedDB connections open, and Node's own timers.
  */
+import { getEventListeners } from 'node:events';
 import { Observable, BehaviorSubject } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createSyncClient, type SyncClient, type SyncStatus } from '../../src/index.js';
+import { ClosedError, createSyncClient, type SyncClient, type SyncStatus } from '../../src/index.js';
 import { todos, until } from '../helpers/harness.js';
 import { ManualClock, seededRandom, settle } from '../helpers/manual-clock.js';
 import { BroadcastHub, CountingIDBFactory, FakeLocks } from '../helpers/tabs.js';
@@ -244,6 +245,32 @@ describe('long-running', () => {
     expect(posts[1]!.key).toBe(posts[0]!.key);
     expect(api.rows.get('kept')).toMatchObject({ title: 'made before close', version: 1 });
     expect(status(next)).toMatchObject({ pending: 0, failed: 0 });
+  });
+
+  it("a dozen calls waiting at once listen once on the client's lifetime (no MaxListenersExceededWarning); close() rejects each with ClosedError", async () => {
+    const warnings = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const s = seams(true);
+    let out = 0;
+    // A server that never answers: only an abort ends the fetch.
+    const hanging: typeof fetch = (input, init) => {
+      const request = input instanceof Request ? input : new Request(input, init);
+      out++;
+      return new Promise((_, reject) => request.signal.addEventListener('abort', () => reject(request.signal.reason), { once: true }));
+    };
+    const client = clientOn(s, hanging);
+    const { lifetime } = client as unknown as { lifetime: AbortSignal };
+    const h = client.resource(todos);
+    await h.list();
+    // Past events.defaultMaxListeners (10), where Node warns of a leak.
+    const calls = Array.from({ length: 12 }, () => h.refresh().then(() => 'answered', (error: unknown) => error));
+    await until(() => out > 0, 'the pull to be out');
+    await settle();
+    expect(getEventListeners(lifetime, 'abort')).toHaveLength(1);
+    await client.close();
+    const outcomes = await Promise.all(calls);
+    expect(outcomes.filter((outcome) => outcome instanceof ClosedError)).toHaveLength(calls.length);
+    expect(getEventListeners(lifetime, 'abort')).toHaveLength(0);
+    expect(warnings).not.toHaveBeenCalled();
   });
 
   it('a client opened and closed over and over leaks no connection, channel, lock, timer or subscription', async () => {
