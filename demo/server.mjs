@@ -54,21 +54,31 @@ export async function startDemo(options = {}) {
   const ownFolder = options.outDir === undefined && port === 0;
   if (ownFolder) mkdirSync(BUILD, { recursive: true });
   const outDir = options.outDir ?? (ownFolder ? mkdtempSync(join(BUILD, 'site-0-')) : join(BUILD, `site-${port}`));
-  // Before building: a demo already running on this port serves the folder a build would replace.
-  if (port !== 0) await assertPortFree(port, host);
-  const sdkBuilt = ensureSdk(sdk, report);
-  const started = performance.now();
-  const version = await buildSite(outDir);
-  report(`demo apps bundled in ${Math.round(performance.now() - started)} ms (${relative(ROOT, outDir) || outDir})`);
-  report(options.databaseUrl ? 'starting the reference server on Postgres' : options.dataDir ? `starting the reference server (PGlite in ${relative(ROOT, options.dataDir) || options.dataDir}; the first start takes a few seconds)` : 'starting the reference server (PGlite in memory)');
-  const server = await startServer({
-    port,
-    host,
-    dataDir: options.dataDir,
-    databaseUrl: options.databaseUrl,
-    staticDir: outDir,
-    log: options.log ?? false,
-  });
+  const removeOwnFolder = () => {
+    if (ownFolder) rmSync(outDir, { recursive: true, force: true });
+  };
+  let sdkBuilt, version, server;
+  try {
+    // Before building: a demo already running on this port serves the folder a build would replace.
+    if (port !== 0) await assertPortFree(port, host);
+    sdkBuilt = ensureSdk(sdk, report);
+    const started = performance.now();
+    version = await buildSite(outDir);
+    report(`demo apps bundled in ${Math.round(performance.now() - started)} ms (${relative(ROOT, outDir) || outDir})`);
+    report(options.databaseUrl ? 'starting the reference server on Postgres' : options.dataDir ? `starting the reference server (PGlite in ${relative(ROOT, options.dataDir) || options.dataDir}; the first start takes a few seconds)` : 'starting the reference server (PGlite in memory)');
+    server = await startServer({
+      port,
+      host,
+      dataDir: options.dataDir,
+      databaseUrl: options.databaseUrl,
+      staticDir: outDir,
+      log: options.log ?? false,
+    });
+  } catch (error) {
+    // Made up for this demo, the folder would be left behind: nothing closes a demo that never started.
+    removeOwnFolder();
+    throw error;
+  }
   return {
     url: server.url,
     apiUrl: server.apiUrl,
@@ -82,7 +92,7 @@ export async function startDemo(options = {}) {
     siteDir: outDir,
     close: async () => {
       await server.close();
-      if (ownFolder) rmSync(outDir, { recursive: true, force: true });
+      removeOwnFolder();
     },
   };
 }

@@ -1,6 +1,6 @@
 // demo/server.mjs: two demos started side by side (`npm run demo`, then `PORT=8788 npm run demo`),
 // or in one process on ports the OS picks.
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -52,5 +52,14 @@ describe('a demo on a port the OS picks', () => {
     const demo = await startDemo({ port: 0, sdk: 'never' });
     await demo.close();
     expect(existsSync(demo.siteDir)).toBe(false);
+  });
+
+  it('removes the site folder it made up when it fails to start', async () => {
+    const build = join(import.meta.dirname, '..', '..', 'demo', '.build');
+    const ownFolders = () => (existsSync(build) ? readdirSync(build).filter((name) => name.startsWith('site-0-')) : []);
+    const before = ownFolders();
+    // An address no interface here holds (TEST-NET-1): the server cannot listen.
+    await expect(startDemo({ port: 0, host: '192.0.2.1', sdk: 'never' })).rejects.toThrow();
+    expect(ownFolders()).toEqual(before);
   });
 });
