@@ -95,6 +95,7 @@ export interface LedgerEntry {
   user: string;
 }
 
+/** A change made as another user: a patch or delete of `id` (7 and '7' name one entity, as in the API's paths), or a create, whose id is checked as the API checks it. */
 export type AdminEdit =
   | { resource: string; id: string | number; patch: Record<string, unknown> }
   | { resource: string; id: string | number; delete: true }
