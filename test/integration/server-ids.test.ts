@@ -121,6 +121,35 @@ async function createWithItsAnswerLost(name: string, resource = deltaProjects, o
   return { d, h, project, id };
 }
 
+/**
+ * Replays the create whose answer was lost; between the re-keying transaction and its views being
+ * applied (while the outbox is read again), a pull commits what the server holds and applies it first.
+ */
+async function replayWithAPullWhileRekeying({ d, h }: Pick<Awaited<ReturnType<typeof createWithItsAnswerLost>>, 'd' | 'h'>) {
+  const settle = LocalStore.prototype.settleRemapped;
+  const reload = LocalStore.prototype.reloadOutbox;
+  let armed = false;
+  LocalStore.prototype.settleRemapped = function (...args) {
+    armed = true;
+    return settle.apply(this, args);
+  };
+  LocalStore.prototype.reloadOutbox = async function () {
+    if (armed) {
+      armed = false;
+      await h.refresh();
+    }
+    return reload.apply(this);
+  };
+  try {
+    await d.clock.advance(60_000);
+    await d.client.flush();
+  } finally {
+    LocalStore.prototype.settleRemapped = settle;
+    LocalStore.prototype.reloadOutbox = reload;
+  }
+  expect(d.events.some((e) => e.type === 'idRemapped')).toBe(true);
+}
+
 /** The entity `id` deleted on the server while this device changed it: the conflict that follows, for a decision. */
 async function deletedByAnotherKeptHere(d: Device, id: string) {
   const h = d.client.resource(manualDeltaProjects);
@@ -444,29 +473,7 @@ describe("ids: 'server'", () => {
     h.get$(project.id).subscribe((state) => (seen = state));
     await server.admin.edit({ resource: 'projects', id, delete: true });
     await h.refresh();
-    // Between the re-keying transaction and its views being applied, a pull commits the deletion and applies it first.
-    const settle = LocalStore.prototype.settleRemapped;
-    const reload = LocalStore.prototype.reloadOutbox;
-    let armed = false;
-    LocalStore.prototype.settleRemapped = function (...args) {
-      armed = true;
-      return settle.apply(this, args);
-    };
-    LocalStore.prototype.reloadOutbox = async function () {
-      if (armed) {
-        armed = false;
-        await h.refresh();
-      }
-      return reload.apply(this);
-    };
-    try {
-      await d.clock.advance(60_000);
-      await d.client.flush();
-    } finally {
-      LocalStore.prototype.settleRemapped = settle;
-      LocalStore.prototype.reloadOutbox = reload;
-    }
-    expect(d.events.some((e) => e.type === 'idRemapped')).toBe(true);
+    await replayWithAPullWhileRekeying({ d, h });
     const fresh = await firstValueFrom(h.get$(project.id));
     expect(fresh).toMatchObject({ data: undefined, pending: false, status: 'success' });
     expect(seen).toEqual(fresh);
@@ -476,30 +483,7 @@ describe("ids: 'server'", () => {
     const { d, h, id } = await createWithItsAnswerLost('Gone soon');
     await server.admin.edit({ resource: 'projects', id, delete: true });
     await h.refresh();
-    // Between the re-keying transaction and its views being applied (while the outbox is read
-    // again), a pull commits the deletion and applies it first.
-    const settle = LocalStore.prototype.settleRemapped;
-    const reload = LocalStore.prototype.reloadOutbox;
-    let armed = false;
-    LocalStore.prototype.settleRemapped = function (...args) {
-      armed = true;
-      return settle.apply(this, args);
-    };
-    LocalStore.prototype.reloadOutbox = async function () {
-      if (armed) {
-        armed = false;
-        await h.refresh();
-      }
-      return reload.apply(this);
-    };
-    try {
-      await d.clock.advance(60_000);
-      await d.client.flush();
-    } finally {
-      LocalStore.prototype.settleRemapped = settle;
-      LocalStore.prototype.reloadOutbox = reload;
-    }
-    expect(d.events.some((e) => e.type === 'idRemapped')).toBe(true);
+    await replayWithAPullWhileRekeying({ d, h });
     expect(await h.list()).toEqual([]);
   });
 
