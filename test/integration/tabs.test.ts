@@ -1161,9 +1161,9 @@ describe('a page back from suspension', () => {
   });
 });
 
-/** One tab's view of a shared factory, counting its reads of the whole outbox (one per re-read of it). */
-function countingOutboxReads(shared: IDBFactory): { indexedDB: IDBFactory; outboxReads: () => number } {
-  let reads = 0;
+/** One tab's view of a shared factory, counting the transactions it starts that `counts` names. */
+function countingTransactions(shared: IDBFactory, counts: (stores: string[], mode: IDBTransactionMode | undefined) => boolean): { indexedDB: IDBFactory; started: () => number } {
+  let started = 0;
   const indexedDB = {
     open: (name: string, version?: number) => {
       const request = shared.open(name, version);
@@ -1171,7 +1171,7 @@ function countingOutboxReads(shared: IDBFactory): { indexedDB: IDBFactory; outbo
         const db = request.result;
         const transaction = db.transaction.bind(db);
         db.transaction = ((stores: string | string[], mode?: IDBTransactionMode, options?: IDBTransactionOptions) => {
-          if ([stores].flat()[0] === 'outbox' && mode !== 'readwrite') reads++;
+          if (counts([stores].flat(), mode)) started++;
           return transaction(stores, mode, options);
         }) as IDBDatabase['transaction'];
       });
@@ -1181,7 +1181,13 @@ function countingOutboxReads(shared: IDBFactory): { indexedDB: IDBFactory; outbo
     cmp: (a: unknown, b: unknown) => shared.cmp(a, b),
     databases: () => shared.databases(),
   } as IDBFactory;
-  return { indexedDB, outboxReads: () => reads };
+  return { indexedDB, started: () => started };
+}
+
+/** One tab's view of a shared factory, counting its reads of the whole outbox (one per re-read of it). */
+function countingOutboxReads(shared: IDBFactory): { indexedDB: IDBFactory; outboxReads: () => number } {
+  const { indexedDB, started } = countingTransactions(shared, (stores, mode) => stores[0] === 'outbox' && mode !== 'readwrite');
+  return { indexedDB, outboxReads: started };
 }
 
 describe('a page back to the foreground', () => {
@@ -1901,26 +1907,10 @@ describe("clear() in one tab while the other reads the database", () => {
   it("a hint's re-read, waiting behind another transaction as the database is deleted, does not show what the deleted database held", async () => {
     const b = browser();
     // The other tab's view of the shared factory, counting the reads of entities it starts.
-    let entityReads = 0;
-    const counting = {
-      open: (name: string, version?: number) => {
-        const request = b.indexedDB.open(name, version);
-        request.addEventListener('success', () => {
-          const db = request.result;
-          const transaction = db.transaction.bind(db);
-          db.transaction = ((stores: string | string[], mode?: IDBTransactionMode, options?: IDBTransactionOptions) => {
-            if (mode !== 'readwrite' && [stores].flat().includes('entities')) entityReads++;
-            return transaction(stores, mode, options);
-          }) as IDBDatabase['transaction'];
-        });
-        return request;
-      },
-      deleteDatabase: (name: string) => b.indexedDB.deleteDatabase(name),
-      cmp: (x: unknown, y: unknown) => b.indexedDB.cmp(x, y),
-      databases: () => b.indexedDB.databases(),
-    } as unknown as IDBFactory;
+    const counting = countingTransactions(b.indexedDB, (stores, mode) => mode !== 'readwrite' && stores.includes('entities'));
+    const entityReads = counting.started;
     const clearing = b.tab();
-    const other = b.tab({ indexedDB: counting });
+    const other = b.tab({ indexedDB: counting.indexedDB });
     await roles(clearing, other);
     const inOther = latest(other.client.resource(todos).query$());
     await clearing.client.resource(todos).create({ id: 'x', title: 'Before the clear', done: false }, { wait: 'server' });
@@ -1938,12 +1928,12 @@ describe("clear() in one tab while the other reads the database", () => {
       if (holding) holder.objectStore('entities').get(['', '']).onsuccess = hold;
     };
     hold();
-    const reads = entityReads;
+    const reads = entityReads();
     // A pull in a third tab changed x.
     const third = new b.hub.Channel(`harborsync:${NAMESPACE}`);
     third.postMessage({ t: 'changed', r: 'todos', ids: ['x'], outbox: false });
     third.close();
-    await until(() => entityReads > reads, "the other tab's read of x, waiting");
+    await until(() => entityReads() > reads, "the other tab's read of x, waiting");
 
     await clearing.client.clear();
     await until(() => inOther.value?.status === 'success', 'the other tab loaded again');
@@ -2073,6 +2063,29 @@ describe('a change the old leader sent, and a new leader', () => {
   /** Tab messages about the queue: what a tab tells of the answers it stored. */
   const aboutTheQueue = (data: unknown) => ['changed', 'outbox', 'settled'].includes((data as { t?: string }).t ?? '');
 
+  /**
+   * The second tab's change, sent by the first; the server applied it, its answer is held. The
+   * first tab then stands down with its request out; the second leads, offline for now, and reads
+   * the change as frozen. `created` is the change's { wait: 'server' }.
+   */
+  async function frozenByTheNewLeader() {
+    const b = browser();
+    const writes = heldAnswers((request) => request.method !== 'GET');
+    const suspended = new BehaviorSubject(false);
+    const first = b.tab({ suspended, fetch: writes.fetch });
+    await until(() => status(first).leader, 'the first tab to lead');
+    const second = b.tab();
+    await until(() => b.locks.waiting() === 1, 'the second tab to queue');
+    writes.hold();
+    const created = outcomeOf(second.client.resource(todos).create({ id: 'x', title: 'Sent once', done: false }, { wait: 'server' }));
+    await until(async () => (await ledger()).length === 1, 'the change applied at the server');
+    second.online.next(false);
+    suspended.next(true);
+    await until(() => status(second).leader, 'the second tab to lead');
+    await settle(20);
+    return { b, writes, first, second, created };
+  }
+
   /** Another connection holds the outbox in a read-write transaction until the returned function is called: the tabs' transactions on it wait. */
   async function outboxHeld(b: Browser): Promise<() => void> {
     const raw = await openRaw(b.indexedDB, DB_NAME);
@@ -2089,24 +2102,7 @@ describe('a change the old leader sent, and a new leader', () => {
   }
 
   it("a frozen change the old leader settles before the new one sends it (its hints not heard yet) is not sent again; its wait and flush() settle once", async () => {
-    const b = browser();
-    const writes = heldAnswers((request) => request.method !== 'GET');
-    const suspended = new BehaviorSubject(false);
-    const first = b.tab({ suspended, fetch: writes.fetch });
-    await until(() => status(first).leader, 'the first tab to lead');
-    const second = b.tab();
-    await until(() => b.locks.waiting() === 1, 'the second tab to queue');
-
-    // The second tab's change, sent by the first; the server applied it, its answer is held.
-    writes.hold();
-    const created = outcomeOf(second.client.resource(todos).create({ id: 'x', title: 'Sent once', done: false }, { wait: 'server' }));
-    await until(async () => (await ledger()).length === 1, 'the change applied at the server');
-    // The first tab stands down with its request out; the second leads, offline for now, and
-    // reads the change as frozen.
-    second.online.next(false);
-    suspended.next(true);
-    await until(() => status(second).leader, 'the second tab to lead');
-    await settle(20);
+    const { b, writes, first, second, created } = await frozenByTheNewLeader();
 
     // The old leader stores the answer; what it tells the other tab arrives late.
     b.hub.hold = aboutTheQueue;
@@ -2129,20 +2125,7 @@ describe('a change the old leader sent, and a new leader', () => {
   });
 
   it("a frozen change the old leader settles, then closes before telling, is not sent again by the new leader; its wait resolves with the stored answer", async () => {
-    const b = browser();
-    const writes = heldAnswers((request) => request.method !== 'GET');
-    const suspended = new BehaviorSubject(false);
-    const first = b.tab({ suspended, fetch: writes.fetch });
-    await until(() => status(first).leader, 'the first tab to lead');
-    const second = b.tab();
-    await until(() => b.locks.waiting() === 1, 'the second tab to queue');
-    writes.hold();
-    const created = outcomeOf(second.client.resource(todos).create({ id: 'x', title: 'Sent once', done: false }, { wait: 'server' }));
-    await until(async () => (await ledger()).length === 1, 'the change applied at the server');
-    second.online.next(false);
-    suspended.next(true);
-    await until(() => status(second).leader, 'the second tab to lead');
-    await settle(20);
+    const { b, writes, first, second, created } = await frozenByTheNewLeader();
 
     // The old leader stores the answer and closes: what it would tell is lost.
     b.hub.drop = aboutTheQueue;
@@ -2161,26 +2144,10 @@ describe('a change the old leader sent, and a new leader', () => {
   it('a freeze that commits after its tab stood down sends nothing from that tab, nor once it leads again unheard of the sends since; the new leader sends each change once', async () => {
     const b = browser();
     // The first tab's view of the shared factory, counting the read-write transactions it starts.
-    let writesStarted = 0;
-    const counting = {
-      open: (name: string, version?: number) => {
-        const request = b.indexedDB.open(name, version);
-        request.addEventListener('success', () => {
-          const db = request.result;
-          const transaction = db.transaction.bind(db);
-          db.transaction = ((stores: string | string[], mode?: IDBTransactionMode, options?: IDBTransactionOptions) => {
-            if (mode === 'readwrite') writesStarted++;
-            return transaction(stores, mode, options);
-          }) as IDBDatabase['transaction'];
-        });
-        return request;
-      },
-      deleteDatabase: (name: string) => b.indexedDB.deleteDatabase(name),
-      cmp: (x: unknown, y: unknown) => b.indexedDB.cmp(x, y),
-      databases: () => b.indexedDB.databases(),
-    } as unknown as IDBFactory;
+    const counting = countingTransactions(b.indexedDB, (_, mode) => mode === 'readwrite');
+    const writesStarted = counting.started;
     const suspended = new BehaviorSubject(false);
-    const first = b.tab({ suspended, indexedDB: counting });
+    const first = b.tab({ suspended, indexedDB: counting.indexedDB });
     await until(() => status(first).leader, 'the first tab to lead');
     const second = b.tab();
     await until(() => b.locks.waiting() === 1, 'the second tab to queue');
@@ -2188,10 +2155,10 @@ describe('a change the old leader sent, and a new leader', () => {
     for (const id of ['a', 'b', 'c']) await first.client.resource(todos).create({ id, title: id, done: false });
     await until(() => status(second).pending === 3, 'the changes heard in the second tab');
 
-    const before = writesStarted;
+    const before = writesStarted();
     const release = await outboxHeld(b);
     first.online.next(true);
-    await until(() => writesStarted > before, "the first tab's freeze, waiting");
+    await until(() => writesStarted() > before, "the first tab's freeze, waiting");
     suspended.next(true);
     await until(() => status(second).leader, 'the second tab to lead');
     // What the new leader tells of its sends is lost: the first tab goes by what it knew.
