@@ -227,9 +227,10 @@ class Client implements SyncClient, HandleHost {
   /**
    * The entity each `{ wait: 'server' }` is about, to answer it from storage if its 'settled'
    * message never comes. `queued`: its entry was seen queued since the wait began, so its parking
-   * is the answer (a wait made on a parked entry waits for its retry or decision).
+   * is the answer (a wait made on a parked entry waits for its retry or decision). `made`: where
+   * its newest change stood (lastSeq) when the entry was last seen, once it is gone.
    */
-  readonly #waitedEntities = new Map<number, { r: string; id: string; queued: boolean }>();
+  readonly #waitedEntities = new Map<number, { r: string; id: string; queued: boolean; made?: number }>();
   #releaseLeadership: () => void = () => undefined;
   /** Asked before each send (the election's lease may have lapsed while the page slept). */
   #stillLeads: () => boolean = () => true;
@@ -586,6 +587,8 @@ class Client implements SyncClient, HandleHost {
     const gone = before.filter((entry) => !this.store.outbox.get(entry.seq));
     const stale = gone.map(({ r, id }) => ({ r, id }));
     for (const entry of gone) {
+      const waited = this.#waitedEntities.get(entry.seq);
+      if (waited) waited.made = entry.lastSeq ?? entry.seq;
       if (!entry.id.startsWith(TEMP_ID_PREFIX)) continue;
       const key = entityKey(entry.r, entry.id);
       this.#settledTemporary.add(key);
@@ -1591,9 +1594,12 @@ class Client implements SyncClient, HandleHost {
       // This tab's rename took it away (folded, or stored anew behind another change): it moves its wait itself.
       if (this.#replayer.renaming(r, id)) continue;
       const current = this.currentId(r, id);
-      // An entity's changes are sent in order: gone while an earlier one is still queued or parked,
-      // it was folded into that one (a decision, a retry), whose 'folded' message was lost.
-      const into = this.store.outbox.entriesOf(r, current).find((e) => e.seq < seq);
+      const entries = this.store.outbox.entriesOf(r, current);
+      // An entry holding its newest change (stored anew there by another tab's rename, whose
+      // 'folded' message has not come yet) answers it. Else, an entity's changes are sent in order:
+      // gone while an earlier one is still queued or parked, it was folded into that one (a
+      // decision, a retry), whose 'folded' message was lost.
+      const into = entries.find((e) => (e.lastSeq ?? e.seq) === waited.made) ?? entries.find((e) => e.seq < seq);
       if (into) {
         this.folded(seq, into.seq, true);
         continue;

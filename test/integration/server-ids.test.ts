@@ -623,6 +623,69 @@ describe("ids: 'server'", () => {
     expect(await waited).toEqual({ value: { id, name: 'last, under the temporary id', version: expect.any(Number) } });
   });
 
+  it("a { wait: 'server' } made in a follower on a change the leader's rename moves behind one sent under the server id, when another tab's hint reaches the follower before the leader's messages: it gets the entity the server confirmed last", async () => {
+    const indexedDB = new IDBFactory();
+    const hub = new BroadcastHub();
+    const clock = new ManualClock();
+    const options = { resources: [deltaProjects], namespace: 'moved-in-follower', locks: new FakeLocks(), BroadcastChannel: hub.Channel, retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } };
+    const leader = make(device(server.apiUrl, options, indexedDB, clock));
+    await until(() => leads(leader), 'a leader');
+    const follower = make(device(server.apiUrl, options, indexedDB, clock));
+    const h = leader.client.resource(deltaProjects);
+    const f = follower.client.resource(deltaProjects);
+    await h.refresh();
+    await server.admin.faults({ dropAfterApply: { count: 1 } });
+    const project = await h.create({ name: 'Mine' });
+    await until(() => leader.events.some((e) => e.type === 'retrying'), 'the lost answer');
+    const id = (await applied())[0]!.entityId!;
+    await h.refresh();
+    await until(async () => (await f.list()).length === 2, 'the follower showing both ids');
+    let waited: { value: unknown } | { error: unknown } | undefined;
+    f.update(project.id, { name: 'first, under the temporary id' }, { wait: 'server' }).then(
+      (value) => (waited = { value }),
+      (error: unknown) => (waited = { error }),
+    );
+    await server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
+    await h.update(id, { name: 'sent, under the server id' });
+    await until(() => leader.events.some((e) => e.type === 'retrying' && e.op === 'update'), 'the sent one backing off');
+    // Coalesced into the waited entry, which the rename then stores anew behind the sent one.
+    await f.update(project.id, { name: 'last, under the temporary id' });
+    // Once the leader stored the rename, its messages are held; another tab's outbox hint reaches the follower first.
+    const settleRemapped = LocalStore.prototype.settleRemapped;
+    let stored = false;
+    LocalStore.prototype.settleRemapped = async function (...args) {
+      const remapped = await settleRemapped.apply(this, args);
+      stored = true;
+      return remapped;
+    };
+    hub.hold = (data) => stored && (data as { t?: unknown }).t !== 'outbox';
+    const otherTab = new hub.Channel('harborsync:moved-in-follower');
+    try {
+      await clock.advance(60_000);
+      await until(() => stored && leader.events.some((e) => e.type === 'idRemapped'), 'the rename stored');
+      const pending = () => {
+        let n = -1;
+        follower.client.status$.subscribe((s) => (n = s.pending)).unsubscribe();
+        return n;
+      };
+      expect(pending()).toBe(3);
+      otherTab.postMessage({ t: 'outbox' });
+      // The follower read the outbox anew (the create gone, the waited entry stored anew), then answered what vanished.
+      await until(() => pending() === 2, "the other tab's hint read");
+      await settle(50);
+      expect(waited).toBeUndefined();
+    } finally {
+      LocalStore.prototype.settleRemapped = settleRemapped;
+      hub.hold = () => false;
+      hub.release();
+      otherTab.close();
+    }
+    await clock.advance(3_600_000);
+    await leader.client.flush();
+    await until(() => waited !== undefined, 'the wait answered');
+    expect(waited).toEqual({ value: { id, name: 'last, under the temporary id', version: expect.any(Number) } });
+  });
+
   it("a conflict's re-send counts as made when the newest change it folded in was: it beats an older change under the other id", async () => {
     const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects);
     await h.refresh();
