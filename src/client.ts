@@ -10,7 +10,7 @@ import {
   ValidationError,
 } from './errors.js';
 import { resolveEnv, type Env } from './env.js';
-import { normalizeId, TEMP_ID_PREFIX } from './internal/ids.js';
+import { isRename, normalizeId, TEMP_ID_PREFIX } from './internal/ids.js';
 import { deepEqual, isPlainObject } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
 import { foldUpdatesInto, isQuarantined, isRolledBack, toPendingOp, type OutboxEntry } from './outbox/entry.js';
@@ -1418,10 +1418,7 @@ class Client implements SyncClient, HandleHost {
         } else if (message.t === 'folded') {
           this.folded(message.seq, message.into, true);
         } else if (message.t === 'remapped') {
-          // One naming no id (another release's, say ''): taken, the references to the entity would be sent naming nothing.
-          if (typeof message.r === 'string' && typeof message.from === 'string' && normalizeId(message.from) !== undefined && normalizeId(message.to) !== undefined) {
-            this.#remapped(message.r, message.from, message.to);
-          }
+          if (isRename(message)) this.#remapped(message.r, message.from, message.to);
         } else if (message.t === 'paused') {
           this.#paused(message.reason === 'unauthorized' ? 'unauthorized' : 'manual');
         } else if (message.t === 'resumed') {

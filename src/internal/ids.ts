@@ -34,3 +34,12 @@ export function normalizeId(value: unknown): string | undefined {
 }
 
 export const TEMP_ID_PREFIX = 'tmp:';
+
+/**
+ * A rename (stored, or told by another tab) naming its resource and two valid ids. One naming none
+ * (corrupted, or another release's: say '') would send the references to the entity naming nothing.
+ */
+export function isRename(value: unknown): value is { r: string; from: string; to: string | number } {
+  const rename = value as { r?: unknown; from?: unknown; to?: unknown } | null;
+  return typeof rename?.r === 'string' && typeof rename.from === 'string' && normalizeId(rename.from) !== undefined && normalizeId(rename.to) !== undefined;
+}

@@ -3,7 +3,7 @@ import { ClosedError, PendingMutationsError, StorageError, ValidationError } fro
 import { withNewerRemote } from '../conflict/resolve.js';
 import { coalesce, type PendingOp } from '../outbox/coalesce.js';
 import { asEntry, foldView, isRolledBack, onServerState, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
-import { normalizeId, TEMP_ID_PREFIX } from '../internal/ids.js';
+import { isRename, TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
 import { isOlderVersion } from '../internal/versions.js';
 import { entityKey, OutboxMemory } from '../outbox/outbox-memory.js';
@@ -1198,11 +1198,7 @@ const RENAMES_KEPT_MS = 7 * 24 * 60 * 60 * 1000;
 const RENAME_PREFIX = 'renamed:';
 const renameKey = (r: string, from: string) => `${RENAME_PREFIX}${entityKey(r, from)}`;
 
-const isStoredRename = (value: unknown): value is StoredRename => {
-  const rename = value as Partial<StoredRename> | null;
-  // Both ids valid: a row naming none (corrupted, say '') would send the references to it naming nothing.
-  return typeof rename?.r === 'string' && typeof rename.from === 'string' && normalizeId(rename.from) !== undefined && normalizeId(rename.to) !== undefined && typeof rename.at === 'number';
-};
+const isStoredRename = (value: unknown): value is StoredRename => isRename(value) && typeof (value as Partial<StoredRename>).at === 'number';
 
 /** The renames in `meta`, a corrupted row skipped: it costs a mapping, never the outbox's load. */
 async function storedRenames(
