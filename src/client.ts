@@ -16,7 +16,7 @@ import { validate, type Validation } from './internal/schema.js';
 import { foldUpdatesInto, isQuarantined, isRolledBack, toPendingOp, type OutboxEntry } from './outbox/entry.js';
 import { DECISION_ROUNDS, Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
 import { referrersOf } from './outbox/remap.js';
-import { checkDecision, conflictFields, fromDecision, newestRemote, strategyProblem, undisputed, type ConflictInput, type Outcome } from './conflict/resolve.js';
+import { checkDecision, conflictFields, fromDecision, newestRemote, undisputed, type ConflictInput, type Outcome } from './conflict/resolve.js';
 import { applyOp } from './outbox/coalesce.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
 import { databaseMarker, type DatabaseMarker } from './store/marker.js';
@@ -28,6 +28,7 @@ import { cursorKey, pull, syncedAtKey } from './sync/pull.js';
 import { INITIAL_STATUS } from './sync/status.js';
 import { OnDemandLoader } from './sync/on-demand.js';
 import { createRestTransport } from './transport/rest.js';
+import { resolveOptions } from './client/options.js';
 import { orClosed, ResourceHandleImpl, untilClosed, type HandleHost } from './resource-handle.js';
 import type {
   ClearOptions,
@@ -49,21 +50,6 @@ import type {
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
-
-const DEFAULTS = {
-  namespace: 'default',
-  staleTimeMs: 30_000,
-  sendDelayMs: 0,
-  timeoutMs: 30_000,
-  baseDelayMs: 1_000,
-  maxDelayMs: 60_000,
-  maxAttempts: 10,
-  maxAgeMs: 24 * 60 * 60 * 1000,
-  maxInFlight: 1,
-};
-
-/** setTimeout's longest delay (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /** Other tabs' unanswered flush() requests a follower keeps for if it leads next; the oldest go first. */
 const MAX_UNANSWERED_FLUSHES = 64;
@@ -99,68 +85,6 @@ function parkedError(entry: OutboxEntry): HarborSyncError {
 
 const sameEntries = (a: readonly OutboxEntry[], b: readonly OutboxEntry[]) =>
   a.length === b.length && a.every((entry, i) => entry === b[i]);
-
-function checkOptions(options: SyncClientOptions, baseHref: string | undefined): Map<string, Def> {
-  if (!options || typeof options !== 'object') throw new TypeError('createSyncClient: options are required');
-  // A URL paths cannot resolve under ("localhost:8787/api" has the scheme "localhost:") would make
-  // every request fail, the writes retried for ever.
-  if (typeof options.baseUrl !== 'string' || !URL.canParse(options.baseUrl, baseHref) || !URL.canParse('./', new URL(options.baseUrl, baseHref))) {
-    throw new TypeError(
-      `createSyncClient: baseUrl must be an absolute URL, or relative to the page (like '/api'), got ${JSON.stringify(options.baseUrl)}`,
-    );
-  }
-  // fetch refuses every request to such a URL, with an error quoting it (the password on events$).
-  const { username, password } = new URL(options.baseUrl, baseHref);
-  if (username !== '' || password !== '') {
-    throw new TypeError('createSyncClient: baseUrl must not hold credentials (user:password@), which fetch refuses to send');
-  }
-  if (!Array.isArray(options.resources) || options.resources.length === 0) {
-    throw new TypeError('createSyncClient: resources must list at least one defineResource() definition');
-  }
-  const defs = new Map<string, Def>();
-  for (const [i, def] of (options.resources as unknown[] as Def[]).entries()) {
-    // defineResource() returns a frozen definition with these; anything else fails later, naming nothing.
-    if (!def || typeof def !== 'object' || typeof def.name !== 'string' || typeof def.key !== 'string' || typeof def.path !== 'string' || !def.schema) {
-      throw new TypeError(`createSyncClient: resources[${i}] is not a defineResource() definition, got ${typeof def === 'object' ? JSON.stringify(def) : String(def)}`);
-    }
-    if (defs.has(def.name)) throw new TypeError(`createSyncClient: resource "${def.name}" is listed twice`);
-    defs.set(def.name, def);
-  }
-  const ns = options.namespace ?? DEFAULTS.namespace;
-  if (typeof ns !== 'string' || ns.length === 0) throw new TypeError('createSyncClient: namespace must be a non-empty string');
-  // `harborsync:{ns}:election` is the election channel of the namespace before the suffix.
-  if (ns.endsWith(':election')) throw new TypeError(`createSyncClient: namespace must not end with ":election" (another namespace's channel has that name), got ${JSON.stringify(ns)}`);
-  const staleTimeMs = options.staleTimeMs;
-  if (staleTimeMs !== undefined && !(typeof staleTimeMs === 'number' && staleTimeMs >= 0)) {
-    throw new TypeError(`createSyncClient: staleTimeMs must be a non-negative number, got ${String(staleTimeMs)}`);
-  }
-  // Waited for with timers, which fire at once past the longest wait they hold: a timeout would
-  // end every request at once, a send delay or a backoff spin the outbox loop every millisecond.
-  const retry = options.retry ?? {};
-  const waits = { sendDelayMs: options.sendDelayMs, timeoutMs: options.timeoutMs, 'retry.baseDelayMs': retry.baseDelayMs, 'retry.maxDelayMs': retry.maxDelayMs };
-  for (const [key, v] of Object.entries(waits)) {
-    if (v !== undefined && !(typeof v === 'number' && v >= 0 && v <= MAX_TIMER_MS)) {
-      throw new TypeError(`createSyncClient: ${key} must be a number of milliseconds from 0 to ${MAX_TIMER_MS} (the longest a timer waits), got ${String(v)}`);
-    }
-  }
-  if (retry.maxAttempts !== undefined && !(Number.isInteger(retry.maxAttempts) && retry.maxAttempts >= 1)) {
-    throw new TypeError(`createSyncClient: retry.maxAttempts must be a whole number of at least 1, got ${String(retry.maxAttempts)}`);
-  }
-  // Only compared with how long an entry has been failing: Infinity is "never by age".
-  if (retry.maxAgeMs !== undefined && !(typeof retry.maxAgeMs === 'number' && retry.maxAgeMs >= 0)) {
-    throw new TypeError(`createSyncClient: retry.maxAgeMs must be a non-negative number, got ${String(retry.maxAgeMs)}`);
-  }
-  const problem = options.conflicts === undefined ? null : strategyProblem(options.conflicts);
-  if (problem) throw new TypeError(`createSyncClient: ${problem}`);
-  const { maxInFlight, maxAnswerBytes } = options;
-  if (maxAnswerBytes !== undefined && !(Number.isInteger(maxAnswerBytes) && maxAnswerBytes >= 1)) {
-    throw new TypeError(`createSyncClient: maxAnswerBytes must be a whole number of at least 1, got ${String(maxAnswerBytes)}`);
-  }
-  if (maxInFlight !== undefined && !(Number.isInteger(maxInFlight) && maxInFlight >= 1)) {
-    throw new TypeError(`createSyncClient: maxInFlight must be a whole number of at least 1, got ${String(maxInFlight)}`);
-  }
-  return defs;
-}
 
 /**
  * Creates a client: one IndexedDB database for the namespace, a mirror per resource, the outbox
@@ -266,14 +190,15 @@ class Client implements SyncClient, HandleHost {
 
   constructor(options: SyncClientOptions) {
     this.env = resolveEnv(options ?? {});
-    this.defs = checkOptions(options, this.env.baseHref);
+    const resolved = resolveOptions(options, this.env.baseHref);
     if (!this.env.indexedDB) {
       throw new StorageError('IndexedDB is not available here (private mode or a non-browser host); pass the indexedDB option');
     }
-    const namespace = options.namespace ?? DEFAULTS.namespace;
-    this.staleTimeMs = options.staleTimeMs ?? DEFAULTS.staleTimeMs;
-    this.sendDelayMs = options.sendDelayMs ?? DEFAULTS.sendDelayMs;
-    this.#strategyDefault = (options.conflicts ?? 'merge') as ConflictStrategy<Rec>;
+    const { namespace, timeoutMs, retry } = resolved;
+    this.defs = resolved.defs;
+    this.staleTimeMs = resolved.staleTimeMs;
+    this.sendDelayMs = resolved.sendDelayMs;
+    this.#strategyDefault = resolved.conflicts;
     this.origin = `${this.env.clock.now().toString(36)}-${Math.floor(this.env.random() * 2 ** 32).toString(36)}`;
     this.#marker = databaseMarker(this.env.localStorage, namespace);
     this.store = new LocalStore(
@@ -291,16 +216,16 @@ class Client implements SyncClient, HandleHost {
         onOpened: ({ created, reopened }) => this.#opened(created, reopened),
         onReopenFailed: (error) => this.#storageFault(error),
       },
-      { setTimer: this.env.clock.setTimer, now: this.env.clock.now, KeyRange: this.env.IDBKeyRange, requestTimeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs },
+      { setTimer: this.env.clock.setTimer, now: this.env.clock.now, KeyRange: this.env.IDBKeyRange, requestTimeoutMs: timeoutMs },
     );
     const transport =
       options.transport ??
       createRestTransport({
-        baseUrl: new URL(options.baseUrl, this.env.baseHref).href,
+        baseUrl: resolved.baseUrl,
         namespace,
         fetch: this.env.fetch,
         auth: options.auth,
-        timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
+        timeoutMs,
         maxAnswerBytes: options.maxAnswerBytes,
       });
     // Every call, the built-in transport's and a custom one's alike, gets the signal close() aborts.
@@ -327,15 +252,7 @@ class Client implements SyncClient, HandleHost {
     this.conflicts$ = untilClosed(this, () => this.#conflictsSubject.value, (subscriber) => this.#conflictsSubject.subscribe(subscriber));
     this.failed$ = untilClosed(this, () => this.#failedSubject.value, (subscriber) => this.#failedSubject.subscribe(subscriber));
     this.events$ = this.#eventsSubject.asObservable();
-    const retry = options.retry ?? {};
-    this.#replayer = new Replayer(this.#replayHost({
-      baseDelayMs: retry.baseDelayMs ?? DEFAULTS.baseDelayMs,
-      maxDelayMs: retry.maxDelayMs ?? DEFAULTS.maxDelayMs,
-      maxAttempts: retry.maxAttempts ?? DEFAULTS.maxAttempts,
-      maxAgeMs: retry.maxAgeMs ?? DEFAULTS.maxAgeMs,
-      sendDelayMs: this.sendDelayMs,
-      maxInFlight: options.maxInFlight ?? DEFAULTS.maxInFlight,
-    }));
+    this.#replayer = new Replayer(this.#replayHost({ ...retry, sendDelayMs: this.sendDelayMs, maxInFlight: resolved.maxInFlight }));
     this.#onDemand = new OnDemandLoader({
       store: this.store,
       transport: this.transport,
@@ -375,7 +292,7 @@ class Client implements SyncClient, HandleHost {
       outbox: this.store.outbox,
       post: (message) => this.#post(message),
       // A leader that has said nothing for as long as a request may take is frozen or gone.
-      quietMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
+      quietMs: timeoutMs,
     });
     let suspended = false;
     this.#subscriptions.push(

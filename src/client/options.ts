@@ -1,0 +1,117 @@
+/** createSyncClient's options, checked and with their defaults filled in. */
+import { strategyProblem } from '../conflict/resolve.js';
+import type { ConflictStrategy, ResourceDefinition, SyncClientOptions } from '../types.js';
+
+type Rec = Record<string, unknown>;
+type Def = ResourceDefinition<object>;
+
+const DEFAULTS = {
+  namespace: 'default',
+  staleTimeMs: 30_000,
+  sendDelayMs: 0,
+  timeoutMs: 30_000,
+  baseDelayMs: 1_000,
+  maxDelayMs: 60_000,
+  maxAttempts: 10,
+  maxAgeMs: 24 * 60 * 60 * 1000,
+  maxInFlight: 1,
+};
+
+/** setTimeout's longest delay (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+export interface ResolvedOptions {
+  /** The resources by name. */
+  readonly defs: Map<string, Def>;
+  readonly namespace: string;
+  /** baseUrl made absolute against the page. */
+  readonly baseUrl: string;
+  readonly staleTimeMs: number;
+  readonly sendDelayMs: number;
+  readonly timeoutMs: number;
+  readonly conflicts: ConflictStrategy<Rec>;
+  readonly retry: { readonly baseDelayMs: number; readonly maxDelayMs: number; readonly maxAttempts: number; readonly maxAgeMs: number };
+  readonly maxInFlight: number;
+}
+
+/**
+ * Checks `options` (each wrong one is a TypeError naming it) and fills in the defaults. `baseHref`
+ * is the page's address, which a relative baseUrl resolves against.
+ */
+export function resolveOptions(options: SyncClientOptions, baseHref: string | undefined): ResolvedOptions {
+  if (!options || typeof options !== 'object') throw new TypeError('createSyncClient: options are required');
+  // A URL paths cannot resolve under ("localhost:8787/api" has the scheme "localhost:") would make
+  // every request fail, the writes retried for ever.
+  if (typeof options.baseUrl !== 'string' || !URL.canParse(options.baseUrl, baseHref) || !URL.canParse('./', new URL(options.baseUrl, baseHref))) {
+    throw new TypeError(
+      `createSyncClient: baseUrl must be an absolute URL, or relative to the page (like '/api'), got ${JSON.stringify(options.baseUrl)}`,
+    );
+  }
+  // fetch refuses every request to such a URL, with an error quoting it (the password on events$).
+  const { username, password } = new URL(options.baseUrl, baseHref);
+  if (username !== '' || password !== '') {
+    throw new TypeError('createSyncClient: baseUrl must not hold credentials (user:password@), which fetch refuses to send');
+  }
+  if (!Array.isArray(options.resources) || options.resources.length === 0) {
+    throw new TypeError('createSyncClient: resources must list at least one defineResource() definition');
+  }
+  const defs = new Map<string, Def>();
+  for (const [i, def] of (options.resources as unknown[] as Def[]).entries()) {
+    // defineResource() returns a frozen definition with these; anything else fails later, naming nothing.
+    if (!def || typeof def !== 'object' || typeof def.name !== 'string' || typeof def.key !== 'string' || typeof def.path !== 'string' || !def.schema) {
+      throw new TypeError(`createSyncClient: resources[${i}] is not a defineResource() definition, got ${typeof def === 'object' ? JSON.stringify(def) : String(def)}`);
+    }
+    if (defs.has(def.name)) throw new TypeError(`createSyncClient: resource "${def.name}" is listed twice`);
+    defs.set(def.name, def);
+  }
+  const ns = options.namespace ?? DEFAULTS.namespace;
+  if (typeof ns !== 'string' || ns.length === 0) throw new TypeError('createSyncClient: namespace must be a non-empty string');
+  // `harborsync:{ns}:election` is the election channel of the namespace before the suffix.
+  if (ns.endsWith(':election')) throw new TypeError(`createSyncClient: namespace must not end with ":election" (another namespace's channel has that name), got ${JSON.stringify(ns)}`);
+  const staleTimeMs = options.staleTimeMs;
+  if (staleTimeMs !== undefined && !(typeof staleTimeMs === 'number' && staleTimeMs >= 0)) {
+    throw new TypeError(`createSyncClient: staleTimeMs must be a non-negative number, got ${String(staleTimeMs)}`);
+  }
+  // Waited for with timers, which fire at once past the longest wait they hold: a timeout would
+  // end every request at once, a send delay or a backoff spin the outbox loop every millisecond.
+  const retry = options.retry ?? {};
+  const waits = { sendDelayMs: options.sendDelayMs, timeoutMs: options.timeoutMs, 'retry.baseDelayMs': retry.baseDelayMs, 'retry.maxDelayMs': retry.maxDelayMs };
+  for (const [key, v] of Object.entries(waits)) {
+    if (v !== undefined && !(typeof v === 'number' && v >= 0 && v <= MAX_TIMER_MS)) {
+      throw new TypeError(`createSyncClient: ${key} must be a number of milliseconds from 0 to ${MAX_TIMER_MS} (the longest a timer waits), got ${String(v)}`);
+    }
+  }
+  if (retry.maxAttempts !== undefined && !(Number.isInteger(retry.maxAttempts) && retry.maxAttempts >= 1)) {
+    throw new TypeError(`createSyncClient: retry.maxAttempts must be a whole number of at least 1, got ${String(retry.maxAttempts)}`);
+  }
+  // Only compared with how long an entry has been failing: Infinity is "never by age".
+  if (retry.maxAgeMs !== undefined && !(typeof retry.maxAgeMs === 'number' && retry.maxAgeMs >= 0)) {
+    throw new TypeError(`createSyncClient: retry.maxAgeMs must be a non-negative number, got ${String(retry.maxAgeMs)}`);
+  }
+  const problem = options.conflicts === undefined ? null : strategyProblem(options.conflicts);
+  if (problem) throw new TypeError(`createSyncClient: ${problem}`);
+  const { maxInFlight, maxAnswerBytes } = options;
+  if (maxAnswerBytes !== undefined && !(Number.isInteger(maxAnswerBytes) && maxAnswerBytes >= 1)) {
+    throw new TypeError(`createSyncClient: maxAnswerBytes must be a whole number of at least 1, got ${String(maxAnswerBytes)}`);
+  }
+  if (maxInFlight !== undefined && !(Number.isInteger(maxInFlight) && maxInFlight >= 1)) {
+    throw new TypeError(`createSyncClient: maxInFlight must be a whole number of at least 1, got ${String(maxInFlight)}`);
+  }
+  return Object.freeze({
+    defs,
+    namespace: ns,
+    baseUrl: new URL(options.baseUrl, baseHref).href,
+    staleTimeMs: staleTimeMs ?? DEFAULTS.staleTimeMs,
+    sendDelayMs: options.sendDelayMs ?? DEFAULTS.sendDelayMs,
+    timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
+    conflicts: (options.conflicts ?? 'merge') as ConflictStrategy<Rec>,
+    retry: Object.freeze({
+      baseDelayMs: retry.baseDelayMs ?? DEFAULTS.baseDelayMs,
+      maxDelayMs: retry.maxDelayMs ?? DEFAULTS.maxDelayMs,
+      maxAttempts: retry.maxAttempts ?? DEFAULTS.maxAttempts,
+      maxAgeMs: retry.maxAgeMs ?? DEFAULTS.maxAgeMs,
+    }),
+    maxInFlight: maxInFlight ?? DEFAULTS.maxInFlight,
+  });
+}
+
