@@ -7,17 +7,16 @@ import {
   PendingMutationsError,
   SchemaError,
   StorageError,
-  ValidationError,
 } from './errors.js';
 import { resolveEnv, type Env } from './env.js';
+import { orClosed } from './internal/abort.js';
 import { isRename, normalizeId, TEMP_ID_PREFIX } from './internal/ids.js';
 import { deepEqual, isPlainObject } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
-import { foldUpdatesInto, isQuarantined, isRolledBack, toPendingOp, type OutboxEntry } from './outbox/entry.js';
-import { DECISION_ROUNDS, Replayer, applyOutcome, type ReplayHost } from './outbox/replay.js';
+import { type OutboxEntry } from './outbox/entry.js';
+import { ParkedChanges } from './outbox/parked.js';
+import { Replayer, type ReplayHost } from './outbox/replay.js';
 import { referrersOf } from './outbox/remap.js';
-import { checkDecision, conflictFields, fromDecision, newestRemote, undisputed, type ConflictInput, type Outcome } from './conflict/resolve.js';
-import { applyOp } from './outbox/coalesce.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
 import { databaseMarker, type DatabaseMarker } from './store/marker.js';
 import { ResourceMirror } from './store/mirror.js';
@@ -29,11 +28,10 @@ import { INITIAL_STATUS } from './sync/status.js';
 import { OnDemandLoader } from './sync/on-demand.js';
 import { createRestTransport } from './transport/rest.js';
 import { resolveOptions } from './client/options.js';
-import { orClosed, ResourceHandleImpl, untilClosed, type HandleHost } from './resource-handle.js';
+import { ResourceHandleImpl, untilClosed, type HandleHost } from './resource-handle.js';
 import type {
   ClearOptions,
   Conflict,
-  ConflictChoice,
   ConflictStrategy,
   Entity,
   FailedMutation,
@@ -73,8 +71,6 @@ interface Unannounced {
   cursor?: { from: string | null; to: string | null };
 }
 
-const bySeq = (a: OutboxEntry, b: OutboxEntry) => a.seq - b.seq;
-
 /** What a wait on a parked entry rejects with, as stored: the conflict's fields, or the failure's error (its class, request, status, body, issues and message). */
 function parkedError(entry: OutboxEntry): HarborSyncError {
   const context = { resource: entry.r, id: entry.id };
@@ -82,9 +78,6 @@ function parkedError(entry: OutboxEntry): HarborSyncError {
   const { status, body, message = 'failed', name = status === undefined ? 'HarborSyncError' : 'HttpError', method, url, issues } = entry.failure ?? {};
   return fromTabError({ name, ...context, status, body, message, method, url, issues });
 }
-
-const sameEntries = (a: readonly OutboxEntry[], b: readonly OutboxEntry[]) =>
-  a.length === b.length && a.every((entry, i) => entry === b[i]);
 
 /**
  * Creates a client: one IndexedDB database for the namespace, a mirror per resource, the outbox
@@ -120,11 +113,7 @@ class Client implements SyncClient, HandleHost {
   readonly #handles = new Map<string, ResourceHandleImpl<object>>();
   readonly #waiters = new Map<number, Array<(outcome: { value: Rec | null } | { error: HarborSyncError }) => void>>();
   readonly #statusSubject: BehaviorSubject<SyncStatus>;
-  readonly #conflictsSubject = new BehaviorSubject<Conflict[]>([]);
-  /** Undisputed conflicts looked at: by the parked entry, the newest change made since (the entry itself when none). */
-  readonly #undisputedSeen = new WeakMap<OutboxEntry, WeakSet<OutboxEntry>>();
-  readonly #undisputedDecisions = new Set<Promise<void>>();
-  readonly #failedSubject = new BehaviorSubject<FailedMutation[]>([]);
+  readonly #parked: ParkedChanges;
   readonly #eventsSubject = new Subject<SyncEvent>();
   readonly #replayer: Replayer;
   readonly #subscriptions: Subscription[] = [];
@@ -173,12 +162,7 @@ class Client implements SyncClient, HandleHost {
   #storageFailure: StorageError | null = null;
   readonly #marker: DatabaseMarker;
   readonly #strategyDefault: ConflictStrategy<Rec>;
-  /** The parked conflicts conflicts$ last told of, each followed by the changes made to its entity since. */
-  #conflictEntries: OutboxEntry[] = [];
-  /** Those of them with no field in dispute, and the newest change made to each since (itself when none). */
-  #undisputed: Array<{ entry: OutboxEntry; newest: OutboxEntry }> = [];
   readonly #onDemand: OnDemandLoader;
-  #failedEntries: OutboxEntry[] = [];
   readonly #followerFlushes: FollowerFlushes;
   /** Other tabs' flush() requests heard while following and not answered yet: the leader may go before it answers. */
   readonly #unansweredFlushes = new Set<string>();
@@ -249,8 +233,20 @@ class Client implements SyncClient, HandleHost {
     // Their current values offered (CURRENT), so the React hooks render them at once on mount,
     // not their initial state for a frame.
     this.status$ = untilClosed(this, () => this.#statusSubject.value, (subscriber) => this.#statusSubject.subscribe(subscriber));
-    this.conflicts$ = untilClosed(this, () => this.#conflictsSubject.value, (subscriber) => this.#conflictsSubject.subscribe(subscriber));
-    this.failed$ = untilClosed(this, () => this.#failedSubject.value, (subscriber) => this.#failedSubject.subscribe(subscriber));
+    this.#parked = new ParkedChanges({
+      ...this.#replayHostBase(),
+      defs: this.defs,
+      lifetime: this.lifetime,
+      assertOpen: (what) => this.assertOpen(what),
+      closed: () => this.#closedError !== null,
+      strategy: (def) => this.strategy(def),
+      currentReference: (r, id) => this.currentReference(r, id),
+      wake: () => this.#replayer.wake(),
+      outboxChanged: () => this.outboxChanged(),
+    });
+    const { conflicts, failed } = this.#parked;
+    this.conflicts$ = untilClosed(this, () => conflicts.value, (subscriber) => conflicts.subscribe(subscriber));
+    this.failed$ = untilClosed(this, () => failed.value, (subscriber) => failed.subscribe(subscriber));
     this.events$ = this.#eventsSubject.asObservable();
     this.#replayer = new Replayer(this.#replayHost({ ...retry, sendDelayMs: this.sendDelayMs, maxInFlight: resolved.maxInFlight }));
     this.#onDemand = new OnDemandLoader({
@@ -578,8 +574,8 @@ class Client implements SyncClient, HandleHost {
       if (this.#closedError) return;
       this.outboxChanged();
     }
-    // A conflict decided as the strategy would have (see #mergeUndisputed) may have more to send.
-    await this.#undisputedDecided();
+    // A conflict decided as the strategy would have (see ParkedChanges) may have more to send.
+    await this.#parked.decided();
     if (!this.#statusSubject.value.leader) await this.#followerFlushes.wait();
     if (!this.#statusSubject.value.leader) return;
     await this.#replayer.flush();
@@ -611,7 +607,7 @@ class Client implements SyncClient, HandleHost {
     }
     await this.store.open();
     // A decision under way would put its entry back in the emptied queue once its write commits.
-    await this.#undisputedDecided();
+    await this.#parked.decided();
     const at = this.env.clock.now();
     // Counted once the writes already started are stored: one whose promise has not resolved yet is pending too.
     await this.store.destroy(() => {
@@ -642,8 +638,7 @@ class Client implements SyncClient, HandleHost {
     // Nothing more comes: the subscribers are told so, and let go (an answer abandoned above no longer reaches them).
     for (const complete of [...this.subscribers]) complete();
     this.#statusSubject.complete();
-    this.#conflictsSubject.complete();
-    this.#failedSubject.complete();
+    this.#parked.complete();
     this.#eventsSubject.complete();
   }
 
@@ -900,221 +895,11 @@ class Client implements SyncClient, HandleHost {
 
   /** Recomputes status counts, conflicts$ and failed$ from the outbox. */
   outboxChanged(): void {
-    // Runs after every commit: the queue is counted as it changes; only the (few) parked entries are listed.
-    const { outbox } = this.store;
-    const pending = outbox.queuedCount;
-    const conflicts: Array<{ entry: OutboxEntry; since: readonly OutboxEntry[] }> = [];
-    const failedEntries: OutboxEntry[] = [];
-    for (const entry of outbox.parked()) {
-      if (entry.state === 'conflict' && entry.conflict) {
-        const since = outbox.entriesOf(entry.r, entry.id).filter((e) => e.seq > entry.seq && e.state === 'queued');
-        conflicts.push({ entry, since });
-      } else if (entry.state === 'failed') failedEntries.push(entry);
-    }
-    conflicts.sort((a, b) => a.entry.seq - b.entry.seq);
-    failedEntries.sort(bySeq);
-    this.#patchStatus({ pending, conflicts: conflicts.length, failed: failedEntries.length });
+    // Runs after every commit: the queue is counted as it changes.
+    const parked = this.#parked.read();
+    this.#patchStatus({ pending: this.store.outbox.queuedCount, conflicts: parked.conflicts.length, failed: parked.failed.length });
     this.#followerFlushes.outboxChanged();
-    // Entries are replaced, never mutated, on every commit: identity tells what changed.
-    const conflictEntries = conflicts.flatMap(({ entry, since }) => [entry, ...since]);
-    if (!sameEntries(this.#conflictEntries, conflictEntries)) {
-      this.#conflictEntries = conflictEntries;
-      const shown = conflicts.map(({ entry, since }) => this.#toConflict(entry, since));
-      this.#undisputed = conflicts.flatMap(({ entry, since }, i) => (shown[i]!.fields.length === 0 ? [{ entry, newest: since.at(-1) ?? entry }] : []));
-      this.#conflictsSubject.next(shown);
-    }
-    // Looked at on every commit: one whose decision could not be stored is tried again.
-    if (this.#undisputed.length > 0 && !this.#closedError) this.#mergeUndisputed(this.#undisputed);
-    if (!sameEntries(this.#failedEntries, failedEntries)) {
-      this.#failedEntries = failedEntries;
-      this.#failedSubject.next(failedEntries.map((entry) => this.#toFailed(entry)));
-    }
-  }
-
-  /**
-   * A parked conflict as it stands: its `local` side carries the changes made to the entity since
-   * (`since`, queued behind it), which a decision takes with it, and `fields` are told anew on it.
-   */
-  #toConflict(entry: OutboxEntry, since: readonly OutboxEntry[]): Conflict {
-    const { base, remote } = entry.conflict!;
-    let { local, fields } = entry.conflict!;
-    if (since.length > 0) {
-      for (const later of since) local = applyOp(local, toPendingOp(later));
-      fields = conflictFields({ op: entry.op, base, local, remote, ignore: [this.defs.get(entry.r)?.version ?? 'version'] });
-    }
-    const conflict = {
-      resource: entry.r,
-      id: entry.id,
-      base,
-      local,
-      remote,
-      fields,
-      resolve: (choice: ConflictChoice<Rec>) => this.#resolveConflict(entry, choice),
-    };
-    return conflict;
-  }
-
-  async #resolveConflict(entry: OutboxEntry, choice: ConflictChoice<Rec>): Promise<void> {
-    this.assertOpen('Conflict.resolve()');
-    // A misspelt choice would fail mid-decision with no word of what was wrong, and a `value` that
-    // is no object (a string, an array) would be spread into the entity field by index and sent.
-    const given: unknown = choice;
-    if (given !== 'local' && given !== 'remote' && !(isPlainObject(given) && isPlainObject(given['value']))) {
-      const received = typeof given === 'string' ? JSON.stringify(given) : isPlainObject(given) ? '{ value } holding no object of fields' : String(given);
-      throw new TypeError(`harborsync: ${entry.r}/${entry.id}: Conflict.resolve() takes 'local', 'remote' or { value: { ...fields } }, received ${received}`);
-    }
-    // Parked by another page of the app: its schema, key and version field are not known here.
-    if (!this.defs.has(entry.r)) {
-      throw new StorageError(`a conflict of resource "${entry.r}", which this client does not define, cannot be resolved here`, { resource: entry.r, id: entry.id });
-    }
-    if (!(await this.#decideParked(entry, 'manual', (input, fields) => fromDecision(choice, input, fields)))) {
-      const detail = `the conflict changed under each of ${DECISION_ROUNDS} tries to decide it (writes or pulls meanwhile); nothing was decided: decide again on the conflict conflicts$ now holds`;
-      throw new ConflictError(entry.conflict?.fields ?? [], { resource: entry.r, id: entry.id, detail });
-    }
-  }
-
-  /**
-   * Under 'merge', a parked conflict that newer server state, or a change made since, left with no
-   * field in dispute (a pull here or in another tab, before a reload perhaps) is decided as if it
-   * had come so. Looked at once per stored state of its entry and of the newest change made since
-   * (`newest`): entries are replaced on every change.
-   */
-  #mergeUndisputed(entries: ReadonlyArray<{ entry: OutboxEntry; newest: OutboxEntry }>): void {
-    for (const { entry, newest } of entries) {
-      let seen = this.#undisputedSeen.get(entry);
-      if (!seen) this.#undisputedSeen.set(entry, (seen = new WeakSet()));
-      if (seen.has(newest)) continue;
-      seen.add(newest);
-      const def = this.defs.get(entry.r);
-      if (!def || this.strategy(def) !== 'merge') continue;
-      // Changed under every round: the entry stored since is looked at on its own commit.
-      const deciding = this.#decideParked(entry, 'merge', undisputed).then(() => undefined, (error: unknown) => {
-        if (this.#closedError) return;
-        // Tried again on the next commit, or flush(); a merge the schema refused is refused again
-        // until the entity changes.
-        if (!(error instanceof ValidationError)) seen.delete(newest);
-        this.emit({ type: 'error', at: this.env.clock.now(), resource: entry.r, error: error instanceof HarborSyncError ? error : new StorageError(String(error), { resource: entry.r, id: entry.id }) });
-      });
-      this.#undisputedDecisions.add(deciding);
-      void deciding.finally(() => this.#undisputedDecisions.delete(deciding));
-    }
-  }
-
-  /** Until no decision of #mergeUndisputed is under way (one may lead to another). */
-  async #undisputedDecided(): Promise<void> {
-    while (this.#undisputedDecisions.size > 0) await Promise.all([...this.#undisputedDecisions]);
-  }
-
-  /**
-   * Decides a parked conflict with `choose` (null: nothing to decide now). The local side is the
-   * view now: changes queued after the conflict was parked belong to it, and the decision replaces
-   * the entries read with it. Should one of them change before the decision is stored (a write
-   * merged into it, or a pull that brought a newer remote), the choice is applied again to what is stored.
-   * False when that happened in every round: nothing was decided.
-   */
-  async #decideParked(entry: OutboxEntry, strategy: string, choose: (input: ConflictInput, fields: string[]) => Outcome | null): Promise<boolean> {
-    const def = this.defs.get(entry.r)!;
-    for (let round = 0; round < DECISION_ROUNDS; round++) {
-      const { record, entries } = await this.store.loadEntity(entry.r, entry.id);
-      const current = entries.find((e) => e.seq === entry.seq);
-      // Decided since, here or in another tab: a conflict its re-send met is another one, not this decision's.
-      if (!current || current.state !== 'conflict' || !current.conflict || current.rekeys !== entry.rekeys) return true;
-      const { base, fields } = current.conflict;
-      const remote = newestRemote(current.conflict.remote, record?.base ?? null, def.version);
-      const local = record ? record.view : current.conflict.local;
-      const input = { op: current.op, base, local, remote, ignore: [def.version], seen: new Map(entries.map((e) => [e.seq, e])) };
-      const chosen = choose(input, fields);
-      if (!chosen) return true;
-      // A validation that never answers would hold resolve(), and a flush() or clear() waiting for the decision, past close().
-      const outcome = await orClosed(checkDecision(def, chosen, entry.id, remote, (r, id) => this.currentReference(r, id)), this.lifetime);
-      // Refused like a local write: nothing changes, the conflict stays for another decision.
-      if ('issues' in outcome) throw new ValidationError(outcome.issues, { resource: entry.r, id: entry.id });
-      if ((await applyOutcome(this.#replayHostBase(), def, current, input, outcome, strategy)) !== 'stale') {
-        this.#replayer.wake();
-        return true;
-      }
-    }
-    return false;
-  }
-
-  #toFailed(entry: OutboxEntry): FailedMutation {
-    const def = this.defs.get(entry.r);
-    const isStillFailed = (e: OutboxEntry) => e.seq === entry.seq && e.state === 'failed';
-    const failed = {
-      resource: entry.r,
-      id: entry.id,
-      op: entry.op,
-      payload: entry.payload,
-      error: { status: entry.failure?.status, message: entry.failure?.message ?? 'failed', body: entry.failure?.body },
-      retry: async () => {
-        this.assertOpen('FailedMutation.retry()');
-        if (isQuarantined(entry)) throw new StorageError(`${entry.failure?.message ?? 'a corrupted outbox entry'}; it cannot be retried`);
-        if (!def) throw new StorageError(`a change to resource "${entry.r}", which this client does not define, cannot be retried here`, { resource: entry.r, id: entry.id });
-        // A change that is no longer failed (retried or discarded since, here or in another tab) is left as it is.
-        // A refused change was applied nowhere, and its key would only bring the refusal back: it
-        // goes out anew. One parked after retryable failures may have been applied with its answer
-        // lost: it goes out as it was, with its key, so the server answers it from its record.
-        const again = (e: OutboxEntry): OutboxEntry =>
-          e.failure?.rejected ? { ...e, frozen: false, rekeys: e.rekeys + 1 } : e;
-        // Parked before it was ever sent (a reference that dangled): the updates made since, the
-        // app's fix, are folded in; behind it, they would leave it to park again as it was.
-        const namesLater = (e: OutboxEntry) =>
-          Object.entries(def.references).some(([field, r]) => {
-            const value = e.payload?.[field];
-            return (typeof value === 'string' || typeof value === 'number') && this.store.outbox.entriesOf(r, String(value)).some((x) => x.state === 'queued' && x.seq > entry.seq);
-          });
-        let folded: number[] = [];
-        const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => {
-          // A fresh start: a request lost to going offline before it was parked is no miss in a row
-          // with the next one (parking kept the flag of the attempt before the one that parked it).
-          const retried = entries.map((e) =>
-            isStillFailed(e) ? { ...again(e), state: 'queued' as const, failure: null, attempts: 0, firstFailureAt: null, nextAttemptAt: 0, unanswered: false } : e,
-          );
-          const stored = entries.find(isStillFailed);
-          const fixed = stored && !stored.frozen ? foldUpdatesInto(retried, entry.seq, namesLater) : { entries: retried, folded: [] };
-          folded = fixed.folded;
-          return { base, entries: fixed.entries };
-        });
-        for (const seq of folded) this.folded(seq, entry.seq);
-        this.applied(change);
-        this.announce();
-        this.#replayer.wake();
-      },
-      discard: async () => {
-        this.assertOpen('FailedMutation.discard()');
-        let discarded = false;
-        let kept: Rec | null = null;
-        // A refusal was left out of the view (and reported) when it was parked.
-        let shown = !isRolledBack(entry);
-        /**
-         * The changes made since on a create the server never confirmed go with it: made on no
-         * version, they could not be sent without it.
-         */
-        let madeOnIt: OutboxEntry[] = [];
-        if (def && entry.id) {
-          const change = await this.store.rewrite(def, entry.id, ({ base, entries }) => {
-            const failedNow = entries.find(isStillFailed);
-            discarded = failedNow !== undefined;
-            if (failedNow) shown = !isRolledBack(failedNow);
-            kept = base;
-            madeOnIt = failedNow?.op === 'create' && base === null ? entries.filter((e) => e.seq > failedNow.seq) : [];
-            return { base, entries: entries.filter((e) => !isStillFailed(e) && !madeOnIt.includes(e)) };
-          });
-          this.applied(change);
-        }
-        // Not among an entity's entries: a row that names no entity, or one of a resource not defined here.
-        if (!discarded) discarded = await this.store.discardFailed(entry.seq);
-        this.outboxChanged();
-        // A refusal was rolled back (and reported) when it was parked: discarding it changes no view.
-        if (discarded && def && shown) this.emit({ type: 'rolledBack', at: this.env.clock.now(), resource: entry.r, id: entry.id });
-        // A wait made since it failed (an update that changed nothing), and those of the changes
-        // that went with it, end with the server's entity.
-        if (discarded) for (const e of [entry, ...madeOnIt]) this.settled(e.seq, { value: kept });
-        this.announce();
-        this.#replayer.wake();
-      },
-    };
-    return failed;
+    this.#parked.publish(parked);
   }
 
   strategy(def: Def): ConflictStrategy<Rec> {

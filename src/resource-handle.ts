@@ -1,7 +1,7 @@
 import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 import type { Env } from './env.js';
 import { HarborSyncError, PendingMutationsError, StorageError, ValidationError } from './errors.js';
-import { whenAborted } from './internal/abort.js';
+import { orClosed } from './internal/abort.js';
 import { withCurrent } from './internal/current.js';
 import { normalizeId, TEMP_ID_PREFIX, uuid } from './internal/ids.js';
 import { applyPatch, deepEqual, FORBIDDEN_KEYS, unsendableField } from './internal/plain.js';
@@ -66,17 +66,6 @@ export interface HandleHost {
   /** Counts the clear({ discardPending: true }) calls gone ahead: a write called before the last one and not stored then is discarded. */
   readonly discards: number;
   watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): () => void;
-}
-
-/** Settles as `step` does, or rejects with the client's ClosedError once `lifetime` is aborted; the listener goes once it has settled. */
-export function orClosed<T>(step: Promise<T>, lifetime: AbortSignal): Promise<T> {
-  let unlisten = (): void => undefined;
-  const closed = new Promise<never>((_, reject) => {
-    const onAbort = () => reject(lifetime.reason);
-    if (lifetime.aborted) onAbort();
-    else unlisten = whenAborted(lifetime, onAbort);
-  });
-  return Promise.race([step, closed]).finally(() => unlisten());
 }
 
 /**

@@ -26,3 +26,14 @@ export function whenAborted(signal: AbortSignal, onAbort: () => void): () => voi
     signal.removeEventListener('abort', listener);
   };
 }
+
+/** Settles as `step` does, or rejects with the client's ClosedError once `lifetime` is aborted; the listener goes once it has settled. */
+export function orClosed<T>(step: Promise<T>, lifetime: AbortSignal): Promise<T> {
+  let unlisten = (): void => undefined;
+  const closed = new Promise<never>((_, reject) => {
+    const onAbort = () => reject(lifetime.reason);
+    if (lifetime.aborted) onAbort();
+    else unlisten = whenAborted(lifetime, onAbort);
+  });
+  return Promise.race([step, closed]).finally(() => unlisten());
+}
