@@ -20,7 +20,8 @@ import { referrersOf } from './outbox/remap.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
 import { databaseMarker, type DatabaseMarker } from './store/marker.js';
 import { ResourceMirror } from './store/mirror.js';
-import { fromTabError, openTabChannel, toTabError, type TabChannel, type TabMessage } from './sync/broadcast.js';
+import { fromTabError, openTabChannel, toTabError, type TabMessage } from './sync/broadcast.js';
+import { Announcer } from './sync/announcer.js';
 import { FollowerFlushes } from './sync/follower-flush.js';
 import { electLeader, electWhileRunning } from './sync/leader.js';
 import { cursorKey, pull, syncedAtKey } from './sync/pull.js';
@@ -61,15 +62,6 @@ const entityKey = (r: string, id: string) => `${r}\u0000${id}`;
 const isCursor = (value: unknown): value is string | null => value === null || typeof value === 'string';
 const isCursorMove = (value: unknown): value is { from: string | null; to: string | null } =>
   typeof value === 'object' && value !== null && isCursor((value as { from?: unknown }).from) && isCursor((value as { to?: unknown }).to);
-
-/** What this tab has yet to tell the others about one resource. */
-interface Unannounced {
-  /** The changed ids and, for on-demand resources, each one's committed view. */
-  ids: Map<string, Rec | null | undefined>;
-  outbox: boolean;
-  /** The delta cursor the changes moved from and to. */
-  cursor?: { from: string | null; to: string | null };
-}
 
 /** What a wait on a parked entry rejects with, as stored: the conflict's fields, or the failure's error (its class, request, status, body, issues and message). */
 function parkedError(entry: OutboxEntry): HarborSyncError {
@@ -117,7 +109,7 @@ class Client implements SyncClient, HandleHost {
   readonly #eventsSubject = new Subject<SyncEvent>();
   readonly #replayer: Replayer;
   readonly #subscriptions: Subscription[] = [];
-  readonly #channel: TabChannel;
+  readonly #announcer: Announcer;
   /** Messages from other tabs, handled one at a time in arrival order. */
   readonly #inbox: TabMessage[] = [];
   #draining = false;
@@ -135,8 +127,6 @@ class Client implements SyncClient, HandleHost {
   readonly #settledTemporary = new Set<string>();
   /** Per delta resource, the cursor up to which this tab's views reflect the server's feed. */
   readonly #knownCursors = new Map<string, string | null>();
-  /** Entities whose committed change the other tabs have not been told of yet, per resource. */
-  readonly #unannounced = new Map<string, Unannounced>();
   /**
    * The entity each `{ wait: 'server' }` is about, to answer it from storage if its 'settled'
    * message never comes. `queued`: its entry was seen queued since the wait began, so its parking
@@ -281,12 +271,12 @@ class Client implements SyncClient, HandleHost {
       .catch((error: unknown) => {
         if (!this.#closedError) this.#storageLost(error instanceof StorageError ? error : new StorageError(String(error)));
       });
-    this.#channel = openTabChannel(this.env.BroadcastChannel, namespace, (message) => void this.#onTabMessage(message));
+    this.#announcer = new Announcer(openTabChannel(this.env.BroadcastChannel, namespace, (message) => void this.#onTabMessage(message)));
     this.#followerFlushes = new FollowerFlushes({
       tabId: this.origin,
       clock: this.env.clock,
       outbox: this.store.outbox,
-      post: (message) => this.#post(message),
+      post: (message) => this.#announcer.post(message),
       // A leader that has said nothing for as long as a request may take is frozen or gone.
       quietMs: timeoutMs,
     });
@@ -342,7 +332,7 @@ class Client implements SyncClient, HandleHost {
     this.#storageFault(this.#evicted());
     if (reopened) this.#forgetLocalData('evicted');
     // The other tabs open the database this one created without a sign of what went with it.
-    this.#post({ t: 'cleared', at: this.env.clock.now(), by: 'evicted' });
+    this.#announcer.post({ t: 'cleared', at: this.env.clock.now(), by: 'evicted' });
   }
 
   #evicted(): StorageError {
@@ -521,7 +511,7 @@ class Client implements SyncClient, HandleHost {
   pause(): void {
     this.#assertNotClosed('pause()');
     this.#paused('manual');
-    this.#post({ t: 'paused', reason: 'manual' });
+    this.#announcer.post({ t: 'paused', reason: 'manual' });
   }
 
   #paused(reason: 'manual' | 'unauthorized'): void {
@@ -540,13 +530,13 @@ class Client implements SyncClient, HandleHost {
     this.#paused('unauthorized');
     // The tab that sends can send no more: every tab says so. Another tab's own read says so
     // there alone: the tab that sends may hold a token that still works.
-    if (this.#statusSubject.value.leader) this.#post({ t: 'paused', reason: 'unauthorized' });
+    if (this.#statusSubject.value.leader) this.#announcer.post({ t: 'paused', reason: 'unauthorized' });
   }
 
   resume(): void {
     this.#assertNotClosed('resume()');
     this.#resumed();
-    this.#post({ t: 'resumed' });
+    this.#announcer.post({ t: 'resumed' });
   }
 
   #resumed(): void {
@@ -617,7 +607,7 @@ class Client implements SyncClient, HandleHost {
     // Deleted on purpose: the next start of a fresh database is not an eviction.
     this.#marker.remove();
     this.#forgetLocalData('cleared');
-    this.#post({ t: 'cleared', at });
+    this.#announcer.post({ t: 'cleared', at });
   }
 
   async close(): Promise<void> {
@@ -628,9 +618,7 @@ class Client implements SyncClient, HandleHost {
     // Their answers would be dropped: the entries stay queued and go out again under their keys.
     this.#lifetime.abort(this.#closedError);
     for (const s of this.#subscriptions) s.unsubscribe();
-    // What this tab committed, the other tabs still learn.
-    this.#flushAnnouncements();
-    this.#channel.close();
+    this.#announcer.close();
     this.#inbox.length = 0;
     for (const [seq] of this.#waiters) this.settled(seq, { error: new ClosedError('a write waiting for the server') });
     this.#followerFlushes.endAll();
@@ -864,7 +852,7 @@ class Client implements SyncClient, HandleHost {
     // what this one dropped, and reads it again only on its next load.
     if (from === 'here' || from === 'server-read') {
       for (const change of list) {
-        this.#unannounce(change.r, change.id, from === 'here' || change.outbox === true, this.defs.get(change.r)?.load === 'on-demand' ? change.view : undefined);
+        this.#announcer.changed(change.r, change.id, from === 'here' || change.outbox === true, this.defs.get(change.r)?.load === 'on-demand' ? change.view : undefined);
       }
     }
     const byResource = new Map<string, ViewChange[]>();
@@ -964,61 +952,13 @@ class Client implements SyncClient, HandleHost {
   /** A local write committed: tell the other tabs and the replay loop. */
   written(r: string, id: string): void {
     this.outboxChanged();
-    this.#unannounce(r, id, true);
+    this.#announcer.changed(r, id, true);
     this.#replayer.wake();
   }
 
   /** The outbox changed: tell the other tabs (with the entities changed before it, first). */
   announce(): void {
-    this.#post({ t: 'outbox' });
-  }
-
-  /**
-   * Queues an entity for the next 'changed' message. Changes of one synchronous run go out as
-   * one message per resource, in a microtask, or before any other message this tab posts, so
-   * other tabs see them in commit order. A microtask, not a task: when the write's or the pull's
-   * promise resolves, the other tabs have been told.
-   */
-  #unannounce(r: string, id: string, outbox: boolean, view?: Rec | null): void {
-    const group = this.#unannouncedOf(r);
-    if (!group) return;
-    // Keyed again so the id goes in the order of its latest change, with the latest view told of it.
-    const told = view === undefined ? group.ids.get(id) : view;
-    group.ids.delete(id);
-    group.ids.set(id, told);
-    group.outbox ||= outbox;
-  }
-
-  /** A pull's commit moved the delta cursor: told with that commit's changes, so other tabs can follow it. */
-  #announceCursor(r: string, from: string | null, to: string | null): void {
-    const group = this.#unannouncedOf(r);
-    if (group) group.cursor = { from: group.cursor ? group.cursor.from : from, to };
-  }
-
-  #unannouncedOf(r: string): Unannounced | undefined {
-    if (this.#closedError) return undefined;
-    if (this.#unannounced.size === 0) queueMicrotask(() => this.#flushAnnouncements());
-    let group = this.#unannounced.get(r);
-    if (!group) this.#unannounced.set(r, (group = { ids: new Map(), outbox: false }));
-    return group;
-  }
-
-  #flushAnnouncements(): void {
-    if (this.#unannounced.size === 0) return;
-    const groups = [...this.#unannounced];
-    this.#unannounced.clear();
-    for (const [r, { ids, outbox, cursor }] of groups) {
-      const views = [...ids.values()];
-      const message: TabMessage = { t: 'changed', r, ids: [...ids.keys()], outbox };
-      if (views.some((view) => view !== undefined)) message.views = views.map((view) => view ?? null);
-      if (cursor) message.cursor = cursor;
-      this.#channel.post(message);
-    }
-  }
-
-  #post(message: TabMessage): void {
-    this.#flushAnnouncements();
-    this.#channel.post(message);
+    this.#announcer.post({ t: 'outbox' });
   }
 
   /** Resolves with the server's answer to the entry `seq` (or rejects with what it ended in). */
@@ -1069,7 +1009,7 @@ class Client implements SyncClient, HandleHost {
       for (const listener of list) listener(outcome);
     }
     if (fromTab) return;
-    this.#post('error' in outcome ? { t: 'settled', seq, error: toTabError(outcome.error) } : { t: 'settled', seq, value: outcome.value });
+    this.#announcer.post('error' in outcome ? { t: 'settled', seq, error: toTabError(outcome.error) } : { t: 'settled', seq, value: outcome.value });
   }
 
   /** The entry `seq` was folded into the entry `into`: its waits, in every tab, settle with that one. */
@@ -1083,7 +1023,7 @@ class Client implements SyncClient, HandleHost {
       // The entry folded into is queued again, to be sent.
       if (entity) this.#waitedEntities.set(into, { ...entity, queued: true });
     }
-    if (!fromTab) this.#post({ t: 'folded', seq, into });
+    if (!fromTab) this.#announcer.post({ t: 'folded', seq, into });
   }
 
   /** Another tab's message: queued and handled in arrival order, runs of change hints at once. */
@@ -1166,7 +1106,7 @@ class Client implements SyncClient, HandleHost {
     }
     void this.#replayer.flush().then(() => {
       // Resigned or closed meanwhile: the next leader sends the rest; the follower sees it settle.
-      if (this.#statusSubject.value.leader) this.#post({ t: 'flushed', token });
+      if (this.#statusSubject.value.leader) this.#announcer.post({ t: 'flushed', token });
     });
   }
 
@@ -1368,7 +1308,7 @@ class Client implements SyncClient, HandleHost {
         // Dropped since it was stored (an answer stored meanwhile named `from` again): stale.
         if (this.store.renames.get(entityKey(r, from)) !== to) return;
         this.#remapped(r, from, to);
-        this.#post({ t: 'remapped', r, from, to });
+        this.#announcer.post({ t: 'remapped', r, from, to });
       },
       currentReference: (r, id) => this.currentReference(r, id),
       reread: (r, id) => this.reread(r, id),
@@ -1381,7 +1321,7 @@ class Client implements SyncClient, HandleHost {
         this.#statusSubject.value.leader && this.#stillLeads() && this.#pausedReason() === null && !this.#closedError && !this.#storageFailure,
       pauseUnauthorized: () => {
         this.#paused('unauthorized');
-        this.#post({ t: 'paused', reason: 'unauthorized' });
+        this.#announcer.post({ t: 'paused', reason: 'unauthorized' });
       },
       setSyncing: (syncing, nextRetryAt, lastError) => {
         this.#patchStatus(lastError === undefined ? { syncing, nextRetryAt } : { syncing, nextRetryAt, lastError });
@@ -1400,7 +1340,7 @@ class Client implements SyncClient, HandleHost {
       knownCursor: (def: Def) => this.#knownCursors.get(def.name),
       movedCursor: (def: Def, from: string | null, to: string | null) => {
         this.#knownCursors.set(def.name, to);
-        this.#announceCursor(def.name, from, to);
+        this.#announcer.cursorMoved(def.name, from, to);
       },
       readFailed: (error: Error) => this.#readFailed(error),
       followed: (def: Def) => this.#pullingNext.has(def.name),
