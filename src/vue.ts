@@ -199,6 +199,9 @@ function follow<T>(client: SyncClient | null, sources: WatchSource[], open: (cli
   let close: (() => void) | undefined;
   const subscribe = () => {
     close?.();
+    // Should the new source fail to open (its error goes to Vue's handlers), the ref must not
+    // keep showing the old one's value, as if it were the new arguments'.
+    state.value = initial;
     const store = createExternalStore(() => open(client), initial);
     close = store.subscribe(() => {
       state.value = store.getSnapshot();

@@ -1,5 +1,6 @@
 // @vitest-environment happy-dom
 import { createApp, createSSRApp, defineComponent, effectScope, h, isReadonly, nextTick, ref, version as vueVersion } from 'vue';
+import type { Ref } from 'vue';
 import { renderToString } from 'vue/server-renderer';
 import { mount } from '@vue/test-utils';
 import { describe, expect, it, vi } from 'vitest';
@@ -329,6 +330,32 @@ describe(`harborsync/vue on Vue ${vueVersion}`, () => {
     await nextTick();
     expect(wrapper.text()).toBe('Milk (0 pending) #1');
     wrapper.unmount();
+  });
+
+  it('an argument changed to one the client refuses (an id set to undefined, a limit to NaN): the error goes to Vue, and the last value is not shown as the new one', async () => {
+    const { client } = realClient([t1, t2]);
+    const id = ref<string | undefined>('t1');
+    const limit = ref(5);
+    const errors: unknown[] = [];
+    const Detail = defineComponent({
+      setup() {
+        const entity = useEntity(todos, id as Ref<string>);
+        const list = useQuery(todos, () => ({ limit: limit.value }));
+        return () => h('p', `${entity.value.status}:${entity.value.data?.title ?? '-'} ${list.value.status}:${list.value.data.length}`);
+      },
+    });
+    const wrapper = mount(Detail, { global: { plugins: [harborSync(client)], config: { errorHandler: (error) => void errors.push(error) } } });
+    await vi.waitFor(() => expect(wrapper.text()).toBe('success:Milk success:2'));
+    id.value = undefined;
+    limit.value = Number('x');
+    await nextTick();
+    expect(errors.map((error) => (error as Error).name)).toEqual(['ValidationError', 'TypeError']);
+    expect(wrapper.text()).toBe('loading:- loading:0');
+    id.value = 't2';
+    limit.value = 1;
+    await vi.waitFor(() => expect(wrapper.text()).toBe('success:Bread success:1'));
+    wrapper.unmount();
+    await client.close();
   });
 
   it('works with the real client: cached, fetched, written, unsubscribed', async () => {
