@@ -92,8 +92,12 @@ export function untilClosed<T>(host: Pick<HandleHost, 'lifetime' | 'subscribers'
  * change was stored, its promise rejecting though the change goes out.
  */
 function checkWriteOptions(options: unknown, what: string): void {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`harborsync: ${what} options must be an object, received ${options === null ? 'null' : typeof options}`);
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`harborsync: ${what} options must be an object, received ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+  }
+  // A misspelt name ({ Wait: 'server' }) would be no option at all: the write would resolve locally.
+  for (const name of Object.keys(options)) {
+    if (name !== 'wait' && name !== 'signal') throw new TypeError(`harborsync: ${what} options.${name} is not an option (wait, signal)`);
   }
   const { wait, signal } = options as Rec;
   if (wait !== undefined && wait !== 'local' && wait !== 'server') {

@@ -983,6 +983,8 @@ describe('write options', () => {
     ['null', null, /options must be an object/],
     ["a wait that is not 'local' or 'server'", { wait: 'Server' }, /options\.wait must be 'local' or 'server', received "Server"/],
     ['a signal that is not an AbortSignal', { wait: 'server', signal: {} }, /options\.signal must be an AbortSignal/],
+    ["a misspelt option name (Wait: 'server', which would resolve before the server answers)", { Wait: 'server' }, /options\.Wait is not an option \(wait, signal\)/],
+    ['an array', [], /options must be an object, received an array/],
   ];
 
   it.each(bad)('%s is a TypeError naming the option, before anything is written or shown', async (_, options, message) => {
