@@ -4,7 +4,7 @@ import { HarborSyncError, PendingMutationsError, StorageError, ValidationError }
 import { orClosed } from './internal/abort.js';
 import { withCurrent } from './internal/current.js';
 import { normalizeId, TEMP_ID_PREFIX, uuid } from './internal/ids.js';
-import { applyPatch, deepEqual, FORBIDDEN_KEYS, unsendableField } from './internal/plain.js';
+import { applyPatch, deepEqual, FORBIDDEN_KEYS, isPlainObject, unsendableField } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
 import type { StandardSchemaV1 } from './internal/standard-schema.js';
 import type { PendingOp } from './outbox/coalesce.js';
@@ -278,7 +278,8 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     return this.#write('update()', (mirror, holdTurn, stored) => {
       checkWriteOptions(options, 'update()');
       const id = this.#id(key, 'update()');
-      if (typeof patch !== 'object' || patch === null) {
+      // An array, a Map or a Date has no changed fields of its own: the update would change nothing, silently.
+      if (!isPlainObject(patch)) {
         throw new ValidationError([{ field: '', message: 'update() takes an object of changed fields' }], { resource: this.#def.name, id });
       }
       const current = mirror.entities.get(id) as Rec | undefined;

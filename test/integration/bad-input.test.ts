@@ -1002,7 +1002,7 @@ describe('write options', () => {
 });
 
 describe('write arguments', () => {
-  it('a create of an id shown, a value or patch that is no object, a patch changing the key, an update or delete of no entity: each a ValidationError naming it; nothing is written or shown', async () => {
+  it('a create of an id shown, a value that is no object or a patch no plain object (an array, a Map: no field changed, silently), a patch changing the key, an update or delete of no entity: each a ValidationError naming it; nothing is written or shown', async () => {
     const d = make(API, { fetch: stubApi(() => undefined).fetch });
     d.online.next(false);
     const h = d.client.resource(todos);
@@ -1015,6 +1015,8 @@ describe('write arguments', () => {
       [h.create(null as never), 'todos: create() takes an object'],
       [h.create('a' as never), 'todos: create() takes an object'],
       [h.update('a', null as never), 'todos/a: update() takes an object of changed fields'],
+      [h.update('a', ['B'] as never), 'todos/a: update() takes an object of changed fields'],
+      [h.update('a', new Map([['done', true]]) as never), 'todos/a: update() takes an object of changed fields'],
       [h.update('a', { id: 'b' }), 'todos/a: field "id" the key cannot be changed'],
       [h.update('b', { done: true }), 'todos/b: field "id" no entity with this id'],
       [h.delete('b'), 'todos/b: field "id" no entity with this id'],
