@@ -247,8 +247,8 @@ describe('compileQuery', () => {
   });
 
   it('reads fields named after Object.prototype members as own data only', () => {
-    const q = compileQuery<Record<string, unknown>>({ where: { constructor: Object } }, 'id');
-    expect(q.matches({ id: 1 })).toBe(false);
+    // Matched by no entity's inherited member: a function is no value a where compares with.
+    expect(() => compileQuery<Record<string, unknown>>({ where: { constructor: Object } }, 'id')).toThrow('query where.constructor must be a value to compare with');
     const parsed = JSON.parse('{"__proto__":"x"}') as Record<string, unknown>;
     const p = compileQuery<Record<string, unknown>>({ where: parsed }, 'id');
     expect(p.equality && Object.hasOwn(p.equality, '__proto__')).toBe(true);
@@ -387,6 +387,24 @@ describe('compileQuery', () => {
       expect(() => compileQuery<Todo>({ orderBy } as unknown as Query<Todo>, 'id')).toThrow('query orderBy field must be a non-empty string');
     }
     expect(() => compileQuery<Todo>(undefined, '')).toThrow(TypeError);
+  });
+
+  it('rejects a query that is no object, an option name it does not know, or a where value no entity holds (a function, a symbol), naming it: none shows every row or none', () => {
+    const bad: Array<[unknown, string]> = [
+      ['title', 'a query must be an object of where, orderBy and limit, received "title"'],
+      [5, 'received 5'],
+      [null, 'received null'],
+      [[['title', 'asc']], 'received an array'],
+      [{ filter: { done: false } }, 'query.filter is not a query option (where, orderBy, limit)'],
+      [{ where: { done: false }, sort: 'title' }, 'query.sort is not a query option'],
+      [{ where: { title: (title: string) => title.startsWith('a') } }, 'query where.title must be a value to compare with, received a value of type function'],
+      [{ where: { title: Symbol('a') } }, 'query where.title must be a value to compare with, received a value of type symbol'],
+    ];
+    for (const [query, message] of bad) {
+      expect(() => compileQuery(query as Query<Todo>, 'id'), String(message)).toThrow(message);
+      expect(() => queryKey(query as Query<Todo>, 'id'), String(message)).toThrow(message);
+      expect(() => compileQuery(query as Query<Todo>, 'id')).toThrow(TypeError);
+    }
   });
 });
 

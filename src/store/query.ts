@@ -189,8 +189,26 @@ function normalizeEquality(where: Rec): Readonly<Rec> {
 }
 
 function checkWhere(where: unknown): void {
-  if (where === undefined || typeof where === 'function' || isPlainObject(where)) return;
-  throw new TypeError(`harborsync: query where must be an object of field values or a function, received ${describe(where)}`);
+  if (where === undefined || typeof where === 'function') return;
+  if (!isPlainObject(where)) throw new TypeError(`harborsync: query where must be an object of field values or a function, received ${describe(where)}`);
+  // No entity holds one: compared by identity, it would match nothing, silently (a per-field predicate is not supported).
+  for (const field of Object.keys(where)) {
+    const value = where[field];
+    if (typeof value === 'function' || typeof value === 'symbol') {
+      throw new TypeError(`harborsync: query where.${field} must be a value to compare with, received ${describe(value)}; a predicate is where: (entity) => boolean`);
+    }
+  }
+}
+
+/** A query that is no object, or an option misspelt ({ filter }), would show every row: refused. */
+function checkQuery(query: unknown): Rec | undefined {
+  if (query === undefined) return undefined;
+  if (!isPlainObject(query)) throw new TypeError(`harborsync: a query must be an object of where, orderBy and limit, received ${describe(query)}`);
+  for (const name of Object.keys(query)) {
+    if (name !== 'where' && name !== 'orderBy' && name !== 'limit') throw new TypeError(`harborsync: query.${name} is not a query option (where, orderBy, limit)`);
+  }
+  checkWhere(query['where']);
+  return query;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,8 +274,7 @@ function compileCompare(order: ReadonlyArray<readonly [string, SortDirection]>):
  */
 export function compileQuery<T extends object>(query: Query<T> | undefined, keyField: string, current?: CurrentValue): CompiledQuery<T> {
   checkField(keyField);
-  const where: unknown = query?.where;
-  checkWhere(where);
+  const where: unknown = checkQuery(query)?.['where'];
   const limit = normalizeLimit(query?.limit);
   const order = normalizeOrder(query?.orderBy, keyField);
   const equality = isPlainObject(where) ? normalizeEquality(where) : null;
@@ -304,8 +321,7 @@ function canonical(value: unknown): string {
  */
 export function queryKey<T extends object>(query: Query<T> | undefined, keyField: string): string | null {
   checkField(keyField);
-  const where: unknown = query?.where;
-  checkWhere(where);
+  const where: unknown = checkQuery(query)?.['where'];
   if (typeof where === 'function') return null;
   const limit = normalizeLimit(query?.limit);
   const order = normalizeOrder(query?.orderBy, keyField);
