@@ -637,7 +637,12 @@ class Client implements SyncClient, HandleHost {
   ): ResourceHandle<T, K, V, KnownInput<T, I>>;
   resource(name: string): ResourceHandle<Entity>;
   resource(definition: ResourceDefinition<object> | string): ResourceHandle<object> {
-    const name = typeof definition === 'string' ? definition : definition.name;
+    const given: unknown = definition;
+    const name: unknown = typeof given === 'string' ? given : typeof given === 'object' && given !== null ? (given as { name?: unknown }).name : undefined;
+    if (typeof name !== 'string') {
+      const received = typeof given === 'object' && given !== null ? 'an object with no name' : String(given);
+      throw new TypeError(`resource(): takes a defineResource() definition or the name of one, received ${received}`);
+    }
     this.#assertNotClosed(`resource("${name}")`);
     const def = this.defs.get(name);
     if (!def) throw new TypeError(`resource("${name}"): not one of this client's resources (${[...this.defs.keys()].join(', ')})`);

@@ -1109,6 +1109,13 @@ describe('client options', () => {
     expect(() => make(API).client.resource('projects')).toThrow(new TypeError('resource("projects"): not one of this client\'s resources (todos, notes)'));
   });
 
+  it('resource() of no definition nor name (undefined from an import misspelt, null, a number, an object without a name) is a TypeError saying what it takes, not a crash reading .name', () => {
+    const { client } = make(API);
+    for (const [bad, named] of [[undefined, 'undefined'], [null, 'null'], [42, '42'], [{}, 'an object with no name']] as const) {
+      expect(() => client.resource(bad as never)).toThrow(new TypeError(`resource(): takes a defineResource() definition or the name of one, received ${named}`));
+    }
+  });
+
   it("a namespace ending in \":election\", the name of another namespace's election channel, is a TypeError", () => {
     expect(() => make(API, { namespace: 'team:election' })).toThrow('createSyncClient: namespace must not end with ":election" (another namespace\'s channel has that name), got "team:election"');
     expect(() => make(API, { namespace: 'team:elections' })).not.toThrow();
