@@ -169,7 +169,9 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
   #id(value: EntityKey, what: string): string {
     const id = normalizeId(value);
     if (id === undefined) {
-      throw new ValidationError([{ field: this.#def.key, message: 'must be a non-empty string of at most 1,024 characters (not "." or "..", no lone surrogate) or a finite number' }], { resource: this.#def.name, id: String(value).slice(0, 64) });
+      // String() throws for an object without a prototype: named by its tag instead.
+      const named = typeof value === 'object' && value !== null ? Object.prototype.toString.call(value) : String(value);
+      throw new ValidationError([{ field: this.#def.key, message: 'must be a non-empty string of at most 1,024 characters (not "." or "..", no lone surrogate) or a finite number' }], { resource: this.#def.name, id: named.slice(0, 64) });
     }
     this.#host.assertOpen(what);
     return this.#shownId(id);

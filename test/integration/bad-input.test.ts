@@ -921,6 +921,7 @@ describe('ids', () => {
     ['empty', ''],
     ['1,025 characters', 'x'.repeat(1025)],
     ['an object', { id: 'a' }],
+    ['an object without a prototype (a parsed query string\'s, say)', Object.assign(Object.create(null) as object, { id: 'a' })],
     ['an array', ['a']],
     ['a boolean', true],
     ['NaN', Number.NaN],
