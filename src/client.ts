@@ -396,11 +396,15 @@ class Client implements SyncClient, HandleHost {
     this.#refreshShown(() => true);
   }
 
-  /** Pulls (or refetches the queries of) every resource matching `which` that something shows. */
+  /**
+   * Pulls (or refetches the queries of) every resource matching `which` that something shows. A
+   * pull in flight went out before the call (perhaps on a connection that died since, to fail only
+   * later): one more follows it, as for refresh(). An on-demand reload fetches again at once anyway.
+   */
   #refreshShown(which: (def: Def) => boolean): void {
     for (const [name, mirror] of this.#mirrors) {
       const def = this.defs.get(name);
-      if (def && which(def) && mirror.hasListeners) void this.refreshResource(def).catch(() => undefined);
+      if (def && which(def) && mirror.hasListeners) void this.refreshResource(def, def.load !== 'on-demand').catch(() => undefined);
     }
   }
 

@@ -102,6 +102,30 @@ describe('reading and caching', () => {
     await until(() => states.at(-1)?.data.length === 1, 'the refetch after reconnecting');
   });
 
+  it('back online while a pull hangs on the connection that died: another pull follows it, and the data shows (it ended in the hung pull\'s error)', async () => {
+    await seedTodos(1);
+    let fail = (_error: Error) => undefined as void;
+    let hung = false;
+    // The first request hangs on the dead connection and fails later; the ones after it go through.
+    const d = make(server.apiUrl, {
+      fetch: async (input, init) => {
+        if (hung) return fetch(input, init);
+        hung = true;
+        return new Promise<Response>((_resolve, reject) => (fail = reject));
+      },
+    });
+    const states: Array<QueryState<Todo>> = [];
+    d.client.resource(todos).query$().subscribe((s) => states.push(s));
+    await until(() => hung, 'the first pull hung');
+    d.online.next(false);
+    d.online.next(true);
+    await settle();
+    fail(new TypeError('Failed to fetch'));
+    await until(() => states.at(-1)!.status !== 'loading' && !states.at(-1)!.isFetching, 'the pulls to end');
+    expect(states.at(-1)).toMatchObject({ status: 'success', error: null });
+    expect(states.at(-1)!.data.map((t) => t.id)).toEqual(['t0']);
+  });
+
   it('serves the cache before the network answers, after a reload', async () => {
     await seedTodos(2);
     const first = make(server.apiUrl);
