@@ -443,9 +443,11 @@ class Client implements SyncClient, HandleHost {
   /**
    * A hint may be lost (or sent before this tab listened): in the foreground again, the tab reads
    * the outbox again, and the leader sends what it finds and what fell due. Reading every loaded
-   * resource whole is not free and a lost hint is rare: that, at most once per staleTimeMs.
+   * resource whole is not free and a lost hint is rare: that, at most once per staleTimeMs. Seen
+   * again, perhaps after hours, what the page shows is revalidated as for a new subscriber.
    */
   #toForeground(): void {
+    for (const [name, mirror] of this.#mirrors) if (mirror.hasListeners) this.revalidate(this.defs.get(name)!);
     const now = this.env.clock.now();
     if (Math.abs(now - this.#foregroundReadAt) < this.staleTimeMs) return this.#enqueue({ t: 'outbox' });
     this.#foregroundReadAt = now;

@@ -1,5 +1,6 @@
 import { IDBFactory } from 'fake-indexeddb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Subject } from 'rxjs';
 import { createTestBackend } from '../../server/index.mjs';
 import { DB_VERSION } from '../../src/store/db.js';
 import { committed, getAllRaw, openRaw, result } from '../helpers/raw-idb.js';
@@ -202,6 +203,24 @@ describe('reading and caching', () => {
     const again = d.client.resource(todos).get$('t0').subscribe();
     await until(() => pulls() === 2, 'a revalidating pull');
     again.unsubscribe();
+  });
+
+  it('revalidates what a page shows when it comes back to the foreground with a cache older than staleTimeMs; a fresher one is served without a request', async () => {
+    await seedTodos(1);
+    const foreground = new Subject<void>();
+    const d = make(server.apiUrl, { staleTimeMs: 10_000, foreground });
+    const pulls = () => d.calls.filter((c) => c.startsWith('GET /api/todos')).length;
+    const shown = latest(d.client.resource(todos).query$({ orderBy: 'id' }));
+    await until(() => shown.value?.data.length === 1 && !shown.value.isFetching, 'the first pull');
+    await server.admin.edit({ resource: 'todos', create: { id: 'later', title: 'made while the page was hidden', done: false } });
+    await d.clock.advance(5_000);
+    foreground.next();
+    await settle();
+    expect(pulls()).toBe(1);
+    await d.clock.advance(5_001);
+    foreground.next();
+    await until(() => shown.value?.data.length === 2, 'the revalidating pull');
+    expect(pulls()).toBe(2);
   });
 
   it('revalidates a cache pulled "in the future" after the clock stepped back, rather than trusting it for the size of the step (RELIABILITY #57)', async () => {
