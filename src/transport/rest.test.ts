@@ -65,6 +65,21 @@ describe('REST transport', () => {
     expect(requests.map((r) => r.url)).toEqual([...expected, ...expected]);
   });
 
+  it("sends baseUrl's query as written on every request, pulls and pages too: a signed one (%20, ~, a bare key) still matches its signature", async () => {
+    const { fetch, requests } = fakeFetch((r) => (r.method === 'POST' ? json(201, { id: 'c', version: 1 }) : json(200, { items: [], cursor: null })));
+    const transport = createRestTransport({ baseUrl: 'https://api.test/v1?sig=a%20b~c&flag', fetch, auth: undefined, timeoutMs: 1000 });
+    await transport.create(todos, { id: 'c' }, 'k');
+    await transport.list(todos);
+    await transport.delta(todos, 'c 1');
+    await transport.query(todos, { where: { done: true }, orderBy: [], limit: 5, cursor: null });
+    expect(requests.map((r) => r.url)).toEqual([
+      'https://api.test/v1/todos?sig=a%20b~c&flag',
+      'https://api.test/v1/todos?sig=a%20b~c&flag',
+      'https://api.test/v1/todos?sig=a%20b~c&flag&since=c+1',
+      'https://api.test/v1/todos?sig=a%20b~c&flag&filter%5Bdone%5D=true&limit=5',
+    ]);
+  });
+
   it("names the entities of a resource at baseUrl itself (path '/') {base}/{id}, with one slash", async () => {
     const { fetch, requests } = fakeFetch((r) => (r.method === 'DELETE' ? new Response(null, { status: 204 }) : json(200, { id: 'a', version: 2 })));
     const root = defineResource({ name: 'todos', schema, path: '/' });

@@ -154,10 +154,12 @@ export function createRestTransport(options: RestOptions): Transport {
 
   // "./": a first segment holding ":" ("/todos:v2") would otherwise be read as a URL scheme. The
   // path's segments, then the id: a resource at baseUrl itself (path "/") names an entity {base}/{id}.
-  const urlOf = (def: Def, id?: string) => {
+  // `params` follow baseUrl's query, which goes as written: read into URLSearchParams and written
+  // back, it would change ("%20" to "+", "~" to "%7E", "flag" to "flag="), and a signed one fail.
+  const urlOf = (def: Def, id?: string, params?: URLSearchParams) => {
     const segments = [def.path.replace(/^\//, ''), ...(id === undefined ? [] : [encodeURIComponent(id)])].filter((segment) => segment !== '');
     const url = new URL('./' + segments.join('/'), base);
-    url.search = baseQuery;
+    url.search = [baseQuery.slice(1), params?.toString()].filter(Boolean).join('&');
     return url;
   };
 
@@ -325,18 +327,9 @@ export function createRestTransport(options: RestOptions): Transport {
 
   return {
     list: (def, signal) => send('GET', urlOf(def), { signal }, { resource: def.name }),
-    delta: (def, cursor, signal) => {
-      const url = urlOf(def);
-      url.searchParams.set('since', cursor ?? '');
-      return send('GET', url, { signal }, { resource: def.name });
-    },
+    delta: (def, cursor, signal) => send('GET', urlOf(def, undefined, new URLSearchParams({ since: cursor ?? '' })), { signal }, { resource: def.name }),
     one: (def, id, signal) => send('GET', urlOf(def, id), { signal }, { resource: def.name, id }),
-    query: (def, query, signal) => {
-      const url = urlOf(def);
-      const params = (def.toSearchParams ?? defaultSearchParams)(query);
-      params.forEach((value, key) => url.searchParams.append(key, value));
-      return send('GET', url, { signal }, { resource: def.name });
-    },
+    query: (def, query, signal) => send('GET', urlOf(def, undefined, (def.toSearchParams ?? defaultSearchParams)(query)), { signal }, { resource: def.name }),
     // Named by its key in the body (none when the server names it), as an update is by its URL.
     create: (def, body: Entity, key, signal) =>
       send('POST', urlOf(def), { json: body, headers: { 'Idempotency-Key': key }, write: true, signal }, { resource: def.name, id: normalizeId(body[def.key]) }),
