@@ -447,7 +447,12 @@ class Client implements SyncClient, HandleHost {
    * again, perhaps after hours, what the page shows is revalidated as for a new subscriber.
    */
   #toForeground(): void {
-    for (const [name, mirror] of this.#mirrors) if (mirror.hasListeners) this.revalidate(this.defs.get(name)!);
+    for (const [name, mirror] of this.#mirrors) {
+      const def = this.defs.get(name)!;
+      if (!mirror.hasListeners) continue;
+      if (def.load === 'on-demand') void this.#onDemand.revalidate(def).catch(() => undefined);
+      else this.revalidate(def);
+    }
     const now = this.env.clock.now();
     if (Math.abs(now - this.#foregroundReadAt) < this.staleTimeMs) return this.#enqueue({ t: 'outbox' });
     this.#foregroundReadAt = now;

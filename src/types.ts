@@ -516,7 +516,7 @@ export interface SyncClientOptions {
    * Emits each time the page comes back to the foreground: the tab reads the outbox again from
    * IndexedDB (another tab's hint may have been lost) and, at most once per `staleTimeMs`, what it
    * shows; the leader sends what fell due meanwhile; a shown resource pulled longer than
-   * `staleTimeMs` ago is pulled again, as for a new subscriber.
+   * `staleTimeMs` ago is pulled again (an on-demand query's stale pages fetched again), as for a new subscriber.
    * Defaults to the document's visibilitychange event (to visible).
    */
   foreground?: Observable<void>;

@@ -165,6 +165,11 @@ export class OnDemandLoader {
     await Promise.all(targets.map((w) => this.load(w)));
   }
 
+  /** Loads again what each watched query of `def` shows and is stale; fresh pages are served as they are. */
+  async revalidate(def: Def): Promise<void> {
+    await Promise.all([...this.#watched].filter((w) => w.def.name === def.name).map((w) => this.load(w)));
+  }
+
   /** The local data was deleted (clear(), here or in another tab): nothing is loaded any more. */
   forget(): void {
     this.#pages.clear();

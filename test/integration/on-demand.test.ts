@@ -1,4 +1,4 @@
-import { BehaviorSubject } from 'rxjs';
+import { BehaviorSubject, Subject } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTestBackend } from '../../server/index.mjs';
@@ -883,6 +883,24 @@ describe("an on-demand page's scope, on a small server", () => {
     await until(() => pages().length === 3 && !again.last().isFetching, 'the first page fetched again');
     expect(pages()[2]).toBe('GET /api/orders?sort=title%2Cid&limit=3');
     expect(again.last().data[0]).toMatchObject({ id: 'o0', title: 'T000 renamed', version: 2 });
+  });
+
+  it('a page back to the foreground fetches again the pages its queries show that are older than staleTimeMs; fresher ones are served without a request', async () => {
+    const rows = rowsOf(10);
+    const foreground = new Subject<void>();
+    const d = device(STUB_API, { fetch: onDemandApi(rows), resources: [orders], foreground });
+    open.push(d);
+    const q = watch(d, { orderBy: 'title', limit: 3 });
+    await until(() => q.last().data.length === 3 && !q.last().isFetching, 'the first page');
+    rows[0] = { ...rows[0]!, title: 'T000 renamed', version: 2 };
+    await d.clock.advance(20_000);
+    foreground.next();
+    await settle();
+    expect(queries(d)).toHaveLength(1);
+    await d.clock.advance(10_001);
+    foreground.next();
+    await until(() => q.last().data[0]?.title === 'T000 renamed' && !q.last().isFetching, 'the page fetched again');
+    expect(queries(d)).toEqual(['GET /api/orders?sort=title%2Cid&limit=3', 'GET /api/orders?sort=title%2Cid&limit=3']);
   });
 
   it('a fetched page says whether the server has more as it stops fetching: no state in between says it has no more (hasMore: false, not fetching, then true)', async () => {
