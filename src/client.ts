@@ -760,7 +760,7 @@ class Client implements SyncClient, HandleHost {
   }
 
   /** An on-demand live query: fetches what it shows while subscribed. */
-  watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): () => void {
+  watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): { fill(): void; stop(): void } {
     return this.#onDemand.watch({ def, query, setServerHasMore });
   }
 

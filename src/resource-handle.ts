@@ -65,7 +65,8 @@ export interface HandleHost {
   readonly writeTurn: { current: Promise<void> | null };
   /** Counts the clear({ discardPending: true }) calls gone ahead: a write called before the last one and not stored then is discarded. */
   readonly discards: number;
-  watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): () => void;
+  /** On-demand: loads what the query shows; `fill()` loads again what rows that left it lack. */
+  watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): { fill(): void; stop(): void };
 }
 
 /**
@@ -215,10 +216,16 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       this.#host.revalidate(this.#def);
       if (this.#def.load !== 'on-demand') return live.subscribe((state) => subscriber.next(state as QueryState<T>));
       // Watched first: the first state says whether a fetch follows, or whether the server has more.
-      const unwatch = this.#host.watchQuery(this.#def, query, live.setServerHasMore);
-      const stop = live.subscribe((state) => subscriber.next(state as QueryState<T>));
+      const watch = this.#host.watchQuery(this.#def, query, live.setServerHasMore);
+      let shown = 0;
+      const stop = live.subscribe((state) => {
+        subscriber.next(state as QueryState<T>);
+        // Rows left (moved out of the filter, deleted) while the server has more: the next ones fill in.
+        if (state.data.length < shown && state.hasMore) watch.fill();
+        shown = state.data.length;
+      });
       return () => {
-        unwatch();
+        watch.stop();
         stop();
       };
     });

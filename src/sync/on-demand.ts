@@ -105,11 +105,13 @@ export class OnDemandLoader {
     this.#host = host;
   }
 
-  watch(query: WatchedQuery): () => void {
+  /** Loads what the query shows; `fill()` loads it again (rows left it), `stop()` ends the watch. */
+  watch(query: WatchedQuery): { fill(): void; stop(): void } {
     this.#watched.add(query);
     this.#foretell(query);
-    void this.load(query).catch(() => undefined);
-    return () => this.#watched.delete(query);
+    const fill = () => void this.load(query).catch(() => undefined);
+    fill();
+    return { fill, stop: () => this.#watched.delete(query) };
   }
 
   /**
@@ -140,7 +142,18 @@ export class OnDemandLoader {
    */
   #served(def: Def, query: Query<object> | undefined, pages: Pages | undefined): boolean {
     const fresh = pages !== undefined && !this.#stale(pages);
-    return (fresh && pages.exhausted) || rowsWanted(def, query) <= (fresh ? pages.loaded : 0);
+    return (fresh && pages.exhausted) || rowsWanted(def, query) <= (fresh ? this.#held(def, pages) : 0);
+  }
+
+  /**
+   * The rows of `pages` the cache holds now: a change that moved one out of the filter, or deleted
+   * it, leaves fewer than were loaded, and the rows after the last one fill the query again.
+   */
+  #held(def: Def, pages: Pages): number {
+    if (pages.exhausted || pages.last === null) return pages.loaded;
+    let held = 0;
+    for (const entity of this.#host.mirror(def).entities.values()) if (holds(pages, entity)) held++;
+    return held;
   }
 
   /** Pages to fetch again from the start: older than staleTimeMs, or fetched "in the future" (the clock stepped back since), as #needsPull has it. */
@@ -195,7 +208,7 @@ export class OnDemandLoader {
     const found = this.#pages.get(key);
     const served = this.#served(def, query, found);
     const pages = found && !this.#stale(found) ? found : this.#startPages(def, query, key);
-    const missing = rowsWanted(def, query) - pages.loaded;
+    const missing = rowsWanted(def, query) - this.#held(def, pages);
     if (served) {
       watched.setServerHasMore(!pages.exhausted);
       if (!this.#fetching(def)) host.mirror(def).setFlags({ isFetching: false });
@@ -218,8 +231,11 @@ export class OnDemandLoader {
 
   /** Pages of the query's (filter, order) loading from its first row, in place of those before them. */
   #startPages(def: Def, query: Query<object> | undefined, key: string): Pages {
-    const { equality } = compileQuery(query, def.key);
-    const scope = compileQuery<object>({ where: (equality ?? undefined) as Query<object>['where'], orderBy: query?.orderBy }, def.key);
+    // Only what is pushed: the server's answers hold every row it matches, wanted by the query or not.
+    // Compared as the query compares them: a Date was pushed as its text.
+    const compiled = compileQuery(query, def.key);
+    const pushed = Object.keys(pushDown(compiled, def.key, 0, null).where).map((field) => [field, compiled.equality![field]]);
+    const scope = compileQuery<object>({ where: Object.fromEntries(pushed) as Query<object>['where'], orderBy: query?.orderBy }, def.key);
     const pages: Pages = { loaded: 0, cursor: null, exhausted: false, last: null, invalid: new Set(), fetchedAt: this.#host.now(), generation: this.#generation++, scope };
     this.#pages.set(key, pages);
     return pages;
@@ -339,10 +355,7 @@ export class OnDemandLoader {
       // Rows the server's filter takes in and the pushed equality does not (it compares values as
       // text: the number 1 and the string '1' alike) are not rows the query wants: more are fetched
       // for them. What is not pushed filters what is loaded, as a predicate does.
-      // Compared as the query compares them: a Date was pushed as its text.
-      const pushedWhere = Object.fromEntries(Object.keys(pushed.where).map((field) => [field, compiled.equality![field]]));
-      const { matches: pushedMatches } = compileQuery<object>({ where: pushedWhere }, def.key);
-      const counted = answer['items'].length - items.filter((item) => !pushedMatches(item)).length;
+      const counted = answer['items'].length - items.filter((item) => !scopeQuery.matches(item)).length;
       const reach = from.loaded + counted;
       if (reach >= pages.loaded) {
         pages.loaded = reach;

@@ -1151,3 +1151,39 @@ describe('on-demand pages on the reference server, ordered by a field of mixed v
     expect(q.last().hasMore).toBe(true);
   });
 });
+
+describe('an on-demand query whose rows leave it while the server has more', () => {
+  const taskSchema = z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() });
+
+  it('fetches the next rows to fill its limit when a local update moves a row out of its filter or a local delete removes one (it showed fewer rows than its limit, hasMore, until refresh())', async () => {
+    const tasks = defineResource({ name: 'tasks', schema: taskSchema, load: 'on-demand' });
+    const tasksServer = await backend.start({ resources: [{ name: 'tasks' }] });
+    for (let i = 0; i < 8; i++) {
+      const reply = await fetch(`${tasksServer.apiUrl}/tasks`, {
+        method: 'POST',
+        headers: { Authorization: 'Bearer demo-alice', 'Content-Type': 'application/json', 'Idempotency-Key': `task-${i}` },
+        body: JSON.stringify({ id: `t${i}`, title: `T${i}`, done: false }),
+      });
+      expect(reply.status).toBe(201);
+    }
+    const d = device(tasksServer.apiUrl, { resources: [tasks] });
+    open.push(d);
+    const q = watch(d, { where: { done: false }, orderBy: 'title', limit: 3 }, tasks as never);
+    await until(() => q.last().data.length === 3 && !q.last().isFetching, 'the first page');
+    expect(q.last().data.map((t) => t.id)).toEqual(['t0', 't1', 't2']);
+    expect(q.last().hasMore).toBe(true);
+    const handle = d.client.resource(tasks);
+    await handle.update('t0', { done: true });
+    await until(() => q.last().data.length === 3 && !q.last().isFetching, 'the row after the page');
+    expect(q.last().data.map((t) => t.id)).toEqual(['t1', 't2', 't3']);
+    await handle.delete('t1');
+    await until(() => q.last().data.length === 3 && !q.last().isFetching, 'the row after that');
+    expect(q.last().data.map((t) => t.id)).toEqual(['t2', 't3', 't4']);
+    expect(q.last().hasMore).toBe(true);
+    await d.client.flush();
+    // Each refill asked only for the rows missing, after the page's cursor.
+    const pages = d.calls.filter((c) => c.startsWith('GET /api/tasks?'));
+    expect(pages).toHaveLength(3);
+    expect(pages.slice(1).every((c) => /cursor=[^&]+/.test(c) && c.includes('limit=1'))).toBe(true);
+  });
+});
