@@ -7,6 +7,7 @@
 // field like JSON null, first); `id` is appended as the tie-breaker so the order is total. The
 // cursor holds the last row's sort key (keyset paging): a page costs the same
 // at any depth, and rows written before the cursor do not shift the next page.
+// A limit above 1,000 is answered 1,000 rows at a time.
 
 import { HttpError } from './http-error.mjs';
 
@@ -51,10 +52,11 @@ export function parseQuery(params) {
   if (sort.some((key) => key.field === '')) throw new HttpError(400, `sort names an empty field: ${sortText}`);
   if (!sort.some((key) => key.field === 'id')) sort.push({ field: 'id', descending: false });
   const limitText = params.get('limit');
-  const limit = limitText === null ? DEFAULT_LIMIT : Number(limitText);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-    throw new HttpError(400, `limit must be an integer from 1 to ${MAX_LIMIT}`);
-  }
+  const asked = limitText === null ? DEFAULT_LIMIT : Number(limitText);
+  if (!Number.isInteger(asked) || asked < 1) throw new HttpError(400, 'limit must be a positive integer');
+  // More is answered a page at a time, with a cursor: a client asks for the rest by it (a query
+  // grown page by page is refetched from its first row with its whole limit).
+  const limit = Math.min(asked, MAX_LIMIT);
   const cursor = params.get('cursor');
   return { filters, sort, limit, after: cursor ? decodeCursor(cursor, sort) : null };
 }

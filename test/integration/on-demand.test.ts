@@ -431,6 +431,19 @@ describe("load: 'on-demand' over 100,000 rows", () => {
     await until(() => queries(d).length > before, 'a refetch once online');
   });
 
+  it('refetches a query grown past the server\'s largest page from its first row (refresh(), back online, staleTimeMs): the server answers a page at most and the rest follows by cursor (it answered 400, and the query showed the error)', async () => {
+    const d = make();
+    const first = watch(d, { where: { done: true }, orderBy: 'title', limit: 1000 });
+    await until(() => first.last().data.length === 1000 && !first.last().isFetching, 'the first 1,000 rows');
+    // Scrolled on: only the missing rows are asked for, after the cursor.
+    const grown = watch(d, { where: { done: true }, orderBy: 'title', limit: 1200 });
+    await until(() => grown.last().data.length === 1200 && !grown.last().isFetching, 'the next 200 rows');
+    await d.client.resource(orders).refresh();
+    expect(grown.last()).toMatchObject({ status: 'success', error: null, hasMore: true, isFetching: false });
+    expect(grown.last().data).toHaveLength(1200);
+    expect(grown.last().data.at(-1)).toMatchObject({ title: title(2400) });
+  });
+
   it('filters a predicate where on the client, never sending it', async () => {
     const d = make();
     const endsInZero = (o: Order) => o.title.endsWith('0');

@@ -46,6 +46,14 @@ describe('on 100,000 rows', () => {
     expect(ids(second)).toEqual(Array.from({ length: 50 }, (_, i) => String(99_900 - 2 * i)));
   });
 
+  it('answers a limit above its largest page (1,000) with that page and a cursor to the rest, not 400', async () => {
+    const first = await alice.get('/todos?sort=title&limit=1500');
+    expect(first.status).toBe(200);
+    expect(ids(first)).toEqual(Array.from({ length: 1000 }, (_, i) => String(i + 1)));
+    const rest = await alice.get(`/todos?sort=title&limit=500&cursor=${first.body.cursor}`);
+    expect(ids(rest)).toEqual(Array.from({ length: 500 }, (_, i) => String(i + 1001)));
+  });
+
   it('sorts ascending with a default limit of 50, and filters on id and strings', async () => {
     const reply = await alice.get('/todos?sort=title');
     expect(ids(reply)).toEqual(Array.from({ length: 50 }, (_, i) => String(i + 1)));
