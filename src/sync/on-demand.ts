@@ -260,8 +260,10 @@ export class OnDemandLoader {
       }
       const got = pages.loaded - before.loaded;
       // A page of rows the query does not want still moves on: its last row is further.
-      if ((got <= 0 && pages.last === before.last) || got >= missing || pages.exhausted || pages.cursor === before.cursor || this.#pages.get(key) !== pages) return;
-      missing -= got;
+      if ((got <= 0 && pages.last === before.last) || pages.exhausted || pages.cursor === before.cursor || this.#pages.get(key) !== pages) return;
+      // Counted on the cache, not on the answer: a row it holds that was deleted here is not shown.
+      missing = rowsWanted(def, query) - this.#held(def, pages);
+      if (missing <= 0) return;
     }
   }
 
@@ -368,7 +370,7 @@ export class OnDemandLoader {
       if (from.loaded === 0) pages.fetchedAt = at;
       this.#tellHasMore(def, pagesKey(def, query), pages);
       // A short answer with more to come is followed by the next page (#fill): still fetching.
-      const short = answer['items'].length > 0 && counted < count && cursor !== null;
+      const short = answer['items'].length > 0 && cursor !== null && rowsWanted(def, query) > this.#held(def, pages);
       mirror.setFlags({ isFetching: short || this.#fetching(def, requestKey), error: null, lastSyncedAt: at });
       host.synced(at);
       host.emit({ type: 'pulled', at, resource: def.name, count: items.length, removed: result.removed });

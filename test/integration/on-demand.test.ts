@@ -1199,4 +1199,34 @@ describe('an on-demand query whose rows leave it while the server has more', () 
     expect(pages).toHaveLength(3);
     expect(pages.slice(1).every((c) => /cursor=[^&]+/.test(c) && c.includes('limit=1'))).toBe(true);
   });
+
+  it('fills its limit when its page, fetched again, holds a row deleted here and not sent yet (deleted offline, back online): it showed one row fewer, hasMore, once the delete was sent', async () => {
+    const tasks = defineResource({ name: 'chores', schema: taskSchema, load: 'on-demand' });
+    const tasksServer = await backend.start({ resources: [{ name: 'chores' }] });
+    for (let i = 0; i < 8; i++) {
+      const reply = await fetch(`${tasksServer.apiUrl}/chores`, {
+        method: 'POST',
+        headers: { Authorization: 'Bearer demo-alice', 'Content-Type': 'application/json', 'Idempotency-Key': `chore-${i}` },
+        body: JSON.stringify({ id: `t${i}`, title: `T${i}`, done: false }),
+      });
+      expect(reply.status).toBe(201);
+    }
+    const d = device(tasksServer.apiUrl, { resources: [tasks] });
+    open.push(d);
+    const q = watch(d, { where: { done: false }, orderBy: 'title', limit: 3 }, tasks as never);
+    await until(() => q.last().data.length === 3 && !q.last().isFetching, 'the first page');
+    // Held back: the page fetched again on the way back online still holds the deleted row.
+    d.client.pause();
+    d.online.next(false);
+    await d.client.resource(tasks).delete('t0');
+    expect(q.last().data.map((t) => t.id)).toEqual(['t1', 't2']);
+    const pages = () => d.calls.filter((c) => c.startsWith('GET /api/chores?')).length;
+    d.online.next(true);
+    await until(() => pages() >= 2 && !q.last().isFetching, 'the page fetched again');
+    d.client.resume();
+    await d.client.flush();
+    await until(() => q.last().data.length === 3 && !q.last().isFetching, 'the row after the page');
+    expect(q.last().data.map((t) => t.id)).toEqual(['t1', 't2', 't3']);
+    expect(q.last().hasMore).toBe(true);
+  });
 });
