@@ -109,7 +109,24 @@ export class OnDemandLoader {
   watch(query: WatchedQuery): { fill(): void; stop(): void } {
     this.#watched.add(query);
     this.#foretell(query);
-    const fill = () => void this.load(query).catch(() => undefined);
+    // One load at a time: rows leaving one after another while it runs (deleted one by one) are
+    // asked for once it ends, not each by a request from the same cursor.
+    let loading = false;
+    let again = false;
+    const fill = (): void => {
+      if (loading) {
+        again = true;
+        return;
+      }
+      loading = true;
+      void this.load(query)
+        .catch(() => undefined)
+        .finally(() => {
+          const more = again && this.#watched.has(query);
+          loading = again = false;
+          if (more) fill();
+        });
+    };
     fill();
     return { fill, stop: () => this.#watched.delete(query) };
   }

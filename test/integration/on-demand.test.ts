@@ -1200,6 +1200,37 @@ describe('an on-demand query whose rows leave it while the server has more', () 
     expect(pages.slice(1).every((c) => /cursor=[^&]+/.test(c) && c.includes('limit=1'))).toBe(true);
   });
 
+  it('rows deleted one after another while the next rows are being fetched ask for the rest once that request ends, not one request each (limits 1, 2, 3... from the same cursor)', async () => {
+    const tasks = defineResource({ name: 'errands', schema: taskSchema, load: 'on-demand' });
+    const tasksServer = await backend.start({ resources: [{ name: 'errands' }] });
+    for (let i = 0; i < 12; i++) {
+      const reply = await fetch(`${tasksServer.apiUrl}/errands`, {
+        method: 'POST',
+        headers: { Authorization: 'Bearer demo-alice', 'Content-Type': 'application/json', 'Idempotency-Key': `errand-${i}` },
+        body: JSON.stringify({ id: `t${String(i).padStart(2, '0')}`, title: `T${String(i).padStart(2, '0')}`, done: false }),
+      });
+      expect(reply.status).toBe(201);
+    }
+    const answers = heldRequests();
+    const d = device(tasksServer.apiUrl, { resources: [tasks], fetch: answers.fetch });
+    open.push(d);
+    const q = watch(d, { where: { done: false }, orderBy: 'title', limit: 4 }, tasks as never);
+    await until(() => q.last().data.length === 4 && !q.last().isFetching, 'the first page');
+    const handle = d.client.resource(tasks);
+    answers.hold('cursor=');
+    for (const id of ['t00', 't01', 't02', 't03']) await handle.delete(id);
+    await until(() => answers.answered('cursor='), 'the next rows requested');
+    answers.release('cursor=');
+    await until(() => q.last().data.length === 4 && !q.last().isFetching, 'the rows after the page');
+    await d.client.flush();
+    expect(q.last().data.map((t) => t.id)).toEqual(['t04', 't05', 't06', 't07']);
+    const pages = d.calls.filter((c) => c.startsWith('GET /api/errands?'));
+    // The first page, the row after it, then the three still missing.
+    expect(pages).toHaveLength(3);
+    expect(pages[1]).toContain('limit=1');
+    expect(pages[2]).toContain('limit=3');
+  });
+
   it('fills its limit when its page, fetched again, holds a row deleted here and not sent yet (deleted offline, back online): it showed one row fewer, hasMore, once the delete was sent', async () => {
     const tasks = defineResource({ name: 'chores', schema: taskSchema, load: 'on-demand' });
     const tasksServer = await backend.start({ resources: [{ name: 'chores' }] });
