@@ -217,12 +217,15 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       if (this.#def.load !== 'on-demand') return live.subscribe((state) => subscriber.next(state as QueryState<T>));
       // Watched first: the first state says whether a fetch follows, or whether the server has more.
       const watch = this.#host.watchQuery(this.#def, query, live.setServerHasMore);
-      let shown = 0;
+      const idOf = (entity: object | undefined) => (entity as Rec | undefined)?.[this.#def.key];
+      let shown: readonly object[] | null = null;
       const stop = live.subscribe((state) => {
         subscriber.next(state as QueryState<T>);
-        // Rows left (moved out of the filter, deleted) while the server has more: the next ones fill in.
-        if (state.data.length < shown && state.hasMore) watch.fill();
-        shown = state.data.length;
+        // A row left (moved out of the filter, deleted) while the server has more: the next rows
+        // are fetched, in place of fewer rows or of one cached beyond what was loaded (a gap).
+        const { data } = state;
+        if (shown && state.hasMore && (data.length < shown.length || (data.length === shown.length && idOf(data.at(-1)) !== idOf(shown.at(-1))))) watch.fill();
+        shown = data;
       });
       return () => {
         watch.stop();

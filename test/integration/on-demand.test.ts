@@ -1200,6 +1200,30 @@ describe('an on-demand query whose rows leave it while the server has more', () 
     expect(pages.slice(1).every((c) => /cursor=[^&]+/.test(c) && c.includes('limit=1'))).toBe(true);
   });
 
+  it('fetches the rows after its page when a row leaves it and a row cached beyond its page takes the place (it showed that row right after the page, the rows between missing)', async () => {
+    const tasks = defineResource({ name: 'jobs', schema: taskSchema, load: 'on-demand' });
+    const tasksServer = await backend.start({ resources: [{ name: 'jobs' }] });
+    for (let i = 0; i < 8; i++) {
+      const reply = await fetch(`${tasksServer.apiUrl}/jobs`, {
+        method: 'POST',
+        headers: { Authorization: 'Bearer demo-alice', 'Content-Type': 'application/json', 'Idempotency-Key': `job-${i}` },
+        body: JSON.stringify({ id: `t${i}`, title: `T${i}`, done: false }),
+      });
+      expect(reply.status).toBe(201);
+    }
+    const d = device(tasksServer.apiUrl, { resources: [tasks] });
+    open.push(d);
+    // Another query (or an earlier session) cached the last row.
+    const last = watch(d, { orderBy: [['id', 'desc']], limit: 1 }, tasks as never);
+    await until(() => last.last().data.length === 1 && !last.last().isFetching, 'the last row');
+    const q = watch(d, { where: { done: false }, orderBy: 'title', limit: 3 }, tasks as never);
+    await until(() => q.last().data.length === 3 && !q.last().isFetching, 'the first page');
+    expect(q.last().data.map((t) => t.id)).toEqual(['t0', 't1', 't2']);
+    await d.client.resource(tasks).delete('t0');
+    await until(() => !q.last().isFetching && d.calls.filter((c) => c.startsWith('GET /api/jobs?')).length === 3, 'the row after the page');
+    expect(q.last().data.map((t) => t.id)).toEqual(['t1', 't2', 't3']);
+  });
+
   it('rows deleted one after another while the next rows are being fetched ask for the rest once that request ends, not one request each (limits 1, 2, 3... from the same cursor)', async () => {
     const tasks = defineResource({ name: 'errands', schema: taskSchema, load: 'on-demand' });
     const tasksServer = await backend.start({ resources: [{ name: 'errands' }] });
