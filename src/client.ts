@@ -18,6 +18,7 @@ import { ParkedChanges } from './outbox/parked.js';
 import { Replayer, type ReplayHost } from './outbox/replay.js';
 import { referrersOf } from './outbox/remap.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
+import type { EntityRecord } from './store/db.js';
 import { databaseMarker, type DatabaseMarker } from './store/marker.js';
 import { ResourceMirror } from './store/mirror.js';
 import { fromTabError, openTabChannel, toTabError, type TabMessage } from './sync/broadcast.js';
@@ -1170,6 +1171,12 @@ class Client implements SyncClient, HandleHost {
       const def = this.defs.get(r);
       return def && this.mirror(def).entities.has(id) ? (told.get(entityKey(r, id)) ?? null) : null;
     };
+    // Unchanged (a hint repeated, or about a change this tab shows already): left as shown, the
+    // same objects, so no subscriber is told anything new.
+    const shownAsIs = (r: string, record: EntityRecord) => {
+      const mirror = this.mirror(this.defs.get(r)!);
+      return deepEqual(mirror.entities.get(record.id) ?? null, record.view) && mirror.isPending(record.id) === this.store.outbox.isPending(r, record.id);
+    };
     const changes: ViewChange[] = [];
     const unread = new Set<string>();
     for (const [r, set] of ids) {
@@ -1184,12 +1191,10 @@ class Client implements SyncClient, HandleHost {
           unread.add(r);
           continue;
         }
-        const mirror = this.mirror(this.defs.get(r)!);
         const present = new Set<string>();
         for (const record of all) {
           present.add(record.id);
-          const same = deepEqual(mirror.entities.get(record.id) ?? null, record.view) && mirror.isPending(record.id) === this.store.outbox.isPending(r, record.id);
-          if (!same) changes.push({ r, id: record.id, view: record.view });
+          if (!shownAsIs(r, record)) changes.push({ r, id: record.id, view: record.view });
         }
         // Gone from an on-demand cache with no hint saying how: shown until the refetch on return
         // says. Not a temporary id whose changes another tab settled unheard of: it is on no
@@ -1210,6 +1215,7 @@ class Client implements SyncClient, HandleHost {
       for (const id of set) {
         // A stored record with a null view is a delete still queued: shown as deleted, never as told.
         const record = records.get(id);
+        if (record && record.view !== null && shownAsIs(r, record)) continue;
         changes.push({ r, id, view: record ? record.view : missing(r, id) });
       }
     }

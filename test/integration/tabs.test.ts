@@ -14,6 +14,7 @@ import {
   StorageError,
   ValidationError,
   type Conflict,
+  type EntityState,
   type FailedMutation,
   type QueryState,
   type SyncClientOptions,
@@ -178,6 +179,43 @@ describe('one sender', () => {
     await leader.client.resource(todos).create({ id: 'l', title: 'From the leader', done: false });
     await until(() => ids(inFollower.value).includes('l'), 'the write in the follower');
     await until(() => inFollower.value?.data[0]?.version === 1 && inFollower.value.pendingIds.size === 0, 'confirmed in the follower');
+  });
+
+  it('a hint about an entity that has not changed (repeated, or re-announced) is read and shows nothing new: get$ and query$ emit nothing', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    await leader.client.resource(todos).create({ id: 'a', title: 'A', done: false }, { wait: 'server' });
+    const entityStates: Array<EntityState<Todo>> = [];
+    const listStates: Array<QueryState<Todo>> = [];
+    const watching = [
+      follower.client.resource(todos).get$('a').subscribe((s) => entityStates.push(s)),
+      follower.client.resource(todos).query$().subscribe((s) => listStates.push(s)),
+    ];
+    subscriptions.push(() => watching.forEach((s) => s.unsubscribe()));
+    await until(
+      () => entityStates.at(-1)?.data?.version === 1 && entityStates.at(-1)?.isFetching === false && listStates.at(-1)?.isFetching === false && listStates.at(-1)?.pendingIds.size === 0,
+      "'a' confirmed in the follower, its first pull done",
+    );
+    const [entitiesBefore, listsBefore] = [entityStates.length, listStates.length];
+
+    const loadRecords = LocalStore.prototype.loadRecords;
+    let reads = 0;
+    LocalStore.prototype.loadRecords = async function (...args) {
+      const records = await loadRecords.apply(this, args);
+      reads++;
+      return records;
+    };
+    const other = new b.hub.Channel(DB_NAME);
+    try {
+      other.postMessage({ t: 'changed', r: 'todos', ids: ['a'], outbox: false });
+      await until(() => reads > 0, "'a' read again");
+      await settle();
+    } finally {
+      LocalStore.prototype.loadRecords = loadRecords;
+      other.close();
+    }
+    expect(entityStates).toHaveLength(entitiesBefore);
+    expect(listStates).toHaveLength(listsBefore);
   });
 
   it('closing the leader hands leadership to the other tab, which replays what is pending: applied once', async () => {
