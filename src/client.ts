@@ -869,6 +869,7 @@ class Client implements SyncClient, HandleHost {
     // what this one dropped, and reads it again only on its next load.
     if (from === 'here' || from === 'server-read') {
       for (const change of list) {
+        if (change.unchanged) continue;
         this.#announcer.changed(change.r, change.id, from === 'here' || change.outbox === true, this.defs.get(change.r)?.load === 'on-demand' ? change.view : undefined);
       }
     }
@@ -885,9 +886,11 @@ class Client implements SyncClient, HandleHost {
       const handle = this.#handles.get(r);
       const shownMeanwhile = this.#shownWhileLoading.get(r);
       mirror.batch(() => {
-        for (const { id, view } of group) {
+        for (const { id, view, unchanged } of group) {
           shownMeanwhile?.add(id);
           const pending = this.store.outbox.isPending(r, id);
+          // Shown as it is already: the same objects stay, and no subscriber is told anything new.
+          if (unchanged && !pending && !mirror.isPending(id) && mirror.entities.has(id) && deepEqual(mirror.entities.get(id), view)) continue;
           // Shown once the write committing lands on it; should the write fail, shown then.
           if (handle?.isWriting(id)) handle.storedMeanwhile(id, view ?? undefined, pending);
           else mirror.set(id, (view ?? undefined) as object | undefined, pending);

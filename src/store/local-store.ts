@@ -23,6 +23,8 @@ export interface ViewChange {
   view: Rec | null;
   /** A pull changed its queued entries too: a parked conflict took the newer server state. */
   outbox?: true;
+  /** A pull found it as stored: nothing was written, and a view showing it already stays as it is. */
+  unchanged?: true;
 }
 
 export interface StoreCallbacks {
@@ -878,6 +880,11 @@ export class LocalStore {
         // The same version again: when it was answered here still holds.
         const answered = record?.settledAt !== undefined && Object.is(item[def.version], record.base?.[def.version]) ? { settledAt: record.settledAt } : {};
         if (entries.length === 0) {
+          // What is stored already (a revalidation that found nothing new): not written again.
+          if (isClean(record, item)) {
+            changes.push({ r, id, view: item, unchanged: true });
+            continue;
+          }
           direct.put({ r, id, base: item, view: item, ...answered });
           changes.push({ r, id, view: item });
           continue;

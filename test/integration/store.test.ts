@@ -1,10 +1,10 @@
-import { IDBFactory } from 'fake-indexeddb';
+import { IDBFactory, IDBObjectStore } from 'fake-indexeddb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Subject } from 'rxjs';
 import { createTestBackend } from '../../server/index.mjs';
 import { DB_VERSION } from '../../src/store/db.js';
 import { committed, getAllRaw, openRaw, result } from '../helpers/raw-idb.js';
-import { ClosedError, defineResource, HttpError, SchemaError, type QueryState, type SyncStatus } from '../../src/index.js';
+import { ClosedError, defineResource, HttpError, SchemaError, type EntityState, type QueryState, type SyncStatus } from '../../src/index.js';
 import { z } from 'zod';
 import { closeDevices, heldAnswers, heldListAnswers, notes, todos, todoSchema, trackedDevices, until, type Todo } from '../helpers/harness.js';
 import { ManualClock, settle } from '../helpers/manual-clock.js';
@@ -53,6 +53,43 @@ describe('reading and caching', () => {
     expect(last.data.map((t) => t.id)).toEqual(['t0', 't1', 't2']);
     expect(last.lastSyncedAt).toBe(d.clock.now());
     expect(await d.client.resource(todos).get('t1')).toMatchObject({ title: 'todo 1', version: 1 });
+  });
+
+  it('a whole list that finds most of the cache as stored writes only what changed, and shows the rest as the same objects (nothing re-renders)', async () => {
+    await seedTodos(3);
+    const wholeTodos = defineResource({ name: 'todos', schema: todoSchema });
+    const d = make(server.apiUrl, { resources: [wholeTodos] });
+    const h = d.client.resource(wholeTodos);
+    const lists: Array<QueryState<Todo>> = [];
+    const entities: Array<EntityState<Todo>> = [];
+    h.query$({ orderBy: 'id' }).subscribe((s) => lists.push(s));
+    h.get$('t0').subscribe((s) => entities.push(s));
+    await h.refresh();
+    const [listBefore, entityBefore] = [lists.at(-1)!, entities.at(-1)!];
+    expect(listBefore.data.map((t) => t.title)).toEqual(['todo 0', 'todo 1', 'todo 2']);
+    await server.admin.edit({ resource: 'todos', id: 't2', patch: { title: 'changed' } });
+
+    const put = IDBObjectStore.prototype.put;
+    const written: unknown[] = [];
+    IDBObjectStore.prototype.put = function (this: IDBObjectStore, value: unknown, key?: IDBValidKey) {
+      if (this.name === 'entities') written.push(value);
+      return put.call(this, value, key);
+    };
+    try {
+      await h.refresh();
+    } finally {
+      IDBObjectStore.prototype.put = put;
+    }
+    const listAfter = lists.at(-1)!;
+    expect(listAfter.data.map((t) => t.title)).toEqual(['todo 0', 'todo 1', 'changed']);
+    expect(listAfter.data[0]).toBe(listBefore.data[0]);
+    expect(listAfter.data[1]).toBe(listBefore.data[1]);
+    expect(entities.at(-1)!.data).toBe(entityBefore.data);
+    expect(written).toEqual([expect.objectContaining({ id: 't2', view: expect.objectContaining({ title: 'changed' }) })]);
+    // After a reload, what was left unwritten reads as it was.
+    await d.client.close();
+    const again = make(server.apiUrl, { resources: [wholeTodos] }, d.indexedDB, d.clock);
+    expect((await again.client.resource(wholeTodos).list()).map((t) => t.title).sort()).toEqual(['changed', 'todo 0', 'todo 1']);
   });
 
   it('a first subscriber sees loading, then the data: never an empty success in between', async () => {
