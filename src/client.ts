@@ -25,7 +25,7 @@ import { fromTabError, openTabChannel, toTabError, type TabMessage } from './syn
 import { Announcer } from './sync/announcer.js';
 import { FollowerFlushes } from './sync/follower-flush.js';
 import { electLeader, electWhileRunning } from './sync/leader.js';
-import { cursorKey, pull, syncedAtKey } from './sync/pull.js';
+import { cursorKey, pull, pullRetryDelay, syncedAtKey } from './sync/pull.js';
 import { INITIAL_STATUS } from './sync/status.js';
 import { OnDemandLoader } from './sync/on-demand.js';
 import { createRestTransport } from './transport/rest.js';
@@ -103,6 +103,9 @@ class Client implements SyncClient, HandleHost {
   readonly #pullingNext = new Map<string, Promise<void>>();
   /** Per resource, the store's deletions when its running pull started. */
   readonly #pullingAt = new Map<string, number>();
+  /** Per resource, the retries of a pull the client made that failed for a passing reason: how many were made, and the one waiting. */
+  readonly #pullRetries = new Map<string, { attempts: number; cancel: (() => void) | null }>();
+  readonly #pullBackoff: { baseDelayMs: number; maxDelayMs: number };
   readonly #handles = new Map<string, ResourceHandleImpl<object>>();
   readonly #waiters = new Map<number, Array<(outcome: { value: Rec | null } | { error: HarborSyncError }) => void>>();
   readonly #statusSubject: BehaviorSubject<SyncStatus>;
@@ -173,6 +176,7 @@ class Client implements SyncClient, HandleHost {
     this.defs = resolved.defs;
     this.staleTimeMs = resolved.staleTimeMs;
     this.sendDelayMs = resolved.sendDelayMs;
+    this.#pullBackoff = retry;
     this.#strategyDefault = resolved.conflicts;
     this.origin = `${this.env.clock.now().toString(36)}-${Math.floor(this.env.random() * 2 ** 32).toString(36)}`;
     this.#marker = databaseMarker(this.env.localStorage, namespace);
@@ -255,6 +259,7 @@ class Client implements SyncClient, HandleHost {
       emit: (event) => this.emit(event),
       synced: (at) => this.#patchStatus({ lastSyncedAt: at }),
       readFailed: (error) => this.#readFailed(error),
+      loadFailed: (def, error) => this.#retryPull(def, error),
     });
     // The database opens while the rest is set up (the tab channel, the subscriptions): its
     // answer, even a refusal, is handled after this constructor returns, every field in place.
@@ -392,6 +397,8 @@ class Client implements SyncClient, HandleHost {
     const cameBack = online && !this.#online;
     this.#online = online;
     this.#updatePaused();
+    // Coming online pulls what is shown anyway.
+    if (!online) this.#stopPullRetries();
     if (!cameBack) return;
     this.#replayer.cameOnline();
     this.#refreshShown(() => true);
@@ -405,7 +412,7 @@ class Client implements SyncClient, HandleHost {
   #refreshShown(which: (def: Def) => boolean): void {
     for (const [name, mirror] of this.#mirrors) {
       const def = this.defs.get(name);
-      if (def && which(def) && mirror.hasListeners) void this.refreshResource(def, def.load !== 'on-demand').catch(() => undefined);
+      if (def && which(def) && mirror.hasListeners) void this.refreshResource(def, def.load !== 'on-demand').catch((error: unknown) => this.#retryPull(def, error));
     }
   }
 
@@ -451,7 +458,7 @@ class Client implements SyncClient, HandleHost {
     for (const [name, mirror] of this.#mirrors) {
       const def = this.defs.get(name)!;
       if (!mirror.hasListeners) continue;
-      if (def.load === 'on-demand') void this.#onDemand.revalidate(def).catch(() => undefined);
+      if (def.load === 'on-demand') void this.#onDemand.revalidate(def).catch((error: unknown) => this.#retryPull(def, error));
       else this.revalidate(def);
     }
     const now = this.env.clock.now();
@@ -627,6 +634,7 @@ class Client implements SyncClient, HandleHost {
     this.#closedError = new ClosedError('close()');
     this.#releaseLeadership();
     this.#replayer.stop();
+    this.#stopPullRetries();
     // Their answers would be dropped: the entries stay queued and go out again under their keys.
     this.#lifetime.abort(this.#closedError);
     for (const s of this.#subscriptions) s.unsubscribe();
@@ -784,12 +792,53 @@ class Client implements SyncClient, HandleHost {
       return;
     }
     if (mirror.flags.hydrated) {
-      if (this.#needsPull(mirror.flags.lastSyncedAt)) void this.refreshResource(def).catch(() => undefined);
+      if (this.#needsPull(mirror.flags.lastSyncedAt)) void this.refreshResource(def).catch((error: unknown) => this.#retryPull(def, error));
       return;
     }
     void this.hydrate(def, true)
       .then(() => (this.#needsPull(mirror.flags.lastSyncedAt) ? this.refreshResource(def) : undefined))
-      .catch(() => undefined);
+      .catch((error: unknown) => this.#retryPull(def, error));
+  }
+
+  /**
+   * A pull (or an on-demand page) the client made itself failed: one that failed for a passing
+   * reason is made again after a backoff (pullRetryDelay), while something shows the resource and
+   * reads may go out. A retry already waiting is the one: each failure does not add its own.
+   */
+  #retryPull(def: Def, error: unknown): void {
+    const retry = this.#pullRetries.get(def.name) ?? { attempts: 0, cancel: null };
+    if (retry.cancel) return;
+    const delayMs = this.#mayRetryPull(def) ? pullRetryDelay(error, retry.attempts + 1, this.env.random(), this.#pullBackoff, this.env.clock.now()) : null;
+    if (delayMs === null) return void this.#pullRetries.delete(def.name);
+    retry.attempts++;
+    retry.cancel = this.env.clock.setTimer(() => {
+      retry.cancel = null;
+      if (!this.#mayRetryPull(def)) return void this.#pullRetries.delete(def.name);
+      // An on-demand resource fetches what its watched queries miss; pages loaded since are served.
+      const again = def.load === 'on-demand' ? this.#onDemand.revalidate(def) : this.refreshResource(def);
+      void again.then(
+        () => {
+          // Loaded: the count starts afresh, unless another failure meanwhile set a retry waiting.
+          if (!retry.cancel && this.#pullRetries.get(def.name) === retry) this.#pullRetries.delete(def.name);
+        },
+        (failure: unknown) => this.#retryPull(def, failure),
+      );
+    }, delayMs);
+    this.#pullRetries.set(def.name, retry);
+  }
+
+  /** Whether a failed pull may be made again: something shows the resource, and reads may go out (online, open, not signed out). */
+  #mayRetryPull(def: Def): boolean {
+    return this.#mirrors.get(def.name)?.hasListeners === true && this.#online && !this.#unauthorized && !this.#closedError && !this.#storageFailure;
+  }
+
+  /** No failed pull is made again (of `name`, or of any resource): one succeeded, or the client closed, went offline, or was cleared. */
+  #stopPullRetries(name?: string): void {
+    for (const [key, retry] of this.#pullRetries) {
+      if (name !== undefined && key !== name) continue;
+      retry.cancel?.();
+      this.#pullRetries.delete(key);
+    }
   }
 
   /**
@@ -828,6 +877,7 @@ class Client implements SyncClient, HandleHost {
           },
         )
         .then(({ stored }) => {
+          this.#stopPullRetries(def.name);
           // An answer discarded (requested before a clear()) confirmed nothing now held.
           if (stored) this.#patchStatus({ lastSyncedAt: this.env.clock.now() });
         })
@@ -1287,6 +1337,7 @@ class Client implements SyncClient, HandleHost {
       this.settled(seq, { error: new PendingMutationsError(1, { by, resource: entity?.r, id: entity?.id }) }, true);
     }
     this.#replayer.databaseDeleted();
+    this.#stopPullRetries();
     const loaded = [...this.#hydrating.keys()];
     this.#hydrating.clear();
     this.#knownCursors.clear();
@@ -1339,7 +1390,7 @@ class Client implements SyncClient, HandleHost {
       reread: (r, id) => this.reread(r, id),
       strategy: (def) => this.strategy(def),
       parse: (def, value, id) => this.parse(def, value, id),
-      refetch: (def) => void this.refreshResource(def).catch(() => undefined),
+      refetch: (def) => void this.refreshResource(def).catch((error: unknown) => this.#retryPull(def, error)),
       online: () => this.#online,
       // A tab that resigned (another one leads now) finishes a request in flight, then sends no more.
       canSend: () =>

@@ -382,6 +382,12 @@ export interface AuthOptions {
   namespaceOf?: (token: string) => string;
 }
 
+/**
+ * How writes are retried; `baseDelayMs` and `maxDelayMs` also time the retries of a pull the
+ * client made itself (a subscriber's load, reconnecting, the foreground, an on-demand page) that
+ * got no answer, a `429` or a passing `5xx`: up to 3, while the resource is shown, online and not
+ * paused as unauthorized (`refresh()` is not retried: it rejects).
+ */
 export interface RetryOptions {
   /** The first retry's delay ceiling; each next one doubles it (full jitter). Default 1,000. */
   baseDelayMs?: number;

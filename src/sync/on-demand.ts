@@ -31,6 +31,8 @@ export interface OnDemandHost {
   synced(at: number): void;
   /** A page's fetch failed with `error` (a 401 the refresh did not cure pauses sync as unauthorized). */
   readFailed(error: Error): void;
+  /** A watched query's load failed with `error`: the client may load it again later. */
+  loadFailed(def: Def, error: unknown): void;
 }
 
 /** What is loaded of one (filter, order): how many rows, up to which cursor. */
@@ -120,7 +122,7 @@ export class OnDemandLoader {
       }
       loading = true;
       void this.load(query)
-        .catch(() => undefined)
+        .catch((error: unknown) => this.#host.loadFailed(query.def, error))
         .finally(() => {
           const more = again && this.#watched.has(query);
           loading = again = false;

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { HttpError, NetworkError, SchemaError } from '../errors.js';
 import { defineResource } from '../resource.js';
-import { oneCopyPerId } from './pull.js';
+import { oneCopyPerId, pullRetryDelay, PULL_RETRIES } from './pull.js';
 
 const todos = defineResource({ name: 'todos', schema: z.object({ id: z.string(), title: z.string(), version: z.number() }), delta: true });
 
@@ -63,5 +64,40 @@ describe('oneCopyPerId', () => {
         expect(answer.notes).toHaveLength(repeated.length + contradicted.length);
       }),
     );
+  });
+});
+
+describe('pullRetryDelay', () => {
+  const options = { baseDelayMs: 1000, maxDelayMs: 60_000 };
+  const now = 1_700_000_000_000;
+  const http = (status: number, retryAfter: string | null = null) => new HttpError({ status, method: 'GET', url: '/todos', retryAfter });
+  const network = new NetworkError({ method: 'GET', url: '/todos', reason: 'connection reset' });
+
+  it('retries no answer, a timeout, 408, 425, 429 and a passing 5xx, with the outbox backoff (full jitter, doubling)', () => {
+    for (const error of [network, http(408), http(425), http(429), http(500), http(502), http(503), http(504), http(507)]) {
+      expect(pullRetryDelay(error, 1, 0.5, options, now)).toBe(500);
+    }
+    expect(pullRetryDelay(network, 2, 0.5, options, now)).toBe(1000);
+    expect(pullRetryDelay(network, 3, 0.5, options, now)).toBe(2000);
+  });
+
+  it('gives up after PULL_RETRIES retries', () => {
+    expect(PULL_RETRIES).toBe(3);
+    expect(pullRetryDelay(network, PULL_RETRIES, 1, options, now)).not.toBeNull();
+    expect(pullRetryDelay(network, PULL_RETRIES + 1, 1, options, now)).toBeNull();
+  });
+
+  it('waits as long as a Retry-After asks, in seconds or as a date, never less than the backoff', () => {
+    expect(pullRetryDelay(http(429, '5'), 1, 0.5, options, now)).toBe(5000);
+    expect(pullRetryDelay(http(503, new Date(now + 7000).toUTCString()), 1, 0.5, options, now)).toBe(7000);
+    expect(pullRetryDelay(http(503, '0'), 1, 0.5, options, now)).toBe(500);
+  });
+
+  it('does not retry what asking again cannot cure: a 4xx (401 included), a 5xx that says so, an unreadable answer, anything else', () => {
+    for (const error of [http(400), http(401), http(403), http(404), http(409), http(410), http(501), http(505)]) {
+      expect(pullRetryDelay(error, 1, 0.5, options, now)).toBeNull();
+    }
+    expect(pullRetryDelay(new SchemaError([{ field: '', message: 'not JSON' }]), 1, 0.5, options, now)).toBeNull();
+    expect(pullRetryDelay(new TypeError('boom'), 1, 0.5, options, now)).toBeNull();
   });
 });

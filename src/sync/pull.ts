@@ -1,5 +1,7 @@
-import { ClosedError, HarborSyncError, HttpError, SchemaError } from '../errors.js';
+import { ClosedError, HarborSyncError, HttpError, NetworkError, SchemaError } from '../errors.js';
 import { isOlderVersion } from '../internal/versions.js';
+import { parseRetryAfter, retryDelay, type BackoffOptions } from '../outbox/backoff.js';
+import { classifyStatus } from '../transport/classify.js';
 import type { LocalStore, ViewChange } from '../store/local-store.js';
 import type { ResourceMirror } from '../store/mirror.js';
 import type { ResourceDefinition, SyncEvent, Transport } from '../types.js';
@@ -29,6 +31,24 @@ export interface PullHost {
 
 /** Pages of one delta pull, at most; a server that never says "no more" cannot loop us forever. */
 const MAX_DELTA_PAGES = 10_000;
+
+/** Retries of a pull the client made itself that failed for a passing reason (TanStack Query's default). */
+export const PULL_RETRIES = 3;
+
+/**
+ * How long to wait before pulling again after a pull the client made itself failed (pure): the
+ * outbox's backoff (and the server's `Retry-After`) for `attempt` (1: the first retry), up to
+ * PULL_RETRIES; null when not to. Only a passing failure is retried: no answer (a timeout
+ * included) or a status the outbox retries; a 409 to a read is no idempotency key still at work.
+ * A 4xx is about the request (a 401 pauses sync) and an answer the client cannot read comes back
+ * the same: asked again at the next trigger, not in a loop.
+ */
+export function pullRetryDelay(error: unknown, attempt: number, random: number, options: BackoffOptions, now: number): number | null {
+  if (attempt > PULL_RETRIES) return null;
+  if (error instanceof NetworkError) return retryDelay(attempt, random, options, null);
+  if (!(error instanceof HttpError) || error.status === 409 || classifyStatus(error.status, 'update', null, () => false) !== 'retry') return null;
+  return retryDelay(attempt, random, options, parseRetryAfter(error.retryAfter, now, error.serverDate));
+}
 
 export const cursorKey = (r: string) => `cursor:${r}`;
 export const syncedAtKey = (r: string) => `syncedAt:${r}`;
