@@ -9,6 +9,7 @@ import { validate, type Validation } from './internal/schema.js';
 import type { StandardSchemaV1 } from './internal/standard-schema.js';
 import type { PendingOp } from './outbox/coalesce.js';
 import { isRolledBack, type NewEntry } from './outbox/entry.js';
+import { renameIds } from './outbox/remap.js';
 import type { LocalStore, ViewChange } from './store/local-store.js';
 import type { ResourceMirror } from './store/mirror.js';
 import type {
@@ -430,8 +431,8 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
    */
   #currentReferences(value: Rec): Rec {
     for (const [field, r] of Object.entries(this.#def.references)) {
-      const id = value[field];
-      if (typeof id === 'string') value[field] = this.#host.currentReference(r, id);
+      const current = renameIds(value[field], (id) => (typeof id === 'string' ? this.#host.currentReference(r, id) : id));
+      if (current !== value[field]) value[field] = current;
     }
     return value;
   }

@@ -295,7 +295,7 @@ export interface ResourceOptions<S extends StandardSchemaV1<unknown, object>, K 
   conflicts?: ConflictStrategy<StandardSchemaV1.InferOutput<S>>;
   /** 'server': `create()` uses a temporary id until the server names the real one. Default 'client'. */
   ids?: 'client' | 'server';
-  /** Fields holding other resources' ids, rewritten when those ids are remapped. */
+  /** Fields holding other resources' ids (one, or an array of them), rewritten when those ids are remapped. */
   references?: Record<string, string>;
   /** 'on-demand': `query$` fetches only what it shows. Default 'all'. */
   load?: 'all' | 'on-demand';

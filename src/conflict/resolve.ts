@@ -4,6 +4,7 @@ import { deepEqual, unsendableField } from '../internal/plain.js';
 import { validate } from '../internal/schema.js';
 import { isOlderVersion } from '../internal/versions.js';
 import type { OutboxEntry, ParkedConflict } from '../outbox/entry.js';
+import { renameIds } from '../outbox/remap.js';
 import type { ConflictContext, ConflictDecision, ConflictStrategy, ResourceDefinition } from '../types.js';
 import { diffFields, threeWayMerge } from './merge.js';
 
@@ -164,8 +165,7 @@ function namedNow(def: ResourceDefinition<object>, value: Rec, current: (r: stri
   let out: Rec | null = null;
   for (const [field, r] of fields) {
     const given = value[field];
-    if (typeof given !== 'string') continue;
-    const now = current(r, given);
+    const now = renameIds(given, (id) => (typeof id === 'string' ? current(r, id) : id));
     if (now === given) continue;
     out ??= { ...value };
     out[field] = now;

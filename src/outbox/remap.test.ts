@@ -42,6 +42,16 @@ describe('remap', () => {
     expect(waitsForId({ projectId: '12' }, ['projectId'])).toBe(false);
     expect(waitsForId(null, ['projectId'])).toBe(false);
   });
+
+  it('treats a field holding an array as holding each of its ids', () => {
+    const value = { id: 't', projectIds: ['3', 'tmp:1', 'tmp:2'] };
+    expect(replaceReferences(value, ['projectIds'], 'tmp:1', 7)).toEqual({ id: 't', projectIds: ['3', 7, 'tmp:2'] });
+    expect(value.projectIds).toEqual(['3', 'tmp:1', 'tmp:2']);
+    const untouched = { id: 't', projectIds: ['3'] };
+    expect(replaceReferences(untouched, ['projectIds'], 'tmp:1', '7')).toBe(untouched);
+    expect(waitsForId({ projectIds: ['3', 'tmp:abc'] }, ['projectIds'])).toBe(true);
+    expect(waitsForId({ projectIds: ['3', 12] }, ['projectIds'])).toBe(false);
+  });
 });
 
 describe('mergeTwins', () => {

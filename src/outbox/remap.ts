@@ -23,14 +23,29 @@ export function referrersOf(definitions: Iterable<ResourceDefinition<object>>, t
   return out;
 }
 
+/** The ids a `references` field holds: each of an array's (a task naming several projects), or its one. */
+export const idsIn = (value: unknown): readonly unknown[] => (Array.isArray(value) ? value : [value]);
+
+/** A `references` field's value with each id it holds passed through `rename`; the same value when none changed. */
+export function renameIds(value: unknown, rename: (id: unknown) => unknown): unknown {
+  if (!Array.isArray(value)) return rename(value);
+  let out: unknown[] | null = null;
+  value.forEach((id, i) => {
+    const to = rename(id);
+    if (to !== id) (out ??= [...value])[i] = to;
+  });
+  return out ?? value;
+}
+
 /** `value` with `from` replaced by `to` in `fields`; the same object when nothing changed. */
 export function replaceReferences<V extends Rec | null>(value: V, fields: readonly string[], from: string, to: string | number): V {
   if (value === null) return value;
   let out: Rec | null = null;
   for (const field of fields) {
-    if (value[field] === from) {
+    const renamed = renameIds(value[field], (id) => (id === from ? to : id));
+    if (renamed !== value[field]) {
       out ??= { ...value };
-      out[field] = to;
+      out[field] = renamed;
     }
   }
   return (out ?? value) as V;
@@ -39,10 +54,7 @@ export function replaceReferences<V extends Rec | null>(value: V, fields: readon
 /** True while a payload still points at an entity the server has not named yet. */
 export function waitsForId(payload: Rec | null, fields: readonly string[]): boolean {
   if (payload === null) return false;
-  return fields.some((field) => {
-    const v = payload[field];
-    return typeof v === 'string' && v.startsWith(TEMP_ID_PREFIX);
-  });
+  return fields.some((field) => idsIn(payload[field]).some((v) => typeof v === 'string' && v.startsWith(TEMP_ID_PREFIX)));
 }
 
 type TwinEntry = Pick<OutboxEntry, 'seq' | 'lastSeq' | 'op' | 'payload' | 'frozen' | 'state' | 'changedAt' | 'failure'>;

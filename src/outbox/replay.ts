@@ -7,7 +7,7 @@ import { boundedDeadline, failingForMs, longestRetryDelayMs, parseRetryAfter, re
 import { normalizeId, TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
 import { isOlderVersion } from '../internal/versions.js';
-import { madeAfter, referrersOf, waitsForId } from './remap.js';
+import { idsIn, madeAfter, referrersOf, renameIds, waitsForId } from './remap.js';
 import { idempotencyKey, isQuarantined, onServerState, type EntryFailure, type OutboxEntry } from './entry.js';
 import { entityKey } from './outbox-memory.js';
 import { toTabError } from '../sync/broadcast.js';
@@ -432,17 +432,18 @@ export class Replayer {
     if (waitsForId(payload, fields.filter((field) => this.#host.definition(def.references[field]!)?.ids !== 'client'))) return true;
     // Renamed by a create's answer still being stored and shown: sent now, this change's answer
     // could be shown first, and its entity missing from the views until that one is.
-    if (fields.some((field) => this.#renaming.has(entityKey(def.references[field]!, String(payload[field]))))) return true;
+    const named = (field: string) => idsIn(payload[field]).filter((id) => typeof id === 'string' || typeof id === 'number');
+    if (fields.some((field) => named(field).some((id) => this.#renaming.has(entityKey(def.references[field]!, String(id)))))) return true;
     const { outbox } = this.#host.store;
-    return fields.some((field) => {
-      const target = payload[field];
-      if (typeof target !== 'string' && typeof target !== 'number') return false;
-      const earlier = outbox.entriesOf(def.references[field]!, String(target))[0];
-      // Queued, or a create parked unconfirmed, or a change parked on the server's deletion: the
-      // entity may not exist on the server until it is decided. A parked change to an entity the
-      // server has holds back only that entity.
-      return earlier !== undefined && earlier.seq < entry.seq && (earlier.state === 'queued' || earlier.op === 'create' || earlier.conflict?.remote === null);
-    });
+    return fields.some((field) =>
+      named(field).some((target) => {
+        const earlier = outbox.entriesOf(def.references[field]!, String(target))[0];
+        // Queued, or a create parked unconfirmed, or a change parked on the server's deletion: the
+        // entity may not exist on the server until it is decided. A parked change to an entity the
+        // server has holds back only that entity.
+        return earlier !== undefined && earlier.seq < entry.seq && (earlier.state === 'queued' || earlier.op === 'create' || earlier.conflict?.remote === null);
+      }),
+    );
   }
 
   /**
@@ -454,11 +455,9 @@ export class Replayer {
     if (payload === null) return payload;
     let out: Rec | null = null;
     for (const [field, r] of Object.entries(def.references)) {
-      const id = payload[field];
       // Only temporary ids are ever renamed.
-      if (typeof id !== 'string' || !id.startsWith(TEMP_ID_PREFIX)) continue;
-      const current = this.#host.currentReference(r, id);
-      if (current === id) continue;
+      const current = renameIds(payload[field], (id) => (typeof id === 'string' && id.startsWith(TEMP_ID_PREFIX) ? this.#host.currentReference(r, id) : id));
+      if (current === payload[field]) continue;
       out ??= { ...payload };
       out[field] = current;
     }
@@ -473,11 +472,13 @@ export class Replayer {
     if (payload === null) return undefined;
     const { outbox } = this.#host.store;
     for (const [field, r] of Object.entries(def.references)) {
-      const id = payload[field];
-      if (typeof id !== 'string' || !id.startsWith(TEMP_ID_PREFIX) || this.#host.definition(r)?.ids !== 'server') continue;
-      // Its create is being answered while busy: the renaming may not be known here yet.
-      if (outbox.entriesOf(r, id).length > 0 || this.#busy.has(entityKey(r, id))) continue;
-      return { field, message: `refers to ${r}/${id}, whose create was dropped before the server named it` };
+      if (this.#host.definition(r)?.ids !== 'server') continue;
+      for (const id of idsIn(payload[field])) {
+        if (typeof id !== 'string' || !id.startsWith(TEMP_ID_PREFIX)) continue;
+        // Its create is being answered while busy: the renaming may not be known here yet.
+        if (outbox.entriesOf(r, id).length > 0 || this.#busy.has(entityKey(r, id))) continue;
+        return { field, message: `refers to ${r}/${id}, whose create was dropped before the server named it` };
+      }
     }
     return undefined;
   }

@@ -7,7 +7,7 @@ import { isRename, TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
 import { isOlderVersion } from '../internal/versions.js';
 import { entityKey, OutboxMemory } from '../outbox/outbox-memory.js';
-import { mergeTwins, recreateAfterSentDelete, replaceReferences, type Referrer } from '../outbox/remap.js';
+import { idsIn, mergeTwins, recreateAfterSentDelete, replaceReferences, type Referrer } from '../outbox/remap.js';
 import type { Clock } from '../env.js';
 import type { ResourceDefinition } from '../types.js';
 import { dbName, deleteDatabase, isEntityRecord, openDatabase, recordsOf, toStorageError, type EntityRecord, type HarborDB, type HarborSchema } from './db.js';
@@ -527,9 +527,10 @@ export class LocalStore {
     let newest = -1;
     if (!fields) return newest;
     for (const [field, r] of Object.entries(def.references)) {
-      const value = fields[field];
-      if (typeof value !== 'string' && typeof value !== 'number') continue;
-      for (const entry of this.outbox.entriesOf(r, String(value))) if (entry.state === 'queued') newest = Math.max(newest, entry.seq);
+      for (const value of idsIn(fields[field])) {
+        if (typeof value !== 'string' && typeof value !== 'number') continue;
+        for (const entry of this.outbox.entriesOf(r, String(value))) if (entry.state === 'queued') newest = Math.max(newest, entry.seq);
+      }
     }
     return newest;
   }

@@ -1033,6 +1033,49 @@ describe("ids: 'server'", () => {
     expect((await d.client.resource(numericTasks).list({ where: { projectId: project.id }, orderBy: 'title' })).map((t) => t.title)).toEqual(['more', 'notes']);
   });
 
+  /** Tasks naming several projects: a `references` field holding an array of ids. */
+  const taggedTasks = defineResource({
+    name: 'tasks',
+    schema: z.object({ id: z.string(), title: z.string(), projectIds: z.array(z.string()), version: z.number().int() }),
+    ids: 'server',
+    references: { projectIds: 'projects' },
+  });
+  type TaggedTask = { id: string; title: string; projectIds: string[]; version: number };
+
+  it('a references field holding an array of ids: a task naming two projects made offline is sent, stored and shown with their real ids', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, taggedTasks] }));
+    d.online.next(false);
+    const p = d.client.resource(projects);
+    const t = d.client.resource(taggedTasks);
+    const home = await p.create({ name: 'Home' });
+    const work = await p.create({ name: 'Work' });
+    const task = await t.create({ title: 'notes', projectIds: [home.id, work.id] });
+    d.online.next(true);
+    await d.client.flush();
+    const realIds = (await api<Project[]>('/projects')).sort((a, b) => a.name.localeCompare(b.name)).map((project) => project.id);
+    expect(realIds.some((id) => id.startsWith('tmp:'))).toBe(false);
+    expect((await api<TaggedTask[]>('/tasks')).map((sent) => sent.projectIds)).toEqual([realIds]);
+    expect((await t.get(task.id))!.projectIds).toEqual(realIds);
+    // Given the temporary ids after the rename: stored and sent with the real ones.
+    expect((await t.create({ title: 'more', projectIds: [work.id] })).projectIds).toEqual([realIds[1]]);
+    await d.client.flush();
+    expect((await api<TaggedTask[]>('/tasks')).map((sent) => sent.projectIds)).toEqual([realIds, [realIds[1]]]);
+  });
+
+  it('a references field holding an array naming a project deleted before it was sent: the task is parked with a ValidationError, not sent', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, taggedTasks] }));
+    d.online.next(false);
+    const home = await d.client.resource(projects).create({ name: 'Home' });
+    const task = await d.client.resource(taggedTasks).create({ title: 'notes', projectIds: [home.id] });
+    await d.client.resource(projects).delete(home.id);
+    d.online.next(true);
+    await d.client.flush();
+    const [failed] = await firstValueFrom(d.client.failed$);
+    expect(failed).toMatchObject({ resource: 'tasks', id: task.id, op: 'create' });
+    expect(failed!.error.message).toBe(`tasks/${task.id}: field "projectIds" refers to projects/${home.id}, whose create was dropped before the server named it`);
+    expect(await api<TaggedTask[]>('/tasks')).toEqual([]);
+  });
+
   /** Tasks loaded per query, each naming its project. */
   const onDemandTasks = defineResource({
     name: 'tasks',
