@@ -1218,12 +1218,12 @@ async function storedRenames(
   return values.filter((value, i) => String(keys[i]).startsWith(RENAME_PREFIX) && isStoredRename(value)) as StoredRename[];
 }
 
-/** Every id a queued row names: its entity's, and any string in its payload (a reference). */
+/** Every id a queued row names: its entity's, and any string in its payload or in an array there (a reference). */
 function namedIds(entries: Iterable<OutboxEntry>): Set<string> {
   const named = new Set<string>();
   for (const entry of entries) {
     named.add(entry.id);
-    for (const value of Object.values(entry.payload ?? {})) if (typeof value === 'string') named.add(value);
+    for (const value of Object.values(entry.payload ?? {})) for (const id of idsIn(value)) if (typeof id === 'string') named.add(id);
   }
   return named;
 }

@@ -1076,6 +1076,37 @@ describe("ids: 'server'", () => {
     expect(await api<TaggedTask[]>('/tasks')).toEqual([]);
   });
 
+  it('a rename a week old that a queued change names inside an array is kept at the next start: the change goes out with the real id', async () => {
+    const d = make(device(server.apiUrl, { resources: [projects, taggedTasks] }));
+    d.online.next(false);
+    const home = await d.client.resource(projects).create({ name: 'Home' });
+    const task = await d.client.resource(taggedTasks).create({ title: 'notes', projectIds: [home.id] });
+    await d.client.close();
+    // The project renamed by a tab this one never heard from: its create is gone, its rename stored.
+    const db = await openRaw(d.indexedDB, 'harborsync:default');
+    const tx = db.transaction(['outbox', 'entities', 'meta'], 'readwrite');
+    const outbox = tx.objectStore('outbox');
+    for (const entry of await new Promise<Array<{ seq: number; r: string }>>((resolve) => (outbox.getAll().onsuccess = (e) => resolve((e.target as IDBRequest).result)))) {
+      if (entry.r === 'projects') outbox.delete(entry.seq);
+    }
+    tx.objectStore('entities').delete(['projects', home.id]);
+    tx.objectStore('meta').put({ r: 'projects', from: home.id, to: 'p9', at: d.clock.now() }, `renamed:projects\u0000${home.id}`);
+    await committed(tx);
+    db.close();
+    await d.clock.advance(8 * 24 * 60 * 60 * 1000);
+    // A start offline (nothing sent), then one online: the rename must outlive the first.
+    const offline = make(d.reopen());
+    offline.online.next(false);
+    expect(await offline.client.resource(taggedTasks).list()).toHaveLength(1);
+    await offline.client.close();
+
+    const reopened = make(d.reopen());
+    await reopened.client.flush();
+    expect(await firstValueFrom(reopened.client.failed$)).toEqual([]);
+    expect(await api<TaggedTask[]>('/tasks')).toEqual([expect.objectContaining({ title: 'notes', projectIds: ['p9'] })]);
+    expect(task.projectIds).toEqual([home.id]);
+  });
+
   /** Tasks loaded per query, each naming its project. */
   const onDemandTasks = defineResource({
     name: 'tasks',
