@@ -559,10 +559,13 @@ class Client implements SyncClient, HandleHost {
   }
 
   #resumed(): void {
+    const signedInAgain = this.#unauthorized;
     this.#manualPause = false;
     this.#unauthorized = false;
     this.#updatePaused();
     this.#replayer.wake();
+    // What the refused session left in error is read again: nothing else would, until another trigger.
+    if (signedInAgain && this.#online) this.#refreshShown((def) => this.#mirrors.get(def.name)?.flags.error != null);
   }
 
   async flush(): Promise<void> {

@@ -373,6 +373,22 @@ describe('delivery', () => {
     await expect(d.client.resource(todos).refresh()).resolves.toBeUndefined();
   });
 
+  it('resume() after signing in again pulls what a refused read left in error: the list shows, with no other trigger', async () => {
+    await suite.server.admin.edit({ resource: 'todos', create: { id: 'a', title: 'On the server', done: false } });
+    let token = 'expired';
+    const d = make(suite.server.apiUrl, { auth: { getToken: () => token, refreshToken: () => token } });
+    const states: Array<QueryState<Todo>> = [];
+    d.client.resource(todos).query$().subscribe((s) => states.push(s));
+    await until(() => states.at(-1)?.status === 'error', 'the first pull refused');
+    expect(states.at(-1)!.error).toMatchObject({ status: 401 });
+    expect(await new Promise<SyncStatus>((r) => d.client.status$.subscribe(r).unsubscribe())).toMatchObject({ paused: 'unauthorized' });
+
+    token = 'demo-alice'; // signed in again
+    d.client.resume();
+    await until(() => states.at(-1)?.status === 'success', 'the list pulled again');
+    expect(states.at(-1)).toMatchObject({ status: 'success', error: null, data: [expect.objectContaining({ id: 'a' })] });
+  });
+
   it('the token refreshToken() returns is used for the retry and later writes, though getToken() still returns the expired one', async () => {
     let refreshes = 0;
     const d = make(suite.server.apiUrl, {
