@@ -1168,19 +1168,25 @@ describe('on-demand pages on the reference server, ordered by a field of mixed v
 describe('an on-demand query whose rows leave it while the server has more', () => {
   const taskSchema = z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() });
 
-  it('fetches the next rows to fill its limit when a local update moves a row out of its filter or a local delete removes one (it showed fewer rows than its limit, hasMore, until refresh())', async () => {
-    const tasks = defineResource({ name: 'tasks', schema: taskSchema, load: 'on-demand' });
-    const tasksServer = await backend.start({ resources: [{ name: 'tasks' }] });
-    for (let i = 0; i < 8; i++) {
-      const reply = await fetch(`${tasksServer.apiUrl}/tasks`, {
+  /** An on-demand resource `name` on a server of its own holding `count` tasks, not done, titled after their ids; a device over it. */
+  async function seeded(name: string, count: number, idOf = (i: number) => `t${i}`, fetchOverride?: typeof fetch) {
+    const tasks = defineResource({ name, schema: taskSchema, load: 'on-demand' });
+    const tasksServer = await backend.start({ resources: [{ name }] });
+    for (let i = 0; i < count; i++) {
+      const reply = await fetch(`${tasksServer.apiUrl}/${name}`, {
         method: 'POST',
-        headers: { Authorization: 'Bearer demo-alice', 'Content-Type': 'application/json', 'Idempotency-Key': `task-${i}` },
-        body: JSON.stringify({ id: `t${i}`, title: `T${i}`, done: false }),
+        headers: { Authorization: 'Bearer demo-alice', 'Content-Type': 'application/json', 'Idempotency-Key': `${name}-${i}` },
+        body: JSON.stringify({ id: idOf(i), title: idOf(i).replace('t', 'T'), done: false }),
       });
       expect(reply.status).toBe(201);
     }
-    const d = device(tasksServer.apiUrl, { resources: [tasks] });
+    const d = device(tasksServer.apiUrl, { resources: [tasks], ...(fetchOverride ? { fetch: fetchOverride } : {}) });
     open.push(d);
+    return { tasks, d };
+  }
+
+  it('fetches the next rows to fill its limit when a local update moves a row out of its filter or a local delete removes one (it showed fewer rows than its limit, hasMore, until refresh())', async () => {
+    const { tasks, d } = await seeded('tasks', 8);
     const q = watch(d, { where: { done: false }, orderBy: 'title', limit: 3 }, tasks as never);
     await until(() => q.last().data.length === 3 && !q.last().isFetching, 'the first page');
     expect(q.last().data.map((t) => t.id)).toEqual(['t0', 't1', 't2']);
@@ -1201,18 +1207,7 @@ describe('an on-demand query whose rows leave it while the server has more', () 
   });
 
   it('fetches the rows after its page when a row leaves it and a row cached beyond its page takes the place (it showed that row right after the page, the rows between missing)', async () => {
-    const tasks = defineResource({ name: 'jobs', schema: taskSchema, load: 'on-demand' });
-    const tasksServer = await backend.start({ resources: [{ name: 'jobs' }] });
-    for (let i = 0; i < 8; i++) {
-      const reply = await fetch(`${tasksServer.apiUrl}/jobs`, {
-        method: 'POST',
-        headers: { Authorization: 'Bearer demo-alice', 'Content-Type': 'application/json', 'Idempotency-Key': `job-${i}` },
-        body: JSON.stringify({ id: `t${i}`, title: `T${i}`, done: false }),
-      });
-      expect(reply.status).toBe(201);
-    }
-    const d = device(tasksServer.apiUrl, { resources: [tasks] });
-    open.push(d);
+    const { tasks, d } = await seeded('jobs', 8);
     // Another query (or an earlier session) cached the last row.
     const last = watch(d, { orderBy: [['id', 'desc']], limit: 1 }, tasks as never);
     await until(() => last.last().data.length === 1 && !last.last().isFetching, 'the last row');
@@ -1225,19 +1220,8 @@ describe('an on-demand query whose rows leave it while the server has more', () 
   });
 
   it('rows deleted one after another while the next rows are being fetched ask for the rest once that request ends, not one request each (limits 1, 2, 3... from the same cursor)', async () => {
-    const tasks = defineResource({ name: 'errands', schema: taskSchema, load: 'on-demand' });
-    const tasksServer = await backend.start({ resources: [{ name: 'errands' }] });
-    for (let i = 0; i < 12; i++) {
-      const reply = await fetch(`${tasksServer.apiUrl}/errands`, {
-        method: 'POST',
-        headers: { Authorization: 'Bearer demo-alice', 'Content-Type': 'application/json', 'Idempotency-Key': `errand-${i}` },
-        body: JSON.stringify({ id: `t${String(i).padStart(2, '0')}`, title: `T${String(i).padStart(2, '0')}`, done: false }),
-      });
-      expect(reply.status).toBe(201);
-    }
     const answers = heldRequests();
-    const d = device(tasksServer.apiUrl, { resources: [tasks], fetch: answers.fetch });
-    open.push(d);
+    const { tasks, d } = await seeded('errands', 12, (i) => `t${String(i).padStart(2, '0')}`, answers.fetch);
     const q = watch(d, { where: { done: false }, orderBy: 'title', limit: 4 }, tasks as never);
     await until(() => q.last().data.length === 4 && !q.last().isFetching, 'the first page');
     const handle = d.client.resource(tasks);
@@ -1256,18 +1240,7 @@ describe('an on-demand query whose rows leave it while the server has more', () 
   });
 
   it('fills its limit when its page, fetched again, holds a row deleted here and not sent yet (deleted offline, back online): it showed one row fewer, hasMore, once the delete was sent', async () => {
-    const tasks = defineResource({ name: 'chores', schema: taskSchema, load: 'on-demand' });
-    const tasksServer = await backend.start({ resources: [{ name: 'chores' }] });
-    for (let i = 0; i < 8; i++) {
-      const reply = await fetch(`${tasksServer.apiUrl}/chores`, {
-        method: 'POST',
-        headers: { Authorization: 'Bearer demo-alice', 'Content-Type': 'application/json', 'Idempotency-Key': `chore-${i}` },
-        body: JSON.stringify({ id: `t${i}`, title: `T${i}`, done: false }),
-      });
-      expect(reply.status).toBe(201);
-    }
-    const d = device(tasksServer.apiUrl, { resources: [tasks] });
-    open.push(d);
+    const { tasks, d } = await seeded('chores', 8);
     const q = watch(d, { where: { done: false }, orderBy: 'title', limit: 3 }, tasks as never);
     await until(() => q.last().data.length === 3 && !q.last().isFetching, 'the first page');
     // Held back: the page fetched again on the way back online still holds the deleted row.
