@@ -727,9 +727,13 @@ export class LocalStore {
       if (answered && next.base === null && record.base !== null && Object.is(record.base[def.version], answered.version)) {
         await rememberDeletions(tx, [{ r, id, version: answered.version }], answered.at, this.#rememberDeletionsMs);
       }
+      // The state changes were made on goes once none made on it stays (a discard): kept, it would
+      // be the `base` of a later change's conflict, older than what that change was made on, and
+      // the merge would take that change for none.
+      const madeOnOrigin = next.entries.some((e) => e.op !== 'create' && !Object.is(e.baseVersion, record.base?.[def.version]));
       if (next.base === null && next.entries.length === 0) await entities.delete([r, id]);
       // Bookkeeping (freezing, retry counts, parking) keeps what the record says of its base; a new base replaces it.
-      else if (next.base === record.base) await entities.put({ r, id, base: next.base, view, ...aboutBase(record) });
+      else if (next.base === record.base) await entities.put({ r, id, base: next.base, view, ...aboutBase(record, madeOnOrigin) });
       else await entities.put({ r, id, base: next.base, view });
       return { entries: next.entries, view };
     });
@@ -1272,10 +1276,13 @@ function isBeforeDeletion(copy: unknown, version: unknown): boolean {
   return typeof copy === 'number' && typeof version === 'number' ? copy <= version : Object.is(copy, version);
 }
 
-/** What a record says of its base (kept while the base stays): the state changes were made on, the change it answers. */
-function aboutBase(record: EntityRecord): Pick<EntityRecord, 'origin' | 'settledAt'> {
+/**
+ * What a record says of its base (kept while the base stays): the state changes were made on
+ * (unless `keepOrigin` is false: none of them stays), the change it answers.
+ */
+function aboutBase(record: EntityRecord, keepOrigin = true): Pick<EntityRecord, 'origin' | 'settledAt'> {
   const about: Pick<EntityRecord, 'origin' | 'settledAt'> = {};
-  if (record.origin !== undefined) about.origin = record.origin;
+  if (record.origin !== undefined && keepOrigin) about.origin = record.origin;
   if (record.settledAt !== undefined) about.settledAt = record.settledAt;
   return about;
 }

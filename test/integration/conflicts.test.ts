@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
 import { z } from 'zod';
-import { ConflictError, defineResource, StorageError, ValidationError, type Conflict, type ConflictStrategy, type ResourceHandle, type SyncClientOptions } from '../../src/index.js';
+import { ConflictError, defineResource, StorageError, ValidationError, type Conflict, type ConflictStrategy, type FailedMutation, type ResourceHandle, type SyncClientOptions } from '../../src/index.js';
 import { closeDevices, device, heldAnswers, notes, outcomeOf, todos, todoSchema, until, type Device, type Todo } from '../helpers/harness.js';
 import { upperHalfRandom } from '../helpers/manual-clock.js';
 
@@ -162,6 +162,27 @@ describe("'merge' (default)", () => {
     await reconnect(d);
     expect(latestConflicts(d)).toEqual([]);
     expect(await d.client.resource(todos).get('a')).toBeUndefined();
+  });
+
+  it('a change made after a refused change was discarded is merged against the state it was made on, not the one the discarded change was', async () => {
+    const d = await offlineWithTodo();
+    const h = d.client.resource(todos);
+    await h.update('a', { title: 'refused' });
+    await theirs({ done: true });
+    await h.refresh(); // the refused change is rebased on version 2 {A, done}
+    await server.admin.faults({ failStatus: { status: 403, match: 'refused', count: 1 } });
+    await reconnect(d);
+    let failed: FailedMutation[] = [];
+    d.client.failed$.subscribe((f) => (failed = f)).unsubscribe();
+    await failed[0]!.discard();
+    d.online.next(false);
+    // Made on version 2: it takes the other writer's `done` back.
+    await h.update('a', { done: false });
+    await theirs({ title: 'B' });
+    await reconnect(d);
+    expect(await serverTodo('a')).toEqual({ id: 'a', title: 'B', done: false, version: 4 });
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'B', done: false, version: 4 });
+    expect(latestConflicts(d)).toEqual([]);
   });
 
   it('rejects a wait: server write that ends in conflicts$ with ConflictError', async () => {
