@@ -663,6 +663,11 @@ export class Replayer {
     }
     const remote = conflictEntity(error.body, isEntity);
     let parsed: Rec | null | undefined = remote === undefined ? undefined : await this.#parseNamed(def, remote, entry.id, entry.op !== 'create');
+    // A create met by another entity (one holding a field the server keeps unique) is refused, as
+    // by any other 4xx: taken for this entity's state, it would be stored under this id and show twice.
+    if (entry.op === 'create' && parsed && normalizeId(parsed[def.key]) !== entry.id) {
+      return this.#park(def, entry, { status: error.status, message: error.message, body: error.body, rejected: true }, error);
+    }
     // A 412 whose body is no entity of this id (none, or an error object naming the id) says no
     // more than the version failed: the server is asked what it holds. Re-sent, it would only
     // meet 412 again until parked.

@@ -155,6 +155,34 @@ describe("'merge' (default)", () => {
     expect(await d.client.resource(todos).get('x')).toMatchObject({ version: 1 });
   });
 
+  // A server keeping a field unique answers a create that takes it with 409 and the entity holding it.
+  const serverTodos = defineResource({ name: 'todos', schema: todoSchema, ids: 'server' });
+  for (const [ids, def] of [['client', todos], ['server', serverTodos]] as const) {
+    it.each(['merge', 'server-wins', 'client-wins'] as const)(`a create met by 409 naming another entity is refused, never taken for this one (ids: '${ids}', '%s')`, async (strategy) => {
+      await server.admin.edit({ resource: 'todos', create: { id: 'z', title: 'taken', done: false } });
+      const unique: typeof fetch = async (input, init) => {
+        const request = new Request(input, init);
+        if (request.method === 'POST' && ((await request.clone().json()) as Todo).title === 'taken') {
+          return Response.json(await serverTodo('z'), { status: 409 });
+        }
+        return fetch(request);
+      };
+      const d = device(server.apiUrl, { fetch: unique, conflicts: strategy, resources: [def] });
+      open.push(d);
+      const h = d.client.resource(def as typeof todos);
+      await h.refresh();
+      const made = await h.create({ title: 'taken', done: true });
+      await d.client.flush();
+      expect(latestConflicts(d)).toEqual([]);
+      let failed: FailedMutation[] = [];
+      d.client.failed$.subscribe((f) => (failed = f)).unsubscribe();
+      expect(failed).toMatchObject([{ id: made.id, op: 'create', error: { status: 409, body: { id: 'z' } } }]);
+      expect(await h.list()).toEqual([{ id: 'z', title: 'taken', done: false, version: 1 }]);
+      expect(await h.get(made.id)).toBeUndefined();
+      expect(d.calls.filter((call) => !call.startsWith('GET'))).toEqual(['POST /api/todos']);
+    });
+  }
+
   it('a delete of an entity already deleted on the server is success', async () => {
     const d = await offlineWithTodo();
     await d.client.resource(todos).delete('a');
