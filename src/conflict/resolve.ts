@@ -1,6 +1,6 @@
 import type { FieldIssue } from '../errors.js';
 import { normalizeId } from '../internal/ids.js';
-import { deepEqual, unsendableField } from '../internal/plain.js';
+import { deepEqual, isForbiddenKey, unsendableField } from '../internal/plain.js';
 import { validate } from '../internal/schema.js';
 import { isOlderVersion } from '../internal/versions.js';
 import type { OutboxEntry, ParkedConflict } from '../outbox/entry.js';
@@ -80,7 +80,7 @@ export function strategyProblem(value: unknown): string | null {
 /** Applies a strategy to a conflict; async because a resolver function may be. */
 export async function decide<T>(strategy: ConflictStrategy<T>, input: ConflictInput, context: ConflictContext<T>): Promise<Outcome> {
   if (strategy === 'server-wins') return { kind: 'remote' };
-  if (strategy === 'client-wins') return { kind: 'target', value: input.local, choice: 'local' };
+  if (strategy === 'client-wins') return { kind: 'target', value: localSide(input), choice: 'local' };
   if (strategy === 'manual') return { kind: 'park', fields: context.fields };
   if (strategy === 'merge') {
     // A change arriving on an entity both sides deleted (queued behind its own delete, as two ids
@@ -105,9 +105,25 @@ export function undisputed(input: ConflictInput): Outcome | null {
   return merged.conflicts.length ? null : { kind: 'target', value: merged.value, choice: 'merged' };
 }
 
+/**
+ * The local side as a decision keeps it, with the fields it lacks that remote holds taken from
+ * remote: another writer set them, this device never had them (a local write cannot clear a
+ * field), and a request could only clear them with null, a value the schema may refuse.
+ */
+function localSide({ local, remote }: ConflictInput): Rec | null {
+  if (local === null || remote === null) return local;
+  let kept: Rec | null = null;
+  for (const field of Object.keys(remote)) {
+    if (isForbiddenKey(field) || local[field] !== undefined) continue;
+    kept ??= { ...local };
+    kept[field] = remote[field];
+  }
+  return kept ?? local;
+}
+
 export function fromDecision<T>(decision: ConflictDecision<T>, input: ConflictInput, fields: string[]): Outcome {
   if (decision === 'remote') return { kind: 'remote' };
-  if (decision === 'local') return { kind: 'target', value: input.local, choice: 'local' };
+  if (decision === 'local') return { kind: 'target', value: localSide(input), choice: 'local' };
   if (decision === 'manual') return { kind: 'park', fields };
   const start =
     input.local && input.remote

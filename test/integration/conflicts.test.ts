@@ -246,6 +246,28 @@ describe('other strategies', () => {
     expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
   });
 
+  // Another writer set a field this device never had: the local side never changed it, and a
+  // request cannot clear it (null is a value this schema refuses).
+  const notedTodos = defineResource({ name: 'todos', schema: todoSchema.extend({ note: z.string().optional() }) });
+  it.each(['client-wins', 'manual'] as const)("the local side ('%s', resolve('local')) keeps a field only the other writer set", async (strategy) => {
+    const d = await offlineWithTodo({ conflicts: strategy, resources: [notedTodos] });
+    const h = d.client.resource(notedTodos);
+    await h.update('a', { title: 'mine' });
+    await theirs({ title: 'theirs', note: 'their note' });
+    await reconnect(d);
+    if (strategy === 'manual') {
+      await latestConflicts(d)[0]!.resolve('local');
+      await d.client.flush();
+    }
+    const kept = { id: 'a', title: 'mine', done: false, note: 'their note', version: 3 };
+    expect(await serverTodo('a')).toEqual(kept);
+    expect(await h.get('a')).toEqual(kept);
+    let failed: FailedMutation[] = [];
+    d.client.failed$.subscribe((f) => (failed = f)).unsubscribe();
+    expect(failed).toEqual([]);
+    expect(d.events.find((e) => e.type === 'resolved')).toMatchObject({ choice: 'local', overwritten: { title: { local: 'mine', remote: 'theirs' } } });
+  });
+
   it("'manual' sends every conflict to conflicts$", async () => {
     const d = await offlineWithTodo({ conflicts: 'manual' });
     await d.client.resource(todos).update('a', { done: true });
