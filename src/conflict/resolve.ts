@@ -1,6 +1,6 @@
 import type { FieldIssue } from '../errors.js';
 import { normalizeId } from '../internal/ids.js';
-import { deepEqual, isForbiddenKey, unsendableField } from '../internal/plain.js';
+import { deepEqual, isForbiddenKey, isPlainObject, unsendableField } from '../internal/plain.js';
 import { validate } from '../internal/schema.js';
 import { isOlderVersion } from '../internal/versions.js';
 import type { OutboxEntry, ParkedConflict } from '../outbox/entry.js';
@@ -125,6 +125,13 @@ export function fromDecision<T>(decision: ConflictDecision<T>, input: ConflictIn
   if (decision === 'remote') return { kind: 'remote' };
   if (decision === 'local') return { kind: 'target', value: localSide(input), choice: 'local' };
   if (decision === 'manual') return { kind: 'park', fields };
+  // Types do not hold at run time: a value that is no object (a string, an array) would be spread
+  // into the entity by index, and the merge sent with remote's values in the fields in dispute.
+  const given: unknown = decision;
+  if (!isPlainObject(given) || !isPlainObject(given['value'])) {
+    const received = typeof given === 'string' ? JSON.stringify(given) : isPlainObject(given) ? '{ value } holding no object of fields' : String(given);
+    throw new TypeError(`a conflict decision is 'local', 'remote', 'manual' or { value: { ...fields } }, received ${received}`);
+  }
   const start =
     input.local && input.remote
       ? threeWayMerge(input.base, input.local, input.remote, { ignore: input.ignore }).value

@@ -497,6 +497,21 @@ describe('a { value } decision is checked with the schema, as a local write', ()
     expect((errors[0] as { error: Error }).error.message).toContain('resolver bug');
   });
 
+  it('a resolver answering { value } with no object of fields (a string) decides nothing: the conflict waits in conflicts$, an error event says what it answered', async () => {
+    // An app without types: the title alone, where the fields were meant.
+    const resolver = (() => ({ value: 'mine' })) as unknown as ConflictStrategy;
+    const d = await offlineWithTodo({ conflicts: resolver });
+    await d.client.resource(todos).update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    expect(latestConflicts(d)).toMatchObject([{ id: 'a', fields: ['title'], local: { title: 'mine' }, remote: { title: 'theirs' } }]);
+    expect(d.calls.filter((c) => c.startsWith('PATCH'))).toHaveLength(1);
+    expect(await serverTodo('a')).toMatchObject({ title: 'theirs', version: 2 });
+    const errors = d.events.filter((e) => e.type === 'error');
+    expect(errors).toMatchObject([{ error: { name: 'ConflictError' } }]);
+    expect((errors[0] as { error: Error }).error.message).toContain('{ value } holding no object of fields');
+  });
+
   it("a resolver's { value } that fails the schema is never sent: the conflict waits in conflicts$, an error event names the field", async () => {
     const resolver: ConflictStrategy<Todo> = () => ({ value: { done: 'yes' as unknown as boolean } });
     const d = await offlineWithTodo({ conflicts: resolver as ConflictStrategy });
