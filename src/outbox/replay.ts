@@ -865,7 +865,7 @@ export class Replayer {
     try {
       decided = await decide(strategy, input, context);
     } catch (thrown) {
-      return new ConflictError(fields, { resource: entry.r, id: entry.id, detail: `the conflict resolver threw: ${String(thrown)}`, cause: thrown });
+      return new ConflictError(fields, { resource: entry.r, id: entry.id, detail: `the conflict resolver threw, or answered what is no decision: ${String(thrown)}`, cause: thrown });
     }
     const outcome = await checkDecision(def, decided, entry.id, input.remote, (r, id) => this.#host.currentReference(r, id));
     return 'issues' in outcome ? new ValidationError(outcome.issues, { resource: entry.r, id: entry.id }) : outcome;
