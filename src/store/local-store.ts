@@ -214,8 +214,12 @@ export class LocalStore {
     const surprise = created && !this.#expectCreation;
     this.#hadConnection = true;
     this.#expectCreation = false;
-    // Deleted while this session had it: what this tab holds of its outbox is gone with it.
-    if (surprise && reopened) this.outbox.replaceAll([]);
+    // Deleted while this session had it: what this tab holds of its outbox is gone with it, and an
+    // answer requested before (a delta page from a cursor that went too) is not stored in this one.
+    if (surprise && reopened) {
+      this.#deletions++;
+      this.outbox.replaceAll([]);
+    }
     this.#callbacks.onOpened({ created: surprise, reopened });
     return db;
   }

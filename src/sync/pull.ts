@@ -196,8 +196,11 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
     // Requested before the local data was deleted (clear(), a logout): not brought back.
     let discarded = false;
     if (def.delta) {
+      // The stored one read first: opening the database may find it deleted behind the app's back,
+      // and the cursor known here forgotten with it.
+      const first = (await host.store.getMeta<string>(cursorKey(def.name))) ?? null;
       const known = host.knownCursor(def);
-      let cursor = known !== undefined ? known : ((await host.store.getMeta<string>(cursorKey(def.name))) ?? null);
+      let cursor = known !== undefined ? known : first;
       let held = false;
       // A feed that says it has more but names a cursor it named before would be asked forever.
       const named = new Set<string | null>([cursor]);

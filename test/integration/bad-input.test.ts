@@ -1720,6 +1720,50 @@ describe('storage faults', () => {
       expect(latest(d.client.status$).pending).toBe(1);
     });
 
+    it('during a session, with a delta cursor stored: the first refresh() after the deletion fetches the feed from its start, not from the cursor that went with it', async () => {
+      const factory = new KillableFactory();
+      const a = { id: 'a', title: 'A', done: false, version: 1 };
+      const api = stubApi((_req, url) => {
+        if (url.pathname !== '/api/todos') return undefined;
+        return json(url.searchParams.get('since') === '' ? { items: [a], deleted: [], cursor: '1' } : { items: [], deleted: [], cursor: '1' });
+      });
+      const d = make(API, { fetch: api.fetch, localStorage: null, storageManager: null }, factory);
+      const h = d.client.resource(todos);
+      await h.refresh();
+      expect(await h.list()).toEqual([a]);
+      factory.forceClose();
+      await deleteDb(factory);
+      await h.refresh();
+      expect(storageErrors(d)).toEqual([expect.stringMatching(/was missing and has been created empty/)]);
+      expect(await h.list()).toEqual([a]);
+      // Later pulls go on from the cursor the fresh database was given with that whole feed.
+      await h.refresh();
+      expect(await h.list()).toEqual([a]);
+    });
+
+    it('during a session, while a delta page is requested: the page, asked from a cursor that went with the database, is not stored in the fresh one', async () => {
+      const factory = new KillableFactory();
+      const a = { id: 'a', title: 'A', done: false, version: 1 };
+      let evictOnRequest = false;
+      const api = stubApi(async (_req, url) => {
+        if (url.pathname !== '/api/todos') return json({ error: 'no route' }, 404);
+        if (evictOnRequest) {
+          evictOnRequest = false;
+          factory.forceClose();
+          await deleteDb(factory);
+        }
+        return json(url.searchParams.get('since') === '' ? { items: [a], deleted: [], cursor: '1' } : { items: [], deleted: [], cursor: '1' });
+      });
+      const d = make(API, { fetch: api.fetch, localStorage: null, storageManager: null }, factory);
+      const h = d.client.resource(todos);
+      await h.refresh();
+      evictOnRequest = true;
+      await h.refresh();
+      await h.refresh();
+      expect(storageErrors(d)).toEqual([expect.stringMatching(/was missing and has been created empty/)]);
+      expect(await h.list()).toEqual([a]);
+    });
+
     it('nothing is reported on a first start, a restart, or a start after clear(); persist() is asked once, when the database is created, and its refusal ignored', async () => {
       const localStorage = memoryStorage();
       const storageManager = refusingManager();
