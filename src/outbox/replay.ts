@@ -3,7 +3,7 @@ import { ConflictError, HarborSyncError, HttpError, NetworkError, SchemaError, V
 import type { Env } from '../env.js';
 import type { LocalStore, ViewChange } from '../store/local-store.js';
 import type { ConflictStrategy, ResourceDefinition, SyncEvent, Transport } from '../types.js';
-import { boundedDeadline, failingForMs, longestRetryDelayMs, parseRetryAfter, retryDelay } from './backoff.js';
+import { backoffDelay, boundedDeadline, failingForMs, longestRetryDelayMs, parseRetryAfter, retryDelay } from './backoff.js';
 import { normalizeId, TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
 import { isOlderVersion } from '../internal/versions.js';
@@ -119,6 +119,8 @@ export class Replayer {
   #sending = 0;
   /** After a storage fault nothing new is sent before this time. */
   #faultUntil = 0;
+  /** Storage faults since an attempt last ended with what it stored: each doubles the wait. */
+  #faultsInRow = 0;
   /**
    * status$'s `nextRetryAt`: the earliest retry of a change not out now, as the last look at the
    * queue found it, and those set since. A request that leaves does not hide it.
@@ -326,7 +328,7 @@ export class Replayer {
         continue;
       }
       if (faulted) {
-        this.#faultUntil = boundedDeadline(this.#faultUntil, now, options.baseDelayMs);
+        this.#faultUntil = boundedDeadline(this.#faultUntil, now, options.maxDelayMs);
         // Nothing is sent before then, so nothing more can be now: a flush() waiting ends, as
         // while a change backs off (a storage that stays full would hold it for good).
         this.#host.setSyncing(false, this.#retrySetAt(this.#faultUntil));
@@ -396,7 +398,10 @@ export class Replayer {
       this.wake();
     };
     this.#send(entry, arrived)
-      .catch((error: unknown) => this.#storageFault(entry.r, error))
+      .then(
+        () => (this.#faultsInRow = 0),
+        (error: unknown) => this.#storageFault(entry.r, error),
+      )
       .finally(() => {
         arrived();
         this.#sending--;
@@ -413,7 +418,9 @@ export class Replayer {
     const { env, options } = this.#host;
     const failure = error instanceof HarborSyncError ? error : new SchemaError([{ field: '', message: String(error) }]);
     this.#host.emit({ type: 'error', at: env.clock.now(), resource, error: failure });
-    this.#faultUntil = env.clock.now() + options.baseDelayMs;
+    // A storage that stays full would otherwise have the change re-sent every baseDelayMs for as
+    // long as it lasts: the waits double, up to maxDelayMs (one client's storage: no jitter).
+    this.#faultUntil = env.clock.now() + backoffDelay(++this.#faultsInRow, 1, options);
   }
 
   /**

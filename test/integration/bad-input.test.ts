@@ -1918,6 +1918,49 @@ describe('storage faults', () => {
       expect(latest(d.client.status$).pending).toBe(0);
     });
 
+    it('while storing answers keeps failing (the storage stays full): the change is re-sent with its key at waits that double up to retry.maxDelayMs, not every baseDelayMs', async () => {
+      const sentAt: number[] = [];
+      const api = stubApi((req, url, body) => {
+        if (req.method === 'POST') {
+          sentAt.push(d.clock.now());
+          return json({ ...JSON.parse(body), version: 1 }, 201);
+        }
+        return url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined;
+      });
+      const d = make(API, { fetch: api.fetch, retry: { baseDelayMs: 1000, maxDelayMs: 8000 } });
+      const h = d.client.resource(todos);
+      d.online.next(false);
+      await h.create({ id: 'a', title: 'A', done: false });
+      failStore = 'entities';
+      failTimes = 1000; // the storage stays full
+      const faults = () => d.events.filter((e) => e.type === 'error').length;
+      d.online.next(true);
+      await until(() => faults() === 1, 'the answer not stored');
+      // Each attempt's fault is heard before the clock moves on.
+      for (let second = 0; second < 40; second++) {
+        await d.clock.advance(1000);
+        await until(() => faults() === sentAt.length, 'the answer not stored again');
+      }
+      expect(sentAt.slice(1).map((at, i) => at - sentAt[i]!)).toEqual([1000, 2000, 4000, 8000, 8000, 8000, 8000]);
+      // Once an answer is stored, the next storage fault waits baseDelayMs again.
+      failStore = null;
+      await d.clock.advance(8000);
+      await d.client.flush();
+      expect(latest(d.client.status$).pending).toBe(0);
+      d.online.next(false);
+      await h.create({ id: 'b', title: 'B', done: false });
+      failStore = 'entities';
+      failTimes = 1;
+      const [before, faultsBefore] = [sentAt.length, faults()];
+      d.online.next(true);
+      await until(() => faults() === faultsBefore + 1, 'the answer to b not stored');
+      await d.clock.advance(1000);
+      await d.client.flush();
+      expect(sentAt.slice(before).map((at) => at - sentAt[before]!)).toEqual([0, 1000]);
+      expect(new Set(api.requests.filter((r) => r.body.includes('"id":"a"')).map((r) => r.headers.get('Idempotency-Key'))).size).toBe(1);
+      expect(latest(d.client.status$).pending).toBe(0);
+    });
+
     /** A client whose todo 'a' the server confirmed (version 1), offline since. */
     async function confirmedOffline() {
       const api = stubApi((req, url, body) => {
