@@ -421,6 +421,8 @@ export class Replayer {
     // A storage that stays full would otherwise have the change re-sent every baseDelayMs for as
     // long as it lasts: the waits double, up to maxDelayMs (one client's storage: no jitter).
     this.#faultUntil = env.clock.now() + backoffDelay(++this.#faultsInRow, 1, options);
+    // status$ says why the queue does not drain, as it does for a failed attempt.
+    this.#host.setSyncing(this.#requests > 0, this.#retrySetAt(this.#faultUntil), failure);
   }
 
   /**

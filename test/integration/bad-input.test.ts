@@ -1918,6 +1918,22 @@ describe('storage faults', () => {
       expect(latest(d.client.status$).pending).toBe(0);
     });
 
+    it.each(['entities', 'outbox'] as const)('when storing the answer (%s) or the sending mark fails: status$.lastError is that StorageError naming the quota, not only an event', async (store) => {
+      const api = stubApi((req, url, body) => {
+        if (req.method === 'POST') return json({ ...JSON.parse(body), version: 1 }, 201);
+        return url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined;
+      });
+      const d = make(API, { fetch: api.fetch });
+      d.online.next(false);
+      await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+      failStore = store;
+      d.online.next(true);
+      await until(() => d.events.some((e) => e.type === 'error'), 'the storage fault');
+      const fault = d.events.find((e) => e.type === 'error')!;
+      expect(fault).toMatchObject({ error: { name: 'StorageError', message: expect.stringMatching(/storage quota exceeded/) } });
+      expect(latest(d.client.status$)).toMatchObject({ pending: 1, lastError: 'error' in fault ? fault.error : null });
+    });
+
     it('while storing answers keeps failing (the storage stays full): the change is re-sent with its key at waits that double up to retry.maxDelayMs, not every baseDelayMs', async () => {
       const sentAt: number[] = [];
       const api = stubApi((req, url, body) => {
