@@ -103,6 +103,12 @@ export class LocalStore {
   #destroying: Promise<void> | null = null;
   /** How many deletions of the database this store has known (its destroy(), another tab's clear()). */
   #deletions = 0;
+  /**
+   * How many deletions behind the app's back a reopen found. They count for the answers requested
+   * before (`deletions`), not for a local write made on a copy from before: that change, made after
+   * the database went, is kept (see write()), unlike one made across a clear() (a logout).
+   */
+  #evictions = 0;
   /** Connections that heard their database deleted: a transaction still running on one commits into the deleted database. */
   readonly #deleted = new WeakSet<HarborDB>();
 
@@ -217,7 +223,7 @@ export class LocalStore {
     // Deleted while this session had it: what this tab holds of its outbox is gone with it, and an
     // answer requested before (a delta page from a cursor that went too) is not stored in this one.
     if (surprise && reopened) {
-      this.#deletions++;
+      this.#evictions++;
       this.outbox.replaceAll([]);
     }
     this.#callbacks.onOpened({ created: surprise, reopened });
@@ -226,7 +232,7 @@ export class LocalStore {
 
   /** The deletions of the database known so far: an answer requested at one count is stored only at the same. */
   get deletions(): number {
-    return this.#deletions;
+    return this.#deletions + this.#evictions;
   }
 
   /**
@@ -813,7 +819,7 @@ export class LocalStore {
       // Run again on a new connection should the browser close this one: what a first run found counts for nothing.
       reparked.clear();
       // Checked in the transaction: a deletion cannot come between it and the writes.
-      if (options.deletions !== undefined && options.deletions !== this.#deletions) {
+      if (options.deletions !== undefined && options.deletions !== this.deletions) {
         return { changes: [], removed: 0, cursorHeld: false, unstored: [], discarded: true };
       }
       const entities = tx.objectStore('entities');

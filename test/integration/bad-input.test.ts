@@ -1764,6 +1764,24 @@ describe('storage faults', () => {
       expect(await h.list()).toEqual([a]);
     });
 
+    it('during a session: an update made as the deletion is found is kept on the server version shown, not refused, and a refresh() brings the rest back', async () => {
+      const factory = new KillableFactory();
+      const a = { id: 'a', title: 'A', done: false, version: 1 };
+      const b = { id: 'b', title: 'B', done: false, version: 1 };
+      const api = stubApi((_req, url) => (url.pathname === '/api/todos' ? json({ items: [a, b], deleted: [], cursor: '1' }) : json({ error: 'no route' }, 404)));
+      const d = make(API, { fetch: api.fetch, localStorage: null, storageManager: null }, factory);
+      const h = d.client.resource(todos);
+      await h.refresh();
+      d.online.next(false);
+      factory.forceClose();
+      await deleteDb(factory);
+      expect(await h.update('a', { done: true })).toEqual({ ...a, done: true });
+      expect(storageErrors(d)).toEqual([expect.stringMatching(/was missing and has been created empty/)]);
+      expect(latest(d.client.status$).pending).toBe(1);
+      await h.refresh();
+      expect(await h.list({ orderBy: 'id' })).toEqual([{ ...a, done: true }, b]);
+    });
+
     it('nothing is reported on a first start, a restart, or a start after clear(); persist() is asked once, when the database is created, and its refusal ignored', async () => {
       const localStorage = memoryStorage();
       const storageManager = refusingManager();
