@@ -11,6 +11,7 @@ import { isPlainObject } from '../internal/plain.js';
 import type { Conflict, ConflictChoice, ConflictStrategy, FailedMutation, ResourceDefinition } from '../types.js';
 import { applyOp } from './coalesce.js';
 import { foldUpdatesInto, isQuarantined, isRolledBack, toPendingOp, type OutboxEntry } from './entry.js';
+import { idsIn } from './remap.js';
 import { applyOutcome, DECISION_ROUNDS } from './replay.js';
 
 type Rec = Record<string, unknown>;
@@ -226,10 +227,11 @@ export class ParkedChanges {
         // Parked before it was ever sent (a reference that dangled): the updates made since, the
         // app's fix, are folded in; behind it, they would leave it to park again as it was.
         const namesLater = (e: OutboxEntry) =>
-          Object.entries(def.references).some(([field, r]) => {
-            const value = e.payload?.[field];
-            return (typeof value === 'string' || typeof value === 'number') && this.#host.store.outbox.entriesOf(r, String(value)).some((x) => x.state === 'queued' && x.seq > entry.seq);
-          });
+          Object.entries(def.references).some(([field, r]) =>
+            idsIn(e.payload?.[field]).some(
+              (value) => (typeof value === 'string' || typeof value === 'number') && this.#host.store.outbox.entriesOf(r, String(value)).some((x) => x.state === 'queued' && x.seq > entry.seq),
+            ),
+          );
         let folded: number[] = [];
         const change = await this.#host.store.rewrite(def, entry.id, ({ base, entries }) => {
           // A fresh start: a request lost to going offline before it was parked is no miss in a row

@@ -710,6 +710,49 @@ describe('references between entities whose ids the client names', () => {
     ]);
     expect(held.get('tasks/t1')).toMatchObject({ projectId: 'p1' });
   });
+
+  it('retry() of a task parked before it was sent does not fold in a fix naming, inside an array, a project created after it: the project goes first', async () => {
+    const users = defineResource({ name: 'users', schema: z.object({ id: z.string(), name: z.string(), version: z.number().int() }), ids: 'server' });
+    const tagged = defineResource({
+      name: 'tasks',
+      schema: z.object({ id: z.string(), title: z.string(), ownerId: z.string(), projectIds: z.array(z.string()), version: z.number().int() }),
+      references: { ownerId: 'users', projectIds: 'projects' },
+    });
+    let named = 0;
+    const api = stubApi((req, url, body) => {
+      if (req.method === 'GET') return json([]);
+      const sent = JSON.parse(body) as Record<string, unknown>;
+      return json(url.pathname.endsWith('/users') ? { ...sent, id: `u${++named}`, version: 1 } : { ...sent, version: 1 }, 201);
+    });
+    const d = make(API, { fetch: api.fetch, resources: [users, projects, tagged] });
+    await d.client.resource(users).create({ name: 'Ann' });
+    await d.client.flush();
+    const ownerId = (await d.client.resource(users).list())[0]!.id;
+    // Parked unsent: its owner's create was dropped before the server named it.
+    d.online.next(false);
+    const gone = await d.client.resource(users).create({ name: 'Gone' });
+    await d.client.resource(tagged).create({ id: 't1', title: 'notes', ownerId: gone.id, projectIds: [] });
+    await d.client.resource(users).delete(gone.id);
+    d.online.next(true);
+    await d.client.flush();
+    const [failed] = latest(d.client.failed$);
+    expect(failed).toMatchObject({ resource: 'tasks', id: 't1', op: 'create' });
+    // The fix names a project queued after the task: folded into the task's create, it would reach the server first.
+    d.client.pause();
+    await d.client.resource(projects).create({ id: 'p1', name: 'Launch' });
+    await d.client.resource(tagged).update('t1', { ownerId, projectIds: ['p1'] });
+    await failed!.retry();
+    d.client.resume();
+    await d.client.flush();
+    const posts = () => api.requests.filter((r) => r.method === 'POST').map((r) => JSON.parse(r.body) as Record<string, unknown>);
+    expect(posts()).toEqual([{ name: 'Ann' }, { id: 'p1', name: 'Launch' }]);
+    // Retried once the project is sent, the task goes out with the fix.
+    const [again] = latest(d.client.failed$);
+    await again!.retry();
+    await d.client.flush();
+    expect(posts().at(-1)).toEqual({ id: 't1', title: 'notes', ownerId, projectIds: ['p1'] });
+    expect(latest(d.client.status$)).toMatchObject({ pending: 0, failed: 0 });
+  });
 });
 
 describe('an entity deleted while the first pull is under way', () => {
