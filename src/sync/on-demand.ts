@@ -170,8 +170,12 @@ export class OnDemandLoader {
    */
   #held(def: Def, pages: Pages): number {
     if (pages.exhausted || pages.last === null) return pages.loaded;
+    const { entities } = this.#host.mirror(def);
     let held = 0;
-    for (const entity of this.#host.mirror(def).entities.values()) if (holds(pages, entity)) held++;
+    for (const entity of entities.values()) if (holds(pages, entity)) held++;
+    // An item that failed the schema takes its place all the same: fetched again, it fails again,
+    // and the rows after it would be asked for page after page, to the end of the table.
+    for (const id of pages.invalid) if (!entities.has(id)) held++;
     return held;
   }
 

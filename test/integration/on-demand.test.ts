@@ -585,6 +585,18 @@ describe("an on-demand page's scope, on a small server", () => {
     expect(await storedIds(d.indexedDB)).toEqual(rowsOf(10).map((o) => o.id).sort());
   });
 
+  it('a page whose items after the first fail the schema (a server deployed ahead of the app) is not followed page after page through the whole table: they take their places', async () => {
+    const api = rewritten(onDemandApi(rowsOf(100)));
+    api.state.edit = (body) => (body.items = body.items.map((item) => (item['id'] === 'o0' ? item : { ...item, title: 42 })));
+    const d = makeOver(api.fetch);
+    const q = watch(d, { orderBy: 'title', limit: 3 });
+    await until(() => d.events.some((e) => e.type === 'schemaError') && !q.last().isFetching, 'the first page');
+    await settle();
+    expect(q.last()).toMatchObject({ status: 'success', hasMore: true, isFetching: false });
+    expect(q.last().data.map((o) => o.id)).toEqual(['o0']);
+    expect(queries(d)).toEqual(['GET /api/orders?sort=title%2Cid&limit=3']);
+  });
+
   it('a page with no items that says the server has no more removes what follows the previous page: the end', async () => {
     const rows = rowsOf(5);
     const d = makeOver(onDemandApi(rows));
