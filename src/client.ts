@@ -397,7 +397,7 @@ class Client implements SyncClient, HandleHost {
     const cameBack = online && !this.#online;
     this.#online = online;
     this.#updatePaused();
-    // Coming online pulls what is shown anyway.
+    // Offline, no failed pull is made again: coming back online pulls what is shown anyway.
     if (!online) this.#stopPullRetries();
     if (!cameBack) return;
     this.#replayer.cameOnline();

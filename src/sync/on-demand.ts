@@ -201,7 +201,11 @@ export class OnDemandLoader {
     await Promise.all(targets.map((w) => this.load(w)));
   }
 
-  /** Loads again what each watched query of `def` shows and is stale; fresh pages are served as they are. */
+  /**
+   * Loads what each watched query of `def` lacks: pages older than staleTimeMs, fetched again from
+   * their first row, and rows still missing (a fetch failed, rows left the query). Fresh pages
+   * holding every row wanted are served as they are (the retry of a failed load relies on this).
+   */
   async revalidate(def: Def): Promise<void> {
     await Promise.all([...this.#watched].filter((w) => w.def.name === def.name).map((w) => this.load(w)));
   }
