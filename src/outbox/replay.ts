@@ -207,6 +207,9 @@ export class Replayer {
    */
   databaseDeleted(): void {
     this.#deletions++;
+    // The storage that faulted went with it: a change made in the fresh one does not wait for it.
+    this.#faultUntil = 0;
+    this.#faultsInRow = 0;
     this.standDown();
   }
 

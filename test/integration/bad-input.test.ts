@@ -1995,6 +1995,37 @@ describe('storage faults', () => {
       expect(latest(d.client.status$).pending).toBe(0);
     });
 
+    it('after storage faults long enough to wait retry.maxDelayMs, clear() (a logout, a fresh database) lets a change made since go at once, not after the old wait', async () => {
+      const sentAt: number[] = [];
+      const api = stubApi((req, url, body) => {
+        if (req.method === 'POST') {
+          sentAt.push(d.clock.now());
+          return json({ ...JSON.parse(body), version: 1 }, 201);
+        }
+        return url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined;
+      });
+      const d = make(API, { fetch: api.fetch, retry: { baseDelayMs: 1000, maxDelayMs: 60_000 } });
+      const h = d.client.resource(todos);
+      d.online.next(false);
+      await h.create({ id: 'a', title: 'A', done: false });
+      failStore = 'entities';
+      failTimes = 1000; // the storage stays full
+      const faults = () => d.events.filter((e) => e.type === 'error').length;
+      d.online.next(true);
+      await until(() => faults() === 1, 'the answer not stored');
+      for (let second = 0; second < 15; second++) {
+        await d.clock.advance(1000);
+        await until(() => faults() === sentAt.length, 'the answer not stored again');
+      }
+      expect(sentAt.length).toBe(5); // waits of 1, 2, 4, 8 s; the next is 16 s after the fifth
+      failStore = null;
+      await d.client.clear({ discardPending: true });
+      await h.create({ id: 'b', title: 'B', done: false });
+      await d.client.flush();
+      expect(api.requests.filter((r) => r.method === 'POST' && r.body.includes('"id":"b"'))).toHaveLength(1);
+      expect(latest(d.client.status$).pending).toBe(0);
+    });
+
     /** A client whose todo 'a' the server confirmed (version 1), offline since. */
     async function confirmedOffline() {
       const api = stubApi((req, url, body) => {
