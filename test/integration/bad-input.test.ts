@@ -1952,7 +1952,11 @@ describe('storage faults', () => {
       expect(latest(d.client.status$)).toMatchObject({ pending: 1, lastError: 'error' in fault ? fault.error : null });
     });
 
-    it('while storing answers keeps failing (the storage stays full): the change is re-sent with its key at waits that double up to retry.maxDelayMs, not every baseDelayMs', async () => {
+    /**
+     * A change to 'a' queued offline, then sent while the storage stays full: its answer is not
+     * stored. `sentAt`: when each POST arrived (the client's clock); `faults()`: storage faults heard.
+     */
+    async function storageStaysFull(retry: { baseDelayMs: number; maxDelayMs: number }) {
       const sentAt: number[] = [];
       const api = stubApi((req, url, body) => {
         if (req.method === 'POST') {
@@ -1961,15 +1965,20 @@ describe('storage faults', () => {
         }
         return url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined;
       });
-      const d = make(API, { fetch: api.fetch, retry: { baseDelayMs: 1000, maxDelayMs: 8000 } });
+      const d = make(API, { fetch: api.fetch, retry });
       const h = d.client.resource(todos);
       d.online.next(false);
       await h.create({ id: 'a', title: 'A', done: false });
       failStore = 'entities';
-      failTimes = 1000; // the storage stays full
+      failTimes = 1000;
       const faults = () => d.events.filter((e) => e.type === 'error').length;
       d.online.next(true);
       await until(() => faults() === 1, 'the answer not stored');
+      return { api, d, h, sentAt, faults };
+    }
+
+    it('while storing answers keeps failing (the storage stays full): the change is re-sent with its key at waits that double up to retry.maxDelayMs, not every baseDelayMs', async () => {
+      const { api, d, h, sentAt, faults } = await storageStaysFull({ baseDelayMs: 1000, maxDelayMs: 8000 });
       // Each attempt's fault is heard before the clock moves on.
       for (let second = 0; second < 40; second++) {
         await d.clock.advance(1000);
@@ -1996,23 +2005,7 @@ describe('storage faults', () => {
     });
 
     it('after storage faults long enough to wait retry.maxDelayMs, clear() (a logout, a fresh database) lets a change made since go at once, not after the old wait', async () => {
-      const sentAt: number[] = [];
-      const api = stubApi((req, url, body) => {
-        if (req.method === 'POST') {
-          sentAt.push(d.clock.now());
-          return json({ ...JSON.parse(body), version: 1 }, 201);
-        }
-        return url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined;
-      });
-      const d = make(API, { fetch: api.fetch, retry: { baseDelayMs: 1000, maxDelayMs: 60_000 } });
-      const h = d.client.resource(todos);
-      d.online.next(false);
-      await h.create({ id: 'a', title: 'A', done: false });
-      failStore = 'entities';
-      failTimes = 1000; // the storage stays full
-      const faults = () => d.events.filter((e) => e.type === 'error').length;
-      d.online.next(true);
-      await until(() => faults() === 1, 'the answer not stored');
+      const { api, d, h, sentAt, faults } = await storageStaysFull({ baseDelayMs: 1000, maxDelayMs: 60_000 });
       for (let second = 0; second < 15; second++) {
         await d.clock.advance(1000);
         await until(() => faults() === sentAt.length, 'the answer not stored again');
