@@ -1229,16 +1229,16 @@ class Client implements SyncClient, HandleHost {
     };
     // Unchanged (a hint repeated, or about a change this tab shows already): left as shown, the
     // same objects, so no subscriber is told anything new.
-    const shownAsIs = (r: string, record: EntityRecord) => {
-      const mirror = this.mirror(this.defs.get(r)!);
-      return deepEqual(mirror.entities.get(record.id) ?? null, record.view) && mirror.isPending(record.id) === this.store.outbox.isPending(r, record.id);
-    };
+    const shownAsIs = (mirror: ResourceMirror<object>, r: string, record: EntityRecord) =>
+      deepEqual(mirror.entities.get(record.id) ?? null, record.view) && mirror.isPending(record.id) === this.store.outbox.isPending(r, record.id);
     const changes: ViewChange[] = [];
     const unread = new Set<string>();
     for (const [r, set] of ids) {
       const loading = this.#hydrating.get(r);
       if (!loading) continue; // never loaded here: it will be read whole when first used
       await loading.catch(() => undefined);
+      // Loaded here, so defined.
+      const mirror = this.mirror(this.defs.get(r)!);
       if (set.size > REREAD_WHOLE_ABOVE || whole.has(r)) {
         // A big pull in another tab, or a page back from suspension: one read of the resource
         // beats thousands of single gets. What is unchanged is left as shown.
@@ -1250,7 +1250,7 @@ class Client implements SyncClient, HandleHost {
         const present = new Set<string>();
         for (const record of all) {
           present.add(record.id);
-          if (!shownAsIs(r, record)) changes.push({ r, id: record.id, view: record.view });
+          if (!shownAsIs(mirror, r, record)) changes.push({ r, id: record.id, view: record.view });
         }
         // Gone from an on-demand cache with no hint saying how: shown until the refetch on return
         // says. Not a temporary id whose changes another tab settled unheard of: it is on no
@@ -1271,7 +1271,7 @@ class Client implements SyncClient, HandleHost {
       for (const id of set) {
         // A stored record with a null view is a delete still queued: shown as deleted, never as told.
         const record = records.get(id);
-        if (record && record.view !== null && shownAsIs(r, record)) continue;
+        if (record && record.view !== null && shownAsIs(mirror, r, record)) continue;
         changes.push({ r, id, view: record ? record.view : missing(r, id) });
       }
     }

@@ -121,16 +121,22 @@ function localSide({ local, remote }: ConflictInput): Rec | null {
   return kept ?? local;
 }
 
+/** Whether a decision is `{ value: { ...fields } }`: types do not hold at run time (a script tag, a resolver's answer). */
+export const isValueDecision = (given: unknown): given is { value: Rec } => isPlainObject(given) && isPlainObject(given['value']);
+
+/** A decision that is none, as an error names it: the text given, or what it holds. */
+export function describeDecision(given: unknown): string {
+  return typeof given === 'string' ? JSON.stringify(given) : isPlainObject(given) ? '{ value } holding no object of fields' : String(given);
+}
+
 export function fromDecision<T>(decision: ConflictDecision<T>, input: ConflictInput, fields: string[]): Outcome {
   if (decision === 'remote') return { kind: 'remote' };
   if (decision === 'local') return { kind: 'target', value: localSide(input), choice: 'local' };
   if (decision === 'manual') return { kind: 'park', fields };
   // Types do not hold at run time: a value that is no object (a string, an array) would be spread
   // into the entity by index, and the merge sent with remote's values in the fields in dispute.
-  const given: unknown = decision;
-  if (!isPlainObject(given) || !isPlainObject(given['value'])) {
-    const received = typeof given === 'string' ? JSON.stringify(given) : isPlainObject(given) ? '{ value } holding no object of fields' : String(given);
-    throw new TypeError(`a conflict decision is 'local', 'remote', 'manual' or { value: { ...fields } }, received ${received}`);
+  if (!isValueDecision(decision)) {
+    throw new TypeError(`a conflict decision is 'local', 'remote', 'manual' or { value: { ...fields } }, received ${describeDecision(decision)}`);
   }
   const start =
     input.local && input.remote

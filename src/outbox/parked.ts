@@ -4,10 +4,9 @@
  * 'merge', a conflict left with no field in dispute is decided here as the strategy would have.
  */
 import { BehaviorSubject } from 'rxjs';
-import { checkDecision, conflictFields, fromDecision, newestRemote, undisputed, type ConflictInput, type Outcome } from '../conflict/resolve.js';
+import { checkDecision, conflictFields, describeDecision, fromDecision, isValueDecision, newestRemote, undisputed, type ConflictInput, type Outcome } from '../conflict/resolve.js';
 import { ConflictError, HarborSyncError, StorageError, ValidationError } from '../errors.js';
 import { orClosed } from '../internal/abort.js';
-import { isPlainObject } from '../internal/plain.js';
 import type { Conflict, ConflictChoice, ConflictStrategy, FailedMutation, ResourceDefinition } from '../types.js';
 import { applyOp } from './coalesce.js';
 import { foldUpdatesInto, isQuarantined, isRolledBack, toPendingOp, type OutboxEntry } from './entry.js';
@@ -131,10 +130,8 @@ export class ParkedChanges {
     this.#host.assertOpen('Conflict.resolve()');
     // A misspelt choice would fail mid-decision with no word of what was wrong, and a `value` that
     // is no object (a string, an array) would be spread into the entity field by index and sent.
-    const given: unknown = choice;
-    if (given !== 'local' && given !== 'remote' && !(isPlainObject(given) && isPlainObject(given['value']))) {
-      const received = typeof given === 'string' ? JSON.stringify(given) : isPlainObject(given) ? '{ value } holding no object of fields' : String(given);
-      throw new TypeError(`harborsync: ${entry.r}/${entry.id}: Conflict.resolve() takes 'local', 'remote' or { value: { ...fields } }, received ${received}`);
+    if (choice !== 'local' && choice !== 'remote' && !isValueDecision(choice)) {
+      throw new TypeError(`harborsync: ${entry.r}/${entry.id}: Conflict.resolve() takes 'local', 'remote' or { value: { ...fields } }, received ${describeDecision(choice)}`);
     }
     // Parked by another page of the app: its schema, key and version field are not known here.
     if (!this.#host.defs.has(entry.r)) {
