@@ -233,10 +233,11 @@ export class OnDemandLoader {
       return;
     }
     const found = this.#pages.get(key);
-    const served = this.#served(def, query, found);
-    const pages = found && !this.#stale(found) ? found : this.#startPages(def, query, key);
+    const fresh = found !== undefined && !this.#stale(found);
+    const pages = fresh ? found : this.#startPages(def, query, key);
     const missing = rowsWanted(def, query) - this.#held(def, pages);
-    if (served) {
+    // As #served() judges it, the cache counted once (pages started afresh hold none).
+    if ((fresh && pages.exhausted) || missing <= 0) {
       watched.setServerHasMore(!pages.exhausted);
       if (!this.#fetching(def)) host.mirror(def).setFlags({ isFetching: false });
       return;
