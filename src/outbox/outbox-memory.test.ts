@@ -6,8 +6,8 @@ import { OutboxMemory } from './outbox-memory.js';
 
 const STATES = ['queued', 'conflict', 'failed'] as const;
 
-const entry = (seq: number, id: string, state: OutboxEntry['state']) =>
-  outboxEntry({ seq, id, state, payload: { title: `t${seq}` }, key: `k${seq}` });
+const entry = (seq: number, id: string, state: OutboxEntry['state'], attempts = 0) =>
+  outboxEntry({ seq, id, state, attempts, payload: { title: `t${seq}` }, key: `k${seq}` });
 
 /** The tallies recounted from every entry, as the status computed them before they were kept. */
 function recount(memory: OutboxMemory): { queued: number; parked: number[] } {
@@ -18,6 +18,10 @@ function recount(memory: OutboxMemory): { queued: number; parked: number[] } {
   };
 }
 
+/** Each entity's first entry, in global order, recomputed from the entities' entries. */
+const firstOfEach = (memory: OutboxMemory) =>
+  ['a', 'b', 'c'].flatMap((id) => memory.entriesOf('todos', id).slice(0, 1)).sort((a, b) => a.seq - b.seq || (a.id < b.id ? -1 : 1));
+
 const kept = (memory: OutboxMemory) => ({ queued: memory.queuedCount, parked: [...memory.parked()].map((e) => e.seq).sort((a, b) => a - b) });
 
 const state = fc.constantFrom(...STATES);
@@ -26,11 +30,11 @@ const seq = fc.integer({ min: 1, max: 12 });
 const operation = fc.oneof(
   fc.record({ kind: fc.constant('all' as const), entries: fc.array(fc.tuple(seq, id, state), { maxLength: 8 }) }),
   fc.record({ kind: fc.constant('entity' as const), id, entries: fc.array(fc.tuple(seq, state), { maxLength: 4 }) }),
-  fc.record({ kind: fc.constant('entry' as const), seq, id, state }),
+  fc.record({ kind: fc.constant('entry' as const), seq, id, state, attempts: fc.integer({ min: 0, max: 2 }) }),
 );
 
 describe('OutboxMemory', () => {
-  it('keeps the queued count and the parked entries equal to a recount, whatever commits in whatever order', () => {
+  it('keeps the queued and retried counts, the parked entries and the heads equal to a recount, whatever commits in whatever order', () => {
     fc.assert(
       fc.property(fc.array(operation, { maxLength: 30 }), (operations) => {
         const memory = new OutboxMemory();
@@ -43,9 +47,11 @@ describe('OutboxMemory', () => {
             const bySeq = new Map(op.entries.map(([s, st]) => [s, entry(s, op.id, st)]));
             memory.setEntity('todos', op.id, [...bySeq.values()]);
           } else {
-            memory.replaceEntry(entry(op.seq, op.id, op.state));
+            memory.replaceEntry(entry(op.seq, op.id, op.state, op.attempts));
           }
           expect(kept(memory)).toEqual(recount(memory));
+          expect([...memory.heads()]).toEqual(firstOfEach(memory));
+          expect(memory.retriedCount).toBe([...memory.values()].filter((e) => e.state === 'queued' && e.attempts > 0).length);
         }
       }),
     );

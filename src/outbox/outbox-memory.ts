@@ -1,7 +1,15 @@
+import { SortedChunks } from '../store/sorted-chunks.js';
 import { isRolledBack, type OutboxEntry } from './entry.js';
 
 /** One string per entity, for maps keyed by entity. */
 export const entityKey = (r: string, id: string) => `${r}\u0000${id}`;
+
+/** By seq; two entities' rows may share one for a moment (a row moving to another entity), told apart by entity. */
+function inGlobalOrder(a: OutboxEntry, b: OutboxEntry): number {
+  if (a.seq !== b.seq) return a.seq - b.seq;
+  const [ka, kb] = [entityKey(a.r, a.id), entityKey(b.r, b.id)];
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
 
 /**
  * The outbox as this tab last read or wrote it, indexed by entity. IndexedDB stays the truth;
@@ -12,6 +20,10 @@ export class OutboxMemory {
   readonly #byEntity = new Map<string, OutboxEntry[]>();
   readonly #bySeq = new Map<number, OutboxEntry>();
   #queued = 0;
+  /** Queued entries that failed before (attempts > 0): a retry to wait for. */
+  #retried = 0;
+  /** The first entry of each entity, in global order: a drain of thousands re-sorts nothing per pass. */
+  readonly #heads = new SortedChunks<OutboxEntry>(inGlobalOrder);
   /** Entries in conflict or failed: few, and listed on every change. */
   readonly #parked = new Map<number, OutboxEntry>();
   /** The highest seq this tab has known, kept when the outbox empties (a database deleted). */
@@ -30,6 +42,11 @@ export class OutboxMemory {
     return this.#queued;
   }
 
+  /** Queued entries that failed before: while any is past the first heads looked at, the rest are looked at too. */
+  get retriedCount(): number {
+    return this.#retried;
+  }
+
   /** Entries in conflict or failed, in no particular order. */
   parked(): IterableIterator<OutboxEntry> {
     return this.#parked.values();
@@ -40,6 +57,8 @@ export class OutboxMemory {
     this.#bySeq.clear();
     this.#parked.clear();
     this.#queued = 0;
+    this.#retried = 0;
+    this.#heads.reset([]);
     for (const entry of [...entries].sort((a, b) => a.seq - b.seq)) this.#add(entry);
   }
 
@@ -48,7 +67,10 @@ export class OutboxMemory {
     const key = entityKey(entry.r, entry.id);
     const list = this.#byEntity.get(key);
     if (list) list.push(entry);
-    else this.#byEntity.set(key, [entry]);
+    else {
+      this.#byEntity.set(key, [entry]);
+      this.#heads.insert(entry);
+    }
   }
 
   #track(entry: OutboxEntry): void {
@@ -57,22 +79,28 @@ export class OutboxMemory {
     if (known) this.#untrack(known);
     this.#bySeq.set(entry.seq, entry);
     if (entry.seq > this.#highestSeq) this.#highestSeq = entry.seq;
-    if (entry.state === 'queued') this.#queued++;
-    else this.#parked.set(entry.seq, entry);
+    if (entry.state === 'queued') {
+      this.#queued++;
+      if (entry.attempts > 0) this.#retried++;
+    } else this.#parked.set(entry.seq, entry);
   }
 
   #untrack(entry: OutboxEntry): void {
     // Already replaced under its seq (an entry that moved to another entity): nothing to count out.
     if (this.#bySeq.get(entry.seq) !== entry) return;
     this.#bySeq.delete(entry.seq);
-    if (entry.state === 'queued') this.#queued--;
-    else this.#parked.delete(entry.seq);
+    if (entry.state === 'queued') {
+      this.#queued--;
+      if (entry.attempts > 0) this.#retried--;
+    } else this.#parked.delete(entry.seq);
   }
 
   /** Replaces what is known of one entity with what its transaction committed. */
   setEntity(r: string, id: string, entries: readonly OutboxEntry[]): void {
     const key = entityKey(r, id);
-    for (const old of this.#byEntity.get(key) ?? []) this.#untrack(old);
+    const list = this.#byEntity.get(key) ?? [];
+    if (list[0]) this.#heads.remove(list[0]);
+    for (const old of list) this.#untrack(old);
     this.#byEntity.delete(key);
     for (const entry of [...entries].sort((a, b) => a.seq - b.seq)) this.#add(entry);
   }
@@ -83,6 +111,7 @@ export class OutboxMemory {
     const at = list?.findIndex((e) => e.seq === entry.seq) ?? -1;
     if (!list || at < 0) return;
     this.#untrack(list[at]!);
+    if (at === 0) this.#heads.insert(entry);
     list[at] = entry;
     this.#track(entry);
   }
@@ -105,10 +134,8 @@ export class OutboxMemory {
     return this.#bySeq.values();
   }
 
-  /** The first entry of each entity, in global order: the only ones that may be sent. */
-  heads(): OutboxEntry[] {
-    const heads: OutboxEntry[] = [];
-    for (const list of this.#byEntity.values()) if (list[0]) heads.push(list[0]);
-    return heads.sort((a, b) => a.seq - b.seq);
+  /** The first entry of each entity, in global order: the only ones that may be sent. Read it before the next commit. */
+  heads(): Iterable<OutboxEntry> {
+    return this.#heads;
   }
 }

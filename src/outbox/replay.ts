@@ -244,10 +244,17 @@ export class Replayer {
     const { sendDelayMs } = this.#host.options;
     const longest = longestRetryDelayMs(this.#host.options);
     // Two times per queued entry at most: past that, some belong to entries gone since.
-    if (this.#anchors.size > 2 * this.#host.store.outbox.queuedCount) this.#forgetAnchors();
-    for (const head of this.#host.store.outbox.heads()) {
+    const { outbox } = this.#host.store;
+    if (this.#anchors.size > 2 * outbox.queuedCount) this.#forgetAnchors();
+    // Retried entries not met yet: once none is left past `room`, the rest of a long queue is not read.
+    let retried = outbox.retriedCount;
+    for (const head of outbox.heads()) {
+      if (head.state === 'queued' && head.attempts > 0) retried--;
       // Past `room`, a head is looked at only for when it is retried.
-      if (ready.length === room && head.attempts === 0) continue;
+      else if (ready.length === room) {
+        if (retried <= 0) break;
+        continue;
+      }
       // A resource this client does not define (another page of the app may): held for a client that does.
       const def = this.#host.definition(head.r);
       if (head.state !== 'queued' || !def || this.#busy.has(keyOf(head))) continue;

@@ -101,6 +101,10 @@ export class SortedChunks<T> {
     return at;
   }
 
+  *[Symbol.iterator](): Iterator<T> {
+    for (const chunk of this.#chunks) yield* chunk;
+  }
+
   /** The first `count` items (all of them for Infinity), as a new array. */
   head(count: number): T[] {
     const out: T[] = [];

@@ -194,6 +194,45 @@ describe('long-running', () => {
     expect(counters(s)).toEqual({ onlineSubscribers: 0, clockTimers: 0, locksHeld: 0, locksWaiting: 0, channelsOpen: 0, connectionsOpen: 0 });
   }, 120_000);
 
+  it('thousands of changes to as many entities drain with work per request, not per request times the queue: no pass re-sorts or re-reads the whole queue', async () => {
+    const api = memoryApi();
+    const s = seams(false);
+    const client = clientOn(s, api.fetch);
+    clients.push(client);
+    const h = client.resource(todos);
+    const count = 3_000;
+    for (let i = 0; i < count; i += 500) await Promise.all(Array.from({ length: 500 }, (_, j) => h.create({ id: `e${i + j}`, title: 't', done: false })));
+    // The heads each pass of the replay reads, and every element sorted meanwhile: counted, not timed.
+    const { outbox } = (client as unknown as { store: { outbox: { heads(): Iterable<unknown> } } }).store;
+    const heads = outbox.heads.bind(outbox);
+    let headsRead = 0;
+    outbox.heads = () => {
+      const all = heads();
+      return {
+        *[Symbol.iterator]() {
+          for (const head of all) {
+            headsRead++;
+            yield head;
+          }
+        },
+      };
+    };
+    let sorted = 0;
+    const sort = Array.prototype.sort;
+    vi.spyOn(Array.prototype, 'sort').mockImplementation(function (this: unknown[], compare) {
+      sorted += this.length;
+      return sort.call(this, compare);
+    });
+    s.online.set(true);
+    await client.flush();
+    vi.restoreAllMocks();
+    expect(status(client)).toMatchObject({ pending: 0, failed: 0 });
+    expect(api.rows.size).toBe(count);
+    // Each pass sends a batch of about 16: reading or sorting the whole queue on each would be count² / 16.
+    expect(headsRead).toBeLessThan(20 * count);
+    expect(sorted).toBeLessThan(20 * count);
+  }, 60_000);
+
   it('close() abandons the requests still out: their fetches are aborted, their timers gone, and the write goes out again under its key', async () => {
     const api = memoryApi();
     const s = seams(true);
