@@ -129,11 +129,16 @@ export function oneCopyEach(
  * Called as a request is made: tells whether a time is strictly after it and not after the clock
  * when asked. The same millisecond counts as before (which came first is unknown, and before is
  * what holds without the rule); a clock that stepped back makes a time ahead of it count for
- * nothing rather than for ever.
+ * nothing rather than for ever. A clock that reads earlier than the request stepped back while it
+ * was out: what was answered since carries times before the request, so every time up to now
+ * counts as after it (the answer undoes nothing confirmed meanwhile; the next request is exact).
  */
 export function afterThisRequest(host: { now(): number }): (at: number) => boolean {
   const requestedAt = host.now();
-  return (at) => at > requestedAt && at <= host.now();
+  return (at) => {
+    const now = host.now();
+    return at <= now && (at > requestedAt || now < requestedAt);
+  };
 }
 
 function shapeError(def: Def, detail: string): SchemaError {

@@ -543,6 +543,18 @@ describe('a list answer computed before a change made here landed', () => {
     expect(await ids()).toEqual(['n1', 'n2']);
   });
 
+  it.each([['back', -3_600_000], ['forward', 3_600_000]])('a create and a delete confirmed meanwhile, while the clock stepped %s an hour: the answer undoes neither (RELIABILITY #57)', async (_, ms) => {
+    const { d, h, ids, pulled } = await pullHeld();
+    const shown = latest(h.query$());
+    // The list request is out; the wall clock steps (the user, NTP), timers keep their delays.
+    d.clock.step(ms);
+    await h.create({ id: 'n3', text: 'c' }, { wait: 'server' });
+    await h.delete('n1', { wait: 'server' });
+    await pulled();
+    expect(await ids()).toEqual(['n2', 'n3']);
+    expect(shown.value?.data.map((n) => n.id).sort()).toEqual(['n2', 'n3']);
+  });
+
   it('an update confirmed meanwhile keeps its newer version', async () => {
     const { h, pulled } = await pullHeld();
     await h.update('n2', { text: 'b2' }, { wait: 'server' });
