@@ -54,6 +54,12 @@ export class ParkedChanges {
   readonly #undisputedSeen = new WeakMap<OutboxEntry, WeakSet<OutboxEntry>>();
   readonly #undisputedDecisions = new Set<Promise<void>>();
   #failedEntries: OutboxEntry[] = [];
+  /**
+   * What conflicts$ and failed$ last showed of each parked entry (a conflict with the changes made
+   * since): one that did not change keeps its object, so a commit costs no new ones for the rest.
+   */
+  readonly #shownConflicts = new WeakMap<OutboxEntry, { since: readonly OutboxEntry[]; conflict: Conflict }>();
+  readonly #shownFailed = new WeakMap<OutboxEntry, FailedMutation>();
   readonly #host: ParkedHost;
 
   constructor(host: ParkedHost) {
@@ -81,7 +87,13 @@ export class ParkedChanges {
     const conflictEntries = conflicts.flatMap(({ entry, since }) => [entry, ...since]);
     if (!sameEntries(this.#conflictEntries, conflictEntries)) {
       this.#conflictEntries = conflictEntries;
-      const shown = conflicts.map(({ entry, since }) => this.#toConflict(entry, since));
+      const shown = conflicts.map(({ entry, since }) => {
+        const known = this.#shownConflicts.get(entry);
+        if (known && sameEntries(known.since, since)) return known.conflict;
+        const conflict = this.#toConflict(entry, since);
+        this.#shownConflicts.set(entry, { since, conflict });
+        return conflict;
+      });
       this.#undisputed = conflicts.flatMap(({ entry, since }, i) => (shown[i]!.fields.length === 0 ? [{ entry, newest: since.at(-1) ?? entry }] : []));
       this.conflicts.next(shown);
     }
@@ -89,7 +101,13 @@ export class ParkedChanges {
     if (this.#undisputed.length > 0 && !this.#host.closed()) this.#mergeUndisputed(this.#undisputed);
     if (!sameEntries(this.#failedEntries, failed)) {
       this.#failedEntries = failed;
-      this.failed.next(failed.map((entry) => this.#toFailed(entry)));
+      this.failed.next(
+        failed.map((entry) => {
+          let shown = this.#shownFailed.get(entry);
+          if (!shown) this.#shownFailed.set(entry, (shown = this.#toFailed(entry)));
+          return shown;
+        }),
+      );
     }
   }
 

@@ -233,6 +233,65 @@ describe('long-running', () => {
     expect(sorted).toBeLessThan(20 * count);
   }, 60_000);
 
+  it('hundreds of changes the server refuses, or meets with conflicts: each parked one keeps its failed$ or conflicts$ item from one emission to the next (a commit costs no new object for the rest)', async () => {
+    const count = 300;
+    // Creates refused (400); updates of what the server holds met by its newer version (409).
+    const api = memoryApi();
+    const refusing: typeof fetch = async (input, init) => {
+      const request = input instanceof Request ? input : new Request(input, init);
+      if (request.method === 'POST' && new URL(request.url).pathname.endsWith('/todos') && (await request.clone().json()).title === 'refused') {
+        return new Response(JSON.stringify({ error: 'refused' }), { status: 400, headers: { 'content-type': 'application/json' } });
+      }
+      if (request.method === 'PATCH') {
+        const id = decodeURIComponent(new URL(request.url).pathname.split('/')[3]!);
+        const theirs = { ...api.rows.get(id)!, title: 'theirs', version: 2 };
+        return new Response(JSON.stringify(theirs), { status: 409, headers: { 'content-type': 'application/json' } });
+      }
+      return api.fetch(request);
+    };
+    const s = seams(false);
+    const client = createSyncClient({
+      baseUrl: API,
+      resources: [todos],
+      indexedDB: s.idb,
+      fetch: refusing,
+      now: s.clock.now,
+      setTimer: s.clock.setTimer,
+      random: seededRandom(1),
+      online: s.online.online$,
+      locks: s.locks,
+      BroadcastChannel: s.hub.Channel,
+      conflicts: 'manual',
+    });
+    clients.push(client);
+    const h = client.resource(todos);
+    s.online.set(true);
+    await Promise.all(Array.from({ length: count }, (_, i) => h.create({ id: `c${i}`, title: 'mine', done: false })));
+    await client.flush();
+    s.online.set(false);
+    const items = { failed: new Set<object>(), conflicts: new Set<object>() };
+    let emissions = 0;
+    client.failed$.subscribe((failed) => {
+      emissions++;
+      for (const item of failed) items.failed.add(item);
+    });
+    client.conflicts$.subscribe((conflicts) => {
+      emissions++;
+      for (const item of conflicts) items.conflicts.add(item);
+    });
+    for (let i = 0; i < count; i += 100) {
+      await Promise.all(
+        Array.from({ length: 100 }, (_, j) => [h.create({ id: `r${i + j}`, title: 'refused', done: false }), h.update(`c${i + j}`, { title: 'mine again' })]).flat(),
+      );
+    }
+    s.online.set(true);
+    await client.flush();
+    expect(status(client)).toMatchObject({ failed: count, conflicts: count });
+    expect(emissions).toBeGreaterThan(count);
+    expect(items.failed.size).toBe(count);
+    expect(items.conflicts.size).toBe(count);
+  }, 60_000);
+
   it('close() abandons the requests still out: their fetches are aborted, their timers gone, and the write goes out again under its key', async () => {
     const api = memoryApi();
     const s = seams(true);
