@@ -48,6 +48,8 @@ export interface OutboxEntry {
   attempts: number;
   firstFailureAt: number | null;
   nextAttemptAt: number;
+  /** The wait that set `nextAttemptAt` (absent in older rows): a clock stepped back since does not lengthen it. */
+  waitMs?: number;
   /**
    * The last attempt got no answer (a network error or a timeout), which an offline period
    * explains: coming online makes the entry due before `nextAttemptAt`. 'offline': it got none

@@ -266,9 +266,11 @@ export class Replayer {
       }
       if (this.#waitsForOthers(head, def, payload)) continue;
       // Times set before the clock stepped back are re-anchored to now, so no wait outlasts the
-      // longest one given; re-anchored once, they do not move on each pass nor on a re-read.
+      // one given (a row that does not say: the longest one); re-anchored once, they do not move
+      // on each pass nor on a re-read.
       const dueOnline = this.#dueOnline.get(head.seq) === head.nextAttemptAt;
-      const nextAttemptAt = dueOnline ? now : this.#anchored('n', head.seq, head.nextAttemptAt, () => boundedDeadline(head.nextAttemptAt, now, longest));
+      const given = typeof head.waitMs === 'number' && head.waitMs >= 0 ? Math.min(head.waitMs, longest) : longest;
+      const nextAttemptAt = dueOnline ? now : this.#anchored('n', head.seq, head.nextAttemptAt, () => boundedDeadline(head.nextAttemptAt, now, given));
       const changedAt = this.#anchored('c', head.seq, head.changedAt, () => Math.min(head.changedAt, now));
       const readyAt = Math.max(nextAttemptAt, this.#flushing ? 0 : changedAt + sendDelayMs);
       if (readyAt <= now) {
@@ -777,7 +779,7 @@ export class Replayer {
     const delayMs = retryDelay(attempts, host.env.random(), host.options, retryAfterMs);
     await host.store.rewrite(def, entry.id, ({ base, entries }) => ({
       base,
-      entries: entries.map((e) => (e.seq === entry.seq ? { ...e, attempts, firstFailureAt, nextAttemptAt: now + delayMs, unanswered } : e)),
+      entries: entries.map((e) => (e.seq === entry.seq ? { ...e, attempts, firstFailureAt, nextAttemptAt: now + delayMs, waitMs: delayMs, unanswered } : e)),
     }));
     // Other entities may still have requests out, and retries set.
     host.setSyncing(this.#requests > 0, this.#retrySetAt(now + delayMs), error);
@@ -936,6 +938,7 @@ export async function applyOutcome(
     ...e,
     attempts: resend.attempts,
     nextAttemptAt: resend.notBefore,
+    waitMs: Math.max(resend.notBefore - at, 0),
     unanswered: false,
   }));
   let decidedElsewhere = false as boolean;

@@ -855,6 +855,24 @@ describe('the wall clock steps (RELIABILITY #57)', () => {
     expect(await ledger()).toHaveLength(1);
   });
 
+  it.each([
+    ['a 503', { errorRate: { count: 1 } }],
+    ['no answer', { offline: true }],
+  ] as const)('a step back of two days while an entry backs off after %s: it is re-sent within the wait it was given, not the longest there is', async (_, fault) => {
+    const d = make(suite.server.apiUrl, { random: upperHalfRandom(), retry: { baseDelayMs: 1000, maxDelayMs: 1000 } });
+    await suite.server.admin.faults(fault);
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
+    await suite.server.admin.faults({ offline: false, errorRate: null });
+    d.clock.step(-2 * DAY);
+    await d.clock.advance(1000); // the backoff's timer fires and finds a deadline two days ahead
+    const { nextRetryAt } = await statusOf(d);
+    expect(nextRetryAt === null || nextRetryAt - d.clock.now() <= 1000).toBe(true);
+    expect(d.clock.longestTimerMs).toBeLessThanOrEqual(1000);
+    await d.clock.advance(1000);
+    await until(async () => (await ledger()).length === 1, 'the create delivered');
+  });
+
   it('a step back of two days while an entry waits for sendDelayMs: it is sent sendDelayMs later, not flushed by hand', async () => {
     const d = make(suite.server.apiUrl, { sendDelayMs: 300 });
     await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
