@@ -4,6 +4,9 @@
  * storage. Every change is applied once on the server (the ledger), leaves the outbox once, and
  * every tab ends showing the server's state with nothing pending.
  *
+ * A change made by the tab that dies, or by the other one, whose wait for the server ends with
+ * the answer all the same.
+ *
  * A crash: from that moment the tab's storage connection refuses transactions (nothing more
  * commits), its fetches fail, and its channel posts nothing; then its page goes (close(), which
  * lets go of its lock and channel as the browser would).
@@ -12,7 +15,7 @@ import { IDBFactory } from 'fake-indexeddb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend } from '../../server/index.mjs';
 import type { BroadcastChannelLike, SyncStatus } from '../../src/index.js';
-import { device, until, type Device } from '../helpers/harness.js';
+import { device, outcomeOf, until, type Device } from '../helpers/harness.js';
 import { ManualClock, seededRandom, settle } from '../helpers/manual-clock.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 
@@ -92,8 +95,10 @@ const status = (d: Device): SyncStatus => {
 };
 
 describe('a tab crashing at each point of a change’s way to the server (G5)', () => {
-  const cases = OPS.flatMap((op) => POINTS.map((point) => [op, point] as const));
-  it.each(cases)('%s, crash %s: applied once (none if never stored), gone from the outbox once, every tab converges', async (op, point) => {
+  // A change the other tab makes reaches the one that dies only once stored: from the request on.
+  const makers = (point: Point) => (point === 'beforeCommit' || point === 'beforeSend' ? (['itself'] as const) : (['itself', 'the other tab'] as const));
+  const cases = OPS.flatMap((op) => POINTS.flatMap((point) => makers(point).map((maker) => [op, point, maker] as const)));
+  it.each(cases)('%s, crash %s, made by %s: applied once (none if never stored), gone from the outbox once, every tab converges', async (op, point, maker) => {
     const shared = new IDBFactory();
     const locks = new FakeLocks();
     const hub = new BroadcastHub();
@@ -142,7 +147,15 @@ describe('a tab crashing at each point of a change’s way to the server (G5)', 
       await a.client.flush();
       await until(() => seenB.some((t) => t['id'] === 'x' && t['version'] === 1), 'tab b to show x');
     }
-    const write = () => (op === 'create' ? ha.create({ id: 'x', title: 'made', done: false }) : op === 'update' ? ha.update('x', { title: 'changed' }) : ha.delete('x'));
+    // Made by the tab that sends, or by the other one, which waits for the server's answer.
+    const [h, wait] = maker === 'itself' ? [ha, undefined] : [hb, { wait: 'server' as const }];
+    let waited: Promise<unknown> | undefined;
+    const write = (): Promise<unknown> => {
+      const made = op === 'create' ? h.create({ id: 'x', title: 'made', done: false }, wait) : op === 'update' ? h.update('x', { title: 'changed' }, wait) : h.delete('x', wait);
+      if (!wait) return made;
+      waited = made;
+      return Promise.resolve();
+    };
 
     let stored = true;
     if (point === 'beforeCommit') {
@@ -199,5 +212,7 @@ describe('a tab crashing at each point of a change’s way to the server (G5)', 
       expect(await d.client.resource('todos').list({ orderBy: 'id' })).toEqual(expected);
     }
     await until(() => JSON.stringify(seenB) === JSON.stringify(expected), 'tab b’s live query to show the server’s state');
+    // The other tab's wait ends with what the server confirmed, though the tab that sent it died.
+    if (waited) expect(await outcomeOf(waited)).toEqual({ value: op === 'delete' ? undefined : expected[0] });
   }, 30_000);
 });
