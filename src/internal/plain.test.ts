@@ -1,7 +1,7 @@
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applyPatch, deepEqual, FORBIDDEN_KEYS, isForbiddenKey, isPlainObject, unsendableField } from './plain.js';
+import { applyPatch, deepEqual, FORBIDDEN_KEYS, freezeDeep, isForbiddenKey, isPlainObject, unsendableField } from './plain.js';
 
 const jsonValue = fc.jsonValue({ maxDepth: 3 });
 const key = fc.oneof(fc.string({ maxLength: 4 }), fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString'));
@@ -20,6 +20,27 @@ describe('FORBIDDEN_KEYS', () => {
     for (const key of FORBIDDEN_KEYS) expect(isForbiddenKey(key)).toBe(true);
     expect(isForbiddenKey('proto')).toBe(false);
     expect(isForbiddenKey('Constructor')).toBe(false);
+  });
+});
+
+describe('freezeDeep', () => {
+  it('freezes plain objects and arrays at every depth, an own __proto__ key as data; leaves dates and class instances as they are', () => {
+    class Point {
+      x = 1;
+    }
+    const entity = JSON.parse('{"a":{"b":[{"c":1}]},"__proto__":{"d":[2]}}') as Record<string, unknown>;
+    Object.assign(entity, { at: new Date(0), point: new Point() });
+    expect(freezeDeep(entity)).toBe(entity);
+    const inner = entity['a'] as { b: Array<{ c: number }> };
+    for (const value of [entity, inner, inner.b, inner.b[0], Object.getOwnPropertyDescriptor(entity, '__proto__')!.value as object]) expect(Object.isFrozen(value)).toBe(true);
+    expect(Object.isFrozen(entity['at'])).toBe(false);
+    expect(Object.isFrozen(entity['point'])).toBe(false);
+  });
+
+  it('does not walk into a value frozen already: a patched copy pays for its changed fields only', () => {
+    const shared = Object.freeze({ deep: { not: 'walked' } });
+    freezeDeep({ shared });
+    expect(Object.isFrozen(shared.deep)).toBe(false);
   });
 });
 

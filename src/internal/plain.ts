@@ -74,6 +74,19 @@ export function applyPatch(target: Rec, patch: Rec): Rec {
   return result;
 }
 
+/**
+ * Freezes an entity and the plain objects and arrays inside it, skipping what is frozen already (a
+ * patched copy shares its unchanged fields): the caller gets the objects the views hold, and one it
+ * changed in place would be changed unseen, neither stored nor sent, its rows misplaced in sorted
+ * queries, and an update passing it back found to change nothing.
+ */
+export function freezeDeep<T>(value: T): T {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value) || !(Array.isArray(value) || isPlainObject(value))) return value;
+  Object.freeze(value);
+  for (const key of Object.keys(value)) freezeDeep((value as Rec)[key]);
+  return value;
+}
+
 /** Deeper plain data is refused rather than walked: no entity needs it, and each level is a stack frame. */
 export const MAX_DEPTH = 1_000;
 

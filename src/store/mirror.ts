@@ -1,6 +1,7 @@
 import type { EntityState, Query, QueryState } from '../types.js';
 import { LiveQuery, queryStatus, type ResourceFlags } from './live-query.js';
 import { compileQuery, type CurrentValue } from './query.js';
+import { freezeDeep } from '../internal/plain.js';
 
 type Listener<S> = (state: S) => void;
 
@@ -79,7 +80,7 @@ export class ResourceMirror<T extends object> {
       this.#touchedIds.add(movedTo);
     }
     if (view === undefined) this.entities.delete(id);
-    else this.entities.set(id, view);
+    else this.entities.set(id, freezeDeep(view));
     // Kept for cached entities only: an on-demand session may scroll through millions.
     if (view === undefined) this.#shownAt.delete(id);
     if (pending) this.#pending.add(id);

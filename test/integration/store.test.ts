@@ -837,6 +837,31 @@ describe('durability', () => {
 });
 
 describe('a local write', () => {
+  it('an entity read from get(), list() or a query cannot be changed in place (shown, never stored nor sent, its row misplaced): an update of a copy sends the change', async () => {
+    await server.admin.edit({ resource: 'todos', create: { id: 'a', title: 'A', done: false, tags: ['x'] } as never });
+    await server.admin.edit({ resource: 'todos', create: { id: 'b', title: 'B', done: false } });
+    const tagged = defineResource({ name: 'todos', schema: todoSchema.extend({ tags: z.array(z.string()).optional() }) });
+    const d = make(server.apiUrl, { resources: [tagged] });
+    const h = d.client.resource(tagged);
+    const shown = latest(h.query$({ orderBy: 'title' }));
+    await h.refresh();
+    const a = (await h.get('a'))!;
+    const [listed] = await h.list({ where: { id: 'a' } });
+    for (const entity of [a, listed!, shown.value!.data[0]!]) {
+      expect(() => (entity.title = 'Z')).toThrow(TypeError);
+      expect(() => entity.tags!.push('y')).toThrow(TypeError);
+    }
+    await h.update('a', { ...a, title: 'Z', tags: [...a.tags!, 'y'] });
+    await h.update('b', { title: 'C' });
+    expect(shown.value!.data.map((t) => t.title)).toEqual(['C', 'Z']);
+    await d.client.flush();
+    expect((await server.admin.ledger('todos')).filter((r) => r.op === 'update').map((r) => [r.entityId, r.body])).toEqual([
+      ['a', { title: 'Z', tags: ['x', 'y'] }],
+      ['b', { title: 'C' }],
+    ]);
+    expect(await h.get('a')).toMatchObject({ title: 'Z', tags: ['x', 'y'], version: 2 });
+  });
+
   it('a change queued behind a deletion keeps the version it was made on: sent, it meets the deletion as a conflict', async () => {
     await server.admin.edit({ resource: 'todos', create: { id: 'x', title: 'X', done: false } });
     const d = make(server.apiUrl, { namespace: 'behind-a-deletion' });
