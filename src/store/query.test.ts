@@ -40,13 +40,18 @@ describe('compareValues', () => {
     expect(compareValues(NaN, '')).toBe(1);
   });
 
-  it('orders strings by UTF-16 code unit, not locale', () => {
+  it('orders strings by code point, as the server does (COLLATE "C"), not locale nor UTF-16 code unit', () => {
     expect(compareValues('B', 'a')).toBe(-1); // 'B' is 0x42, 'a' 0x61
     expect(compareValues('Z', 'a')).toBe(-1);
     expect(compareValues('z', 'ä')).toBe(-1);
     expect(compareValues('10', '9')).toBe(-1);
     expect(compareValues('a', 'aa')).toBe(-1);
-    expect(compareValues('\uffff', '\u{1F600}')).toBe(1); // surrogate 0xD83D sorts below 0xFFFF
+    // A character past U+FFFF (its first surrogate, 0xD83D, below 0xFF5E) after every one up to U+FFFF.
+    expect(compareValues('\uff5e', '\u{1F600}')).toBe(-1);
+    expect(compareValues('a\u{1F600}', 'a\uffff')).toBe(1);
+    expect(compareValues('\u{1F600}', '\u{1F601}')).toBe(-1);
+    expect(compareValues('\u{1F600}', '\ud7ff')).toBe(1);
+    expect(compareValues('\u{1F600}x', '\u{1F600}')).toBe(1);
     expect(compareValues('same', 'same')).toBe(0);
   });
 
@@ -100,6 +105,8 @@ describe('compareValues', () => {
 
   const value = fc.oneof(
     fc.jsonValue({ maxDepth: 2 }),
+    // Past U+FFFF, and from U+E000 up: their code points and UTF-16 units order differently.
+    fc.string({ unit: fc.constantFrom('a', '\ud7ff', '\ue000', '\uff5e', '\u{1F600}', '\u{10FFFF}'), maxLength: 3 }),
     fc.constantFrom(undefined, NaN, -0, Infinity, -Infinity, new Date(0), new Date(1), new Date(NaN)),
   );
   const leaf = fc.oneof(
@@ -154,7 +161,7 @@ describe('compareValues', () => {
                 : Array.isArray(v)
                   ? 6
                   : 7;
-    const units = (s: string): number[] => Array.from({ length: s.length }, (_, i) => s.charCodeAt(i));
+    const points = (s: string): number[] => Array.from(s, (c) => c.codePointAt(0)!);
     const lexical = (p: number[], q: number[]): number => {
       for (let i = 0; i < Math.min(p.length, q.length); i++) if (p[i] !== q[i]) return p[i]! - q[i]!;
       return p.length - q.length;
@@ -167,7 +174,7 @@ describe('compareValues', () => {
         if (Number.isNaN(a) !== Number.isNaN(b)) return Number.isNaN(a) ? -1 : 1;
         return p! === q! ? 0 : p! < q! ? -1 : 1;
       }
-      if (typeof a === 'string') return lexical(units(a), units(b as string));
+      if (typeof a === 'string') return lexical(points(a), points(b as string));
       if (typeRank(a) === 3) return oracle((a as Date).getTime(), (b as Date).getTime());
       if (typeRank(a) === 6) {
         const [p, q] = [a, b].map((x) => (x as unknown[]).map((e) => JSON.parse(JSON.stringify(e ?? null))));
@@ -184,7 +191,7 @@ describe('compareValues', () => {
         const [p, q] = [stored(a as object), stored(b as object)];
         if (p.length !== q.length) return p.length - q.length;
         for (let i = 0; i < p.length; i++) {
-          const c = lexical(units(p[i]!), units(q[i]!)) || oracle((a as Record<string, unknown>)[p[i]!], (b as Record<string, unknown>)[q[i]!]);
+          const c = lexical(points(p[i]!), points(q[i]!)) || oracle((a as Record<string, unknown>)[p[i]!], (b as Record<string, unknown>)[q[i]!]);
           if (c !== 0) return c;
         }
         return 0;
