@@ -11,7 +11,7 @@ import {
 import { resolveEnv, type Env } from './env.js';
 import { orClosed } from './internal/abort.js';
 import { isRename, normalizeId, TEMP_ID_PREFIX } from './internal/ids.js';
-import { deepEqual, isPlainObject } from './internal/plain.js';
+import { deepEqual, isPlainObject, MAX_DEPTH, nestedTooDeep } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
 import { type OutboxEntry } from './outbox/entry.js';
 import { ParkedChanges } from './outbox/parked.js';
@@ -899,10 +899,16 @@ class Client implements SyncClient, HandleHost {
   parse(def: Def, value: unknown, id: string | undefined, optionalField: string | null = null): Rec | undefined | Promise<Rec | undefined> {
     const judge = (result: Validation<unknown>): Rec | undefined => {
       const key = result.ok ? normalizeId((result.value as Rec)[def.key]) : undefined;
-      if (result.ok && key !== undefined) return result.value as Rec;
+      // Too deep to store, it would fail the transaction caching the valid rest with it.
+      const deep = result.ok && key !== undefined ? nestedTooDeep(result.value) : null;
+      if (result.ok && key !== undefined && deep === null) return result.value as Rec;
       const rawId = typeof value === 'object' && value !== null ? (value as Rec)[def.key] : undefined;
       const entityId = id ?? (typeof rawId === 'string' || typeof rawId === 'number' ? String(rawId) : undefined);
-      const issues = result.ok ? [{ field: def.key, message: 'is not a valid id (a non-empty string or a finite number)' }] : result.issues;
+      const issues = !result.ok
+        ? result.issues
+        : deep === null
+          ? [{ field: def.key, message: 'is not a valid id (a non-empty string or a finite number)' }]
+          : [{ field: deep, message: `nests deeper than ${MAX_DEPTH} levels` }];
       const error = new SchemaError(issues, { resource: def.name, id: entityId });
       this.emit({ type: 'schemaError', at: this.env.clock.now(), resource: def.name, id: entityId, error });
       return undefined;

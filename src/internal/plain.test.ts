@@ -1,7 +1,7 @@
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applyPatch, deepEqual, FORBIDDEN_KEYS, freezeDeep, isForbiddenKey, isPlainObject, unsendableField } from './plain.js';
+import { applyPatch, deepEqual, FORBIDDEN_KEYS, freezeDeep, isForbiddenKey, isPlainObject, MAX_DEPTH, nestedTooDeep, unsendableField } from './plain.js';
 
 const jsonValue = fc.jsonValue({ maxDepth: 3 });
 const key = fc.oneof(fc.string({ maxLength: 4 }), fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString'));
@@ -20,6 +20,17 @@ describe('FORBIDDEN_KEYS', () => {
     for (const key of FORBIDDEN_KEYS) expect(isForbiddenKey(key)).toBe(true);
     expect(isForbiddenKey('proto')).toBe(false);
     expect(isForbiddenKey('Constructor')).toBe(false);
+  });
+});
+
+describe('nestedTooDeep', () => {
+  const nested = (depth: number): unknown => JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`);
+
+  it('names the first array or plain object at level MAX_DEPTH (the value itself is level 0), as unsendableField does', () => {
+    expect(nestedTooDeep({ a: nested(MAX_DEPTH - 1), b: 'x', at: new Date(0) })).toBeNull();
+    expect(nestedTooDeep({ a: 1, b: { c: nested(MAX_DEPTH - 1) } })).toBe(`b.c${'.0'.repeat(MAX_DEPTH - 2)}`);
+    expect(unsendableField({ a: 1, b: { c: nested(MAX_DEPTH - 1) } })?.field).toBe(nestedTooDeep({ a: 1, b: { c: nested(MAX_DEPTH - 1) } }));
+    expect(nestedTooDeep(nested(50_000))).toBe(Array.from({ length: MAX_DEPTH }, () => '0').join('.'));
   });
 });
 

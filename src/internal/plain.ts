@@ -91,6 +91,27 @@ export function freezeDeep<T>(value: T): T {
 export const MAX_DEPTH = 1_000;
 
 /**
+ * The dotted path of the first array or plain object nested deeper than MAX_DEPTH levels in
+ * `value`; null when none is. Server data is checked with it: storing deeper data overflows the
+ * stack of the structured clone, which fails the transaction of every item stored with it.
+ */
+export function nestedTooDeep(value: unknown): string | null {
+  const keys = deepKeys(value, 0);
+  return keys && keys.reverse().join('.');
+}
+
+/** The keys down to the value too deep, innermost first. */
+function deepKeys(value: unknown, depth: number): string[] | null {
+  if (typeof value !== 'object' || value === null || !(Array.isArray(value) || isPlainObject(value))) return null;
+  if (depth >= MAX_DEPTH) return [];
+  for (const key of Object.keys(value)) {
+    const keys = deepKeys((value as Rec)[key], depth + 1);
+    if (keys) return (keys.push(key), keys);
+  }
+  return null;
+}
+
+/**
  * The first value in an entity (or patch) that IndexedDB cannot store, or a JSON request cannot
  * carry as it is, with its dotted path; null when there is none. A local write must be both: a
  * value IndexedDB refuses fails its transaction (DataCloneError), and one JSON changes is sent as

@@ -26,6 +26,7 @@ import { notes, outcomeOf, trackedDevices, todos, until, type Device, type Todo 
 import { ManualClock, seededRandom, upperHalfRandom } from '../helpers/manual-clock.js';
 import { committed, getAllRaw, openRaw } from '../helpers/raw-idb.js';
 import { OPEN_TIMEOUT_MS } from '../../src/store/db.js';
+import { MAX_DEPTH } from '../../src/internal/plain.js';
 import { createRestTransport } from '../../src/transport/rest.js';
 import { handTimers, stalledBody } from '../helpers/hand-timers.js';
 
@@ -205,6 +206,21 @@ describe('server answers to pulls', () => {
       { id: 2, n: 2, version: 1 },
     ]);
     expect(schemaErrors(d).map((e) => e.id)).toEqual(['1']);
+  });
+
+  it('an item nesting deeper than MAX_DEPTH (storing it would overflow the structured clone) is a SchemaError naming the field; the valid rest is cached', async () => {
+    const docs = defineResource({ name: 'docs', schema: z.object({ id: z.string(), title: z.string(), version: z.number().int() }).catchall(z.unknown()) });
+    const nest = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+    // The entity is level 0, its field level 1: "ok" nests down to level MAX_DEPTH - 1, "deep" far beyond.
+    const body = `[{"id":"ok","title":"A","version":1,"nest":${nest(MAX_DEPTH - 1)}},{"id":"deep","title":"B","version":1,"meta":{"nest":${nest(20_000)}}}]`;
+    const api = stubApi((_req, url) => (url.pathname === '/api/docs' ? new Response(body, { headers: { 'content-type': 'application/json' } }) : undefined));
+    const d = make(API, { fetch: api.fetch, resources: [docs] });
+    const h = d.client.resource(docs);
+    await h.refresh();
+    expect((await h.list()).map((x) => x.id)).toEqual(['ok']);
+    const [reported] = schemaErrors(d);
+    expect(schemaErrors(d)).toHaveLength(1);
+    expect(reported!.error.message).toBe(`docs/deep: field "meta.nest${'.0'.repeat(MAX_DEPTH - 2)}" nests deeper than ${MAX_DEPTH} levels`);
   });
 
   it.each([
