@@ -35,7 +35,7 @@ export interface QueryState<T> {
   status: Status;
   error: Error | null;
   isFetching: boolean;
-  /** Ids with local changes the server has not confirmed (pending deletes included), as strings: a number key as `String(key)`. */
+  /** Ids of the rows shown with local changes the server has not confirmed, and of rows shown then deleted here, not confirmed yet; as strings: a number key as `String(key)`. */
   pendingIds: ReadonlySet<string>;
   /** When a pull of this resource (on demand: a page) was last stored; a confirmed write does not count. */
   lastSyncedAt: number | null;

@@ -28,7 +28,12 @@ export function queryStatus(flags: ResourceFlags, cached: boolean): QueryState<u
  */
 export class LiveQuery<T extends object> {
   readonly #sorted: SortedChunks<T>;
+  /** Pending ids of the matching entities (shown or not), and the pending deletes of rows shown. */
   #pendingIds = new Set<string>();
+  /** Of those, the pending deletes. */
+  #pendingGone = new Set<string>();
+  #pendingChanged = false;
+  /** The pending ids emitted: those of the rows shown, and the pending deletes. */
   #pendingView: ReadonlySet<string> = EMPTY_IDS;
   #dirty = false;
   state!: QueryState<T>;
@@ -77,10 +82,13 @@ export class LiveQuery<T extends object> {
     sorted.sort(compare);
     // Pending deletes of entities this query showed stay listed (as apply() keeps them); a
     // pending entity that no longer matches leaves, as it would spliced.
-    for (const id of this.#pendingIds) if (isPending(id) && !exists(id)) pending.add(id);
+    const gone = new Set<string>();
+    const shown = this.state ? this.state.data.map(this.#idOf) : [];
+    for (const id of [...this.#pendingGone, ...shown]) if (isPending(id) && !exists(id)) gone.add(id);
     this.#sorted.reset(sorted);
-    this.#pendingIds = pending;
-    this.#pendingView = new Set(pending);
+    this.#pendingIds = new Set([...pending, ...gone]);
+    this.#pendingGone = gone;
+    this.#pendingChanged = true;
     this.#dirty = true;
   }
 
@@ -92,25 +100,52 @@ export class LiveQuery<T extends object> {
     const wasOver = this.#sorted.length > limit;
     const wasIn = before !== undefined && this.#matches(before);
     const isIn = after !== undefined && this.#matches(after);
+    let removedAt = -1;
+    let insertedAt = Infinity;
     if (wasIn) {
-      const at = this.#sorted.remove(before, limit);
-      if (at >= 0 && at < limit) changed = true;
+      removedAt = this.#sorted.remove(before, limit);
+      if (removedAt >= 0 && removedAt < limit) changed = true;
     }
     if (isIn) {
-      const at = this.#sorted.insert(after, limit);
-      if (at < limit) changed = true;
+      insertedAt = this.#sorted.insert(after, limit);
+      if (insertedAt < limit) changed = true;
     }
     if (this.#sorted.length > limit !== wasOver) changed = true;
-    const listed = isIn || ((wasIn || this.#pendingIds.has(id)) && after === undefined);
-    const shouldPend = pending && listed;
+    // A delete stays listed as pending if the row was shown (a row beyond the window was not).
+    const wasGone = this.#pendingGone.has(id);
+    const gone = after === undefined && (wasIn ? removedAt >= 0 && removedAt < limit : wasGone);
+    const shouldPend = pending && (isIn || gone);
+    if (shouldPend && gone) this.#pendingGone.add(id);
+    else this.#pendingGone.delete(id);
     if (shouldPend !== this.#pendingIds.has(id)) {
       if (shouldPend) this.#pendingIds.add(id);
       else this.#pendingIds.delete(id);
-      this.#pendingView = new Set(this.#pendingIds);
-      changed = true;
+      this.#pendingChanged = true;
+      // Seen only on a row shown, or on a pending delete: one beyond the window emits nothing.
+      if (insertedAt < limit || gone || wasGone) changed = true;
     }
     if (changed) this.#dirty = true;
     return changed;
+  }
+
+  /** The pending ids among `data` and the pending deletes; the set emitted last while they are the same. */
+  #shownPending(data: readonly T[]): ReadonlySet<string> {
+    let ids: Set<string>;
+    if (this.compiled.limit === Infinity) {
+      if (!this.#pendingChanged) return this.#pendingView;
+      ids = new Set(this.#pendingIds);
+    } else {
+      ids = new Set(this.#pendingGone);
+      if (this.#pendingIds.size > ids.size) {
+        for (const entity of data) {
+          const id = this.#idOf(entity);
+          if (this.#pendingIds.has(id)) ids.add(id);
+        }
+      }
+    }
+    this.#pendingChanged = false;
+    const same = ids.size === this.#pendingView.size && [...ids].every((id) => this.#pendingView.has(id));
+    return same ? this.#pendingView : ids;
   }
 
   markDirty(): void {
@@ -123,6 +158,7 @@ export class LiveQuery<T extends object> {
     this.#dirty = false;
     const { limit } = this.compiled;
     const data = this.#sorted.head(limit);
+    this.#pendingView = this.#shownPending(data);
     this.state = {
       data,
       status: queryStatus(flags, cachedCount > 0),

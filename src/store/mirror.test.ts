@@ -65,8 +65,16 @@ describe('ResourceMirror live queries', () => {
             expect(last[i]!.hasMore).toBe(recompute(model, { ...q, limit: undefined }).length > expected.length);
             for (const id of last[i]!.pendingIds) expect(pending.has(id)).toBe(true);
             for (const row of expected) expect(last[i]!.pendingIds.has(row.id)).toBe(pending.has(row.id));
+            // Pending: a row shown, or a pending delete (of a row shown before).
+            for (const id of last[i]!.pendingIds) expect(expected.some((row) => row.id === id) || !model.has(id)).toBe(true);
             if (emissions[i] === countsBefore[i]) expect(before[i]!.data).toEqual(expected);
-            else expect(emissions[i]).toBe(countsBefore[i]! + 1);
+            else {
+              expect(emissions[i]).toBe(countsBefore[i]! + 1);
+              // Emitted only for what it shows.
+              const same = (a: QueryState<Todo>, b: QueryState<Todo>) =>
+                a.hasMore === b.hasMore && a.data.length === b.data.length && a.data.every((row, k) => row === b.data[k]) && [...a.pendingIds].sort().join() === [...b.pendingIds].sort().join();
+              expect(same(before[i]!, last[i]!)).toBe(false);
+            }
           });
         }
       }),
@@ -132,6 +140,30 @@ describe('ResourceMirror live queries', () => {
     live.subscribe((s) => late.push(s));
     expect(late).toEqual([first.at(-1)]);
     expect(late[0]!.pendingIds.has('a')).toBe(true);
+  });
+
+  it('a local change beyond a limited query\'s window emits nothing: pendingIds names only the rows it shows and the pending deletes of rows it showed', () => {
+    const mirror = new ResourceMirror<Todo>('todos', 'id');
+    mirror.setFlags({ hydrated: true });
+    for (let i = 0; i < 10; i++) mirror.set(`t${i}`, { id: `t${i}`, title: 't', done: false, n: i }, false);
+    const states: Array<QueryState<Todo>> = [];
+    mirror.createQuery({ orderBy: 'n', limit: 3 }).subscribe((s) => states.push(s));
+    mirror.set('t5', { id: 't5', title: 'edited', done: false, n: 5 }, true);
+    mirror.set('t3', { id: 't3', title: 'edited', done: false, n: 3 }, true);
+    mirror.set('t9', undefined, true);
+    mirror.set('t5', { id: 't5', title: 'edited', done: false, n: 5 }, false);
+    expect(states).toHaveLength(1);
+    // t0 deleted on the server: t3 comes into the window, with its pending change.
+    mirror.set('t0', undefined, false);
+    expect(states.at(-1)!.data.map((t) => t.id)).toEqual(['t1', 't2', 't3']);
+    expect([...states.at(-1)!.pendingIds]).toEqual(['t3']);
+    mirror.set('t1', undefined, true);
+    expect(states.at(-1)!.data.map((t) => t.id)).toEqual(['t2', 't3', 't4']);
+    expect([...states.at(-1)!.pendingIds].sort()).toEqual(['t1', 't3']);
+    const shown = states.at(-1)!;
+    mirror.set('t9', undefined, false);
+    mirror.set('t6', { id: 't6', title: 'edited', done: false, n: 6 }, true);
+    expect(states.at(-1)).toBe(shown);
   });
 
   it('does not emit to a query whose window the change does not reach', () => {
