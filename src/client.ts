@@ -952,7 +952,11 @@ class Client implements SyncClient, HandleHost {
           if (unchanged && !pending && !mirror.isPending(id) && mirror.entities.has(id) && deepEqual(mirror.entities.get(id), view)) continue;
           // Shown once the write committing lands on it; should the write fail, shown then.
           if (handle?.isWriting(id)) handle.storedMeanwhile(id, view ?? undefined, pending);
-          else mirror.set(id, (view ?? undefined) as object | undefined, pending);
+          // Stored as shown (a local write's commit, after its change was shown at its call): the
+          // same object stays, and no subscriber is told it again.
+          else if (mirror.isPending(id) !== pending || !deepEqual(mirror.entities.get(id), view ?? undefined)) {
+            mirror.set(id, (view ?? undefined) as object | undefined, pending);
+          }
           if (from === 'tab' && view == null) mirror.setGone(id);
         }
       });

@@ -540,8 +540,9 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     }
     // The view as stored: made again on what storage held should this tab's copy have been stale
     // (a pull or another tab's change committed first), or on what writes still committing stored
-    // (without the change of one that failed), and so shown.
-    return change.view ?? undefined;
+    // (without the change of one that failed), and so shown. The object shown, when it is that.
+    const shown = mirror.entities.get(change.id) as Rec | undefined;
+    return shown !== undefined && deepEqual(shown, change.view) ? shown : (change.view ?? undefined);
   }
 
   /**

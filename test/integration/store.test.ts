@@ -837,6 +837,27 @@ describe('durability', () => {
 });
 
 describe('a local write', () => {
+  it('emits once to each live query and entity watch: its commit, storing what it showed, leaves the same objects shown', async () => {
+    const d = make(server.apiUrl);
+    d.online.next(false);
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    const lists: Array<QueryState<Todo>> = [];
+    const entities: Array<EntityState<Todo>> = [];
+    h.query$({ orderBy: 'title' }).subscribe((s) => lists.push(s));
+    h.get$('a').subscribe((s) => entities.push(s));
+    const [listsBefore, entitiesBefore] = [lists.length, entities.length];
+    const updated = await h.update('a', { title: 'B' });
+    const created = await h.create({ id: 'c', title: 'C', done: true });
+    expect(lists.at(-1)!.data).toEqual([updated, created]);
+    expect(lists.at(-1)!.data[0]).toBe(updated);
+    expect(lists.at(-1)!.data[1]).toBe(created);
+    await h.update('a', { done: true });
+    expect(lists.slice(listsBefore).map((s) => s.data.map((t) => `${t.title}${t.done ? '+' : ''}`))).toEqual([['B'], ['B', 'C+'], ['B+', 'C+']]);
+    expect(entities.slice(entitiesBefore).map((s) => s.data?.title)).toEqual(['B', 'B']);
+    expect(lists.at(-1)!.data[1]).toBe(lists.at(-2)!.data[1]);
+  });
+
   it('an entity read from get(), list() or a query cannot be changed in place (shown, never stored nor sent, its row misplaced): an update of a copy sends the change', async () => {
     await server.admin.edit({ resource: 'todos', create: { id: 'a', title: 'A', done: false, tags: ['x'] } as never });
     await server.admin.edit({ resource: 'todos', create: { id: 'b', title: 'B', done: false } });
