@@ -115,9 +115,10 @@ export class LiveQuery<T extends object> {
     const wasGone = this.#pendingGone.has(id);
     const gone = after === undefined && (wasIn ? removedAt >= 0 && removedAt < limit : wasGone);
     const shouldPend = pending && (isIn || gone);
-    if (shouldPend && gone) this.#pendingGone.add(id);
+    const isGone = shouldPend && gone;
+    if (isGone) this.#pendingGone.add(id);
     else this.#pendingGone.delete(id);
-    if (shouldPend !== this.#pendingIds.has(id)) {
+    if (shouldPend !== this.#pendingIds.has(id) || isGone !== wasGone) {
       if (shouldPend) this.#pendingIds.add(id);
       else this.#pendingIds.delete(id);
       this.#pendingChanged = true;

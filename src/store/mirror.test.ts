@@ -164,6 +164,10 @@ describe('ResourceMirror live queries', () => {
     mirror.set('t9', undefined, false);
     mirror.set('t6', { id: 't6', title: 'edited', done: false, n: 6 }, true);
     expect(states.at(-1)).toBe(shown);
+    // The deleted row created again, beyond the window: no pending delete any more.
+    mirror.set('t1', { id: 't1', title: 'again', done: false, n: 99 }, true);
+    expect(states.at(-1)!.data.map((t) => t.id)).toEqual(['t2', 't3', 't4']);
+    expect([...states.at(-1)!.pendingIds]).toEqual(['t3']);
   });
 
   it('does not emit to a query whose window the change does not reach', () => {
