@@ -156,7 +156,8 @@ class Client implements SyncClient, HandleHost {
   #storageFailure: StorageError | null = null;
   readonly #marker: DatabaseMarker;
   readonly #strategyDefault: ConflictStrategy<Rec>;
-  readonly #onDemand: OnDemandLoader;
+  /** @internal Not part of the API: tests read the pages it keeps. */
+  readonly onDemand: OnDemandLoader;
   readonly #followerFlushes: FollowerFlushes;
   /** Other tabs' flush() requests heard while following and not answered yet: the leader may go before it answers. */
   readonly #unansweredFlushes = new Set<string>();
@@ -244,7 +245,7 @@ class Client implements SyncClient, HandleHost {
     this.failed$ = untilClosed(this, () => failed.value, (subscriber) => failed.subscribe(subscriber));
     this.events$ = this.#eventsSubject.asObservable();
     this.#replayer = new Replayer(this.#replayHost({ ...retry, sendDelayMs: this.sendDelayMs, maxInFlight: resolved.maxInFlight }));
-    this.#onDemand = new OnDemandLoader({
+    this.onDemand = new OnDemandLoader({
       store: this.store,
       transport: this.transport,
       now: () => this.env.clock.now(),
@@ -458,7 +459,7 @@ class Client implements SyncClient, HandleHost {
     for (const [name, mirror] of this.#mirrors) {
       const def = this.defs.get(name)!;
       if (!mirror.hasListeners) continue;
-      if (def.load === 'on-demand') void this.#onDemand.revalidate(def).catch((error: unknown) => this.#retryPull(def, error));
+      if (def.load === 'on-demand') void this.onDemand.revalidate(def).catch((error: unknown) => this.#retryPull(def, error));
       else this.revalidate(def);
     }
     const now = this.env.clock.now();
@@ -773,7 +774,7 @@ class Client implements SyncClient, HandleHost {
 
   /** An on-demand live query: fetches what it shows while subscribed. */
   watchQuery(def: Def, query: Query<object> | undefined, setServerHasMore: (hasMore: boolean) => void): { fill(): void; stop(): void } {
-    return this.#onDemand.watch({ def, query, setServerHasMore });
+    return this.onDemand.watch({ def, query, setServerHasMore });
   }
 
   /** Online and the cache is older than staleTimeMs (or from the future: a clock that jumped back). */
@@ -818,7 +819,7 @@ class Client implements SyncClient, HandleHost {
       retry.cancel = null;
       if (!this.#mayRetryPull(def)) return void this.#pullRetries.delete(def.name);
       // An on-demand resource fetches what its watched queries miss; pages loaded since are served.
-      const again = def.load === 'on-demand' ? this.#onDemand.revalidate(def) : this.refreshResource(def);
+      const again = def.load === 'on-demand' ? this.onDemand.revalidate(def) : this.refreshResource(def);
       void again.then(
         () => {
           // Loaded: the count starts afresh, unless another failure meanwhile set a retry waiting.
@@ -850,7 +851,7 @@ class Client implements SyncClient, HandleHost {
    * such call meanwhile.
    */
   refreshResource(def: Def, sinceNow = false): Promise<void> {
-    if (def.load === 'on-demand') return this.#onDemand.reload(def, sinceNow);
+    if (def.load === 'on-demand') return this.onDemand.reload(def, sinceNow);
     let running = this.#pulling.get(def.name);
     // A pull started before the local data was deleted (clear()) stores nothing: one follows it.
     const discarded = running !== undefined && this.#pullingAt.get(def.name) !== this.store.deletions;
@@ -1368,7 +1369,7 @@ class Client implements SyncClient, HandleHost {
     // The server confirmed none of what the fresh database holds.
     this.#patchStatus({ lastSyncedAt: null });
     for (const name of loaded) void this.hydrate(this.defs.get(name)!).catch(() => undefined);
-    this.#onDemand.forget();
+    this.onDemand.forget();
     this.outboxChanged();
   }
 

@@ -107,6 +107,11 @@ export class OnDemandLoader {
     this.#host = host;
   }
 
+  /** @internal The pages kept, each query's (filter, order): tests see those no query needs let go. */
+  get pageCount(): number {
+    return this.#pages.size;
+  }
+
   /** Loads what the query shows; `fill()` loads it again (rows left it), `stop()` ends the watch. */
   watch(query: WatchedQuery): { fill(): void; stop(): void } {
     this.#watched.add(query);
@@ -265,8 +270,20 @@ export class OnDemandLoader {
     const pushed = Object.keys(pushDown(compiled, def.key, 0, null).where).map((field) => [field, compiled.equality![field]]);
     const scope = compileQuery<object>({ where: Object.fromEntries(pushed) as Query<object>['where'], orderBy: query?.orderBy }, def.key);
     const pages: Pages = { loaded: 0, cursor: null, exhausted: false, last: null, invalid: new Set(), fetchedAt: this.#host.now(), generation: this.#generation++, scope };
+    this.#forgetStale();
     this.#pages.set(key, pages);
     return pages;
+  }
+
+  /**
+   * Lets go of the stale pages no watched query shows: subscribed again, the query fetches them
+   * afresh anyway. Kept, a search typed letter by letter would keep one per keystroke for the
+   * session. Done as pages are added, online: offline, what they loaded still says whether the
+   * server has more.
+   */
+  #forgetStale(): void {
+    const watched = new Set([...this.#watched].map((w) => pagesKey(w.def, this.#host.currentQuery(w.def, w.query))));
+    for (const [key, pages] of this.#pages) if (!watched.has(key) && this.#stale(pages)) this.#pages.delete(key);
   }
 
   /**

@@ -181,6 +181,29 @@ describe("load: 'on-demand' over 100,000 rows", () => {
     await until(() => again.last().data.length === 10);
   });
 
+  it("lets go of the pages of queries no one watches once they are stale (a search typed letter by letter kept one per keystroke for the session); within staleTimeMs they still serve a query subscribed again", async () => {
+    const d = make();
+    const kept = () => (d.client as unknown as { onDemand: { pageCount: number } }).onDemand.pageCount;
+    const search = (n: number) => watch(d, { where: { title: title(n) }, orderBy: 'title', limit: 5 });
+    for (let n = 1; n <= 20; n++) {
+      const q = search(n);
+      await until(() => q.last().data.length === 1 && !q.last().isFetching, `search ${n}`);
+      q.stop();
+    }
+    expect(queries(d)).toHaveLength(20);
+    expect(kept()).toBe(20);
+    await d.clock.advance(20_000);
+    const again = search(7);
+    await until(() => again.last().data.length === 1 && !again.last().isFetching, 'the search subscribed again');
+    again.stop();
+    expect(queries(d)).toHaveLength(20);
+    await d.clock.advance(20_000);
+    const next = search(21);
+    await until(() => next.last().data.length === 1 && !next.last().isFetching, 'the next search');
+    expect(queries(d)).toHaveLength(21);
+    expect(kept()).toBe(1);
+  });
+
   it('keeps cacheLimit entities beyond what queries show, evicting the least recently shown, and refetches them when needed', async () => {
     const d = make({ resources: [ordersKeeping20] });
     const watchHere = (query: Parameters<typeof watch>[1]) => watch(d, query, ordersKeeping20);
