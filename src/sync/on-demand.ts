@@ -99,6 +99,8 @@ export class OnDemandLoader {
   readonly #pages = new Map<string, Pages>();
   readonly #inflight = new Map<string, Promise<void>>();
   readonly #watched = new Set<WatchedQuery>();
+  /** Per resource, its refetch made at once (reload()) still out, and the one to follow it. */
+  readonly #reloads = new Map<string, { running: Promise<void>; next: Promise<void> | null }>();
   #generation = 0;
 
   readonly #host: OnDemandHost;
@@ -193,9 +195,22 @@ export class OnDemandLoader {
   /**
    * Refetches every watched query from its first page (refresh(), or back online). `sinceNow`
    * (refresh()): requests in flight were sent before the call, so their answers are waited for
-   * and the queries fetched again after them, never shared.
+   * and the queries fetched again after them, never shared. Otherwise at once: a request hung on
+   * a connection that died holds nothing up; but asked again while a refetch of the resource so
+   * made is out (the network flapping), once more after it, shared by every such call meanwhile,
+   * as a whole-list pull is: not one request per flip.
    */
-  async reload(def?: Def, sinceNow = false): Promise<void> {
+  reload(def?: Def, sinceNow = false): Promise<void> {
+    if (!def || sinceNow) return this.#reload(def, sinceNow);
+    const out = this.#reloads.get(def.name);
+    // Offline again by then: coming back online refetches.
+    if (out) return (out.next ??= out.running.catch(() => undefined).then(() => (this.#host.online() ? this.reload(def) : undefined)));
+    const running = this.#reload(def, false).finally(() => this.#reloads.delete(def.name));
+    this.#reloads.set(def.name, { running, next: null });
+    return running;
+  }
+
+  async #reload(def: Def | undefined, sinceNow: boolean): Promise<void> {
     if (sinceNow) {
       const sent = [...this.#inflight].filter(([key]) => !def || key.startsWith(`${def.name}|`)).map(([, request]) => request.catch(() => undefined));
       await Promise.all(sent);

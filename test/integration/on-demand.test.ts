@@ -745,6 +745,31 @@ describe("an on-demand page's scope, on a small server", () => {
     expect(q.last().data.map((o) => o.id)).toEqual(['o0', 'o1', 'o2']);
   });
 
+  it('a network flapping while the page fetched again on its way back online is out fetches it once more after that request, not once per flip (10 flips made 11 identical requests)', async () => {
+    const rows = rowsOf(5);
+    const answers = heldRequests(onDemandApi(rows));
+    const d = makeOver(answers.fetch);
+    answers.hold('sort=title');
+    const q = watch(d, { orderBy: 'title', limit: 3 });
+    await until(() => answers.answered('sort=title'), 'the first request held');
+    for (let flip = 0; flip < 10; flip++) {
+      d.online.next(false);
+      await settle();
+      d.online.next(true);
+      await settle();
+    }
+    await until(() => queries(d).length >= 2 && answers.answered('sort=title'), 'the page fetched again at once');
+    await settle();
+    expect(queries(d)).toHaveLength(2);
+    // Changed after the last flip: only a request sent after it has it.
+    rows[0] = { ...rows[0]!, title: 'T000 renamed', version: 2 };
+    answers.release('sort=title');
+    await until(() => q.last().data[0]?.title === 'T000 renamed' && !q.last().isFetching, 'the page fetched once more');
+    await d.client.flush();
+    expect(queries(d)).toEqual(Array.from({ length: 3 }, () => 'GET /api/orders?sort=title%2Cid&limit=3'));
+    expect(q.last()).toMatchObject({ status: 'success', error: null, hasMore: true });
+  });
+
   it('a page request that fails after an eviction forgot its pages (none fetched since) still shows its error', async () => {
     const keeping0 = defineResource({ name: 'orders', schema: orderSchema, load: 'on-demand', cacheLimit: 0 });
     const inner = onDemandApi(rowsOf(8).map((o, i) => ({ ...o, done: i === 7 })));
