@@ -717,7 +717,7 @@ class Client implements SyncClient, HandleHost {
             continue;
           }
           // Unconfirmed creates have no version yet.
-          const checked = this.parse(def, record.view, record.id, def.version);
+          const checked = this.parse(def, record.view, record.id, true);
           const parsed = checked instanceof Promise ? await checked : checked;
           if (parsed !== undefined && this.#namesItsRecord(def, parsed, record.id)) records.push(record);
           else refetch ||= record.base !== null;
@@ -893,15 +893,16 @@ class Client implements SyncClient, HandleHost {
   }
 
   /**
-   * Parses an entity with the resource's schema (`optionalField` may be missing); an invalid one is
-   * reported on events$ and comes back undefined. Synchronous when the schema is: a list of
-   * thousands is parsed without a promise per item.
+   * Parses an entity with the resource's schema; an invalid one is reported on events$ and comes
+   * back undefined. A `stored` view may lack its version (an unconfirmed create) and needs no depth
+   * check (it was stored). Synchronous when the schema is: a list of thousands is parsed without a
+   * promise per item.
    */
-  parse(def: Def, value: unknown, id: string | undefined, optionalField: string | null = null): Rec | undefined | Promise<Rec | undefined> {
+  parse(def: Def, value: unknown, id: string | undefined, stored = false): Rec | undefined | Promise<Rec | undefined> {
     const judge = (result: Validation<unknown>): Rec | undefined => {
       const key = result.ok ? normalizeId((result.value as Rec)[def.key]) : undefined;
       // Too deep to store, it would fail the transaction caching the valid rest with it.
-      const deep = result.ok && key !== undefined ? nestedTooDeep(result.value) : null;
+      const deep = result.ok && key !== undefined && !stored ? nestedTooDeep(result.value) : null;
       if (result.ok && key !== undefined && deep === null) return result.value as Rec;
       const rawId = typeof value === 'object' && value !== null ? (value as Rec)[def.key] : undefined;
       const entityId = id ?? (typeof rawId === 'string' || typeof rawId === 'number' ? String(rawId) : undefined);
@@ -915,7 +916,7 @@ class Client implements SyncClient, HandleHost {
       return undefined;
     };
     // A schema that throws refuses that item alone (validate() makes the throw an issue): the valid rest is kept.
-    const result = validate(def.schema, value, optionalField);
+    const result = validate(def.schema, value, stored ? def.version : null);
     return result instanceof Promise ? result.then(judge) : judge(result);
   }
 
