@@ -122,13 +122,58 @@ export function openChannel<M extends { t: string }>(
   };
 }
 
+const isSeq = (value: unknown) => typeof value === 'number' && Number.isSafeInteger(value);
+const isStrings = (value: unknown) => Array.isArray(value) && value.every((item) => typeof item === 'string');
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
+
+/** An error as toTabError() writes it: fromTabError() reads its fields, issues and message without a check. */
+function isTabError(value: unknown): boolean {
+  return (
+    isObject(value) &&
+    typeof value['name'] === 'string' &&
+    typeof value['message'] === 'string' &&
+    (value['fields'] === undefined || isStrings(value['fields'])) &&
+    (value['issues'] === undefined || (Array.isArray(value['issues']) && value['issues'].every(isObject)))
+  );
+}
+
+/**
+ * Whether this release understands `message`, which a tab of another release (or another script
+ * on the channel's name) may have posted in another shape. One misread would throw, and the hints
+ * handled with it would be lost: what is not understood is ignored.
+ */
+function understood(message: { t: string } & Record<string, unknown>): boolean {
+  switch (message.t) {
+    case 'changed':
+      return typeof message['r'] === 'string' && isStrings(message['ids']);
+    case 'settled':
+      return isSeq(message['seq']) && (message['error'] == null || isTabError(message['error']));
+    case 'folded':
+      return isSeq(message['seq']) && isSeq(message['into']);
+    case 'flush':
+    case 'flushed':
+      return typeof message['token'] === 'string';
+    // Their fields are checked where they are read.
+    case 'outbox':
+    case 'remapped':
+    case 'cleared':
+    case 'paused':
+    case 'resumed':
+      return true;
+    default:
+      return false;
+  }
+}
+
 /** The namespace's channel for view and outbox hints. */
 export function openTabChannel(
   Channel: (new (name: string) => BroadcastChannelLike) | undefined,
   namespace: string,
   onMessage: (message: TabMessage) => void,
 ): TabChannel {
-  const channel = openChannel(Channel, `harborsync:${namespace}`, onMessage);
+  const channel = openChannel<TabMessage>(Channel, `harborsync:${namespace}`, (message) => {
+    if (understood(message as TabMessage & Record<string, unknown>)) onMessage(message);
+  });
   return {
     shared: channel.shared,
     post: (message) => {

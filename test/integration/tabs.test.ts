@@ -1171,6 +1171,32 @@ describe('every tab live', () => {
     await until(async () => (await ledger()).length === 2, 'both changes on the server');
     await until(() => ids(inLeader.value).includes('next'), 'the next write in the leader');
   });
+
+  it.each([
+    ['ids as one string', { t: 'changed', r: 'todos', ids: 'a' }],
+    ['ids as objects', { t: 'changed', r: 'todos', ids: [{ id: 'a' }] }],
+    ['no ids', { t: 'changed', r: 'todos', outbox: true }],
+    ['a wait settled with issues of another shape', { t: 'settled', seq: 1, error: { name: 'SchemaError', message: 'm', issues: 'x' } }],
+  ])("a message in a shape this release does not know (%s, from another release's tab) is ignored: the hints heard with it still show", async (_, foreign) => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    leader.online.next(false);
+    const inFollower = latest(follower.client.resource(todos).query$());
+    await until(() => inFollower.value?.status === 'success', 'loaded');
+    const errorsBefore = follower.events.filter((e) => e.type === 'error').length;
+    // Held, then delivered together: the follower reads the first hint while the rest queue up behind it.
+    b.hub.hold = () => true;
+    await leader.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    const otherRelease = new b.hub.Channel(DB_NAME);
+    otherRelease.postMessage(foreign);
+    otherRelease.close();
+    await leader.client.resource(todos).create({ id: 'b', title: 'B', done: false });
+    b.hub.hold = () => false;
+    b.hub.release();
+    await until(() => ids(inFollower.value).includes('b'), "the leader's write after the foreign message, in the follower");
+    expect(ids(inFollower.value).sort()).toEqual(['a', 'b']);
+    expect(follower.events.filter((e) => e.type === 'error').length).toBe(errorsBefore);
+  });
 });
 
 describe('a page back from suspension', () => {
