@@ -197,6 +197,41 @@ export async function openDatabase(
   return { db, created };
 }
 
+/**
+ * Whether the namespace's database exists, learned without creating it: an open that would create
+ * it is aborted, which leaves none. Opened at whatever version it has, it waits on no other tab.
+ * An open with no answer within OPEN_TIMEOUT_MS (or refused) counts as existing: the open that
+ * follows reports it.
+ */
+export function databaseExists(factory: IDBFactory, namespace: string, setTimer: Clock['setTimer']): Promise<boolean> {
+  return new Promise((resolve) => {
+    let request: IDBOpenDBRequest;
+    try {
+      request = factory.open(dbName(namespace));
+    } catch {
+      return resolve(true);
+    }
+    const cancelTimer = setTimer(() => resolve(true), OPEN_TIMEOUT_MS);
+    const answer = (exists: boolean) => {
+      cancelTimer();
+      resolve(exists);
+    };
+    request.onupgradeneeded = (event) => {
+      request.transaction!.abort();
+      answer(event.oldVersion !== 0);
+    };
+    request.onsuccess = () => {
+      request.result.close();
+      answer(true);
+    };
+    request.onerror = (event) => {
+      // The abort above, answered already: no error for the page.
+      event.preventDefault();
+      answer(true);
+    };
+  });
+}
+
 /** Deletes the namespace's database; `onBlocked` hears of a connection elsewhere that does not let go. */
 export function deleteDatabase(factory: IDBFactory, namespace: string, onBlocked: () => void = () => undefined): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -10,7 +10,7 @@ import { entityKey, OutboxMemory } from '../outbox/outbox-memory.js';
 import { idsIn, mergeTwins, recreateAfterSentDelete, replaceReferences, type Referrer } from '../outbox/remap.js';
 import type { Clock } from '../env.js';
 import type { ResourceDefinition } from '../types.js';
-import { dbName, deleteDatabase, isEntityRecord, openDatabase, recordsOf, toStorageError, type EntityRecord, type HarborDB, type HarborSchema } from './db.js';
+import { databaseExists, dbName, deleteDatabase, isEntityRecord, openDatabase, recordsOf, toStorageError, type EntityRecord, type HarborDB, type HarborSchema } from './db.js';
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
@@ -334,8 +334,23 @@ export class LocalStore {
     }
   }
 
-  /** A read, run once more on a new connection should the browser have closed this one. */
-  async #read<T>(what: string, read: (db: HarborDB) => Promise<T>): Promise<T> {
+  /**
+   * Whether a read may open the database. One this store knows was deleted (clear(), here or in
+   * another tab) holds nothing until a write creates it again: a read finds it missing rather than
+   * create it, so a logout leaves no database of the namespace behind.
+   */
+  #exists(): true | Promise<boolean> {
+    if (!this.#expectCreation || this.#db || !this.#factory || this.#lost) return true;
+    return databaseExists(this.#factory, this.namespace, this.#setTimer);
+  }
+
+  /**
+   * A read, run once more on a new connection should the browser have closed this one. `missing`,
+   * where given, is the answer while the database is deleted (see #exists).
+   */
+  async #read<T>(what: string, read: (db: HarborDB) => Promise<T>, missing?: () => T): Promise<T> {
+    const exists = missing ? this.#exists() : true;
+    if (missing && exists !== true && !(await exists)) return missing();
     const db = await this.#handle(what);
     try {
       return await read(db);
@@ -362,7 +377,8 @@ export class LocalStore {
   }
 
   async reloadOutbox(): Promise<void> {
-    await this.#read('loading the outbox', (db) => this.#loadOutbox(db));
+    // A deleted database queues nothing: the outbox was emptied when it went.
+    await this.#read('loading the outbox', (db) => this.#loadOutbox(db), () => undefined);
   }
 
   /** Loads the outbox and the stored renames; returns the renames' keys that may be forgotten. */
@@ -396,6 +412,8 @@ export class LocalStore {
    */
   async loadResource(r: string, metaKeys: readonly string[] = []): Promise<{ records: EntityRecord[]; meta: unknown[] }> {
     if (this.#lost) throw this.#lost;
+    const exists = this.#exists();
+    if (exists !== true && !(await exists)) return { records: [], meta: metaKeys.map(() => undefined) };
     const read = (db: HarborDB) => {
       const tx = db.transaction(['entities', 'meta'], 'readonly');
       const meta = tx.objectStore('meta');
@@ -407,6 +425,7 @@ export class LocalStore {
     await this.#handle();
     const [raw, meta] = await early.catch((error: unknown) => {
       if (!isClosingError(error) && !isAbortError(error)) throw error;
+      // Opened above: the database exists.
       return this.#read(`loading ${r}`, read);
     });
     const records: EntityRecord[] = [];
@@ -432,7 +451,7 @@ export class LocalStore {
       );
       await tx.done;
       return out;
-    });
+    }, () => new Map(ids.map((id) => [id, undefined])));
   }
 
   /** One entity's record and its queued entries, read together: what a conflict decision works on. */
@@ -442,11 +461,11 @@ export class LocalStore {
       const [record, entries] = await Promise.all([tx.objectStore('entities').get([r, id]), tx.objectStore('outbox').index('entity').getAll([r, id])]);
       await tx.done;
       return { record: isEntityRecord(record) ? record : undefined, entries: entries.map(asEntry) };
-    });
+    }, () => ({ record: undefined, entries: [] }));
   }
 
   async getMeta<T>(key: string): Promise<T | undefined> {
-    return (await this.#read(`reading "${key}"`, (db) => db.get('meta', key))) as T | undefined;
+    return (await this.#read(`reading "${key}"`, (db) => db.get('meta', key), () => undefined)) as T | undefined;
   }
 
   /**

@@ -822,6 +822,27 @@ describe('every tab live', () => {
     expect(await applied()).toEqual(['create x', 'create y', 'create z']);
   });
 
+  it('clear() (logout) leaves no database of the namespace behind: neither tab reads it back into being as it shows the emptied views, nor once closed', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    const inLeader = latest(leader.client.resource(todos).query$());
+    const inFollower = latest(follower.client.resource(todos).query$());
+    await leader.client.resource(todos).create({ id: 'x', title: 'X', done: false }, { wait: 'server' });
+    await until(() => ids(inFollower.value).includes('x') && status(follower).pending === 0, 'x confirmed in the follower');
+
+    await follower.client.clear();
+    await until(() => ids(inLeader.value).length === 0 && ids(inFollower.value).length === 0, 'both views empty');
+    const names = async () => (await b.indexedDB.databases()).map((d) => d.name);
+    // Bounded: each tab reads its views again as it learns of the deletion, and the 'cleared' message comes after.
+    for (let round = 0; round < 20; round++) {
+      await settle(2);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(await names()).not.toContain(DB_NAME);
+    }
+    await Promise.all([leader.client.close(), follower.client.close()]);
+    expect(await names()).not.toContain(DB_NAME);
+  });
+
   it("an entity another tab created and deleted before its create was sent shows as deleted here at once, not 'loading' while this tab's first pull runs", async () => {
     const b = browser();
     const reads = heldListAnswers();
