@@ -579,7 +579,7 @@ class Client implements SyncClient, HandleHost {
   async #flushed(): Promise<void> {
     // A write called before flush() is sent with the rest, though its transaction is still under way.
     await Promise.all([...this.#handles.values()].map((handle) => handle.stored()));
-    await this.store.open();
+    await this.store.outboxLoaded();
     if (!this.#statusSubject.value.leader) {
       // Another tab sends: wait for what IndexedDB holds now, not only what this tab heard of;
       // what left the queue unheard of (its tab closed before telling) is shown as stored now.

@@ -154,6 +154,15 @@ export class LocalStore {
   }
 
   /**
+   * open(), for a caller that needs only the outbox loaded: a database known deleted queues
+   * nothing, and is not created again for that (see #exists).
+   */
+  async outboxLoaded(): Promise<void> {
+    const exists = this.#exists();
+    if (exists === true || (await exists)) await this.open();
+  }
+
+  /**
    * Renames older than RENAMES_KEPT_MS that no queued row names: every tab has long heard of
    * them. Best effort: kept, they cost a little memory and are tried again at the next start.
    */

@@ -100,6 +100,18 @@ describe('namespaces', () => {
     expect((await idb.databases()).map((d) => d.name)).toEqual([]);
     expect(await dumpAll(idb)).not.toMatch(/a1|b1/);
   });
+  it('clear() (logout), then flush() and close() as a page that leaves does: no database of the namespace remains', async () => {
+    const alice = make(suite.server.apiUrl, { namespace: 'alice' });
+    const shown = alice.client.resource(todos).query$().subscribe();
+    await alice.client.resource(todos).create({ id: 'a1', title: 'A', done: false });
+    await alice.client.flush();
+    await alice.client.clear();
+    await alice.client.flush();
+    shown.unsubscribe();
+    await alice.client.close();
+    expect((await alice.indexedDB.databases()).map((d) => d.name)).toEqual([]);
+  });
+
   it.each([
     ['a delta feed', todos],
     ['a whole list', defineResource({ name: 'todos', schema: todos.schema })],
