@@ -38,6 +38,7 @@ interface TabApi {
   create(todo: Omit<Todo, 'version'>): Promise<true>;
   update(id: string, patch: Partial<Todo>): Promise<true>;
   createAndWait(todo: Omit<Todo, 'version'>): Promise<Todo>;
+  clear(): Promise<void>;
 }
 declare const window: { tab: TabApi };
 
@@ -161,6 +162,23 @@ describe('two tabs of one browser', () => {
     await new Promise((resolve) => setTimeout(resolve, 1800)); // the first request's answer has come and gone
     const rows = await ledger();
     expect(rows.map((r) => `${r.op} ${r.entityId}`)).toEqual(['create m1']);
+  });
+
+  it("clear() (logout) in one page empties both pages' views and leaves no database of the namespace, in either page", async () => {
+    const a = await openTab();
+    const b = await openTab();
+    const [leader, follower] = await roles(a, b);
+    await leader.evaluate(() => window.tab.createAndWait({ id: 'x1', title: 'Before the logout', done: false }));
+    await bothShow([a, b], ['x1:Before the logout:false:1']);
+    const databases = (page: Page) => page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
+    expect(await databases(a)).toEqual(['harborsync:tabs']);
+
+    await follower.evaluate(() => window.tab.clear());
+    await bothShow([a, b], []);
+    // Each page reads its view again as it learns of the deletion (its connection's versionchange, then the message).
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await databases(a)).toEqual([]);
+    expect(await databases(b)).toEqual([]);
   });
 
   it('offline through the browser context: writes in both pages, a reload, back online: each delivered once', async () => {

@@ -28,6 +28,7 @@ const tab = {
   update: (id, patch) => handle.update(id, patch).then(() => true),
   createAndWait: (todo) => handle.create(todo, { wait: 'server' }),
   close: () => client.close(),
+  clear: () => client.clear(),
 };
 window.tab = tab;
 
