@@ -1287,6 +1287,15 @@ class Client implements SyncClient, HandleHost {
         changes.push({ r, id, view: record ? record.view : missing(r, id) });
       }
     }
+    // Stored or told by a tab under another schema (a newer release of the app): shown only if it
+    // passes this one's, as when the resource loads; unconfirmed creates have no version yet.
+    for (const [i, change] of changes.entries()) {
+      if (change.view === null) continue;
+      const def = this.defs.get(change.r)!;
+      const checked = this.parse(def, change.view, change.id, def.version);
+      const parsed = checked instanceof Promise ? await checked : checked;
+      if (parsed === undefined || !this.#namesItsRecord(def, parsed, change.id)) changes[i] = { ...change, view: null };
+    }
     if (this.#closedError) return;
     // Read, in part, from a database deleted since (another tab's clear() while the read waited):
     // shown, it would bring the deleted data back. Read again, from the fresh one.

@@ -1193,6 +1193,30 @@ describe('every tab live', () => {
     await until(() => ids(inLeader.value).includes('next'), 'the next write in the leader');
   });
 
+  it("an entity another tab stored under another schema (a newer release of the app) is shown only if it passes this tab's, as when the resource loads", async () => {
+    // The newer release made `done` optional; this one requires it.
+    const newer = defineResource({ name: 'todos', schema: todoSchema.extend({ done: todoSchema.shape.done.optional() }), delta: true });
+    const b = browser();
+    const oldTab = b.tab();
+    const newTab = b.tab({ resources: [newer] });
+    await roles(oldTab, newTab);
+    for (const d of [oldTab, newTab]) d.online.next(false);
+    const inOld = latest(oldTab.client.resource(todos).query$());
+    await until(() => inOld.value?.status === 'success', 'loaded');
+    await newTab.client.resource(newer).create({ id: 'a', title: 'No done' });
+    await newTab.client.resource(newer).create({ id: 'b', title: 'With done', done: true });
+    await until(() => ids(inOld.value).includes('b'), "the newer tab's valid entity in the older tab");
+    expect(ids(inOld.value)).toEqual(['b']);
+    expect(oldTab.events.filter((e) => e.type === 'schemaError').map((e) => e.id)).toContain('a');
+    // As a reload of the older tab shows it.
+    await oldTab.client.close();
+    const reloaded = b.tab();
+    reloaded.online.next(false);
+    const inReloaded = latest(reloaded.client.resource(todos).query$());
+    await until(() => inReloaded.value?.status === 'success', 'reloaded');
+    expect(ids(inReloaded.value)).toEqual(['b']);
+  });
+
   it.each([
     ['ids as one string', { t: 'changed', r: 'todos', ids: 'a' }],
     ['ids as objects', { t: 'changed', r: 'todos', ids: [{ id: 'a' }] }],
