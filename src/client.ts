@@ -61,7 +61,7 @@ const REREAD_WHOLE_ABOVE = 1_000;
 const entityKey = (r: string, id: string) => `${r}\u0000${id}`;
 
 const isCursor = (value: unknown): value is string | null => value === null || typeof value === 'string';
-const isCursorMove = (value: unknown): value is { from: string | null; to: string | null } =>
+const isCursorMove = (value: unknown): value is { from: string | null; to: string | null; at?: unknown } =>
   typeof value === 'object' && value !== null && isCursor((value as { from?: unknown }).from) && isCursor((value as { to?: unknown }).to);
 
 /** What a wait on a parked entry rejects with, as stored: the conflict's fields, or the failure's error (its class, request, status, body, issues and message). */
@@ -121,6 +121,8 @@ class Client implements SyncClient, HandleHost {
   readonly #inboxWaiters: Array<() => void> = [];
   /** When this tab's connection last heard its database deleted (by another tab's clear()). */
   #deletionHeardAt = -Infinity;
+  /** When this tab last forgot its local data (its database deleted: a clear(), here or elsewhere, or an eviction). */
+  #forgottenAt = -Infinity;
   /** Resources the next re-read takes whole: every loaded one back from a suspension or to the foreground. */
   readonly #rereadWhole = new Set<string>();
   /** A #catchUp() is queued whose re-read has not yet begun reading the resources shown. */
@@ -1221,7 +1223,9 @@ class Client implements SyncClient, HandleHost {
     const moves: Array<{ r: string; from: string | null; to: string | null }> = [];
     for (const message of run) {
       if (message.t !== 'changed') continue;
-      if (isCursorMove(message.cursor)) moves.push({ r: message.r, ...message.cursor });
+      // A commit made in the database deleted since (its hint delayed, or repeated) moved a cursor of that one.
+      const { cursor } = message;
+      if (isCursorMove(cursor) && !(typeof cursor.at === 'number' && cursor.at <= this.#forgottenAt)) moves.push({ r: message.r, from: cursor.from, to: cursor.to });
       const views = Array.isArray(message.views) && message.views.length === message.ids.length ? message.views : null;
       message.ids.forEach((id, i) => {
         reread(message.r, id);
@@ -1354,6 +1358,7 @@ class Client implements SyncClient, HandleHost {
    */
   #forgetLocalData(by: 'cleared' | 'evicted'): void {
     if (this.#closedError) return;
+    this.#forgottenAt = this.env.clock.now();
     // The changes waited for are gone; and a fresh database numbers its entries past the seqs this
     // tab knew, not past every tab's, so a wait left keyed by an old seq could meet another change.
     for (const seq of [...this.#waiters.keys()]) {
@@ -1440,7 +1445,7 @@ class Client implements SyncClient, HandleHost {
       knownCursor: (def: Def) => this.#knownCursors.get(def.name),
       movedCursor: (def: Def, from: string | null, to: string | null) => {
         this.#knownCursors.set(def.name, to);
-        this.#announcer.cursorMoved(def.name, from, to);
+        this.#announcer.cursorMoved(def.name, from, to, this.env.clock.now());
       },
       readFailed: (error: Error) => this.#readFailed(error),
       followed: (def: Def) => this.#pullingNext.has(def.name),

@@ -31,16 +31,16 @@ describe('Announcer', () => {
     ]);
   });
 
-  it('sends the views of on-demand entities, the latest told, and the cursor moved from the first to the last', async () => {
+  it('sends the views of on-demand entities, the latest told, and the cursor moved from the first to the last, with when the first moved it', async () => {
     const { channel, posted } = recording();
     const announcer = new Announcer(channel);
     announcer.changed('todos', 'a', false, { id: 'a', n: 1 });
     announcer.changed('todos', 'b', false);
     announcer.changed('todos', 'a', false);
-    announcer.cursorMoved('todos', 'c1', 'c2');
-    announcer.cursorMoved('todos', 'c2', 'c3');
+    announcer.cursorMoved('todos', 'c1', 'c2', 10);
+    announcer.cursorMoved('todos', 'c2', 'c3', 20);
     await microtasks();
-    expect(posted).toEqual([{ t: 'changed', r: 'todos', ids: ['b', 'a'], outbox: false, views: [null, { id: 'a', n: 1 }], cursor: { from: 'c1', to: 'c3' } }]);
+    expect(posted).toEqual([{ t: 'changed', r: 'todos', ids: ['b', 'a'], outbox: false, views: [null, { id: 'a', n: 1 }], cursor: { from: 'c1', to: 'c3', at: 10 } }]);
   });
 
   it('posts the changes not yet told before any other message', () => {

@@ -7,8 +7,8 @@ interface Unannounced {
   /** The changed ids and, for on-demand resources, each one's committed view. */
   ids: Map<string, Rec | null | undefined>;
   outbox: boolean;
-  /** The delta cursor the changes moved from and to. */
-  cursor?: { from: string | null; to: string | null };
+  /** The delta cursor the changes moved from and to, and when the first of their commits was made. */
+  cursor?: { from: string | null; to: string | null; at: number };
 }
 
 /**
@@ -37,9 +37,9 @@ export class Announcer {
   }
 
   /** A pull's commit moved the delta cursor: told with that commit's changes, so other tabs can follow it. */
-  cursorMoved(r: string, from: string | null, to: string | null): void {
+  cursorMoved(r: string, from: string | null, to: string | null, at: number): void {
     const group = this.#unannouncedOf(r);
-    if (group) group.cursor = { from: group.cursor ? group.cursor.from : from, to };
+    if (group) group.cursor = group.cursor ? { ...group.cursor, to } : { from, to, at };
   }
 
   /** Posts `message` after the changes not yet told. */

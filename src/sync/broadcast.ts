@@ -43,8 +43,11 @@ export type TabMessage =
       ids: string[];
       outbox: boolean;
       views?: Array<Record<string, unknown> | null>;
-      /** A pull's commit moved the delta cursor: a tab whose views were at `from` is now at `to`. */
-      cursor?: { from: string | null; to: string | null };
+      /**
+       * A pull's commit moved the delta cursor: a tab whose views were at `from` is now at `to`.
+       * `at`: when that commit was made (the sender's clock), to tell one made before a deletion.
+       */
+      cursor?: { from: string | null; to: string | null; at?: number };
     }
   /** The queue changed (states, attempts) without a view change. */
   | { t: 'outbox' }

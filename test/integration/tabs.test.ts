@@ -1178,6 +1178,32 @@ describe('every tab live', () => {
     expect(other.events.filter((e) => e.type === 'pulled').at(-1)).toMatchObject({ count: 0 });
   });
 
+  it("a pull's hint that arrives after this tab's clear() (delayed, or repeated) does not move its cursor: its next pull brings again what the deleted database held", async () => {
+    const b = browser();
+    const [puller, other] = await roles(b.tab(), b.tab());
+    await server.admin.seed('todos', 3);
+    // The other tab shows the cached (empty) resource and does not pull.
+    other.online.next(false);
+    const inOther = latest(other.client.resource(todos).query$());
+    await until(() => inOther.value?.status === 'success', 'the other tab loaded');
+    b.hub.hold = (data) => (data as { t?: string }).t === 'changed';
+    // The first pull of the namespace: its hint moves the cursor from none.
+    await puller.client.resource(todos).refresh();
+    await other.client.clear();
+    // Loaded again, from the fresh database, before the hint arrives.
+    expect(await other.client.resource(todos).list()).toEqual([]);
+    b.hub.hold = () => false;
+    b.hub.release();
+    // Bounded: the hint is read (its entities, from the fresh database) before the tab pulls.
+    for (let round = 0; round < 10; round++) {
+      await settle(2);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    other.online.next(true);
+    await other.client.resource(todos).refresh();
+    await until(() => inOther.value?.data.length === 3, 'the pulled entities in the tab that cleared', 100);
+  });
+
   it('a lost hint is repaired by the next one', async () => {
     const b = browser();
     const [leader, follower] = await roles(b.tab(), b.tab());
