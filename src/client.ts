@@ -1296,7 +1296,7 @@ class Client implements SyncClient, HandleHost {
     for (const [i, change] of changes.entries()) {
       if (change.view === null) continue;
       const def = this.defs.get(change.r)!;
-      const checked = this.parse(def, change.view, change.id, def.version);
+      const checked = this.parse(def, change.view, change.id, true);
       const parsed = checked instanceof Promise ? await checked : checked;
       if (parsed === undefined || !this.#namesItsRecord(def, parsed, change.id)) changes[i] = { ...change, view: null };
     }
