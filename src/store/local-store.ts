@@ -137,7 +137,7 @@ export class LocalStore {
 
   /** Opens the database and loads the outbox, once; forgets renames no row can name any more. */
   open(): Promise<HarborDB> {
-    this.#opening ??= this.#connect().then(async (db) => {
+    const opening = (this.#opening ??= this.#connect().then(async (db) => {
       let stale: string[];
       try {
         stale = await this.#loadOutbox(db);
@@ -149,8 +149,13 @@ export class LocalStore {
       }
       if (stale.length > 0) await this.#forgetRenames(db, stale);
       return db;
+    }));
+    // As a failed reopen in #connect: the open of the fresh database after a deletion is tried
+    // again by the next use, rather than its failure answering every use until the page reloads.
+    opening.catch(() => {
+      if (this.#opening === opening && this.#hadConnection) this.#opening = null;
     });
-    return this.#opening;
+    return opening;
   }
 
   /**

@@ -1511,6 +1511,13 @@ describe('storage faults', () => {
     await client.close();
   });
 
+  const deleteDb = (factory: IDBFactory) =>
+    new Promise<void>((resolve, reject) => {
+      const request = factory.deleteDatabase('harborsync:default');
+      request.onsuccess = () => resolve();
+      request.onerror = () => reject(request.error);
+    });
+
   /** What a promise has come to so far, without waiting for it. */
   function watch(promise: Promise<unknown>) {
     const state: { outcome: 'pending' | 'resolved' | Error } = { outcome: 'pending' };
@@ -1653,6 +1660,45 @@ describe('storage faults', () => {
       expect(states.at(-1)).toMatchObject({ status: 'error', isFetching: false });
     });
 
+    it.each([
+      ["this tab's clear()", (d: Device) => d.client.clear({ discardPending: true })],
+      ["another tab's clear() (the database deleted under the open connection)", (d: Device) => deleteDb(d.indexedDB)],
+    ])('after %s, the first open of the fresh database is refused: that write rejects, the next one opens again and is stored; a read meanwhile creates nothing', async (_, deleteIt) => {
+      const factory = new KillableFactory();
+      const d = make(API, { fetch: stubApi(() => undefined).fetch, localStorage: null, storageManager: null }, factory);
+      d.online.next(false);
+      const h = d.client.resource(todos);
+      await h.create({ id: 'a', title: 'A', done: false });
+      await deleteIt(d);
+      factory.refuse = new DOMException('Internal error opening backing store for indexedDB.open.', 'UnknownError');
+      expect(await h.create({ id: 'b', title: 'B', done: false }).catch((e: unknown) => e)).toBeInstanceOf(StorageError);
+      factory.refuse = null;
+      // Still deleted: a read finds nothing and leaves no database behind.
+      expect(await h.list()).toEqual([]);
+      expect(await factory.databases()).toEqual([]);
+      await h.create({ id: 'c', title: 'C', done: false });
+      expect(await h.list()).toEqual([{ id: 'c', title: 'C', done: false }]);
+      expect(latest(d.client.status$).pending).toBe(1);
+    });
+
+    it(`after clear(), a first open of the fresh database that gets no answer is given up after ${OPEN_TIMEOUT_MS / 1000} s; the next write opens again`, async () => {
+      const factory = new KillableFactory();
+      const d = make(API, { fetch: stubApi(() => undefined).fetch, localStorage: null, storageManager: null }, factory);
+      d.online.next(false);
+      const h = d.client.resource(todos);
+      await h.create({ id: 'a', title: 'A', done: false });
+      await d.client.clear({ discardPending: true });
+      const answering = factory.open.bind(factory);
+      factory.open = () => new IDBOpenDBRequest(); // no event ever fires (WebKit bug 226547)
+      const writing = watch(h.create({ id: 'b', title: 'B', done: false }));
+      await d.clock.advance(OPEN_TIMEOUT_MS);
+      await until(() => writing.outcome !== 'pending', 'the hung open given up');
+      expect(writing.outcome).toBeInstanceOf(StorageError);
+      factory.open = answering;
+      await h.create({ id: 'c', title: 'C', done: false });
+      expect(await h.list()).toEqual([{ id: 'c', title: 'C', done: false }]);
+    });
+
     it('a resource whose load failed while opening again failed: once a later load works, its queries show it, not the old StorageError', async () => {
       const { factory, d } = await withQueuedCreate();
       factory.closing();
@@ -1690,12 +1736,6 @@ describe('storage faults', () => {
       return manager;
     };
     const storageErrors = (d: Device) => d.events.flatMap((e) => (e.type === 'storageError' ? [e.error.message] : []));
-    const deleteDb = (factory: IDBFactory) =>
-      new Promise<void>((resolve, reject) => {
-        const request = factory.deleteDatabase('harborsync:default');
-        request.onsuccess = () => resolve();
-        request.onerror = () => reject(request.error);
-      });
 
     it('between sessions: the start reports a StorageError on events$ and status$.lastError, not a silent empty start', async () => {
       const localStorage = memoryStorage();
