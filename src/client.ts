@@ -14,6 +14,7 @@ import { isRename, normalizeId, TEMP_ID_PREFIX } from './internal/ids.js';
 import { deepEqual, isPlainObject, MAX_DEPTH, nestedTooDeep } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
 import { type OutboxEntry } from './outbox/entry.js';
+import { backoffDelay } from './outbox/backoff.js';
 import { ParkedChanges } from './outbox/parked.js';
 import { Replayer, type ReplayHost } from './outbox/replay.js';
 import { referrersOf } from './outbox/remap.js';
@@ -141,6 +142,8 @@ class Client implements SyncClient, HandleHost {
    */
   readonly #waitedEntities = new Map<number, { r: string; id: string; queued: boolean; made?: number }>();
   #releaseLeadership: () => void = () => undefined;
+  /** The start waiting to open the database again after its open failed. */
+  #startRetry: { attempt: number; cancel: () => void } | null = null;
   /** Asked before each send (the election's lease may have lapsed while the page slept). */
   #stillLeads: () => boolean = () => true;
   #manualPause = false;
@@ -195,7 +198,14 @@ class Client implements SyncClient, HandleHost {
         onBlocked: () => this.#storageFault(new StorageError(`"harborsync:${namespace}" is blocked: another connection (an older tab) does not close it`)),
         onCorrupt: (r, id, detail) =>
           this.emit({ type: 'error', at: this.env.clock.now(), resource: r, error: new StorageError(detail, { resource: r, id }) }),
-        onOpened: ({ created, reopened }) => this.#opened(created, reopened),
+        onOpened: ({ created, reopened }) => {
+          this.#opened(created, reopened);
+          // A call opened the database the start failed to open: the start goes on now.
+          if (this.#startRetry) {
+            this.#startRetry.cancel();
+            this.#start(this.#startRetry.attempt);
+          }
+        },
         onReopenFailed: (error) => this.#storageFault(error),
       },
       { setTimer: this.env.clock.setTimer, now: this.env.clock.now, KeyRange: this.env.IDBKeyRange, requestTimeoutMs: timeoutMs },
@@ -266,20 +276,7 @@ class Client implements SyncClient, HandleHost {
     });
     // The database opens while the rest is set up (the tab channel, the subscriptions): its
     // answer, even a refusal, is handled after this constructor returns, every field in place.
-    void this.store
-      .open()
-      .then(() => {
-        // Lost while the outbox loaded (a newer tab's upgrade): a lock taken now would never be let go.
-        if (this.#closedError || this.#storageFailure) return;
-        this.#followStoredRenames();
-        this.outboxChanged();
-        this.#releaseLeadership = electWhileRunning(this.env.suspended$, () =>
-          electLeader(this.env, namespace, this.origin, (leader, stillLeads) => this.#setLeader(leader, stillLeads)),
-        );
-      })
-      .catch((error: unknown) => {
-        if (!this.#closedError) this.#storageLost(error instanceof StorageError ? error : new StorageError(String(error)));
-      });
+    this.#start(1);
     this.#announcer = new Announcer(openTabChannel(this.env.BroadcastChannel, namespace, (message) => void this.#onTabMessage(message)));
     this.#followerFlushes = new FollowerFlushes({
       tabId: this.origin,
@@ -306,6 +303,35 @@ class Client implements SyncClient, HandleHost {
   }
 
   // ---- lifecycle and state --------------------------------------------------------------
+
+  /**
+   * Opens the database, then follows its renames and outbox and runs for leadership. A failed open
+   * is reported once and tried again after the storage-fault backoff (sooner should a call open
+   * it meanwhile): one refused once (Chrome's UnknownError, a full disk) or given up on needs no
+   * reload. A database a newer release upgraded never opens: every call rejects with that.
+   */
+  #start(attempt: number): void {
+    this.#startRetry = null;
+    void this.store.open().then(
+      () => {
+        // Lost while the outbox loaded (a newer tab's upgrade): a lock taken now would never be let go.
+        if (this.#closedError || this.#storageFailure) return;
+        this.#followStoredRenames();
+        this.outboxChanged();
+        this.#releaseLeadership = electWhileRunning(this.env.suspended$, () =>
+          electLeader(this.env, this.store.namespace, this.origin, (leader, stillLeads) => this.#setLeader(leader, stillLeads)),
+        );
+      },
+      (error: unknown) => {
+        if (this.#closedError || this.#storageFailure) return;
+        const failure = error instanceof StorageError ? error : new StorageError(String(error));
+        if (failure.cause instanceof DOMException && failure.cause.name === 'VersionError') return this.#storageLost(failure);
+        if (attempt === 1) this.#storageFault(failure);
+        const cancel = this.env.clock.setTimer(() => this.#start(attempt + 1), backoffDelay(attempt, 1, this.#pullBackoff));
+        this.#startRetry = { attempt: attempt + 1, cancel };
+      },
+    );
+  }
 
   assertOpen(what: string): void {
     this.#assertNotClosed(what);
@@ -638,6 +664,7 @@ class Client implements SyncClient, HandleHost {
   async close(): Promise<void> {
     if (this.#closedError) return;
     this.#closedError = new ClosedError('close()');
+    this.#startRetry?.cancel();
     this.#releaseLeadership();
     this.#replayer.stop();
     this.#stopPullRetries();

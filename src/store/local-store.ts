@@ -150,10 +150,10 @@ export class LocalStore {
       if (stale.length > 0) await this.#forgetRenames(db, stale);
       return db;
     }));
-    // As a failed reopen in #connect: the open of the fresh database after a deletion is tried
-    // again by the next use, rather than its failure answering every use until the page reloads.
+    // As in #connect: tried again by the next use, rather than its failure answering every use
+    // until the page reloads (the open of the fresh database after a deletion too).
     opening.catch(() => {
-      if (this.#opening === opening && this.#hadConnection) this.#opening = null;
+      if (this.#opening === opening) this.#opening = null;
     });
     return opening;
   }
@@ -185,10 +185,9 @@ export class LocalStore {
   /** The connection alone, before the outbox is loaded: a first read need not wait for that. */
   #connect(): Promise<HarborDB> {
     const connecting = (this.#connecting ??= this.#openConnection());
-    // A failed reopen is tried again by the next use that needs a connection; a failed first open
-    // stays failed (the client reports it for good).
+    // A failed open is tried again by the next use that needs a connection.
     connecting.catch(() => {
-      if (this.#connecting === connecting && this.#hadConnection) this.#connecting = null;
+      if (this.#connecting === connecting) this.#connecting = null;
     });
     return connecting;
   }

@@ -1503,11 +1503,13 @@ describe('storage faults', () => {
         resolve();
       };
     });
-    const { client } = clientOn(factory);
+    const { client, clock } = clientOn(factory);
     await expect(client.resource(todos).list()).rejects.toBeInstanceOf(StorageError);
     await expect(client.resource(todos).create({ id: 'a', title: 'A', done: false })).rejects.toThrow(
       /"harborsync:default" was upgraded by a newer version of this app \(this one knows version \d+\); reload this page/,
     );
+    // It stays: nothing tries to open the database again.
+    expect(clock.pendingTimers).toBe(0);
     await client.close();
   });
 
@@ -1528,7 +1530,7 @@ describe('storage faults', () => {
     return state;
   }
 
-  it(`an open that never answers: calls reject with a StorageError after ${OPEN_TIMEOUT_MS / 1000} s of the injected clock, none left hanging`, async () => {
+  it(`an open that never answers: calls reject with a StorageError after ${OPEN_TIMEOUT_MS / 1000} s of the injected clock, none left hanging; a later call opens again, bounded alike`, async () => {
     const hanging = new IDBFactory();
     hanging.open = () => new IDBOpenDBRequest(); // no event ever fires (WebKit bug 226547)
     const { client, events, clock } = clientOn(hanging);
@@ -1542,9 +1544,13 @@ describe('storage faults', () => {
       expect((outcome as Error).message).toMatch(/opening "harborsync:default" got no answer from IndexedDB within 10 s/);
     }
     expect(events.filter((e) => e.type === 'storageError')).toHaveLength(1);
-    await expect(client.flush()).rejects.toBeInstanceOf(StorageError);
-    expect(clock.pendingTimers).toBe(0);
+    const flushing = watch(client.flush());
+    await clock.advance(OPEN_TIMEOUT_MS);
+    await until(() => flushing.outcome !== 'pending', 'the second open given up');
+    expect(flushing.outcome).toBeInstanceOf(StorageError);
+    expect(events.filter((e) => e.type === 'storageError')).toHaveLength(1);
     await client.close();
+    expect(clock.pendingTimers).toBe(0);
   });
 
   it('close() while an open hangs: the open is given up at once, no timer left behind', async () => {
@@ -1580,6 +1586,58 @@ describe('storage faults', () => {
     expect(events.filter((e) => e.type === 'storageError')).toHaveLength(1);
     expect(clock.pendingTimers).toBe(0);
     await client.close();
+  });
+
+  /** A factory that refuses its opens (UnknownError) or leaves them unanswered until `heal()`. */
+  function failingAtStart(how: 'refused' | 'unanswered') {
+    const factory = new KillableFactory();
+    const answering = factory.open.bind(factory);
+    if (how === 'refused') factory.refuse = new DOMException('Internal error opening backing store for indexedDB.open.', 'UnknownError');
+    else factory.open = () => new IDBOpenDBRequest(); // no event ever fires (WebKit bug 226547)
+    const heal = () => {
+      factory.refuse = null;
+      factory.open = answering;
+    };
+    return { factory, heal };
+  }
+  const createsApi = () => stubApi((req, _url, body) => (req.method === 'POST' ? json({ ...JSON.parse(body), version: 1 }, 201) : undefined));
+  const posted = (api: ReturnType<typeof createsApi>) => api.requests.filter((r) => r.method === 'POST').map((r) => r.body);
+
+  it.each(['refused', 'unanswered'] as const)(
+    'a first open at start %s: reported once, then opened again on its own after the storage-fault backoff; writes and sends go on without a reload',
+    async (how) => {
+      const { factory, heal } = failingAtStart(how);
+      const api = createsApi();
+      const d = make(API, { fetch: api.fetch, localStorage: null, storageManager: null }, factory);
+      d.online.next(false);
+      if (how === 'unanswered') await d.clock.advance(OPEN_TIMEOUT_MS);
+      await until(() => d.events.some((e) => e.type === 'storageError'), 'the failed open reported');
+      expect(latest(d.client.status$).lastError).toMatchObject({ name: 'StorageError', message: expect.stringMatching(/opening "harborsync:default"/) });
+      heal();
+      await d.clock.advance(1_000); // retry.baseDelayMs
+      await until(() => factory.connections.length === 1, 'the open tried again');
+      const h = d.client.resource(todos);
+      await h.create({ id: 'a', title: 'A', done: false });
+      expect(await h.list()).toEqual([{ id: 'a', title: 'A', done: false }]);
+      d.online.next(true);
+      await d.client.flush();
+      expect(posted(api)).toEqual(['{"id":"a","title":"A","done":false}']);
+      expect(d.events.filter((e) => e.type === 'storageError')).toHaveLength(1);
+    },
+  );
+
+  it('a first open at start refused: a call that opens the database before the retry is due starts the client at once', async () => {
+    const { factory, heal } = failingAtStart('refused');
+    const api = createsApi();
+    const d = make(API, { fetch: api.fetch, localStorage: null, storageManager: null }, factory);
+    await until(() => d.events.some((e) => e.type === 'storageError'), 'the failed open reported');
+    heal();
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    // No time passed: the client leads and sends without waiting for its retry.
+    await until(() => posted(api).length === 1, 'the create sent');
+    expect(factory.connections).toHaveLength(1);
+    expect(d.clock.pendingTimers).toBe(0);
   });
 
   describe('the connection lost mid-session (iOS suspending the page)', () => {
