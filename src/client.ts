@@ -318,6 +318,10 @@ class Client implements SyncClient, HandleHost {
         if (this.#closedError || this.#storageFailure) return;
         this.#followStoredRenames();
         this.outboxChanged();
+        // Views that failed to load while the database would not open: loaded now.
+        if (attempt > 1) {
+          for (const [name, mirror] of this.#mirrors) if (mirror.hasListeners && !mirror.flags.hydrated && !this.#hydrating.has(name)) this.revalidate(this.defs.get(name)!);
+        }
         this.#releaseLeadership = electWhileRunning(this.env.suspended$, () =>
           electLeader(this.env, this.store.namespace, this.origin, (leader, stillLeads) => this.#setLeader(leader, stillLeads)),
         );

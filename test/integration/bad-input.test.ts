@@ -1626,6 +1626,21 @@ describe('storage faults', () => {
     },
   );
 
+  it('a first open at start refused: a live query shown meanwhile, in error, loads once the open tried again succeeds', async () => {
+    const { factory, heal } = failingAtStart('refused');
+    const d = make(API, { fetch: createsApi().fetch, localStorage: null, storageManager: null }, factory);
+    d.online.next(false);
+    const states: Array<QueryState<{ id: string }>> = [];
+    const subscription = d.client.resource(todos).query$().subscribe((s) => states.push(s));
+    await until(() => states.at(-1)?.status === 'error', 'the query in error');
+    expect(states.at(-1)!.error).toMatchObject({ name: 'StorageError' });
+    heal();
+    await d.clock.advance(1_000); // retry.baseDelayMs
+    await until(() => states.at(-1)?.status !== 'error', 'the query loaded');
+    expect(states.at(-1)).toMatchObject({ status: 'success', data: [], error: null });
+    subscription.unsubscribe();
+  });
+
   it('a first open at start refused: a call that opens the database before the retry is due starts the client at once', async () => {
     const { factory, heal } = failingAtStart('refused');
     const api = createsApi();
