@@ -4,7 +4,7 @@ import { HarborSyncError, PendingMutationsError, StorageError, ValidationError }
 import { orClosed } from './internal/abort.js';
 import { withCurrent } from './internal/current.js';
 import { normalizeId, TEMP_ID_PREFIX, uuid } from './internal/ids.js';
-import { applyPatch, deepEqual, FORBIDDEN_KEYS, isPlainObject, unsendableField } from './internal/plain.js';
+import { applyPatch, copyPlain, deepEqual, FORBIDDEN_KEYS, isPlainObject, unsendableField } from './internal/plain.js';
 import { validate, type Validation } from './internal/schema.js';
 import type { StandardSchemaV1 } from './internal/standard-schema.js';
 import type { PendingOp } from './outbox/coalesce.js';
@@ -109,9 +109,10 @@ function checkWriteOptions(options: unknown, what: string): void {
   if (signal !== undefined && !listens) throw new TypeError(`harborsync: ${what} options.signal must be an AbortSignal`);
 }
 
+/** The input's own fields, their plain objects and arrays copied: the app's stay its own, mutable. */
 function ownFields(input: Rec): Rec {
   const out: Rec = {};
-  for (const key of Object.keys(input)) if (!FORBIDDEN_KEYS.has(key)) out[key] = input[key];
+  for (const key of Object.keys(input)) if (!FORBIDDEN_KEYS.has(key)) out[key] = copyPlain(input[key]);
   return out;
 }
 

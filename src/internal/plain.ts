@@ -87,6 +87,21 @@ export function freezeDeep<T>(value: T): T {
   return value;
 }
 
+/**
+ * A copy of the plain objects and arrays in `value` (a write's input): the views freeze what they
+ * hold, and a field the schema passes through as given would freeze the caller's own object.
+ * Not past MAX_DEPTH nor into a cycle, which unsendableField refuses.
+ */
+export function copyPlain(value: unknown, ancestors: unknown[] = []): unknown {
+  if (!(Array.isArray(value) || isPlainObject(value)) || ancestors.length >= MAX_DEPTH || ancestors.includes(value)) return value;
+  ancestors.push(value);
+  const copy = Array.isArray(value)
+    ? value.map((item) => copyPlain(item, ancestors))
+    : Object.fromEntries(Object.keys(value).map((key) => [key, copyPlain((value as Rec)[key], ancestors)]));
+  ancestors.pop();
+  return copy;
+}
+
 /** Deeper plain data is refused rather than walked: no entity needs it, and each level is a stack frame. */
 export const MAX_DEPTH = 1_000;
 

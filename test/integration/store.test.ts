@@ -883,6 +883,27 @@ describe('a local write', () => {
     expect(await h.get('a')).toMatchObject({ title: 'Z', tags: ['x', 'y'], version: 2 });
   });
 
+  it('the objects and arrays an app passes to create() and update() stay its own, mutable: the views freeze copies, even of fields the schema passes through', async () => {
+    const loose = defineResource({ name: 'todos', schema: todoSchema.extend({ meta: z.any().optional() }) });
+    const d = make(server.apiUrl, { resources: [loose] });
+    const h = d.client.resource(loose);
+    const meta = { tags: ['x'], owner: { name: 'ann' } };
+    const created = await h.create({ id: 'a', title: 'A', done: false, meta });
+    expect(Object.isFrozen(created.meta)).toBe(true);
+    meta.tags.push('y');
+    meta.owner.name = 'bob';
+    expect((await h.get('a'))!.meta).toEqual({ tags: ['x'], owner: { name: 'ann' } });
+    const next = { tags: ['z'] };
+    await h.update('a', { meta: next });
+    next.tags.push('w');
+    expect((await h.get('a'))!.meta).toEqual({ tags: ['z'] });
+    await d.client.flush();
+    expect((await server.admin.ledger('todos')).map((r) => r.body)).toEqual([
+      { id: 'a', title: 'A', done: false, meta: { tags: ['x'], owner: { name: 'ann' } } },
+      { meta: { tags: ['z'] } },
+    ]);
+  });
+
   it('a change queued behind a deletion keeps the version it was made on: sent, it meets the deletion as a conflict', async () => {
     await server.admin.edit({ resource: 'todos', create: { id: 'x', title: 'X', done: false } });
     const d = make(server.apiUrl, { namespace: 'behind-a-deletion' });
