@@ -1,6 +1,6 @@
 import type { FieldIssue } from '../errors.js';
 import { normalizeId } from '../internal/ids.js';
-import { deepEqual, isForbiddenKey, isPlainObject, unsendableField } from '../internal/plain.js';
+import { copyPlain, deepEqual, isForbiddenKey, isPlainObject, unsendableField } from '../internal/plain.js';
 import { validate } from '../internal/schema.js';
 import { isOlderVersion } from '../internal/versions.js';
 import type { OutboxEntry, ParkedConflict } from '../outbox/entry.js';
@@ -145,7 +145,8 @@ export function fromDecision<T>(decision: ConflictDecision<T>, input: ConflictIn
   const value: Rec = { ...start };
   for (const [field, v] of Object.entries(decision.value as Rec)) {
     if (field === '__proto__' || field === 'constructor' || field === 'prototype') continue;
-    value[field] = v;
+    // A copy: the views freeze what they hold, and the app's object stays its own.
+    value[field] = copyPlain(v);
   }
   return { kind: 'target', value, choice: 'value' };
 }

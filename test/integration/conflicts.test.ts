@@ -459,6 +459,26 @@ describe('a { value } decision is checked with the schema, as a local write', ()
     expect(await serverTodo('b')).toBeNull();
   });
 
+  it("resolve({ value }) leaves the app's objects its own, mutable: the views freeze copies, even of fields the schema passes through", async () => {
+    const loose = defineResource({ name: 'todos', schema: todoSchema.extend({ meta: z.any().optional() }) });
+    const d = device(server.apiUrl, { resources: [loose] });
+    open.push(d);
+    const h = d.client.resource(loose);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    d.online.next(false);
+    await h.update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    const meta = { tags: ['x'] };
+    await latestConflicts(d)[0]!.resolve({ value: { title: 'both', meta } });
+    expect(Object.isFrozen((await h.get('a'))!.meta)).toBe(true);
+    meta.tags.push('y');
+    await d.client.flush();
+    expect(await h.get('a')).toMatchObject({ title: 'both', meta: { tags: ['x'] } });
+    expect(await serverTodo('a')).toMatchObject({ title: 'both', meta: { tags: ['x'] } });
+  });
+
   it('resolve({ value }) that fails the schema rejects with ValidationError naming the field; nothing changes', async () => {
     const d = await offlineWithTodo();
     const h = d.client.resource(todos);
