@@ -201,9 +201,9 @@ export async function openDatabase(
  * Whether the namespace's database exists, learned without creating it: an open that would create
  * it is aborted, which leaves none. Opened at whatever version it has, it waits on no other tab.
  * An open with no answer within OPEN_TIMEOUT_MS (or refused) counts as existing: the open that
- * follows reports it.
+ * follows reports it. So does one `signal` (close()) gives up on, whose timer goes with it.
  */
-export function databaseExists(factory: IDBFactory, namespace: string, setTimer: Clock['setTimer']): Promise<boolean> {
+export function databaseExists(factory: IDBFactory, namespace: string, setTimer: Clock['setTimer'], signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     let request: IDBOpenDBRequest;
     try {
@@ -211,11 +211,15 @@ export function databaseExists(factory: IDBFactory, namespace: string, setTimer:
     } catch {
       return resolve(true);
     }
-    const cancelTimer = setTimer(() => resolve(true), OPEN_TIMEOUT_MS);
+    const cancelTimer = setTimer(() => answer(true), OPEN_TIMEOUT_MS);
+    const givenUp = () => answer(true);
+    signal.addEventListener('abort', givenUp);
     const answer = (exists: boolean) => {
       cancelTimer();
+      signal.removeEventListener('abort', givenUp);
       resolve(exists);
     };
+    if (signal.aborted) answer(true);
     request.onupgradeneeded = (event) => {
       request.transaction!.abort();
       answer(event.oldVersion !== 0);

@@ -354,7 +354,7 @@ export class LocalStore {
    */
   #exists(): true | Promise<boolean> {
     if (!this.#expectCreation || this.#db || !this.#factory || this.#lost) return true;
-    return databaseExists(this.#factory, this.namespace, this.#setTimer);
+    return databaseExists(this.#factory, this.namespace, this.#setTimer, this.#closing.signal);
   }
 
   /**

@@ -1566,6 +1566,20 @@ describe('storage faults', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('close() while the look clear() leaves before a read (does the database exist?) hangs: no timer left behind', async () => {
+    const factory = new IDBFactory();
+    const { client, clock } = clientOn(factory);
+    await client.resource(todos).list();
+    await client.clear();
+    factory.open = () => new IDBOpenDBRequest();
+    const flushing = watch(client.flush());
+    await clock.advance(1_000);
+    expect(flushing.outcome).toBe('pending');
+    await client.close();
+    await clock.advance(0);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
   it('an open blocked by an older connection is not timed out: it is reported, and goes on once that connection closes', async () => {
     const factory = new IDBFactory();
     // An older release's tab: version 1 open, and it does not close for the upgrade.
