@@ -803,7 +803,8 @@ describe('flush() in a follower', () => {
 });
 
 describe('every tab live', () => {
-  it("clear() in one tab empties the other's views, and the other keeps working", async () => {
+  /** Two tabs showing 'x', confirmed; then clear() in the follower, and both views emptied. */
+  async function clearedInTheFollower() {
     const b = browser();
     const [leader, follower] = await roles(b.tab(), b.tab());
     const inLeader = latest(leader.client.resource(todos).query$());
@@ -813,6 +814,11 @@ describe('every tab live', () => {
 
     await follower.client.clear();
     await until(() => ids(inLeader.value).length === 0 && ids(inFollower.value).length === 0, 'both views empty');
+    return { b, leader, follower, inLeader, inFollower };
+  }
+
+  it("clear() in one tab empties the other's views, and the other keeps working", async () => {
+    const { leader, follower, inLeader, inFollower } = await clearedInTheFollower();
     expect(leader.events.some((e) => e.type === 'storageError')).toBe(false);
     expect(status(leader).lastError).toBeNull();
 
@@ -823,15 +829,7 @@ describe('every tab live', () => {
   });
 
   it('clear() (logout) leaves no database of the namespace behind: neither tab reads it back into being as it shows the emptied views, nor once closed', async () => {
-    const b = browser();
-    const [leader, follower] = await roles(b.tab(), b.tab());
-    const inLeader = latest(leader.client.resource(todos).query$());
-    const inFollower = latest(follower.client.resource(todos).query$());
-    await leader.client.resource(todos).create({ id: 'x', title: 'X', done: false }, { wait: 'server' });
-    await until(() => ids(inFollower.value).includes('x') && status(follower).pending === 0, 'x confirmed in the follower');
-
-    await follower.client.clear();
-    await until(() => ids(inLeader.value).length === 0 && ids(inFollower.value).length === 0, 'both views empty');
+    const { b, leader, follower } = await clearedInTheFollower();
     const names = async () => (await b.indexedDB.databases()).map((d) => d.name);
     // Bounded: each tab reads its views again as it learns of the deletion, and the 'cleared' message comes after.
     for (let round = 0; round < 20; round++) {
