@@ -464,7 +464,8 @@ function isEntity(value) {
 }
 
 /**
- * Ids in the order harborsync sorts them: numbers by value, strings by UTF-16 code unit.
+ * Ids in the order harborsync sorts them: numbers by value, strings by code point (the ids these
+ * checks make are ASCII, where UTF-16 code units order alike).
  * @param {string | number} a @param {string | number} b
  */
 function compareIds(a, b) {
