@@ -1,7 +1,7 @@
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applyPatch, deepEqual, FORBIDDEN_KEYS, freezeDeep, isForbiddenKey, isPlainObject, MAX_DEPTH, nestedTooDeep, unsendableField } from './plain.js';
+import { applyPatch, copyPlain, deepEqual, FORBIDDEN_KEYS, freezeDeep, isForbiddenKey, isPlainObject, MAX_DEPTH, nestedTooDeep, unsendableField } from './plain.js';
 
 const jsonValue = fc.jsonValue({ maxDepth: 3 });
 const key = fc.oneof(fc.string({ maxLength: 4 }), fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString'));
@@ -31,6 +31,26 @@ describe('nestedTooDeep', () => {
     expect(nestedTooDeep({ a: 1, b: { c: nested(MAX_DEPTH - 1) } })).toBe(`b.c${'.0'.repeat(MAX_DEPTH - 2)}`);
     expect(unsendableField({ a: 1, b: { c: nested(MAX_DEPTH - 1) } })?.field).toBe(nestedTooDeep({ a: 1, b: { c: nested(MAX_DEPTH - 1) } }));
     expect(nestedTooDeep(nested(50_000))).toBe(Array.from({ length: MAX_DEPTH }, () => '0').join('.'));
+  });
+});
+
+describe('copyPlain', () => {
+  it('copies plain objects and arrays at every depth, an own __proto__ key as data; leaves dates, class instances and what is past a cycle or MAX_DEPTH as they are', () => {
+    const at = new Date(0);
+    const given = JSON.parse('{"a":{"b":[{"c":1}]},"__proto__":{"d":[2]}}') as Record<string, unknown>;
+    Object.assign(given, { at });
+    const copy = copyPlain(given) as Record<string, unknown>;
+    expect(copy).toEqual(given);
+    expect(copy).not.toBe(given);
+    expect(copy['a']).not.toBe(given['a']);
+    expect((copy['a'] as { b: unknown[] }).b[0]).not.toBe((given['a'] as { b: unknown[] }).b[0]);
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(copy, '__proto__')!.value).toEqual({ d: [2] });
+    expect(copy['at']).toBe(at);
+    const cyclic: Record<string, unknown> = { n: 1 };
+    cyclic['self'] = cyclic;
+    expect((copyPlain(cyclic) as Record<string, unknown>)['self']).toBe(cyclic);
+    expect(unsendableField(copyPlain(JSON.parse(`${'['.repeat(MAX_DEPTH + 5)}${']'.repeat(MAX_DEPTH + 5)}`)))).not.toBeNull();
   });
 });
 
