@@ -483,8 +483,14 @@ describe('a todo deleted offline, then the page reloaded, on the legacy app', ()
       const title = 'Deleted offline (legacy)';
       await page.getByTestId('new-title').fill(title);
       await page.getByTestId('new-title').press('Enter');
+      // The row shows at once, marked "not synced" until the create's answer is stored. The status
+      // says 'synced' until the create is counted, and a create already handed to the sender when
+      // the network goes is no longer cancelled by the delete: both would wait, pending 2.
+      await expect.poll(() => row(page, title).count()).toBe(1);
+      await expect.poll(() => row(page, title).getByTestId('pending').count(), { timeout: 15_000 }).toBe(0);
       await expect.poll(() => statusOf(page), { timeout: 15_000 }).toBe('synced');
       const id = (await row(page, title).getAttribute('data-id'))!;
+      expect(await historyOf(id)).toEqual(['create alice']);
 
       await context.setOffline(true);
       await expect.poll(() => statusOf(page)).toBe('offline');
