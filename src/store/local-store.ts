@@ -160,11 +160,11 @@ export class LocalStore {
 
   /**
    * open(), for a caller that needs only the outbox loaded: a database known deleted queues
-   * nothing, and is not created again for that (see #exists).
+   * nothing, and is not created again for that (see #gone).
    */
   async outboxLoaded(): Promise<void> {
-    const exists = this.#exists();
-    if (exists === true || (await exists)) await this.open();
+    const gone = this.#gone();
+    if (!gone || !(await gone)) await this.open();
   }
 
   /**
@@ -348,22 +348,24 @@ export class LocalStore {
   }
 
   /**
-   * Whether a read may open the database. One this store knows was deleted (clear(), here or in
-   * another tab) holds nothing until a write creates it again: a read finds it missing rather than
-   * create it, so a logout leaves no database of the namespace behind.
+   * Whether the database is gone, so a read must not open it: one this store knows was deleted
+   * (clear(), here or in another tab) holds nothing until a write creates it again, and a read that
+   * created it would leave a logout's namespace behind. False at once, without a wait, otherwise.
    */
-  #exists(): true | Promise<boolean> {
-    if (!this.#expectCreation || this.#db || !this.#factory || this.#lost) return true;
-    return databaseExists(this.#factory, this.namespace, this.#setTimer, this.#closing.signal);
+  #gone(): false | Promise<boolean> {
+    if (!this.#expectCreation || this.#db || !this.#factory || this.#lost) return false;
+    return databaseExists(this.#factory, this.namespace, this.#setTimer, this.#closing.signal).then((exists) => !exists);
   }
 
   /**
    * A read, run once more on a new connection should the browser have closed this one. `missing`,
-   * where given, is the answer while the database is deleted (see #exists).
+   * where given, is the answer while the database is deleted (see #gone).
    */
   async #read<T>(what: string, read: (db: HarborDB) => Promise<T>, missing?: () => T): Promise<T> {
-    const exists = missing ? this.#exists() : true;
-    if (missing && exists !== true && !(await exists)) return missing();
+    if (missing) {
+      const gone = this.#gone();
+      if (gone && (await gone)) return missing();
+    }
     const db = await this.#handle(what);
     try {
       return await read(db);
@@ -425,8 +427,8 @@ export class LocalStore {
    */
   async loadResource(r: string, metaKeys: readonly string[] = []): Promise<{ records: EntityRecord[]; meta: unknown[] }> {
     if (this.#lost) throw this.#lost;
-    const exists = this.#exists();
-    if (exists !== true && !(await exists)) return { records: [], meta: metaKeys.map(() => undefined) };
+    const gone = this.#gone();
+    if (gone && (await gone)) return { records: [], meta: metaKeys.map(() => undefined) };
     const read = (db: HarborDB) => {
       const tx = db.transaction(['entities', 'meta'], 'readonly');
       const meta = tx.objectStore('meta');
