@@ -18,6 +18,7 @@ import { backoffDelay } from './outbox/backoff.js';
 import { ParkedChanges } from './outbox/parked.js';
 import { Replayer, type ReplayHost } from './outbox/replay.js';
 import { referrersOf } from './outbox/remap.js';
+import { ServerWaits, type ServerOutcome } from './outbox/waiters.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
 import type { EntityRecord } from './store/db.js';
 import { databaseMarker, type DatabaseMarker } from './store/marker.js';
@@ -108,7 +109,7 @@ class Client implements SyncClient, HandleHost {
   readonly #pullRetries = new Map<string, { attempts: number; cancel: (() => void) | null }>();
   readonly #pullBackoff: { baseDelayMs: number; maxDelayMs: number };
   readonly #handles = new Map<string, ResourceHandleImpl<object>>();
-  readonly #waiters = new Map<number, Array<(outcome: { value: Rec | null } | { error: HarborSyncError }) => void>>();
+  readonly #serverWaits = new ServerWaits();
   readonly #statusSubject: BehaviorSubject<SyncStatus>;
   readonly #parked: ParkedChanges;
   readonly #eventsSubject = new Subject<SyncEvent>();
@@ -134,13 +135,6 @@ class Client implements SyncClient, HandleHost {
   readonly #settledTemporary = new Set<string>();
   /** Per delta resource, the cursor up to which this tab's views reflect the server's feed. */
   readonly #knownCursors = new Map<string, string | null>();
-  /**
-   * The entity each `{ wait: 'server' }` is about, to answer it from storage if its 'settled'
-   * message never comes. `queued`: its entry was seen queued since the wait began, so its parking
-   * is the answer (a wait made on a parked entry waits for its retry or decision). `made`: where
-   * its newest change stood (lastSeq) when the entry was last seen, once it is gone.
-   */
-  readonly #waitedEntities = new Map<number, { r: string; id: string; queued: boolean; made?: number }>();
   #releaseLeadership: () => void = () => undefined;
   /** The start waiting to open the database again after its open failed. */
   #startRetry: { attempt: number; cancel: () => void } | null = null;
@@ -386,7 +380,7 @@ class Client implements SyncClient, HandleHost {
     this.emit({ type: 'storageError', at: this.env.clock.now(), error });
     this.#patchStatus({ lastError: error });
     // This tab can no longer read an answer: its waits end here alone (the change goes on, sent by the newer tab).
-    for (const [seq] of this.#waiters) this.settled(seq, { error }, true);
+    this.#serverWaits.rejectAll(() => error);
     // This tab can no longer commit an answer: let a tab that can (the newer one) replay.
     this.#releaseLeadership();
     this.#releaseLeadership = () => undefined;
@@ -542,8 +536,7 @@ class Client implements SyncClient, HandleHost {
     const gone = before.filter((entry) => !this.store.outbox.get(entry.seq));
     const stale = gone.map(({ r, id }) => ({ r, id }));
     for (const entry of gone) {
-      const waited = this.#waitedEntities.get(entry.seq);
-      if (waited) waited.made = entry.lastSeq ?? entry.seq;
+      this.#serverWaits.gone(entry.seq, entry.lastSeq ?? entry.seq);
       if (!entry.id.startsWith(TEMP_ID_PREFIX)) continue;
       const key = entityKey(entry.r, entry.id);
       this.#settledTemporary.add(key);
@@ -677,7 +670,7 @@ class Client implements SyncClient, HandleHost {
     for (const s of this.#subscriptions) s.unsubscribe();
     this.#announcer.close();
     this.#inbox.length = 0;
-    for (const [seq] of this.#waiters) this.settled(seq, { error: new ClosedError('a write waiting for the server') });
+    this.#serverWaits.rejectAll(() => new ClosedError('a write waiting for the server'));
     this.#followerFlushes.endAll();
     this.store.close(this.#closedError);
     // Nothing more comes: the subscribers are told so, and let go (an answer abandoned above no longer reaches them).
@@ -1085,62 +1078,18 @@ class Client implements SyncClient, HandleHost {
     if (this.#closedError) return Promise.reject(new ClosedError('a write waiting for the server'));
     // One that committed as another tab's upgrade came: #storageLost has settled the waits it knew of.
     if (this.#storageFailure) return Promise.reject(this.#storageFailure);
-    return new Promise<Rec | null>((resolve, reject) => {
-      const onAbort = () => {
-        remove();
-        reject(signal?.reason instanceof DOMException ? signal.reason : new DOMException('The wait was aborted', 'AbortError'));
-      };
-      const listener = (outcome: { value: Rec | null } | { error: HarborSyncError }) => {
-        signal?.removeEventListener('abort', onAbort);
-        if ('error' in outcome) reject(outcome.error);
-        else resolve(outcome.value);
-      };
-      const remove = () => {
-        // Looked for under every seq: folded() may have moved it to the entry its change went into.
-        for (const [key, list] of this.#waiters) {
-          if (!list.includes(listener)) continue;
-          const rest = list.filter((l) => l !== listener);
-          if (rest.length) this.#waiters.set(key, rest);
-          else {
-            this.#waiters.delete(key);
-            this.#waitedEntities.delete(key);
-          }
-          return;
-        }
-      };
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const list = this.#waiters.get(seq);
-      if (list) list.push(listener);
-      else this.#waiters.set(seq, [listener]);
-      const entry = this.store.outbox.get(seq);
-      if (!entry) return listener({ value: null });
-      this.#waitedEntities.set(seq, { r: entry.r, id: entry.id, queued: entry.state === 'queued' });
-    });
+    return this.#serverWaits.wait(seq, this.store.outbox.get(seq), signal);
   }
 
-  settled(seq: number, outcome: { value: Rec | null } | { error: HarborSyncError }, fromTab = false): void {
-    const list = this.#waiters.get(seq);
-    this.#waitedEntities.delete(seq);
-    if (list) {
-      this.#waiters.delete(seq);
-      for (const listener of list) listener(outcome);
-    }
+  settled(seq: number, outcome: ServerOutcome, fromTab = false): void {
+    this.#serverWaits.settle(seq, outcome);
     if (fromTab) return;
     this.#announcer.post('error' in outcome ? { t: 'settled', seq, error: toTabError(outcome.error) } : { t: 'settled', seq, value: outcome.value });
   }
 
   /** The entry `seq` was folded into the entry `into`: its waits, in every tab, settle with that one. */
   folded(seq: number, into: number, fromTab = false): void {
-    const list = this.#waiters.get(seq);
-    const entity = this.#waitedEntities.get(seq);
-    this.#waiters.delete(seq);
-    this.#waitedEntities.delete(seq);
-    if (list) {
-      this.#waiters.set(into, [...(this.#waiters.get(into) ?? []), ...list]);
-      // The entry folded into is queued again, to be sent.
-      if (entity) this.#waitedEntities.set(into, { ...entity, queued: true });
-    }
+    this.#serverWaits.fold(seq, into);
     if (!fromTab) this.#announcer.post({ t: 'folded', seq, into });
   }
 
@@ -1353,7 +1302,7 @@ class Client implements SyncClient, HandleHost {
    * message was lost): the stored server state, or the stored conflict or failure, is its answer.
    */
   async #answerVanishedWaits(): Promise<void> {
-    for (const [seq, waited] of [...this.#waitedEntities]) {
+    for (const [seq, waited] of this.#serverWaits.waited()) {
       const { r, id } = waited;
       const entry = this.store.outbox.get(seq);
       if (entry?.state === 'queued') waited.queued = true;
@@ -1378,7 +1327,7 @@ class Client implements SyncClient, HandleHost {
         continue;
       }
       const record = (await this.store.loadRecords(r, [current]).catch(() => null))?.get(current);
-      if (this.#waiters.has(seq)) this.settled(seq, { value: record?.base ?? null }, true);
+      if (this.#serverWaits.has(seq)) this.settled(seq, { value: record?.base ?? null }, true);
     }
   }
 
@@ -1392,10 +1341,7 @@ class Client implements SyncClient, HandleHost {
     this.#forgottenAt = this.env.clock.now();
     // The changes waited for are gone; and a fresh database numbers its entries past the seqs this
     // tab knew, not past every tab's, so a wait left keyed by an old seq could meet another change.
-    for (const seq of [...this.#waiters.keys()]) {
-      const entity = this.#waitedEntities.get(seq);
-      this.settled(seq, { error: new PendingMutationsError(1, { by, resource: entity?.r, id: entity?.id }) }, true);
-    }
+    this.#serverWaits.rejectAll((entity) => new PendingMutationsError(1, { by, resource: entity?.r, id: entity?.id }));
     this.#replayer.databaseDeleted();
     this.#stopPullRetries();
     const loaded = [...this.#hydrating.keys()];
@@ -1427,7 +1373,7 @@ class Client implements SyncClient, HandleHost {
       store: this.store,
       applied: (change: ViewChange) => this.applied(change),
       emit: (event: SyncEvent) => this.emit(event),
-      settled: (seq: number, outcome: { value: Rec | null } | { error: HarborSyncError }) => this.settled(seq, outcome),
+      settled: (seq: number, outcome: ServerOutcome) => this.settled(seq, outcome),
       folded: (seq: number, into: number) => this.folded(seq, into),
       announce: () => this.announce(),
     };
