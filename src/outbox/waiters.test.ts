@@ -15,6 +15,12 @@ function track(promise: Promise<unknown>) {
   return state;
 }
 
+/** No wait is kept for any of `seqs`, and no entity is listed. */
+function expectNothingKept(waits: ServerWaits, ...seqs: number[]) {
+  for (const seq of seqs) expect(waits.has(seq)).toBe(false);
+  expect(waits.waited()).toEqual([]);
+}
+
 /** Lets resolved promises run their callbacks. */
 const microtasks = () => new Promise((resolve) => setTimeout(resolve, 0));
 
@@ -96,15 +102,18 @@ describe('ServerWaits', () => {
     expect(waits.waited()).toEqual([[2, { r: 'todos', id: 't1', queued: false }]]);
   });
 
-  it('rejects a wait whose signal aborts, with the signal\'s reason when it is a DOMException', async () => {
+  it.each([
+    ['while it waits', false],
+    ['before it began', true],
+  ])("rejects a wait whose signal aborted %s with the signal's reason when it is a DOMException, and keeps nothing", async (_, before) => {
     const waits = new ServerWaits();
     const controller = new AbortController();
     const reason = new DOMException('left the page', 'AbortError');
+    if (before) controller.abort(reason);
     const wait = waits.wait(1, queued('t1'), controller.signal);
     controller.abort(reason);
     await expect(wait).rejects.toBe(reason);
-    expect(waits.has(1)).toBe(false);
-    expect(waits.waited()).toEqual([]);
+    expectNothingKept(waits, 1);
   });
 
   it('rejects an aborted wait with an AbortError when the reason is not a DOMException', async () => {
@@ -115,15 +124,6 @@ describe('ServerWaits', () => {
     const error: unknown = await wait.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DOMException);
     expect(error).toMatchObject({ name: 'AbortError' });
-  });
-
-  it('rejects at once, and keeps nothing, a wait whose signal aborted before it began', async () => {
-    const waits = new ServerWaits();
-    const reason = new DOMException('gone', 'AbortError');
-    const wait = waits.wait(1, queued('t1'), AbortSignal.abort(reason));
-    await expect(wait).rejects.toBe(reason);
-    expect(waits.has(1)).toBe(false);
-    expect(waits.waited()).toEqual([]);
   });
 
   it('an abort takes away only its own wait: the others on the entry still settle, its entity still listed', async () => {
@@ -145,8 +145,7 @@ describe('ServerWaits', () => {
     waits.fold(1, 2);
     controller.abort();
     await expect(wait).rejects.toMatchObject({ name: 'AbortError' });
-    expect(waits.has(2)).toBe(false);
-    expect(waits.waited()).toEqual([]);
+    expectNothingKept(waits, 1, 2);
   });
 
   it('an abort after the wait settled changes nothing', async () => {
@@ -167,7 +166,6 @@ describe('ServerWaits', () => {
     waits.rejectAll((entity) => new PendingMutationsError(1, { by: 'cleared', resource: entity?.r, id: entity?.id }));
     await expect(one).rejects.toMatchObject({ name: 'PendingMutationsError', resource: 'todos', id: 't1' });
     await expect(two).rejects.toMatchObject({ name: 'PendingMutationsError', resource: 'todos', id: 't2' });
-    expect(waits.has(1) || waits.has(2)).toBe(false);
-    expect(waits.waited()).toEqual([]);
+    expectNothingKept(waits, 1, 2);
   });
 });
