@@ -60,6 +60,8 @@ describe('ServerWaits', () => {
     const waits = new ServerWaits();
     await expect(waits.wait(1, undefined, undefined)).resolves.toBeNull();
     expect(waits.waited()).toEqual([]);
+    // Answered already: nothing kept for it, so no listener waits for a settle that never comes.
+    expect(waits.has(1)).toBe(false);
   });
 
   it('lists each waited entity, queued or not as its entry was seen, and where its newest change stood once gone', () => {

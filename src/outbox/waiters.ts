@@ -50,11 +50,11 @@ export class ServerWaits {
         }
       };
       if (signal?.aborted) return onAbort();
+      if (!entry) return resolve(null);
       signal?.addEventListener('abort', onAbort, { once: true });
       const list = this.#listeners.get(seq);
       if (list) list.push(listener);
       else this.#listeners.set(seq, [listener]);
-      if (!entry) return listener({ value: null });
       this.#entities.set(seq, { r: entry.r, id: entry.id, queued: entry.state === 'queued' });
     });
   }
