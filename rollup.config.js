@@ -71,6 +71,8 @@ export default defineConfig([
         format: 'cjs',
         entryFileNames: '[name].cjs',
         chunkFileNames: 'chunks/[name].cjs',
+        // ky is an ES module only: require() gives its namespace, so a default import is its `default`.
+        interop: 'auto',
         banner,
         sourcemap: true,
       },

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runInNewContext } from 'node:vm';
 import { rollup } from 'rollup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,6 +88,26 @@ describe('the built package', () => {
     expect(required.path).toBe(dist(`${file}.cjs`));
     expect(imported.keys).toEqual(expect.arrayContaining([...exports]));
     expect(required.keys.sort()).toEqual(imported.keys.filter((key) => key !== 'default').sort());
+  });
+
+  // ky is an ES module only: `require('ky')` gives its namespace, whose `default` is ky.
+  it.each([
+    ['module', "await import('harborsync')"],
+    ['commonjs', "require('harborsync')"],
+  ] as const)('makes a client from the %s build, its REST transport included', (type, load) => {
+    const made = node(
+      type,
+      `(async () => {
+         const { createSyncClient, defineResource } = ${load};
+         const { indexedDB } = await import(${JSON.stringify(pathToFileURL(join(root, 'node_modules', 'fake-indexeddb', 'build', 'esm', 'index.js')).href)});
+         const schema = { '~standard': { version: 1, vendor: 'test', validate: (value) => ({ value }) } };
+         const resources = [defineResource({ name: 'todos', schema })];
+         const client = createSyncClient({ baseUrl: 'http://127.0.0.1:9/api', resources, indexedDB, localStorage: null, BroadcastChannel: null, locks: null });
+         await client.close();
+         console.log(JSON.stringify({ made: true }));
+       })();`,
+    );
+    expect(made).toEqual({ made: true });
   });
 
   it('keeps the core in one place: the adapters carry no copy of it', () => {
