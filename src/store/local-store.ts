@@ -1,4 +1,4 @@
-import { unwrap, type IDBPTransaction } from 'idb';
+import { unwrap } from 'idb';
 import { ClosedError, PendingMutationsError, StorageError, ValidationError } from '../errors.js';
 import { withNewerRemote } from '../conflict/resolve.js';
 import { coalesce, type PendingOp } from '../outbox/coalesce.js';
@@ -10,11 +10,11 @@ import { entityKey, OutboxMemory } from '../outbox/outbox-memory.js';
 import { idsIn, mergeTwins, recreateAfterSentDelete, replaceReferences, type Referrer } from '../outbox/remap.js';
 import type { Clock } from '../env.js';
 import type { ResourceDefinition } from '../types.js';
-import { databaseExists, dbName, deleteDatabase, isEntityRecord, openDatabase, recordsOf, toStorageError, type EntityRecord, type HarborDB, type HarborSchema } from './db.js';
+import { databaseExists, dbName, deleteDatabase, isEntityRecord, openDatabase, recordsOf, toStorageError, type EntityRecord, type HarborDB } from './db.js';
+import { attempt, Interrupted, isAbortError, isClosingError, refuses, requested, type WriteTx } from './transaction.js';
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
-type WriteTx = IDBPTransaction<HarborSchema, ('entities' | 'outbox' | 'meta')[], 'readwrite'>;
 
 /** An entity whose local view a committed transaction changed. */
 export interface ViewChange {
@@ -53,14 +53,6 @@ export interface StoreOptions {
   requestTimeoutMs: number;
   /** The client's clock: how old a stored rename is. */
   now: Clock['now'];
-}
-
-/**
- * A transaction that could not start because the browser is closing the connection, or that the
- * browser aborted (no request of it failed, the code did not abort it): nothing of it was stored.
- */
-class Interrupted {
-  constructor(readonly cause: unknown) {}
 }
 
 /**
@@ -1037,65 +1029,6 @@ export class LocalStore {
   }
 }
 
-const isAbortError = (error: unknown) => error instanceof DOMException && error.name === 'AbortError';
-
-/** What transaction() throws once the browser has begun closing the connection ("The database connection is closing"). */
-const isClosingError = (error: unknown) => error instanceof DOMException && error.name === 'InvalidStateError';
-
-/** The browser is closing `db`: a transaction can no longer be started on it. */
-function refuses(db: HarborDB): boolean {
-  try {
-    db.transaction('meta', 'readonly');
-    return false;
-  } catch (error) {
-    return isClosingError(error);
-  }
-}
-
-/**
- * One try of a read-write transaction. Throws Interrupted when nothing of it can have been
- * stored for a reason a new connection may cure; any other failure as a StorageError (a
- * ValidationError as it is).
- */
-async function attempt<R>(db: HarborDB, what: string, body: (tx: WriteTx) => Promise<R>): Promise<R> {
-  let tx: WriteTx;
-  try {
-    tx = db.transaction(['entities', 'outbox', 'meta'], 'readwrite', { durability: 'strict' });
-  } catch (error) {
-    if (isClosingError(error)) throw new Interrupted(error);
-    throw toStorageError(error, what);
-  }
-  // Requests issued straight on the stores have no handler of their own: the first one to fail
-  // is heard here (its error event reaches the transaction) and is what gets reported.
-  let failed: unknown = null;
-  unwrap(tx).onerror = (event) => {
-    failed ??= (event.target as IDBRequest).error;
-  };
-  // A request that fails while the body still waits on another rejects `done` before it is
-  // awaited below: marked handled now, it is no unhandled rejection for the page.
-  tx.done.catch(() => undefined);
-  try {
-    const result = await body(tx);
-    await tx.done;
-    return result;
-  } catch (error) {
-    try {
-      tx.abort();
-    } catch {
-      // Already finished or aborted: the original error is the one to report.
-    }
-    await tx.done.catch(() => undefined);
-    // A change refused before anything was stored is reported as it is.
-    if (error instanceof ValidationError) throw error;
-    // Aborted with AbortError as its own error: neither a failed request (its error would be the
-    // transaction's) nor abort() above (which leaves none) did it, the browser closing the
-    // connection did. An aborted transaction stored nothing.
-    if (isAbortError(unwrap(tx).error)) throw new Interrupted(unwrap(tx).error);
-    // The abort a failed request caused is reported as that request's error.
-    throw toStorageError(isAbortError(error) && failed ? failed : error, what);
-  }
-}
-
 /** The entity's record as stored. */
 function storedRecord(tx: WriteTx, r: string, id: string): Promise<EntityRecord | undefined> {
   return requested(unwrap(tx.objectStore('entities')).get([r, id]) as IDBRequest<EntityRecord | undefined>);
@@ -1147,14 +1080,6 @@ function hasServerVersion(copy: Rec | null | undefined, def: Def): copy is Rec {
 interface Written {
   record: EntityRecord | null;
   read: () => { entries: OutboxEntry[]; view: Rec | null; cancelled: number | null };
-}
-
-/** One request as a promise, through its handler properties (no listeners to add and remove). */
-function requested<T>(request: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
 }
 
 /**
