@@ -3,7 +3,7 @@ import { ClosedError, PendingMutationsError, StorageError, ValidationError } fro
 import { withNewerRemote } from '../conflict/resolve.js';
 import { coalesce, type PendingOp } from '../outbox/coalesce.js';
 import { asEntry, foldView, isRolledBack, onServerState, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
-import { isRename, TEMP_ID_PREFIX } from '../internal/ids.js';
+import { TEMP_ID_PREFIX } from '../internal/ids.js';
 import { deepEqual } from '../internal/plain.js';
 import { isOlderVersion } from '../internal/versions.js';
 import { entityKey, OutboxMemory } from '../outbox/outbox-memory.js';
@@ -11,6 +11,7 @@ import { idsIn, mergeTwins, recreateAfterSentDelete, replaceReferences, type Ref
 import type { Clock } from '../env.js';
 import type { ResourceDefinition } from '../types.js';
 import { databaseExists, dbName, deleteDatabase, isEntityRecord, openDatabase, recordsOf, toStorageError, type EntityRecord, type HarborDB } from './db.js';
+import { forgettableRenames, renameKey, storedRenames, type StoredRename } from './renames.js';
 import { attempt, Interrupted, isAbortError, isClosingError, refuses, requested, type WriteTx } from './transaction.js';
 
 type Rec = Record<string, unknown>;
@@ -406,11 +407,7 @@ export class LocalStore {
       const next = entityKey(rename.r, String(rename.to));
       if (!stored.has(next)) this.renames.delete(next);
     }
-    const now = this.#now();
-    const old = renames.filter((rename) => Math.abs(now - rename.at) > RENAMES_KEPT_MS);
-    if (old.length === 0) return [];
-    const named = namedIds(this.outbox.values());
-    return old.filter((rename) => !named.has(rename.from)).map((rename) => renameKey(rename.r, rename.from));
+    return forgettableRenames(renames, this.outbox.values(), this.#now());
   }
 
   /**
@@ -1160,45 +1157,6 @@ function issueWrite(
       return { entries, view, cancelled };
     },
   };
-}
-
-/** A temporary id the server renamed, and when (the client's clock). */
-interface StoredRename {
-  r: string;
-  from: string;
-  /** The server's id as its answer wrote it. */
-  to: string | number;
-  at: number;
-}
-
-/**
- * How long a rename is kept once no queued row names its temporary id: a tab that had not heard
- * of it when it wrote hears of it within moments (the tab channel), or reads it with the outbox.
- */
-const RENAMES_KEPT_MS = 7 * 24 * 60 * 60 * 1000;
-const RENAME_PREFIX = 'renamed:';
-const renameKey = (r: string, from: string) => `${RENAME_PREFIX}${entityKey(r, from)}`;
-
-const isStoredRename = (value: unknown): value is StoredRename => isRename(value) && typeof (value as Partial<StoredRename>).at === 'number';
-
-/** The renames in `meta`, a corrupted row skipped: it costs a mapping, never the outbox's load. */
-async function storedRenames(
-  meta: { getAll(query?: IDBKeyRange | null): Promise<unknown[]>; getAllKeys(query?: IDBKeyRange | null): Promise<IDBValidKey[]> },
-  KeyRange: typeof IDBKeyRange | undefined,
-): Promise<StoredRename[]> {
-  if (KeyRange) return (await meta.getAll(KeyRange.bound(RENAME_PREFIX, `${RENAME_PREFIX}\uffff`))).filter(isStoredRename);
-  const [keys, values] = await Promise.all([meta.getAllKeys(), meta.getAll()]);
-  return values.filter((value, i) => String(keys[i]).startsWith(RENAME_PREFIX) && isStoredRename(value)) as StoredRename[];
-}
-
-/** Every id a queued row names: its entity's, and any string in its payload or in an array there (a reference). */
-function namedIds(entries: Iterable<OutboxEntry>): Set<string> {
-  const named = new Set<string>();
-  for (const entry of entries) {
-    named.add(entry.id);
-    for (const value of Object.values(entry.payload ?? {})) for (const id of idsIn(value)) if (typeof id === 'string') named.add(id);
-  }
-  return named;
 }
 
 /** An entity an answer deleted: when (the client's clock), and the version the delete was made on. */
