@@ -50,7 +50,7 @@ const MUTANTS = [
   {
     id: 'M3',
     what: 'a change coalesces into an entry already frozen for sending (its key then stands for two bodies)',
-    file: 'src/store/local-store.ts',
+    file: 'src/store/local-write.ts',
     find: "last && !last.frozen && last.state === 'queued' && referenced < last.seq ? coalesce(",
     replace: "last && last.state === 'queued' && referenced < last.seq ? coalesce(",
   },
