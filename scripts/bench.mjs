@@ -16,7 +16,8 @@
 // --peers list (tanstack,rxdb,dexie), --writes W (durable writes and drain updates, 1000),
 // --profile list (profile harborsync in these scenarios, once each), --out DIR (bench/), --verbose,
 // --extras (reference rows beyond the issue's: raw durable writes with default durability, a raw
-//   fetch pool with 8 requests in flight, the sequential loop storing each answer as a drain must),
+//   fetch pool with 8 requests in flight and harborsync with maxInFlight 8 beside it, the
+//   sequential loop storing each answer as a drain must),
 // --against REV (every harborsync row also built from REV's src/, e.g. HEAD~1: an A/B in one run),
 // --src DIR (harborsync built from DIR instead of src/: try a change without touching the tree),
 // --drain-server memory|reference (the drain's API: in memory, or server/index.mjs behind a proxy).
@@ -222,6 +223,7 @@ function plan(opts) {
         { id: 'harborsync', subject: 'harborsync', fn: 'drain', ...queued(writes, 4), label: `harborsync, ${fmtInt(writes)} distinct entities, maxInFlight 4` },
         opts.extras && { id: 'raw-seq-settle', subject: 'raw', fn: 'drain', api: writes, apiKind: opts.drainServer, params: (ids) => ({ window: 1, settle: true, updates: lastPerEntity(ids) }), label: 'raw fetch loop, sequential, each answer stored with its outbox entry deleted (reference)' },
         opts.extras && { id: 'raw-window8', subject: 'raw', fn: 'drain', api: writes, apiKind: opts.drainServer, params: (ids) => ({ window: 8, updates: lastPerEntity(ids) }), label: 'raw fetch pool, 8 in flight (reference)' },
+        opts.extras && { id: 'harborsync-window8', subject: 'harborsync', fn: 'drain', ...queued(writes, 8), label: `harborsync, ${fmtInt(writes)} distinct entities, maxInFlight 8 (reference)` },
         { id: 'harborsync-coalesce', subject: 'harborsync', fn: 'drain', ...queued(ten, 4), label: `harborsync, ${fmtInt(writes)} updates to ${ten} entities` },
       ].filter(Boolean),
       metrics: [
