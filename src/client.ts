@@ -27,7 +27,8 @@ import { fromTabError, openTabChannel, toTabError, type TabMessage } from './syn
 import { Announcer } from './sync/announcer.js';
 import { FollowerFlushes } from './sync/follower-flush.js';
 import { electLeader, electWhileRunning } from './sync/leader.js';
-import { cursorKey, pull, pullRetryDelay, syncedAtKey } from './sync/pull.js';
+import { cursorKey, pull, syncedAtKey } from './sync/pull.js';
+import { PullRetries } from './sync/pull-retries.js';
 import { INITIAL_STATUS } from './sync/status.js';
 import { OnDemandLoader } from './sync/on-demand.js';
 import { createRestTransport } from './transport/rest.js';
@@ -105,8 +106,8 @@ class Client implements SyncClient, HandleHost {
   readonly #pullingNext = new Map<string, Promise<void>>();
   /** Per resource, the store's deletions when its running pull started. */
   readonly #pullingAt = new Map<string, number>();
-  /** Per resource, the retries of a pull the client made that failed for a passing reason: how many were made, and the one waiting. */
-  readonly #pullRetries = new Map<string, { attempts: number; cancel: (() => void) | null }>();
+  /** The retries of a pull the client made that failed for a passing reason. */
+  readonly #pullRetries: PullRetries;
   readonly #pullBackoff: { baseDelayMs: number; maxDelayMs: number };
   readonly #handles = new Map<string, ResourceHandleImpl<object>>();
   readonly #serverWaits = new ServerWaits();
@@ -251,6 +252,15 @@ class Client implements SyncClient, HandleHost {
     this.failed$ = untilClosed(this, () => failed.value, (subscriber) => failed.subscribe(subscriber));
     this.events$ = this.#eventsSubject.asObservable();
     this.#replayer = new Replayer(this.#replayHost({ ...retry, sendDelayMs: this.sendDelayMs, maxInFlight: resolved.maxInFlight }));
+    this.#pullRetries = new PullRetries({
+      clock: this.env.clock,
+      random: () => this.env.random(),
+      backoff: retry,
+      // Something shows the resource, and reads may go out (online, open, not signed out).
+      mayRetry: (def) => this.#mirrors.get(def.name)?.hasListeners === true && this.#online && !this.#unauthorized && !this.#closedError && !this.#storageFailure,
+      // An on-demand resource fetches what its watched queries miss; pages loaded since are served.
+      again: (def) => (def.load === 'on-demand' ? this.onDemand.revalidate(def) : this.refreshResource(def)),
+    });
     this.onDemand = new OnDemandLoader({
       store: this.store,
       transport: this.transport,
@@ -266,7 +276,7 @@ class Client implements SyncClient, HandleHost {
       emit: (event) => this.emit(event),
       synced: (at) => this.#patchStatus({ lastSyncedAt: at }),
       readFailed: (error) => this.#readFailed(error),
-      loadFailed: (def, error) => this.#retryPull(def, error),
+      loadFailed: (def, error) => this.#pullRetries.failed(def, error),
     });
     // The database opens while the rest is set up (the tab channel, the subscriptions): its
     // answer, even a refusal, is handled after this constructor returns, every field in place.
@@ -425,7 +435,7 @@ class Client implements SyncClient, HandleHost {
     this.#online = online;
     this.#updatePaused();
     // Offline, no failed pull is made again: coming back online pulls what is shown anyway.
-    if (!online) this.#stopPullRetries();
+    if (!online) this.#pullRetries.stop();
     if (!cameBack) return;
     this.#replayer.cameOnline();
     this.#refreshShown(() => true);
@@ -439,7 +449,7 @@ class Client implements SyncClient, HandleHost {
   #refreshShown(which: (def: Def) => boolean): void {
     for (const [name, mirror] of this.#mirrors) {
       const def = this.defs.get(name);
-      if (def && which(def) && mirror.hasListeners) void this.refreshResource(def, def.load !== 'on-demand').catch((error: unknown) => this.#retryPull(def, error));
+      if (def && which(def) && mirror.hasListeners) void this.refreshResource(def, def.load !== 'on-demand').catch((error: unknown) => this.#pullRetries.failed(def, error));
     }
   }
 
@@ -485,7 +495,7 @@ class Client implements SyncClient, HandleHost {
     for (const [name, mirror] of this.#mirrors) {
       const def = this.defs.get(name)!;
       if (!mirror.hasListeners) continue;
-      if (def.load === 'on-demand') void this.onDemand.revalidate(def).catch((error: unknown) => this.#retryPull(def, error));
+      if (def.load === 'on-demand') void this.onDemand.revalidate(def).catch((error: unknown) => this.#pullRetries.failed(def, error));
       else this.revalidate(def);
     }
     const now = this.env.clock.now();
@@ -664,7 +674,7 @@ class Client implements SyncClient, HandleHost {
     this.#startRetry?.cancel();
     this.#releaseLeadership();
     this.#replayer.stop();
-    this.#stopPullRetries();
+    this.#pullRetries.stop();
     // Their answers would be dropped: the entries stay queued and go out again under their keys.
     this.#lifetime.abort(this.#closedError);
     for (const s of this.#subscriptions) s.unsubscribe();
@@ -822,53 +832,12 @@ class Client implements SyncClient, HandleHost {
       return;
     }
     if (mirror.flags.hydrated) {
-      if (this.#needsPull(mirror.flags.lastSyncedAt)) void this.refreshResource(def).catch((error: unknown) => this.#retryPull(def, error));
+      if (this.#needsPull(mirror.flags.lastSyncedAt)) void this.refreshResource(def).catch((error: unknown) => this.#pullRetries.failed(def, error));
       return;
     }
     void this.hydrate(def, true)
       .then(() => (this.#needsPull(mirror.flags.lastSyncedAt) ? this.refreshResource(def) : undefined))
-      .catch((error: unknown) => this.#retryPull(def, error));
-  }
-
-  /**
-   * A pull (or an on-demand page) the client made itself failed: one that failed for a passing
-   * reason is made again after a backoff (pullRetryDelay), while something shows the resource and
-   * reads may go out. A retry already waiting is the one: each failure does not add its own.
-   */
-  #retryPull(def: Def, error: unknown): void {
-    const retry = this.#pullRetries.get(def.name) ?? { attempts: 0, cancel: null };
-    if (retry.cancel) return;
-    const delayMs = this.#mayRetryPull(def) ? pullRetryDelay(error, retry.attempts + 1, this.env.random(), this.#pullBackoff, this.env.clock.now()) : null;
-    if (delayMs === null) return void this.#pullRetries.delete(def.name);
-    retry.attempts++;
-    retry.cancel = this.env.clock.setTimer(() => {
-      retry.cancel = null;
-      if (!this.#mayRetryPull(def)) return void this.#pullRetries.delete(def.name);
-      // An on-demand resource fetches what its watched queries miss; pages loaded since are served.
-      const again = def.load === 'on-demand' ? this.onDemand.revalidate(def) : this.refreshResource(def);
-      void again.then(
-        () => {
-          // Loaded: the count starts afresh, unless another failure meanwhile set a retry waiting.
-          if (!retry.cancel && this.#pullRetries.get(def.name) === retry) this.#pullRetries.delete(def.name);
-        },
-        (failure: unknown) => this.#retryPull(def, failure),
-      );
-    }, delayMs);
-    this.#pullRetries.set(def.name, retry);
-  }
-
-  /** Whether a failed pull may be made again: something shows the resource, and reads may go out (online, open, not signed out). */
-  #mayRetryPull(def: Def): boolean {
-    return this.#mirrors.get(def.name)?.hasListeners === true && this.#online && !this.#unauthorized && !this.#closedError && !this.#storageFailure;
-  }
-
-  /** No failed pull is made again (of `name`, or of any resource): one succeeded, or the client closed, went offline, or was cleared. */
-  #stopPullRetries(name?: string): void {
-    for (const [key, retry] of this.#pullRetries) {
-      if (name !== undefined && key !== name) continue;
-      retry.cancel?.();
-      this.#pullRetries.delete(key);
-    }
+      .catch((error: unknown) => this.#pullRetries.failed(def, error));
   }
 
   /**
@@ -907,7 +876,7 @@ class Client implements SyncClient, HandleHost {
           },
         )
         .then(({ stored }) => {
-          this.#stopPullRetries(def.name);
+          this.#pullRetries.stop(def.name);
           // An answer discarded (requested before a clear()) confirmed nothing now held.
           if (stored) this.#patchStatus({ lastSyncedAt: this.env.clock.now() });
         })
@@ -1343,7 +1312,7 @@ class Client implements SyncClient, HandleHost {
     // tab knew, not past every tab's, so a wait left keyed by an old seq could meet another change.
     this.#serverWaits.rejectAll((entity) => new PendingMutationsError(1, { by, resource: entity?.r, id: entity?.id }));
     this.#replayer.databaseDeleted();
-    this.#stopPullRetries();
+    this.#pullRetries.stop();
     const loaded = [...this.#hydrating.keys()];
     this.#hydrating.clear();
     this.#knownCursors.clear();
@@ -1396,7 +1365,7 @@ class Client implements SyncClient, HandleHost {
       reread: (r, id) => this.reread(r, id),
       strategy: (def) => this.strategy(def),
       parse: (def, value, id) => this.parse(def, value, id),
-      refetch: (def) => void this.refreshResource(def).catch((error: unknown) => this.#retryPull(def, error)),
+      refetch: (def) => void this.refreshResource(def).catch((error: unknown) => this.#pullRetries.failed(def, error)),
       online: () => this.#online,
       // A tab that resigned (another one leads now) finishes a request in flight, then sends no more.
       canSend: () =>
