@@ -4,6 +4,7 @@
  * 'merge', a conflict left with no field in dispute is decided here as the strategy would have.
  */
 import { BehaviorSubject } from 'rxjs';
+import { applyOutcome, DECISION_ROUNDS, type OutcomeHost } from '../conflict/apply-outcome.js';
 import { checkDecision, conflictFields, describeDecision, fromDecision, isValueDecision, newestRemote, undisputed, type ConflictInput, type Outcome } from '../conflict/resolve.js';
 import { ConflictError, HarborSyncError, StorageError, ValidationError } from '../errors.js';
 import { orClosed } from '../internal/abort.js';
@@ -11,12 +12,9 @@ import type { Conflict, ConflictChoice, ConflictStrategy, FailedMutation, Resour
 import { applyOp } from './coalesce.js';
 import { foldUpdatesInto, isQuarantined, isRolledBack, toPendingOp, type OutboxEntry } from './entry.js';
 import { idsIn } from './remap.js';
-import { applyOutcome, DECISION_ROUNDS } from './replay.js';
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
-
-type OutcomeHost = Parameters<typeof applyOutcome>[0];
 
 export interface ParkedHost extends OutcomeHost {
   readonly defs: ReadonlyMap<string, Def>;

@@ -12,7 +12,7 @@ import { outboxEntry } from '../helpers/outbox-entry.js';
 import type { NewEntry, OutboxEntry } from '../../src/outbox/entry.js';
 import type { PendingOp } from '../../src/outbox/coalesce.js';
 import { LocalStore } from '../../src/store/local-store.js';
-import { applyOutcome } from '../../src/outbox/replay.js';
+import { applyOutcome } from '../../src/conflict/apply-outcome.js';
 import type { Env } from '../../src/env.js';
 import type { ResourceDefinition } from '../../src/types.js';
 
