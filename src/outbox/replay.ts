@@ -3,11 +3,12 @@ import { ConflictError, HarborSyncError, HttpError, NetworkError, SchemaError, V
 import type { ViewChange } from '../store/local-store.js';
 import type { ConflictStrategy, ResourceDefinition, Transport } from '../types.js';
 import { backoffDelay, boundedDeadline, failingForMs, longestRetryDelayMs, parseRetryAfter, retryDelay } from './backoff.js';
-import { normalizeId, TEMP_ID_PREFIX } from '../internal/ids.js';
+import { normalizeId } from '../internal/ids.js';
 import { isOlderVersion } from '../internal/versions.js';
-import { idsIn, referrersOf, renameIds, waitsForId } from './remap.js';
+import { referrersOf } from './remap.js';
 import { idempotencyKey, type EntryFailure, type OutboxEntry } from './entry.js';
 import { entityKey } from './outbox-memory.js';
+import { currentReferences, danglingReference, waitsForOthers } from './reference-waits.js';
 import { toTabError } from '../sync/broadcast.js';
 import { checkDecision, conflictFields, decide, newestRemote, remoteMatchesIntent, type ConflictInput, type Outcome } from '../conflict/resolve.js';
 import { applyOutcome, DECISION_ROUNDS, resends, type OutcomeHost } from '../conflict/apply-outcome.js';
@@ -248,13 +249,13 @@ export class Replayer {
       // A resource this client does not define (another page of the app may): held for a client that does.
       const def = this.#host.definition(head.r);
       if (head.state !== 'queued' || !def || this.#busy.has(keyOf(head))) continue;
-      const payload = this.#currentReferences(def, head.payload);
-      const dangling = this.#danglingReference(def, payload);
+      const payload = currentReferences(this.#host, def, head.payload);
+      const dangling = danglingReference(this.#host, this.#busy, def, payload);
       if (dangling) {
         this.#parkUnsendable(def, head, dangling);
         continue;
       }
-      if (this.#waitsForOthers(head, def, payload)) continue;
+      if (waitsForOthers(this.#host, this.#renaming, head, def, payload)) continue;
       // Times set before the clock stepped back are re-anchored to now, so no wait outlasts the
       // one given (a row that does not say: the longest one); re-anchored once, they do not move
       // on each pass nor on a re-read.
@@ -427,73 +428,6 @@ export class Replayer {
     this.#host.setSyncing(this.#requests > 0, this.#retrySetAt(this.#faultUntil), failure);
   }
 
-  /**
-   * A change waits while it names, in a `references` field, an entity the server has not named
-   * yet, or one with an earlier change still to be delivered (a task created before its project):
-   * queued, or parked in failed$ or conflicts$ until the app retries, resolves or discards it.
-   * Only earlier changes hold it, so no two changes wait for each other. `payload`: the entry's,
-   * with its references as they are named now.
-   */
-  #waitsForOthers(entry: OutboxEntry, def: Def, payload: Rec | null): boolean {
-    if (payload === null) return false;
-    const fields = Object.keys(def.references);
-    if (fields.length === 0) return false;
-    // A temporary id waits for its rename only where the server names ids (or the resource is
-    // not defined here to say): an app's own id may start with the prefix.
-    if (waitsForId(payload, fields.filter((field) => this.#host.definition(def.references[field]!)?.ids !== 'client'))) return true;
-    // Renamed by a create's answer still being stored and shown: sent now, this change's answer
-    // could be shown first, and its entity missing from the views until that one is.
-    const named = (field: string) => idsIn(payload[field]).filter((id) => typeof id === 'string' || typeof id === 'number');
-    if (fields.some((field) => named(field).some((id) => this.#renaming.has(entityKey(def.references[field]!, String(id)))))) return true;
-    const { outbox } = this.#host.store;
-    return fields.some((field) =>
-      named(field).some((target) => {
-        const earlier = outbox.entriesOf(def.references[field]!, String(target))[0];
-        // Queued, or a create parked unconfirmed, or a change parked on the server's deletion: the
-        // entity may not exist on the server until it is decided. A parked change to an entity the
-        // server has holds back only that entity.
-        return earlier !== undefined && earlier.seq < entry.seq && (earlier.state === 'queued' || earlier.op === 'create' || earlier.conflict?.remote === null);
-      }),
-    );
-  }
-
-  /**
-   * A payload with each `references` field naming its entity by the id it has now. A row stored
-   * naming a temporary id already renamed (by a tab that had not heard of the rename) is sent
-   * with the real one; the renaming transaction rewrote every row stored before it.
-   */
-  #currentReferences<P extends Rec | null>(def: Def, payload: P): P {
-    if (payload === null) return payload;
-    let out: Rec | null = null;
-    for (const [field, r] of Object.entries(def.references)) {
-      // Only temporary ids are ever renamed.
-      const current = renameIds(payload[field], (id) => (typeof id === 'string' && id.startsWith(TEMP_ID_PREFIX) ? this.#host.currentReference(r, id) : id));
-      if (current === payload[field]) continue;
-      out ??= { ...payload };
-      out[field] = current;
-    }
-    return (out ?? payload) as P;
-  }
-
-  /**
-   * A `references` field naming a temporary id that no change will ever rename: its create is
-   * gone (discarded, or deleted before it was sent) and the server never renamed it. The change can never be sent; waiting for it would leave it pending, unseen, forever.
-   */
-  #danglingReference(def: Def, payload: Rec | null): FieldIssue | undefined {
-    if (payload === null) return undefined;
-    const { outbox } = this.#host.store;
-    for (const [field, r] of Object.entries(def.references)) {
-      if (this.#host.definition(r)?.ids !== 'server') continue;
-      for (const id of idsIn(payload[field])) {
-        if (typeof id !== 'string' || !id.startsWith(TEMP_ID_PREFIX)) continue;
-        // Its create is being answered while busy: the renaming may not be known here yet.
-        if (outbox.entriesOf(r, id).length > 0 || this.#busy.has(entityKey(r, id))) continue;
-        return { field, message: `refers to ${r}/${id}, whose create was dropped before the server named it` };
-      }
-    }
-    return undefined;
-  }
-
   /** Parks a change that can never be sent in failed$, kept in the view, for the app to discard or fix. */
   #parkUnsendable(def: Def, entry: OutboxEntry, issue: FieldIssue): void {
     const key = keyOf(entry);
@@ -560,7 +494,7 @@ export class Replayer {
   #request(def: Def, entry: OutboxEntry): Promise<unknown> {
     const { transport } = this.#host;
     const key = idempotencyKey(entry);
-    const payload = this.#currentReferences(def, entry.payload) ?? {};
+    const payload = currentReferences(this.#host, def, entry.payload) ?? {};
     if (entry.op === 'create') {
       const { [def.key]: temporary, ...named } = payload;
       // The server names the entity: the temporary id never leaves the client.
