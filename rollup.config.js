@@ -1,7 +1,8 @@
 // One rollup run for every file in dist/ (DESIGN section 6, STYLE 4.6):
 // - ESM `.js` and CJS `.cjs` for `harborsync`, `harborsync/react` and `harborsync/vue`, with the
-//   runtime dependencies and the frameworks external so an app shares one copy of each; the
-//   adapters reach the core only through the client they are given, so no core code is duplicated;
+//   runtime dependencies and the frameworks external so an app shares one copy of each (but ky in
+//   the CJS build, an ES module only); the adapters reach the core only through the client they
+//   are given, so no core code is duplicated;
 // - bundled `.d.ts` / `.d.cts`, the adapters' types importing the core's from `./index.js`/`.cjs`;
 // - `harborsync.umd.js` and `.umd.min.js`: everything inlined, `window.HarborSync`, no eval, no `process`;
 //   a plain script (iife), not a UMD wrapper, which on a page with an AMD loader (RequireJS) or a
@@ -64,19 +65,15 @@ export default defineConfig([
     input: { index: 'src/index.ts', ...ADAPTERS },
     external,
     plugins: [typescript()],
-    output: [
-      { dir: 'dist', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name].js', banner, sourcemap: true },
-      {
-        dir: 'dist',
-        format: 'cjs',
-        entryFileNames: '[name].cjs',
-        chunkFileNames: 'chunks/[name].cjs',
-        // ky is an ES module only: require() gives its namespace, so a default import is its `default`.
-        interop: 'auto',
-        banner,
-        sourcemap: true,
-      },
-    ],
+    output: { dir: 'dist', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name].js', banner, sourcemap: true },
+  },
+  {
+    input: { index: 'src/index.ts', ...ADAPTERS },
+    // ky is an ES module only, which a CommonJS loader without require(esm) (Jest, Node before
+    // 20.19) cannot load: the CJS build carries its own copy, as it holds no state an app shares.
+    external: (id) => id !== 'ky' && !id.startsWith('ky/') && external(id),
+    plugins: [nodeResolve(), typescript()],
+    output: { dir: 'dist', format: 'cjs', entryFileNames: '[name].cjs', chunkFileNames: 'chunks/[name].cjs', banner, sourcemap: true },
   },
   {
     input: { index: 'src/index.ts' },

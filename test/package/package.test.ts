@@ -38,9 +38,9 @@ const DEPENDENCIES = ['idb', 'ky', 'rxjs', 'zod', 'react', 'vue'];
 
 let app: string;
 
-/** Runs a script in the temp app's folder with a bare `node` and returns its JSON output. */
-function node(type: 'module' | 'commonjs', source: string): unknown {
-  const out = execFileSync(process.execPath, [`--input-type=${type}`, '-e', source], {
+/** Runs a script in the temp app's folder with a bare `node` (and `flags`) and returns its JSON output. */
+function node(type: 'module' | 'commonjs', source: string, flags: readonly string[] = []): unknown {
+  const out = execFileSync(process.execPath, [...flags, `--input-type=${type}`, '-e', source], {
     cwd: app,
     encoding: 'utf8',
     env: { PATH: process.env['PATH'] ?? '' },
@@ -90,11 +90,13 @@ describe('the built package', () => {
     expect(required.keys.sort()).toEqual(imported.keys.filter((key) => key !== 'default').sort());
   });
 
-  // ky is an ES module only: `require('ky')` gives its namespace, whose `default` is ky.
+  // ky is an ES module only; a CommonJS loader that cannot require() one (Jest, Node before
+  // 20.19; here Node's own with require(esm) turned off) must still load the CJS build.
   it.each([
-    ['module', "await import('harborsync')"],
-    ['commonjs', "require('harborsync')"],
-  ] as const)('makes a client from the %s build, its REST transport included', (type, load) => {
+    ['module', "await import('harborsync')", []],
+    ['commonjs', "require('harborsync')", []],
+    ['commonjs', "require('harborsync')", ['--no-experimental-require-module']],
+  ] as const)('makes a client from the %s build, its REST transport included (node %j)', (type, load, flags) => {
     const made = node(
       type,
       `(async () => {
@@ -106,6 +108,7 @@ describe('the built package', () => {
          await client.close();
          console.log(JSON.stringify({ made: true }));
        })();`,
+      flags,
     );
     expect(made).toEqual({ made: true });
   });
