@@ -96,7 +96,7 @@ describe('the built package', () => {
     ['module', "await import('harborsync')", []],
     ['commonjs', "require('harborsync')", []],
     ['commonjs', "require('harborsync')", ['--no-experimental-require-module']],
-  ] as const)('makes a client from the %s build, its REST transport included (node %j)', (type, load, flags) => {
+  ] as const)('makes a client from the %s build, loaded by %s, its REST transport included (node flags %j)', (type, load, flags) => {
     const made = node(
       type,
       `(async () => {
