@@ -71,6 +71,14 @@ describe('the built package', () => {
     }
   });
 
+  // A CDN's bare package address (unpkg.com/harborsync, cdn.jsdelivr.net/npm/harborsync) serves
+  // these fields' file to a <script> tag: the script build, never the CommonJS `main`.
+  it('points the CDN fields at the script build', () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Record<string, unknown>;
+    expect({ unpkg: manifest['unpkg'], jsdelivr: manifest['jsdelivr'] }).toEqual({ unpkg: './dist/harborsync.umd.min.js', jsdelivr: './dist/harborsync.umd.min.js' });
+    expect(existsSync(dist('harborsync.umd.min.js'))).toBe(true);
+  });
+
   it.each(SPECIFIERS)('resolves %s per condition, by package name', (specifier) => {
     const { file, exports } = ENTRIES[specifier];
     const imported = node(
