@@ -16,6 +16,11 @@ import { longestRetryDelayMs, RETRY_AFTER_CEILING_MS } from '../../src/outbox/ba
 const suite = referenceServer();
 const { make } = suite;
 
+const latest = <T>(source: { subscribe(next: (value: T) => void): { unsubscribe(): void } }): T => {
+  let value: T | undefined;
+  source.subscribe((v) => (value = v)).unsubscribe();
+  return value as T;
+};
 const ledger = async (): Promise<LedgerEntry[]> => suite.server.admin.ledger('todos');
 const serverTodo = async (id: string) => {
   const response = await fetch(`${suite.server.apiUrl}/todos/${id}`, { headers: { Authorization: 'Bearer demo-alice' } });
@@ -161,6 +166,48 @@ describe('delivery', () => {
     const sent = d.events.filter((e) => e.type === 'sent' && e.op === 'update');
     expect(sent).toHaveLength(2);
     expect(await d.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'B', done: false, version: 2 });
+  });
+
+  it('answers lost after the server applied a create, an update and a delete, their keys then forgotten by the server: the re-sends are taken as delivered, each applied once, no conflict (RELIABILITY #19)', async () => {
+    const answers: string[] = [];
+    const d = make(suite.server.apiUrl, {
+      random: upperHalfRandom(),
+      retry: { baseDelayMs: 1000, maxDelayMs: 1000 },
+      fetch: async (input, init) => {
+        const request = input instanceof Request ? input : new Request(input, init);
+        const answer = await fetch(request);
+        if (request.method !== 'GET') answers.push(`${request.method} ${new URL(request.url).pathname} ${answer.status}`);
+        return answer;
+      },
+    });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await h.create({ id: 'b', title: 'B', done: false });
+    await d.client.flush();
+    answers.length = 0;
+    await suite.server.admin.faults({ dropAfterApply: { count: 3 } });
+    await h.create({ id: 'c', title: 'C', done: false });
+    await h.update('a', { title: 'A2' });
+    await h.delete('b');
+    await until(() => d.events.filter((e) => e.type === 'retrying').length >= 3, 'three retries');
+    // The server's retention ran out between the lost answers and the re-sends: no key is remembered.
+    await (await suite.backend.db()).query('DELETE FROM idempotency_keys');
+    await d.clock.advance(1000);
+    await d.client.flush();
+    // The three are sent side by side: the ledger's order among them is the server's.
+    expect((await ledger()).map((r) => `${r.op} ${r.entityId}`).sort()).toEqual(['create a', 'create b', 'create c', 'delete b', 'update a']);
+    // Each re-send met the state it had made, not a stored answer: the key was gone.
+    expect(answers.sort()).toEqual(['DELETE /api/todos/b 404', 'PATCH /api/todos/a 412', 'POST /api/todos 409']);
+    expect(d.events.some((e) => e.type === 'conflict' || e.type === 'failed')).toBe(false);
+    expect(latest(d.client.conflicts$)).toEqual([]);
+    expect(latest(d.client.failed$)).toEqual([]);
+    expect(latest(d.client.status$).pending).toBe(0);
+    expect(await h.get('a')).toEqual(await serverTodo('a'));
+    expect(await h.get('a')).toMatchObject({ title: 'A2', version: 2 });
+    expect(await h.get('b')).toBeUndefined();
+    expect(await serverTodo('b')).toBeNull();
+    expect(await h.get('c')).toEqual({ id: 'c', title: 'C', done: false, version: 1 });
+    expect(await serverTodo('c')).toEqual(await h.get('c'));
   });
 
   it('a change made while a write whose answer was lost waits for its retry goes after it, on the replayed answer: each applied once, no conflict (RELIABILITY #3, #29)', async () => {
