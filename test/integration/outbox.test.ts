@@ -551,6 +551,31 @@ describe('delivery', () => {
     expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
   });
 
+  it.each(['retry', 'discard'] as const)('a change made to an entity while its refused change waits in failed$ is held, not sent, until %s(); then it goes out on what that leaves (RELIABILITY #21)', async (choice) => {
+    const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 10, maxDelayMs: 10 } });
+    const { h, failed } = await refusedUpdate(d);
+    await h.create({ id: 'b', title: 'B', done: false });
+    await h.update('a', { done: true });
+    for (let i = 0; i < 3; i++) {
+      await d.client.flush();
+      await d.clock.advance(1000);
+    }
+    expect((await ledger()).map((r) => `${r.op} ${r.entityId}`)).toEqual(['create a', 'create b']);
+    expect(failed.value).toMatchObject([{ id: 'a', op: 'update', payload: { title: 'forbidden' }, error: { status: 422 } }]);
+    expect(latest(d.client.status$)).toMatchObject({ pending: 1, failed: 1 });
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'A', done: true, version: 1 });
+    await failed.value[0]![choice]();
+    await d.client.flush();
+    const title = choice === 'retry' ? 'forbidden' : 'A';
+    const updates = (await ledger()).filter((r) => r.op === 'update').map((r) => r.body);
+    expect(updates).toEqual(choice === 'retry' ? [{ title: 'forbidden' }, { done: true }] : [{ done: true }]);
+    expect(failed.value).toEqual([]);
+    expect(latest(d.client.conflicts$)).toEqual([]);
+    expect(latest(d.client.status$)).toMatchObject({ pending: 0, failed: 0 });
+    expect(await h.get('a')).toEqual({ id: 'a', title, done: true, version: updates.length + 1 });
+    expect(await serverTodo('a')).toEqual(await h.get('a'));
+  });
+
   it('discard() of a refused change to an entity deleted on the server since leaves it gone: the next pull names the deletion again', async () => {
     const d = make(suite.server.apiUrl);
     const { h, failed } = await refusedUpdate(d);
