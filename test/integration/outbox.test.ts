@@ -1,3 +1,4 @@
+import { BehaviorSubject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { LedgerEntry } from '../../server/index.mjs';
 import {
@@ -953,6 +954,26 @@ describe('the wall clock steps (RELIABILITY #57)', () => {
     await d.clock.advance(300);
     await until(async () => (await ledger()).length === 1, 'the create delivered');
     expect(d.clock.longestTimerMs).toBeLessThanOrEqual(300);
+  });
+
+  it('changes made offline while the clock steps back, across a restart, go out in the order they were made, not by their timestamps or ids (RELIABILITY #57)', async () => {
+    const online = new BehaviorSubject(false);
+    const d = make(suite.server.apiUrl, { online });
+    const h = d.client.resource(todos);
+    // Made z, m, a: their timestamps run backwards, their ids sort the other way round.
+    await h.create({ id: 'z', title: 'Z', done: false });
+    d.clock.step(-2 * DAY);
+    await h.create({ id: 'm', title: 'M', done: false });
+    await d.client.close();
+    const reopened = make(suite.server.apiUrl, { online }, d.indexedDB, d.clock);
+    reopened.clock.step(-DAY);
+    await reopened.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await reopened.client.resource(todos).update('z', { done: true });
+    online.next(true);
+    await reopened.client.flush();
+    expect((await ledger()).map((r) => `${r.op} ${r.entityId}`)).toEqual(['create z', 'create m', 'create a']);
+    expect(await serverTodo('z')).toMatchObject({ done: true, version: 1 });
+    expect((await statusOf(reopened)).pending).toBe(0);
   });
 
   it('a step forward of 25 h does not park an entry after its second attempt (maxAgeMs counts time spent retrying)', async () => {
