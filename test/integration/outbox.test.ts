@@ -11,7 +11,7 @@ import {
   type SyncStatus,
 } from '../../src/index.js';
 import { heldAnswers, outcomeOf, referenceServer, todos, until, type Device, type Todo } from '../helpers/harness.js';
-import { settle, upperHalfRandom } from '../helpers/manual-clock.js';
+import { seededRandom, settle, upperHalfRandom } from '../helpers/manual-clock.js';
 import { longestRetryDelayMs, RETRY_AFTER_CEILING_MS } from '../../src/outbox/backoff.js';
 
 const suite = referenceServer();
@@ -281,6 +281,79 @@ describe('delivery', () => {
     await d.clock.advance(8000);
     await d.client.flush();
     expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
+  });
+
+  it('a 503 storm of ten minutes: each entity retries on the backoff schedule, one request at a time, then the queue drains in order with nothing done by hand (RELIABILITY #6, G4)', async () => {
+    const STORM_MS = 10 * 60_000;
+    // maxAttempts out of reach: this is about the schedule (the default 10 parks an entry within about 4 minutes).
+    const retry = { baseDelayMs: 1000, maxDelayMs: 60_000, maxAttempts: 1000 };
+    const attempts: Record<string, number[]> = {};
+    const inFlight = new Map<string, number>();
+    let overlapping = 0;
+    const d = make(suite.server.apiUrl, {
+      maxInFlight: 2,
+      random: seededRandom(42),
+      retry,
+      fetch: async (input, init) => {
+        const request = input instanceof Request ? input : new Request(input, init);
+        if (request.method === 'GET') return fetch(request);
+        const entity = request.method === 'POST' ? (JSON.parse(await request.clone().text()) as Todo).id : new URL(request.url).pathname.split('/').at(-1)!;
+        (attempts[entity] ??= []).push(d.clock.now());
+        if (inFlight.get(entity)) overlapping++;
+        inFlight.set(entity, (inFlight.get(entity) ?? 0) + 1);
+        try {
+          return await fetch(request);
+        } finally {
+          inFlight.set(entity, inFlight.get(entity)! - 1);
+        }
+      },
+    });
+    const writesOut = () => [...inFlight.values()].some((n) => n > 0);
+    const h = d.client.resource(todos);
+    await suite.server.admin.faults({ failStatus: { status: 503 } });
+    await h.create({ id: 'a', title: 'A', done: false });
+    await h.create({ id: 'b', title: 'B', done: false });
+    await until(() => (attempts.a?.length ?? 0) > 0 && !writesOut(), "a's first attempt");
+    await h.update('a', { done: true }); // queued behind a's create, which was sent: an entry of its own
+    for (let elapsed = 0; elapsed < STORM_MS; elapsed += 1000) {
+      await d.clock.advance(1000);
+      await until(() => !writesOut(), 'the writes out answered');
+    }
+    expect(await ledger()).toEqual([]);
+    // Every re-send waits its full-jitter draw, never more than base·2^(attempt-1) capped at
+    // maxDelayMs, and goes out once that is due (within the 1 s steps of this clock).
+    for (const id of ['a', 'b']) {
+      const retries = d.events.flatMap((e) => (e.type === 'retrying' && e.id === id ? [e] : []));
+      const sent = attempts[id]!;
+      expect(retries.map((e) => e.attempt)).toEqual(sent.map((_, i) => i + 1));
+      retries.slice(0, -1).forEach((e, i) => {
+        expect(e.delayMs).toBeGreaterThanOrEqual(0);
+        expect(e.delayMs).toBeLessThanOrEqual(Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (e.attempt - 1)));
+        expect(sent[i + 1]! - e.at).toBeGreaterThanOrEqual(e.delayMs);
+        expect(sent[i + 1]! - e.at).toBeLessThan(e.delayMs + 1000);
+      });
+      // G4 (b) bounds the mean over seeds by 2·D/maxDelay + log2(maxDelay/baseDelay) + 2 (about 28
+      // here); one seed may draw a few more. A zero-delay loop would make hundreds.
+      expect(sent.length).toBeGreaterThan(5);
+      expect(sent.length).toBeLessThan(40);
+    }
+    expect(overlapping).toBe(0);
+    expect(latest(d.client.failed$)).toEqual([]);
+    expect(latest(d.client.status$)).toMatchObject({ pending: 3, failed: 0 });
+
+    await suite.server.admin.faults({ failStatus: null });
+    for (let waited = 0; waited <= retry.maxDelayMs && latest(d.client.status$).pending > 0; waited += 1000) {
+      await d.clock.advance(1000);
+      await until(() => !writesOut(), 'the writes out answered');
+    }
+    expect(latest(d.client.status$).pending).toBe(0);
+    const rows = await ledger();
+    expect(rows.filter((r) => r.entityId === 'a').map((r) => r.op)).toEqual(['create', 'update']);
+    expect(rows.filter((r) => r.entityId === 'b').map((r) => r.op)).toEqual(['create']);
+    expect(latest(d.client.status$)).toMatchObject({ pending: 0, failed: 0 });
+    expect(await serverTodo('a')).toEqual(await h.get('a'));
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'A', done: true, version: 2 });
+    expect(overlapping).toBe(0);
   });
 
   it.each([['0'], ['Sun, 06 Nov 1994 08:49:37 GMT']])('a 429 whose Retry-After (%s) is already due waits the backoff: no burst of re-sends', async (retryAfter) => {
