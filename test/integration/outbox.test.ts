@@ -153,6 +153,42 @@ describe('delivery', () => {
     expect((await ledger()).map((r) => r.op)).toEqual(['create']);
   });
 
+  it('a request dropped before the server applied it is re-sent byte for byte: same key, body and If-Match; applied once (RELIABILITY #2)', async () => {
+    const writes: string[] = [];
+    const d = make(suite.server.apiUrl, {
+      random: upperHalfRandom(),
+      retry: { baseDelayMs: 1000, maxDelayMs: 1000 },
+      fetch: async (input, init) => {
+        const request = input instanceof Request ? input : new Request(input, init);
+        if (request.method !== 'GET') {
+          const { method, headers } = request;
+          writes.push(`${method} ${request.url} key=${headers.get('Idempotency-Key')} if-match=${headers.get('If-Match')} ${await request.clone().text()}`);
+        }
+        return fetch(request);
+      },
+    });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await h.create({ id: 'b', title: 'B', done: false });
+    await d.client.flush();
+    for (const write of [() => h.update('a', { title: 'A2', done: true }), () => h.delete('b')]) {
+      writes.length = 0;
+      const retries = () => d.events.filter((e) => e.type === 'retrying').length;
+      const before = retries();
+      await suite.server.admin.faults({ dropBeforeApply: { count: 1 } });
+      await write();
+      await until(() => retries() > before, 'a retry');
+      await d.clock.advance(1000);
+      await d.client.flush();
+      expect(writes).toHaveLength(2);
+      expect(writes[1]).toBe(writes[0]);
+    }
+    expect((await ledger()).map((r) => `${r.op} ${r.entityId}`)).toEqual(['create a', 'create b', 'update a', 'delete b']);
+    expect(d.events.some((e) => e.type === 'conflict' || e.type === 'failed')).toBe(false);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'A2', done: true, version: 2 });
+    expect(await h.get('b')).toBeUndefined();
+  });
+
   it('a response lost after the server applied the write is not applied twice', async () => {
     const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 100, maxDelayMs: 1000 } });
     await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
