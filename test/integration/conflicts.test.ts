@@ -39,6 +39,12 @@ async function reconnect(d: Device): Promise<void> {
   await d.client.flush();
 }
 
+const latest = <T>(source: { subscribe(next: (value: T) => void): { unsubscribe(): void } }): T => {
+  let value: T | undefined;
+  source.subscribe((v) => (value = v)).unsubscribe();
+  return value as T;
+};
+
 function latestConflicts(d: Device): Conflict[] {
   let value: Conflict[] = [];
   d.client.conflicts$.subscribe((c) => (value = c)).unsubscribe();
@@ -234,6 +240,33 @@ describe('other strategies', () => {
       choice: 'remote',
       overwritten: { title: { local: 'mine', remote: 'theirs' } },
     });
+  });
+
+  it.each(['server-wins', 'client-wins'] as const)("local update vs remote delete under '%s': decided as the strategy says, never silently: a resolved event names what was overwritten (RELIABILITY #24)", async (strategy) => {
+    const d = await offlineWithTodo({ conflicts: strategy });
+    const h = d.client.resource(todos);
+    await h.update('a', { title: 'mine' });
+    await server.admin.edit({ resource: 'todos', id: 'a', delete: true });
+    await reconnect(d);
+    const kept = strategy === 'client-wins';
+    expect(d.events.filter((e) => e.type === 'resolved')).toMatchObject([
+      {
+        id: 'a',
+        strategy,
+        choice: kept ? 'local' : 'remote',
+        overwritten: { title: { local: 'mine', remote: undefined }, done: { local: false, remote: undefined } },
+      },
+    ]);
+    expect(latestConflicts(d)).toEqual([]);
+    expect(d.events.some((e) => e.type === 'failed')).toBe(false);
+    expect(latest(d.client.status$)).toMatchObject({ pending: 0, failed: 0, conflicts: 0 });
+    if (kept) {
+      expect(await serverTodo('a')).toMatchObject({ id: 'a', title: 'mine', done: false });
+      expect(await h.get('a')).toEqual(await serverTodo('a'));
+    } else {
+      expect(await serverTodo('a')).toBeNull();
+      expect(await h.get('a')).toBeUndefined();
+    }
   });
 
   it("'client-wins' re-sends the local view against the remote version", async () => {
