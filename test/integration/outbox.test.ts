@@ -13,6 +13,8 @@ import {
 import { heldAnswers, outcomeOf, referenceServer, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { seededRandom, settle, upperHalfRandom } from '../helpers/manual-clock.js';
 import { longestRetryDelayMs, RETRY_AFTER_CEILING_MS } from '../../src/outbox/backoff.js';
+import type { OutboxEntry } from '../../src/outbox/entry.js';
+import { getAllRaw, openRaw } from '../helpers/raw-idb.js';
 
 const suite = referenceServer();
 const { make } = suite;
@@ -151,6 +153,60 @@ describe('delivery', () => {
     await d.clock.advance(1000);
     await d.client.flush();
     expect((await ledger()).map((r) => r.op)).toEqual(['create']);
+  });
+
+  it('a connection refused before the request leaves: NetworkError, retried after a jittered backoff named in status$; the view is not rolled back, the stored change is the same but for its attempt (RELIABILITY #1)', async () => {
+    let refused = false;
+    const sent: string[] = [];
+    const d = make(suite.server.apiUrl, {
+      random: upperHalfRandom(),
+      retry: { baseDelayMs: 1000, maxDelayMs: 1000 },
+      fetch: async (input, init) => {
+        const request = input instanceof Request ? input : new Request(input, init);
+        if (request.method === 'GET' || !refused) {
+          if (request.method !== 'GET') sent.push(`${request.headers.get('Idempotency-Key')} ${await request.clone().text()}`);
+          return fetch(request);
+        }
+        // Port 1 on loopback: nothing listens, the connection is refused.
+        const url = new URL(request.url);
+        url.port = '1';
+        return fetch(new Request(url, request));
+      },
+    });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    refused = true;
+    sent.length = 0;
+    const states: Array<QueryState<Todo>> = [];
+    h.query$().subscribe((state) => states.push(state));
+    const rows = async () => {
+      const db = await openRaw(d.indexedDB, 'harborsync:default');
+      try {
+        return await getAllRaw<OutboxEntry>(db, 'outbox');
+      } finally {
+        db.close();
+      }
+    };
+    d.online.next(false);
+    await h.update('a', { title: 'B' });
+    const [stored] = await rows();
+    d.online.next(true);
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
+    await settle(20);
+    const retrying = d.events.find((e) => e.type === 'retrying')!;
+    expect(retrying).toMatchObject({ id: 'a', op: 'update', attempt: 1, error: { name: 'NetworkError' } });
+    expect(latest(d.client.status$)).toMatchObject({ pending: 1, failed: 0, nextRetryAt: retrying.at + (retrying as { delayMs: number }).delayMs });
+    expect(states.at(-1)?.data).toEqual([{ id: 'a', title: 'B', done: false, version: 1 }]);
+    expect(d.events.some((e) => e.type === 'failed' || e.type === 'conflict' || e.type === 'rolledBack')).toBe(false);
+    const [after] = await rows();
+    expect(after).toMatchObject({ seq: stored!.seq, op: 'update', payload: stored!.payload, baseVersion: 1, key: stored!.key, rekeys: stored!.rekeys, attempts: 1, state: 'queued' });
+    refused = false;
+    await d.clock.advance(1000);
+    await d.client.flush();
+    expect(sent).toEqual([`${stored!.key} {"title":"B"}`]);
+    expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'B', done: false, version: 2 });
   });
 
   it('a request dropped before the server applied it is re-sent byte for byte: same key, body and If-Match; applied once (RELIABILITY #2)', async () => {
