@@ -15,6 +15,8 @@ import { seededRandom, settle, upperHalfRandom } from '../helpers/manual-clock.j
 import { longestRetryDelayMs, RETRY_AFTER_CEILING_MS } from '../../src/outbox/backoff.js';
 import type { OutboxEntry } from '../../src/outbox/entry.js';
 import { getAllRaw, openRaw } from '../helpers/raw-idb.js';
+import { handTimers } from '../helpers/hand-timers.js';
+import { createRestTransport } from '../../src/transport/rest.js';
 
 const suite = referenceServer();
 const { make } = suite;
@@ -319,6 +321,47 @@ describe('delivery', () => {
     expect(d.events.some((e) => e.type === 'conflict' || e.type === 'failed')).toBe(false);
     expect(await h.get('a')).toBeUndefined();
     expect(await serverTodo('a')).toBeNull();
+  });
+
+  it('a write the server applies after the client gave up waiting (timeoutMs): aborted, retried with its key, the stored answer taken as success; applied once, no conflict (RELIABILITY #4)', async () => {
+    const patches: string[] = [];
+    let appliedLate: Promise<Response> | null = null;
+    const timers = handTimers();
+    const transport = createRestTransport({
+      baseUrl: suite.server.apiUrl,
+      auth: { getToken: () => 'demo-alice' },
+      timeoutMs: 30_000,
+      setTimer: timers.setTimer,
+      fetch: async (input, init) => {
+        const request = input instanceof Request ? input : new Request(input, init);
+        if (request.method !== 'PATCH') return fetch(request);
+        patches.push(`${request.headers.get('Idempotency-Key')} ${request.headers.get('If-Match')} ${await request.clone().text()}`);
+        if (appliedLate) return fetch(request);
+        // The server works on, unaware the client stopped waiting: its answer never reaches the client.
+        appliedLate = fetch(new Request(request.url, { method: 'PATCH', headers: request.headers, body: await request.clone().text() }));
+        return new Promise<Response>((_, reject) => request.signal.addEventListener('abort', () => reject(request.signal.reason), { once: true }));
+      },
+    });
+    const d = make(suite.server.apiUrl, { transport, random: upperHalfRandom(), retry: { baseDelayMs: 1000, maxDelayMs: 1000 } });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    await h.update('a', { title: 'B' });
+    await until(() => appliedLate !== null, 'the update sent');
+    expect((await appliedLate!).status).toBe(200);
+    expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
+    expect(d.events.some((e) => e.type === 'retrying')).toBe(false);
+    timers.fire(); // timeoutMs passes
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'the wait given up');
+    expect(d.events.find((e) => e.type === 'retrying')).toMatchObject({ id: 'a', op: 'update', error: { name: 'NetworkError' } });
+    await d.clock.advance(1000);
+    await d.client.flush();
+    expect(patches).toHaveLength(2);
+    expect(patches[1]).toBe(patches[0]);
+    expect((await ledger()).map((r) => r.op)).toEqual(['create', 'update']);
+    expect(d.events.some((e) => e.type === 'conflict' || e.type === 'failed')).toBe(false);
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'B', done: false, version: 2 });
+    expect(latest(d.client.status$).pending).toBe(0);
   });
 
   it('a 409 without an entity (the same key still in progress at the server) is retried with that key, not taken as a conflict (RELIABILITY #4)', async () => {
