@@ -117,6 +117,39 @@ describe('a failed pull the client made itself', () => {
     expect(reads(d)).toBe(1);
   });
 
+  it('a captive portal answering 200 with HTML: a SchemaError, the cache kept and nothing of it stored, no retry loop; the next trigger (back online) pulls again and the error goes (RELIABILITY #45)', async () => {
+    await suite.server.admin.seed('todos', 2);
+    let portal = false;
+    const d = make({
+      fetch: async (input: RequestInfo | URL, init?: RequestInit) => {
+        const request = input instanceof Request ? input : new Request(input, init);
+        if (!portal) return fetch(request);
+        return new Response('<html>Sign in to the Wi-Fi</html>', { status: 200, headers: { 'content-type': 'text/html' } });
+      },
+    });
+    const view = watch(d);
+    await until(() => view.state?.status === 'success' && view.state.data.length === 2, 'the first load');
+    const cached = view.state!.data;
+    portal = true;
+    d.online.next(false);
+    d.online.next(true);
+    await until(() => view.state?.error != null, 'the pull behind the portal failed');
+    expect(view.state!.error).toMatchObject({ name: 'SchemaError' });
+    expect(view.state!.error!.message).toMatch(/not JSON/);
+    expect(view.state!.data).toEqual(cached);
+    const readsBehindThePortal = reads(d);
+    await advance(d, 120_000);
+    expect(reads(d)).toBe(readsBehindThePortal);
+    expect(await d.client.resource(todos).list()).toEqual(cached);
+
+    portal = false;
+    await suite.server.admin.seed('todos', 1);
+    d.online.next(false);
+    d.online.next(true);
+    await until(() => view.state?.data.length === 3 && view.state.error === null, 'the pull after the portal');
+    expect(view.state!.status).toBe('success');
+  });
+
   it("an on-demand query's page that failed once is fetched again", async () => {
     await suite.server.admin.seed('orders', 10);
     await suite.server.admin.faults({ errorRate: { count: 1 } });
