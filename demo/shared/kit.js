@@ -221,6 +221,12 @@
     var op = { create: 'Adding', update: 'Changing', delete: 'Deleting' }[failed.op] || failed.op;
     title = title || deletedTitles()[failed.id];
     var what = title ? '“' + title + '”' : failed.id;
+    // The change is undone on screen: say what it would have done when it did one thing.
+    var payload = failed.op === 'update' && failed.payload && typeof failed.payload === 'object' ? failed.payload : {};
+    var fields = Object.keys(payload);
+    var doing = op + ' ' + what;
+    if (fields.length === 1 && typeof payload.title === 'string') doing = 'Renaming ' + what + ' to “' + payload.title + '”';
+    if (fields.length === 1 && typeof payload.done === 'boolean') doing = 'Marking ' + what + (payload.done ? ' done' : ' not done');
     var error = failed.error;
     // The server's own words when its answer has them ({ error } or { message }).
     var body = error.body && typeof error.body === 'object' ? error.body : {};
@@ -229,7 +235,7 @@
     var gaveUp = /^gave up after \d+ attempts/.exec(error.message);
     var answered = gaveUp ? 'Gave up' + gaveUp[0].slice('gave up'.length) + '; the last answer was ' : 'The server answered ';
     var why = error.status ? answered + error.status + ': ' + said : shortError(error);
-    return { what: op + ' ' + what, why: why.length > 140 ? why.slice(0, 137) + '…' : why };
+    return { what: doing, why: why.length > 140 ? why.slice(0, 137) + '…' : why };
   }
 
   // ---- the activity log ----

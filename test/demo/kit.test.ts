@@ -54,3 +54,23 @@ describe('the status pill', () => {
     expect(kit.describeStatus({ ...status, lastSyncedAt: 1 } as never, 0).state).toBe('synced');
   });
 });
+
+describe('the failed list', () => {
+  const failed = (op: string, payload: unknown) => ({
+    resource: 'todos',
+    id: 't1',
+    op,
+    payload,
+    error: { status: 422, message: 'todos/t1: PATCH /api/todos/t1 answered 422', body: { error: 'injected fault: 422' } },
+  });
+
+  // The rejected change is undone on screen: the list is the only place that still says what it was.
+  it('says what a rejected change would have done, not only which todo it touched', () => {
+    expect(kit.describeFailed(failed('update', { title: 'Buy oat milk' }) as never, 'Buy milk').what).toBe('Renaming “Buy milk” to “Buy oat milk”');
+    expect(kit.describeFailed(failed('update', { done: true }) as never, 'Walk the dog').what).toBe('Marking “Walk the dog” done');
+    expect(kit.describeFailed(failed('update', { done: false }) as never, 'Walk the dog').what).toBe('Marking “Walk the dog” not done');
+    expect(kit.describeFailed(failed('update', { title: 'B', done: true }) as never, 'A').what).toBe('Changing “A”');
+    expect(kit.describeFailed(failed('create', { id: 't1', title: 'A', done: false }) as never, 'A').what).toBe('Adding “A”');
+    expect(kit.describeFailed(failed('delete', null) as never, 'A').what).toBe('Deleting “A”');
+  });
+});
