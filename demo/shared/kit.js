@@ -399,7 +399,8 @@
 
   /** The headline of the dialog. */
   function conflictTitle(conflict) {
-    var title = (conflict.local && conflict.local.title) || (conflict.remote && conflict.remote.title) || conflict.id;
+    // Deleted here: the title it had then (base), not the one the other side gave it since.
+    var title = (conflict.local && conflict.local.title) || (conflict.base && conflict.base.title) || (conflict.remote && conflict.remote.title) || conflict.id;
     if (!conflict.remote) return { title: 'Deleted on the server', text: '“' + title + '” was deleted by someone else while you changed it.' };
     if (!conflict.local) return { title: 'Changed on the server', text: 'You deleted “' + title + '” while someone else changed it.' };
     return {

@@ -74,3 +74,18 @@ describe('the failed list', () => {
     expect(kit.describeFailed(failed('delete', null) as never, 'A').what).toBe('Deleting “A”');
   });
 });
+
+describe('the conflict dialog headline', () => {
+  // The user deleted the todo they knew; the other side's new title is in the table below.
+  it('names a todo deleted here by the title it had when it was deleted', () => {
+    const conflict = {
+      resource: 'todos',
+      id: 't1',
+      fields: [],
+      base: { id: 't1', title: 'Buy milk', done: false, version: 1 },
+      local: null,
+      remote: { id: 't1', title: 'Buy milk, says Mallory', done: false, version: 2 },
+    };
+    expect(kit.conflictTitle(conflict as never).text).toBe('You deleted “Buy milk” while someone else changed it.');
+  });
+});
