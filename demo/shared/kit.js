@@ -161,7 +161,8 @@
     var pending = status.pending;
     var unsent = pending ? plural(pending, 'change', 'changes') + ' kept on this device' : 'nothing waiting';
     if (status.paused === 'offline') {
-      return { state: 'offline', label: 'Offline', detail: unsent + '; they are sent when the network is back' };
+      var then = pending === 0 ? 'changes made now wait on this device until' : pending === 1 ? 'it is sent when' : 'they are sent when';
+      return { state: 'offline', label: 'Offline', detail: unsent + '; ' + then + ' the network is back' };
     }
     if (status.paused === 'manual') return { state: 'paused', label: 'Paused', detail: unsent + '; resume to send' };
     if (status.paused === 'unauthorized') {

@@ -53,6 +53,14 @@ describe('the status pill', () => {
     expect(kit.describeStatus(status as never, 0).state).toBe('loading');
     expect(kit.describeStatus({ ...status, lastSyncedAt: 1 } as never, 0).state).toBe('synced');
   });
+
+  it('says offline what happens to changes, in words that fit the count', () => {
+    const offline = { ...status, online: false, paused: 'offline', lastSyncedAt: 1 };
+    const detail = (pending: number) => kit.describeStatus({ ...offline, pending } as never, 0).detail;
+    expect(detail(0)).toBe('nothing waiting; changes made now wait on this device until the network is back');
+    expect(detail(1)).toBe('1 change kept on this device; it is sent when the network is back');
+    expect(detail(2)).toBe('2 changes kept on this device; they are sent when the network is back');
+  });
 });
 
 describe('the failed list', () => {
