@@ -48,6 +48,7 @@
   let rows = new Map(); // todo id -> { key, node }: the rows on screen, by what they show
   let shownFilters = ''; // the filter chips on screen, by what they show
   let failedShown = { list: null, texts: '' }; // the failed list on screen
+  let otherTitleTyped = false; // the other user's title typed, not the suggestion that follows the chosen todo
 
   /** document.createElement with attributes, properties (checked, value…), listeners (onclick) and children. */
   function h(tag, props, ...children) {
@@ -528,14 +529,16 @@
       ...(data.length ? data.map((todo) => h('option', { value: todo.id }, todo.title)) : [h('option', { value: '' }, 'No todos yet')]),
     );
     if (data.some((todo) => todo.id === chosen)) select.value = chosen;
-    if (!$('other-title').value && data.length) $('other-title').value = kit.otherTitle(data.find((t) => t.id === select.value).title);
+    const suggested = !otherTitleTyped && data.length ? kit.otherTitle(data.find((t) => t.id === select.value).title) : null;
+    if (suggested !== null && $('other-title').value !== suggested) $('other-title').value = suggested;
     renderFaults();
   }
 
   $('other-todo').addEventListener('change', () => {
-    const todo = state.query.data.find((t) => t.id === $('other-todo').value);
-    if (todo) $('other-title').value = kit.otherTitle(todo.title);
+    otherTitleTyped = false;
+    renderOtherTodos();
   });
+  $('other-title').addEventListener('input', () => (otherTitleTyped = true));
   $('other-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const id = $('other-todo').value;
@@ -550,6 +553,7 @@
             ? `${kit.OTHER_USER} renamed it on the server. You have an unsent change to it: the two meet when yours is sent.`
             : `${kit.OTHER_USER} renamed it on the server.`,
         );
+        otherTitleTyped = true;
         $('other-title').value = '';
         if (!pending) return todoList.refresh();
       })

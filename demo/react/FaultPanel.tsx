@@ -28,7 +28,8 @@ export function FaultPanel() {
   const [faults, setFaults] = useState<Faults | null>(null);
   const [hint, setHint] = useState<{ text: string; error?: boolean }>({ text: 'Pause sync, rename a todo, then rename it here too: a conflict.' });
   const [target, setTarget] = useState('');
-  const [title, setTitle] = useState('');
+  // What the user typed; null: the suggestion, which follows the chosen todo's title.
+  const [typed, setTyped] = useState<string | null>(null);
 
   const load = useCallback(() => {
     if (!navigator.onLine) return;
@@ -41,9 +42,7 @@ export function FaultPanel() {
 
   // The chosen todo: the first one until the user picks another (or it disappears).
   const chosen = data.find((todo) => todo.id === target) ?? data[0];
-  useEffect(() => {
-    if (chosen && !title) setTitle(kit.otherTitle(chosen.title));
-  }, [chosen?.id]); // eslint-disable-line react-hooks/exhaustive-deps
+  const title = typed ?? (chosen ? kit.otherTitle(chosen.title) : '');
 
   const change = (action: () => Promise<Faults>, text?: string) => {
     if (text) setHint({ text });
@@ -63,7 +62,7 @@ export function FaultPanel() {
             ? `${kit.OTHER_USER} renamed it on the server. You have an unsent change to it: the two meet when yours is sent.`
             : `${kit.OTHER_USER} renamed it on the server.`,
         });
-        setTitle('');
+        setTyped('');
         if (!pending) return client.resource(todos).refresh();
       })
       .catch((error: Error) => setHint({ text: error.message, error: true }));
@@ -138,8 +137,7 @@ export function FaultPanel() {
           value={chosen?.id ?? ''}
           onChange={(event) => {
             setTarget(event.target.value);
-            const todo = data.find((t) => t.id === event.target.value);
-            if (todo) setTitle(kit.otherTitle(todo.title));
+            setTyped(null);
           }}
         >
           {data.length === 0 && <option value="">No todos yet</option>}
@@ -155,7 +153,7 @@ export function FaultPanel() {
           autoComplete="off"
           disabled={disabled}
           value={title}
-          onChange={(event) => setTitle(event.target.value)}
+          onChange={(event) => setTyped(event.target.value)}
         />
         <button className="btn small" type="submit" data-testid="other-edit" disabled={disabled || !chosen}>
           Rename it as {kit.OTHER_USER}

@@ -27,7 +27,8 @@ export const FaultPanel = defineComponent({
     const faults = ref<Faults | null>(null);
     const hint = ref<{ text: string; error?: boolean }>({ text: 'Pause sync, rename a todo, then rename it here too: a conflict.' });
     const target = ref('');
-    const title = ref('');
+    // What the user typed; null: the suggestion, which follows the chosen todo's title.
+    const typed = ref<string | null>(null);
 
     const load = () => {
       if (!navigator.onLine) return;
@@ -42,13 +43,7 @@ export const FaultPanel = defineComponent({
 
     // The chosen todo: the first one until the user picks another (or it disappears).
     const chosen = computed(() => query.value.data.find((todo) => todo.id === target.value) ?? query.value.data[0]);
-    watch(
-      () => chosen.value?.id,
-      () => {
-        if (chosen.value && !title.value) title.value = kit.otherTitle(chosen.value.title);
-      },
-      { immediate: true },
-    );
+    const title = computed(() => typed.value ?? (chosen.value ? kit.otherTitle(chosen.value.title) : ''));
 
     const change = (action: () => Promise<Faults>, text?: string) => {
       if (text) hint.value = { text };
@@ -72,7 +67,7 @@ export const FaultPanel = defineComponent({
               ? `${kit.OTHER_USER} renamed it on the server. You have an unsent change to it: the two meet when yours is sent.`
               : `${kit.OTHER_USER} renamed it on the server.`,
           };
-          title.value = '';
+          typed.value = '';
           if (!pending) return client.resource(todos).refresh();
         })
         .catch((error: Error) => (hint.value = { text: error.message, error: true }));
@@ -164,8 +159,7 @@ export const FaultPanel = defineComponent({
               onChange: (event: Event) => {
                 const id = (event.target as HTMLSelectElement).value;
                 target.value = id;
-                const todo = data.find((t) => t.id === id);
-                if (todo) title.value = kit.otherTitle(todo.title);
+                typed.value = null;
               },
             },
             data.length === 0
@@ -180,7 +174,7 @@ export const FaultPanel = defineComponent({
             autocomplete: 'off',
             disabled,
             value: title.value,
-            onInput: (event: Event) => (title.value = (event.target as HTMLInputElement).value),
+            onInput: (event: Event) => (typed.value = (event.target as HTMLInputElement).value),
           }),
           h('button', { class: 'btn small', type: 'submit', 'data-testid': 'other-edit', disabled: disabled || !chosen.value }, `Rename it as ${kit.OTHER_USER}`),
           h(

@@ -662,3 +662,35 @@ describe('a click pressed while a pull re-renders the legacy page', () => {
     }
   });
 });
+
+describe.each<App>(['legacy', 'react', 'vue'])('the other user\'s suggested title on the %s app', (app) => {
+  // "Edit as another user" suggests "Mallory says: <title>" for the chosen todo. Renamed here, the
+  // todo's new title shows in the picker: the suggestion must follow it, not keep the old title,
+  // until the user types their own.
+  it('follows the chosen todo\'s renames until the user types one', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const problems: string[] = [];
+      const page = await openApp(context, app, problems);
+      const title = `Suggested (${app})`;
+      await page.getByTestId('new-title').fill(title);
+      await page.getByTestId('new-title').press('Enter');
+      await expect.poll(() => row(page, title).count()).toBe(1);
+      const id = (await row(page, title).getAttribute('data-id'))!;
+      const suggestion = page.getByTestId('other-title');
+      await page.getByTestId('other-todo').selectOption(id);
+      await expect.poll(() => suggestion.inputValue()).toBe(`Mallory says: ${title}`);
+
+      await rename(page, title, `${title}, renamed`);
+      await expect.poll(() => suggestion.inputValue()).toBe(`Mallory says: ${title}, renamed`);
+
+      await suggestion.fill('My own words');
+      await rename(page, `${title}, renamed`, `${title}, renamed again`);
+      await expect.poll(() => page.getByTestId('other-todo').locator('option:checked').textContent()).toBe(`${title}, renamed again`);
+      expect(await suggestion.inputValue()).toBe('My own words');
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
