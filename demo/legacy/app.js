@@ -235,9 +235,9 @@
     $('fact-synced').textContent = status.lastSyncedAt ? kit.ago(status.lastSyncedAt, now) : 'not yet';
     $('fact-conflicts').textContent = String(status.conflicts);
     $('fact-failed').textContent = String(status.failed);
-    const showError = status.lastError && view.state !== 'synced';
-    $('last-error').hidden = !showError;
-    $('last-error').textContent = showError ? `Last error: ${status.lastError.message}` : '';
+    const error = kit.errorToShow(status, view.state);
+    $('last-error').hidden = !error;
+    $('last-error').textContent = error ? `Last error: ${error.message}` : '';
     $('pause').textContent = status.paused === 'manual' ? 'Resume sync' : 'Pause sync';
     $('review').hidden = !(state.conflicts.length > 0 && state.conflict.hidden !== null);
   }

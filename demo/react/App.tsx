@@ -244,7 +244,7 @@ function SyncPanel({ reviewable, onReview }: { reviewable: boolean; onReview: ()
   const status = useSyncStatus();
   const now = useNow();
   const view = kit.describeStatus(status, now);
-  const showError = status.lastError !== null && view.state !== 'synced';
+  const error = kit.errorToShow(status, view.state);
 
   return (
     <section className="card" data-testid="sync-panel">
@@ -260,7 +260,7 @@ function SyncPanel({ reviewable, onReview }: { reviewable: boolean; onReview: ()
         <div><dt>Failed</dt><dd>{status.failed}</dd></div>
       </dl>
       <p className="status-detail">{view.detail}</p>
-      {showError && <p className="last-error">Last error: {status.lastError?.message}</p>}
+      {error && <p className="last-error">Last error: {error.message}</p>}
       <div className="actions">
         <button className="btn small" type="button" data-testid="pause" onClick={() => (status.paused === 'manual' ? client.resume() : client.pause())}>
           {status.paused === 'manual' ? 'Resume sync' : 'Pause sync'}

@@ -59,6 +59,7 @@ interface Kit {
   describeStatus(status: SyncStatus, now: number): { state: StatusState; label: string; detail: string };
   /** "14:03:09 (in 4 s)", or "—". */
   nextRetry(status: SyncStatus, now: number): string;
+  errorToShow(status: SyncStatus, state: StatusState): Error | null;
   describeFailed(failed: FailedMutation, title: string | undefined): { what: string; why: string };
   /** Follows events$ into a short log, newest first; returns a stop function. */
   followActivity(client: SyncClient, onChange: (entries: ActivityEntry[]) => void, size?: number): () => void;

@@ -206,6 +206,15 @@
     };
   }
 
+  /**
+   * status.lastError when it explains the state shown (a retry waiting, a refused token), else null:
+   * it is the last error ever seen, and beside a conflict or a rejected change one from trouble
+   * long over would read as if the network were down now.
+   */
+  function errorToShow(status, state) {
+    return state === 'retrying' || state === 'signed-out' ? status.lastError : null;
+  }
+
   /** "14:03:09 (in 4 s)", or "—" when no retry is scheduled. */
   function nextRetry(status, now) {
     if (status.nextRetryAt === null) return '—';
@@ -519,6 +528,7 @@
     ago: ago,
     describeStatus: describeStatus,
     nextRetry: nextRetry,
+    errorToShow: errorToShow,
     describeFailed: describeFailed,
     describeEvent: describeEvent,
     followActivity: followActivity,

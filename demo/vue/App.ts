@@ -259,6 +259,7 @@ const SyncPanel = defineComponent({
     return () => {
       const s = status.value;
       const view = kit.describeStatus(s, now.value);
+      const error = kit.errorToShow(s, view.state);
       const fact = (label: string, value: string | number, testid?: string) =>
         h('div', [h('dt', label), h('dd', testid ? { 'data-testid': testid } : null, String(value))]);
       return h('section', { class: 'card', 'data-testid': 'sync-panel' }, [
@@ -274,7 +275,7 @@ const SyncPanel = defineComponent({
           fact('Failed', s.failed),
         ]),
         h('p', { class: 'status-detail' }, view.detail),
-        s.lastError && view.state !== 'synced' ? h('p', { class: 'last-error' }, `Last error: ${s.lastError.message}`) : null,
+        error ? h('p', { class: 'last-error' }, `Last error: ${error.message}`) : null,
         h('div', { class: 'actions' }, [
           h(
             'button',

@@ -54,6 +54,23 @@ describe('the status pill', () => {
     expect(kit.describeStatus({ ...status, lastSyncedAt: 1 } as never, 0).state).toBe('synced');
   });
 
+  // lastError is the last one ever seen: after a network failure long since over, a conflict or a
+  // rejected change would show "Last error: Failed to fetch" beside it, as if the network were down.
+  it('shows the last error only where it explains the state: a retry waiting, a refused token', () => {
+    const lastError = new Error('todos/t1: POST /api/todos failed: TypeError: Failed to fetch');
+    const seen = { ...status, lastSyncedAt: 1, lastError };
+    const shown = (patch: object) => {
+      const now = { ...seen, ...patch };
+      return kit.errorToShow(now as never, kit.describeStatus(now as never, 0).state);
+    };
+    expect(shown({ pending: 1, nextRetryAt: 5 })).toBe(lastError);
+    expect(shown({ paused: 'unauthorized' })).toBe(lastError);
+    expect(shown({ conflicts: 1 })).toBeNull();
+    expect(shown({ failed: 1 })).toBeNull();
+    expect(shown({ pending: 1, paused: 'manual' })).toBeNull();
+    expect(shown({})).toBeNull();
+  });
+
   it('says offline what happens to changes, in words that fit the count', () => {
     const offline = { ...status, online: false, paused: 'offline', lastSyncedAt: 1 };
     const detail = (pending: number) => kit.describeStatus({ ...offline, pending } as never, 0).detail;
