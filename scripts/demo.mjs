@@ -10,10 +10,12 @@
 import { fileURLToPath } from 'node:url';
 
 import { DEFAULT_DATA_DIR, DEFAULT_PORT, startDemo } from '../demo/server.mjs';
+import { helpWhenAsked } from './usage.mjs';
 
 export { startDemo };
 
 async function main() {
+  helpWhenAsked(import.meta.url);
   const env = process.env;
   const port = env.PORT ? Number(env.PORT) : DEFAULT_PORT;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {

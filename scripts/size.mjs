@@ -10,6 +10,9 @@ import { gzipSync } from 'node:zlib';
 import nodeResolve from '@rollup/plugin-node-resolve';
 import terser from '@rollup/plugin-terser';
 import { rollup } from 'rollup';
+import { helpWhenAsked } from './usage.mjs';
+
+helpWhenAsked(import.meta.url);
 
 const KB = 1024;
 const BUDGETS = { core: 20 * KB, umd: 48 * KB };

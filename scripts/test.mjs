@@ -2,10 +2,14 @@
 // `npm test`: build the package, then run the Node suites (unit, integration, server, adapters,
 // package checks, chaos) and the real-Chromium suites. Browser suites fail loudly when Chromium
 // is missing. Ends with one summary line: "harborsync: N passed, M failed".
+//   CHROMIUM_PATH  the Chromium the browser suites drive (default /usr/bin/chromium)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { helpWhenAsked } from './usage.mjs';
+
+helpWhenAsked(import.meta.url);
 
 const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const reports = mkdtempSync(join(tmpdir(), 'harborsync-test-'));
