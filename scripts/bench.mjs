@@ -10,11 +10,13 @@
 //   npm run bench -- --smoke                        N = 500, 1 repeat, small counts (< 1 minute; npm test runs it)
 //   npm run bench -- --only reaction,durable --peers tanstack --repeats 7 --n 20000
 //   npm run bench -- --profile reaction             CPU profile of harborsync's timed part, top self time
+//   npm run bench -- --profile drain:raw-seq,drain  the same of a named row (here the raw loop), then harborsync's
 //   npm run bench -- --only durable --against HEAD  A/B: the working tree's src/ against HEAD's
 //
 // Flags: --n N (10000), --big N (reaction's large size, 100000), --repeats R (5), --only list,
 // --peers list (tanstack,rxdb,dexie), --writes W (durable writes and drain updates, 1000),
-// --profile list (profile harborsync in these scenarios, once each), --out DIR (bench/), --verbose,
+// --profile list (profile harborsync in these scenarios, once each; scenario:row profiles that row,
+//   its id as results.json names it), --out DIR (bench/), --verbose,
 // --extras (reference rows beyond the issue's: raw durable writes with default durability, a raw
 //   fetch pool with 8 requests in flight and harborsync with maxInFlight 8 beside it, the
 //   sequential loop storing each answer as a drain must),
@@ -84,6 +86,15 @@ function parseFlags(argv) {
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${what} must be a positive integer, got ${value}`);
     return n;
   };
+  // `scenario` (harborsync's row) or `scenario:row`; the row is checked against the plan when profiled.
+  const profiled = (value) =>
+    value === undefined
+      ? []
+      : String(value).split(',').map((s) => s.trim()).filter(Boolean).map((item) => {
+          const [scenario, row = null] = item.split(':', 2);
+          list(scenario, ['ingest', 'hydrate', 'reaction', 'durable', 'drain'], 'profile');
+          return { scenario, row };
+        });
   const smoke = !!flags.smoke;
   if (flags['drain-server'] !== undefined && !['memory', 'reference'].includes(flags['drain-server'])) {
     throw new Error(`--drain-server: memory or reference, got ${flags['drain-server']}`);
@@ -100,7 +111,7 @@ function parseFlags(argv) {
     writes: int(flags.writes, smoke ? 50 : 1_000, 'writes'),
     only: list(flags.only, SCENARIOS, 'only'),
     peers: list(flags.peers, PEERS, 'peers'),
-    profile: flags.profile === undefined ? [] : list(flags.profile, ['ingest', 'hydrate', 'reaction', 'durable', 'drain'], 'profile'),
+    profile: profiled(flags.profile),
     extras: !!flags.extras,
     drainServer: flags['drain-server'] ?? 'memory',
     against: flags.against,
@@ -722,7 +733,7 @@ async function main() {
   await buildPages(site, subjects.length ? subjects : ['harborsync'], opts.against, opts.src);
   // The reference server (PGlite) is only started when a scenario talks to it.
   const kinds = new Set(scenarios.flatMap((sc) => sc.variants.map((v) => v.apiKind)).filter(Boolean));
-  if (opts.profile.includes('drain')) kinds.add(opts.drainServer);
+  if (opts.profile.some((p) => p.scenario === 'drain')) kinds.add(opts.drainServer);
   const server = kinds.has('reference') ? await startServer({ port: 0 }) : null;
   const apis = {
     memory: kinds.has('memory') ? createMemoryApi({ token: TOKEN }) : null,
@@ -925,22 +936,25 @@ async function profileRuns(ctx, opts, site) {
     return found;
   };
   const byScenario = {};
-  const names = opts.profile;
-  // The same variants as the measured runs, harborsync only; reaction at the large N.
-  const all = plan({ ...opts, only: names, peers: [] });
+  // The same variants as the measured runs: harborsync's (reaction at the large N), or the row named.
+  const all = plan({ ...opts, only: [...new Set(opts.profile.map((p) => p.scenario))], extras: true });
   const picked = [];
-  for (const scenario of all) {
-    const variant = scenario.variants.find((v) => v.subject === 'harborsync' && (scenario.name !== 'reaction' || v.params.n === Math.max(opts.n, opts.big)));
-    if (variant) picked.push({ name: scenario.name, scenario: { ...scenario, variants: [variant] }, variant });
+  for (const { scenario: name, row } of opts.profile) {
+    const scenario = all.find((sc) => sc.name === name);
+    const variant = scenario?.variants.find((v) =>
+      row === null ? v.subject === 'harborsync' && (name !== 'reaction' || v.params.n === Math.max(opts.n, opts.big)) : v.id === row,
+    );
+    if (!variant) throw new Error(`--profile: no row "${row}" in ${name} (one of ${scenario?.variants.map((v) => v.id).join(', ')})`);
+    picked.push({ name, file: row === null ? `harborsync-${name}` : `${name}-${row}`, scenario: { ...scenario, variants: [variant] }, variant });
   }
   ctx.template = await makeTemplate(ctx, picked.map((p) => p.scenario));
-  for (const { name, scenario, variant } of picked) {
+  for (const { name, file: fileName, scenario, variant } of picked) {
     const n = variant.params.n ?? opts.writes;
     const result = (await runScenario(ctx, scenario, [variant], 'profile', true))[variant.id];
     if (!result || result.error) continue;
     const { profile } = result;
     delete result.profile;
-    const file = join(ctx.tmp, `harborsync-${name}.cpuprofile`);
+    const file = join(ctx.tmp, `${fileName}.cpuprofile`);
     writeFileSync(file, JSON.stringify(profile));
     const total = profile.endTime - profile.startTime;
     const interval = total / Math.max(1, profile.samples.length);
@@ -952,10 +966,11 @@ async function profileRuns(ctx, opts, site) {
       self.set(key, (self.get(key) ?? 0) + node.hitCount * interval);
     }
     const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25);
-    console.log(`\nprofile: harborsync ${name} (N=${fmtInt(n)}) — ${JSON.stringify(metricsOf(result))}`);
-    console.log(`  ${relative(root, file)} · ${(total / 1000).toFixed(0)} ms sampled`);
+    console.log(`\nprofile: ${variant.label} (N=${fmtInt(n)}) — ${JSON.stringify(metricsOf(result))}`);
+    const idle = self.get('(idle) · (native)') ?? 0;
+    console.log(`  ${relative(root, file)} · ${(total / 1000).toFixed(0)} ms sampled, main thread busy ${((total - idle) / 1000).toFixed(0)} ms`);
     for (const [key, us] of top) console.log(`  ${(us / 1000).toFixed(1).padStart(8)} ms  ${((100 * us) / total).toFixed(1).padStart(5)}%  ${key}`);
-    byScenario[name] = top.map(([key, us]) => ({ fn: key, selfMs: +(us / 1000).toFixed(2) }));
+    byScenario[fileName] = top.map(([key, us]) => ({ fn: key, selfMs: +(us / 1000).toFixed(2) }));
   }
   writeFileSync(join(ctx.tmp, 'profiles.json'), JSON.stringify(byScenario, null, 2));
 }

@@ -1,6 +1,6 @@
 // The physical limit: IndexedDB with no library on top, doing the same storage work, with the
 // same durability ('strict') harborsync asks for. Also the raw network loop for the drain.
-import { collectGarbage, heapAfterGc, keep, makeTodos, now, register, req, todoSchema, txDone, type Todo } from './common.js';
+import { collectGarbage, heapAfterGc, keep, makeTodos, mark, now, register, req, todoSchema, txDone, type Todo } from './common.js';
 
 const DB = 'raw-bench';
 
@@ -35,9 +35,11 @@ register('raw', {
   async ingest({ n, validate }) {
     const items = makeTodos(n as number);
     const db = await open();
+    await mark('start');
     const t0 = now();
     await putAll(db, validate ? validateAll(items) : items);
     const ms = now() - t0;
+    await mark('stop');
     db.close();
     return { ms };
   },
@@ -53,10 +55,12 @@ register('raw', {
   /** After a reload: open, getAll. Heap: what holding the N objects costs. */
   async hydrate({ n }) {
     const before = await heapAfterGc();
+    await mark('start');
     const t0 = now();
     const db = await open();
     const all = await req(db.transaction('todos').objectStore('todos').getAll());
     const ms = now() - t0;
+    await mark('stop');
     if (all.length !== n) throw new Error(`raw hydrate: ${all.length} of ${n}`);
     keep.push(db, all);
     const heap = (await heapAfterGc()) - before;
@@ -69,6 +73,7 @@ register('raw', {
     const todos = (await req(db.transaction('todos').objectStore('todos').getAll())) as Todo[];
     if (todos.length !== n) throw new Error(`raw durable: ${todos.length} of ${n} seeded`);
     await collectGarbage();
+    await mark('start');
     const t0 = now();
     for (let i = 0; i < (count as number); i++) {
       const todo = todos[i % todos.length]!;
@@ -79,6 +84,7 @@ register('raw', {
       await txDone(tx);
     }
     const ms = now() - t0;
+    await mark('stop');
     db.close();
     return { ms, durability };
   },
@@ -145,6 +151,7 @@ register('raw', {
         stores.push(txDone(tx));
       }
     };
+    await mark('start');
     const t0 = now();
     let next = 0;
     const worker = async () => {
@@ -153,6 +160,7 @@ register('raw', {
     await Promise.all(Array.from({ length: (width as number) || 1 }, worker));
     await Promise.all(stores);
     const ms = now() - t0;
+    await mark('stop');
     db?.close();
     return { ms, requests: list.length };
   },
