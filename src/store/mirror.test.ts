@@ -279,6 +279,25 @@ describe('ResourceMirror shown tracking', () => {
     }
     stop();
   });
+
+  it('remembers nothing for an entity watched while not cached: detail views of deleted or never-loaded ids come and go by the thousand', () => {
+    const mirror = new ResourceMirror<Todo>('todos', 'id');
+    mirror.trackShown = true;
+    mirror.setFlags({ hydrated: true });
+    for (let i = 0; i < 300; i++) {
+      // A detail view of an entity deleted while it was open, and one of an id never loaded.
+      const deleted = `d${i}`;
+      mirror.set(deleted, { id: deleted, title: 'x', done: false, n: i }, false);
+      const stopDeleted = mirror.watchEntity(deleted, () => undefined);
+      mirror.set(deleted, undefined, false);
+      stopDeleted();
+      mirror.watchEntity(`never${i}`, () => undefined)();
+    }
+    for (let i = 0; i < 300; i++) {
+      expect(mirror.lastShown(`d${i}`)).toBe(0);
+      expect(mirror.lastShown(`never${i}`)).toBe(0);
+    }
+  });
 });
 
 describe('ResourceMirror query peek', () => {

@@ -158,10 +158,13 @@ export class ResourceMirror<T extends object> {
     for (const query of this.#queries) for (const entity of query.state.data) this.#shownAt.set(this.idOf(entity), tick);
   }
 
-  /** Ids going out of sight were shown until now: after whatever the last emission showed. */
+  /**
+   * Ids going out of sight were shown until now: after whatever the last emission showed. Cached
+   * ones only: eviction picks among those, and set() forgets an id only as it leaves the cache.
+   */
   #lastSeen(ids: readonly string[]): void {
     const tick = ++this.#shownTick;
-    for (const id of ids) this.#shownAt.set(id, tick);
+    for (const id of ids) if (this.entities.has(id)) this.#shownAt.set(id, tick);
   }
 
   /** Ids some live query shows now. */
