@@ -1319,7 +1319,8 @@ class Client implements SyncClient, HandleHost {
     for (const [name, mirror] of this.#mirrors) {
       const handle = this.#handles.get(name);
       mirror.batch(() => {
-        for (const id of [...mirror.entities.keys()]) {
+        // A pending delete is pending and absent: it stops being pending too.
+        for (const id of new Set([...mirror.entities.keys(), ...mirror.pendingIds()])) {
           mirror.set(id, undefined, false);
           // Nothing is stored now: a write still committing that fails shows that, not what was deleted.
           handle?.storedMeanwhile(id, undefined, false);

@@ -68,6 +68,11 @@ export class ResourceMirror<T extends object> {
     return this.#pending.has(id);
   }
 
+  /** Ids with unconfirmed changes, pending deletes (absent from `entities`) included. */
+  pendingIds(): IterableIterator<string> {
+    return this.#pending.keys();
+  }
+
   /** Sets an entity's local view (undefined: absent) and whether it has unconfirmed changes. */
   set(id: string, view: T | undefined, pending: boolean): void {
     const before = this.entities.get(id);

@@ -1411,6 +1411,24 @@ describe('crash safety and lifecycle', () => {
     expect(await serverTodo('a')).toMatchObject({ title: 'A', version: 1 });
   });
 
+  it('clear({ discardPending: true }) (logout) with deletes still queued: the deleted entities are no longer pending, in get$ and in the lists that showed them', async () => {
+    const d = make(suite.server.apiUrl);
+    const h = d.client.resource(todos);
+    for (let i = 0; i < 20; i++) await h.create({ id: `t${i}`, title: 'T', done: false });
+    await d.client.flush();
+    d.online.next(false);
+    let list: QueryState<Todo> | undefined;
+    const watching = h.query$().subscribe((state) => (list = state));
+    for (let i = 0; i < 20; i++) await h.delete(`t${i}`);
+    expect(latest(h.get$('t0'))).toMatchObject({ data: undefined, pending: true });
+    expect(list!.pendingIds.size).toBe(20);
+    await d.client.clear({ discardPending: true });
+    expect(latest(d.client.status$).pending).toBe(0);
+    expect(list!.pendingIds.size).toBe(0);
+    watching.unsubscribe();
+    for (let i = 0; i < 20; i++) expect(latest(h.get$(`t${i}`))).toMatchObject({ data: undefined, pending: false });
+  });
+
   it('close() makes later calls reject with ClosedError', async () => {
     const d = make(suite.server.apiUrl);
     const h = d.client.resource(todos);
