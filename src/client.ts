@@ -22,7 +22,7 @@ import { ServerWaits, type ServerOutcome } from './outbox/waiters.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
 import type { EntityRecord } from './store/db.js';
 import { databaseMarker, type DatabaseMarker } from './store/marker.js';
-import { ResourceMirror } from './store/mirror.js';
+import { addedFields, ResourceMirror } from './store/mirror.js';
 import { fromTabError, openTabChannel, toTabError, type TabMessage } from './sync/broadcast.js';
 import { Announcer } from './sync/announcer.js';
 import { FollowerFlushes } from './sync/follower-flush.js';
@@ -755,8 +755,11 @@ class Client implements SyncClient, HandleHost {
           // Unconfirmed creates have no version yet.
           const checked = this.parse(def, record.view, record.id, true);
           const parsed = checked instanceof Promise ? await checked : checked;
-          if (parsed !== undefined && this.#namesItsRecord(def, parsed, record.id)) records.push(record);
-          else refetch ||= record.base !== null;
+          if (parsed !== undefined && this.#namesItsRecord(def, parsed, record.id)) {
+            records.push(record);
+            const added = addedFields(record.view, parsed);
+            if (added) mirror.addFields(record.id, added);
+          } else refetch ||= record.base !== null;
         }
         // A server copy skipped here is fetched again at once: the feed from its start, as the
         // stored cursor is past it and the feed would not name it again until it changes.
@@ -942,8 +945,10 @@ class Client implements SyncClient, HandleHost {
       const handle = this.#handles.get(r);
       const shownMeanwhile = this.#shownWhileLoading.get(r);
       mirror.batch(() => {
-        for (const { id, view, unchanged } of group) {
+        for (const { id, view: stored, unchanged } of group) {
           shownMeanwhile?.add(id);
+          // As the mirror shows it: compared with what it shows, a view it completes is no change.
+          const view = stored === null ? null : (mirror.shown(id, stored) as Rec);
           const pending = this.store.outbox.isPending(r, id);
           // Shown as it is already: the same objects stay, and no subscriber is told anything new.
           if (unchanged && !pending && !mirror.isPending(id) && mirror.entities.has(id) && deepEqual(mirror.entities.get(id), view)) continue;

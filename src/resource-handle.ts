@@ -543,7 +543,8 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     // (a pull or another tab's change committed first), or on what writes still committing stored
     // (without the change of one that failed), and so shown. The object shown, when it is that.
     const shown = mirror.entities.get(change.id) as Rec | undefined;
-    return shown !== undefined && deepEqual(shown, change.view) ? shown : (change.view ?? undefined);
+    const asShown = change.view === null ? undefined : (mirror.shown(change.id, change.view) as Rec);
+    return shown !== undefined && deepEqual(shown, asShown) ? shown : asShown;
   }
 
   /**

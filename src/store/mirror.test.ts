@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EntityState, Query, QueryState } from '../types.js';
-import { ResourceMirror } from './mirror.js';
+import { addedFields, ResourceMirror } from './mirror.js';
 import { compileQuery } from './query.js';
 
 interface Todo {
@@ -332,5 +332,28 @@ describe('ResourceMirror query peek', () => {
     // A change is applied to the query the subscriber holds, not to the one peeked.
     mirror.set('b', todo('b', 2), false);
     expect(seen.at(-1)!.data.map((t) => t.id)).toEqual(['a', 'b']);
+  });
+});
+
+describe('fields the schema adds to views cached before it had them', () => {
+  it('addedFields names the output\'s fields the stored view lacks, none holding undefined nor a forbidden key', () => {
+    const parsed = JSON.parse('{"id":"a","title":"x","priority":0,"note":null,"__proto__":{"polluted":true}}') as Record<string, unknown>;
+    parsed['gone'] = undefined;
+    expect(addedFields({ id: 'a', title: 'x' }, parsed)).toEqual({ priority: 0, note: null });
+    expect(addedFields({ id: 'a', title: 'x', priority: 3, note: 'n' }, { id: 'a', title: 'x', priority: 0, note: null })).toBeUndefined();
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+
+  it('every view set for the entity shows them unless it holds them; other entities are left as they are', () => {
+    const mirror = new ResourceMirror<Record<string, unknown>>('todos', 'id');
+    mirror.addFields('a', { priority: 0 });
+    mirror.set('a', { id: 'a', title: 'x' }, false);
+    expect(mirror.entities.get('a')).toEqual({ id: 'a', title: 'x', priority: 0 });
+    mirror.set('a', { id: 'a', title: 'y', priority: 2 }, true);
+    expect(mirror.entities.get('a')).toEqual({ id: 'a', title: 'y', priority: 2 });
+    const b = { id: 'b', title: 'z' };
+    mirror.set('b', b, false);
+    expect(mirror.entities.get('b')).toBe(b);
+    expect(mirror.shown('b', b)).toBe(b);
   });
 });

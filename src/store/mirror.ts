@@ -1,7 +1,7 @@
 import type { EntityState, Query, QueryState } from '../types.js';
 import { LiveQuery, queryStatus, type ResourceFlags } from './live-query.js';
 import { compileQuery, type CurrentValue } from './query.js';
-import { freezeDeep } from '../internal/plain.js';
+import { FORBIDDEN_KEYS, freezeDeep } from '../internal/plain.js';
 
 type Listener<S> = (state: S) => void;
 
@@ -13,6 +13,20 @@ interface EntityWatch<S> {
 
 /** Above this many changes in one batch, a live query is recomputed instead of spliced. */
 const SPLICE_LIMIT = 256;
+
+/**
+ * The fields the schema's output `parsed` has and the stored `view` lacks (a field added with a
+ * default since the view was cached); undefined when none. A load runs it on every record it
+ * reads: one pass over the output's keys, allocating nothing unless a field is missing.
+ */
+export function addedFields(view: Record<string, unknown>, parsed: Record<string, unknown>): Record<string, unknown> | undefined {
+  let added: Record<string, unknown> | undefined;
+  for (const key in parsed) {
+    // A value the view holds answers first: the common case, about 50 ns a record.
+    if (view[key] === undefined && parsed[key] !== undefined && !Object.hasOwn(view, key) && !FORBIDDEN_KEYS.has(key)) (added ??= {})[key] = parsed[key];
+  }
+  return added;
+}
 
 /**
  * The in-memory copy of one resource's local view: answers every query, and pushes each change
@@ -40,6 +54,12 @@ export class ResourceMirror<T extends object> {
   #batchChanges = 0;
   readonly #touchedIds = new Set<string>();
   #flagsChanged = false;
+  /**
+   * Per entity, the fields the schema adds to its stored view (cached under an older schema that
+   * lacked a field with a default): shown with every view of it, as its type says they are, but
+   * never stored nor sent.
+   */
+  readonly #added = new Map<string, Record<string, unknown>>();
   /** On-demand resources remember when each entity was last shown, for eviction. */
   readonly #shownAt = new Map<string, number>();
   #shownTick = 0;
@@ -73,8 +93,23 @@ export class ResourceMirror<T extends object> {
     return this.#pending.keys();
   }
 
+  /** Shows `fields` with every view of `id` that lacks them (see #added). */
+  addFields(id: string, fields: Record<string, unknown>): void {
+    this.#added.set(id, fields);
+  }
+
+  /** The view as shown: with the fields the schema adds that it lacks (the same object when none). */
+  shown(id: string, view: T): T {
+    const added = this.#added.size === 0 ? undefined : this.#added.get(id);
+    if (added === undefined) return view;
+    let out: Record<string, unknown> | undefined;
+    for (const key of Object.keys(added)) if (!Object.hasOwn(view, key)) (out ??= { ...(view as Record<string, unknown>) })[key] = added[key];
+    return (out as T | undefined) ?? view;
+  }
+
   /** Sets an entity's local view (undefined: absent) and whether it has unconfirmed changes. */
-  set(id: string, view: T | undefined, pending: boolean): void {
+  set(id: string, given: T | undefined, pending: boolean): void {
+    const view = given === undefined ? given : this.shown(id, given);
     const before = this.entities.get(id);
     const wasPending = this.#pending.has(id);
     if (before === view && wasPending === pending) return;

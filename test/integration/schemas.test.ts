@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { defineResource, ValidationError, type StandardSchemaV1 } from '../../src/index.js';
 import { closeDevices, device, type Device } from '../helpers/harness.js';
 import { pinned } from '../helpers/pinned.js';
+import { getAllRaw, openRaw } from '../helpers/raw-idb.js';
 
 const API = 'http://api.test/api';
 const expectedMajor = process.env['HARBORSYNC_ZOD_MAJOR'] ?? pinned('zod').split('.')[0]!;
@@ -256,7 +257,7 @@ describe(`a resource's schema in local writes, on zod ${expectedMajor}`, () => {
     expect(api.rows.get('a')).toMatchObject({ title: 'eggs', priority: 5 });
   });
 
-  it('an update of a record cached before the schema had a defaulted field shows, returns and stores one view: the default never flickers in', async () => {
+  it('an update of a record cached before the schema had a defaulted field shows and returns one view, with the default, and stores it without: the field never flickers out', async () => {
     const api = itemsApi();
     const plain = defineResource({ name: 'items', schema: z.object({ id: z.string(), title: z.string(), version: z.number().int().positive() }) });
     const before = device(API, { fetch: api.fetch, resources: [plain] });
@@ -276,11 +277,16 @@ describe(`a resource's schema in local writes, on zod ${expectedMajor}`, () => {
     const shown: unknown[] = [];
     h.get$('a').subscribe(({ data }) => shown.push(data));
     const updated = await h.update('a', { title: 'eggs' });
-    const stored = { id: 'a', title: 'eggs', version: 1 };
-    expect(updated).toEqual(stored);
-    expect(await h.get('a')).toEqual(stored);
-    expect(shown.at(-1)).toEqual(stored);
-    expect(shown.filter((view) => typeof view === 'object' && view !== null && 'priority' in view)).toEqual([]);
+    const view = { id: 'a', title: 'eggs', priority: 0, version: 1 };
+    expect(updated).toEqual(view);
+    expect(await h.get('a')).toBe(updated);
+    expect(shown.at(-1)).toBe(updated);
+    expect(shown.filter((entity) => !(typeof entity === 'object' && entity !== null && 'priority' in entity))).toEqual([]);
+    await d.client.close();
+    const db = await openRaw(d.indexedDB, 'harborsync:default');
+    const records = await getAllRaw<{ view: unknown }>(db, 'entities');
+    db.close();
+    expect(records.map((record) => record.view)).toEqual([{ id: 'a', title: 'eggs', version: 1 }]);
   });
 
   it('a field the schema reads from its wire form (an ISO string made a Date) is read back from the cache, and updated, as the server sends it', async () => {
