@@ -9,6 +9,7 @@ import { referrersOf } from './remap.js';
 import { idempotencyKey, type EntryFailure, type OutboxEntry } from './entry.js';
 import { entityKey } from './outbox-memory.js';
 import { currentReferences, danglingReference, waitsForOthers } from './reference-waits.js';
+import { payloadIssues } from './payload-check.js';
 import { toTabError } from '../sync/broadcast.js';
 import { checkDecision, conflictFields, decide, newestRemote, remoteMatchesIntent, type ConflictInput, type Outcome } from '../conflict/resolve.js';
 import { applyOutcome, DECISION_ROUNDS, resends, type OutcomeHost } from '../conflict/apply-outcome.js';
@@ -124,6 +125,10 @@ export class Replayer {
   readonly #dueOnline = new Map<number, number>();
   /** Deadlines moved by a clock step, kept across re-reads of the outbox (see #anchored). */
   readonly #anchors = new Map<string, { stored: number; at: number }>();
+  /** Per entry never sent, what the schema refuses in it (null: an async schema is judging it). */
+  readonly #judged = new WeakMap<OutboxEntry, FieldIssue[] | null>();
+  /** Verdicts an async schema has yet to give: until they come, the queue is not idle (flush() waits). */
+  #judging = 0;
   /** Answers waiting for the next settle transaction, and whether one is running. */
   #answers: PendingAnswer[] = [];
   #settling = false;
@@ -252,7 +257,13 @@ export class Replayer {
       const payload = currentReferences(this.#host, def, head.payload);
       const dangling = danglingReference(this.#host, this.#busy, def, payload);
       if (dangling) {
-        this.#parkUnsendable(def, head, dangling);
+        this.#parkUnsendable(def, head, [dangling], false);
+        continue;
+      }
+      const refused = this.#refusedBySchema(def, head);
+      if (refused === null) continue;
+      if (refused.length) {
+        this.#parkUnsendable(def, head, refused, true);
         continue;
       }
       if (waitsForOthers(this.#host, this.#renaming, head, def, payload)) continue;
@@ -325,8 +336,8 @@ export class Replayer {
         dueAt = due.dueAt;
         retryAt = due.retryAt;
       }
-      if (this.#sending || this.#freezing) {
-        // Woken as each answer arrives or is stored, or when a backed-off entry falls due.
+      if (this.#sending || this.#freezing || this.#judging) {
+        // Woken as each answer arrives or is stored, a verdict comes, or a backed-off entry falls due.
         await this.#sleep(dueAt === null ? null : Math.max(0, dueAt - now));
         continue;
       }
@@ -428,13 +439,46 @@ export class Replayer {
     this.#host.setSyncing(this.#requests > 0, this.#retrySetAt(this.#faultUntil), failure);
   }
 
-  /** Parks a change that can never be sent in failed$, kept in the view, for the app to discard or fix. */
-  #parkUnsendable(def: Def, entry: OutboxEntry, issue: FieldIssue): void {
+  /**
+   * What the schema refuses in the fields a change never sent carries (payloadIssues), judged once
+   * per entry; null while an async schema judges it. A change that may have been sent already
+   * goes out as it was, with its key: the server may have applied it.
+   */
+  #refusedBySchema(def: Def, entry: OutboxEntry): FieldIssue[] | null {
+    if (entry.frozen) return [];
+    const known = this.#judged.get(entry);
+    if (known !== undefined) return known;
+    const issues = payloadIssues(def, entry);
+    if (!(issues instanceof Promise)) {
+      this.#judged.set(entry, issues);
+      return issues;
+    }
+    this.#judged.set(entry, null);
+    this.#judging++;
+    void issues
+      .then(
+        (found) => this.#judged.set(entry, found),
+        // A schema that throws was made an issue by validate(): a rejection is no verdict, and sends it as it is.
+        () => this.#judged.set(entry, []),
+      )
+      .finally(() => {
+        this.#judging--;
+        this.wake();
+      });
+    return null;
+  }
+
+  /**
+   * Parks a change that cannot be sent as it is in failed$, before any request, for the app to
+   * discard or fix: kept in the view, or (`rejected`) rolled back out of it, as a change the
+   * server refused.
+   */
+  #parkUnsendable(def: Def, entry: OutboxEntry, issues: FieldIssue[], rejected: boolean): void {
     const key = keyOf(entry);
     this.#busy.add(key);
     this.#sending++;
-    const error = new ValidationError([issue], { resource: entry.r, id: entry.id });
-    this.#park(def, entry, { message: error.message, rejected: false }, error)
+    const error = new ValidationError(issues, { resource: entry.r, id: entry.id });
+    this.#park(def, entry, { message: error.message, rejected }, error)
       .catch((fault: unknown) => this.#storageFault(entry.r, fault))
       .finally(() => {
         this.#sending--;

@@ -121,3 +121,64 @@ describe('a field added with a default', () => {
     expect(shown.filter((view) => !(typeof view === 'object' && view !== null && 'priority' in view))).toEqual([]);
   });
 });
+
+const shortTitles = v1Schema.extend({ title: z.string().max(5) });
+
+describe('changes queued under the old schema that the new one refuses', () => {
+  it('an update whose field the new schema refuses is kept in failed$, never sent, and the rest goes out; the view shows the server copy', async () => {
+    const d = await cachedUnderV1();
+    const r = reopenedWith(d, shortTitles);
+    await until(() => r.query.value?.status === 'success', 'the cache loaded');
+    // Offline: the view the queued change makes fails the schema, so it is skipped and reported.
+    expect(r.query.value!.data.map((t) => t['id'])).toEqual(['t2', 't3']);
+    expect(r.schemaErrors().map((e) => [e.id, e.error.issues.map((i) => i.field)])).toEqual([['t1', ['title']]]);
+    r.again.online.next(true);
+    await r.again.client.flush();
+    const sent = (await suite.server.admin.ledger('todos')).filter((e) => e.user === 'alice').map((e) => [e.op, e.entityId]);
+    expect(sent).toEqual([['create', 't3']]);
+    expect(r.failed.value!.map((f) => [f.id, f.op, f.payload])).toEqual([['t1', 'update', { title: 'oat milk' }]]);
+    expect(r.failed.value![0]!.error.message).toMatch(/todos\/t1.*title/);
+    expect(r.status.value).toMatchObject({ pending: 0, failed: 1 });
+    await until(() => r.query.value!.data.length === 3, 'the server copy of t1 shown');
+    expect(r.query.value!.data.find((t) => t['id'] === 't1')).toEqual({ id: 't1', title: 'milk', done: false, version: 1 });
+    // Retried as it is, it is refused again, unsent; discarded, it is gone.
+    await r.failed.value![0]!.retry();
+    await r.again.client.flush();
+    expect(r.failed.value!.map((f) => f.id)).toEqual(['t1']);
+    await r.failed.value![0]!.discard();
+    expect(r.failed.value).toEqual([]);
+    expect((await suite.server.admin.ledger('todos')).filter((e) => e.user === 'alice')).toHaveLength(1);
+  });
+
+  it('under an async schema too: the update waits for its verdict, then is kept in failed$, unsent', async () => {
+    const d = await cachedUnderV1();
+    const asyncShort = { '~standard': { ...shortTitles['~standard'], validate: (value: unknown) => Promise.resolve(shortTitles['~standard'].validate(value)) } };
+    const r = reopenedWith(d, asyncShort as never, true);
+    await r.again.client.flush();
+    const sent = (await suite.server.admin.ledger('todos')).filter((e) => e.user === 'alice').map((e) => [e.op, e.entityId]);
+    expect(sent).toEqual([['create', 't3']]);
+    expect(r.failed.value!.map((f) => [f.id, f.op])).toEqual([['t1', 'update']]);
+  });
+
+  it('a create the new schema refuses (with the update made on it before it went out) is kept in failed$, never sent; discarded, it is gone', async () => {
+    const d = await cachedUnderV1();
+    const before = suite.make(suite.server.apiUrl, { resources: [v1] }, d.indexedDB, d.clock);
+    before.online.next(false);
+    await before.client.resource(v1).create({ id: 't4', title: 'scrambled eggs', done: false });
+    await before.client.resource(v1).update('t4', { done: true });
+    await before.client.close();
+    const r = reopenedWith(d, shortTitles, true);
+    await r.again.client.flush();
+    const sent = (await suite.server.admin.ledger('todos')).filter((e) => e.user === 'alice').map((e) => [e.op, e.entityId]);
+    expect(sent).toEqual([['create', 't3']]);
+    expect(r.failed.value!.map((f) => [f.id, f.op, f.payload])).toEqual([
+      ['t1', 'update', { title: 'oat milk' }],
+      ['t4', 'create', { id: 't4', title: 'scrambled eggs', done: true }],
+    ]);
+    await until(() => r.query.value!.data.length === 3, 'the server copy of t1 shown');
+    expect(r.query.value!.data.map((t) => t['id'])).toEqual(['t1', 't2', 't3']);
+    await r.failed.value![1]!.discard();
+    expect(r.status.value).toMatchObject({ pending: 0, failed: 1 });
+    expect(await r.h.get('t4')).toBeUndefined();
+  });
+});

@@ -2177,8 +2177,14 @@ describe("clear() in one tab while the other's answer is being checked", () => {
     const gated = defineResource({ name: 'todos', schema, delta: true });
     const b = browser();
     const [leader, follower] = await roles(b.tab({ resources: [gated] }), b.tab({ resources: [gated] }));
+    // Armed as the request leaves: the leader checks the change before it sends it too.
+    const sending = leader.client.events$.subscribe((e) => {
+      if (e.type === 'sent' && e.id === 'a') {
+        gate.armed = true;
+        sending.unsubscribe();
+      }
+    });
     await follower.client.resource(gated).create({ id: 'a', title: 'Before the clear', done: false });
-    gate.armed = true;
     await until(() => gate.held !== null, "the leader checking the answer");
 
     await follower.client.clear({ discardPending: true });
