@@ -22,7 +22,7 @@ import { ServerWaits, type ServerOutcome } from './outbox/waiters.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
 import type { EntityRecord } from './store/db.js';
 import { databaseMarker, type DatabaseMarker } from './store/marker.js';
-import { addedFields, ResourceMirror } from './store/mirror.js';
+import { ResourceMirror, reshapedFields } from './store/mirror.js';
 import { fromTabError, openTabChannel, toTabError, type TabMessage } from './sync/broadcast.js';
 import { Announcer } from './sync/announcer.js';
 import { FollowerFlushes } from './sync/follower-flush.js';
@@ -757,8 +757,8 @@ class Client implements SyncClient, HandleHost {
           const parsed = checked instanceof Promise ? await checked : checked;
           if (parsed !== undefined && this.#namesItsRecord(def, parsed, record.id)) {
             records.push(record);
-            const added = addedFields(record.view, parsed);
-            if (added) mirror.addFields(record.id, added);
+            const reshaped = reshapedFields(record.view, parsed);
+            if (reshaped) mirror.reshape(record.id, reshaped);
           } else refetch ||= record.base !== null;
         }
         // A server copy skipped here is fetched again at once: the feed from its start, as the

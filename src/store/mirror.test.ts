@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EntityState, Query, QueryState } from '../types.js';
-import { addedFields, ResourceMirror } from './mirror.js';
+import { ResourceMirror, reshapedFields } from './mirror.js';
 import { compileQuery } from './query.js';
 
 interface Todo {
@@ -335,22 +335,27 @@ describe('ResourceMirror query peek', () => {
   });
 });
 
-describe('fields the schema adds to views cached before it had them', () => {
-  it('addedFields names the output\'s fields the stored view lacks, none holding undefined nor a forbidden key', () => {
-    const parsed = JSON.parse('{"id":"a","title":"x","priority":0,"note":null,"__proto__":{"polluted":true}}') as Record<string, unknown>;
+describe('fields the schema reshapes in views cached under an older one', () => {
+  it('reshapedFields names the output\'s fields the stored view lacks or holds as another kind, none holding undefined nor a forbidden key', () => {
+    const parsed = JSON.parse('{"id":"a","title":"x","priority":0,"note":null,"tags":["t"],"__proto__":{"polluted":true}}') as Record<string, unknown>;
     parsed['gone'] = undefined;
-    expect(addedFields({ id: 'a', title: 'x' }, parsed)).toEqual({ priority: 0, note: null });
-    expect(addedFields({ id: 'a', title: 'x', priority: 3, note: 'n' }, { id: 'a', title: 'x', priority: 0, note: null })).toBeUndefined();
+    parsed['due'] = new Date(0);
+    expect(reshapedFields({ id: 'a', title: 'x', tags: ['t'], due: '1970-01-01T00:00:00.000Z' }, parsed)).toEqual({
+      priority: { stored: undefined, shown: 0 },
+      note: { stored: undefined, shown: null },
+      due: { stored: '1970-01-01T00:00:00.000Z', shown: new Date(0) },
+    });
+    expect(reshapedFields({ id: 'a', title: 'y', priority: 3, note: 'n', tags: [], due: new Date(5) }, { id: 'a', title: 'x', priority: 0, note: 'm', tags: ['t'], due: new Date(0) })).toBeUndefined();
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
   });
 
-  it('every view set for the entity shows them unless it holds them; other entities are left as they are', () => {
+  it('every view set for the entity shows them while it holds them as stored; other entities are left as they are', () => {
     const mirror = new ResourceMirror<Record<string, unknown>>('todos', 'id');
-    mirror.addFields('a', { priority: 0 });
-    mirror.set('a', { id: 'a', title: 'x' }, false);
-    expect(mirror.entities.get('a')).toEqual({ id: 'a', title: 'x', priority: 0 });
-    mirror.set('a', { id: 'a', title: 'y', priority: 2 }, true);
-    expect(mirror.entities.get('a')).toEqual({ id: 'a', title: 'y', priority: 2 });
+    mirror.reshape('a', { priority: { stored: undefined, shown: 0 }, due: { stored: '1970-01-01T00:00:00.000Z', shown: new Date(0) } });
+    mirror.set('a', { id: 'a', title: 'x', due: '1970-01-01T00:00:00.000Z' }, false);
+    expect(mirror.entities.get('a')).toEqual({ id: 'a', title: 'x', priority: 0, due: new Date(0) });
+    mirror.set('a', { id: 'a', title: 'y', priority: 2, due: null }, true);
+    expect(mirror.entities.get('a')).toEqual({ id: 'a', title: 'y', priority: 2, due: null });
     const b = { id: 'b', title: 'z' };
     mirror.set('b', b, false);
     expect(mirror.entities.get('b')).toBe(b);

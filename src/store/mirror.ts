@@ -1,7 +1,7 @@
 import type { EntityState, Query, QueryState } from '../types.js';
 import { LiveQuery, queryStatus, type ResourceFlags } from './live-query.js';
 import { compileQuery, type CurrentValue } from './query.js';
-import { FORBIDDEN_KEYS, freezeDeep } from '../internal/plain.js';
+import { deepEqual, FORBIDDEN_KEYS, freezeDeep } from '../internal/plain.js';
 
 type Listener<S> = (state: S) => void;
 
@@ -14,18 +14,35 @@ interface EntityWatch<S> {
 /** Above this many changes in one batch, a live query is recomputed instead of spliced. */
 const SPLICE_LIMIT = 256;
 
+/** A stored field and what the schema makes of it, shown in its place while the field holds that value. */
+export interface Reshaped {
+  stored: unknown;
+  shown: unknown;
+}
+
+/** What kind of value: a field whose kind the schema changes is one it reshapes. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
+  return value instanceof Date ? 'date' : Array.isArray(value) ? 'array' : 'object';
+}
+
 /**
- * The fields the schema's output `parsed` has and the stored `view` lacks (a field added with a
- * default since the view was cached); undefined when none. A load runs it on every record it
- * reads: one pass over the output's keys, allocating nothing unless a field is missing.
+ * The fields of a stored view (cached under an older schema) whose value the schema's output
+ * `parsed` holds as another kind: missing from the view (a field added with a default), or a
+ * string it makes a Date of (a transform added). Undefined when none. A load runs it on every
+ * record it reads: one pass over the output's keys, allocating nothing unless a field differs.
  */
-export function addedFields(view: Record<string, unknown>, parsed: Record<string, unknown>): Record<string, unknown> | undefined {
-  let added: Record<string, unknown> | undefined;
+export function reshapedFields(view: Record<string, unknown>, parsed: Record<string, unknown>): Record<string, Reshaped> | undefined {
+  let reshaped: Record<string, Reshaped> | undefined;
   for (const key in parsed) {
-    // A value the view holds answers first: the common case, about 50 ns a record.
-    if (view[key] === undefined && parsed[key] !== undefined && !Object.hasOwn(view, key) && !FORBIDDEN_KEYS.has(key)) (added ??= {})[key] = parsed[key];
+    const stored = view[key];
+    const shown = parsed[key];
+    // The same value, or the same kind (what a schema's own output holds): the common case, about 50 ns a record.
+    if (stored === shown || shown === undefined || kindOf(stored) === kindOf(shown) || FORBIDDEN_KEYS.has(key)) continue;
+    (reshaped ??= {})[key] = { stored, shown };
   }
-  return added;
+  return reshaped;
 }
 
 /**
@@ -55,11 +72,11 @@ export class ResourceMirror<T extends object> {
   readonly #touchedIds = new Set<string>();
   #flagsChanged = false;
   /**
-   * Per entity, the fields the schema adds to its stored view (cached under an older schema that
-   * lacked a field with a default): shown with every view of it, as its type says they are, but
+   * Per entity, the fields the schema reshapes in its stored view (reshapedFields): shown as the
+   * schema makes them, as the entity's type says they are, while the view holds them as stored;
    * never stored nor sent.
    */
-  readonly #added = new Map<string, Record<string, unknown>>();
+  readonly #reshaped = new Map<string, Record<string, Reshaped>>();
   /** On-demand resources remember when each entity was last shown, for eviction. */
   readonly #shownAt = new Map<string, number>();
   #shownTick = 0;
@@ -93,17 +110,22 @@ export class ResourceMirror<T extends object> {
     return this.#pending.keys();
   }
 
-  /** Shows `fields` with every view of `id` that lacks them (see #added). */
-  addFields(id: string, fields: Record<string, unknown>): void {
-    this.#added.set(id, fields);
+  /** Shows `fields` as the schema makes them in every view of `id` holding them as stored (see #reshaped). */
+  reshape(id: string, fields: Record<string, Reshaped>): void {
+    this.#reshaped.set(id, fields);
   }
 
-  /** The view as shown: with the fields the schema adds that it lacks (the same object when none). */
+  /** The view as shown: with the fields the schema reshapes (the same object when none is). */
   shown(id: string, view: T): T {
-    const added = this.#added.size === 0 ? undefined : this.#added.get(id);
-    if (added === undefined) return view;
+    const reshaped = this.#reshaped.size === 0 ? undefined : this.#reshaped.get(id);
+    if (reshaped === undefined) return view;
+    const fields = view as Record<string, unknown>;
     let out: Record<string, unknown> | undefined;
-    for (const key of Object.keys(added)) if (!Object.hasOwn(view, key)) (out ??= { ...(view as Record<string, unknown>) })[key] = added[key];
+    for (const [key, { stored, shown }] of Object.entries(reshaped)) {
+      // Changed since (here, by a pull, by another tab): the view's value stands.
+      if (Object.hasOwn(fields, key) ? !deepEqual(fields[key], stored) : stored !== undefined) continue;
+      (out ??= { ...fields })[key] = shown;
+    }
     return (out as T | undefined) ?? view;
   }
 

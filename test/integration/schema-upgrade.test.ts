@@ -182,3 +182,80 @@ describe('changes queued under the old schema that the new one refuses', () => {
     expect(await r.h.get('t4')).toBeUndefined();
   });
 });
+
+describe('other schema changes', () => {
+  it('a field added as optional: every record loads as stored, and the changes queued go out as made', async () => {
+    const d = await cachedUnderV1();
+    const r = reopenedWith(d, v1Schema.extend({ note: z.string().optional() }));
+    await until(() => r.query.value?.status === 'success', 'the cache loaded');
+    expect(r.query.value!.data.map((t) => t['id'])).toEqual(['t1', 't2', 't3']);
+    expect(r.query.value!.data.some((t) => 'note' in t)).toBe(false);
+    expect(r.schemaErrors()).toEqual([]);
+    r.again.online.next(true);
+    await r.again.client.flush();
+    expect(r.status.value).toMatchObject({ pending: 0, failed: 0 });
+  });
+
+  it('a field removed: records load, still holding it until the server\'s copy replaces them; a queued create still sends it', async () => {
+    const d = await cachedUnderV1();
+    const r = reopenedWith(d, v1Schema.omit({ done: true }));
+    await until(() => r.query.value?.status === 'success', 'the cache loaded');
+    expect(r.query.value!.data.map((t) => t['done'])).toEqual([false, true, false]);
+    expect(r.schemaErrors()).toEqual([]);
+    r.again.online.next(true);
+    await r.again.client.flush();
+    const sent = (await suite.server.admin.ledger('todos')).filter((e) => e.user === 'alice').map((e) => e.body);
+    expect(sent).toEqual([{ title: 'oat milk' }, { id: 't3', title: 'eggs', done: false }]);
+  });
+
+  it('a field narrowed: a stored view it refuses is skipped and reported, the rest loads; online, the server\'s copy is fetched again (reported too while it still fails)', async () => {
+    const d = await cachedUnderV1();
+    const r = reopenedWith(d, v1Schema.extend({ done: z.literal(false) }));
+    await until(() => r.query.value?.status === 'success', 'the cache loaded');
+    expect(r.query.value!.data.map((t) => t['id'])).toEqual(['t1', 't3']);
+    expect(r.schemaErrors().map((e) => [e.id, e.error.issues.map((i) => i.field)])).toEqual([['t2', ['done']]]);
+    expect(r.query.value!.status).toBe('success');
+    r.again.online.next(true);
+    await r.again.client.flush();
+    await until(() => r.schemaErrors().length === 2, 'the server copy fetched again');
+    expect(r.schemaErrors()[1]!.id).toBe('t2');
+    expect(r.query.value!.data.map((t) => t['id'])).toEqual(['t1', 't3']);
+    await suite.server.admin.edit({ resource: 'todos', id: 't2', patch: { done: false } });
+    await r.h.refresh();
+    expect(r.query.value!.data.map((t) => t['id'])).toEqual(['t1', 't2', 't3']);
+  });
+
+  it('a string field made a Date by a transform: the cached string is shown as the Date the schema makes of it, offline too, and sent only once changed', async () => {
+    await suite.server.admin.edit({ resource: 'todos', create: { id: 't1', title: 'milk', done: false, due: '2026-01-15T12:00:00.000Z' } });
+    const withDue = v1Schema.extend({ due: z.string() });
+    const before = suite.make(suite.server.apiUrl, { resources: [defineResource({ name: 'todos', schema: withDue, delta: true })] });
+    await before.client.resource('todos').refresh();
+    await before.client.close();
+    const r = reopenedWith(before, v1Schema.extend({ due: z.string().transform((s) => new Date(s)) }));
+    await until(() => r.query.value?.status === 'success', 'the cache loaded');
+    const due = new Date('2026-01-15T12:00:00.000Z');
+    expect(r.query.value!.data).toEqual([{ id: 't1', title: 'milk', done: false, due, version: 1 }]);
+    expect(await r.h.update('t1', { title: 'oat milk' })).toEqual({ id: 't1', title: 'oat milk', done: false, due, version: 1 });
+    const later = new Date('2026-02-01T00:00:00.000Z');
+    expect(await r.h.update('t1', { due: later })).toEqual({ id: 't1', title: 'oat milk', done: false, due: later, version: 1 });
+    expect(await r.h.get('t1')).toEqual({ id: 't1', title: 'oat milk', done: false, due: later, version: 1 });
+    r.again.online.next(true);
+    await r.again.client.flush();
+    const sent = (await suite.server.admin.ledger('todos')).filter((e) => e.user === 'alice').map((e) => e.body);
+    expect(sent).toEqual([{ title: 'oat milk', due: '2026-02-01T00:00:00.000Z' }]);
+    await r.h.refresh();
+    expect(await r.h.get('t1')).toEqual({ id: 't1', title: 'oat milk', done: false, due: later, version: 2 });
+  });
+
+  it('a string field made a Date, then cleared here: the null is shown, not the Date the load made', async () => {
+    await suite.server.admin.edit({ resource: 'todos', create: { id: 't1', title: 'milk', done: false, due: '2026-01-15T12:00:00.000Z' } });
+    const withDue = v1Schema.extend({ due: z.string().nullable() });
+    const before = suite.make(suite.server.apiUrl, { resources: [defineResource({ name: 'todos', schema: withDue, delta: true })] });
+    await before.client.resource('todos').refresh();
+    await before.client.close();
+    const r = reopenedWith(before, v1Schema.extend({ due: z.string().transform((s) => new Date(s)).nullable() }));
+    await until(() => r.query.value?.status === 'success', 'the cache loaded');
+    expect(await r.h.update('t1', { due: null })).toMatchObject({ due: null });
+    expect(await r.h.get('t1')).toMatchObject({ due: null });
+  });
+});
