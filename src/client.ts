@@ -99,6 +99,11 @@ class Client implements SyncClient, HandleHost {
   readonly #hydrating = new Map<string, Promise<void>>();
   /** Per resource loading from IndexedDB, the ids whose changes were shown while it loaded. */
   readonly #shownWhileLoading = new Map<string, Set<string>>();
+  /**
+   * Per resource, the ids whose stored view its load skipped (it failed the schema: cached under
+   * an older one): a view of one committed since is shown only once it passes the schema.
+   */
+  readonly #refusedAtLoad = new Map<string, Set<string>>();
   readonly #pulling = new Map<string, Promise<void>>();
   /** Resources a subscriber came to while another caller's load ran: that load ends "fetching" if the subscriber will revalidate. */
   readonly #revalidateOnLoad = new Set<string>();
@@ -747,6 +752,8 @@ class Client implements SyncClient, HandleHost {
         // reported like invalid server data and not shown; its queued changes stay in the outbox.
         // A synchronous schema is answered in the loop, without a promise per record.
         const records: typeof stored = [];
+        const refused = new Set<string>();
+        this.#refusedAtLoad.set(def.name, refused);
         for (const record of stored) {
           if (record.view === null) {
             records.push(record);
@@ -759,7 +766,10 @@ class Client implements SyncClient, HandleHost {
             records.push(record);
             const reshaped = reshapedFields(record.view, parsed);
             if (reshaped) mirror.reshape(record.id, reshaped);
-          } else refetch ||= record.base !== null;
+          } else {
+            refused.add(record.id);
+            refetch ||= record.base !== null;
+          }
         }
         // A server copy skipped here is fetched again at once: the feed from its start, as the
         // stored cursor is past it and the feed would not name it again until it changes.
@@ -801,6 +811,18 @@ class Client implements SyncClient, HandleHost {
       this.#hydrating.set(def.name, done);
     }
     return done;
+  }
+
+  /**
+   * Whether a view of an entity the load skipped may be shown: once one passes the schema (or is
+   * gone), the entity is shown as any other. One an async schema would judge is shown: it cannot
+   * be judged in the call that shows it.
+   */
+  #passesNow(def: Def, refused: Set<string>, id: string, view: Rec | null): boolean {
+    const checked = view === null ? null : validate(def.schema, view, def.version);
+    if (checked !== null && !(checked instanceof Promise) && !checked.ok) return false;
+    refused.delete(id);
+    return true;
   }
 
   /** Whether a stored view names the entity it is stored under; one naming another (shown, it would show that one twice) is reported. */
@@ -944,9 +966,11 @@ class Client implements SyncClient, HandleHost {
       const mirror = this.mirror(def);
       const handle = this.#handles.get(r);
       const shownMeanwhile = this.#shownWhileLoading.get(r);
+      const refused = this.#refusedAtLoad.get(r);
       mirror.batch(() => {
         for (const { id, view: stored, unchanged } of group) {
           shownMeanwhile?.add(id);
+          if (refused?.has(id) && !this.#passesNow(def, refused, id, stored)) continue;
           // As the mirror shows it: compared with what it shows, a view it completes is no change.
           const view = stored === null ? null : (mirror.shown(id, stored) as Rec);
           const pending = this.store.outbox.isPending(r, id);

@@ -259,3 +259,24 @@ describe('other schema changes', () => {
     expect(await r.h.get('t1')).toMatchObject({ due: null });
   });
 });
+
+describe('a record the new schema refuses, with a change queued on it that it takes', () => {
+  it('the change goes out; its answer, failing the schema too, parks it in failed$, and the record stays hidden rather than shown as stored', async () => {
+    await suite.server.admin.edit({ resource: 'todos', create: { id: 't2', title: 'bread', done: true } });
+    const d = suite.make(suite.server.apiUrl, { resources: [v1] });
+    await d.client.resource(v1).refresh();
+    d.online.next(false);
+    await d.client.resource(v1).update('t2', { title: 'rye' });
+    await d.client.close();
+    const r = reopenedWith(d, v1Schema.extend({ done: z.literal(false) }), true);
+    await r.again.client.flush();
+    await until(() => r.failed.value!.length === 1, 'the change parked');
+    expect(r.failed.value![0]!.error.message).toMatch(/todos\/t2/);
+    expect(r.query.value!.data).toEqual([]);
+    expect(await r.h.get('t2')).toBeUndefined();
+    // Once the server's copy passes the schema, it is shown, with the change (applied there).
+    await suite.server.admin.edit({ resource: 'todos', id: 't2', patch: { done: false } });
+    await r.h.refresh();
+    expect(r.query.value!.data).toEqual([{ id: 't2', title: 'rye', done: false, version: 3 }]);
+  });
+});
