@@ -972,7 +972,7 @@ class Client implements SyncClient, HandleHost {
           shownMeanwhile?.add(id);
           if (refused?.has(id) && !this.#passesNow(def, refused, id, stored)) continue;
           // As the mirror shows it: compared with what it shows, a view it completes is no change.
-          const view = stored === null ? null : (mirror.shown(id, stored) as Rec);
+          const view = stored === null ? null : (mirror.shown(id, stored, true) as Rec);
           const pending = this.store.outbox.isPending(r, id);
           // Shown as it is already: the same objects stay, and no subscriber is told anything new.
           if (unchanged && !pending && !mirror.isPending(id) && mirror.entities.has(id) && deepEqual(mirror.entities.get(id), view)) continue;

@@ -491,7 +491,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
     const before = mirror.entities.get(id);
     const wasPending = mirror.isPending(id);
     // What this tab believes is stored, unless another write to the entity is still committing.
-    const cached = this.isWriting(id) ? undefined : ((before as Rec | undefined) ?? null);
+    const cached = this.isWriting(id) ? undefined : before === undefined ? null : (mirror.stored(id, before) as Rec);
     if (!this.isWriting(id)) this.#storedView.set(id, { view: before, pending: wasPending });
     this.#writing.set(id, (this.#writing.get(id) ?? 0) + 1);
     mirror.set(id, view, true);

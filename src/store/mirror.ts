@@ -115,8 +115,12 @@ export class ResourceMirror<T extends object> {
     this.#reshaped.set(id, fields);
   }
 
-  /** The view as shown: with the fields the schema reshapes (the same object when none is). */
-  shown(id: string, view: T): T {
+  /**
+   * The view as shown: with the fields the schema reshapes (the same object when none is).
+   * `fromStore`: the view as stored; once it holds none of them as they were, storage has moved on
+   * (a pull, a write of each) and the entity is shown as stored from then on.
+   */
+  shown(id: string, view: T, fromStore = false): T {
     const reshaped = this.#reshaped.size === 0 ? undefined : this.#reshaped.get(id);
     if (reshaped === undefined) return view;
     const fields = view as Record<string, unknown>;
@@ -125,6 +129,22 @@ export class ResourceMirror<T extends object> {
       // Changed since (here, by a pull, by another tab): the view's value stands.
       if (Object.hasOwn(fields, key) ? !deepEqual(fields[key], stored) : stored !== undefined) continue;
       (out ??= { ...fields })[key] = shown;
+    }
+    if (out === undefined && fromStore) this.#reshaped.delete(id);
+    return (out as T | undefined) ?? view;
+  }
+
+  /** What is stored of a view shown: its reshaped fields as stored (the same object when none is). */
+  stored(id: string, view: T): T {
+    const reshaped = this.#reshaped.size === 0 ? undefined : this.#reshaped.get(id);
+    if (reshaped === undefined) return view;
+    const fields = view as Record<string, unknown>;
+    let out: Record<string, unknown> | undefined;
+    for (const [key, { stored, shown }] of Object.entries(reshaped)) {
+      if (!Object.hasOwn(fields, key) || !deepEqual(fields[key], shown)) continue;
+      out ??= { ...fields };
+      if (stored === undefined) delete out[key];
+      else out[key] = stored;
     }
     return (out as T | undefined) ?? view;
   }

@@ -3,7 +3,8 @@
  * cached, and changes queued, under the old one: what the reloaded app (a second client on the
  * same namespace and IndexedDB) shows and sends, offline and once online.
  */
-import { describe, expect, it } from 'vitest';
+import { IDBIndex } from 'fake-indexeddb';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { defineResource, type FailedMutation, type QueryState, type ResourceHandle, type SyncClientOptions, type SyncEvent, type SyncStatus } from '../../src/index.js';
 import { referenceServer, until, type Device } from '../helpers/harness.js';
@@ -278,5 +279,42 @@ describe('a record the new schema refuses, with a change queued on it that it ta
     await suite.server.admin.edit({ resource: 'todos', id: 't2', patch: { done: false } });
     await r.h.refresh();
     expect(r.query.value!.data).toEqual([{ id: 't2', title: 'rye', done: false, version: 3 }]);
+  });
+});
+
+describe('a local write to a record whose fields the load reshaped', () => {
+  it('takes the one-read path, as the stored record is what the view shows less the reshaped fields', async () => {
+    const d = await cachedUnderV1();
+    const r = reopenedWith(d, withPriority);
+    await until(() => r.query.value?.status === 'success', 'the cache loaded');
+    const getAll = vi.spyOn(IDBIndex.prototype, 'getAll');
+    try {
+      await r.h.update('t2', { title: 'rye' });
+      expect(getAll).not.toHaveBeenCalled();
+    } finally {
+      getAll.mockRestore();
+    }
+    expect(await r.h.get('t2')).toEqual({ id: 't2', title: 'rye', done: true, priority: 0, version: 1 });
+  });
+});
+
+describe('a record reshaped at the load, once the server\'s copy is stored', () => {
+  it('is shown as stored, and written on the one-read path again', async () => {
+    const d = await cachedUnderV1();
+    const r = reopenedWith(d, withPriority);
+    await until(() => r.query.value?.status === 'success', 'the cache loaded');
+    r.again.online.next(true);
+    await r.again.client.flush();
+    await suite.server.admin.edit({ resource: 'todos', id: 't2', patch: { priority: 0 } });
+    await r.h.refresh();
+    await until(() => r.query.value!.data.find((t) => t['id'] === 't2')?.['version'] === 2, 'the server copy stored');
+    const getAll = vi.spyOn(IDBIndex.prototype, 'getAll');
+    try {
+      await r.h.update('t2', { title: 'rye' });
+      expect(getAll).not.toHaveBeenCalled();
+    } finally {
+      getAll.mockRestore();
+    }
+    expect(await r.h.get('t2')).toEqual({ id: 't2', title: 'rye', done: true, priority: 0, version: 2 });
   });
 });
