@@ -155,6 +155,12 @@ class Client implements SyncClient, HandleHost {
   readonly #lifetime = new AbortController();
   /** Aborted when close() is called. */
   readonly lifetime = this.#lifetime.signal;
+  /**
+   * Given to the outbox's requests; aborted, and replaced, when the database is deleted (a logout's
+   * clear()): a request of a change gone with it is not sent again (after a 401, with the token of
+   * whoever signed in since).
+   */
+  #writes = new AbortController();
   readonly subscribers = new Set<() => void>();
   readonly writeTurn: { current: Promise<void> | null } = { current: null };
   discards = 0;
@@ -233,9 +239,9 @@ class Client implements SyncClient, HandleHost {
       delta: (def, cursor) => closing(transport.delta(def, cursor, signal)),
       one: (def, id) => closing(transport.one(def, id, signal)),
       query: (def, query) => closing(transport.query(def, query, signal)),
-      create: (def, body, key) => closing(transport.create(def, body, key, signal)),
-      update: (def, id, patch, version, key) => closing(transport.update(def, id, patch, version, key, signal)),
-      remove: (def, id, version, key) => closing(transport.remove(def, id, version, key, signal)),
+      create: (def, body, key) => closing(transport.create(def, body, key, this.#writes.signal)),
+      update: (def, id, patch, version, key) => closing(transport.update(def, id, patch, version, key, this.#writes.signal)),
+      remove: (def, id, version, key) => closing(transport.remove(def, id, version, key, this.#writes.signal)),
     };
     this.#statusSubject = new BehaviorSubject<SyncStatus>({ ...INITIAL_STATUS });
     // Their current values offered (CURRENT), so the React hooks render them at once on mount,
@@ -682,6 +688,7 @@ class Client implements SyncClient, HandleHost {
     this.#pullRetries.stop();
     // Their answers would be dropped: the entries stay queued and go out again under their keys.
     this.#lifetime.abort(this.#closedError);
+    this.#writes.abort(this.#closedError);
     for (const s of this.#subscriptions) s.unsubscribe();
     this.#announcer.close();
     this.#inbox.length = 0;
@@ -1341,6 +1348,8 @@ class Client implements SyncClient, HandleHost {
     // tab knew, not past every tab's, so a wait left keyed by an old seq could meet another change.
     this.#serverWaits.rejectAll((entity) => new PendingMutationsError(1, { by, resource: entity?.r, id: entity?.id }));
     this.#replayer.databaseDeleted();
+    this.#writes.abort();
+    this.#writes = new AbortController();
     this.#pullRetries.stop();
     const loaded = [...this.#hydrating.keys()];
     this.#hydrating.clear();

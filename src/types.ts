@@ -417,7 +417,9 @@ export interface RetryOptions {
  *
  * Each call's last argument, `signal`, is aborted by `close()` (its `reason` a `ClosedError`):
  * the call's answer will be dropped, so stop the request (pass it to `fetch`); whatever the call
- * rejects with once it is aborted is taken as that `ClosedError`. A call that
+ * rejects with once it is aborted is taken as that `ClosedError`. A write's is aborted too when
+ * the namespace's data is deleted (`clear()`, in any tab): its change went with it, so it must not
+ * go out again (after a `401`, with the token of whoever signed in since). A call that
  * ignores it holds nothing up: `close()` and the calls waiting on it settle at once, and a
  * write among them is sent again, under its key, by the next client.
  */

@@ -1889,13 +1889,17 @@ describe('a newer tab upgrades the database', () => {
 });
 
 describe("clear() in one tab while the other's request is out", () => {
-  /** A fetch that holds every write until released; reads go through. */
+  /**
+   * A fetch that holds every write until released, as if it had reached the server: the clear()
+   * aborting it does not stop the server applying it. Reads go through.
+   */
   function heldWrites() {
     const held: Array<() => void> = [];
     const gated: typeof fetch = async (input, init) => {
       const method = input instanceof Request ? input.method : (init?.method ?? 'GET');
-      if (method !== 'GET') await new Promise<void>((resolve) => held.push(resolve));
-      return fetch(input, init);
+      if (method === 'GET') return fetch(input, init);
+      await new Promise<void>((resolve) => held.push(resolve));
+      return fetch(new Request(input, { ...init, signal: null }));
     };
     return { fetch: gated, held, release: () => held.splice(0).forEach((go) => go()) };
   }

@@ -1,0 +1,59 @@
+/**
+ * Sessions as a front end lives them (DESIGN §2 401, RELIABILITY #52-#56): a token that expires
+ * with requests out, a session that cannot be refreshed, a 401 seen by the tab that sends, a
+ * logout (clear()) followed by another user on the same namespace, a 403 on one entity.
+ */
+import { describe, expect, it } from 'vitest';
+import type { LedgerEntry } from '../../server/index.mjs';
+import { type SyncStatus } from '../../src/index.js';
+import { heldAnswers, referenceServer, todos, type Device } from '../helpers/harness.js';
+import { settle } from '../helpers/manual-clock.js';
+
+const suite = referenceServer();
+const { make } = suite;
+
+const ledger = async (): Promise<LedgerEntry[]> => suite.server.admin.ledger('todos');
+const status = (d: Device) => {
+  let value: SyncStatus | undefined;
+  d.client.status$.subscribe((s) => (value = s)).unsubscribe();
+  return value!;
+};
+
+describe('logout, then another user on the same namespace (RELIABILITY #54)', () => {
+  it("clear({ discardPending: true }) while a change is out: its 401 after the logout neither refreshes nor re-sends it with the next user's token", async () => {
+    const held = heldAnswers();
+    // The app's session: its refresh renews whoever is signed in now.
+    let session = { user: 'alice', token: 'alice-expired' };
+    let refreshes = 0;
+    const sent: Array<{ method: string; path: string; authorization: string | null }> = [];
+    const d = make(suite.server.apiUrl, {
+      fetch: async (input, init) => {
+        const request = input instanceof Request ? input : new Request(input, init);
+        sent.push({ method: request.method, path: new URL(request.url).pathname, authorization: request.headers.get('Authorization') });
+        return held.fetch(request);
+      },
+      auth: {
+        getToken: () => session.token,
+        refreshToken: () => {
+          refreshes++;
+          return session.user === 'bob' ? 'demo-bob' : undefined;
+        },
+      },
+    });
+    const h = d.client.resource(todos);
+    const out = await held.heldRequest(() => h.create({ id: 'a', title: "alice's", done: false }), d.clock);
+    await d.client.clear({ discardPending: true });
+    session = { user: 'bob', token: 'demo-bob' };
+    const afterLogout = sent.length;
+    await out.landed();
+    await settle(20);
+    expect(sent.slice(afterLogout).filter((r) => r.method === 'POST')).toEqual([]);
+    expect(refreshes).toBe(0);
+    expect((await ledger()).map((r) => [r.entityId, r.user])).toEqual([]);
+    expect(status(d)).toMatchObject({ paused: null, pending: 0 });
+    await h.create({ id: 'b', title: "bob's", done: false });
+    await d.client.flush();
+    expect((await ledger()).map((r) => [r.entityId, r.user])).toEqual([['b', 'bob']]);
+    expect(await h.list()).toEqual([expect.objectContaining({ id: 'b' })]);
+  });
+});
