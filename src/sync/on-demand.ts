@@ -347,9 +347,9 @@ export class OnDemandLoader {
     // measured from here, not from what `pages` says when it arrives.
     const from = { loaded: pages.loaded, cursor: pages.cursor, last: pages.last, invalid: pages.invalid };
     mirror.setFlags({ isFetching: true });
+    const deletions = host.store.deletions;
     try {
       const answeredSinceRequest = afterThisRequest(host);
-      const deletions = host.store.deletions;
       const pushed = pushDown(compiled as never, def.key, count, from.cursor);
       let answer: Rec | null;
       try {
@@ -449,7 +449,9 @@ export class OnDemandLoader {
       mirror.setFlags(replaced ? { isFetching: this.#fetching(def, requestKey) } : { isFetching: this.#fetching(def, requestKey), error: failure });
       // Logged as a pull's failure is: an answer the client cannot read is on events$ too.
       if (failure instanceof HarborSyncError) host.emit({ type: 'error', at: host.now(), resource: def.name, error: failure });
-      this.#host.readFailed(failure);
+      // Requested before the local data was deleted (a logout's clear()): a 401 to the token of
+      // the session that ended does not pause the one signed in since.
+      if (host.store.deletions === deletions) this.#host.readFailed(failure);
       throw error;
     }
   }

@@ -194,6 +194,7 @@ async function pullList(
  */
 export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<object>): Promise<{ stored: boolean }> {
   mirror.setFlags({ isFetching: true });
+  const deletions = host.store.deletions;
   try {
     const at = host.now();
     let count = 0;
@@ -281,6 +282,12 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
     const failure = error instanceof Error ? error : new Error(String(error));
     // Abandoned by close(): nothing failed, and the views keep their last state.
     if (failure instanceof ClosedError) throw failure;
+    // Requested before the local data was deleted (a logout's clear()): its failure, a 401 to the
+    // token of the session that ended, says nothing of the data or session shown now.
+    if (host.store.deletions !== deletions) {
+      mirror.setFlags({ isFetching: host.followed(def) });
+      throw failure;
+    }
     mirror.setFlags({ isFetching: host.followed(def), error: failure });
     if (failure instanceof HarborSyncError) host.emit({ type: 'error', at: host.now(), resource: def.name, error: failure });
     host.readFailed(failure);

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { LedgerEntry } from '../../server/index.mjs';
-import { type SyncStatus } from '../../src/index.js';
-import { heldAnswers, referenceServer, todos, type Device } from '../helpers/harness.js';
+import { defineResource, type QueryState, type SyncStatus } from '../../src/index.js';
+import { heldAnswers, heldListAnswers, referenceServer, todos, todoSchema, until, type Device, type Todo } from '../helpers/harness.js';
 import { settle } from '../helpers/manual-clock.js';
 
 const suite = referenceServer();
@@ -55,5 +55,47 @@ describe('logout, then another user on the same namespace (RELIABILITY #54)', ()
     await d.client.flush();
     expect((await ledger()).map((r) => [r.entityId, r.user])).toEqual([['b', 'bob']]);
     expect(await h.list()).toEqual([expect.objectContaining({ id: 'b' })]);
+  });
+
+  it("clear({ discardPending: true }) while a pull is out: the 401 answering it after the logout neither pauses the next user's session nor shows in their views", async () => {
+    const held = heldListAnswers();
+    let token = 'demo-alice';
+    const d = make(suite.server.apiUrl, { fetch: held.fetch, auth: { getToken: () => token } });
+    const h = d.client.resource(todos);
+    const states: Array<QueryState<Todo>> = [];
+    h.query$().subscribe((s) => states.push(s));
+    await until(() => states.at(-1)?.status === 'success' && !states.at(-1)!.isFetching, 'the first pull');
+    token = 'alice-revoked'; // the logout revokes it as the pull goes out
+    const out = await held.heldRequest(() => h.refresh().catch(() => undefined), d.clock);
+    await d.client.clear({ discardPending: true });
+    token = 'demo-bob';
+    await out.landed();
+    await settle(20);
+    expect(status(d)).toMatchObject({ paused: null, lastError: null });
+    expect(states.at(-1)).toMatchObject({ error: null });
+    await h.create({ id: 'b', title: "bob's", done: false });
+    await d.client.flush();
+    expect((await ledger()).map((r) => [r.entityId, r.user])).toEqual([['b', 'bob']]);
+  });
+
+  it("the same for an on-demand query's page out at the logout", async () => {
+    const onDemandTodos = defineResource({ name: 'todos', schema: todoSchema, load: 'on-demand' });
+    const held = heldListAnswers();
+    let token = 'demo-alice';
+    const d = make(suite.server.apiUrl, { resources: [onDemandTodos], fetch: held.fetch, auth: { getToken: () => token } });
+    const h = d.client.resource(onDemandTodos);
+    const states: Array<QueryState<Todo>> = [];
+    h.query$({ orderBy: 'title', limit: 10 }).subscribe((s) => states.push(s));
+    await until(() => states.at(-1)?.status === 'success' && !states.at(-1)!.isFetching, 'the first page');
+    token = 'alice-revoked';
+    const out = await held.heldRequest(() => h.refresh().catch(() => undefined), d.clock);
+    await d.client.clear({ discardPending: true });
+    token = 'demo-bob';
+    await out.landed();
+    await settle(20);
+    expect(status(d)).toMatchObject({ paused: null, lastError: null });
+    await h.create({ id: 'b', title: "bob's", done: false });
+    await d.client.flush();
+    expect((await ledger()).map((r) => [r.entityId, r.user])).toEqual([['b', 'bob']]);
   });
 });
