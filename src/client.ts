@@ -161,6 +161,8 @@ class Client implements SyncClient, HandleHost {
    * whoever signed in since).
    */
   #writes = new AbortController();
+  /** Forgets the token the REST transport holds from refreshToken(): the session it was for is over. */
+  readonly #forgetToken: () => void;
   readonly subscribers = new Set<() => void>();
   readonly writeTurn: { current: Promise<void> | null } = { current: null };
   discards = 0;
@@ -216,16 +218,18 @@ class Client implements SyncClient, HandleHost {
       },
       { setTimer: this.env.clock.setTimer, now: this.env.clock.now, KeyRange: this.env.IDBKeyRange, requestTimeoutMs: timeoutMs },
     );
-    const transport =
-      options.transport ??
-      createRestTransport({
-        baseUrl: resolved.baseUrl,
-        namespace,
-        fetch: this.env.fetch,
-        auth: options.auth,
-        timeoutMs,
-        maxAnswerBytes: options.maxAnswerBytes,
-      });
+    const rest = options.transport
+      ? null
+      : createRestTransport({
+          baseUrl: resolved.baseUrl,
+          namespace,
+          fetch: this.env.fetch,
+          auth: options.auth,
+          timeoutMs,
+          maxAnswerBytes: options.maxAnswerBytes,
+        });
+    this.#forgetToken = () => rest?.forgetToken();
+    const transport = options.transport ?? rest!;
     // Every call, the built-in transport's and a custom one's alike, gets the signal close() aborts.
     const signal = this.#lifetime.signal;
     // A call that rejects once aborted, with whatever error its library throws then (axios's
@@ -1348,6 +1352,8 @@ class Client implements SyncClient, HandleHost {
     // tab knew, not past every tab's, so a wait left keyed by an old seq could meet another change.
     this.#serverWaits.rejectAll((entity) => new PendingMutationsError(1, { by, resource: entity?.r, id: entity?.id }));
     this.#replayer.databaseDeleted();
+    // A logout (clear(), in any tab): the next user is never sent the token refreshed for the last.
+    if (by === 'cleared') this.#forgetToken();
     this.#writes.abort();
     this.#writes = new AbortController();
     this.#pullRetries.stop();

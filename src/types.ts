@@ -365,7 +365,8 @@ export interface AuthOptions {
    * Called once on a `401` (one call shared by every request refused at once), then the request
    * is retried once; a second `401` pauses replay (`paused: 'unauthorized'`) until `resume()`.
    * A token it returns is used for the retry and, while `getToken()` still returns the refused
-   * token, for every later request; once `getToken()` returns another, that one is used. Returning
+   * token, for every later request until `clear()` (a logout) ends the session; once `getToken()`
+   * returns another, that one is used. Returning
    * nothing means `getToken()` now returns the new token. Throwing (the session is over) pauses
    * replay the same way, with `status$.lastError` a 401 `HttpError` whose `cause` is what it threw;
    * nothing is dropped or parked. No answer within `timeoutMs` fails the refused requests as

@@ -116,7 +116,15 @@ function signInAgain(what: string, cause: unknown, method: string, url: URL, con
  * DESIGN section 2 over ky. ky's own retry is off: the outbox owns retries. `Authorization`
  * goes only to baseUrl's origin; a 401 refreshes the token once (single flight) and retries once.
  */
-export function createRestTransport(options: RestOptions): Transport {
+export interface RestTransport extends Transport {
+  /**
+   * The session ended (a logout's clear()): the token refreshToken() handed over was its, and a
+   * refresh under way answers for it. Neither is sent for whoever signs in next.
+   */
+  forgetToken(): void;
+}
+
+export function createRestTransport(options: RestOptions): RestTransport {
   // Paths resolve under baseUrl's path as a folder; a query in baseUrl (an API key, an
   // api-version) goes with every request instead of ending the path there, and its fragment never leaves the page.
   const base = new URL(options.baseUrl);
@@ -326,6 +334,11 @@ export function createRestTransport(options: RestOptions): Transport {
   }
 
   return {
+    forgetToken: () => {
+      replacement = null;
+      refreshing = null;
+      refreshes++;
+    },
     list: (def, signal) => send('GET', urlOf(def), { signal }, { resource: def.name }),
     delta: (def, cursor, signal) => send('GET', urlOf(def, undefined, new URLSearchParams({ since: cursor ?? '' })), { signal }, { resource: def.name }),
     one: (def, id, signal) => send('GET', urlOf(def, id), { signal }, { resource: def.name, id }),

@@ -20,6 +20,37 @@ const status = (d: Device) => {
 };
 
 describe('logout, then another user on the same namespace (RELIABILITY #54)', () => {
+  it("clear() forgets the token refreshToken() handed over: the next user's requests never carry the first user's", async () => {
+    // The access token lives only where refreshToken() hands it over (a refresh cookie's session):
+    // getToken() has none to give, so the one refreshToken() returned is sent.
+    let user = 'alice';
+    const seen: Array<string | null> = [];
+    const d = make(suite.server.apiUrl, {
+      auth: { getToken: () => undefined, refreshToken: () => `demo-${user}` },
+      fetch: async (input, init) => {
+        const request = input instanceof Request ? input : new Request(input, init);
+        seen.push(request.headers.get('Authorization'));
+        return fetch(request);
+      },
+    });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: "alice's", done: false });
+    await d.client.flush();
+    expect((await ledger()).map((r) => [r.entityId, r.user])).toEqual([['a', 'alice']]);
+
+    await d.client.clear();
+    user = 'bob'; // the refresh cookie is bob's now
+    const fromLogout = seen.length;
+    await h.create({ id: 'b', title: "bob's", done: false });
+    await d.client.flush();
+    await h.refresh();
+    expect((await ledger()).map((r) => [r.entityId, r.user])).toEqual([
+      ['a', 'alice'],
+      ['b', 'bob'],
+    ]);
+    expect(seen.slice(fromLogout)).not.toContain('Bearer demo-alice');
+  });
+
   it("clear({ discardPending: true }) while a change is out: its 401 after the logout neither refreshes nor re-sends it with the next user's token", async () => {
     const held = heldAnswers();
     // The app's session: its refresh renews whoever is signed in now.
