@@ -443,9 +443,11 @@ export class OnDemandLoader {
       // Another query's request of the resource may still be in flight. Pages replaced since
       // (refetched from the start, after clear()) are not what the queries show: their
       // replacement's answer, maybe in already, says whether the fetch failed. Pages only
-      // forgotten (an eviction) have none: the failure shows.
-      const current = this.#pages.get(pagesKey(def, query));
-      const replaced = current !== undefined && current !== pages;
+      // forgotten (an eviction) have none: the failure shows. Pages no query watches any more (a
+      // search typed on) are not what the views show either: their failure is no query's error.
+      const key = pagesKey(def, query);
+      const current = this.#pages.get(key);
+      const replaced = (current !== undefined && current !== pages) || this.#watching(def, key).length === 0;
       mirror.setFlags(replaced ? { isFetching: this.#fetching(def, requestKey) } : { isFetching: this.#fetching(def, requestKey), error: failure });
       // Logged as a pull's failure is: an answer the client cannot read is on events$ too.
       if (failure instanceof HarborSyncError) host.emit({ type: 'error', at: host.now(), resource: def.name, error: failure });

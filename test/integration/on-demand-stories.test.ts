@@ -98,6 +98,24 @@ describe('a: a search typed quickly', () => {
     expect(q.last()).toMatchObject({ status: 'success', error: null, hasMore: true });
     expect(q.states.every((s) => s.data.every((t) => t.tag === 'ab'))).toBe(true);
   });
+
+  it("a replaced query's request failing after the shown query's page came is no error of the shown query (it showed that 503, with its own page loaded, until another page was fetched)", async () => {
+    const answers = heldRequests();
+    const { tasks, d } = await seeded('typo', 30, { fetch: answers.fetch });
+    answers.hold('tag]=a&');
+    answers.fail('tag]=a&');
+    const first = watch(d, tasks, { where: { tag: 'a' }, orderBy: 'title', limit: 4 });
+    await until(() => answers.answered('tag]=a&') === 1, 'the a page requested');
+    first.stop();
+    const q = watch(d, tasks, { where: { tag: 'ab' }, orderBy: 'title', limit: 4 });
+    await until(() => q.last().data.length === 4, 'the ab page');
+    answers.release('tag]=a&');
+    await until(() => !q.last().isFetching, 'the a request over');
+    await d.clock.advance(120_000);
+    expect(q.states.every((s) => s.error === null)).toBe(true);
+    expect(q.last()).toMatchObject({ status: 'success', error: null });
+    expect(ids(q.last())).toEqual(['t01', 't04', 't07', 't10']);
+  });
 });
 
 describe('b: local writes across a loaded query', () => {
