@@ -218,7 +218,8 @@ export class OnDemandLoader {
     const targets = [...this.#watched].filter((w) => !def || w.def.name === def.name);
     // The pages no query watches now are out of date too: the next subscriber fetches them again.
     for (const key of [...this.#pages.keys()]) if (!def || key.startsWith(`${def.name}|`)) this.#pages.delete(key);
-    await Promise.all(targets.map((w) => this.load(w)));
+    // refresh() asks the server whatever the online source says, as a whole resource's pull does.
+    await Promise.all(targets.map((w) => this.load(w, sinceNow)));
   }
 
   /**
@@ -236,15 +237,15 @@ export class OnDemandLoader {
     void this.reload().catch(() => undefined);
   }
 
-  /** Loads what the query shows and is not loaded yet; identical requests in flight are shared. */
-  async load(watched: WatchedQuery): Promise<void> {
+  /** Loads what the query shows and is not loaded yet (offline, only when `evenOffline`); identical requests in flight are shared. */
+  async load(watched: WatchedQuery, evenOffline = false): Promise<void> {
     const { def } = watched;
     const host = this.#host;
     await host.hydrate(def);
     // Named anew at each load: a query made with a temporary id asks for the server's once it is known.
     const query = host.currentQuery(def, watched.query);
     const key = pagesKey(def, query);
-    if (!host.online()) {
+    if (!host.online() && !evenOffline) {
       // Offline, what was loaded still says whether the server has more.
       const known = this.#pages.get(key);
       if (known && known.loaded > 0) watched.setServerHasMore(!known.exhausted);

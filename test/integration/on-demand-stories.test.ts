@@ -219,4 +219,15 @@ describe('e: another device changes what a page shows', () => {
     await until(() => !later.last().isFetching && ids(later.last())[0] === 't12', 'stale refetch');
     expect(later.states.some((s) => ids(s).includes('t09') && !s.isFetching)).toBe(false);
   });
+
+  it("refresh() while the online source says offline asks the server, as a whole resource's does (it resolved at once, having asked nothing, the deleted row still shown)", async () => {
+    const { tasks, d, api } = await seeded('asked', 12);
+    const q = watch(d, tasks, { where: { tag: 'a' }, orderBy: 'title', limit: 2 });
+    await until(() => q.last().data.length === 2 && !q.last().isFetching, 'a page');
+    await api.admin.edit({ resource: 'asked', id: 't00', delete: true });
+    d.online.next(false);
+    await d.client.resource(tasks).refresh();
+    expect(ids(q.last())).toEqual(['t03', 't06']);
+    expect(pagesOf(d, 'asked')).toHaveLength(2);
+  });
 });
