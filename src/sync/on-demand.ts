@@ -328,9 +328,13 @@ export class OnDemandLoader {
     }
   }
 
-  /** Whether a request of the resource other than `except` is in flight. */
+  /**
+   * Whether a request of the resource other than `except` is in flight for pages a watched query
+   * shows: one for a query no longer watched (a search typed on) holds no view up.
+   */
   #fetching(def: Def, except?: string): boolean {
-    for (const key of this.#inflight.keys()) if (key !== except && key.startsWith(`${def.name}|`)) return true;
+    const shown = [...this.#watched].filter((w) => w.def === def).map((w) => `${pagesKey(def, this.#host.currentQuery(def, w.query))}|`);
+    for (const key of this.#inflight.keys()) if (key !== except && shown.some((prefix) => key.startsWith(prefix))) return true;
     return false;
   }
 

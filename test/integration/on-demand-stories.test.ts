@@ -116,6 +116,22 @@ describe('a: a search typed quickly', () => {
     expect(q.last()).toMatchObject({ status: 'success', error: null });
     expect(ids(q.last())).toEqual(['t01', 't04', 't07', 't10']);
   });
+
+  it("a replaced query's request still out once the shown query's page came does not keep the shown query fetching (it said isFetching until that request ended)", async () => {
+    const answers = heldRequests();
+    const { tasks, d } = await seeded('slow', 30, { fetch: answers.fetch });
+    answers.hold('tag]=a&');
+    const first = watch(d, tasks, { where: { tag: 'a' }, orderBy: 'title', limit: 4 });
+    await until(() => answers.answered('tag]=a&') === 1, 'the a page requested');
+    first.stop();
+    const q = watch(d, tasks, { where: { tag: 'ab' }, orderBy: 'title', limit: 4 });
+    await until(() => q.last().data.length === 4, 'the ab page');
+    await settle();
+    expect(q.last()).toMatchObject({ status: 'success', isFetching: false, hasMore: true });
+    answers.release('tag]=a&');
+    await settle();
+    expect(q.last()).toMatchObject({ isFetching: false, error: null });
+  });
 });
 
 describe('b: local writes across a loaded query', () => {
