@@ -436,7 +436,9 @@ export class OnDemandLoader {
       this.#tellHasMore(def, pagesKey(def, query), pages);
       // A short answer with more to come is followed by the next page (#fill): still fetching.
       const short = answer['items'].length > 0 && cursor !== null && rowsWanted(def, query) > this.#held(def, pages);
-      mirror.setFlags({ isFetching: short || this.#fetching(def, requestKey), error: null, lastSyncedAt: at });
+      // Pages no query watches any more (a search typed on) clear no failure of a query shown.
+      const watched = this.#watching(def, pagesKey(def, query)).length > 0;
+      mirror.setFlags({ isFetching: short || this.#fetching(def, requestKey), ...(watched ? { error: null } : {}), lastSyncedAt: at });
       host.synced(at);
       host.emit({ type: 'pulled', at, resource: def.name, count: items.length, removed: result.removed });
       await this.#evict(def);

@@ -132,6 +132,26 @@ describe('a: a search typed quickly', () => {
     await settle();
     expect(q.last()).toMatchObject({ isFetching: false, error: null });
   });
+
+  it("a replaced query's page coming after the shown query's request failed leaves that failure shown (it cleared the error: an empty success, not fetching, until the retry)", async () => {
+    const answers = heldRequests();
+    const { tasks, d } = await seeded('flaky', 30, { fetch: answers.fetch });
+    answers.hold('tag]=a&');
+    answers.hold('tag]=ab&');
+    answers.fail('tag]=ab&');
+    const first = watch(d, tasks, { where: { tag: 'a' }, orderBy: 'title', limit: 4 });
+    await until(() => answers.answered('tag]=a&') === 1, 'the a page requested');
+    first.stop();
+    const q = watch(d, tasks, { where: { tag: 'ab' }, orderBy: 'title', limit: 4 });
+    await until(() => answers.answered('tag]=ab&') === 1, 'the ab page requested');
+    answers.release('tag]=ab&');
+    await until(() => q.last().error !== null, 'the ab failure shown');
+    answers.release('tag]=a&');
+    await until(() => d.events.some((e) => e.type === 'pulled'), 'the a page committed');
+    await settle();
+    expect(q.last()).toMatchObject({ data: [], isFetching: false });
+    expect(q.last().error).toMatchObject({ status: 503 });
+  });
 });
 
 describe('b: local writes across a loaded query', () => {
