@@ -242,6 +242,12 @@ export class OnDemandLoader {
     const { def } = watched;
     const host = this.#host;
     await host.hydrate(def);
+    // Stopped while the cache loaded (a search typed on): nothing would show what it fetched. A
+    // query still watched settles the flag hydrate() set; with none, nothing is fetching.
+    if (!this.#watched.has(watched)) {
+      if (![...this.#watched].some((w) => w.def === def)) host.mirror(def).setFlags({ isFetching: false });
+      return;
+    }
     // Named anew at each load: a query made with a temporary id asks for the server's once it is known.
     const query = host.currentQuery(def, watched.query);
     const key = pagesKey(def, query);

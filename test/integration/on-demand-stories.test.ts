@@ -152,6 +152,32 @@ describe('a: a search typed quickly', () => {
     expect(q.last()).toMatchObject({ data: [], isFetching: false });
     expect(q.last().error).toMatchObject({ status: 503 });
   });
+
+  it("queries replaced while the cache is still loading ask the server for the one still watched only (each asked for its page once the cache was loaded: 4 requests for 1 shown)", async () => {
+    const { tasks, d, make } = await seeded('early', 30);
+    const typed = ['a', 'ab', 'abc', 'abcd', 'ab'];
+    // Typed before IndexedDB answers: the cache is not loaded yet.
+    let q = watch(d, tasks, { where: { tag: typed[0] }, orderBy: 'title', limit: 4 });
+    for (const tag of typed.slice(1)) {
+      const next = watch(d, tasks, { where: { tag }, orderBy: 'title', limit: 4 });
+      q.stop();
+      q = next;
+    }
+    await until(() => q.last().data.length === 4 && !q.last().isFetching, 'the page shown');
+    await settle();
+    expect(pagesOf(d, 'early')).toEqual(['GET /api/early?filter%5Btag%5D=ab&sort=title%2Cid&limit=4']);
+    expect(ids(q.last())).toEqual(['t01', 't04', 't07', 't10']);
+    // None watched once the cache is loaded: nothing says it is fetching.
+    const states: boolean[] = [];
+    const other = make();
+    const gone = watch(other, tasks, { where: { tag: 'a' }, orderBy: 'title', limit: 4 });
+    gone.stop();
+    other.client.resource(tasks).get$('t00').subscribe((s) => states.push(s.isFetching));
+    await until(() => states.length > 1, 'the other cache loaded');
+    await settle();
+    expect(states.at(-1)).toBe(false);
+    expect(pagesOf(other, 'early')).toEqual([]);
+  });
 });
 
 describe('b: local writes across a loaded query', () => {
