@@ -210,25 +210,29 @@ describe('b: local writes across a loaded query', () => {
 
 describe('c: cacheLimit while queries are watched', () => {
   it('keeps what a live query shows and what a pending change holds; an evicted entity shown again is fetched', async () => {
-    const { tasks, d } = await seeded('evict', 30, { cacheLimit: 2 });
+    const { tasks, d } = await seeded('evict', 30, { cacheLimit: 1 });
     const h = d.client.resource(tasks);
     const shown = watch(d, tasks, { where: { tag: 'a' }, orderBy: 'title', limit: 3 });
     await until(() => shown.last().data.length === 3 && !shown.last().isFetching, 'a page');
     const other = watch(d, tasks, { where: { tag: 'ab' }, orderBy: 'title', limit: 3 });
     await until(() => other.last().data.length === 3 && !other.last().isFetching, 'ab page');
-    d.online.next(false);
+    d.client.pause();
     await h.update('t01', { title: 'T01 edited' } as never);
     other.stop();
-    d.online.next(true);
-    await until(() => !shown.last().isFetching, 'reloaded');
     const third = watch(d, tasks, { where: { tag: 'abc' }, orderBy: 'title', limit: 3 });
     await until(() => third.last().data.length === 3 && !third.last().isFetching, 'abc page');
     await settle();
+    // Beyond what is shown, t01 (pending), t04 and t07: one of the last two is kept.
     expect(ids(shown.last())).toEqual(['t00', 't03', 't06']);
+    expect(ids(third.last())).toEqual(['t02', 't05', 't08']);
     expect(await h.get('t01')).toMatchObject({ title: 'T01 edited' });
+    expect(await h.get('t04')).toBeUndefined();
+    const asked = pagesOf(d, 'evict').length;
     const again = watch(d, tasks, { where: { tag: 'ab' }, orderBy: 'title', limit: 3 });
-    await until(() => again.last().data.length === 3 && !again.last().isFetching, 'ab page again');
+    await until(() => again.last().data.length === 3 && !again.last().isFetching && pagesOf(d, 'evict').length > asked, 'ab page again');
     expect(ids(again.last())).toEqual(['t01', 't04', 't07']);
+    expect(again.last().data[0]).toMatchObject({ title: 'T01 edited' });
+    d.client.resume();
     await d.client.flush();
   });
 });
