@@ -3,8 +3,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { LedgerEntry } from '../../server/index.mjs';
-import type { Conflict, SyncStatus } from '../../src/index.js';
-import { referenceServer, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import type { Conflict } from '../../src/index.js';
+import { referenceServer, todos, until, type Device, type Todo, currentStatus as statusOf } from '../helpers/harness.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 
 const suite = referenceServer();
@@ -15,11 +15,6 @@ const serverTodo = async (id: string) => {
   return response.status === 404 ? null : ((await response.json()) as Todo);
 };
 const ledger = async () => (await suite.server.admin.ledger('todos')).filter((r: LedgerEntry) => r.user !== 'mallory');
-const statusOf = (d: Device): SyncStatus => {
-  let value: SyncStatus | undefined;
-  d.client.status$.subscribe((s) => (value = s)).unsubscribe();
-  return value!;
-};
 const conflictsOf = (d: Device): Conflict[] => {
   let value: Conflict[] = [];
   d.client.conflicts$.subscribe((c) => (value = c)).unsubscribe();

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { createTestBackend, type RunningServer } from '../../server/index.mjs';
 import { BehaviorSubject } from 'rxjs';
 import { z } from 'zod';
-import { createSyncClient, defineResource, type SyncClient, type SyncClientOptions, type SyncEvent } from '../../src/index.js';
+import { createSyncClient, defineResource, type SyncClient, type SyncClientOptions, type SyncEvent, type SyncStatus } from '../../src/index.js';
 import { ManualClock, seededRandom, settle } from './manual-clock.js';
 
 export const todoSchema = z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() });
@@ -71,6 +71,13 @@ export function device(apiUrl: string, overrides: Partial<SyncClientOptions> = {
 }
 
 /** Waits (bounded) until `check` holds, letting real IO and the manual clock's due timers run. */
+/** The status a device's client holds now (status$ replays its current value at once). */
+export function currentStatus(d: Device): SyncStatus {
+  let value: SyncStatus | undefined;
+  d.client.status$.subscribe((s) => (value = s)).unsubscribe();
+  return value!;
+}
+
 export async function until(check: () => boolean | Promise<boolean>, what = 'condition', rounds = 400): Promise<void> {
   for (let i = 0; i < rounds; i++) {
     if (await check()) return;

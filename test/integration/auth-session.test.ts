@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { LedgerEntry } from '../../server/index.mjs';
-import { defineResource, HttpError, type FailedMutation, type QueryState, type SyncStatus } from '../../src/index.js';
-import { heldAnswers, heldListAnswers, referenceServer, todos, todoSchema, until, type Device, type Todo } from '../helpers/harness.js';
+import { defineResource, HttpError, type FailedMutation, type QueryState } from '../../src/index.js';
+import { heldAnswers, heldListAnswers, referenceServer, todos, todoSchema, until, type Todo, currentStatus as status } from '../helpers/harness.js';
 import { IDBFactory } from 'fake-indexeddb';
 import { ManualClock, seededRandom, settle } from '../helpers/manual-clock.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
@@ -15,11 +15,6 @@ const suite = referenceServer();
 const { make } = suite;
 
 const ledger = async (): Promise<LedgerEntry[]> => suite.server.admin.ledger('todos');
-const status = (d: Device) => {
-  let value: SyncStatus | undefined;
-  d.client.status$.subscribe((s) => (value = s)).unsubscribe();
-  return value!;
-};
 
 describe('logout, then another user on the same namespace (RELIABILITY #54)', () => {
   it("clear() forgets the token refreshToken() handed over: the next user's requests never carry the first user's", async () => {

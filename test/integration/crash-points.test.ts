@@ -14,8 +14,8 @@
 import { IDBFactory } from 'fake-indexeddb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestBackend } from '../../server/index.mjs';
-import type { BroadcastChannelLike, SyncStatus } from '../../src/index.js';
-import { device, outcomeOf, until, type Device } from '../helpers/harness.js';
+import type { BroadcastChannelLike } from '../../src/index.js';
+import { device, outcomeOf, until, type Device, currentStatus as status } from '../helpers/harness.js';
 import { ManualClock, seededRandom, settle } from '../helpers/manual-clock.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 
@@ -88,11 +88,6 @@ type Point = 'beforeCommit' | 'beforeSend' | 'beforeRequest' | 'beforeAnswer' | 
 const POINTS: Point[] = ['beforeCommit', 'beforeSend', 'beforeRequest', 'beforeAnswer', 'beforeStored', 'beforeBroadcast'];
 const OPS = ['create', 'update', 'delete'] as const;
 
-const status = (d: Device): SyncStatus => {
-  let value!: SyncStatus;
-  d.client.status$.subscribe((s) => (value = s)).unsubscribe();
-  return value;
-};
 
 describe('a tab crashing at each point of a change’s way to the server (G5)', () => {
   // A change the other tab makes reaches the one that dies only once stored: from the request on.

@@ -9,19 +9,14 @@ import { IDBFactory } from 'fake-indexeddb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { LedgerEntry } from '../../server/index.mjs';
-import { defineResource, PendingMutationsError, type QueryState, type SyncEvent, type SyncStatus } from '../../src/index.js';
-import { heldListAnswers, referenceServer, todos, until, type Device } from '../helpers/harness.js';
+import { defineResource, PendingMutationsError, type QueryState, type SyncEvent } from '../../src/index.js';
+import { heldListAnswers, referenceServer, todos, until, currentStatus as status } from '../helpers/harness.js';
 import { openRaw } from '../helpers/raw-idb.js';
 
 const suite = referenceServer();
 const { make } = suite;
 
 const ledger = async (): Promise<LedgerEntry[]> => suite.server.admin.ledger('todos');
-const status = (d: Device) => {
-  let value: SyncStatus | undefined;
-  d.client.status$.subscribe((s) => (value = s)).unsubscribe();
-  return value!;
-};
 
 /** Every record of every store of every database of a factory, as one string. */
 async function dumpAll(factory: IDBFactory): Promise<string> {

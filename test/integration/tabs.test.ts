@@ -18,10 +18,9 @@ import {
   type FailedMutation,
   type QueryState,
   type SyncClientOptions,
-  type SyncStatus,
   type StandardSchemaV1,
 } from '../../src/index.js';
-import { device, heldAnswers, heldListAnswers, outcomeOf, todoSchema, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { device, heldAnswers, heldListAnswers, outcomeOf, todoSchema, todos, until, type Device, type Todo, currentStatus as status } from '../helpers/harness.js';
 import { ManualClock, seededRandom, settle, upperHalfRandom } from '../helpers/manual-clock.js';
 import { BroadcastHub, CountingIDBFactory, FakeLocks } from '../helpers/tabs.js';
 import { committed, openRaw, result } from '../helpers/raw-idb.js';
@@ -76,11 +75,6 @@ function latest<T>(source: Observable<T>): { readonly value: T | undefined } {
 }
 const subscriptions: Array<() => void> = [];
 
-const status = (d: Device): SyncStatus => {
-  let value!: SyncStatus;
-  d.client.status$.subscribe((s) => (value = s)).unsubscribe();
-  return value;
-};
 
 /** Waits until exactly one of the tabs leads; returns [leader, follower]. */
 async function roles(a: Device, b: Device): Promise<[Device, Device]> {
