@@ -45,8 +45,9 @@ export interface SyncProviderProps {
  * @example
  * const client = createSyncClient({ baseUrl: '/api', resources: [todos] });
  * createRoot(el).render(<SyncProvider client={client}><App /></SyncProvider>);
- * // Rendered on the server too: a client in the browser only.
- * const [client] = useState(() => (typeof window === 'undefined' ? null : createSyncClient(options)));
+ * // Rendered on the server too: a client in the browser only, made at a module's top level, not
+ * // in a render (StrictMode runs a useState initializer twice: the second client would stay open).
+ * export const client = typeof window === 'undefined' ? null : createSyncClient(options);
  */
 export function SyncProvider({ client, children }: SyncProviderProps): ReactElement {
   return createElement(ClientContext.Provider, { value: client }, children);

@@ -282,6 +282,37 @@ describe(`harborsync/react on React ${reactVersion}`, () => {
     expect(() => client!.status$).toThrow(/harborsync\/react: the client given is null/);
   });
 
+  it("the README's client for an app rendered on the server too: StrictMode makes no second client, which nothing would close", async () => {
+    const made: SyncClient[] = [];
+    const createClient = (): SyncClient => {
+      const { client } = realClient([t1, t2]);
+      made.push(client);
+      return client;
+    };
+    // As the README makes it: once, outside the components (at a module's top level).
+    const client = typeof window === 'undefined' ? null : createClient();
+    function App() {
+      return (
+        <SyncProvider client={client}>
+          <List />
+        </SyncProvider>
+      );
+    }
+    function List() {
+      const { data, status } = useQuery(todos, { where: { done: false } });
+      return <p>{status === 'loading' ? 'loading' : data.map((t) => t.title).join(',')}</p>;
+    }
+    const { unmount } = render(
+      <StrictMode>
+        <App />
+      </StrictMode>,
+    );
+    await screen.findByText('Milk');
+    unmount();
+    await Promise.all(made.map((client) => client.close()));
+    expect(made).toHaveLength(1);
+  });
+
   it('gives the client to useSyncClient and says when there is no provider', () => {
     const fake = createFakeClient();
     let found: SyncClient | undefined;
