@@ -793,6 +793,7 @@ export class Replayer {
     const ignore = [def.version];
     if (remoteMatchesIntent(entry, answer, ignore)) return this.#succeed(def, entry, answer);
     const strategy = host.strategy(def);
+    const deletions = this.#deletions;
     let remote = answer;
     let asked = false;
     // A decision made on a view that changed before it was stored (a write while a resolver
@@ -817,6 +818,9 @@ export class Replayer {
       const input = { op: entry.op, base, local, remote: current, ignore, seen: new Map(entries.map((e) => [e.seq, e])) };
       const fields = conflictFields(input);
       const outcome = await this.#decision(def, entry, strategy, input, fields);
+      // The database was deleted while a resolver decided (clear(), here or in another tab): the
+      // change went with it, and a conflict or error told of it now would name nothing stored.
+      if (this.#stopped || deletions !== this.#deletions) return;
       if (outcome instanceof HarborSyncError) {
         // Refused: the conflict waits in conflicts$ for a decision, as under 'manual'. One with no
         // field in dispute (a merge, or a view a pull rebased, that the schema refused): those

@@ -579,6 +579,34 @@ describe('a { value } decision is checked with the schema, as a local write', ()
     expect(d.events.some((e) => e.type === 'resolved')).toBe(false);
     expect((await ledger()).map((r) => r.op)).toEqual(['create']);
   });
+
+  it('a slow resolver answering after clear({ discardPending: true }) tells of no conflict: the change it decided on went with the database', async () => {
+    for (const answer of ['manual', 'throw'] as const) {
+      await backend.reset();
+      let release!: () => void;
+      let asked = 0;
+      const resolver: ConflictStrategy = async () => {
+        asked++;
+        await new Promise<void>((resolve) => (release = resolve));
+        if (answer === 'throw') throw new Error('resolver bug');
+        return 'manual' as const;
+      };
+      const d = await offlineWithTodo({ conflicts: resolver });
+      await d.client.resource(todos).update('a', { title: 'mine' });
+      await theirs({ title: 'theirs' });
+      d.online.next(true);
+      await until(() => asked === 1, 'the resolver to be asked');
+      await d.client.clear({ discardPending: true });
+      const cleared = d.events.length;
+      release();
+      await d.client.flush();
+      // A round trip to the server: the decision, were it stored, would be by now.
+      await d.client.resource(todos).refresh();
+      expect(d.events.slice(cleared).filter((e) => e.type === 'conflict' || e.type === 'error')).toEqual([]);
+      expect(latestConflicts(d)).toEqual([]);
+      expect(asked).toBe(1);
+    }
+  });
 });
 
 describe('the entity a merge or the local side keeps is checked with the schema too', () => {
