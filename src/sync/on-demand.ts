@@ -359,6 +359,7 @@ export class OnDemandLoader {
     const from = { loaded: pages.loaded, cursor: pages.cursor, last: pages.last, invalid: pages.invalid };
     mirror.setFlags({ isFetching: true });
     const deletions = host.store.deletions;
+    const key = pagesKey(def, query);
     try {
       const answeredSinceRequest = afterThisRequest(host);
       const pushed = pushDown(compiled as never, def.key, count, from.cursor);
@@ -439,11 +440,11 @@ export class OnDemandLoader {
       }
       // The pages are as old as their first rows: a later page confirms only its own.
       if (from.loaded === 0) pages.fetchedAt = at;
-      this.#tellHasMore(def, pagesKey(def, query), pages);
+      this.#tellHasMore(def, key, pages);
       // A short answer with more to come is followed by the next page (#fill): still fetching.
       const short = answer['items'].length > 0 && cursor !== null && rowsWanted(def, query) > this.#held(def, pages);
       // Pages no query watches any more (a search typed on) clear no failure of a query shown.
-      const watched = this.#watching(def, pagesKey(def, query)).length > 0;
+      const watched = this.#watching(def, key).length > 0;
       mirror.setFlags({ isFetching: short || this.#fetching(def, requestKey), ...(watched ? { error: null } : {}), lastSyncedAt: at });
       host.synced(at);
       host.emit({ type: 'pulled', at, resource: def.name, count: items.length, removed: result.removed });
@@ -458,7 +459,6 @@ export class OnDemandLoader {
       // replacement's answer, maybe in already, says whether the fetch failed. Pages only
       // forgotten (an eviction) have none: the failure shows. Pages no query watches any more (a
       // search typed on) are not what the views show either: their failure is no query's error.
-      const key = pagesKey(def, query);
       const current = this.#pages.get(key);
       const replaced = (current !== undefined && current !== pages) || this.#watching(def, key).length === 0;
       mirror.setFlags(replaced ? { isFetching: this.#fetching(def, requestKey) } : { isFetching: this.#fetching(def, requestKey), error: failure });
