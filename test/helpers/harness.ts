@@ -26,6 +26,43 @@ export function recordingFetch(inner: typeof fetch = fetch) {
   return { fetch: wrapped, calls };
 }
 
+/**
+ * A session whose token the test expires: `refreshToken()` is counted and hands the good token
+ * back only once `release()` is called (so every request refused meanwhile shares the one
+ * refresh); `sent` records each request with its answer's status, idempotency key and body.
+ */
+export function expiringSession(goodToken = 'demo-alice') {
+  let token = goodToken;
+  let refreshes = 0;
+  let release = () => undefined as void;
+  const refreshed = new Promise<void>((resolve) => (release = resolve));
+  const sent: Array<{ method: string; status: number; key: string | null; body: string }> = [];
+  const recording: typeof fetch = async (input, init) => {
+    const request = input instanceof Request ? input : new Request(input, init);
+    const body = await request.clone().text();
+    const answer = await fetch(request);
+    sent.push({ method: request.method, status: answer.status, key: request.headers.get('Idempotency-Key'), body });
+    return answer;
+  };
+  return {
+    sent,
+    refreshes: () => refreshes,
+    expire: () => void (token = 'expired'),
+    release: () => release(),
+    options: {
+      auth: {
+        getToken: () => token,
+        refreshToken: async () => {
+          refreshes++;
+          await refreshed;
+          return (token = goodToken);
+        },
+      },
+      fetch: recording,
+    },
+  };
+}
+
 let nextSeed = 1;
 
 export interface Device {

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { LedgerEntry } from '../../server/index.mjs';
-import { defineResource, HttpError, type FailedMutation, type QueryState } from '../../src/index.js';
-import { heldAnswers, heldListAnswers, referenceServer, todos, todoSchema, until, type Todo, currentStatus as status } from '../helpers/harness.js';
+import { defineResource, HttpError, type FailedMutation, type Query, type QueryState } from '../../src/index.js';
+import { expiringSession, heldAnswers, heldListAnswers, referenceServer, todos, todoSchema, until, type Todo, currentStatus as status } from '../helpers/harness.js';
 import { IDBFactory } from 'fake-indexeddb';
 import { ManualClock, seededRandom, settle } from '../helpers/manual-clock.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
@@ -85,15 +85,19 @@ describe('logout, then another user on the same namespace (RELIABILITY #54)', ()
     expect(await h.list()).toEqual([expect.objectContaining({ id: 'b' })]);
   });
 
-  it("clear({ discardPending: true }) while a pull is out: the 401 answering it after the logout neither pauses the next user's session nor shows in their views", async () => {
+  /**
+   * A read of `resource` (a pull, or an on-demand page) held until after the logout: the token is
+   * revoked as it goes out, clear() runs, the next user signs in, and then its 401 lands.
+   */
+  async function logoutWhileReadOut(resource: typeof todos, query: Query<Todo> | undefined) {
     const held = heldListAnswers();
     let token = 'demo-alice';
-    const d = make(suite.server.apiUrl, { fetch: held.fetch, auth: { getToken: () => token } });
-    const h = d.client.resource(todos);
+    const d = make(suite.server.apiUrl, { resources: [resource], fetch: held.fetch, auth: { getToken: () => token } });
+    const h = d.client.resource(resource);
     const states: Array<QueryState<Todo>> = [];
-    h.query$().subscribe((s) => states.push(s));
-    await until(() => states.at(-1)?.status === 'success' && !states.at(-1)!.isFetching, 'the first pull');
-    token = 'alice-revoked'; // the logout revokes it as the pull goes out
+    h.query$(query).subscribe((s) => states.push(s));
+    await until(() => states.at(-1)?.status === 'success' && !states.at(-1)!.isFetching, 'the first read');
+    token = 'alice-revoked'; // the logout revokes it as the read goes out
     const out = await held.heldRequest(() => h.refresh().catch(() => undefined), d.clock);
     await d.client.clear({ discardPending: true });
     token = 'demo-bob';
@@ -104,71 +108,38 @@ describe('logout, then another user on the same namespace (RELIABILITY #54)', ()
     await h.create({ id: 'b', title: "bob's", done: false });
     await d.client.flush();
     expect((await ledger()).map((r) => [r.entityId, r.user])).toEqual([['b', 'bob']]);
+  }
+
+  it("clear({ discardPending: true }) while a pull is out: the 401 answering it after the logout neither pauses the next user's session nor shows in their views", async () => {
+    await logoutWhileReadOut(todos, undefined);
   });
 
   it("the same for an on-demand query's page out at the logout", async () => {
-    const onDemandTodos = defineResource({ name: 'todos', schema: todoSchema, load: 'on-demand' });
-    const held = heldListAnswers();
-    let token = 'demo-alice';
-    const d = make(suite.server.apiUrl, { resources: [onDemandTodos], fetch: held.fetch, auth: { getToken: () => token } });
-    const h = d.client.resource(onDemandTodos);
-    const states: Array<QueryState<Todo>> = [];
-    h.query$({ orderBy: 'title', limit: 10 }).subscribe((s) => states.push(s));
-    await until(() => states.at(-1)?.status === 'success' && !states.at(-1)!.isFetching, 'the first page');
-    token = 'alice-revoked';
-    const out = await held.heldRequest(() => h.refresh().catch(() => undefined), d.clock);
-    await d.client.clear({ discardPending: true });
-    token = 'demo-bob';
-    await out.landed();
-    await settle(20);
-    expect(status(d)).toMatchObject({ paused: null, lastError: null });
-    await h.create({ id: 'b', title: "bob's", done: false });
-    await d.client.flush();
-    expect((await ledger()).map((r) => [r.entityId, r.user])).toEqual([['b', 'bob']]);
+    await logoutWhileReadOut(defineResource({ name: 'todos', schema: todoSchema, load: 'on-demand' }), { orderBy: 'title', limit: 10 });
   });
 });
 
 describe('a token that expires mid-queue (RELIABILITY #52)', () => {
   it('several writes and a pull refused at once share one refresh; each request is retried once with its key and body, a change made meanwhile follows its entity in order, nothing is dropped', async () => {
-    let token = 'demo-alice';
-    let refreshes = 0;
-    let release = () => undefined as void;
-    const refreshed = new Promise<void>((resolve) => (release = resolve));
-    const sent: Array<{ method: string; status: number; key: string | null; body: string }> = [];
-    const d = make(suite.server.apiUrl, {
-      maxInFlight: 4,
-      auth: {
-        getToken: () => token,
-        refreshToken: async () => {
-          refreshes++;
-          await refreshed;
-          return (token = 'demo-alice');
-        },
-      },
-      fetch: async (input, init) => {
-        const request = input instanceof Request ? input : new Request(input, init);
-        const body = await request.clone().text();
-        const answer = await fetch(request);
-        sent.push({ method: request.method, status: answer.status, key: request.headers.get('Idempotency-Key'), body });
-        return answer;
-      },
-    });
+    const session = expiringSession();
+    const { sent } = session;
+    const d = make(suite.server.apiUrl, { maxInFlight: 4, ...session.options });
     const h = d.client.resource(todos);
     for (const id of ['a', 'b', 'c']) await h.create({ id, title: id, done: false });
     await d.client.flush();
     d.online.next(false);
     for (const id of ['a', 'b', 'c']) await h.update(id, { title: `${id} 1` });
-    token = 'expired';
+    session.expire();
     d.online.next(true);
     const pulled = h.refresh();
     await until(() => sent.filter((s) => s.status === 401).length === 4, 'three writes and a pull refused');
     // Made while its entity's first change is out: it waits behind it.
     const second = h.update('a', { title: 'a 2' }, { wait: 'server' });
-    release();
+    session.release();
     await pulled;
     await expect(second).resolves.toMatchObject({ title: 'a 2' });
     await d.client.flush();
-    expect(refreshes).toBe(1);
+    expect(session.refreshes()).toBe(1);
     const updates = (await ledger()).filter((r) => r.op === 'update');
     expect(updates.filter((r) => r.entityId === 'a').map((r) => [r.body, r.versionBefore])).toEqual([
       [{ title: 'a 1' }, 1],

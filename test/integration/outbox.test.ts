@@ -10,7 +10,7 @@ import {
   type QueryState,
   type SyncStatus,
 } from '../../src/index.js';
-import { heldAnswers, outcomeOf, referenceServer, todos, until, type Device, type Todo } from '../helpers/harness.js';
+import { expiringSession, heldAnswers, outcomeOf, referenceServer, todos, until, type Device, type Todo } from '../helpers/harness.js';
 import { seededRandom, settle, upperHalfRandom } from '../helpers/manual-clock.js';
 import { longestRetryDelayMs, RETRY_AFTER_CEILING_MS } from '../../src/outbox/backoff.js';
 import type { OutboxEntry } from '../../src/outbox/entry.js';
@@ -539,42 +539,22 @@ describe('delivery', () => {
   });
 
   it('a token that expires with several changes out: their 401s share one refresh, and each change is re-sent with its key and applied once (RELIABILITY #52)', async () => {
-    let token = 'demo-alice';
-    let refreshes = 0;
-    let release = () => undefined as void;
-    const refreshed = new Promise<void>((resolve) => (release = resolve));
-    const sent: { status: number; key: string | null; body: string }[] = [];
-    const d = make(suite.server.apiUrl, {
-      maxInFlight: 4,
-      auth: {
-        getToken: () => token,
-        refreshToken: async () => {
-          refreshes++;
-          await refreshed;
-          return (token = 'demo-alice');
-        },
-      },
-      fetch: async (input, init) => {
-        const request = input instanceof Request ? input : new Request(input, init);
-        const body = await request.clone().text();
-        const answer = await fetch(request);
-        if (request.method === 'POST') sent.push({ status: answer.status, key: request.headers.get('Idempotency-Key'), body });
-        return answer;
-      },
-    });
+    const session = expiringSession();
+    const sent = () => session.sent.filter((s) => s.method === 'POST');
+    const d = make(suite.server.apiUrl, { maxInFlight: 4, ...session.options });
     const h = d.client.resource(todos);
     d.online.next(false);
     for (const id of ['a', 'b', 'c', 'd']) await h.create({ id, title: id.toUpperCase(), done: false });
-    token = 'expired';
+    session.expire();
     d.online.next(true);
-    await until(() => sent.filter((s) => s.status === 401).length === 4, 'four 401s');
-    release();
+    await until(() => sent().filter((s) => s.status === 401).length === 4, 'four 401s');
+    session.release();
     await d.client.flush();
-    expect(refreshes).toBe(1);
+    expect(session.refreshes()).toBe(1);
     const rows = await ledger();
     expect(rows.map((r) => r.entityId).sort()).toEqual(['a', 'b', 'c', 'd']);
     for (const row of rows) {
-      const tries = sent.filter((s) => s.key === row.idempotencyKey);
+      const tries = sent().filter((s) => s.key === row.idempotencyKey);
       expect(tries.map((s) => s.status)).toEqual([401, 201]);
       expect(tries[1]!.body).toBe(tries[0]!.body);
     }
