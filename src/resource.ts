@@ -1,8 +1,10 @@
 import { strategyProblem } from './conflict/resolve.js';
+import { refuseUnknownOptions } from './internal/known-options.js';
 import type { StandardSchemaV1 } from './internal/standard-schema.js';
 import type { InferEntity, InferInput, ResourceDefinition, ResourceOptions } from './types.js';
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
+const RESOURCE_OPTIONS = ['name', 'schema', 'key', 'version', 'path', 'delta', 'conflicts', 'ids', 'references', 'load', 'cacheLimit', 'toSearchParams'];
 
 /**
  * Declares a resource: its name, schema and how it syncs. Pure: the definition is a frozen
@@ -18,7 +20,9 @@ const NAME = /^[A-Za-z0-9_.-]+$/;
 export function defineResource<S extends StandardSchemaV1<unknown, object>, K extends string = 'id', V extends string = 'version'>(
   options: ResourceOptions<S, K, V>,
 ): ResourceDefinition<InferEntity<S>, K, V, InferInput<S>> {
+  if (!options || typeof options !== 'object') throw new TypeError('defineResource: options are required ({ name, schema })');
   const { name, schema } = options;
+  refuseUnknownOptions('defineResource: ', options, RESOURCE_OPTIONS);
   if (typeof name !== 'string' || !NAME.test(name)) {
     throw new TypeError(`defineResource: name must be a non-empty string of letters, digits, "_", "-" or ".", got ${JSON.stringify(name)}`);
   }
@@ -30,6 +34,9 @@ export function defineResource<S extends StandardSchemaV1<unknown, object>, K ex
   // Absent, the field is the default its type parameter says.
   const key = options.key ?? ('id' as K);
   const version = options.version ?? ('version' as V);
+  for (const [option, field] of [['key', key], ['version', version]]) {
+    if (typeof field !== 'string' || field === '') throw new TypeError(`defineResource(${name}): ${option} must be a field name, got ${JSON.stringify(field)}`);
+  }
   if ((key as string) === version) throw new TypeError(`defineResource(${name}): key and version must be different fields`);
   const path = options.path ?? `/${name}`;
   if (!path.startsWith('/')) throw new TypeError(`defineResource(${name}): path must start with "/", got "${path}"`);
@@ -62,6 +69,9 @@ export function defineResource<S extends StandardSchemaV1<unknown, object>, K ex
   if (typeof delta !== 'boolean') throw new TypeError(`defineResource(${name}): delta must be true or false, got ${JSON.stringify(delta)}`);
   const load: unknown = options.load ?? 'all';
   if (load !== 'all' && load !== 'on-demand') throw new TypeError(`defineResource(${name}): load must be 'all' or 'on-demand', got ${JSON.stringify(load)}`);
+  if (options.toSearchParams !== undefined && typeof options.toSearchParams !== 'function') {
+    throw new TypeError(`defineResource(${name}): toSearchParams must be a function, got ${JSON.stringify(options.toSearchParams)}`);
+  }
   const definition: ResourceDefinition<InferEntity<S>, K, V, InferInput<S>> = {
     name,
     schema: schema as unknown as StandardSchemaV1<unknown, InferEntity<S>>,

@@ -1,5 +1,6 @@
 /** createSyncClient's options, checked and with their defaults filled in. */
 import { strategyProblem } from '../conflict/resolve.js';
+import { refuseUnknownOptions } from '../internal/known-options.js';
 import type { ConflictStrategy, ResourceDefinition, SyncClientOptions } from '../types.js';
 
 type Rec = Record<string, unknown>;
@@ -16,6 +17,11 @@ const DEFAULTS = {
   maxAgeMs: 24 * 60 * 60 * 1000,
   maxInFlight: 1,
 };
+
+const CLIENT_OPTIONS = [
+  'baseUrl', 'resources', 'namespace', 'auth', 'conflicts', 'retry', 'staleTimeMs', 'sendDelayMs', 'maxInFlight', 'timeoutMs', 'maxAnswerBytes', 'transport',
+  'indexedDB', 'fetch', 'now', 'random', 'online', 'suspended', 'foreground', 'locks', 'BroadcastChannel', 'localStorage', 'storageManager', 'setTimer',
+];
 
 /** setTimeout's longest delay (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -40,6 +46,7 @@ export interface ResolvedOptions {
  */
 export function resolveOptions(options: SyncClientOptions, baseHref: string | undefined): ResolvedOptions {
   if (!options || typeof options !== 'object') throw new TypeError('createSyncClient: options are required');
+  refuseUnknownOptions('createSyncClient: ', options, CLIENT_OPTIONS);
   // A URL paths cannot resolve under ("localhost:8787/api" has the scheme "localhost:") would make
   // every request fail, the writes retried for ever.
   if (typeof options.baseUrl !== 'string' || !URL.canParse(options.baseUrl, baseHref) || !URL.canParse('./', new URL(options.baseUrl, baseHref))) {
@@ -75,6 +82,8 @@ export function resolveOptions(options: SyncClientOptions, baseHref: string | un
   // Waited for with timers, which fire at once past the longest wait they hold: a timeout would
   // end every request at once, a send delay or a backoff spin the outbox loop every millisecond.
   const retry = options.retry ?? {};
+  if (typeof retry !== 'object') throw new TypeError(`createSyncClient: retry must be an object, got ${String(retry)}`);
+  refuseUnknownOptions('createSyncClient: retry.', retry, ['baseDelayMs', 'maxDelayMs', 'maxAttempts', 'maxAgeMs']);
   const waits = { sendDelayMs: options.sendDelayMs, timeoutMs: options.timeoutMs, 'retry.baseDelayMs': retry.baseDelayMs, 'retry.maxDelayMs': retry.maxDelayMs };
   for (const [key, v] of Object.entries(waits)) {
     if (v !== undefined && !(typeof v === 'number' && v >= 0 && v <= MAX_TIMER_MS)) {
@@ -88,6 +97,7 @@ export function resolveOptions(options: SyncClientOptions, baseHref: string | un
   if (retry.maxAgeMs !== undefined && !(typeof retry.maxAgeMs === 'number' && retry.maxAgeMs >= 0)) {
     throw new TypeError(`createSyncClient: retry.maxAgeMs must be a non-negative number, got ${String(retry.maxAgeMs)}`);
   }
+  checkHooks(options, defs);
   const problem = options.conflicts === undefined ? null : strategyProblem(options.conflicts);
   if (problem) throw new TypeError(`createSyncClient: ${problem}`);
   const { maxInFlight, maxAnswerBytes } = options;
@@ -115,3 +125,40 @@ export function resolveOptions(options: SyncClientOptions, baseHref: string | un
   });
 }
 
+const isFunction = (value: unknown) => typeof value === 'function';
+const hasMethod = (value: unknown, method: string) => typeof value === 'object' && value !== null && isFunction((value as Rec)[method]);
+
+/**
+ * The options that are functions, or objects of them: a page without TypeScript that gets one
+ * wrong would otherwise fail at its first request or pull (a wrong `auth` as a lasting 401 pause).
+ */
+function checkHooks(options: SyncClientOptions, defs: Map<string, Def>): void {
+  const wrong = (what: string, want: string, got: unknown) =>
+    new TypeError(`createSyncClient: ${what} must be ${want}, got ${typeof got === 'function' ? 'a function' : typeof got === 'object' && got ? 'an object' : String(got)}`);
+  const { auth, transport } = options;
+  if (auth !== undefined) {
+    if (!hasMethod(auth, 'getToken')) throw wrong('auth', 'an object with a getToken() function (and optionally refreshToken(), namespaceOf())', auth);
+    refuseUnknownOptions('createSyncClient: auth.', auth, ['getToken', 'refreshToken', 'namespaceOf']);
+    for (const hook of ['refreshToken', 'namespaceOf'] as const) {
+      if (auth[hook] !== undefined && !isFunction(auth[hook])) throw wrong(`auth.${hook}`, 'a function', auth[hook]);
+    }
+  }
+  if (transport !== undefined) {
+    const defsList = [...defs.values()];
+    const calls = ['list', 'one', 'create', 'update', 'remove'];
+    if (defsList.some((def) => def.delta)) calls.push('delta');
+    if (defsList.some((def) => def.load === 'on-demand')) calls.push('query');
+    for (const call of calls) {
+      if (!hasMethod(transport, call)) throw wrong(`transport.${call}`, 'a function', typeof transport === 'object' && transport ? (transport as unknown as Rec)[call] : transport);
+    }
+  }
+  for (const seam of ['fetch', 'now', 'random', 'setTimer'] as const) {
+    if (options[seam] !== undefined && !isFunction(options[seam])) throw wrong(seam, 'a function', options[seam]);
+  }
+  for (const seam of ['online', 'suspended', 'foreground'] as const) {
+    if (options[seam] !== undefined && !hasMethod(options[seam], 'subscribe')) throw wrong(seam, 'an Observable', options[seam]);
+  }
+  if (options.indexedDB !== undefined && !hasMethod(options.indexedDB, 'open')) throw wrong('indexedDB', 'an IDBFactory', options.indexedDB);
+  if (options.locks != null && !hasMethod(options.locks, 'request')) throw wrong('locks', 'a LockManager or null', options.locks);
+  if (options.BroadcastChannel != null && !isFunction(options.BroadcastChannel)) throw wrong('BroadcastChannel', 'a BroadcastChannel constructor or null', options.BroadcastChannel);
+}

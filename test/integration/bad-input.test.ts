@@ -1221,7 +1221,7 @@ describe('resource definitions', () => {
     for (const path of ['/a.b/...', '/v1/todos', '/items:batch', '/']) expect(() => defineResource({ name: 'things', schema, path })).not.toThrow();
   });
 
-  it('a bad name, a schema without Standard Schema, the key as the version field, a path not starting with "/" or a bad cacheLimit is a TypeError naming it', () => {
+  it('a bad name, a schema without Standard Schema, the key as the version field or either not a field name, no options at all, an option name misspelt, a path not starting with "/" or a bad cacheLimit is a TypeError naming it', () => {
     for (const name of ['', 'my todos', 'a/b', 42]) {
       expect(() => defineResource({ name: name as never, schema })).toThrow(
         new TypeError(`defineResource: name must be a non-empty string of letters, digits, "_", "-" or ".", got ${JSON.stringify(name)}`),
@@ -1231,6 +1231,15 @@ describe('resource definitions', () => {
       expect(() => defineResource({ name: 'things', schema: bad as never })).toThrow(new TypeError('defineResource(things): schema must implement Standard Schema (zod 4, valibot, arktype)'));
     }
     expect(() => defineResource({ name: 'things', schema, key: 'version' as never })).toThrow(new TypeError('defineResource(things): key and version must be different fields'));
+    expect(() => defineResource({ name: 'things', schema, key: 5 as never })).toThrow(new TypeError('defineResource(things): key must be a field name, got 5'));
+    expect(() => defineResource({ name: 'things', schema, version: '' as never })).toThrow(new TypeError('defineResource(things): version must be a field name, got ""'));
+    expect(() => (defineResource as (options?: unknown) => unknown)()).toThrow(new TypeError('defineResource: options are required ({ name, schema })'));
+    expect(() => defineResource({ name: 'things', schema, loading: 'on-demand' } as never)).toThrow(
+      new TypeError('defineResource: loading is not an option (name, schema, key, version, path, delta, conflicts, ids, references, load, cacheLimit, toSearchParams)'),
+    );
+    expect(() => defineResource({ name: 'things', schema, toSearchParams: 'filter' as never })).toThrow(new TypeError('defineResource(things): toSearchParams must be a function, got "filter"'));
+    const spread = defineResource({ name: 'things', schema, delta: true });
+    expect(defineResource({ ...spread, name: 'others' })).toMatchObject({ name: 'others', delta: true });
     expect(() => defineResource({ name: 'things', schema, path: 'things' })).toThrow(new TypeError('defineResource(things): path must start with "/", got "things"'));
     for (const cacheLimit of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(() => defineResource({ name: 'things', schema, cacheLimit })).toThrow(new TypeError(`defineResource(things): cacheLimit must be a non-negative integer, got ${cacheLimit}`));
