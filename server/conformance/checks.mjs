@@ -20,7 +20,15 @@ const CLIENT_READS = ['Retry-After', 'Date'];
  * @returns {Promise<CheckResult[]>}
  */
 export async function runConformance({ apiUrl, resource = 'todos', token, fetch = globalThis.fetch }) {
-  const collection = `${apiUrl.replace(/\/+$/, '')}/${encodeURIComponent(resource)}`;
+  // A query in the API's address (an API key, an api-version) goes with every request, as the
+  // client sends it, after the path rather than ending it.
+  const api = new URL(apiUrl);
+  const apiQuery = api.search.slice(1);
+  api.search = '';
+  api.hash = '';
+  const collection = `${api.href.replace(/\/+$/, '')}/${encodeURIComponent(resource)}`;
+  /** @param {string} url */
+  const withApiQuery = (url) => (apiQuery === '' ? url : url.includes('?') ? url.replace('?', `?${apiQuery}&`) : `${url}?${apiQuery}`);
   const run = `conformance-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   let counter = 0;
   const unique = () => `${run}-${++counter}`;
@@ -32,7 +40,7 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
    * @returns {Promise<Reply>}
    */
   const call = async (method, url, { body, headers = {}, auth = true } = {}) => {
-    const response = await fetch(url, {
+    const response = await fetch(withApiQuery(url), {
       method,
       headers: {
         ...(auth ? { Authorization: `Bearer ${token}` } : {}),

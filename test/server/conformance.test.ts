@@ -11,6 +11,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { runConformance } from '../../server/conformance/checks.mjs';
 import { createTestBackend, type RunningServer } from '../../server/index.mjs';
+import { OWN_TOKEN, ownBackend, type OwnBackendOptions } from '../helpers/own-backend.js';
 
 const CLI = fileURLToPath(new URL('../../server/conformance/cli.mjs', import.meta.url));
 const run = promisify(execFile);
@@ -350,6 +351,43 @@ describe('catches broken servers', () => {
       } finally {
         await proxy.close();
       }
+    });
+  }
+});
+
+describe("a backend of a team's own, shaped otherwise than the reference server", () => {
+  const failingOwn = async (options: OwnBackendOptions, apiUrl?: (own: { baseUrl: string; origin: string }) => string) => {
+    const own = await ownBackend(options);
+    try {
+      const results = await runConformance({ apiUrl: apiUrl?.(own) ?? own.baseUrl, token: OWN_TOKEN });
+      return results.filter((result) => !result.ok).map((result) => result.name);
+    } finally {
+      await own.close();
+    }
+  };
+
+  it("passes every check with its address's path prefix and query (an API key), with or without a trailing slash", async () => {
+    expect(await failingOwn({})).toEqual([]);
+    expect(await failingOwn({ ids: 'client' }, (own) => `${own.origin}/v2/tenant-7?key=k-123`)).toEqual([]);
+  });
+
+  const mistakes: Array<{ mistake: NonNullable<OwnBackendOptions['mistake']>; caught: string[] }> = [
+    {
+      mistake: 'ignores-idempotency',
+      caught: [
+        'create replay returns the first answer',
+        'idempotent replay returns the first answer and applies nothing',
+        'key reused with a different body → 422',
+        'delete replay returns the first answer and applies nothing',
+      ],
+    },
+    { mistake: 'no-version-bump', caught: ['versions bump on update', 'stale If-Match → 409/412 with the current entity', 'DELETE checks If-Match'] },
+    { mistake: 'stale-if-match-ok', caught: ['stale If-Match → 409/412 with the current entity', 'DELETE checks If-Match'] },
+    { mistake: 'no-428', caught: ['PATCH without If-Match → 428', 'DELETE checks If-Match'] },
+  ];
+  for (const { mistake, caught } of mistakes) {
+    it(`fails exactly the checks a backend that breaks one rule breaks: ${mistake}`, async () => {
+      expect(await failingOwn({ mistake })).toEqual(caught);
     });
   }
 });
