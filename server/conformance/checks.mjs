@@ -70,12 +70,12 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
     if (!isEntity(reply.body) || reply.status >= 300) throw new Error(`setup create answered ${describe(reply)}`);
     return reply.body;
   };
-  /** @param {{ id: string | number, version: number }} entity @param {Record<string, unknown>} patch @param {string} [key] */
+  /** @param {{ id: string | number, version: number | string }} entity @param {Record<string, unknown>} patch @param {string} [key] */
   const update = (entity, patch, key = unique()) =>
-    call('PATCH', item(entity.id), { body: patch, headers: { 'Idempotency-Key': key, 'If-Match': `"${entity.version}"` } });
-  /** @param {{ id: string | number, version: number }} entity */
+    call('PATCH', item(entity.id), { body: patch, headers: { 'Idempotency-Key': key, 'If-Match': ifMatch(entity.version) } });
+  /** @param {{ id: string | number, version: number | string }} entity */
   const remove = (entity) =>
-    call('DELETE', item(entity.id), { headers: { 'Idempotency-Key': unique(), 'If-Match': `"${entity.version}"` } });
+    call('DELETE', item(entity.id), { headers: { 'Idempotency-Key': unique(), 'If-Match': ifMatch(entity.version) } });
 
   /** @type {Array<{ name: string, expected: string, check: () => Promise<{ ok: boolean, actual: string }> }>} */
   const checks = [
@@ -161,7 +161,7 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
     },
     {
       name: 'create returns 201 with version',
-      expected: '201 (or 200) with the entity, its id and an integer version',
+      expected: '201 (or 200) with the entity, its id and a version (an integer, or a string that is no weak entity-tag)',
       check: async () => {
         const reply = await create({ id: unique(), title: 'created', done: false });
         const ok = (reply.status === 201 || reply.status === 200) && isEntity(reply.body) && reply.body.title === 'created';
@@ -196,7 +196,7 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
     },
     {
       name: 'versions bump on update',
-      expected: '200 with the change and a higher version, which a GET then shows',
+      expected: '200 with the change and a newer version (a higher number, or another string), which a GET then shows',
       check: async () => {
         const entity = await created();
         const reply = await update(entity, { title: 'updated' });
@@ -204,7 +204,7 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
         const ok =
           reply.status === 200 &&
           isEntity(reply.body) &&
-          reply.body.version > entity.version &&
+          isNewer(reply.body.version, entity.version) &&
           reply.body.title === 'updated' &&
           after.body?.version === reply.body.version;
         return { ok, actual: `${describe(reply)}; then GET ${describe(after)}` };
@@ -304,7 +304,7 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
       expected: 'the same status and body again, leaving alone an entity re-created at that id in between',
       check: async () => {
         const entity = await created();
-        const headers = { 'Idempotency-Key': unique(), 'If-Match': `"${entity.version}"` };
+        const headers = { 'Idempotency-Key': unique(), 'If-Match': ifMatch(entity.version) };
         const first = await call('DELETE', item(entity.id), { headers });
         // A replay that reaches the server after the id was taken again must not delete the newcomer.
         const again = await create({ id: entity.id, title: 're-created', done: false });
@@ -462,13 +462,42 @@ async function walkDelta(call, collection, since, limit) {
 }
 
 /**
- * An entity: an id (DESIGN: a string or a number, as a backend with integer keys serves it) and an integer version.
- * @param {unknown} value @returns {value is { id: string | number, version: number } & Record<string, unknown>}
+ * An entity: an id (DESIGN: a string or a number, as a backend with integer keys serves it) and a
+ * version: an integer, or a string (an opaque revision, an entity-tag) as the client takes it too;
+ * a weak entity-tag never matches If-Match, so the client refuses it.
+ * @param {unknown} value @returns {value is { id: string | number, version: number | string } & Record<string, unknown>}
  */
 function isEntity(value) {
   const entity = /** @type {{ id?: unknown, version?: unknown } | null} */ (value);
   const id = entity?.id;
-  return (typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id))) && Number.isInteger(entity?.version);
+  const version = entity?.version;
+  const versioned = Number.isInteger(version) || (typeof version === 'string' && version !== '' && !/^W\/"[\x21\x23-\x7e]*"$/.test(version));
+  return (typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id))) && versioned;
+}
+
+/**
+ * Numbers are ordered; any other version that differs counts as newer, as the client orders them.
+ * @param {unknown} after @param {unknown} before
+ */
+function isNewer(after, before) {
+  return typeof after === 'number' && typeof before === 'number' ? after > before : after !== before;
+}
+
+/**
+ * The If-Match the client sends for a version: a strong entity-tag as it is, anything else quoted,
+ * its characters an entity-tag cannot hold percent-encoded (UTF-8), '%' and '\\' too.
+ * @param {number | string} version
+ */
+function ifMatch(version) {
+  const text = String(version);
+  if (/^"[\x21\x23-\x7e]*"$/.test(text)) return text;
+  let quoted = '';
+  for (const char of text) {
+    quoted += /^[\x21\x23\x24\x26-\x5b\x5d-\x7e]$/.test(char)
+      ? char
+      : [...new TextEncoder().encode(char)].map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+  }
+  return `"${quoted}"`;
 }
 
 /**

@@ -371,6 +371,15 @@ describe("a backend of a team's own, shaped otherwise than the reference server"
     expect(await failingOwn({ ids: 'client' }, (own) => `${own.origin}/v2/tenant-7?key=k-123`)).toEqual([]);
   });
 
+  it('passes every check with versions that are strings (opaque revisions, as the client takes them), and still catches one that does not change', async () => {
+    expect(await failingOwn({ versions: 'string' })).toEqual([]);
+    expect(await failingOwn({ versions: 'string', mistake: 'no-version-bump' })).toEqual([
+      'versions bump on update',
+      'stale If-Match → 409/412 with the current entity',
+      'DELETE checks If-Match',
+    ]);
+  });
+
   const mistakes: Array<{ mistake: NonNullable<OwnBackendOptions['mistake']>; caught: string[] }> = [
     {
       mistake: 'ignores-idempotency',
