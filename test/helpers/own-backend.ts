@@ -16,7 +16,7 @@ export interface OwnBackendOptions {
   /** The query every request must carry, as an API gateway's key. */
   apiKey?: string;
   /** One protocol rule broken. */
-  mistake?: 'ignores-idempotency' | 'no-version-bump' | 'stale-if-match-ok' | 'no-428';
+  mistake?: 'ignores-idempotency' | 'replays-but-applies' | 'no-version-bump' | 'stale-if-match-ok' | 'no-428';
   /** Answers a request before the backend does; return true when it answered. */
   intercept?: (req: IncomingMessage, res: ServerResponse, body: string) => boolean;
 }
@@ -98,7 +98,11 @@ export async function ownBackend(options: OwnBackendOptions = {}) {
     if (key && mistake !== 'ignores-idempotency') {
       const first = answered.get(key);
       if (first && first.fingerprint !== fingerprint) return send(res, 422, 'idempotency key reused');
-      if (first) return send(res, first.status, first.body);
+      if (first) {
+        // Such a server answers from its record, but only after running the write again.
+        if (mistake === 'replays-but-applies') write(method, id, body, req.headers['if-match'] as string | undefined);
+        return send(res, first.status, first.body);
+      }
     }
     const answer = write(method, id, body, req.headers['if-match'] as string | undefined);
     if (key && answer.status < 500) answered.set(key, { fingerprint, ...answer });
