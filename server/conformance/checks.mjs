@@ -211,6 +211,21 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
       },
     },
     {
+      name: 'PATCH changes only the fields it sends',
+      expected: '200 with the field sent changed and the others kept, which a GET then shows',
+      check: async () => {
+        // The client sends changed fields only: a server that takes the body for the whole entity
+        // (as a PUT) drops every field the user did not touch.
+        const entity = await created();
+        const reply = await update(entity, { done: true });
+        const after = await call('GET', item(entity.id));
+        const ok =
+          reply.status === 200 &&
+          [reply.body, after.body].every((body) => body?.done === true && body?.title === entity.title);
+        return { ok, actual: `${describe(reply)}; then GET ${describe(after)}` };
+      },
+    },
+    {
       name: 'PATCH without If-Match → 428',
       expected: '428 and the entity unchanged',
       check: async () => {

@@ -16,7 +16,7 @@ export interface OwnBackendOptions {
   /** The query every request must carry, as an API gateway's key. */
   apiKey?: string;
   /** One protocol rule broken. */
-  mistake?: 'ignores-idempotency' | 'replays-but-applies' | 'no-version-bump' | 'stale-if-match-ok' | 'no-428';
+  mistake?: 'ignores-idempotency' | 'replays-but-applies' | 'no-version-bump' | 'stale-if-match-ok' | 'no-428' | 'patch-replaces';
   /** Answers a request before the backend does; return true when it answered. */
   intercept?: (req: IncomingMessage, res: ServerResponse, body: string) => boolean;
 }
@@ -179,7 +179,9 @@ export async function ownBackend(options: OwnBackendOptions = {}) {
       return { status: 200, body: { ok: true } };
     }
     const { id: _ignored, version: _version, ...patch } = input;
-    const data = { ...current.data, ...patch, version: versionAfter(current.data['version']) };
+    // PATCH carries the changed fields only; a server that takes it as the whole entity drops the rest.
+    const kept = mistake === 'patch-replaces' ? { id: current.data['id'] } : current.data;
+    const data = { ...kept, ...patch, version: versionAfter(current.data['version']) };
     entities.set(id, { data, deleted: false, seq: ++seq });
     return { status: 200, body: shown(data) };
   }

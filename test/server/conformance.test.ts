@@ -392,6 +392,7 @@ describe("a backend of a team's own, shaped otherwise than the reference server"
     },
     // Answers a replayed key from its record, but runs the write again first: a second entity.
     { mistake: 'replays-but-applies', caught: ['create replay returns the first answer'] },
+    { mistake: 'patch-replaces', caught: ['PATCH changes only the fields it sends'] },
     { mistake: 'no-version-bump', caught: ['versions bump on update', 'stale If-Match → 409/412 with the current entity', 'DELETE checks If-Match'] },
     { mistake: 'stale-if-match-ok', caught: ['stale If-Match → 409/412 with the current entity', 'DELETE checks If-Match'] },
     { mistake: 'no-428', caught: ['PATCH without If-Match → 428', 'DELETE checks If-Match'] },
