@@ -386,10 +386,10 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
         const walk = await walkDelta(call, collection, start.cursor, 2);
         const problems = [
           ...walk.problems,
-          walk.state.has(kept.id) ? '' : `${kept.id} missing`,
-          walk.state.get(edited.id)?.version === edit.body?.version ? '' : `${edited.id} not at its edited version`,
-          walk.state.has(deleted.id) ? `${deleted.id} still live` : '',
-          walk.deleted.has(deleted.id) ? '' : `${deleted.id} not in deleted`,
+          walk.state.has(String(kept.id)) ? '' : `${kept.id} missing`,
+          walk.state.get(String(edited.id))?.version === edit.body?.version ? '' : `${edited.id} not at its edited version`,
+          walk.state.has(String(deleted.id)) ? `${deleted.id} still live` : '',
+          walk.deleted.has(String(deleted.id)) ? '' : `${deleted.id} not in deleted`,
         ].filter(Boolean);
         return { ok: problems.length === 0, actual: problems.join('; ') || 'as expected' };
       },
@@ -443,7 +443,8 @@ export async function runConformance({ apiUrl, resource = 'todos', token, fetch 
 
 /**
  * Follows a delta feed from `since` until hasMore is false (bounded), applying
- * each page in order.
+ * each page in order. Ids are compared as text and a page may leave `deleted`
+ * out, as the client reads a feed.
  * @param {(method: string, url: string) => Promise<Reply>} call
  * @param {string} collection
  * @param {string} since
@@ -461,18 +462,19 @@ async function walkDelta(call, collection, since, limit) {
     const reply = await call('GET', `${collection}?since=${encodeURIComponent(cursor)}&limit=${limit}`);
     pages += 1;
     const page = reply.body;
-    if (reply.status !== 200 || !Array.isArray(page?.items) || !Array.isArray(page?.deleted)) {
+    const gone = page?.deleted ?? [];
+    if (reply.status !== 200 || !Array.isArray(page?.items) || !Array.isArray(gone)) {
       problems.push(`page ${pages}: ${describe(reply)}`);
       break;
     }
     if (typeof page.cursor !== 'string') problems.push(`page ${pages}: cursor ${JSON.stringify(page.cursor)} is not a string`);
     for (const entity of page.items) {
-      state.set(entity.id, entity);
-      deleted.delete(entity.id);
+      state.set(String(entity.id), entity);
+      deleted.delete(String(entity.id));
     }
-    for (const id of page.deleted) {
-      state.delete(id);
-      deleted.add(id);
+    for (const id of gone) {
+      state.delete(String(id));
+      deleted.add(String(id));
     }
     cursor = String(page.cursor);
     if (page.hasMore !== true) break;

@@ -15,6 +15,8 @@ export interface OwnBackendOptions {
   pageSize?: number;
   /** The query every request must carry, as an API gateway's key. */
   apiKey?: string;
+  /** Delta pages name deleted ids as text ("101" for 101), and leave `deleted` out when none. */
+  deletedAsText?: boolean;
   /** One protocol rule broken. */
   mistake?: 'ignores-idempotency' | 'replays-but-applies' | 'no-version-bump' | 'stale-if-match-ok' | 'no-428' | 'patch-replaces';
   /** Answers a request before the backend does; return true when it answered. */
@@ -32,7 +34,7 @@ export const OWN_TOKEN = 'T';
 export const OWN_PREFIX = '/v2/tenant-7';
 
 export async function ownBackend(options: OwnBackendOptions = {}) {
-  const { versions = 'number', ids = 'server', pageSize = 2, apiKey = 'k-123', mistake, intercept } = options;
+  const { versions = 'number', ids = 'server', pageSize = 2, apiKey = 'k-123', deletedAsText = false, mistake, intercept } = options;
   const entities = new Map<string, Stored>();
   const answered = new Map<string, { fingerprint: string; status: number; body: unknown }>();
   let seq = 0;
@@ -121,10 +123,11 @@ export async function ownBackend(options: OwnBackendOptions = {}) {
       const changes = [...entities.values()].filter((e) => e.seq > after).sort((a, b) => a.seq - b.seq);
       const page = changes.slice(0, pageSize);
       const last = page.at(-1)?.seq ?? after;
+      const deleted = page.filter((e) => e.deleted).map((e) => (deletedAsText ? String(e.data['id']) : e.data['id']));
       return send(res, 200, {
         hasMore: changes.length > page.length,
         cursor: `c${last}`,
-        deleted: page.filter((e) => e.deleted).map((e) => e.data['id']),
+        ...(deletedAsText && deleted.length === 0 ? {} : { deleted }),
         items: page.filter((e) => !e.deleted).map((e) => shown(e.data)),
       });
     }

@@ -380,6 +380,10 @@ describe("a backend of a team's own, shaped otherwise than the reference server"
     ]);
   });
 
+  it('passes a delta feed that names deleted numeric ids as text and leaves deleted out of pages without any, as the client reads them', async () => {
+    expect(await failingOwn({ deletedAsText: true })).toEqual([]);
+  });
+
   const mistakes: Array<{ mistake: NonNullable<OwnBackendOptions['mistake']>; caught: string[] }> = [
     {
       mistake: 'ignores-idempotency',
