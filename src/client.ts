@@ -924,12 +924,12 @@ class Client implements SyncClient, HandleHost {
   }
 
   /**
-   * Parses an entity with the resource's schema; an invalid one is reported on events$ and comes
-   * back undefined. A `stored` view may lack its version (an unconfirmed create) and needs no depth
+   * Parses an entity with the resource's schema; an invalid one is reported on events$ (and to
+   * `refused`) and comes back undefined. A `stored` view may lack its version (an unconfirmed create) and needs no depth
    * check (it was stored). Synchronous when the schema is: a list of thousands is parsed without a
    * promise per item.
    */
-  parse(def: Def, value: unknown, id: string | undefined, stored = false): Rec | undefined | Promise<Rec | undefined> {
+  parse(def: Def, value: unknown, id: string | undefined, stored = false, refused?: (error: SchemaError) => void): Rec | undefined | Promise<Rec | undefined> {
     const judge = (result: Validation<unknown>): Rec | undefined => {
       const key = result.ok ? normalizeId((result.value as Rec)[def.key]) : undefined;
       // Too deep to store, it would fail the transaction caching the valid rest with it.
@@ -944,6 +944,7 @@ class Client implements SyncClient, HandleHost {
           : [{ field: deep, message: `nests deeper than ${MAX_DEPTH} levels` }];
       const error = new SchemaError(issues, { resource: def.name, id: entityId });
       this.emit({ type: 'schemaError', at: this.env.clock.now(), resource: def.name, id: entityId, error });
+      refused?.(error);
       return undefined;
     };
     // A schema that throws refuses that item alone (validate() makes the throw an issue): the valid rest is kept.
@@ -1409,7 +1410,7 @@ class Client implements SyncClient, HandleHost {
       currentReference: (r, id) => this.currentReference(r, id),
       reread: (r, id) => this.reread(r, id),
       strategy: (def) => this.strategy(def),
-      parse: (def, value, id) => this.parse(def, value, id),
+      parse: (def, value, id, refused) => this.parse(def, value, id, false, refused),
       refetch: (def) => void this.refreshResource(def).catch((error: unknown) => this.#pullRetries.failed(def, error)),
       online: () => this.#online,
       // A tab that resigned (another one leads now) finishes a request in flight, then sends no more.

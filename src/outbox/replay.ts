@@ -43,8 +43,8 @@ export interface ReplayHost extends OutcomeHost {
   strategy(def: Def): ConflictStrategy<Rec>;
   /** Pulls the resource again (its answer to a write could not be cached). */
   refetch(def: Def): void;
-  /** Parses a server entity with the resource's schema; undefined (reported) when invalid. */
-  parse(def: Def, value: unknown, id: string | undefined): Rec | undefined | Promise<Rec | undefined>;
+  /** Parses a server entity with the resource's schema; undefined (reported, and told to `refused`) when invalid. */
+  parse(def: Def, value: unknown, id: string | undefined, refused?: (error: SchemaError) => void): Rec | undefined | Promise<Rec | undefined>;
   canSend(): boolean;
   /** What the online source says now. */
   online(): boolean;
@@ -520,13 +520,16 @@ export class Replayer {
     arrived();
     if (this.#stopped || deletions !== this.#deletions) return;
     if (entry.op === 'delete') return this.#succeed(def, entry, null);
-    const parsed = await host.parse(def, answer, entry.id);
+    const refusals: SchemaError[] = [];
+    const parsed = await host.parse(def, answer, entry.id, (error) => refusals.push(error));
     // A database deleted while an async schema checked the answer: dropped, as on its arrival.
     if (this.#stopped || deletions !== this.#deletions) return;
     // A create's answer may name the entity anew (a server-assigned id); an update's is the entity its URL named.
     const other = parsed && entry.op === 'update' ? (this.#anotherEntity(def, parsed, entry.id) ?? this.#olderThanSent(def, parsed, entry)) : undefined;
     if (!parsed || other) {
-      const error = other ?? new SchemaError([{ field: '', message: 'the server answered with an entity that fails the schema' }], { resource: entry.r, id: entry.id });
+      // With the schema's issues: failed$ and the wait then name the field the server got wrong.
+      const issues = [{ field: '', message: 'the server answered with an entity that fails the schema' }, ...refusals.flatMap((refusal) => refusal.issues)];
+      const error = other ?? new SchemaError(issues, { resource: entry.r, id: entry.id });
       await this.#park(def, entry, { message: error.message, body: answer, rejected: false }, error);
       // The server probably applied the change: what it holds now is fetched rather than guessed.
       host.refetch(def);
