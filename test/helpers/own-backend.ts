@@ -17,6 +17,8 @@ export interface OwnBackendOptions {
   apiKey?: string;
   /** Delta pages name deleted ids as text ("101" for 101), and leave `deleted` out when none. */
   deletedAsText?: boolean;
+  /** A deleted entity's URL answers 410 Gone (one never there, 404). */
+  goneIs410?: boolean;
   /** One protocol rule broken. */
   mistake?: 'ignores-idempotency' | 'replays-but-applies' | 'no-version-bump' | 'stale-if-match-ok' | 'no-428' | 'patch-replaces';
   /** Answers a request before the backend does; return true when it answered. */
@@ -34,7 +36,7 @@ export const OWN_TOKEN = 'T';
 export const OWN_PREFIX = '/v2/tenant-7';
 
 export async function ownBackend(options: OwnBackendOptions = {}) {
-  const { versions = 'number', ids = 'server', pageSize = 2, apiKey = 'k-123', deletedAsText = false, mistake, intercept } = options;
+  const { versions = 'number', ids = 'server', pageSize = 2, apiKey = 'k-123', deletedAsText = false, goneIs410 = false, mistake, intercept } = options;
   const entities = new Map<string, Stored>();
   const answered = new Map<string, { fingerprint: string; status: number; body: unknown }>();
   let seq = 0;
@@ -114,7 +116,7 @@ export async function ownBackend(options: OwnBackendOptions = {}) {
   function read(res: ServerResponse, url: URL, id: string | undefined) {
     if (id !== undefined) {
       const stored = entities.get(id);
-      return stored && !stored.deleted ? send(res, 200, shown(stored.data)) : send(res, 404);
+      return stored && !stored.deleted ? send(res, 200, shown(stored.data)) : send(res, stored && goneIs410 ? 410 : 404);
     }
     const since = url.searchParams.get('since');
     if (since !== null) {
@@ -172,7 +174,7 @@ export async function ownBackend(options: OwnBackendOptions = {}) {
     }
     if (id === undefined || (method !== 'PATCH' && method !== 'DELETE')) return { status: 405, body: 'method not allowed' };
     const current = entities.get(id);
-    if (!current || current.deleted) return { status: 404, body: undefined };
+    if (!current || current.deleted) return { status: current && goneIs410 ? 410 : 404, body: undefined };
     if (ifMatch === undefined && mistake !== 'no-428') return { status: 428, body: 'If-Match required' };
     if (ifMatch !== undefined && ifMatch !== tagOf(current.data['version']) && mistake !== 'stale-if-match-ok') {
       return { status: 409, body: { current: shown(current.data), message: 'version mismatch' } };

@@ -105,6 +105,21 @@ describe('a backend of its own, shaped otherwise than the reference server', () 
     expect(backend.requests.filter((r) => r.url.includes('since=')).length).toBeGreaterThan(3);
   });
 
+  it('reads a 410 Gone for an entity deleted meanwhile as a 404: a delete of it is done, an update of it a conflict with remote null', async () => {
+    const { h, d, make } = await setup({ goneIs410: true });
+    await h.create({ title: 'a', done: false }, { wait: 'server' });
+    await h.create({ title: 'b', done: false }, { wait: 'server' });
+    const other = make().client.resource('todos');
+    await other.refresh();
+    await other.delete(100, { wait: 'server' });
+    await other.delete(101, { wait: 'server' });
+    await h.delete(100, { wait: 'server' });
+    const outcome = await outcomeOf(h.update(101, { done: true }, { wait: 'server' }));
+    expect('error' in outcome && outcome.error).toMatchObject({ name: 'ConflictError' });
+    expect(latest<Array<{ id: string; remote: unknown }>>(d.client.conflicts$)).toMatchObject([{ id: '101', remote: null }]);
+    expect(latest<FailedMutation[]>(d.client.failed$)).toEqual([]);
+  });
+
   it('waits out a 503 HTML page whose Retry-After is an HTTP date, then sends the create once more with its key and body', async () => {
     let refusals = 0;
     const { backend, d, h } = await setup({

@@ -384,6 +384,11 @@ describe("a backend of a team's own, shaped otherwise than the reference server"
     expect(await failingOwn({ deletedAsText: true })).toEqual([]);
   });
 
+  it("passes a backend answering 410 Gone for a deleted entity's URL, which the client reads as a 404", async () => {
+    expect(await failingOwn({ goneIs410: true })).toEqual([]);
+    expect(await failingOwn({ goneIs410: true, ids: 'client' })).toEqual([]);
+  });
+
   const mistakes: Array<{ mistake: NonNullable<OwnBackendOptions['mistake']>; caught: string[] }> = [
     {
       mistake: 'ignores-idempotency',
