@@ -16,6 +16,8 @@ export interface ConformanceOptions {
   resource?: string;
   /** Sent as `Authorization: Bearer {token}`. */
   token: string;
+  /** Creates carry no id, as the client's do with `ids: 'server'`: for a server that refuses one. */
+  serverIds?: boolean;
   fetch?: typeof fetch;
 }
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// npm run conformance -- http://127.0.0.1:8787/api [--resource todos] [--token demo-alice]
+// npm run conformance -- http://127.0.0.1:8787/api [--resource todos] [--token demo-alice] [--server-ids]
 // Prints PASS/FAIL per check and a summary; exits 1 when a check fails, 2 on bad arguments.
 
 import { parseArgs } from 'node:util';
 
 import { runConformance } from './checks.mjs';
 
-const USAGE = 'usage: npm run conformance -- <api url> [--resource todos] [--token demo-alice]';
+const USAGE = 'usage: npm run conformance -- <api url> [--resource todos] [--token demo-alice] [--server-ids]';
 
 function readArguments() {
   if (process.argv.slice(2).some((arg) => arg === '--help' || arg === '-h')) {
@@ -16,11 +16,16 @@ function readArguments() {
   try {
     const { positionals, values } = parseArgs({
       allowPositionals: true,
-      options: { resource: { type: 'string', default: 'todos' }, token: { type: 'string', default: 'demo-alice' } },
+      options: {
+        resource: { type: 'string', default: 'todos' },
+        token: { type: 'string', default: 'demo-alice' },
+        // Creates without an id, as the client sends them with ids: 'server'.
+        'server-ids': { type: 'boolean', default: false },
+      },
     });
     const [apiUrl, ...extra] = positionals;
     if (apiUrl && extra.length === 0 && URL.canParse(apiUrl)) {
-      return { apiUrl, resource: values.resource, token: values.token };
+      return { apiUrl, resource: values.resource, token: values.token, serverIds: values['server-ids'] };
     }
   } catch (error) {
     console.error(error instanceof Error ? error.message : error);

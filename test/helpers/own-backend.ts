@@ -19,6 +19,8 @@ export interface OwnBackendOptions {
   deletedAsText?: boolean;
   /** A deleted entity's URL answers 410 Gone (one never there, 404). */
   goneIs410?: boolean;
+  /** A create naming an id is refused with a 400 (the server names entities), as some frameworks refuse read-only fields. */
+  refusesIds?: boolean;
   /** One protocol rule broken. */
   mistake?: 'ignores-idempotency' | 'replays-but-applies' | 'no-version-bump' | 'stale-if-match-ok' | 'no-428' | 'patch-replaces';
   /** Answers a request before the backend does; return true when it answered. */
@@ -36,7 +38,7 @@ export const OWN_TOKEN = 'T';
 export const OWN_PREFIX = '/v2/tenant-7';
 
 export async function ownBackend(options: OwnBackendOptions = {}) {
-  const { versions = 'number', ids = 'server', pageSize = 2, apiKey = 'k-123', deletedAsText = false, goneIs410 = false, mistake, intercept } = options;
+  const { versions = 'number', ids = 'server', pageSize = 2, apiKey = 'k-123', deletedAsText = false, goneIs410 = false, refusesIds = false, mistake, intercept } = options;
   const entities = new Map<string, Stored>();
   const answered = new Map<string, { fingerprint: string; status: number; body: unknown }>();
   let seq = 0;
@@ -164,6 +166,7 @@ export async function ownBackend(options: OwnBackendOptions = {}) {
       }
     }
     if (method === 'POST' && id === undefined) {
+      if (refusesIds && 'id' in input) return { status: 400, body: { errors: [{ property: 'id', constraint: 'is read-only' }] } };
       const newId = ids === 'server' ? nextId++ : (input['id'] as string | number);
       const current = entities.get(String(newId));
       if (current && !current.deleted) return { status: 409, body: { current: shown(current.data) } };

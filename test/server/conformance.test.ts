@@ -356,10 +356,10 @@ describe('catches broken servers', () => {
 });
 
 describe("a backend of a team's own, shaped otherwise than the reference server", () => {
-  const failingOwn = async (options: OwnBackendOptions, apiUrl?: (own: { baseUrl: string; origin: string }) => string) => {
+  const failingOwn = async (options: OwnBackendOptions, apiUrl?: (own: { baseUrl: string; origin: string }) => string, serverIds?: boolean) => {
     const own = await ownBackend(options);
     try {
-      const results = await runConformance({ apiUrl: apiUrl?.(own) ?? own.baseUrl, token: OWN_TOKEN });
+      const results = await runConformance({ apiUrl: apiUrl?.(own) ?? own.baseUrl, token: OWN_TOKEN, serverIds });
       return results.filter((result) => !result.ok).map((result) => result.name);
     } finally {
       await own.close();
@@ -387,6 +387,11 @@ describe("a backend of a team's own, shaped otherwise than the reference server"
   it("passes a backend answering 410 Gone for a deleted entity's URL, which the client reads as a 404", async () => {
     expect(await failingOwn({ goneIs410: true })).toEqual([]);
     expect(await failingOwn({ goneIs410: true, ids: 'client' })).toEqual([]);
+  });
+
+  it('passes a backend that names entities itself and refuses a create naming an id, with serverIds (--server-ids): creates then carry none, as the client sends them', async () => {
+    expect(await failingOwn({ refusesIds: true }, undefined, true)).toEqual([]);
+    expect(await failingOwn({ mistake: 'ignores-idempotency' }, undefined, true)).toContain('create replay returns the first answer');
   });
 
   const mistakes: Array<{ mistake: NonNullable<OwnBackendOptions['mistake']>; caught: string[] }> = [
@@ -464,6 +469,16 @@ describe('the command line', () => {
     expect(stdout).toMatch(/^FAIL list is an array: expected 200 with a JSON array, got 401 /m);
     expect(stdout).toMatch(/^PASS 401 without token$/m);
     expect(stdout).toMatch(/^\d+ passed, \d+ failed$/m);
+  });
+
+  it('sends creates without an id with --server-ids, passing a backend that refuses one', async () => {
+    const own = await ownBackend({ refusesIds: true });
+    try {
+      const { stdout } = await run(process.execPath, [CLI, own.baseUrl, '--token', OWN_TOKEN, '--server-ids']);
+      expect(stdout.trim().split('\n').at(-1)).toMatch(/^\d+ passed, 0 failed$/);
+    } finally {
+      await own.close();
+    }
   });
 
   it('exits 2 on bad arguments', async () => {
