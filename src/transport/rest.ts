@@ -248,7 +248,9 @@ export function createRestTransport(options: RestOptions): RestTransport {
         );
       } catch (error) {
         if (deadline.byCaller) throw error;
-        const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        // Node's fetch says only "fetch failed"; its cause says why (a refused connection, a redirect a write refuses).
+        const cause = error instanceof Error && error.cause instanceof Error && error.cause.message ? ` (${error.cause.message})` : '';
+        const reason = error instanceof Error ? `${error.name}: ${error.message}${cause}` : String(error);
         throw new NetworkError({ method, url: url.pathname, reason }, { ...context, cause: error });
       }
       try {

@@ -175,6 +175,27 @@ describe('a backend of its own that misbehaves: a typed error naming what was wr
     });
   }
 
+  it('a redirect on a write is not followed: a NetworkError that says so, the change kept and sent again with its key once the server answers', async () => {
+    let redirecting = true;
+    const { backend, d, h } = await setup({
+      intercept: (req, res) => {
+        if (!redirecting || req.method !== 'POST') return false;
+        res.writeHead(307, { Location: `${backend.origin}/login` }).end();
+        return true;
+      },
+    });
+    const saved = h.create({ title: 'Milk', done: false }, { wait: 'server' });
+    await until(() => latest(d.client.status$).nextRetryAt !== null, 'the retry planned');
+    expect(latest(d.client.status$).lastError).toMatchObject({ name: 'NetworkError', message: expect.stringMatching(/^todos: POST \/v2\/tenant-7\/todos failed: .*redirect/) });
+    expect(backend.requests.map((r) => r.url)).not.toContain('/login');
+    expect(shown(d)).toEqual([expect.objectContaining({ title: 'Milk' })]);
+    redirecting = false;
+    await d.clock.advance(60_000);
+    expect(await saved).toMatchObject({ id: 100, title: 'Milk' });
+    const [first, second] = writes(backend);
+    expect(second).toMatchObject({ key: first!.key, body: first!.body });
+  });
+
   it('an answer to an update without its version: failed$ and the wait name the field, the change stays shown, and retry() goes through once the server is fixed', async () => {
     let broken = false;
     const { backend, d, h } = await setup({
