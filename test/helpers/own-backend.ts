@@ -21,6 +21,8 @@ export interface OwnBackendOptions {
   goneIs410?: boolean;
   /** A create naming an id is refused with a 400 (the server names entities), as some frameworks refuse read-only fields. */
   refusesIds?: boolean;
+  /** An id in a URL that is no number is a 400, as a backend with integer keys validates it. */
+  numericIdsOnly?: boolean;
   /** One protocol rule broken. */
   mistake?: 'ignores-idempotency' | 'replays-but-applies' | 'no-version-bump' | 'stale-if-match-ok' | 'no-428' | 'patch-replaces';
   /** Answers a request before the backend does; return true when it answered. */
@@ -38,7 +40,7 @@ export const OWN_TOKEN = 'T';
 export const OWN_PREFIX = '/v2/tenant-7';
 
 export async function ownBackend(options: OwnBackendOptions = {}) {
-  const { versions = 'number', ids = 'server', pageSize = 2, apiKey = 'k-123', deletedAsText = false, goneIs410 = false, refusesIds = false, mistake, intercept } = options;
+  const { versions = 'number', ids = 'server', pageSize = 2, apiKey = 'k-123', deletedAsText = false, goneIs410 = false, refusesIds = false, numericIdsOnly = false, mistake, intercept } = options;
   const entities = new Map<string, Stored>();
   const answered = new Map<string, { fingerprint: string; status: number; body: unknown }>();
   let seq = 0;
@@ -98,6 +100,7 @@ export async function ownBackend(options: OwnBackendOptions = {}) {
     if (req.headers.authorization !== `Bearer ${OWN_TOKEN}`) return send(res, 401);
     const rest = url.pathname.slice(`${OWN_PREFIX}/todos`.length).replace(/^\//, '');
     const id = rest === '' ? undefined : decodeURIComponent(rest);
+    if (numericIdsOnly && id !== undefined && !/^\d+$/.test(id)) return send(res, 400, { error: 'id must be a number' });
     if (method === 'GET') return read(res, url, id);
     const key = req.headers['idempotency-key'] as string | undefined;
     const fingerprint = `${method} ${url.pathname} ${body}`;

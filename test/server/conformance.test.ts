@@ -394,6 +394,10 @@ describe("a backend of a team's own, shaped otherwise than the reference server"
     expect(await failingOwn({ mistake: 'ignores-idempotency' }, undefined, true)).toContain('create replay returns the first answer');
   });
 
+  it('passes a backend with integer keys that answers 400 to an id in a URL that is no number (the client sends it none)', async () => {
+    expect(await failingOwn({ refusesIds: true, numericIdsOnly: true }, undefined, true)).toEqual([]);
+  });
+
   const mistakes: Array<{ mistake: NonNullable<OwnBackendOptions['mistake']>; caught: string[] }> = [
     {
       mistake: 'ignores-idempotency',
@@ -430,7 +434,7 @@ describe('the exposed headers check', () => {
       expect(results.find((result) => result.name === 'CORS answers expose the headers the client reads')).toEqual({
         name: 'CORS answers expose the headers the client reads',
         ok: false,
-        expected: 'Access-Control-Expose-Headers listing Retry-After and Date (or *) on a 404 to a cross-origin request',
+        expected: 'Access-Control-Expose-Headers listing Retry-After and Date (or *) on a 4xx (a 404 for an id never created) to a cross-origin request',
         actual: '404, not exposed: Retry-After',
       });
     } finally {
