@@ -23,6 +23,8 @@ export interface OwnBackendOptions {
   refusesIds?: boolean;
   /** An id in a URL that is no number is a 400, as a backend with integer keys validates it. */
   numericIdsOnly?: boolean;
+  /** Reads of one entity add a field (a name joined from another table) that write answers lack. */
+  joinsOnRead?: boolean;
   /** One protocol rule broken. */
   mistake?: 'ignores-idempotency' | 'replays-but-applies' | 'no-version-bump' | 'stale-if-match-ok' | 'no-428' | 'patch-replaces';
   /** Answers a request before the backend does; return true when it answered. */
@@ -40,7 +42,7 @@ export const OWN_TOKEN = 'T';
 export const OWN_PREFIX = '/v2/tenant-7';
 
 export async function ownBackend(options: OwnBackendOptions = {}) {
-  const { versions = 'number', ids = 'server', pageSize = 2, apiKey = 'k-123', deletedAsText = false, goneIs410 = false, refusesIds = false, numericIdsOnly = false, mistake, intercept } = options;
+  const { versions = 'number', ids = 'server', pageSize = 2, apiKey = 'k-123', deletedAsText = false, goneIs410 = false, refusesIds = false, numericIdsOnly = false, joinsOnRead = false, mistake, intercept } = options;
   const entities = new Map<string, Stored>();
   const answered = new Map<string, { fingerprint: string; status: number; body: unknown }>();
   let seq = 0;
@@ -121,7 +123,7 @@ export async function ownBackend(options: OwnBackendOptions = {}) {
   function read(res: ServerResponse, url: URL, id: string | undefined) {
     if (id !== undefined) {
       const stored = entities.get(id);
-      return stored && !stored.deleted ? send(res, 200, shown(stored.data)) : send(res, stored && goneIs410 ? 410 : 404);
+      return stored && !stored.deleted ? send(res, 200, { ...shown(stored.data), ...(joinsOnRead ? { ownerName: 'Ada' } : {}) }) : send(res, stored && goneIs410 ? 410 : 404);
     }
     const since = url.searchParams.get('since');
     if (since !== null) {

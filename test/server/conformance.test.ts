@@ -394,6 +394,10 @@ describe("a backend of a team's own, shaped otherwise than the reference server"
     expect(await failingOwn({ mistake: 'ignores-idempotency' }, undefined, true)).toContain('create replay returns the first answer');
   });
 
+  it('passes a backend whose reads of one entity add a field its write answers lack (a joined name)', async () => {
+    expect(await failingOwn({ joinsOnRead: true, ids: 'client' })).toEqual([]);
+  });
+
   it('passes a backend with integer keys that answers 400 to an id in a URL that is no number (the client sends it none)', async () => {
     expect(await failingOwn({ refusesIds: true, numericIdsOnly: true }, undefined, true)).toEqual([]);
   });
