@@ -460,6 +460,8 @@ async function walkDelta(call, collection, since, limit) {
   const problems = [];
   let cursor = since;
   let pages = 0;
+  // The client stops at a cursor named twice (hasMore would ask it forever); so does the walk.
+  const named = new Set([cursor]);
   while (pages < MAX_PAGES) {
     const reply = await call('GET', `${collection}?since=${encodeURIComponent(cursor)}&limit=${limit}`);
     pages += 1;
@@ -480,6 +482,11 @@ async function walkDelta(call, collection, since, limit) {
     }
     cursor = String(page.cursor);
     if (page.hasMore !== true) break;
+    if (named.has(cursor)) {
+      problems.push(`page ${pages}: hasMore, but cursor ${JSON.stringify(cursor)} was named before`);
+      break;
+    }
+    named.add(cursor);
   }
   if (pages === MAX_PAGES) problems.push(`still hasMore after ${MAX_PAGES} pages`);
   return { state, deleted, cursor, problems };

@@ -26,7 +26,7 @@ export interface OwnBackendOptions {
   /** Reads of one entity add a field (a name joined from another table) that write answers lack. */
   joinsOnRead?: boolean;
   /** One protocol rule broken. */
-  mistake?: 'ignores-idempotency' | 'replays-but-applies' | 'no-version-bump' | 'stale-if-match-ok' | 'no-428' | 'patch-replaces';
+  mistake?: 'ignores-idempotency' | 'replays-but-applies' | 'no-version-bump' | 'stale-if-match-ok' | 'no-428' | 'patch-replaces' | 'cursor-stuck';
   /** Answers a request before the backend does; return true when it answered. */
   intercept?: (req: IncomingMessage, res: ServerResponse, body: string) => boolean;
 }
@@ -134,8 +134,9 @@ export async function ownBackend(options: OwnBackendOptions = {}) {
       const last = page.at(-1)?.seq ?? after;
       const deleted = page.filter((e) => e.deleted).map((e) => (deletedAsText ? String(e.data['id']) : e.data['id']));
       return send(res, 200, {
-        hasMore: changes.length > page.length,
-        cursor: `c${last}`,
+        // A feed stuck on its cursor says hasMore for ever.
+        hasMore: mistake === 'cursor-stuck' || changes.length > page.length,
+        cursor: mistake === 'cursor-stuck' ? `c${after}` : `c${last}`,
         ...(deletedAsText && deleted.length === 0 ? {} : { deleted }),
         items: page.filter((e) => !e.deleted).map((e) => shown(e.data)),
       });

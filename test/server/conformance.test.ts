@@ -402,6 +402,17 @@ describe("a backend of a team's own, shaped otherwise than the reference server"
     expect(await failingOwn({ refusesIds: true, numericIdsOnly: true }, undefined, true)).toEqual([]);
   });
 
+  it('stops at a delta cursor named twice with hasMore, as the client does, failing with it after a few requests, not thousands', async () => {
+    const own = await ownBackend({ mistake: 'cursor-stuck' });
+    try {
+      const failed = (await runConformance({ apiUrl: own.baseUrl, token: OWN_TOKEN })).filter((result) => !result.ok);
+      expect(failed).toMatchObject([{ name: 'delta pages with tombstones and a cursor', actual: expect.stringMatching(/hasMore, but cursor "c0" was named before/) }]);
+      expect(own.requests.filter((request) => request.url.includes('since=')).length).toBeLessThan(10);
+    } finally {
+      await own.close();
+    }
+  });
+
   const mistakes: Array<{ mistake: NonNullable<OwnBackendOptions['mistake']>; caught: string[] }> = [
     {
       mistake: 'ignores-idempotency',
