@@ -2128,7 +2128,10 @@ describe("a follower's { wait: 'server' } whose 'settled' message is lost", () =
     malformed = true;
     const unreadable = await create('unreadable');
     expect(unreadable.here).toEqual(unreadable.leader);
-    expect(unreadable.here).toMatchObject({ name: 'SchemaError', issues: [{ field: '', message: expect.any(String) }] });
+    expect(unreadable.here).toMatchObject({
+      name: 'SchemaError',
+      issues: [{ field: '', message: expect.any(String) }, ...['id', 'title', 'done', 'version'].map((field) => ({ field, message: expect.any(String) }))],
+    });
   });
   it('rejects with the class of the failures the leader parked it after: no answer, an answer the schema refuses', async () => {
     // Each attempt the only one allowed: the first failure parks the change.
