@@ -130,14 +130,15 @@ export function oneCopyEach(
  * when asked. The same millisecond counts as before (which came first is unknown, and before is
  * what holds without the rule); a clock that stepped back makes a time ahead of it count for
  * nothing rather than for ever. A clock that reads earlier than the request stepped back while it
- * was out: what was answered since carries times before the request, so every time up to now
- * counts as after it (the answer undoes nothing confirmed meanwhile; the next request is exact).
+ * was out: what was answered before the step carries times after the request, and what was
+ * answered since times before it, so both count as after it (the answer undoes nothing confirmed
+ * meanwhile; the next request is exact).
  */
 export function afterThisRequest(host: { now(): number }): (at: number) => boolean {
   const requestedAt = host.now();
   return (at) => {
     const now = host.now();
-    return at <= now && (at > requestedAt || now < requestedAt);
+    return now < requestedAt ? at > requestedAt || at <= now : at > requestedAt && at <= now;
   };
 }
 

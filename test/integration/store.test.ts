@@ -555,6 +555,18 @@ describe('a list answer computed before a change made here landed', () => {
     expect(shown.value?.data.map((n) => n.id).sort()).toEqual(['n2', 'n3']);
   });
 
+  it('a create and a delete confirmed meanwhile, the clock then stepping back a day before the answer lands: the answer undoes neither (RELIABILITY #57)', async () => {
+    const { d, h, ids, pulled } = await pullHeld();
+    const shown = latest(h.query$());
+    await h.create({ id: 'n3', text: 'c' }, { wait: 'server' });
+    await h.delete('n1', { wait: 'server' });
+    // Both were answered after the request; the wall clock steps back (NTP, a laptop woken) before its answer arrives.
+    d.clock.step(-24 * 3_600_000);
+    await pulled();
+    expect(await ids()).toEqual(['n2', 'n3']);
+    expect(shown.value?.data.map((n) => n.id).sort()).toEqual(['n2', 'n3']);
+  });
+
   it('an update confirmed meanwhile keeps its newer version', async () => {
     const { h, pulled } = await pullHeld();
     await h.update('n2', { text: 'b2' }, { wait: 'server' });
