@@ -68,21 +68,24 @@ describe('mergeTwins', () => {
     lastSeq?: number;
   };
   let next = 0;
-  const update = (changedAt: number, payload: Record<string, unknown>, frozen = false, state: Twin['state'] = 'queued'): Twin => ({
+  // `made`: the entry's newest change's place in the order the changes were made (`lastSeq`, the
+  // number the outbox drew for it), whatever its place in the queue (`seq`). Its time says nothing.
+  const update = (made: number, payload: Record<string, unknown>, frozen = false, state: Twin['state'] = 'queued'): Twin => ({
     seq: next++,
     op: 'update',
     payload,
     frozen,
     state,
     failure: null,
-    changedAt,
+    changedAt: 0,
+    lastSeq: made,
   });
-  const remove = (changedAt: number, frozen = false): Twin => ({ seq: next++, op: 'delete', payload: null, frozen, state: 'queued', failure: null, changedAt });
+  const remove = (made: number, frozen = false): Twin => ({ seq: next++, op: 'delete', payload: null, frozen, state: 'queued', failure: null, changedAt: 0, lastSeq: made });
   const refused = (entry: Twin): Twin => ({ ...entry, frozen: true, state: 'failed', failure: { message: '403', rejected: true } });
   const values = (entries: Twin[]) => mergeTwins(entries, 'id').kept.map((e) => e.payload);
 
   it('leaves a field out of a later update when an earlier entry changed after it already set it: the value goes out once', () => {
-    // Outbox order: the temporary id's entry, coalesced until t=166, then the real id's, changed at t=138.
+    // Outbox order: the temporary id's entry, coalesced until change 166, then the real id's, changed at 138.
     const entries = [update(166, { title: 'made last', done: true }), update(138, { title: 'made first', note: 'n' })];
     const { kept, dropped } = mergeTwins(entries, 'id');
     expect(kept[0]).toBe(entries[0]);
@@ -117,8 +120,8 @@ describe('mergeTwins', () => {
     const fixed = [update(5, { title: 'late' }), update(2, { title: 'sent' }, true), update(3, { title: 'parked' }, true, 'failed')];
     expect(mergeTwins(fixed, 'id').kept.slice(0, 2)).toEqual(fixed.slice(1));
     const keyed: Twin[] = [
-      { seq: next++, op: 'create', payload: { id: '7', title: 'x' }, frozen: false, state: 'queued', failure: null, changedAt: 9 },
-      { seq: next++, op: 'create', payload: { id: '8' }, frozen: false, state: 'queued', failure: null, changedAt: 1 },
+      { seq: next++, op: 'create', payload: { id: '7', title: 'x' }, frozen: false, state: 'queued', failure: null, changedAt: 0, lastSeq: 9 },
+      { seq: next++, op: 'create', payload: { id: '8' }, frozen: false, state: 'queued', failure: null, changedAt: 0, lastSeq: 1 },
     ];
     expect(values(keyed)[1]).toEqual({ id: '8' });
   });
@@ -126,7 +129,7 @@ describe('mergeTwins', () => {
   it('moves an entry changed last behind a change sent after it under its key, which would override it: with the fields it decides', () => {
     const entries = [update(9, { title: 'late', note: 'older' }), update(2, { title: 'sent' }, true), update(10, { note: 'newer' })];
     const { kept, moved } = mergeTwins(entries, 'id');
-    expect(moved).toEqual([{ ...entries[0], payload: { title: 'late' }, lastSeq: entries[0]!.seq }]);
+    expect(moved).toEqual([{ ...entries[0], payload: { title: 'late' } }]);
     expect(kept).toEqual([entries[1], entries[2], moved[0]]);
     // Moved rather than carried by a later entry: its value goes out once (not twice, as it would
     // from it and from the entry after the sent change).
@@ -140,7 +143,7 @@ describe('mergeTwins', () => {
     // The temporary id's coalesced update, then the server id's delete, sent before the update was made.
     const entries = [update(9, { title: 'after the delete', done: true }), remove(5, true)];
     const { kept, moved, dropped } = mergeTwins(entries, 'id');
-    expect(moved).toEqual([{ ...entries[0], lastSeq: entries[0]!.seq }]);
+    expect(moved).toEqual([entries[0]]);
     expect(kept).toEqual([entries[1], moved[0]]);
     expect(dropped).toEqual([]);
     // Made before the delete, it goes with the entity (or, a change made after the delete keeping
@@ -193,6 +196,7 @@ describe('mergeTwins', () => {
       frozen: fc.boolean(),
       state: fc.constantFrom<Twin['state']>('queued', 'queued', 'conflict', 'failed'),
       rejected: fc.boolean(),
+      // Times a clock that steps sets: they decide nothing.
       changedAt: fc.integer({ min: 0, max: 20 }),
       lastSeq: fc.option(fc.integer({ min: 0, max: 12 }), { nil: undefined }),
     })
@@ -227,8 +231,8 @@ describe('mergeTwins', () => {
       }
       return { ...e, payload };
     });
-  /** Made later: the later time; on a tie, the later place in the order changes were made. */
-  const after = (a: Twin, b: Twin) => (a.changedAt !== b.changedAt ? a.changedAt > b.changedAt : (a.lastSeq ?? a.seq) > (b.lastSeq ?? b.seq));
+  /** Made later: the later place in the order changes were made, never the later time. */
+  const after = (a: Twin, b: Twin) => (a.lastSeq ?? a.seq) > (b.lastSeq ?? b.seq);
   const isRefused = (e: Twin) => e.failure?.rejected === true;
   const untouchable = (e: Twin) => isFixed(e) || isRefused(e);
 
@@ -336,8 +340,9 @@ describe('mergeTwins', () => {
 
 describe('recreateAfterSentDelete', () => {
   const base = { id: '2', name: 'A', done: false, version: 3 };
-  const sentDelete = outboxEntry({ seq: 1, id: '2', op: 'delete', payload: null, frozen: true, changedAt: 1 });
-  const laterUpdate = outboxEntry({ seq: 2, id: '2', op: 'update', payload: { name: 'B' }, changedAt: 5 });
+  const sentDelete = outboxEntry({ seq: 1, id: '2', op: 'delete', payload: null, frozen: true, changedAt: 5 });
+  // Made after the delete, by a clock that stepped back between them.
+  const laterUpdate = outboxEntry({ seq: 2, id: '2', op: 'update', payload: { name: 'B' }, changedAt: 1 });
 
   it('turns the first editable update after a delete already sent into a create of the entity as the changes leave it', () => {
     const [, created] = recreateAfterSentDelete(base, [sentDelete, laterUpdate], 'version');
@@ -346,7 +351,8 @@ describe('recreateAfterSentDelete', () => {
 
   it('leaves the entries as they are when the delete was made last, may still be edited, or nothing editable follows it', () => {
     const cases = [
-      [sentDelete, { ...laterUpdate, changedAt: 0 }],
+      // The update made first, the delete coalescing a change made after it (it drew place 3).
+      [{ ...sentDelete, lastSeq: 3 }, laterUpdate],
       [{ ...sentDelete, frozen: false }, laterUpdate],
       [sentDelete, { ...laterUpdate, frozen: true }],
       [laterUpdate, { ...sentDelete, seq: 3 }],

@@ -60,12 +60,11 @@ export function waitsForId(payload: Rec | null, fields: readonly string[]): bool
 type TwinEntry = Pick<OutboxEntry, 'seq' | 'lastSeq' | 'op' | 'payload' | 'frozen' | 'state' | 'changedAt' | 'failure'>;
 
 /**
- * Whether `entry`'s newest change was made after `than`'s: the later time, and between changes
- * made in the same millisecond the later in the order the outbox took them in (which the tabs
- * share, unlike a clock).
+ * Whether `entry`'s newest change was made after `than`'s: the later in the order the outbox took
+ * them in (its key generator, which the tabs share). Never by their times: a clock that stepped
+ * back between two changes dates the later one first.
  */
-export function madeAfter(entry: Pick<OutboxEntry, 'seq' | 'lastSeq' | 'changedAt'>, than: Pick<OutboxEntry, 'seq' | 'lastSeq' | 'changedAt'>): boolean {
-  if (entry.changedAt !== than.changedAt) return entry.changedAt > than.changedAt;
+export function madeAfter(entry: Pick<OutboxEntry, 'seq' | 'lastSeq'>, than: Pick<OutboxEntry, 'seq' | 'lastSeq'>): boolean {
   return (entry.lastSeq ?? entry.seq) > (than.lastSeq ?? than.seq);
 }
 

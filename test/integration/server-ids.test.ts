@@ -813,7 +813,11 @@ describe("ids: 'server'", () => {
     expect((await api<Project[]>('/projects')).map((p) => p.name).sort()).toEqual(['kept under the server id', 'second, under the temporary id']);
   });
 
-  it('a change made under the server id after a delete under the temporary one keeps the entity: the change made last decides', async () => {
+  it.each([
+    ['a second later', (d: Device) => d.clock.advance(1_000)],
+    // Its time is then earlier than the delete's: the order the outbox numbered them in says which came last (RELIABILITY #57).
+    ['the clock stepping back an hour in between', (d: Device) => void d.clock.step(-3_600_000)],
+  ])('a change made under the server id after a delete under the temporary one, %s, keeps the entity: the change made last decides', async (_, between) => {
     const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects);
     await h.refresh();
     await server.admin.edit({ resource: 'projects', id, patch: { name: 'Renamed by another' } });
@@ -821,7 +825,7 @@ describe("ids: 'server'", () => {
     let deleteSettled = false;
     const deleting = h.delete(project.id, { wait: 'server' }).then(() => (deleteSettled = true));
     await until(() => d.events.some((e) => e.type === 'enqueued' && e.op === 'delete'), 'the delete queued');
-    await d.clock.advance(1_000);
+    await between(d);
     await h.update(id, { name: 'changed after the delete' });
     await d.client.flush();
     expect(await firstValueFrom(d.client.conflicts$)).toHaveLength(1);
