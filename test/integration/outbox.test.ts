@@ -1,4 +1,4 @@
-import { BehaviorSubject } from 'rxjs';
+import { BehaviorSubject, Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { LedgerEntry } from '../../server/index.mjs';
 import {
@@ -1180,6 +1180,36 @@ describe('the wall clock steps (RELIABILITY #57)', () => {
     await d.clock.advance(1000);
     await d.client.flush();
     expect(await ledger()).toHaveLength(1);
+  });
+});
+
+describe('timers that fire late, or not at all while the page is hidden (RELIABILITY #59)', () => {
+  it.each([
+    ['a backoff after a 503', { retry: { baseDelayMs: 1000, maxDelayMs: 1000 } }],
+    ['sendDelayMs', { sendDelayMs: 300 }],
+  ] as const)('a change whose wait (%s) ran out while no timer fired is sent when the page comes back to the foreground', async (what, options) => {
+    const foreground = new Subject<void>();
+    const d = make(suite.server.apiUrl, { ...options, random: upperHalfRandom(), foreground });
+    if (what.includes('503')) await suite.server.admin.faults({ errorRate: { count: 1 } });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    if (what.includes('503')) await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
+    // Hidden: the wall clock runs on, the page's timers do not fire.
+    d.clock.jump(10 * 60_000);
+    await settle();
+    expect(await ledger()).toHaveLength(0);
+    foreground.next();
+    await until(async () => (await ledger()).length === 1, 'the change sent on coming back');
+  });
+
+  it('a change backing off while offline, its wait run out with no timer fired, is sent on coming online', async () => {
+    const d = make(suite.server.apiUrl, { random: upperHalfRandom(), retry: { baseDelayMs: 1000, maxDelayMs: 1000 } });
+    await suite.server.admin.faults({ errorRate: { count: 1 } });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
+    d.online.next(false);
+    d.clock.jump(10 * 60_000);
+    d.online.next(true);
+    await until(async () => (await ledger()).length === 1, 'the change sent on coming online');
   });
 });
 
