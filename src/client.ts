@@ -266,7 +266,7 @@ class Client implements SyncClient, HandleHost {
     this.conflicts$ = untilClosed(this, () => conflicts.value, (subscriber) => conflicts.subscribe(subscriber));
     this.failed$ = untilClosed(this, () => failed.value, (subscriber) => failed.subscribe(subscriber));
     this.events$ = this.#eventsSubject.asObservable();
-    this.#replayer = new Replayer(this.#replayHost({ ...retry, sendDelayMs: this.sendDelayMs, maxInFlight: resolved.maxInFlight }));
+    this.#replayer = new Replayer(this.#replayHost({ ...retry, sendDelayMs: this.sendDelayMs, maxInFlight: resolved.maxInFlight, timeoutMs }));
     this.#pullRetries = new PullRetries({
       clock: this.env.clock,
       random: () => this.env.random(),

@@ -401,9 +401,10 @@ export interface RetryOptions {
   maxAttempts?: number;
   /**
    * Time spent retrying before an entry is parked in `failed$`. Default 24 h. Counted from the
-   * first failure, but only while attempts accumulate: at most the longest wait (the larger of
-   * `maxDelayMs` and the 1 h `Retry-After` ceiling) per attempt, so time offline, closed, or a
-   * clock that jumped forward does not count, and a clock stepped back restarts the count.
+   * first failure, but only while attempts accumulate: time an entry stays due past its wait by
+   * more than `timeoutMs` (offline, paused, closed or asleep) does not count, nor more than the
+   * longest wait (the larger of `maxDelayMs` and the 1 h `Retry-After` ceiling) per attempt, so
+   * neither does a clock that jumped forward; a clock stepped back restarts the count.
    */
   maxAgeMs?: number;
 }

@@ -6,6 +6,7 @@ import {
   failingForMs,
   longestRetryDelayMs,
   parseRetryAfter,
+  retryingSince,
   RETRY_AFTER_CEILING_MS,
   retryDelay,
 } from './backoff.js';
@@ -233,6 +234,26 @@ describe('retryDelay', () => {
         expect(isDelay(retryDelay(a, r, { baseDelayMs: b, maxDelayMs: m }, after))).toBe(true);
       }),
     );
+  });
+});
+
+describe('retryingSince', () => {
+  const MIN = 60_000;
+
+  it('keeps the first failure while the entry was retried on time, a request\'s time late at most', () => {
+    expect(retryingSince(null, 0, NOW, 30_000)).toBe(NOW);
+    expect(retryingSince(NOW - 10 * MIN, NOW - 30_000, NOW, 30_000)).toBe(NOW - 10 * MIN);
+    // Sent before its deadline (coming online): nothing to move.
+    expect(retryingSince(NOW - 10 * MIN, NOW + MIN, NOW, 30_000)).toBe(NOW - 10 * MIN);
+  });
+
+  it('moves it on by the time the entry stayed due beyond that: offline, closed, asleep, a clock that jumped forward', () => {
+    const day = 24 * 60 * MIN;
+    expect(retryingSince(NOW - day - 10 * MIN, NOW - day, NOW, 30_000)).toBe(NOW - 10 * MIN - 30_000);
+  });
+
+  it('is never after now: a clock stepped back restarts the count', () => {
+    expect(retryingSince(NOW + 60 * MIN, NOW + 61 * MIN, NOW, 30_000)).toBe(NOW);
   });
 });
 

@@ -86,6 +86,20 @@ export function failingForMs(now: number, firstFailureAt: number, attempts: numb
 }
 
 /**
+ * When an entry that fails again at `now` first failed, for the `maxAgeMs` park rule
+ * (failingForMs): moved on by the time it stayed due past its last deadline (`nextAttemptAt`)
+ * beyond a request's time (`requestMs`). Offline, paused, closed or asleep, or a clock that
+ * jumped forward, it was not retrying: that time would otherwise count against it, and a night
+ * offline park a change on its first failure after. Never after `now`: a clock stepped back
+ * restarts the count.
+ */
+export function retryingSince(firstFailureAt: number | null, nextAttemptAt: number, now: number, requestMs: number): number {
+  if (firstFailureAt === null) return now;
+  const idle = now - nextAttemptAt - requestMs;
+  return Math.min(idle > 0 ? firstFailureAt + idle : firstFailureAt, now);
+}
+
+/**
  * `Retry-After` in milliseconds, or null when absent or invalid. Either delay-seconds (digits
  * only) or an HTTP-date. A date is measured against `serverDate` (the response's `Date` header)
  * when that parses, so a client clock that is off does not stretch or cut the wait; else

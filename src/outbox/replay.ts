@@ -2,7 +2,7 @@ import { conflictEntity, classifyStatus } from '../transport/classify.js';
 import { ConflictError, HarborSyncError, HttpError, NetworkError, SchemaError, ValidationError, type FieldIssue } from '../errors.js';
 import type { ViewChange } from '../store/local-store.js';
 import type { ConflictStrategy, ResourceDefinition, Transport } from '../types.js';
-import { backoffDelay, boundedDeadline, failingForMs, longestRetryDelayMs, parseRetryAfter, retryDelay } from './backoff.js';
+import { backoffDelay, boundedDeadline, failingForMs, longestRetryDelayMs, parseRetryAfter, retryDelay, retryingSince } from './backoff.js';
 import { normalizeId } from '../internal/ids.js';
 import { isOlderVersion } from '../internal/versions.js';
 import { referrersOf } from './remap.js';
@@ -25,6 +25,8 @@ export interface ReplayOptions {
   sendDelayMs: number;
   /** Requests in flight at once, each to a different entity. */
   maxInFlight: number;
+  /** How long a request may take: an entry due for longer than that was not being retried. */
+  timeoutMs: number;
 }
 
 /** What the replay loop needs from its client. */
@@ -739,8 +741,8 @@ export class Replayer {
     // attempt that got no answer online is the first such miss.
     if (unanswered && !host.online() && entry.unanswered !== 'offline') return this.#notCounted(def, entry, error, 'offline', now);
     const attempts = entry.attempts + 1;
-    // After the clock stepped back, the age counts from now (failingForMs explains the rule).
-    const firstFailureAt = Math.min(entry.firstFailureAt ?? now, now);
+    // Only time spent retrying counts toward maxAgeMs (retryingSince and failingForMs explain the rule).
+    const firstFailureAt = retryingSince(entry.firstFailureAt, entry.nextAttemptAt, now, host.options.timeoutMs);
     if (attempts >= host.options.maxAttempts || failingForMs(now, firstFailureAt, attempts, host.options) >= host.options.maxAgeMs) {
       const message = `gave up after ${attempts} attempts: ${error.message}`;
       // The last answer (a 503 and its body), as failed$ shows a refusal's; none after no answer.

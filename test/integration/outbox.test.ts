@@ -1183,6 +1183,44 @@ describe('the wall clock steps (RELIABILITY #57)', () => {
   });
 });
 
+describe('maxAgeMs counts time spent retrying', () => {
+  it('a day offline after half an hour of 503s does not park the change: its next failure is its first in a day', async () => {
+    // maxAttempts out of reach, as the README advises for long outages; waits of 30 s at most.
+    const retry = { baseDelayMs: 30_000, maxDelayMs: 30_000, maxAttempts: 1000, maxAgeMs: 24 * 3_600_000 };
+    const d = make(suite.server.apiUrl, { random: upperHalfRandom(), retry });
+    await suite.server.admin.faults({ errorRate: { count: 1000 }, errorStatus: 503 });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'a first retry');
+    for (let i = 0; i < 60; i++) await d.clock.advance(30_000);
+    const retries = () => d.events.filter((e) => e.type === 'retrying').length;
+    expect(retries()).toBeGreaterThan(25);
+    expect(d.events.some((e) => e.type === 'failed')).toBe(false);
+    d.online.next(false);
+    await d.clock.advance(24 * 3_600_000);
+    const before = retries();
+    d.online.next(true);
+    await until(() => retries() > before || d.events.some((e) => e.type === 'failed'), 'the attempt after the day offline');
+    expect(d.events.some((e) => e.type === 'failed')).toBe(false);
+    await suite.server.admin.faults({ errorRate: null });
+    await d.clock.advance(30_000);
+    await d.client.flush();
+    expect(await ledger()).toHaveLength(1);
+  }, 30_000);
+
+  it('a change failing all along is parked once it has failed for maxAgeMs', async () => {
+    const retry = { baseDelayMs: 30_000, maxDelayMs: 30_000, maxAttempts: 1000, maxAgeMs: 10 * 60_000 };
+    const d = make(suite.server.apiUrl, { random: upperHalfRandom(), retry });
+    await suite.server.admin.faults({ errorRate: { count: 1000 }, errorStatus: 503 });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'a first retry');
+    for (let i = 0; i < 18; i++) await d.clock.advance(30_000);
+    expect(d.events.some((e) => e.type === 'failed')).toBe(false);
+    for (let i = 0; i < 4 && !d.events.some((e) => e.type === 'failed'); i++) await d.clock.advance(30_000);
+    expect(d.events.some((e) => e.type === 'failed')).toBe(true);
+    await suite.server.admin.faults({ errorRate: null });
+  });
+});
+
 describe('timers that fire late, or not at all while the page is hidden (RELIABILITY #59)', () => {
   it.each([
     ['a backoff after a 503', { retry: { baseDelayMs: 1000, maxDelayMs: 1000 } }],
