@@ -503,6 +503,21 @@ describe('delivery', () => {
     expect(await new Promise<FailedMutation[]>((resolve) => d.client.failed$.subscribe(resolve).unsubscribe())).toEqual([]);
   });
 
+  it('a 429 whose Retry-After is a date is read against the answer\'s Date, not the device clock (years behind here): the change waits the two minutes asked (RELIABILITY #57)', async () => {
+    const d = make(suite.server.apiUrl, { random: upperHalfRandom(), retry: { baseDelayMs: 1000, maxDelayMs: 1000 } });
+    expect(Date.now() - d.clock.now()).toBeGreaterThan(24 * 3_600_000);
+    await suite.server.admin.faults({ rateLimit: { count: 1, retryAfter: new Date(Date.now() + 120_000).toUTCString() } });
+    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
+    await until(() => d.events.some((e) => e.type === 'retrying'), 'a retry');
+    const { delayMs } = d.events.find((e) => e.type === 'retrying') as { delayMs: number };
+    // Both headers have whole seconds: the second the answer was dated in may have moved on.
+    expect(delayMs).toBeGreaterThanOrEqual(118_000);
+    expect(delayMs).toBeLessThanOrEqual(121_000);
+    await d.clock.advance(delayMs);
+    await d.client.flush();
+    expect(await ledger()).toHaveLength(1);
+  });
+
   it('coming back online replays at once, ignoring the backoff', async () => {
     const d = make(suite.server.apiUrl, { retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
     await suite.server.admin.faults({ offline: true });
