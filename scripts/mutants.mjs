@@ -95,9 +95,9 @@ const MUTANTS = [
     id: 'M9',
     what: 'an entry older than maxAgeMs is discarded when it fails again, instead of parked in failed$',
     file: 'src/outbox/replay.ts',
-    find: '    const firstFailureAt = Math.min(entry.firstFailureAt ?? now, now);\n',
+    find: '    const firstFailureAt = retryingSince(entry.firstFailureAt, entry.nextAttemptAt, now, host.options.timeoutMs);\n',
     replace:
-      '    const firstFailureAt = Math.min(entry.firstFailureAt ?? now, now);\n' +
+      '    const firstFailureAt = retryingSince(entry.firstFailureAt, entry.nextAttemptAt, now, host.options.timeoutMs);\n' +
       `    if (now - entry.changedAt >= host.options.maxAgeMs) ${DROP_ENTRY}\n`,
   },
 ];
