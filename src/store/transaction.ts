@@ -59,13 +59,19 @@ export async function attempt<R>(db: HarborDB, what: string, body: (tx: WriteTx)
     } catch {
       // Already finished or aborted: the original error is the one to report.
     }
-    await tx.done.catch(() => undefined);
+    const aborted = await tx.done.then(
+      () => false,
+      () => true,
+    );
     // A change refused before anything was stored is reported as it is.
     if (error instanceof ValidationError) throw error;
     // Aborted with AbortError as its own error: neither a failed request (its error would be the
     // transaction's) nor abort() above (which leaves none) did it, the browser closing the
-    // connection did. An aborted transaction stored nothing.
-    if (isAbortError(unwrap(tx).error)) throw new Interrupted(unwrap(tx).error);
+    // connection did. So did one aborted on a connection the browser is closing now, whatever its
+    // error: WebKit fails the requests and the transaction of a connection whose server it lost
+    // with UnknownError ("Connection to Indexed Database server lost"). An aborted transaction
+    // stored nothing.
+    if (isAbortError(unwrap(tx).error) || (aborted && refuses(db))) throw new Interrupted(unwrap(tx).error);
     // The abort a failed request caused is reported as that request's error.
     throw toStorageError(isAbortError(error) && failed ? failed : error, what);
   }

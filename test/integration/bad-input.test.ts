@@ -137,6 +137,38 @@ class KillableFactory extends IDBFactory {
       }) as IDBDatabase['transaction'];
     }
   }
+
+  /**
+   * WebKit losing its IndexedDB server ("Connection to Indexed Database server lost") as the next
+   * `mode` transaction runs: the connections open now begin closing, that transaction's request
+   * and the transaction itself fail with UnknownError (not AbortError), then the connections fire
+   * `close`.
+   */
+  loseServerOnNext(mode: IDBTransactionMode): void {
+    type Internal = { _execRequestAsync(request: { operation: () => unknown; source: unknown }): IDBRequest };
+    let lost = false;
+    let closed = false;
+    for (const db of this.connections) {
+      const original = db.transaction.bind(db);
+      db.transaction = ((...args: Parameters<IDBDatabase['transaction']>) => {
+        const tx = original(...args);
+        if (lost || (args[1] ?? 'readonly') !== mode) return tx;
+        lost = true;
+        const internal = tx as unknown as Internal;
+        const exec = internal._execRequestAsync.bind(internal);
+        internal._execRequestAsync = (request) =>
+          exec({
+            ...request,
+            operation: () => {
+              if (!closed) this.forceClose();
+              closed = true;
+              throw new DOMException('Connection to Indexed Database server lost. Refresh the page to try again', 'UnknownError');
+            },
+          });
+        return tx;
+      }) as IDBDatabase['transaction'];
+    }
+  }
 }
 
 /** The REST transport over `fetchImpl`, its deadline timers fired by hand with `fire()`. */
@@ -1702,6 +1734,7 @@ describe('storage faults', () => {
       ['transaction() throws "The database connection is closing"', (f: KillableFactory) => f.closing()],
       ['the connection fires `close`', (f: KillableFactory) => f.forceClose()],
       ['the write\'s transaction is aborted and the connection is closing', (f: KillableFactory) => f.abortNextWrite()],
+      ['the write\'s transaction fails with UnknownError and the connection fires `close` (WebKit\'s lost server)', (f: KillableFactory) => f.loseServerOnNext('readwrite')],
     ])('%s: the write reopens once, commits once, and goes out once; nothing is reported', async (_, kill) => {
       const { factory, api, d, h } = await withQueuedCreate();
       kill(factory);
