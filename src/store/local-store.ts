@@ -14,7 +14,7 @@ import { databaseExists, dbName, deleteDatabase, isEntityRecord, openDatabase, r
 import { forgettableRenames, renameKey, storedRenames, type StoredRename } from './renames.js';
 import { deletionsOf, isBeforeDeletion, rememberDeletions, type AnsweredDeletion } from './deletions.js';
 import { hasServerVersion, isClean, issueWrite, readEntity, storedEntries, storedRecord, type Written } from './local-write.js';
-import { attempt, Interrupted, isAbortError, isClosingError, refuses, requested, type WriteTx } from './transaction.js';
+import { attempt, Interrupted, readInterrupted, refuses, requested, type WriteTx } from './transaction.js';
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
@@ -137,7 +137,7 @@ export class LocalStore {
       try {
         stale = await this.#loadOutbox(db);
       } catch (error) {
-        if (!isClosingError(error) && !isAbortError(error)) throw error;
+        if (!readInterrupted(db, error)) throw error;
         // Closed by the browser before the first load: once more, on a connection that works.
         db = await this.#usable(db, 'loading the outbox');
         stale = await this.#loadOutbox(db);
@@ -365,7 +365,7 @@ export class LocalStore {
     try {
       return await read(db);
     } catch (error) {
-      if (!isClosingError(error) && !isAbortError(error)) throw error;
+      if (!readInterrupted(db, error)) throw error;
       return read(await this.#usable(db, what));
     }
   }
@@ -394,6 +394,8 @@ export class LocalStore {
   /** Loads the outbox and the stored renames; returns the renames' keys that may be forgotten. */
   async #loadOutbox(db: HarborDB): Promise<string[]> {
     const tx = db.transaction(['outbox', 'meta'], 'readonly');
+    // Aborted as the browser closes the connection, it fails through its requests: not unhandled as well.
+    tx.done.catch(() => undefined);
     const [entries, renames] = await Promise.all([tx.objectStore('outbox').getAll(), storedRenames(tx.objectStore('meta'), this.#KeyRange)]);
     // An entry unchanged since this tab last saw it keeps its object, so whoever compares by
     // identity (conflicts$, failed$) sees no change when another tab's hint makes us re-read.
@@ -422,15 +424,17 @@ export class LocalStore {
     if (gone && (await gone)) return { records: [], meta: metaKeys.map(() => undefined) };
     const read = (db: HarborDB) => {
       const tx = db.transaction(['entities', 'meta'], 'readonly');
+      tx.done.catch(() => undefined);
       const meta = tx.objectStore('meta');
       // By primary-key range: one ordered scan of the store.
       return Promise.all([recordsOf(tx.objectStore('entities'), this.#KeyRange, r), Promise.all(metaKeys.map((key) => meta.get(key)))]);
     };
-    const early = this.#connect().then(read);
+    let readOn: HarborDB | null = null;
+    const early = this.#connect().then((db) => read((readOn = db)));
     early.catch(() => undefined);
     await this.#handle();
     const [raw, meta] = await early.catch((error: unknown) => {
-      if (!isClosingError(error) && !isAbortError(error)) throw error;
+      if (!readOn || !readInterrupted(readOn, error)) throw error;
       // Opened above: the database exists.
       return this.#read(`loading ${r}`, read);
     });
@@ -448,6 +452,7 @@ export class LocalStore {
   loadRecords(r: string, ids: readonly string[]): Promise<Map<string, EntityRecord | undefined>> {
     return this.#read(`loading ${r}`, async (db) => {
       const tx = db.transaction('entities', 'readonly');
+      tx.done.catch(() => undefined);
       const out = new Map<string, EntityRecord | undefined>();
       await Promise.all(
         ids.map(async (id) => {
@@ -464,6 +469,7 @@ export class LocalStore {
   loadEntity(r: string, id: string): Promise<{ record: EntityRecord | undefined; entries: OutboxEntry[] }> {
     return this.#read(`loading ${r}/${id}`, async (db) => {
       const tx = db.transaction(['entities', 'outbox'], 'readonly');
+      tx.done.catch(() => undefined);
       const [record, entries] = await Promise.all([tx.objectStore('entities').get([r, id]), tx.objectStore('outbox').index('entity').getAll([r, id])]);
       await tx.done;
       return { record: isEntityRecord(record) ? record : undefined, entries: entries.map(asEntry) };
@@ -471,7 +477,12 @@ export class LocalStore {
   }
 
   async getMeta<T>(key: string): Promise<T | undefined> {
-    return (await this.#read(`reading "${key}"`, (db) => db.get('meta', key), () => undefined)) as T | undefined;
+    const read = (db: HarborDB) => {
+      const tx = db.transaction('meta', 'readonly');
+      tx.done.catch(() => undefined);
+      return tx.store.get(key);
+    };
+    return (await this.#read(`reading "${key}"`, read, () => undefined)) as T | undefined;
   }
 
   /**

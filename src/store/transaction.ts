@@ -28,6 +28,13 @@ export function refuses(db: HarborDB): boolean {
 }
 
 /**
+ * Whether a read on `db` that failed with `error` may work on a new connection: the browser is
+ * closing `db`. WebKit fails the reads of a connection whose server it lost with UnknownError
+ * ("Connection to Indexed Database server lost"), not AbortError.
+ */
+export const readInterrupted = (db: HarborDB, error: unknown) => isClosingError(error) || isAbortError(error) || refuses(db);
+
+/**
  * One try of a read-write transaction. Throws Interrupted when nothing of it can have been
  * stored for a reason a new connection may cure; any other failure as a StorageError (a
  * ValidationError as it is).

@@ -1754,6 +1754,17 @@ describe('storage faults', () => {
       expect(latest(d.client.status$).pending).toBe(0);
     });
 
+    it("WebKit's lost server as a read runs (its request and transaction fail with UnknownError, the connection fires `close`): the read runs again on a new connection; nothing is reported", async () => {
+      const { factory, d, h } = await withQueuedCreate();
+      // A resource not loaded yet: listing it reads IndexedDB.
+      factory.loseServerOnNext('readonly');
+      expect(await d.client.resource(notes).list()).toEqual([]);
+      expect(factory.connections).toHaveLength(2);
+      expect(await h.list()).toEqual([{ id: 'a', title: 'A', done: false }]);
+      expect(latest(d.client.status$).lastError).toBeNull();
+      expect(d.events.filter((e) => e.type === 'storageError')).toEqual([]);
+    });
+
     it('opening again fails: the write rejects with a StorageError saying so, status$.lastError is set, nothing is stored; once opening works, writes go on', async () => {
       const { factory, d, h } = await withQueuedCreate();
       const before = await dump(factory, 'harborsync:default');
