@@ -348,7 +348,6 @@ class Client implements SyncClient, HandleHost {
       (error: unknown) => {
         if (this.#closedError || this.#storageFailure) return;
         const failure = error instanceof StorageError ? error : new StorageError(String(error));
-        if (failure.cause instanceof DOMException && failure.cause.name === 'VersionError') return this.#storageLost(failure);
         if (attempt === 1) this.#storageFault(failure);
         const cancel = this.env.clock.setTimer(() => this.#start(attempt + 1), backoffDelay(attempt, 1, this.#pullBackoff));
         this.#startRetry = { attempt: attempt + 1, cancel };

@@ -216,7 +216,14 @@ export class LocalStore {
     );
     // An open that close() gave up on rejects as every later use does (ClosedError): no storage failed.
     const { db, created } = await opening.catch((error: unknown) => {
-      throw this.#lost ?? error;
+      if (this.#lost) throw this.#lost;
+      // Upgraded by a newer release of the app, perhaps while the browser had closed this store's
+      // connection (no versionchange told it): it never opens again here, as after a versionchange.
+      if (error instanceof StorageError && error.cause instanceof DOMException && error.cause.name === 'VersionError') {
+        this.#lost = error;
+        this.#callbacks.onLost(error);
+      }
+      throw error;
     });
     if (this.#lost) {
       // close() ran while the database was opening: let the connection go at once.

@@ -1747,6 +1747,42 @@ describe('a newer tab upgrades the database', () => {
     db.close();
   });
 
+  it('a tab whose connection the browser had closed finds the upgrade as it opens again: it reports it once, gives up the lock, and its writes reject with it without opening again', async () => {
+    const connections: IDBDatabase[] = [];
+    class KeepingFactory extends IDBFactory {
+      override open(name: string, version?: number): IDBOpenDBRequest {
+        const request = super.open(name, version);
+        request.addEventListener('success', () => connections.push(request.result));
+        return request;
+      }
+    }
+    const b = browser(new KeepingFactory());
+    const d = b.tab();
+    await until(() => status(d).leader, 'leading');
+    await server.admin.faults({ offline: true });
+    await d.client.resource(todos).create({ id: 'kept', title: 'Queued before the upgrade', done: false });
+    // The browser closed the connection (Safari losing its IndexedDB server), so no versionchange
+    // reaches it: a newer tab, loaded meanwhile, upgrades unblocked.
+    for (const db of connections) forceCloseDatabase(db as unknown as Parameters<typeof forceCloseDatabase>[0]);
+    const { seen, opened } = upgrade(b.indexedDB, DB_VERSION + 1);
+    const db = await opened;
+    expect(seen).toEqual({ blocked: false, upgraded: true });
+    db.close();
+
+    const error = await d.client.resource(todos).update('kept', { done: true }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as Error).message).toMatch(/upgraded by a newer version of this app .*reload this page/);
+    await until(() => b.locks.held().length === 0, 'the lock released for the newer tab');
+    expect(status(d).leader).toBe(false);
+    const reported = d.events.flatMap((e) => (e.type === 'storageError' ? [e.error] : []));
+    expect(reported).toHaveLength(1);
+    expect(status(d).lastError).toBe(reported[0]);
+    // Lost for good: later calls reject with it, and nothing opens the database again.
+    await expect(d.client.resource(todos).create({ id: 'late', title: 'Too late', done: false })).rejects.toBe(reported[0]);
+    await b.clock.advance(120_000);
+    expect(d.events.filter((e) => e.type === 'storageError')).toHaveLength(1);
+  });
+
   it("a { wait: 'server' } made before the upgrade rejects with the tab's StorageError, in the tab that leads and in the one that follows, rather than never settling", async () => {
     const b = browser();
     const [leader, follower] = await roles(b.tab(), b.tab());
