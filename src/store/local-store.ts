@@ -137,10 +137,12 @@ export class LocalStore {
       try {
         stale = await this.#loadOutbox(db);
       } catch (error) {
-        if (!readInterrupted(db, error)) throw error;
+        if (!readInterrupted(db, error)) throw toStorageError(error, 'loading the outbox');
         // Closed by the browser before the first load: once more, on a connection that works.
         db = await this.#usable(db, 'loading the outbox');
-        stale = await this.#loadOutbox(db);
+        stale = await this.#loadOutbox(db).catch((again: unknown) => {
+          throw toStorageError(again, 'loading the outbox');
+        });
       }
       if (stale.length > 0) await this.#forgetRenames(db, stale);
       return db;
@@ -360,8 +362,9 @@ export class LocalStore {
   }
 
   /**
-   * A read, run once more on a new connection should the browser have closed this one. `missing`,
-   * where given, is the answer while the database is deleted (see #gone).
+   * A read, run once more on a new connection should the browser have closed this one; what
+   * IndexedDB fails it with is a StorageError. `missing`, where given, is the answer while the
+   * database is deleted (see #gone).
    */
   async #read<T>(what: string, read: (db: HarborDB) => Promise<T>, missing?: () => T): Promise<T> {
     if (missing) {
@@ -370,10 +373,14 @@ export class LocalStore {
     }
     const db = await this.#handle(what);
     try {
-      return await read(db);
+      try {
+        return await read(db);
+      } catch (error) {
+        if (!readInterrupted(db, error)) throw error;
+        return await read(await this.#usable(db, what));
+      }
     } catch (error) {
-      if (!readInterrupted(db, error)) throw error;
-      return read(await this.#usable(db, what));
+      throw toStorageError(error, what);
     }
   }
 
@@ -441,7 +448,7 @@ export class LocalStore {
     early.catch(() => undefined);
     await this.#handle();
     const [raw, meta] = await early.catch((error: unknown) => {
-      if (!readOn || !readInterrupted(readOn, error)) throw error;
+      if (!readOn || !readInterrupted(readOn, error)) throw toStorageError(error, `loading ${r}`);
       // Opened above: the database exists.
       return this.#read(`loading ${r}`, read);
     });

@@ -2024,6 +2024,47 @@ describe('storage faults', () => {
     });
   });
 
+  describe('a read that IndexedDB fails on a working connection', () => {
+    // Chrome's "UnknownError: Failed to read large IndexedDB value" (a value whose blob file is gone).
+    type Internal = { _execRequestAsync(request: { operation: () => never; source: unknown }): IDBRequest };
+    const originalGetAll = IDBObjectStore.prototype.getAll;
+    let failing = 0;
+    beforeEach(() => {
+      IDBObjectStore.prototype.getAll = function (this: IDBObjectStore, ...args: Parameters<typeof originalGetAll>) {
+        if (failing === 0 || this.name !== 'entities') return originalGetAll.apply(this, args);
+        failing--;
+        return (this.transaction as unknown as Internal)._execRequestAsync({
+          operation: () => {
+            throw new DOMException('Failed to read large IndexedDB value', 'UnknownError');
+          },
+          source: this,
+        });
+      };
+    });
+    afterEach(() => {
+      IDBObjectStore.prototype.getAll = originalGetAll;
+      failing = 0;
+    });
+
+    it('a resource whose load it fails: its live query shows a StorageError, list() rejects with one naming the resource, its cause kept; the next read works', async () => {
+      const d = make(API, { fetch: stubApi(() => undefined).fetch });
+      d.online.next(false);
+      await d.client.resource(todos).list();
+      failing = 1;
+      const states: Array<QueryState<{ id: string }>> = [];
+      d.client.resource(notes).query$().subscribe((s) => states.push(s));
+      await until(() => states.at(-1)?.status === 'error', 'the failed load shown');
+      expect(states.at(-1)!.error).toBeInstanceOf(StorageError);
+      failing = 1;
+      const error = await d.client.resource(notes).list().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect((error as Error).message).toMatch(/loading notes failed: UnknownError: Failed to read large IndexedDB value/);
+      expect((error as StorageError).cause).toMatchObject({ name: 'UnknownError' });
+      expect(await d.client.resource(notes).list()).toEqual([]);
+      expect(states.at(-1)).toMatchObject({ status: 'success', error: null });
+    });
+  });
+
   describe('QuotaExceededError on a write', () => {
     // Like a browser: the put's request fails with a QuotaExceededError and the transaction aborts
     // with it. (fake-indexeddb's request machinery runs the failing operation asynchronously.)
