@@ -1,6 +1,6 @@
 import { wrap, type DBSchema, type IDBPDatabase } from 'idb';
 import type { Clock } from '../env.js';
-import { StorageError } from '../errors.js';
+import { StorageError, type ErrorContext } from '../errors.js';
 import type { OutboxEntry } from '../outbox/entry.js';
 
 /** One entity as stored: the last server-confirmed state and the local view while changes are pending. */
@@ -55,7 +55,10 @@ const migrations: Array<(db: IDBDatabase, upgrade: IDBTransaction) => void> = [
   },
 ];
 
-export function toStorageError(error: unknown, what: string): StorageError {
+/** The resource and id a storage operation was about: kept on its StorageError, whose message starts with them. */
+export type StorageAt = Pick<ErrorContext, 'resource' | 'id'>;
+
+export function toStorageError(error: unknown, what: string, at: StorageAt = {}): StorageError {
   if (error instanceof StorageError) return error;
   const name = error instanceof Error || error instanceof DOMException ? error.name : '';
   const detail =
@@ -64,7 +67,7 @@ export function toStorageError(error: unknown, what: string): StorageError {
       : error instanceof Error || error instanceof DOMException
         ? `${name}: ${error.message}`
         : String(error);
-  return new StorageError(`${what} failed: ${detail}`, { cause: error });
+  return new StorageError(`${what} failed: ${detail}`, { ...at, cause: error });
 }
 
 export interface OpenCallbacks {

@@ -10,7 +10,7 @@ import { entityKey, OutboxMemory } from '../outbox/outbox-memory.js';
 import { idsIn, mergeTwins, recreateAfterSentDelete, replaceReferences, type Referrer } from '../outbox/remap.js';
 import type { Clock } from '../env.js';
 import type { ResourceDefinition } from '../types.js';
-import { databaseExists, dbName, deleteDatabase, isEntityRecord, openDatabase, recordsOf, toStorageError, type EntityRecord, type HarborDB } from './db.js';
+import { databaseExists, dbName, deleteDatabase, isEntityRecord, openDatabase, recordsOf, toStorageError, type EntityRecord, type HarborDB, type StorageAt } from './db.js';
 import { forgettableRenames, renameKey, storedRenames, type StoredRename } from './renames.js';
 import { deletionsOf, isBeforeDeletion, rememberDeletions, type AnsweredDeletion } from './deletions.js';
 import { hasServerVersion, isClean, issueWrite, readEntity, storedEntries, storedRecord, type Written } from './local-write.js';
@@ -272,12 +272,12 @@ export class LocalStore {
     this.#expectCreation = true;
   }
 
-  async #handle(what = 'using the database'): Promise<HarborDB> {
+  async #handle(what = 'using the database', at: StorageAt = {}): Promise<HarborDB> {
     if (this.#lost) throw this.#lost;
     await this.open();
     if (this.#lost) throw this.#lost;
     // Closed by the browser since: open it again.
-    return this.#db ?? this.#usable(null, what);
+    return this.#db ?? this.#usable(null, what, at);
   }
 
   /**
@@ -285,7 +285,7 @@ export class LocalStore {
    * `db` while it still works, else a new one (one open for all that found it closing). Should
    * that open fail, the failure is reported and thrown.
    */
-  async #usable(db: HarborDB | null, what: string): Promise<HarborDB> {
+  async #usable(db: HarborDB | null, what: string, at: StorageAt = {}): Promise<HarborDB> {
     if (this.#lost) throw this.#lost;
     if (db && this.#db === db) {
       if (!refuses(db)) return db;
@@ -299,7 +299,7 @@ export class LocalStore {
       if (this.#lost) throw this.#lost;
       const failure = new StorageError(
         `${what} failed: the browser closed the connection to "${dbName(this.namespace)}" and opening it again failed (${error instanceof Error ? error.message : String(error)})`,
-        { cause: error },
+        { ...at, cause: error },
       );
       this.#callbacks.onReopenFailed(failure);
       throw failure;
@@ -314,39 +314,43 @@ export class LocalStore {
     this.#db = null;
   }
 
-  async #writeTx<R>(what: string, body: (tx: WriteTx) => Promise<R>): Promise<R> {
+  async #writeTx<R>(what: string, body: (tx: WriteTx) => Promise<R>, at: StorageAt = {}): Promise<R> {
     while (this.#destroying) await this.#destroying;
-    const running = this.#runWriteTx(what, body);
+    const running = this.#runWriteTx(what, body, at);
     this.#writesRunning.add(running);
     void running.catch(() => undefined).finally(() => this.#writesRunning.delete(running));
     return running;
   }
 
   /** A write transaction, and whether it committed into a database another tab's clear() deleted meanwhile: its writes went with it. */
-  async #writeTxLost<R>(what: string, body: (tx: WriteTx) => Promise<R>): Promise<[R, boolean]> {
+  async #writeTxLost<R>(what: string, body: (tx: WriteTx) => Promise<R>, at: StorageAt = {}): Promise<[R, boolean]> {
     let on: HarborDB | undefined;
-    const result = await this.#writeTx(what, (tx) => {
-      on = tx.db;
-      return body(tx);
-    });
+    const result = await this.#writeTx(
+      what,
+      (tx) => {
+        on = tx.db;
+        return body(tx);
+      },
+      at,
+    );
     return [result, this.#deleted.has(on!)];
   }
 
-  async #runWriteTx<R>(what: string, body: (tx: WriteTx) => Promise<R>): Promise<R> {
-    const db = await this.#handle(what);
+  async #runWriteTx<R>(what: string, body: (tx: WriteTx) => Promise<R>, at: StorageAt): Promise<R> {
+    const db = await this.#handle(what, at);
     try {
-      return await attempt(db, what, body);
+      return await attempt(db, what, body, at);
     } catch (error) {
       if (!(error instanceof Interrupted)) throw error;
       // Aborted on a connection that still works: the writes issued after it have committed
       // already, so running it again would land it after them (an older change over a newer).
-      if (this.#db === db && !refuses(db)) throw toStorageError(error.cause, what);
+      if (this.#db === db && !refuses(db)) throw toStorageError(error.cause, what, at);
       // The browser closed the connection: nothing of it was stored, and the writes after it
       // failed alike and are run again in their order. Once more, on a connection that works.
       try {
-        return await attempt(await this.#usable(db, what), what, body);
+        return await attempt(await this.#usable(db, what, at), what, body, at);
       } catch (again) {
-        throw again instanceof Interrupted ? toStorageError(again.cause, what) : again;
+        throw again instanceof Interrupted ? toStorageError(again.cause, what, at) : again;
       }
     }
   }
@@ -522,7 +526,7 @@ export class LocalStore {
     const copyFrom = this.#destroying === null ? this.#deletions : null;
     const referenced = this.#newestReferenced(def, op);
     let target = id;
-    const [committed, lost] = await this.#writeTxLost(`saving ${r}/${id}`, async (tx) => {
+    const [committed, lost] = await this.#writeTxLost('saving', async (tx) => {
       // A copy of a database deleted since is not what is stored: kept as the server version (the
       // fast path's fallback), a change made on it would bring what clear() deleted into the fresh one.
       const fast = known && copyFrom === this.#deletions;
@@ -568,7 +572,7 @@ export class LocalStore {
       // not confirmed here, since renamed or cancelled) has nothing to send against.
       const shown = stored === undefined && hasServerVersion(cached, def) ? assumed : stored;
       return issueWrite(tx, def, id, op, fresh, shown, entries, referenced);
-    });
+    }, { resource: r, id });
     // Another tab's clear() came while it ran: the change went with the deleted database.
     if (lost) throw new PendingMutationsError(1, { by: 'cleared', resource: r, id });
     const written = committed.read();
@@ -865,7 +869,7 @@ export class LocalStore {
     const r = def.name;
     // Entities whose parked conflicts took the answer's state, set in memory once it committed.
     const reparked = new Map<string, OutboxEntry[]>();
-    const result = await this.#writeTx(`caching ${r}`, async (tx) => {
+    const result = await this.#writeTx('caching', async (tx) => {
       // Run again on a new connection should the browser close this one: what a first run found counts for nothing.
       reparked.clear();
       // Checked in the transaction: a deletion cannot come between it and the writes.
@@ -1022,7 +1026,7 @@ export class LocalStore {
         else meta.put(options.cursor.value, options.cursor.key);
       }
       return { changes, removed, cursorHeld, unstored, discarded: false };
-    });
+    }, { resource: r });
     for (const [id, entries] of reparked) this.outbox.setEntity(r, id, entries);
     return result;
   }

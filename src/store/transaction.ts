@@ -1,6 +1,6 @@
 import { unwrap, type IDBPTransaction } from 'idb';
 import { ValidationError } from '../errors.js';
-import { toStorageError, type HarborDB, type HarborSchema } from './db.js';
+import { toStorageError, type HarborDB, type HarborSchema, type StorageAt } from './db.js';
 
 export type WriteTx = IDBPTransaction<HarborSchema, ('entities' | 'outbox' | 'meta')[], 'readwrite'>;
 
@@ -39,13 +39,13 @@ export const readInterrupted = (db: HarborDB, error: unknown) => isClosingError(
  * stored for a reason a new connection may cure; any other failure as a StorageError (a
  * ValidationError as it is).
  */
-export async function attempt<R>(db: HarborDB, what: string, body: (tx: WriteTx) => Promise<R>): Promise<R> {
+export async function attempt<R>(db: HarborDB, what: string, body: (tx: WriteTx) => Promise<R>, at: StorageAt = {}): Promise<R> {
   let tx: WriteTx;
   try {
     tx = db.transaction(['entities', 'outbox', 'meta'], 'readwrite', { durability: 'strict' });
   } catch (error) {
     if (isClosingError(error)) throw new Interrupted(error);
-    throw toStorageError(error, what);
+    throw toStorageError(error, what, at);
   }
   // Requests issued straight on the stores have no handler of their own: the first one to fail
   // is heard here (its error event reaches the transaction) and is what gets reported.
@@ -80,7 +80,7 @@ export async function attempt<R>(db: HarborDB, what: string, body: (tx: WriteTx)
     // stored nothing.
     if (isAbortError(unwrap(tx).error) || (aborted && refuses(db))) throw new Interrupted(unwrap(tx).error);
     // The abort a failed request caused is reported as that request's error.
-    throw toStorageError(isAbortError(error) && failed ? failed : error, what);
+    throw toStorageError(isAbortError(error) && failed ? failed : error, what, at);
   }
 }
 

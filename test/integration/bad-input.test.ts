@@ -1774,8 +1774,9 @@ describe('storage faults', () => {
       const error = await h.update('a', { done: true }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StorageError);
       expect((error as Error).message).toMatch(
-        /saving todos\/a failed: the browser closed the connection to "harborsync:default" and opening it again failed .*UnknownError: Internal error/,
+        /todos\/a: saving failed: the browser closed the connection to "harborsync:default" and opening it again failed .*UnknownError: Internal error/,
       );
+      expect(error).toMatchObject({ resource: 'todos', id: 'a' });
       expect(latest(d.client.status$).lastError).toBe(error);
       expect(d.events.filter((e) => e.type === 'storageError').map((e) => 'error' in e && e.error)).toEqual([error]);
       expect(await h.list()).toEqual([{ id: 'a', title: 'A', done: false }]);
@@ -2131,6 +2132,7 @@ describe('storage faults', () => {
       const error = await write.catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StorageError);
       expect((error as Error).message).toMatch(/todos\/(a|b).*storage quota exceeded/);
+      expect(error).toMatchObject({ resource: 'todos', id: op === 'create' ? 'b' : 'a' });
       expect((error as StorageError).cause).toMatchObject({ name: 'QuotaExceededError' });
       expect(await h.list({ orderBy: 'id' })).toEqual(viewBefore);
       expect(states.at(-1)!.data).toEqual(viewBefore);
@@ -2378,6 +2380,7 @@ describe('storage faults', () => {
       failStore = 'entities';
       const error = await h.refresh().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StorageError);
+      expect(error).toMatchObject({ resource: 'todos', message: expect.stringMatching(/^todos: caching failed: storage quota exceeded/) });
       expect(await h.list()).toEqual([]);
       // The next start reads the stored cursor.
       await d.client.close();
