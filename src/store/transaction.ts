@@ -66,19 +66,17 @@ export async function attempt<R>(db: HarborDB, what: string, body: (tx: WriteTx)
     } catch {
       // Already finished or aborted: the original error is the one to report.
     }
-    const aborted = await tx.done.then(
-      () => false,
-      () => true,
-    );
+    await tx.done.catch(() => undefined);
     // A change refused before anything was stored is reported as it is.
     if (error instanceof ValidationError) throw error;
     // Aborted with AbortError as its own error: neither a failed request (its error would be the
     // transaction's) nor abort() above (which leaves none) did it, the browser closing the
-    // connection did. So did one aborted on a connection the browser is closing now, whatever its
-    // error: WebKit fails the requests and the transaction of a connection whose server it lost
-    // with UnknownError ("Connection to Indexed Database server lost"). An aborted transaction
-    // stored nothing.
-    if (isAbortError(unwrap(tx).error) || (aborted && refuses(db))) throw new Interrupted(unwrap(tx).error);
+    // connection did. An aborted transaction stored nothing. So did one with a request that failed
+    // on a connection the browser is closing now, whatever the error: WebKit fails the requests in
+    // progress of a connection whose server it lost with UnknownError ("Connection to Indexed
+    // Database server lost"), and a transaction whose requests had not all succeeded never began
+    // to commit. (One that failed once they had may have committed before the server went.)
+    if (isAbortError(unwrap(tx).error) || (failed !== null && refuses(db))) throw new Interrupted(unwrap(tx).error);
     // The abort a failed request caused is reported as that request's error.
     throw toStorageError(isAbortError(error) && failed ? failed : error, what, at);
   }

@@ -171,6 +171,32 @@ class KillableFactory extends IDBFactory {
   }
 }
 
+/**
+ * WebKit losing its IndexedDB server as the next read-write transaction commits, every request of
+ * it done: the connections begin closing and the transaction fails with UnknownError. It may have
+ * committed (the server may have written it before it went).
+ */
+function loseServerAsNextWriteCommits(factory: KillableFactory): void {
+  type Internal = { _start(): void; _requests: unknown[]; _state: string; _abort(name: string): void };
+  let lost = false;
+  for (const db of factory.connections) {
+    const original = db.transaction.bind(db);
+    db.transaction = ((...args: Parameters<IDBDatabase['transaction']>) => {
+      const tx = original(...args);
+      if (lost || args[1] !== 'readwrite') return tx;
+      lost = true;
+      const internal = tx as unknown as Internal;
+      const start = internal._start.bind(internal);
+      internal._start = () => {
+        if (internal._requests.length > 0 || internal._state === 'finished') return start();
+        factory.forceClose();
+        internal._abort('UnknownError');
+      };
+      return tx;
+    }) as IDBDatabase['transaction'];
+  }
+}
+
 /** The REST transport over `fetchImpl`, its deadline timers fired by hand with `fire()`. */
 function handTimedTransport(fetchImpl: typeof fetch, timeoutMs: number) {
   const { setTimer, fire, pending } = handTimers();
@@ -1752,6 +1778,19 @@ describe('storage faults', () => {
       await d.client.flush();
       expect(sent(api)).toEqual(['POST {"id":"a","title":"A2","done":true}']);
       expect(latest(d.client.status$).pending).toBe(0);
+    });
+
+    it("WebKit's lost server as a write commits (its requests done, the transaction failed with UnknownError): the write may have been stored, so it is not run again; it rejects with a StorageError", async () => {
+      const { factory, d, h } = await withQueuedCreate();
+      loseServerAsNextWriteCommits(factory);
+      const error = await h.update('a', { done: true }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect((error as StorageError).cause).toMatchObject({ name: 'UnknownError' });
+      expect(factory.connections).toHaveLength(1);
+      // The next operation opens again.
+      await h.update('a', { title: 'A2' });
+      expect(factory.connections).toHaveLength(2);
+      expect(latest(d.client.status$).pending).toBe(1);
     });
 
     it("WebKit's lost server as a read runs (its request and transaction fail with UnknownError, the connection fires `close`): the read runs again on a new connection; nothing is reported", async () => {
