@@ -448,7 +448,11 @@ export class OnDemandLoader {
       mirror.setFlags({ isFetching: short || this.#fetching(def, requestKey), ...(watched ? { error: null } : {}), lastSyncedAt: at });
       host.synced(at);
       host.emit({ type: 'pulled', at, resource: def.name, count: items.length, removed: result.removed });
-      await this.#evict(def);
+      // Trimming the cache is no part of this page, stored already: its failure is reported, not
+      // the query's; the next page trims again.
+      await this.#evict(def).catch((error: unknown) => {
+        if (error instanceof HarborSyncError) host.emit({ type: 'error', at: host.now(), resource: def.name, error });
+      });
       return true;
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));

@@ -2105,6 +2105,49 @@ describe('storage faults', () => {
     });
   });
 
+  it('an on-demand page stored, then trimming the cache past cacheLimit fails: the query shows its page, not that error, which goes to events$', async () => {
+    const orders = defineResource({
+      name: 'orders',
+      schema: z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number().int() }),
+      load: 'on-demand',
+      cacheLimit: 0,
+    });
+    const row = (id: string, done: boolean) => ({ id, title: id.toUpperCase(), done, version: 1 });
+    const api = stubApi((_req, url) => {
+      if (url.pathname !== '/api/orders') return undefined;
+      const done = url.searchParams.get('filter[done]') === 'true';
+      return json({ items: done ? [row('c', true), row('d', true)] : [row('a', false), row('b', false)], cursor: null });
+    });
+    const d = make(API, { fetch: api.fetch, resources: [orders] });
+    const h = d.client.resource(orders);
+    const first = h.query$({ where: { done: false } }).subscribe(() => undefined);
+    await until(async () => (await h.list()).length === 2, 'the first page');
+    first.unsubscribe();
+    // The browser aborts the trim (deleting what no query shows any more) with an error of its own.
+    const originalDelete = IDBObjectStore.prototype.delete;
+    let failing = true;
+    IDBObjectStore.prototype.delete = function (this: IDBObjectStore, ...args: Parameters<typeof originalDelete>) {
+      if (!failing || this.name !== 'entities') return originalDelete.apply(this, args);
+      failing = false;
+      return (this.transaction as unknown as { _execRequestAsync(request: { operation: () => never; source: unknown }): IDBRequest })._execRequestAsync({
+        operation: () => {
+          throw new DOMException('Internal error.', 'UnknownError');
+        },
+        source: this,
+      });
+    };
+    try {
+      const states: Array<QueryState<{ id: string }>> = [];
+      const second = h.query$({ where: { done: true } }).subscribe((s) => states.push(s));
+      await until(() => !failing && states.at(-1)?.isFetching === false, 'the second page, and the failed trim');
+      expect(states.at(-1)).toMatchObject({ status: 'success', error: null, data: [row('c', true), row('d', true)] });
+      expect(d.events.filter((e) => e.type === 'error')).toMatchObject([{ resource: 'orders', error: { name: 'StorageError' } }]);
+      second.unsubscribe();
+    } finally {
+      IDBObjectStore.prototype.delete = originalDelete;
+    }
+  });
+
   describe('QuotaExceededError on a write', () => {
     // Like a browser: the put's request fails with a QuotaExceededError and the transaction aborts
     // with it. (fake-indexeddb's request machinery runs the failing operation asynchronously.)
