@@ -778,7 +778,7 @@ export class LocalStore {
     answered?: { at: number; version: unknown },
   ): Promise<ViewChange> {
     const r = def.name;
-    const [{ entries, view }, lost] = await this.#writeTxLost(`updating ${r}/${id}`, async (tx) => {
+    const [{ entries, view }, lost] = await this.#writeTxLost('updating', async (tx) => {
       const entities = tx.objectStore('entities');
       const outbox = tx.objectStore('outbox');
       const record = (await entities.get([r, id])) ?? { r, id, base: null, view: null };
@@ -800,7 +800,7 @@ export class LocalStore {
       else if (next.base === record.base) await entities.put({ r, id, base: next.base, view, ...aboutBase(record, madeOnOrigin) });
       else await entities.put({ r, id, base: next.base, view });
       return { entries: next.entries, view };
-    });
+    }, { resource: r, id });
     if (lost) throw new PendingMutationsError(1, { by: 'cleared', resource: r, id });
     this.outbox.setEntity(r, id, entries);
     return { r, id, view };

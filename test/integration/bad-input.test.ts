@@ -2383,6 +2383,25 @@ describe('storage faults', () => {
       expect(latest(d.client.status$).pending).toBe(0);
     });
 
+    it("when storing a conflict's decision fails: resolve() rejects with a StorageError naming the resource and id; the conflict stays", async () => {
+      const api = stubApi((req, url, body) => {
+        if (req.method === 'POST') return json({ ...JSON.parse(body), version: 1 }, 201);
+        if (req.method === 'PATCH') return json({ id: 'a', title: 'theirs', done: false, version: 2 }, 412);
+        return url.pathname === '/api/todos' ? json({ items: [], deleted: [], cursor: '0' }) : undefined;
+      });
+      const d = make(API, { fetch: api.fetch, conflicts: 'manual' });
+      const h = d.client.resource(todos);
+      await h.create({ id: 'a', title: 'A', done: false });
+      await d.client.flush();
+      await h.update('a', { title: 'mine' });
+      await until(() => latest<Conflict[]>(d.client.conflicts$).length === 1, 'the conflict parked');
+      failStore = 'outbox';
+      const error = await latest<Conflict[]>(d.client.conflicts$)[0]!.resolve('local').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect(error).toMatchObject({ resource: 'todos', id: 'a', message: expect.stringMatching(/storage quota exceeded/) });
+      expect(latest<Conflict[]>(d.client.conflicts$)).toHaveLength(1);
+    });
+
     it('when a write fails, the next write of the entity made meanwhile resolves with the view it stored, without the failed change', async () => {
       const { h } = await confirmedOffline();
       failStore = 'outbox';
