@@ -528,17 +528,15 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       this.#storedView.delete(id);
       host.applied(renamed ? { r: def.name, id, view: null } : change);
     }
-    // A create never sent, cancelled by this delete: its waits end as this delete's, with no entity.
-    if (change.cancelled !== null) host.settled(change.cancelled, { value: null });
+    // A change never sent, cancelled by this one (a create by a delete, an update set back to the
+    // server's entity): its waits end as this write's, with the entity as stored (none, deleted).
+    if (change.cancelled !== null) host.settled(change.cancelled, { value: change.view });
     const last = host.store.outbox.entriesOf(def.name, change.id).at(-1);
-    // Nothing queued: a delete that cancelled a create never sent.
+    // Nothing queued: a change that cancelled one never sent.
     if (last) host.emit({ type: 'enqueued', at: host.env.clock.now(), resource: def.name, id: change.id, op: op.op, seq: last.seq });
     host.written(def.name, change.id);
     stored();
-    if (options.wait === 'server') {
-      const answer = last ? await host.waitFor(last.seq, options.signal) : null;
-      return answer ?? undefined;
-    }
+    if (options.wait === 'server' && last) return (await host.waitFor(last.seq, options.signal)) ?? undefined;
     // The view as stored: made again on what storage held should this tab's copy have been stale
     // (a pull or another tab's change committed first), or on what writes still committing stored
     // (without the change of one that failed), and so shown. The object shown, when it is that.

@@ -85,6 +85,21 @@ describe('issueWrite', () => {
     expect(view).toEqual({ ...v1, title: 'B', done: true });
   });
 
+  it('leaves out of the merged update the fields set back to the server version, and takes out the entry left with nothing; not with an entry ahead of it', async () => {
+    const base = { ...v1, done: false };
+    await plant({ r: 'todos', id: 'a', base, view: base });
+    const [first] = (await write({ op: 'update', patch: { title: 'B', done: true } })).entries;
+    expect((await write({ op: 'update', patch: { title: 'A' } })).entries).toMatchObject([{ seq: first!.seq, payload: { done: true } }]);
+    const { entries, view, cancelled } = await write({ op: 'update', patch: { done: false } });
+    expect({ entries, view, cancelled }).toEqual({ entries: [], view: base, cancelled: first!.seq });
+    expect(await queued()).toEqual([]);
+    expect(await stored()).toEqual({ r: 'todos', id: 'a', base, view: base });
+
+    await plant({ r: 'todos', id: 'a', base: v1, view: { ...v1, title: 'B' } }, [{ seq: 1, payload: { title: 'B' }, frozen: true }]);
+    await write({ op: 'update', patch: { title: 'C' } });
+    expect((await write({ op: 'update', patch: { title: 'A' } })).entries.map((e) => e.payload)).toEqual([{ title: 'B' }, { title: 'A' }]);
+  });
+
   it('appends after an entry that may have been sent (frozen), and after one older than an entity the change names', async () => {
     await plant({ r: 'todos', id: 'a', base: v1, view: { ...v1, title: 'B' } }, [{ seq: 1, payload: { title: 'B' }, frozen: true }]);
     expect((await write({ op: 'update', patch: { title: 'C' } })).entries.map((e) => e.payload)).toEqual([{ title: 'B' }, { title: 'C' }]);

@@ -1,6 +1,6 @@
 import { unwrap } from 'idb';
 import { ValidationError } from '../errors.js';
-import { coalesce, type PendingOp } from '../outbox/coalesce.js';
+import { coalesce, type Coalesced, type PendingOp } from '../outbox/coalesce.js';
 import { asEntry, foldView, toPendingOp, type NewEntry, type OutboxEntry } from '../outbox/entry.js';
 import { deepEqual } from '../internal/plain.js';
 import type { ResourceDefinition } from '../types.js';
@@ -94,7 +94,8 @@ export function issueWrite(
     throw new ValidationError([{ field: def.key, message: 'an entity with this id already exists' }], { resource: r, id });
   }
   const last = entries.at(-1);
-  const merged = last && !last.frozen && last.state === 'queued' && referenced < last.seq ? coalesce(toPendingOp(last), op) : ({ kind: 'append' } as const);
+  const coalesced = last && !last.frozen && last.state === 'queued' && referenced < last.seq ? coalesce(toPendingOp(last), op) : ({ kind: 'append' } as const);
+  const merged = entries.length === 1 ? withoutUndone(coalesced, record.base) : coalesced;
   let added: IDBRequest<IDBValidKey> | null = null;
   let cancelled: number | null = null;
   let place: IDBRequest<IDBValidKey> | null = null;
@@ -132,6 +133,19 @@ export function issueWrite(
       return { entries, view, cancelled };
     },
   };
+}
+
+/**
+ * An update merged into the entity's only queued entry, less the fields it sets back to what the
+ * server holds (an undo, a toggle clicked an even number of times): sent, they would write
+ * nothing but a new version, or, under 'client-wins', overwrite what someone changed meanwhile.
+ * Left with nothing, the entry goes. Not with an entry ahead: should that one be refused or
+ * dropped by a conflict decision, the value set back would be lost with it.
+ */
+function withoutUndone(merged: Coalesced, base: Rec | null): Coalesced {
+  if (merged.kind !== 'replace' || merged.op.op !== 'update' || base === null) return merged;
+  const patch = Object.fromEntries(Object.entries(merged.op.patch).filter(([field, value]) => !deepEqual(base[field], value)));
+  return Object.keys(patch).length ? { kind: 'replace', op: { op: 'update', patch } } : { kind: 'cancel' };
 }
 
 function payloadOf(op: PendingOp): Rec | null {
