@@ -59,6 +59,21 @@ describe('a busy UI: changes set back before they were sent', () => {
     ]);
   });
 
+  it("under 'client-wins', an undo made before the change went out leaves alone what another user changed meanwhile", async () => {
+    const d = make(suite.server.apiUrl, { conflicts: 'client-wins' });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false }, { wait: 'server' });
+    d.online.next(false);
+    await h.update('a', { title: 'B' });
+    await h.update('a', { title: 'A' });
+    await suite.server.admin.edit({ resource: 'todos', id: 'a', patch: { title: 'Theirs' } });
+    d.online.next(true);
+    await d.client.flush();
+    await h.refresh();
+    expect(await h.get('a')).toEqual({ id: 'a', title: 'Theirs', done: false, version: 2 });
+    expect((await ledger()).map((e) => e.body)).toEqual([{ id: 'a', title: 'A', done: false }, { title: 'Theirs' }]);
+  });
+
   it('an undo of a change already out is sent after it: the server ends on the old value', async () => {
     const d = make(suite.server.apiUrl);
     const h = d.client.resource(todos);
