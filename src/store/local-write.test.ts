@@ -100,6 +100,14 @@ describe('issueWrite', () => {
     expect((await write({ op: 'update', patch: { title: 'A' } })).entries.map((e) => e.payload)).toEqual([{ title: 'B' }, { title: 'A' }]);
   });
 
+  it('an undo that leaves nothing queued forgets the state a pull rebased the change from: a later change\'s conflict is judged on the base it was made on', async () => {
+    const v2 = { ...v1, title: 'A2', version: 2 };
+    await plant({ r: 'todos', id: 'a', base: v2, view: { ...v2, title: 'B' }, origin: v1 }, [{ seq: 1, payload: { title: 'B' } }]);
+    const { entries, view } = await write({ op: 'update', patch: { title: 'A2' } });
+    expect({ entries, view }).toEqual({ entries: [], view: v2 });
+    expect(await stored()).toEqual({ r: 'todos', id: 'a', base: v2, view: v2 });
+  });
+
   it('appends after an entry that may have been sent (frozen), and after one older than an entity the change names', async () => {
     await plant({ r: 'todos', id: 'a', base: v1, view: { ...v1, title: 'B' } }, [{ seq: 1, payload: { title: 'B' }, frozen: true }]);
     expect((await write({ op: 'update', patch: { title: 'C' } })).entries.map((e) => e.payload)).toEqual([{ title: 'B' }, { title: 'C' }]);

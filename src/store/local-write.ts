@@ -124,7 +124,12 @@ export function issueWrite(
   const view = foldView(record.base, entries);
   let written: EntityRecord | null = null;
   if (view === null && record.base === null && entries.length === 0) entities.delete([r, id]);
-  else entities.put((written = { ...record, view }));
+  else if (entries.length > 0) entities.put((written = { ...record, view }));
+  else {
+    // Nothing left queued (an undo): no change remains to have been made on an older state.
+    const { origin: _made, ...clean } = record;
+    entities.put((written = { ...clean, view }));
+  }
   return {
     record: written,
     read: () => {
