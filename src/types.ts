@@ -225,7 +225,11 @@ export interface WriteOptions {
    * const saved = await h.update(id, { paid: true }, { wait: 'server', signal: AbortSignal.timeout(10_000) });
    */
   wait?: 'local' | 'server';
-  /** Stops the wait only; the change goes on. */
+  /**
+   * Stops the wait only; the change goes on. The wait rejects, as `fetch` does, with the signal's
+   * reason when that is a `DOMException` (a `TimeoutError` from `AbortSignal.timeout()`), else with
+   * an `AbortError`.
+   */
   signal?: AbortSignal;
 }
 
