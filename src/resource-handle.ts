@@ -311,7 +311,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
       const given = Object.keys(changes);
       for (const field of given) if (deepEqual(changes[field], current[field])) delete changes[field];
       if (Object.keys(changes).length === 0) return this.#unchanged(id, current, asked(given), options, stored);
-      return this.#validated(applyPatch(current, changes), id, holdTurn, (view) => {
+      return this.#validated(applyPatch(current, changes), id, holdTurn, (view, unchangedView) => {
         // Validated asynchronously, the change may find a newer view (a pull answered meanwhile):
         // it is made on that one, as the stored change will be, not on the copy it was checked on;
         // and under the id it is shown under now (its create's answer may have renamed it).
@@ -324,9 +324,14 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
         // lacks (cached before the schema had it) is only the schema's default: the server's stays.
         const applied: Rec = {};
         for (const field of Object.keys(changes)) if (!deepEqual(view[field], current[field])) applied[field] = view[field];
-        for (const field of Object.keys(view)) {
-          if (!(field in changes) && field in current && view[field] !== undefined && !deepEqual(view[field], current[field])) applied[field] = view[field];
-        }
+        const derived = Object.keys(view).filter(
+          (field) => !(field in changes) && field in current && view[field] !== undefined && !deepEqual(view[field], current[field]),
+        );
+        // A field the schema makes anew of the entity as it was too (a nested key it strips or
+        // defaults in a record cached under an older schema) is no part of the change: sent, it
+        // would overwrite the server's with this copy.
+        const before = derived.length ? unchangedView() : null;
+        for (const field of derived) if (before === null || !deepEqual(view[field], before[field])) applied[field] = view[field];
         // Named again, as a create's: an entity it refers to may have been renamed meanwhile.
         this.#currentReferences(applied);
         const unsendable = Object.keys(applied).filter((field) => applied[field] === undefined);
@@ -341,7 +346,7 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
         // Shown as it is stored: the changes on the view, not the whole output (which may hold a
         // default for a field the record lacks, never sent, or leave out one it keeps).
         return this.#commit(shown, applyPatch(latest, applied), { op: 'update', patch: applied }, options, stored);
-      });
+      }, current);
     }) as Promise<T>;
   }
 
@@ -447,19 +452,26 @@ export class ResourceHandleImpl<T extends object> implements ResourceHandle<T> {
    * Validates synchronously when the schema does, so a sync schema keeps the write in one call.
    * An async validation holds the turn until `then` has shown the change (or it was refused).
    */
-  #validated<R>(candidate: Rec, id: string, holdTurn: HoldTurn, then: (value: Rec) => Promise<R>): Promise<R> {
-    const finish = (result: Validation<Rec>) => {
-      if (!result.ok) throw new ValidationError(result.issues, { resource: this.#def.name, id });
-      return then(result.value);
+  #validated<R>(candidate: Rec, id: string, holdTurn: HoldTurn, then: (value: Rec, alongside: () => Rec | null) => Promise<R>, alongside?: Rec): Promise<R> {
+    const schema = this.#def.schema as StandardSchemaV1<unknown, Rec>;
+    // `alongside`'s output, run only when `then` asks; null when refused, and from an async schema,
+    // which is not asked again (its validations are the app's, and they hold the writes after it).
+    const outputOf = () => {
+      const result = alongside && validate(schema, alongside, this.#def.version);
+      return result === undefined || result instanceof Promise || !result.ok ? null : result.value;
     };
-    const checked = validate(this.#def.schema as StandardSchemaV1<unknown, Rec>, candidate, this.#def.version);
-    if (!(checked instanceof Promise)) return finish(checked);
+    const finish = (result: Validation<Rec>, other: () => Rec | null) => {
+      if (!result.ok) throw new ValidationError(result.issues, { resource: this.#def.name, id });
+      return then(result.value, other);
+    };
+    const checked = validate(schema, candidate, this.#def.version);
+    if (!(checked instanceof Promise)) return finish(checked, outputOf);
     const pass = holdTurn();
     // A validation that never answers would hold the write, and a flush() waiting for it, past close().
     return orClosed(checked, this.#host.lifetime).then(
       (result) => {
         try {
-          return finish(result);
+          return finish(result, () => null);
         } finally {
           pass();
         }

@@ -317,3 +317,31 @@ describe('a record reshaped at the load, once the server\'s copy is stored', () 
     expect(await r.h.get('t2')).toEqual({ id: 't2', title: 'rye', done: true, priority: 0, version: 2 });
   });
 });
+
+describe('a nested key the new schema strips (or defaults) in a record cached under the old one', () => {
+  const withOwner = v1Schema.extend({ owner: z.object({ name: z.string(), phone: z.string() }) });
+  /** t1 cached with its owner's phone under a schema that knows it; closed. */
+  async function cachedWithOwner(): Promise<Device> {
+    await suite.server.admin.edit({ resource: 'todos', create: { id: 't1', title: 'milk', done: false, owner: { name: 'Ann', phone: '555' } } });
+    const d = suite.make(suite.server.apiUrl, { resources: [defineResource({ name: 'todos', schema: withOwner, delta: true })] });
+    await d.client.resource('todos').refresh();
+    await d.client.close();
+    return d;
+  }
+  const ownerWithoutPhone = v1Schema.extend({ owner: z.object({ name: z.string(), country: z.string().default('NO') }) });
+  const sentBy = async (user: string) => (await suite.server.admin.ledger('todos')).filter((e) => e.user === user).map((e) => e.body);
+  const serverOwner = async () => {
+    const response = await fetch(`${suite.server.apiUrl}/todos/t1`, { headers: { Authorization: 'Bearer demo-alice' } });
+    return ((await response.json()) as { owner: unknown }).owner;
+  };
+
+  it('an update of another field sends only that field: the server keeps the whole nested object', async () => {
+    const d = await cachedWithOwner();
+    const r = reopenedWith(d, ownerWithoutPhone, false, { staleTimeMs: Infinity });
+    await r.h.update('t1', { title: 'oat milk' });
+    r.again.online.next(true);
+    await r.again.client.flush();
+    expect(await sentBy('alice')).toEqual([{ title: 'oat milk' }]);
+    expect(await serverOwner()).toEqual({ name: 'Ann', phone: '555' });
+  });
+});
