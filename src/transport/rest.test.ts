@@ -572,6 +572,13 @@ describe('REST transport', () => {
     expect(pulled).toBeLessThanOrEqual(1000);
   });
 
+  it('takes 32 MiB as maxAnswerBytes by default (README, At a glance)', async () => {
+    const declared = (bytes: number) => new Response(new ReadableStream<Uint8Array>({ pull: (controller) => controller.enqueue(new TextEncoder().encode('[]')) }), { status: 200, headers: { 'Content-Length': String(bytes) } });
+    const { fetch } = fakeFetch(() => declared(32 * 1024 * 1024 + 1));
+    const transport = createRestTransport({ baseUrl: 'https://api.test', fetch, auth: undefined, timeoutMs: 1000 });
+    await expect(transport.list(todos)).rejects.toThrow('todos: GET /todos answered 200, but its body passed the limit of 33554432 bytes (maxAnswerBytes) and was not read');
+  });
+
   it('reads an answer of exactly maxAnswerBytes, split anywhere in a multi-byte character', async () => {
     const text = JSON.stringify({ id: 'é€😀', version: 1 });
     const bytes = new TextEncoder().encode(text);
