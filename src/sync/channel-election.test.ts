@@ -88,6 +88,11 @@ function opened() {
 }
 
 describe('electByChannel', () => {
+  it("runs on the README's channel and timings: 'harborsync:{namespace}:election', a claim answered within 250 ms, a heartbeat each second, a lease of 4 s", () => {
+    expect(electionChannelName('ns')).toBe('harborsync:ns:election');
+    expect(ELECTION_TIMING).toEqual({ claimMs: 250, heartbeatMs: 1_000, leaseMs: 4_000 });
+  });
+
   it('a lone tab claims, and leads once no leader answered within claimMs', async () => {
     const b = opened();
     const a = b.tab('a');
