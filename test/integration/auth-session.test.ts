@@ -216,6 +216,25 @@ describe('a session that cannot be refreshed', () => {
   });
 });
 
+describe('a pause outlives clear() (README: What is not promised)', () => {
+  it("a session that ended in a 401 stays paused as 'unauthorized' through a logout's clear(): the next user's writes wait for resume()", async () => {
+    let token = 'expired';
+    const d = make(suite.server.apiUrl, { auth: { getToken: () => token, refreshToken: () => undefined } });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: "alice's", done: false });
+    await until(() => status(d).paused === 'unauthorized', 'replay paused');
+    await d.client.clear({ discardPending: true });
+    expect(status(d).paused).toBe('unauthorized');
+    token = 'demo-bob';
+    await h.create({ id: 'b', title: "bob's", done: false });
+    await d.client.flush();
+    expect(await ledger()).toEqual([]);
+    d.client.resume();
+    await d.client.flush();
+    expect((await ledger()).map((r) => [r.entityId, r.user])).toEqual([['b', 'bob']]);
+  });
+});
+
 describe('two tabs, one session', () => {
   it("a 401 the leader cannot cure while the follower writes: the follower's status$ says unauthorized, its flush() does not hang, and resume() there sends its changes, its wait answered", async () => {
     const idb = new IDBFactory();

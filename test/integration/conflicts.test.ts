@@ -86,6 +86,19 @@ describe("'merge' (default)", () => {
     expect(latestConflicts(d)).toEqual([]);
   });
 
+  it.each(['merge', 'manual'] as const)("resolve({ value }) is applied on the merged entity: this device's one-sided change goes with it ('%s')", async (strategy) => {
+    const d = await offlineWithTodo({ conflicts: strategy });
+    await d.client.resource(todos).update('a', { title: 'mine', done: true });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    const [conflict] = latestConflicts(d);
+    expect(conflict).toMatchObject({ id: 'a', fields: ['title'] });
+    await conflict!.resolve({ value: { title: 'both' } });
+    await d.client.flush();
+    expect(await serverTodo('a')).toEqual({ id: 'a', title: 'both', done: true, version: 3 });
+    expect(await d.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'both', done: true, version: 3 });
+  });
+
   it('a pull that rebased a pending change on the other edit still compares with what the change was made on', async () => {
     const d = await offlineWithTodo();
     await d.client.resource(todos).update('a', { title: 'mine' });
@@ -348,7 +361,9 @@ describe('a 412 whose entity is what the change meant to write (DESIGN section 2
   // The answer to an applied update is lost, and the server has forgotten its key (its records
   // expired, or it keeps none): the re-send meets 412 with the change already in. That is this
   // change delivered, under every strategy: no conflict, nothing sent again, nothing applied twice.
-  it.each(['merge', 'client-wins', 'manual'] as const)("counts as delivered under '%s'", async (strategy) => {
+  // A resolver function that would park every conflict: never asked.
+  const parksAll = Object.assign(() => 'manual' as const, { toString: () => 'a resolver function' });
+  it.each(['merge', 'client-wins', 'server-wins', 'manual', parksAll] as const)("counts as delivered under '%s'", async (strategy) => {
     let keys = 0;
     const forgetful: typeof fetch = (input, init) => {
       const request = new Request(input, init);

@@ -489,6 +489,18 @@ describe('pause() and resume() in any tab', () => {
     expect(await applied()).toEqual(['create a']);
   });
 
+  it('pause() in the leader pauses every open tab; a tab opened later starts unpaused, the others stay paused', async () => {
+    const b = browser();
+    const [leader, follower] = await roles(b.tab(), b.tab());
+    leader.client.pause();
+    await until(() => status(follower).paused === 'manual', 'the follower to pause');
+    const later = b.tab();
+    await until(() => status(later).online, 'the later tab to start');
+    await settle(4);
+    expect(status(later).paused).toBeNull();
+    expect([status(leader).paused, status(follower).paused]).toEqual(['manual', 'manual']);
+  });
+
   it("a 401 to a follower's own read pauses that tab only: the leader's token may still work", async () => {
     const b = browser();
     const [leader, follower] = await roles(b.tab(), b.tab());
