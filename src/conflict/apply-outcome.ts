@@ -9,7 +9,7 @@ import { isQuarantined, onServerState, type OutboxEntry } from '../outbox/entry.
 import { madeAfter } from '../outbox/remap.js';
 import type { LocalStore, ViewChange } from '../store/local-store.js';
 import type { ResourceDefinition, SyncEvent } from '../types.js';
-import { newestRemote, overwritten, parked, requeue, type Outcome } from './resolve.js';
+import { newestRemote, overwritten, overwrittenByValue, parked, requeue, type Outcome } from './resolve.js';
 
 type Rec = Record<string, unknown>;
 type Def = ResourceDefinition<object>;
@@ -120,7 +120,12 @@ export async function applyOutcome(
     id: head.id,
     strategy,
     choice: outcome.kind === 'remote' ? 'remote' : outcome.choice,
-    overwritten: outcome.kind === 'remote' ? overwritten(local, remote, input.ignore) : overwritten(target, remote, input.ignore),
+    overwritten:
+      outcome.kind === 'remote'
+        ? overwritten(local, remote, input.ignore)
+        : outcome.choice === 'value' && outcome.value
+          ? overwrittenByValue(outcome.value, local, remote, input.ignore)
+          : overwritten(target, remote, input.ignore),
   });
   // The entity's later changes are in the target: their waits went with the re-sent change above,
   // or, when nothing is re-sent, end with the server's entity the decision kept, as the head's does.

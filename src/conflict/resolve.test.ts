@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { OutboxEntry } from '../outbox/entry.js';
 import { defineResource } from '../resource.js';
-import { checkDecision, conflictFields, decide, fromDecision, overwritten, remoteMatchesIntent, requeue, undisputed, withNewerRemote } from './resolve.js';
+import { checkDecision, conflictFields, decide, fromDecision, overwritten, overwrittenByValue, remoteMatchesIntent, requeue, undisputed, withNewerRemote } from './resolve.js';
 
 const head: OutboxEntry = {
   seq: 7,
@@ -150,6 +150,13 @@ describe('conflictFields and overwritten', () => {
 
   it('records what a resolution overwrote, field by field', () => {
     expect(overwritten({ ...base, title: 'm' }, { ...base, title: 'r', version: 2 }, ignore)).toEqual({ title: { local: 'm', remote: 'r' } });
+  });
+
+  it("records what a { value } decision overwrote on either side: each side's own value, never the value kept", () => {
+    const local = { ...base, title: 'm', done: true };
+    const remote = { ...base, title: 'r', version: 2 };
+    expect(overwrittenByValue({ ...remote, title: 'r', done: true }, local, remote, ignore)).toEqual({ title: { local: 'm', remote: 'r' }, done: { local: true, remote: false } });
+    expect(overwrittenByValue({ ...remote, title: 'both', done: true }, local, remote, ignore)).toEqual({ title: { local: 'm', remote: 'r' }, done: { local: true, remote: false } });
   });
 });
 

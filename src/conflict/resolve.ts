@@ -213,6 +213,15 @@ export function overwritten(local: Rec | null, remote: Rec | null, ignore: reado
 }
 
 /**
+ * What a `{ value }` decision overwrote: each field it sets apart from either side, with what both
+ * sides had (the value kept is neither's, so `overwritten(value, remote)` would hide the local one).
+ */
+export function overwrittenByValue(value: Rec, local: Rec | null, remote: Rec | null, ignore: readonly string[]) {
+  const fields = new Set([...diffFields(value, local ?? {}, ignore), ...diffFields(value, remote ?? {}, ignore)]);
+  return Object.fromEntries([...fields].map((field) => [field, { local: local?.[field], remote: remote?.[field] }]));
+}
+
+/**
  * The entity's queue after a decision. The conflicted entry keeps its place and logical key but
  * gets a new key suffix, because its content changed; later entries are folded into it, since the
  * target already holds their changes.

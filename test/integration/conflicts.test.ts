@@ -97,6 +97,20 @@ describe("'merge' (default)", () => {
     await d.client.flush();
     expect(await serverTodo('a')).toEqual({ id: 'a', title: 'both', done: true, version: 3 });
     expect(await d.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'both', done: true, version: 3 });
+    expect(d.events.filter((e) => e.type === 'resolved')).toEqual([
+      expect.objectContaining({ choice: 'value', overwritten: { title: { local: 'mine', remote: 'theirs' }, done: { local: true, remote: false } } }),
+    ]);
+  });
+
+  it("resolve({ value }) taking the server's value logs this device's value as overwritten", async () => {
+    const d = await offlineWithTodo({ conflicts: 'manual' });
+    await d.client.resource(todos).update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    await latestConflicts(d)[0]!.resolve({ value: { title: 'theirs' } });
+    await d.client.flush();
+    expect(await d.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'theirs', done: false, version: 2 });
+    expect(d.events.filter((e) => e.type === 'resolved')).toEqual([expect.objectContaining({ choice: 'value', overwritten: { title: { local: 'mine', remote: 'theirs' } } })]);
   });
 
   it('a pull that rebased a pending change on the other edit still compares with what the change was made on', async () => {
@@ -354,6 +368,18 @@ describe('other strategies', () => {
     await reconnect(d);
     expect(seen).toEqual([['title']]);
     expect(await serverTodo('a')).toMatchObject({ title: 'mine+theirs' });
+    // What each side had, not the value that won: this device's 'mine' is logged as lost.
+    expect(d.events.filter((e) => e.type === 'resolved')).toMatchObject([{ choice: 'value', overwritten: { title: { local: 'mine', remote: 'theirs' } } }]);
+
+    // The resource's own strategy is taken over the client's.
+    await backend.reset();
+    const manualTodos = defineResource({ name: 'todos', schema: todoSchema, conflicts: 'manual' });
+    const own = await offlineWithTodo({ conflicts: 'server-wins', resources: [manualTodos] });
+    await own.client.resource(manualTodos).update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await reconnect(own);
+    expect(latestConflicts(own)).toMatchObject([{ id: 'a', fields: ['title'], local: { title: 'mine' } }]);
+    expect(own.events.some((e) => e.type === 'resolved')).toBe(false);
   });
 });
 
