@@ -102,6 +102,18 @@ describe("'merge' (default)", () => {
     ]);
   });
 
+  it("resolve('remote') drops this device's change and logs what it overwrote", async () => {
+    const d = await offlineWithTodo({ conflicts: 'manual' });
+    await d.client.resource(todos).update('a', { title: 'mine' });
+    await theirs({ title: 'theirs' });
+    await reconnect(d);
+    await latestConflicts(d)[0]!.resolve('remote');
+    await d.client.flush();
+    expect(await d.client.resource(todos).get('a')).toEqual({ id: 'a', title: 'theirs', done: false, version: 2 });
+    expect((await ledger()).map((r) => r.op)).toEqual(['create']);
+    expect(d.events.filter((e) => e.type === 'resolved')).toEqual([expect.objectContaining({ choice: 'remote', overwritten: { title: { local: 'mine', remote: 'theirs' } } })]);
+  });
+
   it("resolve({ value }) taking the server's value logs this device's value as overwritten", async () => {
     const d = await offlineWithTodo({ conflicts: 'manual' });
     await d.client.resource(todos).update('a', { title: 'mine' });
@@ -572,10 +584,12 @@ describe('a { value } decision is checked with the schema, as a local write', ()
     expect(await serverTodo('a')).toMatchObject({ title: 'both', version: 3 });
   });
 
-  it("a resolver that throws decides nothing: the conflict waits in conflicts$, sent once, and an error event carries what it threw", async () => {
-    const resolver: ConflictStrategy = () => {
-      throw new Error('resolver bug');
-    };
+  const bug = new Error('resolver bug');
+  const throwing: ConflictStrategy = () => {
+    throw bug;
+  };
+  const rejecting: ConflictStrategy = () => Promise.reject(bug);
+  it.each([['throws', throwing], ['rejects', rejecting]] as const)("a resolver that %s decides nothing: the conflict waits in conflicts$, sent once, and an error event carries what it threw", async (_, resolver) => {
     const d = await offlineWithTodo({ conflicts: resolver, retry: { baseDelayMs: 10, maxDelayMs: 10 } });
     await d.client.resource(todos).update('a', { title: 'mine' });
     await theirs({ title: 'theirs' });
@@ -589,6 +603,7 @@ describe('a { value } decision is checked with the schema, as a local write', ()
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatchObject({ error: { name: 'ConflictError' } });
     expect((errors[0] as { error: Error }).error.message).toContain('resolver bug');
+    expect((errors[0] as { error: Error }).error.cause).toBe(bug);
   });
 
   it('a resolver answering { value } with no object of fields (a string) decides nothing: the conflict waits in conflicts$, an error event says what it answered', async () => {
