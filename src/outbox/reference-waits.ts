@@ -51,6 +51,16 @@ export function waitsForOthers(host: ReferenceHost, renaming: ReadonlySet<string
   );
 }
 
+/** The entities (as entity keys) a payload names in its `references` fields. */
+export function namedEntities(def: Def, payload: Rec | null): string[] {
+  if (payload === null) return [];
+  return Object.entries(def.references).flatMap(([field, r]) =>
+    idsIn(payload[field])
+      .filter((id) => typeof id === 'string' || typeof id === 'number')
+      .map((id) => entityKey(r, String(id))),
+  );
+}
+
 /**
  * A payload with each `references` field naming its entity by the id it has now. A row stored
  * naming a temporary id already renamed (by a tab that had not heard of the rename) is sent

@@ -8,7 +8,7 @@ import { isOlderVersion } from '../internal/versions.js';
 import { referrersOf } from './remap.js';
 import { idempotencyKey, type EntryFailure, type OutboxEntry } from './entry.js';
 import { entityKey } from './outbox-memory.js';
-import { currentReferences, danglingReference, waitsForOthers } from './reference-waits.js';
+import { currentReferences, danglingReference, namedEntities, waitsForOthers } from './reference-waits.js';
 import { payloadIssues } from './payload-check.js';
 import { toTabError } from '../sync/broadcast.js';
 import { checkDecision, conflictFields, decide, newestRemote, remoteMatchesIntent, type ConflictInput, type Outcome } from '../conflict/resolve.js';
@@ -246,6 +246,10 @@ export class Replayer {
     if (this.#anchors.size > 2 * outbox.queuedCount) this.#forgetAnchors();
     // Retried entries not met yet: once none is left past `room`, the rest of a long queue is not read.
     let retried = outbox.retriedCount;
+    // Entities named by a change left waiting: a later delete of one waits too, or it would reach
+    // the server before the change made first (a project deleted before a task created in it).
+    // Other changes to them go on: they leave nothing such a change could not name.
+    const namedByWaiting = new Set<string>();
     for (const head of outbox.heads()) {
       if (head.state === 'queued' && head.attempts > 0) retried--;
       // Past `room`, a head is looked at only for when it is retried.
@@ -268,7 +272,10 @@ export class Replayer {
         this.#parkUnsendable(def, head, refused, true);
         continue;
       }
-      if (waitsForOthers(this.#host, this.#renaming, head, def, payload)) continue;
+      if ((head.op === 'delete' && namedByWaiting.has(keyOf(head))) || waitsForOthers(this.#host, this.#renaming, head, def, payload)) {
+        for (const key of namedEntities(def, payload)) namedByWaiting.add(key);
+        continue;
+      }
       // Times set before the clock stepped back are re-anchored to now, so no wait outlasts the
       // one given (a row that does not say: the longest one); re-anchored once, they do not move
       // on each pass nor on a re-read.
