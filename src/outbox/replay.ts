@@ -250,6 +250,9 @@ export class Replayer {
     // the server before the change made first (a project deleted before a task created in it).
     // Other changes to them go on: they leave nothing such a change could not name.
     const namedByWaiting = new Set<string>();
+    // An entity whose head is out has its next change sent once that answer is stored: the heads
+    // made after that change wait for it, so the server gets them in the order they were made.
+    let madeBefore = Infinity;
     for (const head of outbox.heads()) {
       if (head.state === 'queued' && head.attempts > 0) retried--;
       // Past `room`, a head is looked at only for when it is retried.
@@ -259,7 +262,12 @@ export class Replayer {
       }
       // A resource this client does not define (another page of the app may): held for a client that does.
       const def = this.#host.definition(head.r);
-      if (head.state !== 'queued' || !def || this.#busy.has(keyOf(head))) continue;
+      if (head.state !== 'queued' || !def) continue;
+      if (this.#busy.has(keyOf(head))) {
+        madeBefore = Math.min(madeBefore, outbox.entriesOf(head.r, head.id)[1]?.seq ?? Infinity);
+        continue;
+      }
+      if (head.seq > madeBefore) continue;
       const payload = currentReferences(this.#host, def, head.payload);
       const dangling = danglingReference(this.#host, this.#busy, def, payload);
       if (dangling) {

@@ -94,6 +94,22 @@ describe('delivery', () => {
     expect(await serverTodo('b')).toBeNull();
   });
 
+  it("a change made while its entity's request is out goes before the changes to other entities made after it", async () => {
+    const answers = heldAnswers((request) => request.method === 'POST');
+    const d = make(suite.server.apiUrl, { fetch: answers.fetch });
+    const h = d.client.resource(todos);
+    await h.create({ id: 'a', title: 'A', done: false });
+    await d.client.flush();
+    answers.hold();
+    await h.create({ id: 'b', title: 'B', done: false });
+    await until(async () => (await ledger()).length === 2, 'the create of b applied, its answer held');
+    await h.update('b', { done: true });
+    await h.delete('a');
+    answers.release();
+    await d.client.flush();
+    expect((await ledger()).map((r) => `${r.op} ${r.entityId}`)).toEqual(['create a', 'create b', 'update b', 'delete a']);
+  });
+
   it('drains many entities several at a time: each change applied once, each entity in order', async () => {
     const d = make(suite.server.apiUrl, { maxInFlight: 6 });
     const h = d.client.resource(todos);
