@@ -140,13 +140,18 @@ describe('a three-level graph made offline under server ids', () => {
     await expectGraphDelivered();
   });
 
-  it("a project's create refused with 422, then retried: its tasks and their comments follow", async () => {
+  /** The offline graph sent, its project's create refused once with 422: the device and what failed$ lists. */
+  async function projectRefused() {
     const d = make(device(server.apiUrl, { resources: [projects, tasks, comments] }));
     await offlineGraph(d);
     await server.admin.faults({ failStatus: { status: 422, match: 'Site visit', count: 1 } });
     d.online.next(true);
     await d.client.flush();
-    const failed = await firstValueFrom(d.client.failed$);
+    return { d, failed: await firstValueFrom(d.client.failed$) };
+  }
+
+  it("a project's create refused with 422, then retried: its tasks and their comments follow", async () => {
+    const { d, failed } = await projectRefused();
     expect(failed.map((f) => f.resource)).toEqual(['projects']);
     await failed[0]!.retry();
     await d.client.flush();
@@ -154,12 +159,7 @@ describe('a three-level graph made offline under server ids', () => {
   });
 
   it("a project's create refused with 422, then discarded: its tasks are parked, their comments once the tasks are discarded; nothing is sent", async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks, comments] }));
-    await offlineGraph(d);
-    await server.admin.faults({ failStatus: { status: 422, match: 'Site visit', count: 1 } });
-    d.online.next(true);
-    await d.client.flush();
-    const failed = await firstValueFrom(d.client.failed$);
+    const { d, failed } = await projectRefused();
     await failed[0]!.discard();
     await d.client.flush();
     const next = await firstValueFrom(d.client.failed$);
