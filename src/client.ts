@@ -1236,6 +1236,10 @@ class Client implements SyncClient, HandleHost {
     // same objects, so no subscriber is told anything new.
     const shownAsIs = (mirror: ResourceMirror<object>, r: string, record: EntityRecord) =>
       deepEqual(mirror.entities.get(record.id) ?? null, record.view) && mirror.isPending(record.id) === this.store.outbox.isPending(r, record.id);
+    // Not stored, though the outbox read before it holds its changes: a commit in between moved it
+    // (its create's answer re-keyed it to the server's id). Left as shown: that commit's own hint
+    // follows, and shows it under the new id in the same emission that takes it from the old one.
+    const movedSinceRead = (r: string, id: string) => this.store.outbox.entriesOf(r, id).length > 0;
     const changes: ViewChange[] = [];
     const unread = new Set<string>();
     for (const [r, set] of ids) {
@@ -1263,7 +1267,7 @@ class Client implements SyncClient, HandleHost {
         const onDemand = this.defs.get(r)?.load === 'on-demand';
         for (const id of set) {
           const key = entityKey(r, id);
-          if (present.has(id) || (onDemand && !told.has(key) && !settledTemporary.has(key))) continue;
+          if (present.has(id) || movedSinceRead(r, id) || (onDemand && !told.has(key) && !settledTemporary.has(key))) continue;
           changes.push({ r, id, view: missing(r, id) });
         }
         continue;
@@ -1276,7 +1280,7 @@ class Client implements SyncClient, HandleHost {
       for (const id of set) {
         // A stored record with a null view is a delete still queued: shown as deleted, never as told.
         const record = records.get(id);
-        if (record && record.view !== null && shownAsIs(mirror, r, record)) continue;
+        if ((record && record.view !== null && shownAsIs(mirror, r, record)) || (!record && movedSinceRead(r, id))) continue;
         changes.push({ r, id, view: record ? record.view : missing(r, id) });
       }
     }
