@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { recordsOf } from './db.js';
+import { StorageError } from '../errors.js';
+import { recordsOf, toStorageError } from './db.js';
 
 describe('recordsOf', () => {
   const stored = [
@@ -28,5 +29,16 @@ describe('recordsOf', () => {
     source.queries.length = 0;
     expect(await recordsOf(source, undefined, 'todos')).toEqual([stored[1], stored[2]]);
     expect(source.queries).toEqual([undefined]);
+  });
+});
+
+describe('toStorageError', () => {
+  it('names the failure: quota in words, another by its name and message, or its name alone when the browser gives no text', () => {
+    expect(toStorageError(new DOMException('', 'QuotaExceededError'), 'saving').message).toBe('saving failed: storage quota exceeded');
+    expect(toStorageError(new DOMException('Connection lost', 'UnknownError'), 'reading').message).toBe('reading failed: UnknownError: Connection lost');
+    const aborted = toStorageError(new DOMException('', 'AbortError'), 'saving', { resource: 'todos', id: 'a' });
+    expect(aborted).toBeInstanceOf(StorageError);
+    expect(aborted).toMatchObject({ resource: 'todos', id: 'a' });
+    expect(aborted.message).toMatch(/saving failed: AbortError$/);
   });
 });

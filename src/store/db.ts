@@ -65,7 +65,8 @@ export function toStorageError(error: unknown, what: string, at: StorageAt = {})
     name === 'QuotaExceededError'
       ? 'storage quota exceeded'
       : error instanceof Error || error instanceof DOMException
-        ? `${name}: ${error.message}`
+        ? // A browser may give no text (an abort): the name alone says it.
+          error.message ? `${name}: ${error.message}` : name
         : String(error);
   return new StorageError(`${what} failed: ${detail}`, { ...at, cause: error });
 }
