@@ -1215,13 +1215,18 @@ describe('the wall clock steps (RELIABILITY #57)', () => {
 });
 
 describe('maxAgeMs counts time spent retrying', () => {
-  it('a day offline after half an hour of 503s does not park the change: its next failure is its first in a day', async () => {
-    // maxAttempts out of reach, as the README advises for long outages; waits of 30 s at most.
-    const retry = { baseDelayMs: 30_000, maxDelayMs: 30_000, maxAttempts: 1000, maxAgeMs: 24 * 3_600_000 };
+  /** A create the server answers with 503s, retried once: maxAttempts out of reach, as the README advises for long outages; waits of 30 s at most. */
+  async function failingCreate(maxAgeMs: number) {
+    const retry = { baseDelayMs: 30_000, maxDelayMs: 30_000, maxAttempts: 1000, maxAgeMs };
     const d = make(suite.server.apiUrl, { random: upperHalfRandom(), retry });
     await suite.server.admin.faults({ errorRate: { count: 1000 }, errorStatus: 503 });
     await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
     await until(() => d.events.some((e) => e.type === 'retrying'), 'a first retry');
+    return d;
+  }
+
+  it('a day offline after half an hour of 503s does not park the change: its next failure is its first in a day', async () => {
+    const d = await failingCreate(24 * 3_600_000);
     for (let i = 0; i < 60; i++) await d.clock.advance(30_000);
     const retries = () => d.events.filter((e) => e.type === 'retrying').length;
     expect(retries()).toBeGreaterThan(25);
@@ -1239,11 +1244,7 @@ describe('maxAgeMs counts time spent retrying', () => {
   }, 30_000);
 
   it('a change failing all along is parked once it has failed for maxAgeMs', async () => {
-    const retry = { baseDelayMs: 30_000, maxDelayMs: 30_000, maxAttempts: 1000, maxAgeMs: 10 * 60_000 };
-    const d = make(suite.server.apiUrl, { random: upperHalfRandom(), retry });
-    await suite.server.admin.faults({ errorRate: { count: 1000 }, errorStatus: 503 });
-    await d.client.resource(todos).create({ id: 'a', title: 'A', done: false });
-    await until(() => d.events.some((e) => e.type === 'retrying'), 'a first retry');
+    const d = await failingCreate(10 * 60_000);
     for (let i = 0; i < 18; i++) await d.clock.advance(30_000);
     expect(d.events.some((e) => e.type === 'failed')).toBe(false);
     for (let i = 0; i < 4 && !d.events.some((e) => e.type === 'failed'); i++) await d.clock.advance(30_000);
