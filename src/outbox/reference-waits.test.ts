@@ -6,7 +6,7 @@ import { defineResource } from '../resource.js';
 import type { ResourceDefinition } from '../types.js';
 import type { OutboxEntry } from './entry.js';
 import { entityKey, OutboxMemory } from './outbox-memory.js';
-import { currentReferences, danglingReference, waitsForOthers, type ReferenceHost } from './reference-waits.js';
+import { currentReferences, danglingReference, holdDeletions, waitsForOthers, type ReferenceHost } from './reference-waits.js';
 
 type Def = ResourceDefinition<object>;
 
@@ -28,7 +28,11 @@ const steps = asDef(
   defineResource({ name: 'steps', schema: z.object({ id: z.string(), after: z.string(), version: z.number() }), ids: 'client', references: { after: 'steps' } }),
 );
 const notes = asDef(defineResource({ name: 'notes', schema: z.object({ id: z.string(), version: z.number() }), ids: 'client' }));
-const defs = new Map([projects, tags, tasks, steps, notes].map((def) => [def.name, def]));
+/** Comments on a task. */
+const comments = asDef(
+  defineResource({ name: 'comments', schema: z.object({ id: z.string(), taskId: z.string(), version: z.number() }), ids: 'client', references: { taskId: 'tasks' } }),
+);
+const defs = new Map([projects, tags, tasks, steps, notes, comments].map((def) => [def.name, def]));
 
 function hostWith(entries: OutboxEntry[]): ReferenceHost {
   const outbox = new OutboxMemory();
@@ -134,5 +138,34 @@ describe('a resource without references', () => {
     expect(waitsForOthers(untouchable, unread, entry, notes, entry.payload)).toBe(false);
     expect(currentReferences(untouchable, notes, entry.payload)).toBe(entry.payload);
     expect(danglingReference(untouchable, unread, notes, entry.payload)).toBeUndefined();
+  });
+});
+
+describe('holdDeletions', () => {
+  const held = (host: ReferenceHost, def: Def, payload: Record<string, unknown>, renaming = new Map<string, string[]>()) => {
+    const keys = new Set<string>();
+    holdDeletions(host, renaming, def, payload, keys);
+    return [...keys].map((key) => key.replace('\u0000', '/')).sort();
+  };
+
+  it('holds what a change names, and what the queued changes of those name in turn', () => {
+    const host = hostWith([task(1, 'p1', ['t1'])]);
+    expect(held(host, comments, { id: 'c1', taskId: 'task-1' })).toEqual(['projects/p1', 'tags/t1', 'tasks/task-1']);
+    expect(held(hostWith([]), comments, { id: 'c1', taskId: 'task-1' })).toEqual(['tasks/task-1']);
+  });
+
+  it("holds what a create's answer being stored names, under either id", () => {
+    const renaming = new Map([[entityKey('tasks', 'tmp:t'), [entityKey('projects', 'p1')]]]);
+    expect(held(hostWith([]), comments, { id: 'c1', taskId: 'tmp:t' }, renaming)).toEqual(['projects/p1', 'tasks/tmp:t']);
+  });
+
+  it('names entities by the ids they have now', () => {
+    const host = { ...hostWith([]), currentReference: (_r: string, id: string) => (id === 'tmp:t' ? 't9' : id) };
+    expect(held(host, comments, { id: 'c1', taskId: 'tmp:t' })).toEqual(['tasks/t9']);
+  });
+
+  it('ends on a cycle of references', () => {
+    const step = (seq: number, after: string) => outboxEntry({ seq, r: 'steps', id: `s${seq}`, op: 'update', payload: { after } });
+    expect(held(hostWith([step(1, 's2'), step(2, 's1')]), steps, { after: 's1' })).toEqual(['steps/s1', 'steps/s2']);
   });
 });

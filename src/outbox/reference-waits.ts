@@ -28,7 +28,7 @@ export interface ReferenceHost {
  * with its references as they are named now. `renaming`: entities (by both ids) a create's answer
  * names, until the rename is stored and shown.
  */
-export function waitsForOthers(host: ReferenceHost, renaming: ReadonlySet<string>, entry: OutboxEntry, def: Def, payload: Rec | null): boolean {
+export function waitsForOthers(host: ReferenceHost, renaming: Pick<ReadonlySet<string>, 'has'>, entry: OutboxEntry, def: Def, payload: Rec | null): boolean {
   if (payload === null) return false;
   const fields = Object.keys(def.references);
   if (fields.length === 0) return false;
@@ -51,13 +51,34 @@ export function waitsForOthers(host: ReferenceHost, renaming: ReadonlySet<string
   );
 }
 
-/** The entities (as entity keys) a payload names in its `references` fields. */
-export function namedEntities(def: Def, payload: Rec | null): string[] {
+/**
+ * Adds to `held` the entities (as entity keys) whose deletion waits behind a waiting change: those
+ * it names in its `references` fields and, through their own queued or parked changes (or, in
+ * `renaming`, what a create's answer being stored names), those these name in turn. A comment
+ * waiting for its task's id holds back its project's deletion too, or the server would delete the
+ * project, and the task with it, before the comment is created.
+ */
+export function holdDeletions(host: ReferenceHost, renaming: ReadonlyMap<string, readonly string[]>, def: Def, payload: Rec | null, held: Set<string>): void {
+  const named = namedEntities(host, def, payload);
+  for (let key = named.pop(); key !== undefined; key = named.pop()) {
+    if (held.has(key)) continue;
+    held.add(key);
+    named.push(...(renaming.get(key) ?? []));
+    const [r, id] = key.split('\u0000') as [string, string];
+    for (const entry of host.store.outbox.entriesOf(r, id)) {
+      const target = host.definition(entry.r);
+      if (target) named.push(...namedEntities(host, target, entry.payload));
+    }
+  }
+}
+
+/** The entities (as entity keys, by the ids they have now) a payload names in its `references` fields. */
+export function namedEntities(host: Pick<ReferenceHost, 'currentReference'>, def: Def, payload: Rec | null): string[] {
   if (payload === null) return [];
   return Object.entries(def.references).flatMap(([field, r]) =>
     idsIn(payload[field])
       .filter((id) => typeof id === 'string' || typeof id === 'number')
-      .map((id) => entityKey(r, String(id))),
+      .map((id) => entityKey(r, String(host.currentReference(r, String(id))))),
   );
 }
 

@@ -8,7 +8,7 @@ import { isOlderVersion } from '../internal/versions.js';
 import { referrersOf } from './remap.js';
 import { idempotencyKey, type EntryFailure, type OutboxEntry } from './entry.js';
 import { entityKey } from './outbox-memory.js';
-import { currentReferences, danglingReference, namedEntities, waitsForOthers } from './reference-waits.js';
+import { currentReferences, danglingReference, holdDeletions, namedEntities, waitsForOthers } from './reference-waits.js';
 import { payloadIssues } from './payload-check.js';
 import { toTabError } from '../sync/broadcast.js';
 import { checkDecision, conflictFields, decide, newestRemote, remoteMatchesIntent, type ConflictInput, type Outcome } from '../conflict/resolve.js';
@@ -96,8 +96,8 @@ export class Replayer {
   #idleWaiters: Array<() => void> = [];
   /** Entities from the freezing of their head until its answer is stored. */
   readonly #busy = new Set<string>();
-  /** Entities (by both ids) a create's answer names, until the rename is stored and shown. */
-  readonly #renaming = new Set<string>();
+  /** Entities (by both ids) a create's answer names, until the rename is stored and shown: what each names. */
+  readonly #renaming = new Map<string, readonly string[]>();
   /** Entries this tab sent since it last began to lead, while they stay queued: no other tab sends them. */
   readonly #sentHere = new Set<number>();
   /** Frozen entries whose requests have not left yet, in global order. */
@@ -246,9 +246,10 @@ export class Replayer {
     if (this.#anchors.size > 2 * outbox.queuedCount) this.#forgetAnchors();
     // Retried entries not met yet: once none is left past `room`, the rest of a long queue is not read.
     let retried = outbox.retriedCount;
-    // Entities named by a change left waiting: a later delete of one waits too, or it would reach
-    // the server before the change made first (a project deleted before a task created in it).
-    // Other changes to them go on: they leave nothing such a change could not name.
+    // Entities named by a change left waiting, directly or through the entities it names: a later
+    // delete of one waits too, or it would reach the server before the change made first (a
+    // project deleted before a task created in it). Other changes to them go on: they leave
+    // nothing such a change could not name.
     const namedByWaiting = new Set<string>();
     // An entity whose head is out has its next change sent once that answer is stored: the heads
     // made after that change wait for it, so the server gets them in the order they were made.
@@ -281,7 +282,7 @@ export class Replayer {
         continue;
       }
       if ((head.op === 'delete' && namedByWaiting.has(keyOf(head))) || waitsForOthers(this.#host, this.#renaming, head, def, payload)) {
-        for (const key of namedEntities(def, payload)) namedByWaiting.add(key);
+        holdDeletions(this.#host, this.#renaming, def, payload, namedByWaiting);
         continue;
       }
       // Times set before the clock stepped back are re-anchored to now, so no wait outlasts the
@@ -575,7 +576,9 @@ export class Replayer {
     const newId = answer && entry.op === 'create' ? normalizeId(answer[def.key]) : undefined;
     if (answer && newId !== undefined && newId !== entry.id) {
       const renaming = [entityKey(def.name, newId), keyOf(entry)];
-      for (const key of renaming) this.#renaming.add(key);
+      // What the new entity names, for the deletions a change waiting for the rename holds back.
+      const names = [...namedEntities(host, def, answer), ...namedEntities(host, def, entry.payload)];
+      for (const key of renaming) this.#renaming.set(key, names);
       try {
         const remapped = await host.store.settleRemapped(def, entry, answer, newId, referrersOf(host.definitions(), def.name), host.env.clock.now());
         if (remapped) {

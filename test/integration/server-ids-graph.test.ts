@@ -181,7 +181,7 @@ describe('a three-level graph made offline under server ids', () => {
     expect(failed.map((f) => [f.resource, f.op])).toEqual([['comments', 'create']]);
   });
 
-  it("a project deleted once its create was sent, its tasks still queued: the tasks are created before the project is deleted", async () => {
+  it("a project deleted once its create was sent, its tasks and their comments still queued: all are created before the project is deleted", async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks, comments] }));
     const { project } = await offlineGraph(d);
     d.online.next(true);
@@ -192,6 +192,8 @@ describe('a three-level graph made offline under server ids', () => {
     expect(rows.slice(0, 3)).toEqual(['create projects', 'create tasks', 'create tasks']);
     expect(rows.filter((r) => r === 'delete projects')).toHaveLength(1);
     expect(rows.filter((r) => r === 'create comments')).toHaveLength(2);
+    // Its tasks' comments, made before it was deleted, too: they wait for the tasks' ids, not its own.
+    expect(rows.at(-1)).toBe('delete projects');
     expect((await firstValueFrom(d.client.status$)).pending).toBe(0);
   });
 
