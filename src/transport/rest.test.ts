@@ -47,6 +47,21 @@ describe('REST transport', () => {
     expect(delta!.url).toBe('https://api.test/v1/todos?since=');
   });
 
+  it("asks every request, on the app's own fetch too, to bypass the HTTP cache: a pull never gets a copy it kept", async () => {
+    const { fetch, requests } = fakeFetch((r) => (r.method === 'DELETE' ? new Response(null, { status: 204 }) : json(200, r.method === 'GET' && !r.url.includes('/t1') ? [] : { id: 't1', version: 2 })));
+    const transport = createRestTransport({ baseUrl: 'https://api.test', fetch, auth: undefined, timeoutMs: 1000 });
+    await transport.list(todos);
+    await transport.delta(todos, 'c1');
+    await transport.one(todos, 't1');
+    await transport.query(todos, { where: {}, orderBy: [], limit: 5, cursor: null });
+    await transport.create(todos, { id: 't1' }, 'k1');
+    await transport.update(todos, 't1', { done: true }, 1, 'k2');
+    await transport.remove(todos, 't1', 2, 'k3');
+    expect(requests.map((r) => `${r.method} ${r.cache}`)).toEqual([
+      'GET no-store', 'GET no-store', 'GET no-store', 'GET no-store', 'POST no-store', 'PATCH no-store', 'DELETE no-store',
+    ]);
+  });
+
   it("keeps a query in baseUrl (an API key, an api-version) on every request, under baseUrl's path", async () => {
     const { fetch, requests } = fakeFetch((r) => (r.method === 'POST' ? json(201, { id: 'c', version: 1 }) : json(200, { items: [], cursor: null })));
     for (const baseUrl of ['https://api.test/v1?api-version=2024-01-01#docs', 'https://api.test/v1/?api-version=2024-01-01']) {

@@ -136,6 +136,9 @@ export function createRestTransport(options: RestOptions): RestTransport {
     retry: 0,
     timeout: false,
     throwHttpErrors: false,
+    // The browser's HTTP cache would answer a pull from a copy a server's max-age or Last-Modified
+    // let it keep: from before a delete confirmed since, or than what refresh() promises.
+    cache: 'no-store',
     hooks: { beforeRequest: [fetchDirect(options.fetch)] },
   });
   const setTimer = options.setTimer ?? globalTimer;

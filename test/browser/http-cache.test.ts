@@ -1,0 +1,123 @@
+// A backend behind a CDN or a framework that marks its API's answers cacheable, in real Chromium:
+// the browser's HTTP cache sits between the page (test/browser/http-cache/) and the API, which is
+// on another origin. Whatever freshness the answers claim (max-age, or only Last-Modified, from
+// which a browser computes one), a pull must reach the server: refresh() shows what the server
+// holds, and a delete this page confirmed never comes back, neither at once nor after a reload.
+// (Playwright's page.route() is not used: routing turns Chromium's HTTP cache off.)
+import { readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OWN_PREFIX, OWN_TOKEN, ownBackend } from '../helpers/own-backend.js';
+import { launchChromium, scriptTagSite } from './chromium.js';
+
+const STEP = 10_000;
+const pageDir = fileURLToPath(new URL('http-cache', import.meta.url));
+
+let site: string;
+let pages: Server;
+let pagesOrigin: string;
+let browser: Browser;
+
+declare const window: { app: { refresh(): Promise<string[]>; remove(id: string): Promise<true> } };
+
+beforeAll(async () => {
+  browser = await launchChromium();
+  site = scriptTagSite(pageDir, 'http-cache');
+  pages = createServer((req, res) => {
+    const file = new URL(req.url ?? '/', 'http://pages').pathname.slice(1) || 'index.html';
+    const type = file.endsWith('.html') ? 'text/html; charset=utf-8' : 'text/javascript; charset=utf-8';
+    let body: Buffer;
+    try {
+      body = readFileSync(join(site, file));
+    } catch {
+      return void res.writeHead(404).end();
+    }
+    res.writeHead(200, { 'Content-Type': type }).end(body);
+  });
+  await new Promise<void>((resolve) => pages.listen(0, '127.0.0.1', resolve));
+  pagesOrigin = `http://127.0.0.1:${(pages.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((resolve) => pages?.close(resolve));
+  if (site) rmSync(site, { recursive: true, force: true });
+});
+
+const DAY_AGO = new Date(Date.now() - 86_400_000).toUTCString();
+const cacheable: Array<[string, Record<string, string>]> = [
+  ['Cache-Control: max-age=60', { 'Cache-Control': 'max-age=60' }],
+  ['only Last-Modified (heuristic freshness)', { 'Last-Modified': DAY_AGO }],
+  ['private, max-age=60 with an ETag and Vary: Authorization', { 'Cache-Control': 'private, max-age=60', ETag: '"list"', Vary: 'Authorization, Origin' }],
+];
+
+describe('API answers the browser may cache', () => {
+  for (const [headers, added] of cacheable) {
+    for (const delta of [false, true]) {
+      it(`${headers}, ${delta ? 'a delta feed' : 'a whole list'}: every pull reaches the server, and a confirmed delete stays deleted across a reload`, async () => {
+        const preflights: string[] = [];
+        const backend = await ownBackend({
+          ids: 'client',
+          intercept: (req, res) => {
+            if (req.method === 'OPTIONS') preflights.push(String(req.headers['access-control-request-headers'] ?? ''));
+            // Added to whatever the backend answers next: its own headers are merged with these.
+            if (req.method === 'GET') for (const [name, value] of Object.entries(added)) res.setHeader(name, value);
+            return false;
+          },
+        });
+        const elsewhere = async (method: string, id: string, body: Record<string, unknown>, version?: number) => {
+          const path = method === 'POST' ? 'todos' : `todos/${id}`;
+          const response = await fetch(`${backend.origin}${OWN_PREFIX}/${path}?key=k-123`, {
+            method,
+            headers: {
+              Authorization: `Bearer ${OWN_TOKEN}`,
+              'Content-Type': 'application/json',
+              'Idempotency-Key': `elsewhere-${method}-${id}-${Math.random()}`,
+              ...(version === undefined ? {} : { 'If-Match': `"${version}"` }),
+            },
+            body: JSON.stringify(body),
+          });
+          expect(response.ok).toBe(true);
+        };
+        const context = await browser.newContext();
+        const errors: string[] = [];
+        const open = async (page: Page) => {
+          await page.goto(`${pagesOrigin}/?api=${encodeURIComponent(backend.baseUrl)}&delta=${delta ? 1 : 0}`, { timeout: STEP });
+          await page.waitForFunction(() => window.app !== undefined, undefined, { timeout: STEP });
+        };
+        const refresh = (page: Page) => page.evaluate(() => window.app.refresh());
+        try {
+          await elsewhere('POST', 'a', { id: 'a', title: 'first', done: false });
+          const page = await context.newPage();
+          page.on('pageerror', (error) => errors.push(error.message));
+          await open(page);
+          expect(await refresh(page)).toEqual(['a:first']);
+          // Nothing new: the answer a cache could keep for this very request next time.
+          expect(await refresh(page)).toEqual(['a:first']);
+
+          await elsewhere('POST', 'b', { id: 'b', title: 'second', done: false });
+          expect(await refresh(page)).toEqual(['a:first', 'b:second']);
+
+          await page.evaluate(() => window.app.remove('a'));
+          expect(await refresh(page)).toEqual(['b:second']);
+
+          await elsewhere('PATCH', 'b', { title: 'renamed' }, 3);
+          await page.reload();
+          await page.waitForFunction(() => window.app !== undefined, undefined, { timeout: STEP });
+          expect(await refresh(page)).toEqual(['b:renamed']);
+
+          // The cache bypass adds no request header a CORS preflight would have to allow.
+          expect(preflights.filter((asked) => /cache-control|pragma/i.test(asked))).toEqual([]);
+          expect(errors).toEqual([]);
+        } finally {
+          await context.close();
+          await backend.close();
+        }
+      });
+    }
+  }
+});
