@@ -22,7 +22,7 @@ let pages: Server;
 let pagesOrigin: string;
 let browser: Browser;
 
-declare const window: { app: { refresh(): Promise<string[]>; remove(id: string): Promise<true> } };
+declare const window: { app: { refresh(): Promise<string[]>; remove(id: string): Promise<true>; switchUser(token: string): Promise<void> } };
 
 beforeAll(async () => {
   browser = await launchChromium();
@@ -119,5 +119,42 @@ describe('API answers the browser may cache', () => {
         }
       });
     }
+  }
+
+  for (const delta of [false, true]) {
+    it(`${delta ? 'a delta feed' : 'a whole list'} answered with max-age=60: after a logout, the next user on the browser never sees the last one's data`, async () => {
+      const backend = await ownBackend({
+        ids: 'client',
+        intercept: (req, res) => {
+          if (req.method !== 'GET') return false;
+          res.setHeader('Cache-Control', 'max-age=60');
+          if (req.headers.authorization !== 'Bearer bob') return false;
+          // Bob has nothing yet.
+          const empty = delta ? { items: [], deleted: [], cursor: 'c0' } : [];
+          res.writeHead(200, { 'Access-Control-Allow-Origin': '*', 'Content-Type': 'application/json' }).end(JSON.stringify(empty));
+          return true;
+        },
+      });
+      const context = await browser.newContext();
+      try {
+        await fetch(`${backend.origin}${OWN_PREFIX}/todos?key=k-123`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${OWN_TOKEN}`, 'Content-Type': 'application/json', 'Idempotency-Key': 'seed-a' },
+          body: JSON.stringify({ id: 'a', title: 'first', done: false }),
+        });
+        const page = await context.newPage();
+        const errors: string[] = [];
+        page.on('pageerror', (error) => errors.push(error.message));
+        await page.goto(`${pagesOrigin}/?api=${encodeURIComponent(backend.baseUrl)}&delta=${delta ? 1 : 0}`, { timeout: STEP });
+        await page.waitForFunction(() => window.app !== undefined, undefined, { timeout: STEP });
+        expect(await page.evaluate(() => window.app.refresh())).toEqual(['a:first']);
+        await page.evaluate(() => window.app.switchUser('bob'));
+        expect(await page.evaluate(() => window.app.refresh())).toEqual([]);
+        expect(errors).toEqual([]);
+      } finally {
+        await context.close();
+        await backend.close();
+      }
+    });
   }
 });

@@ -3,6 +3,7 @@
 const { createSyncClient, defineResource, z } = window.HarborSync;
 
 const params = new URLSearchParams(location.search);
+let token = 'T';
 const todos = defineResource({
   name: 'todos',
   schema: z.object({ id: z.string(), title: z.string(), done: z.boolean(), version: z.number() }),
@@ -12,7 +13,7 @@ const client = createSyncClient({
   baseUrl: params.get('api'),
   resources: [todos],
   namespace: 'http-cache',
-  auth: { getToken: () => 'T' },
+  auth: { getToken: () => token },
 });
 const handle = client.resource(todos);
 const shown = async () => (await handle.list({ orderBy: 'id' })).map((todo) => `${todo.id}:${todo.title}`);
@@ -24,4 +25,9 @@ window.app = {
     return shown();
   },
   remove: (id) => handle.delete(id, { wait: 'server' }).then(() => true),
+  /** A logout, then another user signing in on the same browser. */
+  switchUser: async (next) => {
+    await client.clear();
+    token = next;
+  },
 };
