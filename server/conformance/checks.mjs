@@ -197,6 +197,28 @@ export async function runConformance({ apiUrl, resource = 'todos', token, server
       },
     },
     {
+      name: 'a read after a write shows it',
+      expected: 'a GET of an entity, and of the list, asked again after a change, shows it: no cache between the client and the server (a CDN, a proxy) answers for the server',
+      check: async () => {
+        // The client bypasses the browser's cache, but not a shared one: such a copy shows the
+        // user stale data after a refresh(), and can bring back an entity deleted a minute ago.
+        const entity = await created();
+        await call('GET', item(entity.id));
+        await call('GET', collection);
+        const edit = await update(entity, { title: 'read again' });
+        const added = await created();
+        const one = await call('GET', item(entity.id));
+        const listed = await call('GET', collection);
+        const listedIds = Array.isArray(listed.body) ? listed.body.map((/** @type {any} */ e) => e?.id) : [];
+        const problems = [
+          edit.status === 200 ? '' : `the update answered ${describe(edit)}`,
+          one.body?.version === edit.body?.version ? '' : `GET of the entity after its update: ${describe(one)}${cacheHeaders(one)}`,
+          listedIds.includes(added.id) ? '' : `GET of the list without the entity created since: ${listed.status}${cacheHeaders(listed)}`,
+        ].filter(Boolean);
+        return { ok: problems.length === 0, actual: problems.join('; ') || 'as expected' };
+      },
+    },
+    {
       name: 'versions bump on update',
       expected: '200 with the change and a newer version (a higher number, or another string), which a GET then shows',
       check: async () => {
@@ -591,6 +613,18 @@ function canonical(value) {
     return `{${keys.map((key) => `${JSON.stringify(key)}:${canonical(/** @type {any} */ (value)[key])}`).join(',')}}`;
   }
   return JSON.stringify(value) ?? 'undefined';
+}
+
+/**
+ * The headers by which a cache says it kept an answer, when there are any.
+ * @param {Reply} reply
+ */
+function cacheHeaders(reply) {
+  const shown = ['Cache-Control', 'Age', 'Expires', 'Last-Modified']
+    .map((name) => [name, reply.headers.get(name)])
+    .filter(([, value]) => value !== null)
+    .map(([name, value]) => `${name}: ${value}`);
+  return shown.length === 0 ? '' : ` (${shown.join(', ')})`;
 }
 
 /** @param {Reply} reply */

@@ -330,6 +330,21 @@ describe('catches broken servers', () => {
       only: true,
     },
     {
+      name: 'a CDN in front that keeps GET answers, as a max-age lets it',
+      breakage: (() => {
+        const kept = new Map<string, Answer>();
+        return {
+          response: (answer: Answer, request: Exchange) => {
+            if (request.method !== 'GET' || answer.status !== 200) return;
+            const copy = kept.get(request.path);
+            if (!copy) return void kept.set(request.path, { ...answer, headers: { ...answer.headers } });
+            Object.assign(answer, copy, { headers: { ...copy.headers, 'cache-control': 'max-age=60', age: '3' } });
+          },
+        };
+      })(),
+      caught: ['a read after a write shows it', 'create replay returns the first answer'],
+    },
+    {
       name: 'a server that answers without auth',
       breakage: {
         request: (request) => {
