@@ -7,6 +7,7 @@
  * and a backend that misbehaves met with a typed error naming what was wrong, every change kept.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineResource, type FailedMutation, type QueryState, type SyncClientOptions } from '../../src/index.js';
@@ -120,6 +121,26 @@ describe('a backend of its own, shaped otherwise than the reference server', () 
     expect(latest<FailedMutation[]>(d.client.failed$)).toEqual([]);
   });
 
+  const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+  const encodings: Array<[string, Record<string, string>, (body: Buffer) => Buffer]> = [
+    ['gzip', { 'Content-Encoding': 'gzip' }, (body) => gzipSync(body)],
+    ['br', { 'Content-Encoding': 'br' }, (body) => brotliCompressSync(body)],
+    ['deflate', { 'Content-Encoding': 'deflate' }, (body) => deflateSync(body)],
+    ['after a UTF-8 BOM', {}, (body) => Buffer.concat([bom, body])],
+  ];
+  for (const [encoding, headers, encode] of encodings) {
+    it(`reads a list answered ${encoding}, non-ASCII text and all`, async () => {
+      const listed = defineResource({ name: 'todos', schema: numberVersioned.schema, ids: 'server' });
+      const answer = encode(Buffer.from(JSON.stringify([{ id: 100, title: 'Crème brûlée ☕', done: false, version: 3 }])));
+      const { d, h } = await setup(
+        { intercept: (req, res) => req.method === 'GET' && (res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', ...headers }).end(answer), true) },
+        { resources: [listed] },
+      );
+      await h.refresh();
+      expect(shown(d)).toEqual([{ id: 100, title: 'Crème brûlée ☕', done: false, version: 3 }]);
+    });
+  }
+
   it('waits out a 503 HTML page whose Retry-After is an HTTP date, then sends the create once more with its key and body', async () => {
     let refusals = 0;
     const { backend, d, h } = await setup({
@@ -152,6 +173,8 @@ describe('a backend of its own that misbehaves: a typed error naming what was wr
     ['a delta page that is no { items, deleted, cursor }', true, answering(200, '[]'), /^SchemaError: todos: the delta answer is not \{ items, deleted, cursor \}/],
     ['an HTML page with 200', true, answering(200, '<html>Sign in</html>', 'text/html'), /^SchemaError: todos: GET \/v2\/tenant-7\/todos answered 200 with a body that is not JSON/],
     ['an empty 200', true, answering(200, ''), /^SchemaError: todos: GET \/v2\/tenant-7\/todos answered 200 with an empty body/],
+    ['a 204 No Content', false, answering(204, ''), /^SchemaError: todos: GET \/v2\/tenant-7\/todos answered 204 with an empty body/],
+    ['a problem+json 503', true, answering(503, '{"type":"about:blank","title":"Service Unavailable","status":503}', 'application/problem+json'), /^HttpError: todos: GET \/v2\/tenant-7\/todos answered 503/],
     ['an HTML error page with 500', true, answering(500, '<html>Oops</html>', 'text/html'), /^HttpError: todos: GET \/v2\/tenant-7\/todos answered 500/],
   ];
   for (const [name, delta, answer, error] of pulls) {
