@@ -513,7 +513,10 @@ export interface SyncClientOptions {
   // Injection seams (tests and non-browser hosts).
   /** Default: the global `indexedDB`. */
   indexedDB?: IDBFactory;
-  /** Default: the global `fetch`. */
+  /**
+   * Default: the global `fetch`. It is called with a `Request` whose `cache` is `'no-store'`: pass
+   * that on, so the browser's HTTP cache never answers for the server.
+   */
   fetch?: typeof globalThis.fetch;
   /** The clock for retries, staleness and times shown. Default: `Date.now`. */
   now?: () => number;
