@@ -3,9 +3,11 @@
 // on another origin. Whatever freshness the answers claim (max-age, or only Last-Modified, from
 // which a browser computes one), a pull must reach the server: refresh() shows what the server
 // holds, and a delete this page confirmed never comes back, neither at once nor after a reload.
+// A proxy's own answer to a write (an error page the browser hides for want of CORS headers, a
+// captive portal's page, a 503 asking to wait) is no success: the write goes again with its key.
 // (Playwright's page.route() is not used: routing turns Chromium's HTTP cache off.)
 import { readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +24,13 @@ let pages: Server;
 let pagesOrigin: string;
 let browser: Browser;
 
-declare const window: { app: { refresh(): Promise<string[]>; remove(id: string): Promise<true>; switchUser(token: string): Promise<void> } };
+interface PageApp {
+  refresh(): Promise<string[]>;
+  create(todo: { id: string; title: string; done: boolean }): Promise<{ id: string; version: number }>;
+  remove(id: string): Promise<true>;
+  switchUser(token: string): Promise<void>;
+}
+declare const window: { app: PageApp };
 
 beforeAll(async () => {
   browser = await launchChromium();
@@ -150,6 +158,54 @@ describe('API answers the browser may cache', () => {
         expect(await page.evaluate(() => window.app.refresh())).toEqual(['a:first']);
         await page.evaluate(() => window.app.switchUser('bob'));
         expect(await page.evaluate(() => window.app.refresh())).toEqual([]);
+        expect(errors).toEqual([]);
+      } finally {
+        await context.close();
+        await backend.close();
+      }
+    });
+  }
+});
+
+describe("a proxy's own answer to a write", () => {
+  const answers: Array<[string, (res: ServerResponse) => void, number]> = [
+    ['a 502 HTML page without CORS headers (the browser hides it: no answer)', (res) => void res.writeHead(502, { 'Content-Type': 'text/html' }).end('<html>Bad gateway</html>'), 0],
+    ["a captive portal's 200 HTML page", (res) => void res.writeHead(200, { 'Access-Control-Allow-Origin': '*', 'Content-Type': 'text/html' }).end('<html>Sign in to the Wi-Fi</html>'), 0],
+    [
+      'a 503 whose Retry-After of 2 s is exposed',
+      (res) =>
+        void res
+          .writeHead(503, { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'Retry-After', 'Retry-After': '2', 'Content-Type': 'text/html' })
+          .end('<html>Service unavailable</html>'),
+      2_000,
+    ],
+  ];
+  for (const [name, answer, waitMs] of answers) {
+    it(`${name}: the create is sent again with its key and body${waitMs ? ', not before it asked' : ''}, and applied once`, async () => {
+      const posts: Array<{ at: number; key: string; body: string }> = [];
+      const backend = await ownBackend({
+        ids: 'client',
+        intercept: (req, res, body) => {
+          if (req.method !== 'POST') return false;
+          posts.push({ at: Date.now(), key: String(req.headers['idempotency-key']), body });
+          if (posts.length > 1) return false;
+          answer(res);
+          return true;
+        },
+      });
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        const errors: string[] = [];
+        page.on('pageerror', (error) => errors.push(error.message));
+        await page.goto(`${pagesOrigin}/?api=${encodeURIComponent(backend.baseUrl)}&delta=0`, { timeout: STEP });
+        await page.waitForFunction(() => window.app !== undefined, undefined, { timeout: STEP });
+        const saved = await page.evaluate(() => window.app.create({ id: 'm', title: 'Milk', done: false }));
+        expect(saved).toMatchObject({ id: 'm', version: 3 });
+        expect(posts).toHaveLength(2);
+        expect(posts[1]).toMatchObject({ key: posts[0]!.key, body: posts[0]!.body });
+        expect(posts[1]!.at - posts[0]!.at).toBeGreaterThanOrEqual(waitMs);
+        expect([...backend.entities.keys()]).toEqual(['m']);
         expect(errors).toEqual([]);
       } finally {
         await context.close();

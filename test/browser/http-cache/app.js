@@ -24,6 +24,7 @@ window.app = {
     await handle.refresh();
     return shown();
   },
+  create: (todo) => handle.create(todo, { wait: 'server' }),
   remove: (id) => handle.delete(id, { wait: 'server' }).then(() => true),
   /** A logout, then another user signing in on the same browser. */
   switchUser: async (next) => {
