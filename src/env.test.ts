@@ -92,3 +92,15 @@ describe('resolveEnv: online', () => {
     expect(seen).toEqual([false, true, false]);
   });
 });
+
+describe('resolveEnv: the note that the database exists', () => {
+  it("is kept in the page's localStorage for the page's IndexedDB, not for an injected one unless given with it", () => {
+    const pageStorage = { getItem: () => null, setItem: () => undefined, removeItem: () => undefined };
+    vi.stubGlobal('localStorage', pageStorage);
+    const factory = {} as IDBFactory;
+    expect(resolveEnv({}).localStorage).toBe(pageStorage);
+    expect(resolveEnv({ indexedDB: factory }).localStorage).toBeUndefined();
+    const given = { ...pageStorage };
+    expect(resolveEnv({ indexedDB: factory, localStorage: given }).localStorage).toBe(given);
+  });
+});
