@@ -186,6 +186,11 @@ class Client implements SyncClient, HandleHost {
     if (!this.env.indexedDB) {
       throw new StorageError('IndexedDB is not available here (private mode or a non-browser host); pass the indexedDB option');
     }
+    if (this.env.missingIDBClasses.length > 0) {
+      throw new StorageError(
+        `${this.env.missingIDBClasses.join(', ')} are not globals here, and the indexedDB option's factory needs them (in Node: import 'fake-indexeddb/auto')`,
+      );
+    }
     const { namespace, timeoutMs, retry } = resolved;
     this.defs = resolved.defs;
     this.staleTimeMs = resolved.staleTimeMs;

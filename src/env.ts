@@ -17,6 +17,8 @@ export interface Env {
   /** Emits each time the page comes back to the foreground (it became visible). */
   foreground$: Observable<void>;
   indexedDB: IDBFactory | undefined;
+  /** The IndexedDB classes idb tells values apart by (instanceof) that are not globals here: an injected factory needs them too. */
+  missingIDBClasses: string[];
   /** The page's address, against which a relative `baseUrl` ('/api') resolves; undefined outside a page. */
   baseHref: string | undefined;
   /** The key ranges of the IndexedDB in use (a faster by-key-range load when present). */
@@ -112,6 +114,8 @@ function browserLocalStorage(): LocalStorageLike | undefined {
   }
 }
 
+const IDB_CLASSES = ['IDBRequest', 'IDBDatabase', 'IDBTransaction', 'IDBObjectStore', 'IDBIndex', 'IDBCursor'];
+
 export function resolveEnv(options: EnvOptions): Env {
   const g = globalThis as {
     indexedDB?: IDBFactory;
@@ -136,6 +140,7 @@ export function resolveEnv(options: EnvOptions): Env {
     suspended$: options.suspended ?? browserSuspended$(),
     foreground$: options.foreground ?? browserForeground$(),
     indexedDB: options.indexedDB ?? g.indexedDB,
+    missingIDBClasses: IDB_CLASSES.filter((name) => typeof (g as Record<string, unknown>)[name] !== 'function'),
     IDBKeyRange: g.IDBKeyRange,
     baseHref: typeof g.location?.href === 'string' ? g.location.href : undefined,
     fetch: fetchImpl as typeof globalThis.fetch,

@@ -4,13 +4,14 @@
  * localStorage, a Node BroadcastChannel, no Web Locks) and a fresh fake IndexedDB per test.
  */
 import { IDBFactory } from 'fake-indexeddb';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createSyncClient, type SyncClient, type SyncStatus } from '../../src/index.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createSyncClient, StorageError, type SyncClient, type SyncStatus } from '../../src/index.js';
 import { stubApi } from '../adapters/stub-api.js';
 import { todos } from '../adapters/fake-client.js';
 
 const clients: SyncClient[] = [];
 afterEach(async () => {
+  vi.unstubAllGlobals();
   await Promise.all(clients.splice(0).map((client) => client.close()));
 });
 
@@ -41,5 +42,15 @@ describe("an app's tests, each with a fresh injected IndexedDB", () => {
       expect(storageErrors).toEqual([]);
       expect(lastError(client)).toBeNull();
     }
+  });
+});
+
+describe('an IndexedDB factory given without the IndexedDB classes as globals', () => {
+  it("is refused at once with a StorageError naming what is missing and where it comes from, not at each call's open", () => {
+    // A Node test that imports fake-indexeddb's factory but not 'fake-indexeddb/auto': idb tells requests apart by the global classes.
+    for (const name of ['indexedDB', 'IDBRequest', 'IDBDatabase', 'IDBTransaction', 'IDBObjectStore', 'IDBIndex', 'IDBCursor']) vi.stubGlobal(name, undefined);
+    const make = () => createSyncClient({ baseUrl: 'http://api.test/api', resources: [todos], indexedDB: new IDBFactory(), fetch: stubApi([]).fetch, BroadcastChannel: null });
+    expect(make).toThrow(StorageError);
+    expect(make).toThrow(/IDBRequest, IDBDatabase, IDBTransaction, IDBObjectStore, IDBIndex, IDBCursor.*fake-indexeddb\/auto/);
   });
 });

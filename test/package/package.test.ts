@@ -109,10 +109,11 @@ describe('the built package', () => {
       type,
       `(async () => {
          const { createSyncClient, defineResource } = ${load};
-         const { indexedDB } = await import(${JSON.stringify(pathToFileURL(join(root, 'node_modules', 'fake-indexeddb', 'build', 'esm', 'index.js')).href)});
+         // The factory with the IndexedDB classes as globals, which idb needs.
+         await import(${JSON.stringify(pathToFileURL(join(root, 'node_modules', 'fake-indexeddb', 'auto', 'index.mjs')).href)});
          const schema = { '~standard': { version: 1, vendor: 'test', validate: (value) => ({ value }) } };
          const resources = [defineResource({ name: 'todos', schema })];
-         const client = createSyncClient({ baseUrl: 'http://127.0.0.1:9/api', resources, indexedDB, localStorage: null, BroadcastChannel: null, locks: null });
+         const client = createSyncClient({ baseUrl: 'http://127.0.0.1:9/api', resources, localStorage: null, BroadcastChannel: null, locks: null });
          await client.close();
          console.log(JSON.stringify({ made: true }));
        })();`,
