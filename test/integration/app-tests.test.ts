@@ -4,6 +4,7 @@
  * localStorage, a Node BroadcastChannel, no Web Locks) and a fresh fake IndexedDB per test.
  */
 import { IDBFactory } from 'fake-indexeddb';
+import { config, type Observable } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createSyncClient, StorageError, type SyncClient, type SyncStatus } from '../../src/index.js';
 import { stubApi } from '../adapters/stub-api.js';
@@ -52,5 +53,63 @@ describe('an IndexedDB factory given without the IndexedDB classes as globals', 
     const make = () => createSyncClient({ baseUrl: 'http://api.test/api', resources: [todos], indexedDB: new IDBFactory(), fetch: stubApi([]).fetch, BroadcastChannel: null });
     expect(make).toThrow(StorageError);
     expect(make).toThrow(/IDBRequest, IDBDatabase, IDBTransaction, IDBObjectStore, IDBIndex, IDBCursor.*fake-indexeddb\/auto/);
+  });
+});
+
+describe("a test's subscriber that throws", () => {
+  it('is reported as RxJS reports it, and the client goes on: the other subscribers, the writes, flush() and { wait: "server" }', async () => {
+    const reported: unknown[] = [];
+    config.onUnhandledError = (error) => reported.push(error);
+    try {
+      const api = stubApi([]);
+      const client = createSyncClient({ baseUrl: 'http://api.test/api', resources: [todos], indexedDB: new IDBFactory(), fetch: api.fetch, BroadcastChannel: null });
+      clients.push(client);
+      const h = client.resource(todos);
+      const bug = () => {
+        throw new Error('a bug in the test');
+      };
+      const observables: Array<Observable<unknown>> = [h.query$({}), h.get$('t1'), client.status$, client.events$, client.failed$, client.conflicts$];
+      for (const observable of observables) observable.subscribe(bug);
+      const shown: string[][] = [];
+      h.query$({ orderBy: 'id' }).subscribe((state) => shown.push(state.data.map((todo) => todo.title)));
+      await h.create({ id: 't1', title: 'Milk', done: false });
+      expect(await h.update('t1', { title: 'Oat milk' }, { wait: 'server' })).toMatchObject({ title: 'Oat milk', version: 2 });
+      await h.create({ id: 't2', title: 'Eggs', done: false });
+      await client.flush();
+      expect([...api.table.values()].map((todo) => todo['title'])).toEqual(['Oat milk', 'Eggs']);
+      expect(shown.at(-1)).toEqual(['Oat milk', 'Eggs']);
+      await client.close();
+      // RxJS reports each on a timer of its own.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      expect(reported.length).toBeGreaterThan(0);
+      expect(reported.every((error) => error instanceof Error && error.message === 'a bug in the test')).toBe(true);
+    } finally {
+      config.onUnhandledError = null;
+    }
+  });
+});
+
+describe("close() in afterEach, on the DOM environment's own platform (its BroadcastChannel, no Web Locks)", () => {
+  it("leaves no channel open, no connection (the database deletes at once) and no write of the next client's missing", async () => {
+    const ports = () => (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
+    const before = ports();
+    const api = stubApi([]);
+    const make = () => createSyncClient({ baseUrl: 'http://api.test/api', resources: [todos], namespace: 'app-tests', fetch: api.fetch });
+    const first = make();
+    await first.resource(todos).create({ id: 't1', title: 'Milk', done: false });
+    await first.flush();
+    expect(ports()).toBeGreaterThan(before);
+    await first.close();
+    expect(ports()).toBe(before);
+
+    const second = make();
+    expect(await second.resource(todos).list()).toMatchObject([{ id: 't1', title: 'Milk', version: 1 }]);
+    await second.close();
+    const deleted = await new Promise<string>((resolve) => {
+      const request = indexedDB.deleteDatabase('harborsync:app-tests');
+      request.onsuccess = () => resolve('deleted');
+      request.onblocked = () => resolve('blocked');
+    });
+    expect(deleted).toBe('deleted');
   });
 });
