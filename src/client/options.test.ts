@@ -58,6 +58,15 @@ describe('resolveOptions', () => {
     });
   });
 
+  it('says why a relative baseUrl is refused where there is no page to resolve it against (a Node test)', () => {
+    expect(() => resolveOptions({ baseUrl: '/api', resources: [todos] }, undefined)).toThrow(
+      new TypeError(`createSyncClient: baseUrl "/api" is relative, and there is no page here to resolve it against: give an absolute URL ('http://localhost:8787/api')`),
+    );
+    expect(() => resolveOptions({ baseUrl: 'localhost:8787/api', resources: [todos] }, undefined)).toThrow(
+      `baseUrl must be an absolute URL, or relative to the page (like '/api'), got "localhost:8787/api"`,
+    );
+  });
+
   it('names the option that is wrong', () => {
     expect(() => resolveOptions({ baseUrl: 'https://api.example', resources: [todos], maxInFlight: 0 }, undefined)).toThrow(
       new TypeError('createSyncClient: maxInFlight must be a whole number of at least 1, got 0'),

@@ -49,6 +49,13 @@ export function resolveOptions(options: SyncClientOptions, baseHref: string | un
   refuseUnknownOptions('createSyncClient: ', options, CLIENT_OPTIONS);
   // A URL paths cannot resolve under ("localhost:8787/api" has the scheme "localhost:") would make
   // every request fail, the writes retried for ever.
+  // Outside a page (a Node test), '/api' has nothing to resolve against: said so, rather than
+  // refused with a message that offers it as an example.
+  if (baseHref === undefined && typeof options.baseUrl === 'string' && !URL.canParse(options.baseUrl) && URL.canParse(options.baseUrl, 'http://localhost/')) {
+    throw new TypeError(
+      `createSyncClient: baseUrl ${JSON.stringify(options.baseUrl)} is relative, and there is no page here to resolve it against: give an absolute URL ('http://localhost:8787/api')`,
+    );
+  }
   if (typeof options.baseUrl !== 'string' || !URL.canParse(options.baseUrl, baseHref) || !URL.canParse('./', new URL(options.baseUrl, baseHref))) {
     throw new TypeError(
       `createSyncClient: baseUrl must be an absolute URL, or relative to the page (like '/api'), got ${JSON.stringify(options.baseUrl)}`,
