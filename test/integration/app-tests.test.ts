@@ -113,3 +113,33 @@ describe("close() in afterEach, on the DOM environment's own platform (its Broad
     expect(deleted).toBe('deleted');
   });
 });
+
+describe("vitest's fake timers, setImmediate left real (fake-indexeddb runs on it)", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('drive the retries of a write the server refused for a while; flush() and { wait: "server" } settle, and close() leaves no timer', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    const api = stubApi([]);
+    let busy = 2;
+    const fetch: typeof globalThis.fetch = async (input, init) => {
+      const request = input instanceof Request ? input : new Request(input, init);
+      if (request.method === 'POST' && busy-- > 0) return new Response('busy', { status: 503 });
+      return api.fetch(request);
+    };
+    const client = createSyncClient({ baseUrl: 'http://api.test/api', resources: [todos], indexedDB: new IDBFactory(), fetch, BroadcastChannel: null });
+    clients.push(client);
+    const confirmed = client.resource(todos).create({ id: 't1', title: 'Milk', done: false }, { wait: 'server' });
+    await client.flush();
+    expect(api.table.size).toBe(0);
+    expect(vi.getTimerCount()).toBeGreaterThan(0);
+    // Two backoffs at most (1 s, then 2 s, full jitter).
+    await vi.advanceTimersByTimeAsync(3_000);
+    await client.flush();
+    expect(await confirmed).toMatchObject({ id: 't1', version: 1 });
+    expect(api.table.size).toBe(1);
+    await client.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
