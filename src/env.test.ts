@@ -94,11 +94,14 @@ describe('resolveEnv: online', () => {
 });
 
 describe('resolveEnv: the note that the database exists', () => {
-  it("is kept in the page's localStorage for the page's IndexedDB, not for an injected one unless given with it", () => {
+  it("is kept in the page's localStorage for the page's IndexedDB, passed or not, not for another one unless given with it", () => {
     const pageStorage = { getItem: () => null, setItem: () => undefined, removeItem: () => undefined };
     vi.stubGlobal('localStorage', pageStorage);
+    const pageFactory = {} as IDBFactory;
+    vi.stubGlobal('indexedDB', pageFactory);
     const factory = {} as IDBFactory;
     expect(resolveEnv({}).localStorage).toBe(pageStorage);
+    expect(resolveEnv({ indexedDB: pageFactory }).localStorage).toBe(pageStorage);
     expect(resolveEnv({ indexedDB: factory }).localStorage).toBeUndefined();
     const given = { ...pageStorage };
     expect(resolveEnv({ indexedDB: factory, localStorage: given }).localStorage).toBe(given);

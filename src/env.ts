@@ -146,9 +146,10 @@ export function resolveEnv(options: EnvOptions): Env {
     fetch: fetchImpl as typeof globalThis.fetch,
     locks: options.locks === null ? undefined : (options.locks ?? g.navigator?.locks),
     BroadcastChannel: options.BroadcastChannel === null ? undefined : (options.BroadcastChannel ?? g.BroadcastChannel),
-    // The note speaks for the page's own IndexedDB: an injected one (a test's fresh fake, another
-    // host's) is another store, which the page's localStorage would take for one evicted.
-    localStorage: options.localStorage === null ? undefined : (options.localStorage ?? (options.indexedDB ? undefined : browserLocalStorage())),
+    // The note speaks for the page's own IndexedDB: another one injected (a test's fresh fake,
+    // another host's) is another store, which the page's localStorage would take for one evicted.
+    localStorage:
+      options.localStorage === null ? undefined : (options.localStorage ?? (options.indexedDB && options.indexedDB !== g.indexedDB ? undefined : browserLocalStorage())),
     storageManager: options.storageManager === null ? undefined : (options.storageManager ?? g.navigator?.storage),
   };
 }

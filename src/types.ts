@@ -545,8 +545,8 @@ export interface SyncClientOptions {
    * Where the client notes that this origin has the namespace's database, so that a database
    * found missing at start (evicted by the browser, deleted with the site's data) is reported as
    * a `storageError` instead of starting silently empty. Default: `localStorage` where it works,
-   * unless `indexedDB` is given (the page's note does not speak for another store); null: no
-   * note, and no such report.
+   * unless `indexedDB` gives another factory than the page's (the page's note does not speak for
+   * another store); null: no note, and no such report.
    */
   localStorage?: LocalStorageLike | null;
   /**
