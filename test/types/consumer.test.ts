@@ -14,7 +14,7 @@ import { ensureBuilt } from '../package/build.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const sources = fileURLToPath(new URL('consumer', import.meta.url));
-const LINKED = ['harborsync', 'zod', 'react', 'vue', 'rxjs', '@types/react'];
+const LINKED = ['harborsync', 'zod', 'react', 'vue', 'rxjs', '@types/react', 'vitest', 'fake-indexeddb'];
 const SETTINGS = {
   node16: { module: 'node16', moduleResolution: 'node16' },
   bundler: { module: 'esnext', moduleResolution: 'bundler' },
