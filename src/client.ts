@@ -297,6 +297,7 @@ class Client implements SyncClient, HandleHost {
       synced: (at) => this.#patchStatus({ lastSyncedAt: at }),
       readFailed: (error) => this.#readFailed(error),
       loadFailed: (def, error) => this.#pullRetries.failed(def, error),
+      createsStored: (def) => this.#createsStored(def),
     });
     // The database opens while the rest is set up (the tab channel, the subscriptions): its
     // answer, even a refusal, is handled after this constructor returns, every field in place.
@@ -1434,6 +1435,10 @@ class Client implements SyncClient, HandleHost {
     };
   }
 
+  #createsStored(def: Def): Promise<void> | undefined {
+    return def.ids === 'server' ? this.#replayer.createsStored(def.name) : undefined;
+  }
+
   #pullHost() {
     return {
       store: this.store,
@@ -1449,6 +1454,7 @@ class Client implements SyncClient, HandleHost {
       },
       readFailed: (error: Error) => this.#readFailed(error),
       followed: (def: Def) => this.#pullingNext.has(def.name),
+      createsStored: (def: Def) => this.#createsStored(def),
     };
   }
 }

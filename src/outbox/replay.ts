@@ -98,6 +98,8 @@ export class Replayer {
   readonly #busy = new Set<string>();
   /** Entities (by both ids) a create's answer names, until the rename is stored and shown: what each names. */
   readonly #renaming = new Map<string, readonly string[]>();
+  /** Creates of resources the server names ids for, by seq, from their request until their answer is stored: who waits for that. */
+  readonly #createsOut = new Map<number, { r: string; stored: Array<() => void> }>();
   /** Entries this tab sent since it last began to lead, while they stay queued: no other tab sends them. */
   readonly #sentHere = new Set<number>();
   /** Frozen entries whose requests have not left yet, in global order. */
@@ -417,11 +419,24 @@ export class Replayer {
       });
   }
 
+  /**
+   * Settles once each create of `r` whose request is out now has its answer stored, or failed; none
+   * out: undefined. A read answered meanwhile may hold the entity the server made of one, under
+   * the id the answer gives the temporary one: stored before the answer, it would show twice.
+   */
+  createsStored(r: string): Promise<void> | undefined {
+    const waits: Array<Promise<void>> = [];
+    for (const out of this.#createsOut.values()) if (out.r === r) waits.push(new Promise((resolve) => out.stored.push(resolve)));
+    return waits.length ? Promise.all(waits).then(() => undefined) : undefined;
+  }
+
   /** Sends one frozen entry; its request slot frees when the answer arrives. */
   #dispatch(entry: OutboxEntry): void {
     this.#requests++;
     this.#sending++;
     this.#sentHere.add(entry.seq);
+    const creating = entry.op === 'create' && this.#host.definition(entry.r)?.ids === 'server';
+    if (creating) this.#createsOut.set(entry.seq, { r: entry.r, stored: [] });
     let answered = false;
     const arrived = () => {
       if (answered) return;
@@ -438,6 +453,10 @@ export class Replayer {
         arrived();
         this.#sending--;
         this.#busy.delete(keyOf(entry));
+        if (creating) {
+          for (const resolve of this.#createsOut.get(entry.seq)!.stored) resolve();
+          this.#createsOut.delete(entry.seq);
+        }
         this.#dueOnline.delete(entry.seq);
         if (this.#host.store.outbox.get(entry.seq)?.state !== 'queued') this.#sentHere.delete(entry.seq);
         this.wake();

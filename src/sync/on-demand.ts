@@ -33,6 +33,8 @@ export interface OnDemandHost {
   readFailed(error: Error): void;
   /** A watched query's load failed with `error`: the client may load it again later. */
   loadFailed(def: Def, error: unknown): void;
+  /** See PullHost.createsStored: a page's answer waits for them too. */
+  createsStored(def: Def): Promise<void> | undefined;
 }
 
 /** What is loaded of one (filter, order): how many rows, up to which cursor. */
@@ -378,6 +380,7 @@ export class OnDemandLoader {
         throw new SchemaError([{ field: 'cursor', message: 'must be a string or null' }], { resource: def.name });
       }
       const { valid: items, invalidIds } = await parseAll(host, def, answer['items']);
+      await host.createsStored(def);
       const scopeQuery = pages.scope;
       const last = items.at(-1) ?? null;
       // A page with no valid item and more to come covers no range of the order (a null `last`

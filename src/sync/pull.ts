@@ -27,6 +27,12 @@ export interface PullHost {
   readFailed(error: Error): void;
   /** Another pull of the resource follows this one at once (a refresh() made during it): its views stay fetching. */
   followed(def: Def): boolean;
+  /**
+   * Settles once the creates of the resource this tab has out now have their answers stored
+   * (undefined: none out). An answer read meanwhile waits for it: it may hold an entity the
+   * server made of one, which would otherwise show beside its temporary self until then.
+   */
+  createsStored(def: Def): Promise<void> | undefined;
 }
 
 /** Pages of one delta pull, at most; a server that never says "no more" cannot loop us forever. */
@@ -172,6 +178,7 @@ async function pullList(
   const answer = await host.transport.list(def);
   if (!Array.isArray(answer)) throw shapeError(def, 'the list answer is not an array');
   const parsed = await parseAll(host, def, answer);
+  await host.createsStored(def);
   const { items } = oneCopyEach(host, def, parsed.valid);
   const result = await host.store.applyPull(def, items, {
     authoritative: true,
@@ -238,6 +245,7 @@ export async function pull(host: PullHost, def: Def, mirror: ResourceMirror<obje
           throw shapeError(def, 'the delta answer\'s deleted must be an array of ids (strings or numbers)');
         }
         const { valid } = await parseAll(host, def, answer['items']);
+        await host.createsStored(def);
         const { items, deleted } = oneCopyEach(host, def, valid, gone.map(String));
         // The cursor is stored with the page, unless the page (or one before it) deletes an
         // entity whose change may be at the server: then it stays, and the next pull names the
