@@ -302,7 +302,8 @@ class Client implements SyncClient, HandleHost {
     // The database opens while the rest is set up (the tab channel, the subscriptions): its
     // answer, even a refusal, is handled after this constructor returns, every field in place.
     this.#start(1);
-    this.#announcer = new Announcer(openTabChannel(this.env.BroadcastChannel, namespace, (message) => void this.#onTabMessage(message)));
+    const tabChannel = openTabChannel(this.env.BroadcastChannel, namespace, (message) => void this.#onTabMessage(message));
+    this.#announcer = new Announcer(tabChannel);
     this.#followerFlushes = new FollowerFlushes({
       tabId: this.origin,
       clock: this.env.clock,
@@ -315,8 +316,10 @@ class Client implements SyncClient, HandleHost {
     this.#subscriptions.push(
       this.env.online$.subscribe((online) => this.#setOnline(online)),
       // A frozen page, or one in the back/forward cache, hears no other tab: the hints it missed
-      // are made up for by reading everything it shows again when it comes back.
+      // are made up for by reading everything it shows again when it comes back. It does not
+      // listen meanwhile, or the first hint would get it evicted from the back/forward cache.
       this.env.suspended$.subscribe((now) => {
+        tabChannel.listen(!now);
         if (suspended && !now && !this.#closedError) {
           this.#catchUp();
           this.#refetchOnDemand();

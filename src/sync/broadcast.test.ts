@@ -46,6 +46,28 @@ describe('openTabChannel', () => {
     expect(hub.open()).toBe(0);
   });
 
+  it('not listening (a page in the back/forward cache): no channel of it is open to be reached, what it posts still goes out; listening again, it hears', async () => {
+    const hub = new BroadcastHub();
+    const a = tab(hub);
+    const b = tab(hub);
+    b.channel.listen(false);
+    b.channel.listen(false);
+    expect(hub.open()).toBe(1);
+    a.channel.post({ t: 'outbox' });
+    expect(b.channel.post({ t: 'resumed' })).toBe(true);
+    await tasks();
+    expect(b.received).toEqual([]);
+    expect(a.received).toEqual([{ t: 'resumed' }]);
+    expect(hub.open()).toBe(1);
+    b.channel.listen(true);
+    a.channel.post({ t: 'outbox' });
+    await tasks();
+    expect(b.received).toEqual([{ t: 'outbox' }]);
+    b.channel.close();
+    b.channel.listen(true);
+    expect(hub.open()).toBe(1);
+  });
+
   it('without BroadcastChannel (or when it cannot be made) a tab stays alone, silently', () => {
     const alone = openTabChannel(undefined, 'ns', () => undefined);
     expect(() => alone.post({ t: 'outbox' })).not.toThrow();

@@ -82,6 +82,15 @@ export interface TabChannel<M = TabMessage> {
   close(): void;
 }
 
+/** A channel that can stop hearing the other tabs for a while and still post to them. */
+export interface ListeningChannel<M = TabMessage> extends TabChannel<M> {
+  /**
+   * false: hears nothing, its BroadcastChannel closed (a message reaching a page in the
+   * back/forward cache gets it evicted, in Chromium); true: hears again. Posting goes on.
+   */
+  listen(listening: boolean): void;
+}
+
 /**
  * One BroadcastChannel named `name`, handing `onMessage` what other tabs post on it (objects with
  * a string `t`; anything else on the name is ignored). Without BroadcastChannel (or if it cannot
@@ -91,36 +100,59 @@ export function openChannel<M extends { t: string }>(
   Channel: (new (name: string) => BroadcastChannelLike) | undefined,
   name: string,
   onMessage: (message: M) => void,
-): TabChannel<M> {
-  let channel: BroadcastChannelLike | null = null;
-  try {
-    channel = Channel ? new Channel(name) : null;
-  } catch {
-    channel = null;
-  }
-  if (!channel) return { shared: false, post: () => false, close: () => undefined };
-  const open = channel;
-  open.onmessage = (event) => {
-    const data = event.data as M | null;
-    if (data && typeof data === 'object' && typeof data.t === 'string') onMessage(data);
+): ListeningChannel<M> {
+  const make = (): BroadcastChannelLike | null => {
+    try {
+      return Channel ? new Channel(name) : null;
+    } catch {
+      return null;
+    }
   };
+  const hearing = (channel: BroadcastChannelLike | null) => {
+    if (channel) {
+      channel.onmessage = (event) => {
+        const data = event.data as M | null;
+        if (data && typeof data === 'object' && typeof data.t === 'string') onMessage(data);
+      };
+    }
+    return channel;
+  };
+  const shut = (channel: BroadcastChannelLike) => {
+    channel.onmessage = null;
+    channel.close();
+  };
+  /** The channel that hears; null while not listening, or once closed. */
+  let open = hearing(make());
+  if (!open) return { shared: false, post: () => false, listen: () => undefined, close: () => undefined };
   let closed = false;
   return {
     shared: true,
     post: (message) => {
       if (closed) return false;
+      // Not listening: a channel for this message alone, closed before anything could reach it.
+      const channel = open ?? make();
       try {
-        open.postMessage(message);
-        return true;
+        channel?.postMessage(message);
+        return channel !== null;
       } catch {
         return false;
+      } finally {
+        if (channel && channel !== open) channel.close();
+      }
+    },
+    listen: (listening) => {
+      if (closed || listening === (open !== null)) return;
+      if (listening) open = hearing(make());
+      else {
+        shut(open!);
+        open = null;
       }
     },
     close: () => {
       if (closed) return;
       closed = true;
-      open.onmessage = null;
-      open.close();
+      if (open) shut(open);
+      open = null;
     },
   };
 }
@@ -173,7 +205,7 @@ export function openTabChannel(
   Channel: (new (name: string) => BroadcastChannelLike) | undefined,
   namespace: string,
   onMessage: (message: TabMessage) => void,
-): TabChannel {
+): ListeningChannel {
   const channel = openChannel<TabMessage>(Channel, `harborsync:${namespace}`, (message) => {
     if (understood(message as TabMessage & Record<string, unknown>)) onMessage(message);
   });
@@ -186,6 +218,7 @@ export function openTabChannel(
       if (message.t === 'changed' && message.views) return channel.post({ ...message, views: undefined });
       return message.t === 'settled' && channel.post({ t: 'outbox' });
     },
+    listen: (listening) => channel.listen(listening),
     close: () => channel.close(),
   };
 }

@@ -14,15 +14,19 @@ const ARGS = [
 ];
 const UMD = fileURLToPath(new URL('../../dist/harborsync.umd.min.js', import.meta.url));
 
-/** Launches Chromium; without it the suite fails loudly rather than passing by skipping. */
-export function launchChromium(): Promise<Browser> {
+/**
+ * Launches Chromium; without it the suite fails loudly rather than passing by skipping.
+ * `backForwardCache`: keeps the back/forward cache on, which playwright-core turns off by default.
+ */
+export function launchChromium({ backForwardCache = false } = {}): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `Chromium not found at ${CHROMIUM}: the real-browser suite cannot run. ` +
         'Install it with `apt-get update && apt-get install -y chromium`, or set CHROMIUM_PATH.',
     );
   }
-  return chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
+  const ignoreDefaultArgs = backForwardCache ? ['--disable-back-forward-cache'] : [];
+  return chromium.launch({ executablePath: CHROMIUM, args: ARGS, ignoreDefaultArgs, timeout: 30_000 });
 }
 
 /** A fresh folder with the files of `pageDir` and the built `harborsync.umd.min.js`, to serve. */

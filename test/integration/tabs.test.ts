@@ -670,6 +670,32 @@ describe('a leader page frozen or put in the back/forward cache', () => {
     await until(() => status(first).leader, 'the woken tab to lead once the other closes');
   });
 
+  it('keeps no channel open to the other tabs meanwhile (a message reaching it would get it evicted from the back/forward cache), yet its writes reach the sender; back, it hears again', async () => {
+    const b = browser();
+    const suspended = new BehaviorSubject(false);
+    const first = b.tab({ suspended });
+    await until(() => status(first).leader, 'the first tab to lead');
+    const second = b.tab();
+    await until(() => b.locks.waiting() === 1, 'the second tab to queue');
+    const inFirst = latest(first.client.resource(todos).query$({ orderBy: 'id' }));
+    expect(b.hub.open(DB_NAME)).toBe(2);
+
+    suspended.next(true);
+    expect(b.hub.open(DB_NAME)).toBe(1);
+    await until(() => status(second).leader, 'the second tab to lead');
+    await second.client.resource(todos).create({ id: 'meanwhile', title: 'Written meanwhile', done: false });
+    await first.client.resource(todos).create({ id: 'hiding', title: 'Written as the page hides', done: false });
+    await until(() => sentIds(second).includes('hiding'), 'the hidden tab\'s write sent by the other');
+    expect(b.hub.open(DB_NAME)).toBe(1);
+
+    suspended.next(false);
+    expect(b.hub.open(DB_NAME)).toBe(2);
+    await until(() => ids(inFirst.value).includes('meanwhile'), 'the write it did not hear, read again');
+    await second.client.resource(todos).create({ id: 'after', title: 'Written after', done: false });
+    await until(() => ids(inFirst.value).includes('after'), 'the next write, heard');
+    expect((await applied()).sort()).toEqual(['create after', 'create hiding', 'create meanwhile']);
+  });
+
   it('forgets the changes it froze but had not sent: the other tab sends them, and it sends none again when it leads again', async () => {
     const b = browser();
     const suspended = new BehaviorSubject(false);
