@@ -32,6 +32,8 @@ declare const window: {
   life: boolean[];
   /** Set by the test: still there after a restore, gone after a reload. */
   heap?: string;
+  /** What a write's wait for the server resolved with, once it has. */
+  confirmed?: Todo;
 };
 
 const pageDir = fileURLToPath(new URL('tabs', import.meta.url));
@@ -120,7 +122,12 @@ describe('a page in the back/forward cache', () => {
     expect(await applied()).toEqual(['create first', 'create second', 'create third']);
   });
 
-  it('while another tab took over and wrote: restored, it follows that tab (no second leader), shows its writes, and its own write is sent once', async () => {
+  it.each([
+    ['Web Locks', false],
+    ['an election over BroadcastChannel (no Web Locks)', true],
+  ])('while another tab took over and wrote (%s): restored, it follows that tab (no second leader), shows its writes, and its own write is sent once', async (_, withoutLocks) => {
+    // As in a browser without the Web Locks API: the SDK finds no navigator.locks.
+    if (withoutLocks) await context.addInitScript(() => Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined }));
     const a = await openTab();
     await expect.poll(() => leads(a), { timeout: STEP }).toBe(true);
     const b = await openTab();
@@ -140,5 +147,27 @@ describe('a page in the back/forward cache', () => {
     expect([await leads(a), await leads(b)]).toEqual([false, true]);
     expect(await sentIds(b)).toContain('restored');
     expect(await applied()).toEqual(['create meanwhile', 'create restored']);
+  });
+
+  it("of a tab whose write waits for the server: the other tab sends it meanwhile; restored, the wait resolves with the server's answer, which it did not hear", async () => {
+    const a = await openTab();
+    await expect.poll(() => leads(a), { timeout: STEP }).toBe(true);
+    const b = await openTab();
+    await expect.poll(() => leads(b), { timeout: STEP }).toBe(false);
+    await server.admin.faults({ offline: true });
+    await b.evaluate(() => {
+      window.heap = 'kept';
+      void window.tab.createAndWait({ id: 'awaited', title: 'Awaited across the cache', done: false }).then((todo) => (window.confirmed = todo));
+    });
+    await expect.poll(() => sentIds(a), { timeout: STEP }).toContain('awaited');
+
+    await b.goto('about:blank', { timeout: STEP });
+    await server.admin.faults({ offline: false });
+    await expect.poll(() => view(a), { timeout: STEP }).toEqual(['awaited:1']);
+
+    await backFromCache(b);
+    await expect.poll(() => b.evaluate(() => window.confirmed), { timeout: STEP }).toEqual({ id: 'awaited', title: 'Awaited across the cache', done: false, version: 1 });
+    await expect.poll(() => view(b), { timeout: STEP }).toEqual(['awaited:1']);
+    expect(await applied()).toEqual(['create awaited']);
   });
 });
