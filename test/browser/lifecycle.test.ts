@@ -170,4 +170,48 @@ describe('a page in the back/forward cache', () => {
     await expect.poll(() => view(b), { timeout: STEP }).toEqual(['awaited:1']);
     expect(await applied()).toEqual(['create awaited']);
   });
+
+  it('of the leader with a request in flight: the tab that takes over sends it again with its key; the late answer reaches the restored page; applied once', async () => {
+    const a = await openTab();
+    await expect.poll(() => leads(a), { timeout: STEP }).toBe(true);
+    const b = await openTab();
+    await expect.poll(() => leads(b), { timeout: STEP }).toBe(false);
+    await server.admin.faults({ latencyMs: 1500 });
+    await a.evaluate(() => {
+      window.heap = 'kept';
+      void window.tab.createAndWait({ id: 'inflight', title: 'In flight as the page left', done: false }).then((todo) => (window.confirmed = todo));
+    });
+    await expect.poll(() => sentIds(a), { timeout: STEP }).toEqual(['inflight']);
+
+    await a.goto('about:blank', { timeout: STEP });
+    await expect.poll(() => sentIds(b), { timeout: STEP }).toEqual(['inflight']);
+    await expect.poll(() => view(b), { timeout: STEP }).toEqual(['inflight:1']);
+    await server.admin.faults({ latencyMs: 0 });
+
+    await backFromCache(a);
+    await expect.poll(() => a.evaluate(() => window.confirmed), { timeout: STEP }).toEqual({ id: 'inflight', title: 'In flight as the page left', done: false, version: 1 });
+    await expect.poll(() => view(a), { timeout: STEP }).toEqual(['inflight:1']);
+    await expect.poll(() => a.evaluate(() => window.tab.status?.pending), { timeout: STEP }).toBe(0);
+    expect([await leads(a), await leads(b)]).toEqual([false, true]);
+    expect(await sentIds(a)).toEqual(['inflight']);
+    expect(await applied()).toEqual(['create inflight']);
+  });
+
+  it("when another tab logs out (clear()) is not restored: its connection, kept open, hears the deletion, and Chromium evicts it with the old user's views in its heap", async () => {
+    const a = await openTab();
+    await expect.poll(() => leads(a), { timeout: STEP }).toBe(true);
+    await a.evaluate(() => window.tab.createAndWait({ id: 'private', title: "The first user's", done: false }));
+    const b = await openTab();
+    await expect.poll(() => view(b), { timeout: STEP }).toEqual(['private:1']);
+    await a.evaluate(() => (window.heap = 'kept'));
+
+    await a.goto('about:blank', { timeout: STEP });
+    await b.evaluate(() => window.tab.clear());
+    await expect.poll(() => view(b), { timeout: STEP }).toEqual([]);
+
+    await a.goBack({ waitUntil: 'commit', timeout: STEP });
+    await a.waitForFunction(() => window.tab?.status !== null && window.tab?.status !== undefined, undefined, { timeout: STEP });
+    expect(notRestored).toEqual(['IgnoreEventAndEvict']);
+    expect(await a.evaluate(() => [window.heap, window.life])).toEqual([undefined, [false]]);
+  });
 });
