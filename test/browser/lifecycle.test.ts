@@ -22,7 +22,7 @@ interface Todo {
 /** What test/browser/tabs/app.js puts on `window.tab`, and the init script below on `window.life`. */
 declare const window: {
   tab: {
-    status: { leader: boolean; pending: number } | null;
+    status: { leader: boolean; pending: number; syncing: boolean; nextRetryAt: number | null; lastError: string | null } | null;
     view: Todo[];
     events: Array<{ type: string; id?: string }>;
     create(todo: Omit<Todo, 'version'>): Promise<true>;
@@ -191,8 +191,10 @@ describe('a page in the back/forward cache', () => {
     await backFromCache(a);
     await expect.poll(() => a.evaluate(() => window.confirmed), { timeout: STEP }).toEqual({ id: 'inflight', title: 'In flight as the page left', done: false, version: 1 });
     await expect.poll(() => view(a), { timeout: STEP }).toEqual(['inflight:1']);
-    await expect.poll(() => a.evaluate(() => window.tab.status?.pending), { timeout: STEP }).toBe(0);
-    expect([await leads(a), await leads(b)]).toEqual([false, true]);
+    // status$ tells what is so: nothing pending, nothing in flight or due, no leading.
+    const told = (page: Page) => page.evaluate(() => ({ ...window.tab.status }));
+    await expect.poll(() => told(a), { timeout: STEP }).toMatchObject({ leader: false, pending: 0, syncing: false, nextRetryAt: null, lastError: null });
+    expect(await told(b)).toMatchObject({ leader: true, pending: 0, syncing: false, nextRetryAt: null, lastError: null });
     expect(await sentIds(a)).toEqual(['inflight']);
     expect(await applied()).toEqual(['create inflight']);
   });
