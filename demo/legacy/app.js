@@ -555,7 +555,7 @@
         );
         otherTitleTyped = true;
         $('other-title').value = '';
-        if (!pending) return todoList.refresh();
+        return todoList.refresh();
       })
       .catch((error) => faultHint(error.message, true));
   });

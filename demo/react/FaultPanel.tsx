@@ -63,7 +63,7 @@ export function FaultPanel() {
             : `${kit.OTHER_USER} renamed it on the server.`,
         });
         setTyped('');
-        if (!pending) return client.resource(todos).refresh();
+        return client.resource(todos).refresh();
       })
       .catch((error: Error) => setHint({ text: error.message, error: true }));
   };

@@ -78,7 +78,7 @@ interface Kit {
   counts(todos: ReadonlyArray<{ done: boolean }>): Record<FilterId, number>;
   otherTitle(title: string): string;
   everyFewSeconds(tick: () => void, everyMs?: number): () => void;
-  /** Pulls every few seconds while nothing of ours is pending; returns a stop function. */
+  /** Pulls every few seconds while the page is in front; returns a stop function. */
   keepFresh(client: SyncClient, resource: ResourceDefinition<object>): () => void;
   /** flush(), then a pull. */
   syncNow(client: SyncClient, resource: ResourceDefinition<object>): Promise<void>;

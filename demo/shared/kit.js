@@ -461,26 +461,16 @@
 
   /**
    * Pulls the server's changes every few seconds (and when the page comes to the front), so other
-   * people's edits show up without a reload — but only while nothing of ours waits to be sent.
-   * Why: a pull that lands under a pending change currently moves that change's base (an SDK bug,
-   * see test/browser/demo.test.ts), and the merge then overwrites the other side's edit instead
-   * of opening the conflict dialog. Waiting keeps the demo's conflicts visible.
+   * people's edits show up without a reload. A change of ours still waiting to be sent is rebased
+   * on what a pull brings, and still meets a conflict on the version it was made on.
    */
   function keepFresh(client, resource) {
-    var pending = 0;
-    var subscription = client.status$.subscribe(function (status) {
-      pending = status.pending;
+    return everyFewSeconds(function () {
+      client.resource(resource).refresh().catch(function () {});
     });
-    var stop = everyFewSeconds(function () {
-      if (pending === 0) client.resource(resource).refresh().catch(function () {});
-    });
-    return function () {
-      stop();
-      subscription.unsubscribe();
-    };
   }
 
-  /** "Sync now": send what waits, then pull (in that order, for the reason above). */
+  /** "Sync now": send what waits, then pull. */
   function syncNow(client, resource) {
     return client
       .flush()

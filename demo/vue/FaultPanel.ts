@@ -68,7 +68,7 @@ export const FaultPanel = defineComponent({
               : `${kit.OTHER_USER} renamed it on the server.`,
           };
           typed.value = '';
-          if (!pending) return client.resource(todos).refresh();
+          return client.resource(todos).refresh();
         })
         .catch((error: Error) => (hint.value = { text: error.message, error: true }));
     };

@@ -694,3 +694,41 @@ describe.each<App>(['legacy', 'react', 'vue'])('the other user\'s suggested titl
     }
   });
 });
+
+describe.each<App>(['legacy', 'react', 'vue'])('another app\'s change while a change of ours waits, on the %s app', (app) => {
+  // What one app sends the others pull a few seconds later (README), a change waiting to be sent
+  // here (sync paused) included: a pull rebases it, and it still meets a conflict on its own base.
+  it('shows the other app\'s new todo within a few seconds, and still sends ours', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const problems: string[] = [];
+      const page = await openApp(context, app, problems);
+      const otherApp: App = app === 'legacy' ? 'react' : app === 'react' ? 'vue' : 'legacy';
+      const other = await openApp(context, otherApp, problems);
+      const title = `Waiting here (${app})`;
+      await page.getByTestId('new-title').fill(title);
+      await page.getByTestId('new-title').press('Enter');
+      await expect.poll(() => row(page, title).getByTestId('pending').count(), { timeout: 15_000 }).toBe(0);
+      const id = (await row(page, title).getAttribute('data-id'))!;
+
+      await page.getByTestId('pause').click();
+      await expect.poll(() => statusOf(page)).toBe('paused');
+      await rename(page, title, `${title}, renamed`);
+      await expect.poll(() => page.getByTestId('pending-count').textContent()).toBe('1');
+
+      const sent = `Sent from ${otherApp} (for ${app})`;
+      await other.getByTestId('new-title').fill(sent);
+      await other.getByTestId('new-title').press('Enter');
+      await expect.poll(() => row(other, sent).getByTestId('pending').count(), { timeout: 15_000 }).toBe(0);
+      await expect.poll(() => row(page, sent).count(), { timeout: 15_000 }).toBe(1);
+      expect(await row(page, `${title}, renamed`).getByTestId('pending').count()).toBe(1);
+
+      await page.getByTestId('pause').click(); // "Resume sync"
+      await expect.poll(() => statusOf(page), { timeout: 15_000 }).toBe('synced');
+      expect(await serverTodo(id)).toMatchObject({ title: `${title}, renamed` });
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
