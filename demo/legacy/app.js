@@ -555,7 +555,8 @@
         );
         otherTitleTyped = true;
         $('other-title').value = '';
-        return todoList.refresh();
+        // A pull the fault switch fails is tried again every few seconds: it says nothing of the rename.
+        return todoList.refresh().catch(() => {});
       })
       .catch((error) => faultHint(error.message, true));
   });

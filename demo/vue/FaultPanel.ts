@@ -68,7 +68,8 @@ export const FaultPanel = defineComponent({
               : `${kit.OTHER_USER} renamed it on the server.`,
           };
           typed.value = '';
-          return client.resource(todos).refresh();
+          // A pull the fault switch fails is tried again every few seconds: it says nothing of the rename.
+          return client.resource(todos).refresh().catch(() => {});
         })
         .catch((error: Error) => (hint.value = { text: error.message, error: true }));
     };

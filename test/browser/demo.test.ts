@@ -732,3 +732,38 @@ describe.each<App>(['legacy', 'react', 'vue'])('another app\'s change while a ch
     }
   });
 });
+
+describe.each<App>(['legacy', 'react', 'vue'])('"Edit as another user" while the fault switch fails the API, on the %s app', (app) => {
+  // Mallory's rename goes through /admin, which the faults leave alone; the pull after it gets a
+  // 503. The panel must say the rename happened, not show the pull's 503 as if the rename failed.
+  it('says Mallory renamed the todo', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const page = await openApp(context, app, []);
+      const title = `Renamed through the faults (${app})`;
+      await page.getByTestId('new-title').fill(title);
+      await page.getByTestId('new-title').press('Enter');
+      await expect.poll(() => row(page, title).getByTestId('pending').count(), { timeout: 15_000 }).toBe(0);
+      const id = (await row(page, title).getAttribute('data-id'))!;
+
+      await demo.admin.faults({ errorRate: 1, errorStatus: 503 });
+      await page.getByTestId('other-todo').selectOption(id);
+      await page.getByTestId('other-title').fill(`${title}, by Mallory`);
+      const answers: string[] = []; // in the order the page got them
+      page.on('response', (response) => {
+        if (response.url().endsWith('/admin/edit')) answers.push('edit');
+        else if (response.url().includes('/api/todos') && response.request().method() === 'GET') answers.push(`pull ${response.status()}`);
+      });
+      await page.getByTestId('other-edit').click();
+      await expect.poll(() => answers.slice(answers.indexOf('edit'))).toContain('pull 503');
+      await page.waitForTimeout(300); // the page has taken in the 503 by now
+      expect(await historyOf(id)).toEqual(['create alice', `update mallory ${JSON.stringify({ title: `${title}, by Mallory` })}`]);
+      const hint = page.locator('.other-user .hint');
+      expect(await hint.textContent()).toBe('Mallory renamed it on the server.');
+      expect(await hint.getAttribute('class')).not.toContain('error');
+    } finally {
+      await demo.admin.faults({ errorRate: null, errorStatus: null });
+      await context.close();
+    }
+  });
+});
