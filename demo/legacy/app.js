@@ -111,8 +111,9 @@
           maxlength: 200,
           oninput: (event) => (state.editing.draft = event.target.value),
           onkeydown: (event) => {
-            if (event.key === 'Enter') finishEdit(true);
-            if (event.key === 'Escape') finishEdit(false);
+            if (event.key !== 'Enter' && event.key !== 'Escape') return;
+            event.preventDefault(); // else the Enter also presses the rename button the focus goes to
+            finishEdit(event.key === 'Enter');
           },
           onblur: () => {
             if (!rendering) finishEdit(true);
@@ -173,6 +174,10 @@
     // Keep the caret where it was when a sync re-renders the row being edited.
     const active = document.activeElement;
     const caret = active && active.dataset && active.dataset.testid === 'edit-input' ? [active.selectionStart, active.selectionEnd] : null;
+    // A row drawn again keeps the focus on the same control (a rename ended with Enter or Escape:
+    // on its rename button), so a keyboard user is not sent back to the top of the page.
+    const focusedRow = active && active.closest('#todo-list > li');
+    const refocus = focusedRow && { id: focusedRow.dataset.id, testid: active.dataset.testid === 'edit-input' ? 'edit' : active.dataset.testid };
 
     const shown = kit.filterTodos(all, state.filter);
     // A row that did not change keeps its node, where it is: a click pressed on it survives the
@@ -212,6 +217,9 @@
       if (caret) input.setSelectionRange(caret[0], caret[1]);
       else input.select();
       state.editing.focus = false;
+    } else if (refocus && !focusedRow.isConnected && rows.has(refocus.id)) {
+      const control = rows.get(refocus.id).node.querySelector(`[data-testid="${refocus.testid}"]`);
+      if (control) control.focus();
     }
     renderOtherTodos();
   }

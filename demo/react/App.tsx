@@ -168,13 +168,18 @@ function TodoRow({ todo, pending, write }: { todo: Todo; pending: boolean; write
   const handle = client.resource(todos);
   const [draft, setDraft] = useState<string | null>(null);
   const input = useRef<HTMLInputElement>(null);
+  const renameButton = useRef<HTMLButtonElement>(null);
   // Enter ends the edit and removes the input, and Chrome then fires blur on it: finish once.
   const editing = useRef(false);
+  // Ended with Enter or Escape: the focus goes back to the rename button, not to the page's top.
+  const refocus = useRef(false);
   const editing$ = draft !== null;
 
   useEffect(() => {
     editing.current = editing$;
     if (editing$) input.current?.select();
+    else if (refocus.current) renameButton.current?.focus();
+    refocus.current = false;
   }, [editing$]);
 
   const finish = (save: boolean) => {
@@ -209,8 +214,10 @@ function TodoRow({ todo, pending, write }: { todo: Todo; pending: boolean; write
           value={draft}
           onChange={(event) => setDraft(event.target.value)}
           onKeyDown={(event) => {
-            if (event.key === 'Enter') finish(true);
-            if (event.key === 'Escape') finish(false);
+            if (event.key !== 'Enter' && event.key !== 'Escape') return;
+            event.preventDefault(); // else the Enter also presses the rename button the focus goes to
+            refocus.current = true;
+            finish(event.key === 'Enter');
           }}
           onBlur={() => finish(true)}
         />
@@ -221,7 +228,7 @@ function TodoRow({ todo, pending, write }: { todo: Todo; pending: boolean; write
         </span>
       )}
       <div className="row-actions">
-        <button type="button" className="icon-btn" data-testid="edit" aria-label={`Rename ${todo.title}`} title="Rename" onClick={() => setDraft(todo.title)}>
+        <button ref={renameButton} type="button" className="icon-btn" data-testid="edit" aria-label={`Rename ${todo.title}`} title="Rename" onClick={() => setDraft(todo.title)}>
           ✎
         </button>
         <button

@@ -183,6 +183,7 @@ const TodoRow = defineComponent({
     const handle = useSyncClient().resource(todos);
     const draft = ref<string | null>(null);
     const input = ref<HTMLInputElement | null>(null);
+    const renameButton = ref<HTMLButtonElement | null>(null);
 
     const start = () => {
       draft.value = props.todo.title;
@@ -210,8 +211,11 @@ const TodoRow = defineComponent({
               value: draft.value,
               onInput: (event: Event) => (draft.value = (event.target as HTMLInputElement).value),
               onKeydown: (event: KeyboardEvent) => {
-                if (event.key === 'Enter') finish(true);
-                if (event.key === 'Escape') finish(false);
+                if (event.key !== 'Enter' && event.key !== 'Escape') return;
+                event.preventDefault(); // else the Enter also presses the rename button the focus goes to
+                finish(event.key === 'Enter');
+                // The focus goes back to the rename button, not to the page's top.
+                void nextTick(() => renameButton.value?.focus());
               },
               onBlur: () => finish(true),
             });
@@ -229,7 +233,7 @@ const TodoRow = defineComponent({
           ? h('span', { class: 'badge pending', 'data-testid': 'pending', title: 'Saved on this device, not yet confirmed by the server' }, 'not synced')
           : null,
         h('div', { class: 'row-actions' }, [
-          h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'edit', 'aria-label': `Rename ${todo.title}`, title: 'Rename', onClick: start }, '✎'),
+          h('button', { ref: renameButton, type: 'button', class: 'icon-btn', 'data-testid': 'edit', 'aria-label': `Rename ${todo.title}`, title: 'Rename', onClick: start }, '✎'),
           h(
             'button',
             {

@@ -767,3 +767,54 @@ describe.each<App>(['legacy', 'react', 'vue'])('"Edit as another user" while the
     }
   });
 });
+
+describe.each<App>(['legacy', 'react', 'vue'])('ticking and renaming from the keyboard, on the %s app', (app) => {
+  // A keyboard user keeps their place: the control they used keeps the focus when its row is drawn
+  // again (the change, then the server's answer), and a rename ended with Enter or Escape gives
+  // the focus back to the row's rename button instead of dropping it to the top of the page.
+  it('keeps the focus in the row', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const problems: string[] = [];
+      const page = await openApp(context, app, problems);
+      const title = `Keyboard (${app})`;
+      await page.getByTestId('new-title').focus();
+      await page.keyboard.type(title);
+      await page.keyboard.press('Enter');
+      await expect.poll(() => row(page, title).getByTestId('pending').count(), { timeout: 15_000 }).toBe(0);
+      const id = (await row(page, title).getAttribute('data-id'))!;
+      const focused = () =>
+        page.evaluate(() => {
+          const element = document.activeElement as HTMLElement | null;
+          return `${element?.closest('li')?.dataset['id'] ?? 'none'} ${element?.dataset['testid'] ?? element?.tagName}`;
+        });
+
+      await row(page, title).getByTestId('toggle').focus();
+      await page.keyboard.press('Space');
+      await expect.poll(() => row(page, title).getByTestId('toggle').isChecked()).toBe(true);
+      expect(await focused()).toBe(`${id} toggle`);
+      await expect.poll(() => row(page, title).getByTestId('pending').count(), { timeout: 15_000 }).toBe(0);
+      expect(await focused()).toBe(`${id} toggle`);
+
+      await row(page, title).getByTestId('edit').focus();
+      await page.keyboard.press('Enter');
+      await expect.poll(focused).toBe(`${id} edit-input`);
+      await page.keyboard.type(`${title}, renamed`); // replaces the selected title
+      await page.keyboard.press('Enter');
+      await expect.poll(() => row(page, `${title}, renamed`).count()).toBe(1);
+      await expect.poll(focused).toBe(`${id} edit`);
+      await expect.poll(() => row(page, `${title}, renamed`).getByTestId('pending').count(), { timeout: 15_000 }).toBe(0);
+      expect(await focused()).toBe(`${id} edit`);
+
+      await page.keyboard.press('Enter');
+      await expect.poll(focused).toBe(`${id} edit-input`);
+      await page.keyboard.type('Not kept');
+      await page.keyboard.press('Escape');
+      await expect.poll(focused).toBe(`${id} edit`);
+      expect(await row(page, `${title}, renamed`).count()).toBe(1);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
