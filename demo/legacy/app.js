@@ -150,6 +150,8 @@
     const filters = JSON.stringify([state.filter, counts]);
     if (filters !== shownFilters) {
       shownFilters = filters;
+      // The chip pressed from the keyboard keeps the focus in its new self.
+      const focusedChip = $('filters').contains(document.activeElement) ? document.activeElement.dataset.testid : null;
       $('filters').replaceChildren(
         ...kit.FILTERS.map((filter) =>
           h(
@@ -169,6 +171,7 @@
           ),
         ),
       );
+      if (focusedChip) $('filters').querySelector(`[data-testid="${focusedChip}"]`).focus();
     }
 
     // Keep the caret where it was when a sync re-renders the row being edited.

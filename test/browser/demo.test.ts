@@ -769,10 +769,11 @@ describe.each<App>(['legacy', 'react', 'vue'])('"Edit as another user" while the
 });
 
 describe.each<App>(['legacy', 'react', 'vue'])('ticking and renaming from the keyboard, on the %s app', (app) => {
-  // A keyboard user keeps their place: the control they used keeps the focus when its row is drawn
-  // again (the change, then the server's answer), and a rename ended with Enter or Escape gives
-  // the focus back to the row's rename button instead of dropping it to the top of the page.
-  it('keeps the focus in the row', async () => {
+  // A keyboard user keeps their place: the control they used keeps the focus when it is drawn
+  // again (a row after the change and after the server's answer, the filters after a press), and a
+  // rename ended with Enter or Escape gives the focus back to the row's rename button instead of
+  // dropping it to the top of the page.
+  it('keeps the focus on the control used', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     try {
       const problems: string[] = [];
@@ -812,6 +813,12 @@ describe.each<App>(['legacy', 'react', 'vue'])('ticking and renaming from the ke
       await page.keyboard.press('Escape');
       await expect.poll(focused).toBe(`${id} edit`);
       expect(await row(page, `${title}, renamed`).count()).toBe(1);
+
+      // The filters are buttons too.
+      await page.getByTestId('filter-done').focus();
+      await page.keyboard.press('Enter');
+      await expect.poll(() => page.getByTestId('filter-done').getAttribute('aria-pressed')).toBe('true');
+      expect(await focused()).toBe('none filter-done');
       expect(problems).toEqual([]);
     } finally {
       await context.close();
