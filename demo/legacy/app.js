@@ -385,14 +385,32 @@
       );
     };
 
-    const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.testid : null;
+    const later = () => {
+      state.conflict.hidden = key;
+      renderConflict();
+      renderStatus();
+    };
+    const wasShown = root.childElementCount > 0;
+    const focusedInside = root.contains(document.activeElement);
+    const focused = focusedInside ? document.activeElement.dataset.testid : null;
     root.replaceChildren(
       h(
         'div',
         { class: 'modal-backdrop' },
         h(
           'div',
-          { class: 'modal', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'conflict-title', 'data-testid': 'conflict-dialog', 'data-id': conflict.id },
+          {
+            class: 'modal',
+            tabindex: -1,
+            role: 'dialog',
+            'aria-modal': 'true',
+            'aria-labelledby': 'conflict-title',
+            'data-testid': 'conflict-dialog',
+            'data-id': conflict.id,
+            onkeydown: (event) => {
+              if (event.key === 'Escape') later();
+            },
+          },
           h(
             'header',
             null,
@@ -428,7 +446,7 @@
           h(
             'footer',
             { class: 'modal-actions' },
-            h('button', { type: 'button', class: 'btn', 'data-testid': 'conflict-later', disabled: busy, onclick: () => { state.conflict.hidden = key; renderConflict(); renderStatus(); } }, 'Decide later'),
+            h('button', { type: 'button', class: 'btn', 'data-testid': 'conflict-later', disabled: busy, onclick: later }, 'Decide later'),
             h('button', { type: 'button', class: 'btn', 'data-testid': 'keep-mine', disabled: busy, onclick: () => resolve('local') }, conflict.remote ? 'Keep mine' : 'Keep mine (re-create)'),
             h('button', { type: 'button', class: 'btn', 'data-testid': 'take-theirs', disabled: busy, onclick: () => resolve('remote') }, conflict.remote ? 'Take theirs' : 'Accept the delete'),
             both
@@ -439,10 +457,12 @@
         ),
       ),
     );
-    if (focused && focused.startsWith('merged-')) {
-      const input = root.querySelector(`[data-testid="${focused}"]`);
-      if (input) input.focus();
-    }
+    // A modal dialog takes the focus when it opens (else Tab walks the page behind it), and keeps it
+    // on the same control when it is drawn again.
+    const modal = root.querySelector('[data-testid="conflict-dialog"]');
+    const control = focused && modal.querySelector(`[data-testid="${focused}"]`);
+    if (control) control.focus();
+    else if (!wasShown || focusedInside) modal.focus();
   }
 
   // ---- activity -------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { useConflicts } from 'harborsync/react';
 import type { Conflict, ConflictChoice, Entity } from 'harborsync';
 import kit from '../shared/kit.js';
@@ -29,6 +29,9 @@ function Dialog({ conflict, total, onLater }: { conflict: Conflict; total: numbe
   );
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState('');
+  // A modal dialog takes the focus, or Tab walks the page behind it.
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => box.current?.focus(), []);
   const both = conflict.local !== null && conflict.remote !== null;
   const heading = kit.conflictTitle(conflict);
   const blank = Object.values(picks).some((pick) => typeof pick.value === 'string' && pick.value.trim() === '');
@@ -46,7 +49,17 @@ function Dialog({ conflict, total, onLater }: { conflict: Conflict; total: numbe
 
   return (
     <div className="modal-backdrop">
-      <div className="modal" role="dialog" aria-modal="true" aria-labelledby="conflict-title" data-testid="conflict-dialog" data-id={conflict.id}>
+      <div
+        ref={box}
+        tabIndex={-1}
+        className="modal"
+        role="dialog"
+        aria-modal="true"
+        aria-labelledby="conflict-title"
+        data-testid="conflict-dialog"
+        data-id={conflict.id}
+        onKeyDown={(event) => event.key === 'Escape' && onLater()}
+      >
         <header>
           <span className="badge conflict">Conflict 1 of {total}</span>
           <h2 id="conflict-title">{heading.title}</h2>

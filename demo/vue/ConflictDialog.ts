@@ -1,4 +1,4 @@
-import { defineComponent, h, ref } from 'vue';
+import { defineComponent, h, onMounted, ref } from 'vue';
 import type { PropType } from 'vue';
 import { useConflicts } from 'harborsync/vue';
 import type { Conflict, ConflictChoice, Entity } from 'harborsync';
@@ -44,6 +44,9 @@ const Dialog = defineComponent({
     );
     const busy = ref(false);
     const error = ref('');
+    // A modal dialog takes the focus, or Tab walks the page behind it.
+    const box = ref<HTMLElement | null>(null);
+    onMounted(() => box.value?.focus());
 
     const resolve = (choice: ConflictChoice<Entity>) => {
       busy.value = true;
@@ -110,7 +113,17 @@ const Dialog = defineComponent({
       return h('div', { class: 'modal-backdrop' }, [
         h(
           'div',
-          { class: 'modal', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'conflict-title', 'data-testid': 'conflict-dialog', 'data-id': conflict.id },
+          {
+            ref: box,
+            tabindex: -1,
+            class: 'modal',
+            role: 'dialog',
+            'aria-modal': 'true',
+            'aria-labelledby': 'conflict-title',
+            'data-testid': 'conflict-dialog',
+            'data-id': conflict.id,
+            onKeydown: (event: KeyboardEvent) => event.key === 'Escape' && emit('later'),
+          },
           [
             h('header', [
               h('span', { class: 'badge conflict' }, `Conflict 1 of ${props.total}`),

@@ -825,3 +825,48 @@ describe.each<App>(['legacy', 'react', 'vue'])('ticking and renaming from the ke
     }
   });
 });
+
+describe.each<App>(['legacy', 'react', 'vue'])('the conflict dialog from the keyboard, on the %s app', (app) => {
+  // A modal dialog takes the focus when it opens (else Tab walks the page behind it), keeps it on
+  // the choice pressed, and Escape puts it off like "Decide later".
+  it('takes the focus, keeps it on a pick, and closes on Escape', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const problems: string[] = [];
+      const page = await openApp(context, app, problems);
+      const title = `Dialog by keyboard (${app})`;
+      await page.getByTestId('new-title').fill(title);
+      await page.getByTestId('new-title').press('Enter');
+      await expect.poll(() => row(page, title).getByTestId('pending').count(), { timeout: 15_000 }).toBe(0);
+      const id = (await row(page, title).getAttribute('data-id'))!;
+      await page.getByTestId('pause').click();
+      await expect.poll(() => statusOf(page)).toBe('paused');
+      await rename(page, title, `${title}, mine`);
+      expect((await demo.admin.edit({ resource: 'todos', id, patch: { title: `${title}, theirs` } })).status).toBe(200);
+      await page.getByTestId('pause').click(); // "Resume sync"
+
+      const dialog = page.getByTestId('conflict-dialog');
+      await dialog.waitFor({ state: 'visible', timeout: 15_000 });
+      const inDialog = () => page.evaluate(() => Boolean(document.activeElement?.closest('[data-testid="conflict-dialog"]')));
+      await expect.poll(inDialog).toBe(true);
+
+      const theirs = dialog.getByTestId('pick-title-theirs');
+      await theirs.focus();
+      await page.keyboard.press('Enter');
+      await expect.poll(() => theirs.getAttribute('aria-pressed')).toBe('true');
+      expect(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset['testid'])).toBe('pick-title-theirs');
+
+      await page.keyboard.press('Escape');
+      await dialog.waitFor({ state: 'detached' });
+      await page.getByTestId('review-conflicts').click();
+      await dialog.waitFor({ state: 'visible' });
+      await expect.poll(inDialog).toBe(true);
+      await dialog.getByTestId('take-theirs').click();
+      await dialog.waitFor({ state: 'detached', timeout: 15_000 });
+      await expect.poll(() => statusOf(page), { timeout: 15_000 }).toBe('synced');
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
