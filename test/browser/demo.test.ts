@@ -870,3 +870,38 @@ describe.each<App>(['legacy', 'react', 'vue'])('the conflict dialog from the key
     }
   });
 });
+
+describe.each<App>(['legacy', 'react', 'vue'])('the conflict dialog on a phone (375 px), on the %s app', (app) => {
+  // The five-column table was wider than the dialog: "Theirs" and the Result column, with the picks
+  // and the merged value, sat out of sight in a sideways scroll with nothing to say so.
+  it('shows theirs and the result without scrolling sideways', async () => {
+    const context = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true });
+    try {
+      const problems: string[] = [];
+      const page = await openApp(context, app, problems);
+      const title = `On a phone (${app})`;
+      await page.getByTestId('new-title').fill(title);
+      await page.getByTestId('new-title').press('Enter');
+      await expect.poll(() => row(page, title).getByTestId('pending').count(), { timeout: 15_000 }).toBe(0);
+      const id = (await row(page, title).getAttribute('data-id'))!;
+      await page.getByTestId('pause').click();
+      await expect.poll(() => statusOf(page)).toBe('paused');
+      await rename(page, title, `${title}, mine`);
+      expect((await demo.admin.edit({ resource: 'todos', id, patch: { title: `${title}, theirs` } })).status).toBe(200);
+      await page.getByTestId('pause').click(); // "Resume sync"
+
+      const dialog = page.getByTestId('conflict-dialog');
+      await dialog.waitFor({ state: 'visible', timeout: 15_000 });
+      for (const testid of ['mine-title', 'theirs-title', 'pick-title-theirs', 'merged-title', 'use-merged']) {
+        const box = (await dialog.getByTestId(testid).boundingBox())!;
+        expect({ testid, left: box.x >= 0, right: box.x + box.width <= 375 }).toEqual({ testid, left: true, right: true });
+      }
+      await dialog.getByTestId('take-theirs').tap();
+      await dialog.waitFor({ state: 'detached', timeout: 15_000 });
+      await page.screenshot({ path: join(SHOTS, `${app}-phone.png`), fullPage: true, animations: 'disabled' });
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
