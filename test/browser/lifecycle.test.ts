@@ -27,6 +27,7 @@ declare const window: {
     events: Array<{ type: string; id?: string }>;
     create(todo: Omit<Todo, 'version'>): Promise<true>;
     createAndWait(todo: Omit<Todo, 'version'>): Promise<Todo>;
+    clear(): Promise<void>;
   };
   /** The pageshow events this document saw: true when restored from the back/forward cache. */
   life: boolean[];
