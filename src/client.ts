@@ -75,6 +75,10 @@ function parkedError(entry: OutboxEntry): HarborSyncError {
   return fromTabError({ name, ...context, status, body, message, method, url, issues });
 }
 
+/** Frozen and queued, not waiting for a retry: its request may be out now. */
+const isOut = (entry: OutboxEntry | undefined, now: number) =>
+  entry?.state === 'queued' && entry.frozen && !(entry.attempts > 0 && entry.nextAttemptAt > now);
+
 /**
  * Creates a client: one IndexedDB database for the namespace, a mirror per resource, the outbox
  * replay (in the leader tab), and the observables the UI reads.
@@ -174,6 +178,10 @@ class Client implements SyncClient, HandleHost {
   readonly #followerFlushes: FollowerFlushes;
   /** Other tabs' flush() requests heard while following and not answered yet: the leader may go before it answers. */
   readonly #unansweredFlushes = new Set<string>();
+  /** A request's timeout: the longest a follower's read waits for the creates another tab has out. */
+  readonly #timeoutMs: number;
+  /** Follower reads waiting for creates another tab has out: each looks again as the outbox is read or written. */
+  readonly #othersCreatesWaits = new Set<() => void>();
 
   readonly status$: Observable<SyncStatus>;
   readonly conflicts$: Observable<Conflict[]>;
@@ -196,6 +204,7 @@ class Client implements SyncClient, HandleHost {
     this.staleTimeMs = resolved.staleTimeMs;
     this.sendDelayMs = resolved.sendDelayMs;
     this.#pullBackoff = retry;
+    this.#timeoutMs = timeoutMs;
     this.#strategyDefault = resolved.conflicts;
     this.origin = `${this.env.clock.now().toString(36)}-${Math.floor(this.env.random() * 2 ** 32).toString(36)}`;
     this.#marker = databaseMarker(this.env.localStorage, namespace);
@@ -706,6 +715,7 @@ class Client implements SyncClient, HandleHost {
     this.#inbox.length = 0;
     this.#serverWaits.rejectAll(() => new ClosedError('a write waiting for the server'));
     this.#followerFlushes.endAll();
+    for (const look of [...this.#othersCreatesWaits]) look();
     this.store.close(this.#closedError);
     // Nothing more comes: the subscribers are told so, and let go (an answer abandoned above no longer reaches them).
     for (const complete of [...this.subscribers]) complete();
@@ -1016,6 +1026,7 @@ class Client implements SyncClient, HandleHost {
     const parked = this.#parked.read();
     this.#patchStatus({ pending: this.store.outbox.queuedCount, conflicts: parked.conflicts.length, failed: parked.failed.length });
     this.#followerFlushes.outboxChanged();
+    for (const look of [...this.#othersCreatesWaits]) look();
     this.#parked.publish(parked);
   }
 
@@ -1439,7 +1450,36 @@ class Client implements SyncClient, HandleHost {
   }
 
   #createsStored(def: Def): Promise<void> | undefined {
-    return def.ids === 'server' ? this.#replayer.createsStored(def.name) : undefined;
+    if (def.ids !== 'server') return undefined;
+    return this.#statusSubject.value.leader ? this.#replayer.createsStored(def.name) : this.#othersCreatesStored(def.name);
+  }
+
+  /**
+   * A follower's read: the leader freezes a create in IndexedDB before its request leaves, so those
+   * frozen there as the answer came are the ones whose entity it may hold. It is stored once they
+   * have left the queue as this tab heard it (their renames shown here), or a request's timeout on:
+   * a leader gone meanwhile holds no read for longer.
+   */
+  async #othersCreatesStored(r: string): Promise<void> {
+    if (await this.#catchUpOnOutbox()) await this.#inboxHandled();
+    const now = this.env.clock.now();
+    const out = [...this.store.outbox.values()].filter((entry) => entry.r === r && entry.op === 'create' && isOut(entry, now)).map((entry) => entry.seq);
+    if (out.length === 0 || this.#closedError) return;
+    await new Promise<void>((resolve) => {
+      const end = () => {
+        cancel();
+        this.#othersCreatesWaits.delete(look);
+        resolve();
+      };
+      const look = () => {
+        const later = this.env.clock.now();
+        if (this.#closedError || !out.some((seq) => isOut(this.store.outbox.get(seq), later))) end();
+      };
+      const cancel = this.env.clock.setTimer(end, this.#timeoutMs);
+      this.#othersCreatesWaits.add(look);
+    });
+    // Heard gone with the outbox read again: the views of their entities are read (and shown) first.
+    await this.#inboxHandled();
   }
 
   #pullHost() {

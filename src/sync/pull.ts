@@ -28,8 +28,8 @@ export interface PullHost {
   /** Another pull of the resource follows this one at once (a refresh() made during it): its views stay fetching. */
   followed(def: Def): boolean;
   /**
-   * Settles once the creates of the resource this tab has out now have their answers stored
-   * (undefined: none out). An answer read meanwhile waits for it: it may hold an entity the
+   * Settles once the creates of the resource out now (this tab's, or in a follower the leader's)
+   * have their answers stored (undefined: none out). An answer read meanwhile waits for it: it may hold an entity the
    * server made of one, which would otherwise show beside its temporary self until then.
    */
   createsStored(def: Def): Promise<void> | undefined;

@@ -234,6 +234,39 @@ async function projectRenamedUnheard(namespace: string) {
   return { indexedDB, hub, clock, tab, leader, follower, project, realId };
 }
 
+/**
+ * A leader and a follower of one profile, both showing `resource`: the leader's create is applied
+ * by the server with its answer held, and the follower reads meanwhile (its answer holds the entity
+ * under the server's id). `pulled()` says whether that read is done.
+ */
+async function followerReadsWhileLeaderCreates(resource: typeof projects | typeof deltaProjects | typeof onDemandProjects) {
+  const indexedDB = new IDBFactory();
+  const hub = new BroadcastHub();
+  const locks = new FakeLocks();
+  const clock = new ManualClock();
+  const posts = heldAnswers((request) => request.method === 'POST');
+  const namespace = `follower-read-${resource.load ?? 'eager'}-${resource.delta === true}`;
+  const leader = make(device(server.apiUrl, { resources: [resource], namespace, locks, BroadcastChannel: hub.Channel, fetch: posts.fetch }, indexedDB, clock));
+  await until(() => leads(leader), 'a leader');
+  const follower = make(device(server.apiUrl, { resources: [resource], namespace, locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
+  const frames = { leader: [] as string[][], follower: [] as string[][] };
+  leader.client.resource(resource).query$().subscribe((s) => frames.leader.push(s.data.map((p) => p.name)));
+  follower.client.resource(resource).query$().subscribe((s) => frames.follower.push(s.data.map((p) => p.name)));
+  await leader.client.resource(resource).refresh();
+  await follower.client.resource(resource).refresh();
+  const { landed } = await posts.heldRequest(() => leader.client.resource(resource).create({ name: 'Home' }, { wait: 'server' }), clock);
+  await until(() => frames.follower.at(-1)?.length === 1, 'the create shown in the follower');
+  let pulled = false;
+  const pulling = follower.client
+    .resource(resource)
+    .refresh()
+    .catch(() => undefined)
+    .finally(() => (pulled = true));
+  // The read's answer has every chance to be stored before the create's.
+  for (let turn = 0; turn < 50 && !pulled; turn++) await new Promise((resolve) => setTimeout(resolve, 2));
+  return { clock, leader, follower, frames, landed, pulling, pulled: () => pulled };
+}
+
 describe("ids: 'server'", () => {
   it('creates offline under temporary ids, then re-keys everything once the server names them', async () => {
     const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
@@ -480,6 +513,43 @@ describe("ids: 'server'", () => {
     expect(frames.filter((names) => names.length > 1)).toEqual([]);
     expect((await h.list()).map((p) => p.name)).toEqual(['Home']);
     expect((await h.list())[0]!.id).not.toMatch(/^tmp:/);
+  });
+
+  it.each([
+    ['a whole list', projects],
+    ['a delta page', deltaProjects],
+    ['an on-demand page', onDemandProjects],
+  ] as const)("a follower's read (%s) answered while the leader's create is out, the server having made the entity: stored after the leader stores the create's answer, no tab shows the entity twice", async (_, resource) => {
+    const { leader, follower, frames, landed, pulling, pulled } = await followerReadsWhileLeaderCreates(resource);
+    const storedFirst = pulled();
+    await landed();
+    await pulling;
+    expect(storedFirst).toBe(false);
+    for (const tab of [leader, follower]) {
+      await until(async () => (await tab.client.resource(resource).list()).every((p) => !p.id.startsWith('tmp:')), 'the rename shown');
+    }
+    expect(frames.follower.filter((names) => names.length > 1)).toEqual([]);
+    expect(frames.leader.filter((names) => names.length > 1)).toEqual([]);
+    for (const tab of [leader, follower]) expect((await tab.client.resource(resource).list()).map((p) => p.name)).toEqual(['Home']);
+  });
+
+  it("a follower's read waits for the leader's create a request's timeout at most", async () => {
+    const { clock, landed, pulling, pulled } = await followerReadsWhileLeaderCreates(projects);
+    await clock.advance(30_000);
+    await outcomeOf(pulling, 'the read stored');
+    expect(pulled()).toBe(true);
+    await landed();
+  });
+
+  it("a follower's read waiting for the leader's create is let go by the follower's close()", async () => {
+    const { clock, follower, landed, pulling } = await followerReadsWhileLeaderCreates(projects);
+    const timers = clock.pendingTimers;
+    await follower.client.close();
+    const left = clock.pendingTimers;
+    await outcomeOf(pulling, 'the read let go');
+    await landed();
+    // The wait's bound, the follower's one timer, went with it.
+    expect(left).toBe(timers - 1);
   });
 
   it('a deletion pulled while a create may be at the server with its answer lost is named again by the next pull: the replayed answer does not bring the entity back', async () => {
