@@ -17,6 +17,7 @@ import { type OutboxEntry } from './outbox/entry.js';
 import { backoffDelay } from './outbox/backoff.js';
 import { ParkedChanges } from './outbox/parked.js';
 import { Replayer, type ReplayHost } from './outbox/replay.js';
+import { entityKey, splitEntityKey } from './outbox/outbox-memory.js';
 import { referrersOf } from './outbox/remap.js';
 import { ServerWaits, type ServerOutcome } from './outbox/waiters.js';
 import { LocalStore, type ViewChange } from './store/local-store.js';
@@ -59,9 +60,6 @@ const MAX_UNANSWERED_FLUSHES = 64;
 
 /** Above this many entities named by other tabs at once, the resource is re-read whole. */
 const REREAD_WHOLE_ABOVE = 1_000;
-
-/** One key for an entity across resources. */
-const entityKey = (r: string, id: string) => `${r}\u0000${id}`;
 
 const isCursor = (value: unknown): value is string | null => value === null || typeof value === 'string';
 const isCursorMove = (value: unknown): value is { from: string | null; to: string | null; at?: unknown } =>
@@ -1048,8 +1046,8 @@ class Client implements SyncClient, HandleHost {
    */
   #followStoredRenames(): void {
     for (const [key, to] of this.store.renames) {
-      const at = key.indexOf('\u0000');
-      this.#mirrors.get(key.slice(0, at))?.follow(key.slice(at + 1), String(to));
+      const [r, id] = splitEntityKey(key);
+      this.#mirrors.get(r)?.follow(id, String(to));
     }
   }
 

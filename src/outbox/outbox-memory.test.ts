@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { outboxEntry } from '../../test/helpers/outbox-entry.js';
 import type { OutboxEntry } from './entry.js';
-import { OutboxMemory } from './outbox-memory.js';
+import { entityKey, OutboxMemory, splitEntityKey } from './outbox-memory.js';
 
 const STATES = ['queued', 'conflict', 'failed'] as const;
 
@@ -71,5 +71,16 @@ describe('OutboxMemory', () => {
     expect([...memory.parked()]).toEqual([]);
     memory.replaceAll([]);
     expect(memory.queuedCount).toBe(0);
+  });
+});
+
+describe('entityKey', () => {
+  it('is split back into the resource and the id, whatever the id holds (a NUL included)', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[A-Za-z0-9_.-]{1,20}$/), fc.string(), (r, id) => {
+        expect(splitEntityKey(entityKey(r, id))).toEqual([r, id]);
+      }),
+    );
+    expect(splitEntityKey(entityKey('tasks', 'a\u0000b'))).toEqual(['tasks', 'a\u0000b']);
   });
 });

@@ -4,6 +4,12 @@ import { isRolledBack, type OutboxEntry } from './entry.js';
 /** One string per entity, for maps keyed by entity. */
 export const entityKey = (r: string, id: string) => `${r}\u0000${id}`;
 
+/** The resource and id an entityKey names (resource names hold no NUL; an id may). */
+export function splitEntityKey(key: string): [r: string, id: string] {
+  const at = key.indexOf('\u0000');
+  return [key.slice(0, at), key.slice(at + 1)];
+}
+
 /** By seq; two entities' rows may share one for a moment (a row moving to another entity), told apart by entity. */
 function inGlobalOrder(a: OutboxEntry, b: OutboxEntry): number {
   if (a.seq !== b.seq) return a.seq - b.seq;

@@ -6,7 +6,7 @@ import type { FieldIssue } from '../errors.js';
 import { TEMP_ID_PREFIX } from '../internal/ids.js';
 import type { ResourceDefinition } from '../types.js';
 import type { OutboxEntry } from './entry.js';
-import { entityKey, type OutboxMemory } from './outbox-memory.js';
+import { entityKey, splitEntityKey, type OutboxMemory } from './outbox-memory.js';
 import { idsIn, renameIds, waitsForId } from './remap.js';
 
 type Rec = Record<string, unknown>;
@@ -64,7 +64,7 @@ export function holdDeletions(host: ReferenceHost, renaming: ReadonlyMap<string,
     if (held.has(key)) continue;
     held.add(key);
     named.push(...(renaming.get(key) ?? []));
-    const [r, id] = key.split('\u0000') as [string, string];
+    const [r, id] = splitEntityKey(key);
     for (const entry of host.store.outbox.entriesOf(r, id)) {
       const target = host.definition(entry.r);
       if (target) named.push(...namedEntities(host, target, entry.payload));
