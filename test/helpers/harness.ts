@@ -150,7 +150,8 @@ export async function closeDevices(devices: Device[]): Promise<void> {
 
 /**
  * One reference server for a test file: started before its tests, reset between them, closed
- * after; `make` builds devices on it that are flushed and closed after each test.
+ * after; `make` builds devices on it, and `kept` takes one made otherwise (a `reopen()`): both are
+ * flushed and closed after each test.
  */
 export function referenceServer(options?: Parameters<ReturnType<typeof createTestBackend>['start']>[0]) {
   const backend = createTestBackend();
@@ -158,8 +159,8 @@ export function referenceServer(options?: Parameters<ReturnType<typeof createTes
   const suite = {
     backend,
     server: undefined as unknown as RunningServer,
-    make: (...args: Parameters<typeof device>): Device => {
-      const d = device(...args);
+    make: (...args: Parameters<typeof device>): Device => suite.kept(device(...args)),
+    kept: (d: Device): Device => {
       devices.push(d);
       return d;
     },

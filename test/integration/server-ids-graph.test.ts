@@ -1,10 +1,10 @@
 import { firstValueFrom } from 'rxjs';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { IDBFactory } from 'fake-indexeddb';
-import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
+import type { LedgerEntry } from '../../server/index.mjs';
 import { defineResource, type QueryState } from '../../src/index.js';
-import { closeDevices, device, until, type Device } from '../helpers/harness.js';
+import { type Device, referenceServer, until } from '../helpers/harness.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
 
@@ -28,23 +28,12 @@ const comments = defineResource({
 type Task = { id: string; title: string; projectId: string; version: number };
 type Comment = { id: string; text: string; taskId: string; version: number };
 
-const backend = createTestBackend();
-let server: Awaited<ReturnType<typeof backend.start>>;
-const open: Device[] = [];
-const make = (d: Device) => (open.push(d), d);
-
-beforeAll(async () => {
-  server = await backend.start({ serverIds: true, resources: [{ name: 'projects' }, { name: 'tasks' }, { name: 'comments' }] });
-});
-afterAll(() => backend.close());
-beforeEach(() => backend.reset());
-afterEach(async () => {
-  await closeDevices(open);
-});
+const suite = referenceServer({ serverIds: true, resources: [{ name: 'projects' }, { name: 'tasks' }, { name: 'comments' }] });
+const { make, kept } = suite;
 
 const api = async <T,>(path: string): Promise<T> =>
-  (await (await fetch(`${server.apiUrl}${path}`, { headers: { Authorization: 'Bearer demo-alice' } })).json()) as T;
-const applied = async (): Promise<LedgerEntry[]> => server.admin.ledger();
+  (await (await fetch(`${suite.server.apiUrl}${path}`, { headers: { Authorization: 'Bearer demo-alice' } })).json()) as T;
+const applied = async (): Promise<LedgerEntry[]> => suite.server.admin.ledger();
 
 /** Offline: a project, two tasks in it, comments on them, then edits and a deletion. */
 async function offlineGraph(d: Device) {
@@ -82,7 +71,7 @@ async function expectGraphDelivered() {
 
 describe('a three-level graph made offline under server ids', () => {
   it('goes out parents first, each create once, every reference rewritten on the server and locally', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks, comments] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks, comments] });
     const { t1, c1 } = await offlineGraph(d);
     const shown: Array<QueryState<Comment>> = [];
     d.client.resource(comments).query$({ where: { taskId: t1.id } }).subscribe((s) => shown.push(s));
@@ -97,7 +86,7 @@ describe('a three-level graph made offline under server ids', () => {
   });
 
   it("survives a task's create applied with its answer lost, then a reload: its comments go out naming its real id", async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks, comments], retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks, comments], retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
     await offlineGraph(d);
     let dropped = false;
     const fetchOnce: typeof fetch = async (input, init) => {
@@ -110,12 +99,12 @@ describe('a three-level graph made offline under server ids', () => {
       return answer;
     };
     await d.client.close();
-    const lossy = make(d.reopen({ fetch: fetchOnce }));
+    const lossy = kept(d.reopen({ fetch: fetchOnce }));
     lossy.online.next(true);
     await until(() => dropped, 'the task answer lost');
     await until(() => lossy.events.some((e) => e.type === 'retrying'), 'retrying');
     await lossy.client.close();
-    const reopened = make(d.reopen());
+    const reopened = kept(d.reopen());
     await reopened.clock.advance(120_000);
     await reopened.client.flush();
     await expectGraphDelivered();
@@ -123,9 +112,9 @@ describe('a three-level graph made offline under server ids', () => {
   });
 
   it("a project's create parked after failing with 5xx: its tasks and their comments wait; retry() sends them all", async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks, comments], retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 10 } }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks, comments], retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 10 } });
     await offlineGraph(d);
-    await server.admin.faults({ failStatus: { status: 503, match: 'Site visit' } });
+    await suite.server.admin.faults({ failStatus: { status: 503, match: 'Site visit' } });
     d.online.next(true);
     for (let i = 0; i < 5; i++) {
       await d.clock.advance(1000);
@@ -134,7 +123,7 @@ describe('a three-level graph made offline under server ids', () => {
     const failed = await firstValueFrom(d.client.failed$);
     expect(failed.map((f) => f.resource)).toEqual(['projects']);
     expect(await api<Task[]>('/tasks')).toEqual([]);
-    await server.admin.faults({ failStatus: null });
+    await suite.server.admin.faults({ failStatus: null });
     await failed[0]!.retry();
     await d.client.flush();
     await expectGraphDelivered();
@@ -142,9 +131,9 @@ describe('a three-level graph made offline under server ids', () => {
 
   /** The offline graph sent, its project's create refused once with 422: the device and what failed$ lists. */
   async function projectRefused() {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks, comments] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks, comments] });
     await offlineGraph(d);
-    await server.admin.faults({ failStatus: { status: 422, match: 'Site visit', count: 1 } });
+    await suite.server.admin.faults({ failStatus: { status: 422, match: 'Site visit', count: 1 } });
     d.online.next(true);
     await d.client.flush();
     return { d, failed: await firstValueFrom(d.client.failed$) };
@@ -172,7 +161,7 @@ describe('a three-level graph made offline under server ids', () => {
   });
 
   it('a task deleted before it was sent, its comment queued: the comment is parked in failed$', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks, comments] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks, comments] });
     const { t2 } = await offlineGraph(d);
     await d.client.resource(tasks).delete(t2.id);
     d.online.next(true);
@@ -182,7 +171,7 @@ describe('a three-level graph made offline under server ids', () => {
   });
 
   it("a project deleted once its create was sent, its tasks and their comments still queued: all are created before the project is deleted", async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks, comments] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks, comments] });
     const { project } = await offlineGraph(d);
     d.online.next(true);
     await until(async () => (await applied()).length >= 1, 'the project sent');
@@ -202,7 +191,7 @@ describe('a three-level graph made offline under server ids', () => {
     const hub = new BroadcastHub();
     const locks = new FakeLocks();
     const clock = new ManualClock();
-    const tab = () => make(device(server.apiUrl, { resources: [projects, tasks, comments], namespace: 'tabs', locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
+    const tab = () => make(suite.server.apiUrl, { resources: [projects, tasks, comments], namespace: 'tabs', locks, BroadcastChannel: hub.Channel }, indexedDB, clock);
     const leader = tab();
     await until(() => { let l = false; leader.client.status$.subscribe((s) => (l = s.leader)).unsubscribe(); return l; }, 'leader');
     const follower = tab();

@@ -1,7 +1,7 @@
 import { firstValueFrom } from 'rxjs';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createTestBackend, type LedgerEntry } from '../../server/index.mjs';
+import type { LedgerEntry } from '../../server/index.mjs';
 import { defineResource, type EntityState, type QueryState } from '../../src/index.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import { Replayer } from '../../src/outbox/replay.js';
@@ -10,7 +10,7 @@ import { CURRENT, type WithCurrent } from '../../src/internal/current.js';
 import { StorageError } from '../../src/errors.js';
 import { IDBFactory } from 'fake-indexeddb';
 import { ValidationError } from '../../src/errors.js';
-import { closeDevices, device, heldAnswers, heldListAnswers, outcomeOf, until, type Device } from '../helpers/harness.js';
+import { device, type Device, heldAnswers, heldListAnswers, outcomeOf, referenceServer, until } from '../helpers/harness.js';
 import { ManualClock, settle } from '../helpers/manual-clock.js';
 import { committed, openRaw } from '../helpers/raw-idb.js';
 import { BroadcastHub, FakeLocks } from '../helpers/tabs.js';
@@ -58,23 +58,12 @@ const notedProjects = defineResource({
 type Project = { id: string; name: string; version: number };
 type Task = { id: string; title: string; projectId: string; version: number };
 
-const backend = createTestBackend();
-let server: Awaited<ReturnType<typeof backend.start>>;
-const open: Device[] = [];
-const make = (d: Device) => (open.push(d), d);
-
-beforeAll(async () => {
-  server = await backend.start({ serverIds: true, resources: [{ name: 'projects', delta: true }, { name: 'tasks' }] });
-});
-afterAll(() => backend.close());
-beforeEach(() => backend.reset());
-afterEach(async () => {
-  await closeDevices(open);
-});
+const suite = referenceServer({ serverIds: true, resources: [{ name: 'projects', delta: true }, { name: 'tasks' }] });
+const { make, kept } = suite;
 
 const api = async <T,>(path: string): Promise<T> =>
-  (await (await fetch(`${server.apiUrl}${path}`, { headers: { Authorization: 'Bearer demo-alice' } })).json()) as T;
-const applied = async (): Promise<LedgerEntry[]> => server.admin.ledger();
+  (await (await fetch(`${suite.server.apiUrl}${path}`, { headers: { Authorization: 'Bearer demo-alice' } })).json()) as T;
+const applied = async (): Promise<LedgerEntry[]> => suite.server.admin.ledger();
 
 /** Offline: a project, three tasks pointing at it, edits to both. */
 async function offlineGraph(d: Device) {
@@ -112,10 +101,10 @@ async function expectDelivered(d: Device) {
  * lost: the change waits to be re-sent (a minute of backoff), under its temporary id.
  */
 async function createWithItsAnswerLost(name: string, resource = deltaProjects, options: Parameters<typeof device>[1] = {}) {
-  const d = make(device(server.apiUrl, { resources: [resource], retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 }, ...options }));
+  const d = make(suite.server.apiUrl, { resources: [resource], retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 }, ...options });
   const h = d.client.resource(resource);
   await h.refresh();
-  await server.admin.faults({ dropAfterApply: { count: 1 } });
+  await suite.server.admin.faults({ dropAfterApply: { count: 1 } });
   const project = await h.create({ name });
   await until(() => d.events.some((e) => e.type === 'retrying'), 'the lost answer');
   const id = (await applied())[0]!.entityId!;
@@ -160,7 +149,7 @@ async function replayWithAPullWhileRekeying({ d, h }: Pick<Awaited<ReturnType<ty
 async function deletedByAnotherKeptHere(d: Device, id: string) {
   const h = d.client.resource(manualDeltaProjects);
   await h.refresh();
-  await server.admin.edit({ resource: 'projects', id, delete: true });
+  await suite.server.admin.edit({ resource: 'projects', id, delete: true });
   await h.update(id, { name: 'kept under the server id' });
   await d.client.flush();
   const [gone] = await firstValueFrom(d.client.conflicts$);
@@ -173,7 +162,7 @@ function browserTabs(namespace: string) {
   const hub = new BroadcastHub();
   const locks = new FakeLocks();
   const clock = new ManualClock();
-  const tab = () => make(device(server.apiUrl, { resources: [projects, tasks], namespace, locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
+  const tab = () => make(suite.server.apiUrl, { resources: [projects, tasks], namespace, locks, BroadcastChannel: hub.Channel }, indexedDB, clock);
   return { hub, tab };
 }
 
@@ -192,7 +181,7 @@ async function renamedUnheard(namespace: string, resource: typeof projects | typ
   const hub = new BroadcastHub();
   const locks = new FakeLocks();
   const clock = new ManualClock();
-  const tab = (options = {}) => make(device(server.apiUrl, { resources: [resource], namespace, locks, BroadcastChannel: hub.Channel, ...options }, indexedDB, clock));
+  const tab = (options = {}) => make(suite.server.apiUrl, { resources: [resource], namespace, locks, BroadcastChannel: hub.Channel, ...options }, indexedDB, clock);
   const leader = tab();
   await until(() => leads(leader), 'a leader');
   const follower = tab(followerOptions);
@@ -219,7 +208,7 @@ async function projectRenamedUnheard(namespace: string) {
   const hub = new BroadcastHub();
   const locks = new FakeLocks();
   const clock = new ManualClock();
-  const tab = () => make(device(server.apiUrl, { resources: [projects, tasks], namespace, locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
+  const tab = () => make(suite.server.apiUrl, { resources: [projects, tasks], namespace, locks, BroadcastChannel: hub.Channel }, indexedDB, clock);
   const leader = tab();
   await until(() => leads(leader), 'a leader');
   const follower = tab();
@@ -246,9 +235,9 @@ async function followerReadsWhileLeaderCreates(resource: typeof projects | typeo
   const clock = new ManualClock();
   const posts = heldAnswers((request) => request.method === 'POST');
   const namespace = `follower-read-${resource.load ?? 'eager'}-${resource.delta === true}`;
-  const leader = make(device(server.apiUrl, { resources: [resource], namespace, locks, BroadcastChannel: hub.Channel, fetch: posts.fetch }, indexedDB, clock));
+  const leader = make(suite.server.apiUrl, { resources: [resource], namespace, locks, BroadcastChannel: hub.Channel, fetch: posts.fetch }, indexedDB, clock);
   await until(() => leads(leader), 'a leader');
-  const follower = make(device(server.apiUrl, { resources: [resource], namespace, locks, BroadcastChannel: hub.Channel }, indexedDB, clock));
+  const follower = make(suite.server.apiUrl, { resources: [resource], namespace, locks, BroadcastChannel: hub.Channel }, indexedDB, clock);
   const frames = { leader: [] as string[][], follower: [] as string[][] };
   leader.client.resource(resource).query$().subscribe((s) => frames.leader.push(s.data.map((p) => p.name)));
   follower.client.resource(resource).query$().subscribe((s) => frames.follower.push(s.data.map((p) => p.name)));
@@ -269,7 +258,7 @@ async function followerReadsWhileLeaderCreates(resource: typeof projects | typeo
 
 describe("ids: 'server'", () => {
   it('creates offline under temporary ids, then re-keys everything once the server names them', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks] });
     const projectStates: Array<QueryState<Project>> = [];
     const taskStates: Array<QueryState<Task>> = [];
     d.client.resource(projects).query$().subscribe((s) => projectStates.push(s));
@@ -398,7 +387,7 @@ describe("ids: 'server'", () => {
     const locks = new FakeLocks();
     const clock = new ManualClock();
     const options = { resources: [projects, tasks], namespace: 'unheard-referrer', locks, BroadcastChannel: hub.Channel, retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } };
-    const tab = () => make(device(server.apiUrl, options, indexedDB, clock));
+    const tab = () => make(suite.server.apiUrl, options, indexedDB, clock);
     const leader = tab();
     await until(() => leads(leader), 'a leader');
     const follower = tab();
@@ -413,7 +402,7 @@ describe("ids: 'server'", () => {
     await follower.client.resource(tasks).update(taskId, { projectId: project.id });
     await until(async () => (await leader.client.resource(tasks).list())[0]?.projectId === project.id, 'the update heard of by the leader');
     // The project is named by the server; the task's update gets a 503 and waits a minute.
-    await server.admin.faults({ failStatus: { status: 503, match: 'projectId', count: 1 } });
+    await suite.server.admin.faults({ failStatus: { status: 503, match: 'projectId', count: 1 } });
     hub.drop = () => true;
     leader.online.next(true);
     await until(() => leader.events.some((e) => e.type === 'retrying' && e.resource === 'tasks'), 'the update refused once');
@@ -482,7 +471,7 @@ describe("ids: 'server'", () => {
 
   it('a create renamed while a whole list computed before it landed was on its way: the answer does not remove it under its new id', async () => {
     const lists = heldListAnswers();
-    const d = make(device(server.apiUrl, { resources: [projects], fetch: lists.fetch }));
+    const d = make(suite.server.apiUrl, { resources: [projects], fetch: lists.fetch });
     const h = d.client.resource(projects);
     await h.refresh();
     const { landed } = await lists.heldRequest(() => h.refresh(), d.clock);
@@ -498,7 +487,7 @@ describe("ids: 'server'", () => {
     ['an on-demand page', onDemandProjects],
   ] as const)("%s answered while a create's request is out, the server having made the entity: stored after the create's answer, it never shows the entity twice", async (_, resource) => {
     const posts = heldAnswers((request) => request.method === 'POST');
-    const d = make(device(server.apiUrl, { resources: [resource], fetch: posts.fetch }));
+    const d = make(suite.server.apiUrl, { resources: [resource], fetch: posts.fetch });
     const h = d.client.resource(resource);
     const frames: string[][] = [];
     h.query$().subscribe((s) => frames.push(s.data.map((p) => p.name)));
@@ -554,7 +543,7 @@ describe("ids: 'server'", () => {
 
   it('a deletion pulled while a create may be at the server with its answer lost is named again by the next pull: the replayed answer does not bring the entity back', async () => {
     const { d, h, project, id } = await createWithItsAnswerLost('Gone soon');
-    await server.admin.edit({ resource: 'projects', id, delete: true });
+    await suite.server.admin.edit({ resource: 'projects', id, delete: true });
     // The deletion names an id this device does not know yet: its create is still under a temporary one.
     await h.refresh();
     expect((await h.list()).map((p) => p.id)).toEqual([project.id]);
@@ -570,7 +559,7 @@ describe("ids: 'server'", () => {
     const { d, h, project, id } = await createWithItsAnswerLost('Gone soon');
     let seen: EntityState<Project> | undefined;
     h.get$(project.id).subscribe((state) => (seen = state));
-    await server.admin.edit({ resource: 'projects', id, delete: true });
+    await suite.server.admin.edit({ resource: 'projects', id, delete: true });
     await h.refresh();
     await replayWithAPullWhileRekeying({ d, h });
     const fresh = await firstValueFrom(h.get$(project.id));
@@ -580,7 +569,7 @@ describe("ids: 'server'", () => {
 
   it("a pull that deletes the entity while the re-keying is still being applied: the view shows the deletion, not the replayed answer", async () => {
     const { d, h, id } = await createWithItsAnswerLost('Gone soon');
-    await server.admin.edit({ resource: 'projects', id, delete: true });
+    await suite.server.admin.edit({ resource: 'projects', id, delete: true });
     await h.refresh();
     await replayWithAPullWhileRekeying({ d, h });
     expect(await h.list()).toEqual([]);
@@ -588,7 +577,7 @@ describe("ids: 'server'", () => {
 
   it('a create whose answer was lost, pulled meanwhile in a newer state under its server id: the replayed answer does not take it back', async () => {
     const { d, h, id } = await createWithItsAnswerLost('Mine');
-    await server.admin.edit({ resource: 'projects', id, patch: { name: 'Renamed by another' } });
+    await suite.server.admin.edit({ resource: 'projects', id, patch: { name: 'Renamed by another' } });
     // Pulled under its server id while this device still knows it by its temporary one: shown twice.
     await h.refresh();
     expect((await h.list()).map((p) => p.name).sort()).toEqual(['Mine', 'Renamed by another']);
@@ -607,7 +596,7 @@ describe("ids: 'server'", () => {
   ])('changes made under both ids before the re-keying, %s: each field ends on the value written last, whatever the outbox order', async (_, stepMs) => {
     const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects);
     await h.refresh();
-    await server.admin.edit({ resource: 'projects', id, patch: { name: 'Renamed by another' } });
+    await suite.server.admin.edit({ resource: 'projects', id, patch: { name: 'Renamed by another' } });
     // Queued behind the create, which backs off.
     await h.update(project.id, { name: 'first, under the temporary id' });
     await d.clock.advance(stepMs);
@@ -634,7 +623,7 @@ describe("ids: 'server'", () => {
     await h.refresh();
     await h.update(project.id, { name: 'first, under the temporary id' });
     // Sent, refused for now, backing off a minute: the changes after it under the server id wait.
-    await server.admin.faults({ failStatus: { status: 503, count: 1 } });
+    await suite.server.admin.faults({ failStatus: { status: 503, count: 1 } });
     await h.update(id, { note: 'a note' });
     await until(() => d.events.some((e) => e.type === 'retrying' && e.op === 'update'), 'the note backing off');
     const waited = outcomeOf(h.update(id, { name: 'second, under the server id' }, { wait: 'server' }));
@@ -661,7 +650,7 @@ describe("ids: 'server'", () => {
     await h.refresh();
     await h.update(project.id, { name: 'first, under the temporary id' });
     // Sent under its key and told to come back in an hour: its payload can no longer change.
-    await server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
+    await suite.server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
     await h.update(id, { name: 'sent, under the server id' });
     await until(() => d.events.some((e) => e.type === 'retrying' && e.op === 'update'), 'the sent one backing off');
     // Behind the sent one: left in place, the change made last would have to be carried past it by this one too.
@@ -685,7 +674,7 @@ describe("ids: 'server'", () => {
     const { d, h, project, id } = await createWithItsAnswerLost('Mine', deltaProjects, { BroadcastChannel: hub.Channel, locks: new FakeLocks() });
     await h.refresh();
     const waited = outcomeOf(h.update(project.id, { name: 'first, under the temporary id' }, { wait: 'server' }));
-    await server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
+    await suite.server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
     await h.update(id, { name: 'sent, under the server id' });
     await until(() => d.events.some((e) => e.type === 'retrying' && e.op === 'update'), 'the sent one backing off');
     // Coalesced into the waited entry, which the rename then stores anew behind the sent one.
@@ -732,13 +721,13 @@ describe("ids: 'server'", () => {
     const hub = new BroadcastHub();
     const clock = new ManualClock();
     const options = { resources: [deltaProjects], namespace: 'moved-in-follower', locks: new FakeLocks(), BroadcastChannel: hub.Channel, retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } };
-    const leader = make(device(server.apiUrl, options, indexedDB, clock));
+    const leader = make(suite.server.apiUrl, options, indexedDB, clock);
     await until(() => leads(leader), 'a leader');
-    const follower = make(device(server.apiUrl, options, indexedDB, clock));
+    const follower = make(suite.server.apiUrl, options, indexedDB, clock);
     const h = leader.client.resource(deltaProjects);
     const f = follower.client.resource(deltaProjects);
     await h.refresh();
-    await server.admin.faults({ dropAfterApply: { count: 1 } });
+    await suite.server.admin.faults({ dropAfterApply: { count: 1 } });
     const project = await h.create({ name: 'Mine' });
     await until(() => leader.events.some((e) => e.type === 'retrying'), 'the lost answer');
     const id = (await applied())[0]!.entityId!;
@@ -749,7 +738,7 @@ describe("ids: 'server'", () => {
       (value) => (waited = { value }),
       (error: unknown) => (waited = { error }),
     );
-    await server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
+    await suite.server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
     await h.update(id, { name: 'sent, under the server id' });
     await until(() => leader.events.some((e) => e.type === 'retrying' && e.op === 'update'), 'the sent one backing off');
     // Coalesced into the waited entry, which the rename then stores anew behind the sent one.
@@ -793,7 +782,7 @@ describe("ids: 'server'", () => {
   it("a conflict's re-send counts as made when the newest change it folded in was: it beats an older change under the other id", async () => {
     const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects);
     await h.refresh();
-    await server.admin.edit({ resource: 'projects', id, patch: { name: 'Renamed by another' } });
+    await suite.server.admin.edit({ resource: 'projects', id, patch: { name: 'Renamed by another' } });
     // No clock step from here on: every change shares one millisecond.
     await h.update(id, { name: 'first, under the server id' });
     await d.client.flush();
@@ -851,12 +840,12 @@ describe("ids: 'server'", () => {
     const locks = new FakeLocks();
     const clock = new ManualClock();
     const options = { resources: [manualDeltaProjects], namespace: 'named-again', locks, BroadcastChannel: hub.Channel, retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } };
-    const d = make(device(server.apiUrl, options, indexedDB, clock));
+    const d = make(suite.server.apiUrl, options, indexedDB, clock);
     await until(() => leads(d), 'a leader');
-    const other = make(device(server.apiUrl, options, indexedDB, clock)).client.resource(manualDeltaProjects);
+    const other = make(suite.server.apiUrl, options, indexedDB, clock).client.resource(manualDeltaProjects);
     const h = d.client.resource(manualDeltaProjects);
     await h.refresh();
-    await server.admin.faults({ dropAfterApply: { count: 1 } });
+    await suite.server.admin.faults({ dropAfterApply: { count: 1 } });
     const project = await h.create({ name: 'Mine' });
     await until(() => d.events.some((e) => e.type === 'retrying'), 'the lost answer');
     const id = (await applied())[0]!.entityId!;
@@ -924,7 +913,7 @@ describe("ids: 'server'", () => {
   ])('a change made under the server id after a delete under the temporary one, %s, keeps the entity: the change made last decides', async (_, between) => {
     const { d, h, project, id } = await createWithItsAnswerLost('Mine', manualDeltaProjects);
     await h.refresh();
-    await server.admin.edit({ resource: 'projects', id, patch: { name: 'Renamed by another' } });
+    await suite.server.admin.edit({ resource: 'projects', id, patch: { name: 'Renamed by another' } });
     // Queued behind the create, which backs off.
     let deleteSettled = false;
     const deleting = h.delete(project.id, { wait: 'server' }).then(() => (deleteSettled = true));
@@ -956,7 +945,7 @@ describe("ids: 'server'", () => {
     if (queuedBefore) await h.update(project.id, { name: 'before the delete' });
     await h.refresh();
     // The delete goes out and is told to come back in an hour: sent under its key, it stays as it is.
-    await server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
+    await suite.server.admin.faults({ rateLimit: { count: 1, retryAfter: '3600' } });
     await h.delete(id);
     await until(() => d.events.some((e) => e.type === 'retrying' && e.op === 'delete'), 'the delete backing off');
     await d.clock.advance(1_000);
@@ -976,7 +965,7 @@ describe("ids: 'server'", () => {
   });
 
   it('a reference given as the temporary id create() returned, after the server renamed it, is stored and sent as the real id', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks] });
     const project = await d.client.resource(projects).create({ name: 'Launch' });
     await d.client.flush();
     const realId = (await api<Project[]>('/projects'))[0]!.id;
@@ -990,7 +979,7 @@ describe("ids: 'server'", () => {
   });
 
   it("a query filtering on a project's temporary id keeps showing its tasks once the server renames it, with no frame without them", async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks] });
     d.online.next(false);
     const project = await d.client.resource(projects).create({ name: 'Launch' });
     const t = d.client.resource(tasks);
@@ -1008,7 +997,7 @@ describe("ids: 'server'", () => {
   });
 
   it("a query filtering on a project's temporary id, made once the rename committed but before its views are applied: its first frame shows the project's tasks", async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks] });
     d.online.next(false);
     const project = await d.client.resource(projects).create({ name: 'Launch' });
     const t = d.client.resource(tasks);
@@ -1042,7 +1031,7 @@ describe("ids: 'server'", () => {
   });
 
   it("tasks naming a project, not sent while the project's new id is still being stored and shown: their answers cannot be shown first, no frame lacks them", async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks] });
     d.online.next(false);
     const project = await d.client.resource(projects).create({ name: 'Launch' });
     const t = d.client.resource(tasks);
@@ -1121,12 +1110,12 @@ describe("ids: 'server'", () => {
       if (!text || !answer.headers.get('content-type')?.includes('json')) return new Response(text || null, answer);
       return new Response(JSON.stringify(numeric(JSON.parse(text))), answer);
     };
-    const d = make(device(server.apiUrl, { resources: [numericProjects, numericTasks], fetch: numericFetch }));
+    const d = make(suite.server.apiUrl, { resources: [numericProjects, numericTasks], fetch: numericFetch });
     d.online.next(false);
     const project = await d.client.resource(numericProjects).create({ name: 'Launch' });
     const task = await d.client.resource(numericTasks).create({ title: 'notes', projectId: project.id });
     // Held back once the project is named: the task is shown, still pending, with the project's new id.
-    await server.admin.faults({ failStatus: { status: 503, match: 'notes', count: 1 } });
+    await suite.server.admin.faults({ failStatus: { status: 503, match: 'notes', count: 1 } });
     d.online.next(true);
     await until(() => d.events.some((e) => e.type === 'retrying' && e.resource === 'tasks'), 'the task held back');
     const realId = (await applied())[0]!.entityId!;
@@ -1151,7 +1140,7 @@ describe("ids: 'server'", () => {
   type TaggedTask = { id: string; title: string; projectIds: string[]; version: number };
 
   it('a references field holding an array of ids: a task naming two projects made offline is sent, stored and shown with their real ids', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, taggedTasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, taggedTasks] });
     d.online.next(false);
     const p = d.client.resource(projects);
     const t = d.client.resource(taggedTasks);
@@ -1171,7 +1160,7 @@ describe("ids: 'server'", () => {
   });
 
   it('a references field holding an array naming a project deleted before it was sent: the task is parked with a ValidationError, not sent', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, taggedTasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, taggedTasks] });
     d.online.next(false);
     const home = await d.client.resource(projects).create({ name: 'Home' });
     const task = await d.client.resource(taggedTasks).create({ title: 'notes', projectIds: [home.id] });
@@ -1185,7 +1174,7 @@ describe("ids: 'server'", () => {
   });
 
   it('a rename a week old that a queued change names inside an array is kept at the next start: the change goes out with the real id', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, taggedTasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, taggedTasks] });
     d.online.next(false);
     const home = await d.client.resource(projects).create({ name: 'Home' });
     const task = await d.client.resource(taggedTasks).create({ title: 'notes', projectIds: [home.id] });
@@ -1203,12 +1192,12 @@ describe("ids: 'server'", () => {
     db.close();
     await d.clock.advance(8 * 24 * 60 * 60 * 1000);
     // A start offline (nothing sent), then one online: the rename must outlive the first.
-    const offline = make(d.reopen());
+    const offline = kept(d.reopen());
     offline.online.next(false);
     expect(await offline.client.resource(taggedTasks).list()).toHaveLength(1);
     await offline.client.close();
 
-    const reopened = make(d.reopen());
+    const reopened = kept(d.reopen());
     await reopened.client.flush();
     expect(await firstValueFrom(reopened.client.failed$)).toEqual([]);
     expect(await api<TaggedTask[]>('/tasks')).toEqual([expect.objectContaining({ title: 'notes', projectIds: ['p9'] })]);
@@ -1225,13 +1214,13 @@ describe("ids: 'server'", () => {
   });
 
   it("an on-demand query filtering on a project's temporary id, made after the server renamed it, asks the server for that project's tasks", async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, onDemandTasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, onDemandTasks] });
     const project = await d.client.resource(projects).create({ name: 'Launch' });
     await d.client.resource(onDemandTasks).create({ title: 'mine', projectId: project.id });
     await d.client.flush();
     const realId = (await api<Project[]>('/projects'))[0]!.id;
     // A teammate's task in the same project.
-    await server.admin.edit({ resource: 'tasks', create: { id: 'theirs', title: 'theirs', projectId: realId } });
+    await suite.server.admin.edit({ resource: 'tasks', create: { id: 'theirs', title: 'theirs', projectId: realId } });
     const shown: Array<QueryState<Task>> = [];
     d.client.resource(onDemandTasks).query$({ where: { projectId: project.id }, orderBy: 'title' }).subscribe((s) => shown.push(s));
     await until(() => d.calls.some((call) => call.startsWith('GET /api/tasks?')) && shown.at(-1)?.isFetching === false, 'the page loaded');
@@ -1239,7 +1228,7 @@ describe("ids: 'server'", () => {
   });
 
   it("an on-demand query filtering on a project's temporary id, subscribed across the rename: its next fetch asks the server for the project's real id", async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, onDemandTasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, onDemandTasks] });
     d.online.next(false);
     const project = await d.client.resource(projects).create({ name: 'Launch' });
     await d.client.resource(onDemandTasks).create({ title: 'mine', projectId: project.id });
@@ -1249,14 +1238,14 @@ describe("ids: 'server'", () => {
     await d.client.flush();
     const realId = (await api<Project[]>('/projects'))[0]!.id;
     // A teammate's task in the same project, brought by the query's next fetch.
-    await server.admin.edit({ resource: 'tasks', create: { id: 'theirs', title: 'theirs', projectId: realId } });
+    await suite.server.admin.edit({ resource: 'tasks', create: { id: 'theirs', title: 'theirs', projectId: realId } });
     await d.client.resource(onDemandTasks).refresh();
     expect(d.calls.filter((call) => call.startsWith('GET /api/tasks?')).at(-1)).toContain(`filter%5BprojectId%5D=${realId}&`);
     expect(shown.at(-1)!.data.map((t) => t.title)).toEqual(['mine', 'theirs']);
   });
 
   it('an update under the temporary id made while this tab stores the rename is made under the real id: stored, shown and sent, not refused', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks] });
     const p = d.client.resource(projects);
     await p.list();
     d.online.next(false);
@@ -1286,7 +1275,7 @@ describe("ids: 'server'", () => {
     ['while the outbox is read again', 'reloadOutbox'],
     ['while its views are read back', 'loadRecords'],
   ] as const)('an update, get() and get$() of the temporary id once the rename committed, %s (still shown under it): the change is made under the real id, the entity is found', async (_, step) => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks] });
     const p = d.client.resource(projects);
     await p.list();
     d.online.next(false);
@@ -1330,14 +1319,14 @@ describe("ids: 'server'", () => {
 
   it('a conflict resolved with a value built on the entities create() returned, after the server renamed them: the key names the entity, the reference is stored as the real id', async () => {
     const manualTasks = defineResource({ ...tasks, conflicts: 'manual' });
-    const d = make(device(server.apiUrl, { resources: [projects, manualTasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, manualTasks] });
     const project = await d.client.resource(projects).create({ name: 'Launch' });
     const t = d.client.resource(manualTasks);
     const task = await t.create({ title: 'notes', projectId: 'elsewhere' });
     await d.client.flush();
     const realId = (await api<Project[]>('/projects'))[0]!.id;
     const taskId = (await api<Task[]>('/tasks'))[0]!.id;
-    await server.admin.edit({ resource: 'tasks', id: taskId, patch: { title: 'theirs' } });
+    await suite.server.admin.edit({ resource: 'tasks', id: taskId, patch: { title: 'theirs' } });
     await t.update(task.id, { title: 'mine' });
     await d.client.flush();
     const [conflict] = await firstValueFrom(d.client.conflicts$);
@@ -1350,7 +1339,7 @@ describe("ids: 'server'", () => {
   });
 
   it('an update given the entity create() returned, key included, after the server renamed it: the key names the same entity, the change is made', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks] });
     const p = d.client.resource(projects);
     const project = await p.create({ name: 'Launch' });
     await d.client.flush();
@@ -1405,12 +1394,12 @@ describe("ids: 'server'", () => {
     ['deleted before it was sent (nothing is sent for it)', 'deleted'],
     ['refused by the server, then discarded', 'discarded'],
   ])('a task naming a project whose create was %s is parked in failed$, never left pending unseen', async (_, how) => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks] });
     d.online.next(false);
     const project = await d.client.resource(projects).create({ name: 'Launch' });
     const task = await d.client.resource(tasks).create({ title: 'notes', projectId: project.id });
     if (how === 'deleted') await d.client.resource(projects).delete(project.id);
-    else await server.admin.faults({ failStatus: { status: 422, match: 'Launch', count: 1 } });
+    else await suite.server.admin.faults({ failStatus: { status: 422, match: 'Launch', count: 1 } });
     d.online.next(true);
     await d.client.flush();
     if (how === 'discarded') {
@@ -1430,7 +1419,7 @@ describe("ids: 'server'", () => {
   });
 
   it('a task parked for naming a dropped project, pointed at another project and retried: it goes out naming that one, and the fix\'s wait gets the task', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks] });
     const other = await d.client.resource(projects).create({ name: 'Other' });
     await d.client.flush();
     const otherId = (await d.client.resource(projects).get(other.id))!.id;
@@ -1454,12 +1443,12 @@ describe("ids: 'server'", () => {
   });
 
   it('get$() and get() of a temporary id the server renamed, called as the page reloads: the entity is found under its new id', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks] });
     const project = await d.client.resource(projects).create({ name: 'Launch' });
     await d.client.flush();
     const realId = (await api<Project[]>('/projects'))[0]!.id;
     await d.client.close();
-    const reloaded = make(d.reopen());
+    const reloaded = kept(d.reopen());
     const h = reloaded.client.resource(projects);
     const followed: Array<EntityState<Project>> = [];
     h.get$(project.id).subscribe((s) => followed.push(s));
@@ -1470,7 +1459,7 @@ describe("ids: 'server'", () => {
   });
 
   it('a get$() of a temporary id, subscribed (again) only after the server named the entity, finds it under its new id', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks] });
     d.online.next(false);
     const h = d.client.resource(projects);
     const project = await h.create({ name: 'Launch' });
@@ -1489,29 +1478,29 @@ describe("ids: 'server'", () => {
   });
 
   it('survives a reload before the POST', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks] });
     await offlineGraph(d);
     await d.client.close();
-    const reopened = make(d.reopen());
+    const reopened = kept(d.reopen());
     await reopened.client.flush();
     await expectDelivered(reopened);
   });
 
   it('survives the POST applied with its answer lost, then a reload', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks] });
     await offlineGraph(d);
-    await server.admin.faults({ dropAfterApply: { count: 1 } });
+    await suite.server.admin.faults({ dropAfterApply: { count: 1 } });
     d.online.next(true);
     await until(() => d.events.some((e) => e.type === 'retrying'), 'the lost answer');
     await d.client.close();
-    const reopened = make(d.reopen());
+    const reopened = kept(d.reopen());
     await reopened.clock.advance(120_000);
     await reopened.client.flush();
     await expectDelivered(reopened);
   });
 
   it('survives a crash in the re-keying transaction', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks] });
     await offlineGraph(d);
     const original = LocalStore.prototype.settleRemapped;
     let failures = 0;
@@ -1526,14 +1515,14 @@ describe("ids: 'server'", () => {
     } finally {
       LocalStore.prototype.settleRemapped = original;
     }
-    const reopened = make(d.reopen());
+    const reopened = kept(d.reopen());
     await reopened.clock.advance(120_000);
     await reopened.client.flush();
     await expectDelivered(reopened);
   });
 
   it('survives stored renames of the wrong shape (a corrupted row, another release): each is ignored, the queued changes go out as queued', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks] });
     const { project } = await offlineGraph(d);
     await d.client.close();
     const db = await openRaw(d.indexedDB, 'harborsync:default');
@@ -1555,14 +1544,14 @@ describe("ids: 'server'", () => {
     await committed(tx);
     db.close();
 
-    const reopened = make(d.reopen());
+    const reopened = kept(d.reopen());
     await reopened.client.flush();
     await expectDelivered(reopened);
   });
 
   it("survives another tab's rename message of the wrong shape (another release, a bug there): it is ignored, the queued changes go out as queued", async () => {
     const hub = new BroadcastHub();
-    const d = make(device(server.apiUrl, { resources: [projects, tasks], namespace: 'told-wrong', locks: new FakeLocks(), BroadcastChannel: hub.Channel }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks], namespace: 'told-wrong', locks: new FakeLocks(), BroadcastChannel: hub.Channel });
     await until(() => leads(d), 'leading');
     const { project } = await offlineGraph(d);
     const other = new hub.Channel('harborsync:told-wrong');
@@ -1578,7 +1567,7 @@ describe("ids: 'server'", () => {
 
 describe('{ wait: server }', () => {
   it('waits through offline and resolves once the server confirms; an aborted wait leaves the change going', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks] }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks] });
     d.online.next(false);
     const waiting = d.client.resource(projects).create({ name: 'P' }, { wait: 'server' });
     const controller = new AbortController();
@@ -1596,7 +1585,7 @@ describe('{ wait: server }', () => {
 
 describe('sendDelayMs', () => {
   it('turns 50 keystrokes over 5 seconds into a few requests carrying the final text', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks], sendDelayMs: 300 }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks], sendDelayMs: 300 });
     const p = d.client.resource(projects);
     const project = await p.create({ name: '' });
     await d.client.flush();
@@ -1613,14 +1602,14 @@ describe('sendDelayMs', () => {
   });
 
   it('flush() sends a delayed change at once', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks], sendDelayMs: 60_000 }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks], sendDelayMs: 60_000 });
     await d.client.resource(projects).create({ name: 'now' });
     await d.client.flush();
     expect(await api<Project[]>('/projects')).toHaveLength(1);
   });
 
   it('flush() sends the changes made before it whose writes are still being stored, also those waiting for the resource to load', async () => {
-    const d = make(device(server.apiUrl, { resources: [projects, tasks], sendDelayMs: 60_000 }));
+    const d = make(suite.server.apiUrl, { resources: [projects, tasks], sendDelayMs: 60_000 });
     const p = d.client.resource(projects);
     // Before the resource has loaded: the create waits for it.
     const first = p.create({ name: 'first' });
